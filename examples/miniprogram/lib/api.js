@@ -1,0 +1,50 @@
+// The MeetEasy auth server as the mini program calls it: wx.request wrapped in promises, every failure
+// turned into an ApiError carrying the contract's stable error code.
+'use strict';
+
+class ApiError extends Error {
+  constructor(code, message, status) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+function createApi({ wx, baseUrl }) {
+  const origin = baseUrl.replace(/\/+$/, '');
+
+  function request(method, path, { body, token } = {}) {
+    return new Promise((resolve, reject) => {
+      const header = { 'content-type': 'application/json' };
+      if (token) header.Authorization = `Bearer ${token}`;
+      wx.request({
+        url: origin + path,
+        method,
+        data: body === undefined ? undefined : body,
+        header,
+        success(res) {
+          if (res.statusCode >= 200 && res.statusCode < 300) {
+            resolve(res.data);
+            return;
+          }
+          const data = res.data && typeof res.data === 'object' ? res.data : {};
+          reject(new ApiError(data.error || 'unexpected_status', data.message || `HTTP ${res.statusCode}`, res.statusCode));
+        },
+        fail(err) {
+          reject(new ApiError('network_error', (err && err.errMsg) || 'request failed', 0));
+        },
+      });
+    });
+  }
+
+  return {
+    wechatLogin: (code, app) => request('POST', '/auth/wechat/login', { body: app ? { code, app } : { code } }),
+    loginTicket: (token) => request('POST', '/auth/login-ticket', { body: {}, token }),
+    scan: (scene, token) => request('POST', `/auth/scenes/${encodeURIComponent(scene)}/scan`, { token }),
+    confirm: (scene, token) => request('POST', `/auth/scenes/${encodeURIComponent(scene)}/confirm`, { token }),
+    cancel: (scene, token) => request('POST', `/auth/scenes/${encodeURIComponent(scene)}/cancel`, { token }),
+  };
+}
+
+module.exports = { ApiError, createApi };

@@ -1,0 +1,87 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { createApi } = require('../lib/api');
+const { createSession } = require('../lib/session');
+const { createScanLogin, formatTime } = require('../lib/scan-login');
+const { createStubWx, contractError } = require('./stub_wx');
+
+const SCENE = 'AbCdEfGhIjKlMnOpQrStUvWxYz012345';
+const CREATED_AT = 1700000000;
+
+function loginRoute({ data }) {
+  return {
+    statusCode: 200,
+    data: {
+      access_token: `token-for-${data.code}`, token_type: 'Bearer', expires_in: 7200,
+      login_ticket: `ticket-for-${data.code}`, login_ticket_expires_in: 120,
+      user: { id: 'u1', display_name: 'Alice', avatar_url: null, roles: ['organizer'] },
+    },
+  };
+}
+
+function scanRoute() {
+  return { statusCode: 200, data: { console: { device_name: 'Front desk PC', ip: '203.0.113.7', created_at: CREATED_AT }, app: 'organizer' } };
+}
+
+function setup(overrides = {}) {
+  const wx = createStubWx({
+    'POST /auth/wechat/login': loginRoute,
+    [`POST /auth/scenes/${SCENE}/scan`]: scanRoute,
+    [`POST /auth/scenes/${SCENE}/confirm`]: () => ({ statusCode: 204, data: '' }),
+    [`POST /auth/scenes/${SCENE}/cancel`]: () => ({ statusCode: 204, data: '' }),
+    ...overrides,
+  });
+  const api = createApi({ wx, baseUrl: 'https://auth.example.com/' });
+  const session = createSession({ wx, api, app: 'organizer' });
+  return { wx, scanLogin: createScanLogin({ api, session }) };
+}
+
+test('scanning logs in, claims the scene and shows the console', async () => {
+  const { wx, scanLogin } = setup();
+  const view = await scanLogin.open({ scene: SCENE });
+  assert.deepEqual(view, { state: 'confirm', deviceName: 'Front desk PC', ip: '203.0.113.7', time: formatTime(CREATED_AT) });
+  const [login, scan] = wx.requests;
+  assert.deepEqual([login.method, login.path, login.data], ['POST', '/auth/wechat/login', { code: 'code-1', app: 'organizer' }]);
+  assert.equal(scan.path, `/auth/scenes/${SCENE}/scan`);
+  assert.equal(scan.header.Authorization, 'Bearer token-for-code-1');
+});
+
+test('confirm and decline each send their call with the same token', async () => {
+  for (const [action, path] of [['confirm', 'confirm'], ['decline', 'cancel']]) {
+    const { wx, scanLogin } = setup();
+    await scanLogin.open({ q: encodeURIComponent(`https://auth.example.com/m/scan/${SCENE}`) });
+    const view = await scanLogin[action]();
+    assert.equal(view.state, 'done');
+    const last = wx.requests.at(-1);
+    assert.equal(last.path, `/auth/scenes/${SCENE}/${path}`);
+    assert.equal(last.header.Authorization, 'Bearer token-for-code-1');
+    assert.equal(wx.logins, 1, 'one wx.login for the whole page');
+  }
+});
+
+test('contract errors become clear messages', async () => {
+  const cases = [
+    ['scan', 410, 'scene_expired', /expired/],
+    ['scan', 409, 'scene_claimed', /already scanned/],
+    ['confirm', 403, 'not_organizer', /not an organizer/],
+  ];
+  for (const [step, status, code, message] of cases) {
+    const { scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/${step}`]: contractError(status, code) });
+    let view = await scanLogin.open({ scene: SCENE });
+    if (step === 'confirm') view = await scanLogin.confirm();
+    assert.equal(view.state, 'error');
+    assert.equal(view.code, code);
+    assert.match(view.message, message);
+  }
+});
+
+test('login failures and a missing scene are reported, not thrown', async () => {
+  const { scanLogin } = setup({ 'POST /auth/wechat/login': contractError(502, 'wechat_unavailable') });
+  const view = await scanLogin.open({ scene: SCENE });
+  assert.equal(view.code, 'wechat_unavailable');
+  const noScene = await setup().scanLogin.open({});
+  assert.equal(noScene.code, 'no_scene');
+  const offline = await setup({ [`POST /auth/scenes/${SCENE}/scan`]: () => null }).scanLogin.open({ scene: SCENE });
+  assert.equal(offline.code, 'network_error');
+});

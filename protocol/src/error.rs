@@ -1,0 +1,108 @@
+//! The stable error codes of the contract and the HTTP status each one travels with.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error body: `{"error": "<code>", "message": "<human text>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    pub message: String,
+}
+
+/// Stable, snake_case error codes. Clients branch on these; the message is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    NotFound,
+    MethodNotAllowed,
+    UnknownApp,
+    WechatCodeInvalid,
+    WechatUserBlocked,
+    WechatRateLimited,
+    WechatUnavailable,
+    TicketInvalid,
+    TicketExpired,
+    TicketUsed,
+    SceneClaimed,
+    SceneExpired,
+    NotOrganizer,
+    AccessDenied,
+    InvalidPollToken,
+    SlowDown,
+    TooManyRequests,
+    InvalidCredentials,
+    TooManyAttempts,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+    StoreUnavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The HTTP status the contract pairs with this code.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidRequest => 400,
+            Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::TokenRevoked
+            | Self::TicketInvalid
+            | Self::TicketExpired
+            | Self::TicketUsed
+            | Self::InvalidPollToken
+            | Self::WechatCodeInvalid => 401,
+            Self::NotOrganizer | Self::AccessDenied | Self::WechatUserBlocked => 403,
+            Self::NotFound | Self::UnknownApp => 404,
+            Self::MethodNotAllowed => 405,
+            Self::SceneClaimed => 409,
+            Self::SceneExpired => 410,
+            Self::SlowDown
+            | Self::TooManyRequests
+            | Self::TooManyAttempts
+            | Self::WechatRateLimited => 429,
+            Self::InternalError => 500,
+            Self::WechatUnavailable => 502,
+            Self::StoreUnavailable => 503,
+        }
+    }
+
+    /// The code as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UnknownApp => "unknown_app",
+            Self::WechatCodeInvalid => "wechat_code_invalid",
+            Self::WechatUserBlocked => "wechat_user_blocked",
+            Self::WechatRateLimited => "wechat_rate_limited",
+            Self::WechatUnavailable => "wechat_unavailable",
+            Self::TicketInvalid => "ticket_invalid",
+            Self::TicketExpired => "ticket_expired",
+            Self::TicketUsed => "ticket_used",
+            Self::SceneClaimed => "scene_claimed",
+            Self::SceneExpired => "scene_expired",
+            Self::NotOrganizer => "not_organizer",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidPollToken => "invalid_poll_token",
+            Self::SlowDown => "slow_down",
+            Self::TooManyRequests => "too_many_requests",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::TokenRevoked => "token_revoked",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::InternalError => "internal_error",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,25 @@
+//! Wire types of the MeetEasy auth protocol v1, shared by the auth server and its Rust clients.
+//!
+//! Every type here is exactly what travels as JSON; nothing in this crate knows about HTTP libraries,
+//! stores or WeChat. Unknown fields are ignored on input (serde's default), as the contract requires.
+
+mod error;
+mod scene;
+mod token;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use scene::{
+    ConsoleInfo, CreateSceneRequest, CreateSceneResponse, IsLoginResponse, QrInfo, ScanResponse,
+    ScannerProfile,
+};
+pub use token::{
+    Audience, Claims, ClientKind, Jwk, Jwks, LoginTicketResponse, PasswordLoginRequest,
+    TicketExchangeRequest, TokenResponse, User, VerifyRequest, VerifyResponse, WechatLoginRequest,
+    WechatLoginResponse,
+};
+
+/// The only `token_type` the server issues.
+pub const BEARER: &str = "Bearer";
+
+/// The role a user needs to log a desktop console in.
+pub const ORGANIZER_ROLE: &str = "organizer";

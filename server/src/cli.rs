@@ -1,0 +1,131 @@
+//! The command line: `serve`, `users add|grant`, `fake-wechat` and `phone scan`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+use crate::phone::PhoneScanArgs;
+use crate::wechat::fake::FakeWeChatArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "meeteasy-auth", version, about = "MeetEasy auth server: WeChat scan-to-login, tickets and JWTs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the auth server.
+    Serve(ServeArgs),
+    /// Manages users in the store the server uses.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Runs a fake WeChat API server (for tests and trying things out).
+    FakeWechat(FakeWeChatArgs),
+    /// Simulates a phone: scans a console's QR and confirms or declines.
+    #[command(subcommand)]
+    Phone(PhoneCommand),
+}
+
+/// Where the store is; shared by `serve` and `users`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// A TOML config file.
+    #[arg(long, env = "MEETEASY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// `embedded` (the default) or `redis://host:port`.
+    #[arg(long, env = "MEETEASY_STORE")]
+    pub store: Option<String>,
+    /// Where the embedded store keeps its database.
+    #[arg(long, env = "MEETEASY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The address to listen on.
+    #[arg(long, env = "MEETEASY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The origin phones and browsers reach this server at.
+    #[arg(long, env = "MEETEASY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Dev mode: `dev:<name>` codes, a phone simulator page, a fake WeChat. Never in production.
+    #[arg(long, env = "MEETEASY_DEV")]
+    pub dev: bool,
+    /// Login ticket lifetime in seconds.
+    #[arg(long, env = "MEETEASY_TICKET_TTL")]
+    pub ticket_ttl: Option<u64>,
+    /// Scene lifetime in seconds.
+    #[arg(long, env = "MEETEASY_SCENE_TTL")]
+    pub scene_ttl: Option<u64>,
+}
+
+impl StoreArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            data_dir: self.data_dir.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+impl ServeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            public_url: self.public_url.clone(),
+            dev: self.dev,
+            ticket_ttl: self.ticket_ttl,
+            scene_ttl: self.scene_ttl,
+            ..self.store.overrides()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Adds a user who logs in with a password read from standard input.
+    Add(AddUserArgs),
+    /// Grants a role to a user, named by login or id.
+    Grant(GrantArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddUserArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Email or phone number.
+    #[arg(long)]
+    pub login: String,
+    /// The name shown in the console and on pages.
+    #[arg(long)]
+    pub name: String,
+    /// A role to give (repeatable), e.g. `organizer`.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// Read the password from standard input (the only way: never on the command line).
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The user's login (email or phone) or id.
+    pub user: String,
+    pub role: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhoneCommand {
+    /// Scans a console's QR (or scene) as a mini program user and confirms or declines.
+    Scan(PhoneScanArgs),
+}

@@ -1,0 +1,102 @@
+//! What each command line verb does, once its arguments are parsed.
+
+use std::io::BufRead as _;
+
+use tokio::net::TcpListener;
+
+use crate::cli::{AddUserArgs, GrantArgs, ServeArgs};
+use crate::config::{self, ConfigError, StoreLocation};
+use crate::domain::{AuthError, NewPasswordUser, UserAdmin, UserRef};
+use crate::secret::Secret;
+use crate::server::{Server, StartError, open_store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot read the password from standard input: {0}")]
+    Stdin(std::io::Error),
+    #[error("{0}")]
+    Refused(#[from] AuthError),
+}
+
+pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
+    let settings = config::load(&args.overrides())?;
+    if settings.dev {
+        tracing::warn!("DEV MODE: `dev:<name>` codes log anyone in and WeChat is faked. Never run this in production.");
+    }
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| CommandError::Listen { addr: settings.listen, source })?;
+    let store = match &settings.store {
+        StoreLocation::Embedded { data_dir } => format!("embedded ({})", data_dir.display()),
+        StoreLocation::Redis { .. } => "redis".to_owned(),
+    };
+    let public_url = settings.public_url.clone();
+    let server = Server::build(settings).await?;
+    tracing::info!(addr = %settings_addr(&listener), %public_url, %store, "listening");
+    server.run(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn settings_addr(listener: &TcpListener) -> String {
+    listener.local_addr().map_or_else(|_| "?".to_owned(), |addr| addr.to_string())
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
+    let location = config::store_location(&args.store.overrides())?;
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password).map_err(CommandError::Stdin)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let admin = UserAdmin::new(open_store(&location).await?);
+    let user = admin
+        .add_password_user(NewPasswordUser {
+            login: args.login.clone(),
+            display_name: args.name.clone(),
+            roles: args.roles.clone(),
+            password: Secret::new(password),
+        })
+        .await?;
+    println!("added user {} ({}) with roles [{}]", user.id, user.display_name, user.roles.join(", "));
+    Ok(())
+}
+
+pub async fn grant(args: &GrantArgs) -> Result<(), CommandError> {
+    let location = config::store_location(&args.store.overrides())?;
+    let admin = UserAdmin::new(open_store(&location).await?);
+    let user = admin.grant(&UserRef::parse(&args.user), &args.role).await?;
+    println!("user {} ({}) now has roles [{}]", user.id, user.display_name, user.roles.join(", "));
+    Ok(())
+}

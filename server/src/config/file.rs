@@ -1,0 +1,67 @@
+//! The TOML config file as written, before validation. Unknown keys are errors: a typo must not
+//! silently leave a default in force.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub store: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub dev: Option<bool>,
+    pub ticket_ttl: Option<u64>,
+    pub scene_ttl: Option<u64>,
+    pub scanned_scene_ttl: Option<u64>,
+    pub poll_interval: Option<u64>,
+    pub access_token_ttl: Option<u64>,
+    pub console_token_ttl: Option<u64>,
+    #[serde(default)]
+    pub h5_origins: Vec<String>,
+    pub tls: Option<FileTls>,
+    pub wechat: Option<FileWeChat>,
+    pub password_limits: Option<FilePasswordLimits>,
+    #[serde(default)]
+    pub apps: Vec<FileApp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWeChat {
+    pub base_url: Option<String>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePasswordLimits {
+    pub per_login: Option<u64>,
+    pub per_ip: Option<u64>,
+    pub window_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileApp {
+    pub key: String,
+    pub appid: String,
+    /// The name of an environment variable holding the AppSecret.
+    pub secret_env: Option<String>,
+    /// A file holding the AppSecret (e.g. a mounted secret).
+    pub secret_file: Option<PathBuf>,
+    /// The AppSecret in clear: accepted in dev mode only.
+    pub secret: Option<String>,
+    pub scan_page: String,
+    pub qr_mode: Option<String>,
+    pub env_version: Option<String>,
+}

@@ -1,0 +1,11 @@
+//! Settings: from flags, `MEETEASY_*` env and a TOML file (in that order of precedence), validated at start.
+
+mod file;
+mod load;
+mod settings;
+
+pub use load::{ConfigError, Overrides, load, store_location};
+pub use settings::{
+    AppSettings, EnvVersion, Lifetimes, PasswordLimits, QrMode, Settings, StoreLocation, TlsSettings,
+    WeChatSettings,
+};

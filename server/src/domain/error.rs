@@ -1,0 +1,50 @@
+//! Why a domain operation failed. The HTTP layer maps each case, once, to a status and a stable code.
+
+use std::time::Duration;
+
+use crate::store::StoreError;
+use crate::wechat::WeChatError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// A request field is missing, malformed or out of range; the text names the field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("no mini program is configured under the key {0:?}")]
+    UnknownApp(String),
+    #[error(transparent)]
+    WeChat(#[from] WeChatError),
+    #[error("this login ticket was never issued")]
+    TicketInvalid,
+    #[error("this login ticket has expired")]
+    TicketExpired,
+    #[error("this login ticket has already been used")]
+    TicketUsed,
+    #[error("another WeChat user has already scanned this code")]
+    SceneClaimed,
+    #[error("this login code has expired or was already used")]
+    SceneExpired,
+    #[error("this WeChat account has no organizer access")]
+    NotOrganizer,
+    #[error("the login was declined on the phone")]
+    AccessDenied,
+    #[error("the poll token does not belong to this scene")]
+    InvalidPollToken,
+    #[error("polled faster than the interval; wait or use ?wait=")]
+    SlowDown { retry_after: Duration },
+    #[error("too many requests from this address")]
+    TooManyRequests { retry_after: Duration },
+    #[error("wrong login or password")]
+    InvalidCredentials,
+    #[error("too many login attempts; try again later")]
+    TooManyAttempts { retry_after: Duration },
+    /// Missing, malformed, badly signed or for another audience; the text says which.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    #[error("the access token has expired")]
+    TokenExpired,
+    #[error("the session of this token was logged out")]
+    TokenRevoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,106 @@
+//! The ways in: mini program login (WeChat code2Session), login-ticket minting and exchange, and
+//! password login.
+
+use meeteasy_protocol::{
+    Audience, Claims, ClientKind, LoginTicketResponse, ORGANIZER_ROLE, PasswordLoginRequest,
+    TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
+};
+
+use crate::metrics::LoginMethod;
+use crate::secret::Secret;
+
+use super::users::{self, NewWeChatProfile};
+use super::{AuthError, AuthService, ClientAddr, passwords, tickets};
+
+const MAX_CODE_LEN: usize = 256;
+const MAX_DEV_NAME: usize = 32;
+
+impl AuthService {
+    /// Mini program login; with `scene`, also scans and confirms that scene in one step.
+    pub async fn wechat_login(&self, request: WechatLoginRequest) -> Result<WechatLoginResponse, AuthError> {
+        let code = request.code.trim();
+        if code.is_empty() || code.len() > MAX_CODE_LEN {
+            return Err(AuthError::InvalidRequest(format!("code: must be 1 to {MAX_CODE_LEN} characters")));
+        }
+        let app = self.app(request.app.as_deref())?;
+        let profile = self.new_user_profile(code)?;
+        let session = self.wechat.code_to_session(app, code).await?;
+        let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile).await?;
+        if let Some(scene) = request.scene.as_deref() {
+            self.scan_as(scene, &user).await?;
+            self.confirm_as(scene, &user).await?;
+        }
+        let token = self.token_for(&user, Audience::Miniprogram, &["wechat"])?;
+        let ticket_ttl = self.settings.lifetimes.login_ticket;
+        let login_ticket = tickets::mint(self.store.as_ref(), &user.id, ticket_ttl).await?;
+        self.metrics.count_login(LoginMethod::Wechat);
+        Ok(WechatLoginResponse {
+            access_token: token.access_token,
+            token_type: token.token_type,
+            expires_in: token.expires_in,
+            login_ticket,
+            login_ticket_expires_in: ticket_ttl.as_secs(),
+            user: token.user,
+        })
+    }
+
+    /// The profile a first login creates. In dev mode `dev:<name>` names the user, an organizer
+    /// unless the name starts with `guest`; real WeChat tells us no name at all.
+    fn new_user_profile(&self, code: &str) -> Result<NewWeChatProfile, AuthError> {
+        match code.strip_prefix("dev:").filter(|_| self.settings.dev) {
+            Some(name) => {
+                let name = name.trim();
+                if name.is_empty() || name.chars().count() > MAX_DEV_NAME {
+                    return Err(AuthError::InvalidRequest(format!(
+                        "code: a dev user name must be 1 to {MAX_DEV_NAME} characters"
+                    )));
+                }
+                let roles = if name.starts_with("guest") { vec![] } else { vec![ORGANIZER_ROLE.to_owned()] };
+                Ok(NewWeChatProfile { display_name: name.to_owned(), roles })
+            }
+            None => Ok(NewWeChatProfile { display_name: "WeChat user".to_owned(), roles: vec![] }),
+        }
+    }
+
+    /// A fresh one-time ticket for the holder of a valid token.
+    pub async fn mint_ticket(&self, claims: &Claims) -> Result<LoginTicketResponse, AuthError> {
+        let user = self.user(&claims.sub).await?;
+        let ttl = self.settings.lifetimes.login_ticket;
+        let login_ticket = tickets::mint(self.store.as_ref(), &user.id, ttl).await?;
+        Ok(LoginTicketResponse { login_ticket, expires_in: ttl.as_secs() })
+    }
+
+    pub async fn exchange_ticket(&self, request: TicketExchangeRequest) -> Result<TokenResponse, AuthError> {
+        let user_id = tickets::redeem(self.store.as_ref(), request.login_ticket.trim()).await?;
+        // A ticket whose user was deleted meanwhile leads nowhere.
+        let user = users::get(self.store.as_ref(), &user_id).await?.ok_or(AuthError::TicketInvalid)?;
+        let token = self.token_for(&user, Audience::H5, &["ticket"])?;
+        self.metrics.count_login(LoginMethod::Ticket);
+        Ok(token)
+    }
+
+    /// The same answer for an unknown login and a wrong password.
+    pub async fn password_login(
+        &self,
+        request: PasswordLoginRequest,
+        from: &ClientAddr,
+    ) -> Result<TokenResponse, AuthError> {
+        let login = users::normalize_login(&request.login)?;
+        let limits = self.settings.password_limits;
+        passwords::limit_attempts(self.store.as_ref(), &login, &from.0, limits.per_login, limits.per_ip, limits.window)
+            .await?;
+        let user = users::by_login(self.store.as_ref(), &login).await?;
+        let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let user = match (passwords::verify(Secret::new(request.password), stored_hash).await?, user) {
+            (true, Some(user)) => user,
+            (true, None) | (false, _) => return Err(AuthError::InvalidCredentials),
+        };
+        let audience = match request.client {
+            ClientKind::Console => Audience::Console,
+            ClientKind::H5 => Audience::H5,
+        };
+        let token = self.token_for(&user, audience, &["pwd"])?;
+        self.metrics.count_login(LoginMethod::Password);
+        Ok(token)
+    }
+}

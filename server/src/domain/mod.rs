@@ -1,0 +1,25 @@
+//! The auth domain: users, login tickets, scan-login scenes, access tokens and password login.
+//!
+//! Nothing here knows about HTTP, Redis or how WeChat is reached: state goes through the
+//! [`Store`](crate::store::Store) trait, WeChat through the [`WeChat`](crate::wechat::WeChat) trait,
+//! and answers are the wire types of `meeteasy-protocol`.
+
+mod admin;
+mod clock;
+mod error;
+mod keys;
+mod logins;
+mod passwords;
+mod records;
+mod scenes;
+mod secrets;
+mod service;
+mod tickets;
+mod tokens;
+mod users;
+
+pub use admin::UserAdmin;
+pub use clock::unix_now;
+pub use error::AuthError;
+pub use service::{AuthService, ClientAddr};
+pub use users::{NewPasswordUser, UserRef};

@@ -1,0 +1,93 @@
+//! Unguessable identifiers and the hashes the store keeps instead of them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::store::StoreError;
+
+/// 256 random bits, URL-safe base64 (43 chars): login tickets, poll tokens, session ids.
+pub fn random_token() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    fill_random(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `value` has the form [`random_token`] makes (checked before any store lookup).
+pub fn is_token_shaped(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// 128 random bits, URL-safe base64 (22 chars): user ids and key ids, which need only be unique.
+pub fn random_id() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    fill_random(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub const SCENE_LEN: usize = 32;
+const SCENE_ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// 32 chars of `[0-9A-Za-z]` (about 190 bits): fits WeChat's 32-visible-char scene.
+pub fn random_scene() -> Result<String, StoreError> {
+    let mut scene = String::with_capacity(SCENE_LEN);
+    let mut bytes = [0u8; 64];
+    while scene.len() < SCENE_LEN {
+        fill_random(&mut bytes)?;
+        // Rejection sampling keeps every character equally likely: 248 = 4 * 62.
+        for byte in bytes.iter().filter(|&&b| b < 248) {
+            if scene.len() == SCENE_LEN {
+                break;
+            }
+            scene.push(char::from(SCENE_ALPHABET[usize::from(*byte % 62)]));
+        }
+    }
+    Ok(scene)
+}
+
+pub fn is_scene_shaped(value: &str) -> bool {
+    value.len() == SCENE_LEN && value.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// What the store keeps of a ticket or poll token: its SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two hashes without an early exit, so timing tells nothing about how much matched.
+pub fn hashes_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn fill_random(buf: &mut [u8]) -> Result<(), StoreError> {
+    // Without the OS's randomness no identifier is safe to hand out; refuse like an unavailable store.
+    getrandom::fill(buf).map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_scenes_have_their_shape() {
+        let token = random_token().unwrap();
+        assert!(is_token_shaped(&token), "{token}");
+        let scene = random_scene().unwrap();
+        assert!(is_scene_shaped(&scene), "{scene}");
+        assert_ne!(random_scene().unwrap(), scene);
+        assert!(!is_scene_shaped("short"));
+        assert!(!is_token_shaped(&format!("{}!", &token[1..])));
+    }
+
+    #[test]
+    fn hash_comparison() {
+        let h = token_hash("abc");
+        assert!(hashes_equal(&h, &token_hash("abc")));
+        assert!(!hashes_equal(&h, &token_hash("abd")));
+        assert_eq!(h.len(), 64);
+    }
+}

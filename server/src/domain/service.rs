@@ -1,0 +1,127 @@
+//! [`AuthService`]: the domain's one entry point, holding the store, WeChat, the settings and the
+//! signing keys. Its operations are spread over the files of their area (tickets, scenes, ...).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meeteasy_protocol::{Audience, Claims, Jwks, TokenResponse, User, BEARER};
+use tokio::sync::watch;
+
+use crate::config::{AppSettings, Settings};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::wechat::WeChat;
+
+use super::AuthError;
+use super::keys::KeyRing;
+use super::tokens;
+use super::users::{self, UserRecord};
+
+/// The address a request came from, as the transport saw it.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+pub struct AuthService {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) wechat: Arc<dyn WeChat>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) keys: KeyRing,
+    /// Turns true when the server is shutting down: waiting long-polls answer at once.
+    pub(super) shutting_down: watch::Receiver<bool>,
+}
+
+impl AuthService {
+    /// Loads (or, on a new store, creates) the signing keys.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        wechat: Arc<dyn WeChat>,
+        settings: Arc<Settings>,
+        metrics: Arc<Metrics>,
+        shutting_down: watch::Receiver<bool>,
+    ) -> Result<AuthService, StoreError> {
+        let keys = KeyRing::load_or_create(store.as_ref()).await?;
+        Ok(AuthService { store, wechat, settings, metrics, keys, shutting_down })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    pub fn jwks(&self) -> Jwks {
+        self.keys.jwks()
+    }
+
+    /// Checks a bearer token fully: signature, issuer, expiry and revocation.
+    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = tokens::check_signed(&self.keys, &self.settings.public_url, token)?;
+        if tokens::is_revoked(self.store.as_ref(), &claims.sid).await? {
+            return Err(AuthError::TokenRevoked);
+        }
+        Ok(claims)
+    }
+
+    /// Like [`AuthService::verify`], for endpoints only a mini program may call.
+    pub async fn verify_miniprogram(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify(token).await?;
+        match claims.aud {
+            Audience::Miniprogram => Ok(claims),
+            Audience::H5 | Audience::Console => {
+                Err(AuthError::InvalidToken("this endpoint needs a mini program token"))
+            }
+        }
+    }
+
+    pub async fn me(&self, claims: &Claims) -> Result<User, AuthError> {
+        Ok(self.user(&claims.sub).await?.to_wire())
+    }
+
+    pub async fn logout(&self, claims: &Claims) -> Result<(), AuthError> {
+        tokens::revoke(self.store.as_ref(), claims).await?;
+        Ok(())
+    }
+
+    pub(super) async fn user(&self, id: &str) -> Result<UserRecord, AuthError> {
+        users::get(self.store.as_ref(), id)
+            .await?
+            .ok_or(AuthError::InvalidToken("the user of this token no longer exists"))
+    }
+
+    pub(super) fn app(&self, key: Option<&str>) -> Result<&AppSettings, AuthError> {
+        self.settings
+            .app(key)
+            .ok_or_else(|| AuthError::UnknownApp(key.unwrap_or_default().to_owned()))
+    }
+
+    /// Issues a token of a new session for `user`.
+    pub(super) fn token_for(
+        &self,
+        user: &UserRecord,
+        audience: Audience,
+        amr: &[&str],
+    ) -> Result<TokenResponse, AuthError> {
+        let lifetime = self.token_lifetime(audience);
+        let issued = tokens::issue(&self.keys, &self.settings.public_url, &user.id, audience, amr, lifetime)?;
+        Ok(TokenResponse {
+            access_token: issued.token,
+            token_type: BEARER.to_owned(),
+            expires_in: issued.expires_in,
+            user: user.to_wire(),
+        })
+    }
+
+    fn token_lifetime(&self, audience: Audience) -> Duration {
+        match audience {
+            Audience::Console => self.settings.lifetimes.console_token,
+            Audience::Miniprogram | Audience::H5 => self.settings.lifetimes.access_token,
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! One-time login tickets: a mini program user hands one to an H5 page, which exchanges it for a
+//! token exactly once. The store keeps only the ticket's hash, and remembers a used or expired
+//! ticket for a while so the page learns *why* it failed.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Lifetime, Store, StoreError};
+
+use super::AuthError;
+use super::clock::unix_now;
+use super::records::{self, Transition};
+use super::secrets::{is_token_shaped, random_token, token_hash};
+
+/// How long a ticket is remembered after it expires, to answer `ticket_used` / `ticket_expired`
+/// rather than `ticket_invalid`.
+const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
+
+#[derive(Serialize, Deserialize)]
+struct TicketRecord {
+    user_id: String,
+    expires_at: u64,
+    used: bool,
+}
+
+fn ticket_key(ticket: &str) -> String {
+    format!("ticket:{}", token_hash(ticket))
+}
+
+fn remembered(expires_at: u64) -> Lifetime {
+    let until = expires_at + REMEMBERED_FOR.as_secs();
+    Lifetime::For(Duration::from_secs(until.saturating_sub(unix_now()).max(1)))
+}
+
+/// Mints a ticket for `user_id`, valid for `ttl`.
+pub async fn mint(store: &dyn Store, user_id: &str, ttl: Duration) -> Result<String, StoreError> {
+    let ticket = random_token()?;
+    let expires_at = unix_now() + ttl.as_secs();
+    let record = TicketRecord { user_id: user_id.to_owned(), expires_at, used: false };
+    store.put(&ticket_key(&ticket), &records::encode(&record)?, remembered(expires_at)).await?;
+    Ok(ticket)
+}
+
+/// Marks the ticket used and returns its user; of concurrent redeems, exactly one succeeds.
+pub async fn redeem(store: &dyn Store, ticket: &str) -> Result<String, AuthError> {
+    if !is_token_shaped(ticket) {
+        return Err(AuthError::TicketInvalid);
+    }
+    records::update(store, &ticket_key(ticket), |current: Option<&TicketRecord>| {
+        let record = current.ok_or(AuthError::TicketInvalid)?;
+        if record.used {
+            return Err(AuthError::TicketUsed);
+        }
+        if record.expires_at <= unix_now() {
+            return Err(AuthError::TicketExpired);
+        }
+        let used = TicketRecord { user_id: record.user_id.clone(), expires_at: record.expires_at, used: true };
+        Ok(Transition::Write(used, remembered(record.expires_at), record.user_id.clone()))
+    })
+    .await
+}

@@ -1,0 +1,256 @@
+//! Users: who they are, how they log in (WeChat identities, a login + password) and their roles.
+
+use meeteasy_protocol::{ORGANIZER_ROLE, User};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+use crate::store::{Lifetime, Store, StoreError};
+use crate::wechat::WeChatSession;
+
+use super::AuthError;
+use super::records::{self, Transition};
+use super::secrets::random_id;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub roles: Vec<String>,
+    /// Normalised email or phone, for password login.
+    pub login: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: Option<String>,
+}
+
+impl UserRecord {
+    pub fn to_wire(&self) -> User {
+        User {
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            avatar_url: self.avatar_url.clone(),
+            roles: self.roles.clone(),
+        }
+    }
+
+    pub fn is_organizer(&self) -> bool {
+        self.roles.iter().any(|role| role == ORGANIZER_ROLE)
+    }
+}
+
+/// How an operator names a user: by id, or by the login they sign in with.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(String),
+    Login(String),
+}
+
+impl UserRef {
+    /// An email or phone is a login; anything else is taken as a user id.
+    pub fn parse(value: &str) -> Self {
+        match normalize_login(value) {
+            Ok(login) => Self::Login(login),
+            Err(_) => Self::Id(value.to_owned()),
+        }
+    }
+}
+
+/// A user created by an operator, who logs in with a password.
+#[derive(Debug)]
+pub struct NewPasswordUser {
+    pub login: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub password: Secret,
+}
+
+/// The profile a first WeChat login creates.
+pub struct NewWeChatProfile {
+    pub display_name: String,
+    pub roles: Vec<String>,
+}
+
+fn user_key(id: &str) -> String {
+    format!("user:{id}")
+}
+
+fn login_key(login: &str) -> String {
+    format!("login:{login}")
+}
+
+fn unionid_key(unionid: &str) -> String {
+    format!("wx:union:{unionid}")
+}
+
+fn openid_key(appid: &str, openid: &str) -> String {
+    format!("wx:open:{appid}:{openid}")
+}
+
+fn session_key_key(appid: &str, openid: &str) -> String {
+    format!("wx:session-key:{appid}:{openid}")
+}
+
+/// Emails are compared lowercased; phones by their digits (with an optional leading `+`).
+pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
+    let trimmed = raw.trim();
+    if trimmed.len() > 254 {
+        return Err(AuthError::InvalidRequest("login: longer than 254 characters".into()));
+    }
+    if let Some((local, domain)) = trimmed.split_once('@') {
+        if local.is_empty() || domain.is_empty() || domain.contains('@') || trimmed.contains(char::is_whitespace) {
+            return Err(AuthError::InvalidRequest("login: not a valid email address".into()));
+        }
+        return Ok(trimmed.to_lowercase());
+    }
+    let (plus, rest) = match trimmed.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", trimmed),
+    };
+    let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    if (6..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(format!("{plus}{digits}"))
+    } else {
+        Err(AuthError::InvalidRequest("login: must be an email address or a phone number".into()))
+    }
+}
+
+pub async fn get(store: &dyn Store, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    records::load(store, &user_key(id)).await
+}
+
+pub async fn by_login(store: &dyn Store, login: &str) -> Result<Option<UserRecord>, StoreError> {
+    match store.get(&login_key(login)).await? {
+        None => Ok(None),
+        Some(id) => get(store, &String::from_utf8_lossy(&id)).await,
+    }
+}
+
+pub async fn find(store: &dyn Store, who: &UserRef) -> Result<Option<UserRecord>, StoreError> {
+    match who {
+        UserRef::Id(id) => get(store, id).await,
+        UserRef::Login(login) => by_login(store, login).await,
+    }
+}
+
+/// The user behind a WeChat identity, created on their first login: by unionid when WeChat gives one
+/// (one user across the apps of one Open Platform account), else by (appid, openid).
+pub async fn find_or_create_wechat(
+    store: &dyn Store,
+    appid: &str,
+    session: &WeChatSession,
+    profile: NewWeChatProfile,
+) -> Result<UserRecord, StoreError> {
+    let openid_key = openid_key(appid, &session.openid);
+    let identity_key = match &session.unionid {
+        Some(unionid) => unionid_key(unionid),
+        None => openid_key.clone(),
+    };
+    store
+        .put(&session_key_key(appid, &session.openid), session.session_key.expose().as_bytes(), Lifetime::Forever)
+        .await?;
+    let user = match existing_user(store, &identity_key).await? {
+        Some(user) => user,
+        None => {
+            let candidate = UserRecord {
+                id: random_id()?,
+                display_name: profile.display_name,
+                avatar_url: None,
+                roles: profile.roles,
+                login: None,
+                password_hash: None,
+            };
+            // The user record goes first, so an identity never points at a missing user.
+            store.put(&user_key(&candidate.id), &records::encode(&candidate)?, Lifetime::Forever).await?;
+            if store.insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever).await? {
+                candidate
+            } else {
+                // A concurrent first login of the same person won; use theirs and drop ours.
+                store.delete(&user_key(&candidate.id)).await?;
+                existing_user(store, &identity_key)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?
+            }
+        }
+    };
+    if identity_key != openid_key {
+        store.put(&openid_key, user.id.as_bytes(), Lifetime::Forever).await?;
+    }
+    Ok(user)
+}
+
+async fn existing_user(store: &dyn Store, identity_key: &str) -> Result<Option<UserRecord>, StoreError> {
+    match store.get(identity_key).await? {
+        None => Ok(None),
+        Some(id) => {
+            let id = String::from_utf8_lossy(&id);
+            let user = get(store, &id).await?;
+            user.map(Some)
+                .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} points at missing user {id}")))
+        }
+    }
+}
+
+/// Creates a password user; the login must be free.
+pub async fn create_password_user(
+    store: &dyn Store,
+    new: NewPasswordUser,
+    password_hash: String,
+) -> Result<UserRecord, AuthError> {
+    let login = normalize_login(&new.login)?;
+    let name = new.display_name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AuthError::InvalidRequest("name: must be 1 to 64 characters".into()));
+    }
+    let user = UserRecord {
+        id: random_id()?,
+        display_name: name.to_owned(),
+        avatar_url: None,
+        roles: new.roles,
+        login: Some(login.clone()),
+        password_hash: Some(password_hash),
+    };
+    store.put(&user_key(&user.id), &records::encode(&user)?, Lifetime::Forever).await?;
+    if !store.insert_new(&login_key(&login), user.id.as_bytes(), Lifetime::Forever).await? {
+        store.delete(&user_key(&user.id)).await?;
+        return Err(AuthError::InvalidRequest(format!("login: {login} is already taken")));
+    }
+    Ok(user)
+}
+
+/// Adds `role` to a user (a no-op when they have it).
+pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserRecord, AuthError> {
+    let role = role.trim();
+    if role.is_empty() || role.len() > 64 || !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(AuthError::InvalidRequest("role: must be 1 to 64 of [A-Za-z0-9_-]".into()));
+    }
+    let user = find(store, who)
+        .await?
+        .ok_or_else(|| AuthError::InvalidRequest(format!("user: no user {who:?}")))?;
+    records::update(store, &user_key(&user.id), |current: Option<&UserRecord>| {
+        let Some(current) = current else {
+            return Err(AuthError::InvalidRequest(format!("user: {} was deleted", user.id)));
+        };
+        let mut next = current.clone();
+        if !next.roles.iter().any(|r| r == role) {
+            next.roles.push(role.to_owned());
+        }
+        Ok(Transition::Write(next.clone(), Lifetime::Forever, next))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_normalise() {
+        assert_eq!(normalize_login(" Ann@Example.ORG ").unwrap(), "ann@example.org");
+        assert_eq!(normalize_login("+86 138-0013-8000").unwrap(), "+8613800138000");
+        assert!(normalize_login("ann").is_err());
+        assert!(normalize_login("@x").is_err());
+        assert!(normalize_login("12345").is_err());
+        assert!(matches!(UserRef::parse("8hPq0x"), UserRef::Id(_)));
+        assert!(matches!(UserRef::parse("a@b.c"), UserRef::Login(_)));
+    }
+}

@@ -1,0 +1,42 @@
+//! Mini program login, login tickets and password login.
+
+use axum::Json;
+use axum::http::StatusCode;
+use meeteasy_protocol::{
+    LoginTicketResponse, PasswordLoginRequest, TicketExchangeRequest, TokenResponse, WechatLoginRequest,
+    WechatLoginResponse,
+};
+
+use super::Service;
+use crate::http::error::ApiError;
+use crate::http::extract::{Bearer, JsonBody, Peer};
+
+pub async fn wechat_login(
+    service: Service,
+    JsonBody(request): JsonBody<WechatLoginRequest>,
+) -> Result<Json<WechatLoginResponse>, ApiError> {
+    Ok(Json(service.wechat_login(request).await?))
+}
+
+pub async fn mint_ticket(
+    service: Service,
+    Bearer(token): Bearer,
+) -> Result<(StatusCode, Json<LoginTicketResponse>), ApiError> {
+    let claims = service.verify(&token).await?;
+    Ok((StatusCode::CREATED, Json(service.mint_ticket(&claims).await?)))
+}
+
+pub async fn exchange_ticket(
+    service: Service,
+    JsonBody(request): JsonBody<TicketExchangeRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    Ok(Json(service.exchange_ticket(request).await?))
+}
+
+pub async fn password_login(
+    service: Service,
+    Peer(from): Peer,
+    JsonBody(request): JsonBody<PasswordLoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    Ok(Json(service.password_login(request, &from).await?))
+}

@@ -1,0 +1,63 @@
+//! Desktop scan login: scenes, their QR, the phone's scan/confirm/cancel and the console's long-poll.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use meeteasy_protocol::{CreateSceneRequest, CreateSceneResponse, IsLoginResponse, ScanResponse};
+use serde::Deserialize;
+
+use super::Service;
+use crate::http::error::ApiError;
+use crate::http::extract::{Bearer, JsonBody, Peer, PollToken, QueryParams};
+
+pub async fn create(
+    service: Service,
+    Peer(from): Peer,
+    JsonBody(request): JsonBody<CreateSceneRequest>,
+) -> Result<(StatusCode, Json<CreateSceneResponse>), ApiError> {
+    Ok((StatusCode::CREATED, Json(service.create_scene(request, &from).await?)))
+}
+
+pub async fn qr_png(service: Service, Path(scene): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let png = service.scene_qr(&scene).await?;
+    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=60")], png))
+}
+
+pub async fn scan(
+    service: Service,
+    Path(scene): Path<String>,
+    Bearer(token): Bearer,
+) -> Result<Json<ScanResponse>, ApiError> {
+    let claims = service.verify_miniprogram(&token).await?;
+    Ok(Json(service.scan_scene(&scene, &claims).await?))
+}
+
+pub async fn confirm(service: Service, Path(scene): Path<String>, Bearer(token): Bearer) -> Result<StatusCode, ApiError> {
+    let claims = service.verify_miniprogram(&token).await?;
+    service.confirm_scene(&scene, &claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn cancel(service: Service, Path(scene): Path<String>, Bearer(token): Bearer) -> Result<StatusCode, ApiError> {
+    let claims = service.verify_miniprogram(&token).await?;
+    service.cancel_scene(&scene, &claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct Wait {
+    #[serde(default)]
+    wait: u64,
+}
+
+pub async fn islogin(
+    service: Service,
+    Path(scene): Path<String>,
+    PollToken(poll_token): PollToken,
+    QueryParams(Wait { wait }): QueryParams<Wait>,
+) -> Result<Json<IsLoginResponse>, ApiError> {
+    Ok(Json(service.poll_scene(&scene, &poll_token, Duration::from_secs(wait)).await?))
+}

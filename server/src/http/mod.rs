@@ -1,0 +1,66 @@
+//! The HTTP adapter: routes of the contract onto [`AuthService`], plus the cross-cutting layers
+//! (body limit, CORS for H5 origins, access logs without query strings, request metrics).
+
+pub mod error;
+pub mod extract;
+mod handlers;
+mod observe;
+pub mod pages;
+pub mod tls;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::domain::AuthService;
+use error::ApiError;
+use handlers::{logins, ops, scenes, tokens};
+
+/// The contract's limit on request bodies.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub fn app(service: Arc<AuthService>) -> Router {
+    let settings = service.settings();
+    let api = Router::new()
+        .route("/auth/wechat/login", post(logins::wechat_login))
+        .route("/auth/login-ticket", post(logins::mint_ticket))
+        .route("/auth/login-ticket/exchange", post(logins::exchange_ticket))
+        .route("/auth/login", post(logins::password_login))
+        .route("/auth/scenes", post(scenes::create))
+        .route("/auth/scenes/{scene}/qr.png", get(scenes::qr_png))
+        .route("/auth/scenes/{scene}/scan", post(scenes::scan))
+        .route("/auth/scenes/{scene}/confirm", post(scenes::confirm))
+        .route("/auth/scenes/{scene}/cancel", post(scenes::cancel))
+        .route("/auth/scenes/{scene}/islogin", get(scenes::islogin))
+        .route("/auth/jwt/verify", post(tokens::verify))
+        .route("/auth/me", get(tokens::me))
+        .route("/auth/logout", post(tokens::logout))
+        .route("/.well-known/jwks.json", get(tokens::jwks))
+        .layer(cors(&settings.h5_origins));
+    Router::new()
+        .merge(api)
+        .merge(pages::routes(settings.dev))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::NoSuchRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(service.clone(), observe::count_requests))
+        .layer(observe::access_log())
+        .with_state(service)
+}
+
+/// Browsers on the configured H5 origins may call the API; no one else gets CORS headers.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}

@@ -1,0 +1,38 @@
+//! `meeteasy-auth`: parses the command line and runs the verb.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use meeteasy_auth::cli::{Cli, Command, PhoneCommand, UsersCommand};
+use meeteasy_auth::{commands, phone, wechat};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    wechat::client::install_tls_provider();
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Serve(args) => commands::serve(args).await,
+        Command::Users(UsersCommand::Add(args)) => commands::add_user(args).await,
+        Command::Users(UsersCommand::Grant(args)) => commands::grant(args).await,
+        Command::FakeWechat(args) => {
+            return match wechat::fake::run(args.clone()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(&error),
+            };
+        }
+        Command::Phone(PhoneCommand::Scan(args)) => return phone::run(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("meeteasy-auth: {error}");
+    ExitCode::FAILURE
+}

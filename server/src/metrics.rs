@@ -1,0 +1,86 @@
+//! Counters for `/metrics`, in Prometheus' text format: requests by route and status, logins by
+//! method, long-polls waiting now, store errors. Small enough that a metrics crate would be weight.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LoginMethod {
+    Wechat,
+    Ticket,
+    Scan,
+    Password,
+}
+
+impl LoginMethod {
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Wechat => "wechat",
+            Self::Ticket => "ticket",
+            Self::Scan => "scan",
+            Self::Password => "password",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    logins: Mutex<BTreeMap<LoginMethod, u64>>,
+    islogin_waiters: AtomicI64,
+    store_errors: AtomicU64,
+}
+
+impl Metrics {
+    /// `route` is the matched route template (never the raw path, which holds scene ids).
+    pub fn count_request(&self, route: &str, status: u16) {
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        *requests.entry((route.to_owned(), status)).or_default() += 1;
+    }
+
+    pub fn count_login(&self, method: LoginMethod) {
+        let mut logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);
+        *logins.entry(method).or_default() += 1;
+    }
+
+    pub fn count_store_error(&self) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one waiting long-poll for as long as the guard lives.
+    pub fn waiting(&self) -> WaiterGuard<'_> {
+        self.islogin_waiters.fetch_add(1, Ordering::Relaxed);
+        WaiterGuard(&self.islogin_waiters)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP meeteasy_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE meeteasy_http_requests_total counter\n");
+        for ((route, status), count) in self.requests.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "meeteasy_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}");
+        }
+        out.push_str("# HELP meeteasy_logins_total Successful logins by method.\n");
+        out.push_str("# TYPE meeteasy_logins_total counter\n");
+        for (method, count) in self.logins.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "meeteasy_logins_total{{method=\"{}\"}} {count}", method.label());
+        }
+        out.push_str("# HELP meeteasy_islogin_waiters Long-polls waiting now.\n");
+        out.push_str("# TYPE meeteasy_islogin_waiters gauge\n");
+        let _ = writeln!(out, "meeteasy_islogin_waiters {}", self.islogin_waiters.load(Ordering::Relaxed));
+        out.push_str("# HELP meeteasy_store_errors_total Store operations that failed.\n");
+        out.push_str("# TYPE meeteasy_store_errors_total counter\n");
+        let _ = writeln!(out, "meeteasy_store_errors_total {}", self.store_errors.load(Ordering::Relaxed));
+        out
+    }
+}
+
+pub struct WaiterGuard<'a>(&'a AtomicI64);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,251 @@
+//! The store's operations on redb tables, inside one write transaction: records carry their expiry,
+//! and an index by expiry lets the purge find expired records without scanning everything.
+//!
+//! An operation that fails with [`StoreError::Corrupt`] has written nothing (it decodes before it
+//! writes), so the batch it ran in can still commit; any other error leaves the transaction unusable.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use crate::store::{Lifetime, StoreError, WindowCount};
+
+/// Key -> (expiry in Unix milliseconds, or `None` to live forever; the value bytes).
+pub(super) const RECORDS: TableDefinition<&str, (Option<u64>, &[u8])> =
+    TableDefinition::new("records");
+/// (expiry in Unix milliseconds, key) for every record that has an expiry.
+pub(super) const EXPIRIES: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiries");
+
+/// At most this many expired records are removed per purge, so one purge never holds up requests long.
+const PURGE_LIMIT: usize = 10_000;
+
+/// A record as read from the table.
+struct StoredRecord {
+    expires_at: Option<u64>,
+    value: Vec<u8>,
+}
+
+/// The record tables opened in one write transaction, seen at one instant.
+pub(super) struct Records<'txn> {
+    records: Table<'txn, &'static str, (Option<u64>, &'static [u8])>,
+    expiries: Table<'txn, (u64, &'static str), ()>,
+    now_millis: u64,
+    written: bool,
+}
+
+impl<'txn> Records<'txn> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            records: txn.open_table(RECORDS).map_err(storage_error)?,
+            expiries: txn.open_table(EXPIRIES).map_err(storage_error)?,
+            now_millis: unix_millis_now(),
+            written: false,
+        })
+    }
+
+    /// Whether any operation changed something (a batch of reads need not be committed).
+    pub(super) fn written(&self) -> bool {
+        self.written
+    }
+
+    pub(super) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.live(key)?.map(|record| record.value))
+    }
+
+    pub(super) fn put(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<(), StoreError> {
+        let expires_at = self.expiry_of(lifetime);
+        self.write(key, value, expires_at)
+    }
+
+    pub(super) fn insert_new(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError> {
+        if self.live(key)?.is_some() {
+            return Ok(false);
+        }
+        self.put(key, value, lifetime)?;
+        Ok(true)
+    }
+
+    pub(super) fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError> {
+        match self.live(key)? {
+            Some(current) if current.value == expected => {
+                self.put(key, new, lifetime)?;
+                Ok(true)
+            }
+            Some(_) | None => Ok(false),
+        }
+    }
+
+    pub(super) fn take(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let removed = self.remove(key)?;
+        Ok(removed
+            .filter(|record| self.is_live(record.expires_at))
+            .map(|record| record.value))
+    }
+
+    pub(super) fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.remove(key).map(drop)
+    }
+
+    pub(super) fn count_in_window(
+        &mut self,
+        key: &str,
+        window: Duration,
+    ) -> Result<WindowCount, StoreError> {
+        let (count, window_ends_at) = match self.live(key)? {
+            Some(StoredRecord {
+                expires_at: Some(window_ends_at),
+                value,
+            }) => (parse_count(&value)?.saturating_add(1), window_ends_at),
+            // A counter without an expiry (written by `put`) would never reset: start a new window.
+            Some(StoredRecord {
+                expires_at: None, ..
+            })
+            | None => (1, self.now_millis.saturating_add(lifetime_millis(window))),
+        };
+        self.write(key, count.to_string().as_bytes(), Some(window_ends_at))?;
+        Ok(WindowCount {
+            count,
+            resets_in: Duration::from_millis(window_ends_at.saturating_sub(self.now_millis)),
+        })
+    }
+
+    /// Removes up to [`PURGE_LIMIT`] expired records; how many it removed.
+    pub(super) fn purge_expired(&mut self) -> Result<usize, StoreError> {
+        let mut expired = Vec::new();
+        for entry in self
+            .expiries
+            .range(..(self.now_millis.saturating_add(1), ""))
+            .map_err(storage_error)?
+            .take(PURGE_LIMIT)
+        {
+            let (index_key, _no_value) = entry.map_err(storage_error)?;
+            let (expires_at, key) = index_key.value();
+            expired.push((expires_at, key.to_owned()));
+        }
+        for (expires_at, key) in &expired {
+            self.expiries
+                .remove((*expires_at, key.as_str()))
+                .map_err(storage_error)?;
+            self.records.remove(key.as_str()).map_err(storage_error)?;
+        }
+        self.written |= !expired.is_empty();
+        Ok(expired.len())
+    }
+
+    /// The record under `key` with its expiry, unless there is none or it has expired.
+    fn live(&self, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let Some(guard) = self.records.get(key).map_err(storage_error)? else {
+            return Ok(None);
+        };
+        let (expires_at, value) = guard.value();
+        Ok(self.is_live(expires_at).then(|| StoredRecord {
+            expires_at,
+            value: value.to_vec(),
+        }))
+    }
+
+    fn write(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let previous_expiry = self
+            .records
+            .insert(key, (expires_at, value))
+            .map_err(storage_error)?
+            .and_then(|previous| previous.value().0);
+        if let Some(previous_expiry) = previous_expiry {
+            self.expiries
+                .remove((previous_expiry, key))
+                .map_err(storage_error)?;
+        }
+        if let Some(expires_at) = expires_at {
+            self.expiries
+                .insert((expires_at, key), ())
+                .map_err(storage_error)?;
+        }
+        self.written = true;
+        Ok(())
+    }
+
+    /// Removes the record under `key`, live or expired, and returns it.
+    fn remove(&mut self, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let removed = self
+            .records
+            .remove(key)
+            .map_err(storage_error)?
+            .map(|guard| {
+                let (expires_at, value) = guard.value();
+                StoredRecord {
+                    expires_at,
+                    value: value.to_vec(),
+                }
+            });
+        if let Some(record) = &removed {
+            if let Some(expires_at) = record.expires_at {
+                self.expiries
+                    .remove((expires_at, key))
+                    .map_err(storage_error)?;
+            }
+            self.written = true;
+        }
+        Ok(removed)
+    }
+
+    fn is_live(&self, expires_at: Option<u64>) -> bool {
+        expires_at.is_none_or(|expires_at| expires_at > self.now_millis)
+    }
+
+    fn expiry_of(&self, lifetime: Lifetime) -> Option<u64> {
+        match lifetime {
+            Lifetime::Forever => None,
+            Lifetime::For(duration) => {
+                Some(self.now_millis.saturating_add(lifetime_millis(duration)))
+            }
+        }
+    }
+}
+
+/// A lifetime in whole milliseconds, at least one (a zero lifetime would be expired on arrival).
+fn lifetime_millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+fn parse_count(value: &[u8]) -> Result<u64, StoreError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("a window counter does not hold a number".to_owned()))
+}
+
+fn unix_millis_now() -> u64 {
+    // A clock before 1970 is broken; treating it as the epoch keeps records alive rather than losing them.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since_epoch| {
+            u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+pub(super) fn storage_error(error: impl Into<redb::Error>) -> StoreError {
+    StoreError::Unavailable(format!("embedded database: {}", error.into()))
+}

@@ -1,0 +1,164 @@
+//! The one thread that owns the redb database: it runs the operations waiting in its queue as one batch
+//! in one write transaction and commits them with one fsync (group commit), then answers each caller.
+//! Between batches it purges expired records.
+//!
+//! Why a thread and not `spawn_blocking` per operation: redb runs one write transaction at a time, so
+//! per-operation transactions would pay one fsync each, one after another; a batch shares it. Owning
+//! the database in one thread also means dropping the store closes the file before the drop returns,
+//! so the same directory can be opened again at once.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use redb::Database;
+use tokio::sync::oneshot;
+
+use super::records::{Records, storage_error};
+use crate::store::StoreError;
+
+/// How often expired records are removed from the file (reads never return them in between).
+const PURGE_INTERVAL: Duration = Duration::from_secs(10);
+/// The most operations one transaction carries, so one batch never keeps its first caller long.
+const MAX_BATCH: usize = 512;
+
+pub(super) enum Message {
+    Run(Box<dyn Job>),
+    /// Finish what is queued, close the database and end the thread.
+    Shutdown,
+}
+
+/// One queued operation and the caller waiting for its result.
+pub(super) trait Job: Send {
+    /// Runs inside the batch's transaction; `Err` means the transaction cannot be committed.
+    fn run(&mut self, records: &mut Records<'_>) -> Result<(), String>;
+    /// Answers the caller once the batch is committed (`Ok`) or abandoned (`Err` says why).
+    fn finish(self: Box<Self>, batch: Result<(), &str>);
+}
+
+/// A job from a closure over the records, answered through a oneshot channel.
+pub(super) struct Operation<T, F> {
+    run: Option<F>,
+    outcome: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Operation<T, F> {
+    pub(super) fn new(run: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Self {
+        Self {
+            run: Some(run),
+            outcome: None,
+            reply,
+        }
+    }
+}
+
+impl<T, F> Job for Operation<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Records<'_>) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, records: &mut Records<'_>) -> Result<(), String> {
+        let Some(run) = self.run.take() else {
+            return Ok(());
+        };
+        match run(records) {
+            Ok(value) => self.outcome = Some(Ok(value)),
+            // Corrupt data is this caller's answer; nothing was written, the batch goes on.
+            Err(StoreError::Corrupt(detail)) => {
+                self.outcome = Some(Err(StoreError::Corrupt(detail)))
+            }
+            Err(StoreError::Unavailable(detail)) => return Err(detail),
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, batch: Result<(), &str>) {
+        let result = match (batch, self.outcome) {
+            (Ok(()), Some(outcome)) => outcome,
+            (Ok(()), None) => Err(StoreError::Unavailable(
+                "the operation was not run".to_owned(),
+            )),
+            (Err(reason), _) => Err(StoreError::Unavailable(reason.to_owned())),
+        };
+        // The caller may have stopped waiting (a cancelled request); its result is then not needed.
+        let _unwanted = self.reply.send(result);
+    }
+}
+
+/// The thread's loop: until shutdown or until every sender is gone.
+pub(super) fn run(database: Database, queue: Receiver<Message>) {
+    let mut next_purge = Instant::now() + PURGE_INTERVAL;
+    loop {
+        let first = match queue.recv_timeout(next_purge.saturating_duration_since(Instant::now())) {
+            Ok(Message::Run(job)) => job,
+            Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                purge(&database);
+                next_purge = Instant::now() + PURGE_INTERVAL;
+                continue;
+            }
+        };
+        let mut batch = vec![first];
+        let mut shutdown = false;
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(Message::Run(job)) => batch.push(job),
+                Ok(Message::Shutdown) => {
+                    shutdown = true;
+                    break;
+                }
+                Err(_empty_or_disconnected) => break,
+            }
+        }
+        let outcome = commit_batch(&database, &mut batch);
+        for job in batch {
+            job.finish(outcome.as_ref().map(|&()| ()).map_err(String::as_str));
+        }
+        if shutdown {
+            return;
+        }
+        if Instant::now() >= next_purge {
+            purge(&database);
+            next_purge = Instant::now() + PURGE_INTERVAL;
+        }
+    }
+}
+
+/// Runs every job of the batch in one transaction and commits it when something changed. The commit
+/// has redb's default durability: fsynced before any caller of the batch is answered.
+fn commit_batch(database: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let txn = database.begin_write().map_err(describe)?;
+    let written = {
+        let mut records = Records::open(&txn).map_err(|error| error.to_string())?;
+        for job in batch.iter_mut() {
+            job.run(&mut records)?;
+        }
+        records.written()
+    };
+    if written {
+        txn.commit().map_err(describe)
+    } else {
+        txn.abort().map_err(describe)
+    }
+}
+
+fn purge(database: &Database) {
+    let purged = (|| {
+        let txn = database.begin_write().map_err(storage_error)?;
+        let purged = Records::open(&txn)?.purge_expired()?;
+        if purged > 0 {
+            txn.commit().map_err(storage_error)?;
+        }
+        Ok::<usize, StoreError>(purged)
+    })();
+    match purged {
+        Ok(0) => {}
+        Ok(count) => tracing::debug!(count, "purged expired records"),
+        // The next purge tries again; expired records are invisible meanwhile.
+        Err(error) => tracing::warn!(%error, "purging expired records failed"),
+    }
+}
+
+fn describe(error: impl Into<redb::Error>) -> String {
+    format!("embedded database: {}", error.into())
+}

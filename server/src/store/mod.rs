@@ -1,0 +1,84 @@
+//! The one store the server keeps its state in: a small key-value interface shaped for the atomic steps
+//! the domain needs (insert-if-absent, compare-and-swap, take-once, windowed counters) plus change
+//! notifications for long-polls. Records are opaque bytes; the domain owns their format and meaning.
+//!
+//! Two backends implement it: [`embedded::EmbeddedStore`] (redb in `--data-dir`, no server needed) and
+//! [`redis::RedisStore`] (`redis://...`, for production and for several instances on one Redis).
+//! A missing or expired record is `Ok(None)`; every error means the backend could not be reached or
+//! answered nonsense, and callers report it as `store_unavailable`.
+
+pub mod embedded;
+mod notify;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use notify::{NotifyHub, Subscription};
+
+/// How long a record lives. Backends own expiry: an expired record is never returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    Forever,
+    For(Duration),
+}
+
+/// The result of counting an event in a fixed window (for rate limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    /// How many events the window holds, this one included.
+    pub count: u64,
+    /// Time until the window ends and the count starts again from zero.
+    pub resets_in: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store cannot be reached: {0}")]
+    Unavailable(String),
+    #[error("the store answered something unexpected: {0}")]
+    Corrupt(String),
+}
+
+/// The store every instance of the server shares. All operations are atomic with respect to each other,
+/// also across server instances sharing one backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The record under `key`, or `None` when there is none or it has expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes `value` under `key`, replacing any record there.
+    async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError>;
+
+    /// Writes `value` only when `key` holds no live record; `true` when it was written.
+    async fn insert_new(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<bool, StoreError>;
+
+    /// Replaces the record with `new` only while it still equals `expected`; `true` when replaced.
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes and returns the record in one step: of concurrent takes, exactly one gets it.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes the record, if any.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Counts one event under `key` in a fixed window of length `window` that starts with the first event.
+    async fn count_in_window(&self, key: &str, window: Duration) -> Result<WindowCount, StoreError>;
+
+    /// Tells every subscriber of `topic`, on every instance sharing this store, that something changed.
+    async fn notify(&self, topic: &str) -> Result<(), StoreError>;
+
+    /// Starts listening to `topic`. Subscribe before reading the state you wait on, so no change is missed.
+    fn subscribe(&self, topic: &str) -> Subscription;
+
+    /// Whether the backend answers now (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+

@@ -1,0 +1,48 @@
+//! The Lua scripts that make the multi-step operations atomic on the Redis server.
+
+use redis::Script;
+
+/// KEYS[1] = key; ARGV[1] = expected, ARGV[2] = new, ARGV[3] = lifetime in milliseconds (absent:
+/// forever). Returns 1 when replaced, 0 when the key is missing or holds something else.
+const COMPARE_AND_SWAP: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current ~= ARGV[1] then
+  return 0
+end
+if ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+";
+
+/// KEYS[1] = counter key; ARGV[1] = window in milliseconds. Returns {count, milliseconds left}.
+/// The window starts with the first event; a counter that somehow has no expiry gets one, so it can
+/// never block forever.
+const COUNT_IN_WINDOW: &str = r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {count, left}
+";
+
+pub(super) struct Scripts {
+    pub(super) compare_and_swap: Script,
+    pub(super) count_in_window: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            compare_and_swap: Script::new(COMPARE_AND_SWAP),
+            count_in_window: Script::new(COUNT_IN_WINDOW),
+        }
+    }
+}

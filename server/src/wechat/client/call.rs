@@ -1,0 +1,165 @@
+//! One round trip to WeChat: its errcode envelope, the deadline every call runs under and the
+//! retry policy for `-1` (system error).
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::store::StoreError;
+
+/// WeChat's "system error, retry later".
+pub(super) const SYSTEM_ERROR: i64 = -1;
+/// The first pause before retrying a `-1`; doubled after each retry.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// At most this many retries of a `-1` (WxJava's policy), and never past the call's deadline.
+const MAX_RETRIES: u32 = 5;
+
+/// Why a call to WeChat gave no usable answer.
+#[derive(Debug)]
+pub(super) enum CallError {
+    /// WeChat answered with a non-zero errcode.
+    Errcode { errcode: i64, errmsg: String },
+    /// No WeChat answer: the connection failed, the status was not 2xx, or the body made no sense.
+    Transport(String),
+    /// The call's deadline passed.
+    TimedOut(Duration),
+    /// The store holding the shared access token failed.
+    Store(StoreError),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Errcode { errcode, errmsg } => write!(f, "errcode {errcode} ({errmsg})"),
+            Self::Transport(reason) => f.write_str(reason),
+            Self::TimedOut(after) => write!(f, "no answer within {} ms", after.as_millis()),
+            Self::Store(error) => write!(f, "access token cache: {error}"),
+        }
+    }
+}
+
+impl From<StoreError> for CallError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// A reqwest failure without its URL: our URLs carry the AppSecret, the login code or the access token.
+pub(super) fn transport(error: reqwest::Error) -> CallError {
+    CallError::Transport(error.without_url().to_string())
+}
+
+/// The fields every WeChat error body has; success bodies usually omit both.
+#[derive(Deserialize)]
+struct ErrorFields {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+}
+
+/// The errcode of a JSON body, `None` when the body is not a JSON object.
+pub(super) fn errcode_of(body: &[u8]) -> Option<(i64, String)> {
+    serde_json::from_slice::<ErrorFields>(body)
+        .ok()
+        .map(|fields| (fields.errcode, fields.errmsg))
+}
+
+/// Parses a JSON answer whatever its content type says: a non-zero errcode is an error, else a `T`.
+pub(super) fn parse_reply<T: DeserializeOwned>(body: &[u8]) -> Result<T, CallError> {
+    match errcode_of(body) {
+        None => Err(CallError::Transport(
+            "WeChat answered with something that is not JSON".into(),
+        )),
+        Some((0, _)) => serde_json::from_slice(body)
+            .map_err(|error| CallError::Transport(format!("unexpected WeChat answer: {error}"))),
+        Some((errcode, errmsg)) => Err(CallError::Errcode { errcode, errmsg }),
+    }
+}
+
+/// What came back from one HTTP request.
+pub(super) struct Reply {
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Sends a request and reads the whole answer before `deadline`.
+pub(super) async fn send(
+    request: reqwest::RequestBuilder,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<Reply, CallError> {
+    let exchange = async {
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(CallError::Transport(format!(
+                "WeChat answered HTTP {status}"
+            )));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await.map_err(transport)?;
+        Ok(Reply {
+            content_type,
+            body: body.to_vec(),
+        })
+    };
+    tokio::time::timeout_at(deadline, exchange)
+        .await
+        .unwrap_or(Err(CallError::TimedOut(budget)))
+}
+
+/// Runs `attempt` again while WeChat answers `-1`, with exponential backoff, as long as the next try
+/// still fits before `deadline`.
+pub(super) async fn retrying_system_errors<T, F, Fut>(
+    deadline: Instant,
+    mut attempt: F,
+) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(CallError::Errcode {
+                errcode: SYSTEM_ERROR,
+                errmsg,
+            }) if retries < MAX_RETRIES && Instant::now() + backoff < deadline => {
+                tracing::debug!(retry = retries + 1, ?backoff, %errmsg, "WeChat system error, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                retries += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Where WeChat (or a server speaking its contract) is, and the HTTP client that talks to it.
+pub(super) struct Api {
+    pub http: reqwest::Client,
+    /// Without a trailing slash.
+    pub base_url: String,
+    /// How long one operation may take, retries included.
+    pub budget: Duration,
+}
+
+impl Api {
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base_url))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base_url))
+    }
+}

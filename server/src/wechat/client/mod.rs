@@ -1,0 +1,244 @@
+//! [`WeChatClient`]: the [`WeChat`] interface over HTTP, against `api.weixin.qq.com` or any server
+//! speaking its contract (the [`super::fake`] in tests and dev mode).
+//!
+//! Every operation runs under one deadline (`WeChatSettings::timeout`, retries included), so a WeChat
+//! outage becomes a prompt `Unavailable`, never a hung request. Nothing logged or returned carries the
+//! AppSecret, a login code or an access token.
+
+mod call;
+mod image;
+#[cfg(test)]
+mod tests;
+mod token;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use self::call::{Api, CallError};
+use self::token::AccessTokens;
+use super::{WeChat, WeChatError, WeChatSession};
+use crate::config::{AppSettings, EnvVersion, WeChatSettings};
+use crate::secret::Secret;
+use crate::store::Store;
+
+/// Errcodes of a rejected access token: invalid, expired, or not the latest.
+const STALE_TOKEN_ERRCODES: [i64; 3] = [40001, 40014, 42001];
+/// The side of the mini program code in pixels (WeChat's default).
+const QR_WIDTH: u32 = 430;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeChatClientError {
+    #[error("the WeChat base URL {0:?} is not a valid URL")]
+    BaseUrl(String),
+    #[error("the HTTP client cannot be built: {0}")]
+    Http(#[source] reqwest::Error),
+}
+
+pub struct WeChatClient {
+    api: Api,
+    tokens: AccessTokens,
+}
+
+impl WeChatClient {
+    /// A client for `settings.base_url`; access tokens are shared through `store`.
+    pub fn new(
+        settings: &WeChatSettings,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, WeChatClientError> {
+        let base_url = settings.base_url.trim_end_matches('/').to_owned();
+        reqwest::Url::parse(&base_url)
+            .map_err(|_invalid| WeChatClientError::BaseUrl(settings.base_url.clone()))?;
+        install_tls_provider();
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(WeChatClientError::Http)?;
+        Ok(Self {
+            api: Api {
+                http,
+                base_url,
+                budget: settings.timeout,
+            },
+            tokens: AccessTokens::new(store),
+        })
+    }
+
+    async fn session(
+        &self,
+        app: &AppSettings,
+        code: &str,
+        deadline: Instant,
+    ) -> Result<Code2SessionReply, CallError> {
+        let query = [
+            ("appid", app.appid.as_str()),
+            ("secret", app.secret.expose()),
+            ("js_code", code),
+            ("grant_type", "authorization_code"),
+        ];
+        call::retrying_system_errors(deadline, || async {
+            let answer = call::send(
+                self.api.get("/sns/jscode2session").query(&query),
+                deadline,
+                self.api.budget,
+            )
+            .await?;
+            call::parse_reply(&answer.body)
+        })
+        .await
+    }
+
+    /// Fetches the code with the shared token; a rejected token is replaced once and the call retried.
+    async fn qr_code(
+        &self,
+        app: &AppSettings,
+        scene: &str,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, CallError> {
+        let token = self.tokens.current(&self.api, app, deadline).await?;
+        match self.qr_code_with(&token, app, scene, deadline).await {
+            Err(CallError::Errcode { errcode, .. }) if STALE_TOKEN_ERRCODES.contains(&errcode) => {
+                self.tokens.invalidate(&app.appid, &token).await?;
+                let token = self.tokens.current(&self.api, app, deadline).await?;
+                self.qr_code_with(&token, app, scene, deadline).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn qr_code_with(
+        &self,
+        token: &str,
+        app: &AppSettings,
+        scene: &str,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, CallError> {
+        let request = UnlimitedQrRequest {
+            scene,
+            page: &app.scan_page,
+            env_version: app.env_version.as_str(),
+            check_path: checks_path(app.env_version),
+            width: QR_WIDTH,
+        };
+        let image = call::retrying_system_errors(deadline, || async {
+            let answer = call::send(
+                self.api
+                    .post("/wxa/getwxacodeunlimit")
+                    .query(&[("access_token", token)])
+                    .json(&request),
+                deadline,
+                self.api.budget,
+            )
+            .await?;
+            image_or_error(answer)
+        })
+        .await?;
+        image::into_png(image).map_err(|error| CallError::Transport(error.to_string()))
+    }
+}
+
+#[async_trait]
+impl WeChat for WeChatClient {
+    async fn code_to_session(
+        &self,
+        app: &AppSettings,
+        code: &str,
+    ) -> Result<WeChatSession, WeChatError> {
+        let deadline = Instant::now() + self.api.budget;
+        let reply = tokio::time::timeout_at(deadline, self.session(app, code, deadline))
+            .await
+            .unwrap_or(Err(CallError::TimedOut(self.api.budget)));
+        match reply {
+            Ok(reply) => Ok(WeChatSession {
+                openid: reply.openid,
+                unionid: reply.unionid.filter(|unionid| !unionid.is_empty()),
+                session_key: Secret::new(reply.session_key),
+            }),
+            Err(CallError::Errcode {
+                errcode: errcode @ (40029 | 40163),
+                ..
+            }) => Err(WeChatError::CodeInvalid(errcode)),
+            Err(CallError::Errcode { errcode: 40226, .. }) => Err(WeChatError::UserBlocked),
+            Err(CallError::Errcode { errcode: 45011, .. }) => Err(WeChatError::RateLimited),
+            Err(failure) => Err(WeChatError::Unavailable(format!(
+                "code2Session for app {} failed: {failure}",
+                app.key
+            ))),
+        }
+    }
+
+    async fn unlimited_qr_code(
+        &self,
+        app: &AppSettings,
+        scene: &str,
+    ) -> Result<Vec<u8>, WeChatError> {
+        let deadline = Instant::now() + self.api.budget;
+        tokio::time::timeout_at(deadline, self.qr_code(app, scene, deadline))
+            .await
+            .unwrap_or(Err(CallError::TimedOut(self.api.budget)))
+            .map_err(|failure| {
+                WeChatError::Unavailable(format!(
+                    "getwxacodeunlimit for app {} failed: {failure}",
+                    app.key
+                ))
+            })
+    }
+}
+
+/// Whether WeChat should check that the scan page exists. Only the published (release) version has a
+/// page list WeChat can check against; trial and develop builds may add pages not published yet, so
+/// checking would reject them (41030).
+fn checks_path(env_version: EnvVersion) -> bool {
+    match env_version {
+        EnvVersion::Release => true,
+        EnvVersion::Trial | EnvVersion::Develop => false,
+    }
+}
+
+/// The image bytes, or WeChat's error: JSON by its content type or by a body that parses to an errcode.
+fn image_or_error(answer: call::Reply) -> Result<Vec<u8>, CallError> {
+    let labelled_json = answer
+        .content_type
+        .as_deref()
+        .is_some_and(|content_type| content_type.trim_start().starts_with("application/json"));
+    if labelled_json || answer.body.first() == Some(&b'{') {
+        match call::errcode_of(&answer.body) {
+            Some((0, _)) | None if !labelled_json => {}
+            Some((0, _)) | None => {
+                return Err(CallError::Transport(
+                    "WeChat answered JSON without an errcode instead of an image".into(),
+                ));
+            }
+            Some((errcode, errmsg)) => return Err(CallError::Errcode { errcode, errmsg }),
+        }
+    }
+    Ok(answer.body)
+}
+
+/// Lets reqwest build a client when the binary has not installed a rustls crypto provider (tests, other
+/// binaries); the server's own choice, installed first, wins.
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is installed either way.
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+#[derive(Serialize)]
+struct UnlimitedQrRequest<'a> {
+    scene: &'a str,
+    page: &'a str,
+    env_version: &'static str,
+    check_path: bool,
+    width: u32,
+}
+
+#[derive(Deserialize)]
+struct Code2SessionReply {
+    openid: String,
+    session_key: String,
+    #[serde(default)]
+    unionid: Option<String>,
+}

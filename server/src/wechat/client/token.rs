@@ -1,0 +1,183 @@
+//! The access token of each app (`/cgi-bin/stable_token`), cached in the store so every instance on one
+//! store shares it, and refreshed by a single flight: in this process a per-app mutex lets one caller
+//! fetch while the others wait, and across instances a short lock record does the same, the waiters
+//! waking on the holder's notification.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::call::{self, Api, CallError};
+use crate::config::AppSettings;
+use crate::store::{Lifetime, Store};
+
+/// Tokens are dropped from the cache this long before WeChat's expiry. `stable_token` rotates a token
+/// in its last 300 s, so the fetch after this margin gets a fresh one instead of the dying one.
+const REFRESH_MARGIN: Duration = Duration::from_secs(120);
+
+pub(super) struct AccessTokens {
+    store: Arc<dyn Store>,
+    /// appid -> the lock its in-process refreshes queue on.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+#[derive(Serialize)]
+struct StableTokenRequest<'a> {
+    grant_type: &'static str,
+    appid: &'a str,
+    secret: &'a str,
+    force_refresh: bool,
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    access_token: String,
+    expires_in: u64,
+}
+
+fn token_key(appid: &str) -> String {
+    format!("wechat:token:{appid}")
+}
+
+fn refresh_lock_key(appid: &str) -> String {
+    format!("wechat:token-refresh:{appid}")
+}
+
+/// Topic the instance that refreshed a token notifies.
+fn refreshed_topic(appid: &str) -> String {
+    format!("wechat:token-refreshed:{appid}")
+}
+
+impl AccessTokens {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A valid access token for `app`, fetched only when no instance holds a live one.
+    pub async fn current(
+        &self,
+        api: &Api,
+        app: &AppSettings,
+        deadline: Instant,
+    ) -> Result<String, CallError> {
+        if let Some(token) = self.cached(&app.appid).await? {
+            return Ok(token);
+        }
+        let flight = self.flight(&app.appid);
+        let _turn = tokio::time::timeout_at(deadline, flight.lock())
+            .await
+            .map_err(|_elapsed| CallError::TimedOut(api.budget))?;
+        // Whoever held the turn before us may have fetched it already.
+        if let Some(token) = self.cached(&app.appid).await? {
+            return Ok(token);
+        }
+        self.refresh_across_instances(api, app, deadline).await
+    }
+
+    /// Forgets `used` after WeChat rejected it, unless another caller has already replaced it.
+    pub async fn invalidate(&self, appid: &str, used: &str) -> Result<(), CallError> {
+        // An empty record marks "no valid token"; it lives only until someone refetches.
+        let replaced = self
+            .store
+            .compare_and_swap(
+                &token_key(appid),
+                used.as_bytes(),
+                b"",
+                Lifetime::For(REFRESH_MARGIN),
+            )
+            .await?;
+        tracing::info!(appid, replaced, "WeChat rejected the cached access token");
+        Ok(())
+    }
+
+    async fn cached(&self, appid: &str) -> Result<Option<String>, CallError> {
+        let record = self.store.get(&token_key(appid)).await?;
+        // An empty (invalidated) or garbled record is as good as none: the next fetch overwrites it.
+        Ok(record
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|token| !token.is_empty()))
+    }
+
+    fn flight(&self, appid: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(flights.entry(appid.to_owned()).or_default())
+    }
+
+    /// Takes the shared refresh lock and fetches, or waits for the instance holding it to publish.
+    async fn refresh_across_instances(
+        &self,
+        api: &Api,
+        app: &AppSettings,
+        deadline: Instant,
+    ) -> Result<String, CallError> {
+        let lock_key = refresh_lock_key(&app.appid);
+        // The lock outlives our own deadline (taken after it started, for a whole budget), so when we
+        // delete it, it is still ours; a crashed holder's lock lapses by itself.
+        let lock_lifetime = Lifetime::For(api.budget);
+        loop {
+            let mut refreshed = self.store.subscribe(&refreshed_topic(&app.appid));
+            if let Some(token) = self.cached(&app.appid).await? {
+                return Ok(token);
+            }
+            if self.store.insert_new(&lock_key, b"", lock_lifetime).await? {
+                let fetched = fetch_and_cache(self.store.as_ref(), api, app, deadline).await;
+                let released = self.store.delete(&lock_key).await;
+                self.store.notify(&refreshed_topic(&app.appid)).await?;
+                released?;
+                return fetched;
+            }
+            // Another instance is fetching: wait for its notification (or its lock to lapse), then re-read.
+            let wake_by = deadline.min(Instant::now() + api.budget);
+            if tokio::time::timeout_at(wake_by, refreshed.changed())
+                .await
+                .is_err()
+                && Instant::now() >= deadline
+            {
+                return Err(CallError::TimedOut(api.budget));
+            }
+        }
+    }
+}
+
+async fn fetch_and_cache(
+    store: &dyn Store,
+    api: &Api,
+    app: &AppSettings,
+    deadline: Instant,
+) -> Result<String, CallError> {
+    let request = StableTokenRequest {
+        grant_type: "client_credential",
+        appid: &app.appid,
+        secret: app.secret.expose(),
+        force_refresh: false,
+    };
+    let reply: TokenReply = call::retrying_system_errors(deadline, || async {
+        let answer = call::send(
+            api.post("/cgi-bin/stable_token").json(&request),
+            deadline,
+            api.budget,
+        )
+        .await?;
+        call::parse_reply(&answer.body)
+    })
+    .await?;
+    let cached_for = reply
+        .expires_in
+        .saturating_sub(REFRESH_MARGIN.as_secs())
+        .max(reply.expires_in / 2)
+        .max(1);
+    store
+        .put(
+            &token_key(&app.appid),
+            reply.access_token.as_bytes(),
+            Lifetime::For(Duration::from_secs(cached_for)),
+        )
+        .await?;
+    Ok(reply.access_token)
+}

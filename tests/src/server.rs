@@ -1,0 +1,195 @@
+//! In-process auth servers on free loopback ports, each with its own store (or a shared Redis), driven
+//! over real HTTP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use meeteasy_auth::config::{self, Overrides, Settings, StoreLocation};
+use meeteasy_auth::domain::{AuthService, NewPasswordUser, UserAdmin};
+use meeteasy_auth::secret::Secret;
+use meeteasy_auth::server::Server;
+use meeteasy_auth::store::Store;
+use meeteasy_auth::wechat::fake::FakeHandle;
+use meeteasy_protocol::{User, WechatLoginRequest, WechatLoginResponse};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base_url: String,
+    pub addr: SocketAddr,
+    http: reqwest::Client,
+    service: Arc<AuthService>,
+    store: Arc<dyn Store>,
+    dev_wechat: Option<FakeHandle>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _data_dir: Option<TempDir>,
+}
+
+/// A reqwest client for tests: no proxy, bounded.
+pub fn http_client() -> reqwest::Client {
+    meeteasy_auth::wechat::client::install_tls_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("a reqwest client builds")
+}
+
+/// The settings of a dev-mode server on `addr` storing in `data_dir`, as `serve --dev` would make them.
+pub fn dev_settings(addr: SocketAddr, data_dir: &Path) -> Settings {
+    config::load(&Overrides {
+        listen: Some(addr),
+        data_dir: Some(data_dir.to_path_buf()),
+        dev: true,
+        ..Overrides::default()
+    })
+    .expect("dev settings are valid")
+}
+
+impl TestServer {
+    /// A dev-mode server on a fresh embedded store.
+    pub async fn start_dev() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A dev-mode server on a fresh embedded store, its settings changed by `tweak` first
+    /// (e.g. shorter lifetimes, a Redis store, H5 origins).
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().to_path_buf();
+        let mut server = Self::start_in(&path, tweak).await;
+        server._data_dir = Some(dir);
+        server
+    }
+
+    /// A dev-mode server whose embedded store lives in `data_dir` (which the caller keeps), so a test
+    /// can stop it and start another on the same data.
+    pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+        let addr = listener.local_addr().expect("a bound address");
+        let mut settings = dev_settings(addr, data_dir);
+        tweak(&mut settings);
+        let server = Server::build(settings).await.expect("the server starts");
+        Self::run(server, listener, addr)
+    }
+
+    /// Like [`TestServer::start_in`] but on an already open store.
+    pub async fn start_on(store: Arc<dyn Store>, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+        let addr = listener.local_addr().expect("a bound address");
+        let mut settings = dev_settings(addr, &PathBuf::from("unused"));
+        tweak(&mut settings);
+        let server = Server::build_on(settings, store).await.expect("the server starts");
+        Self::run(server, listener, addr)
+    }
+
+    fn run(server: Server, listener: TcpListener, addr: SocketAddr) -> TestServer {
+        let service = server.service().clone();
+        let store = server.store().clone();
+        let dev_wechat = server.dev_wechat().cloned();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                // A dropped sender stops the server too.
+                let _ = stopped.await;
+            };
+            if let Err(error) = server.run(listener, shutdown).await {
+                panic!("the test server failed: {error}");
+            }
+        });
+        TestServer {
+            base_url: format!("http://{addr}"),
+            addr,
+            http: http_client(),
+            service,
+            store,
+            dev_wechat,
+            stop: Some(stop),
+            task: Some(task),
+            _data_dir: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn service(&self) -> &Arc<AuthService> {
+        &self.service
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        self.service.settings()
+    }
+
+    /// The in-process fake WeChat of dev mode.
+    pub fn wechat(&self) -> &FakeHandle {
+        self.dev_wechat.as_ref().expect("a dev-mode server has a fake WeChat")
+    }
+
+    /// A mini program login as dev user `name` (organizer unless the name starts with `guest`).
+    pub async fn dev_login(&self, name: &str) -> WechatLoginResponse {
+        let response = self
+            .http
+            .post(self.url("/auth/wechat/login"))
+            .json(&WechatLoginRequest { code: format!("dev:{name}"), app: None, scene: None })
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), 200, "dev login of {name}: {}", response.text().await.unwrap_or_default());
+        response.json().await.expect("a login response")
+    }
+
+    /// Adds a user who logs in with `password`, as `meeteasy-auth users add` does.
+    pub async fn add_password_user(&self, login: &str, name: &str, password: &str, roles: &[&str]) -> User {
+        UserAdmin::new(self.store.clone())
+            .add_password_user(NewPasswordUser {
+                login: login.to_owned(),
+                display_name: name.to_owned(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                password: Secret::new(password),
+            })
+            .await
+            .expect("the user is added")
+    }
+
+    /// Stops gracefully: waiting long-polls answer, in-flight requests finish.
+    pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server task ends cleanly");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The store location of a Redis at `url`.
+pub fn redis_store(url: &str) -> StoreLocation {
+    StoreLocation::Redis { url: Secret::new(url) }
+}
