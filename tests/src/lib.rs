@@ -1,6 +1,7 @@
 //! Harnesses the end-to-end suite runs the real parts with: redis-server processes, in-process auth
 //! servers on free ports, headless Chromium, and the console window under tauri-driver.
 
+pub mod api;
 pub mod browser;
 pub mod desktop;
 pub mod redis_server;

@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::api::{self, Reply};
+
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub base_url: String,
@@ -138,6 +140,18 @@ impl TestServer {
     /// The in-process fake WeChat of dev mode.
     pub fn wechat(&self) -> &FakeHandle {
         self.dev_wechat.as_ref().expect("a dev-mode server has a fake WeChat")
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value, bearer: Option<&str>) -> Reply {
+        api::send(api::with_bearer(self.http.post(self.url(path)).json(&body), bearer)).await
+    }
+
+    pub async fn post_empty(&self, path: &str, bearer: Option<&str>) -> Reply {
+        api::send(api::with_bearer(self.http.post(self.url(path)), bearer)).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        api::send(api::with_bearer(self.http.get(self.url(path)), bearer)).await
     }
 
     /// A mini program login as dev user `name` (organizer unless the name starts with `guest`).
