@@ -320,3 +320,33 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     assert!(metrics.contains("meeteasy_http_requests_total{route=\"/auth/wechat/login\",status=\"200\"} 1"), "{metrics}");
     assert!(metrics.contains("meeteasy_islogin_waiters 0"), "{metrics}");
 }
+
+#[tokio::test]
+async fn serves_https_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = |name: &str| dir.path().join(name);
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl").current_dir(dir.path()).args(args).output().expect("openssl runs");
+        assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"];
+    // A test CA, and the server's certificate issued by it, as a real deployment has.
+    openssl(&[&["req", "-x509"], &ec[..], &["-subj", "/CN=MeetEasy test CA", "-keyout", "ca.key", "-out", "ca.pem"]].concat());
+    openssl(&[
+        &["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"],
+        &ec[..],
+        &["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        &["-addext", "basicConstraints=critical,CA:FALSE", "-keyout", "key.pem", "-out", "cert.pem"],
+    ]
+    .concat());
+    let (cert, key) = (file("cert.pem"), file("key.pem"));
+    let tls = meeteasy_auth::config::TlsSettings { cert, key };
+    let server = TestServer::start_with(|s| s.tls = Some(tls)).await;
+    let root = reqwest::Certificate::from_pem(&std::fs::read(file("ca.pem")).expect("CA")).expect("a PEM certificate");
+    let client = reqwest::Client::builder().tls_certs_only([root]).no_proxy().build().expect("a TLS client");
+    let url = format!("https://127.0.0.1:{}/healthz", server.addr.port());
+    let answer = client.get(&url).send().await.expect("an HTTPS answer");
+    assert_eq!(answer.status(), 200);
+    // Plain HTTP on the TLS port gets no answer it could mistake for one.
+    assert!(server.http().get(format!("http://127.0.0.1:{}/healthz", server.addr.port())).send().await.is_err());
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the product on this machine in dev mode: the auth server on the embedded store, plus the
+# desktop console pointed at it. Installs what is missing first. Ctrl-C stops both.
+#
+#   MEETEASY_LISTEN=0.0.0.0:8080 MEETEASY_PUBLIC_URL=http://<this machine's LAN IP>:8080 scripts/run.sh
+# lets a phone on the same network open the QR's link (the dev phone simulator page).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+export MEETEASY_LISTEN="${MEETEASY_LISTEN:-127.0.0.1:8080}"
+export MEETEASY_DATA_DIR="${MEETEASY_DATA_DIR:-$PWD/.run/data}"
+port="${MEETEASY_LISTEN##*:}"
+server_url="${MEETEASY_PUBLIC_URL:-http://127.0.0.1:$port}"
+
+echo "run: building the server and the console"
+cargo build --locked --release -p meeteasy-auth
+cargo build --locked --release -p meeteasy-console --features custom-protocol
+bin="$CARGO_TARGET_DIR/release"
+
+mkdir -p "$MEETEASY_DATA_DIR"
+"$bin/meeteasy-auth" serve --dev &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
+
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { echo "run: the server did not start" >&2; exit 1; }
+  sleep 0.1
+done
+
+cat <<MSG
+
+  Auth server (dev mode): $server_url   (H5 demo: $server_url/h5/demo)
+  Log the console in: scan its QR with a phone on the same network (it opens the phone
+  simulator page), or from this machine:
+      $bin/meeteasy-auth phone scan --server $server_url --scene <scene> --as alice
+  (the scene is the last part of the link under the QR). Names starting with "guest" are not organizers.
+  A password user: echo secret | $bin/meeteasy-auth users add --data-dir $MEETEASY_DATA_DIR \\
+      --login ann@example.org --name Ann --role organizer --password-stdin   (while the server is stopped)
+
+MSG
+
+if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "run: no display here, so only the server runs (Ctrl-C stops it)."
+  wait "$server_pid"
+else
+  MEETEASY_SERVER="$server_url" "$bin/meeteasy-console"
+fi

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing MeetEasy needs and this machine lacks (Debian, as root
+# or with sudo). Safe to run again: it only installs what is missing. Sourced by run.sh and test.sh.
+set -euo pipefail
+
+# The Debian packages, by the command or file that shows each one is there.
+declare -A NEEDED=(
+  [redis-server]=redis-server
+  [redis-benchmark]=redis-tools
+  [Xvfb]=xvfb
+  [WebKitWebDriver]=webkit2gtk-driver
+  [gnome-keyring-daemon]=gnome-keyring
+  [dbus-run-session]=dbus
+  [secret-tool]=libsecret-tools
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
+  [node]=nodejs
+  [pkg-config]=pkg-config
+  [curl]=curl
+)
+# Build-time libraries (no command to look for): checked with pkg-config.
+declare -A NEEDED_LIBS=(
+  [webkit2gtk-4.1]=libwebkit2gtk-4.1-dev
+  [librsvg-2.0]=librsvg2-dev
+)
+
+missing=()
+for command in "${!NEEDED[@]}"; do
+  command -v "$command" >/dev/null 2>&1 || missing+=("${NEEDED[$command]}")
+done
+for lib in "${!NEEDED_LIBS[@]}"; do
+  pkg-config --exists "$lib" 2>/dev/null || missing+=("${NEEDED_LIBS[$lib]}")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "setup: installing tauri-driver (a few minutes, once)"
+  cargo install tauri-driver --version '^2' --locked --quiet
+fi
+
+# One build directory for every checkout on this machine, outside the clone.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/meeteasy/target}"
