@@ -10,7 +10,11 @@ use crate::phone::PhoneScanArgs;
 use crate::wechat::fake::FakeWeChatArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "meeteasy-auth", version, about = "MeetEasy auth server: WeChat scan-to-login, tickets and JWTs")]
+#[command(
+    name = "meeteasy-auth",
+    version,
+    about = "MeetEasy auth server: WeChat scan-to-login, tickets and JWTs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -17,7 +17,10 @@ pub enum CommandError {
     #[error(transparent)]
     Start(#[from] StartError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot read the password from standard input: {0}")]
     Stdin(std::io::Error),
     #[error("{0}")]
@@ -27,11 +30,17 @@ pub enum CommandError {
 pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
     let settings = config::load(&args.overrides())?;
     if settings.dev {
-        tracing::warn!("DEV MODE: `dev:<name>` codes log anyone in and WeChat is faked. Never run this in production.");
+        tracing::warn!(
+            "DEV MODE: `dev:<name>` codes log anyone in and WeChat is faked. Never run this in production."
+        );
     }
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|source| CommandError::Listen { addr: settings.listen, source })?;
+    let listener =
+        TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| CommandError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
     let store = match &settings.store {
         StoreLocation::Embedded { data_dir } => format!("embedded ({})", data_dir.display()),
         StoreLocation::Redis { .. } => "redis".to_owned(),
@@ -44,7 +53,9 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
 }
 
 fn settings_addr(listener: &TcpListener) -> String {
-    listener.local_addr().map_or_else(|_| "?".to_owned(), |addr| addr.to_string())
+    listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |addr| addr.to_string())
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.
@@ -78,7 +89,10 @@ async fn shutdown_signal() {
 pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
     let location = config::store_location(&args.store.overrides())?;
     let mut password = String::new();
-    std::io::stdin().lock().read_line(&mut password).map_err(CommandError::Stdin)?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(CommandError::Stdin)?;
     let password = password.trim_end_matches(['\r', '\n']);
     let admin = UserAdmin::new(open_store(&location).await?);
     let user = admin
@@ -89,7 +103,12 @@ pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
             password: Secret::new(password),
         })
         .await?;
-    println!("added user {} ({}) with roles [{}]", user.id, user.display_name, user.roles.join(", "));
+    println!(
+        "added user {} ({}) with roles [{}]",
+        user.id,
+        user.display_name,
+        user.roles.join(", ")
+    );
     Ok(())
 }
 
@@ -97,6 +116,11 @@ pub async fn grant(args: &GrantArgs) -> Result<(), CommandError> {
     let location = config::store_location(&args.store.overrides())?;
     let admin = UserAdmin::new(open_store(&location).await?);
     let user = admin.grant(&UserRef::parse(&args.user), &args.role).await?;
-    println!("user {} ({}) now has roles [{}]", user.id, user.display_name, user.roles.join(", "));
+    println!(
+        "user {} ({}) now has roles [{}]",
+        user.id,
+        user.display_name,
+        user.roles.join(", ")
+    );
     Ok(())
 }

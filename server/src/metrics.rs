@@ -59,20 +59,45 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP meeteasy_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE meeteasy_http_requests_total counter\n");
-        for ((route, status), count) in self.requests.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "meeteasy_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}");
+        for ((route, status), count) in self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "meeteasy_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
+            );
         }
         out.push_str("# HELP meeteasy_logins_total Successful logins by method.\n");
         out.push_str("# TYPE meeteasy_logins_total counter\n");
-        for (method, count) in self.logins.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "meeteasy_logins_total{{method=\"{}\"}} {count}", method.label());
+        for (method, count) in self
+            .logins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "meeteasy_logins_total{{method=\"{}\"}} {count}",
+                method.label()
+            );
         }
         out.push_str("# HELP meeteasy_islogin_waiters Long-polls waiting now.\n");
         out.push_str("# TYPE meeteasy_islogin_waiters gauge\n");
-        let _ = writeln!(out, "meeteasy_islogin_waiters {}", self.islogin_waiters.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "meeteasy_islogin_waiters {}",
+            self.islogin_waiters.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP meeteasy_store_errors_total Store operations that failed.\n");
         out.push_str("# TYPE meeteasy_store_errors_total counter\n");
-        let _ = writeln!(out, "meeteasy_store_errors_total {}", self.store_errors.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "meeteasy_store_errors_total {}",
+            self.store_errors.load(Ordering::Relaxed)
+        );
         out
     }
 }

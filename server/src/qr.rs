@@ -1,35 +1,90 @@
 //! Standard QR codes as PNG bytes: the `url`-mode scan code, and the fake WeChat's stand-in for a
-//! mini program code.
+//! mini program code. One renderer for both, so a phone reads them the same way.
+
+use std::io::Cursor;
 
 use image::{GrayImage, ImageFormat, Luma};
 use qrcode::{Color, QrCode};
 
-/// Pixels a QR module takes, and the white border (in modules) scanners need around a code.
-const MODULE_PIXELS: u32 = 8;
-const QUIET_ZONE: u32 = 4;
+/// WeChat's default mini program code width: `url`-mode codes are drawn about as large as `wxacode` ones.
+pub const DEFAULT_WIDTH: u32 = 430;
+/// The light border, in modules, the QR standard asks for around a code so scanners find it.
+const QUIET_ZONE_MODULES: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QrError {
-    #[error("the text is too long for a QR code: {0}")]
+    #[error("the text does not fit a QR code: {0}")]
     TooLong(#[from] qrcode::types::QrError),
     #[error("cannot encode the QR as PNG: {0}")]
     Png(#[from] image::ImageError),
 }
 
-/// Renders `content` as a black-on-white PNG with a quiet zone, about 8 pixels a module.
-pub fn png(content: &str) -> Result<Vec<u8>, QrError> {
+/// Renders `content` as a black-on-white PNG with its quiet zone, at most `width` pixels wide (more
+/// only when `width` leaves less than one pixel a module). Modules are whole pixels, so the code stays
+/// sharp.
+pub fn png(content: &str, width: u32) -> Result<Vec<u8>, QrError> {
     let code = QrCode::new(content.as_bytes())?;
-    let modules = code.to_colors();
-    // A QR is at most 177 modules wide, so this conversion cannot truncate.
-    let width = u32::try_from(code.width()).unwrap_or(u32::MAX);
-    let side = (width + 2 * QUIET_ZONE) * MODULE_PIXELS;
-    let image = GrayImage::from_fn(side, side, |x, y| {
-        let (column, row) = (x / MODULE_PIXELS, y / MODULE_PIXELS);
-        let inside = (QUIET_ZONE..QUIET_ZONE + width).contains(&column) && (QUIET_ZONE..QUIET_ZONE + width).contains(&row);
-        let dark = inside && modules[((row - QUIET_ZONE) * width + (column - QUIET_ZONE)) as usize] == Color::Dark;
+    let colors = code.to_colors();
+    // A QR is at most 177 modules wide, so this conversion cannot fail.
+    let modules = u32::try_from(code.width()).unwrap_or(u32::MAX);
+    let side_modules = modules + 2 * QUIET_ZONE_MODULES;
+    let module_pixels = (width / side_modules).max(1);
+    let side_pixels = side_modules * module_pixels;
+    let code_area = QUIET_ZONE_MODULES..QUIET_ZONE_MODULES + modules;
+    let image = GrayImage::from_fn(side_pixels, side_pixels, |x, y| {
+        let (column, row) = (x / module_pixels, y / module_pixels);
+        let dark = code_area.contains(&column)
+            && code_area.contains(&row)
+            && colors
+                .get(((row - QUIET_ZONE_MODULES) * modules + column - QUIET_ZONE_MODULES) as usize)
+                == Some(&Color::Dark);
         Luma([if dark { 0 } else { 255 }])
     });
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut bytes, ImageFormat::Png)?;
-    Ok(bytes.into_inner())
+    let mut png = Vec::new();
+    image.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)?;
+    Ok(png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_WIDTH, png};
+
+    fn decoded(png: &[u8]) -> (u32, String) {
+        let image = image::load_from_memory(png).unwrap().to_luma8();
+        let width = image.width();
+        let mut prepared = rqrr::PreparedImage::prepare(image);
+        let grids = prepared.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code in the image");
+        (width, grids[0].decode().unwrap().1)
+    }
+
+    #[test]
+    fn a_rendered_code_reads_back_at_the_asked_width() {
+        let content = "http://127.0.0.1:8080/m/scan/AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+        for width in [DEFAULT_WIDTH, 280, 1280] {
+            let png = png(content, width).unwrap();
+            assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
+            let (drawn, read) = decoded(&png);
+            assert_eq!(read, content);
+            // Whole-pixel modules: at most `width`, and never wasting a module's worth of it.
+            assert!(
+                drawn <= width && drawn * 10 > width * 8,
+                "{drawn} px for {width}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_width_too_small_still_gives_a_readable_code() {
+        let content = "wxacode:pages/scan-login/index?scene=AbC123";
+        let png = png(content, 1).unwrap();
+        let (drawn, read) = decoded(&png);
+        assert_eq!(read, content);
+        assert!(drawn > 1);
+    }
+
+    #[test]
+    fn content_beyond_qr_capacity_is_an_error_not_a_panic() {
+        assert!(png(&"x".repeat(8000), DEFAULT_WIDTH).is_err());
+    }
 }

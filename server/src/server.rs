@@ -56,7 +56,10 @@ impl Server {
     }
 
     /// Builds on a store that is already open (tests share one store between instances).
-    pub async fn build_on(mut settings: Settings, store: Arc<dyn Store>) -> Result<Server, StartError> {
+    pub async fn build_on(
+        mut settings: Settings,
+        store: Arc<dyn Store>,
+    ) -> Result<Server, StartError> {
         let dev_wechat = if settings.dev {
             let (url, handle) = start_dev_wechat(&settings).await?;
             settings.wechat.base_url = url;
@@ -74,7 +77,12 @@ impl Server {
             shutdown_seen,
         )
         .await?;
-        Ok(Server { service: Arc::new(service), store, shutting_down, dev_wechat })
+        Ok(Server {
+            service: Arc::new(service),
+            store,
+            shutting_down,
+            dev_wechat,
+        })
     }
 
     pub fn service(&self) -> &Arc<AuthService> {
@@ -92,7 +100,11 @@ impl Server {
 
     /// Serves on `listener` until `shutdown` resolves; then waiting long-polls answer at once and
     /// in-flight requests finish before this returns.
-    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
         let app = crate::http::app(self.service.clone())
             .into_make_service_with_connect_info::<crate::http::extract::PeerAddr>();
         let shutting_down = self.shutting_down;
@@ -103,11 +115,18 @@ impl Server {
         };
         let tls = self.service.settings().tls.clone();
         match tls {
-            None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
             Some(tls) => {
-                let listener = crate::http::tls::TlsListener::new(listener, crate::http::tls::acceptor(&tls)?)
-                    .map_err(StartError::Serve)?;
-                axum::serve(listener, app).with_graceful_shutdown(stop).await
+                let listener =
+                    crate::http::tls::TlsListener::new(listener, crate::http::tls::acceptor(&tls)?)
+                        .map_err(StartError::Serve)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
             }
         }
         .map_err(StartError::Serve)
@@ -129,7 +148,9 @@ async fn start_dev_wechat(settings: &Settings) -> Result<(String, FakeHandle), S
         .collect();
     let fake = FakeWeChat::new(apps).accept_dev_codes(true);
     let handle = fake.handle();
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(StartError::DevWeChat)?;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(StartError::DevWeChat)?;
     let addr = listener.local_addr().map_err(StartError::DevWeChat)?;
     tokio::spawn(async move {
         if let Err(error) = fake.serve(listener).await {

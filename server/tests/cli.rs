@@ -10,16 +10,31 @@ const BIN: &str = env!("CARGO_BIN_EXE_meeteasy-auth");
 
 fn command(data_dir: &Path) -> Command {
     let mut command = Command::new(BIN);
-    command.env_remove("RUST_LOG").env("NO_COLOR", "1").env("MEETEASY_DATA_DIR", data_dir);
-    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("MEETEASY_") && key != "MEETEASY_DATA_DIR") {
+    command
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("MEETEASY_DATA_DIR", data_dir);
+    for (key, _) in std::env::vars()
+        .filter(|(key, _)| key.starts_with("MEETEASY_") && key != "MEETEASY_DATA_DIR")
+    {
         command.env_remove(key);
     }
     command
 }
 
 fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
-    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary runs");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin written");
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
     child.wait_with_output().expect("the binary exits")
 }
 
@@ -41,14 +56,27 @@ impl Served {
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let (found, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok).filter(|line| line.contains("listening")) {
-                if let Some(addr) = line.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next()) {
+            for line in stdout
+                .lines()
+                .map_while(Result::ok)
+                .filter(|line| line.contains("listening"))
+            {
+                if let Some(addr) = line
+                    .split("addr=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                {
                     let _ = found.send(addr.to_owned());
                 }
             }
         });
-        let addr = lines.recv_timeout(Duration::from_secs(30)).expect("serve logs its address");
-        Served { child, base_url: format!("http://{addr}") }
+        let addr = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve logs its address");
+        Served {
+            child,
+            base_url: format!("http://{addr}"),
+        }
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
@@ -58,7 +86,10 @@ impl Served {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "serve did not stop within 10 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop within 10 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -72,17 +103,31 @@ impl Drop for Served {
 }
 
 fn terminate(child: &Child) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
 }
 
 fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         meeteasy_auth::wechat::client::install_tls_provider();
-        let response = reqwest::Client::new().post(url).json(&body).send().await.expect("the server answers");
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("the server answers");
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     })
 }
 
@@ -90,13 +135,33 @@ fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
 fn users_added_and_granted_on_the_command_line_log_in_to_the_server() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut add = command(dir.path());
-    add.args(["users", "add", "--login", "Ann@Example.org", "--name", "Ann", "--password-stdin"]);
+    add.args([
+        "users",
+        "add",
+        "--login",
+        "Ann@Example.org",
+        "--name",
+        "Ann",
+        "--password-stdin",
+    ]);
     let added = run_with_stdin(add, "s3cret pass\n");
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     assert!(String::from_utf8_lossy(&added.stdout).contains("added user"));
 
     let mut again = command(dir.path());
-    again.args(["users", "add", "--login", "ann@example.org", "--name", "Ann 2", "--password-stdin"]);
+    again.args([
+        "users",
+        "add",
+        "--login",
+        "ann@example.org",
+        "--name",
+        "Ann 2",
+        "--password-stdin",
+    ]);
     let refused = run_with_stdin(again, "other\n");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("already taken"));
@@ -104,7 +169,11 @@ fn users_added_and_granted_on_the_command_line_log_in_to_the_server() {
     let mut grant = command(dir.path());
     grant.args(["users", "grant", "ann@example.org", "organizer"]);
     let granted = grant.output().expect("grant runs");
-    assert!(granted.status.success(), "{}", String::from_utf8_lossy(&granted.stderr));
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
 
     let mut serve = command(dir.path());
     serve.args(["serve", "--dev"]);
@@ -118,7 +187,12 @@ fn users_added_and_granted_on_the_command_line_log_in_to_the_server() {
     assert!(served.stop().success(), "serve exits cleanly on SIGTERM");
 }
 
-fn ticket_ttl_served(dir: &Path, file: Option<&Path>, env: Option<&str>, flag: Option<&str>) -> u64 {
+fn ticket_ttl_served(
+    dir: &Path,
+    file: Option<&Path>,
+    env: Option<&str>,
+    flag: Option<&str>,
+) -> u64 {
     let mut serve = command(dir);
     serve.args(["serve", "--dev"]);
     if let Some(file) = file {
@@ -131,7 +205,10 @@ fn ticket_ttl_served(dir: &Path, file: Option<&Path>, env: Option<&str>, flag: O
         serve.args(["--ticket-ttl", flag]);
     }
     let served = Served::start(serve);
-    let (status, body) = post(&format!("{}/auth/wechat/login", served.base_url), serde_json::json!({"code": "dev:pat"}));
+    let (status, body) = post(
+        &format!("{}/auth/wechat/login", served.base_url),
+        serde_json::json!({"code": "dev:pat"}),
+    );
     assert_eq!(status, 200, "{body}");
     body["login_ticket_expires_in"].as_u64().expect("a ttl")
 }
@@ -141,17 +218,32 @@ fn flags_beat_env_which_beats_the_file_which_beats_the_default() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("meeteasy.toml");
     std::fs::write(&file, "ticket_ttl = 30\n").expect("config written");
-    assert_eq!(ticket_ttl_served(&dir.path().join("a"), None, None, None), 120);
-    assert_eq!(ticket_ttl_served(&dir.path().join("b"), Some(&file), None, None), 30);
-    assert_eq!(ticket_ttl_served(&dir.path().join("c"), Some(&file), Some("40"), None), 40);
-    assert_eq!(ticket_ttl_served(&dir.path().join("d"), Some(&file), Some("40"), Some("50")), 50);
+    assert_eq!(
+        ticket_ttl_served(&dir.path().join("a"), None, None, None),
+        120
+    );
+    assert_eq!(
+        ticket_ttl_served(&dir.path().join("b"), Some(&file), None, None),
+        30
+    );
+    assert_eq!(
+        ticket_ttl_served(&dir.path().join("c"), Some(&file), Some("40"), None),
+        40
+    );
+    assert_eq!(
+        ticket_ttl_served(&dir.path().join("d"), Some(&file), Some("40"), Some("50")),
+        50
+    );
 }
 
 fn refusal(dir: &Path, config: &str, args: &[&str]) -> String {
     let file = dir.join("bad.toml");
     std::fs::write(&file, config).expect("config written");
     let mut serve = command(dir);
-    serve.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&file).args(args);
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .args(args);
     let output = serve.output().expect("serve runs");
     assert!(!output.status.success(), "bad config must stop the start");
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -163,13 +255,21 @@ fn bad_config_stops_the_start_with_a_message_naming_the_problem() {
     assert!(refusal(dir.path(), "tiket_ttl = 5\n", &["--dev"]).contains("tiket_ttl"));
     assert!(refusal(dir.path(), "", &["--dev", "--store", "postgres://x"]).contains("store"));
     assert!(refusal(dir.path(), "", &["--dev", "--ticket-ttl", "0"]).contains("ticket_ttl"));
-    assert!(refusal(dir.path(), "", &[]).contains("apps"), "production needs a mini program");
-    let clear_secret = "[[apps]]\nkey = \"a\"\nappid = \"wx1\"\nsecret = \"s\"\nscan_page = \"pages/x\"\n";
+    assert!(
+        refusal(dir.path(), "", &[]).contains("apps"),
+        "production needs a mini program"
+    );
+    let clear_secret =
+        "[[apps]]\nkey = \"a\"\nappid = \"wx1\"\nsecret = \"s\"\nscan_page = \"pages/x\"\n";
     let message = refusal(dir.path(), clear_secret, &[]);
     assert!(message.contains("dev mode only"), "{message}");
-    assert!(!message.contains("\"s\""), "the secret itself is never printed: {message}");
+    assert!(
+        !message.contains("\"s\""),
+        "the secret itself is never printed: {message}"
+    );
     let missing_env = "[[apps]]\nkey = \"a\"\nappid = \"wx1\"\nsecret_env = \"MEETEASY_TEST_UNSET\"\nscan_page = \"pages/x\"\n";
     assert!(refusal(dir.path(), missing_env, &[]).contains("MEETEASY_TEST_UNSET"));
-    let bad_page = "[[apps]]\nkey = \"a\"\nappid = \"wx1\"\nsecret_env = \"HOME\"\nscan_page = \"/pages/x\"\n";
+    let bad_page =
+        "[[apps]]\nkey = \"a\"\nappid = \"wx1\"\nsecret_env = \"HOME\"\nscan_page = \"/pages/x\"\n";
     assert!(refusal(dir.path(), bad_page, &[]).contains("scan_page"));
 }

@@ -20,7 +20,8 @@ impl Reply {
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> T {
-        serde_json::from_value(self.body.clone()).unwrap_or_else(|e| panic!("unexpected body {}: {e}", self.body))
+        serde_json::from_value(self.body.clone())
+            .unwrap_or_else(|e| panic!("unexpected body {}: {e}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -30,7 +31,11 @@ impl Reply {
     /// Asserts the status and the error code together, showing the whole answer when they differ.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!((self.status, self.code()), (status, code), "answer: {self:?}");
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "answer: {self:?}"
+        );
         assert!(
             self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
             "an error carries a message: {self:?}"
@@ -44,10 +49,17 @@ pub async fn send(request: reqwest::RequestBuilder) -> Reply {
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("a readable body");
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
-pub fn with_bearer(request: reqwest::RequestBuilder, bearer: Option<&str>) -> reqwest::RequestBuilder {
+pub fn with_bearer(
+    request: reqwest::RequestBuilder,
+    bearer: Option<&str>,
+) -> reqwest::RequestBuilder {
     match bearer {
         Some(token) => request.bearer_auth(token),
         None => request,

@@ -1,1 +1,196 @@
-//! Being written.
+//! A real `redis-server` process for tests: loopback only, a free port, no persistence, its own temp
+//! directory. It can be stopped and restarted on the same port to test outages; dropping it stops it.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a starting server may take to answer.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a stopping server may take to exit after SIGTERM before it is killed.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// Attempts at a first start, each on a new free port (another process may take the one we picked).
+const PORT_ATTEMPTS: usize = 5;
+
+pub struct RedisServer {
+    port: u16,
+    process: Option<Child>,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts a redis-server on a free loopback port and waits until it answers.
+    ///
+    /// # Panics
+    /// When redis-server is not installed or does not come up.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("create a temp dir for redis-server");
+        let mut failures = Vec::new();
+        for _attempt in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            match launch(port, dir.path()) {
+                Ok(process) => {
+                    return Self {
+                        port,
+                        process: Some(process),
+                        dir,
+                    };
+                }
+                Err(failure) => failures.push(format!("port {port}: {failure}")),
+            }
+        }
+        panic!("redis-server did not start:\n{}", failures.join("\n"));
+    }
+
+    /// `redis://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL if it lingers); it is down when this returns.
+    pub fn stop(&mut self) {
+        if let Some(process) = self.process.take() {
+            terminate(process);
+        }
+    }
+
+    /// Starts the server again on the same port and waits until it answers. Its data is gone.
+    ///
+    /// # Panics
+    /// When it does not come up (for example because another process took the port meanwhile).
+    pub fn restart(&mut self) {
+        self.stop();
+        match launch(self.port, self.dir.path()) {
+            Ok(process) => self.process = Some(process),
+            Err(failure) => panic!(
+                "redis-server did not restart on port {}: {failure}",
+                self.port
+            ),
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts redis-server on `port` and waits until that very process answers.
+fn launch(port: u16, dir: &Path) -> Result<Child, String> {
+    let log = dir.join(format!("redis-{port}.log"));
+    let mut process = Command::new(redis_server_binary())
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot run redis-server: {error}"))?;
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        if let Some(status) = process.try_wait().map_err(|error| error.to_string())? {
+            return Err(format!(
+                "redis-server exited with {status}; its log:\n{}",
+                read_log(&log)
+            ));
+        }
+        // Another redis-server may hold the port: only our own process id counts as up.
+        if answering_pid(port) == Some(process.id()) {
+            return Ok(process);
+        }
+        if Instant::now() >= deadline {
+            terminate(process);
+            return Err(format!(
+                "redis-server did not answer within {START_DEADLINE:?}; its log:\n{}",
+                read_log(&log)
+            ));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The process id of the redis-server answering on `port`, if one answers.
+fn answering_pid(port: u16) -> Option<u32> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    stream
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .ok()?;
+    let mut reply = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        let read = stream.read(&mut chunk).ok()?;
+        if read == 0 {
+            return None;
+        }
+        reply.extend_from_slice(&chunk[..read]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(rest) = text.split("process_id:").nth(1)
+            && let Some((pid, _)) = rest.split_once("\r\n")
+        {
+            return pid.trim().parse().ok();
+        }
+    }
+}
+
+fn terminate(mut process: Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &process.id().to_string()])
+        .status()
+        .is_ok_and(|status| status.success());
+    let deadline = Instant::now() + STOP_DEADLINE;
+    while sent && Instant::now() < deadline {
+        if let Ok(Some(_status)) = process.try_wait() {
+            return;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    // Not stopping by itself (or not signalled): kill it so it is surely down.
+    let _already_exited = process.kill();
+    let _status = process.wait();
+}
+
+fn redis_server_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("redis-server"))
+            .find(|candidate| candidate.is_file())
+    });
+    let installed = PathBuf::from("/usr/bin/redis-server");
+    match on_path {
+        Some(binary) => binary,
+        None if installed.is_file() => installed,
+        None => panic!(
+            "redis-server is not installed; install Debian's package: `sudo apt-get install redis-server`"
+        ),
+    }
+}
+
+/// A port nothing listens on right now (the OS picks it); someone may still take it before we do.
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("bind 127.0.0.1:0 to find a free port")
+}
+
+fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_else(|error| format!("(no log: {error})"))
+}

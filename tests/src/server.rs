@@ -72,7 +72,9 @@ impl TestServer {
     /// A dev-mode server whose embedded store lives in `data_dir` (which the caller keeps), so a test
     /// can stop it and start another on the same data.
     pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Settings)) -> TestServer {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("a free port");
         let addr = listener.local_addr().expect("a bound address");
         let mut settings = dev_settings(addr, data_dir);
         tweak(&mut settings);
@@ -82,11 +84,15 @@ impl TestServer {
 
     /// Like [`TestServer::start_in`] but on an already open store.
     pub async fn start_on(store: Arc<dyn Store>, tweak: impl FnOnce(&mut Settings)) -> TestServer {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("a free port");
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("a free port");
         let addr = listener.local_addr().expect("a bound address");
         let mut settings = dev_settings(addr, &PathBuf::from("unused"));
         tweak(&mut settings);
-        let server = Server::build_on(settings, store).await.expect("the server starts");
+        let server = Server::build_on(settings, store)
+            .await
+            .expect("the server starts");
         Self::run(server, listener, addr)
     }
 
@@ -139,11 +145,17 @@ impl TestServer {
 
     /// The in-process fake WeChat of dev mode.
     pub fn wechat(&self) -> &FakeHandle {
-        self.dev_wechat.as_ref().expect("a dev-mode server has a fake WeChat")
+        self.dev_wechat
+            .as_ref()
+            .expect("a dev-mode server has a fake WeChat")
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value, bearer: Option<&str>) -> Reply {
-        api::send(api::with_bearer(self.http.post(self.url(path)).json(&body), bearer)).await
+        api::send(api::with_bearer(
+            self.http.post(self.url(path)).json(&body),
+            bearer,
+        ))
+        .await
     }
 
     pub async fn post_empty(&self, path: &str, bearer: Option<&str>) -> Reply {
@@ -159,16 +171,31 @@ impl TestServer {
         let response = self
             .http
             .post(self.url("/auth/wechat/login"))
-            .json(&WechatLoginRequest { code: format!("dev:{name}"), app: None, scene: None })
+            .json(&WechatLoginRequest {
+                code: format!("dev:{name}"),
+                app: None,
+                scene: None,
+            })
             .send()
             .await
             .expect("the server answers");
-        assert_eq!(response.status(), 200, "dev login of {name}: {}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status(),
+            200,
+            "dev login of {name}: {}",
+            response.text().await.unwrap_or_default()
+        );
         response.json().await.expect("a login response")
     }
 
     /// Adds a user who logs in with `password`, as `meeteasy-auth users add` does.
-    pub async fn add_password_user(&self, login: &str, name: &str, password: &str, roles: &[&str]) -> User {
+    pub async fn add_password_user(
+        &self,
+        login: &str,
+        name: &str,
+        password: &str,
+        roles: &[&str],
+    ) -> User {
         UserAdmin::new(self.store.clone())
             .add_password_user(NewPasswordUser {
                 login: login.to_owned(),
@@ -205,5 +232,7 @@ impl Drop for TestServer {
 
 /// The store location of a Redis at `url`.
 pub fn redis_store(url: &str) -> StoreLocation {
-    StoreLocation::Redis { url: Secret::new(url) }
+    StoreLocation::Redis {
+        url: Secret::new(url),
+    }
 }

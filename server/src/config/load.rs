@@ -7,23 +7,35 @@ use std::time::Duration;
 
 use super::file::{FileApp, FileConfig};
 use super::settings::{
-    AppSettings, EnvVersion, Lifetimes, PasswordLimits, QrMode, Settings, StoreLocation, TlsSettings,
-    WeChatSettings,
+    AppSettings, EnvVersion, Lifetimes, PasswordLimits, QrMode, Settings, StoreLocation,
+    TlsSettings, WeChatSettings,
 };
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the config file {path} is not valid: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("{field}: {problem}")]
-    Invalid { field: &'static str, problem: String },
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field, problem: problem.into() }
+    ConfigError::Invalid {
+        field,
+        problem: problem.into(),
+    }
 }
 
 /// What the command line (flags and `MEETEASY_*` env, already merged by clap) says.
@@ -40,10 +52,17 @@ pub struct Overrides {
 }
 
 pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
-    let Some(path) = path else { return Ok(FileConfig::default()) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Just the store, for the `users` commands.
@@ -53,7 +72,11 @@ pub fn store_location(overrides: &Overrides) -> Result<StoreLocation, ConfigErro
 }
 
 fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation, ConfigError> {
-    let store = overrides.store.clone().or_else(|| file.store.clone()).unwrap_or_else(|| "embedded".into());
+    let store = overrides
+        .store
+        .clone()
+        .or_else(|| file.store.clone())
+        .unwrap_or_else(|| "embedded".into());
     if store == "embedded" {
         let data_dir = overrides
             .data_dir
@@ -62,9 +85,14 @@ fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation,
             .unwrap_or_else(|| PathBuf::from("meeteasy-data"));
         Ok(StoreLocation::Embedded { data_dir })
     } else if store.starts_with("redis://") || store.starts_with("rediss://") {
-        Ok(StoreLocation::Redis { url: Secret::new(store) })
+        Ok(StoreLocation::Redis {
+            url: Secret::new(store),
+        })
     } else {
-        Err(invalid("store", "must be `embedded` or a redis://host:port URL"))
+        Err(invalid(
+            "store",
+            "must be `embedded` or a redis://host:port URL",
+        ))
     }
 }
 
@@ -73,53 +101,108 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
     let dev = overrides.dev || file.dev.unwrap_or(false);
     let listen = match (overrides.listen, &file.listen) {
         (Some(listen), _) => listen,
-        (None, Some(text)) => text.parse().map_err(|_| invalid("listen", format!("{text:?} is not an address like 127.0.0.1:8080")))?,
+        (None, Some(text)) => text.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("{text:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?,
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
-    let public_url = match overrides.public_url.clone().or_else(|| file.public_url.clone()) {
+    let public_url = match overrides
+        .public_url
+        .clone()
+        .or_else(|| file.public_url.clone())
+    {
         Some(url) => checked_origin("public_url", &url)?,
         None if listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", listen.port()),
         None => format!("http://{listen}"),
     };
-    let seconds = |field: &'static str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+    let seconds = |field: &'static str,
+                   value: Option<u64>,
+                   default: u64,
+                   range: std::ops::RangeInclusive<u64>| {
         let value = value.unwrap_or(default);
         if range.contains(&value) {
             Ok(Duration::from_secs(value))
         } else {
-            Err(invalid(field, format!("must be {} to {} seconds, not {value}", range.start(), range.end())))
+            Err(invalid(
+                field,
+                format!(
+                    "must be {} to {} seconds, not {value}",
+                    range.start(),
+                    range.end()
+                ),
+            ))
         }
     };
     let lifetimes = Lifetimes {
-        login_ticket: seconds("ticket_ttl", overrides.ticket_ttl.or(file.ticket_ttl), 120, 1..=3600)?,
-        scene: seconds("scene_ttl", overrides.scene_ttl.or(file.scene_ttl), 120, 2..=3600)?,
+        login_ticket: seconds(
+            "ticket_ttl",
+            overrides.ticket_ttl.or(file.ticket_ttl),
+            120,
+            1..=3600,
+        )?,
+        scene: seconds(
+            "scene_ttl",
+            overrides.scene_ttl.or(file.scene_ttl),
+            120,
+            2..=3600,
+        )?,
         scanned_scene: seconds("scanned_scene_ttl", file.scanned_scene_ttl, 300, 2..=3600)?,
         poll_interval: seconds("poll_interval", file.poll_interval, 2, 1..=60)?,
         access_token: seconds("access_token_ttl", file.access_token_ttl, 7200, 60..=86_400)?,
-        console_token: seconds("console_token_ttl", file.console_token_ttl, 7 * 86_400, 60..=90 * 86_400)?,
+        console_token: seconds(
+            "console_token_ttl",
+            file.console_token_ttl,
+            7 * 86_400,
+            60..=90 * 86_400,
+        )?,
     };
     let wechat_file = file.wechat.as_ref();
     let wechat = WeChatSettings {
-        base_url: wechat_file
-            .and_then(|w| w.base_url.clone())
-            .map_or_else(|| Ok("https://api.weixin.qq.com".to_owned()), |url| checked_origin("wechat.base_url", &url))?,
-        timeout: seconds("wechat.timeout_secs", wechat_file.and_then(|w| w.timeout_secs), 8, 1..=60)?,
+        base_url: wechat_file.and_then(|w| w.base_url.clone()).map_or_else(
+            || Ok("https://api.weixin.qq.com".to_owned()),
+            |url| checked_origin("wechat.base_url", &url),
+        )?,
+        timeout: seconds(
+            "wechat.timeout_secs",
+            wechat_file.and_then(|w| w.timeout_secs),
+            8,
+            1..=60,
+        )?,
     };
     let limits_file = file.password_limits.as_ref();
     let password_limits = PasswordLimits {
         per_login: limits_file.and_then(|l| l.per_login).unwrap_or(10),
         per_ip: limits_file.and_then(|l| l.per_ip).unwrap_or(50),
-        window: seconds("password_limits.window_secs", limits_file.and_then(|l| l.window_secs), 900, 1..=86_400)?,
+        window: seconds(
+            "password_limits.window_secs",
+            limits_file.and_then(|l| l.window_secs),
+            900,
+            1..=86_400,
+        )?,
     };
     let h5_origins = file
         .h5_origins
         .iter()
         .map(|origin| checked_origin("h5_origins", origin))
         .collect::<Result<Vec<_>, _>>()?;
-    let apps = if file.apps.is_empty() && dev { dev_apps() } else { apps(&file.apps, dev)? };
+    let apps = if file.apps.is_empty() && dev {
+        dev_apps()
+    } else {
+        apps(&file.apps, dev)?
+    };
     if apps.is_empty() {
-        return Err(invalid("apps", "configure at least one mini program ([[apps]] in the config file)"));
+        return Err(invalid(
+            "apps",
+            "configure at least one mini program ([[apps]] in the config file)",
+        ));
     }
-    let tls = file.tls.as_ref().map(|tls| TlsSettings { cert: tls.cert.clone(), key: tls.key.clone() });
+    let tls = file.tls.as_ref().map(|tls| TlsSettings {
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+    });
     Ok(Settings {
         listen,
         store: store_from(overrides, &file)?,
@@ -140,9 +223,17 @@ fn checked_origin(field: &'static str, url: &str) -> Result<String, ConfigError>
     let rest = trimmed
         .strip_prefix("https://")
         .or_else(|| trimmed.strip_prefix("http://"))
-        .ok_or_else(|| invalid(field, format!("{url:?} must start with http:// or https://")))?;
+        .ok_or_else(|| {
+            invalid(
+                field,
+                format!("{url:?} must start with http:// or https://"),
+            )
+        })?;
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-        return Err(invalid(field, format!("{url:?} must be an origin like https://auth.example.com")));
+        return Err(invalid(
+            field,
+            format!("{url:?} must be an origin like https://auth.example.com"),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -151,13 +242,26 @@ fn apps(apps: &[FileApp], dev: bool) -> Result<Vec<AppSettings>, ConfigError> {
     let mut checked: Vec<AppSettings> = Vec::with_capacity(apps.len());
     for app in apps {
         if app.key.trim().is_empty() || checked.iter().any(|other| other.key == app.key) {
-            return Err(invalid("apps.key", format!("{:?} is empty or used twice", app.key)));
+            return Err(invalid(
+                "apps.key",
+                format!("{:?} is empty or used twice", app.key),
+            ));
         }
         if app.appid.trim().is_empty() {
-            return Err(invalid("apps.appid", format!("app {:?} has no appid", app.key)));
+            return Err(invalid(
+                "apps.appid",
+                format!("app {:?} has no appid", app.key),
+            ));
         }
-        if app.scan_page.is_empty() || app.scan_page.starts_with('/') || app.scan_page.contains('?') {
-            return Err(invalid("apps.scan_page", format!("app {:?}: a page path like pages/scan/index (no leading /, no query)", app.key)));
+        if app.scan_page.is_empty() || app.scan_page.starts_with('/') || app.scan_page.contains('?')
+        {
+            return Err(invalid(
+                "apps.scan_page",
+                format!(
+                    "app {:?}: a page path like pages/scan/index (no leading /, no query)",
+                    app.key
+                ),
+            ));
         }
         checked.push(AppSettings {
             key: app.key.clone(),
@@ -167,14 +271,22 @@ fn apps(apps: &[FileApp], dev: bool) -> Result<Vec<AppSettings>, ConfigError> {
             qr_mode: match app.qr_mode.as_deref() {
                 None | Some("wxacode") => QrMode::Wxacode,
                 Some("url") => QrMode::Url,
-                Some(other) => return Err(invalid("apps.qr_mode", format!("{other:?} is neither wxacode nor url"))),
+                Some(other) => {
+                    return Err(invalid(
+                        "apps.qr_mode",
+                        format!("{other:?} is neither wxacode nor url"),
+                    ));
+                }
             },
             env_version: match app.env_version.as_deref() {
                 None | Some("release") => EnvVersion::Release,
                 Some("trial") => EnvVersion::Trial,
                 Some("develop") => EnvVersion::Develop,
                 Some(other) => {
-                    return Err(invalid("apps.env_version", format!("{other:?} is not release, trial or develop")));
+                    return Err(invalid(
+                        "apps.env_version",
+                        format!("{other:?} is not release, trial or develop"),
+                    ));
                 }
             },
         });
@@ -183,27 +295,51 @@ fn apps(apps: &[FileApp], dev: bool) -> Result<Vec<AppSettings>, ConfigError> {
 }
 
 fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
-    let sources = [app.secret_env.is_some(), app.secret_file.is_some(), app.secret.is_some()];
+    let sources = [
+        app.secret_env.is_some(),
+        app.secret_file.is_some(),
+        app.secret.is_some(),
+    ];
     if sources.into_iter().filter(|given| *given).count() > 1 {
-        return Err(invalid("apps", format!("app {:?}: give only one of secret_env, secret_file, secret", app.key)));
+        return Err(invalid(
+            "apps",
+            format!(
+                "app {:?}: give only one of secret_env, secret_file, secret",
+                app.key
+            ),
+        ));
     }
     if let Some(var) = &app.secret_env {
-        return std::env::var(var)
-            .map(Secret::new)
-            .map_err(|_| invalid("apps.secret_env", format!("app {:?}: the variable {var} is not set", app.key)));
+        return std::env::var(var).map(Secret::new).map_err(|_| {
+            invalid(
+                "apps.secret_env",
+                format!("app {:?}: the variable {var} is not set", app.key),
+            )
+        });
     }
     if let Some(path) = &app.secret_file {
         return std::fs::read_to_string(path)
             .map(|text| Secret::new(text.trim()))
-            .map_err(|e| invalid("apps.secret_file", format!("app {:?}: cannot read {}: {e}", app.key, path.display())));
+            .map_err(|e| {
+                invalid(
+                    "apps.secret_file",
+                    format!("app {:?}: cannot read {}: {e}", app.key, path.display()),
+                )
+            });
     }
     match &app.secret {
         Some(secret) if dev => Ok(Secret::new(secret.clone())),
         Some(_) => Err(invalid(
             "apps.secret",
-            format!("app {:?}: an AppSecret in clear is for dev mode only; use secret_env or secret_file", app.key),
+            format!(
+                "app {:?}: an AppSecret in clear is for dev mode only; use secret_env or secret_file",
+                app.key
+            ),
         )),
-        None => Err(invalid("apps", format!("app {:?} needs secret_env or secret_file", app.key))),
+        None => Err(invalid(
+            "apps",
+            format!("app {:?} needs secret_env or secret_file", app.key),
+        )),
     }
 }
 

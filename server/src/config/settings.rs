@@ -27,9 +27,13 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub enum StoreLocation {
-    Embedded { data_dir: PathBuf },
+    Embedded {
+        data_dir: PathBuf,
+    },
     /// The URL may carry a password.
-    Redis { url: Secret },
+    Redis {
+        url: Secret,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]

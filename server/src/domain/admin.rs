@@ -21,10 +21,14 @@ impl UserAdmin {
 
     pub async fn add_password_user(&self, new: NewPasswordUser) -> Result<User, AuthError> {
         let hash = passwords::hash(new.password.clone()).await?;
-        Ok(users::create_password_user(self.store.as_ref(), new, hash).await?.to_wire())
+        Ok(users::create_password_user(self.store.as_ref(), new, hash)
+            .await?
+            .to_wire())
     }
 
     pub async fn grant(&self, who: &UserRef, role: &str) -> Result<User, AuthError> {
-        Ok(users::grant(self.store.as_ref(), who, role).await?.to_wire())
+        Ok(users::grant(self.store.as_ref(), who, role)
+            .await?
+            .to_wire())
     }
 }

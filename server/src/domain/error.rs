@@ -47,4 +47,7 @@ pub enum AuthError {
     TokenRevoked,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A fault of this server (not of the request, the store or WeChat); the text is for the log.
+    #[error("internal error: {0}")]
+    Internal(String),
 }

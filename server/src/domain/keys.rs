@@ -55,8 +55,14 @@ impl KeyRing {
         if let Some(stored) = records::load::<StoredKeySet>(store, KEYS_KEY).await? {
             return KeyRing::from_stored(&stored);
         }
-        let fresh = StoredKeySet { current: generate()?, next: generate()? };
-        if store.insert_new(KEYS_KEY, &records::encode(&fresh)?, Lifetime::Forever).await? {
+        let fresh = StoredKeySet {
+            current: generate()?,
+            next: generate()?,
+        };
+        if store
+            .insert_new(KEYS_KEY, &records::encode(&fresh)?, Lifetime::Forever)
+            .await?
+        {
             return KeyRing::from_stored(&fresh);
         }
         let stored = records::load::<StoredKeySet>(store, KEYS_KEY)
@@ -66,7 +72,10 @@ impl KeyRing {
     }
 
     fn from_stored(stored: &StoredKeySet) -> Result<KeyRing, StoreError> {
-        Ok(KeyRing { current: named(&stored.current)?, next: named(&stored.next)? })
+        Ok(KeyRing {
+            current: named(&stored.current)?,
+            next: named(&stored.next)?,
+        })
     }
 
     /// The `kid` of the key [`KeyRing::sign`] signs with.
@@ -105,7 +114,9 @@ impl KeyRing {
 fn generate() -> Result<StoredKey, StoreError> {
     let mut seed = [0u8; 32];
     fill_random(&mut seed)?;
-    Ok(StoredKey { seed: URL_SAFE_NO_PAD.encode(seed) })
+    Ok(StoredKey {
+        seed: URL_SAFE_NO_PAD.encode(seed),
+    })
 }
 
 fn named(stored: &StoredKey) -> Result<NamedKey, StoreError> {
@@ -113,9 +124,14 @@ fn named(stored: &StoredKey) -> Result<NamedKey, StoreError> {
         .decode(&stored.seed)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| StoreError::Corrupt("a signing key seed is not 32 bytes of base64".into()))?;
+        .ok_or_else(|| {
+            StoreError::Corrupt("a signing key seed is not 32 bytes of base64".into())
+        })?;
     let signing = SigningKey::from_bytes(&seed);
-    Ok(NamedKey { kid: thumbprint(&signing), signing })
+    Ok(NamedKey {
+        kid: thumbprint(&signing),
+        signing,
+    })
 }
 
 fn public_x(key: &SigningKey) -> String {

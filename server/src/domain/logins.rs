@@ -17,15 +17,21 @@ const MAX_DEV_NAME: usize = 32;
 
 impl AuthService {
     /// Mini program login; with `scene`, also scans and confirms that scene in one step.
-    pub async fn wechat_login(&self, request: WechatLoginRequest) -> Result<WechatLoginResponse, AuthError> {
+    pub async fn wechat_login(
+        &self,
+        request: WechatLoginRequest,
+    ) -> Result<WechatLoginResponse, AuthError> {
         let code = request.code.trim();
         if code.is_empty() || code.len() > MAX_CODE_LEN {
-            return Err(AuthError::InvalidRequest(format!("code: must be 1 to {MAX_CODE_LEN} characters")));
+            return Err(AuthError::InvalidRequest(format!(
+                "code: must be 1 to {MAX_CODE_LEN} characters"
+            )));
         }
         let app = self.app(request.app.as_deref())?;
         let profile = self.new_user_profile(code)?;
         let session = self.wechat.code_to_session(app, code).await?;
-        let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile).await?;
+        let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
+            .await?;
         if let Some(scene) = request.scene.as_deref() {
             self.scan_as(scene, &user).await?;
             self.confirm_as(scene, &user).await?;
@@ -55,10 +61,20 @@ impl AuthService {
                         "code: a dev user name must be 1 to {MAX_DEV_NAME} characters"
                     )));
                 }
-                let roles = if name.starts_with("guest") { vec![] } else { vec![ORGANIZER_ROLE.to_owned()] };
-                Ok(NewWeChatProfile { display_name: name.to_owned(), roles })
+                let roles = if name.starts_with("guest") {
+                    vec![]
+                } else {
+                    vec![ORGANIZER_ROLE.to_owned()]
+                };
+                Ok(NewWeChatProfile {
+                    display_name: name.to_owned(),
+                    roles,
+                })
             }
-            None => Ok(NewWeChatProfile { display_name: "WeChat user".to_owned(), roles: vec![] }),
+            None => Ok(NewWeChatProfile {
+                display_name: "WeChat user".to_owned(),
+                roles: vec![],
+            }),
         }
     }
 
@@ -67,13 +83,21 @@ impl AuthService {
         let user = self.user(&claims.sub).await?;
         let ttl = self.settings.lifetimes.login_ticket;
         let login_ticket = tickets::mint(self.store.as_ref(), &user.id, ttl).await?;
-        Ok(LoginTicketResponse { login_ticket, expires_in: ttl.as_secs() })
+        Ok(LoginTicketResponse {
+            login_ticket,
+            expires_in: ttl.as_secs(),
+        })
     }
 
-    pub async fn exchange_ticket(&self, request: TicketExchangeRequest) -> Result<TokenResponse, AuthError> {
+    pub async fn exchange_ticket(
+        &self,
+        request: TicketExchangeRequest,
+    ) -> Result<TokenResponse, AuthError> {
         let user_id = tickets::redeem(self.store.as_ref(), request.login_ticket.trim()).await?;
         // A ticket whose user was deleted meanwhile leads nowhere.
-        let user = users::get(self.store.as_ref(), &user_id).await?.ok_or(AuthError::TicketInvalid)?;
+        let user = users::get(self.store.as_ref(), &user_id)
+            .await?
+            .ok_or(AuthError::TicketInvalid)?;
         let token = self.token_for(&user, Audience::H5, &["ticket"])?;
         self.metrics.count_login(LoginMethod::Ticket);
         Ok(token)
@@ -87,11 +111,21 @@ impl AuthService {
     ) -> Result<TokenResponse, AuthError> {
         let login = users::normalize_login(&request.login)?;
         let limits = self.settings.password_limits;
-        passwords::limit_attempts(self.store.as_ref(), &login, &from.0, limits.per_login, limits.per_ip, limits.window)
-            .await?;
+        passwords::limit_attempts(
+            self.store.as_ref(),
+            &login,
+            &from.0,
+            limits.per_login,
+            limits.per_ip,
+            limits.window,
+        )
+        .await?;
         let user = users::by_login(self.store.as_ref(), &login).await?;
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
-        let user = match (passwords::verify(Secret::new(request.password), stored_hash).await?, user) {
+        let user = match (
+            passwords::verify(Secret::new(request.password), stored_hash).await?,
+            user,
+        ) {
             (true, Some(user)) => user,
             (true, None) | (false, _) => return Err(AuthError::InvalidCredentials),
         };

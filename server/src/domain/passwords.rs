@@ -3,11 +3,11 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 use super::AuthError;
 use super::secrets::fill_random;
@@ -38,7 +38,9 @@ pub async fn verify(password: Secret, stored: Option<String>) -> Result<bool, Au
             None => dummy_hash()?.to_owned(),
         };
         let parsed = PasswordHash::new(&phc).map_err(|e| corrupt(&e))?;
-        let matches = Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        let matches = Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok();
         Ok(known && matches)
     })
     .await
@@ -47,12 +49,14 @@ pub async fn verify(password: Secret, stored: Option<String>) -> Result<bool, Au
 fn check_length(password: &Secret) -> Result<(), AuthError> {
     let len = password.expose().chars().count();
     if len == 0 || len > 1024 {
-        return Err(AuthError::InvalidRequest("password: must be 1 to 1024 characters".into()));
+        return Err(AuthError::InvalidRequest(
+            "password: must be 1 to 1024 characters".into(),
+        ));
     }
     Ok(())
 }
 
-fn dummy_hash() -> Result<&'static str, StoreError> {
+fn dummy_hash() -> Result<&'static str, AuthError> {
     static DUMMY: OnceLock<String> = OnceLock::new();
     if let Some(hash) = DUMMY.get() {
         return Ok(hash);
@@ -65,17 +69,16 @@ fn dummy_hash() -> Result<&'static str, StoreError> {
     Ok(DUMMY.get_or_init(|| hash))
 }
 
-fn corrupt(error: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("password hashing failed: {error}"))
+fn corrupt(error: &dyn std::fmt::Display) -> AuthError {
+    AuthError::Internal(format!("password hashing failed: {error}"))
 }
 
 async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, AuthError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| AuthError::Store(corrupt(&e)))?
-        .map_err(AuthError::Store)
+        .map_err(|e| corrupt(&e))?
 }
 
 /// Counts a login attempt against its login and its address; refuses beyond either limit.
@@ -87,8 +90,12 @@ pub async fn limit_attempts(
     per_ip: u64,
     window: Duration,
 ) -> Result<(), AuthError> {
-    let by_login = store.count_in_window(&format!("attempts:login:{login}"), window).await?;
-    let by_ip = store.count_in_window(&format!("attempts:ip:{ip}"), window).await?;
+    let by_login = store
+        .count_in_window(&format!("attempts:login:{login}"), window)
+        .await?;
+    let by_ip = store
+        .count_in_window(&format!("attempts:ip:{ip}"), window)
+        .await?;
     let over = [(by_login, per_login), (by_ip, per_ip)]
         .into_iter()
         .filter(|(count, limit)| count.count > *limit)

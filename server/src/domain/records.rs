@@ -9,14 +9,18 @@ use crate::store::{Lifetime, Store, StoreError};
 use super::AuthError;
 
 pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))
+    serde_json::to_vec(record)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))
 }
 
 pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("record {key}: {e}")))
 }
 
-pub async fn load<T: DeserializeOwned>(store: &dyn Store, key: &str) -> Result<Option<T>, StoreError> {
+pub async fn load<T: DeserializeOwned>(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
     match store.get(key).await? {
         None => Ok(None),
         Some(bytes) => decode(key, &bytes).map(Some),

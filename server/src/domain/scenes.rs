@@ -15,12 +15,15 @@ use meeteasy_protocol::{
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::config::QrMode;
+use crate::config::{AppSettings, QrMode};
 use crate::metrics::LoginMethod;
 use crate::store::Lifetime;
+use crate::wechat::WeChatError;
 
 use super::records::{self, Transition};
-use super::secrets::{hashes_equal, is_scene_shaped, is_token_shaped, random_scene, random_token, token_hash};
+use super::secrets::{
+    hashes_equal, is_scene_shaped, is_token_shaped, random_scene, random_token, token_hash,
+};
 use super::users::UserRecord;
 use super::{AuthError, AuthService, ClientAddr, unix_now};
 
@@ -45,11 +48,20 @@ struct SceneRecord {
 #[serde(tag = "state", rename_all = "snake_case")]
 enum SceneState {
     Pending,
-    Scanned { user_id: String, profile: ScannerProfile },
-    Confirmed { user_id: String },
-    Declined { user_id: String },
+    Scanned {
+        user_id: String,
+        profile: ScannerProfile,
+    },
+    Confirmed {
+        user_id: String,
+    },
+    Declined {
+        user_id: String,
+    },
     /// Confirmed by someone without the organizer role.
-    Refused { user_id: String },
+    Refused {
+        user_id: String,
+    },
     /// The token was handed to the console; nothing more happens to this scene.
     Delivered,
 }
@@ -60,11 +72,18 @@ impl SceneRecord {
     }
 
     fn lifetime(&self) -> Lifetime {
-        Lifetime::For(Duration::from_secs(self.expires_at.saturating_sub(unix_now()).max(1)))
+        Lifetime::For(Duration::from_secs(
+            self.expires_at.saturating_sub(unix_now()).max(1),
+        ))
     }
 
     fn moved_to(&self, state: SceneState, expires_at: u64) -> SceneRecord {
-        SceneRecord { state, expires_at, version: self.version + 1, ..self.clone() }
+        SceneRecord {
+            state,
+            expires_at,
+            version: self.version + 1,
+            ..self.clone()
+        }
     }
 
     /// Who holds the scene, if anyone does.
@@ -95,7 +114,9 @@ fn check_scene(scene: &str) -> Result<(), AuthError> {
     if is_scene_shaped(scene) {
         Ok(())
     } else {
-        Err(AuthError::InvalidRequest("scene: must be 32 characters of [0-9A-Za-z]".into()))
+        Err(AuthError::InvalidRequest(
+            "scene: must be 32 characters of [0-9A-Za-z]".into(),
+        ))
     }
 }
 
@@ -122,7 +143,9 @@ impl AuthService {
     ) -> Result<CreateSceneResponse, AuthError> {
         let device_name = match request.device_name.as_deref().map(str::trim) {
             None | Some("") => "Desktop console".to_owned(),
-            Some(name) if name.chars().count() > MAX_DEVICE_NAME || name.chars().any(char::is_control) => {
+            Some(name)
+                if name.chars().count() > MAX_DEVICE_NAME || name.chars().any(char::is_control) =>
+            {
                 return Err(AuthError::InvalidRequest(format!(
                     "device_name: must be at most {MAX_DEVICE_NAME} printable characters"
                 )));
@@ -135,7 +158,9 @@ impl AuthService {
             .count_in_window(&format!("scene-create:{}", from.0), Duration::from_secs(60))
             .await?;
         if window.count > SCENES_PER_ADDRESS_PER_MINUTE {
-            return Err(AuthError::TooManyRequests { retry_after: window.resets_in });
+            return Err(AuthError::TooManyRequests {
+                retry_after: window.resets_in,
+            });
         }
         let ttl = self.settings.lifetimes.scene;
         let poll_token = random_token()?;
@@ -143,7 +168,11 @@ impl AuthService {
         let record = SceneRecord {
             app: app.key.clone(),
             poll_token_hash: token_hash(&poll_token),
-            console: ConsoleInfo { device_name, ip: from.0.clone(), created_at: now },
+            console: ConsoleInfo {
+                device_name,
+                ip: from.0.clone(),
+                created_at: now,
+            },
             expires_at: now + ttl.as_secs(),
             state: SceneState::Pending,
             version: 0,
@@ -153,7 +182,11 @@ impl AuthService {
         let scene = loop {
             let scene = random_scene()?;
             // 190 random bits never collide in practice; the check costs nothing, so make it.
-            if self.store.insert_new(&scene_key(&scene), &encoded, Lifetime::For(ttl)).await? {
+            if self
+                .store
+                .insert_new(&scene_key(&scene), &encoded, Lifetime::For(ttl))
+                .await?
+            {
                 break scene;
             }
         };
@@ -162,7 +195,10 @@ impl AuthService {
             QrMode::Wxacode => None,
         };
         Ok(CreateSceneResponse {
-            qr: QrInfo { png_url: format!("/auth/scenes/{scene}/qr.png"), content },
+            qr: QrInfo {
+                png_url: format!("/auth/scenes/{scene}/qr.png"),
+                content,
+            },
             scene,
             poll_token,
             expires_in: ttl.as_secs(),
@@ -181,15 +217,47 @@ impl AuthService {
         let record = self.live_scene(scene).await?;
         let app = self.app(Some(&record.app))?;
         match app.qr_mode {
-            QrMode::Url => crate::qr::png(&self.scan_url(scene))
-                .map_err(|e| AuthError::InvalidRequest(format!("scene: cannot render its QR: {e}"))),
-            QrMode::Wxacode => {
-                if let Some(png) = self.store.get(&qr_cache_key(scene)).await? {
-                    return Ok(png);
+            QrMode::Url => crate::qr::png(&self.scan_url(scene), crate::qr::DEFAULT_WIDTH)
+                .map_err(|e| AuthError::Internal(format!("cannot render the scan QR: {e}"))),
+            QrMode::Wxacode => self.mini_program_code(app, scene, record.lifetime()).await,
+        }
+    }
+
+    /// The scene's mini program code, fetched from WeChat once however many ask at the same time
+    /// (on any instance): WeChat's codes cost quota. Others wait for the fetch and read the cache.
+    async fn mini_program_code(
+        &self,
+        app: &AppSettings,
+        scene: &str,
+        lifetime: Lifetime,
+    ) -> Result<Vec<u8>, AuthError> {
+        let fetch_budget = self.settings.wechat.timeout + Duration::from_secs(1);
+        let deadline = Instant::now() + fetch_budget;
+        let topic = format!("scene-qr:{scene}");
+        let lock = format!("scene-qr-fetch:{scene}");
+        loop {
+            let mut fetched = self.store.subscribe(&topic);
+            if let Some(png) = self.store.get(&qr_cache_key(scene)).await? {
+                return Ok(png);
+            }
+            if self
+                .store
+                .insert_new(&lock, b"1", Lifetime::For(fetch_budget))
+                .await?
+            {
+                let png = self.wechat.unlimited_qr_code(app, scene).await;
+                if let Ok(png) = &png {
+                    self.store.put(&qr_cache_key(scene), png, lifetime).await?;
                 }
-                let png = self.wechat.unlimited_qr_code(app, scene).await?;
-                self.store.put(&qr_cache_key(scene), &png, record.lifetime()).await?;
-                Ok(png)
+                self.store.delete(&lock).await?;
+                self.store.notify(&topic).await?;
+                return Ok(png?);
+            }
+            tokio::select! {
+                () = fetched.changed() => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(WeChatError::Unavailable("another request's mini program code fetch did not finish".into()).into());
+                }
             }
         }
     }
@@ -201,33 +269,58 @@ impl AuthService {
         }
     }
 
-    pub async fn scan_scene(&self, scene: &str, claims: &Claims) -> Result<ScanResponse, AuthError> {
+    pub async fn scan_scene(
+        &self,
+        scene: &str,
+        claims: &Claims,
+    ) -> Result<ScanResponse, AuthError> {
         check_scene(scene)?;
         let user = self.user(&claims.sub).await?;
         self.scan_as(scene, &user).await
     }
 
-    pub(super) async fn scan_as(&self, scene: &str, user: &UserRecord) -> Result<ScanResponse, AuthError> {
+    pub(super) async fn scan_as(
+        &self,
+        scene: &str,
+        user: &UserRecord,
+    ) -> Result<ScanResponse, AuthError> {
         let scanned_ttl = self.settings.lifetimes.scanned_scene.as_secs();
-        let profile = ScannerProfile { display_name: user.display_name.clone(), avatar_url: user.avatar_url.clone() };
-        let (response, changed) = records::update(self.store.as_ref(), &scene_key(scene), |current: Option<&SceneRecord>| {
-            let record = current.filter(|r| !r.is_expired()).ok_or(AuthError::SceneExpired)?;
-            let response = ScanResponse { console: record.console.clone(), app: record.app.clone() };
-            match &record.state {
-                SceneState::Pending => {
-                    let state = SceneState::Scanned { user_id: user.id.clone(), profile: profile.clone() };
-                    let next = record.moved_to(state, unix_now() + scanned_ttl);
-                    let lifetime = next.lifetime();
-                    Ok(Transition::Write(next, lifetime, (response, true)))
+        let profile = ScannerProfile {
+            display_name: user.display_name.clone(),
+            avatar_url: user.avatar_url.clone(),
+        };
+        let (response, changed) = records::update(
+            self.store.as_ref(),
+            &scene_key(scene),
+            |current: Option<&SceneRecord>| {
+                let record = current
+                    .filter(|r| !r.is_expired())
+                    .ok_or(AuthError::SceneExpired)?;
+                let response = ScanResponse {
+                    console: record.console.clone(),
+                    app: record.app.clone(),
+                };
+                match &record.state {
+                    SceneState::Pending => {
+                        let state = SceneState::Scanned {
+                            user_id: user.id.clone(),
+                            profile: profile.clone(),
+                        };
+                        let next = record.moved_to(state, unix_now() + scanned_ttl);
+                        let lifetime = next.lifetime();
+                        Ok(Transition::Write(next, lifetime, (response, true)))
+                    }
+                    SceneState::Scanned { user_id, .. } if *user_id == user.id => {
+                        Ok(Transition::Keep((response, false)))
+                    }
+                    SceneState::Scanned { .. }
+                    | SceneState::Confirmed { .. }
+                    | SceneState::Declined { .. }
+                    | SceneState::Refused { .. }
+                    | SceneState::Delivered => Err(unavailable_to(record, &user.id)),
                 }
-                SceneState::Scanned { user_id, .. } if *user_id == user.id => Ok(Transition::Keep((response, false))),
-                SceneState::Scanned { .. }
-                | SceneState::Confirmed { .. }
-                | SceneState::Declined { .. }
-                | SceneState::Refused { .. }
-                | SceneState::Delivered => Err(unavailable_to(record, &user.id)),
-            }
-        })
+            },
+        )
         .await?;
         if changed {
             self.store.notify(&scene_topic(scene)).await?;
@@ -245,33 +338,55 @@ impl AuthService {
     /// console is told so.
     pub(super) async fn confirm_as(&self, scene: &str, user: &UserRecord) -> Result<(), AuthError> {
         let organizer = user.is_organizer();
-        let outcome = records::update(self.store.as_ref(), &scene_key(scene), |current: Option<&SceneRecord>| {
-            let record = current.filter(|r| !r.is_expired()).ok_or(AuthError::SceneExpired)?;
-            let mine = record.owner().is_none_or(|owner| owner == user.id);
-            match &record.state {
-                SceneState::Pending | SceneState::Scanned { .. } if mine => {
-                    let (state, outcome) = if organizer {
-                        (SceneState::Confirmed { user_id: user.id.clone() }, Confirmed::Now)
-                    } else {
-                        (SceneState::Refused { user_id: user.id.clone() }, Confirmed::RefusedNow)
-                    };
-                    let next = record.moved_to(state, record.expires_at);
-                    let lifetime = next.lifetime();
-                    Ok(Transition::Write(next, lifetime, outcome))
+        let outcome = records::update(
+            self.store.as_ref(),
+            &scene_key(scene),
+            |current: Option<&SceneRecord>| {
+                let record = current
+                    .filter(|r| !r.is_expired())
+                    .ok_or(AuthError::SceneExpired)?;
+                let mine = record.owner().is_none_or(|owner| owner == user.id);
+                match &record.state {
+                    SceneState::Pending | SceneState::Scanned { .. } if mine => {
+                        let (state, outcome) = if organizer {
+                            (
+                                SceneState::Confirmed {
+                                    user_id: user.id.clone(),
+                                },
+                                Confirmed::Now,
+                            )
+                        } else {
+                            (
+                                SceneState::Refused {
+                                    user_id: user.id.clone(),
+                                },
+                                Confirmed::RefusedNow,
+                            )
+                        };
+                        let next = record.moved_to(state, record.expires_at);
+                        let lifetime = next.lifetime();
+                        Ok(Transition::Write(next, lifetime, outcome))
+                    }
+                    SceneState::Confirmed { user_id } if *user_id == user.id => {
+                        Ok(Transition::Keep(Confirmed::Already))
+                    }
+                    SceneState::Pending
+                    | SceneState::Scanned { .. }
+                    | SceneState::Confirmed { .. }
+                    | SceneState::Declined { .. }
+                    | SceneState::Refused { .. }
+                    | SceneState::Delivered => Err(unavailable_to(record, &user.id)),
                 }
-                SceneState::Confirmed { user_id } if *user_id == user.id => Ok(Transition::Keep(Confirmed::Already)),
-                SceneState::Pending
-                | SceneState::Scanned { .. }
-                | SceneState::Confirmed { .. }
-                | SceneState::Declined { .. }
-                | SceneState::Refused { .. }
-                | SceneState::Delivered => Err(unavailable_to(record, &user.id)),
-            }
-        })
+            },
+        )
         .await?;
         match outcome {
             Confirmed::Already => Ok(()),
-            Confirmed::Now => self.store.notify(&scene_topic(scene)).await.map_err(AuthError::from),
+            Confirmed::Now => self
+                .store
+                .notify(&scene_topic(scene))
+                .await
+                .map_err(AuthError::from),
             Confirmed::RefusedNow => {
                 self.store.notify(&scene_topic(scene)).await?;
                 Err(AuthError::NotOrganizer)
@@ -282,24 +397,37 @@ impl AuthService {
     pub async fn cancel_scene(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
         check_scene(scene)?;
         let user_id = claims.sub.clone();
-        let changed = records::update(self.store.as_ref(), &scene_key(scene), |current: Option<&SceneRecord>| {
-            let record = current.filter(|r| !r.is_expired()).ok_or(AuthError::SceneExpired)?;
-            let mine = record.owner().is_none_or(|owner| owner == user_id);
-            match &record.state {
-                SceneState::Pending | SceneState::Scanned { .. } if mine => {
-                    let next = record.moved_to(SceneState::Declined { user_id: user_id.clone() }, record.expires_at);
-                    let lifetime = next.lifetime();
-                    Ok(Transition::Write(next, lifetime, true))
+        let changed = records::update(
+            self.store.as_ref(),
+            &scene_key(scene),
+            |current: Option<&SceneRecord>| {
+                let record = current
+                    .filter(|r| !r.is_expired())
+                    .ok_or(AuthError::SceneExpired)?;
+                let mine = record.owner().is_none_or(|owner| owner == user_id);
+                match &record.state {
+                    SceneState::Pending | SceneState::Scanned { .. } if mine => {
+                        let next = record.moved_to(
+                            SceneState::Declined {
+                                user_id: user_id.clone(),
+                            },
+                            record.expires_at,
+                        );
+                        let lifetime = next.lifetime();
+                        Ok(Transition::Write(next, lifetime, true))
+                    }
+                    SceneState::Declined { user_id: owner } if *owner == user_id => {
+                        Ok(Transition::Keep(false))
+                    }
+                    SceneState::Pending
+                    | SceneState::Scanned { .. }
+                    | SceneState::Confirmed { .. }
+                    | SceneState::Declined { .. }
+                    | SceneState::Refused { .. }
+                    | SceneState::Delivered => Err(unavailable_to(record, &user_id)),
                 }
-                SceneState::Declined { user_id: owner } if *owner == user_id => Ok(Transition::Keep(false)),
-                SceneState::Pending
-                | SceneState::Scanned { .. }
-                | SceneState::Confirmed { .. }
-                | SceneState::Declined { .. }
-                | SceneState::Refused { .. }
-                | SceneState::Delivered => Err(unavailable_to(record, &user_id)),
-            }
-        })
+            },
+        )
         .await?;
         if changed {
             self.store.notify(&scene_topic(scene)).await?;
@@ -309,10 +437,18 @@ impl AuthService {
 
     /// `islogin`: answers at once when there is news for the console, else waits up to `wait` for
     /// some (a change notified by any instance, the scene's expiry, or this server shutting down).
-    pub async fn poll_scene(&self, scene: &str, poll_token: &str, wait: Duration) -> Result<IsLoginResponse, AuthError> {
+    pub async fn poll_scene(
+        &self,
+        scene: &str,
+        poll_token: &str,
+        wait: Duration,
+    ) -> Result<IsLoginResponse, AuthError> {
         check_scene(scene)?;
         if wait > MAX_WAIT {
-            return Err(AuthError::InvalidRequest(format!("wait: must be 0 to {}", MAX_WAIT.as_secs())));
+            return Err(AuthError::InvalidRequest(format!(
+                "wait: must be 0 to {}",
+                MAX_WAIT.as_secs()
+            )));
         }
         if !is_token_shaped(poll_token) {
             return Err(AuthError::InvalidPollToken);
@@ -326,7 +462,11 @@ impl AuthService {
         let mut stop_waiting = *shutting_down.borrow();
         let _waiter = self.metrics.waiting();
         loop {
-            let bytes = self.store.get(&scene_key(scene)).await?.ok_or(AuthError::SceneExpired)?;
+            let bytes = self
+                .store
+                .get(&scene_key(scene))
+                .await?
+                .ok_or(AuthError::SceneExpired)?;
             let record: SceneRecord = records::decode(&scene_key(scene), &bytes)?;
             if !hashes_equal(&record.poll_token_hash, &poll_token_hash) {
                 return Err(AuthError::InvalidPollToken);
@@ -344,7 +484,9 @@ impl AuthService {
                 SceneState::Refused { .. } => return Err(AuthError::NotOrganizer),
                 SceneState::Delivered => return Err(AuthError::SceneExpired),
                 SceneState::Pending => IsLoginResponse::Pending,
-                SceneState::Scanned { profile, .. } => IsLoginResponse::Scanned { user: profile.clone() },
+                SceneState::Scanned { profile, .. } => IsLoginResponse::Scanned {
+                    user: profile.clone(),
+                },
             };
             let news = record.version != record.reported;
             let now = Instant::now();
@@ -365,41 +507,74 @@ impl AuthService {
     /// Without `wait`, a console may poll once per `interval`.
     async fn pass_poll_gate(&self, scene: &str) -> Result<(), AuthError> {
         let interval = self.settings.lifetimes.poll_interval;
-        if self.store.insert_new(&format!("poll-gate:{scene}"), b"1", Lifetime::For(interval)).await? {
+        if self
+            .store
+            .insert_new(&format!("poll-gate:{scene}"), b"1", Lifetime::For(interval))
+            .await?
+        {
             Ok(())
         } else {
-            Err(AuthError::SlowDown { retry_after: interval })
+            Err(AuthError::SlowDown {
+                retry_after: interval,
+            })
         }
     }
 
     /// Remembers that the console has been told about this version of the scene.
-    async fn mark_reported(&self, scene: &str, bytes: &[u8], record: &SceneRecord) -> Result<(), AuthError> {
+    async fn mark_reported(
+        &self,
+        scene: &str,
+        bytes: &[u8],
+        record: &SceneRecord,
+    ) -> Result<(), AuthError> {
         if record.reported != record.version {
-            let seen = SceneRecord { reported: record.version, ..record.clone() };
+            let seen = SceneRecord {
+                reported: record.version,
+                ..record.clone()
+            };
             // Losing this race means the scene changed meanwhile: the next poll answers that at once.
             let _seen_recorded = self
                 .store
-                .compare_and_swap(&scene_key(scene), bytes, &records::encode(&seen)?, record.lifetime())
+                .compare_and_swap(
+                    &scene_key(scene),
+                    bytes,
+                    &records::encode(&seen)?,
+                    record.lifetime(),
+                )
                 .await?;
         }
         Ok(())
     }
 
     /// Hands the console its token, once: the login data is gone as it is delivered.
-    async fn deliver(&self, scene: &str, bytes: &[u8], record: &SceneRecord) -> Result<IsLoginResponse, AuthError> {
+    async fn deliver(
+        &self,
+        scene: &str,
+        bytes: &[u8],
+        record: &SceneRecord,
+    ) -> Result<IsLoginResponse, AuthError> {
         let SceneState::Confirmed { user_id } = &record.state else {
             return Err(AuthError::SceneExpired);
         };
         let delivered = record.moved_to(SceneState::Delivered, record.expires_at);
         let won = self
             .store
-            .compare_and_swap(&scene_key(scene), bytes, &records::encode(&delivered)?, record.lifetime())
+            .compare_and_swap(
+                &scene_key(scene),
+                bytes,
+                &records::encode(&delivered)?,
+                record.lifetime(),
+            )
             .await?;
         if !won {
             return Err(AuthError::SceneExpired);
         }
         let user = self.user(user_id).await?;
-        let token = self.token_for(&user, meeteasy_protocol::Audience::Console, &["wechat", "scan"])?;
+        let token = self.token_for(
+            &user,
+            meeteasy_protocol::Audience::Console,
+            &["wechat", "scan"],
+        )?;
         self.metrics.count_login(LoginMethod::Scan);
         Ok(IsLoginResponse::Confirmed {
             access_token: token.access_token,

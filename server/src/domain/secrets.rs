@@ -60,12 +60,17 @@ pub fn token_hash(token: &str) -> String {
 
 /// Compares two hashes without an early exit, so timing tells nothing about how much matched.
 pub fn hashes_equal(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 pub fn fill_random(buf: &mut [u8]) -> Result<(), StoreError> {
     // Without the OS's randomness no identifier is safe to hand out; refuse like an unavailable store.
-    getrandom::fill(buf).map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))
+    getrandom::fill(buf)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use meeteasy_protocol::{Audience, Claims, Jwks, TokenResponse, User, BEARER};
+use meeteasy_protocol::{Audience, BEARER, Claims, Jwks, TokenResponse, User};
 use tokio::sync::watch;
 
 use crate::config::{AppSettings, Settings};
@@ -41,7 +41,14 @@ impl AuthService {
         shutting_down: watch::Receiver<bool>,
     ) -> Result<AuthService, StoreError> {
         let keys = KeyRing::load_or_create(store.as_ref()).await?;
-        Ok(AuthService { store, wechat, settings, metrics, keys, shutting_down })
+        Ok(AuthService {
+            store,
+            wechat,
+            settings,
+            metrics,
+            keys,
+            shutting_down,
+        })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -74,9 +81,9 @@ impl AuthService {
         let claims = self.verify(token).await?;
         match claims.aud {
             Audience::Miniprogram => Ok(claims),
-            Audience::H5 | Audience::Console => {
-                Err(AuthError::InvalidToken("this endpoint needs a mini program token"))
-            }
+            Audience::H5 | Audience::Console => Err(AuthError::InvalidToken(
+                "this endpoint needs a mini program token",
+            )),
         }
     }
 
@@ -92,7 +99,9 @@ impl AuthService {
     pub(super) async fn user(&self, id: &str) -> Result<UserRecord, AuthError> {
         users::get(self.store.as_ref(), id)
             .await?
-            .ok_or(AuthError::InvalidToken("the user of this token no longer exists"))
+            .ok_or(AuthError::InvalidToken(
+                "the user of this token no longer exists",
+            ))
     }
 
     pub(super) fn app(&self, key: Option<&str>) -> Result<&AppSettings, AuthError> {
@@ -109,7 +118,14 @@ impl AuthService {
         amr: &[&str],
     ) -> Result<TokenResponse, AuthError> {
         let lifetime = self.token_lifetime(audience);
-        let issued = tokens::issue(&self.keys, &self.settings.public_url, &user.id, audience, amr, lifetime)?;
+        let issued = tokens::issue(
+            &self.keys,
+            &self.settings.public_url,
+            &user.id,
+            audience,
+            amr,
+            lifetime,
+        )?;
         Ok(TokenResponse {
             access_token: issued.token,
             token_type: BEARER.to_owned(),

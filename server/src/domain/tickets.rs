@@ -37,8 +37,18 @@ fn remembered(expires_at: u64) -> Lifetime {
 pub async fn mint(store: &dyn Store, user_id: &str, ttl: Duration) -> Result<String, StoreError> {
     let ticket = random_token()?;
     let expires_at = unix_now() + ttl.as_secs();
-    let record = TicketRecord { user_id: user_id.to_owned(), expires_at, used: false };
-    store.put(&ticket_key(&ticket), &records::encode(&record)?, remembered(expires_at)).await?;
+    let record = TicketRecord {
+        user_id: user_id.to_owned(),
+        expires_at,
+        used: false,
+    };
+    store
+        .put(
+            &ticket_key(&ticket),
+            &records::encode(&record)?,
+            remembered(expires_at),
+        )
+        .await?;
     Ok(ticket)
 }
 
@@ -47,16 +57,28 @@ pub async fn redeem(store: &dyn Store, ticket: &str) -> Result<String, AuthError
     if !is_token_shaped(ticket) {
         return Err(AuthError::TicketInvalid);
     }
-    records::update(store, &ticket_key(ticket), |current: Option<&TicketRecord>| {
-        let record = current.ok_or(AuthError::TicketInvalid)?;
-        if record.used {
-            return Err(AuthError::TicketUsed);
-        }
-        if record.expires_at <= unix_now() {
-            return Err(AuthError::TicketExpired);
-        }
-        let used = TicketRecord { user_id: record.user_id.clone(), expires_at: record.expires_at, used: true };
-        Ok(Transition::Write(used, remembered(record.expires_at), record.user_id.clone()))
-    })
+    records::update(
+        store,
+        &ticket_key(ticket),
+        |current: Option<&TicketRecord>| {
+            let record = current.ok_or(AuthError::TicketInvalid)?;
+            if record.used {
+                return Err(AuthError::TicketUsed);
+            }
+            if record.expires_at <= unix_now() {
+                return Err(AuthError::TicketExpired);
+            }
+            let used = TicketRecord {
+                user_id: record.user_id.clone(),
+                expires_at: record.expires_at,
+                used: true,
+            };
+            Ok(Transition::Write(
+                used,
+                remembered(record.expires_at),
+                record.user_id.clone(),
+            ))
+        },
+    )
     .await
 }

@@ -52,12 +52,23 @@ pub fn issue(
     };
     let claims_json = serde_json::to_vec(&claims)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode claims: {e}")))?;
-    let header = serde_json::to_vec(&Header { alg: "EdDSA", typ: "JWT", kid: keys.current_kid() })
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode a JWT header: {e}")))?;
-    let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims_json));
+    let header = serde_json::to_vec(&Header {
+        alg: "EdDSA",
+        typ: "JWT",
+        kid: keys.current_kid(),
+    })
+    .map_err(|e| StoreError::Corrupt(format!("cannot encode a JWT header: {e}")))?;
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims_json)
+    );
     let signature = keys.sign(signing_input.as_bytes());
     Ok(IssuedToken {
-        token: format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes())),
+        token: format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        ),
         expires_in: lifetime.as_secs(),
     })
 }
@@ -77,11 +88,15 @@ pub fn check_signed(keys: &KeyRing, issuer: &str, token: &str) -> Result<Claims,
     let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|_| AuthError::InvalidToken("the token header is malformed"))?;
     if header.alg != "EdDSA" {
-        return Err(AuthError::InvalidToken("the token is not signed with EdDSA"));
+        return Err(AuthError::InvalidToken(
+            "the token is not signed with EdDSA",
+        ));
     }
     let key = keys
         .verifying_key(header.kid)
-        .ok_or(AuthError::InvalidToken("the token was signed with an unknown key"))?;
+        .ok_or(AuthError::InvalidToken(
+            "the token was signed with an unknown key",
+        ))?;
     let signature_bytes: [u8; 64] = decode_part(signature_b64)?
         .try_into()
         .map_err(|_| AuthError::InvalidToken("the token signature is malformed"))?;
@@ -94,7 +109,9 @@ pub fn check_signed(keys: &KeyRing, issuer: &str, token: &str) -> Result<Claims,
     let claims: Claims = serde_json::from_slice(&decode_part(claims_b64)?)
         .map_err(|_| AuthError::InvalidToken("the token claims are malformed"))?;
     if claims.iss != issuer {
-        return Err(AuthError::InvalidToken("the token was issued by another server"));
+        return Err(AuthError::InvalidToken(
+            "the token was issued by another server",
+        ));
     }
     if claims.exp <= unix_now() {
         return Err(AuthError::TokenExpired);
@@ -120,6 +137,10 @@ pub async fn is_revoked(store: &dyn Store, sid: &str) -> Result<bool, StoreError
 pub async fn revoke(store: &dyn Store, claims: &Claims) -> Result<(), StoreError> {
     let remaining = claims.exp.saturating_sub(unix_now()).max(1);
     store
-        .put(&revoked_key(&claims.sid), b"1", Lifetime::For(Duration::from_secs(remaining)))
+        .put(
+            &revoked_key(&claims.sid),
+            b"1",
+            Lifetime::For(Duration::from_secs(remaining)),
+        )
         .await
 }

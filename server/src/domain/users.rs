@@ -94,11 +94,19 @@ fn session_key_key(appid: &str, openid: &str) -> String {
 pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
     let trimmed = raw.trim();
     if trimmed.len() > 254 {
-        return Err(AuthError::InvalidRequest("login: longer than 254 characters".into()));
+        return Err(AuthError::InvalidRequest(
+            "login: longer than 254 characters".into(),
+        ));
     }
     if let Some((local, domain)) = trimmed.split_once('@') {
-        if local.is_empty() || domain.is_empty() || domain.contains('@') || trimmed.contains(char::is_whitespace) {
-            return Err(AuthError::InvalidRequest("login: not a valid email address".into()));
+        if local.is_empty()
+            || domain.is_empty()
+            || domain.contains('@')
+            || trimmed.contains(char::is_whitespace)
+        {
+            return Err(AuthError::InvalidRequest(
+                "login: not a valid email address".into(),
+            ));
         }
         return Ok(trimmed.to_lowercase());
     }
@@ -110,7 +118,9 @@ pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
     if (6..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(format!("{plus}{digits}"))
     } else {
-        Err(AuthError::InvalidRequest("login: must be an email address or a phone number".into()))
+        Err(AuthError::InvalidRequest(
+            "login: must be an email address or a phone number".into(),
+        ))
     }
 }
 
@@ -146,7 +156,11 @@ pub async fn find_or_create_wechat(
         None => openid_key.clone(),
     };
     store
-        .put(&session_key_key(appid, &session.openid), session.session_key.expose().as_bytes(), Lifetime::Forever)
+        .put(
+            &session_key_key(appid, &session.openid),
+            session.session_key.expose().as_bytes(),
+            Lifetime::Forever,
+        )
         .await?;
     let user = match existing_user(store, &identity_key).await? {
         Some(user) => user,
@@ -160,32 +174,47 @@ pub async fn find_or_create_wechat(
                 password_hash: None,
             };
             // The user record goes first, so an identity never points at a missing user.
-            store.put(&user_key(&candidate.id), &records::encode(&candidate)?, Lifetime::Forever).await?;
-            if store.insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever).await? {
+            store
+                .put(
+                    &user_key(&candidate.id),
+                    &records::encode(&candidate)?,
+                    Lifetime::Forever,
+                )
+                .await?;
+            if store
+                .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
+                .await?
+            {
                 candidate
             } else {
                 // A concurrent first login of the same person won; use theirs and drop ours.
                 store.delete(&user_key(&candidate.id)).await?;
-                existing_user(store, &identity_key)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?
+                existing_user(store, &identity_key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("{identity_key} vanished while read"))
+                })?
             }
         }
     };
     if identity_key != openid_key {
-        store.put(&openid_key, user.id.as_bytes(), Lifetime::Forever).await?;
+        store
+            .put(&openid_key, user.id.as_bytes(), Lifetime::Forever)
+            .await?;
     }
     Ok(user)
 }
 
-async fn existing_user(store: &dyn Store, identity_key: &str) -> Result<Option<UserRecord>, StoreError> {
+async fn existing_user(
+    store: &dyn Store,
+    identity_key: &str,
+) -> Result<Option<UserRecord>, StoreError> {
     match store.get(identity_key).await? {
         None => Ok(None),
         Some(id) => {
             let id = String::from_utf8_lossy(&id);
             let user = get(store, &id).await?;
-            user.map(Some)
-                .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} points at missing user {id}")))
+            user.map(Some).ok_or_else(|| {
+                StoreError::Corrupt(format!("{identity_key} points at missing user {id}"))
+            })
         }
     }
 }
@@ -199,7 +228,9 @@ pub async fn create_password_user(
     let login = normalize_login(&new.login)?;
     let name = new.display_name.trim();
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(AuthError::InvalidRequest("name: must be 1 to 64 characters".into()));
+        return Err(AuthError::InvalidRequest(
+            "name: must be 1 to 64 characters".into(),
+        ));
     }
     let user = UserRecord {
         id: random_id()?,
@@ -209,10 +240,21 @@ pub async fn create_password_user(
         login: Some(login.clone()),
         password_hash: Some(password_hash),
     };
-    store.put(&user_key(&user.id), &records::encode(&user)?, Lifetime::Forever).await?;
-    if !store.insert_new(&login_key(&login), user.id.as_bytes(), Lifetime::Forever).await? {
+    store
+        .put(
+            &user_key(&user.id),
+            &records::encode(&user)?,
+            Lifetime::Forever,
+        )
+        .await?;
+    if !store
+        .insert_new(&login_key(&login), user.id.as_bytes(), Lifetime::Forever)
+        .await?
+    {
         store.delete(&user_key(&user.id)).await?;
-        return Err(AuthError::InvalidRequest(format!("login: {login} is already taken")));
+        return Err(AuthError::InvalidRequest(format!(
+            "login: {login} is already taken"
+        )));
     }
     Ok(user)
 }
@@ -220,22 +262,36 @@ pub async fn create_password_user(
 /// Adds `role` to a user (a no-op when they have it).
 pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserRecord, AuthError> {
     let role = role.trim();
-    if role.is_empty() || role.len() > 64 || !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(AuthError::InvalidRequest("role: must be 1 to 64 of [A-Za-z0-9_-]".into()));
+    if role.is_empty()
+        || role.len() > 64
+        || !role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(AuthError::InvalidRequest(
+            "role: must be 1 to 64 of [A-Za-z0-9_-]".into(),
+        ));
     }
     let user = find(store, who)
         .await?
         .ok_or_else(|| AuthError::InvalidRequest(format!("user: no user {who:?}")))?;
-    records::update(store, &user_key(&user.id), |current: Option<&UserRecord>| {
-        let Some(current) = current else {
-            return Err(AuthError::InvalidRequest(format!("user: {} was deleted", user.id)));
-        };
-        let mut next = current.clone();
-        if !next.roles.iter().any(|r| r == role) {
-            next.roles.push(role.to_owned());
-        }
-        Ok(Transition::Write(next.clone(), Lifetime::Forever, next))
-    })
+    records::update(
+        store,
+        &user_key(&user.id),
+        |current: Option<&UserRecord>| {
+            let Some(current) = current else {
+                return Err(AuthError::InvalidRequest(format!(
+                    "user: {} was deleted",
+                    user.id
+                )));
+            };
+            let mut next = current.clone();
+            if !next.roles.iter().any(|r| r == role) {
+                next.roles.push(role.to_owned());
+            }
+            Ok(Transition::Write(next.clone(), Lifetime::Forever, next))
+        },
+    )
     .await
 }
 
@@ -245,8 +301,14 @@ mod tests {
 
     #[test]
     fn logins_normalise() {
-        assert_eq!(normalize_login(" Ann@Example.ORG ").unwrap(), "ann@example.org");
-        assert_eq!(normalize_login("+86 138-0013-8000").unwrap(), "+8613800138000");
+        assert_eq!(
+            normalize_login(" Ann@Example.ORG ").unwrap(),
+            "ann@example.org"
+        );
+        assert_eq!(
+            normalize_login("+86 138-0013-8000").unwrap(),
+            "+8613800138000"
+        );
         assert!(normalize_login("ann").is_err());
         assert!(normalize_login("@x").is_err());
         assert!(normalize_login("12345").is_err());

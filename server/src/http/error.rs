@@ -33,7 +33,11 @@ impl ApiError {
         let error = match self {
             Self::NoSuchRoute => return (ErrorCode::NotFound, "no such endpoint".into(), None),
             Self::MethodNotAllowed => {
-                return (ErrorCode::MethodNotAllowed, "this endpoint does not take that method".into(), None);
+                return (
+                    ErrorCode::MethodNotAllowed,
+                    "this endpoint does not take that method".into(),
+                    None,
+                );
             }
             Self::Auth(error) => error,
         };
@@ -44,10 +48,18 @@ impl ApiError {
             AuthError::WeChat(wechat) => match wechat {
                 WeChatError::CodeInvalid(_) => (ErrorCode::WechatCodeInvalid, message, None),
                 WeChatError::UserBlocked => (ErrorCode::WechatUserBlocked, message, None),
-                WeChatError::RateLimited => (ErrorCode::WechatRateLimited, message, Some(Duration::from_secs(60))),
+                WeChatError::RateLimited => (
+                    ErrorCode::WechatRateLimited,
+                    message,
+                    Some(Duration::from_secs(60)),
+                ),
                 WeChatError::Unavailable(detail) => {
                     tracing::warn!(%detail, "WeChat call failed");
-                    (ErrorCode::WechatUnavailable, "WeChat is unavailable; try again shortly".into(), None)
+                    (
+                        ErrorCode::WechatUnavailable,
+                        "WeChat is unavailable; try again shortly".into(),
+                        None,
+                    )
                 }
             },
             AuthError::TicketInvalid => (ErrorCode::TicketInvalid, message, None),
@@ -58,16 +70,34 @@ impl ApiError {
             AuthError::NotOrganizer => (ErrorCode::NotOrganizer, message, None),
             AuthError::AccessDenied => (ErrorCode::AccessDenied, message, None),
             AuthError::InvalidPollToken => (ErrorCode::InvalidPollToken, message, None),
-            AuthError::SlowDown { retry_after } => (ErrorCode::SlowDown, message, Some(*retry_after)),
-            AuthError::TooManyRequests { retry_after } => (ErrorCode::TooManyRequests, message, Some(*retry_after)),
+            AuthError::SlowDown { retry_after } => {
+                (ErrorCode::SlowDown, message, Some(*retry_after))
+            }
+            AuthError::TooManyRequests { retry_after } => {
+                (ErrorCode::TooManyRequests, message, Some(*retry_after))
+            }
             AuthError::InvalidCredentials => (ErrorCode::InvalidCredentials, message, None),
-            AuthError::TooManyAttempts { retry_after } => (ErrorCode::TooManyAttempts, message, Some(*retry_after)),
+            AuthError::TooManyAttempts { retry_after } => {
+                (ErrorCode::TooManyAttempts, message, Some(*retry_after))
+            }
             AuthError::InvalidToken(_) => (ErrorCode::InvalidToken, message, None),
             AuthError::TokenExpired => (ErrorCode::TokenExpired, message, None),
             AuthError::TokenRevoked => (ErrorCode::TokenRevoked, message, None),
+            AuthError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (
+                    ErrorCode::InternalError,
+                    "something went wrong on the server".into(),
+                    None,
+                )
+            }
             AuthError::Store(store) => {
                 tracing::warn!(error = %store, "store operation failed");
-                (ErrorCode::StoreUnavailable, "the session store is unavailable; try again shortly".into(), None)
+                (
+                    ErrorCode::StoreUnavailable,
+                    "the session store is unavailable; try again shortly".into(),
+                    None,
+                )
             }
         }
     }
@@ -76,8 +106,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, message, retry_after) = self.describe();
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(ErrorBody { error: code, message })).into_response();
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (
+            status,
+            axum::Json(ErrorBody {
+                error: code,
+                message,
+            }),
+        )
+            .into_response();
         let headers = response.headers_mut();
         if let Some(wait) = retry_after {
             // Whole seconds, rounded up: a client that waits exactly this long is not refused again.

@@ -3,12 +3,12 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::connect_info::Connected;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::serve::IncomingStream;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::serve::IncomingStream;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 
@@ -35,7 +35,9 @@ fn json_problem(rejection: &JsonRejection) -> String {
     match rejection {
         JsonRejection::JsonDataError(e) => format!("body: {}", e.body_text()),
         JsonRejection::JsonSyntaxError(e) => format!("body: malformed JSON: {}", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => "body: send JSON with Content-Type: application/json".into(),
+        JsonRejection::MissingJsonContentType(_) => {
+            "body: send JSON with Content-Type: application/json".into()
+        }
         JsonRejection::BytesRejection(_) => "body: unreadable or larger than 16 KiB".into(),
         // JsonRejection is non-exhaustive: a variant added by a future axum still gets a clear answer.
         other => format!("body: {}", other.body_text()),
@@ -52,7 +54,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Self(value))
-            .map_err(|rejection: QueryRejection| ApiError::invalid_request(format!("query: {}", rejection.body_text())))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::invalid_request(format!("query: {}", rejection.body_text()))
+            })
     }
 }
 
@@ -65,7 +69,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         bearer(parts)
             .map(Self)
-            .ok_or(ApiError::Auth(AuthError::InvalidToken("send the access token as Authorization: Bearer <token>")))
+            .ok_or(ApiError::Auth(AuthError::InvalidToken(
+                "send the access token as Authorization: Bearer <token>",
+            )))
     }
 }
 
@@ -76,7 +82,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PollToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        bearer(parts).map(Self).ok_or(ApiError::Auth(AuthError::InvalidPollToken))
+        bearer(parts)
+            .map(Self)
+            .ok_or(ApiError::Auth(AuthError::InvalidPollToken))
     }
 }
 
@@ -110,10 +118,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<PeerAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |ConnectInfo(PeerAddr(addr))| addr.ip().to_string());
+        let ip = parts.extensions.get::<ConnectInfo<PeerAddr>>().map_or_else(
+            || "unknown".to_owned(),
+            |ConnectInfo(PeerAddr(addr))| addr.ip().to_string(),
+        );
         Ok(Self(ClientAddr(ip)))
     }
 }

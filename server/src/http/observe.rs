@@ -14,7 +14,11 @@ use tracing::Span;
 
 use crate::domain::AuthService;
 
-pub async fn count_requests(State(service): State<Arc<AuthService>>, request: Request, next: Next) -> Response<Body> {
+pub async fn count_requests(
+    State(service): State<Arc<AuthService>>,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -47,5 +51,9 @@ fn request_span(request: &Request) -> Span {
 }
 
 fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
-    tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_millis() as u64, "answered");
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "answered"
+    );
 }

@@ -21,9 +21,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read the certificate chain {path}: {source}")]
-    Certificates { path: String, source: rustls_pki_types::pem::Error },
+    Certificates {
+        path: String,
+        source: rustls_pki_types::pem::Error,
+    },
     #[error("cannot read the private key {path}: {source}")]
-    Key { path: String, source: rustls_pki_types::pem::Error },
+    Key {
+        path: String,
+        source: rustls_pki_types::pem::Error,
+    },
     #[error("the certificate and key do not make a TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }
@@ -32,9 +38,14 @@ pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, TlsError> {
     let path_text = |p: &Path| p.display().to_string();
     let certificates = CertificateDer::pem_file_iter(&settings.cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|source| TlsError::Certificates { path: path_text(&settings.cert), source })?;
-    let key = PrivateKeyDer::from_pem_file(&settings.key)
-        .map_err(|source| TlsError::Key { path: path_text(&settings.key), source })?;
+        .map_err(|source| TlsError::Certificates {
+            path: path_text(&settings.cert),
+            source,
+        })?;
+    let key = PrivateKeyDer::from_pem_file(&settings.key).map_err(|source| TlsError::Key {
+        path: path_text(&settings.key),
+        source,
+    })?;
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certificates, key)?;
@@ -80,7 +91,10 @@ impl TlsListener {
                 }
             }
         });
-        Ok(TlsListener { local_addr, handshaken })
+        Ok(TlsListener {
+            local_addr,
+            handshaken,
+        })
     }
 }
 

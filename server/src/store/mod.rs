@@ -52,7 +52,12 @@ pub trait Store: Send + Sync + 'static {
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError>;
 
     /// Writes `value` only when `key` holds no live record; `true` when it was written.
-    async fn insert_new(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<bool, StoreError>;
+    async fn insert_new(
+        &self,
+        key: &str,
+        value: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError>;
 
     /// Replaces the record with `new` only while it still equals `expected`; `true` when replaced.
     async fn compare_and_swap(
@@ -70,7 +75,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
     /// Counts one event under `key` in a fixed window of length `window` that starts with the first event.
-    async fn count_in_window(&self, key: &str, window: Duration) -> Result<WindowCount, StoreError>;
+    async fn count_in_window(&self, key: &str, window: Duration)
+    -> Result<WindowCount, StoreError>;
 
     /// Tells every subscriber of `topic`, on every instance sharing this store, that something changed.
     async fn notify(&self, topic: &str) -> Result<(), StoreError>;
@@ -81,4 +87,3 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the backend answers now (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }
-

@@ -7,87 +7,328 @@ use serde_json::json;
 
 /// Sends a raw body with a content type.
 async fn raw(server: &TestServer, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
-    api::send(server.http().post(server.url(path)).header("content-type", content_type).body(body)).await
+    api::send(
+        server
+            .http()
+            .post(server.url(path))
+            .header("content-type", content_type)
+            .body(body),
+    )
+    .await
 }
 
 #[track_caller]
 fn assert_names(reply: &Reply, status: u16, code: &str, words: &str) {
     reply.assert_error(status, code);
     let message = reply.body["message"].as_str().unwrap_or_default();
-    assert!(message.contains(words), "message {message:?} should name {words:?}");
-    assert_eq!(reply.header("content-type"), Some("application/json"), "{reply:?}");
+    assert!(
+        message.contains(words),
+        "message {message:?} should name {words:?}"
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json"),
+        "{reply:?}"
+    );
 }
 
 #[tokio::test]
 async fn malformed_bodies_are_invalid_requests_naming_the_field() {
     let server = TestServer::start_dev().await;
     let json_type = "application/json";
-    assert_names(&raw(&server, "/auth/wechat/login", json_type, b"{".to_vec()).await, 400, "invalid_request", "malformed JSON");
-    assert_names(&raw(&server, "/auth/wechat/login", json_type, b"{}".to_vec()).await, 400, "invalid_request", "code");
-    assert_names(&raw(&server, "/auth/wechat/login", json_type, br#"{"code": 7}"#.to_vec()).await, 400, "invalid_request", "code");
-    assert_names(&raw(&server, "/auth/wechat/login", json_type, vec![0xff, 0xfe]).await, 400, "invalid_request", "body");
-    assert_names(&raw(&server, "/auth/wechat/login", "text/plain", br#"{"code":"x"}"#.to_vec()).await, 400, "invalid_request", "Content-Type");
+    assert_names(
+        &raw(&server, "/auth/wechat/login", json_type, b"{".to_vec()).await,
+        400,
+        "invalid_request",
+        "malformed JSON",
+    );
+    assert_names(
+        &raw(&server, "/auth/wechat/login", json_type, b"{}".to_vec()).await,
+        400,
+        "invalid_request",
+        "code",
+    );
+    assert_names(
+        &raw(
+            &server,
+            "/auth/wechat/login",
+            json_type,
+            br#"{"code": 7}"#.to_vec(),
+        )
+        .await,
+        400,
+        "invalid_request",
+        "code",
+    );
+    assert_names(
+        &raw(&server, "/auth/wechat/login", json_type, vec![0xff, 0xfe]).await,
+        400,
+        "invalid_request",
+        "body",
+    );
+    assert_names(
+        &raw(
+            &server,
+            "/auth/wechat/login",
+            "text/plain",
+            br#"{"code":"x"}"#.to_vec(),
+        )
+        .await,
+        400,
+        "invalid_request",
+        "Content-Type",
+    );
     let oversized = format!(r#"{{"code": "{}"}}"#, "x".repeat(17 * 1024)).into_bytes();
-    assert_names(&raw(&server, "/auth/wechat/login", json_type, oversized).await, 400, "invalid_request", "16 KiB");
-    assert_names(&server.post("/auth/wechat/login", json!({"code": ""}), None).await, 400, "invalid_request", "code");
-    assert_names(&server.post("/auth/wechat/login", json!({"code": "x".repeat(300)}), None).await, 400, "invalid_request", "code");
-    assert_names(&server.post("/auth/wechat/login", json!({"code": "dev:"}), None).await, 400, "invalid_request", "code");
-    assert_names(&server.post("/auth/login-ticket/exchange", json!({"ticket": "x"}), None).await, 400, "invalid_request", "login_ticket");
-    assert_names(&server.post("/auth/login", json!({"login": "a@b.c", "password": "x", "client": "tv"}), None).await, 400, "invalid_request", "client");
-    assert_names(&server.post("/auth/login", json!({"login": "not a login", "password": "x", "client": "h5"}), None).await, 400, "invalid_request", "login");
-    assert_names(&server.post("/auth/login", json!({"login": "a@b.c", "password": "", "client": "h5"}), None).await, 400, "invalid_request", "password");
-    assert_names(&server.post("/auth/jwt/verify", json!({}), None).await, 400, "invalid_request", "token");
-    assert_names(&server.post("/auth/scenes", json!({"device_name": "d".repeat(65)}), None).await, 400, "invalid_request", "device_name");
-    assert_names(&server.post("/auth/scenes", json!({"device_name": 12}), None).await, 400, "invalid_request", "device_name");
+    assert_names(
+        &raw(&server, "/auth/wechat/login", json_type, oversized).await,
+        400,
+        "invalid_request",
+        "16 KiB",
+    );
+    assert_names(
+        &server
+            .post("/auth/wechat/login", json!({"code": ""}), None)
+            .await,
+        400,
+        "invalid_request",
+        "code",
+    );
+    assert_names(
+        &server
+            .post("/auth/wechat/login", json!({"code": "x".repeat(300)}), None)
+            .await,
+        400,
+        "invalid_request",
+        "code",
+    );
+    assert_names(
+        &server
+            .post("/auth/wechat/login", json!({"code": "dev:"}), None)
+            .await,
+        400,
+        "invalid_request",
+        "code",
+    );
+    assert_names(
+        &server
+            .post("/auth/login-ticket/exchange", json!({"ticket": "x"}), None)
+            .await,
+        400,
+        "invalid_request",
+        "login_ticket",
+    );
+    assert_names(
+        &server
+            .post(
+                "/auth/login",
+                json!({"login": "a@b.c", "password": "x", "client": "tv"}),
+                None,
+            )
+            .await,
+        400,
+        "invalid_request",
+        "client",
+    );
+    assert_names(
+        &server
+            .post(
+                "/auth/login",
+                json!({"login": "not a login", "password": "x", "client": "h5"}),
+                None,
+            )
+            .await,
+        400,
+        "invalid_request",
+        "login",
+    );
+    assert_names(
+        &server
+            .post(
+                "/auth/login",
+                json!({"login": "a@b.c", "password": "", "client": "h5"}),
+                None,
+            )
+            .await,
+        400,
+        "invalid_request",
+        "password",
+    );
+    assert_names(
+        &server.post("/auth/jwt/verify", json!({}), None).await,
+        400,
+        "invalid_request",
+        "token",
+    );
+    assert_names(
+        &server
+            .post("/auth/scenes", json!({"device_name": "d".repeat(65)}), None)
+            .await,
+        400,
+        "invalid_request",
+        "device_name",
+    );
+    assert_names(
+        &server
+            .post("/auth/scenes", json!({"device_name": 12}), None)
+            .await,
+        400,
+        "invalid_request",
+        "device_name",
+    );
     // Unknown fields are ignored, as the contract says.
-    assert_eq!(server.post("/auth/scenes", json!({"colour": "blue"}), None).await.status, 201);
+    assert_eq!(
+        server
+            .post("/auth/scenes", json!({"colour": "blue"}), None)
+            .await
+            .status,
+        201
+    );
 }
 
 #[tokio::test]
 async fn bad_paths_queries_and_apps_are_named() {
     let server = TestServer::start_dev().await;
-    let scene: meeteasy_protocol::CreateSceneResponse = server.post("/auth/scenes", json!({}), None).await.json();
+    let scene: meeteasy_protocol::CreateSceneResponse =
+        server.post("/auth/scenes", json!({}), None).await.json();
     let poll = |query: &str| format!("/auth/scenes/{}/islogin?{query}", scene.scene);
-    assert_names(&server.get(&poll("wait=soon"), Some(&scene.poll_token)).await, 400, "invalid_request", "wait");
-    assert_names(&server.get(&poll("wait=31"), Some(&scene.poll_token)).await, 400, "invalid_request", "wait");
-    assert_names(&server.get(&poll("wait=-1"), Some(&scene.poll_token)).await, 400, "invalid_request", "wait");
-    assert_names(&server.get("/auth/scenes/short/islogin", Some(&scene.poll_token)).await, 400, "invalid_request", "scene");
-    assert_names(&server.get("/auth/scenes/short/qr.png", None).await, 400, "invalid_request", "scene");
+    assert_names(
+        &server
+            .get(&poll("wait=soon"), Some(&scene.poll_token))
+            .await,
+        400,
+        "invalid_request",
+        "wait",
+    );
+    assert_names(
+        &server.get(&poll("wait=31"), Some(&scene.poll_token)).await,
+        400,
+        "invalid_request",
+        "wait",
+    );
+    assert_names(
+        &server.get(&poll("wait=-1"), Some(&scene.poll_token)).await,
+        400,
+        "invalid_request",
+        "wait",
+    );
+    assert_names(
+        &server
+            .get("/auth/scenes/short/islogin", Some(&scene.poll_token))
+            .await,
+        400,
+        "invalid_request",
+        "scene",
+    );
+    assert_names(
+        &server.get("/auth/scenes/short/qr.png", None).await,
+        400,
+        "invalid_request",
+        "scene",
+    );
     let unknown_scene = "0".repeat(32);
-    server.get(&format!("/auth/scenes/{unknown_scene}/qr.png"), None).await.assert_error(410, "scene_expired");
-    server.get(&format!("/auth/scenes/{unknown_scene}/islogin"), Some(&scene.poll_token)).await.assert_error(410, "scene_expired");
-    assert_names(&server.post("/auth/scenes", json!({"app": "nope"}), None).await, 404, "unknown_app", "nope");
-    assert_names(&server.post("/auth/wechat/login", json!({"code": "dev:x", "app": "nope"}), None).await, 404, "unknown_app", "nope");
+    server
+        .get(&format!("/auth/scenes/{unknown_scene}/qr.png"), None)
+        .await
+        .assert_error(410, "scene_expired");
+    server
+        .get(
+            &format!("/auth/scenes/{unknown_scene}/islogin"),
+            Some(&scene.poll_token),
+        )
+        .await
+        .assert_error(410, "scene_expired");
+    assert_names(
+        &server
+            .post("/auth/scenes", json!({"app": "nope"}), None)
+            .await,
+        404,
+        "unknown_app",
+        "nope",
+    );
+    assert_names(
+        &server
+            .post(
+                "/auth/wechat/login",
+                json!({"code": "dev:x", "app": "nope"}),
+                None,
+            )
+            .await,
+        404,
+        "unknown_app",
+        "nope",
+    );
 }
 
 #[tokio::test]
 async fn bad_or_missing_tokens_are_invalid_tokens() {
     let server = TestServer::start_dev().await;
-    let scene: meeteasy_protocol::CreateSceneResponse = server.post("/auth/scenes", json!({}), None).await.json();
+    let scene: meeteasy_protocol::CreateSceneResponse =
+        server.post("/auth/scenes", json!({}), None).await.json();
     let scan = format!("/auth/scenes/{}/scan", scene.scene);
     let missing = server.post_empty(&scan, None).await;
     missing.assert_error(401, "invalid_token");
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
-    for garbage in ["x", "a.b.c", "a.b.c.d", &"e".repeat(5000), "eyJhbGciOiJub25lIn0.e30."] {
-        server.get("/auth/me", Some(garbage)).await.assert_error(401, "invalid_token");
+    for garbage in [
+        "x",
+        "a.b.c",
+        "a.b.c.d",
+        &"e".repeat(5000),
+        "eyJhbGciOiJub25lIn0.e30.",
+    ] {
+        server
+            .get("/auth/me", Some(garbage))
+            .await
+            .assert_error(401, "invalid_token");
     }
-    let basic = api::send(server.http().get(server.url("/auth/me")).header("authorization", "Basic YTpi")).await;
+    let basic = api::send(
+        server
+            .http()
+            .get(server.url("/auth/me"))
+            .header("authorization", "Basic YTpi"),
+    )
+    .await;
     basic.assert_error(401, "invalid_token");
     // A console's token cannot act as a phone.
     let login = server.dev_login("olga").await;
-    let h5 = server.post("/auth/login-ticket/exchange", json!({"login_ticket": login.login_ticket}), None).await;
-    let h5_token = h5.body["access_token"].as_str().unwrap_or_default().to_owned();
-    assert_names(&server.post_empty(&scan, Some(&h5_token)).await, 401, "invalid_token", "mini program");
+    let h5 = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": login.login_ticket}),
+            None,
+        )
+        .await;
+    let h5_token = h5.body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_names(
+        &server.post_empty(&scan, Some(&h5_token)).await,
+        401,
+        "invalid_token",
+        "mini program",
+    );
     // A tampered token fails its signature.
     let mut tampered = login.access_token.clone();
     tampered.insert(tampered.len() / 2, 'A');
-    server.post("/auth/jwt/verify", json!({"token": tampered}), None).await.assert_error(401, "invalid_token");
+    server
+        .post("/auth/jwt/verify", json!({"token": tampered}), None)
+        .await
+        .assert_error(401, "invalid_token");
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_json() {
     let server = TestServer::start_dev().await;
-    server.get("/auth/nothing-here", None).await.assert_error(404, "not_found");
-    server.get("/auth/wechat/login", None).await.assert_error(405, "method_not_allowed");
-    server.post_empty("/auth/me", None).await.assert_error(405, "method_not_allowed");
+    server
+        .get("/auth/nothing-here", None)
+        .await
+        .assert_error(404, "not_found");
+    server
+        .get("/auth/wechat/login", None)
+        .await
+        .assert_error(405, "method_not_allowed");
+    server
+        .post_empty("/auth/me", None)
+        .await
+        .assert_error(405, "method_not_allowed");
 }

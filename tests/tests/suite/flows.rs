@@ -12,7 +12,9 @@ use meeteasy_tests::server::TestServer;
 use serde_json::{Value, json};
 
 pub async fn create_scene(server: &TestServer) -> CreateSceneResponse {
-    let reply = server.post("/auth/scenes", json!({"device_name": "Front desk"}), None).await;
+    let reply = server
+        .post("/auth/scenes", json!({"device_name": "Front desk"}), None)
+        .await;
     assert_eq!(reply.status, 201, "{reply:?}");
     reply.json()
 }
@@ -27,7 +29,8 @@ pub fn scene_path(scene: &CreateSceneResponse, action: &str) -> String {
 
 pub fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT has a payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+        .expect("JSON claims")
 }
 
 #[tokio::test]
@@ -37,17 +40,28 @@ async fn a_login_ticket_is_exchanged_exactly_once() {
     assert_eq!(login.login_ticket_expires_in, 120);
     assert!(login.user.roles.contains(&"organizer".to_owned()));
     let exchange = json!({"login_ticket": login.login_ticket});
-    let first = server.post("/auth/login-ticket/exchange", exchange.clone(), None).await;
+    let first = server
+        .post("/auth/login-ticket/exchange", exchange.clone(), None)
+        .await;
     assert_eq!(first.status, 200, "{first:?}");
     let token: TokenResponse = first.json();
     assert_eq!(token.user.id, login.user.id);
     assert_eq!(claims_of(&token.access_token)["aud"], "h5");
     assert_eq!(claims_of(&token.access_token)["amr"], json!(["ticket"]));
-    server.post("/auth/login-ticket/exchange", exchange, None).await.assert_error(401, "ticket_used");
+    server
+        .post("/auth/login-ticket/exchange", exchange, None)
+        .await
+        .assert_error(401, "ticket_used");
     let never_issued = json!({"login_ticket": "A".repeat(43)});
-    server.post("/auth/login-ticket/exchange", never_issued, None).await.assert_error(401, "ticket_invalid");
+    server
+        .post("/auth/login-ticket/exchange", never_issued, None)
+        .await
+        .assert_error(401, "ticket_invalid");
     let malformed = json!({"login_ticket": "not a ticket"});
-    server.post("/auth/login-ticket/exchange", malformed, None).await.assert_error(401, "ticket_invalid");
+    server
+        .post("/auth/login-ticket/exchange", malformed, None)
+        .await
+        .assert_error(401, "ticket_invalid");
 }
 
 #[tokio::test]
@@ -55,7 +69,9 @@ async fn of_fifty_concurrent_exchanges_one_wins() {
     let server = TestServer::start_dev().await;
     let login = server.dev_login("bob").await;
     let body = json!({"login_ticket": login.login_ticket});
-    let replies = join_all((0..50).map(|_| server.post("/auth/login-ticket/exchange", body.clone(), None))).await;
+    let replies =
+        join_all((0..50).map(|_| server.post("/auth/login-ticket/exchange", body.clone(), None)))
+            .await;
     let winners = replies.iter().filter(|r| r.status == 200).count();
     let used = replies.iter().filter(|r| r.code() == "ticket_used").count();
     assert_eq!((winners, used), (1, 49), "{replies:?}");
@@ -63,26 +79,41 @@ async fn of_fifty_concurrent_exchanges_one_wins() {
 
 #[tokio::test]
 async fn an_expired_ticket_says_so() {
-    let server = TestServer::start_with(|s| s.lifetimes.login_ticket = Duration::from_secs(1)).await;
+    let server =
+        TestServer::start_with(|s| s.lifetimes.login_ticket = Duration::from_secs(1)).await;
     let login = server.dev_login("carol").await;
     // Only the clock can make a ticket expire: wait until a whole second has certainly passed.
     let issued = Instant::now();
     tokio::time::sleep(Duration::from_millis(2100).saturating_sub(issued.elapsed())).await;
     let body = json!({"login_ticket": login.login_ticket});
-    server.post("/auth/login-ticket/exchange", body, None).await.assert_error(401, "ticket_expired");
+    server
+        .post("/auth/login-ticket/exchange", body, None)
+        .await
+        .assert_error(401, "ticket_expired");
 }
 
 #[tokio::test]
 async fn any_token_mints_a_fresh_ticket_for_its_user() {
     let server = TestServer::start_dev().await;
     let login = server.dev_login("dan").await;
-    let minted = server.post_empty("/auth/login-ticket", Some(&login.access_token)).await;
+    let minted = server
+        .post_empty("/auth/login-ticket", Some(&login.access_token))
+        .await;
     assert_eq!(minted.status, 201, "{minted:?}");
     let ticket: LoginTicketResponse = minted.json();
     assert_ne!(ticket.login_ticket, login.login_ticket);
-    let exchanged = server.post("/auth/login-ticket/exchange", json!({"login_ticket": ticket.login_ticket}), None).await;
+    let exchanged = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": ticket.login_ticket}),
+            None,
+        )
+        .await;
     assert_eq!(exchanged.json::<TokenResponse>().user.id, login.user.id);
-    server.post_empty("/auth/login-ticket", None).await.assert_error(401, "invalid_token");
+    server
+        .post_empty("/auth/login-ticket", None)
+        .await
+        .assert_error(401, "invalid_token");
 }
 
 #[tokio::test]
@@ -90,7 +121,10 @@ async fn scan_login_reaches_the_waiting_console_at_once() {
     let server = TestServer::start_dev().await;
     let scene = create_scene(&server).await;
     assert_eq!((scene.expires_in, scene.interval), (120, 2));
-    assert_eq!(scene.qr.content.as_deref(), Some(format!("{}/m/scan/{}", server.base_url, scene.scene).as_str()));
+    assert_eq!(
+        scene.qr.content.as_deref(),
+        Some(format!("{}/m/scan/{}", server.base_url, scene.scene).as_str())
+    );
     let phone = server.dev_login("erin").await;
 
     // The console waits; the scan wakes it with the scanner's name.
@@ -100,7 +134,9 @@ async fn scan_login_reaches_the_waiting_console_at_once() {
         // The console is certainly waiting once the server counts a waiter.
         wait_for_waiters(&server, 1).await;
         let started = Instant::now();
-        let reply = server.post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token)).await;
+        let reply = server
+            .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+            .await;
         (reply, started)
     };
     let (polled, (scanned, scanned_at)) = tokio::join!(waiting, scan);
@@ -108,46 +144,103 @@ async fn scan_login_reaches_the_waiting_console_at_once() {
     assert_eq!(scanned.body["console"]["device_name"], "Front desk");
     assert_eq!(scanned.body["console"]["ip"], "127.0.0.1");
     assert_eq!(scanned.body["app"], "attendee");
-    assert_eq!(polled.body, json!({"status": "scanned", "user": {"display_name": "erin", "avatar_url": null}}));
-    assert!(scanned_at.elapsed() < Duration::from_secs(2), "woke in {:?}", scanned_at.elapsed());
+    assert_eq!(
+        polled.body,
+        json!({"status": "scanned", "user": {"display_name": "erin", "avatar_url": null}})
+    );
+    assert!(
+        scanned_at.elapsed() < Duration::from_secs(2),
+        "woke in {:?}",
+        scanned_at.elapsed()
+    );
 
     // Another user cannot take the scene over.
     let intruder = server.dev_login("frank").await;
-    server.post_empty(&scene_path(&scene, "scan"), Some(&intruder.access_token)).await.assert_error(409, "scene_claimed");
-    server.post_empty(&scene_path(&scene, "confirm"), Some(&intruder.access_token)).await.assert_error(409, "scene_claimed");
+    server
+        .post_empty(&scene_path(&scene, "scan"), Some(&intruder.access_token))
+        .await
+        .assert_error(409, "scene_claimed");
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&intruder.access_token))
+        .await
+        .assert_error(409, "scene_claimed");
 
     // The confirm delivers the console's token once.
     let waiting = server.get(&long_poll, Some(&scene.poll_token));
     let confirm = async {
         wait_for_waiters(&server, 1).await;
-        server.post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token)).await
+        server
+            .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+            .await
     };
     let (polled, confirmed) = tokio::join!(waiting, confirm);
     assert_eq!(confirmed.status, 204, "{confirmed:?}");
     assert_eq!(polled.body["status"], "confirmed", "{polled:?}");
     let token: TokenResponse = serde_json::from_value(polled.body.clone()).expect("a token answer");
     let claims = claims_of(&token.access_token);
-    assert_eq!((claims["aud"].as_str(), claims["sub"].as_str()), (Some("console"), Some(phone.user.id.as_str())));
+    assert_eq!(
+        (claims["aud"].as_str(), claims["sub"].as_str()),
+        (Some("console"), Some(phone.user.id.as_str()))
+    );
     assert_eq!(token.expires_in, 7 * 86_400);
-    server.get(&islogin_path(&scene, 0), Some(&scene.poll_token)).await.assert_error(410, "scene_expired");
+    server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await
+        .assert_error(410, "scene_expired");
 
     // The console's session works until it logs out.
     let me = server.get("/auth/me", Some(&token.access_token)).await;
     assert_eq!(me.body["display_name"], "erin");
-    let verified = server.post("/auth/jwt/verify", json!({"token": token.access_token}), None).await;
-    assert_eq!((verified.status, verified.body["valid"].as_bool()), (200, Some(true)));
-    assert_eq!(server.post_empty("/auth/logout", Some(&token.access_token)).await.status, 204);
-    server.post("/auth/jwt/verify", json!({"token": token.access_token}), None).await.assert_error(401, "token_revoked");
-    server.get("/auth/me", Some(&token.access_token)).await.assert_error(401, "token_revoked");
+    let verified = server
+        .post(
+            "/auth/jwt/verify",
+            json!({"token": token.access_token}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (verified.status, verified.body["valid"].as_bool()),
+        (200, Some(true))
+    );
+    assert_eq!(
+        server
+            .post_empty("/auth/logout", Some(&token.access_token))
+            .await
+            .status,
+        204
+    );
+    server
+        .post(
+            "/auth/jwt/verify",
+            json!({"token": token.access_token}),
+            None,
+        )
+        .await
+        .assert_error(401, "token_revoked");
+    server
+        .get("/auth/me", Some(&token.access_token))
+        .await
+        .assert_error(401, "token_revoked");
     // The phone's own session is another one and stays valid.
-    assert_eq!(server.get("/auth/me", Some(&phone.access_token)).await.status, 200);
+    assert_eq!(
+        server
+            .get("/auth/me", Some(&phone.access_token))
+            .await
+            .status,
+        200
+    );
 }
 
 /// Waits until the server counts at least `count` waiting long-polls.
 pub async fn wait_for_waiters(server: &TestServer, count: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = server.http().get(server.url("/metrics")).send().await.expect("metrics");
+        let metrics = server
+            .http()
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics");
         let text = metrics.text().await.expect("metrics text");
         let waiting = text
             .lines()
@@ -167,10 +260,28 @@ async fn a_declined_scan_denies_the_console() {
     let server = TestServer::start_dev().await;
     let scene = create_scene(&server).await;
     let phone = server.dev_login("gina").await;
-    assert_eq!(server.post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token)).await.status, 200);
-    assert_eq!(server.post_empty(&scene_path(&scene, "cancel"), Some(&phone.access_token)).await.status, 204);
-    server.get(&islogin_path(&scene, 5), Some(&scene.poll_token)).await.assert_error(403, "access_denied");
-    server.post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token)).await.assert_error(410, "scene_expired");
+    assert_eq!(
+        server
+            .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .post_empty(&scene_path(&scene, "cancel"), Some(&phone.access_token))
+            .await
+            .status,
+        204
+    );
+    server
+        .get(&islogin_path(&scene, 5), Some(&scene.poll_token))
+        .await
+        .assert_error(403, "access_denied");
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await
+        .assert_error(410, "scene_expired");
 }
 
 #[tokio::test]
@@ -179,17 +290,31 @@ async fn a_user_without_the_organizer_role_cannot_log_a_console_in() {
     let scene = create_scene(&server).await;
     let guest = server.dev_login("guest-hal").await;
     assert!(guest.user.roles.is_empty());
-    server.post_empty(&scene_path(&scene, "confirm"), Some(&guest.access_token)).await.assert_error(403, "not_organizer");
-    server.get(&islogin_path(&scene, 5), Some(&scene.poll_token)).await.assert_error(403, "not_organizer");
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&guest.access_token))
+        .await
+        .assert_error(403, "not_organizer");
+    server
+        .get(&islogin_path(&scene, 5), Some(&scene.poll_token))
+        .await
+        .assert_error(403, "not_organizer");
 }
 
 #[tokio::test]
 async fn the_one_step_mini_program_login_confirms_a_scene() {
     let server = TestServer::start_dev().await;
     let scene = create_scene(&server).await;
-    let login = server.post("/auth/wechat/login", json!({"code": "dev:ivy", "scene": scene.scene}), None).await;
+    let login = server
+        .post(
+            "/auth/wechat/login",
+            json!({"code": "dev:ivy", "scene": scene.scene}),
+            None,
+        )
+        .await;
     assert_eq!(login.status, 200, "{login:?}");
-    let polled = server.get(&islogin_path(&scene, 5), Some(&scene.poll_token)).await;
+    let polled = server
+        .get(&islogin_path(&scene, 5), Some(&scene.poll_token))
+        .await;
     assert_eq!(polled.body["status"], "confirmed", "{polled:?}");
     assert_eq!(polled.body["user"]["display_name"], "ivy");
 }
@@ -199,18 +324,34 @@ async fn polling_is_for_the_poll_token_holder_at_the_given_pace() {
     let server = TestServer::start_dev().await;
     let scene = create_scene(&server).await;
     let other = create_scene(&server).await;
-    server.get(&islogin_path(&scene, 0), Some(&other.poll_token)).await.assert_error(401, "invalid_poll_token");
-    server.get(&islogin_path(&scene, 0), None).await.assert_error(401, "invalid_poll_token");
-    let first = server.get(&islogin_path(&scene, 0), Some(&scene.poll_token)).await;
+    server
+        .get(&islogin_path(&scene, 0), Some(&other.poll_token))
+        .await
+        .assert_error(401, "invalid_poll_token");
+    server
+        .get(&islogin_path(&scene, 0), None)
+        .await
+        .assert_error(401, "invalid_poll_token");
+    let first = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
     assert_eq!(first.body, json!({"status": "pending"}));
-    let second = server.get(&islogin_path(&scene, 0), Some(&scene.poll_token)).await;
+    let second = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
     second.assert_error(429, "slow_down");
     assert_eq!(second.header("retry-after"), Some("2"));
     // A long-poll is never too fast: it paces itself.
     let started = Instant::now();
-    let waited = server.get(&islogin_path(&scene, 1), Some(&scene.poll_token)).await;
+    let waited = server
+        .get(&islogin_path(&scene, 1), Some(&scene.poll_token))
+        .await;
     assert_eq!(waited.body, json!({"status": "pending"}));
-    assert!(started.elapsed() >= Duration::from_millis(900), "answered after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "answered after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -218,22 +359,41 @@ async fn a_waiting_console_learns_of_expiry_when_it_happens() {
     let server = TestServer::start_with(|s| s.lifetimes.scene = Duration::from_secs(2)).await;
     let scene = create_scene(&server).await;
     let started = Instant::now();
-    server.get(&islogin_path(&scene, 30), Some(&scene.poll_token)).await.assert_error(410, "scene_expired");
-    assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
+    server
+        .get(&islogin_path(&scene, 30), Some(&scene.poll_token))
+        .await
+        .assert_error(410, "scene_expired");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered after {:?}",
+        started.elapsed()
+    );
     let phone = server.dev_login("jo").await;
-    server.post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token)).await.assert_error(410, "scene_expired");
+    server
+        .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+        .await
+        .assert_error(410, "scene_expired");
 }
 
 #[tokio::test]
 async fn password_login_gives_one_answer_for_every_failure_and_limits_attempts() {
     let server = TestServer::start_with(|s| s.password_limits.per_login = 2).await;
-    server.add_password_user("kim@example.org", "Kim", "correct horse", &["organizer"]).await;
+    server
+        .add_password_user("kim@example.org", "Kim", "correct horse", &["organizer"])
+        .await;
     let login = |login: &str, password: &str, client: &str| {
-        server.post("/auth/login", json!({"login": login, "password": password, "client": client}), None)
+        server.post(
+            "/auth/login",
+            json!({"login": login, "password": password, "client": client}),
+            None,
+        )
     };
     let ok = login("KIM@example.org", "correct horse", "console").await;
     assert_eq!(ok.status, 200, "{ok:?}");
-    assert_eq!(claims_of(ok.body["access_token"].as_str().unwrap_or_default())["aud"], "console");
+    assert_eq!(
+        claims_of(ok.body["access_token"].as_str().unwrap_or_default())["aud"],
+        "console"
+    );
     assert_eq!(ok.body["user"]["roles"], json!(["organizer"]));
     let wrong = login("kim@example.org", "wrong", "h5").await;
     wrong.assert_error(401, "invalid_credentials");
@@ -241,7 +401,12 @@ async fn password_login_gives_one_answer_for_every_failure_and_limits_attempts()
     assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
     let limited = login("kim@example.org", "correct horse", "h5").await;
     limited.assert_error(429, "too_many_attempts");
-    assert!(limited.header("retry-after").and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s > 0));
+    assert!(
+        limited
+            .header("retry-after")
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s > 0)
+    );
 }
 
 #[tokio::test]
@@ -252,15 +417,34 @@ async fn tokens_verify_offline_with_the_published_keys() {
     assert_eq!(jwks.keys.len(), 2, "the current and the next key");
     let (header_b64, rest) = login.access_token.split_once('.').expect("a JWT");
     let (claims_b64, signature_b64) = rest.split_once('.').expect("a JWT");
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).expect("b64")).expect("json");
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).expect("b64")).expect("json");
     assert_eq!(header["alg"], "EdDSA");
-    let key = jwks.keys.iter().find(|k| header["kid"] == k.kid.as_str()).expect("the kid is published");
-    assert_eq!((key.kty.as_str(), key.crv.as_str(), key.alg.as_str()), ("OKP", "Ed25519", "EdDSA"));
-    let public: [u8; 32] = URL_SAFE_NO_PAD.decode(&key.x).expect("b64").try_into().expect("32 bytes");
-    let signature: [u8; 64] = URL_SAFE_NO_PAD.decode(signature_b64).expect("b64").try_into().expect("64 bytes");
+    let key = jwks
+        .keys
+        .iter()
+        .find(|k| header["kid"] == k.kid.as_str())
+        .expect("the kid is published");
+    assert_eq!(
+        (key.kty.as_str(), key.crv.as_str(), key.alg.as_str()),
+        ("OKP", "Ed25519", "EdDSA")
+    );
+    let public: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(&key.x)
+        .expect("b64")
+        .try_into()
+        .expect("32 bytes");
+    let signature: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .expect("b64")
+        .try_into()
+        .expect("64 bytes");
     VerifyingKey::from_bytes(&public)
         .expect("a valid key")
-        .verify_strict(format!("{header_b64}.{claims_b64}").as_bytes(), &Signature::from_bytes(&signature))
+        .verify_strict(
+            format!("{header_b64}.{claims_b64}").as_bytes(),
+            &Signature::from_bytes(&signature),
+        )
         .expect("the signature verifies offline");
     let claims = claims_of(&login.access_token);
     assert_eq!(claims["iss"], server.base_url);
@@ -270,27 +454,53 @@ async fn tokens_verify_offline_with_the_published_keys() {
     // A token signed by another server's keys is refused.
     let other = TestServer::start_dev().await;
     let foreign = other.dev_login("lee").await;
-    server.post("/auth/jwt/verify", json!({"token": foreign.access_token}), None).await.assert_error(401, "invalid_token");
+    server
+        .post(
+            "/auth/jwt/verify",
+            json!({"token": foreign.access_token}),
+            None,
+        )
+        .await
+        .assert_error(401, "invalid_token");
 }
 
 #[tokio::test]
 async fn the_embedded_store_keeps_users_keys_and_sessions_across_a_restart() {
     let dir = tempfile::tempdir().expect("a temp dir");
     // A restarted server keeps its public URL (the tokens' issuer); only the test's port changes.
-    let same_origin = |s: &mut meeteasy_auth::config::Settings| s.public_url = "https://auth.meeteasy.test".into();
+    let same_origin = |s: &mut meeteasy_auth::config::Settings| {
+        s.public_url = "https://auth.meeteasy.test".into()
+    };
     let first = TestServer::start_in(dir.path(), same_origin).await;
     let login = first.dev_login("max").await;
-    first.add_password_user("+86 138 0000 1111", "Max", "pw-of-max", &[]).await;
+    first
+        .add_password_user("+86 138 0000 1111", "Max", "pw-of-max", &[])
+        .await;
     let logged_out = first.dev_login("max").await;
-    assert_eq!(first.post_empty("/auth/logout", Some(&logged_out.access_token)).await.status, 204);
+    assert_eq!(
+        first
+            .post_empty("/auth/logout", Some(&logged_out.access_token))
+            .await
+            .status,
+        204
+    );
     first.stop().await;
 
     let second = TestServer::start_in(dir.path(), same_origin).await;
     let me = second.get("/auth/me", Some(&login.access_token)).await;
     assert_eq!(me.body["id"], login.user.id.as_str(), "{me:?}");
-    second.get("/auth/me", Some(&logged_out.access_token)).await.assert_error(401, "token_revoked");
+    second
+        .get("/auth/me", Some(&logged_out.access_token))
+        .await
+        .assert_error(401, "token_revoked");
     assert_eq!(second.dev_login("max").await.user.id, login.user.id);
-    let password = second.post("/auth/login", json!({"login": "+8613800001111", "password": "pw-of-max", "client": "h5"}), None).await;
+    let password = second
+        .post(
+            "/auth/login",
+            json!({"login": "+8613800001111", "password": "pw-of-max", "client": "h5"}),
+            None,
+        )
+        .await;
     assert_eq!(password.status, 200, "{password:?}");
 }
 
@@ -300,13 +510,21 @@ async fn shutting_down_answers_waiting_long_polls() {
     let scene = create_scene(&server).await;
     let client = server.http().clone();
     let url = server.url(&islogin_path(&scene, 30));
-    let poll = tokio::spawn(async move { client.get(url).bearer_auth(&scene.poll_token).send().await });
+    let poll =
+        tokio::spawn(async move { client.get(url).bearer_auth(&scene.poll_token).send().await });
     wait_for_waiters(&server, 1).await;
     let started = Instant::now();
     server.stop().await;
-    let answer = poll.await.expect("the poll task").expect("the long-poll was answered");
+    let answer = poll
+        .await
+        .expect("the poll task")
+        .expect("the long-poll was answered");
     assert_eq!(answer.status(), 200);
-    assert!(started.elapsed() < Duration::from_secs(5), "shut down in {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shut down in {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -315,9 +533,25 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     assert_eq!(server.get("/healthz", None).await.status, 200);
     assert_eq!(server.get("/readyz", None).await.status, 200);
     server.dev_login("ned").await;
-    let metrics = server.http().get(server.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("meeteasy_logins_total{method=\"wechat\"} 1"), "{metrics}");
-    assert!(metrics.contains("meeteasy_http_requests_total{route=\"/auth/wechat/login\",status=\"200\"} 1"), "{metrics}");
+    let metrics = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("meeteasy_logins_total{method=\"wechat\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "meeteasy_http_requests_total{route=\"/auth/wechat/login\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains("meeteasy_islogin_waiters 0"), "{metrics}");
 }
 
@@ -326,27 +560,83 @@ async fn serves_https_with_the_configured_certificate() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let file = |name: &str| dir.path().join(name);
     let openssl = |args: &[&str]| {
-        let made = std::process::Command::new("openssl").current_dir(dir.path()).args(args).output().expect("openssl runs");
-        assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+        let made = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            made.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+    ];
     // A test CA, and the server's certificate issued by it, as a real deployment has.
-    openssl(&[&["req", "-x509"], &ec[..], &["-subj", "/CN=MeetEasy test CA", "-keyout", "ca.key", "-out", "ca.pem"]].concat());
-    openssl(&[
-        &["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"],
-        &ec[..],
-        &["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        &["-addext", "basicConstraints=critical,CA:FALSE", "-keyout", "key.pem", "-out", "cert.pem"],
-    ]
-    .concat());
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-subj",
+                "/CN=MeetEasy test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"],
+            &ec[..],
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            &[
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+            ],
+        ]
+        .concat(),
+    );
     let (cert, key) = (file("cert.pem"), file("key.pem"));
     let tls = meeteasy_auth::config::TlsSettings { cert, key };
     let server = TestServer::start_with(|s| s.tls = Some(tls)).await;
-    let root = reqwest::Certificate::from_pem(&std::fs::read(file("ca.pem")).expect("CA")).expect("a PEM certificate");
-    let client = reqwest::Client::builder().tls_certs_only([root]).no_proxy().build().expect("a TLS client");
+    let root = reqwest::Certificate::from_pem(&std::fs::read(file("ca.pem")).expect("CA"))
+        .expect("a PEM certificate");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .no_proxy()
+        .build()
+        .expect("a TLS client");
     let url = format!("https://127.0.0.1:{}/healthz", server.addr.port());
     let answer = client.get(&url).send().await.expect("an HTTPS answer");
     assert_eq!(answer.status(), 200);
     // Plain HTTP on the TLS port gets no answer it could mistake for one.
-    assert!(server.http().get(format!("http://127.0.0.1:{}/healthz", server.addr.port())).send().await.is_err());
+    assert!(
+        server
+            .http()
+            .get(format!("http://127.0.0.1:{}/healthz", server.addr.port()))
+            .send()
+            .await
+            .is_err()
+    );
 }

@@ -17,7 +17,10 @@ async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
         s.store = redis_store(&url);
         s.public_url = "https://auth.meeteasy.test".into();
     };
-    (TestServer::start_with(deployment).await, TestServer::start_with(deployment).await)
+    (
+        TestServer::start_with(deployment).await,
+        TestServer::start_with(deployment).await,
+    )
 }
 
 #[tokio::test]
@@ -31,26 +34,41 @@ async fn a_confirm_on_one_instance_wakes_the_console_waiting_on_another() {
     let scan_on_a = async {
         wait_for_waiters(&b, 1).await;
         let started = Instant::now();
-        assert_eq!(a.post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token)).await.status, 200);
+        assert_eq!(
+            a.post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+                .await
+                .status,
+            200
+        );
         started
     };
     let (polled, started) = tokio::join!(waiting, scan_on_a);
     assert_eq!(polled.body["status"], "scanned", "{polled:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "woke after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "woke after {:?}",
+        started.elapsed()
+    );
 
     let waiting = b.get(&long_poll, Some(&scene.poll_token));
     let confirm_on_a = async {
         wait_for_waiters(&b, 1).await;
-        a.post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token)).await
+        a.post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+            .await
     };
     let (polled, confirmed) = tokio::join!(waiting, confirm_on_a);
     assert_eq!(confirmed.status, 204);
     assert_eq!(polled.body["status"], "confirmed", "{polled:?}");
     // Keys are shared: the token issued by B verifies on A; a logout on A holds on B.
-    let token = polled.body["access_token"].as_str().unwrap_or_default().to_owned();
+    let token = polled.body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(a.get("/auth/me", Some(&token)).await.status, 200);
     assert_eq!(a.post_empty("/auth/logout", Some(&token)).await.status, 204);
-    b.get("/auth/me", Some(&token)).await.assert_error(401, "token_revoked");
+    b.get("/auth/me", Some(&token))
+        .await
+        .assert_error(401, "token_revoked");
 }
 
 #[tokio::test]
@@ -77,23 +95,50 @@ async fn redis_down_means_503_within_seconds_and_recovery_without_a_restart() {
     redis.stop();
 
     let started = Instant::now();
-    server.post("/auth/scenes", json!({}), None).await.assert_error(503, "store_unavailable");
-    server.get("/auth/me", Some(&before.access_token)).await.assert_error(503, "store_unavailable");
+    server
+        .post("/auth/scenes", json!({}), None)
+        .await
+        .assert_error(503, "store_unavailable");
+    server
+        .get("/auth/me", Some(&before.access_token))
+        .await
+        .assert_error(503, "store_unavailable");
     assert_eq!(server.get("/readyz", None).await.status, 503);
     assert_eq!(server.get("/healthz", None).await.status, 200);
-    assert!(started.elapsed() < Duration::from_secs(10), "three calls took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "three calls took {:?}",
+        started.elapsed()
+    );
 
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(15);
     while server.get("/readyz", None).await.status != 200 {
-        assert!(Instant::now() < deadline, "not ready 15 s after Redis came back");
+        assert!(
+            Instant::now() < deadline,
+            "not ready 15 s after Redis came back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // This Redis keeps nothing across a restart; the instance still signs with the keys it loaded.
     let after = server.dev_login("rae").await;
-    assert_eq!(server.get("/auth/me", Some(&after.access_token)).await.status, 200);
+    assert_eq!(
+        server
+            .get("/auth/me", Some(&after.access_token))
+            .await
+            .status,
+        200
+    );
     let scene: CreateSceneResponse = server.post("/auth/scenes", json!({}), None).await.json();
-    assert_eq!(server.post_empty(&scene_path(&scene, "scan"), Some(&after.access_token)).await.status, 200);
-    let polled = server.get(&islogin_path(&scene, 5), Some(&scene.poll_token)).await;
+    assert_eq!(
+        server
+            .post_empty(&scene_path(&scene, "scan"), Some(&after.access_token))
+            .await
+            .status,
+        200
+    );
+    let polled = server
+        .get(&islogin_path(&scene, 5), Some(&scene.poll_token))
+        .await;
     assert_eq!(polled.body["status"], "scanned", "{polled:?}");
 }

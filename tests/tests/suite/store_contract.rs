@@ -1,1 +1,729 @@
-//! Being written.
+//! The store contract, written once and run against both backends (the embedded redb store in a temp
+//! dir, the Redis store on a real redis-server), followed by what only one backend can show: the
+//! embedded file surviving a reopen and refusing a second opener, Redis outages and recovery.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
+use meeteasy_auth::store::redis::RedisStore;
+use meeteasy_auth::store::{Lifetime, Store, StoreError, Subscription};
+use meeteasy_tests::redis_server::RedisServer;
+use tempfile::TempDir;
+
+/// Short enough for quick tests, long enough to see a record before it expires.
+const SHORT: Duration = Duration::from_millis(150);
+/// The longest a short-lived record may outlive its lifetime before a test gives up on it.
+const EXPIRY_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a notification may take to arrive.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A store under test together with what it lives in (dropped after the store).
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<TempDir>,
+    _server: Option<RedisServer>,
+}
+
+fn embedded() -> Backend {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("open the embedded store");
+    Backend {
+        store: Arc::new(store),
+        _dir: Some(dir),
+        _server: None,
+    }
+}
+
+async fn redis() -> Backend {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url())
+        .await
+        .expect("connect to redis-server");
+    Backend {
+        store: Arc::new(store),
+        _dir: None,
+        _server: Some(server),
+    }
+}
+
+/// Generates `embedded::<case>` and `redis::<case>` tests from each contract case below.
+macro_rules! contract {
+    ($($case:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::embedded();
+                    super::$case(&backend.store).await;
+                }
+            )+
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::redis().await;
+                    super::$case(&backend.store).await;
+                }
+            )+
+        }
+    };
+}
+
+contract!(
+    get_put_delete,
+    lifetime_expires_records,
+    forever_replaces_a_lifetime,
+    insert_new_writes_only_when_absent,
+    compare_and_swap_replaces_only_the_expected,
+    take_gives_a_record_to_exactly_one_taker,
+    count_in_window_counts_then_resets,
+    notify_reaches_earlier_subscribers_of_the_topic,
+    ping_answers,
+);
+
+async fn get_put_delete(store: &Arc<dyn Store>) {
+    assert_eq!(store.get("user:1").await.unwrap(), None);
+    store
+        .put("user:1", b"first", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("user:1").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    store
+        .put("user:1", b"second", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("user:1").await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    // Binary values come back byte for byte.
+    let binary = [0_u8, 255, 10, 13, 0, 128];
+    store
+        .put("user:2", &binary, Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("user:2").await.unwrap().as_deref(),
+        Some(&binary[..])
+    );
+
+    store.delete("user:1").await.unwrap();
+    assert_eq!(store.get("user:1").await.unwrap(), None);
+    store.delete("user:1").await.unwrap();
+    assert_eq!(
+        store.get("user:2").await.unwrap().as_deref(),
+        Some(&binary[..])
+    );
+}
+
+async fn lifetime_expires_records(store: &Arc<dyn Store>) {
+    let written = Instant::now();
+    store
+        .put("ticket:short", b"t", Lifetime::For(SHORT))
+        .await
+        .unwrap();
+    store
+        .put(
+            "ticket:long",
+            b"l",
+            Lifetime::For(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    store
+        .put("user:kept", b"u", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("ticket:short").await.unwrap().as_deref(),
+        Some(&b"t"[..])
+    );
+
+    wait_until_gone(store, "ticket:short").await;
+    assert!(
+        written.elapsed() >= SHORT,
+        "expired after {:?}",
+        written.elapsed()
+    );
+    assert_eq!(
+        store.get("ticket:long").await.unwrap().as_deref(),
+        Some(&b"l"[..])
+    );
+    assert_eq!(
+        store.get("user:kept").await.unwrap().as_deref(),
+        Some(&b"u"[..])
+    );
+}
+
+async fn forever_replaces_a_lifetime(store: &Arc<dyn Store>) {
+    store
+        .put("session:1", b"short", Lifetime::For(SHORT))
+        .await
+        .unwrap();
+    store
+        .put("session:1", b"kept", Lifetime::Forever)
+        .await
+        .unwrap();
+    store
+        .put("session:2", b"witness", Lifetime::For(SHORT))
+        .await
+        .unwrap();
+    wait_until_gone(store, "session:2").await;
+    assert_eq!(
+        store.get("session:1").await.unwrap().as_deref(),
+        Some(&b"kept"[..])
+    );
+}
+
+async fn insert_new_writes_only_when_absent(store: &Arc<dyn Store>) {
+    assert!(
+        store
+            .insert_new("scene:1", b"first", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_new("scene:1", b"second", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("scene:1").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+
+    assert!(
+        store
+            .insert_new("scene:2", b"old", Lifetime::For(SHORT))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_new("scene:2", b"early", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    wait_until_gone(store, "scene:2").await;
+    assert!(
+        store
+            .insert_new("scene:2", b"new", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("scene:2").await.unwrap().as_deref(),
+        Some(&b"new"[..])
+    );
+}
+
+async fn compare_and_swap_replaces_only_the_expected(store: &Arc<dyn Store>) {
+    store
+        .put("scene:1", b"pending", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .compare_and_swap("scene:1", b"pending", b"scanned", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("scene:1").await.unwrap().as_deref(),
+        Some(&b"scanned"[..])
+    );
+
+    assert!(
+        !store
+            .compare_and_swap("scene:1", b"pending", b"confirmed", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("scene:1").await.unwrap().as_deref(),
+        Some(&b"scanned"[..])
+    );
+
+    assert!(
+        !store
+            .compare_and_swap("scene:missing", b"", b"x", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("scene:missing").await.unwrap(), None);
+
+    // The new lifetime applies to the swapped record.
+    assert!(
+        store
+            .compare_and_swap("scene:1", b"scanned", b"confirmed", Lifetime::For(SHORT))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("scene:1").await.unwrap().as_deref(),
+        Some(&b"confirmed"[..])
+    );
+    wait_until_gone(store, "scene:1").await;
+    // An expired record is not there to be swapped.
+    assert!(
+        !store
+            .compare_and_swap("scene:1", b"confirmed", b"late", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("scene:1").await.unwrap(), None);
+}
+
+async fn take_gives_a_record_to_exactly_one_taker(store: &Arc<dyn Store>) {
+    assert_eq!(store.take("ticket:missing").await.unwrap(), None);
+
+    store
+        .put("ticket:1", b"grant", Lifetime::For(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let takers: Vec<_> = (0..50)
+        .map(|_| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move { store.take("ticket:1").await })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for taker in takers {
+        if let Some(value) = taker.await.unwrap().unwrap() {
+            taken.push(value);
+        }
+    }
+    assert_eq!(
+        taken,
+        vec![b"grant".to_vec()],
+        "exactly one taker gets the record"
+    );
+    assert_eq!(store.get("ticket:1").await.unwrap(), None);
+
+    store
+        .put("ticket:2", b"expiring", Lifetime::For(SHORT))
+        .await
+        .unwrap();
+    wait_until_gone(store, "ticket:2").await;
+    assert_eq!(store.take("ticket:2").await.unwrap(), None);
+}
+
+async fn count_in_window_counts_then_resets(store: &Arc<dyn Store>) {
+    let window = Duration::from_millis(400);
+    let first = store.count_in_window("limit:a", window).await.unwrap();
+    assert_eq!(first.count, 1);
+    assert_window_starts(first.resets_in, window);
+    // The window is fixed: later events count up and do not push its end back.
+    let mut previous = first;
+    for expected in 2..=3 {
+        let counted = store.count_in_window("limit:a", window).await.unwrap();
+        assert_eq!(counted.count, expected);
+        assert!(
+            counted.resets_in <= previous.resets_in,
+            "{counted:?} after {previous:?}"
+        );
+        previous = counted;
+    }
+    assert_eq!(
+        store
+            .count_in_window("limit:b", window)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+
+    let deadline = Instant::now() + EXPIRY_DEADLINE;
+    loop {
+        let counted = store.count_in_window("limit:a", window).await.unwrap();
+        if counted.count == 1 {
+            assert_window_starts(counted.resets_in, window);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the window never reset: {counted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        store
+            .count_in_window("limit:a", window)
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+}
+
+/// A window's first event sees (about) the whole window ahead.
+fn assert_window_starts(resets_in: Duration, window: Duration) {
+    assert!(
+        resets_in <= window && resets_in + Duration::from_millis(50) >= window,
+        "a new window of {window:?} resets in {resets_in:?}"
+    );
+}
+
+async fn notify_reaches_earlier_subscribers_of_the_topic(store: &Arc<dyn Store>) {
+    let mut first = store.subscribe("scene:1");
+    let mut second = store.subscribe("scene:1");
+    let mut other = store.subscribe("scene:2");
+    store.notify("scene:1").await.unwrap();
+    wait_for_change(&mut first).await;
+    wait_for_change(&mut second).await;
+    // Notifications are delivered in order: one notified after scene:1 proves scene:2 saw nothing.
+    let mut marker = store.subscribe("marker");
+    store.notify("marker").await.unwrap();
+    wait_for_change(&mut marker).await;
+    assert!(
+        !has_change(&mut other),
+        "a subscriber of another topic was woken"
+    );
+
+    // A later change wakes the same subscription again.
+    store.notify("scene:1").await.unwrap();
+    wait_for_change(&mut first).await;
+}
+
+async fn ping_answers(store: &Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_keeps_records_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store
+            .put("user:1", b"alice", Lifetime::Forever)
+            .await
+            .unwrap();
+        store
+            .put("key:signing", b"secret", Lifetime::Forever)
+            .await
+            .unwrap();
+        store
+            .put("session:1", b"s", Lifetime::For(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        store
+            .put("ticket:gone", b"t", Lifetime::Forever)
+            .await
+            .unwrap();
+        assert!(store.take("ticket:gone").await.unwrap().is_some());
+        assert_eq!(
+            store
+                .count_in_window("limit:1", Duration::from_secs(3600))
+                .await
+                .unwrap()
+                .count,
+            1
+        );
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.get("user:1").await.unwrap().as_deref(),
+        Some(&b"alice"[..])
+    );
+    assert_eq!(
+        store.get("key:signing").await.unwrap().as_deref(),
+        Some(&b"secret"[..])
+    );
+    assert_eq!(
+        store.get("session:1").await.unwrap().as_deref(),
+        Some(&b"s"[..])
+    );
+    assert_eq!(store.get("ticket:gone").await.unwrap(), None);
+    assert_eq!(
+        store
+            .count_in_window("limit:1", Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_refuses_a_second_opener_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = EmbeddedStore::open(dir.path()).unwrap();
+    let Err(error) = EmbeddedStore::open(dir.path()) else {
+        panic!("a second open of a database in use succeeded");
+    };
+    assert!(
+        matches!(error, EmbeddedOpenError::Locked { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("in use by another process"),
+        "{error}"
+    );
+    drop(first);
+    EmbeddedStore::open(dir.path()).expect("open again after the first closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_reports_a_data_dir_it_cannot_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"").unwrap();
+    let Err(error) = EmbeddedStore::open(&file.join("data")) else {
+        panic!("opened a data dir inside a regular file");
+    };
+    assert!(
+        matches!(error, EmbeddedOpenError::CreateDir { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("cannot create the data directory"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_reports_a_corrupt_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("meeteasy.redb"), vec![0x5a_u8; 64 * 1024]).unwrap();
+    let Err(error) = EmbeddedStore::open(dir.path()) else {
+        panic!("opened a file of garbage as a database");
+    };
+    assert!(
+        matches!(error, EmbeddedOpenError::Corrupt { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("is corrupt"), "{error}");
+}
+
+/// Measures put + take pairs per second, one caller and 50 concurrent callers (`--ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run with --ignored --nocapture"]
+async fn embedded_put_take_throughput() {
+    let backend = embedded();
+    let store = backend.store;
+    let started = Instant::now();
+    for n in 0..200 {
+        let key = format!("ticket:{n}");
+        store
+            .put(&key, b"grant", Lifetime::For(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(store.take(&key).await.unwrap().is_some());
+    }
+    let sequential = 200.0 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let callers: Vec<_> = (0..50)
+        .map(|caller| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for n in 0..100 {
+                    let key = format!("ticket:{caller}:{n}");
+                    store
+                        .put(&key, b"grant", Lifetime::For(Duration::from_secs(60)))
+                        .await
+                        .unwrap();
+                    assert!(store.take(&key).await.unwrap().is_some());
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let concurrent = 5000.0 / started.elapsed().as_secs_f64();
+    println!(
+        "embedded put+take pairs per second: {sequential:.0} from one caller, {concurrent:.0} from 50"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_notify_reaches_other_instances() {
+    let server = RedisServer::start();
+    let one = RedisStore::connect(&server.url()).await.unwrap();
+    let two = RedisStore::connect(&server.url()).await.unwrap();
+
+    let mut on_one = one.subscribe("scene:1");
+    let mut on_two = two.subscribe("scene:1");
+    two.notify("scene:1").await.unwrap();
+    wait_for_change(&mut on_one).await;
+    wait_for_change(&mut on_two).await;
+
+    // And they share the records.
+    one.put("ticket:1", b"grant", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        two.take("ticket:1").await.unwrap().as_deref(),
+        Some(&b"grant"[..])
+    );
+    assert_eq!(one.take("ticket:1").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keys_carry_the_prefix() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    store
+        .put("user:1", b"alice", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        raw_integer_command(server.port(), &["EXISTS", "meeteasy:user:1"]),
+        1
+    );
+    assert_eq!(raw_integer_command(server.port(), &["EXISTS", "user:1"]), 0);
+    assert_eq!(raw_integer_command(server.port(), &["DBSIZE"]), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_connect_fails_clearly_when_unreachable() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    server.stop();
+    let started = Instant::now();
+    let Err(error) = RedisStore::connect(&url).await else {
+        panic!("connected to a stopped redis-server");
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+
+    let Err(error) = RedisStore::connect("not a url").await else {
+        panic!("connected to a nonsense URL");
+    };
+    assert!(error.to_string().contains("URL"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_fails_fast_then_recovers_by_itself() {
+    let mut server = RedisServer::start();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let other = RedisStore::connect(&server.url()).await.unwrap();
+    store
+        .put("user:1", b"alice", Lifetime::Forever)
+        .await
+        .unwrap();
+    let mut waiting_through_outage = store.subscribe("scene:1");
+
+    server.stop();
+    for _attempt in 0..2 {
+        let started = Instant::now();
+        let result = store.get("user:1").await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    assert!(store.ping().await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store
+        .put("user:1", b"alice again", Lifetime::Forever)
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the store never reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.get("user:1").await.unwrap().as_deref(),
+        Some(&b"alice again"[..])
+    );
+    store.ping().await.unwrap();
+
+    // The notification listener reconnects too, and wakes whoever waited through the outage.
+    wait_for_change(&mut waiting_through_outage).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut subscription = store.subscribe("scene:2");
+        other.notify("scene:2").await.unwrap();
+        if tokio::time::timeout(Duration::from_millis(500), subscription.changed())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "notifications never came back");
+    }
+}
+
+/// Polls until `key` reads as absent.
+async fn wait_until_gone(store: &Arc<dyn Store>, key: &str) {
+    let deadline = Instant::now() + EXPIRY_DEADLINE;
+    while store.get(key).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "{key} outlived its lifetime");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for_change(subscription: &mut Subscription) {
+    within(
+        DELIVERY_DEADLINE,
+        subscription.changed(),
+        "a notification never arrived",
+    )
+    .await;
+}
+
+/// Whether a change is already waiting, without waiting for one.
+fn has_change(subscription: &mut Subscription) -> bool {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    let mut changed = pin!(subscription.changed());
+    matches!(
+        changed
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop())),
+        Poll::Ready(())
+    )
+}
+
+async fn within<T>(limit: Duration, future: impl Future<Output = T>, failure: &str) -> T {
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| panic!("{failure} within {limit:?}"))
+}
+
+/// Sends one command over a plain connection and reads its integer reply (`:<n>`).
+fn raw_integer_command(port: u16, args: &[&str]) -> i64 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !reply.ends_with(b"\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        reply.push(byte[0]);
+    }
+    let reply = String::from_utf8(reply).unwrap();
+    reply.strip_prefix(':').unwrap().trim_end().parse().unwrap()
+}

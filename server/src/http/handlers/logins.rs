@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use meeteasy_protocol::{
-    LoginTicketResponse, PasswordLoginRequest, TicketExchangeRequest, TokenResponse, WechatLoginRequest,
-    WechatLoginResponse,
+    LoginTicketResponse, PasswordLoginRequest, TicketExchangeRequest, TokenResponse,
+    WechatLoginRequest, WechatLoginResponse,
 };
 
 use super::Service;
@@ -23,7 +23,10 @@ pub async fn mint_ticket(
     Bearer(token): Bearer,
 ) -> Result<(StatusCode, Json<LoginTicketResponse>), ApiError> {
     let claims = service.verify(&token).await?;
-    Ok((StatusCode::CREATED, Json(service.mint_ticket(&claims).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service.mint_ticket(&claims).await?),
+    ))
 }
 
 pub async fn exchange_ticket(

@@ -18,12 +18,24 @@ pub async fn create(
     Peer(from): Peer,
     JsonBody(request): JsonBody<CreateSceneRequest>,
 ) -> Result<(StatusCode, Json<CreateSceneResponse>), ApiError> {
-    Ok((StatusCode::CREATED, Json(service.create_scene(request, &from).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service.create_scene(request, &from).await?),
+    ))
 }
 
-pub async fn qr_png(service: Service, Path(scene): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn qr_png(
+    service: Service,
+    Path(scene): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let png = service.scene_qr(&scene).await?;
-    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=60")], png))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        png,
+    ))
 }
 
 pub async fn scan(
@@ -35,13 +47,21 @@ pub async fn scan(
     Ok(Json(service.scan_scene(&scene, &claims).await?))
 }
 
-pub async fn confirm(service: Service, Path(scene): Path<String>, Bearer(token): Bearer) -> Result<StatusCode, ApiError> {
+pub async fn confirm(
+    service: Service,
+    Path(scene): Path<String>,
+    Bearer(token): Bearer,
+) -> Result<StatusCode, ApiError> {
     let claims = service.verify_miniprogram(&token).await?;
     service.confirm_scene(&scene, &claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn cancel(service: Service, Path(scene): Path<String>, Bearer(token): Bearer) -> Result<StatusCode, ApiError> {
+pub async fn cancel(
+    service: Service,
+    Path(scene): Path<String>,
+    Bearer(token): Bearer,
+) -> Result<StatusCode, ApiError> {
     let claims = service.verify_miniprogram(&token).await?;
     service.cancel_scene(&scene, &claims).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -59,5 +79,9 @@ pub async fn islogin(
     PollToken(poll_token): PollToken,
     QueryParams(Wait { wait }): QueryParams<Wait>,
 ) -> Result<Json<IsLoginResponse>, ApiError> {
-    Ok(Json(service.poll_scene(&scene, &poll_token, Duration::from_secs(wait)).await?))
+    Ok(Json(
+        service
+            .poll_scene(&scene, &poll_token, Duration::from_secs(wait))
+            .await?,
+    ))
 }

@@ -8,9 +8,15 @@ use super::Service;
 use crate::http::error::ApiError;
 use crate::http::extract::{Bearer, JsonBody};
 
-pub async fn verify(service: Service, JsonBody(request): JsonBody<VerifyRequest>) -> Result<Json<VerifyResponse>, ApiError> {
+pub async fn verify(
+    service: Service,
+    JsonBody(request): JsonBody<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
     let claims = service.verify(&request.token).await?;
-    Ok(Json(VerifyResponse { valid: true, claims }))
+    Ok(Json(VerifyResponse {
+        valid: true,
+        claims,
+    }))
 }
 
 pub async fn me(service: Service, Bearer(token): Bearer) -> Result<Json<User>, ApiError> {

@@ -207,6 +207,15 @@ fn open_error(path: &Path, error: DatabaseError) -> EmbeddedOpenError {
         DatabaseError::Storage(StorageError::Corrupted(detail)) => {
             EmbeddedOpenError::Corrupt { path, detail }
         }
+        // redb reports a file that is not a redb database as invalid data.
+        DatabaseError::Storage(StorageError::Io(source))
+            if source.kind() == io::ErrorKind::InvalidData =>
+        {
+            EmbeddedOpenError::Corrupt {
+                path,
+                detail: source.to_string(),
+            }
+        }
         DatabaseError::Storage(StorageError::Io(source)) => EmbeddedOpenError::Io { path, source },
         other => EmbeddedOpenError::Other {
             path,

@@ -130,7 +130,7 @@ impl<'txn> Records<'txn> {
         let mut expired = Vec::new();
         for entry in self
             .expiries
-            .range(..(self.now_millis.saturating_add(1), ""))
+            .range(..(self.now_millis, ""))
             .map_err(storage_error)?
             .take(PURGE_LIMIT)
         {
@@ -209,8 +209,10 @@ impl<'txn> Records<'txn> {
         Ok(removed)
     }
 
+    /// Like Redis, a record lives through its last millisecond: the clock is read in whole
+    /// milliseconds, and this way no record lives shorter than its lifetime.
     fn is_live(&self, expires_at: Option<u64>) -> bool {
-        expires_at.is_none_or(|expires_at| expires_at > self.now_millis)
+        expires_at.is_none_or(|expires_at| expires_at >= self.now_millis)
     }
 
     fn expiry_of(&self, lifetime: Lifetime) -> Option<u64> {
@@ -248,4 +250,48 @@ fn unix_millis_now() -> u64 {
 
 pub(super) fn storage_error(error: impl Into<redb::Error>) -> StoreError {
     StoreError::Unavailable(format!("embedded database: {}", error.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::{Database, ReadableTableMetadata};
+
+    use super::*;
+
+    fn write(database: &Database, change: impl FnOnce(&mut Records<'_>)) {
+        let txn = database.begin_write().unwrap();
+        change(&mut Records::open(&txn).unwrap());
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn purge_removes_expired_records_and_keeps_the_index_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::create(dir.path().join("test.redb")).unwrap();
+        let hour = Lifetime::For(Duration::from_secs(3600));
+        write(&database, |records| {
+            records
+                .put("expiring", b"1", Lifetime::For(Duration::from_millis(1)))
+                .unwrap();
+            records.put("kept", b"2", Lifetime::Forever).unwrap();
+            records
+                .put("later", b"3", Lifetime::For(Duration::from_secs(60)))
+                .unwrap();
+            // Rewriting a record moves its index entry rather than adding one.
+            records.put("later", b"3", hour).unwrap();
+            records.put("made-forever", b"4", hour).unwrap();
+            records
+                .put("made-forever", b"4", Lifetime::Forever)
+                .unwrap();
+        });
+        write(&database, |records| {
+            records.now_millis += 10;
+            assert_eq!(records.purge_expired().unwrap(), 1);
+            assert_eq!(records.records.len().unwrap(), 3);
+            assert_eq!(records.expiries.len().unwrap(), 1);
+            assert!(records.get("expiring").unwrap().is_none());
+            assert!(records.get("made-forever").unwrap().is_some());
+            assert_eq!(records.purge_expired().unwrap(), 0);
+        });
+    }
 }

@@ -10,11 +10,14 @@ mod listener;
 mod scripts;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ErrorKind, RedisError, RedisResult};
+use redis::{
+    Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, ProtocolVersion, RedisError,
+    RedisResult, ScriptInvocation,
+};
 use tokio::task::JoinHandle;
 
 use self::scripts::Scripts;
@@ -30,6 +33,8 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a sent command may wait for its answer before the connection counts as broken.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The pause before trying a command again after Redis refused the connection.
+const RETRY_DELAY: Duration = Duration::from_millis(100);
 
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -43,14 +48,24 @@ impl RedisStore {
     /// for notifications. Fails when Redis cannot be reached now; later outages are survived.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         // The URL may carry a password: it never goes into an error message.
-        let client = Client::open(url).map_err(|error| {
+        let invalid_url = |error: RedisError| {
             StoreError::Unavailable(format!("the Redis URL is not valid: {error}"))
-        })?;
+        };
+        let connection_info = url.into_connection_info().map_err(invalid_url)?;
+        // Over RESP3 the connection manager learns at once that its connection dropped and
+        // reconnects before the next command, instead of failing that command (Redis 6 and later
+        // speak RESP3; GETDEL needs 6.2 anyway).
+        let settings = connection_info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client =
+            Client::open(connection_info.set_redis_settings(settings)).map_err(invalid_url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(100))
+            .set_min_delay(RETRY_DELAY)
             .set_max_delay(Duration::from_secs(1));
         let connecting = ConnectionManager::new_with_config(client.clone(), config);
         let connection = bounded(async { connecting.await.map_err(unreachable) }).await?;
@@ -69,27 +84,46 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// Runs one command on a handle of the shared connection, within [`OPERATION_TIMEOUT`].
-    async fn run<T, F, Fut>(&self, command: F) -> Result<T, StoreError>
+    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+        self.run(|mut connection| async move { command.query_async(&mut connection).await })
+            .await
+    }
+
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        script: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.run(|mut connection| async move { script.invoke_async(&mut connection).await })
+            .await
+    }
+
+    /// Runs one command on a handle of the shared connection, within [`OPERATION_TIMEOUT`]. While
+    /// Redis refuses the connection (down, or just restarting) it tries again: a refused connection
+    /// carried nothing, so even a take or a compare-and-swap is safe to repeat.
+    async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnMut(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        bounded(async { command(self.connection.clone()).await.map_err(store_error) }).await
+        let give_up_at = Instant::now() + OPERATION_TIMEOUT - RETRY_DELAY;
+        bounded(async {
+            loop {
+                match attempt(self.connection.clone()).await {
+                    Err(error) if error.is_connection_refusal() && Instant::now() < give_up_at => {
+                        tokio::time::sleep(RETRY_DELAY).await;
+                    }
+                    result => return result.map_err(store_error),
+                }
+            }
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = prefixed(key);
-        self.run(|mut connection| async move {
-            redis::cmd("GET")
-                .arg(key)
-                .query_async(&mut connection)
-                .await
-        })
-        .await
+        self.query(redis::cmd("GET").arg(prefixed(key))).await
     }
 
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
@@ -98,8 +132,7 @@ impl Store for RedisStore {
         if let Lifetime::For(duration) = lifetime {
             command.arg("PX").arg(px_millis(duration));
         }
-        self.run(|mut connection| async move { command.query_async(&mut connection).await })
-            .await
+        self.query(&command).await
     }
 
     async fn insert_new(
@@ -113,9 +146,8 @@ impl Store for RedisStore {
         if let Lifetime::For(duration) = lifetime {
             command.arg("PX").arg(px_millis(duration));
         }
-        // OK when written, nil when a live record was there.
-        self.run(|mut connection| async move { command.query_async(&mut connection).await })
-            .await
+        // OK (true) when written, nil (false) when a live record was there.
+        self.query(&command).await
     }
 
     async fn compare_and_swap(
@@ -130,30 +162,15 @@ impl Store for RedisStore {
         if let Lifetime::For(duration) = lifetime {
             invocation.arg(px_millis(duration));
         }
-        self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .await
+        self.invoke(&invocation).await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = prefixed(key);
-        self.run(|mut connection| async move {
-            redis::cmd("GETDEL")
-                .arg(key)
-                .query_async(&mut connection)
-                .await
-        })
-        .await
+        self.query(redis::cmd("GETDEL").arg(prefixed(key))).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let key = prefixed(key);
-        self.run(|mut connection| async move {
-            redis::cmd("DEL")
-                .arg(key)
-                .query_async(&mut connection)
-                .await
-        })
-        .await
+        self.query(redis::cmd("DEL").arg(prefixed(key))).await
     }
 
     async fn count_in_window(
@@ -163,9 +180,7 @@ impl Store for RedisStore {
     ) -> Result<WindowCount, StoreError> {
         let mut invocation = self.scripts.count_in_window.prepare_invoke();
         invocation.key(prefixed(key)).arg(px_millis(window));
-        let (count, left_millis): (u64, i64) = self
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .await?;
+        let (count, left_millis): (u64, i64) = self.invoke(&invocation).await?;
         Ok(WindowCount {
             count,
             resets_in: Duration::from_millis(u64::try_from(left_millis).unwrap_or(0)),
@@ -174,14 +189,11 @@ impl Store for RedisStore {
 
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {
         let channel = format!("{NOTIFY_CHANNEL_PREFIX}{topic}");
-        self.run(|mut connection| async move {
-            redis::cmd("PUBLISH")
-                .arg(channel)
-                .query_async::<u64>(&mut connection)
-                .await
-                .map(drop)
-        })
-        .await
+        // The message carries nothing: subscribers re-read the state they wait on.
+        let _receivers: u64 = self
+            .query(redis::cmd("PUBLISH").arg(channel).arg(""))
+            .await?;
+        Ok(())
     }
 
     fn subscribe(&self, topic: &str) -> Subscription {
@@ -189,10 +201,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run(
-            |mut connection| async move { redis::cmd("PING").query_async(&mut connection).await },
-        )
-        .await
+        self.query(&redis::cmd("PING")).await
     }
 }
 

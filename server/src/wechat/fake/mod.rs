@@ -5,7 +5,6 @@
 //! and queued faults. `POST /fake/wx.login` mints a code as `wx.login` would on a phone.
 
 mod cli;
-mod qr;
 mod routes;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::world::{Errcode, World, errcode, unique_hex};
-use super::{FakeEndpoint, FakeFault, lock, qr};
+use super::{FakeEndpoint, FakeFault, lock};
 
 type Shared = State<Arc<Mutex<World>>>;
 type Params = Query<HashMap<String, String>>;
@@ -143,7 +143,7 @@ async fn unlimited_qr_code(State(world): Shared, Query(query): Params, body: Byt
         return fault;
     }
     let order = lock(&world).unlimited_qr(query.get("access_token"), &body);
-    match order.map(|order| qr::render_png(&order.content, order.width)) {
+    match order.map(|order| crate::qr::png(&order.content, order.width)) {
         Ok(Ok(png)) => (
             [
                 // Real WeChat labels its PNG codes image/jpeg.
