@@ -39,8 +39,7 @@ pub fn app(service: Arc<AuthService>) -> Router {
         .route("/auth/jwt/verify", post(tokens::verify))
         .route("/auth/me", get(tokens::me))
         .route("/auth/logout", post(tokens::logout))
-        .route("/.well-known/jwks.json", get(tokens::jwks))
-        .layer(cors(&settings.h5_origins));
+        .route("/.well-known/jwks.json", get(tokens::jwks));
     Router::new()
         .merge(api)
         .merge(pages::routes(settings.dev))
@@ -49,6 +48,8 @@ pub fn app(service: Arc<AuthService>) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Outermost of the routing layers, so preflights are answered before any fallback.
+        .layer(cors(&settings.h5_origins))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(service.clone(), observe::count_requests))
         .layer(observe::access_log())
@@ -62,5 +63,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -1,0 +1,321 @@
+// The one source of the MeetEasy login-ticket script. The server serves two builds of it (see
+// server/src/http/pages.rs): a classic script (`/h5/login-ticket.js`, publishes `window.MeetEasyLogin`) and an
+// ES module (`/h5/login-ticket.mjs`, default and named exports). Each build only wraps this file: it tells
+// `createMeetEasyLogin` the script's own URL (the default server origin) and the options on its <script> tag.
+//
+// Use on a conference page:
+//   <script src="https://auth.example/h5/login-ticket.js" data-login-url="/login"></script>
+//   MeetEasyLogin.start({loginUrl, origin, storage, storageKey, retries, retryDelayMs, timeoutMs})
+//     .then((outcome) => ...)   // {status: "logged_in" | "prompt" | "redirecting", ...}; see start().
+// Classic-script options may also come from data-origin, data-login-url, data-storage, data-storage-key.
+// `storage` is "local" (default), "session", "memory" or an object with getItem/setItem/removeItem.
+//
+// Errors reach the page as the contract's `{error, message}`; two codes are the script's own, for failures
+// that never got an answer from the server: `network_error` and `unexpected_response`.
+
+function createMeetEasyLogin(scriptUrl, scriptOptions) {
+  "use strict";
+
+  const TICKET_PARAM = "login_ticket";
+  const TIMESTAMP_PARAM = "_t";
+
+  // First thing, before anything can fail or wait: the ticket leaves the address bar (and so the history,
+  // bookmarks, shared links and a reload) whatever happens next.
+  const pendingTicket = takeTicketFromAddressBar();
+
+  const settings = {
+    origin: originOf(scriptOptions.origin) || originOf(scriptUrl) || window.location.origin,
+    storage: scriptOptions.storage || "local",
+    storageKey: scriptOptions.storageKey || "meeteasy.session",
+    loginUrl: scriptOptions.loginUrl || null,
+    retries: 3,
+    retryDelayMs: 400,
+    timeoutMs: 10000,
+  };
+  let storage = null;
+  let started = null;
+
+  class MeetEasyLoginError extends Error {
+    constructor(body, status, retryAfter) {
+      super(body.message);
+      this.name = "MeetEasyLoginError";
+      this.error = body.error;
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  function takeTicketFromAddressBar() {
+    const url = new URL(window.location.href);
+    const ticket = url.searchParams.get(TICKET_PARAM);
+    if (ticket === null && !url.searchParams.has(TIMESTAMP_PARAM)) {
+      return null;
+    }
+    url.searchParams.delete(TICKET_PARAM);
+    url.searchParams.delete(TIMESTAMP_PARAM);
+    try {
+      window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+    } catch {
+      // A sandboxed frame may refuse; the ticket is single-use, so it is still exchanged (and so spent).
+    }
+    return ticket;
+  }
+
+  function originOf(value) {
+    if (!value) {
+      return null;
+    }
+    try {
+      return new URL(value, window.location.href).origin;
+    } catch {
+      return null;
+    }
+  }
+
+  // Settles the page's login once: exchanges the ticket the page was opened with, or else resumes the stored
+  // session. Resolves with {status: "logged_in", user, via}, {status: "prompt", error, miniProgram} or
+  // {status: "redirecting", to, error}; never rejects. Later calls return the first call's promise.
+  function start(options) {
+    if (started === null) {
+      configure(options || {});
+      started = pendingTicket === null ? resumeSession() : exchangeTicket(pendingTicket);
+    }
+    return started;
+  }
+
+  function configure(options) {
+    for (const key of Object.keys(settings)) {
+      if (options[key] !== undefined) {
+        settings[key] = options[key];
+      }
+    }
+    settings.origin = originOf(settings.origin) || window.location.origin;
+    storage = null;
+  }
+
+  async function exchangeTicket(ticket) {
+    const answer = await call("POST", "/auth/login-ticket/exchange", { login_ticket: ticket }, null, settings.retries);
+    if (answer.ok) {
+      keepSession(answer.body);
+      return { status: "logged_in", user: answer.body.user, via: "ticket" };
+    }
+    const code = answer.error.error;
+    if (code === "ticket_expired" || code === "ticket_used" || answer.status !== 401) {
+      return prompt(answer.error);
+    }
+    return redirectToLogin(answer.error);
+  }
+
+  async function resumeSession() {
+    const stored = readSession();
+    if (stored === null) {
+      return prompt(null);
+    }
+    const answer = await call("GET", "/auth/me", undefined, stored.token, settings.retries);
+    if (answer.ok) {
+      return { status: "logged_in", user: answer.body, via: "session" };
+    }
+    if (answer.status === 401) {
+      forgetSession();
+    }
+    return prompt(answer.error);
+  }
+
+  function prompt(error) {
+    return { status: "prompt", error: error, miniProgram: inMiniProgram() };
+  }
+
+  function redirectToLogin(error) {
+    // Inside the mini program a web login page is the wrong place: the page asks the mini program instead.
+    if (settings.loginUrl === null || inMiniProgram()) {
+      return prompt(error);
+    }
+    const to = new URL(settings.loginUrl, window.location.href).href;
+    window.location.assign(to);
+    return { status: "redirecting", to: to, error: error };
+  }
+
+  // Standard login outside WeChat. Resolves with the user; rejects with a MeetEasyLoginError.
+  async function loginWithPassword(login, password) {
+    const answer = await call("POST", "/auth/login", { login: login, password: password, client: "h5" }, null, 0);
+    if (!answer.ok) {
+      throw new MeetEasyLoginError(answer.error, answer.status, answer.retryAfter);
+    }
+    keepSession(answer.body);
+    return answer.body.user;
+  }
+
+  // Revokes the session on the server, then forgets it here whatever the server said.
+  // Resolves with {revoked: boolean}.
+  async function logout() {
+    const stored = readSession();
+    if (stored === null) {
+      return { revoked: false };
+    }
+    const answer = await call("POST", "/auth/logout", undefined, stored.token, 0);
+    forgetSession();
+    return { revoked: answer.ok };
+  }
+
+  // The access token for the page's own API calls, or null.
+  function token() {
+    const stored = readSession();
+    return stored === null ? null : stored.token;
+  }
+
+  function inMiniProgram() {
+    return window.__wxjs_environment === "miniprogram" || /miniProgram/i.test(window.navigator.userAgent);
+  }
+
+  // Inside a mini program web-view: hands the login back to the mini program (its login page when given,
+  // else the page that opened this one). False when WeChat's JS-SDK (wx.miniProgram) is not on the page.
+  function reauthenticateInMiniProgram(options) {
+    const miniProgram = window.wx && window.wx.miniProgram;
+    if (!miniProgram) {
+      return false;
+    }
+    const page = options && options.page;
+    if (page) {
+      miniProgram.reLaunch({ url: page });
+    } else {
+      miniProgram.navigateBack();
+    }
+    return true;
+  }
+
+  function keepSession(tokenResponse) {
+    const expiresAt = Math.floor(Date.now() / 1000) + tokenResponse.expires_in;
+    sessionStore().setItem(settings.storageKey, JSON.stringify({ token: tokenResponse.access_token, expiresAt: expiresAt }));
+  }
+
+  function readSession() {
+    let stored = null;
+    try {
+      stored = JSON.parse(sessionStore().getItem(settings.storageKey));
+    } catch {
+      stored = null;
+    }
+    if (stored === null || typeof stored.token !== "string" || typeof stored.expiresAt !== "number") {
+      return null;
+    }
+    if (stored.expiresAt <= Date.now() / 1000) {
+      forgetSession();
+      return null;
+    }
+    return stored;
+  }
+
+  function forgetSession() {
+    sessionStore().removeItem(settings.storageKey);
+  }
+
+  // "local", "session", "memory" or any object with getItem/setItem/removeItem. A browser storage that
+  // refuses writes (private mode, disabled storage) falls back to memory: logged in for this page only.
+  function sessionStore() {
+    if (storage !== null) {
+      return storage;
+    }
+    const choice = settings.storage;
+    if (choice !== null && typeof choice === "object") {
+      storage = choice;
+      return storage;
+    }
+    try {
+      const browserStorage = choice === "local" ? window.localStorage : choice === "session" ? window.sessionStorage : null;
+      if (browserStorage) {
+        const probe = settings.storageKey + ".probe";
+        browserStorage.setItem(probe, "1");
+        browserStorage.removeItem(probe);
+        storage = browserStorage;
+        return storage;
+      }
+    } catch {
+      // Storage denied: memory below.
+    }
+    storage = memoryStorage();
+    return storage;
+  }
+
+  function memoryStorage() {
+    const items = new Map();
+    return {
+      getItem: (key) => (items.has(key) ? items.get(key) : null),
+      setItem: (key, value) => items.set(key, String(value)),
+      removeItem: (key) => items.delete(key),
+    };
+  }
+
+  // One API call with up to `retries` more attempts when the server could not be reached or was
+  // unavailable. Answers {ok, status, body} or {ok: false, status, error: {error, message}, retryAfter}.
+  async function call(method, path, body, bearer, retries) {
+    let answer = await callOnce(method, path, body, bearer);
+    for (let attempt = 1; attempt <= retries && answer.retryable; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, settings.retryDelayMs * 2 ** (attempt - 1)));
+      answer = await callOnce(method, path, body, bearer);
+    }
+    return answer;
+  }
+
+  async function callOnce(method, path, body, bearer) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+    }
+    if (bearer !== null) {
+      headers.Authorization = "Bearer " + bearer;
+    }
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), settings.timeoutMs);
+    try {
+      const response = await fetch(settings.origin + path, {
+        method: method,
+        headers: headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        mode: "cors",
+        credentials: "omit",
+        cache: "no-store",
+        referrerPolicy: "no-referrer",
+        signal: abort.signal,
+      });
+      const text = await response.text();
+      return readAnswer(response, text);
+    } catch {
+      return failure(0, "network_error", "Could not reach the login server.", true);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function readAnswer(response, text) {
+    let payload = null;
+    try {
+      payload = text === "" ? null : JSON.parse(text);
+    } catch {
+      payload = null;
+    }
+    if (response.ok) {
+      return { ok: true, status: response.status, body: payload, retryable: false };
+    }
+    const unavailable = response.status === 502 || response.status === 503 || response.status === 504;
+    if (payload !== null && typeof payload.error === "string") {
+      const answer = failure(response.status, payload.error, String(payload.message || payload.error), unavailable);
+      answer.retryAfter = Number(response.headers.get("Retry-After")) || null;
+      return answer;
+    }
+    return failure(response.status, "unexpected_response", "The login server answered HTTP " + response.status + ".", unavailable);
+  }
+
+  function failure(status, code, message, retryable) {
+    return { ok: false, status: status, error: { error: code, message: message }, retryAfter: null, retryable: retryable };
+  }
+
+  return Object.freeze({
+    start: start,
+    loginWithPassword: loginWithPassword,
+    logout: logout,
+    token: token,
+    inMiniProgram: inMiniProgram,
+    reauthenticateInMiniProgram: reauthenticateInMiniProgram,
+    MeetEasyLoginError: MeetEasyLoginError,
+  });
+}

@@ -1,0 +1,549 @@
+//! The H5 side in a real headless Chromium against a real dev-mode server: the login-ticket script on the
+//! demo page and on conference sites of other origins, password login and logout, and the scan page's
+//! dev-mode phone simulator.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use fantoccini::Locator;
+use meeteasy_protocol::{CreateSceneResponse, WechatLoginResponse};
+use meeteasy_tests::browser::Browser;
+use meeteasy_tests::server::TestServer;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// How long a page may take to settle: a script fetch, an exchange, a redirect.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where the demo page's script keeps the session (the script's default key).
+const SESSION_KEY: &str = "meeteasy.session";
+
+/// The demo page's settled state (`logged-in`, `prompt`, `redirecting`), once it is no longer loading.
+async fn demo_state(browser: &Browser) -> String {
+    let state = browser
+        .wait_for(
+            "the demo page to settle",
+            "const state = document.getElementById('page')?.dataset.state; \
+             return state && state !== 'loading' && state !== 'redirecting' ? state : null;",
+            PAGE_TIMEOUT,
+        )
+        .await
+        .expect("the demo page settles");
+    state.as_str().expect("a state string").to_owned()
+}
+
+async fn text_of(browser: &Browser, css: &str) -> String {
+    browser
+        .client()
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("no {css}: {error}"))
+        .text()
+        .await
+        .expect("element text")
+}
+
+async fn script_value(browser: &Browser, script: &str) -> Value {
+    browser
+        .client()
+        .execute(script, Vec::new())
+        .await
+        .expect("the script runs")
+}
+
+/// The error code the prompt shows (`data-error` of its reason), or null.
+async fn prompt_reason(browser: &Browser) -> Value {
+    script_value(
+        browser,
+        "return document.getElementById('prompt-reason').dataset.error ?? null;",
+    )
+    .await
+}
+
+async fn stored_token(browser: &Browser) -> Option<String> {
+    let stored = script_value(
+        browser,
+        &format!("return localStorage.getItem('{SESSION_KEY}');"),
+    )
+    .await;
+    let stored: Value = serde_json::from_str(stored.as_str()?).expect("the stored session is JSON");
+    stored["token"].as_str().map(str::to_owned)
+}
+
+async fn current_url(browser: &Browser) -> reqwest::Url {
+    let url = browser
+        .client()
+        .current_url()
+        .await
+        .expect("the current URL");
+    reqwest::Url::parse(url.as_str()).expect("a URL")
+}
+
+fn assert_no_ticket_in(url: &reqwest::Url) {
+    assert!(
+        url.query_pairs()
+            .all(|(name, _)| name != "login_ticket" && name != "_t"),
+        "the ticket is still in the address bar: {url}"
+    );
+}
+
+async fn fill(browser: &Browser, css: &str, text: &str) {
+    let field = browser
+        .client()
+        .find(Locator::Css(css))
+        .await
+        .expect("the field");
+    field.clear().await.expect("cleared");
+    field.send_keys(text).await.expect("typed");
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client()
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("no {css}: {error}"))
+        .click()
+        .await
+        .expect("clicked");
+}
+
+fn ticket_url(page: &str, login: &WechatLoginResponse) -> String {
+    format!(
+        "{page}?login_ticket={}&_t=1700000000123",
+        login.login_ticket
+    )
+}
+
+#[tokio::test]
+async fn a_ticket_logs_the_demo_page_in_once_and_leaves_no_trace_in_the_address_bar() {
+    let server = TestServer::start_dev().await;
+    let browser = Browser::start().await.expect("Chromium starts");
+    let login = server.dev_login("alice").await;
+    let url = ticket_url(&server.url("/h5/demo"), &login);
+
+    browser
+        .client()
+        .goto(&url)
+        .await
+        .expect("the demo page opens");
+    assert_eq!(demo_state(&browser).await, "logged-in");
+    assert_eq!(
+        text_of(&browser, "#user-name").await,
+        login.user.display_name
+    );
+    assert_eq!(
+        text_of(&browser, "#user-roles").await,
+        login.user.roles.join(", ")
+    );
+    let address = current_url(&browser).await;
+    assert_no_ticket_in(&address);
+    assert_eq!(address.path(), "/h5/demo");
+
+    let token = stored_token(&browser).await.expect("the JWT is kept");
+    let verified = server
+        .post("/auth/jwt/verify", json!({"token": token}), None)
+        .await;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    assert_eq!(verified.body["claims"]["aud"], "h5");
+    assert_eq!(verified.body["claims"]["sub"], login.user.id.as_str());
+
+    // A reload finds no ticket to re-send (it would be `ticket_used`) and resumes the session.
+    browser.client().refresh().await.expect("reloaded");
+    assert_eq!(demo_state(&browser).await, "logged-in");
+    assert_no_ticket_in(&current_url(&browser).await);
+
+    // The same link in a second tab: the ticket is spent, so the prompt.
+    let tab = browser.client().new_window(true).await.expect("a new tab");
+    browser
+        .client()
+        .switch_to_window(tab.handle)
+        .await
+        .expect("switched");
+    browser
+        .client()
+        .goto(&url)
+        .await
+        .expect("the demo page opens again");
+    assert_eq!(demo_state(&browser).await, "prompt");
+    assert_eq!(prompt_reason(&browser).await, "ticket_used");
+    assert_no_ticket_in(&current_url(&browser).await);
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+/// Waits, by asking the server, until every ticket issued before this call has expired: mints probe
+/// tickets now (so they expire no earlier than those), then spends them one by one until the server
+/// answers `ticket_expired`.
+async fn wait_for_tickets_to_expire(server: &TestServer, bearer: &str) {
+    const PROBES: usize = 50;
+    let mut probes = Vec::with_capacity(PROBES);
+    for _ in 0..PROBES {
+        let minted = server.post_empty("/auth/login-ticket", Some(bearer)).await;
+        assert_eq!(minted.status, 201, "{minted:?}");
+        probes.push(
+            minted.body["login_ticket"]
+                .as_str()
+                .expect("a ticket")
+                .to_owned(),
+        );
+    }
+    for probe in probes {
+        let reply = server
+            .post(
+                "/auth/login-ticket/exchange",
+                json!({"login_ticket": probe}),
+                None,
+            )
+            .await;
+        match reply.code() {
+            "ticket_expired" => return,
+            "" => assert_eq!(reply.status, 200, "{reply:?}"),
+            _ => panic!("unexpected answer to a probe: {reply:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("tickets with a 1 s lifetime did not expire within {PROBES} probes");
+}
+
+#[tokio::test]
+async fn an_expired_ticket_shows_the_login_prompt() {
+    let server =
+        TestServer::start_with(|settings| settings.lifetimes.login_ticket = Duration::from_secs(1))
+            .await;
+    let login = server.dev_login("erin").await;
+    wait_for_tickets_to_expire(&server, &login.access_token).await;
+    let browser = Browser::start().await.expect("Chromium starts");
+
+    browser
+        .client()
+        .goto(&ticket_url(&server.url("/h5/demo"), &login))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "prompt");
+    assert_eq!(prompt_reason(&browser).await, "ticket_expired");
+    assert_no_ticket_in(&current_url(&browser).await);
+    assert_eq!(stored_token(&browser).await, None);
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+#[tokio::test]
+async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
+    let server = TestServer::start_dev().await;
+    let browser = Browser::start().await.expect("Chromium starts");
+
+    let url = format!("{}?login_ticket=not-a-ticket&_t=1", server.url("/h5/demo"));
+    browser.client().goto(&url).await.expect("opens");
+    let landed = browser
+        .wait_for(
+            "the redirect to the login page",
+            "return location.search === '?login' ? location.pathname + location.search : null;",
+            PAGE_TIMEOUT,
+        )
+        .await
+        .expect("redirected");
+    assert_eq!(landed, "/h5/demo?login");
+    assert_eq!(demo_state(&browser).await, "prompt");
+    assert_eq!(prompt_reason(&browser).await, "login_required");
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+#[tokio::test]
+async fn password_login_survives_a_reload_and_logout_revokes_it() {
+    let server = TestServer::start_dev().await;
+    let user = server
+        .add_password_user(
+            "ada@example.com",
+            "Ada Lovelace",
+            "correct horse battery",
+            &[],
+        )
+        .await;
+    let browser = Browser::start().await.expect("Chromium starts");
+
+    browser
+        .client()
+        .goto(&server.url("/h5/demo"))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "prompt");
+    assert_eq!(
+        prompt_reason(&browser).await,
+        Value::Null,
+        "a first visit explains nothing"
+    );
+
+    fill(&browser, "#login", "ada@example.com").await;
+    fill(&browser, "#password", "wrong horse").await;
+    click(&browser, "#login-submit").await;
+    let refused = browser
+        .wait_for(
+            "the form's error",
+            "const error = document.getElementById('form-error'); return error.hidden ? null : error.dataset.error;",
+            PAGE_TIMEOUT,
+        )
+        .await
+        .expect("an error shows");
+    assert_eq!(refused, "invalid_credentials");
+    assert!(!text_of(&browser, "#form-error").await.is_empty());
+
+    fill(&browser, "#password", "correct horse battery").await;
+    click(&browser, "#login-submit").await;
+    assert_eq!(demo_state_after(&browser, "logged-in").await, "logged-in");
+    assert_eq!(text_of(&browser, "#user-name").await, user.display_name);
+    assert_eq!(text_of(&browser, "#user-roles").await, "none");
+    let token = stored_token(&browser).await.expect("the JWT is kept");
+
+    browser.client().refresh().await.expect("reloaded");
+    assert_eq!(
+        demo_state(&browser).await,
+        "logged-in",
+        "the session survives a reload"
+    );
+
+    click(&browser, "#logout").await;
+    assert_eq!(demo_state_after(&browser, "prompt").await, "prompt");
+    assert_eq!(stored_token(&browser).await, None);
+    server
+        .post("/auth/jwt/verify", json!({"token": token}), None)
+        .await
+        .assert_error(401, "token_revoked");
+    browser.client().refresh().await.expect("reloaded");
+    assert_eq!(
+        demo_state(&browser).await,
+        "prompt",
+        "logged out stays logged out"
+    );
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+/// The demo page's state once it has become `wanted` (after a click, the old state is still showing).
+async fn demo_state_after(browser: &Browser, wanted: &str) -> String {
+    let script = format!(
+        "return document.getElementById('page')?.dataset.state === '{wanted}' ? '{wanted}' : null;"
+    );
+    let state = browser
+        .wait_for(
+            &format!("the page to become {wanted}"),
+            &script,
+            PAGE_TIMEOUT,
+        )
+        .await;
+    state
+        .expect("the page changes state")
+        .as_str()
+        .expect("a state")
+        .to_owned()
+}
+
+/// A conference site on its own loopback origin that includes the classic script from the auth server.
+async fn conference_site(listener: TcpListener, auth_base_url: String) {
+    let page = format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Conference</title>
+<script src="{auth_base_url}/h5/login-ticket.js"></script>
+<script src="/site.js"></script>
+</head><body><p id="result">loading</p></body></html>"#
+    );
+    let site_script = r#"
+MeetEasyLogin.start({ retries: 1, retryDelayMs: 50 }).then(function (outcome) {
+  var result = document.getElementById("result");
+  result.dataset.status = outcome.status;
+  result.dataset.error = outcome.error ? outcome.error.error : "";
+  result.textContent = outcome.status === "logged_in" ? "Welcome " + outcome.user.display_name : "Please log in";
+});
+"#;
+    let site = Router::new()
+        .route("/", get(move || async move { Html(page) }))
+        .route(
+            "/site.js",
+            get(move || async move { ([("content-type", "text/javascript")], site_script) }),
+        );
+    axum::serve(listener, site)
+        .await
+        .expect("the conference site serves");
+}
+
+/// What the conference page shows once the script has settled: (status, error code, text).
+async fn site_result(browser: &Browser) -> (String, String, String) {
+    let result = browser
+        .wait_for(
+            "the conference page to settle",
+            "const result = document.getElementById('result'); \
+             return result?.dataset.status ? [result.dataset.status, result.dataset.error, result.textContent] : null;",
+            PAGE_TIMEOUT,
+        )
+        .await
+        .expect("the conference page settles");
+    let field = |index: usize| result[index].as_str().expect("a string").to_owned();
+    (field(0), field(1), field(2))
+}
+
+#[tokio::test]
+async fn a_conference_site_on_a_listed_origin_logs_in_and_an_unlisted_one_cannot() {
+    let allowed = TcpListener::bind(("127.0.0.1", 0)).await.expect("a port");
+    let denied = TcpListener::bind(("127.0.0.1", 0)).await.expect("a port");
+    let allowed_origin = format!("http://{}", allowed.local_addr().expect("bound"));
+    let denied_origin = format!("http://{}", denied.local_addr().expect("bound"));
+    let listed = allowed_origin.clone();
+    let server = TestServer::start_with(move |settings| settings.h5_origins = vec![listed]).await;
+    let allowed_site = tokio::spawn(conference_site(allowed, server.base_url.clone()));
+    let denied_site = tokio::spawn(conference_site(denied, server.base_url.clone()));
+    let browser = Browser::start().await.expect("Chromium starts");
+
+    let frank = server.dev_login("frank").await;
+    browser
+        .client()
+        .goto(&ticket_url(&allowed_origin, &frank))
+        .await
+        .expect("opens");
+    let (status, error, text) = site_result(&browser).await;
+    assert_eq!(
+        (status.as_str(), error.as_str()),
+        ("logged_in", ""),
+        "{text}"
+    );
+    assert_eq!(text, format!("Welcome {}", frank.user.display_name));
+    assert_no_ticket_in(&current_url(&browser).await);
+    // The session is the site's own (its origin's storage) and resumes there over CORS with a Bearer.
+    browser.client().refresh().await.expect("reloaded");
+    assert_eq!(site_result(&browser).await.0, "logged_in");
+
+    let grace = server.dev_login("grace").await;
+    browser
+        .client()
+        .goto(&ticket_url(&denied_origin, &grace))
+        .await
+        .expect("opens");
+    let (status, error, text) = site_result(&browser).await;
+    assert_eq!(
+        (status.as_str(), error.as_str()),
+        ("prompt", "network_error"),
+        "{text}"
+    );
+    assert_eq!(text, "Please log in");
+    assert_no_ticket_in(&current_url(&browser).await);
+    // CORS stopped the exchange at the preflight: the ticket never reached the server.
+    let unspent = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": grace.login_ticket}),
+            None,
+        )
+        .await;
+    assert_eq!(unspent.status, 200, "{unspent:?}");
+
+    browser.shutdown().await.expect("Chromium stops");
+    allowed_site.abort();
+    denied_site.abort();
+}
+
+async fn create_scene(server: &TestServer) -> CreateSceneResponse {
+    let reply = server
+        .post("/auth/scenes", json!({"device_name": "Front desk"}), None)
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    reply.json()
+}
+
+/// Opens the scan page of `scene` and scans it as dev user `name`.
+async fn simulate_scan(
+    browser: &Browser,
+    server: &TestServer,
+    scene: &CreateSceneResponse,
+    name: &str,
+) {
+    browser
+        .client()
+        .goto(&server.url(&format!("/m/scan/{}", scene.scene)))
+        .await
+        .expect("opens");
+    fill(browser, "#dev-name", name).await;
+    click(browser, "#scan").await;
+    browser
+        .wait_for(
+            "the confirm screen",
+            "return document.getElementById('simulator').dataset.state === 'confirm';",
+            PAGE_TIMEOUT,
+        )
+        .await
+        .expect("the confirm screen shows");
+}
+
+async fn simulator_message(browser: &Browser, css: &str, attribute: &str) -> String {
+    let script = format!(
+        "const message = document.querySelector('{css}'); return message.hidden ? null : message.dataset.{attribute};"
+    );
+    let value = browser
+        .wait_for(&format!("{css} to show"), &script, PAGE_TIMEOUT)
+        .await;
+    value
+        .expect("a message shows")
+        .as_str()
+        .expect("a string")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_dev_scan_page_simulates_the_phone() {
+    let server = TestServer::start_dev().await;
+    let browser = Browser::start().await.expect("Chromium starts");
+
+    let confirmed = create_scene(&server).await;
+    simulate_scan(&browser, &server, &confirmed, "alice").await;
+    assert_eq!(text_of(&browser, "#console-device").await, "Front desk");
+    assert_eq!(text_of(&browser, "#console-ip").await, "127.0.0.1");
+    assert!(!text_of(&browser, "#console-time").await.is_empty());
+    click(&browser, "#confirm-login").await;
+    assert_eq!(
+        simulator_message(&browser, "#outcome", "outcome").await,
+        "confirmed"
+    );
+    let islogin = format!("/auth/scenes/{}/islogin?wait=0", confirmed.scene);
+    let console = server.get(&islogin, Some(&confirmed.poll_token)).await;
+    assert_eq!(console.body["status"], "confirmed", "{console:?}");
+    assert_eq!(console.body["user"]["display_name"], "alice");
+
+    let declined = create_scene(&server).await;
+    simulate_scan(&browser, &server, &declined, "alice").await;
+    click(&browser, "#decline-login").await;
+    assert_eq!(
+        simulator_message(&browser, "#outcome", "outcome").await,
+        "declined"
+    );
+    let islogin = format!("/auth/scenes/{}/islogin?wait=0", declined.scene);
+    server
+        .get(&islogin, Some(&declined.poll_token))
+        .await
+        .assert_error(403, "access_denied");
+
+    let by_guest = create_scene(&server).await;
+    simulate_scan(&browser, &server, &by_guest, "guest-zoe").await;
+    click(&browser, "#confirm-login").await;
+    assert_eq!(
+        simulator_message(&browser, "#scan-error", "error").await,
+        "not_organizer"
+    );
+
+    // A second phone on a scene someone already scanned.
+    let claimed = create_scene(&server).await;
+    simulate_scan(&browser, &server, &claimed, "alice").await;
+    browser
+        .client()
+        .goto(&server.url(&format!("/m/scan/{}", claimed.scene)))
+        .await
+        .expect("opens");
+    fill(&browser, "#dev-name", "bob").await;
+    click(&browser, "#scan").await;
+    assert_eq!(
+        simulator_message(&browser, "#scan-error", "error").await,
+        "scene_claimed"
+    );
+
+    browser.shutdown().await.expect("Chromium stops");
+}
