@@ -1,0 +1,19 @@
+//! Generates the Tauri context and the permissions of exactly the app's own commands.
+
+/// Every `#[tauri::command]` of `src/commands.rs`; capabilities grant `allow-<name>` for each.
+const COMMANDS: &[&str] = &[
+    "start",
+    "start_scan_login",
+    "stop_scan_login",
+    "password_login",
+    "logout",
+    "open_in_browser",
+    "get_preferences",
+    "save_preferences",
+];
+
+fn main() {
+    let manifest = tauri_build::AppManifest::new().commands(COMMANDS);
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
+        .expect("tauri-build failed: see the message above");
+}

@@ -1,0 +1,249 @@
+//! The auth server's HTTP API as the console uses it, over the wire types of `meeteasy-protocol`.
+//! Every call has a timeout; errors say whether the server was unreachable or answered with a
+//! contract error code, because the callers retry the first and act on the second.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use meeteasy_protocol::{
+    ClientKind, CreateSceneRequest, CreateSceneResponse, ErrorBody, ErrorCode, IsLoginResponse,
+    LoginTicketResponse, PasswordLoginRequest, TokenResponse, User, VerifyRequest, VerifyResponse,
+};
+use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::origin::ServerOrigin;
+use crate::secret::Secret;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Head-room on top of a long-poll's `wait` before the call counts as lost.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(10);
+/// Avatars and QR codes larger than this are refused rather than shown.
+const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No answer: connection refused, DNS, TLS, timeout. Worth retrying.
+    #[error("the server could not be reached")]
+    Unreachable,
+    /// An error answer of the contract.
+    #[error("{code}: {message}")]
+    Rejected {
+        code: ErrorCode,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// An answer outside the contract (wrong status, body or content).
+    #[error("unexpected answer from the server: {0}")]
+    Unexpected(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Rejected { code, .. } => Some(*code),
+            Self::Unreachable | Self::Unexpected(_) => None,
+        }
+    }
+}
+
+/// A freshly created scene: what the console shows and polls with.
+#[derive(Debug, Clone)]
+pub struct NewScene {
+    pub scene: String,
+    pub poll_token: Secret,
+    pub expires_in: Duration,
+    pub interval: Duration,
+    pub png_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    http: Client,
+    origin: ServerOrigin,
+    device_name: String,
+}
+
+impl ApiClient {
+    pub fn new(origin: ServerOrigin, device_name: String) -> Result<Self, ApiError> {
+        let http = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("meeteasy-console/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| ApiError::Unexpected(format!("HTTP client setup failed: {err}")))?;
+        Ok(Self {
+            http,
+            origin,
+            device_name,
+        })
+    }
+
+    pub fn origin(&self) -> &ServerOrigin {
+        &self.origin
+    }
+
+    pub async fn create_scene(&self) -> Result<NewScene, ApiError> {
+        let body = CreateSceneRequest {
+            app: None,
+            device_name: Some(self.device_name.clone()),
+        };
+        let request = self.http.post(self.origin.join("/auth/scenes")).json(&body);
+        let created: CreateSceneResponse = json(send(request, CALL_TIMEOUT).await?).await?;
+        Ok(NewScene {
+            scene: created.scene,
+            poll_token: Secret::new(created.poll_token),
+            expires_in: Duration::from_secs(created.expires_in),
+            interval: Duration::from_secs(created.interval.max(1)),
+            png_url: created.qr.png_url,
+        })
+    }
+
+    /// `GET islogin?wait=`: answers when the scene's state changes or after `wait`.
+    pub async fn poll_scene(
+        &self,
+        scene: &str,
+        poll_token: &Secret,
+        wait: Duration,
+    ) -> Result<IsLoginResponse, ApiError> {
+        let wait_secs = wait.as_secs().min(30);
+        let request = self
+            .http
+            .get(self.origin.join(&format!("/auth/scenes/{scene}/islogin")))
+            .query(&[("wait", wait_secs)])
+            .bearer_auth(poll_token.expose());
+        json(send(request, Duration::from_secs(wait_secs) + LONG_POLL_GRACE).await?).await
+    }
+
+    /// Any image the UI shows (the QR from the server, an avatar from wherever the profile says), as a
+    /// `data:` URL: the webview's CSP loads images from nowhere else.
+    pub async fn image_data_url(&self, url_or_path: &str) -> Result<String, ApiError> {
+        let url = if url_or_path.starts_with('/') {
+            self.origin.join(url_or_path)
+        } else if url_or_path.starts_with("https://") || url_or_path.starts_with("http://") {
+            url_or_path.to_owned()
+        } else {
+            return Err(ApiError::Unexpected(
+                "image URL is neither absolute nor a path".into(),
+            ));
+        };
+        let response = send(self.http.get(url), CALL_TIMEOUT).await?;
+        let mime = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| {
+                value
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        if !matches!(
+            mime.as_str(),
+            "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+        ) {
+            return Err(ApiError::Unexpected(format!(
+                "image has content type {mime:?}"
+            )));
+        }
+        let bytes = response.bytes().await.map_err(|_| ApiError::Unreachable)?;
+        if bytes.len() > MAX_IMAGE_BYTES {
+            return Err(ApiError::Unexpected("image too large".into()));
+        }
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        Ok(format!("data:{mime};base64,{encoded}"))
+    }
+
+    pub async fn verify(&self, token: &Secret) -> Result<VerifyResponse, ApiError> {
+        let body = VerifyRequest {
+            token: token.expose().to_owned(),
+        };
+        let request = self
+            .http
+            .post(self.origin.join("/auth/jwt/verify"))
+            .json(&body);
+        json(send(request, CALL_TIMEOUT).await?).await
+    }
+
+    pub async fn me(&self, token: &Secret) -> Result<User, ApiError> {
+        let request = self
+            .http
+            .get(self.origin.join("/auth/me"))
+            .bearer_auth(token.expose());
+        json(send(request, CALL_TIMEOUT).await?).await
+    }
+
+    pub async fn logout(&self, token: &Secret) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .post(self.origin.join("/auth/logout"))
+            .bearer_auth(token.expose());
+        send(request, CALL_TIMEOUT).await.map(drop)
+    }
+
+    pub async fn login_ticket(&self, token: &Secret) -> Result<Secret, ApiError> {
+        let request = self
+            .http
+            .post(self.origin.join("/auth/login-ticket"))
+            .bearer_auth(token.expose())
+            .json(&serde_json::json!({}));
+        let ticket: LoginTicketResponse = json(send(request, CALL_TIMEOUT).await?).await?;
+        Ok(Secret::new(ticket.login_ticket))
+    }
+
+    pub async fn password_login(
+        &self,
+        login: &str,
+        password: &Secret,
+    ) -> Result<TokenResponse, ApiError> {
+        let body = PasswordLoginRequest {
+            login: login.to_owned(),
+            password: password.expose().to_owned(),
+            client: ClientKind::Console,
+        };
+        let request = self.http.post(self.origin.join("/auth/login")).json(&body);
+        json(send(request, CALL_TIMEOUT).await?).await
+    }
+}
+
+/// Sends with a deadline and turns every non-2xx answer into [`ApiError::Rejected`] (or
+/// `Unexpected` when the body is not the contract's error shape).
+async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, ApiError> {
+    let response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|_| ApiError::Unreachable)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    match response.json::<ErrorBody>().await {
+        Ok(body) => Err(ApiError::Rejected {
+            code: body.error,
+            message: body.message,
+            retry_after,
+        }),
+        Err(_) => Err(unexpected_status(status)),
+    }
+}
+
+fn unexpected_status(status: StatusCode) -> ApiError {
+    ApiError::Unexpected(format!("HTTP {status} without an error body"))
+}
+
+async fn json<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
+    response
+        .json::<T>()
+        .await
+        .map_err(|err| ApiError::Unexpected(format!("malformed body: {err}")))
+}

@@ -1,0 +1,372 @@
+//! Where the console's access token lives between runs: the OS keychain (Secret Service on Linux),
+//! entry service `meeteasy-console`, account = the server's origin.
+//!
+//! Every keychain call runs on a blocking thread with a timeout, so a locked or missing keychain
+//! cannot hang the app. When the keychain fails, the vault switches to memory for the rest of the
+//! run and says so ([`Storage::MemoryOnly`]); it never falls back to a plaintext file.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use keyring_core::{CredentialStore, Error as KeyringError};
+use serde::Serialize;
+
+use crate::secret::Secret;
+
+pub const KEYCHAIN_SERVICE: &str = "meeteasy-console";
+pub const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where sessions are kept right now; the UI shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "problem", rename_all = "snake_case")]
+pub enum Storage {
+    Keychain,
+    /// This run only: the keychain could not be used.
+    MemoryOnly(KeychainProblem),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeychainProblem {
+    /// No Secret Service (no session bus, no keyring daemon).
+    NotAvailable,
+    /// The keyring is locked or access was refused.
+    Locked,
+    /// The keychain did not answer in time.
+    TimedOut,
+    /// Any other failure of the platform store.
+    Failed,
+}
+
+pub struct SessionVault {
+    store: Option<Arc<CredentialStore>>,
+    timeout: Duration,
+    state: Mutex<VaultState>,
+}
+
+struct VaultState {
+    storage: Storage,
+    in_memory: HashMap<String, Secret>,
+}
+
+impl SessionVault {
+    /// The platform keychain. Opening it may block on D-Bus, so it runs with the timeout too.
+    pub async fn open_platform() -> Self {
+        let opened = run_blocking(KEYCHAIN_TIMEOUT, || {
+            keyring::Entry::store_status()
+                .as_ref()
+                .map_err(clone_error)
+                .and_then(|()| {
+                    keyring_core::get_default_store().ok_or(KeyringError::NoDefaultStore)
+                })
+        })
+        .await;
+        match opened {
+            Ok(store) => Self::with_store(store, KEYCHAIN_TIMEOUT),
+            Err(problem) => {
+                // Failing to even open the store means there is no Secret Service to talk to.
+                let problem = match problem {
+                    KeychainProblem::Locked | KeychainProblem::TimedOut => problem,
+                    KeychainProblem::NotAvailable | KeychainProblem::Failed => {
+                        KeychainProblem::NotAvailable
+                    }
+                };
+                tracing::warn!(
+                    ?problem,
+                    "no usable keychain: sessions last for this run only"
+                );
+                Self {
+                    store: None,
+                    timeout: KEYCHAIN_TIMEOUT,
+                    state: Mutex::new(VaultState {
+                        storage: Storage::MemoryOnly(problem),
+                        in_memory: HashMap::new(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// A vault over any keyring-core store (the mock store in tests).
+    pub fn with_store(store: Arc<CredentialStore>, timeout: Duration) -> Self {
+        Self {
+            store: Some(store),
+            timeout,
+            state: Mutex::new(VaultState {
+                storage: Storage::Keychain,
+                in_memory: HashMap::new(),
+            }),
+        }
+    }
+
+    pub fn storage(&self) -> Storage {
+        self.lock().storage
+    }
+
+    /// The stored token for `account`, `None` when there is none.
+    pub async fn load(&self, account: &str) -> Option<Secret> {
+        if let Some(store) = self.keychain() {
+            let account_owned = account.to_owned();
+            let read = self
+                .call(
+                    move || match entry(&*store, &account_owned)?.get_password() {
+                        Ok(token) => Ok(Some(Secret::new(token))),
+                        Err(KeyringError::NoEntry) => Ok(None),
+                        Err(err) => Err(err),
+                    },
+                )
+                .await;
+            match read {
+                Ok(found) => return found,
+                Err(problem) => self.fall_back(problem),
+            }
+        }
+        self.lock().in_memory.get(account).cloned()
+    }
+
+    pub async fn save(&self, account: &str, token: &Secret) {
+        if let Some(store) = self.keychain() {
+            let account_owned = account.to_owned();
+            let token_owned = token.clone();
+            let written = self
+                .call(move || entry(&*store, &account_owned)?.set_password(token_owned.expose()))
+                .await;
+            match written {
+                Ok(()) => return,
+                Err(problem) => self.fall_back(problem),
+            }
+        }
+        self.lock()
+            .in_memory
+            .insert(account.to_owned(), token.clone());
+    }
+
+    /// Removes the token; removing nothing succeeds. Returns whether the keychain may still hold it.
+    pub async fn remove(&self, account: &str) -> RemoveOutcome {
+        self.lock().in_memory.remove(account);
+        let Some(store) = self.keychain() else {
+            return RemoveOutcome::Removed;
+        };
+        let account_owned = account.to_owned();
+        let deleted = self
+            .call(
+                move || match entry(&*store, &account_owned)?.delete_credential() {
+                    Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
+                    Err(err) => Err(err),
+                },
+            )
+            .await;
+        match deleted {
+            Ok(()) => RemoveOutcome::Removed,
+            Err(problem) => {
+                self.fall_back(problem);
+                RemoveOutcome::KeychainFailed(problem)
+            }
+        }
+    }
+
+    fn keychain(&self) -> Option<Arc<CredentialStore>> {
+        match self.lock().storage {
+            Storage::Keychain => self.store.clone(),
+            Storage::MemoryOnly(_) => None,
+        }
+    }
+
+    fn fall_back(&self, problem: KeychainProblem) {
+        tracing::warn!(?problem, "keychain failed: sessions last for this run only");
+        self.lock().storage = Storage::MemoryOnly(problem);
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, KeyringError> + Send + 'static,
+    ) -> Result<T, KeychainProblem> {
+        run_blocking(self.timeout, work).await
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VaultState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    Removed,
+    KeychainFailed(KeychainProblem),
+}
+
+fn entry(store: &CredentialStore, account: &str) -> Result<keyring_core::Entry, KeyringError> {
+    store.build(KEYCHAIN_SERVICE, account, None)
+}
+
+async fn run_blocking<T: Send + 'static>(
+    timeout: Duration,
+    work: impl FnOnce() -> Result<T, KeyringError> + Send + 'static,
+) -> Result<T, KeychainProblem> {
+    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(work)).await {
+        Err(_elapsed) => Err(KeychainProblem::TimedOut),
+        Ok(Err(_join_error)) => Err(KeychainProblem::Failed),
+        Ok(Ok(result)) => result.map_err(|err| classify(&err)),
+    }
+}
+
+fn classify(err: &KeyringError) -> KeychainProblem {
+    match err {
+        KeyringError::NoDefaultStore => KeychainProblem::NotAvailable,
+        KeyringError::NoStorageAccess(_) => KeychainProblem::Locked,
+        // keyring-core's error enum is non-exhaustive; everything else is a plain failure.
+        _ => KeychainProblem::Failed,
+    }
+}
+
+/// `store_status()` hands out a reference; only its kind matters to [`classify`].
+fn clone_error(err: &KeyringError) -> KeyringError {
+    match err {
+        KeyringError::NoStorageAccess(_) => {
+            KeyringError::NoStorageAccess(Box::new(std::io::Error::other("keyring locked")))
+        }
+        KeyringError::NoDefaultStore => KeyringError::NoDefaultStore,
+        _ => KeyringError::PlatformFailure(Box::new(std::io::Error::other(err.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyring_core::mock;
+
+    use super::*;
+
+    const ACCOUNT: &str = "https://auth.example.com";
+
+    fn mock_store() -> Arc<CredentialStore> {
+        mock::Store::new().expect("mock store")
+    }
+
+    /// Makes the next call on the account's entry fail with `err`.
+    fn inject(store: &Arc<CredentialStore>, err: KeyringError) {
+        let entry = store.build(KEYCHAIN_SERVICE, ACCOUNT, None).expect("entry");
+        let cred: &mock::Cred = entry.as_any().downcast_ref().expect("a mock credential");
+        cred.set_error(err);
+    }
+
+    fn stored_in_keychain(store: &Arc<CredentialStore>) -> Option<String> {
+        store
+            .build(KEYCHAIN_SERVICE, ACCOUNT, None)
+            .ok()?
+            .get_password()
+            .ok()
+    }
+
+    #[tokio::test]
+    async fn saves_loads_and_removes_under_service_and_origin() {
+        let store = mock_store();
+        let vault = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+
+        assert_eq!(vault.load(ACCOUNT).await, None);
+        vault.save(ACCOUNT, &Secret::new("jwt-1")).await;
+        assert_eq!(stored_in_keychain(&store).as_deref(), Some("jwt-1"));
+        assert_eq!(vault.load(ACCOUNT).await, Some(Secret::new("jwt-1")));
+        assert_eq!(vault.load("https://other.example.com").await, None);
+
+        assert_eq!(vault.remove(ACCOUNT).await, RemoveOutcome::Removed);
+        assert_eq!(stored_in_keychain(&store), None);
+        assert_eq!(
+            vault.remove(ACCOUNT).await,
+            RemoveOutcome::Removed,
+            "removing nothing succeeds"
+        );
+        assert_eq!(vault.storage(), Storage::Keychain);
+    }
+
+    #[tokio::test]
+    async fn a_locked_keychain_switches_to_memory_and_says_so() {
+        let store = mock_store();
+        let vault = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        inject(
+            &store,
+            KeyringError::NoStorageAccess(Box::new(std::io::Error::other("locked"))),
+        );
+
+        assert_eq!(vault.load(ACCOUNT).await, None);
+        assert_eq!(
+            vault.storage(),
+            Storage::MemoryOnly(KeychainProblem::Locked)
+        );
+
+        vault.save(ACCOUNT, &Secret::new("jwt-2")).await;
+        assert_eq!(
+            vault.load(ACCOUNT).await,
+            Some(Secret::new("jwt-2")),
+            "kept for this run"
+        );
+        assert_eq!(
+            stored_in_keychain(&store),
+            None,
+            "nothing written once the keychain failed"
+        );
+        assert_eq!(vault.remove(ACCOUNT).await, RemoveOutcome::Removed);
+        assert_eq!(vault.load(ACCOUNT).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_keeps_the_session_in_memory() {
+        let store = mock_store();
+        let vault = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        inject(
+            &store,
+            KeyringError::PlatformFailure(Box::new(std::io::Error::other("dbus"))),
+        );
+
+        vault.save(ACCOUNT, &Secret::new("jwt-3")).await;
+        assert_eq!(
+            vault.storage(),
+            Storage::MemoryOnly(KeychainProblem::Failed)
+        );
+        assert_eq!(vault.load(ACCOUNT).await, Some(Secret::new("jwt-3")));
+        assert_eq!(stored_in_keychain(&store), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_is_reported() {
+        let store = mock_store();
+        let vault = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        vault.save(ACCOUNT, &Secret::new("jwt-4")).await;
+        inject(
+            &store,
+            KeyringError::NoStorageAccess(Box::new(std::io::Error::other("locked"))),
+        );
+
+        assert_eq!(
+            vault.remove(ACCOUNT).await,
+            RemoveOutcome::KeychainFailed(KeychainProblem::Locked)
+        );
+        assert_eq!(
+            vault.storage(),
+            Storage::MemoryOnly(KeychainProblem::Locked)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_keychain_that_does_not_answer_times_out() {
+        let started = std::time::Instant::now();
+        let result = run_blocking(Duration::from_millis(50), || {
+            std::thread::sleep(Duration::from_millis(600));
+            Ok(())
+        })
+        .await;
+        assert_eq!(result, Err(KeychainProblem::TimedOut));
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn storage_reaches_the_ui_as_kind_and_problem() {
+        let json = serde_json::to_value(Storage::MemoryOnly(KeychainProblem::NotAvailable)).ok();
+        assert_eq!(
+            json,
+            Some(serde_json::json!({"kind": "memory_only", "problem": "not_available"}))
+        );
+        let json = serde_json::to_value(Storage::Keychain).ok();
+        assert_eq!(json, Some(serde_json::json!({"kind": "keychain"})));
+    }
+}

@@ -1,0 +1,101 @@
+//! MeetEasy organizer console: log in once by scanning a QR with WeChat, keep the session in the
+//! OS keychain, open the H5 site already logged in.
+//!
+//! The behaviour lives in window-free modules ([`api`], [`scan`], [`keychain`], [`console`],
+//! [`preferences`]); [`commands`] and [`run`] are the thin Tauri shell around them.
+
+pub mod api;
+pub mod backoff;
+pub mod browser;
+mod commands;
+pub mod console;
+pub mod keychain;
+pub mod origin;
+pub mod preferences;
+pub mod scan;
+pub mod secret;
+
+use std::sync::Arc;
+
+use tauri::{Manager, WindowEvent};
+
+use crate::console::Console;
+use crate::keychain::SessionVault;
+use crate::preferences::PreferencesFile;
+
+/// The contract limits a console's device name to 64 characters.
+const DEVICE_NAME_LIMIT: usize = 64;
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // reqwest is built without a default crypto provider; a second install is harmless.
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("meeteasy-console: cannot start the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    tauri::async_runtime::set(runtime.handle().clone());
+    let vault = runtime.block_on(SessionVault::open_platform());
+    let runtime_handle = runtime.handle().clone();
+
+    let built = tauri::Builder::default()
+        .setup(move |app| {
+            let config_dir = app.path().app_config_dir()?;
+            let console = Console::new(
+                PreferencesFile::in_dir(&config_dir),
+                vault,
+                device_name(),
+                runtime_handle,
+            );
+            app.manage(Arc::new(console));
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { .. } | WindowEvent::Destroyed = event {
+                window.state::<Arc<Console>>().stop_background();
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::start,
+            commands::start_scan_login,
+            commands::stop_scan_login,
+            commands::password_login,
+            commands::logout,
+            commands::open_in_browser,
+            commands::get_preferences,
+            commands::save_preferences,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(err) = built {
+        eprintln!("meeteasy-console: {err}");
+        std::process::exit(1);
+    }
+}
+
+/// What the phone's confirm screen shows about this console.
+fn device_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty());
+    let name = match host {
+        Some(host) => format!("MeetEasy Console ({host})"),
+        None => "MeetEasy Console".to_owned(),
+    };
+    name.chars().take(DEVICE_NAME_LIMIT).collect()
+}

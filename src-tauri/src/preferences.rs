@@ -1,0 +1,194 @@
+//! The organizer's preferences: which server to talk to and in which language. Kept as a small JSON
+//! file in the app's config directory (nothing secret lives there); `MEETEASY_SERVER` and
+//! `MEETEASY_H5_URL` override the file for one run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::origin::{OriginError, ServerOrigin};
+
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+pub const SERVER_ENV: &str = "MEETEASY_SERVER";
+pub const H5_URL_ENV: &str = "MEETEASY_H5_URL";
+const FILE_NAME: &str = "preferences.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Language {
+    #[serde(rename = "zh-CN")]
+    SimplifiedChinese,
+    #[serde(rename = "en")]
+    English,
+}
+
+impl Language {
+    /// From a POSIX locale such as `zh_CN.UTF-8`; anything not Chinese is English.
+    pub fn from_locale(locale: &str) -> Self {
+        if locale.to_ascii_lowercase().starts_with("zh") {
+            Self::SimplifiedChinese
+        } else {
+            Self::English
+        }
+    }
+
+    /// The OS locale as the usual environment variables give it, in their order of precedence.
+    pub fn from_environment() -> Self {
+        ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .find(|value| !value.is_empty())
+            .map_or(Self::English, |locale| Self::from_locale(&locale))
+    }
+}
+
+/// What the preferences file holds; absent fields take their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredPreferences {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    language: Option<Language>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    h5_url: Option<String>,
+}
+
+/// The preferences in effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences {
+    pub server: ServerOrigin,
+    pub language: Language,
+    /// The H5 site "Open in browser" lands on.
+    pub h5_url: String,
+    /// The server came from `MEETEASY_SERVER`, so editing it in the app only lasts for this run.
+    pub server_from_env: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreferencesError {
+    #[error("server URL: {0}")]
+    InvalidServer(#[from] OriginError),
+    #[error("could not save preferences: {0}")]
+    Save(#[source] std::io::Error),
+}
+
+pub struct PreferencesFile {
+    path: PathBuf,
+}
+
+impl PreferencesFile {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join(FILE_NAME),
+        }
+    }
+
+    /// The preferences in effect. A bad file or variable is reported and replaced by the default,
+    /// so the organizer can still open Settings and fix it.
+    pub fn load(&self) -> Preferences {
+        let stored = std::fs::read(&self.path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<StoredPreferences>(&bytes).ok())
+            .unwrap_or_default();
+        let env_server = std::env::var(SERVER_ENV)
+            .ok()
+            .filter(|value| !value.trim().is_empty());
+        let server_from_env = env_server.is_some();
+        let server_text = env_server
+            .or(stored.server_url)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let server = ServerOrigin::parse(&server_text).unwrap_or_else(|err| {
+            tracing::warn!(%err, server = %server_text, "ignoring the configured server");
+            default_origin()
+        });
+        let h5_url = std::env::var(H5_URL_ENV)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .or(stored.h5_url)
+            .unwrap_or_else(|| default_h5_url(&server));
+        Preferences {
+            language: stored.language.unwrap_or_else(Language::from_environment),
+            server,
+            h5_url,
+            server_from_env,
+        }
+    }
+
+    /// Validates and saves what the Settings screen submits.
+    pub fn save(
+        &self,
+        server_url: &str,
+        language: Language,
+    ) -> Result<Preferences, PreferencesError> {
+        let server = ServerOrigin::parse(server_url)?;
+        let stored = StoredPreferences {
+            server_url: Some(server.as_str().to_owned()),
+            language: Some(language),
+            h5_url: self.load_stored().h5_url,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(PreferencesError::Save)?;
+        }
+        let bytes =
+            serde_json::to_vec_pretty(&stored).map_err(|err| PreferencesError::Save(err.into()))?;
+        std::fs::write(&self.path, bytes).map_err(PreferencesError::Save)?;
+        let h5_url = stored.h5_url.unwrap_or_else(|| default_h5_url(&server));
+        Ok(Preferences {
+            server,
+            language,
+            h5_url,
+            server_from_env: false,
+        })
+    }
+
+    fn load_stored(&self) -> StoredPreferences {
+        std::fs::read(&self.path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+}
+
+fn default_origin() -> ServerOrigin {
+    // The constant is a loopback http origin, which parse always accepts.
+    ServerOrigin::parse(DEFAULT_SERVER).unwrap_or_else(|_| unreachable!("DEFAULT_SERVER is valid"))
+}
+
+fn default_h5_url(server: &ServerOrigin) -> String {
+    server.join("/h5/demo")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_follows_the_locale() {
+        assert_eq!(
+            Language::from_locale("zh_CN.UTF-8"),
+            Language::SimplifiedChinese
+        );
+        assert_eq!(Language::from_locale("zh_TW"), Language::SimplifiedChinese);
+        assert_eq!(Language::from_locale("en_US.UTF-8"), Language::English);
+        assert_eq!(Language::from_locale("C"), Language::English);
+    }
+
+    #[test]
+    fn saves_and_reloads_and_refuses_plain_http_to_remote_hosts() {
+        let dir = std::env::temp_dir().join(format!("meeteasy-prefs-{}", std::process::id()));
+        let file = PreferencesFile::in_dir(&dir);
+        let saved = file.save("https://auth.example.com/", Language::SimplifiedChinese);
+        assert!(saved.is_ok());
+        let refused = file.save("http://auth.example.com", Language::English);
+        assert!(matches!(
+            refused,
+            Err(PreferencesError::InvalidServer(OriginError::InsecureRemote))
+        ));
+        let stored = file.load_stored();
+        assert_eq!(
+            stored.server_url.as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert_eq!(stored.language, Some(Language::SimplifiedChinese));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,388 @@
+//! The scan-login loop: create a scene, show its QR, long-poll `islogin`, and react to what the phone
+//! does. It rotates the QR shortly before the scene expires (so nobody scans a dead code), shows a
+//! fresh QR after a decline or a refused account, and rides out network loss with backoff.
+//!
+//! The loop knows nothing about windows: it reports [`ScanEvent`]s to a callback and returns the
+//! login once a scan is confirmed. Its owner cancels it by dropping (aborting) the future.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use meeteasy_protocol::{ErrorCode, IsLoginResponse, ScannerProfile, User};
+use serde::Serialize;
+use tokio::time::{Instant, sleep};
+
+use crate::api::{ApiClient, ApiError, NewScene};
+use crate::backoff::Backoff;
+use crate::secret::Secret;
+
+/// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests.
+pub trait ScanApi: Send + Sync {
+    fn create_scene(&self) -> impl Future<Output = Result<NewScene, ApiError>> + Send;
+    fn poll_scene(
+        &self,
+        scene: &str,
+        poll_token: &Secret,
+        wait: Duration,
+    ) -> impl Future<Output = Result<IsLoginResponse, ApiError>> + Send;
+    fn image_data_url(
+        &self,
+        url_or_path: &str,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+}
+
+impl ScanApi for ApiClient {
+    fn create_scene(&self) -> impl Future<Output = Result<NewScene, ApiError>> + Send {
+        ApiClient::create_scene(self)
+    }
+
+    fn poll_scene(
+        &self,
+        scene: &str,
+        poll_token: &Secret,
+        wait: Duration,
+    ) -> impl Future<Output = Result<IsLoginResponse, ApiError>> + Send {
+        ApiClient::poll_scene(self, scene, poll_token, wait)
+    }
+
+    fn image_data_url(
+        &self,
+        url_or_path: &str,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send {
+        ApiClient::image_data_url(self, url_or_path)
+    }
+}
+
+/// What the login screen shows; serialized as `{"kind": "...", ...}` for the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScanEvent {
+    /// A QR to show (new, or the cached one when the screen reopens).
+    Qr {
+        image: String,
+        /// When the console will replace it, Unix milliseconds.
+        refresh_at_ms: u64,
+    },
+    Waiting,
+    Scanned {
+        display_name: String,
+        avatar: Option<String>,
+    },
+    /// Declined on the phone; a fresh QR follows.
+    Declined,
+    /// The WeChat account has no organizer role; a fresh QR follows.
+    NotOrganizer,
+    /// The scanned code ran out before the confirm; a fresh QR follows.
+    Expired,
+    /// The server cannot be reached; the loop retries by itself.
+    Offline {
+        retry_in_secs: u64,
+    },
+}
+
+/// A confirmed scan: the console's session.
+#[derive(Debug, Clone)]
+pub struct ScanGrant {
+    pub access_token: Secret,
+    pub expires_in: Duration,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ScanTiming {
+    /// The longest `wait` of one long-poll (the contract allows 30 s).
+    pub max_wait: Duration,
+    /// Rotate this long before the scene expires, at most; a quarter of a short lifetime.
+    pub rotate_margin: Duration,
+    /// A cached QR is shown again only if it has at least this long left.
+    pub min_reuse: Duration,
+}
+
+impl Default for ScanTiming {
+    fn default() -> Self {
+        Self {
+            max_wait: Duration::from_secs(25),
+            rotate_margin: Duration::from_secs(10),
+            min_reuse: Duration::from_secs(8),
+        }
+    }
+}
+
+/// The scene on screen, kept across runs of the loop so reopening the window or coming back from
+/// the password tab shows the same QR instead of minting a new scene.
+#[derive(Debug, Clone)]
+pub struct ActiveScene {
+    scene: String,
+    poll_token: Secret,
+    interval: Duration,
+    image: String,
+    rotate_at: Instant,
+}
+
+impl ActiveScene {
+    fn qr_event(&self) -> ScanEvent {
+        ScanEvent::Qr {
+            image: self.image.clone(),
+            refresh_at_ms: unix_ms_at(self.rotate_at),
+        }
+    }
+}
+
+/// The cache slot for the scene on screen.
+#[derive(Debug, Clone, Default)]
+pub struct SceneCache(Arc<Mutex<Option<ActiveScene>>>);
+
+impl SceneCache {
+    fn lock(&self) -> MutexGuard<'_, Option<ActiveScene>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn reusable(&self, min_left: Duration) -> Option<ActiveScene> {
+        self.lock()
+            .clone()
+            .filter(|active| active.rotate_at.saturating_duration_since(Instant::now()) >= min_left)
+    }
+
+    fn store(&self, active: ActiveScene) {
+        *self.lock() = Some(active);
+    }
+
+    pub fn clear(&self) {
+        *self.lock() = None;
+    }
+}
+
+/// What one poll's answer means for the loop.
+enum PollVerdict {
+    Continue {
+        scanner: Option<ScannerProfile>,
+    },
+    Confirmed(ScanGrant),
+    /// This scene is over; show a fresh QR, after telling the organizer why when there is a reason.
+    Replace(Option<ScanEvent>),
+    /// Asked to poll more slowly.
+    Wait(Duration),
+    Retry(ApiError),
+}
+
+enum Step {
+    NeedScene,
+    Watch { active: ActiveScene, scanned: bool },
+}
+
+/// Runs until a scan is confirmed. Cancel it by dropping the future.
+pub async fn run_scan_login<A: ScanApi>(
+    api: &A,
+    cache: &SceneCache,
+    timing: ScanTiming,
+    emit: impl Fn(ScanEvent),
+) -> ScanGrant {
+    let mut backoff = Backoff::default();
+    let mut avatars = AvatarCache::default();
+    let mut step = match cache.reusable(timing.min_reuse) {
+        Some(active) => {
+            emit(active.qr_event());
+            Step::Watch {
+                active,
+                scanned: false,
+            }
+        }
+        None => Step::NeedScene,
+    };
+    loop {
+        step = match step {
+            Step::NeedScene => match new_scene(api, timing).await {
+                Ok(active) => {
+                    backoff.reset();
+                    cache.store(active.clone());
+                    emit(active.qr_event());
+                    emit(ScanEvent::Waiting);
+                    Step::Watch {
+                        active,
+                        scanned: false,
+                    }
+                }
+                Err(err) => {
+                    wait_after_failure(&err, &mut backoff, &emit).await;
+                    Step::NeedScene
+                }
+            },
+            Step::Watch { active, scanned } => {
+                let now = Instant::now();
+                // A scanned scene lives on for the confirm; only an unscanned one is rotated on time.
+                let wait = if scanned {
+                    timing.max_wait
+                } else {
+                    active
+                        .rotate_at
+                        .saturating_duration_since(now)
+                        .min(timing.max_wait)
+                };
+                if !scanned && wait < Duration::from_secs(1) {
+                    cache.clear();
+                    Step::NeedScene
+                } else {
+                    let started = Instant::now();
+                    let answer = api
+                        .poll_scene(&active.scene, &active.poll_token, wait)
+                        .await;
+                    match judge(answer) {
+                        PollVerdict::Confirmed(grant) => {
+                            cache.clear();
+                            return grant;
+                        }
+                        PollVerdict::Continue { scanner } => {
+                            backoff.reset();
+                            let now_scanned = scanner.is_some();
+                            match scanner {
+                                Some(profile) => emit(ScanEvent::Scanned {
+                                    avatar: avatars
+                                        .data_url(api, profile.avatar_url.as_deref())
+                                        .await,
+                                    display_name: profile.display_name,
+                                }),
+                                None => emit(ScanEvent::Waiting),
+                            }
+                            // Never poll faster than the server's interval, even if it answers at once.
+                            let elapsed = started.elapsed();
+                            if elapsed < active.interval {
+                                sleep(active.interval - elapsed).await;
+                            }
+                            Step::Watch {
+                                active,
+                                scanned: now_scanned,
+                            }
+                        }
+                        PollVerdict::Replace(reason) => {
+                            cache.clear();
+                            if let Some(reason) = reason {
+                                emit(reason);
+                            }
+                            Step::NeedScene
+                        }
+                        PollVerdict::Wait(delay) => {
+                            sleep(delay.max(active.interval)).await;
+                            Step::Watch { active, scanned }
+                        }
+                        PollVerdict::Retry(err) => {
+                            wait_after_failure(&err, &mut backoff, &emit).await;
+                            Step::Watch { active, scanned }
+                        }
+                    }
+                }
+            }
+        };
+    }
+}
+
+async fn new_scene<A: ScanApi>(api: &A, timing: ScanTiming) -> Result<ActiveScene, ApiError> {
+    let created_at = Instant::now();
+    let scene = api.create_scene().await?;
+    let image = api.image_data_url(&scene.png_url).await?;
+    let margin = timing.rotate_margin.min(scene.expires_in / 4);
+    Ok(ActiveScene {
+        rotate_at: created_at + scene.expires_in.saturating_sub(margin),
+        scene: scene.scene,
+        poll_token: scene.poll_token,
+        interval: scene.interval,
+        image,
+    })
+}
+
+/// The scanner's avatar as a `data:` URL, fetched once however often the poll repeats "scanned".
+#[derive(Default)]
+struct AvatarCache {
+    last: Option<(String, Option<String>)>,
+}
+
+impl AvatarCache {
+    async fn data_url<A: ScanApi>(&mut self, api: &A, avatar_url: Option<&str>) -> Option<String> {
+        let avatar_url = avatar_url?;
+        if let Some((cached_url, data_url)) = &self.last
+            && cached_url == avatar_url
+        {
+            return data_url.clone();
+        }
+        // A missing avatar is not worth failing the login over: the UI shows initials instead.
+        let data_url = api.image_data_url(avatar_url).await.ok();
+        self.last = Some((avatar_url.to_owned(), data_url.clone()));
+        data_url
+    }
+}
+
+async fn wait_after_failure(err: &ApiError, backoff: &mut Backoff, emit: &impl Fn(ScanEvent)) {
+    let delay = backoff.next_delay();
+    tracing::warn!(error = %err, retry_in = ?delay, "scan login: server call failed");
+    emit(ScanEvent::Offline {
+        retry_in_secs: delay.as_secs(),
+    });
+    sleep(delay).await;
+}
+
+fn judge(answer: Result<IsLoginResponse, ApiError>) -> PollVerdict {
+    match answer {
+        Ok(IsLoginResponse::Pending) => PollVerdict::Continue { scanner: None },
+        Ok(IsLoginResponse::Scanned { user }) => PollVerdict::Continue {
+            scanner: Some(user),
+        },
+        Ok(IsLoginResponse::Confirmed {
+            access_token,
+            expires_in,
+            user,
+            token_type: _,
+        }) => PollVerdict::Confirmed(ScanGrant {
+            access_token: Secret::new(access_token),
+            expires_in: Duration::from_secs(expires_in),
+            user,
+        }),
+        Err(ApiError::Rejected {
+            code,
+            retry_after,
+            message,
+        }) => match code {
+            ErrorCode::AccessDenied => PollVerdict::Replace(Some(ScanEvent::Declined)),
+            ErrorCode::NotOrganizer => PollVerdict::Replace(Some(ScanEvent::NotOrganizer)),
+            ErrorCode::SceneExpired => PollVerdict::Replace(Some(ScanEvent::Expired)),
+            // The scene is gone from the server's point of view (e.g. restarted with a fresh store).
+            ErrorCode::InvalidPollToken | ErrorCode::NotFound => PollVerdict::Replace(None),
+            ErrorCode::SlowDown | ErrorCode::TooManyRequests => {
+                PollVerdict::Wait(retry_after.unwrap_or(Duration::from_secs(2)))
+            }
+            ErrorCode::StoreUnavailable
+            | ErrorCode::InternalError
+            | ErrorCode::WechatUnavailable
+            | ErrorCode::InvalidRequest
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::UnknownApp
+            | ErrorCode::WechatCodeInvalid
+            | ErrorCode::WechatUserBlocked
+            | ErrorCode::WechatRateLimited
+            | ErrorCode::TicketInvalid
+            | ErrorCode::TicketExpired
+            | ErrorCode::TicketUsed
+            | ErrorCode::SceneClaimed
+            | ErrorCode::InvalidCredentials
+            | ErrorCode::TooManyAttempts
+            | ErrorCode::InvalidToken
+            | ErrorCode::TokenExpired
+            | ErrorCode::TokenRevoked => PollVerdict::Retry(ApiError::Rejected {
+                code,
+                message,
+                retry_after,
+            }),
+        },
+        Err(err @ (ApiError::Unreachable | ApiError::Unexpected(_))) => PollVerdict::Retry(err),
+    }
+}
+
+fn unix_ms_at(instant: Instant) -> u64 {
+    let from_now = instant.saturating_duration_since(Instant::now());
+    (SystemTime::now() + from_now)
+        .duration_since(UNIX_EPOCH)
+        .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,505 @@
+//! The console in its real window: a private X display (Xvfb), a private D-Bus session with an
+//! unlocked gnome-keyring (the real Secret Service), `tauri-driver` + WebKitWebDriver on their own
+//! port pair, and a fantoccini WebDriver client. Nothing here touches the user's desktop or keyring.
+//!
+//! Needs: the debug console built beforehand (`cargo build -p meeteasy-console`), and on PATH
+//! `Xvfb`, `dbus-daemon`, `gnome-keyring-daemon`, `secret-tool`, `tauri-driver`, `WebKitWebDriver`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tempfile::TempDir;
+
+pub const KEYCHAIN_SERVICE: &str = "meeteasy-console";
+/// How long UI conditions are waited for before a test fails.
+pub const UI_DEADLINE: Duration = Duration::from_secs(20);
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The console binary the tests drive: `$CARGO_TARGET_DIR/debug/meeteasy-console`.
+pub fn console_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let binary = target.join("debug/meeteasy-console");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `cargo build -p meeteasy-console` first",
+        binary.display()
+    );
+    binary
+}
+
+/// A headless desktop session: display, session bus and unlocked keyring, all private to one test.
+pub struct Desktop {
+    dir: TempDir,
+    display: String,
+    bus_address: String,
+    xvfb: Child,
+    bus: Child,
+    keyring: Child,
+}
+
+impl Desktop {
+    pub fn start() -> Desktop {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["config", "data", "cache", "runtime", "bin"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("desktop dirs");
+        }
+        let runtime = dir.path().join("runtime");
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod");
+        write_fake_opener(&dir.path().join("bin"));
+
+        // Xvfb picks a free display itself and tells us which on stdout.
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb on PATH (apt-get install xvfb)");
+        let display = format!(":{}", first_line(&mut xvfb, "Xvfb display number"));
+
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon on PATH (apt-get install dbus)");
+        let bus_address = first_line(&mut bus, "D-Bus session address");
+
+        // The keyring is created on first use and unlocked with the password on stdin.
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus_address)
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon on PATH (apt-get install gnome-keyring)");
+        if let Some(mut stdin) = keyring.stdin.take() {
+            stdin
+                .write_all(b"meeteasy-test-keyring")
+                .expect("unlock password");
+        }
+        let desktop = Desktop {
+            dir,
+            display,
+            bus_address,
+            xvfb,
+            bus,
+            keyring,
+        };
+        desktop.wait_for_secret_service();
+        desktop
+    }
+
+    /// The token the real keychain holds for `origin`, read independently of the app.
+    pub fn keychain_lookup(&self, origin: &str) -> Option<String> {
+        let output = self
+            .command("secret-tool")
+            .args(["lookup", "service", KEYCHAIN_SERVICE, "username", origin])
+            .output()
+            .expect("secret-tool on PATH (apt-get install libsecret-tools)");
+        let value = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        (output.status.success() && !value.is_empty()).then_some(value)
+    }
+
+    /// URLs the console asked the desktop to open ("Open in browser"), oldest first.
+    pub fn opened_urls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.opened_urls_file())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Starts `tauri-driver` for consoles that talk to `server_url`.
+    pub async fn driver(&self, server_url: &str) -> Driver {
+        self.driver_on_bus(server_url, &self.bus_address).await
+    }
+
+    /// Like [`Desktop::driver`], but the consoles find no Secret Service on their session bus.
+    pub async fn driver_without_keychain(&self, server_url: &str) -> Driver {
+        let missing_bus = format!("unix:path={}", self.dir.path().join("no-bus").display());
+        self.driver_on_bus(server_url, &missing_bus).await
+    }
+
+    async fn driver_on_bus(&self, server_url: &str, bus_address: &str) -> Driver {
+        let port = free_port();
+        let native_port = free_port();
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut command = tokio::process::Command::new("tauri-driver");
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", bus_address)
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("runtime"))
+            .env("MEETEASY_SERVER", server_url)
+            .env("MEETEASY_TEST_OPENED_URLS", self.opened_urls_file())
+            .env("LANG", "en_US.UTF-8")
+            .env("LC_ALL", "en_US.UTF-8")
+            .env("PATH", path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command
+            .spawn()
+            .expect("tauri-driver on PATH (cargo install tauri-driver --version ^2 --locked)");
+        Driver { child, port }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("runtime"));
+        command
+    }
+
+    fn opened_urls_file(&self) -> PathBuf {
+        self.dir.path().join("opened-urls")
+    }
+
+    /// Waits until gnome-keyring owns the Secret Service name (asking earlier could make D-Bus
+    /// activate a second, locked daemon).
+    fn wait_for_secret_service(&self) {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let owned = self
+                .command("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .output()
+                .is_ok_and(|output| {
+                    String::from_utf8_lossy(&output.stdout).contains("boolean true")
+                });
+            if owned {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gnome-keyring did not take the Secret Service name"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        for child in [&mut self.keyring, &mut self.bus, &mut self.xvfb] {
+            terminate(child.id());
+            // Reaped so no zombie outlives the test; nothing to report if it already exited.
+            let _reaped = child.wait();
+        }
+    }
+}
+
+/// `tauri-driver` on its own port pair. Stop it with [`Driver::stop`]: SIGTERM and wait, because a
+/// killed driver leaves WebKitWebDriver holding the native port.
+pub struct Driver {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl Driver {
+    /// Launches the console and opens a WebDriver session on its window.
+    pub async fn open_console(&self) -> ConsoleWindow {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), "wry".into());
+        capabilities.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": console_binary() }),
+        );
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            match tokio::time::timeout(
+                START_DEADLINE,
+                builder.capabilities(capabilities.clone()).connect(&url),
+            )
+            .await
+            {
+                Ok(Ok(client)) => {
+                    let window = ConsoleWindow { client };
+                    window.wait_for("#main").await;
+                    return window;
+                }
+                Ok(Err(err)) => assert!(Instant::now() < deadline, "no WebDriver session: {err}"),
+                Err(_) => panic!("starting a WebDriver session took over {START_DEADLINE:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            terminate(pid);
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.child.start_kill().expect("kill a hung tauri-driver");
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // A test that panicked before `stop`: still SIGTERM rather than SIGKILL.
+        if let Some(pid) = self.child.id() {
+            terminate(pid);
+        }
+    }
+}
+
+/// The console window under WebDriver.
+pub struct ConsoleWindow {
+    pub client: Client,
+}
+
+impl ConsoleWindow {
+    /// Waits for an element to exist (the UI renders asynchronously after IPC answers).
+    pub async fn wait_for(&self, css: &str) -> Element {
+        self.wait_until(css, |_| true).await
+    }
+
+    /// Waits for a displayed element whose text satisfies `accept`; returns its text.
+    pub async fn wait_for_text(&self, css: &str, accept: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + UI_DEADLINE;
+        let mut last = String::new();
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+            {
+                if accept(&text) {
+                    return text;
+                }
+                last = text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed the expected text; last: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for an element matching `css` whose attribute `name` satisfies `accept`.
+    pub async fn wait_for_attr(
+        &self,
+        css: &str,
+        name: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + UI_DEADLINE;
+        let mut last = None;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(value) = element.attr(name).await
+            {
+                if let Some(value) = value.as_deref()
+                    && accept(value)
+                {
+                    return value.to_owned();
+                }
+                last = value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css}[{name}] never matched; last: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_until(&self, css: &str, accept: impl Fn(&Element) -> bool) -> Element {
+        let deadline = Instant::now() + UI_DEADLINE;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && accept(&element)
+            {
+                return element;
+            }
+            assert!(Instant::now() < deadline, "{css} never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.expect("click");
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.wait_for(css)
+            .await
+            .send_keys(text)
+            .await
+            .expect("type");
+    }
+
+    /// Whether an element matching `css` exists right now.
+    pub async fn has(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    /// A PNG of the window's content as WebKit rendered it, once the current DOM has been painted
+    /// (a snapshot taken right after a change shows the frame before it). ImageMagick's `import`
+    /// of the Xvfb root lagged even more: it kept showing an empty window.
+    pub async fn screenshot(&self, path: &Path) {
+        let painted = r#"
+            const done = arguments[arguments.length - 1];
+            Promise.all(Array.from(document.images, (image) => image.decode().catch(() => null)))
+                .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));
+        "#;
+        self.client
+            .execute_async(painted, Vec::new())
+            .await
+            .expect("wait for a painted frame");
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .expect("WebDriver screenshot");
+        std::fs::write(path, png).expect("write the screenshot");
+    }
+
+    /// Ends the session, which closes the console.
+    pub async fn close(self) {
+        self.client
+            .close()
+            .await
+            .expect("close the WebDriver session");
+    }
+}
+
+/// A TCP relay in front of a server that can play "unreachable": while down it accepts and drops
+/// every connection at once, so clients see the server as gone, then it relays again.
+pub struct Relay {
+    pub url: String,
+    up: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(target: std::net::SocketAddr, up: bool) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let url = format!("http://{}", listener.local_addr().expect("relay address"));
+        let up = Arc::new(AtomicBool::new(up));
+        let flag = Arc::clone(&up);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !flag.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        // Either side hanging up ends the relay of this connection.
+                        let _closed =
+                            tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { url, up, task }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn first_line(child: &mut Child, what: &str) -> String {
+    let stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("{what}: no stdout"));
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap_or_else(|err| panic!("{what}: {err}"));
+    let line = line.trim().to_owned();
+    assert!(!line.is_empty(), "{what}: nothing printed");
+    line
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// SIGTERM, never SIGKILL: tauri-driver must get to stop WebKitWebDriver.
+fn terminate(pid: u32) {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        // The process may be gone already; that is what we wanted.
+        let _gone = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+}
+
+/// `xdg-open` stand-in: records the URL instead of starting a browser.
+fn write_fake_opener(bin: &Path) {
+    let script = bin.join("xdg-open");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s\\n' \"$1\" >> \"$MEETEASY_TEST_OPENED_URLS\"\n",
+    )
+    .expect("fake opener");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+}

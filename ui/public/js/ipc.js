@@ -1,0 +1,43 @@
+// The only module that talks to the Rust side. Every command of src-tauri/src/commands.rs has one
+// typed function here; the rest of the UI imports these and never calls `invoke` itself.
+function core() {
+    const tauri = window.__TAURI__;
+    if (!tauri) {
+        throw new Error("Tauri IPC is not available");
+    }
+    return tauri.core;
+}
+function channel(onEvent) {
+    const events = new (core().Channel)();
+    events.onmessage = onEvent;
+    return events;
+}
+export function isCommandError(value) {
+    return typeof value === "object" && value !== null && "code" in value && "message" in value;
+}
+/** Restores the stored session; `onEvent` receives offline notices, then home or login. */
+export function start(onEvent) {
+    return core().invoke("start", { events: channel(onEvent) });
+}
+/** Runs the scan login; `onEvent` receives QR and status updates, then home. */
+export function startScanLogin(onEvent) {
+    return core().invoke("start_scan_login", { events: channel(onEvent) });
+}
+export function stopScanLogin() {
+    return core().invoke("stop_scan_login");
+}
+export function passwordLogin(login, password) {
+    return core().invoke("password_login", { login, password });
+}
+export function logout() {
+    return core().invoke("logout");
+}
+export function openInBrowser() {
+    return core().invoke("open_in_browser");
+}
+export function getPreferences() {
+    return core().invoke("get_preferences");
+}
+export function savePreferences(serverUrl, language) {
+    return core().invoke("save_preferences", { serverUrl, language });
+}

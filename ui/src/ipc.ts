@@ -1,0 +1,117 @@
+// The only module that talks to the Rust side. Every command of src-tauri/src/commands.rs has one
+// typed function here; the rest of the UI imports these and never calls `invoke` itself.
+
+export type Language = "zh-CN" | "en";
+
+export type KeychainProblem = "not_available" | "locked" | "timed_out" | "failed";
+
+export type Storage = { kind: "keychain" } | { kind: "memory_only"; problem: KeychainProblem };
+
+export interface SessionView {
+  display_name: string;
+  avatar: string | null;
+  roles: string[];
+  /** Unix seconds. */
+  expires_at: number;
+  server: string;
+  storage: Storage;
+}
+
+export interface PreferencesView {
+  server_url: string;
+  server_from_env: boolean;
+  language: Language;
+  storage: Storage;
+}
+
+export type SessionEnded = "expired" | "revoked" | "invalid";
+
+export type UiEvent =
+  | { kind: "offline"; retry_in_secs: number }
+  | { kind: "login_required"; ended: SessionEnded | null }
+  | { kind: "home"; session: SessionView }
+  | { kind: "qr"; image: string; refresh_at_ms: number }
+  | { kind: "waiting" }
+  | { kind: "scanned"; display_name: string; avatar: string | null }
+  | { kind: "declined" }
+  | { kind: "not_organizer" }
+  | { kind: "expired" };
+
+/** Errors of every command: a stable code and a message for people. */
+export interface CommandError {
+  code: string;
+  message: string;
+}
+
+export interface LogoutOutcome {
+  revoked_on_server: boolean;
+  /** False when the system keychain refused to delete the entry. */
+  keychain_cleared: boolean;
+}
+
+interface TauriChannel<T> {
+  onmessage: (message: T) => void;
+}
+
+interface TauriCore {
+  invoke<T>(command: string, args?: Record<string, unknown>): Promise<T>;
+  Channel: new <T>() => TauriChannel<T>;
+}
+
+declare global {
+  interface Window {
+    __TAURI__?: { core: TauriCore };
+  }
+}
+
+function core(): TauriCore {
+  const tauri = window.__TAURI__;
+  if (!tauri) {
+    throw new Error("Tauri IPC is not available");
+  }
+  return tauri.core;
+}
+
+function channel(onEvent: (event: UiEvent) => void): TauriChannel<UiEvent> {
+  const events = new (core().Channel)<UiEvent>();
+  events.onmessage = onEvent;
+  return events;
+}
+
+export function isCommandError(value: unknown): value is CommandError {
+  return typeof value === "object" && value !== null && "code" in value && "message" in value;
+}
+
+/** Restores the stored session; `onEvent` receives offline notices, then home or login. */
+export function start(onEvent: (event: UiEvent) => void): Promise<void> {
+  return core().invoke("start", { events: channel(onEvent) });
+}
+
+/** Runs the scan login; `onEvent` receives QR and status updates, then home. */
+export function startScanLogin(onEvent: (event: UiEvent) => void): Promise<void> {
+  return core().invoke("start_scan_login", { events: channel(onEvent) });
+}
+
+export function stopScanLogin(): Promise<void> {
+  return core().invoke("stop_scan_login");
+}
+
+export function passwordLogin(login: string, password: string): Promise<SessionView> {
+  return core().invoke("password_login", { login, password });
+}
+
+export function logout(): Promise<LogoutOutcome> {
+  return core().invoke("logout");
+}
+
+export function openInBrowser(): Promise<void> {
+  return core().invoke("open_in_browser");
+}
+
+export function getPreferences(): Promise<PreferencesView> {
+  return core().invoke("get_preferences");
+}
+
+export function savePreferences(serverUrl: string, language: Language): Promise<PreferencesView> {
+  return core().invoke("save_preferences", { serverUrl, language });
+}
