@@ -51,14 +51,20 @@ pub fn app(service: Arc<AuthService>) -> Router {
         // Outermost of the routing layers, so preflights are answered before any fallback.
         .layer(cors(&settings.h5_origins))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(service.clone(), observe::count_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            observe::count_requests,
+        ))
         .layer(observe::access_log())
         .with_state(service)
 }
 
 /// Browsers on the configured H5 origins may call the API; no one else gets CORS headers.
 fn cors(origins: &[String]) -> CorsLayer {
-    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::POST])

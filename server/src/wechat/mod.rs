@@ -40,8 +40,16 @@ pub enum WeChatError {
 #[async_trait]
 pub trait WeChat: Send + Sync + 'static {
     /// Exchanges a `wx.login` code for the user's identity.
-    async fn code_to_session(&self, app: &AppSettings, code: &str) -> Result<WeChatSession, WeChatError>;
+    async fn code_to_session(
+        &self,
+        app: &AppSettings,
+        code: &str,
+    ) -> Result<WeChatSession, WeChatError>;
 
     /// A mini program code (PNG bytes) that opens `app.scan_page` with `scene`.
-    async fn unlimited_qr_code(&self, app: &AppSettings, scene: &str) -> Result<Vec<u8>, WeChatError>;
+    async fn unlimited_qr_code(
+        &self,
+        app: &AppSettings,
+        scene: &str,
+    ) -> Result<Vec<u8>, WeChatError>;
 }

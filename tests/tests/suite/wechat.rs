@@ -367,7 +367,10 @@ async fn concurrent_requests_for_one_scene_fetch_its_code_once() {
     let server = TestServer::start_with(wxacode).await;
     let scene = create_scene(&server).await;
     let images = futures_util::future::join_all((0..10).map(|_| qr_png(&server, &scene))).await;
-    assert!(images.iter().all(|png| *png == images[0]), "every request sees the one code");
+    assert!(
+        images.iter().all(|png| *png == images[0]),
+        "every request sees the one code"
+    );
     assert_eq!(server.wechat().calls(FakeEndpoint::UnlimitedQrCode), 1);
 }
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on this machine, installing what is missing first:
+# formatting and lints, the Node tests of the reference mini program, then all Rust tests —
+# unit tests and the end-to-end suite (real redis-server, headless Chromium, the console's real
+# window under Xvfb with gnome-keyring, in-process auth servers over real HTTP).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "mini program pages (Node)"
+node --test examples/miniprogram/tests/
+
+step "console binary for the end-to-end tests"
+cargo build --locked -p meeteasy-console
+
+step "Rust tests"
+cargo test --locked --workspace
