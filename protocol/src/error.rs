@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 pub struct ErrorBody {
     pub error: ErrorCode,
     pub message: String,
+    /// A finer cause than `error`, where one helps the client say more (an extension of v1: an
+    /// `access_denied` from `islogin` carries `not_organizer` when the confirming account lacks
+    /// the role). Clients that do not know it keep working on `error` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ErrorCode>,
 }
 
 /// Stable, snake_case error codes. Clients branch on these; the message is for people.

@@ -4,6 +4,7 @@
 //! stores or WeChat. Unknown fields are ignored on input (serde's default), as the contract requires.
 
 mod error;
+mod redact;
 mod scene;
 mod token;
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::User;
+use crate::redact::debug_hiding;
 
 /// `POST /auth/scenes`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -13,7 +14,7 @@ pub struct CreateSceneRequest {
     pub device_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct CreateSceneResponse {
     pub scene: String,
     pub poll_token: String,
@@ -21,6 +22,8 @@ pub struct CreateSceneResponse {
     pub interval: u64,
     pub qr: QrInfo,
 }
+
+debug_hiding!(CreateSceneResponse { scene, expires_in, interval, qr } hiding { poll_token });
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QrInfo {
@@ -52,7 +55,7 @@ pub struct ScannerProfile {
 }
 
 /// `GET /auth/scenes/{scene}/islogin` answers with status 200.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum IsLoginResponse {
     Pending,
@@ -65,4 +68,21 @@ pub enum IsLoginResponse {
         expires_in: u64,
         user: User,
     },
+}
+
+impl std::fmt::Debug for IsLoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pending => f.write_str("Pending"),
+            Self::Scanned { user } => f.debug_struct("Scanned").field("user", user).finish(),
+            Self::Confirmed {
+                expires_in, user, ..
+            } => f
+                .debug_struct("Confirmed")
+                .field("access_token", &"<hidden>")
+                .field("expires_in", expires_in)
+                .field("user", user)
+                .finish(),
+        }
+    }
 }

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ErrorBody;
+use crate::redact::debug_hiding;
+
 /// `User` of the contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -53,7 +56,7 @@ pub struct WechatLoginRequest {
     pub scene: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct WechatLoginResponse {
     pub access_token: String,
     pub token_type: String,
@@ -61,10 +64,16 @@ pub struct WechatLoginResponse {
     pub login_ticket: String,
     pub login_ticket_expires_in: u64,
     pub user: User,
+    /// With `scene`: why the scene could not be confirmed (an extension of v1). The login itself
+    /// succeeded, so the mini program keeps its session and need not call `wx.login` again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene_error: Option<ErrorBody>,
 }
 
+debug_hiding!(WechatLoginResponse { token_type, expires_in, login_ticket_expires_in, user, scene_error } hiding { access_token, login_ticket });
+
 /// The plain token answer of ticket exchange, password login and a confirmed scan.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -72,18 +81,24 @@ pub struct TokenResponse {
     pub user: User,
 }
 
+debug_hiding!(TokenResponse { token_type, expires_in, user } hiding { access_token });
+
 /// `POST /auth/login-ticket` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct LoginTicketResponse {
     pub login_ticket: String,
     pub expires_in: u64,
 }
 
+debug_hiding!(LoginTicketResponse { expires_in } hiding { login_ticket });
+
 /// `POST /auth/login-ticket/exchange`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TicketExchangeRequest {
     pub login_ticket: String,
 }
+
+debug_hiding!(TicketExchangeRequest {} hiding { login_ticket });
 
 /// Which client a password login is for; it picks the token's audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,21 +116,15 @@ pub struct PasswordLoginRequest {
     pub client: ClientKind,
 }
 
-impl std::fmt::Debug for PasswordLoginRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordLoginRequest")
-            .field("login", &self.login)
-            .field("password", &"<hidden>")
-            .field("client", &self.client)
-            .finish()
-    }
-}
+debug_hiding!(PasswordLoginRequest { login, client } hiding { password });
 
 /// `POST /auth/jwt/verify`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct VerifyRequest {
     pub token: String,
 }
+
+debug_hiding!(VerifyRequest {} hiding { token });
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyResponse {

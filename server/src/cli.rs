@@ -59,8 +59,9 @@ pub struct ServeArgs {
     #[arg(long, env = "MEETEASY_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Dev mode: `dev:<name>` codes, a phone simulator page, a fake WeChat. Never in production.
-    #[arg(long, env = "MEETEASY_DEV")]
-    pub dev: bool,
+    /// (`--dev=false` or MEETEASY_DEV=false turns off a config file's `dev = true`.)
+    #[arg(long, env = "MEETEASY_DEV", num_args = 0..=1, default_missing_value = "true")]
+    pub dev: Option<bool>,
     /// Login ticket lifetime in seconds.
     #[arg(long, env = "MEETEASY_TICKET_TTL")]
     pub ticket_ttl: Option<u64>,

@@ -23,6 +23,8 @@ pub enum StartError {
     Embedded(#[from] EmbeddedOpenError),
     #[error("cannot use the store: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot start: {0}")]
+    Domain(#[from] crate::domain::AuthError),
     #[error("cannot set up the WeChat client: {0}")]
     WeChat(#[from] WeChatClientError),
     #[error("cannot set up TLS: {0}")]

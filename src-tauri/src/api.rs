@@ -229,7 +229,9 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
         .map(Duration::from_secs);
     match response.json::<ErrorBody>().await {
         Ok(body) => Err(ApiError::Rejected {
-            code: body.error,
+            // The finest cause the server gives: `access_denied` carries `not_organizer` as its
+            // reason when the confirming account lacks the role.
+            code: body.reason.unwrap_or(body.error),
             message: body.message,
             retry_after,
         }),

@@ -47,7 +47,7 @@ pub fn dev_settings(addr: SocketAddr, data_dir: &Path) -> Settings {
     config::load(&Overrides {
         listen: Some(addr),
         data_dir: Some(data_dir.to_path_buf()),
-        dev: true,
+        dev: Some(true),
         ..Overrides::default()
     })
     .expect("dev settings are valid")

@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub console_token_ttl: Option<u64>,
     #[serde(default)]
     pub h5_origins: Vec<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     pub tls: Option<FileTls>,
     pub wechat: Option<FileWeChat>,
     pub password_limits: Option<FilePasswordLimits>,

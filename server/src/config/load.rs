@@ -46,7 +46,7 @@ pub struct Overrides {
     pub store: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub public_url: Option<String>,
-    pub dev: bool,
+    pub dev: Option<bool>,
     pub ticket_ttl: Option<u64>,
     pub scene_ttl: Option<u64>,
 }
@@ -98,7 +98,7 @@ fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation,
 
 pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
     let file = read_file(overrides.config.as_deref())?;
-    let dev = overrides.dev || file.dev.unwrap_or(false);
+    let dev = overrides.dev.or(file.dev).unwrap_or(false);
     let listen = match (overrides.listen, &file.listen) {
         (Some(listen), _) => listen,
         (None, Some(text)) => text.parse().map_err(|_| {
@@ -173,9 +173,25 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         )?,
     };
     let limits_file = file.password_limits.as_ref();
+    let attempts =
+        |field: &'static str, value: Option<u64>, default: u64| match value.unwrap_or(default) {
+            0 => Err(invalid(
+                field,
+                "must be at least 1 (0 would lock everyone out)",
+            )),
+            limit => Ok(limit),
+        };
     let password_limits = PasswordLimits {
-        per_login: limits_file.and_then(|l| l.per_login).unwrap_or(10),
-        per_ip: limits_file.and_then(|l| l.per_ip).unwrap_or(50),
+        per_login: attempts(
+            "password_limits.per_login",
+            limits_file.and_then(|l| l.per_login),
+            10,
+        )?,
+        per_ip: attempts(
+            "password_limits.per_ip",
+            limits_file.and_then(|l| l.per_ip),
+            50,
+        )?,
         window: seconds(
             "password_limits.window_secs",
             limits_file.and_then(|l| l.window_secs),
@@ -199,6 +215,14 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
             "configure at least one mini program ([[apps]] in the config file)",
         ));
     }
+    let trusted_proxies = file
+        .trusted_proxies
+        .iter()
+        .map(|ip| {
+            ip.parse()
+                .map_err(|_| invalid("trusted_proxies", format!("{ip:?} is not an IP address")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let tls = file.tls.as_ref().map(|tls| TlsSettings {
         cert: tls.cert.clone(),
         key: tls.key.clone(),
@@ -214,6 +238,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         h5_origins,
         tls,
         password_limits,
+        trusted_proxies,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct Settings {
     pub h5_origins: Vec<String>,
     pub tls: Option<TlsSettings>,
     pub password_limits: PasswordLimits,
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]

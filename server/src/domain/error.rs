@@ -28,6 +28,9 @@ pub enum AuthError {
     NotOrganizer,
     #[error("the login was declined on the phone")]
     AccessDenied,
+    /// What the console learns when someone without the organizer role confirmed its scene.
+    #[error("the WeChat account that confirmed has no organizer access")]
+    ConfirmedByNonOrganizer,
     #[error("the poll token does not belong to this scene")]
     InvalidPollToken,
     #[error("polled faster than the interval; wait or use ?wait=")]

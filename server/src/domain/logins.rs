@@ -9,10 +9,17 @@ use meeteasy_protocol::{
 use crate::metrics::LoginMethod;
 use crate::secret::Secret;
 
-use super::users::{self, NewWeChatProfile};
-use super::{AuthError, AuthService, ClientAddr, passwords, tickets};
+use super::users::{self, NewWeChatProfile, UserRecord};
+use super::{AuthError, AuthService, ClientAddr, passwords, scenes, tickets};
 
 const MAX_CODE_LEN: usize = 256;
+
+/// A mini program login, and why its scene (if it named one) could not be confirmed.
+pub struct WechatLogin {
+    pub response: WechatLoginResponse,
+    pub scene_error: Option<AuthError>,
+}
+
 const MAX_DEV_NAME: usize = 32;
 
 impl AuthService {
@@ -20,7 +27,7 @@ impl AuthService {
     pub async fn wechat_login(
         &self,
         request: WechatLoginRequest,
-    ) -> Result<WechatLoginResponse, AuthError> {
+    ) -> Result<WechatLogin, AuthError> {
         let code = request.code.trim();
         if code.is_empty() || code.len() > MAX_CODE_LEN {
             return Err(AuthError::InvalidRequest(format!(
@@ -28,26 +35,42 @@ impl AuthService {
             )));
         }
         let app = self.app(request.app.as_deref())?;
+        if let Some(scene) = request.scene.as_deref() {
+            // Checked before the code is spent at WeChat: a malformed request costs the user nothing.
+            scenes::check_scene(scene)?;
+        }
         let profile = self.new_user_profile(code)?;
         let session = self.wechat.code_to_session(app, code).await?;
         let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
             .await?;
-        if let Some(scene) = request.scene.as_deref() {
-            self.scan_as(scene, &user).await?;
-            self.confirm_as(scene, &user).await?;
-        }
         let token = self.token_for(&user, Audience::Miniprogram, &["wechat"])?;
         let ticket_ttl = self.settings.lifetimes.login_ticket;
         let login_ticket = tickets::mint(self.store.as_ref(), &user.id, ticket_ttl).await?;
         self.metrics.count_login(LoginMethod::Wechat);
-        Ok(WechatLoginResponse {
+        // The login stands whatever happens to the scene: the code is spent, and the mini program
+        // keeps its session to show the error and retry.
+        let scene_error = match request.scene.as_deref() {
+            Some(scene) => self.scan_and_confirm(scene, &user).await.err(),
+            None => None,
+        };
+        let response = WechatLoginResponse {
             access_token: token.access_token,
             token_type: token.token_type,
             expires_in: token.expires_in,
             login_ticket,
             login_ticket_expires_in: ticket_ttl.as_secs(),
             user: token.user,
+            scene_error: None,
+        };
+        Ok(WechatLogin {
+            response,
+            scene_error,
         })
+    }
+
+    async fn scan_and_confirm(&self, scene: &str, user: &UserRecord) -> Result<(), AuthError> {
+        self.scan_as(scene, user).await?;
+        self.confirm_as(scene, user).await
     }
 
     /// The profile a first login creates. In dev mode `dev:<name>` names the user, an organizer

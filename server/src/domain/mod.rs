@@ -21,5 +21,7 @@ mod users;
 pub use admin::UserAdmin;
 pub use clock::unix_now;
 pub use error::AuthError;
+pub use logins::WechatLogin;
+pub use secrets::is_scene_shaped;
 pub use service::{AuthService, ClientAddr};
 pub use users::{NewPasswordUser, UserRef};

@@ -62,8 +62,6 @@ enum SceneState {
     Refused {
         user_id: String,
     },
-    /// The token was handed to the console; nothing more happens to this scene.
-    Delivered,
 }
 
 impl SceneRecord {
@@ -89,7 +87,7 @@ impl SceneRecord {
     /// Who holds the scene, if anyone does.
     fn owner(&self) -> Option<&str> {
         match &self.state {
-            SceneState::Pending | SceneState::Delivered => None,
+            SceneState::Pending => None,
             SceneState::Scanned { user_id, .. }
             | SceneState::Confirmed { user_id }
             | SceneState::Declined { user_id }
@@ -110,7 +108,7 @@ fn qr_cache_key(scene: &str) -> String {
     format!("scene-qr:{scene}")
 }
 
-fn check_scene(scene: &str) -> Result<(), AuthError> {
+pub(super) fn check_scene(scene: &str) -> Result<(), AuthError> {
     if is_scene_shaped(scene) {
         Ok(())
     } else {
@@ -316,8 +314,7 @@ impl AuthService {
                     SceneState::Scanned { .. }
                     | SceneState::Confirmed { .. }
                     | SceneState::Declined { .. }
-                    | SceneState::Refused { .. }
-                    | SceneState::Delivered => Err(unavailable_to(record, &user.id)),
+                    | SceneState::Refused { .. } => Err(unavailable_to(record, &user.id)),
                 }
             },
         )
@@ -374,8 +371,7 @@ impl AuthService {
                     | SceneState::Scanned { .. }
                     | SceneState::Confirmed { .. }
                     | SceneState::Declined { .. }
-                    | SceneState::Refused { .. }
-                    | SceneState::Delivered => Err(unavailable_to(record, &user.id)),
+                    | SceneState::Refused { .. } => Err(unavailable_to(record, &user.id)),
                 }
             },
         )
@@ -423,8 +419,7 @@ impl AuthService {
                     | SceneState::Scanned { .. }
                     | SceneState::Confirmed { .. }
                     | SceneState::Declined { .. }
-                    | SceneState::Refused { .. }
-                    | SceneState::Delivered => Err(unavailable_to(record, &user_id)),
+                    | SceneState::Refused { .. } => Err(unavailable_to(record, &user_id)),
                 }
             },
         )
@@ -455,7 +450,14 @@ impl AuthService {
         }
         let poll_token_hash = token_hash(poll_token);
         let deadline = Instant::now() + wait;
-        // Subscribe before the first read, so a change between the read and the wait is not missed.
+        // Only the poll token's holder may listen to a scene: check it before subscribing.
+        let first: SceneRecord = records::load(self.store.as_ref(), &scene_key(scene))
+            .await?
+            .ok_or(AuthError::SceneExpired)?;
+        if !hashes_equal(&first.poll_token_hash, &poll_token_hash) {
+            return Err(AuthError::InvalidPollToken);
+        }
+        // Subscribe before the reads the wait depends on, so a change in between is not missed.
         let mut changes = self.store.subscribe(&scene_topic(scene));
         let mut shutting_down = self.shutting_down.clone();
         let mut gate_checked = false;
@@ -479,10 +481,9 @@ impl AuthService {
                 gate_checked = true;
             }
             let answer = match &record.state {
-                SceneState::Confirmed { .. } => return self.deliver(scene, &bytes, &record).await,
+                SceneState::Confirmed { .. } => return self.deliver(scene).await,
                 SceneState::Declined { .. } => return Err(AuthError::AccessDenied),
-                SceneState::Refused { .. } => return Err(AuthError::NotOrganizer),
-                SceneState::Delivered => return Err(AuthError::SceneExpired),
+                SceneState::Refused { .. } => return Err(AuthError::ConfirmedByNonOrganizer),
                 SceneState::Pending => IsLoginResponse::Pending,
                 SceneState::Scanned { profile, .. } => IsLoginResponse::Scanned {
                     user: profile.clone(),
@@ -546,29 +547,23 @@ impl AuthService {
         Ok(())
     }
 
-    /// Hands the console its token, once: the login data is gone as it is delivered.
-    async fn deliver(
-        &self,
-        scene: &str,
-        bytes: &[u8],
-        record: &SceneRecord,
-    ) -> Result<IsLoginResponse, AuthError> {
-        let SceneState::Confirmed { user_id } = &record.state else {
-            return Err(AuthError::SceneExpired);
-        };
-        let delivered = record.moved_to(SceneState::Delivered, record.expires_at);
-        let won = self
+    /// Hands the console its token, once: the scene is taken from the store as it is delivered, so
+    /// of concurrent polls exactly one gets the token and the others find the scene gone.
+    async fn deliver(&self, scene: &str) -> Result<IsLoginResponse, AuthError> {
+        let key = scene_key(scene);
+        let bytes = self
             .store
-            .compare_and_swap(
-                &scene_key(scene),
-                bytes,
-                &records::encode(&delivered)?,
-                record.lifetime(),
-            )
-            .await?;
-        if !won {
-            return Err(AuthError::SceneExpired);
-        }
+            .take(&key)
+            .await?
+            .ok_or(AuthError::SceneExpired)?;
+        let record: SceneRecord = records::decode(&key, &bytes)?;
+        // Confirmed is final (no transition leaves it), so the record taken is the confirmed one.
+        let SceneState::Confirmed { user_id } = &record.state else {
+            return Err(AuthError::Internal(format!(
+                "scene {scene} was taken in state {:?}",
+                record.state
+            )));
+        };
         let user = self.user(user_id).await?;
         let token = self.token_for(
             &user,

@@ -14,8 +14,8 @@ use crate::wechat::WeChat;
 
 use super::AuthError;
 use super::keys::KeyRing;
-use super::tokens;
 use super::users::{self, UserRecord};
+use super::{passwords, tokens};
 
 /// The address a request came from, as the transport saw it.
 #[derive(Debug, Clone)]
@@ -39,8 +39,9 @@ impl AuthService {
         settings: Arc<Settings>,
         metrics: Arc<Metrics>,
         shutting_down: watch::Receiver<bool>,
-    ) -> Result<AuthService, StoreError> {
+    ) -> Result<AuthService, AuthError> {
         let keys = KeyRing::load_or_create(store.as_ref()).await?;
+        passwords::warm_up().await?;
         Ok(AuthService {
             store,
             wechat,

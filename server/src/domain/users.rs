@@ -11,7 +11,7 @@ use super::AuthError;
 use super::records::{self, Transition};
 use super::secrets::random_id;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct UserRecord {
     pub id: String,
     pub display_name: String,
@@ -21,6 +21,21 @@ pub struct UserRecord {
     pub login: Option<String>,
     /// argon2id PHC string.
     pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("display_name", &self.display_name)
+            .field("roles", &self.roles)
+            .field("login", &self.login)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<hidden>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserRecord {
@@ -162,10 +177,20 @@ pub async fn find_or_create_wechat(
             Lifetime::Forever,
         )
         .await?;
-    let user = match existing_user(store, &identity_key).await? {
-        Some(user) => user,
+    if let Some(user) = existing_user(store, &identity_key).await? {
+        return link_openid(store, &identity_key, &openid_key, user).await;
+    }
+    // Logged in before the app was bound to an Open Platform account: the unionid is new, but
+    // this openid already has a user, who keeps their account and roles.
+    let earlier = if identity_key == openid_key {
+        None
+    } else {
+        existing_user(store, &openid_key).await?
+    };
+    let (candidate, created) = match earlier {
+        Some(user) => (user, false),
         None => {
-            let candidate = UserRecord {
+            let user = UserRecord {
                 id: random_id()?,
                 display_name: profile.display_name,
                 avatar_url: None,
@@ -176,28 +201,40 @@ pub async fn find_or_create_wechat(
             // The user record goes first, so an identity never points at a missing user.
             store
                 .put(
-                    &user_key(&candidate.id),
-                    &records::encode(&candidate)?,
+                    &user_key(&user.id),
+                    &records::encode(&user)?,
                     Lifetime::Forever,
                 )
                 .await?;
-            if store
-                .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
-                .await?
-            {
-                candidate
-            } else {
-                // A concurrent first login of the same person won; use theirs and drop ours.
-                store.delete(&user_key(&candidate.id)).await?;
-                existing_user(store, &identity_key).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("{identity_key} vanished while read"))
-                })?
-            }
+            (user, true)
         }
     };
+    if store
+        .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
+        .await?
+    {
+        return link_openid(store, &identity_key, &openid_key, candidate).await;
+    }
+    // A concurrent first login of the same person won: use their user, and drop ours if we made it.
+    if created {
+        store.delete(&user_key(&candidate.id)).await?;
+    }
+    let winner = existing_user(store, &identity_key)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?;
+    link_openid(store, &identity_key, &openid_key, winner).await
+}
+
+/// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid.
+async fn link_openid(
+    store: &dyn Store,
+    identity_key: &str,
+    openid_key: &str,
+    user: UserRecord,
+) -> Result<UserRecord, StoreError> {
     if identity_key != openid_key {
         store
-            .put(&openid_key, user.id.as_bytes(), Lifetime::Forever)
+            .put(openid_key, user.id.as_bytes(), Lifetime::Forever)
             .await?;
     }
     Ok(user)

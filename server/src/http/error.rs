@@ -28,94 +28,118 @@ impl ApiError {
         Self::Auth(AuthError::InvalidRequest(message.into()))
     }
 
-    /// The code, the message for people, and how long to wait before retrying (for 429s).
-    fn describe(&self) -> (ErrorCode, String, Option<Duration>) {
+    /// The contract's error body for this error.
+    pub fn body(&self) -> ErrorBody {
+        self.describe().body
+    }
+
+    fn describe(&self) -> Described {
         let error = match self {
-            Self::NoSuchRoute => return (ErrorCode::NotFound, "no such endpoint".into(), None),
+            Self::NoSuchRoute => return Described::new(ErrorCode::NotFound, "no such endpoint"),
             Self::MethodNotAllowed => {
-                return (
+                return Described::new(
                     ErrorCode::MethodNotAllowed,
-                    "this endpoint does not take that method".into(),
-                    None,
+                    "this endpoint does not take that method",
                 );
             }
             Self::Auth(error) => error,
         };
         let message = error.to_string();
         match error {
-            AuthError::InvalidRequest(_) => (ErrorCode::InvalidRequest, message, None),
-            AuthError::UnknownApp(_) => (ErrorCode::UnknownApp, message, None),
+            AuthError::InvalidRequest(_) => Described::new(ErrorCode::InvalidRequest, message),
+            AuthError::UnknownApp(_) => Described::new(ErrorCode::UnknownApp, message),
             AuthError::WeChat(wechat) => match wechat {
-                WeChatError::CodeInvalid(_) => (ErrorCode::WechatCodeInvalid, message, None),
-                WeChatError::UserBlocked => (ErrorCode::WechatUserBlocked, message, None),
-                WeChatError::RateLimited => (
-                    ErrorCode::WechatRateLimited,
-                    message,
-                    Some(Duration::from_secs(60)),
-                ),
+                WeChatError::CodeInvalid(_) => {
+                    Described::new(ErrorCode::WechatCodeInvalid, message)
+                }
+                WeChatError::UserBlocked => Described::new(ErrorCode::WechatUserBlocked, message),
+                WeChatError::RateLimited => Described::new(ErrorCode::WechatRateLimited, message)
+                    .retry_after(Duration::from_secs(60)),
                 WeChatError::Unavailable(detail) => {
                     tracing::warn!(%detail, "WeChat call failed");
-                    (
+                    Described::new(
                         ErrorCode::WechatUnavailable,
-                        "WeChat is unavailable; try again shortly".into(),
-                        None,
+                        "WeChat is unavailable; try again shortly",
                     )
                 }
             },
-            AuthError::TicketInvalid => (ErrorCode::TicketInvalid, message, None),
-            AuthError::TicketExpired => (ErrorCode::TicketExpired, message, None),
-            AuthError::TicketUsed => (ErrorCode::TicketUsed, message, None),
-            AuthError::SceneClaimed => (ErrorCode::SceneClaimed, message, None),
-            AuthError::SceneExpired => (ErrorCode::SceneExpired, message, None),
-            AuthError::NotOrganizer => (ErrorCode::NotOrganizer, message, None),
-            AuthError::AccessDenied => (ErrorCode::AccessDenied, message, None),
-            AuthError::InvalidPollToken => (ErrorCode::InvalidPollToken, message, None),
+            AuthError::TicketInvalid => Described::new(ErrorCode::TicketInvalid, message),
+            AuthError::TicketExpired => Described::new(ErrorCode::TicketExpired, message),
+            AuthError::TicketUsed => Described::new(ErrorCode::TicketUsed, message),
+            AuthError::SceneClaimed => Described::new(ErrorCode::SceneClaimed, message),
+            AuthError::SceneExpired => Described::new(ErrorCode::SceneExpired, message),
+            AuthError::NotOrganizer => Described::new(ErrorCode::NotOrganizer, message),
+            AuthError::AccessDenied => Described::new(ErrorCode::AccessDenied, message),
+            AuthError::ConfirmedByNonOrganizer => {
+                Described::new(ErrorCode::AccessDenied, message).reason(ErrorCode::NotOrganizer)
+            }
+            AuthError::InvalidPollToken => Described::new(ErrorCode::InvalidPollToken, message),
             AuthError::SlowDown { retry_after } => {
-                (ErrorCode::SlowDown, message, Some(*retry_after))
+                Described::new(ErrorCode::SlowDown, message).retry_after(*retry_after)
             }
             AuthError::TooManyRequests { retry_after } => {
-                (ErrorCode::TooManyRequests, message, Some(*retry_after))
+                Described::new(ErrorCode::TooManyRequests, message).retry_after(*retry_after)
             }
-            AuthError::InvalidCredentials => (ErrorCode::InvalidCredentials, message, None),
+            AuthError::InvalidCredentials => Described::new(ErrorCode::InvalidCredentials, message),
             AuthError::TooManyAttempts { retry_after } => {
-                (ErrorCode::TooManyAttempts, message, Some(*retry_after))
+                Described::new(ErrorCode::TooManyAttempts, message).retry_after(*retry_after)
             }
-            AuthError::InvalidToken(_) => (ErrorCode::InvalidToken, message, None),
-            AuthError::TokenExpired => (ErrorCode::TokenExpired, message, None),
-            AuthError::TokenRevoked => (ErrorCode::TokenRevoked, message, None),
+            AuthError::InvalidToken(_) => Described::new(ErrorCode::InvalidToken, message),
+            AuthError::TokenExpired => Described::new(ErrorCode::TokenExpired, message),
+            AuthError::TokenRevoked => Described::new(ErrorCode::TokenRevoked, message),
             AuthError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                (
+                Described::new(
                     ErrorCode::InternalError,
-                    "something went wrong on the server".into(),
-                    None,
+                    "something went wrong on the server",
                 )
             }
             AuthError::Store(store) => {
                 tracing::warn!(error = %store, "store operation failed");
-                (
+                Described::new(
                     ErrorCode::StoreUnavailable,
-                    "the session store is unavailable; try again shortly".into(),
-                    None,
+                    "the session store is unavailable; try again shortly",
                 )
             }
         }
     }
 }
 
+/// An error as it goes on the wire, and how long to wait before retrying (for 429s).
+struct Described {
+    body: ErrorBody,
+    retry_after: Option<Duration>,
+}
+
+impl Described {
+    fn new(error: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            body: ErrorBody {
+                error,
+                message: message.into(),
+                reason: None,
+            },
+            retry_after: None,
+        }
+    }
+
+    fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    fn reason(mut self, reason: ErrorCode) -> Self {
+        self.body.reason = Some(reason);
+        self
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (code, message, retry_after) = self.describe();
-        let status =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (
-            status,
-            axum::Json(ErrorBody {
-                error: code,
-                message,
-            }),
-        )
-            .into_response();
+        let Described { body, retry_after } = self.describe();
+        let status = StatusCode::from_u16(body.error.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(wait) = retry_after {
             // Whole seconds, rounded up: a client that waits exactly this long is not refused again.

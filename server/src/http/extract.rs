@@ -1,18 +1,21 @@
 //! Request extractors whose rejections are the contract's errors: malformed JSON or query strings
 //! become `400 invalid_request` naming the field, a missing bearer `401 invalid_token`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::connect_info::Connected;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::request::Parts;
 use axum::serve::IncomingStream;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 
-use crate::domain::{AuthError, ClientAddr};
+use crate::domain::{AuthError, AuthService, ClientAddr};
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 use super::error::ApiError;
 use super::tls::TlsListener;
@@ -41,6 +44,28 @@ fn json_problem(rejection: &JsonRejection) -> String {
         JsonRejection::BytesRejection(_) => "body: unreadable or larger than 16 KiB".into(),
         // JsonRejection is non-exhaustive: a variant added by a future axum still gets a clear answer.
         other => format!("body: {}", other.body_text()),
+    }
+}
+
+/// A JSON body whose fields are all optional: no body at all means all defaults.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = request.headers();
+        let declared_empty = headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|length| length == "0");
+        let undeclared =
+            headers.get(CONTENT_LENGTH).is_none() && headers.get(TRANSFER_ENCODING).is_none();
+        if declared_empty || undeclared {
+            return Ok(Self(T::default()));
+        }
+        JsonBody::from_request(request, state)
+            .await
+            .map(|JsonBody(value)| Self(value))
     }
 }
 
@@ -111,17 +136,62 @@ impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
     }
 }
 
-/// The peer address of the request (the console's IP shown on the phone; rate-limit key).
+/// Where the request comes from: the connection's peer, or — when that peer is a trusted proxy —
+/// the nearest address in `X-Forwarded-For` that is not one (the console's IP shown on the phone,
+/// and the key of per-address limits).
 pub struct Peer(pub ClientAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<Arc<AuthService>> for Peer {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let ip = parts.extensions.get::<ConnectInfo<PeerAddr>>().map_or_else(
-            || "unknown".to_owned(),
-            |ConnectInfo(PeerAddr(addr))| addr.ip().to_string(),
-        );
-        Ok(Self(ClientAddr(ip)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<AuthService>,
+    ) -> Result<Self, ApiError> {
+        let trusted = &service.settings().trusted_proxies;
+        let Some(ConnectInfo(PeerAddr(peer))) = parts.extensions.get::<ConnectInfo<PeerAddr>>()
+        else {
+            return Ok(Self(ClientAddr("unknown".to_owned())));
+        };
+        let mut client = peer.ip();
+        if trusted.contains(&client) {
+            let forwarded = parts
+                .headers
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .map(str::trim)
+                .collect::<Vec<_>>();
+            // Read from the right: each trusted proxy appended the address it saw.
+            for hop in forwarded.iter().rev() {
+                match hop.parse::<IpAddr>() {
+                    Ok(ip) if trusted.contains(&ip) => client = ip,
+                    Ok(ip) => {
+                        client = ip;
+                        break;
+                    }
+                    // A hop we cannot read ends what we can trust.
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(Self(ClientAddr(client.to_string())))
+    }
+}
+
+/// The `{scene}` path segment; a segment that is not even text is an invalid request, in JSON.
+pub struct ScenePath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ScenePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(scene)| Self(scene))
+            .map_err(|rejection| {
+                ApiError::invalid_request(format!("scene: {}", rejection.body_text()))
+            })
     }
 }

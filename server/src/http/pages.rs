@@ -6,6 +6,7 @@
 //! CSP with no inline script or style; scripts and CSS are revalidated on every use (`no-cache` + `ETag`),
 //! because conference sites include the script by a fixed URL and a fix must reach them at once.
 
+use crate::domain::is_scene_shaped;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -44,8 +45,6 @@ const NOT_FOUND_HTML: &str = include_str!("../../assets/m/not-found.html");
 /// Where the dev-mode simulator goes in the scan page.
 const SIMULATOR_SLOT: &str = "<!-- dev-simulator -->";
 
-const SCENE_LENGTH: usize = 32;
-
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
@@ -77,7 +76,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>(dev: bool) -> Router<S> {
             get(
                 move |scene: Result<Path<String>, PathRejection>| async move {
                     match scene {
-                        Ok(Path(scene)) if is_scene(&scene) => html(StatusCode::OK, scan_page),
+                        Ok(Path(scene)) if is_scene_shaped(&scene) => {
+                            html(StatusCode::OK, scan_page)
+                        }
                         Ok(_) | Err(_) => not_found(),
                     }
                 },
@@ -88,11 +89,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(dev: bool) -> Router<S> {
     } else {
         router
     }
-}
-
-/// The contract's scene form: 32 characters from `[0-9A-Za-z]`.
-fn is_scene(scene: &str) -> bool {
-    scene.len() == SCENE_LENGTH && scene.bytes().all(|byte| byte.is_ascii_alphanumeric())
 }
 
 fn html(status: StatusCode, body: Bytes) -> Response {

@@ -175,6 +175,8 @@ async fn malformed_bodies_are_invalid_requests_naming_the_field() {
         "invalid_request",
         "device_name",
     );
+    // Every field of a new scene is optional, so no body at all is fine too.
+    assert_eq!(server.post_empty("/auth/scenes", None).await.status, 201);
     // Unknown fields are ignored, as the contract says.
     assert_eq!(
         server
@@ -221,6 +223,21 @@ async fn bad_paths_queries_and_apps_are_named() {
     );
     assert_names(
         &server.get("/auth/scenes/short/qr.png", None).await,
+        400,
+        "invalid_request",
+        "scene",
+    );
+    // A path segment that is not even UTF-8 still gets the contract's JSON.
+    assert_names(
+        &server.post_empty("/auth/scenes/%FF/scan", None).await,
+        400,
+        "invalid_request",
+        "scene",
+    );
+    assert_names(
+        &server
+            .get("/auth/scenes/%FF/islogin", Some(&scene.poll_token))
+            .await,
         400,
         "invalid_request",
         "scene",

@@ -294,10 +294,12 @@ async fn a_user_without_the_organizer_role_cannot_log_a_console_in() {
         .post_empty(&scene_path(&scene, "confirm"), Some(&guest.access_token))
         .await
         .assert_error(403, "not_organizer");
-    server
+    // The console gets the contract's access_denied, with the finer reason as an extension.
+    let denied = server
         .get(&islogin_path(&scene, 5), Some(&scene.poll_token))
-        .await
-        .assert_error(403, "not_organizer");
+        .await;
+    denied.assert_error(403, "access_denied");
+    assert_eq!(denied.body["reason"], "not_organizer", "{denied:?}");
 }
 
 #[tokio::test]
@@ -312,11 +314,69 @@ async fn the_one_step_mini_program_login_confirms_a_scene() {
         )
         .await;
     assert_eq!(login.status, 200, "{login:?}");
+    assert!(login.body.get("scene_error").is_none(), "{login:?}");
     let polled = server
         .get(&islogin_path(&scene, 5), Some(&scene.poll_token))
         .await;
     assert_eq!(polled.body["status"], "confirmed", "{polled:?}");
     assert_eq!(polled.body["user"]["display_name"], "ivy");
+}
+
+#[tokio::test]
+async fn a_one_step_login_keeps_the_session_when_its_scene_fails() {
+    let server = TestServer::start_dev().await;
+    let scene = create_scene(&server).await;
+    let guest = server
+        .post(
+            "/auth/wechat/login",
+            json!({"code": "dev:guest-ida", "scene": scene.scene}),
+            None,
+        )
+        .await;
+    assert_eq!(guest.status, 200, "the login itself stands: {guest:?}");
+    assert_eq!(
+        guest.body["scene_error"]["error"], "not_organizer",
+        "{guest:?}"
+    );
+    assert!(guest.body["access_token"].is_string() && guest.body["login_ticket"].is_string());
+    let stale = server
+        .post(
+            "/auth/wechat/login",
+            json!({"code": "dev:jan", "scene": "0".repeat(32)}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        stale.body["scene_error"]["error"], "scene_expired",
+        "{stale:?}"
+    );
+    // A malformed scene is refused before the code is spent.
+    server
+        .post(
+            "/auth/wechat/login",
+            json!({"code": "dev:jan", "scene": "../x"}),
+            None,
+        )
+        .await
+        .assert_error(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn of_concurrent_polls_of_a_confirmed_scene_one_gets_the_token() {
+    let server = TestServer::start_dev().await;
+    let scene = create_scene(&server).await;
+    let phone = server.dev_login("kai").await;
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await;
+    let path = islogin_path(&scene, 5);
+    let polls = join_all((0..8).map(|_| server.get(&path, Some(&scene.poll_token)))).await;
+    let delivered = polls
+        .iter()
+        .filter(|p| p.body["status"] == "confirmed")
+        .count();
+    let gone = polls.iter().filter(|p| p.code() == "scene_expired").count();
+    assert_eq!((delivered, gone), (1, 7), "{polls:?}");
 }
 
 #[tokio::test]
@@ -639,4 +699,35 @@ async fn serves_https_with_the_configured_certificate() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_console_address_is_the_forwarded_one() {
+    let proxied = TestServer::start_with(|s| s.trusted_proxies = vec![[127, 0, 0, 1].into()]).await;
+    let direct = TestServer::start_dev().await;
+    let console_ip = async |server: &TestServer, forwarded: &str| {
+        let request = server
+            .http()
+            .post(server.url("/auth/scenes"))
+            .header("x-forwarded-for", forwarded);
+        let scene: CreateSceneResponse = meeteasy_tests::api::send(request).await.json();
+        let phone = server.dev_login("uma").await;
+        let scanned = server
+            .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+            .await;
+        scanned.body["console"]["ip"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        console_ip(&proxied, "198.51.100.7, 127.0.0.1").await,
+        "198.51.100.7"
+    );
+    assert_eq!(
+        console_ip(&proxied, "garbage, 203.0.113.5").await,
+        "203.0.113.5"
+    );
+    // Without a trusted proxy in front, the header is anyone's to forge and is ignored.
+    assert_eq!(console_ip(&direct, "198.51.100.7").await, "127.0.0.1");
 }

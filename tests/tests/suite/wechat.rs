@@ -471,6 +471,15 @@ async fn apps_bound_to_one_open_platform_account_share_users_by_unionid() {
         "one Open Platform user is one user in every app"
     );
     assert_ne!(login_in(1, "openid-of-rosa", "union-rosa").await, attendee);
+    // Someone who logged in before the binding (no unionid yet) keeps their user once it comes.
+    let before_binding = wechat.mint_code(&apps[0].appid, "openid-of-sam", None);
+    let reply = login(&server, &before_binding, Some(&apps[0].key)).await;
+    let sam = reply.json::<WechatLoginResponse>().user.id;
+    assert_eq!(login_in(0, "openid-of-sam", "union-sam").await, sam);
+    assert_eq!(
+        login_in(1, "openid-of-sam-in-organizer", "union-sam").await,
+        sam
+    );
     // Production mode: dev codes mean nothing to WeChat.
     login(&server, "dev:quinn", None)
         .await

@@ -15,7 +15,12 @@ pub async fn wechat_login(
     service: Service,
     JsonBody(request): JsonBody<WechatLoginRequest>,
 ) -> Result<Json<WechatLoginResponse>, ApiError> {
-    Ok(Json(service.wechat_login(request).await?))
+    let login = service.wechat_login(request).await?;
+    let scene_error = login.scene_error.map(|error| ApiError::from(error).body());
+    Ok(Json(WechatLoginResponse {
+        scene_error,
+        ..login.response
+    }))
 }
 
 pub async fn mint_ticket(

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use meeteasy_protocol::{CreateSceneRequest, CreateSceneResponse, IsLoginResponse, ScanResponse};
@@ -11,12 +10,12 @@ use serde::Deserialize;
 
 use super::Service;
 use crate::http::error::ApiError;
-use crate::http::extract::{Bearer, JsonBody, Peer, PollToken, QueryParams};
+use crate::http::extract::{Bearer, OptionalJsonBody, Peer, PollToken, QueryParams, ScenePath};
 
 pub async fn create(
     service: Service,
     Peer(from): Peer,
-    JsonBody(request): JsonBody<CreateSceneRequest>,
+    OptionalJsonBody(request): OptionalJsonBody<CreateSceneRequest>,
 ) -> Result<(StatusCode, Json<CreateSceneResponse>), ApiError> {
     Ok((
         StatusCode::CREATED,
@@ -26,7 +25,7 @@ pub async fn create(
 
 pub async fn qr_png(
     service: Service,
-    Path(scene): Path<String>,
+    ScenePath(scene): ScenePath,
 ) -> Result<impl IntoResponse, ApiError> {
     let png = service.scene_qr(&scene).await?;
     Ok((
@@ -40,7 +39,7 @@ pub async fn qr_png(
 
 pub async fn scan(
     service: Service,
-    Path(scene): Path<String>,
+    ScenePath(scene): ScenePath,
     Bearer(token): Bearer,
 ) -> Result<Json<ScanResponse>, ApiError> {
     let claims = service.verify_miniprogram(&token).await?;
@@ -49,7 +48,7 @@ pub async fn scan(
 
 pub async fn confirm(
     service: Service,
-    Path(scene): Path<String>,
+    ScenePath(scene): ScenePath,
     Bearer(token): Bearer,
 ) -> Result<StatusCode, ApiError> {
     let claims = service.verify_miniprogram(&token).await?;
@@ -59,7 +58,7 @@ pub async fn confirm(
 
 pub async fn cancel(
     service: Service,
-    Path(scene): Path<String>,
+    ScenePath(scene): ScenePath,
     Bearer(token): Bearer,
 ) -> Result<StatusCode, ApiError> {
     let claims = service.verify_miniprogram(&token).await?;
@@ -75,7 +74,7 @@ pub struct Wait {
 
 pub async fn islogin(
     service: Service,
-    Path(scene): Path<String>,
+    ScenePath(scene): ScenePath,
     PollToken(poll_token): PollToken,
     QueryParams(Wait { wait }): QueryParams<Wait>,
 ) -> Result<Json<IsLoginResponse>, ApiError> {
