@@ -6,6 +6,7 @@
 mod error;
 mod redact;
 mod scene;
+mod secret;
 mod token;
 
 pub use error::{ErrorBody, ErrorCode};
@@ -13,6 +14,7 @@ pub use scene::{
     ConsoleInfo, CreateSceneRequest, CreateSceneResponse, IsLoginResponse, QrInfo, ScanResponse,
     ScannerProfile,
 };
+pub use secret::Secret;
 pub use token::{
     Audience, Claims, ClientKind, Jwk, Jwks, LoginTicketResponse, PasswordLoginRequest,
     TicketExchangeRequest, TokenResponse, User, VerifyRequest, VerifyResponse, WechatLoginRequest,

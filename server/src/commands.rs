@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use crate::cli::{AddUserArgs, GrantArgs, ServeArgs};
 use crate::config::{self, ConfigError, StoreLocation};
 use crate::domain::{AuthError, NewPasswordUser, UserAdmin, UserRef};
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 use crate::server::{Server, StartError, open_store};
 
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,6 @@ pub mod http;
 pub mod metrics;
 pub mod phone;
 pub mod qr;
-pub mod secret;
 pub mod server;
 pub mod store;
 pub mod wechat;

@@ -13,7 +13,7 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::origin::ServerOrigin;
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

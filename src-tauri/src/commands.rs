@@ -10,7 +10,7 @@ use crate::console::{
     Console, ConsoleError, EventSink, LogoutOutcome, PreferencesView, SessionView, UiEvent,
 };
 use crate::preferences::Language;
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 #[tauri::command]
 pub fn start(console: State<'_, Arc<Console>>, events: Channel<UiEvent>) {

@@ -20,7 +20,7 @@ use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
 use crate::preferences::{Language, Preferences, PreferencesError, PreferencesFile};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan_login};
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 /// Everything the UI is told, as `{"kind": "...", ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use keyring_core::{CredentialStore, Error as KeyringError};
 use serde::Serialize;
 
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 pub const KEYCHAIN_SERVICE: &str = "meeteasy-console";
 pub const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(5);

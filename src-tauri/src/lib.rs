@@ -13,7 +13,6 @@ pub mod keychain;
 pub mod origin;
 pub mod preferences;
 pub mod scan;
-pub mod secret;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use super::settings::{
     AppSettings, EnvVersion, Lifetimes, PasswordLimits, QrMode, Settings, StoreLocation,
     TlsSettings, WeChatSettings,
 };
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

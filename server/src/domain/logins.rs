@@ -7,7 +7,7 @@ use meeteasy_protocol::{
 };
 
 use crate::metrics::LoginMethod;
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{AuthError, AuthService, ClientAddr, passwords, scenes, tickets};

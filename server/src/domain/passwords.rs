@@ -6,7 +6,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 use crate::store::Store;
 
 use super::AuthError;

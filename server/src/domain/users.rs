@@ -3,9 +3,9 @@
 use meeteasy_protocol::{ORGANIZER_ROLE, User};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::Secret;
 use crate::store::{Lifetime, Store, StoreError};
 use crate::wechat::WeChatSession;
+use meeteasy_protocol::Secret;
 
 use super::AuthError;
 use super::records::{self, Transition};
@@ -139,6 +139,16 @@ pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
     }
 }
 
+async fn save(store: &dyn Store, user: &UserRecord) -> Result<(), StoreError> {
+    store
+        .put(
+            &user_key(&user.id),
+            &records::encode(user)?,
+            Lifetime::Forever,
+        )
+        .await
+}
+
 pub async fn get(store: &dyn Store, id: &str) -> Result<Option<UserRecord>, StoreError> {
     records::load(store, &user_key(id)).await
 }
@@ -199,13 +209,7 @@ pub async fn find_or_create_wechat(
                 password_hash: None,
             };
             // The user record goes first, so an identity never points at a missing user.
-            store
-                .put(
-                    &user_key(&user.id),
-                    &records::encode(&user)?,
-                    Lifetime::Forever,
-                )
-                .await?;
+            save(store, &user).await?;
             (user, true)
         }
     };
@@ -277,13 +281,7 @@ pub async fn create_password_user(
         login: Some(login.clone()),
         password_hash: Some(password_hash),
     };
-    store
-        .put(
-            &user_key(&user.id),
-            &records::encode(&user)?,
-            Lifetime::Forever,
-        )
-        .await?;
+    save(store, &user).await?;
     if !store
         .insert_new(&login_key(&login), user.id.as_bytes(), Lifetime::Forever)
         .await?

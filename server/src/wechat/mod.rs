@@ -9,7 +9,7 @@ pub mod fake;
 use async_trait::async_trait;
 
 use crate::config::AppSettings;
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 /// What code2Session tells about the user behind a `wx.login` code.
 #[derive(Debug, Clone)]

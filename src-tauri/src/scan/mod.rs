@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep};
 
 use crate::api::{ApiClient, ApiError, NewScene};
 use crate::backoff::Backoff;
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 /// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests.
 pub trait ScanApi: Send + Sync {

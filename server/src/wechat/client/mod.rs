@@ -21,7 +21,7 @@ use self::call::{Api, CallError};
 use self::token::AccessTokens;
 use super::{WeChat, WeChatError, WeChatSession};
 use crate::config::{AppSettings, EnvVersion, WeChatSettings};
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 use crate::store::Store;
 
 /// Errcodes of a rejected access token: invalid, expired, or not the latest.

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::WeChatClient;
 use crate::config::{AppSettings, EnvVersion, QrMode, WeChatSettings};
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
 use crate::wechat::fake::{FakeApp, FakeEndpoint, FakeFault, FakeHandle, FakeWeChat};

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use super::{FakeApp, FakeWeChat};
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FakeWeChatArgs {

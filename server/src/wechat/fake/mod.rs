@@ -16,7 +16,7 @@ use std::time::Duration;
 pub use self::cli::{FakeWeChatArgs, FakeWeChatError, run};
 use self::world::World;
 pub use self::world::session_signature;
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 /// A mini program the fake knows.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{FakeApp, FakeEndpoint, FakeFault, FakeHandle, FakeWeChat, session_signature};
-use crate::secret::Secret;
+use meeteasy_protocol::Secret;
 
 const APPID: &str = "wxfake000000001";
 const SECRET: &str = "fake-secret";

@@ -1,6 +1,9 @@
-//! Values that must never reach the webview, a log or a `Debug` dump: access tokens and poll tokens.
+//! A string that must never reach a log, the console's webview or a `Debug` dump: app secrets,
+//! WeChat session keys, passwords, and the tokens the console keeps. Shared by server and console.
 
 use std::fmt;
+
+use serde::{Deserialize, Deserializer};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -10,7 +13,7 @@ impl Secret {
         Self(value.into())
     }
 
-    /// The value itself, for the one place that sends or stores it.
+    /// The secret itself, for the one place that must send or compare it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -19,6 +22,12 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<hidden>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
     }
 }
 
