@@ -9,20 +9,32 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
-/// Topic -> sender; an entry lives while someone listens.
+/// Topic -> its sender; an entry lives exactly while the topic has subscriptions.
 #[derive(Clone, Default)]
 pub struct NotifyHub {
-    topics: Arc<Mutex<HashMap<String, broadcast::Sender<()>>>>,
+    topics: Arc<Mutex<HashMap<String, Topic>>>,
+}
+
+/// One topic's channel and how many subscriptions it has.
+///
+/// The count is kept here, under the hub's lock, rather than read from the channel's receiver count:
+/// a subscription's receiver is dropped only after its `Drop` has run, so two subscriptions released
+/// at the same moment could each still see the other's receiver and both leave the entry behind.
+struct Topic {
+    sender: broadcast::Sender<()>,
+    subscriptions: usize,
 }
 
 impl NotifyHub {
     pub fn subscribe(&self, topic: &str) -> Subscription {
         let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        let sender = topics
-            .entry(topic.to_owned())
-            .or_insert_with(|| broadcast::channel(4).0);
+        let entry = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
+            sender: broadcast::channel(4).0,
+            subscriptions: 0,
+        });
+        entry.subscriptions += 1;
         Subscription {
-            receiver: sender.subscribe(),
+            receiver: entry.sender.subscribe(),
             topic: topic.to_owned(),
             hub: self.clone(),
         }
@@ -31,30 +43,34 @@ impl NotifyHub {
     /// Wakes the subscribers of `topic` on this instance.
     pub fn notify(&self, topic: &str) {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = topics.get(topic) {
-            // No receiver left is not an error: the entry is removed when the last one drops.
-            let _receivers = sender.send(());
+        if let Some(entry) = topics.get(topic) {
+            // Every subscription holds a receiver, so sending cannot fail while the entry exists.
+            let _receivers = entry.sender.send(());
         }
     }
 
     /// Wakes everyone: after a lost pub/sub connection, waiters re-read the state they wait on.
     pub fn notify_all(&self) {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        for sender in topics.values() {
-            let _receivers = sender.send(());
+        for entry in topics.values() {
+            let _receivers = entry.sender.send(());
         }
     }
 
     /// How many subscriptions are open on this instance (the `islogin` waiters metric).
     pub fn waiters(&self) -> usize {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        topics.values().map(broadcast::Sender::receiver_count).sum()
+        topics.values().map(|entry| entry.subscriptions).sum()
     }
 
+    /// Counts one subscription of `topic` gone and removes the topic with its last one.
     fn release(&self, topic: &str) {
         let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        // The dropping subscription still counts itself while this runs.
-        if topics.get(topic).is_some_and(|s| s.receiver_count() <= 1) {
+        let Some(entry) = topics.get_mut(topic) else {
+            return;
+        };
+        entry.subscriptions = entry.subscriptions.saturating_sub(1);
+        if entry.subscriptions == 0 {
             topics.remove(topic);
         }
     }
@@ -79,5 +95,64 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.release(&self.topic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+
+    use super::*;
+
+    impl NotifyHub {
+        /// How many topics have an entry in the map.
+        fn topic_count(&self) -> usize {
+            self.topics
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+        }
+    }
+
+    #[test]
+    fn subscriptions_dropped_together_leave_no_entry() {
+        const THREADS: usize = 4;
+        const ROUNDS: usize = 1_000;
+        const TOPICS_PER_ROUND: usize = 64;
+        let hub = NotifyHub::default();
+        let in_step = Barrier::new(THREADS);
+        std::thread::scope(|scope| {
+            for _thread in 0..THREADS {
+                scope.spawn(|| {
+                    for round in 0..ROUNDS {
+                        // Fresh topics every round: an entry leaked in one round cannot be reused
+                        // and cleaned up by a later one.
+                        let subscriptions: Vec<_> = (0..TOPICS_PER_ROUND)
+                            .map(|topic| hub.subscribe(&format!("scene:{round}:{topic}")))
+                            .collect();
+                        // Every thread then drops its subscriptions of the same topics in the same
+                        // order at the same moment, so drops of one topic overlap.
+                        in_step.wait();
+                        drop(subscriptions);
+                    }
+                });
+            }
+        });
+        assert_eq!(hub.waiters(), 0);
+        assert_eq!(hub.topic_count(), 0, "entries left without subscribers");
+    }
+
+    #[test]
+    fn a_topic_lives_until_its_last_subscription_drops() {
+        let hub = NotifyHub::default();
+        let first = hub.subscribe("scene:1");
+        let mut second = hub.subscribe("scene:1");
+        drop(first);
+        assert_eq!(hub.waiters(), 1);
+        hub.notify("scene:1");
+        assert_eq!(second.receiver.try_recv(), Ok(()));
+        drop(second);
+        assert_eq!(hub.waiters(), 0);
+        assert_eq!(hub.topic_count(), 0);
     }
 }

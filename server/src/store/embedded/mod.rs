@@ -5,13 +5,17 @@
 //! Throughput comes from group commit instead: operations that arrive together share one transaction
 //! and one fsync (see [`worker`]). Notifications stay in this process ([`NotifyHub`]); one data
 //! directory serves one server process, and redb's file lock refuses a second.
+//!
+//! Callers never hang on the database thread: an operation that is not answered within
+//! [`OPERATION_TIMEOUT`] fails as unavailable (and is skipped if it had not started), and when
+//! [`QUEUE_CAPACITY`] operations are already waiting new ones are turned away at once.
 
 mod records;
 mod worker;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,13 +24,20 @@ use redb::{Builder, DatabaseError, StorageError};
 use tokio::sync::oneshot;
 
 use self::records::{EXPIRIES, RECORDS, Records};
-use self::worker::{Message, Operation};
+use self::worker::{MAX_BATCH, Message, Operation};
 use crate::store::{Lifetime, NotifyHub, Store, StoreError, Subscription, WindowCount};
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "meeteasy.redb";
 /// redb's page cache; the records are small and few, redb's 1 GiB default would only hide leaks.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// How long a caller waits for its operation, time in the queue included, before it is told the store
+/// is unavailable (as with the Redis store): a stuck disk must turn into 503s, not hung requests.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many operations may wait for the database thread: eight full batches, which take eight fsyncs
+/// and drain well within [`OPERATION_TIMEOUT`] on any disk. Beyond that an operation would mostly time
+/// out in the queue, so it is refused at once instead, and a stuck thread cannot pile up memory.
+const QUEUE_CAPACITY: usize = 8 * MAX_BATCH;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedOpenError {
@@ -51,8 +62,8 @@ pub enum EmbeddedOpenError {
 }
 
 pub struct EmbeddedStore {
-    /// Operations for the database thread; sending never waits.
-    queue: Sender<Message>,
+    /// Operations for the database thread; a full queue refuses callers instead of making them wait.
+    queue: SyncSender<Message>,
     worker: Option<JoinHandle<()>>,
     hub: NotifyHub,
 }
@@ -73,7 +84,7 @@ impl EmbeddedStore {
             path: path.clone(),
             source,
         })?;
-        let (queue, received) = mpsc::channel();
+        let (queue, received) = mpsc::sync_channel(QUEUE_CAPACITY);
         let worker = std::thread::Builder::new()
             .name("meeteasy-redb".to_owned())
             .spawn(move || worker::run(database, received))
@@ -85,7 +96,8 @@ impl EmbeddedStore {
         })
     }
 
-    /// Queues `operation` for the database thread and waits for its committed result.
+    /// Queues `operation` for the database thread and waits, at most [`OPERATION_TIMEOUT`], for its
+    /// committed result.
     async fn execute<T, F>(&self, operation: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -94,9 +106,22 @@ impl EmbeddedStore {
         let (reply, result) = oneshot::channel();
         let job = Box::new(Operation::new(operation, reply));
         self.queue
-            .send(Message::Run(job))
-            .map_err(|_closed| stopped())?;
-        result.await.map_err(|_dropped| stopped())?
+            .try_send(Message::Run(job))
+            .map_err(|error| match error {
+                TrySendError::Full(_refused) => StoreError::Unavailable(format!(
+                    "the embedded database is overloaded: {QUEUE_CAPACITY} operations are already waiting"
+                )),
+                TrySendError::Disconnected(_refused) => stopped(),
+            })?;
+        // Giving up drops `result`, which tells the database thread to skip the operation if it has
+        // not started it yet.
+        match tokio::time::timeout(OPERATION_TIMEOUT, result).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_dropped)) => Err(stopped()),
+            Err(_elapsed) => Err(StoreError::Unavailable(format!(
+                "the embedded database did not answer within {OPERATION_TIMEOUT:?}"
+            ))),
+        }
     }
 }
 
@@ -173,7 +198,8 @@ impl Store for EmbeddedStore {
 
 impl Drop for EmbeddedStore {
     /// Lets the database thread finish the queued operations and close the file before returning, so
-    /// the directory can be opened again right away. Blocks for at most one batch's commit.
+    /// the directory can be opened again right away. Blocks until the thread has worked through its
+    /// queue (at most [`QUEUE_CAPACITY`] operations, mostly skipped when their callers are gone).
     fn drop(&mut self) {
         // A thread that already ended has closed the database too.
         let _already_stopped = self.queue.send(Message::Shutdown);
@@ -226,4 +252,109 @@ fn open_error(path: &Path, error: DatabaseError) -> EmbeddedOpenError {
 
 fn stopped() -> StoreError {
     StoreError::Unavailable("the embedded database thread has stopped".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::mpsc::Sender;
+    use std::time::Instant;
+
+    use futures_util::FutureExt;
+    use tempfile::TempDir;
+
+    use super::*;
+
+    /// Keeps the database thread busy inside one operation until dropped, as a hung disk would.
+    struct Stall {
+        _release: Sender<()>,
+    }
+
+    impl Stall {
+        /// Returns once the database thread is stuck.
+        async fn start(store: &Arc<EmbeddedStore>) -> Self {
+            let (release, released) = mpsc::channel::<()>();
+            let (started, running) = oneshot::channel();
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                store
+                    .execute(move |_records| {
+                        let _tell_the_test = started.send(());
+                        // Returns when the test drops the sender.
+                        let _released = released.recv();
+                        Ok(())
+                    })
+                    .await
+            });
+            running
+                .await
+                .expect("the database thread started the stall");
+            Self { _release: release }
+        }
+    }
+
+    fn open() -> (TempDir, Arc<EmbeddedStore>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path()).expect("open the embedded store");
+        (dir, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn a_stuck_database_thread_fails_callers_within_the_timeout() {
+        let (_dir, store) = open();
+        let stall = Stall::start(&store).await;
+
+        let started = Instant::now();
+        // The outer limit makes a missing bound fail the test instead of hanging it.
+        let result = tokio::time::timeout(
+            OPERATION_TIMEOUT + Duration::from_secs(3),
+            store.put("ticket:1", b"grant", Lifetime::Forever),
+        )
+        .await
+        .expect("the put never answered");
+        let waited = started.elapsed();
+        let Err(StoreError::Unavailable(detail)) = result else {
+            panic!("a put on a stuck database thread gave {result:?}");
+        };
+        assert!(detail.contains("did not answer within"), "{detail}");
+        assert!(
+            waited >= OPERATION_TIMEOUT && waited < OPERATION_TIMEOUT + Duration::from_secs(1),
+            "answered after {waited:?}"
+        );
+
+        drop(stall);
+        store.ping().await.expect("the thread answers again");
+        // The caller was told the put failed, so it was not applied once the thread got to it.
+        assert_eq!(store.get("ticket:1").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_turns_callers_away_at_once() {
+        let (_dir, store) = open();
+        let stall = Stall::start(&store).await;
+        for waiting in 0..QUEUE_CAPACITY {
+            // The first poll queues the operation; dropping it leaves it in the queue.
+            assert!(
+                store.ping().now_or_never().is_none(),
+                "operation {waiting} was answered while the thread is stuck"
+            );
+        }
+
+        let refused = store.ping().now_or_never();
+        let Some(Err(StoreError::Unavailable(detail))) = refused else {
+            panic!("an operation beyond a full queue gave {refused:?}");
+        };
+        assert!(detail.contains("overloaded"), "{detail}");
+
+        drop(stall);
+        // The thread works through the abandoned operations, then has room again.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Err(error) = store.ping().await {
+            assert!(
+                Instant::now() < deadline,
+                "the queue never drained: {error}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

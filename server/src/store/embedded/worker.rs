@@ -19,7 +19,7 @@ use crate::store::StoreError;
 /// How often expired records are removed from the file (reads never return them in between).
 const PURGE_INTERVAL: Duration = Duration::from_secs(10);
 /// The most operations one transaction carries, so one batch never keeps its first caller long.
-const MAX_BATCH: usize = 512;
+pub(super) const MAX_BATCH: usize = 512;
 
 pub(super) enum Message {
     Run(Box<dyn Job>),
@@ -27,12 +27,36 @@ pub(super) enum Message {
     Shutdown,
 }
 
+/// Why a batch's transaction was abandoned; every caller in the batch is told.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BatchError {
+    /// redb could not begin, commit or abort the transaction.
+    #[error("embedded database: {0}")]
+    Transaction(redb::Error),
+    /// Opening the tables or an operation failed in a way that leaves the transaction unusable.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl BatchError {
+    fn transaction(error: impl Into<redb::Error>) -> Self {
+        Self::Transaction(error.into())
+    }
+
+    /// `error` from opening the tables or running an operation, which leaves the transaction unusable.
+    fn unusable(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(detail) | StoreError::Corrupt(detail) => Self::Unusable(detail),
+        }
+    }
+}
+
 /// One queued operation and the caller waiting for its result.
 pub(super) trait Job: Send {
     /// Runs inside the batch's transaction; `Err` means the transaction cannot be committed.
-    fn run(&mut self, records: &mut Records<'_>) -> Result<(), String>;
+    fn run(&mut self, records: &mut Records<'_>) -> Result<(), BatchError>;
     /// Answers the caller once the batch is committed (`Ok`) or abandoned (`Err` says why).
-    fn finish(self: Box<Self>, batch: Result<(), &str>);
+    fn finish(self: Box<Self>, batch: Result<(), &BatchError>);
 }
 
 /// A job from a closure over the records, answered through a oneshot channel.
@@ -57,7 +81,12 @@ where
     T: Send,
     F: FnOnce(&mut Records<'_>) -> Result<T, StoreError> + Send,
 {
-    fn run(&mut self, records: &mut Records<'_>) -> Result<(), String> {
+    fn run(&mut self, records: &mut Records<'_>) -> Result<(), BatchError> {
+        // A caller that stopped waiting (timed out, or its request was cancelled) was told the
+        // operation failed, so it must not happen behind its back: a timed-out take would lose a ticket.
+        if self.reply.is_closed() {
+            return Ok(());
+        }
         let Some(run) = self.run.take() else {
             return Ok(());
         };
@@ -67,18 +96,18 @@ where
             Err(StoreError::Corrupt(detail)) => {
                 self.outcome = Some(Err(StoreError::Corrupt(detail)))
             }
-            Err(StoreError::Unavailable(detail)) => return Err(detail),
+            Err(error @ StoreError::Unavailable(_)) => return Err(BatchError::unusable(error)),
         }
         Ok(())
     }
 
-    fn finish(self: Box<Self>, batch: Result<(), &str>) {
+    fn finish(self: Box<Self>, batch: Result<(), &BatchError>) {
         let result = match (batch, self.outcome) {
             (Ok(()), Some(outcome)) => outcome,
             (Ok(()), None) => Err(StoreError::Unavailable(
                 "the operation was not run".to_owned(),
             )),
-            (Err(reason), _) => Err(StoreError::Unavailable(reason.to_owned())),
+            (Err(error), _) => Err(StoreError::Unavailable(error.to_string())),
         };
         // The caller may have stopped waiting (a cancelled request); its result is then not needed.
         let _unwanted = self.reply.send(result);
@@ -112,7 +141,7 @@ pub(super) fn run(database: Database, queue: Receiver<Message>) {
         }
         let outcome = commit_batch(&database, &mut batch);
         for job in batch {
-            job.finish(outcome.as_ref().map(|&()| ()).map_err(String::as_str));
+            job.finish(outcome.as_ref().copied());
         }
         if shutdown {
             return;
@@ -126,19 +155,19 @@ pub(super) fn run(database: Database, queue: Receiver<Message>) {
 
 /// Runs every job of the batch in one transaction and commits it when something changed. The commit
 /// has redb's default durability: fsynced before any caller of the batch is answered.
-fn commit_batch(database: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
-    let txn = database.begin_write().map_err(describe)?;
+fn commit_batch(database: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), BatchError> {
+    let txn = database.begin_write().map_err(BatchError::transaction)?;
     let written = {
-        let mut records = Records::open(&txn).map_err(|error| error.to_string())?;
+        let mut records = Records::open(&txn).map_err(BatchError::unusable)?;
         for job in batch.iter_mut() {
             job.run(&mut records)?;
         }
         records.written()
     };
     if written {
-        txn.commit().map_err(describe)
+        txn.commit().map_err(BatchError::transaction)
     } else {
-        txn.abort().map_err(describe)
+        txn.abort().map_err(BatchError::transaction)
     }
 }
 
@@ -157,8 +186,4 @@ fn purge(database: &Database) {
         // The next purge tries again; expired records are invisible meanwhile.
         Err(error) => tracing::warn!(%error, "purging expired records failed"),
     }
-}
-
-fn describe(error: impl Into<redb::Error>) -> String {
-    format!("embedded database: {}", error.into())
 }
