@@ -42,6 +42,8 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
 struct Served {
     child: Child,
     base_url: String,
+    /// Every line it has logged so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Served {
@@ -54,20 +56,20 @@ impl Served {
             .spawn()
             .expect("serve starts");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (found, lines) = std::sync::mpsc::channel();
+        let kept = log.clone();
         std::thread::spawn(move || {
-            for line in stdout
-                .lines()
-                .map_while(Result::ok)
-                .filter(|line| line.contains("listening"))
-            {
-                if let Some(addr) = line
-                    .split("addr=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
+            for line in stdout.lines().map_while(Result::ok) {
+                if line.contains("listening")
+                    && let Some(addr) = line
+                        .split("addr=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
                 {
                     let _ = found.send(addr.to_owned());
                 }
+                kept.lock().expect("log lock").push(line);
             }
         });
         let addr = lines
@@ -76,6 +78,7 @@ impl Served {
         Served {
             child,
             base_url: format!("http://{addr}"),
+            log,
         }
     }
 
@@ -111,18 +114,29 @@ fn terminate(child: &Child) {
 }
 
 fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    request(reqwest::Method::POST, url, Some(body), None)
+}
+
+fn request(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<serde_json::Value>,
+    bearer: Option<&str>,
+) -> (u16, serde_json::Value) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
         meeteasy_auth::wechat::client::install_tls_provider();
-        let response = reqwest::Client::new()
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .expect("the server answers");
+        let mut request = reqwest::Client::new().request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
         let status = response.status().as_u16();
         (
             status,
@@ -272,4 +286,93 @@ fn bad_config_stops_the_start_with_a_message_naming_the_problem() {
     let bad_page =
         "[[apps]]\nkey = \"a\"\nappid = \"wx1\"\nsecret_env = \"HOME\"\nscan_page = \"/pages/x\"\n";
     assert!(refusal(dir.path(), bad_page, &[]).contains("scan_page"));
+}
+
+#[test]
+fn the_log_never_holds_a_ticket_a_token_a_poll_token_or_a_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut add = command(dir.path());
+    add.args([
+        "users",
+        "add",
+        "--login",
+        "lee@example.org",
+        "--name",
+        "Lee",
+        "--role",
+        "organizer",
+        "--password-stdin",
+    ]);
+    assert!(
+        run_with_stdin(add, "pw-that-must-not-be-logged\n")
+            .status
+            .success()
+    );
+    let mut serve = command(dir.path());
+    serve.env("RUST_LOG", "debug").args(["serve", "--dev"]);
+    let served = Served::start(serve);
+    let url = |path: &str| format!("{}{path}", served.base_url);
+
+    let (_, login) = post(
+        &url("/auth/wechat/login"),
+        serde_json::json!({"code": "dev:lee"}),
+    );
+    let (ticket, mini_token) = (
+        login["login_ticket"].as_str().unwrap_or_default(),
+        login["access_token"].as_str().unwrap_or_default(),
+    );
+    // The H5 page is requested with the ticket in its URL, as a web-view opens it.
+    let (page, _) = request(
+        reqwest::Method::GET,
+        &url(&format!("/h5/demo?login_ticket={ticket}&_t=1")),
+        None,
+        None,
+    );
+    assert_eq!(page, 200);
+    let (_, h5) = post(
+        &url("/auth/login-ticket/exchange"),
+        serde_json::json!({"login_ticket": ticket}),
+    );
+    let (_, password) = post(
+        &url("/auth/login"),
+        serde_json::json!({"login": "lee@example.org", "password": "pw-that-must-not-be-logged", "client": "console"}),
+    );
+    let (_, scene) = post(&url("/auth/scenes"), serde_json::json!({}));
+    let poll_token = scene["poll_token"].as_str().unwrap_or_default();
+    let islogin = url(&format!(
+        "/auth/scenes/{}/islogin",
+        scene["scene"].as_str().unwrap_or_default()
+    ));
+    assert_eq!(
+        request(reqwest::Method::GET, &islogin, None, Some(poll_token)).0,
+        200
+    );
+    let (bad, _) = post(
+        &url("/auth/jwt/verify"),
+        serde_json::json!({"token": format!("{mini_token}x")}),
+    );
+    assert_eq!(bad, 401);
+    let log = served.log.clone();
+    assert!(served.stop().success());
+
+    let log = log.lock().expect("log lock").join("\n");
+    assert!(log.contains("/h5/demo"), "requests are logged: {log}");
+    let secrets = [
+        ticket,
+        mini_token,
+        h5["access_token"].as_str().unwrap_or_default(),
+        password["access_token"].as_str().unwrap_or_default(),
+        poll_token,
+        "pw-that-must-not-be-logged",
+    ];
+    for secret in secrets {
+        assert!(secret.len() > 10, "each secret was really issued");
+        assert!(
+            !log.contains(secret),
+            "the log holds a secret ({}...)",
+            &secret[..6]
+        );
+    }
+    // Tokens share their header; their signed middle part is what must not appear either.
+    assert!(!log.contains(mini_token.split('.').nth(1).unwrap_or("-")));
 }
