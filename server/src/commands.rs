@@ -7,8 +7,8 @@ use tokio::net::TcpListener;
 use crate::cli::{AddUserArgs, GrantArgs, ServeArgs};
 use crate::config::{self, ConfigError, StoreLocation};
 use crate::domain::{AuthError, NewPasswordUser, UserAdmin, UserRef};
-use meeteasy_protocol::Secret;
 use crate::server::{Server, StartError, open_store};
+use meeteasy_protocol::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {

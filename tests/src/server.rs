@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use meeteasy_auth::config::{self, Overrides, Settings, StoreLocation};
 use meeteasy_auth::domain::{AuthService, NewPasswordUser, UserAdmin};
-use meeteasy_protocol::Secret;
 use meeteasy_auth::server::Server;
 use meeteasy_auth::store::Store;
 use meeteasy_auth::wechat::fake::FakeHandle;
+use meeteasy_protocol::Secret;
 use meeteasy_protocol::{User, WechatLoginRequest, WechatLoginResponse};
 use tempfile::TempDir;
 use tokio::net::TcpListener;

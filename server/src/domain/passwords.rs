@@ -6,8 +6,8 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 
-use meeteasy_protocol::Secret;
 use crate::store::Store;
+use meeteasy_protocol::Secret;
 
 use super::AuthError;
 use super::secrets::fill_random;

@@ -21,8 +21,8 @@ use self::call::{Api, CallError};
 use self::token::AccessTokens;
 use super::{WeChat, WeChatError, WeChatSession};
 use crate::config::{AppSettings, EnvVersion, WeChatSettings};
-use meeteasy_protocol::Secret;
 use crate::store::Store;
+use meeteasy_protocol::Secret;
 
 /// Errcodes of a rejected access token: invalid, expired, or not the latest.
 const STALE_TOKEN_ERRCODES: [i64; 3] = [40001, 40014, 42001];

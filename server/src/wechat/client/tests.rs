@@ -7,11 +7,11 @@ use tokio::time::Instant;
 
 use super::WeChatClient;
 use crate::config::{AppSettings, EnvVersion, QrMode, WeChatSettings};
-use meeteasy_protocol::Secret;
 use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
 use crate::wechat::fake::{FakeApp, FakeEndpoint, FakeFault, FakeHandle, FakeWeChat};
 use crate::wechat::{WeChat, WeChatError};
+use meeteasy_protocol::Secret;
 
 const APPID: &str = "wxattendee0000001";
 const SECRET: &str = "attendee-secret-0123456789abcdef";
