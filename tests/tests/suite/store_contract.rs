@@ -567,6 +567,109 @@ async fn embedded_put_take_throughput() {
     );
 }
 
+/// Measures `get` latency from 50 concurrent callers, first on a quiet store, then while 50 other
+/// callers keep writing (`--ignored`): reads must not wait for the writers' commits and fsyncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run with --ignored --nocapture"]
+async fn embedded_get_latency_beside_writes() {
+    const RECORDS: usize = 1000;
+    const READERS: usize = 50;
+    const GETS_PER_READER: usize = 400;
+    const WRITERS: usize = 50;
+
+    let backend = embedded();
+    let store = backend.store;
+    for n in 0..RECORDS {
+        store
+            .put(&format!("user:{n}"), b"alice", Lifetime::Forever)
+            .await
+            .unwrap();
+    }
+
+    let (alone, _) = get_latencies(&store, 1, RECORDS, RECORDS).await;
+    let (quiet, quiet_rate) = get_latencies(&store, READERS, GETS_PER_READER, RECORDS).await;
+
+    let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (store, writing) = (Arc::clone(&store), Arc::clone(&writing));
+            tokio::spawn(async move {
+                let mut puts = 0_u64;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = format!("ticket:{writer}:{puts}");
+                    store
+                        .put(&key, b"grant", Lifetime::For(Duration::from_secs(60)))
+                        .await
+                        .unwrap();
+                    puts += 1;
+                }
+                puts
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let (busy, busy_rate) = get_latencies(&store, READERS, GETS_PER_READER, RECORDS).await;
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut puts = 0;
+    for writer in writers {
+        puts += writer.await.unwrap();
+    }
+    let put_rate = puts as f64 / started.elapsed().as_secs_f64();
+
+    println!(
+        "embedded get from one caller: p50 {:?} p99 {:?}",
+        percentile(&alone, 50),
+        percentile(&alone, 99),
+    );
+    println!(
+        "embedded get from {READERS} callers: quiet p50 {:?} p99 {:?} max {:?} ({quiet_rate:.0}/s); \
+         beside {WRITERS} writers p50 {:?} p99 {:?} max {:?} ({busy_rate:.0}/s, puts {put_rate:.0}/s)",
+        percentile(&quiet, 50),
+        percentile(&quiet, 99),
+        percentile(&quiet, 100),
+        percentile(&busy, 50),
+        percentile(&busy, 99),
+        percentile(&busy, 100),
+    );
+}
+
+/// Every get's latency, sorted, from `readers` concurrent callers, and the gets per second.
+async fn get_latencies(
+    store: &Arc<dyn Store>,
+    readers: usize,
+    gets_per_reader: usize,
+    records: usize,
+) -> (Vec<Duration>, f64) {
+    let started = Instant::now();
+    let callers: Vec<_> = (0..readers)
+        .map(|reader| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(gets_per_reader);
+                for n in 0..gets_per_reader {
+                    let key = format!("user:{}", (reader * gets_per_reader + n) % records);
+                    let asked = Instant::now();
+                    assert!(store.get(&key).await.unwrap().is_some());
+                    latencies.push(asked.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(readers * gets_per_reader);
+    for caller in callers {
+        latencies.extend(caller.await.unwrap());
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    (latencies, rate)
+}
+
+/// The `percent`th percentile of sorted, non-empty `latencies`.
+fn percentile(latencies: &[Duration], percent: usize) -> Duration {
+    latencies[(latencies.len() * percent / 100).min(latencies.len() - 1)]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_notify_reaches_other_instances() {
     let server = RedisServer::start();

@@ -2,19 +2,23 @@
 //!
 //! Durability: every commit is fsynced before its callers are answered (redb's default), so a record
 //! written is a record kept, even through a crash or power loss, and a ticket taken stays taken.
-//! Throughput comes from group commit instead: operations that arrive together share one transaction
-//! and one fsync (see [`worker`]). Notifications stay in this process ([`NotifyHub`]); one data
-//! directory serves one server process, and redb's file lock refuses a second.
+//! Throughput comes from group commit instead: writes that arrive together share one transaction
+//! and one fsync (see [`worker`]). Reads (`get`) wait for none of that: a second thread answers them
+//! from read transactions, which see the last commit (see [`reads`]). Notifications stay in this
+//! process ([`NotifyHub`]); one data directory serves one server process, and redb's file lock
+//! refuses a second.
 //!
-//! Callers never hang on the database thread: an operation that is not answered within
-//! [`OPERATION_TIMEOUT`] fails as unavailable (and is skipped if it had not started), and when
-//! [`QUEUE_CAPACITY`] operations are already waiting new ones are turned away at once.
+//! Callers never hang on the database: an operation that is not answered within [`OPERATION_TIMEOUT`]
+//! fails as unavailable (and is skipped if it had not started), and when [`QUEUE_CAPACITY`]
+//! operations are already waiting for a thread new ones are turned away at once.
 
+mod reads;
 mod records;
 mod worker;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,6 +27,7 @@ use async_trait::async_trait;
 use redb::{Builder, DatabaseError, StorageError};
 use tokio::sync::oneshot;
 
+use self::reads::Reads;
 use self::records::{EXPIRIES, RECORDS, Records};
 use self::worker::{MAX_BATCH, Message, Operation};
 use crate::store::{Lifetime, NotifyHub, Store, StoreError, Subscription, WindowCount};
@@ -34,9 +39,10 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// How long a caller waits for its operation, time in the queue included, before it is told the store
 /// is unavailable (as with the Redis store): a stuck disk must turn into 503s, not hung requests.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
-/// How many operations may wait for the database thread: eight full batches, which take eight fsyncs
-/// and drain well within [`OPERATION_TIMEOUT`] on any disk. Beyond that an operation would mostly time
-/// out in the queue, so it is refused at once instead, and a stuck thread cannot pile up memory.
+/// How many operations may wait for each thread (the database thread, the reading thread): eight full
+/// batches, which drain well within [`OPERATION_TIMEOUT`] on any disk (a write batch takes one fsync).
+/// Beyond that an operation would mostly time out in the queue, so it is refused at once instead, and
+/// a stuck thread cannot pile up memory.
 const QUEUE_CAPACITY: usize = 8 * MAX_BATCH;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +71,8 @@ pub struct EmbeddedStore {
     /// Operations for the database thread; a full queue refuses callers instead of making them wait.
     queue: SyncSender<Message>,
     worker: Option<JoinHandle<()>>,
+    /// Dropped after the database thread has ended; the file is closed once both threads have ended.
+    reads: Reads,
     hub: NotifyHub,
 }
 
@@ -84,6 +92,8 @@ impl EmbeddedStore {
             path: path.clone(),
             source,
         })?;
+        let database = Arc::new(database);
+        let reads = Reads::start(Arc::clone(&database)).map_err(EmbeddedOpenError::Thread)?;
         let (queue, received) = mpsc::sync_channel(QUEUE_CAPACITY);
         let worker = std::thread::Builder::new()
             .name("meeteasy-redb".to_owned())
@@ -92,6 +102,7 @@ impl EmbeddedStore {
         Ok(Self {
             queue,
             worker: Some(worker),
+            reads,
             hub: NotifyHub::default(),
         })
     }
@@ -103,33 +114,17 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&mut Records<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, result) = oneshot::channel();
+        let (reply, answer) = oneshot::channel();
         let job = Box::new(Operation::new(operation, reply));
-        self.queue
-            .try_send(Message::Run(job))
-            .map_err(|error| match error {
-                TrySendError::Full(_refused) => StoreError::Unavailable(format!(
-                    "the embedded database is overloaded: {QUEUE_CAPACITY} operations are already waiting"
-                )),
-                TrySendError::Disconnected(_refused) => stopped(),
-            })?;
-        // Giving up drops `result`, which tells the database thread to skip the operation if it has
-        // not started it yet.
-        match tokio::time::timeout(OPERATION_TIMEOUT, result).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_dropped)) => Err(stopped()),
-            Err(_elapsed) => Err(StoreError::Unavailable(format!(
-                "the embedded database did not answer within {OPERATION_TIMEOUT:?}"
-            ))),
-        }
+        self.queue.try_send(Message::Run(job)).map_err(refused)?;
+        await_answer(answer).await
     }
 }
 
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = key.to_owned();
-        self.execute(move |records| records.get(&key)).await
+        self.reads.get(key).await
     }
 
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
@@ -191,17 +186,19 @@ impl Store for EmbeddedStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        // A round trip through the database thread: answers only while it runs and can open a transaction.
-        self.execute(|_records| Ok(())).await
+        // A round trip through each thread, at once: the store is ready only while both run and can
+        // begin their transactions, the reading thread for `get`, the database thread for the rest.
+        tokio::try_join!(self.reads.ping(), self.execute(|_records| Ok(()))).map(drop)
     }
 }
 
 impl Drop for EmbeddedStore {
-    /// Lets the database thread finish the queued operations and close the file before returning, so
-    /// the directory can be opened again right away. Blocks until the thread has worked through its
-    /// queue (at most [`QUEUE_CAPACITY`] operations, mostly skipped when their callers are gone).
+    /// Lets the database thread, then the reading thread (as `reads` is dropped), finish their queued
+    /// operations; the last of them closes the file, so the directory can be opened again right away
+    /// once the drop returns. Blocks until they have worked through their queues (at most
+    /// [`QUEUE_CAPACITY`] operations each, mostly skipped when their callers are gone).
     fn drop(&mut self) {
-        // A thread that already ended has closed the database too.
+        // A thread that already ended needs no telling.
         let _already_stopped = self.queue.send(Message::Shutdown);
         if let Some(worker) = self.worker.take()
             && worker.join().is_err()
@@ -250,8 +247,32 @@ fn open_error(path: &Path, error: DatabaseError) -> EmbeddedOpenError {
     }
 }
 
+/// Why an operation could not be queued for a thread.
+fn refused<M>(error: TrySendError<M>) -> StoreError {
+    match error {
+        TrySendError::Full(_refused) => StoreError::Unavailable(format!(
+            "the embedded database is overloaded: {QUEUE_CAPACITY} operations are already waiting"
+        )),
+        TrySendError::Disconnected(_refused) => stopped(),
+    }
+}
+
+/// Waits, at most [`OPERATION_TIMEOUT`] in all, for a queued operation's answer. Giving up drops
+/// `answer`, which tells the thread to skip the operation if it has not started it yet.
+async fn await_answer<T>(
+    answer: oneshot::Receiver<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, answer).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_dropped)) => Err(stopped()),
+        Err(_elapsed) => Err(StoreError::Unavailable(format!(
+            "the embedded database did not answer within {OPERATION_TIMEOUT:?}"
+        ))),
+    }
+}
+
 fn stopped() -> StoreError {
-    StoreError::Unavailable("the embedded database thread has stopped".to_owned())
+    StoreError::Unavailable("the embedded database has stopped".to_owned())
 }
 
 #[cfg(test)]
@@ -326,6 +347,27 @@ mod tests {
         store.ping().await.expect("the thread answers again");
         // The caller was told the put failed, so it was not applied once the thread got to it.
         assert_eq!(store.get("ticket:1").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_wait_for_the_database_thread() {
+        let (_dir, store) = open();
+        store
+            .put("user:1", b"alice", Lifetime::Forever)
+            .await
+            .expect("put");
+        let stall = Stall::start(&store).await;
+
+        // Well within the timeout a read through the stuck thread would run into.
+        let read = tokio::time::timeout(OPERATION_TIMEOUT / 2, store.get("user:1"))
+            .await
+            .expect("the get waited for the stuck database thread");
+        assert_eq!(read.expect("get").as_deref(), Some(&b"alice"[..]));
+        let missing = tokio::time::timeout(OPERATION_TIMEOUT / 2, store.get("user:2"))
+            .await
+            .expect("the get waited for the stuck database thread");
+        assert_eq!(missing.expect("get"), None);
+        drop(stall);
     }
 
     #[tokio::test]

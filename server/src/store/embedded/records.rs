@@ -1,12 +1,16 @@
-//! The store's operations on redb tables, inside one write transaction: records carry their expiry,
-//! and an index by expiry lets the purge find expired records without scanning everything.
+//! The store's operations on redb tables: inside one write transaction on the database thread, and
+//! `get` also in a read transaction on the reading thread. Records carry their expiry, and an index by
+//! expiry lets the purge find expired records without scanning everything.
 //!
 //! An operation that fails with [`StoreError::Corrupt`] has written nothing (it decodes before it
 //! writes), so the batch it ran in can still commit; any other error leaves the transaction unusable.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    WriteTransaction,
+};
 
 use crate::store::{Lifetime, StoreError, WindowCount};
 
@@ -23,6 +27,31 @@ const PURGE_LIMIT: usize = 10_000;
 struct StoredRecord {
     expires_at: Option<u64>,
     value: Vec<u8>,
+}
+
+/// The records as last committed, in a read transaction, seen at one instant.
+pub(super) struct CommittedRecords {
+    records: ReadOnlyTable<&'static str, (Option<u64>, &'static [u8])>,
+    now_millis: u64,
+}
+
+impl CommittedRecords {
+    pub(super) fn open(database: &Database) -> Result<Self, StoreError> {
+        let txn = database.begin_read().map_err(storage_error)?;
+        Ok(Self {
+            // The table keeps the transaction's snapshot for as long as it lives.
+            records: txn.open_table(RECORDS).map_err(storage_error)?,
+            now_millis: unix_millis_now(),
+        })
+    }
+
+    pub(super) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(guard) = self.records.get(key).map_err(storage_error)? else {
+            return Ok(None);
+        };
+        let (expires_at, value) = guard.value();
+        Ok(is_live(expires_at, self.now_millis).then(|| value.to_vec()))
+    }
 }
 
 /// The record tables opened in one write transaction, seen at one instant.
@@ -43,13 +72,9 @@ impl<'txn> Records<'txn> {
         })
     }
 
-    /// Whether any operation changed something (a batch of reads need not be committed).
+    /// Whether any operation changed something (a batch that changed nothing need not be committed).
     pub(super) fn written(&self) -> bool {
         self.written
-    }
-
-    pub(super) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.live(key)?.map(|record| record.value))
     }
 
     pub(super) fn put(
@@ -209,10 +234,8 @@ impl<'txn> Records<'txn> {
         Ok(removed)
     }
 
-    /// Like Redis, a record lives through its last millisecond: the clock is read in whole
-    /// milliseconds, and this way no record lives shorter than its lifetime.
     fn is_live(&self, expires_at: Option<u64>) -> bool {
-        expires_at.is_none_or(|expires_at| expires_at >= self.now_millis)
+        is_live(expires_at, self.now_millis)
     }
 
     fn expiry_of(&self, lifetime: Lifetime) -> Option<u64> {
@@ -223,6 +246,12 @@ impl<'txn> Records<'txn> {
             }
         }
     }
+}
+
+/// Like Redis, a record lives through its last millisecond: the clock is read in whole milliseconds,
+/// and this way no record lives shorter than its lifetime.
+fn is_live(expires_at: Option<u64>, now_millis: u64) -> bool {
+    expires_at.is_none_or(|expires_at| expires_at >= now_millis)
 }
 
 /// A lifetime in whole milliseconds, at least one (a zero lifetime would be expired on arrival).
@@ -289,8 +318,8 @@ mod tests {
             assert_eq!(records.purge_expired().unwrap(), 1);
             assert_eq!(records.records.len().unwrap(), 3);
             assert_eq!(records.expiries.len().unwrap(), 1);
-            assert!(records.get("expiring").unwrap().is_none());
-            assert!(records.get("made-forever").unwrap().is_some());
+            assert!(records.live("expiring").unwrap().is_none());
+            assert!(records.live("made-forever").unwrap().is_some());
             assert_eq!(records.purge_expired().unwrap(), 0);
         });
     }

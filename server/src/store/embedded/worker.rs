@@ -3,10 +3,11 @@
 //! Between batches it purges expired records.
 //!
 //! Why a thread and not `spawn_blocking` per operation: redb runs one write transaction at a time, so
-//! per-operation transactions would pay one fsync each, one after another; a batch shares it. Owning
-//! the database in one thread also means dropping the store closes the file before the drop returns,
-//! so the same directory can be opened again at once.
+//! per-operation transactions would pay one fsync each, one after another; a batch shares it. Reads
+//! (`get`) do not come here but go to the reading thread beside it ([`super::reads`]), so they never
+//! wait for a commit.
 
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -115,7 +116,7 @@ where
 }
 
 /// The thread's loop: until shutdown or until every sender is gone.
-pub(super) fn run(database: Database, queue: Receiver<Message>) {
+pub(super) fn run(database: Arc<Database>, queue: Receiver<Message>) {
     let mut next_purge = Instant::now() + PURGE_INTERVAL;
     loop {
         let first = match queue.recv_timeout(next_purge.saturating_duration_since(Instant::now())) {
@@ -171,6 +172,8 @@ fn commit_batch(database: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), B
     }
 }
 
+/// Readers meanwhile see the state before or after the purge, which read the same: they skip expired
+/// records themselves.
 fn purge(database: &Database) {
     let purged = (|| {
         let txn = database.begin_write().map_err(storage_error)?;
