@@ -5,6 +5,7 @@
 //! Needs: the debug console built beforehand (`cargo build -p meeteasy-console`), and on PATH
 //! `Xvfb`, `dbus-daemon`, `gnome-keyring-daemon`, `secret-tool`, `tauri-driver`, `WebKitWebDriver`.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -149,11 +150,6 @@ impl Desktop {
     async fn driver_on_bus(&self, server_url: &str, bus_address: &str) -> Driver {
         let port = free_port();
         let native_port = free_port();
-        let path = format!(
-            "{}:{}",
-            self.dir.path().join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
         let mut command = tokio::process::Command::new("tauri-driver");
         command
             .args([
@@ -162,23 +158,42 @@ impl Desktop {
                 "--native-port",
                 &native_port.to_string(),
             ])
-            .env("DISPLAY", &self.display)
-            .env("DBUS_SESSION_BUS_ADDRESS", bus_address)
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("XDG_RUNTIME_DIR", self.dir.path().join("runtime"))
-            .env("MEETEASY_SERVER", server_url)
-            .env("MEETEASY_TEST_OPENED_URLS", self.opened_urls_file())
-            .env("LANG", "en_US.UTF-8")
-            .env("LC_ALL", "en_US.UTF-8")
-            .env("PATH", path)
+            .envs(self.console_env(server_url, bus_address))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = command
             .spawn()
             .expect("tauri-driver on PATH (cargo install tauri-driver --version ^2 --locked)");
         Driver { child, port }
+    }
+
+    /// A command that starts `program` in this desktop as the console would run there, talking to
+    /// `server_url`, but with no WebDriver in between (to measure what WebDriver costs).
+    pub fn app_command(&self, program: &Path, server_url: &str) -> Command {
+        let mut command = Command::new(program);
+        command.envs(self.console_env(server_url, &self.bus_address));
+        command
+    }
+
+    /// What a console sees of this desktop: display, session bus, private XDG dirs, the server,
+    /// English, and the fake `xdg-open` first on PATH.
+    fn console_env(&self, server_url: &str, bus_address: &str) -> Vec<(&'static str, OsString)> {
+        let mut path = OsString::from(self.dir.path().join("bin"));
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        vec![
+            ("DISPLAY", self.display.clone().into()),
+            ("DBUS_SESSION_BUS_ADDRESS", bus_address.into()),
+            ("XDG_CONFIG_HOME", self.dir.path().join("config").into()),
+            ("XDG_DATA_HOME", self.dir.path().join("data").into()),
+            ("XDG_CACHE_HOME", self.dir.path().join("cache").into()),
+            ("XDG_RUNTIME_DIR", self.dir.path().join("runtime").into()),
+            ("MEETEASY_SERVER", server_url.into()),
+            ("MEETEASY_TEST_OPENED_URLS", self.opened_urls_file().into()),
+            ("LANG", "en_US.UTF-8".into()),
+            ("LC_ALL", "en_US.UTF-8".into()),
+            ("PATH", path),
+        ]
     }
 
     fn command(&self, program: &str) -> Command {
@@ -245,11 +260,19 @@ pub struct Driver {
 impl Driver {
     /// Launches the console and opens a WebDriver session on its window.
     pub async fn open_console(&self) -> ConsoleWindow {
+        let window = self.launch(&console_binary()).await;
+        window.wait_for("#main").await;
+        window
+    }
+
+    /// Launches `binary` (e.g. a release build) and returns as soon as the WebDriver session on its
+    /// window exists, without waiting for the page.
+    pub async fn launch(&self, binary: &Path) -> ConsoleWindow {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), "wry".into());
         capabilities.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": console_binary() }),
+            serde_json::json!({ "application": binary }),
         );
         let url = format!("http://127.0.0.1:{}", self.port);
         let deadline = Instant::now() + START_DEADLINE;
@@ -261,16 +284,17 @@ impl Driver {
             )
             .await
             {
-                Ok(Ok(client)) => {
-                    let window = ConsoleWindow { client };
-                    window.wait_for("#main").await;
-                    return window;
-                }
+                Ok(Ok(client)) => return ConsoleWindow { client },
                 Ok(Err(err)) => assert!(Instant::now() < deadline, "no WebDriver session: {err}"),
                 Err(_) => panic!("starting a WebDriver session took over {START_DEADLINE:?}"),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The `tauri-driver` process: the consoles it launches run among its descendants.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub async fn stop(mut self) {
