@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the console's installable bundles with the Tauri CLI (release build, `custom-protocol`):
+# Builds the console's installable bundles with the Tauri CLI (the size-tuned `console-release`
+# cargo profile, `custom-protocol`):
 #   - the .deb, always;
 #   - the AppImage, when the bundler's AppImage tools are at hand.
 # Installs what is missing first: the Debian build packages and tauri-cli 2 (about 7 minutes, once).
@@ -60,11 +61,13 @@ else
   say "  (they come only from GitHub releases; on a machine that reaches GitHub run: scripts/bundle.sh --appimage)"
 fi
 
-say "building the bundles: $bundles (into $CARGO_TARGET_DIR/release/bundle)"
+# The cargo profile (Cargo.toml) and so the directory the CLI builds and bundles into.
+profile=console-release
+bundle_dir="$CARGO_TARGET_DIR/$profile/bundle"
+say "building the bundles: $bundles (into $bundle_dir)"
 # The tauri.conf.json at the workspace root is reached through the src-tauri/tauri.conf.json link.
-(cd src-tauri && cargo tauri build --ci --bundles "$bundles" --features custom-protocol)
+(cd src-tauri && cargo tauri build --ci --bundles "$bundles" --features custom-protocol -- --profile "$profile")
 
-bundle_dir="$CARGO_TARGET_DIR/release/bundle"
 echo
 echo "| bundle | size | path |"
 echo "|---|---|---|"

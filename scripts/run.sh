@@ -15,8 +15,9 @@ server_url="${MEETEASY_PUBLIC_URL:-http://127.0.0.1:$port}"
 
 echo "run: building the server and the console"
 cargo build --locked --release -p meeteasy-auth
-cargo build --locked --release -p meeteasy-console --features custom-protocol
+cargo build --locked --profile console-release -p meeteasy-console --features custom-protocol
 bin="$CARGO_TARGET_DIR/release"
+console_bin="$CARGO_TARGET_DIR/console-release"
 
 mkdir -p "$MEETEASY_DATA_DIR"
 "$bin/meeteasy-auth" serve --dev &
@@ -45,5 +46,5 @@ if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   echo "run: no display here, so only the server runs (Ctrl-C stops it)."
   wait "$server_pid"
 else
-  MEETEASY_SERVER="$server_url" "$bin/meeteasy-console"
+  MEETEASY_SERVER="$server_url" "$console_bin/meeteasy-console"
 fi

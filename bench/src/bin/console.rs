@@ -41,7 +41,7 @@ struct Args {
     /// Measured launches per configuration, after one warm-up launch.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
     runs: u16,
-    /// The console to measure [default: $CARGO_TARGET_DIR/release/meeteasy-console].
+    /// The console to measure [default: $CARGO_TARGET_DIR/console-release/meeteasy-console].
     #[arg(long)]
     console: Option<PathBuf>,
     /// An empty WebKitGTK browser measured as the memory floor; skipped if missing.
@@ -54,7 +54,7 @@ struct Args {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("{path} is missing ({source}): build it with `cargo build --release -p meeteasy-console --features custom-protocol`", path = .0.display(), source = .1)]
+    #[error("{path} is missing ({source}): build it with `cargo build --profile console-release -p meeteasy-console --features custom-protocol`", path = .0.display(), source = .1)]
     Missing(PathBuf, std::io::Error),
     #[error("cannot launch {path}: {source}", path = .0.display(), source = .1)]
     Launch(PathBuf, std::io::Error),
@@ -416,7 +416,7 @@ fn default_console() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("release/meeteasy-console")
+        .join("console-release/meeteasy-console")
 }
 
 /// How to run this again: the script passes its arguments through unchanged.

@@ -68,7 +68,8 @@ impl fmt::Display for Report {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             out,
-            "Console benchmark: release build (`--features custom-protocol`, stripped), Xvfb, \
+            "Console benchmark: release build (`--features custom-protocol`, `console-release` \
+             profile: size-tuned, stripped), Xvfb, \
              private D-Bus + gnome-keyring, in-process dev auth server on loopback; {} runs each \
              after one warm-up launch (file cache warm).\n",
             self.runs
