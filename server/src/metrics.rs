@@ -2,7 +2,6 @@
 //! method, long-polls waiting now, store errors. Small enough that a metrics crate would be weight.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -56,49 +55,37 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP meeteasy_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE meeteasy_http_requests_total counter\n");
-        for ((route, status), count) in self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "meeteasy_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
-            );
-        }
-        out.push_str("# HELP meeteasy_logins_total Successful logins by method.\n");
-        out.push_str("# TYPE meeteasy_logins_total counter\n");
-        for (method, count) in self
-            .logins
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
+        let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        let logins = self.logins.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lines = vec![
+            "# HELP meeteasy_http_requests_total HTTP requests by route and status.".to_owned(),
+            "# TYPE meeteasy_http_requests_total counter".to_owned(),
+        ];
+        lines.extend(requests.iter().map(|((route, status), count)| {
+            format!("meeteasy_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}")
+        }));
+        lines.push("# HELP meeteasy_logins_total Successful logins by method.".to_owned());
+        lines.push("# TYPE meeteasy_logins_total counter".to_owned());
+        lines.extend(logins.iter().map(|(method, count)| {
+            format!(
                 "meeteasy_logins_total{{method=\"{}\"}} {count}",
                 method.label()
-            );
-        }
-        out.push_str("# HELP meeteasy_islogin_waiters Long-polls waiting now.\n");
-        out.push_str("# TYPE meeteasy_islogin_waiters gauge\n");
-        let _ = writeln!(
-            out,
+            )
+        }));
+        lines.push("# HELP meeteasy_islogin_waiters Long-polls waiting now.".to_owned());
+        lines.push("# TYPE meeteasy_islogin_waiters gauge".to_owned());
+        lines.push(format!(
             "meeteasy_islogin_waiters {}",
             self.islogin_waiters.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP meeteasy_store_errors_total Store operations that failed.\n");
-        out.push_str("# TYPE meeteasy_store_errors_total counter\n");
-        let _ = writeln!(
-            out,
+        ));
+        lines.push("# HELP meeteasy_store_errors_total Store operations that failed.".to_owned());
+        lines.push("# TYPE meeteasy_store_errors_total counter".to_owned());
+        lines.push(format!(
             "meeteasy_store_errors_total {}",
             self.store_errors.load(Ordering::Relaxed)
-        );
-        out
+        ));
+        lines.push(String::new());
+        lines.join("\n")
     }
 }
 
