@@ -18,11 +18,11 @@ pub async fn hash(password: Secret) -> Result<String, AuthError> {
     let mut salt = [0u8; 16];
     fill_random(&mut salt)?;
     run_blocking(move || {
-        let salt = SaltString::encode_b64(&salt).map_err(|e| corrupt(&e))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| hashing_failed(&e))?;
         Argon2::default()
             .hash_password(password.expose().as_bytes(), &salt)
             .map(|hash| hash.to_string())
-            .map_err(|e| corrupt(&e))
+            .map_err(|e| hashing_failed(&e))
     })
     .await
 }
@@ -37,7 +37,7 @@ pub async fn verify(password: Secret, stored: Option<String>) -> Result<bool, Au
             Some(phc) => phc,
             None => dummy_hash()?.to_owned(),
         };
-        let parsed = PasswordHash::new(&phc).map_err(|e| corrupt(&e))?;
+        let parsed = PasswordHash::new(&phc).map_err(|e| hashing_failed(&e))?;
         let matches = Argon2::default()
             .verify_password(password.expose().as_bytes(), &parsed)
             .is_ok();
@@ -66,15 +66,15 @@ fn dummy_hash() -> Result<&'static str, AuthError> {
     if let Some(hash) = DUMMY.get() {
         return Ok(hash);
     }
-    let salt = SaltString::encode_b64(b"meeteasy-dummy!!").map_err(|e| corrupt(&e))?;
+    let salt = SaltString::encode_b64(b"meeteasy-dummy!!").map_err(|e| hashing_failed(&e))?;
     let hash = Argon2::default()
         .hash_password(b"not a password anyone has", &salt)
-        .map_err(|e| corrupt(&e))?
+        .map_err(|e| hashing_failed(&e))?
         .to_string();
     Ok(DUMMY.get_or_init(|| hash))
 }
 
-fn corrupt(error: &dyn std::fmt::Display) -> AuthError {
+fn hashing_failed(error: &dyn std::fmt::Display) -> AuthError {
     AuthError::Internal(format!("password hashing failed: {error}"))
 }
 
@@ -83,7 +83,7 @@ async fn run_blocking<T: Send + 'static>(
 ) -> Result<T, AuthError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| corrupt(&e))?
+        .map_err(|e| hashing_failed(&e))?
 }
 
 /// Counts a login attempt against its login and its address; refuses beyond either limit.

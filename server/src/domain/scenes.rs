@@ -126,11 +126,10 @@ fn unavailable_to(record: &SceneRecord, user_id: &str) -> AuthError {
     }
 }
 
-/// What a confirm did.
-enum Confirmed {
-    Now,
-    Already,
-    RefusedNow,
+/// What a phone's step does to a scene: move it to a state (valid until a time), or leave it.
+enum SceneChange<R> {
+    Move(SceneState, u64, R),
+    Stay(R),
 }
 
 impl AuthService {
@@ -282,47 +281,34 @@ impl AuthService {
         scene: &str,
         user: &UserRecord,
     ) -> Result<ScanResponse, AuthError> {
-        let scanned_ttl = self.settings.lifetimes.scanned_scene.as_secs();
+        let scanned_until = unix_now() + self.settings.lifetimes.scanned_scene.as_secs();
         let profile = ScannerProfile {
             display_name: user.display_name.clone(),
             avatar_url: user.avatar_url.clone(),
         };
-        let (response, changed) = records::update(
-            self.store.as_ref(),
-            &scene_key(scene),
-            |current: Option<&SceneRecord>| {
-                let record = current
-                    .filter(|r| !r.is_expired())
-                    .ok_or(AuthError::SceneExpired)?;
-                let response = ScanResponse {
-                    console: record.console.clone(),
-                    app: record.app.clone(),
-                };
-                match &record.state {
-                    SceneState::Pending => {
-                        let state = SceneState::Scanned {
-                            user_id: user.id.clone(),
-                            profile: profile.clone(),
-                        };
-                        let next = record.moved_to(state, unix_now() + scanned_ttl);
-                        let lifetime = next.lifetime();
-                        Ok(Transition::Write(next, lifetime, (response, true)))
-                    }
-                    SceneState::Scanned { user_id, .. } if *user_id == user.id => {
-                        Ok(Transition::Keep((response, false)))
-                    }
-                    SceneState::Scanned { .. }
-                    | SceneState::Confirmed { .. }
-                    | SceneState::Declined { .. }
-                    | SceneState::Refused { .. } => Err(unavailable_to(record, &user.id)),
+        self.update_scene(scene, |record| {
+            let response = ScanResponse {
+                console: record.console.clone(),
+                app: record.app.clone(),
+            };
+            match &record.state {
+                SceneState::Pending => {
+                    let state = SceneState::Scanned {
+                        user_id: user.id.clone(),
+                        profile: profile.clone(),
+                    };
+                    Ok(SceneChange::Move(state, scanned_until, response))
                 }
-            },
-        )
-        .await?;
-        if changed {
-            self.store.notify(&scene_topic(scene)).await?;
-        }
-        Ok(response)
+                SceneState::Scanned { user_id, .. } if *user_id == user.id => {
+                    Ok(SceneChange::Stay(response))
+                }
+                SceneState::Scanned { .. }
+                | SceneState::Confirmed { .. }
+                | SceneState::Declined { .. }
+                | SceneState::Refused { .. } => Err(unavailable_to(record, &user.id)),
+            }
+        })
+        .await
     }
 
     pub async fn confirm_scene(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
@@ -335,37 +321,28 @@ impl AuthService {
     /// console is told so.
     pub(super) async fn confirm_as(&self, scene: &str, user: &UserRecord) -> Result<(), AuthError> {
         let organizer = user.is_organizer();
-        let outcome = records::update(
-            self.store.as_ref(),
-            &scene_key(scene),
-            |current: Option<&SceneRecord>| {
-                let record = current
-                    .filter(|r| !r.is_expired())
-                    .ok_or(AuthError::SceneExpired)?;
+        let confirmed = self
+            .update_scene(scene, |record| {
                 let mine = record.owner().is_none_or(|owner| owner == user.id);
                 match &record.state {
                     SceneState::Pending | SceneState::Scanned { .. } if mine => {
-                        let (state, outcome) = if organizer {
-                            (
-                                SceneState::Confirmed {
-                                    user_id: user.id.clone(),
-                                },
-                                Confirmed::Now,
+                        let user_id = user.id.clone();
+                        Ok(if organizer {
+                            SceneChange::Move(
+                                SceneState::Confirmed { user_id },
+                                record.expires_at,
+                                true,
                             )
                         } else {
-                            (
-                                SceneState::Refused {
-                                    user_id: user.id.clone(),
-                                },
-                                Confirmed::RefusedNow,
+                            SceneChange::Move(
+                                SceneState::Refused { user_id },
+                                record.expires_at,
+                                false,
                             )
-                        };
-                        let next = record.moved_to(state, record.expires_at);
-                        let lifetime = next.lifetime();
-                        Ok(Transition::Write(next, lifetime, outcome))
+                        })
                     }
                     SceneState::Confirmed { user_id } if *user_id == user.id => {
-                        Ok(Transition::Keep(Confirmed::Already))
+                        Ok(SceneChange::Stay(true))
                     }
                     SceneState::Pending
                     | SceneState::Scanned { .. }
@@ -373,61 +350,69 @@ impl AuthService {
                     | SceneState::Declined { .. }
                     | SceneState::Refused { .. } => Err(unavailable_to(record, &user.id)),
                 }
-            },
-        )
-        .await?;
-        match outcome {
-            Confirmed::Already => Ok(()),
-            Confirmed::Now => self
-                .store
-                .notify(&scene_topic(scene))
-                .await
-                .map_err(AuthError::from),
-            Confirmed::RefusedNow => {
-                self.store.notify(&scene_topic(scene)).await?;
-                Err(AuthError::NotOrganizer)
-            }
+            })
+            .await?;
+        if confirmed {
+            Ok(())
+        } else {
+            Err(AuthError::NotOrganizer)
         }
     }
 
     pub async fn cancel_scene(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
         check_scene(scene)?;
-        let user_id = claims.sub.clone();
-        let changed = records::update(
+        let user_id = &claims.sub;
+        self.update_scene(scene, |record| {
+            let mine = record.owner().is_none_or(|owner| owner == user_id);
+            match &record.state {
+                SceneState::Pending | SceneState::Scanned { .. } if mine => {
+                    let state = SceneState::Declined {
+                        user_id: user_id.clone(),
+                    };
+                    Ok(SceneChange::Move(state, record.expires_at, ()))
+                }
+                SceneState::Declined { user_id: owner } if owner == user_id => {
+                    Ok(SceneChange::Stay(()))
+                }
+                SceneState::Pending
+                | SceneState::Scanned { .. }
+                | SceneState::Confirmed { .. }
+                | SceneState::Declined { .. }
+                | SceneState::Refused { .. } => Err(unavailable_to(record, user_id)),
+            }
+        })
+        .await
+    }
+
+    /// Applies a phone's step to a live scene until it wins against concurrent steps, and tells the
+    /// scene's listeners (on every instance) when the scene moved.
+    async fn update_scene<R>(
+        &self,
+        scene: &str,
+        mut decide: impl FnMut(&SceneRecord) -> Result<SceneChange<R>, AuthError>,
+    ) -> Result<R, AuthError> {
+        let (answer, moved) = records::update(
             self.store.as_ref(),
             &scene_key(scene),
             |current: Option<&SceneRecord>| {
                 let record = current
                     .filter(|r| !r.is_expired())
                     .ok_or(AuthError::SceneExpired)?;
-                let mine = record.owner().is_none_or(|owner| owner == user_id);
-                match &record.state {
-                    SceneState::Pending | SceneState::Scanned { .. } if mine => {
-                        let next = record.moved_to(
-                            SceneState::Declined {
-                                user_id: user_id.clone(),
-                            },
-                            record.expires_at,
-                        );
+                Ok(match decide(record)? {
+                    SceneChange::Move(state, expires_at, answer) => {
+                        let next = record.moved_to(state, expires_at);
                         let lifetime = next.lifetime();
-                        Ok(Transition::Write(next, lifetime, true))
+                        Transition::Write(next, lifetime, (answer, true))
                     }
-                    SceneState::Declined { user_id: owner } if *owner == user_id => {
-                        Ok(Transition::Keep(false))
-                    }
-                    SceneState::Pending
-                    | SceneState::Scanned { .. }
-                    | SceneState::Confirmed { .. }
-                    | SceneState::Declined { .. }
-                    | SceneState::Refused { .. } => Err(unavailable_to(record, &user_id)),
-                }
+                    SceneChange::Stay(answer) => Transition::Keep((answer, false)),
+                })
             },
         )
         .await?;
-        if changed {
+        if moved {
             self.store.notify(&scene_topic(scene)).await?;
         }
-        Ok(())
+        Ok(answer)
     }
 
     /// `islogin`: answers at once when there is news for the console, else waits up to `wait` for

@@ -35,146 +35,99 @@ fn assert_names(reply: &Reply, status: u16, code: &str, words: &str) {
 #[tokio::test]
 async fn malformed_bodies_are_invalid_requests_naming_the_field() {
     let server = TestServer::start_dev().await;
-    let json_type = "application/json";
-    assert_names(
-        &raw(&server, "/auth/wechat/login", json_type, b"{".to_vec()).await,
-        400,
-        "invalid_request",
-        "malformed JSON",
-    );
-    assert_names(
-        &raw(&server, "/auth/wechat/login", json_type, b"{}".to_vec()).await,
-        400,
-        "invalid_request",
-        "code",
-    );
-    assert_names(
-        &raw(
-            &server,
+    let oversized = format!(r#"{{"code": "{}"}}"#, "x".repeat(17 * 1024)).into_bytes();
+    // (path, content type, body, words the message must contain)
+    let raw_cases: [(&str, &str, Vec<u8>, &str); 6] = [
+        (
             "/auth/wechat/login",
-            json_type,
+            "application/json",
+            b"{".to_vec(),
+            "malformed JSON",
+        ),
+        (
+            "/auth/wechat/login",
+            "application/json",
+            b"{}".to_vec(),
+            "code",
+        ),
+        (
+            "/auth/wechat/login",
+            "application/json",
             br#"{"code": 7}"#.to_vec(),
-        )
-        .await,
-        400,
-        "invalid_request",
-        "code",
-    );
-    assert_names(
-        &raw(&server, "/auth/wechat/login", json_type, vec![0xff, 0xfe]).await,
-        400,
-        "invalid_request",
-        "body",
-    );
-    assert_names(
-        &raw(
-            &server,
+            "code",
+        ),
+        (
+            "/auth/wechat/login",
+            "application/json",
+            vec![0xff, 0xfe],
+            "body",
+        ),
+        (
             "/auth/wechat/login",
             "text/plain",
             br#"{"code":"x"}"#.to_vec(),
-        )
-        .await,
-        400,
-        "invalid_request",
-        "Content-Type",
-    );
-    let oversized = format!(r#"{{"code": "{}"}}"#, "x".repeat(17 * 1024)).into_bytes();
-    assert_names(
-        &raw(&server, "/auth/wechat/login", json_type, oversized).await,
-        400,
-        "invalid_request",
-        "16 KiB",
-    );
-    assert_names(
-        &server
-            .post("/auth/wechat/login", json!({"code": ""}), None)
-            .await,
-        400,
-        "invalid_request",
-        "code",
-    );
-    assert_names(
-        &server
-            .post("/auth/wechat/login", json!({"code": "x".repeat(300)}), None)
-            .await,
-        400,
-        "invalid_request",
-        "code",
-    );
-    assert_names(
-        &server
-            .post("/auth/wechat/login", json!({"code": "dev:"}), None)
-            .await,
-        400,
-        "invalid_request",
-        "code",
-    );
-    assert_names(
-        &server
-            .post("/auth/login-ticket/exchange", json!({"ticket": "x"}), None)
-            .await,
-        400,
-        "invalid_request",
-        "login_ticket",
-    );
-    assert_names(
-        &server
-            .post(
-                "/auth/login",
-                json!({"login": "a@b.c", "password": "x", "client": "tv"}),
-                None,
-            )
-            .await,
-        400,
-        "invalid_request",
-        "client",
-    );
-    assert_names(
-        &server
-            .post(
-                "/auth/login",
-                json!({"login": "not a login", "password": "x", "client": "h5"}),
-                None,
-            )
-            .await,
-        400,
-        "invalid_request",
-        "login",
-    );
-    assert_names(
-        &server
-            .post(
-                "/auth/login",
-                json!({"login": "a@b.c", "password": "", "client": "h5"}),
-                None,
-            )
-            .await,
-        400,
-        "invalid_request",
-        "password",
-    );
-    assert_names(
-        &server.post("/auth/jwt/verify", json!({}), None).await,
-        400,
-        "invalid_request",
-        "token",
-    );
-    assert_names(
-        &server
-            .post("/auth/scenes", json!({"device_name": "d".repeat(65)}), None)
-            .await,
-        400,
-        "invalid_request",
-        "device_name",
-    );
-    assert_names(
-        &server
-            .post("/auth/scenes", json!({"device_name": 12}), None)
-            .await,
-        400,
-        "invalid_request",
-        "device_name",
-    );
+            "Content-Type",
+        ),
+        (
+            "/auth/wechat/login",
+            "application/json",
+            oversized,
+            "16 KiB",
+        ),
+    ];
+    for (path, content_type, body, words) in raw_cases {
+        assert_names(
+            &raw(&server, path, content_type, body).await,
+            400,
+            "invalid_request",
+            words,
+        );
+    }
+    // (path, JSON body, field the message must name)
+    let json_cases = [
+        ("/auth/wechat/login", json!({"code": ""}), "code"),
+        (
+            "/auth/wechat/login",
+            json!({"code": "x".repeat(300)}),
+            "code",
+        ),
+        ("/auth/wechat/login", json!({"code": "dev:"}), "code"),
+        (
+            "/auth/login-ticket/exchange",
+            json!({"ticket": "x"}),
+            "login_ticket",
+        ),
+        (
+            "/auth/login",
+            json!({"login": "a@b.c", "password": "x", "client": "tv"}),
+            "client",
+        ),
+        (
+            "/auth/login",
+            json!({"login": "not a login", "password": "x", "client": "h5"}),
+            "login",
+        ),
+        (
+            "/auth/login",
+            json!({"login": "a@b.c", "password": "", "client": "h5"}),
+            "password",
+        ),
+        ("/auth/jwt/verify", json!({}), "token"),
+        (
+            "/auth/scenes",
+            json!({"device_name": "d".repeat(65)}),
+            "device_name",
+        ),
+        ("/auth/scenes", json!({"device_name": 12}), "device_name"),
+    ];
+    for (path, body, field) in json_cases {
+        assert_names(
+            &server.post(path, body, None).await,
+            400,
+            "invalid_request",
+            field,
+        );
+    }
     // Every field of a new scene is optional, so no body at all is fine too.
     assert_eq!(server.post_empty("/auth/scenes", None).await.status, 201);
     // Unknown fields are ignored, as the contract says.
