@@ -10,8 +10,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
@@ -46,10 +46,42 @@ pub struct Desktop {
     xvfb: Child,
     bus: Child,
     keyring: Child,
+    /// Released last, once the processes above are gone.
+    _slot: DesktopSlot,
+}
+
+/// At most this many desktops at once in one test process: each brings up Xvfb, a keyring and a
+/// WebKit console, and on 2 cores more of them make WebDriver session starts time out instead of
+/// testing anything.
+const MAX_DESKTOPS: usize = 2;
+static RUNNING_DESKTOPS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// A place among the [`MAX_DESKTOPS`]. Each test runs on its own thread, so waiting blocks only it.
+struct DesktopSlot;
+
+impl DesktopSlot {
+    fn take() -> DesktopSlot {
+        let (running, freed) = &RUNNING_DESKTOPS;
+        let mut count = running.lock().unwrap_or_else(PoisonError::into_inner);
+        while *count >= MAX_DESKTOPS {
+            count = freed.wait(count).unwrap_or_else(PoisonError::into_inner);
+        }
+        *count += 1;
+        DesktopSlot
+    }
+}
+
+impl Drop for DesktopSlot {
+    fn drop(&mut self) {
+        let (running, freed) = &RUNNING_DESKTOPS;
+        *running.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        freed.notify_one();
+    }
 }
 
 impl Desktop {
     pub fn start() -> Desktop {
+        let slot = DesktopSlot::take();
         let dir = tempfile::tempdir().expect("temp dir");
         for sub in ["config", "data", "cache", "runtime", "bin"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("desktop dirs");
@@ -111,6 +143,7 @@ impl Desktop {
             xvfb,
             bus,
             keyring,
+            _slot: slot,
         };
         desktop.wait_for_secret_service();
         desktop
