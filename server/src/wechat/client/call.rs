@@ -29,6 +29,8 @@ pub(super) enum CallError {
     TimedOut(Duration),
     /// The store holding the shared access token failed.
     Store(StoreError),
+    /// The task fetching the access token stopped before answering (the server is shutting down).
+    Interrupted(String),
 }
 
 impl fmt::Display for CallError {
@@ -38,6 +40,7 @@ impl fmt::Display for CallError {
             Self::Transport(reason) => f.write_str(reason),
             Self::TimedOut(after) => write!(f, "no answer within {} ms", after.as_millis()),
             Self::Store(error) => write!(f, "access token cache: {error}"),
+            Self::Interrupted(reason) => write!(f, "access token fetch interrupted: {reason}"),
         }
     }
 }
@@ -146,6 +149,7 @@ where
 }
 
 /// Where WeChat (or a server speaking its contract) is, and the HTTP client that talks to it.
+#[derive(Clone)]
 pub(super) struct Api {
     pub http: reqwest::Client,
     /// Without a trailing slash.

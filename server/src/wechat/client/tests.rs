@@ -63,9 +63,13 @@ async fn harness() -> Harness {
 }
 
 fn client_for(base_url: &str, store: &Arc<dyn Store>) -> WeChatClient {
+    client_with_timeout(base_url, store, TIMEOUT)
+}
+
+fn client_with_timeout(base_url: &str, store: &Arc<dyn Store>, timeout: Duration) -> WeChatClient {
     let settings = WeChatSettings {
         base_url: base_url.into(),
-        timeout: TIMEOUT,
+        timeout,
     };
     WeChatClient::new(&settings, Arc::clone(store)).unwrap()
 }
@@ -289,6 +293,38 @@ async fn a_hung_wechat_answers_unavailable_within_the_timeout() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// A request whose client hangs up is dropped mid-await; the token fetch it started must still end
+/// by its deadline and wake whoever waits for it, not leave them asleep behind a stale lock.
+#[tokio::test]
+async fn a_caller_giving_up_during_a_token_fetch_leaves_no_one_waiting_on_it() {
+    let h = harness().await;
+    let app = app_settings(SECRET);
+    h.fake.inject(FakeEndpoint::StableToken, FakeFault::Hang, 1);
+    let gives_up = h.client.unlimited_qr_code(&app, "scene1");
+    let fetch_started = async {
+        while h.fake.calls(FakeEndpoint::StableToken) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        answer = gives_up => panic!("answered while WeChat hangs: {answer:?}"),
+        () = fetch_started => {}
+    }
+
+    // A caller with more patience than the hung fetch: woken when that fetch gives up, it fetches
+    // itself. Left to find the lock lapse on its own, it would sleep through its whole timeout.
+    let patient = client_with_timeout(&h.base_url, &h.store, 4 * TIMEOUT);
+    let started = Instant::now();
+    let png = patient.unlimited_qr_code(&app, "scene2").await.unwrap();
+    assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
+    assert!(
+        started.elapsed() < TIMEOUT + SLACK,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.fake.calls(FakeEndpoint::StableToken), 2);
 }
 
 #[tokio::test]

@@ -126,11 +126,7 @@ impl AccessTokens {
                 return Ok(token);
             }
             if self.store.insert_new(&lock_key, b"", lock_lifetime).await? {
-                let fetched = fetch_and_cache(self.store.as_ref(), api, app, deadline).await;
-                let released = self.store.delete(&lock_key).await;
-                self.store.notify(&refreshed_topic(&app.appid)).await?;
-                released?;
-                return fetched;
+                return self.fetch_holding_lock(api, app, deadline).await;
             }
             // Another instance is fetching: wait for its notification (or its lock to lapse), then re-read.
             let wake_by = deadline.min(Instant::now() + api.budget);
@@ -142,6 +138,29 @@ impl AccessTokens {
                 return Err(CallError::TimedOut(api.budget));
             }
         }
+    }
+
+    /// Fetches, caches, releases the lock and wakes the waiters in a task of its own: the caller may
+    /// be dropped at any await (its HTTP client hung up, or its deadline fired first), and the lock must
+    /// not then stay held for a whole budget with every waiter unwoken. The task ends by `deadline`.
+    async fn fetch_holding_lock(
+        &self,
+        api: &Api,
+        app: &AppSettings,
+        deadline: Instant,
+    ) -> Result<String, CallError> {
+        let store = Arc::clone(&self.store);
+        let (api, app) = (api.clone(), app.clone());
+        let flight = tokio::spawn(async move {
+            let fetched = fetch_and_cache(store.as_ref(), &api, &app, deadline).await;
+            let released = store.delete(&refresh_lock_key(&app.appid)).await;
+            store.notify(&refreshed_topic(&app.appid)).await?;
+            released?;
+            fetched
+        });
+        flight
+            .await
+            .map_err(|stopped| CallError::Interrupted(stopped.to_string()))?
     }
 }
 
