@@ -22,14 +22,22 @@ use tempfile::TempDir;
 pub const KEYCHAIN_SERVICE: &str = "meeteasy-console";
 /// How long UI conditions are waited for before a test fails.
 pub const UI_DEADLINE: Duration = Duration::from_secs(20);
-const START_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a console may take to open under WebDriver: under a second here, but CI once saw a start
+/// pass 20 s on a busy machine (why is not known; the driver's log now comes with such a failure).
+const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long one readiness question to the WebDriver may take.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The console binary the tests drive: `$CARGO_TARGET_DIR/debug/meeteasy-console`.
+/// The console binary the tests drive: `meeteasy-console` of the debug build that built this test
+/// (`<target>/debug/deps/<test>` runs, `<target>/debug/meeteasy-console` is driven), wherever the
+/// target directory is.
 pub fn console_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let binary = target.join("debug/meeteasy-console");
+    let test = std::env::current_exe().expect("the test executable's path");
+    let binary = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from <target>/debug/deps")
+        .join("meeteasy-console");
     assert!(
         binary.is_file(),
         "{} is missing: run `cargo build -p meeteasy-console` first",
@@ -183,6 +191,10 @@ impl Desktop {
     async fn driver_on_bus(&self, server_url: &str, bus_address: &str) -> Driver {
         let port = free_port();
         let native_port = free_port();
+        // tauri-driver, WebKitWebDriver and the consoles they start all write here (inherited stderr).
+        let log = self.dir.path().join(format!("tauri-driver-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("create the tauri-driver log");
+        let log_file_too = log_file.try_clone().expect("share the tauri-driver log");
         let mut command = tokio::process::Command::new("tauri-driver");
         command
             .args([
@@ -192,12 +204,21 @@ impl Desktop {
                 &native_port.to_string(),
             ])
             .envs(self.console_env(server_url, bus_address))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(log_file)
+            .stderr(log_file_too)
+            // Its own process group, WebKitWebDriver and the consoles included, so that nothing it
+            // started outlives the test (see `Driver::stop`).
+            .process_group(0);
         let child = command
             .spawn()
             .expect("tauri-driver on PATH (cargo install tauri-driver --version ^2 --locked)");
-        Driver { child, port }
+        let group = child.id().expect("tauri-driver's pid while it runs");
+        Driver {
+            child,
+            group,
+            port,
+            log,
+        }
     }
 
     /// A command that starts `program` in this desktop as the console would run there, talking to
@@ -276,7 +297,7 @@ impl Desktop {
 impl Drop for Desktop {
     fn drop(&mut self) {
         for child in [&mut self.keyring, &mut self.bus, &mut self.xvfb] {
-            terminate(child.id());
+            signal(child.id(), rustix::process::Signal::TERM);
             // Reaped so no zombie outlives the test; nothing to report if it already exited.
             let _reaped = child.wait();
         }
@@ -287,7 +308,11 @@ impl Drop for Desktop {
 /// killed driver leaves WebKitWebDriver holding the native port.
 pub struct Driver {
     child: tokio::process::Child,
+    /// tauri-driver's process group: it, WebKitWebDriver and the consoles.
+    group: u32,
     port: u16,
+    /// What tauri-driver, WebKitWebDriver and the consoles printed, shown when a session fails.
+    log: PathBuf,
 }
 
 impl Driver {
@@ -301,6 +326,7 @@ impl Driver {
     /// Launches `binary` (e.g. a release build) and returns as soon as the WebDriver session on its
     /// window exists, without waiting for the page.
     pub async fn launch(&self, binary: &Path) -> ConsoleWindow {
+        self.wait_until_ready().await;
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), "wry".into());
         capabilities.insert(
@@ -308,21 +334,52 @@ impl Driver {
             serde_json::json!({ "application": binary }),
         );
         let url = format!("http://127.0.0.1:{}", self.port);
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        let session = builder.capabilities(capabilities).connect(&url);
+        match tokio::time::timeout(START_DEADLINE, session).await {
+            Ok(Ok(client)) => ConsoleWindow { client },
+            Ok(Err(err)) => panic!("no WebDriver session: {err}\n{}", self.log_tail()),
+            Err(_) => panic!(
+                "starting a WebDriver session took over {START_DEADLINE:?}\n{}",
+                self.log_tail()
+            ),
+        }
+    }
+
+    /// Waits until WebKitWebDriver, behind tauri-driver, says it can take a session. It takes one at
+    /// a time, and tauri-driver accepts requests before WebKitWebDriver listens; a request sent while
+    /// it is starting, or while the previous console is still closing, may fail or never be answered.
+    async fn wait_until_ready(&self) {
+        let http = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{}/status", self.port);
         let deadline = Instant::now() + START_DEADLINE;
         loop {
-            let mut builder = ClientBuilder::new(HttpConnector::new());
-            match tokio::time::timeout(
-                START_DEADLINE,
-                builder.capabilities(capabilities.clone()).connect(&url),
-            )
-            .await
-            {
-                Ok(Ok(client)) => return ConsoleWindow { client },
-                Ok(Err(err)) => assert!(Instant::now() < deadline, "no WebDriver session: {err}"),
-                Err(_) => panic!("starting a WebDriver session took over {START_DEADLINE:?}"),
+            let status = match http.get(&url).timeout(STATUS_TIMEOUT).send().await {
+                Ok(response) => response.bytes().await.ok(),
+                Err(_) => None,
+            };
+            let ready = status
+                .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+                .is_some_and(|status| status["value"]["ready"] == true);
+            if ready {
+                return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(
+                Instant::now() < deadline,
+                "WebKitWebDriver was not ready for a session within {START_DEADLINE:?}\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The last lines tauri-driver, WebKitWebDriver and the consoles printed.
+    fn log_tail(&self) -> String {
+        const LINES: usize = 60;
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(LINES)..].join("\n");
+        format!("-- last lines of {} --\n{tail}", self.log.display())
     }
 
     /// The `tauri-driver` process: the consoles it launches run among its descendants.
@@ -330,25 +387,33 @@ impl Driver {
         self.child.id()
     }
 
+    /// Stops tauri-driver, then whatever it started that is still there. SIGTERM first: tauri-driver
+    /// then stops WebKitWebDriver itself (which ignores SIGTERM). A tauri-driver killed outright, or
+    /// signalled before it set up its handler, would leave WebKitWebDriver holding the native port.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            terminate(pid);
+            signal(pid, rustix::process::Signal::TERM);
         }
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
-            self.child.start_kill().expect("kill a hung tauri-driver");
+        // An answer to SIGTERM or not, the group's kill below ends it.
+        let _exited = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        self.kill_group();
+    }
+
+    fn kill_group(&self) {
+        let group = i32::try_from(self.group)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(group) = group {
+            // Nothing left in the group is what we wanted.
+            let _gone = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         }
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // A test that panicked before `stop`: still SIGTERM rather than SIGKILL.
-        if let Some(pid) = self.child.id() {
-            terminate(pid);
-        }
+        // A test that panicked before `stop`: no time to wait, so the whole group at once.
+        self.kill_group();
     }
 }
 
@@ -538,14 +603,13 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// SIGTERM, never SIGKILL: tauri-driver must get to stop WebKitWebDriver.
-fn terminate(pid: u32) {
+fn signal(pid: u32, signal: rustix::process::Signal) {
     let pid = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw);
     if let Some(pid) = pid {
         // The process may be gone already; that is what we wanted.
-        let _gone = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _gone = rustix::process::kill_process(pid, signal);
     }
 }
 
