@@ -62,6 +62,7 @@ impl ApiError {
                         "WeChat is unavailable; try again shortly",
                     )
                 }
+                WeChatError::Store(detail) => store_unavailable(detail),
             },
             AuthError::TicketInvalid => Described::new(ErrorCode::TicketInvalid, message),
             AuthError::TicketExpired => Described::new(ErrorCode::TicketExpired, message),
@@ -94,15 +95,18 @@ impl ApiError {
                     "something went wrong on the server",
                 )
             }
-            AuthError::Store(store) => {
-                tracing::warn!(error = %store, "store operation failed");
-                Described::new(
-                    ErrorCode::StoreUnavailable,
-                    "the session store is unavailable; try again shortly",
-                )
-            }
+            AuthError::Store(store) => store_unavailable(store),
         }
     }
+}
+
+/// A failed store operation: logged with its cause, answered without it.
+fn store_unavailable(cause: &dyn std::fmt::Display) -> Described {
+    tracing::warn!(error = %cause, "store operation failed");
+    Described::new(
+        ErrorCode::StoreUnavailable,
+        "the session store is unavailable; try again shortly",
+    )
 }
 
 /// An error as it goes on the wire, and how long to wait before retrying (for 429s).
@@ -150,5 +154,21 @@ impl IntoResponse for ApiError {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_failure_behind_wechat_is_answered_as_a_store_outage() {
+        let ours = ApiError::from(AuthError::WeChat(WeChatError::Store("redis down".into())));
+        let body = ours.body();
+        assert_eq!(body.error, ErrorCode::StoreUnavailable);
+        assert_eq!(body.error.http_status(), 503);
+        assert!(!body.message.contains("redis down"), "{}", body.message);
+        let theirs = ApiError::from(AuthError::WeChat(WeChatError::Unavailable("-1".into())));
+        assert_eq!(theirs.body().error, ErrorCode::WechatUnavailable);
     }
 }

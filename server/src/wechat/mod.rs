@@ -35,6 +35,9 @@ pub enum WeChatError {
     /// -1, network failures, timeouts, misconfiguration and anything else.
     #[error("WeChat is unavailable: {0}")]
     Unavailable(String),
+    /// The store that shares the app's access token between instances failed: our outage, not WeChat's.
+    #[error("the access token store failed: {0}")]
+    Store(String),
 }
 
 #[async_trait]

@@ -162,10 +162,7 @@ impl WeChat for WeChatClient {
             }) => Err(WeChatError::CodeInvalid(errcode)),
             Err(CallError::Errcode { errcode: 40226, .. }) => Err(WeChatError::UserBlocked),
             Err(CallError::Errcode { errcode: 45011, .. }) => Err(WeChatError::RateLimited),
-            Err(failure) => Err(WeChatError::Unavailable(format!(
-                "code2Session for app {} failed: {failure}",
-                app.key
-            ))),
+            Err(failure) => Err(failure.into_wechat_error("code2Session", app)),
         }
     }
 
@@ -178,12 +175,22 @@ impl WeChat for WeChatClient {
         tokio::time::timeout_at(deadline, self.qr_code(app, scene, deadline))
             .await
             .unwrap_or(Err(CallError::TimedOut(self.api.budget)))
-            .map_err(|failure| {
-                WeChatError::Unavailable(format!(
-                    "getwxacodeunlimit for app {} failed: {failure}",
-                    app.key
-                ))
-            })
+            .map_err(|failure| failure.into_wechat_error("getwxacodeunlimit", app))
+    }
+}
+
+impl CallError {
+    /// What the domain is told when `api` failed for `app` with no errcode it treats specially.
+    fn into_wechat_error(self, api: &str, app: &AppSettings) -> WeChatError {
+        match self {
+            Self::Store(error) => WeChatError::Store(error.to_string()),
+            Self::Errcode { .. }
+            | Self::Transport(_)
+            | Self::TimedOut(_)
+            | Self::Interrupted(_) => {
+                WeChatError::Unavailable(format!("{api} for app {} failed: {self}", app.key))
+            }
+        }
     }
 }
 

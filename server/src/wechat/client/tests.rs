@@ -6,9 +6,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::WeChatClient;
+use super::call::CallError;
 use crate::config::{AppSettings, EnvVersion, QrMode, WeChatSettings};
-use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::{Store, StoreError};
 use crate::wechat::fake::{FakeApp, FakeEndpoint, FakeFault, FakeHandle, FakeWeChat};
 use crate::wechat::{WeChat, WeChatError};
 use meeteasy_protocol::Secret;
@@ -325,6 +326,21 @@ async fn a_caller_giving_up_during_a_token_fetch_leaves_no_one_waiting_on_it() {
         started.elapsed()
     );
     assert_eq!(h.fake.calls(FakeEndpoint::StableToken), 2);
+}
+
+#[test]
+fn only_a_failing_token_store_is_reported_as_the_store() {
+    let app = app_settings(SECRET);
+    let store_down = CallError::Store(StoreError::Unavailable("connection refused".into()));
+    assert!(matches!(
+        store_down.into_wechat_error("getwxacodeunlimit", &app),
+        WeChatError::Store(_)
+    ));
+    let wechat_down = CallError::TimedOut(TIMEOUT);
+    assert!(matches!(
+        wechat_down.into_wechat_error("getwxacodeunlimit", &app),
+        WeChatError::Unavailable(_)
+    ));
 }
 
 #[tokio::test]
