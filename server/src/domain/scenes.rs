@@ -6,6 +6,7 @@
 //! the version the console was last told about, so a long-poll waits for something *new* and a
 //! state the console has not seen yet (say, `scanned`) is answered at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use meeteasy_protocol::{
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::config::{AppSettings, QrMode};
 use crate::metrics::LoginMethod;
-use crate::store::Lifetime;
+use crate::store::{Lifetime, run_then_release};
 use crate::wechat::WeChatError;
 
 use super::records::{self, Transition};
@@ -242,13 +243,9 @@ impl AuthService {
                 .insert_new(&lock, b"1", Lifetime::For(fetch_budget))
                 .await?
             {
-                let png = self.wechat.unlimited_qr_code(app, scene).await;
-                if let Ok(png) = &png {
-                    self.store.put(&qr_cache_key(scene), png, lifetime).await?;
-                }
-                self.store.delete(&lock).await?;
-                self.store.notify(&topic).await?;
-                return Ok(png?);
+                return self
+                    .fetch_mini_program_code(app, scene, lifetime, lock, topic)
+                    .await;
             }
             tokio::select! {
                 () = fetched.changed() => {}
@@ -257,6 +254,31 @@ impl AuthService {
                 }
             }
         }
+    }
+
+    /// Fetches and caches under `lock`, in a task that outlives this request: one dropped mid-fetch
+    /// (its console hung up) must not strand the waiters, nor throw away a code WeChat already
+    /// counted against the quota.
+    async fn fetch_mini_program_code(
+        &self,
+        app: &AppSettings,
+        scene: &str,
+        lifetime: Lifetime,
+        lock: String,
+        topic: String,
+    ) -> Result<Vec<u8>, AuthError> {
+        let (store, wechat) = (Arc::clone(&self.store), Arc::clone(&self.wechat));
+        let (app, scene) = (app.clone(), scene.to_owned());
+        let fetch = async move {
+            let png = wechat.unlimited_qr_code(&app, &scene).await?;
+            store.put(&qr_cache_key(&scene), &png, lifetime).await?;
+            Ok::<_, AuthError>(png)
+        };
+        run_then_release(Arc::clone(&self.store), lock, topic, fetch)
+            .await
+            .map_err(|stopped| {
+                AuthError::Internal(format!("the mini program code fetch stopped: {stopped}"))
+            })?
     }
 
     async fn live_scene(&self, scene: &str) -> Result<SceneRecord, AuthError> {

@@ -8,6 +8,7 @@
 //! answered nonsense, and callers report it as `store_unavailable`.
 
 pub mod embedded;
+mod lock;
 mod notify;
 pub mod redis;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use lock::run_then_release;
 pub use notify::{NotifyHub, Subscription};
 
 /// How long a record lives. Backends own expiry: an expired record is never returned.

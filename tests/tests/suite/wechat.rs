@@ -658,6 +658,33 @@ async fn a_hung_token_fetch_answers_unavailable_within_the_timeout() {
     qr_png(&server, &scene).await;
 }
 
+/// A console that hangs up while WeChat is slow to draw its code: the fetch it started still ends and
+/// wakes the next request for the code, which gets it rather than waiting on a lock nobody releases.
+#[tokio::test]
+async fn a_console_hanging_up_during_the_code_fetch_does_not_stall_the_next_request() {
+    let server = TestServer::start_with(|s| {
+        wxacode(s);
+        s.wechat.timeout = WECHAT_TIMEOUT;
+    })
+    .await;
+    let scene = create_scene(&server).await;
+    server
+        .wechat()
+        .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::Hang, 1);
+    let hangs_up = server.get(&scene.qr.png_url, None);
+    let fetch_reached_wechat = async {
+        while server.wechat().calls(FakeEndpoint::UnlimitedQrCode) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        reply = hangs_up => panic!("answered while WeChat hangs: {reply:?}"),
+        () = fetch_reached_wechat => {}
+    }
+    qr_png(&server, &scene).await;
+    assert_eq!(server.wechat().calls(FakeEndpoint::UnlimitedQrCode), 2);
+}
+
 #[tokio::test]
 async fn a_mini_program_login_ticket_opens_h5_once() {
     let server = TestServer::start_dev().await;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::call::{self, Api, CallError};
 use crate::config::AppSettings;
-use crate::store::{Lifetime, Store};
+use crate::store::{Lifetime, Store, run_then_release};
 
 /// Tokens are dropped from the cache this long before WeChat's expiry. `stable_token` rotates a token
 /// in its last 300 s, so the fetch after this margin gets a fresh one instead of the dying one.
@@ -140,9 +140,9 @@ impl AccessTokens {
         }
     }
 
-    /// Fetches, caches, releases the lock and wakes the waiters in a task of its own: the caller may
-    /// be dropped at any await (its HTTP client hung up, or its deadline fired first), and the lock must
-    /// not then stay held for a whole budget with every waiter unwoken. The task ends by `deadline`.
+    /// Fetches and caches under the shared lock, in a task that outlives the caller: one dropped at
+    /// an await (its request's client hung up, or its deadline fired first) must not leave the lock
+    /// held for a whole budget with every waiter asleep. The fetch ends by `deadline`.
     async fn fetch_holding_lock(
         &self,
         api: &Api,
@@ -151,14 +151,9 @@ impl AccessTokens {
     ) -> Result<String, CallError> {
         let store = Arc::clone(&self.store);
         let (api, app) = (api.clone(), app.clone());
-        let flight = tokio::spawn(async move {
-            let fetched = fetch_and_cache(store.as_ref(), &api, &app, deadline).await;
-            let released = store.delete(&refresh_lock_key(&app.appid)).await;
-            store.notify(&refreshed_topic(&app.appid)).await?;
-            released?;
-            fetched
-        });
-        flight
+        let (lock, topic) = (refresh_lock_key(&app.appid), refreshed_topic(&app.appid));
+        let fetch = async move { fetch_and_cache(store.as_ref(), &api, &app, deadline).await };
+        run_then_release(Arc::clone(&self.store), lock, topic, fetch)
             .await
             .map_err(|stopped| CallError::Interrupted(stopped.to_string()))?
     }
