@@ -75,6 +75,19 @@ fn qr_content(png: &[u8]) -> String {
     grids[0].decode().expect("a readable QR code").1
 }
 
+/// A server in wxacode mode with the short WeChat timeout, a fresh scene, and `endpoint` of the fake
+/// WeChat set to hang on its next call.
+async fn scene_with_hung(endpoint: FakeEndpoint) -> (TestServer, CreateSceneResponse) {
+    let server = TestServer::start_with(|s| {
+        wxacode(s);
+        s.wechat.timeout = WECHAT_TIMEOUT;
+    })
+    .await;
+    let scene = create_scene(&server).await;
+    server.wechat().inject(endpoint, FakeFault::Hang, 1);
+    (server, scene)
+}
+
 async fn poll(server: &TestServer, scene: &CreateSceneResponse) -> Reply {
     let path = format!("/auth/scenes/{}/islogin?wait=30", scene.scene);
     server.get(&path, Some(&scene.poll_token)).await
@@ -591,16 +604,8 @@ async fn a_hung_code2session_answers_unavailable_within_the_timeout() {
 
 #[tokio::test]
 async fn a_hung_or_failing_getwxacodeunlimit_answers_unavailable_within_the_timeout() {
-    let server = TestServer::start_with(|s| {
-        wxacode(s);
-        s.wechat.timeout = WECHAT_TIMEOUT;
-    })
-    .await;
-    let scene = create_scene(&server).await;
+    let (server, scene) = scene_with_hung(FakeEndpoint::UnlimitedQrCode).await;
     let qr_path = scene.qr.png_url.clone();
-    server
-        .wechat()
-        .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::Hang, 1);
     let started = Instant::now();
     server
         .get(&qr_path, None)
@@ -640,15 +645,7 @@ async fn a_hung_or_failing_getwxacodeunlimit_answers_unavailable_within_the_time
 
 #[tokio::test]
 async fn a_hung_token_fetch_answers_unavailable_within_the_timeout() {
-    let server = TestServer::start_with(|s| {
-        wxacode(s);
-        s.wechat.timeout = WECHAT_TIMEOUT;
-    })
-    .await;
-    let scene = create_scene(&server).await;
-    server
-        .wechat()
-        .inject(FakeEndpoint::StableToken, FakeFault::Hang, 1);
+    let (server, scene) = scene_with_hung(FakeEndpoint::StableToken).await;
     let started = Instant::now();
     server
         .get(&scene.qr.png_url, None)
@@ -662,15 +659,7 @@ async fn a_hung_token_fetch_answers_unavailable_within_the_timeout() {
 /// wakes the next request for the code, which gets it rather than waiting on a lock nobody releases.
 #[tokio::test]
 async fn a_console_hanging_up_during_the_code_fetch_does_not_stall_the_next_request() {
-    let server = TestServer::start_with(|s| {
-        wxacode(s);
-        s.wechat.timeout = WECHAT_TIMEOUT;
-    })
-    .await;
-    let scene = create_scene(&server).await;
-    server
-        .wechat()
-        .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::Hang, 1);
+    let (server, scene) = scene_with_hung(FakeEndpoint::UnlimitedQrCode).await;
     let hangs_up = server.get(&scene.qr.png_url, None);
     let fetch_reached_wechat = async {
         while server.wechat().calls(FakeEndpoint::UnlimitedQrCode) == 0 {
