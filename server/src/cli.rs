@@ -1,4 +1,4 @@
-//! The command line: `serve`, `users add|grant`, `fake-wechat` and `phone scan`.
+//! The command line: `serve`, `users add|grant`, `keys rotate`, `fake-wechat` and `phone scan`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +27,9 @@ pub enum Command {
     /// Manages users in the store the server uses.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manages the keys tokens are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Runs a fake WeChat API server (for tests and trying things out).
     FakeWechat(FakeWeChatArgs),
     /// Simulates a phone: scans a console's QR and confirms or declines.
@@ -34,7 +37,7 @@ pub enum Command {
     Phone(PhoneCommand),
 }
 
-/// Where the store is; shared by `serve` and `users`.
+/// Where the store is; shared by `serve`, `users` and `keys`.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// A TOML config file.
@@ -127,6 +130,24 @@ pub struct GrantArgs {
     /// The user's login (email or phone) or id.
     pub user: String,
     pub role: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Makes the published next key the signing key and draws a new next key. Tokens signed before
+    /// keep verifying until they expire; running servers on the same store switch within moments.
+    /// (The embedded store is locked by a running server: stop it first.)
+    Rotate(RotateKeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The stored keys leaked: replace both and stop accepting every token signed before them, so
+    /// the leaked keys forge nothing. Every session must log in again.
+    #[arg(long)]
+    pub compromised: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,9 +4,9 @@ use std::io::BufRead as _;
 
 use tokio::net::TcpListener;
 
-use crate::cli::{AddUserArgs, GrantArgs, ServeArgs};
+use crate::cli::{AddUserArgs, GrantArgs, RotateKeysArgs, ServeArgs};
 use crate::config::{self, ConfigError, StoreLocation};
-use crate::domain::{AuthError, NewPasswordUser, UserAdmin, UserRef};
+use crate::domain::{Admin, AuthError, NewPasswordUser, Rotation, UserRef};
 use crate::server::{Server, StartError, open_store};
 use meeteasy_protocol::Secret;
 
@@ -94,7 +94,7 @@ pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
         .read_line(&mut password)
         .map_err(CommandError::Stdin)?;
     let password = password.trim_end_matches(['\r', '\n']);
-    let admin = UserAdmin::new(open_store(&location).await?);
+    let admin = Admin::new(open_store(&location).await?);
     let user = admin
         .add_password_user(NewPasswordUser {
             login: args.login.clone(),
@@ -114,7 +114,7 @@ pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
 
 pub async fn grant(args: &GrantArgs) -> Result<(), CommandError> {
     let location = config::store_location(&args.store.overrides())?;
-    let admin = UserAdmin::new(open_store(&location).await?);
+    let admin = Admin::new(open_store(&location).await?);
     let user = admin.grant(&UserRef::parse(&args.user), &args.role).await?;
     println!(
         "user {} ({}) now has roles [{}]",
@@ -122,5 +122,26 @@ pub async fn grant(args: &GrantArgs) -> Result<(), CommandError> {
         user.display_name,
         user.roles.join(", ")
     );
+    Ok(())
+}
+
+pub async fn rotate_keys(args: &RotateKeysArgs) -> Result<(), CommandError> {
+    let location = config::store_location(&args.store.overrides())?;
+    let admin = Admin::new(open_store(&location).await?);
+    let rotation = if args.compromised {
+        Rotation::Compromised
+    } else {
+        Rotation::Scheduled
+    };
+    let keys = admin.rotate_keys(rotation).await?;
+    println!("signing with key {}; next key {}", keys.current, keys.next);
+    if keys.retired.is_empty() {
+        println!("no earlier key is accepted: every session must log in again");
+    } else {
+        println!(
+            "still accepted for tokens signed before: {}",
+            keys.retired.join(", ")
+        );
+    }
     Ok(())
 }

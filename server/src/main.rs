@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use meeteasy_auth::cli::{Cli, Command, PhoneCommand, UsersCommand};
+use meeteasy_auth::cli::{Cli, Command, KeysCommand, PhoneCommand, UsersCommand};
 use meeteasy_auth::{commands, phone, wechat};
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => commands::serve(args).await,
         Command::Users(UsersCommand::Add(args)) => commands::add_user(args).await,
         Command::Users(UsersCommand::Grant(args)) => commands::grant(args).await,
+        Command::Keys(KeysCommand::Rotate(args)) => commands::rotate_keys(args).await,
         Command::FakeWechat(args) => {
             return match wechat::fake::run(args.clone()).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -107,6 +107,8 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
+        let follower = Arc::clone(&self.service);
+        tokio::spawn(async move { follower.follow_key_rotations().await });
         let app = crate::http::app(self.service.clone())
             .into_make_service_with_connect_info::<crate::http::extract::PeerAddr>();
         let shutting_down = self.shutting_down;

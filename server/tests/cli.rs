@@ -1,4 +1,4 @@
-//! The `meeteasy-auth` executable as an operator uses it: user commands, config precedence
+//! The `meeteasy-auth` executable as an operator uses it: user commands, key rotation, config precedence
 //! (flag > env > file > default), clear refusals of bad config, and a clean stop on SIGTERM.
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -375,4 +375,76 @@ fn the_log_never_holds_a_ticket_a_token_a_poll_token_or_a_password() {
     }
     // Tokens share their header; their signed middle part is what must not appear either.
     assert!(!log.contains(mini_token.split('.').nth(1).unwrap_or("-")));
+}
+
+/// The keys `keys rotate` reports, in the order the JWKS publishes them: current, next, retired.
+fn rotate_keys(dir: &Path) -> Output {
+    let mut rotate = command(dir);
+    rotate.args(["keys", "rotate"]);
+    rotate.output().expect("keys rotate runs")
+}
+
+fn reported_kids(output: &Output) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+        .filter(|word| word.len() == 43)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn keys_rotated_on_the_command_line_are_the_keys_the_server_publishes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = rotate_keys(dir.path());
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = rotate_keys(dir.path());
+    let kids = reported_kids(&second);
+    assert_eq!(kids.len(), 4, "current, next and two retired: {kids:?}");
+    assert_eq!(
+        kids[2],
+        reported_kids(&first)[0],
+        "the newest retired first"
+    );
+
+    let mut serve = command(dir.path());
+    serve.args(["serve", "--dev"]);
+    let served = Served::start(serve);
+    let (status, jwks) = request(
+        reqwest::Method::GET,
+        &format!("{}/.well-known/jwks.json", served.base_url),
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|key| key["kid"].as_str())
+        .collect();
+    assert_eq!(published, kids);
+
+    // The embedded store belongs to the running server: the command says so instead of waiting.
+    let refused = rotate_keys(dir.path());
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("in use by another process"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(served.stop().success());
+
+    let mut compromised = command(dir.path());
+    compromised.args(["keys", "rotate", "--compromised"]);
+    let replaced = compromised.output().expect("keys rotate runs");
+    assert!(replaced.status.success());
+    let fresh = reported_kids(&replaced);
+    assert_eq!(fresh.len(), 2, "a new current and next key only: {fresh:?}");
+    assert!(fresh.iter().all(|kid| !kids.contains(kid)));
+    assert!(String::from_utf8_lossy(&replaced.stdout).contains("every session must log in again"));
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meeteasy_auth::config::{self, Overrides, Settings, StoreLocation};
-use meeteasy_auth::domain::{AuthService, NewPasswordUser, UserAdmin};
+use meeteasy_auth::domain::{Admin, AuthService, NewPasswordUser};
 use meeteasy_auth::server::Server;
 use meeteasy_auth::store::Store;
 use meeteasy_auth::wechat::fake::FakeHandle;
@@ -196,7 +196,7 @@ impl TestServer {
         password: &str,
         roles: &[&str],
     ) -> User {
-        UserAdmin::new(self.store.clone())
+        Admin::new(self.store.clone())
             .add_password_user(NewPasswordUser {
                 login: login.to_owned(),
                 display_name: name.to_owned(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::file::{FileApp, FileConfig};
 use super::settings::{
-    AppSettings, EnvVersion, Lifetimes, PasswordLimits, QrMode, Settings, StoreLocation,
-    TlsSettings, WeChatSettings,
+    AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordLimits, QrMode, Settings,
+    StoreLocation, TlsSettings, WeChatSettings,
 };
 use meeteasy_protocol::Secret;
 
@@ -156,7 +156,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
             "console_token_ttl",
             file.console_token_ttl,
             7 * 86_400,
-            60..=90 * 86_400,
+            60..=LONGEST_TOKEN_LIFETIME.as_secs(),
         )?,
     };
     let wechat_file = file.wechat.as_ref();

@@ -38,6 +38,10 @@ pub enum StoreLocation {
     },
 }
 
+/// The longest any token may be configured to live (`console_token_ttl`'s upper bound): a key
+/// retired longer ago than this has no live token left to verify.
+pub const LONGEST_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetimes {
     pub login_ticket: Duration,

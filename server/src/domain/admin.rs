@@ -1,5 +1,5 @@
-//! What an operator does to users from the command line: add a password user, grant a role.
-//! Needs only the store, so it runs without WeChat or signing keys.
+//! What an operator does from the command line: add a password user, grant a role, rotate the
+//! signing keys. Needs only the store, so it runs without WeChat.
 
 use std::sync::Arc;
 
@@ -7,14 +7,24 @@ use meeteasy_protocol::User;
 
 use crate::store::Store;
 
+use super::keys::{self, Rotation};
 use super::users::{self, NewPasswordUser, UserRef};
 use super::{AuthError, passwords};
 
-pub struct UserAdmin {
+/// The signing keys after a rotation, by `kid`.
+#[derive(Debug)]
+pub struct RotatedKeys {
+    pub current: String,
+    pub next: String,
+    /// Still published and accepted, for tokens signed before.
+    pub retired: Vec<String>,
+}
+
+pub struct Admin {
     store: Arc<dyn Store>,
 }
 
-impl UserAdmin {
+impl Admin {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
@@ -30,5 +40,15 @@ impl UserAdmin {
         Ok(users::grant(self.store.as_ref(), who, role)
             .await?
             .to_wire())
+    }
+
+    /// Rotates the signing keys; running instances switch within moments.
+    pub async fn rotate_keys(&self, rotation: Rotation) -> Result<RotatedKeys, AuthError> {
+        let ring = keys::rotate(self.store.as_ref(), rotation).await?;
+        Ok(RotatedKeys {
+            current: ring.current_kid().to_owned(),
+            next: ring.next_kid().to_owned(),
+            retired: ring.retired_kids().map(str::to_owned).collect(),
+        })
     }
 }

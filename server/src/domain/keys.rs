@@ -1,7 +1,13 @@
 //! The Ed25519 keys tokens are signed with: generated on first start and kept in the store, so every
 //! instance on one store signs and verifies with the same keys and a restart keeps them.
 //! The JWKS publishes the current key and the next one, so verifiers already know a key before it
-//! is used.
+//! is used, and the keys rotation retired, so tokens they signed verify until they expire.
+//!
+//! `meeteasy-auth keys rotate` makes the next key current, retires the current one and draws a new
+//! next key; running instances learn of it by a store notification (and re-read the keys every
+//! minute besides, should a notification be lost).
+
+use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,23 +16,38 @@ use meeteasy_protocol::{Jwk, Jwks};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::LONGEST_TOKEN_LIFETIME;
 use crate::store::{Lifetime, Store, StoreError};
 
-use super::records;
+use super::records::{self, Transition};
 use super::secrets::fill_random;
+use super::{AuthError, unix_now};
 
 const KEYS_KEY: &str = "signing-keys";
+/// Notified when the keys rotate.
+pub(super) const KEYS_TOPIC: &str = "signing-keys-rotated";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct StoredKey {
     /// The 32-byte Ed25519 seed, URL-safe base64.
     seed: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct RetiredKey {
+    #[serde(flatten)]
+    key: StoredKey,
+    /// When it stopped signing (unix seconds): tokens it signed live at most this long after.
+    retired_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct StoredKeySet {
     current: StoredKey,
     next: StoredKey,
+    /// Newest first. Absent in key sets written before rotation existed.
+    #[serde(default)]
+    retired: Vec<RetiredKey>,
 }
 
 struct NamedKey {
@@ -34,9 +55,11 @@ struct NamedKey {
     signing: SigningKey,
 }
 
+/// The keys as one consistent set: sign with `current`, verify with any.
 pub struct KeyRing {
     current: NamedKey,
     next: NamedKey,
+    retired: Vec<NamedKey>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -44,6 +67,10 @@ impl std::fmt::Debug for KeyRing {
         f.debug_struct("KeyRing")
             .field("current", &self.current.kid)
             .field("next", &self.next.kid)
+            .field(
+                "retired",
+                &self.retired.iter().map(|key| &key.kid).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -58,6 +85,7 @@ impl KeyRing {
         let fresh = StoredKeySet {
             current: generate()?,
             next: generate()?,
+            retired: Vec::new(),
         };
         if store
             .insert_new(KEYS_KEY, &records::encode(&fresh)?, Lifetime::Forever)
@@ -75,6 +103,11 @@ impl KeyRing {
         Ok(KeyRing {
             current: named(&stored.current)?,
             next: named(&stored.next)?,
+            retired: stored
+                .retired
+                .iter()
+                .map(|retired| named(&retired.key))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -83,21 +116,28 @@ impl KeyRing {
         &self.current.kid
     }
 
+    pub fn next_kid(&self) -> &str {
+        &self.next.kid
+    }
+
+    pub fn retired_kids(&self) -> impl Iterator<Item = &str> {
+        self.retired.iter().map(|key| key.kid.as_str())
+    }
+
     pub fn sign(&self, message: &[u8]) -> Signature {
         self.current.signing.sign(message)
     }
 
     pub fn verifying_key(&self, kid: &str) -> Option<VerifyingKey> {
-        [&self.current, &self.next]
-            .into_iter()
+        self.all()
             .find(|key| key.kid == kid)
             .map(|key| key.signing.verifying_key())
     }
 
     pub fn jwks(&self) -> Jwks {
         Jwks {
-            keys: [&self.current, &self.next]
-                .into_iter()
+            keys: self
+                .all()
                 .map(|key| Jwk {
                     kty: "OKP".into(),
                     crv: "Ed25519".into(),
@@ -109,6 +149,91 @@ impl KeyRing {
                 .collect(),
         }
     }
+
+    fn all(&self) -> impl Iterator<Item = &NamedKey> {
+        [&self.current, &self.next].into_iter().chain(&self.retired)
+    }
+}
+
+/// The key ring a running server uses, replaced whole when the keys rotate.
+pub struct SigningKeys {
+    ring: RwLock<Arc<KeyRing>>,
+}
+
+impl SigningKeys {
+    pub fn new(ring: KeyRing) -> Self {
+        Self {
+            ring: RwLock::new(Arc::new(ring)),
+        }
+    }
+
+    /// The keys as they are now; one snapshot signs a token with a `kid` that matches.
+    pub fn ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Re-reads the key set from the store.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let fresh = KeyRing::load_or_create(store).await?;
+        *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        Ok(())
+    }
+}
+
+/// Why the keys rotate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Routine: the next key (already published) becomes current; tokens signed before keep
+    /// verifying until they expire.
+    Scheduled,
+    /// The stored keys leaked: both are replaced by new ones and nothing signed before verifies, so
+    /// whoever holds the old keys can forge nothing. Every session has to log in again.
+    Compromised,
+}
+
+/// Rotates the keys (see [`Rotation`]) and drops retired keys no token can still be signed by.
+/// Tells running instances through [`KEYS_TOPIC`].
+pub async fn rotate(store: &dyn Store, rotation: Rotation) -> Result<KeyRing, AuthError> {
+    // A store no server has started on yet gets its first keys, then rotates them.
+    KeyRing::load_or_create(store).await?;
+    // Drawn once, outside the compare-and-swap loop: the decision must be a pure function.
+    let (new_current, new_next) = (generate()?, generate()?);
+    let now = unix_now();
+    let rotated = records::update(store, KEYS_KEY, |stored: Option<&StoredKeySet>| {
+        let Some(stored) = stored else {
+            return Err(
+                StoreError::Corrupt("the signing keys vanished while rotated".into()).into(),
+            );
+        };
+        let rotated = match rotation {
+            Rotation::Scheduled => {
+                let retired_now = RetiredKey {
+                    key: stored.current.clone(),
+                    retired_at: now,
+                };
+                let still_needed = stored
+                    .retired
+                    .iter()
+                    .filter(|retired| retired.retired_at + LONGEST_TOKEN_LIFETIME.as_secs() > now)
+                    .cloned();
+                StoredKeySet {
+                    current: stored.next.clone(),
+                    next: new_next.clone(),
+                    retired: std::iter::once(retired_now).chain(still_needed).collect(),
+                }
+            }
+            Rotation::Compromised => StoredKeySet {
+                current: new_current.clone(),
+                next: new_next.clone(),
+                retired: Vec::new(),
+            },
+        };
+        let ring = KeyRing::from_stored(&rotated)?;
+        Ok(Transition::Write(rotated, Lifetime::Forever, ring))
+    })
+    .await?;
+    store.notify(KEYS_TOPIC).await?;
+    Ok(rotated)
 }
 
 fn generate() -> Result<StoredKey, StoreError> {
@@ -142,4 +267,119 @@ fn public_x(key: &SigningKey) -> String {
 fn thumbprint(key: &SigningKey) -> String {
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, public_x(key));
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+
+    fn store() -> (tempfile::TempDir, EmbeddedStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path()).expect("embedded store");
+        (dir, store)
+    }
+
+    fn kids(ring: &KeyRing) -> Vec<String> {
+        ring.jwks().keys.into_iter().map(|key| key.kid).collect()
+    }
+
+    #[tokio::test]
+    async fn rotation_promotes_the_next_key_and_keeps_verifying_the_old_one() {
+        let (_dir, store) = store();
+        let before = KeyRing::load_or_create(&store).await.unwrap();
+        let signed_before = before.sign(b"a token");
+
+        let after = rotate(&store, Rotation::Scheduled).await.unwrap();
+        assert_eq!(after.current_kid(), before.next_kid());
+        assert_ne!(after.next_kid(), before.current_kid());
+        assert_eq!(
+            after.retired_kids().collect::<Vec<_>>(),
+            [before.current_kid()]
+        );
+        let old_key = after.verifying_key(before.current_kid()).unwrap();
+        assert!(old_key.verify_strict(b"a token", &signed_before).is_ok());
+        assert_eq!(kids(&after).len(), 3);
+        // What every instance loads from the store is what the rotation answered.
+        assert_eq!(
+            kids(&KeyRing::load_or_create(&store).await.unwrap()),
+            kids(&after)
+        );
+
+        let again = rotate(&store, Rotation::Scheduled).await.unwrap();
+        assert_eq!(again.current_kid(), after.next_kid());
+        assert_eq!(
+            again.retired_kids().collect::<Vec<_>>(),
+            [after.current_kid(), before.current_kid()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_retired_longer_ago_than_any_token_lives_is_dropped() {
+        let (_dir, store) = store();
+        let long_ago = unix_now() - LONGEST_TOKEN_LIFETIME.as_secs() - 1;
+        let stale = StoredKeySet {
+            current: generate().unwrap(),
+            next: generate().unwrap(),
+            retired: vec![RetiredKey {
+                key: generate().unwrap(),
+                retired_at: long_ago,
+            }],
+        };
+        let stale_kid = named(&stale.retired[0].key).unwrap().kid;
+        store
+            .put(
+                KEYS_KEY,
+                &records::encode(&stale).unwrap(),
+                Lifetime::Forever,
+            )
+            .await
+            .unwrap();
+        assert!(kids(&KeyRing::load_or_create(&store).await.unwrap()).contains(&stale_kid));
+
+        let rotated = rotate(&store, Rotation::Scheduled).await.unwrap();
+        assert_eq!(rotated.retired_kids().count(), 1);
+        assert!(!kids(&rotated).contains(&stale_kid));
+    }
+
+    #[tokio::test]
+    async fn key_sets_stored_before_rotation_existed_still_load() {
+        let (_dir, store) = store();
+        let (current, next) = (generate().unwrap(), generate().unwrap());
+        let old_format = serde_json::json!({"current": current, "next": next});
+        store
+            .put(
+                KEYS_KEY,
+                old_format.to_string().as_bytes(),
+                Lifetime::Forever,
+            )
+            .await
+            .unwrap();
+        let ring = KeyRing::load_or_create(&store).await.unwrap();
+        assert_eq!(ring.current_kid(), named(&current).unwrap().kid);
+        assert_eq!(ring.retired_kids().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_running_server_picks_up_a_rotation_on_reload() {
+        let (_dir, store) = store();
+        let keys = SigningKeys::new(KeyRing::load_or_create(&store).await.unwrap());
+        let rotated = rotate(&store, Rotation::Scheduled).await.unwrap();
+        keys.reload(&store).await.unwrap();
+        assert_eq!(keys.ring().current_kid(), rotated.current_kid());
+    }
+
+    #[tokio::test]
+    async fn a_compromised_rotation_leaves_no_old_key_accepted() {
+        let (_dir, store) = store();
+        let before = rotate(&store, Rotation::Scheduled).await.unwrap();
+        let after = rotate(&store, Rotation::Compromised).await.unwrap();
+        let old: Vec<String> = kids(&before);
+        assert!(
+            kids(&after).iter().all(|kid| !old.contains(kid)),
+            "{:?}",
+            kids(&after)
+        );
+        assert_eq!(kids(&after).len(), 2);
+    }
 }

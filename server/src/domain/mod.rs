@@ -18,9 +18,10 @@ mod tickets;
 mod tokens;
 mod users;
 
-pub use admin::UserAdmin;
+pub use admin::{Admin, RotatedKeys};
 pub use clock::unix_now;
 pub use error::AuthError;
+pub use keys::Rotation;
 pub use logins::WechatLogin;
 pub use secrets::is_scene_shaped;
 pub use service::{AuthService, ClientAddr};

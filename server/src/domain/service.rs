@@ -13,9 +13,12 @@ use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
 use super::AuthError;
-use super::keys::KeyRing;
+use super::keys::{KEYS_TOPIC, KeyRing, SigningKeys};
 use super::users::{self, UserRecord};
 use super::{passwords, tokens};
+
+/// How often the signing keys are re-read even without a rotation notice.
+const KEYS_REREAD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The address a request came from, as the transport saw it.
 #[derive(Debug, Clone)]
@@ -26,7 +29,7 @@ pub struct AuthService {
     pub(super) wechat: Arc<dyn WeChat>,
     pub(super) settings: Arc<Settings>,
     pub(super) metrics: Arc<Metrics>,
-    pub(super) keys: KeyRing,
+    pub(super) keys: SigningKeys,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
 }
@@ -47,7 +50,7 @@ impl AuthService {
             wechat,
             settings,
             metrics,
-            keys,
+            keys: SigningKeys::new(keys),
             shutting_down,
         })
     }
@@ -64,13 +67,36 @@ impl AuthService {
         self.store.ping().await
     }
 
+    /// Follows key rotations (`meeteasy-auth keys rotate`, from any instance's store) until the
+    /// server shuts down: re-reads the keys when notified, and every minute besides, since a
+    /// notification sent while this instance was reconnecting to the store is not seen.
+    pub async fn follow_key_rotations(&self) {
+        let mut shutting_down = self.shutting_down.clone();
+        let mut rotated = self.store.subscribe(KEYS_TOPIC);
+        loop {
+            tokio::select! {
+                () = rotated.changed() => {}
+                () = tokio::time::sleep(KEYS_REREAD_INTERVAL) => {}
+                _ = shutting_down.changed() => return,
+            }
+            match self.keys.reload(self.store.as_ref()).await {
+                Ok(()) => {
+                    tracing::debug!(current = %self.keys.ring().current_kid(), "signing keys re-read")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot re-read the signing keys; keeping the ones in use")
+                }
+            }
+        }
+    }
+
     pub fn jwks(&self) -> Jwks {
-        self.keys.jwks()
+        self.keys.ring().jwks()
     }
 
     /// Checks a bearer token fully: signature, issuer, expiry and revocation.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = tokens::check_signed(&self.keys, &self.settings.public_url, token)?;
+        let claims = tokens::check_signed(&self.keys.ring(), &self.settings.public_url, token)?;
         if tokens::is_revoked(self.store.as_ref(), &claims.sid).await? {
             return Err(AuthError::TokenRevoked);
         }
@@ -120,7 +146,7 @@ impl AuthService {
     ) -> Result<TokenResponse, AuthError> {
         let lifetime = self.token_lifetime(audience);
         let issued = tokens::issue(
-            &self.keys,
+            &self.keys.ring(),
             &self.settings.public_url,
             &user.id,
             audience,

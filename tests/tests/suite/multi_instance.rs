@@ -3,12 +3,13 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use meeteasy_protocol::CreateSceneResponse;
+use meeteasy_auth::domain::{Admin, Rotation};
+use meeteasy_protocol::{CreateSceneResponse, Jwks};
 use meeteasy_tests::redis_server::RedisServer;
 use meeteasy_tests::server::{TestServer, redis_store};
 use serde_json::json;
 
-use crate::flows::{islogin_path, scene_path, wait_for_waiters};
+use crate::flows::{islogin_path, jwt_header, scene_path, wait_for_waiters};
 
 async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
     let url = redis.url();
@@ -69,6 +70,66 @@ async fn a_confirm_on_one_instance_wakes_the_console_waiting_on_another() {
     b.get("/auth/me", Some(&token))
         .await
         .assert_error(401, "token_revoked");
+}
+
+/// Waits until `server` publishes exactly `expected` (current, next, retired).
+async fn wait_for_published_keys(server: &TestServer, expected: &[&str]) {
+    // Notified through Redis: well before the once-a-minute re-read.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let jwks: Jwks = server.get("/.well-known/jwks.json", None).await.json();
+        let kids: Vec<&str> = jwks.keys.iter().map(|key| key.kid.as_str()).collect();
+        if kids == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still publishing {kids:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `meeteasy-auth keys rotate [--compromised]` is `Admin::rotate_keys` on the store; here it runs
+/// beside two live instances, which must switch at once: after a scheduled rotation they keep
+/// accepting what was signed before, after a compromised one nothing of it.
+#[tokio::test]
+async fn key_rotations_reach_every_instance_at_once() {
+    let redis = RedisServer::start();
+    let (a, b) = two_instances(&redis).await;
+    let admin = Admin::new(a.store().clone());
+    let signed_before = a.dev_login("quinn").await.access_token;
+    let rotated = admin
+        .rotate_keys(Rotation::Scheduled)
+        .await
+        .expect("rotated");
+    let old_kid = jwt_header(&signed_before)["kid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(rotated.retired, [old_kid.as_str()]);
+    for server in [&a, &b] {
+        wait_for_published_keys(server, &[&rotated.current, &rotated.next, &old_kid]).await;
+    }
+    let signed_after = b.dev_login("quinn").await.access_token;
+    assert_eq!(jwt_header(&signed_after)["kid"], rotated.current.as_str());
+    for server in [&a, &b] {
+        for token in [&signed_before, &signed_after] {
+            assert_eq!(server.get("/auth/me", Some(token)).await.status, 200);
+        }
+    }
+
+    let replaced = admin
+        .rotate_keys(Rotation::Compromised)
+        .await
+        .expect("replaced");
+    assert!(replaced.retired.is_empty());
+    for server in [&a, &b] {
+        wait_for_published_keys(server, &[&replaced.current, &replaced.next]).await;
+        for token in [&signed_before, &signed_after] {
+            server
+                .get("/auth/me", Some(token))
+                .await
+                .assert_error(401, "invalid_token");
+        }
+    }
 }
 
 #[tokio::test]
