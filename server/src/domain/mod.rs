@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod logins;
 mod passwords;
+mod poll_slots;
 mod records;
 mod scenes;
 mod secrets;

@@ -21,6 +21,7 @@ use crate::metrics::LoginMethod;
 use crate::store::{Lifetime, run_then_release};
 use crate::wechat::WeChatError;
 
+use super::poll_slots::PollSlot;
 use super::records::{self, Transition};
 use super::secrets::{
     hashes_equal, is_scene_shaped, is_token_shaped, random_scene, random_token, token_hash,
@@ -464,6 +465,8 @@ impl AuthService {
         if !hashes_equal(&first.poll_token_hash, &poll_token_hash) {
             return Err(AuthError::InvalidPollToken);
         }
+        // Taken only by the poll token's holder, so nobody else can cut the console's wait short.
+        let slot = (!wait.is_zero()).then(|| self.poll_slots.take(scene));
         // Subscribe before the reads the wait depends on, so a change in between is not missed.
         let mut changes = self.store.subscribe(&scene_topic(scene));
         let mut shutting_down = self.shutting_down.clone();
@@ -508,6 +511,7 @@ impl AuthService {
                 () = tokio::time::sleep_until(deadline.min(expiry)) => {}
                 // A closed channel means the server is going away too.
                 _ = shutting_down.changed() => stop_waiting = true,
+                () = superseded(slot.as_ref()) => stop_waiting = true,
             }
         }
     }
@@ -584,5 +588,13 @@ impl AuthService {
             expires_in: token.expires_in,
             user: token.user,
         })
+    }
+}
+
+/// Resolves when a newer poll of the scene took the slot; never for a poll that holds none.
+async fn superseded(slot: Option<&PollSlot<'_>>) {
+    match slot {
+        Some(slot) => slot.superseded().await,
+        None => std::future::pending().await,
     }
 }

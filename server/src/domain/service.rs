@@ -14,6 +14,7 @@ use crate::wechat::WeChat;
 
 use super::AuthError;
 use super::keys::{KEYS_TOPIC, KeyRing, SigningKeys};
+use super::poll_slots::PollSlots;
 use super::users::{self, UserRecord};
 use super::{passwords, tokens};
 
@@ -30,6 +31,7 @@ pub struct AuthService {
     pub(super) settings: Arc<Settings>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) keys: SigningKeys,
+    pub(super) poll_slots: PollSlots,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
 }
@@ -51,6 +53,7 @@ impl AuthService {
             settings,
             metrics,
             keys: SigningKeys::new(keys),
+            poll_slots: PollSlots::default(),
             shutting_down,
         })
     }

@@ -390,6 +390,49 @@ async fn of_concurrent_polls_of_a_confirmed_scene_one_gets_the_token() {
     assert_eq!((delivered, gone), (1, 7), "{polls:?}");
 }
 
+/// A console polls one request at a time: a second concurrent long-poll of the scene (the console
+/// retrying over a connection the server still holds, or a client misbehaving) takes over, and the
+/// first answers at once, so a poll token holds one waiting connection, not any number.
+#[tokio::test]
+async fn a_newer_long_poll_takes_over_from_an_older_one() {
+    let server = TestServer::start_dev().await;
+    let scene = create_scene(&server).await;
+    let long_poll = islogin_path(&scene, 30);
+    let older = server.get(&long_poll, Some(&scene.poll_token));
+    let (older_answered, older_done) = tokio::sync::oneshot::channel();
+    let older = async {
+        let started = Instant::now();
+        let reply = older.await;
+        let _scan_gone = older_answered.send(());
+        (reply, started.elapsed())
+    };
+    let newer = async {
+        wait_for_waiters(&server, 1).await;
+        // Someone without the poll token cannot cut the console's wait short.
+        server
+            .get(&long_poll, Some("not-the-poll-token-0123456789abcdefghij"))
+            .await
+            .assert_error(401, "invalid_poll_token");
+        let newer = server.get(&long_poll, Some(&scene.poll_token));
+        let scan = async {
+            older_done.await.expect("the older poll answers");
+            // Now the only poll that can be waiting is the newer one.
+            wait_for_waiters(&server, 1).await;
+            let phone = server.dev_login("gail").await;
+            let reply = server
+                .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+                .await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+        };
+        tokio::join!(newer, scan).0
+    };
+    let ((older, older_took), newer) = tokio::join!(older, newer);
+    assert_eq!(older.body, json!({"status": "pending"}), "{older:?}");
+    assert!(older_took < Duration::from_secs(10), "took {older_took:?}");
+    // The newer poll is the one still waiting: the scan wakes it.
+    assert_eq!(newer.body["status"], "scanned", "{newer:?}");
+}
+
 #[tokio::test]
 async fn polling_is_for_the_poll_token_holder_at_the_given_pace() {
     let server = TestServer::start_dev().await;
