@@ -99,6 +99,7 @@ struct ColdStart {
     app_started: Duration,
     first_paint: Option<Duration>,
     qr_requested: Duration,
+    qr_sourced: Duration,
     qr_painted: Duration,
     /// The QR was already on screen when the page was first asked (its time is an upper bound).
     late: bool,
@@ -191,6 +192,7 @@ async fn measure(
             app_started: app.app_started,
             first_paint: shown.first_paint,
             qr_requested: qr_request.at.duration_since(app.requested),
+            qr_sourced: shown.qr_sourced,
             qr_painted: shown.qr_painted,
             late: shown.late,
         });
@@ -292,6 +294,24 @@ async fn measure(
         row(
             "… process started → QR requested from the server",
             after_app(|run| run.qr_requested),
+            "ms",
+            "",
+        ),
+        row(
+            "… QR requested → QR handed to the page (server, fetch, IPC)",
+            Series::of_durations(
+                cold.iter()
+                    .map(|run| run.qr_sourced.saturating_sub(run.qr_requested)),
+            ),
+            "ms",
+            "",
+        ),
+        row(
+            "… QR handed to the page → painted (decode, two frames)",
+            Series::of_durations(
+                cold.iter()
+                    .map(|run| run.qr_painted.saturating_sub(run.qr_sourced)),
+            ),
             "ms",
             "",
         ),

@@ -29,11 +29,12 @@ const PAGE_STATE: &str = r#"
             const image = document.getElementById("qr-image");
             return image !== null && !image.hidden && image.src.startsWith("data:image/");
         };
-        const watch = { seen: false, painted: null, was_there: shown() };
+        const watch = { seen: false, sourced: null, painted: null, was_there: shown() };
         window.__benchQr = watch;
         const check = () => {
             if (watch.seen || !shown()) return;
             watch.seen = true;
+            watch.sourced = performance.timeOrigin + performance.now();
             document.getElementById("qr-image").decode().catch(() => null).then(() =>
                 requestAnimationFrame(() => requestAnimationFrame(() => {
                     watch.painted = performance.timeOrigin + performance.now();
@@ -48,6 +49,7 @@ const PAGE_STATE: &str = r#"
     const paint = performance.getEntriesByName("first-contentful-paint")[0];
     return {
         time_origin: performance.timeOrigin,
+        qr_sourced: window.__benchQr.sourced,
         qr_painted: window.__benchQr.painted,
         qr_was_there: window.__benchQr.was_there,
         home: name !== null && name.textContent.trim() !== "",
@@ -59,6 +61,8 @@ const PAGE_STATE: &str = r#"
 struct PageState {
     /// When the page's navigation started, ms since the epoch.
     time_origin: f64,
+    /// When the QR image got its `data:` source, ms since the epoch.
+    qr_sourced: Option<f64>,
     /// When a frame with the QR was presented, ms since the epoch.
     qr_painted: Option<f64>,
     qr_was_there: bool,
@@ -70,6 +74,8 @@ struct PageState {
 /// When things happened after the new-session request, as the page clock tells.
 pub struct QrShown {
     pub first_paint: Option<Duration>,
+    /// The QR image got its `data:` source: the console fetched it and handed it to the page.
+    pub qr_sourced: Duration,
     pub qr_painted: Duration,
     /// The QR was on screen before the page was first asked: `qr_painted` is an upper bound.
     pub late: bool,
@@ -116,6 +122,7 @@ impl DrivenConsole {
             first_paint: state
                 .first_paint
                 .map(|paint| self.after_request(state.time_origin + paint)),
+            qr_sourced: self.after_request(state.qr_sourced.unwrap_or_default()),
             qr_painted: self.after_request(state.qr_painted.unwrap_or_default()),
             late: state.qr_was_there,
         })
