@@ -135,13 +135,14 @@ pub async fn rotate_keys(args: &RotateKeysArgs) -> Result<(), CommandError> {
     };
     let keys = admin.rotate_keys(rotation).await?;
     println!("signing with key {}; next key {}", keys.current, keys.next);
-    if keys.retired.is_empty() {
-        println!("no earlier key is accepted: every session must log in again");
-    } else {
-        println!(
+    match rotation {
+        Rotation::Compromised => {
+            println!("no earlier key is accepted: every session must log in again");
+        }
+        Rotation::Scheduled => println!(
             "still accepted for tokens signed before: {}",
             keys.retired.join(", ")
-        );
+        ),
     }
     Ok(())
 }

@@ -349,7 +349,8 @@ impl Driver {
     /// Waits until WebKitWebDriver, behind tauri-driver, says it can take a session. It takes one at
     /// a time, and tauri-driver accepts requests before WebKitWebDriver listens; a request sent while
     /// it is starting, or while the previous console is still closing, may fail or never be answered.
-    async fn wait_until_ready(&self) {
+    /// [`Driver::launch`] waits for this itself; call it first to keep the wait out of a timing.
+    pub async fn wait_until_ready(&self) {
         let http = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{}/status", self.port);
         let deadline = Instant::now() + START_DEADLINE;

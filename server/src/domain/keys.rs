@@ -8,6 +8,7 @@
 //! minute besides, should a notification be lost).
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,6 +25,9 @@ use super::secrets::fill_random;
 use super::{AuthError, unix_now};
 
 const KEYS_KEY: &str = "signing-keys";
+/// How long a retired key stays accepted: as long as any token lives, plus a day for instances that
+/// kept signing with it for the moments before they learned of the rotation.
+const RETIRED_KEY_KEPT: Duration = Duration::from_secs(LONGEST_TOKEN_LIFETIME.as_secs() + 86_400);
 /// Notified when the keys rotate.
 pub(super) const KEYS_TOPIC: &str = "signing-keys-rotated";
 
@@ -41,7 +45,7 @@ struct RetiredKey {
     retired_at: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct StoredKeySet {
     current: StoredKey,
     next: StoredKey,
@@ -60,6 +64,8 @@ pub struct KeyRing {
     current: NamedKey,
     next: NamedKey,
     retired: Vec<NamedKey>,
+    /// What the ring was built from, to write back should the store lose it.
+    stored: StoredKeySet,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -108,6 +114,7 @@ impl KeyRing {
                 .iter()
                 .map(|retired| named(&retired.key))
                 .collect::<Result<_, _>>()?,
+            stored: stored.clone(),
         })
     }
 
@@ -172,9 +179,24 @@ impl SigningKeys {
         Arc::clone(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Re-reads the key set from the store.
+    /// Re-reads the key set from the store. A store that lost it (a Redis without persistence, just
+    /// restarted) gets the keys in use written back rather than new ones drawn: new keys would void
+    /// every token issued so far. Of instances writing back together, the first wins.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let fresh = KeyRing::load_or_create(store).await?;
+        let stored = match records::load::<StoredKeySet>(store, KEYS_KEY).await? {
+            Some(stored) => stored,
+            None => {
+                let in_use = self.ring().stored.clone();
+                tracing::warn!("the store lost the signing keys; writing back the ones in use");
+                store
+                    .insert_new(KEYS_KEY, &records::encode(&in_use)?, Lifetime::Forever)
+                    .await?;
+                records::load::<StoredKeySet>(store, KEYS_KEY)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("signing keys vanished while read".into()))?
+            }
+        };
+        let fresh = KeyRing::from_stored(&stored)?;
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
         Ok(())
     }
@@ -214,7 +236,7 @@ pub async fn rotate(store: &dyn Store, rotation: Rotation) -> Result<KeyRing, Au
                 let still_needed = stored
                     .retired
                     .iter()
-                    .filter(|retired| retired.retired_at + LONGEST_TOKEN_LIFETIME.as_secs() > now)
+                    .filter(|retired| retired.retired_at + RETIRED_KEY_KEPT.as_secs() > now)
                     .cloned();
                 StoredKeySet {
                     current: stored.next.clone(),
@@ -232,7 +254,10 @@ pub async fn rotate(store: &dyn Store, rotation: Rotation) -> Result<KeyRing, Au
         Ok(Transition::Write(rotated, Lifetime::Forever, ring))
     })
     .await?;
-    store.notify(KEYS_TOPIC).await?;
+    if let Err(error) = store.notify(KEYS_TOPIC).await {
+        // The rotation stands; instances find it at their next periodic re-read.
+        tracing::warn!(%error, "keys rotated, but running instances could not be told at once");
+    }
     Ok(rotated)
 }
 
@@ -317,7 +342,7 @@ mod tests {
     #[tokio::test]
     async fn a_key_retired_longer_ago_than_any_token_lives_is_dropped() {
         let (_dir, store) = store();
-        let long_ago = unix_now() - LONGEST_TOKEN_LIFETIME.as_secs() - 1;
+        let long_ago = unix_now() - RETIRED_KEY_KEPT.as_secs() - 1;
         let stale = StoredKeySet {
             current: generate().unwrap(),
             next: generate().unwrap(),
@@ -361,12 +386,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_running_server_picks_up_a_rotation_on_reload() {
+    async fn a_reload_follows_a_rotation_and_puts_back_keys_the_store_lost() {
         let (_dir, store) = store();
         let keys = SigningKeys::new(KeyRing::load_or_create(&store).await.unwrap());
         let rotated = rotate(&store, Rotation::Scheduled).await.unwrap();
         keys.reload(&store).await.unwrap();
-        assert_eq!(keys.ring().current_kid(), rotated.current_kid());
+        assert_eq!(kids(&keys.ring()), kids(&rotated));
+
+        // A store that lost everything: the keys in use go back, no new ones are drawn.
+        store.delete(KEYS_KEY).await.unwrap();
+        keys.reload(&store).await.unwrap();
+        assert_eq!(kids(&keys.ring()), kids(&rotated));
+        let reloaded = KeyRing::load_or_create(&store).await.unwrap();
+        assert_eq!(kids(&reloaded), kids(&rotated));
     }
 
     #[tokio::test]

@@ -70,18 +70,14 @@ impl AuthService {
         self.store.ping().await
     }
 
-    /// Follows key rotations (`meeteasy-auth keys rotate`, from any instance's store) until the
-    /// server shuts down: re-reads the keys when notified, and every minute besides, since a
-    /// notification sent while this instance was reconnecting to the store is not seen.
+    /// Follows key rotations (`meeteasy-auth keys rotate`, on this instance's store) until the
+    /// server shuts down: re-reads the keys when notified, and every minute besides, for a
+    /// notification that could not be sent or was lost on its way. The first re-read comes right
+    /// after subscribing: a rotation between the keys' first load and the subscription is seen too.
     pub async fn follow_key_rotations(&self) {
         let mut shutting_down = self.shutting_down.clone();
         let mut rotated = self.store.subscribe(KEYS_TOPIC);
         loop {
-            tokio::select! {
-                () = rotated.changed() => {}
-                () = tokio::time::sleep(KEYS_REREAD_INTERVAL) => {}
-                _ = shutting_down.changed() => return,
-            }
             match self.keys.reload(self.store.as_ref()).await {
                 Ok(()) => {
                     tracing::debug!(current = %self.keys.ring().current_kid(), "signing keys re-read")
@@ -89,6 +85,11 @@ impl AuthService {
                 Err(error) => {
                     tracing::warn!(%error, "cannot re-read the signing keys; keeping the ones in use")
                 }
+            }
+            tokio::select! {
+                () = rotated.changed() => {}
+                () = tokio::time::sleep(KEYS_REREAD_INTERVAL) => {}
+                _ = shutting_down.changed() => return,
             }
         }
     }

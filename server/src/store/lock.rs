@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use tokio::task::JoinError;
 
-use super::{Store, StoreError};
+use super::Store;
 
 /// Runs `work` in a task of its own, then deletes `lock` and notifies `topic` so the waiters re-read.
 /// The task finishes whatever becomes of the caller: a request dropped mid-await (its client hung up,
 /// or an outer deadline fired first) must not leave the lock held and its waiters asleep. `work` must
-/// end by itself (it runs under its own deadline). An error of `work` comes before one of the release.
-/// `Err` only when the task stopped without finishing (the runtime is shutting down).
+/// end by itself (it runs under its own deadline). A failed release is logged, not returned: the
+/// work's result stands, and the lock lapses by its own lifetime. `Err` when the task stopped
+/// without finishing (a panic, or the runtime shutting down).
 pub async fn run_then_release<T, E, W>(
     store: Arc<dyn Store>,
     lock: String,
@@ -21,16 +22,17 @@ pub async fn run_then_release<T, E, W>(
 where
     W: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: From<StoreError> + Send + 'static,
+    E: Send + 'static,
 {
     tokio::spawn(async move {
         let outcome = work.await;
-        let released = store.delete(&lock).await;
-        let notified = store.notify(&topic).await;
-        let outcome = outcome?;
-        released?;
-        notified?;
-        Ok(outcome)
+        if let Err(error) = store.delete(&lock).await {
+            tracing::warn!(%error, lock, "cannot release a lock; it lapses by itself");
+        }
+        if let Err(error) = store.notify(&topic).await {
+            tracing::warn!(%error, topic, "cannot wake the waiters; they wake at their deadline");
+        }
+        outcome
     })
     .await
 }

@@ -231,7 +231,6 @@ async fn scan_login_reaches_the_waiting_console_at_once() {
     );
 }
 
-/// Waits until the server counts at least `count` waiting long-polls.
 /// A JWT's header, decoded without checking anything.
 pub fn jwt_header(token: &str) -> Value {
     let header_b64 = token.split('.').next().unwrap_or_default();
@@ -243,6 +242,7 @@ pub fn jwt_header(token: &str) -> Value {
     .expect("a JSON header")
 }
 
+/// Waits until the server counts at least `count` waiting long-polls.
 pub async fn wait_for_waiters(server: &TestServer, count: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -399,20 +399,28 @@ async fn a_newer_long_poll_takes_over_from_an_older_one() {
     let scene = create_scene(&server).await;
     let long_poll = islogin_path(&scene, 30);
     let older = server.get(&long_poll, Some(&scene.poll_token));
-    let (older_answered, older_done) = tokio::sync::oneshot::channel();
+    let (older_answered, mut older_done) = tokio::sync::oneshot::channel();
     let older = async {
         let started = Instant::now();
         let reply = older.await;
-        let _scan_gone = older_answered.send(());
+        // Nobody to tell only if the test already failed.
+        let _unheard = older_answered.send(());
         (reply, started.elapsed())
     };
     let newer = async {
         wait_for_waiters(&server, 1).await;
-        // Someone without the poll token cannot cut the console's wait short.
+        // Someone without the poll token cannot cut the console's wait short. (That the older poll
+        // goes on waiting can only be seen over some time: a moment is given.)
         server
             .get(&long_poll, Some("not-the-poll-token-0123456789abcdefghij"))
             .await
             .assert_error(401, "invalid_poll_token");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut older_done)
+                .await
+                .is_err(),
+            "a request without the poll token ended the console's wait"
+        );
         let newer = server.get(&long_poll, Some(&scene.poll_token));
         let scan = async {
             older_done.await.expect("the older poll answers");

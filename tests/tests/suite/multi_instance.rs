@@ -181,7 +181,30 @@ async fn redis_down_means_503_within_seconds_and_recovery_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // This Redis keeps nothing across a restart; the instance still signs with the keys it loaded.
+    // This Redis keeps nothing across a restart; the instance keeps the keys it loaded and writes
+    // them back (on the wake-up after its notification connection returns), so what it signed
+    // before stays valid and a second instance started now would share its keys.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server
+        .store()
+        .get("signing-keys")
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the keys were not written back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // (The user record went with the data, so the old token verifies but `/auth/me` has no one.)
+    let verified = server
+        .post(
+            "/auth/jwt/verify",
+            json!({"token": before.access_token}),
+            None,
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{verified:?}");
     let after = server.dev_login("rae").await;
     assert_eq!(
         server

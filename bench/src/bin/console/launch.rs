@@ -96,6 +96,8 @@ pub struct DrivenConsole {
 impl DrivenConsole {
     pub async fn launch(driver: &Driver, binary: &Path) -> Result<DrivenConsole, BenchError> {
         let driver_pid = driver.pid().ok_or(BenchError::Gone("tauri-driver"))?;
+        // Not part of a cold start: WebKitWebDriver finishing with the previous console.
+        driver.wait_until_ready().await;
         let ticks_before = procs::uptime_ticks().ok_or(BenchError::Proc("/proc/uptime"))?;
         let requested_epoch_ms = epoch_ms();
         let requested = Instant::now();
