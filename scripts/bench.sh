@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The MeetEasy benchmark: installs what is missing (redis-server, redis-tools), builds the release
-# binaries, and runs meeteasy-bench with the server side pinned to CPU 0 and the load on CPU 1.
-# It prints one Markdown table for README.md. Extra arguments go to meeteasy-bench (try --help).
+# binaries, and runs meeteasy-bench with the server side pinned to CPU 0 and the load on CPU 1, then
+# bench-store (the embedded store in process). It prints their Markdown tables for README.md. Extra
+# arguments go to meeteasy-bench (try --help).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -37,7 +38,7 @@ if (($(nproc --all) < 2)); then
 fi
 
 say "building the release binaries (into $CARGO_TARGET_DIR)"
-cargo build --release --quiet -p meeteasy-auth -p meeteasy-bench
+cargo build --release --quiet -p meeteasy-auth -p meeteasy-bench --bin meeteasy-auth --bin meeteasy-bench --bin bench-store
 
 # 10,000 waiting consoles hold 10,000 sockets on each side; the servers inherit this limit.
 want_files=65536
@@ -54,4 +55,7 @@ wait "$bench" || status=$?
 while kill -0 "$bench" 2>/dev/null; do
     wait "$bench" || status=$?
 done
-exit "$status"
+((status == 0)) || exit "$status"
+
+say "the embedded store on its own (bench-store)"
+exec "$CARGO_TARGET_DIR/release/bench-store"
