@@ -14,6 +14,8 @@ use meeteasy_tests::server::TestServer;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::flows::create_scene;
+
 /// How long a page may take to settle: a script fetch, an exchange, a redirect.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -441,14 +443,6 @@ async fn a_conference_site_on_a_listed_origin_logs_in_and_an_unlisted_one_cannot
     browser.shutdown().await.expect("Chromium stops");
     allowed_site.abort();
     denied_site.abort();
-}
-
-async fn create_scene(server: &TestServer) -> CreateSceneResponse {
-    let reply = server
-        .post("/auth/scenes", json!({"device_name": "Front desk"}), None)
-        .await;
-    assert_eq!(reply.status, 201, "{reply:?}");
-    reply.json()
 }
 
 /// Opens the scan page of `scene` and scans it as dev user `name`.

@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::flows::create_scene;
+
 /// The WeChat timeout of the outage tests: short, so a test waits little, yet far above a loopback call.
 const WECHAT_TIMEOUT: Duration = Duration::from_secs(2);
 /// What a loaded test machine may add to a bound the server keeps.
@@ -31,14 +33,6 @@ fn wxacode(settings: &mut Settings) {
     for app in &mut settings.apps {
         app.qr_mode = QrMode::Wxacode;
     }
-}
-
-async fn create_scene(server: &TestServer) -> CreateSceneResponse {
-    let reply = server
-        .post("/auth/scenes", json!({"device_name": "Front desk"}), None)
-        .await;
-    assert_eq!(reply.status, 201, "{reply:?}");
-    reply.json()
 }
 
 /// The scene's QR image as served, after checking it is a PNG.
