@@ -38,6 +38,24 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
     child.wait_with_output().expect("the binary exits")
 }
 
+/// `users add` with the password on standard input, as an operator types it.
+fn add_user(data_dir: &Path, login: &str, name: &str, roles: &[&str], password: &str) -> Output {
+    let mut add = command(data_dir);
+    add.args([
+        "users",
+        "add",
+        "--login",
+        login,
+        "--name",
+        name,
+        "--password-stdin",
+    ]);
+    for role in roles {
+        add.args(["--role", role]);
+    }
+    run_with_stdin(add, &format!("{password}\n"))
+}
+
 /// A running `serve`, stopped with SIGTERM when dropped.
 struct Served {
     child: Child,
@@ -148,17 +166,7 @@ fn request(
 #[test]
 fn users_added_and_granted_on_the_command_line_log_in_to_the_server() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut add = command(dir.path());
-    add.args([
-        "users",
-        "add",
-        "--login",
-        "Ann@Example.org",
-        "--name",
-        "Ann",
-        "--password-stdin",
-    ]);
-    let added = run_with_stdin(add, "s3cret pass\n");
+    let added = add_user(dir.path(), "Ann@Example.org", "Ann", &[], "s3cret pass");
     assert!(
         added.status.success(),
         "{}",
@@ -166,17 +174,7 @@ fn users_added_and_granted_on_the_command_line_log_in_to_the_server() {
     );
     assert!(String::from_utf8_lossy(&added.stdout).contains("added user"));
 
-    let mut again = command(dir.path());
-    again.args([
-        "users",
-        "add",
-        "--login",
-        "ann@example.org",
-        "--name",
-        "Ann 2",
-        "--password-stdin",
-    ]);
-    let refused = run_with_stdin(again, "other\n");
+    let refused = add_user(dir.path(), "ann@example.org", "Ann 2", &[], "other");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("already taken"));
 
@@ -291,23 +289,14 @@ fn bad_config_stops_the_start_with_a_message_naming_the_problem() {
 #[test]
 fn the_log_never_holds_a_ticket_a_token_a_poll_token_or_a_password() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut add = command(dir.path());
-    add.args([
-        "users",
-        "add",
-        "--login",
+    let added = add_user(
+        dir.path(),
         "lee@example.org",
-        "--name",
         "Lee",
-        "--role",
-        "organizer",
-        "--password-stdin",
-    ]);
-    assert!(
-        run_with_stdin(add, "pw-that-must-not-be-logged\n")
-            .status
-            .success()
+        &["organizer"],
+        "pw-that-must-not-be-logged",
     );
+    assert!(added.status.success());
     let mut serve = command(dir.path());
     serve.env("RUST_LOG", "debug").args(["serve", "--dev"]);
     let served = Served::start(serve);
