@@ -139,6 +139,24 @@ async fn codes_are_single_use_and_expire_after_five_minutes() {
 }
 
 #[tokio::test]
+async fn a_user_gets_a_hundred_logins_a_minute() {
+    let s = serve(true, false).await;
+    for _ in 0..100 {
+        assert_eq!(errcode(&s.session(APPID, SECRET, "dev:busy").await.1), 0);
+    }
+    assert_eq!(
+        errcode(&s.session(APPID, SECRET, "dev:busy").await.1),
+        45011
+    );
+    // The rejected code is not spent; other users are not affected.
+    let code = s.handle.mint_code(APPID, "dev-busy", None);
+    assert_eq!(errcode(&s.session(APPID, SECRET, &code).await.1), 45011);
+    assert_eq!(errcode(&s.session(APPID, SECRET, "dev:calm").await.1), 0);
+    s.handle.advance_clock(Duration::from_secs(60));
+    assert_eq!(errcode(&s.session(APPID, SECRET, &code).await.1), 0);
+}
+
+#[tokio::test]
 async fn wrong_credentials_are_rejected_and_errors_carry_a_rid() {
     let s = serve(false, true).await;
     let code = s.handle.mint_code(APPID, "openid-1", Some("union-1"));

@@ -50,6 +50,9 @@ const MAX_SCENE_CHARS: usize = 32;
 const SCENE_PUNCTUATION: &str = "!#$&'()*+,/:;=?@-._~";
 const ENV_VERSIONS: [&str; 3] = ["release", "trial", "develop"];
 const DEV_CODE_PREFIX: &str = "dev:";
+/// code2Session calls one user may make in a minute before WeChat answers 45011.
+const USER_CALLS_PER_MINUTE: u32 = 100;
+const MINUTE: Duration = Duration::from_secs(60);
 
 pub(super) type Errcode = i64;
 
@@ -60,6 +63,8 @@ pub(super) struct World {
     tokens: HashMap<String, IssuedToken>,
     /// (appid, openid) -> the user's one valid session_key.
     session_keys: HashMap<(String, String), String>,
+    /// (appid, openid) -> the start of the user's current minute and their code2Session calls in it.
+    user_minutes: HashMap<(String, String), (Instant, u32)>,
     faults: HashMap<FakeEndpoint, VecDeque<FakeFault>>,
     calls: HashMap<FakeEndpoint, u64>,
     accept_dev_codes: bool,
@@ -127,6 +132,7 @@ impl World {
             codes: HashMap::new(),
             tokens: HashMap::new(),
             session_keys: HashMap::new(),
+            user_minutes: HashMap::new(),
             faults: HashMap::new(),
             calls: HashMap::new(),
             accept_dev_codes,
@@ -187,12 +193,18 @@ impl World {
             .get("js_code")
             .filter(|code| !code.is_empty())
             .ok_or(errcode::CODE_MISSING)?;
-        let (openid, unionid) = match code.strip_prefix(DEV_CODE_PREFIX) {
-            Some(name) if self.accept_dev_codes && !name.is_empty() => {
-                (format!("dev-{name}"), None)
-            }
-            _ => self.redeem(code, &appid)?,
+        let dev_name = code
+            .strip_prefix(DEV_CODE_PREFIX)
+            .filter(|name| self.accept_dev_codes && !name.is_empty());
+        let (openid, unionid) = match dev_name {
+            Some(name) => (format!("dev-{name}"), None),
+            None => self.code_owner(code, &appid)?,
         };
+        // Over the quota the code is not spent: the user may retry it next minute.
+        self.count_user_call(&appid, &openid)?;
+        if dev_name.is_none() {
+            self.spend(code);
+        }
         let session_key = BASE64.encode(&unique_bytes()[..16]);
         self.session_keys
             .insert((appid, openid.clone()), session_key.clone());
@@ -203,17 +215,39 @@ impl World {
         })
     }
 
-    fn redeem(&mut self, code: &str, appid: &str) -> Result<(String, Option<String>), Errcode> {
-        let now = self.now();
-        let issued = self.codes.get_mut(code).ok_or(errcode::INVALID_CODE)?;
-        if issued.appid != appid || now.duration_since(issued.issued_at) >= CODE_LIFETIME {
+    /// Whose `code` is, if it can still be redeemed in `appid`.
+    fn code_owner(&self, code: &str, appid: &str) -> Result<(String, Option<String>), Errcode> {
+        let issued = self.codes.get(code).ok_or(errcode::INVALID_CODE)?;
+        if issued.appid != appid || self.now().duration_since(issued.issued_at) >= CODE_LIFETIME {
             return Err(errcode::INVALID_CODE);
         }
         if issued.used {
             return Err(errcode::CODE_BEEN_USED);
         }
-        issued.used = true;
         Ok((issued.openid.clone(), issued.unionid.clone()))
+    }
+
+    fn spend(&mut self, code: &str) {
+        if let Some(issued) = self.codes.get_mut(code) {
+            issued.used = true;
+        }
+    }
+
+    /// WeChat's per-user minute quota of code2Session calls.
+    fn count_user_call(&mut self, appid: &str, openid: &str) -> Result<(), Errcode> {
+        let now = self.now();
+        let minute = self
+            .user_minutes
+            .entry((appid.to_owned(), openid.to_owned()))
+            .or_insert((now, 0));
+        if now.duration_since(minute.0) >= MINUTE {
+            *minute = (now, 0);
+        }
+        if minute.1 >= USER_CALLS_PER_MINUTE {
+            return Err(errcode::MINUTE_QUOTA);
+        }
+        minute.1 += 1;
+        Ok(())
     }
 
     fn authenticate_app(
