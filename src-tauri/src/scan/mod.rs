@@ -183,6 +183,7 @@ pub async fn run_scan_login<A: ScanApi>(
     let mut step = match cache.reusable(timing.min_reuse) {
         Some(active) => {
             emit(active.qr_event());
+            emit(ScanEvent::Waiting);
             Step::Watch {
                 active,
                 scanned: false,

@@ -376,6 +376,8 @@ async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     assert_eq!(server.scenes_created(), 1);
     assert_eq!(qr_images(&first), qr_images(&second)[..1]);
     assert!(matches!(&second[0], ScanEvent::Qr { .. }));
+    // Under the cached code the screen says it waits for a scan, as under a new one.
+    assert_eq!(second[1], ScanEvent::Waiting);
 
     // Reopened with too little time left on the code: a new scene rather than one about to rotate.
     sleep(Duration::from_secs(50)).await;
