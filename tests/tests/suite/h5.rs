@@ -343,23 +343,47 @@ async fn demo_state_after(browser: &Browser, wanted: &str) -> String {
         .to_owned()
 }
 
-/// A conference site on its own loopback origin that includes the classic script from the auth server.
-async fn conference_site(listener: TcpListener, auth_base_url: String) {
+/// How a conference site includes the auth server's script.
+#[derive(Clone, Copy)]
+enum Include {
+    /// `<script src=".../h5/login-ticket.js">`, which publishes `window.MeetEasyLogin`.
+    ClassicScript,
+    /// `import MeetEasyLogin from ".../h5/login-ticket.mjs"`: a cross-origin module, fetched in CORS
+    /// mode, so only a listed origin can load it at all.
+    Module,
+}
+
+/// A conference site on its own loopback origin that uses the auth server's script.
+async fn conference_site(listener: TcpListener, auth_base_url: String, include: Include) {
+    let (head, import) = match include {
+        Include::ClassicScript => (
+            format!(
+                r#"<script src="{auth_base_url}/h5/login-ticket.js"></script>
+<script src="/site.js"></script>"#
+            ),
+            String::new(),
+        ),
+        Include::Module => (
+            r#"<script type="module" src="/site.js"></script>"#.to_owned(),
+            format!(r#"import MeetEasyLogin from "{auth_base_url}/h5/login-ticket.mjs";"#),
+        ),
+    };
     let page = format!(
         r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>Conference</title>
-<script src="{auth_base_url}/h5/login-ticket.js"></script>
-<script src="/site.js"></script>
+{head}
 </head><body><p id="result">loading</p></body></html>"#
     );
-    let site_script = r#"
-MeetEasyLogin.start({ retries: 1, retryDelayMs: 50 }).then(function (outcome) {
+    let site_script = format!(
+        r#"{import}
+MeetEasyLogin.start({{ retries: 1, retryDelayMs: 50 }}).then(function (outcome) {{
   var result = document.getElementById("result");
   result.dataset.status = outcome.status;
   result.dataset.error = outcome.error ? outcome.error.error : "";
   result.textContent = outcome.status === "logged_in" ? "Welcome " + outcome.user.display_name : "Please log in";
-});
-"#;
+}});
+"#
+    );
     let site = Router::new()
         .route("/", get(move || async move { Html(page) }))
         .route(
@@ -394,8 +418,16 @@ async fn a_conference_site_on_a_listed_origin_logs_in_and_an_unlisted_one_cannot
     let denied_origin = format!("http://{}", denied.local_addr().expect("bound"));
     let listed = allowed_origin.clone();
     let server = TestServer::start_with(move |settings| settings.h5_origins = vec![listed]).await;
-    let allowed_site = tokio::spawn(conference_site(allowed, server.base_url.clone()));
-    let denied_site = tokio::spawn(conference_site(denied, server.base_url.clone()));
+    let allowed_site = tokio::spawn(conference_site(
+        allowed,
+        server.base_url.clone(),
+        Include::ClassicScript,
+    ));
+    let denied_site = tokio::spawn(conference_site(
+        denied,
+        server.base_url.clone(),
+        Include::ClassicScript,
+    ));
     let browser = Browser::start().await.expect("Chromium starts");
 
     let frank = server.dev_login("frank").await;
@@ -443,6 +475,38 @@ async fn a_conference_site_on_a_listed_origin_logs_in_and_an_unlisted_one_cannot
     browser.shutdown().await.expect("Chromium stops");
     allowed_site.abort();
     denied_site.abort();
+}
+
+#[tokio::test]
+async fn a_listed_conference_site_can_import_the_es_module_from_the_auth_server() {
+    let site = TcpListener::bind(("127.0.0.1", 0)).await.expect("a port");
+    let site_origin = format!("http://{}", site.local_addr().expect("bound"));
+    let listed = site_origin.clone();
+    let server = TestServer::start_with(move |settings| settings.h5_origins = vec![listed]).await;
+    let site = tokio::spawn(conference_site(
+        site,
+        server.base_url.clone(),
+        Include::Module,
+    ));
+    let browser = Browser::start().await.expect("Chromium starts");
+
+    let heidi = server.dev_login("heidi").await;
+    browser
+        .client()
+        .goto(&ticket_url(&site_origin, &heidi))
+        .await
+        .expect("opens");
+    let (status, error, text) = site_result(&browser).await;
+    assert_eq!(
+        (status.as_str(), error.as_str()),
+        ("logged_in", ""),
+        "{text}"
+    );
+    assert_eq!(text, format!("Welcome {}", heidi.user.display_name));
+    assert_no_ticket_in(&current_url(&browser).await);
+
+    browser.shutdown().await.expect("Chromium stops");
+    site.abort();
 }
 
 /// Opens the scan page of `scene` and scans it as dev user `name`.
