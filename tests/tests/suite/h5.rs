@@ -410,6 +410,24 @@ async fn site_result(browser: &Browser) -> (String, String, String) {
     (field(0), field(1), field(2))
 }
 
+/// Opens `site_origin` with `login`'s ticket and checks the site logged in with it, leaving no
+/// ticket in the address bar.
+async fn opens_logged_in(browser: &Browser, site_origin: &str, login: &WechatLoginResponse) {
+    browser
+        .client()
+        .goto(&ticket_url(site_origin, login))
+        .await
+        .expect("opens");
+    let (status, error, text) = site_result(browser).await;
+    assert_eq!(
+        (status.as_str(), error.as_str()),
+        ("logged_in", ""),
+        "{text}"
+    );
+    assert_eq!(text, format!("Welcome {}", login.user.display_name));
+    assert_no_ticket_in(&current_url(browser).await);
+}
+
 #[tokio::test]
 async fn a_conference_site_on_a_listed_origin_logs_in_and_an_unlisted_one_cannot() {
     let allowed = TcpListener::bind(("127.0.0.1", 0)).await.expect("a port");
@@ -431,19 +449,7 @@ async fn a_conference_site_on_a_listed_origin_logs_in_and_an_unlisted_one_cannot
     let browser = Browser::start().await.expect("Chromium starts");
 
     let frank = server.dev_login("frank").await;
-    browser
-        .client()
-        .goto(&ticket_url(&allowed_origin, &frank))
-        .await
-        .expect("opens");
-    let (status, error, text) = site_result(&browser).await;
-    assert_eq!(
-        (status.as_str(), error.as_str()),
-        ("logged_in", ""),
-        "{text}"
-    );
-    assert_eq!(text, format!("Welcome {}", frank.user.display_name));
-    assert_no_ticket_in(&current_url(&browser).await);
+    opens_logged_in(&browser, &allowed_origin, &frank).await;
     // The session is the site's own (its origin's storage) and resumes there over CORS with a Bearer.
     browser.client().refresh().await.expect("reloaded");
     assert_eq!(site_result(&browser).await.0, "logged_in");
@@ -491,19 +497,7 @@ async fn a_listed_conference_site_can_import_the_es_module_from_the_auth_server(
     let browser = Browser::start().await.expect("Chromium starts");
 
     let heidi = server.dev_login("heidi").await;
-    browser
-        .client()
-        .goto(&ticket_url(&site_origin, &heidi))
-        .await
-        .expect("opens");
-    let (status, error, text) = site_result(&browser).await;
-    assert_eq!(
-        (status.as_str(), error.as_str()),
-        ("logged_in", ""),
-        "{text}"
-    );
-    assert_eq!(text, format!("Welcome {}", heidi.user.display_name));
-    assert_no_ticket_in(&current_url(&browser).await);
+    opens_logged_in(&browser, &site_origin, &heidi).await;
 
     browser.shutdown().await.expect("Chromium stops");
     site.abort();
