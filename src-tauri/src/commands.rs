@@ -6,10 +6,10 @@ use std::sync::Arc;
 use tauri::State;
 use tauri::ipc::Channel;
 
-use crate::console::{
+use meeteasy_console_core::console::{
     Console, ConsoleError, EventSink, LogoutOutcome, PreferencesView, SessionView, UiEvent,
 };
-use crate::preferences::Language;
+use meeteasy_console_core::preferences::Language;
 use meeteasy_protocol::Secret;
 
 #[tauri::command]

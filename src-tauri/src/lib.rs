@@ -1,30 +1,22 @@
 //! MeetEasy organizer console: log in once by scanning a QR with WeChat, keep the session in the
 //! OS keychain, open the H5 site already logged in.
 //!
-//! The behaviour lives in window-free modules ([`api`], [`scan`], [`keychain`], [`console`],
-//! [`preferences`]); [`commands`] and [`run`] are the thin Tauri shell around them.
+//! This crate is the thin Tauri shell: [`run`] builds the window around the
+//! [`Console`] of `meeteasy-console-core`, where the behaviour lives and is tested without a
+//! window, and [`commands`] are the IPC commands over it.
 
-pub mod api;
-pub mod backoff;
-pub mod browser;
 mod commands;
-pub mod console;
-pub mod keychain;
-pub mod origin;
-pub mod preferences;
-pub mod scan;
 
 use std::sync::Arc;
 
 use tauri::{Manager, WindowEvent};
 
-use crate::console::Console;
-use crate::keychain::SessionVault;
-use crate::preferences::PreferencesFile;
+use meeteasy_console_core::console::Console;
+use meeteasy_console_core::device::device_name;
+use meeteasy_console_core::keychain::SessionVault;
+use meeteasy_console_core::preferences::PreferencesFile;
 
-/// The contract limits a console's device name to 64 characters.
-const DEVICE_NAME_LIMIT: usize = 64;
-
+/// Starts the console and runs its window until the app quits; a failure to start ends the process.
 pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -82,19 +74,4 @@ pub fn run() {
         eprintln!("meeteasy-console: {err}");
         std::process::exit(1);
     }
-}
-
-/// What the phone's confirm screen shows about this console.
-fn device_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty());
-    let name = match host {
-        Some(host) => format!("MeetEasy Console ({host})"),
-        None => "MeetEasy Console".to_owned(),
-    };
-    name.chars().take(DEVICE_NAME_LIMIT).collect()
 }
