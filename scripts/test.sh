@@ -18,6 +18,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "mini program pages (Node)"
 node --test examples/miniprogram/tests/
 
+step "console UI: type-check, compiled JS matches its source"
+ui/check.sh
+
 step "console binary for the end-to-end tests"
 cargo build --locked -p meeteasy-console
 

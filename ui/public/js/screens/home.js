@@ -1,0 +1,48 @@
+// The home screen of a logged-in organizer: who they are, until when, on which server; open the
+// site in the browser already logged in, or log out.
+import { h } from "../dom.js";
+import { formatDateTime, roleName, t } from "../i18n.js";
+import * as ipc from "../ipc.js";
+import { avatarElement, errorText, storageBanner } from "./parts.js";
+export function homeScreen(view, actions) {
+    const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
+    const openButton = h("button", {
+        type: "button",
+        class: "primary",
+        id: "open-browser",
+        "data-autofocus": true,
+        onclick: async () => {
+            openButton.disabled = true;
+            try {
+                await ipc.openInBrowser();
+                message.className = "banner info";
+                message.textContent = t.openedInBrowser;
+            }
+            catch (failure) {
+                message.className = "banner error";
+                message.textContent = errorText(failure);
+            }
+            message.hidden = false;
+            openButton.disabled = false;
+        },
+    }, t.openInBrowser);
+    const logoutButton = h("button", {
+        type: "button",
+        class: "secondary",
+        id: "logout",
+        onclick: async () => {
+            logoutButton.disabled = true;
+            let notice;
+            try {
+                const outcome = await ipc.logout();
+                const text = outcome.revoked_on_server ? t.loggedOut : t.loggedOutLocally;
+                notice = outcome.keychain_cleared ? { text, tone: "info" } : { text: `${text} ${t.keychainNotCleared}`, tone: "warning" };
+            }
+            catch (failure) {
+                notice = { text: errorText(failure), tone: "warning" };
+            }
+            actions.loggedOut(notice);
+        },
+    }, t.logout);
+    return h("section", { class: "card home-card", id: "home" }, storageBanner(view.storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint));
+}

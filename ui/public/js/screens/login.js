@@ -1,0 +1,142 @@
+// The login screen: a tab to scan a QR with WeChat, and a tab for email or phone and password. The
+// scan panel is updated in place by the scan login's events, which main.ts passes on to it.
+import { countdown, secondsFromNow } from "../countdown.js";
+import { h, replaceChildren } from "../dom.js";
+import { t } from "../i18n.js";
+import * as ipc from "../ipc.js";
+import { avatarElement, errorText, storageBanner } from "./parts.js";
+import { offlineLine } from "./starting.js";
+/** The login screen on `tab`; `scan` is its scan panel when that tab is shown. */
+export function loginScreen(tab, notice, storage, actions) {
+    const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
+    const scan = tab === "scan" ? new ScanPanel(notice) : null;
+    const panel = scan ? scan.element : passwordPanel(notice, actions);
+    const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
+    return { element, scan };
+}
+/** Why the console is back at the login screen, when a session ended by itself. */
+export function sessionEndedNotice(ended) {
+    switch (ended) {
+        case "expired":
+            return { text: t.sessionExpired, tone: "warning" };
+        case "revoked":
+            return { text: t.sessionRevoked, tone: "warning" };
+        case "invalid":
+            return { text: t.sessionInvalid, tone: "warning" };
+        case null:
+            return null;
+    }
+}
+function tabButton(tab, label, shown, actions) {
+    const selected = shown === tab;
+    const show = (next) => {
+        actions.showTab(next);
+        document.getElementById(`tab-${next}`)?.focus();
+    };
+    return h("button", {
+        type: "button",
+        role: "tab",
+        id: `tab-${tab}`,
+        class: "tab",
+        "aria-selected": selected ? "true" : "false",
+        tabindex: selected ? "0" : "-1",
+        onclick: () => {
+            if (!selected)
+                show(tab);
+        },
+        onkeydown: (event) => {
+            const key = event.key;
+            if (key === "ArrowRight" || key === "ArrowLeft")
+                show(tab === "scan" ? "password" : "scan");
+        },
+    }, label);
+}
+/** The scan tab's panel. It keeps references to its parts so events update them in place. */
+export class ScanPanel {
+    constructor(notice) {
+        /** Ends the "code refreshes in N s" countdown. */
+        this.stopRefresh = () => { };
+        /** Ends the "trying again in N s" countdown while the server is unreachable. */
+        this.stopRetry = () => { };
+        this.qr = h("img", { id: "qr-image", alt: t.qrAlt, width: "232", height: "232", hidden: true });
+        this.qrFrame = h("div", { class: "qr-frame", id: "qr-frame", "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
+        this.status = h("p", { class: "scan-status", id: "scan-status", "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
+        this.notice = h("p", { class: "banner", id: "scan-notice", role: "alert", hidden: true });
+        this.refresh = h("p", { class: "muted small", id: "qr-refresh" });
+        if (notice)
+            this.setNotice(notice.text, notice.tone);
+        this.element = h("div", { class: "scan-panel", id: "scan-panel", role: "tabpanel", "aria-labelledby": "tab-scan" }, this.notice, h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, t.scanTitle), h("p", { class: "muted" }, t.scanHint), this.status, this.refresh)));
+    }
+    showQr(image, refreshAtMs) {
+        this.qr.src = image;
+        this.qr.hidden = false;
+        this.refresh.hidden = false;
+        this.qrFrame.dataset.state = "ready";
+        this.stopRefresh();
+        this.stopRefresh = countdown(refreshAtMs, (left) => {
+            this.refresh.textContent = t.qrRefreshesIn(left);
+        });
+    }
+    setStatus(state, text, avatar = null, name = "") {
+        if (state !== "offline")
+            this.stopRetry();
+        this.status.dataset.state = state;
+        const picture = state === "scanned" ? avatarElement(avatar, name, "small") : null;
+        replaceChildren(this.status, picture, h("span", {}, text));
+        const hasQr = !this.qr.hidden;
+        this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : state === "offline" ? "offline" : "ready");
+    }
+    showScanned(name, avatar) {
+        this.setNotice(null);
+        // A scanned code waits for the phone's confirm instead of being refreshed on time.
+        this.stopRefresh();
+        this.refresh.hidden = true;
+        this.setStatus("scanned", t.scanScanned(name), avatar, name);
+    }
+    showOffline(server, retryInSecs) {
+        this.setStatus("offline", offlineLine(server, retryInSecs));
+        const line = this.status.querySelector("span");
+        this.stopRetry();
+        this.stopRetry = countdown(secondsFromNow(retryInSecs), (left) => {
+            if (line)
+                line.textContent = offlineLine(server, left);
+        });
+    }
+    setNotice(text, tone = "info") {
+        this.notice.hidden = text === null;
+        this.notice.className = `banner ${tone}`;
+        this.notice.textContent = text ?? "";
+    }
+    /** Stops the panel's countdowns, when the screen is replaced. */
+    stop() {
+        this.stopRefresh();
+        this.stopRetry();
+    }
+}
+function passwordPanel(notice, actions) {
+    const login = h("input", { id: "login-input", name: "login", type: "text", autocomplete: "username", required: true, "data-autofocus": true });
+    const password = h("input", { id: "password-input", name: "password", type: "password", autocomplete: "current-password", required: true });
+    const error = h("p", { class: "banner error", id: "password-error", role: "alert", hidden: true });
+    const submit = h("button", { type: "submit", class: "primary", id: "password-submit" }, t.passwordSubmit);
+    const form = h("form", {
+        class: "password-form",
+        id: "password-form",
+        onsubmit: async (event) => {
+            event.preventDefault();
+            submit.disabled = true;
+            submit.textContent = t.passwordBusy;
+            error.hidden = true;
+            try {
+                actions.loggedIn(await ipc.passwordLogin(login.value, password.value));
+            }
+            catch (failure) {
+                error.textContent = errorText(failure);
+                error.hidden = false;
+                submit.disabled = false;
+                submit.textContent = t.passwordSubmit;
+                password.select();
+            }
+        },
+    }, notice ? h("p", { class: `banner ${notice.tone}` }, notice.text) : null, error, h("label", { for: "login-input" }, t.loginLabel), login, h("label", { for: "password-input" }, t.passwordLabel), password, submit);
+    return h("div", { class: "password-panel", role: "tabpanel", "aria-labelledby": "tab-password" }, form);
+}

@@ -1,0 +1,45 @@
+// Everything the console remembers between screens, in one object that main.ts owns. Screens get
+// what they draw as arguments and report back through callbacks; only the scan panel keeps anything
+// (its own elements and countdowns), and main.ts holds it here while it is shown.
+
+import type { PreferencesView, SessionView } from "./ipc.js";
+import type { ScanPanel } from "./screens/login.js";
+
+export type Screen = "starting" | "offline" | "login" | "home" | "settings";
+export type LoginTab = "scan" | "password";
+
+/** A message shown on the login screen (why the last session ended, a logout, a decline...). */
+export interface Notice {
+  text: string;
+  tone: "info" | "warning";
+}
+
+export interface AppState {
+  /** Loaded at start, replaced when the settings are saved. */
+  preferences: PreferencesView | null;
+  screen: Screen;
+  /** Where leaving the settings goes back to. */
+  screenBeforeSettings: Screen;
+  /** The login tab last shown, shown again after a visit to the settings. */
+  loginTab: LoginTab;
+  /** The session of the home screen, kept while the settings are open over it. */
+  session: SessionView | null;
+  loginNotice: Notice | null;
+  /** The scan panel while the login screen shows it: the scan login's events update it in place. */
+  scan: ScanPanel | null;
+  /** Stops the countdowns of the screen shown; called before the next screen replaces it. */
+  stopScreen: () => void;
+}
+
+export function initialState(): AppState {
+  return {
+    preferences: null,
+    screen: "starting",
+    screenBeforeSettings: "starting",
+    loginTab: "scan",
+    session: null,
+    loginNotice: null,
+    scan: null,
+    stopScreen: () => {},
+  };
+}
