@@ -14,7 +14,7 @@ port="${MEETEASY_LISTEN##*:}"
 server_url="${MEETEASY_PUBLIC_URL:-http://127.0.0.1:$port}"
 
 echo "run: building the server and the console"
-cargo build --locked --release -p meeteasy-auth
+cargo build --locked --release -p meeteasy-auth-cli
 cargo build --locked --profile console-release -p meeteasy-console --features custom-protocol
 bin="$CARGO_TARGET_DIR/release"
 console_bin="$CARGO_TARGET_DIR/console-release"

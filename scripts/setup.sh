@@ -15,6 +15,7 @@ declare -A NEEDED=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [node]=nodejs
+  [npm]=npm
   [pkg-config]=pkg-config
   [curl]=curl
 )

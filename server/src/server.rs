@@ -1,5 +1,6 @@
-//! Putting the server together: open the store, reach WeChat (in dev mode, a fake WeChat started in
-//! this process), load the signing keys, and serve HTTP(S) until told to stop.
+//! Putting the server together: open the store, reach WeChat, load the signing keys, and serve
+//! HTTP(S) until told to stop. (Dev mode's fake WeChat and phone simulator come from
+//! `meeteasy-devtools`, through the settings' WeChat URL and [`PageAddOns`].)
 
 use std::future::Future;
 use std::io;
@@ -10,12 +11,12 @@ use tokio::sync::watch;
 
 use crate::config::{Settings, StoreLocation};
 use crate::domain::AuthService;
+use crate::http::pages::PageAddOns;
 use crate::metrics::Metrics;
 use crate::store::embedded::{EmbeddedOpenError, EmbeddedStore};
 use crate::store::redis::RedisStore;
 use crate::store::{Store, StoreError};
 use crate::wechat::client::{WeChatClient, WeChatClientError};
-use crate::wechat::fake::{FakeApp, FakeHandle, FakeWeChat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -29,8 +30,6 @@ pub enum StartError {
     WeChat(#[from] WeChatClientError),
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] crate::http::tls::TlsError),
-    #[error("cannot start the dev-mode fake WeChat: {0}")]
-    DevWeChat(io::Error),
     #[error("serving failed: {0}")]
     Serve(io::Error),
 }
@@ -48,27 +47,21 @@ pub struct Server {
     service: Arc<AuthService>,
     store: Arc<dyn Store>,
     shutting_down: watch::Sender<bool>,
-    dev_wechat: Option<FakeHandle>,
+    page_add_ons: PageAddOns,
 }
 
 impl Server {
-    pub async fn build(settings: Settings) -> Result<Server, StartError> {
+    pub async fn build(settings: Settings, page_add_ons: PageAddOns) -> Result<Server, StartError> {
         let store = open_store(&settings.store).await?;
-        Server::build_on(settings, store).await
+        Server::build_on(settings, store, page_add_ons).await
     }
 
     /// Builds on a store that is already open (tests share one store between instances).
     pub async fn build_on(
-        mut settings: Settings,
+        settings: Settings,
         store: Arc<dyn Store>,
+        page_add_ons: PageAddOns,
     ) -> Result<Server, StartError> {
-        let dev_wechat = if settings.dev {
-            let (url, handle) = start_dev_wechat(&settings).await?;
-            settings.wechat.base_url = url;
-            Some(handle)
-        } else {
-            None
-        };
         let wechat = Arc::new(WeChatClient::new(&settings.wechat, store.clone())?);
         let (shutting_down, shutdown_seen) = watch::channel(false);
         let service = AuthService::start(
@@ -83,7 +76,7 @@ impl Server {
             service: Arc::new(service),
             store,
             shutting_down,
-            dev_wechat,
+            page_add_ons,
         })
     }
 
@@ -95,11 +88,6 @@ impl Server {
         &self.store
     }
 
-    /// In dev mode, the in-process fake WeChat (tests mint codes and inject faults through it).
-    pub fn dev_wechat(&self) -> Option<&FakeHandle> {
-        self.dev_wechat.as_ref()
-    }
-
     /// Serves on `listener` until `shutdown` resolves; then waiting long-polls answer at once and
     /// in-flight requests finish before this returns.
     pub async fn run(
@@ -109,7 +97,7 @@ impl Server {
     ) -> Result<(), StartError> {
         let follower = Arc::clone(&self.service);
         tokio::spawn(async move { follower.follow_key_rotations().await });
-        let app = crate::http::app(self.service.clone())
+        let app = crate::http::app(self.service.clone(), &self.page_add_ons)
             .into_make_service_with_connect_info::<crate::http::extract::PeerAddr>();
         let shutting_down = self.shutting_down;
         let stop = async move {
@@ -135,32 +123,4 @@ impl Server {
         }
         .map_err(StartError::Serve)
     }
-}
-
-/// Dev mode runs the real WeChat client against a fake WeChat on a loopback port, so the dev path
-/// exercises the production code; the fake also accepts `dev:<name>` codes.
-async fn start_dev_wechat(settings: &Settings) -> Result<(String, FakeHandle), StartError> {
-    let apps = settings
-        .apps
-        .iter()
-        .map(|app| FakeApp {
-            appid: app.appid.clone(),
-            secret: app.secret.clone(),
-            pages: vec![app.scan_page.clone()],
-            unionid_bound: false,
-        })
-        .collect();
-    let fake = FakeWeChat::new(apps).accept_dev_codes(true);
-    let handle = fake.handle();
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .map_err(StartError::DevWeChat)?;
-    let addr = listener.local_addr().map_err(StartError::DevWeChat)?;
-    tokio::spawn(async move {
-        if let Err(error) = fake.serve(listener).await {
-            tracing::error!(%error, "the dev-mode fake WeChat stopped");
-        }
-    });
-    tracing::warn!(%addr, "DEV MODE: WeChat calls go to an in-process fake WeChat");
-    Ok((format!("http://{addr}"), handle))
 }

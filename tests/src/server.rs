@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use meeteasy_auth::config::{self, Overrides, Settings, StoreLocation};
 use meeteasy_auth::domain::{Admin, AuthService, NewPasswordUser};
+use meeteasy_auth::http::pages::PageAddOns;
 use meeteasy_auth::server::Server;
 use meeteasy_auth::store::Store;
-use meeteasy_auth::wechat::fake::FakeHandle;
+use meeteasy_devtools::dev_mode::{self, DevMode};
+use meeteasy_devtools::fake_wechat::FakeHandle;
 use meeteasy_protocol::Secret;
 use meeteasy_protocol::{User, WechatLoginRequest, WechatLoginResponse};
 use tempfile::TempDir;
@@ -53,6 +55,27 @@ pub fn dev_settings(addr: SocketAddr, data_dir: &Path) -> Settings {
     .expect("dev settings are valid")
 }
 
+/// Starts dev mode as `serve` does, unless `tweak` turned it off.
+async fn with_dev_mode(mut settings: Settings) -> (Settings, Option<DevMode>) {
+    let dev_mode = if settings.dev {
+        Some(
+            dev_mode::start(&mut settings)
+                .await
+                .expect("dev mode starts"),
+        )
+    } else {
+        None
+    };
+    (settings, dev_mode)
+}
+
+fn pages_of(dev_mode: &Option<DevMode>) -> PageAddOns {
+    dev_mode
+        .as_ref()
+        .map(|dev_mode| dev_mode.pages.clone())
+        .unwrap_or_default()
+}
+
 impl TestServer {
     /// A dev-mode server on a fresh embedded store.
     pub async fn start_dev() -> TestServer {
@@ -78,8 +101,11 @@ impl TestServer {
         let addr = listener.local_addr().expect("a bound address");
         let mut settings = dev_settings(addr, data_dir);
         tweak(&mut settings);
-        let server = Server::build(settings).await.expect("the server starts");
-        Self::run(server, listener, addr)
+        let (settings, dev_mode) = with_dev_mode(settings).await;
+        let server = Server::build(settings, pages_of(&dev_mode))
+            .await
+            .expect("the server starts");
+        Self::run(server, listener, addr, dev_mode)
     }
 
     /// Like [`TestServer::start_in`] but on an already open store.
@@ -90,16 +116,22 @@ impl TestServer {
         let addr = listener.local_addr().expect("a bound address");
         let mut settings = dev_settings(addr, &PathBuf::from("unused"));
         tweak(&mut settings);
-        let server = Server::build_on(settings, store)
+        let (settings, dev_mode) = with_dev_mode(settings).await;
+        let server = Server::build_on(settings, store, pages_of(&dev_mode))
             .await
             .expect("the server starts");
-        Self::run(server, listener, addr)
+        Self::run(server, listener, addr, dev_mode)
     }
 
-    fn run(server: Server, listener: TcpListener, addr: SocketAddr) -> TestServer {
+    fn run(
+        server: Server,
+        listener: TcpListener,
+        addr: SocketAddr,
+        dev_mode: Option<DevMode>,
+    ) -> TestServer {
         let service = server.service().clone();
         let store = server.store().clone();
-        let dev_wechat = server.dev_wechat().cloned();
+        let dev_wechat = dev_mode.map(|dev_mode| dev_mode.wechat);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async move {

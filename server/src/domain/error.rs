@@ -5,6 +5,8 @@ use std::time::Duration;
 use crate::store::StoreError;
 use crate::wechat::WeChatError;
 
+use super::secrets::NoRandomness;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// A request field is missing, malformed or out of range; the text names the field.
@@ -50,6 +52,8 @@ pub enum AuthError {
     TokenRevoked,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    NoRandomness(#[from] NoRandomness),
     /// A fault of this server (not of the request, the store or WeChat); the text is for the log.
     #[error("internal error: {0}")]
     Internal(String),

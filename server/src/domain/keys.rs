@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use meeteasy_protocol::{Jwk, Jwks};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,15 +23,13 @@ use crate::config::LONGEST_TOKEN_LIFETIME;
 use crate::store::{Lifetime, Store, StoreError};
 
 use super::records::{self, Transition};
-use super::secrets::fill_random;
+use super::secrets::{NoRandomness, fill_random};
+use super::store_keys;
 use super::{AuthError, unix_now};
 
-const KEYS_KEY: &str = "signing-keys";
 /// How long a retired key stays accepted: as long as any token lives, plus a day for instances that
 /// kept signing with it for the moments before they learned of the rotation.
 const RETIRED_KEY_KEPT: Duration = Duration::from_secs(LONGEST_TOKEN_LIFETIME.as_secs() + 86_400);
-/// Notified when the keys rotate.
-pub(super) const KEYS_TOPIC: &str = "signing-keys-rotated";
 
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredKey {
@@ -57,6 +57,9 @@ struct StoredKeySet {
 struct NamedKey {
     kid: String,
     signing: SigningKey,
+    /// The same key, as `jsonwebtoken` signs and verifies with it.
+    encoding: EncodingKey,
+    decoding: DecodingKey,
 }
 
 /// The keys as one consistent set: sign with `current`, verify with any.
@@ -84,9 +87,10 @@ impl std::fmt::Debug for KeyRing {
 impl KeyRing {
     /// Loads the key set, creating it when this is the first start on this store. Of instances
     /// starting together on one store, the first to write wins and the others read its keys.
-    pub async fn load_or_create(store: &dyn Store) -> Result<KeyRing, StoreError> {
-        if let Some(stored) = records::load::<StoredKeySet>(store, KEYS_KEY).await? {
-            return KeyRing::from_stored(&stored);
+    pub async fn load_or_create(store: &dyn Store) -> Result<KeyRing, AuthError> {
+        if let Some(stored) = records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS).await?
+        {
+            return Ok(KeyRing::from_stored(&stored)?);
         }
         let fresh = StoredKeySet {
             current: generate()?,
@@ -94,15 +98,19 @@ impl KeyRing {
             retired: Vec::new(),
         };
         if store
-            .insert_new(KEYS_KEY, &records::encode(&fresh)?, Lifetime::Forever)
+            .insert_new(
+                store_keys::SIGNING_KEYS,
+                &records::encode(&fresh)?,
+                Lifetime::Forever,
+            )
             .await?
         {
-            return KeyRing::from_stored(&fresh);
+            return Ok(KeyRing::from_stored(&fresh)?);
         }
-        let stored = records::load::<StoredKeySet>(store, KEYS_KEY)
+        let stored = records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS)
             .await?
             .ok_or_else(|| StoreError::Corrupt("signing keys vanished while read".into()))?;
-        KeyRing::from_stored(&stored)
+        Ok(KeyRing::from_stored(&stored)?)
     }
 
     fn from_stored(stored: &StoredKeySet) -> Result<KeyRing, StoreError> {
@@ -131,14 +139,16 @@ impl KeyRing {
         self.retired.iter().map(|key| key.kid.as_str())
     }
 
-    pub fn sign(&self, message: &[u8]) -> Signature {
-        self.current.signing.sign(message)
+    /// The key new tokens are signed with.
+    pub fn signing_key(&self) -> &EncodingKey {
+        &self.current.encoding
     }
 
-    pub fn verifying_key(&self, kid: &str) -> Option<VerifyingKey> {
+    /// The key that verifies tokens whose header names `kid`, if it is one of the ring's.
+    pub fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
         self.all()
             .find(|key| key.kid == kid)
-            .map(|key| key.signing.verifying_key())
+            .map(|key| &key.decoding)
     }
 
     pub fn jwks(&self) -> Jwks {
@@ -183,15 +193,19 @@ impl SigningKeys {
     /// restarted) gets the keys in use written back rather than new ones drawn: new keys would void
     /// every token issued so far. Of instances writing back together, the first wins.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let stored = match records::load::<StoredKeySet>(store, KEYS_KEY).await? {
+        let stored = match records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS).await? {
             Some(stored) => stored,
             None => {
                 let in_use = self.ring().stored.clone();
                 tracing::warn!("the store lost the signing keys; writing back the ones in use");
                 store
-                    .insert_new(KEYS_KEY, &records::encode(&in_use)?, Lifetime::Forever)
+                    .insert_new(
+                        store_keys::SIGNING_KEYS,
+                        &records::encode(&in_use)?,
+                        Lifetime::Forever,
+                    )
                     .await?;
-                records::load::<StoredKeySet>(store, KEYS_KEY)
+                records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS)
                     .await?
                     .ok_or_else(|| StoreError::Corrupt("signing keys vanished while read".into()))?
             }
@@ -214,54 +228,74 @@ pub enum Rotation {
 }
 
 /// Rotates the keys (see [`Rotation`]) and drops retired keys no token can still be signed by.
-/// Tells running instances through [`KEYS_TOPIC`].
+/// Tells running instances through [`store_keys::SIGNING_KEYS_ROTATED`].
 pub async fn rotate(store: &dyn Store, rotation: Rotation) -> Result<KeyRing, AuthError> {
     // A store no server has started on yet gets its first keys, then rotates them.
     KeyRing::load_or_create(store).await?;
     // Drawn once, outside the compare-and-swap loop: the decision must be a pure function.
     let (new_current, new_next) = (generate()?, generate()?);
     let now = unix_now();
-    let rotated = records::update(store, KEYS_KEY, |stored: Option<&StoredKeySet>| {
-        let Some(stored) = stored else {
-            return Err(
-                StoreError::Corrupt("the signing keys vanished while rotated".into()).into(),
-            );
-        };
-        let rotated = match rotation {
-            Rotation::Scheduled => {
-                let retired_now = RetiredKey {
-                    key: stored.current.clone(),
-                    retired_at: now,
-                };
-                let still_needed = stored
-                    .retired
-                    .iter()
-                    .filter(|retired| retired.retired_at + RETIRED_KEY_KEPT.as_secs() > now)
-                    .cloned();
-                StoredKeySet {
-                    current: stored.next.clone(),
-                    next: new_next.clone(),
-                    retired: std::iter::once(retired_now).chain(still_needed).collect(),
+    let rotated = records::update(
+        store,
+        store_keys::SIGNING_KEYS,
+        |stored: Option<&StoredKeySet>| {
+            let Some(stored) = stored else {
+                return Err(
+                    StoreError::Corrupt("the signing keys vanished while rotated".into()).into(),
+                );
+            };
+            let rotated = match rotation {
+                Rotation::Scheduled => {
+                    let retired_now = RetiredKey {
+                        key: stored.current.clone(),
+                        retired_at: now,
+                    };
+                    let still_needed = stored
+                        .retired
+                        .iter()
+                        .filter(|retired| retired.retired_at + RETIRED_KEY_KEPT.as_secs() > now)
+                        .cloned();
+                    StoredKeySet {
+                        current: stored.next.clone(),
+                        next: new_next.clone(),
+                        retired: std::iter::once(retired_now).chain(still_needed).collect(),
+                    }
                 }
-            }
-            Rotation::Compromised => StoredKeySet {
-                current: new_current.clone(),
-                next: new_next.clone(),
-                retired: Vec::new(),
-            },
-        };
-        let ring = KeyRing::from_stored(&rotated)?;
-        Ok(Transition::Write(rotated, Lifetime::Forever, ring))
-    })
+                Rotation::Compromised => StoredKeySet {
+                    current: new_current.clone(),
+                    next: new_next.clone(),
+                    retired: Vec::new(),
+                },
+            };
+            let ring = KeyRing::from_stored(&rotated)?;
+            Ok(Transition::Write(rotated, Lifetime::Forever, ring))
+        },
+    )
     .await?;
-    if let Err(error) = store.notify(KEYS_TOPIC).await {
+    if let Err(error) = store.notify(store_keys::SIGNING_KEYS_ROTATED).await {
         // The rotation stands; instances find it at their next periodic re-read.
         tracing::warn!(%error, "keys rotated, but running instances could not be told at once");
     }
     Ok(rotated)
 }
 
-fn generate() -> Result<StoredKey, StoreError> {
+#[cfg(test)]
+impl KeyRing {
+    /// A ring of fixed seeds (URL-safe base64), for tests of what is signed with it.
+    pub(super) fn from_seeds(current: &str, next: &str) -> KeyRing {
+        let key = |seed: &str| StoredKey {
+            seed: seed.to_owned(),
+        };
+        KeyRing::from_stored(&StoredKeySet {
+            current: key(current),
+            next: key(next),
+            retired: vec![],
+        })
+        .expect("valid seeds")
+    }
+}
+
+fn generate() -> Result<StoredKey, NoRandomness> {
     let mut seed = [0u8; 32];
     fill_random(&mut seed)?;
     Ok(StoredKey {
@@ -278,8 +312,13 @@ fn named(stored: &StoredKey) -> Result<NamedKey, StoreError> {
             StoreError::Corrupt("a signing key seed is not 32 bytes of base64".into())
         })?;
     let signing = SigningKey::from_bytes(&seed);
+    let pkcs8 = signing
+        .to_pkcs8_der()
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode a signing key as PKCS#8: {e}")))?;
     Ok(NamedKey {
         kid: thumbprint(&signing),
+        encoding: EncodingKey::from_ed_der(pkcs8.as_bytes()),
+        decoding: DecodingKey::from_ed_der(signing.verifying_key().as_bytes()),
         signing,
     })
 }
@@ -298,6 +337,7 @@ fn thumbprint(key: &SigningKey) -> String {
 mod tests {
     use super::*;
     use crate::store::embedded::EmbeddedStore;
+    use jsonwebtoken::Algorithm::EdDSA;
 
     fn store() -> (tempfile::TempDir, EmbeddedStore) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -313,7 +353,8 @@ mod tests {
     async fn rotation_promotes_the_next_key_and_keeps_verifying_the_old_one() {
         let (_dir, store) = store();
         let before = KeyRing::load_or_create(&store).await.unwrap();
-        let signed_before = before.sign(b"a token");
+        let signed_before =
+            jsonwebtoken::crypto::sign(b"a token", before.signing_key(), EdDSA).unwrap();
 
         let after = rotate(&store, Rotation::Scheduled).await.unwrap();
         assert_eq!(after.current_kid(), before.next_kid());
@@ -322,8 +363,8 @@ mod tests {
             after.retired_kids().collect::<Vec<_>>(),
             [before.current_kid()]
         );
-        let old_key = after.verifying_key(before.current_kid()).unwrap();
-        assert!(old_key.verify_strict(b"a token", &signed_before).is_ok());
+        let old_key = after.decoding_key(before.current_kid()).unwrap();
+        assert!(jsonwebtoken::crypto::verify(&signed_before, b"a token", old_key, EdDSA).unwrap());
         assert_eq!(kids(&after).len(), 3);
         // What every instance loads from the store is what the rotation answered.
         assert_eq!(
@@ -354,7 +395,7 @@ mod tests {
         let stale_kid = named(&stale.retired[0].key).unwrap().kid;
         store
             .put(
-                KEYS_KEY,
+                store_keys::SIGNING_KEYS,
                 &records::encode(&stale).unwrap(),
                 Lifetime::Forever,
             )
@@ -374,7 +415,7 @@ mod tests {
         let old_format = serde_json::json!({"current": current, "next": next});
         store
             .put(
-                KEYS_KEY,
+                store_keys::SIGNING_KEYS,
                 old_format.to_string().as_bytes(),
                 Lifetime::Forever,
             )
@@ -394,7 +435,7 @@ mod tests {
         assert_eq!(kids(&keys.ring()), kids(&rotated));
 
         // A store that lost everything: the keys in use go back, no new ones are drawn.
-        store.delete(KEYS_KEY).await.unwrap();
+        store.delete(store_keys::SIGNING_KEYS).await.unwrap();
         keys.reload(&store).await.unwrap();
         assert_eq!(kids(&keys.ring()), kids(&rotated));
         let reloaded = KeyRing::load_or_create(&store).await.unwrap();

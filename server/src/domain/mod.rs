@@ -15,6 +15,7 @@ mod records;
 mod scenes;
 mod secrets;
 mod service;
+mod store_keys;
 mod tickets;
 mod tokens;
 mod users;

@@ -11,6 +11,7 @@ use meeteasy_protocol::Secret;
 
 use super::AuthError;
 use super::secrets::fill_random;
+use super::store_keys;
 
 /// Hashes a new password (CPU-heavy: run off the async threads).
 pub async fn hash(password: Secret) -> Result<String, AuthError> {
@@ -96,10 +97,10 @@ pub async fn limit_attempts(
     window: Duration,
 ) -> Result<(), AuthError> {
     let by_login = store
-        .count_in_window(&format!("attempts:login:{login}"), window)
+        .count_in_window(&store_keys::password_attempts_for(login), window)
         .await?;
     let by_ip = store
-        .count_in_window(&format!("attempts:ip:{ip}"), window)
+        .count_in_window(&store_keys::password_attempts_from(ip), window)
         .await?;
     let over = [(by_login, per_login), (by_ip, per_ip)]
         .into_iter()

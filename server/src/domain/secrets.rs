@@ -4,10 +4,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::store::StoreError;
+/// The OS gave no randomness: no identifier or key is safe to hand out, so nothing is.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness from the OS: {0}")]
+pub struct NoRandomness(getrandom::Error);
 
 /// 256 random bits, URL-safe base64 (43 chars): login tickets, poll tokens, session ids.
-pub fn random_token() -> Result<String, StoreError> {
+pub fn random_token() -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
     fill_random(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
@@ -22,7 +25,7 @@ pub fn is_token_shaped(value: &str) -> bool {
 }
 
 /// 128 random bits, URL-safe base64 (22 chars): user ids and key ids, which need only be unique.
-pub fn random_id() -> Result<String, StoreError> {
+pub fn random_id() -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
@@ -32,7 +35,7 @@ pub const SCENE_LEN: usize = 32;
 const SCENE_ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// 32 chars of `[0-9A-Za-z]` (about 190 bits): fits WeChat's 32-visible-char scene.
-pub fn random_scene() -> Result<String, StoreError> {
+pub fn random_scene() -> Result<String, NoRandomness> {
     let mut scene = String::with_capacity(SCENE_LEN);
     let mut bytes = [0u8; 64];
     while scene.len() < SCENE_LEN {
@@ -67,10 +70,8 @@ pub fn hashes_equal(a: &str, b: &str) -> bool {
             == 0
 }
 
-pub fn fill_random(buf: &mut [u8]) -> Result<(), StoreError> {
-    // Without the OS's randomness no identifier is safe to hand out; refuse like an unavailable store.
-    getrandom::fill(buf)
-        .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))
+pub fn fill_random(buf: &mut [u8]) -> Result<(), NoRandomness> {
+    getrandom::fill(buf).map_err(NoRandomness)
 }
 
 #[cfg(test)]

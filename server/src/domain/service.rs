@@ -13,8 +13,9 @@ use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
 use super::AuthError;
-use super::keys::{KEYS_TOPIC, KeyRing, SigningKeys};
+use super::keys::{KeyRing, SigningKeys};
 use super::poll_slots::PollSlots;
+use super::store_keys;
 use super::users::{self, UserRecord};
 use super::{passwords, tokens};
 
@@ -76,7 +77,7 @@ impl AuthService {
     /// after subscribing: a rotation between the keys' first load and the subscription is seen too.
     pub async fn follow_key_rotations(&self) {
         let mut shutting_down = self.shutting_down.clone();
-        let mut rotated = self.store.subscribe(KEYS_TOPIC);
+        let mut rotated = self.store.subscribe(store_keys::SIGNING_KEYS_ROTATED);
         loop {
             match self.keys.reload(self.store.as_ref()).await {
                 Ok(()) => {

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Store, StoreError};
+use crate::store::{Lifetime, Store};
 
 use super::AuthError;
 use super::clock::unix_now;
 use super::records::{self, Transition};
-use super::secrets::{is_token_shaped, random_token, token_hash};
+use super::secrets::{is_token_shaped, random_token};
+use super::store_keys;
 
 /// How long a ticket is remembered after it expires, to answer `ticket_used` / `ticket_expired`
 /// rather than `ticket_invalid`.
@@ -24,17 +25,13 @@ struct TicketRecord {
     used: bool,
 }
 
-fn ticket_key(ticket: &str) -> String {
-    format!("ticket:{}", token_hash(ticket))
-}
-
 fn remembered(expires_at: u64) -> Lifetime {
     let until = expires_at + REMEMBERED_FOR.as_secs();
     Lifetime::For(Duration::from_secs(until.saturating_sub(unix_now()).max(1)))
 }
 
 /// Mints a ticket for `user_id`, valid for `ttl`.
-pub async fn mint(store: &dyn Store, user_id: &str, ttl: Duration) -> Result<String, StoreError> {
+pub async fn mint(store: &dyn Store, user_id: &str, ttl: Duration) -> Result<String, AuthError> {
     let ticket = random_token()?;
     let expires_at = unix_now() + ttl.as_secs();
     let record = TicketRecord {
@@ -44,7 +41,7 @@ pub async fn mint(store: &dyn Store, user_id: &str, ttl: Duration) -> Result<Str
     };
     store
         .put(
-            &ticket_key(&ticket),
+            &store_keys::ticket(&ticket),
             &records::encode(&record)?,
             remembered(expires_at),
         )
@@ -59,7 +56,7 @@ pub async fn redeem(store: &dyn Store, ticket: &str) -> Result<String, AuthError
     }
     records::update(
         store,
-        &ticket_key(ticket),
+        &store_keys::ticket(ticket),
         |current: Option<&TicketRecord>| {
             let record = current.ok_or(AuthError::TicketInvalid)?;
             if record.used {

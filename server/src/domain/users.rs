@@ -10,6 +10,7 @@ use meeteasy_protocol::Secret;
 use super::AuthError;
 use super::records::{self, Transition};
 use super::secrets::random_id;
+use super::store_keys;
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -85,26 +86,6 @@ pub struct NewWeChatProfile {
     pub roles: Vec<String>,
 }
 
-fn user_key(id: &str) -> String {
-    format!("user:{id}")
-}
-
-fn login_key(login: &str) -> String {
-    format!("login:{login}")
-}
-
-fn unionid_key(unionid: &str) -> String {
-    format!("wx:union:{unionid}")
-}
-
-fn openid_key(appid: &str, openid: &str) -> String {
-    format!("wx:open:{appid}:{openid}")
-}
-
-fn session_key_key(appid: &str, openid: &str) -> String {
-    format!("wx:session-key:{appid}:{openid}")
-}
-
 /// Emails are compared lowercased; phones by their digits (with an optional leading `+`).
 pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
     let trimmed = raw.trim();
@@ -142,7 +123,7 @@ pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
 async fn save(store: &dyn Store, user: &UserRecord) -> Result<(), StoreError> {
     store
         .put(
-            &user_key(&user.id),
+            &store_keys::user(&user.id),
             &records::encode(user)?,
             Lifetime::Forever,
         )
@@ -150,11 +131,11 @@ async fn save(store: &dyn Store, user: &UserRecord) -> Result<(), StoreError> {
 }
 
 pub async fn get(store: &dyn Store, id: &str) -> Result<Option<UserRecord>, StoreError> {
-    records::load(store, &user_key(id)).await
+    records::load(store, &store_keys::user(id)).await
 }
 
 pub async fn by_login(store: &dyn Store, login: &str) -> Result<Option<UserRecord>, StoreError> {
-    match store.get(&login_key(login)).await? {
+    match store.get(&store_keys::login(login)).await? {
         None => Ok(None),
         Some(id) => get(store, &String::from_utf8_lossy(&id)).await,
     }
@@ -174,21 +155,21 @@ pub async fn find_or_create_wechat(
     appid: &str,
     session: &WeChatSession,
     profile: NewWeChatProfile,
-) -> Result<UserRecord, StoreError> {
-    let openid_key = openid_key(appid, &session.openid);
+) -> Result<UserRecord, AuthError> {
+    let openid_key = store_keys::wechat_openid(appid, &session.openid);
     let identity_key = match &session.unionid {
-        Some(unionid) => unionid_key(unionid),
+        Some(unionid) => store_keys::wechat_unionid(unionid),
         None => openid_key.clone(),
     };
     store
         .put(
-            &session_key_key(appid, &session.openid),
+            &store_keys::wechat_session_key(appid, &session.openid),
             session.session_key.expose().as_bytes(),
             Lifetime::Forever,
         )
         .await?;
     if let Some(user) = existing_user(store, &identity_key).await? {
-        return link_openid(store, &identity_key, &openid_key, user).await;
+        return Ok(link_openid(store, &identity_key, &openid_key, user).await?);
     }
     // Logged in before the app was bound to an Open Platform account: the unionid is new, but
     // this openid already has a user, who keeps their account and roles.
@@ -217,16 +198,16 @@ pub async fn find_or_create_wechat(
         .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
         .await?
     {
-        return link_openid(store, &identity_key, &openid_key, candidate).await;
+        return Ok(link_openid(store, &identity_key, &openid_key, candidate).await?);
     }
     // A concurrent first login of the same person won: use their user, and drop ours if we made it.
     if created {
-        store.delete(&user_key(&candidate.id)).await?;
+        store.delete(&store_keys::user(&candidate.id)).await?;
     }
     let winner = existing_user(store, &identity_key)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?;
-    link_openid(store, &identity_key, &openid_key, winner).await
+    Ok(link_openid(store, &identity_key, &openid_key, winner).await?)
 }
 
 /// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid.
@@ -283,10 +264,14 @@ pub async fn create_password_user(
     };
     save(store, &user).await?;
     if !store
-        .insert_new(&login_key(&login), user.id.as_bytes(), Lifetime::Forever)
+        .insert_new(
+            &store_keys::login(&login),
+            user.id.as_bytes(),
+            Lifetime::Forever,
+        )
         .await?
     {
-        store.delete(&user_key(&user.id)).await?;
+        store.delete(&store_keys::user(&user.id)).await?;
         return Err(AuthError::InvalidRequest(format!(
             "login: {login} is already taken"
         )));
@@ -312,7 +297,7 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
         .ok_or_else(|| AuthError::InvalidRequest(format!("user: no user {who:?}")))?;
     records::update(
         store,
-        &user_key(&user.id),
+        &store_keys::user(&user.id),
         |current: Option<&UserRecord>| {
             let Some(current) = current else {
                 return Err(AuthError::InvalidRequest(format!(

@@ -96,6 +96,13 @@ impl ApiError {
                 )
             }
             AuthError::Store(store) => store_unavailable(store),
+            AuthError::NoRandomness(error) => {
+                tracing::error!(%error, "cannot make a secret");
+                Described::new(
+                    ErrorCode::InternalError,
+                    "something went wrong on the server",
+                )
+            }
         }
     }
 }

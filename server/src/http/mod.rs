@@ -23,7 +23,7 @@ use handlers::{logins, ops, scenes, tokens};
 /// The contract's limit on request bodies.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-pub fn app(service: Arc<AuthService>) -> Router {
+pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Router {
     let settings = service.settings();
     let api = Router::new()
         .route("/auth/wechat/login", post(logins::wechat_login))
@@ -42,7 +42,7 @@ pub fn app(service: Arc<AuthService>) -> Router {
         .route("/.well-known/jwks.json", get(tokens::jwks));
     Router::new()
         .merge(api)
-        .merge(pages::routes(settings.dev))
+        .merge(pages::routes(page_add_ons))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -1,6 +1,6 @@
 //! The browser-side pieces the auth server serves: the login-ticket script conference H5 pages include
 //! (a classic-script and an ES-module build of one source), the `/h5/demo` conference page that uses it, and
-//! the `/m/scan/{scene}` page a `url`-mode QR opens (in dev mode also a phone simulator).
+//! the `/m/scan/{scene}` page a `url`-mode QR opens (with [`PageAddOns`], dev mode adds a phone simulator).
 //!
 //! Every asset is embedded, so the binary is self-contained. HTML is never cached and runs under a strict
 //! CSP with no inline script or style; scripts and CSS are revalidated on every use (`no-cache` + `ETag`),
@@ -38,12 +38,10 @@ const DEMO_HTML: &str = include_str!("../../assets/h5/demo.html");
 const DEMO_JS: &str = include_str!("../../assets/h5/demo.js");
 const STYLE_CSS: &str = include_str!("../../assets/h5/style.css");
 const SCAN_HTML: &str = include_str!("../../assets/m/scan.html");
-const SCAN_SIMULATOR_HTML: &str = include_str!("../../assets/m/scan-simulator.html");
-const SCAN_JS: &str = include_str!("../../assets/m/scan.js");
 const NOT_FOUND_HTML: &str = include_str!("../../assets/m/not-found.html");
 
-/// Where the dev-mode simulator goes in the scan page.
-const SIMULATOR_SLOT: &str = "<!-- dev-simulator -->";
+/// Where an add-on (dev mode's phone simulator) goes in the scan page.
+const SCAN_PAGE_SLOT: &str = "<!-- dev-simulator -->";
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
@@ -52,10 +50,19 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// The pages and scripts, for the app to merge. `dev` adds the phone simulator to the scan page.
-pub fn routes<S: Clone + Send + Sync + 'static>(dev: bool) -> Router<S> {
-    let scan_page =
-        Bytes::from(SCAN_HTML.replace(SIMULATOR_SLOT, if dev { SCAN_SIMULATOR_HTML } else { "" }));
+/// What a build adds to the server's own pages. The product adds nothing; dev mode
+/// (`meeteasy-devtools`) adds its phone simulator, so no simulator code is in the product.
+#[derive(Debug, Clone, Default)]
+pub struct PageAddOns {
+    /// HTML put into the scan page.
+    pub scan_page: &'static str,
+    /// Scripts served at these paths, revalidated like the product's own.
+    pub scripts: Vec<(&'static str, &'static str)>,
+}
+
+/// The pages and scripts, for the app to merge, with `add_ons` in them.
+pub fn routes<S: Clone + Send + Sync + 'static>(add_ons: &PageAddOns) -> Router<S> {
+    let scan_page = Bytes::from(SCAN_HTML.replace(SCAN_PAGE_SLOT, add_ons.scan_page));
     let router = Router::new()
         .route(
             "/h5/login-ticket.js",
@@ -84,11 +91,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(dev: bool) -> Router<S> {
                 },
             ),
         );
-    if dev {
-        router.route("/m/scan.js", asset(SCAN_JS, JAVASCRIPT))
-    } else {
-        router
-    }
+    add_ons
+        .scripts
+        .iter()
+        .fold(router, |router, (path, script)| {
+            router.route(path, asset(script, JAVASCRIPT))
+        })
 }
 
 fn html(status: StatusCode, body: Bytes) -> Response {
@@ -173,12 +181,25 @@ mod tests {
 
     const SCENE: &str = "0123456789abcdefghijABCDEFGHIJxy";
 
+    /// Stands in for dev mode's simulator, which lives in `meeteasy-devtools`.
+    fn simulator() -> PageAddOns {
+        PageAddOns {
+            scan_page: r#"<div id="simulator"></div><script type="module" src="/m/scan.js"></script>"#,
+            scripts: vec![("/m/scan.js", "export {};\n")],
+        }
+    }
+
     async fn get_page(dev: bool, uri: &str, if_none_match: Option<&str>) -> (Response, String) {
+        let add_ons = if dev {
+            simulator()
+        } else {
+            PageAddOns::default()
+        };
         let mut request = Request::get(uri);
         if let Some(etag) = if_none_match {
             request = request.header(header::IF_NONE_MATCH, etag);
         }
-        let response = routes::<()>(dev)
+        let response = routes::<()>(&add_ons)
             .oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap();
@@ -278,14 +299,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn scan_page_in_dev_mode_is_also_a_phone_simulator() {
+    async fn scan_page_takes_the_simulator_add_on_in_its_slot() {
         let (response, page) = get_page(true, &format!("/m/scan/{SCENE}"), None).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_html_headers(&response);
         assert_no_inline_code(&page);
         assert!(page.contains("id=\"simulator\""));
         assert!(page.contains("src=\"/m/scan.js\""));
-        assert!(!page.contains(SIMULATOR_SLOT));
+        assert!(!page.contains(SCAN_PAGE_SLOT));
         let (script, _) = get_page(true, "/m/scan.js", None).await;
         assert_eq!(script.status(), StatusCode::OK);
     }

@@ -1,10 +1,9 @@
 //! WeChat's server API as the domain needs it: code2Session and mini program codes.
 //!
 //! [`WeChat`] is the interface the domain calls; [`client::WeChatClient`] implements it over HTTP
-//! against WeChat (or any server speaking its contract, like [`fake`]).
+//! against WeChat (or any server speaking its contract, like the fake WeChat in `meeteasy-devtools`).
 
 pub mod client;
-pub mod fake;
 
 use async_trait::async_trait;
 

@@ -18,7 +18,7 @@ struct Served {
 }
 
 async fn serve(accept_dev_codes: bool, unionid_bound: bool) -> Served {
-    crate::wechat::client::install_tls_provider();
+    meeteasy_auth::wechat::client::install_tls_provider();
     let app = FakeApp {
         appid: APPID.into(),
         secret: Secret::new(SECRET),

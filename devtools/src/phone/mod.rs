@@ -112,7 +112,7 @@ pub async fn scan(args: &PhoneScanArgs) -> Result<PhoneReport, PhoneError> {
         (None, Some(scene)) => scene.clone(),
         (None, None) => return Err(PhoneError::NotAScanCode(String::new())),
     };
-    crate::wechat::client::install_tls_provider();
+    meeteasy_auth::wechat::client::install_tls_provider();
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()

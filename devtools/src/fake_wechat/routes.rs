@@ -143,7 +143,7 @@ async fn unlimited_qr_code(State(world): Shared, Query(query): Params, body: Byt
         return fault;
     }
     let order = lock(&world).unlimited_qr(query.get("access_token"), &body);
-    match order.map(|order| crate::qr::png(&order.content, order.width)) {
+    match order.map(|order| meeteasy_auth::qr::png(&order.content, order.width)) {
         Ok(Ok(png)) => (
             [
                 // Real WeChat labels its PNG codes image/jpeg.

@@ -1,11 +1,15 @@
 //! `meeteasy-auth`: parses the command line and runs the verb.
 
+mod args;
+mod commands;
+
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use meeteasy_auth::cli::{Cli, Command, KeysCommand, PhoneCommand, UsersCommand};
-use meeteasy_auth::{commands, phone, wechat};
+use meeteasy_auth::wechat;
 use tracing_subscriber::EnvFilter;
+
+use crate::args::{Cli, Command, KeysCommand, UsersCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -21,13 +25,17 @@ async fn main() -> ExitCode {
         Command::Users(UsersCommand::Add(args)) => commands::add_user(args).await,
         Command::Users(UsersCommand::Grant(args)) => commands::grant(args).await,
         Command::Keys(KeysCommand::Rotate(args)) => commands::rotate_keys(args).await,
+        #[cfg(feature = "dev-tools")]
         Command::FakeWechat(args) => {
-            return match wechat::fake::run(args.clone()).await {
+            return match meeteasy_devtools::fake_wechat::run(args.clone()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(&error),
             };
         }
-        Command::Phone(PhoneCommand::Scan(args)) => return phone::run(args).await,
+        #[cfg(feature = "dev-tools")]
+        Command::Phone(args::PhoneCommand::Scan(args)) => {
+            return meeteasy_devtools::phone::run(args).await;
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

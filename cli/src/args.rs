@@ -1,13 +1,14 @@
-//! The command line: `serve`, `users add|grant`, `keys rotate`, `fake-wechat` and `phone scan`.
+//! The command line: `serve`, `users add|grant`, `keys rotate`, and with the dev tools
+//! `fake-wechat` and `phone scan`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
-use crate::phone::PhoneScanArgs;
-use crate::wechat::fake::FakeWeChatArgs;
+use meeteasy_auth::config::Overrides;
+#[cfg(feature = "dev-tools")]
+use meeteasy_devtools::{fake_wechat::FakeWeChatArgs, phone::PhoneScanArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,8 +32,10 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Runs a fake WeChat API server (for tests and trying things out).
+    #[cfg(feature = "dev-tools")]
     FakeWechat(FakeWeChatArgs),
     /// Simulates a phone: scans a console's QR and confirms or declines.
+    #[cfg(feature = "dev-tools")]
     #[command(subcommand)]
     Phone(PhoneCommand),
 }
@@ -150,6 +153,7 @@ pub struct RotateKeysArgs {
     pub compromised: bool,
 }
 
+#[cfg(feature = "dev-tools")]
 #[derive(Debug, Subcommand)]
 pub enum PhoneCommand {
     /// Scans a console's QR (or scene) as a mini program user and confirms or declines.

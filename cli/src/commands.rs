@@ -4,10 +4,11 @@ use std::io::BufRead as _;
 
 use tokio::net::TcpListener;
 
-use crate::cli::{AddUserArgs, GrantArgs, RotateKeysArgs, ServeArgs};
-use crate::config::{self, ConfigError, StoreLocation};
-use crate::domain::{Admin, AuthError, NewPasswordUser, Rotation, UserRef};
-use crate::server::{Server, StartError, open_store};
+use crate::args::{AddUserArgs, GrantArgs, RotateKeysArgs, ServeArgs};
+use meeteasy_auth::config::{self, ConfigError, Settings, StoreLocation};
+use meeteasy_auth::domain::{Admin, AuthError, NewPasswordUser, Rotation, UserRef};
+use meeteasy_auth::http::pages::PageAddOns;
+use meeteasy_auth::server::{Server, StartError, open_store};
 use meeteasy_protocol::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,15 +26,24 @@ pub enum CommandError {
     Stdin(std::io::Error),
     #[error("{0}")]
     Refused(#[from] AuthError),
+    #[cfg(feature = "dev-tools")]
+    #[error("cannot start dev mode: {0}")]
+    DevMode(std::io::Error),
+    #[cfg(not(feature = "dev-tools"))]
+    #[error("dev mode is not in this build (it was built without the `dev-tools` feature)")]
+    NoDevTools,
 }
 
 pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
-    let settings = config::load(&args.overrides())?;
-    if settings.dev {
+    let mut settings = config::load(&args.overrides())?;
+    let page_add_ons = if settings.dev {
         tracing::warn!(
             "DEV MODE: `dev:<name>` codes log anyone in and WeChat is faked. Never run this in production."
         );
-    }
+        start_dev_mode(&mut settings).await?
+    } else {
+        PageAddOns::default()
+    };
     let listener =
         TcpListener::bind(settings.listen)
             .await
@@ -46,10 +56,23 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         StoreLocation::Redis { .. } => "redis".to_owned(),
     };
     let public_url = settings.public_url.clone();
-    let server = Server::build(settings).await?;
+    let server = Server::build(settings, page_add_ons).await?;
     tracing::info!(addr = %settings_addr(&listener), %public_url, %store, "listening");
     server.run(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+#[cfg(feature = "dev-tools")]
+async fn start_dev_mode(settings: &mut Settings) -> Result<PageAddOns, CommandError> {
+    let dev_mode = meeteasy_devtools::dev_mode::start(settings)
+        .await
+        .map_err(CommandError::DevMode)?;
+    Ok(dev_mode.pages)
+}
+
+#[cfg(not(feature = "dev-tools"))]
+async fn start_dev_mode(_settings: &mut Settings) -> Result<PageAddOns, CommandError> {
+    Err(CommandError::NoDevTools)
 }
 
 fn settings_addr(listener: &TcpListener) -> String {

@@ -1,0 +1,182 @@
+//! `islogin`: the console's long-poll. It answers at once when there is news for the console (the
+//! record keeps the version the console was last told about), else waits up to `wait` for some: a
+//! change notified by any instance, the scene's expiry, a newer poll taking over, or shutdown.
+
+use std::time::Duration;
+
+use meeteasy_protocol::IsLoginResponse;
+use tokio::time::Instant;
+
+use crate::metrics::LoginMethod;
+use crate::store::Lifetime;
+
+use super::super::poll_slots::PollSlot;
+use super::super::records;
+use super::super::secrets::{hashes_equal, is_token_shaped, token_hash};
+use super::super::{AuthError, AuthService, store_keys, unix_now};
+use super::check_scene;
+use super::record::{SceneRecord, SceneState};
+
+/// The longest `wait` a long-poll may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+impl AuthService {
+    pub async fn poll_scene(
+        &self,
+        scene: &str,
+        poll_token: &str,
+        wait: Duration,
+    ) -> Result<IsLoginResponse, AuthError> {
+        check_scene(scene)?;
+        if wait > MAX_WAIT {
+            return Err(AuthError::InvalidRequest(format!(
+                "wait: must be 0 to {}",
+                MAX_WAIT.as_secs()
+            )));
+        }
+        if !is_token_shaped(poll_token) {
+            return Err(AuthError::InvalidPollToken);
+        }
+        let poll_token_hash = token_hash(poll_token);
+        let key = store_keys::scene(scene);
+        let deadline = Instant::now() + wait;
+        // Only the poll token's holder may listen to a scene: check it before subscribing.
+        let first: SceneRecord = records::load(self.store.as_ref(), &key)
+            .await?
+            .ok_or(AuthError::SceneExpired)?;
+        if !hashes_equal(&first.poll_token_hash, &poll_token_hash) {
+            return Err(AuthError::InvalidPollToken);
+        }
+        // Taken only by the poll token's holder, so nobody else can cut the console's wait short.
+        let slot = (!wait.is_zero()).then(|| self.poll_slots.take(scene));
+        // Subscribe before the reads the wait depends on, so a change in between is not missed.
+        let mut changes = self.store.subscribe(&store_keys::scene_changed(scene));
+        let mut shutting_down = self.shutting_down.clone();
+        let mut gate_checked = false;
+        let mut stop_waiting = *shutting_down.borrow();
+        let _waiter = self.metrics.waiting();
+        loop {
+            let bytes = self.store.get(&key).await?.ok_or(AuthError::SceneExpired)?;
+            let record: SceneRecord = records::decode(&key, &bytes)?;
+            if !hashes_equal(&record.poll_token_hash, &poll_token_hash) {
+                return Err(AuthError::InvalidPollToken);
+            }
+            if record.is_expired() {
+                return Err(AuthError::SceneExpired);
+            }
+            if wait.is_zero() && !gate_checked {
+                self.pass_poll_gate(scene).await?;
+                gate_checked = true;
+            }
+            let answer = match &record.state {
+                SceneState::Confirmed { .. } => return self.deliver(scene).await,
+                SceneState::Declined { .. } => return Err(AuthError::AccessDenied),
+                SceneState::Refused { .. } => return Err(AuthError::ConfirmedByNonOrganizer),
+                SceneState::Pending => IsLoginResponse::Pending,
+                SceneState::Scanned { profile, .. } => IsLoginResponse::Scanned {
+                    user: profile.clone(),
+                },
+            };
+            let news = record.version != record.reported;
+            let now = Instant::now();
+            if news || now >= deadline || stop_waiting {
+                self.mark_reported(scene, &bytes, &record).await?;
+                return Ok(answer);
+            }
+            let expiry = now + Duration::from_secs(record.expires_at.saturating_sub(unix_now()));
+            tokio::select! {
+                () = changes.changed() => {}
+                () = tokio::time::sleep_until(deadline.min(expiry)) => {}
+                // A closed channel means the server is going away too.
+                _ = shutting_down.changed() => stop_waiting = true,
+                () = superseded(slot.as_ref()) => stop_waiting = true,
+            }
+        }
+    }
+
+    /// Without `wait`, a console may poll once per `interval`.
+    async fn pass_poll_gate(&self, scene: &str) -> Result<(), AuthError> {
+        let interval = self.settings.lifetimes.poll_interval;
+        if self
+            .store
+            .insert_new(
+                &store_keys::scene_poll_gate(scene),
+                b"1",
+                Lifetime::For(interval),
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AuthError::SlowDown {
+                retry_after: interval,
+            })
+        }
+    }
+
+    /// Remembers that the console has been told about this version of the scene.
+    async fn mark_reported(
+        &self,
+        scene: &str,
+        bytes: &[u8],
+        record: &SceneRecord,
+    ) -> Result<(), AuthError> {
+        if record.reported != record.version {
+            let seen = SceneRecord {
+                reported: record.version,
+                ..record.clone()
+            };
+            // Losing this race means the scene changed meanwhile: the next poll answers that at once.
+            let _seen_recorded = self
+                .store
+                .compare_and_swap(
+                    &store_keys::scene(scene),
+                    bytes,
+                    &records::encode(&seen)?,
+                    record.lifetime(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the console its token, once: the scene is taken from the store as it is delivered, so
+    /// of concurrent polls exactly one gets the token and the others find the scene gone.
+    async fn deliver(&self, scene: &str) -> Result<IsLoginResponse, AuthError> {
+        let key = store_keys::scene(scene);
+        let bytes = self
+            .store
+            .take(&key)
+            .await?
+            .ok_or(AuthError::SceneExpired)?;
+        let record: SceneRecord = records::decode(&key, &bytes)?;
+        // Confirmed is final (no transition leaves it), so the record taken is the confirmed one.
+        let SceneState::Confirmed { user_id } = &record.state else {
+            return Err(AuthError::Internal(format!(
+                "scene {scene} was taken in state {:?}",
+                record.state
+            )));
+        };
+        let user = self.user(user_id).await?;
+        let token = self.token_for(
+            &user,
+            meeteasy_protocol::Audience::Console,
+            &["wechat", "scan"],
+        )?;
+        self.metrics.count_login(LoginMethod::Scan);
+        Ok(IsLoginResponse::Confirmed {
+            access_token: token.access_token,
+            token_type: token.token_type,
+            expires_in: token.expires_in,
+            user: token.user,
+        })
+    }
+}
+
+/// Resolves when a newer poll of the scene took the slot; never for a poll that holds none.
+async fn superseded(slot: Option<&PollSlot<'_>>) {
+    match slot {
+        Some(slot) => slot.superseded().await,
+        None => std::future::pending().await,
+    }
+}

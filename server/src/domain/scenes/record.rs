@@ -1,0 +1,76 @@
+//! The stored scene: what the console asked for, who holds it, and the versions that let a long-poll
+//! wait for something *new*.
+
+use std::time::Duration;
+
+use meeteasy_protocol::{ConsoleInfo, ScannerProfile};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Lifetime;
+
+use super::super::unix_now;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneRecord {
+    pub app: String,
+    pub poll_token_hash: String,
+    pub console: ConsoleInfo,
+    pub expires_at: u64,
+    pub state: SceneState,
+    /// Bumped by every transition.
+    pub version: u32,
+    /// The `version` the console was last answered with.
+    pub reported: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SceneState {
+    Pending,
+    Scanned {
+        user_id: String,
+        profile: ScannerProfile,
+    },
+    Confirmed {
+        user_id: String,
+    },
+    Declined {
+        user_id: String,
+    },
+    /// Confirmed by someone without the organizer role.
+    Refused {
+        user_id: String,
+    },
+}
+
+impl SceneRecord {
+    pub fn is_expired(&self) -> bool {
+        self.expires_at <= unix_now()
+    }
+
+    pub fn lifetime(&self) -> Lifetime {
+        Lifetime::For(Duration::from_secs(
+            self.expires_at.saturating_sub(unix_now()).max(1),
+        ))
+    }
+
+    pub fn moved_to(&self, state: SceneState, expires_at: u64) -> SceneRecord {
+        SceneRecord {
+            state,
+            expires_at,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Who holds the scene, if anyone does.
+    pub fn owner(&self) -> Option<&str> {
+        match &self.state {
+            SceneState::Pending => None,
+            SceneState::Scanned { user_id, .. }
+            | SceneState::Confirmed { user_id }
+            | SceneState::Declined { user_id }
+            | SceneState::Refused { user_id } => Some(user_id),
+        }
+    }
+}

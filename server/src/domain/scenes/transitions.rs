@@ -1,0 +1,99 @@
+//! The scene's state machine as one pure function: (record, step, actor) -> change or error. No
+//! store, no clock: the caller passes `now`, writes the change with compare-and-swap and notifies.
+//!
+//! ```text
+//!  Pending ──scan──▶ Scanned ──confirm (organizer)──▶ Confirmed ──delivered once──▶ (gone)
+//!     │                 │    ──confirm (anyone else)─▶ Refused
+//!     └─confirm/decline─┴────decline────────────────▶ Declined
+//! ```
+//! The first phone to scan owns the scene; only its owner moves it on.
+
+use meeteasy_protocol::ScannerProfile;
+
+use super::super::AuthError;
+use super::record::{SceneRecord, SceneState};
+
+/// What a phone does to a scene.
+#[derive(Debug, Clone)]
+pub enum PhoneStep {
+    /// Scanning holds the scene for its scanner until `until` (Unix seconds).
+    Scan {
+        profile: ScannerProfile,
+        until: u64,
+    },
+    Confirm,
+    Decline,
+}
+
+/// Who takes the step.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub user_id: &'a str,
+    /// Holds the `organizer` role: only an organizer's confirm logs a console in.
+    pub organizer: bool,
+}
+
+/// What a step does to the record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SceneChange {
+    /// Move to `state`, valid until `expires_at`.
+    Move { state: SceneState, expires_at: u64 },
+    /// Nothing to change: the step was already taken (a retried request).
+    Stay,
+}
+
+/// Applies `step` by `actor` to `record` at `now`.
+pub fn apply(
+    record: &SceneRecord,
+    step: PhoneStep,
+    actor: Actor<'_>,
+    now: u64,
+) -> Result<SceneChange, AuthError> {
+    if record.expires_at <= now {
+        return Err(AuthError::SceneExpired);
+    }
+    let user_id = actor.user_id.to_owned();
+    let mine = record.owner().is_none_or(|owner| owner == actor.user_id);
+    let moved = |state| SceneChange::Move {
+        state,
+        expires_at: record.expires_at,
+    };
+    match (&record.state, step) {
+        (SceneState::Pending, PhoneStep::Scan { profile, until }) => Ok(SceneChange::Move {
+            state: SceneState::Scanned { user_id, profile },
+            expires_at: until,
+        }),
+        (SceneState::Scanned { .. }, PhoneStep::Scan { .. }) if mine => Ok(SceneChange::Stay),
+        (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Confirm) if mine => {
+            Ok(moved(if actor.organizer {
+                SceneState::Confirmed { user_id }
+            } else {
+                SceneState::Refused { user_id }
+            }))
+        }
+        (SceneState::Confirmed { .. }, PhoneStep::Confirm) if mine => Ok(SceneChange::Stay),
+        (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Decline) if mine => {
+            Ok(moved(SceneState::Declined { user_id }))
+        }
+        (SceneState::Declined { .. }, PhoneStep::Decline) if mine => Ok(SceneChange::Stay),
+        (
+            SceneState::Pending
+            | SceneState::Scanned { .. }
+            | SceneState::Confirmed { .. }
+            | SceneState::Declined { .. }
+            | SceneState::Refused { .. },
+            PhoneStep::Scan { .. } | PhoneStep::Confirm | PhoneStep::Decline,
+        ) => Err(unavailable_to(record, actor.user_id)),
+    }
+}
+
+/// The scene is past this step, or in the hands of someone else.
+fn unavailable_to(record: &SceneRecord, user_id: &str) -> AuthError {
+    match record.owner() {
+        Some(owner) if owner != user_id => AuthError::SceneClaimed,
+        Some(_) | None => AuthError::SceneExpired,
+    }
+}
+
+#[cfg(test)]
+mod tests;

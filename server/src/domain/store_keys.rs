@@ -1,0 +1,91 @@
+//! Every store key and notification topic the domain uses, one function per record kind, so two
+//! places can never spell one key differently. The key strings are the stored format: changing one
+//! orphans the records a running deployment already holds.
+
+use super::secrets::token_hash;
+
+/// A user record, by id.
+pub fn user(id: &str) -> String {
+    format!("user:{id}")
+}
+
+/// A password login (email or phone, normalised) -> the user id.
+pub fn login(login: &str) -> String {
+    format!("login:{login}")
+}
+
+/// A WeChat unionid -> the user id.
+pub fn wechat_unionid(unionid: &str) -> String {
+    format!("wx:union:{unionid}")
+}
+
+/// A mini program's openid -> the user id.
+pub fn wechat_openid(appid: &str, openid: &str) -> String {
+    format!("wx:open:{appid}:{openid}")
+}
+
+/// The WeChat session key code2Session gave for this user of this app.
+pub fn wechat_session_key(appid: &str, openid: &str) -> String {
+    format!("wx:session-key:{appid}:{openid}")
+}
+
+/// A login ticket, by the hash of its value (the value itself is never stored).
+pub fn ticket(ticket: &str) -> String {
+    format!("ticket:{}", token_hash(ticket))
+}
+
+/// A revoked session, remembered until its tokens would have expired.
+pub fn revoked_session(sid: &str) -> String {
+    format!("revoked-sid:{sid}")
+}
+
+/// The signing keys (current, next and retired).
+pub const SIGNING_KEYS: &str = "signing-keys";
+
+/// Topic: the signing keys were rotated.
+pub const SIGNING_KEYS_ROTATED: &str = "signing-keys-rotated";
+
+/// A scan-login scene.
+pub fn scene(scene: &str) -> String {
+    format!("scene:{scene}")
+}
+
+/// Topic: the scene moved (scanned, confirmed, declined...).
+pub fn scene_changed(scene: &str) -> String {
+    format!("scene-changed:{scene}")
+}
+
+/// A scene's mini program code, cached for the scene's life.
+pub fn scene_code_image(scene: &str) -> String {
+    format!("scene-qr:{scene}")
+}
+
+/// The lock of a scene's single-flight mini program code fetch.
+pub fn scene_code_fetch_lock(scene: &str) -> String {
+    format!("scene-qr-fetch:{scene}")
+}
+
+/// Topic: a scene's mini program code fetch finished (cached, or gave up).
+pub fn scene_code_fetched(scene: &str) -> String {
+    format!("scene-qr-fetched:{scene}")
+}
+
+/// Without `wait`, a console may poll its scene once per interval: present while it may not.
+pub fn scene_poll_gate(scene: &str) -> String {
+    format!("poll-gate:{scene}")
+}
+
+/// Window counter: scenes created from one address.
+pub fn scenes_created_from(address: &str) -> String {
+    format!("scene-create:{address}")
+}
+
+/// Window counter: password attempts for one login.
+pub fn password_attempts_for(login: &str) -> String {
+    format!("attempts:login:{login}")
+}
+
+/// Window counter: password attempts from one address.
+pub fn password_attempts_from(address: &str) -> String {
+    format!("attempts:ip:{address}")
+}
