@@ -7,7 +7,7 @@ use meeteasy_protocol::User;
 
 use crate::store::Store;
 
-use super::keys::{self, Rotation};
+use super::signing_keys::{self, Rotation};
 use super::users::{self, NewPasswordUser, UserRef};
 use super::{AuthError, passwords};
 
@@ -44,7 +44,7 @@ impl Admin {
 
     /// Rotates the signing keys; running instances switch within moments.
     pub async fn rotate_keys(&self, rotation: Rotation) -> Result<RotatedKeys, AuthError> {
-        let ring = keys::rotate(self.store.as_ref(), rotation).await?;
+        let ring = signing_keys::rotate(self.store.as_ref(), rotation).await?;
         Ok(RotatedKeys {
             current: ring.current_kid().to_owned(),
             next: ring.next_kid().to_owned(),

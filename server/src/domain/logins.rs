@@ -15,7 +15,7 @@ use super::{AuthError, AuthService, ClientAddr, passwords, scenes, tickets};
 const MAX_CODE_LEN: usize = 256;
 
 /// A mini program login, and why its scene (if it named one) could not be confirmed.
-pub struct WechatLogin {
+pub struct MiniProgramLogin {
     pub response: WechatLoginResponse,
     pub scene_error: Option<AuthError>,
 }
@@ -27,7 +27,7 @@ impl AuthService {
     pub async fn wechat_login(
         &self,
         request: WechatLoginRequest,
-    ) -> Result<WechatLogin, AuthError> {
+    ) -> Result<MiniProgramLogin, AuthError> {
         let code = request.code.trim();
         if code.is_empty() || code.len() > MAX_CODE_LEN {
             return Err(AuthError::InvalidRequest(format!(
@@ -62,7 +62,7 @@ impl AuthService {
             user: token.user,
             scene_error: None,
         };
-        Ok(WechatLogin {
+        Ok(MiniProgramLogin {
             response,
             scene_error,
         })

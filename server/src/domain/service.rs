@@ -13,8 +13,8 @@ use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
 use super::AuthError;
-use super::keys::{KeyRing, SigningKeys};
 use super::poll_slots::PollSlots;
+use super::signing_keys::{KeyRing, SigningKeys};
 use super::store_keys;
 use super::users::{self, UserRecord};
 use super::{passwords, tokens};

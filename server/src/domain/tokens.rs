@@ -13,8 +13,8 @@ use crate::store::{Lifetime, Store, StoreError};
 
 use super::AuthError;
 use super::clock::unix_now;
-use super::keys::KeyRing;
 use super::secrets::random_token;
+use super::signing_keys::KeyRing;
 use super::store_keys;
 
 /// Tokens longer than this are rejected before any parsing.

@@ -1,5 +1,7 @@
 //! The HTTP boundary's one error type: every failure becomes the contract's
-//! `{"error": code, "message": text}` with its status, mapped here and nowhere else.
+//! `{"error": code, "message": text}` with its status, mapped here and nowhere else. A failure of
+//! the server or of what it depends on also carries its cause, for the log only ([`FaultCause`]):
+//! the layer that observes requests logs it (`observe`), the answer never shows it.
 
 use std::time::Duration;
 
@@ -55,13 +57,11 @@ impl ApiError {
                 WeChatError::UserBlocked => Described::new(ErrorCode::WechatUserBlocked, message),
                 WeChatError::RateLimited => Described::new(ErrorCode::WechatRateLimited, message)
                     .retry_after(Duration::from_secs(60)),
-                WeChatError::Unavailable(detail) => {
-                    tracing::warn!(%detail, "WeChat call failed");
-                    Described::new(
-                        ErrorCode::WechatUnavailable,
-                        "WeChat is unavailable; try again shortly",
-                    )
-                }
+                WeChatError::Unavailable(detail) => Described::new(
+                    ErrorCode::WechatUnavailable,
+                    "WeChat is unavailable; try again shortly",
+                )
+                .caused_by(Severity::Warning, format!("WeChat call failed: {detail}")),
                 WeChatError::Store(detail) => store_unavailable(detail),
             },
             AuthError::TicketInvalid => Described::new(ErrorCode::TicketInvalid, message),
@@ -88,38 +88,56 @@ impl ApiError {
             AuthError::InvalidToken(_) => Described::new(ErrorCode::InvalidToken, message),
             AuthError::TokenExpired => Described::new(ErrorCode::TokenExpired, message),
             AuthError::TokenRevoked => Described::new(ErrorCode::TokenRevoked, message),
-            AuthError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                Described::new(
-                    ErrorCode::InternalError,
-                    "something went wrong on the server",
-                )
-            }
+            AuthError::Internal(detail) => Described::new(
+                ErrorCode::InternalError,
+                "something went wrong on the server",
+            )
+            .caused_by(Severity::Error, format!("internal error: {detail}")),
             AuthError::Store(store) => store_unavailable(store),
-            AuthError::NoRandomness(error) => {
-                tracing::error!(%error, "cannot make a secret");
-                Described::new(
-                    ErrorCode::InternalError,
-                    "something went wrong on the server",
-                )
-            }
+            AuthError::NoRandomness(error) => Described::new(
+                ErrorCode::InternalError,
+                "something went wrong on the server",
+            )
+            .caused_by(Severity::Error, format!("cannot make a secret: {error}")),
         }
     }
 }
 
-/// A failed store operation: logged with its cause, answered without it.
+/// A failed store operation: answered without its cause, which goes to the log.
 fn store_unavailable(cause: &dyn std::fmt::Display) -> Described {
-    tracing::warn!(error = %cause, "store operation failed");
     Described::new(
         ErrorCode::StoreUnavailable,
         "the session store is unavailable; try again shortly",
     )
+    .caused_by(
+        Severity::Warning,
+        format!("store operation failed: {cause}"),
+    )
 }
 
-/// An error as it goes on the wire, and how long to wait before retrying (for 429s).
+/// How loudly a [`FaultCause`] is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Outside this server: the store or WeChat failed; it may pass.
+    Warning,
+    /// This server's own fault.
+    Error,
+}
+
+/// Why an answer is a fault of the server or what it depends on, attached to the response for the
+/// layer that logs requests. Never sent to the client.
+#[derive(Debug, Clone)]
+pub struct FaultCause {
+    pub severity: Severity,
+    pub detail: String,
+}
+
+/// An error as it goes on the wire, how long to wait before retrying (for 429s), and the cause to
+/// log.
 struct Described {
     body: ErrorBody,
     retry_after: Option<Duration>,
+    cause: Option<FaultCause>,
 }
 
 impl Described {
@@ -131,7 +149,13 @@ impl Described {
                 reason: None,
             },
             retry_after: None,
+            cause: None,
         }
+    }
+
+    fn caused_by(mut self, severity: Severity, detail: String) -> Self {
+        self.cause = Some(FaultCause { severity, detail });
+        self
     }
 
     fn retry_after(mut self, wait: Duration) -> Self {
@@ -147,7 +171,11 @@ impl Described {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let Described { body, retry_after } = self.describe();
+        let Described {
+            body,
+            retry_after,
+            cause,
+        } = self.describe();
         let status = StatusCode::from_u16(body.error.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(body)).into_response();
@@ -159,6 +187,9 @@ impl IntoResponse for ApiError {
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(cause);
         }
         response
     }
@@ -177,5 +208,20 @@ mod tests {
         assert!(!body.message.contains("redis down"), "{}", body.message);
         let theirs = ApiError::from(AuthError::WeChat(WeChatError::Unavailable("-1".into())));
         assert_eq!(theirs.body().error, ErrorCode::WechatUnavailable);
+    }
+
+    #[test]
+    fn a_fault_carries_its_cause_for_the_log_and_not_on_the_wire() {
+        let response =
+            ApiError::from(AuthError::Internal("the ledger is upside down".into())).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cause = response.extensions().get::<FaultCause>().unwrap();
+        assert_eq!(cause.severity, Severity::Error);
+        assert!(cause.detail.contains("the ledger is upside down"));
+        let body = ApiError::from(AuthError::Internal("the ledger is upside down".into())).body();
+        assert!(!body.message.contains("ledger"), "{}", body.message);
+
+        let refused = ApiError::from(AuthError::TicketUsed).into_response();
+        assert!(refused.extensions().get::<FaultCause>().is_none());
     }
 }

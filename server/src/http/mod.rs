@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes of the contract onto [`AuthService`], plus the cross-cutting layers
 //! (body limit, CORS for H5 origins, access logs without query strings, request metrics).
 
+pub mod caller;
 pub mod error;
 pub mod extract;
 mod handlers;

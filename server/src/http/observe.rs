@@ -1,5 +1,7 @@
 //! Access logs and request metrics. Logs carry the path but never the query string: an H5 page's
-//! URL holds a login ticket until the page removes it, and tickets must never reach a log.
+//! URL holds a login ticket until the page removes it, and tickets must never reach a log. An
+//! answer that is a fault (store, WeChat, this server) is logged here with its cause, which the
+//! error mapping attached to the response.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,8 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::domain::AuthService;
+
+use super::error::{FaultCause, Severity};
 
 pub async fn count_requests(
     State(service): State<Arc<AuthService>>,
@@ -51,9 +55,17 @@ fn request_span(request: &Request) -> Span {
 }
 
 fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = latency.as_millis() as u64,
-        "answered"
-    );
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_millis() as u64;
+    match response.extensions().get::<FaultCause>() {
+        None => tracing::info!(status, latency_ms, "answered"),
+        Some(FaultCause {
+            severity: Severity::Warning,
+            detail,
+        }) => tracing::warn!(status, latency_ms, cause = %detail, "answered with a fault"),
+        Some(FaultCause {
+            severity: Severity::Error,
+            detail,
+        }) => tracing::error!(status, latency_ms, cause = %detail, "answered with a fault"),
+    }
 }

@@ -8,8 +8,9 @@ use meeteasy_protocol::{
 };
 
 use super::Service;
+use crate::http::caller::AnyCaller;
 use crate::http::error::ApiError;
-use crate::http::extract::{Bearer, JsonBody, Peer};
+use crate::http::extract::{JsonBody, Peer};
 
 pub async fn wechat_login(
     service: Service,
@@ -25,9 +26,8 @@ pub async fn wechat_login(
 
 pub async fn mint_ticket(
     service: Service,
-    Bearer(token): Bearer,
+    AnyCaller(claims): AnyCaller,
 ) -> Result<(StatusCode, Json<LoginTicketResponse>), ApiError> {
-    let claims = service.verify(&token).await?;
     Ok((
         StatusCode::CREATED,
         Json(service.mint_ticket(&claims).await?),

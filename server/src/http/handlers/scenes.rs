@@ -9,8 +9,9 @@ use meeteasy_protocol::{CreateSceneRequest, CreateSceneResponse, IsLoginResponse
 use serde::Deserialize;
 
 use super::Service;
+use crate::http::caller::MiniProgramCaller;
 use crate::http::error::ApiError;
-use crate::http::extract::{Bearer, OptionalJsonBody, Peer, PollToken, QueryParams, ScenePath};
+use crate::http::extract::{OptionalJsonBody, Peer, PollToken, QueryParams, ScenePath};
 
 pub async fn create(
     service: Service,
@@ -40,18 +41,16 @@ pub async fn qr_png(
 pub async fn scan(
     service: Service,
     ScenePath(scene): ScenePath,
-    Bearer(token): Bearer,
+    MiniProgramCaller(claims): MiniProgramCaller,
 ) -> Result<Json<ScanResponse>, ApiError> {
-    let claims = service.verify_miniprogram(&token).await?;
     Ok(Json(service.scan_scene(&scene, &claims).await?))
 }
 
 pub async fn confirm(
     service: Service,
     ScenePath(scene): ScenePath,
-    Bearer(token): Bearer,
+    MiniProgramCaller(claims): MiniProgramCaller,
 ) -> Result<StatusCode, ApiError> {
-    let claims = service.verify_miniprogram(&token).await?;
     service.confirm_scene(&scene, &claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -59,9 +58,8 @@ pub async fn confirm(
 pub async fn cancel(
     service: Service,
     ScenePath(scene): ScenePath,
-    Bearer(token): Bearer,
+    MiniProgramCaller(claims): MiniProgramCaller,
 ) -> Result<StatusCode, ApiError> {
-    let claims = service.verify_miniprogram(&token).await?;
     service.cancel_scene(&scene, &claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }

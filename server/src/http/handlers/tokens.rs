@@ -5,8 +5,9 @@ use axum::http::StatusCode;
 use meeteasy_protocol::{Jwks, User, VerifyRequest, VerifyResponse};
 
 use super::Service;
+use crate::http::caller::AnyCaller;
 use crate::http::error::ApiError;
-use crate::http::extract::{Bearer, JsonBody};
+use crate::http::extract::JsonBody;
 
 pub async fn verify(
     service: Service,
@@ -19,13 +20,14 @@ pub async fn verify(
     }))
 }
 
-pub async fn me(service: Service, Bearer(token): Bearer) -> Result<Json<User>, ApiError> {
-    let claims = service.verify(&token).await?;
+pub async fn me(service: Service, AnyCaller(claims): AnyCaller) -> Result<Json<User>, ApiError> {
     Ok(Json(service.me(&claims).await?))
 }
 
-pub async fn logout(service: Service, Bearer(token): Bearer) -> Result<StatusCode, ApiError> {
-    let claims = service.verify(&token).await?;
+pub async fn logout(
+    service: Service,
+    AnyCaller(claims): AnyCaller,
+) -> Result<StatusCode, ApiError> {
     service.logout(&claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@
 //! operations are already waiting for a thread new ones are turned away at once.
 
 mod reads;
-mod records;
+mod tables;
 mod worker;
 
 use std::io;
@@ -28,7 +28,7 @@ use redb::{Builder, DatabaseError, StorageError};
 use tokio::sync::oneshot;
 
 use self::reads::Reads;
-use self::records::{EXPIRIES, RECORDS, Records};
+use self::tables::{EXPIRIES, RECORDS, Records};
 use self::worker::{MAX_BATCH, Message, Operation};
 use crate::store::{Lifetime, NotifyHub, Store, StoreError, Subscription, WindowCount};
 

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use redb::Database;
 use tokio::sync::oneshot;
 
-use super::records::CommittedRecords;
+use super::tables::CommittedRecords;
 use super::worker::MAX_BATCH;
 use super::{QUEUE_CAPACITY, await_answer, refused};
 use crate::store::StoreError;

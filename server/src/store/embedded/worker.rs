@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use redb::Database;
 use tokio::sync::oneshot;
 
-use super::records::{Records, storage_error};
+use super::tables::{Records, storage_error};
 use crate::store::StoreError;
 
 /// How often expired records are removed from the file (reads never return them in between).

@@ -1,0 +1,45 @@
+//! Authenticated callers. A handler that needs a verified token takes one of these as an argument,
+//! so it cannot forget to verify: each reads `Authorization: Bearer`, checks signature, expiry and
+//! revocation, and for the narrower ones the token's audience. A missing or bad token answers 401
+//! before the handler runs.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use meeteasy_protocol::Claims;
+
+use crate::domain::AuthService;
+
+use super::error::ApiError;
+use super::extract::Bearer;
+
+/// Any valid token: mini program, H5 or console.
+pub struct AnyCaller(pub Claims);
+
+/// A mini program's token (`aud` = `miniprogram`): the phone's side of scan login.
+pub struct MiniProgramCaller(pub Claims);
+
+impl FromRequestParts<Arc<AuthService>> for AnyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<AuthService>,
+    ) -> Result<Self, ApiError> {
+        let Bearer(token) = Bearer::from_request_parts(parts, service).await?;
+        Ok(Self(service.verify(&token).await?))
+    }
+}
+
+impl FromRequestParts<Arc<AuthService>> for MiniProgramCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<AuthService>,
+    ) -> Result<Self, ApiError> {
+        let Bearer(token) = Bearer::from_request_parts(parts, service).await?;
+        Ok(Self(service.verify_miniprogram(&token).await?))
+    }
+}
