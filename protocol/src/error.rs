@@ -111,3 +111,31 @@ impl std::fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde::de::value::{Error, U32Deserializer};
+
+    use super::ErrorCode;
+
+    /// Every variant, in declaration order. serde's derive numbers the variants and refuses the index
+    /// past the last one, so a variant added later is listed here without anyone remembering to.
+    fn every_code() -> Vec<ErrorCode> {
+        (0..)
+            .map_while(|index| ErrorCode::deserialize(U32Deserializer::<Error>::new(index)).ok())
+            .collect()
+    }
+
+    #[test]
+    fn as_str_is_the_serde_name_of_every_code() {
+        let codes = every_code();
+        assert_eq!(codes.first(), Some(&ErrorCode::InvalidRequest));
+        for (index, code) in codes.into_iter().enumerate() {
+            assert_eq!(code as usize, index, "{code:?} out of order");
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            let parsed: ErrorCode = serde_json::from_value(code.as_str().into()).unwrap();
+            assert_eq!(parsed, code);
+        }
+    }
+}
