@@ -27,7 +27,7 @@ impl FromRequestParts<Arc<AuthService>> for AnyCaller {
         parts: &mut Parts,
         service: &Arc<AuthService>,
     ) -> Result<Self, ApiError> {
-        let Bearer(token) = Bearer::from_request_parts(parts, service).await?;
+        let token = bearer_token(parts, service).await?;
         Ok(Self(service.verify(&token).await?))
     }
 }
@@ -39,7 +39,12 @@ impl FromRequestParts<Arc<AuthService>> for MiniProgramCaller {
         parts: &mut Parts,
         service: &Arc<AuthService>,
     ) -> Result<Self, ApiError> {
-        let Bearer(token) = Bearer::from_request_parts(parts, service).await?;
+        let token = bearer_token(parts, service).await?;
         Ok(Self(service.verify_miniprogram(&token).await?))
     }
+}
+
+async fn bearer_token(parts: &mut Parts, service: &Arc<AuthService>) -> Result<String, ApiError> {
+    let Bearer(token) = Bearer::from_request_parts(parts, service).await?;
+    Ok(token)
 }
