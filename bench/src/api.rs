@@ -78,6 +78,7 @@ impl Endpoint {
             code: format!("dev:{name}"),
             app: None,
             scene: None,
+            device_name: None,
         };
         let login: WechatLoginResponse = json(
             expect(
@@ -176,6 +177,7 @@ impl Endpoint {
             http.post(self.url("/auth/login-ticket/exchange"))
                 .json(&TicketExchangeRequest {
                     login_ticket: ticket,
+                    device_name: None,
                 });
         let _token: TokenResponse = json(
             expect(request, 200, "exchange ticket").await?,

@@ -203,6 +203,7 @@ impl ApiClient {
             login: login.to_owned(),
             password: password.expose().to_owned(),
             client: ClientKind::Console,
+            device_name: Some(self.device_name.clone()),
         };
         let request = self.http.post(self.origin.join("/auth/login")).json(&body);
         json(send(request, CALL_TIMEOUT).await?).await

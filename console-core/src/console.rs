@@ -433,7 +433,8 @@ fn session_end(err: &ApiError) -> Option<SessionEnded> {
         | ErrorCode::AccessDenied
         | ErrorCode::InvalidPollToken
         | ErrorCode::InvalidCredentials
-        | ErrorCode::TooManyAttempts => None,
+        | ErrorCode::TooManyAttempts
+        | ErrorCode::SessionNotFound => None,
     }
 }
 

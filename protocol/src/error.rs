@@ -41,6 +41,7 @@ pub enum ErrorCode {
     InvalidToken,
     TokenExpired,
     TokenRevoked,
+    SessionNotFound,
     StoreUnavailable,
     InternalError,
 }
@@ -60,7 +61,7 @@ impl ErrorCode {
             | Self::InvalidPollToken
             | Self::WechatCodeInvalid => 401,
             Self::NotOrganizer | Self::AccessDenied | Self::WechatUserBlocked => 403,
-            Self::NotFound | Self::UnknownApp => 404,
+            Self::NotFound | Self::UnknownApp | Self::SessionNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::SceneClaimed => 409,
             Self::SceneExpired => 410,
@@ -100,6 +101,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",
             Self::TokenRevoked => "token_revoked",
+            Self::SessionNotFound => "session_not_found",
             Self::StoreUnavailable => "store_unavailable",
             Self::InternalError => "internal_error",
         }

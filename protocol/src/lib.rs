@@ -1,4 +1,4 @@
-//! Wire types of the MeetEasy auth protocol v1, shared by the auth server and its Rust clients.
+//! Wire types of the MeetEasy auth protocol v1 (with its v1.1 additions), shared by the auth server and its Rust clients.
 //!
 //! Every type here is exactly what travels as JSON; nothing in this crate knows about HTTP libraries,
 //! stores or WeChat. Unknown fields are ignored on input (serde's default), as the contract requires.
@@ -7,6 +7,7 @@ mod error;
 mod redact;
 mod scene;
 mod secret;
+mod session;
 mod token;
 
 pub use error::{ErrorBody, ErrorCode};
@@ -15,6 +16,7 @@ pub use scene::{
     ScannerProfile,
 };
 pub use secret::Secret;
+pub use session::{RevokedSessions, Session, SessionsResponse};
 pub use token::{
     Audience, Claims, ClientKind, Jwk, Jwks, LoginTicketResponse, PasswordLoginRequest,
     TicketExchangeRequest, TokenResponse, User, VerifyRequest, VerifyResponse, WechatLoginRequest,

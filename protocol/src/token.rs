@@ -54,6 +54,9 @@ pub struct WechatLoginRequest {
     pub app: Option<String>,
     #[serde(default)]
     pub scene: Option<String>,
+    /// For the session list (v1.1), at most 64 characters.
+    #[serde(default)]
+    pub device_name: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -96,9 +99,12 @@ debug_hiding!(LoginTicketResponse { expires_in } hiding { login_ticket });
 #[derive(Clone, Serialize, Deserialize)]
 pub struct TicketExchangeRequest {
     pub login_ticket: String,
+    /// For the session list (v1.1), at most 64 characters.
+    #[serde(default)]
+    pub device_name: Option<String>,
 }
 
-debug_hiding!(TicketExchangeRequest {} hiding { login_ticket });
+debug_hiding!(TicketExchangeRequest { device_name } hiding { login_ticket });
 
 /// Which client a password login is for; it picks the token's audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,9 +120,12 @@ pub struct PasswordLoginRequest {
     pub login: String,
     pub password: String,
     pub client: ClientKind,
+    /// For the session list (v1.1), at most 64 characters.
+    #[serde(default)]
+    pub device_name: Option<String>,
 }
 
-debug_hiding!(PasswordLoginRequest { login, client } hiding { password });
+debug_hiding!(PasswordLoginRequest { login, client, device_name } hiding { password });
 
 /// `POST /auth/jwt/verify`.
 #[derive(Clone, Serialize, Deserialize)]

@@ -207,6 +207,7 @@ impl TestServer {
                 code: format!("dev:{name}"),
                 app: None,
                 scene: None,
+                device_name: None,
             })
             .send()
             .await

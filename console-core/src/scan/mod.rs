@@ -367,7 +367,8 @@ fn judge(answer: Result<IsLoginResponse, ApiError>) -> PollVerdict {
             | ErrorCode::TooManyAttempts
             | ErrorCode::InvalidToken
             | ErrorCode::TokenExpired
-            | ErrorCode::TokenRevoked => PollVerdict::Retry(ApiError::Rejected {
+            | ErrorCode::TokenRevoked
+            | ErrorCode::SessionNotFound => PollVerdict::Retry(ApiError::Rejected {
                 code,
                 message,
                 retry_after,

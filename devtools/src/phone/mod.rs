@@ -124,6 +124,7 @@ pub async fn scan(args: &PhoneScanArgs) -> Result<PhoneReport, PhoneError> {
         code,
         app: args.app.clone(),
         scene: None,
+        device_name: None,
     };
     let response = http
         .post(format!("{server}/auth/wechat/login"))

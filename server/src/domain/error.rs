@@ -50,6 +50,9 @@ pub enum AuthError {
     TokenExpired,
     #[error("the session of this token was logged out")]
     TokenRevoked,
+    /// Not one of the caller's live sessions (someone else's, ended, unknown or malformed).
+    #[error("no such session of yours")]
+    SessionNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -9,8 +9,10 @@ use meeteasy_protocol::{
 use crate::metrics::LoginMethod;
 use meeteasy_protocol::Secret;
 
+use super::service::NewSession;
+use super::sessions::ParentSession;
 use super::users::{self, NewWeChatProfile, UserRecord};
-use super::{AuthError, AuthService, ClientAddr, passwords, scenes, tickets};
+use super::{AuthError, AuthService, ClientAddr, device_names, passwords, scenes, tickets};
 
 const MAX_CODE_LEN: usize = 256;
 
@@ -27,6 +29,7 @@ impl AuthService {
     pub async fn wechat_login(
         &self,
         request: WechatLoginRequest,
+        from: &ClientAddr,
     ) -> Result<MiniProgramLogin, AuthError> {
         let code = request.code.trim();
         if code.is_empty() || code.len() > MAX_CODE_LEN {
@@ -39,13 +42,27 @@ impl AuthService {
             // Checked before the code is spent at WeChat: a malformed request costs the user nothing.
             scenes::check_scene(scene)?;
         }
+        let device_name = device_names::checked(request.device_name.as_deref())?;
         let profile = self.new_user_profile(code)?;
         let session = self.wechat.code_to_session(app, code).await?;
         let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
             .await?;
-        let token = self.token_for(&user, Audience::Miniprogram, &["wechat"])?;
+        let opened = self
+            .open_session(
+                &user,
+                NewSession {
+                    audience: Audience::Miniprogram,
+                    methods: &["wechat"],
+                    device_name,
+                    ip: from.0.clone(),
+                    parent: None,
+                },
+            )
+            .await?;
+        let token = opened.response;
         let ticket_ttl = self.settings.lifetimes.login_ticket;
-        let login_ticket = tickets::mint(self.store.as_ref(), &user.id, ticket_ttl).await?;
+        let login_ticket =
+            tickets::mint(self.store.as_ref(), &user.id, opened.session, ticket_ttl).await?;
         self.metrics.count_login(LoginMethod::Wechat);
         // The login stands whatever happens to the scene: the code is spent, and the mini program
         // keeps its session to show the error and retry.
@@ -105,25 +122,45 @@ impl AuthService {
     pub async fn mint_ticket(&self, claims: &Claims) -> Result<LoginTicketResponse, AuthError> {
         let user = self.user(&claims.sub).await?;
         let ttl = self.settings.lifetimes.login_ticket;
-        let login_ticket = tickets::mint(self.store.as_ref(), &user.id, ttl).await?;
+        let login_ticket = tickets::mint(
+            self.store.as_ref(),
+            &user.id,
+            ParentSession::of(claims),
+            ttl,
+        )
+        .await?;
         Ok(LoginTicketResponse {
             login_ticket,
             expires_in: ttl.as_secs(),
         })
     }
 
+    /// The H5 session the ticket opens is derived from the session that minted the ticket.
     pub async fn exchange_ticket(
         &self,
         request: TicketExchangeRequest,
+        from: &ClientAddr,
     ) -> Result<TokenResponse, AuthError> {
-        let user_id = tickets::redeem(self.store.as_ref(), request.login_ticket.trim()).await?;
+        let device_name = device_names::checked(request.device_name.as_deref())?;
+        let redeemed = tickets::redeem(self.store.as_ref(), request.login_ticket.trim()).await?;
         // A ticket whose user was deleted meanwhile leads nowhere.
-        let user = users::get(self.store.as_ref(), &user_id)
+        let user = users::get(self.store.as_ref(), &redeemed.user_id)
             .await?
             .ok_or(AuthError::TicketInvalid)?;
-        let token = self.token_for(&user, Audience::H5, &["ticket"])?;
+        let opened = self
+            .open_session(
+                &user,
+                NewSession {
+                    audience: Audience::H5,
+                    methods: &["ticket"],
+                    device_name,
+                    ip: from.0.clone(),
+                    parent: redeemed.parent,
+                },
+            )
+            .await?;
         self.metrics.count_login(LoginMethod::Ticket);
-        Ok(token)
+        Ok(opened.response)
     }
 
     /// The same answer for an unknown login and a wrong password.
@@ -133,6 +170,7 @@ impl AuthService {
         from: &ClientAddr,
     ) -> Result<TokenResponse, AuthError> {
         let login = users::normalize_login(&request.login)?;
+        let device_name = device_names::checked(request.device_name.as_deref())?;
         let limits = self.settings.password_limits;
         passwords::limit_attempts(
             self.store.as_ref(),
@@ -153,11 +191,23 @@ impl AuthService {
             (true, None) | (false, _) => return Err(AuthError::InvalidCredentials),
         };
         let audience = match request.client {
+            ClientKind::Console if !user.is_organizer() => return Err(AuthError::NotOrganizer),
             ClientKind::Console => Audience::Console,
             ClientKind::H5 => Audience::H5,
         };
-        let token = self.token_for(&user, audience, &["pwd"])?;
+        let opened = self
+            .open_session(
+                &user,
+                NewSession {
+                    audience,
+                    methods: &["pwd"],
+                    device_name,
+                    ip: from.0.clone(),
+                    parent: None,
+                },
+            )
+            .await?;
         self.metrics.count_login(LoginMethod::Password);
-        Ok(token)
+        Ok(opened.response)
     }
 }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod clock;
+mod device_names;
 mod error;
 mod logins;
 mod passwords;
@@ -14,6 +15,7 @@ mod records;
 mod scenes;
 mod secrets;
 mod service;
+pub mod sessions;
 mod signing_keys;
 mod store_keys;
 mod tickets;

@@ -1,7 +1,8 @@
 //! [`AuthService`]: the domain's one entry point, holding the store, WeChat, the settings and the
 //! signing keys. Its operations are spread over the files of their area (tickets, scenes, ...).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use meeteasy_protocol::{Audience, BEARER, Claims, Jwks, TokenResponse, User};
@@ -12,11 +13,12 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
-use super::AuthError;
 use super::poll_slots::PollSlots;
+use super::sessions::{self, LAST_SEEN_PRECISION, ParentSession, SessionRecord};
 use super::signing_keys::{KeyRing, SigningKeys};
 use super::store_keys;
 use super::users::{self, UserRecord};
+use super::{AuthError, unix_now};
 use super::{passwords, tokens};
 
 /// How often the signing keys are re-read even without a rotation notice.
@@ -35,7 +37,28 @@ pub struct AuthService {
     pub(super) poll_slots: PollSlots,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
+    /// When this instance last moved each session's `last_seen_at`, so a busy session costs the
+    /// store nothing between two moves.
+    last_seen_moves: Mutex<HashMap<String, u64>>,
 }
+
+/// A new session: which client, how the user authenticated, from where, derived from which one.
+pub(super) struct NewSession<'a> {
+    pub audience: Audience,
+    pub methods: &'a [&'a str],
+    pub device_name: Option<String>,
+    pub ip: String,
+    pub parent: Option<ParentSession>,
+}
+
+/// A session just opened: the token answer, and the session as a parent of sessions it derives.
+pub(super) struct OpenedSession {
+    pub response: TokenResponse,
+    pub session: ParentSession,
+}
+
+/// Past this many remembered sessions, the memo drops those not moved within the last period.
+const LAST_SEEN_MEMO_LIMIT: usize = 10_000;
 
 impl AuthService {
     /// Loads (or, on a new store, creates) the signing keys.
@@ -56,6 +79,7 @@ impl AuthService {
             keys: SigningKeys::new(keys),
             poll_slots: PollSlots::default(),
             shutting_down,
+            last_seen_moves: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,9 +126,10 @@ impl AuthService {
     /// Checks a bearer token fully: signature, issuer, expiry and revocation.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = tokens::check_signed(&self.keys.ring(), &self.settings.public_url, token)?;
-        if tokens::is_revoked(self.store.as_ref(), &claims.sid).await? {
+        if sessions::is_revoked(self.store.as_ref(), &claims.sid).await? {
             return Err(AuthError::TokenRevoked);
         }
+        self.note_seen(&claims.sid).await?;
         Ok(claims)
     }
 
@@ -123,9 +148,32 @@ impl AuthService {
         Ok(self.user(&claims.sub).await?.to_wire())
     }
 
+    /// Ends the token's session and every session derived from it.
     pub async fn logout(&self, claims: &Claims) -> Result<(), AuthError> {
-        tokens::revoke(self.store.as_ref(), claims).await?;
+        sessions::revoke_with_descendants(self.store.as_ref(), &claims.sid, claims.exp).await?;
         Ok(())
+    }
+
+    /// Moves the session's `last_seen_at` when this instance has not done so for a period.
+    async fn note_seen(&self, sid: &str) -> Result<(), AuthError> {
+        let now = unix_now();
+        {
+            let mut moves = self
+                .last_seen_moves
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if moves
+                .get(sid)
+                .is_some_and(|moved| moved + LAST_SEEN_PRECISION.as_secs() > now)
+            {
+                return Ok(());
+            }
+            if moves.len() >= LAST_SEEN_MEMO_LIMIT {
+                moves.retain(|_, moved| *moved + LAST_SEEN_PRECISION.as_secs() > now);
+            }
+            moves.insert(sid.to_owned(), now);
+        }
+        sessions::touch(self.store.as_ref(), sid).await
     }
 
     pub(super) async fn user(&self, id: &str) -> Result<UserRecord, AuthError> {
@@ -142,27 +190,54 @@ impl AuthService {
             .ok_or_else(|| AuthError::UnknownApp(key.unwrap_or_default().to_owned()))
     }
 
-    /// Issues a token of a new session for `user`.
-    pub(super) fn token_for(
+    /// Opens a session for `user` and issues its token. A derived session never outlives its
+    /// parent; one whose parent has ended answers [`AuthError::TicketExpired`] (only a ticket
+    /// derives sessions).
+    pub(super) async fn open_session(
         &self,
         user: &UserRecord,
-        audience: Audience,
-        amr: &[&str],
-    ) -> Result<TokenResponse, AuthError> {
-        let lifetime = self.token_lifetime(audience);
+        new: NewSession<'_>,
+    ) -> Result<OpenedSession, AuthError> {
+        let now = unix_now();
+        let mut lifetime = self.token_lifetime(new.audience);
+        if let Some(parent) = &new.parent {
+            let parent_left = parent.expires_at.saturating_sub(now);
+            if parent_left == 0 {
+                return Err(AuthError::TicketExpired);
+            }
+            lifetime = lifetime.min(Duration::from_secs(parent_left));
+        }
         let issued = tokens::issue(
             &self.keys.ring(),
             &self.settings.public_url,
             &user.id,
-            audience,
-            amr,
+            new.audience,
+            new.methods,
             lifetime,
         )?;
-        Ok(TokenResponse {
-            access_token: issued.token,
-            token_type: BEARER.to_owned(),
-            expires_in: issued.expires_in,
-            user: user.to_wire(),
+        let record = SessionRecord {
+            user_id: user.id.clone(),
+            client: new.audience,
+            device_name: new.device_name,
+            ip: new.ip,
+            created_at: now,
+            last_seen_at: now,
+            methods: new.methods.iter().map(|m| (*m).to_owned()).collect(),
+            parent: new.parent.map(|parent| parent.sid),
+            expires_at: issued.expires_at,
+        };
+        sessions::open(self.store.as_ref(), &issued.sid, &record).await?;
+        Ok(OpenedSession {
+            response: TokenResponse {
+                access_token: issued.token,
+                token_type: BEARER.to_owned(),
+                expires_in: issued.expires_in,
+                user: user.to_wire(),
+            },
+            session: ParentSession {
+                sid: issued.sid,
+                expires_at: issued.expires_at,
+            },
         })
     }
 

@@ -34,6 +34,21 @@ pub fn ticket(ticket: &str) -> String {
     format!("ticket:{}", token_hash(ticket))
 }
 
+/// A session, by its id (the tokens' `sid`).
+pub fn session(sid: &str) -> String {
+    format!("session:{sid}")
+}
+
+/// The sessions of one user.
+pub fn user_sessions(user_id: &str) -> String {
+    format!("user-sessions:{user_id}")
+}
+
+/// The sessions derived from one session (opened with a login ticket its token minted).
+pub fn derived_sessions(sid: &str) -> String {
+    format!("session-derived:{sid}")
+}
+
 /// A revoked session, remembered until its tokens would have expired.
 pub fn revoked_session(sid: &str) -> String {
     format!("revoked-sid:{sid}")

@@ -12,6 +12,7 @@ use super::AuthError;
 use super::clock::unix_now;
 use super::records::{self, Transition};
 use super::secrets::{is_token_shaped, random_token};
+use super::sessions::ParentSession;
 use super::store_keys;
 
 /// How long a ticket is remembered after it expires, to answer `ticket_used` / `ticket_expired`
@@ -23,6 +24,16 @@ struct TicketRecord {
     user_id: String,
     expires_at: u64,
     used: bool,
+    /// The session whose token minted the ticket: the one it opens is derived from it. (Absent in
+    /// tickets minted before sessions were kept.)
+    #[serde(default)]
+    parent: Option<ParentSession>,
+}
+
+/// Who a redeemed ticket logs in, and the session it derives from.
+pub struct Redeemed {
+    pub user_id: String,
+    pub parent: Option<ParentSession>,
 }
 
 fn remembered(expires_at: u64) -> Lifetime {
@@ -30,14 +41,20 @@ fn remembered(expires_at: u64) -> Lifetime {
     Lifetime::For(Duration::from_secs(until.saturating_sub(unix_now()).max(1)))
 }
 
-/// Mints a ticket for `user_id`, valid for `ttl`.
-pub async fn mint(store: &dyn Store, user_id: &str, ttl: Duration) -> Result<String, AuthError> {
+/// Mints a ticket for `user_id`, minted by the session `parent`, valid for `ttl`.
+pub async fn mint(
+    store: &dyn Store,
+    user_id: &str,
+    parent: ParentSession,
+    ttl: Duration,
+) -> Result<String, AuthError> {
     let ticket = random_token()?;
     let expires_at = unix_now() + ttl.as_secs();
     let record = TicketRecord {
         user_id: user_id.to_owned(),
         expires_at,
         used: false,
+        parent: Some(parent),
     };
     store
         .put(
@@ -49,8 +66,8 @@ pub async fn mint(store: &dyn Store, user_id: &str, ttl: Duration) -> Result<Str
     Ok(ticket)
 }
 
-/// Marks the ticket used and returns its user; of concurrent redeems, exactly one succeeds.
-pub async fn redeem(store: &dyn Store, ticket: &str) -> Result<String, AuthError> {
+/// Marks the ticket used and returns whom it logs in; of concurrent redeems, exactly one succeeds.
+pub async fn redeem(store: &dyn Store, ticket: &str) -> Result<Redeemed, AuthError> {
     if !is_token_shaped(ticket) {
         return Err(AuthError::TicketInvalid);
     }
@@ -69,11 +86,16 @@ pub async fn redeem(store: &dyn Store, ticket: &str) -> Result<String, AuthError
                 user_id: record.user_id.clone(),
                 expires_at: record.expires_at,
                 used: true,
+                parent: record.parent.clone(),
+            };
+            let redeemed = Redeemed {
+                user_id: record.user_id.clone(),
+                parent: record.parent.clone(),
             };
             Ok(Transition::Write(
                 used,
                 remembered(record.expires_at),
-                record.user_id.clone(),
+                redeemed,
             ))
         },
     )

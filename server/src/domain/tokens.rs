@@ -9,13 +9,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use meeteasy_protocol::{Audience, Claims};
 
-use crate::store::{Lifetime, Store, StoreError};
-
 use super::AuthError;
 use super::clock::unix_now;
 use super::secrets::random_token;
 use super::signing_keys::KeyRing;
-use super::store_keys;
 
 /// Tokens longer than this are rejected before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -23,6 +20,9 @@ const MAX_TOKEN_LEN: usize = 4096;
 pub struct IssuedToken {
     pub token: String,
     pub expires_in: u64,
+    /// The new session's id and expiry (the token's `sid` and `exp`).
+    pub sid: String,
+    pub expires_at: u64,
 }
 
 /// Signs a token for a new session of `subject`.
@@ -54,6 +54,8 @@ pub fn issue(
     Ok(IssuedToken {
         token,
         expires_in: lifetime.as_secs(),
+        sid: claims.sid,
+        expires_at: claims.exp,
     })
 }
 
@@ -112,25 +114,6 @@ fn rejected(error: &jsonwebtoken::errors::Error) -> AuthError {
         // `ErrorKind` is `#[non_exhaustive]`: kinds added later are refused in general words.
         _ => "the token is not valid",
     })
-}
-
-pub async fn is_revoked(store: &dyn Store, sid: &str) -> Result<bool, StoreError> {
-    Ok(store
-        .get(&store_keys::revoked_session(sid))
-        .await?
-        .is_some())
-}
-
-/// Revokes the session until its token would have expired anyway.
-pub async fn revoke(store: &dyn Store, claims: &Claims) -> Result<(), StoreError> {
-    let remaining = claims.exp.saturating_sub(unix_now()).max(1);
-    store
-        .put(
-            &store_keys::revoked_session(&claims.sid),
-            b"1",
-            Lifetime::For(Duration::from_secs(remaining)),
-        )
-        .await
 }
 
 #[cfg(test)]

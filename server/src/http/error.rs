@@ -88,6 +88,7 @@ impl ApiError {
             AuthError::InvalidToken(_) => Described::new(ErrorCode::InvalidToken, message),
             AuthError::TokenExpired => Described::new(ErrorCode::TokenExpired, message),
             AuthError::TokenRevoked => Described::new(ErrorCode::TokenRevoked, message),
+            AuthError::SessionNotFound => Described::new(ErrorCode::SessionNotFound, message),
             AuthError::Internal(detail) => Described::new(
                 ErrorCode::InternalError,
                 "something went wrong on the server",

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::domain::AuthService;
 use error::ApiError;
-use handlers::{logins, ops, scenes, tokens};
+use handlers::{logins, ops, scenes, sessions, tokens};
 
 /// The contract's limit on request bodies.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -40,6 +40,9 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
         .route("/auth/jwt/verify", post(tokens::verify))
         .route("/auth/me", get(tokens::me))
         .route("/auth/logout", post(tokens::logout))
+        .route("/auth/sessions", get(sessions::list))
+        .route("/auth/sessions/revoke-others", post(sessions::end_others))
+        .route("/auth/sessions/{id}", delete(sessions::end))
         .route("/.well-known/jwks.json", get(tokens::jwks));
     Router::new()
         .merge(api)
@@ -68,7 +71,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(600))

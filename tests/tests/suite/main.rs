@@ -5,5 +5,6 @@ mod console;
 mod flows;
 mod h5;
 mod multi_instance;
+mod sessions;
 mod store_contract;
 mod wechat;

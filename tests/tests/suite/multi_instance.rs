@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::flows::{islogin_path, jwt_header, scene_path, wait_for_waiters};
 
-async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
+pub async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
     let url = redis.url();
     // Both instances are one deployment behind a load balancer: one public URL, one issuer.
     let deployment = |s: &mut meeteasy_auth::config::Settings| {

@@ -6,9 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use meeteasy_auth::domain::sessions::{self, SessionRecord};
+use meeteasy_auth::domain::{AuthError, unix_now};
 use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
 use meeteasy_auth::store::redis::RedisStore;
 use meeteasy_auth::store::{Lifetime, Store, StoreError, Subscription};
+use meeteasy_protocol::Audience;
 use meeteasy_tests::redis_server::RedisServer;
 use tempfile::TempDir;
 
@@ -82,6 +85,10 @@ contract!(
     count_in_window_counts_then_resets,
     notify_reaches_earlier_subscribers_of_the_topic,
     ping_answers,
+    session_index_lists_a_users_live_sessions_newest_first,
+    session_index_forgets_expired_sessions_by_itself,
+    revoking_a_session_ends_its_descendants_at_any_depth,
+    a_session_derived_from_a_revoked_one_is_refused,
 );
 
 async fn get_put_delete(store: &Arc<dyn Store>) {
@@ -631,6 +638,161 @@ async fn redis_outage_fails_fast_then_recovers_by_itself() {
 }
 
 /// Polls until `key` reads as absent.
+/// A session id of the form tokens carry (43 URL-safe characters).
+fn sid(name: &str) -> String {
+    format!("{name:->43}")
+}
+
+fn session_of(user_id: &str, created_ago: u64, lives: u64, parent: Option<&str>) -> SessionRecord {
+    let now = unix_now();
+    SessionRecord {
+        user_id: user_id.into(),
+        client: if parent.is_some() {
+            Audience::H5
+        } else {
+            Audience::Console
+        },
+        device_name: Some("Desk".into()),
+        ip: "192.0.2.7".into(),
+        created_at: now - created_ago,
+        last_seen_at: now - created_ago,
+        methods: vec!["pwd".into()],
+        parent: parent.map(sid),
+        expires_at: now + lives,
+    }
+}
+
+async fn listed(store: &Arc<dyn Store>, user_id: &str, current: &str) -> Vec<(String, bool)> {
+    sessions::list(store.as_ref(), user_id, &sid(current))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|session| (session.id, session.current))
+        .collect()
+}
+
+async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn Store>) {
+    for (name, ago) in [("old", 30), ("new", 10), ("mid", 20)] {
+        sessions::open(
+            store.as_ref(),
+            &sid(name),
+            &session_of("u-ann", ago, 600, None),
+        )
+        .await
+        .unwrap();
+    }
+    sessions::open(
+        store.as_ref(),
+        &sid("bob"),
+        &session_of("u-bob", 5, 600, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        listed(store, "u-ann", "mid").await,
+        [(sid("new"), false), (sid("mid"), true), (sid("old"), false)]
+    );
+    let one = &sessions::list(store.as_ref(), "u-ann", &sid("mid"))
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (one.client, one.device_name.as_deref(), one.ip.as_str()),
+        (Audience::Console, Some("Desk"), "192.0.2.7")
+    );
+    assert_eq!(listed(store, "u-bob", "bob").await, [(sid("bob"), true)]);
+}
+
+async fn session_index_forgets_expired_sessions_by_itself(store: &Arc<dyn Store>) {
+    sessions::open(
+        store.as_ref(),
+        &sid("brief"),
+        &session_of("u-cat", 0, 1, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed(store, "u-cat", "x").await.len(), 1);
+    // The record and the user's index both carry the session's expiry: nothing to sweep.
+    wait_until_gone(store, &format!("session:{}", sid("brief"))).await;
+    wait_until_gone(store, "user-sessions:u-cat").await;
+    assert!(listed(store, "u-cat", "x").await.is_empty());
+}
+
+async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn Store>) {
+    let chain = [
+        ("root", None),
+        ("child", Some("root")),
+        ("grandchild", Some("child")),
+    ];
+    for (name, parent) in chain {
+        sessions::open(
+            store.as_ref(),
+            &sid(name),
+            &session_of("u-dan", 0, 600, parent),
+        )
+        .await
+        .unwrap();
+    }
+    sessions::open(
+        store.as_ref(),
+        &sid("laptop"),
+        &session_of("u-dan", 0, 600, None),
+    )
+    .await
+    .unwrap();
+    let ended = sessions::revoke_with_descendants(store.as_ref(), &sid("root"), unix_now() + 600)
+        .await
+        .unwrap();
+    assert_eq!(ended, 3);
+    for (name, _) in chain {
+        assert!(
+            sessions::is_revoked(store.as_ref(), &sid(name))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+    }
+    assert!(
+        !sessions::is_revoked(store.as_ref(), &sid("laptop"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        listed(store, "u-dan", "laptop").await,
+        [(sid("laptop"), true)]
+    );
+    // Ending it again ends nothing more.
+    let again = sessions::revoke_with_descendants(store.as_ref(), &sid("root"), unix_now() + 600)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+}
+
+async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>) {
+    sessions::open(
+        store.as_ref(),
+        &sid("gone"),
+        &session_of("u-eve", 0, 600, None),
+    )
+    .await
+    .unwrap();
+    sessions::revoke_with_descendants(store.as_ref(), &sid("gone"), unix_now() + 600)
+        .await
+        .unwrap();
+    let late = sessions::open(
+        store.as_ref(),
+        &sid("late"),
+        &session_of("u-eve", 0, 600, Some("gone")),
+    )
+    .await;
+    assert!(matches!(late, Err(AuthError::TicketExpired)), "{late:?}");
+    assert!(
+        sessions::is_revoked(store.as_ref(), &sid("late"))
+            .await
+            .unwrap()
+    );
+    assert!(listed(store, "u-eve", "x").await.is_empty());
+}
+
 async fn wait_until_gone(store: &Arc<dyn Store>, key: &str) {
     let deadline = Instant::now() + EXPIRY_DEADLINE;
     while store.get(key).await.unwrap().is_some() {

@@ -13,6 +13,7 @@ use crate::store::Lifetime;
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{hashes_equal, is_token_shaped, token_hash};
+use super::super::service::NewSession;
 use super::super::{AuthError, AuthService, store_keys, unix_now};
 use super::check_scene;
 use super::record::{SceneRecord, SceneState};
@@ -158,11 +159,19 @@ impl AuthService {
             )));
         };
         let user = self.user(user_id).await?;
-        let token = self.token_for(
-            &user,
-            meeteasy_protocol::Audience::Console,
-            &["wechat", "scan"],
-        )?;
+        let token = self
+            .open_session(
+                &user,
+                NewSession {
+                    audience: meeteasy_protocol::Audience::Console,
+                    methods: &["wechat", "scan"],
+                    device_name: Some(record.console.device_name.clone()),
+                    ip: record.console.ip.clone(),
+                    parent: None,
+                },
+            )
+            .await?
+            .response;
         self.metrics.count_login(LoginMethod::Scan);
         Ok(IsLoginResponse::Confirmed {
             access_token: token.access_token,

@@ -14,9 +14,10 @@ use crate::http::extract::{JsonBody, Peer};
 
 pub async fn wechat_login(
     service: Service,
+    Peer(from): Peer,
     JsonBody(request): JsonBody<WechatLoginRequest>,
 ) -> Result<Json<WechatLoginResponse>, ApiError> {
-    let login = service.wechat_login(request).await?;
+    let login = service.wechat_login(request, &from).await?;
     let scene_error = login.scene_error.map(|error| ApiError::from(error).body());
     Ok(Json(WechatLoginResponse {
         scene_error,
@@ -36,9 +37,10 @@ pub async fn mint_ticket(
 
 pub async fn exchange_ticket(
     service: Service,
+    Peer(from): Peer,
     JsonBody(request): JsonBody<TicketExchangeRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(service.exchange_ticket(request).await?))
+    Ok(Json(service.exchange_ticket(request, &from).await?))
 }
 
 pub async fn password_login(

@@ -3,6 +3,7 @@
 pub mod logins;
 pub mod ops;
 pub mod scenes;
+pub mod sessions;
 pub mod tokens;
 
 use std::sync::Arc;

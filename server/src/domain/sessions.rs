@@ -1,0 +1,299 @@
+//! Sessions: every token's `sid` names one. The store keeps a record per session (who, from where,
+//! which client, how, derived from which session), an index of each user's sessions and of each
+//! session's derived ones; all of them expire with the sessions they list, so nothing grows for
+//! ever and nothing is swept by hand.
+//!
+//! Where revocation's cost goes: to revoke time. Ending a session marks it revoked and then walks
+//! the sessions derived from it, at any depth, marking each; token verification reads one marker,
+//! its own, whatever the depth. The race with a session being derived at that moment is closed by
+//! order: revoke marks the parent before reading its children, and deriving registers the child
+//! before checking the parent's mark, so one of the two always sees the other.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use meeteasy_protocol::{Audience, Claims, Session};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Lifetime, Store, StoreError};
+
+use super::records::{self, Transition};
+use super::secrets::is_token_shaped;
+use super::{AuthError, store_keys, unix_now};
+
+/// `last_seen_at` is kept to within this; a session is written at most once per this period.
+pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: String,
+    pub client: Audience,
+    pub device_name: Option<String>,
+    pub ip: String,
+    pub created_at: u64,
+    pub last_seen_at: u64,
+    pub methods: Vec<String>,
+    /// The session whose token opened this one (through a login ticket).
+    pub parent: Option<String>,
+    pub expires_at: u64,
+}
+
+/// One session in an index (a user's sessions, or a session's derived ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct IndexEntry {
+    sid: String,
+    expires_at: u64,
+}
+
+/// The session a new one is derived from: it may not outlive it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParentSession {
+    pub sid: String,
+    pub expires_at: u64,
+}
+
+impl ParentSession {
+    pub fn of(claims: &Claims) -> ParentSession {
+        ParentSession {
+            sid: claims.sid.clone(),
+            expires_at: claims.exp,
+        }
+    }
+}
+
+fn lifetime_until(expires_at: u64) -> Lifetime {
+    Lifetime::For(Duration::from_secs(
+        expires_at.saturating_sub(unix_now()).max(1),
+    ))
+}
+
+/// Records a new session and indexes it under its user and its parent. A parent revoked meanwhile
+/// takes the new session with it: the caller gets [`AuthError::TicketExpired`].
+pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Result<(), AuthError> {
+    let lifetime = lifetime_until(record.expires_at);
+    store
+        .put(
+            &store_keys::session(sid),
+            &records::encode(record)?,
+            lifetime,
+        )
+        .await?;
+    let entry = IndexEntry {
+        sid: sid.to_owned(),
+        expires_at: record.expires_at,
+    };
+    add_to_index(store, &store_keys::user_sessions(&record.user_id), &entry).await?;
+    if let Some(parent) = &record.parent {
+        add_to_index(store, &store_keys::derived_sessions(parent), &entry).await?;
+        if is_revoked(store, parent).await? {
+            revoke_with_descendants(store, sid, record.expires_at).await?;
+            // The ticket that would open it ended with the session that minted it.
+            return Err(AuthError::TicketExpired);
+        }
+    }
+    Ok(())
+}
+
+/// Adds `entry` to the index at `key`, dropping the entries that expired; the index lives as long
+/// as its longest-lived entry.
+async fn add_to_index(store: &dyn Store, key: &str, entry: &IndexEntry) -> Result<(), AuthError> {
+    records::update(store, key, |current: Option<&Vec<IndexEntry>>| {
+        let now = unix_now();
+        let mut entries: Vec<IndexEntry> = current
+            .into_iter()
+            .flatten()
+            .filter(|listed| listed.expires_at > now && listed.sid != entry.sid)
+            .cloned()
+            .collect();
+        entries.push(entry.clone());
+        let until = entries.iter().map(|e| e.expires_at).max().unwrap_or(now);
+        Ok(Transition::Write(entries, lifetime_until(until), ()))
+    })
+    .await
+}
+
+async fn index(store: &dyn Store, key: &str) -> Result<Vec<IndexEntry>, StoreError> {
+    Ok(records::load::<Vec<IndexEntry>>(store, key)
+        .await?
+        .unwrap_or_default())
+}
+
+pub async fn is_revoked(store: &dyn Store, sid: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .get(&store_keys::revoked_session(sid))
+        .await?
+        .is_some())
+}
+
+pub async fn get(store: &dyn Store, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
+    if !is_token_shaped(sid) {
+        return Ok(None);
+    }
+    Ok(
+        records::load::<SessionRecord>(store, &store_keys::session(sid))
+            .await?
+            .filter(|record| record.expires_at > unix_now()),
+    )
+}
+
+/// Ends `sid` (valid until `expires_at`) and every session derived from it, at any depth. Returns
+/// how many live sessions ended, itself included (one ended before is marked again, not counted).
+pub async fn revoke_with_descendants(
+    store: &dyn Store,
+    sid: &str,
+    expires_at: u64,
+) -> Result<u64, StoreError> {
+    let mut pending = vec![IndexEntry {
+        sid: sid.to_owned(),
+        expires_at,
+    }];
+    let mut visited = HashSet::new();
+    let mut ended = 0;
+    while let Some(session) = pending.pop() {
+        if !visited.insert(session.sid.clone()) {
+            continue;
+        }
+        // Marked before its children are read: see the module's first lines.
+        store
+            .put(
+                &store_keys::revoked_session(&session.sid),
+                b"1",
+                lifetime_until(session.expires_at),
+            )
+            .await?;
+        if store
+            .take(&store_keys::session(&session.sid))
+            .await?
+            .is_some()
+        {
+            ended += 1;
+        }
+        let now = unix_now();
+        pending.extend(
+            index(store, &store_keys::derived_sessions(&session.sid))
+                .await?
+                .into_iter()
+                .filter(|child| child.expires_at > now),
+        );
+    }
+    Ok(ended)
+}
+
+/// The live sessions of `user_id`, newest first, `current_sid` marked.
+pub async fn list(
+    store: &dyn Store,
+    user_id: &str,
+    current_sid: &str,
+) -> Result<Vec<Session>, StoreError> {
+    let mut sessions = Vec::new();
+    // The index is in the order sessions were opened: that order breaks ties within a second.
+    let mut opened_order = Vec::new();
+    for (order, entry) in index(store, &store_keys::user_sessions(user_id))
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        let Some(record) = get(store, &entry.sid).await? else {
+            continue;
+        };
+        if record.user_id != user_id || is_revoked(store, &entry.sid).await? {
+            continue;
+        }
+        opened_order.push(order);
+        sessions.push(Session {
+            current: entry.sid == current_sid,
+            id: entry.sid,
+            client: record.client,
+            device_name: record.device_name,
+            ip: record.ip,
+            created_at: record.created_at,
+            last_seen_at: record.last_seen_at,
+            methods: record.methods,
+        });
+    }
+    let mut ordered: Vec<(usize, Session)> = opened_order.into_iter().zip(sessions).collect();
+    ordered.sort_by(|(a_order, a), (b_order, b)| {
+        (b.created_at, b_order).cmp(&(a.created_at, a_order))
+    });
+    Ok(ordered.into_iter().map(|(_, session)| session).collect())
+}
+
+/// The sessions `sid` was derived from, nearest first.
+pub async fn ancestors(store: &dyn Store, sid: &str) -> Result<Vec<String>, StoreError> {
+    let mut chain = Vec::new();
+    let mut next = get(store, sid).await?.and_then(|record| record.parent);
+    while let Some(parent) = next {
+        if chain.contains(&parent) {
+            break;
+        }
+        next = get(store, &parent).await?.and_then(|record| record.parent);
+        chain.push(parent);
+    }
+    Ok(chain)
+}
+
+/// Moves `last_seen_at` to now when it is older than [`LAST_SEEN_PRECISION`]: at most one write per
+/// session per period, however many requests and instances see it.
+pub async fn touch(store: &dyn Store, sid: &str) -> Result<(), AuthError> {
+    let now = unix_now();
+    records::update(
+        store,
+        &store_keys::session(sid),
+        |current: Option<&SessionRecord>| {
+            Ok(match current {
+                Some(record)
+                    if record.last_seen_at + LAST_SEEN_PRECISION.as_secs() <= now
+                        && record.expires_at > now =>
+                {
+                    let seen = SessionRecord {
+                        last_seen_at: now,
+                        ..record.clone()
+                    };
+                    Transition::Write(seen, lifetime_until(record.expires_at), ())
+                }
+                // Gone (revoked, expired, or from before sessions were kept) or seen recently.
+                Some(_) | None => Transition::Keep(()),
+            })
+        },
+    )
+    .await
+}
+
+impl super::AuthService {
+    /// `GET /auth/sessions`: the caller's live sessions, newest first.
+    pub async fn sessions(&self, caller: &Claims) -> Result<Vec<Session>, AuthError> {
+        Ok(list(self.store.as_ref(), &caller.sub, &caller.sid).await?)
+    }
+
+    /// `DELETE /auth/sessions/{id}`: ends one of the caller's sessions (and what derives from it).
+    pub async fn end_session(&self, caller: &Claims, id: &str) -> Result<(), AuthError> {
+        let record = get(self.store.as_ref(), id)
+            .await?
+            .filter(|record| record.user_id == caller.sub)
+            .ok_or(AuthError::SessionNotFound)?;
+        revoke_with_descendants(self.store.as_ref(), id, record.expires_at).await?;
+        Ok(())
+    }
+
+    /// `POST /auth/sessions/revoke-others`: ends every session of the caller's but this one. The
+    /// sessions this one was derived from are kept: ending them would end this one too.
+    pub async fn end_other_sessions(&self, caller: &Claims) -> Result<u64, AuthError> {
+        let store = self.store.as_ref();
+        let keep: HashSet<String> = ancestors(store, &caller.sid)
+            .await?
+            .into_iter()
+            .chain([caller.sid.clone()])
+            .collect();
+        let mut ended = 0;
+        for session in list(store, &caller.sub, &caller.sid).await? {
+            if keep.contains(&session.id) {
+                continue;
+            }
+            // A session already ended as another's descendant is not counted twice.
+            if let Some(record) = get(store, &session.id).await? {
+                ended += revoke_with_descendants(store, &session.id, record.expires_at).await?;
+            }
+        }
+        Ok(ended)
+    }
+}

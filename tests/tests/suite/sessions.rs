@@ -1,0 +1,483 @@
+//! Sessions over real HTTP on both stores: the list with `current`, ending one or all the others,
+//! derived sessions dying with their root at any depth and never outliving it, the console's role
+//! gate on password login, and revocation seen by another instance at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meeteasy_auth::config::Settings;
+use meeteasy_auth::store::embedded::EmbeddedStore;
+use meeteasy_auth::store::{Lifetime, Store, StoreError, Subscription, WindowCount};
+use meeteasy_protocol::{Session, SessionsResponse};
+use meeteasy_tests::redis_server::RedisServer;
+use meeteasy_tests::server::{TestServer, redis_store};
+use serde_json::json;
+
+use crate::flows::{claims_of, create_scene, islogin_path, scene_path};
+use crate::multi_instance::two_instances;
+
+/// A dev server on the embedded store, or on a fresh redis-server.
+struct Backend {
+    server: TestServer,
+    _redis: Option<RedisServer>,
+}
+
+async fn embedded(tweak: fn(&mut Settings)) -> Backend {
+    Backend {
+        server: TestServer::start_with(tweak).await,
+        _redis: None,
+    }
+}
+
+async fn redis(tweak: fn(&mut Settings)) -> Backend {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let server = TestServer::start_with(|settings| {
+        settings.store = redis_store(&url);
+        tweak(settings);
+    })
+    .await;
+    Backend {
+        server,
+        _redis: Some(redis),
+    }
+}
+
+/// Generates `embedded::<case>` and `redis::<case>` from each case below.
+macro_rules! on_both_stores {
+    ($($case:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::embedded).await;
+                }
+            )+
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::redis).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_stores!(
+    the_list_shows_every_kind_of_session_with_current_right,
+    ending_one_session_ends_it_and_what_derives_from_it,
+    revoke_others_keeps_only_the_callers_session,
+    a_three_deep_chain_dies_with_its_root,
+    the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened,
+    a_derived_token_never_outlives_its_parent,
+    other_users_and_malformed_session_ids_are_not_found,
+    console_password_login_needs_the_organizer_role,
+);
+
+/// Everything a case gets: how to start its server.
+trait Start: FnOnce(fn(&mut Settings)) -> Self::Started {
+    type Started: std::future::Future<Output = Backend>;
+}
+
+impl<F, Fut> Start for F
+where
+    F: FnOnce(fn(&mut Settings)) -> Fut,
+    Fut: std::future::Future<Output = Backend>,
+{
+    type Started = Fut;
+}
+
+fn untouched(_: &mut Settings) {}
+
+async fn sessions_of(server: &TestServer, token: &str) -> Vec<Session> {
+    let reply = server.get("/auth/sessions", Some(token)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.json::<SessionsResponse>().sessions
+}
+
+async fn me_status(server: &TestServer, token: &str) -> (u16, String) {
+    let reply = server.get("/auth/me", Some(token)).await;
+    (reply.status, reply.code().to_owned())
+}
+
+const REVOKED: (u16, &str) = (401, "token_revoked");
+
+fn status(pair: &(u16, String)) -> (u16, &str) {
+    (pair.0, pair.1.as_str())
+}
+
+/// Exchanges `ticket` as an H5 page on `device`, and returns the H5 token.
+async fn exchange(server: &TestServer, ticket: &str, device: Option<&str>) -> String {
+    let reply = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": ticket, "device_name": device}),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A fresh ticket minted by `token`'s session.
+async fn ticket_of(server: &TestServer, token: &str) -> String {
+    let reply = server.post_empty("/auth/login-ticket", Some(token)).await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    reply.body["login_ticket"].as_str().unwrap().to_owned()
+}
+
+/// A console logged in by scanning as `mini_program_token`'s user; its token.
+async fn console_by_scan(server: &TestServer, mini_program_token: &str) -> String {
+    let scene = create_scene(server).await;
+    for step in ["scan", "confirm"] {
+        let reply = server
+            .post_empty(&scene_path(&scene, step), Some(mini_program_token))
+            .await;
+        assert!(reply.status < 300, "{step}: {reply:?}");
+    }
+    let reply = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
+    assert_eq!(reply.body["status"], "confirmed", "{reply:?}");
+    reply.body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn the_list_shows_every_kind_of_session_with_current_right(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("alice").await;
+    let h5 = exchange(server, &phone.login_ticket, Some("Phone browser")).await;
+    let console = console_by_scan(server, &phone.access_token).await;
+
+    let listed = sessions_of(server, &console).await;
+    let kinds: Vec<_> = listed
+        .iter()
+        .map(|s| (s.client.as_str(), s.device_name.as_deref(), s.current))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("console", Some("Front desk"), true),
+            ("h5", Some("Phone browser"), false),
+            ("miniprogram", None, false),
+        ],
+        "newest first: {listed:?}"
+    );
+    for session in &listed {
+        assert_eq!(session.ip, "127.0.0.1");
+        assert!(session.last_seen_at >= session.created_at);
+    }
+    assert_eq!(listed[0].methods, ["wechat", "scan"]);
+    assert_eq!(listed[0].id, claims_of(&console)["sid"]);
+    // The same list from the H5 page marks the H5 session.
+    let from_h5 = sessions_of(server, &h5).await;
+    let current: Vec<_> = from_h5
+        .iter()
+        .filter(|s| s.current)
+        .map(|s| s.client)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].as_str(), "h5");
+}
+
+async fn ending_one_session_ends_it_and_what_derives_from_it(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("bob").await;
+    let h5 = exchange(server, &phone.login_ticket, None).await;
+    let console = console_by_scan(server, &phone.access_token).await;
+    let phone_sid = claims_of(&phone.access_token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let reply = server
+        .http()
+        .delete(server.url(&format!("/auth/sessions/{phone_sid}")))
+        .bearer_auth(&console)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 204);
+    assert_eq!(
+        status(&me_status(server, &phone.access_token).await),
+        REVOKED
+    );
+    assert_eq!(
+        status(&me_status(server, &h5).await),
+        REVOKED,
+        "derived from it"
+    );
+    assert_eq!(me_status(server, &console).await.0, 200);
+    let left: Vec<_> = sessions_of(server, &console).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+async fn revoke_others_keeps_only_the_callers_session(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("cleo").await;
+    let console = console_by_scan(server, &phone.access_token).await;
+    let other_console = console_by_scan(server, &phone.access_token).await;
+    let h5_of_console = exchange(server, &ticket_of(server, &console).await, None).await;
+
+    let reply = server
+        .post_empty("/auth/sessions/revoke-others", Some(&console))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // The mini program session, the other console, and the H5 page this console opened.
+    assert_eq!(reply.body["revoked"], 3);
+    assert_eq!(me_status(server, &console).await.0, 200);
+    for token in [&phone.access_token, &other_console, &h5_of_console] {
+        assert_eq!(status(&me_status(server, token).await), REVOKED);
+    }
+    assert_eq!(sessions_of(server, &console).await.len(), 1);
+}
+
+async fn a_three_deep_chain_dies_with_its_root(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("dina").await;
+    let console = console_by_scan(server, &phone.access_token).await;
+    let first_h5 = exchange(server, &ticket_of(server, &console).await, None).await;
+    let second_h5 = exchange(server, &ticket_of(server, &first_h5).await, None).await;
+    let unused_ticket = ticket_of(server, &second_h5).await;
+
+    assert_eq!(
+        server
+            .post_empty("/auth/logout", Some(&console))
+            .await
+            .status,
+        204
+    );
+    for token in [&console, &first_h5, &second_h5] {
+        assert_eq!(status(&me_status(server, token).await), REVOKED);
+    }
+    // A ticket minted inside the chain opens nothing once the chain is gone.
+    let late = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": unused_ticket}),
+            None,
+        )
+        .await;
+    late.assert_error(401, "ticket_expired");
+    assert_eq!(
+        me_status(server, &phone.access_token).await.0,
+        200,
+        "not in the chain"
+    );
+}
+
+async fn the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("emil").await;
+    let from_login = exchange(server, &phone.login_ticket, None).await;
+    let from_mint = exchange(server, &ticket_of(server, &phone.access_token).await, None).await;
+    assert_eq!(
+        server
+            .post_empty("/auth/logout", Some(&phone.access_token))
+            .await
+            .status,
+        204
+    );
+    for token in [&from_login, &from_mint] {
+        assert_eq!(status(&me_status(server, token).await), REVOKED);
+    }
+}
+
+async fn a_derived_token_never_outlives_its_parent(start: impl Start) {
+    let backend = start(|settings| {
+        settings.lifetimes.console_token = Duration::from_secs(120);
+    })
+    .await;
+    let server = &backend.server;
+    let phone = server.dev_login("fay").await;
+    let console = console_by_scan(server, &phone.access_token).await;
+    let h5 = exchange(server, &ticket_of(server, &console).await, None).await;
+    let (parent, child) = (claims_of(&console), claims_of(&h5));
+    assert!(
+        child["exp"].as_u64() <= parent["exp"].as_u64(),
+        "H5 exp {} past its console's {}",
+        child["exp"],
+        parent["exp"]
+    );
+    // An H5 token minting its own successor cannot push past the root either.
+    let next = exchange(server, &ticket_of(server, &h5).await, None).await;
+    assert!(claims_of(&next)["exp"].as_u64() <= parent["exp"].as_u64());
+}
+
+async fn other_users_and_malformed_session_ids_are_not_found(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let ann = server.dev_login("gail").await;
+    let bob = server.dev_login("hugo").await;
+    let bobs_sid = claims_of(&bob.access_token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for id in [bobs_sid.as_str(), "nope", "%FF%FE", &"a".repeat(43)] {
+        let reply = meeteasy_tests::api::send(
+            server
+                .http()
+                .delete(server.url(&format!("/auth/sessions/{id}")))
+                .bearer_auth(&ann.access_token),
+        )
+        .await;
+        reply.assert_error(404, "session_not_found");
+    }
+    assert_eq!(me_status(server, &bob.access_token).await.0, 200);
+    let unauthenticated = server.get("/auth/sessions", None).await;
+    unauthenticated.assert_error(401, "invalid_token");
+}
+
+async fn console_password_login_needs_the_organizer_role(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    server
+        .add_password_user("guest@example.org", "Guest", "guest pass 1", &[])
+        .await;
+    server
+        .add_password_user("org@example.org", "Org", "org pass 1", &["organizer"])
+        .await;
+    let login = |login: &'static str, password: &'static str, client: &'static str| {
+        server.post(
+            "/auth/login",
+            json!({"login": login, "password": password, "client": client, "device_name": "Desk 4"}),
+            None,
+        )
+    };
+    login("guest@example.org", "guest pass 1", "console")
+        .await
+        .assert_error(403, "not_organizer");
+    // A wrong password still answers as a wrong password: the role says nothing before it.
+    login("guest@example.org", "wrong", "console")
+        .await
+        .assert_error(401, "invalid_credentials");
+    assert_eq!(
+        login("guest@example.org", "guest pass 1", "h5")
+            .await
+            .status,
+        200
+    );
+    let organizer = login("org@example.org", "org pass 1", "console").await;
+    assert_eq!(organizer.status, 200, "{organizer:?}");
+    let token = organizer.body["access_token"].as_str().unwrap();
+    let listed = sessions_of(server, token).await;
+    assert_eq!(listed[0].device_name.as_deref(), Some("Desk 4"));
+    assert_eq!(listed[0].methods, ["pwd"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_reaches_another_instance_at_once() {
+    let redis = RedisServer::start();
+    let (first, second) = two_instances(&redis).await;
+    let phone = first.dev_login("ines").await;
+    let h5 = exchange(&second, &phone.login_ticket, None).await;
+    assert_eq!(me_status(&second, &h5).await.0, 200);
+    assert_eq!(
+        first
+            .post_empty("/auth/logout", Some(&phone.access_token))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(status(&me_status(&second, &h5).await), REVOKED);
+    assert_eq!(status(&me_status(&first, &h5).await), REVOKED);
+}
+
+/// Counts the writes that reach session records, on their way to the embedded store.
+struct CountingStore {
+    inner: Arc<dyn Store>,
+    session_writes: AtomicUsize,
+}
+
+impl CountingStore {
+    fn count(&self, key: &str) {
+        if key.starts_with("session:") {
+            self.session_writes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
+        self.count(key);
+        self.inner.put(key, value, lifetime).await
+    }
+    async fn insert_new(
+        &self,
+        key: &str,
+        value: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError> {
+        self.count(key);
+        self.inner.insert_new(key, value, lifetime).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError> {
+        self.count(key);
+        self.inner
+            .compare_and_swap(key, expected, new, lifetime)
+            .await
+    }
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.count(key);
+        self.inner.take(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.count(key);
+        self.inner.delete(key).await
+    }
+    async fn count_in_window(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<WindowCount, StoreError> {
+        self.inner.count_in_window(key, window).await
+    }
+    async fn notify(&self, topic: &str) -> Result<(), StoreError> {
+        self.inner.notify(topic).await
+    }
+    fn subscribe(&self, topic: &str) -> Subscription {
+        self.inner.subscribe(topic)
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_seen_costs_no_write_while_it_is_within_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(CountingStore {
+        inner: Arc::new(EmbeddedStore::open(dir.path()).unwrap()),
+        session_writes: AtomicUsize::new(0),
+    });
+    let server = TestServer::start_on(store.clone(), |_| {}).await;
+    let phone = server.dev_login("jade").await;
+    let opened = store.session_writes.load(Ordering::SeqCst);
+    assert_eq!(opened, 1, "opening the session writes its record once");
+    for _ in 0..30 {
+        assert_eq!(me_status(&server, &phone.access_token).await.0, 200);
+    }
+    assert_eq!(
+        store.session_writes.load(Ordering::SeqCst),
+        opened,
+        "30 requests within the minute wrote nothing more"
+    );
+}
