@@ -50,6 +50,9 @@ pub enum AuthError {
     TokenExpired,
     #[error("the session of this token was logged out")]
     TokenRevoked,
+    /// More password hashes are running and queued than the server takes on (`password_hashing`).
+    #[error("the server is busy; try again shortly")]
+    Busy { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -6,11 +6,13 @@ use meeteasy_protocol::{
     TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
 };
 
+use crate::config::AppSettings;
 use crate::metrics::LoginMethod;
+use crate::wechat::{WeChatError, WeChatSession};
 use meeteasy_protocol::Secret;
 
 use super::users::{self, NewWeChatProfile, UserRecord};
-use super::{AuthError, AuthService, ClientAddr, passwords, scenes, tickets};
+use super::{AuthError, AuthService, ClientAddr, limits, passwords, scenes, store_keys, tickets};
 
 const MAX_CODE_LEN: usize = 256;
 
@@ -27,6 +29,7 @@ impl AuthService {
     pub async fn wechat_login(
         &self,
         request: WechatLoginRequest,
+        from: &ClientAddr,
     ) -> Result<MiniProgramLogin, AuthError> {
         let code = request.code.trim();
         if code.is_empty() || code.len() > MAX_CODE_LEN {
@@ -40,7 +43,7 @@ impl AuthService {
             scenes::check_scene(scene)?;
         }
         let profile = self.new_user_profile(code)?;
-        let session = self.wechat.code_to_session(app, code).await?;
+        let session = self.code_to_session(app, code, from).await?;
         let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
             .await?;
         let token = self.token_for(&user, Audience::Miniprogram, &["wechat"])?;
@@ -66,6 +69,37 @@ impl AuthService {
             response,
             scene_error,
         })
+    }
+
+    /// Asks WeChat who the code belongs to, unless this address has sent too many codes WeChat
+    /// rejected: junk codes must not reach WeChat (each is a call against the app's quota), while a
+    /// venue's NAT carries hundreds of good logins a minute, so only rejected codes count.
+    async fn code_to_session(
+        &self,
+        app: &AppSettings,
+        code: &str,
+        from: &ClientAddr,
+    ) -> Result<WeChatSession, AuthError> {
+        let limits = self.settings.wechat_login_limits;
+        let failures = store_keys::wechat_code_failures_from(from);
+        if let Some(retry_after) =
+            limits::refused_for(self.store.as_ref(), &failures, limits.failures_per_ip).await?
+        {
+            return Err(AuthError::TooManyRequests { retry_after });
+        }
+        match self.wechat.code_to_session(app, code).await {
+            Ok(session) => Ok(session),
+            Err(rejected @ WeChatError::CodeInvalid(_)) => {
+                limits::count_failure(self.store.as_ref(), &failures, limits.window).await?;
+                Err(rejected.into())
+            }
+            Err(
+                other @ (WeChatError::UserBlocked
+                | WeChatError::RateLimited
+                | WeChatError::Unavailable(_)
+                | WeChatError::Store(_)),
+            ) => Err(other.into()),
+        }
     }
 
     async fn scan_and_confirm(&self, scene: &str, user: &UserRecord) -> Result<(), AuthError> {
@@ -126,7 +160,9 @@ impl AuthService {
         Ok(token)
     }
 
-    /// The same answer for an unknown login and a wrong password.
+    /// The same answer for an unknown login and a wrong password. Only failed attempts count
+    /// toward the limits (per login, per address): a venue behind one NAT must not lock itself out
+    /// with its own successful logins.
     pub async fn password_login(
         &self,
         request: PasswordLoginRequest,
@@ -134,23 +170,31 @@ impl AuthService {
     ) -> Result<TokenResponse, AuthError> {
         let login = users::normalize_login(&request.login)?;
         let limits = self.settings.password_limits;
-        passwords::limit_attempts(
-            self.store.as_ref(),
-            &login,
-            &from.0,
-            limits.per_login,
-            limits.per_ip,
-            limits.window,
-        )
-        .await?;
-        let user = users::by_login(self.store.as_ref(), &login).await?;
+        let by_login = store_keys::password_failures_for(&login);
+        let by_address = store_keys::password_failures_from(from);
+        // The check, the hash and the counting of its failure share one turn, so concurrent guesses
+        // cannot all pass the check before any of their failures is counted: at most the running
+        // hashes (`password_hashing.concurrent`) overshoot a limit.
+        let _turn = self.hashing.take().await?;
+        let store = self.store.as_ref();
+        if let Some(retry_after) = limits::longest([
+            limits::refused_for(store, &by_login, limits.per_login).await?,
+            limits::refused_for(store, &by_address, limits.per_ip).await?,
+        ]) {
+            return Err(AuthError::TooManyAttempts { retry_after });
+        }
+        let user = users::by_login(store, &login).await?;
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
         let user = match (
             passwords::verify(Secret::new(request.password), stored_hash).await?,
             user,
         ) {
             (true, Some(user)) => user,
-            (true, None) | (false, _) => return Err(AuthError::InvalidCredentials),
+            (true, None) | (false, _) => {
+                limits::count_failure(store, &by_login, limits.window).await?;
+                limits::count_failure(store, &by_address, limits.window).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
         };
         let audience = match request.client {
             ClientKind::Console => Audience::Console,

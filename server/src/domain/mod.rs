@@ -7,6 +7,7 @@
 mod admin;
 mod clock;
 mod error;
+mod limits;
 mod logins;
 mod passwords;
 mod poll_slots;
@@ -16,6 +17,8 @@ mod secrets;
 mod service;
 mod signing_keys;
 mod store_keys;
+#[cfg(test)]
+mod test_support;
 mod tickets;
 mod tokens;
 mod users;

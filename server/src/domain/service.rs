@@ -13,6 +13,7 @@ use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
 use super::AuthError;
+use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::signing_keys::{KeyRing, SigningKeys};
 use super::store_keys;
@@ -33,6 +34,7 @@ pub struct AuthService {
     pub(super) metrics: Arc<Metrics>,
     pub(super) keys: SigningKeys,
     pub(super) poll_slots: PollSlots,
+    pub(super) hashing: HashingTurns,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
 }
@@ -49,6 +51,7 @@ impl AuthService {
         let keys = KeyRing::load_or_create(store.as_ref()).await?;
         passwords::warm_up().await?;
         Ok(AuthService {
+            hashing: HashingTurns::new(settings.password_hashing),
             store,
             wechat,
             settings,

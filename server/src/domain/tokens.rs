@@ -34,8 +34,23 @@ pub fn issue(
     amr: &[&str],
     lifetime: Duration,
 ) -> Result<IssuedToken, AuthError> {
+    let claims = new_session(issuer, subject, audience, amr, lifetime)?;
+    Ok(IssuedToken {
+        token: sign(keys, &claims)?,
+        expires_in: lifetime.as_secs(),
+    })
+}
+
+/// The claims of a new session of `subject`, starting now.
+pub fn new_session(
+    issuer: &str,
+    subject: &str,
+    audience: Audience,
+    amr: &[&str],
+    lifetime: Duration,
+) -> Result<Claims, AuthError> {
     let now = unix_now();
-    let claims = Claims {
+    Ok(Claims {
         iss: issuer.to_owned(),
         aud: audience,
         sub: subject.to_owned(),
@@ -43,18 +58,19 @@ pub fn issue(
         iat: now,
         exp: now + lifetime.as_secs(),
         amr: amr.iter().map(|method| (*method).to_owned()).collect(),
-    };
+    })
+}
+
+/// The signed token of `claims`, with the current key. Ed25519 signatures are deterministic: the
+/// same claims under the same key give the same token.
+pub fn sign(keys: &KeyRing, claims: &Claims) -> Result<String, AuthError> {
     let header = Header {
         typ: Some("JWT".into()),
         kid: Some(keys.current_kid().to_owned()),
         ..Header::new(Algorithm::EdDSA)
     };
-    let token = jsonwebtoken::encode(&header, &claims, keys.signing_key())
-        .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))?;
-    Ok(IssuedToken {
-        token,
-        expires_in: lifetime.as_secs(),
-    })
+    jsonwebtoken::encode(&header, claims, keys.signing_key())
+        .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))
 }
 
 /// Checks form, signature, issuer and expiry (not revocation, which needs the store).

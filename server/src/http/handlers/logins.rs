@@ -14,9 +14,10 @@ use crate::http::extract::{JsonBody, Peer};
 
 pub async fn wechat_login(
     service: Service,
+    Peer(from): Peer,
     JsonBody(request): JsonBody<WechatLoginRequest>,
 ) -> Result<Json<WechatLoginResponse>, ApiError> {
-    let login = service.wechat_login(request).await?;
+    let login = service.wechat_login(request, &from).await?;
     let scene_error = login.scene_error.map(|error| ApiError::from(error).body());
     Ok(Json(WechatLoginResponse {
         scene_error,
