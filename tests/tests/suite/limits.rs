@@ -198,6 +198,16 @@ async fn password_hashes_beyond_the_bound_are_answered_busy() {
         reply.assert_error(503, "server_busy");
         assert_retry_after(reply);
     }
+    // Shedding load is not a store outage.
+    assert!(
+        server
+            .service()
+            .metrics()
+            .render()
+            .contains("meeteasy_store_errors_total 0"),
+        "{}",
+        server.service().metrics().render()
+    );
     // Once the flood is over, logins are served again.
     let after = server
         .post(
