@@ -413,6 +413,7 @@ fn session_end(err: &ApiError) -> Option<SessionEnded> {
         ErrorCode::TokenRevoked => Some(SessionEnded::Revoked),
         ErrorCode::InvalidToken => Some(SessionEnded::Invalid),
         ErrorCode::StoreUnavailable
+        | ErrorCode::ServerBusy
         | ErrorCode::InternalError
         | ErrorCode::WechatUnavailable
         | ErrorCode::TooManyRequests

@@ -44,6 +44,9 @@ pub enum ErrorCode {
     SessionNotFound,
     StoreUnavailable,
     InternalError,
+    /// The server has more work of this kind than it takes on at once (password hashing); retry
+    /// after `Retry-After`. An extension of v1: clients that do not know it see a 503.
+    ServerBusy,
 }
 
 impl ErrorCode {
@@ -71,7 +74,7 @@ impl ErrorCode {
             | Self::WechatRateLimited => 429,
             Self::InternalError => 500,
             Self::WechatUnavailable => 502,
-            Self::StoreUnavailable => 503,
+            Self::StoreUnavailable | Self::ServerBusy => 503,
         }
     }
 
@@ -104,6 +107,7 @@ impl ErrorCode {
             Self::SessionNotFound => "session_not_found",
             Self::StoreUnavailable => "store_unavailable",
             Self::InternalError => "internal_error",
+            Self::ServerBusy => "server_busy",
         }
     }
 }

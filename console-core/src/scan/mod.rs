@@ -351,6 +351,7 @@ fn judge(answer: Result<IsLoginResponse, ApiError>) -> PollVerdict {
                 PollVerdict::Wait(retry_after.unwrap_or(Duration::from_secs(2)))
             }
             ErrorCode::StoreUnavailable
+            | ErrorCode::ServerBusy
             | ErrorCode::InternalError
             | ErrorCode::WechatUnavailable
             | ErrorCode::InvalidRequest

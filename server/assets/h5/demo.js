@@ -24,6 +24,7 @@ function show(state) {
   byId("loading").hidden = state !== "loading";
   byId("logged-in").hidden = state !== "logged-in";
   byId("prompt").hidden = state !== "prompt";
+  byId("switch-account").hidden = state !== "switch-account";
 }
 
 function showUser(user) {
@@ -49,6 +50,38 @@ function showPrompt(error, miniProgram) {
   byId("mini-program").hidden = !miniProgram;
   byId("password-form").hidden = miniProgram;
   show("prompt");
+}
+
+// A link for another account arrived on this logged-in page: ask, never switch silently.
+function askToSwitch(outcome) {
+  // `current` is null when the login server could not say who the stored session belongs to.
+  const current = outcome.current ? outcome.current.display_name : null;
+  byId("current-name").textContent = current || "";
+  byId("switch-current").hidden = current === null;
+  byId("switch-current-unknown").hidden = current !== null;
+  byId("offered-name").textContent = outcome.offered.display_name;
+  byId("keep-account").textContent = current ? `Stay as ${current}` : "Stay logged in";
+  byId("accept-account").textContent = `Switch to ${outcome.offered.display_name}`;
+  const choose = async (choice) => {
+    byId("keep-account").disabled = true;
+    byId("accept-account").disabled = true;
+    settle(await choice());
+  };
+  byId("keep-account").addEventListener("click", () => choose(outcome.keep), { once: true });
+  byId("accept-account").addEventListener("click", () => choose(outcome.accept), { once: true });
+  show("switch-account");
+}
+
+function settle(outcome) {
+  if (outcome.status === "logged_in") {
+    showUser(outcome.user);
+  } else if (outcome.status === "prompt") {
+    showPrompt(outcome.error, outcome.miniProgram);
+  } else if (outcome.status === "switch_account") {
+    askToSwitch(outcome);
+  } else {
+    page.dataset.state = "redirecting";
+  }
 }
 
 function showFormError(error) {
@@ -88,11 +121,4 @@ byId("mini-program-login").addEventListener("click", () => {
   }
 });
 
-const outcome = await MeetEasyLogin.start({ loginUrl: "/h5/demo?login" });
-if (outcome.status === "logged_in") {
-  showUser(outcome.user);
-} else if (outcome.status === "prompt") {
-  showPrompt(outcome.error, outcome.miniProgram);
-} else {
-  page.dataset.state = "redirecting";
-}
+settle(await MeetEasyLogin.start({ loginUrl: "/h5/demo?login" }));

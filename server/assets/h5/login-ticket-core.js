@@ -6,7 +6,8 @@
 // Use on a conference page:
 //   <script src="https://auth.example/h5/login-ticket.js" data-login-url="/login"></script>
 //   MeetEasyLogin.start({loginUrl, origin, storage, storageKey, retries, retryDelayMs, timeoutMs})
-//     .then((outcome) => ...)   // {status: "logged_in" | "prompt" | "redirecting", ...}; see start().
+//     .then((outcome) => ...)   // {status: "logged_in" | "prompt" | "redirecting" | "switch_account", ...};
+//                               // see start().
 // Classic-script options may also come from data-origin, data-login-url, data-storage, data-storage-key.
 // `storage` is "local" (default), "session", "memory" or an object with getItem/setItem/removeItem.
 //
@@ -73,12 +74,14 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   }
 
   // Settles the page's login once: exchanges the ticket the page was opened with, or else resumes the stored
-  // session. Resolves with {status: "logged_in", user, via}, {status: "prompt", error, miniProgram} or
-  // {status: "redirecting", to, error}; never rejects. Later calls return the first call's promise.
+  // session. Resolves with {status: "logged_in", user, via}, {status: "prompt", error, miniProgram},
+  // {status: "redirecting", to, error} or, when a ticket for someone else arrives on a page already logged in,
+  // {status: "switch_account", current, offered, accept(), keep()} (see arriveWithTicket); never rejects.
+  // Later calls return the first call's promise.
   function start(options) {
     if (started === null) {
       configure(options || {});
-      started = pendingTicket === null ? resumeSession() : exchangeTicket(pendingTicket);
+      started = pendingTicket === null ? resumeSession() : arriveWithTicket(pendingTicket);
     }
     return started;
   }
@@ -93,12 +96,71 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     storage = null;
   }
 
-  async function exchangeTicket(ticket) {
-    const answer = await call("POST", "/auth/login-ticket/exchange", { login_ticket: ticket }, null, settings.retries);
-    if (answer.ok) {
-      keepSession(answer.body);
-      return { status: "logged_in", user: answer.body.user, via: "ticket" };
+  // A link can carry a ticket minted by anyone: someone could send a logged-in user a link with a ticket of
+  // their own account (login CSRF), and the page would quietly become theirs. So a ticket for another user
+  // than the page's stored session never switches silently: the page is told both users and decides.
+  // accept() keeps the offered session (and logs the replaced one out); keep() logs the offered session out on
+  // the server and stays with the stored one. Each resolves with the outcome a start() would have given, and
+  // the first choice is the only one. `current` is null when the stored session could not be checked (the
+  // server was not reachable): then the choice is asked too. A ticket of the stored session's own user, or a
+  // stored session that is over, logs in as before.
+  async function arriveWithTicket(ticket) {
+    const stored = readSession();
+    if (stored === null) {
+      return exchangeTicket(ticket);
     }
+    const [current, offered] = await Promise.all([
+      call("GET", "/auth/me", undefined, stored.token, settings.retries),
+      exchange(ticket),
+    ]);
+    if (!offered.ok) {
+      return ticketRefused(offered);
+    }
+    if (current.status === 401) {
+      forgetSession();
+    }
+    if (current.status === 401 || (current.ok && current.body.id === offered.body.user.id)) {
+      return loggedInWithTicket(offered.body);
+    }
+    let decided = null;
+    const decideOnce = (choice) => {
+      if (decided === null) {
+        decided = choice();
+      }
+      return decided;
+    };
+    return {
+      status: "switch_account",
+      current: current.ok ? current.body : null,
+      offered: offered.body.user,
+      accept: () =>
+        decideOnce(async () => {
+          await call("POST", "/auth/logout", undefined, stored.token, 0);
+          return loggedInWithTicket(offered.body);
+        }),
+      keep: () =>
+        decideOnce(async () => {
+          await call("POST", "/auth/logout", undefined, offered.body.access_token, settings.retries);
+          return resumeSession();
+        }),
+    };
+  }
+
+  function exchange(ticket) {
+    return call("POST", "/auth/login-ticket/exchange", { login_ticket: ticket }, null, settings.retries);
+  }
+
+  async function exchangeTicket(ticket) {
+    const answer = await exchange(ticket);
+    return answer.ok ? loggedInWithTicket(answer.body) : ticketRefused(answer);
+  }
+
+  function loggedInWithTicket(tokenResponse) {
+    keepSession(tokenResponse);
+    return { status: "logged_in", user: tokenResponse.user, via: "ticket" };
+  }
+
+  function ticketRefused(answer) {
     const code = answer.error.error;
     if (code === "ticket_expired" || code === "ticket_used" || answer.status !== 401) {
       return prompt(answer.error);

@@ -19,6 +19,7 @@ pub struct FileConfig {
     pub poll_interval: Option<u64>,
     pub access_token_ttl: Option<u64>,
     pub console_token_ttl: Option<u64>,
+    pub delivered_scene_ttl: Option<u64>,
     #[serde(default)]
     pub h5_origins: Vec<String>,
     #[serde(default)]
@@ -26,6 +27,9 @@ pub struct FileConfig {
     pub tls: Option<FileTls>,
     pub wechat: Option<FileWeChat>,
     pub password_limits: Option<FilePasswordLimits>,
+    pub password_hashing: Option<FilePasswordHashing>,
+    pub wechat_login_limits: Option<FileWeChatLoginLimits>,
+    pub scene_limits: Option<FileSceneLimits>,
     #[serde(default)]
     pub apps: Vec<FileApp>,
 }
@@ -49,6 +53,29 @@ pub struct FileWeChat {
 pub struct FilePasswordLimits {
     pub per_login: Option<u64>,
     pub per_ip: Option<u64>,
+    pub window_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePasswordHashing {
+    pub concurrent: Option<u64>,
+    pub queue: Option<u64>,
+    pub queue_wait_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWeChatLoginLimits {
+    pub failures_per_ip: Option<u64>,
+    pub window_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSceneLimits {
+    pub per_ip: Option<u64>,
+    pub per_app: Option<u64>,
     pub window_secs: Option<u64>,
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::file::{FileApp, FileConfig};
 use super::settings::{
-    AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordLimits, QrMode, Settings,
-    StoreLocation, TlsSettings, WeChatSettings,
+    AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits,
+    QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
 };
 use meeteasy_protocol::Secret;
 
@@ -158,6 +158,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
             7 * 86_400,
             60..=LONGEST_TOKEN_LIFETIME.as_secs(),
         )?,
+        delivered_scene: seconds("delivered_scene_ttl", file.delivered_scene_ttl, 30, 1..=300)?,
     };
     let wechat_file = file.wechat.as_ref();
     let wechat = WeChatSettings {
@@ -173,21 +174,13 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         )?,
     };
     let limits_file = file.password_limits.as_ref();
-    let attempts =
-        |field: &'static str, value: Option<u64>, default: u64| match value.unwrap_or(default) {
-            0 => Err(invalid(
-                field,
-                "must be at least 1 (0 would lock everyone out)",
-            )),
-            limit => Ok(limit),
-        };
     let password_limits = PasswordLimits {
-        per_login: attempts(
+        per_login: at_least_one(
             "password_limits.per_login",
             limits_file.and_then(|l| l.per_login),
             10,
         )?,
-        per_ip: attempts(
+        per_ip: at_least_one(
             "password_limits.per_ip",
             limits_file.and_then(|l| l.per_ip),
             50,
@@ -197,6 +190,61 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
             limits_file.and_then(|l| l.window_secs),
             900,
             1..=86_400,
+        )?,
+    };
+    let hashing_file = file.password_hashing.as_ref();
+    let password_hashing = PasswordHashing {
+        concurrent: count_in(
+            "password_hashing.concurrent",
+            hashing_file.and_then(|h| h.concurrent),
+            // One hash per core: more only makes every login slower.
+            std::thread::available_parallelism().map_or(1, usize::from),
+            1..=1024,
+        )?,
+        queue: count_in(
+            "password_hashing.queue",
+            hashing_file.and_then(|h| h.queue),
+            32,
+            0..=100_000,
+        )?,
+        queue_wait: seconds(
+            "password_hashing.queue_wait_secs",
+            hashing_file.and_then(|h| h.queue_wait_secs),
+            2,
+            1..=60,
+        )?,
+    };
+    let wechat_limits_file = file.wechat_login_limits.as_ref();
+    let wechat_login_limits = WeChatLoginLimits {
+        failures_per_ip: at_least_one(
+            "wechat_login_limits.failures_per_ip",
+            wechat_limits_file.and_then(|l| l.failures_per_ip),
+            30,
+        )?,
+        window: seconds(
+            "wechat_login_limits.window_secs",
+            wechat_limits_file.and_then(|l| l.window_secs),
+            300,
+            1..=86_400,
+        )?,
+    };
+    let scene_limits_file = file.scene_limits.as_ref();
+    let scene_limits = SceneLimits {
+        per_ip: at_least_one(
+            "scene_limits.per_ip",
+            scene_limits_file.and_then(|l| l.per_ip),
+            120,
+        )?,
+        per_app: at_least_one(
+            "scene_limits.per_app",
+            scene_limits_file.and_then(|l| l.per_app),
+            600,
+        )?,
+        window: seconds(
+            "scene_limits.window_secs",
+            scene_limits_file.and_then(|l| l.window_secs),
+            60,
+            1..=3600,
         )?,
     };
     let h5_origins = file
@@ -238,8 +286,43 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         h5_origins,
         tls,
         password_limits,
+        password_hashing,
+        wechat_login_limits,
+        scene_limits,
         trusted_proxies,
     })
+}
+
+/// A limit of events: 0 would refuse everyone, so it is not a limit anyone means.
+fn at_least_one(field: &'static str, value: Option<u64>, default: u64) -> Result<u64, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(invalid(
+            field,
+            "must be at least 1 (0 would lock everyone out)",
+        )),
+        limit => Ok(limit),
+    }
+}
+
+/// A count of things held at once (hashes, queue places), within `range`.
+fn count_in(
+    field: &'static str,
+    value: Option<u64>,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let count = match value {
+        None => default.clamp(*range.start(), *range.end()),
+        Some(value) => usize::try_from(value).unwrap_or(usize::MAX),
+    };
+    if range.contains(&count) {
+        Ok(count)
+    } else {
+        Err(invalid(
+            field,
+            format!("must be {} to {}, not {count}", range.start(), range.end()),
+        ))
+    }
 }
 
 /// An origin: scheme and host (and port), no path, no trailing slash.

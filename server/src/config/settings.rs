@@ -23,6 +23,9 @@ pub struct Settings {
     pub h5_origins: Vec<String>,
     pub tls: Option<TlsSettings>,
     pub password_limits: PasswordLimits,
+    pub password_hashing: PasswordHashing,
+    pub wechat_login_limits: WeChatLoginLimits,
+    pub scene_limits: SceneLimits,
     /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -53,6 +56,9 @@ pub struct Lifetimes {
     /// Mini program and H5 tokens.
     pub access_token: Duration,
     pub console_token: Duration,
+    /// How long the console's poll token can collect a delivered login again (its answer lost on
+    /// the way: a store reply that never came, a connection the console gave up on).
+    pub delivered_scene: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +116,33 @@ pub struct TlsSettings {
 pub struct PasswordLimits {
     pub per_login: u64,
     pub per_ip: u64,
+    pub window: Duration,
+}
+
+/// How many argon2 hashes run at once, and how many wait for a turn: each takes a core and
+/// about 19 MiB, so a flood of password logins must queue, not take the machine.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordHashing {
+    pub concurrent: usize,
+    pub queue: usize,
+    /// The longest a request waits in the queue before `503 server_busy`.
+    pub queue_wait: Duration,
+}
+
+/// Mini program logins whose code WeChat rejected, per address (IPv6 by /64): past the limit the
+/// address is refused without asking WeChat until its window ends. Good logins are not counted.
+#[derive(Debug, Clone, Copy)]
+pub struct WeChatLoginLimits {
+    pub failures_per_ip: u64,
+    pub window: Duration,
+}
+
+/// Scenes created per address (IPv6 by /64), and per app in `wxacode` mode, where each scene's QR
+/// costs a call to WeChat's code quota.
+#[derive(Debug, Clone, Copy)]
+pub struct SceneLimits {
+    pub per_ip: u64,
+    pub per_app: u64,
     pub window: Duration,
 }
 

@@ -53,6 +53,9 @@ pub enum AuthError {
     /// Not one of the caller's live sessions (someone else's, ended, unknown or malformed).
     #[error("no such session of yours")]
     SessionNotFound,
+    /// More password hashes are running and queued than the server takes on (`password_hashing`).
+    #[error("the server is busy; try again shortly")]
+    Busy { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

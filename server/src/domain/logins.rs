@@ -6,13 +6,18 @@ use meeteasy_protocol::{
     TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
 };
 
+use crate::config::AppSettings;
 use crate::metrics::LoginMethod;
+use crate::wechat::{WeChatError, WeChatSession};
 use meeteasy_protocol::Secret;
 
 use super::service::NewSession;
 use super::sessions::ParentSession;
 use super::users::{self, NewWeChatProfile, UserRecord};
-use super::{AuthError, AuthService, ClientAddr, device_names, passwords, scenes, tickets};
+use super::{
+    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys,
+    tickets,
+};
 
 const MAX_CODE_LEN: usize = 256;
 
@@ -44,7 +49,7 @@ impl AuthService {
         }
         let device_name = device_names::checked(request.device_name.as_deref())?;
         let profile = self.new_user_profile(code)?;
-        let session = self.wechat.code_to_session(app, code).await?;
+        let session = self.code_to_session(app, code, from).await?;
         let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
             .await?;
         let opened = self
@@ -83,6 +88,37 @@ impl AuthService {
             response,
             scene_error,
         })
+    }
+
+    /// Asks WeChat who the code belongs to, unless this address has sent too many codes WeChat
+    /// rejected: junk codes must not reach WeChat (each is a call against the app's quota), while a
+    /// venue's NAT carries hundreds of good logins a minute, so only rejected codes count.
+    async fn code_to_session(
+        &self,
+        app: &AppSettings,
+        code: &str,
+        from: &ClientAddr,
+    ) -> Result<WeChatSession, AuthError> {
+        let limits = self.settings.wechat_login_limits;
+        let failures = store_keys::wechat_code_failures_from(from);
+        if let Some(retry_after) =
+            limits::refused_for(self.store.as_ref(), &failures, limits.failures_per_ip).await?
+        {
+            return Err(AuthError::TooManyRequests { retry_after });
+        }
+        match self.wechat.code_to_session(app, code).await {
+            Ok(session) => Ok(session),
+            Err(rejected @ WeChatError::CodeInvalid(_)) => {
+                limits::count_failure(self.store.as_ref(), &failures, limits.window).await?;
+                Err(rejected.into())
+            }
+            Err(
+                other @ (WeChatError::UserBlocked
+                | WeChatError::RateLimited
+                | WeChatError::Unavailable(_)
+                | WeChatError::Store(_)),
+            ) => Err(other.into()),
+        }
     }
 
     async fn scan_and_confirm(&self, scene: &str, user: &UserRecord) -> Result<(), AuthError> {
@@ -163,7 +199,9 @@ impl AuthService {
         Ok(opened.response)
     }
 
-    /// The same answer for an unknown login and a wrong password.
+    /// The same answer for an unknown login and a wrong password. Only failed attempts count
+    /// toward the limits (per login, per address): a venue behind one NAT must not lock itself out
+    /// with its own successful logins.
     pub async fn password_login(
         &self,
         request: PasswordLoginRequest,
@@ -172,23 +210,31 @@ impl AuthService {
         let login = users::normalize_login(&request.login)?;
         let device_name = device_names::checked(request.device_name.as_deref())?;
         let limits = self.settings.password_limits;
-        passwords::limit_attempts(
-            self.store.as_ref(),
-            &login,
-            &from.0,
-            limits.per_login,
-            limits.per_ip,
-            limits.window,
-        )
-        .await?;
-        let user = users::by_login(self.store.as_ref(), &login).await?;
+        let by_login = store_keys::password_failures_for(&login);
+        let by_address = store_keys::password_failures_from(from);
+        // The check, the hash and the counting of its failure share one turn, so concurrent guesses
+        // cannot all pass the check before any of their failures is counted: at most the running
+        // hashes (`password_hashing.concurrent`) overshoot a limit.
+        let _turn = self.hashing.take().await?;
+        let store = self.store.as_ref();
+        if let Some(retry_after) = limits::longest([
+            limits::refused_for(store, &by_login, limits.per_login).await?,
+            limits::refused_for(store, &by_address, limits.per_ip).await?,
+        ]) {
+            return Err(AuthError::TooManyAttempts { retry_after });
+        }
+        let user = users::by_login(store, &login).await?;
         let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
         let user = match (
             passwords::verify(Secret::new(request.password), stored_hash).await?,
             user,
         ) {
             (true, Some(user)) => user,
-            (true, None) | (false, _) => return Err(AuthError::InvalidCredentials),
+            (true, None) | (false, _) => {
+                limits::count_failure(store, &by_login, limits.window).await?;
+                limits::count_failure(store, &by_address, limits.window).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
         };
         let audience = match request.client {
             ClientKind::Console if !user.is_organizer() => return Err(AuthError::NotOrganizer),

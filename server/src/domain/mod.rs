@@ -8,6 +8,7 @@ mod admin;
 mod clock;
 mod device_names;
 mod error;
+mod limits;
 mod logins;
 mod passwords;
 mod poll_slots;
@@ -18,6 +19,8 @@ mod service;
 pub mod sessions;
 mod signing_keys;
 mod store_keys;
+#[cfg(test)]
+mod test_support;
 mod tickets;
 mod tokens;
 mod users;

@@ -1,17 +1,17 @@
-//! Password hashing (argon2id) and the attempt limits that keep password login from being guessed.
+//! Password hashing (argon2id), and the bound on how many hashes run at once.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::store::Store;
+use crate::config::PasswordHashing;
 use meeteasy_protocol::Secret;
 
 use super::AuthError;
 use super::secrets::fill_random;
-use super::store_keys;
 
 /// Hashes a new password (CPU-heavy: run off the async threads).
 pub async fn hash(password: Secret) -> Result<String, AuthError> {
@@ -87,28 +87,97 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(|e| hashing_failed(&e))?
 }
 
-/// Counts a login attempt against its login and its address; refuses beyond either limit.
-pub async fn limit_attempts(
-    store: &dyn Store,
-    login: &str,
-    ip: &str,
-    per_login: u64,
-    per_ip: u64,
-    window: Duration,
-) -> Result<(), AuthError> {
-    let by_login = store
-        .count_in_window(&store_keys::password_attempts_for(login), window)
-        .await?;
-    let by_ip = store
-        .count_in_window(&store_keys::password_attempts_from(ip), window)
-        .await?;
-    let over = [(by_login, per_login), (by_ip, per_ip)]
-        .into_iter()
-        .filter(|(count, limit)| count.count > *limit)
-        .map(|(count, _)| count.resets_in)
-        .max();
-    match over {
-        Some(retry_after) => Err(AuthError::TooManyAttempts { retry_after }),
-        None => Ok(()),
+/// Bounds the argon2 work running at once. Each hash takes a core and about 19 MiB for tens of
+/// milliseconds, so a flood of password logins would otherwise take every core and the memory with
+/// it: beyond `concurrent` hashes, requests wait in a queue of `queue`, for at most `queue_wait`,
+/// and past that are answered `503 server_busy` at once.
+pub struct HashingTurns {
+    /// Running plus queued: a request that cannot get one of these is not even queued.
+    admitted: Semaphore,
+    running: Semaphore,
+    queue_wait: Duration,
+}
+
+/// The right to run one hash (and the work around it that must not interleave, like counting the
+/// failure it finds); the next request's turn comes when this is dropped.
+pub struct HashingTurn<'a> {
+    _running: SemaphorePermit<'a>,
+    _admitted: SemaphorePermit<'a>,
+}
+
+impl HashingTurns {
+    pub fn new(limits: PasswordHashing) -> Self {
+        Self {
+            admitted: Semaphore::new(limits.concurrent.saturating_add(limits.queue)),
+            running: Semaphore::new(limits.concurrent),
+            queue_wait: limits.queue_wait,
+        }
+    }
+
+    /// Waits for a turn, or refuses when the queue is full or the wait would be too long.
+    pub async fn take(&self) -> Result<HashingTurn<'_>, AuthError> {
+        let busy = AuthError::Busy {
+            retry_after: self.queue_wait,
+        };
+        let Ok(admitted) = self.admitted.try_acquire() else {
+            return Err(busy);
+        };
+        match tokio::time::timeout(self.queue_wait, self.running.acquire()).await {
+            Ok(Ok(running)) => Ok(HashingTurn {
+                _running: running,
+                _admitted: admitted,
+            }),
+            Err(_waited_too_long) => Err(busy),
+            Ok(Err(closed)) => Err(hashing_failed(&closed)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turns(concurrent: usize, queue: usize, queue_wait_ms: u64) -> HashingTurns {
+        HashingTurns::new(PasswordHashing {
+            concurrent,
+            queue,
+            queue_wait: Duration::from_millis(queue_wait_ms),
+        })
+    }
+
+    #[tokio::test]
+    async fn beyond_the_running_hashes_and_a_full_queue_the_answer_is_busy_at_once() {
+        let turns = turns(1, 0, 60_000);
+        let first = turns.take().await.expect("a free turn");
+        let started = tokio::time::Instant::now();
+        let refused = turns.take().await.err();
+        assert!(
+            matches!(refused, Some(AuthError::Busy { retry_after }) if retry_after == Duration::from_secs(60)),
+            "{refused:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no queue to wait in"
+        );
+        drop(first);
+        assert!(turns.take().await.is_ok(), "the turn is free again");
+    }
+
+    #[tokio::test]
+    async fn a_queued_request_gets_the_next_turn_or_gives_up_after_the_queue_wait() {
+        let turns = std::sync::Arc::new(turns(1, 1, 200));
+        let first = turns.take().await.expect("a free turn");
+        // Queued, and still waiting when the queue wait ends.
+        let started = tokio::time::Instant::now();
+        assert!(matches!(turns.take().await, Err(AuthError::Busy { .. })));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // Queued, and served when the running hash ends.
+        let queued = tokio::spawn({
+            let turns = std::sync::Arc::clone(&turns);
+            async move { turns.take().await.map(drop).is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(first);
+        assert!(queued.await.expect("the queued request ends"));
     }
 }

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
+use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::sessions::{self, LAST_SEEN_PRECISION, ParentSession, SessionRecord};
 use super::signing_keys::{KeyRing, SigningKeys};
@@ -35,6 +36,7 @@ pub struct AuthService {
     pub(super) metrics: Arc<Metrics>,
     pub(super) keys: SigningKeys,
     pub(super) poll_slots: PollSlots,
+    pub(super) hashing: HashingTurns,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
     /// When this instance last moved each session's `last_seen_at`, so a busy session costs the
@@ -72,6 +74,7 @@ impl AuthService {
         let keys = KeyRing::load_or_create(store.as_ref()).await?;
         passwords::warm_up().await?;
         Ok(AuthService {
+            hashing: HashingTurns::new(settings.password_hashing),
             store,
             wechat,
             settings,
@@ -207,38 +210,47 @@ impl AuthService {
             }
             lifetime = lifetime.min(Duration::from_secs(parent_left));
         }
-        let issued = tokens::issue(
-            &self.keys.ring(),
+        let claims = tokens::new_session(
             &self.settings.public_url,
             &user.id,
             new.audience,
             new.methods,
             lifetime,
         )?;
-        let record = SessionRecord {
-            user_id: user.id.clone(),
-            client: new.audience,
-            device_name: new.device_name,
-            ip: new.ip,
-            created_at: now,
-            last_seen_at: now,
-            methods: new.methods.iter().map(|m| (*m).to_owned()).collect(),
-            parent: new.parent.map(|parent| parent.sid),
-            expires_at: issued.expires_at,
-        };
-        sessions::open(self.store.as_ref(), &issued.sid, &record).await?;
+        let access_token = tokens::sign(&self.keys.ring(), &claims)?;
+        self.record_session(&claims, new.device_name, new.ip, new.parent.map(|p| p.sid))
+            .await?;
         Ok(OpenedSession {
             response: TokenResponse {
-                access_token: issued.token,
+                access_token,
                 token_type: BEARER.to_owned(),
-                expires_in: issued.expires_in,
+                expires_in: lifetime.as_secs(),
                 user: user.to_wire(),
             },
-            session: ParentSession {
-                sid: issued.sid,
-                expires_at: issued.expires_at,
-            },
+            session: ParentSession::of(&claims),
         })
+    }
+
+    /// Keeps the session of `claims` (again, idempotently, for a login delivered twice).
+    pub(super) async fn record_session(
+        &self,
+        claims: &Claims,
+        device_name: Option<String>,
+        ip: String,
+        parent: Option<String>,
+    ) -> Result<(), AuthError> {
+        let record = SessionRecord {
+            user_id: claims.sub.clone(),
+            client: claims.aud,
+            device_name,
+            ip,
+            created_at: claims.iat,
+            last_seen_at: claims.iat,
+            methods: claims.amr.clone(),
+            parent,
+            expires_at: claims.exp,
+        };
+        sessions::open(self.store.as_ref(), &claims.sid, &record).await
     }
 
     fn token_lifetime(&self, audience: Audience) -> Duration {

@@ -2,6 +2,7 @@
 //! places can never spell one key differently. The key strings are the stored format: changing one
 //! orphans the records a running deployment already holds.
 
+use super::ClientAddr;
 use super::secrets::token_hash;
 
 /// A user record, by id.
@@ -90,17 +91,30 @@ pub fn scene_poll_gate(scene: &str) -> String {
     format!("poll-gate:{scene}")
 }
 
+// Per-address limits take the address itself and key it by `ClientAddr::limit_key`, so no limit
+// can count an IPv6 client by its full address (a fresh budget per request) by mistake.
+
 /// Window counter: scenes created from one address.
-pub fn scenes_created_from(address: &str) -> String {
-    format!("scene-create:{address}")
+pub fn scenes_created_from(from: &ClientAddr) -> String {
+    format!("scene-create:{}", from.limit_key())
 }
 
-/// Window counter: password attempts for one login.
-pub fn password_attempts_for(login: &str) -> String {
-    format!("attempts:login:{login}")
+/// Window counter: scenes created for one app (kept to `wxacode` apps, whose QR spends WeChat quota).
+pub fn scenes_created_for_app(app: &str) -> String {
+    format!("scene-create-app:{app}")
 }
 
-/// Window counter: password attempts from one address.
-pub fn password_attempts_from(address: &str) -> String {
-    format!("attempts:ip:{address}")
+/// Failure window: mini program logins from one address whose code WeChat rejected.
+pub fn wechat_code_failures_from(from: &ClientAddr) -> String {
+    format!("wx-code-failures:{}", from.limit_key())
+}
+
+/// Failure window: failed password attempts for one login.
+pub fn password_failures_for(login: &str) -> String {
+    format!("pwd-failures:login:{login}")
+}
+
+/// Failure window: failed password attempts from one address.
+pub fn password_failures_from(from: &ClientAddr) -> String {
+    format!("pwd-failures:ip:{}", from.limit_key())
 }

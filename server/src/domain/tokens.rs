@@ -17,25 +17,16 @@ use super::signing_keys::KeyRing;
 /// Tokens longer than this are rejected before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 
-pub struct IssuedToken {
-    pub token: String,
-    pub expires_in: u64,
-    /// The new session's id and expiry (the token's `sid` and `exp`).
-    pub sid: String,
-    pub expires_at: u64,
-}
-
-/// Signs a token for a new session of `subject`.
-pub fn issue(
-    keys: &KeyRing,
+/// The claims of a new session of `subject`, starting now.
+pub fn new_session(
     issuer: &str,
     subject: &str,
     audience: Audience,
     amr: &[&str],
     lifetime: Duration,
-) -> Result<IssuedToken, AuthError> {
+) -> Result<Claims, AuthError> {
     let now = unix_now();
-    let claims = Claims {
+    Ok(Claims {
         iss: issuer.to_owned(),
         aud: audience,
         sub: subject.to_owned(),
@@ -43,20 +34,19 @@ pub fn issue(
         iat: now,
         exp: now + lifetime.as_secs(),
         amr: amr.iter().map(|method| (*method).to_owned()).collect(),
-    };
+    })
+}
+
+/// The signed token of `claims`, with the current key. Ed25519 signatures are deterministic: the
+/// same claims under the same key give the same token.
+pub fn sign(keys: &KeyRing, claims: &Claims) -> Result<String, AuthError> {
     let header = Header {
         typ: Some("JWT".into()),
         kid: Some(keys.current_kid().to_owned()),
         ..Header::new(Algorithm::EdDSA)
     };
-    let token = jsonwebtoken::encode(&header, &claims, keys.signing_key())
-        .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))?;
-    Ok(IssuedToken {
-        token,
-        expires_in: lifetime.as_secs(),
-        sid: claims.sid,
-        expires_at: claims.exp,
-    })
+    jsonwebtoken::encode(&header, claims, keys.signing_key())
+        .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))
 }
 
 /// Checks form, signature, issuer and expiry (not revocation, which needs the store).
@@ -141,16 +131,8 @@ mod tests {
     }
 
     fn issued(lifetime: Duration) -> String {
-        issue(
-            &ring(),
-            ISSUER,
-            "u-ann",
-            Audience::Console,
-            &["pwd"],
-            lifetime,
-        )
-        .unwrap()
-        .token
+        let claims = new_session(ISSUER, "u-ann", Audience::Console, &["pwd"], lifetime).unwrap();
+        sign(&ring(), &claims).unwrap()
     }
 
     #[test]
@@ -235,16 +217,15 @@ mod tests {
     fn the_next_key_verifies_once_it_signs() {
         let ring = ring();
         let promoted = KeyRing::from_seeds(NEXT_SEED, SEED);
-        let token = issue(
-            &promoted,
+        let claims = new_session(
             ISSUER,
             "u-ann",
             Audience::H5,
             &["ticket"],
             Duration::from_secs(60),
         )
-        .unwrap()
-        .token;
+        .unwrap();
+        let token = sign(&promoted, &claims).unwrap();
         assert_eq!(part(&token, 0)["kid"], ring.next_kid());
         assert!(check_signed(&ring, ISSUER, &token).is_ok());
     }

@@ -89,6 +89,9 @@ impl ApiError {
             AuthError::TokenExpired => Described::new(ErrorCode::TokenExpired, message),
             AuthError::TokenRevoked => Described::new(ErrorCode::TokenRevoked, message),
             AuthError::SessionNotFound => Described::new(ErrorCode::SessionNotFound, message),
+            AuthError::Busy { retry_after } => {
+                Described::new(ErrorCode::ServerBusy, message).retry_after(*retry_after)
+            }
             AuthError::Internal(detail) => Described::new(
                 ErrorCode::InternalError,
                 "something went wrong on the server",

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::extract::connect_info::Connected;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use axum::http::HeaderValue;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use axum::http::request::Parts;
 use axum::serve::IncomingStream;
 use serde::de::DeserializeOwned;
@@ -38,16 +39,20 @@ fn json_problem(rejection: &JsonRejection) -> String {
     match rejection {
         JsonRejection::JsonDataError(e) => format!("body: {}", e.body_text()),
         JsonRejection::JsonSyntaxError(e) => format!("body: malformed JSON: {}", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            "body: send JSON with Content-Type: application/json".into()
-        }
+        JsonRejection::MissingJsonContentType(_) => NOT_JSON.into(),
         JsonRejection::BytesRejection(_) => "body: unreadable or larger than 16 KiB".into(),
         // JsonRejection is non-exhaustive: a variant added by a future axum still gets a clear answer.
         other => format!("body: {}", other.body_text()),
     }
 }
 
-/// A JSON body whose fields are all optional: no body at all means all defaults.
+/// A JSON body whose fields are all optional: a JSON request with an empty body means all defaults.
+///
+/// The JSON content type is required even then. A cross-site page can send a "simple" request (a
+/// form post, `text/plain`, or no body and no content type at all) without asking the server first;
+/// `Content-Type: application/json` makes the browser ask (a CORS preflight), which only the listed
+/// H5 origins pass. So a foreign page cannot spend its visitors' per-address budgets here. The
+/// contract's bodies are JSON, so every client written against it already sends the header.
 pub struct OptionalJsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
@@ -55,6 +60,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let headers = request.headers();
+        if !headers.get(CONTENT_TYPE).is_some_and(is_json_content_type) {
+            return Err(ApiError::invalid_request(NOT_JSON));
+        }
         let declared_empty = headers
             .get(CONTENT_LENGTH)
             .is_some_and(|length| length == "0");
@@ -67,6 +75,25 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             .await
             .map(|JsonBody(value)| Self(value))
     }
+}
+
+const NOT_JSON: &str = "body: send JSON with Content-Type: application/json";
+
+/// `application/json` or `application/<anything>+json`, parameters aside (what axum's own JSON
+/// extractor accepts).
+fn is_json_content_type(value: &HeaderValue) -> bool {
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
 }
 
 /// Query parameters.

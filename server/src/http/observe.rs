@@ -30,7 +30,9 @@ pub async fn count_requests(
     let response = next.run(request).await;
     let status = response.status().as_u16();
     service.metrics().count_request(&route, status);
-    if status == 503 {
+    // A 503 is the store's unless it is the server shedding load (`server_busy`), which carries
+    // no fault cause.
+    if status == 503 && response.extensions().get::<FaultCause>().is_some() {
         service.metrics().count_store_error();
     }
     response

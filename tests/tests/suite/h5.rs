@@ -1,6 +1,6 @@
 //! The H5 side in a real headless Chromium against a real dev-mode server: the login-ticket script on the
-//! demo page and on conference sites of other origins, password login and logout, and the scan page's
-//! dev-mode phone simulator.
+//! demo page and on conference sites of other origins, a link for another account on a logged-in page
+//! (login CSRF), password login and logout, and the scan page's dev-mode phone simulator.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use axum::response::Html;
 use axum::routing::get;
 use fantoccini::Locator;
 use meeteasy_protocol::{CreateSceneResponse, WechatLoginResponse};
+use meeteasy_tests::api::Reply;
 use meeteasy_tests::browser::Browser;
 use meeteasy_tests::server::TestServer;
 use serde_json::{Value, json};
@@ -172,6 +173,124 @@ async fn a_ticket_logs_the_demo_page_in_once_and_leaves_no_trace_in_the_address_
     assert_eq!(demo_state(&browser).await, "prompt");
     assert_eq!(prompt_reason(&browser).await, "ticket_used");
     assert_no_ticket_in(&current_url(&browser).await);
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+/// How many logouts the server has answered with 204 (each revoked a session).
+fn logouts(server: &TestServer) -> u64 {
+    server
+        .service()
+        .metrics()
+        .render()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(r#"meeteasy_http_requests_total{route="/auth/logout",status="204"} "#)
+        })
+        .map_or(0, |count| count.parse().expect("a count"))
+}
+
+/// A fresh ticket of `login`'s user, in a login response's shape for [`ticket_url`].
+async fn another_ticket(server: &TestServer, login: &WechatLoginResponse) -> WechatLoginResponse {
+    let minted = server
+        .post_empty("/auth/login-ticket", Some(&login.access_token))
+        .await;
+    assert_eq!(minted.status, 201, "{minted:?}");
+    WechatLoginResponse {
+        login_ticket: minted.body["login_ticket"]
+            .as_str()
+            .expect("a ticket")
+            .to_owned(),
+        ..login.clone()
+    }
+}
+
+async fn token_subject(server: &TestServer, token: &str) -> Reply {
+    server
+        .post("/auth/jwt/verify", json!({"token": token}), None)
+        .await
+}
+
+/// Login CSRF: a page logged in as Ann, opened with a ticket Eve minted, must not quietly become Eve's.
+#[tokio::test]
+async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
+    let server = TestServer::start_dev().await;
+    let browser = Browser::start().await.expect("Chromium starts");
+    let demo = server.url("/h5/demo");
+    let ann = server.dev_login("ann").await;
+    let eve = server.dev_login("eve").await;
+
+    browser
+        .client()
+        .goto(&ticket_url(&demo, &ann))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "logged-in");
+    let ann_token = stored_token(&browser).await.expect("Ann's session is kept");
+
+    // Eve's link: the page asks, still Ann's meanwhile.
+    browser
+        .client()
+        .goto(&ticket_url(&demo, &eve))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "switch-account");
+    assert_eq!(text_of(&browser, "#current-name").await, "ann");
+    assert_eq!(text_of(&browser, "#offered-name").await, "eve");
+    assert_no_ticket_in(&current_url(&browser).await);
+    assert_eq!(
+        stored_token(&browser).await.as_deref(),
+        Some(ann_token.as_str())
+    );
+
+    // Staying Ann logs Eve's offered session out on the server.
+    let logouts_before = logouts(&server);
+    click(&browser, "#keep-account").await;
+    assert_eq!(demo_state_after(&browser, "logged-in").await, "logged-in");
+    assert_eq!(text_of(&browser, "#user-name").await, "ann");
+    assert_eq!(
+        stored_token(&browser).await.as_deref(),
+        Some(ann_token.as_str())
+    );
+    let still_ann = token_subject(&server, &ann_token).await;
+    assert_eq!(still_ann.status, 200, "Ann's session lives: {still_ann:?}");
+    assert_eq!(
+        logouts(&server),
+        logouts_before + 1,
+        "one session revoked, and it was not Ann's: Eve's"
+    );
+
+    // Asked again, and switching: the page becomes Eve's and Ann's session ends.
+    let eve_again = another_ticket(&server, &eve).await;
+    browser
+        .client()
+        .goto(&ticket_url(&demo, &eve_again))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "switch-account");
+    click(&browser, "#accept-account").await;
+    assert_eq!(demo_state_after(&browser, "logged-in").await, "logged-in");
+    assert_eq!(text_of(&browser, "#user-name").await, "eve");
+    let eve_token = stored_token(&browser).await.expect("Eve's session is kept");
+    let verified = token_subject(&server, &eve_token).await;
+    assert_eq!(
+        verified.body["claims"]["sub"],
+        eve.user.id.as_str(),
+        "{verified:?}"
+    );
+    token_subject(&server, &ann_token)
+        .await
+        .assert_error(401, "token_revoked");
+
+    // A link of the account the page already holds logs in without a question.
+    let eve_once_more = another_ticket(&server, &eve).await;
+    browser
+        .client()
+        .goto(&ticket_url(&demo, &eve_once_more))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "logged-in");
+    assert_eq!(text_of(&browser, "#user-name").await, "eve");
 
     browser.shutdown().await.expect("Chromium stops");
 }

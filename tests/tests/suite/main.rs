@@ -4,6 +4,7 @@ mod bad_input;
 mod console;
 mod flows;
 mod h5;
+mod limits;
 mod multi_instance;
 mod sessions;
 mod store_contract;

@@ -278,10 +278,9 @@ async fn scan_flow_confirms(
     assert_eq!(verified.body["valid"], true);
     assert_eq!(verified.body["claims"]["aud"], "console");
     assert_eq!(verified.body["claims"]["sub"], report.user.id.as_str());
-    // Delivered once.
-    poll(server, &scene)
-        .await
-        .assert_error(410, "scene_expired");
+    // One session, however often its console asks within the redelivery time.
+    let again = poll(server, &scene).await;
+    assert_eq!(again.body["access_token"], token, "{again:?}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::IsLoginResponse;
+use meeteasy_protocol::{Audience, BEARER, Claims, ConsoleInfo, IsLoginResponse};
 use tokio::time::Instant;
 
 use crate::metrics::LoginMethod;
@@ -13,8 +13,8 @@ use crate::store::Lifetime;
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{hashes_equal, is_token_shaped, token_hash};
-use super::super::service::NewSession;
-use super::super::{AuthError, AuthService, store_keys, unix_now};
+use super::super::users::UserRecord;
+use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
 use super::record::{SceneRecord, SceneState};
 
@@ -70,7 +70,16 @@ impl AuthService {
                 gate_checked = true;
             }
             let answer = match &record.state {
-                SceneState::Confirmed { .. } => return self.deliver(scene).await,
+                SceneState::Confirmed { user_id } => {
+                    match self.deliver(scene, &bytes, &record, user_id).await? {
+                        Some(delivered) => return Ok(delivered),
+                        // Another poll delivered first (or the scene moved): read what it left.
+                        None => continue,
+                    }
+                }
+                SceneState::Delivered { claims } => {
+                    return self.deliver_again(claims, &record.console).await;
+                }
                 SceneState::Declined { .. } => return Err(AuthError::AccessDenied),
                 SceneState::Refused { .. } => return Err(AuthError::ConfirmedByNonOrganizer),
                 SceneState::Pending => IsLoginResponse::Pending,
@@ -141,43 +150,98 @@ impl AuthService {
         Ok(())
     }
 
-    /// Hands the console its token, once: the scene is taken from the store as it is delivered, so
-    /// of concurrent polls exactly one gets the token and the others find the scene gone.
-    async fn deliver(&self, scene: &str) -> Result<IsLoginResponse, AuthError> {
-        let key = store_keys::scene(scene);
-        let bytes = self
-            .store
-            .take(&key)
-            .await?
-            .ok_or(AuthError::SceneExpired)?;
-        let record: SceneRecord = records::decode(&key, &bytes)?;
-        // Confirmed is final (no transition leaves it), so the record taken is the confirmed one.
-        let SceneState::Confirmed { user_id } = &record.state else {
-            return Err(AuthError::Internal(format!(
-                "scene {scene} was taken in state {:?}",
-                record.state
-            )));
-        };
+    /// Hands the console its token. The answer is made first; then the scene moves from the
+    /// `Confirmed` record this poll read to `Delivered` by compare-and-swap, so of concurrent polls
+    /// exactly one delivers a new session (`None` for the others: they read again and find it
+    /// delivered). A failure before the swap leaves the scene confirmed for the next poll; an answer
+    /// lost after it (a store whose reply never came, a console that gave up on the connection) is
+    /// collected again by the same poll token for `delivered_scene_ttl`. Nothing a phone saw succeed
+    /// is lost on the way.
+    async fn deliver(
+        &self,
+        scene: &str,
+        confirmed_bytes: &[u8],
+        confirmed: &SceneRecord,
+        user_id: &str,
+    ) -> Result<Option<IsLoginResponse>, AuthError> {
         let user = self.user(user_id).await?;
-        let token = self
-            .open_session(
-                &user,
-                NewSession {
-                    audience: meeteasy_protocol::Audience::Console,
-                    methods: &["wechat", "scan"],
-                    device_name: Some(record.console.device_name.clone()),
-                    ip: record.console.ip.clone(),
-                    parent: None,
-                },
+        let lifetime = self.settings.lifetimes.console_token;
+        let claims = tokens::new_session(
+            &self.settings.public_url,
+            &user.id,
+            Audience::Console,
+            &["wechat", "scan"],
+            lifetime,
+        )?;
+        let answer = self.console_answer(&claims, lifetime.as_secs(), &user)?;
+        let session = claims.clone();
+        let grace = self.settings.lifetimes.delivered_scene;
+        let delivered = SceneRecord {
+            state: SceneState::Delivered { claims },
+            expires_at: unix_now() + grace.as_secs(),
+            version: confirmed.version + 1,
+            reported: confirmed.version + 1,
+            ..confirmed.clone()
+        };
+        let moved = self
+            .store
+            .compare_and_swap(
+                &store_keys::scene(scene),
+                confirmed_bytes,
+                &records::encode(&delivered)?,
+                Lifetime::For(grace),
             )
-            .await?
-            .response;
+            .await?;
+        if !moved {
+            return Ok(None);
+        }
+        self.record_console_session(&session, &confirmed.console)
+            .await?;
+        // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
+        // uncounted (a rare undercount, where counting again on redelivery would double-count).
         self.metrics.count_login(LoginMethod::Scan);
+        Ok(Some(answer))
+    }
+
+    /// The delivered session once more, for the poll token that already had it (its earlier
+    /// answer may never have arrived): the same claims, so the same session, not a second one.
+    /// Its record is written again too, should the first delivery have stopped before it.
+    async fn deliver_again(
+        &self,
+        claims: &Claims,
+        console: &ConsoleInfo,
+    ) -> Result<IsLoginResponse, AuthError> {
+        self.record_console_session(claims, console).await?;
+        let user = self.user(&claims.sub).await?;
+        self.console_answer(claims, claims.exp.saturating_sub(unix_now()), &user)
+    }
+
+    /// The console's session takes its scene's device name and address.
+    async fn record_console_session(
+        &self,
+        claims: &Claims,
+        console: &ConsoleInfo,
+    ) -> Result<(), AuthError> {
+        self.record_session(
+            claims,
+            Some(console.device_name.clone()),
+            console.ip.clone(),
+            None,
+        )
+        .await
+    }
+
+    fn console_answer(
+        &self,
+        claims: &Claims,
+        expires_in: u64,
+        user: &UserRecord,
+    ) -> Result<IsLoginResponse, AuthError> {
         Ok(IsLoginResponse::Confirmed {
-            access_token: token.access_token,
-            token_type: token.token_type,
-            expires_in: token.expires_in,
-            user: token.user,
+            access_token: tokens::sign(&self.keys.ring(), claims)?,
+            token_type: BEARER.to_owned(),
+            expires_in,
+            user: user.to_wire(),
         })
     }
 }
@@ -189,3 +253,6 @@ async fn superseded(slot: Option<&PollSlot<'_>>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

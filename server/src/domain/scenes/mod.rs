@@ -12,18 +12,14 @@ mod record;
 mod scan_code;
 mod transitions;
 
-use std::time::Duration;
-
 use meeteasy_protocol::{ConsoleInfo, CreateSceneRequest, CreateSceneResponse, QrInfo};
 
-use crate::config::QrMode;
+use crate::config::{AppSettings, QrMode};
 use crate::store::Lifetime;
 
 use self::record::{SceneRecord, SceneState};
 use super::secrets::{is_scene_shaped, random_scene, random_token, token_hash};
 use super::{AuthError, AuthService, ClientAddr, device_names, records, store_keys, unix_now};
-
-const SCENES_PER_ADDRESS_PER_MINUTE: u64 = 120;
 
 pub(super) fn check_scene(scene: &str) -> Result<(), AuthError> {
     if is_scene_shaped(scene) {
@@ -44,18 +40,7 @@ impl AuthService {
         let device_name = device_names::checked(request.device_name.as_deref())?
             .unwrap_or_else(|| "Desktop console".to_owned());
         let app = self.app(request.app.as_deref())?;
-        let window = self
-            .store
-            .count_in_window(
-                &store_keys::scenes_created_from(&from.0),
-                Duration::from_secs(60),
-            )
-            .await?;
-        if window.count > SCENES_PER_ADDRESS_PER_MINUTE {
-            return Err(AuthError::TooManyRequests {
-                retry_after: window.resets_in,
-            });
-        }
+        self.limit_scene_creation(app, from).await?;
         let ttl = self.settings.lifetimes.scene;
         let poll_token = random_token()?;
         let now = unix_now();
@@ -100,15 +85,48 @@ impl AuthService {
         })
     }
 
+    /// Scenes per address, and in `wxacode` mode per app too: each of those scenes' QR is a call
+    /// against the app's WeChat code quota, which addresses enough to pass the per-address limit
+    /// could otherwise drain for every console of the app.
+    async fn limit_scene_creation(
+        &self,
+        app: &AppSettings,
+        from: &ClientAddr,
+    ) -> Result<(), AuthError> {
+        let limits = self.settings.scene_limits;
+        let mut counters = vec![(store_keys::scenes_created_from(from), limits.per_ip)];
+        match app.qr_mode {
+            QrMode::Wxacode => {
+                counters.push((store_keys::scenes_created_for_app(&app.key), limits.per_app));
+            }
+            QrMode::Url => {}
+        }
+        for (key, limit) in counters {
+            let window = self.store.count_in_window(&key, limits.window).await?;
+            if window.count > limit {
+                return Err(AuthError::TooManyRequests {
+                    retry_after: window.resets_in,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn scan_url(&self, scene: &str) -> String {
         format!("{}/m/scan/{scene}", self.settings.public_url)
     }
 
-    /// The scene if it is there and not expired.
+    /// The scene if it is there, not expired and not yet delivered (then only its console may
+    /// still read it).
     async fn live_scene(&self, scene: &str) -> Result<SceneRecord, AuthError> {
         match records::load::<SceneRecord>(self.store.as_ref(), &store_keys::scene(scene)).await? {
+            Some(SceneRecord {
+                state: SceneState::Delivered { .. },
+                ..
+            })
+            | None => Err(AuthError::SceneExpired),
             Some(record) if !record.is_expired() => Ok(record),
-            Some(_) | None => Err(AuthError::SceneExpired),
+            Some(_) => Err(AuthError::SceneExpired),
         }
     }
 }

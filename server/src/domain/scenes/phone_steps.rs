@@ -62,7 +62,8 @@ impl AuthService {
             SceneState::Pending
             | SceneState::Scanned { .. }
             | SceneState::Confirmed { .. }
-            | SceneState::Declined { .. } => Ok(()),
+            | SceneState::Declined { .. }
+            | SceneState::Delivered { .. } => Ok(()),
         }
     }
 

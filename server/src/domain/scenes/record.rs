@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::{ConsoleInfo, ScannerProfile};
+use meeteasy_protocol::{Claims, ConsoleInfo, ScannerProfile};
 use serde::{Deserialize, Serialize};
 
 use crate::store::Lifetime;
@@ -41,6 +41,12 @@ pub enum SceneState {
     Refused {
         user_id: String,
     },
+    /// The console was answered with a token of this session. Kept for a short while
+    /// (`delivered_scene_ttl`) so that the same poll token can collect the same session again when
+    /// that answer was lost on its way; the claims are no secret without a signature.
+    Delivered {
+        claims: Claims,
+    },
 }
 
 impl SceneRecord {
@@ -71,6 +77,7 @@ impl SceneRecord {
             | SceneState::Confirmed { user_id }
             | SceneState::Declined { user_id }
             | SceneState::Refused { user_id } => Some(user_id),
+            SceneState::Delivered { claims } => Some(&claims.sub),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! store, no clock: the caller passes `now`, writes the change with compare-and-swap and notifies.
 //!
 //! ```text
-//!  Pending ──scan──▶ Scanned ──confirm (organizer)──▶ Confirmed ──delivered once──▶ (gone)
+//!  Pending ──scan──▶ Scanned ──confirm (organizer)──▶ Confirmed ──delivered──▶ Delivered ──▶ (gone)
 //!     │                 │    ──confirm (anyone else)─▶ Refused
 //!     └─confirm/decline─┴────decline────────────────▶ Declined
 //! ```
@@ -76,6 +76,12 @@ pub fn apply(
             Ok(moved(SceneState::Declined { user_id }))
         }
         (SceneState::Declined { .. }, PhoneStep::Decline) if mine => Ok(SceneChange::Stay),
+        // Delivered is the console's business: to every phone the scene is over, as it was when a
+        // delivered scene was deleted at once.
+        (
+            SceneState::Delivered { .. },
+            PhoneStep::Scan { .. } | PhoneStep::Confirm | PhoneStep::Decline,
+        ) => Err(AuthError::SceneExpired),
         (
             SceneState::Pending
             | SceneState::Scanned { .. }

@@ -54,6 +54,20 @@ fn refused(by: &str) -> SceneState {
     SceneState::Refused { user_id: by.into() }
 }
 
+fn delivered(to: &str) -> SceneState {
+    SceneState::Delivered {
+        claims: meeteasy_protocol::Claims {
+            iss: "http://127.0.0.1:8080".into(),
+            aud: meeteasy_protocol::Audience::Console,
+            sub: to.into(),
+            sid: "sid".into(),
+            iat: NOW,
+            exp: NOW + 3600,
+            amr: vec!["wechat".into(), "scan".into()],
+        },
+    }
+}
+
 fn scan() -> PhoneStep {
     PhoneStep::Scan {
         profile: profile(ME),
@@ -191,6 +205,7 @@ fn every_step_on_an_expired_scene_is_expired_whoever_holds_it() {
         confirmed(OTHER),
         declined(ME),
         refused(OTHER),
+        delivered(ME),
     ];
     for state in states {
         for step in [scan(), PhoneStep::Confirm, PhoneStep::Decline] {
@@ -202,5 +217,15 @@ fn every_step_on_an_expired_scene_is_expired_whoever_holds_it() {
                 "{state:?} + {step:?}: {result:?}"
             );
         }
+    }
+}
+
+#[test]
+fn to_every_phone_a_delivered_scene_is_over() {
+    use Expect::*;
+    for step in [scan(), PhoneStep::Confirm, PhoneStep::Decline] {
+        check(delivered(ME), step.clone(), ORGANIZER, Expired);
+        check(delivered(OTHER), step.clone(), ORGANIZER, Expired);
+        check(delivered(OTHER), step, GUEST, Expired);
     }
 }

@@ -1,0 +1,153 @@
+//! A confirmed login survives its delivery going wrong: store faults injected around the moment
+//! the console's token is handed over, and a poll dropped mid-delivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use meeteasy_protocol::{Claims, CreateSceneRequest, IsLoginResponse};
+
+use crate::domain::test_support::{
+    Calls, Fault, FaultyStore, TestService, organizer, service_on, settings,
+};
+use crate::domain::{AuthError, ClientAddr, store_keys};
+use crate::store::Store;
+
+const WAIT: Duration = Duration::from_secs(1);
+
+/// A scene confirmed by an organizer, ready for its console to collect: (scene, poll token, user id).
+async fn confirmed_scene(service: &TestService, store: &dyn Store) -> (String, String, String) {
+    let created = service
+        .create_scene(
+            CreateSceneRequest::default(),
+            &ClientAddr("127.0.0.1".into()),
+        )
+        .await
+        .expect("a scene");
+    let user = organizer(store, "ann").await;
+    service
+        .confirm_as(&created.scene, &user)
+        .await
+        .expect("confirmed");
+    (created.scene, created.poll_token, user.id)
+}
+
+/// The session a poll delivered, checked to be a live console token of `user_id`.
+async fn delivered(
+    service: &TestService,
+    answer: Result<IsLoginResponse, AuthError>,
+    user_id: &str,
+) -> Claims {
+    let Ok(IsLoginResponse::Confirmed { access_token, .. }) = answer else {
+        panic!("expected the token, got {answer:?}");
+    };
+    let claims = service.verify(&access_token).await.expect("a valid token");
+    assert_eq!(claims.sub, user_id);
+    assert_eq!(claims.aud, meeteasy_protocol::Audience::Console);
+    claims
+}
+
+async fn scan_logins(service: &TestService) -> usize {
+    service
+        .metrics()
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix("meeteasy_logins_total{method=\"scan\"} "))
+        .map_or(0, |count| count.parse().expect("a count"))
+}
+
+#[tokio::test]
+async fn a_delivery_whose_store_reply_was_lost_is_collected_again_by_the_same_poll_token() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    // The store does the delivery's write, but the answer never comes back.
+    store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailAfter);
+
+    let lost = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(lost, Err(AuthError::Store(_))), "{lost:?}");
+    assert!(store.all_faults_hit());
+
+    let again = service.poll_scene(&scene, &poll_token, WAIT).await;
+    let first = delivered(&service, again, &user_id).await;
+    // Once more: the same session, not a second one.
+    let twice = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert_eq!(delivered(&service, twice, &user_id).await, first);
+}
+
+#[tokio::test]
+async fn a_store_failure_while_the_token_is_made_leaves_the_scene_confirmed() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    // Making the token reads the user: that read fails.
+    store.fail_next(Calls::Read, &store_keys::user(&user_id), Fault::FailBefore);
+
+    let failed = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(failed, Err(AuthError::Store(_))), "{failed:?}");
+    assert!(store.all_faults_hit());
+
+    let retried = service.poll_scene(&scene, &poll_token, WAIT).await;
+    delivered(&service, retried, &user_id).await;
+}
+
+#[tokio::test]
+async fn a_poll_dropped_after_the_delivery_leaves_the_login_to_the_next_poll() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    // The delivery is written, then the console hangs up before the answer is sent.
+    store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::HangAfter);
+
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(500),
+        service.poll_scene(&scene, &poll_token, WAIT),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the poll hangs: {abandoned:?}");
+    assert!(store.all_faults_hit());
+
+    let next = service.poll_scene(&scene, &poll_token, WAIT).await;
+    delivered(&service, next, &user_id).await;
+}
+
+#[tokio::test]
+async fn concurrent_polls_of_a_confirmed_scene_get_one_session() {
+    let store = FaultyStore::new();
+    let service = Arc::new(service_on(store.clone(), settings(|_| {})).await);
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+
+    let polls = join_all((0..8).map(|_| service.poll_scene(&scene, &poll_token, WAIT))).await;
+    let mut sessions = Vec::new();
+    for answer in polls {
+        sessions.push(delivered(&service, answer, &user_id).await.sid);
+    }
+    sessions.dedup();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(scan_logins(&service).await, 1);
+}
+
+#[tokio::test]
+async fn a_delivered_scene_is_gone_after_its_grace_and_to_other_tokens_at_once() {
+    let store = FaultyStore::new();
+    let grace = Duration::from_secs(1);
+    let service = service_on(
+        store.clone(),
+        settings(|s| s.lifetimes.delivered_scene = grace),
+    )
+    .await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    delivered(&service, answer, &user_id).await;
+
+    let stranger = "A".repeat(43);
+    let refused = service.poll_scene(&scene, &stranger, WAIT).await;
+    assert!(
+        matches!(refused, Err(AuthError::InvalidPollToken)),
+        "{refused:?}"
+    );
+    // Past the grace (whole seconds, so up to one more).
+    tokio::time::sleep(grace * 2 + Duration::from_millis(100)).await;
+    let gone = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(gone, Err(AuthError::SceneExpired)), "{gone:?}");
+}

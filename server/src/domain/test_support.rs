@@ -1,0 +1,264 @@
+//! For the domain's unit tests: a store that fails on cue (fault injection around a real embedded
+//! store), a WeChat that is never reached, and an [`AuthService`] built on them.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meeteasy_protocol::{ORGANIZER_ROLE, Secret};
+use tempfile::TempDir;
+use tokio::sync::watch;
+
+use crate::config::{AppSettings, Overrides, Settings};
+use crate::metrics::Metrics;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{Lifetime, Store, StoreError, Subscription, WindowCount};
+use crate::wechat::{WeChat, WeChatError, WeChatSession};
+
+use super::AuthService;
+use super::users::{self, NewPasswordUser, UserRecord};
+
+/// Which calls a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// `get`.
+    Read,
+    /// `put`, `insert_new`, `compare_and_swap`, `take`, `delete`.
+    Write,
+}
+
+/// What a fault does to the call it hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fails without touching the store (the request never reached it).
+    FailBefore,
+    /// Does the call, then fails (the store did it; its reply was lost).
+    FailAfter,
+    /// Does the call, then never answers (the caller gives up and drops the future).
+    HangAfter,
+}
+
+struct Planned {
+    calls: Calls,
+    key: String,
+    fault: Fault,
+}
+
+/// A real embedded store, with faults injected into chosen calls: each planned fault hits the next
+/// call of its kind on its key, once.
+pub struct FaultyStore {
+    inner: EmbeddedStore,
+    plan: Mutex<VecDeque<Planned>>,
+    _dir: TempDir,
+}
+
+impl FaultyStore {
+    pub fn new() -> Arc<Self> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let inner = EmbeddedStore::open(dir.path()).expect("the embedded store opens");
+        Arc::new(Self {
+            inner,
+            plan: Mutex::new(VecDeque::new()),
+            _dir: dir,
+        })
+    }
+
+    /// The next `calls` on `key` meets `fault`.
+    pub fn fail_next(&self, calls: Calls, key: &str, fault: Fault) {
+        self.lock_plan().push_back(Planned {
+            calls,
+            key: key.to_owned(),
+            fault,
+        });
+    }
+
+    /// Whether every planned fault has hit.
+    pub fn all_faults_hit(&self) -> bool {
+        self.lock_plan().is_empty()
+    }
+
+    fn lock_plan(&self) -> std::sync::MutexGuard<'_, VecDeque<Planned>> {
+        self.plan.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fault_for(&self, calls: Calls, key: &str) -> Option<Fault> {
+        let mut plan = self.lock_plan();
+        let index = plan
+            .iter()
+            .position(|planned| planned.calls == calls && planned.key == key)?;
+        plan.remove(index).map(|planned| planned.fault)
+    }
+
+    /// Runs `call` as the fault for (`calls`, `key`) says.
+    async fn faulty<T>(
+        &self,
+        calls: Calls,
+        key: &str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let injected = || StoreError::Unavailable(format!("injected fault on {key}"));
+        match self.fault_for(calls, key) {
+            None => call.await,
+            Some(Fault::FailBefore) => Err(injected()),
+            Some(Fault::FailAfter) => {
+                call.await?;
+                Err(injected())
+            }
+            Some(Fault::HangAfter) => {
+                call.await?;
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.faulty(Calls::Read, key, self.inner.get(key)).await
+    }
+
+    async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
+        self.faulty(Calls::Write, key, self.inner.put(key, value, lifetime))
+            .await
+    }
+
+    async fn insert_new(
+        &self,
+        key: &str,
+        value: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError> {
+        self.faulty(
+            Calls::Write,
+            key,
+            self.inner.insert_new(key, value, lifetime),
+        )
+        .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<bool, StoreError> {
+        self.faulty(
+            Calls::Write,
+            key,
+            self.inner.compare_and_swap(key, expected, new, lifetime),
+        )
+        .await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.faulty(Calls::Write, key, self.inner.take(key)).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.faulty(Calls::Write, key, self.inner.delete(key)).await
+    }
+
+    async fn count_in_window(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<WindowCount, StoreError> {
+        self.inner.count_in_window(key, window).await
+    }
+
+    async fn notify(&self, topic: &str) -> Result<(), StoreError> {
+        self.inner.notify(topic).await
+    }
+
+    fn subscribe(&self, topic: &str) -> Subscription {
+        self.inner.subscribe(topic)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+/// A WeChat no unit test reaches.
+struct NoWeChat;
+
+#[async_trait]
+impl WeChat for NoWeChat {
+    async fn code_to_session(
+        &self,
+        _app: &AppSettings,
+        _code: &str,
+    ) -> Result<WeChatSession, WeChatError> {
+        Err(WeChatError::Unavailable("no WeChat in unit tests".into()))
+    }
+
+    async fn unlimited_qr_code(
+        &self,
+        _app: &AppSettings,
+        _scene: &str,
+    ) -> Result<Vec<u8>, WeChatError> {
+        Err(WeChatError::Unavailable("no WeChat in unit tests".into()))
+    }
+}
+
+/// Dev-mode settings (its apps make `url` QRs, so nothing calls WeChat), changed by `tweak`.
+pub fn settings(tweak: impl FnOnce(&mut Settings)) -> Settings {
+    let mut settings = crate::config::load(&Overrides {
+        dev: Some(true),
+        ..Overrides::default()
+    })
+    .expect("dev settings are valid");
+    tweak(&mut settings);
+    settings
+}
+
+/// A service, and the shutdown switch it watches (kept, so its waits are not cut short).
+pub struct TestService {
+    pub service: AuthService,
+    _shutdown: watch::Sender<bool>,
+}
+
+impl std::ops::Deref for TestService {
+    type Target = AuthService;
+
+    fn deref(&self) -> &AuthService {
+        &self.service
+    }
+}
+
+/// A service on `store`.
+pub async fn service_on(store: Arc<dyn Store>, settings: Settings) -> TestService {
+    let (shutdown, shutting_down) = watch::channel(false);
+    let service = AuthService::start(
+        store,
+        Arc::new(NoWeChat),
+        Arc::new(settings),
+        Arc::new(Metrics::default()),
+        shutting_down,
+    )
+    .await
+    .expect("the service starts");
+    TestService {
+        service,
+        _shutdown: shutdown,
+    }
+}
+
+/// An organizer who logs in with a password (never checked here: the hash is a placeholder).
+pub async fn organizer(store: &dyn Store, name: &str) -> UserRecord {
+    users::create_password_user(
+        store,
+        NewPasswordUser {
+            login: format!("{name}@example.org"),
+            display_name: name.to_owned(),
+            roles: vec![ORGANIZER_ROLE.to_owned()],
+            password: Secret::new("unused"),
+        },
+        "not-a-hash".to_owned(),
+    )
+    .await
+    .expect("the user is created")
+}
