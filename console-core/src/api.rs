@@ -7,7 +7,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use meeteasy_protocol::{
     ClientKind, CreateSceneRequest, CreateSceneResponse, ErrorBody, ErrorCode, IsLoginResponse,
-    LoginTicketResponse, PasswordLoginRequest, TokenResponse, User, VerifyRequest, VerifyResponse,
+    LoginTicketResponse, PasswordLoginRequest, RevokedSessions, Session, SessionsResponse,
+    TokenResponse, User, VerifyRequest, VerifyResponse,
 };
 use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -192,6 +193,39 @@ impl ApiClient {
             .json(&serde_json::json!({}));
         let ticket: LoginTicketResponse = json(send(request, CALL_TIMEOUT).await?).await?;
         Ok(Secret::new(ticket.login_ticket))
+    }
+
+    /// `GET /auth/sessions`: the user's live sessions, newest first, this token's marked `current`.
+    pub async fn sessions(&self, token: &Secret) -> Result<Vec<Session>, ApiError> {
+        let request = self
+            .http
+            .get(self.origin.join("/auth/sessions"))
+            .bearer_auth(token.expose());
+        let listed: SessionsResponse = json(send(request, CALL_TIMEOUT).await?).await?;
+        Ok(listed.sessions)
+    }
+
+    /// `DELETE /auth/sessions/{id}`: ends one of the user's sessions.
+    pub async fn end_session(&self, token: &Secret, id: &str) -> Result<(), ApiError> {
+        // The id goes in as one path segment, whatever it holds.
+        let mut url = url::Url::parse(&self.origin.join("/auth/sessions"))
+            .map_err(|err| ApiError::Unexpected(format!("session URL: {err}")))?;
+        url.path_segments_mut()
+            .map_err(|()| ApiError::Unexpected("the server URL cannot take a path".into()))?
+            .push(id);
+        let request = self.http.delete(url).bearer_auth(token.expose());
+        send(request, CALL_TIMEOUT).await.map(drop)
+    }
+
+    /// `POST /auth/sessions/revoke-others`: ends every session of the user's but this token's;
+    /// answers how many ended.
+    pub async fn end_other_sessions(&self, token: &Secret) -> Result<u64, ApiError> {
+        let request = self
+            .http
+            .post(self.origin.join("/auth/sessions/revoke-others"))
+            .bearer_auth(token.expose());
+        let revoked: RevokedSessions = json(send(request, CALL_TIMEOUT).await?).await?;
+        Ok(revoked.revoked)
     }
 
     pub async fn password_login(

@@ -1,15 +1,20 @@
 //! The console's behaviour behind its screens, free of window types: restore the session at start,
-//! run the scan login, password login, log out, open the H5 site, change preferences.
+//! run the scan login, password login, log out, open the H5 site, list and end the user's sessions
+//! on other devices, change preferences.
 //!
 //! Long work (restoring while the server is unreachable, the scan loop) runs as one background job
 //! at a time; starting another or closing the window aborts it. Jobs report [`UiEvent`]s to the
 //! sink the UI registered. The access token stays here and in the keychain: the UI only ever
-//! receives a [`SessionView`].
+//! receives a [`SessionView`] and the session list (which carries no tokens).
+//!
+//! Every server call made with the token can learn that the session is over (revoked from another
+//! device, expired): the console then forgets it, here and in the keychain, and the call fails with
+//! [`ConsoleError::SessionEnded`], which sends the UI back to the login screen with a notice.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meeteasy_protocol::{ErrorCode, User};
+use meeteasy_protocol::{ErrorCode, Session as DeviceSession, User};
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
@@ -109,6 +114,9 @@ pub struct PreferencesView {
 pub enum ConsoleError {
     #[error("not logged in")]
     NotLoggedIn,
+    /// The server says the session is over; the console has forgotten it.
+    #[error("the session has ended ({0:?})")]
+    SessionEnded(SessionEnded),
     #[error("the server could not be reached")]
     Unreachable,
     #[error("{message}")]
@@ -126,6 +134,9 @@ impl ConsoleError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotLoggedIn => "not_logged_in",
+            Self::SessionEnded(SessionEnded::Expired) => "session_expired",
+            Self::SessionEnded(SessionEnded::Revoked) => "session_revoked",
+            Self::SessionEnded(SessionEnded::Invalid) => "session_invalid",
             Self::Unreachable => "server_unreachable",
             Self::Server { code, .. } => code.as_str(),
             Self::Unexpected(_) => "unexpected_answer",
@@ -251,28 +262,49 @@ impl Console {
             .lock_session()
             .take()
             .ok_or(ConsoleError::NotLoggedIn)?;
-        let revoked = session.api.logout(&session.token).await;
-        if let Err(err) = &revoked {
-            tracing::warn!(error = %err, "logout: the server was not told");
-        }
+        let revoked = match session.api.logout(&session.token).await {
+            Ok(()) => true,
+            // Already over there (ended from another device, expired): nothing left to revoke.
+            Err(err) if session_end(&err).is_some() => true,
+            Err(err) => {
+                tracing::warn!(error = %err, "logout: the server was not told");
+                false
+            }
+        };
         let removed = self.vault.remove(session.api.origin().as_str()).await;
         Ok(LogoutOutcome {
-            revoked_on_server: revoked.is_ok(),
+            revoked_on_server: revoked,
             keychain_cleared: removed == RemoveOutcome::Removed,
         })
     }
 
     /// Mints a login ticket and opens the H5 site with it, so the organizer lands there logged in.
     pub async fn open_in_browser(&self) -> Result<(), ConsoleError> {
-        let (api, token) = {
-            let session = self.lock_session();
-            let session = session.as_ref().ok_or(ConsoleError::NotLoggedIn)?;
-            (session.api.clone(), session.token.clone())
-        };
-        let ticket = api.login_ticket(&token).await?;
+        let (api, token) = self.current()?;
+        let ticket = self.checked(&token, api.login_ticket(&token).await).await?;
         let h5_url = self.lock_preferences().h5_url.clone();
         let url = ticket_url(&h5_url, &ticket, unix_now().as_millis())?;
         browser::open_url(url.expose()).map_err(ConsoleError::Browser)
+    }
+
+    /// The user's live sessions on every device, newest first, this console's marked `current`.
+    pub async fn sessions(&self) -> Result<Vec<DeviceSession>, ConsoleError> {
+        let (api, token) = self.current()?;
+        self.checked(&token, api.sessions(&token).await).await
+    }
+
+    /// Ends one of the user's other sessions ("Log out" on a device).
+    pub async fn end_session(&self, id: &str) -> Result<(), ConsoleError> {
+        let (api, token) = self.current()?;
+        self.checked(&token, api.end_session(&token, id).await)
+            .await
+    }
+
+    /// Ends every session of the user's but this console's; answers how many ended.
+    pub async fn end_other_sessions(&self) -> Result<u64, ConsoleError> {
+        let (api, token) = self.current()?;
+        self.checked(&token, api.end_other_sessions(&token).await)
+            .await
     }
 
     pub fn preferences(&self) -> PreferencesView {
@@ -372,6 +404,41 @@ impl Console {
         }
     }
 
+    /// The API and token of the session in effect.
+    fn current(&self) -> Result<(ApiClient, Secret), ConsoleError> {
+        let session = self.lock_session();
+        let session = session.as_ref().ok_or(ConsoleError::NotLoggedIn)?;
+        Ok((session.api.clone(), session.token.clone()))
+    }
+
+    /// The answer of a call made with `token`. When it says the session is over, the session is
+    /// forgotten (unless another has replaced it meanwhile) and the caller gets `SessionEnded`.
+    async fn checked<T>(
+        &self,
+        token: &Secret,
+        answer: Result<T, ApiError>,
+    ) -> Result<T, ConsoleError> {
+        let err = match answer {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        let Some(ended) = session_end(&err) else {
+            return Err(err.into());
+        };
+        let forgotten = {
+            let mut session = self.lock_session();
+            match session.as_ref() {
+                Some(current) if current.token.expose() == token.expose() => session.take(),
+                _ => None,
+            }
+        };
+        if let Some(forgotten) = forgotten {
+            tracing::info!(?ended, "the server ended this console's session");
+            self.vault.remove(forgotten.api.origin().as_str()).await;
+        }
+        Err(ConsoleError::SessionEnded(ended))
+    }
+
     fn api(&self) -> Result<ApiClient, ConsoleError> {
         let origin = self.lock_preferences().server.clone();
         Ok(ApiClient::new(origin, self.device_name.clone())?)
@@ -456,34 +523,4 @@ fn unix_now() -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticket_url_appends_ticket_and_cache_buster() {
-        let url = ticket_url(
-            "https://h5.example.com/h5/demo",
-            &Secret::new("T1ck3t"),
-            1700000000123,
-        );
-        assert_eq!(
-            url.map(|url| url.expose().to_owned()).ok().as_deref(),
-            Some("https://h5.example.com/h5/demo?login_ticket=T1ck3t&_t=1700000000123")
-        );
-    }
-
-    #[test]
-    fn errors_reach_the_ui_as_code_and_message() {
-        let err = ConsoleError::Server {
-            code: ErrorCode::InvalidCredentials,
-            message: "wrong login or password".into(),
-        };
-        let json = serde_json::to_value(&err).ok();
-        assert_eq!(
-            json,
-            Some(
-                serde_json::json!({"code": "invalid_credentials", "message": "wrong login or password"})
-            )
-        );
-    }
-}
+mod tests;
