@@ -8,6 +8,9 @@ const COMMANDS: &[&str] = &[
     "password_login",
     "logout",
     "open_in_browser",
+    "list_sessions",
+    "end_session",
+    "end_other_sessions",
     "get_preferences",
     "save_preferences",
 ];

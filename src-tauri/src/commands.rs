@@ -10,7 +10,7 @@ use meeteasy_console_core::console::{
     Console, ConsoleError, EventSink, LogoutOutcome, PreferencesView, SessionView, UiEvent,
 };
 use meeteasy_console_core::preferences::Language;
-use meeteasy_protocol::Secret;
+use meeteasy_protocol::{Secret, Session};
 
 #[tauri::command]
 pub fn start(console: State<'_, Arc<Console>>, events: Channel<UiEvent>) {
@@ -44,6 +44,21 @@ pub async fn logout(console: State<'_, Arc<Console>>) -> Result<LogoutOutcome, C
 #[tauri::command]
 pub async fn open_in_browser(console: State<'_, Arc<Console>>) -> Result<(), ConsoleError> {
     console.open_in_browser().await
+}
+
+#[tauri::command]
+pub async fn list_sessions(console: State<'_, Arc<Console>>) -> Result<Vec<Session>, ConsoleError> {
+    console.sessions().await
+}
+
+#[tauri::command]
+pub async fn end_session(console: State<'_, Arc<Console>>, id: String) -> Result<(), ConsoleError> {
+    console.end_session(&id).await
+}
+
+#[tauri::command]
+pub async fn end_other_sessions(console: State<'_, Arc<Console>>) -> Result<u64, ConsoleError> {
+    console.end_other_sessions().await
 }
 
 #[tauri::command]

@@ -66,6 +66,9 @@ pub fn run() {
             commands::password_login,
             commands::logout,
             commands::open_in_browser,
+            commands::list_sessions,
+            commands::end_session,
+            commands::end_other_sessions,
             commands::get_preferences,
             commands::save_preferences,
         ])

@@ -1,7 +1,7 @@
 // The UI's words in Simplified Chinese and English. Keys are checked by the compiler: every
 // language must define every string.
 
-import type { KeychainProblem, Language } from "./ipc.js";
+import type { ClientKind, KeychainProblem, Language } from "./ipc.js";
 
 const en = {
   appName: "MeetEasy Console",
@@ -25,7 +25,7 @@ const en = {
   qrRefreshesIn: (seconds: number) => `Code refreshes automatically in ${seconds} s`,
   qrAlt: "Login QR code for the MeetEasy mini program",
   sessionExpired: "Your session has expired. Please log in again.",
-  sessionRevoked: "Your session was ended. Please log in again.",
+  sessionRevoked: "You were logged out from another device. Please log in again.",
   sessionInvalid: "Your saved session is no longer valid. Please log in again.",
   loginLabel: "Email or phone",
   passwordLabel: "Password",
@@ -47,6 +47,28 @@ const en = {
   loggedOut: "You have logged out.",
   loggedOutLocally: "Logged out on this computer. The server could not be told; the session ends when it expires.",
   keychainNotCleared: "The system keychain could not delete the saved session.",
+  devicesTitle: "Devices",
+  devicesHint: "Where your account is logged in right now.",
+  devicesLoading: "Loading your devices…",
+  clientKind: (kind: ClientKind) => clientKinds.en[kind],
+  unnamedDevice: "Unnamed device",
+  thisDevice: "This device",
+  deviceIp: "IP",
+  deviceStarted: "Started",
+  deviceLastSeen: "Last seen",
+  endSession: "Log out",
+  endSessionLabel: (device: string) => `Log out ${device}`,
+  endedSession: (device: string) => `${device} was logged out.`,
+  sessionAlreadyGone: "That session had already ended.",
+  endOthers: "Log out everywhere else",
+  endOthersConfirm: (count: number) =>
+    count === 1
+      ? "Log out 1 other session? That device will have to log in again."
+      : `Log out ${count} other sessions? Those devices will have to log in again.`,
+  endOthersYes: (count: number) => (count === 1 ? "Log out 1 session" : `Log out ${count} sessions`),
+  cancel: "Cancel",
+  endedOthers: (count: number) =>
+    count === 0 ? "No other sessions were left to log out." : count === 1 ? "1 other session was logged out." : `${count} other sessions were logged out.`,
   memoryOnly: (problem: KeychainProblem) =>
     `${keychainProblem.en[problem]} Your session is kept in memory for this run only: you will need to log in again next time.`,
   settingsTitle: "Settings",
@@ -82,7 +104,7 @@ const zh: Strings = {
   qrRefreshesIn: (seconds) => `二维码将在 ${seconds} 秒后自动刷新`,
   qrAlt: "MeetEasy 小程序登录二维码",
   sessionExpired: "登录已过期，请重新登录。",
-  sessionRevoked: "登录已被结束，请重新登录。",
+  sessionRevoked: "你已在其他设备上被退出登录，请重新登录。",
   sessionInvalid: "保存的登录已失效，请重新登录。",
   loginLabel: "邮箱或手机号",
   passwordLabel: "密码",
@@ -104,6 +126,24 @@ const zh: Strings = {
   loggedOut: "你已退出登录。",
   loggedOutLocally: "已在本机退出。无法通知服务器，该登录将在到期后失效。",
   keychainNotCleared: "系统钥匙串未能删除已保存的登录。",
+  devicesTitle: "登录设备",
+  devicesHint: "你的账号当前在这些地方登录。",
+  devicesLoading: "正在加载登录设备…",
+  clientKind: (kind) => clientKinds["zh-CN"][kind],
+  unnamedDevice: "未命名设备",
+  thisDevice: "本机",
+  deviceIp: "IP",
+  deviceStarted: "登录时间",
+  deviceLastSeen: "最近活动",
+  endSession: "退出登录",
+  endSessionLabel: (device) => `退出 ${device} 的登录`,
+  endedSession: (device) => `${device} 已退出登录。`,
+  sessionAlreadyGone: "该登录已经结束。",
+  endOthers: "退出其他所有设备",
+  endOthersConfirm: (count) => `退出其他 ${count} 个登录？这些设备需要重新登录。`,
+  endOthersYes: (count) => `退出 ${count} 个登录`,
+  cancel: "取消",
+  endedOthers: (count) => (count === 0 ? "没有其他需要退出的登录。" : `已退出其他 ${count} 个登录。`),
   memoryOnly: (problem) =>
     `${keychainProblem["zh-CN"][problem]}本次登录只保存在内存中，下次启动需要重新登录。`,
   settingsTitle: "设置",
@@ -114,6 +154,11 @@ const zh: Strings = {
   save: "保存",
   saved: "已保存。",
   invalidServerUrl: (message) => `请检查服务器地址：${message}`,
+};
+
+const clientKinds: Record<Language, Record<ClientKind, string>> = {
+  en: { console: "Console", h5: "Browser", miniprogram: "Mini program" },
+  "zh-CN": { console: "控制台", h5: "浏览器", miniprogram: "小程序" },
 };
 
 const keychainProblem: Record<Language, Record<KeychainProblem, string>> = {

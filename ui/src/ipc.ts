@@ -26,6 +26,23 @@ export interface PreferencesView {
 
 export type SessionEnded = "expired" | "revoked" | "invalid";
 
+export type ClientKind = "console" | "h5" | "miniprogram";
+
+/** One of the user's live sessions, on this device or another (the contract's `Session`; no token). */
+export interface DeviceSession {
+  id: string;
+  client: ClientKind;
+  device_name: string | null;
+  ip: string;
+  /** Unix seconds. */
+  created_at: number;
+  /** Unix seconds, to within a minute. */
+  last_seen_at: number;
+  methods: string[];
+  /** This console's own session. */
+  current: boolean;
+}
+
 export type UiEvent =
   | { kind: "offline"; retry_in_secs: number }
   | { kind: "login_required"; ended: SessionEnded | null }
@@ -106,6 +123,22 @@ export function logout(): Promise<LogoutOutcome> {
 
 export function openInBrowser(): Promise<void> {
   return core().invoke("open_in_browser");
+}
+
+/** The user's live sessions, newest first. Fails with `session_revoked` (and the like) when this
+ * console's own session is over; the console has then forgotten it. */
+export function listSessions(): Promise<DeviceSession[]> {
+  return core().invoke("list_sessions");
+}
+
+/** Ends another session of the user's ("Log out" on a device). */
+export function endSession(id: string): Promise<void> {
+  return core().invoke("end_session", { id });
+}
+
+/** Ends every session of the user's but this console's; resolves with how many ended. */
+export function endOtherSessions(): Promise<number> {
+  return core().invoke("end_other_sessions");
 }
 
 export function getPreferences(): Promise<PreferencesView> {

@@ -61,10 +61,14 @@ function onEvent(event: UiEvent): void {
 
 // ---- screens ----
 
-/** Replaces the shown screen; `stop` ends the new screen's countdowns when it is replaced in turn. */
-function setScreen(next: Screen, content: Node, stop: () => void = () => {}): void {
+/**
+ * Replaces the shown screen; `stop` ends the new screen's countdowns when it is replaced in turn,
+ * `refresh` reloads what it shows from the server when the window regains focus.
+ */
+function setScreen(next: Screen, content: Node, stop: () => void = () => {}, refresh: () => void = () => {}): void {
   app.stopScreen();
   app.stopScreen = stop;
+  app.refreshScreen = refresh;
   app.scan = null;
   app.screen = next;
   document.body.dataset.screen = next;
@@ -116,8 +120,12 @@ function showHome(view: SessionView): void {
       app.loginNotice = notice;
       showLogin("scan");
     },
+    sessionEnded: (ended) => {
+      app.loginNotice = sessionEndedNotice(ended);
+      showLogin("scan");
+    },
   });
-  setScreen("home", home);
+  setScreen("home", home.element, () => {}, home.refresh);
 }
 
 function showSettings(): void {
@@ -170,6 +178,13 @@ function restart(): void {
   showStarting();
   void ipc.start(onEvent);
 }
+
+// Sessions can end on other devices while the console is in the background: look again when the
+// window comes back (the webview's own focus and visibility events; the shell needs no listener).
+window.addEventListener("focus", () => app.refreshScreen());
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") app.refreshScreen();
+});
 
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && app.screen === "settings") leaveSettings();

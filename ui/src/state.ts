@@ -29,6 +29,8 @@ export interface AppState {
   scan: ScanPanel | null;
   /** Stops the countdowns of the screen shown; called before the next screen replaces it. */
   stopScreen: () => void;
+  /** Asks the server again for what the shown screen got from it (the window regained focus). */
+  refreshScreen: () => void;
 }
 
 export function initialState(): AppState {
@@ -41,5 +43,6 @@ export function initialState(): AppState {
     loginNotice: null,
     scan: null,
     stopScreen: () => {},
+    refreshScreen: () => {},
   };
 }

@@ -35,6 +35,19 @@ export function logout() {
 export function openInBrowser() {
     return core().invoke("open_in_browser");
 }
+/** The user's live sessions, newest first. Fails with `session_revoked` (and the like) when this
+ * console's own session is over; the console has then forgotten it. */
+export function listSessions() {
+    return core().invoke("list_sessions");
+}
+/** Ends another session of the user's ("Log out" on a device). */
+export function endSession(id) {
+    return core().invoke("end_session", { id });
+}
+/** Ends every session of the user's but this console's; resolves with how many ended. */
+export function endOtherSessions() {
+    return core().invoke("end_other_sessions");
+}
 export function getPreferences() {
     return core().invoke("get_preferences");
 }

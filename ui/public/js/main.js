@@ -53,10 +53,14 @@ function onEvent(event) {
     }
 }
 // ---- screens ----
-/** Replaces the shown screen; `stop` ends the new screen's countdowns when it is replaced in turn. */
-function setScreen(next, content, stop = () => { }) {
+/**
+ * Replaces the shown screen; `stop` ends the new screen's countdowns when it is replaced in turn,
+ * `refresh` reloads what it shows from the server when the window regains focus.
+ */
+function setScreen(next, content, stop = () => { }, refresh = () => { }) {
     app.stopScreen();
     app.stopScreen = stop;
+    app.refreshScreen = refresh;
     app.scan = null;
     app.screen = next;
     document.body.dataset.screen = next;
@@ -104,8 +108,12 @@ function showHome(view) {
             app.loginNotice = notice;
             showLogin("scan");
         },
+        sessionEnded: (ended) => {
+            app.loginNotice = sessionEndedNotice(ended);
+            showLogin("scan");
+        },
     });
-    setScreen("home", home);
+    setScreen("home", home.element, () => { }, home.refresh);
 }
 function showSettings() {
     if (!app.preferences)
@@ -155,6 +163,13 @@ function restart() {
     showStarting();
     void ipc.start(onEvent);
 }
+// Sessions can end on other devices while the console is in the background: look again when the
+// window comes back (the webview's own focus and visibility events; the shell needs no listener).
+window.addEventListener("focus", () => app.refreshScreen());
+document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible")
+        app.refreshScreen();
+});
 document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && app.screen === "settings")
         leaveSettings();

@@ -11,5 +11,6 @@ export function initialState() {
         loginNotice: null,
         scan: null,
         stopScreen: () => { },
+        refreshScreen: () => { },
     };
 }

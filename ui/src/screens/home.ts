@@ -1,19 +1,24 @@
 // The home screen of a logged-in organizer: who they are, until when, on which server; open the
-// site in the browser already logged in, or log out.
+// site in the browser already logged in, or log out; and the Devices section (screens/devices.ts).
 
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import type { SessionView } from "../ipc.js";
+import type { SessionEnded, SessionView } from "../ipc.js";
 import type { Notice } from "../state.js";
-import { avatarElement, errorText, storageBanner } from "./parts.js";
+import { devicesSection } from "./devices.js";
+import { avatarElement, errorText, sessionEndedBy, storageBanner } from "./parts.js";
 
 export interface HomeActions {
   /** The session is over; `notice` tells the login screen how the logout went. */
   loggedOut(notice: Notice): void;
+  /** The server says this console's session is over (ended from another device, expired). */
+  sessionEnded(ended: SessionEnded): void;
 }
 
-export function homeScreen(view: SessionView, actions: HomeActions): HTMLElement {
+/** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
+export function homeScreen(view: SessionView, actions: HomeActions): { element: HTMLElement; refresh: () => void } {
+  const devices = devicesSection(actions);
   const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
   const openButton = h(
     "button",
@@ -29,6 +34,8 @@ export function homeScreen(view: SessionView, actions: HomeActions): HTMLElement
           message.className = "banner info";
           message.textContent = t.openedInBrowser;
         } catch (failure) {
+          const ended = sessionEndedBy(failure);
+          if (ended) return actions.sessionEnded(ended);
           message.className = "banner error";
           message.textContent = errorText(failure);
         }
@@ -59,7 +66,7 @@ export function homeScreen(view: SessionView, actions: HomeActions): HTMLElement
     },
     t.logout,
   );
-  return h(
+  const element = h(
     "section",
     { class: "card home-card", id: "home" },
     storageBanner(view.storage),
@@ -86,5 +93,8 @@ export function homeScreen(view: SessionView, actions: HomeActions): HTMLElement
     ),
     h("div", { class: "actions" }, openButton, logoutButton),
     h("p", { class: "muted small" }, t.openInBrowserHint),
+    devices.element,
   );
+  devices.refresh();
+  return { element, refresh: devices.refresh };
 }

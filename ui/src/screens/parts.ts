@@ -4,7 +4,7 @@
 import { h, initials } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import type { Storage } from "../ipc.js";
+import type { SessionEnded, Storage } from "../ipc.js";
 
 export function storageBanner(storage: Storage): Node | null {
   if (storage.kind === "keychain") return null;
@@ -14,6 +14,22 @@ export function storageBanner(storage: Storage): Node | null {
 export function avatarElement(avatar: string | null, name: string, size: "small" | "large"): HTMLElement {
   if (avatar) return h("img", { class: `avatar ${size}`, src: avatar, alt: "" });
   return h("span", { class: `avatar ${size} initials`, "aria-hidden": "true" }, initials(name));
+}
+
+/** How this console's session ended, when a command failed because the server says it is over
+ * (the console has then forgotten it and the UI returns to the login screen). */
+export function sessionEndedBy(error: unknown): SessionEnded | null {
+  if (!ipc.isCommandError(error)) return null;
+  switch (error.code) {
+    case "session_expired":
+      return "expired";
+    case "session_revoked":
+      return "revoked";
+    case "session_invalid":
+      return "invalid";
+    default:
+      return null;
+  }
 }
 
 export function errorText(error: unknown): string {

@@ -1,10 +1,13 @@
 // The home screen of a logged-in organizer: who they are, until when, on which server; open the
-// site in the browser already logged in, or log out.
+// site in the browser already logged in, or log out; and the Devices section (screens/devices.ts).
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import { avatarElement, errorText, storageBanner } from "./parts.js";
+import { devicesSection } from "./devices.js";
+import { avatarElement, errorText, sessionEndedBy, storageBanner } from "./parts.js";
+/** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
 export function homeScreen(view, actions) {
+    const devices = devicesSection(actions);
     const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
     const openButton = h("button", {
         type: "button",
@@ -19,6 +22,9 @@ export function homeScreen(view, actions) {
                 message.textContent = t.openedInBrowser;
             }
             catch (failure) {
+                const ended = sessionEndedBy(failure);
+                if (ended)
+                    return actions.sessionEnded(ended);
                 message.className = "banner error";
                 message.textContent = errorText(failure);
             }
@@ -44,5 +50,7 @@ export function homeScreen(view, actions) {
             actions.loggedOut(notice);
         },
     }, t.logout);
-    return h("section", { class: "card home-card", id: "home" }, storageBanner(view.storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint));
+    const element = h("section", { class: "card home-card", id: "home" }, storageBanner(view.storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint), devices.element);
+    devices.refresh();
+    return { element, refresh: devices.refresh };
 }

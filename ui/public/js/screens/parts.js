@@ -13,6 +13,22 @@ export function avatarElement(avatar, name, size) {
         return h("img", { class: `avatar ${size}`, src: avatar, alt: "" });
     return h("span", { class: `avatar ${size} initials`, "aria-hidden": "true" }, initials(name));
 }
+/** How this console's session ended, when a command failed because the server says it is over
+ * (the console has then forgotten it and the UI returns to the login screen). */
+export function sessionEndedBy(error) {
+    if (!ipc.isCommandError(error))
+        return null;
+    switch (error.code) {
+        case "session_expired":
+            return "expired";
+        case "session_revoked":
+            return "revoked";
+        case "session_invalid":
+            return "invalid";
+        default:
+            return null;
+    }
+}
 export function errorText(error) {
     if (!ipc.isCommandError(error))
         return t.unexpected(String(error));
