@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use meeteasy_tests::api::Reply;
+use fantoccini::key::Key;
+use meeteasy_tests::api::{Reply, send, with_bearer};
 use meeteasy_tests::desktop::{ConsoleWindow, Desktop, Relay};
 use meeteasy_tests::server::TestServer;
 use serde_json::json;
@@ -355,7 +356,9 @@ async fn a_session_revoked_elsewhere_is_removed_at_start() {
 
     let window = driver.open_console().await;
     window
-        .wait_for_text("#scan-notice", |text| text.contains("session was ended"))
+        .wait_for_text("#scan-notice", |text| {
+            text.contains("logged out from another device")
+        })
         .await;
     shown_qr(&window).await;
     assert!(
@@ -456,4 +459,249 @@ async fn an_unreachable_server_is_retried_until_it_is_back() {
 
     window.close().await;
     driver.stop().await;
+}
+
+/// The mini program's own login as `name` on a phone called `device`: its token.
+async fn phone_login(server: &TestServer, name: &str, device: &str) -> String {
+    let reply = server
+        .post(
+            "/auth/wechat/login",
+            json!({ "code": format!("dev:{name}"), "device_name": device }),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
+}
+
+/// Logs the window in by scan, the phone confirming with `phone_token`; waits for home.
+async fn scan_in(server: &TestServer, window: &ConsoleWindow, phone_token: &str) {
+    let scene = scene_in(&shown_qr(window).await);
+    for step in ["scan", "confirm"] {
+        let reply = server
+            .post_empty(&format!("/auth/scenes/{scene}/{step}"), Some(phone_token))
+            .await;
+        assert!(reply.status < 300, "{step}: {}", reply.body);
+    }
+    window.wait_for("#user-name").await;
+}
+
+/// `/auth/me` with `token`: `(status, code)`.
+async fn me(server: &TestServer, token: &str) -> (u16, String) {
+    let reply = server.get("/auth/me", Some(token)).await;
+    (reply.status, reply.code().to_owned())
+}
+
+/// The Devices row of the session opened on `client` (`console`, `h5`, `miniprogram`) elsewhere.
+fn other_row(client: &str) -> String {
+    format!("#device-list li[data-current='false'][data-client='{client}']")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devices_lists_the_other_session_and_logs_it_out() {
+    let server = TestServer::start_dev().await;
+    let desktop = Desktop::start();
+    let driver = desktop.driver(&server.base_url).await;
+    let window = driver.open_console().await;
+    let phone = phone_login(&server, "alice", "Alice's iPhone").await;
+    scan_in(&server, &window, &phone).await;
+
+    // Both sessions, this console's marked and first, the phone's with its name.
+    window
+        .wait_for_text("#device-list li[data-current='true']", |text| {
+            text.contains("This device") && text.contains("Console")
+        })
+        .await;
+    let row = other_row("miniprogram");
+    window
+        .wait_for_text(&row, |text| {
+            text.contains("Alice's iPhone") && text.contains("Mini program") && text.contains("IP ")
+        })
+        .await;
+    assert!(
+        !window
+            .has("#device-list li[data-current='true'] button")
+            .await,
+        "this device's row has no Log out of its own"
+    );
+
+    window.click(&format!("{row} button.end-session")).await;
+    window
+        .wait_for_text("#devices-message", |text| {
+            text.contains("Alice's iPhone was logged out")
+        })
+        .await;
+    assert_eq!(me(&server, &phone).await, (401, "token_revoked".to_owned()));
+    assert!(!window.has(&row).await, "the ended session is still listed");
+    let stored = desktop
+        .keychain_lookup(&server.base_url)
+        .expect("still logged in");
+    assert_eq!(me(&server, &stored).await.0, 200);
+
+    window.close().await;
+    driver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_out_everywhere_else_asks_first_and_keeps_this_console() {
+    let server = TestServer::start_dev().await;
+    let desktop = Desktop::start();
+    let driver = desktop.driver(&server.base_url).await;
+    let window = driver.open_console().await;
+    let phone = phone_login(&server, "alice", "Alice's iPhone").await;
+    // A browser session opened from the phone, too.
+    let ticket = server.post_empty("/auth/login-ticket", Some(&phone)).await;
+    assert_eq!(ticket.status, 201, "{}", ticket.body);
+    let exchanged = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({ "login_ticket": ticket.body["login_ticket"], "device_name": "Safari on iPhone" }),
+            None,
+        )
+        .await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.body);
+    let browser = exchanged.body["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    scan_in(&server, &window, &phone).await;
+    window
+        .wait_for_text(&other_row("h5"), |text| text.contains("Safari on iPhone"))
+        .await;
+    window.wait_for(&other_row("miniprogram")).await;
+    // The section sits below the profile: bring it into view for the docs' picture.
+    window
+        .client
+        .execute(
+            "document.getElementById('devices').scrollIntoView({block: 'end'})",
+            Vec::new(),
+        )
+        .await
+        .expect("scroll");
+    screenshot(&window, "devices.png").await;
+
+    // The confirmation counts the two other sessions; Escape cancels it and nothing ends.
+    window.click("#end-other-sessions").await;
+    window
+        .wait_for_text("#end-others-question", |text| {
+            text.contains("Log out 2 other sessions?")
+        })
+        .await;
+    let focused = window
+        .client
+        .active_element()
+        .await
+        .expect("a focused element");
+    assert_eq!(
+        focused.attr("id").await.ok().flatten().as_deref(),
+        Some("cancel-end-others")
+    );
+    focused.send_keys(&Key::Escape).await.expect("Escape");
+    wait_until_closed(&window).await;
+    assert_eq!(
+        me(&server, &phone).await.0,
+        200,
+        "cancelled, yet the phone was logged out"
+    );
+
+    window.click("#end-other-sessions").await;
+    window.click("#confirm-end-others").await;
+    window
+        .wait_for_text("#devices-message", |text| {
+            text.contains("2 other sessions were logged out")
+        })
+        .await;
+    assert_eq!(me(&server, &phone).await, (401, "token_revoked".to_owned()));
+    assert_eq!(
+        me(&server, &browser).await,
+        (401, "token_revoked".to_owned())
+    );
+    let stored = desktop
+        .keychain_lookup(&server.base_url)
+        .expect("still logged in");
+    assert_eq!(me(&server, &stored).await.0, 200);
+    assert!(window.has("#user-name").await);
+    assert!(!window.has("#end-other-sessions:not([hidden])").await);
+
+    window.close().await;
+    driver.stop().await;
+}
+
+/// Waits until the confirmation dialog is closed.
+async fn wait_until_closed(window: &ConsoleWindow) {
+    let deadline = std::time::Instant::now() + meeteasy_tests::desktop::UI_DEADLINE;
+    while window.has("#end-others-dialog[open]").await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dialog stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_ended_from_another_device_returns_to_the_qr_with_a_notice() {
+    let server = TestServer::start_dev().await;
+    let desktop = Desktop::start();
+    let driver = desktop.driver(&server.base_url).await;
+    let window = driver.open_console().await;
+    let phone = phone_login(&server, "alice", "Alice's iPhone").await;
+
+    // Ended while the console shows home: its next server call (Open in browser) finds out.
+    scan_in(&server, &window, &phone).await;
+    end_the_console_session_from(&server, &phone).await;
+    window.click("#open-browser").await;
+    back_at_the_qr_with_the_notice(&window).await;
+    assert!(desktop.keychain_lookup(&server.base_url).is_none());
+    assert!(desktop.opened_urls().is_empty());
+
+    // Ended while the window is in the background: it finds out when it gets the focus back.
+    scan_in(&server, &window, &phone).await;
+    end_the_console_session_from(&server, &phone).await;
+    window
+        .client
+        .execute("window.dispatchEvent(new FocusEvent('focus'))", Vec::new())
+        .await
+        .expect("focus event");
+    back_at_the_qr_with_the_notice(&window).await;
+    assert!(desktop.keychain_lookup(&server.base_url).is_none());
+
+    window.close().await;
+    driver.stop().await;
+}
+
+/// The phone ends the console's session, as "Log out" in its own session list would.
+async fn end_the_console_session_from(server: &TestServer, phone: &str) {
+    let listed = server.get("/auth/sessions", Some(phone)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let console = listed.body["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|session| session["client"] == "console")
+        .expect("the console's session")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let ended = send(with_bearer(
+        server
+            .http()
+            .delete(server.url(&format!("/auth/sessions/{console}"))),
+        Some(phone),
+    ))
+    .await;
+    assert_eq!(ended.status, 204, "{}", ended.body);
+}
+
+async fn back_at_the_qr_with_the_notice(window: &ConsoleWindow) {
+    window
+        .wait_for_text("#scan-notice", |text| {
+            text.contains("You were logged out from another device")
+        })
+        .await;
+    shown_qr(window).await;
+    assert!(!window.has("#home").await);
 }
