@@ -63,15 +63,12 @@ impl FakeAuth {
         bearer
     }
 
-    /// The caller's session is still live: the console's token while its session is listed.
-    fn authorized(&self, bearer: Option<String>) -> Result<(), Response> {
+    /// The 401 for a caller whose session is over: anything but the console's token while its
+    /// session is listed.
+    fn refusal(&self, bearer: Option<String>) -> Option<Response> {
         let live = bearer.as_deref() == Some(CONSOLE_TOKEN)
             && self.ids().iter().any(|id| id == CONSOLE_SID);
-        if live {
-            Ok(())
-        } else {
-            Err(error(StatusCode::UNAUTHORIZED, ErrorCode::TokenRevoked))
-        }
+        (!live).then(|| error(StatusCode::UNAUTHORIZED, ErrorCode::TokenRevoked))
     }
 }
 
@@ -110,7 +107,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     }
     async fn list(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         let bearer = fake.record("GET", "/auth/sessions", &headers);
-        if let Err(refused) = fake.authorized(bearer) {
+        if let Some(refused) = fake.refusal(bearer) {
             return refused;
         }
         let sessions = fake.sessions.lock().unwrap().clone();
@@ -122,7 +119,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
         headers: HeaderMap,
     ) -> Response {
         let bearer = fake.record("DELETE", &format!("/auth/sessions/{id}"), &headers);
-        if let Err(refused) = fake.authorized(bearer) {
+        if let Some(refused) = fake.refusal(bearer) {
             return refused;
         }
         let mut sessions = fake.sessions.lock().unwrap();
@@ -135,7 +132,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     }
     async fn end_others(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         let bearer = fake.record("POST", "/auth/sessions/revoke-others", &headers);
-        if let Err(refused) = fake.authorized(bearer) {
+        if let Some(refused) = fake.refusal(bearer) {
             return refused;
         }
         let mut sessions = fake.sessions.lock().unwrap();
@@ -145,7 +142,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     }
     async fn logout(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         let bearer = fake.record("POST", "/auth/logout", &headers);
-        if let Err(refused) = fake.authorized(bearer) {
+        if let Some(refused) = fake.refusal(bearer) {
             return refused;
         }
         fake.end_console_session();
