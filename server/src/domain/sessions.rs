@@ -297,3 +297,74 @@ impl super::AuthService {
         Ok(ended)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::service::NewSession;
+    use super::super::test_support::{FaultyStore, organizer, service_on, settings};
+    use super::*;
+
+    #[tokio::test]
+    async fn last_seen_costs_no_write_while_it_is_within_a_minute() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let user = organizer(store.as_ref(), "jade").await;
+        let opened = service
+            .open_session(
+                &user,
+                NewSession {
+                    audience: Audience::Console,
+                    methods: &["pwd"],
+                    device_name: None,
+                    ip: "192.0.2.1".into(),
+                    parent: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.writes_to("session:"),
+            1,
+            "opening writes the record once"
+        );
+        for _ in 0..30 {
+            service.verify(&opened.response.access_token).await.unwrap();
+        }
+        assert_eq!(
+            store.writes_to("session:"),
+            1,
+            "30 verifications within the minute wrote nothing more"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_last_seen_is_moved_once() {
+        let store = FaultyStore::new();
+        let sid = "s".repeat(43);
+        let now = unix_now();
+        let record = SessionRecord {
+            user_id: "u".into(),
+            client: Audience::H5,
+            device_name: None,
+            ip: "192.0.2.1".into(),
+            created_at: now - 600,
+            last_seen_at: now - 120,
+            methods: vec!["ticket".into()],
+            parent: None,
+            expires_at: now + 600,
+        };
+        open(store.as_ref(), &sid, &record).await.unwrap();
+        let before = store.writes_to("session:");
+        touch(store.as_ref(), &sid).await.unwrap();
+        touch(store.as_ref(), &sid).await.unwrap();
+        assert_eq!(
+            store.writes_to("session:"),
+            before + 1,
+            "one move, then fresh"
+        );
+        let moved = get(store.as_ref(), &sid).await.unwrap().unwrap();
+        assert!(moved.last_seen_at >= now);
+    }
+}

@@ -1,5 +1,6 @@
 //! For the domain's unit tests: a store that fails on cue (fault injection around a real embedded
-//! store), a WeChat that is never reached, and an [`AuthService`] built on them.
+//! store) and counts the writes it passes on, a WeChat that is never reached, and an
+//! [`AuthService`] built on them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -50,6 +51,8 @@ struct Planned {
 pub struct FaultyStore {
     inner: EmbeddedStore,
     plan: Mutex<VecDeque<Planned>>,
+    /// The key of every write call, in order.
+    written: Mutex<Vec<String>>,
     _dir: TempDir,
 }
 
@@ -60,6 +63,7 @@ impl FaultyStore {
         Arc::new(Self {
             inner,
             plan: Mutex::new(VecDeque::new()),
+            written: Mutex::new(Vec::new()),
             _dir: dir,
         })
     }
@@ -71,6 +75,16 @@ impl FaultyStore {
             key: key.to_owned(),
             fault,
         });
+    }
+
+    /// How many write calls reached keys starting with `prefix`.
+    pub fn writes_to(&self, prefix: &str) -> usize {
+        self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|key| key.starts_with(prefix))
+            .count()
     }
 
     /// Whether every planned fault has hit.
@@ -98,6 +112,12 @@ impl FaultyStore {
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let injected = || StoreError::Unavailable(format!("injected fault on {key}"));
+        if calls == Calls::Write {
+            self.written
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(key.to_owned());
+        }
         match self.fault_for(calls, key) {
             None => call.await,
             Some(Fault::FailBefore) => Err(injected()),

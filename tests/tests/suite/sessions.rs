@@ -2,14 +2,9 @@
 //! derived sessions dying with their root at any depth and never outliving it, the console's role
 //! gate on password login, and revocation seen by another instance at once.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use meeteasy_auth::config::Settings;
-use meeteasy_auth::store::embedded::EmbeddedStore;
-use meeteasy_auth::store::{Lifetime, Store, StoreError, Subscription, WindowCount};
 use meeteasy_protocol::{Session, SessionsResponse};
 use meeteasy_tests::redis_server::RedisServer;
 use meeteasy_tests::server::{TestServer, redis_store};
@@ -389,95 +384,4 @@ async fn a_revocation_reaches_another_instance_at_once() {
     );
     assert_eq!(status(&me_status(&second, &h5).await), REVOKED);
     assert_eq!(status(&me_status(&first, &h5).await), REVOKED);
-}
-
-/// Counts the writes that reach session records, on their way to the embedded store.
-struct CountingStore {
-    inner: Arc<dyn Store>,
-    session_writes: AtomicUsize,
-}
-
-impl CountingStore {
-    fn count(&self, key: &str) {
-        if key.starts_with("session:") {
-            self.session_writes.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
-        self.count(key);
-        self.inner.put(key, value, lifetime).await
-    }
-    async fn insert_new(
-        &self,
-        key: &str,
-        value: &[u8],
-        lifetime: Lifetime,
-    ) -> Result<bool, StoreError> {
-        self.count(key);
-        self.inner.insert_new(key, value, lifetime).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: &[u8],
-        lifetime: Lifetime,
-    ) -> Result<bool, StoreError> {
-        self.count(key);
-        self.inner
-            .compare_and_swap(key, expected, new, lifetime)
-            .await
-    }
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.count(key);
-        self.inner.take(key).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.count(key);
-        self.inner.delete(key).await
-    }
-    async fn count_in_window(
-        &self,
-        key: &str,
-        window: Duration,
-    ) -> Result<WindowCount, StoreError> {
-        self.inner.count_in_window(key, window).await
-    }
-    async fn notify(&self, topic: &str) -> Result<(), StoreError> {
-        self.inner.notify(topic).await
-    }
-    fn subscribe(&self, topic: &str) -> Subscription {
-        self.inner.subscribe(topic)
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn last_seen_costs_no_write_while_it_is_within_a_minute() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(CountingStore {
-        inner: Arc::new(EmbeddedStore::open(dir.path()).unwrap()),
-        session_writes: AtomicUsize::new(0),
-    });
-    let server = TestServer::start_on(store.clone(), |_| {}).await;
-    let phone = server.dev_login("jade").await;
-    let opened = store.session_writes.load(Ordering::SeqCst);
-    assert_eq!(opened, 1, "opening the session writes its record once");
-    for _ in 0..30 {
-        assert_eq!(me_status(&server, &phone.access_token).await.0, 200);
-    }
-    assert_eq!(
-        store.session_writes.load(Ordering::SeqCst),
-        opened,
-        "30 requests within the minute wrote nothing more"
-    );
 }
