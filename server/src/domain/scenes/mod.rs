@@ -20,10 +20,10 @@ use crate::config::QrMode;
 use crate::store::Lifetime;
 
 use self::record::{SceneRecord, SceneState};
+use super::device_names::checked_device_name;
 use super::secrets::{is_scene_shaped, random_scene, random_token, token_hash};
 use super::{AuthError, AuthService, ClientAddr, records, store_keys, unix_now};
 
-const MAX_DEVICE_NAME: usize = 64;
 const SCENES_PER_ADDRESS_PER_MINUTE: u64 = 120;
 
 pub(super) fn check_scene(scene: &str) -> Result<(), AuthError> {
@@ -42,17 +42,11 @@ impl AuthService {
         request: CreateSceneRequest,
         from: &ClientAddr,
     ) -> Result<CreateSceneResponse, AuthError> {
-        let device_name = match request.device_name.as_deref().map(str::trim) {
-            None | Some("") => "Desktop console".to_owned(),
-            Some(name)
-                if name.chars().count() > MAX_DEVICE_NAME || name.chars().any(char::is_control) =>
-            {
-                return Err(AuthError::InvalidRequest(format!(
-                    "device_name: must be at most {MAX_DEVICE_NAME} printable characters"
-                )));
-            }
-            Some(name) => name.to_owned(),
-        };
+        let device_name = match request.device_name.as_deref() {
+            None => None,
+            Some(name) => checked_device_name("device_name", name)?,
+        }
+        .unwrap_or_else(|| "Desktop console".to_owned());
         let app = self.app(request.app.as_deref())?;
         let window = self
             .store
