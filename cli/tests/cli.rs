@@ -375,8 +375,11 @@ fn rotate_keys(dir: &Path) -> Output {
 
 fn reported_kids(output: &Output) -> Vec<String> {
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // The command's own lines, not the log's (a new temp dir is tightened to 0700, with a warning).
     stdout
-        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+        .lines()
+        .filter(|line| line.starts_with("signing with key") || line.starts_with("still accepted"))
+        .flat_map(|line| line.split(|c: char| c.is_whitespace() || c == ';' || c == ','))
         .filter(|word| word.len() == 43)
         .map(str::to_owned)
         .collect()
