@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use meeteasy_auth::config::Overrides;
+use meeteasy_auth::config::{self, Overrides};
 #[cfg(feature = "dev-tools")]
 use meeteasy_devtools::{fake_wechat::FakeWeChatArgs, phone::PhoneScanArgs};
+use meeteasy_protocol::Secret;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +53,11 @@ pub struct StoreArgs {
     /// Where the embedded store keeps its database.
     #[arg(long, env = "MEETEASY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A file holding the key-encryption key (32 bytes, base64) that seals the signing keys in the
+    /// store. The key itself may come from MEETEASY_KEY_ENCRYPTION_KEY instead (no flag: the process
+    /// list would show it).
+    #[arg(long, env = config::KEY_ENCRYPTION_KEY_FILE_ENV)]
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +88,8 @@ impl StoreArgs {
             config: self.config.clone(),
             store: self.store.clone(),
             data_dir: self.data_dir.clone(),
+            key_encryption_key_file: self.key_encryption_key_file.clone(),
+            key_encryption_key: key_encryption_key_from_env(),
             ..Overrides::default()
         }
     }
@@ -98,6 +106,13 @@ impl ServeArgs {
             ..self.store.overrides()
         }
     }
+}
+
+/// [`config::KEY_ENCRYPTION_KEY_ENV`], read here rather than by clap, which would also offer a flag.
+/// A value that is not UTF-8 is passed on as it decodes, to be refused as no key.
+fn key_encryption_key_from_env() -> Option<Secret> {
+    std::env::var_os(config::KEY_ENCRYPTION_KEY_ENV)
+        .map(|value| Secret::new(value.to_string_lossy().into_owned()))
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,9 +55,14 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         StoreLocation::Embedded { data_dir } => format!("embedded ({})", data_dir.display()),
         StoreLocation::Redis { .. } => "redis".to_owned(),
     };
+    let keys_at_rest = if settings.key_encryption_key.is_some() {
+        "sealed"
+    } else {
+        "in clear"
+    };
     let public_url = settings.public_url.clone();
     let server = Server::build(settings, page_add_ons).await?;
-    tracing::info!(addr = %settings_addr(&listener), %public_url, %store, "listening");
+    tracing::info!(addr = %settings_addr(&listener), %public_url, %store, signing_keys = keys_at_rest, "listening");
     server.run(listener, shutdown_signal()).await?;
     Ok(())
 }
@@ -149,14 +154,18 @@ pub async fn grant(args: &GrantArgs) -> Result<(), CommandError> {
 }
 
 pub async fn rotate_keys(args: &RotateKeysArgs) -> Result<(), CommandError> {
-    let location = config::store_location(&args.store.overrides())?;
+    let overrides = args.store.overrides();
+    let location = config::store_location(&overrides)?;
+    let key_encryption_key = config::key_encryption_key(&overrides)?;
     let admin = Admin::new(open_store(&location).await?);
     let rotation = if args.compromised {
         Rotation::Compromised
     } else {
         Rotation::Scheduled
     };
-    let keys = admin.rotate_keys(rotation).await?;
+    let keys = admin
+        .rotate_keys(rotation, key_encryption_key.as_ref())
+        .await?;
     println!("signing with key {}; next key {}", keys.current, keys.next);
     match rotation {
         Rotation::Compromised => {

@@ -375,8 +375,11 @@ fn rotate_keys(dir: &Path) -> Output {
 
 fn reported_kids(output: &Output) -> Vec<String> {
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // The command's own lines, not the log's (a new temp dir is tightened to 0700, with a warning).
     stdout
-        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+        .lines()
+        .filter(|line| line.starts_with("signing with key") || line.starts_with("still accepted"))
+        .flat_map(|line| line.split(|c: char| c.is_whitespace() || c == ';' || c == ','))
         .filter(|word| word.len() == 43)
         .map(str::to_owned)
         .collect()
@@ -436,4 +439,79 @@ fn keys_rotated_on_the_command_line_are_the_keys_the_server_publishes() {
     assert_eq!(fresh.len(), 2, "a new current and next key only: {fresh:?}");
     assert!(fresh.iter().all(|kid| !kids.contains(kid)));
     assert!(String::from_utf8_lossy(&replaced.stdout).contains("every session must log in again"));
+}
+
+/// The key-encryption key as operators give it: from the environment, from a file (flag, env or
+/// config), never both; a store sealed with it refuses a server without it, and every refusal
+/// says what is wrong without printing the key.
+#[test]
+fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
+    const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let key_file = dir.path().join("kek");
+    std::fs::write(&key_file, format!("{KEK}\n")).expect("key file written");
+
+    let mut sealing = command(&data_dir);
+    sealing
+        .env("MEETEASY_KEY_ENCRYPTION_KEY", KEK)
+        .args(["keys", "rotate"]);
+    let sealed = sealing.output().expect("keys rotate runs");
+    assert!(
+        sealed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sealed.stderr)
+    );
+    // A new data directory is the server's alone.
+    let mode = |path: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(path).expect("metadata").permissions(),
+        ) & 0o777
+    };
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&data_dir.join("meeteasy.redb")), 0o600);
+
+    let mut without = command(&data_dir);
+    without.args(["serve", "--dev", "--listen", "127.0.0.1:0"]);
+    let refused = without.output().expect("serve runs");
+    assert!(!refused.status.success(), "served keys it cannot open");
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("no key-encryption key"), "{message}");
+
+    // The same key from a file opens them.
+    let mut from_file = command(&data_dir);
+    from_file
+        .args(["keys", "rotate", "--key-encryption-key-file"])
+        .arg(&key_file);
+    let rotated = from_file.output().expect("keys rotate runs");
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+
+    let mut malformed = command(&data_dir);
+    malformed
+        .env("MEETEASY_KEY_ENCRYPTION_KEY", "not-a-key")
+        .args(["keys", "rotate"]);
+    let message = String::from_utf8_lossy(&malformed.output().expect("runs").stderr).into_owned();
+    assert!(
+        message.contains("MEETEASY_KEY_ENCRYPTION_KEY") && message.contains("base64"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("not-a-key"),
+        "the key is never printed: {message}"
+    );
+
+    let mut both = command(&data_dir);
+    both.env("MEETEASY_KEY_ENCRYPTION_KEY", KEK)
+        .env("MEETEASY_KEY_ENCRYPTION_KEY_FILE", &key_file)
+        .args(["keys", "rotate"]);
+    let message = String::from_utf8_lossy(&both.output().expect("runs").stderr).into_owned();
+    assert!(message.contains("not both"), "{message}");
+    assert!(
+        !message.contains(KEK),
+        "the key is never printed: {message}"
+    );
 }

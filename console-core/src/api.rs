@@ -1,6 +1,10 @@
 //! The auth server's HTTP API as the console uses it, over the wire types of `meeteasy-protocol`.
 //! Every call has a timeout; errors say whether the server was unreachable or answered with a
 //! contract error code, because the callers retry the first and act on the second.
+//!
+//! Redirects are never followed: a request carrying the stored token or a password must reach the
+//! server the organizer configured (checked in [`ServerOrigin`]) and nothing it points elsewhere,
+//! so a 3xx is an error that says where it pointed.
 
 use std::time::Duration;
 
@@ -38,13 +42,18 @@ pub enum ApiError {
     /// An answer outside the contract (wrong status, body or content).
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    /// A redirect, not followed.
+    #[error(
+        "the server answered with a redirect (HTTP {status}) to {location}, which the console does not follow; check the server URL"
+    )]
+    Redirected { status: u16, location: String },
 }
 
 impl ApiError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Rejected { code, .. } => Some(*code),
-            Self::Unreachable | Self::Unexpected(_) => None,
+            Self::Unreachable | Self::Unexpected(_) | Self::Redirected { .. } => None,
         }
     }
 }
@@ -69,6 +78,7 @@ pub struct ApiClient {
 impl ApiClient {
     pub fn new(origin: ServerOrigin, device_name: String) -> Result<Self, ApiError> {
         let http = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("meeteasy-console/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -256,6 +266,18 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
     if status.is_success() {
         return Ok(response);
     }
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("nowhere it says")
+            .to_owned();
+        return Err(ApiError::Redirected {
+            status: status.as_u16(),
+            location,
+        });
+    }
     let retry_after = response
         .headers()
         .get(header::RETRY_AFTER)
@@ -283,4 +305,63 @@ async fn json<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
         .json::<T>()
         .await
         .map_err(|err| ApiError::Unexpected(format!("malformed body: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::console::ConsoleError;
+
+    /// A server that answers every request with `307` to `location` (which keeps the method and the
+    /// body when followed).
+    async fn redirecting_server(location: String) -> ServerOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let origin = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _read = stream.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _written = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        ServerOrigin::parse(&origin).expect("a loopback origin")
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_an_error_and_the_password_goes_nowhere_else() {
+        let elsewhere = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let stolen = format!(
+            "http://{}/collect",
+            elsewhere.local_addr().expect("an address")
+        );
+        let origin = redirecting_server(stolen.clone()).await;
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        let api = ApiClient::new(origin, "test console".into()).expect("a client");
+
+        let answer = api
+            .password_login("ann@example.com", &Secret::new("hunter2"))
+            .await;
+        let Err(ApiError::Redirected { status, location }) = answer else {
+            panic!("a redirect gave {answer:?}");
+        };
+        assert_eq!((status, location.as_str()), (307, stolen.as_str()));
+        let followed = tokio::time::timeout(Duration::from_millis(300), elsewhere.accept()).await;
+        assert!(followed.is_err(), "the redirect was followed");
+
+        let answer = api.me(&Secret::new("stored.jwt.token")).await;
+        let Err(error @ ApiError::Redirected { .. }) = answer else {
+            panic!("a redirect gave {answer:?}");
+        };
+        let shown = ConsoleError::from(error);
+        assert_eq!(shown.code(), "server_redirected");
+        assert!(shown.to_string().contains("does not follow"), "{shown}");
+    }
 }

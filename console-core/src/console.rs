@@ -23,6 +23,7 @@ use crate::api::{ApiClient, ApiError};
 use crate::backoff::Backoff;
 use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
+use crate::origin::PageUrl;
 use crate::preferences::{Language, Preferences, PreferencesError, PreferencesFile};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan_login};
 use meeteasy_protocol::Secret;
@@ -127,6 +128,9 @@ pub enum ConsoleError {
     Preferences(#[from] PreferencesError),
     #[error("could not open the browser: {0}")]
     Browser(#[source] std::io::Error),
+    /// The server answered with a redirect, which the console does not follow (the text says where).
+    #[error("{0}")]
+    Redirected(String),
 }
 
 impl ConsoleError {
@@ -143,6 +147,7 @@ impl ConsoleError {
             Self::Preferences(PreferencesError::InvalidServer(_)) => "invalid_server_url",
             Self::Preferences(PreferencesError::Save(_)) => "preferences_not_saved",
             Self::Browser(_) => "browser_failed",
+            Self::Redirected(_) => "server_redirected",
         }
     }
 }
@@ -153,6 +158,7 @@ impl From<ApiError> for ConsoleError {
             ApiError::Unreachable => Self::Unreachable,
             ApiError::Rejected { code, message, .. } => Self::Server { code, message },
             ApiError::Unexpected(detail) => Self::Unexpected(detail),
+            redirected @ ApiError::Redirected { .. } => Self::Redirected(redirected.to_string()),
         }
     }
 }
@@ -283,8 +289,8 @@ impl Console {
         let (api, token) = self.current()?;
         let ticket = self.checked(&token, api.login_ticket(&token).await).await?;
         let h5_url = self.lock_preferences().h5_url.clone();
-        let url = ticket_url(&h5_url, &ticket, unix_now().as_millis())?;
-        browser::open_url(url.expose()).map_err(ConsoleError::Browser)
+        let url = ticket_url(&h5_url, &ticket, unix_now().as_millis());
+        browser::open_url(&url).await.map_err(ConsoleError::Browser)
     }
 
     /// The user's live sessions on every device, newest first, this console's marked `current`.
@@ -507,13 +513,12 @@ fn session_end(err: &ApiError) -> Option<SessionEnded> {
 }
 
 /// `<h5 url>?login_ticket=..&_t=..` (the `_t` defeats caches between the browser and the site).
-fn ticket_url(h5_url: &str, ticket: &Secret, now_ms: u128) -> Result<Secret, ConsoleError> {
-    let mut url = url::Url::parse(h5_url)
-        .map_err(|_| ConsoleError::Unexpected("the configured H5 URL is not a URL".into()))?;
+fn ticket_url(h5_url: &PageUrl, ticket: &Secret, now_ms: u128) -> Secret {
+    let mut url = h5_url.as_url().clone();
     url.query_pairs_mut()
         .append_pair("login_ticket", ticket.expose())
         .append_pair("_t", &now_ms.to_string());
-    Ok(Secret::new(url.to_string()))
+    Secret::new(url.to_string())
 }
 
 fn unix_now() -> Duration {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::origin::{OriginError, ServerOrigin};
+use crate::origin::{OriginError, PageUrl, ServerOrigin};
 
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 pub const SERVER_ENV: &str = "MEETEASY_SERVER";
@@ -58,7 +58,7 @@ pub struct Preferences {
     pub server: ServerOrigin,
     pub language: Language,
     /// The H5 site "Open in browser" lands on.
-    pub h5_url: String,
+    pub h5_url: PageUrl,
     /// The server came from `MEETEASY_SERVER`, so editing it in the app only lasts for this run.
     pub server_from_env: bool,
 }
@@ -100,11 +100,10 @@ impl PreferencesFile {
             tracing::warn!(%err, server = %server_text, "ignoring the configured server");
             default_origin()
         });
-        let h5_url = std::env::var(H5_URL_ENV)
+        let env_h5_url = std::env::var(H5_URL_ENV)
             .ok()
-            .filter(|value| !value.trim().is_empty())
-            .or(stored.h5_url)
-            .unwrap_or_else(|| default_h5_url(&server));
+            .filter(|value| !value.trim().is_empty());
+        let h5_url = h5_page(env_h5_url.or(stored.h5_url), &server);
         Preferences {
             language: stored.language.unwrap_or_else(Language::from_environment),
             server,
@@ -131,7 +130,7 @@ impl PreferencesFile {
         let bytes =
             serde_json::to_vec_pretty(&stored).map_err(|err| PreferencesError::Save(err.into()))?;
         std::fs::write(&self.path, bytes).map_err(PreferencesError::Save)?;
-        let h5_url = stored.h5_url.unwrap_or_else(|| default_h5_url(&server));
+        let h5_url = h5_page(stored.h5_url, &server);
         Ok(Preferences {
             server,
             language,
@@ -153,8 +152,17 @@ fn default_origin() -> ServerOrigin {
     ServerOrigin::parse(DEFAULT_SERVER).unwrap_or_else(|_| unreachable!("DEFAULT_SERVER is valid"))
 }
 
-fn default_h5_url(server: &ServerOrigin) -> String {
-    server.join("/h5/demo")
+/// The configured H5 page, or the server's demo page when none is configured or the configured one
+/// fails the check a login ticket's destination must pass (it is reported, as a bad server is).
+fn h5_page(configured: Option<String>, server: &ServerOrigin) -> PageUrl {
+    let default = || PageUrl::on_server(server, "/h5/demo");
+    match configured {
+        None => default(),
+        Some(text) => PageUrl::parse(&text).unwrap_or_else(|err| {
+            tracing::warn!(%err, h5_url = %text, "ignoring the configured H5 page");
+            default()
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -190,5 +198,28 @@ mod tests {
         );
         assert_eq!(stored.language, Some(Language::SimplifiedChinese));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_h5_page_that_would_expose_the_ticket_gives_way_to_the_servers_own() {
+        let server = ServerOrigin::parse("https://auth.example.com").unwrap();
+        let page = |configured: Option<&str>| {
+            h5_page(configured.map(str::to_owned), &server)
+                .as_url()
+                .to_string()
+        };
+        assert_eq!(
+            page(Some("https://conf.example.com/h5")),
+            "https://conf.example.com/h5"
+        );
+        assert_eq!(page(None), "https://auth.example.com/h5/demo");
+        assert_eq!(
+            page(Some("http://conf.example.com/h5")),
+            "https://auth.example.com/h5/demo"
+        );
+        assert_eq!(
+            page(Some("https://me:pw@conf.example.com/h5")),
+            "https://auth.example.com/h5/demo"
+        );
     }
 }

@@ -5,11 +5,12 @@
 //! Layers, inside out: [`domain`] (tickets, scenes, tokens, users; no HTTP, Redis or WeChat client
 //! types), [`store`] (the one store trait and its two backends), [`wechat`] (WeChat's API),
 //! [`http`] (axum adapters), [`config`] (settings from flags, env and file), [`server`] (putting
-//! them together).
+//! them together). [`key_sealing`] seals secrets at rest with the operator's key-encryption key.
 
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod key_sealing;
 pub mod metrics;
 pub mod qr;
 pub mod server;

@@ -64,10 +64,12 @@ impl Server {
     ) -> Result<Server, StartError> {
         let wechat = Arc::new(WeChatClient::new(&settings.wechat, store.clone())?);
         let (shutting_down, shutdown_seen) = watch::channel(false);
+        let key_encryption_key = settings.key_encryption_key.clone();
         let service = AuthService::start(
             store.clone(),
             wechat,
             Arc::new(settings),
+            key_encryption_key,
             Arc::new(Metrics::default()),
             shutdown_seen,
         )

@@ -375,7 +375,9 @@ fn judge(answer: Result<IsLoginResponse, ApiError>) -> PollVerdict {
                 retry_after,
             }),
         },
-        Err(err @ (ApiError::Unreachable | ApiError::Unexpected(_))) => PollVerdict::Retry(err),
+        Err(
+            err @ (ApiError::Unreachable | ApiError::Unexpected(_) | ApiError::Redirected { .. }),
+        ) => PollVerdict::Retry(err),
     }
 }
 

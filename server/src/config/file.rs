@@ -11,6 +11,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub store: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// A file holding the key-encryption key that seals the signing keys in the store.
+    pub key_encryption_key_file: Option<PathBuf>,
     pub public_url: Option<String>,
     pub dev: Option<bool>,
     pub ticket_ttl: Option<u64>,

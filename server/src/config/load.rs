@@ -10,7 +10,15 @@ use super::settings::{
     AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits,
     QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
 };
+use crate::key_sealing::KeyEncryptionKey;
 use meeteasy_protocol::Secret;
+
+/// The key-encryption key itself, base64. From the environment only: a flag would show it to every
+/// local user in the process list.
+pub const KEY_ENCRYPTION_KEY_ENV: &str = "MEETEASY_KEY_ENCRYPTION_KEY";
+/// A file holding the key-encryption key (also `--key-encryption-key-file` and
+/// `key_encryption_key_file` in the config file).
+pub const KEY_ENCRYPTION_KEY_FILE_ENV: &str = "MEETEASY_KEY_ENCRYPTION_KEY_FILE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -45,6 +53,9 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub store: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// The value of [`KEY_ENCRYPTION_KEY_ENV`], if set.
+    pub key_encryption_key: Option<Secret>,
     pub public_url: Option<String>,
     pub dev: Option<bool>,
     pub ticket_ttl: Option<u64>,
@@ -69,6 +80,54 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
 pub fn store_location(overrides: &Overrides) -> Result<StoreLocation, ConfigError> {
     let file = read_file(overrides.config.as_deref())?;
     store_from(overrides, &file)
+}
+
+/// Just the key-encryption key, for the `keys` commands.
+pub fn key_encryption_key(overrides: &Overrides) -> Result<Option<KeyEncryptionKey>, ConfigError> {
+    let file = read_file(overrides.config.as_deref())?;
+    key_encryption_key_from(overrides, &file)
+}
+
+/// The key-encryption key from the environment or from a file, checked; given both ways is an
+/// error rather than a guess at which one the operator meant.
+fn key_encryption_key_from(
+    overrides: &Overrides,
+    file: &FileConfig,
+) -> Result<Option<KeyEncryptionKey>, ConfigError> {
+    let key_file = overrides
+        .key_encryption_key_file
+        .clone()
+        .or_else(|| file.key_encryption_key_file.clone());
+    match (&overrides.key_encryption_key, key_file) {
+        (Some(_), Some(_)) => Err(invalid(
+            "key_encryption_key_file",
+            format!(
+                "give the key-encryption key once: {KEY_ENCRYPTION_KEY_ENV} or a key file, not both"
+            ),
+        )),
+        (Some(text), None) => KeyEncryptionKey::from_base64(text)
+            .map(Some)
+            .map_err(|problem| invalid(KEY_ENCRYPTION_KEY_ENV, problem.to_string())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map(Secret::new)
+                .map_err(|e| {
+                    invalid(
+                        "key_encryption_key_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+            KeyEncryptionKey::from_base64(&text)
+                .map(Some)
+                .map_err(|problem| {
+                    invalid(
+                        "key_encryption_key_file",
+                        format!("{}: {problem}", path.display()),
+                    )
+                })
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation, ConfigError> {
@@ -278,6 +337,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
     Ok(Settings {
         listen,
         store: store_from(overrides, &file)?,
+        key_encryption_key: key_encryption_key_from(overrides, &file)?,
         public_url,
         dev,
         lifetimes,

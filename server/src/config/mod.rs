@@ -4,7 +4,10 @@ mod file;
 mod load;
 mod settings;
 
-pub use load::{ConfigError, Overrides, load, store_location};
+pub use load::{
+    ConfigError, KEY_ENCRYPTION_KEY_ENV, KEY_ENCRYPTION_KEY_FILE_ENV, Overrides,
+    key_encryption_key, load, store_location,
+};
 pub use settings::{
     AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits,
     QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,

@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use meeteasy_protocol::Secret;
 
+use crate::key_sealing::KeyEncryptionKey;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub store: StoreLocation,
+    /// Seals the signing keys in the store; `None` keeps them in clear.
+    pub key_encryption_key: Option<KeyEncryptionKey>,
     /// The origin phones and browsers reach this server at, without a trailing slash.
     pub public_url: String,
     /// Dev mode: `dev:<name>` codes, the phone simulator page, an in-process fake WeChat.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use meeteasy_protocol::User;
 
+use crate::key_sealing::KeyEncryptionKey;
 use crate::store::Store;
 
 use super::signing_keys::{self, Rotation};
@@ -42,9 +43,14 @@ impl Admin {
             .to_wire())
     }
 
-    /// Rotates the signing keys; running instances switch within moments.
-    pub async fn rotate_keys(&self, rotation: Rotation) -> Result<RotatedKeys, AuthError> {
-        let ring = signing_keys::rotate(self.store.as_ref(), rotation).await?;
+    /// Rotates the signing keys, sealing them with `key_encryption_key` if given (as the servers on
+    /// this store must); running instances switch within moments.
+    pub async fn rotate_keys(
+        &self,
+        rotation: Rotation,
+        key_encryption_key: Option<&KeyEncryptionKey>,
+    ) -> Result<RotatedKeys, AuthError> {
+        let ring = signing_keys::rotate(self.store.as_ref(), rotation, key_encryption_key).await?;
         Ok(RotatedKeys {
             current: ring.current_kid().to_owned(),
             next: ring.next_kid().to_owned(),

@@ -6,6 +6,7 @@ use crate::store::StoreError;
 use crate::wechat::WeChatError;
 
 use super::secrets::NoRandomness;
+use super::signing_keys::SealedKeysError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -60,6 +61,9 @@ pub enum AuthError {
     Store(#[from] StoreError),
     #[error(transparent)]
     NoRandomness(#[from] NoRandomness),
+    /// The stored signing keys cannot be opened (or sealed) with this instance's key-encryption key.
+    #[error(transparent)]
+    SealedKeys(#[from] SealedKeysError),
     /// A fault of this server (not of the request, the store or WeChat); the text is for the log.
     #[error("internal error: {0}")]
     Internal(String),

@@ -31,5 +31,5 @@ pub use error::AuthError;
 pub use logins::MiniProgramLogin;
 pub use secrets::is_scene_shaped;
 pub use service::{AuthService, ClientAddr};
-pub use signing_keys::Rotation;
+pub use signing_keys::{Rotation, SealedKeysError};
 pub use users::{NewPasswordUser, UserRef};

@@ -9,6 +9,7 @@ use meeteasy_protocol::{Audience, BEARER, Claims, Jwks, TokenResponse, User};
 use tokio::sync::watch;
 
 use crate::config::{AppSettings, Settings};
+use crate::key_sealing::KeyEncryptionKey;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
@@ -16,7 +17,7 @@ use crate::wechat::WeChat;
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::sessions::{self, LAST_SEEN_PRECISION, ParentSession, SessionRecord};
-use super::signing_keys::{KeyRing, SigningKeys};
+use super::signing_keys::SigningKeys;
 use super::store_keys;
 use super::users::{self, UserRecord};
 use super::{AuthError, unix_now};
@@ -63,15 +64,17 @@ pub(super) struct OpenedSession {
 const LAST_SEEN_MEMO_LIMIT: usize = 10_000;
 
 impl AuthService {
-    /// Loads (or, on a new store, creates) the signing keys.
+    /// Loads (or, on a new store, creates) the signing keys, sealed at rest with `key_encryption_key`
+    /// when one is given.
     pub async fn start(
         store: Arc<dyn Store>,
         wechat: Arc<dyn WeChat>,
         settings: Arc<Settings>,
+        key_encryption_key: Option<KeyEncryptionKey>,
         metrics: Arc<Metrics>,
         shutting_down: watch::Receiver<bool>,
     ) -> Result<AuthService, AuthError> {
-        let keys = KeyRing::load_or_create(store.as_ref()).await?;
+        let keys = SigningKeys::load(store.as_ref(), key_encryption_key).await?;
         passwords::warm_up().await?;
         Ok(AuthService {
             hashing: HashingTurns::new(settings.password_hashing),
@@ -79,7 +82,7 @@ impl AuthService {
             wechat,
             settings,
             metrics,
-            keys: SigningKeys::new(keys),
+            keys,
             poll_slots: PollSlots::default(),
             shutting_down,
             last_seen_moves: Mutex::new(HashMap::new()),

@@ -6,6 +6,11 @@
 //! `meeteasy-auth keys rotate` makes the next key current, retires the current one and draws a new
 //! next key; running instances learn of it by a store notification (and re-read the keys every
 //! minute besides, should a notification be lost).
+//!
+//! At rest, the seeds are sealed with the operator's key-encryption key when one is configured
+//! (see [`crate::key_sealing`]); without one they are stored in clear. An instance with a key-encryption
+//! key seals clear seeds it finds (stores written before sealing existed); an instance without one
+//! refuses sealed seeds, as does one with another key: it could not sign tokens the others accept.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -20,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::LONGEST_TOKEN_LIFETIME;
+use crate::key_sealing::{KeyEncryptionKey, SealError};
 use crate::store::{Lifetime, Store, StoreError};
 
 use super::records::{self, Transition};
@@ -31,10 +37,79 @@ use super::{AuthError, unix_now};
 /// kept signing with it for the moments before they learned of the rotation.
 const RETIRED_KEY_KEPT: Duration = Duration::from_secs(LONGEST_TOKEN_LIFETIME.as_secs() + 86_400);
 
+/// What a sealed seed is sealed for (the AEAD's associated data): a value sealed for anything
+/// else does not open as a seed.
+const SEED_SEALING_CONTEXT: &str = "meeteasy-auth signing-key seed v1";
+
+/// Why the stored signing keys cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SealedKeysError {
+    #[error(
+        "the signing keys in the store are sealed, and no key-encryption key is configured: configure the one they were sealed with"
+    )]
+    NoKeyEncryptionKey,
+    #[error(
+        "the signing keys in the store do not open with the configured key-encryption key: it is not the one they were sealed with, or the record was altered"
+    )]
+    WrongKeyEncryptionKey,
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// A 32-byte Ed25519 seed, in memory only: the store keeps a [`StoredKey`].
+#[derive(Clone)]
+struct Seed([u8; 32]);
+
+impl Seed {
+    fn generate() -> Result<Seed, NoRandomness> {
+        let mut seed = [0u8; 32];
+        fill_random(&mut seed)?;
+        Ok(Seed(seed))
+    }
+}
+
+/// A seed as the store keeps it: `{"seed": ...}` in clear (as every store held before sealing
+/// existed) or `{"sealed_seed": ...}`.
 #[derive(Clone, Serialize, Deserialize)]
-struct StoredKey {
-    /// The 32-byte Ed25519 seed, URL-safe base64.
-    seed: String,
+#[serde(rename_all = "snake_case")]
+enum StoredKey {
+    /// URL-safe base64 of the seed.
+    Seed(String),
+    /// The seed sealed with the key-encryption key ([`KeyEncryptionKey::seal`]).
+    SealedSeed(String),
+}
+
+impl StoredKey {
+    fn protect(seed: &Seed, kek: Option<&KeyEncryptionKey>) -> Result<StoredKey, SealError> {
+        Ok(match kek {
+            None => StoredKey::Seed(URL_SAFE_NO_PAD.encode(seed.0)),
+            Some(kek) => StoredKey::SealedSeed(kek.seal(SEED_SEALING_CONTEXT, &seed.0)?),
+        })
+    }
+
+    fn open(&self, kek: Option<&KeyEncryptionKey>) -> Result<Seed, AuthError> {
+        let bytes = match (self, kek) {
+            (StoredKey::Seed(text), _) => URL_SAFE_NO_PAD.decode(text).ok(),
+            (StoredKey::SealedSeed(_), None) => {
+                return Err(SealedKeysError::NoKeyEncryptionKey.into());
+            }
+            (StoredKey::SealedSeed(sealed), Some(kek)) => Some(
+                kek.open(SEED_SEALING_CONTEXT, sealed)
+                    .map_err(|_| SealedKeysError::WrongKeyEncryptionKey)?,
+            ),
+        };
+        bytes
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(Seed)
+            .ok_or_else(|| StoreError::Corrupt("a signing key seed is not 32 bytes".into()).into())
+    }
+
+    fn is_sealed(&self) -> bool {
+        match self {
+            StoredKey::Seed(_) => false,
+            StoredKey::SealedSeed(_) => true,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -45,6 +120,7 @@ struct RetiredKey {
     retired_at: u64,
 }
 
+/// The key set as the store keeps it (record [`store_keys::SIGNING_KEYS`]).
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredKeySet {
     current: StoredKey,
@@ -52,6 +128,74 @@ struct StoredKeySet {
     /// Newest first. Absent in key sets written before rotation existed.
     #[serde(default)]
     retired: Vec<RetiredKey>,
+}
+
+impl StoredKeySet {
+    fn all(&self) -> impl Iterator<Item = &StoredKey> {
+        [&self.current, &self.next]
+            .into_iter()
+            .chain(self.retired.iter().map(|retired| &retired.key))
+    }
+}
+
+#[derive(Clone)]
+struct RetiredSeed {
+    seed: Seed,
+    retired_at: u64,
+}
+
+/// The key set with its seeds open, as an instance holds it.
+#[derive(Clone)]
+struct KeySet {
+    current: Seed,
+    next: Seed,
+    /// Newest first.
+    retired: Vec<RetiredSeed>,
+}
+
+impl KeySet {
+    fn fresh() -> Result<KeySet, NoRandomness> {
+        Ok(KeySet {
+            current: Seed::generate()?,
+            next: Seed::generate()?,
+            retired: Vec::new(),
+        })
+    }
+
+    fn open(stored: &StoredKeySet, kek: Option<&KeyEncryptionKey>) -> Result<KeySet, AuthError> {
+        Ok(KeySet {
+            current: stored.current.open(kek)?,
+            next: stored.next.open(kek)?,
+            retired: stored
+                .retired
+                .iter()
+                .map(|retired| {
+                    Ok(RetiredSeed {
+                        seed: retired.key.open(kek)?,
+                        retired_at: retired.retired_at,
+                    })
+                })
+                .collect::<Result<_, AuthError>>()?,
+        })
+    }
+
+    /// The set as the store keeps it: sealed with `kek`, or in clear without one.
+    fn protect(&self, kek: Option<&KeyEncryptionKey>) -> Result<StoredKeySet, SealError> {
+        Ok(StoredKeySet {
+            current: StoredKey::protect(&self.current, kek)?,
+            next: StoredKey::protect(&self.next, kek)?,
+            retired: self
+                .retired
+                .iter()
+                .map(|retired| {
+                    Ok(RetiredKey {
+                        key: StoredKey::protect(&retired.seed, kek)?,
+                        retired_at: retired.retired_at,
+                    })
+                })
+                .collect::<Result<_, SealError>>()?,
+        })
+    }
 }
 
 struct NamedKey {
@@ -68,7 +212,7 @@ pub struct KeyRing {
     next: NamedKey,
     retired: Vec<NamedKey>,
     /// What the ring was built from, to write back should the store lose it.
-    stored: StoredKeySet,
+    seeds: KeySet,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -84,49 +228,88 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
+/// What loading the keys found in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Keys as they should be kept: used as they are.
+    AsKept,
+    /// No keys: the ones offered were written.
+    Nothing,
+    /// Keys in clear while a key-encryption key is configured: they were sealed.
+    InClear,
+}
+
+/// Reads the key set, opening sealed seeds with `kek`. A store without keys gets `when_absent`;
+/// with `kek`, seeds found in clear are sealed. Of instances doing this together, the first write
+/// wins and the others read what it wrote.
+async fn load_or_write(
+    store: &dyn Store,
+    kek: Option<&KeyEncryptionKey>,
+    when_absent: &KeySet,
+) -> Result<(KeyRing, Found), AuthError> {
+    let (ring, found) = records::update(
+        store,
+        store_keys::SIGNING_KEYS,
+        |stored: Option<&StoredKeySet>| {
+            let Some(stored) = stored else {
+                let ring = KeyRing::from_seeds_of(when_absent.clone())?;
+                let sealed = when_absent.protect(kek).map_err(SealedKeysError::from)?;
+                return Ok(Transition::Write(
+                    sealed,
+                    Lifetime::Forever,
+                    (ring, Found::Nothing),
+                ));
+            };
+            let seeds = KeySet::open(stored, kek)?;
+            let ring = KeyRing::from_seeds_of(seeds.clone())?;
+            let in_clear = stored.all().any(|key| !key.is_sealed());
+            match kek {
+                // Sealing draws fresh nonces each time it runs: the bytes differ between retries,
+                // what they hold does not.
+                Some(kek) if in_clear => Ok(Transition::Write(
+                    seeds.protect(Some(kek)).map_err(SealedKeysError::from)?,
+                    Lifetime::Forever,
+                    (ring, Found::InClear),
+                )),
+                Some(_) | None => Ok(Transition::Keep((ring, Found::AsKept))),
+            }
+        },
+    )
+    .await?;
+    match found {
+        Found::InClear => tracing::warn!(
+            "the signing keys were stored in clear; they are now sealed with the key-encryption key"
+        ),
+        Found::Nothing | Found::AsKept => {}
+    }
+    Ok((ring, found))
+}
+
 impl KeyRing {
-    /// Loads the key set, creating it when this is the first start on this store. Of instances
-    /// starting together on one store, the first to write wins and the others read its keys.
-    pub async fn load_or_create(store: &dyn Store) -> Result<KeyRing, AuthError> {
-        if let Some(stored) = records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS).await?
-        {
-            return Ok(KeyRing::from_stored(&stored)?);
-        }
-        let fresh = StoredKeySet {
-            current: generate()?,
-            next: generate()?,
-            retired: Vec::new(),
-        };
-        if store
-            .insert_new(
-                store_keys::SIGNING_KEYS,
-                &records::encode(&fresh)?,
-                Lifetime::Forever,
-            )
-            .await?
-        {
-            return Ok(KeyRing::from_stored(&fresh)?);
-        }
-        let stored = records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("signing keys vanished while read".into()))?;
-        Ok(KeyRing::from_stored(&stored)?)
+    /// Loads the key set, creating it when this is the first start on this store (see
+    /// [`load_or_write`] for sealing).
+    async fn load_or_create(
+        store: &dyn Store,
+        kek: Option<&KeyEncryptionKey>,
+    ) -> Result<KeyRing, AuthError> {
+        let (ring, _found) = load_or_write(store, kek, &KeySet::fresh()?).await?;
+        Ok(ring)
     }
 
-    fn from_stored(stored: &StoredKeySet) -> Result<KeyRing, StoreError> {
+    fn from_seeds_of(seeds: KeySet) -> Result<KeyRing, StoreError> {
         Ok(KeyRing {
-            current: named(&stored.current)?,
-            next: named(&stored.next)?,
-            retired: stored
+            current: named(&seeds.current)?,
+            next: named(&seeds.next)?,
+            retired: seeds
                 .retired
                 .iter()
-                .map(|retired| named(&retired.key))
+                .map(|retired| named(&retired.seed))
                 .collect::<Result<_, _>>()?,
-            stored: stored.clone(),
+            seeds,
         })
     }
 
-    /// The `kid` of the key [`KeyRing::sign`] signs with.
+    /// The `kid` of the key [`KeyRing::signing_key`] signs with.
     pub fn current_kid(&self) -> &str {
         &self.current.kid
     }
@@ -175,13 +358,21 @@ impl KeyRing {
 /// The key ring a running server uses, replaced whole when the keys rotate.
 pub struct SigningKeys {
     ring: RwLock<Arc<KeyRing>>,
+    /// Seals the seeds in the store; `None` keeps them in clear.
+    kek: Option<KeyEncryptionKey>,
 }
 
 impl SigningKeys {
-    pub fn new(ring: KeyRing) -> Self {
-        Self {
+    /// Loads the keys from the store (creating them on a new store), sealed with `kek` if given.
+    pub async fn load(
+        store: &dyn Store,
+        kek: Option<KeyEncryptionKey>,
+    ) -> Result<SigningKeys, AuthError> {
+        let ring = KeyRing::load_or_create(store, kek.as_ref()).await?;
+        Ok(Self {
             ring: RwLock::new(Arc::new(ring)),
-        }
+            kek,
+        })
     }
 
     /// The keys as they are now; one snapshot signs a token with a `kid` that matches.
@@ -192,25 +383,15 @@ impl SigningKeys {
     /// Re-reads the key set from the store. A store that lost it (a Redis without persistence, just
     /// restarted) gets the keys in use written back rather than new ones drawn: new keys would void
     /// every token issued so far. Of instances writing back together, the first wins.
-    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let stored = match records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS).await? {
-            Some(stored) => stored,
-            None => {
-                let in_use = self.ring().stored.clone();
-                tracing::warn!("the store lost the signing keys; writing back the ones in use");
-                store
-                    .insert_new(
-                        store_keys::SIGNING_KEYS,
-                        &records::encode(&in_use)?,
-                        Lifetime::Forever,
-                    )
-                    .await?;
-                records::load::<StoredKeySet>(store, store_keys::SIGNING_KEYS)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("signing keys vanished while read".into()))?
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), AuthError> {
+        let in_use = self.ring().seeds.clone();
+        let (fresh, found) = load_or_write(store, self.kek.as_ref(), &in_use).await?;
+        match found {
+            Found::Nothing => {
+                tracing::warn!("the store lost the signing keys; wrote back the ones in use");
             }
-        };
-        let fresh = KeyRing::from_stored(&stored)?;
+            Found::AsKept | Found::InClear => {}
+        }
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
         Ok(())
     }
@@ -223,52 +404,68 @@ pub enum Rotation {
     /// verifying until they expire.
     Scheduled,
     /// The stored keys leaked: both are replaced by new ones and nothing signed before verifies, so
-    /// whoever holds the old keys can forge nothing. Every session has to log in again.
+    /// whoever holds the old keys can forge nothing. Every session has to log in again. Needs
+    /// nothing of the old keys, so it also starts over when their key-encryption key is lost or
+    /// replaced.
     Compromised,
 }
 
 /// Rotates the keys (see [`Rotation`]) and drops retired keys no token can still be signed by.
-/// Tells running instances through [`store_keys::SIGNING_KEYS_ROTATED`].
-pub async fn rotate(store: &dyn Store, rotation: Rotation) -> Result<KeyRing, AuthError> {
-    // A store no server has started on yet gets its first keys, then rotates them.
-    KeyRing::load_or_create(store).await?;
-    // Drawn once, outside the compare-and-swap loop: the decision must be a pure function.
-    let (new_current, new_next) = (generate()?, generate()?);
+/// The new set is sealed with `kek` if given. Tells running instances through
+/// [`store_keys::SIGNING_KEYS_ROTATED`].
+pub async fn rotate(
+    store: &dyn Store,
+    rotation: Rotation,
+    kek: Option<&KeyEncryptionKey>,
+) -> Result<KeyRing, AuthError> {
+    match rotation {
+        // A store no server has started on yet gets its first keys, then rotates them; keys that
+        // cannot be opened are refused here, before anything is written.
+        Rotation::Scheduled => {
+            KeyRing::load_or_create(store, kek).await?;
+        }
+        Rotation::Compromised => {}
+    }
+    // Drawn once, outside the compare-and-swap loop: which keys are current must not change
+    // between retries. (Sealing draws nonces inside it; they change bytes, not keys.)
+    let (new_current, new_next) = (Seed::generate()?, Seed::generate()?);
     let now = unix_now();
     let rotated = records::update(
         store,
         store_keys::SIGNING_KEYS,
         |stored: Option<&StoredKeySet>| {
-            let Some(stored) = stored else {
-                return Err(
-                    StoreError::Corrupt("the signing keys vanished while rotated".into()).into(),
-                );
-            };
-            let rotated = match rotation {
-                Rotation::Scheduled => {
-                    let retired_now = RetiredKey {
-                        key: stored.current.clone(),
+            let seeds = match (rotation, stored) {
+                (Rotation::Scheduled, None) => {
+                    return Err(StoreError::Corrupt(
+                        "the signing keys vanished while rotated".into(),
+                    )
+                    .into());
+                }
+                (Rotation::Scheduled, Some(stored)) => {
+                    let seeds = KeySet::open(stored, kek)?;
+                    let retired_now = RetiredSeed {
+                        seed: seeds.current.clone(),
                         retired_at: now,
                     };
-                    let still_needed = stored
+                    let still_needed = seeds
                         .retired
-                        .iter()
-                        .filter(|retired| retired.retired_at + RETIRED_KEY_KEPT.as_secs() > now)
-                        .cloned();
-                    StoredKeySet {
-                        current: stored.next.clone(),
+                        .into_iter()
+                        .filter(|retired| retired.retired_at + RETIRED_KEY_KEPT.as_secs() > now);
+                    KeySet {
+                        current: seeds.next,
                         next: new_next.clone(),
                         retired: std::iter::once(retired_now).chain(still_needed).collect(),
                     }
                 }
-                Rotation::Compromised => StoredKeySet {
+                (Rotation::Compromised, _) => KeySet {
                     current: new_current.clone(),
                     next: new_next.clone(),
                     retired: Vec::new(),
                 },
             };
-            let ring = KeyRing::from_stored(&rotated)?;
-            Ok(Transition::Write(rotated, Lifetime::Forever, ring))
+            let stored = seeds.protect(kek).map_err(SealedKeysError::from)?;
+            let ring = KeyRing::from_seeds_of(seeds)?;
+            Ok(Transition::Write(stored, Lifetime::Forever, ring))
         },
     )
     .await?;
@@ -283,35 +480,22 @@ pub async fn rotate(store: &dyn Store, rotation: Rotation) -> Result<KeyRing, Au
 impl KeyRing {
     /// A ring of fixed seeds (URL-safe base64), for tests of what is signed with it.
     pub(super) fn from_seeds(current: &str, next: &str) -> KeyRing {
-        let key = |seed: &str| StoredKey {
-            seed: seed.to_owned(),
+        let seed = |text: &str| {
+            StoredKey::Seed(text.to_owned())
+                .open(None)
+                .expect("a valid seed")
         };
-        KeyRing::from_stored(&StoredKeySet {
-            current: key(current),
-            next: key(next),
+        KeyRing::from_seeds_of(KeySet {
+            current: seed(current),
+            next: seed(next),
             retired: vec![],
         })
         .expect("valid seeds")
     }
 }
 
-fn generate() -> Result<StoredKey, NoRandomness> {
-    let mut seed = [0u8; 32];
-    fill_random(&mut seed)?;
-    Ok(StoredKey {
-        seed: URL_SAFE_NO_PAD.encode(seed),
-    })
-}
-
-fn named(stored: &StoredKey) -> Result<NamedKey, StoreError> {
-    let seed: [u8; 32] = URL_SAFE_NO_PAD
-        .decode(&stored.seed)
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| {
-            StoreError::Corrupt("a signing key seed is not 32 bytes of base64".into())
-        })?;
-    let signing = SigningKey::from_bytes(&seed);
+fn named(seed: &Seed) -> Result<NamedKey, StoreError> {
+    let signing = SigningKey::from_bytes(&seed.0);
     let pkcs8 = signing
         .to_pkcs8_der()
         .map_err(|e| StoreError::Corrupt(format!("cannot encode a signing key as PKCS#8: {e}")))?;
@@ -336,6 +520,7 @@ fn thumbprint(key: &SigningKey) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key_sealing::tests::test_key;
     use crate::store::embedded::EmbeddedStore;
     use jsonwebtoken::Algorithm::EdDSA;
 
@@ -349,14 +534,23 @@ mod tests {
         ring.jwks().keys.into_iter().map(|key| key.kid).collect()
     }
 
+    fn in_clear(seed: &Seed) -> StoredKey {
+        StoredKey::protect(seed, None).unwrap()
+    }
+
+    async fn stored_record(store: &EmbeddedStore) -> String {
+        let bytes = store.get(store_keys::SIGNING_KEYS).await.unwrap().unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
     #[tokio::test]
     async fn rotation_promotes_the_next_key_and_keeps_verifying_the_old_one() {
         let (_dir, store) = store();
-        let before = KeyRing::load_or_create(&store).await.unwrap();
+        let before = KeyRing::load_or_create(&store, None).await.unwrap();
         let signed_before =
             jsonwebtoken::crypto::sign(b"a token", before.signing_key(), EdDSA).unwrap();
 
-        let after = rotate(&store, Rotation::Scheduled).await.unwrap();
+        let after = rotate(&store, Rotation::Scheduled, None).await.unwrap();
         assert_eq!(after.current_kid(), before.next_kid());
         assert_ne!(after.next_kid(), before.current_kid());
         assert_eq!(
@@ -368,11 +562,11 @@ mod tests {
         assert_eq!(kids(&after).len(), 3);
         // What every instance loads from the store is what the rotation answered.
         assert_eq!(
-            kids(&KeyRing::load_or_create(&store).await.unwrap()),
+            kids(&KeyRing::load_or_create(&store, None).await.unwrap()),
             kids(&after)
         );
 
-        let again = rotate(&store, Rotation::Scheduled).await.unwrap();
+        let again = rotate(&store, Rotation::Scheduled, None).await.unwrap();
         assert_eq!(again.current_kid(), after.next_kid());
         assert_eq!(
             again.retired_kids().collect::<Vec<_>>(),
@@ -384,15 +578,16 @@ mod tests {
     async fn a_key_retired_longer_ago_than_any_token_lives_is_dropped() {
         let (_dir, store) = store();
         let long_ago = unix_now() - RETIRED_KEY_KEPT.as_secs() - 1;
+        let retired = Seed::generate().unwrap();
         let stale = StoredKeySet {
-            current: generate().unwrap(),
-            next: generate().unwrap(),
+            current: in_clear(&Seed::generate().unwrap()),
+            next: in_clear(&Seed::generate().unwrap()),
             retired: vec![RetiredKey {
-                key: generate().unwrap(),
+                key: in_clear(&retired),
                 retired_at: long_ago,
             }],
         };
-        let stale_kid = named(&stale.retired[0].key).unwrap().kid;
+        let stale_kid = named(&retired).unwrap().kid;
         store
             .put(
                 store_keys::SIGNING_KEYS,
@@ -401,9 +596,9 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(kids(&KeyRing::load_or_create(&store).await.unwrap()).contains(&stale_kid));
+        assert!(kids(&KeyRing::load_or_create(&store, None).await.unwrap()).contains(&stale_kid));
 
-        let rotated = rotate(&store, Rotation::Scheduled).await.unwrap();
+        let rotated = rotate(&store, Rotation::Scheduled, None).await.unwrap();
         assert_eq!(rotated.retired_kids().count(), 1);
         assert!(!kids(&rotated).contains(&stale_kid));
     }
@@ -411,8 +606,11 @@ mod tests {
     #[tokio::test]
     async fn key_sets_stored_before_rotation_existed_still_load() {
         let (_dir, store) = store();
-        let (current, next) = (generate().unwrap(), generate().unwrap());
-        let old_format = serde_json::json!({"current": current, "next": next});
+        let (current, next) = (Seed::generate().unwrap(), Seed::generate().unwrap());
+        let old_format = serde_json::json!({
+            "current": {"seed": URL_SAFE_NO_PAD.encode(current.0)},
+            "next": {"seed": URL_SAFE_NO_PAD.encode(next.0)},
+        });
         store
             .put(
                 store_keys::SIGNING_KEYS,
@@ -421,7 +619,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let ring = KeyRing::load_or_create(&store).await.unwrap();
+        let ring = KeyRing::load_or_create(&store, None).await.unwrap();
         assert_eq!(ring.current_kid(), named(&current).unwrap().kid);
         assert_eq!(ring.retired_kids().count(), 0);
     }
@@ -429,8 +627,8 @@ mod tests {
     #[tokio::test]
     async fn a_reload_follows_a_rotation_and_puts_back_keys_the_store_lost() {
         let (_dir, store) = store();
-        let keys = SigningKeys::new(KeyRing::load_or_create(&store).await.unwrap());
-        let rotated = rotate(&store, Rotation::Scheduled).await.unwrap();
+        let keys = SigningKeys::load(&store, None).await.unwrap();
+        let rotated = rotate(&store, Rotation::Scheduled, None).await.unwrap();
         keys.reload(&store).await.unwrap();
         assert_eq!(kids(&keys.ring()), kids(&rotated));
 
@@ -438,15 +636,15 @@ mod tests {
         store.delete(store_keys::SIGNING_KEYS).await.unwrap();
         keys.reload(&store).await.unwrap();
         assert_eq!(kids(&keys.ring()), kids(&rotated));
-        let reloaded = KeyRing::load_or_create(&store).await.unwrap();
+        let reloaded = KeyRing::load_or_create(&store, None).await.unwrap();
         assert_eq!(kids(&reloaded), kids(&rotated));
     }
 
     #[tokio::test]
     async fn a_compromised_rotation_leaves_no_old_key_accepted() {
         let (_dir, store) = store();
-        let before = rotate(&store, Rotation::Scheduled).await.unwrap();
-        let after = rotate(&store, Rotation::Compromised).await.unwrap();
+        let before = rotate(&store, Rotation::Scheduled, None).await.unwrap();
+        let after = rotate(&store, Rotation::Compromised, None).await.unwrap();
         let old: Vec<String> = kids(&before);
         assert!(
             kids(&after).iter().all(|kid| !old.contains(kid)),
@@ -454,5 +652,90 @@ mod tests {
             kids(&after)
         );
         assert_eq!(kids(&after).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn with_a_key_encryption_key_no_seed_is_stored_in_clear_and_all_reopen() {
+        let (_dir, store) = store();
+        let kek = test_key(7);
+        let created = KeyRing::load_or_create(&store, Some(&kek)).await.unwrap();
+        let rotated = rotate(&store, Rotation::Scheduled, Some(&kek))
+            .await
+            .unwrap();
+        let record = stored_record(&store).await;
+        assert!(!record.contains("\"seed\""), "{record}");
+        assert_eq!(record.matches("\"sealed_seed\"").count(), 3, "{record}");
+        for key in [&created.current, &created.next] {
+            let seed = URL_SAFE_NO_PAD.encode(key.signing.to_bytes());
+            assert!(!record.contains(&seed), "a seed in clear: {record}");
+        }
+
+        let reopened = KeyRing::load_or_create(&store, Some(&kek)).await.unwrap();
+        assert_eq!(kids(&reopened), kids(&rotated));
+        assert!(kids(&reopened).contains(&created.current_kid().to_owned()));
+    }
+
+    #[tokio::test]
+    async fn keys_stored_in_clear_are_sealed_when_a_key_encryption_key_comes() {
+        let (_dir, store) = store();
+        let in_clear = KeyRing::load_or_create(&store, None).await.unwrap();
+        rotate(&store, Rotation::Scheduled, None).await.unwrap();
+        assert!(stored_record(&store).await.contains("\"seed\""));
+
+        let kek = test_key(7);
+        let (sealed, found) = load_or_write(&store, Some(&kek), &KeySet::fresh().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(found, Found::InClear);
+        let record = stored_record(&store).await;
+        assert!(!record.contains("\"seed\""), "{record}");
+        assert!(kids(&sealed).contains(&in_clear.current_kid().to_owned()));
+        let (_again, found) = load_or_write(&store, Some(&kek), &KeySet::fresh().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(found, Found::AsKept);
+    }
+
+    #[tokio::test]
+    async fn sealed_keys_are_refused_without_their_key_encryption_key() {
+        let (_dir, store) = store();
+        KeyRing::load_or_create(&store, Some(&test_key(7)))
+            .await
+            .unwrap();
+        let sealed = stored_record(&store).await;
+
+        let without = KeyRing::load_or_create(&store, None).await.unwrap_err();
+        assert!(
+            matches!(
+                without,
+                AuthError::SealedKeys(SealedKeysError::NoKeyEncryptionKey)
+            ),
+            "{without:?}"
+        );
+        let wrong = KeyRing::load_or_create(&store, Some(&test_key(8)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                wrong,
+                AuthError::SealedKeys(SealedKeysError::WrongKeyEncryptionKey)
+            ),
+            "{wrong:?}"
+        );
+        // Neither a scheduled rotation nor a reload may replace what it cannot open.
+        rotate(&store, Rotation::Scheduled, None).await.unwrap_err();
+        rotate(&store, Rotation::Scheduled, Some(&test_key(8)))
+            .await
+            .unwrap_err();
+        assert_eq!(stored_record(&store).await, sealed);
+
+        // A lost key-encryption key: a compromised rotation starts over under the new one.
+        let replaced = rotate(&store, Rotation::Compromised, Some(&test_key(8)))
+            .await
+            .unwrap();
+        let reopened = KeyRing::load_or_create(&store, Some(&test_key(8)))
+            .await
+            .unwrap();
+        assert_eq!(kids(&reopened), kids(&replaced));
     }
 }

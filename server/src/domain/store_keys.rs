@@ -25,11 +25,6 @@ pub fn wechat_openid(appid: &str, openid: &str) -> String {
     format!("wx:open:{appid}:{openid}")
 }
 
-/// The WeChat session key code2Session gave for this user of this app.
-pub fn wechat_session_key(appid: &str, openid: &str) -> String {
-    format!("wx:session-key:{appid}:{openid}")
-}
-
 /// A login ticket, by the hash of its value (the value itself is never stored).
 pub fn ticket(ticket: &str) -> String {
     format!("ticket:{}", token_hash(ticket))

@@ -256,6 +256,7 @@ pub async fn service_on(store: Arc<dyn Store>, settings: Settings) -> TestServic
         store,
         Arc::new(NoWeChat),
         Arc::new(settings),
+        None,
         Arc::new(Metrics::default()),
         shutting_down,
     )

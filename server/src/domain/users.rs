@@ -161,13 +161,6 @@ pub async fn find_or_create_wechat(
         Some(unionid) => store_keys::wechat_unionid(unionid),
         None => openid_key.clone(),
     };
-    store
-        .put(
-            &store_keys::wechat_session_key(appid, &session.openid),
-            session.session_key.expose().as_bytes(),
-            Lifetime::Forever,
-        )
-        .await?;
     if let Some(user) = existing_user(store, &identity_key).await? {
         return Ok(link_openid(store, &identity_key, &openid_key, user).await?);
     }

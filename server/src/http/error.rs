@@ -103,6 +103,12 @@ impl ApiError {
                 "something went wrong on the server",
             )
             .caused_by(Severity::Error, format!("cannot make a secret: {error}")),
+            // Only at start and at key re-reads, never on a request; mapped all the same.
+            AuthError::SealedKeys(error) => Described::new(
+                ErrorCode::InternalError,
+                "something went wrong on the server",
+            )
+            .caused_by(Severity::Error, format!("signing keys: {error}")),
         }
     }
 }

@@ -8,7 +8,6 @@ pub mod client;
 use async_trait::async_trait;
 
 use crate::config::AppSettings;
-use meeteasy_protocol::Secret;
 
 /// What code2Session tells about the user behind a `wx.login` code.
 #[derive(Debug, Clone)]
@@ -16,8 +15,8 @@ pub struct WeChatSession {
     pub openid: String,
     /// Present when the app is bound to an Open Platform account; the same across its apps.
     pub unionid: Option<String>,
-    /// Kept server-side only; never sent to a client.
-    pub session_key: Secret,
+    // WeChat's `session_key` is not kept: nothing here decrypts user data or signs with it, and a
+    // secret without a use is only something to leak.
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -119,6 +119,12 @@ async fn malformed_bodies_are_invalid_requests_naming_the_field() {
             "device_name",
         ),
         ("/auth/scenes", json!({"device_name": 12}), "device_name"),
+        // A right-to-left override would show the phone this name reversed.
+        (
+            "/auth/scenes",
+            json!({"device_name": "MeetEasy Console (\u{202E}pot-ksed\u{202C})"}),
+            "device_name",
+        ),
     ];
     for (path, body, field) in json_cases {
         assert_names(

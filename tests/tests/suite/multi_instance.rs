@@ -1,12 +1,16 @@
 //! Several server instances on one real Redis, and Redis going away and coming back.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use meeteasy_auth::domain::{Admin, Rotation};
-use meeteasy_protocol::{CreateSceneResponse, Jwks};
+use meeteasy_auth::http::pages::PageAddOns;
+use meeteasy_auth::key_sealing::KeyEncryptionKey;
+use meeteasy_auth::server::Server;
+use meeteasy_protocol::{CreateSceneResponse, Jwks, Secret};
 use meeteasy_tests::redis_server::RedisServer;
-use meeteasy_tests::server::{TestServer, redis_store};
+use meeteasy_tests::server::{TestServer, dev_settings, redis_store};
 use serde_json::json;
 
 use crate::flows::{islogin_path, jwt_header, scene_path, wait_for_waiters};
@@ -97,7 +101,7 @@ async fn key_rotations_reach_every_instance_at_once() {
     let admin = Admin::new(a.store().clone());
     let signed_before = a.dev_login("quinn").await.access_token;
     let rotated = admin
-        .rotate_keys(Rotation::Scheduled)
+        .rotate_keys(Rotation::Scheduled, None)
         .await
         .expect("rotated");
     let old_kid = jwt_header(&signed_before)["kid"]
@@ -117,7 +121,7 @@ async fn key_rotations_reach_every_instance_at_once() {
     }
 
     let replaced = admin
-        .rotate_keys(Rotation::Compromised)
+        .rotate_keys(Rotation::Compromised, None)
         .await
         .expect("replaced");
     assert!(replaced.retired.is_empty());
@@ -130,6 +134,81 @@ async fn key_rotations_reach_every_instance_at_once() {
                 .assert_error(401, "invalid_token");
         }
     }
+}
+
+fn key_encryption_key(base64: &str) -> KeyEncryptionKey {
+    KeyEncryptionKey::from_base64(&Secret::new(base64)).expect("a valid key-encryption key")
+}
+
+/// A dev-mode deployment on `redis` whose signing keys are sealed with `kek` (or kept in clear).
+fn sealed_deployment(
+    redis: &RedisServer,
+    kek: Option<KeyEncryptionKey>,
+) -> impl FnOnce(&mut meeteasy_auth::config::Settings) {
+    let url = redis.url();
+    move |settings| {
+        settings.store = redis_store(&url);
+        // One deployment, one issuer, whatever port an instance got.
+        settings.public_url = "https://auth.meeteasy.test".into();
+        settings.key_encryption_key = kek;
+    }
+}
+
+/// Builds (without serving) an instance with `kek` on `redis`: the error it refuses to start with.
+async fn start_refusal(redis: &RedisServer, kek: Option<KeyEncryptionKey>) -> String {
+    let mut settings = dev_settings(
+        "127.0.0.1:0".parse().expect("an address"),
+        Path::new("unused"),
+    );
+    sealed_deployment(redis, kek)(&mut settings);
+    match Server::build(settings, PageAddOns::default()).await {
+        Ok(_) => panic!("an instance started on keys it cannot open"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn sealed_signing_keys_survive_a_restart_and_refuse_instances_without_their_key() {
+    let redis = RedisServer::start();
+    let kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let first =
+        TestServer::start_with(sealed_deployment(&redis, Some(key_encryption_key(kek)))).await;
+    let token = first.dev_login("rosa").await.access_token;
+    let record = first
+        .store()
+        .get("signing-keys")
+        .await
+        .expect("the store answers")
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    assert!(record.contains("\"sealed_seed\""), "{record}");
+    assert!(!record.contains("\"seed\""), "a seed in clear: {record}");
+    first.stop().await;
+
+    // Every instance of the deployment is given the same key, in whichever form the operator wrote it.
+    let url_safe = kek.replace('+', "-").replace('/', "_").replace('=', "");
+    let restarted = TestServer::start_with(sealed_deployment(
+        &redis,
+        Some(key_encryption_key(&url_safe)),
+    ))
+    .await;
+    assert_eq!(restarted.get("/auth/me", Some(&token)).await.status, 200);
+
+    let without = start_refusal(&redis, None).await;
+    assert!(
+        without.contains("sealed") && without.contains("no key-encryption key"),
+        "{without}"
+    );
+    let wrong = start_refusal(
+        &redis,
+        Some(key_encryption_key(
+            "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=",
+        )),
+    )
+    .await;
+    assert!(wrong.contains("do not open"), "{wrong}");
+    // Refused without touching the keys: the running instance still verifies what it signed.
+    assert_eq!(restarted.get("/auth/me", Some(&token)).await.status, 200);
 }
 
 #[tokio::test]

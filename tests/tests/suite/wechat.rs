@@ -409,6 +409,13 @@ async fn a_real_code_logs_in_once() {
     login(&server, &code, None)
         .await
         .assert_error(401, "wechat_code_invalid");
+    // code2Session answered a session_key; nothing uses it, so nothing keeps it (the key earlier
+    // releases stored it under).
+    let session_key_record = format!("wx:session-key:{}:openid-olga", apps[0].appid);
+    assert_eq!(
+        server.store().get(&session_key_record).await.ok().flatten(),
+        None
+    );
 
     assert_eq!(
         login_as(&server, "openid-olga").await.user.id,

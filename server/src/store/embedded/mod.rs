@@ -12,6 +12,7 @@
 //! fails as unavailable (and is skipped if it had not started), and when [`QUEUE_CAPACITY`]
 //! operations are already waiting for a thread new ones are turned away at once.
 
+mod owner_only;
 mod reads;
 mod tables;
 mod worker;
@@ -27,6 +28,7 @@ use async_trait::async_trait;
 use redb::{Builder, DatabaseError, StorageError};
 use tokio::sync::oneshot;
 
+pub use self::owner_only::OwnerOnlyError;
 use self::reads::Reads;
 use self::tables::{EXPIRIES, RECORDS, Records};
 use self::worker::{MAX_BATCH, Message, Operation};
@@ -65,6 +67,8 @@ pub enum EmbeddedOpenError {
     Other { path: PathBuf, source: redb::Error },
     #[error("cannot start the database thread: {0}")]
     Thread(io::Error),
+    #[error(transparent)]
+    OwnerOnly(#[from] OwnerOnlyError),
 }
 
 pub struct EmbeddedStore {
@@ -77,16 +81,15 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the database in `data_dir`, creating the directory if needed.
+    /// Opens (or creates) the database in `data_dir`, creating the directory if needed. Both are
+    /// made owner-only first (see [`owner_only`]).
     pub fn open(data_dir: &Path) -> Result<Self, EmbeddedOpenError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| EmbeddedOpenError::CreateDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        owner_only::prepare_directory(data_dir)?;
         let path = data_dir.join(DATABASE_FILE);
+        let file = owner_only::open_database_file(&path)?;
         let database = Builder::new()
             .set_cache_size(CACHE_BYTES)
-            .create(&path)
+            .create_file(file)
             .map_err(|error| open_error(&path, error))?;
         create_tables(&database).map_err(|source| EmbeddedOpenError::Other {
             path: path.clone(),

@@ -22,7 +22,6 @@ use self::token::AccessTokens;
 use super::{WeChat, WeChatError, WeChatSession};
 use crate::config::{AppSettings, EnvVersion, WeChatSettings};
 use crate::store::Store;
-use meeteasy_protocol::Secret;
 
 /// Errcodes of a rejected access token: invalid, expired, or not the latest.
 const STALE_TOKEN_ERRCODES: [i64; 3] = [40001, 40014, 42001];
@@ -154,7 +153,6 @@ impl WeChat for WeChatClient {
             Ok(reply) => Ok(WeChatSession {
                 openid: reply.openid,
                 unionid: reply.unionid.filter(|unionid| !unionid.is_empty()),
-                session_key: Secret::new(reply.session_key),
             }),
             Err(CallError::Errcode {
                 errcode: errcode @ (40029 | 40163),
@@ -245,7 +243,7 @@ struct UnlimitedQrRequest<'a> {
 #[derive(Deserialize)]
 struct Code2SessionReply {
     openid: String,
-    session_key: String,
+    // `session_key` is in the reply too, and left unread (see `WeChatSession`).
     #[serde(default)]
     unionid: Option<String>,
 }
