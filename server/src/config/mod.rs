@@ -2,10 +2,12 @@
 
 mod file;
 mod load;
+mod redis_url;
 mod settings;
 
 pub use load::{ConfigError, Overrides, load, store_location};
 pub use settings::{
-    AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordLimits, QrMode, Settings,
-    StoreLocation, TlsSettings, WeChatSettings,
+    AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordLimits, QrMode,
+    RedisDeployment, RedisNode, RedisSettings, ReplicaAck, Settings, StoreLocation, TlsSettings,
+    WeChatSettings,
 };

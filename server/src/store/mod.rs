@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use lock::run_then_release;
-pub use notify::{NotifyHub, Subscription};
+pub use notify::{NotifyHub, Subscription, TopicEvent};
 
 /// How long a record lives. Backends own expiry: an expired record is never returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
