@@ -2,9 +2,11 @@
 //! on the slot of the records it is about, subscribed while this instance has a waiter on the topic.
 //!
 //! A subscription takes a moment to reach its node, and after a node is lost the cluster client
-//! subscribes again on whichever node now serves the slot. Each time a subscription is confirmed the
-//! topic's waiters are woken to re-read what they wait on, so a change made before the subscription
-//! took effect is not missed.
+//! subscribes again on whichever node now serves the slot. Each time a subscription takes effect the
+//! topic's waiters are woken to re-read what they wait on, so a change made before it is not missed:
+//! our own SSUBSCRIBE wakes them when it returns, a resubscription by the client when its
+//! confirmation arrives. (Our own SSUBSCRIBE's confirmation arrives as a push too, sometimes later;
+//! it is counted off rather than waking the waiters a second time, out of order.)
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub(super) async fn listen(
     let mut channels: HashMap<String, String> = HashMap::new();
     // Channels whose SSUBSCRIBE failed and is to be tried again.
     let mut pending: HashSet<String> = HashSet::new();
+    // Confirmations of our own SSUBSCRIBEs still to arrive as pushes, by channel.
+    let mut own = OwnConfirmations::default();
     let mut retry = tokio::time::interval(RETRY_EVERY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -43,26 +47,63 @@ pub(super) async fn listen(
                     TopicEvent::Opened(topic) => {
                         let channel = KeyLayout::Tagged.channel(&topic);
                         channels.insert(channel.clone(), topic);
-                        subscribe(&mut connection, &hub, &channels, &mut pending, channel).await;
+                        subscribe(&mut connection, &hub, &channels, &mut pending, &mut own, channel)
+                            .await;
                     }
                     TopicEvent::Closed(topic) => {
                         let channel = KeyLayout::Tagged.channel(&topic);
                         channels.remove(&channel);
                         pending.remove(&channel);
+                        own.forget(&channel);
                         unsubscribe(&mut connection, channel).await;
                     }
                 }
             }
             push = pushes.recv() => {
                 let Some(push) = push else { return };
-                relay(&hub, &channels, &push);
+                relay(&hub, &channels, &mut own, &push);
             }
             _tick = retry.tick(), if !pending.is_empty() => {
                 for channel in std::mem::take(&mut pending) {
-                    subscribe(&mut connection, &hub, &channels, &mut pending, channel).await;
+                    subscribe(&mut connection, &hub, &channels, &mut pending, &mut own, channel)
+                        .await;
                 }
             }
         }
+    }
+}
+
+/// Counts the confirmations our own SSUBSCRIBEs will still push, so that only the client's
+/// resubscriptions wake waiters from the push side.
+#[derive(Default)]
+struct OwnConfirmations(HashMap<String, usize>);
+
+impl OwnConfirmations {
+    fn expect(&mut self, channel: &str) {
+        *self.0.entry(channel.to_owned()).or_default() += 1;
+    }
+
+    /// Our SSUBSCRIBE failed or timed out: its confirmation may never come. (Should it come after
+    /// all, it wakes the waiters once more, which costs them one re-read.)
+    fn give_up(&mut self, channel: &str) {
+        if let Some(count) = self.0.get_mut(channel) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Whether a confirmation that arrived was one of ours.
+    fn take(&mut self, channel: &str) -> bool {
+        match self.0.get_mut(channel) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn forget(&mut self, channel: &str) {
+        self.0.remove(channel);
     }
 }
 
@@ -71,8 +112,10 @@ async fn subscribe(
     hub: &NotifyHub,
     channels: &HashMap<String, String>,
     pending: &mut HashSet<String>,
+    own: &mut OwnConfirmations,
     channel: String,
 ) {
+    own.expect(&channel);
     match tokio::time::timeout(COMMAND_TIMEOUT, connection.ssubscribe(&channel)).await {
         Ok(Ok(())) => {
             // Waiters read before the subscription took effect: they read again now.
@@ -82,10 +125,12 @@ async fn subscribe(
         }
         Ok(Err(error)) => {
             tracing::debug!(%error, "cannot subscribe to a cluster channel yet; trying again");
+            own.give_up(&channel);
             pending.insert(channel);
         }
         Err(_elapsed) => {
             tracing::debug!("a cluster subscription timed out; trying again");
+            own.give_up(&channel);
             pending.insert(channel);
         }
     }
@@ -101,15 +146,23 @@ async fn unsubscribe(connection: &mut ClusterConnection, channel: String) {
     }
 }
 
-fn relay(hub: &NotifyHub, channels: &HashMap<String, String>, push: &PushInfo) {
+fn relay(
+    hub: &NotifyHub,
+    channels: &HashMap<String, String>,
+    own: &mut OwnConfirmations,
+    push: &PushInfo,
+) {
     match push.kind {
-        // A message, or a subscription (re)established after a lost node: either way the
-        // topic's waiters read again.
+        // A message, or a subscription re-established by the client after a lost node: either
+        // way the topic's waiters read again.
         PushKind::SMessage | PushKind::SSubscribe => {
             let channel = match push.data.first() {
                 Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes),
                 _ => return,
             };
+            if push.kind == PushKind::SSubscribe && own.take(&channel) {
+                return;
+            }
             if let Some(topic) = channels.get(channel.as_ref()) {
                 hub.notify(topic);
             }
