@@ -29,12 +29,33 @@ pub const MASTER_NAME: &str = "meeteasy";
 struct Node {
     port: u16,
     process: Option<Child>,
+    /// How it was started, to start it again.
+    config: Option<std::path::PathBuf>,
+    extra: Vec<String>,
 }
 
 impl Node {
     fn stop(&mut self) {
         if let Some(process) = self.process.take() {
             terminate(process);
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _already_gone = process.kill();
+            let _status = process.wait();
+        }
+    }
+
+    fn restart(&mut self, dir: &Path) {
+        self.stop();
+        match launch_with(self.port, dir, self.config.as_deref(), &self.extra) {
+            Ok(process) => self.process = Some(process),
+            Err(failure) => panic!(
+                "a redis node did not restart on port {}: {failure}",
+                self.port
+            ),
         }
     }
 }
@@ -63,6 +84,8 @@ fn start_node(
                 return Node {
                     port,
                     process: Some(process),
+                    config: file,
+                    extra,
                 };
             }
             Err(failure) => failures.push(format!("port {port}: {failure}")),
@@ -235,6 +258,54 @@ impl RedisCluster {
         }
     }
 
+    /// Kills a master at once; answers its index, to restart it later.
+    pub fn kill_a_master(&mut self) -> usize {
+        let index = self
+            .nodes
+            .iter()
+            .position(|node| {
+                redis_cli(node.port, &["ROLE"])
+                    .is_some_and(|role| role.lines().next() == Some("master"))
+            })
+            .expect("the cluster has a master");
+        self.nodes[index].kill();
+        index
+    }
+
+    /// Starts a killed node again; it rejoins the cluster (as a replica, once another node took
+    /// over its slots).
+    pub fn restart(&mut self, index: usize) {
+        self.nodes[index].restart(self.dir.path());
+    }
+
+    /// Waits until three running nodes are masters (a replica took over a killed master's slots)
+    /// and every running node reports the cluster `ok`.
+    pub fn wait_until_taken_over(&self) {
+        let running = || self.nodes.iter().filter(|node| node.process.is_some());
+        wait_until(
+            "a replica takes over the killed master",
+            FORM_DEADLINE,
+            || {
+                let masters = running()
+                    .filter(|node| {
+                        redis_cli(node.port, &["ROLE"])
+                            .is_some_and(|role| role.lines().next() == Some("master"))
+                    })
+                    .count();
+                masters == 3
+                    && running().all(|node| {
+                        redis_cli(node.port, &["CLUSTER", "INFO"])
+                            .and_then(|info| info_field(&info, "cluster_state"))
+                            .is_some_and(|state| state == "ok")
+                    })
+            },
+        );
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
     /// The logs of every node, for a failure message.
     pub fn logs(&self) -> String {
         self.nodes
@@ -379,10 +450,7 @@ impl RedisSentinels {
 
     /// Kills the master at once (SIGKILL: no goodbye to its clients or replicas).
     pub fn kill_master(&mut self) {
-        if let Some(mut process) = self.master.process.take() {
-            let _already_gone = process.kill();
-            let _status = process.wait();
-        }
+        self.master.kill();
     }
 
     /// The port the sentinels name as master now, when one answers.

@@ -563,6 +563,74 @@ async fn redis_notify_reaches_other_instances() {
     assert_eq!(one.take("ticket:1").await.unwrap(), None);
 }
 
+/// A Cluster master dies: its replica takes over the slots, the cluster client follows, and the
+/// sharded subscriptions on those slots move to the new master, so wake-ups keep arriving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_follows_a_master_failover() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let settings = cluster.settings();
+    let one = RedisStore::open(&settings).await.expect("open one store");
+    let two = RedisStore::open(&settings)
+        .await
+        .expect("open another store");
+    // Thirty scenes whose slots fall on all three masters (redis-cli splits the slots in three
+    // equal ranges; these ids hash 7, 10 and 13 to each), so whichever master dies holds some.
+    let topics: Vec<String> = (0..30)
+        .map(|scene| format!("scene-changed:{scene}"))
+        .collect();
+    let mut subscriptions: Vec<Subscription> =
+        topics.iter().map(|topic| one.subscribe(topic)).collect();
+    for (topic, subscription) in topics.iter().zip(&mut subscriptions) {
+        two.notify(topic).await.unwrap();
+        wait_for_change(subscription).await;
+    }
+
+    let mut cluster = cluster;
+    let killed = cluster.kill_a_master();
+    // The replica takes over after the node timeout; the old master, back, follows it and gives
+    // the shard a replica again, so writes are acknowledged once more.
+    // Kept to the end: dropping it stops the nodes.
+    let _cluster = tokio::task::spawn_blocking(move || {
+        cluster.wait_until_taken_over();
+        cluster.restart(killed);
+        cluster
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for topic in &topics {
+        let key = topic.replace("scene-changed", "scene");
+        while two.put(&key, b"after", Lifetime::Forever).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{key} is not writable 30 s after the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The other store follows the new topology at its first failed operation.
+        loop {
+            match one.get(&key).await {
+                Ok(found) => {
+                    assert_eq!(found.as_deref(), Some(&b"after"[..]));
+                    break;
+                }
+                Err(error) => assert!(
+                    Instant::now() < deadline,
+                    "{key} is not readable 30 s after the kill: {error}"
+                ),
+            }
+        }
+    }
+    // Every subscription works again, wherever its slot is served now.
+    for (topic, subscription) in topics.iter().zip(&mut subscriptions) {
+        while has_change(subscription) {}
+        two.notify(topic).await.unwrap();
+        wait_for_change(subscription).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keys_carry_the_prefix() {
     let server = RedisServer::start();

@@ -204,7 +204,10 @@ async fn open_single(
         .redis_settings()
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
-    if let Some(password) = password {
+    // A password in the URL wins, so a URL that worked before means what it meant.
+    if let Some(password) = password
+        && settings.password().is_none()
+    {
         settings = settings.set_password(password);
     }
     let client = Client::open(connection_info.set_redis_settings(settings)).map_err(invalid_url)?;
