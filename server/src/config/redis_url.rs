@@ -121,9 +121,11 @@ fn parse_node(node: &str, default_port: u16) -> Result<RedisNode, ConfigError> {
             None => (node, None),
         }
     };
-    if host.is_empty()
-        || host.contains(['/', '?', '#', ' ', ':', '[', ']']) && !node.starts_with('[')
-    {
+    // Only a bracketed (IPv6) host may hold colons.
+    let bracketed = node.starts_with('[');
+    let stray =
+        |c: char| matches!(c, '/' | '?' | '#' | ' ' | '[' | ']') || (c == ':' && !bracketed);
+    if host.is_empty() || host.contains(stray) {
         return Err(bad());
     }
     let port = match port {
