@@ -53,7 +53,7 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
             })?;
     let store = match &settings.store {
         StoreLocation::Embedded { data_dir } => format!("embedded ({})", data_dir.display()),
-        StoreLocation::Redis { .. } => "redis".to_owned(),
+        StoreLocation::Redis(redis) => redis.deployment.kind().to_owned(),
     };
     let keys_at_rest = if settings.key_encryption_key.is_some() {
         "sealed"

@@ -38,7 +38,7 @@ pub enum StartError {
 pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, StartError> {
     Ok(match location {
         StoreLocation::Embedded { data_dir } => Arc::new(EmbeddedStore::open(data_dir)?),
-        StoreLocation::Redis { url } => Arc::new(RedisStore::connect(url.expose()).await?),
+        StoreLocation::Redis(redis) => Arc::new(RedisStore::open(redis).await?),
     })
 }
 

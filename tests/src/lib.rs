@@ -4,5 +4,6 @@
 pub mod api;
 pub mod browser;
 pub mod desktop;
+pub mod redis_deployments;
 pub mod redis_server;
 pub mod server;

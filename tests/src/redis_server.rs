@@ -87,8 +87,25 @@ impl Drop for RedisServer {
 
 /// Starts redis-server on `port` and waits until that very process answers.
 fn launch(port: u16, dir: &Path) -> Result<Child, String> {
+    launch_with(port, dir, None, &[])
+}
+
+/// Starts redis-server (or, with a sentinel config, a sentinel) on `port` with `extra` arguments,
+/// and waits until that very process answers.
+pub(crate) fn launch_with(
+    port: u16,
+    dir: &Path,
+    config: Option<&Path>,
+    extra: &[String],
+) -> Result<Child, String> {
     let log = dir.join(format!("redis-{port}.log"));
-    let mut process = Command::new(redis_server_binary())
+    let mut command = Command::new(redis_server_binary());
+    // A config file, when given, must come first.
+    if let Some(config) = config {
+        command.arg(config);
+    }
+    let mut process = command
+        .args(extra)
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
@@ -150,7 +167,7 @@ fn answering_pid(port: u16) -> Option<u32> {
     }
 }
 
-fn terminate(mut process: Child) {
+pub(crate) fn terminate(mut process: Child) {
     let sent = Command::new("kill")
         .args(["-TERM", &process.id().to_string()])
         .status()
@@ -184,13 +201,13 @@ fn redis_server_binary() -> PathBuf {
 }
 
 /// A port nothing listens on right now (the OS picks it); someone may still take it before we do.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("bind 127.0.0.1:0 to find a free port")
 }
 
-fn read_log(log: &Path) -> String {
+pub(crate) fn read_log(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_else(|error| format!("(no log: {error})"))
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use meeteasy_auth::config::{self, Overrides, Settings, StoreLocation};
+use meeteasy_auth::config::{self, Overrides, RedisSettings, Settings, StoreLocation};
 use meeteasy_auth::domain::{Admin, AuthService, NewPasswordUser};
 use meeteasy_auth::http::pages::PageAddOns;
 use meeteasy_auth::server::Server;
@@ -265,7 +265,5 @@ impl Drop for TestServer {
 
 /// The store location of a Redis at `url`.
 pub fn redis_store(url: &str) -> StoreLocation {
-    StoreLocation::Redis {
-        url: Secret::new(url),
-    }
+    StoreLocation::Redis(RedisSettings::single(url))
 }

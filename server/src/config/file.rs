@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub password_hashing: Option<FilePasswordHashing>,
     pub wechat_login_limits: Option<FileWeChatLoginLimits>,
     pub scene_limits: Option<FileSceneLimits>,
+    pub redis: Option<FileRedis>,
     #[serde(default)]
     pub apps: Vec<FileApp>,
 }
@@ -56,6 +57,20 @@ pub struct FilePasswordLimits {
     pub per_login: Option<u64>,
     pub per_ip: Option<u64>,
     pub window_secs: Option<u64>,
+}
+
+/// How to reach a Redis store beyond its URL.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRedis {
+    /// The name of an environment variable holding the Redis password.
+    pub password_env: Option<String>,
+    /// A file holding the Redis password (e.g. a mounted secret).
+    pub password_file: Option<PathBuf>,
+    /// How many replicas must have a write before it is acknowledged (0: do not wait).
+    pub wait_replicas: Option<u32>,
+    /// How long a write may wait for its replicas, in milliseconds.
+    pub wait_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{FileApp, FileConfig};
+use super::redis_url;
 use super::settings::{
     AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits,
     QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
@@ -39,7 +40,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
+pub(super) fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field,
         problem: problem.into(),
@@ -143,14 +144,12 @@ fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation,
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("meeteasy-data"));
         Ok(StoreLocation::Embedded { data_dir })
-    } else if store.starts_with("redis://") || store.starts_with("rediss://") {
-        Ok(StoreLocation::Redis {
-            url: Secret::new(store),
-        })
+    } else if redis_url::is_redis(&store) {
+        redis_url::redis_settings(&store, file.redis.as_ref()).map(StoreLocation::Redis)
     } else {
         Err(invalid(
             "store",
-            "must be `embedded` or a redis://host:port URL",
+            "must be `embedded`, a redis://host:port URL, redis-sentinel://HOST:PORT[,...]/MASTER              or redis-cluster://HOST:PORT[,...]",
         ))
     }
 }

@@ -2,6 +2,7 @@
 
 mod file;
 mod load;
+mod redis_url;
 mod settings;
 
 pub use load::{
@@ -10,5 +11,6 @@ pub use load::{
 };
 pub use settings::{
     AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits,
-    QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
+    QrMode, RedisDeployment, RedisNode, RedisSettings, ReplicaAck, SceneLimits, Settings,
+    StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
 };

@@ -36,13 +36,72 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub enum StoreLocation {
-    Embedded {
-        data_dir: PathBuf,
+    Embedded { data_dir: PathBuf },
+    Redis(RedisSettings),
+}
+
+/// Where the Redis deployment is and how writes are made to outlive one node.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub deployment: RedisDeployment,
+    /// From `redis.password_env` or `redis.password_file`; for Sentinel and Cluster the only way to
+    /// give one. It authenticates to the data nodes and to the sentinels alike.
+    pub password: Option<Secret>,
+    /// `None`: writes are acknowledged once the master has them (no replica configured).
+    pub replica_ack: Option<ReplicaAck>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RedisDeployment {
+    /// `redis://` or `rediss://`, as before; the URL may carry a password.
+    Single { url: Secret },
+    /// `redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME` (`rediss-sentinel://`: TLS to the
+    /// sentinels and the data nodes).
+    Sentinel {
+        sentinels: Vec<RedisNode>,
+        master_name: String,
+        tls: bool,
     },
-    /// The URL may carry a password.
-    Redis {
-        url: Secret,
-    },
+    /// `redis-cluster://HOST:PORT[,HOST:PORT...]`: seed nodes; the rest is discovered.
+    Cluster { seeds: Vec<RedisNode>, tls: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisNode {
+    pub host: String,
+    pub port: u16,
+}
+
+/// A write is acknowledged only once `replicas` replicas have it (`WAIT replicas timeout`); when
+/// fewer confirm within `timeout`, the caller is told the store is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaAck {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
+
+impl RedisDeployment {
+    /// How the deployment is named in logs (never with its address or password).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Single { .. } => "redis",
+            Self::Sentinel { .. } => "redis-sentinel",
+            Self::Cluster { .. } => "redis-cluster",
+        }
+    }
+}
+
+impl RedisSettings {
+    /// A single Redis at `url`, no replica acknowledgement: what `redis://` meant before.
+    pub fn single(url: &str) -> Self {
+        Self {
+            deployment: RedisDeployment::Single {
+                url: Secret::new(url),
+            },
+            password: None,
+            replica_ack: None,
+        }
+    }
 }
 
 /// The longest any token may be configured to live (`console_token_ttl`'s upper bound): a key

@@ -3,7 +3,7 @@
 //! notifications for long-polls. Records are opaque bytes; the domain owns their format and meaning.
 //!
 //! Two backends implement it: [`embedded::EmbeddedStore`] (redb in `--data-dir`, no server needed) and
-//! [`redis::RedisStore`] (`redis://...`, for production and for several instances on one Redis).
+//! [`redis::RedisStore`] (one Redis, Sentinel or Cluster, for production and for several instances).
 //! A missing or expired record is `Ok(None)`; every error means the backend could not be reached or
 //! answered nonsense, and callers report it as `store_unavailable`.
 
@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use lock::run_then_release;
-pub use notify::{NotifyHub, Subscription};
+pub use notify::{NotifyHub, Subscription, TopicEvent};
 
 /// How long a record lives. Backends own expiry: an expired record is never returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub trait Store: Send + Sync + 'static {
     async fn notify(&self, topic: &str) -> Result<(), StoreError>;
 
     /// Starts listening to `topic`. Subscribe before reading the state you wait on, so no change is missed.
+    /// A backend may also wake a subscription when it cannot rule out a missed change (its
+    /// subscription was just established or re-established): waiters re-read, they never trust a wake.
     fn subscribe(&self, topic: &str) -> Subscription;
 
     /// Whether the backend answers now (for `/readyz`).

@@ -7,12 +7,22 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// Topic -> its sender; an entry lives exactly while the topic has subscriptions.
 #[derive(Clone, Default)]
 pub struct NotifyHub {
     topics: Arc<Mutex<HashMap<String, Topic>>>,
+    /// Told when a topic gains its first subscription or loses its last one, for a backend that
+    /// subscribes per topic (Redis Cluster's sharded pub/sub) rather than to everything at once.
+    topic_events: Option<mpsc::UnboundedSender<TopicEvent>>,
+}
+
+/// A topic this instance starts or stops listening to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicEvent {
+    Opened(String),
+    Closed(String),
 }
 
 /// One topic's channel and how many subscriptions it has.
@@ -26,11 +36,25 @@ struct Topic {
 }
 
 impl NotifyHub {
+    /// A hub that reports its topics opening and closing, in the order they happen.
+    pub fn with_topic_events() -> (Self, mpsc::UnboundedReceiver<TopicEvent>) {
+        let (sender, events) = mpsc::unbounded_channel();
+        let hub = Self {
+            topic_events: Some(sender),
+            ..Self::default()
+        };
+        (hub, events)
+    }
+
     pub fn subscribe(&self, topic: &str) -> Subscription {
         let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
-            sender: broadcast::channel(4).0,
-            subscriptions: 0,
+        let entry = topics.entry(topic.to_owned()).or_insert_with(|| {
+            // Sent under the lock, so a topic's opening and closing are reported in order.
+            self.report(TopicEvent::Opened(topic.to_owned()));
+            Topic {
+                sender: broadcast::channel(4).0,
+                subscriptions: 0,
+            }
         });
         entry.subscriptions += 1;
         Subscription {
@@ -72,6 +96,14 @@ impl NotifyHub {
         entry.subscriptions = entry.subscriptions.saturating_sub(1);
         if entry.subscriptions == 0 {
             topics.remove(topic);
+            self.report(TopicEvent::Closed(topic.to_owned()));
+        }
+    }
+
+    fn report(&self, event: TopicEvent) {
+        if let Some(events) = &self.topic_events {
+            // The receiver goes only with the store's listener, and then nobody needs to know.
+            let _listener_gone = events.send(event);
         }
     }
 }
@@ -140,6 +172,29 @@ mod tests {
         });
         assert_eq!(hub.waiters(), 0);
         assert_eq!(hub.topic_count(), 0, "entries left without subscribers");
+    }
+
+    #[test]
+    fn topic_events_follow_the_first_and_last_subscription() {
+        let (hub, mut events) = NotifyHub::with_topic_events();
+        let first = hub.subscribe("scene:1");
+        let second = hub.subscribe("scene:1");
+        drop(first);
+        drop(second);
+        let _again = hub.subscribe("scene:1");
+        let mut seen = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            seen.push(event);
+        }
+        let topic = || "scene:1".to_owned();
+        assert_eq!(
+            seen,
+            [
+                TopicEvent::Opened(topic()),
+                TopicEvent::Closed(topic()),
+                TopicEvent::Opened(topic())
+            ]
+        );
     }
 
     #[test]

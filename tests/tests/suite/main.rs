@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod console;
+mod failover;
 mod flows;
 mod h5;
 mod limits;

@@ -4,11 +4,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use meeteasy_auth::config::StoreLocation;
 use meeteasy_auth::domain::{Admin, Rotation};
 use meeteasy_auth::http::pages::PageAddOns;
 use meeteasy_auth::key_sealing::KeyEncryptionKey;
 use meeteasy_auth::server::Server;
 use meeteasy_protocol::{CreateSceneResponse, Jwks, Secret};
+use meeteasy_tests::redis_deployments::RedisCluster;
 use meeteasy_tests::redis_server::RedisServer;
 use meeteasy_tests::server::{TestServer, dev_settings, redis_store};
 use serde_json::json;
@@ -16,10 +18,13 @@ use serde_json::json;
 use crate::flows::{islogin_path, jwt_header, scene_path, wait_for_waiters};
 
 pub async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
-    let url = redis.url();
+    two_instances_on(redis_store(&redis.url())).await
+}
+
+async fn two_instances_on(store: StoreLocation) -> (TestServer, TestServer) {
     // Both instances are one deployment behind a load balancer: one public URL, one issuer.
     let deployment = |s: &mut meeteasy_auth::config::Settings| {
-        s.store = redis_store(&url);
+        s.store = store.clone();
         s.public_url = "https://auth.meeteasy.test".into();
     };
     (
@@ -32,12 +37,29 @@ pub async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
 async fn a_confirm_on_one_instance_wakes_the_console_waiting_on_another() {
     let redis = RedisServer::start();
     let (a, b) = two_instances(&redis).await;
+    confirm_on_one_wakes_the_other(&a, &b).await;
+}
+
+/// On a Cluster the wake-up travels over sharded pub/sub on the scene's slot; the keys are shared
+/// and a ticket is still exchanged exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_two_instances_share_scenes_wake_ups_and_tickets() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .expect("the cluster starts");
+    let (a, b) = two_instances_on(StoreLocation::Redis(cluster.settings())).await;
+    confirm_on_one_wakes_the_other(&a, &b).await;
+    confirm_on_one_wakes_the_other(&b, &a).await;
+    exchanges_across_instances_have_one_winner(&a, &b).await;
+}
+
+async fn confirm_on_one_wakes_the_other(a: &TestServer, b: &TestServer) {
     let scene: CreateSceneResponse = a.post("/auth/scenes", json!({}), None).await.json();
     let phone = a.dev_login("pat").await;
     let long_poll = islogin_path(&scene, 30);
     let waiting = b.get(&long_poll, Some(&scene.poll_token));
     let scan_on_a = async {
-        wait_for_waiters(&b, 1).await;
+        wait_for_waiters(b, 1).await;
         let started = Instant::now();
         assert_eq!(
             a.post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
@@ -57,7 +79,7 @@ async fn a_confirm_on_one_instance_wakes_the_console_waiting_on_another() {
 
     let waiting = b.get(&long_poll, Some(&scene.poll_token));
     let confirm_on_a = async {
-        wait_for_waiters(&b, 1).await;
+        wait_for_waiters(b, 1).await;
         a.post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
             .await
     };
@@ -215,10 +237,14 @@ async fn sealed_signing_keys_survive_a_restart_and_refuse_instances_without_thei
 async fn of_concurrent_exchanges_across_instances_one_wins() {
     let redis = RedisServer::start();
     let (a, b) = two_instances(&redis).await;
+    exchanges_across_instances_have_one_winner(&a, &b).await;
+}
+
+async fn exchanges_across_instances_have_one_winner(a: &TestServer, b: &TestServer) {
     let login = a.dev_login("quinn").await;
     let body = json!({"login_ticket": login.login_ticket});
     let replies = join_all((0..40).map(|i| {
-        let instance = if i % 2 == 0 { &a } else { &b };
+        let instance = if i % 2 == 0 { a } else { b };
         instance.post("/auth/login-ticket/exchange", body.clone(), None)
     }))
     .await;

@@ -12,6 +12,7 @@ use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
 use meeteasy_auth::store::redis::RedisStore;
 use meeteasy_auth::store::{Lifetime, Store, StoreError, Subscription};
 use meeteasy_protocol::Audience;
+use meeteasy_tests::redis_deployments::{RedisCluster, RedisSentinels};
 use meeteasy_tests::redis_server::RedisServer;
 use tempfile::TempDir;
 
@@ -70,6 +71,32 @@ macro_rules! contract {
                     let backend = super::redis().await;
                     super::$case(&backend.store).await;
                 }
+            )+
+        }
+        /// A Cluster or a Sentinel deployment takes seconds to form: every case runs on one,
+        /// emptied before each.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn redis_cluster_keeps_the_contract() {
+            let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.unwrap();
+            let store: Arc<dyn Store> = Arc::new(
+                RedisStore::open(&cluster.settings()).await.expect("open the cluster store"),
+            );
+            $(
+                eprintln!("cluster: {}", stringify!($case));
+                cluster.flush();
+                $case(&store).await;
+            )+
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn redis_sentinel_keeps_the_contract() {
+            let sentinels = tokio::task::spawn_blocking(|| RedisSentinels::start(1)).await.unwrap();
+            let store: Arc<dyn Store> = Arc::new(
+                RedisStore::open(&sentinels.settings()).await.expect("open the sentinel store"),
+            );
+            $(
+                eprintln!("sentinel: {}", stringify!($case));
+                sentinels.flush();
+                $case(&store).await;
             )+
         }
     };
@@ -382,11 +409,20 @@ async fn notify_reaches_earlier_subscribers_of_the_topic(store: &Arc<dyn Store>)
     let mut first = store.subscribe("scene:1");
     let mut second = store.subscribe("scene:1");
     let mut other = store.subscribe("scene:2");
+    let mut marker = store.subscribe("marker");
+    // A backend that subscribes per topic (Redis Cluster) wakes a subscription once when it
+    // becomes live, so its waiter re-reads what it may have missed: let those pass first.
+    // Notifications are delivered in order, so once the marker's arrives the others are in.
+    store.notify("marker").await.unwrap();
+    wait_for_change(&mut marker).await;
+    for subscription in [&mut first, &mut second, &mut other, &mut marker] {
+        while has_change(subscription) {}
+    }
+
     store.notify("scene:1").await.unwrap();
     wait_for_change(&mut first).await;
     wait_for_change(&mut second).await;
     // Notifications are delivered in order: one notified after scene:1 proves scene:2 saw nothing.
-    let mut marker = store.subscribe("marker");
     store.notify("marker").await.unwrap();
     wait_for_change(&mut marker).await;
     assert!(
@@ -532,6 +568,74 @@ async fn redis_notify_reaches_other_instances() {
         Some(&b"grant"[..])
     );
     assert_eq!(one.take("ticket:1").await.unwrap(), None);
+}
+
+/// A Cluster master dies: its replica takes over the slots, the cluster client follows, and the
+/// sharded subscriptions on those slots move to the new master, so wake-ups keep arriving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_follows_a_master_failover() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let settings = cluster.settings();
+    let one = RedisStore::open(&settings).await.expect("open one store");
+    let two = RedisStore::open(&settings)
+        .await
+        .expect("open another store");
+    // Thirty scenes whose slots fall on all three masters (redis-cli splits the slots in three
+    // equal ranges; these ids hash 7, 10 and 13 to each), so whichever master dies holds some.
+    let topics: Vec<String> = (0..30)
+        .map(|scene| format!("scene-changed:{scene}"))
+        .collect();
+    let mut subscriptions: Vec<Subscription> =
+        topics.iter().map(|topic| one.subscribe(topic)).collect();
+    for (topic, subscription) in topics.iter().zip(&mut subscriptions) {
+        two.notify(topic).await.unwrap();
+        wait_for_change(subscription).await;
+    }
+
+    let mut cluster = cluster;
+    let killed = cluster.kill_a_master();
+    // The replica takes over after the node timeout; the old master, back, follows it and gives
+    // the shard a replica again, so writes are acknowledged once more.
+    // Kept to the end: dropping it stops the nodes.
+    let _cluster = tokio::task::spawn_blocking(move || {
+        cluster.wait_until_taken_over();
+        cluster.restart(killed);
+        cluster
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for topic in &topics {
+        let key = topic.replace("scene-changed", "scene");
+        while two.put(&key, b"after", Lifetime::Forever).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{key} is not writable 30 s after the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The other store follows the new topology at its first failed operation.
+        loop {
+            match one.get(&key).await {
+                Ok(found) => {
+                    assert_eq!(found.as_deref(), Some(&b"after"[..]));
+                    break;
+                }
+                Err(error) => assert!(
+                    Instant::now() < deadline,
+                    "{key} is not readable 30 s after the kill: {error}"
+                ),
+            }
+        }
+    }
+    // Every subscription works again, wherever its slot is served now.
+    for (topic, subscription) in topics.iter().zip(&mut subscriptions) {
+        while has_change(subscription) {}
+        two.notify(topic).await.unwrap();
+        wait_for_change(subscription).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,18 @@
-//! The one pub/sub connection of a Redis store: it receives every instance's notifications and hands
-//! them to this instance's [`NotifyHub`]. When the connection is lost it reconnects with capped backoff
-//! and then wakes every waiter, since notifications sent meanwhile were missed.
+//! The one pub/sub connection of a Redis store on one server or behind Sentinel: it receives every
+//! instance's notifications and hands them to this instance's [`NotifyHub`]. When the connection is
+//! lost it reconnects with capped backoff (behind Sentinel, to the master the sentinels name then, so a
+//! failover is followed) and then wakes every waiter, since notifications sent meanwhile were missed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::{PubSub, PubSubSink, PubSubStream};
 use redis::{Client, RedisError};
 
-use super::{CONNECT_TIMEOUT, NOTIFY_CHANNEL_PREFIX};
+use super::CONNECT_TIMEOUT;
+use super::keys::NOTIFY_CHANNEL_PREFIX;
+use super::link::SentinelLink;
 use crate::store::NotifyHub;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -26,10 +30,22 @@ pub(super) enum SubscribeError {
     TimedOut,
 }
 
+/// Where the notifications are published.
+pub(super) enum Source {
+    Server(Client),
+    /// Whichever node the sentinels call master at the time of connecting.
+    Sentinel(Arc<SentinelLink>),
+}
+
 /// Opens a pub/sub connection listening to every notification channel.
-pub(super) async fn subscribe(client: &Client) -> Result<PubSub, SubscribeError> {
+pub(super) async fn subscribe(source: &Source) -> Result<PubSub, SubscribeError> {
     let subscribing = async {
-        let mut pubsub = client.get_async_pubsub().await?;
+        let mut pubsub = match source {
+            Source::Server(client) => client.get_async_pubsub().await?,
+            Source::Sentinel(sentinel) => {
+                sentinel.master_client().await?.get_async_pubsub().await?
+            }
+        };
         pubsub
             .psubscribe(format!("{NOTIFY_CHANNEL_PREFIX}*"))
             .await?;
@@ -42,11 +58,11 @@ pub(super) async fn subscribe(client: &Client) -> Result<PubSub, SubscribeError>
 }
 
 /// Relays notifications for as long as the store lives (the store aborts this task when dropped).
-pub(super) async fn listen(client: Client, hub: NotifyHub, mut pubsub: PubSub) {
+pub(super) async fn listen(source: Source, hub: NotifyHub, mut pubsub: PubSub) {
     loop {
         let loss = relay(pubsub, &hub).await;
         tracing::warn!(reason = %loss, "lost the Redis notification connection; reconnecting");
-        pubsub = resubscribe(&client).await;
+        pubsub = resubscribe(&source).await;
         tracing::info!("Redis notification connection restored");
         hub.notify_all();
     }
@@ -88,11 +104,11 @@ enum ConnectionLoss {
     Silent,
 }
 
-async fn resubscribe(client: &Client) -> PubSub {
+async fn resubscribe(source: &Source) -> PubSub {
     let mut backoff = MIN_BACKOFF;
     loop {
         tokio::time::sleep(backoff).await;
-        match subscribe(client).await {
+        match subscribe(source).await {
             Ok(pubsub) => return pubsub,
             Err(error) => {
                 tracing::debug!(%error, "Redis notification connection still down");

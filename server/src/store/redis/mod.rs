@@ -1,32 +1,43 @@
-//! The Redis store, for production and for several server instances sharing one Redis.
+//! The Redis store, for production and for several server instances sharing one Redis: one server
+//! (`redis://`), a master watched by Sentinel (`redis-sentinel://`) or a Redis Cluster
+//! (`redis-cluster://`).
 //!
-//! Redis owns expiry (`PX`); the multi-step operations are single commands or Lua scripts, so they are
-//! atomic across instances. All keys live under `meeteasy:`. Every operation is bounded by
-//! [`OPERATION_TIMEOUT`]: while Redis is down callers get [`StoreError::Unavailable`] within seconds,
-//! and the connection manager reconnects by itself when Redis is back. Notifications travel over
-//! Redis pub/sub (`meeteasy:notify:<topic>`), one subscriber connection per store.
+//! Redis owns expiry (`PX`); the multi-step operations are single commands or Lua scripts over one
+//! key, so they are atomic across instances and touch one cluster slot. All keys live under
+//! `meeteasy:` ([`keys`] says how they are spelled on a Cluster). Every operation is bounded by
+//! [`OPERATION_TIMEOUT`]: while Redis is down or failing over callers get
+//! [`StoreError::Unavailable`] within seconds, and the connection finds its way back by itself.
+//! With replicas configured, a write is acknowledged only once they have it (`WAIT`). Notifications
+//! travel over Redis pub/sub (`meeteasy:notify:<topic>`; sharded on a Cluster), one subscriber
+//! connection per store.
 
+mod keys;
+mod link;
 mod listener;
 mod scripts;
+mod sharded;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
-    Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, ProtocolVersion, RedisError,
-    RedisResult, ScriptInvocation,
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
+    IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo, RedisError, RedisResult,
+    ScriptInvocation, TlsMode,
 };
 use tokio::task::JoinHandle;
 
+use self::keys::KeyLayout;
+use self::link::{Handle, Link, SentinelLink};
 use self::scripts::Scripts;
+use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 use crate::store::{Lifetime, NotifyHub, Store, StoreError, Subscription, WindowCount};
 
-/// Prefix of every key this server writes.
-const KEY_PREFIX: &str = "meeteasy:";
-/// Prefix of the pub/sub channels; the topic follows.
-const NOTIFY_CHANNEL_PREFIX: &str = "meeteasy:notify:";
 /// The longest any one operation may take, reconnecting included.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one connection attempt (TCP connect and handshake) may take.
@@ -37,45 +48,48 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1500);
 const RETRY_DELAY: Duration = Duration::from_millis(100);
 
 pub struct RedisStore {
-    connection: ConnectionManager,
+    link: Link,
+    keys: KeyLayout,
+    replica_ack: Option<ReplicaAck>,
     scripts: Scripts,
     hub: NotifyHub,
     listener: JoinHandle<()>,
 }
 
+/// Whether an operation changes what is stored: a write is acknowledged only once the configured
+/// replicas have it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Read,
+    Write,
+    /// A rate-limit counter: losing it in a failover costs a fresh window, so it is not waited for.
+    Counter,
+}
+
 impl RedisStore {
-    /// Connects to the Redis at `url` (`redis://[user:password@]host[:port][/db]`) and starts listening
-    /// for notifications. Fails when Redis cannot be reached now; later outages are survived.
+    /// Connects to the one Redis at `url` (`redis://[user:password@]host[:port][/db]`), without
+    /// waiting for replicas. Fails when Redis cannot be reached now; later outages are survived.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        // The URL may carry a password: it never goes into an error message.
-        let invalid_url = |error: RedisError| {
-            StoreError::Unavailable(format!("the Redis URL is not valid: {error}"))
+        Self::open(&RedisSettings::single(url)).await
+    }
+
+    /// Connects to the deployment `settings` name and starts listening for notifications. Fails when
+    /// it cannot be reached now; later outages and failovers are survived.
+    pub async fn open(settings: &RedisSettings) -> Result<Self, StoreError> {
+        let password = settings.password.as_ref().map(|secret| secret.expose());
+        let (link, keys, hub, listener) = match &settings.deployment {
+            RedisDeployment::Single { url } => open_single(url.expose(), password).await?,
+            RedisDeployment::Sentinel {
+                sentinels,
+                master_name,
+                tls,
+            } => open_sentinel(sentinels, master_name, *tls, password).await?,
+            RedisDeployment::Cluster { seeds, tls } => open_cluster(seeds, *tls, password).await?,
         };
-        let connection_info = url.into_connection_info().map_err(invalid_url)?;
-        // Over RESP3 the connection manager learns at once that its connection dropped and
-        // reconnects before the next command, instead of failing that command (Redis 6 and later
-        // speak RESP3; GETDEL needs 6.2 anyway).
-        let settings = connection_info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client =
-            Client::open(connection_info.set_redis_settings(settings)).map_err(invalid_url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_min_delay(RETRY_DELAY)
-            .set_max_delay(Duration::from_secs(1));
-        let connecting = ConnectionManager::new_with_config(client.clone(), config);
-        let connection = bounded(async { connecting.await.map_err(unreachable) }).await?;
-        let pubsub = listener::subscribe(&client).await.map_err(|error| {
-            StoreError::Unavailable(format!("cannot subscribe to Redis notifications: {error}"))
-        })?;
-        let hub = NotifyHub::default();
-        let listener = tokio::spawn(listener::listen(client, hub.clone(), pubsub));
         let store = Self {
-            connection,
+            link,
+            keys,
+            replica_ack: settings.replica_ack,
             scripts: Scripts::new(),
             hub,
             listener,
@@ -84,55 +98,249 @@ impl RedisStore {
         Ok(store)
     }
 
-    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
-        self.run(|mut connection| async move { command.query_async(&mut connection).await })
-            .await
+    async fn query<T: FromRedisValue>(
+        &self,
+        key: &str,
+        effect: Effect,
+        command: &Cmd,
+    ) -> Result<T, StoreError> {
+        self.run(key, effect, |mut connection| async move {
+            command.query_async(&mut connection).await
+        })
+        .await
     }
 
     async fn invoke<T: FromRedisValue>(
         &self,
+        key: &str,
+        effect: Effect,
         script: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        self.run(|mut connection| async move { script.invoke_async(&mut connection).await })
-            .await
+        self.run(key, effect, |mut connection| async move {
+            script.invoke_async(&mut connection).await
+        })
+        .await
     }
 
-    /// Runs one command on a handle of the shared connection, within [`OPERATION_TIMEOUT`]. While
-    /// Redis refuses the connection (down, or just restarting) it tries again: a refused connection
-    /// carried nothing, so even a take or a compare-and-swap is safe to repeat.
-    async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    /// Runs one operation on `key` within [`OPERATION_TIMEOUT`]. While Redis refuses the connection
+    /// (down, or just restarting), or a write reached a master that a failover demoted, it tries
+    /// again: neither carried anything out, so even a take or a compare-and-swap is safe to repeat.
+    /// A write then waits for the configured replicas on the same connection.
+    async fn run<T, F, Fut>(
+        &self,
+        key: &str,
+        effect: Effect,
+        mut attempt: F,
+    ) -> Result<T, StoreError>
     where
-        F: FnMut(ConnectionManager) -> Fut,
+        F: FnMut(Handle) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let give_up_at = Instant::now() + OPERATION_TIMEOUT - RETRY_DELAY;
         bounded(async {
             loop {
-                match attempt(self.connection.clone()).await {
-                    Err(error) if error.is_connection_refusal() && Instant::now() < give_up_at => {
+                let outcome = match self.link.handle().await {
+                    Ok(handle) => attempt(handle.clone()).await.map(|value| (value, handle)),
+                    Err(error) => Err(error),
+                };
+                match outcome {
+                    Ok((value, mut handle)) => {
+                        if effect == Effect::Write
+                            && let Some(ack) = self.replica_ack
+                        {
+                            self.await_replicas(&mut handle, key, ack).await?;
+                        }
+                        return Ok(value);
+                    }
+                    Err(error) => {
+                        self.link.failed(&error);
+                        let safe_to_repeat =
+                            error.is_connection_refusal() || link::is_readonly(&error);
+                        if !safe_to_repeat || Instant::now() >= give_up_at {
+                            return Err(store_error(error));
+                        }
                         tokio::time::sleep(RETRY_DELAY).await;
                     }
-                    result => return result.map_err(store_error),
                 }
             }
         })
         .await
+    }
+
+    /// The acknowledgement of a write: `Unavailable` unless the replicas confirmed it in time (it
+    /// may still be on the master; the caller was not told it is kept).
+    async fn await_replicas(
+        &self,
+        handle: &mut Handle,
+        key: &str,
+        ack: ReplicaAck,
+    ) -> Result<(), StoreError> {
+        match handle.replicas_holding(key, ack).await {
+            Ok(holding) if holding >= ack.replicas => Ok(()),
+            Ok(holding) => Err(StoreError::Unavailable(format!(
+                "a write reached {holding} of {} replicas within {:?}",
+                ack.replicas, ack.timeout
+            ))),
+            Err(error) => {
+                self.link.failed(&error);
+                Err(store_error(error))
+            }
+        }
+    }
+}
+
+async fn open_single(
+    url: &str,
+    password: Option<&str>,
+) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
+    // The URL may carry a password: it never goes into an error message.
+    let invalid_url =
+        |error: RedisError| StoreError::Unavailable(format!("the Redis URL is not valid: {error}"));
+    let connection_info = url.into_connection_info().map_err(invalid_url)?;
+    // Over RESP3 the connection manager learns at once that its connection dropped and
+    // reconnects before the next command, instead of failing that command (Redis 6 and later
+    // speak RESP3; GETDEL needs 6.2 anyway).
+    let mut settings = connection_info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    // A password in the URL wins, so a URL that worked before means what it meant.
+    if let Some(password) = password
+        && settings.password().is_none()
+    {
+        settings = settings.set_password(password);
+    }
+    let client = Client::open(connection_info.set_redis_settings(settings)).map_err(invalid_url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_min_delay(RETRY_DELAY)
+        .set_max_delay(Duration::from_secs(1));
+    let connecting = ConnectionManager::new_with_config(client.clone(), config);
+    let connection = bounded(async { connecting.await.map_err(unreachable) }).await?;
+    let source = listener::Source::Server(client);
+    let (hub, listener) = start_listener(source).await?;
+    Ok((Link::Single(connection), KeyLayout::Plain, hub, listener))
+}
+
+async fn open_sentinel(
+    sentinels: &[RedisNode],
+    master_name: &str,
+    tls: bool,
+    password: Option<&str>,
+) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
+    let sentinel = Sentinel::build(node_infos(sentinels, tls, password)?).map_err(|error| {
+        StoreError::Unavailable(format!("the sentinels are not valid: {error}"))
+    })?;
+    let mut node =
+        SentinelNodeConnectionInfo::default().set_redis_connection_info(redis_settings(password));
+    if tls {
+        node = node.set_tls_mode(TlsMode::Secure);
+    }
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let link = Arc::new(SentinelLink::new(
+        sentinel,
+        master_name.to_owned(),
+        node,
+        config,
+    ));
+    let (hub, listener) = start_listener(listener::Source::Sentinel(link.clone())).await?;
+    Ok((Link::Sentinel(link), KeyLayout::Plain, hub, listener))
+}
+
+async fn open_cluster(
+    seeds: &[RedisNode],
+    tls: bool,
+    password: Option<&str>,
+) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
+    let (push_sender, pushes) = tokio::sync::mpsc::unbounded_channel();
+    // Sharded pub/sub arrives as RESP3 pushes on the command connections themselves.
+    let client = ClusterClientBuilder::new(node_infos(seeds, tls, password)?)
+        .use_protocol(ProtocolVersion::RESP3)
+        .push_sender(push_sender)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .build()
+        .map_err(|error| {
+            StoreError::Unavailable(format!("the cluster seeds are not valid: {error}"))
+        })?;
+    let connection =
+        bounded(async { client.get_async_connection().await.map_err(unreachable) }).await?;
+    let (hub, topics) = NotifyHub::with_topic_events();
+    let listener = tokio::spawn(sharded::listen(
+        connection.clone(),
+        hub.clone(),
+        topics,
+        pushes,
+    ));
+    Ok((Link::Cluster(connection), KeyLayout::Tagged, hub, listener))
+}
+
+async fn start_listener(
+    source: listener::Source,
+) -> Result<(NotifyHub, JoinHandle<()>), StoreError> {
+    let pubsub = listener::subscribe(&source).await.map_err(|error| {
+        StoreError::Unavailable(format!("cannot subscribe to Redis notifications: {error}"))
+    })?;
+    let hub = NotifyHub::default();
+    let listener = tokio::spawn(listener::listen(source, hub.clone(), pubsub));
+    Ok((hub, listener))
+}
+
+/// How to reach one node named in a sentinel or cluster URL.
+fn node_info(node: &RedisNode, tls: bool, password: Option<&str>) -> RedisResult<ConnectionInfo> {
+    let address = if tls {
+        ConnectionAddr::TcpTls {
+            host: node.host.clone(),
+            port: node.port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(node.host.clone(), node.port)
+    };
+    Ok(address
+        .into_connection_info()?
+        .set_redis_settings(redis_settings(password)))
+}
+
+fn node_infos(
+    nodes: &[RedisNode],
+    tls: bool,
+    password: Option<&str>,
+) -> Result<Vec<ConnectionInfo>, StoreError> {
+    nodes
+        .iter()
+        .map(|node| node_info(node, tls, password))
+        .collect::<RedisResult<_>>()
+        .map_err(|error| StoreError::Unavailable(format!("a Redis node is not valid: {error}")))
+}
+
+fn redis_settings(password: Option<&str>) -> RedisConnectionInfo {
+    let settings = RedisConnectionInfo::default().set_protocol(ProtocolVersion::RESP3);
+    match password {
+        Some(password) => settings.set_password(password),
+        None => settings,
     }
 }
 
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(redis::cmd("GET").arg(prefixed(key))).await
+        self.query(key, Effect::Read, redis::cmd("GET").arg(self.keys.key(key)))
+            .await
     }
 
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
         let mut command = redis::cmd("SET");
-        command.arg(prefixed(key)).arg(value);
+        command.arg(self.keys.key(key)).arg(value);
         if let Lifetime::For(duration) = lifetime {
             command.arg("PX").arg(px_millis(duration));
         }
-        self.query(&command).await
+        self.query(key, Effect::Write, &command).await
     }
 
     async fn insert_new(
@@ -142,12 +350,12 @@ impl Store for RedisStore {
         lifetime: Lifetime,
     ) -> Result<bool, StoreError> {
         let mut command = redis::cmd("SET");
-        command.arg(prefixed(key)).arg(value).arg("NX");
+        command.arg(self.keys.key(key)).arg(value).arg("NX");
         if let Lifetime::For(duration) = lifetime {
             command.arg("PX").arg(px_millis(duration));
         }
         // OK (true) when written, nil (false) when a live record was there.
-        self.query(&command).await
+        self.query(key, Effect::Write, &command).await
     }
 
     async fn compare_and_swap(
@@ -158,19 +366,29 @@ impl Store for RedisStore {
         lifetime: Lifetime,
     ) -> Result<bool, StoreError> {
         let mut invocation = self.scripts.compare_and_swap.prepare_invoke();
-        invocation.key(prefixed(key)).arg(expected).arg(new);
+        invocation.key(self.keys.key(key)).arg(expected).arg(new);
         if let Lifetime::For(duration) = lifetime {
             invocation.arg(px_millis(duration));
         }
-        self.invoke(&invocation).await
+        self.invoke(key, Effect::Write, &invocation).await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(redis::cmd("GETDEL").arg(prefixed(key))).await
+        self.query(
+            key,
+            Effect::Write,
+            redis::cmd("GETDEL").arg(self.keys.key(key)),
+        )
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.query(redis::cmd("DEL").arg(prefixed(key))).await
+        self.query(
+            key,
+            Effect::Write,
+            redis::cmd("DEL").arg(self.keys.key(key)),
+        )
+        .await
     }
 
     async fn count_in_window(
@@ -179,8 +397,9 @@ impl Store for RedisStore {
         window: Duration,
     ) -> Result<WindowCount, StoreError> {
         let mut invocation = self.scripts.count_in_window.prepare_invoke();
-        invocation.key(prefixed(key)).arg(px_millis(window));
-        let (count, left_millis): (u64, i64) = self.invoke(&invocation).await?;
+        invocation.key(self.keys.key(key)).arg(px_millis(window));
+        let (count, left_millis): (u64, i64) =
+            self.invoke(key, Effect::Counter, &invocation).await?;
         Ok(WindowCount {
             count,
             resets_in: Duration::from_millis(u64::try_from(left_millis).unwrap_or(0)),
@@ -188,10 +407,20 @@ impl Store for RedisStore {
     }
 
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {
-        let channel = format!("{NOTIFY_CHANNEL_PREFIX}{topic}");
-        // The message carries nothing: subscribers re-read the state they wait on.
+        let channel = self.keys.channel(topic);
+        // On a Cluster the message goes to the channel's slot, where the records it is about live.
+        let publish = match self.link {
+            Link::Cluster(_) => "SPUBLISH",
+            Link::Single(_) | Link::Sentinel(_) => "PUBLISH",
+        };
+        // The message carries nothing: subscribers re-read the state they wait on. A lost one
+        // (failover) is made up for by the waiters' re-read when their subscription returns.
         let _receivers: u64 = self
-            .query(redis::cmd("PUBLISH").arg(channel).arg(""))
+            .query(
+                topic,
+                Effect::Read,
+                redis::cmd(publish).arg(channel).arg(""),
+            )
             .await?;
         Ok(())
     }
@@ -201,7 +430,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.query(&redis::cmd("PING")).await
+        self.query("", Effect::Read, &redis::cmd("PING")).await
     }
 }
 
@@ -222,10 +451,6 @@ async fn bounded<T>(
                 "Redis did not answer within {OPERATION_TIMEOUT:?}"
             )))
         })
-}
-
-fn prefixed(key: &str) -> String {
-    format!("{KEY_PREFIX}{key}")
 }
 
 /// A lifetime as `PX` milliseconds: at least one (Redis refuses zero) and at most what Redis accepts

@@ -1,0 +1,184 @@
+//! The command connection of a Redis store, whichever deployment it talks to: one server (a
+//! connection manager that reconnects by itself), a Sentinel-watched master (found again after a
+//! failover), or a Cluster (the crate's cluster client follows MOVED/ASK and refreshes the topology).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+};
+
+use crate::config::ReplicaAck;
+
+pub(super) enum Link {
+    Single(ConnectionManager),
+    Sentinel(Arc<SentinelLink>),
+    Cluster(ClusterConnection),
+}
+
+impl Link {
+    /// A handle to send one operation on. For Sentinel this may ask the sentinels where the master
+    /// is, when the last connection to it failed.
+    pub(super) async fn handle(&self) -> RedisResult<Handle> {
+        Ok(match self {
+            Self::Single(manager) => Handle::Manager(manager.clone()),
+            Self::Sentinel(sentinel) => Handle::Multiplexed(sentinel.connection().await?),
+            Self::Cluster(cluster) => Handle::Cluster(cluster.clone()),
+        })
+    }
+
+    /// Learns from a failed operation: a Sentinel master that went away or was demoted to a
+    /// replica is looked up again before the next operation. (The other two reconnect by themselves.)
+    pub(super) fn failed(&self, error: &RedisError) {
+        if let Self::Sentinel(sentinel) = self
+            && (error.is_io_error()
+                || error.is_connection_dropped()
+                || error.is_timeout()
+                || is_readonly(error))
+        {
+            sentinel.forget_master();
+        }
+    }
+}
+
+/// A write sent to a node that is no longer the master: it was not carried out, so it is safe to
+/// send again once the new master is known.
+pub(super) fn is_readonly(error: &RedisError) -> bool {
+    error.code() == Some("READONLY")
+}
+
+/// One operation's connection.
+#[derive(Clone)]
+pub(super) enum Handle {
+    Manager(ConnectionManager),
+    Multiplexed(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Handle {
+    /// Waits until `ack.replicas` replicas have every write this connection sent so far (the one to
+    /// `key` included), or `ack.timeout` passes; answers how many did. On a cluster the wait goes to
+    /// the master of `key`'s slot, where the write went.
+    pub(super) async fn replicas_holding(
+        &mut self,
+        key: &str,
+        ack: ReplicaAck,
+    ) -> RedisResult<u32> {
+        let mut wait = redis::cmd("WAIT");
+        let timeout_ms = u64::try_from(ack.timeout.as_millis()).unwrap_or(u64::MAX);
+        wait.arg(ack.replicas).arg(timeout_ms);
+        match self {
+            Self::Cluster(cluster) => {
+                let to_the_keys_master = RoutingInfo::SingleNode(
+                    SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master)),
+                );
+                let answer = cluster.route_command(wait, to_the_keys_master).await?;
+                Ok(redis::from_redis_value(answer)?)
+            }
+            _ => wait.query_async(self).await,
+        }
+    }
+}
+
+impl ConnectionLike for Handle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Manager(connection) => connection.req_packed_command(cmd),
+            Self::Multiplexed(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Manager(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Multiplexed(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Manager(connection) => connection.get_db(),
+            Self::Multiplexed(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// The master of one Sentinel-watched service: asked of the sentinels when first needed and again
+/// after the connection to it failed, so a failover is followed within one failed operation.
+pub(super) struct SentinelLink {
+    /// Also serialises lookups: a failover's burst of failed operations asks the sentinels once.
+    sentinel: tokio::sync::Mutex<Sentinel>,
+    master_name: String,
+    node: SentinelNodeConnectionInfo,
+    config: AsyncConnectionConfig,
+    master: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl SentinelLink {
+    pub(super) fn new(
+        sentinel: Sentinel,
+        master_name: String,
+        node: SentinelNodeConnectionInfo,
+        config: AsyncConnectionConfig,
+    ) -> Self {
+        Self {
+            sentinel: tokio::sync::Mutex::new(sentinel),
+            master_name,
+            node,
+            config,
+            master: Mutex::new(None),
+        }
+    }
+
+    /// A client for the current master (it was checked to call itself master a moment ago).
+    pub(super) async fn master_client(&self) -> RedisResult<Client> {
+        let mut sentinel = self.sentinel.lock().await;
+        sentinel
+            .async_master_for(&self.master_name, Some(&self.node))
+            .await
+    }
+
+    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let mut sentinel = self.sentinel.lock().await;
+        // Another operation may have found the master while this one waited for the lock.
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        let client = sentinel
+            .async_master_for(&self.master_name, Some(&self.node))
+            .await?;
+        let connection = client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
+        Ok(connection)
+    }
+
+    fn current(&self) -> Option<MultiplexedConnection> {
+        self.master
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn forget_master(&self) {
+        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}

@@ -1,0 +1,304 @@
+//! Notifications on a Redis Cluster: sharded pub/sub (`SSUBSCRIBE`, Redis 7), one channel per topic
+//! on the slot of the records it is about, subscribed while this instance has a waiter on the topic.
+//!
+//! A subscription takes a moment to reach its node, and after a node is lost the cluster client
+//! subscribes again on whichever node now serves the slot. Each time a subscription takes effect the
+//! topic's waiters are woken to re-read what they wait on, so a change made before it is not missed:
+//! our own SSUBSCRIBE wakes them when it returns, a resubscription by the client when its
+//! confirmation arrives. (Our own SSUBSCRIBE's confirmation arrives as a push too, sometimes later;
+//! it is counted off rather than waking the waiters a second time, out of order.)
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::keys::KeyLayout;
+use crate::store::{NotifyHub, TopicEvent};
+
+/// How long one SSUBSCRIBE or SUNSUBSCRIBE may take before it is tried again later.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a new topic's SSUBSCRIBE may hold up the listener before it goes on in a task.
+const OPEN_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often subscriptions that failed (their node was unreachable) are tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// How long after a lost node the subscriptions are renewed, and how often.
+const UNSETTLED: Duration = Duration::from_secs(30);
+const RENEW_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps the cluster's subscriptions in step with the hub's topics and relays what arrives, for as
+/// long as the store lives (the store aborts this task when dropped). Subscribing runs in tasks of
+/// its own, so a node that does not answer never holds up the wake-ups from the others.
+pub(super) async fn listen(
+    connection: ClusterConnection,
+    hub: NotifyHub,
+    mut topics: UnboundedReceiver<TopicEvent>,
+    mut pushes: UnboundedReceiver<PushInfo>,
+) {
+    let mut subscriptions = Subscriptions::new(connection);
+    let mut retry = tokio::time::interval(RETRY_EVERY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unsettled_until: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            event = topics.recv() => {
+                let Some(event) = event else { return };
+                match event {
+                    TopicEvent::Opened(topic) => subscriptions.open(&hub, topic).await,
+                    TopicEvent::Closed(topic) => subscriptions.close(&topic),
+                }
+            }
+            push = pushes.recv() => {
+                let Some(push) = push else { return };
+                match relay(&hub, &subscriptions.channels, &mut subscriptions.own, &push) {
+                    Relayed::Done => {}
+                    // The client is meant to move the subscriptions of a lost node to whichever
+                    // node serves its slots next, but a failed-over master's subscriptions were
+                    // seen to stay lost: subscribe them all again (SSUBSCRIBE is idempotent) until
+                    // each succeeds, on the slot's master once the failover is done.
+                    Relayed::NodeLost => {
+                        subscriptions.renew_all();
+                        unsettled_until = Some(Instant::now() + UNSETTLED);
+                    }
+                    // A node that lost the channel's slot (a failover, a slot move) unsubscribed
+                    // us: subscribe again, which reaches the slot's new master.
+                    Relayed::Unsubscribed(channel) => subscriptions.renew(channel),
+                }
+            }
+            done = subscriptions.answers.recv() => {
+                // The sender lives in `subscriptions`: the channel never closes.
+                if let Some((channel, subscribed)) = done {
+                    subscriptions.settle(&hub, channel, subscribed);
+                }
+            }
+            _tick = retry.tick(), if !subscriptions.pending.is_empty() => subscriptions.retry(),
+            // While the topology settles after a lost node, a subscription that went through may
+            // still be dropped (it reached a node about to lose the slot): renew them all now and
+            // then, each renewal waking its waiters to re-read.
+            _tick = renew.tick(), if unsettled_until.is_some_and(|until| Instant::now() < until) => {
+                subscriptions.renew_all();
+            }
+        }
+    }
+}
+
+/// The channels this instance wants, and where each one's SSUBSCRIBE stands.
+struct Subscriptions {
+    connection: ClusterConnection,
+    /// Channel -> topic, for the topics this instance waits on.
+    channels: HashMap<String, String>,
+    /// SSUBSCRIBEs on their way.
+    in_flight: HashSet<String>,
+    /// Channels to subscribe again at the next retry (failed, or asked while one was in flight).
+    pending: HashSet<String>,
+    /// Confirmations of our own SSUBSCRIBEs still to arrive as pushes.
+    own: OwnConfirmations,
+    answers: UnboundedReceiver<(String, bool)>,
+    answer: tokio::sync::mpsc::UnboundedSender<(String, bool)>,
+}
+
+impl Subscriptions {
+    fn new(connection: ClusterConnection) -> Self {
+        let (answer, answers) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            connection,
+            channels: HashMap::new(),
+            in_flight: HashSet::new(),
+            pending: HashSet::new(),
+            own: OwnConfirmations::default(),
+            answers,
+            answer,
+        }
+    }
+
+    /// Subscribes a newly opened topic in line, so topics go live in the order they were opened
+    /// and their waiters' wake-ups keep that order; only a node slow to answer is left to a task.
+    async fn open(&mut self, hub: &NotifyHub, topic: String) {
+        let channel = KeyLayout::Tagged.channel(&topic);
+        self.channels.insert(channel.clone(), topic.clone());
+        if self.in_flight.contains(&channel) {
+            self.pending.insert(channel);
+            return;
+        }
+        self.own.expect(&channel);
+        let mut connection = self.connection.clone();
+        match tokio::time::timeout(OPEN_TIMEOUT, connection.ssubscribe(&channel)).await {
+            // Waiters read before the subscription took effect: they read again now.
+            Ok(Ok(())) => hub.notify(&topic),
+            _ => {
+                self.own.give_up(&channel);
+                self.renew(channel);
+            }
+        }
+    }
+
+    fn close(&mut self, topic: &str) {
+        let channel = KeyLayout::Tagged.channel(topic);
+        self.channels.remove(&channel);
+        self.pending.remove(&channel);
+        self.own.forget(&channel);
+        tokio::spawn(unsubscribe(self.connection.clone(), channel));
+    }
+
+    fn renew_all(&mut self) {
+        let wanted: Vec<String> = self.channels.keys().cloned().collect();
+        for channel in wanted {
+            self.renew(channel);
+        }
+    }
+
+    /// Subscribes to `channel` now, or after the SSUBSCRIBE already on its way.
+    fn renew(&mut self, channel: String) {
+        if self.in_flight.contains(&channel) {
+            self.pending.insert(channel);
+            return;
+        }
+        self.own.expect(&channel);
+        self.in_flight.insert(channel.clone());
+        let mut connection = self.connection.clone();
+        let answer = self.answer.clone();
+        tokio::spawn(async move {
+            let subscribed = match tokio::time::timeout(
+                COMMAND_TIMEOUT,
+                connection.ssubscribe(&channel),
+            )
+            .await
+            {
+                Ok(Ok(())) => true,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "cannot subscribe to a cluster channel yet");
+                    false
+                }
+                Err(_elapsed) => {
+                    tracing::debug!("a cluster subscription timed out");
+                    false
+                }
+            };
+            // The listener gone means the store is gone: nobody waits for the answer.
+            let _listener_gone = answer.send((channel, subscribed));
+        });
+    }
+
+    fn retry(&mut self) {
+        for channel in std::mem::take(&mut self.pending) {
+            if self.channels.contains_key(&channel) {
+                self.renew(channel);
+            }
+        }
+    }
+
+    /// An SSUBSCRIBE answered: its topic's waiters read again (they may have read before it took
+    /// effect), or it is tried again at the next retry.
+    fn settle(&mut self, hub: &NotifyHub, channel: String, subscribed: bool) {
+        self.in_flight.remove(&channel);
+        let Some(topic) = self.channels.get(&channel) else {
+            return;
+        };
+        if subscribed {
+            hub.notify(topic);
+        } else {
+            self.own.give_up(&channel);
+            self.pending.insert(channel);
+        }
+    }
+}
+
+/// Counts the confirmations our own SSUBSCRIBEs will still push, so that only the client's
+/// resubscriptions wake waiters from the push side.
+#[derive(Default)]
+struct OwnConfirmations(HashMap<String, usize>);
+
+impl OwnConfirmations {
+    fn expect(&mut self, channel: &str) {
+        *self.0.entry(channel.to_owned()).or_default() += 1;
+    }
+
+    /// Our SSUBSCRIBE failed or timed out: its confirmation may never come. (Should it come after
+    /// all, it wakes the waiters once more, which costs them one re-read.)
+    fn give_up(&mut self, channel: &str) {
+        if let Some(count) = self.0.get_mut(channel) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Whether a confirmation that arrived was one of ours.
+    fn take(&mut self, channel: &str) -> bool {
+        match self.0.get_mut(channel) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn forget(&mut self, channel: &str) {
+        self.0.remove(channel);
+    }
+}
+
+async fn unsubscribe(mut connection: ClusterConnection, channel: String) {
+    // A subscription left behind costs the node a little until the connection closes; nothing is
+    // delivered wrongly, since messages of topics without waiters are dropped.
+    match tokio::time::timeout(COMMAND_TIMEOUT, connection.sunsubscribe(&channel)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(%error, "cannot unsubscribe a cluster channel"),
+        Err(_elapsed) => tracing::debug!("a cluster unsubscription timed out"),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Relayed {
+    Done,
+    NodeLost,
+    /// A node ended a subscription this instance still wants.
+    Unsubscribed(String),
+}
+
+fn relay(
+    hub: &NotifyHub,
+    channels: &HashMap<String, String>,
+    own: &mut OwnConfirmations,
+    push: &PushInfo,
+) -> Relayed {
+    match push.kind {
+        // A message, or a subscription re-established by the client after a lost node: either
+        // way the topic's waiters read again.
+        PushKind::SMessage | PushKind::SSubscribe => {
+            let channel = match push.data.first() {
+                Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes),
+                _ => return Relayed::Done,
+            };
+            let ours = push.kind == PushKind::SSubscribe && own.take(&channel);
+            if let Some(topic) = channels.get(channel.as_ref())
+                && !ours
+            {
+                hub.notify(topic);
+            }
+            Relayed::Done
+        }
+        PushKind::SUnsubscribe => match push.data.first() {
+            Some(Value::BulkString(bytes)) => {
+                let channel = String::from_utf8_lossy(bytes).into_owned();
+                // Our own SUNSUBSCRIBE is confirmed after the channel left the map.
+                if channels.contains_key(&channel) {
+                    Relayed::Unsubscribed(channel)
+                } else {
+                    Relayed::Done
+                }
+            }
+            _ => Relayed::Done,
+        },
+        PushKind::Disconnection => {
+            tracing::debug!("a cluster node connection was lost; subscribing again");
+            Relayed::NodeLost
+        }
+        _ => Relayed::Done,
+    }
+}

@@ -1,0 +1,473 @@
+//! Real Redis deployments for tests, on loopback: a Redis Cluster (3 masters, 3 replicas) and a
+//! master watched by 3 sentinels with its replicas. Every process lives in one temp directory and is
+//! stopped when the deployment is dropped, also when a test panics. Waits are on conditions (the
+//! cluster reports `ok`, the replicas are in sync, the sentinels see each other), never fixed sleeps.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use meeteasy_auth::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
+use tempfile::TempDir;
+
+use crate::redis_server::{free_port, launch_with, read_log, terminate};
+
+/// How long a deployment may take to form (cluster slots assigned, sentinels agreed).
+const FORM_DEADLINE: Duration = Duration::from_secs(30);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// A cluster node also listens on its bus port, this much higher.
+const CLUSTER_BUS_OFFSET: u16 = 10_000;
+/// What the tests wait for a write's replica: enough for a loopback replica, short enough to see.
+const REPLICA_ACK: ReplicaAck = ReplicaAck {
+    replicas: 1,
+    timeout: Duration::from_millis(500),
+};
+/// The name the sentinels know the master by.
+pub const MASTER_NAME: &str = "meeteasy";
+
+/// One redis-server or sentinel process on its port.
+struct Node {
+    port: u16,
+    process: Option<Child>,
+    /// How it was started, to start it again.
+    config: Option<std::path::PathBuf>,
+    extra: Vec<String>,
+}
+
+impl Node {
+    fn stop(&mut self) {
+        if let Some(process) = self.process.take() {
+            terminate(process);
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _already_gone = process.kill();
+            let _status = process.wait();
+        }
+    }
+
+    fn restart(&mut self, dir: &Path) {
+        self.stop();
+        match launch_with(self.port, dir, self.config.as_deref(), &self.extra) {
+            Ok(process) => self.process = Some(process),
+            Err(failure) => panic!(
+                "a redis node did not restart on port {}: {failure}",
+                self.port
+            ),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a node on a fresh port that `port_fits` accepts, trying a few ports.
+fn start_node(
+    dir: &Path,
+    port_fits: impl Fn(u16) -> bool,
+    config: impl Fn(u16) -> (Option<std::path::PathBuf>, Vec<String>),
+) -> Node {
+    let mut failures = Vec::new();
+    for _attempt in 0..20 {
+        let port = free_port();
+        if !port_fits(port) {
+            continue;
+        }
+        let (file, extra) = config(port);
+        match launch_with(port, dir, file.as_deref(), &extra) {
+            Ok(process) => {
+                return Node {
+                    port,
+                    process: Some(process),
+                    config: file,
+                    extra,
+                };
+            }
+            Err(failure) => failures.push(format!("port {port}: {failure}")),
+        }
+    }
+    panic!("a redis node did not start:\n{}", failures.join("\n"));
+}
+
+/// `redis-cli -p PORT ARGS...`'s output, or `None` when it could not ask.
+pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Waits until `condition` holds, or panics saying `what` did not happen.
+pub fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let give_up = Instant::now() + deadline;
+    while !condition() {
+        assert!(Instant::now() < give_up, "{what} within {deadline:?}");
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// A value of an `INFO`-style `name:value` line.
+fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::to_owned)
+    })
+}
+
+pub struct RedisCluster {
+    nodes: Vec<Node>,
+    dir: TempDir,
+}
+
+impl RedisCluster {
+    /// Six nodes, three masters each with one replica, all slots assigned and every replica in sync.
+    ///
+    /// # Panics
+    /// When the cluster does not form within [`FORM_DEADLINE`].
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("create a temp dir for the cluster");
+        let mut nodes = Vec::new();
+        for _node in 0..6 {
+            let taken: Vec<u16> = nodes.iter().map(|node: &Node| node.port).collect();
+            // The bus port must exist and be free too.
+            let fits = |port: u16| {
+                port <= u16::MAX - CLUSTER_BUS_OFFSET
+                    && !taken.contains(&(port + CLUSTER_BUS_OFFSET))
+                    && !taken.iter().any(|other| other + CLUSTER_BUS_OFFSET == port)
+                    && std::net::TcpListener::bind(("127.0.0.1", port + CLUSTER_BUS_OFFSET)).is_ok()
+            };
+            nodes.push(start_node(dir.path(), fits, |port| {
+                let extra = [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &format!("nodes-{port}.conf"),
+                    // A lost master is replaced quickly.
+                    "--cluster-node-timeout",
+                    "2000",
+                ];
+                (None, extra.map(str::to_owned).to_vec())
+            }));
+        }
+        let cluster = Self { nodes, dir };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&created.stdout),
+            String::from_utf8_lossy(&created.stderr)
+        );
+        wait_until(
+            "the cluster reports ok on every node",
+            FORM_DEADLINE,
+            || {
+                cluster.nodes.iter().all(|node| {
+                    redis_cli(node.port, &["CLUSTER", "INFO"])
+                        .and_then(|info| info_field(&info, "cluster_state"))
+                        .is_some_and(|state| state == "ok")
+                })
+            },
+        );
+        wait_until(
+            "every master has its replica in sync",
+            FORM_DEADLINE,
+            || {
+                cluster.nodes.iter().all(|node| {
+                    let Some(info) = redis_cli(node.port, &["INFO", "replication"]) else {
+                        return false;
+                    };
+                    match info_field(&info, "role").as_deref() {
+                        Some("master") => {
+                            info_field(&info, "connected_slaves").as_deref() == Some("1")
+                        }
+                        Some("slave") => {
+                            info_field(&info, "master_link_status").as_deref() == Some("up")
+                        }
+                        _ => false,
+                    }
+                })
+            },
+        );
+        cluster
+    }
+
+    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2` (two seeds are enough to find the rest).
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .take(2)
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        format!("redis-cluster://{}", seeds.join(","))
+    }
+
+    /// The store settings of this cluster: two seeds, every write waiting for one replica.
+    pub fn settings(&self) -> RedisSettings {
+        RedisSettings {
+            deployment: RedisDeployment::Cluster {
+                seeds: self
+                    .nodes
+                    .iter()
+                    .take(2)
+                    .map(|node| loopback(node.port))
+                    .collect(),
+                tls: false,
+            },
+            password: None,
+            replica_ack: Some(REPLICA_ACK),
+        }
+    }
+
+    /// Empties every master (their replicas follow).
+    pub fn flush(&self) {
+        for node in &self.nodes {
+            let is_master = redis_cli(node.port, &["ROLE"])
+                .is_some_and(|role| role.lines().next() == Some("master"));
+            if is_master {
+                assert!(
+                    redis_cli(node.port, &["FLUSHALL"]).is_some(),
+                    "flush a master"
+                );
+            }
+        }
+    }
+
+    /// Kills a master at once; answers its index, to restart it later.
+    pub fn kill_a_master(&mut self) -> usize {
+        let index = self
+            .nodes
+            .iter()
+            .position(|node| {
+                redis_cli(node.port, &["ROLE"])
+                    .is_some_and(|role| role.lines().next() == Some("master"))
+            })
+            .expect("the cluster has a master");
+        self.nodes[index].kill();
+        index
+    }
+
+    /// Starts a killed node again; it rejoins the cluster (as a replica, once another node took
+    /// over its slots).
+    pub fn restart(&mut self, index: usize) {
+        self.nodes[index].restart(self.dir.path());
+    }
+
+    /// Waits until three running nodes are masters (a replica took over a killed master's slots)
+    /// and every running node reports the cluster `ok`.
+    pub fn wait_until_taken_over(&self) {
+        let running = || self.nodes.iter().filter(|node| node.process.is_some());
+        wait_until(
+            "a replica takes over the killed master",
+            FORM_DEADLINE,
+            || {
+                let masters = running()
+                    .filter(|node| {
+                        redis_cli(node.port, &["ROLE"])
+                            .is_some_and(|role| role.lines().next() == Some("master"))
+                    })
+                    .count();
+                masters == 3
+                    && running().all(|node| {
+                        redis_cli(node.port, &["CLUSTER", "INFO"])
+                            .and_then(|info| info_field(&info, "cluster_state"))
+                            .is_some_and(|state| state == "ok")
+                    })
+            },
+        );
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// The logs of every node, for a failure message.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|node| read_log(&self.dir.path().join(format!("redis-{}.log", node.port))))
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+}
+
+pub struct RedisSentinels {
+    master: Node,
+    replicas: Vec<Node>,
+    sentinels: Vec<Node>,
+    _dir: TempDir,
+}
+
+impl RedisSentinels {
+    /// A master with `replicas` replicas in sync, watched by three sentinels that know each other
+    /// and the replicas. A master that stops answering is declared down after one second.
+    ///
+    /// # Panics
+    /// When the deployment does not form within [`FORM_DEADLINE`].
+    pub fn start(replicas: usize) -> Self {
+        let dir = tempfile::tempdir().expect("create a temp dir for the sentinels");
+        let any = |_port: u16| true;
+        let master = start_node(dir.path(), any, |_port| (None, Vec::new()));
+        let replicas: Vec<Node> = (0..replicas)
+            .map(|_replica| {
+                start_node(dir.path(), any, |_port| {
+                    let extra = ["--replicaof", "127.0.0.1", &master.port.to_string()];
+                    (None, extra.map(str::to_owned).to_vec())
+                })
+            })
+            .collect();
+        wait_until("the replicas are in sync", FORM_DEADLINE, || {
+            replicas.iter().all(|replica| {
+                redis_cli(replica.port, &["INFO", "replication"])
+                    .and_then(|info| info_field(&info, "master_link_status"))
+                    .is_some_and(|status| status == "up")
+            })
+        });
+        let sentinels: Vec<Node> = (0..3)
+            .map(|_sentinel| {
+                start_node(dir.path(), any, |port| {
+                    // Sentinel rewrites its config file, so each gets a writable one of its own.
+                    let config = dir.path().join(format!("sentinel-{port}.conf"));
+                    let text = format!(
+                        "sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2\n\
+                         sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+                         sentinel failover-timeout {MASTER_NAME} 5000\n\
+                         sentinel parallel-syncs {MASTER_NAME} 1\n",
+                        master = master.port
+                    );
+                    std::fs::write(&config, text).expect("write a sentinel config");
+                    (Some(config), vec!["--sentinel".to_owned()])
+                })
+            })
+            .collect();
+        let deployment = Self {
+            master,
+            replicas,
+            sentinels,
+            _dir: dir,
+        };
+        deployment.wait_until_watched();
+        deployment
+    }
+
+    /// Waits until every sentinel knows the other two and every replica of the current master.
+    fn wait_until_watched(&self) {
+        let replicas = self.replicas.len().to_string();
+        wait_until(
+            "the sentinels know each other and the replicas",
+            FORM_DEADLINE,
+            || {
+                self.sentinels.iter().all(|sentinel| {
+                    let Some(master) =
+                        redis_cli(sentinel.port, &["SENTINEL", "MASTER", MASTER_NAME])
+                    else {
+                        return false;
+                    };
+                    let fields: Vec<&str> = master.lines().map(str::trim).collect();
+                    let field = |name: &str| {
+                        fields
+                            .iter()
+                            .position(|line| *line == name)
+                            .and_then(|at| fields.get(at + 1))
+                            .copied()
+                    };
+                    field("num-other-sentinels") == Some("2")
+                        && field("num-slaves") == Some(replicas.as_str())
+                        && field("flags") == Some("master")
+                })
+            },
+        );
+    }
+
+    /// `redis-sentinel://127.0.0.1:S1,127.0.0.1:S2,127.0.0.1:S3/meeteasy`
+    pub fn url(&self) -> String {
+        let sentinels: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        format!("redis-sentinel://{}/{MASTER_NAME}", sentinels.join(","))
+    }
+
+    /// The store settings of this deployment: the three sentinels, every write waiting for one
+    /// replica.
+    pub fn settings(&self) -> RedisSettings {
+        RedisSettings {
+            deployment: RedisDeployment::Sentinel {
+                sentinels: self
+                    .sentinels
+                    .iter()
+                    .map(|node| loopback(node.port))
+                    .collect(),
+                master_name: MASTER_NAME.to_owned(),
+                tls: false,
+            },
+            password: None,
+            replica_ack: Some(REPLICA_ACK),
+        }
+    }
+
+    /// Empties the current master (its replicas follow).
+    pub fn flush(&self) {
+        let master = self
+            .current_master_port()
+            .expect("the sentinels name a master");
+        assert!(
+            redis_cli(master, &["FLUSHALL"]).is_some(),
+            "flush the master"
+        );
+    }
+
+    /// The port of the master the deployment started with.
+    pub fn first_master_port(&self) -> u16 {
+        self.master.port
+    }
+
+    /// Kills the master at once (SIGKILL: no goodbye to its clients or replicas).
+    pub fn kill_master(&mut self) {
+        self.master.kill();
+    }
+
+    /// The port the sentinels name as master now, when one answers.
+    pub fn current_master_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|sentinel| {
+            let answer = redis_cli(
+                sentinel.port,
+                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
+            )?;
+            answer.lines().nth(1)?.trim().parse().ok()
+        })
+    }
+}
+
+fn loopback(port: u16) -> RedisNode {
+    RedisNode {
+        host: "127.0.0.1".to_owned(),
+        port,
+    }
+}

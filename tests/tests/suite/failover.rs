@@ -1,0 +1,142 @@
+//! A Sentinel failover in the middle of the flows: the master is killed while a console waits for
+//! its confirmation. Meanwhile every answer is a success or `503 store_unavailable` within seconds;
+//! service is back within 30 s; and nothing a user was told about is lost: a ticket minted before
+//! still exchanges, the waiting console gets its confirmation, a revoked session stays revoked.
+
+use std::time::{Duration, Instant};
+
+use meeteasy_auth::config::StoreLocation;
+use meeteasy_protocol::CreateSceneResponse;
+use meeteasy_tests::api::Reply;
+use meeteasy_tests::redis_deployments::RedisSentinels;
+use meeteasy_tests::server::TestServer;
+use serde_json::json;
+
+use crate::flows::{islogin_path, scene_path};
+
+/// How long service may be gone after the master dies.
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(30);
+/// The longest any one answer may take during the failover (the store gives up after 2 s).
+const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_loses_nothing_acknowledged() {
+    // Two replicas: once one is promoted, the other still confirms every write.
+    let mut redis = tokio::task::spawn_blocking(|| RedisSentinels::start(2))
+        .await
+        .expect("the sentinel deployment starts");
+    let store = StoreLocation::Redis(redis.settings());
+    let server = TestServer::start_with(|s| s.store = store).await;
+
+    let ticket_holder = server.dev_login("tess").await;
+    let revoked = server.dev_login("rory").await;
+    assert_eq!(
+        server
+            .post_empty("/auth/logout", Some(&revoked.access_token))
+            .await
+            .status,
+        204
+    );
+    let phone = server.dev_login("pat").await;
+    let scene: CreateSceneResponse = server.post("/auth/scenes", json!({}), None).await.json();
+    assert_eq!(
+        server
+            .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+            .await
+            .status,
+        200
+    );
+    // The console reports `scanned` once, then waits for the confirmation across the failover.
+    let scanned = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
+    assert_eq!(scanned.body["status"], "scanned", "{scanned:?}");
+    let console = async {
+        let mut last = None;
+        let deadline = Instant::now() + RECOVERY_DEADLINE * 2;
+        while Instant::now() < deadline {
+            let polled = server
+                .get(&islogin_path(&scene, 25), Some(&scene.poll_token))
+                .await;
+            match (polled.status, polled.body["status"].as_str()) {
+                (200, Some("confirmed")) => return polled,
+                (200, Some("scanned")) => {}
+                // A console polls again after a 503, as it would after any network hiccup.
+                (503, _) => polled.assert_error(503, "store_unavailable"),
+                _ => panic!("the waiting console got {polled:?}"),
+            }
+            last = Some(polled);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the console was never confirmed; last answer {last:?}");
+    };
+
+    let failover = async {
+        let first_master = redis.first_master_port();
+        redis.kill_master();
+        let killed_at = Instant::now();
+        // Until a write goes through again, every answer is a success or a quick 503.
+        loop {
+            let started = Instant::now();
+            let created = bounded(server.post("/auth/scenes", json!({}), None)).await;
+            let me = bounded(server.get("/auth/me", Some(&phone.access_token))).await;
+            assert!(
+                started.elapsed() < ANSWER_DEADLINE * 2,
+                "two answers took {:?}",
+                started.elapsed()
+            );
+            assert_ok_or_unavailable(&me, 200);
+            if created.status == 201 || created.status == 200 {
+                break;
+            }
+            assert_ok_or_unavailable(&created, 201);
+            assert!(
+                killed_at.elapsed() < RECOVERY_DEADLINE,
+                "no write went through within {RECOVERY_DEADLINE:?} of the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let recovered_in = killed_at.elapsed();
+        assert_ne!(
+            redis.current_master_port(),
+            Some(first_master),
+            "a write went through with no new master"
+        );
+        // The phone confirms only now, after the failover: the console waiting across it wakes.
+        let confirmed = server
+            .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+            .await;
+        assert_eq!(confirmed.status, 204, "{confirmed:?}");
+        recovered_in
+    };
+    let (confirmed, recovered_in) = tokio::join!(console, failover);
+    eprintln!("service was back {recovered_in:?} after the master was killed");
+    assert!(confirmed.body["access_token"].is_string(), "{confirmed:?}");
+
+    let exchanged = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": ticket_holder.login_ticket}),
+            None,
+        )
+        .await;
+    assert_eq!(exchanged.status, 200, "{exchanged:?}");
+    server
+        .get("/auth/me", Some(&revoked.access_token))
+        .await
+        .assert_error(401, "token_revoked");
+}
+
+/// An answer, or a failure if it takes longer than [`ANSWER_DEADLINE`] (a hang).
+async fn bounded(request: impl Future<Output = Reply>) -> Reply {
+    tokio::time::timeout(ANSWER_DEADLINE, request)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {ANSWER_DEADLINE:?}"))
+}
+
+#[track_caller]
+fn assert_ok_or_unavailable(reply: &Reply, ok: u16) {
+    if reply.status != ok {
+        reply.assert_error(503, "store_unavailable");
+    }
+}
