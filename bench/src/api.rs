@@ -1,272 +1,203 @@
-//! The contract's calls the benchmark makes, over real HTTP to one server: what a console, a phone
-//! and an H5 page send, each checked for the status the contract promises.
+//! The contract's calls the server benchmark makes over real HTTP, each checked for the status the
+//! contract promises, and console clients from many loopback addresses.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use meeteasy_protocol::{
     CreateSceneRequest, CreateSceneResponse, IsLoginResponse, LoginTicketResponse,
     TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
 };
-use reqwest::{Client, RequestBuilder, Response};
-use serde::de::DeserializeOwned;
+use reqwest::{Client, RequestBuilder};
+use serde::de::{DeserializeOwned, IgnoredAny};
 use tokio::time::Instant;
 
-use crate::error::BenchError;
+use crate::{Result, fail, http};
 
-/// Longer than the longest long-poll (30 s), so only a stuck server times out.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const METRIC_WAITERS: &str = "meeteasy_islogin_waiters";
+/// A scene as its console holds it.
+pub type Scene = CreateSceneResponse;
 
-/// An HTTP client that connects from `local` (any loopback address works on Linux), or from the
-/// default address. No proxy: the benchmark only talks to loopback.
-pub fn client(local: Option<IpAddr>) -> Result<Client, BenchError> {
-    meeteasy_auth::wechat::client::install_tls_provider();
-    Client::builder()
+/// Each loopback address may create 120 scenes a minute (a Redis store remembers that across
+/// restarts), so consoles use each of 127.1.0.1 to 127.1.255.250 for at most this many, once a run.
+pub const SCENES_PER_ADDRESS: usize = 100;
+
+/// An HTTP client from `local` (any loopback address works on Linux), or the default address. No
+/// proxy; the timeout outlasts the longest long-poll (30 s), so only a stuck server times out.
+pub fn client(local: Option<IpAddr>) -> Result<Client> {
+    crate::auth::install_tls_provider();
+    let builder = Client::builder()
         .no_proxy()
         .local_address(local)
-        .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .tcp_nodelay(true);
+    let builder = builder.connect_timeout(Duration::from_secs(10));
+    builder
+        .timeout(Duration::from_secs(45))
         .build()
-        .map_err(|source| BenchError::Http {
-            what: "building an HTTP client",
-            source,
-        })
+        .map_err(http("building an HTTP client"))
 }
 
-/// One auth server, by its base URL.
+/// Console clients, each from a loopback address not used before in this run.
+#[derive(Default)]
+pub struct Consoles(u32);
+
+impl Consoles {
+    /// The next of 127.1.0.1 to 127.1.255.250.
+    pub fn next_client(&mut self) -> Result<Client> {
+        let index = self.0;
+        self.0 += 1;
+        let Ok(high) = u8::try_from(index / 250) else {
+            fail!("every console address is used: ask for fewer scenes");
+        };
+        let low = (index % 250 + 1) as u8; // 1 to 250
+        client(Some(Ipv4Addr::new(127, 1, high, low).into()))
+    }
+}
+
+/// One auth server, by its base URL (`http://127.0.0.1:PORT`).
 #[derive(Debug, Clone)]
-pub struct Endpoint {
-    base_url: String,
-}
-
-/// A mini program user's access token (for scan, confirm and minting tickets).
-#[derive(Clone)]
-pub struct PhoneToken(String);
-
-/// What a console keeps of a scene it created.
-#[derive(Clone)]
-pub struct Scene {
-    pub scene: String,
-    pub poll_token: String,
-}
+pub struct Endpoint(pub String);
 
 impl Endpoint {
-    pub fn new(base_url: String) -> Self {
-        Self { base_url }
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+    /// Sends `request`; any status but `status` fails, with the body. An empty body reads as null.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        status: u16,
+        what: &'static str,
+    ) -> Result<T> {
+        let response = request.send().await.map_err(http(what))?;
+        let got = response.status().as_u16();
+        let body = response.bytes().await.map_err(http(what))?;
+        let text = String::from_utf8_lossy(&body);
+        if got != status {
+            fail!("{what}: HTTP {got}, not {status}: {text}");
+        }
+        match serde_json::from_slice(if body.is_empty() { b"null" } else { &body }) {
+            Ok(answer) => Ok(answer),
+            Err(_) => fail!("{what}: unexpected answer {text}"),
+        }
     }
 
     /// Whether `/readyz` answers 200 now.
-    pub async fn is_ready(&self, http: &Client) -> bool {
-        let answer = http
+    pub async fn is_ready(&self, client: &Client) -> bool {
+        let readyz = client
             .get(self.url("/readyz"))
-            .timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(2));
+        readyz
             .send()
-            .await;
-        answer.is_ok_and(|response| response.status() == 200)
+            .await
+            .is_ok_and(|response| response.status() == 200)
     }
 
-    /// Logs in as dev user `name` from the mini program (dev mode's `dev:<name>` code).
-    pub async fn dev_login(&self, http: &Client, name: &str) -> Result<PhoneToken, BenchError> {
+    /// Logs in as dev user `name` from the mini program; returns the phone's access token.
+    pub async fn dev_login(&self, client: &Client, name: &str) -> Result<String> {
+        let code = format!("dev:{name}");
         let request = WechatLoginRequest {
-            code: format!("dev:{name}"),
+            code,
             app: None,
             scene: None,
         };
-        let login: WechatLoginResponse = json(
-            expect(
-                http.post(self.url("/auth/wechat/login")).json(&request),
-                200,
-                "dev login",
-            )
-            .await?,
-            "dev login",
-        )
-        .await?;
-        Ok(PhoneToken(login.access_token))
+        let request = client.post(self.url("/auth/wechat/login")).json(&request);
+        let login: WechatLoginResponse = self.call(request, 200, "dev login").await?;
+        Ok(login.access_token)
     }
 
-    pub async fn create_scene(&self, http: &Client) -> Result<Scene, BenchError> {
+    pub async fn create_scene(&self, console: &Client) -> Result<Scene> {
+        let device_name = Some("bench console".to_owned());
         let request = CreateSceneRequest {
             app: None,
-            device_name: Some("bench console".to_owned()),
+            device_name,
         };
-        let created: CreateSceneResponse = json(
-            expect(
-                http.post(self.url("/auth/scenes")).json(&request),
-                201,
-                "create scene",
-            )
-            .await?,
-            "create scene",
-        )
-        .await?;
-        Ok(Scene {
-            scene: created.scene,
-            poll_token: created.poll_token,
-        })
+        let request = console.post(self.url("/auth/scenes")).json(&request);
+        self.call(request, 201, "create scene").await
     }
 
-    pub async fn scan(
+    /// The phone's `scan` (200) or `confirm` (204) of `scene`.
+    pub async fn phone_step(
         &self,
-        http: &Client,
+        client: &Client,
         scene: &str,
-        phone: &PhoneToken,
-    ) -> Result<(), BenchError> {
-        let request = http
-            .post(self.url(&format!("/auth/scenes/{scene}/scan")))
-            .bearer_auth(&phone.0);
-        expect(request, 200, "scan").await.map(drop)
+        token: &str,
+        step: &'static str,
+    ) -> Result<()> {
+        let request = client.post(self.url(&format!("/auth/scenes/{scene}/{step}")));
+        let status = if step == "scan" { 200 } else { 204 };
+        self.call::<IgnoredAny>(request.bearer_auth(token), status, step)
+            .await
+            .map(drop)
     }
 
-    pub async fn confirm(
-        &self,
-        http: &Client,
-        scene: &str,
-        phone: &PhoneToken,
-    ) -> Result<(), BenchError> {
-        let request = http
-            .post(self.url(&format!("/auth/scenes/{scene}/confirm")))
-            .bearer_auth(&phone.0);
-        expect(request, 204, "confirm").await.map(drop)
-    }
-
-    /// `islogin?wait=<wait>`; also says when the whole answer had arrived.
+    /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
+    /// `confirmed`), and when the whole answer had arrived.
     pub async fn islogin(
         &self,
-        http: &Client,
+        console: &Client,
         scene: &Scene,
         wait: u64,
-    ) -> Result<(IsLoginResponse, Instant), BenchError> {
-        let request = http
-            .get(self.url(&format!("/auth/scenes/{}/islogin", scene.scene)))
-            .query(&[("wait", wait)])
-            .bearer_auth(&scene.poll_token);
-        let body = body(expect(request, 200, "islogin").await?, "islogin").await?;
+        expected: &[&str],
+    ) -> Result<(&'static str, Instant)> {
+        let url = self.url(&format!("/auth/scenes/{}/islogin?wait={wait}", scene.scene));
+        let request = console.get(url).bearer_auth(&scene.poll_token);
+        let answer = self.call(request, 200, "islogin").await?;
         let arrived = Instant::now();
-        let answer = serde_json::from_slice(&body).map_err(|_| BenchError::Answer {
-            what: "islogin",
-            answer: String::from_utf8_lossy(&body).into_owned(),
-        })?;
-        Ok((answer, arrived))
+        let status = match answer {
+            IsLoginResponse::Pending => "pending",
+            IsLoginResponse::Scanned { .. } => "scanned",
+            IsLoginResponse::Confirmed { .. } => "confirmed",
+        };
+        if !expected.contains(&status) {
+            fail!("islogin answered {status}, not {}", expected.join(" or "));
+        }
+        Ok((status, arrived))
     }
 
-    pub async fn mint_ticket(
-        &self,
-        http: &Client,
-        phone: &PhoneToken,
-    ) -> Result<String, BenchError> {
-        let request = http
+    pub async fn mint_ticket(&self, client: &Client, phone: &str) -> Result<String> {
+        let request = client
             .post(self.url("/auth/login-ticket"))
-            .bearer_auth(&phone.0)
-            .json(&serde_json::json!({}));
-        let minted: LoginTicketResponse =
-            json(expect(request, 201, "mint ticket").await?, "mint ticket").await?;
+            .bearer_auth(phone);
+        let request = request.json(&serde_json::json!({}));
+        let minted: LoginTicketResponse = self.call(request, 201, "mint ticket").await?;
         Ok(minted.login_ticket)
     }
 
-    pub async fn exchange_ticket(&self, http: &Client, ticket: String) -> Result<(), BenchError> {
-        let request =
-            http.post(self.url("/auth/login-ticket/exchange"))
-                .json(&TicketExchangeRequest {
-                    login_ticket: ticket,
-                });
-        let _token: TokenResponse = json(
-            expect(request, 200, "exchange ticket").await?,
-            "exchange ticket",
-        )
-        .await?;
-        Ok(())
+    pub async fn exchange_ticket(&self, client: &Client, login_ticket: String) -> Result<()> {
+        let request = client.post(self.url("/auth/login-ticket/exchange"));
+        let request = request.json(&TicketExchangeRequest { login_ticket });
+        self.call::<TokenResponse>(request, 200, "exchange")
+            .await
+            .map(drop)
     }
 
     /// The long-polls waiting on this server now (its `/metrics` gauge).
-    pub async fn waiters(&self, http: &Client) -> Result<i64, BenchError> {
-        let text = body(
-            expect(http.get(self.url("/metrics")), 200, "metrics").await?,
-            "metrics",
-        )
-        .await?;
-        let text = String::from_utf8_lossy(&text);
-        text.lines()
-            .find_map(|line| {
-                line.strip_prefix(METRIC_WAITERS)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .ok_or(BenchError::Answer {
-                what: "metrics",
-                answer: format!("no {METRIC_WAITERS} gauge"),
-            })
+    pub async fn waiters(&self, client: &Client) -> Result<usize> {
+        let request = client.get(self.url("/metrics"));
+        let response = request.send().await.map_err(http("metrics"))?;
+        let metrics = response.text().await.map_err(http("metrics"))?;
+        let mut lines = metrics.lines();
+        match lines.find_map(|line| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok()) {
+            Some(waiters) => Ok(waiters),
+            None => fail!("/metrics has no meeteasy_islogin_waiters gauge"),
+        }
     }
 
-    /// Polls the waiters gauge until at least `count` long-polls wait, within `within`.
+    /// Waits until at least `count` long-polls wait, within `within`.
     pub async fn await_waiters(
         &self,
-        http: &Client,
-        count: i64,
+        client: &Client,
+        count: usize,
         within: Duration,
-    ) -> Result<(), BenchError> {
+    ) -> Result<()> {
         let deadline = Instant::now() + within;
-        while self.waiters(http).await? < count {
+        while self.waiters(client).await? < count {
             if Instant::now() >= deadline {
-                return Err(BenchError::TimedOut {
-                    what: format!("{count} long-polls waiting"),
-                    within,
-                });
+                fail!("{count} long-polls were not waiting within {within:?}");
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         Ok(())
     }
-}
-
-/// Sends `request` and checks its status; anything else carries the body into the error.
-async fn expect(
-    request: RequestBuilder,
-    status: u16,
-    what: &'static str,
-) -> Result<Response, BenchError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|source| BenchError::Http { what, source })?;
-    if response.status().as_u16() == status {
-        Ok(response)
-    } else {
-        let got = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        Err(BenchError::Status {
-            what,
-            expected: status,
-            status: got,
-            body,
-        })
-    }
-}
-
-async fn body(response: Response, what: &'static str) -> Result<Vec<u8>, BenchError> {
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|source| BenchError::Http { what, source })?;
-    Ok(bytes.to_vec())
-}
-
-async fn json<T: DeserializeOwned>(
-    response: Response,
-    what: &'static str,
-) -> Result<T, BenchError> {
-    let bytes = body(response, what).await?;
-    serde_json::from_slice(&bytes).map_err(|_| BenchError::Answer {
-        what,
-        answer: String::from_utf8_lossy(&bytes).into_owned(),
-    })
 }

@@ -1,0 +1,288 @@
+//! `meeteasy-bench`: measures, in one run, what README.md reports about the server — confirm ->
+//! console latency through the long-poll (one server, and two servers on one Redis), `islogin` and
+//! ticket exchange requests per second with the server side on one CPU, Redis's own rate for
+//! comparison, and 10,000 consoles waiting at once — on the embedded store and on Redis, and prints
+//! one Markdown table. `scripts/bench.sh` builds it and runs it on the other CPU.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Settings, Waiting};
+use meeteasy_bench::servers::PinnedRedis;
+use meeteasy_bench::table::{Samples, thousands};
+use meeteasy_bench::{Error, Result, explain, fail, io, procfs};
+
+/// The latency targets.
+const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
+
+/// Everything one store gave.
+struct Measured {
+    latency: Samples,
+    islogin: Rate,
+    exchange: Rate,
+    waiting: Waiting,
+}
+
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(until_signal(run(&settings))),
+        Err(error) => Err(io("starting the async runtime")(error)),
+    };
+    match outcome {
+        Ok(missed) if missed.is_empty() => ExitCode::SUCCESS,
+        Ok(missed) => {
+            eprintln!("meeteasy-bench: targets missed: {}", missed.join("; "));
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("meeteasy-bench: {}", explain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped, which stops every
+/// server it started.
+async fn until_signal<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).map_err(io("listening for SIGTERM"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(io("listening for SIGINT"))?;
+    tokio::select! {
+        done = work => done,
+        _ = terminate.recv() => Err(Error::Interrupted),
+        _ = interrupt.recv() => Err(Error::Interrupted),
+    }
+}
+
+fn progress(step: &str) {
+    eprintln!("meeteasy-bench: {step}");
+}
+
+/// Measures both stores, prints the table, and returns the latency targets missed.
+async fn run(settings: &Settings) -> Result<Vec<String>> {
+    let started = Instant::now();
+    // The waiting consoles' sockets, and a thousand for everything else.
+    let needed = settings.waiters as u64 + 1_000;
+    if procfs::open_files_limit()? < needed {
+        fail!("the {needed} open files needed are over the limit: `ulimit -n {needed}` first");
+    }
+    let next_to_this = std::env::current_exe().map_err(io("finding this program"))?;
+    let binary = settings
+        .auth_bin
+        .clone()
+        .unwrap_or(next_to_this.with_file_name("meeteasy-auth"));
+    let load_before = procfs::load_average()?;
+    let mut bench = Bench::new(settings, binary)?;
+    let embedded = measure(&mut bench, "embedded", None).await?;
+    progress("Redis: starting redis-server");
+    let redis = PinnedRedis::start(settings.server_cpu)?;
+    let on_redis = measure(&mut bench, "Redis", Some(&redis)).await?;
+    let logins = settings.iterations;
+    progress(&format!(
+        "Redis: confirm -> console latency across two instances, {logins} logins"
+    ));
+    let (phone_side, phone) = bench.start(Some(&redis.url())).await?;
+    let (console_side, _) = bench.start(Some(&redis.url())).await?;
+    let cross = bench
+        .logins(&console_side.endpoint, &phone_side.endpoint, &phone)
+        .await?;
+    drop((console_side, phone_side));
+    progress("Redis: redis-benchmark");
+    let [set, get] = redis.benchmark(settings.client_cpu, settings.redis_requests)?;
+    drop(redis);
+
+    let (cpu_model, cpus) = procfs::machine()?;
+    let load_after = procfs::load_average()?;
+    let command = std::env::args()
+        .skip(1)
+        .fold(String::new(), |line, arg| line + " " + &arg);
+    let (took, client_cpus) = (started.elapsed().as_secs_f64(), procfs::allowed_cpus()?);
+    let [e, r] = [&embedded, &on_redis];
+    let each = |figure: &dyn Fn(&Measured) -> f64| [figure(e), figure(r)];
+    let p50 = each(&|m| m.latency.percentile(50.0));
+    let p99 = each(&|m| m.latency.percentile(99.0));
+    let islogin = each(&|m| m.islogin.per_second.median());
+    let exchange = each(&|m| m.exchange.per_second.median());
+    let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
+    let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / settings.waiters as f64);
+    let wake_up = each(&|m| m.waiting.wake_ups.percentile(50.0));
+    let wake_up_max = each(&|m| m.waiting.wake_ups.max());
+    let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
+    let n = thousands(settings.waiters as f64);
+    let rate = format!(
+        "requests/s, {} connections, median of {ROUNDS} rounds",
+        settings.connections
+    );
+    let cpu = "… CPU the server side used meanwhile (`meeteasy-auth`, and `redis-server` for Redis), \
+               and how busy the server CPU was (all processes)";
+    let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
+    println!(
+        "Command: `scripts/bench.sh` (runs `taskset -c {client_cpus} meeteasy-bench{command}`); \
+         every figure below is from one run of {took:.0} s.\n\
+         Machine: {cpu_model}, {cpus} CPUs, shared with other work (1-minute load average \
+         {load_before:.2} before, {load_after:.2} after). Server side (`meeteasy-auth` release \
+         binary in `--dev` mode, and `redis-server` for Redis) pinned to CPU {}; load generator \
+         (`meeteasy-bench`, `redis-benchmark`) on CPU {client_cpus}; loopback, HTTP/1.1.\n\n\
+         | Measurement | Embedded (redb) | Redis | Redis / embedded | Target |\n\
+         |---|---:|---:|---:|---|\n\
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p50 | {} | < 5 ms |\n\
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p99 | {} | < 25 ms |\n\
+         | Same, confirm on instance A, console waiting on instance B, one Redis ({logins} logins), \
+         p50 / p99 | — | {} / {} | — | < 5 ms / < 25 ms |\n\
+         | `islogin`: first `wait=0` poll of a fresh pending scene, {rate} (min–max) | {} |  |\n\
+         | {cpu} | {} | {} | — |  |\n\
+         | Ticket exchange (fresh ticket each), {rate} (min–max) | {} |  |\n\
+         | {cpu} | {} | {} | — |  |\n\
+         | `redis-benchmark -q -t set,get -n {}` (50 connections), SET / GET requests/s | — | \
+         {} / {} | — |  |\n\
+         | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {:.2} / {:.2} \
+         | — |  |\n\
+         | Server RSS, fresh server | {} |  |\n\
+         | Server RSS with {n} scenes created | {} |  |\n\
+         | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {} / {}) | {} |  |\n\
+         | … memory per waiting console (connection + long-poll) | {} |  |\n\
+         | {n} long-polls opened ({BATCH} at a time) in | {:.1} s | {:.1} s | — |  |\n\
+         | Confirm → `confirmed` while {n} wait ({} confirms), p50 / max | {} / {} | {} / {} | {} \
+         | < 5 ms / < 25 ms |\n",
+        settings.server_cpu,
+        compare(p50.map(ms), p50),
+        compare(p99.map(ms), p99),
+        ms(cross.percentile(50.0)),
+        ms(cross.percentile(99.0)),
+        compare([e, r].map(|m| per_second(&m.islogin.per_second)), islogin),
+        cores(&e.islogin),
+        cores(&r.islogin),
+        compare([e, r].map(|m| per_second(&m.exchange.per_second)), exchange),
+        cores(&e.exchange),
+        cores(&r.exchange),
+        settings.redis_requests,
+        thousands(set),
+        thousands(get),
+        islogin[1] / set,
+        exchange[1] / set,
+        compare(idle.map(mib), idle),
+        compare(scenes.map(mib), scenes),
+        gauge[0],
+        gauge[1],
+        compare(waiting.map(mib), waiting),
+        compare(per_waiter.map(|kib| format!("{kib:.1} KiB")), per_waiter),
+        e.waiting.ramp_up.as_secs_f64(),
+        r.waiting.ramp_up.as_secs_f64(),
+        e.waiting.wake_ups.count(),
+        ms(wake_up[0]),
+        ms(wake_up_max[0]),
+        ms(wake_up[1]),
+        ms(wake_up_max[1]),
+        ratio(wake_up),
+    );
+
+    let mut missed = Vec::new();
+    let measured = [("embedded", &e.latency), ("Redis", &r.latency)];
+    let waiting = [
+        ("embedded, many waiting", &e.waiting.wake_ups),
+        ("Redis, many waiting", &r.waiting.wake_ups),
+    ];
+    let latencies = measured
+        .into_iter()
+        .chain([("two instances on Redis", &cross)])
+        .chain(waiting);
+    for (setup, latency) in latencies {
+        for (name, at, target) in TARGETS {
+            let measured = latency.percentile(at);
+            if measured >= target {
+                missed.push(format!(
+                    "{setup}: {name} {} (target < {target} ms)",
+                    ms(measured)
+                ));
+            }
+        }
+    }
+    if missed.is_empty() {
+        println!(
+            "Every confirm → console latency above met its targets (p50 < 5 ms, p99 < 25 ms)."
+        );
+    } else {
+        println!("Targets MISSED: {}.", missed.join("; "));
+    }
+    // The seed polled every 5 s: about 2.5 s on average from confirm to console.
+    let faster = p50.map(|p50| thousands(2_500.0 / p50.max(f64::EPSILON)));
+    println!(
+        "Against the seed's 5-second polling (about 2.5 s on average from confirm to console), the \
+         long-poll's p50 is {} times faster on the embedded store and {} times on Redis.",
+        faster[0], faster[1]
+    );
+    Ok(missed)
+}
+
+/// Latency, request rates and many waiting consoles on one store (`redis`, or the embedded one).
+async fn measure(
+    bench: &mut Bench<'_>,
+    name: &str,
+    redis: Option<&PinnedRedis>,
+) -> Result<Measured> {
+    let url = redis.map(PinnedRedis::url);
+    let (server, phone) = bench.start(url.as_deref()).await?;
+    progress(&format!(
+        "{name}: confirm -> console latency, {} logins",
+        bench.settings.iterations
+    ));
+    let latency = bench
+        .logins(&server.endpoint, &server.endpoint, &phone)
+        .await?;
+    // The store's own process, when it has one, counts as the server side too.
+    let pids: Vec<u32> = std::iter::once(server.pid())
+        .chain(redis.map(|redis| redis.pid))
+        .collect();
+    progress(&format!("{name}: islogin requests per second"));
+    let islogin = bench.islogin_rate(&server.endpoint, &pids).await?;
+    progress(&format!("{name}: ticket exchanges per second"));
+    let exchange = bench.exchange_rate(&server.endpoint, &pids, &phone).await?;
+    drop(server);
+    progress(&format!(
+        "{name}: {} consoles waiting at once (fresh server)",
+        bench.settings.waiters
+    ));
+    let (server, phone) = bench.start(url.as_deref()).await?;
+    let waiting = bench.many_waiting(&server, &phone).await?;
+    Ok(Measured {
+        latency,
+        islogin,
+        exchange,
+        waiting,
+    })
+}
+
+/// "embedded | Redis | Redis / embedded" cells of one figure.
+fn compare([embedded, redis]: [String; 2], values: [f64; 2]) -> String {
+    format!("{embedded} | {redis} | {}", ratio(values))
+}
+
+fn ratio([embedded, redis]: [f64; 2]) -> String {
+    if embedded > 0.0 {
+        format!("{:.2}", redis / embedded)
+    } else {
+        "—".to_owned()
+    }
+}
+
+fn ms(value: f64) -> String {
+    format!("{value:.2} ms")
+}
+
+fn cores(rate: &Rate) -> String {
+    format!(
+        "{:.2} cores (CPU {:.0} % busy)",
+        rate.server_cores,
+        rate.server_cpu_busy * 100.0
+    )
+}
+
+fn per_second(rates: &Samples) -> String {
+    let [median, min, max] = [rates.median(), rates.min(), rates.max()].map(thousands);
+    format!("{median} ({min}–{max})")
+}
