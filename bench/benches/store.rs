@@ -1,54 +1,45 @@
-//! The embedded store on its own, in this process, under Criterion (`cargo bench -p meeteasy-bench
+//! The embedded store alone, in this process, under Criterion (`cargo bench -p meeteasy-bench
 //! --bench store`; `scripts/bench.sh` runs it last): put + take pairs (a ticket minted and
-//! exchanged) from one caller, from 50 and from a burst of 2,000 at once, and `get` from one
-//! caller, from 50, and from 50 while 50 others keep writing (reads are served beside the writer,
-//! so they must not wait for its commits and fsyncs). Every write is durable before it is
-//! answered: these figures follow the disk.
-//!
-//! Criterion reports the time per iteration and, as throughput, pairs or gets per second. Its
-//! statistics are over batches, which hide a slow get; so each `get` benchmark also prints the
-//! p50 / p99 / max of every get it timed, and the last one the writers' rate meanwhile.
+//! exchanged) from one caller, from 50 and from bursts of 2,000 at once; `get` from one caller,
+//! from 50, and from 50 while 50 others keep writing (reads are served beside the writer, so they
+//! must not wait for its commits and fsyncs). Every write is durable before it is answered: these
+//! figures follow the disk. Criterion gives the time per iteration and, as throughput, pairs or
+//! gets per second; as its statistics are over batches, which hide a slow get, each `get`
+//! benchmark also prints the p50 / p99 / max of every get it timed (and the writers' rate).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use meeteasy_bench::auth::{EmbeddedStore, Lifetime, Store};
 use meeteasy_bench::table::thousands;
 use tokio::runtime::Runtime;
 
 const TICKET: Lifetime = Lifetime::For(Duration::from_secs(60));
-const CALLERS: u64 = 50;
-const BURST: u64 = 2_000;
 const RECORDS: u64 = 1_000;
 
 criterion::criterion_group!(benches, store);
 criterion::criterion_main!(benches);
 
 fn store(c: &mut Criterion) {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    let runtime = runtime
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("an async runtime");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let runtime = builder.worker_threads(2).enable_all().build();
+    let runtime = runtime.expect("a runtime");
     let dir = tempfile::tempdir().expect("a data directory");
     let store = EmbeddedStore::open(dir.path()).expect("the embedded store opens");
     let store: Arc<dyn Store> = Arc::new(store);
     println!("Embedded store in {}, durable writes", dir.path().display());
 
     let mut pairs = c.benchmark_group("put + take");
-    for (name, callers) in [("one caller", 1), ("50 callers", CALLERS)] {
+    for (name, callers) in [("one caller", 1), ("50 callers", 50)] {
         pairs.throughput(Throughput::Elements(callers));
         let each_pairs = |iters| runtime.block_on(put_take(&store, callers, iters));
         pairs.bench_function(name, |b| b.iter_custom(&each_pairs));
     }
-    // Bursts of 2,000 callers at once, one pair each.
     pairs.sampling_mode(SamplingMode::Flat).sample_size(10);
-    pairs.throughput(Throughput::Elements(BURST));
-    let burst = || runtime.block_on(put_take(&store, BURST, 1));
+    pairs.throughput(Throughput::Elements(2_000));
+    let burst = || runtime.block_on(put_take(&store, 2_000, 1));
     let bursts = |iters| (0..iters).map(|_| burst()).sum();
     pairs.bench_function("2,000 callers at once", |b| b.iter_custom(bursts));
     pairs.finish();
@@ -60,25 +51,37 @@ fn store(c: &mut Criterion) {
     }
     let mut group = c.benchmark_group("get");
     gets(&mut group, &runtime, &store, ("one caller", 1), None);
-    gets(&mut group, &runtime, &store, ("50 callers", CALLERS), None);
+    gets(&mut group, &runtime, &store, ("50 callers", 50), None);
     let (writing, puts) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
-    let writers = runtime.spawn(write(
-        Arc::clone(&store),
-        Arc::clone(&writing),
-        Arc::clone(&puts),
-    ));
-    let beside = ("50 callers beside 50 writers", CALLERS);
+    let writer = |writer| {
+        let (store, writing, puts) = (Arc::clone(&store), Arc::clone(&writing), Arc::clone(&puts));
+        async move {
+            for n in 0.. {
+                if !writing.load(Relaxed) {
+                    break;
+                }
+                let ticket = format!("ticket:w{writer}:{n}");
+                store.put(&ticket, b"grant", TICKET).await.expect("a put");
+                puts.fetch_add(1, Relaxed);
+            }
+        }
+    };
+    let writers: Vec<_> = (0..50).map(|n| runtime.spawn(writer(n))).collect();
+    let beside = ("50 callers beside 50 writers", 50);
     gets(&mut group, &runtime, &store, beside, Some(&puts));
-    writing.store(false, Ordering::Relaxed);
-    runtime.block_on(writers).expect("the writers");
+    writing.store(false, Relaxed);
+    for writer in writers {
+        runtime.block_on(writer).expect("a writer");
+    }
     group.finish();
 }
 
 /// Runs `task(0)` to `task(count - 1)` at once; how long they all took, and their outputs.
-async fn together<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
-    count: u64,
-    task: impl Fn(u64) -> F,
-) -> (Duration, Vec<T>) {
+async fn together<T, F>(count: u64, task: impl Fn(u64) -> F) -> (Duration, Vec<T>)
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
     let started = Instant::now();
     let tasks: Vec<_> = (0..count).map(|n| tokio::spawn(task(n))).collect();
     let mut outputs = Vec::new();
@@ -88,27 +91,6 @@ async fn together<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
     (started.elapsed(), outputs)
 }
 
-/// 50 callers putting tickets until `writing` turns false; `puts` counts their puts.
-async fn write(store: Arc<dyn Store>, writing: Arc<AtomicBool>, puts: Arc<AtomicU64>) {
-    let writer = |writer| {
-        let (store, writing, puts) = (Arc::clone(&store), Arc::clone(&writing), Arc::clone(&puts));
-        async move {
-            for n in 0.. {
-                if !writing.load(Ordering::Relaxed) {
-                    break;
-                }
-                let key = format!("ticket:w{writer}:{n}");
-                store
-                    .put(&key, b"grant", TICKET)
-                    .await
-                    .expect("a writer's put");
-                puts.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    };
-    together(CALLERS, writer).await;
-}
-
 /// Put + take pairs from `callers` concurrent callers, `pairs` each; how long they took.
 async fn put_take(store: &Arc<dyn Store>, callers: u64, pairs: u64) -> Duration {
     let caller = |caller| {
@@ -116,10 +98,8 @@ async fn put_take(store: &Arc<dyn Store>, callers: u64, pairs: u64) -> Duration 
         async move {
             for n in 0..pairs {
                 let key = format!("ticket:{callers}:{caller}:{n}");
-                store
-                    .put(&key, b"grant", TICKET)
-                    .await
-                    .expect("a ticket put");
+                let put = store.put(&key, b"grant", TICKET);
+                put.await.expect("a ticket put");
                 let taken = store.take(&key).await.expect("a ticket take");
                 assert!(taken.is_some(), "the ticket just put is there");
             }
@@ -137,8 +117,9 @@ fn gets(
     (name, readers): (&str, u64),
     puts: Option<&AtomicU64>,
 ) {
-    let (mut latencies, mut puts_meanwhile, mut timed) = (Vec::new(), 0, Duration::ZERO);
-    let put_count = || puts.map_or(0, |puts| puts.load(Ordering::Relaxed));
+    // Millions of gets are timed: each as 4 bytes (f32 ms).
+    let (mut latencies, mut puts_meanwhile, mut timed) = (Vec::<f32>::new(), 0, Duration::ZERO);
+    let put_count = || puts.map_or(0, |puts| puts.load(Relaxed));
     let reader = |each: u64| {
         move |reader: u64| {
             let store = Arc::clone(store);
@@ -164,22 +145,19 @@ fn gets(
             took
         });
     });
-    if latencies.is_empty() {
-        return; // Filtered out.
+    let count = latencies.len();
+    if count == 0 {
+        return; // Not run: filtered out.
     }
-    // Nearest-rank percentiles, in place: a run times millions of gets, kept as 4-byte f32 ms.
-    let (count, all) = (latencies.len() as f64, &mut latencies);
-    let [p50, p99, max] = [50.0, 99.0, 100.0].map(|p| {
-        let rank = ((p / 100.0 * count).ceil() as usize).clamp(1, all.len());
-        *all.select_nth_unstable_by(rank - 1, f32::total_cmp).1
-    });
-    let count = thousands(count);
+    let rank = |p: f64| ((p / 100.0 * count as f64).ceil() as usize).clamp(1, count) - 1;
+    let mut nth = |p| *latencies.select_nth_unstable_by(rank(p), f32::total_cmp).1;
+    let (p50, p99, max) = (nth(50.0), nth(99.0), nth(100.0));
     let writers = thousands(puts_meanwhile as f64 / timed.as_secs_f64());
-    let writers = puts
-        .map(|_| format!("; writers {writers} puts/s"))
-        .unwrap_or_default();
+    let writers = puts.map(|_| format!("; writers {writers} puts/s"));
     println!(
-        "get/{name}: every get, warm-up included: p50 {p50:.3} ms / p99 {p99:.3} ms / \
-         max {max:.3} ms ({count} gets{writers})\n"
+        "get/{name}: every get, warm-up included: p50 {p50:.3} ms / p99 {p99:.3} ms / max \
+         {max:.3} ms ({} gets{})\n",
+        thousands(count as f64),
+        writers.unwrap_or_default()
     );
 }

@@ -4,131 +4,95 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use meeteasy_protocol::{
-    CreateSceneRequest, CreateSceneResponse, IsLoginResponse, LoginTicketResponse,
-    TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
-};
+use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse, LoginTicketResponse};
+use meeteasy_protocol::{TokenResponse, WechatLoginResponse};
 use reqwest::{Client, RequestBuilder};
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::DeserializeOwned;
+use serde_json::json;
 use tokio::time::Instant;
 
-use crate::{Result, fail, http};
+use crate::{Result, because, fail};
 
 /// A scene as its console holds it.
 pub type Scene = CreateSceneResponse;
 
 /// Each loopback address may create 120 scenes a minute (a Redis store remembers that across
-/// restarts), so consoles use each of 127.1.0.1 to 127.1.255.250 for at most this many, once a run.
+/// restarts), so consoles use each address for at most this many, and only once a run.
 pub const SCENES_PER_ADDRESS: usize = 100;
 
 /// An HTTP client from `local` (any loopback address works on Linux), or the default address. No
 /// proxy; the timeout outlasts the longest long-poll (30 s), so only a stuck server times out.
 pub fn client(local: Option<IpAddr>) -> Result<Client> {
     crate::auth::install_tls_provider();
-    let builder = Client::builder()
-        .no_proxy()
-        .local_address(local)
-        .tcp_nodelay(true);
+    let builder = Client::builder().no_proxy().local_address(local);
+    let builder = builder.tcp_nodelay(true).timeout(Duration::from_secs(45));
     let builder = builder.connect_timeout(Duration::from_secs(10));
-    builder
-        .timeout(Duration::from_secs(45))
-        .build()
-        .map_err(http("building an HTTP client"))
+    builder.build().map_err(because("building an HTTP client"))
 }
 
-/// Console clients, each from a loopback address not used before in this run.
+/// Console clients, each from a loopback address not used before in this run: 127.1.0.1 on, 250
+/// to each /24 (a console from x.x.x.0 or x.x.x.255 might look like a network or broadcast).
 #[derive(Default)]
 pub struct Consoles(u32);
 
 impl Consoles {
-    /// The next of 127.1.0.1 to 127.1.255.250.
     pub fn next_client(&mut self) -> Result<Client> {
-        let index = self.0;
+        let (high, low) = (self.0 / 250, self.0 % 250 + 1);
         self.0 += 1;
-        let Ok(high) = u8::try_from(index / 250) else {
-            fail!("every console address is used: ask for fewer scenes");
-        };
-        let low = (index % 250 + 1) as u8; // 1 to 250
-        client(Some(Ipv4Addr::new(127, 1, high, low).into()))
+        client(Some(Ipv4Addr::from(0x7f01_0000 + (high << 8) + low).into()))
     }
 }
 
-/// One auth server, by its base URL (`http://127.0.0.1:PORT`).
+/// One auth server: its base URL (`http://127.0.0.1:PORT`), and the client the phone and the
+/// probes use.
 #[derive(Debug, Clone)]
-pub struct Endpoint(pub String);
+pub struct Endpoint {
+    pub url: String,
+    pub http: Client,
+}
 
 impl Endpoint {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
+    /// Sends `request`; any status but `status` fails, with the body. Returns the body.
+    async fn call(&self, request: RequestBuilder, status: u16) -> Result<String> {
+        let response = request.send().await.map_err(because("an HTTP request"))?;
+        let (url, got) = (response.url().path().to_owned(), response.status().as_u16());
+        let body = response.text().await;
+        let body = body.map_err(because(format!("reading {url}")))?;
+        if got != status {
+            fail!("{url}: HTTP {got}, not {status}: {body}");
+        }
+        Ok(body)
     }
 
-    /// Sends `request`; any status but `status` fails, with the body. An empty body reads as null.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        request: RequestBuilder,
-        status: u16,
-        what: &'static str,
-    ) -> Result<T> {
-        let response = request.send().await.map_err(http(what))?;
-        let got = response.status().as_u16();
-        let body = response.bytes().await.map_err(http(what))?;
-        let text = String::from_utf8_lossy(&body);
-        if got != status {
-            fail!("{what}: HTTP {got}, not {status}: {text}");
-        }
-        match serde_json::from_slice(if body.is_empty() { b"null" } else { &body }) {
-            Ok(answer) => Ok(answer),
-            Err(_) => fail!("{what}: unexpected answer {text}"),
-        }
+    fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(format!("{}{path}", self.url))
     }
 
     /// Whether `/readyz` answers 200 now.
-    pub async fn is_ready(&self, client: &Client) -> bool {
-        let readyz = client
-            .get(self.url("/readyz"))
-            .timeout(Duration::from_secs(2));
-        readyz
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == 200)
+    pub async fn is_ready(&self) -> bool {
+        let readyz = self.http.get(format!("{}/readyz", self.url));
+        self.call(readyz, 200).await.is_ok()
     }
 
     /// Logs in as dev user `name` from the mini program; returns the phone's access token.
-    pub async fn dev_login(&self, client: &Client, name: &str) -> Result<String> {
-        let code = format!("dev:{name}");
-        let request = WechatLoginRequest {
-            code,
-            app: None,
-            scene: None,
-        };
-        let request = client.post(self.url("/auth/wechat/login")).json(&request);
-        let login: WechatLoginResponse = self.call(request, 200, "dev login").await?;
-        Ok(login.access_token)
+    pub async fn dev_login(&self, name: &str) -> Result<String> {
+        let code = json!({ "code": format!("dev:{name}") });
+        let login = self.call(self.post("/auth/wechat/login").json(&code), 200);
+        Ok(parse::<WechatLoginResponse>(&login.await?)?.access_token)
     }
 
     pub async fn create_scene(&self, console: &Client) -> Result<Scene> {
-        let device_name = Some("bench console".to_owned());
-        let request = CreateSceneRequest {
-            app: None,
-            device_name,
-        };
-        let request = console.post(self.url("/auth/scenes")).json(&request);
-        self.call(request, 201, "create scene").await
+        let request = console.post(format!("{}/auth/scenes", self.url));
+        let request = request.json(&json!({ "device_name": "bench console" }));
+        parse(&self.call(request, 201).await?)
     }
 
     /// The phone's `scan` (200) or `confirm` (204) of `scene`.
-    pub async fn phone_step(
-        &self,
-        client: &Client,
-        scene: &str,
-        token: &str,
-        step: &'static str,
-    ) -> Result<()> {
-        let request = client.post(self.url(&format!("/auth/scenes/{scene}/{step}")));
+    pub async fn phone(&self, token: &str, scene: &str, step: &str) -> Result<()> {
+        let request = self.post(&format!("/auth/scenes/{scene}/{step}"));
+        let request = request.bearer_auth(token);
         let status = if step == "scan" { 200 } else { 204 };
-        self.call::<IgnoredAny>(request.bearer_auth(token), status, step)
-            .await
-            .map(drop)
+        self.call(request, status).await.map(drop)
     }
 
     /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
@@ -140,11 +104,12 @@ impl Endpoint {
         wait: u64,
         expected: &[&str],
     ) -> Result<(&'static str, Instant)> {
-        let url = self.url(&format!("/auth/scenes/{}/islogin?wait={wait}", scene.scene));
-        let request = console.get(url).bearer_auth(&scene.poll_token);
-        let answer = self.call(request, 200, "islogin").await?;
+        let (base, id) = (&self.url, &scene.scene);
+        let url = format!("{base}/auth/scenes/{id}/islogin?wait={wait}");
+        let answer = self.call(console.get(url).bearer_auth(&scene.poll_token), 200);
+        let answer = answer.await?;
         let arrived = Instant::now();
-        let status = match answer {
+        let status = match parse(&answer)? {
             IsLoginResponse::Pending => "pending",
             IsLoginResponse::Scanned { .. } => "scanned",
             IsLoginResponse::Confirmed { .. } => "confirmed",
@@ -155,49 +120,46 @@ impl Endpoint {
         Ok((status, arrived))
     }
 
-    pub async fn mint_ticket(&self, client: &Client, phone: &str) -> Result<String> {
-        let request = client
-            .post(self.url("/auth/login-ticket"))
-            .bearer_auth(phone);
-        let request = request.json(&serde_json::json!({}));
-        let minted: LoginTicketResponse = self.call(request, 201, "mint ticket").await?;
+    pub async fn mint_ticket(&self, phone: &str) -> Result<String> {
+        let request = self.post("/auth/login-ticket").bearer_auth(phone);
+        let request = request.json(&json!({}));
+        let minted: LoginTicketResponse = parse(&self.call(request, 201).await?)?;
         Ok(minted.login_ticket)
     }
 
-    pub async fn exchange_ticket(&self, client: &Client, login_ticket: String) -> Result<()> {
-        let request = client.post(self.url("/auth/login-ticket/exchange"));
-        let request = request.json(&TicketExchangeRequest { login_ticket });
-        self.call::<TokenResponse>(request, 200, "exchange")
-            .await
-            .map(drop)
+    pub async fn exchange_ticket(&self, login_ticket: String) -> Result<()> {
+        let ticket = json!({ "login_ticket": login_ticket });
+        let exchanged = self.call(self.post("/auth/login-ticket/exchange").json(&ticket), 200);
+        parse::<TokenResponse>(&exchanged.await?).map(drop)
     }
 
     /// The long-polls waiting on this server now (its `/metrics` gauge).
-    pub async fn waiters(&self, client: &Client) -> Result<usize> {
-        let request = client.get(self.url("/metrics"));
-        let response = request.send().await.map_err(http("metrics"))?;
-        let metrics = response.text().await.map_err(http("metrics"))?;
-        let mut lines = metrics.lines();
-        match lines.find_map(|line| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok()) {
+    pub async fn waiters(&self) -> Result<usize> {
+        let metrics = self.http.get(format!("{}/metrics", self.url));
+        let metrics = self.call(metrics, 200).await?;
+        let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
+        match metrics.lines().find_map(gauge) {
             Some(waiters) => Ok(waiters),
             None => fail!("/metrics has no meeteasy_islogin_waiters gauge"),
         }
     }
 
-    /// Waits until at least `count` long-polls wait, within `within`.
-    pub async fn await_waiters(
-        &self,
-        client: &Client,
-        count: usize,
-        within: Duration,
-    ) -> Result<()> {
-        let deadline = Instant::now() + within;
-        while self.waiters(client).await? < count {
+    /// Waits (30 s at most) until at least `count` long-polls wait.
+    pub async fn await_waiters(&self, count: usize) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.waiters().await? < count {
             if Instant::now() >= deadline {
-                fail!("{count} long-polls were not waiting within {within:?}");
+                fail!("{count} long-polls were not waiting within 30 s");
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         Ok(())
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
+    match serde_json::from_str(body) {
+        Ok(answer) => Ok(answer),
+        Err(_) => fail!("unexpected answer: {body}"),
     }
 }

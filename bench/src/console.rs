@@ -1,91 +1,64 @@
 //! The console benchmark's parts: launching an app in the harness's desktop through tauri-driver (a
 //! WebDriver session, so the page can be asked what it shows) or directly (no WebDriver cost,
 //! watched only through `/proc` and the relay); a relay in front of the auth server that notes when
-//! each request passed; and the memory of an app's processes once it has settled. Everything
-//! launched is stopped by process id.
+//! each request passed; and the memory of an app's processes once it has settled. Times are in
+//! milliseconds; everything launched is stopped by process id.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use meeteasy_tests::desktop::{ConsoleWindow, Desktop, Driver};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::{Result, fail, io, procfs};
+use crate::{Result, because, fail, procfs, run};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// What the page shows, in one WebDriver round trip. The first call also starts a watcher in the
-/// page that notes, on the page clock, when the QR image got its `data:` source and when a frame
-/// with the decoded QR was presented (the second animation frame after it), so the QR time is not
-/// late by a poll or a round trip. `qr_was_there`: the QR was already shown when the watcher
-/// started (its time is then an upper bound).
-const PAGE_STATE: &str = r#"
-    if (window.__benchQr === undefined) {
-        const shown = () => {
-            const image = document.getElementById("qr-image");
-            return image !== null && !image.hidden && image.src.startsWith("data:image/");
-        };
-        const watch = { seen: false, sourced: null, painted: null, was_there: shown() };
-        window.__benchQr = watch;
-        const check = () => {
-            if (watch.seen || !shown()) return;
-            watch.seen = true;
-            watch.sourced = performance.timeOrigin + performance.now();
-            document.getElementById("qr-image").decode().catch(() => null).then(() =>
-                requestAnimationFrame(() => requestAnimationFrame(() => {
-                    watch.painted = performance.timeOrigin + performance.now();
-                })));
-        };
-        new MutationObserver(check).observe(document, {
-            subtree: true, childList: true, attributes: true, attributeFilter: ["src", "hidden"],
-        });
-        check();
-    }
-    const name = document.getElementById("user-name");
-    const paint = performance.getEntriesByName("first-contentful-paint")[0];
-    return {
-        time_origin: performance.timeOrigin,
-        qr_sourced: window.__benchQr.sourced,
-        qr_painted: window.__benchQr.painted,
-        qr_was_there: window.__benchQr.was_there,
-        home: name !== null && name.textContent.trim() !== "",
-        first_paint: paint === undefined ? null : paint.startTime,
-    };
-"#;
+/// What the page shows, in one WebDriver round trip; times in ms after `arguments[0]`, the
+/// new-session request on the epoch clock. The first call also starts a watcher in the page that
+/// notes when the QR image got its `data:` source and when a frame with the decoded QR was
+/// presented (the second animation frame after it), so the QR time is not late by a poll or a
+/// round trip. `late`: the QR was already shown when the watcher started (an upper bound, then).
+const PAGE_STATE: &str = include_str!("page_state.js");
 
-/// [`PAGE_STATE`]'s answer: times in ms since the epoch, `first_paint` after `time_origin`.
 #[derive(Deserialize)]
-struct PageState {
-    time_origin: f64,
-    qr_sourced: Option<f64>,
-    qr_painted: Option<f64>,
-    qr_was_there: bool,
+struct Page {
     home: bool,
-    first_paint: Option<f64>,
+    qr: Option<Qr>,
 }
 
-/// When the QR showed, after the new-session request.
-pub struct QrShown {
-    pub first_paint: Option<Duration>,
+/// One cold start through WebDriver, in ms after the new-session request.
+pub struct ColdStart {
+    /// The app's process started (`/proc`, 10 ms ticks).
+    pub app_started: f64,
+    /// The QR's request passed the relay.
+    pub qr_requested: f64,
+    pub qr: Qr,
+}
+
+/// When the QR showed, in ms after the new-session request.
+#[derive(Deserialize)]
+pub struct Qr {
     /// The QR image got its `data:` source: the console fetched it and handed it to the page.
-    pub qr_sourced: Duration,
-    pub qr_painted: Duration,
-    /// The QR was on screen before the page was first asked: `qr_painted` is an upper bound.
+    pub sourced: f64,
+    pub painted: f64,
+    /// The QR was on screen before the page was first asked: `painted` is an upper bound.
     pub late: bool,
+    /// First contentful paint, if WebKit reports paint timing.
+    pub first_paint: Option<f64>,
 }
 
 /// A console launched by tauri-driver, with the clocks read just before the new-session request.
 pub struct DrivenConsole {
     window: ConsoleWindow,
-    pub pid: u32,
-    /// New-session request -> the app's process started (`/proc`, 10 ms ticks).
-    pub app_started: Duration,
+    pid: u32,
+    app_started: f64,
     pub requested: Instant,
     requested_epoch_ms: f64,
 }
@@ -95,63 +68,61 @@ impl DrivenConsole {
         // Not part of a cold start: WebKitWebDriver finishing with the previous console.
         driver.wait_until_ready().await;
         let ticks_before = procfs::uptime_ticks()?;
-        let (requested_epoch_ms, requested) = (epoch_ms(), Instant::now());
+        let clock = UNIX_EPOCH.elapsed().unwrap_or_default();
+        let (requested_epoch_ms, requested) = (clock.as_secs_f64() * 1e3, Instant::now());
         let window = driver.launch(binary).await;
-        let driven = procfs::tree(driver.pid().unwrap_or_default());
-        let Some(app) = driven
-            .into_iter()
-            .find(|p| p.exe.as_deref() == Some(binary))
-        else {
+        let mut driven = procfs::tree(driver.pid().unwrap_or_default()).into_iter();
+        let Some(app) = driven.find(|p| p.exe.as_deref() == Some(binary)) else {
             fail!("no {} runs under tauri-driver", binary.display());
         };
-        let app_started = procfs::TICK * (app.started.saturating_sub(ticks_before) as u32);
+        let ticks = app.started.saturating_sub(ticks_before) as f64;
+        let app_started = ticks * procfs::TICK.as_secs_f64() * 1e3;
+        let pid = app.pid;
         Ok(DrivenConsole {
             window,
-            pid: app.pid,
+            pid,
             app_started,
             requested,
             requested_epoch_ms,
         })
     }
 
-    pub async fn wait_for_qr(&self) -> Result<QrShown> {
-        let state = self
-            .wait_for_page("the QR", |page| page.qr_painted.is_some())
-            .await?;
-        let after = |epoch_ms: f64| {
-            Duration::from_secs_f64(((epoch_ms - self.requested_epoch_ms) / 1000.0).max(0.0))
-        };
-        Ok(QrShown {
-            first_paint: state
-                .first_paint
-                .map(|paint| after(state.time_origin + paint)),
-            qr_sourced: after(state.qr_sourced.unwrap_or_default()),
-            qr_painted: after(state.qr_painted.unwrap_or_default()),
-            late: state.qr_was_there,
+    /// Waits for the QR on screen, and for its request to have passed `relay`.
+    pub async fn wait_for_qr(&self, relay: &Relay) -> Result<ColdStart> {
+        let qr = self.wait_for("the QR", |page| page.qr).await?;
+        let (qr_requested, _) = relay.wait_for(self.requested, is_qr_request).await?;
+        let app_started = self.app_started;
+        Ok(ColdStart {
+            app_started,
+            qr_requested,
+            qr,
         })
     }
 
     /// Waits for home to show who is logged in.
     pub async fn wait_for_home(&self) -> Result<()> {
-        self.wait_for_page("home", |page| page.home).await.map(drop)
+        self.wait_for("home", |page| page.home.then_some(())).await
     }
 
     /// Ends the session (which closes the app) and waits until its processes are gone.
     pub async fn close(self) {
-        let processes = pids(self.pid);
+        let processes = procfs::tree(self.pid);
         self.window.close().await;
-        stop(&processes, false).await;
+        stop(processes, false).await;
     }
 
-    async fn wait_for_page(&self, what: &str, shows: fn(&PageState) -> bool) -> Result<PageState> {
+    /// Asks the page until `shown` finds `what` in its answer.
+    async fn wait_for<T>(&self, what: &str, shown: fn(Page) -> Option<T>) -> Result<T> {
         let deadline = Instant::now() + DEADLINE;
+        let requested = vec![self.requested_epoch_ms.into()];
         loop {
             // Errors while the page is still loading are expected: ask again.
-            if let Ok(value) = self.window.client.execute(PAGE_STATE, Vec::new()).await
-                && let Ok(state) = serde_json::from_value::<PageState>(value)
-                && shows(&state)
+            let page = self.window.client.execute(PAGE_STATE, requested.clone());
+            if let Ok(page) = page.await
+                && let Ok(page) = serde_json::from_value::<Page>(page)
+                && let Some(found) = shown(page)
             {
-                return Ok(state);
+                return Ok(found);
             }
             if Instant::now() > deadline {
                 fail!("{what} did not show within {DEADLINE:?}");
@@ -161,79 +132,41 @@ impl DrivenConsole {
     }
 }
 
-/// An app started directly in the desktop: no WebDriver, no automation.
-pub struct DirectApp {
-    pub pid: u32,
-    pub launched: Instant,
+/// Starts `app` (with `args`) in `desktop` as the console would run there, talking to the server
+/// at `url`, without WebDriver: its process id, and when it was spawned.
+pub fn launch(desktop: &Desktop, app: &Path, args: &[&str], url: &str) -> Result<(u32, Instant)> {
+    let mut command = desktop.app_command(app, url);
+    command.stdin(Stdio::null()).stdout(Stdio::null());
+    command.args(args).stderr(Stdio::null());
+    let launched = Instant::now();
+    // Dropped at once: tokio reaps it once it exits, and `stop` watches `/proc` for that.
+    let child = tokio::process::Command::from(command).spawn();
+    let child = child.map_err(because(format!("launching {}", app.display())))?;
+    Ok((child.id().unwrap_or_default(), launched))
 }
 
-impl DirectApp {
-    pub fn launch(desktop: &Desktop, program: &Path, args: &[&str], server: &str) -> Result<Self> {
-        let mut command = tokio::process::Command::from(desktop.app_command(program, server));
-        let command = command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        let launched = Instant::now();
-        // Once dropped, tokio reaps the child when it exits.
-        let child = command.stderr(Stdio::null()).spawn();
-        let child = child.map_err(io(format!("launching {}", program.display())))?;
-        let Some(pid) = child.id() else {
-            fail!("{} exited at once", program.display())
-        };
-        Ok(DirectApp { pid, launched })
-    }
-
-    /// SIGTERM to the app; waits until it and its WebKit processes are gone.
-    pub async fn stop(self) {
-        stop(&pids(self.pid), true).await;
-    }
-}
-
-fn pids(root: u32) -> Vec<u32> {
-    procfs::tree(root)
-        .iter()
-        .map(|process| process.pid)
-        .collect()
-}
-
-/// Waits until `processes` (an app first, then the processes below it) have exited, after SIGTERM
-/// to the app when `terminate`; any left after 15 s get SIGKILL, so the next launch runs alone.
-async fn stop(processes: &[u32], terminate: bool) {
+/// Stops `processes` (an app first, then those below it): SIGTERM to the app when `terminate`,
+/// then waits; any still there after 15 s get SIGKILL, so the next launch runs alone.
+pub async fn stop(processes: Vec<procfs::Process>, terminate: bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
-    if terminate {
-        signal("-TERM", &processes[..1]).await;
+    let pids: Vec<u32> = processes.iter().map(|process| process.pid).collect();
+    if terminate && let Some(app) = pids.first() {
+        let _gone_already = run(&format!("kill -TERM {app}"));
     }
-    loop {
-        let running: Vec<u32> = processes
-            .iter()
-            .copied()
-            .filter(|&p| procfs::is_running(p))
-            .collect();
-        if running.is_empty() {
-            return;
-        }
+    while pids.iter().any(|&pid| procfs::is_running(pid)) {
         if Instant::now() > deadline {
-            eprintln!("bench-console: processes {running:?} outlived 15 s; sending SIGKILL");
-            return signal("-KILL", &running).await;
+            eprintln!("bench-console: processes {pids:?} outlived 15 s; sending SIGKILL");
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            let _gone_already = run(&format!("kill -KILL {}", pids.join(" ")));
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Signals processes by id through kill(1). One that exited meanwhile makes kill(1) fail: that
-/// is the outcome wanted.
-async fn signal(signal: &str, processes: &[u32]) {
-    let mut kill = tokio::process::Command::new("kill");
-    kill.arg(signal)
-        .args(processes.iter().map(u32::to_string))
-        .stderr(Stdio::null());
-    let _status = kill.status().await;
-}
-
-fn epoch_ms() -> f64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH);
-    since_epoch.map_or(0.0, |since| since.as_secs_f64() * 1000.0)
+/// Whether a request line (as [`Relay`] notes it) asks for a QR image.
+pub fn is_qr_request(line: &str) -> bool {
+    line.starts_with("GET ") && line.ends_with("/qr.png")
 }
 
 type Seen = Arc<Mutex<Vec<(Instant, String)>>>;
@@ -250,10 +183,10 @@ pub struct Relay {
 
 impl Relay {
     pub async fn start(server: SocketAddr) -> Result<Relay> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(io("binding the relay"))?;
-        let address = listener.local_addr().map_err(io("the relay's address"))?;
+        let listener = TcpListener::bind("127.0.0.1:0").await;
+        let listener = listener.map_err(because("binding the relay"))?;
+        let address = listener.local_addr();
+        let address = address.map_err(because("the relay's address"))?;
         let seen = Seen::default();
         let log = Arc::clone(&seen);
         tokio::spawn(async move {
@@ -261,26 +194,19 @@ impl Relay {
                 tokio::spawn(relay(inbound, server, Arc::clone(&log)));
             }
         });
-        Ok(Relay {
-            url: format!("http://{address}"),
-            seen,
-        })
+        let url = format!("http://{address}");
+        Ok(Relay { url, seen })
     }
 
-    /// When the first request at or after `since` that `picks` passed, and its line.
-    pub fn find(&self, since: Instant, picks: impl Fn(&str) -> bool) -> Option<(Instant, String)> {
+    /// The first request at or after `since` that `picks`: how many ms after `since`, and its line.
+    pub fn find(&self, since: Instant, picks: fn(&str) -> bool) -> Option<(f64, String)> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        seen.iter()
-            .find(|(at, line)| *at >= since && picks(line))
-            .cloned()
+        let (at, line) = seen.iter().find(|(at, line)| *at >= since && picks(line))?;
+        Some(((*at - since).as_secs_f64() * 1e3, line.clone()))
     }
 
     /// [`Relay::find`], waiting for it at most 30 s.
-    pub async fn wait_for(
-        &self,
-        since: Instant,
-        picks: fn(&str) -> bool,
-    ) -> Result<(Instant, String)> {
+    pub async fn wait_for(&self, since: Instant, picks: fn(&str) -> bool) -> Result<(f64, String)> {
         let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(found) = self.find(since, picks) {
@@ -305,10 +231,8 @@ async fn relay(mut inbound: TcpStream, server: SocketAddr, seen: Seen) {
         while let Ok(read @ 1..) = from_client.read(&mut buffer).await {
             // A client writes a request head in one go: on loopback it is not split across reads.
             let chunk = String::from_utf8_lossy(&buffer[..read]);
-            let lines = chunk
-                .lines()
-                .filter_map(request_line)
-                .map(|line| (Instant::now(), line));
+            let lines = chunk.lines().filter_map(request_line);
+            let lines = lines.map(|line| (Instant::now(), line));
             seen.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .extend(lines);
@@ -326,12 +250,9 @@ async fn relay(mut inbound: TcpStream, server: SocketAddr, seen: Seen) {
 /// `GET /path` of an HTTP/1.1 request line, without the query; `None` for any other line.
 fn request_line(line: &str) -> Option<String> {
     let (method, target) = line.strip_suffix(" HTTP/1.1")?.split_once(' ')?;
-    let path = target
-        .split('?')
-        .next()
-        .filter(|path| path.starts_with('/'))?;
-    let method_like = method.bytes().all(|byte| byte.is_ascii_uppercase());
-    method_like.then(|| format!("{method} {path}"))
+    let path = target.split('?').next()?;
+    let is_method = method.bytes().all(|byte| byte.is_ascii_uppercase());
+    (is_method && path.starts_with('/')).then(|| format!("{method} {path}"))
 }
 
 /// Memory (PSS) of an app and every process below it (WebKitWebProcess, WebKitNetworkProcess,
@@ -346,7 +267,7 @@ pub struct Memory {
 }
 
 /// Reads the memory of `root`'s processes until two readings 750 ms apart agree within 512 KiB,
-/// rather than after a fixed pause.
+/// rather than after a fixed pause (60 s at most).
 pub async fn settled_memory(root: u32) -> Memory {
     let read = || {
         let mut memory = Memory::default();
@@ -359,8 +280,7 @@ pub async fn settled_memory(root: u32) -> Memory {
         }
         memory
     };
-    let started = Instant::now();
-    let mut previous = read().total_kib;
+    let (started, mut previous) = (Instant::now(), read().total_kib);
     loop {
         tokio::time::sleep(Duration::from_millis(750)).await;
         let mut memory = read();
@@ -374,12 +294,11 @@ pub async fn settled_memory(root: u32) -> Memory {
 
 #[cfg(test)]
 mod tests {
-    use super::request_line;
-
     #[test]
     fn request_lines_are_found_and_bodies_ignored() {
-        let chunk = "POST /auth/scenes HTTP/1.1\r\nhost: x\r\n\r\n{\"a\":\"GET / HTTP/1.1\"}\nGET /auth/scenes/ab/qr.png?x=1 HTTP/1.1\r\n\r\n";
-        let found: Vec<_> = chunk.lines().filter_map(request_line).collect();
+        let chunk = "POST /auth/scenes HTTP/1.1\r\nhost: x\r\n\r\n{\"a\":\"GET / HTTP/1.1\"}\n\
+                     GET /auth/scenes/ab/qr.png?x=1 HTTP/1.1\r\n\r\n";
+        let found: Vec<_> = chunk.lines().filter_map(super::request_line).collect();
         assert_eq!(found, ["POST /auth/scenes", "GET /auth/scenes/ab/qr.png"]);
     }
 }

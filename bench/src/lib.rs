@@ -17,41 +17,34 @@ pub mod auth {
     pub use meeteasy_auth::wechat::client::install_tls_provider;
 }
 
-/// Why a run failed. Every failure stops the run: a figure measured around an error would not mean
-/// what its table says.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a run failed: what was being done, and the error that caused it, if any. Every failure
+/// stops the run: a figure measured around an error would not mean what its table says.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Http(&'static str, #[source] reqwest::Error),
-    #[error("{0}")]
-    Io(String, #[source] std::io::Error),
-    #[error("{0}")]
-    Failed(String),
-    #[error("a benchmark task stopped")]
-    Task(#[from] tokio::task::JoinError),
-    #[error("interrupted by a signal")]
-    Interrupted,
-}
+#[error("{0}")]
+pub struct Error(String, #[source] Option<Cause>);
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Returns an [`Error::Failed`] with the formatted message.
+impl Error {
+    pub fn new(what: impl Into<String>) -> Self {
+        Self(what.into(), None)
+    }
+}
+
+/// Returns an [`Error`] with the formatted message.
 #[macro_export]
 macro_rules! fail {
     ($($message:tt)+) => {
-        return Err($crate::Error::Failed(format!($($message)+)))
+        return Err($crate::Error::new(format!($($message)+)))
     };
 }
 
-/// Wraps an I/O error with what was being done.
-pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+/// Wraps an error (I/O, HTTP, a task's) with what was being done.
+pub fn because<E: Into<Cause>>(what: impl Into<String>) -> impl FnOnce(E) -> Error {
     let what = what.into();
-    move |source| Error::Io(what, source)
-}
-
-/// Wraps an HTTP error with the call that failed.
-pub fn http(what: &'static str) -> impl FnOnce(reqwest::Error) -> Error {
-    move |source| Error::Http(what, source)
+    move |cause| Error(what, Some(cause.into()))
 }
 
 /// The error and every error that caused it, on one line (reqwest's own message leaves out the
@@ -64,4 +57,23 @@ pub fn explain(error: &dyn std::error::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+/// This program's arguments, each after a space: how the command that ran is printed.
+pub fn arguments() -> String {
+    let args = std::env::args().skip(1);
+    args.map(|arg| format!(" {arg}")).collect()
+}
+
+/// Runs a short command (its words split at spaces); returns its standard output.
+pub fn run(command: &str) -> Result<String> {
+    let mut words = command.split(' ');
+    let mut program = std::process::Command::new(words.next().unwrap_or_default());
+    let output = program.args(words).output();
+    let output = output.map_err(because(format!("running {command}")))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        fail!("`{command}` failed ({}): {stderr}", output.status);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -14,27 +14,22 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::Client;
-use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::api::{self, Consoles, Endpoint, SCENES_PER_ADDRESS, Scene};
+use crate::api::{Consoles, Endpoint, SCENES_PER_ADDRESS, Scene};
 use crate::servers::AuthProcess;
 use crate::table::Samples;
-use crate::{Result, fail, procfs};
+use crate::{Result, because, procfs};
 
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
 pub const BATCH: usize = 500;
 /// Logins run first and not counted: connections, caches and the allocator settle.
 const WARM_UP: usize = 10;
-const DEADLINE: Duration = Duration::from_secs(30);
 
+/// Benchmarks meeteasy-auth on the embedded store and on Redis.
 #[derive(Debug, clap::Parser)]
-#[command(
-    name = "meeteasy-bench",
-    about = "Benchmarks meeteasy-auth on both stores"
-)]
 pub struct Settings {
     /// The `meeteasy-auth` binary (default: next to this one).
     #[arg(long)]
@@ -83,59 +78,48 @@ pub struct Waiting {
     pub wake_ups: Samples,
 }
 
-/// What every measurement needs: the settings, the server binary, a client for the phone and the
-/// probes, and the console addresses used so far.
+/// What every measurement needs: the settings, the server binary, and the console addresses used
+/// so far.
 pub struct Bench<'a> {
     pub settings: &'a Settings,
     pub binary: PathBuf,
-    pub http: Client,
     consoles: Consoles,
 }
 
 impl<'a> Bench<'a> {
-    pub fn new(settings: &'a Settings, binary: PathBuf) -> Result<Self> {
-        let (http, consoles) = (api::client(None)?, Consoles::default());
-        Ok(Self {
+    pub fn new(settings: &'a Settings, binary: PathBuf) -> Self {
+        Self {
             settings,
             binary,
-            http,
-            consoles,
-        })
+            consoles: Consoles::default(),
+        }
     }
 
     /// A fresh server on `store` (`None`: a fresh embedded store), and a phone logged in there.
     pub async fn start(&self, store: Option<&str>) -> Result<(AuthProcess, String)> {
         let cpu = self.settings.server_cpu;
-        let server = AuthProcess::start(&self.binary, cpu, store, &self.http).await?;
-        let phone = server.endpoint.dev_login(&self.http, "bench-phone").await?;
+        let server = AuthProcess::start(&self.binary, cpu, store).await?;
+        let phone = server.endpoint.dev_login("bench-phone").await?;
         Ok((server, phone))
     }
 
-    /// Whole scan logins one after another, as the products make them: create (on `console`),
-    /// scan (on `phone`; the console is told `scanned`), then the console waits and the phone
-    /// confirms. Returns each confirm -> `confirmed` time.
-    pub async fn logins(
-        &mut self,
-        console: &Endpoint,
-        phone: &Endpoint,
-        token: &str,
-    ) -> Result<Samples> {
-        let (http, mut samples) = (&self.http, Vec::new());
-        let mut client = self.consoles.next_client()?;
+    /// Whole scan logins one after another, as the products make them: create (on the console's
+    /// server), scan (on the phone's, which logged `phone` in; the console is told `scanned`),
+    /// then the console waits and the phone confirms. Returns each confirm -> `confirmed` time.
+    pub async fn logins(&mut self, [console, at]: [&Endpoint; 2], phone: &str) -> Result<Samples> {
+        let (mut client, mut samples) = (self.consoles.next_client()?, Vec::new());
         for login in 0..WARM_UP + self.settings.iterations {
             if login % SCENES_PER_ADDRESS == SCENES_PER_ADDRESS - 1 {
                 client = self.consoles.next_client()?;
             }
             let scene = console.create_scene(&client).await?;
-            phone.phone_step(http, &scene.scene, token, "scan").await?;
+            at.phone(phone, &scene.scene, "scan").await?;
             console.islogin(&client, &scene, 30, &["scanned"]).await?;
             let waiting = console.islogin(&client, &scene, 30, &["confirmed"]);
             let confirm = async {
-                console.await_waiters(&client, 1, DEADLINE).await?;
+                console.await_waiters(1).await?;
                 let sent = Instant::now();
-                phone
-                    .phone_step(http, &scene.scene, token, "confirm")
-                    .await?;
+                at.phone(phone, &scene.scene, "confirm").await?;
                 Ok(sent)
             };
             let ((_, arrived), sent) = tokio::try_join!(waiting, confirm)?;
@@ -146,109 +130,41 @@ impl<'a> Bench<'a> {
         Ok(Samples::ms(samples))
     }
 
-    /// `islogin` requests per second; `pids` serve `server` (their CPU time is counted).
-    pub async fn islogin_rate(&mut self, server: &Endpoint, pids: &[u32]) -> Result<Rate> {
-        let load = &api::client(None)?;
+    /// `islogin` requests per second on `at`, which `pids` serve (their CPU time is counted).
+    pub async fn islogin_rate(&mut self, at: &Endpoint, pids: &[u32]) -> Result<Rate> {
+        let settings = self.settings;
+        let pool = async |count| {
+            let scenes = self.create_scenes(at, count).await?;
+            Ok(scenes.into_iter().map(|(_, scene)| scene).collect())
+        };
         let poll = |scene: Scene| async move {
-            server
-                .islogin(load, &scene, 0, &["pending"])
-                .await
-                .map(drop)
+            let (console, pending) = (&at.http, ["pending"]);
+            at.islogin(console, &scene, 0, &pending).await.map(drop)
         };
-        let scenes = |created: Vec<(Client, Scene)>| created.into_iter().map(|(_, scene)| scene);
-        let calibration = scenes(self.create_scenes(server, 1_000).await?).collect();
-        let per_round = self.calibrate(calibration, &poll).await?;
-        let inputs = scenes(self.create_scenes(server, per_round * ROUNDS).await?).collect();
-        self.rate(inputs, per_round, pids, &poll).await
+        rate(settings, pids, pool, poll).await
     }
 
-    /// Ticket exchanges per second, of tickets `phone` mints on `server`.
-    pub async fn exchange_rate(
-        &self,
-        server: &Endpoint,
-        pids: &[u32],
-        phone: &str,
-    ) -> Result<Rate> {
-        let load = api::client(None)?;
-        let mint = async |count| -> Result<Vec<String>> {
-            let mint = |()| server.mint_ticket(&load, phone);
-            Ok(drive(vec![(); count], self.settings.connections, mint)
-                .await?
-                .0)
-        };
-        let exchange = |ticket| server.exchange_ticket(&load, ticket);
-        let per_round = self.calibrate(mint(1_000).await?, &exchange).await?;
-        let inputs = mint(per_round * ROUNDS).await?;
-        self.rate(inputs, per_round, pids, &exchange).await
-    }
-
-    /// How many requests make a round of about 1.5 s, from a run on `inputs`. Scenes and tickets
-    /// live 120 s: a round's pool must be used up well within that.
-    async fn calibrate<I, F: Future<Output = Result<()>>>(
-        &self,
-        inputs: Vec<I>,
-        request: impl Fn(I) -> F,
-    ) -> Result<usize> {
-        let (answered, took) = drive(inputs, self.settings.connections, request).await?;
-        let rate = answered.len() as f64 / took.as_secs_f64().max(1e-9);
-        Ok(((rate * 1.5) as usize).clamp(1_000, 20_000))
-    }
-
-    /// Times `request` in [`ROUNDS`] rounds of `per_round` inputs.
-    async fn rate<I, F: Future<Output = Result<()>>>(
-        &self,
-        inputs: Vec<I>,
-        per_round: usize,
-        pids: &[u32],
-        request: impl Fn(I) -> F,
-    ) -> Result<Rate> {
-        let cpu_seconds = || -> Result<f64> {
-            pids.iter()
-                .map(|&pid| Ok(procfs::cpu_time(pid)?.as_secs_f64()))
-                .sum()
-        };
-        let server_cpu = || procfs::cpu_ticks(self.settings.server_cpu);
-        let (mut inputs, mut rates) = (inputs.into_iter(), Vec::new());
-        let (mut cpu, mut elapsed, mut busy, mut total) = (0.0, 0.0, 0, 0);
-        for _round in 0..ROUNDS {
-            let round: Vec<I> = inputs.by_ref().take(per_round).collect();
-            let (cpu_before, (busy_before, total_before)) = (cpu_seconds()?, server_cpu()?);
-            let connections = self.settings.connections;
-            let (answered, took) = drive(round, connections, &request).await?;
-            let (cpu_after, (busy_after, total_after)) = (cpu_seconds()?, server_cpu()?);
-            cpu += cpu_after - cpu_before;
-            (busy, total) = (
-                busy + busy_after - busy_before,
-                total + total_after - total_before,
-            );
-            elapsed += took.as_secs_f64();
-            rates.push(answered.len() as f64 / took.as_secs_f64().max(1e-9));
-        }
-        Ok(Rate {
-            per_second: Samples::new(rates),
-            server_cores: cpu / elapsed.max(1e-9),
-            server_cpu_busy: busy as f64 / total.max(1) as f64,
-        })
+    /// Ticket exchanges per second on `at`, of tickets `phone` mints.
+    pub async fn exchange_rate(&self, at: &Endpoint, pids: &[u32], phone: &str) -> Result<Rate> {
+        let connections = self.settings.connections;
+        let mint = |()| at.mint_ticket(phone);
+        let pool = async |count| Ok(drive(vec![(); count], connections, &mint).await?.0);
+        let exchange = |ticket| at.exchange_ticket(ticket);
+        rate(self.settings, pids, pool, exchange).await
     }
 
     /// `count` scenes from fresh console addresses, each with the client that created it. Each
     /// console creates its scenes one after another over one connection, as a real one would.
-    async fn create_scenes(
-        &mut self,
-        server: &Endpoint,
-        count: usize,
-    ) -> Result<Vec<(Client, Scene)>> {
+    async fn create_scenes(&mut self, at: &Endpoint, count: usize) -> Result<Vec<(Client, Scene)>> {
         let mut shares = Vec::new();
         for first in (0..count).step_by(SCENES_PER_ADDRESS) {
-            shares.push((
-                self.consoles.next_client()?,
-                SCENES_PER_ADDRESS.min(count - first),
-            ));
+            let share = SCENES_PER_ADDRESS.min(count - first);
+            shares.push((self.consoles.next_client()?, share));
         }
         let create = |(console, share): (Client, usize)| async move {
             let mut scenes = Vec::with_capacity(share);
             for _ in 0..share {
-                scenes.push((console.clone(), server.create_scene(&console).await?));
+                scenes.push((console.clone(), at.create_scene(&console).await?));
             }
             Ok(scenes)
         };
@@ -256,50 +172,42 @@ impl<'a> Bench<'a> {
         Ok(created.into_iter().flatten().collect())
     }
 
-    /// `waiters` consoles each hold `islogin?wait=30` open on a fresh `server` (and poll again
-    /// when a wait ends, as the real console does); then the first `wake_ups` of them are
-    /// confirmed one by one, and timed.
+    /// As many consoles as `settings.waiters` each hold `islogin?wait=30` open on a fresh `server`
+    /// (and poll again when a wait ends, as the real console does); then the first
+    /// `settings.wake_ups` of them are confirmed one by one, and timed.
     pub async fn many_waiting(&mut self, server: &AuthProcess, phone: &str) -> Result<Waiting> {
         let (count, confirms) = (self.settings.waiters, self.settings.wake_ups);
-        let endpoint = &server.endpoint;
-        let rss_idle = procfs::rss_kib(server.pid())?;
-        let scenes = self.create_scenes(endpoint, count).await?;
-        let rss_scenes = procfs::rss_kib(server.pid())?;
-        let ramp_started = Instant::now();
-        let (mut waiting, mut to_confirm) = (JoinSet::new(), Vec::new());
+        let (at, rss) = (&server.endpoint, || procfs::rss_kib(server.pid()));
+        let rss_idle = rss()?;
+        let scenes = self.create_scenes(at, count).await?;
+        let (rss_scenes, ramp_started) = (rss()?, Instant::now());
+        // Dropping the set stops the consoles still waiting.
+        let (mut waiting, mut measured) = (JoinSet::new(), Vec::new());
         for (index, (console, scene)) in scenes.into_iter().enumerate() {
-            let (told, arrival) = oneshot::channel();
+            let id = scene.scene.clone();
+            let console = wait_for_login(at.clone(), console, scene);
             if index < confirms {
-                to_confirm.push((scene.scene.clone(), arrival));
+                measured.push((id, tokio::spawn(console)));
+            } else {
+                waiting.spawn(console);
             }
-            waiting.spawn(wait_for_login(endpoint.clone(), console, scene, told));
             if (index + 1) % BATCH == 0 || index + 1 == count {
-                endpoint
-                    .await_waiters(&self.http, index + 1, DEADLINE)
-                    .await?;
+                at.await_waiters(index + 1).await?;
             }
         }
-        let ramp_up = ramp_started.elapsed();
-        let rss_waiting = procfs::rss_kib(server.pid())?;
-        let waiters = endpoint.waiters(&self.http).await?;
-
+        let (ramp_up, rss_waiting, waiters) = (ramp_started.elapsed(), rss()?, at.waiters().await?);
         let mut wake_ups = Vec::with_capacity(confirms);
-        for (scene, arrival) in to_confirm {
+        for (scene, console) in measured {
             let sent = Instant::now();
-            endpoint
-                .phone_step(&self.http, &scene, phone, "confirm")
-                .await?;
-            let Ok(Ok(arrived)) = tokio::time::timeout(DEADLINE, arrival).await else {
-                break;
-            };
-            wake_ups.push(arrived.saturating_duration_since(sent));
+            at.phone(phone, &scene, "confirm").await?;
+            let told = tokio::time::timeout(Duration::from_secs(30), console).await;
+            let told = told.map_err(because("a waiting console was not told within 30 s"))?;
+            let arrived = told.map_err(because("a waiting console"))??;
+            wake_ups.push(arrived.duration_since(sent));
         }
         // A console that failed says why, rather than the run reporting a number around it.
         while let Some(finished) = waiting.try_join_next() {
-            finished??;
-        }
-        if wake_ups.len() < confirms {
-            fail!("a waiting console was not told of its confirm within {DEADLINE:?}");
+            finished.map_err(because("a waiting console"))??;
         }
         let (rss_kib, wake_ups) = ([rss_idle, rss_scenes, rss_waiting], Samples::ms(wake_ups));
         Ok(Waiting {
@@ -311,6 +219,41 @@ impl<'a> Bench<'a> {
     }
 }
 
+/// Times `request` in [`ROUNDS`] rounds on fresh inputs from `pool`, each of about 1.5 s as a
+/// calibration run estimates. Scenes and tickets live 120 s: a round's inputs must be used well
+/// within that.
+async fn rate<I, F: Future<Output = Result<()>>>(
+    settings: &Settings,
+    pids: &[u32],
+    mut pool: impl AsyncFnMut(usize) -> Result<Vec<I>>,
+    request: impl Fn(I) -> F,
+) -> Result<Rate> {
+    let (connections, cpu) = (settings.connections, settings.server_cpu);
+    let per_second = |answered: Vec<()>, took: Duration| answered.len() as f64 / took.as_secs_f64();
+    let (answered, took) = drive(pool(1_000).await?, connections, &request).await?;
+    let per_round = ((per_second(answered, took) * 1.5) as usize).clamp(1_000, 20_000);
+    let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
+    let server_seconds = || procfs::cpu_seconds(pids);
+    let (mut rates, mut seconds, mut elapsed, mut busy, mut total) = (vec![], 0.0, 0.0, 0, 0);
+    for _round in 0..ROUNDS {
+        let round: Vec<I> = inputs.by_ref().take(per_round).collect();
+        let (seconds_before, ticks_before) = (server_seconds()?, procfs::cpu_ticks(cpu)?);
+        let (answered, took) = drive(round, connections, &request).await?;
+        let (busy_after, total_after) = procfs::cpu_ticks(cpu)?;
+        seconds += server_seconds()? - seconds_before;
+        busy += busy_after - ticks_before.0;
+        total += total_after - ticks_before.1;
+        elapsed += took.as_secs_f64();
+        rates.push(per_second(answered, took));
+    }
+    let (server_cores, server_cpu_busy) = (seconds / elapsed, busy as f64 / total.max(1) as f64);
+    Ok(Rate {
+        per_second: Samples::new(rates),
+        server_cores,
+        server_cpu_busy,
+    })
+}
+
 /// Sends `request(input)` for every input, `connections` at a time, each sending the next request
 /// as soon as one is answered (a closed loop); returns the answers and how long they took. The
 /// first failed request fails the run: a rate counted around errors would not be the real one.
@@ -320,25 +263,17 @@ async fn drive<I, O, F: Future<Output = Result<O>>>(
     request: impl FnMut(I) -> F,
 ) -> Result<(Vec<O>, Duration)> {
     let started = Instant::now();
-    let requests = stream::iter(inputs)
-        .map(request)
-        .buffer_unordered(connections);
-    Ok((requests.try_collect().await?, started.elapsed()))
+    let answers = stream::iter(inputs).map(request);
+    let answers = answers.buffer_unordered(connections);
+    Ok((answers.try_collect().await?, started.elapsed()))
 }
 
-/// One console: long-polls until confirmed, then says when the answer arrived.
-async fn wait_for_login(
-    endpoint: Endpoint,
-    console: Client,
-    scene: Scene,
-    told: oneshot::Sender<Instant>,
-) -> Result<()> {
+/// One console: long-polls until confirmed; says when the answer arrived.
+async fn wait_for_login(at: Endpoint, console: Client, scene: Scene) -> Result<Instant> {
     let expected = ["pending", "confirmed"];
     loop {
-        if let ("confirmed", arrived) = endpoint.islogin(&console, &scene, 30, &expected).await? {
-            // Nobody listening means this console's wake-up is not one being measured.
-            let _unmeasured = told.send(arrived);
-            return Ok(());
+        if let ("confirmed", arrived) = at.islogin(&console, &scene, 30, &expected).await? {
+            return Ok(arrived);
         }
     }
 }

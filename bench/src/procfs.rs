@@ -1,27 +1,27 @@
 //! The one `/proc` reader: a process (parent, start time, CPU time, memory, the processes below
-//! it), how busy a CPU has been, this process's limits and CPUs, and the machine's model and load.
+//! it), how busy a CPU has been, this process's CPUs, and the machine's model and load.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{Result, fail, io};
+use crate::{Result, because, fail};
 
 /// Linux counts CPU and start times in USER_HZ ticks, 100 a second on every architecture.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// The first word of `path`, or of its line `name: value` (`name  value` in `limits`).
+fn read(path: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(because(format!("reading {path}")))
+}
+
+/// The first word of `path`, or of its line `name: value`.
 fn word(path: &str, name: Option<&str>) -> Result<String> {
-    let text = std::fs::read_to_string(path).map_err(io(format!("reading {path}")))?;
+    let text = read(path)?;
     let mut lines = text.lines();
     let line = match name {
         None => lines.next(),
-        Some(name) => lines.find_map(|line| {
-            let value = line.strip_prefix(name)?;
-            value
-                .starts_with([':', ' ', '\t'])
-                .then(|| value.trim_start_matches([':', ' ', '\t']))
-        }),
+        Some(name) => lines.find_map(|line| line.strip_prefix(name)?.strip_prefix(':')),
     };
     match line.and_then(|line| line.split_whitespace().next()) {
         Some(word) => Ok(word.to_owned()),
@@ -60,10 +60,8 @@ pub fn process(pid: u32) -> Option<Process> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |number: usize| fields.get(number - 3)?.parse::<u64>().ok();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-    let name = exe
-        .as_deref()
-        .and_then(Path::file_name)
-        .and_then(|name| name.to_str());
+    let file_name = exe.as_deref().and_then(Path::file_name);
+    let name = file_name.and_then(OsStr::to_str);
     Some(Process {
         pid,
         parent: u32::try_from(field(4)?).ok()?,
@@ -94,11 +92,12 @@ pub fn tree(root: u32) -> Vec<Process> {
     found
 }
 
-/// CPU time `pid` has used so far.
-pub fn cpu_time(pid: u32) -> Result<Duration> {
-    match process(pid) {
-        Some(process) => Ok(TICK * u32::try_from(process.cpu_ticks).unwrap_or(u32::MAX)),
-        None => fail!("process {pid} is gone"),
+/// CPU time `pids` have used so far, in seconds.
+pub fn cpu_seconds(pids: &[u32]) -> Result<f64> {
+    let ticks = pids.iter().map(|&pid| process(pid).map(|p| p.cpu_ticks));
+    match ticks.sum::<Option<u64>>() {
+        Some(ticks) => Ok(ticks as f64 * TICK.as_secs_f64()),
+        None => fail!("one of processes {pids:?} is gone"),
     }
 }
 
@@ -119,31 +118,17 @@ pub fn uptime_ticks() -> Result<u64> {
 
 /// Ticks CPU `cpu` has spent busy (anything but idle and waiting for I/O) and in all, so far.
 pub fn cpu_ticks(cpu: usize) -> Result<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").map_err(io("reading /proc/stat"))?;
-    let line = stat
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("cpu{cpu} ")));
+    let (stat, name) = (read("/proc/stat")?, format!("cpu{cpu} "));
+    let mut lines = stat.lines();
+    let line = lines.find_map(|line| line.strip_prefix(&name));
+    let fields = line.unwrap_or_default().split(' ');
     // user nice system idle iowait irq softirq steal (guest time is already counted in user).
-    let times: Vec<u64> = line
-        .into_iter()
-        .flat_map(str::split_whitespace)
-        .take(8)
-        .flat_map(str::parse)
-        .collect();
+    let times: Vec<u64> = fields.flat_map(str::parse).collect();
     if times.len() < 8 {
         fail!("no cpu{cpu} in /proc/stat");
     }
-    let total: u64 = times.iter().sum();
+    let total: u64 = times[..8].iter().sum();
     Ok((total - times[3] - times[4], total))
-}
-
-/// This process's soft limit on open files.
-pub fn open_files_limit() -> Result<u64> {
-    let path = "/proc/self/limits";
-    match word(path, Some("Max open files"))?.as_str() {
-        "unlimited" => Ok(u64::MAX),
-        _ => number(path, Some("Max open files")),
-    }
 }
 
 /// The CPUs this process may run on, as `taskset -c` writes them (`1`, `0-1`).
@@ -158,20 +143,11 @@ pub fn load_average() -> Result<f64> {
 
 /// The CPU model and how many CPUs the machine has.
 pub fn machine() -> Result<(String, usize)> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").map_err(io("reading /proc/cpuinfo"))?;
-    let model = cpuinfo
-        .lines()
-        .find_map(|line| line.strip_prefix("model name")?.split_once(':'));
-    let cpus = cpuinfo
-        .lines()
-        .filter(|line| line.starts_with("processor"))
-        .count();
-    Ok((
-        model
-            .map_or("unknown CPU", |(_, model)| model.trim())
-            .to_owned(),
-        cpus,
-    ))
+    let cpuinfo = read("/proc/cpuinfo")?;
+    let mut lines = cpuinfo.lines();
+    let model = lines.find_map(|line| line.strip_prefix("model name")?.split_once(':'));
+    let model = model.map_or("unknown CPU", |(_, model)| model.trim());
+    Ok((model.to_owned(), cpuinfo.matches("processor\t:").count()))
 }
 
 #[cfg(test)]
@@ -183,9 +159,9 @@ mod tests {
         let me = std::process::id();
         assert_eq!(tree(me).first().map(|p| p.pid), Some(me));
         assert!(is_running(me) && pss_kib(me).is_some_and(|pss| pss > 0));
-        assert!(rss_kib(me).is_ok_and(|rss| rss > 0) && cpu_time(me).is_ok());
+        assert!(rss_kib(me).is_ok_and(|rss| rss > 0) && cpu_seconds(&[me]).is_ok());
         assert!(cpu_ticks(0).is_ok_and(|(busy, total)| busy <= total));
-        assert!(open_files_limit().is_ok() && load_average().is_ok() && uptime_ticks().is_ok());
-        assert!(allowed_cpus().is_ok() && machine().is_ok_and(|(_, cpus)| cpus > 0));
+        assert!(load_average().is_ok() && uptime_ticks().is_ok() && allowed_cpus().is_ok());
+        assert!(machine().is_ok_and(|(_, cpus)| cpus > 0));
     }
 }

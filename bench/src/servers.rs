@@ -6,15 +6,14 @@
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use meeteasy_tests::redis_server::RedisServer;
-use reqwest::Client;
 use tempfile::TempDir;
 
-use crate::api::Endpoint;
-use crate::{Result, fail, io, procfs};
+use crate::api::{self, Endpoint};
+use crate::{Result, because, fail, procfs, run};
 
 /// `meeteasy-auth serve --dev` on a free loopback port.
 pub struct AuthProcess {
@@ -25,40 +24,18 @@ pub struct AuthProcess {
 }
 
 impl AuthProcess {
-    /// Starts `binary` pinned to `cpu` on `store` (`None`: a fresh embedded store) and waits until
-    /// `/readyz` answers. If another process took the free port first, it tries another.
-    pub async fn start(
-        binary: &Path,
-        cpu: usize,
-        store: Option<&str>,
-        http: &Client,
-    ) -> Result<Self> {
-        let mut attempts = 1;
-        loop {
-            let mut server = Self::spawn(binary, cpu, store)?;
-            match server.exited_before_ready(http).await? {
-                None => return Ok(server),
-                Some(_) if attempts < 3 => attempts += 1,
-                Some(status) => fail!("meeteasy-auth exited ({status}):\n{}", server.log_tail()),
-            }
-        }
-    }
-
-    fn spawn(binary: &Path, cpu: usize, store: Option<&str>) -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(io("creating the server's directory"))?;
+    /// Starts the `auth` binary pinned to `cpu` on `store` (`None`: a fresh embedded store) and
+    /// waits until `/readyz` answers.
+    pub async fn start(auth: &Path, cpu: usize, store: Option<&str>) -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
+        // Another process may take the port before the server does: then it fails to start.
         let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
-        let address = address.map_err(io("finding a free port"))?;
-        let log = File::create(dir.path().join("server.log")).map_err(io("creating its log"))?;
+        let address = address.map_err(because("finding a free port"))?.to_string();
+        let log = File::create(dir.path().join("log")).map_err(because("creating its log"))?;
         let mut command = Command::new("taskset");
-        command.args(["-c", &cpu.to_string()]).arg(binary);
-        command.args([
-            "serve",
-            "--dev",
-            "--listen",
-            &address.to_string(),
-            "--data-dir",
-        ]);
-        command.arg(dir.path().join("data"));
+        command.args(["-c", &cpu.to_string()]).arg(auth);
+        command.args(["serve", "--dev", "--listen", &address]);
+        command.arg("--data-dir").arg(dir.path().join("data"));
         command.args(store.map(|url| ["--store", url]).into_iter().flatten());
         // The server's own defaults, whatever this shell has set (RUST_LOG=info is its default).
         for (name, _) in std::env::vars_os() {
@@ -66,51 +43,33 @@ impl AuthProcess {
                 command.env_remove(name);
             }
         }
-        let stdout = log.try_clone().map_err(io("sharing the server log"))?;
-        command
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(log);
-        let child = command
-            .spawn()
-            .map_err(io(format!("running taskset {}", binary.display())))?;
-        Ok(Self {
+        let stdout = log.try_clone().map_err(because("sharing the server log"))?;
+        command.env_remove("RUST_LOG").stdin(Stdio::null());
+        command.stdout(stdout).stderr(log);
+        let running = format!("running {}", auth.display());
+        let child = command.spawn().map_err(because(running))?;
+        let (url, http) = (format!("http://{address}"), api::client(None)?);
+        let mut server = Self {
             child,
-            endpoint: Endpoint(format!("http://{address}")),
+            endpoint: Endpoint { url, http },
             dir,
-        })
-    }
-
-    /// Waits for `/readyz`; says how the server ended if it exited first.
-    async fn exited_before_ready(&mut self, http: &Client) -> Result<Option<ExitStatus>> {
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(io("watching the server"))? {
-                return Ok(Some(status));
-            }
-            if self.endpoint.is_ready(http).await {
-                return Ok(None);
-            }
-            if Instant::now() >= deadline {
-                fail!(
-                    "{} was not ready within 30 s:\n{}",
-                    self.endpoint.0,
-                    self.log_tail()
-                );
+        while !server.endpoint.is_ready().await {
+            let exited = server.child.try_wait();
+            let exited = exited.map_err(because("watching the server"))?;
+            if exited.is_some() || Instant::now() > deadline {
+                let log = std::fs::read_to_string(server.dir.path().join("log"));
+                let log = log.unwrap_or_default();
+                fail!("meeteasy-auth did not start ({exited:?}); its log:\n{log}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        Ok(server)
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 }
 
@@ -145,11 +104,9 @@ impl PinnedRedis {
         let Some(redis) = children.find(|p| p.name.starts_with("redis")) else {
             fail!("the redis-server just started is not a child of this process");
         };
-        run(&format!("taskset -a -p -c {cpu} {}", redis.pid))?;
-        Ok(Self {
-            server,
-            pid: redis.pid,
-        })
+        let pid = redis.pid;
+        run(&format!("taskset -a -p -c {cpu} {pid}"))?;
+        Ok(Self { server, pid })
     }
 
     pub fn url(&self) -> String {
@@ -164,11 +121,7 @@ impl PinnedRedis {
         let output = run(&format!("taskset -c {cpu} {test}"))?;
         // Progress lines (`SET: rps=...`) end in \r; a result is `SET: 81234.57 requests per second`.
         let lines = output.split(['\r', '\n']);
-        let rate = |name| {
-            lines
-                .clone()
-                .find_map(|line| first_number(line.strip_prefix(name)?))
-        };
+        let rate = |name| lines.clone().find_map(|l| rate_in(l.strip_prefix(name)?));
         match (rate("SET: "), rate("GET: ")) {
             (Some(set), Some(get)) => Ok([set, get]),
             _ => fail!("redis-benchmark printed no SET and GET rates: {output}"),
@@ -176,20 +129,7 @@ impl PinnedRedis {
     }
 }
 
-fn first_number(text: &str) -> Option<f64> {
+/// The rate a `redis-benchmark` result line starts with.
+fn rate_in(text: &str) -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
-}
-
-/// Runs a short command (its words split at spaces); returns its standard output.
-fn run(command: &str) -> Result<String> {
-    let mut words = command.split(' ');
-    let program = Command::new(words.next().unwrap_or_default())
-        .args(words)
-        .output();
-    let output = program.map_err(io(format!("running {command}")))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        fail!("`{command}` failed ({}): {stderr}", output.status);
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

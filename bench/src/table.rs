@@ -1,13 +1,7 @@
-//! The Markdown the benchmarks print for README.md: table rows, the figures' statistics (nearest-
-//! rank percentiles, the median and spread of repeated runs) and numbers written the README's way.
+//! The figures of the Markdown tables the benchmarks print for README.md: nearest-rank
+//! percentiles, the median and spread of repeated runs, and numbers written the README's way.
 
 use std::time::Duration;
-
-/// One Markdown table row.
-pub fn row<S: AsRef<str>>(cells: &[S]) -> String {
-    let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
-    format!("| {} |\n", cells.join(" | "))
-}
 
 /// Measurements of one quantity, sorted.
 #[derive(Clone, Debug, Default)]
@@ -29,13 +23,10 @@ impl Samples {
         self.0.len()
     }
 
-    /// The nearest-rank percentile `p` (0 < p <= 100); 0 without samples.
+    /// The nearest-rank percentile `p` (0 is the minimum, 100 the maximum); 0 without samples.
     pub fn percentile(&self, p: f64) -> f64 {
-        let rank = (p / 100.0 * self.0.len() as f64).ceil() as usize;
-        self.0
-            .get(rank.clamp(1, self.0.len().max(1)) - 1)
-            .copied()
-            .unwrap_or(0.0)
+        let rank = ((p / 100.0 * self.0.len() as f64).ceil() as usize).max(1);
+        self.0.get(rank - 1).copied().unwrap_or(0.0)
     }
 
     /// The middle value, or the mean of the two middle ones; 0 without samples.
@@ -45,14 +36,6 @@ impl Samples {
             n if n % 2 == 1 => self.0[n / 2],
             n => f64::midpoint(self.0[n / 2 - 1], self.0[n / 2]),
         }
-    }
-
-    pub fn min(&self) -> f64 {
-        self.0.first().copied().unwrap_or(0.0)
-    }
-
-    pub fn max(&self) -> f64 {
-        self.0.last().copied().unwrap_or(0.0)
     }
 }
 
@@ -74,22 +57,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_medians_and_rows() {
+    fn percentiles_medians_and_thousands() {
         let latencies = Samples::ms((1..=200).rev().map(Duration::from_millis));
-        assert_eq!(latencies.percentile(50.0), 100.0);
-        assert_eq!(latencies.percentile(99.0), 198.0);
-        assert_eq!(latencies.max(), 200.0);
+        let [min, p50, p99, max] = [0.0, 50.0, 99.0, 100.0].map(|p| latencies.percentile(p));
+        assert_eq!([min, p50, p99, max], [1.0, 100.0, 198.0, 200.0]);
         assert_eq!(Samples::default().percentile(99.0), 0.0);
         assert_eq!(Samples::new([3.0, 1.0, 2.0]).median(), 2.0);
         assert_eq!(Samples::new([4.0, 1.0, 2.0, 3.0]).median(), 2.5);
-        assert_eq!(row(&["a", "1"]), "| a | 1 |\n");
-    }
-
-    #[test]
-    fn groups_thousands() {
-        assert_eq!(thousands(0.4), "0");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(12_345.6), "12,346");
-        assert_eq!(thousands(1_234_567.0), "1,234,567");
+        let grouped = [0.4, 999.0, 12_345.6, 1_234_567.0].map(thousands);
+        assert_eq!(grouped, ["0", "999", "12,346", "1,234,567"]);
     }
 }

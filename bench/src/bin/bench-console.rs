@@ -1,47 +1,47 @@
 //! `bench-console`: the desktop console's release build measured in its real window, as
 //! `scripts/bench-console.sh` runs it, in a private Xvfb + D-Bus + gnome-keyring desktop against an
 //! in-process dev auth server on loopback. Prints a Markdown table: stripped binary size; cold start
-//! to the QR on screen through WebDriver, split into WebDriver's share (new-session request -> app
-//! process started, from `/proc` start times) and the app's (first contentful paint, the QR
-//! request reaching the server through a recording relay, the QR handed to the page and painted,
-//! as a watcher in the page notes them); launches without WebDriver, timed from spawn to the QR
-//! request, to estimate a cold start without automation; memory (PSS of the app and its WebKit
-//! processes) idle on the login screen and on home, next to an empty WebKitGTK browser as the floor.
+//! to the QR on screen through WebDriver, and the app's steps after its process started (`/proc`
+//! start times): first contentful paint, the QR requested (through a recording relay), handed to
+//! the page and painted (as a watcher in the page notes them); launches without WebDriver, to
+//! estimate a cold start without automation; memory (PSS of the app and its WebKit processes)
+//! idle on the login screen and on home, next to an empty WebKitGTK browser as the floor.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
-use meeteasy_bench::console::{DirectApp, DrivenConsole, Memory, QrShown, Relay, settled_memory};
-use meeteasy_bench::table::{Samples, row};
-use meeteasy_bench::{Result, explain, fail, io, procfs};
+use meeteasy_bench::console::{ColdStart, DrivenConsole, Memory, Relay, is_qr_request, launch};
+use meeteasy_bench::console::{settled_memory, stop};
+use meeteasy_bench::table::Samples;
+use meeteasy_bench::{Result, arguments, because, explain, fail, procfs};
 use meeteasy_tests::desktop::{Desktop, Driver};
 use meeteasy_tests::server::TestServer;
 
-/// The screens whose memory is measured without WebDriver, in the table's order.
+/// The screens whose memory is measured, without WebDriver, in the table's order.
 const SCREENS: [&str; 3] = [
     "idle on the login screen, no WebDriver",
     "idle on home, no WebDriver",
     "floor: empty WebKitGTK browser (MiniBrowser)",
 ];
+const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 
+macro_rules! progress {
+    ($($step:tt)+) => { eprintln!("bench-console: {}", format!($($step)+)) };
+}
+
+/// Benchmarks the console's release build in its real window (Xvfb, tauri-driver).
 #[derive(Parser)]
-#[command(
-    about = "Benchmarks the console's release build in its real window (Xvfb, tauri-driver)."
-)]
 struct Args {
     /// Measured launches per configuration, after one warm-up launch.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
     runs: u16,
-    /// The console to measure [default: $CARGO_TARGET_DIR/console-release/meeteasy-console].
+    /// The console to measure [default: ../console-release/meeteasy-console from this program].
     #[arg(long)]
     console: Option<PathBuf>,
     /// An empty WebKitGTK browser measured as the memory floor; skipped if missing.
-    #[arg(
-        long,
-        default_value = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
-    )]
+    #[arg(long, default_value = MINIBROWSER)]
     floor: PathBuf,
 }
 
@@ -59,21 +59,6 @@ async fn main() -> ExitCode {
     }
 }
 
-fn progress(step: &str) {
-    eprintln!("bench-console: {step}");
-}
-
-fn is_qr_request(line: &str) -> bool {
-    line.starts_with("GET ") && line.ends_with("/qr.png")
-}
-
-/// One cold start through WebDriver: when each step happened after the new-session request.
-struct ColdStart {
-    app_started: Duration,
-    qr_requested: Duration,
-    shown: QrShown,
-}
-
 /// The console under test, and where it runs.
 struct Bench {
     runs: u16,
@@ -85,27 +70,23 @@ struct Bench {
 }
 
 async fn run(args: &Args) -> Result<String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
-    let target = target.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let console = args.console.clone();
-    let console = console.unwrap_or(target.join("console-release/meeteasy-console"));
-    let build =
-        "cargo build --profile console-release -p meeteasy-console --features custom-protocol";
+    let this = std::env::current_exe().map_err(because("finding this program"))?;
+    let release = this.with_file_name("../console-release/meeteasy-console");
+    let console = args.console.clone().unwrap_or(release);
+    let build = "--profile console-release -p meeteasy-console --features custom-protocol";
+    let missing = format!("{} is missing: `cargo build {build}`", console.display());
     // The path `/proc/<pid>/exe` shows, to find the console among tauri-driver's processes.
-    let missing = io(format!(
-        "{} is missing: build it with `{build}`",
-        console.display()
-    ));
-    let console = std::fs::canonicalize(&console).map_err(missing)?;
-    let size = std::fs::metadata(&console).map_err(io("reading the console's size"))?;
-    let load_before = procfs::load_average()?;
+    let console = std::fs::canonicalize(&console).map_err(because(missing))?;
+    let size = std::fs::metadata(&console).map_err(because("reading the console's size"))?;
+    let (size, load_before) = (size.len() as f64, procfs::load_average()?);
 
     let server = TestServer::start_dev().await;
     let relay = Relay::start(server.addr).await?;
     let desktop = Desktop::start();
     let driver = desktop.driver(&relay.url).await;
+    let runs = args.runs;
     let bench = Bench {
-        runs: args.runs,
+        runs,
         console,
         server,
         relay,
@@ -116,23 +97,18 @@ async fn run(args: &Args) -> Result<String> {
     bench.driver.stop().await;
     let (cold, direct_qr, memory) = measured?;
 
-    let ms = |durations: &mut dyn Iterator<Item = Duration>| cells(Samples::ms(durations), "ms");
-    let after_start = |run: &ColdStart, at: Duration| at.saturating_sub(run.app_started);
-    let estimated = direct_qr
-        .iter()
-        .zip(&cold)
-        .map(|(requested, run)| *requested + run.shown.qr_painted.saturating_sub(run.qr_requested));
+    let each = |figure: fn(&ColdStart) -> Option<f64>| {
+        cells(Samples::new(cold.iter().filter_map(figure)), "ms")
+    };
+    let mut estimated = Vec::new();
+    for (spawn_to_requested, run) in direct_qr.iter().zip(&cold) {
+        estimated.push(spawn_to_requested + after(run.qr_requested, run.qr.painted));
+    }
     let [login, home, floor] = memory.each_ref().map(|readings| {
-        cells(
-            Samples::new(
-                readings
-                    .iter()
-                    .map(|memory| memory.total_kib as f64 / 1024.0),
-            ),
-            "MiB",
-        )
+        let mib = readings.iter().map(|m| m.total_kib as f64 / 1024.0);
+        cells(Samples::new(mib), "MiB")
     });
-    let (size, runs) = (size.len() as f64, args.runs);
+    let [login_screen, home_screen, floor_screen] = SCREENS;
     let mut report = format!(
         "Console benchmark: release build (`--features custom-protocol`, `console-release` profile: \
          size-tuned, stripped), Xvfb, private D-Bus + gnome-keyring, in-process dev auth server on \
@@ -141,41 +117,26 @@ async fn run(args: &Args) -> Result<String> {
          | measure | median | min – max | runs | target |\n|---|---|---|---|---|\n\
          | stripped binary size | {:.1} MB ({:.1} MiB) | | | < 12 MB |\n\
          | cold start to QR visible (WebDriver new-session request → QR painted) | {} | < 1 s |\n\
-         | … WebDriver's share: new-session request → app process started | {} | |\n\
          | … process started → first contentful paint | {} | |\n\
          | … process started → QR requested from the server | {} | |\n\
          | … QR requested → QR handed to the page (server, fetch, IPC) | {} | |\n\
          | … QR handed to the page → painted (decode, two frames) | {} | |\n\
-         | no WebDriver: spawn → QR requested from the server | {} | |\n\
          | no WebDriver, estimated: spawn → QR requested (no WebDriver) + QR requested → painted \
          (under WebDriver), run by run | {} | < 1 s |\n\
-         | memory (PSS), {} | {login} | |\n\
-         | memory (PSS), {} | {home} | |\n\
-         | memory (PSS), {} | {floor} | |\n\n\
+         | memory (PSS), {login_screen} | {login} | |\n\
+         | memory (PSS), {home_screen} | {home} | |\n\
+         | memory (PSS), {floor_screen} | {floor} | |\n\n\
          Memory by process (PSS, the median run of each; process count in brackets):\n\n\
          | screen | total | by process |\n|---|---|---|\n",
-        std::env::args()
-            .skip(1)
-            .fold(String::new(), |line, arg| line + " " + &arg),
+        arguments(),
         size / 1e6,
         size / (1024.0 * 1024.0),
-        ms(&mut cold.iter().map(|run| run.shown.qr_painted)),
-        ms(&mut cold.iter().map(|run| run.app_started)),
-        ms(&mut cold
-            .iter()
-            .filter_map(|run| Some(after_start(run, run.shown.first_paint?)))),
-        ms(&mut cold.iter().map(|run| after_start(run, run.qr_requested))),
-        ms(&mut cold
-            .iter()
-            .map(|run| run.shown.qr_sourced.saturating_sub(run.qr_requested))),
-        ms(&mut cold
-            .iter()
-            .map(|run| run.shown.qr_painted.saturating_sub(run.shown.qr_sourced))),
-        ms(&mut direct_qr.iter().copied()),
-        ms(&mut estimated.into_iter()),
-        SCREENS[0],
-        SCREENS[1],
-        SCREENS[2],
+        each(|run| Some(run.qr.painted)),
+        each(|run| Some(after(run.app_started, run.qr.first_paint?))),
+        each(|run| Some(after(run.app_started, run.qr_requested))),
+        each(|run| Some(after(run.qr_requested, run.qr.sourced))),
+        each(|run| Some(after(run.qr.sourced, run.qr.painted))),
+        cells(Samples::new(estimated), "ms"),
     );
     for (screen, readings) in SCREENS.iter().zip(&memory) {
         let mut sorted: Vec<&Memory> = readings.iter().collect();
@@ -188,39 +149,40 @@ async fn run(args: &Args) -> Result<String> {
         let processes =
             processes.map(|(name, (count, kib))| format!("{name} ({count}) {}", mib(*kib)));
         let processes = processes.collect::<Vec<_>>().join(", ");
-        report += &row(&[*screen, &mib(median.total_kib), &processes]);
+        report += &format!("| {screen} | {} | {processes} |\n", mib(median.total_kib));
     }
-    let late = cold.iter().filter(|run| run.shown.late).count();
+    let late = cold.iter().filter(|run| run.qr.late).count();
     if late > 0 {
         report += &format!(
             "\nIn {late} of {runs} cold starts the QR was already on screen when the page was first \
              asked, so those QR times are upper bounds.\n"
         );
     }
-    let unsettled = memory
-        .iter()
-        .flatten()
-        .filter(|memory| !memory.settled)
-        .count();
+    let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
     if unsettled > 0 {
         report += &format!("\n{unsettled} memory readings had not settled; their last is used.\n");
     }
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let ((_, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
     report += &format!(
-        "\nMachine: {cpus} CPUs; load average (1 min) {load_before} before the runs and {} after: \
-         other work on the machine slows launches.",
-        procfs::load_average()?
+        "\nMachine: {cpus} CPUs; load average (1 min) {load_before} before the runs and \
+         {load_after} after: other work on the machine slows launches."
     );
     Ok(report)
 }
 
 /// "median | min – max | runs" of a row, in `unit`.
 fn cells(samples: Samples, unit: &str) -> String {
-    let [median, min, max] = [samples.median(), samples.min(), samples.max()];
-    match samples.count() {
+    let (min, max) = (samples.percentile(0.0), samples.percentile(100.0));
+    let (median, runs) = (samples.median(), samples.count());
+    match runs {
         0 => "n/a | | 0".to_owned(),
-        runs => format!("{median:.0} {unit} | {min:.0} – {max:.0} {unit} | {runs}"),
+        _ => format!("{median:.0} {unit} | {min:.0} – {max:.0} {unit} | {runs}"),
     }
+}
+
+/// The ms from `from` to `to`, none if `to` came first (two clocks, the page's and `/proc`'s).
+fn after(from: f64, to: f64) -> f64 {
+    (to - from).max(0.0)
 }
 
 /// KiB as whole MiB.
@@ -228,90 +190,67 @@ fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 
+fn is_session_check(line: &str) -> bool {
+    line == "POST /auth/jwt/verify"
+}
+
 impl Bench {
-    /// The cold starts under WebDriver; the launches without it (spawn -> QR requested); and the
-    /// memory of [`SCREENS`], one reading per run.
-    async fn measure(
-        &self,
-        floor: &Path,
-    ) -> Result<(Vec<ColdStart>, Vec<Duration>, [Vec<Memory>; 3])> {
-        progress("warm-up launch (also starts WebKitWebDriver and creates the keyring)");
-        let warm_up = DrivenConsole::launch(&self.driver, &self.console).await?;
-        warm_up.wait_for_qr().await?;
+    /// The cold starts under WebDriver; the launches without it (spawn -> QR requested, ms); and
+    /// the memory of [`SCREENS`], one reading per run.
+    async fn measure(&self, floor: &Path) -> Result<(Vec<ColdStart>, Vec<f64>, [Vec<Memory>; 3])> {
+        let (runs, console, relay) = (self.runs, &self.console, &self.relay);
+        progress!("warm-up launch (also starts WebKitWebDriver and creates the keyring)");
+        let warm_up = DrivenConsole::launch(&self.driver, console).await?;
+        warm_up.wait_for_qr(relay).await?;
         warm_up.close().await;
         let mut cold = Vec::new();
-        for run in 1..=self.runs {
-            progress(&format!(
-                "login screen under WebDriver, run {run}/{}",
-                self.runs
-            ));
-            let app = DrivenConsole::launch(&self.driver, &self.console).await?;
-            let shown = app.wait_for_qr().await?;
-            let (qr_request, _) = self.relay.wait_for(app.requested, is_qr_request).await?;
-            let qr_requested = qr_request - app.requested;
-            cold.push(ColdStart {
-                app_started: app.app_started,
-                qr_requested,
-                shown,
-            });
+        for run in 1..=runs {
+            progress!("login screen under WebDriver, run {run}/{runs}");
+            let app = DrivenConsole::launch(&self.driver, console).await?;
+            cold.push(app.wait_for_qr(relay).await?);
             app.close().await;
         }
 
-        let qr: fn(&str) -> bool = is_qr_request;
-        let (direct_qr, login) = self
-            .direct("login screen", &self.console, &[], Some(qr))
-            .await?;
-        progress("logging in once (scan and confirm as the phone would)");
+        let login = self.direct("login screen", console, &[], Some(is_qr_request));
+        let (direct_qr, login) = login.await?;
+        progress!("logging in once (scan and confirm as the phone would)");
         self.log_in().await?;
         let since_home = Instant::now();
-        let verify: fn(&str) -> bool = |line| line == "POST /auth/jwt/verify";
-        let (_, home) = self
-            .direct("home", &self.console, &[], Some(verify))
-            .await?;
-        if self
-            .relay
-            .find(since_home, |line| line == "POST /auth/scenes")
-            .is_some()
-        {
+        let home = self.direct("home", console, &[], Some(is_session_check));
+        let (_, home) = home.await?;
+        let asked_for_qr = relay.find(since_home, |line| line == "POST /auth/scenes");
+        if asked_for_qr.is_some() {
             fail!("the console restored no session: it asked for a new QR instead of showing home");
         }
         let mut empty = Vec::new();
         if floor.is_file() {
             let page = ["data:text/html,<p>empty</p>"];
-            (_, empty) = self
-                .direct("empty WebKitGTK floor", floor, &page, None)
-                .await?;
+            let floor = self.direct("empty WebKitGTK floor", floor, &page, None);
+            (_, empty) = floor.await?;
         } else {
-            progress(&format!(
-                "{} is missing: no WebKitGTK floor measured",
-                floor.display()
-            ));
+            progress!("{floor:?} is missing: no WebKitGTK floor measured");
         }
         Ok((cold, direct_qr, [login, home, empty]))
     }
 
-    /// Launches `program` without WebDriver, once per run: how long after spawn the first request
-    /// that `awaited` picks arrived (if given), and the memory once settled.
+    /// Launches `program` without WebDriver, once per run: how many ms after spawn the first
+    /// request that `awaited` picks arrived (if given), and the memory once settled.
     async fn direct(
         &self,
         what: &str,
         program: &Path,
         args: &[&str],
         awaited: Option<fn(&str) -> bool>,
-    ) -> Result<(Vec<Duration>, Vec<Memory>)> {
-        let (mut after_spawn, mut memory) = (Vec::new(), Vec::new());
-        for run in 1..=self.runs {
-            progress(&format!(
-                "{what} without WebDriver, run {run}/{}",
-                self.runs
-            ));
-            let app = DirectApp::launch(&self.desktop, program, args, &self.relay.url)?;
+    ) -> Result<(Vec<f64>, Vec<Memory>)> {
+        let (runs, mut after_spawn, mut memory) = (self.runs, Vec::new(), Vec::new());
+        for run in 1..=runs {
+            progress!("{what} without WebDriver, run {run}/{runs}");
+            let (pid, launched) = launch(&self.desktop, program, args, &self.relay.url)?;
             if let Some(awaited) = awaited {
-                after_spawn
-                    .push(self.relay.wait_for(app.launched, awaited).await?.0 - app.launched);
+                after_spawn.push(self.relay.wait_for(launched, awaited).await?.0);
             }
-            memory.push(settled_memory(app.pid).await);
-            app.stop().await;
+            memory.push(settled_memory(pid).await);
+            stop(procfs::tree(pid), true).await;
         }
         Ok((after_spawn, memory))
     }
@@ -320,7 +259,7 @@ impl Bench {
     /// holds a session for the home runs.
     async fn log_in(&self) -> Result<()> {
         let app = DrivenConsole::launch(&self.driver, &self.console).await?;
-        app.wait_for_qr().await?;
+        app.wait_for_qr(&self.relay).await?;
         let (_, qr_request) = self.relay.wait_for(app.requested, is_qr_request).await?;
         let scene = qr_request.strip_prefix("GET /auth/scenes/");
         let Some(scene) = scene.and_then(|rest| rest.strip_suffix("/qr.png")) else {

@@ -11,10 +11,14 @@ use clap::Parser;
 use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Settings, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
 use meeteasy_bench::table::{Samples, thousands};
-use meeteasy_bench::{Error, Result, explain, fail, io, procfs};
+use meeteasy_bench::{Error, Result, arguments, because, explain, procfs};
 
-/// The latency targets.
+/// The latency targets: (name, percentile, below how many ms).
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
+
+macro_rules! progress {
+    ($($step:tt)+) => { eprintln!("meeteasy-bench: {}", format!($($step)+)) };
+}
 
 /// Everything one store gave.
 struct Measured {
@@ -26,12 +30,10 @@ struct Measured {
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let outcome = match runtime {
+    let mut runtime = tokio::runtime::Builder::new_current_thread();
+    let outcome = match runtime.enable_all().build() {
         Ok(runtime) => runtime.block_on(until_signal(run(&settings))),
-        Err(error) => Err(io("starting the async runtime")(error)),
+        Err(error) => Err(because("starting the async runtime")(error)),
     };
     match outcome {
         Ok(missed) if missed.is_empty() => ExitCode::SUCCESS,
@@ -50,57 +52,40 @@ fn main() -> ExitCode {
 /// server it started.
 async fn until_signal<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).map_err(io("listening for SIGTERM"))?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(io("listening for SIGINT"))?;
+    let terminate = signal(SignalKind::terminate()).map_err(because("awaiting SIGTERM"));
+    let interrupt = signal(SignalKind::interrupt()).map_err(because("awaiting SIGINT"));
+    let (mut terminate, mut interrupt) = (terminate?, interrupt?);
     tokio::select! {
         done = work => done,
-        _ = terminate.recv() => Err(Error::Interrupted),
-        _ = interrupt.recv() => Err(Error::Interrupted),
+        _ = terminate.recv() => Err(Error::new("interrupted by a signal")),
+        _ = interrupt.recv() => Err(Error::new("interrupted by a signal")),
     }
-}
-
-fn progress(step: &str) {
-    eprintln!("meeteasy-bench: {step}");
 }
 
 /// Measures both stores, prints the table, and returns the latency targets missed.
 async fn run(settings: &Settings) -> Result<Vec<String>> {
-    let started = Instant::now();
-    // The waiting consoles' sockets, and a thousand for everything else.
-    let needed = settings.waiters as u64 + 1_000;
-    if procfs::open_files_limit()? < needed {
-        fail!("the {needed} open files needed are over the limit: `ulimit -n {needed}` first");
-    }
-    let next_to_this = std::env::current_exe().map_err(io("finding this program"))?;
-    let binary = settings
-        .auth_bin
-        .clone()
-        .unwrap_or(next_to_this.with_file_name("meeteasy-auth"));
-    let load_before = procfs::load_average()?;
-    let mut bench = Bench::new(settings, binary)?;
+    let (started, load_before) = (Instant::now(), procfs::load_average()?);
+    let this = std::env::current_exe().map_err(because("finding this program"))?;
+    let binary = settings.auth_bin.clone();
+    let auth = binary.unwrap_or(this.with_file_name("meeteasy-auth"));
+    let mut bench = Bench::new(settings, auth);
     let embedded = measure(&mut bench, "embedded", None).await?;
-    progress("Redis: starting redis-server");
+    progress!("Redis: starting redis-server");
     let redis = PinnedRedis::start(settings.server_cpu)?;
     let on_redis = measure(&mut bench, "Redis", Some(&redis)).await?;
     let logins = settings.iterations;
-    progress(&format!(
-        "Redis: confirm -> console latency across two instances, {logins} logins"
-    ));
+    progress!("Redis: confirm -> console latency across two instances, {logins} logins");
     let (phone_side, phone) = bench.start(Some(&redis.url())).await?;
     let (console_side, _) = bench.start(Some(&redis.url())).await?;
-    let cross = bench
-        .logins(&console_side.endpoint, &phone_side.endpoint, &phone)
-        .await?;
+    let sides = [&console_side.endpoint, &phone_side.endpoint];
+    let cross = bench.logins(sides, &phone).await?;
     drop((console_side, phone_side));
-    progress("Redis: redis-benchmark");
+    progress!("Redis: redis-benchmark");
     let [set, get] = redis.benchmark(settings.client_cpu, settings.redis_requests)?;
     drop(redis);
 
-    let (cpu_model, cpus) = procfs::machine()?;
-    let load_after = procfs::load_average()?;
-    let command = std::env::args()
-        .skip(1)
-        .fold(String::new(), |line, arg| line + " " + &arg);
+    let ((cpu_model, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
+    let args = arguments();
     let (took, client_cpus) = (started.elapsed().as_secs_f64(), procfs::allowed_cpus()?);
     let [e, r] = [&embedded, &on_redis];
     let each = |figure: &dyn Fn(&Measured) -> f64| [figure(e), figure(r)];
@@ -111,18 +96,15 @@ async fn run(settings: &Settings) -> Result<Vec<String>> {
     let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
     let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / settings.waiters as f64);
     let wake_up = each(&|m| m.waiting.wake_ups.percentile(50.0));
-    let wake_up_max = each(&|m| m.waiting.wake_ups.max());
+    let wake_up_max = each(&|m| m.waiting.wake_ups.percentile(100.0));
     let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
-    let n = thousands(settings.waiters as f64);
-    let rate = format!(
-        "requests/s, {} connections, median of {ROUNDS} rounds",
-        settings.connections
-    );
+    let (n, connections) = (thousands(settings.waiters as f64), settings.connections);
+    let rate = format!("requests/s, {connections} connections, median of {ROUNDS} rounds");
     let cpu = "… CPU the server side used meanwhile (`meeteasy-auth`, and `redis-server` for Redis), \
                and how busy the server CPU was (all processes)";
     let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
     println!(
-        "Command: `scripts/bench.sh` (runs `taskset -c {client_cpus} meeteasy-bench{command}`); \
+        "Command: `scripts/bench.sh` (runs `taskset -c {client_cpus} meeteasy-bench{args}`); \
          every figure below is from one run of {took:.0} s.\n\
          Machine: {cpu_model}, {cpus} CPUs, shared with other work (1-minute load average \
          {load_before:.2} before, {load_after:.2} after). Server side (`meeteasy-auth` release \
@@ -181,25 +163,20 @@ async fn run(settings: &Settings) -> Result<Vec<String>> {
         ratio(wake_up),
     );
 
-    let mut missed = Vec::new();
-    let measured = [("embedded", &e.latency), ("Redis", &r.latency)];
-    let waiting = [
+    let latencies = [
+        ("embedded", &e.latency),
+        ("Redis", &r.latency),
+        ("two instances on Redis", &cross),
         ("embedded, many waiting", &e.waiting.wake_ups),
         ("Redis, many waiting", &r.waiting.wake_ups),
     ];
-    let latencies = measured
-        .into_iter()
-        .chain([("two instances on Redis", &cross)])
-        .chain(waiting);
-    for (setup, latency) in latencies {
-        for (name, at, target) in TARGETS {
-            let measured = latency.percentile(at);
-            if measured >= target {
-                missed.push(format!(
-                    "{setup}: {name} {} (target < {target} ms)",
-                    ms(measured)
-                ));
-            }
+    let mut missed = Vec::new();
+    for ((setup, latency), (name, at, target)) in
+        latencies.iter().flat_map(|l| TARGETS.map(|t| (l, t)))
+    {
+        if latency.percentile(at) >= target {
+            let measured = ms(latency.percentile(at));
+            missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
         }
     }
     if missed.is_empty() {
@@ -210,43 +187,31 @@ async fn run(settings: &Settings) -> Result<Vec<String>> {
         println!("Targets MISSED: {}.", missed.join("; "));
     }
     // The seed polled every 5 s: about 2.5 s on average from confirm to console.
-    let faster = p50.map(|p50| thousands(2_500.0 / p50.max(f64::EPSILON)));
+    let [e, r] = p50.map(|p50| thousands(2_500.0 / p50.max(f64::EPSILON)));
     println!(
         "Against the seed's 5-second polling (about 2.5 s on average from confirm to console), the \
-         long-poll's p50 is {} times faster on the embedded store and {} times on Redis.",
-        faster[0], faster[1]
+         long-poll's p50 is {e} times faster on the embedded store and {r} times on Redis."
     );
     Ok(missed)
 }
 
-/// Latency, request rates and many waiting consoles on one store (`redis`, or the embedded one).
-async fn measure(
-    bench: &mut Bench<'_>,
-    name: &str,
-    redis: Option<&PinnedRedis>,
-) -> Result<Measured> {
-    let url = redis.map(PinnedRedis::url);
+/// Latency, request rates and many waiting consoles on one store: Redis `on` one, or embedded.
+async fn measure(bench: &mut Bench<'_>, store: &str, on: Option<&PinnedRedis>) -> Result<Measured> {
+    let url = on.map(PinnedRedis::url);
+    let (logins, waiters) = (bench.settings.iterations, bench.settings.waiters);
     let (server, phone) = bench.start(url.as_deref()).await?;
-    progress(&format!(
-        "{name}: confirm -> console latency, {} logins",
-        bench.settings.iterations
-    ));
-    let latency = bench
-        .logins(&server.endpoint, &server.endpoint, &phone)
-        .await?;
+    progress!("{store}: confirm -> console latency, {logins} logins");
+    let latency = bench.logins([&server.endpoint; 2], &phone).await?;
     // The store's own process, when it has one, counts as the server side too.
     let pids: Vec<u32> = std::iter::once(server.pid())
-        .chain(redis.map(|redis| redis.pid))
+        .chain(on.map(|on| on.pid))
         .collect();
-    progress(&format!("{name}: islogin requests per second"));
+    progress!("{store}: islogin requests per second");
     let islogin = bench.islogin_rate(&server.endpoint, &pids).await?;
-    progress(&format!("{name}: ticket exchanges per second"));
+    progress!("{store}: ticket exchanges per second");
     let exchange = bench.exchange_rate(&server.endpoint, &pids, &phone).await?;
     drop(server);
-    progress(&format!(
-        "{name}: {} consoles waiting at once (fresh server)",
-        bench.settings.waiters
-    ));
+    progress!("{store}: {waiters} consoles waiting at once (fresh server)");
     let (server, phone) = bench.start(url.as_deref()).await?;
     let waiting = bench.many_waiting(&server, &phone).await?;
     Ok(Measured {
@@ -263,8 +228,9 @@ fn compare([embedded, redis]: [String; 2], values: [f64; 2]) -> String {
 }
 
 fn ratio([embedded, redis]: [f64; 2]) -> String {
+    let ratio = format!("{:.2}", redis / embedded);
     if embedded > 0.0 {
-        format!("{:.2}", redis / embedded)
+        ratio
     } else {
         "—".to_owned()
     }
@@ -275,14 +241,12 @@ fn ms(value: f64) -> String {
 }
 
 fn cores(rate: &Rate) -> String {
-    format!(
-        "{:.2} cores (CPU {:.0} % busy)",
-        rate.server_cores,
-        rate.server_cpu_busy * 100.0
-    )
+    let (cores, busy) = (rate.server_cores, rate.server_cpu_busy * 100.0);
+    format!("{cores:.2} cores (CPU {busy:.0} % busy)")
 }
 
 fn per_second(rates: &Samples) -> String {
-    let [median, min, max] = [rates.median(), rates.min(), rates.max()].map(thousands);
+    let (min, max) = (rates.percentile(0.0), rates.percentile(100.0));
+    let [median, min, max] = [rates.median(), min, max].map(thousands);
     format!("{median} ({min}–{max})")
 }
