@@ -47,16 +47,25 @@ pub fn because<E: Into<Cause>>(what: impl Into<String>) -> impl FnOnce(E) -> Err
     move |cause| Error(what, Some(cause.into()))
 }
 
-/// The error and every error that caused it, on one line (reqwest's own message leaves out the
-/// socket's).
-pub fn explain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
+/// Writes progress to stderr, after the program's name.
+#[macro_export]
+macro_rules! progress {
+    ($($step:tt)+) => { eprintln!("{}: {}", env!("CARGO_BIN_NAME"), format!($($step)+)) };
+}
+
+/// `program`'s exit code for `outcome`. A failure is written out with every error that caused it,
+/// on one line: reqwest's own message leaves out the socket's.
+pub fn exit_code(program: &str, outcome: Result<()>) -> std::process::ExitCode {
+    let Err(error) = outcome else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let (mut text, mut cause) = (error.to_string(), std::error::Error::source(&error));
     while let Some(inner) = cause {
         text = format!("{text}: {inner}");
         cause = inner.source();
     }
-    text
+    eprintln!("{program}: {text}");
+    std::process::ExitCode::FAILURE
 }
 
 /// This program's arguments, each after a space: how the command that ran is printed.

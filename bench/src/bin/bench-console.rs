@@ -1,10 +1,9 @@
 //! `bench-console`: the desktop console's release build measured in its real window, as
-//! `scripts/bench-console.sh` runs it, in a private Xvfb + D-Bus + gnome-keyring desktop against an
-//! in-process dev auth server on loopback. Prints a Markdown table: stripped binary size; cold start
-//! to the QR on screen through WebDriver, and the app's steps after its process started (`/proc`
-//! start times): first contentful paint, the QR requested (through a recording relay), handed to
-//! the page and painted (as a watcher in the page notes them); launches without WebDriver, to
-//! estimate a cold start without automation; memory (PSS of the app and its WebKit processes)
+//! `scripts/bench-console.sh` runs it, against an in-process dev auth server on loopback (the
+//! parts are in `meeteasy_bench::console`). Prints a Markdown table: stripped binary size; cold
+//! start to the QR on screen through WebDriver, with the app's steps after its process started
+//! (first contentful paint, QR requested, handed to the page, painted); launches without WebDriver
+//! to estimate a cold start without automation; memory (PSS of the app and its WebKit processes)
 //! idle on the login screen and on home, next to an empty WebKitGTK browser as the floor.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use clap::Parser;
 use meeteasy_bench::console::{ColdStart, DrivenConsole, Memory, Relay, is_qr_request, launch};
 use meeteasy_bench::console::{settled_memory, stop};
 use meeteasy_bench::table::Samples;
-use meeteasy_bench::{Result, arguments, because, explain, fail, procfs};
+use meeteasy_bench::{Result, arguments, because, exit_code, fail, procfs, progress};
 use meeteasy_tests::desktop::{Desktop, Driver};
 use meeteasy_tests::server::TestServer;
 
@@ -26,10 +25,6 @@ const SCREENS: [&str; 3] = [
     "floor: empty WebKitGTK browser (MiniBrowser)",
 ];
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
-
-macro_rules! progress {
-    ($($step:tt)+) => { eprintln!("bench-console: {}", format!($($step)+)) };
-}
 
 /// Benchmarks the console's release build in its real window (Xvfb, tauri-driver).
 #[derive(Parser)]
@@ -47,16 +42,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(&Args::parse()).await {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("bench-console: {}", explain(&error));
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("bench-console", run(&Args::parse()).await)
 }
 
 /// The console under test, and where it runs.
@@ -69,7 +55,8 @@ struct Bench {
     driver: Driver,
 }
 
-async fn run(args: &Args) -> Result<String> {
+/// Measures and prints the table.
+async fn run(args: &Args) -> Result<()> {
     let this = std::env::current_exe().map_err(because("finding this program"))?;
     let release = this.with_file_name("../console-release/meeteasy-console");
     let console = args.console.clone().unwrap_or(release);
@@ -167,7 +154,8 @@ async fn run(args: &Args) -> Result<String> {
         "\nMachine: {cpus} CPUs; load average (1 min) {load_before} before the runs and \
          {load_after} after: other work on the machine slows launches."
     );
-    Ok(report)
+    println!("{report}");
+    Ok(())
 }
 
 /// "median | min – max | runs" of a row, in `unit`.

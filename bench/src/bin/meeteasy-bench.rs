@@ -11,14 +11,10 @@ use clap::Parser;
 use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Settings, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
 use meeteasy_bench::table::{Samples, thousands};
-use meeteasy_bench::{Error, Result, arguments, because, explain, procfs};
+use meeteasy_bench::{Error, Result, arguments, because, exit_code, fail, procfs, progress};
 
 /// The latency targets: (name, percentile, below how many ms).
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
-
-macro_rules! progress {
-    ($($step:tt)+) => { eprintln!("meeteasy-bench: {}", format!($($step)+)) };
-}
 
 /// Everything one store gave.
 struct Measured {
@@ -35,17 +31,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime.block_on(until_signal(run(&settings))),
         Err(error) => Err(because("starting the async runtime")(error)),
     };
-    match outcome {
-        Ok(missed) if missed.is_empty() => ExitCode::SUCCESS,
-        Ok(missed) => {
-            eprintln!("meeteasy-bench: targets missed: {}", missed.join("; "));
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("meeteasy-bench: {}", explain(&error));
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("meeteasy-bench", outcome)
 }
 
 /// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped, which stops every
@@ -62,8 +48,8 @@ async fn until_signal<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
     }
 }
 
-/// Measures both stores, prints the table, and returns the latency targets missed.
-async fn run(settings: &Settings) -> Result<Vec<String>> {
+/// Measures both stores and prints the table; fails if a latency target was missed.
+async fn run(settings: &Settings) -> Result<()> {
     let (started, load_before) = (Instant::now(), procfs::load_average()?);
     let this = std::env::current_exe().map_err(because("finding this program"))?;
     let binary = settings.auth_bin.clone();
@@ -192,7 +178,10 @@ async fn run(settings: &Settings) -> Result<Vec<String>> {
         "Against the seed's 5-second polling (about 2.5 s on average from confirm to console), the \
          long-poll's p50 is {e} times faster on the embedded store and {r} times on Redis."
     );
-    Ok(missed)
+    if !missed.is_empty() {
+        fail!("targets missed: {}", missed.join("; "));
+    }
+    Ok(())
 }
 
 /// Latency, request rates and many waiting consoles on one store: Redis `on` one, or embedded.
