@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The MeetEasy benchmark: installs what is missing (redis-server, redis-tools), builds the release
 # binaries, and runs meeteasy-bench with the server side pinned to CPU 0 and the load on CPU 1, then
-# bench-store (the embedded store in process). It prints their Markdown tables for README.md. Extra
-# arguments go to meeteasy-bench (try --help).
+# the embedded store's Criterion benchmark in process (`cargo bench -p meeteasy-bench --bench store`).
+# meeteasy-bench prints a Markdown table for README.md. Extra arguments go to meeteasy-bench (try
+# --help); STORE_BENCH_ARGS goes to Criterion (e.g. "--warm-up-time 1 --measurement-time 2").
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,7 +39,8 @@ if (($(nproc --all) < 2)); then
 fi
 
 say "building the release binaries (into $CARGO_TARGET_DIR)"
-cargo build --release --quiet -p meeteasy-auth-cli -p meeteasy-bench --bin meeteasy-auth --bin meeteasy-bench --bin bench-store
+cargo build --release --quiet -p meeteasy-auth-cli -p meeteasy-bench --bin meeteasy-auth --bin meeteasy-bench
+cargo bench --no-run --quiet -p meeteasy-bench --bench store
 
 # 10,000 waiting consoles hold 10,000 sockets on each side; the servers inherit this limit.
 want_files=65536
@@ -57,5 +59,6 @@ while kill -0 "$bench" 2>/dev/null; do
 done
 ((status == 0)) || exit "$status"
 
-say "the embedded store on its own (bench-store)"
-exec "$CARGO_TARGET_DIR/release/bench-store"
+say "the embedded store on its own (Criterion: cargo bench -p meeteasy-bench --bench store)"
+# shellcheck disable=SC2086 # one word per Criterion argument
+exec cargo bench --quiet -p meeteasy-bench --bench store -- ${STORE_BENCH_ARGS:-}

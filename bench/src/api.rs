@@ -1,228 +1,155 @@
-//! The contract's calls the benchmark makes, over real HTTP to one server: what a console, a phone
-//! and an H5 page send, each checked for the status the contract promises.
+//! The contract's calls the server benchmark makes over real HTTP, each checked for the status the
+//! contract promises, and console clients from many loopback addresses.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use meeteasy_protocol::{
-    CreateSceneRequest, CreateSceneResponse, IsLoginResponse, LoginTicketResponse,
-    TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
-};
-use reqwest::{Client, RequestBuilder, Response};
+use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse, LoginTicketResponse};
+use meeteasy_protocol::{TokenResponse, WechatLoginResponse};
+use reqwest::{Client, RequestBuilder};
 use serde::de::DeserializeOwned;
+use serde_json::json;
 use tokio::time::Instant;
 
-use crate::error::BenchError;
+use crate::{Result, because, fail};
 
-/// Longer than the longest long-poll (30 s), so only a stuck server times out.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const METRIC_WAITERS: &str = "meeteasy_islogin_waiters";
+/// A scene as its console holds it.
+pub type Scene = CreateSceneResponse;
 
-/// An HTTP client that connects from `local` (any loopback address works on Linux), or from the
-/// default address. No proxy: the benchmark only talks to loopback.
-pub fn client(local: Option<IpAddr>) -> Result<Client, BenchError> {
-    meeteasy_auth::wechat::client::install_tls_provider();
-    Client::builder()
-        .no_proxy()
-        .local_address(local)
-        .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|source| BenchError::Http {
-            what: "building an HTTP client",
-            source,
-        })
+/// Each loopback address may create 120 scenes a minute (a Redis store remembers that across
+/// restarts), so consoles use each address for at most this many, and only once a run.
+pub const SCENES_PER_ADDRESS: usize = 100;
+
+/// An HTTP client from `local` (any loopback address works on Linux), or the default address. No
+/// proxy; the timeout outlasts the longest long-poll (30 s), so only a stuck server times out.
+pub fn client(local: Option<IpAddr>) -> Result<Client> {
+    crate::auth::install_tls_provider();
+    let builder = Client::builder().no_proxy().local_address(local);
+    let builder = builder.tcp_nodelay(true).timeout(Duration::from_secs(45));
+    let builder = builder.connect_timeout(Duration::from_secs(10));
+    builder.build().map_err(because("building an HTTP client"))
 }
 
-/// One auth server, by its base URL.
+/// Console clients, each from a loopback address not used before in this run: 127.1.0.1 on, 250
+/// to each /24 (a console from x.x.x.0 or x.x.x.255 might look like a network or broadcast).
+#[derive(Default)]
+pub struct Consoles(u32);
+
+impl Consoles {
+    pub fn next_client(&mut self) -> Result<Client> {
+        let (high, low) = (self.0 / 250, self.0 % 250 + 1);
+        self.0 += 1;
+        client(Some(Ipv4Addr::from(0x7f01_0000 + (high << 8) + low).into()))
+    }
+}
+
+/// One auth server: its base URL (`http://127.0.0.1:PORT`), and the client the phone and the
+/// probes use.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    base_url: String,
-}
-
-/// A mini program user's access token (for scan, confirm and minting tickets).
-#[derive(Clone)]
-pub struct PhoneToken(String);
-
-/// What a console keeps of a scene it created.
-#[derive(Clone)]
-pub struct Scene {
-    pub scene: String,
-    pub poll_token: String,
+    pub url: String,
+    pub http: Client,
 }
 
 impl Endpoint {
-    pub fn new(base_url: String) -> Self {
-        Self { base_url }
+    /// Sends `request`; any status but `status` fails, with the body. Returns the body.
+    async fn call(&self, request: RequestBuilder, status: u16) -> Result<String> {
+        let response = request.send().await.map_err(because("an HTTP request"))?;
+        let (url, got) = (response.url().path().to_owned(), response.status().as_u16());
+        let body = response.text().await;
+        let body = body.map_err(because(format!("reading {url}")))?;
+        if got != status {
+            fail!("{url}: HTTP {got}, not {status}: {body}");
+        }
+        Ok(body)
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+    fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(format!("{}{path}", self.url))
     }
 
     /// Whether `/readyz` answers 200 now.
-    pub async fn is_ready(&self, http: &Client) -> bool {
-        let answer = http
-            .get(self.url("/readyz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await;
-        answer.is_ok_and(|response| response.status() == 200)
+    pub async fn is_ready(&self) -> bool {
+        let readyz = self.http.get(format!("{}/readyz", self.url));
+        self.call(readyz, 200).await.is_ok()
     }
 
-    /// Logs in as dev user `name` from the mini program (dev mode's `dev:<name>` code).
-    pub async fn dev_login(&self, http: &Client, name: &str) -> Result<PhoneToken, BenchError> {
-        let request = WechatLoginRequest {
-            code: format!("dev:{name}"),
-            app: None,
-            scene: None,
-            device_name: None,
-        };
-        let login: WechatLoginResponse = json(
-            expect(
-                http.post(self.url("/auth/wechat/login")).json(&request),
-                200,
-                "dev login",
-            )
-            .await?,
-            "dev login",
-        )
-        .await?;
-        Ok(PhoneToken(login.access_token))
+    /// Logs in as dev user `name` from the mini program; returns the phone's access token.
+    pub async fn dev_login(&self, name: &str) -> Result<String> {
+        let code = json!({ "code": format!("dev:{name}") });
+        let login = self.call(self.post("/auth/wechat/login").json(&code), 200);
+        Ok(parse::<WechatLoginResponse>(&login.await?)?.access_token)
     }
 
-    pub async fn create_scene(&self, http: &Client) -> Result<Scene, BenchError> {
-        let request = CreateSceneRequest {
-            app: None,
-            device_name: Some("bench console".to_owned()),
-        };
-        let created: CreateSceneResponse = json(
-            expect(
-                http.post(self.url("/auth/scenes")).json(&request),
-                201,
-                "create scene",
-            )
-            .await?,
-            "create scene",
-        )
-        .await?;
-        Ok(Scene {
-            scene: created.scene,
-            poll_token: created.poll_token,
-        })
+    pub async fn create_scene(&self, console: &Client) -> Result<Scene> {
+        let request = console.post(format!("{}/auth/scenes", self.url));
+        let request = request.json(&json!({ "device_name": "bench console" }));
+        parse(&self.call(request, 201).await?)
     }
 
-    pub async fn scan(
-        &self,
-        http: &Client,
-        scene: &str,
-        phone: &PhoneToken,
-    ) -> Result<(), BenchError> {
-        let request = http
-            .post(self.url(&format!("/auth/scenes/{scene}/scan")))
-            .bearer_auth(&phone.0);
-        expect(request, 200, "scan").await.map(drop)
+    /// The phone's `scan` (200) or `confirm` (204) of `scene`.
+    pub async fn phone(&self, token: &str, scene: &str, step: &str) -> Result<()> {
+        let request = self.post(&format!("/auth/scenes/{scene}/{step}"));
+        let request = request.bearer_auth(token);
+        let status = if step == "scan" { 200 } else { 204 };
+        self.call(request, status).await.map(drop)
     }
 
-    pub async fn confirm(
-        &self,
-        http: &Client,
-        scene: &str,
-        phone: &PhoneToken,
-    ) -> Result<(), BenchError> {
-        let request = http
-            .post(self.url(&format!("/auth/scenes/{scene}/confirm")))
-            .bearer_auth(&phone.0);
-        expect(request, 204, "confirm").await.map(drop)
-    }
-
-    /// `islogin?wait=<wait>`; also says when the whole answer had arrived.
+    /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
+    /// `confirmed`), and when the whole answer had arrived.
     pub async fn islogin(
         &self,
-        http: &Client,
+        console: &Client,
         scene: &Scene,
         wait: u64,
-    ) -> Result<(IsLoginResponse, Instant), BenchError> {
-        let request = http
-            .get(self.url(&format!("/auth/scenes/{}/islogin", scene.scene)))
-            .query(&[("wait", wait)])
-            .bearer_auth(&scene.poll_token);
-        let body = body(expect(request, 200, "islogin").await?, "islogin").await?;
+        expected: &[&str],
+    ) -> Result<(&'static str, Instant)> {
+        let (base, id) = (&self.url, &scene.scene);
+        let url = format!("{base}/auth/scenes/{id}/islogin?wait={wait}");
+        let answer = self.call(console.get(url).bearer_auth(&scene.poll_token), 200);
+        let answer = answer.await?;
         let arrived = Instant::now();
-        let answer = serde_json::from_slice(&body).map_err(|_| BenchError::Answer {
-            what: "islogin",
-            answer: String::from_utf8_lossy(&body).into_owned(),
-        })?;
-        Ok((answer, arrived))
+        let status = match parse(&answer)? {
+            IsLoginResponse::Pending => "pending",
+            IsLoginResponse::Scanned { .. } => "scanned",
+            IsLoginResponse::Confirmed { .. } => "confirmed",
+        };
+        if !expected.contains(&status) {
+            fail!("islogin answered {status}, not {}", expected.join(" or "));
+        }
+        Ok((status, arrived))
     }
 
-    pub async fn mint_ticket(
-        &self,
-        http: &Client,
-        phone: &PhoneToken,
-    ) -> Result<String, BenchError> {
-        let request = http
-            .post(self.url("/auth/login-ticket"))
-            .bearer_auth(&phone.0)
-            .json(&serde_json::json!({}));
-        let minted: LoginTicketResponse =
-            json(expect(request, 201, "mint ticket").await?, "mint ticket").await?;
+    pub async fn mint_ticket(&self, phone: &str) -> Result<String> {
+        let request = self.post("/auth/login-ticket").bearer_auth(phone);
+        let request = request.json(&json!({}));
+        let minted: LoginTicketResponse = parse(&self.call(request, 201).await?)?;
         Ok(minted.login_ticket)
     }
 
-    pub async fn exchange_ticket(&self, http: &Client, ticket: String) -> Result<(), BenchError> {
-        let request =
-            http.post(self.url("/auth/login-ticket/exchange"))
-                .json(&TicketExchangeRequest {
-                    login_ticket: ticket,
-                    device_name: None,
-                });
-        let _token: TokenResponse = json(
-            expect(request, 200, "exchange ticket").await?,
-            "exchange ticket",
-        )
-        .await?;
-        Ok(())
+    pub async fn exchange_ticket(&self, login_ticket: String) -> Result<()> {
+        let ticket = json!({ "login_ticket": login_ticket });
+        let exchanged = self.call(self.post("/auth/login-ticket/exchange").json(&ticket), 200);
+        parse::<TokenResponse>(&exchanged.await?).map(drop)
     }
 
     /// The long-polls waiting on this server now (its `/metrics` gauge).
-    pub async fn waiters(&self, http: &Client) -> Result<i64, BenchError> {
-        let text = body(
-            expect(http.get(self.url("/metrics")), 200, "metrics").await?,
-            "metrics",
-        )
-        .await?;
-        let text = String::from_utf8_lossy(&text);
-        text.lines()
-            .find_map(|line| {
-                line.strip_prefix(METRIC_WAITERS)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .ok_or(BenchError::Answer {
-                what: "metrics",
-                answer: format!("no {METRIC_WAITERS} gauge"),
-            })
+    pub async fn waiters(&self) -> Result<usize> {
+        let metrics = self.http.get(format!("{}/metrics", self.url));
+        let metrics = self.call(metrics, 200).await?;
+        let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
+        match metrics.lines().find_map(gauge) {
+            Some(waiters) => Ok(waiters),
+            None => fail!("/metrics has no meeteasy_islogin_waiters gauge"),
+        }
     }
 
-    /// Polls the waiters gauge until at least `count` long-polls wait, within `within`.
-    pub async fn await_waiters(
-        &self,
-        http: &Client,
-        count: i64,
-        within: Duration,
-    ) -> Result<(), BenchError> {
-        let deadline = Instant::now() + within;
-        while self.waiters(http).await? < count {
+    /// Waits (30 s at most) until at least `count` long-polls wait.
+    pub async fn await_waiters(&self, count: usize) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.waiters().await? < count {
             if Instant::now() >= deadline {
-                return Err(BenchError::TimedOut {
-                    what: format!("{count} long-polls waiting"),
-                    within,
-                });
+                fail!("{count} long-polls were not waiting within 30 s");
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -230,45 +157,9 @@ impl Endpoint {
     }
 }
 
-/// Sends `request` and checks its status; anything else carries the body into the error.
-async fn expect(
-    request: RequestBuilder,
-    status: u16,
-    what: &'static str,
-) -> Result<Response, BenchError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|source| BenchError::Http { what, source })?;
-    if response.status().as_u16() == status {
-        Ok(response)
-    } else {
-        let got = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        Err(BenchError::Status {
-            what,
-            expected: status,
-            status: got,
-            body,
-        })
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
+    match serde_json::from_str(body) {
+        Ok(answer) => Ok(answer),
+        Err(_) => fail!("unexpected answer: {body}"),
     }
-}
-
-async fn body(response: Response, what: &'static str) -> Result<Vec<u8>, BenchError> {
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|source| BenchError::Http { what, source })?;
-    Ok(bytes.to_vec())
-}
-
-async fn json<T: DeserializeOwned>(
-    response: Response,
-    what: &'static str,
-) -> Result<T, BenchError> {
-    let bytes = body(response, what).await?;
-    serde_json::from_slice(&bytes).map_err(|_| BenchError::Answer {
-        what,
-        answer: String::from_utf8_lossy(&bytes).into_owned(),
-    })
 }

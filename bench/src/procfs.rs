@@ -1,138 +1,167 @@
-//! What the benchmark reads from `/proc`: a process's memory and CPU time, this process's limits
-//! and CPUs, and the machine's load (the noise other work adds to the figures).
+//! The one `/proc` reader: a process (parent, start time, CPU time, memory, the processes below
+//! it), how busy a CPU has been, this process's CPUs, and the machine's model and load.
 
-use std::fs;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
-use crate::error::BenchError;
+use crate::{Result, because, fail};
 
-/// Linux reports process CPU time in USER_HZ ticks, 100 per second on every architecture it runs on.
-const TICKS_PER_SECOND: f64 = 100.0;
+/// Linux counts CPU and start times in USER_HZ ticks, 100 a second on every architecture.
+pub const TICK: Duration = Duration::from_millis(10);
 
-fn read(path: &str, what: &'static str) -> Result<String, BenchError> {
-    fs::read_to_string(path).map_err(|_| BenchError::Proc {
-        what,
-        path: path.to_owned(),
+fn read(path: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(because(format!("reading {path}")))
+}
+
+/// The first word of `path`, or of its line `name: value`.
+fn word(path: &str, name: Option<&str>) -> Result<String> {
+    let text = read(path)?;
+    let mut lines = text.lines();
+    let line = match name {
+        None => lines.next(),
+        Some(name) => lines.find_map(|line| line.strip_prefix(name)?.strip_prefix(':')),
+    };
+    match line.and_then(|line| line.split_whitespace().next()) {
+        Some(word) => Ok(word.to_owned()),
+        None => fail!("no {} in {path}", name.unwrap_or("value")),
+    }
+}
+
+fn number<T: FromStr>(path: &str, name: Option<&str>) -> Result<T> {
+    let word = word(path, name)?;
+    match word.parse() {
+        Ok(number) => Ok(number),
+        Err(_) => fail!("{path}: {word:?} is not a number"),
+    }
+}
+
+/// One process, from `/proc/<pid>/stat` and its `exe` link.
+#[derive(Clone, Debug)]
+pub struct Process {
+    pub pid: u32,
+    pub parent: u32,
+    /// The executable's file name (the kernel's 15-character `comm` when `exe` is unreadable).
+    pub name: String,
+    pub exe: Option<PathBuf>,
+    pub state: char,
+    /// Ticks since boot.
+    pub started: u64,
+    /// User plus system CPU time, in ticks.
+    pub cpu_ticks: u64,
+}
+
+/// `pid`'s entry; `None` once it is gone.
+pub fn process(pid: u32) -> Option<Process> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name may hold spaces and parentheses: the fields after the last `)` start at field 3.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |number: usize| fields.get(number - 3)?.parse::<u64>().ok();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let file_name = exe.as_deref().and_then(Path::file_name);
+    let name = file_name.and_then(OsStr::to_str);
+    Some(Process {
+        pid,
+        parent: u32::try_from(field(4)?).ok()?,
+        name: name.unwrap_or(head.split_once('(')?.1).to_owned(),
+        state: fields.first()?.chars().next()?,
+        started: field(22)?,
+        cpu_ticks: field(14)? + field(15)?,
+        exe,
     })
 }
 
-/// The value of a `Name:   value` line of a `status`-style file.
-fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .map(str::trim)
+/// Whether `pid` still runs (a zombie counts as gone: it holds no memory).
+pub fn is_running(pid: u32) -> bool {
+    process(pid).is_some_and(|process| !matches!(process.state, 'Z' | 'X'))
 }
 
-/// Resident memory of `pid` in KiB (`VmRSS`).
-pub fn rss_kib(pid: u32) -> Result<u64, BenchError> {
-    let path = format!("/proc/{pid}/status");
-    let status = read(&path, "VmRSS")?;
-    field(&status, "VmRSS")
-        .and_then(|value| value.trim_end_matches("kB").trim().parse().ok())
-        .ok_or(BenchError::Proc {
-            what: "VmRSS",
-            path,
-        })
+/// `root` and every process below it, parents first; empty once `root` is gone.
+pub fn tree(root: u32) -> Vec<Process> {
+    let entries = std::fs::read_dir("/proc").into_iter().flatten();
+    let pids = entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok());
+    let all: Vec<Process> = pids.filter_map(process).collect();
+    let mut found: Vec<Process> = all.iter().filter(|p| p.pid == root).cloned().collect();
+    let mut next = 0;
+    while let Some(parent) = found.get(next).map(|p| p.pid) {
+        found.extend(all.iter().filter(|p| p.parent == parent).cloned());
+        next += 1;
+    }
+    found
 }
 
-/// User plus system CPU time `pid` has used so far, in seconds.
-pub fn cpu_seconds(pid: u32) -> Result<f64, BenchError> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = read(&path, "CPU time")?;
-    // The command name (field 2) may hold spaces; the fields after its closing parenthesis start
-    // with field 3, so utime (field 14) and stime (field 15) are the 12th and 13th of them.
-    let ticks = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .skip(11)
-                .take(2)
-                .map(str::parse::<u64>)
-        })
-        .and_then(|mut fields| Some(fields.next()?.ok()? + fields.next()?.ok()?))
-        .ok_or(BenchError::Proc {
-            what: "CPU time",
-            path,
-        })?;
-    Ok(ticks as f64 / TICKS_PER_SECOND)
+/// CPU time `pids` have used so far, in seconds.
+pub fn cpu_seconds(pids: &[u32]) -> Result<f64> {
+    let ticks = pids.iter().map(|&pid| process(pid).map(|p| p.cpu_ticks));
+    match ticks.sum::<Option<u64>>() {
+        Some(ticks) => Ok(ticks as f64 * TICK.as_secs_f64()),
+        None => fail!("one of processes {pids:?} is gone"),
+    }
 }
 
-/// This process's soft limit on open files.
-pub fn open_files_limit() -> Result<u64, BenchError> {
-    let limits = read("/proc/self/limits", "the open files limit")?;
-    limits
-        .lines()
-        .find_map(|line| line.strip_prefix("Max open files"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|soft| {
-            if soft == "unlimited" {
-                Some(u64::MAX)
-            } else {
-                soft.parse().ok()
-            }
-        })
-        .ok_or(BenchError::Proc {
-            what: "the open files limit",
-            path: "/proc/self/limits".to_owned(),
-        })
+/// Resident memory of `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    number(&format!("/proc/{pid}/status"), Some("VmRSS"))
 }
 
-/// The CPUs this process may run on, as `taskset -c` writes them (e.g. `1` or `0-1`).
-pub fn allowed_cpus() -> Result<String, BenchError> {
-    let status = read("/proc/self/status", "the allowed CPUs")?;
-    field(&status, "Cpus_allowed_list")
-        .map(str::to_owned)
-        .ok_or(BenchError::Proc {
-            what: "the allowed CPUs",
-            path: "/proc/self/status".to_owned(),
-        })
+/// Proportional memory of `pid` (shared pages split between their users), in KiB.
+pub fn pss_kib(pid: u32) -> Option<u64> {
+    number(&format!("/proc/{pid}/smaps_rollup"), Some("Pss")).ok()
 }
 
-/// The 1-minute load average.
-pub fn load_average() -> Result<f64, BenchError> {
-    read("/proc/loadavg", "the load average")?
-        .split_whitespace()
-        .next()
-        .and_then(|first| first.parse().ok())
-        .ok_or(BenchError::Proc {
-            what: "the load average",
-            path: "/proc/loadavg".to_owned(),
-        })
+/// Time since boot, in ticks: the clock of [`Process::started`] (`/proc/uptime` has two decimals).
+pub fn uptime_ticks() -> Result<u64> {
+    Ok((number::<f64>("/proc/uptime", None)? * 100.0).round() as u64)
+}
+
+/// Ticks CPU `cpu` has spent busy (anything but idle and waiting for I/O) and in all, so far.
+pub fn cpu_ticks(cpu: usize) -> Result<(u64, u64)> {
+    let (stat, name) = (read("/proc/stat")?, format!("cpu{cpu} "));
+    let mut lines = stat.lines();
+    let line = lines.find_map(|line| line.strip_prefix(&name));
+    let fields = line.unwrap_or_default().split(' ');
+    // user nice system idle iowait irq softirq steal (guest time is already counted in user).
+    let times: Vec<u64> = fields.flat_map(str::parse).collect();
+    if times.len() < 8 {
+        fail!("no cpu{cpu} in /proc/stat");
+    }
+    let total: u64 = times[..8].iter().sum();
+    Ok((total - times[3] - times[4], total))
+}
+
+/// The CPUs this process may run on, as `taskset -c` writes them (`1`, `0-1`).
+pub fn allowed_cpus() -> Result<String> {
+    word("/proc/self/status", Some("Cpus_allowed_list"))
+}
+
+/// The 1-minute load average: other work on this shared machine shows in every figure.
+pub fn load_average() -> Result<f64> {
+    number("/proc/loadavg", None)
 }
 
 /// The CPU model and how many CPUs the machine has.
-pub fn machine() -> Result<(String, usize), BenchError> {
-    let cpuinfo = read("/proc/cpuinfo", "the CPU model")?;
-    let model = cpuinfo
-        .lines()
-        .filter(|line| line.starts_with("model name"))
-        .find_map(|line| line.split_once(':'))
-        .map_or("unknown CPU", |(_, model)| model.trim())
-        .to_owned();
-    let cpus = cpuinfo
-        .lines()
-        .filter(|line| line.starts_with("processor"))
-        .count();
-    Ok((model, cpus))
+pub fn machine() -> Result<(String, usize)> {
+    let cpuinfo = read("/proc/cpuinfo")?;
+    let mut lines = cpuinfo.lines();
+    let model = lines.find_map(|line| line.strip_prefix("model name")?.split_once(':'));
+    let model = model.map_or("unknown CPU", |(_, model)| model.trim());
+    Ok((model.to_owned(), cpuinfo.matches("processor\t:").count()))
 }
 
-/// Jiffies CPU `cpu` has spent busy (anything but idle and waiting for I/O) and in all, so far.
-pub fn cpu_jiffies(cpu: usize) -> Result<(u64, u64), BenchError> {
-    let stat = read("/proc/stat", "CPU times")?;
-    let name = format!("cpu{cpu}");
-    let times: Vec<u64> = stat
-        .lines()
-        .find_map(|line| line.strip_prefix(&name)?.strip_prefix(' '))
-        .map(|rest| {
-            rest.split_whitespace()
-                .filter_map(|field| field.parse().ok())
-                .collect()
-        })
-        .ok_or(BenchError::Proc {
-            what: "CPU times",
-            path: "/proc/stat".to_owned(),
-        })?;
-    // user nice system idle iowait irq softirq steal (guest time is already counted in user).
-    let total: u64 = times.iter().take(8).sum();
-    let idle = times.get(3).copied().unwrap_or(0) + times.get(4).copied().unwrap_or(0);
-    Ok((total - idle, total))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_and_machine_are_read() {
+        let me = std::process::id();
+        assert_eq!(tree(me).first().map(|p| p.pid), Some(me));
+        assert!(is_running(me) && pss_kib(me).is_some_and(|pss| pss > 0));
+        assert!(rss_kib(me).is_ok_and(|rss| rss > 0) && cpu_seconds(&[me]).is_ok());
+        assert!(cpu_ticks(0).is_ok_and(|(busy, total)| busy <= total));
+        assert!(load_average().is_ok() && uptime_ticks().is_ok() && allowed_cpus().is_ok());
+        assert!(machine().is_ok_and(|(_, cpus)| cpus > 0));
+    }
 }

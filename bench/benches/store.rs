@@ -1,0 +1,163 @@
+//! The embedded store alone, in this process, under Criterion (`cargo bench -p meeteasy-bench
+//! --bench store`; `scripts/bench.sh` runs it last): put + take pairs (a ticket minted and
+//! exchanged) from one caller, from 50 and from bursts of 2,000 at once; `get` from one caller,
+//! from 50, and from 50 while 50 others keep writing (reads are served beside the writer, so they
+//! must not wait for its commits and fsyncs). Every write is durable before it is answered: these
+//! figures follow the disk. Criterion gives the time per iteration and, as throughput, pairs or
+//! gets per second; as its statistics are over batches, which hide a slow get, each `get`
+//! benchmark also prints the p50 / p99 / max of every get it timed (and the writers' rate).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
+use meeteasy_bench::auth::{EmbeddedStore, Lifetime, Store};
+use meeteasy_bench::table::thousands;
+use tokio::runtime::Runtime;
+
+const TICKET: Lifetime = Lifetime::For(Duration::from_secs(60));
+const RECORDS: u64 = 1_000;
+
+criterion::criterion_group!(benches, store);
+criterion::criterion_main!(benches);
+
+fn store(c: &mut Criterion) {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let runtime = builder.worker_threads(2).enable_all().build();
+    let runtime = runtime.expect("a runtime");
+    let dir = tempfile::tempdir().expect("a data directory");
+    let store = EmbeddedStore::open(dir.path()).expect("the embedded store opens");
+    let store: Arc<dyn Store> = Arc::new(store);
+    println!("Embedded store in {}, durable writes", dir.path().display());
+
+    let mut pairs = c.benchmark_group("put + take");
+    for (name, callers) in [("one caller", 1), ("50 callers", 50)] {
+        pairs.throughput(Throughput::Elements(callers));
+        let each_pairs = |iters| runtime.block_on(put_take(&store, callers, iters));
+        pairs.bench_function(name, |b| b.iter_custom(&each_pairs));
+    }
+    pairs.sampling_mode(SamplingMode::Flat).sample_size(10);
+    pairs.throughput(Throughput::Elements(2_000));
+    let burst = || runtime.block_on(put_take(&store, 2_000, 1));
+    let bursts = |iters| (0..iters).map(|_| burst()).sum();
+    pairs.bench_function("2,000 callers at once", |b| b.iter_custom(bursts));
+    pairs.finish();
+
+    for n in 0..RECORDS {
+        let user = format!("user:{n}");
+        let put = store.put(&user, b"a user record", Lifetime::Forever);
+        runtime.block_on(put).expect("a user put");
+    }
+    let mut group = c.benchmark_group("get");
+    gets(&mut group, &runtime, &store, ("one caller", 1), None);
+    gets(&mut group, &runtime, &store, ("50 callers", 50), None);
+    let (writing, puts) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
+    let writer = |writer| {
+        let (store, writing, puts) = (Arc::clone(&store), Arc::clone(&writing), Arc::clone(&puts));
+        async move {
+            for n in 0.. {
+                if !writing.load(Relaxed) {
+                    break;
+                }
+                let ticket = format!("ticket:w{writer}:{n}");
+                store.put(&ticket, b"grant", TICKET).await.expect("a put");
+                puts.fetch_add(1, Relaxed);
+            }
+        }
+    };
+    let writers: Vec<_> = (0..50).map(|n| runtime.spawn(writer(n))).collect();
+    let beside = ("50 callers beside 50 writers", 50);
+    gets(&mut group, &runtime, &store, beside, Some(&puts));
+    writing.store(false, Relaxed);
+    for writer in writers {
+        runtime.block_on(writer).expect("a writer");
+    }
+    group.finish();
+}
+
+/// Runs `task(0)` to `task(count - 1)` at once; how long they all took, and their outputs.
+async fn together<T, F>(count: u64, task: impl Fn(u64) -> F) -> (Duration, Vec<T>)
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..count).map(|n| tokio::spawn(task(n))).collect();
+    let mut outputs = Vec::new();
+    for task in tasks {
+        outputs.push(task.await.expect("a task"));
+    }
+    (started.elapsed(), outputs)
+}
+
+/// Put + take pairs from `callers` concurrent callers, `pairs` each; how long they took.
+async fn put_take(store: &Arc<dyn Store>, callers: u64, pairs: u64) -> Duration {
+    let caller = |caller| {
+        let store = Arc::clone(store);
+        async move {
+            for n in 0..pairs {
+                let key = format!("ticket:{callers}:{caller}:{n}");
+                let put = store.put(&key, b"grant", TICKET);
+                put.await.expect("a ticket put");
+                let taken = store.take(&key).await.expect("a ticket take");
+                assert!(taken.is_some(), "the ticket just put is there");
+            }
+        }
+    };
+    together(callers, caller).await.0
+}
+
+/// `get` from `readers` concurrent callers, one get each per iteration. Then prints every timed
+/// get's p50 / p99 / max, and with `puts` (counting other callers' puts) their rate meanwhile.
+fn gets(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &Runtime,
+    store: &Arc<dyn Store>,
+    (name, readers): (&str, u64),
+    puts: Option<&AtomicU64>,
+) {
+    // Millions of gets are timed: each as 4 bytes (f32 ms).
+    let (mut latencies, mut puts_meanwhile, mut timed) = (Vec::<f32>::new(), 0, Duration::ZERO);
+    let put_count = || puts.map_or(0, |puts| puts.load(Relaxed));
+    let reader = |each: u64| {
+        move |reader: u64| {
+            let store = Arc::clone(store);
+            async move {
+                let mut latencies = Vec::new();
+                for n in 0..each {
+                    let (asked, user) = (Instant::now(), (reader * each + n) % RECORDS);
+                    let record = store.get(&format!("user:{user}")).await.expect("a get");
+                    latencies.push(asked.elapsed().as_secs_f32() * 1000.0);
+                    assert!(record.is_some(), "every user record is there");
+                }
+                latencies
+            }
+        }
+    };
+    group.throughput(Throughput::Elements(readers));
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let puts_before = put_count();
+            let (took, each) = runtime.block_on(together(readers, reader(iters)));
+            (puts_meanwhile, timed) = (puts_meanwhile + put_count() - puts_before, timed + took);
+            latencies.extend(each.into_iter().flatten());
+            took
+        });
+    });
+    let count = latencies.len();
+    if count == 0 {
+        return; // Not run: filtered out.
+    }
+    let rank = |p: f64| ((p / 100.0 * count as f64).ceil() as usize).clamp(1, count) - 1;
+    let mut nth = |p| *latencies.select_nth_unstable_by(rank(p), f32::total_cmp).1;
+    let (p50, p99, max) = (nth(50.0), nth(99.0), nth(100.0));
+    let writers = thousands(puts_meanwhile as f64 / timed.as_secs_f64());
+    let writers = puts.map(|_| format!("; writers {writers} puts/s"));
+    println!(
+        "get/{name}: every get, warm-up included: p50 {p50:.3} ms / p99 {p99:.3} ms / max \
+         {max:.3} ms ({} gets{})\n",
+        thousands(count as f64),
+        writers.unwrap_or_default()
+    );
+}

@@ -1,0 +1,268 @@
+//! `bench-console`: the desktop console's release build measured in its real window, as
+//! `scripts/bench-console.sh` runs it, against an in-process dev auth server on loopback (the
+//! parts are in `meeteasy_bench::console`). Prints a Markdown table: stripped binary size; cold
+//! start to the QR on screen through WebDriver, with the app's steps after its process started
+//! (first contentful paint, QR requested, handed to the page, painted); launches without WebDriver
+//! to estimate a cold start without automation; memory (PSS of the app and its WebKit processes)
+//! idle on the login screen and on home, next to an empty WebKitGTK browser as the floor.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use meeteasy_bench::console::{ColdStart, DrivenConsole, Memory, Relay, is_qr_request, launch};
+use meeteasy_bench::console::{settled_memory, stop};
+use meeteasy_bench::table::Samples;
+use meeteasy_bench::{Result, arguments, because, exit_code, fail, procfs, progress};
+use meeteasy_tests::desktop::{Desktop, Driver};
+use meeteasy_tests::server::TestServer;
+
+/// The screens whose memory is measured, without WebDriver, in the table's order.
+const SCREENS: [&str; 3] = [
+    "idle on the login screen, no WebDriver",
+    "idle on home, no WebDriver",
+    "floor: empty WebKitGTK browser (MiniBrowser)",
+];
+const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
+
+/// Benchmarks the console's release build in its real window (Xvfb, tauri-driver).
+#[derive(Parser)]
+struct Args {
+    /// Measured launches per configuration, after one warm-up launch.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
+    runs: u16,
+    /// The console to measure [default: ../console-release/meeteasy-console from this program].
+    #[arg(long)]
+    console: Option<PathBuf>,
+    /// An empty WebKitGTK browser measured as the memory floor; skipped if missing.
+    #[arg(long, default_value = MINIBROWSER)]
+    floor: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    exit_code("bench-console", run(&Args::parse()).await)
+}
+
+/// The console under test, and where it runs.
+struct Bench {
+    runs: u16,
+    console: PathBuf,
+    server: TestServer,
+    relay: Relay,
+    desktop: Desktop,
+    driver: Driver,
+}
+
+/// Measures and prints the table.
+async fn run(args: &Args) -> Result<()> {
+    let this = std::env::current_exe().map_err(because("finding this program"))?;
+    let release = this.with_file_name("../console-release/meeteasy-console");
+    let console = args.console.clone().unwrap_or(release);
+    let build = "--profile console-release -p meeteasy-console --features custom-protocol";
+    let missing = format!("{} is missing: `cargo build {build}`", console.display());
+    // The path `/proc/<pid>/exe` shows, to find the console among tauri-driver's processes.
+    let console = std::fs::canonicalize(&console).map_err(because(missing))?;
+    let size = std::fs::metadata(&console).map_err(because("reading the console's size"))?;
+    let (size, load_before) = (size.len() as f64, procfs::load_average()?);
+
+    let server = TestServer::start_dev().await;
+    let relay = Relay::start(server.addr).await?;
+    let desktop = Desktop::start();
+    let driver = desktop.driver(&relay.url).await;
+    let runs = args.runs;
+    let bench = Bench {
+        runs,
+        console,
+        server,
+        relay,
+        desktop,
+        driver,
+    };
+    let measured = bench.measure(&args.floor).await;
+    bench.driver.stop().await;
+    let (cold, direct_qr, memory) = measured?;
+
+    let each = |figure: fn(&ColdStart) -> Option<f64>| {
+        cells(Samples::new(cold.iter().filter_map(figure)), "ms")
+    };
+    let mut estimated = Vec::new();
+    for (spawn_to_requested, run) in direct_qr.iter().zip(&cold) {
+        estimated.push(spawn_to_requested + after(run.qr_requested, run.qr.painted));
+    }
+    let [login, home, floor] = memory.each_ref().map(|readings| {
+        let mib = readings.iter().map(|m| m.total_kib as f64 / 1024.0);
+        cells(Samples::new(mib), "MiB")
+    });
+    let [login_screen, home_screen, floor_screen] = SCREENS;
+    let mut report = format!(
+        "Console benchmark: release build (`--features custom-protocol`, `console-release` profile: \
+         size-tuned, stripped), Xvfb, private D-Bus + gnome-keyring, in-process dev auth server on \
+         loopback; {runs} runs each after one warm-up launch (file cache warm).\n\n\
+         Command: `scripts/bench-console.sh{}`\n\n\
+         | measure | median | min – max | runs | target |\n|---|---|---|---|---|\n\
+         | stripped binary size | {:.1} MB ({:.1} MiB) | | | < 12 MB |\n\
+         | cold start to QR visible (WebDriver new-session request → QR painted) | {} | < 1 s |\n\
+         | … process started → first contentful paint | {} | |\n\
+         | … process started → QR requested from the server | {} | |\n\
+         | … QR requested → QR handed to the page (server, fetch, IPC) | {} | |\n\
+         | … QR handed to the page → painted (decode, two frames) | {} | |\n\
+         | no WebDriver, estimated: spawn → QR requested (no WebDriver) + QR requested → painted \
+         (under WebDriver), run by run | {} | < 1 s |\n\
+         | memory (PSS), {login_screen} | {login} | |\n\
+         | memory (PSS), {home_screen} | {home} | |\n\
+         | memory (PSS), {floor_screen} | {floor} | |\n\n\
+         Memory by process (PSS, the median run of each; process count in brackets):\n\n\
+         | screen | total | by process |\n|---|---|---|\n",
+        arguments(),
+        size / 1e6,
+        size / (1024.0 * 1024.0),
+        each(|run| Some(run.qr.painted)),
+        each(|run| Some(after(run.app_started, run.qr.first_paint?))),
+        each(|run| Some(after(run.app_started, run.qr_requested))),
+        each(|run| Some(after(run.qr_requested, run.qr.sourced))),
+        each(|run| Some(after(run.qr.sourced, run.qr.painted))),
+        cells(Samples::new(estimated), "ms"),
+    );
+    for (screen, readings) in SCREENS.iter().zip(&memory) {
+        let mut sorted: Vec<&Memory> = readings.iter().collect();
+        sorted.sort_by_key(|memory| memory.total_kib);
+        // The median run (the lower middle for an even count).
+        let Some(median) = sorted.get(sorted.len().saturating_sub(1) / 2) else {
+            continue;
+        };
+        let processes = median.by_name.iter();
+        let processes =
+            processes.map(|(name, (count, kib))| format!("{name} ({count}) {}", mib(*kib)));
+        let processes = processes.collect::<Vec<_>>().join(", ");
+        report += &format!("| {screen} | {} | {processes} |\n", mib(median.total_kib));
+    }
+    let late = cold.iter().filter(|run| run.qr.late).count();
+    if late > 0 {
+        report += &format!(
+            "\nIn {late} of {runs} cold starts the QR was already on screen when the page was first \
+             asked, so those QR times are upper bounds.\n"
+        );
+    }
+    let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
+    if unsettled > 0 {
+        report += &format!("\n{unsettled} memory readings had not settled; their last is used.\n");
+    }
+    let ((_, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
+    report += &format!(
+        "\nMachine: {cpus} CPUs; load average (1 min) {load_before} before the runs and \
+         {load_after} after: other work on the machine slows launches."
+    );
+    println!("{report}");
+    Ok(())
+}
+
+/// "median | min – max | runs" of a row, in `unit`.
+fn cells(samples: Samples, unit: &str) -> String {
+    let (min, max) = (samples.percentile(0.0), samples.percentile(100.0));
+    let (median, runs) = (samples.median(), samples.count());
+    match runs {
+        0 => "n/a | | 0".to_owned(),
+        _ => format!("{median:.0} {unit} | {min:.0} – {max:.0} {unit} | {runs}"),
+    }
+}
+
+/// The ms from `from` to `to`, none if `to` came first (two clocks, the page's and `/proc`'s).
+fn after(from: f64, to: f64) -> f64 {
+    (to - from).max(0.0)
+}
+
+/// KiB as whole MiB.
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+fn is_session_check(line: &str) -> bool {
+    line == "POST /auth/jwt/verify"
+}
+
+impl Bench {
+    /// The cold starts under WebDriver; the launches without it (spawn -> QR requested, ms); and
+    /// the memory of [`SCREENS`], one reading per run.
+    async fn measure(&self, floor: &Path) -> Result<(Vec<ColdStart>, Vec<f64>, [Vec<Memory>; 3])> {
+        let (runs, console, relay) = (self.runs, &self.console, &self.relay);
+        progress!("warm-up launch (also starts WebKitWebDriver and creates the keyring)");
+        let warm_up = DrivenConsole::launch(&self.driver, console).await?;
+        warm_up.wait_for_qr(relay).await?;
+        warm_up.close().await;
+        let mut cold = Vec::new();
+        for run in 1..=runs {
+            progress!("login screen under WebDriver, run {run}/{runs}");
+            let app = DrivenConsole::launch(&self.driver, console).await?;
+            cold.push(app.wait_for_qr(relay).await?);
+            app.close().await;
+        }
+
+        let login = self.direct("login screen", console, &[], Some(is_qr_request));
+        let (direct_qr, login) = login.await?;
+        progress!("logging in once (scan and confirm as the phone would)");
+        self.log_in().await?;
+        let since_home = Instant::now();
+        let home = self.direct("home", console, &[], Some(is_session_check));
+        let (_, home) = home.await?;
+        let asked_for_qr = relay.find(since_home, |line| line == "POST /auth/scenes");
+        if asked_for_qr.is_some() {
+            fail!("the console restored no session: it asked for a new QR instead of showing home");
+        }
+        let mut empty = Vec::new();
+        if floor.is_file() {
+            let page = ["data:text/html,<p>empty</p>"];
+            let floor = self.direct("empty WebKitGTK floor", floor, &page, None);
+            (_, empty) = floor.await?;
+        } else {
+            progress!("{floor:?} is missing: no WebKitGTK floor measured");
+        }
+        Ok((cold, direct_qr, [login, home, empty]))
+    }
+
+    /// Launches `program` without WebDriver, once per run: how many ms after spawn the first
+    /// request that `awaited` picks arrived (if given), and the memory once settled.
+    async fn direct(
+        &self,
+        what: &str,
+        program: &Path,
+        args: &[&str],
+        awaited: Option<fn(&str) -> bool>,
+    ) -> Result<(Vec<f64>, Vec<Memory>)> {
+        let (runs, mut after_spawn, mut memory) = (self.runs, Vec::new(), Vec::new());
+        for run in 1..=runs {
+            progress!("{what} without WebDriver, run {run}/{runs}");
+            let (pid, launched) = launch(&self.desktop, program, args, &self.relay.url)?;
+            if let Some(awaited) = awaited {
+                after_spawn.push(self.relay.wait_for(launched, awaited).await?.0);
+            }
+            memory.push(settled_memory(pid).await);
+            stop(procfs::tree(pid), true).await;
+        }
+        Ok((after_spawn, memory))
+    }
+
+    /// Shows the QR, plays the phone (dev login, scan, confirm) and waits for home, so the keychain
+    /// holds a session for the home runs.
+    async fn log_in(&self) -> Result<()> {
+        let app = DrivenConsole::launch(&self.driver, &self.console).await?;
+        app.wait_for_qr(&self.relay).await?;
+        let (_, qr_request) = self.relay.wait_for(app.requested, is_qr_request).await?;
+        let scene = qr_request.strip_prefix("GET /auth/scenes/");
+        let Some(scene) = scene.and_then(|rest| rest.strip_suffix("/qr.png")) else {
+            fail!("the QR request {qr_request:?} names no scene");
+        };
+        let token = self.server.dev_login("bench-organizer").await.access_token;
+        for (step, expected) in [("scan", 200), ("confirm", 204)] {
+            let path = format!("/auth/scenes/{scene}/{step}");
+            let reply = self.server.post_empty(&path, Some(&token)).await;
+            if reply.status != expected {
+                fail!("the phone's {step} was refused: {}", reply.body);
+            }
+        }
+        app.wait_for_home().await?;
+        app.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! `meeteasy-bench`: measures, in one run, what README.md reports about the server — confirm ->
+//! console latency through the long-poll (one server, and two servers on one Redis), `islogin` and
+//! ticket exchange requests per second with the server side on one CPU, Redis's own rate for
+//! comparison, and 10,000 consoles waiting at once — on the embedded store and on Redis, and prints
+//! one Markdown table. `scripts/bench.sh` builds it and runs it on the other CPU.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Settings, Waiting};
+use meeteasy_bench::servers::PinnedRedis;
+use meeteasy_bench::table::{Samples, thousands};
+use meeteasy_bench::{Error, Result, arguments, because, exit_code, fail, procfs, progress};
+
+/// The latency targets: (name, percentile, below how many ms).
+const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
+
+/// Everything one store gave.
+struct Measured {
+    latency: Samples,
+    islogin: Rate,
+    exchange: Rate,
+    waiting: Waiting,
+}
+
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    let mut runtime = tokio::runtime::Builder::new_current_thread();
+    let outcome = match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(until_signal(run(&settings))),
+        Err(error) => Err(because("starting the async runtime")(error)),
+    };
+    exit_code("meeteasy-bench", outcome)
+}
+
+/// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped, which stops every
+/// server it started.
+async fn until_signal<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate()).map_err(because("awaiting SIGTERM"));
+    let interrupt = signal(SignalKind::interrupt()).map_err(because("awaiting SIGINT"));
+    let (mut terminate, mut interrupt) = (terminate?, interrupt?);
+    tokio::select! {
+        done = work => done,
+        _ = terminate.recv() => Err(Error::new("interrupted by a signal")),
+        _ = interrupt.recv() => Err(Error::new("interrupted by a signal")),
+    }
+}
+
+/// Measures both stores and prints the table; fails if a latency target was missed.
+async fn run(settings: &Settings) -> Result<()> {
+    let (started, load_before) = (Instant::now(), procfs::load_average()?);
+    let this = std::env::current_exe().map_err(because("finding this program"))?;
+    let binary = settings.auth_bin.clone();
+    let auth = binary.unwrap_or(this.with_file_name("meeteasy-auth"));
+    let mut bench = Bench::new(settings, auth);
+    let embedded = measure(&mut bench, "embedded", None).await?;
+    progress!("Redis: starting redis-server");
+    let redis = PinnedRedis::start(settings.server_cpu)?;
+    let on_redis = measure(&mut bench, "Redis", Some(&redis)).await?;
+    let logins = settings.iterations;
+    progress!("Redis: confirm -> console latency across two instances, {logins} logins");
+    let (phone_side, phone) = bench.start(Some(&redis.url())).await?;
+    let (console_side, _) = bench.start(Some(&redis.url())).await?;
+    let sides = [&console_side.endpoint, &phone_side.endpoint];
+    let cross = bench.logins(sides, &phone).await?;
+    drop((console_side, phone_side));
+    progress!("Redis: redis-benchmark");
+    let [set, get] = redis.benchmark(settings.client_cpu, settings.redis_requests)?;
+    drop(redis);
+
+    let ((cpu_model, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
+    let args = arguments();
+    let (took, client_cpus) = (started.elapsed().as_secs_f64(), procfs::allowed_cpus()?);
+    let [e, r] = [&embedded, &on_redis];
+    let each = |figure: &dyn Fn(&Measured) -> f64| [figure(e), figure(r)];
+    let p50 = each(&|m| m.latency.percentile(50.0));
+    let p99 = each(&|m| m.latency.percentile(99.0));
+    let islogin = each(&|m| m.islogin.per_second.median());
+    let exchange = each(&|m| m.exchange.per_second.median());
+    let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
+    let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / settings.waiters as f64);
+    let wake_up = each(&|m| m.waiting.wake_ups.percentile(50.0));
+    let wake_up_max = each(&|m| m.waiting.wake_ups.percentile(100.0));
+    let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
+    let (n, connections) = (thousands(settings.waiters as f64), settings.connections);
+    let rate = format!("requests/s, {connections} connections, median of {ROUNDS} rounds");
+    let cpu = "… CPU the server side used meanwhile (`meeteasy-auth`, and `redis-server` for Redis), \
+               and how busy the server CPU was (all processes)";
+    let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
+    println!(
+        "Command: `scripts/bench.sh` (runs `taskset -c {client_cpus} meeteasy-bench{args}`); \
+         every figure below is from one run of {took:.0} s.\n\
+         Machine: {cpu_model}, {cpus} CPUs, shared with other work (1-minute load average \
+         {load_before:.2} before, {load_after:.2} after). Server side (`meeteasy-auth` release \
+         binary in `--dev` mode, and `redis-server` for Redis) pinned to CPU {}; load generator \
+         (`meeteasy-bench`, `redis-benchmark`) on CPU {client_cpus}; loopback, HTTP/1.1.\n\n\
+         | Measurement | Embedded (redb) | Redis | Redis / embedded | Target |\n\
+         |---|---:|---:|---:|---|\n\
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p50 | {} | < 5 ms |\n\
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p99 | {} | < 25 ms |\n\
+         | Same, confirm on instance A, console waiting on instance B, one Redis ({logins} logins), \
+         p50 / p99 | — | {} / {} | — | < 5 ms / < 25 ms |\n\
+         | `islogin`: first `wait=0` poll of a fresh pending scene, {rate} (min–max) | {} |  |\n\
+         | {cpu} | {} | {} | — |  |\n\
+         | Ticket exchange (fresh ticket each), {rate} (min–max) | {} |  |\n\
+         | {cpu} | {} | {} | — |  |\n\
+         | `redis-benchmark -q -t set,get -n {}` (50 connections), SET / GET requests/s | — | \
+         {} / {} | — |  |\n\
+         | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {:.2} / {:.2} \
+         | — |  |\n\
+         | Server RSS, fresh server | {} |  |\n\
+         | Server RSS with {n} scenes created | {} |  |\n\
+         | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {} / {}) | {} |  |\n\
+         | … memory per waiting console (connection + long-poll) | {} |  |\n\
+         | {n} long-polls opened ({BATCH} at a time) in | {:.1} s | {:.1} s | — |  |\n\
+         | Confirm → `confirmed` while {n} wait ({} confirms), p50 / max | {} / {} | {} / {} | {} \
+         | < 5 ms / < 25 ms |\n",
+        settings.server_cpu,
+        compare(p50.map(ms), p50),
+        compare(p99.map(ms), p99),
+        ms(cross.percentile(50.0)),
+        ms(cross.percentile(99.0)),
+        compare([e, r].map(|m| per_second(&m.islogin.per_second)), islogin),
+        cores(&e.islogin),
+        cores(&r.islogin),
+        compare([e, r].map(|m| per_second(&m.exchange.per_second)), exchange),
+        cores(&e.exchange),
+        cores(&r.exchange),
+        settings.redis_requests,
+        thousands(set),
+        thousands(get),
+        islogin[1] / set,
+        exchange[1] / set,
+        compare(idle.map(mib), idle),
+        compare(scenes.map(mib), scenes),
+        gauge[0],
+        gauge[1],
+        compare(waiting.map(mib), waiting),
+        compare(per_waiter.map(|kib| format!("{kib:.1} KiB")), per_waiter),
+        e.waiting.ramp_up.as_secs_f64(),
+        r.waiting.ramp_up.as_secs_f64(),
+        e.waiting.wake_ups.count(),
+        ms(wake_up[0]),
+        ms(wake_up_max[0]),
+        ms(wake_up[1]),
+        ms(wake_up_max[1]),
+        ratio(wake_up),
+    );
+
+    let latencies = [
+        ("embedded", &e.latency),
+        ("Redis", &r.latency),
+        ("two instances on Redis", &cross),
+        ("embedded, many waiting", &e.waiting.wake_ups),
+        ("Redis, many waiting", &r.waiting.wake_ups),
+    ];
+    let mut missed = Vec::new();
+    for ((setup, latency), (name, at, target)) in
+        latencies.iter().flat_map(|l| TARGETS.map(|t| (l, t)))
+    {
+        if latency.percentile(at) >= target {
+            let measured = ms(latency.percentile(at));
+            missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
+        }
+    }
+    if missed.is_empty() {
+        println!(
+            "Every confirm → console latency above met its targets (p50 < 5 ms, p99 < 25 ms)."
+        );
+    } else {
+        println!("Targets MISSED: {}.", missed.join("; "));
+    }
+    // The seed polled every 5 s: about 2.5 s on average from confirm to console.
+    let [e, r] = p50.map(|p50| thousands(2_500.0 / p50.max(f64::EPSILON)));
+    println!(
+        "Against the seed's 5-second polling (about 2.5 s on average from confirm to console), the \
+         long-poll's p50 is {e} times faster on the embedded store and {r} times on Redis."
+    );
+    if !missed.is_empty() {
+        fail!("targets missed: {}", missed.join("; "));
+    }
+    Ok(())
+}
+
+/// Latency, request rates and many waiting consoles on one store: Redis `on` one, or embedded.
+async fn measure(bench: &mut Bench<'_>, store: &str, on: Option<&PinnedRedis>) -> Result<Measured> {
+    let url = on.map(PinnedRedis::url);
+    let (logins, waiters) = (bench.settings.iterations, bench.settings.waiters);
+    let (server, phone) = bench.start(url.as_deref()).await?;
+    progress!("{store}: confirm -> console latency, {logins} logins");
+    let latency = bench.logins([&server.endpoint; 2], &phone).await?;
+    // The store's own process, when it has one, counts as the server side too.
+    let pids: Vec<u32> = std::iter::once(server.pid())
+        .chain(on.map(|on| on.pid))
+        .collect();
+    progress!("{store}: islogin requests per second");
+    let islogin = bench.islogin_rate(&server.endpoint, &pids).await?;
+    progress!("{store}: ticket exchanges per second");
+    let exchange = bench.exchange_rate(&server.endpoint, &pids, &phone).await?;
+    drop(server);
+    progress!("{store}: {waiters} consoles waiting at once (fresh server)");
+    let (server, phone) = bench.start(url.as_deref()).await?;
+    let waiting = bench.many_waiting(&server, &phone).await?;
+    Ok(Measured {
+        latency,
+        islogin,
+        exchange,
+        waiting,
+    })
+}
+
+/// "embedded | Redis | Redis / embedded" cells of one figure.
+fn compare([embedded, redis]: [String; 2], values: [f64; 2]) -> String {
+    format!("{embedded} | {redis} | {}", ratio(values))
+}
+
+fn ratio([embedded, redis]: [f64; 2]) -> String {
+    let ratio = format!("{:.2}", redis / embedded);
+    if embedded > 0.0 {
+        ratio
+    } else {
+        "—".to_owned()
+    }
+}
+
+fn ms(value: f64) -> String {
+    format!("{value:.2} ms")
+}
+
+fn cores(rate: &Rate) -> String {
+    let (cores, busy) = (rate.server_cores, rate.server_cpu_busy * 100.0);
+    format!("{cores:.2} cores (CPU {busy:.0} % busy)")
+}
+
+fn per_second(rates: &Samples) -> String {
+    let (min, max) = (rates.percentile(0.0), rates.percentile(100.0));
+    let [median, min, max] = [rates.median(), min, max].map(thousands);
+    format!("{median} ({min}–{max})")
+}

@@ -1,0 +1,279 @@
+//! The server benchmark's measurements, over real HTTP to `meeteasy-auth` processes:
+//! - confirm -> console latency through the long-poll: a console waits in `islogin?wait=30` (the
+//!   server's waiter gauge says it is waiting), a phone confirms, and the time from sending the
+//!   confirm to the console holding its `confirmed` answer is one sample;
+//! - requests per second with the server side pinned to one CPU and the load from the other, in
+//!   [`ROUNDS`] rounds of about 1.5 s (sized by a calibration run), with the CPU the server side
+//!   used meanwhile: the first `wait=0` `islogin` poll of a fresh pending scene (poll token check,
+//!   the scene's read, the poll-interval gate's write), and ticket exchange (read, compare-and-swap
+//!   to used, JWT signed), on scenes and tickets made before the timed window;
+//! - many consoles waiting at once: the server's memory, and confirm -> console meanwhile.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use reqwest::Client;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::api::{Consoles, Endpoint, SCENES_PER_ADDRESS, Scene};
+use crate::servers::AuthProcess;
+use crate::table::Samples;
+use crate::{Result, because, procfs};
+
+pub const ROUNDS: usize = 5;
+/// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
+pub const BATCH: usize = 500;
+/// Logins run first and not counted: connections, caches and the allocator settle.
+const WARM_UP: usize = 10;
+
+/// Benchmarks meeteasy-auth on the embedded store and on Redis.
+#[derive(Debug, clap::Parser)]
+pub struct Settings {
+    /// The `meeteasy-auth` binary (default: next to this one).
+    #[arg(long)]
+    pub auth_bin: Option<PathBuf>,
+    /// The CPU the servers (and redis-server) are pinned to.
+    #[arg(long, default_value_t = 0)]
+    pub server_cpu: usize,
+    /// The CPU redis-benchmark is pinned to; run this benchmark itself there too (`taskset -c`).
+    #[arg(long, default_value_t = 1)]
+    pub client_cpu: usize,
+    /// Logins measured for the confirm -> console latency, per setup.
+    #[arg(long, default_value_t = 200)]
+    pub iterations: usize,
+    /// Concurrent connections of the request rate measurements.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Consoles waiting at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub waiters: usize,
+    /// Confirms measured while they wait.
+    #[arg(long, default_value_t = 50)]
+    pub wake_ups: usize,
+    /// Requests per test of redis-benchmark.
+    #[arg(long, default_value_t = 200_000)]
+    pub redis_requests: u64,
+}
+
+/// A measured rate.
+pub struct Rate {
+    /// Requests per second of each round.
+    pub per_second: Samples,
+    /// CPU the server side used while answering, in cores (1.0 = one core fully busy).
+    pub server_cores: f64,
+    /// How busy the server CPU was meanwhile, whoever used it (0.0 to 1.0): what the server side
+    /// did not use of a busy CPU went to other work on this shared machine.
+    pub server_cpu_busy: f64,
+}
+
+/// Many consoles waiting at once, on a server the run has not used yet.
+pub struct Waiting {
+    /// Server RSS fresh, with the scenes created, and with every console waiting.
+    pub rss_kib: [u64; 3],
+    /// The waiter gauge when the memory was read.
+    pub waiters: usize,
+    pub ramp_up: Duration,
+    pub wake_ups: Samples,
+}
+
+/// What every measurement needs: the settings, the server binary, and the console addresses used
+/// so far.
+pub struct Bench<'a> {
+    pub settings: &'a Settings,
+    pub binary: PathBuf,
+    consoles: Consoles,
+}
+
+impl<'a> Bench<'a> {
+    pub fn new(settings: &'a Settings, binary: PathBuf) -> Self {
+        Self {
+            settings,
+            binary,
+            consoles: Consoles::default(),
+        }
+    }
+
+    /// A fresh server on `store` (`None`: a fresh embedded store), and a phone logged in there.
+    pub async fn start(&self, store: Option<&str>) -> Result<(AuthProcess, String)> {
+        let cpu = self.settings.server_cpu;
+        let server = AuthProcess::start(&self.binary, cpu, store).await?;
+        let phone = server.endpoint.dev_login("bench-phone").await?;
+        Ok((server, phone))
+    }
+
+    /// Whole scan logins one after another, as the products make them: create (on the console's
+    /// server), scan (on the phone's, which logged `phone` in; the console is told `scanned`),
+    /// then the console waits and the phone confirms. Returns each confirm -> `confirmed` time.
+    pub async fn logins(&mut self, [console, at]: [&Endpoint; 2], phone: &str) -> Result<Samples> {
+        let (mut client, mut samples) = (self.consoles.next_client()?, Vec::new());
+        for login in 0..WARM_UP + self.settings.iterations {
+            if login % SCENES_PER_ADDRESS == SCENES_PER_ADDRESS - 1 {
+                client = self.consoles.next_client()?;
+            }
+            let scene = console.create_scene(&client).await?;
+            at.phone(phone, &scene.scene, "scan").await?;
+            console.islogin(&client, &scene, 30, &["scanned"]).await?;
+            let waiting = console.islogin(&client, &scene, 30, &["confirmed"]);
+            let confirm = async {
+                console.await_waiters(1).await?;
+                let sent = Instant::now();
+                at.phone(phone, &scene.scene, "confirm").await?;
+                Ok(sent)
+            };
+            let ((_, arrived), sent) = tokio::try_join!(waiting, confirm)?;
+            if login >= WARM_UP {
+                samples.push(arrived.saturating_duration_since(sent));
+            }
+        }
+        Ok(Samples::ms(samples))
+    }
+
+    /// `islogin` requests per second on `at`, which `pids` serve (their CPU time is counted).
+    pub async fn islogin_rate(&mut self, at: &Endpoint, pids: &[u32]) -> Result<Rate> {
+        let settings = self.settings;
+        let pool = async |count| {
+            let scenes = self.create_scenes(at, count).await?;
+            Ok(scenes.into_iter().map(|(_, scene)| scene).collect())
+        };
+        let poll = |scene: Scene| async move {
+            let (console, pending) = (&at.http, ["pending"]);
+            at.islogin(console, &scene, 0, &pending).await.map(drop)
+        };
+        rate(settings, pids, pool, poll).await
+    }
+
+    /// Ticket exchanges per second on `at`, of tickets `phone` mints.
+    pub async fn exchange_rate(&self, at: &Endpoint, pids: &[u32], phone: &str) -> Result<Rate> {
+        let connections = self.settings.connections;
+        let mint = |()| at.mint_ticket(phone);
+        let pool = async |count| Ok(drive(vec![(); count], connections, &mint).await?.0);
+        let exchange = |ticket| at.exchange_ticket(ticket);
+        rate(self.settings, pids, pool, exchange).await
+    }
+
+    /// `count` scenes from fresh console addresses, each with the client that created it. Each
+    /// console creates its scenes one after another over one connection, as a real one would.
+    async fn create_scenes(&mut self, at: &Endpoint, count: usize) -> Result<Vec<(Client, Scene)>> {
+        let mut shares = Vec::new();
+        for first in (0..count).step_by(SCENES_PER_ADDRESS) {
+            let share = SCENES_PER_ADDRESS.min(count - first);
+            shares.push((self.consoles.next_client()?, share));
+        }
+        let create = |(console, share): (Client, usize)| async move {
+            let mut scenes = Vec::with_capacity(share);
+            for _ in 0..share {
+                scenes.push((console.clone(), at.create_scene(&console).await?));
+            }
+            Ok(scenes)
+        };
+        let (created, _) = drive(shares, self.settings.connections, create).await?;
+        Ok(created.into_iter().flatten().collect())
+    }
+
+    /// As many consoles as `settings.waiters` each hold `islogin?wait=30` open on a fresh `server`
+    /// (and poll again when a wait ends, as the real console does); then the first
+    /// `settings.wake_ups` of them are confirmed one by one, and timed.
+    pub async fn many_waiting(&mut self, server: &AuthProcess, phone: &str) -> Result<Waiting> {
+        let (count, confirms) = (self.settings.waiters, self.settings.wake_ups);
+        let (at, rss) = (&server.endpoint, || procfs::rss_kib(server.pid()));
+        let rss_idle = rss()?;
+        let scenes = self.create_scenes(at, count).await?;
+        let (rss_scenes, ramp_started) = (rss()?, Instant::now());
+        // Dropping the set stops the consoles still waiting.
+        let (mut waiting, mut measured) = (JoinSet::new(), Vec::new());
+        for (index, (console, scene)) in scenes.into_iter().enumerate() {
+            let id = scene.scene.clone();
+            let console = wait_for_login(at.clone(), console, scene);
+            if index < confirms {
+                measured.push((id, tokio::spawn(console)));
+            } else {
+                waiting.spawn(console);
+            }
+            if (index + 1) % BATCH == 0 || index + 1 == count {
+                at.await_waiters(index + 1).await?;
+            }
+        }
+        let (ramp_up, rss_waiting, waiters) = (ramp_started.elapsed(), rss()?, at.waiters().await?);
+        let mut wake_ups = Vec::with_capacity(confirms);
+        for (scene, console) in measured {
+            let sent = Instant::now();
+            at.phone(phone, &scene, "confirm").await?;
+            let told = tokio::time::timeout(Duration::from_secs(30), console).await;
+            let told = told.map_err(because("a waiting console was not told within 30 s"))?;
+            let arrived = told.map_err(because("a waiting console"))??;
+            wake_ups.push(arrived.duration_since(sent));
+        }
+        // A console that failed says why, rather than the run reporting a number around it.
+        while let Some(finished) = waiting.try_join_next() {
+            finished.map_err(because("a waiting console"))??;
+        }
+        let (rss_kib, wake_ups) = ([rss_idle, rss_scenes, rss_waiting], Samples::ms(wake_ups));
+        Ok(Waiting {
+            rss_kib,
+            waiters,
+            ramp_up,
+            wake_ups,
+        })
+    }
+}
+
+/// Times `request` in [`ROUNDS`] rounds on fresh inputs from `pool`, each of about 1.5 s as a
+/// calibration run estimates. Scenes and tickets live 120 s: a round's inputs must be used well
+/// within that.
+async fn rate<I, F: Future<Output = Result<()>>>(
+    settings: &Settings,
+    pids: &[u32],
+    mut pool: impl AsyncFnMut(usize) -> Result<Vec<I>>,
+    request: impl Fn(I) -> F,
+) -> Result<Rate> {
+    let (connections, cpu) = (settings.connections, settings.server_cpu);
+    let per_second = |answered: Vec<()>, took: Duration| answered.len() as f64 / took.as_secs_f64();
+    let (answered, took) = drive(pool(1_000).await?, connections, &request).await?;
+    let per_round = ((per_second(answered, took) * 1.5) as usize).clamp(1_000, 20_000);
+    let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
+    let server_seconds = || procfs::cpu_seconds(pids);
+    let (mut rates, mut seconds, mut elapsed, mut busy, mut total) = (vec![], 0.0, 0.0, 0, 0);
+    for _round in 0..ROUNDS {
+        let round: Vec<I> = inputs.by_ref().take(per_round).collect();
+        let (seconds_before, ticks_before) = (server_seconds()?, procfs::cpu_ticks(cpu)?);
+        let (answered, took) = drive(round, connections, &request).await?;
+        let (busy_after, total_after) = procfs::cpu_ticks(cpu)?;
+        seconds += server_seconds()? - seconds_before;
+        busy += busy_after - ticks_before.0;
+        total += total_after - ticks_before.1;
+        elapsed += took.as_secs_f64();
+        rates.push(per_second(answered, took));
+    }
+    let (server_cores, server_cpu_busy) = (seconds / elapsed, busy as f64 / total.max(1) as f64);
+    Ok(Rate {
+        per_second: Samples::new(rates),
+        server_cores,
+        server_cpu_busy,
+    })
+}
+
+/// Sends `request(input)` for every input, `connections` at a time, each sending the next request
+/// as soon as one is answered (a closed loop); returns the answers and how long they took. The
+/// first failed request fails the run: a rate counted around errors would not be the real one.
+async fn drive<I, O, F: Future<Output = Result<O>>>(
+    inputs: Vec<I>,
+    connections: usize,
+    request: impl FnMut(I) -> F,
+) -> Result<(Vec<O>, Duration)> {
+    let started = Instant::now();
+    let answers = stream::iter(inputs).map(request);
+    let answers = answers.buffer_unordered(connections);
+    Ok((answers.try_collect().await?, started.elapsed()))
+}
+
+/// One console: long-polls until confirmed; says when the answer arrived.
+async fn wait_for_login(at: Endpoint, console: Client, scene: Scene) -> Result<Instant> {
+    let expected = ["pending", "confirmed"];
+    loop {
+        if let ("confirmed", arrived) = at.islogin(&console, &scene, 30, &expected).await? {
+            return Ok(arrived);
+        }
+    }
+}

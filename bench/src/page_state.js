@@ -1,0 +1,35 @@
+// bench-console's question to the console's page, run through WebDriver (see PAGE_STATE in
+// console.rs): what the page shows, with times in ms after arguments[0], the new-session request.
+const requested = arguments[0];
+if (window.__benchQr === undefined) {
+    const shown = () => {
+        const image = document.getElementById("qr-image");
+        return image !== null && !image.hidden && image.src.startsWith("data:image/");
+    };
+    const watch = { seen: false, sourced: null, painted: null, was_there: shown() };
+    window.__benchQr = watch;
+    const check = () => {
+        if (watch.seen || !shown()) return;
+        watch.seen = true;
+        watch.sourced = performance.timeOrigin + performance.now();
+        document.getElementById("qr-image").decode().catch(() => null).then(() =>
+            requestAnimationFrame(() => requestAnimationFrame(() => {
+                watch.painted = performance.timeOrigin + performance.now();
+            })));
+    };
+    new MutationObserver(check).observe(document, {
+        subtree: true, childList: true, attributes: true, attributeFilter: ["src", "hidden"],
+    });
+    check();
+}
+const name = document.getElementById("user-name");
+const paint = performance.getEntriesByName("first-contentful-paint")[0];
+const after = (epoch_ms) => Math.max(0, epoch_ms - requested);
+const qr = window.__benchQr;
+return {
+    home: name !== null && name.textContent.trim() !== "",
+    qr: qr.painted === null ? null : {
+        sourced: after(qr.sourced), painted: after(qr.painted), late: qr.was_there,
+        first_paint: paint === undefined ? null : after(performance.timeOrigin + paint.startTime),
+    },
+};
