@@ -133,6 +133,15 @@ impl Endpoint {
         parse::<TokenResponse>(&exchanged.await?).map(drop)
     }
 
+    /// `POST /auth/jwt/verify` of `token`: its signature, its session's revocation marker, and
+    /// the session's last-seen memo.
+    pub async fn verify(&self, token: &str) -> Result<()> {
+        let request = self
+            .post("/auth/jwt/verify")
+            .json(&json!({ "token": token }));
+        self.call(request, 200).await.map(drop)
+    }
+
     /// The long-polls waiting on this server now (its `/metrics` gauge).
     pub async fn waiters(&self) -> Result<usize> {
         let metrics = self.http.get(format!("{}/metrics", self.url));

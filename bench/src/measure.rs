@@ -153,6 +153,13 @@ impl<'a> Bench<'a> {
         rate(self.settings, pids, pool, exchange).await
     }
 
+    /// Verifications per second on `at` of one token, `phone`'s (the same session each time).
+    pub async fn verify_rate(&self, at: &Endpoint, pids: &[u32], phone: &str) -> Result<Rate> {
+        let pool = async |count| Ok(vec![(); count]);
+        let verify = |()| at.verify(phone);
+        rate(self.settings, pids, pool, verify).await
+    }
+
     /// `count` scenes from fresh console addresses, each with the client that created it. Each
     /// console creates its scenes one after another over one connection, as a real one would.
     async fn create_scenes(&mut self, at: &Endpoint, count: usize) -> Result<Vec<(Client, Scene)>> {

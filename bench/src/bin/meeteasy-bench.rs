@@ -21,6 +21,7 @@ struct Measured {
     latency: Samples,
     islogin: Rate,
     exchange: Rate,
+    verify: Rate,
     waiting: Waiting,
 }
 
@@ -79,6 +80,7 @@ async fn run(settings: &Settings) -> Result<()> {
     let p99 = each(&|m| m.latency.percentile(99.0));
     let islogin = each(&|m| m.islogin.per_second.median());
     let exchange = each(&|m| m.exchange.per_second.median());
+    let verify = each(&|m| m.verify.per_second.median());
     let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
     let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / settings.waiters as f64);
     let wake_up = each(&|m| m.waiting.wake_ups.percentile(50.0));
@@ -106,6 +108,9 @@ async fn run(settings: &Settings) -> Result<()> {
          | {cpu} | {} | {} | — |  |\n\
          | Ticket exchange (fresh ticket each), {rate} (min–max) | {} |  |\n\
          | {cpu} | {} | {} | — |  |\n\
+         | Token verification (`POST /auth/jwt/verify`, one session's token), {rate} (min–max) \
+         | {} |  |\n\
+         | {cpu} | {} | {} | — |  |\n\
          | `redis-benchmark -q -t set,get -n {}` (50 connections), SET / GET requests/s | — | \
          {} / {} | — |  |\n\
          | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {:.2} / {:.2} \
@@ -128,6 +133,9 @@ async fn run(settings: &Settings) -> Result<()> {
         compare([e, r].map(|m| per_second(&m.exchange.per_second)), exchange),
         cores(&e.exchange),
         cores(&r.exchange),
+        compare([e, r].map(|m| per_second(&m.verify.per_second)), verify),
+        cores(&e.verify),
+        cores(&r.verify),
         settings.redis_requests,
         thousands(set),
         thousands(get),
@@ -199,6 +207,8 @@ async fn measure(bench: &mut Bench<'_>, store: &str, on: Option<&PinnedRedis>) -
     let islogin = bench.islogin_rate(&server.endpoint, &pids).await?;
     progress!("{store}: ticket exchanges per second");
     let exchange = bench.exchange_rate(&server.endpoint, &pids, &phone).await?;
+    progress!("{store}: token verifications per second");
+    let verify = bench.verify_rate(&server.endpoint, &pids, &phone).await?;
     drop(server);
     progress!("{store}: {waiters} consoles waiting at once (fresh server)");
     let (server, phone) = bench.start(url.as_deref()).await?;
@@ -207,6 +217,7 @@ async fn measure(bench: &mut Bench<'_>, store: &str, on: Option<&PinnedRedis>) -
         latency,
         islogin,
         exchange,
+        verify,
         waiting,
     })
 }
