@@ -7,6 +7,8 @@
 //! scans), [`long_poll`] (`islogin`). Creating a scene is here.
 
 mod long_poll;
+#[cfg(test)]
+mod model_tests;
 mod phone_steps;
 mod record;
 mod scan_code;
