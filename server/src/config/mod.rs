@@ -6,6 +6,6 @@ mod settings;
 
 pub use load::{ConfigError, Overrides, load, store_location};
 pub use settings::{
-    AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordLimits, QrMode, Settings,
-    StoreLocation, TlsSettings, WeChatSettings,
+    AppSettings, ConnectionLimits, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordLimits,
+    QrMode, Settings, StoreLocation, TlsSettings, WeChatSettings,
 };

@@ -4,21 +4,17 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::connect_info::Connected;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::request::Parts;
-use axum::serve::IncomingStream;
 use serde::de::DeserializeOwned;
-use tokio::net::TcpListener;
 
 use crate::domain::{AuthError, AuthService, ClientAddr};
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 use super::error::ApiError;
-use super::tls::TlsListener;
 
 /// A JSON body (at most 16 KiB, enforced by the router's body limit).
 pub struct JsonBody<T>(pub T);
@@ -41,7 +37,9 @@ fn json_problem(rejection: &JsonRejection) -> String {
         JsonRejection::MissingJsonContentType(_) => {
             "body: send JSON with Content-Type: application/json".into()
         }
-        JsonRejection::BytesRejection(_) => "body: unreadable or larger than 16 KiB".into(),
+        JsonRejection::BytesRejection(_) => {
+            "body: unreadable, too slow or larger than 16 KiB".into()
+        }
         // JsonRejection is non-exhaustive: a variant added by a future axum still gets a clear answer.
         other => format!("body: {}", other.body_text()),
     }
@@ -120,21 +118,10 @@ fn bearer(parts: &Parts) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-/// The address a connection comes from, recorded as each connection is accepted (plain or TLS).
+/// The address a connection comes from, recorded as each connection is accepted (plain or TLS)
+/// and given to every request on it as `ConnectInfo<PeerAddr>`.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, TcpListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
 
 /// Where the request comes from: the connection's peer, or — when that peer is a trusted proxy —
 /// the nearest address in `X-Forwarded-For` that is not one (the console's IP shown on the phone,
