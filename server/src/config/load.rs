@@ -225,7 +225,9 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         .trusted_proxies
         .iter()
         .map(|ip| {
-            ip.parse()
+            // Canonical, as the peers they are compared with: `::ffff:10.0.0.2` is 10.0.0.2.
+            ip.parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_canonical())
                 .map_err(|_| invalid("trusted_proxies", format!("{ip:?} is not an IP address")))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -125,7 +125,9 @@ pub struct PeerAddr(pub SocketAddr);
 
 /// Where the request comes from: the connection's peer, or — when that peer is a trusted proxy —
 /// the nearest address in `X-Forwarded-For` that is not one (the console's IP shown on the phone,
-/// and the key of per-address limits).
+/// and the key of per-address limits). Addresses are canonical: on a dual-stack listener (`[::]`)
+/// an IPv4 peer arrives as `::ffff:a.b.c.d`, which is the IPv4 address `a.b.c.d` to everyone else
+/// (the trusted proxy list, the limits, the phone).
 pub struct Peer(pub ClientAddr);
 
 impl FromRequestParts<Arc<AuthService>> for Peer {
@@ -140,7 +142,7 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
         else {
             return Ok(Self(ClientAddr("unknown".to_owned())));
         };
-        let mut client = peer.ip();
+        let mut client = peer.ip().to_canonical();
         if trusted.contains(&client) {
             let forwarded = parts
                 .headers
@@ -152,7 +154,7 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
                 .collect::<Vec<_>>();
             // Read from the right: each trusted proxy appended the address it saw.
             for hop in forwarded.iter().rev() {
-                match hop.parse::<IpAddr>() {
+                match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                     Ok(ip) if trusted.contains(&ip) => client = ip,
                     Ok(ip) => {
                         client = ip;
