@@ -80,6 +80,22 @@ pub struct ServeArgs {
     /// Scene lifetime in seconds.
     #[arg(long, env = "MEETEASY_SCENE_TTL")]
     pub scene_ttl: Option<u64>,
+    /// Open connections at most (default 20000); past it new ones get 429.
+    #[arg(long, env = "MEETEASY_MAX_CONNECTIONS")]
+    pub max_connections: Option<u64>,
+    /// Open connections from one address, an IPv6 /64 (default 1000); loopback and trusted
+    /// proxies are exempt.
+    #[arg(long, env = "MEETEASY_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<u64>,
+    /// Seconds a client has to send a request's head (default 10).
+    #[arg(long, env = "MEETEASY_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client has to send a request's body, or to take more of a response (default 10).
+    #[arg(long, env = "MEETEASY_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request (default 75).
+    #[arg(long, env = "MEETEASY_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
 }
 
 impl StoreArgs {
@@ -103,6 +119,11 @@ impl ServeArgs {
             dev: self.dev,
             ticket_ttl: self.ticket_ttl,
             scene_ttl: self.scene_ttl,
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
             ..self.store.overrides()
         }
     }

@@ -267,6 +267,18 @@ fn bad_config_stops_the_start_with_a_message_naming_the_problem() {
     assert!(refusal(dir.path(), "tiket_ttl = 5\n", &["--dev"]).contains("tiket_ttl"));
     assert!(refusal(dir.path(), "", &["--dev", "--store", "postgres://x"]).contains("store"));
     assert!(refusal(dir.path(), "", &["--dev", "--ticket-ttl", "0"]).contains("ticket_ttl"));
+    let per_address_over_max = refusal(
+        dir.path(),
+        "max_connections = 10\n",
+        &["--dev", "--max-connections-per-address", "11"],
+    );
+    assert!(
+        per_address_over_max.contains("max_connections_per_address"),
+        "{per_address_over_max}"
+    );
+    assert!(
+        refusal(dir.path(), "", &["--dev", "--header-timeout", "0"]).contains("header_timeout")
+    );
     assert!(
         refusal(dir.path(), "", &[]).contains("apps"),
         "production needs a mini program"

@@ -30,6 +30,10 @@ pub struct Metrics {
     logins: Mutex<BTreeMap<LoginMethod, u64>>,
     islogin_waiters: AtomicI64,
     store_errors: AtomicU64,
+    open_connections: AtomicI64,
+    refused_server_full: AtomicU64,
+    refused_address_full: AtomicU64,
+    timed_out_connections: AtomicU64,
 }
 
 impl Metrics {
@@ -46,6 +50,34 @@ impl Metrics {
 
     pub fn count_store_error(&self) {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections being served now.
+    pub fn open_connections(&self) -> i64 {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection refused because the server held `max_connections`.
+    pub fn count_refused_server_full(&self) {
+        self.refused_server_full.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection refused because its address held `max_connections_per_address`.
+    pub fn count_refused_address_full(&self) {
+        self.refused_address_full.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection ended because a client was too slow (head, body, idle or taking the answer).
+    pub fn count_timed_out_connection(&self) {
+        self.timed_out_connections.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one waiting long-poll for as long as the guard lives.
@@ -83,6 +115,35 @@ impl Metrics {
         lines.push(format!(
             "meeteasy_store_errors_total {}",
             self.store_errors.load(Ordering::Relaxed)
+        ));
+        lines.push("# HELP meeteasy_connections_open Connections being served now.".to_owned());
+        lines.push("# TYPE meeteasy_connections_open gauge".to_owned());
+        lines.push(format!(
+            "meeteasy_connections_open {}",
+            self.open_connections.load(Ordering::Relaxed)
+        ));
+        lines.push(
+            "# HELP meeteasy_connections_refused_total Connections refused by the connection caps."
+                .to_owned(),
+        );
+        lines.push("# TYPE meeteasy_connections_refused_total counter".to_owned());
+        for (reason, counter) in [
+            ("server_full", &self.refused_server_full),
+            ("address_full", &self.refused_address_full),
+        ] {
+            lines.push(format!(
+                "meeteasy_connections_refused_total{{reason=\"{reason}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            ));
+        }
+        lines.push(
+            "# HELP meeteasy_connections_timed_out_total Connections ended because the client was too slow."
+                .to_owned(),
+        );
+        lines.push("# TYPE meeteasy_connections_timed_out_total counter".to_owned());
+        lines.push(format!(
+            "meeteasy_connections_timed_out_total {}",
+            self.timed_out_connections.load(Ordering::Relaxed)
         ));
         lines.push(String::new());
         lines.join("\n")

@@ -3,7 +3,6 @@
 //! `meeteasy-devtools`, through the settings' WeChat URL and [`PageAddOns`].)
 
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -30,8 +29,6 @@ pub enum StartError {
     WeChat(#[from] WeChatClientError),
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] crate::http::tls::TlsError),
-    #[error("serving failed: {0}")]
-    Serve(io::Error),
 }
 
 /// Opens the store the settings name.
@@ -97,32 +94,20 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
+        let tls = match &self.service.settings().tls {
+            Some(tls) => Some(crate::http::tls::acceptor(tls)?),
+            None => None,
+        };
         let follower = Arc::clone(&self.service);
         tokio::spawn(async move { follower.follow_key_rotations().await });
-        let app = crate::http::app(self.service.clone(), &self.page_add_ons)
-            .into_make_service_with_connect_info::<crate::http::extract::PeerAddr>();
+        let router = crate::http::app(self.service.clone(), &self.page_add_ons);
         let shutting_down = self.shutting_down;
         let stop = async move {
             shutdown.await;
             tracing::info!("shutting down: answering waiting long-polls");
             shutting_down.send_replace(true);
         };
-        let tls = self.service.settings().tls.clone();
-        match tls {
-            None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-            Some(tls) => {
-                let listener =
-                    crate::http::tls::TlsListener::new(listener, crate::http::tls::acceptor(&tls)?)
-                        .map_err(StartError::Serve)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-        }
-        .map_err(StartError::Serve)
+        crate::http::serve::serve(listener, router, self.service, tls, stop).await;
+        Ok(())
     }
 }

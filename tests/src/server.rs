@@ -24,6 +24,7 @@ use crate::api::{self, Reply};
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub base_url: String,
+    /// The address it is reached at (loopback when it listens on every address).
     pub addr: SocketAddr,
     http: reqwest::Client,
     service: Arc<AuthService>,
@@ -108,6 +109,24 @@ impl TestServer {
         Self::run(server, listener, addr, dev_mode)
     }
 
+    /// A dev-mode server on a fresh embedded store, serving `listener` (one bound to `[::]`, say).
+    pub async fn start_listening(
+        listener: TcpListener,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let addr = listener.local_addr().expect("a bound address");
+        let mut settings = dev_settings(addr, dir.path());
+        tweak(&mut settings);
+        let (settings, dev_mode) = with_dev_mode(settings).await;
+        let server = Server::build(settings, pages_of(&dev_mode))
+            .await
+            .expect("the server starts");
+        let mut server = Self::run(server, listener, addr, dev_mode);
+        server._data_dir = Some(dir);
+        server
+    }
+
     /// Like [`TestServer::start_in`] but on an already open store.
     pub async fn start_on(store: Arc<dyn Store>, tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let listener = TcpListener::bind(("127.0.0.1", 0))
@@ -142,9 +161,15 @@ impl TestServer {
                 panic!("the test server failed: {error}");
             }
         });
+        // A server on every address is reached on loopback (IPv4: the dual-stack case).
+        let reach = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
         TestServer {
-            base_url: format!("http://{addr}"),
-            addr,
+            base_url: format!("http://{reach}"),
+            addr: reach,
             http: http_client(),
             service,
             store,

@@ -22,6 +22,11 @@ pub struct FileConfig {
     pub access_token_ttl: Option<u64>,
     pub console_token_ttl: Option<u64>,
     pub delivered_scene_ttl: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub max_connections_per_address: Option<u64>,
+    pub header_timeout: Option<u64>,
+    pub body_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
     #[serde(default)]
     pub h5_origins: Vec<String>,
     #[serde(default)]

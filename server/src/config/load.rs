@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::file::{FileApp, FileConfig};
 use super::redis_url;
 use super::settings::{
-    AppSettings, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits,
-    QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
+    AppSettings, ConnectionLimits, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing,
+    PasswordLimits, QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits,
+    WeChatSettings,
 };
 use crate::key_sealing::KeyEncryptionKey;
 use meeteasy_protocol::Secret;
@@ -61,6 +62,11 @@ pub struct Overrides {
     pub dev: Option<bool>,
     pub ticket_ttl: Option<u64>,
     pub scene_ttl: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub max_connections_per_address: Option<u64>,
+    pub header_timeout: Option<u64>,
+    pub body_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
 }
 
 pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
@@ -218,6 +224,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         )?,
         delivered_scene: seconds("delivered_scene_ttl", file.delivered_scene_ttl, 30, 1..=300)?,
     };
+    let connections = connection_limits(overrides, &file, seconds)?;
     let wechat_file = file.wechat.as_ref();
     let wechat = WeChatSettings {
         base_url: wechat_file.and_then(|w| w.base_url.clone()).map_or_else(
@@ -325,7 +332,9 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         .trusted_proxies
         .iter()
         .map(|ip| {
-            ip.parse()
+            // Canonical, as the peers they are compared with: `::ffff:10.0.0.2` is 10.0.0.2.
+            ip.parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_canonical())
                 .map_err(|_| invalid("trusted_proxies", format!("{ip:?} is not an IP address")))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -349,6 +358,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         wechat_login_limits,
         scene_limits,
         trusted_proxies,
+        connections,
     })
 }
 
@@ -380,6 +390,78 @@ fn count_in(
         Err(invalid(
             field,
             format!("must be {} to {}, not {count}", range.start(), range.end()),
+        ))
+    }
+}
+
+/// The connection limits (flag > env > file > default). The defaults hold 10,000 waiting consoles
+/// with room to spare, give a mobile network a few seconds for a request, and keep an idle
+/// connection longer than the 60 s idle timeout common in load balancers, so a balancer never
+/// sends a request down a connection this server is closing.
+fn connection_limits(
+    overrides: &Overrides,
+    file: &FileConfig,
+    seconds: impl Fn(
+        &'static str,
+        Option<u64>,
+        u64,
+        std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError>,
+) -> Result<ConnectionLimits, ConfigError> {
+    let max = count(
+        "max_connections",
+        overrides.max_connections.or(file.max_connections),
+        20_000,
+        1..=1_000_000,
+    )?;
+    let per_address = count(
+        "max_connections_per_address",
+        overrides
+            .max_connections_per_address
+            .or(file.max_connections_per_address),
+        1_000,
+        1..=max,
+    )?;
+    let as_usize = |field: &'static str, value: u64| {
+        usize::try_from(value).map_err(|_| invalid(field, format!("{value} is too large here")))
+    };
+    Ok(ConnectionLimits {
+        max: as_usize("max_connections", max)?,
+        per_address: as_usize("max_connections_per_address", per_address)?,
+        header_timeout: seconds(
+            "header_timeout",
+            overrides.header_timeout.or(file.header_timeout),
+            10,
+            1..=300,
+        )?,
+        body_timeout: seconds(
+            "body_timeout",
+            overrides.body_timeout.or(file.body_timeout),
+            10,
+            1..=300,
+        )?,
+        idle_timeout: seconds(
+            "idle_timeout",
+            overrides.idle_timeout.or(file.idle_timeout),
+            75,
+            1..=3600,
+        )?,
+    })
+}
+
+fn count(
+    field: &'static str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            field,
+            format!("must be {} to {}, not {value}", range.start(), range.end()),
         ))
     }
 }

@@ -32,6 +32,25 @@ pub struct Settings {
     pub scene_limits: SceneLimits,
     /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub connections: ConnectionLimits,
+}
+
+/// What keeps slow or greedy clients from holding the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Open connections at most; past it a new connection is answered `429 too_many_requests`.
+    pub max: usize,
+    /// Open connections from one address (an IPv6 /64) at most. Loopback and trusted proxies are
+    /// exempt: each carries many clients.
+    pub per_address: usize,
+    /// From a connection's start (TLS handshake included), or from the first byte of a later
+    /// request, until that request's head has arrived.
+    pub header_timeout: Duration,
+    /// From a request's head until its body has arrived; also how long a response may wait for the
+    /// client to take any of it.
+    pub body_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

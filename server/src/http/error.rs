@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use meeteasy_protocol::{ErrorBody, ErrorCode};
 
 use crate::domain::AuthError;
+use crate::http::serve::Refusal;
 use crate::wechat::WeChatError;
 
 #[derive(Debug)]
@@ -17,7 +18,12 @@ pub enum ApiError {
     Auth(AuthError),
     NoSuchRoute,
     MethodNotAllowed,
+    /// The connection itself was refused: the server or this address holds its most connections.
+    ConnectionRefused(Refusal),
 }
+
+/// How long a client refused a connection should wait: connections free up within seconds.
+const CONNECTION_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
@@ -43,6 +49,22 @@ impl ApiError {
                     ErrorCode::MethodNotAllowed,
                     "this endpoint does not take that method",
                 );
+            }
+            // The contract's one "back off and retry" answer; clients (the console among them)
+            // wait for its Retry-After. A 503 would need a code the contract does not list.
+            Self::ConnectionRefused(Refusal::ServerFull) => {
+                return Described::new(
+                    ErrorCode::TooManyRequests,
+                    "the server is at its connection limit; retry shortly",
+                )
+                .retry_after(CONNECTION_RETRY_AFTER);
+            }
+            Self::ConnectionRefused(Refusal::AddressFull) => {
+                return Described::new(
+                    ErrorCode::TooManyRequests,
+                    "too many open connections from this address; close some or retry shortly",
+                )
+                .retry_after(CONNECTION_RETRY_AFTER);
             }
             Self::Auth(error) => error,
         };

@@ -4,22 +4,18 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::connect_info::Connected;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use axum::http::request::Parts;
-use axum::serve::IncomingStream;
 use serde::de::DeserializeOwned;
-use tokio::net::TcpListener;
 
 use crate::domain::{AuthError, AuthService, ClientAddr};
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 use super::error::ApiError;
-use super::tls::TlsListener;
 
 /// A JSON body (at most 16 KiB, enforced by the router's body limit).
 pub struct JsonBody<T>(pub T);
@@ -40,7 +36,9 @@ fn json_problem(rejection: &JsonRejection) -> String {
         JsonRejection::JsonDataError(e) => format!("body: {}", e.body_text()),
         JsonRejection::JsonSyntaxError(e) => format!("body: malformed JSON: {}", e.body_text()),
         JsonRejection::MissingJsonContentType(_) => NOT_JSON.into(),
-        JsonRejection::BytesRejection(_) => "body: unreadable or larger than 16 KiB".into(),
+        JsonRejection::BytesRejection(_) => {
+            "body: unreadable, too slow or larger than 16 KiB".into()
+        }
         // JsonRejection is non-exhaustive: a variant added by a future axum still gets a clear answer.
         other => format!("body: {}", other.body_text()),
     }
@@ -147,25 +145,16 @@ fn bearer(parts: &Parts) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-/// The address a connection comes from, recorded as each connection is accepted (plain or TLS).
+/// The address a connection comes from, recorded as each connection is accepted (plain or TLS)
+/// and given to every request on it as `ConnectInfo<PeerAddr>`.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, TcpListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
 /// Where the request comes from: the connection's peer, or — when that peer is a trusted proxy —
 /// the nearest address in `X-Forwarded-For` that is not one (the console's IP shown on the phone,
-/// and the key of per-address limits).
+/// and the key of per-address limits). Addresses are canonical: on a dual-stack listener (`[::]`)
+/// an IPv4 peer arrives as `::ffff:a.b.c.d`, which is the IPv4 address `a.b.c.d` to everyone else
+/// (the trusted proxy list, the limits, the phone).
 pub struct Peer(pub ClientAddr);
 
 impl FromRequestParts<Arc<AuthService>> for Peer {
@@ -180,7 +169,7 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
         else {
             return Ok(Self(ClientAddr("unknown".to_owned())));
         };
-        let mut client = peer.ip();
+        let mut client = peer.ip().to_canonical();
         if trusted.contains(&client) {
             let forwarded = parts
                 .headers
@@ -192,7 +181,7 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
                 .collect::<Vec<_>>();
             // Read from the right: each trusted proxy appended the address it saw.
             for hop in forwarded.iter().rev() {
-                match hop.parse::<IpAddr>() {
+                match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                     Ok(ip) if trusted.contains(&ip) => client = ip,
                     Ok(ip) => {
                         client = ip;

@@ -7,6 +7,7 @@ pub mod extract;
 mod handlers;
 mod observe;
 pub mod pages;
+pub mod serve;
 pub mod tls;
 
 use std::sync::Arc;

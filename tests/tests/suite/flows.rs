@@ -796,26 +796,28 @@ async fn serves_https_with_the_configured_certificate() {
     );
 }
 
+/// The console address a phone is shown for a scene created with this `X-Forwarded-For`.
+async fn console_ip(server: &TestServer, forwarded: &str) -> String {
+    let request = server
+        .http()
+        .post(server.url("/auth/scenes"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({}));
+    let scene: CreateSceneResponse = meeteasy_tests::api::send(request).await.json();
+    let phone = server.dev_login("uma").await;
+    let scanned = server
+        .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+        .await;
+    scanned.body["console"]["ip"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_console_address_is_the_forwarded_one() {
     let proxied = TestServer::start_with(|s| s.trusted_proxies = vec![[127, 0, 0, 1].into()]).await;
     let direct = TestServer::start_dev().await;
-    let console_ip = async |server: &TestServer, forwarded: &str| {
-        let request = server
-            .http()
-            .post(server.url("/auth/scenes"))
-            .header("x-forwarded-for", forwarded)
-            .json(&json!({}));
-        let scene: CreateSceneResponse = meeteasy_tests::api::send(request).await.json();
-        let phone = server.dev_login("uma").await;
-        let scanned = server
-            .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
-            .await;
-        scanned.body["console"]["ip"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
     assert_eq!(
         console_ip(&proxied, "198.51.100.7, 127.0.0.1").await,
         "198.51.100.7"
@@ -826,4 +828,51 @@ async fn behind_a_trusted_proxy_the_console_address_is_the_forwarded_one() {
     );
     // Without a trusted proxy in front, the header is anyone's to forge and is ignored.
     assert_eq!(console_ip(&direct, "198.51.100.7").await, "127.0.0.1");
+}
+
+#[tokio::test]
+async fn on_a_dual_stack_listener_an_ipv4_proxy_is_still_trusted() {
+    // On `[::]`, IPv4 peers arrive as `::ffff:a.b.c.d`.
+    let listener = match tokio::net::TcpListener::bind("[::]:0").await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "SKIPPED: this machine cannot listen on [::] ({error}); the dual-stack case is untested here"
+            );
+            return;
+        }
+    };
+    let port = listener.local_addr().expect("a bound address").port();
+    if tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: [::] does not take IPv4 here (IPV6_V6ONLY); the dual-stack case is untested here"
+        );
+        return;
+    }
+    let server = TestServer::start_listening(listener, |s| {
+        s.trusted_proxies = vec![[127, 0, 0, 1].into()]
+    })
+    .await;
+    assert_eq!(
+        console_ip(&server, "198.51.100.7").await,
+        "198.51.100.7",
+        "the IPv4 proxy, seen as ::ffff:127.0.0.1, is trusted"
+    );
+    // A forwarded IPv4-mapped hop is that IPv4 address too, trusted proxy included.
+    assert_eq!(
+        console_ip(&server, "203.0.113.9, ::ffff:127.0.0.1").await,
+        "203.0.113.9"
+    );
+    // Untrusted: the peer itself, shown as the IPv4 address it is.
+    let untrusted = TestServer::start_listening(
+        tokio::net::TcpListener::bind("[::]:0")
+            .await
+            .expect("[::] again"),
+        |_| {},
+    )
+    .await;
+    assert_eq!(console_ip(&untrusted, "198.51.100.7").await, "127.0.0.1");
 }

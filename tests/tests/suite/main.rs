@@ -1,6 +1,7 @@
 //! The end-to-end suite: one test binary (one link on 2 cores), one module per area.
 
 mod bad_input;
+mod connections;
 mod console;
 mod failover;
 mod flows;

@@ -1,0 +1,334 @@
+//! A connection's byte stream as hyper sees it, with the clocks that keep a slow client from holding
+//! the connection: its request head must arrive within `header_timeout` (counted from the
+//! connection's start, or from the first byte of a later request), a kept-alive connection may
+//! wait `idle_timeout` for its next request, and a response the client takes nothing of for
+//! `body_timeout` ends the connection. hyper's own header timer cannot tell waiting for a request
+//! from receiving one, so one clock would have to serve both; this keeps them apart.
+//!
+//! Closing after a request whose body was not read (too large, or answered without it) lingers:
+//! the write side is shut, and what the client still sends is read and dropped for a while, so a
+//! client still sending reads the answer instead of a connection reset.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// The most a lingering close reads and drops. A client that sends its whole body before reading
+/// (many simple HTTP clients do) reads the answer only if all of it is taken; this bounds that.
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the HTTP side tells the byte stream about the requests on it.
+#[derive(Debug, Default)]
+pub struct Exchanges {
+    started: AtomicU32,
+    finished: AtomicU32,
+    /// The last request's body was dropped before its end: closing must linger.
+    unread_body: AtomicBool,
+    /// A clock ran out (for the metrics).
+    timed_out: AtomicBool,
+    /// The connection's reader, woken when an exchange ends: hyper does not read again by itself
+    /// until bytes arrive, and the idle clock must start.
+    reader: AtomicWaker,
+}
+
+impl Exchanges {
+    /// A request's head has arrived and is being answered.
+    pub fn begin(&self) {
+        self.unread_body.store(false, Ordering::Release);
+        self.started.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The response has been handed over whole (or given up).
+    pub fn finish(&self) {
+        self.finished.fetch_add(1, Ordering::AcqRel);
+        self.reader.wake();
+    }
+
+    pub fn body_left_unread(&self) {
+        self.unread_body.store(true, Ordering::Release);
+    }
+
+    pub fn note_timeout(&self) {
+        self.timed_out.store(true, Ordering::Release);
+    }
+
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Clocks {
+    pub header: Duration,
+    pub body: Duration,
+    pub idle: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Receiving a request head whose first byte came (or whose connection opened) at `since`.
+    Head { since: Instant },
+    /// A request is being answered: the handler decides how long (a long-poll waits).
+    Answering,
+    /// Waiting for the next request since `since`.
+    Idle { since: Instant },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Closing {
+    Open,
+    /// Write side shut; reading and dropping what the client still sends.
+    Lingering {
+        until: Instant,
+        drained: usize,
+    },
+}
+
+pub struct GuardedIo<I> {
+    inner: I,
+    exchanges: Arc<Exchanges>,
+    clocks: Clocks,
+    phase: Phase,
+    /// `finished` as last seen: a change means a response went out and the connection is idle.
+    seen_finished: u32,
+    read_deadline: Option<Instant>,
+    write_deadline: Option<Instant>,
+    /// One timer for both directions, armed for the nearer deadline. Made on first need.
+    timer: Option<Pin<Box<Sleep>>>,
+    armed_for: Option<Instant>,
+    closing: Closing,
+}
+
+impl<I> GuardedIo<I> {
+    /// `opened`: when the connection was accepted; a TLS handshake counts toward the first head.
+    pub fn new(inner: I, exchanges: Arc<Exchanges>, clocks: Clocks, opened: Instant) -> Self {
+        GuardedIo {
+            inner,
+            exchanges,
+            clocks,
+            phase: Phase::Head { since: opened },
+            seen_finished: 0,
+            read_deadline: None,
+            write_deadline: None,
+            timer: None,
+            armed_for: None,
+            closing: Closing::Open,
+        }
+    }
+
+    fn follow_exchanges(&mut self) {
+        let started = self.exchanges.started.load(Ordering::Acquire);
+        let finished = self.exchanges.finished.load(Ordering::Acquire);
+        if started != finished {
+            self.phase = Phase::Answering;
+        } else if finished != self.seen_finished {
+            self.seen_finished = finished;
+            self.phase = Phase::Idle {
+                since: Instant::now(),
+            };
+        }
+    }
+
+    fn read_limit(&self) -> Option<Instant> {
+        match self.closing {
+            Closing::Lingering { until, .. } => Some(until),
+            Closing::Open => match self.phase {
+                Phase::Head { since } => Some(since + self.clocks.header),
+                Phase::Idle { since } => Some(since + self.clocks.idle),
+                Phase::Answering => None,
+            },
+        }
+    }
+
+    /// Polls the timer for the nearer of the two deadlines; ready once it has passed.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let nearest = match (self.read_deadline, self.write_deadline) {
+            (Some(read), Some(write)) => read.min(write),
+            (Some(deadline), None) | (None, Some(deadline)) => deadline,
+            (None, None) => return Poll::Pending,
+        };
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if self.armed_for != Some(nearest) {
+                    timer.as_mut().reset(nearest);
+                }
+                timer
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(nearest))),
+        };
+        self.armed_for = Some(nearest);
+        timer.as_mut().poll(cx)
+    }
+
+    fn expired(deadline: Option<Instant>) -> bool {
+        deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    fn timed_out(&self, what: &'static str) -> io::Error {
+        self.exchanges.note_timeout();
+        io::Error::new(io::ErrorKind::TimedOut, what)
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
+    /// A write-side poll under the send clock: no progress for `body_timeout` is an error.
+    fn guard_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+        progressed: impl Fn(&T) -> bool,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(Ok(value)) => {
+                if progressed(&value) {
+                    self.write_deadline = None;
+                }
+                Poll::Ready(Ok(value))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => {
+                let body = self.clocks.body;
+                let deadline = *self
+                    .write_deadline
+                    .get_or_insert_with(|| Instant::now() + body);
+                if self.poll_timer(cx).is_ready() && Self::expired(Some(deadline)) {
+                    return Poll::Ready(Err(
+                        self.timed_out("the client took none of the answer within body_timeout")
+                    ));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Reads and drops what the client still sends after the write side was shut; done at its
+    /// end of stream, an error, [`LINGER_BYTES`], or the linger deadline.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let Closing::Lingering { until, drained } = self.closing else {
+                return Poll::Ready(());
+            };
+            let mut scratch = [0u8; 4096];
+            let mut sink = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut sink) {
+                Poll::Ready(Ok(())) if sink.filled().is_empty() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => {
+                    let drained = drained + sink.filled().len();
+                    if drained >= LINGER_BYTES {
+                        return Poll::Ready(());
+                    }
+                    self.closing = Closing::Lingering { until, drained };
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => {
+                    self.read_deadline = Some(until);
+                    self.write_deadline = None;
+                    if self.poll_timer(cx).is_ready() && Self::expired(Some(until)) {
+                        return Poll::Ready(());
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for GuardedIo<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.follow_exchanges();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.read_deadline = None;
+                if buf.filled().len() > before
+                    && let Phase::Idle { .. } = this.phase
+                {
+                    // The next request has begun: its head gets `header_timeout` from here.
+                    this.phase = Phase::Head {
+                        since: Instant::now(),
+                    };
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => {
+                this.exchanges.reader.register(cx.waker());
+                this.read_deadline = this.read_limit();
+                if this.poll_timer(cx).is_ready() && Self::expired(this.read_deadline) {
+                    let what = match this.phase {
+                        Phase::Idle { .. } => "no next request within idle_timeout",
+                        Phase::Head { .. } | Phase::Answering => {
+                            "no complete request head within header_timeout"
+                        }
+                    };
+                    return Poll::Ready(Err(this.timed_out(what)));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.guard_write(cx, polled, |written| *written > 0)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.guard_write(cx, polled, |written| *written > 0)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.guard_write(cx, polled, |()| true)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Closing::Open = this.closing {
+            let polled = Pin::new(&mut this.inner).poll_shutdown(cx);
+            ready!(this.guard_write(cx, polled, |()| true))?;
+            if !this.exchanges.unread_body.load(Ordering::Acquire) {
+                return Poll::Ready(Ok(()));
+            }
+            this.closing = Closing::Lingering {
+                until: Instant::now() + this.clocks.body,
+                drained: 0,
+            };
+        }
+        ready!(this.poll_linger(cx));
+        Poll::Ready(Ok(()))
+    }
+}
