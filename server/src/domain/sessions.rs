@@ -24,6 +24,13 @@ use super::{AuthError, store_keys, unix_now};
 /// `last_seen_at` is kept to within this; a session is written at most once per this period.
 pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 
+/// Live sessions one user keeps, and live sessions one session may have derived. Each index is one
+/// record rewritten when a session opens, so its size is the cost of every login and exchange: past
+/// the bound the oldest session ends (a token minting tickets in a loop cannot grow it, and an
+/// ended session cannot escape "log out everywhere" by having fallen out of its index).
+pub const MAX_SESSIONS_PER_USER: usize = 100;
+pub const MAX_DERIVED_PER_SESSION: usize = 50;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub user_id: String,
@@ -82,21 +89,62 @@ pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Resul
         sid: sid.to_owned(),
         expires_at: record.expires_at,
     };
-    add_to_index(store, &store_keys::user_sessions(&record.user_id), &entry).await?;
+    let user_bound = IndexBound {
+        live: MAX_SESSIONS_PER_USER,
+        // Ending the parent would end the session being opened with it.
+        keep: record.parent.as_deref(),
+    };
+    let mut evicted = add_to_index(
+        store,
+        &store_keys::user_sessions(&record.user_id),
+        &entry,
+        user_bound,
+    )
+    .await?;
     if let Some(parent) = &record.parent {
-        add_to_index(store, &store_keys::derived_sessions(parent), &entry).await?;
-        if is_revoked(store, parent).await? {
-            revoke_with_descendants(store, sid, record.expires_at).await?;
-            // The ticket that would open it ended with the session that minted it.
-            return Err(AuthError::TicketExpired);
-        }
+        let derived_bound = IndexBound {
+            live: MAX_DERIVED_PER_SESSION,
+            keep: None,
+        };
+        evicted.extend(
+            add_to_index(
+                store,
+                &store_keys::derived_sessions(parent),
+                &entry,
+                derived_bound,
+            )
+            .await?,
+        );
+    }
+    for oldest in evicted {
+        revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
+    }
+    if let Some(parent) = &record.parent
+        && is_revoked(store, parent).await?
+    {
+        revoke_with_descendants(store, sid, record.expires_at).await?;
+        // The ticket that would open it ended with the session that minted it.
+        return Err(AuthError::TicketExpired);
     }
     Ok(())
 }
 
-/// Adds `entry` to the index at `key`, dropping the entries that expired; the index lives as long
-/// as its longest-lived entry.
-async fn add_to_index(store: &dyn Store, key: &str, entry: &IndexEntry) -> Result<(), AuthError> {
+/// How many live entries an index keeps, and one it never lets go of to make room.
+#[derive(Clone, Copy)]
+struct IndexBound<'a> {
+    live: usize,
+    keep: Option<&'a str>,
+}
+
+/// Adds `entry` to the index at `key`, dropping the entries that expired and, past the bound, the
+/// oldest ones, which it returns for the caller to end. The index lives as long as its
+/// longest-lived entry.
+async fn add_to_index(
+    store: &dyn Store,
+    key: &str,
+    entry: &IndexEntry,
+    bound: IndexBound<'_>,
+) -> Result<Vec<IndexEntry>, AuthError> {
     records::update(store, key, |current: Option<&Vec<IndexEntry>>| {
         let now = unix_now();
         let mut entries: Vec<IndexEntry> = current
@@ -106,10 +154,27 @@ async fn add_to_index(store: &dyn Store, key: &str, entry: &IndexEntry) -> Resul
             .cloned()
             .collect();
         entries.push(entry.clone());
+        let evicted = evict_oldest(&mut entries, bound);
         let until = entries.iter().map(|e| e.expires_at).max().unwrap_or(now);
-        Ok(Transition::Write(entries, lifetime_until(until), ()))
+        Ok(Transition::Write(entries, lifetime_until(until), evicted))
     })
     .await
+}
+
+/// Removes the oldest entries past `bound.live` (the index is in the order sessions opened), never
+/// `bound.keep`, and returns them.
+fn evict_oldest(entries: &mut Vec<IndexEntry>, bound: IndexBound<'_>) -> Vec<IndexEntry> {
+    let mut excess = entries.len().saturating_sub(bound.live);
+    let mut evicted = Vec::with_capacity(excess);
+    entries.retain(|entry| {
+        if excess == 0 || Some(entry.sid.as_str()) == bound.keep {
+            return true;
+        }
+        excess -= 1;
+        evicted.push(entry.clone());
+        false
+    });
+    evicted
 }
 
 async fn index(store: &dyn Store, key: &str) -> Result<Vec<IndexEntry>, StoreError> {
@@ -366,5 +431,131 @@ mod tests {
         );
         let moved = get(store.as_ref(), &sid).await.unwrap().unwrap();
         assert!(moved.last_seen_at >= now);
+    }
+
+    fn entries(sids: &[&str]) -> Vec<IndexEntry> {
+        sids.iter()
+            .map(|sid| IndexEntry {
+                sid: (*sid).to_owned(),
+                expires_at: u64::MAX,
+            })
+            .collect()
+    }
+
+    fn sids(entries: &[IndexEntry]) -> Vec<&str> {
+        entries.iter().map(|entry| entry.sid.as_str()).collect()
+    }
+
+    #[test]
+    fn eviction_takes_the_oldest_past_the_bound_and_spares_the_kept_one() {
+        let mut index = entries(&["a", "b", "c", "d", "e"]);
+        let evicted = evict_oldest(
+            &mut index,
+            IndexBound {
+                live: 3,
+                keep: None,
+            },
+        );
+        assert_eq!(sids(&evicted), ["a", "b"]);
+        assert_eq!(sids(&index), ["c", "d", "e"]);
+
+        let mut index = entries(&["a", "b", "c", "d", "e"]);
+        let evicted = evict_oldest(
+            &mut index,
+            IndexBound {
+                live: 3,
+                keep: Some("a"),
+            },
+        );
+        assert_eq!(sids(&evicted), ["b", "c"]);
+        assert_eq!(sids(&index), ["a", "d", "e"]);
+
+        let mut index = entries(&["a", "b"]);
+        assert!(
+            evict_oldest(
+                &mut index,
+                IndexBound {
+                    live: 3,
+                    keep: None
+                }
+            )
+            .is_empty()
+        );
+        assert_eq!(sids(&index), ["a", "b"]);
+    }
+
+    fn session_of(user: &str, parent: Option<&str>) -> SessionRecord {
+        let now = unix_now();
+        SessionRecord {
+            user_id: user.into(),
+            client: Audience::H5,
+            device_name: None,
+            ip: "192.0.2.1".into(),
+            created_at: now,
+            last_seen_at: now,
+            methods: vec!["ticket".into()],
+            parent: parent.map(str::to_owned),
+            expires_at: now + 600,
+        }
+    }
+
+    fn sid(n: usize) -> String {
+        format!("{n:0>43}")
+    }
+
+    #[tokio::test]
+    async fn a_session_minting_tickets_in_a_loop_keeps_a_bounded_index_and_ends_its_oldest() {
+        let store = FaultyStore::new();
+        let parent = sid(0);
+        open(store.as_ref(), &parent, &session_of("u", None))
+            .await
+            .unwrap();
+        for n in 1..=MAX_DERIVED_PER_SESSION + 5 {
+            open(store.as_ref(), &sid(n), &session_of("u", Some(&parent)))
+                .await
+                .unwrap();
+        }
+        let derived = index(store.as_ref(), &store_keys::derived_sessions(&parent))
+            .await
+            .unwrap();
+        assert_eq!(derived.len(), MAX_DERIVED_PER_SESSION);
+        for n in 1..=5 {
+            assert!(
+                is_revoked(store.as_ref(), &sid(n)).await.unwrap(),
+                "oldest {n} ended"
+            );
+        }
+        assert!(!is_revoked(store.as_ref(), &sid(6)).await.unwrap());
+        assert!(
+            !is_revoked(store.as_ref(), &parent).await.unwrap(),
+            "the parent lives on"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_past_the_bound_loses_the_oldest_session_but_never_the_parent_in_use() {
+        let store = FaultyStore::new();
+        let parent = sid(0);
+        open(store.as_ref(), &parent, &session_of("u", None))
+            .await
+            .unwrap();
+        for n in 1..MAX_SESSIONS_PER_USER {
+            open(store.as_ref(), &sid(n), &session_of("u", None))
+                .await
+                .unwrap();
+        }
+        // The user is at the bound, and the oldest session is the one deriving the next.
+        let child = sid(MAX_SESSIONS_PER_USER);
+        open(store.as_ref(), &child, &session_of("u", Some(&parent)))
+            .await
+            .unwrap();
+        assert!(!is_revoked(store.as_ref(), &parent).await.unwrap());
+        assert!(!is_revoked(store.as_ref(), &child).await.unwrap());
+        assert!(
+            is_revoked(store.as_ref(), &sid(1)).await.unwrap(),
+            "the oldest other ended"
+        );
+        let listed = list(store.as_ref(), "u", &child).await.unwrap();
+        assert_eq!(listed.len(), MAX_SESSIONS_PER_USER);
     }
 }
