@@ -49,6 +49,8 @@ impl Consoles {
 pub struct Endpoint {
     pub url: String,
     pub http: Client,
+    /// The bearer token the server's `/metrics` asks for.
+    pub metrics_token: String,
 }
 
 impl Endpoint {
@@ -145,6 +147,7 @@ impl Endpoint {
     /// The long-polls waiting on this server now (its `/metrics` gauge).
     pub async fn waiters(&self) -> Result<usize> {
         let metrics = self.http.get(format!("{}/metrics", self.url));
+        let metrics = metrics.bearer_auth(&self.metrics_token);
         let metrics = self.call(metrics, 200).await?;
         let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
         match metrics.lines().find_map(gauge) {

@@ -32,9 +32,18 @@ impl AuthProcess {
         let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
         let address = address.map_err(because("finding a free port"))?.to_string();
         let log = File::create(dir.path().join("log")).map_err(because("creating its log"))?;
+        let metrics_token = "bench-metrics-scraper-token".to_owned();
+        let config = dir.path().join("config.toml");
+        let token_file = dir.path().join("metrics-token");
+        // A temporary directory's path needs no escaping beyond what `{:?}` gives a TOML string.
+        let config_text = format!("metrics_token_file = {:?}\n", token_file);
+        std::fs::write(&token_file, &metrics_token)
+            .and_then(|()| std::fs::write(&config, config_text))
+            .map_err(because("writing the server's config"))?;
         let mut command = Command::new("taskset");
         command.args(["-c", &cpu.to_string()]).arg(auth);
         command.args(["serve", "--dev", "--listen", &address]);
+        command.arg("--config").arg(&config);
         command.arg("--data-dir").arg(dir.path().join("data"));
         command.args(store.map(|url| ["--store", url]).into_iter().flatten());
         // The server's own defaults, whatever this shell has set (RUST_LOG=info is its default).
@@ -51,7 +60,11 @@ impl AuthProcess {
         let (url, http) = (format!("http://{address}"), api::client(None)?);
         let mut server = Self {
             child,
-            endpoint: Endpoint { url, http },
+            endpoint: Endpoint {
+                url,
+                http,
+                metrics_token,
+            },
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -296,6 +296,12 @@ fn bad_config_stops_the_start_with_a_message_naming_the_problem() {
     let bad_page =
         "[[apps]]\nkey = \"a\"\nappid = \"wx1\"\nsecret_env = \"HOME\"\nscan_page = \"/pages/x\"\n";
     assert!(refusal(dir.path(), bad_page, &[]).contains("scan_page"));
+    let short_token = dir.path().join("metrics-token");
+    std::fs::write(&short_token, "guessable\n").expect("token written");
+    let metrics = format!("metrics_token_file = {:?}\n", short_token);
+    let message = refusal(dir.path(), &metrics, &["--dev"]);
+    assert!(message.contains("metrics_token_file"), "{message}");
+    assert!(!message.contains("guessable"), "{message}");
 }
 
 #[test]

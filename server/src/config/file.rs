@@ -13,6 +13,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// A file holding the key-encryption key that seals the signing keys in the store.
     pub key_encryption_key_file: Option<PathBuf>,
+    /// A file holding the bearer token `GET /metrics` asks for; without it `/metrics` is not served.
+    pub metrics_token_file: Option<PathBuf>,
     pub public_url: Option<String>,
     pub dev: Option<bool>,
     pub ticket_ttl: Option<u64>,

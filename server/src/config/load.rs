@@ -359,7 +359,35 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         scene_limits,
         trusted_proxies,
         connections,
+        metrics_token: metrics_token_from(&file)?,
     })
+}
+
+/// Metrics tell an outsider how busy the server is and who logs in how: the scraper must present
+/// a token long enough not to be guessed.
+const SHORTEST_METRICS_TOKEN: usize = 16;
+
+fn metrics_token_from(file: &FileConfig) -> Result<Option<Secret>, ConfigError> {
+    let Some(path) = &file.metrics_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        invalid(
+            "metrics_token_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let token = text.trim();
+    if token.chars().count() < SHORTEST_METRICS_TOKEN || token.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            "metrics_token_file",
+            format!(
+                "{}: the token must be at least {SHORTEST_METRICS_TOKEN} characters, without spaces",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Some(Secret::new(token)))
 }
 
 /// A limit of events: 0 would refuse everyone, so it is not a limit anyone means.

@@ -33,6 +33,8 @@ pub struct Settings {
     /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub connections: ConnectionLimits,
+    /// The bearer token `GET /metrics` asks for; `None` keeps metrics off the listener.
+    pub metrics_token: Option<Secret>,
 }
 
 /// What keeps slow or greedy clients from holding the server.

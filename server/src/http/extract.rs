@@ -10,6 +10,7 @@ use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use crate::domain::{AuthError, AuthService, ClientAddr};
 
@@ -135,6 +136,31 @@ impl<S: Send + Sync> FromRequestParts<S> for PollToken {
         bearer(parts)
             .map(Self)
             .ok_or(ApiError::Auth(AuthError::InvalidPollToken))
+    }
+}
+
+/// A scraper holding the metrics token. Without a configured token `/metrics` is no route at all:
+/// how busy the server is and how people log in is not for whoever reaches the public listener.
+pub struct MetricsScraper;
+
+impl FromRequestParts<Arc<AuthService>> for MetricsScraper {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<AuthService>,
+    ) -> Result<Self, ApiError> {
+        let Some(expected) = &service.settings().metrics_token else {
+            return Err(ApiError::NoSuchRoute);
+        };
+        // Digests compared, so the time taken says nothing about how much of a guess was right.
+        let digest = |token: &str| Sha256::digest(token.as_bytes());
+        match bearer(parts) {
+            Some(token) if digest(&token) == digest(expected.expose()) => Ok(Self),
+            Some(_) | None => Err(ApiError::Auth(AuthError::InvalidToken(
+                "send the metrics token as Authorization: Bearer <token>",
+            ))),
+        }
     }
 }
 

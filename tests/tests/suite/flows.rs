@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
 use futures_util::future::join_all;
-use meeteasy_protocol::{CreateSceneResponse, Jwks, LoginTicketResponse, TokenResponse};
+use meeteasy_protocol::{CreateSceneResponse, Jwks, LoginTicketResponse, Secret, TokenResponse};
 use meeteasy_tests::server::TestServer;
 use serde_json::{Value, json};
 
@@ -256,14 +256,10 @@ pub fn jwt_header(token: &str) -> Value {
 pub async fn wait_for_waiters(server: &TestServer, count: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = server
-            .http()
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics");
-        let text = metrics.text().await.expect("metrics text");
-        let waiting = text
+        let waiting = server
+            .service()
+            .metrics()
+            .render()
             .lines()
             .find_map(|line| line.strip_prefix("meeteasy_islogin_waiters "))
             .and_then(|n| n.trim().parse::<u64>().ok())
@@ -684,13 +680,23 @@ async fn shutting_down_answers_waiting_long_polls() {
 
 #[tokio::test]
 async fn operations_endpoints_report_health_readiness_and_metrics() {
-    let server = TestServer::start_dev().await;
+    const SCRAPER: &str = "a-scraper-token-of-some-length";
+    let server = TestServer::start_with(|settings| {
+        settings.metrics_token = Some(Secret::new(SCRAPER));
+    })
+    .await;
     assert_eq!(server.get("/healthz", None).await.status, 200);
     assert_eq!(server.get("/readyz", None).await.status, 200);
     server.dev_login("ned").await;
+    for wrong in [None, Some("a-guess")] {
+        let refused = server.get("/metrics", wrong).await;
+        assert_eq!(refused.status, 401, "{wrong:?}");
+        assert_eq!(refused.body["error"], "invalid_token");
+    }
     let metrics = server
         .http()
         .get(server.url("/metrics"))
+        .bearer_auth(SCRAPER)
         .send()
         .await
         .expect("metrics")
@@ -708,6 +714,16 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("meeteasy_islogin_waiters 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn metrics_are_off_the_listener_unless_a_token_is_configured() {
+    let server = TestServer::start_dev().await;
+    for bearer in [None, Some("anything-at-all-really")] {
+        let reply = server.get("/metrics", bearer).await;
+        assert_eq!(reply.status, 404, "{bearer:?}");
+        assert_eq!(reply.body["error"], "not_found");
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 use super::Service;
 use crate::domain::AuthError;
 use crate::http::error::ApiError;
+use crate::http::extract::MetricsScraper;
 
 pub async fn healthz() -> &'static str {
     "ok\n"
@@ -16,7 +17,7 @@ pub async fn readyz(service: Service) -> Result<&'static str, ApiError> {
     Ok("ready\n")
 }
 
-pub async fn metrics(service: Service) -> impl IntoResponse {
+pub async fn metrics(_scraper: MetricsScraper, service: Service) -> impl IntoResponse {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
