@@ -449,3 +449,26 @@ fn keys_rotated_on_the_command_line_are_the_keys_the_server_publishes() {
     assert!(fresh.iter().all(|kid| !kids.contains(kid)));
     assert!(String::from_utf8_lossy(&replaced.stdout).contains("every session must log in again"));
 }
+
+#[test]
+fn the_server_allocates_with_jemalloc_returning_freed_pages_at_once() {
+    // jemalloc prints its options at exit when asked; a wrong symbol name or layout for the
+    // built-in options would leave its defaults (10 s decay) in force without a word.
+    let output = Command::new(BIN)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .expect("meeteasy-auth runs");
+    assert!(output.status.success());
+    let stats = String::from_utf8_lossy(&output.stderr);
+    for option in [
+        "opt.dirty_decay_ms: 0",
+        "opt.muzzy_decay_ms: 0",
+        "opt.tcache_max: 4096",
+    ] {
+        assert!(
+            stats.contains(option),
+            "{option} missing from: {stats:.400}"
+        );
+    }
+}
