@@ -1,5 +1,6 @@
 //! `meeteasy-auth`: parses the command line and runs the verb.
 
+mod allocator;
 mod args;
 mod commands;
 

@@ -533,3 +533,26 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
         "the key is never printed: {message}"
     );
 }
+
+#[test]
+fn the_server_allocates_with_jemalloc_returning_freed_pages_at_once() {
+    // jemalloc prints its options at exit when asked; a wrong symbol name or layout for the
+    // built-in options would leave its defaults (10 s decay) in force without a word.
+    let output = Command::new(BIN)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .expect("meeteasy-auth runs");
+    assert!(output.status.success());
+    let stats = String::from_utf8_lossy(&output.stderr);
+    for option in [
+        "opt.dirty_decay_ms: 0",
+        "opt.muzzy_decay_ms: 0",
+        "opt.tcache_max: 4096",
+    ] {
+        assert!(
+            stats.contains(option),
+            "{option} missing from: {stats:.400}"
+        );
+    }
+}

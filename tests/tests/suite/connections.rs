@@ -155,8 +155,9 @@ async fn a_kept_alive_connection_waits_its_idle_clock_not_the_header_clock() {
         .await
         .expect("an idle connection is closed after its idle clock");
     let waited = ended - answered;
+    // Half the idle clock: clear of the header clock, and of this test being scheduled late.
     assert!(
-        waited >= idle - Duration::from_millis(100),
+        waited >= idle / 2,
         "closed after {waited:?}: the idle clock ({idle:?}), not the header clock ({header:?}), applies between requests"
     );
 }

@@ -48,6 +48,8 @@ impl AuthService {
         if !hashes_equal(&first.poll_token_hash, &poll_token_hash) {
             return Err(AuthError::InvalidPollToken);
         }
+        // Nothing read is kept while waiting: 10,000 waiting consoles would each hold a copy.
+        drop(first);
         // Taken only by the poll token's holder, so nobody else can cut the console's wait short.
         let slot = (!wait.is_zero()).then(|| self.poll_slots.take(scene));
         // Subscribe before the reads the wait depends on, so a change in between is not missed.
@@ -94,6 +96,7 @@ impl AuthService {
                 return Ok(answer);
             }
             let expiry = now + Duration::from_secs(record.expires_at.saturating_sub(unix_now()));
+            drop((bytes, record, answer));
             tokio::select! {
                 () = changes.changed() => {}
                 () = tokio::time::sleep_until(deadline.min(expiry)) => {}

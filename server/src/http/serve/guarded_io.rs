@@ -153,7 +153,13 @@ impl<I> GuardedIo<I> {
         let nearest = match (self.read_deadline, self.write_deadline) {
             (Some(read), Some(write)) => read.min(write),
             (Some(deadline), None) | (None, Some(deadline)) => deadline,
-            (None, None) => return Poll::Pending,
+            (None, None) => {
+                // No clock runs while a request is answered: the timer is not kept through a
+                // long-poll's wait.
+                self.timer = None;
+                self.armed_for = None;
+                return Poll::Pending;
+            }
         };
         let timer = match &mut self.timer {
             Some(timer) => {

@@ -151,23 +151,11 @@ impl Shared {
                 let io = GuardedIo::new(tcp, Arc::clone(&exchanges), self.clocks, opened);
                 self.drive(io, service, watcher).await
             }
+            // Boxed: a TLS connection's state (rustls' buffers and keys, the handshake) is several
+            // times a plain one's, and a task is as large as its largest branch.
             Some(acceptor) => {
-                let handshake = acceptor.accept(tcp);
-                match tokio::time::timeout_at(opened + self.clocks.header, handshake).await {
-                    Ok(Ok(tls)) => {
-                        let io = GuardedIo::new(tls, Arc::clone(&exchanges), self.clocks, opened);
-                        self.drive(io, service, watcher).await
-                    }
-                    Ok(Err(error)) => {
-                        tracing::debug!(%error, %peer, "TLS handshake failed");
-                        Ok(())
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        exchanges.note_timeout();
-                        Ok(())
-                    }
-                }
+                let tls = self.tls_connection(acceptor, tcp, &exchanges, service, watcher, opened);
+                Box::pin(tls).await
             }
         };
         if let Err(error) = served {
@@ -179,6 +167,34 @@ impl Shared {
         }
         metrics.connection_closed();
         drop(slot);
+    }
+
+    async fn tls_connection(
+        &self,
+        acceptor: &TlsAcceptor,
+        tcp: TcpStream,
+        exchanges: &Arc<Exchanges>,
+        service: ConnectionService,
+        watcher: Watcher,
+        opened: Instant,
+    ) -> Result<(), hyper::Error> {
+        let peer = service.peer.0;
+        let handshake = acceptor.accept(tcp);
+        match tokio::time::timeout_at(opened + self.clocks.header, handshake).await {
+            Ok(Ok(tls)) => {
+                let io = GuardedIo::new(tls, Arc::clone(exchanges), self.clocks, opened);
+                self.drive(io, service, watcher).await
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, %peer, "TLS handshake failed");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                exchanges.note_timeout();
+                Ok(())
+            }
+        }
     }
 
     async fn drive<I>(
