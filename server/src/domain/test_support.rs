@@ -189,6 +189,10 @@ impl Store for FaultyStore {
         self.inner.count_in_window(key, window).await
     }
 
+    async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError> {
+        self.inner.claim_slot(key, lifetime).await
+    }
+
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {
         self.inner.notify(topic).await
     }

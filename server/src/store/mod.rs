@@ -77,8 +77,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
     /// Counts one event under `key` in a fixed window of length `window` that starts with the first event.
+    /// Like a slot, a counter may be forgotten (a restart, a failover): it limits rates, no more.
     async fn count_in_window(&self, key: &str, window: Duration)
     -> Result<WindowCount, StoreError>;
+
+    /// Takes the slot `key` for `lifetime` unless someone holds it; `true` when taken now. A slot
+    /// is not a record (read it only through this call): the backend may forget it (a restart, a
+    /// failover) and spends no durable write on it, so it gates rates and never holds anything a
+    /// user was told.
+    async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError>;
 
     /// Tells every subscriber of `topic`, on every instance sharing this store, that something changed.
     async fn notify(&self, topic: &str) -> Result<(), StoreError>;

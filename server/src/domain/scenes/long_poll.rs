@@ -112,11 +112,7 @@ impl AuthService {
         let interval = self.settings.lifetimes.poll_interval;
         if self
             .store
-            .insert_new(
-                &store_keys::scene_poll_gate(scene),
-                b"1",
-                Lifetime::For(interval),
-            )
+            .claim_slot(&store_keys::scene_poll_gate(scene), interval)
             .await?
         {
             Ok(())

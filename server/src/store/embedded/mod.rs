@@ -14,6 +14,7 @@
 
 mod owner_only;
 mod reads;
+mod slots;
 mod tables;
 mod worker;
 
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 
 pub use self::owner_only::OwnerOnlyError;
 use self::reads::Reads;
+use self::slots::Slots;
 use self::tables::{EXPIRIES, RECORDS, Records};
 use self::worker::{MAX_BATCH, Message, Operation};
 use crate::store::{Lifetime, NotifyHub, Store, StoreError, Subscription, WindowCount};
@@ -78,6 +80,8 @@ pub struct EmbeddedStore {
     /// Dropped after the database thread has ended; the file is closed once both threads have ended.
     reads: Reads,
     hub: NotifyHub,
+    /// Rate gates and counters: in memory, see [`slots`].
+    slots: Slots,
 }
 
 impl EmbeddedStore {
@@ -107,6 +111,7 @@ impl EmbeddedStore {
             worker: Some(worker),
             reads,
             hub: NotifyHub::default(),
+            slots: Slots::default(),
         })
     }
 
@@ -174,9 +179,11 @@ impl Store for EmbeddedStore {
         key: &str,
         window: Duration,
     ) -> Result<WindowCount, StoreError> {
-        let key = key.to_owned();
-        self.execute(move |records| records.count_in_window(&key, window))
-            .await
+        self.slots.count_in_window(key, window)
+    }
+
+    async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError> {
+        self.slots.claim(key, lifetime)
     }
 
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use redb::{
     WriteTransaction,
 };
 
-use crate::store::{Lifetime, StoreError, WindowCount};
+use crate::store::{Lifetime, StoreError};
 
 /// Key -> (expiry in Unix milliseconds, or `None` to live forever; the value bytes).
 pub(super) const RECORDS: TableDefinition<&str, (Option<u64>, &[u8])> =
@@ -127,29 +127,6 @@ impl<'txn> Records<'txn> {
         self.remove(key).map(drop)
     }
 
-    pub(super) fn count_in_window(
-        &mut self,
-        key: &str,
-        window: Duration,
-    ) -> Result<WindowCount, StoreError> {
-        let (count, window_ends_at) = match self.live(key)? {
-            Some(StoredRecord {
-                expires_at: Some(window_ends_at),
-                value,
-            }) => (parse_count(&value)?.saturating_add(1), window_ends_at),
-            // A counter without an expiry (written by `put`) would never reset: start a new window.
-            Some(StoredRecord {
-                expires_at: None, ..
-            })
-            | None => (1, self.now_millis.saturating_add(lifetime_millis(window))),
-        };
-        self.write(key, count.to_string().as_bytes(), Some(window_ends_at))?;
-        Ok(WindowCount {
-            count,
-            resets_in: Duration::from_millis(window_ends_at.saturating_sub(self.now_millis)),
-        })
-    }
-
     /// Removes up to [`PURGE_LIMIT`] expired records; how many it removed.
     pub(super) fn purge_expired(&mut self) -> Result<usize, StoreError> {
         let mut expired = Vec::new();
@@ -259,13 +236,6 @@ fn lifetime_millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
-}
-
-fn parse_count(value: &[u8]) -> Result<u64, StoreError> {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt("a window counter does not hold a number".to_owned()))
 }
 
 fn unix_millis_now() -> u64 {

@@ -406,6 +406,14 @@ impl Store for RedisStore {
         })
     }
 
+    async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError> {
+        let mut command = redis::cmd("SET");
+        command.arg(self.keys.key(key)).arg(b"1").arg("NX");
+        command.arg("PX").arg(px_millis(lifetime));
+        // A slot may be lost with a failover: no replica need acknowledge it.
+        self.query(key, Effect::Counter, &command).await
+    }
+
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {
         let channel = self.keys.channel(topic);
         // On a Cluster the message goes to the channel's slot, where the records it is about live.

@@ -151,3 +151,33 @@ async fn a_delivered_scene_is_gone_after_its_grace_and_to_other_tokens_at_once()
     let gone = service.poll_scene(&scene, &poll_token, WAIT).await;
     assert!(matches!(gone, Err(AuthError::SceneExpired)), "{gone:?}");
 }
+
+#[tokio::test]
+async fn a_poll_with_nothing_new_writes_nothing() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+    let created = service
+        .create_scene(
+            CreateSceneRequest::default(),
+            &ClientAddr("127.0.0.1".into()),
+        )
+        .await
+        .expect("a scene");
+    let first = service
+        .poll_scene(&created.scene, &created.poll_token, Duration::ZERO)
+        .await;
+    assert!(matches!(first, Ok(IsLoginResponse::Pending)), "{first:?}");
+    let writes = store.writes_to("");
+    let second = service
+        .poll_scene(&created.scene, &created.poll_token, Duration::ZERO)
+        .await;
+    assert!(
+        matches!(second, Err(AuthError::SlowDown { .. })),
+        "polled within the interval: {second:?}"
+    );
+    assert_eq!(
+        store.writes_to(""),
+        writes,
+        "the poll gate is a slot, not a stored record"
+    );
+}
