@@ -16,6 +16,7 @@ step "lints"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "mini program pages (Node)"
+# Its logic, and its pages rendered by miniprogram-simulate in both languages (tools installed by setup.sh).
 node --test examples/miniprogram/tests/
 
 step "console UI: type-check, compiled JS matches its source"
