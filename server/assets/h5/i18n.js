@@ -1,4 +1,5 @@
-// The language of the server's own pages (the `/m/scan/…` page, its not-found page, `/h5/demo`):
+// The language of the server's own pages (the `/m/scan/…` page, its not-found page, `/h5/demo`; the
+// `invite.*` texts are there for the `/m/invite/…` page):
 // Simplified Chinese or English, whichever comes first in the browser's preferred languages
 // (navigator.languages), English when neither does. The HTML is written in English, so a page reads
 // sensibly before this runs or without it; this script puts the chosen language's text into every
@@ -13,6 +14,10 @@
       "scan.open_with_wechat":
         "To log the console in, scan its QR code with WeChat's scanner (WeChat → Discover → Scan). " +
         "Opened in any other app or browser, this page cannot log anything in.",
+      "invite.title": "Join the MeetEasy team",
+      "invite.open_with_wechat":
+        "To accept this invite, scan its QR code with WeChat's scanner (WeChat → Discover → Scan). " +
+        "Opened in any other app or browser, this page cannot accept it.",
       "not_found.title": "Not found",
       "not_found.heading": "This login code is not valid",
       "not_found.body": "The link is incomplete or was mistyped. Scan the QR code on the console again.",
@@ -56,6 +61,10 @@
       "scan.open_with_wechat":
         "请用微信的“扫一扫”（微信 → 发现 → 扫一扫）扫描控制台上的二维码来登录控制台。" +
         "在其他应用或浏览器中打开这个页面，无法登录任何东西。",
+      "invite.title": "加入 MeetEasy 团队",
+      "invite.open_with_wechat":
+        "请用微信的“扫一扫”（微信 → 发现 → 扫一扫）扫描邀请二维码来接受邀请。" +
+        "在其他应用或浏览器中打开这个页面，无法接受邀请。",
       "not_found.title": "未找到",
       "not_found.heading": "这个登录码无效",
       "not_found.body": "链接不完整或输入有误。请重新扫描控制台上的二维码。",
