@@ -297,8 +297,14 @@ mod tests {
         assert_html_headers(&response);
         assert!(page.contains("WeChat"));
         assert_no_inline_code(&page);
-        assert!(page.contains("src=\"/h5/i18n.js\""), "speaks the browser's language");
-        assert!(!page.contains("/m/scan.js"), "no simulator outside dev mode");
+        assert!(
+            page.contains("src=\"/h5/i18n.js\""),
+            "speaks the browser's language"
+        );
+        assert!(
+            !page.contains("/m/scan.js"),
+            "no simulator outside dev mode"
+        );
         let (script, _) = get_page(false, "/m/scan.js", None).await;
         assert_eq!(script.status(), StatusCode::NOT_FOUND);
     }
