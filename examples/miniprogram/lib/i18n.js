@@ -9,6 +9,7 @@ const ZH = {
   opening: '正在打开…',
   // The scan page.
   scanTitle: '登录控制台',
+  linkTitle: '关联微信',
   loginQuestion: '登录这台控制台？',
   linkQuestion: (name) => `将你的微信关联到 ${name} 的账号？`,
   linkNote: (name) => `确认后，你可以用这个微信扫码登录 ${name} 的 MeetEasy 账号。`,
@@ -64,6 +65,7 @@ const EN = {
   loading: 'Checking the request…',
   opening: 'Opening…',
   scanTitle: 'Console login',
+  linkTitle: 'Link WeChat',
   loginQuestion: 'Log in to this console?',
   linkQuestion: (name) => `Link your WeChat to ${name}'s account?`,
   linkNote: (name) => `Once linked, this WeChat logs in to ${name}'s MeetEasy account by scanning.`,

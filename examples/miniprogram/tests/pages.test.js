@@ -50,10 +50,10 @@ function lastRequest(wx) {
 // --- The scan page ----------------------------------------------------------------------------------
 
 const SCAN_TEXT = {
-  zh: { title: '登录控制台', question: '登录这台控制台？', link: '将你的微信关联到 Pat 的账号？', confirm: '确认', decline: '拒绝',
+  zh: { title: '登录控制台', linkTitle: '关联微信', question: '登录这台控制台？', link: '将你的微信关联到 Pat 的账号？', confirm: '确认', decline: '拒绝',
     loggedIn: '控制台已登录', linked: '你的微信已关联到这个账号', declined: '你已拒绝', exit: '完成并退出',
     identityInUse: '这个微信已属于另一个', expired: '这个登录码已过期', loading: '正在检查请求' },
-  en: { title: 'Console login', question: 'Log in to this console?', link: "Link your WeChat to Pat's account?", confirm: 'Confirm',
+  en: { title: 'Console login', linkTitle: 'Link WeChat', question: 'Log in to this console?', link: "Link your WeChat to Pat's account?", confirm: 'Confirm',
     decline: 'Decline', loggedIn: 'The console is logged in.', linked: 'Your WeChat is now linked', declined: 'You declined.',
     exit: 'Done, leave', identityInUse: 'This WeChat already belongs to another MeetEasy account', expired: 'This login code has expired',
     loading: 'Checking the request' },
@@ -101,6 +101,7 @@ for (const lang of LANGS) {
     await page.until(settled);
     assert.ok(page.text().includes(text.link), page.text());
     assert.ok(!page.text().includes(text.question));
+    assert.deepEqual(page.wxCalls.at(-1), ['setNavigationBarTitle', text.linkTitle]);
     await page.tap('.confirm');
     await page.until((data) => data.state === 'done');
     assert.equal(lastRequest(wx).url, `${ORIGIN}/auth/scenes/${SCENE}/confirm`);

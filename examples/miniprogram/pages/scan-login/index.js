@@ -12,7 +12,10 @@ Page({
     this.setData({ t: viewStrings(lang), question: t.loginQuestion, note: t.confirmNote });
     wx.setNavigationBarTitle({ title: t.scanTitle });
     this.scanLogin = createScanLogin({ api, session, lang });
-    this.scanLogin.open(query).then((view) => this.setData(view));
+    this.scanLogin.open(query).then((view) => {
+      if (view.purpose === 'link') wx.setNavigationBarTitle({ title: t.linkTitle });
+      this.setData(view);
+    });
   },
 
   onConfirm() {
