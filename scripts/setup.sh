@@ -46,5 +46,14 @@ if ! command -v tauri-driver >/dev/null 2>&1; then
   cargo install tauri-driver --version '^2' --locked --quiet
 fi
 
+# The mini program's test tools (miniprogram-simulate, jsdom), exactly as its committed lockfile says;
+# again only when the lockfile changed since the last install (a few seconds, from the npm registry).
+miniprogram="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/examples/miniprogram"
+if [ ! -f "$miniprogram/node_modules/.package-lock.json" ] ||
+  [ "$miniprogram/package-lock.json" -nt "$miniprogram/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the mini program's test tools (npm ci)"
+  (cd "$miniprogram" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 # One build directory for every checkout on this machine, outside the clone.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/meeteasy/target}"

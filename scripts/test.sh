@@ -16,6 +16,8 @@ step "lints"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "mini program pages (Node)"
+# Its logic, its pages rendered by miniprogram-simulate in both languages, and the zh-CN/English texts
+# of the server's own phone and browser pages (tools installed by setup.sh).
 node --test examples/miniprogram/tests/
 
 step "console UI: type-check, compiled JS matches its source"

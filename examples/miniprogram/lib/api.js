@@ -44,6 +44,8 @@ function createApi({ wx, baseUrl }) {
     scan: (scene, token) => request('POST', `/auth/scenes/${encodeURIComponent(scene)}/scan`, { token }),
     confirm: (scene, token) => request('POST', `/auth/scenes/${encodeURIComponent(scene)}/confirm`, { token }),
     cancel: (scene, token) => request('POST', `/auth/scenes/${encodeURIComponent(scene)}/cancel`, { token }),
+    inspectInvite: (code) => request('POST', '/auth/invites/inspect', { body: { code } }),
+    acceptInvite: (code, token) => request('POST', '/auth/invites/accept', { body: { code }, token }),
   };
 }
 

@@ -1,26 +1,11 @@
-// The scan-login confirm page's logic, without the page: log in, claim the scene, show the console
-// (device, IP, time), then confirm or decline. Every outcome is a view state the page renders as is.
+// The scan page's logic, without the page: log in, claim the scene, show what the scan is for (logging
+// in a console, or linking this WeChat to a console user's account) with the console's device, IP and
+// time, then confirm or decline. Every outcome is a view state the page renders as is, its sentences
+// in `lang` (see lib/i18n.js).
 'use strict';
 
 const { sceneFromLaunch } = require('./scene');
-
-const MESSAGES = {
-  scene_expired: 'This login code has expired. Refresh the QR code on the console and scan again.',
-  scene_claimed: 'Someone else has already scanned this login code.',
-  not_organizer: 'Your account is not an organizer, so it cannot log in a console.',
-  wechat_code_invalid: 'WeChat login failed. Please scan again.',
-  wechat_user_blocked: 'WeChat does not allow this account to log in.',
-  wechat_rate_limited: 'Too many attempts. Please wait a minute and scan again.',
-  wechat_unavailable: 'WeChat is not answering. Please try again shortly.',
-  store_unavailable: 'The service is temporarily unavailable. Please try again shortly.',
-  network_error: 'No connection to the server. Check your network and try again.',
-  no_scene: 'Open this page by scanning the QR code on a MeetEasy console.',
-};
-const FALLBACK_MESSAGE = 'Something went wrong. Please scan again.';
-
-function messageFor(code) {
-  return MESSAGES[code] || FALLBACK_MESSAGE;
-}
+const i18n = require('./i18n');
 
 function pad(n) {
   return String(n).padStart(2, '0');
@@ -32,44 +17,60 @@ function formatTime(unixSeconds) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-function errorState(error) {
+function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
-  return { state: 'error', code, message: messageFor(code) };
+  return { state: 'error', code, message: i18n.messageFor(code, lang) };
 }
 
-function createScanLogin({ api, session }) {
+/**
+ * `lang` defaults to English only so the logic reads plainly in tests; the page always passes the
+ * language it detected (Chinese unless WeChat is set to English).
+ */
+function createScanLogin({ api, session, lang = 'en' }) {
+  const t = i18n.strings(lang);
   let scene = null;
+  let purpose = 'login';
 
   /** Opened with the page's launch query: logs in and claims the scene. */
   async function open(query) {
     scene = sceneFromLaunch(query);
-    if (!scene) return errorState({ code: 'no_scene' });
+    if (!scene) return errorState({ code: 'no_scene' }, lang);
     try {
       const token = await session.accessToken();
       const scanned = await api.scan(scene, token);
       const { device_name: deviceName, ip, created_at: createdAt } = scanned.console;
-      return { state: 'confirm', deviceName, ip, time: formatTime(createdAt) };
+      const view = { state: 'confirm', deviceName, ip, time: formatTime(createdAt) };
+      if (scanned.purpose !== 'link') return view;
+      purpose = 'link';
+      const name = (scanned.account && scanned.account.display_name) || t.someone;
+      return { ...view, purpose, accountName: name, question: t.linkQuestion(name), note: t.linkNote(name) };
     } catch (error) {
-      return errorState(error);
+      return errorState(error, lang);
     }
   }
 
   async function decide(confirmed) {
-    if (!scene) return errorState({ code: 'no_scene' });
+    if (!scene) return errorState({ code: 'no_scene' }, lang);
+    const linking = purpose === 'link';
     try {
       const token = await session.accessToken();
       if (confirmed) {
         await api.confirm(scene, token);
-        return { state: 'done', message: 'The console is logged in.' };
+        return { state: 'done', outcome: linking ? 'linked' : 'logged_in', message: linking ? t.linked : t.loggedIn, canExit: true };
       }
       await api.cancel(scene, token);
-      return { state: 'done', message: 'You declined. The console was not logged in.' };
+      return { state: 'done', outcome: 'declined', message: linking ? t.declinedLink : t.declinedLogin, canExit: false };
     } catch (error) {
-      return errorState(error);
+      return errorState(error, lang);
     }
   }
 
   return { open, confirm: () => decide(true), decline: () => decide(false) };
+}
+
+/** The sentence for an error code (kept for callers of the first version; see lib/i18n.js). */
+function messageFor(code, lang = 'en') {
+  return i18n.messageFor(code, lang);
 }
 
 module.exports = { createScanLogin, formatTime, messageFor };

@@ -1,8 +1,10 @@
-// Where the scan-login page finds its scene: `scene` of a mini program code (URI-encoded, decoded once),
-// or `q`, the URI-encoded full URL `<public_url>/m/scan/<scene>` of an ordinary-link QR code.
+// Where a page opened by a QR finds its secret: `scene` of a mini program code (URI-encoded, decoded
+// once), or `q`, the URI-encoded full URL of an ordinary-link QR code: `<public_url>/m/scan/<scene>` for
+// a console's login or link code, `<public_url>/m/invite/<code>` for a team invite.
 'use strict';
 
 const SCAN_PATH = '/m/scan/';
+const INVITE_PATH = '/m/invite/';
 
 function safeDecode(text) {
   try {
@@ -12,8 +14,8 @@ function safeDecode(text) {
   }
 }
 
-/** The scene in a page's launch query, or null when the page was not opened by a console's QR. */
-function sceneFromLaunch(query) {
+/** The value in a launch query: `scene` as is, or the path segment after `path` in the URL in `q`. */
+function fromLaunch(query, path) {
   if (!query) return null;
   if (query.scene) {
     const scene = safeDecode(query.scene);
@@ -22,12 +24,22 @@ function sceneFromLaunch(query) {
   if (query.q) {
     const url = safeDecode(query.q);
     if (!url) return null;
-    const at = url.indexOf(SCAN_PATH);
+    const at = url.indexOf(path);
     if (at < 0) return null;
-    const scene = url.slice(at + SCAN_PATH.length).split(/[?#/]/)[0];
-    return scene ? safeDecode(scene) : null;
+    const value = url.slice(at + path.length).split(/[?#/]/)[0];
+    return value ? safeDecode(value) : null;
   }
   return null;
 }
 
-module.exports = { sceneFromLaunch };
+/** The scene in a page's launch query, or null when the page was not opened by a console's QR. */
+function sceneFromLaunch(query) {
+  return fromLaunch(query, SCAN_PATH);
+}
+
+/** The invite code in a page's launch query, or null when the page was not opened by an invite's QR. */
+function inviteCodeFromLaunch(query) {
+  return fromLaunch(query, INVITE_PATH);
+}
+
+module.exports = { sceneFromLaunch, inviteCodeFromLaunch };

@@ -17,7 +17,7 @@ function createStubWx(routes, { codes = ['code-1', 'code-2', 'code-3'] } = {}) {
     },
     request({ url, method, data, header, success, fail }) {
       const path = url.replace(/^https?:\/\/[^/]+/, '');
-      const request = { method, path, data, header };
+      const request = { method, url, path, data, header };
       requests.push(request);
       const route = routes[`${method} ${path}`];
       setImmediate(() => {

@@ -4,20 +4,18 @@ import MeetEasyLogin from "/h5/login-ticket.mjs";
 const page = document.getElementById("page");
 const byId = (id) => document.getElementById(id);
 
-const PROMPT_REASONS = {
-  ticket_expired: "That login link has expired. Please log in again.",
-  ticket_used: "That login link was already used (perhaps in another tab). Please log in.",
-  network_error: "Could not reach the login server. Check your connection and try again.",
-  token_expired: "Your session has ended. Please log in again.",
-  token_revoked: "Your session has ended. Please log in again.",
-  invalid_token: "Your session is no longer valid. Please log in again.",
-};
+// The page's text in the browser's language: /h5/i18n.js (a deferred classic script before this module,
+// so it has run by now) has put it into the HTML and keeps the sentences this script fills in.
+const say = (key, vars) => window.MeetEasyI18n.t(key, vars);
 
-const FORM_ERRORS = {
-  invalid_credentials: "Wrong email/phone or password.",
-  too_many_attempts: "Too many attempts. Please wait a moment and try again.",
-  network_error: "Could not reach the login server. Check your connection and try again.",
-};
+// The reasons the page asks to log in, and why a password login failed: known codes in words, any other
+// code with the server's own message.
+const PROMPT_REASONS = ["ticket_expired", "ticket_used", "network_error", "token_expired", "token_revoked", "invalid_token", "store_unavailable"];
+const FORM_ERRORS = ["invalid_credentials", "too_many_attempts", "network_error", "store_unavailable"];
+
+function sentenceFor(known, error) {
+  return (known.includes(error.error) && say(`error.${error.error}`)) || error.message;
+}
 
 function show(state) {
   page.dataset.state = state;
@@ -29,7 +27,7 @@ function show(state) {
 
 function showUser(user) {
   byId("user-name").textContent = user.display_name;
-  byId("user-roles").textContent = user.roles.length > 0 ? user.roles.join(", ") : "none";
+  byId("user-roles").textContent = user.roles.length > 0 ? user.roles.join(", ") : say("demo.no_roles");
   show("logged-in");
 }
 
@@ -38,10 +36,10 @@ function showPrompt(error, miniProgram) {
   const loginRequired = new URLSearchParams(window.location.search).has("login");
   if (error !== null) {
     reason.dataset.error = error.error;
-    reason.textContent = PROMPT_REASONS[error.error] || error.message;
+    reason.textContent = sentenceFor(PROMPT_REASONS, error);
   } else if (loginRequired) {
     reason.dataset.error = "login_required";
-    reason.textContent = "That login link was not valid. Please log in.";
+    reason.textContent = say("demo.login_required");
   } else {
     delete reason.dataset.error;
     reason.textContent = "";
@@ -60,8 +58,9 @@ function askToSwitch(outcome) {
   byId("switch-current").hidden = current === null;
   byId("switch-current-unknown").hidden = current !== null;
   byId("offered-name").textContent = outcome.offered.display_name;
-  byId("keep-account").textContent = current ? `Stay as ${current}` : "Stay logged in";
-  byId("accept-account").textContent = `Switch to ${outcome.offered.display_name}`;
+  const offered = outcome.offered.display_name;
+  byId("keep-account").textContent = current ? say("demo.stay_as", { name: current }) : say("demo.stay");
+  byId("accept-account").textContent = say("demo.switch_to", { name: offered });
   const choose = async (choice) => {
     byId("keep-account").disabled = true;
     byId("accept-account").disabled = true;
@@ -87,9 +86,9 @@ function settle(outcome) {
 function showFormError(error) {
   const message = byId("form-error");
   message.dataset.error = error.error;
-  message.textContent = FORM_ERRORS[error.error] || error.message;
+  message.textContent = sentenceFor(FORM_ERRORS, error);
   if (error.retryAfter) {
-    message.textContent += ` (retry in ${error.retryAfter} s)`;
+    message.textContent += say("demo.retry_in", { seconds: error.retryAfter });
   }
   message.hidden = false;
 }
@@ -117,7 +116,7 @@ byId("logout").addEventListener("click", async () => {
 
 byId("mini-program-login").addEventListener("click", () => {
   if (!MeetEasyLogin.reauthenticateInMiniProgram()) {
-    showPrompt({ error: "mini_program_unavailable", message: "Go back to the mini program to log in again." }, true);
+    showPrompt({ error: "mini_program_unavailable", message: say("demo.mini_program_unavailable") }, true);
   }
 });
 

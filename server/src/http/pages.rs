@@ -36,6 +36,8 @@ const LOGIN_TICKET_MODULE: &str = concat!(
 
 const DEMO_HTML: &str = include_str!("../../assets/h5/demo.html");
 const DEMO_JS: &str = include_str!("../../assets/h5/demo.js");
+/// Chooses zh-CN or English for every page here, from the browser's languages.
+const I18N_JS: &str = include_str!("../../assets/h5/i18n.js");
 const STYLE_CSS: &str = include_str!("../../assets/h5/style.css");
 const SCAN_HTML: &str = include_str!("../../assets/m/scan.html");
 const NOT_FOUND_HTML: &str = include_str!("../../assets/m/not-found.html");
@@ -73,6 +75,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(add_ons: &PageAddOns) -> Router<
             asset(LOGIN_TICKET_MODULE, JAVASCRIPT),
         )
         .route("/h5/demo.js", asset(DEMO_JS, JAVASCRIPT))
+        .route("/h5/i18n.js", asset(I18N_JS, JAVASCRIPT))
         .route("/h5/style.css", asset(STYLE_CSS, CSS))
         .route(
             "/h5/demo",
@@ -293,7 +296,15 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_html_headers(&response);
         assert!(page.contains("WeChat"));
-        assert!(!page.contains("<script"), "no simulator outside dev mode");
+        assert_no_inline_code(&page);
+        assert!(
+            page.contains("src=\"/h5/i18n.js\""),
+            "speaks the browser's language"
+        );
+        assert!(
+            !page.contains("/m/scan.js"),
+            "no simulator outside dev mode"
+        );
         let (script, _) = get_page(false, "/m/scan.js", None).await;
         assert_eq!(script.status(), StatusCode::NOT_FOUND);
     }

@@ -1,13 +1,21 @@
-// Opened by scanning a console's QR (mini program code: `scene`; ordinary link QR: `q`).
+// Opened by scanning a console's QR (mini program code: `scene`; ordinary link QR: `q`): logs the console
+// in, or links this WeChat to the console user's account when the scene's purpose is "link".
 const { createScanLogin } = require('../../lib/scan-login');
+const { viewStrings, strings } = require('../../lib/i18n');
 
 Page({
-  data: { state: 'loading', deviceName: '', ip: '', time: '', message: '', busy: false },
+  data: { t: {}, state: 'loading', purpose: 'login', question: '', note: '', deviceName: '', ip: '', time: '', message: '', canExit: false, busy: false },
 
   onLoad(query) {
-    const { api, session } = getApp().globalData;
-    this.scanLogin = createScanLogin({ api, session });
-    this.scanLogin.open(query).then((view) => this.setData(view));
+    const { api, session, lang } = getApp().globalData;
+    const t = strings(lang);
+    this.setData({ t: viewStrings(lang), question: t.loginQuestion, note: t.confirmNote });
+    wx.setNavigationBarTitle({ title: t.scanTitle });
+    this.scanLogin = createScanLogin({ api, session, lang });
+    this.scanLogin.open(query).then((view) => {
+      if (view.purpose === 'link') wx.setNavigationBarTitle({ title: t.linkTitle });
+      this.setData(view);
+    });
   },
 
   onConfirm() {
@@ -22,5 +30,10 @@ Page({
     if (this.data.busy) return;
     this.setData({ busy: true });
     action().then((view) => this.setData({ ...view, busy: false }));
+  },
+
+  // Leaves the mini program, so the next scan opens it afresh on this page.
+  onExit() {
+    wx.exitMiniProgram({});
   },
 });

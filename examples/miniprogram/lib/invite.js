@@ -1,0 +1,63 @@
+// The invite page's logic, without the page: read the invite code from the launch query, ask the server
+// who invites to which role (no login needed for that), then accept (logging in first if needed, and
+// sending the mini program's token) or decline (nothing to tell the server: the code simply stays unused
+// until it expires). Every outcome is a view state the page renders as is, in `lang`.
+'use strict';
+
+const { inviteCodeFromLaunch } = require('./scene');
+const { formatTime } = require('./scan-login');
+const i18n = require('./i18n');
+
+function errorState(error, lang) {
+  const code = (error && error.code) || 'unknown';
+  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true };
+}
+
+/** As createScanLogin: `lang` defaults to English for tests; the page passes the detected language. */
+function createInvite({ api, session, lang = 'en' }) {
+  const t = i18n.strings(lang);
+  let code = null;
+  let role = 'organizer';
+
+  async function open(query) {
+    code = inviteCodeFromLaunch(query);
+    if (!code) return errorState({ code: 'no_invite' }, lang);
+    try {
+      const invite = await api.inspectInvite(code);
+      role = invite.role === 'admin' ? 'admin' : 'organizer';
+      const inviter = invite.invited_by || {};
+      const name = inviter.display_name || t.someone;
+      return {
+        state: 'ask',
+        role,
+        inviterName: name,
+        inviterAvatar: inviter.avatar_url || '',
+        question: t.inviteQuestion(name, i18n.roleName(role, lang)),
+        expires: invite.expires_at ? t.inviteExpires(formatTime(invite.expires_at)) : '',
+      };
+    } catch (error) {
+      return errorState(error, lang);
+    }
+  }
+
+  async function accept() {
+    if (!code) return errorState({ code: 'no_invite' }, lang);
+    try {
+      const token = await session.accessToken();
+      const answer = await api.acceptInvite(code, token);
+      const roles = (answer && answer.user && answer.user.roles) || [];
+      const now = roles.includes('admin') ? 'admin' : role;
+      return { state: 'done', outcome: 'accepted', message: t.accepted(i18n.roleName(now, lang)), canExit: true };
+    } catch (error) {
+      return errorState(error, lang);
+    }
+  }
+
+  async function decline() {
+    return { state: 'done', outcome: 'declined', message: t.declinedInvite, canExit: true };
+  }
+
+  return { open, accept, decline };
+}
+
+module.exports = { createInvite };

@@ -1,0 +1,44 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { detectLang, normalizeLang, TABLES, viewStrings, messageFor, roleName } = require('../lib/i18n');
+
+test('English only when WeChat is set to English; Chinese otherwise', () => {
+  for (const language of ['en', 'en_US', 'en-GB', 'EN']) assert.equal(normalizeLang(language), 'en', language);
+  for (const language of ['zh_CN', 'zh_TW', 'zh_HK', 'ja', '', undefined, 'english-ish']) assert.equal(normalizeLang(language), 'zh', language);
+});
+
+test('the newer wx.getAppBaseInfo is asked first, then wx.getSystemInfoSync, then Chinese', () => {
+  assert.equal(detectLang({ getAppBaseInfo: () => ({ language: 'en' }), getSystemInfoSync: () => ({ language: 'zh_CN' }) }), 'en');
+  assert.equal(detectLang({ getSystemInfoSync: () => ({ language: 'en' }) }), 'en');
+  assert.equal(detectLang({ getAppBaseInfo: () => { throw new Error('not supported'); }, getSystemInfoSync: () => ({ language: 'en_US' }) }), 'en');
+  assert.equal(detectLang({ getAppBaseInfo: () => ({}) }), 'zh');
+  assert.equal(detectLang({}), 'zh');
+  assert.equal(detectLang(undefined), 'zh');
+});
+
+test('both tables say the same things', () => {
+  const keys = (table) => Object.keys(table).sort();
+  assert.deepEqual(keys(TABLES.zh), keys(TABLES.en));
+  assert.deepEqual(keys(TABLES.zh.errors), keys(TABLES.en.errors));
+  for (const lang of ['zh', 'en']) {
+    for (const [key, value] of Object.entries(TABLES[lang])) {
+      if (key !== 'errors') assert.equal(typeof value, typeof TABLES.zh[key], key);
+    }
+    assert.ok(Object.values(viewStrings(lang)).every((value) => typeof value === 'string'), 'view strings are JSON');
+  }
+});
+
+test('every error code of the contract that reaches the phone has a sentence', () => {
+  const codes = ['scene_expired', 'scene_claimed', 'not_organizer', 'identity_in_use', 'invite_invalid', 'invite_expired',
+    'invite_used', 'forbidden', 'too_many_requests', 'slow_down', 'wechat_code_invalid', 'wechat_user_blocked',
+    'wechat_rate_limited', 'wechat_unavailable', 'store_unavailable', 'network_error'];
+  for (const lang of ['zh', 'en']) {
+    for (const code of codes) assert.notEqual(messageFor(code, lang), TABLES[lang].fallbackError, `${lang} ${code}`);
+    assert.equal(messageFor('something_new', lang), TABLES[lang].fallbackError);
+  }
+  assert.equal(TABLES.zh.linkQuestion('Pat'), '将你的微信关联到 Pat 的账号？');
+  assert.equal(TABLES.en.linkQuestion('Pat'), "Link your WeChat to Pat's account?");
+  assert.equal(roleName('admin', 'zh'), '管理员');
+  assert.equal(roleName('organizer', 'en'), 'an organizer');
+});

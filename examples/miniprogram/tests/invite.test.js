@@ -1,0 +1,50 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { createApi } = require('../lib/api');
+const { createSession } = require('../lib/session');
+const { createInvite } = require('../lib/invite');
+const { createStubWx, contractError } = require('./stub_wx');
+
+const CODE = 'InV1teC0deInV1teC0deInV1teC0de12';
+
+function setup(routes = {}, lang) {
+  const wx = createStubWx({
+    'POST /auth/wechat/login': ({ data }) => ({ statusCode: 200, data: { access_token: `token-for-${data.code}`, expires_in: 7200, login_ticket: 't', login_ticket_expires_in: 120, user: {} } }),
+    'POST /auth/invites/inspect': () => ({ statusCode: 200, data: { role: 'organizer', invited_by: { display_name: 'Pat', avatar_url: null }, expires_at: 1700000000 } }),
+    'POST /auth/invites/accept': () => ({ statusCode: 200, data: { user: { id: 'u1', roles: ['organizer'] } } }),
+    ...routes,
+  });
+  const api = createApi({ wx, baseUrl: 'https://auth.example.com' });
+  return { wx, invite: createInvite({ api, session: createSession({ wx, api, app: 'organizer' }), lang }) };
+}
+
+test('inspecting needs no login; accepting logs in once and sends the code with the token', async () => {
+  const { wx, invite } = setup();
+  const asked = await invite.open({ scene: CODE });
+  assert.equal(asked.state, 'ask');
+  assert.equal(asked.question, 'Pat invites you to join the MeetEasy team as an organizer');
+  assert.equal(wx.logins, 0);
+  const done = await invite.accept();
+  assert.deepEqual([done.state, done.outcome], ['done', 'accepted']);
+  assert.match(done.message, /You are now an organizer/);
+  const accept = wx.requests.at(-1);
+  assert.deepEqual([accept.path, accept.data, accept.header.Authorization], ['/auth/invites/accept', { code: CODE }, 'Bearer token-for-code-1']);
+  assert.equal(wx.logins, 1);
+});
+
+test('an inviter without a name and an unknown error still read as sentences', async () => {
+  const { invite } = setup({ 'POST /auth/invites/inspect': () => ({ statusCode: 200, data: { role: 'admin', invited_by: {} } }) }, 'zh');
+  const asked = await invite.open({ scene: CODE });
+  assert.equal(asked.question, '某位团队成员 邀请你成为 MeetEasy 团队的管理员');
+  assert.equal(asked.expires, '');
+  const odd = await setup({ 'POST /auth/invites/inspect': contractError(500, 'internal') }, 'zh').invite.open({ scene: CODE });
+  assert.equal(odd.message, '出了点问题。请重新扫码。');
+});
+
+test('accepting before opening, or without a code, asks for the QR', async () => {
+  const { wx, invite } = setup();
+  assert.equal((await invite.accept()).code, 'no_invite');
+  assert.equal((await invite.open({ q: encodeURIComponent('https://auth.example.com/other') })).code, 'no_invite');
+  assert.equal(wx.requests.length, 0);
+});
