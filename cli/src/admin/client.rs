@@ -69,21 +69,32 @@ pub async fn send(
     request: &AdminRequest,
 ) -> Result<AdminReply, AdminClientError> {
     let line = wire::to_line(request).map_err(AdminClientError::Encode)?;
-    stream
-        .write_all(&line)
-        .await
-        .map_err(AdminClientError::Send)?;
-    let answer = tokio::time::timeout(
-        RESPONSE_TIMEOUT,
-        wire::read_line(BufReader::new(&mut stream), MAX_RESPONSE_BYTES),
-    )
-    .await
-    .map_err(|_elapsed| AdminClientError::TimedOut(RESPONSE_TIMEOUT))??;
-    match serde_json::from_slice(&answer).map_err(AdminClientError::Malformed)? {
+    if let Err(error) = stream.write_all(&line).await {
+        // A server that refuses a connection answers and closes before reading the request: its
+        // answer says why, and is still there to read.
+        return match receive(&mut stream).await {
+            Ok(AdminResponse::Refused { error, message }) => Err(AdminClientError::Refused {
+                code: error,
+                message,
+            }),
+            Ok(AdminResponse::Done(_)) | Err(_) => Err(AdminClientError::Send(error)),
+        };
+    }
+    match receive(&mut stream).await? {
         AdminResponse::Done(reply) => Ok(reply),
         AdminResponse::Refused { error, message } => Err(AdminClientError::Refused {
             code: error,
             message,
         }),
     }
+}
+
+async fn receive(stream: &mut UnixStream) -> Result<AdminResponse, AdminClientError> {
+    let answer = tokio::time::timeout(
+        RESPONSE_TIMEOUT,
+        wire::read_line(BufReader::new(stream), MAX_RESPONSE_BYTES),
+    )
+    .await
+    .map_err(|_elapsed| AdminClientError::TimedOut(RESPONSE_TIMEOUT))??;
+    serde_json::from_slice(&answer).map_err(AdminClientError::Malformed)
 }
