@@ -1,5 +1,6 @@
 //! Harnesses the end-to-end suite runs the real parts with: redis-server processes, in-process auth
-//! servers on free ports, the `meeteasy-auth` binary, headless Chromium, and the console window under tauri-driver.
+//! servers on free ports, the `meeteasy-auth` binary, headless Chromium, and the console window
+//! under tauri-driver.
 
 pub mod api;
 pub mod auth_process;
