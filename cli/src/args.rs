@@ -50,7 +50,7 @@ pub struct StoreArgs {
     /// A TOML config file.
     #[arg(long, env = "MEETEASY_CONFIG")]
     pub config: Option<PathBuf>,
-    /// `embedded` (the default) or `redis://host:port`.
+    /// `embedded` (the default), or `redis://`, `redis-sentinel://` or `redis-cluster://` URLs.
     #[arg(long, env = "MEETEASY_STORE")]
     pub store: Option<String>,
     /// Where the embedded store keeps its database.

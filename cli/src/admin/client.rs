@@ -18,7 +18,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum AdminClientError {
     #[error(
-        "the admin socket {path} belongs to another user: run this command as the user the server runs as"
+        "the admin socket {path} is not open to this user: run this command as the user the server runs as (the data directory's owner)"
     )]
     NotYours { path: PathBuf },
     #[error("cannot reach the admin socket {path}: {source}")]

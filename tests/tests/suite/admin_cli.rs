@@ -173,7 +173,7 @@ async fn another_user_is_refused(
     let by_mode = as_nobody().await;
     let stderr = String::from_utf8_lossy(&by_mode.stderr);
     assert!(
-        !by_mode.status.success() && stderr.contains("belongs to another user"),
+        !by_mode.status.success() && stderr.contains("is not open to this user"),
         "{stderr}"
     );
 
