@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use meeteasy_auth::config::Overrides;
 use meeteasy_auth::domain::{Admin, AuthError};
 use meeteasy_auth::store::embedded::EmbeddedStore;
 use meeteasy_protocol::{ErrorCode, Secret};
@@ -17,6 +18,7 @@ use super::client::{self, AdminClientError};
 use super::dispatch::Dispatcher;
 use super::server::{AdminSocket, AdminSocketError, SOCKET_FILE};
 use super::wire::{AdminReply, AdminRequest, AdminResponse};
+use crate::commands::CommandError;
 
 fn dispatcher(data_dir: &Path) -> Arc<Dispatcher> {
     let store = EmbeddedStore::open(data_dir).expect("the store opens");
@@ -240,4 +242,20 @@ async fn silent_oversized_and_malformed_requests_are_refused() {
         );
     }
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_locked_by_a_server_without_a_socket_is_explained() {
+    let dir = TempDir::new().expect("temp dir");
+    // Held as a server that has not bound its socket yet (or one from before the socket) holds it.
+    let _held = EmbeddedStore::open(dir.path()).expect("the store opens");
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_owned()),
+        ..Overrides::default()
+    };
+    let refused = super::run(&overrides, add_ann()).await;
+    assert!(
+        matches!(refused, Err(CommandError::LockedWithoutAdminSocket { .. })),
+        "{refused:?}"
+    );
 }
