@@ -11,6 +11,8 @@ use meeteasy_auth::config::{self, Overrides};
 use meeteasy_devtools::{fake_wechat::FakeWeChatArgs, phone::PhoneScanArgs};
 use meeteasy_protocol::Secret;
 
+use crate::admin::AdminRequest;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "meeteasy-auth",
@@ -41,13 +43,14 @@ pub enum Command {
     Phone(PhoneCommand),
 }
 
-/// Where the store is; shared by `serve`, `users` and `keys`.
+/// Where the store is; shared by `serve`, `users` and `keys`. On the embedded store, `users` and
+/// `keys` go through the admin socket in the data directory when a server runs there.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// A TOML config file.
     #[arg(long, env = "MEETEASY_CONFIG")]
     pub config: Option<PathBuf>,
-    /// `embedded` (the default) or `redis://host:port`.
+    /// `embedded` (the default), or `redis://`, `redis-sentinel://` or `redis-cluster://` URLs.
     #[arg(long, env = "MEETEASY_STORE")]
     pub store: Option<String>,
     /// Where the embedded store keeps its database.
@@ -171,11 +174,31 @@ pub struct GrantArgs {
     pub role: String,
 }
 
+impl AddUserArgs {
+    pub fn request(&self, password: Secret) -> AdminRequest {
+        AdminRequest::AddUser {
+            login: self.login.clone(),
+            display_name: self.name.clone(),
+            roles: self.roles.clone(),
+            password,
+        }
+    }
+}
+
+impl GrantArgs {
+    pub fn request(&self) -> AdminRequest {
+        AdminRequest::Grant {
+            user: self.user.clone(),
+            role: self.role.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Makes the published next key the signing key and draws a new next key. Tokens signed before
     /// keep verifying until they expire; running servers on the same store switch within moments.
-    /// (The embedded store is locked by a running server: stop it first.)
+    /// (A server running on the embedded store rotates them itself, through its admin socket.)
     Rotate(RotateKeysArgs),
 }
 
@@ -187,6 +210,14 @@ pub struct RotateKeysArgs {
     /// the leaked keys forge nothing. Every session must log in again.
     #[arg(long)]
     pub compromised: bool,
+}
+
+impl RotateKeysArgs {
+    pub fn request(&self) -> AdminRequest {
+        AdminRequest::RotateKeys {
+            compromised: self.compromised,
+        }
+    }
 }
 
 #[cfg(feature = "dev-tools")]

@@ -4,11 +4,14 @@ use std::io::BufRead as _;
 
 use tokio::net::TcpListener;
 
-use crate::args::{AddUserArgs, GrantArgs, RotateKeysArgs, ServeArgs};
+use crate::admin::{
+    self, AdminClientError, AdminReply, AdminRequest, AdminSocket, AdminSocketError, Dispatcher,
+};
+use crate::args::{AddUserArgs, ServeArgs, StoreArgs};
 use meeteasy_auth::config::{self, ConfigError, Settings, StoreLocation};
-use meeteasy_auth::domain::{Admin, AuthError, NewPasswordUser, Rotation, UserRef};
+use meeteasy_auth::domain::{Admin, AuthError};
 use meeteasy_auth::http::pages::PageAddOns;
-use meeteasy_auth::server::{Server, StartError, open_store};
+use meeteasy_auth::server::{Server, StartError};
 use meeteasy_protocol::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,14 @@ pub enum CommandError {
     Stdin(std::io::Error),
     #[error("{0}")]
     Refused(#[from] AuthError),
+    #[error(transparent)]
+    AdminSocket(#[from] AdminSocketError),
+    #[error(transparent)]
+    AdminClient(#[from] AdminClientError),
+    #[error(
+        "the database {path} is in use, but no server answers on its admin socket: if a server is starting or stopping, try again in a moment"
+    )]
+    LockedWithoutAdminSocket { path: std::path::PathBuf },
     #[cfg(feature = "dev-tools")]
     #[error("cannot start dev mode: {0}")]
     DevMode(std::io::Error),
@@ -61,9 +72,30 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         "in clear"
     };
     let public_url = settings.public_url.clone();
+    let key_encryption_key = settings.key_encryption_key.clone();
+    let embedded_data_dir = match &settings.store {
+        StoreLocation::Embedded { data_dir } => Some(data_dir.clone()),
+        StoreLocation::Redis(_) => None,
+    };
     let server = Server::build(settings, page_add_ons).await?;
+    // Bound once the store is open: its lock says no other server uses this data directory.
+    let admin_socket = match embedded_data_dir {
+        Some(data_dir) => {
+            let socket = AdminSocket::bind(&data_dir).await?;
+            tracing::info!(path = %socket.path().display(), "admin socket ready");
+            let dispatcher =
+                Dispatcher::new(Admin::new(server.store().clone()), key_encryption_key);
+            Some(socket.serve(std::sync::Arc::new(dispatcher)))
+        }
+        // Commands reach a shared Redis directly.
+        None => None,
+    };
     tracing::info!(addr = %settings_addr(&listener), %public_url, %store, signing_keys = keys_at_rest, "listening");
-    server.run(listener, shutdown_signal()).await?;
+    let served = server.run(listener, shutdown_signal()).await;
+    if let Some(admin_socket) = admin_socket {
+        admin_socket.stop().await;
+    }
+    served?;
     Ok(())
 }
 
@@ -114,67 +146,53 @@ async fn shutdown_signal() {
     }
 }
 
+/// `users add`: the password comes from standard input, never the command line.
 pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
-    let location = config::store_location(&args.store.overrides())?;
     let mut password = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut password)
         .map_err(CommandError::Stdin)?;
-    let password = password.trim_end_matches(['\r', '\n']);
-    let admin = Admin::new(open_store(&location).await?);
-    let user = admin
-        .add_password_user(NewPasswordUser {
-            login: args.login.clone(),
-            display_name: args.name.clone(),
-            roles: args.roles.clone(),
-            password: Secret::new(password),
-        })
-        .await?;
-    println!(
-        "added user {} ({}) with roles [{}]",
-        user.id,
-        user.display_name,
-        user.roles.join(", ")
-    );
+    let password = Secret::new(password.trim_end_matches(['\r', '\n']));
+    admin_command(&args.store, args.request(password)).await
+}
+
+/// Runs an operator command where the store can take it (see [`admin::run`]) and prints what it did.
+pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(), CommandError> {
+    let reply = admin::run(&store.overrides(), request).await?;
+    print_reply(&reply);
     Ok(())
 }
 
-pub async fn grant(args: &GrantArgs) -> Result<(), CommandError> {
-    let location = config::store_location(&args.store.overrides())?;
-    let admin = Admin::new(open_store(&location).await?);
-    let user = admin.grant(&UserRef::parse(&args.user), &args.role).await?;
-    println!(
-        "user {} ({}) now has roles [{}]",
-        user.id,
-        user.display_name,
-        user.roles.join(", ")
-    );
-    Ok(())
-}
-
-pub async fn rotate_keys(args: &RotateKeysArgs) -> Result<(), CommandError> {
-    let overrides = args.store.overrides();
-    let location = config::store_location(&overrides)?;
-    let key_encryption_key = config::key_encryption_key(&overrides)?;
-    let admin = Admin::new(open_store(&location).await?);
-    let rotation = if args.compromised {
-        Rotation::Compromised
-    } else {
-        Rotation::Scheduled
-    };
-    let keys = admin
-        .rotate_keys(rotation, key_encryption_key.as_ref())
-        .await?;
-    println!("signing with key {}; next key {}", keys.current, keys.next);
-    match rotation {
-        Rotation::Compromised => {
-            println!("no earlier key is accepted: every session must log in again");
-        }
-        Rotation::Scheduled => println!(
-            "still accepted for tokens signed before: {}",
-            keys.retired.join(", ")
+fn print_reply(reply: &AdminReply) {
+    match reply {
+        AdminReply::UserAdded { user } => println!(
+            "added user {} ({}) with roles [{}]",
+            user.id,
+            user.display_name,
+            user.roles.join(", ")
         ),
+        AdminReply::RoleGranted { user } => println!(
+            "user {} ({}) now has roles [{}]",
+            user.id,
+            user.display_name,
+            user.roles.join(", ")
+        ),
+        AdminReply::KeysRotated {
+            current,
+            next,
+            retired,
+            compromised,
+        } => {
+            println!("signing with key {current}; next key {next}");
+            if *compromised {
+                println!("no earlier key is accepted: every session must log in again");
+            } else {
+                println!(
+                    "still accepted for tokens signed before: {}",
+                    retired.join(", ")
+                );
+            }
+        }
     }
-    Ok(())
 }

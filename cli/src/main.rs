@@ -1,5 +1,6 @@
 //! `meeteasy-auth`: parses the command line and runs the verb.
 
+mod admin;
 mod allocator;
 mod args;
 mod commands;
@@ -24,8 +25,12 @@ async fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Serve(args) => commands::serve(args).await,
         Command::Users(UsersCommand::Add(args)) => commands::add_user(args).await,
-        Command::Users(UsersCommand::Grant(args)) => commands::grant(args).await,
-        Command::Keys(KeysCommand::Rotate(args)) => commands::rotate_keys(args).await,
+        Command::Users(UsersCommand::Grant(args)) => {
+            commands::admin_command(&args.store, args.request()).await
+        }
+        Command::Keys(KeysCommand::Rotate(args)) => {
+            commands::admin_command(&args.store, args.request()).await
+        }
         #[cfg(feature = "dev-tools")]
         Command::FakeWechat(args) => {
             return match meeteasy_devtools::fake_wechat::run(args.clone()).await {

@@ -403,6 +403,23 @@ fn reported_kids(output: &Output) -> Vec<String> {
         .collect()
 }
 
+/// The `kid`s the server publishes, in order.
+fn published_kids(base_url: &str) -> Vec<String> {
+    let (status, jwks) = request(
+        reqwest::Method::GET,
+        &format!("{base_url}/.well-known/jwks.json"),
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|key| key["kid"].as_str().map(str::to_owned))
+        .collect()
+}
+
 #[test]
 fn keys_rotated_on_the_command_line_are_the_keys_the_server_publishes() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -424,29 +441,26 @@ fn keys_rotated_on_the_command_line_are_the_keys_the_server_publishes() {
     let mut serve = command(dir.path());
     serve.args(["serve", "--dev"]);
     let served = Served::start(serve);
-    let (status, jwks) = request(
-        reqwest::Method::GET,
-        &format!("{}/.well-known/jwks.json", served.base_url),
-        None,
-        None,
-    );
-    assert_eq!(status, 200);
-    let published: Vec<&str> = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .filter_map(|key| key["kid"].as_str())
-        .collect();
-    assert_eq!(published, kids);
+    assert_eq!(published_kids(&served.base_url), kids);
 
-    // The embedded store belongs to the running server: the command says so instead of waiting.
-    let refused = rotate_keys(dir.path());
-    assert!(!refused.status.success());
+    // The embedded store belongs to the running server: the command goes through its admin
+    // socket, and the server publishes the new keys.
+    let live = rotate_keys(dir.path());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("in use by another process"),
+        live.status.success(),
         "{}",
-        String::from_utf8_lossy(&refused.stderr)
+        String::from_utf8_lossy(&live.stderr)
     );
+    let live_kids = reported_kids(&live);
+    assert_eq!(live_kids[2], kids[0], "the previous current key is retired");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while published_kids(&served.base_url) != live_kids {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not switch to the rotated keys"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(served.stop().success());
 
     let mut compromised = command(dir.path());
@@ -455,7 +469,11 @@ fn keys_rotated_on_the_command_line_are_the_keys_the_server_publishes() {
     assert!(replaced.status.success());
     let fresh = reported_kids(&replaced);
     assert_eq!(fresh.len(), 2, "a new current and next key only: {fresh:?}");
-    assert!(fresh.iter().all(|kid| !kids.contains(kid)));
+    assert!(
+        fresh
+            .iter()
+            .all(|kid| !kids.contains(kid) && !live_kids.contains(kid))
+    );
     assert!(String::from_utf8_lossy(&replaced.stdout).contains("every session must log in again"));
 }
 

@@ -1,7 +1,9 @@
 //! Harnesses the end-to-end suite runs the real parts with: redis-server processes, in-process auth
-//! servers on free ports, headless Chromium, and the console window under tauri-driver.
+//! servers on free ports, the `meeteasy-auth` binary, headless Chromium, and the console window
+//! under tauri-driver.
 
 pub mod api;
+pub mod auth_process;
 pub mod browser;
 pub mod desktop;
 pub mod redis_deployments;

@@ -1,5 +1,6 @@
 //! The end-to-end suite: one test binary (one link on 2 cores), one module per area.
 
+mod admin_cli;
 mod bad_input;
 mod connections;
 mod console;

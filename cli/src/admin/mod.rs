@@ -1,0 +1,48 @@
+//! Operator commands (`users`, `keys`) as requests: run over the admin socket of a server that
+//! holds the embedded store, or against the store itself when no server does, or always against
+//! the store on Redis (shared by every instance, never locked).
+//!
+//! A new command is an [`AdminRequest`] variant and its [`AdminReply`] variant (`wire.rs`), an arm
+//! in [`Dispatcher::run`] (`dispatch.rs`), its clap arguments with a `request()` in `args.rs`, an
+//! arm in `main.rs` calling `commands::admin_command`, and its reply's arm in
+//! `commands::print_reply`. The compiler points at each match that misses it; the transport and the
+//! routing need nothing.
+
+mod client;
+mod dispatch;
+mod server;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+pub use client::AdminClientError;
+pub use dispatch::Dispatcher;
+pub use server::{AdminSocket, AdminSocketError};
+pub use wire::{AdminReply, AdminRequest};
+
+use meeteasy_auth::config::{self, Overrides, StoreLocation};
+use meeteasy_auth::domain::Admin;
+use meeteasy_auth::server::{StartError, open_store};
+use meeteasy_auth::store::embedded::EmbeddedOpenError;
+
+use crate::commands::CommandError;
+
+/// Runs `request` where the store named by `overrides` can take it.
+pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminReply, CommandError> {
+    let location = config::store_location(overrides)?;
+    if let StoreLocation::Embedded { data_dir } = &location {
+        let socket = data_dir.join(server::SOCKET_FILE);
+        if let Some(stream) = client::connect(&socket).await? {
+            return Ok(client::send(stream, &request).await?);
+        }
+    }
+    let store = match open_store(&location).await {
+        Ok(store) => store,
+        Err(StartError::Embedded(EmbeddedOpenError::Locked { path })) => {
+            return Err(CommandError::LockedWithoutAdminSocket { path });
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let dispatcher = Dispatcher::new(Admin::new(store), config::key_encryption_key(overrides)?);
+    Ok(dispatcher.run(request).await?)
+}

@@ -1,0 +1,261 @@
+//! The admin socket in-process: a real socket in a temp data directory, a real embedded store, the
+//! real client. Who may connect, what a stale or busy socket does, and what bad clients get.
+
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meeteasy_auth::config::Overrides;
+use meeteasy_auth::domain::{Admin, AuthError};
+use meeteasy_auth::store::embedded::EmbeddedStore;
+use meeteasy_protocol::{ErrorCode, Secret};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::UnixStream;
+
+use super::client::{self, AdminClientError};
+use super::dispatch::Dispatcher;
+use super::server::{AdminSocket, AdminSocketError, SOCKET_FILE};
+use super::wire::{AdminReply, AdminRequest, AdminResponse};
+use crate::commands::CommandError;
+
+fn dispatcher(data_dir: &Path) -> Arc<Dispatcher> {
+    let store = EmbeddedStore::open(data_dir).expect("the store opens");
+    Arc::new(Dispatcher::new(Admin::new(Arc::new(store)), None))
+}
+
+fn add_ann() -> AdminRequest {
+    AdminRequest::AddUser {
+        login: "ann@example.org".to_owned(),
+        display_name: "Ann".to_owned(),
+        roles: Vec::new(),
+        password: Secret::new("s3cret pass"),
+    }
+}
+
+async fn send(data_dir: &Path, request: &AdminRequest) -> Result<AdminReply, AdminClientError> {
+    let stream = client::connect(&data_dir.join(SOCKET_FILE))
+        .await?
+        .expect("a server listens");
+    client::send(stream, request).await
+}
+
+/// Sends raw bytes and returns the one response line.
+async fn exchange(data_dir: &Path, bytes: &[u8]) -> AdminResponse {
+    let mut stream = UnixStream::connect(data_dir.join(SOCKET_FILE))
+        .await
+        .expect("connects");
+    if !bytes.is_empty() {
+        // The server may answer and close before taking all of an oversized request.
+        let _partly_sent = stream.write_all(bytes).await;
+    }
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("reads");
+    serde_json::from_slice(&answer).expect("one JSON response")
+}
+
+fn my_uid(data_dir: &Path) -> u32 {
+    std::fs::metadata(data_dir).expect("metadata").uid()
+}
+
+#[tokio::test]
+async fn the_dispatcher_adds_and_grants_and_refuses_what_the_domain_refuses() {
+    let dir = TempDir::new().expect("temp dir");
+    let dispatcher = dispatcher(dir.path());
+    let Ok(AdminReply::UserAdded { user }) = dispatcher.run(add_ann()).await else {
+        panic!("ann was not added");
+    };
+    assert!(user.roles.is_empty());
+    assert!(matches!(
+        dispatcher.run(add_ann()).await,
+        Err(AuthError::InvalidRequest(message)) if message.contains("already taken")
+    ));
+    let granted = dispatcher
+        .run(AdminRequest::Grant {
+            user: "Ann@Example.org".to_owned(),
+            role: "organizer".to_owned(),
+        })
+        .await;
+    assert!(
+        matches!(&granted, Ok(AdminReply::RoleGranted { user: granted }) if granted.id == user.id && granted.roles == ["organizer"]),
+        "{granted:?}"
+    );
+    let Ok(AdminReply::KeysRotated {
+        retired,
+        compromised,
+        ..
+    }) = dispatcher
+        .run(AdminRequest::RotateKeys { compromised: true })
+        .await
+    else {
+        panic!("the keys were not rotated");
+    };
+    assert!(compromised);
+    assert!(retired.is_empty());
+}
+
+#[tokio::test]
+async fn commands_over_the_socket_get_the_dispatchers_replies_and_refusals() {
+    let dir = TempDir::new().expect("temp dir");
+    let socket = AdminSocket::bind(dir.path()).await.expect("binds");
+    let running = socket.serve(dispatcher(dir.path()));
+
+    let added = send(dir.path(), &add_ann()).await.expect("added");
+    assert!(matches!(added, AdminReply::UserAdded { .. }), "{added:?}");
+    let refused = send(dir.path(), &add_ann()).await;
+    assert!(
+        matches!(&refused, Err(AdminClientError::Refused { code: ErrorCode::InvalidRequest, message }) if message.contains("already taken")),
+        "{refused:?}"
+    );
+    let granted = send(
+        dir.path(),
+        &AdminRequest::Grant {
+            user: "ann@example.org".to_owned(),
+            role: "organizer".to_owned(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&granted, Ok(AdminReply::RoleGranted { user }) if user.roles == ["organizer"]),
+        "{granted:?}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_socket_is_owner_only_and_gone_after_stop() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join(SOCKET_FILE);
+    let running = AdminSocket::bind(dir.path())
+        .await
+        .expect("binds")
+        .serve(dispatcher(dir.path()));
+    assert_eq!(
+        std::fs::metadata(&path)
+            .expect("socket")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    running.stop().await;
+    assert!(!path.exists(), "the socket outlived the server");
+    assert!(
+        client::connect(&path).await.expect("no error").is_none(),
+        "no server is reported as none"
+    );
+}
+
+#[tokio::test]
+async fn a_user_who_is_not_the_owner_is_refused_by_peer_credentials() {
+    let dir = TempDir::new().expect("temp dir");
+    let someone_else = my_uid(dir.path()) + 1;
+    let running = AdminSocket::bind(dir.path())
+        .await
+        .expect("binds")
+        .owned_by(someone_else)
+        .serve(dispatcher(dir.path()));
+    let refused = send(dir.path(), &add_ann()).await;
+    assert!(
+        matches!(&refused, Err(AdminClientError::Refused { code: ErrorCode::AccessDenied, message })
+            if message.contains(&format!("(uid {someone_else})"))),
+        "{refused:?}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_left_by_a_crashed_server_is_replaced() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join(SOCKET_FILE);
+    // Bound and closed without removing the file, as a killed server leaves it.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("binds"));
+    assert!(path.exists());
+    let running = AdminSocket::bind(dir.path())
+        .await
+        .expect("the stale socket is replaced")
+        .serve(dispatcher(dir.path()));
+    assert!(send(dir.path(), &add_ann()).await.is_ok());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_a_server_answers_on_is_not_taken_over() {
+    let dir = TempDir::new().expect("temp dir");
+    let first = AdminSocket::bind(dir.path()).await.expect("binds");
+    let second = AdminSocket::bind(dir.path()).await;
+    assert!(
+        matches!(second, Err(AdminSocketError::AnotherServer { .. })),
+        "{:?}",
+        second.err()
+    );
+    assert!(first.path().exists(), "the running server's socket is kept");
+}
+
+#[tokio::test]
+async fn a_file_in_the_way_is_left_alone() {
+    let dir = TempDir::new().expect("temp dir");
+    std::fs::write(dir.path().join(SOCKET_FILE), "notes").expect("write");
+    let refused = AdminSocket::bind(dir.path()).await;
+    assert!(
+        matches!(refused, Err(AdminSocketError::NotASocket { .. })),
+        "{:?}",
+        refused.err()
+    );
+}
+
+#[tokio::test]
+async fn silent_oversized_and_malformed_requests_are_refused() {
+    let dir = TempDir::new().expect("temp dir");
+    let running = AdminSocket::bind(dir.path())
+        .await
+        .expect("binds")
+        .with_request_timeout(Duration::from_millis(200))
+        .serve(dispatcher(dir.path()));
+
+    // A client that connects and sends nothing is let go.
+    let mut silent = UnixStream::connect(dir.path().join(SOCKET_FILE))
+        .await
+        .expect("connects");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut answer))
+        .await
+        .expect("the server closes a silent connection")
+        .expect("reads");
+    let silent: AdminResponse = serde_json::from_slice(&answer).expect("json");
+    assert!(
+        matches!(&silent, AdminResponse::Refused { error: ErrorCode::InvalidRequest, message } if message.contains("no request within")),
+        "{silent:?}"
+    );
+
+    let oversized = exchange(dir.path(), &vec![b'x'; 70 * 1024]).await;
+    assert!(
+        matches!(&oversized, AdminResponse::Refused { error: ErrorCode::InvalidRequest, message } if message.contains("longer than")),
+        "{oversized:?}"
+    );
+    for malformed in [&b"{\"command\":\"drop_everything\"}\n"[..], b"not json\n"] {
+        let answer = exchange(dir.path(), malformed).await;
+        assert!(
+            matches!(&answer, AdminResponse::Refused { error: ErrorCode::InvalidRequest, message } if message.contains("not one this server knows")),
+            "{answer:?}"
+        );
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_locked_by_a_server_without_a_socket_is_explained() {
+    let dir = TempDir::new().expect("temp dir");
+    // Held as a server that has not bound its socket yet (or one from before the socket) holds it.
+    let _held = EmbeddedStore::open(dir.path()).expect("the store opens");
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_owned()),
+        ..Overrides::default()
+    };
+    let refused = super::run(&overrides, add_ann()).await;
+    assert!(
+        matches!(refused, Err(CommandError::LockedWithoutAdminSocket { .. })),
+        "{refused:?}"
+    );
+}

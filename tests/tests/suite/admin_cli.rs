@@ -1,0 +1,223 @@
+//! Administration while `serve` runs, with the real `meeteasy-auth` binary: `users add` and
+//! `users grant` reach a running server through its admin socket on the embedded store, and the
+//! shared store directly on Redis; the socket is owner-only (file mode, then peer credentials),
+//! gone after SIGTERM, when the commands open the store themselves again, and replaced at the next
+//! start when a crash left it.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Output;
+
+use meeteasy_tests::auth_process::{ServeProcess, auth_binary, auth_command, run_with_stdin};
+use meeteasy_tests::redis_server::RedisServer;
+use meeteasy_tests::server::http_client;
+use serde_json::json;
+
+const SOCKET_FILE: &str = "admin.sock";
+const PASSWORD: &str = "s3cret pass";
+/// The account tests run other users' commands as, when they run as root.
+const NOBODY: u32 = 65534;
+
+async fn add_ann(binary: &Path, store_args: &[String]) -> Output {
+    let mut add = auth_command(binary);
+    add.args(["users", "add"])
+        .args(store_args)
+        .args(["--login", "ann@example.org", "--name", "Ann"])
+        .arg("--password-stdin");
+    run_with_stdin(add, &format!("{PASSWORD}\n")).await
+}
+
+async fn grant(binary: &Path, store_args: &[String], role: &str) -> Output {
+    let mut grant = auth_command(binary);
+    grant
+        .args(["users", "grant"])
+        .args(store_args)
+        .args(["ann@example.org", role]);
+    run_with_stdin(grant, "").await
+}
+
+#[track_caller]
+fn assert_succeeded(output: &Output, says: &str) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(says),
+        "status {}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Ann's roles as a password login to the console sees them.
+async fn console_login_roles(served: &ServeProcess) -> serde_json::Value {
+    let response = http_client()
+        .post(served.url("/auth/login"))
+        .json(&json!({"login": "ann@example.org", "password": PASSWORD, "client": "console"}))
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("a JSON answer");
+    assert_eq!(status, 200, "{body}");
+    body["user"]["roles"].clone()
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_added_and_granted_through_the_admin_socket_while_serve_runs_on_the_embedded_store()
+ {
+    let binary = auth_binary();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let store_args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
+    let mut served = ServeProcess::start(&binary, &store_args).await;
+    let socket = data_dir.join(SOCKET_FILE);
+    served.wait_for_log("admin socket ready").await;
+    assert_eq!(mode_of(&socket), 0o600, "the socket is owner-only");
+
+    assert_succeeded(&add_ann(&binary, &store_args).await, "added user");
+    assert_succeeded(
+        &grant(&binary, &store_args, "organizer").await,
+        "now has roles [organizer]",
+    );
+    assert_eq!(console_login_roles(&served).await, json!(["organizer"]));
+
+    another_user_is_refused(&binary, dir.path(), &data_dir, &mut served).await;
+    assert_eq!(
+        console_login_roles(&served).await,
+        json!(["organizer"]),
+        "the refused grant changed nothing"
+    );
+
+    assert!(
+        served.stop().await.success(),
+        "serve exits cleanly on SIGTERM"
+    );
+    assert!(!socket.exists(), "the admin socket is gone after shutdown");
+    assert_succeeded(
+        &grant(&binary, &store_args, "admin").await,
+        "now has roles [organizer, admin]",
+    );
+    assert!(
+        !socket.exists(),
+        "a command on a stopped server opens the store, not a socket"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_left_by_a_crash_neither_misleads_commands_nor_stops_the_next_start() {
+    let binary = auth_binary();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let store_args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
+    let mut served = ServeProcess::start(&binary, &store_args).await;
+    served.wait_for_log("admin socket ready").await;
+    served.crash().await;
+    let socket = data_dir.join(SOCKET_FILE);
+    assert!(socket.exists(), "a killed server leaves its socket");
+
+    assert_succeeded(&add_ann(&binary, &store_args).await, "added user");
+    let mut served = ServeProcess::start(&binary, &store_args).await;
+    served
+        .wait_for_log("removed the admin socket a stopped server left")
+        .await;
+    served.wait_for_log("admin socket ready").await;
+    assert_succeeded(
+        &grant(&binary, &store_args, "organizer").await,
+        "now has roles [organizer]",
+    );
+    assert_eq!(console_login_roles(&served).await, json!(["organizer"]));
+    assert!(served.stop().await.success());
+}
+
+/// Another local user is kept out twice: by the socket's mode, and, where the mode is loosened, by
+/// the peer credentials the server checks. Needs root, to be that other user.
+async fn another_user_is_refused(
+    binary: &Path,
+    temp_dir: &Path,
+    data_dir: &Path,
+    served: &mut ServeProcess,
+) {
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: refusing another user needs root, to run a command as uid {NOBODY}");
+        return;
+    }
+    // The binary where that user can run it (the build directory may be private).
+    let runnable = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(runnable.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let their_binary = runnable.path().join("meeteasy-auth");
+    std::fs::copy(binary, &their_binary).expect("copy the binary");
+    // As if an operator had opened the directories: only the socket's own mode is left.
+    for dir in [temp_dir, data_dir] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    }
+    let store_args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
+    let as_nobody = || async {
+        let mut grant = auth_command(&their_binary);
+        grant
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .args(["users", "grant"])
+            .args(&store_args)
+            .args(["ann@example.org", "admin"]);
+        run_with_stdin(grant, "").await
+    };
+
+    let by_mode = as_nobody().await;
+    let stderr = String::from_utf8_lossy(&by_mode.stderr);
+    assert!(
+        !by_mode.status.success() && stderr.contains("is not open to this user"),
+        "{stderr}"
+    );
+
+    let socket = data_dir.join(SOCKET_FILE);
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let by_credentials = as_nobody().await;
+    let stderr = String::from_utf8_lossy(&by_credentials.stderr);
+    assert!(
+        !by_credentials.status.success()
+            && stderr.contains(&format!("uid {NOBODY} is not the server's user")),
+        "{stderr}"
+    );
+    served
+        .wait_for_log("admin socket: connection refused")
+        .await;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_added_and_granted_in_the_shared_store_while_serve_runs_on_redis() {
+    let binary = auth_binary();
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let store_args = vec![
+        "--store".to_owned(),
+        redis.url(),
+        "--data-dir".to_owned(),
+        data_dir.display().to_string(),
+    ];
+    let served = ServeProcess::start(&binary, &store_args).await;
+
+    assert_succeeded(&add_ann(&binary, &store_args).await, "added user");
+    assert_succeeded(
+        &grant(&binary, &store_args, "organizer").await,
+        "now has roles [organizer]",
+    );
+    assert_eq!(console_login_roles(&served).await, json!(["organizer"]));
+    assert!(
+        !data_dir.join(SOCKET_FILE).exists(),
+        "no admin socket on Redis: commands go to the store"
+    );
+    assert!(
+        served.stop().await.success(),
+        "serve exits cleanly on SIGTERM"
+    );
+}
