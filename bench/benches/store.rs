@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
-use meeteasy_bench::auth::{EmbeddedStore, Lifetime, Store};
+use meeteasy_auth::store::embedded::EmbeddedStore;
+use meeteasy_auth::store::{Lifetime, Store};
 use meeteasy_bench::table::thousands;
 use tokio::runtime::Runtime;
 

@@ -23,7 +23,7 @@ pub const SCENES_PER_ADDRESS: usize = 100;
 /// An HTTP client from `local` (any loopback address works on Linux), or the default address. No
 /// proxy; the timeout outlasts the longest long-poll (30 s), so only a stuck server times out.
 pub fn client(local: Option<IpAddr>) -> Result<Client> {
-    crate::auth::install_tls_provider();
+    meeteasy_auth::wechat::client::install_tls_provider();
     let builder = Client::builder().no_proxy().local_address(local);
     let builder = builder.tcp_nodelay(true).timeout(Duration::from_secs(45));
     let builder = builder.connect_timeout(Duration::from_secs(10));

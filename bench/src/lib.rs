@@ -10,13 +10,6 @@ pub mod procfs;
 pub mod servers;
 pub mod table;
 
-/// Everything the benchmarks take from `meeteasy_auth`, in one place: its API is being reshaped.
-pub mod auth {
-    pub use meeteasy_auth::store::embedded::EmbeddedStore;
-    pub use meeteasy_auth::store::{Lifetime, Store};
-    pub use meeteasy_auth::wechat::client::install_tls_provider;
-}
-
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a run failed: what was being done, and the error that caused it, if any. Every failure

@@ -87,10 +87,9 @@ async fn run(args: &Args) -> Result<()> {
     let each = |figure: fn(&ColdStart) -> Option<f64>| {
         cells(Samples::new(cold.iter().filter_map(figure)), "ms")
     };
-    let mut estimated = Vec::new();
-    for (spawn_to_requested, run) in direct_qr.iter().zip(&cold) {
-        estimated.push(spawn_to_requested + after(run.qr_requested, run.qr.painted));
-    }
+    let estimated = direct_qr.iter().zip(&cold);
+    let estimated =
+        estimated.map(|(spawned, run)| spawned + after(run.qr_requested, run.qr.painted));
     let [login, home, floor] = memory.each_ref().map(|readings| {
         let mib = readings.iter().map(|m| m.total_kib as f64 / 1024.0);
         cells(Samples::new(mib), "MiB")
