@@ -77,7 +77,8 @@ impl Endpoint {
     }
 
     /// Logs in as dev user `name` from the mini program; returns the phone's access token.
-    pub async fn dev_login(&self, name: &str) -> Result<String> {
+    pub async fn dev_login(&self, name: impl AsRef<str>) -> Result<String> {
+        let name = name.as_ref();
         let code = json!({ "code": format!("dev:{name}") });
         let login = self.call(self.post("/auth/wechat/login").json(&code), 200);
         Ok(parse::<WechatLoginResponse>(&login.await?)?.access_token)

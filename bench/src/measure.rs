@@ -25,6 +25,10 @@ use crate::{Result, because, procfs};
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
 pub const BATCH: usize = 500;
+/// Mini program users whose tickets the exchange rate takes: enough that none exchanges more than
+/// a session may derive (50) over the whole measurement, so no exchange also ends an older session.
+const EXCHANGING_PHONES: usize = 2_048;
+
 /// Logins run first and not counted: connections, caches and the allocator settle.
 const WARM_UP: usize = 10;
 
@@ -144,11 +148,15 @@ impl<'a> Bench<'a> {
         rate(settings, pids, pool, poll).await
     }
 
-    /// Ticket exchanges per second on `at`, of tickets `phone` mints.
-    pub async fn exchange_rate(&self, at: &Endpoint, pids: &[u32], phone: &str) -> Result<Rate> {
+    /// Ticket exchanges per second on `at`, of tickets minted by [`EXCHANGING_PHONES`] mini program
+    /// users in turn, as at a conference: one user's exchanges share that user's session index, so
+    /// tickets of a single phone would measure one record's contention instead.
+    pub async fn exchange_rate(&self, at: &Endpoint, pids: &[u32]) -> Result<Rate> {
         let connections = self.settings.connections;
-        let mint = |()| at.mint_ticket(phone);
-        let pool = async |count| Ok(drive(vec![(); count], connections, &mint).await?.0);
+        let login = |n: usize| at.dev_login(format!("bench-exchange-{n}"));
+        let (phones, _) = drive((0..EXCHANGING_PHONES).collect(), connections, login).await?;
+        let mint = |n: usize| at.mint_ticket(&phones[n % EXCHANGING_PHONES]);
+        let pool = async |count| Ok(drive((0..count).collect(), connections, &mint).await?.0);
         let exchange = |ticket| at.exchange_ticket(ticket);
         rate(self.settings, pids, pool, exchange).await
     }
