@@ -10,4 +10,5 @@ mod limits;
 mod multi_instance;
 mod sessions;
 mod store_contract;
+mod team;
 mod wechat;
