@@ -60,7 +60,7 @@ impl Admin {
     pub async fn add_password_user(&self, new: NewPasswordUser) -> Result<User, AuthError> {
         let hash = passwords::hash(new.password.clone()).await?;
         let user = users::create_password_user(self.store.as_ref(), new, hash).await?;
-        team::note_roles(self.store.as_ref(), &user).await?;
+        team::set_listing(self.store.as_ref(), &user).await?;
         Ok(user.to_wire())
     }
 
@@ -68,7 +68,7 @@ impl Admin {
     pub async fn grant(&self, who: &UserRef, role: &str) -> Result<User, AuthError> {
         let store = self.store.as_ref();
         let user = users::grant(store, who, role).await?;
-        team::note_roles(store, &user).await?;
+        team::set_listing(store, &user).await?;
         if TeamRole::parse(role.trim()).is_some() {
             tracing::info!(
                 team_event = "role_granted",
