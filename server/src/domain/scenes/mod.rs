@@ -42,11 +42,8 @@ impl AuthService {
         request: CreateSceneRequest,
         from: &ClientAddr,
     ) -> Result<CreateSceneResponse, AuthError> {
-        let request = SceneRequest {
-            scene: request,
-            purpose: ScenePurpose::Login,
-        };
-        self.create_scene_for(request, from, None).await
+        self.create_scene_for(SceneRequest::new(request, ScenePurpose::Login), from, None)
+            .await
     }
 
     /// `POST /auth/scenes`. A link scene (`purpose: link`) needs the console token of the user
@@ -71,7 +68,7 @@ impl AuthService {
                 })
             }
         };
-        let request = request.scene;
+        let request = request.scene();
         let device_name = device_names::checked(request.device_name.as_deref())?
             .unwrap_or_else(|| "Desktop console".to_owned());
         let app = self.app(request.app.as_deref())?;
