@@ -697,3 +697,25 @@ async fn linking_a_wechat_whose_account_holds_more_is_identity_in_use(start: imp
     assert_eq!(server.dev_login("olga").await.user.id, phone.user.id);
     assert_ne!(phone.user.id, pat.id);
 }
+
+/// Dev mode serves the invite page with the phone simulator, whose script is there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_dev_mode_the_invite_page_carries_the_phone_simulator() {
+    let server = TestServer::start_dev().await;
+    let ann = organizer(&server, "admin-ann").await;
+    let created = invite(&server, &ann, json!({"role": "organizer"})).await;
+    let page = server
+        .http()
+        .get(server.url(&format!("/m/invite/{}", created.code)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("id=\"simulator\""), "{page}");
+    assert!(page.contains("src=\"/m/invite.js\""), "{page}");
+    for script in ["/m/invite.js", "/m/invite-simulator.js"] {
+        let reply = server.http().get(server.url(script)).send().await.unwrap();
+        assert_eq!(reply.status(), 200, "{script}");
+    }
+}
