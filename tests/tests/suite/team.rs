@@ -719,3 +719,18 @@ async fn in_dev_mode_the_invite_page_carries_the_phone_simulator() {
         assert_eq!(reply.status(), 200, "{script}");
     }
 }
+
+/// In `wxacode` mode the invite's QR is a mini program code of the app's invite page, scene = code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_wxacode_mode_the_invite_qr_is_a_mini_program_code() {
+    let server = TestServer::start_with(|settings| {
+        settings.apps[0].qr_mode = meeteasy_auth::config::QrMode::Wxacode;
+    })
+    .await;
+    let ann = organizer(&server, "admin-ann").await;
+    let created = invite(&server, &ann, json!({"role": "organizer"})).await;
+    assert_eq!(created.qr.content, None);
+    let png = server.get(&created.qr.png_url, Some(&ann.console)).await;
+    assert_eq!(png.status, 200, "{png:?}");
+    assert_eq!(png.header("content-type"), Some("image/png"));
+}
