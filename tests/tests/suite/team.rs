@@ -734,3 +734,123 @@ async fn in_wxacode_mode_the_invite_qr_is_a_mini_program_code() {
     assert_eq!(png.status, 200, "{png:?}");
     assert_eq!(png.header("content-type"), Some("image/png"));
 }
+
+const PAGE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Waits until `script` returns something other than null; that value.
+async fn wait_in(browser: &meeteasy_tests::browser::Browser, what: &str, script: &str) -> String {
+    browser
+        .wait_for(what, script, PAGE_TIMEOUT)
+        .await
+        .unwrap_or_else(|error| panic!("{what}: {error:?}"))
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+async fn click_in(browser: &meeteasy_tests::browser::Browser, css: &str) {
+    browser
+        .client()
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("no {css}: {error}"))
+        .click()
+        .await
+        .expect("clicked");
+}
+
+async fn fill_in(browser: &meeteasy_tests::browser::Browser, css: &str, text: &str) {
+    let field = browser
+        .client()
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .expect("the field");
+    field.clear().await.expect("cleared");
+    field.send_keys(text).await.expect("typed");
+}
+
+/// In a real browser: the dev invite page shows who invites to which role, and its phone simulator
+/// accepts as a dev user, who is then on the team.
+#[tokio::test]
+async fn the_dev_invite_page_accepts_as_a_dev_user_in_a_browser() {
+    let server = TestServer::start_dev().await;
+    let ann = organizer(&server, "admin-ann").await;
+    let created = invite(&server, &ann, json!({"role": "organizer"})).await;
+    let browser = meeteasy_tests::browser::Browser::start()
+        .await
+        .expect("Chromium starts");
+    browser
+        .client()
+        .goto(created.qr.content.as_deref().expect("a url-mode link"))
+        .await
+        .expect("opens");
+    let inviter = wait_in(
+        &browser,
+        "the invite shows",
+        "const invite = document.getElementById('invite'); \
+         return invite.hidden ? null : document.getElementById('inviter').textContent;",
+    )
+    .await;
+    assert_eq!(inviter, "admin-ann");
+    let role = wait_in(
+        &browser,
+        "the role",
+        "return document.getElementById('role').textContent;",
+    )
+    .await;
+    assert!(role == "an organizer" || role == "组织者", "{role}");
+    fill_in(&browser, "#dev-name", "carol").await;
+    click_in(&browser, "#accept-invite").await;
+    let state = wait_in(
+        &browser,
+        "the outcome",
+        "const s = document.getElementById('simulator').dataset.state; return s === 'name' ? null : s;",
+    )
+    .await;
+    assert_eq!(state, "accepted");
+    let team = team_of(&server, &ann.console).await;
+    assert!(
+        team.members.iter().any(|m| m.user.display_name == "carol"),
+        "{team:?}"
+    );
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+/// In a real browser: the dev scan page asks to link, not to log in, on a link scene.
+#[tokio::test]
+async fn the_dev_scan_page_links_a_wechat_in_a_browser() {
+    let server = TestServer::start_dev().await;
+    let (pat, _console, scene) = pat_with_link_scene(&server).await;
+    let browser = meeteasy_tests::browser::Browser::start()
+        .await
+        .expect("Chromium starts");
+    browser
+        .client()
+        .goto(&server.url(&format!("/m/scan/{}", scene.scene)))
+        .await
+        .expect("opens");
+    fill_in(&browser, "#dev-name", "guest-pat").await;
+    click_in(&browser, "#scan").await;
+    let account = wait_in(
+        &browser,
+        "the link question",
+        "return document.getElementById('link-question').hidden ? null : \
+         document.getElementById('account-name').textContent;",
+    )
+    .await;
+    assert_eq!(account, "Pat");
+    click_in(&browser, "#confirm-login").await;
+    let outcome = wait_in(
+        &browser,
+        "the outcome",
+        "const o = document.getElementById('outcome'); return o.hidden ? null : o.dataset.outcome;",
+    )
+    .await;
+    assert_eq!(outcome, "linked");
+    let polled = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
+    assert_eq!(polled.body, json!({"status": "linked"}));
+    assert_eq!(server.dev_login("guest-pat").await.user.id, pat.id);
+    browser.shutdown().await.expect("Chromium stops");
+}
