@@ -476,10 +476,10 @@ async fn a_token_rejected_twice_is_retried_only_once() {
 async fn qr_errors_are_unavailable_with_the_errcode() {
     let h = harness().await;
     let mut app = app_settings(SECRET);
-    app.scan_page = "pages/unpublished/index".into();
+    let unpublished = "pages/unpublished/index";
     let error = h
         .client
-        .unlimited_qr_code(&app, SCAN_PAGE, "scene")
+        .unlimited_qr_code(&app, unpublished, "scene")
         .await
         .unwrap_err();
     assert!(
@@ -490,7 +490,7 @@ async fn qr_errors_are_unavailable_with_the_errcode() {
     app.env_version = EnvVersion::Trial;
     assert!(
         h.client
-            .unlimited_qr_code(&app, SCAN_PAGE, "scene")
+            .unlimited_qr_code(&app, unpublished, "scene")
             .await
             .is_ok()
     );
