@@ -133,3 +133,41 @@ pub struct SetPasswordRequest {
 }
 
 debug_hiding!(SetPasswordRequest { login } hiding { password, current_password });
+
+#[cfg(test)]
+mod tests {
+    use crate::{LinkPollResponse, ScanResponse, ScenePurpose, SceneRequest};
+
+    #[test]
+    fn v1_scene_bodies_read_as_login_and_link_answers_read_as_the_contract_says() {
+        let v1: SceneRequest = serde_json::from_str(r#"{"device_name": "Desk"}"#).unwrap();
+        assert_eq!(v1.purpose, ScenePurpose::Login);
+        let link: SceneRequest = serde_json::from_str(r#"{"purpose": "link"}"#).unwrap();
+        assert_eq!(link.purpose, ScenePurpose::Link);
+        assert_eq!(
+            serde_json::to_value(LinkPollResponse::Linked).unwrap(),
+            serde_json::json!({"status": "linked"})
+        );
+        let v1_scan: ScanResponse = serde_json::from_str(
+            r#"{"console": {"device_name": "d", "ip": "1.2.3.4", "created_at": 1}, "app": "a"}"#,
+        )
+        .unwrap();
+        assert_eq!(v1_scan.purpose, ScenePurpose::Login);
+        assert_eq!(v1_scan.account, None);
+    }
+
+    #[test]
+    fn codes_and_passwords_never_show_in_debug() {
+        let request = crate::SetPasswordRequest {
+            login: "a@b.c".into(),
+            password: "hunter2".into(),
+            current_password: Some("hunter1".into()),
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        let code = crate::InviteCodeRequest {
+            code: "0123456789abcdefghijABCDEFGHIJxy".into(),
+        };
+        assert!(!format!("{code:?}").contains("0123"));
+    }
+}

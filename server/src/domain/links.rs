@@ -58,3 +58,29 @@ pub(super) async fn fold_into(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(roles: &[&str], login: Option<&str>) -> UserRecord {
+        UserRecord {
+            id: "phone".into(),
+            display_name: "WeChat user".into(),
+            avatar_url: None,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            login: login.map(str::to_owned),
+            password_hash: login.map(|_| "$argon2id$...".to_owned()),
+            wechat_identities: vec!["wx:open:app:o1".into()],
+        }
+    }
+
+    #[test]
+    fn only_an_account_holding_nothing_else_may_join() {
+        assert!(may_join(&user(&[], None), "console"));
+        assert!(!may_join(&user(&["organizer"], None), "console"));
+        assert!(!may_join(&user(&[], Some("a@b.c")), "console"));
+        // Already the console user's account: nothing to fold, nothing refused.
+        assert!(may_join(&user(&["organizer"], Some("a@b.c")), "phone"));
+    }
+}
