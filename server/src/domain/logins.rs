@@ -57,22 +57,9 @@ impl AuthService {
             // Dev mode's organizers and admins are made here; listed from their first login.
             team::list_if_missing(self.store.as_ref(), &user).await?;
         }
-        let opened = self
-            .open_session(
-                &user,
-                NewSession {
-                    audience: Audience::Miniprogram,
-                    methods: &["wechat"],
-                    device_name,
-                    ip: from.0.clone(),
-                    parent: None,
-                },
-            )
+        let (mut token, mut login_ticket) = self
+            .open_mini_program_session(&user, device_name.clone(), from)
             .await?;
-        let token = opened.response;
-        let ticket_ttl = self.settings.lifetimes.login_ticket;
-        let login_ticket =
-            tickets::mint(self.store.as_ref(), &user.id, opened.session, ticket_ttl).await?;
         self.metrics.count_login(LoginMethod::Wechat);
         // The login stands whatever happens to the scene: the code is spent, and the mini program
         // keeps its session to show the error and retry.
@@ -80,6 +67,24 @@ impl AuthService {
             Some(scene) => self.scan_and_confirm(scene, &user).await.err(),
             None => None,
         };
+        if request.scene.is_some()
+            && scene_error.is_none()
+            && users::get(self.store.as_ref(), &user.id).await?.is_none()
+        {
+            // A link scene folded this account into the console user's (its sessions ended):
+            // the login goes on as the account this WeChat now leads to.
+            let joined = users::find_or_create_wechat(
+                self.store.as_ref(),
+                &app.appid,
+                &session,
+                self.new_user_profile(code)?,
+            )
+            .await?;
+            (token, login_ticket) = self
+                .open_mini_program_session(&joined, device_name, from)
+                .await?;
+        }
+        let ticket_ttl = self.settings.lifetimes.login_ticket;
         let response = WechatLoginResponse {
             access_token: token.access_token,
             token_type: token.token_type,
@@ -93,6 +98,31 @@ impl AuthService {
             response,
             scene_error,
         })
+    }
+
+    /// A mini program session for `user` and a login ticket it mints.
+    async fn open_mini_program_session(
+        &self,
+        user: &UserRecord,
+        device_name: Option<String>,
+        from: &ClientAddr,
+    ) -> Result<(TokenResponse, String), AuthError> {
+        let opened = self
+            .open_session(
+                user,
+                NewSession {
+                    audience: Audience::Miniprogram,
+                    methods: &["wechat"],
+                    device_name,
+                    ip: from.0.clone(),
+                    parent: None,
+                },
+            )
+            .await?;
+        let ticket_ttl = self.settings.lifetimes.login_ticket;
+        let login_ticket =
+            tickets::mint(self.store.as_ref(), &user.id, opened.session, ticket_ttl).await?;
+        Ok((opened.response, login_ticket))
     }
 
     /// Asks WeChat who the code belongs to, unless this address has sent too many codes WeChat

@@ -76,6 +76,7 @@ on_both_stores!(
     a_password_login_is_added_and_changed,
     linking_wechat_folds_the_empty_account_and_answers_linked_once,
     linking_a_wechat_whose_account_holds_more_is_identity_in_use,
+    the_one_step_login_on_a_link_scene_goes_on_as_the_joined_account,
 );
 
 trait Start: FnOnce(fn(&mut Settings)) -> Self::Started {
@@ -853,4 +854,29 @@ async fn the_dev_scan_page_links_a_wechat_in_a_browser() {
     assert_eq!(polled.body, json!({"status": "linked"}));
     assert_eq!(server.dev_login("guest-pat").await.user.id, pat.id);
     browser.shutdown().await.expect("Chromium stops");
+}
+
+async fn the_one_step_login_on_a_link_scene_goes_on_as_the_joined_account(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let (pat, _console, scene) = pat_with_link_scene(server).await;
+    // The first login of this WeChat, naming the scene: its new account is folded at once.
+    let login = server
+        .post(
+            "/auth/wechat/login",
+            json!({"code": "dev:guest-lin", "scene": scene.scene}),
+            None,
+        )
+        .await;
+    assert_eq!(login.status, 200, "{login:?}");
+    assert!(login.body.get("scene_error").is_none(), "{login:?}");
+    assert_eq!(login.body["user"]["id"], pat.id.as_str());
+    let token = login.body["access_token"].as_str().unwrap();
+    let me = server.get("/auth/me", Some(token)).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.body["id"], pat.id.as_str());
+    let polled = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
+    assert_eq!(polled.body, json!({"status": "linked"}));
 }
