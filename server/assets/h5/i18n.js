@@ -1,5 +1,5 @@
-// The language of the server's own pages (the `/m/scan/…` page, its not-found page, `/h5/demo`; the
-// `invite.*` texts are there for the `/m/invite/…` page):
+// The language of the server's own pages (the `/m/scan/…` page, its not-found page, `/m/invite/…`,
+// `/h5/demo`):
 // Simplified Chinese or English, whichever comes first in the browser's preferred languages
 // (navigator.languages), English when neither does. The HTML is written in English, so a page reads
 // sensibly before this runs or without it; this script puts the chosen language's text into every
@@ -14,10 +14,19 @@
       "scan.open_with_wechat":
         "To log the console in, scan its QR code with WeChat's scanner (WeChat → Discover → Scan). " +
         "Opened in any other app or browser, this page cannot log anything in.",
-      "invite.title": "Join the MeetEasy team",
+      "invite.title": "Join the MeetEasy organizer team",
+      "invite.invites_you": "invites you to join as",
+      "invite.valid_until": "Valid until",
       "invite.open_with_wechat":
-        "To accept this invite, scan its QR code with WeChat's scanner (WeChat → Discover → Scan). " +
-        "Opened in any other app or browser, this page cannot accept it.",
+        "To accept, scan this invite's QR code with WeChat's scanner (WeChat → Discover → Scan): the MeetEasy " +
+        "mini program opens the invite. Opened in any other app or browser, this page cannot accept it.",
+      "invite.role_organizer": "an organizer",
+      "invite.role_admin": "an admin",
+      "invite.invite_invalid": "This invite link is not valid. Ask for a new invite.",
+      "invite.invite_expired": "This invite has expired or was withdrawn. Ask for a new invite.",
+      "invite.invite_used": "This invite has already been accepted.",
+      "invite.too_many_requests": "Too many tries from this network. Wait a minute and reload the page.",
+      "invite.other": "The invite could not be read. Reload the page to try again.",
       "not_found.title": "Not found",
       "not_found.heading": "This login code is not valid",
       "not_found.body": "The link is incomplete or was mistyped. Scan the QR code on the console again.",
@@ -61,10 +70,19 @@
       "scan.open_with_wechat":
         "请用微信的“扫一扫”（微信 → 发现 → 扫一扫）扫描控制台上的二维码来登录控制台。" +
         "在其他应用或浏览器中打开这个页面，无法登录任何东西。",
-      "invite.title": "加入 MeetEasy 团队",
+      "invite.title": "加入 MeetEasy 组织者团队",
+      "invite.invites_you": "邀请你加入，身份为",
+      "invite.valid_until": "有效期至",
       "invite.open_with_wechat":
-        "请用微信的“扫一扫”（微信 → 发现 → 扫一扫）扫描邀请二维码来接受邀请。" +
-        "在其他应用或浏览器中打开这个页面，无法接受邀请。",
+        "请用微信“扫一扫”（微信 → 发现 → 扫一扫）扫描此邀请的二维码，MeetEasy 小程序会打开邀请。" +
+        "在其他应用或浏览器中打开此页面无法接受邀请。",
+      "invite.role_organizer": "组织者",
+      "invite.role_admin": "管理员",
+      "invite.invite_invalid": "此邀请链接无效，请向邀请人索取新的邀请。",
+      "invite.invite_expired": "此邀请已过期或已被撤回，请向邀请人索取新的邀请。",
+      "invite.invite_used": "此邀请已被接受。",
+      "invite.too_many_requests": "此网络的尝试次数过多，请稍等一分钟后刷新页面。",
+      "invite.other": "无法读取邀请，请刷新页面重试。",
       "not_found.title": "未找到",
       "not_found.heading": "这个登录码无效",
       "not_found.body": "链接不完整或输入有误。请重新扫描控制台上的二维码。",

@@ -2,8 +2,9 @@
 //! password login.
 
 use meeteasy_protocol::{
-    Audience, Claims, ClientKind, LoginTicketResponse, ORGANIZER_ROLE, PasswordLoginRequest,
-    TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
+    ADMIN_ROLE, Audience, Claims, ClientKind, LoginTicketResponse, ORGANIZER_ROLE,
+    PasswordLoginRequest, TicketExchangeRequest, TokenResponse, WechatLoginRequest,
+    WechatLoginResponse,
 };
 
 use crate::config::AppSettings;
@@ -15,7 +16,7 @@ use super::service::NewSession;
 use super::sessions::ParentSession;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
-    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys,
+    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys, team,
     tickets,
 };
 
@@ -52,22 +53,13 @@ impl AuthService {
         let session = self.code_to_session(app, code, from).await?;
         let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
             .await?;
-        let opened = self
-            .open_session(
-                &user,
-                NewSession {
-                    audience: Audience::Miniprogram,
-                    methods: &["wechat"],
-                    device_name,
-                    ip: from.0.clone(),
-                    parent: None,
-                },
-            )
+        if user.is_organizer() {
+            // Dev mode's organizers and admins are made here; listed from their first login.
+            team::list_if_missing(self.store.as_ref(), &user).await?;
+        }
+        let (mut token, mut login_ticket) = self
+            .open_mini_program_session(&user, device_name.clone(), from)
             .await?;
-        let token = opened.response;
-        let ticket_ttl = self.settings.lifetimes.login_ticket;
-        let login_ticket =
-            tickets::mint(self.store.as_ref(), &user.id, opened.session, ticket_ttl).await?;
         self.metrics.count_login(LoginMethod::Wechat);
         // The login stands whatever happens to the scene: the code is spent, and the mini program
         // keeps its session to show the error and retry.
@@ -75,6 +67,24 @@ impl AuthService {
             Some(scene) => self.scan_and_confirm(scene, &user).await.err(),
             None => None,
         };
+        if request.scene.is_some()
+            && scene_error.is_none()
+            && users::get(self.store.as_ref(), &user.id).await?.is_none()
+        {
+            // A link scene folded this account into the console user's (its sessions ended):
+            // the login goes on as the account this WeChat now leads to.
+            let joined = users::find_or_create_wechat(
+                self.store.as_ref(),
+                &app.appid,
+                &session,
+                self.new_user_profile(code)?,
+            )
+            .await?;
+            (token, login_ticket) = self
+                .open_mini_program_session(&joined, device_name, from)
+                .await?;
+        }
+        let ticket_ttl = self.settings.lifetimes.login_ticket;
         let response = WechatLoginResponse {
             access_token: token.access_token,
             token_type: token.token_type,
@@ -88,6 +98,31 @@ impl AuthService {
             response,
             scene_error,
         })
+    }
+
+    /// A mini program session for `user` and a login ticket it mints.
+    async fn open_mini_program_session(
+        &self,
+        user: &UserRecord,
+        device_name: Option<String>,
+        from: &ClientAddr,
+    ) -> Result<(TokenResponse, String), AuthError> {
+        let opened = self
+            .open_session(
+                user,
+                NewSession {
+                    audience: Audience::Miniprogram,
+                    methods: &["wechat"],
+                    device_name,
+                    ip: from.0.clone(),
+                    parent: None,
+                },
+            )
+            .await?;
+        let ticket_ttl = self.settings.lifetimes.login_ticket;
+        let login_ticket =
+            tickets::mint(self.store.as_ref(), &user.id, opened.session, ticket_ttl).await?;
+        Ok((opened.response, login_ticket))
     }
 
     /// Asks WeChat who the code belongs to, unless this address has sent too many codes WeChat
@@ -127,7 +162,7 @@ impl AuthService {
     }
 
     /// The profile a first login creates. In dev mode `dev:<name>` names the user, an organizer
-    /// unless the name starts with `guest`; real WeChat tells us no name at all.
+    /// unless the name starts with `guest`, an admin too when it starts with `admin`; real WeChat tells us no name at all.
     fn new_user_profile(&self, code: &str) -> Result<NewWeChatProfile, AuthError> {
         match code.strip_prefix("dev:").filter(|_| self.settings.dev) {
             Some(name) => {
@@ -139,6 +174,8 @@ impl AuthService {
                 }
                 let roles = if name.starts_with("guest") {
                     vec![]
+                } else if name.starts_with("admin") {
+                    vec![ORGANIZER_ROLE.to_owned(), ADMIN_ROLE.to_owned()]
                 } else {
                     vec![ORGANIZER_ROLE.to_owned()]
                 };

@@ -4,11 +4,14 @@
 //! [`Store`](crate::store::Store) trait, WeChat through the [`WeChat`](crate::wechat::WeChat) trait,
 //! and answers are the wire types of `meeteasy-protocol`.
 
+mod account;
 mod admin;
 mod clock;
 mod device_names;
 mod error;
+mod invites;
 mod limits;
+mod links;
 mod logins;
 mod passwords;
 mod poll_slots;
@@ -19,17 +22,21 @@ mod service;
 pub mod sessions;
 mod signing_keys;
 mod store_keys;
+mod team;
 #[cfg(test)]
 mod test_support;
 mod tickets;
 mod tokens;
 mod users;
 
-pub use admin::{Admin, RotatedKeys};
+pub use admin::{Admin, OperatorInvite, RotatedKeys, UserSummary};
 pub use clock::unix_now;
 pub use error::AuthError;
+pub use invites::{OPERATOR_USER_ID, invite_link, operator_user};
 pub use logins::MiniProgramLogin;
+pub use scenes::SceneAnswer;
 pub use secrets::is_scene_shaped;
 pub use service::{AuthService, ClientAddr};
 pub use signing_keys::{Rotation, SealedKeysError};
+pub use team::{TeamActor, TeamCaller};
 pub use users::{NewPasswordUser, UserRef};

@@ -77,6 +77,14 @@ impl FaultyStore {
         });
     }
 
+    /// The key of every write call so far, in order.
+    pub fn written_keys(&self) -> Vec<String> {
+        self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// How many write calls reached keys starting with `prefix`.
     pub fn writes_to(&self, prefix: &str) -> usize {
         self.written
@@ -222,6 +230,7 @@ impl WeChat for NoWeChat {
     async fn unlimited_qr_code(
         &self,
         _app: &AppSettings,
+        _page: &str,
         _scene: &str,
     ) -> Result<Vec<u8>, WeChatError> {
         Err(WeChatError::Unavailable("no WeChat in unit tests".into()))
