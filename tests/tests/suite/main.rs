@@ -3,6 +3,7 @@
 mod bad_input;
 mod connections;
 mod console;
+mod console_team;
 mod failover;
 mod flows;
 mod h5;
