@@ -29,7 +29,7 @@ pub async fn start(settings: &mut Settings) -> io::Result<DevMode> {
         .map(|app| FakeApp {
             appid: app.appid.clone(),
             secret: app.secret.clone(),
-            pages: vec![app.scan_page.clone()],
+            pages: vec![app.scan_page.clone(), app.invite_page.clone()],
             unionid_bound: false,
         })
         .collect();

@@ -35,6 +35,7 @@ fn app_settings(secret: &str) -> AppSettings {
         appid: APPID.into(),
         secret: Secret::new(secret),
         scan_page: SCAN_PAGE.into(),
+        invite_page: "pages/invite/index".into(),
         qr_mode: QrMode::Wxacode,
         env_version: EnvVersion::Release,
     }
@@ -284,7 +285,7 @@ async fn a_hung_wechat_answers_unavailable_within_the_timeout() {
     let started = Instant::now();
     let error = h
         .client
-        .unlimited_qr_code(&app_settings(SECRET), "scene1")
+        .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "scene1")
         .await
         .unwrap_err();
     assert!(matches!(error, WeChatError::Unavailable(_)), "{error:?}");
@@ -302,7 +303,7 @@ async fn a_caller_giving_up_during_a_token_fetch_leaves_no_one_waiting_on_it() {
     let h = harness().await;
     let app = app_settings(SECRET);
     h.fake.inject(FakeEndpoint::StableToken, FakeFault::Hang, 1);
-    let gives_up = h.client.unlimited_qr_code(&app, "scene1");
+    let gives_up = h.client.unlimited_qr_code(&app, SCAN_PAGE, "scene1");
     let fetch_started = async {
         while h.fake.calls(FakeEndpoint::StableToken) == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -317,7 +318,10 @@ async fn a_caller_giving_up_during_a_token_fetch_leaves_no_one_waiting_on_it() {
     // itself. Left to find the lock lapse on its own, it would sleep through its whole timeout.
     let patient = client_with_timeout(&h.base_url, &h.store, 4 * TIMEOUT);
     let started = Instant::now();
-    let png = patient.unlimited_qr_code(&app, "scene2").await.unwrap();
+    let png = patient
+        .unlimited_qr_code(&app, SCAN_PAGE, "scene2")
+        .await
+        .unwrap();
     assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
     assert!(
         started.elapsed() < TIMEOUT + SLACK,
@@ -332,7 +336,7 @@ async fn qr_code_is_png_of_the_scan_page_and_scene() {
     let h = harness().await;
     let png = h
         .client
-        .unlimited_qr_code(&app_settings(SECRET), "AbC123xyz")
+        .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "AbC123xyz")
         .await
         .unwrap();
     assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
@@ -348,7 +352,11 @@ async fn fifty_concurrent_qr_codes_fetch_one_token() {
     let app = app_settings(SECRET);
     let requests = (0..50).map(|n| {
         let (client, app) = (&h.client, &app);
-        async move { client.unlimited_qr_code(app, &format!("scene{n}")).await }
+        async move {
+            client
+                .unlimited_qr_code(app, SCAN_PAGE, &format!("scene{n}"))
+                .await
+        }
     });
     let results = futures_util::future::join_all(requests).await;
     assert!(
@@ -367,8 +375,11 @@ async fn instances_sharing_a_store_share_one_token_fetch() {
     let instances: Vec<WeChatClient> = (0..3).map(|_| client_for(&h.base_url, &h.store)).collect();
     let requests = instances.iter().enumerate().flat_map(|(i, client)| {
         let app = &app;
-        (0..10)
-            .map(move |n| async move { client.unlimited_qr_code(app, &format!("s{i}x{n}")).await })
+        (0..10).map(move |n| async move {
+            client
+                .unlimited_qr_code(app, SCAN_PAGE, &format!("s{i}x{n}"))
+                .await
+        })
     });
     let results = futures_util::future::join_all(requests).await;
     assert!(results.iter().all(Result::is_ok));
@@ -396,10 +407,17 @@ async fn force_refresh_elsewhere(base_url: &str) {
 async fn a_revoked_token_is_refreshed_once_and_the_call_retried() {
     let h = harness().await;
     let app = app_settings(SECRET);
-    h.client.unlimited_qr_code(&app, "first").await.unwrap();
+    h.client
+        .unlimited_qr_code(&app, SCAN_PAGE, "first")
+        .await
+        .unwrap();
     force_refresh_elsewhere(&h.base_url).await;
     let stable_before = h.fake.calls(FakeEndpoint::StableToken);
-    let png = h.client.unlimited_qr_code(&app, "second").await.unwrap();
+    let png = h
+        .client
+        .unlimited_qr_code(&app, SCAN_PAGE, "second")
+        .await
+        .unwrap();
     assert_eq!(decode_qr(&png), format!("wxacode:{SCAN_PAGE}?scene=second"));
     assert_eq!(h.fake.calls(FakeEndpoint::StableToken), stable_before + 1);
     assert_eq!(
@@ -413,10 +431,16 @@ async fn a_revoked_token_is_refreshed_once_and_the_call_retried() {
 async fn an_expired_token_is_refreshed_once_and_the_call_retried() {
     let h = harness().await;
     let app = app_settings(SECRET);
-    h.client.unlimited_qr_code(&app, "first").await.unwrap();
+    h.client
+        .unlimited_qr_code(&app, SCAN_PAGE, "first")
+        .await
+        .unwrap();
     // WeChat's clock passes the token's expiry while our cache still holds it.
     h.fake.advance_clock(Duration::from_secs(7200));
-    h.client.unlimited_qr_code(&app, "second").await.unwrap();
+    h.client
+        .unlimited_qr_code(&app, SCAN_PAGE, "second")
+        .await
+        .unwrap();
     assert_eq!(h.fake.calls(FakeEndpoint::StableToken), 2);
     assert_eq!(h.fake.calls(FakeEndpoint::UnlimitedQrCode), 3);
 }
@@ -428,7 +452,7 @@ async fn a_token_rejected_twice_is_retried_only_once() {
         .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::Errcode(40001), 2);
     let error = h
         .client
-        .unlimited_qr_code(&app_settings(SECRET), "scene")
+        .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "scene")
         .await
         .unwrap_err();
     assert!(
@@ -442,7 +466,7 @@ async fn a_token_rejected_twice_is_retried_only_once() {
         .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::Errcode(42001), 1);
     assert!(
         h.client
-            .unlimited_qr_code(&app_settings(SECRET), "scene")
+            .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "scene")
             .await
             .is_ok()
     );
@@ -453,18 +477,27 @@ async fn qr_errors_are_unavailable_with_the_errcode() {
     let h = harness().await;
     let mut app = app_settings(SECRET);
     app.scan_page = "pages/unpublished/index".into();
-    let error = h.client.unlimited_qr_code(&app, "scene").await.unwrap_err();
+    let error = h
+        .client
+        .unlimited_qr_code(&app, SCAN_PAGE, "scene")
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, WeChatError::Unavailable(m) if m.contains("41030")),
         "{error:?}"
     );
     // A trial build does not ask WeChat to check the page, so an unpublished page works.
     app.env_version = EnvVersion::Trial;
-    assert!(h.client.unlimited_qr_code(&app, "scene").await.is_ok());
+    assert!(
+        h.client
+            .unlimited_qr_code(&app, SCAN_PAGE, "scene")
+            .await
+            .is_ok()
+    );
 
     let error = h
         .client
-        .unlimited_qr_code(&app_settings(SECRET), "bad%scene")
+        .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "bad%scene")
         .await
         .unwrap_err();
     assert!(
@@ -475,7 +508,7 @@ async fn qr_errors_are_unavailable_with_the_errcode() {
         .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::DailyQuota, 1);
     let error = h
         .client
-        .unlimited_qr_code(&app_settings(SECRET), "scene")
+        .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "scene")
         .await
         .unwrap_err();
     assert!(
@@ -487,7 +520,7 @@ async fn qr_errors_are_unavailable_with_the_errcode() {
         .inject(FakeEndpoint::StableToken, FakeFault::Errcode(40013), 1);
     let error = h2
         .client
-        .unlimited_qr_code(&app_settings(SECRET), "scene")
+        .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "scene")
         .await
         .unwrap_err();
     assert!(
@@ -505,7 +538,7 @@ async fn token_system_errors_are_retried() {
         .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::SystemError, 1);
     assert!(
         h.client
-            .unlimited_qr_code(&app_settings(SECRET), "scene")
+            .unlimited_qr_code(&app_settings(SECRET), SCAN_PAGE, "scene")
             .await
             .is_ok()
     );

@@ -47,6 +47,18 @@ pub enum ErrorCode {
     /// The server has more work of this kind than it takes on at once (password hashing); retry
     /// after `Retry-After`. An extension of v1: clients that do not know it see a 503.
     ServerBusy,
+    /// v1.1: the invite code is unknown or malformed.
+    InviteInvalid,
+    /// v1.1: the invite is past `expires_at`, or was revoked.
+    InviteExpired,
+    /// v1.1: someone accepted the invite first.
+    InviteUsed,
+    /// v1.1: the login or WeChat identity belongs to another account.
+    IdentityInUse,
+    /// v1.1: the change would leave the team with no admin.
+    LastAdmin,
+    /// v1.1: the caller lacks the role the endpoint needs.
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -63,11 +75,13 @@ impl ErrorCode {
             | Self::TicketUsed
             | Self::InvalidPollToken
             | Self::WechatCodeInvalid => 401,
-            Self::NotOrganizer | Self::AccessDenied | Self::WechatUserBlocked => 403,
-            Self::NotFound | Self::UnknownApp | Self::SessionNotFound => 404,
+            Self::NotOrganizer | Self::AccessDenied | Self::WechatUserBlocked | Self::Forbidden => {
+                403
+            }
+            Self::NotFound | Self::UnknownApp | Self::SessionNotFound | Self::InviteInvalid => 404,
             Self::MethodNotAllowed => 405,
-            Self::SceneClaimed => 409,
-            Self::SceneExpired => 410,
+            Self::SceneClaimed | Self::InviteUsed | Self::IdentityInUse | Self::LastAdmin => 409,
+            Self::SceneExpired | Self::InviteExpired => 410,
             Self::SlowDown
             | Self::TooManyRequests
             | Self::TooManyAttempts
@@ -108,6 +122,12 @@ impl ErrorCode {
             Self::StoreUnavailable => "store_unavailable",
             Self::InternalError => "internal_error",
             Self::ServerBusy => "server_busy",
+            Self::InviteInvalid => "invite_invalid",
+            Self::InviteExpired => "invite_expired",
+            Self::InviteUsed => "invite_used",
+            Self::IdentityInUse => "identity_in_use",
+            Self::LastAdmin => "last_admin",
+            Self::Forbidden => "forbidden",
         }
     }
 }

@@ -8,15 +8,21 @@ mod redact;
 mod scene;
 mod secret;
 mod session;
+mod team;
 mod token;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use scene::{
-    ConsoleInfo, CreateSceneRequest, CreateSceneResponse, IsLoginResponse, QrInfo, ScanResponse,
-    ScannerProfile,
+    AccountInfo, ConsoleInfo, CreateSceneRequest, CreateSceneResponse, IsLoginResponse,
+    LinkPollResponse, QrInfo, ScanResponse, ScannerProfile, ScenePurpose, SceneRequest,
 };
 pub use secret::Secret;
 pub use session::{RevokedSessions, Session, SessionsResponse};
+pub use team::{
+    ADMIN_ROLE, AcceptInviteResponse, CreateInviteRequest, CreateInviteResponse,
+    InspectInviteResponse, Invite, InviteCodeRequest, Inviter, InvitesResponse, LoginMethod,
+    Member, SetPasswordRequest, TeamResponse, TeamRole,
+};
 pub use token::{
     Audience, Claims, ClientKind, Jwk, Jwks, LoginTicketResponse, PasswordLoginRequest,
     TicketExchangeRequest, TokenResponse, User, VerifyRequest, VerifyResponse, WechatLoginRequest,

@@ -14,6 +14,26 @@ pub struct CreateSceneRequest {
     pub device_name: Option<String>,
 }
 
+/// What a scene is for (v1.1): logging a console in, or linking the scanner's WeChat to the
+/// console user's account. `login` when absent, so a v1 client keeps working unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScenePurpose {
+    #[default]
+    Login,
+    Link,
+}
+
+/// `POST /auth/scenes` as the server reads it: the v1 request plus the v1.1 `purpose` (kept out of
+/// [`CreateSceneRequest`] so v1 clients that build that struct keep compiling).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SceneRequest {
+    #[serde(flatten)]
+    pub scene: CreateSceneRequest,
+    #[serde(default)]
+    pub purpose: ScenePurpose,
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CreateSceneResponse {
     pub scene: String,
@@ -45,6 +65,29 @@ pub struct ConsoleInfo {
 pub struct ScanResponse {
     pub console: ConsoleInfo,
     pub app: String,
+    /// v1.1: `login` (the default) or `link`.
+    #[serde(default)]
+    pub purpose: ScenePurpose,
+    /// v1.1, link scenes only: whose account the scanner's WeChat would join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountInfo>,
+}
+
+/// The account a link scene joins, as the phone shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub display_name: String,
+}
+
+/// `GET /auth/scenes/{scene}/islogin` answers of a link scene (v1.1): `linked` once, instead of a
+/// token. A separate type from [`IsLoginResponse`] because a link scene never answers a token and a
+/// login scene never answers `linked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LinkPollResponse {
+    Pending,
+    Scanned { user: ScannerProfile },
+    Linked,
 }
 
 /// Who scanned, as the console shows it before the confirm.

@@ -223,6 +223,10 @@ impl TestServer {
         api::send(api::with_bearer(self.http.get(self.url(path)), bearer)).await
     }
 
+    pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
+        api::send(api::with_bearer(self.http.delete(self.url(path)), bearer)).await
+    }
+
     /// A mini program login as dev user `name` (organizer unless the name starts with `guest`).
     pub async fn dev_login(&self, name: &str) -> WechatLoginResponse {
         let response = self

@@ -37,6 +37,7 @@ pub struct FileConfig {
     pub password_hashing: Option<FilePasswordHashing>,
     pub wechat_login_limits: Option<FileWeChatLoginLimits>,
     pub scene_limits: Option<FileSceneLimits>,
+    pub invite_limits: Option<FileInviteLimits>,
     pub redis: Option<FileRedis>,
     #[serde(default)]
     pub apps: Vec<FileApp>,
@@ -95,6 +96,13 @@ pub struct FileWeChatLoginLimits {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct FileInviteLimits {
+    pub per_ip: Option<u64>,
+    pub window_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileSceneLimits {
     pub per_ip: Option<u64>,
     pub per_app: Option<u64>,
@@ -113,6 +121,8 @@ pub struct FileApp {
     /// The AppSecret in clear: accepted in dev mode only.
     pub secret: Option<String>,
     pub scan_page: String,
+    /// Default `pages/invite/index`.
+    pub invite_page: Option<String>,
     pub qr_mode: Option<String>,
     pub env_version: Option<String>,
 }

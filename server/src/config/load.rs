@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::file::{FileApp, FileConfig};
 use super::redis_url;
 use super::settings::{
-    AppSettings, ConnectionLimits, EnvVersion, LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing,
-    PasswordLimits, QrMode, SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits,
-    WeChatSettings,
+    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TOKEN_LIFETIME, Lifetimes,
+    PasswordHashing, PasswordLimits, QrMode, SceneLimits, Settings, StoreLocation, TlsSettings,
+    WeChatLoginLimits, WeChatSettings,
 };
 use crate::key_sealing::KeyEncryptionKey;
 use meeteasy_protocol::Secret;
@@ -312,6 +312,20 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
             1..=3600,
         )?,
     };
+    let invite_limits_file = file.invite_limits.as_ref();
+    let invite_limits = InviteLimits {
+        per_ip: at_least_one(
+            "invite_limits.per_ip",
+            invite_limits_file.and_then(|l| l.per_ip),
+            60,
+        )?,
+        window: seconds(
+            "invite_limits.window_secs",
+            invite_limits_file.and_then(|l| l.window_secs),
+            60,
+            1..=3600,
+        )?,
+    };
     let h5_origins = file
         .h5_origins
         .iter()
@@ -357,6 +371,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         password_hashing,
         wechat_login_limits,
         scene_limits,
+        invite_limits,
         trusted_proxies,
         connections,
     })
@@ -487,6 +502,9 @@ fn checked_origin(field: &'static str, url: &str) -> Result<String, ConfigError>
     Ok(trimmed.to_owned())
 }
 
+/// The mini program page an invite's code opens unless an app names another.
+const DEFAULT_INVITE_PAGE: &str = "pages/invite/index";
+
 fn apps(apps: &[FileApp], dev: bool) -> Result<Vec<AppSettings>, ConfigError> {
     let mut checked: Vec<AppSettings> = Vec::with_capacity(apps.len());
     for app in apps {
@@ -512,11 +530,25 @@ fn apps(apps: &[FileApp], dev: bool) -> Result<Vec<AppSettings>, ConfigError> {
                 ),
             ));
         }
+        let invite_page = app
+            .invite_page
+            .clone()
+            .unwrap_or_else(|| DEFAULT_INVITE_PAGE.to_owned());
+        if invite_page.is_empty() || invite_page.starts_with('/') || invite_page.contains('?') {
+            return Err(invalid(
+                "apps.invite_page",
+                format!(
+                    "app {:?}: a page path like pages/invite/index (no leading /, no query)",
+                    app.key
+                ),
+            ));
+        }
         checked.push(AppSettings {
             key: app.key.clone(),
             appid: app.appid.clone(),
             secret: app_secret(app, dev)?,
             scan_page: app.scan_page.clone(),
+            invite_page,
             qr_mode: match app.qr_mode.as_deref() {
                 None | Some("wxacode") => QrMode::Wxacode,
                 Some("url") => QrMode::Url,
@@ -602,6 +634,7 @@ fn dev_apps() -> Vec<AppSettings> {
             appid: format!("wxdev{key}"),
             secret: Secret::new(format!("dev-secret-{key}")),
             scan_page: "pages/scan-login/index".to_owned(),
+            invite_page: DEFAULT_INVITE_PAGE.to_owned(),
             qr_mode: QrMode::Url,
             env_version: EnvVersion::Develop,
         })

@@ -30,6 +30,8 @@ pub struct Settings {
     pub password_hashing: PasswordHashing,
     pub wechat_login_limits: WeChatLoginLimits,
     pub scene_limits: SceneLimits,
+    /// Invite inspections and acceptances per address (IPv6 by /64): codes are guessed nowhere.
+    pub invite_limits: InviteLimits,
     /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub connections: ConnectionLimits,
@@ -151,6 +153,8 @@ pub struct AppSettings {
     pub secret: Secret,
     /// The mini program page a scan opens, e.g. `pages/scan/index` (no leading `/`, no query).
     pub scan_page: String,
+    /// The mini program page an invite's code opens (scene = the invite code).
+    pub invite_page: String,
     pub qr_mode: QrMode,
     pub env_version: EnvVersion,
 }
@@ -225,6 +229,13 @@ pub struct WeChatLoginLimits {
 pub struct SceneLimits {
     pub per_ip: u64,
     pub per_app: u64,
+    pub window: Duration,
+}
+
+/// Invite inspections and acceptances per address (IPv6 by /64), counted together.
+#[derive(Debug, Clone, Copy)]
+pub struct InviteLimits {
+    pub per_ip: u64,
     pub window: Duration,
 }
 

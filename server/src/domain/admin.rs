@@ -1,16 +1,39 @@
-//! What an operator does from the command line: add a password user, grant a role, rotate the
-//! signing keys. Needs only the store, so it runs without WeChat.
+//! What an operator does from the command line: add a password user, grant and revoke roles, list
+//! and show users, end a user's sessions, make an invite, rotate the signing keys. Needs only the
+//! store, so it runs without WeChat (and behind the admin socket of a running server).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use meeteasy_protocol::User;
+use meeteasy_protocol::{Invite, LoginMethod, TeamRole, User};
 
 use crate::key_sealing::KeyEncryptionKey;
 use crate::store::Store;
 
+use super::invites::{self, Creator};
 use super::signing_keys::{self, Rotation};
-use super::users::{self, NewPasswordUser, UserRef};
-use super::{AuthError, passwords};
+use super::team::{self, Demotion, TeamActor};
+use super::users::{self, NewPasswordUser, UserRecord, UserRef};
+use super::{AuthError, passwords, sessions};
+
+/// A user as the operator sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub user: User,
+    /// The password login (email or phone), if any.
+    pub login: Option<String>,
+    pub methods: Vec<LoginMethod>,
+    pub last_login_at: Option<u64>,
+}
+
+/// An invite the operator made: its code (shown once, never stored) and the link it opens
+/// (`<public_url>/m/invite/<code>`, also what its QR encodes).
+#[derive(Debug, Clone)]
+pub struct OperatorInvite {
+    pub invite: Invite,
+    pub code: String,
+    pub link: String,
+}
 
 /// The signing keys after a rotation, by `kid`.
 #[derive(Debug)]
@@ -25,6 +48,10 @@ pub struct Admin {
     store: Arc<dyn Store>,
 }
 
+fn no_user(who: &UserRef) -> AuthError {
+    AuthError::InvalidRequest(format!("user: no user {who:?}"))
+}
+
 impl Admin {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
@@ -32,15 +59,136 @@ impl Admin {
 
     pub async fn add_password_user(&self, new: NewPasswordUser) -> Result<User, AuthError> {
         let hash = passwords::hash(new.password.clone()).await?;
-        Ok(users::create_password_user(self.store.as_ref(), new, hash)
-            .await?
-            .to_wire())
+        let user = users::create_password_user(self.store.as_ref(), new, hash).await?;
+        team::note_roles(self.store.as_ref(), &user).await?;
+        Ok(user.to_wire())
     }
 
+    /// Adds `role` (`admin` brings `organizer` with it); the team list shows the change at once.
     pub async fn grant(&self, who: &UserRef, role: &str) -> Result<User, AuthError> {
-        Ok(users::grant(self.store.as_ref(), who, role)
+        let store = self.store.as_ref();
+        let user = users::grant(store, who, role).await?;
+        team::note_roles(store, &user).await?;
+        if TeamRole::parse(role.trim()).is_some() {
+            tracing::info!(
+                team_event = "role_granted",
+                actor = %TeamActor::Operator,
+                user = %user.id,
+                role = role.trim(),
+                "team change"
+            );
+        }
+        Ok(user.to_wire())
+    }
+
+    /// Takes `role` from a user. Taking `organizer` takes `admin` too (an admin is always an
+    /// organizer) and ends the user's console sessions at once; taking the last admin's role is
+    /// refused with [`AuthError::LastAdmin`].
+    pub async fn revoke_role(&self, who: &UserRef, role: TeamRole) -> Result<User, AuthError> {
+        let store = self.store.as_ref();
+        let user = self.find(who).await?;
+        let demotion = match role {
+            TeamRole::Organizer => Demotion::Team,
+            TeamRole::Admin => Demotion::Admin,
+        };
+        let (after, ended) = team::demote(store, &user.id, demotion).await?;
+        let after = after.ok_or_else(|| no_user(who))?;
+        tracing::info!(
+            team_event = "role_revoked",
+            actor = %TeamActor::Operator,
+            user = %after.id,
+            role = role.as_str(),
+            console_sessions_ended = ended,
+            "team change"
+        );
+        Ok(after.to_wire())
+    }
+
+    /// The team (every organizer, from the team index) and every user with a password login
+    /// (from the index of password users, kept since v1.1), each once, sorted by name. Mini program
+    /// users without a role and without a password are not listed: the store keeps no list of
+    /// them (`show_user` finds any user by id).
+    pub async fn list_users(&self) -> Result<Vec<UserSummary>, AuthError> {
+        let store = self.store.as_ref();
+        let mut ids: Vec<String> = team::members(store)
             .await?
-            .to_wire())
+            .into_iter()
+            .map(|member| member.user.id)
+            .collect();
+        for id in users::password_user_ids(store).await? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut listed = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(user) = users::get(store, &id).await? {
+                listed.push(self.summary(user).await?);
+            }
+        }
+        listed.sort_by(|a, b| {
+            (&a.user.display_name, &a.user.id).cmp(&(&b.user.display_name, &b.user.id))
+        });
+        Ok(listed)
+    }
+
+    /// One user, by id or login.
+    pub async fn show_user(&self, who: &UserRef) -> Result<UserSummary, AuthError> {
+        let user = self.find(who).await?;
+        self.summary(user).await
+    }
+
+    /// Ends every live session of the user (console, H5, mini program, and what derives from
+    /// them); returns how many ended.
+    pub async fn end_user_sessions(&self, who: &UserRef) -> Result<u64, AuthError> {
+        let user = self.find(who).await?;
+        Ok(
+            sessions::end_user_sessions(self.store.as_ref(), &user.id, &sessions::EVERY_CLIENT)
+                .await?,
+        )
+    }
+
+    /// An invite made by the operator: `created_by` is [`super::operator_user`] ("Server
+    /// operator", id `operator`, which no account has). `expires_in` defaults to a day and is at
+    /// most a week. `public_url` is the server's (the link is `<public_url>/m/invite/<code>`); the
+    /// QR an admin fetches for it later encodes that link.
+    pub async fn create_invite(
+        &self,
+        role: TeamRole,
+        expires_in: Option<Duration>,
+        public_url: &str,
+    ) -> Result<OperatorInvite, AuthError> {
+        let (record, code) = invites::new_invite(
+            Creator::Operator,
+            role,
+            expires_in.map(|lifetime| lifetime.as_secs()),
+        )?;
+        let link = invites::invite_link(public_url.trim_end_matches('/'), &code);
+        let png = crate::qr::png(&link, crate::qr::DEFAULT_WIDTH)
+            .map_err(|e| AuthError::Internal(format!("cannot render the invite QR: {e}")))?;
+        let store = self.store.as_ref();
+        invites::save(store, &record, &code, &png).await?;
+        invites::log_created(&record, &TeamActor::Operator);
+        Ok(OperatorInvite {
+            invite: invites::to_wire(store, &record).await?,
+            code,
+            link,
+        })
+    }
+
+    async fn find(&self, who: &UserRef) -> Result<UserRecord, AuthError> {
+        users::find(self.store.as_ref(), who)
+            .await?
+            .ok_or_else(|| no_user(who))
+    }
+
+    async fn summary(&self, user: UserRecord) -> Result<UserSummary, AuthError> {
+        Ok(UserSummary {
+            last_login_at: team::last_login(self.store.as_ref(), &user.id).await?,
+            methods: user.methods(),
+            login: user.login.clone(),
+            user: user.to_wire(),
+        })
     }
 
     /// Rotates the signing keys, sealing them with `key_encryption_key` if given (as the servers on

@@ -54,6 +54,20 @@ pub enum AuthError {
     /// Not one of the caller's live sessions (someone else's, ended, unknown or malformed).
     #[error("no such session of yours")]
     SessionNotFound,
+    #[error("this invite code is not valid")]
+    InviteInvalid,
+    #[error("this invite has expired or was revoked")]
+    InviteExpired,
+    #[error("this invite has already been accepted")]
+    InviteUsed,
+    /// A login or WeChat identity that belongs to another account.
+    #[error("{0}")]
+    IdentityInUse(&'static str),
+    #[error("the team must keep at least one admin")]
+    LastAdmin,
+    /// The caller lacks the role the endpoint needs; the text names it.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// More password hashes are running and queued than the server takes on (`password_hashing`).
     #[error("the server is busy; try again shortly")]
     Busy { retry_after: Duration },

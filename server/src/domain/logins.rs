@@ -2,8 +2,9 @@
 //! password login.
 
 use meeteasy_protocol::{
-    Audience, Claims, ClientKind, LoginTicketResponse, ORGANIZER_ROLE, PasswordLoginRequest,
-    TicketExchangeRequest, TokenResponse, WechatLoginRequest, WechatLoginResponse,
+    ADMIN_ROLE, Audience, Claims, ClientKind, LoginTicketResponse, ORGANIZER_ROLE,
+    PasswordLoginRequest, TicketExchangeRequest, TokenResponse, WechatLoginRequest,
+    WechatLoginResponse,
 };
 
 use crate::config::AppSettings;
@@ -15,7 +16,7 @@ use super::service::NewSession;
 use super::sessions::ParentSession;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
-    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys,
+    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys, team,
     tickets,
 };
 
@@ -52,6 +53,10 @@ impl AuthService {
         let session = self.code_to_session(app, code, from).await?;
         let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
             .await?;
+        if user.is_organizer() {
+            // Dev mode's organizers and admins are made here; listed from their first login.
+            team::note_roles(self.store.as_ref(), &user).await?;
+        }
         let opened = self
             .open_session(
                 &user,
@@ -127,7 +132,7 @@ impl AuthService {
     }
 
     /// The profile a first login creates. In dev mode `dev:<name>` names the user, an organizer
-    /// unless the name starts with `guest`; real WeChat tells us no name at all.
+    /// unless the name starts with `guest`, an admin too when it starts with `admin`; real WeChat tells us no name at all.
     fn new_user_profile(&self, code: &str) -> Result<NewWeChatProfile, AuthError> {
         match code.strip_prefix("dev:").filter(|_| self.settings.dev) {
             Some(name) => {
@@ -139,6 +144,8 @@ impl AuthService {
                 }
                 let roles = if name.starts_with("guest") {
                     vec![]
+                } else if name.starts_with("admin") {
+                    vec![ORGANIZER_ROLE.to_owned(), ADMIN_ROLE.to_owned()]
                 } else {
                     vec![ORGANIZER_ROLE.to_owned()]
                 };

@@ -242,6 +242,10 @@ impl AuthService {
         ip: String,
         parent: Option<String>,
     ) -> Result<(), AuthError> {
+        if parent.is_none() {
+            // A login of its own (not a session a ticket derived): the team list's last login.
+            super::team::note_login(self.store.as_ref(), &claims.sub).await?;
+        }
         let record = SessionRecord {
             user_id: claims.sub.clone(),
             client: claims.aud,

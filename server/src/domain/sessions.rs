@@ -179,6 +179,28 @@ pub async fn revoke_with_descendants(
     Ok(ended)
 }
 
+/// Ends every live session of `user_id` opened for one of `clients` (and what derives from them):
+/// a role taken away takes effect at once. Returns how many sessions ended.
+pub async fn end_user_sessions(
+    store: &dyn Store,
+    user_id: &str,
+    clients: &[Audience],
+) -> Result<u64, StoreError> {
+    let mut ended = 0;
+    for entry in index(store, &store_keys::user_sessions(user_id)).await? {
+        let Some(record) = get(store, &entry.sid).await? else {
+            continue;
+        };
+        if record.user_id == user_id && clients.contains(&record.client) {
+            ended += revoke_with_descendants(store, &entry.sid, record.expires_at).await?;
+        }
+    }
+    Ok(ended)
+}
+
+/// Every kind of client, for ending all of a user's sessions.
+pub const EVERY_CLIENT: [Audience; 3] = [Audience::Console, Audience::H5, Audience::Miniprogram];
+
 /// The live sessions of `user_id`, newest first, `current_sid` marked.
 pub async fn list(
     store: &dyn Store,

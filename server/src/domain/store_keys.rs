@@ -113,3 +113,38 @@ pub fn password_failures_for(login: &str) -> String {
 pub fn password_failures_from(from: &ClientAddr) -> String {
     format!("pwd-failures:ip:{}", from.limit_key())
 }
+
+/// The team index: every organizer's user id (and whether they are an admin), so the team is
+/// listed, and its last admin kept, without scanning the store.
+pub const TEAM: &str = "team";
+
+/// When a user last logged in (Unix seconds), written once per login.
+pub fn last_login(user_id: &str) -> String {
+    format!("last-login:{user_id}")
+}
+
+/// An invite, by its public id.
+pub fn invite(id: &str) -> String {
+    format!("invite:{id}")
+}
+
+/// An invite code, by its hash (the code itself is never stored) -> the invite's id.
+pub fn invite_code(code: &str) -> String {
+    format!("invite-code:{}", token_hash(code))
+}
+
+/// The index of invites still worth listing (open, or accepted within the last week).
+pub const INVITES: &str = "invites";
+
+/// An open invite's QR image, so an admin can show it again by id (deleted when the invite closes).
+pub fn invite_qr(id: &str) -> String {
+    format!("invite-qr:{id}")
+}
+
+/// Window counter: invite inspections and acceptances from one address.
+pub fn invite_tries_from(from: &ClientAddr) -> String {
+    format!("invite-tries:{}", from.limit_key())
+}
+
+/// The ids of users with a password login (for the operator's user list; the store has no scan).
+pub const PASSWORD_USERS: &str = "password-users";

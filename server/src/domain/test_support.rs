@@ -218,6 +218,7 @@ impl WeChat for NoWeChat {
     async fn unlimited_qr_code(
         &self,
         _app: &AppSettings,
+        _page: &str,
         _scene: &str,
     ) -> Result<Vec<u8>, WeChatError> {
         Err(WeChatError::Unavailable("no WeChat in unit tests".into()))

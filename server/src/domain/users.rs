@@ -1,6 +1,6 @@
 //! Users: who they are, how they log in (WeChat identities, a login + password) and their roles.
 
-use meeteasy_protocol::{ORGANIZER_ROLE, User};
+use meeteasy_protocol::{ADMIN_ROLE, LoginMethod, ORGANIZER_ROLE, User};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Lifetime, Store, StoreError};
@@ -22,6 +22,10 @@ pub struct UserRecord {
     pub login: Option<String>,
     /// argon2id PHC string.
     pub password_hash: Option<String>,
+    /// The store keys of the WeChat identities that lead here (unionid, appid + openid). Empty in
+    /// records from before v1.1 until that user's next WeChat login fills it in.
+    #[serde(default)]
+    pub wechat_identities: Vec<String>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -31,6 +35,7 @@ impl std::fmt::Debug for UserRecord {
             .field("display_name", &self.display_name)
             .field("roles", &self.roles)
             .field("login", &self.login)
+            .field("wechat_identities", &self.wechat_identities.len())
             .field(
                 "password_hash",
                 &self.password_hash.as_ref().map(|_| "<hidden>"),
@@ -50,7 +55,27 @@ impl UserRecord {
     }
 
     pub fn is_organizer(&self) -> bool {
-        self.roles.iter().any(|role| role == ORGANIZER_ROLE)
+        self.has_role(ORGANIZER_ROLE)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has_role(ADMIN_ROLE)
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|held| held == role)
+    }
+
+    /// The ways into this account, for the team list.
+    pub fn methods(&self) -> Vec<LoginMethod> {
+        let mut methods = Vec::new();
+        if !self.wechat_identities.is_empty() {
+            methods.push(LoginMethod::Wechat);
+        }
+        if self.password_hash.is_some() {
+            methods.push(LoginMethod::Password);
+        }
+        methods
     }
 }
 
@@ -120,7 +145,7 @@ pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
     }
 }
 
-async fn save(store: &dyn Store, user: &UserRecord) -> Result<(), StoreError> {
+pub(super) async fn save(store: &dyn Store, user: &UserRecord) -> Result<(), StoreError> {
     store
         .put(
             &store_keys::user(&user.id),
@@ -162,7 +187,7 @@ pub async fn find_or_create_wechat(
         None => openid_key.clone(),
     };
     if let Some(user) = existing_user(store, &identity_key).await? {
-        return Ok(link_openid(store, &identity_key, &openid_key, user).await?);
+        return link_openid(store, &identity_key, &openid_key, user).await;
     }
     // Logged in before the app was bound to an Open Platform account: the unionid is new, but
     // this openid already has a user, who keeps their account and roles.
@@ -181,6 +206,7 @@ pub async fn find_or_create_wechat(
                 roles: profile.roles,
                 login: None,
                 password_hash: None,
+                wechat_identities: identity_keys(&identity_key, &openid_key),
             };
             // The user record goes first, so an identity never points at a missing user.
             save(store, &user).await?;
@@ -191,7 +217,7 @@ pub async fn find_or_create_wechat(
         .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
         .await?
     {
-        return Ok(link_openid(store, &identity_key, &openid_key, candidate).await?);
+        return link_openid(store, &identity_key, &openid_key, candidate).await;
     }
     // A concurrent first login of the same person won: use their user, and drop ours if we made it.
     if created {
@@ -200,22 +226,72 @@ pub async fn find_or_create_wechat(
     let winner = existing_user(store, &identity_key)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?;
-    Ok(link_openid(store, &identity_key, &openid_key, winner).await?)
+    link_openid(store, &identity_key, &openid_key, winner).await
 }
 
-/// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid.
+/// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid, and
+/// records both on the user (a write only when one is missing: records from before v1.1).
 async fn link_openid(
     store: &dyn Store,
     identity_key: &str,
     openid_key: &str,
     user: UserRecord,
-) -> Result<UserRecord, StoreError> {
+) -> Result<UserRecord, AuthError> {
     if identity_key != openid_key {
         store
             .put(openid_key, user.id.as_bytes(), Lifetime::Forever)
             .await?;
     }
-    Ok(user)
+    let keys = identity_keys(identity_key, openid_key);
+    if keys.iter().all(|key| user.wechat_identities.contains(key)) {
+        return Ok(user);
+    }
+    update(store, &user.id, |record| {
+        for key in &keys {
+            if !record.wechat_identities.contains(key) {
+                record.wechat_identities.push(key.clone());
+            }
+        }
+    })
+    .await
+}
+
+fn identity_keys(identity_key: &str, openid_key: &str) -> Vec<String> {
+    let mut keys = vec![identity_key.to_owned()];
+    if identity_key != openid_key {
+        keys.push(openid_key.to_owned());
+    }
+    keys
+}
+
+/// Changes the user record `id` with `change` (compare-and-swap, retried), and answers it as
+/// changed. A user deleted meanwhile is `InvalidRequest`.
+pub(super) async fn update(
+    store: &dyn Store,
+    id: &str,
+    change: impl Fn(&mut UserRecord),
+) -> Result<UserRecord, AuthError> {
+    records::update(
+        store,
+        &store_keys::user(id),
+        |current: Option<&UserRecord>| {
+            let Some(current) = current else {
+                return Err(AuthError::InvalidRequest(format!("user: no user {id}")));
+            };
+            let mut next = current.clone();
+            change(&mut next);
+            if next.roles == current.roles
+                && next.login == current.login
+                && next.password_hash == current.password_hash
+                && next.wechat_identities == current.wechat_identities
+                && next.display_name == current.display_name
+            {
+                return Ok(Transition::Keep(next));
+            }
+            Ok(Transition::Write(next.clone(), Lifetime::Forever, next))
+        },
+    )
+    .await
 }
 
 async fn existing_user(
@@ -254,6 +330,7 @@ pub async fn create_password_user(
         roles: new.roles,
         login: Some(login.clone()),
         password_hash: Some(password_hash),
+        wechat_identities: Vec::new(),
     };
     save(store, &user).await?;
     if !store
@@ -269,7 +346,32 @@ pub async fn create_password_user(
             "login: {login} is already taken"
         )));
     }
+    note_password_user(store, &user.id).await?;
     Ok(user)
+}
+
+/// Lists `user_id` among the users with a password login (for the operator's `users list`).
+pub(super) async fn note_password_user(store: &dyn Store, user_id: &str) -> Result<(), AuthError> {
+    records::update(
+        store,
+        store_keys::PASSWORD_USERS,
+        |current: Option<&Vec<String>>| {
+            let listed = current.cloned().unwrap_or_default();
+            if listed.iter().any(|id| id == user_id) {
+                return Ok(Transition::Keep(()));
+            }
+            let mut next = listed;
+            next.push(user_id.to_owned());
+            Ok(Transition::Write(next, Lifetime::Forever, ()))
+        },
+    )
+    .await
+}
+
+pub(super) async fn password_user_ids(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+    Ok(records::load(store, store_keys::PASSWORD_USERS)
+        .await?
+        .unwrap_or_default())
 }
 
 /// Adds `role` to a user (a no-op when they have it).
@@ -288,23 +390,19 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
     let user = find(store, who)
         .await?
         .ok_or_else(|| AuthError::InvalidRequest(format!("user: no user {who:?}")))?;
-    records::update(
-        store,
-        &store_keys::user(&user.id),
-        |current: Option<&UserRecord>| {
-            let Some(current) = current else {
-                return Err(AuthError::InvalidRequest(format!(
-                    "user: {} was deleted",
-                    user.id
-                )));
-            };
-            let mut next = current.clone();
-            if !next.roles.iter().any(|r| r == role) {
-                next.roles.push(role.to_owned());
+    // An admin is always an organizer too.
+    let adds: Vec<&str> = if role == ADMIN_ROLE {
+        vec![ORGANIZER_ROLE, ADMIN_ROLE]
+    } else {
+        vec![role]
+    };
+    update(store, &user.id, |next| {
+        for role in &adds {
+            if !next.has_role(role) {
+                next.roles.push((*role).to_owned());
             }
-            Ok(Transition::Write(next.clone(), Lifetime::Forever, next))
-        },
-    )
+        }
+    })
     .await
 }
 

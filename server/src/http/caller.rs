@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use meeteasy_protocol::Claims;
+use meeteasy_protocol::{Claims, TeamRole};
 
-use crate::domain::AuthService;
+use crate::domain::{AuthService, TeamCaller};
 
 use super::error::ApiError;
 use super::extract::Bearer;
@@ -41,6 +41,51 @@ impl FromRequestParts<Arc<AuthService>> for MiniProgramCaller {
     ) -> Result<Self, ApiError> {
         let token = bearer_token(parts, service).await?;
         Ok(Self(service.verify_miniprogram(&token).await?))
+    }
+}
+
+/// A console token (`aud` = `console`) of any user.
+pub struct ConsoleCaller(pub Claims);
+
+impl FromRequestParts<Arc<AuthService>> for ConsoleCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<AuthService>,
+    ) -> Result<Self, ApiError> {
+        let token = bearer_token(parts, service).await?;
+        Ok(Self(service.verify_console(&token).await?))
+    }
+}
+
+/// A console token of an organizer: 403 `forbidden` for anyone else.
+pub struct OrganizerCaller(pub TeamCaller);
+
+/// A console token of an admin: 403 `forbidden` for anyone else.
+pub struct AdminCaller(pub TeamCaller);
+
+impl FromRequestParts<Arc<AuthService>> for OrganizerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<AuthService>,
+    ) -> Result<Self, ApiError> {
+        let token = bearer_token(parts, service).await?;
+        Ok(Self(service.authorize(&token, TeamRole::Organizer).await?))
+    }
+}
+
+impl FromRequestParts<Arc<AuthService>> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<AuthService>,
+    ) -> Result<Self, ApiError> {
+        let token = bearer_token(parts, service).await?;
+        Ok(Self(service.authorize(&token, TeamRole::Admin).await?))
     }
 }
 

@@ -111,6 +111,12 @@ impl ApiError {
             AuthError::TokenExpired => Described::new(ErrorCode::TokenExpired, message),
             AuthError::TokenRevoked => Described::new(ErrorCode::TokenRevoked, message),
             AuthError::SessionNotFound => Described::new(ErrorCode::SessionNotFound, message),
+            AuthError::InviteInvalid => Described::new(ErrorCode::InviteInvalid, message),
+            AuthError::InviteExpired => Described::new(ErrorCode::InviteExpired, message),
+            AuthError::InviteUsed => Described::new(ErrorCode::InviteUsed, message),
+            AuthError::IdentityInUse(_) => Described::new(ErrorCode::IdentityInUse, message),
+            AuthError::LastAdmin => Described::new(ErrorCode::LastAdmin, message),
+            AuthError::Forbidden(_) => Described::new(ErrorCode::Forbidden, message),
             AuthError::Busy { retry_after } => {
                 Described::new(ErrorCode::ServerBusy, message).retry_after(*retry_after)
             }

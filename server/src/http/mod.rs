@@ -20,7 +20,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::domain::AuthService;
 use error::ApiError;
-use handlers::{logins, ops, scenes, sessions, tokens};
+use handlers::{logins, ops, scenes, sessions, team, tokens};
 
 /// The contract's limit on request bodies.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -44,6 +44,16 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
         .route("/auth/sessions", get(sessions::list))
         .route("/auth/sessions/revoke-others", post(sessions::end_others))
         .route("/auth/sessions/{id}", delete(sessions::end))
+        .route("/auth/team", get(team::members))
+        .route("/auth/team/{user_id}", delete(team::remove_member))
+        .route(
+            "/auth/invites",
+            post(team::create_invite).get(team::invites),
+        )
+        .route("/auth/invites/inspect", post(team::inspect_invite))
+        .route("/auth/invites/accept", post(team::accept_invite))
+        .route("/auth/invites/{id}", delete(team::revoke_invite))
+        .route("/auth/invites/{id}/qr.png", get(team::invite_qr))
         .route("/.well-known/jwks.json", get(tokens::jwks));
     Router::new()
         .merge(api)

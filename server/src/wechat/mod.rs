@@ -47,10 +47,12 @@ pub trait WeChat: Send + Sync + 'static {
         code: &str,
     ) -> Result<WeChatSession, WeChatError>;
 
-    /// A mini program code (PNG bytes) that opens `app.scan_page` with `scene`.
+    /// A mini program code (PNG bytes) that opens `page` of `app` with `scene` (`app.scan_page` for
+    /// scan login, `app.invite_page` for an invite).
     async fn unlimited_qr_code(
         &self,
         app: &AppSettings,
+        page: &str,
         scene: &str,
     ) -> Result<Vec<u8>, WeChatError>;
 }

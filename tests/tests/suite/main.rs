@@ -11,4 +11,5 @@ mod limits;
 mod multi_instance;
 mod sessions;
 mod store_contract;
+mod team;
 mod wechat;

@@ -38,6 +38,8 @@ impl AuthService {
         Ok(ScanResponse {
             console: record.console,
             app: record.app,
+            purpose: meeteasy_protocol::ScenePurpose::Login,
+            account: None,
         })
     }
 

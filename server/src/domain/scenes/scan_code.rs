@@ -75,7 +75,9 @@ impl AuthService {
         let (app, scene) = (app.clone(), scene.to_owned());
         let fetched_topic = store_keys::scene_code_fetched(&scene);
         let fetch = async move {
-            let png = wechat.unlimited_qr_code(&app, &scene).await?;
+            let png = wechat
+                .unlimited_qr_code(&app, &app.scan_page, &scene)
+                .await?;
             store
                 .put(&store_keys::scene_code_image(&scene), &png, lifetime)
                 .await?;

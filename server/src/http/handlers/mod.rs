@@ -4,6 +4,7 @@ pub mod logins;
 pub mod ops;
 pub mod scenes;
 pub mod sessions;
+pub mod team;
 pub mod tokens;
 
 use std::sync::Arc;

@@ -93,15 +93,16 @@ impl WeChatClient {
     async fn qr_code(
         &self,
         app: &AppSettings,
+        page: &str,
         scene: &str,
         deadline: Instant,
     ) -> Result<Vec<u8>, CallError> {
         let token = self.tokens.current(&self.api, app, deadline).await?;
-        match self.qr_code_with(&token, app, scene, deadline).await {
+        match self.qr_code_with(&token, app, page, scene, deadline).await {
             Err(CallError::Errcode { errcode, .. }) if STALE_TOKEN_ERRCODES.contains(&errcode) => {
                 self.tokens.invalidate(&app.appid, &token).await?;
                 let token = self.tokens.current(&self.api, app, deadline).await?;
-                self.qr_code_with(&token, app, scene, deadline).await
+                self.qr_code_with(&token, app, page, scene, deadline).await
             }
             outcome => outcome,
         }
@@ -111,12 +112,13 @@ impl WeChatClient {
         &self,
         token: &str,
         app: &AppSettings,
+        page: &str,
         scene: &str,
         deadline: Instant,
     ) -> Result<Vec<u8>, CallError> {
         let request = UnlimitedQrRequest {
             scene,
-            page: &app.scan_page,
+            page,
             env_version: app.env_version.as_str(),
             check_path: checks_path(app.env_version),
             width: QR_WIDTH,
@@ -167,10 +169,11 @@ impl WeChat for WeChatClient {
     async fn unlimited_qr_code(
         &self,
         app: &AppSettings,
+        page: &str,
         scene: &str,
     ) -> Result<Vec<u8>, WeChatError> {
         let deadline = Instant::now() + self.api.budget;
-        tokio::time::timeout_at(deadline, self.qr_code(app, scene, deadline))
+        tokio::time::timeout_at(deadline, self.qr_code(app, page, scene, deadline))
             .await
             .unwrap_or(Err(CallError::TimedOut(self.api.budget)))
             .map_err(|failure| failure.into_wechat_error("getwxacodeunlimit", app))

@@ -17,6 +17,7 @@ fn app_settings() -> AppSettings {
         appid: "wxattendee0000001".into(),
         secret: Secret::new("attendee-secret-0123456789abcdef"),
         scan_page: "pages/scan/index".into(),
+        invite_page: "pages/invite/index".into(),
         qr_mode: QrMode::Wxacode,
         env_version: EnvVersion::Release,
     }

@@ -1,0 +1,542 @@
+//! Invites to the team: an admin (or the operator) makes one for a role; whoever accepts it with the
+//! mini program gets that role. The code is a secret of about 190 random bits (32 chars of
+//! `[0-9A-Za-z]`, the same alphabet and length as a scene, so it fits a mini program code's scene);
+//! the store keeps only its SHA-256. The invite's `id` is its public handle.
+//!
+//! Single use is one atomic store step: accepting moves the invite record from open to accepted by
+//! compare-and-swap, so of any number of concurrent accepts, on any number of instances sharing
+//! the store, exactly one swap wins; the others are decided again on the accepted record and
+//! answer `invite_used`. Records are kept a week past their end so a late scan learns it expired or
+//! was used rather than "invalid", then the store's expiry removes them.
+//!
+//! The QR image of an open invite is kept too (an admin may show it again by id; in `wxacode` mode
+//! it is a WeChat call that costs quota). It is served to admins only and deleted when the invite
+//! is accepted or revoked.
+
+use std::time::Duration;
+
+use meeteasy_protocol::{
+    CreateInviteRequest, CreateInviteResponse, InspectInviteResponse, Invite, Inviter, QrInfo,
+    TeamRole, User,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::QrMode;
+use crate::store::{Lifetime, Store};
+
+use super::records::{self, Transition};
+use super::secrets::{random_id, random_scene};
+use super::team::{self, TeamActor, TeamCaller};
+use super::users::{self, UserRecord};
+use super::{AuthError, AuthService, ClientAddr, is_scene_shaped, store_keys, unix_now};
+
+/// An invite lives this long unless its maker says otherwise.
+pub const DEFAULT_INVITE_LIFETIME: Duration = Duration::from_secs(86_400);
+/// The longest an invite may live.
+pub const MAX_INVITE_LIFETIME: Duration = Duration::from_secs(604_800);
+/// Accepted invites stay listed, and every invite answers its fate, this long.
+const KEPT_FOR: u64 = 7 * 86_400;
+
+/// The id `created_by` shows for invites the operator made from the command line: no user has it
+/// (user ids are 22 characters), so it never names a real account.
+pub const OPERATOR_USER_ID: &str = "operator";
+
+/// Who `created_by` is for an operator-made invite: a fixed user record, with no roles, that no
+/// one can log in as.
+pub fn operator_user() -> User {
+    User {
+        id: OPERATOR_USER_ID.to_owned(),
+        display_name: "Server operator".to_owned(),
+        avatar_url: None,
+        roles: Vec::new(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Creator {
+    User { id: String },
+    Operator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub(super) enum InviteState {
+    Open,
+    Accepted { by: String, at: u64 },
+    Revoked { at: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct InviteRecord {
+    pub id: String,
+    pub role: TeamRole,
+    pub created_by: Creator,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub state: InviteState,
+}
+
+impl InviteRecord {
+    /// How long the store keeps it from `now`.
+    fn lifetime(&self, now: u64) -> Lifetime {
+        let until = match self.state {
+            InviteState::Open => self.expires_at + KEPT_FOR,
+            InviteState::Accepted { at, .. } | InviteState::Revoked { at } => at + KEPT_FOR,
+        };
+        Lifetime::For(Duration::from_secs(until.saturating_sub(now).max(1)))
+    }
+
+    /// Whether the invites list shows it at `now`.
+    fn listed(&self, now: u64) -> bool {
+        match self.state {
+            InviteState::Open => self.expires_at > now,
+            InviteState::Accepted { at, .. } => at + KEPT_FOR > now,
+            InviteState::Revoked { .. } => false,
+        }
+    }
+}
+
+/// Whether the code may still be accepted at `now`.
+fn check_open(record: &InviteRecord, now: u64) -> Result<(), AuthError> {
+    match record.state {
+        InviteState::Open if record.expires_at > now => Ok(()),
+        InviteState::Open | InviteState::Revoked { .. } => Err(AuthError::InviteExpired),
+        InviteState::Accepted { .. } => Err(AuthError::InviteUsed),
+    }
+}
+
+/// The record once `user_id` accepted it at `now`, or why they cannot.
+fn accepted(record: &InviteRecord, user_id: &str, now: u64) -> Result<InviteRecord, AuthError> {
+    check_open(record, now)?;
+    Ok(InviteRecord {
+        state: InviteState::Accepted {
+            by: user_id.to_owned(),
+            at: now,
+        },
+        ..record.clone()
+    })
+}
+
+/// An invite entry in the listing index, dropped once `until` passed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Listed {
+    id: String,
+    until: u64,
+}
+
+/// A new invite (not yet stored) and its code.
+pub(super) fn new_invite(
+    creator: Creator,
+    role: TeamRole,
+    expires_in: Option<u64>,
+) -> Result<(InviteRecord, String), AuthError> {
+    let lifetime = match expires_in {
+        None => DEFAULT_INVITE_LIFETIME.as_secs(),
+        Some(seconds) if (1..=MAX_INVITE_LIFETIME.as_secs()).contains(&seconds) => seconds,
+        Some(_) => {
+            return Err(AuthError::InvalidRequest(format!(
+                "expires_in: must be 1 to {} seconds",
+                MAX_INVITE_LIFETIME.as_secs()
+            )));
+        }
+    };
+    let now = unix_now();
+    let record = InviteRecord {
+        id: random_id()?,
+        role,
+        created_by: creator,
+        created_at: now,
+        expires_at: now + lifetime,
+        state: InviteState::Open,
+    };
+    Ok((record, random_scene()?))
+}
+
+/// Stores a new invite: its QR, its record, its code's hash, and its place in the list.
+pub(super) async fn save(
+    store: &dyn Store,
+    record: &InviteRecord,
+    code: &str,
+    qr_png: &[u8],
+) -> Result<(), AuthError> {
+    let now = unix_now();
+    let lifetime = record.lifetime(now);
+    let open_for = Lifetime::For(Duration::from_secs(
+        record.expires_at.saturating_sub(now).max(1),
+    ));
+    store
+        .put(&store_keys::invite_qr(&record.id), qr_png, open_for)
+        .await?;
+    store
+        .put(
+            &store_keys::invite(&record.id),
+            &records::encode(record)?,
+            lifetime,
+        )
+        .await?;
+    // The code leads to the invite only once the invite is there.
+    store
+        .put(
+            &store_keys::invite_code(code),
+            record.id.as_bytes(),
+            lifetime,
+        )
+        .await?;
+    let entry = Listed {
+        id: record.id.clone(),
+        until: record.expires_at + KEPT_FOR,
+    };
+    records::update(
+        store,
+        store_keys::INVITES,
+        |current: Option<&Vec<Listed>>| {
+            let mut listed: Vec<Listed> = current
+                .into_iter()
+                .flatten()
+                .filter(|listed| listed.until > now)
+                .cloned()
+                .collect();
+            listed.push(entry.clone());
+            Ok(Transition::Write(listed, Lifetime::Forever, ()))
+        },
+    )
+    .await
+}
+
+/// The invite a code leads to: `invite_invalid` for a malformed or unknown code.
+async fn by_code(store: &dyn Store, code: &str) -> Result<InviteRecord, AuthError> {
+    if !is_scene_shaped(code) {
+        return Err(AuthError::InviteInvalid);
+    }
+    let id = store
+        .get(&store_keys::invite_code(code))
+        .await?
+        .ok_or(AuthError::InviteInvalid)?;
+    records::load(store, &store_keys::invite(&String::from_utf8_lossy(&id)))
+        .await?
+        .ok_or(AuthError::InviteInvalid)
+}
+
+async fn creator_user(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
+    Ok(match creator {
+        Creator::Operator => operator_user(),
+        Creator::User { id } => match users::get(store, id).await? {
+            Some(user) => user.to_wire(),
+            // The admin's account was folded or deleted since: say so rather than fail the list.
+            None => User {
+                id: id.clone(),
+                display_name: "Former member".to_owned(),
+                avatar_url: None,
+                roles: Vec::new(),
+            },
+        },
+    })
+}
+
+pub(super) async fn to_wire(store: &dyn Store, record: &InviteRecord) -> Result<Invite, AuthError> {
+    let (accepted_by, accepted_at) = match &record.state {
+        InviteState::Accepted { by, at } => (
+            users::get(store, by).await?.map(|user| user.to_wire()),
+            Some(*at),
+        ),
+        InviteState::Open | InviteState::Revoked { .. } => (None, None),
+    };
+    Ok(Invite {
+        id: record.id.clone(),
+        role: record.role,
+        created_by: creator_user(store, &record.created_by).await?,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        accepted_by,
+        accepted_at,
+    })
+}
+
+/// Open invites and those accepted in the last week, newest first.
+pub(super) async fn list(store: &dyn Store) -> Result<Vec<Invite>, AuthError> {
+    let now = unix_now();
+    let listed: Vec<Listed> = records::load(store, store_keys::INVITES)
+        .await?
+        .unwrap_or_default();
+    let mut invites = Vec::new();
+    for entry in listed.iter().filter(|entry| entry.until > now) {
+        let Some(record) =
+            records::load::<InviteRecord>(store, &store_keys::invite(&entry.id)).await?
+        else {
+            continue;
+        };
+        if record.listed(now) {
+            invites.push(to_wire(store, &record).await?);
+        }
+    }
+    invites.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    Ok(invites)
+}
+
+/// Revokes an invite (any state: an accepted one leaves the list, its member keeps the role).
+pub(super) async fn revoke(
+    store: &dyn Store,
+    id: &str,
+    actor: &TeamActor,
+) -> Result<(), AuthError> {
+    let now = unix_now();
+    let revoked = records::update(
+        store,
+        &store_keys::invite(id),
+        |current: Option<&InviteRecord>| {
+            let record = current.ok_or(AuthError::InviteInvalid)?;
+            Ok(match record.state {
+                InviteState::Revoked { .. } => Transition::Keep(false),
+                InviteState::Open | InviteState::Accepted { .. } => {
+                    let next = InviteRecord {
+                        state: InviteState::Revoked { at: now },
+                        ..record.clone()
+                    };
+                    let lifetime = next.lifetime(now);
+                    Transition::Write(next, lifetime, true)
+                }
+            })
+        },
+    )
+    .await?;
+    store.delete(&store_keys::invite_qr(id)).await?;
+    if revoked {
+        tracing::info!(team_event = "invite_revoked", actor = %actor, invite = %id, "team change");
+    }
+    Ok(())
+}
+
+/// Logs a new invite: who made it, its id and role, never its code.
+pub(super) fn log_created(record: &InviteRecord, actor: &TeamActor) {
+    tracing::info!(
+        team_event = "invite_created",
+        actor = %actor,
+        invite = %record.id,
+        role = record.role.as_str(),
+        expires_at = record.expires_at,
+        "team change"
+    );
+}
+
+impl AuthService {
+    /// `POST /auth/invites` (admin).
+    pub async fn create_invite(
+        &self,
+        caller: &TeamCaller,
+        request: CreateInviteRequest,
+    ) -> Result<CreateInviteResponse, AuthError> {
+        let (record, code) = new_invite(
+            Creator::User {
+                id: caller.claims.sub.clone(),
+            },
+            request.role,
+            request.expires_in,
+        )?;
+        let app = self.app(None)?;
+        let (content, png) = match app.qr_mode {
+            QrMode::Url => {
+                let link = invite_link(&self.settings.public_url, &code);
+                let png = crate::qr::png(&link, crate::qr::DEFAULT_WIDTH).map_err(|e| {
+                    AuthError::Internal(format!("cannot render the invite QR: {e}"))
+                })?;
+                (Some(link), png)
+            }
+            QrMode::Wxacode => (
+                None,
+                self.wechat
+                    .unlimited_qr_code(app, &app.invite_page, &code)
+                    .await?,
+            ),
+        };
+        let store = self.store.as_ref();
+        save(store, &record, &code, &png).await?;
+        log_created(&record, &caller.actor());
+        Ok(CreateInviteResponse {
+            qr: QrInfo {
+                png_url: format!("/auth/invites/{}/qr.png", record.id),
+                content,
+            },
+            invite: to_wire(store, &record).await?,
+            code,
+        })
+    }
+
+    /// `GET /auth/invites/{id}/qr.png` (admin): the open invite's QR.
+    pub async fn invite_qr(&self, _caller: &TeamCaller, id: &str) -> Result<Vec<u8>, AuthError> {
+        let record: InviteRecord = records::load(self.store.as_ref(), &store_keys::invite(id))
+            .await?
+            .ok_or(AuthError::InviteInvalid)?;
+        check_open(&record, unix_now())?;
+        self.store
+            .get(&store_keys::invite_qr(id))
+            .await?
+            .ok_or(AuthError::InviteExpired)
+    }
+
+    /// `GET /auth/invites` (admin).
+    pub async fn invites(&self, _caller: &TeamCaller) -> Result<Vec<Invite>, AuthError> {
+        list(self.store.as_ref()).await
+    }
+
+    /// `DELETE /auth/invites/{id}` (admin).
+    pub async fn revoke_invite(&self, caller: &TeamCaller, id: &str) -> Result<(), AuthError> {
+        revoke(self.store.as_ref(), id, &caller.actor()).await
+    }
+
+    /// `POST /auth/invites/inspect` (no auth, limited per address).
+    pub async fn inspect_invite(
+        &self,
+        code: &str,
+        from: &ClientAddr,
+    ) -> Result<InspectInviteResponse, AuthError> {
+        self.limit_invite_tries(from).await?;
+        let store = self.store.as_ref();
+        let record = by_code(store, code).await?;
+        check_open(&record, unix_now())?;
+        let inviter = creator_user(store, &record.created_by).await?;
+        Ok(InspectInviteResponse {
+            role: record.role,
+            invited_by: Inviter {
+                display_name: inviter.display_name,
+                avatar_url: inviter.avatar_url,
+            },
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// `POST /auth/invites/accept` (mini program token, limited per address): one atomic step
+    /// decides the one winner (see the module's first lines), who then gets the role.
+    pub async fn accept_invite(
+        &self,
+        code: &str,
+        claims: &meeteasy_protocol::Claims,
+        from: &ClientAddr,
+    ) -> Result<User, AuthError> {
+        self.limit_invite_tries(from).await?;
+        let store = self.store.as_ref();
+        let found = by_code(store, code).await?;
+        let user: UserRecord = self.user(&claims.sub).await?;
+        let key = store_keys::invite(&found.id);
+        let now = unix_now();
+        let record = records::update(store, &key, |current: Option<&InviteRecord>| {
+            let record = current.ok_or(AuthError::InviteInvalid)?;
+            let next = accepted(record, &user.id, now)?;
+            let lifetime = next.lifetime(now);
+            Ok(Transition::Write(next.clone(), lifetime, next))
+        })
+        .await?;
+        // Won: the role follows. A failure from here on leaves the invite used and the role not
+        // given; the admin sees it accepted and the member absent, and makes a new invite.
+        let user = team::promote(store, &user.id, record.role).await?;
+        store.delete(&store_keys::invite_qr(&record.id)).await?;
+        tracing::info!(
+            team_event = "invite_accepted",
+            actor = %user.id,
+            invite = %record.id,
+            role = record.role.as_str(),
+            "team change"
+        );
+        Ok(user.to_wire())
+    }
+
+    async fn limit_invite_tries(&self, from: &ClientAddr) -> Result<(), AuthError> {
+        let limits = self.settings.invite_limits;
+        let window = self
+            .store
+            .count_in_window(&store_keys::invite_tries_from(from), limits.window)
+            .await?;
+        if window.count > limits.per_ip {
+            return Err(AuthError::TooManyRequests {
+                retry_after: window.resets_in,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The link a `url`-mode invite QR encodes.
+pub fn invite_link(public_url: &str, code: &str) -> String {
+    format!("{public_url}/m/invite/{code}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn open() -> InviteRecord {
+        InviteRecord {
+            id: "i".into(),
+            role: TeamRole::Organizer,
+            created_by: Creator::Operator,
+            created_at: NOW - 10,
+            expires_at: NOW + 100,
+            state: InviteState::Open,
+        }
+    }
+
+    #[test]
+    fn an_open_invite_is_accepted_once() {
+        let taken = accepted(&open(), "u1", NOW).unwrap();
+        assert_eq!(
+            taken.state,
+            InviteState::Accepted {
+                by: "u1".into(),
+                at: NOW
+            }
+        );
+        assert!(matches!(
+            accepted(&taken, "u2", NOW),
+            Err(AuthError::InviteUsed)
+        ));
+        assert!(matches!(
+            accepted(&taken, "u1", NOW),
+            Err(AuthError::InviteUsed)
+        ));
+    }
+
+    #[test]
+    fn expired_and_revoked_invites_answer_expired() {
+        assert!(matches!(
+            accepted(&open(), "u1", NOW + 100),
+            Err(AuthError::InviteExpired)
+        ));
+        let revoked = InviteRecord {
+            state: InviteState::Revoked { at: NOW },
+            ..open()
+        };
+        assert!(matches!(
+            accepted(&revoked, "u1", NOW),
+            Err(AuthError::InviteExpired)
+        ));
+    }
+
+    #[test]
+    fn the_list_shows_open_and_recently_accepted_invites() {
+        assert!(open().listed(NOW));
+        assert!(!open().listed(NOW + 100));
+        let taken = accepted(&open(), "u1", NOW).unwrap();
+        assert!(taken.listed(NOW + KEPT_FOR - 1));
+        assert!(!taken.listed(NOW + KEPT_FOR));
+        let revoked = InviteRecord {
+            state: InviteState::Revoked { at: NOW },
+            ..open()
+        };
+        assert!(!revoked.listed(NOW));
+    }
+
+    #[test]
+    fn lifetimes_are_bounded_and_codes_fit_a_scene() {
+        let (record, code) = new_invite(Creator::Operator, TeamRole::Admin, None).unwrap();
+        assert!(is_scene_shaped(&code));
+        assert_eq!(
+            record.expires_at - record.created_at,
+            DEFAULT_INVITE_LIFETIME.as_secs()
+        );
+        assert!(new_invite(Creator::Operator, TeamRole::Admin, Some(0)).is_err());
+        assert!(new_invite(Creator::Operator, TeamRole::Admin, Some(604_801)).is_err());
+        assert!(new_invite(Creator::Operator, TeamRole::Admin, Some(604_800)).is_ok());
+    }
+}

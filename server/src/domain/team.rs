@@ -1,0 +1,327 @@
+//! The organizer team: who may use the console (`organizer`) and manage the team (`admin`), the
+//! team index that lists them without scanning the store, and the role changes that keep at least
+//! one admin. Invites are in [`super::invites`].
+//!
+//! The index (`store_keys::TEAM`) maps each organizer's user id to whether they are an admin. It is
+//! written by compare-and-swap only, so it is also where "no admin would be left" is decided: see
+//! [`demote`]. The user record stays the truth for what a token may do; the index follows it
+//! (`note_roles`), and an organizer granted before the index existed is listed from their next
+//! console request on.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use meeteasy_protocol::{ADMIN_ROLE, Audience, Claims, Member, ORGANIZER_ROLE, TeamRole, User};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Lifetime, Store};
+
+use super::records::{self, Transition};
+use super::sessions;
+use super::users::{self, UserRecord};
+use super::{AuthError, AuthService, store_keys, unix_now};
+
+/// The team index: organizer user id -> admin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct TeamIndex {
+    members: BTreeMap<String, bool>,
+}
+
+/// Who made a team change, for its log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamActor {
+    /// A user, by id (an admin in the console, or the user accepting an invite).
+    User(String),
+    /// The server's operator, from the command line.
+    Operator,
+}
+
+impl fmt::Display for TeamActor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(id) => f.write_str(id),
+            Self::Operator => f.write_str("operator"),
+        }
+    }
+}
+
+/// A console caller holding the role an endpoint needs.
+#[derive(Debug, Clone)]
+pub struct TeamCaller {
+    pub claims: Claims,
+    pub user: User,
+}
+
+impl TeamCaller {
+    pub fn actor(&self) -> TeamActor {
+        TeamActor::User(self.claims.sub.clone())
+    }
+}
+
+/// Makes the index agree with `user`'s roles (listed while an organizer, with their admin flag).
+/// Costs one read when it already agrees. Not for taking the last admin away: that is [`demote`].
+pub(super) async fn note_roles(store: &dyn Store, user: &UserRecord) -> Result<(), AuthError> {
+    let wanted = user.is_organizer().then(|| user.is_admin());
+    records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
+        let listed = current.and_then(|index| index.members.get(&user.id).copied());
+        if listed == wanted {
+            return Ok(Transition::Keep(()));
+        }
+        let mut next = current.cloned().unwrap_or_default();
+        match wanted {
+            Some(admin) => next.members.insert(user.id.clone(), admin),
+            None => next.members.remove(&user.id),
+        };
+        Ok(Transition::Write(next, Lifetime::Forever, ()))
+    })
+    .await
+}
+
+/// What a demotion takes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Demotion {
+    /// `admin` only: the user stays an organizer.
+    Admin,
+    /// `organizer` and `admin`: the user leaves the team.
+    Team,
+}
+
+/// The index after `demotion` of `user_id`, or [`AuthError::LastAdmin`] when it would hold no
+/// admin while it held one before. A pure function, so the check and the write are one
+/// compare-and-swap of the one index record.
+fn demoted(index: &TeamIndex, user_id: &str, demotion: Demotion) -> Result<TeamIndex, AuthError> {
+    let mut next = index.clone();
+    match demotion {
+        Demotion::Team => {
+            next.members.remove(user_id);
+        }
+        Demotion::Admin => {
+            if let Some(admin) = next.members.get_mut(user_id) {
+                *admin = false;
+            }
+        }
+    }
+    let admins = |index: &TeamIndex| index.members.values().filter(|admin| **admin).count();
+    if admins(index) > 0 && admins(&next) == 0 {
+        return Err(AuthError::LastAdmin);
+    }
+    Ok(next)
+}
+
+/// Takes `demotion`'s roles from `user_id` and, when `organizer` goes, ends their console sessions.
+/// Returns the user as left (`None` for an unknown user: nothing to take) and how many sessions
+/// ended.
+///
+/// Why two admins removing each other cannot leave none: the admin count is checked and the admin
+/// taken off the index in one compare-and-swap of the one index record. Both requests may read an
+/// index with two admins, but only one swap wins; the other is decided again on what the winner
+/// wrote, finds the other admin the last one, and answers `last_admin` without writing. The index
+/// goes first and the user record after it, so an index that says "admin" never lists someone the
+/// record has already demoted (a failure between the two leaves the user an admin in the record
+/// only, which the same request retried completes).
+pub(super) async fn demote(
+    store: &dyn Store,
+    user_id: &str,
+    demotion: Demotion,
+) -> Result<(Option<UserRecord>, u64), AuthError> {
+    let Some(user) = users::get(store, user_id).await? else {
+        return Ok((None, 0));
+    };
+    // A user the index missed (granted before it existed) is listed first, so the count is right.
+    note_roles(store, &user).await?;
+    records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
+        let index = current.cloned().unwrap_or_default();
+        let next = demoted(&index, user_id, demotion)?;
+        Ok(if next == index {
+            Transition::Keep(())
+        } else {
+            Transition::Write(next, Lifetime::Forever, ())
+        })
+    })
+    .await?;
+    let taken: &[&str] = match demotion {
+        Demotion::Admin => &[ADMIN_ROLE],
+        Demotion::Team => &[ORGANIZER_ROLE, ADMIN_ROLE],
+    };
+    let user = users::update(store, user_id, |record| {
+        record.roles.retain(|role| !taken.contains(&role.as_str()));
+    })
+    .await?;
+    let ended = match demotion {
+        Demotion::Team => sessions::end_user_sessions(store, user_id, &[Audience::Console]).await?,
+        Demotion::Admin => 0,
+    };
+    Ok((Some(user), ended))
+}
+
+/// Gives `role` (an admin is an organizer too) and lists the user in the index.
+pub(super) async fn promote(
+    store: &dyn Store,
+    user_id: &str,
+    role: TeamRole,
+) -> Result<UserRecord, AuthError> {
+    let user = users::grant(
+        store,
+        &users::UserRef::Id(user_id.to_owned()),
+        role.as_str(),
+    )
+    .await?;
+    note_roles(store, &user).await?;
+    Ok(user)
+}
+
+/// Every organizer the index lists, as the team page shows them (the user record decides: one
+/// the index lists but who lost the role meanwhile is left out).
+pub(super) async fn members(store: &dyn Store) -> Result<Vec<Member>, AuthError> {
+    let index: TeamIndex = records::load(store, store_keys::TEAM)
+        .await?
+        .unwrap_or_default();
+    let mut members = Vec::with_capacity(index.members.len());
+    for user_id in index.members.keys() {
+        let Some(user) = users::get(store, user_id).await? else {
+            continue;
+        };
+        if !user.is_organizer() {
+            continue;
+        }
+        members.push(Member {
+            methods: user.methods(),
+            last_login_at: last_login(store, user_id).await?,
+            user: user.to_wire(),
+        });
+    }
+    members.sort_by(|a, b| {
+        (&a.user.display_name, &a.user.id).cmp(&(&b.user.display_name, &b.user.id))
+    });
+    Ok(members)
+}
+
+/// Remembers a successful login: one plain write, no read.
+pub(super) async fn note_login(store: &dyn Store, user_id: &str) -> Result<(), AuthError> {
+    store
+        .put(
+            &store_keys::last_login(user_id),
+            unix_now().to_string().as_bytes(),
+            Lifetime::Forever,
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn last_login(store: &dyn Store, user_id: &str) -> Result<Option<u64>, AuthError> {
+    Ok(store
+        .get(&store_keys::last_login(user_id))
+        .await?
+        .and_then(|bytes| String::from_utf8_lossy(&bytes).parse().ok()))
+}
+
+impl AuthService {
+    /// A console token (`aud` = `console`) of a user holding `role`: 401 for a bad token or another
+    /// audience, 403 `forbidden` for a user without the role.
+    pub async fn authorize(&self, token: &str, role: TeamRole) -> Result<TeamCaller, AuthError> {
+        let claims = self.verify_console(token).await?;
+        let user = self.user(&claims.sub).await?;
+        let allowed = match role {
+            TeamRole::Organizer => user.is_organizer(),
+            TeamRole::Admin => user.is_admin(),
+        };
+        if !allowed {
+            return Err(AuthError::Forbidden(match role {
+                TeamRole::Organizer => "this needs the organizer role",
+                TeamRole::Admin => "this needs the admin role",
+            }));
+        }
+        note_roles(self.store.as_ref(), &user).await?;
+        Ok(TeamCaller {
+            claims,
+            user: user.to_wire(),
+        })
+    }
+
+    /// Like [`AuthService::verify`], for endpoints only the console may call.
+    pub async fn verify_console(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify(token).await?;
+        match claims.aud {
+            Audience::Console => Ok(claims),
+            Audience::H5 | Audience::Miniprogram => Err(AuthError::InvalidToken(
+                "this endpoint needs a console token",
+            )),
+        }
+    }
+
+    /// `GET /auth/team`.
+    pub async fn team(&self, _caller: &TeamCaller) -> Result<Vec<Member>, AuthError> {
+        members(self.store.as_ref()).await
+    }
+
+    /// `DELETE /auth/team/{user_id}`: takes `organizer` and `admin` and ends the console sessions.
+    pub async fn remove_member(&self, caller: &TeamCaller, user_id: &str) -> Result<(), AuthError> {
+        let (user, ended) = demote(self.store.as_ref(), user_id, Demotion::Team).await?;
+        if user.is_some() {
+            tracing::info!(
+                team_event = "member_removed",
+                actor = %caller.actor(),
+                user = %user_id,
+                console_sessions_ended = ended,
+                "team change"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(members: &[(&str, bool)]) -> TeamIndex {
+        TeamIndex {
+            members: members
+                .iter()
+                .map(|(id, admin)| ((*id).to_owned(), *admin))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_last_admin_cannot_be_removed_or_demoted() {
+        let one = index(&[("a", true), ("o", false)]);
+        assert!(matches!(
+            demoted(&one, "a", Demotion::Team),
+            Err(AuthError::LastAdmin)
+        ));
+        assert!(matches!(
+            demoted(&one, "a", Demotion::Admin),
+            Err(AuthError::LastAdmin)
+        ));
+        assert_eq!(
+            demoted(&one, "o", Demotion::Team).unwrap(),
+            index(&[("a", true)])
+        );
+    }
+
+    #[test]
+    fn with_two_admins_either_may_go_but_not_both() {
+        let two = index(&[("a", true), ("b", true)]);
+        let after_a = demoted(&two, "a", Demotion::Team).unwrap();
+        assert_eq!(after_a, index(&[("b", true)]));
+        assert!(matches!(
+            demoted(&after_a, "b", Demotion::Team),
+            Err(AuthError::LastAdmin)
+        ));
+        assert_eq!(
+            demoted(&two, "b", Demotion::Admin).unwrap(),
+            index(&[("a", true), ("b", false)])
+        );
+    }
+
+    #[test]
+    fn a_team_without_admins_may_still_lose_organizers() {
+        let none = index(&[("o", false), ("p", false)]);
+        assert_eq!(
+            demoted(&none, "o", Demotion::Team).unwrap(),
+            index(&[("p", false)])
+        );
+        assert_eq!(demoted(&none, "x", Demotion::Team).unwrap(), none);
+    }
+}
