@@ -9,20 +9,19 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use meeteasy_protocol::ScenePurpose as WirePurpose;
 use meeteasy_protocol::{
-    ClientKind, CreateSceneResponse, ErrorBody, ErrorCode, IsLoginResponse, LoginTicketResponse,
-    PasswordLoginRequest, RevokedSessions, ScannerProfile, Session, SessionsResponse,
+    ClientKind, CreateInviteRequest, CreateInviteResponse, CreateSceneRequest, CreateSceneResponse,
+    ErrorBody, ErrorCode, Invite, InvitesResponse, IsLoginResponse, LinkPollResponse,
+    LoginTicketResponse, Member, PasswordLoginRequest, RevokedSessions, ScannerProfile,
+    SceneRequest, Session, SessionsResponse, SetPasswordRequest, TeamResponse, TeamRole,
     TokenResponse, User, VerifyRequest, VerifyResponse,
 };
 use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::origin::ServerOrigin;
-use crate::team::{
-    CreateInviteRequest, CreatedInvite, Invite, InviteRole, InvitesResponse, Member,
-    SetPasswordRequest, TeamResponse,
-};
 use meeteasy_protocol::Secret;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,21 +81,14 @@ impl ApiError {
 /// What a scene is for: logging this console in, or adding the scanning WeChat to the account
 /// already logged in here (`{"purpose": "link"}`, sent with the console's token).
 #[derive(Debug, Clone)]
-pub enum ScenePurpose {
+pub enum ScanPurpose {
     Login,
     Link { console_token: Secret },
 }
 
-/// `POST /auth/scenes` as the console sends it; `purpose` is left out for a login, so a v1 server
-/// sees exactly the v1 request.
-#[derive(Serialize)]
-struct NewSceneRequest<'a> {
-    device_name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    purpose: Option<&'static str>,
-}
-
-/// `islogin`'s 200 answers, v1.1: those of a login scene plus a link scene's `linked`.
+/// `islogin`'s 200 answers as the scan loop reads them, whatever the scene's purpose: those of a
+/// login scene ([`IsLoginResponse`]) and of a link scene ([`LinkPollResponse`]) in one type, so one
+/// loop serves both.
 #[derive(Clone, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PollAnswer {
@@ -130,6 +122,16 @@ impl From<IsLoginResponse> for PollAnswer {
                 expires_in,
                 user,
             },
+        }
+    }
+}
+
+impl From<LinkPollResponse> for PollAnswer {
+    fn from(answer: LinkPollResponse) -> Self {
+        match answer {
+            LinkPollResponse::Pending => Self::Pending,
+            LinkPollResponse::Scanned { user } => Self::Scanned { user },
+            LinkPollResponse::Linked => Self::Linked,
         }
     }
 }
@@ -203,14 +205,17 @@ impl ApiClient {
         &self.origin
     }
 
-    pub async fn create_scene(&self, purpose: &ScenePurpose) -> Result<NewScene, ApiError> {
-        let (purpose_field, bearer) = match purpose {
-            ScenePurpose::Login => (None, None),
-            ScenePurpose::Link { console_token } => (Some("link"), Some(console_token)),
+    pub async fn create_scene(&self, purpose: &ScanPurpose) -> Result<NewScene, ApiError> {
+        let (wire_purpose, bearer) = match purpose {
+            ScanPurpose::Login => (WirePurpose::Login, None),
+            ScanPurpose::Link { console_token } => (WirePurpose::Link, Some(console_token)),
         };
-        let body = NewSceneRequest {
-            device_name: &self.device_name,
-            purpose: purpose_field,
+        let body = SceneRequest {
+            scene: CreateSceneRequest {
+                app: None,
+                device_name: Some(self.device_name.clone()),
+            },
+            purpose: wire_purpose,
         };
         let mut request = self.http.post(self.origin.join("/auth/scenes")).json(&body);
         if let Some(token) = bearer {
@@ -387,9 +392,9 @@ impl ApiClient {
     pub async fn create_invite(
         &self,
         token: &Secret,
-        role: InviteRole,
+        role: TeamRole,
         expires_in: Option<Duration>,
-    ) -> Result<CreatedInvite, ApiError> {
+    ) -> Result<CreateInviteResponse, ApiError> {
         let body = CreateInviteRequest {
             role,
             expires_in: expires_in.map(|lifetime| lifetime.as_secs()),

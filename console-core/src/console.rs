@@ -18,19 +18,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meeteasy_protocol::{ErrorCode, Session as DeviceSession, User};
+use meeteasy_protocol::{
+    ADMIN_ROLE, ErrorCode, Invite, LoginMethod, Member, Session as DeviceSession, TeamRole, User,
+};
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
-use crate::api::{ApiClient, ApiError, ScenePurpose};
+use crate::api::{ApiClient, ApiError, ScanPurpose};
 use crate::backoff::Backoff;
 use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
 use crate::origin::PageUrl;
 use crate::preferences::{Language, Preferences, PreferencesError, PreferencesFile};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
-use crate::team::{ADMIN_ROLE, Invite, InviteRole, Member};
 use meeteasy_protocol::Secret;
 
 /// Everything the UI is told, as `{"kind": "...", ...}`.
@@ -152,7 +153,7 @@ pub struct MemberView {
     pub avatar: Option<String>,
     pub roles: Vec<String>,
     /// `wechat`, `password`.
-    pub methods: Vec<String>,
+    pub methods: Vec<LoginMethod>,
     /// Unix seconds.
     pub last_login_at: Option<u64>,
     /// The user logged in to this console.
@@ -169,7 +170,7 @@ pub struct TeamView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InviteView {
     pub id: String,
-    pub role: InviteRole,
+    pub role: TeamRole,
     pub created_by: String,
     pub created_at: u64,
     pub expires_at: u64,
@@ -471,7 +472,7 @@ impl Console {
     }
 
     /// A new invite for `role` (admin), with its QR fetched here with the token.
-    pub async fn create_invite(&self, role: InviteRole) -> Result<NewInviteView, ConsoleError> {
+    pub async fn create_invite(&self, role: TeamRole) -> Result<NewInviteView, ConsoleError> {
         let (api, token) = self.current()?;
         let created = self
             .checked(&token, api.create_invite(&token, role, None).await)
@@ -531,7 +532,7 @@ impl Console {
             let Ok((api, token)) = console.current() else {
                 return sink(UiEvent::LoginRequired { ended: None });
             };
-            let purpose = ScenePurpose::Link {
+            let purpose = ScanPurpose::Link {
                 console_token: token.clone(),
             };
             let done = run_scan(
@@ -876,7 +877,13 @@ fn session_end(err: &ApiError) -> Option<SessionEnded> {
         | ErrorCode::InvalidPollToken
         | ErrorCode::InvalidCredentials
         | ErrorCode::TooManyAttempts
-        | ErrorCode::SessionNotFound => None,
+        | ErrorCode::SessionNotFound
+        | ErrorCode::InviteInvalid
+        | ErrorCode::InviteExpired
+        | ErrorCode::InviteUsed
+        | ErrorCode::IdentityInUse
+        | ErrorCode::LastAdmin
+        | ErrorCode::Forbidden => None,
     }
 }
 

@@ -11,8 +11,7 @@ use meeteasy_console_core::console::{
     SessionView, TeamView, UiEvent,
 };
 use meeteasy_console_core::preferences::Language;
-use meeteasy_console_core::team::InviteRole;
-use meeteasy_protocol::{Secret, Session};
+use meeteasy_protocol::{Secret, Session, TeamRole};
 
 #[tauri::command]
 pub fn start(console: State<'_, Arc<Console>>, events: Channel<UiEvent>) {
@@ -86,7 +85,7 @@ pub async fn list_invites(
 #[tauri::command]
 pub async fn create_invite(
     console: State<'_, Arc<Console>>,
-    role: InviteRole,
+    role: TeamRole,
 ) -> Result<NewInviteView, ConsoleError> {
     console.create_invite(role).await
 }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use keyring_core::mock;
-use meeteasy_protocol::{Audience, ErrorBody, Session as DeviceSession};
+use meeteasy_protocol::{Audience, ErrorBody, LoginMethod, Session as DeviceSession};
 
 use super::*;
 use crate::keychain::KEYCHAIN_SERVICE;
@@ -214,9 +214,13 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
             return refused;
         }
         if id == "u1" {
-            // A code newer than this build's protocol crate may know: its message still shows.
             let body =
                 serde_json::json!({"error": "last_admin", "message": "the team needs an admin"});
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
+        if id == "u3" {
+            // A code newer than this build knows: its message still shows, its code passes through.
+            let body = serde_json::json!({"error": "team_frozen", "message": "the team is frozen"});
             return (StatusCode::CONFLICT, Json(body)).into_response();
         }
         fake.members.lock().unwrap().retain(|member| member.0 != id);
@@ -566,7 +570,10 @@ async fn the_team_lists_admins_first_and_marks_this_user() {
         .collect();
     assert_eq!(listed, [("Alice", true), ("Bob", false), ("Carol", false)]);
     assert!(team.you_are_admin);
-    assert_eq!(team.members[0].methods, ["wechat", "password"]);
+    assert_eq!(
+        team.members[0].methods,
+        [LoginMethod::Wechat, LoginMethod::Password]
+    );
     assert_eq!(team.members[0].last_login_at, Some(1_700_000_000));
     let json = serde_json::to_string(&team).expect("serializable");
     assert!(!json.contains(CONSOLE_TOKEN));
@@ -577,11 +584,11 @@ async fn an_invite_comes_with_its_qr_fetched_with_the_token_and_its_link() {
     let fixture = logged_in(&[]).await;
     let created = fixture
         .console
-        .create_invite(InviteRole::Organizer)
+        .create_invite(TeamRole::Organizer)
         .await
         .expect("an invite");
 
-    assert_eq!(created.invite.role, InviteRole::Organizer);
+    assert_eq!(created.invite.role, TeamRole::Organizer);
     assert_eq!(created.invite.created_by, "Alice");
     assert_eq!(created.invite.expires_at, 1_700_086_400);
     assert!(
@@ -634,7 +641,7 @@ async fn an_accepted_invite_says_who_joined() {
         .unwrap()
         .push(("inv7".into(), "admin".into(), Some("Dan".into())));
     let listed = fixture.console.invites().await.expect("the invites");
-    assert_eq!(listed[0].role, InviteRole::Admin);
+    assert_eq!(listed[0].role, TeamRole::Admin);
     let joined = listed[0].accepted_by.as_ref().expect("accepted");
     assert_eq!(joined.display_name, "Dan");
     assert_eq!(listed[0].accepted_at, Some(1_700_000_500));
@@ -693,6 +700,14 @@ async fn removing_a_member_and_the_last_admin_refusal_in_the_servers_words() {
         serde_json::to_value(&err).ok(),
         Some(serde_json::json!({"code": "last_admin", "message": "the team needs an admin"}))
     );
+
+    let Err(newer) = fixture.console.remove_member("u3").await else {
+        panic!("the refusal was taken for a success");
+    };
+    assert_eq!(
+        (newer.code(), newer.to_string().as_str()),
+        ("team_frozen", "the team is frozen")
+    );
 }
 
 #[tokio::test]
@@ -722,10 +737,9 @@ async fn a_password_login_is_added_and_changed_with_the_current_one() {
     );
 
     let bodies = fixture.fake.passwords.lock().unwrap().clone();
-    assert_eq!(
-        bodies[0],
-        serde_json::json!({"login": "alice@example.com", "password": "first secret"})
-    );
+    assert_eq!(bodies[0]["login"], "alice@example.com", "trimmed");
+    assert_eq!(bodies[0]["password"], "first secret");
+    assert!(bodies[0]["current_password"].is_null(), "{}", bodies[0]);
     assert_eq!(bodies[1]["current_password"], "first secret");
 }
 
@@ -738,7 +752,7 @@ async fn team_calls_notice_a_session_ended_elsewhere() {
 
     let fixture = logged_in(&[]).await;
     fixture.fake.end_console_session();
-    assert_session_revoked(fixture.console.create_invite(InviteRole::Admin).await);
+    assert_session_revoked(fixture.console.create_invite(TeamRole::Admin).await);
 }
 
 #[test]

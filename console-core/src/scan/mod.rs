@@ -2,7 +2,7 @@
 //! does. It rotates the QR shortly before the scene expires (so nobody scans a dead code), shows a
 //! fresh QR after a decline or a refused account, and rides out network loss with backoff.
 //!
-//! One loop serves both purposes of a scene ([`ScenePurpose`]): logging this console in, and
+//! One loop serves both purposes of a scene ([`ScanPurpose`]): logging this console in, and
 //! linking the scanning WeChat to the account already logged in ("Link WeChat"). They differ only
 //! in how the scene is created and what a confirm delivers: a token, or `linked`.
 //!
@@ -17,7 +17,7 @@ use meeteasy_protocol::{ErrorCode, ScannerProfile, User};
 use serde::Serialize;
 use tokio::time::{Instant, sleep};
 
-use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScenePurpose};
+use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose};
 use crate::backoff::Backoff;
 use meeteasy_protocol::Secret;
 
@@ -25,7 +25,7 @@ use meeteasy_protocol::Secret;
 pub trait ScanApi: Send + Sync {
     fn create_scene(
         &self,
-        purpose: &ScenePurpose,
+        purpose: &ScanPurpose,
     ) -> impl Future<Output = Result<NewScene, ApiError>> + Send;
     fn poll_scene(
         &self,
@@ -42,7 +42,7 @@ pub trait ScanApi: Send + Sync {
 impl ScanApi for ApiClient {
     fn create_scene(
         &self,
-        purpose: &ScenePurpose,
+        purpose: &ScanPurpose,
     ) -> impl Future<Output = Result<NewScene, ApiError>> + Send {
         ApiClient::create_scene(self, purpose)
     }
@@ -202,7 +202,7 @@ pub async fn run_scan_login<A: ScanApi>(
         // A login scene ends only in a grant: its creation carries no token to be refused, and an
         // answer of the other purpose is retried as unexpected.
         if let Ok(ScanDone::LoggedIn(grant)) =
-            run_scan(api, cache, timing, &ScenePurpose::Login, &emit).await
+            run_scan(api, cache, timing, &ScanPurpose::Login, &emit).await
         {
             return grant;
         }
@@ -216,7 +216,7 @@ pub async fn run_scan<A: ScanApi>(
     api: &A,
     cache: &SceneCache,
     timing: ScanTiming,
-    purpose: &ScenePurpose,
+    purpose: &ScanPurpose,
     emit: impl Fn(ScanEvent),
 ) -> Result<ScanDone, ApiError> {
     let mut backoff = Backoff::default();
@@ -322,8 +322,8 @@ pub async fn run_scan<A: ScanApi>(
 /// Whether a failed creation ends the loop rather than being retried: only for a link scene, whose
 /// creation carries the console's token, and only for a refusal (not for a server that is down,
 /// busy or asking to slow down).
-fn creation_refused(purpose: &ScenePurpose, err: &ApiError) -> bool {
-    if matches!(purpose, ScenePurpose::Login) {
+fn creation_refused(purpose: &ScanPurpose, err: &ApiError) -> bool {
+    if matches!(purpose, ScanPurpose::Login) {
         return false;
     }
     match err {
@@ -342,7 +342,7 @@ fn creation_refused(purpose: &ScenePurpose, err: &ApiError) -> bool {
 
 async fn new_scene<A: ScanApi>(
     api: &A,
-    purpose: &ScenePurpose,
+    purpose: &ScanPurpose,
     timing: ScanTiming,
 ) -> Result<ActiveScene, ApiError> {
     let created_at = Instant::now();
@@ -388,18 +388,15 @@ async fn wait_after_failure(err: &ApiError, backoff: &mut Backoff, emit: &impl F
     sleep(delay).await;
 }
 
-/// The `islogin` error code of a link scene whose WeChat belongs to another real account.
-const IDENTITY_IN_USE: &str = "identity_in_use";
-
 /// What one `islogin` answer means for a scene of `purpose`: the pure heart of the loop.
-fn judge(purpose: &ScenePurpose, answer: Result<PollAnswer, ApiError>) -> PollVerdict {
+fn judge(purpose: &ScanPurpose, answer: Result<PollAnswer, ApiError>) -> PollVerdict {
     match (purpose, answer) {
         (_, Ok(PollAnswer::Pending)) => PollVerdict::Continue { scanner: None },
         (_, Ok(PollAnswer::Scanned { user })) => PollVerdict::Continue {
             scanner: Some(user),
         },
         (
-            ScenePurpose::Login,
+            ScanPurpose::Login,
             Ok(PollAnswer::Confirmed {
                 access_token,
                 expires_in,
@@ -411,18 +408,11 @@ fn judge(purpose: &ScenePurpose, answer: Result<PollAnswer, ApiError>) -> PollVe
             expires_in: Duration::from_secs(expires_in),
             user,
         })),
-        (ScenePurpose::Link { .. }, Ok(PollAnswer::Linked)) => PollVerdict::Done(ScanDone::Linked),
-        (ScenePurpose::Login, Ok(PollAnswer::Linked))
-        | (ScenePurpose::Link { .. }, Ok(PollAnswer::Confirmed { .. })) => PollVerdict::Retry(
+        (ScanPurpose::Link { .. }, Ok(PollAnswer::Linked)) => PollVerdict::Done(ScanDone::Linked),
+        (ScanPurpose::Login, Ok(PollAnswer::Linked))
+        | (ScanPurpose::Link { .. }, Ok(PollAnswer::Confirmed { .. })) => PollVerdict::Retry(
             ApiError::Unexpected("an answer for a scene of the other purpose".into()),
         ),
-        (_, Err(ApiError::RejectedOther { code, message })) => {
-            if code == IDENTITY_IN_USE {
-                PollVerdict::Replace(Some(ScanEvent::IdentityInUse))
-            } else {
-                PollVerdict::Retry(ApiError::RejectedOther { code, message })
-            }
-        }
         (_, Err(err)) => judge_error(err),
     }
 }
@@ -437,6 +427,8 @@ fn judge_error(answer: ApiError) -> PollVerdict {
             ErrorCode::AccessDenied => PollVerdict::Replace(Some(ScanEvent::Declined)),
             ErrorCode::NotOrganizer => PollVerdict::Replace(Some(ScanEvent::NotOrganizer)),
             ErrorCode::SceneExpired => PollVerdict::Replace(Some(ScanEvent::Expired)),
+            // A link scene whose WeChat belongs to another real account: nothing changed.
+            ErrorCode::IdentityInUse => PollVerdict::Replace(Some(ScanEvent::IdentityInUse)),
             // The scene is gone from the server's point of view (e.g. restarted with a fresh store).
             ErrorCode::InvalidPollToken | ErrorCode::NotFound => PollVerdict::Replace(None),
             ErrorCode::SlowDown | ErrorCode::TooManyRequests => {
@@ -461,7 +453,12 @@ fn judge_error(answer: ApiError) -> PollVerdict {
             | ErrorCode::InvalidToken
             | ErrorCode::TokenExpired
             | ErrorCode::TokenRevoked
-            | ErrorCode::SessionNotFound => PollVerdict::Retry(ApiError::Rejected {
+            | ErrorCode::SessionNotFound
+            | ErrorCode::InviteInvalid
+            | ErrorCode::InviteExpired
+            | ErrorCode::InviteUsed
+            | ErrorCode::LastAdmin
+            | ErrorCode::Forbidden => PollVerdict::Retry(ApiError::Rejected {
                 code,
                 message,
                 retry_after,

@@ -9,7 +9,7 @@ use meeteasy_protocol::{ErrorCode, ScannerProfile, User};
 use tokio::time::{Instant, sleep, timeout};
 
 use super::*;
-use crate::api::{ApiError, NewScene, PollAnswer, ScenePurpose};
+use crate::api::{ApiError, NewScene, PollAnswer, ScanPurpose};
 
 const SCENE_TTL: Duration = Duration::from_secs(120);
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -56,10 +56,10 @@ impl FakeServer {
 }
 
 impl ScanApi for FakeServer {
-    async fn create_scene(&self, purpose: &ScenePurpose) -> Result<NewScene, ApiError> {
+    async fn create_scene(&self, purpose: &ScanPurpose) -> Result<NewScene, ApiError> {
         self.create_bearers.lock().unwrap().push(match purpose {
-            ScenePurpose::Login => None,
-            ScenePurpose::Link { console_token } => Some(console_token.expose().to_owned()),
+            ScanPurpose::Login => None,
+            ScanPurpose::Link { console_token } => Some(console_token.expose().to_owned()),
         });
         if let Some(refusal) = self.refuse_creates.lock().unwrap().take() {
             return Err(refusal);
@@ -393,8 +393,8 @@ async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     assert_ne!(qr_images(&third)[0], qr_images(&first)[0]);
 }
 
-fn link_purpose() -> ScenePurpose {
-    ScenePurpose::Link {
+fn link_purpose() -> ScanPurpose {
+    ScanPurpose::Link {
         console_token: Secret::new("jwt-of-the-console"),
     }
 }
@@ -460,13 +460,7 @@ async fn a_link_scene_rotates_before_it_expires() {
 
 #[tokio::test(start_paused = true)]
 async fn a_wechat_of_another_account_is_told_so_and_gets_a_fresh_qr() {
-    let server = FakeServer::scripted([
-        scanned("Ann"),
-        Err(ApiError::RejectedOther {
-            code: "identity_in_use".into(),
-            message: "that WeChat belongs to another account".into(),
-        }),
-    ]);
+    let server = FakeServer::scripted([scanned("Ann"), rejected(ErrorCode::IdentityInUse)]);
     let (done, events) = link_for(&server, Duration::from_secs(30)).await;
 
     assert!(done.is_none());
@@ -545,9 +539,9 @@ async fn an_answer_of_the_other_purpose_is_not_taken() {
 
 #[test]
 fn judge_maps_every_answer_of_each_purpose() {
-    let login = ScenePurpose::Login;
+    let login = ScanPurpose::Login;
     let link = link_purpose();
-    let verdict = |purpose: &ScenePurpose, answer| match judge(purpose, answer) {
+    let verdict = |purpose: &ScanPurpose, answer| match judge(purpose, answer) {
         PollVerdict::Continue { scanner: None } => "continue",
         PollVerdict::Continue { scanner: Some(_) } => "scanned",
         PollVerdict::Done(ScanDone::LoggedIn(_)) => "logged_in",
@@ -560,12 +554,7 @@ fn judge_maps_every_answer_of_each_purpose() {
         PollVerdict::Wait(_) => "wait",
         PollVerdict::Retry(_) => "retry",
     };
-    let identity_in_use = || {
-        Err(ApiError::RejectedOther {
-            code: "identity_in_use".into(),
-            message: "in use".into(),
-        })
-    };
+    let identity_in_use = || rejected(ErrorCode::IdentityInUse);
     let unknown = || {
         Err(ApiError::RejectedOther {
             code: "something_new".into(),
@@ -610,13 +599,19 @@ fn only_a_refused_link_scene_creation_ends_the_loop() {
         message: String::new(),
         retry_after: None,
     };
-    let forbidden = ApiError::RejectedOther {
-        code: "forbidden".into(),
+    let forbidden = ApiError::Rejected {
+        code: ErrorCode::Forbidden,
+        message: String::new(),
+        retry_after: None,
+    };
+    let unknown = ApiError::RejectedOther {
+        code: "something_new".into(),
         message: String::new(),
     };
     assert!(creation_refused(&link_purpose(), &refused));
     assert!(creation_refused(&link_purpose(), &forbidden));
+    assert!(creation_refused(&link_purpose(), &unknown));
     assert!(!creation_refused(&link_purpose(), &busy));
     assert!(!creation_refused(&link_purpose(), &ApiError::Unreachable));
-    assert!(!creation_refused(&ScenePurpose::Login, &refused));
+    assert!(!creation_refused(&ScanPurpose::Login, &refused));
 }
