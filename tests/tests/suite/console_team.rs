@@ -213,6 +213,17 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
             text.contains("guest-bob joined")
         })
         .await;
+    // "Done" puts the QR away; the list is what the page shows then.
+    window.click("#close-invite").await;
+    assert!(!window.has("#invite-qr").await);
+    window
+        .client
+        .execute(
+            "document.getElementById('team-title').scrollIntoView({block: 'start'})",
+            Vec::new(),
+        )
+        .await
+        .expect("scroll");
     screenshot(&window, "team.png").await;
 
     // Remove asks first: Escape cancels and nothing changes.
