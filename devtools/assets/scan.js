@@ -5,11 +5,13 @@ const byId = (id) => document.getElementById(id);
 const simulator = byId("simulator");
 const scene = decodeURIComponent(window.location.pathname.split("/").pop());
 let accessToken = null;
+let purpose = "login";
 
 const ERRORS = {
   scene_expired: "This QR code has expired. Refresh it on the console and scan again.",
   scene_claimed: "Someone else already scanned this QR code.",
   not_organizer: "This user is not an organizer, so it cannot log the console in.",
+  identity_in_use: "This WeChat user's account holds more than this WeChat login, so it cannot be linked.",
   network_error: "Could not reach the server. Check the connection and try again.",
 };
 
@@ -87,6 +89,12 @@ byId("scan-form").addEventListener("submit", (event) => {
     accessToken = login.access_token;
     const scan = await api(`/auth/scenes/${scene}/scan`, {}, accessToken);
     byId("scanner-name").textContent = login.user.display_name;
+    // A link scene asks whose account this WeChat joins, not whether to log in.
+    purpose = scan.purpose === "link" ? "link" : "login";
+    byId("login-question").hidden = purpose === "link";
+    byId("link-question").hidden = purpose !== "link";
+    byId("linker-name").textContent = login.user.display_name;
+    byId("account-name").textContent = scan.account ? scan.account.display_name : "";
     byId("console-device").textContent = scan.console.device_name;
     byId("console-ip").textContent = scan.console.ip;
     byId("console-time").textContent = new Date(scan.console.created_at * 1000).toLocaleString();
@@ -100,7 +108,11 @@ byId("confirm-login").addEventListener("click", () =>
   guarded(choices, async () => {
     await api(`/auth/scenes/${scene}/confirm`, {}, accessToken);
     setState("done");
-    showOutcome("confirmed", "Confirmed: the console is logging in.");
+    if (purpose === "link") {
+      showOutcome("linked", "Linked: this WeChat now logs in to that account.");
+    } else {
+      showOutcome("confirmed", "Confirmed: the console is logging in.");
+    }
   }),
 );
 

@@ -13,6 +13,9 @@ use crate::fake_wechat::{FakeApp, FakeHandle, FakeWeChat};
 /// The phone simulator's part of the scan page, and its script.
 const SCAN_SIMULATOR_HTML: &str = include_str!("../assets/scan-simulator.html");
 const SCAN_SIMULATOR_JS: &str = include_str!("../assets/scan.js");
+/// The phone simulator's part of the invite page (accept as a dev user), and its script.
+const INVITE_SIMULATOR_HTML: &str = include_str!("../assets/invite-simulator.html");
+const INVITE_SIMULATOR_JS: &str = include_str!("../assets/invite-simulator.js");
 
 /// A running dev mode: the fake WeChat (tests mint codes and inject faults through its handle) and
 /// the pages to add to the server.
@@ -50,10 +53,14 @@ pub async fn start(settings: &mut Settings) -> io::Result<DevMode> {
     })
 }
 
-/// The scan page with the phone simulator in it, and the simulator's script.
+/// The scan and invite pages with the phone simulator in them, and the simulator's scripts.
 pub fn simulator_pages() -> PageAddOns {
     PageAddOns {
         scan_page: SCAN_SIMULATOR_HTML,
-        scripts: vec![("/m/scan.js", SCAN_SIMULATOR_JS)],
+        invite_page: INVITE_SIMULATOR_HTML,
+        scripts: vec![
+            ("/m/scan.js", SCAN_SIMULATOR_JS),
+            ("/m/invite-simulator.js", INVITE_SIMULATOR_JS),
+        ],
     }
 }

@@ -24,14 +24,36 @@ pub enum ScenePurpose {
     Link,
 }
 
-/// `POST /auth/scenes` as the server reads it: the v1 request plus the v1.1 `purpose` (kept out of
-/// [`CreateSceneRequest`] so v1 clients that build that struct keep compiling).
+/// `POST /auth/scenes` as the server reads it: the v1 request's fields plus the v1.1 `purpose`
+/// (kept out of [`CreateSceneRequest`] so v1 clients that build that struct keep compiling; its
+/// fields are repeated rather than flattened, so a bad field is still named in the error).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SceneRequest {
-    #[serde(flatten)]
-    pub scene: CreateSceneRequest,
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub device_name: Option<String>,
     #[serde(default)]
     pub purpose: ScenePurpose,
+}
+
+impl SceneRequest {
+    /// A scene for `purpose` with the v1 request's fields.
+    pub fn new(scene: CreateSceneRequest, purpose: ScenePurpose) -> Self {
+        Self {
+            app: scene.app,
+            device_name: scene.device_name,
+            purpose,
+        }
+    }
+
+    /// The v1 request's fields.
+    pub fn scene(&self) -> CreateSceneRequest {
+        CreateSceneRequest {
+            app: self.app.clone(),
+            device_name: self.device_name.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -60,7 +60,7 @@ impl Admin {
     pub async fn add_password_user(&self, new: NewPasswordUser) -> Result<User, AuthError> {
         let hash = passwords::hash(new.password.clone()).await?;
         let user = users::create_password_user(self.store.as_ref(), new, hash).await?;
-        team::note_roles(self.store.as_ref(), &user).await?;
+        team::set_listing(self.store.as_ref(), &user).await?;
         Ok(user.to_wire())
     }
 
@@ -68,7 +68,7 @@ impl Admin {
     pub async fn grant(&self, who: &UserRef, role: &str) -> Result<User, AuthError> {
         let store = self.store.as_ref();
         let user = users::grant(store, who, role).await?;
-        team::note_roles(store, &user).await?;
+        team::set_listing(store, &user).await?;
         if TeamRole::parse(role.trim()).is_some() {
             tracing::info!(
                 team_event = "role_granted",
@@ -204,5 +204,164 @@ impl Admin {
             next: ring.next_kid().to_owned(),
             retired: ring.retired_kids().map(str::to_owned).collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meeteasy_protocol::{Audience, Secret};
+
+    use super::super::sessions::{SessionRecord, is_revoked, open};
+    use super::super::test_support::FaultyStore;
+    use super::super::unix_now;
+    use super::*;
+
+    async fn admin_with(store: &Arc<FaultyStore>) -> Admin {
+        Admin::new(store.clone() as Arc<dyn Store>)
+    }
+
+    async fn add(admin: &Admin, login: &str, name: &str, roles: &[&str]) -> User {
+        admin
+            .add_password_user(NewPasswordUser {
+                login: login.into(),
+                display_name: name.into(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                password: Secret::new("a password"),
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn session(store: &dyn Store, user: &User, client: Audience, n: char) -> String {
+        let sid = n.to_string().repeat(43);
+        let now = unix_now();
+        let record = SessionRecord {
+            user_id: user.id.clone(),
+            client,
+            device_name: None,
+            ip: "192.0.2.1".into(),
+            created_at: now,
+            last_seen_at: now,
+            methods: vec!["pwd".into()],
+            parent: None,
+            expires_at: now + 600,
+        };
+        open(store, &sid, &record).await.unwrap();
+        sid
+    }
+
+    #[tokio::test]
+    async fn users_are_listed_and_shown_with_their_ways_in() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        add(&admin, "zoe@example.org", "Zoe", &[]).await;
+        let ann = add(&admin, "ann@example.org", "Ann", &["organizer"]).await;
+        admin
+            .grant(&UserRef::Id(ann.id.clone()), "admin")
+            .await
+            .unwrap();
+        let listed = admin.list_users().await.unwrap();
+        let names: Vec<&str> = listed
+            .iter()
+            .map(|u| u.user.display_name.as_str())
+            .collect();
+        assert_eq!(names, ["Ann", "Zoe"]);
+        assert_eq!(listed[0].user.roles, ["organizer", "admin"]);
+        assert_eq!(listed[0].methods, [LoginMethod::Password]);
+        assert_eq!(listed[0].login.as_deref(), Some("ann@example.org"));
+
+        let shown = admin
+            .show_user(&UserRef::parse("ANN@example.org"))
+            .await
+            .unwrap();
+        assert_eq!(shown.user.id, ann.id);
+        assert_eq!(
+            admin.show_user(&UserRef::Id(ann.id.clone())).await.unwrap(),
+            shown
+        );
+        assert!(matches!(
+            admin.show_user(&UserRef::Id("nobody".into())).await,
+            Err(AuthError::InvalidRequest(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn revoking_organizer_ends_console_sessions_and_keeps_the_last_admin() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        let ann = add(&admin, "ann@example.org", "Ann", &["organizer", "admin"]).await;
+        let pat = add(&admin, "pat@example.org", "Pat", &["organizer"]).await;
+        let console = session(store.as_ref(), &pat, Audience::Console, 'c').await;
+        let h5 = session(store.as_ref(), &pat, Audience::H5, 'h').await;
+
+        let after = admin
+            .revoke_role(&UserRef::Id(pat.id.clone()), TeamRole::Organizer)
+            .await
+            .unwrap();
+        assert!(after.roles.is_empty());
+        assert!(is_revoked(store.as_ref(), &console).await.unwrap());
+        assert!(!is_revoked(store.as_ref(), &h5).await.unwrap());
+
+        for role in [TeamRole::Admin, TeamRole::Organizer] {
+            assert!(matches!(
+                admin.revoke_role(&UserRef::Id(ann.id.clone()), role).await,
+                Err(AuthError::LastAdmin)
+            ));
+        }
+        let names: Vec<String> = admin
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| !u.user.roles.is_empty())
+            .map(|u| u.user.display_name)
+            .collect();
+        assert_eq!(names, ["Ann"]);
+
+        assert_eq!(
+            admin
+                .end_user_sessions(&UserRef::Id(pat.id.clone()))
+                .await
+                .unwrap(),
+            1,
+            "the H5 session was left"
+        );
+        assert!(is_revoked(store.as_ref(), &h5).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_operator_invite_is_made_by_the_server_operator() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        let made = admin
+            .create_invite(
+                TeamRole::Admin,
+                Some(Duration::from_secs(600)),
+                "https://auth.example.com/",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            made.link,
+            format!("https://auth.example.com/m/invite/{}", made.code)
+        );
+        assert_eq!(made.invite.created_by, super::super::operator_user());
+        assert_eq!(made.invite.role, TeamRole::Admin);
+        assert_eq!(made.invite.expires_at - made.invite.created_at, 600);
+        let listed = invites::list(store.as_ref()).await.unwrap();
+        assert_eq!(listed, vec![made.invite.clone()]);
+        // The code itself is nowhere in the store's keys.
+        assert!(
+            store
+                .written_keys()
+                .iter()
+                .all(|key| !key.contains(&made.code))
+        );
+        assert!(
+            admin
+                .create_invite(TeamRole::Organizer, Some(Duration::from_secs(604_801)), "x")
+                .await
+                .is_err()
+        );
     }
 }

@@ -55,7 +55,7 @@ impl AuthService {
             .await?;
         if user.is_organizer() {
             // Dev mode's organizers and admins are made here; listed from their first login.
-            team::note_roles(self.store.as_ref(), &user).await?;
+            team::list_if_missing(self.store.as_ref(), &user).await?;
         }
         let opened = self
             .open_session(

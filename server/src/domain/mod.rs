@@ -4,12 +4,14 @@
 //! [`Store`](crate::store::Store) trait, WeChat through the [`WeChat`](crate::wechat::WeChat) trait,
 //! and answers are the wire types of `meeteasy-protocol`.
 
+mod account;
 mod admin;
 mod clock;
 mod device_names;
 mod error;
 mod invites;
 mod limits;
+mod links;
 mod logins;
 mod passwords;
 mod poll_slots;
@@ -32,6 +34,7 @@ pub use clock::unix_now;
 pub use error::AuthError;
 pub use invites::{OPERATOR_USER_ID, invite_link, operator_user};
 pub use logins::MiniProgramLogin;
+pub use scenes::SceneAnswer;
 pub use secrets::is_scene_shaped;
 pub use service::{AuthService, ClientAddr};
 pub use signing_keys::{Rotation, SealedKeysError};

@@ -2,11 +2,13 @@
 //! team index that lists them without scanning the store, and the role changes that keep at least
 //! one admin. Invites are in [`super::invites`].
 //!
-//! The index (`store_keys::TEAM`) maps each organizer's user id to whether they are an admin. It is
-//! written by compare-and-swap only, so it is also where "no admin would be left" is decided: see
-//! [`demote`]. The user record stays the truth for what a token may do; the index follows it
-//! (`note_roles`), and an organizer granted before the index existed is listed from their next
-//! console request on.
+//! The index (`store_keys::TEAM`) maps each organizer's user id to their listing: organizer, admin,
+//! or removed. It is written by compare-and-swap only, so it is also where "no admin would be left"
+//! is decided: see [`demote`]. The user record stays the truth for what a token may do; the index
+//! follows it. Role changes set the listing explicitly ([`set_listing`]); logins and console
+//! requests only list someone the index does not know yet ([`list_if_missing`]: organizers granted
+//! before the index existed), never someone it marks removed, so a request already under way for
+//! a member being removed cannot put them back.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,10 +23,39 @@ use super::sessions;
 use super::users::{self, UserRecord};
 use super::{AuthError, AuthService, store_keys, unix_now};
 
-/// The team index: organizer user id -> admin.
+/// How the index lists a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Listing {
+    Organizer,
+    Admin,
+    /// Taken off the team: kept, so a late automatic listing cannot bring them back.
+    Removed,
+}
+
+impl Listing {
+    fn of(user: &UserRecord) -> Listing {
+        match (user.is_organizer(), user.is_admin()) {
+            (true, true) => Listing::Admin,
+            (true, false) => Listing::Organizer,
+            (false, _) => Listing::Removed,
+        }
+    }
+}
+
+/// The team index: user id -> listing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct TeamIndex {
-    members: BTreeMap<String, bool>,
+    members: BTreeMap<String, Listing>,
+}
+
+impl TeamIndex {
+    fn admins(&self) -> usize {
+        self.members
+            .values()
+            .filter(|listing| **listing == Listing::Admin)
+            .count()
+    }
 }
 
 /// Who made a team change, for its log line.
@@ -58,20 +89,34 @@ impl TeamCaller {
     }
 }
 
-/// Makes the index agree with `user`'s roles (listed while an organizer, with their admin flag).
-/// Costs one read when it already agrees. Not for taking the last admin away: that is [`demote`].
-pub(super) async fn note_roles(store: &dyn Store, user: &UserRecord) -> Result<(), AuthError> {
-    let wanted = user.is_organizer().then(|| user.is_admin());
+/// Lists an organizer the index does not know (one read when it does). Never changes a listing,
+/// so it cannot undo a removal under way: for logins and console requests.
+pub(super) async fn list_if_missing(store: &dyn Store, user: &UserRecord) -> Result<(), AuthError> {
+    if !user.is_organizer() {
+        return Ok(());
+    }
     records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
-        let listed = current.and_then(|index| index.members.get(&user.id).copied());
-        if listed == wanted {
+        if current.is_some_and(|index| index.members.contains_key(&user.id)) {
             return Ok(Transition::Keep(()));
         }
         let mut next = current.cloned().unwrap_or_default();
-        match wanted {
-            Some(admin) => next.members.insert(user.id.clone(), admin),
-            None => next.members.remove(&user.id),
-        };
+        next.members.insert(user.id.clone(), Listing::of(user));
+        Ok(Transition::Write(next, Lifetime::Forever, ()))
+    })
+    .await
+}
+
+/// Lists `user` as their roles say, after a grant. Not for taking the last admin away: that is
+/// [`demote`].
+pub(super) async fn set_listing(store: &dyn Store, user: &UserRecord) -> Result<(), AuthError> {
+    let wanted = Listing::of(user);
+    records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
+        let listed = current.and_then(|index| index.members.get(&user.id).copied());
+        if listed == Some(wanted) || (listed.is_none() && wanted == Listing::Removed) {
+            return Ok(Transition::Keep(()));
+        }
+        let mut next = current.cloned().unwrap_or_default();
+        next.members.insert(user.id.clone(), wanted);
         Ok(Transition::Write(next, Lifetime::Forever, ()))
     })
     .await
@@ -91,18 +136,14 @@ pub(super) enum Demotion {
 /// compare-and-swap of the one index record.
 fn demoted(index: &TeamIndex, user_id: &str, demotion: Demotion) -> Result<TeamIndex, AuthError> {
     let mut next = index.clone();
-    match demotion {
-        Demotion::Team => {
-            next.members.remove(user_id);
+    match (demotion, next.members.get_mut(user_id)) {
+        (Demotion::Team, Some(listing)) => *listing = Listing::Removed,
+        (Demotion::Admin, Some(listing)) if *listing == Listing::Admin => {
+            *listing = Listing::Organizer;
         }
-        Demotion::Admin => {
-            if let Some(admin) = next.members.get_mut(user_id) {
-                *admin = false;
-            }
-        }
+        (Demotion::Admin, Some(_)) | (Demotion::Team | Demotion::Admin, None) => {}
     }
-    let admins = |index: &TeamIndex| index.members.values().filter(|admin| **admin).count();
-    if admins(index) > 0 && admins(&next) == 0 {
+    if index.admins() > 0 && next.admins() == 0 {
         return Err(AuthError::LastAdmin);
     }
     Ok(next)
@@ -115,10 +156,10 @@ fn demoted(index: &TeamIndex, user_id: &str, demotion: Demotion) -> Result<TeamI
 /// Why two admins removing each other cannot leave none: the admin count is checked and the admin
 /// taken off the index in one compare-and-swap of the one index record. Both requests may read an
 /// index with two admins, but only one swap wins; the other is decided again on what the winner
-/// wrote, finds the other admin the last one, and answers `last_admin` without writing. The index
-/// goes first and the user record after it, so an index that says "admin" never lists someone the
-/// record has already demoted (a failure between the two leaves the user an admin in the record
-/// only, which the same request retried completes).
+/// wrote, finds the other admin the last one, and answers `last_admin` without writing. The loser's
+/// own request cannot list its removed caller again meanwhile: automatic listing never touches an
+/// entry marked removed. The index goes first and the user record after it (a failure between the
+/// two leaves the user an admin in the record only, which the same request retried completes).
 pub(super) async fn demote(
     store: &dyn Store,
     user_id: &str,
@@ -128,7 +169,7 @@ pub(super) async fn demote(
         return Ok((None, 0));
     };
     // A user the index missed (granted before it existed) is listed first, so the count is right.
-    note_roles(store, &user).await?;
+    list_if_missing(store, &user).await?;
     records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
         let index = current.cloned().unwrap_or_default();
         let next = demoted(&index, user_id, demotion)?;
@@ -166,7 +207,7 @@ pub(super) async fn promote(
         role.as_str(),
     )
     .await?;
-    note_roles(store, &user).await?;
+    set_listing(store, &user).await?;
     Ok(user)
 }
 
@@ -231,7 +272,7 @@ impl AuthService {
                 TeamRole::Admin => "this needs the admin role",
             }));
         }
-        note_roles(self.store.as_ref(), &user).await?;
+        list_if_missing(self.store.as_ref(), &user).await?;
         Ok(TeamCaller {
             claims,
             user: user.to_wire(),
@@ -272,20 +313,23 @@ impl AuthService {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{FaultyStore, organizer};
     use super::*;
 
-    fn index(members: &[(&str, bool)]) -> TeamIndex {
+    use Listing::{Admin as A, Organizer as O, Removed as R};
+
+    fn index(members: &[(&str, Listing)]) -> TeamIndex {
         TeamIndex {
             members: members
                 .iter()
-                .map(|(id, admin)| ((*id).to_owned(), *admin))
+                .map(|(id, listing)| ((*id).to_owned(), *listing))
                 .collect(),
         }
     }
 
     #[test]
     fn the_last_admin_cannot_be_removed_or_demoted() {
-        let one = index(&[("a", true), ("o", false)]);
+        let one = index(&[("a", A), ("o", O)]);
         assert!(matches!(
             demoted(&one, "a", Demotion::Team),
             Err(AuthError::LastAdmin)
@@ -296,32 +340,56 @@ mod tests {
         ));
         assert_eq!(
             demoted(&one, "o", Demotion::Team).unwrap(),
-            index(&[("a", true)])
+            index(&[("a", A), ("o", R)])
         );
     }
 
     #[test]
     fn with_two_admins_either_may_go_but_not_both() {
-        let two = index(&[("a", true), ("b", true)]);
+        let two = index(&[("a", A), ("b", A)]);
         let after_a = demoted(&two, "a", Demotion::Team).unwrap();
-        assert_eq!(after_a, index(&[("b", true)]));
+        assert_eq!(after_a, index(&[("a", R), ("b", A)]));
         assert!(matches!(
             demoted(&after_a, "b", Demotion::Team),
             Err(AuthError::LastAdmin)
         ));
         assert_eq!(
             demoted(&two, "b", Demotion::Admin).unwrap(),
-            index(&[("a", true), ("b", false)])
+            index(&[("a", A), ("b", O)])
         );
     }
 
     #[test]
     fn a_team_without_admins_may_still_lose_organizers() {
-        let none = index(&[("o", false), ("p", false)]);
+        let none = index(&[("o", O), ("p", O)]);
         assert_eq!(
             demoted(&none, "o", Demotion::Team).unwrap(),
-            index(&[("p", false)])
+            index(&[("o", R), ("p", O)])
         );
         assert_eq!(demoted(&none, "x", Demotion::Team).unwrap(), none);
+    }
+
+    #[tokio::test]
+    async fn automatic_listing_never_brings_a_removed_member_back() {
+        let store = FaultyStore::new();
+        let store = store.as_ref();
+        let ann = organizer(store, "ann").await;
+        promote(store, &ann.id, TeamRole::Admin).await.unwrap();
+        let bob = organizer(store, "bob").await;
+        let bob = promote(store, &bob.id, TeamRole::Admin).await.unwrap();
+        demote(store, &bob.id, Demotion::Team).await.unwrap();
+        // A request of Bob's, begun while his record still said admin, lists him again.
+        list_if_missing(store, &bob).await.unwrap();
+        assert!(matches!(
+            demote(store, &ann.id, Demotion::Team).await,
+            Err(AuthError::LastAdmin)
+        ));
+        let listed: Vec<String> = members(store)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|member| member.user.display_name)
+            .collect();
+        assert_eq!(listed, ["ann"]);
     }
 }

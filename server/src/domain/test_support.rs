@@ -77,6 +77,14 @@ impl FaultyStore {
         });
     }
 
+    /// The key of every write call so far, in order.
+    pub fn written_keys(&self) -> Vec<String> {
+        self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// How many write calls reached keys starting with `prefix`.
     pub fn writes_to(&self, prefix: &str) -> usize {
         self.written

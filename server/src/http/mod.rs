@@ -44,6 +44,7 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
         .route("/auth/sessions", get(sessions::list))
         .route("/auth/sessions/revoke-others", post(sessions::end_others))
         .route("/auth/sessions/{id}", delete(sessions::end))
+        .route("/auth/me/password", post(team::set_password))
         .route("/auth/team", get(team::members))
         .route("/auth/team/{user_id}", delete(team::remove_member))
         .route(

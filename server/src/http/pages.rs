@@ -1,6 +1,7 @@
 //! The browser-side pieces the auth server serves: the login-ticket script conference H5 pages include
 //! (a classic-script and an ES-module build of one source), the `/h5/demo` conference page that uses it, and
-//! the `/m/scan/{scene}` page a `url`-mode QR opens (with [`PageAddOns`], dev mode adds a phone simulator).
+//! the `/m/scan/{scene}` page a `url`-mode QR opens and the `/m/invite/{code}` page a `url`-mode invite QR opens
+//! (with [`PageAddOns`], dev mode adds a phone simulator to both).
 //!
 //! Every asset is embedded, so the binary is self-contained. HTML is never cached and runs under a strict
 //! CSP with no inline script or style; scripts and CSS are revalidated on every use (`no-cache` + `ETag`),
@@ -39,6 +40,8 @@ const DEMO_JS: &str = include_str!("../../assets/h5/demo.js");
 const STYLE_CSS: &str = include_str!("../../assets/h5/style.css");
 const SCAN_HTML: &str = include_str!("../../assets/m/scan.html");
 const NOT_FOUND_HTML: &str = include_str!("../../assets/m/not-found.html");
+const INVITE_HTML: &str = include_str!("../../assets/m/invite.html");
+const INVITE_JS: &str = include_str!("../../assets/m/invite.js");
 
 /// Where an add-on (dev mode's phone simulator) goes in the scan page.
 const SCAN_PAGE_SLOT: &str = "<!-- dev-simulator -->";
@@ -56,6 +59,8 @@ const CSS: &str = "text/css; charset=utf-8";
 pub struct PageAddOns {
     /// HTML put into the scan page.
     pub scan_page: &'static str,
+    /// HTML put into the invite page.
+    pub invite_page: &'static str,
     /// Scripts served at these paths, revalidated like the product's own.
     pub scripts: Vec<(&'static str, &'static str)>,
 }
@@ -63,6 +68,7 @@ pub struct PageAddOns {
 /// The pages and scripts, for the app to merge, with `add_ons` in them.
 pub fn routes<S: Clone + Send + Sync + 'static>(add_ons: &PageAddOns) -> Router<S> {
     let scan_page = Bytes::from(SCAN_HTML.replace(SCAN_PAGE_SLOT, add_ons.scan_page));
+    let invite_page = Bytes::from(INVITE_HTML.replace(SCAN_PAGE_SLOT, add_ons.invite_page));
     let router = Router::new()
         .route(
             "/h5/login-ticket.js",
@@ -73,6 +79,21 @@ pub fn routes<S: Clone + Send + Sync + 'static>(add_ons: &PageAddOns) -> Router<
             asset(LOGIN_TICKET_MODULE, JAVASCRIPT),
         )
         .route("/h5/demo.js", asset(DEMO_JS, JAVASCRIPT))
+        .route("/m/invite.js", asset(INVITE_JS, JAVASCRIPT))
+        .route(
+            "/m/invite/{code}",
+            get(
+                move |code: Result<Path<String>, PathRejection>| async move {
+                    match code {
+                        // Invite codes have a scene's shape (32 of [0-9A-Za-z]).
+                        Ok(Path(code)) if is_scene_shaped(&code) => {
+                            html(StatusCode::OK, invite_page)
+                        }
+                        Ok(_) | Err(_) => not_found(),
+                    }
+                },
+            ),
+        )
         .route("/h5/style.css", asset(STYLE_CSS, CSS))
         .route(
             "/h5/demo",
@@ -185,6 +206,7 @@ mod tests {
     fn simulator() -> PageAddOns {
         PageAddOns {
             scan_page: r#"<div id="simulator"></div><script type="module" src="/m/scan.js"></script>"#,
+            invite_page: r#"<div id="simulator"></div><script src="/m/invite-simulator.js"></script>"#,
             scripts: vec![("/m/scan.js", "export {};\n")],
         }
     }
@@ -328,5 +350,32 @@ mod tests {
             assert_html_headers(&response);
             assert!(page.contains("not valid"), "{scene}");
         }
+    }
+
+    #[tokio::test]
+    async fn invite_page_in_production_shows_the_invite_and_says_to_use_wechat() {
+        let (response, page) = get_page(false, &format!("/m/invite/{SCENE}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_html_headers(&response);
+        assert_no_inline_code(&page);
+        assert!(page.contains("WeChat"));
+        assert!(page.contains("src=\"/m/invite.js\""));
+        assert!(!page.contains("simulator"), "no simulator outside dev mode");
+        let (script, body) = get_page(false, "/m/invite.js", None).await;
+        assert_eq!(script.status(), StatusCode::OK);
+        // Both languages, chosen by the browser's.
+        assert!(body.contains("navigator.language") && body.contains("加入 MeetEasy 组织者团队"));
+        assert!(body.contains("/auth/invites/inspect"));
+        let (bad, _) = get_page(false, "/m/invite/short", None).await;
+        assert_eq!(bad.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn invite_page_takes_the_simulator_add_on_in_its_slot() {
+        let (response, page) = get_page(true, &format!("/m/invite/{SCENE}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_no_inline_code(&page);
+        assert!(page.contains("id=\"simulator\""));
+        assert!(!page.contains(SCAN_PAGE_SLOT));
     }
 }

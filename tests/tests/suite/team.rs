@@ -73,6 +73,9 @@ on_both_stores!(
     the_last_admin_stays,
     team_endpoints_refuse_callers_without_the_role,
     invite_inspections_are_limited_per_address,
+    a_password_login_is_added_and_changed,
+    linking_wechat_folds_the_empty_account_and_answers_linked_once,
+    linking_a_wechat_whose_account_holds_more_is_identity_in_use,
 );
 
 trait Start: FnOnce(fn(&mut Settings)) -> Self::Started {
@@ -502,4 +505,352 @@ async fn invite_inspections_are_limited_per_address(start: impl Start) {
     let refused = inspect(server, "0123456789abcdefghijABCDEFGHIJxy").await;
     refused.assert_error(429, "too_many_requests");
     assert!(refused.header("retry-after").is_some());
+}
+
+async fn password_login(
+    server: &TestServer,
+    login: &str,
+    password: &str,
+) -> meeteasy_tests::api::Reply {
+    server
+        .post(
+            "/auth/login",
+            json!({"login": login, "password": password, "client": "console"}),
+            None,
+        )
+        .await
+}
+
+async fn a_password_login_is_added_and_changed(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let ann = organizer(server, "admin-ann").await;
+    let set = |body: serde_json::Value, token: String| async move {
+        server.post("/auth/me/password", body, Some(&token)).await
+    };
+    let reply = set(
+        json!({"login": "Ann@Example.org", "password": "first secret"}),
+        ann.console.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{reply:?}");
+    let logged_in = password_login(server, "ann@example.org", "first secret").await;
+    assert_eq!(logged_in.status, 200, "{logged_in:?}");
+    assert_eq!(logged_in.body["user"]["id"], ann.user.id.as_str());
+    let team = team_of(server, &ann.console).await;
+    assert_eq!(
+        team.members[0].methods,
+        vec![
+            meeteasy_protocol::LoginMethod::Wechat,
+            meeteasy_protocol::LoginMethod::Password
+        ]
+    );
+
+    // Changing it needs the current one.
+    set(
+        json!({"login": "ann@example.org", "password": "second"}),
+        ann.console.clone(),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    set(
+        json!({"login": "ann@example.org", "password": "second", "current_password": "wrong"}),
+        ann.console.clone(),
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
+    let reply = set(
+        json!({"login": "ann@example.org", "password": "second", "current_password": "first secret"}),
+        ann.console.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{reply:?}");
+    assert_eq!(
+        password_login(server, "ann@example.org", "second")
+            .await
+            .status,
+        200
+    );
+    password_login(server, "ann@example.org", "first secret")
+        .await
+        .assert_error(401, "invalid_credentials");
+
+    // Someone else's login, and tokens that are not a console's.
+    let pat = organizer(server, "pat").await;
+    set(
+        json!({"login": "ann@example.org", "password": "mine now"}),
+        pat.console.clone(),
+    )
+    .await
+    .assert_error(409, "identity_in_use");
+    set(
+        json!({"login": "ann@example.org", "password": "x"}),
+        pat.phone.clone(),
+    )
+    .await
+    .assert_error(401, "invalid_token");
+    set(
+        json!({"login": "not a login", "password": "x"}),
+        pat.console.clone(),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+}
+
+/// A console of password user Pat, and a link scene it made.
+async fn pat_with_link_scene(server: &TestServer) -> (User, String, CreateSceneResponse) {
+    let pat = server
+        .add_password_user("pat@example.org", "Pat", "pat's secret", &["organizer"])
+        .await;
+    let console = password_login(server, "pat@example.org", "pat's secret").await;
+    assert_eq!(console.status, 200, "{console:?}");
+    let console = console.body["access_token"].as_str().unwrap().to_owned();
+    server
+        .post("/auth/scenes", json!({"purpose": "link"}), None)
+        .await
+        .assert_error(401, "invalid_token");
+    let reply = server
+        .post("/auth/scenes", json!({"purpose": "link"}), Some(&console))
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    (pat, console, reply.json())
+}
+
+async fn linking_wechat_folds_the_empty_account_and_answers_linked_once(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let (pat, console, scene) = pat_with_link_scene(server).await;
+    // The mini program's own login made an account for this WeChat: it holds nothing else.
+    let phone = server.dev_login("guest-pat").await;
+    assert_ne!(phone.user.id, pat.id);
+
+    let scanned = server
+        .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+        .await;
+    assert_eq!(scanned.status, 200, "{scanned:?}");
+    assert_eq!(scanned.body["purpose"], "link");
+    assert_eq!(scanned.body["account"]["display_name"], "Pat");
+    let polled = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
+    assert_eq!(polled.body["status"], "scanned", "{polled:?}");
+
+    // The console waits; the confirm wakes it with `linked`, once.
+    let long_poll = islogin_path(&scene, 30);
+    let waiting = server.get(&long_poll, Some(&scene.poll_token));
+    let confirm = async {
+        crate::flows::wait_for_waiters(server, 1).await;
+        server
+            .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+            .await
+    };
+    let (linked, confirmed) = tokio::join!(waiting, confirm);
+    assert_eq!(confirmed.status, 204, "{confirmed:?}");
+    assert_eq!(linked.status, 200, "{linked:?}");
+    assert_eq!(linked.body, json!({"status": "linked"}));
+    server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await
+        .assert_error(410, "scene_expired");
+
+    // The folded account is gone with its sessions; the WeChat now leads to Pat.
+    let me = server.get("/auth/me", Some(&phone.access_token)).await;
+    assert_eq!(me.status, 401, "{me:?}");
+    let again = server.dev_login("guest-pat").await;
+    assert_eq!(again.user.id, pat.id);
+    assert_eq!(again.user.roles, vec!["organizer".to_owned()]);
+    let team = team_of(server, &console).await;
+    let member = team.members.iter().find(|m| m.user.id == pat.id).unwrap();
+    assert_eq!(
+        member.methods,
+        vec![
+            meeteasy_protocol::LoginMethod::Wechat,
+            meeteasy_protocol::LoginMethod::Password
+        ]
+    );
+    // A v1 login scene still reads as before.
+    let login_scene = create_scene(server).await;
+    let scanned = server
+        .post_empty(&scene_path(&login_scene, "scan"), Some(&again.access_token))
+        .await;
+    assert_eq!(scanned.body["purpose"], "login");
+    assert!(scanned.body.get("account").is_none(), "{scanned:?}");
+}
+
+async fn linking_a_wechat_whose_account_holds_more_is_identity_in_use(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let (pat, _console, scene) = pat_with_link_scene(server).await;
+    // A dev organizer: this WeChat's account holds a role.
+    let phone = server.dev_login("olga").await;
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await
+        .assert_error(409, "identity_in_use");
+    server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await
+        .assert_error(409, "identity_in_use");
+    // Nothing changed: both accounts stand apart.
+    let me = server.get("/auth/me", Some(&phone.access_token)).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(server.dev_login("olga").await.user.id, phone.user.id);
+    assert_ne!(phone.user.id, pat.id);
+}
+
+/// Dev mode serves the invite page with the phone simulator, whose script is there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_dev_mode_the_invite_page_carries_the_phone_simulator() {
+    let server = TestServer::start_dev().await;
+    let ann = organizer(&server, "admin-ann").await;
+    let created = invite(&server, &ann, json!({"role": "organizer"})).await;
+    let page = server
+        .http()
+        .get(server.url(&format!("/m/invite/{}", created.code)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("id=\"simulator\""), "{page}");
+    assert!(page.contains("src=\"/m/invite.js\""), "{page}");
+    for script in ["/m/invite.js", "/m/invite-simulator.js"] {
+        let reply = server.http().get(server.url(script)).send().await.unwrap();
+        assert_eq!(reply.status(), 200, "{script}");
+    }
+}
+
+/// In `wxacode` mode the invite's QR is a mini program code of the app's invite page, scene = code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_wxacode_mode_the_invite_qr_is_a_mini_program_code() {
+    let server = TestServer::start_with(|settings| {
+        settings.apps[0].qr_mode = meeteasy_auth::config::QrMode::Wxacode;
+    })
+    .await;
+    let ann = organizer(&server, "admin-ann").await;
+    let created = invite(&server, &ann, json!({"role": "organizer"})).await;
+    assert_eq!(created.qr.content, None);
+    let png = server.get(&created.qr.png_url, Some(&ann.console)).await;
+    assert_eq!(png.status, 200, "{png:?}");
+    assert_eq!(png.header("content-type"), Some("image/png"));
+}
+
+const PAGE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Waits until `script` returns something other than null; that value.
+async fn wait_in(browser: &meeteasy_tests::browser::Browser, what: &str, script: &str) -> String {
+    browser
+        .wait_for(what, script, PAGE_TIMEOUT)
+        .await
+        .unwrap_or_else(|error| panic!("{what}: {error:?}"))
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+async fn click_in(browser: &meeteasy_tests::browser::Browser, css: &str) {
+    browser
+        .client()
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("no {css}: {error}"))
+        .click()
+        .await
+        .expect("clicked");
+}
+
+async fn fill_in(browser: &meeteasy_tests::browser::Browser, css: &str, text: &str) {
+    let field = browser
+        .client()
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .expect("the field");
+    field.clear().await.expect("cleared");
+    field.send_keys(text).await.expect("typed");
+}
+
+/// In a real browser: the dev invite page shows who invites to which role, and its phone simulator
+/// accepts as a dev user, who is then on the team.
+#[tokio::test]
+async fn the_dev_invite_page_accepts_as_a_dev_user_in_a_browser() {
+    let server = TestServer::start_dev().await;
+    let ann = organizer(&server, "admin-ann").await;
+    let created = invite(&server, &ann, json!({"role": "organizer"})).await;
+    let browser = meeteasy_tests::browser::Browser::start()
+        .await
+        .expect("Chromium starts");
+    browser
+        .client()
+        .goto(created.qr.content.as_deref().expect("a url-mode link"))
+        .await
+        .expect("opens");
+    let inviter = wait_in(
+        &browser,
+        "the invite shows",
+        "const invite = document.getElementById('invite'); \
+         return invite.hidden ? null : document.getElementById('inviter').textContent;",
+    )
+    .await;
+    assert_eq!(inviter, "admin-ann");
+    let role = wait_in(
+        &browser,
+        "the role",
+        "return document.getElementById('role').textContent;",
+    )
+    .await;
+    assert!(role == "an organizer" || role == "组织者", "{role}");
+    fill_in(&browser, "#dev-name", "carol").await;
+    click_in(&browser, "#accept-invite").await;
+    let state = wait_in(
+        &browser,
+        "the outcome",
+        "const s = document.getElementById('simulator').dataset.state; return s === 'name' ? null : s;",
+    )
+    .await;
+    assert_eq!(state, "accepted");
+    let team = team_of(&server, &ann.console).await;
+    assert!(
+        team.members.iter().any(|m| m.user.display_name == "carol"),
+        "{team:?}"
+    );
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+/// In a real browser: the dev scan page asks to link, not to log in, on a link scene.
+#[tokio::test]
+async fn the_dev_scan_page_links_a_wechat_in_a_browser() {
+    let server = TestServer::start_dev().await;
+    let (pat, _console, scene) = pat_with_link_scene(&server).await;
+    let browser = meeteasy_tests::browser::Browser::start()
+        .await
+        .expect("Chromium starts");
+    browser
+        .client()
+        .goto(&server.url(&format!("/m/scan/{}", scene.scene)))
+        .await
+        .expect("opens");
+    fill_in(&browser, "#dev-name", "guest-pat").await;
+    click_in(&browser, "#scan").await;
+    let account = wait_in(
+        &browser,
+        "the link question",
+        "return document.getElementById('link-question').hidden ? null : \
+         document.getElementById('account-name').textContent;",
+    )
+    .await;
+    assert_eq!(account, "Pat");
+    click_in(&browser, "#confirm-login").await;
+    let outcome = wait_in(
+        &browser,
+        "the outcome",
+        "const o = document.getElementById('outcome'); return o.hidden ? null : o.dataset.outcome;",
+    )
+    .await;
+    assert_eq!(outcome, "linked");
+    let polled = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
+    assert_eq!(polled.body, json!({"status": "linked"}));
+    assert_eq!(server.dev_login("guest-pat").await.user.id, pat.id);
+    browser.shutdown().await.expect("Chromium stops");
 }

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::{Audience, BEARER, Claims, ConsoleInfo, IsLoginResponse};
+use meeteasy_protocol::{
+    Audience, BEARER, Claims, ConsoleInfo, IsLoginResponse, LinkPollResponse, ScenePurpose,
+};
+use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::metrics::LoginMethod;
@@ -16,18 +19,44 @@ use super::super::secrets::{hashes_equal, is_token_shaped, token_hash};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
+use super::phone_steps::identity_in_use;
 use super::record::{SceneRecord, SceneState};
 
 /// The longest `wait` a long-poll may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// What `islogin` answers: a login scene's [`IsLoginResponse`], or a link scene's
+/// [`LinkPollResponse`] (`linked` once, instead of a token).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum SceneAnswer {
+    Login(IsLoginResponse),
+    Link(LinkPollResponse),
+}
+
 impl AuthService {
+    /// `islogin` of a login scene (a link scene's answers are [`AuthService::poll_any_scene`]'s).
     pub async fn poll_scene(
         &self,
         scene: &str,
         poll_token: &str,
         wait: Duration,
     ) -> Result<IsLoginResponse, AuthError> {
+        match self.poll_any_scene(scene, poll_token, wait).await? {
+            SceneAnswer::Login(answer) => Ok(answer),
+            SceneAnswer::Link(_) => Err(AuthError::InvalidRequest(
+                "scene: a link scene, polled as a login scene".into(),
+            )),
+        }
+    }
+
+    /// `GET /auth/scenes/{scene}/islogin`, for either purpose.
+    pub async fn poll_any_scene(
+        &self,
+        scene: &str,
+        poll_token: &str,
+        wait: Duration,
+    ) -> Result<SceneAnswer, AuthError> {
         check_scene(scene)?;
         if wait > MAX_WAIT {
             return Err(AuthError::InvalidRequest(format!(
@@ -69,23 +98,43 @@ impl AuthService {
                 self.pass_poll_gate(scene).await?;
                 gate_checked = true;
             }
+            let link = record.purpose == ScenePurpose::Link;
             let answer = match &record.state {
                 SceneState::Confirmed { user_id } => {
                     match self.deliver(scene, &bytes, &record, user_id).await? {
-                        Some(delivered) => return Ok(delivered),
+                        Some(delivered) => return Ok(SceneAnswer::Login(delivered)),
                         // Another poll delivered first (or the scene moved): read what it left.
                         None => continue,
                     }
                 }
                 SceneState::Delivered { claims } => {
-                    return self.deliver_again(claims, &record.console).await;
+                    return Ok(SceneAnswer::Login(
+                        self.deliver_again(claims, &record.console).await?,
+                    ));
                 }
+                // Told once: the scene is taken away in one step, so of concurrent polls one
+                // answers `linked` and the rest find it gone.
+                SceneState::Linked { .. } => {
+                    return match self.store.take(&key).await? {
+                        Some(_) => Ok(SceneAnswer::Link(LinkPollResponse::Linked)),
+                        None => Err(AuthError::SceneExpired),
+                    };
+                }
+                SceneState::LinkRefused { .. } => return Err(identity_in_use()),
                 SceneState::Declined { .. } => return Err(AuthError::AccessDenied),
                 SceneState::Refused { .. } => return Err(AuthError::ConfirmedByNonOrganizer),
-                SceneState::Pending => IsLoginResponse::Pending,
-                SceneState::Scanned { profile, .. } => IsLoginResponse::Scanned {
-                    user: profile.clone(),
-                },
+                SceneState::Pending if link => SceneAnswer::Link(LinkPollResponse::Pending),
+                SceneState::Pending => SceneAnswer::Login(IsLoginResponse::Pending),
+                SceneState::Scanned { profile, .. } if link => {
+                    SceneAnswer::Link(LinkPollResponse::Scanned {
+                        user: profile.clone(),
+                    })
+                }
+                SceneState::Scanned { profile, .. } => {
+                    SceneAnswer::Login(IsLoginResponse::Scanned {
+                        user: profile.clone(),
+                    })
+                }
             };
             let news = record.version != record.reported;
             let now = Instant::now();

@@ -14,12 +14,15 @@ mod record;
 mod scan_code;
 mod transitions;
 
-use meeteasy_protocol::{ConsoleInfo, CreateSceneRequest, CreateSceneResponse, QrInfo};
+use meeteasy_protocol::{
+    ConsoleInfo, CreateSceneRequest, CreateSceneResponse, QrInfo, ScenePurpose, SceneRequest,
+};
 
 use crate::config::{AppSettings, QrMode};
 use crate::store::Lifetime;
 
-use self::record::{SceneRecord, SceneState};
+pub use self::long_poll::SceneAnswer;
+use self::record::{LinkTarget, SceneRecord, SceneState};
 use super::secrets::{is_scene_shaped, random_scene, random_token, token_hash};
 use super::{AuthError, AuthService, ClientAddr, device_names, records, store_keys, unix_now};
 
@@ -39,6 +42,33 @@ impl AuthService {
         request: CreateSceneRequest,
         from: &ClientAddr,
     ) -> Result<CreateSceneResponse, AuthError> {
+        self.create_scene_for(SceneRequest::new(request, ScenePurpose::Login), from, None)
+            .await
+    }
+
+    /// `POST /auth/scenes`. A link scene (`purpose: link`) needs the console token of the user
+    /// whose account the scanner's WeChat will join; a login scene ignores any token.
+    pub async fn create_scene_for(
+        &self,
+        request: SceneRequest,
+        from: &ClientAddr,
+        bearer: Option<&str>,
+    ) -> Result<CreateSceneResponse, AuthError> {
+        let link_to = match request.purpose {
+            ScenePurpose::Login => None,
+            ScenePurpose::Link => {
+                let token = bearer.ok_or(AuthError::InvalidToken(
+                    "a link scene needs the console token as Authorization: Bearer <token>",
+                ))?;
+                let claims = self.verify_console(token).await?;
+                let user = self.user(&claims.sub).await?;
+                Some(LinkTarget {
+                    user_id: user.id,
+                    display_name: user.display_name,
+                })
+            }
+        };
+        let request = request.scene();
         let device_name = device_names::checked(request.device_name.as_deref())?
             .unwrap_or_else(|| "Desktop console".to_owned());
         let app = self.app(request.app.as_deref())?;
@@ -58,6 +88,12 @@ impl AuthService {
             state: SceneState::Pending,
             version: 0,
             reported: 0,
+            purpose: if link_to.is_some() {
+                ScenePurpose::Link
+            } else {
+                ScenePurpose::Login
+            },
+            link_to,
         };
         let encoded = records::encode(&record)?;
         let scene = loop {

@@ -2,11 +2,11 @@
 //! change with compare-and-swap (retrying on concurrent steps) and wakes the scene's listeners on
 //! every instance.
 
-use meeteasy_protocol::{Claims, ScanResponse, ScannerProfile};
+use meeteasy_protocol::{AccountInfo, Claims, ScanResponse, ScannerProfile, ScenePurpose};
 
 use super::super::records::{self, Transition};
 use super::super::users::UserRecord;
-use super::super::{AuthError, AuthService, store_keys, unix_now};
+use super::super::{AuthError, AuthService, links, store_keys, unix_now};
 use super::check_scene;
 use super::record::{SceneRecord, SceneState};
 use super::transitions::{self, Actor, PhoneStep, SceneChange};
@@ -34,12 +34,14 @@ impl AuthService {
             },
             until: unix_now() + self.settings.lifetimes.scanned_scene.as_secs(),
         };
-        let record = self.step_scene(scene, step, actor(user)).await?;
+        let record = self.step_scene(scene, step, actor(user, None)).await?;
         Ok(ScanResponse {
             console: record.console,
             app: record.app,
-            purpose: meeteasy_protocol::ScenePurpose::Login,
-            account: None,
+            purpose: record.purpose,
+            account: record.link_to.map(|target| AccountInfo {
+                display_name: target.display_name,
+            }),
         })
     }
 
@@ -50,21 +52,42 @@ impl AuthService {
     }
 
     /// Confirms (scanning first if needed); a user without the organizer role is refused, and the
-    /// console is told so.
+    /// console is told so. On a link scene, the confirming WeChat joins the console user's account
+    /// (see [`links`]); an account that holds more is refused with `identity_in_use`, and so is the
+    /// console.
     pub(in crate::domain) async fn confirm_as(
         &self,
         scene: &str,
         user: &UserRecord,
     ) -> Result<(), AuthError> {
-        let record = self
-            .step_scene(scene, PhoneStep::Confirm, actor(user))
-            .await?;
+        let current = self.live_scene(scene).await?;
+        let target = match current.purpose {
+            ScenePurpose::Login => None,
+            ScenePurpose::Link => current.link_to.clone(),
+        };
+        let actor = actor(user, target.as_ref().map(|t| t.user_id.as_str()));
+        if let Some(target) = &target {
+            // The link is written before the scene says so, so a console told `linked` always
+            // finds it made; the step is tried on what was read first, so a scene this phone may
+            // not confirm links nothing.
+            let change = transitions::apply(&current, PhoneStep::Confirm, actor, unix_now())?;
+            if let SceneChange::Move {
+                state: SceneState::Linked { .. },
+                ..
+            } = change
+            {
+                links::fold_into(self.store.as_ref(), user, &target.user_id).await?;
+            }
+        }
+        let record = self.step_scene(scene, PhoneStep::Confirm, actor).await?;
         match record.state {
             SceneState::Refused { .. } => Err(AuthError::NotOrganizer),
+            SceneState::LinkRefused { .. } => Err(identity_in_use()),
             SceneState::Pending
             | SceneState::Scanned { .. }
             | SceneState::Confirmed { .. }
             | SceneState::Declined { .. }
+            | SceneState::Linked { .. }
             | SceneState::Delivered { .. } => Ok(()),
         }
     }
@@ -75,6 +98,7 @@ impl AuthService {
         let decliner = Actor {
             user_id: &claims.sub,
             organizer: false,
+            linkable: false,
         };
         self.step_scene(scene, PhoneStep::Decline, decliner).await?;
         Ok(())
@@ -114,9 +138,17 @@ impl AuthService {
     }
 }
 
-fn actor(user: &UserRecord) -> Actor<'_> {
+/// `user` as an actor; `link_target` is the account a link scene joins.
+fn actor<'a>(user: &'a UserRecord, link_target: Option<&str>) -> Actor<'a> {
     Actor {
         user_id: &user.id,
         organizer: user.is_organizer(),
+        linkable: link_target.is_some_and(|target| links::may_join(user, target)),
     }
+}
+
+pub(super) fn identity_in_use() -> AuthError {
+    AuthError::IdentityInUse(
+        "this WeChat account already holds another account with more than this login",
+    )
 }

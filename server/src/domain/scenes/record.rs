@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::{Claims, ConsoleInfo, ScannerProfile};
+use meeteasy_protocol::{Claims, ConsoleInfo, ScannerProfile, ScenePurpose};
 use serde::{Deserialize, Serialize};
 
 use crate::store::Lifetime;
@@ -21,6 +21,19 @@ pub struct SceneRecord {
     pub version: u32,
     /// The `version` the console was last answered with.
     pub reported: u32,
+    /// v1.1: `login` (the default, also for scenes stored before) or `link`.
+    #[serde(default)]
+    pub purpose: ScenePurpose,
+    /// Link scenes: the console user whose account the scanner's WeChat joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_to: Option<LinkTarget>,
+}
+
+/// The account a link scene joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTarget {
+    pub user_id: String,
+    pub display_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +52,14 @@ pub enum SceneState {
     },
     /// Confirmed by someone without the organizer role.
     Refused {
+        user_id: String,
+    },
+    /// A link scene confirmed: the scanner's WeChat is now a way into the console user's account.
+    Linked {
+        user_id: String,
+    },
+    /// A link scene confirmed by a WeChat whose account holds more than that identity.
+    LinkRefused {
         user_id: String,
     },
     /// The console was answered with a token of this session. Kept for a short while
@@ -76,7 +97,9 @@ impl SceneRecord {
             SceneState::Scanned { user_id, .. }
             | SceneState::Confirmed { user_id }
             | SceneState::Declined { user_id }
-            | SceneState::Refused { user_id } => Some(user_id),
+            | SceneState::Refused { user_id }
+            | SceneState::Linked { user_id }
+            | SceneState::LinkRefused { user_id } => Some(user_id),
             SceneState::Delivered { claims } => Some(&claims.sub),
         }
     }

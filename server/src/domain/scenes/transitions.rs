@@ -5,10 +5,14 @@
 //!  Pending ──scan──▶ Scanned ──confirm (organizer)──▶ Confirmed ──delivered──▶ Delivered ──▶ (gone)
 //!     │                 │    ──confirm (anyone else)─▶ Refused
 //!     └─confirm/decline─┴────decline────────────────▶ Declined
+//!
+//!  link scenes:      Scanned ──confirm (linkable)───▶ Linked ──told once──▶ (gone)
+//!                            ──confirm (otherwise)──▶ LinkRefused
 //! ```
-//! The first phone to scan owns the scene; only its owner moves it on.
+//! The first phone to scan owns the scene; only its owner moves it on. A link scene's confirm needs
+//! no role: it asks whether the scanner's account may join the console user's.
 
-use meeteasy_protocol::ScannerProfile;
+use meeteasy_protocol::{ScannerProfile, ScenePurpose};
 
 use super::super::AuthError;
 use super::record::{SceneRecord, SceneState};
@@ -31,6 +35,9 @@ pub struct Actor<'a> {
     pub user_id: &'a str,
     /// Holds the `organizer` role: only an organizer's confirm logs a console in.
     pub organizer: bool,
+    /// For link scenes: the actor's account is the console user's, or holds nothing but its
+    /// WeChat identity (so it may be folded into the console user's).
+    pub linkable: bool,
 }
 
 /// What a step does to the record.
@@ -64,14 +71,17 @@ pub fn apply(
             expires_at: until,
         }),
         (SceneState::Scanned { .. }, PhoneStep::Scan { .. }) if mine => Ok(SceneChange::Stay),
-        (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Confirm) if mine => {
-            Ok(moved(if actor.organizer {
-                SceneState::Confirmed { user_id }
-            } else {
-                SceneState::Refused { user_id }
-            }))
+        (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Confirm) if mine => Ok(
+            moved(match (record.purpose, actor.organizer, actor.linkable) {
+                (ScenePurpose::Login, true, _) => SceneState::Confirmed { user_id },
+                (ScenePurpose::Login, false, _) => SceneState::Refused { user_id },
+                (ScenePurpose::Link, _, true) => SceneState::Linked { user_id },
+                (ScenePurpose::Link, _, false) => SceneState::LinkRefused { user_id },
+            }),
+        ),
+        (SceneState::Confirmed { .. } | SceneState::Linked { .. }, PhoneStep::Confirm) if mine => {
+            Ok(SceneChange::Stay)
         }
-        (SceneState::Confirmed { .. }, PhoneStep::Confirm) if mine => Ok(SceneChange::Stay),
         (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Decline) if mine => {
             Ok(moved(SceneState::Declined { user_id }))
         }
@@ -87,7 +97,9 @@ pub fn apply(
             | SceneState::Scanned { .. }
             | SceneState::Confirmed { .. }
             | SceneState::Declined { .. }
-            | SceneState::Refused { .. },
+            | SceneState::Refused { .. }
+            | SceneState::Linked { .. }
+            | SceneState::LinkRefused { .. },
             PhoneStep::Scan { .. } | PhoneStep::Confirm | PhoneStep::Decline,
         ) => Err(unavailable_to(record, actor.user_id)),
     }

@@ -5,22 +5,31 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use meeteasy_protocol::{CreateSceneRequest, CreateSceneResponse, IsLoginResponse, ScanResponse};
+use meeteasy_protocol::{CreateSceneResponse, ScanResponse, SceneRequest};
 use serde::Deserialize;
 
 use super::Service;
+use crate::domain::SceneAnswer;
 use crate::http::caller::MiniProgramCaller;
 use crate::http::error::ApiError;
-use crate::http::extract::{OptionalJsonBody, Peer, PollToken, QueryParams, ScenePath};
+use crate::http::extract::{Bearer, OptionalJsonBody, Peer, PollToken, QueryParams, ScenePath};
 
+/// A login scene needs no token; a link scene the console's (checked by the domain, which knows
+/// the purpose).
 pub async fn create(
     service: Service,
     Peer(from): Peer,
-    OptionalJsonBody(request): OptionalJsonBody<CreateSceneRequest>,
+    bearer: Result<Bearer, ApiError>,
+    OptionalJsonBody(request): OptionalJsonBody<SceneRequest>,
 ) -> Result<(StatusCode, Json<CreateSceneResponse>), ApiError> {
+    let bearer = bearer.ok().map(|Bearer(token)| token);
     Ok((
         StatusCode::CREATED,
-        Json(service.create_scene(request, &from).await?),
+        Json(
+            service
+                .create_scene_for(request, &from, bearer.as_deref())
+                .await?,
+        ),
     ))
 }
 
@@ -75,10 +84,10 @@ pub async fn islogin(
     ScenePath(scene): ScenePath,
     PollToken(poll_token): PollToken,
     QueryParams(Wait { wait }): QueryParams<Wait>,
-) -> Result<Json<IsLoginResponse>, ApiError> {
+) -> Result<Json<SceneAnswer>, ApiError> {
     Ok(Json(
         service
-            .poll_scene(&scene, &poll_token, Duration::from_secs(wait))
+            .poll_any_scene(&scene, &poll_token, Duration::from_secs(wait))
             .await?,
     ))
 }

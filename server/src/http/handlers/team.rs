@@ -1,4 +1,4 @@
-//! The organizer team: members, removing one, and invites.
+//! The organizer team (members, removing one, invites) and the caller's password login.
 
 use axum::Json;
 use axum::extract::Path;
@@ -7,11 +7,11 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use meeteasy_protocol::{
     AcceptInviteResponse, CreateInviteRequest, CreateInviteResponse, InspectInviteResponse,
-    InviteCodeRequest, InvitesResponse, TeamResponse,
+    InviteCodeRequest, InvitesResponse, SetPasswordRequest, TeamResponse,
 };
 
 use super::Service;
-use crate::http::caller::{AdminCaller, MiniProgramCaller, OrganizerCaller};
+use crate::http::caller::{AdminCaller, ConsoleCaller, MiniProgramCaller, OrganizerCaller};
 use crate::http::error::ApiError;
 use crate::http::extract::{JsonBody, Peer};
 
@@ -96,4 +96,13 @@ pub async fn accept_invite(
 ) -> Result<Json<AcceptInviteResponse>, ApiError> {
     let user = service.accept_invite(&request.code, &claims, &from).await?;
     Ok(Json(AcceptInviteResponse { user }))
+}
+
+pub async fn set_password(
+    service: Service,
+    ConsoleCaller(claims): ConsoleCaller,
+    JsonBody(request): JsonBody<SetPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    service.set_password(&claims, request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! Every state against every step, by the scene's owner and by someone else.
 
-use meeteasy_protocol::{ConsoleInfo, ScannerProfile};
+use meeteasy_protocol::{ConsoleInfo, ScannerProfile, ScenePurpose};
 
 use super::{Actor, PhoneStep, SceneChange, apply};
 use crate::domain::AuthError;
@@ -32,6 +32,8 @@ fn record(state: SceneState) -> SceneRecord {
         state,
         version: 3,
         reported: 2,
+        purpose: ScenePurpose::Login,
+        link_to: None,
     }
 }
 
@@ -78,10 +80,18 @@ fn scan() -> PhoneStep {
 const ORGANIZER: Actor<'static> = Actor {
     user_id: ME,
     organizer: true,
+    linkable: false,
 };
 const GUEST: Actor<'static> = Actor {
     user_id: ME,
     organizer: false,
+    linkable: false,
+};
+/// A phone whose account may join the console user's (empty, or already theirs).
+const JOINER: Actor<'static> = Actor {
+    user_id: ME,
+    organizer: false,
+    linkable: true,
 };
 
 /// The expected result, written so a table row reads as one sentence.
@@ -228,4 +238,100 @@ fn to_every_phone_a_delivered_scene_is_over() {
         check(delivered(OTHER), step.clone(), ORGANIZER, Expired);
         check(delivered(OTHER), step, GUEST, Expired);
     }
+}
+
+fn link_record(state: SceneState) -> SceneRecord {
+    SceneRecord {
+        purpose: ScenePurpose::Link,
+        ..record(state)
+    }
+}
+
+fn check_link(state: SceneState, step: PhoneStep, actor: Actor<'_>, expect: Expect) {
+    let label = format!("link {state:?} + {step:?} by {actor:?}");
+    let result = apply(&link_record(state), step, actor, NOW);
+    match (expect, result) {
+        (Expect::MovesTo(state, expires_at), Ok(change)) => {
+            assert_eq!(change, SceneChange::Move { state, expires_at }, "{label}");
+        }
+        (Expect::Stays, Ok(SceneChange::Stay))
+        | (Expect::Claimed, Err(AuthError::SceneClaimed))
+        | (Expect::Expired, Err(AuthError::SceneExpired)) => {}
+        (expect, result) => panic!("{label}: expected {expect:?}, got {result:?}"),
+    }
+}
+
+fn linked(by: &str) -> SceneState {
+    SceneState::Linked { user_id: by.into() }
+}
+
+fn link_refused(by: &str) -> SceneState {
+    SceneState::LinkRefused { user_id: by.into() }
+}
+
+#[test]
+fn a_link_scene_confirms_by_whether_the_account_may_join_not_by_role() {
+    use Expect::*;
+    let confirm = || PhoneStep::Confirm;
+    check_link(
+        scanned(ME),
+        confirm(),
+        JOINER,
+        MovesTo(linked(ME), EXPIRES_AT),
+    );
+    check_link(
+        SceneState::Pending,
+        confirm(),
+        JOINER,
+        MovesTo(linked(ME), EXPIRES_AT),
+    );
+    // An organizer whose account holds more may not join, role or not.
+    check_link(
+        scanned(ME),
+        confirm(),
+        ORGANIZER,
+        MovesTo(link_refused(ME), EXPIRES_AT),
+    );
+    check_link(
+        scanned(ME),
+        confirm(),
+        GUEST,
+        MovesTo(link_refused(ME), EXPIRES_AT),
+    );
+    check_link(linked(ME), confirm(), JOINER, Stays);
+    check_link(scanned(OTHER), confirm(), JOINER, Claimed);
+    check_link(linked(OTHER), confirm(), JOINER, Claimed);
+    check_link(link_refused(ME), confirm(), GUEST, Expired);
+    check_link(link_refused(OTHER), confirm(), GUEST, Claimed);
+}
+
+#[test]
+fn a_link_scene_scans_and_declines_as_a_login_scene_does() {
+    use Expect::*;
+    check_link(
+        SceneState::Pending,
+        scan(),
+        JOINER,
+        MovesTo(scanned(ME), SCANNED_UNTIL),
+    );
+    check_link(
+        scanned(ME),
+        PhoneStep::Decline,
+        JOINER,
+        MovesTo(declined(ME), EXPIRES_AT),
+    );
+    check_link(linked(ME), scan(), JOINER, Expired);
+    check_link(linked(ME), PhoneStep::Decline, JOINER, Expired);
+    check_link(link_refused(OTHER), PhoneStep::Decline, JOINER, Claimed);
+}
+
+#[test]
+fn a_login_scene_ignores_whether_the_account_may_join() {
+    use Expect::*;
+    check(
+        scanned(ME),
+        PhoneStep::Confirm,
+        JOINER,
+        MovesTo(refused(ME), EXPIRES_AT),
+    );
 }

@@ -1,0 +1,70 @@
+//! The caller's own account: adding or changing its password login (`POST /auth/me/password`).
+
+use meeteasy_protocol::{Claims, Secret, SetPasswordRequest};
+
+use crate::store::Lifetime;
+
+use super::users::{self, normalize_login};
+use super::{AuthError, AuthService, limits, passwords, store_keys};
+
+impl AuthService {
+    /// Adds a password login to the caller's account, or changes it (login, password or both).
+    /// With a password already set, `current_password` must match it (wrong answers count toward
+    /// the login's password limit, as failed logins do). A login held by another account is
+    /// `identity_in_use`. Hashing takes a turn of the bounded argon2 pool.
+    pub async fn set_password(
+        &self,
+        caller: &Claims,
+        request: SetPasswordRequest,
+    ) -> Result<(), AuthError> {
+        let login = normalize_login(&request.login)?;
+        let store = self.store.as_ref();
+        let _turn = self.hashing.take().await?;
+        let user = self.user(&caller.sub).await?;
+        if let Some(stored) = user.password_hash.clone() {
+            let current = request.current_password.ok_or_else(|| {
+                AuthError::InvalidRequest(
+                    "current_password: required to change a password that is set".into(),
+                )
+            })?;
+            let limits_key =
+                store_keys::password_failures_for(user.login.as_deref().unwrap_or(&login));
+            let limits = self.settings.password_limits;
+            if let Some(retry_after) =
+                limits::refused_for(store, &limits_key, limits.per_login).await?
+            {
+                return Err(AuthError::TooManyAttempts { retry_after });
+            }
+            if !passwords::verify(Secret::new(current), Some(stored)).await? {
+                limits::count_failure(store, &limits_key, limits.window).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
+        }
+        let hash = passwords::hash(Secret::new(request.password)).await?;
+        // The login is claimed first, in one step: of two accounts asking for it, one gets it.
+        let login_key = store_keys::login(&login);
+        if !store
+            .insert_new(&login_key, user.id.as_bytes(), Lifetime::Forever)
+            .await?
+        {
+            let holder = store.get(&login_key).await?;
+            if holder.as_deref() != Some(user.id.as_bytes()) {
+                return Err(AuthError::IdentityInUse(
+                    "this login belongs to another account",
+                ));
+            }
+        }
+        let previous = users::update(store, &user.id, |record| {
+            record.login = Some(login.clone());
+            record.password_hash = Some(hash.clone());
+        })
+        .await
+        .map(|_| user.login.clone())?;
+        if let Some(old) = previous.filter(|old| *old != login) {
+            store.delete(&store_keys::login(&old)).await?;
+        }
+        users::note_password_user(store, &user.id).await?;
+        tracing::info!(account_event = "password_set", actor = %user.id, "account change");
+        Ok(())
+    }
+}

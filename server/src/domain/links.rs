@@ -1,0 +1,60 @@
+//! More ways into one account: a WeChat identity linked to a console user's account (through a
+//! link scene), folding the account the mini program's own login made for that identity when it
+//! holds nothing else.
+
+use crate::store::Store;
+
+use super::users::{self, UserRecord};
+use super::{AuthError, sessions, store_keys};
+
+/// Whether the phone's account may join `target_id`'s: it is that account already, or it holds
+/// nothing but its WeChat identity (no role, no password login). Merging two real accounts is out
+/// of scope.
+pub(super) fn may_join(phone_user: &UserRecord, target_id: &str) -> bool {
+    phone_user.id == target_id
+        || (phone_user.roles.is_empty()
+            && phone_user.login.is_none()
+            && phone_user.password_hash.is_none())
+}
+
+/// Makes the phone user's WeChat identities ways into `target_id`'s account and folds the phone's
+/// account away (its sessions end and it is gone). Idempotent: a retried link finds the work done.
+///
+/// Order: the target's record lists the identities first, then each identity points at the target,
+/// and only then does the old account go, so a WeChat login at any moment finds an account.
+pub(super) async fn fold_into(
+    store: &dyn Store,
+    phone_user: &UserRecord,
+    target_id: &str,
+) -> Result<(), AuthError> {
+    if phone_user.id == target_id {
+        return Ok(());
+    }
+    let identities = phone_user.wechat_identities.clone();
+    users::update(store, target_id, |target| {
+        for key in &identities {
+            if !target.wechat_identities.contains(key) {
+                target.wechat_identities.push(key.clone());
+            }
+        }
+    })
+    .await?;
+    for key in &identities {
+        store
+            .put(key, target_id.as_bytes(), crate::store::Lifetime::Forever)
+            .await?;
+    }
+    let ended = sessions::end_user_sessions(store, &phone_user.id, &sessions::EVERY_CLIENT).await?;
+    store
+        .delete(&store_keys::last_login(&phone_user.id))
+        .await?;
+    store.delete(&store_keys::user(&phone_user.id)).await?;
+    tracing::info!(
+        account_event = "wechat_linked",
+        actor = %target_id,
+        folded_user = %phone_user.id,
+        sessions_ended = ended,
+        "account change"
+    );
+    Ok(())
+}
