@@ -11,11 +11,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use meeteasy_protocol::ScenePurpose as WirePurpose;
 use meeteasy_protocol::{
-    ClientKind, CreateInviteRequest, CreateInviteResponse, CreateSceneRequest, CreateSceneResponse,
-    ErrorBody, ErrorCode, Invite, InvitesResponse, IsLoginResponse, LinkPollResponse,
-    LoginTicketResponse, Member, PasswordLoginRequest, RevokedSessions, ScannerProfile,
-    SceneRequest, Session, SessionsResponse, SetPasswordRequest, TeamResponse, TeamRole,
-    TokenResponse, User, VerifyRequest, VerifyResponse,
+    ClientKind, CreateInviteRequest, CreateInviteResponse, CreateSceneResponse, ErrorBody,
+    ErrorCode, Invite, InvitesResponse, IsLoginResponse, LinkPollResponse, LoginTicketResponse,
+    Member, PasswordLoginRequest, RevokedSessions, ScannerProfile, SceneRequest, Session,
+    SessionsResponse, SetPasswordRequest, TeamResponse, TeamRole, TokenResponse, User,
+    VerifyRequest, VerifyResponse,
 };
 use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
 use serde::Deserialize;
@@ -211,10 +211,8 @@ impl ApiClient {
             ScanPurpose::Link { console_token } => (WirePurpose::Link, Some(console_token)),
         };
         let body = SceneRequest {
-            scene: CreateSceneRequest {
-                app: None,
-                device_name: Some(self.device_name.clone()),
-            },
+            app: None,
+            device_name: Some(self.device_name.clone()),
             purpose: wire_purpose,
         };
         let mut request = self.http.post(self.origin.join("/auth/scenes")).json(&body);
