@@ -501,6 +501,40 @@ async fn a_password_login_is_added_from_the_account_page() {
     assert_eq!(login.status, 200, "{}", login.body);
     assert_eq!(login.body["user"]["display_name"], "alice");
 
+    // Changing it asks for the current one; a wrong one is said in words.
+    window
+        .type_into("#account-login", "alice@example.com")
+        .await;
+    window
+        .type_into("#account-current-password", "not it")
+        .await;
+    window
+        .type_into("#account-new-password", "another long secret")
+        .await;
+    window.click("#account-password-submit").await;
+    window
+        .wait_for_text("#account-password-message", |text| {
+            text.contains("The current password is wrong")
+        })
+        .await;
+    window
+        .type_into("#account-current-password", "a long enough secret")
+        .await;
+    window.click("#account-password-submit").await;
+    window
+        .wait_for_text("#account-password-message", |text| {
+            text.contains("Password changed")
+        })
+        .await;
+    let changed = server
+        .post(
+            "/auth/login",
+            json!({"login": "alice@example.com", "password": "another long secret", "client": "console"}),
+            None,
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+
     window.close().await;
     driver.stop().await;
 }

@@ -33,10 +33,14 @@ export interface AccountScreen {
 export function accountScreen(actions: AccountActions): AccountScreen {
   const methods = h("ul", { class: "method-list", id: "account-methods", "aria-labelledby": "methods-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.accountLoading));
   const passwordSection = h("section", { class: "account-part", id: "password-section", "aria-labelledby": "password-title" });
+  // Outside the form, which is drawn again when a password is added: the outcome stays in view.
+  const result = h("p", { class: "banner", id: "account-password-message", role: "status", hidden: true });
   const linkResult = h("p", { class: "banner", id: "link-result", role: "status", hidden: true });
   const linkArea = h("div", { class: "link-area", id: "link-area" });
   const linkButton = h("button", { type: "button", class: "primary", id: "link-wechat" }, t.linkWechat);
   const cancelLinkButton = h("button", { type: "button", class: "secondary", id: "cancel-link", hidden: true }, t.linkCancel);
+
+  const linkSection = h("section", { class: "account-part", id: "link-section", "aria-labelledby": "link-title" }, h("h2", { id: "link-title" }, t.linkTitle), h("p", { class: "muted small" }, t.linkHint), linkResult, h("div", { class: "actions" }, linkButton, cancelLinkButton), linkArea);
 
   let me: Member | null = null;
   let panel: ScanPanel | null = null;
@@ -84,13 +88,11 @@ export function accountScreen(actions: AccountActions): AccountScreen {
     const login = h("input", { id: "account-login", name: "login", type: "text", autocomplete: "username", required: true });
     const current = change ? h("input", { id: "account-current-password", name: "current-password", type: "password", autocomplete: "current-password", required: true }) : null;
     const password = h("input", { id: "account-new-password", name: "new-password", type: "password", autocomplete: "new-password", required: true });
-    const result = h("p", { class: "banner", id: "account-password-message", role: "status", hidden: true });
     const submitLabel = change ? t.changePassword : t.addPassword;
     const submit = h("button", { type: "submit", class: "primary", id: "account-password-submit" }, submitLabel);
     const form = h(
       "form",
       { class: "password-form", id: "account-password-form" },
-      result,
       h("label", { for: "account-login" }, t.accountLoginLabel),
       login,
       current ? h("label", { for: "account-current-password" }, t.currentPasswordLabel) : null,
@@ -103,6 +105,7 @@ export function accountScreen(actions: AccountActions): AccountScreen {
       event.preventDefault();
       submit.disabled = true;
       submit.textContent = t.passwordSaving;
+      result.hidden = true;
       try {
         await ipc.setPassword(login.value, password.value, current ? current.value : null);
         result.className = "banner info";
@@ -113,14 +116,19 @@ export function accountScreen(actions: AccountActions): AccountScreen {
         await refresh();
       } catch (failure) {
         if (handOverEnded(failure)) return;
+        const wrongCurrent = ipc.isCommandError(failure) && failure.code === "invalid_credentials";
         result.className = "banner error";
-        result.textContent = ipc.isCommandError(failure) && failure.code === "invalid_credentials" ? t.wrongCurrentPassword : errorText(failure);
+        result.textContent = wrongCurrent ? t.wrongCurrentPassword : errorText(failure);
         result.hidden = false;
+        if (wrongCurrent && current) {
+          current.value = "";
+          current.focus();
+        }
       }
       submit.disabled = false;
       submit.textContent = submitLabel;
     });
-    replaceChildren(passwordSection, h("h2", { id: "password-title" }, t.passwordTitle), h("p", { class: "muted small" }, change ? t.passwordChangeHint : t.passwordAddHint), form);
+    replaceChildren(passwordSection, h("h2", { id: "password-title" }, t.passwordTitle), h("p", { class: "muted small" }, change ? t.passwordChangeHint : t.passwordAddHint), result, form);
   }
 
   function startLink(): void {
@@ -131,6 +139,8 @@ export function accountScreen(actions: AccountActions): AccountScreen {
     linkButton.hidden = true;
     cancelLinkButton.hidden = false;
     cancelLinkButton.focus();
+    // The QR appears at the foot of the page: bring it into view.
+    linkSection.scrollIntoView({ block: "start" });
     actions.startLink();
   }
 
@@ -157,7 +167,7 @@ export function accountScreen(actions: AccountActions): AccountScreen {
     h("p", { class: "muted" }, t.accountHint),
     h("section", { class: "account-part", "aria-labelledby": "methods-title" }, h("h2", { id: "methods-title" }, t.waysIn), methods),
     passwordSection,
-    h("section", { class: "account-part", id: "link-section", "aria-labelledby": "link-title" }, h("h2", { id: "link-title" }, t.linkTitle), h("p", { class: "muted small" }, t.linkHint), linkResult, h("div", { class: "actions" }, linkButton, cancelLinkButton), linkArea),
+    linkSection,
   );
   void refresh();
 

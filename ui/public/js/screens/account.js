@@ -10,10 +10,13 @@ import { errorText, pagesBar, sessionEndedBy } from "./parts.js";
 export function accountScreen(actions) {
     const methods = h("ul", { class: "method-list", id: "account-methods", "aria-labelledby": "methods-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.accountLoading));
     const passwordSection = h("section", { class: "account-part", id: "password-section", "aria-labelledby": "password-title" });
+    // Outside the form, which is drawn again when a password is added: the outcome stays in view.
+    const result = h("p", { class: "banner", id: "account-password-message", role: "status", hidden: true });
     const linkResult = h("p", { class: "banner", id: "link-result", role: "status", hidden: true });
     const linkArea = h("div", { class: "link-area", id: "link-area" });
     const linkButton = h("button", { type: "button", class: "primary", id: "link-wechat" }, t.linkWechat);
     const cancelLinkButton = h("button", { type: "button", class: "secondary", id: "cancel-link", hidden: true }, t.linkCancel);
+    const linkSection = h("section", { class: "account-part", id: "link-section", "aria-labelledby": "link-title" }, h("h2", { id: "link-title" }, t.linkTitle), h("p", { class: "muted small" }, t.linkHint), linkResult, h("div", { class: "actions" }, linkButton, cancelLinkButton), linkArea);
     let me = null;
     let panel = null;
     let loading = false;
@@ -61,14 +64,14 @@ export function accountScreen(actions) {
         const login = h("input", { id: "account-login", name: "login", type: "text", autocomplete: "username", required: true });
         const current = change ? h("input", { id: "account-current-password", name: "current-password", type: "password", autocomplete: "current-password", required: true }) : null;
         const password = h("input", { id: "account-new-password", name: "new-password", type: "password", autocomplete: "new-password", required: true });
-        const result = h("p", { class: "banner", id: "account-password-message", role: "status", hidden: true });
         const submitLabel = change ? t.changePassword : t.addPassword;
         const submit = h("button", { type: "submit", class: "primary", id: "account-password-submit" }, submitLabel);
-        const form = h("form", { class: "password-form", id: "account-password-form" }, result, h("label", { for: "account-login" }, t.accountLoginLabel), login, current ? h("label", { for: "account-current-password" }, t.currentPasswordLabel) : null, current, h("label", { for: "account-new-password" }, t.newPasswordLabel), password, submit);
+        const form = h("form", { class: "password-form", id: "account-password-form" }, h("label", { for: "account-login" }, t.accountLoginLabel), login, current ? h("label", { for: "account-current-password" }, t.currentPasswordLabel) : null, current, h("label", { for: "account-new-password" }, t.newPasswordLabel), password, submit);
         form.addEventListener("submit", async (event) => {
             event.preventDefault();
             submit.disabled = true;
             submit.textContent = t.passwordSaving;
+            result.hidden = true;
             try {
                 await ipc.setPassword(login.value, password.value, current ? current.value : null);
                 result.className = "banner info";
@@ -82,14 +85,19 @@ export function accountScreen(actions) {
             catch (failure) {
                 if (handOverEnded(failure))
                     return;
+                const wrongCurrent = ipc.isCommandError(failure) && failure.code === "invalid_credentials";
                 result.className = "banner error";
-                result.textContent = ipc.isCommandError(failure) && failure.code === "invalid_credentials" ? t.wrongCurrentPassword : errorText(failure);
+                result.textContent = wrongCurrent ? t.wrongCurrentPassword : errorText(failure);
                 result.hidden = false;
+                if (wrongCurrent && current) {
+                    current.value = "";
+                    current.focus();
+                }
             }
             submit.disabled = false;
             submit.textContent = submitLabel;
         });
-        replaceChildren(passwordSection, h("h2", { id: "password-title" }, t.passwordTitle), h("p", { class: "muted small" }, change ? t.passwordChangeHint : t.passwordAddHint), form);
+        replaceChildren(passwordSection, h("h2", { id: "password-title" }, t.passwordTitle), h("p", { class: "muted small" }, change ? t.passwordChangeHint : t.passwordAddHint), result, form);
     }
     function startLink() {
         panel?.stop();
@@ -99,6 +107,8 @@ export function accountScreen(actions) {
         linkButton.hidden = true;
         cancelLinkButton.hidden = false;
         cancelLinkButton.focus();
+        // The QR appears at the foot of the page: bring it into view.
+        linkSection.scrollIntoView({ block: "start" });
         actions.startLink();
     }
     function endLink(focusButton) {
@@ -115,7 +125,7 @@ export function accountScreen(actions) {
         actions.stopLink();
         endLink(true);
     });
-    const element = h("section", { class: "card account-card", id: "account" }, pagesBar("account", actions.show), h("h1", {}, t.accountTitle), h("p", { class: "muted" }, t.accountHint), h("section", { class: "account-part", "aria-labelledby": "methods-title" }, h("h2", { id: "methods-title" }, t.waysIn), methods), passwordSection, h("section", { class: "account-part", id: "link-section", "aria-labelledby": "link-title" }, h("h2", { id: "link-title" }, t.linkTitle), h("p", { class: "muted small" }, t.linkHint), linkResult, h("div", { class: "actions" }, linkButton, cancelLinkButton), linkArea));
+    const element = h("section", { class: "card account-card", id: "account" }, pagesBar("account", actions.show), h("h1", {}, t.accountTitle), h("p", { class: "muted" }, t.accountHint), h("section", { class: "account-part", "aria-labelledby": "methods-title" }, h("h2", { id: "methods-title" }, t.waysIn), methods), passwordSection, linkSection);
     void refresh();
     return {
         element,
