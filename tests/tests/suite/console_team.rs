@@ -327,6 +327,17 @@ async fn a_revoked_invite_no_longer_works_and_organizers_who_are_not_admins_cann
     assert!(!window.has("#member-list button.remove-member").await);
     assert!(window.has("#invites[hidden]").await);
 
+    // In Chinese, and back on the Team page after the settings.
+    window.click("#open-settings").await;
+    window.click("#language option[value='zh-CN']").await;
+    window.click("#save-settings").await;
+    window
+        .wait_for_text("#team", |text| {
+            text.contains("团队") && text.contains("组织者") && text.contains("登录方式：微信")
+        })
+        .await;
+    screenshot(&window, "team-zh-CN.png").await;
+
     window.close().await;
     driver.stop().await;
 }

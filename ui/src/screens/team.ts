@@ -75,7 +75,7 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   }
 
   function memberRow(member: Member, admin: boolean): HTMLElement {
-    const ways = member.methods.length > 0 ? member.methods.map((method) => t.method(method)).join(", ") : t.noWaysIn;
+    const ways = member.methods.length > 0 ? member.methods.map((method) => t.method(method)).join(t.listSeparator) : t.noWaysIn;
     const lastLogin = member.last_login_at === null ? t.neverLoggedIn : formatDateTime(member.last_login_at);
     const removeButton = admin
       ? h(
@@ -106,8 +106,8 @@ export function teamScreen(actions: TeamActions): TeamScreen {
         h(
           "p",
           { class: "member-details muted small" },
-          h("span", { class: "member-ways" }, `${t.waysIn}: ${ways}`),
-          h("span", { class: "member-last-login" }, `${t.lastLogin}: ${lastLogin}`),
+          h("span", { class: "member-ways" }, t.waysInLine(ways)),
+          h("span", { class: "member-last-login" }, t.lastLoginLine(lastLogin)),
         ),
       ),
       removeButton,

@@ -58,7 +58,7 @@ export function teamScreen(actions) {
         replaceChildren(members, ...current.members.map((member) => memberRow(member, current.you_are_admin)));
     }
     function memberRow(member, admin) {
-        const ways = member.methods.length > 0 ? member.methods.map((method) => t.method(method)).join(", ") : t.noWaysIn;
+        const ways = member.methods.length > 0 ? member.methods.map((method) => t.method(method)).join(t.listSeparator) : t.noWaysIn;
         const lastLogin = member.last_login_at === null ? t.neverLoggedIn : formatDateTime(member.last_login_at);
         const removeButton = admin
             ? h("button", {
@@ -68,7 +68,7 @@ export function teamScreen(actions) {
             }, t.removeMember)
             : null;
         removeButton?.addEventListener("click", () => askToRemove(member, removeButton));
-        return h("li", { class: "member", "data-user-id": member.user_id, "data-you": member.you ? "true" : "false" }, avatarElement(member.avatar, member.display_name, "medium"), h("div", { class: "member-text" }, h("p", { class: "member-title" }, h("span", { class: "member-name" }, member.display_name), member.you ? h("span", { class: "chip this-device" }, t.you) : null, ...member.roles.map((role) => h("span", { class: "chip role", "data-role": role }, roleName(role)))), h("p", { class: "member-details muted small" }, h("span", { class: "member-ways" }, `${t.waysIn}: ${ways}`), h("span", { class: "member-last-login" }, `${t.lastLogin}: ${lastLogin}`))), removeButton);
+        return h("li", { class: "member", "data-user-id": member.user_id, "data-you": member.you ? "true" : "false" }, avatarElement(member.avatar, member.display_name, "medium"), h("div", { class: "member-text" }, h("p", { class: "member-title" }, h("span", { class: "member-name" }, member.display_name), member.you ? h("span", { class: "chip this-device" }, t.you) : null, ...member.roles.map((role) => h("span", { class: "chip role", "data-role": role }, roleName(role)))), h("p", { class: "member-details muted small" }, h("span", { class: "member-ways" }, t.waysInLine(ways)), h("span", { class: "member-last-login" }, t.lastLoginLine(lastLogin)))), removeButton);
     }
     function askToRemove(member, button) {
         removing = { member, button };
