@@ -164,6 +164,10 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
         .wait_for_attr("#invite-link", "value", |value| !value.is_empty())
         .await;
     assert_eq!(link, qr_text(&qr), "Copy link copies what the QR encodes");
+    window.click("#copy-invite-link").await;
+    window
+        .wait_for_text("#invite-status", |text| text == "Link copied.")
+        .await;
     window
         .wait_for_text("#invite-list li[data-state='open']", |text| {
             text.contains("Organizer") && text.contains("admin-ann")
