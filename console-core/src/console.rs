@@ -432,23 +432,36 @@ impl Console {
         let (api, token) = self.current()?;
         let me = self.current_user_id()?;
         let members = self.checked(&token, api.team(&token).await).await?;
-        let mut views = Vec::with_capacity(members.len());
-        for Member {
-            user,
-            methods,
-            last_login_at,
-        } in members
-        {
-            views.push(MemberView {
-                avatar: self.avatar(&api, user.avatar_url.as_deref()).await,
-                you: user.id == me,
-                user_id: user.id,
-                display_name: user.display_name,
-                roles: user.roles,
-                methods,
-                last_login_at,
-            });
-        }
+        // Avatars come from wherever the profiles say: fetched side by side, so one slow host
+        // costs one timeout, not one per member.
+        let avatars = futures_util::future::join_all(
+            members
+                .iter()
+                .map(|member| self.avatar(&api, member.user.avatar_url.as_deref())),
+        )
+        .await;
+        let views = members
+            .into_iter()
+            .zip(avatars)
+            .map(
+                |(
+                    Member {
+                        user,
+                        methods,
+                        last_login_at,
+                    },
+                    avatar,
+                )| MemberView {
+                    avatar,
+                    you: user.id == me,
+                    user_id: user.id,
+                    display_name: user.display_name,
+                    roles: user.roles,
+                    methods,
+                    last_login_at,
+                },
+            )
+            .collect();
         Ok(team_view(views))
     }
 

@@ -30,6 +30,8 @@ struct FakeAuth {
     invites: Mutex<Vec<(String, String, Option<String>)>>,
     /// Bodies of `POST /auth/me/password`.
     passwords: Mutex<Vec<serde_json::Value>>,
+    /// `(bearer, body)` of every `POST /auth/scenes`.
+    scene_requests: Mutex<Vec<(Option<String>, serde_json::Value)>>,
     /// `(method, path, bearer)` of every request.
     requests: Mutex<Vec<(String, String, Option<String>)>>,
 }
@@ -306,7 +308,39 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
         StatusCode::NO_CONTENT.into_response()
     }
 
+    async fn create_scene(
+        State(fake): State<Arc<FakeAuth>>,
+        headers: HeaderMap,
+        Json(body): Json<serde_json::Value>,
+    ) -> Response {
+        let bearer = fake.record("POST", "/auth/scenes", &headers);
+        fake.scene_requests
+            .lock()
+            .unwrap()
+            .push((bearer.clone(), body));
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        let answer = serde_json::json!({
+            "scene": "LINKSCENE0123456789abcdefghijklm",
+            "poll_token": "poll-token",
+            "expires_in": 120,
+            "interval": 1,
+            "qr": {"png_url": "/auth/scenes/LINKSCENE0123456789abcdefghijklm/qr.png", "content": null},
+        });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+    async fn scene_qr() -> Response {
+        ([("content-type", "image/png")], QR_PNG.to_vec()).into_response()
+    }
+    async fn islogin() -> Response {
+        Json(serde_json::json!({"status": "linked"})).into_response()
+    }
+
     let app = axum::Router::new()
+        .route("/auth/scenes", post(create_scene))
+        .route("/auth/scenes/{scene}/qr.png", get(scene_qr))
+        .route("/auth/scenes/{scene}/islogin", get(islogin))
         .route("/auth/team", get(team))
         .route("/auth/team/{id}", delete(remove))
         .route("/auth/invites", post(create_invite).get(list_invites))
@@ -753,6 +787,110 @@ async fn team_calls_notice_a_session_ended_elsewhere() {
     let fixture = logged_in(&[]).await;
     fixture.fake.end_console_session();
     assert_session_revoked(fixture.console.create_invite(TeamRole::Admin).await);
+}
+
+/// Starts "Link WeChat" and collects its events until it ends (linked, stopped, or back to login).
+async fn link_events(console: &Arc<Console>) -> Vec<UiEvent> {
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    console.start_link_wechat(Arc::new(move |event| {
+        let _sent = sender.send(event);
+    }));
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the link job reports in time")
+            .expect("an event");
+        let done = matches!(
+            event,
+            UiEvent::Linked | UiEvent::LinkStopped { .. } | UiEvent::LoginRequired { .. }
+        );
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn link_wechat_runs_a_link_scene_with_the_token_and_reports_linked() {
+    let fixture = logged_in(&[]).await;
+    let events = link_events(&fixture.console).await;
+
+    assert!(
+        matches!(
+            events.first(),
+            Some(UiEvent::Link {
+                step: ScanEvent::Qr { .. }
+            })
+        ),
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&UiEvent::Linked));
+    let created = fixture.fake.scene_requests.lock().unwrap().clone();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].0.as_deref(), Some(CONSOLE_TOKEN));
+    assert_eq!(created[0].1["purpose"], "link");
+    assert_eq!(created[0].1["device_name"], "Studio PC");
+}
+
+#[tokio::test]
+async fn link_wechat_with_a_session_ended_elsewhere_returns_to_the_login() {
+    let fixture = logged_in(&[]).await;
+    fixture.fake.end_console_session();
+    let events = link_events(&fixture.console).await;
+
+    assert_eq!(
+        events,
+        [UiEvent::LoginRequired {
+            ended: Some(SessionEnded::Revoked)
+        }]
+    );
+    assert_eq!(fixture.stored_token(), None);
+}
+
+#[test]
+fn link_events_reach_the_ui_nested_under_their_own_kind() {
+    let step = serde_json::to_value(UiEvent::Link {
+        step: ScanEvent::Scanned {
+            display_name: "Ann".into(),
+            avatar: None,
+        },
+    })
+    .ok();
+    assert_eq!(
+        step,
+        Some(serde_json::json!({
+            "kind": "link",
+            "step": {"kind": "scanned", "display_name": "Ann", "avatar": null},
+        }))
+    );
+    let refused = serde_json::to_value(UiEvent::Link {
+        step: ScanEvent::IdentityInUse,
+    })
+    .ok();
+    assert_eq!(
+        refused,
+        Some(serde_json::json!({"kind": "link", "step": {"kind": "identity_in_use"}}))
+    );
+    let stopped = serde_json::to_value(UiEvent::LinkStopped {
+        problem: Problem::from(&ConsoleError::Server {
+            code: ErrorCode::Forbidden,
+            message: "organizers only".into(),
+        }),
+    })
+    .ok();
+    assert_eq!(
+        stopped,
+        Some(serde_json::json!({
+            "kind": "link_stopped",
+            "problem": {"code": "forbidden", "message": "organizers only"},
+        }))
+    );
+    assert_eq!(
+        serde_json::to_value(UiEvent::Linked).ok(),
+        Some(serde_json::json!({"kind": "linked"}))
+    );
 }
 
 #[test]
