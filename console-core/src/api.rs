@@ -9,12 +9,16 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use meeteasy_protocol::ScenePurpose as WirePurpose;
 use meeteasy_protocol::{
-    ClientKind, CreateSceneRequest, CreateSceneResponse, ErrorBody, ErrorCode, IsLoginResponse,
-    LoginTicketResponse, PasswordLoginRequest, RevokedSessions, Session, SessionsResponse,
-    TokenResponse, User, VerifyRequest, VerifyResponse,
+    ClientKind, CreateInviteRequest, CreateInviteResponse, CreateSceneResponse, ErrorBody,
+    ErrorCode, Invite, InvitesResponse, IsLoginResponse, LinkPollResponse, LoginTicketResponse,
+    Member, PasswordLoginRequest, RevokedSessions, ScannerProfile, SceneRequest, Session,
+    SessionsResponse, SetPasswordRequest, TeamResponse, TeamRole, TokenResponse, User,
+    VerifyRequest, VerifyResponse,
 };
 use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::origin::ServerOrigin;
@@ -42,6 +46,10 @@ pub enum ApiError {
     /// An answer outside the contract (wrong status, body or content).
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    /// An error answer whose code this build of the console does not know (a newer server): the
+    /// server's message is still shown, and the code passes through to the UI as it came.
+    #[error("{code}: {message}")]
+    RejectedOther { code: String, message: String },
     /// A redirect, not followed.
     #[error(
         "the server answered with a redirect (HTTP {status}) to {location}, which the console does not follow; check the server URL"
@@ -53,8 +61,111 @@ impl ApiError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Rejected { code, .. } => Some(*code),
+            Self::Unreachable
+            | Self::RejectedOther { .. }
+            | Self::Unexpected(_)
+            | Self::Redirected { .. } => None,
+        }
+    }
+
+    /// The contract's code as it travelled, known to this build or not.
+    pub fn wire_code(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { code, .. } => Some(code.as_str()),
+            Self::RejectedOther { code, .. } => Some(code),
             Self::Unreachable | Self::Unexpected(_) | Self::Redirected { .. } => None,
         }
+    }
+}
+
+/// What a scene is for: logging this console in, or adding the scanning WeChat to the account
+/// already logged in here (`{"purpose": "link"}`, sent with the console's token).
+#[derive(Debug, Clone)]
+pub enum ScanPurpose {
+    Login,
+    Link { console_token: Secret },
+}
+
+/// `islogin`'s 200 answers as the scan loop reads them, whatever the scene's purpose: those of a
+/// login scene ([`IsLoginResponse`]) and of a link scene ([`LinkPollResponse`]) in one type, so one
+/// loop serves both.
+#[derive(Clone, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PollAnswer {
+    Pending,
+    Scanned {
+        user: ScannerProfile,
+    },
+    Confirmed {
+        access_token: String,
+        token_type: String,
+        expires_in: u64,
+        user: User,
+    },
+    /// A link scene was confirmed: the scanning WeChat is now a way into the caller's account.
+    Linked,
+}
+
+impl From<IsLoginResponse> for PollAnswer {
+    fn from(answer: IsLoginResponse) -> Self {
+        match answer {
+            IsLoginResponse::Pending => Self::Pending,
+            IsLoginResponse::Scanned { user } => Self::Scanned { user },
+            IsLoginResponse::Confirmed {
+                access_token,
+                token_type,
+                expires_in,
+                user,
+            } => Self::Confirmed {
+                access_token,
+                token_type,
+                expires_in,
+                user,
+            },
+        }
+    }
+}
+
+impl From<LinkPollResponse> for PollAnswer {
+    fn from(answer: LinkPollResponse) -> Self {
+        match answer {
+            LinkPollResponse::Pending => Self::Pending,
+            LinkPollResponse::Scanned { user } => Self::Scanned { user },
+            LinkPollResponse::Linked => Self::Linked,
+        }
+    }
+}
+
+impl std::fmt::Debug for PollAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pending => f.write_str("Pending"),
+            Self::Scanned { user } => f.debug_struct("Scanned").field("user", user).finish(),
+            Self::Confirmed {
+                expires_in, user, ..
+            } => f
+                .debug_struct("Confirmed")
+                .field("access_token", &"<hidden>")
+                .field("expires_in", expires_in)
+                .field("user", user)
+                .finish(),
+            Self::Linked => f.write_str("Linked"),
+        }
+    }
+}
+
+/// An image as it came: its type and bytes.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub mime: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Image {
+    /// A `data:` URL: the webview's CSP loads images from nowhere else.
+    pub fn data_url(&self) -> String {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&self.bytes);
+        format!("data:{};base64,{encoded}", self.mime)
     }
 }
 
@@ -94,12 +205,20 @@ impl ApiClient {
         &self.origin
     }
 
-    pub async fn create_scene(&self) -> Result<NewScene, ApiError> {
-        let body = CreateSceneRequest {
+    pub async fn create_scene(&self, purpose: &ScanPurpose) -> Result<NewScene, ApiError> {
+        let (wire_purpose, bearer) = match purpose {
+            ScanPurpose::Login => (WirePurpose::Login, None),
+            ScanPurpose::Link { console_token } => (WirePurpose::Link, Some(console_token)),
+        };
+        let body = SceneRequest {
             app: None,
             device_name: Some(self.device_name.clone()),
+            purpose: wire_purpose,
         };
-        let request = self.http.post(self.origin.join("/auth/scenes")).json(&body);
+        let mut request = self.http.post(self.origin.join("/auth/scenes")).json(&body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token.expose());
+        }
         let created: CreateSceneResponse = json(send(request, CALL_TIMEOUT).await?).await?;
         Ok(NewScene {
             scene: created.scene,
@@ -116,7 +235,7 @@ impl ApiClient {
         scene: &str,
         poll_token: &Secret,
         wait: Duration,
-    ) -> Result<IsLoginResponse, ApiError> {
+    ) -> Result<PollAnswer, ApiError> {
         let wait_secs = wait.as_secs().min(30);
         let request = self
             .http
@@ -129,16 +248,30 @@ impl ApiClient {
     /// Any image the UI shows (the QR from the server, an avatar from wherever the profile says), as a
     /// `data:` URL: the webview's CSP loads images from nowhere else.
     pub async fn image_data_url(&self, url_or_path: &str) -> Result<String, ApiError> {
-        let url = if url_or_path.starts_with('/') {
-            self.origin.join(url_or_path)
+        Ok(self.image(url_or_path, None).await?.data_url())
+    }
+
+    /// An image from the server or wherever the profile says; `token` goes only to the server's
+    /// own paths (an invite's QR is for admins).
+    pub async fn image(
+        &self,
+        url_or_path: &str,
+        token: Option<&Secret>,
+    ) -> Result<Image, ApiError> {
+        let request = if url_or_path.starts_with('/') {
+            let request = self.http.get(self.origin.join(url_or_path));
+            match token {
+                Some(token) => request.bearer_auth(token.expose()),
+                None => request,
+            }
         } else if url_or_path.starts_with("https://") || url_or_path.starts_with("http://") {
-            url_or_path.to_owned()
+            self.http.get(url_or_path)
         } else {
             return Err(ApiError::Unexpected(
                 "image URL is neither absolute nor a path".into(),
             ));
         };
-        let response = send(self.http.get(url), CALL_TIMEOUT).await?;
+        let response = send(request, CALL_TIMEOUT).await?;
         let mime = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -164,8 +297,10 @@ impl ApiClient {
         if bytes.len() > MAX_IMAGE_BYTES {
             return Err(ApiError::Unexpected("image too large".into()));
         }
-        let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
-        Ok(format!("data:{mime};base64,{encoded}"))
+        Ok(Image {
+            mime,
+            bytes: bytes.to_vec(),
+        })
     }
 
     pub async fn verify(&self, token: &Secret) -> Result<VerifyResponse, ApiError> {
@@ -218,11 +353,7 @@ impl ApiClient {
     /// `DELETE /auth/sessions/{id}`: ends one of the user's sessions.
     pub async fn end_session(&self, token: &Secret, id: &str) -> Result<(), ApiError> {
         // The id goes in as one path segment, whatever it holds.
-        let mut url = url::Url::parse(&self.origin.join("/auth/sessions"))
-            .map_err(|err| ApiError::Unexpected(format!("session URL: {err}")))?;
-        url.path_segments_mut()
-            .map_err(|()| ApiError::Unexpected("the server URL cannot take a path".into()))?
-            .push(id);
+        let url = self.url_with_segment("/auth/sessions", id)?;
         let request = self.http.delete(url).bearer_auth(token.expose());
         send(request, CALL_TIMEOUT).await.map(drop)
     }
@@ -236,6 +367,101 @@ impl ApiClient {
             .bearer_auth(token.expose());
         let revoked: RevokedSessions = json(send(request, CALL_TIMEOUT).await?).await?;
         Ok(revoked.revoked)
+    }
+
+    /// `GET /auth/team`: every organizer, with their ways in and last login.
+    pub async fn team(&self, token: &Secret) -> Result<Vec<Member>, ApiError> {
+        let request = self
+            .http
+            .get(self.origin.join("/auth/team"))
+            .bearer_auth(token.expose());
+        let team: TeamResponse = json(send(request, CALL_TIMEOUT).await?).await?;
+        Ok(team.members)
+    }
+
+    /// `DELETE /auth/team/{user_id}` (admin): takes the console roles away and ends their sessions.
+    pub async fn remove_member(&self, token: &Secret, user_id: &str) -> Result<(), ApiError> {
+        let url = self.url_with_segment("/auth/team", user_id)?;
+        let request = self.http.delete(url).bearer_auth(token.expose());
+        send(request, CALL_TIMEOUT).await.map(drop)
+    }
+
+    /// `POST /auth/invites` (admin).
+    pub async fn create_invite(
+        &self,
+        token: &Secret,
+        role: TeamRole,
+        expires_in: Option<Duration>,
+    ) -> Result<CreateInviteResponse, ApiError> {
+        let body = CreateInviteRequest {
+            role,
+            expires_in: expires_in.map(|lifetime| lifetime.as_secs()),
+        };
+        let request = self
+            .http
+            .post(self.origin.join("/auth/invites"))
+            .bearer_auth(token.expose())
+            .json(&body);
+        json(send(request, CALL_TIMEOUT).await?).await
+    }
+
+    /// `GET /auth/invites` (admin): open ones and those accepted in the last 7 days.
+    pub async fn invites(&self, token: &Secret) -> Result<Vec<Invite>, ApiError> {
+        let request = self
+            .http
+            .get(self.origin.join("/auth/invites"))
+            .bearer_auth(token.expose());
+        let listed: InvitesResponse = json(send(request, CALL_TIMEOUT).await?).await?;
+        Ok(listed.invites)
+    }
+
+    /// `DELETE /auth/invites/{id}` (admin).
+    pub async fn revoke_invite(&self, token: &Secret, id: &str) -> Result<(), ApiError> {
+        let url = self.url_with_segment("/auth/invites", id)?;
+        let request = self.http.delete(url).bearer_auth(token.expose());
+        send(request, CALL_TIMEOUT).await.map(drop)
+    }
+
+    /// `GET /auth/invites/{id}/qr.png` (admin): the invite's QR as the server draws it.
+    pub async fn invite_qr(&self, token: &Secret, id: &str) -> Result<Image, ApiError> {
+        let mut url = self.url_with_segment("/auth/invites", id)?;
+        url.path_segments_mut()
+            .map_err(|()| ApiError::Unexpected("the server URL cannot take a path".into()))?
+            .push("qr.png");
+        let path = url.path().to_owned();
+        self.image(&path, Some(token)).await
+    }
+
+    /// `POST /auth/me/password`: adds a password login to the caller's account, or changes it
+    /// (`current` is required once one is set).
+    pub async fn set_password(
+        &self,
+        token: &Secret,
+        login: &str,
+        password: &Secret,
+        current: Option<&Secret>,
+    ) -> Result<(), ApiError> {
+        let body = SetPasswordRequest {
+            login: login.to_owned(),
+            password: password.expose().to_owned(),
+            current_password: current.map(|current| current.expose().to_owned()),
+        };
+        let request = self
+            .http
+            .post(self.origin.join("/auth/me/password"))
+            .bearer_auth(token.expose())
+            .json(&body);
+        send(request, CALL_TIMEOUT).await.map(drop)
+    }
+
+    /// `<server>/<base>/<segment>`, the segment sent as one path segment whatever it holds.
+    fn url_with_segment(&self, base: &str, segment: &str) -> Result<url::Url, ApiError> {
+        let mut url = url::Url::parse(&self.origin.join(base))
+            .map_err(|err| ApiError::Unexpected(format!("URL: {err}")))?;
+        url.path_segments_mut()
+            .map_err(|()| ApiError::Unexpected("the server URL cannot take a path".into()))?
+            .push(segment);
+        Ok(url)
     }
 
     pub async fn password_login(
@@ -284,16 +510,32 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    match response.json::<ErrorBody>().await {
-        Ok(body) => Err(ApiError::Rejected {
+    let Ok(body) = response.bytes().await else {
+        return Err(unexpected_status(status));
+    };
+    if let Ok(known) = serde_json::from_slice::<ErrorBody>(&body) {
+        return Err(ApiError::Rejected {
             // The finest cause the server gives: `access_denied` carries `not_organizer` as its
             // reason when the confirming account lacks the role.
-            code: body.reason.unwrap_or(body.error),
-            message: body.message,
+            code: known.reason.unwrap_or(known.error),
+            message: known.message,
             retry_after,
+        });
+    }
+    match serde_json::from_slice::<OtherErrorBody>(&body) {
+        Ok(other) => Err(ApiError::RejectedOther {
+            code: other.error,
+            message: other.message,
         }),
         Err(_) => Err(unexpected_status(status)),
     }
+}
+
+/// The contract's error shape with a code this build may not know.
+#[derive(Deserialize)]
+struct OtherErrorBody {
+    error: String,
+    message: String,
 }
 
 fn unexpected_status(status: StatusCode) -> ApiError {

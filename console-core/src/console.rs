@@ -1,31 +1,37 @@
 //! The console's behaviour behind its screens, free of window types: restore the session at start,
 //! run the scan login, password login, log out, open the H5 site, list and end the user's sessions
-//! on other devices, change preferences.
+//! on other devices, change preferences; the organizer team (members, invites, removal) and the
+//! account's ways in (a password login, linking WeChat by scan).
 //!
 //! Long work (restoring while the server is unreachable, the scan loop) runs as one background job
 //! at a time; starting another or closing the window aborts it. Jobs report [`UiEvent`]s to the
 //! sink the UI registered. The access token stays here and in the keychain: the UI only ever
-//! receives a [`SessionView`] and the session list (which carries no tokens).
+//! receives a [`SessionView`], the session list, the team and invites (which carry no tokens) and
+//! images as `data:` URLs fetched here with the token.
 //!
 //! Every server call made with the token can learn that the session is over (revoked from another
 //! device, expired): the console then forgets it, here and in the keychain, and the call fails with
 //! [`ConsoleError::SessionEnded`], which sends the UI back to the login screen with a notice.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meeteasy_protocol::{ErrorCode, Session as DeviceSession, User};
+use meeteasy_protocol::{
+    ADMIN_ROLE, ErrorCode, Invite, LoginMethod, Member, Session as DeviceSession, TeamRole, User,
+};
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
-use crate::api::{ApiClient, ApiError};
+use crate::api::{ApiClient, ApiError, ScanPurpose};
 use crate::backoff::Backoff;
 use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
 use crate::origin::PageUrl;
 use crate::preferences::{Language, Preferences, PreferencesError, PreferencesFile};
-use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan_login};
+use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
 use meeteasy_protocol::Secret;
 
 /// Everything the UI is told, as `{"kind": "...", ...}`.
@@ -55,6 +61,32 @@ pub enum UiEvent {
     Declined,
     NotOrganizer,
     Expired,
+    /// A step of "Link WeChat" (the same steps as the scan login's, for the account screen).
+    Link {
+        step: ScanEvent,
+    },
+    /// "Link WeChat" is done: the scanning WeChat is now a way into this account.
+    Linked,
+    /// "Link WeChat" stopped because the server refused to start it; says why.
+    LinkStopped {
+        problem: Problem,
+    },
+}
+
+/// A command's failure as the UI gets it, inside an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&ConsoleError> for Problem {
+    fn from(err: &ConsoleError) -> Self {
+        Self {
+            code: err.code().to_owned(),
+            message: err.to_string(),
+        }
+    }
 }
 
 impl From<ScanEvent> for UiEvent {
@@ -78,6 +110,8 @@ impl From<ScanEvent> for UiEvent {
             ScanEvent::Declined => Self::Declined,
             ScanEvent::NotOrganizer => Self::NotOrganizer,
             ScanEvent::Expired => Self::Expired,
+            // Only a link scene is refused this way; the login screen shows it as any refusal.
+            ScanEvent::IdentityInUse => Self::NotOrganizer,
             ScanEvent::Offline { retry_in_secs } => Self::Offline { retry_in_secs },
         }
     }
@@ -101,6 +135,55 @@ pub struct SessionView {
     pub expires_at: u64,
     pub server: String,
     pub storage: Storage,
+}
+
+/// Someone shown in the team or an invite: no token, the avatar as a `data:` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonView {
+    pub user_id: String,
+    pub display_name: String,
+    pub avatar: Option<String>,
+}
+
+/// One organizer of the team, as the Team page lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberView {
+    pub user_id: String,
+    pub display_name: String,
+    pub avatar: Option<String>,
+    pub roles: Vec<String>,
+    /// `wechat`, `password`.
+    pub methods: Vec<LoginMethod>,
+    /// Unix seconds.
+    pub last_login_at: Option<u64>,
+    /// The user logged in to this console.
+    pub you: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamView {
+    pub members: Vec<MemberView>,
+    /// Whether the user logged in here may invite and remove.
+    pub you_are_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InviteView {
+    pub id: String,
+    pub role: TeamRole,
+    pub created_by: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub accepted_by: Option<PersonView>,
+    pub accepted_at: Option<u64>,
+}
+
+/// A new invite to show: its QR as a `data:` URL and, in `url` mode, the link to copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewInviteView {
+    pub invite: InviteView,
+    pub qr: String,
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,11 +214,21 @@ pub enum ConsoleError {
     /// The server answered with a redirect, which the console does not follow (the text says where).
     #[error("{0}")]
     Redirected(String),
+    /// An error answer with a code this build does not know; code and message as the server sent.
+    #[error("{message}")]
+    ServerOther { code: String, message: String },
+    /// A file could not be written (saving an invite's QR).
+    #[error("could not save {path}: {source}")]
+    Save {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl ConsoleError {
     /// The stable code the UI branches on (contract codes pass through unchanged).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             Self::NotLoggedIn => "not_logged_in",
             Self::SessionEnded(SessionEnded::Expired) => "session_expired",
@@ -148,6 +241,8 @@ impl ConsoleError {
             Self::Preferences(PreferencesError::Save(_)) => "preferences_not_saved",
             Self::Browser(_) => "browser_failed",
             Self::Redirected(_) => "server_redirected",
+            Self::ServerOther { code, .. } => code,
+            Self::Save { .. } => "file_not_saved",
         }
     }
 }
@@ -157,6 +252,7 @@ impl From<ApiError> for ConsoleError {
         match err {
             ApiError::Unreachable => Self::Unreachable,
             ApiError::Rejected { code, message, .. } => Self::Server { code, message },
+            ApiError::RejectedOther { code, message } => Self::ServerOther { code, message },
             ApiError::Unexpected(detail) => Self::Unexpected(detail),
             redirected @ ApiError::Redirected { .. } => Self::Redirected(redirected.to_string()),
         }
@@ -178,6 +274,8 @@ pub type EventSink = Arc<dyn Fn(UiEvent) + Send + Sync>;
 struct Session {
     api: ApiClient,
     token: Secret,
+    /// Whose session it is: the Team page marks them.
+    user_id: String,
 }
 
 pub struct Console {
@@ -187,7 +285,13 @@ pub struct Console {
     vault: SessionVault,
     session: Mutex<Option<Session>>,
     scenes: SceneCache,
+    /// The link QR on the account screen, kept apart from the login's.
+    link_scenes: SceneCache,
     scan_timing: ScanTiming,
+    /// Avatars already fetched, by URL (`None`: it could not be had): the team is listed often.
+    avatars: Mutex<HashMap<String, Option<String>>>,
+    /// Where "Save QR as image" writes.
+    save_dir: PathBuf,
     /// Commands may arrive on the UI thread, outside any runtime: jobs are spawned on this one.
     runtime: Handle,
     job: Mutex<Option<AbortHandle>>,
@@ -208,10 +312,19 @@ impl Console {
             vault,
             session: Mutex::new(None),
             scenes: SceneCache::default(),
+            link_scenes: SceneCache::default(),
             scan_timing: ScanTiming::default(),
+            avatars: Mutex::default(),
+            save_dir: default_save_dir(),
             runtime,
             job: Mutex::new(None),
         }
+    }
+
+    /// Saves invite QRs in `dir` instead of the user's Downloads (or Pictures) folder.
+    pub fn with_save_dir(mut self, dir: PathBuf) -> Self {
+        self.save_dir = dir;
+        self
     }
 
     /// Start of the app (or a reload of the UI): restore the stored session in the background.
@@ -268,6 +381,7 @@ impl Console {
             .lock_session()
             .take()
             .ok_or(ConsoleError::NotLoggedIn)?;
+        self.link_scenes.clear();
         let revoked = match session.api.logout(&session.token).await {
             Ok(()) => true,
             // Already over there (ended from another device, expired): nothing left to revoke.
@@ -313,6 +427,147 @@ impl Console {
             .await
     }
 
+    /// The organizer team, the user logged in here marked, admins first.
+    pub async fn team(&self) -> Result<TeamView, ConsoleError> {
+        let (api, token) = self.current()?;
+        let me = self.current_user_id()?;
+        let members = self.checked(&token, api.team(&token).await).await?;
+        // Avatars come from wherever the profiles say: fetched side by side, so one slow host
+        // costs one timeout, not one per member.
+        let avatars = futures_util::future::join_all(
+            members
+                .iter()
+                .map(|member| self.avatar(&api, member.user.avatar_url.as_deref())),
+        )
+        .await;
+        let views = members
+            .into_iter()
+            .zip(avatars)
+            .map(
+                |(
+                    Member {
+                        user,
+                        methods,
+                        last_login_at,
+                    },
+                    avatar,
+                )| MemberView {
+                    avatar,
+                    you: user.id == me,
+                    user_id: user.id,
+                    display_name: user.display_name,
+                    roles: user.roles,
+                    methods,
+                    last_login_at,
+                },
+            )
+            .collect();
+        Ok(team_view(views))
+    }
+
+    /// Takes `user_id` off the team (admin); their console sessions end on the server.
+    pub async fn remove_member(&self, user_id: &str) -> Result<(), ConsoleError> {
+        let (api, token) = self.current()?;
+        self.checked(&token, api.remove_member(&token, user_id).await)
+            .await
+    }
+
+    /// Open invites and those accepted lately (admin), newest first.
+    pub async fn invites(&self) -> Result<Vec<InviteView>, ConsoleError> {
+        let (api, token) = self.current()?;
+        let mut invites = self.checked(&token, api.invites(&token).await).await?;
+        invites.sort_by_key(|invite| std::cmp::Reverse(invite.created_at));
+        let mut views = Vec::with_capacity(invites.len());
+        for invite in invites {
+            views.push(self.invite_view(&api, invite).await);
+        }
+        Ok(views)
+    }
+
+    /// A new invite for `role` (admin), with its QR fetched here with the token.
+    pub async fn create_invite(&self, role: TeamRole) -> Result<NewInviteView, ConsoleError> {
+        let (api, token) = self.current()?;
+        let created = self
+            .checked(&token, api.create_invite(&token, role, None).await)
+            .await?;
+        let qr = self
+            .checked(&token, api.image(&created.qr.png_url, Some(&token)).await)
+            .await?;
+        Ok(NewInviteView {
+            invite: self.invite_view(&api, created.invite).await,
+            qr: qr.data_url(),
+            link: created.qr.content,
+        })
+    }
+
+    /// Revokes an open invite (admin).
+    pub async fn revoke_invite(&self, id: &str) -> Result<(), ConsoleError> {
+        let (api, token) = self.current()?;
+        self.checked(&token, api.revoke_invite(&token, id).await)
+            .await
+    }
+
+    /// Writes an invite's QR as a PNG in the user's Downloads (or Pictures) folder, to send in a
+    /// chat; answers the file's path.
+    pub async fn save_invite_qr(&self, id: &str) -> Result<String, ConsoleError> {
+        let (api, token) = self.current()?;
+        let qr = self
+            .checked(&token, api.invite_qr(&token, id).await)
+            .await?;
+        let path = write_new_file(&self.save_dir, &invite_file_stem(id), &qr.bytes)
+            .await
+            .map_err(|(path, source)| ConsoleError::Save {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(path.display().to_string())
+    }
+
+    /// Adds a password login to this account or changes it (`current` once one is set).
+    pub async fn set_password(
+        &self,
+        login: &str,
+        password: Secret,
+        current: Option<Secret>,
+    ) -> Result<(), ConsoleError> {
+        let (api, token) = self.current()?;
+        let answer = api
+            .set_password(&token, login.trim(), &password, current.as_ref())
+            .await;
+        self.checked(&token, answer).await
+    }
+
+    /// "Link WeChat": runs the scan loop on a link scene in the background until a WeChat is
+    /// linked (then [`UiEvent::Linked`]) or the server refuses to start.
+    pub fn start_link_wechat(self: &Arc<Self>, sink: EventSink) {
+        let console = Arc::clone(self);
+        self.replace_job(async move {
+            let Ok((api, token)) = console.current() else {
+                return sink(UiEvent::LoginRequired { ended: None });
+            };
+            let purpose = ScanPurpose::Link {
+                console_token: token.clone(),
+            };
+            let done = run_scan(
+                &api,
+                &console.link_scenes,
+                console.scan_timing,
+                &purpose,
+                |step| sink(UiEvent::Link { step }),
+            )
+            .await;
+            match console.checked(&token, done).await {
+                Ok(_) => sink(UiEvent::Linked),
+                Err(ConsoleError::SessionEnded(ended)) => {
+                    sink(UiEvent::LoginRequired { ended: Some(ended) });
+                }
+                Err(err) => sink(UiEvent::LinkStopped {
+                    problem: Problem::from(&err),
+                }),
+            }
+        });
+    }
+
     pub fn preferences(&self) -> PreferencesView {
         let preferences = self.lock_preferences();
         PreferencesView {
@@ -335,6 +590,7 @@ impl Console {
         if server_changed {
             self.stop_background();
             self.scenes.clear();
+            self.link_scenes.clear();
             *self.lock_session() = None;
         }
         Ok(self.preferences())
@@ -354,7 +610,11 @@ impl Console {
             match self.check_stored(&api, &token).await {
                 Ok((user, expires_at)) => {
                     let session = self.view(&api, &user, expires_at).await;
-                    *self.lock_session() = Some(Session { api, token });
+                    *self.lock_session() = Some(Session {
+                        api,
+                        token,
+                        user_id: user.id,
+                    });
                     return sink(UiEvent::Home { session });
                 }
                 Err(err) => match session_end(&err) {
@@ -388,18 +648,17 @@ impl Console {
             .save(api.origin().as_str(), &grant.access_token)
             .await;
         let view = self.view(&api, &grant.user, expires_at).await;
+        self.link_scenes.clear();
         *self.lock_session() = Some(Session {
             api,
             token: grant.access_token,
+            user_id: grant.user.id,
         });
         view
     }
 
     async fn view(&self, api: &ApiClient, user: &User, expires_at: u64) -> SessionView {
-        let avatar = match &user.avatar_url {
-            Some(url) => api.image_data_url(url).await.ok(),
-            None => None,
-        };
+        let avatar = self.avatar(api, user.avatar_url.as_deref()).await;
         SessionView {
             display_name: user.display_name.clone(),
             avatar,
@@ -410,11 +669,53 @@ impl Console {
         }
     }
 
+    /// An avatar as a `data:` URL, fetched once per URL; none when it cannot be had (the UI shows
+    /// initials instead).
+    async fn avatar(&self, api: &ApiClient, url: Option<&str>) -> Option<String> {
+        let url = url?;
+        if let Some(known) = self.lock_avatars().get(url) {
+            return known.clone();
+        }
+        let fetched = api.image_data_url(url).await.ok();
+        self.lock_avatars().insert(url.to_owned(), fetched.clone());
+        fetched
+    }
+
+    async fn person(&self, api: &ApiClient, user: &User) -> PersonView {
+        PersonView {
+            user_id: user.id.clone(),
+            display_name: user.display_name.clone(),
+            avatar: self.avatar(api, user.avatar_url.as_deref()).await,
+        }
+    }
+
+    async fn invite_view(&self, api: &ApiClient, invite: Invite) -> InviteView {
+        let accepted_by = match &invite.accepted_by {
+            Some(user) => Some(self.person(api, user).await),
+            None => None,
+        };
+        InviteView {
+            id: invite.id,
+            role: invite.role,
+            created_by: invite.created_by.display_name,
+            created_at: invite.created_at,
+            expires_at: invite.expires_at,
+            accepted_by,
+            accepted_at: invite.accepted_at,
+        }
+    }
+
     /// The API and token of the session in effect.
     fn current(&self) -> Result<(ApiClient, Secret), ConsoleError> {
         let session = self.lock_session();
         let session = session.as_ref().ok_or(ConsoleError::NotLoggedIn)?;
         Ok((session.api.clone(), session.token.clone()))
+    }
+
+    fn current_user_id(&self) -> Result<String, ConsoleError> {
+        let session = self.lock_session();
+        let session = session.as_ref().ok_or(ConsoleError::NotLoggedIn)?;
+        Ok(session.user_id.clone())
     }
 
     /// The answer of a call made with `token`. When it says the session is over, the session is
@@ -461,6 +762,10 @@ impl Console {
         self.job.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn lock_avatars(&self) -> MutexGuard<'_, HashMap<String, Option<String>>> {
+        self.avatars.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn lock_session(&self) -> MutexGuard<'_, Option<Session>> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -477,6 +782,83 @@ pub struct LogoutOutcome {
     pub revoked_on_server: bool,
     /// False when the keychain refused the delete: the (revoked) token may still sit there.
     pub keychain_cleared: bool,
+}
+
+/// The Team page's list: admins first, then by name; whether the user here is an admin.
+fn team_view(mut members: Vec<MemberView>) -> TeamView {
+    let is_admin = |member: &MemberView| member.roles.iter().any(|role| role == ADMIN_ROLE);
+    members.sort_by(|a, b| {
+        is_admin(b)
+            .cmp(&is_admin(a))
+            .then_with(|| a.display_name.cmp(&b.display_name))
+    });
+    let you_are_admin = members.iter().any(|member| member.you && is_admin(member));
+    TeamView {
+        members,
+        you_are_admin,
+    }
+}
+
+/// Where saved files go: Downloads, else Pictures, else home.
+fn default_save_dir() -> PathBuf {
+    dirs::download_dir()
+        .or_else(dirs::picture_dir)
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// `meeteasy-invite-<first 8 characters of the id, letters and digits only>`.
+fn invite_file_stem(id: &str) -> String {
+    let short: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    format!("meeteasy-invite-{short}")
+}
+
+/// Writes `bytes` to `<dir>/<stem>.png`, or `<stem>-2.png` and so on: never over an existing file.
+async fn write_new_file(
+    dir: &Path,
+    stem: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    use tokio::io::AsyncWriteExt as _;
+    if let Err(err) = tokio::fs::create_dir_all(dir).await {
+        return Err((dir.to_owned(), err));
+    }
+    for attempt in 1..=100 {
+        let name = if attempt == 1 {
+            format!("{stem}.png")
+        } else {
+            format!("{stem}-{attempt}.png")
+        };
+        let path = dir.join(name);
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
+            Ok(mut file) => {
+                let written = file.write_all(bytes).await;
+                return match written.and(file.flush().await) {
+                    Ok(()) => Ok(path),
+                    Err(err) => Err((path, err)),
+                };
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err((path, err)),
+        }
+    }
+    let path = dir.join(format!("{stem}.png"));
+    Err((
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "too many files of that name",
+        ),
+    ))
 }
 
 /// Whether a failed check means the stored session is over (`None`: try again later).
@@ -508,7 +890,13 @@ fn session_end(err: &ApiError) -> Option<SessionEnded> {
         | ErrorCode::InvalidPollToken
         | ErrorCode::InvalidCredentials
         | ErrorCode::TooManyAttempts
-        | ErrorCode::SessionNotFound => None,
+        | ErrorCode::SessionNotFound
+        | ErrorCode::InviteInvalid
+        | ErrorCode::InviteExpired
+        | ErrorCode::InviteUsed
+        | ErrorCode::IdentityInUse
+        | ErrorCode::LastAdmin
+        | ErrorCode::Forbidden => None,
     }
 }
 

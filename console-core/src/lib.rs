@@ -1,5 +1,6 @@
 //! The MeetEasy organizer console without its window: log in by scanning a QR with WeChat (or with
-//! a password), keep the session in the OS keychain, open the H5 site already logged in.
+//! a password), keep the session in the OS keychain, open the H5 site already logged in; see and
+//! grow the organizer team (members, invites by QR) and add ways into the account.
 //!
 //! [`console::Console`] orchestrates the rest ([`api`], [`scan`], [`keychain`], [`preferences`])
 //! and reports to whatever [`console::EventSink`] its owner gives it. Nothing here knows about

@@ -7,10 +7,11 @@ use tauri::State;
 use tauri::ipc::Channel;
 
 use meeteasy_console_core::console::{
-    Console, ConsoleError, EventSink, LogoutOutcome, PreferencesView, SessionView, UiEvent,
+    Console, ConsoleError, EventSink, InviteView, LogoutOutcome, NewInviteView, PreferencesView,
+    SessionView, TeamView, UiEvent,
 };
 use meeteasy_console_core::preferences::Language;
-use meeteasy_protocol::{Secret, Session};
+use meeteasy_protocol::{Secret, Session, TeamRole};
 
 #[tauri::command]
 pub fn start(console: State<'_, Arc<Console>>, events: Channel<UiEvent>) {
@@ -59,6 +60,76 @@ pub async fn end_session(console: State<'_, Arc<Console>>, id: String) -> Result
 #[tauri::command]
 pub async fn end_other_sessions(console: State<'_, Arc<Console>>) -> Result<u64, ConsoleError> {
     console.end_other_sessions().await
+}
+
+#[tauri::command]
+pub async fn list_team(console: State<'_, Arc<Console>>) -> Result<TeamView, ConsoleError> {
+    console.team().await
+}
+
+#[tauri::command]
+pub async fn remove_member(
+    console: State<'_, Arc<Console>>,
+    user_id: String,
+) -> Result<(), ConsoleError> {
+    console.remove_member(&user_id).await
+}
+
+#[tauri::command]
+pub async fn list_invites(
+    console: State<'_, Arc<Console>>,
+) -> Result<Vec<InviteView>, ConsoleError> {
+    console.invites().await
+}
+
+#[tauri::command]
+pub async fn create_invite(
+    console: State<'_, Arc<Console>>,
+    role: TeamRole,
+) -> Result<NewInviteView, ConsoleError> {
+    console.create_invite(role).await
+}
+
+#[tauri::command]
+pub async fn revoke_invite(
+    console: State<'_, Arc<Console>>,
+    id: String,
+) -> Result<(), ConsoleError> {
+    console.revoke_invite(&id).await
+}
+
+#[tauri::command]
+pub async fn save_invite_qr(
+    console: State<'_, Arc<Console>>,
+    id: String,
+) -> Result<String, ConsoleError> {
+    console.save_invite_qr(&id).await
+}
+
+#[tauri::command]
+pub async fn set_password(
+    console: State<'_, Arc<Console>>,
+    login: String,
+    password: String,
+    current_password: Option<String>,
+) -> Result<(), ConsoleError> {
+    console
+        .set_password(
+            &login,
+            Secret::new(password),
+            current_password.map(Secret::new),
+        )
+        .await
+}
+
+#[tauri::command]
+pub fn start_link_wechat(console: State<'_, Arc<Console>>, events: Channel<UiEvent>) {
+    console.start_link_wechat(sink(events));
+}
+
+#[tauri::command]
+pub fn stop_link_wechat(console: State<'_, Arc<Console>>) {
+    console.stop_background();
 }
 
 #[tauri::command]

@@ -157,6 +157,19 @@ impl Desktop {
         desktop
     }
 
+    /// The Downloads folder of this desktop's user (declared in `user-dirs.dirs`, as xdg-user-dirs
+    /// does), where the console saves files; consoles started after this call see it.
+    pub fn downloads_dir(&self) -> PathBuf {
+        let downloads = self.dir.path().join("Downloads");
+        std::fs::create_dir_all(&downloads).expect("the Downloads folder");
+        std::fs::write(
+            self.dir.path().join("config").join("user-dirs.dirs"),
+            format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
+        )
+        .expect("user-dirs.dirs");
+        downloads
+    }
+
     /// The token the real keychain holds for `origin`, read independently of the app.
     pub fn keychain_lookup(&self, origin: &str) -> Option<String> {
         let output = self
@@ -624,4 +637,23 @@ fn write_fake_opener(bin: &Path) {
     .expect("fake opener");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
+}
+
+/// The text of the QR in a `data:image/png;base64,` URL, read as a phone's camera would.
+pub fn qr_text(data_url: &str) -> String {
+    use base64::Engine as _;
+    let encoded = data_url
+        .split_once(";base64,")
+        .map_or(data_url, |(_, encoded)| encoded);
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64 QR");
+    let luma = image::load_from_memory(&png)
+        .expect("QR is a PNG")
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(luma);
+    let grids = prepared.detect_grids();
+    let grid = grids.first().expect("a QR code in the image");
+    let (_, content) = grid.decode().expect("a readable QR code");
+    content
 }

@@ -43,6 +43,63 @@ export interface DeviceSession {
   current: boolean;
 }
 
+/** One organizer of the team (no token; the avatar is a `data:` URL). */
+export interface Member {
+  user_id: string;
+  display_name: string;
+  avatar: string | null;
+  roles: string[];
+  /** "wechat", "password". */
+  methods: string[];
+  /** Unix seconds. */
+  last_login_at: number | null;
+  /** The user logged in to this console. */
+  you: boolean;
+}
+
+export interface Team {
+  members: Member[];
+  you_are_admin: boolean;
+}
+
+export type InviteRole = "organizer" | "admin";
+
+export interface Person {
+  user_id: string;
+  display_name: string;
+  avatar: string | null;
+}
+
+export interface Invite {
+  id: string;
+  role: InviteRole;
+  created_by: string;
+  /** Unix seconds. */
+  created_at: number;
+  /** Unix seconds. */
+  expires_at: number;
+  accepted_by: Person | null;
+  accepted_at: number | null;
+}
+
+/** A new invite: its QR as a `data:` URL and, when the server draws plain QR codes, the link. */
+export interface NewInvite {
+  invite: Invite;
+  qr: string;
+  link: string | null;
+}
+
+/** A step of a scan (login or "Link WeChat"), as the scan loop reports it. */
+export type ScanStep =
+  | { kind: "qr"; image: string; refresh_at_ms: number }
+  | { kind: "waiting" }
+  | { kind: "scanned"; display_name: string; avatar: string | null }
+  | { kind: "declined" }
+  | { kind: "not_organizer" }
+  | { kind: "expired" }
+  | { kind: "identity_in_use" }
+  | { kind: "offline"; retry_in_secs: number };
+
 export type UiEvent =
   | { kind: "offline"; retry_in_secs: number }
   | { kind: "login_required"; ended: SessionEnded | null }
@@ -52,7 +109,10 @@ export type UiEvent =
   | { kind: "scanned"; display_name: string; avatar: string | null }
   | { kind: "declined" }
   | { kind: "not_organizer" }
-  | { kind: "expired" };
+  | { kind: "expired" }
+  | { kind: "link"; step: ScanStep }
+  | { kind: "linked" }
+  | { kind: "link_stopped"; problem: CommandError };
 
 /** Errors of every command: a stable code and a message for people. */
 export interface CommandError {
@@ -139,6 +199,48 @@ export function endSession(id: string): Promise<void> {
 /** Ends every session of the user's but this console's; resolves with how many ended. */
 export function endOtherSessions(): Promise<number> {
   return core().invoke("end_other_sessions");
+}
+
+/** The organizer team, this user marked. */
+export function listTeam(): Promise<Team> {
+  return core().invoke("list_team");
+}
+
+/** Takes someone off the team (admin); their console sessions end. */
+export function removeMember(userId: string): Promise<void> {
+  return core().invoke("remove_member", { userId });
+}
+
+/** Open invites and those accepted lately (admin). */
+export function listInvites(): Promise<Invite[]> {
+  return core().invoke("list_invites");
+}
+
+export function createInvite(role: InviteRole): Promise<NewInvite> {
+  return core().invoke("create_invite", { role });
+}
+
+export function revokeInvite(id: string): Promise<void> {
+  return core().invoke("revoke_invite", { id });
+}
+
+/** Saves the invite's QR as a PNG file; resolves with where. */
+export function saveInviteQr(id: string): Promise<string> {
+  return core().invoke("save_invite_qr", { id });
+}
+
+/** Adds a password login to this account, or changes it (`currentPassword` once one is set). */
+export function setPassword(login: string, password: string, currentPassword: string | null): Promise<void> {
+  return core().invoke("set_password", { login, password, currentPassword });
+}
+
+/** Runs "Link WeChat"; `onEvent` receives `link` steps, then `linked` or `link_stopped`. */
+export function startLinkWechat(onEvent: (event: UiEvent) => void): Promise<void> {
+  return core().invoke("start_link_wechat", { events: channel(onEvent) });
+}
+
+export function stopLinkWechat(): Promise<void> {
+  return core().invoke("stop_link_wechat");
 }
 
 export function getPreferences(): Promise<PreferencesView> {

@@ -5,10 +5,13 @@
 import { h, replaceChildren } from "./dom.js";
 import { setLanguage, t } from "./i18n.js";
 import * as ipc from "./ipc.js";
-import type { Language, SessionView, UiEvent } from "./ipc.js";
+import type { Language, SessionEnded, SessionView, UiEvent } from "./ipc.js";
+import { accountScreen } from "./screens/account.js";
 import { homeScreen } from "./screens/home.js";
-import { loginScreen, sessionEndedNotice } from "./screens/login.js";
+import { applyScanStep, loginScreen, sessionEndedNotice } from "./screens/login.js";
 import { errorText } from "./screens/parts.js";
+import type { Page } from "./screens/parts.js";
+import { teamScreen } from "./screens/team.js";
 import { settingsScreen } from "./screens/settings.js";
 import { offlineScreen, startingScreen } from "./screens/starting.js";
 import { initialState } from "./state.js";
@@ -39,22 +42,21 @@ function onEvent(event: UiEvent): void {
       showHome(event.session);
       return;
     case "qr":
-      app.scan?.showQr(event.image, event.refresh_at_ms);
-      return;
     case "waiting":
-      app.scan?.setStatus("waiting", t.scanWaiting);
-      return;
     case "scanned":
-      app.scan?.showScanned(event.display_name, event.avatar);
-      return;
     case "declined":
-      app.scan?.setNotice(t.scanDeclined, "warning");
-      return;
     case "not_organizer":
-      app.scan?.setNotice(t.scanNotOrganizer, "error");
-      return;
     case "expired":
-      app.scan?.setNotice(t.scanExpired, "info");
+      if (app.scan) applyScanStep(app.scan, event, serverUrl(), { declined: t.scanDeclined, expired: t.scanExpired, notOrganizer: t.scanNotOrganizer, identityInUse: t.scanNotOrganizer });
+      return;
+    case "link":
+      app.account?.linkStep(event.step, serverUrl());
+      return;
+    case "linked":
+      app.account?.linked();
+      return;
+    case "link_stopped":
+      app.account?.linkStopped(event.problem);
       return;
   }
 }
@@ -70,6 +72,7 @@ function setScreen(next: Screen, content: Node, stop: () => void = () => {}, ref
   app.stopScreen = stop;
   app.refreshScreen = refresh;
   app.scan = null;
+  app.account = null;
   app.screen = next;
   document.body.dataset.screen = next;
   settingsButton.hidden = next === "settings";
@@ -120,12 +123,41 @@ function showHome(view: SessionView): void {
       app.loginNotice = notice;
       showLogin("scan");
     },
-    sessionEnded: (ended) => {
-      app.loginNotice = sessionEndedNotice(ended);
-      showLogin("scan");
-    },
+    sessionEnded,
+    show: showPage,
   });
   setScreen("home", home.element, () => {}, home.refresh);
+}
+
+/** The server says this console's session is over: back to the login with why. */
+function sessionEnded(ended: SessionEnded): void {
+  app.loginNotice = sessionEndedNotice(ended);
+  showLogin("scan");
+}
+
+function showPage(page: Page): void {
+  switch (page) {
+    case "home":
+      if (app.session) showHome(app.session);
+      else restart();
+      return;
+    case "team": {
+      const team = teamScreen({ show: showPage, sessionEnded });
+      setScreen("team", team.element, team.stop, team.refresh);
+      return;
+    }
+    case "account": {
+      const account = accountScreen({
+        show: showPage,
+        sessionEnded,
+        startLink: () => void ipc.startLinkWechat(onEvent),
+        stopLink: () => void ipc.stopLinkWechat(),
+      });
+      setScreen("account", account.element, account.stop, account.refresh);
+      app.account = account;
+      return;
+    }
+  }
 }
 
 function showSettings(): void {
@@ -150,8 +182,10 @@ async function saveSettings(serverUrl: string, language: Language): Promise<void
 function leaveSettings(): void {
   switch (app.screenBeforeSettings) {
     case "home":
+    case "team":
+    case "account":
       if (app.session) {
-        showHome(app.session);
+        showPage(app.screenBeforeSettings);
         return;
       }
       restart();

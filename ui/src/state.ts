@@ -3,9 +3,10 @@
 // (its own elements and countdowns), and main.ts holds it here while it is shown.
 
 import type { PreferencesView, SessionView } from "./ipc.js";
+import type { AccountScreen } from "./screens/account.js";
 import type { ScanPanel } from "./screens/login.js";
 
-export type Screen = "starting" | "offline" | "login" | "home" | "settings";
+export type Screen = "starting" | "offline" | "login" | "home" | "team" | "account" | "settings";
 export type LoginTab = "scan" | "password";
 
 /** A message shown on the login screen (why the last session ended, a logout, a decline...). */
@@ -27,6 +28,8 @@ export interface AppState {
   loginNotice: Notice | null;
   /** The scan panel while the login screen shows it: the scan login's events update it in place. */
   scan: ScanPanel | null;
+  /** The Account page while shown: "Link WeChat"'s events update it in place. */
+  account: AccountScreen | null;
   /** Stops the countdowns of the screen shown; called before the next screen replaces it. */
   stopScreen: () => void;
   /** Asks the server again for what the shown screen got from it (the window regained focus). */
@@ -42,6 +45,7 @@ export function initialState(): AppState {
     session: null,
     loginNotice: null,
     scan: null,
+    account: null,
     stopScreen: () => {},
     refreshScreen: () => {},
   };

@@ -1,6 +1,7 @@
 //! The console's behaviour against a small fake auth server over real HTTP: the session list of
 //! the Devices section, ending one session or all the others, and a session ended elsewhere, which
-//! the console notices at its next call and forgets (memory and keychain).
+//! the console notices at its next call and forgets (memory and keychain); the Team page's calls
+//! (members, invites and their QR, removal) and adding a password login.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use keyring_core::mock;
-use meeteasy_protocol::{Audience, ErrorBody, Session as DeviceSession};
+use meeteasy_protocol::{Audience, ErrorBody, LoginMethod, Session as DeviceSession};
 
 use super::*;
 use crate::keychain::KEYCHAIN_SERVICE;
@@ -23,6 +24,14 @@ const CONSOLE_SID: &str = "sid-console";
 #[derive(Default)]
 struct FakeAuth {
     sessions: Mutex<Vec<DeviceSession>>,
+    /// The team: `(user id, name, roles)`; the console's user is `u1`.
+    members: Mutex<Vec<(String, String, Vec<String>)>>,
+    /// Invites: `(id, role, accepted by)`.
+    invites: Mutex<Vec<(String, String, Option<String>)>>,
+    /// Bodies of `POST /auth/me/password`.
+    passwords: Mutex<Vec<serde_json::Value>>,
+    /// `(bearer, body)` of every `POST /auth/scenes`.
+    scene_requests: Mutex<Vec<(Option<String>, serde_json::Value)>>,
     /// `(method, path, bearer)` of every request.
     requests: Mutex<Vec<(String, String, Option<String>)>>,
 }
@@ -31,9 +40,21 @@ impl FakeAuth {
     fn with_sessions(others: &[(&str, Audience)]) -> Arc<Self> {
         let mut sessions = vec![session(CONSOLE_SID, Audience::Console, Some("Studio PC"))];
         sessions.extend(others.iter().map(|(id, client)| session(id, *client, None)));
+        let team = |id: &str, name: &str, roles: &[&str]| {
+            (
+                id.to_owned(),
+                name.to_owned(),
+                roles.iter().map(|role| (*role).to_owned()).collect(),
+            )
+        };
         Arc::new(Self {
             sessions: Mutex::new(sessions),
-            requests: Mutex::default(),
+            members: Mutex::new(vec![
+                team("u2", "Bob", &["organizer"]),
+                team("u1", "Alice", &["organizer", "admin"]),
+                team("u3", "Carol", &["organizer"]),
+            ]),
+            ..Self::default()
         })
     }
 
@@ -83,6 +104,22 @@ fn session(id: &str, client: Audience, device_name: Option<&str>) -> DeviceSessi
         methods: vec!["wechat".into()],
         current: id == CONSOLE_SID,
     }
+}
+
+/// Not a real PNG: the console passes the server's bytes through untouched.
+const QR_PNG: &[u8] = b"\x89PNG fake invite qr";
+
+fn invite_json(id: &str, role: &str, accepted_by: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "role": role,
+        "created_by": {"id": "u1", "display_name": "Alice", "avatar_url": null, "roles": ["organizer", "admin"]},
+        "created_at": 1_700_000_000,
+        "expires_at": 1_700_086_400,
+        "accepted_by": accepted_by.map(|name| serde_json::json!(
+            {"id": "u9", "display_name": name, "avatar_url": null, "roles": ["organizer"]})),
+        "accepted_at": accepted_by.map(|_| 1_700_000_500),
+    })
 }
 
 fn error(status: StatusCode, code: ErrorCode) -> Response {
@@ -149,7 +186,167 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
         StatusCode::NO_CONTENT.into_response()
     }
 
+    async fn team(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
+        let bearer = fake.record("GET", "/auth/team", &headers);
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        let members: Vec<_> = fake
+            .members
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, name, roles)| {
+                serde_json::json!({
+                    "user": {"id": id, "display_name": name, "avatar_url": null, "roles": roles},
+                    "methods": if id == "u1" { vec!["wechat", "password"] } else { vec!["wechat"] },
+                    "last_login_at": 1_700_000_000,
+                })
+            })
+            .collect();
+        Json(serde_json::json!({ "members": members })).into_response()
+    }
+    async fn remove(
+        State(fake): State<Arc<FakeAuth>>,
+        Path(id): Path<String>,
+        headers: HeaderMap,
+    ) -> Response {
+        let bearer = fake.record("DELETE", &format!("/auth/team/{id}"), &headers);
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        if id == "u1" {
+            let body =
+                serde_json::json!({"error": "last_admin", "message": "the team needs an admin"});
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
+        if id == "u3" {
+            // A code newer than this build knows: its message still shows, its code passes through.
+            let body = serde_json::json!({"error": "team_frozen", "message": "the team is frozen"});
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
+        fake.members.lock().unwrap().retain(|member| member.0 != id);
+        StatusCode::NO_CONTENT.into_response()
+    }
+    async fn create_invite(
+        State(fake): State<Arc<FakeAuth>>,
+        headers: HeaderMap,
+        Json(body): Json<serde_json::Value>,
+    ) -> Response {
+        let bearer = fake.record("POST", "/auth/invites", &headers);
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        let role = body["role"].as_str().unwrap_or_default().to_owned();
+        let mut invites = fake.invites.lock().unwrap();
+        let id = format!("inv{}", invites.len() + 1);
+        invites.push((id.clone(), role.clone(), None));
+        let answer = serde_json::json!({
+            "invite": invite_json(&id, &role, None),
+            "code": "SECRETCODE0123456789abcdefghijkl",
+            "qr": {"png_url": format!("/auth/invites/{id}/qr.png"),
+                   "content": "https://auth.example/m/invite/SECRETCODE0123456789abcdefghijkl"},
+        });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+    async fn list_invites(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
+        let bearer = fake.record("GET", "/auth/invites", &headers);
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        let invites: Vec<_> = fake
+            .invites
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, role, accepted)| invite_json(id, role, accepted.as_deref()))
+            .collect();
+        Json(serde_json::json!({ "invites": invites })).into_response()
+    }
+    async fn revoke_invite(
+        State(fake): State<Arc<FakeAuth>>,
+        Path(id): Path<String>,
+        headers: HeaderMap,
+    ) -> Response {
+        let bearer = fake.record("DELETE", &format!("/auth/invites/{id}"), &headers);
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        fake.invites.lock().unwrap().retain(|invite| invite.0 != id);
+        StatusCode::NO_CONTENT.into_response()
+    }
+    async fn invite_qr(
+        State(fake): State<Arc<FakeAuth>>,
+        Path(file): Path<(String, String)>,
+        headers: HeaderMap,
+    ) -> Response {
+        let bearer = fake.record(
+            "GET",
+            &format!("/auth/invites/{}/{}", file.0, file.1),
+            &headers,
+        );
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        ([("content-type", "image/png")], QR_PNG.to_vec()).into_response()
+    }
+    async fn password(
+        State(fake): State<Arc<FakeAuth>>,
+        headers: HeaderMap,
+        Json(body): Json<serde_json::Value>,
+    ) -> Response {
+        let bearer = fake.record("POST", "/auth/me/password", &headers);
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        let taken = body["login"] == "bob@example.com";
+        fake.passwords.lock().unwrap().push(body);
+        if taken {
+            let body = serde_json::json!({"error": "identity_in_use", "message": "that login belongs to another account"});
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
+        StatusCode::NO_CONTENT.into_response()
+    }
+
+    async fn create_scene(
+        State(fake): State<Arc<FakeAuth>>,
+        headers: HeaderMap,
+        Json(body): Json<serde_json::Value>,
+    ) -> Response {
+        let bearer = fake.record("POST", "/auth/scenes", &headers);
+        fake.scene_requests
+            .lock()
+            .unwrap()
+            .push((bearer.clone(), body));
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        let answer = serde_json::json!({
+            "scene": "LINKSCENE0123456789abcdefghijklm",
+            "poll_token": "poll-token",
+            "expires_in": 120,
+            "interval": 1,
+            "qr": {"png_url": "/auth/scenes/LINKSCENE0123456789abcdefghijklm/qr.png", "content": null},
+        });
+        (StatusCode::CREATED, Json(answer)).into_response()
+    }
+    async fn scene_qr() -> Response {
+        ([("content-type", "image/png")], QR_PNG.to_vec()).into_response()
+    }
+    async fn islogin() -> Response {
+        Json(serde_json::json!({"status": "linked"})).into_response()
+    }
+
     let app = axum::Router::new()
+        .route("/auth/scenes", post(create_scene))
+        .route("/auth/scenes/{scene}/qr.png", get(scene_qr))
+        .route("/auth/scenes/{scene}/islogin", get(islogin))
+        .route("/auth/team", get(team))
+        .route("/auth/team/{id}", delete(remove))
+        .route("/auth/invites", post(create_invite).get(list_invites))
+        .route("/auth/invites/{id}", delete(revoke_invite))
+        .route("/auth/invites/{id}/{file}", get(invite_qr))
+        .route("/auth/me/password", post(password))
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/sessions", get(list))
@@ -195,12 +392,15 @@ async fn logged_in(others: &[(&str, Audience)]) -> Fixture {
     )));
     let keychain = mock::Store::new().expect("mock keychain");
     let vault = SessionVault::with_store(keychain.clone(), Duration::from_secs(5));
-    let console = Arc::new(Console::new(
-        PreferencesFile::in_dir(&dir.0),
-        vault,
-        "Studio PC".into(),
-        Handle::current(),
-    ));
+    let console = Arc::new(
+        Console::new(
+            PreferencesFile::in_dir(&dir.0),
+            vault,
+            "Studio PC".into(),
+            Handle::current(),
+        )
+        .with_save_dir(dir.0.join("Downloads")),
+    );
     let origin = format!("http://{addr}");
     console
         .save_preferences(&origin, Language::English)
@@ -390,6 +590,307 @@ async fn without_a_session_nothing_is_asked() {
         Err(ConsoleError::NotLoggedIn)
     ));
     assert_eq!(fixture.fake.requests.lock().unwrap().len(), asked);
+}
+
+#[tokio::test]
+async fn the_team_lists_admins_first_and_marks_this_user() {
+    let fixture = logged_in(&[]).await;
+    let team = fixture.console.team().await.expect("the team");
+
+    let listed: Vec<_> = team
+        .members
+        .iter()
+        .map(|member| (member.display_name.as_str(), member.you))
+        .collect();
+    assert_eq!(listed, [("Alice", true), ("Bob", false), ("Carol", false)]);
+    assert!(team.you_are_admin);
+    assert_eq!(
+        team.members[0].methods,
+        [LoginMethod::Wechat, LoginMethod::Password]
+    );
+    assert_eq!(team.members[0].last_login_at, Some(1_700_000_000));
+    let json = serde_json::to_string(&team).expect("serializable");
+    assert!(!json.contains(CONSOLE_TOKEN));
+}
+
+#[tokio::test]
+async fn an_invite_comes_with_its_qr_fetched_with_the_token_and_its_link() {
+    let fixture = logged_in(&[]).await;
+    let created = fixture
+        .console
+        .create_invite(TeamRole::Organizer)
+        .await
+        .expect("an invite");
+
+    assert_eq!(created.invite.role, TeamRole::Organizer);
+    assert_eq!(created.invite.created_by, "Alice");
+    assert_eq!(created.invite.expires_at, 1_700_086_400);
+    assert!(
+        created.qr.starts_with("data:image/png;base64,"),
+        "{}",
+        created.qr
+    );
+    assert_eq!(
+        created.link.as_deref(),
+        Some("https://auth.example/m/invite/SECRETCODE0123456789abcdefghijkl")
+    );
+    // What the UI receives holds no token; the QR was fetched with it.
+    let json = serde_json::to_string(&created).expect("serializable");
+    assert!(!json.contains(CONSOLE_TOKEN));
+    let requests = fixture.fake.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(|(method, path, bearer)| method == "GET"
+            && path == "/auth/invites/inv1/qr.png"
+            && bearer.as_deref() == Some(CONSOLE_TOKEN)),
+        "{requests:?}"
+    );
+
+    let listed = fixture.console.invites().await.expect("the invites");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, "inv1");
+    assert_eq!(listed[0].accepted_by, None);
+
+    fixture
+        .console
+        .revoke_invite("inv1")
+        .await
+        .expect("revoked");
+    assert!(
+        fixture
+            .console
+            .invites()
+            .await
+            .expect("the invites")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_invite_says_who_joined() {
+    let fixture = logged_in(&[]).await;
+    fixture
+        .fake
+        .invites
+        .lock()
+        .unwrap()
+        .push(("inv7".into(), "admin".into(), Some("Dan".into())));
+    let listed = fixture.console.invites().await.expect("the invites");
+    assert_eq!(listed[0].role, TeamRole::Admin);
+    let joined = listed[0].accepted_by.as_ref().expect("accepted");
+    assert_eq!(joined.display_name, "Dan");
+    assert_eq!(listed[0].accepted_at, Some(1_700_000_500));
+}
+
+#[tokio::test]
+async fn saving_an_invite_qr_writes_the_servers_png_and_never_overwrites() {
+    let fixture = logged_in(&[]).await;
+    let first = fixture.console.save_invite_qr("inv1").await.expect("saved");
+    let second = fixture.console.save_invite_qr("inv1").await.expect("saved");
+
+    let downloads = fixture._dir.0.join("Downloads");
+    assert_eq!(
+        std::path::PathBuf::from(&first),
+        downloads.join("meeteasy-invite-inv1.png")
+    );
+    assert_eq!(
+        std::path::PathBuf::from(&second),
+        downloads.join("meeteasy-invite-inv1-2.png")
+    );
+    assert_eq!(std::fs::read(&first).expect("the file"), QR_PNG);
+    // An odd id cannot steer the file elsewhere.
+    let odd = fixture
+        .console
+        .save_invite_qr("../../etc")
+        .await
+        .expect("saved");
+    assert_eq!(
+        std::path::PathBuf::from(&odd),
+        downloads.join("meeteasy-invite-etc.png")
+    );
+}
+
+#[tokio::test]
+async fn removing_a_member_and_the_last_admin_refusal_in_the_servers_words() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.remove_member("u2").await.expect("removed");
+    let names: Vec<_> = fixture
+        .console
+        .team()
+        .await
+        .expect("the team")
+        .members
+        .into_iter()
+        .map(|member| member.display_name)
+        .collect();
+    assert_eq!(names, ["Alice", "Carol"]);
+
+    let refused = fixture.console.remove_member("u1").await;
+    let Err(err) = refused else {
+        panic!("the last admin was removed");
+    };
+    assert_eq!(err.code(), "last_admin");
+    assert_eq!(err.to_string(), "the team needs an admin");
+    assert_eq!(
+        serde_json::to_value(&err).ok(),
+        Some(serde_json::json!({"code": "last_admin", "message": "the team needs an admin"}))
+    );
+
+    let Err(newer) = fixture.console.remove_member("u3").await else {
+        panic!("the refusal was taken for a success");
+    };
+    assert_eq!(
+        (newer.code(), newer.to_string().as_str()),
+        ("team_frozen", "the team is frozen")
+    );
+}
+
+#[tokio::test]
+async fn a_password_login_is_added_and_changed_with_the_current_one() {
+    let fixture = logged_in(&[]).await;
+    fixture
+        .console
+        .set_password(" alice@example.com ", Secret::new("first secret"), None)
+        .await
+        .expect("added");
+    fixture
+        .console
+        .set_password(
+            "alice@example.com",
+            Secret::new("second secret"),
+            Some(Secret::new("first secret")),
+        )
+        .await
+        .expect("changed");
+    let taken = fixture
+        .console
+        .set_password("bob@example.com", Secret::new("x"), None)
+        .await;
+    assert!(
+        matches!(&taken, Err(err) if err.code() == "identity_in_use"),
+        "{taken:?}"
+    );
+
+    let bodies = fixture.fake.passwords.lock().unwrap().clone();
+    assert_eq!(bodies[0]["login"], "alice@example.com", "trimmed");
+    assert_eq!(bodies[0]["password"], "first secret");
+    assert!(bodies[0]["current_password"].is_null(), "{}", bodies[0]);
+    assert_eq!(bodies[1]["current_password"], "first secret");
+}
+
+#[tokio::test]
+async fn team_calls_notice_a_session_ended_elsewhere() {
+    let fixture = logged_in(&[]).await;
+    fixture.fake.end_console_session();
+    assert_session_revoked(fixture.console.team().await);
+    assert_eq!(fixture.stored_token(), None);
+
+    let fixture = logged_in(&[]).await;
+    fixture.fake.end_console_session();
+    assert_session_revoked(fixture.console.create_invite(TeamRole::Admin).await);
+}
+
+/// Starts "Link WeChat" and collects its events until it ends (linked, stopped, or back to login).
+async fn link_events(console: &Arc<Console>) -> Vec<UiEvent> {
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    console.start_link_wechat(Arc::new(move |event| {
+        let _sent = sender.send(event);
+    }));
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the link job reports in time")
+            .expect("an event");
+        let done = matches!(
+            event,
+            UiEvent::Linked | UiEvent::LinkStopped { .. } | UiEvent::LoginRequired { .. }
+        );
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn link_wechat_runs_a_link_scene_with_the_token_and_reports_linked() {
+    let fixture = logged_in(&[]).await;
+    let events = link_events(&fixture.console).await;
+
+    assert!(
+        matches!(
+            events.first(),
+            Some(UiEvent::Link {
+                step: ScanEvent::Qr { .. }
+            })
+        ),
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&UiEvent::Linked));
+    let created = fixture.fake.scene_requests.lock().unwrap().clone();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].0.as_deref(), Some(CONSOLE_TOKEN));
+    assert_eq!(created[0].1["purpose"], "link");
+    assert_eq!(created[0].1["device_name"], "Studio PC");
+}
+
+#[tokio::test]
+async fn link_wechat_with_a_session_ended_elsewhere_returns_to_the_login() {
+    let fixture = logged_in(&[]).await;
+    fixture.fake.end_console_session();
+    let events = link_events(&fixture.console).await;
+
+    assert_eq!(
+        events,
+        [UiEvent::LoginRequired {
+            ended: Some(SessionEnded::Revoked)
+        }]
+    );
+    assert_eq!(fixture.stored_token(), None);
+}
+
+#[test]
+fn link_events_reach_the_ui_nested_under_their_own_kind() {
+    let step = serde_json::to_value(UiEvent::Link {
+        step: ScanEvent::Scanned {
+            display_name: "Ann".into(),
+            avatar: None,
+        },
+    })
+    .ok();
+    assert_eq!(
+        step,
+        Some(serde_json::json!({
+            "kind": "link",
+            "step": {"kind": "scanned", "display_name": "Ann", "avatar": null},
+        }))
+    );
+    let refused = serde_json::to_value(UiEvent::Link {
+        step: ScanEvent::IdentityInUse,
+    })
+    .ok();
+    assert_eq!(
+        refused,
+        Some(serde_json::json!({"kind": "link", "step": {"kind": "identity_in_use"}}))
+    );
+    let stopped = serde_json::to_value(UiEvent::LinkStopped {
+        problem: Problem::from(&ConsoleError::Server {
+            code: ErrorCode::Forbidden,
+            message: "organizers only".into(),
+        }),
+    })
+    .ok();
+    assert_eq!(
+        stopped,
+        Some(serde_json::json!({
+            "kind": "link_stopped",
+            "problem": {"code": "forbidden", "message": "organizers only"},
+        }))
+    );
+    assert_eq!(
+        serde_json::to_value(UiEvent::Linked).ok(),
+        Some(serde_json::json!({"kind": "linked"}))
+    );
 }
 
 #[test]

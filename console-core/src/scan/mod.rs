@@ -1,31 +1,38 @@
-//! The scan-login loop: create a scene, show its QR, long-poll `islogin`, and react to what the phone
+//! The scan loop: create a scene, show its QR, long-poll `islogin`, and react to what the phone
 //! does. It rotates the QR shortly before the scene expires (so nobody scans a dead code), shows a
 //! fresh QR after a decline or a refused account, and rides out network loss with backoff.
 //!
-//! The loop knows nothing about windows: it reports [`ScanEvent`]s to a callback and returns the
-//! login once a scan is confirmed. Its owner cancels it by dropping (aborting) the future.
+//! One loop serves both purposes of a scene ([`ScanPurpose`]): logging this console in, and
+//! linking the scanning WeChat to the account already logged in ("Link WeChat"). They differ only
+//! in how the scene is created and what a confirm delivers: a token, or `linked`.
+//!
+//! The loop knows nothing about windows: it reports [`ScanEvent`]s to a callback and returns once a
+//! scan is confirmed. Its owner cancels it by dropping (aborting) the future.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use meeteasy_protocol::{ErrorCode, IsLoginResponse, ScannerProfile, User};
+use meeteasy_protocol::{ErrorCode, ScannerProfile, User};
 use serde::Serialize;
 use tokio::time::{Instant, sleep};
 
-use crate::api::{ApiClient, ApiError, NewScene};
+use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose};
 use crate::backoff::Backoff;
 use meeteasy_protocol::Secret;
 
 /// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests.
 pub trait ScanApi: Send + Sync {
-    fn create_scene(&self) -> impl Future<Output = Result<NewScene, ApiError>> + Send;
+    fn create_scene(
+        &self,
+        purpose: &ScanPurpose,
+    ) -> impl Future<Output = Result<NewScene, ApiError>> + Send;
     fn poll_scene(
         &self,
         scene: &str,
         poll_token: &Secret,
         wait: Duration,
-    ) -> impl Future<Output = Result<IsLoginResponse, ApiError>> + Send;
+    ) -> impl Future<Output = Result<PollAnswer, ApiError>> + Send;
     fn image_data_url(
         &self,
         url_or_path: &str,
@@ -33,8 +40,11 @@ pub trait ScanApi: Send + Sync {
 }
 
 impl ScanApi for ApiClient {
-    fn create_scene(&self) -> impl Future<Output = Result<NewScene, ApiError>> + Send {
-        ApiClient::create_scene(self)
+    fn create_scene(
+        &self,
+        purpose: &ScanPurpose,
+    ) -> impl Future<Output = Result<NewScene, ApiError>> + Send {
+        ApiClient::create_scene(self, purpose)
     }
 
     fn poll_scene(
@@ -42,7 +52,7 @@ impl ScanApi for ApiClient {
         scene: &str,
         poll_token: &Secret,
         wait: Duration,
-    ) -> impl Future<Output = Result<IsLoginResponse, ApiError>> + Send {
+    ) -> impl Future<Output = Result<PollAnswer, ApiError>> + Send {
         ApiClient::poll_scene(self, scene, poll_token, wait)
     }
 
@@ -75,10 +85,20 @@ pub enum ScanEvent {
     NotOrganizer,
     /// The scanned code ran out before the confirm; a fresh QR follows.
     Expired,
+    /// Linking: the scanning WeChat already belongs to another account that holds more than the
+    /// mini program's own login made; nothing changed, a fresh QR follows.
+    IdentityInUse,
     /// The server cannot be reached; the loop retries by itself.
     Offline {
         retry_in_secs: u64,
     },
+}
+
+/// What a confirmed scan delivered, by the scene's purpose.
+#[derive(Debug, Clone)]
+pub enum ScanDone {
+    LoggedIn(ScanGrant),
+    Linked,
 }
 
 /// A confirmed scan: the console's session.
@@ -158,7 +178,7 @@ enum PollVerdict {
     Continue {
         scanner: Option<ScannerProfile>,
     },
-    Confirmed(ScanGrant),
+    Done(ScanDone),
     /// This scene is over; show a fresh QR, after telling the organizer why when there is a reason.
     Replace(Option<ScanEvent>),
     /// Asked to poll more slowly.
@@ -171,13 +191,34 @@ enum Step {
     Watch { active: ActiveScene, scanned: bool },
 }
 
-/// Runs until a scan is confirmed. Cancel it by dropping the future.
+/// Runs the login until a scan is confirmed. Cancel it by dropping the future.
 pub async fn run_scan_login<A: ScanApi>(
     api: &A,
     cache: &SceneCache,
     timing: ScanTiming,
     emit: impl Fn(ScanEvent),
 ) -> ScanGrant {
+    loop {
+        // A login scene ends only in a grant: its creation carries no token to be refused, and an
+        // answer of the other purpose is retried as unexpected.
+        if let Ok(ScanDone::LoggedIn(grant)) =
+            run_scan(api, cache, timing, &ScanPurpose::Login, &emit).await
+        {
+            return grant;
+        }
+    }
+}
+
+/// Runs until a scan of a scene for `purpose` is confirmed. It ends early only when the server
+/// refuses to create a link scene for a reason that waiting does not cure (the console's session
+/// is over, the account may not link): that refusal is the error. Cancel it by dropping the future.
+pub async fn run_scan<A: ScanApi>(
+    api: &A,
+    cache: &SceneCache,
+    timing: ScanTiming,
+    purpose: &ScanPurpose,
+    emit: impl Fn(ScanEvent),
+) -> Result<ScanDone, ApiError> {
     let mut backoff = Backoff::default();
     let mut avatars = AvatarCache::default();
     let mut step = match cache.reusable(timing.min_reuse) {
@@ -193,7 +234,7 @@ pub async fn run_scan_login<A: ScanApi>(
     };
     loop {
         step = match step {
-            Step::NeedScene => match new_scene(api, timing).await {
+            Step::NeedScene => match new_scene(api, purpose, timing).await {
                 Ok(active) => {
                     backoff.reset();
                     cache.store(active.clone());
@@ -204,6 +245,7 @@ pub async fn run_scan_login<A: ScanApi>(
                         scanned: false,
                     }
                 }
+                Err(err) if creation_refused(purpose, &err) => return Err(err),
                 Err(err) => {
                     wait_after_failure(&err, &mut backoff, &emit).await;
                     Step::NeedScene
@@ -228,10 +270,10 @@ pub async fn run_scan_login<A: ScanApi>(
                     let answer = api
                         .poll_scene(&active.scene, &active.poll_token, wait)
                         .await;
-                    match judge(answer) {
-                        PollVerdict::Confirmed(grant) => {
+                    match judge(purpose, answer) {
+                        PollVerdict::Done(done) => {
                             cache.clear();
-                            return grant;
+                            return Ok(done);
                         }
                         PollVerdict::Continue { scanner } => {
                             backoff.reset();
@@ -277,9 +319,34 @@ pub async fn run_scan_login<A: ScanApi>(
     }
 }
 
-async fn new_scene<A: ScanApi>(api: &A, timing: ScanTiming) -> Result<ActiveScene, ApiError> {
+/// Whether a failed creation ends the loop rather than being retried: only for a link scene, whose
+/// creation carries the console's token, and only for a refusal (not for a server that is down,
+/// busy or asking to slow down).
+fn creation_refused(purpose: &ScanPurpose, err: &ApiError) -> bool {
+    if matches!(purpose, ScanPurpose::Login) {
+        return false;
+    }
+    match err {
+        ApiError::RejectedOther { .. } => true,
+        ApiError::Rejected { code, .. } => !matches!(
+            code,
+            ErrorCode::StoreUnavailable
+                | ErrorCode::ServerBusy
+                | ErrorCode::InternalError
+                | ErrorCode::SlowDown
+                | ErrorCode::TooManyRequests
+        ),
+        ApiError::Unreachable | ApiError::Unexpected(_) | ApiError::Redirected { .. } => false,
+    }
+}
+
+async fn new_scene<A: ScanApi>(
+    api: &A,
+    purpose: &ScanPurpose,
+    timing: ScanTiming,
+) -> Result<ActiveScene, ApiError> {
     let created_at = Instant::now();
-    let scene = api.create_scene().await?;
+    let scene = api.create_scene(purpose).await?;
     let image = api.image_data_url(&scene.png_url).await?;
     let margin = timing.rotate_margin.min(scene.expires_in / 4);
     Ok(ActiveScene {
@@ -321,30 +388,47 @@ async fn wait_after_failure(err: &ApiError, backoff: &mut Backoff, emit: &impl F
     sleep(delay).await;
 }
 
-fn judge(answer: Result<IsLoginResponse, ApiError>) -> PollVerdict {
-    match answer {
-        Ok(IsLoginResponse::Pending) => PollVerdict::Continue { scanner: None },
-        Ok(IsLoginResponse::Scanned { user }) => PollVerdict::Continue {
+/// What one `islogin` answer means for a scene of `purpose`: the pure heart of the loop.
+fn judge(purpose: &ScanPurpose, answer: Result<PollAnswer, ApiError>) -> PollVerdict {
+    match (purpose, answer) {
+        (_, Ok(PollAnswer::Pending)) => PollVerdict::Continue { scanner: None },
+        (_, Ok(PollAnswer::Scanned { user })) => PollVerdict::Continue {
             scanner: Some(user),
         },
-        Ok(IsLoginResponse::Confirmed {
-            access_token,
-            expires_in,
-            user,
-            token_type: _,
-        }) => PollVerdict::Confirmed(ScanGrant {
+        (
+            ScanPurpose::Login,
+            Ok(PollAnswer::Confirmed {
+                access_token,
+                expires_in,
+                user,
+                token_type: _,
+            }),
+        ) => PollVerdict::Done(ScanDone::LoggedIn(ScanGrant {
             access_token: Secret::new(access_token),
             expires_in: Duration::from_secs(expires_in),
             user,
-        }),
-        Err(ApiError::Rejected {
+        })),
+        (ScanPurpose::Link { .. }, Ok(PollAnswer::Linked)) => PollVerdict::Done(ScanDone::Linked),
+        (ScanPurpose::Login, Ok(PollAnswer::Linked))
+        | (ScanPurpose::Link { .. }, Ok(PollAnswer::Confirmed { .. })) => PollVerdict::Retry(
+            ApiError::Unexpected("an answer for a scene of the other purpose".into()),
+        ),
+        (_, Err(err)) => judge_error(err),
+    }
+}
+
+fn judge_error(answer: ApiError) -> PollVerdict {
+    match answer {
+        ApiError::Rejected {
             code,
             retry_after,
             message,
-        }) => match code {
+        } => match code {
             ErrorCode::AccessDenied => PollVerdict::Replace(Some(ScanEvent::Declined)),
             ErrorCode::NotOrganizer => PollVerdict::Replace(Some(ScanEvent::NotOrganizer)),
             ErrorCode::SceneExpired => PollVerdict::Replace(Some(ScanEvent::Expired)),
+            // A link scene whose WeChat belongs to another real account: nothing changed.
+            ErrorCode::IdentityInUse => PollVerdict::Replace(Some(ScanEvent::IdentityInUse)),
             // The scene is gone from the server's point of view (e.g. restarted with a fresh store).
             ErrorCode::InvalidPollToken | ErrorCode::NotFound => PollVerdict::Replace(None),
             ErrorCode::SlowDown | ErrorCode::TooManyRequests => {
@@ -369,15 +453,21 @@ fn judge(answer: Result<IsLoginResponse, ApiError>) -> PollVerdict {
             | ErrorCode::InvalidToken
             | ErrorCode::TokenExpired
             | ErrorCode::TokenRevoked
-            | ErrorCode::SessionNotFound => PollVerdict::Retry(ApiError::Rejected {
+            | ErrorCode::SessionNotFound
+            | ErrorCode::InviteInvalid
+            | ErrorCode::InviteExpired
+            | ErrorCode::InviteUsed
+            | ErrorCode::LastAdmin
+            | ErrorCode::Forbidden => PollVerdict::Retry(ApiError::Rejected {
                 code,
                 message,
                 retry_after,
             }),
         },
-        Err(
-            err @ (ApiError::Unreachable | ApiError::Unexpected(_) | ApiError::Redirected { .. }),
-        ) => PollVerdict::Retry(err),
+        err @ (ApiError::Unreachable
+        | ApiError::RejectedOther { .. }
+        | ApiError::Unexpected(_)
+        | ApiError::Redirected { .. }) => PollVerdict::Retry(err),
     }
 }
 

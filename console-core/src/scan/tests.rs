@@ -1,22 +1,22 @@
 //! The scan loop against a scripted fake server, on tokio's paused clock: rotation, decline,
-//! refused accounts, network loss and recovery, the QR cache.
+//! refused accounts, network loss and recovery, the QR cache; and the same loop linking WeChat.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use meeteasy_protocol::{ErrorCode, IsLoginResponse, ScannerProfile, User};
+use meeteasy_protocol::{ErrorCode, ScannerProfile, User};
 use tokio::time::{Instant, sleep, timeout};
 
 use super::*;
-use crate::api::{ApiError, NewScene};
+use crate::api::{ApiError, NewScene, PollAnswer, ScanPurpose};
 
 const SCENE_TTL: Duration = Duration::from_secs(120);
 const INTERVAL: Duration = Duration::from_secs(2);
 
 /// One scripted answer to `islogin`; when the script runs out the fake long-polls "pending".
 enum Answer {
-    Now(Result<IsLoginResponse, ApiError>),
+    Now(Result<PollAnswer, ApiError>),
 }
 
 #[derive(Debug, Clone)]
@@ -33,10 +33,14 @@ struct FakeServer {
     script: Mutex<VecDeque<Answer>>,
     /// The next N scene creations fail as if the network were down.
     failing_creates: Mutex<u32>,
+    /// The bearer each scene was created with (a link scene's is the console's token).
+    create_bearers: Mutex<Vec<Option<String>>>,
+    /// Scene creation is refused with this (e.g. the console's session is over).
+    refuse_creates: Mutex<Option<ApiError>>,
 }
 
 impl FakeServer {
-    fn scripted(answers: impl IntoIterator<Item = Result<IsLoginResponse, ApiError>>) -> Self {
+    fn scripted(answers: impl IntoIterator<Item = Result<PollAnswer, ApiError>>) -> Self {
         let server = Self::default();
         server
             .script
@@ -52,7 +56,14 @@ impl FakeServer {
 }
 
 impl ScanApi for FakeServer {
-    async fn create_scene(&self) -> Result<NewScene, ApiError> {
+    async fn create_scene(&self, purpose: &ScanPurpose) -> Result<NewScene, ApiError> {
+        self.create_bearers.lock().unwrap().push(match purpose {
+            ScanPurpose::Login => None,
+            ScanPurpose::Link { console_token } => Some(console_token.expose().to_owned()),
+        });
+        if let Some(refusal) = self.refuse_creates.lock().unwrap().take() {
+            return Err(refusal);
+        }
         {
             let mut failing = self.failing_creates.lock().unwrap();
             if *failing > 0 {
@@ -77,7 +88,7 @@ impl ScanApi for FakeServer {
         scene: &str,
         poll_token: &Secret,
         wait: Duration,
-    ) -> Result<IsLoginResponse, ApiError> {
+    ) -> Result<PollAnswer, ApiError> {
         assert_eq!(
             poll_token.expose(),
             format!("poll-{scene}"),
@@ -93,7 +104,7 @@ impl ScanApi for FakeServer {
             Some(Answer::Now(answer)) => answer,
             None => {
                 sleep(wait).await;
-                Ok(IsLoginResponse::Pending)
+                Ok(PollAnswer::Pending)
             }
         }
     }
@@ -103,7 +114,7 @@ impl ScanApi for FakeServer {
     }
 }
 
-fn rejected(code: ErrorCode) -> Result<IsLoginResponse, ApiError> {
+fn rejected(code: ErrorCode) -> Result<PollAnswer, ApiError> {
     Err(ApiError::Rejected {
         code,
         message: code.to_string(),
@@ -111,8 +122,8 @@ fn rejected(code: ErrorCode) -> Result<IsLoginResponse, ApiError> {
     })
 }
 
-fn scanned(name: &str) -> Result<IsLoginResponse, ApiError> {
-    Ok(IsLoginResponse::Scanned {
+fn scanned(name: &str) -> Result<PollAnswer, ApiError> {
+    Ok(PollAnswer::Scanned {
         user: ScannerProfile {
             display_name: name.to_owned(),
             avatar_url: Some(format!("https://avatars.example/{name}.png")),
@@ -120,8 +131,8 @@ fn scanned(name: &str) -> Result<IsLoginResponse, ApiError> {
     })
 }
 
-fn confirmed(name: &str) -> Result<IsLoginResponse, ApiError> {
-    Ok(IsLoginResponse::Confirmed {
+fn confirmed(name: &str) -> Result<PollAnswer, ApiError> {
+    Ok(PollAnswer::Confirmed {
         access_token: format!("jwt-of-{name}"),
         token_type: "Bearer".into(),
         expires_in: 7 * 24 * 3600,
@@ -198,11 +209,7 @@ async fn rotates_the_qr_before_the_scene_expires_without_any_click() {
 
 #[tokio::test(start_paused = true)]
 async fn scanned_then_confirmed_returns_the_login_and_clears_the_cache() {
-    let server = FakeServer::scripted([
-        Ok(IsLoginResponse::Pending),
-        scanned("Ann"),
-        confirmed("Ann"),
-    ]);
+    let server = FakeServer::scripted([Ok(PollAnswer::Pending), scanned("Ann"), confirmed("Ann")]);
     let cache = SceneCache::default();
     let (grant, events) = run_for(&server, &cache, Duration::from_secs(60)).await;
 
@@ -384,4 +391,227 @@ async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     let (_, third) = run_for(&server, &cache, Duration::from_secs(5)).await;
     assert_eq!(server.scenes_created(), 2);
     assert_ne!(qr_images(&third)[0], qr_images(&first)[0]);
+}
+
+fn link_purpose() -> ScanPurpose {
+    ScanPurpose::Link {
+        console_token: Secret::new("jwt-of-the-console"),
+    }
+}
+
+/// Runs the link loop for at most `limit` of virtual time: its outcome (`None`: still running) and
+/// every event.
+async fn link_for(
+    server: &FakeServer,
+    limit: Duration,
+) -> (Option<Result<ScanDone, ApiError>>, Vec<ScanEvent>) {
+    let events = Mutex::new(Vec::new());
+    let done = timeout(
+        limit,
+        run_scan(
+            server,
+            &SceneCache::default(),
+            ScanTiming::default(),
+            &link_purpose(),
+            |event| events.lock().unwrap().push(event),
+        ),
+    )
+    .await
+    .ok();
+    (done, events.into_inner().unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn linking_follows_the_scan_as_login_does_and_ends_linked() {
+    let server = FakeServer::scripted([
+        Ok(PollAnswer::Pending),
+        scanned("Ann"),
+        rejected(ErrorCode::AccessDenied),
+        scanned("Ann"),
+        Ok(PollAnswer::Linked),
+    ]);
+    let (done, events) = link_for(&server, Duration::from_secs(60)).await;
+
+    assert!(matches!(done, Some(Ok(ScanDone::Linked))), "{done:?}");
+    assert!(events.contains(&ScanEvent::Declined));
+    assert!(events.contains(&ScanEvent::Scanned {
+        display_name: "Ann".into(),
+        avatar: Some("data:image/png;base64,https://avatars.example/Ann.png".into()),
+    }));
+    // Declined, then a fresh link scene, each created with the console's token.
+    assert_eq!(server.scenes_created(), 2);
+    assert_eq!(
+        *server.create_bearers.lock().unwrap(),
+        [
+            Some("jwt-of-the-console".to_owned()),
+            Some("jwt-of-the-console".to_owned())
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_scene_rotates_before_it_expires() {
+    let server = FakeServer::default();
+    let (done, events) = link_for(&server, Duration::from_secs(250)).await;
+    assert!(done.is_none());
+    assert_eq!(server.scenes_created(), 3);
+    assert_eq!(qr_images(&events).len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wechat_of_another_account_is_told_so_and_gets_a_fresh_qr() {
+    let server = FakeServer::scripted([scanned("Ann"), rejected(ErrorCode::IdentityInUse)]);
+    let (done, events) = link_for(&server, Duration::from_secs(30)).await;
+
+    assert!(done.is_none());
+    let refused = events
+        .iter()
+        .position(|event| *event == ScanEvent::IdentityInUse)
+        .expect("identity_in_use shown");
+    assert!(
+        events[refused..]
+            .iter()
+            .any(|event| matches!(event, ScanEvent::Qr { .. })),
+        "a fresh QR follows: {events:?}"
+    );
+    assert_eq!(server.scenes_created(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_link_scene_ends_the_loop_with_the_refusal() {
+    let server = FakeServer::default();
+    *server.refuse_creates.lock().unwrap() = Some(ApiError::Rejected {
+        code: ErrorCode::TokenRevoked,
+        message: "revoked".into(),
+        retry_after: None,
+    });
+    let (done, events) = link_for(&server, Duration::from_secs(30)).await;
+
+    assert!(
+        matches!(
+            done,
+            Some(Err(ApiError::Rejected {
+                code: ErrorCode::TokenRevoked,
+                ..
+            }))
+        ),
+        "{done:?}"
+    );
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_scene_rides_out_a_server_that_is_down() {
+    let server = FakeServer::default();
+    *server.failing_creates.lock().unwrap() = 2;
+    let (done, events) = link_for(&server, Duration::from_secs(10)).await;
+    assert!(done.is_none());
+    assert!(
+        matches!(
+            events[..],
+            [
+                ScanEvent::Offline { retry_in_secs: 1 },
+                ScanEvent::Offline { retry_in_secs: 2 },
+                ScanEvent::Qr { .. },
+                ..
+            ]
+        ),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_of_the_other_purpose_is_not_taken() {
+    // A login scene never ends on `linked`, a link scene never on a token.
+    let server = FakeServer::scripted([Ok(PollAnswer::Linked)]);
+    let (grant, _) = run_for(&server, &SceneCache::default(), Duration::from_secs(20)).await;
+    assert!(grant.is_none());
+    assert_eq!(
+        *server.create_bearers.lock().unwrap(),
+        [None],
+        "a login scene carries no token"
+    );
+
+    let server = FakeServer::scripted([confirmed("Ann")]);
+    let (done, _) = link_for(&server, Duration::from_secs(20)).await;
+    assert!(done.is_none(), "{done:?}");
+}
+
+#[test]
+fn judge_maps_every_answer_of_each_purpose() {
+    let login = ScanPurpose::Login;
+    let link = link_purpose();
+    let verdict = |purpose: &ScanPurpose, answer| match judge(purpose, answer) {
+        PollVerdict::Continue { scanner: None } => "continue",
+        PollVerdict::Continue { scanner: Some(_) } => "scanned",
+        PollVerdict::Done(ScanDone::LoggedIn(_)) => "logged_in",
+        PollVerdict::Done(ScanDone::Linked) => "linked",
+        PollVerdict::Replace(Some(ScanEvent::Declined)) => "declined",
+        PollVerdict::Replace(Some(ScanEvent::NotOrganizer)) => "not_organizer",
+        PollVerdict::Replace(Some(ScanEvent::Expired)) => "expired",
+        PollVerdict::Replace(Some(ScanEvent::IdentityInUse)) => "identity_in_use",
+        PollVerdict::Replace(_) => "replace",
+        PollVerdict::Wait(_) => "wait",
+        PollVerdict::Retry(_) => "retry",
+    };
+    let identity_in_use = || rejected(ErrorCode::IdentityInUse);
+    let unknown = || {
+        Err(ApiError::RejectedOther {
+            code: "something_new".into(),
+            message: "new".into(),
+        })
+    };
+    for purpose in [&login, &link] {
+        assert_eq!(verdict(purpose, Ok(PollAnswer::Pending)), "continue");
+        assert_eq!(verdict(purpose, scanned("Ann")), "scanned");
+        assert_eq!(
+            verdict(purpose, rejected(ErrorCode::AccessDenied)),
+            "declined"
+        );
+        assert_eq!(
+            verdict(purpose, rejected(ErrorCode::SceneExpired)),
+            "expired"
+        );
+        assert_eq!(
+            verdict(purpose, rejected(ErrorCode::InvalidPollToken)),
+            "replace"
+        );
+        assert_eq!(verdict(purpose, rejected(ErrorCode::SlowDown)), "wait");
+        assert_eq!(verdict(purpose, Err(ApiError::Unreachable)), "retry");
+        assert_eq!(verdict(purpose, identity_in_use()), "identity_in_use");
+        assert_eq!(verdict(purpose, unknown()), "retry");
+    }
+    assert_eq!(verdict(&login, confirmed("Ann")), "logged_in");
+    assert_eq!(verdict(&login, Ok(PollAnswer::Linked)), "retry");
+    assert_eq!(verdict(&link, Ok(PollAnswer::Linked)), "linked");
+    assert_eq!(verdict(&link, confirmed("Ann")), "retry");
+}
+
+#[test]
+fn only_a_refused_link_scene_creation_ends_the_loop() {
+    let refused = ApiError::Rejected {
+        code: ErrorCode::TokenRevoked,
+        message: String::new(),
+        retry_after: None,
+    };
+    let busy = ApiError::Rejected {
+        code: ErrorCode::StoreUnavailable,
+        message: String::new(),
+        retry_after: None,
+    };
+    let forbidden = ApiError::Rejected {
+        code: ErrorCode::Forbidden,
+        message: String::new(),
+        retry_after: None,
+    };
+    let unknown = ApiError::RejectedOther {
+        code: "something_new".into(),
+        message: String::new(),
+    };
+    assert!(creation_refused(&link_purpose(), &refused));
+    assert!(creation_refused(&link_purpose(), &forbidden));
+    assert!(creation_refused(&link_purpose(), &unknown));
+    assert!(!creation_refused(&link_purpose(), &busy));
+    assert!(!creation_refused(&link_purpose(), &ApiError::Unreachable));
+    assert!(!creation_refused(&ScanPurpose::Login, &refused));
 }

@@ -4,6 +4,7 @@ mod admin_cli;
 mod bad_input;
 mod connections;
 mod console;
+mod console_team;
 mod failover;
 mod flows;
 mod h5;

@@ -48,6 +48,39 @@ export function endSession(id) {
 export function endOtherSessions() {
     return core().invoke("end_other_sessions");
 }
+/** The organizer team, this user marked. */
+export function listTeam() {
+    return core().invoke("list_team");
+}
+/** Takes someone off the team (admin); their console sessions end. */
+export function removeMember(userId) {
+    return core().invoke("remove_member", { userId });
+}
+/** Open invites and those accepted lately (admin). */
+export function listInvites() {
+    return core().invoke("list_invites");
+}
+export function createInvite(role) {
+    return core().invoke("create_invite", { role });
+}
+export function revokeInvite(id) {
+    return core().invoke("revoke_invite", { id });
+}
+/** Saves the invite's QR as a PNG file; resolves with where. */
+export function saveInviteQr(id) {
+    return core().invoke("save_invite_qr", { id });
+}
+/** Adds a password login to this account, or changes it (`currentPassword` once one is set). */
+export function setPassword(login, password, currentPassword) {
+    return core().invoke("set_password", { login, password, currentPassword });
+}
+/** Runs "Link WeChat"; `onEvent` receives `link` steps, then `linked` or `link_stopped`. */
+export function startLinkWechat(onEvent) {
+    return core().invoke("start_link_wechat", { events: channel(onEvent) });
+}
+export function stopLinkWechat() {
+    return core().invoke("stop_link_wechat");
+}
 export function getPreferences() {
     return core().invoke("get_preferences");
 }

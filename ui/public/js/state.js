@@ -10,6 +10,7 @@ export function initialState() {
         session: null,
         loginNotice: null,
         scan: null,
+        account: null,
         stopScreen: () => { },
         refreshScreen: () => { },
     };

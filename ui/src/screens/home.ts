@@ -1,5 +1,6 @@
 // The home screen of a logged-in organizer: who they are, until when, on which server; open the
 // site in the browser already logged in, or log out; and the Devices section (screens/devices.ts).
+// Its bar leads to the Team and Account pages.
 
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
@@ -7,13 +8,16 @@ import * as ipc from "../ipc.js";
 import type { SessionEnded, SessionView } from "../ipc.js";
 import type { Notice } from "../state.js";
 import { devicesSection } from "./devices.js";
-import { avatarElement, errorText, sessionEndedBy, storageBanner } from "./parts.js";
+import { avatarElement, errorText, pagesBar, sessionEndedBy, storageBanner } from "./parts.js";
+import type { Page } from "./parts.js";
 
 export interface HomeActions {
   /** The session is over; `notice` tells the login screen how the logout went. */
   loggedOut(notice: Notice): void;
   /** The server says this console's session is over (ended from another device, expired). */
   sessionEnded(ended: SessionEnded): void;
+  /** Go to another page (Team, Account). */
+  show(page: Page): void;
 }
 
 /** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
@@ -69,6 +73,7 @@ export function homeScreen(view: SessionView, actions: HomeActions): { element: 
   const element = h(
     "section",
     { class: "card home-card", id: "home" },
+    pagesBar("home", actions.show),
     storageBanner(view.storage),
     message,
     h(

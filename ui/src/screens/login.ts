@@ -5,7 +5,7 @@ import { countdown, secondsFromNow } from "../countdown.js";
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import type { SessionEnded, SessionView, Storage } from "../ipc.js";
+import type { ScanStep, SessionEnded, SessionView, Storage } from "../ipc.js";
 import type { LoginTab, Notice } from "../state.js";
 import { avatarElement, errorText, storageBanner } from "./parts.js";
 import { offlineLine } from "./starting.js";
@@ -24,7 +24,7 @@ export function loginScreen(
   actions: LoginActions,
 ): { element: HTMLElement; scan: ScanPanel | null } {
   const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
-  const scan = tab === "scan" ? new ScanPanel(notice) : null;
+  const scan = tab === "scan" ? new ScanPanel(notice, loginTexts()) : null;
   const panel = scan ? scan.element : passwordPanel(notice, actions);
   const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
   return { element, scan };
@@ -71,7 +71,54 @@ function tabButton(tab: LoginTab, label: string, shown: LoginTab, actions: Login
   );
 }
 
-/** The scan tab's panel. It keeps references to its parts so events update them in place. */
+/** What a scan panel says and how its elements are named: the login's, or "Link WeChat"'s. */
+export interface ScanTexts {
+  /** Prefix of the elements' ids ("" for the login, whose ids predate linking). */
+  idPrefix: string;
+  title: string;
+  hint: string;
+  alt: string;
+  /** The panel is the login screen's tab panel. */
+  tabPanel: boolean;
+}
+
+export function loginTexts(): ScanTexts {
+  return { idPrefix: "", title: t.scanTitle, hint: t.scanHint, alt: t.qrAlt, tabPanel: true };
+}
+
+/** What a scan step does to a panel: one place for the login and "Link WeChat". The refusals'
+ * words differ by purpose and are given by the caller. */
+export function applyScanStep(panel: ScanPanel, step: ScanStep, server: string, refusals: { declined: string; expired: string; notOrganizer: string; identityInUse: string }): void {
+  switch (step.kind) {
+    case "qr":
+      panel.showQr(step.image, step.refresh_at_ms);
+      return;
+    case "waiting":
+      panel.setStatus("waiting", t.scanWaiting);
+      return;
+    case "scanned":
+      panel.showScanned(step.display_name, step.avatar);
+      return;
+    case "declined":
+      panel.setNotice(refusals.declined, "warning");
+      return;
+    case "not_organizer":
+      panel.setNotice(refusals.notOrganizer, "error");
+      return;
+    case "expired":
+      panel.setNotice(refusals.expired, "info");
+      return;
+    case "identity_in_use":
+      panel.setNotice(refusals.identityInUse, "error");
+      return;
+    case "offline":
+      panel.showOffline(server, step.retry_in_secs);
+      return;
+  }
+}
+
+/** A scan panel (the login's scan tab, or "Link WeChat"). It keeps references to its parts so
+ * events update them in place. */
 export class ScanPanel {
   readonly element: HTMLElement;
   private readonly qr: HTMLImageElement;
@@ -84,18 +131,22 @@ export class ScanPanel {
   /** Ends the "trying again in N s" countdown while the server is unreachable. */
   private stopRetry = (): void => {};
 
-  constructor(notice: Notice | null) {
-    this.qr = h("img", { id: "qr-image", alt: t.qrAlt, width: "232", height: "232", hidden: true });
-    this.qrFrame = h("div", { class: "qr-frame", id: "qr-frame", "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
-    this.status = h("p", { class: "scan-status", id: "scan-status", "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
-    this.notice = h("p", { class: "banner", id: "scan-notice", role: "alert", hidden: true });
-    this.refresh = h("p", { class: "muted small", id: "qr-refresh" });
+  constructor(notice: Notice | null, texts: ScanTexts) {
+    const id = (name: string): string => `${texts.idPrefix}${name}`;
+    this.qr = h("img", { id: id("qr-image"), alt: texts.alt, width: "232", height: "232", hidden: true });
+    this.qrFrame = h("div", { class: "qr-frame", id: id("qr-frame"), "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
+    this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
+    this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
+    this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
     if (notice) this.setNotice(notice.text, notice.tone);
+    const panelProps: Record<string, string> = texts.tabPanel
+      ? { class: "scan-panel", id: id("scan-panel"), role: "tabpanel", "aria-labelledby": "tab-scan" }
+      : { class: "scan-panel", id: id("scan-panel") };
     this.element = h(
       "div",
-      { class: "scan-panel", id: "scan-panel", role: "tabpanel", "aria-labelledby": "tab-scan" },
+      panelProps,
       this.notice,
-      h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, t.scanTitle), h("p", { class: "muted" }, t.scanHint), this.status, this.refresh)),
+      h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh)),
     );
   }
 

@@ -1,5 +1,5 @@
 // Pieces more than one screen shows: the banner about where the session is kept, a person's
-// avatar, and a command's error in words.
+// avatar, a command's error in words, and the bar that moves between Home, Team and Account.
 
 import { h, initials } from "../dom.js";
 import { t } from "../i18n.js";
@@ -11,7 +11,7 @@ export function storageBanner(storage: Storage): Node | null {
   return h("p", { class: "banner warning", id: "storage-notice", role: "status" }, t.memoryOnly(storage.problem));
 }
 
-export function avatarElement(avatar: string | null, name: string, size: "small" | "large"): HTMLElement {
+export function avatarElement(avatar: string | null, name: string, size: "small" | "medium" | "large"): HTMLElement {
   if (avatar) return h("img", { class: `avatar ${size}`, src: avatar, alt: "" });
   return h("span", { class: `avatar ${size} initials`, "aria-hidden": "true" }, initials(name));
 }
@@ -45,7 +45,50 @@ export function errorText(error: unknown): string {
       return t.serverUnreachable;
     case "invalid_server_url":
       return t.invalidServerUrl(error.message);
+    case "forbidden":
+      return t.forbidden;
+    case "invite_invalid":
+      return t.inviteInvalid;
+    case "invite_expired":
+      return t.inviteExpired;
+    case "invite_used":
+      return t.inviteUsed;
+    case "identity_in_use":
+      return t.loginInUse;
+    // Refusals whose reason only the server can give (the last admin, a rule of the team): its words.
+    case "last_admin":
+      return t.refusedBecause(error.message);
     default:
       return t.unexpected(error.message);
   }
+}
+
+export type Page = "home" | "team" | "account";
+
+/** The bar at the top of the logged-in pages; `show` moves to another page. */
+export function pagesBar(current: Page, show: (page: Page) => void): HTMLElement {
+  const pages: [Page, string][] = [
+    ["home", t.navHome],
+    ["team", t.navTeam],
+    ["account", t.navAccount],
+  ];
+  return h(
+    "nav",
+    { class: "pages", "aria-label": t.pagesLabel },
+    ...pages.map(([page, label]) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "page-link",
+          id: `nav-${page}`,
+          "aria-current": page === current ? "page" : "false",
+          onclick: () => {
+            if (page !== current) show(page);
+          },
+        },
+        label,
+      ),
+    ),
+  );
 }

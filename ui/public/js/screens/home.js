@@ -1,10 +1,11 @@
 // The home screen of a logged-in organizer: who they are, until when, on which server; open the
 // site in the browser already logged in, or log out; and the Devices section (screens/devices.ts).
+// Its bar leads to the Team and Account pages.
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import { devicesSection } from "./devices.js";
-import { avatarElement, errorText, sessionEndedBy, storageBanner } from "./parts.js";
+import { avatarElement, errorText, pagesBar, sessionEndedBy, storageBanner } from "./parts.js";
 /** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
 export function homeScreen(view, actions) {
     const devices = devicesSection(actions);
@@ -50,7 +51,7 @@ export function homeScreen(view, actions) {
             actions.loggedOut(notice);
         },
     }, t.logout);
-    const element = h("section", { class: "card home-card", id: "home" }, storageBanner(view.storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint), devices.element);
+    const element = h("section", { class: "card home-card", id: "home" }, pagesBar("home", actions.show), storageBanner(view.storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint), devices.element);
     devices.refresh();
     return { element, refresh: devices.refresh };
 }

@@ -9,7 +9,7 @@ import { offlineLine } from "./starting.js";
 /** The login screen on `tab`; `scan` is its scan panel when that tab is shown. */
 export function loginScreen(tab, notice, storage, actions) {
     const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
-    const scan = tab === "scan" ? new ScanPanel(notice) : null;
+    const scan = tab === "scan" ? new ScanPanel(notice, loginTexts()) : null;
     const panel = scan ? scan.element : passwordPanel(notice, actions);
     const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
     return { element, scan };
@@ -51,21 +51,59 @@ function tabButton(tab, label, shown, actions) {
         },
     }, label);
 }
-/** The scan tab's panel. It keeps references to its parts so events update them in place. */
+export function loginTexts() {
+    return { idPrefix: "", title: t.scanTitle, hint: t.scanHint, alt: t.qrAlt, tabPanel: true };
+}
+/** What a scan step does to a panel: one place for the login and "Link WeChat". The refusals'
+ * words differ by purpose and are given by the caller. */
+export function applyScanStep(panel, step, server, refusals) {
+    switch (step.kind) {
+        case "qr":
+            panel.showQr(step.image, step.refresh_at_ms);
+            return;
+        case "waiting":
+            panel.setStatus("waiting", t.scanWaiting);
+            return;
+        case "scanned":
+            panel.showScanned(step.display_name, step.avatar);
+            return;
+        case "declined":
+            panel.setNotice(refusals.declined, "warning");
+            return;
+        case "not_organizer":
+            panel.setNotice(refusals.notOrganizer, "error");
+            return;
+        case "expired":
+            panel.setNotice(refusals.expired, "info");
+            return;
+        case "identity_in_use":
+            panel.setNotice(refusals.identityInUse, "error");
+            return;
+        case "offline":
+            panel.showOffline(server, step.retry_in_secs);
+            return;
+    }
+}
+/** A scan panel (the login's scan tab, or "Link WeChat"). It keeps references to its parts so
+ * events update them in place. */
 export class ScanPanel {
-    constructor(notice) {
+    constructor(notice, texts) {
         /** Ends the "code refreshes in N s" countdown. */
         this.stopRefresh = () => { };
         /** Ends the "trying again in N s" countdown while the server is unreachable. */
         this.stopRetry = () => { };
-        this.qr = h("img", { id: "qr-image", alt: t.qrAlt, width: "232", height: "232", hidden: true });
-        this.qrFrame = h("div", { class: "qr-frame", id: "qr-frame", "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
-        this.status = h("p", { class: "scan-status", id: "scan-status", "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
-        this.notice = h("p", { class: "banner", id: "scan-notice", role: "alert", hidden: true });
-        this.refresh = h("p", { class: "muted small", id: "qr-refresh" });
+        const id = (name) => `${texts.idPrefix}${name}`;
+        this.qr = h("img", { id: id("qr-image"), alt: texts.alt, width: "232", height: "232", hidden: true });
+        this.qrFrame = h("div", { class: "qr-frame", id: id("qr-frame"), "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
+        this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
+        this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
+        this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
         if (notice)
             this.setNotice(notice.text, notice.tone);
-        this.element = h("div", { class: "scan-panel", id: "scan-panel", role: "tabpanel", "aria-labelledby": "tab-scan" }, this.notice, h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, t.scanTitle), h("p", { class: "muted" }, t.scanHint), this.status, this.refresh)));
+        const panelProps = texts.tabPanel
+            ? { class: "scan-panel", id: id("scan-panel"), role: "tabpanel", "aria-labelledby": "tab-scan" }
+            : { class: "scan-panel", id: id("scan-panel") };
+        this.element = h("div", panelProps, this.notice, h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh)));
     }
     showQr(image, refreshAtMs) {
         this.qr.src = image;

@@ -1,5 +1,5 @@
 // Pieces more than one screen shows: the banner about where the session is kept, a person's
-// avatar, and a command's error in words.
+// avatar, a command's error in words, and the bar that moves between Home, Team and Account.
 import { h, initials } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
@@ -43,7 +43,38 @@ export function errorText(error) {
             return t.serverUnreachable;
         case "invalid_server_url":
             return t.invalidServerUrl(error.message);
+        case "forbidden":
+            return t.forbidden;
+        case "invite_invalid":
+            return t.inviteInvalid;
+        case "invite_expired":
+            return t.inviteExpired;
+        case "invite_used":
+            return t.inviteUsed;
+        case "identity_in_use":
+            return t.loginInUse;
+        // Refusals whose reason only the server can give (the last admin, a rule of the team): its words.
+        case "last_admin":
+            return t.refusedBecause(error.message);
         default:
             return t.unexpected(error.message);
     }
+}
+/** The bar at the top of the logged-in pages; `show` moves to another page. */
+export function pagesBar(current, show) {
+    const pages = [
+        ["home", t.navHome],
+        ["team", t.navTeam],
+        ["account", t.navAccount],
+    ];
+    return h("nav", { class: "pages", "aria-label": t.pagesLabel }, ...pages.map(([page, label]) => h("button", {
+        type: "button",
+        class: "page-link",
+        id: `nav-${page}`,
+        "aria-current": page === current ? "page" : "false",
+        onclick: () => {
+            if (page !== current)
+                show(page);
+        },
+    }, label)));
 }

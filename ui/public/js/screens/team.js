@@ -1,0 +1,225 @@
+// The Team page: every organizer with avatar, name, roles, ways in and last login. Admins also
+// invite (the QR large, its expiry counting down, "Copy link" when the server draws plain QR codes,
+// "Save QR as image"), see open and lately accepted invites with "Revoke", and remove members behind
+// a confirmation. Rust holds the token and fetches the QR; this module gets data and pictures only.
+import { countdown } from "../countdown.js";
+import { h, replaceChildren } from "../dom.js";
+import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
+import * as ipc from "../ipc.js";
+import { avatarElement, errorText, pagesBar, sessionEndedBy } from "./parts.js";
+export function teamScreen(actions) {
+    const message = h("p", { class: "banner", id: "team-message", role: "status", hidden: true });
+    const members = h("ul", { class: "member-list", id: "member-list", "aria-labelledby": "team-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.teamLoading));
+    const inviteButtons = h("div", { class: "actions invite-actions", id: "invite-actions", hidden: true });
+    const invitePanel = h("div", { class: "invite-panel", id: "invite-panel", hidden: true });
+    const invitesSection = h("section", { class: "invites", id: "invites", "aria-labelledby": "invites-title", hidden: true });
+    const invitesList = h("ul", { class: "invite-list", id: "invite-list", "aria-labelledby": "invites-title" });
+    const question = h("p", { id: "remove-question" });
+    const confirmButton = h("button", { type: "button", class: "danger", id: "confirm-remove" }, t.removeYes);
+    const cancelButton = h("button", { type: "button", class: "secondary", id: "cancel-remove" }, t.cancel);
+    const dialog = h("dialog", { class: "confirm", id: "remove-dialog", "aria-labelledby": "remove-question" }, question, h("div", { class: "actions" }, confirmButton, cancelButton));
+    let team = null;
+    let loading = false;
+    let stopExpiry = () => { };
+    let removing = null;
+    function say(text, tone = "info") {
+        message.hidden = text === null;
+        message.className = `banner ${tone}`;
+        message.textContent = text ?? "";
+    }
+    function handOverEnded(failure) {
+        const ended = sessionEndedBy(failure);
+        if (ended)
+            actions.sessionEnded(ended);
+        return ended !== null;
+    }
+    async function refresh() {
+        if (loading)
+            return;
+        loading = true;
+        try {
+            team = await ipc.listTeam();
+            renderMembers(team);
+            inviteButtons.hidden = !team.you_are_admin;
+            invitesSection.hidden = !team.you_are_admin;
+            if (team.you_are_admin)
+                renderInvites(await ipc.listInvites());
+        }
+        catch (failure) {
+            if (!handOverEnded(failure))
+                say(errorText(failure), "error");
+        }
+        finally {
+            loading = false;
+            members.setAttribute("aria-busy", "false");
+        }
+    }
+    function renderMembers(current) {
+        replaceChildren(members, ...current.members.map((member) => memberRow(member, current.you_are_admin)));
+    }
+    function memberRow(member, admin) {
+        const ways = member.methods.length > 0 ? member.methods.map((method) => t.method(method)).join(t.listSeparator) : t.noWaysIn;
+        const lastLogin = member.last_login_at === null ? t.neverLoggedIn : formatDateTime(member.last_login_at);
+        const removeButton = admin
+            ? h("button", {
+                type: "button",
+                class: "secondary remove-member",
+                "aria-label": t.removeMemberLabel(member.display_name),
+            }, t.removeMember)
+            : null;
+        removeButton?.addEventListener("click", () => askToRemove(member, removeButton));
+        return h("li", { class: "member", "data-user-id": member.user_id, "data-you": member.you ? "true" : "false" }, avatarElement(member.avatar, member.display_name, "medium"), h("div", { class: "member-text" }, h("p", { class: "member-title" }, h("span", { class: "member-name" }, member.display_name), member.you ? h("span", { class: "chip this-device" }, t.you) : null, ...member.roles.map((role) => h("span", { class: "chip role", "data-role": role }, roleName(role)))), h("p", { class: "member-details muted small" }, h("span", { class: "member-ways" }, t.waysInLine(ways)), h("span", { class: "member-last-login" }, t.lastLoginLine(lastLogin)))), removeButton);
+    }
+    function askToRemove(member, button) {
+        removing = { member, button };
+        question.textContent = member.you ? t.removeQuestionYou : t.removeQuestion(member.display_name);
+        dialog.showModal();
+        cancelButton.focus();
+    }
+    async function remove() {
+        const target = removing;
+        dialog.close();
+        if (!target)
+            return;
+        target.button.disabled = true;
+        try {
+            await ipc.removeMember(target.member.user_id);
+            say(t.memberRemoved(target.member.display_name));
+        }
+        catch (failure) {
+            if (handOverEnded(failure))
+                return;
+            say(errorText(failure), "error");
+            target.button.disabled = false;
+        }
+        await refresh();
+    }
+    function renderInvites(invites) {
+        if (invites.length === 0) {
+            replaceChildren(invitesList, h("li", { class: "muted", id: "no-invites" }, t.invitesEmpty));
+            return;
+        }
+        replaceChildren(invitesList, ...invites.map(inviteRow));
+    }
+    function inviteRow(invite) {
+        const role = roleName(invite.role);
+        const accepted = invite.accepted_by;
+        const line = accepted
+            ? h("p", { class: "invite-joined" }, avatarElement(accepted.avatar, accepted.display_name, "small"), h("span", {}, t.inviteJoined(accepted.display_name, formatDateTime(invite.accepted_at ?? invite.created_at))))
+            : h("p", { class: "muted small" }, t.inviteOpenLine(invite.created_by, formatDateTime(invite.expires_at)));
+        const revokeButton = accepted
+            ? null
+            : h("button", { type: "button", class: "secondary revoke-invite", "aria-label": t.revokeInviteLabel(role, formatDateTime(invite.expires_at)) }, t.revokeInvite);
+        revokeButton?.addEventListener("click", () => void revoke(invite, revokeButton));
+        return h("li", { class: "invite", "data-invite-id": invite.id, "data-state": accepted ? "accepted" : "open" }, h("div", { class: "member-text" }, h("p", { class: "member-title" }, h("span", { class: "chip role", "data-role": invite.role }, role)), line), revokeButton);
+    }
+    async function revoke(invite, button) {
+        button.disabled = true;
+        try {
+            await ipc.revokeInvite(invite.id);
+            say(t.inviteRevoked);
+            if (invitePanel.dataset.inviteId === invite.id)
+                closeInvite();
+        }
+        catch (failure) {
+            if (handOverEnded(failure))
+                return;
+            say(errorText(failure), "error");
+        }
+        await refresh();
+        (invitesList.querySelector("button.revoke-invite") ?? inviteButtons.querySelector("button"))?.focus();
+    }
+    async function invite(role, button) {
+        const label = button.textContent ?? "";
+        button.disabled = true;
+        button.textContent = t.inviteBusy;
+        try {
+            showInvite(await ipc.createInvite(role));
+            void refresh();
+        }
+        catch (failure) {
+            if (handOverEnded(failure))
+                return;
+            say(errorText(failure), "error");
+        }
+        finally {
+            button.disabled = false;
+            button.textContent = label;
+        }
+    }
+    function showInvite(created) {
+        say(null);
+        stopExpiry();
+        const expiry = h("p", { class: "invite-expiry", id: "invite-expiry", role: "timer" });
+        const status = h("p", { class: "muted small", id: "invite-status", role: "status" });
+        const qr = h("img", { id: "invite-qr", class: "invite-qr", src: created.qr, alt: t.inviteQrAlt(created.invite.role), width: "280", height: "280" });
+        const saveButton = h("button", { type: "button", class: "secondary", id: "save-invite-qr" }, t.saveQr);
+        saveButton.addEventListener("click", async () => {
+            saveButton.disabled = true;
+            try {
+                status.textContent = t.qrSaved(await ipc.saveInviteQr(created.invite.id));
+            }
+            catch (failure) {
+                if (handOverEnded(failure))
+                    return;
+                status.textContent = errorText(failure);
+            }
+            saveButton.disabled = false;
+        });
+        let linkParts = [];
+        let copyButton = null;
+        if (created.link !== null) {
+            const link = created.link;
+            const linkInput = h("input", { id: "invite-link", type: "text", readonly: true, value: link, "aria-label": t.inviteLinkLabel });
+            const copy = h("button", { type: "button", class: "secondary", id: "copy-invite-link" }, t.copyLink);
+            copy.addEventListener("click", () => void copyLink(link, linkInput, status));
+            copyButton = copy;
+            linkParts = [linkInput];
+        }
+        const doneButton = h("button", { type: "button", class: "ghost", id: "close-invite" }, t.closeInvite);
+        doneButton.addEventListener("click", () => closeInvite());
+        invitePanel.dataset.inviteId = created.invite.id;
+        replaceChildren(invitePanel, h("div", { class: "invite-qr-frame" }, qr), h("div", { class: "invite-text" }, h("h2", { id: "invite-title" }, t.inviteTitle(created.invite.role)), h("p", { class: "muted" }, t.inviteScanHint), expiry, ...linkParts, h("div", { class: "actions" }, copyButton, saveButton, doneButton), status));
+        invitePanel.hidden = false;
+        stopExpiry = countdown(created.invite.expires_at * 1000, (left) => {
+            expiry.textContent = left > 0 ? t.inviteExpiresIn(formatTimeLeft(left)) : t.inviteExpiredNow;
+            expiry.dataset.state = left > 0 ? "open" : "expired";
+        });
+        (copyButton ?? saveButton).focus();
+    }
+    function closeInvite() {
+        stopExpiry();
+        invitePanel.hidden = true;
+        delete invitePanel.dataset.inviteId;
+        replaceChildren(invitePanel);
+        inviteButtons.querySelector("button")?.focus();
+    }
+    const organizerButton = h("button", { type: "button", class: "primary", id: "invite-organizer" }, t.inviteOrganizer);
+    const adminButton = h("button", { type: "button", class: "secondary", id: "invite-admin" }, t.inviteAdmin);
+    organizerButton.addEventListener("click", () => void invite("organizer", organizerButton));
+    adminButton.addEventListener("click", () => void invite("admin", adminButton));
+    replaceChildren(inviteButtons, organizerButton, adminButton);
+    replaceChildren(invitesSection, h("h2", { id: "invites-title" }, t.invitesTitle), h("p", { class: "muted small" }, t.invitesHint), invitesList);
+    confirmButton.addEventListener("click", () => void remove());
+    cancelButton.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => {
+        if (removing && !removing.button.disabled)
+            removing.button.focus();
+    });
+    const element = h("section", { class: "card team-card", id: "team" }, pagesBar("team", actions.show), h("h1", { id: "team-title" }, t.teamTitle), h("p", { class: "muted" }, t.teamHint), message, inviteButtons, invitePanel, members, invitesSection, dialog);
+    void refresh();
+    return { element, refresh: () => void refresh(), stop: () => stopExpiry() };
+}
+async function copyLink(link, input, status) {
+    try {
+        await navigator.clipboard.writeText(link);
+        status.textContent = t.linkCopied;
+        return;
+    }
+    catch {
+        // No async clipboard in this webview: the older way, from the selected text.
+    }
+    input.focus();
+    input.select();
+    status.textContent = document.execCommand("copy") ? t.linkCopied : t.linkCopyManual;
+}
