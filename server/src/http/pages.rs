@@ -371,12 +371,14 @@ mod tests {
         assert_no_inline_code(&page);
         assert!(page.contains("WeChat"));
         assert!(page.contains("src=\"/m/invite.js\""));
+        assert!(page.contains("src=\"/h5/i18n.js\""), "the pages' one language script");
         assert!(!page.contains("simulator"), "no simulator outside dev mode");
         let (script, body) = get_page(false, "/m/invite.js", None).await;
         assert_eq!(script.status(), StatusCode::OK);
-        // Both languages, chosen by the browser's.
-        assert!(body.contains("navigator.language") && body.contains("加入 MeetEasy 组织者团队"));
         assert!(body.contains("/auth/invites/inspect"));
+        // Both languages, chosen by the browser's.
+        let (_, i18n) = get_page(false, "/h5/i18n.js", None).await;
+        assert!(i18n.contains("navigator.languages") && i18n.contains("加入 MeetEasy 组织者团队"));
         let (bad, _) = get_page(false, "/m/invite/short", None).await;
         assert_eq!(bad.status(), StatusCode::NOT_FOUND);
     }
