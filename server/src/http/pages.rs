@@ -371,7 +371,10 @@ mod tests {
         assert_no_inline_code(&page);
         assert!(page.contains("WeChat"));
         assert!(page.contains("src=\"/m/invite.js\""));
-        assert!(page.contains("src=\"/h5/i18n.js\""), "the pages' one language script");
+        assert!(
+            page.contains("src=\"/h5/i18n.js\""),
+            "the pages' one language script"
+        );
         assert!(!page.contains("simulator"), "no simulator outside dev mode");
         let (script, body) = get_page(false, "/m/invite.js", None).await;
         assert_eq!(script.status(), StatusCode::OK);
