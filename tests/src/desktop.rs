@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use tempfile::TempDir;
@@ -504,8 +505,22 @@ impl ConsoleWindow {
         }
     }
 
+    /// Clicks `css` once it exists and takes clicks: an element rendered but still hidden or
+    /// covered (a page being shown) is tried again until [`UI_DEADLINE`].
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.expect("click");
+        let deadline = Instant::now() + UI_DEADLINE;
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(CmdError::Standard(refused))
+                    if refused.error == ErrorStatus::ElementNotInteractable
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("click {css}: {error:?}"),
+            }
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
