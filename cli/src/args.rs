@@ -1,5 +1,5 @@
-//! The command line: `serve`, `users add|grant`, `keys rotate`, and with the dev tools
-//! `fake-wechat` and `phone scan`.
+//! The command line: `serve`, `users add|grant|list|show|revoke-role`, `invite`, `sessions revoke`,
+//! `keys rotate`, and with the dev tools `fake-wechat` and `phone scan`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use meeteasy_devtools::{fake_wechat::FakeWeChatArgs, phone::PhoneScanArgs};
 use meeteasy_protocol::Secret;
 
 use crate::admin::AdminRequest;
+use crate::team_args::{InviteArgs, ListUsersArgs, RevokeRoleArgs, SessionsCommand, ShowUserArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +32,12 @@ pub enum Command {
     /// Manages users in the store the server uses.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Makes an invite to the organizer team: prints its link and draws its QR to scan with the
+    /// mini program.
+    Invite(InviteArgs),
+    /// Ends sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Manages the keys tokens are signed with.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -145,6 +152,12 @@ pub enum UsersCommand {
     Add(AddUserArgs),
     /// Grants a role to a user, named by login or id.
     Grant(GrantArgs),
+    /// Lists the team and the users who log in with a password.
+    List(ListUsersArgs),
+    /// Shows one user, named by login or id.
+    Show(ShowUserArgs),
+    /// Takes a role from a user; taking `organizer` ends their console sessions at once.
+    RevokeRole(RevokeRoleArgs),
 }
 
 #[derive(Debug, Args)]

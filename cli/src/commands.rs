@@ -1,18 +1,21 @@
 //! What each command line verb does, once its arguments are parsed.
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, IsTerminal as _};
 
 use tokio::net::TcpListener;
 
 use crate::admin::{
     self, AdminClientError, AdminReply, AdminRequest, AdminSocket, AdminSocketError, Dispatcher,
+    UserListing,
 };
 use crate::args::{AddUserArgs, ServeArgs, StoreArgs};
+use crate::team_args::InviteArgs;
 use meeteasy_auth::config::{self, ConfigError, Settings, StoreLocation};
 use meeteasy_auth::domain::{Admin, AuthError};
 use meeteasy_auth::http::pages::PageAddOns;
+use meeteasy_auth::qr::{self, QrError};
 use meeteasy_auth::server::{Server, StartError};
-use meeteasy_protocol::Secret;
+use meeteasy_protocol::{LoginMethod, Secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -33,6 +36,13 @@ pub enum CommandError {
     AdminSocket(#[from] AdminSocketError),
     #[error(transparent)]
     AdminClient(#[from] AdminClientError),
+    #[error("cannot draw the invite's QR: {0}")]
+    Qr(#[from] QrError),
+    #[error("cannot write the invite's QR to {path}: {source}")]
+    QrFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "the database {path} is in use, but no server answers on its admin socket: if a server is starting or stopping, try again in a moment"
     )]
@@ -83,8 +93,11 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         Some(data_dir) => {
             let socket = AdminSocket::bind(&data_dir).await?;
             tracing::info!(path = %socket.path().display(), "admin socket ready");
-            let dispatcher =
-                Dispatcher::new(Admin::new(server.store().clone()), key_encryption_key);
+            let dispatcher = Dispatcher::new(
+                Admin::new(server.store().clone()),
+                key_encryption_key,
+                Some(public_url.clone()),
+            );
             Some(socket.serve(std::sync::Arc::new(dispatcher)))
         }
         // Commands reach a shared Redis directly.
@@ -164,6 +177,28 @@ pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(
     Ok(())
 }
 
+/// `invite`: makes the invite, prints its link, draws its QR in the terminal (when standard output
+/// is one) and, with `--qr`, writes it as a PNG to send in a chat.
+pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
+    let reply = admin::run(&args.overrides(), args.request()).await?;
+    print_reply(&reply);
+    let AdminReply::InviteMade { link, .. } = &reply else {
+        return Ok(());
+    };
+    if std::io::stdout().is_terminal() {
+        print!("\n{}", qr::terminal(link)?);
+    }
+    if let Some(path) = &args.qr {
+        let png = qr::png(link, qr::DEFAULT_WIDTH)?;
+        std::fs::write(path, png).map_err(|source| CommandError::QrFile {
+            path: path.clone(),
+            source,
+        })?;
+        println!("QR written to {}", path.display());
+    }
+    Ok(())
+}
+
 fn print_reply(reply: &AdminReply) {
     match reply {
         AdminReply::UserAdded { user } => println!(
@@ -194,5 +229,54 @@ fn print_reply(reply: &AdminReply) {
                 );
             }
         }
+        AdminReply::RoleRevoked { user } => println!(
+            "user {} ({}) now has roles [{}]",
+            user.id,
+            user.display_name,
+            user.roles.join(", ")
+        ),
+        AdminReply::Users { users } => {
+            for listed in users {
+                print_user(listed);
+            }
+            println!("{} users", users.len());
+        }
+        AdminReply::UserShown { user } => print_user(user),
+        AdminReply::SessionsEnded { user, ended } => {
+            println!("ended {ended} sessions of {user}");
+        }
+        AdminReply::InviteMade { invite, link, .. } => {
+            println!(
+                "invite {} to join as {}, valid until {} (Unix time)",
+                invite.id,
+                invite.role.as_str(),
+                invite.expires_at
+            );
+            println!("{link}");
+        }
     }
+}
+
+/// One line per user: id, name, roles, ways in, login, last login.
+fn print_user(listed: &UserListing) {
+    let methods: Vec<&str> = listed
+        .methods
+        .iter()
+        .map(|method| match method {
+            LoginMethod::Wechat => "wechat",
+            LoginMethod::Password => "password",
+        })
+        .collect();
+    let last_login = listed
+        .last_login_at
+        .map_or_else(|| "never".to_owned(), |at| at.to_string());
+    println!(
+        "{}\t{}\troles [{}]\tways in [{}]\tlogin {}\tlast login {}",
+        listed.user.id,
+        listed.user.display_name,
+        listed.user.roles.join(", "),
+        methods.join(", "),
+        listed.login.as_deref().unwrap_or("-"),
+        last_login
+    );
 }

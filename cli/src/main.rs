@@ -4,6 +4,7 @@ mod admin;
 mod allocator;
 mod args;
 mod commands;
+mod team_args;
 
 use std::process::ExitCode;
 
@@ -11,7 +12,9 @@ use clap::Parser as _;
 use meeteasy_auth::wechat;
 use tracing_subscriber::EnvFilter;
 
+use crate::admin::AdminRequest;
 use crate::args::{Cli, Command, KeysCommand, UsersCommand};
+use crate::team_args::SessionsCommand;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,6 +29,19 @@ async fn main() -> ExitCode {
         Command::Serve(args) => commands::serve(args).await,
         Command::Users(UsersCommand::Add(args)) => commands::add_user(args).await,
         Command::Users(UsersCommand::Grant(args)) => {
+            commands::admin_command(&args.store, args.request()).await
+        }
+        Command::Users(UsersCommand::List(args)) => {
+            commands::admin_command(&args.store, AdminRequest::ListUsers).await
+        }
+        Command::Users(UsersCommand::Show(args)) => {
+            commands::admin_command(&args.store, args.request()).await
+        }
+        Command::Users(UsersCommand::RevokeRole(args)) => {
+            commands::admin_command(&args.store, args.request()).await
+        }
+        Command::Invite(args) => commands::invite(args).await,
+        Command::Sessions(SessionsCommand::Revoke(args)) => {
             commands::admin_command(&args.store, args.request()).await
         }
         Command::Keys(KeysCommand::Rotate(args)) => {

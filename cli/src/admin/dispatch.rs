@@ -4,19 +4,29 @@
 use meeteasy_auth::domain::{Admin, AuthError, NewPasswordUser, Rotation, UserRef};
 use meeteasy_auth::key_sealing::KeyEncryptionKey;
 
-use super::wire::{AdminReply, AdminRequest};
+use std::time::Duration;
+
+use super::wire::{AdminReply, AdminRequest, UserListing};
 
 pub struct Dispatcher {
     admin: Admin,
     /// What the signing keys are sealed with on this store: a rotation seals the new ones with it.
     key_encryption_key: Option<KeyEncryptionKey>,
+    /// The server's origin, which invite links start with; `None` when a command opened the store
+    /// itself and no config names it (a guess would put a wrong link in the invite's QR).
+    public_url: Option<String>,
 }
 
 impl Dispatcher {
-    pub fn new(admin: Admin, key_encryption_key: Option<KeyEncryptionKey>) -> Self {
+    pub fn new(
+        admin: Admin,
+        key_encryption_key: Option<KeyEncryptionKey>,
+        public_url: Option<String>,
+    ) -> Self {
         Self {
             admin,
             key_encryption_key,
+            public_url,
         }
     }
 
@@ -56,6 +66,37 @@ impl Dispatcher {
                     next: keys.next,
                     retired: keys.retired,
                     compromised,
+                })
+            }
+            AdminRequest::RevokeRole { user, role } => {
+                let user = self.admin.revoke_role(&UserRef::parse(&user), role).await?;
+                Ok(AdminReply::RoleRevoked { user })
+            }
+            AdminRequest::ListUsers => {
+                let users = self.admin.list_users().await?;
+                let users = users.into_iter().map(UserListing::from).collect();
+                Ok(AdminReply::Users { users })
+            }
+            AdminRequest::ShowUser { user } => {
+                let user = self.admin.show_user(&UserRef::parse(&user)).await?;
+                Ok(AdminReply::UserShown { user: user.into() })
+            }
+            AdminRequest::EndSessions { user } => {
+                let ended = self.admin.end_user_sessions(&UserRef::parse(&user)).await?;
+                Ok(AdminReply::SessionsEnded { user, ended })
+            }
+            AdminRequest::Invite { role, expires_in } => {
+                let Some(public_url) = &self.public_url else {
+                    return Err(AuthError::InvalidRequest(
+                        "public_url: give the server's --public-url (or public_url in --config): the invite's link and QR must reach it".to_owned(),
+                    ));
+                };
+                let lifetime = expires_in.map(Duration::from_secs);
+                let made = self.admin.create_invite(role, lifetime, public_url).await?;
+                Ok(AdminReply::InviteMade {
+                    invite: Box::new(made.invite),
+                    code: made.code,
+                    link: made.link,
                 })
             }
         }

@@ -18,7 +18,7 @@ mod wire;
 pub use client::AdminClientError;
 pub use dispatch::Dispatcher;
 pub use server::{AdminSocket, AdminSocketError};
-pub use wire::{AdminReply, AdminRequest};
+pub use wire::{AdminReply, AdminRequest, UserListing};
 
 use meeteasy_auth::config::{self, Overrides, StoreLocation};
 use meeteasy_auth::domain::Admin;
@@ -43,6 +43,10 @@ pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminRe
         }
         Err(error) => return Err(error.into()),
     };
-    let dispatcher = Dispatcher::new(Admin::new(store), config::key_encryption_key(overrides)?);
+    let dispatcher = Dispatcher::new(
+        Admin::new(store),
+        config::key_encryption_key(overrides)?,
+        config::configured_public_url(overrides)?,
+    );
     Ok(dispatcher.run(request).await?)
 }

@@ -22,7 +22,11 @@ use crate::commands::CommandError;
 
 fn dispatcher(data_dir: &Path) -> Arc<Dispatcher> {
     let store = EmbeddedStore::open(data_dir).expect("the store opens");
-    Arc::new(Dispatcher::new(Admin::new(Arc::new(store)), None))
+    Arc::new(Dispatcher::new(
+        Admin::new(Arc::new(store)),
+        None,
+        Some("http://127.0.0.1:8080".to_owned()),
+    ))
 }
 
 fn add_ann() -> AdminRequest {
@@ -258,4 +262,21 @@ async fn a_store_locked_by_a_server_without_a_socket_is_explained() {
         matches!(refused, Err(CommandError::LockedWithoutAdminSocket { .. })),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn an_invite_made_without_a_known_public_url_is_refused_not_guessed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("the store opens");
+    let dispatcher = Dispatcher::new(Admin::new(Arc::new(store)), None, None);
+    let request = AdminRequest::Invite {
+        role: meeteasy_protocol::TeamRole::Organizer,
+        expires_in: None,
+    };
+    match dispatcher.run(request).await {
+        Err(meeteasy_auth::domain::AuthError::InvalidRequest(message)) => {
+            assert!(message.contains("--public-url"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }

@@ -3,7 +3,8 @@
 //! command's reply or a refusal with a stable code (the contract's [`ErrorCode`]) and a message for
 //! the operator.
 
-use meeteasy_protocol::{ErrorCode, Secret, User};
+use meeteasy_auth::domain::UserSummary;
+use meeteasy_protocol::{ErrorCode, Invite, LoginMethod, Secret, TeamRole, User};
 use serde::{Deserialize, Serialize, Serializer};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt as _, AsyncReadExt as _};
 
@@ -31,6 +32,23 @@ pub enum AdminRequest {
     RotateKeys {
         compromised: bool,
     },
+    RevokeRole {
+        /// A login (email or phone) or a user id.
+        user: String,
+        role: TeamRole,
+    },
+    ListUsers,
+    ShowUser {
+        user: String,
+    },
+    EndSessions {
+        user: String,
+    },
+    Invite {
+        role: TeamRole,
+        /// Seconds; the server's default (a day) when absent.
+        expires_in: Option<u64>,
+    },
 }
 
 /// What a command did, one variant per command.
@@ -50,6 +68,45 @@ pub enum AdminReply {
         retired: Vec<String>,
         compromised: bool,
     },
+    RoleRevoked {
+        user: User,
+    },
+    Users {
+        users: Vec<UserListing>,
+    },
+    UserShown {
+        user: UserListing,
+    },
+    SessionsEnded {
+        user: String,
+        ended: u64,
+    },
+    /// The code is shown to the operator once; the store keeps only its hash.
+    InviteMade {
+        invite: Box<Invite>,
+        code: String,
+        link: String,
+    },
+}
+
+/// A user as `users list` and `users show` print them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserListing {
+    pub user: User,
+    pub login: Option<String>,
+    pub methods: Vec<LoginMethod>,
+    pub last_login_at: Option<u64>,
+}
+
+impl From<UserSummary> for UserListing {
+    fn from(summary: UserSummary) -> Self {
+        Self {
+            user: summary.user,
+            login: summary.login,
+            methods: summary.methods,
+            last_login_at: summary.last_login_at,
+        }
+    }
 }
 
 /// The server's one answer to a request.
@@ -127,9 +184,13 @@ mod tests {
         assert_eq!(json["password"], "s3cret pass");
         match round_trip_request(&request) {
             AdminRequest::AddUser { password, .. } => assert_eq!(password.expose(), "s3cret pass"),
-            other @ (AdminRequest::Grant { .. } | AdminRequest::RotateKeys { .. }) => {
-                panic!("came back as {other:?}")
-            }
+            other @ (AdminRequest::Grant { .. }
+            | AdminRequest::RotateKeys { .. }
+            | AdminRequest::RevokeRole { .. }
+            | AdminRequest::ListUsers
+            | AdminRequest::ShowUser { .. }
+            | AdminRequest::EndSessions { .. }
+            | AdminRequest::Invite { .. }) => panic!("came back as {other:?}"),
         }
     }
 

@@ -89,6 +89,25 @@ pub fn store_location(overrides: &Overrides) -> Result<StoreLocation, ConfigErro
     store_from(overrides, &file)
 }
 
+/// The origin phones and browsers reach the server at, when a flag, the environment or the config
+/// file names it (not the default derived from `listen`): for the links operator commands make.
+pub fn configured_public_url(overrides: &Overrides) -> Result<Option<String>, ConfigError> {
+    let file = read_file(overrides.config.as_deref())?;
+    configured_origin(overrides, &file)
+}
+
+fn configured_origin(
+    overrides: &Overrides,
+    file: &FileConfig,
+) -> Result<Option<String>, ConfigError> {
+    overrides
+        .public_url
+        .clone()
+        .or_else(|| file.public_url.clone())
+        .map(|url| checked_origin("public_url", &url))
+        .transpose()
+}
+
 /// Just the key-encryption key, for the `keys` commands.
 pub fn key_encryption_key(overrides: &Overrides) -> Result<Option<KeyEncryptionKey>, ConfigError> {
     let file = read_file(overrides.config.as_deref())?;
@@ -173,12 +192,8 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         })?,
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
-    let public_url = match overrides
-        .public_url
-        .clone()
-        .or_else(|| file.public_url.clone())
-    {
-        Some(url) => checked_origin("public_url", &url)?,
+    let public_url = match configured_origin(overrides, &file)? {
+        Some(url) => url,
         None if listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", listen.port()),
         None => format!("http://{listen}"),
     };

@@ -7,7 +7,7 @@ mod settings;
 
 pub use load::{
     ConfigError, KEY_ENCRYPTION_KEY_ENV, KEY_ENCRYPTION_KEY_FILE_ENV, Overrides,
-    key_encryption_key, load, store_location,
+    configured_public_url, key_encryption_key, load, store_location,
 };
 pub use settings::{
     AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TOKEN_LIFETIME, Lifetimes,

@@ -1,5 +1,6 @@
-//! Administration while `serve` runs, with the real `meeteasy-auth` binary: `users add` and
-//! `users grant` reach a running server through its admin socket on the embedded store, and the
+//! Administration while `serve` runs, with the real `meeteasy-auth` binary: `users add`, `users
+//! grant` and the team commands (`invite`, `users list|show|revoke-role`, `sessions revoke`) reach
+//! a running server through its admin socket on the embedded store, and the
 //! shared store directly on Redis; the socket is owner-only (file mode, then peer credentials),
 //! gone after SIGTERM, when the commands open the store themselves again, and replaced at the next
 //! start when a crash left it.
@@ -49,6 +50,11 @@ fn assert_succeeded(output: &Output, says: &str) {
 
 /// Ann's roles as a password login to the console sees them.
 async fn console_login_roles(served: &ServeProcess) -> serde_json::Value {
+    console_login(served).await["user"]["roles"].clone()
+}
+
+/// Ann's password login to the console, which must succeed.
+async fn console_login(served: &ServeProcess) -> serde_json::Value {
     let response = http_client()
         .post(served.url("/auth/login"))
         .json(&json!({"login": "ann@example.org", "password": PASSWORD, "client": "console"}))
@@ -58,7 +64,92 @@ async fn console_login_roles(served: &ServeProcess) -> serde_json::Value {
     let status = response.status();
     let body: serde_json::Value = response.json().await.expect("a JSON answer");
     assert_eq!(status, 200, "{body}");
-    body["user"]["roles"].clone()
+    body
+}
+
+async fn command(binary: &Path, args: &[&str], store_args: &[String]) -> Output {
+    let mut command = auth_command(binary);
+    command.args(args).args(store_args);
+    run_with_stdin(command, "").await
+}
+
+/// The team commands on a running server, with Ann an organizer: `invite` (its link and QR reach
+/// the server), `users list` and `show`, `sessions revoke --user`, `users revoke-role`.
+async fn team_commands_work_while_serving(
+    binary: &Path,
+    store_args: &[String],
+    served: &ServeProcess,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let png = dir.path().join("invite.png");
+    let mut invite = auth_command(binary);
+    invite
+        .args(["invite", "--role", "admin", "--expires-in", "600", "--qr"])
+        .arg(&png)
+        .args(store_args)
+        .args(["--public-url", &served.url("")]);
+    let invited = run_with_stdin(invite, "").await;
+    assert_succeeded(&invited, "to join as admin");
+    let stdout = String::from_utf8_lossy(&invited.stdout);
+    let link = stdout
+        .lines()
+        .find(|line| line.starts_with("http"))
+        .expect("the invite's link");
+    let code = link.rsplit_once("/m/invite/").expect("an invite link").1;
+    assert_eq!(code.len(), 32, "{link}");
+    let written = std::fs::read(&png).expect("the QR file");
+    assert!(written.starts_with(b"\x89PNG"), "a PNG");
+    let inspected = http_client()
+        .post(served.url("/auth/invites/inspect"))
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(inspected.status(), 200);
+    let inspected: serde_json::Value = inspected.json().await.expect("JSON");
+    assert_eq!(inspected["role"], "admin");
+    assert_eq!(inspected["invited_by"]["display_name"], "Server operator");
+
+    let listed = command(binary, &["users", "list"], store_args).await;
+    assert_succeeded(&listed, "ann@example.org");
+    let shown = command(binary, &["users", "show", "ann@example.org"], store_args).await;
+    assert_succeeded(&shown, "roles [organizer]");
+
+    let token = console_login(served).await["access_token"].clone();
+    let token = token.as_str().expect("a token").to_owned();
+    let revoked = command(
+        binary,
+        &["sessions", "revoke", "--user", "ann@example.org"],
+        store_args,
+    )
+    .await;
+    assert_succeeded(&revoked, "sessions of ann@example.org");
+    let me = http_client()
+        .get(served.url("/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(me.status(), 401, "the session ended");
+
+    let demoted = command(
+        binary,
+        &["users", "revoke-role", "ann@example.org", "organizer"],
+        store_args,
+    )
+    .await;
+    assert_succeeded(&demoted, "now has roles []");
+    let refused = http_client()
+        .post(served.url("/auth/login"))
+        .json(&json!({"login": "ann@example.org", "password": PASSWORD, "client": "console"}))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(refused.status(), 403, "no longer an organizer");
+    assert_succeeded(
+        &grant(binary, store_args, "organizer").await,
+        "now has roles [organizer]",
+    );
 }
 
 fn mode_of(path: &Path) -> u32 {
@@ -87,6 +178,7 @@ async fn users_are_added_and_granted_through_the_admin_socket_while_serve_runs_o
         "now has roles [organizer]",
     );
     assert_eq!(console_login_roles(&served).await, json!(["organizer"]));
+    team_commands_work_while_serving(&binary, &store_args, &served).await;
 
     another_user_is_refused(&binary, dir.path(), &data_dir, &mut served).await;
     assert_eq!(
@@ -212,6 +304,7 @@ async fn users_are_added_and_granted_in_the_shared_store_while_serve_runs_on_red
         "now has roles [organizer]",
     );
     assert_eq!(console_login_roles(&served).await, json!(["organizer"]));
+    team_commands_work_while_serving(&binary, &store_args, &served).await;
     assert!(
         !data_dir.join(SOCKET_FILE).exists(),
         "no admin socket on Redis: commands go to the store"

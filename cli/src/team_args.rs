@@ -1,0 +1,120 @@
+//! The command line of the organizer team: `invite`, `users list|show|revoke-role` and
+//! `sessions revoke`, each a request to the store the server uses (see `admin`).
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{Args, Subcommand};
+use meeteasy_auth::config::Overrides;
+use meeteasy_protocol::TeamRole;
+
+use crate::admin::AdminRequest;
+use crate::args::StoreArgs;
+
+/// `organizer` or `admin`, as the contract spells them.
+fn team_role() -> impl clap::builder::TypedValueParser<Value = TeamRole> {
+    PossibleValuesParser::new(["organizer", "admin"]).map(|role| match role.as_str() {
+        "admin" => TeamRole::Admin,
+        _organizer => TeamRole::Organizer,
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The role the invite gives.
+    #[arg(long, value_parser = team_role())]
+    pub role: TeamRole,
+    /// Seconds until the invite expires (default a day, at most a week).
+    #[arg(long)]
+    pub expires_in: Option<u64>,
+    /// Also writes the invite's QR as a PNG to this file, to send in a chat.
+    #[arg(long)]
+    pub qr: Option<PathBuf>,
+    /// The origin phones reach the server at, as `serve` takes it; needed when no server answers
+    /// on the admin socket and the config file names none (a running server uses its own).
+    #[arg(long, env = "MEETEASY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl InviteArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            public_url: self.public_url.clone(),
+            ..self.store.overrides()
+        }
+    }
+
+    pub fn request(&self) -> AdminRequest {
+        AdminRequest::Invite {
+            role: self.role,
+            expires_in: self.expires_in,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListUsersArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowUserArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The user's login (email or phone) or id.
+    pub user: String,
+}
+
+impl ShowUserArgs {
+    pub fn request(&self) -> AdminRequest {
+        AdminRequest::ShowUser {
+            user: self.user.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeRoleArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The user's login (email or phone) or id.
+    pub user: String,
+    /// Taking `organizer` takes `admin` too and ends the user's console sessions at once.
+    #[arg(value_parser = team_role())]
+    pub role: TeamRole,
+}
+
+impl RevokeRoleArgs {
+    pub fn request(&self) -> AdminRequest {
+        AdminRequest::RevokeRole {
+            user: self.user.clone(),
+            role: self.role,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Ends every session of a user (console, H5, mini program, and what derives from them).
+    Revoke(RevokeSessionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeSessionsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The user's login (email or phone) or id.
+    #[arg(long)]
+    pub user: String,
+}
+
+impl RevokeSessionsArgs {
+    pub fn request(&self) -> AdminRequest {
+        AdminRequest::EndSessions {
+            user: self.user.clone(),
+        }
+    }
+}
