@@ -72,6 +72,7 @@ mod tests {
             login: login.map(str::to_owned),
             password_hash: login.map(|_| "$argon2id$...".to_owned()),
             wechat_identities: vec!["wx:open:app:o1".into()],
+            dev: false,
         }
     }
 

@@ -182,11 +182,13 @@ impl AuthService {
                 Ok(NewWeChatProfile {
                     display_name: name.to_owned(),
                     roles,
+                    dev: true,
                 })
             }
             None => Ok(NewWeChatProfile {
                 display_name: "WeChat user".to_owned(),
                 roles: vec![],
+                dev: false,
             }),
         }
     }

@@ -43,6 +43,18 @@ pub struct AuthService {
     /// When this instance last moved each session's `last_seen_at`, so a busy session costs the
     /// store nothing between two moves.
     last_seen_moves: Mutex<HashMap<String, u64>>,
+    /// The `iss` of the tokens this server makes and takes (see [`token_issuer`]).
+    issuer: String,
+}
+
+/// `public_url`, and in dev mode `public_url#dev`: a token made in dev mode (where anyone logs in
+/// as anyone) never verifies on a server without it, on this store or at a service checking `iss`.
+fn token_issuer(settings: &Settings) -> String {
+    if settings.dev {
+        format!("{}#dev", settings.public_url)
+    } else {
+        settings.public_url.clone()
+    }
 }
 
 /// A new session: which client, how the user authenticated, from where, derived from which one.
@@ -76,7 +88,13 @@ impl AuthService {
     ) -> Result<AuthService, AuthError> {
         let keys = SigningKeys::load(store.as_ref(), key_encryption_key).await?;
         passwords::warm_up().await?;
+        if !settings.dev && store.get(store_keys::DEV_USERS_MADE).await?.is_some() {
+            tracing::warn!(
+                "this store holds users made in dev mode: they cannot log in here, and their dev-mode tokens do not verify; a production server should have a store of its own"
+            );
+        }
         Ok(AuthService {
+            issuer: token_issuer(&settings),
             hashing: HashingTurns::new(settings.password_hashing),
             store,
             wechat,
@@ -87,6 +105,10 @@ impl AuthService {
             shutting_down,
             last_seen_moves: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub(super) fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     pub fn settings(&self) -> &Settings {
@@ -131,7 +153,7 @@ impl AuthService {
 
     /// Checks a bearer token fully: signature, issuer, expiry and revocation.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = tokens::check_signed(&self.keys.ring(), &self.settings.public_url, token)?;
+        let claims = tokens::check_signed(&self.keys.ring(), &self.issuer, token)?;
         if sessions::is_revoked(self.store.as_ref(), &claims.sid).await? {
             return Err(AuthError::TokenRevoked);
         }
@@ -213,13 +235,9 @@ impl AuthService {
             }
             lifetime = lifetime.min(Duration::from_secs(parent_left));
         }
-        let claims = tokens::new_session(
-            &self.settings.public_url,
-            &user.id,
-            new.audience,
-            new.methods,
-            lifetime,
-        )?;
+        self.may_log_in(user)?;
+        let claims =
+            tokens::new_session(&self.issuer, &user.id, new.audience, new.methods, lifetime)?;
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
         self.record_session(&claims, new.device_name, new.ip, new.parent.map(|p| p.sid))
             .await?;
@@ -258,6 +276,16 @@ impl AuthService {
             expires_at: claims.exp,
         };
         sessions::open(self.store.as_ref(), &claims.sid, &record).await
+    }
+
+    /// Refuses a dev user a session on a server without dev mode.
+    pub(super) fn may_log_in(&self, user: &UserRecord) -> Result<(), AuthError> {
+        if user.dev && !self.settings.dev {
+            return Err(AuthError::Forbidden(
+                "this account was made in dev mode and logs in only on a server running with --dev",
+            ));
+        }
+        Ok(())
     }
 
     fn token_lifetime(&self, audience: Audience) -> Duration {

@@ -148,3 +148,6 @@ pub fn invite_tries_from(from: &ClientAddr) -> String {
 
 /// The ids of users with a password login (for the operator's user list; the store has no scan).
 pub const PASSWORD_USERS: &str = "password-users";
+
+/// Present once dev mode has made a user in this store: a server without dev mode says so at start.
+pub const DEV_USERS_MADE: &str = "dev-users-made";

@@ -26,6 +26,9 @@ pub struct UserRecord {
     /// records from before v1.1 until that user's next WeChat login fills it in.
     #[serde(default)]
     pub wechat_identities: Vec<String>,
+    /// Made by dev mode (`dev:<name>`): logs in only on a server running with `--dev`.
+    #[serde(default)]
+    pub dev: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -36,6 +39,7 @@ impl std::fmt::Debug for UserRecord {
             .field("roles", &self.roles)
             .field("login", &self.login)
             .field("wechat_identities", &self.wechat_identities.len())
+            .field("dev", &self.dev)
             .field(
                 "password_hash",
                 &self.password_hash.as_ref().map(|_| "<hidden>"),
@@ -109,6 +113,8 @@ pub struct NewPasswordUser {
 pub struct NewWeChatProfile {
     pub display_name: String,
     pub roles: Vec<String>,
+    /// A dev user (`dev:<name>` in dev mode).
+    pub dev: bool,
 }
 
 /// Emails are compared lowercased; phones by their digits (with an optional leading `+`).
@@ -207,7 +213,13 @@ pub async fn find_or_create_wechat(
                 login: None,
                 password_hash: None,
                 wechat_identities: identity_keys(&identity_key, &openid_key),
+                dev: profile.dev,
             };
+            if user.dev {
+                store
+                    .put(store_keys::DEV_USERS_MADE, b"1", Lifetime::Forever)
+                    .await?;
+            }
             // The user record goes first, so an identity never points at a missing user.
             save(store, &user).await?;
             (user, true)
@@ -331,6 +343,7 @@ pub async fn create_password_user(
         login: Some(login.clone()),
         password_hash: Some(password_hash),
         wechat_identities: Vec::new(),
+        dev: false,
     };
     save(store, &user).await?;
     if !store

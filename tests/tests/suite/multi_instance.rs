@@ -331,3 +331,33 @@ async fn redis_down_means_503_within_seconds_and_recovery_without_a_restart() {
         .await;
     assert_eq!(polled.body["status"], "scanned", "{polled:?}");
 }
+
+/// Dev mode shares whatever store it is pointed at: what it makes must not log in or verify on a
+/// server of that store running without `--dev` (here both read one Redis and one fake WeChat,
+/// which takes `dev:<name>` codes as anyone's).
+#[tokio::test]
+async fn dev_users_and_dev_tokens_do_not_log_in_on_a_server_without_dev_mode() {
+    let redis = RedisServer::start();
+    let store = redis_store(&redis.url());
+    let dev = TestServer::start_with(|s| s.store = store.clone()).await;
+    let fake_wechat = dev.settings().wechat.base_url.clone();
+    let production = TestServer::start_with(|s| {
+        s.store = store.clone();
+        s.dev = false;
+        s.wechat.base_url = fake_wechat;
+    })
+    .await;
+
+    let dev_token = dev.dev_login("ann").await.access_token;
+    assert_eq!(dev.get("/auth/me", Some(&dev_token)).await.status, 200);
+    let refused = production.get("/auth/me", Some(&dev_token)).await;
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
+    assert_eq!(refused.body["error"], "invalid_token");
+
+    // The same WeChat identity, through production's own login: the dev user it leads to is refused.
+    let login = production
+        .post("/auth/wechat/login", json!({"code": "dev:ann"}), None)
+        .await;
+    assert_eq!(login.status, 403, "{:?}", login.body);
+    assert_eq!(login.body["error"], "forbidden");
+}

@@ -213,9 +213,10 @@ impl AuthService {
         user_id: &str,
     ) -> Result<Option<IsLoginResponse>, AuthError> {
         let user = self.user(user_id).await?;
+        self.may_log_in(&user)?;
         let lifetime = self.settings.lifetimes.console_token;
         let claims = tokens::new_session(
-            &self.settings.public_url,
+            self.issuer(),
             &user.id,
             Audience::Console,
             &["wechat", "scan"],
