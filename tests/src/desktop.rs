@@ -20,6 +20,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use tempfile::TempDir;
 
+use crate::server::TestServer;
+
 pub const KEYCHAIN_SERVICE: &str = "meeteasy-console";
 /// How long UI conditions are waited for before a test fails.
 pub const UI_DEADLINE: Duration = Duration::from_secs(20);
@@ -671,4 +673,44 @@ pub fn qr_text(data_url: &str) -> String {
     let grid = grids.first().expect("a QR code in the image");
     let (_, content) = grid.decode().expect("a readable QR code");
     content
+}
+
+/// The last path segment of a QR's URL (`/m/scan/{scene}`, `/m/invite/{code}`, or anything
+/// ending in the scene): the 32-character scene or invite code.
+pub fn last_segment(qr_data_url: &str) -> String {
+    let content = qr_text(qr_data_url);
+    let last = content
+        .rsplit(['/', '=', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(last.len(), 32, "unexpected QR content {content:?}");
+    last
+}
+
+impl ConsoleWindow {
+    /// The `data:` URL of the PNG `css` shows, once it shows one.
+    pub async fn shown_png(&self, css: &str) -> String {
+        self.wait_for_attr(css, "src", |src| src.starts_with("data:image/png;base64,"))
+            .await
+    }
+
+    /// Logs the window in by scan, the phone confirming with `phone_token`; waits for home.
+    pub async fn scan_in(&self, server: &TestServer, phone_token: &str) {
+        let scene = last_segment(&self.shown_png("#qr-image").await);
+        for step in ["scan", "confirm"] {
+            let reply = server
+                .post_empty(&format!("/auth/scenes/{scene}/{step}"), Some(phone_token))
+                .await;
+            assert!(reply.status < 300, "{step}: {}", reply.body);
+        }
+        self.wait_for("#user-name").await;
+    }
+
+    /// Saves a screenshot for the docs when `MEETEASY_SCREENSHOT_DIR` is set.
+    pub async fn screenshot_for_docs(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("MEETEASY_SCREENSHOT_DIR") {
+            self.screenshot(&Path::new(&dir).join(name)).await;
+        }
+    }
 }

@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use fantoccini::key::Key;
 use meeteasy_tests::api::{Reply, send, with_bearer};
-use meeteasy_tests::desktop::{ConsoleWindow, Desktop, Relay};
+use meeteasy_tests::desktop::{ConsoleWindow, Desktop, Relay, last_segment};
 use meeteasy_tests::server::TestServer;
 use serde_json::json;
 
@@ -18,38 +17,6 @@ use serde_json::json;
 enum PhoneAnswer {
     Confirm,
     Decline,
-}
-
-/// Waits for a QR on the login screen and returns its `data:` URL.
-async fn shown_qr(window: &ConsoleWindow) -> String {
-    window
-        .wait_for_attr("#qr-image", "src", |src| {
-            src.starts_with("data:image/png;base64,")
-        })
-        .await
-}
-
-/// Reads the scene out of the QR image, as the phone's camera would.
-fn scene_in(qr_data_url: &str) -> String {
-    let encoded = qr_data_url.trim_start_matches("data:image/png;base64,");
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .expect("base64 QR");
-    let luma = image::load_from_memory(&png)
-        .expect("QR is a PNG")
-        .to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(luma);
-    let grids = prepared.detect_grids();
-    let grid = grids.first().expect("a QR code in the image");
-    let (_, content) = grid.decode().expect("a readable QR code");
-    // `<public_url>/m/scan/{scene}` (url mode) or anything ending in the scene.
-    let scene = content
-        .rsplit(['/', '=', '?'])
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(scene.len(), 32, "unexpected QR content {content:?}");
-    scene
 }
 
 /// Plays the organizer's phone: logs in as `name` in dev mode, scans, then answers.
@@ -74,15 +41,6 @@ async fn verify(server: &TestServer, token: &str) -> Reply {
         .await
 }
 
-/// Saves a screenshot for the docs when `MEETEASY_SCREENSHOT_DIR` is set.
-async fn screenshot(window: &ConsoleWindow, name: &str) {
-    if let Some(dir) = std::env::var_os("MEETEASY_SCREENSHOT_DIR") {
-        window
-            .screenshot(&std::path::Path::new(&dir).join(name))
-            .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn scan_login_is_kept_in_the_keychain_restored_on_restart_and_ended_by_logout() {
     let server = TestServer::start_dev().await;
@@ -90,12 +48,12 @@ async fn scan_login_is_kept_in_the_keychain_restored_on_restart_and_ended_by_log
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
 
-    let qr = shown_qr(&window).await;
+    let qr = window.shown_png("#qr-image").await;
     window
         .wait_for_text("#scan-status", |text| text.contains("Waiting"))
         .await;
-    screenshot(&window, "login.png").await;
-    let scene = scene_in(&qr);
+    window.screenshot_for_docs("login.png").await;
+    let scene = last_segment(&qr);
     let token = server.dev_login("alice").await.access_token;
     let scan = server
         .post_empty(&format!("/auth/scenes/{scene}/scan"), Some(&token))
@@ -106,7 +64,7 @@ async fn scan_login_is_kept_in_the_keychain_restored_on_restart_and_ended_by_log
             text.contains("alice") && text.contains("confirm on your phone")
         })
         .await;
-    screenshot(&window, "scanned.png").await;
+    window.screenshot_for_docs("scanned.png").await;
     let confirm = server
         .post_empty(&format!("/auth/scenes/{scene}/confirm"), Some(&token))
         .await;
@@ -118,7 +76,7 @@ async fn scan_login_is_kept_in_the_keychain_restored_on_restart_and_ended_by_log
     window
         .wait_for_text("#user-roles", |roles| roles.contains("Organizer"))
         .await;
-    screenshot(&window, "home.png").await;
+    window.screenshot_for_docs("home.png").await;
 
     // The real keychain holds a console token the server accepts; the webview never saw it.
     let stored = desktop
@@ -140,7 +98,7 @@ async fn scan_login_is_kept_in_the_keychain_restored_on_restart_and_ended_by_log
 
     // Log out: the keychain entry is gone and the server refuses the old token.
     window.click("#logout").await;
-    shown_qr(&window).await;
+    window.shown_png("#qr-image").await;
     assert!(
         desktop.keychain_lookup(&server.base_url).is_none(),
         "logout left the session in the keychain"
@@ -160,8 +118,8 @@ async fn a_declined_scan_shows_a_message_and_a_fresh_qr() {
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
 
-    let first = shown_qr(&window).await;
-    let declined = phone(&server, "bob", &scene_in(&first), PhoneAnswer::Decline).await;
+    let first = window.shown_png("#qr-image").await;
+    let declined = phone(&server, "bob", &last_segment(&first), PhoneAnswer::Decline).await;
     assert_eq!(declined.status, 204, "{}", declined.body);
 
     window
@@ -170,7 +128,7 @@ async fn a_declined_scan_shows_a_message_and_a_fresh_qr() {
     let fresh = window
         .wait_for_attr("#qr-image", "src", |src| src != first)
         .await;
-    assert_ne!(scene_in(&fresh), scene_in(&first));
+    assert_ne!(last_segment(&fresh), last_segment(&first));
     assert!(desktop.keychain_lookup(&server.base_url).is_none());
 
     window.close().await;
@@ -184,8 +142,14 @@ async fn a_wechat_account_without_organizer_role_is_told_so() {
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
 
-    let qr = shown_qr(&window).await;
-    let refused = phone(&server, "guest-carol", &scene_in(&qr), PhoneAnswer::Confirm).await;
+    let qr = window.shown_png("#qr-image").await;
+    let refused = phone(
+        &server,
+        "guest-carol",
+        &last_segment(&qr),
+        PhoneAnswer::Confirm,
+    )
+    .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert_eq!(refused.code(), "not_organizer");
     window
@@ -207,13 +171,13 @@ async fn the_qr_is_replaced_before_it_expires_without_a_click() {
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
 
-    let first = shown_qr(&window).await;
-    let first_scene = scene_in(&first);
+    let first = window.shown_png("#qr-image").await;
+    let first_scene = last_segment(&first);
     // An 8 s scene is rotated 2 s early, i.e. after about 6 s.
     let rotated = window
         .wait_for_attr("#qr-image", "src", |src| src != first)
         .await;
-    let second_scene = scene_in(&rotated);
+    let second_scene = last_segment(&rotated);
     assert_ne!(second_scene, first_scene);
     // The fresh code works: a scan and confirm of it logs in.
     assert_eq!(
@@ -245,7 +209,7 @@ async fn password_login_reaches_home_and_opens_the_h5_site_logged_in() {
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
 
-    shown_qr(&window).await;
+    window.shown_png("#qr-image").await;
     window.click("#tab-password").await;
     window.type_into("#login-input", "erin@example.com").await;
     window.type_into("#password-input", "wrong password").await;
@@ -292,7 +256,7 @@ async fn password_login_reaches_home_and_opens_the_h5_site_logged_in() {
 
     // Settings: plain http to another machine is refused; the language switches the whole UI.
     window.click("#open-settings").await;
-    screenshot(&window, "settings.png").await;
+    window.screenshot_for_docs("settings.png").await;
     let server_field = window.wait_for("#server-url").await;
     server_field.clear().await.expect("clear");
     server_field
@@ -316,7 +280,7 @@ async fn password_login_reaches_home_and_opens_the_h5_site_logged_in() {
     window
         .wait_for_text("#home", |text| text.contains("当前登录"))
         .await;
-    screenshot(&window, "home-zh-CN.png").await;
+    window.screenshot_for_docs("home-zh-CN.png").await;
 
     window.close().await;
     driver.stop().await;
@@ -360,7 +324,7 @@ async fn a_session_revoked_elsewhere_is_removed_at_start() {
             text.contains("logged out from another device")
         })
         .await;
-    shown_qr(&window).await;
+    window.shown_png("#qr-image").await;
     assert!(
         desktop.keychain_lookup(&server.base_url).is_none(),
         "the dead session was not removed"
@@ -406,7 +370,7 @@ async fn without_a_keychain_the_session_lives_in_memory_and_the_ui_says_so() {
 
     // Nothing was written anywhere: the next run starts at the login screen.
     let window = driver.open_console().await;
-    shown_qr(&window).await;
+    window.shown_png("#qr-image").await;
     assert!(!window.has("#home").await);
     assert!(desktop.keychain_lookup(&server.base_url).is_none());
 
@@ -430,9 +394,9 @@ async fn an_unreachable_server_is_retried_until_it_is_back() {
         .wait_for_text("#scan-status", |text| text.contains("not answering"))
         .await;
     relay.set_up(true);
-    let qr = shown_qr(&window).await;
+    let qr = window.shown_png("#qr-image").await;
     assert_eq!(
-        phone(&server, "frank", &scene_in(&qr), PhoneAnswer::Confirm)
+        phone(&server, "frank", &last_segment(&qr), PhoneAnswer::Confirm)
             .await
             .status,
         204
@@ -477,18 +441,6 @@ async fn phone_login(server: &TestServer, name: &str, device: &str) -> String {
         .to_owned()
 }
 
-/// Logs the window in by scan, the phone confirming with `phone_token`; waits for home.
-async fn scan_in(server: &TestServer, window: &ConsoleWindow, phone_token: &str) {
-    let scene = scene_in(&shown_qr(window).await);
-    for step in ["scan", "confirm"] {
-        let reply = server
-            .post_empty(&format!("/auth/scenes/{scene}/{step}"), Some(phone_token))
-            .await;
-        assert!(reply.status < 300, "{step}: {}", reply.body);
-    }
-    window.wait_for("#user-name").await;
-}
-
 /// `/auth/me` with `token`: `(status, code)`.
 async fn me(server: &TestServer, token: &str) -> (u16, String) {
     let reply = server.get("/auth/me", Some(token)).await;
@@ -507,7 +459,7 @@ async fn devices_lists_the_other_session_and_logs_it_out() {
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
     let phone = phone_login(&server, "alice", "Alice's iPhone").await;
-    scan_in(&server, &window, &phone).await;
+    window.scan_in(&server, &phone).await;
 
     // Both sessions, this console's marked and first, the phone's with its name.
     window
@@ -567,7 +519,7 @@ async fn log_out_everywhere_else_asks_first_and_keeps_this_console() {
         .as_str()
         .expect("a token")
         .to_owned();
-    scan_in(&server, &window, &phone).await;
+    window.scan_in(&server, &phone).await;
     window
         .wait_for_text(&other_row("h5"), |text| text.contains("Safari on iPhone"))
         .await;
@@ -581,7 +533,7 @@ async fn log_out_everywhere_else_asks_first_and_keeps_this_console() {
         )
         .await
         .expect("scroll");
-    screenshot(&window, "devices.png").await;
+    window.screenshot_for_docs("devices.png").await;
 
     // The confirmation counts the two other sessions; Escape cancels it and nothing ends.
     window.click("#end-other-sessions").await;
@@ -651,7 +603,7 @@ async fn a_session_ended_from_another_device_returns_to_the_qr_with_a_notice() {
     let phone = phone_login(&server, "alice", "Alice's iPhone").await;
 
     // Ended while the console shows home: its next server call (Open in browser) finds out.
-    scan_in(&server, &window, &phone).await;
+    window.scan_in(&server, &phone).await;
     end_the_console_session_from(&server, &phone).await;
     window.click("#open-browser").await;
     back_at_the_qr_with_the_notice(&window).await;
@@ -659,7 +611,7 @@ async fn a_session_ended_from_another_device_returns_to_the_qr_with_a_notice() {
     assert!(desktop.opened_urls().is_empty());
 
     // Ended while the window is in the background: it finds out when it gets the focus back.
-    scan_in(&server, &window, &phone).await;
+    window.scan_in(&server, &phone).await;
     end_the_console_session_from(&server, &phone).await;
     window
         .client
@@ -702,6 +654,6 @@ async fn back_at_the_qr_with_the_notice(window: &ConsoleWindow) {
             text.contains("You were logged out from another device")
         })
         .await;
-    shown_qr(window).await;
+    window.shown_png("#qr-image").await;
     assert!(!window.has("#home").await);
 }

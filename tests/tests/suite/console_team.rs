@@ -10,7 +10,7 @@
 
 use fantoccini::key::Key;
 use meeteasy_tests::api::Reply;
-use meeteasy_tests::desktop::{ConsoleWindow, Desktop, qr_text};
+use meeteasy_tests::desktop::{ConsoleWindow, Desktop, last_segment, qr_text};
 use meeteasy_tests::server::TestServer;
 use serde_json::{Value, json};
 
@@ -32,36 +32,6 @@ async fn phone_login(server: &TestServer, name: &str) -> (String, String) {
 
 fn text(value: &Value) -> String {
     value.as_str().expect("a string").to_owned()
-}
-
-/// The last path segment of a QR's URL (`/m/scan/{scene}`, `/m/invite/{code}`): 32 characters.
-fn last_segment(qr_data_url: &str) -> String {
-    let content = qr_text(qr_data_url);
-    let last = content
-        .rsplit(['/', '=', '?'])
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(last.len(), 32, "unexpected QR content {content:?}");
-    last
-}
-
-async fn shown_png(window: &ConsoleWindow, css: &str) -> String {
-    window
-        .wait_for_attr(css, "src", |src| src.starts_with("data:image/png;base64,"))
-        .await
-}
-
-/// Logs the window in by scan, the phone confirming with `phone_token`; waits for home.
-async fn scan_in(server: &TestServer, window: &ConsoleWindow, phone_token: &str) {
-    let scene = last_segment(&shown_png(window, "#qr-image").await);
-    for step in ["scan", "confirm"] {
-        let reply = server
-            .post_empty(&format!("/auth/scenes/{scene}/{step}"), Some(phone_token))
-            .await;
-        assert!(reply.status < 300, "{step}: {}", reply.body);
-    }
-    window.wait_for("#user-name").await;
 }
 
 /// A console session for the user of `phone_token`, opened by a scan over HTTP as a second console
@@ -124,15 +94,6 @@ async fn remove_confirmed(window: &ConsoleWindow, css: &str) {
     window.click("#confirm-remove").await;
 }
 
-/// Saves a screenshot for the docs when `MEETEASY_SCREENSHOT_DIR` is set.
-async fn screenshot(window: &ConsoleWindow, name: &str) {
-    if let Some(dir) = std::env::var_os("MEETEASY_SCREENSHOT_DIR") {
-        window
-            .screenshot(&std::path::Path::new(&dir).join(name))
-            .await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs_them_out() {
     let server = TestServer::start_dev().await;
@@ -141,7 +102,7 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
     let (admin_phone, admin_id) = phone_login(&server, "admin-ann").await;
-    scan_in(&server, &window, &admin_phone).await;
+    window.scan_in(&server, &admin_phone).await;
 
     window.click("#nav-team").await;
     let me_row = format!("#member-list li[data-user-id='{admin_id}'][data-you='true']");
@@ -153,7 +114,7 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
 
     // Invite: the QR large, its expiry counting down, the link it encodes, a PNG to send.
     window.click("#invite-organizer").await;
-    let qr = shown_png(&window, "#invite-qr").await;
+    let qr = window.shown_png("#invite-qr").await;
     let code = last_segment(&qr);
     window
         .wait_for_text("#invite-expiry", |text| {
@@ -173,7 +134,7 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
             text.contains("Organizer") && text.contains("admin-ann")
         })
         .await;
-    screenshot(&window, "team-invite.png").await;
+    window.screenshot_for_docs("team-invite.png").await;
     window.click("#save-invite-qr").await;
     let saved = window
         .wait_for_text("#invite-status", |text| text.starts_with("Saved as "))
@@ -228,7 +189,7 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
         )
         .await
         .expect("scroll");
-    screenshot(&window, "team.png").await;
+    window.screenshot_for_docs("team.png").await;
 
     // Remove asks first: Escape cancels and nothing changes.
     window
@@ -293,11 +254,11 @@ async fn a_revoked_invite_no_longer_works_and_organizers_who_are_not_admins_cann
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
     let (admin_phone, _) = phone_login(&server, "admin-ann").await;
-    scan_in(&server, &window, &admin_phone).await;
+    window.scan_in(&server, &admin_phone).await;
 
     window.click("#nav-team").await;
     window.click("#invite-admin").await;
-    let code = last_segment(&shown_png(&window, "#invite-qr").await);
+    let code = last_segment(&window.shown_png("#invite-qr").await);
     window
         .wait_for_text("#invite-title", |text| text.contains("administrator"))
         .await;
@@ -319,7 +280,7 @@ async fn a_revoked_invite_no_longer_works_and_organizers_who_are_not_admins_cann
     window.click("#nav-home").await;
     window.click("#logout").await;
     let (organizer_phone, _) = phone_login(&server, "bob").await;
-    scan_in(&server, &window, &organizer_phone).await;
+    window.scan_in(&server, &organizer_phone).await;
     window.click("#nav-team").await;
     window
         .wait_for_text("#member-list li[data-you='true']", |text| {
@@ -340,7 +301,7 @@ async fn a_revoked_invite_no_longer_works_and_organizers_who_are_not_admins_cann
             text.contains("团队") && text.contains("组织者") && text.contains("登录方式：微信")
         })
         .await;
-    screenshot(&window, "team-zh-CN.png").await;
+    window.screenshot_for_docs("team-zh-CN.png").await;
 
     window.close().await;
     driver.stop().await;
@@ -383,7 +344,7 @@ async fn link_wechat_follows_the_scan_as_login_does_and_ends_linked() {
     window.wait_for("#account-current-password").await;
 
     window.click("#link-wechat").await;
-    let first = shown_png(&window, "#link-qr-image").await;
+    let first = window.shown_png("#link-qr-image").await;
     window
         .wait_for_text("#link-scan-status", |text| text.contains("Waiting"))
         .await;
@@ -439,7 +400,7 @@ async fn link_wechat_follows_the_scan_as_login_does_and_ends_linked() {
     let third = window
         .wait_for_attr("#link-qr-image", "src", |src| src != second)
         .await;
-    screenshot(&window, "account-link.png").await;
+    window.screenshot_for_docs("account-link.png").await;
 
     // The mini program's own (empty) account confirms: linked, and folded into Pat's.
     let scene = last_segment(&third);
@@ -475,7 +436,7 @@ async fn a_password_login_is_added_from_the_account_page() {
     let driver = desktop.driver(&server.base_url).await;
     let window = driver.open_console().await;
     let (phone, _) = phone_login(&server, "alice").await;
-    scan_in(&server, &window, &phone).await;
+    window.scan_in(&server, &phone).await;
 
     window.click("#nav-account").await;
     window

@@ -1,5 +1,8 @@
 //! The end-to-end suite: one test binary (one link on 2 cores), one module per area.
 
+#[macro_use]
+mod both_stores;
+
 mod admin_cli;
 mod bad_input;
 mod connections;

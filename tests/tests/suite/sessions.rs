@@ -4,63 +4,14 @@
 
 use std::time::Duration;
 
-use meeteasy_auth::config::Settings;
 use meeteasy_protocol::{Session, SessionsResponse};
 use meeteasy_tests::redis_server::RedisServer;
-use meeteasy_tests::server::{TestServer, redis_store};
+use meeteasy_tests::server::TestServer;
 use serde_json::json;
 
+use crate::both_stores::{Start, untouched};
 use crate::flows::{claims_of, create_scene, islogin_path, scene_path};
 use crate::multi_instance::two_instances;
-
-/// A dev server on the embedded store, or on a fresh redis-server.
-struct Backend {
-    server: TestServer,
-    _redis: Option<RedisServer>,
-}
-
-async fn embedded(tweak: fn(&mut Settings)) -> Backend {
-    Backend {
-        server: TestServer::start_with(tweak).await,
-        _redis: None,
-    }
-}
-
-async fn redis(tweak: fn(&mut Settings)) -> Backend {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let server = TestServer::start_with(|settings| {
-        settings.store = redis_store(&url);
-        tweak(settings);
-    })
-    .await;
-    Backend {
-        server,
-        _redis: Some(redis),
-    }
-}
-
-/// Generates `embedded::<case>` and `redis::<case>` from each case below.
-macro_rules! on_both_stores {
-    ($($case:ident),+ $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::embedded).await;
-                }
-            )+
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::redis).await;
-                }
-            )+
-        }
-    };
-}
 
 on_both_stores!(
     the_list_shows_every_kind_of_session_with_current_right,
@@ -74,20 +25,6 @@ on_both_stores!(
 );
 
 /// Everything a case gets: how to start its server.
-trait Start: FnOnce(fn(&mut Settings)) -> Self::Started {
-    type Started: std::future::Future<Output = Backend>;
-}
-
-impl<F, Fut> Start for F
-where
-    F: FnOnce(fn(&mut Settings)) -> Fut,
-    Fut: std::future::Future<Output = Backend>,
-{
-    type Started = Fut;
-}
-
-fn untouched(_: &mut Settings) {}
-
 async fn sessions_of(server: &TestServer, token: &str) -> Vec<Session> {
     let reply = server.get("/auth/sessions", Some(token)).await;
     assert_eq!(reply.status, 200, "{reply:?}");

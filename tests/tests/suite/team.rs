@@ -11,60 +11,12 @@ use meeteasy_protocol::{
     CreateInviteResponse, CreateSceneResponse, InvitesResponse, TeamResponse, User,
 };
 use meeteasy_tests::redis_server::RedisServer;
-use meeteasy_tests::server::{TestServer, redis_store};
+use meeteasy_tests::server::TestServer;
 use serde_json::json;
 
+use crate::both_stores::{Start, untouched};
 use crate::flows::{create_scene, islogin_path, scene_path};
 use crate::multi_instance::two_instances;
-
-/// A dev server on the embedded store, or on a fresh redis-server.
-struct Backend {
-    server: TestServer,
-    _redis: Option<RedisServer>,
-}
-
-async fn embedded(tweak: fn(&mut Settings)) -> Backend {
-    Backend {
-        server: TestServer::start_with(tweak).await,
-        _redis: None,
-    }
-}
-
-async fn redis(tweak: fn(&mut Settings)) -> Backend {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let server = TestServer::start_with(|settings| {
-        settings.store = redis_store(&url);
-        tweak(settings);
-    })
-    .await;
-    Backend {
-        server,
-        _redis: Some(redis),
-    }
-}
-
-/// Generates `embedded::<case>` and `redis::<case>` from each case below.
-macro_rules! on_both_stores {
-    ($($case:ident),+ $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::embedded).await;
-                }
-            )+
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::redis).await;
-                }
-            )+
-        }
-    };
-}
 
 on_both_stores!(
     an_invite_lives_from_creation_to_acceptance_with_every_error_code,
@@ -78,20 +30,6 @@ on_both_stores!(
     linking_a_wechat_whose_account_holds_more_is_identity_in_use,
     the_one_step_login_on_a_link_scene_goes_on_as_the_joined_account,
 );
-
-trait Start: FnOnce(fn(&mut Settings)) -> Self::Started {
-    type Started: std::future::Future<Output = Backend>;
-}
-
-impl<F, Fut> Start for F
-where
-    F: FnOnce(fn(&mut Settings)) -> Fut,
-    Fut: std::future::Future<Output = Backend>,
-{
-    type Started = Fut;
-}
-
-fn untouched(_: &mut Settings) {}
 
 fn many_tries(settings: &mut Settings) {
     settings.invite_limits.per_ip = 10_000;
