@@ -26,8 +26,9 @@ pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 
 /// Live sessions one user keeps, and live sessions one session may have derived. Each index is one
 /// record rewritten when a session opens, so its size is the cost of every login and exchange: past
-/// the bound the oldest session ends (a token minting tickets in a loop cannot grow it, and an
-/// ended session cannot escape "log out everywhere" by having fallen out of its index).
+/// the bound the oldest session of the new one's kind ends (a token minting tickets in a loop cannot
+/// grow it, a run of console logins does not end the phone that confirms them, and an ended session
+/// cannot escape "log out everywhere" by having fallen out of its index).
 pub const MAX_SESSIONS_PER_USER: usize = 100;
 pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
@@ -50,6 +51,9 @@ pub struct SessionRecord {
 struct IndexEntry {
     sid: String,
     expires_at: u64,
+    /// Which client the session is; absent in entries written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client: Option<Audience>,
 }
 
 /// The session a new one is derived from: it may not outlive it.
@@ -88,6 +92,7 @@ pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Resul
     let entry = IndexEntry {
         sid: sid.to_owned(),
         expires_at: record.expires_at,
+        client: Some(record.client),
     };
     let user_bound = IndexBound {
         live: MAX_SESSIONS_PER_USER,
@@ -161,19 +166,34 @@ async fn add_to_index(
     .await
 }
 
-/// Removes the oldest entries past `bound.live` (the index is in the order sessions opened), never
-/// `bound.keep`, and returns them.
+/// Removes the entries past `bound.live` and returns them: the oldest of the newest entry's kind
+/// (the one being opened, last: the index is in the order sessions opened), then, if that is not
+/// enough, the oldest of any kind; never the newest entry nor `bound.keep`.
 fn evict_oldest(entries: &mut Vec<IndexEntry>, bound: IndexBound<'_>) -> Vec<IndexEntry> {
-    let mut excess = entries.len().saturating_sub(bound.live);
-    let mut evicted = Vec::with_capacity(excess);
-    entries.retain(|entry| {
-        if excess == 0 || Some(entry.sid.as_str()) == bound.keep {
-            return true;
-        }
-        excess -= 1;
-        evicted.push(entry.clone());
-        false
-    });
+    let excess = entries.len().saturating_sub(bound.live);
+    let Some((newest, older)) = entries.split_last() else {
+        return Vec::new();
+    };
+    let evictable = |(_, entry): &(usize, &IndexEntry)| Some(entry.sid.as_str()) != bound.keep;
+    let same_kind = older
+        .iter()
+        .enumerate()
+        .filter(evictable)
+        .filter(|(_, entry)| entry.client == newest.client);
+    let other_kinds = older
+        .iter()
+        .enumerate()
+        .filter(evictable)
+        .filter(|(_, entry)| entry.client != newest.client);
+    let mut chosen: Vec<usize> = same_kind
+        .chain(other_kinds)
+        .take(excess)
+        .map(|(at, _)| at)
+        .collect();
+    chosen.sort_unstable();
+    // From the back, so the positions not yet removed stay where they were.
+    let mut evicted: Vec<IndexEntry> = chosen.iter().rev().map(|&at| entries.remove(at)).collect();
+    evicted.reverse();
     evicted
 }
 
@@ -211,6 +231,7 @@ pub async fn revoke_with_descendants(
     let mut pending = vec![IndexEntry {
         sid: sid.to_owned(),
         expires_at,
+        client: None,
     }];
     let mut visited = HashSet::new();
     let mut ended = 0;
@@ -460,6 +481,12 @@ mod tests {
             .map(|sid| IndexEntry {
                 sid: (*sid).to_owned(),
                 expires_at: u64::MAX,
+                // `m…` a mini program's session, anything else a console's.
+                client: Some(if sid.starts_with('m') {
+                    Audience::Miniprogram
+                } else {
+                    Audience::Console
+                }),
             })
             .collect()
     }
@@ -579,5 +606,60 @@ mod tests {
         );
         let listed = list(store.as_ref(), "u", &child).await.unwrap();
         assert_eq!(listed.len(), MAX_SESSIONS_PER_USER);
+    }
+
+    #[test]
+    fn eviction_takes_the_oldest_of_the_new_sessions_kind_first() {
+        // A phone's session, then console logins it confirmed: the consoles make room, not the phone.
+        let mut index = entries(&["m1", "c1", "c2", "c3"]);
+        let evicted = evict_oldest(
+            &mut index,
+            IndexBound {
+                live: 3,
+                keep: None,
+            },
+        );
+        assert_eq!(sids(&evicted), ["c1"]);
+        assert_eq!(sids(&index), ["m1", "c2", "c3"]);
+
+        // Not enough of its kind: then the oldest of any kind, never the new one.
+        let mut index = entries(&["a", "m1", "m2", "m3"]);
+        let evicted = evict_oldest(
+            &mut index,
+            IndexBound {
+                live: 1,
+                keep: None,
+            },
+        );
+        assert_eq!(sids(&evicted), ["a", "m1", "m2"]);
+        assert_eq!(sids(&index), ["m3"]);
+    }
+
+    #[tokio::test]
+    async fn a_phone_confirming_many_console_logins_keeps_its_own_session() {
+        let store = FaultyStore::new();
+        let phone = sid(0);
+        let phone_session = SessionRecord {
+            client: Audience::Miniprogram,
+            ..session_of("u", None)
+        };
+        open(store.as_ref(), &phone, &phone_session).await.unwrap();
+        for n in 1..=MAX_SESSIONS_PER_USER + 5 {
+            let console = SessionRecord {
+                client: Audience::Console,
+                ..session_of("u", None)
+            };
+            open(store.as_ref(), &sid(n), &console).await.unwrap();
+        }
+        assert!(
+            !is_revoked(store.as_ref(), &phone).await.unwrap(),
+            "the phone stays"
+        );
+        for n in 1..=6 {
+            assert!(
+                is_revoked(store.as_ref(), &sid(n)).await.unwrap(),
+                "console {n} ended"
+            );
+        }
     }
 }
