@@ -26,9 +26,10 @@ pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 
 /// Live sessions one user keeps, and live sessions one session may have derived. Each index is one
 /// record rewritten when a session opens, so its size is the cost of every login and exchange: past
-/// the bound the oldest session of the new one's kind ends (a token minting tickets in a loop cannot
-/// grow it, a run of console logins does not end the phone that confirms them, and an ended session
-/// cannot escape "log out everywhere" by having fallen out of its index).
+/// the bound the most numerous kind of session gives up its oldest (see [`evict_oldest`]), so a
+/// token minting tickets in a loop cannot grow it, a run of console logins does not end the phone
+/// that confirms them, and an ended session cannot escape "log out everywhere" by having fallen out
+/// of its index.
 pub const MAX_SESSIONS_PER_USER: usize = 100;
 pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
@@ -166,34 +167,52 @@ async fn add_to_index(
     .await
 }
 
-/// Removes the entries past `bound.live` and returns them: the oldest of the newest entry's kind
-/// (the one being opened, last: the index is in the order sessions opened), then, if that is not
-/// enough, the oldest of any kind; never the newest entry nor `bound.keep`.
+/// Removes the entries past `bound.live` and returns them, one at a time from the kind (console,
+/// H5, mini program) holding the most sessions, its oldest first (the index is in the order
+/// sessions opened): a flood of one kind — console after console confirmed by one phone, a ticket
+/// loop's H5 sessions — makes room from itself, never from a user's one phone. On a tie the kind
+/// of the newest entry gives way. Never the newest entry (the one being opened) nor `bound.keep`.
 fn evict_oldest(entries: &mut Vec<IndexEntry>, bound: IndexBound<'_>) -> Vec<IndexEntry> {
-    let excess = entries.len().saturating_sub(bound.live);
-    let Some((newest, older)) = entries.split_last() else {
-        return Vec::new();
-    };
-    let evictable = |(_, entry): &(usize, &IndexEntry)| Some(entry.sid.as_str()) != bound.keep;
-    let same_kind = older
-        .iter()
-        .enumerate()
-        .filter(evictable)
-        .filter(|(_, entry)| entry.client == newest.client);
-    let other_kinds = older
-        .iter()
-        .enumerate()
-        .filter(evictable)
-        .filter(|(_, entry)| entry.client != newest.client);
-    let mut chosen: Vec<usize> = same_kind
-        .chain(other_kinds)
-        .take(excess)
-        .map(|(at, _)| at)
-        .collect();
-    chosen.sort_unstable();
-    // From the back, so the positions not yet removed stay where they were.
-    let mut evicted: Vec<IndexEntry> = chosen.iter().rev().map(|&at| entries.remove(at)).collect();
-    evicted.reverse();
+    let mut evicted = Vec::new();
+    while entries.len() > bound.live {
+        let Some((newest, older)) = entries.split_last() else {
+            break;
+        };
+        let evictable = || {
+            older
+                .iter()
+                .enumerate()
+                .filter(|(_, entry)| Some(entry.sid.as_str()) != bound.keep)
+        };
+        let mut counts: Vec<(Option<Audience>, usize)> = Vec::new();
+        for (_, entry) in evictable() {
+            match counts.iter_mut().find(|(kind, _)| *kind == entry.client) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((entry.client, 1)),
+            }
+        }
+        let most = counts.iter().map(|(_, count)| *count).max().unwrap_or(0);
+        let crowded = |kind: &Option<Audience>| {
+            counts
+                .iter()
+                .any(|(counted, count)| counted == kind && *count == most)
+        };
+        let giving_way = if crowded(&newest.client) {
+            newest.client
+        } else {
+            match counts.iter().find(|(_, count)| *count == most) {
+                Some((kind, _)) => *kind,
+                None => break,
+            }
+        };
+        let Some(at) = evictable()
+            .find(|(_, entry)| entry.client == giving_way)
+            .map(|(at, _)| at)
+        else {
+            break;
+        };
+        evicted.push(entries.remove(at));
+    }
     evicted
 }
 
@@ -609,29 +628,21 @@ mod tests {
     }
 
     #[test]
-    fn eviction_takes_the_oldest_of_the_new_sessions_kind_first() {
+    fn eviction_takes_the_oldest_of_the_most_numerous_kind() {
+        let bound = |live| IndexBound { live, keep: None };
         // A phone's session, then console logins it confirmed: the consoles make room, not the phone.
         let mut index = entries(&["m1", "c1", "c2", "c3"]);
-        let evicted = evict_oldest(
-            &mut index,
-            IndexBound {
-                live: 3,
-                keep: None,
-            },
-        );
-        assert_eq!(sids(&evicted), ["c1"]);
+        assert_eq!(sids(&evict_oldest(&mut index, bound(3))), ["c1"]);
         assert_eq!(sids(&index), ["m1", "c2", "c3"]);
 
-        // Not enough of its kind: then the oldest of any kind, never the new one.
+        // A second phone logs in to a full index: a console goes, not the first phone.
+        let mut index = entries(&["m1", "c1", "c2", "m2"]);
+        assert_eq!(sids(&evict_oldest(&mut index, bound(3))), ["c1"]);
+        assert_eq!(sids(&index), ["m1", "c2", "m2"]);
+
+        // Equal counts: the new session's kind gives way; the new one itself never does.
         let mut index = entries(&["a", "m1", "m2", "m3"]);
-        let evicted = evict_oldest(
-            &mut index,
-            IndexBound {
-                live: 1,
-                keep: None,
-            },
-        );
-        assert_eq!(sids(&evicted), ["a", "m1", "m2"]);
+        assert_eq!(sids(&evict_oldest(&mut index, bound(1))), ["m1", "m2", "a"]);
         assert_eq!(sids(&index), ["m3"]);
     }
 

@@ -14,6 +14,7 @@ use crate::flows::{claims_of, create_scene, islogin_path, scene_path};
 use crate::multi_instance::two_instances;
 
 on_both_stores!(
+    a_phone_confirming_more_console_logins_than_a_user_keeps_stays_logged_in,
     the_list_shows_every_kind_of_session_with_current_right,
     ending_one_session_ends_it_and_what_derives_from_it,
     revoke_others_keeps_only_the_callers_session,
@@ -321,4 +322,28 @@ async fn a_revocation_reaches_another_instance_at_once() {
     );
     assert_eq!(status(&me_status(&second, &h5).await), REVOKED);
     assert_eq!(status(&me_status(&first, &h5).await), REVOKED);
+}
+
+/// A user keeps 100 live sessions; past that the most numerous kind gives up its oldest, so an
+/// organizer's phone confirming console after console is not the one to go, nor when another
+/// phone of theirs logs in.
+async fn a_phone_confirming_more_console_logins_than_a_user_keeps_stays_logged_in(
+    start: impl Start,
+) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("bob").await.access_token;
+    let mut consoles = Vec::new();
+    for _ in 0..105 {
+        consoles.push(console_by_scan(server, &phone).await);
+    }
+    assert_eq!(server.get("/auth/me", Some(&phone)).await.status, 200);
+    // A second phone logging in to the full index ends a console, not the first phone.
+    server.dev_login("bob").await;
+    assert_eq!(server.get("/auth/me", Some(&phone)).await.status, 200);
+    let newest = consoles.last().expect("consoles");
+    assert_eq!(server.get("/auth/me", Some(newest)).await.status, 200);
+    let oldest = server.get("/auth/me", Some(&consoles[0])).await;
+    assert_eq!(oldest.status, 401, "the oldest console made room");
+    assert_eq!(sessions_of(server, &phone).await.len(), 100);
 }
