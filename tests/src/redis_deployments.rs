@@ -182,14 +182,20 @@ impl RedisCluster {
             String::from_utf8_lossy(&created.stdout),
             String::from_utf8_lossy(&created.stderr)
         );
+        // `ok` alone can come before every node knows the others and their slots (gossip still
+        // spreading), when a client's first command may meet a node that cannot route it yet.
+        let known_nodes = cluster.nodes.len().to_string();
         wait_until(
-            "the cluster reports ok on every node",
+            "the cluster reports ok, all slots and all nodes on every node",
             FORM_DEADLINE,
             || {
                 cluster.nodes.iter().all(|node| {
-                    redis_cli(node.port, &["CLUSTER", "INFO"])
-                        .and_then(|info| info_field(&info, "cluster_state"))
-                        .is_some_and(|state| state == "ok")
+                    redis_cli(node.port, &["CLUSTER", "INFO"]).is_some_and(|info| {
+                        info_field(&info, "cluster_state").as_deref() == Some("ok")
+                            && info_field(&info, "cluster_slots_ok").as_deref() == Some("16384")
+                            && info_field(&info, "cluster_known_nodes").as_deref()
+                                == Some(known_nodes.as_str())
+                    })
                 })
             },
         );
