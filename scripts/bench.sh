@@ -39,7 +39,7 @@ if (($(nproc --all) < 2)); then
 fi
 
 say "building the release binaries (into $CARGO_TARGET_DIR)"
-cargo build --release --quiet -p meeteasy-auth-cli -p meeteasy-bench --bin meeteasy-auth --bin meeteasy-bench
+cargo build --release --quiet -p meeteasy-auth-cli -p meeteasy-bench --bin meeteasy-auth --bin meeteasy-bench --bin bench-ceiling
 cargo bench --no-run --quiet -p meeteasy-bench --bench store
 
 # 10,000 waiting consoles hold 10,000 sockets on each side; the servers inherit this limit.

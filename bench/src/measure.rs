@@ -9,7 +9,7 @@
 //!   to used, JWT signed), on scenes and tickets made before the timed window;
 //! - many consoles waiting at once: the server's memory, and confirm -> console meanwhile.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -146,6 +146,16 @@ impl<'a> Bench<'a> {
             at.islogin(console, &scene, 0, &pending).await.map(drop)
         };
         rate(settings, pids, pool, poll).await
+    }
+
+    /// `islogin` and ticket exchange requests per second on bare axum answering the same JSON
+    /// (`ceiling`, the `bench-ceiling` binary) on the server's CPU: the stack's own ceiling.
+    pub async fn ceiling_rates(&mut self, ceiling: &Path) -> Result<(Rate, Rate)> {
+        let server = AuthProcess::start_ceiling(ceiling, self.settings.server_cpu).await?;
+        let pids = [server.pid()];
+        let islogin = self.islogin_rate(&server.endpoint, &pids).await?;
+        let exchange = self.exchange_rate(&server.endpoint, &pids).await?;
+        Ok((islogin, exchange))
     }
 
     /// Ticket exchanges per second on `at`, of tickets minted by [`EXCHANGING_PHONES`] mini program

@@ -15,7 +15,7 @@ use tempfile::TempDir;
 use crate::api::{self, Endpoint};
 use crate::{Result, because, fail, procfs, run};
 
-/// `meeteasy-auth serve --dev` on a free loopback port.
+/// A server on a free loopback port: `meeteasy-auth serve --dev`, or the bare-stack ceiling.
 pub struct AuthProcess {
     child: Child,
     pub endpoint: Endpoint,
@@ -27,11 +27,7 @@ impl AuthProcess {
     /// Starts the `auth` binary pinned to `cpu` on `store` (`None`: a fresh embedded store) and
     /// waits until `/readyz` answers.
     pub async fn start(auth: &Path, cpu: usize, store: Option<&str>) -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
-        // Another process may take the port before the server does: then it fails to start.
-        let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
-        let address = address.map_err(because("finding a free port"))?.to_string();
-        let log = File::create(dir.path().join("log")).map_err(because("creating its log"))?;
+        let (dir, address) = Self::place()?;
         let metrics_token = "bench-metrics-scraper-token".to_owned();
         let config = dir.path().join("config.toml");
         let token_file = dir.path().join("metrics-token");
@@ -40,8 +36,7 @@ impl AuthProcess {
         std::fs::write(&token_file, &metrics_token)
             .and_then(|()| std::fs::write(&config, config_text))
             .map_err(because("writing the server's config"))?;
-        let mut command = Command::new("taskset");
-        command.args(["-c", &cpu.to_string()]).arg(auth);
+        let mut command = pinned(auth, cpu);
         command.args(["serve", "--dev", "--listen", &address]);
         command.arg("--config").arg(&config);
         command.arg("--data-dir").arg(dir.path().join("data"));
@@ -52,10 +47,39 @@ impl AuthProcess {
                 command.env_remove(name);
             }
         }
+        command.env_remove("RUST_LOG");
+        Self::launch(command, dir, &address, metrics_token).await
+    }
+
+    /// Starts `bench-ceiling` (bare axum answering the same JSON) pinned to `cpu`.
+    pub async fn start_ceiling(ceiling: &Path, cpu: usize) -> Result<Self> {
+        let (dir, address) = Self::place()?;
+        let mut command = pinned(ceiling, cpu);
+        command.args(["--listen", &address]);
+        Self::launch(command, dir, &address, String::new()).await
+    }
+
+    /// A directory for the server's files and log, and a free loopback port.
+    fn place() -> Result<(TempDir, String)> {
+        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
+        // Another process may take the port before the server does: then it fails to start.
+        let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
+        let address = address.map_err(because("finding a free port"))?.to_string();
+        Ok((dir, address))
+    }
+
+    /// Runs `command` (a server listening on `address`), its output to `dir`'s log, and waits
+    /// until `/readyz` answers.
+    async fn launch(
+        mut command: Command,
+        dir: TempDir,
+        address: &str,
+        metrics_token: String,
+    ) -> Result<Self> {
+        let log = File::create(dir.path().join("log")).map_err(because("creating its log"))?;
         let stdout = log.try_clone().map_err(because("sharing the server log"))?;
-        command.env_remove("RUST_LOG").stdin(Stdio::null());
-        command.stdout(stdout).stderr(log);
-        let running = format!("running {}", auth.display());
+        command.stdin(Stdio::null()).stdout(stdout).stderr(log);
+        let running = format!("running {command:?}");
         let child = command.spawn().map_err(because(running))?;
         let (url, http) = (format!("http://{address}"), api::client(None)?);
         let mut server = Self {
@@ -74,7 +98,7 @@ impl AuthProcess {
             if exited.is_some() || Instant::now() > deadline {
                 let log = std::fs::read_to_string(server.dir.path().join("log"));
                 let log = log.unwrap_or_default();
-                fail!("meeteasy-auth did not start ({exited:?}); its log:\n{log}");
+                fail!("{command:?} did not start ({exited:?}); its log:\n{log}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -84,6 +108,13 @@ impl AuthProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// `binary`, its threads pinned to `cpu`.
+fn pinned(binary: &Path, cpu: usize) -> Command {
+    let mut command = Command::new("taskset");
+    command.args(["-c", &cpu.to_string()]).arg(binary);
+    command
 }
 
 impl Drop for AuthProcess {

@@ -1,7 +1,7 @@
 //! `meeteasy-bench`: measures, in one run, what README.md reports about the server — confirm ->
 //! console latency through the long-poll (one server, and two servers on one Redis), `islogin` and
-//! ticket exchange requests per second with the server side on one CPU, Redis's own rate for
-//! comparison, and 10,000 consoles waiting at once — on the embedded store and on Redis, and prints
+//! ticket exchange requests per second with the server side on one CPU, Redis's own rate and bare
+//! axum's (`bench-ceiling`) for comparison, and 10,000 consoles waiting at once — on the embedded store and on Redis, and prints
 //! one Markdown table. `scripts/bench.sh` builds it and runs it on the other CPU.
 
 use std::process::ExitCode;
@@ -67,6 +67,11 @@ async fn run(settings: &Settings) -> Result<()> {
     let sides = [&console_side.endpoint, &phone_side.endpoint];
     let cross = bench.logins(sides, &phone).await?;
     drop((console_side, phone_side));
+    progress!("bare axum (the ceiling): islogin and ticket exchange requests per second");
+    let (ceiling_islogin, ceiling_exchange) = bench
+        .ceiling_rates(&this.with_file_name("bench-ceiling"))
+        .await?;
+    let ceiling = [&ceiling_islogin, &ceiling_exchange].map(|rate| rate.per_second.median());
     progress!("Redis: redis-benchmark");
     let [set, get] = redis.benchmark(settings.client_cpu, settings.redis_requests)?;
     drop(redis);
@@ -115,6 +120,10 @@ async fn run(settings: &Settings) -> Result<()> {
          {} / {} | — |  |\n\
          | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {:.2} / {:.2} \
          | — |  |\n\
+         | Bare axum on the same CPU answering the same JSON (`bench-ceiling`, the stack's ceiling): \
+         `islogin` / exchange, {rate} | {} / {} | — | — |  |\n\
+         | `islogin` / ticket exchange rate as a share of that ceiling | {:.2} / {:.2} | {:.2} / {:.2} \
+         | — | 0.4 |\n\
          | Server RSS, fresh server | {} |  |\n\
          | Server RSS with {n} scenes created | {} |  |\n\
          | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {} / {}) | {} |  |\n\
@@ -141,6 +150,12 @@ async fn run(settings: &Settings) -> Result<()> {
         thousands(get),
         islogin[1] / set,
         exchange[1] / set,
+        per_second(&ceiling_islogin.per_second),
+        per_second(&ceiling_exchange.per_second),
+        islogin[0] / ceiling[0],
+        exchange[0] / ceiling[1],
+        islogin[1] / ceiling[0],
+        exchange[1] / ceiling[1],
         compare(idle.map(mib), idle),
         compare(scenes.map(mib), scenes),
         gauge[0],
