@@ -260,10 +260,8 @@ impl AuthService {
         ip: String,
         parent: Option<String>,
     ) -> Result<(), AuthError> {
-        if parent.is_none() {
-            // A login of its own (not a session a ticket derived): the team list's last login.
-            super::team::note_login(self.store.as_ref(), &claims.sub).await?;
-        }
+        // A login of its own (not a session a ticket derived) is the team list's last login.
+        let own_login = parent.is_none();
         let record = SessionRecord {
             user_id: claims.sub.clone(),
             client: claims.aud,
@@ -275,7 +273,16 @@ impl AuthService {
             parent,
             expires_at: claims.exp,
         };
-        sessions::open(self.store.as_ref(), &claims.sid, &record).await
+        // Written together: one group commit on the embedded store, not two in a row.
+        let note_login = async {
+            if own_login {
+                super::team::note_login(self.store.as_ref(), &claims.sub).await
+            } else {
+                Ok(())
+            }
+        };
+        let open = sessions::open(self.store.as_ref(), &claims.sid, &record);
+        tokio::try_join!(note_login, open).map(drop)
     }
 
     /// Refuses a dev user a session on a server without dev mode.

@@ -83,13 +83,7 @@ fn lifetime_until(expires_at: u64) -> Lifetime {
 /// takes the new session with it: the caller gets [`AuthError::TicketExpired`].
 pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Result<(), AuthError> {
     let lifetime = lifetime_until(record.expires_at);
-    store
-        .put(
-            &store_keys::session(sid),
-            &records::encode(record)?,
-            lifetime,
-        )
-        .await?;
+    let record_bytes = records::encode(record)?;
     let entry = IndexEntry {
         sid: sid.to_owned(),
         expires_at: record.expires_at,
@@ -100,28 +94,32 @@ pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Resul
         // Ending the parent would end the session being opened with it.
         keep: record.parent.as_deref(),
     };
-    let mut evicted = add_to_index(
-        store,
-        &store_keys::user_sessions(&record.user_id),
-        &entry,
-        user_bound,
-    )
-    .await?;
-    if let Some(parent) = &record.parent {
-        let derived_bound = IndexBound {
-            live: MAX_DERIVED_PER_SESSION,
-            keep: None,
-        };
-        evicted.extend(
-            add_to_index(
-                store,
-                &store_keys::derived_sessions(parent),
-                &entry,
-                derived_bound,
-            )
-            .await?,
-        );
-    }
+    let derived_bound = IndexBound {
+        live: MAX_DERIVED_PER_SESSION,
+        keep: None,
+    };
+    // The record and both index entries are written at once (one group commit on the embedded
+    // store, overlapping round trips on Redis): a reader skips an index entry whose record it
+    // cannot find, so no order among them matters. The parent's mark is read only after this
+    // session is in the parent's index (see the module's first lines).
+    let write_record = async {
+        let key = store_keys::session(sid);
+        Ok::<_, AuthError>(store.put(&key, &record_bytes, lifetime).await?)
+    };
+    let user_key = store_keys::user_sessions(&record.user_id);
+    let user_index = add_to_index(store, &user_key, &entry, user_bound);
+    let derived_index = async {
+        match &record.parent {
+            Some(parent) => {
+                let key = store_keys::derived_sessions(parent);
+                add_to_index(store, &key, &entry, derived_bound).await
+            }
+            None => Ok(Vec::new()),
+        }
+    };
+    let ((), mut evicted, evicted_derived) =
+        tokio::try_join!(write_record, user_index, derived_index)?;
+    evicted.extend(evicted_derived);
     for oldest in evicted {
         revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
     }
