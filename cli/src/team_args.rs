@@ -6,18 +6,20 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand};
 use meeteasy_auth::config::Overrides;
-use meeteasy_protocol::TeamRole;
+use meeteasy_protocol::{ADMIN_ROLE, ORGANIZER_ROLE, TeamRole};
 
 use crate::admin::AdminRequest;
 use crate::args::StoreArgs;
 
 /// `organizer` or `admin`, as the contract spells them.
 fn team_role() -> impl clap::builder::TypedValueParser<Value = TeamRole> {
-    PossibleValuesParser::new(["organizer", "admin"]).map(|role| match role.as_str() {
-        "admin" => TeamRole::Admin,
-        _organizer => TeamRole::Organizer,
-    })
+    PossibleValuesParser::new([ORGANIZER_ROLE, ADMIN_ROLE])
+        .try_map(|name| TeamRole::parse(&name).ok_or(NotATeamRole(name)))
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a team role")]
+struct NotATeamRole(String);
 
 #[derive(Debug, Args)]
 pub struct InviteArgs {

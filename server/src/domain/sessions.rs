@@ -189,19 +189,11 @@ fn evict_oldest(entries: &mut Vec<IndexEntry>, bound: IndexBound<'_>) -> Vec<Ind
                 None => counts.push((entry.client, 1)),
             }
         }
-        let most = counts.iter().map(|(_, count)| *count).max().unwrap_or(0);
-        let crowded = |kind: &Option<Audience>| {
-            counts
-                .iter()
-                .any(|(counted, count)| counted == kind && *count == most)
-        };
-        let giving_way = if crowded(&newest.client) {
-            newest.client
-        } else {
-            match counts.iter().find(|(_, count)| *count == most) {
-                Some((kind, _)) => *kind,
-                None => break,
-            }
+        let Some(&(giving_way, _)) = counts
+            .iter()
+            .max_by_key(|(kind, count)| (*count, *kind == newest.client))
+        else {
+            break;
         };
         let Some(at) = evictable()
             .find(|(_, entry)| entry.client == giving_way)
