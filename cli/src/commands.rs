@@ -36,6 +36,9 @@ pub enum CommandError {
     AdminSocket(#[from] AdminSocketError),
     #[error(transparent)]
     AdminClient(#[from] AdminClientError),
+    /// A server whose admin socket answered a command with another command's reply.
+    #[error("the server answered the invite with something else; is it the same version?")]
+    UnexpectedReply,
     #[error("cannot draw the invite's QR: {0}")]
     Qr(#[from] QrError),
     #[error("cannot write the invite's QR to {path}: {source}")]
@@ -183,7 +186,7 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
     let reply = admin::run(&args.overrides(), args.request()).await?;
     print_reply(&reply);
     let AdminReply::InviteMade { link, .. } = &reply else {
-        return Ok(());
+        return Err(CommandError::UnexpectedReply);
     };
     if std::io::stdout().is_terminal() {
         print!("\n{}", qr::terminal(link)?);
