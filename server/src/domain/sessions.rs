@@ -15,7 +15,7 @@ use std::time::Duration;
 use meeteasy_protocol::{Audience, Claims, Session};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Store, StoreError};
+use crate::store::{Lifetime, Step, Store, StoreError};
 
 use super::records::{self, Transition};
 use super::secrets::is_token_shaped;
@@ -81,56 +81,109 @@ fn lifetime_until(expires_at: u64) -> Lifetime {
 
 /// Records a new session and indexes it under its user and its parent. A parent revoked meanwhile
 /// takes the new session with it: the caller gets [`AuthError::TicketExpired`].
+///
+/// Two batches (two round trips): the indexes are read, then the record and both index entries are
+/// written and the parent's mark is read, in that order. A reader skips an index entry whose record
+/// it cannot find, so no order among the writes matters; the parent's mark is read only after this
+/// session is in the parent's index (see the module's first lines). An index another login changed
+/// between the two batches is updated again on its own.
 pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Result<(), AuthError> {
-    let lifetime = lifetime_until(record.expires_at);
-    let record_bytes = records::encode(record)?;
     let entry = IndexEntry {
         sid: sid.to_owned(),
         expires_at: record.expires_at,
         client: Some(record.client),
     };
-    let user_bound = IndexBound {
-        live: MAX_SESSIONS_PER_USER,
-        // Ending the parent would end the session being opened with it.
-        keep: record.parent.as_deref(),
+    let user_index = IndexUpdate {
+        key: store_keys::user_sessions(&record.user_id),
+        bound: IndexBound {
+            live: MAX_SESSIONS_PER_USER,
+            // Ending the parent would end the session being opened with it.
+            keep: record.parent.as_deref(),
+        },
     };
-    let derived_bound = IndexBound {
-        live: MAX_DERIVED_PER_SESSION,
-        keep: None,
-    };
-    // The record and both index entries are written at once (one group commit on the embedded
-    // store, overlapping round trips on Redis): a reader skips an index entry whose record it
-    // cannot find, so no order among them matters. The parent's mark is read only after this
-    // session is in the parent's index (see the module's first lines).
-    let write_record = async {
-        let key = store_keys::session(sid);
-        Ok::<_, AuthError>(store.put(&key, &record_bytes, lifetime).await?)
-    };
-    let user_key = store_keys::user_sessions(&record.user_id);
-    let user_index = add_to_index(store, &user_key, &entry, user_bound);
-    let derived_index = async {
-        match &record.parent {
-            Some(parent) => {
-                let key = store_keys::derived_sessions(parent);
-                add_to_index(store, &key, &entry, derived_bound).await
-            }
-            None => Ok(Vec::new()),
+    let derived_index = record.parent.as_deref().map(|parent| IndexUpdate {
+        key: store_keys::derived_sessions(parent),
+        bound: IndexBound {
+            live: MAX_DERIVED_PER_SESSION,
+            keep: None,
+        },
+    });
+    let indexes: Vec<&IndexUpdate> = std::iter::once(&user_index)
+        .chain(derived_index.as_ref())
+        .collect();
+
+    let reads: Vec<Step<'_>> = indexes.iter().map(|index| Step::Get(&index.key)).collect();
+    let mut current = Vec::with_capacity(indexes.len());
+    for (index, read) in indexes.iter().zip(store.batch(&reads).await?) {
+        current.push((index, read.into_read()?));
+    }
+    let mut updated = Vec::with_capacity(current.len());
+    for (index, bytes) in &current {
+        let listed = match bytes {
+            Some(bytes) => Some(records::decode(&index.key, bytes)?),
+            None => None,
+        };
+        let (entries, lifetime, evicted) = with_entry(listed.as_ref(), &entry, index.bound);
+        updated.push((records::encode(&entries)?, lifetime, evicted));
+    }
+
+    let record_bytes = records::encode(record)?;
+    let session_key = store_keys::session(sid);
+    let mut writes = vec![Step::Put {
+        key: &session_key,
+        value: &record_bytes,
+        lifetime: lifetime_until(record.expires_at),
+    }];
+    for ((index, expected), (new, lifetime, _)) in current.iter().zip(&updated) {
+        writes.push(records::write_step(
+            &index.key,
+            expected.as_deref(),
+            new,
+            *lifetime,
+        ));
+    }
+    let parent_mark = record.parent.as_deref().map(store_keys::revoked_session);
+    if let Some(mark) = &parent_mark {
+        writes.push(Step::Get(mark));
+    }
+    let mut outcomes = store.batch(&writes).await?.into_iter().skip(1);
+
+    let mut evicted = Vec::new();
+    let mut lost_a_race = false;
+    for (index, (_, _, evicted_here)) in indexes.iter().zip(updated) {
+        let written = outcomes
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("a batch answered too few steps".to_owned()))?
+            .written()?;
+        if written {
+            evicted.extend(evicted_here);
+        } else {
+            lost_a_race = true;
+            evicted.extend(add_to_index(store, &index.key, &entry, index.bound).await?);
         }
-    };
-    let ((), mut evicted, evicted_derived) =
-        tokio::try_join!(write_record, user_index, derived_index)?;
-    evicted.extend(evicted_derived);
+    }
     for oldest in evicted {
         revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
     }
-    if let Some(parent) = &record.parent
-        && is_revoked(store, parent).await?
-    {
-        revoke_with_descendants(store, sid, record.expires_at).await?;
-        // The ticket that would open it ended with the session that minted it.
-        return Err(AuthError::TicketExpired);
+    if let Some(parent) = &record.parent {
+        let revoked = match outcomes.next() {
+            // An index written again came after the batch's read of the mark: read it again.
+            Some(mark) if !lost_a_race => mark.into_read()?.is_some(),
+            Some(_) | None => is_revoked(store, parent).await?,
+        };
+        if revoked {
+            revoke_with_descendants(store, sid, record.expires_at).await?;
+            // The ticket that would open it ended with the session that minted it.
+            return Err(AuthError::TicketExpired);
+        }
     }
     Ok(())
+}
+
+/// An index a new session goes into, and how many it keeps.
+struct IndexUpdate<'a> {
+    key: String,
+    bound: IndexBound<'a>,
 }
 
 /// How many live entries an index keeps, and one it never lets go of to make room.
@@ -150,19 +203,30 @@ async fn add_to_index(
     bound: IndexBound<'_>,
 ) -> Result<Vec<IndexEntry>, AuthError> {
     records::update(store, key, |current: Option<&Vec<IndexEntry>>| {
-        let now = unix_now();
-        let mut entries: Vec<IndexEntry> = current
-            .into_iter()
-            .flatten()
-            .filter(|listed| listed.expires_at > now && listed.sid != entry.sid)
-            .cloned()
-            .collect();
-        entries.push(entry.clone());
-        let evicted = evict_oldest(&mut entries, bound);
-        let until = entries.iter().map(|e| e.expires_at).max().unwrap_or(now);
-        Ok(Transition::Write(entries, lifetime_until(until), evicted))
+        let (entries, lifetime, evicted) = with_entry(current, entry, bound);
+        Ok(Transition::Write(entries, lifetime, evicted))
     })
     .await
+}
+
+/// The index `current` with `entry` added: without the entries that expired and, past the bound,
+/// the oldest ones (also returned); with the lifetime of its longest-lived entry.
+fn with_entry(
+    current: Option<&Vec<IndexEntry>>,
+    entry: &IndexEntry,
+    bound: IndexBound<'_>,
+) -> (Vec<IndexEntry>, Lifetime, Vec<IndexEntry>) {
+    let now = unix_now();
+    let mut entries: Vec<IndexEntry> = current
+        .into_iter()
+        .flatten()
+        .filter(|listed| listed.expires_at > now && listed.sid != entry.sid)
+        .cloned()
+        .collect();
+    entries.push(entry.clone());
+    let evicted = evict_oldest(&mut entries, bound);
+    let until = entries.iter().map(|e| e.expires_at).max().unwrap_or(now);
+    (entries, lifetime_until(until), evicted)
 }
 
 /// Removes the entries past `bound.live` and returns them, one at a time from the kind (console,

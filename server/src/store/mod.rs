@@ -35,6 +35,76 @@ pub struct WindowCount {
     pub resets_in: Duration,
 }
 
+/// One step of [`Store::batch`]: a read or one of the single-record writes, with the same meaning as
+/// the method of its name.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    Get(&'a str),
+    Put {
+        key: &'a str,
+        value: &'a [u8],
+        lifetime: Lifetime,
+    },
+    InsertNew {
+        key: &'a str,
+        value: &'a [u8],
+        lifetime: Lifetime,
+    },
+    CompareAndSwap {
+        key: &'a str,
+        expected: &'a [u8],
+        new: &'a [u8],
+        lifetime: Lifetime,
+    },
+}
+
+impl Step<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Step::Get(key)
+            | Step::Put { key, .. }
+            | Step::InsertNew { key, .. }
+            | Step::CompareAndSwap { key, .. } => key,
+        }
+    }
+
+    fn writes(&self) -> bool {
+        match self {
+            Step::Get(_) => false,
+            Step::Put { .. } | Step::InsertNew { .. } | Step::CompareAndSwap { .. } => true,
+        }
+    }
+}
+
+/// What one step of a batch gave: a read's record, or whether a write was made (always for `Put`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Read(Option<Vec<u8>>),
+    Written(bool),
+}
+
+impl Outcome {
+    /// The record a `Get` step read.
+    pub fn into_read(self) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Outcome::Read(record) => Ok(record),
+            Outcome::Written(_) => Err(StoreError::Corrupt(
+                "a batch answered a write where a read was asked".to_owned(),
+            )),
+        }
+    }
+
+    /// Whether a write step was made.
+    pub fn written(&self) -> Result<bool, StoreError> {
+        match self {
+            Outcome::Written(written) => Ok(*written),
+            Outcome::Read(_) => Err(StoreError::Corrupt(
+                "a batch answered a read where a write was asked".to_owned(),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store cannot be reached: {0}")]
@@ -87,6 +157,15 @@ pub trait Store: Send + Sync + 'static {
     /// user was told.
     async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError>;
 
+    /// Runs `steps` in order and answers one outcome per step. Each step is atomic on its own, as
+    /// its method is, and sees what the steps before it wrote; the batch as a whole is not (another
+    /// caller's operation may fall between two steps). What a batch buys is cost: one round trip
+    /// (one transaction, one pipeline) where the backend can, instead of one per step. This default
+    /// runs the steps one after another, for backends that cannot do better.
+    async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        run_steps_in_turn(self, steps).await
+    }
+
     /// Tells every subscriber of `topic`, on every instance sharing this store, that something changed.
     async fn notify(&self, topic: &str) -> Result<(), StoreError>;
 
@@ -97,4 +176,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the backend answers now (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// [`Store::batch`] one step after another, each through its own method.
+pub async fn run_steps_in_turn<S: Store + ?Sized>(
+    store: &S,
+    steps: &[Step<'_>],
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(steps.len());
+    for step in steps {
+        outcomes.push(match *step {
+            Step::Get(key) => Outcome::Read(store.get(key).await?),
+            Step::Put {
+                key,
+                value,
+                lifetime,
+            } => {
+                store.put(key, value, lifetime).await?;
+                Outcome::Written(true)
+            }
+            Step::InsertNew {
+                key,
+                value,
+                lifetime,
+            } => Outcome::Written(store.insert_new(key, value, lifetime).await?),
+            Step::CompareAndSwap {
+                key,
+                expected,
+                new,
+                lifetime,
+            } => Outcome::Written(store.compare_and_swap(key, expected, new, lifetime).await?),
+        });
+    }
+    Ok(outcomes)
 }

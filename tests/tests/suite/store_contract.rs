@@ -10,7 +10,7 @@ use meeteasy_auth::domain::sessions::{self, SessionRecord};
 use meeteasy_auth::domain::{AuthError, unix_now};
 use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
 use meeteasy_auth::store::redis::RedisStore;
-use meeteasy_auth::store::{Lifetime, Store, StoreError, Subscription};
+use meeteasy_auth::store::{Lifetime, Outcome, Step, Store, StoreError, Subscription};
 use meeteasy_protocol::Audience;
 use meeteasy_tests::redis_deployments::{RedisCluster, RedisSentinels};
 use meeteasy_tests::redis_server::RedisServer;
@@ -109,6 +109,7 @@ contract!(
     insert_new_writes_only_when_absent,
     compare_and_swap_replaces_only_the_expected,
     take_gives_a_record_to_exactly_one_taker,
+    a_batch_runs_its_steps_in_order,
     count_in_window_counts_then_resets,
     a_slot_is_claimed_once_until_its_lifetime_ends,
     notify_reaches_earlier_subscribers_of_the_topic,
@@ -314,6 +315,92 @@ async fn compare_and_swap_replaces_only_the_expected(store: &Arc<dyn Store>) {
             .unwrap()
     );
     assert_eq!(store.get("scene:1").await.unwrap(), None);
+}
+
+async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
+    store
+        .put("scene:1", b"pending", Lifetime::Forever)
+        .await
+        .unwrap();
+    store
+        .put("user:1", b"ann", Lifetime::Forever)
+        .await
+        .unwrap();
+    let reads = store
+        .batch(&[
+            Step::Get("user:1"),
+            Step::Get("user:2"),
+            Step::Get("scene:1"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        reads,
+        [
+            Outcome::Read(Some(b"ann".to_vec())),
+            Outcome::Read(None),
+            Outcome::Read(Some(b"pending".to_vec())),
+        ]
+    );
+
+    let outcomes = store
+        .batch(&[
+            Step::CompareAndSwap {
+                key: "scene:1",
+                expected: b"pending",
+                new: b"scanned",
+                lifetime: Lifetime::Forever,
+            },
+            // Sees the swap before it, so it does not swap again.
+            Step::CompareAndSwap {
+                key: "scene:1",
+                expected: b"pending",
+                new: b"declined",
+                lifetime: Lifetime::Forever,
+            },
+            Step::InsertNew {
+                key: "user:2",
+                value: b"bob",
+                lifetime: Lifetime::For(SHORT),
+            },
+            Step::InsertNew {
+                key: "user:1",
+                value: b"eve",
+                lifetime: Lifetime::Forever,
+            },
+            Step::Put {
+                key: "ticket:1",
+                value: b"grant",
+                lifetime: Lifetime::Forever,
+            },
+            Step::Get("scene:1"),
+            Step::Get("user:2"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Written(true),
+            Outcome::Written(false),
+            Outcome::Written(true),
+            Outcome::Written(false),
+            Outcome::Written(true),
+            Outcome::Read(Some(b"scanned".to_vec())),
+            Outcome::Read(Some(b"bob".to_vec())),
+        ]
+    );
+    assert_eq!(
+        store.get("user:1").await.unwrap().as_deref(),
+        Some(&b"ann"[..])
+    );
+    assert_eq!(
+        store.get("ticket:1").await.unwrap().as_deref(),
+        Some(&b"grant"[..])
+    );
+    // A step's lifetime holds as its method's does.
+    wait_until_gone(store, "user:2").await;
+    assert_eq!(store.batch(&[]).await.unwrap(), []);
 }
 
 async fn take_gives_a_record_to_exactly_one_taker(store: &Arc<dyn Store>) {

@@ -34,7 +34,9 @@ use self::reads::Reads;
 use self::slots::Slots;
 use self::tables::{EXPIRIES, RECORDS, Records};
 use self::worker::{MAX_BATCH, Message, Operation};
-use crate::store::{Lifetime, NotifyHub, Store, StoreError, Subscription, WindowCount};
+use crate::store::{
+    Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
+};
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "meeteasy.redb";
@@ -174,6 +176,19 @@ impl Store for EmbeddedStore {
         self.execute(move |records| records.delete(&key)).await
     }
 
+    /// Reads alone go to the reading thread as one read; anything else is one operation of the
+    /// database thread, so it shares a commit with whatever else is written at that moment.
+    async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        if steps.iter().all(|step| !step.writes()) {
+            let keys = steps.iter().map(|step| step.key().to_owned()).collect();
+            let records = self.reads.get_many(keys).await?;
+            return Ok(records.into_iter().map(Outcome::Read).collect());
+        }
+        let steps: Vec<OwnedStep> = steps.iter().map(OwnedStep::from).collect();
+        self.execute(move |records| steps.iter().map(|step| step.run(records)).collect())
+            .await
+    }
+
     async fn count_in_window(
         &self,
         key: &str,
@@ -215,6 +230,56 @@ impl Drop for EmbeddedStore {
         {
             tracing::error!("the embedded database thread panicked");
         }
+    }
+}
+
+/// A batch step that the database thread can own.
+enum OwnedStep {
+    Get(String),
+    Put(String, Vec<u8>, Lifetime),
+    InsertNew(String, Vec<u8>, Lifetime),
+    CompareAndSwap(String, Vec<u8>, Vec<u8>, Lifetime),
+}
+
+impl From<&Step<'_>> for OwnedStep {
+    fn from(step: &Step<'_>) -> Self {
+        match *step {
+            Step::Get(key) => Self::Get(key.to_owned()),
+            Step::Put {
+                key,
+                value,
+                lifetime,
+            } => Self::Put(key.to_owned(), value.to_vec(), lifetime),
+            Step::InsertNew {
+                key,
+                value,
+                lifetime,
+            } => Self::InsertNew(key.to_owned(), value.to_vec(), lifetime),
+            Step::CompareAndSwap {
+                key,
+                expected,
+                new,
+                lifetime,
+            } => Self::CompareAndSwap(key.to_owned(), expected.to_vec(), new.to_vec(), lifetime),
+        }
+    }
+}
+
+impl OwnedStep {
+    fn run(&self, records: &mut Records<'_>) -> Result<Outcome, StoreError> {
+        Ok(match self {
+            Self::Get(key) => Outcome::Read(records.get(key)?),
+            Self::Put(key, value, lifetime) => {
+                records.put(key, value, *lifetime)?;
+                Outcome::Written(true)
+            }
+            Self::InsertNew(key, value, lifetime) => {
+                Outcome::Written(records.insert_new(key, value, *lifetime)?)
+            }
+            Self::CompareAndSwap(key, expected, new, lifetime) => {
+                Outcome::Written(records.compare_and_swap(key, expected, new, *lifetime)?)
+            }
+        })
     }
 }
 

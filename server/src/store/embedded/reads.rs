@@ -36,9 +36,10 @@ enum Message {
     Shutdown,
 }
 
+/// One caller's keys, answered from one read transaction.
 struct Read {
-    key: String,
-    reply: oneshot::Sender<Result<Option<Vec<u8>>, StoreError>>,
+    keys: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<Option<Vec<u8>>>, StoreError>>,
 }
 
 /// The reading thread and its queue; dropping it waits for the thread to end.
@@ -61,11 +62,17 @@ impl Reads {
 
     /// The live record under `key` as last committed, within [`OPERATION_TIMEOUT`].
     pub(super) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut records = self.get_many(vec![key.to_owned()]).await?;
+        Ok(records.pop().flatten())
+    }
+
+    /// The live records under `keys`, in order, as of one commit, within [`OPERATION_TIMEOUT`].
+    pub(super) async fn get_many(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let read = Read {
-            key: key.to_owned(),
-            reply,
-        };
+        let read = Read { keys, reply };
         self.queue.try_send(Message::Get(read)).map_err(refused)?;
         await_answer(answer).await
     }
@@ -123,7 +130,8 @@ fn answer_batch(database: &Database, mut batch: Vec<Read>) {
         Ok(records) => {
             for read in batch {
                 // The caller may have stopped waiting meanwhile; its answer is then not needed.
-                let _unwanted = read.reply.send(records.get(&read.key));
+                let answer = read.keys.iter().map(|key| records.get(key)).collect();
+                let _unwanted = read.reply.send(answer);
             }
         }
         Err(error) => {

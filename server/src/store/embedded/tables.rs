@@ -116,6 +116,11 @@ impl<'txn> Records<'txn> {
         }
     }
 
+    /// The live record under `key`, as this transaction sees it (its own writes included).
+    pub(super) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.live(key)?.map(|record| record.value))
+    }
+
     pub(super) fn take(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let removed = self.remove(key)?;
         Ok(removed

@@ -34,9 +34,12 @@ use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
 use self::link::{Handle, Link, SentinelLink};
-use self::scripts::Scripts;
+use self::scripts::{COMPARE_AND_SWAP, Scripts};
 use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
-use crate::store::{Lifetime, NotifyHub, Store, StoreError, Subscription, WindowCount};
+use crate::store::{
+    Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
+    run_steps_in_turn,
+};
 
 /// The longest any one operation may take, reconnecting included.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -330,17 +333,18 @@ fn redis_settings(password: Option<&str>) -> RedisConnectionInfo {
 #[async_trait]
 impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(key, Effect::Read, redis::cmd("GET").arg(self.keys.key(key)))
-            .await
+        let command = self.step_command(&Step::Get(key));
+        self.query(key, Effect::Read, &command).await
     }
 
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
-        let mut command = redis::cmd("SET");
-        command.arg(self.keys.key(key)).arg(value);
-        if let Lifetime::For(duration) = lifetime {
-            command.arg("PX").arg(px_millis(duration));
-        }
-        self.query(key, Effect::Write, &command).await
+        let put = Step::Put {
+            key,
+            value,
+            lifetime,
+        };
+        self.query(key, Effect::Write, &self.step_command(&put))
+            .await
     }
 
     async fn insert_new(
@@ -349,13 +353,14 @@ impl Store for RedisStore {
         value: &[u8],
         lifetime: Lifetime,
     ) -> Result<bool, StoreError> {
-        let mut command = redis::cmd("SET");
-        command.arg(self.keys.key(key)).arg(value).arg("NX");
-        if let Lifetime::For(duration) = lifetime {
-            command.arg("PX").arg(px_millis(duration));
-        }
+        let insert = Step::InsertNew {
+            key,
+            value,
+            lifetime,
+        };
         // OK (true) when written, nil (false) when a live record was there.
-        self.query(key, Effect::Write, &command).await
+        self.query(key, Effect::Write, &self.step_command(&insert))
+            .await
     }
 
     async fn compare_and_swap(
@@ -371,6 +376,39 @@ impl Store for RedisStore {
             invocation.arg(px_millis(duration));
         }
         self.invoke(key, Effect::Write, &invocation).await
+    }
+
+    /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
+    /// connection, and answers them together. On a Cluster the steps go one by one.
+    async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        // Redis refuses an empty pipeline, and a Cluster spreads a batch's keys over many nodes.
+        if steps.is_empty() || matches!(self.link, Link::Cluster(_)) {
+            return run_steps_in_turn(self, steps).await;
+        }
+        let mut pipeline = redis::pipe();
+        for step in steps {
+            pipeline.add_command(self.step_command(step));
+        }
+        // With replicas configured, the one wait covers every write before it on the connection.
+        let first_write = steps.iter().find(|step| step.writes());
+        let (key, effect) = match first_write {
+            Some(step) => (step.key(), Effect::Write),
+            None => ("", Effect::Read),
+        };
+        let pipeline = &pipeline;
+        let values: Vec<redis::Value> = self
+            .run(key, effect, |mut connection| async move {
+                pipeline.query_async(&mut connection).await
+            })
+            .await?;
+        if values.len() != steps.len() {
+            return Err(StoreError::Corrupt(format!(
+                "Redis answered {} of a batch's {} commands",
+                values.len(),
+                steps.len()
+            )));
+        }
+        steps.iter().zip(values).map(outcome_of).collect()
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -446,6 +484,73 @@ impl Drop for RedisStore {
     fn drop(&mut self) {
         self.listener.abort();
     }
+}
+
+impl RedisStore {
+    /// The command carrying out `step`; a compare-and-swap in a pipeline is sent as the script's
+    /// source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
+    fn step_command(&self, step: &Step<'_>) -> Cmd {
+        let with_lifetime = |mut command: Cmd, lifetime: Lifetime| {
+            if let Lifetime::For(duration) = lifetime {
+                command.arg("PX").arg(px_millis(duration));
+            }
+            command
+        };
+        match *step {
+            Step::Get(key) => redis::cmd("GET").arg(self.keys.key(key)).clone(),
+            Step::Put {
+                key,
+                value,
+                lifetime,
+            } => with_lifetime(
+                redis::cmd("SET").arg(self.keys.key(key)).arg(value).clone(),
+                lifetime,
+            ),
+            Step::InsertNew {
+                key,
+                value,
+                lifetime,
+            } => with_lifetime(
+                redis::cmd("SET")
+                    .arg(self.keys.key(key))
+                    .arg(value)
+                    .arg("NX")
+                    .clone(),
+                lifetime,
+            ),
+            Step::CompareAndSwap {
+                key,
+                expected,
+                new,
+                lifetime,
+            } => {
+                let mut command = redis::cmd("EVAL");
+                command
+                    .arg(COMPARE_AND_SWAP)
+                    .arg(1)
+                    .arg(self.keys.key(key))
+                    .arg(expected)
+                    .arg(new);
+                if let Lifetime::For(duration) = lifetime {
+                    command.arg(px_millis(duration));
+                }
+                command
+            }
+        }
+    }
+}
+
+/// A batch step's outcome from Redis's answer to its command.
+fn outcome_of((step, value): (&Step<'_>, redis::Value)) -> Result<Outcome, StoreError> {
+    let nonsense =
+        |error: redis::ParsingError| StoreError::Corrupt(format!("Redis, in a batch: {error}"));
+    Ok(match step {
+        Step::Get(_) => Outcome::Read(redis::from_redis_value(value).map_err(nonsense)?),
+        // SET answers OK; SET NX answers nil when a live record was there; the script 1 or 0.
+        Step::Put { .. } | Step::InsertNew { .. } | Step::CompareAndSwap { .. } => {
+            Outcome::Written(redis::from_redis_value(value).map_err(nonsense)?)
+        }
+    })
 }
 
 /// Runs `operation` within [`OPERATION_TIMEOUT`].

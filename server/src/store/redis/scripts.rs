@@ -4,7 +4,7 @@ use redis::Script;
 
 /// KEYS[1] = key; ARGV[1] = expected, ARGV[2] = new, ARGV[3] = lifetime in milliseconds (absent:
 /// forever). Returns 1 when replaced, 0 when the key is missing or holds something else.
-const COMPARE_AND_SWAP: &str = r"
+pub(super) const COMPARE_AND_SWAP: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
   return 0
