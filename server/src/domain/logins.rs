@@ -13,11 +13,12 @@ use crate::wechat::{WeChatError, WeChatSession};
 use meeteasy_protocol::Secret;
 
 use super::service::NewSession;
-use super::sessions::ParentSession;
+use super::sessions::{Opening, ParentSession};
+use super::tickets::Redeemed;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
-    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys, team,
-    tickets,
+    AuthError, AuthService, ClientAddr, device_names, limits, passwords, records, scenes,
+    store_keys, team, tickets,
 };
 
 const MAX_CODE_LEN: usize = 256;
@@ -116,6 +117,7 @@ impl AuthService {
                     device_name,
                     ip: from.0.clone(),
                     parent: None,
+                    indexes_read: None,
                 },
             )
             .await?;
@@ -217,11 +219,29 @@ impl AuthService {
         from: &ClientAddr,
     ) -> Result<TokenResponse, AuthError> {
         let device_name = device_names::checked(request.device_name.as_deref())?;
-        let redeemed = tickets::redeem(self.store.as_ref(), request.login_ticket.trim()).await?;
+        // The ticket is marked used in the same round trip as the user and the indexes the
+        // session goes into are read.
+        let opening = |redeemed: &Redeemed| {
+            let parent = redeemed.parent.as_ref().map(|parent| parent.sid.as_str());
+            Opening::new(&redeemed.user_id, parent)
+        };
+        let (redeemed, mut read) = tickets::redeem_reading(
+            self.store.as_ref(),
+            request.login_ticket.trim(),
+            |redeemed| {
+                std::iter::once(store_keys::user(&redeemed.user_id))
+                    .chain(opening(redeemed).keys().map(str::to_owned))
+                    .collect()
+            },
+        )
+        .await?;
+        let indexes = read.split_off(1);
+        let user_key = store_keys::user(&redeemed.user_id);
         // A ticket whose user was deleted meanwhile leads nowhere.
-        let user = users::get(self.store.as_ref(), &redeemed.user_id)
-            .await?
-            .ok_or(AuthError::TicketInvalid)?;
+        let user: UserRecord = match read.pop().flatten() {
+            Some(bytes) => records::decode(&user_key, &bytes)?,
+            None => return Err(AuthError::TicketInvalid),
+        };
         let opened = self
             .open_session(
                 &user,
@@ -230,6 +250,7 @@ impl AuthService {
                     methods: &["ticket"],
                     device_name,
                     ip: from.0.clone(),
+                    indexes_read: Some((opening(&redeemed), indexes)),
                     parent: redeemed.parent,
                 },
             )
@@ -289,6 +310,7 @@ impl AuthService {
                     device_name,
                     ip: from.0.clone(),
                     parent: None,
+                    indexes_read: None,
                 },
             )
             .await?;

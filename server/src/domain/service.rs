@@ -16,7 +16,7 @@ use crate::wechat::WeChat;
 
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
-use super::sessions::{self, LAST_SEEN_PRECISION, ParentSession, SessionRecord};
+use super::sessions::{self, LAST_SEEN_PRECISION, Opening, ParentSession, SessionRecord};
 use super::signing_keys::SigningKeys;
 use super::store_keys;
 use super::users::{self, UserRecord};
@@ -64,6 +64,8 @@ pub(super) struct NewSession<'a> {
     pub device_name: Option<String>,
     pub ip: String,
     pub parent: Option<ParentSession>,
+    /// The session's indexes ([`Opening::keys`]) as the caller already read them, if it did.
+    pub indexes_read: Option<(Opening, Vec<Option<Vec<u8>>>)>,
 }
 
 /// A session just opened: the token answer, and the session as a parent of sessions it derives.
@@ -239,8 +241,14 @@ impl AuthService {
         let claims =
             tokens::new_session(&self.issuer, &user.id, new.audience, new.methods, lifetime)?;
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
-        self.record_session(&claims, new.device_name, new.ip, new.parent.map(|p| p.sid))
-            .await?;
+        self.record_session(
+            &claims,
+            new.device_name,
+            new.ip,
+            new.parent.map(|p| p.sid),
+            new.indexes_read,
+        )
+        .await?;
         Ok(OpenedSession {
             response: TokenResponse {
                 access_token,
@@ -259,6 +267,7 @@ impl AuthService {
         device_name: Option<String>,
         ip: String,
         parent: Option<String>,
+        indexes_read: Option<(Opening, Vec<Option<Vec<u8>>>)>,
     ) -> Result<(), AuthError> {
         // A login of its own (not a session a ticket derived) is the team list's last login.
         let own_login = parent.is_none();
@@ -281,7 +290,13 @@ impl AuthService {
                 Ok(())
             }
         };
-        let open = sessions::open(self.store.as_ref(), &claims.sid, &record);
+        let store = self.store.as_ref();
+        let open = async {
+            match indexes_read {
+                Some((opening, read)) => opening.write(store, &claims.sid, &record, read).await,
+                None => sessions::open(store, &claims.sid, &record).await,
+            }
+        };
         tokio::try_join!(note_login, open).map(drop)
     }
 

@@ -81,109 +81,150 @@ fn lifetime_until(expires_at: u64) -> Lifetime {
 
 /// Records a new session and indexes it under its user and its parent. A parent revoked meanwhile
 /// takes the new session with it: the caller gets [`AuthError::TicketExpired`].
-///
-/// Two batches (two round trips): the indexes are read, then the record and both index entries are
-/// written and the parent's mark is read, in that order. A reader skips an index entry whose record
-/// it cannot find, so no order among the writes matters; the parent's mark is read only after this
-/// session is in the parent's index (see the module's first lines). An index another login changed
-/// between the two batches is updated again on its own.
 pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Result<(), AuthError> {
-    let entry = IndexEntry {
-        sid: sid.to_owned(),
-        expires_at: record.expires_at,
-        client: Some(record.client),
-    };
-    let user_index = IndexUpdate {
-        key: store_keys::user_sessions(&record.user_id),
-        bound: IndexBound {
-            live: MAX_SESSIONS_PER_USER,
-            // Ending the parent would end the session being opened with it.
-            keep: record.parent.as_deref(),
-        },
-    };
-    let derived_index = record.parent.as_deref().map(|parent| IndexUpdate {
-        key: store_keys::derived_sessions(parent),
-        bound: IndexBound {
-            live: MAX_DERIVED_PER_SESSION,
-            keep: None,
-        },
-    });
-    let indexes: Vec<&IndexUpdate> = std::iter::once(&user_index)
-        .chain(derived_index.as_ref())
-        .collect();
-
-    let reads: Vec<Step<'_>> = indexes.iter().map(|index| Step::Get(&index.key)).collect();
-    let mut current = Vec::with_capacity(indexes.len());
-    for (index, read) in indexes.iter().zip(store.batch(&reads).await?) {
-        current.push((index, read.into_read()?));
+    let opening = Opening::new(&record.user_id, record.parent.as_deref());
+    let reads: Vec<Step<'_>> = opening.keys().map(Step::Get).collect();
+    let mut read = Vec::with_capacity(reads.len());
+    for outcome in store.batch(&reads).await? {
+        read.push(outcome.into_read()?);
     }
-    let mut updated = Vec::with_capacity(current.len());
-    for (index, bytes) in &current {
-        let listed = match bytes {
-            Some(bytes) => Some(records::decode(&index.key, bytes)?),
-            None => None,
-        };
-        let (entries, lifetime, evicted) = with_entry(listed.as_ref(), &entry, index.bound);
-        updated.push((records::encode(&entries)?, lifetime, evicted));
-    }
-
-    let record_bytes = records::encode(record)?;
-    let session_key = store_keys::session(sid);
-    let mut writes = vec![Step::Put {
-        key: &session_key,
-        value: &record_bytes,
-        lifetime: lifetime_until(record.expires_at),
-    }];
-    for ((index, expected), (new, lifetime, _)) in current.iter().zip(&updated) {
-        writes.push(records::write_step(
-            &index.key,
-            expected.as_deref(),
-            new,
-            *lifetime,
-        ));
-    }
-    let parent_mark = record.parent.as_deref().map(store_keys::revoked_session);
-    if let Some(mark) = &parent_mark {
-        writes.push(Step::Get(mark));
-    }
-    let mut outcomes = store.batch(&writes).await?.into_iter().skip(1);
-
-    let mut evicted = Vec::new();
-    let mut lost_a_race = false;
-    for (index, (_, _, evicted_here)) in indexes.iter().zip(updated) {
-        let written = outcomes
-            .next()
-            .ok_or_else(|| StoreError::Corrupt("a batch answered too few steps".to_owned()))?
-            .written()?;
-        if written {
-            evicted.extend(evicted_here);
-        } else {
-            lost_a_race = true;
-            evicted.extend(add_to_index(store, &index.key, &entry, index.bound).await?);
-        }
-    }
-    for oldest in evicted {
-        revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
-    }
-    if let Some(parent) = &record.parent {
-        let revoked = match outcomes.next() {
-            // An index written again came after the batch's read of the mark: read it again.
-            Some(mark) if !lost_a_race => mark.into_read()?.is_some(),
-            Some(_) | None => is_revoked(store, parent).await?,
-        };
-        if revoked {
-            revoke_with_descendants(store, sid, record.expires_at).await?;
-            // The ticket that would open it ended with the session that minted it.
-            return Err(AuthError::TicketExpired);
-        }
-    }
-    Ok(())
+    opening.write(store, sid, record, read).await
 }
 
-/// An index a new session goes into, and how many it keeps.
-struct IndexUpdate<'a> {
-    key: String,
-    bound: IndexBound<'a>,
+/// Opening a session for a user, derived from a parent or not, in two batches (two round trips):
+/// the indexes it goes into are read ([`Opening::keys`], which a caller may read in a batch of its
+/// own), then [`Opening::write`] writes the record and both index entries and reads the parent's
+/// mark, in that order. A reader skips an index entry whose record it cannot find, so no order
+/// among the writes matters; the parent's mark is read only after this session is in the parent's
+/// index (see the module's first lines). An index another login changed between the two batches
+/// is updated again on its own.
+pub struct Opening {
+    user_index: String,
+    /// The parent's sid and the index of its derived sessions.
+    parent: Option<(String, String)>,
+}
+
+impl Opening {
+    pub fn new(user_id: &str, parent: Option<&str>) -> Self {
+        Self {
+            user_index: store_keys::user_sessions(user_id),
+            parent: parent.map(|sid| (sid.to_owned(), store_keys::derived_sessions(sid))),
+        }
+    }
+
+    /// The keys to read, in this order, before [`Opening::write`].
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.user_index.as_str())
+            .chain(self.parent.as_ref().map(|(_, derived)| derived.as_str()))
+    }
+
+    fn indexes(&self) -> Vec<(&str, IndexBound<'_>)> {
+        let user_bound = IndexBound {
+            live: MAX_SESSIONS_PER_USER,
+            // Ending the parent would end the session being opened with it.
+            keep: self.parent.as_ref().map(|(sid, _)| sid.as_str()),
+        };
+        let derived_bound = IndexBound {
+            live: MAX_DERIVED_PER_SESSION,
+            keep: None,
+        };
+        std::iter::once((self.user_index.as_str(), user_bound))
+            .chain(
+                self.parent
+                    .as_ref()
+                    .map(|(_, derived)| (derived.as_str(), derived_bound)),
+            )
+            .collect()
+    }
+
+    /// Writes the session `sid` with `record` (of the user and parent this opening was made for),
+    /// given what [`Opening::keys`] held when read.
+    pub async fn write(
+        self,
+        store: &dyn Store,
+        sid: &str,
+        record: &SessionRecord,
+        read: Vec<Option<Vec<u8>>>,
+    ) -> Result<(), AuthError> {
+        let indexes = self.indexes();
+        if read.len() != indexes.len() {
+            return Err(StoreError::Corrupt(format!(
+                "opening a session read {} of its {} indexes",
+                read.len(),
+                indexes.len()
+            ))
+            .into());
+        }
+        let entry = IndexEntry {
+            sid: sid.to_owned(),
+            expires_at: record.expires_at,
+            client: Some(record.client),
+        };
+        let mut updated = Vec::with_capacity(indexes.len());
+        for ((key, bound), bytes) in indexes.iter().zip(&read) {
+            let listed: Option<Vec<IndexEntry>> = match bytes {
+                Some(bytes) => Some(records::decode(key, bytes)?),
+                None => None,
+            };
+            let (entries, lifetime, evicted) = with_entry(listed.as_ref(), &entry, *bound);
+            updated.push((records::encode(&entries)?, lifetime, evicted));
+        }
+
+        let record_bytes = records::encode(record)?;
+        let session_key = store_keys::session(sid);
+        let mut writes = vec![Step::Put {
+            key: &session_key,
+            value: &record_bytes,
+            lifetime: lifetime_until(record.expires_at),
+        }];
+        for (((key, _), expected), (new, lifetime, _)) in indexes.iter().zip(&read).zip(&updated) {
+            writes.push(records::write_step(
+                key,
+                expected.as_deref(),
+                new,
+                *lifetime,
+            ));
+        }
+        let parent_mark = self
+            .parent
+            .as_ref()
+            .map(|(sid, _)| store_keys::revoked_session(sid));
+        if let Some(mark) = &parent_mark {
+            writes.push(Step::Get(mark));
+        }
+        let mut outcomes = store.batch(&writes).await?.into_iter().skip(1);
+
+        let mut evicted = Vec::new();
+        let mut lost_a_race = false;
+        for ((key, bound), (_, _, evicted_here)) in indexes.iter().zip(updated) {
+            let written = outcomes
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("a batch answered too few steps".to_owned()))?
+                .written()?;
+            if written {
+                evicted.extend(evicted_here);
+            } else {
+                lost_a_race = true;
+                evicted.extend(add_to_index(store, key, &entry, *bound).await?);
+            }
+        }
+        for oldest in evicted {
+            revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
+        }
+        if let Some((parent, _)) = &self.parent {
+            let revoked = match outcomes.next() {
+                // An index written again came after the batch's read of the mark: read it again.
+                Some(mark) if !lost_a_race => mark.into_read()?.is_some(),
+                Some(_) | None => is_revoked(store, parent).await?,
+            };
+            if revoked {
+                revoke_with_descendants(store, sid, record.expires_at).await?;
+                // The ticket that would open it ended with the session that minted it.
+                return Err(AuthError::TicketExpired);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How many live entries an index keeps, and one it never lets go of to make room.
@@ -501,6 +542,7 @@ mod tests {
                     device_name: None,
                     ip: "192.0.2.1".into(),
                     parent: None,
+                    indexes_read: None,
                 },
             )
             .await

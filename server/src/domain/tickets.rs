@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Store};
+use crate::store::{Lifetime, Outcome, Step, Store, StoreError};
 
 use super::AuthError;
 use super::clock::unix_now;
-use super::records::{self, Transition};
+use super::records;
 use super::secrets::{is_token_shaped, random_token};
 use super::sessions::ParentSession;
 use super::store_keys;
@@ -66,38 +66,54 @@ pub async fn mint(
     Ok(ticket)
 }
 
-/// Marks the ticket used and returns whom it logs in; of concurrent redeems, exactly one succeeds.
-pub async fn redeem(store: &dyn Store, ticket: &str) -> Result<Redeemed, AuthError> {
+/// Marks the ticket used and returns whom it logs in, with the records under the keys `reading`
+/// names for that login, read in the same batch (one round trip) as the ticket is marked. Of
+/// concurrent redeems, exactly one succeeds.
+pub async fn redeem_reading(
+    store: &dyn Store,
+    ticket: &str,
+    reading: impl Fn(&Redeemed) -> Vec<String>,
+) -> Result<(Redeemed, Vec<Option<Vec<u8>>>), AuthError> {
     if !is_token_shaped(ticket) {
         return Err(AuthError::TicketInvalid);
     }
-    records::update(
-        store,
-        &store_keys::ticket(ticket),
-        |current: Option<&TicketRecord>| {
-            let record = current.ok_or(AuthError::TicketInvalid)?;
-            if record.used {
-                return Err(AuthError::TicketUsed);
-            }
-            if record.expires_at <= unix_now() {
-                return Err(AuthError::TicketExpired);
-            }
-            let used = TicketRecord {
-                user_id: record.user_id.clone(),
-                expires_at: record.expires_at,
-                used: true,
-                parent: record.parent.clone(),
-            };
-            let redeemed = Redeemed {
-                user_id: record.user_id.clone(),
-                parent: record.parent.clone(),
-            };
-            Ok(Transition::Write(
-                used,
-                remembered(record.expires_at),
-                redeemed,
-            ))
-        },
-    )
-    .await
+    let key = store_keys::ticket(ticket);
+    loop {
+        let current = store.get(&key).await?.ok_or(AuthError::TicketInvalid)?;
+        let record: TicketRecord = records::decode(&key, &current)?;
+        if record.used {
+            return Err(AuthError::TicketUsed);
+        }
+        if record.expires_at <= unix_now() {
+            return Err(AuthError::TicketExpired);
+        }
+        let expires_at = record.expires_at;
+        let redeemed = Redeemed {
+            user_id: record.user_id.clone(),
+            parent: record.parent.clone(),
+        };
+        let used = records::encode(&TicketRecord {
+            used: true,
+            ..record
+        })?;
+        let keys = reading(&redeemed);
+        let mark_used = Step::CompareAndSwap {
+            key: &key,
+            expected: &current,
+            new: &used,
+            lifetime: remembered(expires_at),
+        };
+        let steps: Vec<Step<'_>> = std::iter::once(mark_used)
+            .chain(keys.iter().map(|key| Step::Get(key)))
+            .collect();
+        let mut outcomes = store.batch(&steps).await?.into_iter();
+        let marked = outcomes
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("a batch answered no steps".to_owned()))?;
+        if marked.written()? {
+            let read = outcomes.map(Outcome::into_read).collect::<Result<_, _>>()?;
+            return Ok((redeemed, read));
+        }
+        // Someone changed the ticket first (redeemed it): decide again on what is there now.
+    }
 }

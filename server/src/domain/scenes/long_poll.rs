@@ -276,6 +276,7 @@ impl AuthService {
             Some(console.device_name.clone()),
             console.ip.clone(),
             None,
+            None,
         )
         .await
     }
