@@ -70,25 +70,21 @@ impl AuthService {
         let poll_token_hash = token_hash(poll_token);
         let key = store_keys::scene(scene);
         let deadline = Instant::now() + wait;
-        // Only the poll token's holder may listen to a scene: check it before subscribing.
-        let first: SceneRecord = records::load(self.store.as_ref(), &key)
-            .await?
-            .ok_or(AuthError::SceneExpired)?;
-        if !hashes_equal(&first.poll_token_hash, &poll_token_hash) {
-            return Err(AuthError::InvalidPollToken);
-        }
-        // Nothing read is kept while waiting: 10,000 waiting consoles would each hold a copy.
-        drop(first);
+        // Only the poll token's holder may listen to a scene: this read checks it, and a poll that
+        // has news or does not wait answers from it without ever subscribing.
+        let mut unread = Some(self.store.get(&key).await?.ok_or(AuthError::SceneExpired)?);
         // Taken only by the poll token's holder, so nobody else can cut the console's wait short.
-        let slot = (!wait.is_zero()).then(|| self.poll_slots.take(scene));
-        // Subscribe before the reads the wait depends on, so a change in between is not missed.
-        let mut changes = self.store.subscribe(&store_keys::scene_changed(scene));
+        let mut slot = None;
+        let mut changes = None;
         let mut shutting_down = self.shutting_down.clone();
         let mut gate_checked = false;
         let mut stop_waiting = *shutting_down.borrow();
         let _waiter = self.metrics.waiting();
         loop {
-            let bytes = self.store.get(&key).await?.ok_or(AuthError::SceneExpired)?;
+            let bytes = match unread.take() {
+                Some(bytes) => bytes,
+                None => self.store.get(&key).await?.ok_or(AuthError::SceneExpired)?,
+            };
             let record: SceneRecord = records::decode(&key, &bytes)?;
             if !hashes_equal(&record.poll_token_hash, &poll_token_hash) {
                 return Err(AuthError::InvalidPollToken);
@@ -145,7 +141,15 @@ impl AuthService {
                 return Ok(answer);
             }
             let expiry = now + Duration::from_secs(record.expires_at.saturating_sub(unix_now()));
+            // Nothing read is kept while waiting: 10,000 waiting consoles would each hold a copy.
             drop((bytes, record, answer));
+            let Some(changes) = changes.as_mut() else {
+                slot = Some(self.poll_slots.take(scene));
+                // Subscribed before the read the wait depends on, so a change between the two is
+                // not missed: read again.
+                changes = Some(self.store.subscribe(&store_keys::scene_changed(scene)));
+                continue;
+            };
             tokio::select! {
                 () = changes.changed() => {}
                 () = tokio::time::sleep_until(deadline.min(expiry)) => {}
