@@ -56,6 +56,11 @@ pub enum Step<'a> {
         new: &'a [u8],
         lifetime: Lifetime,
     },
+    /// Not a record: where it falls in a batch does not matter.
+    ClaimSlot {
+        key: &'a str,
+        lifetime: Duration,
+    },
 }
 
 impl Step<'_> {
@@ -64,19 +69,22 @@ impl Step<'_> {
             Step::Get(key)
             | Step::Put { key, .. }
             | Step::InsertNew { key, .. }
-            | Step::CompareAndSwap { key, .. } => key,
+            | Step::CompareAndSwap { key, .. }
+            | Step::ClaimSlot { key, .. } => key,
         }
     }
 
+    /// Whether the step writes a record (a slot is none).
     fn writes(&self) -> bool {
         match self {
-            Step::Get(_) => false,
+            Step::Get(_) | Step::ClaimSlot { .. } => false,
             Step::Put { .. } | Step::InsertNew { .. } | Step::CompareAndSwap { .. } => true,
         }
     }
 }
 
-/// What one step of a batch gave: a read's record, or whether a write was made (always for `Put`).
+/// What one step of a batch gave: a read's record, or whether a write was made (always for `Put`)
+/// or the slot taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Read(Option<Vec<u8>>),
@@ -103,6 +111,14 @@ impl Outcome {
             )),
         }
     }
+}
+
+/// A batch's outcomes, one per step of a batch of `N` steps.
+pub fn outcomes<const N: usize>(outcomes: Vec<Outcome>) -> Result<[Outcome; N], StoreError> {
+    let answered = outcomes.len();
+    outcomes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("a batch of {N} steps had {answered} outcomes")))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +222,9 @@ pub async fn run_steps_in_turn<S: Store + ?Sized>(
                 new,
                 lifetime,
             } => Outcome::Written(store.compare_and_swap(key, expected, new, lifetime).await?),
+            Step::ClaimSlot { key, lifetime } => {
+                Outcome::Written(store.claim_slot(key, lifetime).await?)
+            }
         });
     }
     Ok(outcomes)

@@ -373,6 +373,14 @@ async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
                 value: b"grant",
                 lifetime: Lifetime::Forever,
             },
+            Step::ClaimSlot {
+                key: "poll-gate:1",
+                lifetime: Duration::from_secs(60),
+            },
+            Step::ClaimSlot {
+                key: "poll-gate:1",
+                lifetime: Duration::from_secs(60),
+            },
             Step::Get("scene:1"),
             Step::Get("user:2"),
         ])
@@ -386,6 +394,8 @@ async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
             Outcome::Written(true),
             Outcome::Written(false),
             Outcome::Written(true),
+            Outcome::Written(true),
+            Outcome::Written(false),
             Outcome::Read(Some(b"scanned".to_vec())),
             Outcome::Read(Some(b"bob".to_vec())),
         ]
@@ -401,6 +411,23 @@ async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
     // A step's lifetime holds as its method's does.
     wait_until_gone(store, "user:2").await;
     assert_eq!(store.batch(&[]).await.unwrap(), []);
+    // Slots alone, and with reads.
+    let gate = Step::ClaimSlot {
+        key: "poll-gate:2",
+        lifetime: Duration::from_secs(60),
+    };
+    assert_eq!(
+        store
+            .batch(&[gate, Step::Get("scene:1"), gate])
+            .await
+            .unwrap(),
+        [
+            Outcome::Written(true),
+            Outcome::Read(Some(b"scanned".to_vec())),
+            Outcome::Written(false),
+        ]
+    );
+    assert!(!store.claim_slot("poll-gate:2", SHORT).await.unwrap());
 }
 
 async fn take_gives_a_record_to_exactly_one_taker(store: &Arc<dyn Store>) {

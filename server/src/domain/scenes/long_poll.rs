@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::metrics::LoginMethod;
-use crate::store::Lifetime;
+use crate::store::{Lifetime, Step, outcomes};
 
 use super::super::poll_slots::PollSlot;
 use super::super::records;
@@ -71,13 +71,25 @@ impl AuthService {
         let key = store_keys::scene(scene);
         let deadline = Instant::now() + wait;
         // Only the poll token's holder may listen to a scene: this read checks it, and a poll that
-        // has news or does not wait answers from it without ever subscribing.
-        let mut unread = Some(self.store.get(&key).await?.ok_or(AuthError::SceneExpired)?);
+        // has news or does not wait answers from it without ever subscribing. Without `wait`, a
+        // console may poll once per interval: its gate is claimed in the same round trip.
+        let interval = self.settings.lifetimes.poll_interval;
+        let gate_key = store_keys::scene_poll_gate(scene, &poll_token_hash);
+        let (first, mut gate_passed) = if wait.is_zero() {
+            let gate = Step::ClaimSlot {
+                key: &gate_key,
+                lifetime: interval,
+            };
+            let [read, claimed] = outcomes(self.store.batch(&[Step::Get(&key), gate]).await?)?;
+            (read.into_read()?, Some(claimed.written()?))
+        } else {
+            (self.store.get(&key).await?, None)
+        };
+        let mut unread = Some(first.ok_or(AuthError::SceneExpired)?);
         // Taken only by the poll token's holder, so nobody else can cut the console's wait short.
         let mut slot = None;
         let mut changes = None;
         let mut shutting_down = self.shutting_down.clone();
-        let mut gate_checked = false;
         let mut stop_waiting = *shutting_down.borrow();
         let _waiter = self.metrics.waiting();
         loop {
@@ -92,9 +104,10 @@ impl AuthService {
             if record.is_expired() {
                 return Err(AuthError::SceneExpired);
             }
-            if wait.is_zero() && !gate_checked {
-                self.pass_poll_gate(scene).await?;
-                gate_checked = true;
+            if gate_passed.take() == Some(false) {
+                return Err(AuthError::SlowDown {
+                    retry_after: interval,
+                });
             }
             let link = record.purpose == ScenePurpose::Link;
             let answer = match &record.state {
@@ -157,22 +170,6 @@ impl AuthService {
                 _ = shutting_down.changed() => stop_waiting = true,
                 () = superseded(slot.as_ref()) => stop_waiting = true,
             }
-        }
-    }
-
-    /// Without `wait`, a console may poll once per `interval`.
-    async fn pass_poll_gate(&self, scene: &str) -> Result<(), AuthError> {
-        let interval = self.settings.lifetimes.poll_interval;
-        if self
-            .store
-            .claim_slot(&store_keys::scene_poll_gate(scene), interval)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(AuthError::SlowDown {
-                retry_after: interval,
-            })
         }
     }
 

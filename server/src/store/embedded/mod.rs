@@ -176,17 +176,40 @@ impl Store for EmbeddedStore {
         self.execute(move |records| records.delete(&key)).await
     }
 
-    /// Reads alone go to the reading thread as one read; anything else is one operation of the
-    /// database thread, so it shares a commit with whatever else is written at that moment.
+    /// Slots are claimed here, in memory. Reads alone go to the reading thread as one read;
+    /// anything else is one operation of the database thread, so it shares a commit with whatever
+    /// else is written at that moment.
     async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        if steps.iter().all(|step| !step.writes()) {
-            let keys = steps.iter().map(|step| step.key().to_owned()).collect();
-            let records = self.reads.get_many(keys).await?;
-            return Ok(records.into_iter().map(Outcome::Read).collect());
+        let mut slots = Vec::new();
+        let mut on_records = Vec::new();
+        for (at, step) in steps.iter().enumerate() {
+            match *step {
+                Step::ClaimSlot { key, lifetime } => {
+                    slots.push((at, Outcome::Written(self.slots.claim(key, lifetime)?)));
+                }
+                Step::Get(_)
+                | Step::Put { .. }
+                | Step::InsertNew { .. }
+                | Step::CompareAndSwap { .. } => on_records.extend(OwnedStep::on_record(step)),
+            }
         }
-        let steps: Vec<OwnedStep> = steps.iter().map(OwnedStep::from).collect();
-        self.execute(move |records| steps.iter().map(|step| step.run(records)).collect())
-            .await
+        let mut outcomes = if on_records.is_empty() {
+            Vec::new()
+        } else if on_records
+            .iter()
+            .all(|step| matches!(step, OwnedStep::Get(_)))
+        {
+            let keys = on_records.into_iter().map(OwnedStep::into_key).collect();
+            let records = self.reads.get_many(keys).await?;
+            records.into_iter().map(Outcome::Read).collect()
+        } else {
+            self.execute(move |records| on_records.iter().map(|step| step.run(records)).collect())
+                .await?
+        };
+        for (at, slot) in slots {
+            outcomes.insert(at, slot);
+        }
+        Ok(outcomes)
     }
 
     async fn count_in_window(
@@ -233,7 +256,7 @@ impl Drop for EmbeddedStore {
     }
 }
 
-/// A batch step that the database thread can own.
+/// A batch step on records that the database thread can own.
 enum OwnedStep {
     Get(String),
     Put(String, Vec<u8>, Lifetime),
@@ -241,9 +264,11 @@ enum OwnedStep {
     CompareAndSwap(String, Vec<u8>, Vec<u8>, Lifetime),
 }
 
-impl From<&Step<'_>> for OwnedStep {
-    fn from(step: &Step<'_>) -> Self {
-        match *step {
+impl OwnedStep {
+    /// `step`, unless it is not on a record (a slot is claimed without the database).
+    fn on_record(step: &Step<'_>) -> Option<Self> {
+        Some(match *step {
+            Step::ClaimSlot { .. } => return None,
             Step::Get(key) => Self::Get(key.to_owned()),
             Step::Put {
                 key,
@@ -261,11 +286,18 @@ impl From<&Step<'_>> for OwnedStep {
                 new,
                 lifetime,
             } => Self::CompareAndSwap(key.to_owned(), expected.to_vec(), new.to_vec(), lifetime),
+        })
+    }
+
+    fn into_key(self) -> String {
+        match self {
+            Self::Get(key)
+            | Self::Put(key, ..)
+            | Self::InsertNew(key, ..)
+            | Self::CompareAndSwap(key, ..) => key,
         }
     }
-}
 
-impl OwnedStep {
     fn run(&self, records: &mut Records<'_>) -> Result<Outcome, StoreError> {
         Ok(match self {
             Self::Get(key) => Outcome::Read(records.get(key)?),

@@ -2,7 +2,7 @@
 //!
 //! One server and Sentinel keep the names they always had (`meeteasy:scene:S`), so an existing
 //! deployment's records stay where they are. On a Cluster the part after the kind is a hash tag
-//! (`meeteasy:scene:{S}`): a scene's record, its poll gate, its QR and its change channel
+//! (`meeteasy:scene:{S}`): a scene's record, its QR and its change channel
 //! (`meeteasy:notify:scene-changed:{S}`) all live on one slot, so any script over them touches one
 //! slot and the scene's wake-ups travel over that slot's sharded pub/sub.
 

@@ -445,9 +445,7 @@ impl Store for RedisStore {
     }
 
     async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError> {
-        let mut command = redis::cmd("SET");
-        command.arg(self.keys.key(key)).arg(b"1").arg("NX");
-        command.arg("PX").arg(px_millis(lifetime));
+        let command = self.step_command(&Step::ClaimSlot { key, lifetime });
         // A slot may be lost with a failover: no replica need acknowledge it.
         self.query(key, Effect::Counter, &command).await
     }
@@ -536,6 +534,13 @@ impl RedisStore {
                 }
                 command
             }
+            Step::ClaimSlot { key, lifetime } => redis::cmd("SET")
+                .arg(self.keys.key(key))
+                .arg(b"1")
+                .arg("NX")
+                .arg("PX")
+                .arg(px_millis(lifetime))
+                .clone(),
         }
     }
 }
@@ -546,8 +551,11 @@ fn outcome_of((step, value): (&Step<'_>, redis::Value)) -> Result<Outcome, Store
         |error: redis::ParsingError| StoreError::Corrupt(format!("Redis, in a batch: {error}"));
     Ok(match step {
         Step::Get(_) => Outcome::Read(redis::from_redis_value(value).map_err(nonsense)?),
-        // SET answers OK; SET NX answers nil when a live record was there; the script 1 or 0.
-        Step::Put { .. } | Step::InsertNew { .. } | Step::CompareAndSwap { .. } => {
+        // SET answers OK; SET NX answers nil when a live record or slot was there; the script 1 or 0.
+        Step::Put { .. }
+        | Step::InsertNew { .. }
+        | Step::CompareAndSwap { .. }
+        | Step::ClaimSlot { .. } => {
             Outcome::Written(redis::from_redis_value(value).map_err(nonsense)?)
         }
     })

@@ -181,3 +181,28 @@ async fn a_poll_with_nothing_new_writes_nothing() {
         "the poll gate is a slot, not a stored record"
     );
 }
+
+#[tokio::test]
+async fn a_poll_with_a_wrong_token_does_not_slow_the_console_down() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+    let created = service
+        .create_scene(
+            CreateSceneRequest::default(),
+            &ClientAddr("127.0.0.1".into()),
+        )
+        .await
+        .expect("a scene");
+    // The scene is in the QR for anyone to read; its poll token is the console's alone.
+    let stranger = service
+        .poll_scene(&created.scene, &"x".repeat(43), Duration::ZERO)
+        .await;
+    assert!(
+        matches!(stranger, Err(AuthError::InvalidPollToken)),
+        "{stranger:?}"
+    );
+    let console = service
+        .poll_scene(&created.scene, &created.poll_token, Duration::ZERO)
+        .await;
+    assert!(matches!(console, Ok(IsLoginResponse::Pending)), "{console:?}");
+}
