@@ -74,8 +74,8 @@ impl AuthService {
         // has news or does not wait answers from it without ever subscribing. Without `wait`, a
         // console may poll once per interval: its gate is claimed in the same round trip.
         let interval = self.settings.lifetimes.poll_interval;
-        let gate_key = store_keys::scene_poll_gate(scene, &poll_token_hash);
         let (first, mut gate_passed) = if wait.is_zero() {
+            let gate_key = store_keys::scene_poll_gate(scene, &poll_token_hash);
             let gate = Step::ClaimSlot {
                 key: &gate_key,
                 lifetime: interval,
