@@ -108,6 +108,9 @@ pub(crate) fn launch_with(
         .args(extra)
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        // A replica (of a Sentinel master, of a Cluster shard, a restarted master rejoining as
+        // one) is synced at once, not after the default five seconds spent waiting for others.
+        .args(["--repl-diskless-sync-delay", "0"])
         .arg("--dir")
         .arg(dir)
         .arg("--logfile")

@@ -737,7 +737,7 @@ async fn redis_cluster_follows_a_master_failover() {
     // The replica takes over after the node timeout; the old master, back, follows it and gives
     // the shard a replica again, so writes are acknowledged once more.
     // Kept to the end: dropping it stops the nodes.
-    let _cluster = tokio::task::spawn_blocking(move || {
+    let cluster = tokio::task::spawn_blocking(move || {
         cluster.wait_until_taken_over();
         cluster.restart(killed);
         cluster
@@ -747,10 +747,11 @@ async fn redis_cluster_follows_a_master_failover() {
     let deadline = Instant::now() + Duration::from_secs(30);
     for topic in &topics {
         let key = topic.replace("scene-changed", "scene");
-        while two.put(&key, b"after", Lifetime::Forever).await.is_err() {
+        while let Err(error) = two.put(&key, b"after", Lifetime::Forever).await {
             assert!(
                 Instant::now() < deadline,
-                "{key} is not writable 30 s after the kill"
+                "{key} is not writable 30 s after the kill: {error}\nthe nodes' logs:\n{}",
+                cluster.logs()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

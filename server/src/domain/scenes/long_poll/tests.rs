@@ -204,5 +204,8 @@ async fn a_poll_with_a_wrong_token_does_not_slow_the_console_down() {
     let console = service
         .poll_scene(&created.scene, &created.poll_token, Duration::ZERO)
         .await;
-    assert!(matches!(console, Ok(IsLoginResponse::Pending)), "{console:?}");
+    assert!(
+        matches!(console, Ok(IsLoginResponse::Pending)),
+        "{console:?}"
+    );
 }
