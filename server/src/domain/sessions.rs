@@ -15,7 +15,7 @@ use std::time::Duration;
 use meeteasy_protocol::{Audience, Claims, Session};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Step, Store, StoreError};
+use crate::store::{Lifetime, Outcome, Step, Store, StoreError};
 
 use super::records::{self, Transition};
 use super::secrets::is_token_shaped;
@@ -84,10 +84,12 @@ fn lifetime_until(expires_at: u64) -> Lifetime {
 pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Result<(), AuthError> {
     let opening = Opening::new(&record.user_id, record.parent.as_deref());
     let reads: Vec<Step<'_>> = opening.keys().map(Step::Get).collect();
-    let mut read = Vec::with_capacity(reads.len());
-    for outcome in store.batch(&reads).await? {
-        read.push(outcome.into_read()?);
-    }
+    let read = store
+        .batch(&reads)
+        .await?
+        .into_iter()
+        .map(Outcome::into_read);
+    let read = read.collect::<Result<_, _>>()?;
     opening.write(store, sid, record, read).await
 }
 
@@ -665,6 +667,35 @@ mod tests {
 
     fn sid(n: usize) -> String {
         format!("{n:0>43}")
+    }
+
+    #[tokio::test]
+    async fn sessions_opened_at_once_all_reach_both_indexes() {
+        let store = FaultyStore::new();
+        let parent = sid(0);
+        open(store.as_ref(), &parent, &session_of("u", None))
+            .await
+            .unwrap();
+        // Each reads the indexes, then writes them: most find them changed by another meanwhile.
+        let children: Vec<String> = (1..=20).map(sid).collect();
+        let record = session_of("u", Some(&parent));
+        let opened = children
+            .iter()
+            .map(|child| open(store.as_ref(), child, &record));
+        for result in futures_util::future::join_all(opened).await {
+            result.unwrap();
+        }
+        let derived = index(store.as_ref(), &store_keys::derived_sessions(&parent))
+            .await
+            .unwrap();
+        let users = index(store.as_ref(), &store_keys::user_sessions("u"))
+            .await
+            .unwrap();
+        for child in &children {
+            assert!(derived.iter().any(|entry| &entry.sid == child), "{child}");
+            assert!(users.iter().any(|entry| &entry.sid == child), "{child}");
+            assert!(!is_revoked(store.as_ref(), child).await.unwrap());
+        }
     }
 
     #[tokio::test]
