@@ -278,6 +278,49 @@ impl RedisCluster {
         index
     }
 
+    /// Kills a replica at once; answers the port of the master it replicated, which then has none.
+    pub fn kill_a_replica(&mut self) -> u16 {
+        let (index, master_port) = self
+            .nodes
+            .iter()
+            .enumerate()
+            .find_map(|(index, node)| {
+                let info = redis_cli(node.port, &["INFO", "replication"])?;
+                if info_field(&info, "role")? != "slave" {
+                    return None;
+                }
+                Some((index, info_field(&info, "master_port")?.parse().ok()?))
+            })
+            .expect("the cluster has a replica");
+        self.nodes[index].kill();
+        master_port
+    }
+
+    /// The port of the master serving the slot of `key` (spelled as Redis stores it).
+    pub fn master_of(&self, key: &str) -> u16 {
+        let asked = self.nodes.iter().find(|node| node.process.is_some());
+        let port = asked.expect("a node of the cluster runs").port;
+        let slot: u16 = redis_cli(port, &["CLUSTER", "KEYSLOT", key])
+            .and_then(|slot| slot.trim().parse().ok())
+            .expect("the cluster names the key's slot");
+        let nodes = redis_cli(port, &["CLUSTER", "NODES"]).expect("the cluster lists its nodes");
+        // `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot ranges...>`
+        nodes
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let serves = fields.get(8..)?.iter().any(|range| {
+                    let (first, last) = range.split_once('-').unwrap_or((range, range));
+                    first.parse().is_ok_and(|first: u16| first <= slot)
+                        && last.parse().is_ok_and(|last: u16| slot <= last)
+                });
+                let is_master = fields.get(2)?.split(',').any(|flag| flag == "master");
+                let address = fields.get(1)?.split('@').next()?;
+                (serves && is_master).then(|| address.rsplit_once(':')?.1.parse().ok())?
+            })
+            .expect("a master serves the key's slot")
+    }
+
     /// Starts a killed node again; it rejoins the cluster (as a replica, once another node took
     /// over its slots).
     pub fn restart(&mut self, index: usize) {

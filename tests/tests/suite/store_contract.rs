@@ -777,6 +777,30 @@ async fn redis_cluster_follows_a_master_failover() {
     }
 }
 
+/// A write waits for the replicas of the master it went to, wherever the key's slot is: with one
+/// master's replica gone, exactly the keys that master serves are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
+    let mut cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let store = RedisStore::open(&cluster.settings())
+        .await
+        .expect("open the cluster store");
+    let unreplicated = cluster.kill_a_replica();
+    for scene in 0..30 {
+        let key = format!("scene:{scene}");
+        let written = store.put(&key, b"x", Lifetime::Forever).await;
+        let master = cluster.master_of(&format!("meeteasy:scene:{{{scene}}}"));
+        assert_eq!(
+            written.is_ok(),
+            master != unreplicated,
+            "{key} on the master at port {master} (the one without a replica: {unreplicated}): \
+             {written:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keys_carry_the_prefix() {
     let server = RedisServer::start();

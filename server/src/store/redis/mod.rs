@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
@@ -178,7 +179,9 @@ impl RedisStore {
         key: &str,
         ack: ReplicaAck,
     ) -> Result<(), StoreError> {
-        match handle.replicas_holding(key, ack).await {
+        // Routed on a Cluster by the key as Redis knows it (with its prefix and hash tag): that is
+        // the master the write went to.
+        match handle.replicas_holding(&self.keys.key(key), ack).await {
             Ok(holding) if holding >= ack.replicas => Ok(()),
             Ok(holding) => Err(StoreError::Unavailable(format!(
                 "a write reached {holding} of {} replicas within {:?}",
@@ -379,11 +382,15 @@ impl Store for RedisStore {
     }
 
     /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
-    /// connection, and answers them together. On a Cluster the steps go one by one.
+    /// connection, and answers them together. A Cluster spreads a batch's keys over many nodes:
+    /// see [`RedisStore::batch_across_slots`].
     async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        // Redis refuses an empty pipeline, and a Cluster spreads a batch's keys over many nodes.
-        if steps.is_empty() || matches!(self.link, Link::Cluster(_)) {
-            return run_steps_in_turn(self, steps).await;
+        if steps.is_empty() {
+            // Redis refuses an empty pipeline.
+            return Ok(Vec::new());
+        }
+        if let Link::Cluster(_) = self.link {
+            return self.batch_across_slots(steps).await;
         }
         let mut pipeline = redis::pipe();
         for step in steps {
@@ -542,6 +549,38 @@ impl RedisStore {
                 .arg(px_millis(lifetime))
                 .clone(),
         }
+    }
+}
+
+impl RedisStore {
+    /// A batch on a Cluster: its steps in runs that may overlap, each run sent at once, the runs
+    /// in order. A run is reads alone (slots included) or writes to keys no other write of the run
+    /// touches, so no step overlaps one that it must see (a read after a write, a second write to
+    /// a key) and the batch keeps its meaning.
+    async fn batch_across_slots(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(steps.len());
+        let mut rest = steps;
+        while let Some(first) = rest.first() {
+            let mut written = Vec::new();
+            let run = rest
+                .iter()
+                .take_while(|step| {
+                    step.writes() == first.writes()
+                        && (!step.writes() || {
+                            let fresh = !written.contains(&step.key());
+                            written.push(step.key());
+                            fresh
+                        })
+                })
+                .count();
+            let (now, later) = rest.split_at(run);
+            let each = now
+                .iter()
+                .map(|step| run_steps_in_turn(self, std::slice::from_ref(step)));
+            outcomes.extend(try_join_all(each).await?.into_iter().flatten());
+            rest = later;
+        }
+        Ok(outcomes)
     }
 }
 
