@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use meeteasy_protocol::{Claims, CreateSceneRequest, IsLoginResponse};
+use meeteasy_protocol::{Claims, CreateSceneRequest, CreateSceneResponse, IsLoginResponse};
 
 use crate::domain::test_support::{
     Calls, Fault, FaultyStore, TestService, organizer, service_on, settings,
@@ -152,8 +152,8 @@ async fn a_delivered_scene_is_gone_after_its_grace_and_to_other_tokens_at_once()
     assert!(matches!(gone, Err(AuthError::SceneExpired)), "{gone:?}");
 }
 
-#[tokio::test]
-async fn a_poll_with_nothing_new_writes_nothing() {
+/// A fresh pending scene on a service over a [`FaultyStore`].
+async fn pending_scene() -> (Arc<FaultyStore>, TestService, CreateSceneResponse) {
     let store = FaultyStore::new();
     let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
     let created = service
@@ -163,6 +163,12 @@ async fn a_poll_with_nothing_new_writes_nothing() {
         )
         .await
         .expect("a scene");
+    (store, service, created)
+}
+
+#[tokio::test]
+async fn a_poll_with_nothing_new_writes_nothing() {
+    let (store, service, created) = pending_scene().await;
     let first = service
         .poll_scene(&created.scene, &created.poll_token, Duration::ZERO)
         .await;
@@ -184,15 +190,7 @@ async fn a_poll_with_nothing_new_writes_nothing() {
 
 #[tokio::test]
 async fn a_poll_with_a_wrong_token_does_not_slow_the_console_down() {
-    let store = FaultyStore::new();
-    let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
-    let created = service
-        .create_scene(
-            CreateSceneRequest::default(),
-            &ClientAddr("127.0.0.1".into()),
-        )
-        .await
-        .expect("a scene");
+    let (_store, service, created) = pending_scene().await;
     // The scene is in the QR for anyone to read; its poll token is the console's alone.
     let stranger = service
         .poll_scene(&created.scene, &"x".repeat(43), Duration::ZERO)
