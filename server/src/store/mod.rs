@@ -7,6 +7,7 @@
 //! A missing or expired record is `Ok(None)`; every error means the backend could not be reached or
 //! answered nonsense, and callers report it as `store_unavailable`.
 
+mod batch;
 pub mod embedded;
 mod lock;
 mod notify;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use batch::{Outcome, Step, outcomes, run_steps_in_turn};
 pub use lock::run_then_release;
 pub use notify::{NotifyHub, Subscription, TopicEvent};
 
@@ -33,92 +35,6 @@ pub struct WindowCount {
     pub count: u64,
     /// Time until the window ends and the count starts again from zero.
     pub resets_in: Duration,
-}
-
-/// One step of [`Store::batch`]: a read or one of the single-record writes, with the same meaning as
-/// the method of its name.
-#[derive(Debug, Clone, Copy)]
-pub enum Step<'a> {
-    Get(&'a str),
-    Put {
-        key: &'a str,
-        value: &'a [u8],
-        lifetime: Lifetime,
-    },
-    InsertNew {
-        key: &'a str,
-        value: &'a [u8],
-        lifetime: Lifetime,
-    },
-    CompareAndSwap {
-        key: &'a str,
-        expected: &'a [u8],
-        new: &'a [u8],
-        lifetime: Lifetime,
-    },
-    /// Not a record: where it falls in a batch does not matter.
-    ClaimSlot {
-        key: &'a str,
-        lifetime: Duration,
-    },
-}
-
-impl Step<'_> {
-    fn key(&self) -> &str {
-        match self {
-            Step::Get(key)
-            | Step::Put { key, .. }
-            | Step::InsertNew { key, .. }
-            | Step::CompareAndSwap { key, .. }
-            | Step::ClaimSlot { key, .. } => key,
-        }
-    }
-
-    /// Whether the step writes a record (a slot is none).
-    fn writes(&self) -> bool {
-        match self {
-            Step::Get(_) | Step::ClaimSlot { .. } => false,
-            Step::Put { .. } | Step::InsertNew { .. } | Step::CompareAndSwap { .. } => true,
-        }
-    }
-}
-
-/// What one step of a batch gave: a read's record, or whether a write was made (always for `Put`)
-/// or the slot taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Read(Option<Vec<u8>>),
-    Written(bool),
-}
-
-impl Outcome {
-    /// The record a `Get` step read.
-    pub fn into_read(self) -> Result<Option<Vec<u8>>, StoreError> {
-        match self {
-            Outcome::Read(record) => Ok(record),
-            Outcome::Written(_) => Err(StoreError::Corrupt(
-                "a batch answered a write where a read was asked".to_owned(),
-            )),
-        }
-    }
-
-    /// Whether a write step was made.
-    pub fn written(&self) -> Result<bool, StoreError> {
-        match self {
-            Outcome::Written(written) => Ok(*written),
-            Outcome::Read(_) => Err(StoreError::Corrupt(
-                "a batch answered a read where a write was asked".to_owned(),
-            )),
-        }
-    }
-}
-
-/// A batch's outcomes, one per step of a batch of `N` steps.
-pub fn outcomes<const N: usize>(outcomes: Vec<Outcome>) -> Result<[Outcome; N], StoreError> {
-    let answered = outcomes.len();
-    outcomes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("a batch of {N} steps had {answered} outcomes")))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,40 +108,4 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the backend answers now (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
-}
-
-/// [`Store::batch`] one step after another, each through its own method.
-pub async fn run_steps_in_turn<S: Store + ?Sized>(
-    store: &S,
-    steps: &[Step<'_>],
-) -> Result<Vec<Outcome>, StoreError> {
-    let mut outcomes = Vec::with_capacity(steps.len());
-    for step in steps {
-        outcomes.push(match *step {
-            Step::Get(key) => Outcome::Read(store.get(key).await?),
-            Step::Put {
-                key,
-                value,
-                lifetime,
-            } => {
-                store.put(key, value, lifetime).await?;
-                Outcome::Written(true)
-            }
-            Step::InsertNew {
-                key,
-                value,
-                lifetime,
-            } => Outcome::Written(store.insert_new(key, value, lifetime).await?),
-            Step::CompareAndSwap {
-                key,
-                expected,
-                new,
-                lifetime,
-            } => Outcome::Written(store.compare_and_swap(key, expected, new, lifetime).await?),
-            Step::ClaimSlot { key, lifetime } => {
-                Outcome::Written(store.claim_slot(key, lifetime).await?)
-            }
-        });
-    }
-    Ok(outcomes)
 }
