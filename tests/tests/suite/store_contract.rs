@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use meeteasy_auth::config::{RedisSettings, ReplicaAck};
 use meeteasy_auth::domain::sessions::{self, SessionRecord};
 use meeteasy_auth::domain::{AuthError, unix_now};
 use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
@@ -803,6 +804,32 @@ async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
             redis_cli(master, &["CLUSTER", "NODES"]).unwrap_or_default(),
         );
     }
+}
+
+/// A batch's writes are acknowledged only once the replicas have them, as a single write's are:
+/// its pipeline ends in `WAIT`. A Redis with no replica can never say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_batch_that_writes_waits_for_the_replicas() {
+    let server = RedisServer::start();
+    let mut settings = RedisSettings::single(&server.url());
+    settings.replica_ack = Some(ReplicaAck {
+        replicas: 1,
+        timeout: Duration::from_millis(50),
+    });
+    let store = RedisStore::open(&settings).await.expect("open the store");
+    let put = Step::Put {
+        key: "ticket:1",
+        value: b"grant",
+        lifetime: Lifetime::Forever,
+    };
+    let written = store.batch(&[Step::Get("ticket:1"), put]).await;
+    let Err(StoreError::Unavailable(detail)) = written else {
+        panic!("a batch's write with no replica to hold it gave {written:?}");
+    };
+    assert!(detail.contains("0 of 1 replicas"), "{detail}");
+    // Reads alone wait for nobody.
+    let read = store.batch(&[Step::Get("ticket:1")]).await.unwrap();
+    assert_eq!(read, [Outcome::Read(Some(b"grant".to_vec()))]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

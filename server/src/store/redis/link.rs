@@ -68,9 +68,7 @@ impl Handle {
         key: &str,
         ack: ReplicaAck,
     ) -> RedisResult<u32> {
-        let mut wait = redis::cmd("WAIT");
-        let timeout_ms = u64::try_from(ack.timeout.as_millis()).unwrap_or(u64::MAX);
-        wait.arg(ack.replicas).arg(timeout_ms);
+        let wait = wait_command(ack);
         match self {
             Self::Cluster(cluster) => {
                 let to_the_keys_master = RoutingInfo::SingleNode(
@@ -82,6 +80,13 @@ impl Handle {
             _ => wait.query_async(self).await,
         }
     }
+}
+
+/// `WAIT`: until `ack.replicas` replicas have every write the connection sent before it, or
+/// `ack.timeout`; answers how many did.
+pub(super) fn wait_command(ack: ReplicaAck) -> Cmd {
+    let timeout_ms = u64::try_from(ack.timeout.as_millis()).unwrap_or(u64::MAX);
+    redis::cmd("WAIT").arg(ack.replicas).arg(timeout_ms).clone()
 }
 
 impl ConnectionLike for Handle {

@@ -34,7 +34,7 @@ use redis::{
 use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
-use self::link::{Handle, Link, SentinelLink};
+use self::link::{Handle, Link, SentinelLink, wait_command};
 use self::scripts::{COMPARE_AND_SWAP, Scripts};
 use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 use crate::store::{
@@ -68,6 +68,8 @@ enum Effect {
     Write,
     /// A rate-limit counter: losing it in a failover costs a fresh window, so it is not waited for.
     Counter,
+    /// Writes sent in one pipeline with their own `WAIT` after them.
+    WriteWaitedInPipeline,
 }
 
 impl RedisStore {
@@ -182,17 +184,24 @@ impl RedisStore {
         // Routed on a Cluster by the key as Redis knows it (with its prefix and hash tag): that is
         // the master the write went to.
         match handle.replicas_holding(&self.keys.key(key), ack).await {
-            Ok(holding) if holding >= ack.replicas => Ok(()),
-            Ok(holding) => Err(StoreError::Unavailable(format!(
-                "a write reached {holding} of {} replicas within {:?}",
-                ack.replicas, ack.timeout
-            ))),
+            Ok(holding) => acknowledged(holding, ack),
             Err(error) => {
                 self.link.failed(&error);
                 Err(store_error(error))
             }
         }
     }
+}
+
+/// Whether `holding` replicas are enough for `ack`.
+fn acknowledged(holding: u32, ack: ReplicaAck) -> Result<(), StoreError> {
+    if holding >= ack.replicas {
+        return Ok(());
+    }
+    Err(StoreError::Unavailable(format!(
+        "a write reached {holding} of {} replicas within {:?}",
+        ack.replicas, ack.timeout
+    )))
 }
 
 async fn open_single(
@@ -396,18 +405,35 @@ impl Store for RedisStore {
         for step in steps {
             pipeline.add_command(self.step_command(step));
         }
-        // With replicas configured, the one wait covers every write before it on the connection.
-        let first_write = steps.iter().find(|step| step.writes());
-        let (key, effect) = match first_write {
-            Some(step) => (step.key(), Effect::Write),
-            None => ("", Effect::Read),
+        // With replicas configured, one `WAIT` at the end of the pipeline covers every write before
+        // it on the connection, at no extra round trip.
+        let wait = match self.replica_ack {
+            Some(ack) if steps.iter().any(Step::writes) => {
+                pipeline.add_command(wait_command(ack));
+                Some(ack)
+            }
+            Some(_) | None => None,
+        };
+        let effect = match wait {
+            Some(_) => Effect::WriteWaitedInPipeline,
+            None => Effect::Read,
         };
         let pipeline = &pipeline;
-        let values: Vec<redis::Value> = self
-            .run(key, effect, |mut connection| async move {
+        let mut values: Vec<redis::Value> = self
+            .run("", effect, |mut connection| async move {
                 pipeline.query_async(&mut connection).await
             })
             .await?;
+        if let Some(ack) = wait {
+            let holding = values.pop().map(redis::from_redis_value::<u32>);
+            match holding {
+                Some(Ok(holding)) => acknowledged(holding, ack)?,
+                Some(Err(error)) => {
+                    return Err(StoreError::Corrupt(format!("Redis, in a batch: {error}")));
+                }
+                None => return Err(StoreError::Corrupt("Redis answered no WAIT".to_owned())),
+            }
+        }
         if values.len() != steps.len() {
             return Err(StoreError::Corrupt(format!(
                 "Redis answered {} of a batch's {} commands",
