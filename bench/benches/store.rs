@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use meeteasy_auth::store::embedded::EmbeddedStore;
 use meeteasy_auth::store::{Lifetime, Store};
-use meeteasy_bench::table::thousands;
+use meeteasy_bench::{Samples, thousands};
 use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
 
 const TICKET: Lifetime = Lifetime::For(Duration::from_secs(60));
 const RECORDS: u64 = 1_000;
@@ -57,10 +58,7 @@ fn store(c: &mut Criterion) {
     let writer = |writer| {
         let (store, writing, puts) = (Arc::clone(&store), Arc::clone(&writing), Arc::clone(&puts));
         async move {
-            for n in 0.. {
-                if !writing.load(Relaxed) {
-                    break;
-                }
+            for n in (0..).take_while(|_| writing.load(Relaxed)) {
                 let ticket = format!("ticket:w{writer}:{n}");
                 store.put(&ticket, b"grant", TICKET).await.expect("a put");
                 puts.fetch_add(1, Relaxed);
@@ -84,11 +82,9 @@ where
     F: Future<Output = T> + Send + 'static,
 {
     let started = Instant::now();
-    let tasks: Vec<_> = (0..count).map(|n| tokio::spawn(task(n))).collect();
-    let mut outputs = Vec::new();
-    for task in tasks {
-        outputs.push(task.await.expect("a task"));
-    }
+    // A task that panicked panics here too.
+    let tasks: JoinSet<T> = (0..count).map(task).collect();
+    let outputs = tasks.join_all().await;
     (started.elapsed(), outputs)
 }
 
@@ -146,19 +142,17 @@ fn gets(
             took
         });
     });
-    let count = latencies.len();
-    if count == 0 {
+    let latencies = Samples::new(latencies.into_iter().map(f64::from));
+    if latencies.count() == 0 {
         return; // Not run: filtered out.
     }
-    let rank = |p: f64| ((p / 100.0 * count as f64).ceil() as usize).clamp(1, count) - 1;
-    let mut nth = |p| *latencies.select_nth_unstable_by(rank(p), f32::total_cmp).1;
-    let (p50, p99, max) = (nth(50.0), nth(99.0), nth(100.0));
+    let [p50, p99, max] = [50.0, 99.0, 100.0].map(|p| latencies.percentile(p));
     let writers = thousands(puts_meanwhile as f64 / timed.as_secs_f64());
     let writers = puts.map(|_| format!("; writers {writers} puts/s"));
     println!(
         "get/{name}: every get, warm-up included: p50 {p50:.3} ms / p99 {p99:.3} ms / max \
          {max:.3} ms ({} gets{})\n",
-        thousands(count as f64),
+        thousands(latencies.count() as f64),
         writers.unwrap_or_default()
     );
 }

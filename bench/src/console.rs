@@ -7,31 +7,27 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use meeteasy_tests::desktop::{ConsoleWindow, Desktop, Driver};
+use meeteasy_tests::desktop::{ConsoleWindow, Driver};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::io::InspectReader;
 
-use crate::{Result, because, fail, procfs, run};
+use crate::procfs::{self, Process};
+use crate::{Result, because, fail, poll, run};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// What the page shows, in one WebDriver round trip; times in ms after `arguments[0]`, the
-/// new-session request on the epoch clock. The first call also starts a watcher in the page that
-/// notes when the QR image got its `data:` source and when a frame with the decoded QR was
-/// presented (the second animation frame after it), so the QR time is not late by a poll or a
-/// round trip. `late`: the QR was already shown when the watcher started (an upper bound, then).
-const PAGE_STATE: &str = include_str!("page_state.js");
-
-#[derive(Deserialize)]
-struct Page {
-    home: bool,
-    qr: Option<Qr>,
-}
+/// When the page showed the QR ([`Qr`], or null if not yet), in one WebDriver round trip; times in
+/// ms after `arguments[0]`, the new-session request on the epoch clock. The first call also starts
+/// a watcher in the page that notes when the QR image got its `data:` source and when a frame with
+/// the decoded QR was presented (the second animation frame after it), so the QR time is not late
+/// by a poll or a round trip. `late`: the QR was already shown when the watcher started (an upper
+/// bound, then).
+const QR_SHOWN: &str = include_str!("qr_shown.js");
 
 /// One cold start through WebDriver, in ms after the new-session request.
 pub struct ColdStart {
@@ -54,113 +50,65 @@ pub struct Qr {
     pub first_paint: Option<f64>,
 }
 
-/// A console launched by tauri-driver, with the clocks read just before the new-session request.
-pub struct DrivenConsole {
-    window: ConsoleWindow,
-    pid: u32,
-    app_started: f64,
-    pub requested: Instant,
-    requested_epoch_ms: f64,
+/// Launches `binary` through tauri-driver, times its cold start (the QR on screen, its request
+/// passing `relay`), and closes it again.
+pub async fn cold_start(driver: &Driver, binary: &Path, relay: &Relay) -> Result<ColdStart> {
+    // Not part of a cold start: WebKitWebDriver finishing with the previous console.
+    driver.wait_until_ready().await;
+    let ticks_before = procfs::uptime_ticks()?;
+    let clock = UNIX_EPOCH.elapsed().unwrap_or_default();
+    let (requested_epoch_ms, requested) = (clock.as_secs_f64() * 1e3, Instant::now());
+    let (window, app) = launch_driven(driver, binary).await?;
+    let ticks = app.started.saturating_sub(ticks_before) as f64;
+    let app_started = ticks * procfs::TICK.as_secs_f64() * 1e3;
+    let requested_epoch_ms = vec![requested_epoch_ms.into()];
+    let shown = async || {
+        // Errors while the page is still loading are expected: ask again.
+        let qr = window.client.execute(QR_SHOWN, requested_epoch_ms.clone());
+        let qr = qr.await.ok().and_then(|qr| serde_json::from_value(qr).ok());
+        Ok(qr.flatten())
+    };
+    let every = Duration::from_millis(20);
+    let qr = poll("the QR did not show", DEADLINE, every, shown).await?;
+    let qr_requested = relay.wait_for(requested, is_qr_request).await?;
+    close(window, app.pid).await;
+    Ok(ColdStart {
+        app_started,
+        qr_requested,
+        qr,
+    })
 }
 
-impl DrivenConsole {
-    pub async fn launch(driver: &Driver, binary: &Path) -> Result<DrivenConsole> {
-        // Not part of a cold start: WebKitWebDriver finishing with the previous console.
-        driver.wait_until_ready().await;
-        let ticks_before = procfs::uptime_ticks()?;
-        let clock = UNIX_EPOCH.elapsed().unwrap_or_default();
-        let (requested_epoch_ms, requested) = (clock.as_secs_f64() * 1e3, Instant::now());
-        let window = driver.launch(binary).await;
-        let mut driven = procfs::tree(driver.pid().unwrap_or_default()).into_iter();
-        let Some(app) = driven.find(|p| p.exe.as_deref() == Some(binary)) else {
-            fail!("no {} runs under tauri-driver", binary.display());
-        };
-        let ticks = app.started.saturating_sub(ticks_before) as f64;
-        let app_started = ticks * procfs::TICK.as_secs_f64() * 1e3;
-        let pid = app.pid;
-        Ok(DrivenConsole {
-            window,
-            pid,
-            app_started,
-            requested,
-            requested_epoch_ms,
-        })
-    }
-
-    /// Waits for the QR on screen, and for its request to have passed `relay`.
-    pub async fn wait_for_qr(&self, relay: &Relay) -> Result<ColdStart> {
-        let qr = self.wait_for("the QR", |page| page.qr).await?;
-        let (qr_requested, _) = relay.wait_for(self.requested, is_qr_request).await?;
-        let app_started = self.app_started;
-        Ok(ColdStart {
-            app_started,
-            qr_requested,
-            qr,
-        })
-    }
-
-    /// Waits for home to show who is logged in.
-    pub async fn wait_for_home(&self) -> Result<()> {
-        self.wait_for("home", |page| page.home.then_some(())).await
-    }
-
-    /// Ends the session (which closes the app) and waits until its processes are gone.
-    pub async fn close(self) {
-        let processes = procfs::tree(self.pid);
-        self.window.close().await;
-        stop(processes, false).await;
-    }
-
-    /// Asks the page until `shown` finds `what` in its answer.
-    async fn wait_for<T>(&self, what: &str, shown: fn(Page) -> Option<T>) -> Result<T> {
-        let deadline = Instant::now() + DEADLINE;
-        let requested = vec![self.requested_epoch_ms.into()];
-        loop {
-            // Errors while the page is still loading are expected: ask again.
-            let page = self.window.client.execute(PAGE_STATE, requested.clone());
-            if let Ok(page) = page.await
-                && let Ok(page) = serde_json::from_value::<Page>(page)
-                && let Some(found) = shown(page)
-            {
-                return Ok(found);
-            }
-            if Instant::now() > deadline {
-                fail!("{what} did not show within {DEADLINE:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+/// Launches `binary` through tauri-driver: its window, and its process.
+pub async fn launch_driven(driver: &Driver, binary: &Path) -> Result<(ConsoleWindow, Process)> {
+    let window = driver.launch(binary).await;
+    let mut driven = procfs::tree(driver.pid().unwrap_or_default()).into_iter();
+    match driven.find(|p| p.exe.as_deref() == Some(binary)) {
+        Some(app) => Ok((window, app)),
+        None => fail!("no {} runs under tauri-driver", binary.display()),
     }
 }
 
-/// Starts `app` (with `args`) in `desktop` as the console would run there, talking to the server
-/// at `url`, without WebDriver: its process id, and when it was spawned.
-pub fn launch(desktop: &Desktop, app: &Path, args: &[&str], url: &str) -> Result<(u32, Instant)> {
-    let mut command = desktop.app_command(app, url);
-    command.stdin(Stdio::null()).stdout(Stdio::null());
-    command.args(args).stderr(Stdio::null());
-    let launched = Instant::now();
-    // Dropped at once: tokio reaps it once it exits, and `stop` watches `/proc` for that.
-    let child = tokio::process::Command::from(command).spawn();
-    let child = child.map_err(because(format!("launching {}", app.display())))?;
-    Ok((child.id().unwrap_or_default(), launched))
+/// Ends the session (which closes the app) and waits until the app's processes are gone.
+pub async fn close(window: ConsoleWindow, app: u32) {
+    let processes = procfs::tree(app);
+    window.close().await;
+    stop(processes, false).await;
 }
 
 /// Stops `processes` (an app first, then those below it): SIGTERM to the app when `terminate`,
 /// then waits; any still there after 15 s get SIGKILL, so the next launch runs alone.
-pub async fn stop(processes: Vec<procfs::Process>, terminate: bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+pub async fn stop(processes: Vec<Process>, terminate: bool) {
     let pids: Vec<u32> = processes.iter().map(|process| process.pid).collect();
     if terminate && let Some(app) = pids.first() {
         let _gone_already = run(&format!("kill -TERM {app}"));
     }
-    while pids.iter().any(|&pid| procfs::is_running(pid)) {
-        if Instant::now() > deadline {
-            eprintln!("bench-console: processes {pids:?} outlived 15 s; sending SIGKILL");
-            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-            let _gone_already = run(&format!("kill -KILL {}", pids.join(" ")));
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let gone = async || Ok((!pids.iter().any(|&pid| procfs::is_running(pid))).then_some(()));
+    let (within, every) = (Duration::from_secs(15), Duration::from_millis(20));
+    if poll("", within, every, gone).await.is_err() {
+        eprintln!("bench-console: processes {pids:?} outlived 15 s; sending SIGKILL");
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let _gone_already = run(&format!("kill -KILL {}", pids.join(" ")));
     }
 }
 
@@ -198,53 +146,38 @@ impl Relay {
         Ok(Relay { url, seen })
     }
 
-    /// The first request at or after `since` that `picks`: how many ms after `since`, and its line.
-    pub fn find(&self, since: Instant, picks: fn(&str) -> bool) -> Option<(f64, String)> {
+    /// How many ms after `since` the first request at or after it that `picks` passed.
+    pub fn find(&self, since: Instant, picks: fn(&str) -> bool) -> Option<f64> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let (at, line) = seen.iter().find(|(at, line)| *at >= since && picks(line))?;
-        Some(((*at - since).as_secs_f64() * 1e3, line.clone()))
+        let (at, _) = seen.iter().find(|(at, line)| *at >= since && picks(line))?;
+        Some((*at - since).as_secs_f64() * 1e3)
     }
 
     /// [`Relay::find`], waiting for it at most 30 s.
-    pub async fn wait_for(&self, since: Instant, picks: fn(&str) -> bool) -> Result<(f64, String)> {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(found) = self.find(since, picks) {
-                return Ok(found);
-            }
-            if Instant::now() > deadline {
-                fail!("the relay saw no such request within {DEADLINE:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+    pub async fn wait_for(&self, since: Instant, picks: fn(&str) -> bool) -> Result<f64> {
+        let found = async || Ok(self.find(since, picks));
+        let what = "the relay saw no such request";
+        poll(what, DEADLINE, Duration::from_millis(2), found).await
     }
 }
 
-async fn relay(mut inbound: TcpStream, server: SocketAddr, seen: Seen) {
-    let Ok(mut outbound) = TcpStream::connect(server).await else {
-        return;
+/// Relays one connection to `server`, noting each request line the client sends.
+async fn relay(inbound: TcpStream, server: SocketAddr, seen: Seen) {
+    // A client writes a request head in one go: on loopback it is not split across reads.
+    let note = move |chunk: &[u8]| {
+        let chunk = String::from_utf8_lossy(chunk);
+        let lines = chunk.lines().filter_map(request_line);
+        let lines = lines.map(|line| (Instant::now(), line));
+        seen.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(lines);
     };
-    let (mut from_client, mut to_client) = inbound.split();
-    let (mut from_server, mut to_server) = outbound.split();
-    let upstream = async {
-        let mut buffer = vec![0_u8; 16 * 1024];
-        while let Ok(read @ 1..) = from_client.read(&mut buffer).await {
-            // A client writes a request head in one go: on loopback it is not split across reads.
-            let chunk = String::from_utf8_lossy(&buffer[..read]);
-            let lines = chunk.lines().filter_map(request_line);
-            let lines = lines.map(|line| (Instant::now(), line));
-            seen.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend(lines);
-            if to_server.write_all(&buffer[..read]).await.is_err() {
-                break;
-            }
-        }
-        // The client is done sending; let the server see it, the answer still flows back.
-        let _closed = to_server.shutdown().await;
-    };
-    // Either side hanging up ends the relay of this connection.
-    let _copied = tokio::join!(upstream, tokio::io::copy(&mut from_server, &mut to_client));
+    if let Ok(mut outbound) = TcpStream::connect(server).await {
+        // Either side hanging up ends the relay of this connection; one side done sending is
+        // passed on as such, and the answer still flows back.
+        let mut inbound = InspectReader::new(inbound, note);
+        let _copied = copy_bidirectional(&mut inbound, &mut outbound).await;
+    }
 }
 
 /// `GET /path` of an HTTP/1.1 request line, without the query; `None` for any other line.

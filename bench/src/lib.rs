@@ -1,14 +1,16 @@
 //! The benchmarks README.md quotes: `meeteasy-bench` (the auth server on the embedded store and on
 //! Redis), `bench-console` (the desktop console in its real window) and the Criterion benchmark of
 //! the embedded store (`cargo bench -p meeteasy-bench --bench store`). This library holds what
-//! they share: one error type, one `/proc` reader, Markdown tables, and the parts of each run.
+//! they share: one error type, one `/proc` reader, the figures of the Markdown tables (nearest-rank
+//! percentiles, the median and spread of repeated runs, numbers written the README's way), and the
+//! parts of each run.
 
-pub mod api;
 pub mod console;
 pub mod measure;
 pub mod procfs;
 pub mod servers;
-pub mod table;
+
+use std::time::{Duration, Instant};
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -52,12 +54,9 @@ pub fn exit_code(program: &str, outcome: Result<()>) -> std::process::ExitCode {
     let Err(error) = outcome else {
         return std::process::ExitCode::SUCCESS;
     };
-    let (mut text, mut cause) = (error.to_string(), std::error::Error::source(&error));
-    while let Some(inner) = cause {
-        text = format!("{text}: {inner}");
-        cause = inner.source();
-    }
-    eprintln!("{program}: {text}");
+    let causes = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source());
+    let causes: Vec<String> = causes.map(ToString::to_string).collect();
+    eprintln!("{program}: {}", causes.join(": "));
     std::process::ExitCode::FAILURE
 }
 
@@ -73,9 +72,89 @@ pub fn run(command: &str) -> Result<String> {
     let mut program = std::process::Command::new(words.next().unwrap_or_default());
     let output = program.args(words).output();
     let output = output.map_err(because(format!("running {command}")))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         fail!("`{command}` failed ({}): {stderr}", output.status);
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Asks `found` every `every` until it finds something; fails with "`what` within `within`" if it
+/// has not by then. Errors of `found` end the wait at once.
+pub async fn poll<T>(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    mut found: impl AsyncFnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = found().await? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            fail!("{what} within {within:?}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Measurements of one quantity, sorted.
+#[derive(Clone, Debug, Default)]
+pub struct Samples(Vec<f64>);
+
+impl Samples {
+    pub fn new(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut sorted: Vec<f64> = values.into_iter().collect();
+        sorted.sort_by(f64::total_cmp);
+        Self(sorted)
+    }
+
+    /// Durations, in milliseconds.
+    pub fn ms(durations: impl IntoIterator<Item = Duration>) -> Self {
+        Self::new(durations.into_iter().map(|d| d.as_secs_f64() * 1000.0))
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The nearest-rank percentile `p` (0 is the minimum, 100 the maximum); 0 without samples.
+    pub fn percentile(&self, p: f64) -> f64 {
+        let rank = ((p / 100.0 * self.0.len() as f64).ceil() as usize).max(1);
+        self.0.get(rank - 1).copied().unwrap_or(0.0)
+    }
+
+    /// The middle value, or the mean of the two middle ones; 0 without samples.
+    pub fn median(&self) -> f64 {
+        match self.0.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => self.0[n / 2],
+            n => f64::midpoint(self.0[n / 2 - 1], self.0[n / 2]),
+        }
+    }
+}
+
+/// A whole number with thousands separators: 12345.6 -> "12,346".
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let groups: Vec<&[u8]> = digits.as_bytes().rchunks(3).rev().collect();
+    String::from_utf8_lossy(&groups.join(&b',')).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_medians_and_thousands() {
+        let latencies = Samples::ms((1..=200).rev().map(Duration::from_millis));
+        let [min, p50, p99, max] = [0.0, 50.0, 99.0, 100.0].map(|p| latencies.percentile(p));
+        assert_eq!([min, p50, p99, max], [1.0, 100.0, 198.0, 200.0]);
+        assert_eq!(Samples::default().percentile(99.0), 0.0);
+        assert_eq!(Samples::new([3.0, 1.0, 2.0]).median(), 2.0);
+        assert_eq!(Samples::new([4.0, 1.0, 2.0, 3.0]).median(), 2.5);
+        let grouped = [0.4, 999.0, 12_345.6, 1_234_567.0].map(thousands);
+        assert_eq!(grouped, ["0", "999", "12,346", "1,234,567"]);
+    }
 }

@@ -1,14 +1,9 @@
-//! The server benchmark's measurements, over real HTTP to `meeteasy-auth` processes:
-//! - confirm -> console latency through the long-poll: a console waits in `islogin?wait=30` (the
-//!   server's waiter gauge says it is waiting), a phone confirms, and the time from sending the
-//!   confirm to the console holding its `confirmed` answer is one sample;
-//! - requests per second with the server side pinned to one CPU and the load from the other, in
-//!   [`ROUNDS`] rounds of about 1.5 s (sized by a calibration run), with the CPU the server side
-//!   used meanwhile: the first `wait=0` `islogin` poll of a fresh pending scene (poll token check,
-//!   the scene's read, the poll-interval gate's write), and ticket exchange (read, compare-and-swap
-//!   to used, JWT signed), on scenes and tickets made before the timed window;
-//! - many consoles waiting at once: the server's memory, and confirm -> console meanwhile.
+//! The server benchmark's measurements, over real HTTP to `meeteasy-auth` processes: confirm ->
+//! console latency through the long-poll, requests per second with the server side pinned to one
+//! CPU and the load from the other (and the CPU the server side used meanwhile), and many consoles
+//! waiting at once. Each function below says how its figure is taken.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,10 +12,9 @@ use reqwest::Client;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::api::{Consoles, Endpoint, SCENES_PER_ADDRESS, Scene};
-use crate::servers::AuthProcess;
-use crate::table::Samples;
-use crate::{Result, because, procfs};
+use crate::Samples;
+use crate::servers::{self, AuthProcess, Endpoint, SCENES_PER_ADDRESS, Scene};
+use crate::{Error, Result, because, procfs};
 
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
@@ -87,7 +81,8 @@ pub struct Waiting {
 pub struct Bench<'a> {
     pub settings: &'a Settings,
     pub binary: PathBuf,
-    consoles: Consoles,
+    /// Console addresses used so far.
+    consoles: u32,
 }
 
 impl<'a> Bench<'a> {
@@ -95,8 +90,16 @@ impl<'a> Bench<'a> {
         Self {
             settings,
             binary,
-            consoles: Consoles::default(),
+            consoles: 0,
         }
+    }
+
+    /// A console client from a loopback address not used before in this run: 127.1.0.1 on, 250 to
+    /// each /24 (a console from x.x.x.0 or x.x.x.255 might look like a network or broadcast).
+    fn console(&mut self) -> Result<Client> {
+        let (high, low) = (self.consoles / 250, self.consoles % 250 + 1);
+        self.consoles += 1;
+        servers::client(Some(Ipv4Addr::from(0x7f01_0000 + (high << 8) + low).into()))
     }
 
     /// A fresh server on `store` (`None`: a fresh embedded store), and a phone logged in there.
@@ -109,12 +112,13 @@ impl<'a> Bench<'a> {
 
     /// Whole scan logins one after another, as the products make them: create (on the console's
     /// server), scan (on the phone's, which logged `phone` in; the console is told `scanned`),
-    /// then the console waits and the phone confirms. Returns each confirm -> `confirmed` time.
+    /// then the console waits in `islogin?wait=30` and, once the server's waiter gauge says so, the
+    /// phone confirms. Returns each time from sending the confirm to holding `confirmed`.
     pub async fn logins(&mut self, [console, at]: [&Endpoint; 2], phone: &str) -> Result<Samples> {
-        let (mut client, mut samples) = (self.consoles.next_client()?, Vec::new());
+        let (mut client, mut samples) = (self.console()?, Vec::new());
         for login in 0..WARM_UP + self.settings.iterations {
             if login % SCENES_PER_ADDRESS == SCENES_PER_ADDRESS - 1 {
-                client = self.consoles.next_client()?;
+                client = self.console()?;
             }
             let scene = console.create_scene(&client).await?;
             at.phone(phone, &scene.scene, "scan").await?;
@@ -139,7 +143,7 @@ impl<'a> Bench<'a> {
         let settings = self.settings;
         let pool = async |count| {
             let scenes = self.create_scenes(at, count).await?;
-            Ok(scenes.into_iter().map(|(_, scene)| scene).collect())
+            Ok(scenes.into_iter().map(|(_, scene)| scene))
         };
         let poll = |scene: Scene| async move {
             let (console, pending) = (&at.http, ["pending"]);
@@ -150,12 +154,11 @@ impl<'a> Bench<'a> {
 
     /// `islogin` and ticket exchange requests per second on bare axum answering the same JSON
     /// (`ceiling`, the `bench-ceiling` binary) on the server's CPU: the stack's own ceiling.
-    pub async fn ceiling_rates(&mut self, ceiling: &Path) -> Result<(Rate, Rate)> {
+    pub async fn ceiling_rates(&mut self, ceiling: &Path) -> Result<[Rate; 2]> {
         let server = AuthProcess::start_ceiling(ceiling, self.settings.server_cpu).await?;
-        let pids = [server.pid()];
-        let islogin = self.islogin_rate(&server.endpoint, &pids).await?;
-        let exchange = self.exchange_rate(&server.endpoint, &pids).await?;
-        Ok((islogin, exchange))
+        let (at, pids) = (&server.endpoint, [server.pid()]);
+        let islogin = self.islogin_rate(at, &pids).await?;
+        Ok([islogin, self.exchange_rate(at, &pids).await?])
     }
 
     /// Ticket exchanges per second on `at`, of tickets minted by [`EXCHANGING_PHONES`] mini program
@@ -164,9 +167,9 @@ impl<'a> Bench<'a> {
     pub async fn exchange_rate(&self, at: &Endpoint, pids: &[u32]) -> Result<Rate> {
         let connections = self.settings.connections;
         let login = |n: usize| at.dev_login(format!("bench-exchange-{n}"));
-        let (phones, _) = drive((0..EXCHANGING_PHONES).collect(), connections, login).await?;
+        let (phones, _) = drive(0..EXCHANGING_PHONES, connections, login).await?;
         let mint = |n: usize| at.mint_ticket(&phones[n % EXCHANGING_PHONES]);
-        let pool = async |count| Ok(drive((0..count).collect(), connections, &mint).await?.0);
+        let pool = async |count| Ok(drive(0..count, connections, &mint).await?.0);
         let exchange = |ticket| at.exchange_ticket(ticket);
         rate(self.settings, pids, pool, exchange).await
     }
@@ -184,7 +187,7 @@ impl<'a> Bench<'a> {
         let mut shares = Vec::new();
         for first in (0..count).step_by(SCENES_PER_ADDRESS) {
             let share = SCENES_PER_ADDRESS.min(count - first);
-            shares.push((self.consoles.next_client()?, share));
+            shares.push((self.console()?, share));
         }
         let create = |(console, share): (Client, usize)| async move {
             let mut scenes = Vec::with_capacity(share);
@@ -209,8 +212,16 @@ impl<'a> Bench<'a> {
         // Dropping the set stops the consoles still waiting.
         let (mut waiting, mut measured) = (JoinSet::new(), Vec::new());
         for (index, (console, scene)) in scenes.into_iter().enumerate() {
-            let id = scene.scene.clone();
-            let console = wait_for_login(at.clone(), console, scene);
+            let (id, server) = (scene.scene.clone(), at.clone());
+            // One console: long-polls until confirmed; says when the answer arrived.
+            let console = async move {
+                loop {
+                    let answer = server.islogin(&console, &scene, 30, &["pending", "confirmed"]);
+                    if let ("confirmed", arrived) = answer.await? {
+                        return Ok::<_, Error>(arrived);
+                    }
+                }
+            };
             if index < confirms {
                 measured.push((id, tokio::spawn(console)));
             } else {
@@ -247,10 +258,10 @@ impl<'a> Bench<'a> {
 /// Times `request` in [`ROUNDS`] rounds on fresh inputs from `pool`, each of about 1.5 s as a
 /// calibration run estimates. Scenes and tickets live 120 s: a round's inputs must be used well
 /// within that.
-async fn rate<I, F: Future<Output = Result<()>>>(
+async fn rate<I, P: IntoIterator<Item = I>, F: Future<Output = Result<()>>>(
     settings: &Settings,
     pids: &[u32],
-    mut pool: impl AsyncFnMut(usize) -> Result<Vec<I>>,
+    mut pool: impl AsyncFnMut(usize) -> Result<P>,
     request: impl Fn(I) -> F,
 ) -> Result<Rate> {
     let (connections, cpu) = (settings.connections, settings.server_cpu);
@@ -258,24 +269,22 @@ async fn rate<I, F: Future<Output = Result<()>>>(
     let (answered, took) = drive(pool(1_000).await?, connections, &request).await?;
     let per_round = ((per_second(answered, took) * 1.5) as usize).clamp(1_000, 20_000);
     let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
-    let server_seconds = || procfs::cpu_seconds(pids);
-    let (mut rates, mut seconds, mut elapsed, mut busy, mut total) = (vec![], 0.0, 0.0, 0, 0);
+    let (seconds, ticks) = (procfs::cpu_seconds(pids)?, procfs::cpu_ticks(cpu)?);
+    let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
     for _round in 0..ROUNDS {
-        let round: Vec<I> = inputs.by_ref().take(per_round).collect();
-        let (seconds_before, ticks_before) = (server_seconds()?, procfs::cpu_ticks(cpu)?);
+        let round = inputs.by_ref().take(per_round);
         let (answered, took) = drive(round, connections, &request).await?;
-        let (busy_after, total_after) = procfs::cpu_ticks(cpu)?;
-        seconds += server_seconds()? - seconds_before;
-        busy += busy_after - ticks_before.0;
-        total += total_after - ticks_before.1;
-        elapsed += took.as_secs_f64();
+        elapsed += took;
         rates.push(per_second(answered, took));
     }
-    let (server_cores, server_cpu_busy) = (seconds / elapsed, busy as f64 / total.max(1) as f64);
+    // Each round starts as the one before ends: CPU time over all of them is that of answering.
+    let seconds = procfs::cpu_seconds(pids)? - seconds;
+    let (busy, total) = procfs::cpu_ticks(cpu)?;
+    let (busy, total) = (busy - ticks.0, (total - ticks.1).max(1));
     Ok(Rate {
         per_second: Samples::new(rates),
-        server_cores,
-        server_cpu_busy,
+        server_cores: seconds / elapsed.as_secs_f64(),
+        server_cpu_busy: busy as f64 / total as f64,
     })
 }
 
@@ -283,7 +292,7 @@ async fn rate<I, F: Future<Output = Result<()>>>(
 /// as soon as one is answered (a closed loop); returns the answers and how long they took. The
 /// first failed request fails the run: a rate counted around errors would not be the real one.
 async fn drive<I, O, F: Future<Output = Result<O>>>(
-    inputs: Vec<I>,
+    inputs: impl IntoIterator<Item = I>,
     connections: usize,
     request: impl FnMut(I) -> F,
 ) -> Result<(Vec<O>, Duration)> {
@@ -291,14 +300,4 @@ async fn drive<I, O, F: Future<Output = Result<O>>>(
     let answers = stream::iter(inputs).map(request);
     let answers = answers.buffer_unordered(connections);
     Ok((answers.try_collect().await?, started.elapsed()))
-}
-
-/// One console: long-polls until confirmed; says when the answer arrived.
-async fn wait_for_login(at: Endpoint, console: Client, scene: Scene) -> Result<Instant> {
-    let expected = ["pending", "confirmed"];
-    loop {
-        if let ("confirmed", arrived) = at.islogin(&console, &scene, 30, &expected).await? {
-            return Ok(arrived);
-        }
-    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{Result, because, fail};
+use crate::{Error, Result, because, fail};
 
 /// Linux counts CPU and start times in USER_HZ ticks, 100 a second on every architecture.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -31,10 +31,8 @@ fn word(path: &str, name: Option<&str>) -> Result<String> {
 
 fn number<T: FromStr>(path: &str, name: Option<&str>) -> Result<T> {
     let word = word(path, name)?;
-    match word.parse() {
-        Ok(number) => Ok(number),
-        Err(_) => fail!("{path}: {word:?} is not a number"),
-    }
+    word.parse()
+        .map_err(|_| Error::new(format!("{path}: {word:?} is not a number")))
 }
 
 /// One process, from `/proc/<pid>/stat` and its `exe` link.
@@ -95,10 +93,9 @@ pub fn tree(root: u32) -> Vec<Process> {
 /// CPU time `pids` have used so far, in seconds.
 pub fn cpu_seconds(pids: &[u32]) -> Result<f64> {
     let ticks = pids.iter().map(|&pid| process(pid).map(|p| p.cpu_ticks));
-    match ticks.sum::<Option<u64>>() {
-        Some(ticks) => Ok(ticks as f64 * TICK.as_secs_f64()),
-        None => fail!("one of processes {pids:?} is gone"),
-    }
+    let ticks = ticks.sum::<Option<u64>>();
+    let ticks = ticks.ok_or_else(|| Error::new(format!("one of processes {pids:?} is gone")))?;
+    Ok(ticks as f64 * TICK.as_secs_f64())
 }
 
 /// Resident memory of `pid`, in KiB.

@@ -1,19 +1,28 @@
 //! The server side of the server benchmark, pinned to one CPU: the real `meeteasy-auth` release
 //! binary as a child process, and the test harness's `redis-server`, with `redis-benchmark`'s own
-//! SET/GET rate against it for comparison. Dropping a server stops it, so none outlives the
-//! benchmark, even when a measurement fails.
+//! SET/GET rate against it for comparison; and the contract's calls the benchmark makes to a
+//! server over real HTTP, each checked for the status the contract promises. Dropping a server
+//! stops it, so none outlives the benchmark, even when a measurement fails.
 
 use std::fs::File;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse, LoginTicketResponse};
+use meeteasy_protocol::{TokenResponse, WechatLoginResponse};
 use meeteasy_tests::redis_server::RedisServer;
+use reqwest::{Client, RequestBuilder};
+use serde::de::DeserializeOwned;
+use serde_json::json;
 use tempfile::TempDir;
+use tokio::time::Instant;
 
-use crate::api::{self, Endpoint};
-use crate::{Result, because, fail, procfs, run};
+use crate::{Error, Result, because, fail, poll, run};
+
+/// The bearer token the servers' `/metrics` asks for.
+const METRICS_TOKEN: &str = "bench-metrics-scraper-token";
 
 /// A server on a free loopback port: `meeteasy-auth serve --dev`, or the bare-stack ceiling.
 pub struct AuthProcess {
@@ -27,18 +36,16 @@ impl AuthProcess {
     /// Starts the `auth` binary pinned to `cpu` on `store` (`None`: a fresh embedded store) and
     /// waits until `/readyz` answers.
     pub async fn start(auth: &Path, cpu: usize, store: Option<&str>) -> Result<Self> {
-        let (dir, address) = Self::place()?;
-        let metrics_token = "bench-metrics-scraper-token".to_owned();
+        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
         let config = dir.path().join("config.toml");
         let token_file = dir.path().join("metrics-token");
         // A temporary directory's path needs no escaping beyond what `{:?}` gives a TOML string.
-        let config_text = format!("metrics_token_file = {:?}\n", token_file);
-        std::fs::write(&token_file, &metrics_token)
+        let config_text = format!("metrics_token_file = {token_file:?}\n");
+        std::fs::write(&token_file, METRICS_TOKEN)
             .and_then(|()| std::fs::write(&config, config_text))
             .map_err(because("writing the server's config"))?;
         let mut command = pinned(auth, cpu);
-        command.args(["serve", "--dev", "--listen", &address]);
-        command.arg("--config").arg(&config);
+        command.args(["serve", "--dev", "--config"]).arg(&config);
         command.arg("--data-dir").arg(dir.path().join("data"));
         command.args(store.map(|url| ["--store", url]).into_iter().flatten());
         // The server's own defaults, whatever this shell has set (RUST_LOG=info is its default).
@@ -48,47 +55,32 @@ impl AuthProcess {
             }
         }
         command.env_remove("RUST_LOG");
-        Self::launch(command, dir, &address, metrics_token).await
+        Self::launch(command, dir).await
     }
 
     /// Starts `bench-ceiling` (bare axum answering the same JSON) pinned to `cpu`.
     pub async fn start_ceiling(ceiling: &Path, cpu: usize) -> Result<Self> {
-        let (dir, address) = Self::place()?;
-        let mut command = pinned(ceiling, cpu);
-        command.args(["--listen", &address]);
-        Self::launch(command, dir, &address, String::new()).await
+        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
+        Self::launch(pinned(ceiling, cpu), dir).await
     }
 
-    /// A directory for the server's files and log, and a free loopback port.
-    fn place() -> Result<(TempDir, String)> {
-        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
+    /// Runs `command` (a server) on a free loopback port (`--listen`), its output to `dir`'s log,
+    /// and waits until `/readyz` answers.
+    async fn launch(mut command: Command, dir: TempDir) -> Result<Self> {
         // Another process may take the port before the server does: then it fails to start.
         let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
         let address = address.map_err(because("finding a free port"))?.to_string();
-        Ok((dir, address))
-    }
-
-    /// Runs `command` (a server listening on `address`), its output to `dir`'s log, and waits
-    /// until `/readyz` answers.
-    async fn launch(
-        mut command: Command,
-        dir: TempDir,
-        address: &str,
-        metrics_token: String,
-    ) -> Result<Self> {
         let log = File::create(dir.path().join("log")).map_err(because("creating its log"))?;
         let stdout = log.try_clone().map_err(because("sharing the server log"))?;
+        command.args(["--listen", &address]);
         command.stdin(Stdio::null()).stdout(stdout).stderr(log);
         let running = format!("running {command:?}");
         let child = command.spawn().map_err(because(running))?;
-        let (url, http) = (format!("http://{address}"), api::client(None)?);
+        let (url, http) = (format!("http://{address}"), client(None)?);
+        let endpoint = Endpoint { url, http };
         let mut server = Self {
             child,
-            endpoint: Endpoint {
-                url,
-                http,
-                metrics_token,
-            },
+            endpoint,
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -118,43 +110,28 @@ fn pinned(binary: &Path, cpu: usize) -> Command {
 }
 
 impl Drop for AuthProcess {
-    /// SIGTERM (the server answers its waiting long-polls and stops), SIGKILL after 10 s; the
-    /// server is gone when this returns.
+    /// Kills the server: nothing it holds is needed after a measurement (a Redis store's state
+    /// does not depend on how the server ended). It is gone when this returns.
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _gone_already = run(&format!("kill -TERM {}", self.pid()));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _gone_already = self.child.kill();
-            let _status = self.child.wait();
-        }
+        let _gone_already = self.child.kill();
+        let _status = self.child.wait();
     }
 }
 
 /// The harness's `redis-server` (loopback, free port, no persistence), every thread on one CPU.
 pub struct PinnedRedis {
-    server: RedisServer,
+    pub server: RedisServer,
     pub pid: u32,
 }
 
 impl PinnedRedis {
     pub fn start(cpu: usize) -> Result<Self> {
         let server = RedisServer::start();
-        // This process's one redis child (Debian's redis-server is a link to redis-check-rdb).
-        let me = std::process::id();
-        let mut children = procfs::tree(me).into_iter().filter(|p| p.parent == me);
-        let Some(redis) = children.find(|p| p.name.starts_with("redis")) else {
-            fail!("the redis-server just started is not a child of this process");
+        let Some(pid) = server.pid() else {
+            fail!("the redis-server just started is not running");
         };
-        let pid = redis.pid;
         run(&format!("taskset -a -p -c {cpu} {pid}"))?;
         Ok(Self { server, pid })
-    }
-
-    pub fn url(&self) -> String {
-        self.server.url()
     }
 
     /// `redis-benchmark -q -t set,get -n <requests>` (50 connections, no pipelining) pinned to
@@ -165,7 +142,10 @@ impl PinnedRedis {
         let output = run(&format!("taskset -c {cpu} {test}"))?;
         // Progress lines (`SET: rps=...`) end in \r; a result is `SET: 81234.57 requests per second`.
         let lines = output.split(['\r', '\n']);
-        let rate = |name| lines.clone().find_map(|l| rate_in(l.strip_prefix(name)?));
+        let rate = |name| {
+            let number = |line: &str| line.strip_prefix(name)?.split(' ').next()?.parse().ok();
+            lines.clone().find_map(number)
+        };
         match (rate("SET: "), rate("GET: ")) {
             (Some(set), Some(get)) => Ok([set, get]),
             _ => fail!("redis-benchmark printed no SET and GET rates: {output}"),
@@ -173,7 +153,142 @@ impl PinnedRedis {
     }
 }
 
-/// The rate a `redis-benchmark` result line starts with.
-fn rate_in(text: &str) -> Option<f64> {
-    text.split_whitespace().next()?.parse().ok()
+/// A scene as its console holds it.
+pub type Scene = CreateSceneResponse;
+
+/// Each loopback address may create 120 scenes a minute (a Redis store remembers that across
+/// restarts), so consoles use each address for at most this many, and only once a run.
+pub const SCENES_PER_ADDRESS: usize = 100;
+
+/// An HTTP client from `local` (any loopback address works on Linux), or the default address. No
+/// proxy; the timeout outlasts the longest long-poll (30 s), so only a stuck server times out.
+pub fn client(local: Option<IpAddr>) -> Result<Client> {
+    meeteasy_auth::wechat::client::install_tls_provider();
+    let builder = Client::builder().no_proxy().local_address(local);
+    let builder = builder.tcp_nodelay(true).timeout(Duration::from_secs(45));
+    let builder = builder.connect_timeout(Duration::from_secs(10));
+    builder.build().map_err(because("building an HTTP client"))
+}
+
+/// One auth server: its base URL (`http://127.0.0.1:PORT`), and the client the phone and the
+/// probes use.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub http: Client,
+}
+
+impl Endpoint {
+    /// Sends `request`; any status but `status` fails, with the body. Returns the body.
+    async fn call(&self, request: RequestBuilder, status: u16) -> Result<String> {
+        let response = request.send().await.map_err(because("an HTTP request"))?;
+        let (url, got) = (response.url().path().to_owned(), response.status().as_u16());
+        let body = response.text().await;
+        let body = body.map_err(because(format!("reading {url}")))?;
+        if got != status {
+            fail!("{url}: HTTP {got}, not {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(format!("{}{path}", self.url))
+    }
+
+    /// Whether `/readyz` answers 200 now.
+    pub async fn is_ready(&self) -> bool {
+        let readyz = self.http.get(format!("{}/readyz", self.url));
+        self.call(readyz, 200).await.is_ok()
+    }
+
+    /// Logs in as dev user `name` from the mini program; returns the phone's access token.
+    pub async fn dev_login(&self, name: impl AsRef<str>) -> Result<String> {
+        let name = name.as_ref();
+        let code = json!({ "code": format!("dev:{name}") });
+        let login = self.call(self.post("/auth/wechat/login").json(&code), 200);
+        Ok(parse::<WechatLoginResponse>(&login.await?)?.access_token)
+    }
+
+    pub async fn create_scene(&self, console: &Client) -> Result<Scene> {
+        let request = console.post(format!("{}/auth/scenes", self.url));
+        let request = request.json(&json!({ "device_name": "bench console" }));
+        parse(&self.call(request, 201).await?)
+    }
+
+    /// The phone's `scan` (200) or `confirm` (204) of `scene`.
+    pub async fn phone(&self, token: &str, scene: &str, step: &str) -> Result<()> {
+        let request = self.post(&format!("/auth/scenes/{scene}/{step}"));
+        let request = request.bearer_auth(token);
+        let status = if step == "scan" { 200 } else { 204 };
+        self.call(request, status).await.map(drop)
+    }
+
+    /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
+    /// `confirmed`), and when the whole answer had arrived.
+    pub async fn islogin(
+        &self,
+        console: &Client,
+        scene: &Scene,
+        wait: u64,
+        expected: &[&str],
+    ) -> Result<(&'static str, Instant)> {
+        let (base, id) = (&self.url, &scene.scene);
+        let url = format!("{base}/auth/scenes/{id}/islogin?wait={wait}");
+        let answer = self.call(console.get(url).bearer_auth(&scene.poll_token), 200);
+        let answer = answer.await?;
+        let arrived = Instant::now();
+        let status = match parse(&answer)? {
+            IsLoginResponse::Pending => "pending",
+            IsLoginResponse::Scanned { .. } => "scanned",
+            IsLoginResponse::Confirmed { .. } => "confirmed",
+        };
+        if !expected.contains(&status) {
+            fail!("islogin answered {status}, not {}", expected.join(" or "));
+        }
+        Ok((status, arrived))
+    }
+
+    pub async fn mint_ticket(&self, phone: &str) -> Result<String> {
+        let request = self.post("/auth/login-ticket").bearer_auth(phone);
+        let request = request.json(&json!({}));
+        let minted: LoginTicketResponse = parse(&self.call(request, 201).await?)?;
+        Ok(minted.login_ticket)
+    }
+
+    pub async fn exchange_ticket(&self, login_ticket: String) -> Result<()> {
+        let ticket = json!({ "login_ticket": login_ticket });
+        let exchanged = self.call(self.post("/auth/login-ticket/exchange").json(&ticket), 200);
+        parse::<TokenResponse>(&exchanged.await?).map(drop)
+    }
+
+    /// `POST /auth/jwt/verify` of `token`: its signature, its session's revocation marker, and
+    /// the session's last-seen memo.
+    pub async fn verify(&self, token: &str) -> Result<()> {
+        let request = self
+            .post("/auth/jwt/verify")
+            .json(&json!({ "token": token }));
+        self.call(request, 200).await.map(drop)
+    }
+
+    /// The long-polls waiting on this server now (its `/metrics` gauge).
+    pub async fn waiters(&self) -> Result<usize> {
+        let metrics = self.http.get(format!("{}/metrics", self.url));
+        let metrics = metrics.bearer_auth(METRICS_TOKEN);
+        let metrics = self.call(metrics, 200).await?;
+        let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
+        let waiters = metrics.lines().find_map(gauge);
+        waiters.ok_or_else(|| Error::new("/metrics has no meeteasy_islogin_waiters gauge"))
+    }
+
+    /// Waits (30 s at most) until at least `count` long-polls wait.
+    pub async fn await_waiters(&self, count: usize) -> Result<()> {
+        let what = format!("{count} long-polls were not waiting");
+        let waiting = async || Ok((self.waiters().await? >= count).then_some(()));
+        let (within, every) = (Duration::from_secs(30), Duration::from_millis(2));
+        poll(&what, within, every, waiting).await
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(because(format!("unexpected answer: {body}")))
 }

@@ -56,6 +56,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Child::id)
+    }
+
     /// Stops the server (SIGTERM, then SIGKILL if it lingers); it is down when this returns.
     pub fn stop(&mut self) {
         if let Some(process) = self.process.take() {

@@ -7,13 +7,13 @@
 //! idle on the login screen and on home, next to an empty WebKitGTK browser as the floor.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
 use clap::Parser;
-use meeteasy_bench::console::{ColdStart, DrivenConsole, Memory, Relay, is_qr_request, launch};
-use meeteasy_bench::console::{settled_memory, stop};
-use meeteasy_bench::table::Samples;
+use meeteasy_bench::Samples;
+use meeteasy_bench::console::{ColdStart, Memory, Relay, close, cold_start, is_qr_request};
+use meeteasy_bench::console::{launch_driven, settled_memory, stop};
 use meeteasy_bench::{Result, arguments, because, exit_code, fail, procfs, progress};
 use meeteasy_tests::desktop::{Desktop, Driver};
 use meeteasy_tests::server::TestServer;
@@ -124,16 +124,15 @@ async fn run(args: &Args) -> Result<()> {
         each(|run| Some(after(run.qr.sourced, run.qr.painted))),
         cells(Samples::new(estimated), "ms"),
     );
-    for (screen, readings) in SCREENS.iter().zip(&memory) {
-        let mut sorted: Vec<&Memory> = readings.iter().collect();
-        sorted.sort_by_key(|memory| memory.total_kib);
+    let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
+    for (screen, mut readings) in SCREENS.into_iter().zip(memory) {
+        readings.sort_by_key(|memory| memory.total_kib);
         // The median run (the lower middle for an even count).
-        let Some(median) = sorted.get(sorted.len().saturating_sub(1) / 2) else {
+        let Some(median) = readings.get(readings.len().saturating_sub(1) / 2) else {
             continue;
         };
         let processes = median.by_name.iter();
-        let processes =
-            processes.map(|(name, (count, kib))| format!("{name} ({count}) {}", mib(*kib)));
+        let processes = processes.map(|(name, (n, kib))| format!("{name} ({n}) {}", mib(*kib)));
         let processes = processes.collect::<Vec<_>>().join(", ");
         report += &format!("| {screen} | {} | {processes} |\n", mib(median.total_kib));
     }
@@ -144,7 +143,6 @@ async fn run(args: &Args) -> Result<()> {
              asked, so those QR times are upper bounds.\n"
         );
     }
-    let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
     if unsettled > 0 {
         report += &format!("\n{unsettled} memory readings had not settled; their last is used.\n");
     }
@@ -177,33 +175,30 @@ fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 
-fn is_session_check(line: &str) -> bool {
-    line == "POST /auth/jwt/verify"
-}
-
 impl Bench {
     /// The cold starts under WebDriver; the launches without it (spawn -> QR requested, ms); and
     /// the memory of [`SCREENS`], one reading per run.
     async fn measure(&self, floor: &Path) -> Result<(Vec<ColdStart>, Vec<f64>, [Vec<Memory>; 3])> {
         let (runs, console, relay) = (self.runs, &self.console, &self.relay);
-        progress!("warm-up launch (also starts WebKitWebDriver and creates the keyring)");
-        let warm_up = DrivenConsole::launch(&self.driver, console).await?;
-        warm_up.wait_for_qr(relay).await?;
-        warm_up.close().await;
         let mut cold = Vec::new();
-        for run in 1..=runs {
-            progress!("login screen under WebDriver, run {run}/{runs}");
-            let app = DrivenConsole::launch(&self.driver, console).await?;
-            cold.push(app.wait_for_qr(relay).await?);
-            app.close().await;
+        // Run 0 warms up (it also starts WebKitWebDriver and creates the keyring): not counted.
+        for run in 0..=runs {
+            progress!("login screen under WebDriver, run {run}/{runs} (0: the warm-up)");
+            cold.push(cold_start(&self.driver, console, relay).await?);
         }
+        cold.remove(0);
 
         let login = self.direct("login screen", console, &[], Some(is_qr_request));
         let (direct_qr, login) = login.await?;
         progress!("logging in once (scan and confirm as the phone would)");
-        self.log_in().await?;
+        let (window, app) = launch_driven(&self.driver, console).await?;
+        let phone = self.server.dev_login("bench-organizer").await.access_token;
+        // The keychain now holds a session for the home runs.
+        window.scan_in(&self.server, &phone).await;
+        close(window, app.pid).await;
         let since_home = Instant::now();
-        let home = self.direct("home", console, &[], Some(is_session_check));
+        let session_check: fn(&str) -> bool = |line| line == "POST /auth/jwt/verify";
+        let home = self.direct("home", console, &[], Some(session_check));
         let (_, home) = home.await?;
         let asked_for_qr = relay.find(since_home, |line| line == "POST /auth/scenes");
         if asked_for_qr.is_some() {
@@ -220,8 +215,9 @@ impl Bench {
         Ok((cold, direct_qr, [login, home, empty]))
     }
 
-    /// Launches `program` without WebDriver, once per run: how many ms after spawn the first
-    /// request that `awaited` picks arrived (if given), and the memory once settled.
+    /// Launches `program` (with `args`) in the desktop as the console would run there, without
+    /// WebDriver, once per run: how many ms after spawn the first request that `awaited` picks
+    /// arrived (if given), and the memory once settled.
     async fn direct(
         &self,
         what: &str,
@@ -232,36 +228,20 @@ impl Bench {
         let (runs, mut after_spawn, mut memory) = (self.runs, Vec::new(), Vec::new());
         for run in 1..=runs {
             progress!("{what} without WebDriver, run {run}/{runs}");
-            let (pid, launched) = launch(&self.desktop, program, args, &self.relay.url)?;
+            let mut command = self.desktop.app_command(program, &self.relay.url);
+            command.args(args).stdin(Stdio::null());
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+            let launched = Instant::now();
+            // Dropped at once: tokio reaps it once it exits, and `stop` watches `/proc` for that.
+            let child = tokio::process::Command::from(command).spawn();
+            let child = child.map_err(because(format!("launching {}", program.display())))?;
+            let pid = child.id().unwrap_or_default();
             if let Some(awaited) = awaited {
-                after_spawn.push(self.relay.wait_for(launched, awaited).await?.0);
+                after_spawn.push(self.relay.wait_for(launched, awaited).await?);
             }
             memory.push(settled_memory(pid).await);
             stop(procfs::tree(pid), true).await;
         }
         Ok((after_spawn, memory))
-    }
-
-    /// Shows the QR, plays the phone (dev login, scan, confirm) and waits for home, so the keychain
-    /// holds a session for the home runs.
-    async fn log_in(&self) -> Result<()> {
-        let app = DrivenConsole::launch(&self.driver, &self.console).await?;
-        app.wait_for_qr(&self.relay).await?;
-        let (_, qr_request) = self.relay.wait_for(app.requested, is_qr_request).await?;
-        let scene = qr_request.strip_prefix("GET /auth/scenes/");
-        let Some(scene) = scene.and_then(|rest| rest.strip_suffix("/qr.png")) else {
-            fail!("the QR request {qr_request:?} names no scene");
-        };
-        let token = self.server.dev_login("bench-organizer").await.access_token;
-        for (step, expected) in [("scan", 200), ("confirm", 204)] {
-            let path = format!("/auth/scenes/{scene}/{step}");
-            let reply = self.server.post_empty(&path, Some(&token)).await;
-            if reply.status != expected {
-                fail!("the phone's {step} was refused: {}", reply.body);
-            }
-        }
-        app.wait_for_home().await?;
-        app.close().await;
-        Ok(())
     }
 }

@@ -10,8 +10,8 @@ use std::time::Instant;
 use clap::Parser;
 use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Settings, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
-use meeteasy_bench::table::{Samples, thousands};
 use meeteasy_bench::{Error, Result, arguments, because, exit_code, fail, procfs, progress};
+use meeteasy_bench::{Samples, thousands};
 
 /// The latency targets: (name, percentile, below how many ms).
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
@@ -25,27 +25,21 @@ struct Measured {
     waiting: Waiting,
 }
 
-fn main() -> ExitCode {
-    let settings = Settings::parse();
-    let mut runtime = tokio::runtime::Builder::new_current_thread();
-    let outcome = match runtime.enable_all().build() {
-        Ok(runtime) => runtime.block_on(until_signal(run(&settings))),
-        Err(error) => Err(because("starting the async runtime")(error)),
-    };
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let outcome = until_signal(run(&Settings::parse())).await;
     exit_code("meeteasy-bench", outcome)
 }
 
 /// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped, which stops every
 /// server it started.
-async fn until_signal<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+async fn until_signal(work: impl Future<Output = Result<()>>) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let terminate = signal(SignalKind::terminate()).map_err(because("awaiting SIGTERM"));
-    let interrupt = signal(SignalKind::interrupt()).map_err(because("awaiting SIGINT"));
-    let (mut terminate, mut interrupt) = (terminate?, interrupt?);
+    let mut terminate = signal(SignalKind::terminate()).map_err(because("awaiting SIGTERM"))?;
     tokio::select! {
         done = work => done,
-        _ = terminate.recv() => Err(Error::new("interrupted by a signal")),
-        _ = interrupt.recv() => Err(Error::new("interrupted by a signal")),
+        _ = terminate.recv() => Err(Error::new("interrupted by SIGTERM")),
+        _ = tokio::signal::ctrl_c() => Err(Error::new("interrupted by SIGINT")),
     }
 }
 
@@ -53,8 +47,8 @@ async fn until_signal<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
 async fn run(settings: &Settings) -> Result<()> {
     let (started, load_before) = (Instant::now(), procfs::load_average()?);
     let this = std::env::current_exe().map_err(because("finding this program"))?;
-    let binary = settings.auth_bin.clone();
-    let auth = binary.unwrap_or(this.with_file_name("meeteasy-auth"));
+    let auth = settings.auth_bin.clone();
+    let auth = auth.unwrap_or(this.with_file_name("meeteasy-auth"));
     let mut bench = Bench::new(settings, auth);
     let embedded = measure(&mut bench, "embedded", None).await?;
     progress!("Redis: starting redis-server");
@@ -62,34 +56,33 @@ async fn run(settings: &Settings) -> Result<()> {
     let on_redis = measure(&mut bench, "Redis", Some(&redis)).await?;
     let logins = settings.iterations;
     progress!("Redis: confirm -> console latency across two instances, {logins} logins");
-    let (phone_side, phone) = bench.start(Some(&redis.url())).await?;
-    let (console_side, _) = bench.start(Some(&redis.url())).await?;
+    let (phone_side, phone) = bench.start(Some(&redis.server.url())).await?;
+    let (console_side, _) = bench.start(Some(&redis.server.url())).await?;
     let sides = [&console_side.endpoint, &phone_side.endpoint];
     let cross = bench.logins(sides, &phone).await?;
     drop((console_side, phone_side));
     progress!("bare axum (the ceiling): islogin and ticket exchange requests per second");
-    let (ceiling_islogin, ceiling_exchange) = bench
+    let ceiling = bench
         .ceiling_rates(&this.with_file_name("bench-ceiling"))
         .await?;
-    let ceiling = [&ceiling_islogin, &ceiling_exchange].map(|rate| rate.per_second.median());
     progress!("Redis: redis-benchmark");
     let [set, get] = redis.benchmark(settings.client_cpu, settings.redis_requests)?;
     drop(redis);
 
     let ((cpu_model, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
-    let args = arguments();
-    let (took, client_cpus) = (started.elapsed().as_secs_f64(), procfs::allowed_cpus()?);
+    let (args, took) = (arguments(), started.elapsed().as_secs_f64());
+    let client_cpus = procfs::allowed_cpus()?;
     let [e, r] = [&embedded, &on_redis];
     let each = |figure: &dyn Fn(&Measured) -> f64| [figure(e), figure(r)];
-    let p50 = each(&|m| m.latency.percentile(50.0));
-    let p99 = each(&|m| m.latency.percentile(99.0));
+    let [p50, p99] = [50.0, 99.0].map(|p| each(&|m| m.latency.percentile(p)));
     let islogin = each(&|m| m.islogin.per_second.median());
     let exchange = each(&|m| m.exchange.per_second.median());
     let verify = each(&|m| m.verify.per_second.median());
     let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
     let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / settings.waiters as f64);
-    let wake_up = each(&|m| m.waiting.wake_ups.percentile(50.0));
-    let wake_up_max = each(&|m| m.waiting.wake_ups.percentile(100.0));
+    let [wake_up, wake_up_max] = [50.0, 100.0].map(|p| each(&|m| m.waiting.wake_ups.percentile(p)));
+    let ceiling_medians = ceiling.each_ref().map(|rate| rate.per_second.median());
+    let ceiling_rates = ceiling.each_ref().map(|rate| per_second(&rate.per_second));
     let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
     let (n, connections) = (thousands(settings.waiters as f64), settings.connections);
     let rate = format!("requests/s, {connections} connections, median of {ROUNDS} rounds");
@@ -110,23 +103,23 @@ async fn run(settings: &Settings) -> Result<()> {
          | Same, confirm on instance A, console waiting on instance B, one Redis ({logins} logins), \
          p50 / p99 | — | {} / {} | — | < 5 ms / < 25 ms |\n\
          | `islogin`: first `wait=0` poll of a fresh pending scene, {rate} (min–max) | {} |  |\n\
-         | {cpu} | {} | {} | — |  |\n\
+         | {cpu} | {} | — |  |\n\
          | Ticket exchange (fresh ticket each, 2,048 users in turn), {rate} (min–max) | {} |  |\n\
-         | {cpu} | {} | {} | — |  |\n\
+         | {cpu} | {} | — |  |\n\
          | Token verification (`POST /auth/jwt/verify`, one session's token), {rate} (min–max) \
          | {} |  |\n\
-         | {cpu} | {} | {} | — |  |\n\
+         | {cpu} | {} | — |  |\n\
          | `redis-benchmark -q -t set,get -n {}` (50 connections), SET / GET requests/s | — | \
-         {} / {} | — |  |\n\
+         {} | — |  |\n\
          | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {:.2} / {:.2} \
          | — |  |\n\
          | Bare axum on the same CPU answering the same JSON (`bench-ceiling`, the stack's ceiling): \
-         `islogin` / exchange, {rate} | {} / {} | — | — |  |\n\
+         `islogin` / exchange, {rate} | {} | — | — |  |\n\
          | `islogin` / ticket exchange rate as a share of that ceiling | {:.2} / {:.2} | {:.2} / {:.2} \
          | — | 0.4 |\n\
          | Server RSS, fresh server | {} |  |\n\
          | Server RSS with {n} scenes created | {} |  |\n\
-         | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {} / {}) | {} |  |\n\
+         | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {}) | {} |  |\n\
          | … memory per waiting console (connection + long-poll) | {} |  |\n\
          | {n} long-polls opened ({BATCH} at a time) in | {:.1} s | {:.1} s | — |  |\n\
          | Confirm → `confirmed` while {n} wait ({} confirms), p50 / max | {} / {} | {} / {} | {} \
@@ -137,29 +130,23 @@ async fn run(settings: &Settings) -> Result<()> {
         ms(cross.percentile(50.0)),
         ms(cross.percentile(99.0)),
         compare([e, r].map(|m| per_second(&m.islogin.per_second)), islogin),
-        cores(&e.islogin),
-        cores(&r.islogin),
+        [e, r].map(|m| cores(&m.islogin)).join(" | "),
         compare([e, r].map(|m| per_second(&m.exchange.per_second)), exchange),
-        cores(&e.exchange),
-        cores(&r.exchange),
+        [e, r].map(|m| cores(&m.exchange)).join(" | "),
         compare([e, r].map(|m| per_second(&m.verify.per_second)), verify),
-        cores(&e.verify),
-        cores(&r.verify),
+        [e, r].map(|m| cores(&m.verify)).join(" | "),
         settings.redis_requests,
-        thousands(set),
-        thousands(get),
+        [set, get].map(thousands).join(" / "),
         islogin[1] / set,
         exchange[1] / set,
-        per_second(&ceiling_islogin.per_second),
-        per_second(&ceiling_exchange.per_second),
-        islogin[0] / ceiling[0],
-        exchange[0] / ceiling[1],
-        islogin[1] / ceiling[0],
-        exchange[1] / ceiling[1],
+        ceiling_rates.join(" / "),
+        islogin[0] / ceiling_medians[0],
+        exchange[0] / ceiling_medians[1],
+        islogin[1] / ceiling_medians[0],
+        exchange[1] / ceiling_medians[1],
         compare(idle.map(mib), idle),
         compare(scenes.map(mib), scenes),
-        gauge[0],
-        gauge[1],
+        gauge.join(" / "),
         compare(waiting.map(mib), waiting),
         compare(per_waiter.map(|kib| format!("{kib:.1} KiB")), per_waiter),
         e.waiting.ramp_up.as_secs_f64(),
@@ -180,20 +167,22 @@ async fn run(settings: &Settings) -> Result<()> {
         ("Redis, many waiting", &r.waiting.wake_ups),
     ];
     let mut missed = Vec::new();
-    for ((setup, latency), (name, at, target)) in
-        latencies.iter().flat_map(|l| TARGETS.map(|t| (l, t)))
-    {
-        if latency.percentile(at) >= target {
-            let measured = ms(latency.percentile(at));
-            missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
+    for (setup, latency) in latencies {
+        for (name, at, target) in TARGETS {
+            let measured = latency.percentile(at);
+            if measured >= target {
+                let measured = ms(measured);
+                missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
+            }
         }
     }
+    let missed = missed.join("; ");
     if missed.is_empty() {
         println!(
             "Every confirm → console latency above met its targets (p50 < 5 ms, p99 < 25 ms)."
         );
     } else {
-        println!("Targets MISSED: {}.", missed.join("; "));
+        println!("Targets MISSED: {missed}.");
     }
     // The seed polled every 5 s: about 2.5 s on average from confirm to console.
     let [e, r] = p50.map(|p50| thousands(2_500.0 / p50.max(f64::EPSILON)));
@@ -202,22 +191,21 @@ async fn run(settings: &Settings) -> Result<()> {
          long-poll's p50 is {e} times faster on the embedded store and {r} times on Redis."
     );
     if !missed.is_empty() {
-        fail!("targets missed: {}", missed.join("; "));
+        fail!("targets missed: {missed}");
     }
     Ok(())
 }
 
 /// Latency, request rates and many waiting consoles on one store: Redis `on` one, or embedded.
 async fn measure(bench: &mut Bench<'_>, store: &str, on: Option<&PinnedRedis>) -> Result<Measured> {
-    let url = on.map(PinnedRedis::url);
+    let url = on.map(|redis| redis.server.url());
     let (logins, waiters) = (bench.settings.iterations, bench.settings.waiters);
     let (server, phone) = bench.start(url.as_deref()).await?;
     progress!("{store}: confirm -> console latency, {logins} logins");
     let latency = bench.logins([&server.endpoint; 2], &phone).await?;
     // The store's own process, when it has one, counts as the server side too.
-    let pids: Vec<u32> = std::iter::once(server.pid())
-        .chain(on.map(|on| on.pid))
-        .collect();
+    let mut pids = vec![server.pid()];
+    pids.extend(on.map(|on| on.pid));
     progress!("{store}: islogin requests per second");
     let islogin = bench.islogin_rate(&server.endpoint, &pids).await?;
     progress!("{store}: ticket exchanges per second");
@@ -243,12 +231,8 @@ fn compare([embedded, redis]: [String; 2], values: [f64; 2]) -> String {
 }
 
 fn ratio([embedded, redis]: [f64; 2]) -> String {
-    let ratio = format!("{:.2}", redis / embedded);
-    if embedded > 0.0 {
-        ratio
-    } else {
-        "—".to_owned()
-    }
+    let ratio = (embedded > 0.0).then(|| format!("{:.2}", redis / embedded));
+    ratio.unwrap_or_else(|| "—".to_owned())
 }
 
 fn ms(value: f64) -> String {

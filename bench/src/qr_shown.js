@@ -1,5 +1,5 @@
-// bench-console's question to the console's page, run through WebDriver (see PAGE_STATE in
-// console.rs): what the page shows, with times in ms after arguments[0], the new-session request.
+// bench-console's question to the console's page, run through WebDriver (see QR_SHOWN in
+// console.rs): when the QR showed, with times in ms after arguments[0], the new-session request.
 const requested = arguments[0];
 if (window.__benchQr === undefined) {
     const shown = () => {
@@ -22,14 +22,10 @@ if (window.__benchQr === undefined) {
     });
     check();
 }
-const name = document.getElementById("user-name");
 const paint = performance.getEntriesByName("first-contentful-paint")[0];
 const after = (epoch_ms) => Math.max(0, epoch_ms - requested);
 const qr = window.__benchQr;
-return {
-    home: name !== null && name.textContent.trim() !== "",
-    qr: qr.painted === null ? null : {
-        sourced: after(qr.sourced), painted: after(qr.painted), late: qr.was_there,
-        first_paint: paint === undefined ? null : after(performance.timeOrigin + paint.startTime),
-    },
+return qr.painted === null ? null : {
+    sourced: after(qr.sourced), painted: after(qr.painted), late: qr.was_there,
+    first_paint: paint === undefined ? null : after(performance.timeOrigin + paint.startTime),
 };
