@@ -34,6 +34,17 @@ pub enum SceneAnswer {
     Link(LinkPollResponse),
 }
 
+/// What one read of the scene tells a poll.
+enum Seen {
+    Answer(SceneAnswer),
+    /// A delivery found the scene moved meanwhile: read it again.
+    Changed,
+    /// No news, and time left to wait for some; the scene expires in `expires_in`.
+    Nothing {
+        expires_in: Duration,
+    },
+}
+
 impl AuthService {
     /// `islogin` of a login scene (a link scene's answers are [`AuthService::poll_any_scene`]'s).
     pub async fn poll_scene(
@@ -97,65 +108,21 @@ impl AuthService {
                 Some(bytes) => bytes,
                 None => self.store.get(&key).await?.ok_or(AuthError::SceneExpired)?,
             };
-            let record: SceneRecord = records::decode(&key, &bytes)?;
-            if !hashes_equal(&record.poll_token_hash, &poll_token_hash) {
-                return Err(AuthError::InvalidPollToken);
-            }
-            if record.is_expired() {
-                return Err(AuthError::SceneExpired);
-            }
-            if gate_passed.take() == Some(false) {
-                return Err(AuthError::SlowDown {
-                    retry_after: interval,
-                });
-            }
-            let link = record.purpose == ScenePurpose::Link;
-            let answer = match &record.state {
-                SceneState::Confirmed { user_id } => {
-                    match self.deliver(scene, &bytes, &record, user_id).await? {
-                        Some(delivered) => return Ok(SceneAnswer::Login(delivered)),
-                        // Another poll delivered first (or the scene moved): read what it left.
-                        None => continue,
-                    }
-                }
-                SceneState::Delivered { claims } => {
-                    return Ok(SceneAnswer::Login(
-                        self.deliver_again(claims, &record.console).await?,
-                    ));
-                }
-                // Told once: the scene is taken away in one step, so of concurrent polls one
-                // answers `linked` and the rest find it gone.
-                SceneState::Linked { .. } => {
-                    return match self.store.take(&key).await? {
-                        Some(_) => Ok(SceneAnswer::Link(LinkPollResponse::Linked)),
-                        None => Err(AuthError::SceneExpired),
-                    };
-                }
-                SceneState::LinkRefused { .. } => return Err(identity_in_use()),
-                SceneState::Declined { .. } => return Err(AuthError::AccessDenied),
-                SceneState::Refused { .. } => return Err(AuthError::ConfirmedByNonOrganizer),
-                SceneState::Pending if link => SceneAnswer::Link(LinkPollResponse::Pending),
-                SceneState::Pending => SceneAnswer::Login(IsLoginResponse::Pending),
-                SceneState::Scanned { profile, .. } if link => {
-                    SceneAnswer::Link(LinkPollResponse::Scanned {
-                        user: profile.clone(),
-                    })
-                }
-                SceneState::Scanned { profile, .. } => {
-                    SceneAnswer::Login(IsLoginResponse::Scanned {
-                        user: profile.clone(),
-                    })
-                }
-            };
-            let news = record.version != record.reported;
             let now = Instant::now();
-            if news || now >= deadline || stop_waiting {
-                self.mark_reported(scene, &bytes, &record).await?;
-                return Ok(answer);
-            }
-            let expiry = now + Duration::from_secs(record.expires_at.saturating_sub(unix_now()));
-            // Nothing read is kept while waiting: 10,000 waiting consoles would each hold a copy.
-            drop((bytes, record, answer));
+            let may_wait = now < deadline && !stop_waiting;
+            let gate = gate_passed.take();
+            // Boxed, and only while it runs: answering (a delivery writes a session) holds far more
+            // state than waiting does, and a future is as large as its largest step, so 10,000
+            // waiting consoles would each carry room for it.
+            let seen = Box::pin(self.look(scene, &key, bytes, &poll_token_hash, gate, may_wait));
+            let expires_in = match seen.await? {
+                Seen::Answer(answer) => return Ok(answer),
+                Seen::Changed => continue,
+                Seen::Nothing { expires_in } => expires_in,
+            };
+            // Nothing read is kept while waiting (`look` took it): 10,000 waiting consoles would
+            // each hold a copy.
+            let expiry = now + expires_in;
             let Some(changes) = changes.as_mut() else {
                 slot = Some(self.poll_slots.take(scene));
                 // Subscribed before the read the wait depends on, so a change between the two is
@@ -171,6 +138,75 @@ impl AuthService {
                 () = superseded(slot.as_ref()) => stop_waiting = true,
             }
         }
+    }
+
+    /// One read of the scene, judged for the poll: an answer (news, a failed check, or no news and
+    /// no more time to wait), the scene moved under a delivery, or nothing to tell yet.
+    async fn look(
+        &self,
+        scene: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        poll_token_hash: &str,
+        gate_passed: Option<bool>,
+        may_wait: bool,
+    ) -> Result<Seen, AuthError> {
+        let record: SceneRecord = records::decode(key, &bytes)?;
+        if !hashes_equal(&record.poll_token_hash, poll_token_hash) {
+            return Err(AuthError::InvalidPollToken);
+        }
+        if record.is_expired() {
+            return Err(AuthError::SceneExpired);
+        }
+        if gate_passed == Some(false) {
+            return Err(AuthError::SlowDown {
+                retry_after: self.settings.lifetimes.poll_interval,
+            });
+        }
+        let link = record.purpose == ScenePurpose::Link;
+        let answer = match &record.state {
+            SceneState::Confirmed { user_id } => {
+                return Ok(match self.deliver(scene, &bytes, &record, user_id).await? {
+                    Some(delivered) => Seen::Answer(SceneAnswer::Login(delivered)),
+                    // Another poll delivered first (or the scene moved): read what it left.
+                    None => Seen::Changed,
+                });
+            }
+            SceneState::Delivered { claims } => {
+                let again = self.deliver_again(claims, &record.console).await?;
+                return Ok(Seen::Answer(SceneAnswer::Login(again)));
+            }
+            // Told once: the scene is taken away in one step, so of concurrent polls one
+            // answers `linked` and the rest find it gone.
+            SceneState::Linked { .. } => {
+                return match self.store.take(key).await? {
+                    Some(_) => Ok(Seen::Answer(SceneAnswer::Link(LinkPollResponse::Linked))),
+                    None => Err(AuthError::SceneExpired),
+                };
+            }
+            SceneState::LinkRefused { .. } => return Err(identity_in_use()),
+            SceneState::Declined { .. } => return Err(AuthError::AccessDenied),
+            SceneState::Refused { .. } => return Err(AuthError::ConfirmedByNonOrganizer),
+            SceneState::Pending if link => SceneAnswer::Link(LinkPollResponse::Pending),
+            SceneState::Pending => SceneAnswer::Login(IsLoginResponse::Pending),
+            SceneState::Scanned { profile, .. } if link => {
+                SceneAnswer::Link(LinkPollResponse::Scanned {
+                    user: profile.clone(),
+                })
+            }
+            SceneState::Scanned { profile, .. } => SceneAnswer::Login(IsLoginResponse::Scanned {
+                user: profile.clone(),
+            }),
+        };
+        let news = record.version != record.reported;
+        if news || !may_wait {
+            self.mark_reported(scene, &bytes, &record).await?;
+            return Ok(Seen::Answer(answer));
+        }
+        let expires_in = record.expires_at.saturating_sub(unix_now());
+        Ok(Seen::Nothing {
+            expires_in: Duration::from_secs(expires_in),
+        })
     }
 
     /// Remembers that the console has been told about this version of the scene.

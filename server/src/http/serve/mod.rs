@@ -197,17 +197,19 @@ impl Shared {
         }
     }
 
-    async fn drive<I>(
+    /// hyper serving `io` until the connection ends, or until shutdown and the end of its request
+    /// in flight. Not an async fn: one keeps its arguments for as long as it runs, beside the
+    /// connection they were moved into, and every waiting console's task would carry both.
+    fn drive<I>(
         &self,
         io: GuardedIo<I>,
         service: ConnectionService,
         watcher: Watcher,
-    ) -> Result<(), hyper::Error>
+    ) -> impl Future<Output = Result<(), hyper::Error>>
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let connection = self.http.serve_connection(TokioIo::new(io), service);
-        watcher.watch(connection).await
+        watcher.watch(self.http.serve_connection(TokioIo::new(io), service))
     }
 
     /// Answers a refused connection's first request with `429 too_many_requests` and closes it.
