@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod team_args;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -22,6 +23,9 @@ async fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        // Colours for a person at a terminal; a log file, journald or a container's log gets plain
+        // text (and the server spends nothing on escape codes per request).
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     wechat::client::install_tls_provider();
     let cli = Cli::parse();
