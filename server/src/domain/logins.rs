@@ -117,7 +117,7 @@ impl AuthService {
                     device_name,
                     ip: from.0.clone(),
                     parent: None,
-                    indexes_read: None,
+                    opening: None,
                 },
             )
             .await?;
@@ -250,7 +250,7 @@ impl AuthService {
                     methods: &["ticket"],
                     device_name,
                     ip: from.0.clone(),
-                    indexes_read: Some((opening(&redeemed), indexes)),
+                    opening: Some(opening(&redeemed).with_read(indexes)),
                     parent: redeemed.parent,
                 },
             )
@@ -310,7 +310,7 @@ impl AuthService {
                     device_name,
                     ip: from.0.clone(),
                     parent: None,
-                    indexes_read: None,
+                    opening: None,
                 },
             )
             .await?;

@@ -16,7 +16,7 @@ use crate::wechat::WeChat;
 
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
-use super::sessions::{self, LAST_SEEN_PRECISION, Opening, ParentSession, SessionRecord};
+use super::sessions::{self, LAST_SEEN_PRECISION, ParentSession, ReadOpening, SessionRecord};
 use super::signing_keys::SigningKeys;
 use super::store_keys;
 use super::users::{self, UserRecord};
@@ -64,8 +64,8 @@ pub(super) struct NewSession<'a> {
     pub device_name: Option<String>,
     pub ip: String,
     pub parent: Option<ParentSession>,
-    /// The session's indexes ([`Opening::keys`]) as the caller already read them, if it did.
-    pub indexes_read: Option<(Opening, Vec<Option<Vec<u8>>>)>,
+    /// The session's indexes as the caller already read them, if it did.
+    pub opening: Option<ReadOpening>,
 }
 
 /// A session just opened: the token answer, and the session as a parent of sessions it derives.
@@ -246,7 +246,7 @@ impl AuthService {
             new.device_name,
             new.ip,
             new.parent.map(|p| p.sid),
-            new.indexes_read,
+            new.opening,
         )
         .await?;
         Ok(OpenedSession {
@@ -267,7 +267,7 @@ impl AuthService {
         device_name: Option<String>,
         ip: String,
         parent: Option<String>,
-        indexes_read: Option<(Opening, Vec<Option<Vec<u8>>>)>,
+        opening: Option<ReadOpening>,
     ) -> Result<(), AuthError> {
         // A login of its own (not a session a ticket derived) is the team list's last login.
         let own_login = parent.is_none();
@@ -292,8 +292,8 @@ impl AuthService {
         };
         let store = self.store.as_ref();
         let open = async {
-            match indexes_read {
-                Some((opening, read)) => opening.write(store, &claims.sid, &record, read).await,
+            match opening {
+                Some(opening) => opening.write(store, &claims.sid, &record).await,
                 None => sessions::open(store, &claims.sid, &record).await,
             }
         };

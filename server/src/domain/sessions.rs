@@ -90,12 +90,12 @@ pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Resul
         .into_iter()
         .map(Outcome::into_read);
     let read = read.collect::<Result<_, _>>()?;
-    opening.write(store, sid, record, read).await
+    opening.with_read(read).write(store, sid, record).await
 }
 
 /// Opening a session for a user, derived from a parent or not, in two batches (two round trips):
 /// the indexes it goes into are read ([`Opening::keys`], which a caller may read in a batch of its
-/// own), then [`Opening::write`] writes the record and both index entries and reads the parent's
+/// own), then [`ReadOpening::write`] writes the record and both index entries and reads the parent's
 /// mark, in that order. A reader skips an index entry whose record it cannot find, so no order
 /// among the writes matters; the parent's mark is read only after this session is in the parent's
 /// index (see the module's first lines). An index another login changed between the two batches
@@ -114,7 +114,15 @@ impl Opening {
         }
     }
 
-    /// The keys to read, in this order, before [`Opening::write`].
+    /// What [`Opening::keys`] held when read, in that order, ready to write.
+    pub fn with_read(self, read: Vec<Option<Vec<u8>>>) -> ReadOpening {
+        ReadOpening {
+            opening: self,
+            read,
+        }
+    }
+
+    /// The keys to read, in this order, before [`ReadOpening::write`].
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.user_index.as_str())
             .chain(self.parent.as_ref().map(|(_, derived)| derived.as_str()))
@@ -138,17 +146,24 @@ impl Opening {
             )
             .collect()
     }
+}
 
-    /// Writes the session `sid` with `record` (of the user and parent this opening was made for),
-    /// given what [`Opening::keys`] held when read.
+/// An [`Opening`] whose indexes were read (perhaps in a caller's batch of its own).
+pub struct ReadOpening {
+    opening: Opening,
+    read: Vec<Option<Vec<u8>>>,
+}
+
+impl ReadOpening {
+    /// Writes the session `sid` with `record` (of the user and parent the opening was made for).
     pub async fn write(
         self,
         store: &dyn Store,
         sid: &str,
         record: &SessionRecord,
-        read: Vec<Option<Vec<u8>>>,
     ) -> Result<(), AuthError> {
-        let indexes = self.indexes();
+        let Self { opening, read } = self;
+        let indexes = opening.indexes();
         if read.len() != indexes.len() {
             return Err(StoreError::Corrupt(format!(
                 "opening a session read {} of its {} indexes",
@@ -187,7 +202,7 @@ impl Opening {
                 *lifetime,
             ));
         }
-        let parent_mark = self
+        let parent_mark = opening
             .parent
             .as_ref()
             .map(|(sid, _)| store_keys::revoked_session(sid));
@@ -213,7 +228,7 @@ impl Opening {
         for oldest in evicted {
             revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
         }
-        if let Some((parent, _)) = &self.parent {
+        if let Some((parent, _)) = &opening.parent {
             let revoked = match outcomes.next() {
                 // An index written again came after the batch's read of the mark: read it again.
                 Some(mark) if !lost_a_race => mark.into_read()?.is_some(),
@@ -544,7 +559,7 @@ mod tests {
                     device_name: None,
                     ip: "192.0.2.1".into(),
                     parent: None,
-                    indexes_read: None,
+                    opening: None,
                 },
             )
             .await
