@@ -282,15 +282,14 @@ async fn open_cluster(
         .map_err(|error| {
             StoreError::Unavailable(format!("the cluster seeds are not valid: {error}"))
         })?;
-    let connection =
-        bounded(async { client.get_async_connection().await.map_err(unreachable) }).await?;
+    let connect = || bounded(async { client.get_async_connection().await.map_err(unreachable) });
+    let connection = connect().await?;
+    // The subscriptions get connections of their own: their pushes (and the unsubscribe pushes a
+    // failover sends) never share a connection with the commands, so a command never waits behind
+    // them. The client routes every connection's pushes to `pushes`.
+    let listening = connect().await?;
     let (hub, topics) = NotifyHub::with_topic_events();
-    let listener = tokio::spawn(sharded::listen(
-        connection.clone(),
-        hub.clone(),
-        topics,
-        pushes,
-    ));
+    let listener = tokio::spawn(sharded::listen(listening, hub.clone(), topics, pushes));
     Ok((Link::Cluster(connection), KeyLayout::Tagged, hub, listener))
 }
 
