@@ -12,10 +12,9 @@ use base64::Engine as _;
 use meeteasy_protocol::ScenePurpose as WirePurpose;
 use meeteasy_protocol::{
     ClientKind, CreateInviteRequest, CreateInviteResponse, CreateSceneResponse, ErrorBody,
-    ErrorCode, Invite, InvitesResponse, IsLoginResponse, LinkPollResponse, LoginTicketResponse,
-    Member, PasswordLoginRequest, RevokedSessions, ScannerProfile, SceneRequest, Session,
-    SessionsResponse, SetPasswordRequest, TeamResponse, TeamRole, TokenResponse, User,
-    VerifyRequest, VerifyResponse,
+    ErrorCode, Invite, InvitesResponse, LoginTicketResponse, Member, PasswordLoginRequest,
+    RevokedSessions, ScannerProfile, SceneRequest, Session, SessionsResponse, SetPasswordRequest,
+    TeamResponse, TeamRole, TokenResponse, User, VerifyRequest, VerifyResponse,
 };
 use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
 use serde::Deserialize;
@@ -87,9 +86,10 @@ pub enum ScanPurpose {
 }
 
 /// `islogin`'s 200 answers as the scan loop reads them, whatever the scene's purpose: those of a
-/// login scene ([`IsLoginResponse`]) and of a link scene ([`LinkPollResponse`]) in one type, so one
+/// login scene ([`meeteasy_protocol::IsLoginResponse`]) and of a link scene
+/// ([`meeteasy_protocol::LinkPollResponse`]) in one type, so one
 /// loop serves both.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PollAnswer {
     Pending,
@@ -97,61 +97,13 @@ pub enum PollAnswer {
         user: ScannerProfile,
     },
     Confirmed {
-        access_token: String,
+        access_token: Secret,
         token_type: String,
         expires_in: u64,
         user: User,
     },
     /// A link scene was confirmed: the scanning WeChat is now a way into the caller's account.
     Linked,
-}
-
-impl From<IsLoginResponse> for PollAnswer {
-    fn from(answer: IsLoginResponse) -> Self {
-        match answer {
-            IsLoginResponse::Pending => Self::Pending,
-            IsLoginResponse::Scanned { user } => Self::Scanned { user },
-            IsLoginResponse::Confirmed {
-                access_token,
-                token_type,
-                expires_in,
-                user,
-            } => Self::Confirmed {
-                access_token,
-                token_type,
-                expires_in,
-                user,
-            },
-        }
-    }
-}
-
-impl From<LinkPollResponse> for PollAnswer {
-    fn from(answer: LinkPollResponse) -> Self {
-        match answer {
-            LinkPollResponse::Pending => Self::Pending,
-            LinkPollResponse::Scanned { user } => Self::Scanned { user },
-            LinkPollResponse::Linked => Self::Linked,
-        }
-    }
-}
-
-impl std::fmt::Debug for PollAnswer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Pending => f.write_str("Pending"),
-            Self::Scanned { user } => f.debug_struct("Scanned").field("user", user).finish(),
-            Self::Confirmed {
-                expires_in, user, ..
-            } => f
-                .debug_struct("Confirmed")
-                .field("access_token", &"<hidden>")
-                .field("expires_in", expires_in)
-                .field("user", user)
-                .finish(),
-            Self::Linked => f.write_str("Linked"),
-        }
-    }
 }
 
 /// An image as it came: its type and bytes.

@@ -404,7 +404,7 @@ fn judge(purpose: &ScanPurpose, answer: Result<PollAnswer, ApiError>) -> PollVer
                 token_type: _,
             }),
         ) => PollVerdict::Done(ScanDone::LoggedIn(ScanGrant {
-            access_token: Secret::new(access_token),
+            access_token,
             expires_in: Duration::from_secs(expires_in),
             user,
         })),

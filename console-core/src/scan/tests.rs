@@ -133,7 +133,7 @@ fn scanned(name: &str) -> Result<PollAnswer, ApiError> {
 
 fn confirmed(name: &str) -> Result<PollAnswer, ApiError> {
     Ok(PollAnswer::Confirmed {
-        access_token: format!("jwt-of-{name}"),
+        access_token: Secret::new(format!("jwt-of-{name}")),
         token_type: "Bearer".into(),
         expires_in: 7 * 24 * 3600,
         user: User {
