@@ -8,7 +8,7 @@ import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { CommandError, Member, ScanStep, SessionEnded } from "../ipc.js";
 import { applyScanStep, ScanPanel } from "./login.js";
-import { errorText, pagesBar, sessionEndedBy } from "./parts.js";
+import { errorText, handOverIfEnded, pagesBar } from "./parts.js";
 import type { Page } from "./parts.js";
 
 export interface AccountActions {
@@ -46,11 +46,8 @@ export function accountScreen(actions: AccountActions): AccountScreen {
   let panel: ScanPanel | null = null;
   let loading = false;
 
-  function handOverEnded(failure: unknown): boolean {
-    const ended = sessionEndedBy(failure);
-    if (ended) actions.sessionEnded(ended);
-    return ended !== null;
-  }
+  const handOverEnded = (failure: unknown): boolean =>
+    handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
 
   async function refresh(): Promise<void> {
     if (loading) return;

@@ -8,7 +8,7 @@ import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { DeviceSession, SessionEnded } from "../ipc.js";
-import { errorText, sessionEndedBy } from "./parts.js";
+import { errorText, handOverIfEnded, sayIn } from "./parts.js";
 
 export interface DevicesActions {
   /** This console's own session is over (ended from another device, expired). */
@@ -33,18 +33,10 @@ export function devicesSection(actions: DevicesActions): DevicesSection {
   let sessions: DeviceSession[] = [];
   let loading = false;
 
-  function say(text: string | null, tone: "info" | "error" = "info"): void {
-    message.hidden = text === null;
-    message.className = `banner ${tone}`;
-    message.textContent = text ?? "";
-  }
+  const say = (text: string | null, tone: "info" | "error" = "info"): void => sayIn(message, text, tone);
 
-  /** True when the failure was this console's session ending (then the screen is being left). */
-  function handOverEnded(failure: unknown): boolean {
-    const ended = sessionEndedBy(failure);
-    if (ended) actions.sessionEnded(ended);
-    return ended !== null;
-  }
+  const handOverEnded = (failure: unknown): boolean =>
+    handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
 
   async function refresh(): Promise<void> {
     if (loading) return;

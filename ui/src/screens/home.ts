@@ -8,7 +8,7 @@ import * as ipc from "../ipc.js";
 import type { SessionEnded, SessionView } from "../ipc.js";
 import type { Notice } from "../state.js";
 import { devicesSection } from "./devices.js";
-import { avatarElement, errorText, pagesBar, sessionEndedBy, storageBanner } from "./parts.js";
+import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
 import type { Page } from "./parts.js";
 
 export interface HomeActions {
@@ -35,15 +35,11 @@ export function homeScreen(view: SessionView, actions: HomeActions): { element: 
         openButton.disabled = true;
         try {
           await ipc.openInBrowser();
-          message.className = "banner info";
-          message.textContent = t.openedInBrowser;
+          sayIn(message, t.openedInBrowser);
         } catch (failure) {
-          const ended = sessionEndedBy(failure);
-          if (ended) return actions.sessionEnded(ended);
-          message.className = "banner error";
-          message.textContent = errorText(failure);
+          if (handOverIfEnded(failure, (ended) => actions.sessionEnded(ended))) return;
+          sayIn(message, errorText(failure), "error");
         }
-        message.hidden = false;
         openButton.disabled = false;
       },
     },

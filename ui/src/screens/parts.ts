@@ -18,7 +18,7 @@ export function avatarElement(avatar: string | null, name: string, size: "small"
 
 /** How this console's session ended, when a command failed because the server says it is over
  * (the console has then forgotten it and the UI returns to the login screen). */
-export function sessionEndedBy(error: unknown): SessionEnded | null {
+function sessionEndedBy(error: unknown): SessionEnded | null {
   if (!ipc.isCommandError(error)) return null;
   switch (error.code) {
     case "session_expired":
@@ -30,6 +30,21 @@ export function sessionEndedBy(error: unknown): SessionEnded | null {
     default:
       return null;
   }
+}
+
+/** Hands a failure that was this console's session ending to `sessionEnded` (the UI then leaves
+ * the screen for the login screen); true when it was. */
+export function handOverIfEnded(failure: unknown, sessionEnded: (ended: SessionEnded) => void): boolean {
+  const ended = sessionEndedBy(failure);
+  if (ended) sessionEnded(ended);
+  return ended !== null;
+}
+
+/** Shows `text` in the banner `message` (hidden for `null`). */
+export function sayIn(message: HTMLElement, text: string | null, tone: "info" | "error" = "info"): void {
+  message.hidden = text === null;
+  message.className = `banner ${tone}`;
+  message.textContent = text ?? "";
 }
 
 export function errorText(error: unknown): string {

@@ -8,7 +8,7 @@ import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { Invite, InviteRole, Member, NewInvite, SessionEnded, Team } from "../ipc.js";
-import { avatarElement, errorText, pagesBar, sessionEndedBy } from "./parts.js";
+import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn } from "./parts.js";
 import type { Page } from "./parts.js";
 
 export interface TeamActions {
@@ -41,17 +41,10 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   let stopExpiry = (): void => {};
   let removing: { member: Member; button: HTMLButtonElement } | null = null;
 
-  function say(text: string | null, tone: "info" | "error" = "info"): void {
-    message.hidden = text === null;
-    message.className = `banner ${tone}`;
-    message.textContent = text ?? "";
-  }
+  const say = (text: string | null, tone: "info" | "error" = "info"): void => sayIn(message, text, tone);
 
-  function handOverEnded(failure: unknown): boolean {
-    const ended = sessionEndedBy(failure);
-    if (ended) actions.sessionEnded(ended);
-    return ended !== null;
-  }
+  const handOverEnded = (failure: unknown): boolean =>
+    handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
 
   async function refresh(): Promise<void> {
     if (loading) return;

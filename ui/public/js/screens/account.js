@@ -6,7 +6,7 @@ import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import { applyScanStep, ScanPanel } from "./login.js";
-import { errorText, pagesBar, sessionEndedBy } from "./parts.js";
+import { errorText, handOverIfEnded, pagesBar } from "./parts.js";
 export function accountScreen(actions) {
     const methods = h("ul", { class: "method-list", id: "account-methods", "aria-labelledby": "methods-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.accountLoading));
     const passwordSection = h("section", { class: "account-part", id: "password-section", "aria-labelledby": "password-title" });
@@ -20,12 +20,7 @@ export function accountScreen(actions) {
     let me = null;
     let panel = null;
     let loading = false;
-    function handOverEnded(failure) {
-        const ended = sessionEndedBy(failure);
-        if (ended)
-            actions.sessionEnded(ended);
-        return ended !== null;
-    }
+    const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
     async function refresh() {
         if (loading)
             return;

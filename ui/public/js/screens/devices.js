@@ -6,7 +6,7 @@
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import { errorText, sessionEndedBy } from "./parts.js";
+import { errorText, handOverIfEnded, sayIn } from "./parts.js";
 export function devicesSection(actions) {
     const list = h("ul", { class: "device-list", id: "device-list", "aria-labelledby": "devices-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.devicesLoading));
     const message = h("p", { class: "banner", id: "devices-message", role: "status", hidden: true });
@@ -17,18 +17,8 @@ export function devicesSection(actions) {
     const endOthersButton = h("button", { type: "button", class: "secondary", id: "end-other-sessions", hidden: true }, t.endOthers);
     let sessions = [];
     let loading = false;
-    function say(text, tone = "info") {
-        message.hidden = text === null;
-        message.className = `banner ${tone}`;
-        message.textContent = text ?? "";
-    }
-    /** True when the failure was this console's session ending (then the screen is being left). */
-    function handOverEnded(failure) {
-        const ended = sessionEndedBy(failure);
-        if (ended)
-            actions.sessionEnded(ended);
-        return ended !== null;
-    }
+    const say = (text, tone = "info") => sayIn(message, text, tone);
+    const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
     async function refresh() {
         if (loading)
             return;

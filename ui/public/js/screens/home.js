@@ -5,7 +5,7 @@ import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import { devicesSection } from "./devices.js";
-import { avatarElement, errorText, pagesBar, sessionEndedBy, storageBanner } from "./parts.js";
+import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
 /** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
 export function homeScreen(view, actions) {
     const devices = devicesSection(actions);
@@ -19,17 +19,13 @@ export function homeScreen(view, actions) {
             openButton.disabled = true;
             try {
                 await ipc.openInBrowser();
-                message.className = "banner info";
-                message.textContent = t.openedInBrowser;
+                sayIn(message, t.openedInBrowser);
             }
             catch (failure) {
-                const ended = sessionEndedBy(failure);
-                if (ended)
-                    return actions.sessionEnded(ended);
-                message.className = "banner error";
-                message.textContent = errorText(failure);
+                if (handOverIfEnded(failure, (ended) => actions.sessionEnded(ended)))
+                    return;
+                sayIn(message, errorText(failure), "error");
             }
-            message.hidden = false;
             openButton.disabled = false;
         },
     }, t.openInBrowser);

@@ -15,7 +15,7 @@ export function avatarElement(avatar, name, size) {
 }
 /** How this console's session ended, when a command failed because the server says it is over
  * (the console has then forgotten it and the UI returns to the login screen). */
-export function sessionEndedBy(error) {
+function sessionEndedBy(error) {
     if (!ipc.isCommandError(error))
         return null;
     switch (error.code) {
@@ -28,6 +28,20 @@ export function sessionEndedBy(error) {
         default:
             return null;
     }
+}
+/** Hands a failure that was this console's session ending to `sessionEnded` (the UI then leaves
+ * the screen for the login screen); true when it was. */
+export function handOverIfEnded(failure, sessionEnded) {
+    const ended = sessionEndedBy(failure);
+    if (ended)
+        sessionEnded(ended);
+    return ended !== null;
+}
+/** Shows `text` in the banner `message` (hidden for `null`). */
+export function sayIn(message, text, tone = "info") {
+    message.hidden = text === null;
+    message.className = `banner ${tone}`;
+    message.textContent = text ?? "";
 }
 export function errorText(error) {
     if (!ipc.isCommandError(error))

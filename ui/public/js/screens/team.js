@@ -6,7 +6,7 @@ import { countdown } from "../countdown.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import { avatarElement, errorText, pagesBar, sessionEndedBy } from "./parts.js";
+import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn } from "./parts.js";
 export function teamScreen(actions) {
     const message = h("p", { class: "banner", id: "team-message", role: "status", hidden: true });
     const members = h("ul", { class: "member-list", id: "member-list", "aria-labelledby": "team-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.teamLoading));
@@ -22,17 +22,8 @@ export function teamScreen(actions) {
     let loading = false;
     let stopExpiry = () => { };
     let removing = null;
-    function say(text, tone = "info") {
-        message.hidden = text === null;
-        message.className = `banner ${tone}`;
-        message.textContent = text ?? "";
-    }
-    function handOverEnded(failure) {
-        const ended = sessionEndedBy(failure);
-        if (ended)
-            actions.sessionEnded(ended);
-        return ended !== null;
-    }
+    const say = (text, tone = "info") => sayIn(message, text, tone);
+    const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
     async function refresh() {
         if (loading)
             return;
