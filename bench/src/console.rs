@@ -1,23 +1,19 @@
 //! The console benchmark's parts: launching an app in the harness's desktop through tauri-driver (a
 //! WebDriver session, so the page can be asked what it shows) or directly (no WebDriver cost,
-//! watched only through `/proc` and the relay); a relay in front of the auth server that notes when
-//! each request passed; and the memory of an app's processes once it has settled. Times are in
-//! milliseconds; everything launched is stopped by process id.
+//! watched only through `/proc` and the harness's relay, which notes when each request passed);
+//! and the memory of an app's processes once it has settled. Times are in milliseconds;
+//! everything launched is stopped by process id.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use meeteasy_tests::desktop::{ConsoleWindow, Driver};
+use meeteasy_tests::relay::Relay;
 use serde::Deserialize;
-use tokio::io::copy_bidirectional;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::io::InspectReader;
 
 use crate::procfs::{self, Process};
-use crate::{Result, because, fail, poll, run};
+use crate::{Result, fail, poll, run};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -70,7 +66,7 @@ pub async fn cold_start(driver: &Driver, binary: &Path, relay: &Relay) -> Result
     };
     let every = Duration::from_millis(20);
     let qr = poll("the QR did not show", DEADLINE, every, shown).await?;
-    let qr_requested = relay.wait_for(requested, is_qr_request).await?;
+    let qr_requested = wait_for(relay, requested, is_qr_request).await?;
     close(window, app.pid).await;
     Ok(ColdStart {
         app_started,
@@ -117,75 +113,12 @@ pub fn is_qr_request(line: &str) -> bool {
     line.starts_with("GET ") && line.ends_with("/qr.png")
 }
 
-type Seen = Arc<Mutex<Vec<(Instant, String)>>>;
-
-/// A loopback TCP relay in front of the auth server that notes each HTTP request line passing
-/// through (`GET /auth/scenes/…/qr.png`, without the query) and when. The harness's own relay only
-/// plays "unreachable"; this one tells, without WebDriver, when a launched console asked for its
-/// QR or checked its saved session. It relays until the benchmark ends.
-pub struct Relay {
-    /// `http://127.0.0.1:PORT`: what the console is told its server is.
-    pub url: String,
-    seen: Seen,
-}
-
-impl Relay {
-    pub async fn start(server: SocketAddr) -> Result<Relay> {
-        let listener = TcpListener::bind("127.0.0.1:0").await;
-        let listener = listener.map_err(because("binding the relay"))?;
-        let address = listener.local_addr();
-        let address = address.map_err(because("the relay's address"))?;
-        let seen = Seen::default();
-        let log = Arc::clone(&seen);
-        tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                tokio::spawn(relay(inbound, server, Arc::clone(&log)));
-            }
-        });
-        let url = format!("http://{address}");
-        Ok(Relay { url, seen })
-    }
-
-    /// How many ms after `since` the first request at or after it that `picks` passed.
-    pub fn find(&self, since: Instant, picks: fn(&str) -> bool) -> Option<f64> {
-        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let (at, _) = seen.iter().find(|(at, line)| *at >= since && picks(line))?;
-        Some((*at - since).as_secs_f64() * 1e3)
-    }
-
-    /// [`Relay::find`], waiting for it at most 30 s.
-    pub async fn wait_for(&self, since: Instant, picks: fn(&str) -> bool) -> Result<f64> {
-        let found = async || Ok(self.find(since, picks));
-        let what = "the relay saw no such request";
-        poll(what, DEADLINE, Duration::from_millis(2), found).await
-    }
-}
-
-/// Relays one connection to `server`, noting each request line the client sends.
-async fn relay(inbound: TcpStream, server: SocketAddr, seen: Seen) {
-    // A client writes a request head in one go: on loopback it is not split across reads.
-    let note = move |chunk: &[u8]| {
-        let chunk = String::from_utf8_lossy(chunk);
-        let lines = chunk.lines().filter_map(request_line);
-        let lines = lines.map(|line| (Instant::now(), line));
-        seen.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(lines);
-    };
-    if let Ok(mut outbound) = TcpStream::connect(server).await {
-        // Either side hanging up ends the relay of this connection; one side done sending is
-        // passed on as such, and the answer still flows back.
-        let mut inbound = InspectReader::new(inbound, note);
-        let _copied = copy_bidirectional(&mut inbound, &mut outbound).await;
-    }
-}
-
-/// `GET /path` of an HTTP/1.1 request line, without the query; `None` for any other line.
-fn request_line(line: &str) -> Option<String> {
-    let (method, target) = line.strip_suffix(" HTTP/1.1")?.split_once(' ')?;
-    let path = target.split('?').next()?;
-    let is_method = method.bytes().all(|byte| byte.is_ascii_uppercase());
-    (is_method && path.starts_with('/')).then(|| format!("{method} {path}"))
+/// How many ms after `since` the first request at or after it that `picks` passed `relay`, waiting
+/// for it at most 30 s.
+pub async fn wait_for(relay: &Relay, since: Instant, picks: fn(&str) -> bool) -> Result<f64> {
+    let found = async || Ok(relay.find(since, picks));
+    let what = "the relay saw no such request";
+    poll(what, DEADLINE, Duration::from_millis(2), found).await
 }
 
 /// Memory (PSS) of an app and every process below it (WebKitWebProcess, WebKitNetworkProcess,
@@ -222,16 +155,5 @@ pub async fn settled_memory(root: u32) -> Memory {
             return memory;
         }
         previous = memory.total_kib;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_lines_are_found_and_bodies_ignored() {
-        let chunk = "POST /auth/scenes HTTP/1.1\r\nhost: x\r\n\r\n{\"a\":\"GET / HTTP/1.1\"}\n\
-                     GET /auth/scenes/ab/qr.png?x=1 HTTP/1.1\r\n\r\n";
-        let found: Vec<_> = chunk.lines().filter_map(super::request_line).collect();
-        assert_eq!(found, ["POST /auth/scenes", "GET /auth/scenes/ab/qr.png"]);
     }
 }

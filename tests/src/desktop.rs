@@ -10,8 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
@@ -565,51 +564,6 @@ impl ConsoleWindow {
             .close()
             .await
             .expect("close the WebDriver session");
-    }
-}
-
-/// A TCP relay in front of a server that can play "unreachable": while down it accepts and drops
-/// every connection at once, so clients see the server as gone, then it relays again.
-pub struct Relay {
-    pub url: String,
-    up: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    pub async fn start(target: std::net::SocketAddr, up: bool) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind relay");
-        let url = format!("http://{}", listener.local_addr().expect("relay address"));
-        let up = Arc::new(AtomicBool::new(up));
-        let flag = Arc::clone(&up);
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !flag.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        // Either side hanging up ends the relay of this connection.
-                        let _closed =
-                            tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        Relay { url, up, task }
-    }
-
-    pub fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

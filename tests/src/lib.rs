@@ -1,6 +1,6 @@
 //! Harnesses the end-to-end suite runs the real parts with: redis-server processes, in-process auth
-//! servers on free ports, the `meeteasy-auth` binary, headless Chromium, and the console window
-//! under tauri-driver.
+//! servers on free ports, the `meeteasy-auth` binary, headless Chromium, the console window
+//! under tauri-driver, and a relay that can play an unreachable server.
 
 pub mod api;
 pub mod auth_process;
@@ -8,4 +8,5 @@ pub mod browser;
 pub mod desktop;
 pub mod redis_deployments;
 pub mod redis_server;
+pub mod relay;
 pub mod server;

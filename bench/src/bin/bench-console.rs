@@ -12,10 +12,11 @@ use std::time::Instant;
 
 use clap::Parser;
 use meeteasy_bench::Samples;
-use meeteasy_bench::console::{ColdStart, Memory, Relay, close, cold_start, is_qr_request};
-use meeteasy_bench::console::{launch_driven, settled_memory, stop};
+use meeteasy_bench::console::{ColdStart, Memory, close, cold_start, is_qr_request};
+use meeteasy_bench::console::{launch_driven, settled_memory, stop, wait_for};
 use meeteasy_bench::{Result, arguments, because, exit_code, fail, procfs, progress};
 use meeteasy_tests::desktop::{Desktop, Driver};
+use meeteasy_tests::relay::Relay;
 use meeteasy_tests::server::TestServer;
 
 /// The screens whose memory is measured, without WebDriver, in the table's order.
@@ -68,7 +69,7 @@ async fn run(args: &Args) -> Result<()> {
     let (size, load_before) = (size.len() as f64, procfs::load_average()?);
 
     let server = TestServer::start_dev().await;
-    let relay = Relay::start(server.addr).await?;
+    let relay = Relay::start(server.addr, true).await;
     let desktop = Desktop::start();
     let driver = desktop.driver(&relay.url).await;
     let runs = args.runs;
@@ -237,7 +238,7 @@ impl Bench {
             let child = child.map_err(because(format!("launching {}", program.display())))?;
             let pid = child.id().unwrap_or_default();
             if let Some(awaited) = awaited {
-                after_spawn.push(self.relay.wait_for(launched, awaited).await?);
+                after_spawn.push(wait_for(&self.relay, launched, awaited).await?);
             }
             memory.push(settled_memory(pid).await);
             stop(procfs::tree(pid), true).await;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use meeteasy_tests::api::{Reply, send, with_bearer};
-use meeteasy_tests::desktop::{ConsoleWindow, Desktop, Relay, last_segment};
+use meeteasy_tests::desktop::{ConsoleWindow, Desktop, last_segment};
+use meeteasy_tests::relay::Relay;
 use meeteasy_tests::server::TestServer;
 use serde_json::json;
 
