@@ -26,7 +26,8 @@ impl LoginMethod {
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Route -> status -> count: a route's key is made once, not on every request.
+    requests: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
     logins: Mutex<BTreeMap<LoginMethod, u64>>,
     islogin_waiters: AtomicI64,
     store_errors: AtomicU64,
@@ -40,7 +41,11 @@ impl Metrics {
     /// `route` is the matched route template (never the raw path, which holds scene ids).
     pub fn count_request(&self, route: &str, status: u16) {
         let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
-        *requests.entry((route.to_owned(), status)).or_default() += 1;
+        if let Some(statuses) = requests.get_mut(route) {
+            *statuses.entry(status).or_default() += 1;
+        } else {
+            requests.insert(route.to_owned(), BTreeMap::from([(status, 1)]));
+        }
     }
 
     pub fn count_login(&self, method: LoginMethod) {
@@ -93,7 +98,12 @@ impl Metrics {
             "# HELP meeteasy_http_requests_total HTTP requests by route and status.".to_owned(),
             "# TYPE meeteasy_http_requests_total counter".to_owned(),
         ];
-        lines.extend(requests.iter().map(|((route, status), count)| {
+        let counted = requests.iter().flat_map(|(route, statuses)| {
+            statuses
+                .iter()
+                .map(move |(status, count)| (route, status, count))
+        });
+        lines.extend(counted.map(|(route, status, count)| {
             format!("meeteasy_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}")
         }));
         lines.push("# HELP meeteasy_logins_total Successful logins by method.".to_owned());

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::domain::AuthService;
@@ -64,14 +66,15 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        // Outermost of the routing layers, so preflights are answered before any fallback.
-        .layer(cors(&settings.h5_origins))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            service.clone(),
-            observe::count_requests,
-        ))
-        .layer(observe::access_log())
+        // One `layer` call, so every request passes one boxed service for the three layers: each
+        // call boxes all routes again, and a waiting long-poll holds a future per box.
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(service.clone(), observe::observe))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                // Applied to every route and the fallbacks, so preflights are answered first.
+                .layer(cors(&settings.h5_origins)),
+        )
         .with_state(service)
 }
 
