@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 #[derive(Default)]
 pub struct PollSlots {
-    held: Mutex<HashMap<String, Holder>>,
+    held: Mutex<HashMap<Arc<str>, Holder>>,
     next_id: AtomicU64,
 }
 
@@ -23,7 +23,7 @@ struct Holder {
 /// A waiting poll's place; given up when dropped.
 pub struct PollSlot<'a> {
     slots: &'a PollSlots,
-    scene: String,
+    scene: Arc<str>,
     id: u64,
     superseded: Arc<Notify>,
 }
@@ -31,7 +31,10 @@ pub struct PollSlot<'a> {
 impl PollSlots {
     /// Takes the scene's slot, telling the poll that held it to answer now.
     pub fn take(&self, scene: &str) -> PollSlot<'_> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (id, scene) = (
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+            Arc::from(scene),
+        );
         let superseded = Arc::new(Notify::new());
         let holder = Holder {
             id,
@@ -41,14 +44,14 @@ impl PollSlots {
             .held
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(scene.to_owned(), holder);
+            .insert(Arc::clone(&scene), holder);
         if let Some(previous) = previous {
             // Stored as a permit if that poll is not awaiting it yet.
             previous.superseded.notify_one();
         }
         PollSlot {
             slots: self,
-            scene: scene.to_owned(),
+            scene,
             id,
             superseded,
         }

@@ -5,14 +5,16 @@
 //! 10,000 Redis connections.
 
 use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, mpsc};
 
-/// Topic -> its sender; an entry lives exactly while the topic has subscriptions.
+/// Topic -> its state; an entry lives exactly while the topic has subscriptions.
 #[derive(Clone, Default)]
 pub struct NotifyHub {
-    topics: Arc<Mutex<HashMap<String, Topic>>>,
+    topics: Arc<Mutex<HashMap<Arc<str>, Topic>>>,
     /// Told when a topic gains its first subscription or loses its last one, for a backend that
     /// subscribes per topic (Redis Cluster's sharded pub/sub) rather than to everything at once.
     topic_events: Option<mpsc::UnboundedSender<TopicEvent>>,
@@ -25,14 +27,30 @@ pub enum TopicEvent {
     Closed(String),
 }
 
-/// One topic's channel and how many subscriptions it has.
+/// One topic's changes and how many subscriptions it has.
 ///
-/// The count is kept here, under the hub's lock, rather than read from the channel's receiver count:
-/// a subscription's receiver is dropped only after its `Drop` has run, so two subscriptions released
-/// at the same moment could each still see the other's receiver and both leave the entry behind.
+/// The count is kept here, under the hub's lock, rather than read from the state's reference
+/// count: a subscription's reference is dropped only after its `Drop` has run, so two subscriptions
+/// released at the same moment could each still see the other's and both leave the entry behind.
 struct Topic {
-    sender: broadcast::Sender<()>,
+    changes: Arc<Changes>,
     subscriptions: usize,
+}
+
+/// How many changes a topic has had, and its waiters. A counter and a `Notify` rather than a
+/// channel: 10,000 waiting consoles each hold one topic, and this is the smallest state that lets
+/// a subscription tell a change it has not seen yet.
+#[derive(Default)]
+struct Changes {
+    count: AtomicU64,
+    notify: Notify,
+}
+
+impl Changes {
+    fn record(&self) {
+        self.count.fetch_add(1, Ordering::Release);
+        self.notify.notify_waiters();
+    }
 }
 
 impl NotifyHub {
@@ -48,18 +66,23 @@ impl NotifyHub {
 
     pub fn subscribe(&self, topic: &str) -> Subscription {
         let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = topics.entry(topic.to_owned()).or_insert_with(|| {
-            // Sent under the lock, so a topic's opening and closing are reported in order.
-            self.report(TopicEvent::Opened(topic.to_owned()));
-            Topic {
-                sender: broadcast::channel(4).0,
-                subscriptions: 0,
+        let topic = match topics.get_key_value(topic) {
+            Some((topic, _)) => Arc::clone(topic),
+            None => {
+                // Sent under the lock, so a topic's opening and closing are reported in order.
+                self.report(TopicEvent::Opened(topic.to_owned()));
+                Arc::from(topic)
             }
+        };
+        let entry = topics.entry(Arc::clone(&topic)).or_insert_with(|| Topic {
+            changes: Arc::default(),
+            subscriptions: 0,
         });
         entry.subscriptions += 1;
         Subscription {
-            receiver: entry.sender.subscribe(),
-            topic: topic.to_owned(),
+            seen: entry.changes.count.load(Ordering::Acquire),
+            changes: Arc::clone(&entry.changes),
+            topic,
             hub: self.clone(),
         }
     }
@@ -68,8 +91,7 @@ impl NotifyHub {
     pub fn notify(&self, topic: &str) {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = topics.get(topic) {
-            // Every subscription holds a receiver, so sending cannot fail while the entry exists.
-            let _receivers = entry.sender.send(());
+            entry.changes.record();
         }
     }
 
@@ -77,7 +99,7 @@ impl NotifyHub {
     pub fn notify_all(&self) {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
         for entry in topics.values() {
-            let _receivers = entry.sender.send(());
+            entry.changes.record();
         }
     }
 
@@ -110,17 +132,28 @@ impl NotifyHub {
 
 /// A registration for one topic's changes.
 pub struct Subscription {
-    receiver: broadcast::Receiver<()>,
-    topic: String,
+    changes: Arc<Changes>,
+    /// The topic's change count this subscription has seen.
+    seen: u64,
+    topic: Arc<str>,
     hub: NotifyHub,
 }
 
 impl Subscription {
-    /// Resolves at the next change notified after this subscription was made (or a missed one).
+    /// Resolves at the next change notified after this subscription was made (or one notified
+    /// while nobody was awaiting this). Cancel-safe: a change is seen once it resolves, not before.
     pub async fn changed(&mut self) {
-        // Lagged means changes were notified while we were not looking: that is a change too.
-        // Closed cannot happen while we hold the hub entry alive.
-        let _change = self.receiver.recv().await;
+        loop {
+            let mut notified = pin!(self.changes.notify.notified());
+            // Registered before the count is read, so a change between the two still wakes it.
+            notified.as_mut().enable();
+            let count = self.changes.count.load(Ordering::Acquire);
+            if count != self.seen {
+                self.seen = count;
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -132,6 +165,7 @@ impl Drop for Subscription {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future as _;
     use std::sync::Barrier;
 
     use super::*;
@@ -205,9 +239,29 @@ mod tests {
         drop(first);
         assert_eq!(hub.waiters(), 1);
         hub.notify("scene:1");
-        assert_eq!(second.receiver.try_recv(), Ok(()));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(pin!(second.changed()).poll(&mut context).is_ready());
         drop(second);
         assert_eq!(hub.waiters(), 0);
         assert_eq!(hub.topic_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_wakes_at_each_change_after_it_was_made() {
+        let hub = NotifyHub::default();
+        let mut subscription = hub.subscribe("scene:1");
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(pin!(subscription.changed()).poll(&mut context).is_pending());
+        let waiting = tokio::spawn(async move {
+            subscription.changed().await;
+            subscription
+        });
+        // Before or after the task awaits, the change wakes it.
+        hub.notify("scene:1");
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await;
+        let mut subscription = waited.expect("woken by the change").expect("no panic");
+        assert!(pin!(subscription.changed()).poll(&mut context).is_pending());
+        hub.notify_all();
+        assert!(pin!(subscription.changed()).poll(&mut context).is_ready());
     }
 }
