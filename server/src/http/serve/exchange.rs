@@ -8,17 +8,18 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
+use axum::routing::future::RouteFuture;
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
-use tower::ServiceExt as _;
+use tower::Service as _;
 
 use super::guarded_io::Exchanges;
 use crate::http::extract::PeerAddr;
@@ -37,9 +38,9 @@ pub struct ConnectionService {
 impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     type Response = Response<AnsweredBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = Answering;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Answering {
         self.exchanges.begin();
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(ConnectInfo(self.peer));
@@ -51,15 +52,30 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
             exchanges: Arc::clone(&self.exchanges),
         };
         let request = Request::from_parts(parts, Body::new(body));
-        let router = self.router.clone();
-        let exchanges = Arc::clone(&self.exchanges);
-        Box::pin(async move {
-            let response = match router.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            Ok(response.map(|inner| AnsweredBody { inner, exchanges }))
-        })
+        // axum's router is always ready, so it needs no `poll_ready` first.
+        Answering {
+            routed: self.router.clone().call(request),
+            exchanges: Arc::clone(&self.exchanges),
+        }
+    }
+}
+
+/// The router's answer to one request, its body made to tell the connection when it is sent.
+/// Named rather than boxed: hyper holds it in a box of its own for as long as a long-poll waits,
+/// and a second box would cost every waiting console one more allocation.
+pub struct Answering {
+    routed: RouteFuture<Infallible>,
+    exchanges: Arc<Exchanges>,
+}
+
+impl Future for Answering {
+    type Output = Result<Response<AnsweredBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let response = ready!(Pin::new(&mut this.routed).poll(cx))?;
+        let exchanges = Arc::clone(&this.exchanges);
+        Poll::Ready(Ok(response.map(|inner| AnsweredBody { inner, exchanges })))
     }
 }
 
