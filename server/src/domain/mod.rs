@@ -10,6 +10,7 @@ mod clock;
 mod device_names;
 mod error;
 mod invites;
+mod jwt_crypto;
 mod limits;
 mod links;
 mod logins;

@@ -495,6 +495,8 @@ impl KeyRing {
 }
 
 fn named(seed: &Seed) -> Result<NamedKey, StoreError> {
+    // Every token is signed and checked with a key made here, so jsonwebtoken has its backend first.
+    super::jwt_crypto::install();
     let signing = SigningKey::from_bytes(&seed.0);
     let pkcs8 = signing
         .to_pkcs8_der()

@@ -1,0 +1,129 @@
+//! The cryptography `jsonwebtoken` signs and verifies tokens with: Ed25519 (`EdDSA`, the one
+//! algorithm this server accepts) through ed25519-dalek. `jsonwebtoken` leaves the backend to the
+//! application; its own ones would bring aws-lc, or RustCrypto's RSA and ECDSA that no token here
+//! uses. A signer is made for every token: it takes the public key from the key's PKCS#8 document
+//! instead of deriving it again from the seed, which would cost as much as the signature.
+
+use std::sync::Once;
+
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, KeypairBytes};
+use ed25519_dalek::{Sha512, Signature, SigningKey, VerifyingKey};
+use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+use jsonwebtoken::errors::{ErrorKind, Result};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+static PROVIDER: CryptoProvider = CryptoProvider {
+    signer_factory,
+    verifier_factory,
+    // The JWKS is written from the server's own keys (`signing_keys`), never through jsonwebtoken.
+    key_utils: KeyUtils::new_unimplemented(),
+};
+
+/// Makes this jsonwebtoken's provider, once per process; called before any key is made.
+pub fn install() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        // Nothing else in the process installs one, so this is the provider either way.
+        let _installed_before = PROVIDER.install_default();
+    });
+}
+
+fn signer_factory(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+    if *algorithm != Algorithm::EdDSA {
+        return Err(ErrorKind::InvalidAlgorithm.into());
+    }
+    let pair = KeypairBytes::from_pkcs8_der(key.as_bytes()).map_err(|_| invalid_key())?;
+    let public = match pair.public_key {
+        Some(public) => VerifyingKey::from_bytes(public.as_ref()).map_err(|_| invalid_key())?,
+        None => SigningKey::from_bytes(&pair.secret_key).verifying_key(),
+    };
+    let secret = ExpandedSecretKey::from(&pair.secret_key);
+    Ok(Box::new(Ed25519Signer { secret, public }))
+}
+
+fn verifier_factory(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+    if *algorithm != Algorithm::EdDSA {
+        return Err(ErrorKind::InvalidAlgorithm.into());
+    }
+    let bytes = <&[u8; 32]>::try_from(key.try_get_as_bytes()?).map_err(|_| invalid_key())?;
+    let public = VerifyingKey::from_bytes(bytes).map_err(|_| invalid_key())?;
+    Ok(Box::new(Ed25519Verifier(public)))
+}
+
+fn invalid_key() -> jsonwebtoken::errors::Error {
+    ErrorKind::InvalidEddsaKey.into()
+}
+
+struct Ed25519Signer {
+    secret: ExpandedSecretKey,
+    public: VerifyingKey,
+}
+
+impl signature::Signer<Vec<u8>> for Ed25519Signer {
+    fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+        let signed = raw_sign::<Sha512>(&self.secret, message, &self.public);
+        Ok(signed.to_bytes().to_vec())
+    }
+}
+
+impl JwtSigner for Ed25519Signer {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::EdDSA
+    }
+}
+
+struct Ed25519Verifier(VerifyingKey);
+
+impl signature::Verifier<Vec<u8>> for Ed25519Verifier {
+    fn verify(
+        &self,
+        message: &[u8],
+        signed: &Vec<u8>,
+    ) -> std::result::Result<(), signature::Error> {
+        let signed = Signature::from_slice(signed).map_err(|_| signature::Error::new())?;
+        self.0
+            .verify_strict(message, &signed)
+            .map_err(|_| signature::Error::new())
+    }
+}
+
+impl JwtVerifier for Ed25519Verifier {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::EdDSA
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::Signer as _;
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+
+    use super::*;
+
+    #[test]
+    fn signatures_are_ed25519s_own_and_verify_only_with_their_key() {
+        install();
+        let signing = SigningKey::from_bytes(&[7; 32]);
+        let der = signing.to_pkcs8_der().expect("a PKCS#8 document");
+        let encoding = EncodingKey::from_ed_der(der.as_bytes());
+        let signed = jsonwebtoken::crypto::sign(b"a token", &encoding, Algorithm::EdDSA);
+        let signed = signed.expect("signed");
+        // Deterministic: the same signature as ed25519-dalek's own signer gives.
+        let expected = signing.sign(b"a token").to_bytes();
+        let decoded =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &signed);
+        assert_eq!(decoded.expect("base64url"), expected);
+        let key = DecodingKey::from_ed_der(signing.verifying_key().as_bytes());
+        let other =
+            DecodingKey::from_ed_der(SigningKey::from_bytes(&[8; 32]).verifying_key().as_bytes());
+        let verify = |message: &[u8], key| {
+            jsonwebtoken::crypto::verify(&signed, message, key, Algorithm::EdDSA)
+        };
+        assert!(verify(b"a token", &key).expect("checked"));
+        assert!(!verify(b"a token", &other).expect("checked"));
+        assert!(!verify(b"another token", &key).expect("checked"));
+        let hs256 = jsonwebtoken::crypto::sign(b"a token", &encoding, Algorithm::HS256);
+        assert!(hs256.is_err(), "only EdDSA is signed");
+    }
+}
