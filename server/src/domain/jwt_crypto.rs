@@ -4,8 +4,6 @@
 //! uses. A signer is made for every token: it takes the public key from the key's PKCS#8 document
 //! instead of deriving it again from the seed, which would cost as much as the signature.
 
-use std::sync::Once;
-
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, KeypairBytes};
 use ed25519_dalek::{Sha512, Signature, SigningKey, VerifyingKey};
@@ -20,13 +18,15 @@ static PROVIDER: CryptoProvider = CryptoProvider {
     key_utils: KeyUtils::new_unimplemented(),
 };
 
-/// Makes this jsonwebtoken's provider, once per process; called before any key is made.
+/// Makes this jsonwebtoken's provider; called before any key is made (again is a no-op).
 pub fn install() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        // Nothing else in the process installs one, so this is the provider either way.
-        let _installed_before = PROVIDER.install_default();
-    });
+    if let Err(installed) = PROVIDER.install_default()
+        && !std::ptr::eq(installed, &PROVIDER)
+    {
+        // Nothing in this process installs another; should something, its tokens are still
+        // checked by it, and the operator should know.
+        tracing::warn!("jsonwebtoken already has another crypto provider; tokens go through it");
+    }
 }
 
 fn signer_factory(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {

@@ -68,7 +68,8 @@ enum Effect {
     Write,
     /// A rate-limit counter: losing it in a failover costs a fresh window, so it is not waited for.
     Counter,
-    /// Writes sent in one pipeline with their own `WAIT` after them.
+    /// Writes sent in one pipeline, which ends in their `WAIT` when replicas are configured:
+    /// nothing is left to wait for after it.
     WriteWaitedInPipeline,
 }
 
@@ -406,16 +407,15 @@ impl Store for RedisStore {
         }
         // With replicas configured, one `WAIT` at the end of the pipeline covers every write before
         // it on the connection, at no extra round trip.
-        let wait = match self.replica_ack {
-            Some(ack) if steps.iter().any(Step::writes) => {
-                pipeline.add_command(wait_command(ack));
-                Some(ack)
-            }
-            Some(_) | None => None,
-        };
-        let effect = match wait {
-            Some(_) => Effect::WriteWaitedInPipeline,
-            None => Effect::Read,
+        let writes = steps.iter().any(Step::writes);
+        let wait = self.replica_ack.filter(|_| writes);
+        if let Some(ack) = wait {
+            pipeline.add_command(wait_command(ack));
+        }
+        let effect = if writes {
+            Effect::WriteWaitedInPipeline
+        } else {
+            Effect::Read
         };
         let pipeline = &pipeline;
         let mut values: Vec<redis::Value> = self
