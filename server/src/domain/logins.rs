@@ -14,7 +14,7 @@ use meeteasy_protocol::Secret;
 
 use super::service::NewSession;
 use super::sessions::{Opening, ParentSession};
-use super::tickets::Redeemed;
+use super::tickets::Redeemable;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
     AuthError, AuthService, ClientAddr, device_names, limits, passwords, records, scenes,
@@ -117,6 +117,7 @@ impl AuthService {
                     device_name,
                     ip: from.0.clone(),
                     parent: None,
+                    sid: None,
                     opening: None,
                 },
             )
@@ -219,26 +220,20 @@ impl AuthService {
         from: &ClientAddr,
     ) -> Result<TokenResponse, AuthError> {
         let device_name = device_names::checked(request.device_name.as_deref())?;
-        // The ticket is marked used in the same round trip as the user and the indexes the
-        // session goes into are read.
-        let opening = |redeemed: &Redeemed| {
-            let parent = redeemed.parent.as_ref().map(|parent| parent.sid.as_str());
-            Opening::new(&redeemed.user_id, parent)
-        };
-        let (redeemed, mut read) = tickets::redeem_reading(
-            self.store.as_ref(),
-            request.login_ticket.trim(),
-            |redeemed| {
-                std::iter::once(store_keys::user(&redeemed.user_id))
-                    .chain(opening(redeemed).keys().map(str::to_owned))
-                    .collect()
-            },
-        )
-        .await?;
-        let indexes = read.split_off(1);
-        let user_key = store_keys::user(&redeemed.user_id);
+        let store = self.store.as_ref();
+        let Redeemable {
+            user_id,
+            parent,
+            sid,
+            redeem,
+        } = tickets::redeemable(store, request.login_ticket.trim()).await?;
+        // Read together: the user, and the indexes the session goes into. The ticket is redeemed in
+        // the batch that writes the session.
+        let opening = Opening::new(&user_id, parent.as_ref().map(|parent| parent.sid.as_str()));
+        let user_key = store_keys::user(&user_id);
+        let (mut beside, opening) = opening.read_beside(store, &[&user_key]).await?;
         // A ticket whose user was deleted meanwhile leads nowhere.
-        let user: UserRecord = match read.pop().flatten() {
+        let user: UserRecord = match beside.pop().flatten() {
             Some(bytes) => records::decode(&user_key, &bytes)?,
             None => return Err(AuthError::TicketInvalid),
         };
@@ -250,8 +245,9 @@ impl AuthService {
                     methods: &["ticket"],
                     device_name,
                     ip: from.0.clone(),
-                    opening: Some(opening(&redeemed).with_read(indexes)),
-                    parent: redeemed.parent,
+                    parent,
+                    sid: Some(sid),
+                    opening: Some(opening.on_condition(redeem)),
                 },
             )
             .await?;
@@ -310,6 +306,7 @@ impl AuthService {
                     device_name,
                     ip: from.0.clone(),
                     parent: None,
+                    sid: None,
                     opening: None,
                 },
             )

@@ -16,6 +16,17 @@ pub fn random_token() -> Result<String, NoRandomness> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// An identifier of [`random_token`]'s form that `token` determines, one per `purpose`: as
+/// unguessable as the token, and telling nothing about it (nor about the hash the store keeps).
+pub fn derived_token(purpose: &str, token: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(purpose.as_bytes())
+        .chain_update([0])
+        .chain_update(token.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(digest)
+}
+
 /// Whether `value` has the form [`random_token`] makes (checked before any store lookup).
 pub fn is_token_shaped(value: &str) -> bool {
     value.len() == 43
@@ -87,6 +98,21 @@ mod tests {
         assert_ne!(random_scene().unwrap(), scene);
         assert!(!is_scene_shaped("short"));
         assert!(!is_token_shaped(&format!("{}!", &token[1..])));
+    }
+
+    #[test]
+    fn derived_tokens_are_token_shaped_and_apart_from_the_hash() {
+        let token = random_token().unwrap();
+        let derived = derived_token("a purpose", &token);
+        assert!(is_token_shaped(&derived), "{derived}");
+        assert_eq!(derived, derived_token("a purpose", &token));
+        assert_ne!(derived, derived_token("another purpose", &token));
+        assert_ne!(
+            derived,
+            derived_token("a purpose", &random_token().unwrap())
+        );
+        let plain_hash = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+        assert_ne!(derived, plain_hash);
     }
 
     #[test]

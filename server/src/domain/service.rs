@@ -16,6 +16,7 @@ use crate::wechat::WeChat;
 
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
+use super::secrets::random_token;
 use super::sessions::{self, LAST_SEEN_PRECISION, ParentSession, ReadOpening, SessionRecord};
 use super::signing_keys::SigningKeys;
 use super::store_keys;
@@ -64,6 +65,8 @@ pub(super) struct NewSession<'a> {
     pub device_name: Option<String>,
     pub ip: String,
     pub parent: Option<ParentSession>,
+    /// The session's id when the caller names it (a ticket names the one it opens); else a new one.
+    pub sid: Option<String>,
     /// The session's indexes as the caller already read them, if it did.
     pub opening: Option<ReadOpening>,
 }
@@ -238,8 +241,18 @@ impl AuthService {
             lifetime = lifetime.min(Duration::from_secs(parent_left));
         }
         self.may_log_in(user)?;
-        let claims =
-            tokens::new_session(&self.issuer, &user.id, new.audience, new.methods, lifetime)?;
+        let sid = match new.sid {
+            Some(sid) => sid,
+            None => random_token()?,
+        };
+        let claims = tokens::new_session(
+            &self.issuer,
+            &user.id,
+            sid,
+            new.audience,
+            new.methods,
+            lifetime,
+        );
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
         self.record_session(
             &claims,

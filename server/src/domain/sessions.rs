@@ -83,20 +83,14 @@ fn lifetime_until(expires_at: u64) -> Lifetime {
 /// takes the new session with it: the caller gets [`AuthError::TicketExpired`].
 pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Result<(), AuthError> {
     let opening = Opening::new(&record.user_id, record.parent.as_deref());
-    let reads: Vec<Step<'_>> = opening.keys().map(Step::Get).collect();
-    let read = store
-        .batch(&reads)
-        .await?
-        .into_iter()
-        .map(Outcome::into_read);
-    let read = read.collect::<Result<_, _>>()?;
-    opening.with_read(read).write(store, sid, record).await
+    let (_, read) = opening.read_beside(store, &[]).await?;
+    read.write(store, sid, record).await
 }
 
 /// Opening a session for a user, derived from a parent or not, in two batches (two round trips):
-/// the indexes it goes into are read ([`Opening::keys`], which a caller may read in a batch of its
-/// own), then [`ReadOpening::write`] writes the record and both index entries and reads the parent's
-/// mark, in that order. A reader skips an index entry whose record it cannot find, so no order
+/// the indexes it goes into are read ([`Opening::read_beside`], with what else the caller reads),
+/// then [`ReadOpening::write`] writes the record, both index entries and the caller's
+/// [`Condition`] if any, and reads the parent's mark, in that order. A reader skips an index entry whose record it cannot find, so no order
 /// among the writes matters; the parent's mark is read only after this session is in the parent's
 /// index (see the module's first lines). An index another login changed between the two batches
 /// is updated again on its own.
@@ -114,16 +108,41 @@ impl Opening {
         }
     }
 
-    /// What [`Opening::keys`] held when read, in that order, ready to write.
-    pub fn with_read(self, read: Vec<Option<Vec<u8>>>) -> ReadOpening {
-        ReadOpening {
-            opening: self,
-            read,
+    /// Reads the indexes, and the records under `beside` in the same batch (returned in order).
+    pub async fn read_beside(
+        self,
+        store: &dyn Store,
+        beside: &[&str],
+    ) -> Result<(Vec<Option<Vec<u8>>>, ReadOpening), StoreError> {
+        let reads: Vec<Step<'_>> = beside
+            .iter()
+            .copied()
+            .chain(self.keys())
+            .map(Step::Get)
+            .collect();
+        let outcomes = store.batch(&reads).await?;
+        if outcomes.len() != reads.len() {
+            return Err(StoreError::Corrupt(format!(
+                "a batch of {} reads had {} outcomes",
+                reads.len(),
+                outcomes.len()
+            )));
         }
+        let mut read = outcomes
+            .into_iter()
+            .map(Outcome::into_read)
+            .collect::<Result<Vec<_>, _>>()?;
+        let indexes = read.split_off(beside.len());
+        let opening = ReadOpening {
+            opening: self,
+            read: indexes,
+            condition: None,
+        };
+        Ok((read, opening))
     }
 
     /// The keys to read, in this order, before [`ReadOpening::write`].
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    fn keys(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.user_index.as_str())
             .chain(self.parent.as_ref().map(|(_, derived)| derived.as_str()))
     }
@@ -152,17 +171,43 @@ impl Opening {
 pub struct ReadOpening {
     opening: Opening,
     read: Vec<Option<Vec<u8>>>,
+    condition: Option<Condition>,
+}
+
+/// A compare-and-swap that a session is opened on, made in the batch that writes the session (one
+/// commit on the embedded store, not two in a row): a ticket's redeem. Callers that race on it write
+/// the same session; only the one whose swap is made may hand out its token, the others are
+/// answered `refused`.
+pub struct Condition {
+    pub key: String,
+    pub expected: Vec<u8>,
+    pub new: Vec<u8>,
+    pub lifetime: Lifetime,
+    pub refused: AuthError,
 }
 
 impl ReadOpening {
-    /// Writes the session `sid` with `record` (of the user and parent the opening was made for).
+    /// Opens the session only if `condition`'s swap is made.
+    pub fn on_condition(self, condition: Condition) -> Self {
+        Self {
+            condition: Some(condition),
+            ..self
+        }
+    }
+
+    /// Writes the session `sid` with `record` (of the user and parent the opening was made for); with
+    /// a [`Condition`] whose swap is not made, answers its `refused` instead.
     pub async fn write(
         self,
         store: &dyn Store,
         sid: &str,
         record: &SessionRecord,
     ) -> Result<(), AuthError> {
-        let Self { opening, read } = self;
+        let Self {
+            opening,
+            read,
+            condition,
+        } = self;
         let indexes = opening.indexes();
         if read.len() != indexes.len() {
             return Err(StoreError::Corrupt(format!(
@@ -202,6 +247,14 @@ impl ReadOpening {
                 *lifetime,
             ));
         }
+        if let Some(condition) = &condition {
+            writes.push(Step::CompareAndSwap {
+                key: &condition.key,
+                expected: &condition.expected,
+                new: &condition.new,
+                lifetime: condition.lifetime,
+            });
+        }
         let parent_mark = opening
             .parent
             .as_ref()
@@ -210,23 +263,37 @@ impl ReadOpening {
             writes.push(Step::Get(mark));
         }
         let mut outcomes = store.batch(&writes).await?.into_iter().skip(1);
+        let too_few = || StoreError::Corrupt("a batch answered too few steps".to_owned());
+        let indexes_written = indexes
+            .iter()
+            .map(|_| outcomes.next().ok_or_else(too_few)?.written())
+            .collect::<Result<Vec<_>, _>>()?;
+        let refused = match condition {
+            Some(condition) => {
+                let made = outcomes.next().ok_or_else(too_few)?.written()?;
+                (!made).then_some(condition.refused)
+            }
+            None => None,
+        };
 
         let mut evicted = Vec::new();
         let mut lost_a_race = false;
-        for ((key, bound), (_, _, evicted_here)) in indexes.iter().zip(updated) {
-            let written = outcomes
-                .next()
-                .ok_or_else(|| StoreError::Corrupt("a batch answered too few steps".to_owned()))?
-                .written()?;
+        for (((key, bound), (_, _, evicted_here)), written) in
+            indexes.iter().zip(updated).zip(indexes_written)
+        {
             if written {
                 evicted.extend(evicted_here);
-            } else {
+            } else if refused.is_none() {
                 lost_a_race = true;
                 evicted.extend(add_to_index(store, key, &entry, *bound).await?);
             }
         }
+        // Even a refused caller's index writes may have pushed entries out: they end all the same.
         for oldest in evicted {
             revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
+        }
+        if let Some(refused) = refused {
+            return Err(refused);
         }
         if let Some((parent, _)) = &opening.parent {
             let revoked = match outcomes.next() {
@@ -559,6 +626,7 @@ mod tests {
                     device_name: None,
                     ip: "192.0.2.1".into(),
                     parent: None,
+                    sid: None,
                     opening: None,
                 },
             )

@@ -6,18 +6,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Outcome, Step, Store, StoreError};
+use crate::store::{Lifetime, Store};
 
 use super::AuthError;
 use super::clock::unix_now;
 use super::records;
-use super::secrets::{is_token_shaped, random_token};
-use super::sessions::ParentSession;
+use super::secrets::{derived_token, is_token_shaped, random_token};
+use super::sessions::{Condition, ParentSession};
 use super::store_keys;
 
 /// How long a ticket is remembered after it expires, to answer `ticket_used` / `ticket_expired`
 /// rather than `ticket_invalid`.
 const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
+/// What [`derived_token`] names the session a ticket opens with: no other identifier is derived so.
+const SESSION_OF_TICKET: &str = "the session of login ticket";
 
 #[derive(Serialize, Deserialize)]
 struct TicketRecord {
@@ -28,12 +30,6 @@ struct TicketRecord {
     /// tickets minted before sessions were kept.)
     #[serde(default)]
     parent: Option<ParentSession>,
-}
-
-/// Who a redeemed ticket logs in, and the session it derives from.
-pub struct Redeemed {
-    pub user_id: String,
-    pub parent: Option<ParentSession>,
 }
 
 fn remembered(expires_at: u64) -> Lifetime {
@@ -66,54 +62,51 @@ pub async fn mint(
     Ok(ticket)
 }
 
-/// Marks the ticket used and returns whom it logs in, with the records under the keys `reading`
-/// names for that login, read in the same batch (one round trip) as the ticket is marked. Of
-/// concurrent redeems, exactly one succeeds.
-pub async fn redeem_reading(
-    store: &dyn Store,
-    ticket: &str,
-    reading: impl Fn(&Redeemed) -> Vec<String>,
-) -> Result<(Redeemed, Vec<Option<Vec<u8>>>), AuthError> {
+/// A ticket found unused and unexpired: whom it logs in, the session it opens, and the swap that
+/// redeems it.
+pub struct Redeemable {
+    pub user_id: String,
+    /// The session whose token minted the ticket: the one it opens derives from it.
+    pub parent: Option<ParentSession>,
+    /// The session the ticket opens, named by the ticket itself: callers that race to redeem one
+    /// ticket all write the same session, and the one whose swap is made hands out its token.
+    pub sid: String,
+    /// The swap from this unused record to a used one, for the batch that opens the session: when
+    /// another redeem's swap came first, that batch's caller is told [`AuthError::TicketUsed`].
+    pub redeem: Condition,
+}
+
+/// Reads the ticket and checks it can be redeemed (the swap that does it is left to the caller).
+pub async fn redeemable(store: &dyn Store, ticket: &str) -> Result<Redeemable, AuthError> {
     if !is_token_shaped(ticket) {
         return Err(AuthError::TicketInvalid);
     }
     let key = store_keys::ticket(ticket);
-    loop {
-        let current = store.get(&key).await?.ok_or(AuthError::TicketInvalid)?;
-        let record: TicketRecord = records::decode(&key, &current)?;
-        if record.used {
-            return Err(AuthError::TicketUsed);
-        }
-        if record.expires_at <= unix_now() {
-            return Err(AuthError::TicketExpired);
-        }
-        let expires_at = record.expires_at;
-        let redeemed = Redeemed {
-            user_id: record.user_id.clone(),
-            parent: record.parent.clone(),
-        };
-        let used = records::encode(&TicketRecord {
-            used: true,
-            ..record
-        })?;
-        let keys = reading(&redeemed);
-        let mark_used = Step::CompareAndSwap {
-            key: &key,
-            expected: &current,
-            new: &used,
-            lifetime: remembered(expires_at),
-        };
-        let steps: Vec<Step<'_>> = std::iter::once(mark_used)
-            .chain(keys.iter().map(|key| Step::Get(key)))
-            .collect();
-        let mut outcomes = store.batch(&steps).await?.into_iter();
-        let marked = outcomes
-            .next()
-            .ok_or_else(|| StoreError::Corrupt("a batch answered no steps".to_owned()))?;
-        if marked.written()? {
-            let read = outcomes.map(Outcome::into_read).collect::<Result<_, _>>()?;
-            return Ok((redeemed, read));
-        }
-        // Someone changed the ticket first (redeemed it): decide again on what is there now.
+    let current = store.get(&key).await?.ok_or(AuthError::TicketInvalid)?;
+    let record: TicketRecord = records::decode(&key, &current)?;
+    if record.used {
+        return Err(AuthError::TicketUsed);
     }
+    if record.expires_at <= unix_now() {
+        return Err(AuthError::TicketExpired);
+    }
+    let lifetime = remembered(record.expires_at);
+    let user_id = record.user_id.clone();
+    let parent = record.parent.clone();
+    let used = records::encode(&TicketRecord {
+        used: true,
+        ..record
+    })?;
+    Ok(Redeemable {
+        user_id,
+        parent,
+        sid: derived_token(SESSION_OF_TICKET, ticket),
+        redeem: Condition {
+            key,
+            expected: current,
+            new: used,
+            lifetime,
+            refused: AuthError::TicketUsed,
+        },
+    })
 }

@@ -11,30 +11,30 @@ use meeteasy_protocol::{Audience, Claims};
 
 use super::AuthError;
 use super::clock::unix_now;
-use super::secrets::random_token;
 use super::signing_keys::KeyRing;
 
 /// Tokens longer than this are rejected before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 
-/// The claims of a new session of `subject`, starting now.
+/// The claims of a new session `sid` of `subject`, starting now.
 pub fn new_session(
     issuer: &str,
     subject: &str,
+    sid: String,
     audience: Audience,
     amr: &[&str],
     lifetime: Duration,
-) -> Result<Claims, AuthError> {
+) -> Claims {
     let now = unix_now();
-    Ok(Claims {
+    Claims {
         iss: issuer.to_owned(),
         aud: audience,
         sub: subject.to_owned(),
-        sid: random_token()?,
+        sid,
         iat: now,
         exp: now + lifetime.as_secs(),
         amr: amr.iter().map(|method| (*method).to_owned()).collect(),
-    })
+    }
 }
 
 /// The signed token of `claims`, with the current key. Ed25519 signatures are deterministic: the
@@ -111,6 +111,7 @@ mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+    use super::super::secrets::random_token;
     use super::*;
 
     const ISSUER: &str = "https://auth.example.org";
@@ -131,7 +132,8 @@ mod tests {
     }
 
     fn issued(lifetime: Duration) -> String {
-        let claims = new_session(ISSUER, "u-ann", Audience::Console, &["pwd"], lifetime).unwrap();
+        let sid = random_token().unwrap();
+        let claims = new_session(ISSUER, "u-ann", sid, Audience::Console, &["pwd"], lifetime);
         sign(&ring(), &claims).unwrap()
     }
 
@@ -220,11 +222,11 @@ mod tests {
         let claims = new_session(
             ISSUER,
             "u-ann",
+            random_token().unwrap(),
             Audience::H5,
             &["ticket"],
             Duration::from_secs(60),
-        )
-        .unwrap();
+        );
         let token = sign(&promoted, &claims).unwrap();
         assert_eq!(part(&token, 0)["kid"], ring.next_kid());
         assert!(check_signed(&ring, ISSUER, &token).is_ok());

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::{Session, SessionsResponse};
+use futures_util::future::join_all;
+use meeteasy_protocol::{Audience, Session, SessionsResponse};
 use meeteasy_tests::redis_server::RedisServer;
 use meeteasy_tests::server::TestServer;
 use serde_json::json;
@@ -20,6 +21,7 @@ on_both_stores!(
     revoke_others_keeps_only_the_callers_session,
     a_three_deep_chain_dies_with_its_root,
     the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened,
+    racing_exchanges_of_one_ticket_open_one_session,
     a_derived_token_never_outlives_its_parent,
     other_users_and_malformed_session_ids_are_not_found,
     console_password_login_needs_the_organizer_role,
@@ -222,6 +224,30 @@ async fn the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened(start:
     for token in [&from_login, &from_mint] {
         assert_eq!(status(&me_status(server, token).await), REVOKED);
     }
+}
+
+async fn racing_exchanges_of_one_ticket_open_one_session(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("gus").await;
+    let body = json!({"login_ticket": phone.login_ticket, "device_name": "Kiosk"});
+    let replies =
+        join_all((0..20).map(|_| server.post("/auth/login-ticket/exchange", body.clone(), None)))
+            .await;
+    let winners: Vec<_> = replies.iter().filter(|reply| reply.status == 200).collect();
+    let used = replies.iter().filter(|r| r.code() == "ticket_used").count();
+    assert_eq!((winners.len(), used), (1, 19), "{replies:?}");
+    let token = winners[0].body["access_token"].as_str().unwrap();
+    assert_eq!(me_status(server, token).await.0, 200);
+    // The losers wrote the winner's session, not sessions of their own.
+    let h5: Vec<Session> = sessions_of(server, &phone.access_token)
+        .await
+        .into_iter()
+        .filter(|session| session.client == Audience::H5)
+        .collect();
+    assert_eq!(h5.len(), 1, "{h5:?}");
+    assert_eq!(json!(h5[0].id), claims_of(token)["sid"]);
+    assert_eq!(h5[0].device_name.as_deref(), Some("Kiosk"));
 }
 
 async fn a_derived_token_never_outlives_its_parent(start: impl Start) {

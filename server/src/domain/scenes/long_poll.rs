@@ -15,7 +15,7 @@ use crate::store::{Lifetime, Step, outcomes};
 
 use super::super::poll_slots::PollSlot;
 use super::super::records;
-use super::super::secrets::{hashes_equal, is_token_shaped, token_hash};
+use super::super::secrets::{hashes_equal, is_token_shaped, random_token, token_hash};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
@@ -255,10 +255,11 @@ impl AuthService {
         let claims = tokens::new_session(
             self.issuer(),
             &user.id,
+            random_token()?,
             Audience::Console,
             &["wechat", "scan"],
             lifetime,
-        )?;
+        );
         let answer = self.console_answer(&claims, lifetime.as_secs(), &user)?;
         let session = claims.clone();
         let grace = self.settings.lifetimes.delivered_scene;
