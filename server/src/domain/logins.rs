@@ -119,6 +119,7 @@ impl AuthService {
                     parent: None,
                     sid: None,
                     opening: None,
+                    redeem: None,
                 },
             )
             .await?;
@@ -247,7 +248,8 @@ impl AuthService {
                     ip: from.0.clone(),
                     parent,
                     sid: Some(sid),
-                    opening: Some(opening.on_condition(redeem)),
+                    opening: Some(opening),
+                    redeem: Some(redeem),
                 },
             )
             .await?;
@@ -308,6 +310,7 @@ impl AuthService {
                     parent: None,
                     sid: None,
                     opening: None,
+                    redeem: None,
                 },
             )
             .await?;

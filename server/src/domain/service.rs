@@ -17,7 +17,9 @@ use crate::wechat::WeChat;
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::secrets::random_token;
-use super::sessions::{self, LAST_SEEN_PRECISION, ParentSession, ReadOpening, SessionRecord};
+use super::sessions::{
+    self, Condition, LAST_SEEN_PRECISION, ParentSession, ReadOpening, SessionRecord,
+};
 use super::signing_keys::SigningKeys;
 use super::store_keys;
 use super::users::{self, UserRecord};
@@ -69,6 +71,9 @@ pub(super) struct NewSession<'a> {
     pub sid: Option<String>,
     /// The session's indexes as the caller already read them, if it did.
     pub opening: Option<ReadOpening>,
+    /// A ticket's redeem, made in the batch that writes the session: when another redeem's came
+    /// first, the login answers [`AuthError::TicketUsed`].
+    pub redeem: Option<Condition>,
 }
 
 /// A session just opened: the token answer, and the session as a parent of sessions it derives.
@@ -76,6 +81,9 @@ pub(super) struct OpenedSession {
     pub response: TokenResponse,
     pub session: ParentSession,
 }
+
+/// Why a token whose user was deleted is refused.
+pub(super) const USER_GONE: &str = "the user of this token no longer exists";
 
 /// Past this many remembered sessions, the memo drops those not moved within the last period.
 const LAST_SEEN_MEMO_LIMIT: usize = 10_000;
@@ -212,9 +220,7 @@ impl AuthService {
     pub(super) async fn user(&self, id: &str) -> Result<UserRecord, AuthError> {
         users::get(self.store.as_ref(), id)
             .await?
-            .ok_or(AuthError::InvalidToken(
-                "the user of this token no longer exists",
-            ))
+            .ok_or(AuthError::InvalidToken(USER_GONE))
     }
 
     pub(super) fn app(&self, key: Option<&str>) -> Result<&AppSettings, AuthError> {
@@ -254,14 +260,19 @@ impl AuthService {
             lifetime,
         );
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
-        self.record_session(
-            &claims,
-            new.device_name,
-            new.ip,
-            new.parent.map(|p| p.sid),
-            new.opening,
-        )
-        .await?;
+        let opened = self
+            .record_session(
+                &claims,
+                new.device_name,
+                new.ip,
+                new.parent.map(|p| p.sid),
+                new.opening,
+                new.redeem.as_ref(),
+            )
+            .await?;
+        if !opened {
+            return Err(AuthError::TicketUsed);
+        }
         Ok(OpenedSession {
             response: TokenResponse {
                 access_token,
@@ -273,7 +284,8 @@ impl AuthService {
         })
     }
 
-    /// Keeps the session of `claims` (again, idempotently, for a login delivered twice).
+    /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), making
+    /// `condition`'s swap in the same batch: `false` when it was not made (see [`Condition`]).
     pub(super) async fn record_session(
         &self,
         claims: &Claims,
@@ -281,7 +293,8 @@ impl AuthService {
         ip: String,
         parent: Option<String>,
         opening: Option<ReadOpening>,
-    ) -> Result<(), AuthError> {
+        condition: Option<&Condition>,
+    ) -> Result<bool, AuthError> {
         // A login of its own (not a session a ticket derived) is the team list's last login.
         let own_login = parent.is_none();
         let record = SessionRecord {
@@ -306,11 +319,12 @@ impl AuthService {
         let store = self.store.as_ref();
         let open = async {
             match opening {
-                Some(opening) => opening.write(store, &claims.sid, &record).await,
-                None => sessions::open(store, &claims.sid, &record).await,
+                Some(opening) => opening.write(store, &claims.sid, &record, condition).await,
+                None => sessions::open(store, &claims.sid, &record, condition).await,
             }
         };
-        tokio::try_join!(note_login, open).map(drop)
+        let ((), opened) = tokio::try_join!(note_login, open)?;
+        Ok(opened)
     }
 
     /// Refuses a dev user a session on a server without dev mode.

@@ -79,21 +79,27 @@ fn lifetime_until(expires_at: u64) -> Lifetime {
     ))
 }
 
-/// Records a new session and indexes it under its user and its parent. A parent revoked meanwhile
-/// takes the new session with it: the caller gets [`AuthError::TicketExpired`].
-pub async fn open(store: &dyn Store, sid: &str, record: &SessionRecord) -> Result<(), AuthError> {
+/// Records a new session and indexes it under its user and its parent, on `condition` (see
+/// [`ReadOpening::write`]). A parent revoked meanwhile takes the new session with it: the caller
+/// gets [`AuthError::TicketExpired`].
+pub async fn open(
+    store: &dyn Store,
+    sid: &str,
+    record: &SessionRecord,
+    condition: Option<&Condition>,
+) -> Result<bool, AuthError> {
     let opening = Opening::new(&record.user_id, record.parent.as_deref());
     let (_, read) = opening.read_beside(store, &[]).await?;
-    read.write(store, sid, record).await
+    read.write(store, sid, record, condition).await
 }
 
 /// Opening a session for a user, derived from a parent or not, in two batches (two round trips):
 /// the indexes it goes into are read ([`Opening::read_beside`], with what else the caller reads),
 /// then [`ReadOpening::write`] writes the record, both index entries and the caller's
-/// [`Condition`] if any, and reads the parent's mark, in that order. A reader skips an index entry whose record it cannot find, so no order
-/// among the writes matters; the parent's mark is read only after this session is in the parent's
-/// index (see the module's first lines). An index another login changed between the two batches
-/// is updated again on its own.
+/// [`Condition`] if any, and reads the parent's mark, in that order. A reader skips an index entry
+/// whose record it cannot find, so no order among the writes matters; the parent's mark is read
+/// only after this session is in the parent's index (see the module's first lines). An index
+/// another login changed between the two batches is updated again on its own.
 pub struct Opening {
     user_index: String,
     /// The parent's sid and the index of its derived sessions.
@@ -136,7 +142,6 @@ impl Opening {
         let opening = ReadOpening {
             opening: self,
             read: indexes,
-            condition: None,
         };
         Ok((read, opening))
     }
@@ -171,43 +176,31 @@ impl Opening {
 pub struct ReadOpening {
     opening: Opening,
     read: Vec<Option<Vec<u8>>>,
-    condition: Option<Condition>,
 }
 
-/// A compare-and-swap that a session is opened on, made in the batch that writes the session (one
-/// commit on the embedded store, not two in a row): a ticket's redeem. Callers that race on it write
-/// the same session; only the one whose swap is made may hand out its token, the others are
-/// answered `refused`.
+/// A compare-and-swap a session is opened on (a ticket's redeem, a scene's delivery), made in the
+/// batch that writes the session: one commit on the embedded store, not two in a row. Callers that
+/// race on it write the same session (they name it alike); only the one whose swap is made may
+/// hand out its token.
 pub struct Condition {
     pub key: String,
     pub expected: Vec<u8>,
     pub new: Vec<u8>,
     pub lifetime: Lifetime,
-    pub refused: AuthError,
 }
 
 impl ReadOpening {
-    /// Opens the session only if `condition`'s swap is made.
-    pub fn on_condition(self, condition: Condition) -> Self {
-        Self {
-            condition: Some(condition),
-            ..self
-        }
-    }
-
-    /// Writes the session `sid` with `record` (of the user and parent the opening was made for); with
-    /// a [`Condition`] whose swap is not made, answers its `refused` instead.
+    /// Writes the session `sid` with `record` (of the user and parent the opening was made for),
+    /// and makes `condition`'s swap in the same batch: `false` when it was not made (another
+    /// caller's came first, and the session is that caller's to hand out).
     pub async fn write(
         self,
         store: &dyn Store,
         sid: &str,
         record: &SessionRecord,
-    ) -> Result<(), AuthError> {
-        let Self {
-            opening,
-            read,
-            condition,
-        } = self;
+        condition: Option<&Condition>,
+    ) -> Result<bool, AuthError> {
+        let Self { opening, read } = self;
         let indexes = opening.indexes();
         if read.len() != indexes.len() {
             return Err(StoreError::Corrupt(format!(
@@ -247,7 +240,7 @@ impl ReadOpening {
                 *lifetime,
             ));
         }
-        if let Some(condition) = &condition {
+        if let Some(condition) = condition {
             writes.push(Step::CompareAndSwap {
                 key: &condition.key,
                 expected: &condition.expected,
@@ -268,12 +261,9 @@ impl ReadOpening {
             .iter()
             .map(|_| outcomes.next().ok_or_else(too_few)?.written())
             .collect::<Result<Vec<_>, _>>()?;
-        let refused = match condition {
-            Some(condition) => {
-                let made = outcomes.next().ok_or_else(too_few)?.written()?;
-                (!made).then_some(condition.refused)
-            }
-            None => None,
+        let preempted = match condition {
+            Some(_) => !outcomes.next().ok_or_else(too_few)?.written()?,
+            None => false,
         };
 
         let mut evicted = Vec::new();
@@ -283,17 +273,17 @@ impl ReadOpening {
         {
             if written {
                 evicted.extend(evicted_here);
-            } else if refused.is_none() {
+            } else if !preempted {
                 lost_a_race = true;
                 evicted.extend(add_to_index(store, key, &entry, *bound).await?);
             }
         }
-        // Even a refused caller's index writes may have pushed entries out: they end all the same.
+        // Even a preempted caller's index writes may have pushed entries out: they end all the same.
         for oldest in evicted {
             revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
         }
-        if let Some(refused) = refused {
-            return Err(refused);
+        if preempted {
+            return Ok(false);
         }
         if let Some((parent, _)) = &opening.parent {
             let revoked = match outcomes.next() {
@@ -307,7 +297,7 @@ impl ReadOpening {
                 return Err(AuthError::TicketExpired);
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -628,6 +618,7 @@ mod tests {
                     parent: None,
                     sid: None,
                     opening: None,
+                    redeem: None,
                 },
             )
             .await
@@ -663,7 +654,7 @@ mod tests {
             parent: None,
             expires_at: now + 600,
         };
-        open(store.as_ref(), &sid, &record).await.unwrap();
+        open(store.as_ref(), &sid, &record, None).await.unwrap();
         let before = store.writes_to("session:");
         touch(store.as_ref(), &sid).await.unwrap();
         touch(store.as_ref(), &sid).await.unwrap();
@@ -756,7 +747,7 @@ mod tests {
     async fn sessions_opened_at_once_all_reach_both_indexes() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None))
+        open(store.as_ref(), &parent, &session_of("u", None), None)
             .await
             .unwrap();
         // Each reads the indexes, then writes them: most find them changed by another meanwhile.
@@ -764,7 +755,7 @@ mod tests {
         let record = session_of("u", Some(&parent));
         let opened = children
             .iter()
-            .map(|child| open(store.as_ref(), child, &record));
+            .map(|child| open(store.as_ref(), child, &record, None));
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();
         }
@@ -785,13 +776,18 @@ mod tests {
     async fn a_session_minting_tickets_in_a_loop_keeps_a_bounded_index_and_ends_its_oldest() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None))
+        open(store.as_ref(), &parent, &session_of("u", None), None)
             .await
             .unwrap();
         for n in 1..=MAX_DERIVED_PER_SESSION + 5 {
-            open(store.as_ref(), &sid(n), &session_of("u", Some(&parent)))
-                .await
-                .unwrap();
+            open(
+                store.as_ref(),
+                &sid(n),
+                &session_of("u", Some(&parent)),
+                None,
+            )
+            .await
+            .unwrap();
         }
         let derived = index(store.as_ref(), &store_keys::derived_sessions(&parent))
             .await
@@ -814,19 +810,24 @@ mod tests {
     async fn a_user_past_the_bound_loses_the_oldest_session_but_never_the_parent_in_use() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None))
+        open(store.as_ref(), &parent, &session_of("u", None), None)
             .await
             .unwrap();
         for n in 1..MAX_SESSIONS_PER_USER {
-            open(store.as_ref(), &sid(n), &session_of("u", None))
+            open(store.as_ref(), &sid(n), &session_of("u", None), None)
                 .await
                 .unwrap();
         }
         // The user is at the bound, and the oldest session is the one deriving the next.
         let child = sid(MAX_SESSIONS_PER_USER);
-        open(store.as_ref(), &child, &session_of("u", Some(&parent)))
-            .await
-            .unwrap();
+        open(
+            store.as_ref(),
+            &child,
+            &session_of("u", Some(&parent)),
+            None,
+        )
+        .await
+        .unwrap();
         assert!(!is_revoked(store.as_ref(), &parent).await.unwrap());
         assert!(!is_revoked(store.as_ref(), &child).await.unwrap());
         assert!(
@@ -864,13 +865,15 @@ mod tests {
             client: Audience::Miniprogram,
             ..session_of("u", None)
         };
-        open(store.as_ref(), &phone, &phone_session).await.unwrap();
+        open(store.as_ref(), &phone, &phone_session, None)
+            .await
+            .unwrap();
         for n in 1..=MAX_SESSIONS_PER_USER + 5 {
             let console = SessionRecord {
                 client: Audience::Console,
                 ..session_of("u", None)
             };
-            open(store.as_ref(), &sid(n), &console).await.unwrap();
+            open(store.as_ref(), &sid(n), &console, None).await.unwrap();
         }
         assert!(
             !is_revoked(store.as_ref(), &phone).await.unwrap(),

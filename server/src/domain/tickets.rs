@@ -72,7 +72,7 @@ pub struct Redeemable {
     /// ticket all write the same session, and the one whose swap is made hands out its token.
     pub sid: String,
     /// The swap from this unused record to a used one, for the batch that opens the session: when
-    /// another redeem's swap came first, that batch's caller is told [`AuthError::TicketUsed`].
+    /// another redeem's swap came first, the ticket is used ([`AuthError::TicketUsed`]).
     pub redeem: Condition,
 }
 
@@ -106,7 +106,6 @@ pub async fn redeemable(store: &dyn Store, ticket: &str) -> Result<Redeemable, A
             expected: current,
             new: used,
             lifetime,
-            refused: AuthError::TicketUsed,
         },
     })
 }

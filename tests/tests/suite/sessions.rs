@@ -22,6 +22,7 @@ on_both_stores!(
     a_three_deep_chain_dies_with_its_root,
     the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened,
     racing_exchanges_of_one_ticket_open_one_session,
+    racing_polls_of_a_confirmed_scene_open_one_session,
     a_derived_token_never_outlives_its_parent,
     other_users_and_malformed_session_ids_are_not_found,
     console_password_login_needs_the_organizer_role,
@@ -248,6 +249,33 @@ async fn racing_exchanges_of_one_ticket_open_one_session(start: impl Start) {
     assert_eq!(h5.len(), 1, "{h5:?}");
     assert_eq!(json!(h5[0].id), claims_of(token)["sid"]);
     assert_eq!(h5[0].device_name.as_deref(), Some("Kiosk"));
+}
+
+async fn racing_polls_of_a_confirmed_scene_open_one_session(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("hal").await;
+    let scene = create_scene(server).await;
+    let confirmed = server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await;
+    assert_eq!(confirmed.status, 204, "{confirmed:?}");
+    let path = islogin_path(&scene, 5);
+    let polls = join_all((0..8).map(|_| server.get(&path, Some(&scene.poll_token)))).await;
+    let tokens: Vec<&str> = polls
+        .iter()
+        .map(|poll| poll.body["access_token"].as_str().unwrap_or_default())
+        .collect();
+    assert!(tokens.iter().all(|token| *token == tokens[0]), "{polls:?}");
+    // The polls that lost the delivery wrote its session, not sessions of their own.
+    let consoles: Vec<Session> = sessions_of(server, &phone.access_token)
+        .await
+        .into_iter()
+        .filter(|session| session.client == Audience::Console)
+        .collect();
+    assert_eq!(consoles.len(), 1, "{consoles:?}");
+    assert_eq!(json!(consoles[0].id), claims_of(tokens[0])["sid"]);
+    assert_eq!(me_status(server, tokens[0]).await.0, 200);
 }
 
 async fn a_derived_token_never_outlives_its_parent(start: impl Start) {

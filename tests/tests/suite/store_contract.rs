@@ -978,6 +978,7 @@ async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn 
             store.as_ref(),
             &sid(name),
             &session_of("u-ann", ago, 600, None),
+            None,
         )
         .await
         .unwrap();
@@ -986,6 +987,7 @@ async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn 
         store.as_ref(),
         &sid("bob"),
         &session_of("u-bob", 5, 600, None),
+        None,
     )
     .await
     .unwrap();
@@ -1008,6 +1010,7 @@ async fn session_index_forgets_expired_sessions_by_itself(store: &Arc<dyn Store>
         store.as_ref(),
         &sid("brief"),
         &session_of("u-cat", 0, 1, None),
+        None,
     )
     .await
     .unwrap();
@@ -1029,6 +1032,7 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
             store.as_ref(),
             &sid(name),
             &session_of("u-dan", 0, 600, parent),
+            None,
         )
         .await
         .unwrap();
@@ -1037,6 +1041,7 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
         store.as_ref(),
         &sid("laptop"),
         &session_of("u-dan", 0, 600, None),
+        None,
     )
     .await
     .unwrap();
@@ -1073,6 +1078,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         store.as_ref(),
         &sid("gone"),
         &session_of("u-eve", 0, 600, None),
+        None,
     )
     .await
     .unwrap();
@@ -1083,6 +1089,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         store.as_ref(),
         &sid("late"),
         &session_of("u-eve", 0, 600, Some("gone")),
+        None,
     )
     .await;
     assert!(matches!(late, Err(AuthError::TicketExpired)), "{late:?}");

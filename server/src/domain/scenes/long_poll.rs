@@ -15,12 +15,17 @@ use crate::store::{Lifetime, Step, outcomes};
 
 use super::super::poll_slots::PollSlot;
 use super::super::records;
-use super::super::secrets::{hashes_equal, is_token_shaped, random_token, token_hash};
+use super::super::secrets::{derived_token, hashes_equal, is_token_shaped, token_hash};
+use super::super::service::USER_GONE;
+use super::super::sessions::{Condition, Opening, ReadOpening};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
 use super::phone_steps::identity_in_use;
 use super::record::{SceneRecord, SceneState};
+
+/// What [`derived_token`] names a delivered console session with.
+const SESSION_OF_DELIVERY: &str = "the console session of a scene's delivery";
 
 /// The longest `wait` a long-poll may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -166,7 +171,8 @@ impl AuthService {
         let link = record.purpose == ScenePurpose::Link;
         let answer = match &record.state {
             SceneState::Confirmed { user_id } => {
-                return Ok(match self.deliver(scene, &bytes, &record, user_id).await? {
+                let delivered = self.deliver(scene, poll_token_hash, &bytes, &record, user_id);
+                return Ok(match delivered.await? {
                     Some(delivered) => Seen::Answer(SceneAnswer::Login(delivered)),
                     // Another poll delivered first (or the scene moved): read what it left.
                     None => Seen::Changed,
@@ -235,27 +241,38 @@ impl AuthService {
         Ok(())
     }
 
-    /// Hands the console its token. The answer is made first; then the scene moves from the
-    /// `Confirmed` record this poll read to `Delivered` by compare-and-swap, so of concurrent polls
-    /// exactly one delivers a new session (`None` for the others: they read again and find it
-    /// delivered). A failure before the swap leaves the scene confirmed for the next poll; an answer
-    /// lost after it (a store whose reply never came, a console that gave up on the connection) is
-    /// collected again by the same poll token for `delivered_scene_ttl`. Nothing a phone saw succeed
-    /// is lost on the way.
+    /// Hands the console its token. The answer is made first; then one batch writes the console's
+    /// session and moves the scene from the `Confirmed` record this poll read to `Delivered` by
+    /// compare-and-swap (a [`Condition`]), so of concurrent polls exactly one delivers (`None` for
+    /// the others: they read again and find it delivered). They all name the session alike, so
+    /// they write that one session, never one of their own. A failure before the swap leaves the
+    /// scene confirmed for the next poll; an answer lost after it (a store whose reply never came,
+    /// a console that gave up on the connection) is collected again by the same poll token for
+    /// `delivered_scene_ttl`. Nothing a phone saw succeed is lost on the way.
     async fn deliver(
         &self,
         scene: &str,
+        poll_token_hash: &str,
         confirmed_bytes: &[u8],
         confirmed: &SceneRecord,
         user_id: &str,
     ) -> Result<Option<IsLoginResponse>, AuthError> {
-        let user = self.user(user_id).await?;
+        let store = self.store.as_ref();
+        // Read together: the user, and the index the session goes into.
+        let user_key = store_keys::user(user_id);
+        let opening = Opening::new(user_id, None);
+        let (mut beside, opening) = opening.read_beside(store, &[&user_key]).await?;
+        let user: UserRecord = match beside.pop().flatten() {
+            Some(bytes) => records::decode(&user_key, &bytes)?,
+            None => return Err(AuthError::InvalidToken(USER_GONE)),
+        };
         self.may_log_in(&user)?;
         let lifetime = self.settings.lifetimes.console_token;
+        let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
         let claims = tokens::new_session(
             self.issuer(),
             &user.id,
-            random_token()?,
+            derived_token(SESSION_OF_DELIVERY, &delivery),
             Audience::Console,
             &["wechat", "scan"],
             lifetime,
@@ -270,20 +287,22 @@ impl AuthService {
             reported: confirmed.version + 1,
             ..confirmed.clone()
         };
-        let moved = self
-            .store
-            .compare_and_swap(
-                &store_keys::scene(scene),
-                confirmed_bytes,
-                &records::encode(&delivered)?,
-                Lifetime::For(grace),
+        let move_to_delivered = Condition {
+            key: store_keys::scene(scene),
+            expected: confirmed_bytes.to_vec(),
+            new: records::encode(&delivered)?,
+            lifetime: Lifetime::For(grace),
+        };
+        let delivered_here = self
+            .record_console_session(
+                &session,
+                &confirmed.console,
+                Some((opening, &move_to_delivered)),
             )
             .await?;
-        if !moved {
+        if !delivered_here {
             return Ok(None);
         }
-        self.record_console_session(&session, &confirmed.console)
-            .await?;
         // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
         // uncounted (a rare undercount, where counting again on redelivery would double-count).
         self.metrics.count_login(LoginMethod::Scan);
@@ -298,23 +317,27 @@ impl AuthService {
         claims: &Claims,
         console: &ConsoleInfo,
     ) -> Result<IsLoginResponse, AuthError> {
-        self.record_console_session(claims, console).await?;
+        self.record_console_session(claims, console, None).await?;
         let user = self.user(&claims.sub).await?;
         self.console_answer(claims, claims.exp.saturating_sub(unix_now()), &user)
     }
 
-    /// The console's session takes its scene's device name and address.
+    /// The console's session takes its scene's device name and address; when it is opened on a
+    /// [`Condition`] (with the index already read), `false` if that swap was not made.
     async fn record_console_session(
         &self,
         claims: &Claims,
         console: &ConsoleInfo,
-    ) -> Result<(), AuthError> {
+        on: Option<(ReadOpening, &Condition)>,
+    ) -> Result<bool, AuthError> {
+        let (opening, condition) = on.unzip();
         self.record_session(
             claims,
             Some(console.device_name.clone()),
             console.ip.clone(),
             None,
-            None,
+            opening,
+            condition,
         )
         .await
     }
