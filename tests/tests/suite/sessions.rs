@@ -35,6 +35,13 @@ async fn sessions_of(server: &TestServer, token: &str) -> Vec<Session> {
     reply.json::<SessionsResponse>().sessions
 }
 
+/// The live sessions of `token`'s user of one kind.
+async fn sessions_of_kind(server: &TestServer, token: &str, kind: Audience) -> Vec<Session> {
+    let mut sessions = sessions_of(server, token).await;
+    sessions.retain(|session| session.client == kind);
+    sessions
+}
+
 async fn me_status(server: &TestServer, token: &str) -> (u16, String) {
     let reply = server.get("/auth/me", Some(token)).await;
     (reply.status, reply.code().to_owned())
@@ -241,11 +248,7 @@ async fn racing_exchanges_of_one_ticket_open_one_session(start: impl Start) {
     let token = winners[0].body["access_token"].as_str().unwrap();
     assert_eq!(me_status(server, token).await.0, 200);
     // The losers wrote the winner's session, not sessions of their own.
-    let h5: Vec<Session> = sessions_of(server, &phone.access_token)
-        .await
-        .into_iter()
-        .filter(|session| session.client == Audience::H5)
-        .collect();
+    let h5 = sessions_of_kind(server, &phone.access_token, Audience::H5).await;
     assert_eq!(h5.len(), 1, "{h5:?}");
     assert_eq!(json!(h5[0].id), claims_of(token)["sid"]);
     assert_eq!(h5[0].device_name.as_deref(), Some("Kiosk"));
@@ -262,17 +265,17 @@ async fn racing_polls_of_a_confirmed_scene_open_one_session(start: impl Start) {
     assert_eq!(confirmed.status, 204, "{confirmed:?}");
     let path = islogin_path(&scene, 5);
     let polls = join_all((0..8).map(|_| server.get(&path, Some(&scene.poll_token)))).await;
+    assert!(
+        polls.iter().all(|poll| poll.body["status"] == "confirmed"),
+        "{polls:?}"
+    );
     let tokens: Vec<&str> = polls
         .iter()
         .map(|poll| poll.body["access_token"].as_str().unwrap_or_default())
         .collect();
     assert!(tokens.iter().all(|token| *token == tokens[0]), "{polls:?}");
     // The polls that lost the delivery wrote its session, not sessions of their own.
-    let consoles: Vec<Session> = sessions_of(server, &phone.access_token)
-        .await
-        .into_iter()
-        .filter(|session| session.client == Audience::Console)
-        .collect();
+    let consoles = sessions_of_kind(server, &phone.access_token, Audience::Console).await;
     assert_eq!(consoles.len(), 1, "{consoles:?}");
     assert_eq!(json!(consoles[0].id), claims_of(tokens[0])["sid"]);
     assert_eq!(me_status(server, tokens[0]).await.0, 200);
