@@ -73,12 +73,6 @@ impl ParentSession {
     }
 }
 
-fn lifetime_until(expires_at: u64) -> Lifetime {
-    Lifetime::For(Duration::from_secs(
-        expires_at.saturating_sub(unix_now()).max(1),
-    ))
-}
-
 /// Records a new session and indexes it under its user and its parent, on `condition` (see
 /// [`ReadOpening::write`]). A parent revoked meanwhile takes the new session with it: the caller
 /// gets [`AuthError::TicketExpired`].
@@ -230,7 +224,7 @@ impl ReadOpening {
         let mut writes = vec![Step::Put {
             key: &session_key,
             value: &record_bytes,
-            lifetime: lifetime_until(record.expires_at),
+            lifetime: Lifetime::Until(record.expires_at),
         }];
         for (((key, _), expected), (new, lifetime, _)) in indexes.iter().zip(&read).zip(&updated) {
             writes.push(records::write_step(
@@ -341,7 +335,7 @@ fn with_entry(
     entries.push(entry.clone());
     let evicted = evict_oldest(&mut entries, bound);
     let until = entries.iter().map(|e| e.expires_at).max().unwrap_or(now);
-    (entries, lifetime_until(until), evicted)
+    (entries, Lifetime::Until(until), evicted)
 }
 
 /// Removes the entries past `bound.live` and returns them, one at a time from the kind (console,
@@ -432,7 +426,7 @@ pub async fn revoke_with_descendants(
             .put(
                 &store_keys::revoked_session(&session.sid),
                 b"1",
-                lifetime_until(session.expires_at),
+                Lifetime::Until(session.expires_at),
             )
             .await?;
         if store
@@ -545,7 +539,7 @@ pub async fn touch(store: &dyn Store, sid: &str) -> Result<(), AuthError> {
                         last_seen_at: now,
                         ..record.clone()
                     };
-                    Transition::Write(seen, lifetime_until(record.expires_at), ())
+                    Transition::Write(seen, Lifetime::Until(record.expires_at), ())
                 }
                 // Gone (revoked, expired, or from before sessions were kept) or seen recently.
                 Some(_) | None => Transition::Keep(()),

@@ -32,9 +32,9 @@ struct TicketRecord {
     parent: Option<ParentSession>,
 }
 
+/// Kept for [`REMEMBERED_FOR`] past its expiry; marking it used keeps the same end.
 fn remembered(expires_at: u64) -> Lifetime {
-    let until = expires_at + REMEMBERED_FOR.as_secs();
-    Lifetime::For(Duration::from_secs(until.saturating_sub(unix_now()).max(1)))
+    Lifetime::Until(expires_at + REMEMBERED_FOR.as_secs())
 }
 
 /// Mints a ticket for `user_id`, minted by the session `parent`, valid for `ttl`.

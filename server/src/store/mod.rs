@@ -26,6 +26,9 @@ pub use notify::{NotifyHub, Subscription, TopicEvent};
 pub enum Lifetime {
     Forever,
     For(Duration),
+    /// Until this Unix time in seconds (by this instance's clock): a record written again with the
+    /// same end keeps the expiry it had, which the embedded store then need not index again.
+    Until(u64),
 }
 
 /// The result of counting an event in a fixed window (for rate limits).

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use meeteasy_auth::config::{RedisSettings, ReplicaAck};
 use meeteasy_auth::domain::sessions::{self, SessionRecord};
@@ -106,6 +106,7 @@ macro_rules! contract {
 contract!(
     get_put_delete,
     lifetime_expires_records,
+    an_end_in_unix_time_expires_records_then,
     forever_replaces_a_lifetime,
     insert_new_writes_only_when_absent,
     compare_and_swap_replaces_only_the_expected,
@@ -198,6 +199,41 @@ async fn lifetime_expires_records(store: &Arc<dyn Store>) {
     assert_eq!(
         store.get("user:kept").await.unwrap().as_deref(),
         Some(&b"u"[..])
+    );
+}
+
+async fn an_end_in_unix_time_expires_records_then(store: &Arc<dyn Store>) {
+    let end = unix_now() + 2;
+    store
+        .put("ticket:ending", b"unused", Lifetime::Until(end))
+        .await
+        .unwrap();
+    // Written again with the same end, as a ticket is when it is used: it still ends then.
+    assert!(
+        store
+            .compare_and_swap("ticket:ending", b"unused", b"used", Lifetime::Until(end))
+            .await
+            .unwrap()
+    );
+    store
+        .put("ticket:later", b"l", Lifetime::Until(end + 3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("ticket:ending").await.unwrap().as_deref(),
+        Some(&b"used"[..])
+    );
+
+    wait_until_gone(store, "ticket:ending").await;
+    // Redis counts the end from the writer's clock in whole milliseconds: a few early at most.
+    let gone_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    assert!(
+        gone_at + Duration::from_millis(5) >= Duration::from_secs(end),
+        "gone at {gone_at:?}, before its end at {end} s"
+    );
+    assert_eq!(
+        store.get("ticket:later").await.unwrap().as_deref(),
+        Some(&b"l"[..])
     );
 }
 

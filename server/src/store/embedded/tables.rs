@@ -178,6 +178,11 @@ impl<'txn> Records<'txn> {
             .insert(key, (expires_at, value))
             .map_err(storage_error)?
             .and_then(|previous| previous.value().0);
+        self.written = true;
+        if previous_expiry == expires_at {
+            // Its entry in the expiry index is where it was.
+            return Ok(());
+        }
         if let Some(previous_expiry) = previous_expiry {
             self.expiries
                 .remove((previous_expiry, key))
@@ -188,7 +193,6 @@ impl<'txn> Records<'txn> {
                 .insert((expires_at, key), ())
                 .map_err(storage_error)?;
         }
-        self.written = true;
         Ok(())
     }
 
@@ -226,6 +230,7 @@ impl<'txn> Records<'txn> {
             Lifetime::For(duration) => {
                 Some(self.now_millis.saturating_add(lifetime_millis(duration)))
             }
+            Lifetime::Until(unix_secs) => Some(unix_secs.saturating_mul(1000)),
         }
     }
 }
@@ -287,12 +292,16 @@ mod tests {
             records
                 .put("made-forever", b"4", Lifetime::Forever)
                 .unwrap();
+            // Rewriting it with the same end leaves its index entry as it was.
+            let end = Lifetime::Until(records.now_millis / 1000 + 3600);
+            records.put("same-end", b"5", end).unwrap();
+            records.put("same-end", b"6", end).unwrap();
         });
         write(&database, |records| {
             records.now_millis += 10;
             assert_eq!(records.purge_expired().unwrap(), 1);
-            assert_eq!(records.records.len().unwrap(), 3);
-            assert_eq!(records.expiries.len().unwrap(), 1);
+            assert_eq!(records.records.len().unwrap(), 4);
+            assert_eq!(records.expiries.len().unwrap(), 2);
             assert!(records.live("expiring").unwrap().is_none());
             assert!(records.live("made-forever").unwrap().is_some());
             assert_eq!(records.purge_expired().unwrap(), 0);

@@ -19,7 +19,7 @@ mod sharded;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
@@ -384,8 +384,8 @@ impl Store for RedisStore {
     ) -> Result<bool, StoreError> {
         let mut invocation = self.scripts.compare_and_swap.prepare_invoke();
         invocation.key(self.keys.key(key)).arg(expected).arg(new);
-        if let Lifetime::For(duration) = lifetime {
-            invocation.arg(px_millis(duration));
+        if let Some(millis) = px_of(lifetime) {
+            invocation.arg(millis);
         }
         self.invoke(key, Effect::Write, &invocation).await
     }
@@ -521,8 +521,8 @@ impl RedisStore {
     /// source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
     fn step_command(&self, step: &Step<'_>) -> Cmd {
         let with_lifetime = |mut command: Cmd, lifetime: Lifetime| {
-            if let Lifetime::For(duration) = lifetime {
-                command.arg("PX").arg(px_millis(duration));
+            if let Some(millis) = px_of(lifetime) {
+                command.arg("PX").arg(millis);
             }
             command
         };
@@ -561,8 +561,8 @@ impl RedisStore {
                     .arg(self.keys.key(key))
                     .arg(expected)
                     .arg(new);
-                if let Lifetime::For(duration) = lifetime {
-                    command.arg(px_millis(duration));
+                if let Some(millis) = px_of(lifetime) {
+                    command.arg(millis);
                 }
                 command
             }
@@ -638,7 +638,21 @@ async fn bounded<T>(
         })
 }
 
-/// A lifetime as `PX` milliseconds: at least one (Redis refuses zero) and at most what Redis accepts
+/// A lifetime as `PX` milliseconds, or `None` for a record without expiry. An end in Unix time
+/// is counted from this instance's clock, as the domain that chose it counts.
+fn px_of(lifetime: Lifetime) -> Option<u64> {
+    match lifetime {
+        Lifetime::Forever => None,
+        Lifetime::For(duration) => Some(px_millis(duration)),
+        Lifetime::Until(unix_secs) => {
+            let end = UNIX_EPOCH + Duration::from_secs(unix_secs);
+            let left = end.duration_since(SystemTime::now()).unwrap_or_default();
+            Some(px_millis(left))
+        }
+    }
+}
+
+/// A duration as `PX` milliseconds: at least one (Redis refuses zero) and at most what Redis accepts
 /// (it refuses an expiry past the end of its clock).
 fn px_millis(duration: Duration) -> u64 {
     const LONGEST_PX: u64 = i64::MAX as u64 / 2;
