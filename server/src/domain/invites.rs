@@ -78,13 +78,12 @@ pub(super) struct InviteRecord {
 }
 
 impl InviteRecord {
-    /// How long the store keeps it from `now`.
-    fn lifetime(&self, now: u64) -> Lifetime {
-        let until = match self.state {
+    /// Until when the store keeps it.
+    fn lifetime(&self) -> Lifetime {
+        Lifetime::Until(match self.state {
             InviteState::Open => self.expires_at + KEPT_FOR,
             InviteState::Accepted { at, .. } | InviteState::Revoked { at } => at + KEPT_FOR,
-        };
-        Lifetime::For(Duration::from_secs(until.saturating_sub(now).max(1)))
+        })
     }
 
     /// Whether the invites list shows it at `now`.
@@ -161,10 +160,8 @@ pub(super) async fn save(
     qr_png: &[u8],
 ) -> Result<(), AuthError> {
     let now = unix_now();
-    let lifetime = record.lifetime(now);
-    let open_for = Lifetime::For(Duration::from_secs(
-        record.expires_at.saturating_sub(now).max(1),
-    ));
+    let lifetime = record.lifetime();
+    let open_for = Lifetime::Until(record.expires_at);
     store
         .put(&store_keys::invite_qr(&record.id), qr_png, open_for)
         .await?;
@@ -293,7 +290,7 @@ pub(super) async fn revoke(
                         state: InviteState::Revoked { at: now },
                         ..record.clone()
                     };
-                    let lifetime = next.lifetime(now);
+                    let lifetime = next.lifetime();
                     Transition::Write(next, lifetime, true)
                 }
             })
@@ -422,7 +419,7 @@ impl AuthService {
         let record = records::update(store, &key, |current: Option<&InviteRecord>| {
             let record = current.ok_or(AuthError::InviteInvalid)?;
             let next = accepted(record, &user.id, now)?;
-            let lifetime = next.lifetime(now);
+            let lifetime = next.lifetime();
             Ok(Transition::Write(next.clone(), lifetime, next))
         })
         .await?;

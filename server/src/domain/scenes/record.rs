@@ -1,8 +1,6 @@
 //! The stored scene: what the console asked for, who holds it, and the versions that let a long-poll
 //! wait for something *new*.
 
-use std::time::Duration;
-
 use meeteasy_protocol::{Claims, ConsoleInfo, ScannerProfile, ScenePurpose};
 use serde::{Deserialize, Serialize};
 
@@ -75,10 +73,9 @@ impl SceneRecord {
         self.expires_at <= unix_now()
     }
 
+    /// The record ends when the scene does: a step that keeps `expires_at` keeps its expiry.
     pub fn lifetime(&self) -> Lifetime {
-        Lifetime::For(Duration::from_secs(
-            self.expires_at.saturating_sub(unix_now()).max(1),
-        ))
+        Lifetime::Until(self.expires_at)
     }
 
     pub fn moved_to(&self, state: SceneState, expires_at: u64) -> SceneRecord {
