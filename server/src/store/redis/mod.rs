@@ -645,8 +645,12 @@ fn px_of(lifetime: Lifetime) -> Option<u64> {
         Lifetime::Forever => None,
         Lifetime::For(duration) => Some(px_millis(duration)),
         Lifetime::Until(unix_secs) => {
-            let end = UNIX_EPOCH + Duration::from_secs(unix_secs);
-            let left = end.duration_since(SystemTime::now()).unwrap_or_default();
+            // An end past what the clock can name is as good as the longest lifetime Redis takes.
+            let left = UNIX_EPOCH
+                .checked_add(Duration::from_secs(unix_secs))
+                .map_or(Duration::MAX, |end| {
+                    end.duration_since(SystemTime::now()).unwrap_or_default()
+                });
             Some(px_millis(left))
         }
     }
@@ -673,5 +677,24 @@ fn store_error(error: RedisError) -> StoreError {
         StoreError::Corrupt(format!("Redis: {error}"))
     } else {
         StoreError::Unavailable(format!("Redis: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_in_unix_time_becomes_the_milliseconds_left() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or_default();
+        assert_eq!(px_of(Lifetime::Forever), None);
+        let left = px_of(Lifetime::Until(now + 60)).unwrap_or_default();
+        assert!((59_000..=60_000).contains(&left), "{left} ms left");
+        // Past, or beyond what the clock can name: still a lifetime Redis takes, and no panic.
+        assert_eq!(px_of(Lifetime::Until(now - 1)), Some(1));
+        assert_eq!(px_of(Lifetime::Until(u64::MAX)), Some(i64::MAX as u64 / 2));
     }
 }
