@@ -17,8 +17,8 @@ use super::sessions::{Opening, ParentSession};
 use super::tickets::Redeemable;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
-    AuthError, AuthService, ClientAddr, device_names, limits, passwords, records, scenes,
-    store_keys, team, tickets,
+    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys, team,
+    tickets,
 };
 
 const MAX_CODE_LEN: usize = 256;
@@ -231,13 +231,9 @@ impl AuthService {
         // Read together: the user, and the indexes the session goes into. The ticket is redeemed in
         // the batch that writes the session.
         let opening = Opening::new(&user_id, parent.as_ref().map(|parent| parent.sid.as_str()));
-        let user_key = store_keys::user(&user_id);
-        let (mut beside, opening) = opening.read_beside(store, &[&user_key]).await?;
+        let (user, opening) = opening.read_with_user(store).await?;
         // A ticket whose user was deleted meanwhile leads nowhere.
-        let user: UserRecord = match beside.pop().flatten() {
-            Some(bytes) => records::decode(&user_key, &bytes)?,
-            None => return Err(AuthError::TicketInvalid),
-        };
+        let user = user.ok_or(AuthError::TicketInvalid)?;
         let opened = self
             .open_session(
                 &user,

@@ -19,6 +19,7 @@ use crate::store::{Lifetime, Outcome, Step, Store, StoreError};
 
 use super::records::{self, Transition};
 use super::secrets::is_token_shaped;
+use super::users::UserRecord;
 use super::{AuthError, store_keys, unix_now};
 
 /// `last_seen_at` is kept to within this; a session is written at most once per this period.
@@ -88,13 +89,15 @@ pub async fn open(
 }
 
 /// Opening a session for a user, derived from a parent or not, in two batches (two round trips):
-/// the indexes it goes into are read ([`Opening::read_beside`], with what else the caller reads),
+/// the indexes it goes into are read (with the user's record: [`Opening::read_with_user`]),
 /// then [`ReadOpening::write`] writes the record, both index entries and the caller's
 /// [`Condition`] if any, and reads the parent's mark, in that order. A reader skips an index entry
 /// whose record it cannot find, so no order among the writes matters; the parent's mark is read
 /// only after this session is in the parent's index (see the module's first lines). An index
 /// another login changed between the two batches is updated again on its own.
 pub struct Opening {
+    /// The user's record, read beside the indexes by [`Opening::read_with_user`].
+    user_key: String,
     user_index: String,
     /// The parent's sid and the index of its derived sessions.
     parent: Option<(String, String)>,
@@ -103,13 +106,29 @@ pub struct Opening {
 impl Opening {
     pub fn new(user_id: &str, parent: Option<&str>) -> Self {
         Self {
+            user_key: store_keys::user(user_id),
             user_index: store_keys::user_sessions(user_id),
             parent: parent.map(|sid| (sid.to_owned(), store_keys::derived_sessions(sid))),
         }
     }
 
+    /// Reads the indexes, and in the same batch the record of the user the session is for: `None`
+    /// when that user was deleted (the caller says what that means for its login).
+    pub async fn read_with_user(
+        self,
+        store: &dyn Store,
+    ) -> Result<(Option<UserRecord>, ReadOpening), AuthError> {
+        let user_key = self.user_key.clone();
+        let (mut beside, read) = self.read_beside(store, &[&user_key]).await?;
+        let user = match beside.pop().flatten() {
+            Some(bytes) => Some(records::decode(&user_key, &bytes)?),
+            None => None,
+        };
+        Ok((user, read))
+    }
+
     /// Reads the indexes, and the records under `beside` in the same batch (returned in order).
-    pub async fn read_beside(
+    async fn read_beside(
         self,
         store: &dyn Store,
         beside: &[&str],

@@ -259,13 +259,8 @@ impl AuthService {
     ) -> Result<Option<IsLoginResponse>, AuthError> {
         let store = self.store.as_ref();
         // Read together: the user, and the index the session goes into.
-        let user_key = store_keys::user(user_id);
-        let opening = Opening::new(user_id, None);
-        let (mut beside, opening) = opening.read_beside(store, &[&user_key]).await?;
-        let user: UserRecord = match beside.pop().flatten() {
-            Some(bytes) => records::decode(&user_key, &bytes)?,
-            None => return Err(AuthError::InvalidToken(USER_GONE)),
-        };
+        let (user, opening) = Opening::new(user_id, None).read_with_user(store).await?;
+        let user = user.ok_or(AuthError::InvalidToken(USER_GONE))?;
         self.may_log_in(&user)?;
         let lifetime = self.settings.lifetimes.console_token;
         let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
