@@ -181,6 +181,11 @@ impl Store for FaultyStore {
         .await
     }
 
+    async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
+        self.faulty(Calls::Write, key, self.inner.append(key, value, lifetime))
+            .await
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.faulty(Calls::Write, key, self.inner.take(key)).await
     }

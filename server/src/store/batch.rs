@@ -25,6 +25,11 @@ pub enum Step<'a> {
         new: &'a [u8],
         lifetime: Lifetime,
     },
+    Append {
+        key: &'a str,
+        value: &'a [u8],
+        lifetime: Lifetime,
+    },
     /// Not a record: where it falls in a batch does not matter.
     ClaimSlot {
         key: &'a str,
@@ -39,6 +44,7 @@ impl Step<'_> {
             | Step::Put { key, .. }
             | Step::InsertNew { key, .. }
             | Step::CompareAndSwap { key, .. }
+            | Step::Append { key, .. }
             | Step::ClaimSlot { key, .. } => key,
         }
     }
@@ -47,17 +53,21 @@ impl Step<'_> {
     pub(super) fn writes(&self) -> bool {
         match self {
             Step::Get(_) | Step::ClaimSlot { .. } => false,
-            Step::Put { .. } | Step::InsertNew { .. } | Step::CompareAndSwap { .. } => true,
+            Step::Put { .. }
+            | Step::InsertNew { .. }
+            | Step::CompareAndSwap { .. }
+            | Step::Append { .. } => true,
         }
     }
 }
 
-/// What one step of a batch gave: a read's record, or whether a write was made (always for `Put`)
-/// or the slot taken.
+/// What one step of a batch gave: a read's record, whether a write was made (always for `Put`)
+/// or the slot taken, or the length an append left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Read(Option<Vec<u8>>),
     Written(bool),
+    Length(u64),
 }
 
 impl Outcome {
@@ -65,9 +75,7 @@ impl Outcome {
     pub fn into_read(self) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
             Outcome::Read(record) => Ok(record),
-            Outcome::Written(_) => Err(StoreError::Corrupt(
-                "a batch answered a write where a read was asked".to_owned(),
-            )),
+            Outcome::Written(_) | Outcome::Length(_) => Err(self.mismatch("a read")),
         }
     }
 
@@ -75,10 +83,27 @@ impl Outcome {
     pub fn written(&self) -> Result<bool, StoreError> {
         match self {
             Outcome::Written(written) => Ok(*written),
-            Outcome::Read(_) => Err(StoreError::Corrupt(
-                "a batch answered a read where a write was asked".to_owned(),
-            )),
+            Outcome::Read(_) | Outcome::Length(_) => Err(self.mismatch("a write")),
         }
+    }
+
+    /// The record's length after an `Append` step.
+    pub fn length(&self) -> Result<u64, StoreError> {
+        match self {
+            Outcome::Length(length) => Ok(*length),
+            Outcome::Read(_) | Outcome::Written(_) => Err(self.mismatch("an append")),
+        }
+    }
+
+    fn mismatch(&self, asked: &str) -> StoreError {
+        let answered = match self {
+            Outcome::Read(_) => "a read",
+            Outcome::Written(_) => "a write",
+            Outcome::Length(_) => "an append",
+        };
+        StoreError::Corrupt(format!(
+            "a batch answered {answered} where {asked} was asked"
+        ))
     }
 }
 
@@ -118,6 +143,11 @@ pub async fn run_steps_in_turn<S: Store + ?Sized>(
                 new,
                 lifetime,
             } => Outcome::Written(store.compare_and_swap(key, expected, new, lifetime).await?),
+            Step::Append {
+                key,
+                value,
+                lifetime,
+            } => Outcome::Length(store.append(key, value, lifetime).await?),
             Step::ClaimSlot { key, lifetime } => {
                 Outcome::Written(store.claim_slot(key, lifetime).await?)
             }

@@ -1,6 +1,6 @@
 //! The one store the server keeps its state in: a small key-value interface shaped for the atomic steps
-//! the domain needs (insert-if-absent, compare-and-swap, take-once, windowed counters) plus change
-//! notifications for long-polls. Records are opaque bytes; the domain owns their format and meaning.
+//! the domain needs (insert-if-absent, compare-and-swap, append, take-once, windowed counters) plus
+//! change notifications for long-polls. Records are opaque bytes; the domain owns their format and meaning.
 //!
 //! Two backends implement it: [`embedded::EmbeddedStore`] (redb in `--data-dir`, no server needed) and
 //! [`redis::RedisStore`] (one Redis, Sentinel or Cluster, for production and for several instances).
@@ -74,6 +74,11 @@ pub trait Store: Send + Sync + 'static {
         new: &[u8],
         lifetime: Lifetime,
     ) -> Result<bool, StoreError>;
+
+    /// Adds `value` at the end of the record under `key` (none, or an expired one, counts as empty)
+    /// and answers the record's length in bytes after it. An append never shortens a record's
+    /// life: it lives until the later of its end and `lifetime`'s (`Forever` is the latest).
+    async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError>;
 
     /// Removes and returns the record in one step: of concurrent takes, exactly one gets it.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -110,6 +110,7 @@ contract!(
     forever_replaces_a_lifetime,
     insert_new_writes_only_when_absent,
     compare_and_swap_replaces_only_the_expected,
+    append_adds_at_the_end_and_never_shortens_a_life,
     take_gives_a_record_to_exactly_one_taker,
     a_batch_runs_its_steps_in_order,
     count_in_window_counts_then_resets,
@@ -468,6 +469,65 @@ async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
         ]
     );
     assert!(!store.claim_slot("poll-gate:2", SHORT).await.unwrap());
+}
+
+async fn append_adds_at_the_end_and_never_shortens_a_life(store: &Arc<dyn Store>) {
+    let append = |key: &'static str, value: &'static [u8], lifetime| async move {
+        store.append(key, value, lifetime).await.unwrap()
+    };
+    // No record yet: the append makes it, with the append's life.
+    assert_eq!(append("index:1", b"ab", Lifetime::For(SHORT)).await, 2);
+    let an_hour = Lifetime::Until(unix_now() + 3600);
+    assert_eq!(append("index:1", b"cd", an_hour).await, 4);
+    // A shorter life than the record's does not shorten it.
+    assert_eq!(append("index:1", b"e", Lifetime::For(SHORT)).await, 5);
+    // No end is the latest end.
+    append("index:2", b"x", Lifetime::For(SHORT)).await;
+    append("index:2", b"y", Lifetime::Forever).await;
+    append("index:2", b"z", Lifetime::For(SHORT)).await;
+    append("index:3", b"old", Lifetime::For(SHORT)).await;
+    store
+        .put("index:witness", b"w", Lifetime::For(SHORT))
+        .await
+        .unwrap();
+
+    wait_until_gone(store, "index:witness").await;
+    wait_until_gone(store, "index:3").await;
+    for (key, value) in [("index:1", &b"abcde"[..]), ("index:2", b"xyz")] {
+        assert_eq!(
+            store.get(key).await.unwrap().as_deref(),
+            Some(value),
+            "{key}"
+        );
+    }
+    // An expired record counts as empty.
+    assert_eq!(append("index:3", b"new", Lifetime::For(SHORT)).await, 3);
+
+    // In a batch, each append answers the length it left, and a later step sees it.
+    let appended = store
+        .batch(&[
+            Step::Append {
+                key: "index:4",
+                value: b"12",
+                lifetime: an_hour,
+            },
+            Step::Append {
+                key: "index:4",
+                value: b"345",
+                lifetime: an_hour,
+            },
+            Step::Get("index:4"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        appended,
+        [
+            Outcome::Length(2),
+            Outcome::Length(5),
+            Outcome::Read(Some(b"12345".to_vec()))
+        ]
+    );
 }
 
 async fn take_gives_a_record_to_exactly_one_taker(store: &Arc<dyn Store>) {

@@ -166,6 +166,12 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.execute(move |records| records.append(&key, &value, lifetime))
+            .await
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.to_owned();
         self.execute(move |records| records.take(&key)).await
@@ -190,7 +196,8 @@ impl Store for EmbeddedStore {
                 Step::Get(_)
                 | Step::Put { .. }
                 | Step::InsertNew { .. }
-                | Step::CompareAndSwap { .. } => on_records.extend(OwnedStep::on_record(step)),
+                | Step::CompareAndSwap { .. }
+                | Step::Append { .. } => on_records.extend(OwnedStep::on_record(step)),
             }
         }
         let mut outcomes = if on_records.is_empty() {
@@ -262,6 +269,7 @@ enum OwnedStep {
     Put(String, Vec<u8>, Lifetime),
     InsertNew(String, Vec<u8>, Lifetime),
     CompareAndSwap(String, Vec<u8>, Vec<u8>, Lifetime),
+    Append(String, Vec<u8>, Lifetime),
 }
 
 impl OwnedStep {
@@ -286,6 +294,11 @@ impl OwnedStep {
                 new,
                 lifetime,
             } => Self::CompareAndSwap(key.to_owned(), expected.to_vec(), new.to_vec(), lifetime),
+            Step::Append {
+                key,
+                value,
+                lifetime,
+            } => Self::Append(key.to_owned(), value.to_vec(), lifetime),
         })
     }
 
@@ -294,7 +307,8 @@ impl OwnedStep {
             Self::Get(key)
             | Self::Put(key, ..)
             | Self::InsertNew(key, ..)
-            | Self::CompareAndSwap(key, ..) => key,
+            | Self::CompareAndSwap(key, ..)
+            | Self::Append(key, ..) => key,
         }
     }
 
@@ -310,6 +324,9 @@ impl OwnedStep {
             }
             Self::CompareAndSwap(key, expected, new, lifetime) => {
                 Outcome::Written(records.compare_and_swap(key, expected, new, *lifetime)?)
+            }
+            Self::Append(key, value, lifetime) => {
+                Outcome::Length(records.append(key, value, *lifetime)?)
             }
         })
     }

@@ -116,6 +116,31 @@ impl<'txn> Records<'txn> {
         }
     }
 
+    /// See [`crate::store::Store::append`]: the record is written whole again, its end the later
+    /// of the two (no end is the latest).
+    pub(super) fn append(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        lifetime: Lifetime,
+    ) -> Result<u64, StoreError> {
+        let wanted = self.expiry_of(lifetime);
+        let (mut joined, expires_at) = match self.live(key)? {
+            Some(current) => {
+                let later = current
+                    .expires_at
+                    .zip(wanted)
+                    .map(|(was, now)| was.max(now));
+                (current.value, later)
+            }
+            None => (Vec::new(), wanted),
+        };
+        joined.extend_from_slice(value);
+        self.write(key, &joined, expires_at)?;
+        u64::try_from(joined.len())
+            .map_err(|_| StoreError::Corrupt(format!("record {key} outgrew a length")))
+    }
+
     /// The live record under `key`, as this transaction sees it (its own writes included).
     pub(super) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.live(key)?.map(|record| record.value))

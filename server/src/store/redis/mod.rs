@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
 use self::link::{Handle, Link, SentinelLink, wait_command};
-use self::scripts::{COMPARE_AND_SWAP, Scripts};
+use self::scripts::{APPEND, COMPARE_AND_SWAP, Scripts};
 use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 use crate::store::{
     Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
@@ -390,6 +390,15 @@ impl Store for RedisStore {
         self.invoke(key, Effect::Write, &invocation).await
     }
 
+    async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.append.prepare_invoke();
+        invocation.key(self.keys.key(key)).arg(value);
+        if let Some(millis) = px_of(lifetime) {
+            invocation.arg(millis);
+        }
+        self.invoke(key, Effect::Write, &invocation).await
+    }
+
     /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
     /// connection, and answers them together. A Cluster spreads a batch's keys over many nodes:
     /// see [`RedisStore::batch_across_slots`].
@@ -517,8 +526,8 @@ impl Drop for RedisStore {
 }
 
 impl RedisStore {
-    /// The command carrying out `step`; a compare-and-swap in a pipeline is sent as the script's
-    /// source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
+    /// The command carrying out `step`; a compare-and-swap or an append in a pipeline is sent as its
+    /// script's source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
     fn step_command(&self, step: &Step<'_>) -> Cmd {
         let with_lifetime = |mut command: Cmd, lifetime: Lifetime| {
             if let Some(millis) = px_of(lifetime) {
@@ -561,6 +570,22 @@ impl RedisStore {
                     .arg(self.keys.key(key))
                     .arg(expected)
                     .arg(new);
+                if let Some(millis) = px_of(lifetime) {
+                    command.arg(millis);
+                }
+                command
+            }
+            Step::Append {
+                key,
+                value,
+                lifetime,
+            } => {
+                let mut command = redis::cmd("EVAL");
+                command
+                    .arg(APPEND)
+                    .arg(1)
+                    .arg(self.keys.key(key))
+                    .arg(value);
                 if let Some(millis) = px_of(lifetime) {
                     command.arg(millis);
                 }
@@ -622,6 +647,7 @@ fn outcome_of((step, value): (&Step<'_>, redis::Value)) -> Result<Outcome, Store
         | Step::ClaimSlot { .. } => {
             Outcome::Written(redis::from_redis_value(value).map_err(nonsense)?)
         }
+        Step::Append { .. } => Outcome::Length(redis::from_redis_value(value).map_err(nonsense)?),
     })
 }
 

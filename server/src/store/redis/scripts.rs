@@ -17,6 +17,21 @@ end
 return 1
 ";
 
+/// KEYS[1] = key; ARGV[1] = the bytes to add, ARGV[2] = lifetime in milliseconds (absent: forever).
+/// Returns the length after the append. The record's life is never shortened: a record that was
+/// there (PTTL -1: no end, or what is left of its life) keeps its end unless this one is later;
+/// one made now (PTTL -2) takes this end.
+pub(super) const APPEND: &str = r"
+local left = redis.call('PTTL', KEYS[1])
+local length = redis.call('APPEND', KEYS[1], ARGV[1])
+if not ARGV[2] then
+  redis.call('PERSIST', KEYS[1])
+elseif left == -2 or (left >= 0 and left < tonumber(ARGV[2])) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return length
+";
+
 /// KEYS[1] = counter key; ARGV[1] = window in milliseconds. Returns {count, milliseconds left}.
 /// The window starts with the first event; a counter that somehow has no expiry gets one, so it can
 /// never block forever.
@@ -35,6 +50,7 @@ return {count, left}
 
 pub(super) struct Scripts {
     pub(super) compare_and_swap: Script,
+    pub(super) append: Script,
     pub(super) count_in_window: Script,
 }
 
@@ -42,6 +58,7 @@ impl Scripts {
     pub(super) fn new() -> Self {
         Self {
             compare_and_swap: Script::new(COMPARE_AND_SWAP),
+            append: Script::new(APPEND),
             count_in_window: Script::new(COUNT_IN_WINDOW),
         }
     }
