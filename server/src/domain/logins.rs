@@ -12,8 +12,8 @@ use crate::metrics::LoginMethod;
 use crate::wechat::{WeChatError, WeChatSession};
 use meeteasy_protocol::Secret;
 
-use super::service::NewSession;
-use super::sessions::{Opening, ParentSession};
+use super::service::{NewSession, SessionUser};
+use super::sessions::ParentSession;
 use super::tickets::Redeemable;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
@@ -110,7 +110,7 @@ impl AuthService {
     ) -> Result<(TokenResponse, String), AuthError> {
         let opened = self
             .open_session(
-                user,
+                SessionUser::Known(user),
                 NewSession {
                     audience: Audience::Miniprogram,
                     methods: &["wechat"],
@@ -118,7 +118,6 @@ impl AuthService {
                     ip: from.0.clone(),
                     parent: None,
                     sid: None,
-                    opening: None,
                     redeem: None,
                 },
             )
@@ -221,22 +220,16 @@ impl AuthService {
         from: &ClientAddr,
     ) -> Result<TokenResponse, AuthError> {
         let device_name = device_names::checked(request.device_name.as_deref())?;
-        let store = self.store.as_ref();
         let Redeemable {
             user_id,
             parent,
             sid,
             redeem,
-        } = tickets::redeemable(store, request.login_ticket.trim()).await?;
-        // Read together: the user, and the indexes the session goes into. The ticket is redeemed in
-        // the batch that writes the session.
-        let opening = Opening::new(&user_id, parent.as_ref().map(|parent| parent.sid.as_str()));
-        let (user, opening) = opening.read_with_user(store).await?;
-        // A ticket whose user was deleted meanwhile leads nowhere.
-        let user = user.ok_or(AuthError::TicketInvalid)?;
+        } = tickets::redeemable(self.store.as_ref(), request.login_ticket.trim()).await?;
+        // The ticket is redeemed, and its user read, in the batch that writes the session.
         let opened = self
             .open_session(
-                &user,
+                SessionUser::OfTicket(&user_id),
                 NewSession {
                     audience: Audience::H5,
                     methods: &["ticket"],
@@ -244,7 +237,6 @@ impl AuthService {
                     ip: from.0.clone(),
                     parent,
                     sid: Some(sid),
-                    opening: Some(opening),
                     redeem: Some(redeem),
                 },
             )
@@ -297,7 +289,7 @@ impl AuthService {
         };
         let opened = self
             .open_session(
-                &user,
+                SessionUser::Known(&user),
                 NewSession {
                     audience,
                     methods: &["pwd"],
@@ -305,7 +297,6 @@ impl AuthService {
                     ip: from.0.clone(),
                     parent: None,
                     sid: None,
-                    opening: None,
                     redeem: None,
                 },
             )

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::store::{Lifetime, Step, Store, StoreError};
+use crate::store::{Lifetime, Store, StoreError};
 
 use super::AuthError;
 
@@ -24,29 +24,6 @@ pub async fn load<T: DeserializeOwned>(
     match store.get(key).await? {
         None => Ok(None),
         Some(bytes) => decode(key, &bytes).map(Some),
-    }
-}
-
-/// The batch step writing `new` over `expected` (what was read: `None` for no record), as
-/// [`update`] writes: it is made only if nobody changed the record since it was read.
-pub fn write_step<'a>(
-    key: &'a str,
-    expected: Option<&'a [u8]>,
-    new: &'a [u8],
-    lifetime: Lifetime,
-) -> Step<'a> {
-    match expected {
-        None => Step::InsertNew {
-            key,
-            value: new,
-            lifetime,
-        },
-        Some(expected) => Step::CompareAndSwap {
-            key,
-            expected,
-            new,
-            lifetime,
-        },
     }
 }
 

@@ -17,9 +17,7 @@ use crate::wechat::WeChat;
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::secrets::random_token;
-use super::sessions::{
-    self, Condition, LAST_SEEN_PRECISION, ParentSession, ReadOpening, SessionRecord,
-};
+use super::sessions::{self, Condition, LAST_SEEN_PRECISION, Opened, ParentSession, SessionRecord};
 use super::signing_keys::SigningKeys;
 use super::store_keys;
 use super::users::{self, UserRecord};
@@ -69,11 +67,19 @@ pub(super) struct NewSession<'a> {
     pub parent: Option<ParentSession>,
     /// The session's id when the caller names it (a ticket names the one it opens); else a new one.
     pub sid: Option<String>,
-    /// The session's indexes as the caller already read them, if it did.
-    pub opening: Option<ReadOpening>,
     /// A ticket's redeem, made in the batch that writes the session: when another redeem's came
     /// first, the login answers [`AuthError::TicketUsed`].
     pub redeem: Option<Condition>,
+}
+
+/// Whose session [`AuthService::open_session`] opens.
+pub(super) enum SessionUser<'a> {
+    /// A user the caller read.
+    Known(&'a UserRecord),
+    /// The user of a login ticket, by id, read in the batch that writes the session (a round trip
+    /// saved): a user deleted meanwhile ([`AuthError::TicketInvalid`]) or one who may not log in
+    /// here has the session ended at once.
+    OfTicket(&'a str),
 }
 
 /// A session just opened: the token answer, and the session as a parent of sessions it derives.
@@ -234,7 +240,7 @@ impl AuthService {
     /// derives sessions).
     pub(super) async fn open_session(
         &self,
-        user: &UserRecord,
+        user: SessionUser<'_>,
         new: NewSession<'_>,
     ) -> Result<OpenedSession, AuthError> {
         let now = unix_now();
@@ -246,14 +252,20 @@ impl AuthService {
             }
             lifetime = lifetime.min(Duration::from_secs(parent_left));
         }
-        self.may_log_in(user)?;
+        let user_id = match user {
+            SessionUser::Known(user) => {
+                self.may_log_in(user)?;
+                user.id.as_str()
+            }
+            SessionUser::OfTicket(user_id) => user_id,
+        };
         let sid = match new.sid {
             Some(sid) => sid,
             None => random_token()?,
         };
         let claims = tokens::new_session(
             &self.issuer,
-            &user.id,
+            user_id,
             sid,
             new.audience,
             new.methods,
@@ -266,35 +278,51 @@ impl AuthService {
                 new.device_name,
                 new.ip,
                 new.parent.map(|p| p.sid),
-                new.opening,
                 new.redeem.as_ref(),
             )
             .await?;
-        if !opened {
+        if !opened.made {
             return Err(AuthError::TicketUsed);
         }
+        let user = match user {
+            SessionUser::Known(user) => user.to_wire(),
+            SessionUser::OfTicket(_) => self.ticket_user(&claims, &opened).await?.to_wire(),
+        };
         Ok(OpenedSession {
             response: TokenResponse {
                 access_token,
                 token_type: BEARER.to_owned(),
                 expires_in: lifetime.as_secs(),
-                user: user.to_wire(),
+                user,
             },
             session: ParentSession::of(&claims),
         })
     }
 
+    /// The user the batch that opened a ticket's session read, if they may have it; else the
+    /// session is ended and the exchange refused.
+    async fn ticket_user(&self, claims: &Claims, opened: &Opened) -> Result<UserRecord, AuthError> {
+        let refusal = match opened.user()? {
+            Some(user) => match self.may_log_in(&user) {
+                Ok(()) => return Ok(user),
+                Err(refusal) => refusal,
+            },
+            None => AuthError::TicketInvalid,
+        };
+        sessions::revoke_with_descendants(self.store.as_ref(), &claims.sid, claims.exp).await?;
+        Err(refusal)
+    }
+
     /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), making
-    /// `condition`'s swap in the same batch: `false` when it was not made (see [`Condition`]).
+    /// `condition`'s swap in the same batch (see [`Condition`]).
     pub(super) async fn record_session(
         &self,
         claims: &Claims,
         device_name: Option<String>,
         ip: String,
         parent: Option<String>,
-        opening: Option<ReadOpening>,
         condition: Option<&Condition>,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Opened, AuthError> {
         // A login of its own (not a session a ticket derived) is the team list's last login.
         let own_login = parent.is_none();
         let record = SessionRecord {
@@ -316,13 +344,7 @@ impl AuthService {
                 Ok(())
             }
         };
-        let store = self.store.as_ref();
-        let open = async {
-            match opening {
-                Some(opening) => opening.write(store, &claims.sid, &record, condition).await,
-                None => sessions::open(store, &claims.sid, &record, condition).await,
-            }
-        };
+        let open = sessions::open(self.store.as_ref(), &claims.sid, &record, condition);
         let ((), opened) = tokio::try_join!(note_login, open)?;
         Ok(opened)
     }

@@ -360,4 +360,21 @@ async fn dev_users_and_dev_tokens_do_not_log_in_on_a_server_without_dev_mode() {
         .await;
     assert_eq!(login.status, 403, "{:?}", login.body);
     assert_eq!(login.body["error"], "forbidden");
+
+    // A ticket the dev user minted opens nothing there either: the exchange reads the user in the
+    // batch that writes the session, and ends that session with the refusal.
+    let minted = dev.post_empty("/auth/login-ticket", Some(&dev_token)).await;
+    assert_eq!(minted.status, 201, "{:?}", minted.body);
+    let exchanged = production
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": minted.body["login_ticket"]}),
+            None,
+        )
+        .await;
+    assert_eq!(exchanged.status, 403, "{:?}", exchanged.body);
+    assert_eq!(exchanged.body["error"], "forbidden");
+    let listed = dev.get("/auth/sessions", Some(&dev_token)).await;
+    let sessions = listed.body["sessions"].as_array().expect("a list");
+    assert_eq!(sessions.len(), 1, "only the dev login itself: {sessions:?}");
 }

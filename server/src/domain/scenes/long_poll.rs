@@ -16,8 +16,7 @@ use crate::store::{Lifetime, Step, outcomes};
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{derived_token, hashes_equal, is_token_shaped, token_hash};
-use super::super::service::USER_GONE;
-use super::super::sessions::{Condition, Opening, ReadOpening};
+use super::super::sessions::Condition;
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
@@ -257,10 +256,7 @@ impl AuthService {
         confirmed: &SceneRecord,
         user_id: &str,
     ) -> Result<Option<IsLoginResponse>, AuthError> {
-        let store = self.store.as_ref();
-        // Read together: the user, and the index the session goes into.
-        let (user, opening) = Opening::new(user_id, None).read_with_user(store).await?;
-        let user = user.ok_or(AuthError::InvalidToken(USER_GONE))?;
+        let user = self.user(user_id).await?;
         self.may_log_in(&user)?;
         let lifetime = self.settings.lifetimes.console_token;
         let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
@@ -289,11 +285,7 @@ impl AuthService {
             lifetime: Lifetime::For(grace),
         };
         let delivered_here = self
-            .record_console_session(
-                &session,
-                &confirmed.console,
-                Some((opening, &move_to_delivered)),
-            )
+            .record_console_session(&session, &confirmed.console, Some(&move_to_delivered))
             .await?;
         if !delivered_here {
             return Ok(None);
@@ -313,29 +305,29 @@ impl AuthService {
         console: &ConsoleInfo,
     ) -> Result<IsLoginResponse, AuthError> {
         // With no condition to lose, the session is always written.
-        let _written = self.record_console_session(claims, console, None).await?;
+        let _opened = self.record_console_session(claims, console, None).await?;
         let user = self.user(&claims.sub).await?;
         self.console_answer(claims, claims.exp.saturating_sub(unix_now()), &user)
     }
 
     /// The console's session takes its scene's device name and address; when it is opened on a
-    /// [`Condition`] (with the index already read), `false` if that swap was not made.
+    /// [`Condition`], `false` if that swap was not made.
     async fn record_console_session(
         &self,
         claims: &Claims,
         console: &ConsoleInfo,
-        on: Option<(ReadOpening, &Condition)>,
+        condition: Option<&Condition>,
     ) -> Result<bool, AuthError> {
-        let (opening, condition) = on.unzip();
-        self.record_session(
-            claims,
-            Some(console.device_name.clone()),
-            console.ip.clone(),
-            None,
-            opening,
-            condition,
-        )
-        .await
+        let opened = self
+            .record_session(
+                claims,
+                Some(console.device_name.clone()),
+                console.ip.clone(),
+                None,
+                condition,
+            )
+            .await?;
+        Ok(opened.made)
     }
 
     fn console_answer(

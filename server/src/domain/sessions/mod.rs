@@ -9,14 +9,17 @@
 //! order: revoke marks the parent before reading its children, and deriving registers the child
 //! before checking the parent's mark, so one of the two always sees the other.
 
+mod index;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use meeteasy_protocol::{Audience, Claims, Session};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Outcome, Step, Store, StoreError};
+use crate::store::{Lifetime, Step, Store, StoreError};
 
+use self::index::{IndexBound, IndexEntry};
 use super::records::{self, Transition};
 use super::secrets::is_token_shaped;
 use super::users::UserRecord;
@@ -25,12 +28,11 @@ use super::{AuthError, store_keys, unix_now};
 /// `last_seen_at` is kept to within this; a session is written at most once per this period.
 pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 
-/// Live sessions one user keeps, and live sessions one session may have derived. Each index is one
-/// record rewritten when a session opens, so its size is the cost of every login and exchange: past
-/// the bound the most numerous kind of session gives up its oldest (see [`evict_oldest`]), so a
-/// token minting tickets in a loop cannot grow it, a run of console logins does not end the phone
-/// that confirms them, and an ended session cannot escape "log out everywhere" by having fallen out
-/// of its index.
+/// Live sessions one user keeps, and live sessions one session may have derived (see [`index`]).
+/// Past the bound the most numerous kind of session gives up its oldest (see
+/// [`index::evict_oldest`]), so a token minting tickets in a loop cannot grow it, a run of console
+/// logins does not end the phone that confirms them, and an ended session cannot escape "log out
+/// everywhere" by having fallen out of its index.
 pub const MAX_SESSIONS_PER_USER: usize = 100;
 pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
@@ -46,16 +48,6 @@ pub struct SessionRecord {
     /// The session whose token opened this one (through a login ticket).
     pub parent: Option<String>,
     pub expires_at: u64,
-}
-
-/// One session in an index (a user's sessions, or a session's derived ones).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct IndexEntry {
-    sid: String,
-    expires_at: u64,
-    /// Which client the session is; absent in entries written before it was kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    client: Option<Audience>,
 }
 
 /// The session a new one is derived from: it may not outlive it.
@@ -74,123 +66,6 @@ impl ParentSession {
     }
 }
 
-/// Records a new session and indexes it under its user and its parent, on `condition` (see
-/// [`ReadOpening::write`]). A parent revoked meanwhile takes the new session with it: the caller
-/// gets [`AuthError::TicketExpired`].
-pub async fn open(
-    store: &dyn Store,
-    sid: &str,
-    record: &SessionRecord,
-    condition: Option<&Condition>,
-) -> Result<bool, AuthError> {
-    let opening = Opening::new(&record.user_id, record.parent.as_deref());
-    let (_, read) = opening.read_beside(store, &[]).await?;
-    read.write(store, sid, record, condition).await
-}
-
-/// Opening a session for a user, derived from a parent or not, in two batches (two round trips):
-/// the indexes it goes into are read (with the user's record: [`Opening::read_with_user`]),
-/// then [`ReadOpening::write`] writes the record, both index entries and the caller's
-/// [`Condition`] if any, and reads the parent's mark, in that order. A reader skips an index entry
-/// whose record it cannot find, so no order among the writes matters; the parent's mark is read
-/// only after this session is in the parent's index (see the module's first lines). An index
-/// another login changed between the two batches is updated again on its own.
-pub struct Opening {
-    /// The user's record, read beside the indexes by [`Opening::read_with_user`].
-    user_key: String,
-    user_index: String,
-    /// The parent's sid and the index of its derived sessions.
-    parent: Option<(String, String)>,
-}
-
-impl Opening {
-    pub fn new(user_id: &str, parent: Option<&str>) -> Self {
-        Self {
-            user_key: store_keys::user(user_id),
-            user_index: store_keys::user_sessions(user_id),
-            parent: parent.map(|sid| (sid.to_owned(), store_keys::derived_sessions(sid))),
-        }
-    }
-
-    /// Reads the indexes, and in the same batch the record of the user the session is for: `None`
-    /// when that user was deleted (the caller says what that means for its login).
-    pub async fn read_with_user(
-        self,
-        store: &dyn Store,
-    ) -> Result<(Option<UserRecord>, ReadOpening), AuthError> {
-        let user_key = self.user_key.clone();
-        let (mut beside, read) = self.read_beside(store, &[&user_key]).await?;
-        let user = match beside.pop().flatten() {
-            Some(bytes) => Some(records::decode(&user_key, &bytes)?),
-            None => None,
-        };
-        Ok((user, read))
-    }
-
-    /// Reads the indexes, and the records under `beside` in the same batch (returned in order).
-    async fn read_beside(
-        self,
-        store: &dyn Store,
-        beside: &[&str],
-    ) -> Result<(Vec<Option<Vec<u8>>>, ReadOpening), StoreError> {
-        let reads: Vec<Step<'_>> = beside
-            .iter()
-            .copied()
-            .chain(self.keys())
-            .map(Step::Get)
-            .collect();
-        let outcomes = store.batch(&reads).await?;
-        if outcomes.len() != reads.len() {
-            return Err(StoreError::Corrupt(format!(
-                "a batch of {} reads had {} outcomes",
-                reads.len(),
-                outcomes.len()
-            )));
-        }
-        let mut read = outcomes
-            .into_iter()
-            .map(Outcome::into_read)
-            .collect::<Result<Vec<_>, _>>()?;
-        let indexes = read.split_off(beside.len());
-        let opening = ReadOpening {
-            opening: self,
-            read: indexes,
-        };
-        Ok((read, opening))
-    }
-
-    /// The keys to read, in this order, before [`ReadOpening::write`].
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.user_index.as_str())
-            .chain(self.parent.as_ref().map(|(_, derived)| derived.as_str()))
-    }
-
-    fn indexes(&self) -> Vec<(&str, IndexBound<'_>)> {
-        let user_bound = IndexBound {
-            live: MAX_SESSIONS_PER_USER,
-            // Ending the parent would end the session being opened with it.
-            keep: self.parent.as_ref().map(|(sid, _)| sid.as_str()),
-        };
-        let derived_bound = IndexBound {
-            live: MAX_DERIVED_PER_SESSION,
-            keep: None,
-        };
-        std::iter::once((self.user_index.as_str(), user_bound))
-            .chain(
-                self.parent
-                    .as_ref()
-                    .map(|(_, derived)| (derived.as_str(), derived_bound)),
-            )
-            .collect()
-    }
-}
-
-/// An [`Opening`] whose indexes were read (perhaps in a caller's batch of its own).
-pub struct ReadOpening {
-    opening: Opening,
-    read: Vec<Option<Vec<u8>>>,
-}
-
 /// A compare-and-swap a session is opened on (a ticket's redeem, a scene's delivery), made in the
 /// batch that writes the session: one commit on the embedded store, not two in a row. Callers that
 /// race on it write the same session (they name it alike); only the one whose swap is made may
@@ -202,206 +77,137 @@ pub struct Condition {
     pub lifetime: Lifetime,
 }
 
-impl ReadOpening {
-    /// Writes the session `sid` with `record` (of the user and parent the opening was made for),
-    /// and makes `condition`'s swap in the same batch: `false` when it was not made (another
-    /// caller's came first, and the session is that caller's to hand out).
-    pub async fn write(
-        self,
-        store: &dyn Store,
-        sid: &str,
-        record: &SessionRecord,
-        condition: Option<&Condition>,
-    ) -> Result<bool, AuthError> {
-        let Self { opening, read } = self;
-        let indexes = opening.indexes();
-        if read.len() != indexes.len() {
-            return Err(StoreError::Corrupt(format!(
-                "opening a session read {} of its {} indexes",
-                read.len(),
-                indexes.len()
-            ))
-            .into());
-        }
-        let entry = IndexEntry {
-            sid: sid.to_owned(),
-            expires_at: record.expires_at,
-            client: Some(record.client),
-        };
-        let mut updated = Vec::with_capacity(indexes.len());
-        for ((key, bound), bytes) in indexes.iter().zip(&read) {
-            let listed: Option<Vec<IndexEntry>> = match bytes {
-                Some(bytes) => Some(records::decode(key, bytes)?),
-                None => None,
-            };
-            let (entries, lifetime, evicted) = with_entry(listed.as_ref(), &entry, *bound);
-            updated.push((records::encode(&entries)?, lifetime, evicted));
-        }
+/// A session [`open`] wrote.
+#[derive(Debug)]
+pub struct Opened {
+    /// `false` when the [`Condition`]'s swap was not made: another caller's came first, and the
+    /// session is that caller's to hand out.
+    pub made: bool,
+    /// The session's user's record (key, bytes) as the same batch read it.
+    user: (String, Option<Vec<u8>>),
+}
 
-        let record_bytes = records::encode(record)?;
-        let session_key = store_keys::session(sid);
-        let mut writes = vec![Step::Put {
-            key: &session_key,
-            value: &record_bytes,
-            lifetime: Lifetime::Until(record.expires_at),
-        }];
-        for (((key, _), expected), (new, lifetime, _)) in indexes.iter().zip(&read).zip(&updated) {
-            writes.push(records::write_step(
-                key,
-                expected.as_deref(),
-                new,
-                *lifetime,
-            ));
-        }
-        if let Some(condition) = condition {
-            writes.push(Step::CompareAndSwap {
-                key: &condition.key,
-                expected: &condition.expected,
-                new: &condition.new,
-                lifetime: condition.lifetime,
-            });
-        }
-        let parent_mark = opening
-            .parent
-            .as_ref()
-            .map(|(sid, _)| store_keys::revoked_session(sid));
-        if let Some(mark) = &parent_mark {
-            writes.push(Step::Get(mark));
-        }
-        let mut outcomes = store.batch(&writes).await?.into_iter().skip(1);
-        let too_few = || StoreError::Corrupt("a batch answered too few steps".to_owned());
-        let indexes_written = indexes
-            .iter()
-            .map(|_| outcomes.next().ok_or_else(too_few)?.written())
-            .collect::<Result<Vec<_>, _>>()?;
-        let preempted = match condition {
-            Some(_) => !outcomes.next().ok_or_else(too_few)?.written()?,
-            None => false,
-        };
-
-        let mut evicted = Vec::new();
-        let mut lost_a_race = false;
-        for (((key, bound), (_, _, evicted_here)), written) in
-            indexes.iter().zip(updated).zip(indexes_written)
-        {
-            if written {
-                evicted.extend(evicted_here);
-            } else if !preempted {
-                lost_a_race = true;
-                evicted.extend(add_to_index(store, key, &entry, *bound).await?);
-            }
-        }
-        // Even a preempted caller's index writes may have pushed entries out: they end all the same.
-        for oldest in evicted {
-            revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
-        }
-        if preempted {
-            return Ok(false);
-        }
-        if let Some((parent, _)) = &opening.parent {
-            let revoked = match outcomes.next() {
-                // An index written again came after the batch's read of the mark: read it again.
-                Some(mark) if !lost_a_race => mark.into_read()?.is_some(),
-                Some(_) | None => is_revoked(store, parent).await?,
-            };
-            if revoked {
-                revoke_with_descendants(store, sid, record.expires_at).await?;
-                // The ticket that would open it ended with the session that minted it.
-                return Err(AuthError::TicketExpired);
-            }
-        }
-        Ok(true)
+impl Opened {
+    /// The session's user as the batch that opened it read them: `None` when deleted.
+    pub fn user(&self) -> Result<Option<UserRecord>, StoreError> {
+        let (key, bytes) = &self.user;
+        bytes
+            .as_deref()
+            .map(|bytes| records::decode(key, bytes))
+            .transpose()
     }
 }
 
-/// How many live entries an index keeps, and one it never lets go of to make room.
-#[derive(Clone, Copy)]
-struct IndexBound<'a> {
-    live: usize,
-    keep: Option<&'a str>,
-}
-
-/// Adds `entry` to the index at `key`, dropping the entries that expired and, past the bound, the
-/// oldest ones, which it returns for the caller to end. The index lives as long as its
-/// longest-lived entry.
-async fn add_to_index(
+/// Records the session `sid` in one batch (one round trip): its record, its line appended to its
+/// user's index and its parent's, the swap of `condition` if any, then reads of the parent's mark
+/// and of the user's record, in that order. A reader skips an index entry whose record it cannot
+/// find, so no order among the writes matters; the parent's mark is read only after this session
+/// is in the parent's index (see the module's first lines), so a parent revoked meanwhile takes
+/// the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
+/// past its bound is compacted after, its oldest sessions ended.
+pub async fn open(
     store: &dyn Store,
-    key: &str,
-    entry: &IndexEntry,
-    bound: IndexBound<'_>,
-) -> Result<Vec<IndexEntry>, AuthError> {
-    records::update(store, key, |current: Option<&Vec<IndexEntry>>| {
-        let (entries, lifetime, evicted) = with_entry(current, entry, bound);
-        Ok(Transition::Write(entries, lifetime, evicted))
-    })
-    .await
-}
-
-/// The index `current` with `entry` added: without the entries that expired and, past the bound,
-/// the oldest ones (also returned); with the lifetime of its longest-lived entry.
-fn with_entry(
-    current: Option<&Vec<IndexEntry>>,
-    entry: &IndexEntry,
-    bound: IndexBound<'_>,
-) -> (Vec<IndexEntry>, Lifetime, Vec<IndexEntry>) {
-    let now = unix_now();
-    let mut entries: Vec<IndexEntry> = current
-        .into_iter()
-        .flatten()
-        .filter(|listed| listed.expires_at > now && listed.sid != entry.sid)
-        .cloned()
+    sid: &str,
+    record: &SessionRecord,
+    condition: Option<&Condition>,
+) -> Result<Opened, AuthError> {
+    let entry = IndexEntry {
+        sid: sid.to_owned(),
+        expires_at: record.expires_at,
+        client: Some(record.client),
+    };
+    let line = entry.line()?;
+    let lifetime = Lifetime::Until(record.expires_at);
+    let user_index = store_keys::user_sessions(&record.user_id);
+    let parent = record.parent.as_deref().map(|parent| {
+        (
+            store_keys::derived_sessions(parent),
+            store_keys::revoked_session(parent),
+        )
+    });
+    let user_bound = IndexBound {
+        live: MAX_SESSIONS_PER_USER,
+        // Ending the parent would end the session being opened with it.
+        keep: record.parent.as_deref(),
+    };
+    let derived_bound = IndexBound {
+        live: MAX_DERIVED_PER_SESSION,
+        keep: None,
+    };
+    let indexes: Vec<(&str, IndexBound<'_>)> = std::iter::once((user_index.as_str(), user_bound))
+        .chain(
+            parent
+                .as_ref()
+                .map(|(derived, _)| (derived.as_str(), derived_bound)),
+        )
         .collect();
-    entries.push(entry.clone());
-    let evicted = evict_oldest(&mut entries, bound);
-    let until = entries.iter().map(|e| e.expires_at).max().unwrap_or(now);
-    (entries, Lifetime::Until(until), evicted)
-}
 
-/// Removes the entries past `bound.live` and returns them, one at a time from the kind (console,
-/// H5, mini program) holding the most sessions, its oldest first (the index is in the order
-/// sessions opened): a flood of one kind — console after console confirmed by one phone, a ticket
-/// loop's H5 sessions — makes room from itself, never from a user's one phone. On a tie the kind
-/// of the newest entry gives way. Never the newest entry (the one being opened) nor `bound.keep`.
-fn evict_oldest(entries: &mut Vec<IndexEntry>, bound: IndexBound<'_>) -> Vec<IndexEntry> {
-    let mut evicted = Vec::new();
-    while entries.len() > bound.live {
-        let Some((newest, older)) = entries.split_last() else {
-            break;
-        };
-        let evictable = || {
-            older
-                .iter()
-                .enumerate()
-                .filter(|(_, entry)| Some(entry.sid.as_str()) != bound.keep)
-        };
-        let mut counts: Vec<(Option<Audience>, usize)> = Vec::new();
-        for (_, entry) in evictable() {
-            match counts.iter_mut().find(|(kind, _)| *kind == entry.client) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((entry.client, 1)),
-            }
-        }
-        let Some(&(giving_way, _)) = counts
-            .iter()
-            .max_by_key(|(kind, count)| (*count, *kind == newest.client))
-        else {
-            break;
-        };
-        let Some(at) = evictable()
-            .find(|(_, entry)| entry.client == giving_way)
-            .map(|(at, _)| at)
-        else {
-            break;
-        };
-        evicted.push(entries.remove(at));
+    let record_bytes = records::encode(record)?;
+    let session_key = store_keys::session(sid);
+    let user_key = store_keys::user(&record.user_id);
+    let mut steps = vec![Step::Put {
+        key: &session_key,
+        value: &record_bytes,
+        lifetime,
+    }];
+    steps.extend(indexes.iter().map(|(key, _)| Step::Append {
+        key,
+        value: &line,
+        lifetime,
+    }));
+    steps.extend(condition.map(|condition| Step::CompareAndSwap {
+        key: &condition.key,
+        expected: &condition.expected,
+        new: &condition.new,
+        lifetime: condition.lifetime,
+    }));
+    steps.extend(parent.as_ref().map(|(_, mark)| Step::Get(mark)));
+    steps.push(Step::Get(&user_key));
+
+    let mut outcomes = store.batch(&steps).await?;
+    if outcomes.len() != steps.len() {
+        return Err(StoreError::Corrupt(format!(
+            "a batch of {} steps had {} outcomes",
+            steps.len(),
+            outcomes.len()
+        ))
+        .into());
     }
-    evicted
-}
+    let mut last = || {
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a batch answered too few steps".to_owned()))
+    };
+    let user = last()?.into_read()?;
+    let parent_revoked = match parent {
+        Some(_) => last()?.into_read()?.is_some(),
+        None => false,
+    };
+    let made = match condition {
+        Some(_) => last()?.written()?,
+        None => true,
+    };
 
-async fn index(store: &dyn Store, key: &str) -> Result<Vec<IndexEntry>, StoreError> {
-    Ok(records::load::<Vec<IndexEntry>>(store, key)
-        .await?
-        .unwrap_or_default())
+    let appended = outcomes.iter().skip(1);
+    let mut evicted = Vec::new();
+    for ((key, bound), appended) in indexes.iter().zip(appended) {
+        if bound.overflows(appended.length()?) {
+            evicted.extend(index::compact(store, key, &entry, *bound).await?);
+        }
+    }
+    // Even a preempted caller's appends may have pushed entries out: they end all the same.
+    for oldest in evicted {
+        revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
+    }
+    if made && parent_revoked {
+        revoke_with_descendants(store, sid, record.expires_at).await?;
+        // The ticket that would open it ended with the session that minted it.
+        return Err(AuthError::TicketExpired);
+    }
+    Ok(Opened {
+        made,
+        user: (user_key, user),
+    })
 }
 
 pub async fn is_revoked(store: &dyn Store, sid: &str) -> Result<bool, StoreError> {
@@ -457,7 +263,7 @@ pub async fn revoke_with_descendants(
         }
         let now = unix_now();
         pending.extend(
-            index(store, &store_keys::derived_sessions(&session.sid))
+            index::read(store, &store_keys::derived_sessions(&session.sid))
                 .await?
                 .into_iter()
                 .filter(|child| child.expires_at > now),
@@ -474,7 +280,7 @@ pub async fn end_user_sessions(
     clients: &[Audience],
 ) -> Result<u64, StoreError> {
     let mut ended = 0;
-    for entry in index(store, &store_keys::user_sessions(user_id)).await? {
+    for entry in index::read(store, &store_keys::user_sessions(user_id)).await? {
         let Some(record) = get(store, &entry.sid).await? else {
             continue;
         };
@@ -497,7 +303,7 @@ pub async fn list(
     let mut sessions = Vec::new();
     // The index is in the order sessions were opened: that order breaks ties within a second.
     let mut opened_order = Vec::new();
-    for (order, entry) in index(store, &store_keys::user_sessions(user_id))
+    for (order, entry) in index::read(store, &store_keys::user_sessions(user_id))
         .await?
         .into_iter()
         .enumerate()
@@ -611,7 +417,7 @@ impl super::AuthService {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::service::NewSession;
+    use super::super::service::{NewSession, SessionUser};
     use super::super::test_support::{FaultyStore, organizer, service_on, settings};
     use super::*;
 
@@ -622,7 +428,7 @@ mod tests {
         let user = organizer(store.as_ref(), "jade").await;
         let opened = service
             .open_session(
-                &user,
+                SessionUser::Known(&user),
                 NewSession {
                     audience: Audience::Console,
                     methods: &["pwd"],
@@ -630,7 +436,6 @@ mod tests {
                     ip: "192.0.2.1".into(),
                     parent: None,
                     sid: None,
-                    opening: None,
                     redeem: None,
                 },
             )
@@ -680,63 +485,6 @@ mod tests {
         assert!(moved.last_seen_at >= now);
     }
 
-    fn entries(sids: &[&str]) -> Vec<IndexEntry> {
-        sids.iter()
-            .map(|sid| IndexEntry {
-                sid: (*sid).to_owned(),
-                expires_at: u64::MAX,
-                // `m…` a mini program's session, anything else a console's.
-                client: Some(if sid.starts_with('m') {
-                    Audience::Miniprogram
-                } else {
-                    Audience::Console
-                }),
-            })
-            .collect()
-    }
-
-    fn sids(entries: &[IndexEntry]) -> Vec<&str> {
-        entries.iter().map(|entry| entry.sid.as_str()).collect()
-    }
-
-    #[test]
-    fn eviction_takes_the_oldest_past_the_bound_and_spares_the_kept_one() {
-        let mut index = entries(&["a", "b", "c", "d", "e"]);
-        let evicted = evict_oldest(
-            &mut index,
-            IndexBound {
-                live: 3,
-                keep: None,
-            },
-        );
-        assert_eq!(sids(&evicted), ["a", "b"]);
-        assert_eq!(sids(&index), ["c", "d", "e"]);
-
-        let mut index = entries(&["a", "b", "c", "d", "e"]);
-        let evicted = evict_oldest(
-            &mut index,
-            IndexBound {
-                live: 3,
-                keep: Some("a"),
-            },
-        );
-        assert_eq!(sids(&evicted), ["b", "c"]);
-        assert_eq!(sids(&index), ["a", "d", "e"]);
-
-        let mut index = entries(&["a", "b"]);
-        assert!(
-            evict_oldest(
-                &mut index,
-                IndexBound {
-                    live: 3,
-                    keep: None
-                }
-            )
-            .is_empty()
-        );
-        assert_eq!(sids(&index), ["a", "b"]);
-    }
-
     fn session_of(user: &str, parent: Option<&str>) -> SessionRecord {
         let now = unix_now();
         SessionRecord {
@@ -763,7 +511,7 @@ mod tests {
         open(store.as_ref(), &parent, &session_of("u", None), None)
             .await
             .unwrap();
-        // Each reads the indexes, then writes them: most find them changed by another meanwhile.
+        // Each appends to the indexes at once, with no read before: none may lose another's line.
         let children: Vec<String> = (1..=20).map(sid).collect();
         let record = session_of("u", Some(&parent));
         let opened = children
@@ -772,10 +520,10 @@ mod tests {
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();
         }
-        let derived = index(store.as_ref(), &store_keys::derived_sessions(&parent))
+        let derived = index::read(store.as_ref(), &store_keys::derived_sessions(&parent))
             .await
             .unwrap();
-        let users = index(store.as_ref(), &store_keys::user_sessions("u"))
+        let users = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
             .unwrap();
         for child in &children {
@@ -802,7 +550,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let derived = index(store.as_ref(), &store_keys::derived_sessions(&parent))
+        let derived = index::read(store.as_ref(), &store_keys::derived_sessions(&parent))
             .await
             .unwrap();
         assert_eq!(derived.len(), MAX_DERIVED_PER_SESSION);
@@ -849,25 +597,6 @@ mod tests {
         );
         let listed = list(store.as_ref(), "u", &child).await.unwrap();
         assert_eq!(listed.len(), MAX_SESSIONS_PER_USER);
-    }
-
-    #[test]
-    fn eviction_takes_the_oldest_of_the_most_numerous_kind() {
-        let bound = |live| IndexBound { live, keep: None };
-        // A phone's session, then console logins it confirmed: the consoles make room, not the phone.
-        let mut index = entries(&["m1", "c1", "c2", "c3"]);
-        assert_eq!(sids(&evict_oldest(&mut index, bound(3))), ["c1"]);
-        assert_eq!(sids(&index), ["m1", "c2", "c3"]);
-
-        // A second phone logs in to a full index: a console goes, not the first phone.
-        let mut index = entries(&["m1", "c1", "c2", "m2"]);
-        assert_eq!(sids(&evict_oldest(&mut index, bound(3))), ["c1"]);
-        assert_eq!(sids(&index), ["m1", "c2", "m2"]);
-
-        // Equal counts: the new session's kind gives way; the new one itself never does.
-        let mut index = entries(&["a", "m1", "m2", "m3"]);
-        assert_eq!(sids(&evict_oldest(&mut index, bound(1))), ["m1", "m2", "a"]);
-        assert_eq!(sids(&index), ["m3"]);
     }
 
     #[tokio::test]
