@@ -101,6 +101,10 @@ impl JwtSigner for Ed25519Signer {
 
 struct Ed25519Verifier(VerifyingKey);
 
+/// RFC 8032's check (with a canonical `s`), as ring's was under jsonwebtoken 9. `verify_strict`
+/// also refuses small-order points, which guards a signature under a key someone else chose;
+/// every key here is the server's own, and that refusal cost a sixth of each verification
+/// (ed25519-dalek 2.2 in a release build: 38 µs a token strict, 31 µs not).
 impl signature::Verifier<Vec<u8>> for Ed25519Verifier {
     fn verify(
         &self,
@@ -108,8 +112,7 @@ impl signature::Verifier<Vec<u8>> for Ed25519Verifier {
         signed: &Vec<u8>,
     ) -> std::result::Result<(), signature::Error> {
         let signed = Signature::from_slice(signed).map_err(|_| signature::Error::new())?;
-        self.0
-            .verify_strict(message, &signed)
+        ed25519_dalek::Verifier::verify(&self.0, message, &signed)
             .map_err(|_| signature::Error::new())
     }
 }
