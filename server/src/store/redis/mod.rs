@@ -562,35 +562,12 @@ impl RedisStore {
                 expected,
                 new,
                 lifetime,
-            } => {
-                let mut command = redis::cmd("EVAL");
-                command
-                    .arg(COMPARE_AND_SWAP)
-                    .arg(1)
-                    .arg(self.keys.key(key))
-                    .arg(expected)
-                    .arg(new);
-                if let Some(millis) = px_of(lifetime) {
-                    command.arg(millis);
-                }
-                command
-            }
+            } => self.eval(COMPARE_AND_SWAP, key, &[expected, new], lifetime),
             Step::Append {
                 key,
                 value,
                 lifetime,
-            } => {
-                let mut command = redis::cmd("EVAL");
-                command
-                    .arg(APPEND)
-                    .arg(1)
-                    .arg(self.keys.key(key))
-                    .arg(value);
-                if let Some(millis) = px_of(lifetime) {
-                    command.arg(millis);
-                }
-                command
-            }
+            } => self.eval(APPEND, key, &[value], lifetime),
             Step::ClaimSlot { key, lifetime } => redis::cmd("SET")
                 .arg(self.keys.key(key))
                 .arg(b"1")
@@ -603,6 +580,20 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// `script` on `key` with `values`, then the lifetime in milliseconds unless it is forever: the
+    /// arguments the scripts in [`scripts`] take.
+    fn eval(&self, script: &str, key: &str, values: &[&[u8]], lifetime: Lifetime) -> Cmd {
+        let mut command = redis::cmd("EVAL");
+        command.arg(script).arg(1).arg(self.keys.key(key));
+        for value in values {
+            command.arg(*value);
+        }
+        if let Some(millis) = px_of(lifetime) {
+            command.arg(millis);
+        }
+        command
+    }
+
     /// A batch on a Cluster: its steps in runs that may overlap, each run sent at once, the runs
     /// in order. A run is reads alone (slots included) or writes to keys no other write of the run
     /// touches, so no step overlaps one that it must see (a read after a write, a second write to
