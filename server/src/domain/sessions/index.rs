@@ -150,7 +150,7 @@ pub(super) struct IndexBound<'a> {
 impl IndexBound<'_> {
     /// Whether an index `length` bytes long may hold more lines than the bound.
     pub fn overflows(&self, length: u64) -> bool {
-        u64::try_from(self.live.saturating_mul(LINE_LEN)).map_or(false, |most| length > most)
+        u64::try_from(self.live.saturating_mul(LINE_LEN)).is_ok_and(|most| length > most)
     }
 }
 
