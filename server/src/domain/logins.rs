@@ -17,7 +17,7 @@ use super::sessions::ParentSession;
 use super::tickets::Redeemable;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
-    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys, team,
+    AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys,
     tickets,
 };
 
@@ -56,7 +56,9 @@ impl AuthService {
             .await?;
         if user.is_organizer() {
             // Dev mode's organizers and admins are made here; listed from their first login.
-            team::list_if_missing(self.store.as_ref(), &user).await?;
+            self.seen_listed
+                .list_if_missing(self.store.as_ref(), &user)
+                .await?;
         }
         let (mut token, mut login_ticket) = self
             .open_mini_program_session(&user, device_name.clone(), from)

@@ -20,6 +20,7 @@ use super::secrets::random_token;
 use super::sessions::{self, Condition, LAST_SEEN_PRECISION, Opened, ParentSession, SessionRecord};
 use super::signing_keys::SigningKeys;
 use super::store_keys;
+use super::team::SeenListed;
 use super::users::{self, UserRecord};
 use super::{AuthError, unix_now};
 use super::{passwords, tokens};
@@ -44,6 +45,8 @@ pub struct AuthService {
     /// When this instance last moved each session's `last_seen_at`, so a busy session costs the
     /// store nothing between two moves.
     last_seen_moves: Mutex<HashMap<String, u64>>,
+    /// The organizers this instance saw in the team index.
+    pub(super) seen_listed: SeenListed,
     /// The `iss` of the tokens this server makes and takes (see [`token_issuer`]).
     issuer: String,
 }
@@ -123,6 +126,7 @@ impl AuthService {
             poll_slots: PollSlots::default(),
             shutting_down,
             last_seen_moves: Mutex::new(HashMap::new()),
+            seen_listed: SeenListed::default(),
         })
     }
 

@@ -10,8 +10,9 @@
 //! before the index existed), never someone it marks removed, so a request already under way for
 //! a member being removed cannot put them back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use meeteasy_protocol::{ADMIN_ROLE, Audience, Claims, Member, ORGANIZER_ROLE, TeamRole, User};
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,41 @@ pub struct TeamCaller {
 impl TeamCaller {
     pub fn actor(&self) -> TeamActor {
         TeamActor::User(self.claims.sub.clone())
+    }
+}
+
+/// The organizers this instance has seen in the team index. An entry never leaves the index (a
+/// removal marks it), so once seen a user needs no [`list_if_missing`] again: an organizer's
+/// logins and team requests then cost no read and no decoding of the whole index.
+#[derive(Default)]
+pub(super) struct SeenListed(Mutex<HashSet<String>>);
+
+/// How many users [`SeenListed`] remembers; past that it starts over (each user costs one read).
+const SEEN_LISTED_LIMIT: usize = 10_000;
+
+impl SeenListed {
+    /// [`list_if_missing`], unless this instance already saw `user` in the index.
+    pub(super) async fn list_if_missing(
+        &self,
+        store: &dyn Store,
+        user: &UserRecord,
+    ) -> Result<(), AuthError> {
+        if self.lock().contains(&user.id) {
+            return Ok(());
+        }
+        list_if_missing(store, user).await?;
+        if user.is_organizer() {
+            let mut seen = self.lock();
+            if seen.len() >= SEEN_LISTED_LIMIT {
+                seen.clear();
+            }
+            seen.insert(user.id.clone());
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -272,7 +308,9 @@ impl AuthService {
                 TeamRole::Admin => "this needs the admin role",
             }));
         }
-        list_if_missing(self.store.as_ref(), &user).await?;
+        self.seen_listed
+            .list_if_missing(self.store.as_ref(), &user)
+            .await?;
         Ok(TeamCaller {
             claims,
             user: user.to_wire(),
@@ -313,8 +351,28 @@ impl AuthService {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{FaultyStore, organizer};
+    use super::super::test_support::{Calls, Fault, FaultyStore, organizer};
     use super::*;
+
+    #[tokio::test]
+    async fn an_organizer_seen_in_the_index_costs_no_read_of_it_again() {
+        let store = FaultyStore::new();
+        let seen = SeenListed::default();
+        let bob = organizer(store.as_ref(), "bob").await;
+        seen.list_if_missing(store.as_ref(), &bob).await.unwrap();
+        // The index cannot be read now: only a call that reads it fails.
+        store.fail_next(Calls::Read, store_keys::TEAM, Fault::FailBefore);
+        seen.list_if_missing(store.as_ref(), &bob).await.unwrap();
+        let ann = organizer(store.as_ref(), "ann").await;
+        assert!(seen.list_if_missing(store.as_ref(), &ann).await.is_err());
+        assert!(store.all_faults_hit());
+        seen.list_if_missing(store.as_ref(), &ann).await.unwrap();
+        let listed = records::load::<TeamIndex>(store.as_ref(), store_keys::TEAM)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(listed.members.contains_key(&bob.id) && listed.members.contains_key(&ann.id));
+    }
 
     use Listing::{Admin as A, Organizer as O, Removed as R};
 
