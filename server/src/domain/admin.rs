@@ -246,7 +246,7 @@ mod tests {
             parent: None,
             expires_at: now + 600,
         };
-        open(store, &sid, &record, None).await.unwrap();
+        open(store, &sid, &record, None, None).await.unwrap();
         sid
     }
 

@@ -23,7 +23,7 @@ use super::store_keys;
 use super::team::SeenListed;
 use super::users::{self, UserRecord};
 use super::{AuthError, unix_now};
-use super::{passwords, tokens};
+use super::{passwords, records, tokens};
 
 /// How often the signing keys are re-read even without a rotation notice.
 const KEYS_REREAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -256,12 +256,12 @@ impl AuthService {
             }
             lifetime = lifetime.min(Duration::from_secs(parent_left));
         }
-        let user_id = match user {
+        let (user_id, read_beside) = match user {
             SessionUser::Known(user) => {
                 self.may_log_in(user)?;
-                user.id.as_str()
+                (user.id.as_str(), None)
             }
-            SessionUser::OfTicket(user_id) => user_id,
+            SessionUser::OfTicket(user_id) => (user_id, Some(store_keys::user(user_id))),
         };
         let sid = match new.sid {
             Some(sid) => sid,
@@ -283,6 +283,7 @@ impl AuthService {
                 new.ip,
                 new.parent.map(|p| p.sid),
                 new.redeem.as_ref(),
+                read_beside.as_deref(),
             )
             .await?;
         if !opened.made {
@@ -306,7 +307,11 @@ impl AuthService {
     /// The user the batch that opened a ticket's session read, if they may have it; else the
     /// session is ended and the exchange refused.
     async fn ticket_user(&self, claims: &Claims, opened: &Opened) -> Result<UserRecord, AuthError> {
-        let refusal = match opened.user()? {
+        let user: Option<UserRecord> = match &opened.beside {
+            Some(bytes) => Some(records::decode(&store_keys::user(&claims.sub), bytes)?),
+            None => None,
+        };
+        let refusal = match user {
             Some(user) => match self.may_log_in(&user) {
                 Ok(()) => return Ok(user),
                 Err(refusal) => refusal,
@@ -318,7 +323,8 @@ impl AuthService {
     }
 
     /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), making
-    /// `condition`'s swap in the same batch (see [`Condition`]).
+    /// `condition`'s swap and reading the record under `read_beside` in the same batch (see
+    /// [`sessions::open`]).
     pub(super) async fn record_session(
         &self,
         claims: &Claims,
@@ -326,6 +332,7 @@ impl AuthService {
         ip: String,
         parent: Option<String>,
         condition: Option<&Condition>,
+        read_beside: Option<&str>,
     ) -> Result<Opened, AuthError> {
         // A login of its own (not a session a ticket derived) is the team list's last login.
         let own_login = parent.is_none();
@@ -348,7 +355,13 @@ impl AuthService {
                 Ok(())
             }
         };
-        let open = sessions::open(self.store.as_ref(), &claims.sid, &record, condition);
+        let open = sessions::open(
+            self.store.as_ref(),
+            &claims.sid,
+            &record,
+            condition,
+            read_beside,
+        );
         let ((), opened) = tokio::try_join!(note_login, open)?;
         Ok(opened)
     }

@@ -1,6 +1,7 @@
 //! The one store the server keeps its state in: a small key-value interface shaped for the atomic steps
 //! the domain needs (insert-if-absent, compare-and-swap, append, take-once, windowed counters) plus
-//! change notifications for long-polls. Records are opaque bytes; the domain owns their format and meaning.
+//! change notifications for long-polls. Records are opaque bytes; the domain owns their format and
+//! meaning.
 //!
 //! Two backends implement it: [`embedded::EmbeddedStore`] (redb in `--data-dir`, no server needed) and
 //! [`redis::RedisStore`] (one Redis, Sentinel or Cluster, for production and for several instances).

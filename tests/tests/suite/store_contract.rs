@@ -1075,6 +1075,7 @@ async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn 
             &sid(name),
             &session_of("u-ann", ago, 600, None),
             None,
+            None,
         )
         .await
         .unwrap();
@@ -1083,6 +1084,7 @@ async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn 
         store.as_ref(),
         &sid("bob"),
         &session_of("u-bob", 5, 600, None),
+        None,
         None,
     )
     .await
@@ -1109,6 +1111,7 @@ async fn session_index_forgets_expired_sessions_by_itself(store: &Arc<dyn Store>
         // listing below on a slow machine.
         &session_of("u-cat", 0, 2, None),
         None,
+        None,
     )
     .await
     .unwrap();
@@ -1131,6 +1134,7 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
             &sid(name),
             &session_of("u-dan", 0, 600, parent),
             None,
+            None,
         )
         .await
         .unwrap();
@@ -1139,6 +1143,7 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
         store.as_ref(),
         &sid("laptop"),
         &session_of("u-dan", 0, 600, None),
+        None,
         None,
     )
     .await
@@ -1177,6 +1182,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         &sid("gone"),
         &session_of("u-eve", 0, 600, None),
         None,
+        None,
     )
     .await
     .unwrap();
@@ -1187,6 +1193,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         store.as_ref(),
         &sid("late"),
         &session_of("u-eve", 0, 600, Some("gone")),
+        None,
         None,
     )
     .await;

@@ -325,6 +325,7 @@ impl AuthService {
                 console.ip.clone(),
                 None,
                 condition,
+                None,
             )
             .await?;
         Ok(opened.made)

@@ -199,17 +199,12 @@ pub(super) fn evict_oldest(
 ) -> Vec<IndexEntry> {
     let mut evicted = Vec::new();
     while entries.len() > bound.live {
-        let evictable = |entries: &[IndexEntry]| {
-            entries
-                .iter()
-                .enumerate()
-                .filter(|(_, entry)| {
-                    entry.sid != opened.sid && Some(entry.sid.as_str()) != bound.keep
-                })
-                .map(|(at, entry)| (at, entry.client))
-                .collect::<Vec<_>>()
-        };
-        let candidates = evictable(entries);
+        let candidates: Vec<(usize, Option<Audience>)> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| entry.sid != opened.sid && Some(entry.sid.as_str()) != bound.keep)
+            .map(|(at, entry)| (at, entry.client))
+            .collect();
         let mut counts: Vec<(Option<Audience>, usize)> = Vec::new();
         for (_, client) in &candidates {
             match counts.iter_mut().find(|(kind, _)| kind == client) {

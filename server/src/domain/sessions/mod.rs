@@ -22,7 +22,6 @@ use crate::store::{Lifetime, Step, Store, StoreError};
 use self::index::{IndexBound, IndexEntry};
 use super::records::{self, Transition};
 use super::secrets::is_token_shaped;
-use super::users::UserRecord;
 use super::{AuthError, store_keys, unix_now};
 
 /// `last_seen_at` is kept to within this; a session is written at most once per this period.
@@ -83,24 +82,13 @@ pub struct Opened {
     /// `false` when the [`Condition`]'s swap was not made: another caller's came first, and the
     /// session is that caller's to hand out.
     pub made: bool,
-    /// The session's user's record (key, bytes) as the same batch read it.
-    user: (String, Option<Vec<u8>>),
-}
-
-impl Opened {
-    /// The session's user as the batch that opened it read them: `None` when deleted.
-    pub fn user(&self) -> Result<Option<UserRecord>, StoreError> {
-        let (key, bytes) = &self.user;
-        bytes
-            .as_deref()
-            .map(|bytes| records::decode(key, bytes))
-            .transpose()
-    }
+    /// The record the caller asked to read beside the session, as the same batch read it.
+    pub beside: Option<Vec<u8>>,
 }
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
 /// user's index and its parent's, the swap of `condition` if any, then reads of the parent's mark
-/// and of the user's record, in that order. A reader skips an index entry whose record it cannot
+/// and of the record under `read_beside` if any (a ticket's user), in that order. A reader skips an index entry whose record it cannot
 /// find, so no order among the writes matters; the parent's mark is read only after this session
 /// is in the parent's index (see the module's first lines), so a parent revoked meanwhile takes
 /// the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
@@ -110,6 +98,7 @@ pub async fn open(
     sid: &str,
     record: &SessionRecord,
     condition: Option<&Condition>,
+    read_beside: Option<&str>,
 ) -> Result<Opened, AuthError> {
     let entry = IndexEntry {
         sid: sid.to_owned(),
@@ -144,7 +133,6 @@ pub async fn open(
 
     let record_bytes = records::encode(record)?;
     let session_key = store_keys::session(sid);
-    let user_key = store_keys::user(&record.user_id);
     let mut steps = vec![Step::Put {
         key: &session_key,
         value: &record_bytes,
@@ -162,7 +150,7 @@ pub async fn open(
         lifetime: condition.lifetime,
     }));
     steps.extend(parent.as_ref().map(|(_, mark)| Step::Get(mark)));
-    steps.push(Step::Get(&user_key));
+    steps.extend(read_beside.map(Step::Get));
 
     let mut outcomes = store.batch(&steps).await?;
     if outcomes.len() != steps.len() {
@@ -178,7 +166,10 @@ pub async fn open(
             .pop()
             .ok_or_else(|| StoreError::Corrupt("a batch answered too few steps".to_owned()))
     };
-    let user = last()?.into_read()?;
+    let beside = match read_beside {
+        Some(_) => last()?.into_read()?,
+        None => None,
+    };
     let parent_revoked = match parent {
         Some(_) => last()?.into_read()?.is_some(),
         None => false,
@@ -204,10 +195,7 @@ pub async fn open(
         // The ticket that would open it ended with the session that minted it.
         return Err(AuthError::TicketExpired);
     }
-    Ok(Opened {
-        made,
-        user: (user_key, user),
-    })
+    Ok(Opened { made, beside })
 }
 
 pub async fn is_revoked(store: &dyn Store, sid: &str) -> Result<bool, StoreError> {
@@ -472,7 +460,9 @@ mod tests {
             parent: None,
             expires_at: now + 600,
         };
-        open(store.as_ref(), &sid, &record, None).await.unwrap();
+        open(store.as_ref(), &sid, &record, None, None)
+            .await
+            .unwrap();
         let before = store.writes_to("session:");
         touch(store.as_ref(), &sid).await.unwrap();
         touch(store.as_ref(), &sid).await.unwrap();
@@ -508,7 +498,7 @@ mod tests {
     async fn sessions_opened_at_once_all_reach_both_indexes() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None), None)
+        open(store.as_ref(), &parent, &session_of("u", None), None, None)
             .await
             .unwrap();
         // Each appends to the indexes at once, with no read before: none may lose another's line.
@@ -516,7 +506,7 @@ mod tests {
         let record = session_of("u", Some(&parent));
         let opened = children
             .iter()
-            .map(|child| open(store.as_ref(), child, &record, None));
+            .map(|child| open(store.as_ref(), child, &record, None, None));
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();
         }
@@ -537,7 +527,7 @@ mod tests {
     async fn a_session_minting_tickets_in_a_loop_keeps_a_bounded_index_and_ends_its_oldest() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None), None)
+        open(store.as_ref(), &parent, &session_of("u", None), None, None)
             .await
             .unwrap();
         for n in 1..=MAX_DERIVED_PER_SESSION + 5 {
@@ -545,6 +535,7 @@ mod tests {
                 store.as_ref(),
                 &sid(n),
                 &session_of("u", Some(&parent)),
+                None,
                 None,
             )
             .await
@@ -571,11 +562,11 @@ mod tests {
     async fn a_user_past_the_bound_loses_the_oldest_session_but_never_the_parent_in_use() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None), None)
+        open(store.as_ref(), &parent, &session_of("u", None), None, None)
             .await
             .unwrap();
         for n in 1..MAX_SESSIONS_PER_USER {
-            open(store.as_ref(), &sid(n), &session_of("u", None), None)
+            open(store.as_ref(), &sid(n), &session_of("u", None), None, None)
                 .await
                 .unwrap();
         }
@@ -585,6 +576,7 @@ mod tests {
             store.as_ref(),
             &child,
             &session_of("u", Some(&parent)),
+            None,
             None,
         )
         .await
@@ -607,7 +599,7 @@ mod tests {
             client: Audience::Miniprogram,
             ..session_of("u", None)
         };
-        open(store.as_ref(), &phone, &phone_session, None)
+        open(store.as_ref(), &phone, &phone_session, None, None)
             .await
             .unwrap();
         for n in 1..=MAX_SESSIONS_PER_USER + 5 {
@@ -615,7 +607,9 @@ mod tests {
                 client: Audience::Console,
                 ..session_of("u", None)
             };
-            open(store.as_ref(), &sid(n), &console, None).await.unwrap();
+            open(store.as_ref(), &sid(n), &console, None, None)
+                .await
+                .unwrap();
         }
         assert!(
             !is_revoked(store.as_ref(), &phone).await.unwrap(),
