@@ -6,6 +6,7 @@
 //! parts of each run.
 
 pub mod console;
+pub mod lean_http;
 pub mod measure;
 pub mod procfs;
 pub mod servers;

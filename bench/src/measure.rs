@@ -12,9 +12,13 @@ use reqwest::Client;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use meeteasy_protocol::{IsLoginResponse, TokenResponse};
+use serde_json::json;
+
 use crate::Samples;
-use crate::servers::{self, AuthProcess, Endpoint, SCENES_PER_ADDRESS, Scene};
-use crate::{Error, Result, because, procfs};
+use crate::lean_http::{self, Connection};
+use crate::servers::{self, AuthProcess, Endpoint, SCENES_PER_ADDRESS, Scene, parse};
+use crate::{Error, Result, because, fail, procfs};
 
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
@@ -145,11 +149,15 @@ impl<'a> Bench<'a> {
             let scenes = self.create_scenes(at, count).await?;
             Ok(scenes.into_iter().map(|(_, scene)| scene))
         };
-        let poll = |scene: Scene| async move {
-            let (console, pending) = (&at.http, ["pending"]);
-            at.islogin(console, &scene, 0, &pending).await.map(drop)
+        let poll = async |connection: &mut Connection, scene: Scene| {
+            let path = format!("/auth/scenes/{}/islogin?wait=0", scene.scene);
+            let answer = connection.get(&path, &scene.poll_token, 200).await?;
+            match parse(answer)? {
+                IsLoginResponse::Pending => Ok(()),
+                other => fail!("islogin answered {other:?}, not pending"),
+            }
         };
-        rate(settings, pids, pool, poll).await
+        rate(settings, at, pids, pool, poll).await
     }
 
     /// `islogin` and ticket exchange requests per second on bare axum answering the same JSON
@@ -170,15 +178,25 @@ impl<'a> Bench<'a> {
         let (phones, _) = drive(0..EXCHANGING_PHONES, connections, login).await?;
         let mint = |n: usize| at.mint_ticket(&phones[n % EXCHANGING_PHONES]);
         let pool = async |count| Ok(drive(0..count, connections, &mint).await?.0);
-        let exchange = |ticket| at.exchange_ticket(ticket);
-        rate(self.settings, pids, pool, exchange).await
+        let exchange = async |connection: &mut Connection, login_ticket: String| {
+            let ticket = json!({ "login_ticket": login_ticket }).to_string();
+            let path = "/auth/login-ticket/exchange";
+            parse::<TokenResponse>(connection.post_json(path, &ticket, 200).await?).map(drop)
+        };
+        rate(self.settings, at, pids, pool, exchange).await
     }
 
     /// Verifications per second on `at` of one token, `phone`'s (the same session each time).
     pub async fn verify_rate(&self, at: &Endpoint, pids: &[u32], phone: &str) -> Result<Rate> {
         let pool = async |count| Ok(vec![(); count]);
-        let verify = |()| at.verify(phone);
-        rate(self.settings, pids, pool, verify).await
+        let body = json!({ "token": phone }).to_string();
+        let verify = async |connection: &mut Connection, ()| {
+            connection
+                .post_json("/auth/jwt/verify", &body, 200)
+                .await
+                .map(drop)
+        };
+        rate(self.settings, at, pids, pool, verify).await
     }
 
     /// `count` scenes from fresh console addresses, each with the client that created it. Each
@@ -257,23 +275,27 @@ impl<'a> Bench<'a> {
 
 /// Times `request` in [`ROUNDS`] rounds on fresh inputs from `pool`, each of about 1.5 s as a
 /// calibration run estimates. Scenes and tickets live 120 s: a round's inputs must be used well
-/// within that.
-async fn rate<I, P: IntoIterator<Item = I>, F: Future<Output = Result<()>>>(
+/// within that. The requests go over [`lean_http`] connections, so the load generator is not what
+/// limits them.
+async fn rate<I, P: IntoIterator<Item = I>>(
     settings: &Settings,
+    at: &Endpoint,
     pids: &[u32],
     mut pool: impl AsyncFnMut(usize) -> Result<P>,
-    request: impl Fn(I) -> F,
+    request: impl AsyncFn(&mut Connection, I) -> Result<()>,
 ) -> Result<Rate> {
     let (connections, cpu) = (settings.connections, settings.server_cpu);
     let per_second = |answered: Vec<()>, took: Duration| answered.len() as f64 / took.as_secs_f64();
-    let (answered, took) = drive(pool(1_000).await?, connections, &request).await?;
+    let drive =
+        async |inputs: Vec<I>| lean_http::drive(&at.url, inputs, connections, &request).await;
+    let (answered, took) = drive(pool(1_000).await?.into_iter().collect()).await?;
     let per_round = ((per_second(answered, took) * 1.5) as usize).clamp(1_000, 20_000);
     let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
     let (seconds, ticks) = (procfs::cpu_seconds(pids)?, procfs::cpu_ticks(cpu)?);
     let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
     for _round in 0..ROUNDS {
-        let round = inputs.by_ref().take(per_round);
-        let (answered, took) = drive(round, connections, &request).await?;
+        let round = inputs.by_ref().take(per_round).collect();
+        let (answered, took) = drive(round).await?;
         elapsed += took;
         rates.push(per_second(answered, took));
     }

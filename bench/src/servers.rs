@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use meeteasy_protocol::WechatLoginResponse;
 use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse, LoginTicketResponse};
-use meeteasy_protocol::{TokenResponse, WechatLoginResponse};
 use meeteasy_tests::redis_server::RedisServer;
 use reqwest::{Client, RequestBuilder};
 use serde::de::DeserializeOwned;
@@ -255,21 +255,6 @@ impl Endpoint {
         Ok(minted.login_ticket)
     }
 
-    pub async fn exchange_ticket(&self, login_ticket: String) -> Result<()> {
-        let ticket = json!({ "login_ticket": login_ticket });
-        let exchanged = self.call(self.post("/auth/login-ticket/exchange").json(&ticket), 200);
-        parse::<TokenResponse>(&exchanged.await?).map(drop)
-    }
-
-    /// `POST /auth/jwt/verify` of `token`: its signature, its session's revocation marker, and
-    /// the session's last-seen memo.
-    pub async fn verify(&self, token: &str) -> Result<()> {
-        let request = self
-            .post("/auth/jwt/verify")
-            .json(&json!({ "token": token }));
-        self.call(request, 200).await.map(drop)
-    }
-
     /// The long-polls waiting on this server now (its `/metrics` gauge).
     pub async fn waiters(&self) -> Result<usize> {
         let metrics = self.http.get(format!("{}/metrics", self.url));
@@ -289,6 +274,9 @@ impl Endpoint {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(because(format!("unexpected answer: {body}")))
+/// `body` as a `T`; an answer that is not one fails, with the answer.
+pub fn parse<T: DeserializeOwned>(body: impl AsRef<[u8]>) -> Result<T> {
+    let body = body.as_ref();
+    let unexpected = || format!("unexpected answer: {}", String::from_utf8_lossy(body));
+    serde_json::from_slice(body).map_err(|error| because(unexpected())(error))
 }

@@ -115,8 +115,11 @@ async fn run(settings: &Settings) -> Result<()> {
          | — |  |\n\
          | Bare axum on the same CPU answering the same JSON (`bench-ceiling`, the stack's ceiling): \
          `islogin` / exchange, {rate} | {} | — | — |  |\n\
+         | … CPU bare axum used meanwhile, and how busy its CPU was (below one core busy, the \
+         load generator was the limit) | {} | — | — |  |\n\
          | `islogin` / ticket exchange rate as a share of that ceiling | {:.2} / {:.2} | {:.2} / {:.2} \
          | — | 0.4 |\n\
+         | … the same, of requests per CPU-second each server side used | {} | — | 0.4 |\n\
          | Server RSS, fresh server | {} |  |\n\
          | Server RSS with {n} scenes created | {} |  |\n\
          | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {}) | {} |  |\n\
@@ -140,10 +143,14 @@ async fn run(settings: &Settings) -> Result<()> {
         islogin[1] / set,
         exchange[1] / set,
         ceiling_rates.join(" / "),
+        ceiling.each_ref().map(cores).join(" / "),
         islogin[0] / ceiling_medians[0],
         exchange[0] / ceiling_medians[1],
         islogin[1] / ceiling_medians[0],
         exchange[1] / ceiling_medians[1],
+        [e, r]
+            .map(|m| per_core_shares([&m.islogin, &m.exchange], &ceiling))
+            .join(" | "),
         compare(idle.map(mib), idle),
         compare(scenes.map(mib), scenes),
         gauge.join(" / "),
@@ -237,6 +244,14 @@ fn ratio([embedded, redis]: [f64; 2]) -> String {
 
 fn ms(value: f64) -> String {
     format!("{value:.2} ms")
+}
+
+/// `measured` as shares of `ceiling`, in requests per CPU-second of the server side: comparable
+/// when the load generator kept one of them from filling its CPU.
+fn per_core_shares(measured: [&Rate; 2], ceiling: &[Rate; 2]) -> String {
+    let per_core = |rate: &Rate| rate.per_second.median() / rate.server_cores.max(f64::EPSILON);
+    let [islogin, exchange] = [0, 1].map(|at| per_core(measured[at]) / per_core(&ceiling[at]));
+    format!("{islogin:.2} / {exchange:.2}")
 }
 
 fn cores(rate: &Rate) -> String {

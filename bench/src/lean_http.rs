@@ -1,0 +1,190 @@
+//! The load generator of the request-rate measurements: HTTP/1.1 over kept-alive TCP connections,
+//! one request in flight on each, its bytes written at once and its answer read by
+//! `Content-Length`. Why not reqwest, which the rest of the bench uses: on one core it could not
+//! keep one core of bare axum busy (the load generator's CPU at 100 % while the ceiling's server
+//! CPU stayed at 45–90 %), so the ceiling measured the client, not the stack.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::{Result, because, fail};
+
+/// Longer than any answer a rate measurement waits for; only a stuck server takes it.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One kept-alive connection to a server.
+pub struct Connection {
+    stream: TcpStream,
+    /// `Host:` header line of every request.
+    host: String,
+    /// What was read of the answer so far.
+    read: Vec<u8>,
+}
+
+impl Connection {
+    /// Connects to `url`, `http://HOST:PORT` (no path).
+    pub async fn open(url: &str) -> Result<Self> {
+        let Some(authority) = url.strip_prefix("http://") else {
+            fail!("{url}: not an http:// base URL");
+        };
+        let stream = TcpStream::connect(authority).await;
+        let stream = stream.map_err(because(format!("connecting to {authority}")))?;
+        stream
+            .set_nodelay(true)
+            .map_err(because("setting TCP_NODELAY"))?;
+        let host = format!("Host: {authority}\r\n");
+        Ok(Self {
+            stream,
+            host,
+            read: Vec::with_capacity(4096),
+        })
+    }
+
+    /// `GET path` with `bearer`; any status but `status` fails, with the body. Returns the body.
+    pub async fn get(&mut self, path: &str, bearer: &str, status: u16) -> Result<&[u8]> {
+        let head = format!(
+            "GET {path} HTTP/1.1\r\n{}{}\r\n",
+            self.host,
+            authorization(bearer)
+        );
+        self.exchange(path, head.as_bytes(), status).await
+    }
+
+    /// `POST path` with a JSON `body`; any status but `status` fails, with the body. Returns the
+    /// body.
+    pub async fn post_json(&mut self, path: &str, body: &str, status: u16) -> Result<&[u8]> {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.exchange(path, request.as_bytes(), status).await
+    }
+
+    async fn exchange(&mut self, path: &str, request: &[u8], status: u16) -> Result<&[u8]> {
+        let answered = tokio::time::timeout(ANSWER_TIMEOUT, self.send(request)).await;
+        let (got, body) = answered.map_err(because(format!("{path}: no answer")))??;
+        if got != status {
+            fail!(
+                "{path}: HTTP {got}, not {status}: {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        Ok(body)
+    }
+
+    /// Writes `request` and reads its answer: the status and the body.
+    async fn send(&mut self, request: &[u8]) -> Result<(u16, &[u8])> {
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(because("sending a request"))?;
+        self.read.clear();
+        let (head_end, length) = loop {
+            self.fill().await?;
+            if let Some(end) = find(&self.read, b"\r\n\r\n") {
+                break (end + 4, content_length(&self.read[..end])?);
+            }
+        };
+        while self.read.len() < head_end + length {
+            self.fill().await?;
+        }
+        if self.read.len() > head_end + length {
+            fail!("the server answered more than one request's worth");
+        }
+        Ok((status(&self.read)?, &self.read[head_end..]))
+    }
+
+    async fn fill(&mut self) -> Result<()> {
+        let read = self.stream.read_buf(&mut self.read).await;
+        if read.map_err(because("reading an answer"))? == 0 {
+            fail!("the server closed the connection before answering");
+        }
+        Ok(())
+    }
+}
+
+fn authorization(bearer: &str) -> String {
+    format!("Authorization: Bearer {bearer}\r\n")
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// The status code of the answer's first line, `HTTP/1.1 200 OK`.
+fn status(answer: &[u8]) -> Result<u16> {
+    let code = answer
+        .get(9..12)
+        .and_then(|code| std::str::from_utf8(code).ok());
+    match code.and_then(|code| code.parse().ok()) {
+        Some(code) if answer.starts_with(b"HTTP/1.1 ") => Ok(code),
+        _ => fail!(
+            "not an HTTP/1.1 answer: {}",
+            String::from_utf8_lossy(answer)
+        ),
+    }
+}
+
+/// The `Content-Length` of an answer's head (every answer of the measured requests has one).
+fn content_length(head: &[u8]) -> Result<usize> {
+    let head = String::from_utf8_lossy(head);
+    let value = head.split("\r\n").find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    });
+    match value {
+        Some(length) => Ok(length),
+        None => fail!("an answer without a Content-Length: {head}"),
+    }
+}
+
+/// Sends `request(connection, input)` for every input over `connections` fresh connections to
+/// `url`, each sending its next request as soon as one is answered (a closed loop); returns the
+/// answers and how long they took, not counting the connecting. The first failed request fails
+/// the run: a rate counted around errors would not be the real one.
+pub async fn drive<I, O>(
+    url: &str,
+    inputs: impl IntoIterator<Item = I>,
+    connections: usize,
+    request: impl AsyncFn(&mut Connection, I) -> Result<O>,
+) -> Result<(Vec<O>, Duration)> {
+    let opened = try_join_all((0..connections).map(|_| Connection::open(url))).await?;
+    let (inputs, request) = (RefCell::new(inputs.into_iter()), &request);
+    let started = Instant::now();
+    let each = opened.into_iter().map(|mut connection| {
+        let inputs = &inputs;
+        async move {
+            let mut answers = Vec::new();
+            // The borrow ends before the request is awaited: the connections share the inputs.
+            while let Some(input) = { inputs.borrow_mut().next() } {
+                answers.push(request(&mut connection, input).await?);
+            }
+            Ok::<_, crate::Error>(answers)
+        }
+    });
+    let answers = try_join_all(each).await?;
+    Ok((answers.into_iter().flatten().collect(), started.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_status_and_the_content_length() {
+        let head = b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nContent-Length: 17";
+        assert_eq!(status(head).unwrap(), 201);
+        assert_eq!(content_length(head).unwrap(), 17);
+        assert!(content_length(b"HTTP/1.1 200 OK\r\nx: 1").is_err());
+        assert!(status(b"HTTP/1.0 200 OK").is_err());
+    }
+}
