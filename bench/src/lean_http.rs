@@ -177,7 +177,73 @@ pub async fn drive<I, O>(
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+
     use super::*;
+
+    /// A server on a free loopback port: `GET /pending` answers a small JSON, `POST /echo` its
+    /// body, `GET /large` 200 KB (more than one read), `GET /missing` a 404 with a body.
+    async fn server() -> String {
+        let app = Router::new()
+            .route("/pending", get(|| async { r#"{"status":"pending"}"# }))
+            .route("/echo", post(|body: String| async move { body }))
+            .route("/large", get(|| async { "x".repeat(200_000) }))
+            .route(
+                "/missing",
+                get(|| async { (StatusCode::NOT_FOUND, "no such thing") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn every_input_is_answered_over_the_kept_alive_connections() {
+        let url = server().await;
+        let echo = async |connection: &mut Connection, n: usize| {
+            let pending = connection.get("/pending", "token", 200).await?.to_vec();
+            let echoed = connection
+                .post_json("/echo", &format!("[{n}]"), 200)
+                .await?;
+            Ok((pending, String::from_utf8_lossy(echoed).into_owned()))
+        };
+        let (answers, _took) = drive(&url, 0..200, 8, echo).await.unwrap();
+        assert_eq!(answers.len(), 200);
+        let mut echoed: Vec<String> = answers.iter().map(|(_, echoed)| echoed.clone()).collect();
+        echoed.sort_by_key(|echo| echo.trim_matches(['[', ']']).parse::<usize>().unwrap());
+        assert_eq!(
+            echoed,
+            (0..200).map(|n| format!("[{n}]")).collect::<Vec<_>>()
+        );
+        assert!(
+            answers
+                .iter()
+                .all(|(pending, _)| pending == br#"{"status":"pending"}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_longer_than_one_read_is_read_whole() {
+        let mut connection = Connection::open(&server().await).await.unwrap();
+        for _ in 0..2 {
+            let body = connection.get("/large", "token", 200).await.unwrap();
+            assert_eq!(body.len(), 200_000);
+        }
+    }
+
+    #[tokio::test]
+    async fn another_status_fails_with_the_body() {
+        let mut connection = Connection::open(&server().await).await.unwrap();
+        let error = connection.get("/missing", "token", 200).await.unwrap_err();
+        let error = error.to_string();
+        assert!(
+            error.contains("HTTP 404, not 200: no such thing"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn reads_the_status_and_the_content_length() {
