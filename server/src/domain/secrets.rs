@@ -66,10 +66,17 @@ pub fn is_scene_shaped(value: &str) -> bool {
     value.len() == SCENE_LEN && value.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// What the store keeps of a ticket or poll token: its SHA-256, hex.
+/// What the store keeps of a ticket or poll token: its SHA-256, lowercase hex. Written digit by
+/// digit: every poll hashes its token, and a `format!` per byte was 2.6 % of a poll's CPU.
 pub fn token_hash(token: &str) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * digest.len());
+    for byte in digest {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// Compares two hashes without an early exit, so timing tells nothing about how much matched.
@@ -113,6 +120,15 @@ mod tests {
         );
         let plain_hash = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
         assert_ne!(derived, plain_hash);
+    }
+
+    #[test]
+    fn a_token_hash_is_its_sha256_in_lowercase_hex() {
+        // The stored records are keyed by it: the format must never change.
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
