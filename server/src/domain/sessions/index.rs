@@ -18,7 +18,6 @@ use serde::Deserialize;
 use crate::store::{Lifetime, Store, StoreError};
 
 use super::super::secrets::is_token_shaped;
-use super::super::{AuthError, unix_now};
 
 /// The length of one line of an index.
 pub(super) const LINE_LEN: usize = SID_LEN + 1 + EXPIRY_DIGITS + 1 + 1 + 1;
@@ -69,6 +68,10 @@ impl IndexEntry {
         else {
             return Err(corrupt());
         };
+        // Only what [`Self::line`] writes: a line read here must compact back to itself.
+        if !is_token_shaped(sid) || !expires_at.bytes().all(|digit| digit.is_ascii_digit()) {
+            return Err(corrupt());
+        }
         let client = match client {
             "c" => Some(Audience::Console),
             "h" => Some(Audience::H5),
@@ -140,11 +143,12 @@ pub(super) async fn read(store: &dyn Store, key: &str) -> Result<Vec<IndexEntry>
     }
 }
 
-/// How many live entries an index keeps, and one it never lets go of to make room.
+/// How many live entries an index keeps, and the sessions it never lets go of to make room.
 #[derive(Clone, Copy)]
 pub(super) struct IndexBound<'a> {
     pub live: usize,
-    pub keep: Option<&'a str>,
+    /// The ancestors of the session being opened: ending one would end the new session with it.
+    pub keep: &'a [String],
 }
 
 impl IndexBound<'_> {
@@ -154,44 +158,44 @@ impl IndexBound<'_> {
     }
 }
 
-/// Drops the expired entries of the index at `key` and, past the bound, the oldest (see
-/// [`evict_oldest`]), which it returns for the caller to end; never `opened`, the entry just
-/// added. The index then lives as long as its longest-lived entry.
-pub(super) async fn compact(
-    store: &dyn Store,
+/// What compacting an index comes to: the sessions it lets go of, and the index without them.
+pub(super) struct Compaction {
+    pub evicted: Vec<IndexEntry>,
+    pub compacted: Vec<u8>,
+    /// As long as its longest-lived entry.
+    pub lifetime: Lifetime,
+}
+
+/// The index at `key`, stored as `current`, compacted at `now`: its expired entries dropped and,
+/// past the bound, the oldest (see [`evict_oldest`]; never `opened`, the entry just added).
+/// `None` when that changes nothing.
+pub(super) fn compaction(
     key: &str,
+    current: &[u8],
     opened: &IndexEntry,
     bound: IndexBound<'_>,
-) -> Result<Vec<IndexEntry>, AuthError> {
-    loop {
-        let Some(current) = store.get(key).await? else {
-            return Ok(Vec::new());
-        };
-        let now = unix_now();
-        let mut entries = decode(key, &current)?;
-        entries.retain(|entry| entry.expires_at > now);
-        let evicted = evict_oldest(&mut entries, opened, bound);
-        let compacted = encode(&entries)?;
-        if compacted == current {
-            return Ok(evicted);
-        }
-        let until = entries.iter().map(|entry| entry.expires_at).max();
-        let lifetime = Lifetime::Until(until.unwrap_or(now));
-        if store
-            .compare_and_swap(key, &current, &compacted, lifetime)
-            .await?
-        {
-            return Ok(evicted);
-        }
-        // A session was added meanwhile: compact again with it.
+    now: u64,
+) -> Result<Option<Compaction>, StoreError> {
+    let mut entries = decode(key, current)?;
+    entries.retain(|entry| entry.expires_at > now);
+    let evicted = evict_oldest(&mut entries, opened, bound);
+    let compacted = encode(&entries)?;
+    if compacted == current {
+        return Ok(None);
     }
+    let until = entries.iter().map(|entry| entry.expires_at).max();
+    Ok(Some(Compaction {
+        evicted,
+        compacted,
+        lifetime: Lifetime::Until(until.unwrap_or(now)),
+    }))
 }
 
 /// Removes the entries past `bound.live` and returns them, one at a time from the kind (console,
 /// H5, mini program) holding the most sessions, its oldest first (the index is in the order
 /// sessions opened): a flood of one kind — console after console confirmed by one phone, a ticket
 /// loop's H5 sessions — makes room from itself, never from a user's one phone. On a tie the kind
-/// of `opened` gives way. Never `opened` itself (the session being opened) nor `bound.keep`.
+/// of `opened` gives way. Never `opened` itself (the session being opened) nor one in `bound.keep`.
 pub(super) fn evict_oldest(
     entries: &mut Vec<IndexEntry>,
     opened: &IndexEntry,
@@ -202,7 +206,7 @@ pub(super) fn evict_oldest(
         let candidates: Vec<(usize, Option<Audience>)> = entries
             .iter()
             .enumerate()
-            .filter(|(_, entry)| entry.sid != opened.sid && Some(entry.sid.as_str()) != bound.keep)
+            .filter(|(_, entry)| entry.sid != opened.sid && !bound.keep.contains(&entry.sid))
             .map(|(at, entry)| (at, entry.client))
             .collect();
         let mut counts: Vec<(Option<Audience>, usize)> = Vec::new();
@@ -299,7 +303,13 @@ mod tests {
         foreign_client[LINE_LEN - 2] = b'x';
         let mut not_digits = line.clone();
         not_digits[SID_LEN + 1] = b'-';
-        for bytes in [torn, &foreign_client, &not_digits, b"[1]", b"[{"] {
+        // Lines `line()` would never write, though a lenient parse would take them.
+        let mut signed = line.clone();
+        signed[SID_LEN + 1] = b'+';
+        let mut foreign_sid = line.clone();
+        foreign_sid[0] = b'/';
+        let kinds = [torn, &foreign_client, &not_digits, &signed, &foreign_sid];
+        for bytes in kinds.into_iter().chain([&b"[1]"[..], b"[{"]) {
             assert!(
                 matches!(decode("index", bytes), Err(StoreError::Corrupt(_))),
                 "{:?}",
@@ -318,10 +328,7 @@ mod tests {
 
     #[test]
     fn a_bound_overflows_past_its_lines() {
-        let bound = IndexBound {
-            live: 2,
-            keep: None,
-        };
+        let bound = IndexBound { live: 2, keep: &[] };
         assert!(!bound.overflows(2 * LINE_LEN as u64));
         assert!(bound.overflows(2 * LINE_LEN as u64 + 1));
     }
@@ -339,13 +346,7 @@ mod tests {
     #[test]
     fn eviction_takes_the_oldest_past_the_bound_and_spares_the_kept_one() {
         let mut index = entries(&["a", "b", "c", "d", "e"]);
-        let evicted = evict(
-            &mut index,
-            IndexBound {
-                live: 3,
-                keep: None,
-            },
-        );
+        let evicted = evict(&mut index, IndexBound { live: 3, keep: &[] });
         assert_eq!(sids(&evicted), ["a", "b"]);
         assert_eq!(sids(&index), ["c", "d", "e"]);
 
@@ -354,29 +355,32 @@ mod tests {
             &mut index,
             IndexBound {
                 live: 3,
-                keep: Some("a"),
+                keep: &["a".to_owned()],
             },
         );
         assert_eq!(sids(&evicted), ["b", "c"]);
         assert_eq!(sids(&index), ["a", "d", "e"]);
 
-        let mut index = entries(&["a", "b"]);
-        assert!(
-            evict(
-                &mut index,
-                IndexBound {
-                    live: 3,
-                    keep: None
-                }
-            )
-            .is_empty()
+        // Every ancestor of the new session stays: ending a grandparent would end it too.
+        let mut index = entries(&["a", "b", "c", "d", "e"]);
+        let evicted = evict(
+            &mut index,
+            IndexBound {
+                live: 3,
+                keep: &["b".to_owned(), "a".to_owned()],
+            },
         );
+        assert_eq!(sids(&evicted), ["c", "d"]);
+        assert_eq!(sids(&index), ["a", "b", "e"]);
+
+        let mut index = entries(&["a", "b"]);
+        assert!(evict(&mut index, IndexBound { live: 3, keep: &[] }).is_empty());
         assert_eq!(sids(&index), ["a", "b"]);
     }
 
     #[test]
     fn eviction_takes_the_oldest_of_the_most_numerous_kind() {
-        let bound = |live| IndexBound { live, keep: None };
+        let bound = |live| IndexBound { live, keep: &[] };
         // A phone's session, then console logins it confirmed: the consoles make room, not the phone.
         let mut index = entries(&["m1", "c1", "c2", "c3"]);
         assert_eq!(sids(&evict(&mut index, bound(3))), ["c1"]);

@@ -92,7 +92,8 @@ pub struct Opened {
 /// find, so no order among the writes matters; the parent's mark is read only after this session
 /// is in the parent's index (see the module's first lines), so a parent revoked meanwhile takes
 /// the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
-/// past its bound is compacted after, its oldest sessions ended.
+/// past its bound is compacted after (see [`compact`]), never ending a session the new one derives
+/// from. The record is inserted, not put: of callers racing on one session, the first one's stays.
 pub async fn open(
     store: &dyn Store,
     sid: &str,
@@ -114,26 +115,20 @@ pub async fn open(
             store_keys::revoked_session(parent),
         )
     });
-    let user_bound = IndexBound {
-        live: MAX_SESSIONS_PER_USER,
-        // Ending the parent would end the session being opened with it.
-        keep: record.parent.as_deref(),
-    };
-    let derived_bound = IndexBound {
-        live: MAX_DERIVED_PER_SESSION,
-        keep: None,
-    };
-    let indexes: Vec<(&str, IndexBound<'_>)> = std::iter::once((user_index.as_str(), user_bound))
+    // The user's index first: past its bound, the new session's ancestors are spared.
+    let indexes: Vec<(&str, usize)> = std::iter::once((user_index.as_str(), MAX_SESSIONS_PER_USER))
         .chain(
             parent
                 .as_ref()
-                .map(|(derived, _)| (derived.as_str(), derived_bound)),
+                .map(|(derived, _)| (derived.as_str(), MAX_DERIVED_PER_SESSION)),
         )
         .collect();
 
     let record_bytes = records::encode(record)?;
     let session_key = store_keys::session(sid);
-    let mut steps = vec![Step::Put {
+    // Inserted, not put: of callers racing on one session (a ticket redeemed twice at once), the
+    // first one's record stays, so a loser's device, address and end never replace the winner's.
+    let mut steps = vec![Step::InsertNew {
         key: &session_key,
         value: &record_bytes,
         lifetime,
@@ -179,16 +174,26 @@ pub async fn open(
         None => true,
     };
 
-    let appended = outcomes.iter().skip(1);
-    let mut evicted = Vec::new();
-    for ((key, bound), appended) in indexes.iter().zip(appended) {
-        if bound.overflows(appended.length()?) {
-            evicted.extend(index::compact(store, key, &entry, *bound).await?);
-        }
-    }
     // Even a preempted caller's appends may have pushed entries out: they end all the same.
-    for oldest in evicted {
-        revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
+    let appended = outcomes.iter().skip(1);
+    for (at, ((key, live), appended)) in indexes.iter().zip(appended).enumerate() {
+        let unbounded = IndexBound {
+            live: *live,
+            keep: &[],
+        };
+        if !unbounded.overflows(appended.length()?) {
+            continue;
+        }
+        // Read only when needed: past the bound of a user's index, which may list them.
+        let ancestors = match at {
+            0 => ancestors(store, sid).await?,
+            _ => Vec::new(),
+        };
+        let bound = IndexBound {
+            live: *live,
+            keep: &ancestors,
+        };
+        compact(store, key, &entry, bound).await?;
     }
     if made && parent_revoked {
         revoke_with_descendants(store, sid, record.expires_at).await?;
@@ -196,6 +201,36 @@ pub async fn open(
         return Err(AuthError::TicketExpired);
     }
     Ok(Opened { made, beside })
+}
+
+/// Compacts the index at `key` (see [`index::compaction`]). The sessions it lets go of are ended
+/// before their lines leave it, so nothing that stops this half-way (an error, a cancelled
+/// request) leaves a live session that "log out everywhere" cannot find; a swap lost to a session
+/// added meanwhile compacts again from a fresh read, and what was ended stays ended.
+async fn compact(
+    store: &dyn Store,
+    key: &str,
+    opened: &IndexEntry,
+    bound: IndexBound<'_>,
+) -> Result<(), StoreError> {
+    loop {
+        let Some(current) = store.get(key).await? else {
+            return Ok(());
+        };
+        let Some(compaction) = index::compaction(key, &current, opened, bound, unix_now())? else {
+            return Ok(());
+        };
+        for oldest in &compaction.evicted {
+            revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
+        }
+        let (compacted, lifetime) = (&compaction.compacted, compaction.lifetime);
+        if store
+            .compare_and_swap(key, &current, compacted, lifetime)
+            .await?
+        {
+            return Ok(());
+        }
+    }
 }
 
 pub async fn is_revoked(store: &dyn Store, sid: &str) -> Result<bool, StoreError> {
@@ -589,6 +624,108 @@ mod tests {
         );
         let listed = list(store.as_ref(), "u", &child).await.unwrap();
         assert_eq!(listed.len(), MAX_SESSIONS_PER_USER);
+    }
+
+    fn console_of(user: &str, parent: Option<&str>) -> SessionRecord {
+        SessionRecord {
+            client: Audience::Console,
+            ..session_of(user, parent)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_leaves_its_index_only_once_it_is_ended() {
+        use super::super::test_support::{Calls, Fault};
+        let store = FaultyStore::new();
+        for n in 1..=MAX_SESSIONS_PER_USER {
+            open(store.as_ref(), &sid(n), &console_of("u", None), None, None)
+                .await
+                .unwrap();
+        }
+        // Ending the oldest fails: the login past the bound fails, and the oldest stays listed,
+        // so "log out everywhere" still finds it.
+        let oldest = sid(1);
+        let mark = store_keys::revoked_session(&oldest);
+        store.fail_next(Calls::Write, &mark, Fault::FailBefore);
+        let next = sid(MAX_SESSIONS_PER_USER + 1);
+        let failed = open(store.as_ref(), &next, &console_of("u", None), None, None).await;
+        assert!(failed.is_err());
+        assert!(store.all_faults_hit());
+        let listed = index::read(store.as_ref(), &store_keys::user_sessions("u"))
+            .await
+            .unwrap();
+        assert!(listed.iter().any(|entry| entry.sid == oldest));
+        assert!(!is_revoked(store.as_ref(), &oldest).await.unwrap());
+        // The next login past the bound ends it, and only then drops its line.
+        let later = sid(MAX_SESSIONS_PER_USER + 2);
+        open(store.as_ref(), &later, &console_of("u", None), None, None)
+            .await
+            .unwrap();
+        assert!(is_revoked(store.as_ref(), &oldest).await.unwrap());
+        let listed = index::read(store.as_ref(), &store_keys::user_sessions("u"))
+            .await
+            .unwrap();
+        assert!(listed.iter().all(|entry| entry.sid != oldest));
+        assert_eq!(listed.len(), MAX_SESSIONS_PER_USER);
+    }
+
+    #[tokio::test]
+    async fn a_user_past_the_bound_never_loses_an_ancestor_of_the_new_session() {
+        let store = FaultyStore::new();
+        // The oldest console minted a ticket for an H5 page, which minted one for another.
+        let (grandparent, parent, child) = (sid(0), sid(1), sid(MAX_SESSIONS_PER_USER));
+        open(
+            store.as_ref(),
+            &grandparent,
+            &console_of("u", None),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+        let derived = session_of("u", Some(&grandparent));
+        open(store.as_ref(), &parent, &derived, None, None)
+            .await
+            .unwrap();
+        for n in 2..MAX_SESSIONS_PER_USER {
+            open(store.as_ref(), &sid(n), &console_of("u", None), None, None)
+                .await
+                .unwrap();
+        }
+        // Consoles are the most numerous kind, and the grandparent is the oldest of them.
+        let grandchild = session_of("u", Some(&parent));
+        open(store.as_ref(), &child, &grandchild, None, None)
+            .await
+            .unwrap();
+        for kept in [&grandparent, &parent, &child] {
+            assert!(!is_revoked(store.as_ref(), kept).await.unwrap(), "{kept}");
+        }
+        assert!(
+            is_revoked(store.as_ref(), &sid(2)).await.unwrap(),
+            "the oldest console not in the chain ended"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_written_again_keeps_its_first_record() {
+        let store = FaultyStore::new();
+        let first = session_of("u", None);
+        let again = SessionRecord {
+            ip: "198.51.100.7".into(),
+            device_name: Some("another device".into()),
+            expires_at: first.expires_at + 60,
+            ..first.clone()
+        };
+        // Two redeems of one ticket name one session: the loser's record must not replace it.
+        open(store.as_ref(), &sid(1), &first, None, None)
+            .await
+            .unwrap();
+        open(store.as_ref(), &sid(1), &again, None, None)
+            .await
+            .unwrap();
+        let kept = get(store.as_ref(), &sid(1)).await.unwrap().unwrap();
+        assert_eq!((kept.ip, kept.device_name), (first.ip, first.device_name));
+        assert_eq!(kept.expires_at, first.expires_at);
     }
 
     #[tokio::test]
