@@ -27,6 +27,8 @@ pub enum Calls {
     Read,
     /// `put`, `insert_new`, `compare_and_swap`, `take`, `delete`.
     Write,
+    /// `notify`, on its topic.
+    Notify,
 }
 
 /// What a fault does to the call it hits.
@@ -207,7 +209,8 @@ impl Store for FaultyStore {
     }
 
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {
-        self.inner.notify(topic).await
+        self.faulty(Calls::Notify, topic, self.inner.notify(topic))
+            .await
     }
 
     fn subscribe(&self, topic: &str) -> Subscription {

@@ -16,7 +16,7 @@ use crate::store::{Lifetime, Step, outcomes};
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{derived_token, hashes_equal, is_token_shaped, token_hash};
-use super::super::sessions::Condition;
+use super::super::sessions::{self, Condition, Opened};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
@@ -258,6 +258,10 @@ impl AuthService {
     ) -> Result<Option<IsLoginResponse>, AuthError> {
         let user = self.user(user_id).await?;
         self.may_log_in(&user)?;
+        // Confirmed by an organizer, who may have been taken off the team since.
+        if !user.is_organizer() {
+            return Err(AuthError::ConfirmedByNonOrganizer);
+        }
         let lifetime = self.settings.lifetimes.console_token;
         let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
         let claims = tokens::new_session(
@@ -284,11 +288,29 @@ impl AuthService {
             new: records::encode(&delivered)?,
             lifetime: Lifetime::For(grace),
         };
-        let delivered_here = self
-            .record_console_session(&session, &confirmed.console, Some(&move_to_delivered))
+        // The user is read again in the batch that writes the session: a removal from the team
+        // running meanwhile either finds the session in the user's index and ends it, or is seen
+        // here (see `sessions::open` on that order).
+        let user_key = store_keys::user(&user.id);
+        let opened = self
+            .record_console_session(
+                &session,
+                &confirmed.console,
+                Some(&move_to_delivered),
+                Some(&user_key),
+            )
             .await?;
-        if !delivered_here {
+        if !opened.made {
             return Ok(None);
+        }
+        let still: Option<UserRecord> = match &opened.beside {
+            Some(bytes) => Some(records::decode(&user_key, bytes)?),
+            None => None,
+        };
+        if !still.is_some_and(|user| user.is_organizer()) {
+            let store = self.store.as_ref();
+            sessions::revoke_with_descendants(store, &session.sid, session.exp).await?;
+            return Err(AuthError::ConfirmedByNonOrganizer);
         }
         // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
         // uncounted (a rare undercount, where counting again on redelivery would double-count).
@@ -304,31 +326,37 @@ impl AuthService {
         claims: &Claims,
         console: &ConsoleInfo,
     ) -> Result<IsLoginResponse, AuthError> {
+        // A session ended since (the console logged out, or was logged out) is not handed out
+        // again, nor brought back.
+        if sessions::is_revoked(self.store.as_ref(), &claims.sid).await? {
+            return Err(AuthError::SceneExpired);
+        }
         // With no condition to lose, the session is always written.
-        let _opened = self.record_console_session(claims, console, None).await?;
+        let _opened = self
+            .record_console_session(claims, console, None, None)
+            .await?;
         let user = self.user(&claims.sub).await?;
         self.console_answer(claims, claims.exp.saturating_sub(unix_now()), &user)
     }
 
-    /// The console's session takes its scene's device name and address; when it is opened on a
-    /// [`Condition`], `false` if that swap was not made.
+    /// The console's session takes its scene's device name and address (see
+    /// [`AuthService::record_session`] for `condition` and `read_beside`).
     async fn record_console_session(
         &self,
         claims: &Claims,
         console: &ConsoleInfo,
         condition: Option<&Condition>,
-    ) -> Result<bool, AuthError> {
-        let opened = self
-            .record_session(
-                claims,
-                Some(console.device_name.clone()),
-                console.ip.clone(),
-                None,
-                condition,
-                None,
-            )
-            .await?;
-        Ok(opened.made)
+        read_beside: Option<&str>,
+    ) -> Result<Opened, AuthError> {
+        self.record_session(
+            claims,
+            Some(console.device_name.clone()),
+            console.ip.clone(),
+            None,
+            condition,
+            read_beside,
+        )
+        .await
     }
 
     fn console_answer(

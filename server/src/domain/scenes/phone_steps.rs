@@ -131,8 +131,11 @@ impl AuthService {
             },
         )
         .await?;
-        if moved {
-            self.store.notify(&store_keys::scene_changed(scene)).await?;
+        // The step is made: the phone is told so even when the notice fails, and the scene's
+        // waiting consoles then see it when their wait ends (a retried step, changing nothing,
+        // would send no notice either).
+        if moved && let Err(error) = self.store.notify(&store_keys::scene_changed(scene)).await {
+            tracing::warn!(%error, "a scene moved, but its waiting consoles could not be told at once");
         }
         Ok(record)
     }

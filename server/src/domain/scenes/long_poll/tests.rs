@@ -10,7 +10,7 @@ use meeteasy_protocol::{Claims, CreateSceneRequest, CreateSceneResponse, IsLogin
 use crate::domain::test_support::{
     Calls, Fault, FaultyStore, TestService, organizer, service_on, settings,
 };
-use crate::domain::{AuthError, ClientAddr, store_keys};
+use crate::domain::{AuthError, ClientAddr, sessions, store_keys, users};
 use crate::store::Store;
 
 const WAIT: Duration = Duration::from_secs(1);
@@ -206,4 +206,64 @@ async fn a_poll_with_a_wrong_token_does_not_slow_the_console_down() {
         matches!(console, Ok(IsLoginResponse::Pending)),
         "{console:?}"
     );
+}
+
+#[tokio::test]
+async fn a_member_taken_off_the_team_after_confirming_gets_no_console_token() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let mut user = users::get(store.as_ref(), &user_id)
+        .await
+        .unwrap()
+        .expect("the user");
+    user.roles.clear();
+    users::save(store.as_ref(), &user).await.unwrap();
+
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(
+        matches!(answer, Err(AuthError::ConfirmedByNonOrganizer)),
+        "{answer:?}"
+    );
+    assert_eq!(store.writes_to("session:"), 0, "no console session opened");
+}
+
+#[tokio::test]
+async fn a_delivery_collected_again_after_its_session_ended_is_refused_and_stays_ended() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    let claims = delivered(&service, answer, &user_id).await;
+    service.logout(&claims).await.expect("logged out");
+
+    let again = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(again, Err(AuthError::SceneExpired)), "{again:?}");
+    let record = sessions::get(store.as_ref(), &claims.sid).await.unwrap();
+    assert!(record.is_none(), "the ended session was not brought back");
+}
+
+#[tokio::test]
+async fn a_confirm_whose_notice_fails_is_still_made_and_reaches_the_next_poll() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let created = service
+        .create_scene(
+            CreateSceneRequest::default(),
+            &ClientAddr("127.0.0.1".into()),
+        )
+        .await
+        .expect("a scene");
+    let user = organizer(store.as_ref(), "ann").await;
+    let topic = store_keys::scene_changed(&created.scene);
+    store.fail_next(Calls::Notify, &topic, Fault::FailBefore);
+    service
+        .confirm_as(&created.scene, &user)
+        .await
+        .expect("the phone is told its confirm was made");
+    assert!(store.all_faults_hit());
+    let answer = service
+        .poll_scene(&created.scene, &created.poll_token, WAIT)
+        .await;
+    delivered(&service, answer, &user.id).await;
 }
