@@ -256,18 +256,24 @@ impl AuthService {
             }
             lifetime = lifetime.min(Duration::from_secs(parent_left));
         }
-        let (user_id, read_beside) = match user {
+        let user_id = match user {
             SessionUser::Known(user) => {
-                self.may_log_in(user)?;
-                (user.id.as_str(), None)
+                self.may_hold(user, new.audience)?;
+                user.id.as_str()
             }
-            SessionUser::OfTicket(user_id) => (user_id, Some(store_keys::user(user_id))),
+            SessionUser::OfTicket(user_id) => user_id,
         };
+        // The user is read (again) in the batch that writes the session when the session depends
+        // on who they are now: a ticket's, and a console's, which needs the organizer role. A
+        // removal from the team running meanwhile either finds the session in the user's index
+        // and ends it, or is seen here (see `sessions::open` on that order).
+        let reread = matches!(user, SessionUser::OfTicket(_)) || new.audience == Audience::Console;
+        let read_beside = reread.then(|| store_keys::user(user_id));
         let sid = match new.sid {
             Some(sid) => sid,
             None => random_token()?,
         };
-        let claims = tokens::new_session(
+        let mut claims = tokens::new_session(
             &self.issuer,
             user_id,
             sid,
@@ -275,6 +281,10 @@ impl AuthService {
             new.methods,
             lifetime,
         );
+        // `new_session` read the clock again: a second may have turned since `now`.
+        if let Some(parent) = &new.parent {
+            claims.exp = claims.exp.min(parent.expires_at);
+        }
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
         let opened = self
             .record_session(
@@ -289,34 +299,46 @@ impl AuthService {
         if !opened.made {
             return Err(AuthError::TicketUsed);
         }
-        let user = match user {
-            SessionUser::Known(user) => user.to_wire(),
-            SessionUser::OfTicket(_) => self.ticket_user(&claims, &opened).await?.to_wire(),
+        let user = match (user, read_beside) {
+            (SessionUser::Known(user), None) => user.to_wire(),
+            (SessionUser::Known(_), Some(_)) => {
+                let gone = AuthError::InvalidToken(USER_GONE);
+                self.user_as_read(&claims, &opened, gone).await?.to_wire()
+            }
+            (SessionUser::OfTicket(_), _) => {
+                let gone = AuthError::TicketInvalid;
+                self.user_as_read(&claims, &opened, gone).await?.to_wire()
+            }
         };
         Ok(OpenedSession {
             response: TokenResponse {
                 access_token,
                 token_type: BEARER.to_owned(),
-                expires_in: lifetime.as_secs(),
+                expires_in: claims.exp.saturating_sub(claims.iat),
                 user,
             },
             session: ParentSession::of(&claims),
         })
     }
 
-    /// The user the batch that opened a ticket's session read, if they may have it; else the
-    /// session is ended and the exchange refused.
-    async fn ticket_user(&self, claims: &Claims, opened: &Opened) -> Result<UserRecord, AuthError> {
+    /// The user as the batch that opened the session of `claims` read them, if they may hold it;
+    /// else the session is ended and the login refused (`gone`: there is no such user).
+    async fn user_as_read(
+        &self,
+        claims: &Claims,
+        opened: &Opened,
+        gone: AuthError,
+    ) -> Result<UserRecord, AuthError> {
         let user: Option<UserRecord> = match &opened.beside {
             Some(bytes) => Some(records::decode(&store_keys::user(&claims.sub), bytes)?),
             None => None,
         };
         let refusal = match user {
-            Some(user) => match self.may_log_in(&user) {
+            Some(user) => match self.may_hold(&user, claims.aud) {
                 Ok(()) => return Ok(user),
                 Err(refusal) => refusal,
             },
-            None => AuthError::TicketInvalid,
+            None => gone,
         };
         sessions::revoke_with_descendants(self.store.as_ref(), &claims.sid, claims.exp).await?;
         Err(refusal)
@@ -364,6 +386,16 @@ impl AuthService {
         );
         let ((), opened) = tokio::try_join!(note_login, open)?;
         Ok(opened)
+    }
+
+    /// Refuses `user` a session for `audience` they may not hold: a dev user on a server without
+    /// dev mode, a console session without the organizer role.
+    fn may_hold(&self, user: &UserRecord, audience: Audience) -> Result<(), AuthError> {
+        self.may_log_in(user)?;
+        if audience == Audience::Console && !user.is_organizer() {
+            return Err(AuthError::NotOrganizer);
+        }
+        Ok(())
     }
 
     /// Refuses a dev user a session on a server without dev mode.

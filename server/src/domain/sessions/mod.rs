@@ -33,6 +33,11 @@ pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 /// logins does not end the phone that confirms them, and an ended session cannot escape "log out
 /// everywhere" by having fallen out of its index.
 pub const MAX_SESSIONS_PER_USER: usize = 100;
+/// How long a revocation mark outlives the end it was given: the end an index line or a record
+/// holds can be a second short of a token's (two callers racing on one session made their claims
+/// a second apart) or come from an instance whose clock runs ahead, and a revoked token must not
+/// verify again in its last moments.
+const MARK_OUTLIVES_END: u64 = 300;
 pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,7 +294,7 @@ pub async fn revoke_with_descendants(
             .put(
                 &store_keys::revoked_session(&session.sid),
                 b"1",
-                Lifetime::Until(session.expires_at),
+                Lifetime::Until(session.expires_at.saturating_add(MARK_OUTLIVES_END)),
             )
             .await?;
         if store
@@ -492,6 +497,56 @@ mod tests {
             1,
             "30 verifications within the minute wrote nothing more"
         );
+    }
+
+    #[tokio::test]
+    async fn a_console_session_for_a_member_removed_meanwhile_is_refused_and_ended() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let user = organizer(store.as_ref(), "jade").await;
+        // The login read the user just before their removal from the team reached the store.
+        let mut removed = user.clone();
+        removed.roles.clear();
+        super::super::users::save(store.as_ref(), &removed)
+            .await
+            .unwrap();
+        let refused = service
+            .open_session(
+                SessionUser::Known(&user),
+                NewSession {
+                    audience: Audience::Console,
+                    methods: &["pwd"],
+                    device_name: None,
+                    ip: "192.0.2.1".into(),
+                    parent: None,
+                    sid: None,
+                    redeem: None,
+                },
+            )
+            .await;
+        match refused {
+            Err(AuthError::NotOrganizer) => {}
+            Err(other) => panic!("refused as {other:?}"),
+            Ok(_) => panic!("a console session for a member no longer on the team"),
+        }
+        assert_eq!(
+            store.writes_to("session:"),
+            2,
+            "the batch wrote the session, and its ending took it"
+        );
+        let listed = list(store.as_ref(), &user.id, "").await.unwrap();
+        assert!(listed.is_empty(), "and it was ended: {listed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_revocation_mark_outlives_the_end_it_was_given() {
+        let store = FaultyStore::new();
+        // An end a little short of the token's (a racing writer's, another instance's clock).
+        let short_end = unix_now() - 10;
+        revoke_with_descendants(store.as_ref(), &sid(1), short_end)
+            .await
+            .unwrap();
+        assert!(is_revoked(store.as_ref(), &sid(1)).await.unwrap());
     }
 
     #[tokio::test]
