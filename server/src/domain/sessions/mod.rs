@@ -464,24 +464,26 @@ mod tests {
     use super::super::test_support::{FaultyStore, organizer, service_on, settings};
     use super::*;
 
+    /// What a console's password login asks of `open_session`.
+    fn console_password_login() -> NewSession<'static> {
+        NewSession {
+            audience: Audience::Console,
+            methods: &["pwd"],
+            device_name: None,
+            ip: "192.0.2.1".into(),
+            parent: None,
+            sid: None,
+            redeem: None,
+        }
+    }
+
     #[tokio::test]
     async fn last_seen_costs_no_write_while_it_is_within_a_minute() {
         let store = FaultyStore::new();
         let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
         let user = organizer(store.as_ref(), "jade").await;
         let opened = service
-            .open_session(
-                SessionUser::Known(&user),
-                NewSession {
-                    audience: Audience::Console,
-                    methods: &["pwd"],
-                    device_name: None,
-                    ip: "192.0.2.1".into(),
-                    parent: None,
-                    sid: None,
-                    redeem: None,
-                },
-            )
+            .open_session(SessionUser::Known(&user), console_password_login())
             .await
             .unwrap();
         assert_eq!(
@@ -511,18 +513,7 @@ mod tests {
             .await
             .unwrap();
         let refused = service
-            .open_session(
-                SessionUser::Known(&user),
-                NewSession {
-                    audience: Audience::Console,
-                    methods: &["pwd"],
-                    device_name: None,
-                    ip: "192.0.2.1".into(),
-                    parent: None,
-                    sid: None,
-                    redeem: None,
-                },
-            )
+            .open_session(SessionUser::Known(&user), console_password_login())
             .await;
         match refused {
             Err(AuthError::NotOrganizer) => {}

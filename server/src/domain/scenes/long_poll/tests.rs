@@ -15,15 +15,16 @@ use crate::store::Store;
 
 const WAIT: Duration = Duration::from_secs(1);
 
+/// A scene just created, as its console holds it.
+async fn new_scene(service: &TestService) -> CreateSceneResponse {
+    let from = ClientAddr("127.0.0.1".into());
+    let created = service.create_scene(CreateSceneRequest::default(), &from);
+    created.await.expect("a scene")
+}
+
 /// A scene confirmed by an organizer, ready for its console to collect: (scene, poll token, user id).
 async fn confirmed_scene(service: &TestService, store: &dyn Store) -> (String, String, String) {
-    let created = service
-        .create_scene(
-            CreateSceneRequest::default(),
-            &ClientAddr("127.0.0.1".into()),
-        )
-        .await
-        .expect("a scene");
+    let created = new_scene(service).await;
     let user = organizer(store, "ann").await;
     service
         .confirm_as(&created.scene, &user)
@@ -156,13 +157,7 @@ async fn a_delivered_scene_is_gone_after_its_grace_and_to_other_tokens_at_once()
 async fn pending_scene() -> (Arc<FaultyStore>, TestService, CreateSceneResponse) {
     let store = FaultyStore::new();
     let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
-    let created = service
-        .create_scene(
-            CreateSceneRequest::default(),
-            &ClientAddr("127.0.0.1".into()),
-        )
-        .await
-        .expect("a scene");
+    let created = new_scene(&service).await;
     (store, service, created)
 }
 
@@ -245,15 +240,7 @@ async fn a_delivery_collected_again_after_its_session_ended_is_refused_and_stays
 
 #[tokio::test]
 async fn a_confirm_whose_notice_fails_is_still_made_and_reaches_the_next_poll() {
-    let store = FaultyStore::new();
-    let service = service_on(store.clone(), settings(|_| {})).await;
-    let created = service
-        .create_scene(
-            CreateSceneRequest::default(),
-            &ClientAddr("127.0.0.1".into()),
-        )
-        .await
-        .expect("a scene");
+    let (store, service, created) = pending_scene().await;
     let user = organizer(store.as_ref(), "ann").await;
     let topic = store_keys::scene_changed(&created.scene);
     store.fail_next(Calls::Notify, &topic, Fault::FailBefore);
