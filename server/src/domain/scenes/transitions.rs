@@ -17,6 +17,11 @@ use meeteasy_protocol::{ScannerProfile, ScenePurpose};
 use super::super::AuthError;
 use super::record::{SceneRecord, SceneState};
 
+/// How long, at least, the answer a phone gave (confirmed, declined, refused, linked) stays for
+/// its console to collect, however late in the scan's window it came: a console between two polls
+/// still learns it, rather than finding the scene expired.
+pub const ANSWER_COLLECTABLE: u64 = 30;
+
 /// What a phone does to a scene.
 #[derive(Debug, Clone)]
 pub enum PhoneStep {
@@ -63,7 +68,7 @@ pub fn apply(
     let mine = record.owner().is_none_or(|owner| owner == actor.user_id);
     let moved = |state| SceneChange::Move {
         state,
-        expires_at: record.expires_at,
+        expires_at: record.expires_at.max(now + ANSWER_COLLECTABLE),
     };
     match (&record.state, step) {
         (SceneState::Pending, PhoneStep::Scan { profile, until }) => Ok(SceneChange::Move {

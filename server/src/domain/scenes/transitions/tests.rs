@@ -2,7 +2,7 @@
 
 use meeteasy_protocol::{ConsoleInfo, ScannerProfile, ScenePurpose};
 
-use super::{Actor, PhoneStep, SceneChange, apply};
+use super::{ANSWER_COLLECTABLE, Actor, PhoneStep, SceneChange, apply};
 use crate::domain::AuthError;
 use crate::domain::scenes::record::{SceneRecord, SceneState};
 
@@ -203,6 +203,24 @@ fn declining() {
     check(declined(OTHER), decline(), ORGANIZER, Claimed);
     check(refused(ME), decline(), GUEST, Expired);
     check(refused(OTHER), decline(), GUEST, Claimed);
+}
+
+#[test]
+fn an_answer_in_the_last_moments_of_a_scan_stays_for_its_console_to_collect() {
+    let scanned_until_now = SceneRecord {
+        expires_at: NOW + 1,
+        ..record(scanned(ME))
+    };
+    for (step, actor, state) in [
+        (PhoneStep::Confirm, ORGANIZER, confirmed(ME)),
+        (PhoneStep::Confirm, GUEST, refused(ME)),
+        (PhoneStep::Decline, ORGANIZER, declined(ME)),
+    ] {
+        let change = apply(&scanned_until_now, step.clone(), actor, NOW);
+        let expires_at = NOW + ANSWER_COLLECTABLE;
+        let expected = SceneChange::Move { state, expires_at };
+        assert_eq!(change.ok(), Some(expected), "{step:?}");
+    }
 }
 
 #[test]
