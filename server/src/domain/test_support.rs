@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use meeteasy_protocol::{ORGANIZER_ROLE, Secret};
+use meeteasy_protocol::{Audience, ORGANIZER_ROLE, Secret};
 use tempfile::TempDir;
 use tokio::sync::watch;
 
@@ -18,6 +18,7 @@ use crate::store::{Lifetime, Store, StoreError, Subscription, WindowCount};
 use crate::wechat::{WeChat, WeChatError, WeChatSession};
 
 use super::AuthService;
+use super::service::NewSession;
 use super::users::{self, NewPasswordUser, UserRecord};
 
 /// Which calls a fault hits.
@@ -290,6 +291,19 @@ pub async fn service_on(store: Arc<dyn Store>, settings: Settings) -> TestServic
 }
 
 /// An organizer who logs in with a password (never checked here: the hash is a placeholder).
+/// What a console's password login asks of `open_session`.
+pub fn console_password_login() -> NewSession<'static> {
+    NewSession {
+        audience: Audience::Console,
+        methods: &["pwd"],
+        device_name: None,
+        ip: "192.0.2.1".into(),
+        parent: None,
+        sid: None,
+        redeem: None,
+    }
+}
+
 pub async fn organizer(store: &dyn Store, name: &str) -> UserRecord {
     users::create_password_user(
         store,

@@ -60,7 +60,14 @@ impl AuthService {
         scene: &str,
         user: &UserRecord,
     ) -> Result<(), AuthError> {
-        let current = self.live_scene(scene).await?;
+        let mut current = self.live_scene(scene).await?;
+        if current.purpose == ScenePurpose::Link && current.state == SceneState::Pending {
+            // The link is made before the scene's own step (below): the scene is first taken as
+            // this phone's, so no other phone's scan can claim it between the two and leave a link
+            // made for a confirm that then failed.
+            self.scan_as(scene, user).await?;
+            current = self.live_scene(scene).await?;
+        }
         let target = match current.purpose {
             ScenePurpose::Login => None,
             ScenePurpose::Link => current.link_to.clone(),
@@ -154,4 +161,58 @@ pub(super) fn identity_in_use() -> AuthError {
     AuthError::IdentityInUse(
         "this WeChat account already holds another account with more than this login",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use meeteasy_protocol::{CreateSceneRequest, SceneRequest};
+
+    use super::*;
+    use crate::domain::service::SessionUser;
+    use crate::domain::test_support::{
+        FaultyStore, console_password_login, organizer, service_on, settings,
+    };
+    use crate::domain::{ClientAddr, users};
+
+    #[tokio::test]
+    async fn a_link_confirmed_unscanned_takes_the_scene_before_the_link_is_made() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone(), settings(|_| {})).await;
+        let owner = organizer(store.as_ref(), "ann").await;
+        let opened = service.open_session(SessionUser::Known(&owner), console_password_login());
+        let token = opened
+            .await
+            .expect("a console session")
+            .response
+            .access_token;
+        let request = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
+        let from = ClientAddr("127.0.0.1".into());
+        let created = service.create_scene_for(request, &from, Some(&token));
+        let scene = created.await.expect("a link scene").scene;
+        // A phone whose mini program login made an account holding nothing but its WeChat.
+        let identity = "wechat:open:app:o-phone".to_owned();
+        let phone = UserRecord {
+            id: "u-phone".into(),
+            display_name: "Phone".into(),
+            avatar_url: None,
+            roles: Vec::new(),
+            login: None,
+            password_hash: None,
+            wechat_identities: vec![identity.clone()],
+            dev: false,
+        };
+        users::save(store.as_ref(), &phone).await.expect("saved");
+
+        let before = store.written_keys().len();
+        service.confirm_as(&scene, &phone).await.expect("linked");
+        // The scene became this phone's (its scan) before the identity was written: no other
+        // phone could claim it in between and leave the link made for a failed confirm.
+        let written = store.written_keys().split_off(before);
+        let position = |key: &str| written.iter().position(|written| written == key);
+        let scanned = position(&store_keys::scene(&scene)).expect("the scene was written");
+        let linked = position(&identity).expect("the identity was written");
+        assert!(scanned < linked, "{written:?}");
+        let record = service.live_scene(&scene).await.expect("the scene");
+        assert!(matches!(record.state, SceneState::Linked { ref user_id } if user_id == "u-phone"));
+    }
 }

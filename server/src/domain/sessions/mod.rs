@@ -460,22 +460,11 @@ impl super::AuthService {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::service::{NewSession, SessionUser};
-    use super::super::test_support::{FaultyStore, organizer, service_on, settings};
+    use super::super::service::SessionUser;
+    use super::super::test_support::{
+        FaultyStore, console_password_login, organizer, service_on, settings,
+    };
     use super::*;
-
-    /// What a console's password login asks of `open_session`.
-    fn console_password_login() -> NewSession<'static> {
-        NewSession {
-            audience: Audience::Console,
-            methods: &["pwd"],
-            device_name: None,
-            ip: "192.0.2.1".into(),
-            parent: None,
-            sid: None,
-            redeem: None,
-        }
-    }
 
     #[tokio::test]
     async fn last_seen_costs_no_write_while_it_is_within_a_minute() {
