@@ -224,6 +224,12 @@ pub(super) async fn demote(
         record.roles.retain(|role| !taken.contains(&role.as_str()));
     })
     .await?;
+    // The index follows the record as it is now: a promotion (an invite accepted) that ran
+    // between the two writes above listed the user as it read them, before the roles were taken,
+    // and an admin listed without the role would count towards "at least one admin".
+    if let Some(current) = users::get(store, user_id).await? {
+        set_listing(store, &current).await?;
+    }
     let ended = match demotion {
         Demotion::Team => sessions::end_user_sessions(store, user_id, &[Audience::Console]).await?,
         Demotion::Admin => 0,

@@ -23,6 +23,7 @@ on_both_stores!(
     of_fifty_concurrent_accepts_exactly_one_wins,
     removing_a_member_ends_their_console_sessions_at_once,
     the_last_admin_stays,
+    an_admin_taken_off_the_team_takes_their_open_invites_along,
     team_endpoints_refuse_callers_without_the_role,
     invite_inspections_are_limited_per_address,
     a_password_login_is_added_and_changed,
@@ -387,6 +388,32 @@ async fn the_last_admin_stays(start: impl Start) {
     let team = team_of(server, &survivor.console).await;
     assert_eq!(team.members.len(), 1);
     assert!(team.members[0].user.roles.contains(&"admin".to_owned()));
+}
+
+async fn an_admin_taken_off_the_team_takes_their_open_invites_along(start: impl Start) {
+    let backend = start(many_tries).await;
+    let server = &backend.server;
+    let ann = organizer(server, "admin-ann").await;
+    let bob = organizer(server, "admin-bob").await;
+    let bobs = invite(server, &bob, json!({"role": "admin"})).await;
+    let removed = server
+        .delete(&format!("/auth/team/{}", bob.user.id), Some(&ann.console))
+        .await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+    // Bob still holds the code, but it no longer lets him (or anyone) back in.
+    inspect(server, &bobs.code)
+        .await
+        .assert_error(410, "invite_expired");
+    accept(server, &bobs.code, &bob.phone)
+        .await
+        .assert_error(410, "invite_expired");
+    let team = team_of(server, &ann.console).await;
+    assert_eq!(team.members.len(), 1, "{team:?}");
+    // The invites of an admin who stays are untouched.
+    let anns = invite(server, &ann, json!({"role": "organizer"})).await;
+    let carl = server.dev_login("carl").await;
+    let joined = accept(server, &anns.code, &carl.access_token).await;
+    assert_eq!(joined.status, 200, "{joined:?}");
 }
 
 async fn team_endpoints_refuse_callers_without_the_role(start: impl Start) {
