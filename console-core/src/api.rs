@@ -29,6 +29,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const LONG_POLL_GRACE: Duration = Duration::from_secs(10);
 /// Avatars and QR codes larger than this are refused rather than shown.
 const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
+/// The longest duration a server's answer may set (a token's or a scene's life, an interval, a
+/// Retry-After): a year. Longer figures are taken as this, so arithmetic on clocks never overflows.
+const LONGEST_SERVER_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// `secs` from a server's answer, as a duration no longer than [`LONGEST_SERVER_DURATION`].
+pub fn server_seconds(secs: u64) -> Duration {
+    Duration::from_secs(secs).min(LONGEST_SERVER_DURATION)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -175,8 +183,8 @@ impl ApiClient {
         Ok(NewScene {
             scene: created.scene,
             poll_token: Secret::new(created.poll_token),
-            expires_in: Duration::from_secs(created.expires_in),
-            interval: Duration::from_secs(created.interval.max(1)),
+            expires_in: server_seconds(created.expires_in),
+            interval: server_seconds(created.interval.max(1)),
             png_url: created.qr.png_url,
         })
     }
@@ -461,7 +469,7 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
         .get(header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .map(server_seconds);
     let Ok(body) = response.bytes().await else {
         return Err(unexpected_status(status));
     };
@@ -510,6 +518,16 @@ mod tests {
 
     use super::*;
     use crate::console::ConsoleError;
+
+    #[test]
+    fn a_servers_durations_are_capped_so_clock_arithmetic_cannot_overflow() {
+        assert_eq!(server_seconds(120), Duration::from_secs(120));
+        let endless = server_seconds(u64::MAX);
+        assert_eq!(endless, LONGEST_SERVER_DURATION);
+        // What the scan loop and a new session do with them: no panic.
+        let _rotate_at = std::time::Instant::now() + endless;
+        let _expires_at = std::time::SystemTime::now() + endless;
+    }
 
     /// A server that answers every request with `307` to `location` (which keeps the method and the
     /// body when followed).

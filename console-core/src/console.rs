@@ -25,7 +25,7 @@ use serde::{Serialize, Serializer, ser::SerializeStruct};
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
-use crate::api::{ApiClient, ApiError, ScanPurpose};
+use crate::api::{ApiClient, ApiError, ScanPurpose, server_seconds};
 use crate::backoff::Backoff;
 use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
@@ -367,7 +367,7 @@ impl Console {
         let answer = api.password_login(login.trim(), &password).await?;
         let grant = ScanGrant {
             access_token: Secret::new(answer.access_token),
-            expires_in: Duration::from_secs(answer.expires_in),
+            expires_in: server_seconds(answer.expires_in),
             user: answer.user,
         };
         Ok(self.begin_session(api, grant).await)
@@ -648,6 +648,10 @@ impl Console {
             .save(api.origin().as_str(), &grant.access_token)
             .await;
         let view = self.view(&api, &grant.user, expires_at).await;
+        // A login QR shown before this session (a password login ended its loop) must not come
+        // back after a logout: a phone may have confirmed it meanwhile, and it would log in
+        // whoever that was without a scan.
+        self.scenes.clear();
         self.link_scenes.clear();
         *self.lock_session() = Some(Session {
             api,

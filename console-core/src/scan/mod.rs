@@ -17,7 +17,7 @@ use meeteasy_protocol::{ErrorCode, ScannerProfile, User};
 use serde::Serialize;
 use tokio::time::{Instant, sleep};
 
-use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose};
+use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose, server_seconds};
 use crate::backoff::Backoff;
 use meeteasy_protocol::Secret;
 
@@ -220,6 +220,10 @@ pub async fn run_scan<A: ScanApi>(
     emit: impl Fn(ScanEvent),
 ) -> Result<ScanDone, ApiError> {
     let mut backoff = Backoff::default();
+    // Scenes replaced with no poll answered in between: from the second on, the next scene waits,
+    // doubling, so a server that refuses every poll of its own scenes (instances that share no
+    // store) or hands out scenes that expire at once is not asked for scene after scene at once.
+    let (mut churn, mut replaced_unanswered) = (Backoff::default(), 0u32);
     let mut avatars = AvatarCache::default();
     let mut step = match cache.reusable(timing.min_reuse) {
         Some(active) => {
@@ -264,6 +268,8 @@ pub async fn run_scan<A: ScanApi>(
                 };
                 if !scanned && wait < Duration::from_secs(1) {
                     cache.clear();
+                    replaced_unanswered += 1;
+                    pause_if_churning(replaced_unanswered, &mut churn).await;
                     Step::NeedScene
                 } else {
                     let started = Instant::now();
@@ -277,6 +283,8 @@ pub async fn run_scan<A: ScanApi>(
                         }
                         PollVerdict::Continue { scanner } => {
                             backoff.reset();
+                            replaced_unanswered = 0;
+                            churn.reset();
                             let now_scanned = scanner.is_some();
                             match scanner {
                                 Some(profile) => emit(ScanEvent::Scanned {
@@ -299,6 +307,8 @@ pub async fn run_scan<A: ScanApi>(
                         }
                         PollVerdict::Replace(reason) => {
                             cache.clear();
+                            replaced_unanswered += 1;
+                            pause_if_churning(replaced_unanswered, &mut churn).await;
                             if let Some(reason) = reason {
                                 emit(reason);
                             }
@@ -379,6 +389,13 @@ impl AvatarCache {
     }
 }
 
+/// Waits before a scene replaces one that had no poll answered, from the second such in a row on.
+async fn pause_if_churning(replaced_unanswered: u32, churn: &mut Backoff) {
+    if replaced_unanswered >= 2 {
+        sleep(churn.next_delay()).await;
+    }
+}
+
 async fn wait_after_failure(err: &ApiError, backoff: &mut Backoff, emit: &impl Fn(ScanEvent)) {
     let delay = backoff.next_delay();
     tracing::warn!(error = %err, retry_in = ?delay, "scan login: server call failed");
@@ -405,7 +422,7 @@ fn judge(purpose: &ScanPurpose, answer: Result<PollAnswer, ApiError>) -> PollVer
             }),
         ) => PollVerdict::Done(ScanDone::LoggedIn(ScanGrant {
             access_token,
-            expires_in: Duration::from_secs(expires_in),
+            expires_in: server_seconds(expires_in),
             user,
         })),
         (ScanPurpose::Link { .. }, Ok(PollAnswer::Linked)) => PollVerdict::Done(ScanDone::Linked),

@@ -282,6 +282,16 @@ async fn an_expired_scene_is_replaced() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_server_refusing_every_poll_is_not_asked_for_scene_after_scene_at_once() {
+    // Two instances that share no store: every poll lands on the one that never saw the scene.
+    let server = FakeServer::scripted((0..10_000).map(|_| rejected(ErrorCode::InvalidPollToken)));
+    let (_, _) = run_for(&server, &SceneCache::default(), Duration::from_secs(60)).await;
+    let created = server.scenes_created();
+    // 1 + 2 + 4 + 8 + 16 + 29 s of waiting between them: a handful, not thousands.
+    assert!((3..=10).contains(&created), "{created} scenes in a minute");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_scanned_scene_is_not_rotated_while_the_phone_confirms() {
     // The phone keeps the scene "scanned" for 3 minutes (past the 110 s rotation point), then confirms.
     let mut answers: Vec<_> = (0..90).map(|_| scanned("Ann")).collect();
