@@ -20,7 +20,7 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::origin::ServerOrigin;
+use crate::origin::{PageUrl, ServerOrigin};
 use meeteasy_protocol::Secret;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -225,7 +225,10 @@ impl ApiClient {
                 None => request,
             }
         } else if url_or_path.starts_with("https://") || url_or_path.starts_with("http://") {
-            self.http.get(url_or_path)
+            // The same rule as for the server: https, or http to this machine only.
+            let url = PageUrl::parse(url_or_path)
+                .map_err(|refused| ApiError::Unexpected(format!("image URL: {refused}")))?;
+            self.http.get(url.as_url().clone())
         } else {
             return Err(ApiError::Unexpected(
                 "image URL is neither absolute nor a path".into(),
@@ -253,14 +256,23 @@ impl ApiClient {
                 "image has content type {mime:?}"
             )));
         }
-        let bytes = response.bytes().await.map_err(|_| ApiError::Unreachable)?;
-        if bytes.len() > MAX_IMAGE_BYTES {
-            return Err(ApiError::Unexpected("image too large".into()));
+        // Read up to the limit and no further: a host that streams without end costs nothing.
+        let too_large = || ApiError::Unexpected("image too large".into());
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_IMAGE_BYTES as u64)
+        {
+            return Err(too_large());
         }
-        Ok(Image {
-            mime,
-            bytes: bytes.to_vec(),
-        })
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|_| ApiError::Unreachable)? {
+            if bytes.len() + chunk.len() > MAX_IMAGE_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Image { mime, bytes })
     }
 
     pub async fn verify(&self, token: &Secret) -> Result<VerifyResponse, ApiError> {
@@ -518,6 +530,63 @@ mod tests {
 
     use super::*;
     use crate::console::ConsoleError;
+
+    /// A server that answers every request with a PNG body of `length` bytes, sent without a
+    /// Content-Length (chunked), as a host streaming an endless "image" would.
+    async fn streaming_image_server(length: usize) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!(
+            "http://{}/avatar.png",
+            listener.local_addr().expect("an address")
+        );
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _read = stream.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    continue;
+                }
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0;
+                while sent < length {
+                    let part = &chunk[..chunk.len().min(length - sent)];
+                    let framed =
+                        [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
+                    if stream.write_all(&framed).await.is_err() {
+                        break;
+                    }
+                    sent += part.len();
+                }
+                let _ended = stream.write_all(b"0\r\n\r\n").await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_image_is_read_only_up_to_its_limit_and_only_over_https_or_loopback() {
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        let origin = ServerOrigin::parse("http://127.0.0.1:9").expect("an origin");
+        let api = ApiClient::new(origin, "Studio PC".into()).expect("a client");
+        let small = streaming_image_server(10_000).await;
+        assert_eq!(
+            api.image(&small, None)
+                .await
+                .expect("an avatar")
+                .bytes
+                .len(),
+            10_000
+        );
+        let endless = streaming_image_server(usize::MAX).await;
+        let refused = api.image(&endless, None).await;
+        assert!(
+            matches!(&refused, Err(ApiError::Unexpected(message)) if message == "image too large"),
+            "{refused:?}"
+        );
+        let remote = api.image("http://avatars.example/a.png", None).await;
+        assert!(matches!(remote, Err(ApiError::Unexpected(_))), "{remote:?}");
+    }
 
     #[test]
     fn a_servers_durations_are_capped_so_clock_arithmetic_cannot_overflow() {
