@@ -622,6 +622,13 @@ impl Console {
                         self.vault.remove(&account).await;
                         return sink(UiEvent::LoginRequired { ended: Some(ended) });
                     }
+                    None if !retrying_helps(&err) => {
+                        // The same question would get the same answer: ask for a login rather
+                        // than wait on the Offline screen for ever. The stored token stays; the
+                        // next login replaces it.
+                        tracing::warn!(error = %err, "restoring the session: the server's answer will not change");
+                        return sink(UiEvent::LoginRequired { ended: None });
+                    }
                     None => {
                         let delay = backoff.next_delay();
                         tracing::warn!(error = %err, retry_in = ?delay, "restoring the session");
@@ -866,6 +873,22 @@ async fn write_new_file(
 }
 
 /// Whether a failed check means the stored session is over (`None`: try again later).
+/// Whether asking again later may get another answer: none came, or the server said it was busy
+/// or briefly unable (5xx, 429). A refused request, an answer outside the contract or a redirect
+/// will be the same next time.
+fn retrying_helps(err: &ApiError) -> bool {
+    match err {
+        ApiError::Unreachable => true,
+        ApiError::Rejected { code, .. } => {
+            let status = code.http_status();
+            status >= 500 || status == 429
+        }
+        ApiError::Unexpected(_) | ApiError::RejectedOther { .. } | ApiError::Redirected { .. } => {
+            false
+        }
+    }
+}
+
 fn session_end(err: &ApiError) -> Option<SessionEnded> {
     match err.code()? {
         ErrorCode::TokenExpired => Some(SessionEnded::Expired),

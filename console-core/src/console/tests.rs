@@ -917,3 +917,24 @@ fn errors_reach_the_ui_as_code_and_message() {
         )
     );
 }
+
+#[test]
+fn a_restore_waits_only_on_answers_that_may_change() {
+    let rejected = |code: ErrorCode| ApiError::Rejected {
+        code,
+        message: code.to_string(),
+        retry_after: None,
+    };
+    assert!(retrying_helps(&ApiError::Unreachable));
+    assert!(retrying_helps(&rejected(ErrorCode::StoreUnavailable)));
+    assert!(retrying_helps(&rejected(ErrorCode::ServerBusy)));
+    assert!(retrying_helps(&rejected(ErrorCode::TooManyRequests)));
+    // Asked again, these answer the same: the console asks for a login instead.
+    assert!(!retrying_helps(&rejected(ErrorCode::InvalidRequest)));
+    assert!(!retrying_helps(&ApiError::Unexpected("not JSON".into())));
+    let redirected = ApiError::Redirected {
+        status: 307,
+        location: "https://elsewhere.example/".into(),
+    };
+    assert!(!retrying_helps(&redirected));
+}
