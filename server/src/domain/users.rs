@@ -335,11 +335,20 @@ pub async fn create_password_user(
             "name: must be 1 to 64 characters".into(),
         ));
     }
+    // The same roles a grant of each would give: checked, and an admin an organizer too.
+    let mut roles: Vec<String> = Vec::new();
+    for role in &new.roles {
+        for given in roles_of(role)? {
+            if !roles.iter().any(|held| held == given) {
+                roles.push(given.to_owned());
+            }
+        }
+    }
     let user = UserRecord {
         id: random_id()?,
         display_name: name.to_owned(),
         avatar_url: None,
-        roles: new.roles,
+        roles,
         login: Some(login.clone()),
         password_hash: Some(password_hash),
         wechat_identities: Vec::new(),
@@ -388,7 +397,8 @@ pub(super) async fn password_user_ids(store: &dyn Store) -> Result<Vec<String>, 
 }
 
 /// Adds `role` to a user (a no-op when they have it).
-pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserRecord, AuthError> {
+/// The roles granting `role` gives, checked: an admin is always an organizer too.
+fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
     let role = role.trim();
     if role.is_empty()
         || role.len() > 64
@@ -400,15 +410,18 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
             "role: must be 1 to 64 of [A-Za-z0-9_-]".into(),
         ));
     }
-    let user = find(store, who)
-        .await?
-        .ok_or_else(|| AuthError::InvalidRequest(format!("user: no user {who:?}")))?;
-    // An admin is always an organizer too.
-    let adds: Vec<&str> = if role == ADMIN_ROLE {
+    Ok(if role == ADMIN_ROLE {
         vec![ORGANIZER_ROLE, ADMIN_ROLE]
     } else {
         vec![role]
-    };
+    })
+}
+
+pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserRecord, AuthError> {
+    let adds = roles_of(role)?;
+    let user = find(store, who)
+        .await?
+        .ok_or_else(|| AuthError::InvalidRequest(format!("user: no user {who:?}")))?;
     update(store, &user.id, |next| {
         for role in &adds {
             if !next.has_role(role) {
@@ -438,5 +451,29 @@ mod tests {
         assert!(normalize_login("12345").is_err());
         assert!(matches!(UserRef::parse("8hPq0x"), UserRef::Id(_)));
         assert!(matches!(UserRef::parse("a@b.c"), UserRef::Login(_)));
+    }
+
+    #[tokio::test]
+    async fn a_user_added_as_admin_is_an_organizer_too_and_roles_are_checked() {
+        let store = crate::domain::test_support::FaultyStore::new();
+        let new = |login: &str, roles: &[&str]| NewPasswordUser {
+            login: login.to_owned(),
+            display_name: "Ann".to_owned(),
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            password: meeteasy_protocol::Secret::new("unused"),
+        };
+        let hash = || "not-a-hash".to_owned();
+        let admin =
+            create_password_user(store.as_ref(), new("ann@example.org", &["admin"]), hash())
+                .await
+                .expect("added");
+        assert!(
+            admin.is_admin() && admin.is_organizer(),
+            "{:?}",
+            admin.roles
+        );
+        let odd =
+            create_password_user(store.as_ref(), new("bob@example.org", &["a b"]), hash()).await;
+        assert!(matches!(odd, Err(AuthError::InvalidRequest(_))));
     }
 }
