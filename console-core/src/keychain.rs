@@ -143,9 +143,11 @@ impl SessionVault {
     }
 
     /// Removes the token; removing nothing succeeds. Returns whether the keychain may still hold it.
+    /// Also after the vault fell back to memory: a token stored before (the keychain timed out at
+    /// start) would otherwise come back at the next start, after a logout said it was gone.
     pub async fn remove(&self, account: &str) -> RemoveOutcome {
         self.lock().in_memory.remove(account);
-        let Some(store) = self.keychain() else {
+        let Some(store) = self.store.clone() else {
             return RemoveOutcome::Removed;
         };
         let account_owned = account.to_owned();
@@ -307,6 +309,28 @@ mod tests {
         );
         assert_eq!(vault.remove(ACCOUNT).await, RemoveOutcome::Removed);
         assert_eq!(vault.load(ACCOUNT).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_logout_after_the_keychain_failed_at_start_still_clears_it() {
+        let store = mock_store();
+        let earlier = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        earlier.save(ACCOUNT, &Secret::new("jwt-before")).await;
+        // This start, the keychain did not answer: the vault went on in memory.
+        let vault = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        inject(
+            &store,
+            KeyringError::PlatformFailure(Box::new(std::io::Error::other("dbus"))),
+        );
+        assert_eq!(vault.load(ACCOUNT).await, None);
+        vault.save(ACCOUNT, &Secret::new("jwt-now")).await;
+
+        assert_eq!(vault.remove(ACCOUNT).await, RemoveOutcome::Removed);
+        assert_eq!(
+            stored_in_keychain(&store),
+            None,
+            "the token stored before does not come back at the next start"
+        );
     }
 
     #[tokio::test]
