@@ -143,11 +143,19 @@ impl SessionVault {
     }
 
     /// Removes the token; removing nothing succeeds. Returns whether the keychain may still hold it.
-    /// Also after the vault fell back to memory: a token stored before (the keychain timed out at
-    /// start) would otherwise come back at the next start, after a logout said it was gone.
+    /// Also after the vault fell back to memory, unless there is no keychain at all: a token stored
+    /// before (the keychain timed out at start) would otherwise come back at the next start, after
+    /// a logout said it was gone.
     pub async fn remove(&self, account: &str) -> RemoveOutcome {
         self.lock().in_memory.remove(account);
-        let Some(store) = self.store.clone() else {
+        let reachable = match self.lock().storage {
+            Storage::MemoryOnly(KeychainProblem::NotAvailable) => None,
+            Storage::Keychain
+            | Storage::MemoryOnly(
+                KeychainProblem::Locked | KeychainProblem::TimedOut | KeychainProblem::Failed,
+            ) => self.store.clone(),
+        };
+        let Some(store) = reachable else {
             return RemoveOutcome::Removed;
         };
         let account_owned = account.to_owned();
