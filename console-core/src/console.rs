@@ -872,7 +872,6 @@ async fn write_new_file(
     ))
 }
 
-/// Whether a failed check means the stored session is over (`None`: try again later).
 /// Whether asking again later may get another answer: none came, or the server said it was busy
 /// or briefly unable (5xx, 429). A refused request, an answer outside the contract or a redirect
 /// will be the same next time.
@@ -889,6 +888,7 @@ fn retrying_helps(err: &ApiError) -> bool {
     }
 }
 
+/// Whether a failed check means the stored session is over (`None`: try again later).
 fn session_end(err: &ApiError) -> Option<SessionEnded> {
     match err.code()? {
         ErrorCode::TokenExpired => Some(SessionEnded::Expired),

@@ -307,11 +307,12 @@ pub async fn run_scan<A: ScanApi>(
                         }
                         PollVerdict::Replace(reason) => {
                             cache.clear();
-                            replaced_unanswered += 1;
-                            pause_if_churning(replaced_unanswered, &mut churn).await;
+                            // Said at once; the pause, if any, is before the next scene.
                             if let Some(reason) = reason {
                                 emit(reason);
                             }
+                            replaced_unanswered += 1;
+                            pause_if_churning(replaced_unanswered, &mut churn).await;
                             Step::NeedScene
                         }
                         PollVerdict::Wait(delay) => {

@@ -215,14 +215,14 @@ async fn by_code(store: &dyn Store, code: &str) -> Result<InviteRecord, AuthErro
         .ok_or(AuthError::InviteInvalid)
 }
 
-/// An invite stands only while its creator may still make one: an admin removed or demoted since
-/// (or gone) takes their open invites with them, or they could let themselves back in with one.
-/// The operator's invites stand.
-async fn check_creator_still_admin(store: &dyn Store, creator: &Creator) -> Result<(), AuthError> {
+/// Who made an invite that still stands: an invite stands only while its creator may still make
+/// one, so an admin removed or demoted since (or gone) takes their open invites along, or they
+/// could let themselves back in with one. The operator's invites stand.
+async fn standing_inviter(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
     match creator {
-        Creator::Operator => Ok(()),
+        Creator::Operator => Ok(operator_user()),
         Creator::User { id } => match users::get(store, id).await? {
-            Some(user) if user.is_admin() => Ok(()),
+            Some(user) if user.is_admin() => Ok(user.to_wire()),
             Some(_) | None => Err(AuthError::InviteExpired),
         },
     }
@@ -404,8 +404,7 @@ impl AuthService {
         let store = self.store.as_ref();
         let record = by_code(store, code).await?;
         check_open(&record, unix_now())?;
-        check_creator_still_admin(store, &record.created_by).await?;
-        let inviter = creator_user(store, &record.created_by).await?;
+        let inviter = standing_inviter(store, &record.created_by).await?;
         Ok(InspectInviteResponse {
             role: record.role,
             invited_by: Inviter {
@@ -427,7 +426,7 @@ impl AuthService {
         self.limit_invite_tries(from).await?;
         let store = self.store.as_ref();
         let found = by_code(store, code).await?;
-        check_creator_still_admin(store, &found.created_by).await?;
+        standing_inviter(store, &found.created_by).await?;
         let user: UserRecord = self.user(&claims.sub).await?;
         let key = store_keys::invite(&found.id);
         let now = unix_now();

@@ -323,7 +323,7 @@ impl AuthService {
 
     /// The user as the batch that opened the session of `claims` read them, if they may hold it;
     /// else the session is ended and the login refused (`gone`: there is no such user).
-    async fn user_as_read(
+    pub(super) async fn user_as_read(
         &self,
         claims: &Claims,
         opened: &Opened,
@@ -390,7 +390,7 @@ impl AuthService {
 
     /// Refuses `user` a session for `audience` they may not hold: a dev user on a server without
     /// dev mode, a console session without the organizer role.
-    fn may_hold(&self, user: &UserRecord, audience: Audience) -> Result<(), AuthError> {
+    pub(super) fn may_hold(&self, user: &UserRecord, audience: Audience) -> Result<(), AuthError> {
         self.may_log_in(user)?;
         if audience == Audience::Console && !user.is_organizer() {
             return Err(AuthError::NotOrganizer);

@@ -396,7 +396,6 @@ pub(super) async fn password_user_ids(store: &dyn Store) -> Result<Vec<String>, 
         .unwrap_or_default())
 }
 
-/// Adds `role` to a user (a no-op when they have it).
 /// The roles granting `role` gives, checked: an admin is always an organizer too.
 fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
     let role = role.trim();
@@ -417,6 +416,7 @@ fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
     })
 }
 
+/// Adds `role` to a user (a no-op when they have it).
 pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserRecord, AuthError> {
     let adds = roles_of(role)?;
     let user = find(store, who)

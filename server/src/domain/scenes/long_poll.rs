@@ -257,11 +257,9 @@ impl AuthService {
         user_id: &str,
     ) -> Result<Option<IsLoginResponse>, AuthError> {
         let user = self.user(user_id).await?;
-        self.may_log_in(&user)?;
         // Confirmed by an organizer, who may have been taken off the team since.
-        if !user.is_organizer() {
-            return Err(AuthError::ConfirmedByNonOrganizer);
-        }
+        self.may_hold(&user, Audience::Console)
+            .map_err(refused_delivery)?;
         let lifetime = self.settings.lifetimes.console_token;
         let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
         let claims = tokens::new_session(
@@ -288,9 +286,8 @@ impl AuthService {
             new: records::encode(&delivered)?,
             lifetime: Lifetime::For(grace),
         };
-        // The user is read again in the batch that writes the session: a removal from the team
-        // running meanwhile either finds the session in the user's index and ends it, or is seen
-        // here (see `sessions::open` on that order).
+        // The user is read again in the batch that writes the session, as for any console session
+        // (see `AuthService::open_session`).
         let user_key = store_keys::user(&user.id);
         let opened = self
             .record_console_session(
@@ -303,15 +300,9 @@ impl AuthService {
         if !opened.made {
             return Ok(None);
         }
-        let still: Option<UserRecord> = match &opened.beside {
-            Some(bytes) => Some(records::decode(&user_key, bytes)?),
-            None => None,
-        };
-        if !still.is_some_and(|user| user.is_organizer()) {
-            let store = self.store.as_ref();
-            sessions::revoke_with_descendants(store, &session.sid, session.exp).await?;
-            return Err(AuthError::ConfirmedByNonOrganizer);
-        }
+        self.user_as_read(&session, &opened, AuthError::SceneExpired)
+            .await
+            .map_err(refused_delivery)?;
         // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
         // uncounted (a rare undercount, where counting again on redelivery would double-count).
         self.metrics.count_login(LoginMethod::Scan);
@@ -371,6 +362,15 @@ impl AuthService {
             expires_in,
             user: user.to_wire(),
         })
+    }
+}
+
+/// What a console is told when its confirmed login may not be delivered: a user without the
+/// organizer role is the confirm of a non-organizer (`access_denied`, reason `not_organizer`).
+fn refused_delivery(refusal: AuthError) -> AuthError {
+    match refusal {
+        AuthError::NotOrganizer => AuthError::ConfirmedByNonOrganizer,
+        other => other,
     }
 }
 

@@ -151,11 +151,9 @@ pub(super) struct IndexBound<'a> {
     pub keep: &'a [String],
 }
 
-impl IndexBound<'_> {
-    /// Whether an index `length` bytes long may hold more lines than the bound.
-    pub fn overflows(&self, length: u64) -> bool {
-        u64::try_from(self.live.saturating_mul(LINE_LEN)).is_ok_and(|most| length > most)
-    }
+/// Whether an index `length` bytes long may hold more than `live` lines.
+pub(super) fn overflows(live: usize, length: u64) -> bool {
+    u64::try_from(live.saturating_mul(LINE_LEN)).is_ok_and(|most| length > most)
 }
 
 /// What compacting an index comes to: the sessions it lets go of, and the index without them.
@@ -328,9 +326,8 @@ mod tests {
 
     #[test]
     fn a_bound_overflows_past_its_lines() {
-        let bound = IndexBound { live: 2, keep: &[] };
-        assert!(!bound.overflows(2 * LINE_LEN as u64));
-        assert!(bound.overflows(2 * LINE_LEN as u64 + 1));
+        assert!(!overflows(2, 2 * LINE_LEN as u64));
+        assert!(overflows(2, 2 * LINE_LEN as u64 + 1));
     }
 
     /// [`evict_oldest`] with the last entry as the one just opened.

@@ -93,8 +93,9 @@ pub struct Opened {
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
 /// user's index and its parent's, the swap of `condition` if any, then reads of the parent's mark
-/// and of the record under `read_beside` if any (a ticket's user), in that order. A reader skips an index entry whose record it cannot
-/// find, so no order among the writes matters; the parent's mark is read only after this session
+/// and of the record under `read_beside` if any (the user, for a session that depends on who they
+/// are now), in that order. A reader skips an index entry whose record it cannot find, so no order
+/// among the writes matters; the parent's mark is read only after this session
 /// is in the parent's index (see the module's first lines), so a parent revoked meanwhile takes
 /// the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
 /// past its bound is compacted after (see [`compact`]), never ending a session the new one derives
@@ -120,14 +121,16 @@ pub async fn open(
             store_keys::revoked_session(parent),
         )
     });
-    // The user's index first: past its bound, the new session's ancestors are spared.
-    let indexes: Vec<(&str, usize)> = std::iter::once((user_index.as_str(), MAX_SESSIONS_PER_USER))
-        .chain(
-            parent
-                .as_ref()
-                .map(|(derived, _)| (derived.as_str(), MAX_DERIVED_PER_SESSION)),
-        )
-        .collect();
+    // Each index, its bound, and whether making room in it spares the new session's ancestors
+    // (the user's index may list them; the parent's lists only the parent's children).
+    let indexes: Vec<(&str, usize, bool)> =
+        std::iter::once((user_index.as_str(), MAX_SESSIONS_PER_USER, true))
+            .chain(
+                parent
+                    .as_ref()
+                    .map(|(derived, _)| (derived.as_str(), MAX_DERIVED_PER_SESSION, false)),
+            )
+            .collect();
 
     let record_bytes = records::encode(record)?;
     let session_key = store_keys::session(sid);
@@ -138,7 +141,7 @@ pub async fn open(
         value: &record_bytes,
         lifetime,
     }];
-    steps.extend(indexes.iter().map(|(key, _)| Step::Append {
+    steps.extend(indexes.iter().map(|(key, _, _)| Step::Append {
         key,
         value: &line,
         lifetime,
@@ -181,19 +184,14 @@ pub async fn open(
 
     // Even a preempted caller's appends may have pushed entries out: they end all the same.
     let appended = outcomes.iter().skip(1);
-    for (at, ((key, live), appended)) in indexes.iter().zip(appended).enumerate() {
-        let unbounded = IndexBound {
-            live: *live,
-            keep: &[],
-        };
-        if !unbounded.overflows(appended.length()?) {
+    for ((key, live, spare_ancestors), appended) in indexes.iter().zip(appended) {
+        if !index::overflows(*live, appended.length()?) {
             continue;
         }
         // The session is open whatever happens here (failing now would lose a ticket already
         // used, a login already delivered), and nothing leaves an index before it ends: an index
         // left long is compacted by the next session past its bound.
-        let spare_ancestors = at == 0;
-        if let Err(error) = make_room(store, key, *live, &entry, spare_ancestors).await {
+        if let Err(error) = make_room(store, key, *live, &entry, *spare_ancestors).await {
             tracing::warn!(%error, index = %key, "compacting a session index failed; the next session opened past its bound compacts it");
         }
     }
