@@ -1,21 +1,21 @@
-//! The load generator of the request-rate measurements: HTTP/1.1 over kept-alive TCP connections,
-//! one request in flight on each, its bytes written at once and its answer read by
-//! `Content-Length`. Why not reqwest, which the rest of the bench uses: on one core it could not
-//! keep one core of bare axum busy (the load generator's CPU at 100 % while the ceiling's server
-//! CPU stayed at 45–90 %), so the ceiling measured the client, not the stack.
+//! The benchmark's HTTP/1.1 client: kept-alive TCP connections, one request in flight on each, its
+//! bytes written at once and its answer read by `Content-Length`. Why not reqwest: on one core it
+//! could not keep one core of bare axum busy (the load generator's CPU at 100 % while the
+//! ceiling's server CPU stayed at 45–90 %), so the ceiling measured the client, not the stack.
 
 use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use crate::{Result, because, fail};
 
-/// Longer than any answer a rate measurement waits for; only a stuck server takes it.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than any answer is awaited (a long-poll's 30 s); only a stuck server takes it.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// One kept-alive connection to a server.
 pub struct Connection {
@@ -27,13 +27,26 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `url`, `http://HOST:PORT` (no path).
-    pub async fn open(url: &str) -> Result<Self> {
+    /// Connects to `url`, `http://HOST:PORT` (no path), from `local` (any loopback address works
+    /// on Linux) or the default address.
+    pub async fn open(url: &str, local: Option<IpAddr>) -> Result<Self> {
         let Some(authority) = url.strip_prefix("http://") else {
             fail!("{url}: not an http:// base URL");
         };
-        let stream = TcpStream::connect(authority).await;
-        let stream = stream.map_err(because(format!("connecting to {authority}")))?;
+        let server: SocketAddr = authority
+            .parse()
+            .map_err(because(format!("{url}: not IP:PORT")))?;
+        let connecting = format!("connecting to {authority}");
+        let socket = match server {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        };
+        let socket = socket.map_err(because(connecting.clone()))?;
+        if let Some(local) = local {
+            let bound = socket.bind(SocketAddr::new(local, 0));
+            bound.map_err(because(format!("binding to {local}")))?;
+        }
+        let stream = socket.connect(server).await.map_err(because(connecting))?;
         stream
             .set_nodelay(true)
             .map_err(because("setting TCP_NODELAY"))?;
@@ -45,8 +58,9 @@ impl Connection {
         })
     }
 
-    /// `GET path` with `bearer`; any status but `status` fails, with the body. Returns the body.
-    pub async fn get(&mut self, path: &str, bearer: &str, status: u16) -> Result<&[u8]> {
+    /// `GET path`, with `bearer` if any; any status but `status` fails, with the body. Returns
+    /// the body.
+    pub async fn get(&mut self, path: &str, bearer: Option<&str>, status: u16) -> Result<&[u8]> {
         let head = format!(
             "GET {path} HTTP/1.1\r\n{}{}\r\n",
             self.host,
@@ -55,12 +69,19 @@ impl Connection {
         self.exchange(path, head.as_bytes(), status).await
     }
 
-    /// `POST path` with a JSON `body`; any status but `status` fails, with the body. Returns the
-    /// body.
-    pub async fn post_json(&mut self, path: &str, body: &str, status: u16) -> Result<&[u8]> {
+    /// `POST path` with a JSON `body`, with `bearer` if any; any status but `status` fails, with
+    /// the body. Returns the body.
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        bearer: Option<&str>,
+        body: &str,
+        status: u16,
+    ) -> Result<&[u8]> {
         let request = format!(
-            "POST {path} HTTP/1.1\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\n{}{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.host,
+            authorization(bearer),
             body.len()
         );
         self.exchange(path, request.as_bytes(), status).await
@@ -88,7 +109,7 @@ impl Connection {
         let (head_end, length) = loop {
             self.fill().await?;
             if let Some(end) = find(&self.read, b"\r\n\r\n") {
-                break (end + 4, content_length(&self.read[..end])?);
+                break (end + 4, body_length(&self.read[..end])?);
             }
         };
         while self.read.len() < head_end + length {
@@ -109,8 +130,10 @@ impl Connection {
     }
 }
 
-fn authorization(bearer: &str) -> String {
-    format!("Authorization: Bearer {bearer}\r\n")
+fn authorization(bearer: Option<&str>) -> String {
+    bearer.map_or_else(String::new, |bearer| {
+        format!("Authorization: Bearer {bearer}\r\n")
+    })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -133,8 +156,12 @@ fn status(answer: &[u8]) -> Result<u16> {
     }
 }
 
-/// The `Content-Length` of an answer's head (every answer of the measured requests has one).
-fn content_length(head: &[u8]) -> Result<usize> {
+/// The length of the body after an answer's `head`: none for a 204, else its `Content-Length`
+/// (every other answer of the benchmark's requests has one).
+fn body_length(head: &[u8]) -> Result<usize> {
+    if status(head)? == 204 {
+        return Ok(0);
+    }
     let head = String::from_utf8_lossy(head);
     let value = head.split("\r\n").find_map(|line| {
         let (name, value) = line.split_once(':')?;
@@ -157,7 +184,8 @@ pub async fn drive<I, O>(
     connections: usize,
     request: impl AsyncFn(&mut Connection, I) -> Result<O>,
 ) -> Result<(Vec<O>, Duration)> {
-    let opened = try_join_all((0..connections).map(|_| Connection::open(url))).await?;
+    let opened = (0..connections).map(|_| Connection::open(url, None));
+    let opened = try_join_all(opened).await?;
     let (inputs, request) = (RefCell::new(inputs.into_iter()), &request);
     let started = Instant::now();
     let each = opened.into_iter().map(|mut connection| {
@@ -178,16 +206,22 @@ pub async fn drive<I, O>(
 #[cfg(test)]
 mod tests {
     use axum::Router;
+    use axum::extract::ConnectInfo;
     use axum::http::StatusCode;
     use axum::routing::{get, post};
 
     use super::*;
 
     /// A server on a free loopback port: `GET /pending` answers a small JSON, `POST /echo` its
-    /// body, `GET /large` 200 KB (more than one read), `GET /missing` a 404 with a body.
+    /// body, `GET /large` 200 KB (more than one read), `GET /missing` a 404 with a body, `GET /peer`
+    /// the caller's address, `POST /step` a 204.
     async fn server() -> String {
+        let peer =
+            |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() };
         let app = Router::new()
             .route("/pending", get(|| async { r#"{"status":"pending"}"# }))
+            .route("/peer", get(peer))
+            .route("/step", post(|| async { StatusCode::NO_CONTENT }))
             .route("/echo", post(|body: String| async move { body }))
             .route("/large", get(|| async { "x".repeat(200_000) }))
             .route(
@@ -196,6 +230,7 @@ mod tests {
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         url
     }
@@ -204,9 +239,12 @@ mod tests {
     async fn every_input_is_answered_over_the_kept_alive_connections() {
         let url = server().await;
         let echo = async |connection: &mut Connection, n: usize| {
-            let pending = connection.get("/pending", "token", 200).await?.to_vec();
+            let pending = connection
+                .get("/pending", Some("token"), 200)
+                .await?
+                .to_vec();
             let echoed = connection
-                .post_json("/echo", &format!("[{n}]"), 200)
+                .post_json("/echo", None, &format!("[{n}]"), 200)
                 .await?;
             Ok((pending, String::from_utf8_lossy(echoed).into_owned()))
         };
@@ -227,17 +265,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_longer_than_one_read_is_read_whole() {
-        let mut connection = Connection::open(&server().await).await.unwrap();
+        let mut connection = Connection::open(&server().await, None).await.unwrap();
         for _ in 0..2 {
-            let body = connection.get("/large", "token", 200).await.unwrap();
+            let body = connection.get("/large", None, 200).await.unwrap();
             assert_eq!(body.len(), 200_000);
         }
     }
 
     #[tokio::test]
     async fn another_status_fails_with_the_body() {
-        let mut connection = Connection::open(&server().await).await.unwrap();
-        let error = connection.get("/missing", "token", 200).await.unwrap_err();
+        let mut connection = Connection::open(&server().await, None).await.unwrap();
+        let error = connection.get("/missing", None, 200).await.unwrap_err();
         let error = error.to_string();
         assert!(
             error.contains("HTTP 404, not 200: no such thing"),
@@ -245,12 +283,38 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_204_ends_at_its_head_and_the_connection_goes_on() {
+        let mut connection = Connection::open(&server().await, None).await.unwrap();
+        for _ in 0..2 {
+            let body = connection
+                .post_json("/step", None, "{}", 204)
+                .await
+                .unwrap();
+            assert!(body.is_empty());
+        }
+        let pending = connection.get("/pending", None, 200).await.unwrap();
+        assert_eq!(pending, br#"{"status":"pending"}"#);
+    }
+
+    #[tokio::test]
+    async fn a_connection_comes_from_the_local_address_asked_for() {
+        let url = server().await;
+        for local in [None, Some([127, 1, 0, 7].into())] {
+            let mut connection = Connection::open(&url, local).await.unwrap();
+            let peer = connection.get("/peer", None, 200).await.unwrap();
+            let expected = local.unwrap_or([127, 0, 0, 1].into()).to_string();
+            assert_eq!(String::from_utf8_lossy(peer), expected);
+        }
+    }
+
     #[test]
-    fn reads_the_status_and_the_content_length() {
+    fn reads_the_status_and_the_body_length() {
         let head = b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nContent-Length: 17";
         assert_eq!(status(head).unwrap(), 201);
-        assert_eq!(content_length(head).unwrap(), 17);
-        assert!(content_length(b"HTTP/1.1 200 OK\r\nx: 1").is_err());
+        assert_eq!(body_length(head).unwrap(), 17);
+        assert_eq!(body_length(b"HTTP/1.1 204 No Content\r\nx: 1").unwrap(), 0);
+        assert!(body_length(b"HTTP/1.1 200 OK\r\nx: 1").is_err());
         assert!(status(b"HTTP/1.0 200 OK").is_err());
     }
 }

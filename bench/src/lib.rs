@@ -50,7 +50,7 @@ macro_rules! progress {
 }
 
 /// `program`'s exit code for `outcome`. A failure is written out with every error that caused it,
-/// on one line: reqwest's own message leaves out the socket's.
+/// on one line (an error's own message often leaves out its cause's).
 pub fn exit_code(program: &str, outcome: Result<()>) -> std::process::ExitCode {
     let Err(error) = outcome else {
         return std::process::ExitCode::SUCCESS;

@@ -3,12 +3,11 @@
 //! CPU and the load from the other (and the CPU the server side used meanwhile), and many consoles
 //! waiting at once. Each function below says how its figure is taken.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
-use reqwest::Client;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -17,7 +16,7 @@ use serde_json::json;
 
 use crate::Samples;
 use crate::lean_http::{self, Connection};
-use crate::servers::{self, AuthProcess, Endpoint, SCENES_PER_ADDRESS, Scene, parse};
+use crate::servers::{AuthProcess, Endpoint, SCENES_PER_ADDRESS, Scene, parse};
 use crate::{Error, Result, because, fail, procfs};
 
 pub const ROUNDS: usize = 5;
@@ -98,19 +97,20 @@ impl<'a> Bench<'a> {
         }
     }
 
-    /// A console client from a loopback address not used before in this run: 127.1.0.1 on, 250 to
-    /// each /24 (a console from x.x.x.0 or x.x.x.255 might look like a network or broadcast).
-    fn console(&mut self) -> Result<Client> {
+    /// A console's loopback address, not used before in this run: 127.1.0.1 on, 250 to each /24
+    /// (a console from x.x.x.0 or x.x.x.255 might look like a network or broadcast).
+    fn console(&mut self) -> IpAddr {
         let (high, low) = (self.consoles / 250, self.consoles % 250 + 1);
         self.consoles += 1;
-        servers::client(Some(Ipv4Addr::from(0x7f01_0000 + (high << 8) + low).into()))
+        Ipv4Addr::from(0x7f01_0000 + (high << 8) + low).into()
     }
 
     /// A fresh server on `store` (`None`: a fresh embedded store), and a phone logged in there.
     pub async fn start(&self, store: Option<&str>) -> Result<(AuthProcess, String)> {
         let cpu = self.settings.server_cpu;
         let server = AuthProcess::start(&self.binary, cpu, store).await?;
-        let phone = server.endpoint.dev_login("bench-phone").await?;
+        let mut phone = server.endpoint.connect(None).await?;
+        let phone = phone.dev_login("bench-phone").await?;
         Ok((server, phone))
     }
 
@@ -119,19 +119,20 @@ impl<'a> Bench<'a> {
     /// then the console waits in `islogin?wait=30` and, once the server's waiter gauge says so, the
     /// phone confirms. Returns each time from sending the confirm to holding `confirmed`.
     pub async fn logins(&mut self, [console, at]: [&Endpoint; 2], phone: &str) -> Result<Samples> {
-        let (mut client, mut samples) = (self.console()?, Vec::new());
+        let (mut phone_side, mut samples) = (at.connect(None).await?, Vec::new());
+        let mut client = console.connect(Some(self.console())).await?;
         for login in 0..WARM_UP + self.settings.iterations {
             if login % SCENES_PER_ADDRESS == SCENES_PER_ADDRESS - 1 {
-                client = self.console()?;
+                client = console.connect(Some(self.console())).await?;
             }
-            let scene = console.create_scene(&client).await?;
-            at.phone(phone, &scene.scene, "scan").await?;
-            console.islogin(&client, &scene, 30, &["scanned"]).await?;
-            let waiting = console.islogin(&client, &scene, 30, &["confirmed"]);
+            let scene = client.create_scene().await?;
+            phone_side.phone(phone, &scene.scene, "scan").await?;
+            client.islogin(&scene, 30, &["scanned"]).await?;
+            let waiting = client.islogin(&scene, 30, &["confirmed"]);
             let confirm = async {
                 console.await_waiters(1).await?;
                 let sent = Instant::now();
-                at.phone(phone, &scene.scene, "confirm").await?;
+                phone_side.phone(phone, &scene.scene, "confirm").await?;
                 Ok(sent)
             };
             let ((_, arrived), sent) = tokio::try_join!(waiting, confirm)?;
@@ -151,7 +152,7 @@ impl<'a> Bench<'a> {
         };
         let poll = async |connection: &mut Connection, scene: Scene| {
             let path = format!("/auth/scenes/{}/islogin?wait=0", scene.scene);
-            let answer = connection.get(&path, &scene.poll_token, 200).await?;
+            let answer = connection.get(&path, Some(&scene.poll_token), 200).await?;
             match parse(answer)? {
                 IsLoginResponse::Pending => Ok(()),
                 other => fail!("islogin answered {other:?}, not pending"),
@@ -173,15 +174,20 @@ impl<'a> Bench<'a> {
     /// users in turn, as at a conference: one user's exchanges share that user's session index, so
     /// tickets of a single phone would measure one record's contention instead.
     pub async fn exchange_rate(&self, at: &Endpoint, pids: &[u32]) -> Result<Rate> {
-        let connections = self.settings.connections;
-        let login = |n: usize| at.dev_login(format!("bench-exchange-{n}"));
-        let (phones, _) = drive(0..EXCHANGING_PHONES, connections, login).await?;
-        let mint = |n: usize| at.mint_ticket(&phones[n % EXCHANGING_PHONES]);
-        let pool = async |count| Ok(drive(0..count, connections, &mint).await?.0);
+        let (url, connections) = (&at.url, self.settings.connections);
+        let login = async |phone: &mut Connection, n: usize| {
+            phone.dev_login(&format!("bench-exchange-{n}")).await
+        };
+        let (phones, _) = lean_http::drive(url, 0..EXCHANGING_PHONES, connections, login).await?;
+        let mint = async |phone: &mut Connection, n: usize| {
+            phone.mint_ticket(&phones[n % EXCHANGING_PHONES]).await
+        };
+        let pool = async |count| Ok(lean_http::drive(url, 0..count, connections, &mint).await?.0);
         let exchange = async |connection: &mut Connection, login_ticket: String| {
             let ticket = json!({ "login_ticket": login_ticket }).to_string();
             let path = "/auth/login-ticket/exchange";
-            parse::<TokenResponse>(connection.post_json(path, &ticket, 200).await?).map(drop)
+            let exchanged = connection.post_json(path, None, &ticket, 200).await?;
+            parse::<TokenResponse>(exchanged).map(drop)
         };
         rate(self.settings, at, pids, pool, exchange).await
     }
@@ -192,25 +198,26 @@ impl<'a> Bench<'a> {
         let body = json!({ "token": phone }).to_string();
         let verify = async |connection: &mut Connection, ()| {
             connection
-                .post_json("/auth/jwt/verify", &body, 200)
+                .post_json("/auth/jwt/verify", None, &body, 200)
                 .await
                 .map(drop)
         };
         rate(self.settings, at, pids, pool, verify).await
     }
 
-    /// `count` scenes from fresh console addresses, each with the client that created it. Each
-    /// console creates its scenes one after another over one connection, as a real one would.
-    async fn create_scenes(&mut self, at: &Endpoint, count: usize) -> Result<Vec<(Client, Scene)>> {
+    /// `count` scenes from fresh console addresses, each with the address of the console that
+    /// created it. Each console creates its scenes one after another over one connection, as a
+    /// real one would.
+    async fn create_scenes(&mut self, at: &Endpoint, count: usize) -> Result<Vec<(IpAddr, Scene)>> {
         let mut shares = Vec::new();
         for first in (0..count).step_by(SCENES_PER_ADDRESS) {
             let share = SCENES_PER_ADDRESS.min(count - first);
-            shares.push((self.console()?, share));
+            shares.push((self.console(), share));
         }
-        let create = |(console, share): (Client, usize)| async move {
-            let mut scenes = Vec::with_capacity(share);
+        let create = |(console, share): (IpAddr, usize)| async move {
+            let (mut connection, mut scenes) = (at.connect(Some(console)).await?, Vec::new());
             for _ in 0..share {
-                scenes.push((console.clone(), at.create_scene(&console).await?));
+                scenes.push((console, connection.create_scene().await?));
             }
             Ok(scenes)
         };
@@ -233,8 +240,9 @@ impl<'a> Bench<'a> {
             let (id, server) = (scene.scene.clone(), at.clone());
             // One console: long-polls until confirmed; says when the answer arrived.
             let console = async move {
+                let mut connection = server.connect(Some(console)).await?;
                 loop {
-                    let answer = server.islogin(&console, &scene, 30, &["pending", "confirmed"]);
+                    let answer = connection.islogin(&scene, 30, &["pending", "confirmed"]);
                     if let ("confirmed", arrived) = answer.await? {
                         return Ok::<_, Error>(arrived);
                     }
@@ -250,10 +258,11 @@ impl<'a> Bench<'a> {
             }
         }
         let (ramp_up, rss_waiting, waiters) = (ramp_started.elapsed(), rss()?, at.waiters().await?);
-        let mut wake_ups = Vec::with_capacity(confirms);
+        let (mut phone_side, mut wake_ups) =
+            (at.connect(None).await?, Vec::with_capacity(confirms));
         for (scene, console) in measured {
             let sent = Instant::now();
-            at.phone(phone, &scene, "confirm").await?;
+            phone_side.phone(phone, &scene, "confirm").await?;
             let told = tokio::time::timeout(Duration::from_secs(30), console).await;
             let told = told.map_err(because("a waiting console was not told within 30 s"))?;
             let arrived = told.map_err(because("a waiting console"))??;

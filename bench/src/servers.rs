@@ -1,8 +1,9 @@
 //! The server side of the server benchmark, pinned to one CPU: the real `meeteasy-auth` release
 //! binary as a child process, and the test harness's `redis-server`, with `redis-benchmark`'s own
 //! SET/GET rate against it for comparison; and the contract's calls the benchmark makes to a
-//! server over real HTTP, each checked for the status the contract promises. Dropping a server
-//! stops it, so none outlives the benchmark, even when a measurement fails.
+//! server over real HTTP ([`lean_http`](crate::lean_http)), each checked for the status the
+//! contract promises. Dropping a server stops it, so none outlives the benchmark, even when a
+//! measurement fails.
 
 use std::fs::File;
 use std::net::{IpAddr, TcpListener};
@@ -13,12 +14,12 @@ use std::time::Duration;
 use meeteasy_protocol::WechatLoginResponse;
 use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse, LoginTicketResponse};
 use meeteasy_tests::redis_server::RedisServer;
-use reqwest::{Client, RequestBuilder};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tempfile::TempDir;
 use tokio::time::Instant;
 
+use crate::lean_http::Connection;
 use crate::{Error, Result, because, fail, poll, run};
 
 /// The bearer token the servers' `/metrics` asks for.
@@ -76,8 +77,9 @@ impl AuthProcess {
         command.stdin(Stdio::null()).stdout(stdout).stderr(log);
         let running = format!("running {command:?}");
         let child = command.spawn().map_err(because(running))?;
-        let (url, http) = (format!("http://{address}"), client(None)?);
-        let endpoint = Endpoint { url, http };
+        let endpoint = Endpoint {
+            url: format!("http://{address}"),
+        };
         let mut server = Self {
             child,
             endpoint,
@@ -160,106 +162,31 @@ pub type Scene = CreateSceneResponse;
 /// restarts), so consoles use each address for at most this many, and only once a run.
 pub const SCENES_PER_ADDRESS: usize = 100;
 
-/// An HTTP client from `local` (any loopback address works on Linux), or the default address. No
-/// proxy; the timeout outlasts the longest long-poll (30 s), so only a stuck server times out.
-pub fn client(local: Option<IpAddr>) -> Result<Client> {
-    meeteasy_auth::wechat::client::install_tls_provider();
-    let builder = Client::builder().no_proxy().local_address(local);
-    let builder = builder.tcp_nodelay(true).timeout(Duration::from_secs(45));
-    let builder = builder.connect_timeout(Duration::from_secs(10));
-    builder.build().map_err(because("building an HTTP client"))
-}
-
-/// One auth server: its base URL (`http://127.0.0.1:PORT`), and the client the phone and the
-/// probes use.
+/// One auth server: its base URL (`http://127.0.0.1:PORT`).
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub url: String,
-    pub http: Client,
 }
 
 impl Endpoint {
-    /// Sends `request`; any status but `status` fails, with the body. Returns the body.
-    async fn call(&self, request: RequestBuilder, status: u16) -> Result<String> {
-        let response = request.send().await.map_err(because("an HTTP request"))?;
-        let (url, got) = (response.url().path().to_owned(), response.status().as_u16());
-        let body = response.text().await;
-        let body = body.map_err(because(format!("reading {url}")))?;
-        if got != status {
-            fail!("{url}: HTTP {got}, not {status}: {body}");
-        }
-        Ok(body)
-    }
-
-    fn post(&self, path: &str) -> RequestBuilder {
-        self.http.post(format!("{}{path}", self.url))
+    /// A fresh connection to the server, from `local` or the default address.
+    pub async fn connect(&self, local: Option<IpAddr>) -> Result<Connection> {
+        Connection::open(&self.url, local).await
     }
 
     /// Whether `/readyz` answers 200 now.
     pub async fn is_ready(&self) -> bool {
-        let readyz = self.http.get(format!("{}/readyz", self.url));
-        self.call(readyz, 200).await.is_ok()
-    }
-
-    /// Logs in as dev user `name` from the mini program; returns the phone's access token.
-    pub async fn dev_login(&self, name: impl AsRef<str>) -> Result<String> {
-        let name = name.as_ref();
-        let code = json!({ "code": format!("dev:{name}") });
-        let login = self.call(self.post("/auth/wechat/login").json(&code), 200);
-        Ok(parse::<WechatLoginResponse>(&login.await?)?.access_token)
-    }
-
-    pub async fn create_scene(&self, console: &Client) -> Result<Scene> {
-        let request = console.post(format!("{}/auth/scenes", self.url));
-        let request = request.json(&json!({ "device_name": "bench console" }));
-        parse(&self.call(request, 201).await?)
-    }
-
-    /// The phone's `scan` (200) or `confirm` (204) of `scene`.
-    pub async fn phone(&self, token: &str, scene: &str, step: &str) -> Result<()> {
-        let request = self.post(&format!("/auth/scenes/{scene}/{step}"));
-        let request = request.bearer_auth(token);
-        let status = if step == "scan" { 200 } else { 204 };
-        self.call(request, status).await.map(drop)
-    }
-
-    /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
-    /// `confirmed`), and when the whole answer had arrived.
-    pub async fn islogin(
-        &self,
-        console: &Client,
-        scene: &Scene,
-        wait: u64,
-        expected: &[&str],
-    ) -> Result<(&'static str, Instant)> {
-        let (base, id) = (&self.url, &scene.scene);
-        let url = format!("{base}/auth/scenes/{id}/islogin?wait={wait}");
-        let answer = self.call(console.get(url).bearer_auth(&scene.poll_token), 200);
-        let answer = answer.await?;
-        let arrived = Instant::now();
-        let status = match parse(&answer)? {
-            IsLoginResponse::Pending => "pending",
-            IsLoginResponse::Scanned { .. } => "scanned",
-            IsLoginResponse::Confirmed { .. } => "confirmed",
+        let Ok(mut connection) = self.connect(None).await else {
+            return false;
         };
-        if !expected.contains(&status) {
-            fail!("islogin answered {status}, not {}", expected.join(" or "));
-        }
-        Ok((status, arrived))
-    }
-
-    pub async fn mint_ticket(&self, phone: &str) -> Result<String> {
-        let request = self.post("/auth/login-ticket").bearer_auth(phone);
-        let request = request.json(&json!({}));
-        let minted: LoginTicketResponse = parse(&self.call(request, 201).await?)?;
-        Ok(minted.login_ticket)
+        connection.get("/readyz", None, 200).await.is_ok()
     }
 
     /// The long-polls waiting on this server now (its `/metrics` gauge).
     pub async fn waiters(&self) -> Result<usize> {
-        let metrics = self.http.get(format!("{}/metrics", self.url));
-        let metrics = metrics.bearer_auth(METRICS_TOKEN);
-        let metrics = self.call(metrics, 200).await?;
+        let mut connection = self.connect(None).await?;
+        let metrics = connection.get("/metrics", Some(METRICS_TOKEN), 200).await?;
+        let metrics = String::from_utf8_lossy(metrics);
         let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
         let waiters = metrics.lines().find_map(gauge);
         waiters.ok_or_else(|| Error::new("/metrics has no meeteasy_islogin_waiters gauge"))
@@ -271,6 +198,59 @@ impl Endpoint {
         let waiting = async || Ok((self.waiters().await? >= count).then_some(()));
         let (within, every) = (Duration::from_secs(30), Duration::from_millis(2));
         poll(&what, within, every, waiting).await
+    }
+}
+
+/// The contract's calls the benchmark makes, each checked for the status the contract promises.
+impl Connection {
+    /// Logs in as dev user `name` from the mini program; returns the phone's access token.
+    pub async fn dev_login(&mut self, name: &str) -> Result<String> {
+        let code = json!({ "code": format!("dev:{name}") }).to_string();
+        let login = self
+            .post_json("/auth/wechat/login", None, &code, 200)
+            .await?;
+        Ok(parse::<WechatLoginResponse>(login)?.access_token)
+    }
+
+    pub async fn create_scene(&mut self) -> Result<Scene> {
+        let device = json!({ "device_name": "bench console" }).to_string();
+        parse(self.post_json("/auth/scenes", None, &device, 201).await?)
+    }
+
+    /// The phone's `scan` (200) or `confirm` (204) of `scene`.
+    pub async fn phone(&mut self, token: &str, scene: &str, step: &str) -> Result<()> {
+        let path = format!("/auth/scenes/{scene}/{step}");
+        let status = if step == "scan" { 200 } else { 204 };
+        self.post_json(&path, Some(token), "{}", status)
+            .await
+            .map(drop)
+    }
+
+    /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
+    /// `confirmed`), and when the whole answer had arrived.
+    pub async fn islogin(
+        &mut self,
+        scene: &Scene,
+        wait: u64,
+        expected: &[&str],
+    ) -> Result<(&'static str, Instant)> {
+        let path = format!("/auth/scenes/{}/islogin?wait={wait}", scene.scene);
+        let answer = self.get(&path, Some(&scene.poll_token), 200).await?;
+        let arrived = Instant::now();
+        let status = match parse(answer)? {
+            IsLoginResponse::Pending => "pending",
+            IsLoginResponse::Scanned { .. } => "scanned",
+            IsLoginResponse::Confirmed { .. } => "confirmed",
+        };
+        if !expected.contains(&status) {
+            fail!("islogin answered {status}, not {}", expected.join(" or "));
+        }
+        Ok((status, arrived))
+    }
+
+    pub async fn mint_ticket(&mut self, phone: &str) -> Result<String> {
+        let minted = self.post_json("/auth/login-ticket", Some(phone), "{}", 201);
+        Ok(parse::<LoginTicketResponse>(minted.await?)?.login_ticket)
     }
 }
 
