@@ -22,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 use tower::Service as _;
 
 use super::guarded_io::Exchanges;
+use super::read_buffer;
 use crate::http::extract::PeerAddr;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -43,6 +44,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     fn call(&self, request: Request<Incoming>) -> Answering {
         self.exchanges.begin();
         let (mut parts, body) = request.into_parts();
+        read_buffer::let_go(&mut parts);
         parts.extensions.insert(ConnectInfo(self.peer));
         let body = TimedBody {
             inner: body,

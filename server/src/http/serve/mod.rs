@@ -6,6 +6,7 @@
 mod admission;
 mod exchange;
 mod guarded_io;
+mod read_buffer;
 
 use std::convert::Infallible;
 use std::future::Future;
