@@ -1,6 +1,7 @@
 //! One connection's requests on their way to the router: each gets the peer's address, a body that
 //! must arrive within `body_timeout`, and a response body that tells the connection when the
-//! exchange is over (so the idle clock starts then).
+//! exchange is over (so the idle clock starts then); one that will not wait gives hyper's read
+//! buffer back first (see [`read_buffer`]).
 
 use std::convert::Infallible;
 use std::error::Error;

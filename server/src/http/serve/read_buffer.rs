@@ -3,8 +3,8 @@
 //! connection (which it makes while the request is answered) goes to a fresh 8 KiB buffer: the
 //! first write to it faults a page in, and freeing the old one gives its page back, since the
 //! allocator keeps no freed block that large (see `cli/src/allocator.rs`). Copies of those few
-//! hundred bytes cost less: a request answered at once gives its slices up for them, and the
-//! connection reads on in the buffer it has. (Copying a body's data as well was tried: it
+//! hundred bytes cost less: a request that will not wait (any but a long-poll) gives its slices
+//! up for them, and the connection reads on in the buffer it has. (Copying a body's data as well was tried: it
 //! gained nothing measurable on ticket exchange or token verification.)
 //!
 //! A long-poll keeps its slices. While it waits, its connection then holds the fresh buffer, which
@@ -14,7 +14,7 @@
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Uri};
 
-/// Gives up `parts`' slices of the read buffer unless the request may wait (`wait=` above zero).
+/// Gives up `parts`' slices of the read buffer unless the request may wait (`wait` above zero).
 pub fn let_go(parts: &mut Parts) {
     if may_wait(&parts.uri) {
         return;
@@ -31,23 +31,60 @@ pub fn let_go(parts: &mut Parts) {
     }
 }
 
-/// Whether the request asks to wait: a `wait` parameter other than zero (only `islogin` has one;
-/// a malformed one is refused at once, so treating it as a wait costs nothing but the saving).
+/// Whether the request asks to wait: a `wait` parameter that `islogin` reads as above zero (the
+/// query decoded as axum's `Query` decodes it; a value it would refuse is answered at once).
 fn may_wait(uri: &Uri) -> bool {
     let Some(query) = uri.query() else {
         return false;
     };
-    query.split('&').any(|pair| match pair.split_once('=') {
-        Some(("wait", value)) => !value.trim_start_matches('0').is_empty(),
-        Some(_) | None => false,
-    })
+    form_urlencoded::parse(query.as_bytes())
+        .any(|(name, value)| name == "wait" && value.parse::<u64>().is_ok_and(|wait| wait > 0))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Range;
+
+    use axum::body::Bytes;
     use axum::http::Request;
 
     use super::*;
+
+    /// Parts whose target and `authorization` value are slices of `buffer`, as hyper makes them.
+    fn parts_in(buffer: &Bytes, target: &str) -> Parts {
+        let start = buffer.len() - target.len() - "Bearer abc".len();
+        let uri = Uri::from_maybe_shared(buffer.slice(start..start + target.len())).unwrap();
+        let value = HeaderValue::from_maybe_shared(buffer.slice(start + target.len()..)).unwrap();
+        let (mut parts, ()) = Request::get(uri).body(()).unwrap().into_parts();
+        parts.headers.insert("authorization", value);
+        parts
+    }
+
+    fn within(range: &Range<usize>, bytes: &[u8]) -> bool {
+        range.contains(&(bytes.as_ptr() as usize))
+    }
+
+    #[test]
+    fn a_request_that_will_not_wait_lets_go_of_the_buffer_and_a_long_poll_keeps_it() {
+        for (target, keeps) in [
+            ("/auth/me", false),
+            ("/auth/scenes/s1/islogin?wait=30", true),
+        ] {
+            let buffer = Bytes::from(format!("GET HTTP/1.1 {target}Bearer abc"));
+            let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+            let mut parts = parts_in(&buffer, target);
+            let_go(&mut parts);
+            assert_eq!(parts.uri, target);
+            assert_eq!(parts.headers["authorization"], "Bearer abc");
+            assert_eq!(
+                within(&range, parts.uri.path().as_bytes()),
+                keeps,
+                "{target}"
+            );
+            let value = parts.headers["authorization"].as_bytes();
+            assert_eq!(within(&range, value), keeps, "{target}");
+        }
+    }
 
     fn parts(target: &str) -> Parts {
         let request = Request::get(target)
@@ -67,7 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn a_request_answered_at_once_keeps_its_target_and_headers_as_they_were() {
+    fn a_request_that_will_not_wait_keeps_its_target_and_headers_as_they_were() {
         let target = "/auth/scenes/s1/islogin?wait=0&x=1";
         let before = parts(target);
         let mut after = parts(target);
@@ -86,10 +123,13 @@ mod tests {
         let waits = [
             ("/auth/scenes/s1/islogin?wait=30", true),
             ("/auth/scenes/s1/islogin?x=1&wait=007", true),
-            ("/auth/scenes/s1/islogin?wait=abc", true),
+            ("/auth/scenes/s1/islogin?%77ait=3%30", true),
+            ("/auth/scenes/s1/islogin?wait=%2B5", true),
             ("/auth/scenes/s1/islogin?wait=0", false),
             ("/auth/scenes/s1/islogin?wait=000", false),
             ("/auth/scenes/s1/islogin?wait=", false),
+            ("/auth/scenes/s1/islogin?wait=abc", false),
+            ("/auth/scenes/s1/islogin?wait=+5", false),
             ("/auth/scenes/s1/islogin", false),
             ("/auth/scenes/s1/islogin?await=30", false),
             ("/auth/me", false),
