@@ -1,7 +1,8 @@
 //! The benchmark's HTTP/1.1 client: kept-alive TCP connections, one request in flight on each, its
-//! bytes written at once and its answer read by `Content-Length`. Why not reqwest: on one core it
-//! could not keep one core of bare axum busy (the load generator's CPU at 100 % while the
-//! ceiling's server CPU stayed at 45–90 %), so the ceiling measured the client, not the stack.
+//! bytes written at once and its answer read by `Content-Length` (or to its head, for a 204). Why
+//! not reqwest: on one core it could not keep one core of bare axum busy (the load generator's CPU
+//! at 100 % while the ceiling's server CPU stayed at 45–90 %), so the ceiling measured the client,
+//! not the stack.
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};

@@ -184,18 +184,14 @@ impl Endpoint {
 
     /// The long-polls waiting on this server now (its `/metrics` gauge).
     pub async fn waiters(&self) -> Result<usize> {
-        let mut connection = self.connect(None).await?;
-        let metrics = connection.get("/metrics", Some(METRICS_TOKEN), 200).await?;
-        let metrics = String::from_utf8_lossy(metrics);
-        let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
-        let waiters = metrics.lines().find_map(gauge);
-        waiters.ok_or_else(|| Error::new("/metrics has no meeteasy_islogin_waiters gauge"))
+        self.connect(None).await?.waiters().await
     }
 
-    /// Waits (30 s at most) until at least `count` long-polls wait.
+    /// Waits (30 s at most) until at least `count` long-polls wait, asking over one connection.
     pub async fn await_waiters(&self, count: usize) -> Result<()> {
         let what = format!("{count} long-polls were not waiting");
-        let waiting = async || Ok((self.waiters().await? >= count).then_some(()));
+        let mut probe = self.connect(None).await?;
+        let waiting = async || Ok((probe.waiters().await? >= count).then_some(()));
         let (within, every) = (Duration::from_secs(30), Duration::from_millis(2));
         poll(&what, within, every, waiting).await
     }
@@ -217,11 +213,11 @@ impl Connection {
         parse(self.post_json("/auth/scenes", None, &device, 201).await?)
     }
 
-    /// The phone's `scan` (200) or `confirm` (204) of `scene`.
+    /// The phone's `scan` (200) or `confirm` (204) of `scene`, with no body (the steps read none).
     pub async fn phone(&mut self, token: &str, scene: &str, step: &str) -> Result<()> {
         let path = format!("/auth/scenes/{scene}/{step}");
         let status = if step == "scan" { 200 } else { 204 };
-        self.post_json(&path, Some(token), "{}", status)
+        self.post_json(&path, Some(token), "", status)
             .await
             .map(drop)
     }
@@ -246,6 +242,15 @@ impl Connection {
             fail!("islogin answered {status}, not {}", expected.join(" or "));
         }
         Ok((status, arrived))
+    }
+
+    /// The long-polls waiting on the server now (its `/metrics` gauge).
+    async fn waiters(&mut self) -> Result<usize> {
+        let metrics = self.get("/metrics", Some(METRICS_TOKEN), 200).await?;
+        let metrics = String::from_utf8_lossy(metrics);
+        let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
+        let waiters = metrics.lines().find_map(gauge);
+        waiters.ok_or_else(|| Error::new("/metrics has no meeteasy_islogin_waiters gauge"))
     }
 
     pub async fn mint_ticket(&mut self, phone: &str) -> Result<String> {
