@@ -4,8 +4,9 @@
 //! first write to it faults a page in, and freeing the old one gives its page back, since the
 //! allocator keeps no freed block that large (see `cli/src/allocator.rs`). Copies of those few
 //! hundred bytes cost less: a request that will not wait (any but a long-poll) gives its slices
-//! up for them, and the connection reads on in the buffer it has. (Copying a body's data as well was tried: it
-//! gained nothing measurable on ticket exchange or token verification.)
+//! up for them, and the connection reads on in the buffer it has. A body's data cannot be given
+//! back so: hyper reads a small body into the body's channel and reads ahead in the same turn,
+//! before the handler is first polled (a copy made as the handler reads it gained nothing).
 //!
 //! A long-poll keeps its slices. While it waits, its connection then holds the fresh buffer, which
 //! nobody wrote and which costs no memory, where the old one would hold a written page: about
