@@ -17,6 +17,8 @@ use crate::{Result, because, fail};
 
 /// Longer than any answer is awaited (a long-poll's 30 s); only a stuck server takes it.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
+/// Far longer than a loopback connection takes, even with a full accept queue.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One kept-alive connection to a server.
 pub struct Connection {
@@ -47,7 +49,9 @@ impl Connection {
             let bound = socket.bind(SocketAddr::new(local, 0));
             bound.map_err(because(format!("binding to {local}")))?;
         }
-        let stream = socket.connect(server).await.map_err(because(connecting))?;
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(server)).await;
+        let connected = connected.map_err(because(format!("{connecting}: no answer")))?;
+        let stream = connected.map_err(because(connecting))?;
         stream
             .set_nodelay(true)
             .map_err(because("setting TCP_NODELAY"))?;
