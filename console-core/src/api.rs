@@ -16,7 +16,7 @@ use meeteasy_protocol::{
     RevokedSessions, ScannerProfile, SceneRequest, Session, SessionsResponse, SetPasswordRequest,
     TeamResponse, TeamRole, TokenResponse, User, VerifyRequest, VerifyResponse,
 };
-use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
+use reqwest::{Client, RequestBuilder, Response, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -56,7 +56,15 @@ pub enum ApiError {
     /// An error answer whose code this build of the console does not know (a newer server): the
     /// server's message is still shown, and the code passes through to the UI as it came.
     #[error("{code}: {message}")]
-    RejectedOther { code: String, message: String },
+    RejectedOther {
+        code: String,
+        message: String,
+        status: u16,
+    },
+    /// An error status without the contract's body: a proxy's 502 while the server restarts, a
+    /// captive portal's page.
+    #[error("unexpected answer from the server: HTTP {status} without an error body")]
+    ErrorStatus { status: u16 },
     /// A redirect, not followed.
     #[error(
         "the server answered with a redirect (HTTP {status}) to {location}, which the console does not follow; check the server URL"
@@ -70,8 +78,22 @@ impl ApiError {
             Self::Rejected { code, .. } => Some(*code),
             Self::Unreachable
             | Self::RejectedOther { .. }
+            | Self::ErrorStatus { .. }
             | Self::Unexpected(_)
             | Self::Redirected { .. } => None,
+        }
+    }
+
+    /// Whether asking again later may get another answer: none came, or the server (or a proxy
+    /// before it) said it was busy or briefly unable (5xx, 429). A refused request, an answer
+    /// outside the contract or a redirect will be the same next time.
+    pub fn is_transient(&self) -> bool {
+        let busy = |status: u16| status >= 500 || status == 429;
+        match self {
+            Self::Unreachable => true,
+            Self::Rejected { code, .. } => busy(code.http_status()),
+            Self::RejectedOther { status, .. } | Self::ErrorStatus { status } => busy(*status),
+            Self::Unexpected(_) | Self::Redirected { .. } => false,
         }
     }
 
@@ -80,7 +102,10 @@ impl ApiError {
         match self {
             Self::Rejected { code, .. } => Some(code.as_str()),
             Self::RejectedOther { code, .. } => Some(code),
-            Self::Unreachable | Self::Unexpected(_) | Self::Redirected { .. } => None,
+            Self::Unreachable
+            | Self::ErrorStatus { .. }
+            | Self::Unexpected(_)
+            | Self::Redirected { .. } => None,
         }
     }
 }
@@ -482,8 +507,9 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok())
         .map(server_seconds);
+    let status = status.as_u16();
     let Ok(body) = response.bytes().await else {
-        return Err(unexpected_status(status));
+        return Err(ApiError::ErrorStatus { status });
     };
     if let Ok(known) = serde_json::from_slice::<ErrorBody>(&body) {
         return Err(ApiError::Rejected {
@@ -498,8 +524,9 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
         Ok(other) => Err(ApiError::RejectedOther {
             code: other.error,
             message: other.message,
+            status,
         }),
-        Err(_) => Err(unexpected_status(status)),
+        Err(_) => Err(ApiError::ErrorStatus { status }),
     }
 }
 
@@ -508,10 +535,6 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
 struct OtherErrorBody {
     error: String,
     message: String,
-}
-
-fn unexpected_status(status: StatusCode) -> ApiError {
-    ApiError::Unexpected(format!("HTTP {status} without an error body"))
 }
 
 async fn json<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {

@@ -252,7 +252,10 @@ impl From<ApiError> for ConsoleError {
         match err {
             ApiError::Unreachable => Self::Unreachable,
             ApiError::Rejected { code, message, .. } => Self::Server { code, message },
-            ApiError::RejectedOther { code, message } => Self::ServerOther { code, message },
+            ApiError::RejectedOther { code, message, .. } => Self::ServerOther { code, message },
+            ApiError::ErrorStatus { status } => {
+                Self::Unexpected(format!("HTTP {status} without an error body"))
+            }
             ApiError::Unexpected(detail) => Self::Unexpected(detail),
             redirected @ ApiError::Redirected { .. } => Self::Redirected(redirected.to_string()),
         }
@@ -622,7 +625,7 @@ impl Console {
                         self.vault.remove(&account).await;
                         return sink(UiEvent::LoginRequired { ended: Some(ended) });
                     }
-                    None if !retrying_helps(&err) => {
+                    None if !err.is_transient() => {
                         // The same question would get the same answer: ask for a login rather
                         // than wait on the Offline screen for ever. The stored token stays; the
                         // next login replaces it.
@@ -870,22 +873,6 @@ async fn write_new_file(
             "too many files of that name",
         ),
     ))
-}
-
-/// Whether asking again later may get another answer: none came, or the server said it was busy
-/// or briefly unable (5xx, 429). A refused request, an answer outside the contract or a redirect
-/// will be the same next time.
-fn retrying_helps(err: &ApiError) -> bool {
-    match err {
-        ApiError::Unreachable => true,
-        ApiError::Rejected { code, .. } => {
-            let status = code.http_status();
-            status >= 500 || status == 429
-        }
-        ApiError::Unexpected(_) | ApiError::RejectedOther { .. } | ApiError::Redirected { .. } => {
-            false
-        }
-    }
 }
 
 /// Whether a failed check means the stored session is over (`None`: try again later).

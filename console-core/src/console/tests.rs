@@ -925,16 +925,26 @@ fn a_restore_waits_only_on_answers_that_may_change() {
         message: code.to_string(),
         retry_after: None,
     };
-    assert!(retrying_helps(&ApiError::Unreachable));
-    assert!(retrying_helps(&rejected(ErrorCode::StoreUnavailable)));
-    assert!(retrying_helps(&rejected(ErrorCode::ServerBusy)));
-    assert!(retrying_helps(&rejected(ErrorCode::TooManyRequests)));
+    assert!(ApiError::Unreachable.is_transient());
+    assert!(rejected(ErrorCode::StoreUnavailable).is_transient());
+    assert!(rejected(ErrorCode::ServerBusy).is_transient());
+    assert!(rejected(ErrorCode::TooManyRequests).is_transient());
+    // A proxy's 502 while the server restarts, a newer server's unknown code with a 503.
+    assert!(ApiError::ErrorStatus { status: 502 }.is_transient());
+    let unknown = |status| ApiError::RejectedOther {
+        code: "something_new".into(),
+        message: String::new(),
+        status,
+    };
+    assert!(unknown(503).is_transient());
     // Asked again, these answer the same: the console asks for a login instead.
-    assert!(!retrying_helps(&rejected(ErrorCode::InvalidRequest)));
-    assert!(!retrying_helps(&ApiError::Unexpected("not JSON".into())));
+    assert!(!rejected(ErrorCode::InvalidRequest).is_transient());
+    assert!(!unknown(400).is_transient());
+    assert!(!ApiError::ErrorStatus { status: 404 }.is_transient());
+    assert!(!ApiError::Unexpected("not JSON".into()).is_transient());
     let redirected = ApiError::Redirected {
         status: 307,
         location: "https://elsewhere.example/".into(),
     };
-    assert!(!retrying_helps(&redirected));
+    assert!(!redirected.is_transient());
 }

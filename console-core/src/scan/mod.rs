@@ -338,7 +338,7 @@ fn creation_refused(purpose: &ScanPurpose, err: &ApiError) -> bool {
         return false;
     }
     match err {
-        ApiError::RejectedOther { .. } => true,
+        ApiError::RejectedOther { .. } => !err.is_transient(),
         ApiError::Rejected { code, .. } => !matches!(
             code,
             ErrorCode::StoreUnavailable
@@ -347,7 +347,10 @@ fn creation_refused(purpose: &ScanPurpose, err: &ApiError) -> bool {
                 | ErrorCode::SlowDown
                 | ErrorCode::TooManyRequests
         ),
-        ApiError::Unreachable | ApiError::Unexpected(_) | ApiError::Redirected { .. } => false,
+        ApiError::Unreachable
+        | ApiError::ErrorStatus { .. }
+        | ApiError::Unexpected(_)
+        | ApiError::Redirected { .. } => false,
     }
 }
 
@@ -484,6 +487,7 @@ fn judge_error(answer: ApiError) -> PollVerdict {
         },
         err @ (ApiError::Unreachable
         | ApiError::RejectedOther { .. }
+        | ApiError::ErrorStatus { .. }
         | ApiError::Unexpected(_)
         | ApiError::Redirected { .. }) => PollVerdict::Retry(err),
     }

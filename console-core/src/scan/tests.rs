@@ -569,6 +569,7 @@ fn judge_maps_every_answer_of_each_purpose() {
         Err(ApiError::RejectedOther {
             code: "something_new".into(),
             message: "new".into(),
+            status: 400,
         })
     };
     for purpose in [&login, &link] {
@@ -617,7 +618,14 @@ fn only_a_refused_link_scene_creation_ends_the_loop() {
     let unknown = ApiError::RejectedOther {
         code: "something_new".into(),
         message: String::new(),
+        status: 400,
     };
+    let unknown_busy = ApiError::RejectedOther {
+        code: "something_new".into(),
+        message: String::new(),
+        status: 503,
+    };
+    assert!(!creation_refused(&link_purpose(), &unknown_busy));
     assert!(creation_refused(&link_purpose(), &refused));
     assert!(creation_refused(&link_purpose(), &forbidden));
     assert!(creation_refused(&link_purpose(), &unknown));
