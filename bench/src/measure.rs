@@ -11,13 +11,13 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use meeteasy_protocol::{IsLoginResponse, TokenResponse};
+use meeteasy_protocol::TokenResponse;
 use serde_json::json;
 
 use crate::Samples;
 use crate::lean_http::{self, Connection};
 use crate::servers::{AuthProcess, Endpoint, SCENES_PER_ADDRESS, Scene, parse};
-use crate::{Error, Result, because, fail, procfs};
+use crate::{Error, Result, because, procfs};
 
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
@@ -151,12 +151,7 @@ impl<'a> Bench<'a> {
             Ok(scenes.into_iter().map(|(_, scene)| scene))
         };
         let poll = async |connection: &mut Connection, scene: Scene| {
-            let path = format!("/auth/scenes/{}/islogin?wait=0", scene.scene);
-            let answer = connection.get(&path, Some(&scene.poll_token), 200).await?;
-            match parse(answer)? {
-                IsLoginResponse::Pending => Ok(()),
-                other => fail!("islogin answered {other:?}, not pending"),
-            }
+            connection.islogin(&scene, 0, &["pending"]).await.map(drop)
         };
         rate(settings, at, pids, pool, poll).await
     }
