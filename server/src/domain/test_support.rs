@@ -290,7 +290,6 @@ pub async fn service_on(store: Arc<dyn Store>, settings: Settings) -> TestServic
     }
 }
 
-/// An organizer who logs in with a password (never checked here: the hash is a placeholder).
 /// What a console's password login asks of `open_session`.
 pub fn console_password_login() -> NewSession<'static> {
     NewSession {
@@ -304,6 +303,7 @@ pub fn console_password_login() -> NewSession<'static> {
     }
 }
 
+/// An organizer who logs in with a password (never checked here: the hash is a placeholder).
 pub async fn organizer(store: &dyn Store, name: &str) -> UserRecord {
     users::create_password_user(
         store,

@@ -191,7 +191,10 @@ pub async fn open(
         // The session is open whatever happens here (failing now would lose a ticket already
         // used, a login already delivered), and nothing leaves an index before it ends: an index
         // left long is compacted by the next session past its bound.
-        if let Err(error) = make_room(store, key, *live, &entry, *spare_ancestors).await {
+        let parent = spare_ancestors
+            .then_some(record.parent.as_deref())
+            .flatten();
+        if let Err(error) = make_room(store, key, *live, &entry, parent).await {
             tracing::warn!(%error, index = %key, "compacting a session index failed; the next session opened past its bound compacts it");
         }
     }
@@ -203,20 +206,19 @@ pub async fn open(
     Ok(Opened { made, beside })
 }
 
-/// Compacts the index at `key`, which holds more than `live` lines, for `opened`; in a user's index
-/// (`spare_ancestors`) the sessions `opened` derives from stay, read only now that they may be
-/// needed.
+/// Compacts the index at `key`, which holds more than `live` lines, for `opened`; `parent` and the
+/// sessions it derives from stay (given for a user's index, which may list them), read only now
+/// that they may be needed.
 async fn make_room(
     store: &dyn Store,
     key: &str,
     live: usize,
     opened: &IndexEntry,
-    spare_ancestors: bool,
+    parent: Option<&str>,
 ) -> Result<(), StoreError> {
-    let keep = if spare_ancestors {
-        ancestors(store, &opened.sid).await?
-    } else {
-        Vec::new()
+    let keep = match parent {
+        Some(parent) => chain_from(store, parent.to_owned()).await?,
+        None => Vec::new(),
     };
     compact(store, key, opened, IndexBound { live, keep: &keep }).await
 }
@@ -376,8 +378,16 @@ pub async fn list(
 
 /// The sessions `sid` was derived from, nearest first.
 pub async fn ancestors(store: &dyn Store, sid: &str) -> Result<Vec<String>, StoreError> {
+    match get(store, sid).await?.and_then(|record| record.parent) {
+        Some(parent) => chain_from(store, parent).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `parent` and the sessions it was derived from, nearest first.
+async fn chain_from(store: &dyn Store, parent: String) -> Result<Vec<String>, StoreError> {
     let mut chain = Vec::new();
-    let mut next = get(store, sid).await?.and_then(|record| record.parent);
+    let mut next = Some(parent);
     while let Some(parent) = next {
         if chain.contains(&parent) {
             break;
