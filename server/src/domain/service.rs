@@ -273,18 +273,15 @@ impl AuthService {
             Some(sid) => sid,
             None => random_token()?,
         };
-        let mut claims = tokens::new_session(
+        let claims = tokens::new_session(
             &self.issuer,
             user_id,
             sid,
             new.audience,
             new.methods,
+            now,
             lifetime,
         );
-        // `new_session` read the clock again: a second may have turned since `now`.
-        if let Some(parent) = &new.parent {
-            claims.exp = claims.exp.min(parent.expires_at);
-        }
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
         let opened = self
             .record_session(

@@ -16,16 +16,17 @@ use super::signing_keys::KeyRing;
 /// Tokens longer than this are rejected before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 
-/// The claims of a new session `sid` of `subject`, starting now.
+/// The claims of a new session `sid` of `subject`, starting at `now` (Unix seconds): the caller's
+/// reading of the clock, so that a bound it computed from it (a parent session's end) holds.
 pub fn new_session(
     issuer: &str,
     subject: &str,
     sid: String,
     audience: Audience,
     amr: &[&str],
+    now: u64,
     lifetime: Duration,
 ) -> Claims {
-    let now = unix_now();
     Claims {
         iss: issuer.to_owned(),
         aud: audience,
@@ -133,7 +134,15 @@ mod tests {
 
     fn issued(lifetime: Duration) -> String {
         let sid = random_token().unwrap();
-        let claims = new_session(ISSUER, "u-ann", sid, Audience::Console, &["pwd"], lifetime);
+        let claims = new_session(
+            ISSUER,
+            "u-ann",
+            sid,
+            Audience::Console,
+            &["pwd"],
+            unix_now(),
+            lifetime,
+        );
         sign(&ring(), &claims).unwrap()
     }
 
@@ -225,6 +234,7 @@ mod tests {
             random_token().unwrap(),
             Audience::H5,
             &["ticket"],
+            unix_now(),
             Duration::from_secs(60),
         );
         let token = sign(&promoted, &claims).unwrap();

@@ -268,6 +268,7 @@ impl AuthService {
             derived_token(SESSION_OF_DELIVERY, &delivery),
             Audience::Console,
             &["wechat", "scan"],
+            unix_now(),
             lifetime,
         );
         let answer = self.console_answer(&claims, lifetime.as_secs(), &user)?;
