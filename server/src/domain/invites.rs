@@ -215,33 +215,35 @@ async fn by_code(store: &dyn Store, code: &str) -> Result<InviteRecord, AuthErro
         .ok_or(AuthError::InviteInvalid)
 }
 
-/// Who made an invite that still stands: an invite stands only while its creator may still make
-/// one, so an admin removed or demoted since (or gone) takes their open invites along, or they
-/// could let themselves back in with one. The operator's invites stand.
-async fn standing_inviter(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
-    match creator {
-        Creator::Operator => Ok(operator_user()),
-        Creator::User { id } => match users::get(store, id).await? {
-            Some(user) if user.is_admin() => Ok(user.to_wire()),
-            Some(_) | None => Err(AuthError::InviteExpired),
-        },
-    }
-}
-
-async fn creator_user(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
+/// Who made an invite, as the wire shows them, and whether their invites still stand: an invite
+/// stands only while its creator may still make one, so an admin removed or demoted since (or
+/// gone) takes their open invites along, or they could let themselves back in with one. The
+/// operator's invites stand.
+async fn creator_user(store: &dyn Store, creator: &Creator) -> Result<(User, bool), AuthError> {
     Ok(match creator {
-        Creator::Operator => operator_user(),
+        Creator::Operator => (operator_user(), true),
         Creator::User { id } => match users::get(store, id).await? {
-            Some(user) => user.to_wire(),
+            Some(user) => (user.to_wire(), user.is_admin()),
             // The admin's account was folded or deleted since: say so rather than fail the list.
-            None => User {
-                id: id.clone(),
-                display_name: "Former member".to_owned(),
-                avatar_url: None,
-                roles: Vec::new(),
-            },
+            None => {
+                let former = User {
+                    id: id.clone(),
+                    display_name: "Former member".to_owned(),
+                    avatar_url: None,
+                    roles: Vec::new(),
+                };
+                (former, false)
+            }
         },
     })
+}
+
+/// The creator of an invite that still stands (see [`creator_user`]); else the invite has expired.
+async fn standing_inviter(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
+    match creator_user(store, creator).await? {
+        (inviter, true) => Ok(inviter),
+        (_, false) => Err(AuthError::InviteExpired),
+    }
 }
 
 pub(super) async fn to_wire(store: &dyn Store, record: &InviteRecord) -> Result<Invite, AuthError> {
@@ -255,7 +257,7 @@ pub(super) async fn to_wire(store: &dyn Store, record: &InviteRecord) -> Result<
     Ok(Invite {
         id: record.id.clone(),
         role: record.role,
-        created_by: creator_user(store, &record.created_by).await?,
+        created_by: creator_user(store, &record.created_by).await?.0,
         created_at: record.created_at,
         expires_at: record.expires_at,
         accepted_by,
