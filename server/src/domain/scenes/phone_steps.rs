@@ -27,14 +27,7 @@ impl AuthService {
         scene: &str,
         user: &UserRecord,
     ) -> Result<ScanResponse, AuthError> {
-        let step = PhoneStep::Scan {
-            profile: ScannerProfile {
-                display_name: user.display_name.clone(),
-                avatar_url: user.avatar_url.clone(),
-            },
-            until: unix_now() + self.settings.lifetimes.scanned_scene.as_secs(),
-        };
-        let record = self.step_scene(scene, step, actor(user, None)).await?;
+        let record = self.scanned_by(scene, user).await?;
         Ok(ScanResponse {
             console: record.console,
             app: record.app,
@@ -43,6 +36,18 @@ impl AuthService {
                 display_name: target.display_name,
             }),
         })
+    }
+
+    /// The scene as `user`'s scan left it.
+    async fn scanned_by(&self, scene: &str, user: &UserRecord) -> Result<SceneRecord, AuthError> {
+        let step = PhoneStep::Scan {
+            profile: ScannerProfile {
+                display_name: user.display_name.clone(),
+                avatar_url: user.avatar_url.clone(),
+            },
+            until: unix_now() + self.settings.lifetimes.scanned_scene.as_secs(),
+        };
+        self.step_scene(scene, step, actor(user, None)).await
     }
 
     pub async fn confirm_scene(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
@@ -65,8 +70,7 @@ impl AuthService {
             // The link is made before the scene's own step (below): the scene is first taken as
             // this phone's, so no other phone's scan can claim it between the two and leave a link
             // made for a confirm that then failed.
-            self.scan_as(scene, user).await?;
-            current = self.live_scene(scene).await?;
+            current = self.scanned_by(scene, user).await?;
         }
         let target = match current.purpose {
             ScenePurpose::Login => None,
