@@ -29,6 +29,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const LONG_POLL_GRACE: Duration = Duration::from_secs(10);
 /// Avatars and QR codes larger than this are refused rather than shown.
 const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
+/// Far above any answer of the contract (a team list of hundreds is tens of KiB).
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// An error answer longer than this is not the contract's small JSON.
+const MAX_ERROR_BYTES: usize = 16 * 1024;
 /// The longest duration a server's answer may set (a token's or a scene's life, an interval, a
 /// Retry-After): a year. Longer figures are taken as this, so arithmetic on clocks never overflows.
 const LONGEST_SERVER_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -281,22 +285,9 @@ impl ApiClient {
                 "image has content type {mime:?}"
             )));
         }
-        // Read up to the limit and no further: a host that streams without end costs nothing.
-        let too_large = || ApiError::Unexpected("image too large".into());
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_IMAGE_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut response = response;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|_| ApiError::Unreachable)? {
-            if bytes.len() + chunk.len() > MAX_IMAGE_BYTES {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = within(response, MAX_IMAGE_BYTES)
+            .await?
+            .ok_or_else(|| ApiError::Unexpected("image too large".into()))?;
         Ok(Image { mime, bytes })
     }
 
@@ -508,7 +499,7 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
         .and_then(|value| value.trim().parse::<u64>().ok())
         .map(server_seconds);
     let status = status.as_u16();
-    let Ok(body) = response.bytes().await else {
+    let Ok(Some(body)) = within(response, MAX_ERROR_BYTES).await else {
         return Err(ApiError::ErrorStatus { status });
     };
     if let Ok(known) = serde_json::from_slice::<ErrorBody>(&body) {
@@ -538,10 +529,30 @@ struct OtherErrorBody {
 }
 
 async fn json<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
-    response
-        .json::<T>()
-        .await
+    let body = within(response, MAX_ANSWER_BYTES)
+        .await?
+        .ok_or_else(|| ApiError::Unexpected("answer too large".into()))?;
+    serde_json::from_slice(&body)
         .map_err(|err| ApiError::Unexpected(format!("malformed body: {err}")))
+}
+
+/// The body, read up to `limit` bytes and no further (`None` past it): a host that streams without
+/// end, or announces more than the limit, costs nothing.
+async fn within(mut response: Response, limit: usize) -> Result<Option<Vec<u8>>, ApiError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| ApiError::Unreachable)? {
+        if bytes.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]
@@ -554,19 +565,19 @@ mod tests {
     use super::*;
     use crate::console::ConsoleError;
 
-    /// A server that answers every request with a PNG body of `length` bytes, sent without a
-    /// Content-Length (chunked), as a host streaming an endless "image" would.
-    async fn streaming_image_server(length: usize) -> String {
+    /// A server that answers every request with `status` and a PNG body of `length` bytes, sent
+    /// without a Content-Length (chunked), as a host streaming an endless "image" would. Returns
+    /// its origin.
+    async fn streaming_server(status: &'static str, length: usize) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let url = format!(
-            "http://{}/avatar.png",
-            listener.local_addr().expect("an address")
-        );
+        let origin = format!("http://{}", listener.local_addr().expect("an address"));
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let mut request = [0u8; 4096];
                 let _read = stream.read(&mut request).await;
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n";
+                let head = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n"
+                );
                 if stream.write_all(head.as_bytes()).await.is_err() {
                     continue;
                 }
@@ -584,7 +595,28 @@ mod tests {
                 let _ended = stream.write_all(b"0\r\n\r\n").await;
             }
         });
-        url
+        origin
+    }
+
+    /// A server that answers every request with a 500 announcing a body of a gigabyte, and sends
+    /// none: only a client that believes the announcement waits for it.
+    async fn announcing_server() -> ServerOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let origin = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _read = stream.read(&mut request).await;
+                let head =
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1000000000\r\n\r\n";
+                let _written = stream.write_all(head.as_bytes()).await;
+                // Held open until the client lets go.
+                tokio::spawn(async move {
+                    while stream.read(&mut request).await.is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        ServerOrigin::parse(&origin).expect("a loopback origin")
     }
 
     #[tokio::test]
@@ -592,7 +624,7 @@ mod tests {
         let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let origin = ServerOrigin::parse("http://127.0.0.1:9").expect("an origin");
         let api = ApiClient::new(origin, "Studio PC".into()).expect("a client");
-        let small = streaming_image_server(10_000).await;
+        let small = format!("{}/avatar.png", streaming_server("200 OK", 10_000).await);
         assert_eq!(
             api.image(&small, None)
                 .await
@@ -601,7 +633,10 @@ mod tests {
                 .len(),
             10_000
         );
-        let endless = streaming_image_server(usize::MAX).await;
+        let endless = format!(
+            "{}/avatar.png",
+            streaming_server("200 OK", usize::MAX).await
+        );
         let refused = api.image(&endless, None).await;
         assert!(
             matches!(&refused, Err(ApiError::Unexpected(message)) if message == "image too large"),
@@ -609,6 +644,29 @@ mod tests {
         );
         let remote = api.image("http://avatars.example/a.png", None).await;
         assert!(matches!(remote, Err(ApiError::Unexpected(_))), "{remote:?}");
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_is_read_only_up_to_its_limit() {
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+        let token = Secret::new("a-token".to_owned());
+        let endless = streaming_server("503 Service Unavailable", usize::MAX).await;
+        let origin = ServerOrigin::parse(&endless).expect("an origin");
+        let api = ApiClient::new(origin, "Studio PC".into()).expect("a client");
+        let refused = api.me(&token).await;
+        assert!(
+            matches!(refused, Err(ApiError::ErrorStatus { status: 503 })),
+            "{refused:?}"
+        );
+        // Refused on its announced length alone: reading it would wait out the call's timeout.
+        let api = ApiClient::new(announcing_server().await, "Studio PC".into()).expect("a client");
+        let started = std::time::Instant::now();
+        let refused = api.me(&token).await;
+        assert!(
+            matches!(refused, Err(ApiError::ErrorStatus { status: 500 })),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() < CALL_TIMEOUT);
     }
 
     #[test]
