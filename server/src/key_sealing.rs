@@ -1,6 +1,7 @@
-//! Sealing secrets at rest with the operator's key-encryption key (KEK): ChaCha20-Poly1305 (ring,
-//! already in the tree through rustls), a random 96-bit nonce per sealing, and a context string as
-//! associated data so a sealed value cannot be passed off as another kind of secret.
+//! Sealing secrets at rest with the operator's key-encryption key (KEK), and login tickets with a key
+//! derived from a signing key: ChaCha20-Poly1305 (ring, already in the tree through rustls), a random
+//! 96-bit nonce per sealing, and a context string as associated data so a sealed value cannot be
+//! passed off as another kind of secret.
 //!
 //! The config reads the KEK (from a file or the environment) and checks it at start; the domain
 //! seals and opens with it. Neither the key nor what it seals ever reaches a log or a `Debug`.
@@ -11,19 +12,23 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use meeteasy_protocol::Secret;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
 
 /// The KEK's length: 256 bits.
 pub const KEY_ENCRYPTION_KEY_LEN: usize = 32;
 
-/// The key-encryption key. Its `Debug` shows nothing of it.
+/// A 256-bit key that seals secrets. Its `Debug` shows nothing of it.
 #[derive(Clone)]
-pub struct KeyEncryptionKey {
+pub struct SealingKey {
     key: LessSafeKey,
 }
 
-impl std::fmt::Debug for KeyEncryptionKey {
+/// The operator's key-encryption key, which seals the signing keys' seeds in the store.
+pub type KeyEncryptionKey = SealingKey;
+
+impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyEncryptionKey(<hidden>)")
+        f.write_str("SealingKey(<hidden>)")
     }
 }
 
@@ -61,7 +66,7 @@ const LENIENT: [GeneralPurpose; 2] = [
     ),
 ];
 
-impl KeyEncryptionKey {
+impl SealingKey {
     /// The KEK from its base64 text (surrounding whitespace, such as a file's last newline, is
     /// ignored).
     pub fn from_base64(text: &Secret) -> Result<Self, MalformedKeyEncryptionKey> {
@@ -74,6 +79,20 @@ impl KeyEncryptionKey {
             .try_into()
             .map_err(|_wrong_length| MalformedKeyEncryptionKey)?;
         Self::from_bytes(&bytes)
+    }
+
+    /// A key for `purpose` alone, derived from `secret` (HMAC-SHA256 of the purpose under it): it
+    /// tells nothing of `secret`, nor of the key derived for another purpose.
+    pub fn derived(secret: &[u8], purpose: &str) -> Self {
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, secret),
+            purpose.as_bytes(),
+        );
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, tag.as_ref());
+        // ChaCha20-Poly1305 takes any 256-bit key, and an HMAC-SHA256 tag is 256 bits.
+        Self {
+            key: LessSafeKey::new(unbound.expect("a 256-bit key")),
+        }
     }
 
     fn from_bytes(bytes: &[u8; KEY_ENCRYPTION_KEY_LEN]) -> Result<Self, MalformedKeyEncryptionKey> {
@@ -102,7 +121,7 @@ impl KeyEncryptionKey {
         Ok(URL_SAFE_NO_PAD.encode(sealed))
     }
 
-    /// Opens what [`KeyEncryptionKey::seal`] sealed for the same `context`.
+    /// Opens what [`SealingKey::seal`] sealed for the same `context`.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, OpenError> {
         let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| OpenError)?;
         let (nonce, ciphertext) = bytes.split_at_checked(NONCE_LEN).ok_or(OpenError)?;
@@ -152,13 +171,29 @@ pub mod tests {
     }
 
     #[test]
+    fn a_derived_key_opens_only_what_it_sealed_for_its_purpose() {
+        let secret = [7u8; KEY_ENCRYPTION_KEY_LEN];
+        let key = SealingKey::derived(&secret, "tickets");
+        let sealed = key.seal("ticket", b"content").unwrap();
+        let again = SealingKey::derived(&secret, "tickets");
+        assert_eq!(again.open("ticket", &sealed).unwrap(), b"content");
+        for other in [
+            SealingKey::derived(&secret, "another purpose"),
+            SealingKey::derived(&[8u8; KEY_ENCRYPTION_KEY_LEN], "tickets"),
+            SealingKey::from_bytes(&secret).unwrap(),
+        ] {
+            assert_eq!(other.open("ticket", &sealed), Err(OpenError));
+        }
+    }
+
+    #[test]
     fn the_key_is_read_from_base64_as_operators_write_it_and_never_shown() {
         let standard = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
         let url_safe_unpadded = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
         let one = KeyEncryptionKey::from_base64(&Secret::new(standard)).unwrap();
         let two = KeyEncryptionKey::from_base64(&Secret::new(url_safe_unpadded)).unwrap();
         assert_eq!(two.open("c", &one.seal("c", b"x").unwrap()).unwrap(), b"x");
-        assert_eq!(format!("{one:?}"), "KeyEncryptionKey(<hidden>)");
+        assert_eq!(format!("{one:?}"), "SealingKey(<hidden>)");
         for bad in [
             "",
             "not base64!",

@@ -125,8 +125,7 @@ impl AuthService {
             )
             .await?;
         let ticket_ttl = self.settings.lifetimes.login_ticket;
-        let login_ticket =
-            tickets::mint(self.store.as_ref(), &user.id, opened.session, ticket_ttl).await?;
+        let login_ticket = tickets::mint(&self.keys.ring(), &user.id, opened.session, ticket_ttl)?;
         Ok((opened.response, login_ticket))
     }
 
@@ -202,13 +201,8 @@ impl AuthService {
     pub async fn mint_ticket(&self, claims: &Claims) -> Result<LoginTicketResponse, AuthError> {
         let user = self.user(&claims.sub).await?;
         let ttl = self.settings.lifetimes.login_ticket;
-        let login_ticket = tickets::mint(
-            self.store.as_ref(),
-            &user.id,
-            ParentSession::of(claims),
-            ttl,
-        )
-        .await?;
+        let login_ticket =
+            tickets::mint(&self.keys.ring(), &user.id, ParentSession::of(claims), ttl)?;
         Ok(LoginTicketResponse {
             login_ticket,
             expires_in: ttl.as_secs(),
@@ -227,7 +221,12 @@ impl AuthService {
             parent,
             sid,
             redeem,
-        } = tickets::redeemable(self.store.as_ref(), request.login_ticket.trim()).await?;
+        } = tickets::redeemable(
+            self.store.as_ref(),
+            &self.keys.ring(),
+            request.login_ticket.trim(),
+        )
+        .await?;
         // The ticket is redeemed, and its user read, in the batch that writes the session.
         let opened = self
             .open_session(
@@ -237,7 +236,7 @@ impl AuthService {
                     methods: &["ticket"],
                     device_name,
                     ip: from.0.clone(),
-                    parent,
+                    parent: Some(parent),
                     sid: Some(sid),
                     redeem: Some(redeem),
                 },

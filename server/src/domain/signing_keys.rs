@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::LONGEST_TOKEN_LIFETIME;
-use crate::key_sealing::{KeyEncryptionKey, SealError};
+use crate::key_sealing::{KeyEncryptionKey, SealError, SealingKey};
 use crate::store::{Lifetime, Store, StoreError};
 
 use super::records::{self, Transition};
@@ -204,6 +204,9 @@ struct NamedKey {
     /// The same key, as `jsonwebtoken` signs and verifies with it.
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The key login tickets are sealed with while this key signs, derived from its seed: every
+    /// instance holds it, and it leaves the ring with the signing key.
+    tickets: SealingKey,
 }
 
 /// The keys as one consistent set: sign with `current`, verify with any.
@@ -348,6 +351,18 @@ impl KeyRing {
                 })
                 .collect(),
         }
+    }
+
+    /// The key new login tickets are sealed with, and the hint a ticket carries to find it again.
+    pub fn ticket_key(&self) -> (&str, &SealingKey) {
+        (ticket_key_hint(&self.current.kid), &self.current.tickets)
+    }
+
+    /// The key of the ticket whose hint is `hint`, if it is one of the ring's.
+    pub fn ticket_key_for(&self, hint: &str) -> Option<&SealingKey> {
+        self.all()
+            .find(|key| ticket_key_hint(&key.kid) == hint)
+            .map(|key| &key.tickets)
     }
 
     fn all(&self) -> impl Iterator<Item = &NamedKey> {
@@ -506,7 +521,17 @@ fn named(seed: &Seed) -> Result<NamedKey, StoreError> {
         encoding: EncodingKey::from_ed_der(pkcs8.as_bytes()),
         decoding: DecodingKey::from_ed_der(signing.verifying_key().as_bytes()),
         signing,
+        tickets: SealingKey::derived(&seed.0, TICKET_KEY_PURPOSE),
     })
+}
+
+/// What a ticket key is derived for: a key derived from a seed for anything else is another.
+const TICKET_KEY_PURPOSE: &str = "meeteasy-auth login-ticket sealing key v1";
+
+/// The first 66 bits of the `kid`: enough to tell the ring's few keys apart, and a ticket is a
+/// URL, so every character counts (a wrong guess only fails to open it).
+fn ticket_key_hint(kid: &str) -> &str {
+    kid.get(..11).unwrap_or(kid)
 }
 
 fn public_x(key: &SigningKey) -> String {

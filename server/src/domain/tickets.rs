@@ -1,6 +1,11 @@
 //! One-time login tickets: a mini program user hands one to an H5 page, which exchanges it for a
-//! token exactly once. The store keeps only the ticket's hash, and remembers a used or expired
-//! ticket for a while so the page learns *why* it failed.
+//! token exactly once.
+//!
+//! A ticket carries what its exchange needs (whom it logs in, the session that minted it, when it
+//! ends), sealed with a key derived from the signing key ([`KeyRing::ticket_key`]), so minting one
+//! writes nothing and redeeming one is the single batch that opens its session: one round trip.
+//! The store keeps only the ticket's hash, marked when it is redeemed, and remembers the mark for a
+//! while past the ticket's end so a page learns *why* it failed.
 
 use std::time::Duration;
 
@@ -10,102 +15,174 @@ use crate::store::{Lifetime, Store};
 
 use super::AuthError;
 use super::clock::unix_now;
-use super::records;
-use super::secrets::{derived_token, is_token_shaped, random_token};
+use super::secrets::{derived_token, random_id};
 use super::sessions::{Condition, ParentSession};
+use super::signing_keys::KeyRing;
 use super::store_keys;
 
-/// How long a ticket is remembered after it expires, to answer `ticket_used` / `ticket_expired`
-/// rather than `ticket_invalid`.
+/// How long a redeemed ticket is remembered after it expires, to answer `ticket_used` rather than
+/// `ticket_expired`.
 const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
 /// What [`derived_token`] names the session a ticket opens with: no other identifier is derived so.
 const SESSION_OF_TICKET: &str = "the session of login ticket";
+/// What a ticket is sealed as: nothing else sealed with its key opens as one.
+const SEALED_AS: &str = "meeteasy-auth login ticket v1";
+/// Far longer than any ticket minted (about 270 characters): longer input is not opened.
+const MAX_TICKET_LEN: usize = 512;
+/// What a redeemed ticket's mark holds: the mark's presence is what counts.
+const REDEEMED: &[u8] = b"redeemed";
 
+/// What a ticket holds, sealed. Short names: the ticket is part of a URL.
 #[derive(Serialize, Deserialize)]
-struct TicketRecord {
+struct TicketContent {
+    /// The user it logs in.
+    #[serde(rename = "u")]
     user_id: String,
+    /// The session whose token minted it: the one it opens derives from it.
+    #[serde(rename = "p")]
+    parent: ParentSession,
+    /// When it expires (Unix seconds).
+    #[serde(rename = "e")]
     expires_at: u64,
-    used: bool,
-    /// The session whose token minted the ticket: the one it opens is derived from it. (Absent in
-    /// tickets minted before sessions were kept.)
-    #[serde(default)]
-    parent: Option<ParentSession>,
+    /// 128 random bits, so that no two tickets are alike.
+    #[serde(rename = "n")]
+    nonce: String,
 }
 
-/// Kept for [`REMEMBERED_FOR`] past its expiry; marking it used keeps the same end.
-fn remembered(expires_at: u64) -> Lifetime {
-    Lifetime::Until(expires_at + REMEMBERED_FOR.as_secs())
-}
-
-/// Mints a ticket for `user_id`, minted by the session `parent`, valid for `ttl`.
-pub async fn mint(
-    store: &dyn Store,
+/// Mints a ticket for `user_id`, minted by the session `parent`, valid for `ttl`: `{hint}.{sealed}`,
+/// the hint naming the ring's key that opens it.
+pub fn mint(
+    keys: &KeyRing,
     user_id: &str,
     parent: ParentSession,
     ttl: Duration,
 ) -> Result<String, AuthError> {
-    let ticket = random_token()?;
-    let expires_at = unix_now() + ttl.as_secs();
-    let record = TicketRecord {
+    let content = TicketContent {
         user_id: user_id.to_owned(),
-        expires_at,
-        used: false,
-        parent: Some(parent),
+        parent,
+        expires_at: unix_now() + ttl.as_secs(),
+        nonce: random_id()?,
     };
-    store
-        .put(
-            &store_keys::ticket(&ticket),
-            &records::encode(&record)?,
-            remembered(expires_at),
-        )
-        .await?;
-    Ok(ticket)
+    let plaintext = serde_json::to_vec(&content)
+        .map_err(|e| AuthError::Internal(format!("cannot encode a ticket: {e}")))?;
+    let (hint, key) = keys.ticket_key();
+    let sealed = key
+        .seal(SEALED_AS, &plaintext)
+        .map_err(|e| AuthError::Internal(e.to_string()))?;
+    Ok(format!("{hint}.{sealed}"))
 }
 
-/// A ticket found unused and unexpired: whom it logs in, the session it opens, and the swap that
-/// redeems it.
+/// A ticket found sealed by the ring and unexpired: whom it logs in, the session it opens, and the
+/// mark that redeems it.
 pub struct Redeemable {
     pub user_id: String,
     /// The session whose token minted the ticket: the one it opens derives from it.
-    pub parent: Option<ParentSession>,
+    pub parent: ParentSession,
     /// The session the ticket opens, named by the ticket itself: callers that race to redeem one
-    /// ticket all write the same session, and the one whose swap is made hands out its token.
+    /// ticket all write the same session, and the one whose mark is made hands out its token.
     pub sid: String,
-    /// The swap from this unused record to a used one, for the batch that opens the session: when
-    /// another redeem's swap came first, the ticket is used ([`AuthError::TicketUsed`]).
+    /// The mark that redeems the ticket, for the batch that opens the session: when another
+    /// redeem's mark came first, the ticket is used ([`AuthError::TicketUsed`]).
     pub redeem: Condition,
 }
 
-/// Reads the ticket and checks it can be redeemed (the swap that does it is left to the caller).
-pub async fn redeemable(store: &dyn Store, ticket: &str) -> Result<Redeemable, AuthError> {
-    if !is_token_shaped(ticket) {
-        return Err(AuthError::TicketInvalid);
+/// Opens the ticket and checks it can be redeemed (the mark that does it is left to the caller).
+/// Only an expired ticket costs a store read: whether it was used is worth telling its page.
+pub async fn redeemable(
+    store: &dyn Store,
+    keys: &KeyRing,
+    ticket: &str,
+) -> Result<Redeemable, AuthError> {
+    let content = opened(keys, ticket).ok_or(AuthError::TicketInvalid)?;
+    let mark = store_keys::ticket(ticket);
+    if content.expires_at <= unix_now() {
+        return Err(match store.get(&mark).await? {
+            Some(_) => AuthError::TicketUsed,
+            None => AuthError::TicketExpired,
+        });
     }
-    let key = store_keys::ticket(ticket);
-    let current = store.get(&key).await?.ok_or(AuthError::TicketInvalid)?;
-    let record: TicketRecord = records::decode(&key, &current)?;
-    if record.used {
-        return Err(AuthError::TicketUsed);
-    }
-    if record.expires_at <= unix_now() {
-        return Err(AuthError::TicketExpired);
-    }
-    let lifetime = remembered(record.expires_at);
-    let user_id = record.user_id.clone();
-    let parent = record.parent.clone();
-    let used = records::encode(&TicketRecord {
-        used: true,
-        ..record
-    })?;
     Ok(Redeemable {
-        user_id,
-        parent,
+        user_id: content.user_id,
+        parent: content.parent,
         sid: derived_token(SESSION_OF_TICKET, ticket),
         redeem: Condition {
-            key,
-            expected: current,
-            new: used,
-            lifetime,
+            key: mark,
+            expected: None,
+            new: REDEEMED.to_vec(),
+            lifetime: Lifetime::Until(content.expires_at + REMEMBERED_FOR.as_secs()),
         },
     })
+}
+
+/// What `ticket` holds, if one of the ring's keys sealed it as a ticket.
+fn opened(keys: &KeyRing, ticket: &str) -> Option<TicketContent> {
+    if ticket.len() > MAX_TICKET_LEN {
+        return None;
+    }
+    let (hint, sealed) = ticket.split_once('.')?;
+    let plaintext = keys.ticket_key_for(hint)?.open(SEALED_AS, sealed).ok()?;
+    serde_json::from_slice(&plaintext).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::secrets::random_token;
+    use super::*;
+
+    /// A ring whose current key is `seed` (URL-safe base64 of 32 bytes).
+    fn test_ring(seed: &str) -> KeyRing {
+        KeyRing::from_seeds(seed, "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8")
+    }
+    const SEED: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    const OTHER_SEED: &str = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8";
+
+    fn parent() -> ParentSession {
+        ParentSession {
+            sid: random_token().unwrap(),
+            expires_at: unix_now() + 3600,
+        }
+    }
+
+    #[test]
+    fn a_ticket_opens_with_the_ring_that_minted_it_and_tells_nothing_in_clear() {
+        let ring = test_ring(SEED);
+        let parent = parent();
+        let ticket = mint(&ring, "u-ann", parent.clone(), Duration::from_secs(120)).unwrap();
+        assert!(
+            ticket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+            "URL-safe: {ticket}"
+        );
+        assert!(ticket.len() <= MAX_TICKET_LEN, "{}", ticket.len());
+        assert!(!ticket.contains("u-ann") && !ticket.contains(&parent.sid));
+        let content = opened(&ring, &ticket).expect("it opens");
+        assert_eq!(content.user_id, "u-ann");
+        assert_eq!(content.parent, parent);
+        let again = mint(&ring, "u-ann", parent, Duration::from_secs(120)).unwrap();
+        assert_ne!(ticket, again, "no two tickets alike");
+    }
+
+    #[test]
+    fn a_ticket_altered_forged_or_from_another_ring_does_not_open() {
+        let ring = test_ring(SEED);
+        let ticket = mint(&ring, "u-ann", parent(), Duration::from_secs(120)).unwrap();
+        assert!(opened(&test_ring(OTHER_SEED), &ticket).is_none());
+        let (hint, sealed) = ticket.split_once('.').unwrap();
+        let flipped = |c: char| if c == 'A' { 'B' } else { 'A' };
+        let mut altered: Vec<char> = sealed.chars().collect();
+        altered[30] = flipped(altered[30]);
+        let altered: String = altered.into_iter().collect();
+        assert!(opened(&ring, &format!("{hint}.{altered}")).is_none());
+        let other_hint: String = hint.chars().map(flipped).collect();
+        assert!(opened(&ring, &format!("{other_hint}.{sealed}")).is_none());
+        for forged in [
+            "",
+            ".",
+            &"A".repeat(43),
+            &format!("{ticket}{}", "A".repeat(512)),
+        ] {
+            assert!(opened(&ring, forged).is_none(), "{forged}");
+        }
+    }
 }

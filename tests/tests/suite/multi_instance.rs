@@ -115,13 +115,16 @@ async fn wait_for_published_keys(server: &TestServer, expected: &[&str]) {
 
 /// `meeteasy-auth keys rotate [--compromised]` is `Admin::rotate_keys` on the store; here it runs
 /// beside two live instances, which must switch at once: after a scheduled rotation they keep
-/// accepting what was signed before, after a compromised one nothing of it.
+/// accepting what was signed (and login tickets sealed) before, after a compromised one nothing
+/// of it.
 #[tokio::test]
 async fn key_rotations_reach_every_instance_at_once() {
     let redis = RedisServer::start();
     let (a, b) = two_instances(&redis).await;
     let admin = Admin::new(a.store().clone());
-    let signed_before = a.dev_login("quinn").await.access_token;
+    let before = a.dev_login("quinn").await;
+    let signed_before = before.access_token;
+    let ticket_before_compromise = a.dev_login("quinn").await.login_ticket;
     let rotated = admin
         .rotate_keys(Rotation::Scheduled, None)
         .await
@@ -141,6 +144,9 @@ async fn key_rotations_reach_every_instance_at_once() {
             assert_eq!(server.get("/auth/me", Some(token)).await.status, 200);
         }
     }
+    let exchange = json!({"login_ticket": before.login_ticket});
+    let exchanged = b.post("/auth/login-ticket/exchange", exchange, None).await;
+    assert_eq!(exchanged.status, 200, "{:?}", exchanged.body);
 
     let replaced = admin
         .rotate_keys(Rotation::Compromised, None)
@@ -156,6 +162,10 @@ async fn key_rotations_reach_every_instance_at_once() {
                 .assert_error(401, "invalid_token");
         }
     }
+    let exchange = json!({"login_ticket": ticket_before_compromise});
+    b.post("/auth/login-ticket/exchange", exchange, None)
+        .await
+        .assert_error(401, "ticket_invalid");
 }
 
 fn key_encryption_key(base64: &str) -> KeyEncryptionKey {

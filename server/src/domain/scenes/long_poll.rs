@@ -283,7 +283,7 @@ impl AuthService {
         };
         let move_to_delivered = Condition {
             key: store_keys::scene(scene),
-            expected: confirmed_bytes.to_vec(),
+            expected: Some(confirmed_bytes.to_vec()),
             new: records::encode(&delivered)?,
             lifetime: Lifetime::For(grace),
         };

@@ -55,7 +55,7 @@ pub struct SessionRecord {
 }
 
 /// The session a new one is derived from: it may not outlive it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParentSession {
     pub sid: String,
     pub expires_at: u64,
@@ -76,7 +76,8 @@ impl ParentSession {
 /// hand out its token.
 pub struct Condition {
     pub key: String,
-    pub expected: Vec<u8>,
+    /// The record the swap replaces; `None`: there must be none (the record is inserted).
+    pub expected: Option<Vec<u8>>,
     pub new: Vec<u8>,
     pub lifetime: Lifetime,
 }
@@ -146,11 +147,18 @@ pub async fn open(
         value: &line,
         lifetime,
     }));
-    steps.extend(condition.map(|condition| Step::CompareAndSwap {
-        key: &condition.key,
-        expected: &condition.expected,
-        new: &condition.new,
-        lifetime: condition.lifetime,
+    steps.extend(condition.map(|condition| match &condition.expected {
+        Some(expected) => Step::CompareAndSwap {
+            key: &condition.key,
+            expected,
+            new: &condition.new,
+            lifetime: condition.lifetime,
+        },
+        None => Step::InsertNew {
+            key: &condition.key,
+            value: &condition.new,
+            lifetime: condition.lifetime,
+        },
     }));
     steps.extend(parent.as_ref().map(|(_, mark)| Step::Get(mark)));
     steps.extend(read_beside.map(Step::Get));
