@@ -81,15 +81,10 @@ impl SealingKey {
         Self::from_bytes(&bytes)
     }
 
-    /// A key for `purpose` alone, derived from `secret` (HMAC-SHA256 of the purpose under it): it
-    /// tells nothing of `secret`, nor of the key derived for another purpose.
-    pub fn derived(secret: &[u8], purpose: &str) -> Self {
-        let tag = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, secret),
-            purpose.as_bytes(),
-        );
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, tag.as_ref());
-        // ChaCha20-Poly1305 takes any 256-bit key, and an HMAC-SHA256 tag is 256 bits.
+    /// A key for `purpose` alone, derived from `secret` (see [`derived_secret`]).
+    pub fn derived(secret: &[u8], purpose: &[u8]) -> Self {
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &derived_secret(secret, purpose));
+        // ChaCha20-Poly1305 takes any 256-bit key.
         Self {
             key: LessSafeKey::new(unbound.expect("a 256-bit key")),
         }
@@ -135,6 +130,16 @@ impl SealingKey {
     }
 }
 
+/// A secret for `purpose` alone, derived from `secret` (HMAC-SHA256 of the purpose under it): it
+/// tells nothing of `secret`, nor of the secret derived for another purpose.
+pub fn derived_secret(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), purpose);
+    let mut derived = [0u8; 32];
+    // An HMAC-SHA256 tag is 32 bytes.
+    derived.copy_from_slice(tag.as_ref());
+    derived
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -173,13 +178,13 @@ pub mod tests {
     #[test]
     fn a_derived_key_opens_only_what_it_sealed_for_its_purpose() {
         let secret = [7u8; KEY_ENCRYPTION_KEY_LEN];
-        let key = SealingKey::derived(&secret, "tickets");
+        let key = SealingKey::derived(&secret, b"tickets");
         let sealed = key.seal("ticket", b"content").unwrap();
-        let again = SealingKey::derived(&secret, "tickets");
+        let again = SealingKey::derived(&secret, b"tickets");
         assert_eq!(again.open("ticket", &sealed).unwrap(), b"content");
         for other in [
-            SealingKey::derived(&secret, "another purpose"),
-            SealingKey::derived(&[8u8; KEY_ENCRYPTION_KEY_LEN], "tickets"),
+            SealingKey::derived(&secret, b"another purpose"),
+            SealingKey::derived(&[8u8; KEY_ENCRYPTION_KEY_LEN], b"tickets"),
             SealingKey::from_bytes(&secret).unwrap(),
         ] {
             assert_eq!(other.open("ticket", &sealed), Err(OpenError));

@@ -17,6 +17,8 @@ struct Args {
 }
 
 const SCENE: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+/// As long as the server's sealed tickets (`{hint}.{salt}.{sealed}`), so requests weigh the same.
+const TICKET_LEN: usize = 242;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -31,9 +33,9 @@ async fn main() -> std::io::Result<()> {
         },
     });
     let mut login = token.clone();
-    login["login_ticket"] = json!("t".repeat(43));
+    login["login_ticket"] = json!("t".repeat(TICKET_LEN));
     login["login_ticket_expires_in"] = json!(120);
-    let ticket = json!({"login_ticket": "t".repeat(43), "expires_in": 120});
+    let ticket = json!({"login_ticket": "t".repeat(TICKET_LEN), "expires_in": 120});
     let pending = json!({"status": "pending"});
     // Each handler answers its JSON, whatever it is asked.
     let reply = |status, body: Value| move || std::future::ready((status, Json(body.clone())));

@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::file::{FileApp, FileConfig};
 use super::redis_url;
 use super::settings::{
-    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TOKEN_LIFETIME, Lifetimes,
-    PasswordHashing, PasswordLimits, QrMode, SceneLimits, Settings, StoreLocation, TlsSettings,
-    WeChatLoginLimits, WeChatSettings,
+    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TICKET_LIFETIME,
+    LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits, QrMode, SceneLimits,
+    Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
 };
 use crate::key_sealing::KeyEncryptionKey;
 use meeteasy_protocol::Secret;
@@ -220,7 +220,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
             "ticket_ttl",
             overrides.ticket_ttl.or(file.ticket_ttl),
             120,
-            1..=3600,
+            1..=LONGEST_TICKET_LIFETIME.as_secs(),
         )?,
         scene: seconds(
             "scene_ttl",

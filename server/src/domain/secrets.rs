@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 #[error("no randomness from the OS: {0}")]
 pub struct NoRandomness(getrandom::Error);
 
-/// 256 random bits, URL-safe base64 (43 chars): login tickets, poll tokens, session ids.
+/// 256 random bits, URL-safe base64 (43 chars): poll tokens, session ids.
 pub fn random_token() -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
     fill_random(&mut bytes)?;

@@ -342,7 +342,7 @@ impl AuthService {
     }
 
     /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), making
-    /// `condition`'s swap and reading the record under `read_beside` in the same batch (see
+    /// `condition`'s write and reading the record under `read_beside` in the same batch (see
     /// [`sessions::open`]).
     pub(super) async fn record_session(
         &self,

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::LONGEST_TOKEN_LIFETIME;
-use crate::key_sealing::{KeyEncryptionKey, SealError, SealingKey};
+use crate::key_sealing::{KeyEncryptionKey, SealError, SealingKey, derived_secret};
 use crate::store::{Lifetime, Store, StoreError};
 
 use super::records::{self, Transition};
@@ -204,9 +204,23 @@ struct NamedKey {
     /// The same key, as `jsonwebtoken` signs and verifies with it.
     encoding: EncodingKey,
     decoding: DecodingKey,
-    /// The key login tickets are sealed with while this key signs, derived from its seed: every
-    /// instance holds it, and it leaves the ring with the signing key.
-    tickets: SealingKey,
+    /// What login tickets' keys are derived from while this key signs, itself derived from its
+    /// seed: every instance holds it, and it leaves the ring with the signing key.
+    tickets: TicketRoot,
+}
+
+/// The secret each login ticket's own key is derived from (see [`KeyRing::ticket_key`]).
+struct TicketRoot([u8; 32]);
+
+impl TicketRoot {
+    fn of(seed: &Seed) -> Self {
+        Self(derived_secret(&seed.0, TICKET_KEY_PURPOSE.as_bytes()))
+    }
+
+    /// The key of the ticket drawn with `salt`.
+    fn key(&self, salt: &[u8]) -> SealingKey {
+        SealingKey::derived(&self.0, salt)
+    }
 }
 
 /// The keys as one consistent set: sign with `current`, verify with any.
@@ -353,16 +367,21 @@ impl KeyRing {
         }
     }
 
-    /// The key new login tickets are sealed with, and the hint a ticket carries to find it again.
-    pub fn ticket_key(&self) -> (&str, &SealingKey) {
-        (ticket_key_hint(&self.current.kid), &self.current.tickets)
+    /// The key a new login ticket drawn with `salt` is sealed with, and the hint the ticket
+    /// carries to find it again. Each ticket has a key of its own (its salt is random), so however
+    /// many tickets one signing key sees, no two are sealed under one key and one random nonce.
+    pub fn ticket_key(&self, salt: &[u8]) -> (&str, SealingKey) {
+        (
+            ticket_key_hint(&self.current.kid),
+            self.current.tickets.key(salt),
+        )
     }
 
-    /// The key of the ticket whose hint is `hint`, if it is one of the ring's.
-    pub fn ticket_key_for(&self, hint: &str) -> Option<&SealingKey> {
+    /// The key of the ticket whose hint is `hint` and salt `salt`, if the hint is one of the ring's.
+    pub fn ticket_key_for(&self, hint: &str, salt: &[u8]) -> Option<SealingKey> {
         self.all()
             .find(|key| ticket_key_hint(&key.kid) == hint)
-            .map(|key| &key.tickets)
+            .map(|key| key.tickets.key(salt))
     }
 
     fn all(&self) -> impl Iterator<Item = &NamedKey> {
@@ -521,7 +540,7 @@ fn named(seed: &Seed) -> Result<NamedKey, StoreError> {
         encoding: EncodingKey::from_ed_der(pkcs8.as_bytes()),
         decoding: DecodingKey::from_ed_der(signing.verifying_key().as_bytes()),
         signing,
-        tickets: SealingKey::derived(&seed.0, TICKET_KEY_PURPOSE),
+        tickets: TicketRoot::of(seed),
     })
 }
 

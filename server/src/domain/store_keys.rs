@@ -25,7 +25,7 @@ pub fn wechat_openid(appid: &str, openid: &str) -> String {
     format!("wx:open:{appid}:{openid}")
 }
 
-/// A login ticket, by the hash of its value (the value itself is never stored).
+/// A login ticket's redeemed mark, by the hash of the ticket (the ticket itself is never stored).
 pub fn ticket(ticket: &str) -> String {
     format!("ticket:{}", token_hash(ticket))
 }

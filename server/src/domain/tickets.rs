@@ -2,20 +2,23 @@
 //! token exactly once.
 //!
 //! A ticket carries what its exchange needs (whom it logs in, the session that minted it, when it
-//! ends), sealed with a key derived from the signing key ([`KeyRing::ticket_key`]), so minting one
-//! writes nothing and redeeming one is the single batch that opens its session: one round trip.
+//! ends), sealed with a key of its own, derived from its random salt and the signing key
+//! ([`KeyRing::ticket_key`]), so minting one writes nothing and redeeming one is the single batch
+//! that opens its session: one round trip.
 //! The store keeps only the ticket's hash, marked when it is redeemed, and remembers the mark for a
 //! while past the ticket's end so a page learns *why* it failed.
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Lifetime, Store};
 
 use super::AuthError;
 use super::clock::unix_now;
-use super::secrets::{derived_token, random_id};
+use super::secrets::{derived_token, fill_random};
 use super::sessions::{Condition, ParentSession};
 use super::signing_keys::KeyRing;
 use super::store_keys;
@@ -27,10 +30,12 @@ const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
 const SESSION_OF_TICKET: &str = "the session of login ticket";
 /// What a ticket is sealed as: nothing else sealed with its key opens as one.
 const SEALED_AS: &str = "meeteasy-auth login ticket v1";
-/// Far longer than any ticket minted (about 270 characters): longer input is not opened.
+/// Far longer than any ticket minted (about 250 characters): longer input is not opened.
 const MAX_TICKET_LEN: usize = 512;
 /// What a redeemed ticket's mark holds: the mark's presence is what counts.
 const REDEEMED: &[u8] = b"redeemed";
+/// A ticket's random salt, from which its key is derived: 128 bits, so no two tickets share a key.
+const SALT_LEN: usize = 16;
 
 /// What a ticket holds, sealed. Short names: the ticket is part of a URL.
 #[derive(Serialize, Deserialize)]
@@ -44,13 +49,10 @@ struct TicketContent {
     /// When it expires (Unix seconds).
     #[serde(rename = "e")]
     expires_at: u64,
-    /// 128 random bits, so that no two tickets are alike.
-    #[serde(rename = "n")]
-    nonce: String,
 }
 
-/// Mints a ticket for `user_id`, minted by the session `parent`, valid for `ttl`: `{hint}.{sealed}`,
-/// the hint naming the ring's key that opens it.
+/// Mints a ticket for `user_id`, minted by the session `parent`, valid for `ttl`:
+/// `{hint}.{salt}.{sealed}`, the hint naming the ring's key its own is derived from.
 pub fn mint(
     keys: &KeyRing,
     user_id: &str,
@@ -61,15 +63,16 @@ pub fn mint(
         user_id: user_id.to_owned(),
         parent,
         expires_at: unix_now() + ttl.as_secs(),
-        nonce: random_id()?,
     };
     let plaintext = serde_json::to_vec(&content)
         .map_err(|e| AuthError::Internal(format!("cannot encode a ticket: {e}")))?;
-    let (hint, key) = keys.ticket_key();
+    let mut salt = [0u8; SALT_LEN];
+    fill_random(&mut salt)?;
+    let (hint, key) = keys.ticket_key(&salt);
     let sealed = key
         .seal(SEALED_AS, &plaintext)
         .map_err(|e| AuthError::Internal(e.to_string()))?;
-    Ok(format!("{hint}.{sealed}"))
+    Ok(format!("{hint}.{}.{sealed}", URL_SAFE_NO_PAD.encode(salt)))
 }
 
 /// A ticket found sealed by the ring and unexpired: whom it logs in, the session it opens, and the
@@ -119,8 +122,16 @@ fn opened(keys: &KeyRing, ticket: &str) -> Option<TicketContent> {
     if ticket.len() > MAX_TICKET_LEN {
         return None;
     }
-    let (hint, sealed) = ticket.split_once('.')?;
-    let plaintext = keys.ticket_key_for(hint)?.open(SEALED_AS, sealed).ok()?;
+    let (hint, rest) = ticket.split_once('.')?;
+    let (salt, sealed) = rest.split_once('.')?;
+    let salt = URL_SAFE_NO_PAD.decode(salt).ok()?;
+    if salt.len() != SALT_LEN {
+        return None;
+    }
+    let plaintext = keys
+        .ticket_key_for(hint, &salt)?
+        .open(SEALED_AS, sealed)
+        .ok()?;
     serde_json::from_slice(&plaintext).ok()
 }
 
@@ -168,21 +179,28 @@ mod tests {
         let ring = test_ring(SEED);
         let ticket = mint(&ring, "u-ann", parent(), Duration::from_secs(120)).unwrap();
         assert!(opened(&test_ring(OTHER_SEED), &ticket).is_none());
-        let (hint, sealed) = ticket.split_once('.').unwrap();
+        let parts: Vec<&str> = ticket.split('.').collect();
+        let [hint, salt, sealed] = parts[..] else {
+            panic!("three parts: {ticket}");
+        };
         let flipped = |c: char| if c == 'A' { 'B' } else { 'A' };
-        let mut altered: Vec<char> = sealed.chars().collect();
-        altered[30] = flipped(altered[30]);
-        let altered: String = altered.into_iter().collect();
-        assert!(opened(&ring, &format!("{hint}.{altered}")).is_none());
-        let other_hint: String = hint.chars().map(flipped).collect();
-        assert!(opened(&ring, &format!("{other_hint}.{sealed}")).is_none());
+        let altered = |part: &str, at: usize| -> String {
+            let mut chars: Vec<char> = part.chars().collect();
+            chars[at] = flipped(chars[at]);
+            chars.into_iter().collect()
+        };
         for forged in [
-            "",
-            ".",
-            &"A".repeat(43),
-            &format!("{ticket}{}", "A".repeat(512)),
+            format!("{hint}.{salt}.{}", altered(sealed, 30)),
+            format!("{hint}.{}.{sealed}", altered(salt, 3)),
+            format!("{}.{salt}.{sealed}", altered(hint, 0)),
+            format!("{hint}.{sealed}"),
+            format!("{hint}.{}.{sealed}", &salt[..20]),
+            String::new(),
+            "..".to_owned(),
+            "A".repeat(43),
+            format!("{ticket}{}", "A".repeat(512)),
         ] {
-            assert!(opened(&ring, forged).is_none(), "{forged}");
+            assert!(opened(&ring, &forged).is_none(), "{forged}");
         }
     }
 }

@@ -52,16 +52,43 @@ async fn a_login_ticket_is_exchanged_exactly_once() {
         .post("/auth/login-ticket/exchange", exchange, None)
         .await
         .assert_error(401, "ticket_used");
-    let never_issued = json!({"login_ticket": "A".repeat(43)});
-    server
-        .post("/auth/login-ticket/exchange", never_issued, None)
-        .await
-        .assert_error(401, "ticket_invalid");
-    let malformed = json!({"login_ticket": "not a ticket"});
-    server
-        .post("/auth/login-ticket/exchange", malformed, None)
-        .await
-        .assert_error(401, "ticket_invalid");
+    // Never issued: a ticket's shape with another's sealed part, one altered, and no shape at all.
+    let fresh = server.dev_login("alice").await.login_ticket;
+    let (hint_and_salt, _sealed) = fresh.rsplit_once('.').expect("a sealed ticket");
+    let (_, sealed) = login
+        .login_ticket
+        .rsplit_once('.')
+        .expect("a sealed ticket");
+    let mut altered = fresh.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ASCII");
+    for never_issued in [
+        format!("{hint_and_salt}.{sealed}"),
+        altered,
+        "A".repeat(43),
+        "not a ticket".to_owned(),
+    ] {
+        server
+            .post(
+                "/auth/login-ticket/exchange",
+                json!({ "login_ticket": never_issued }),
+                None,
+            )
+            .await
+            .assert_error(401, "ticket_invalid");
+    }
+    let exchanged = server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({ "login_ticket": fresh }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        exchanged.status, 200,
+        "not spent by the forgeries: {exchanged:?}"
+    );
 }
 
 #[tokio::test]
@@ -82,14 +109,34 @@ async fn an_expired_ticket_says_so() {
     let server =
         TestServer::start_with(|s| s.lifetimes.login_ticket = Duration::from_secs(1)).await;
     let login = server.dev_login("carol").await;
-    // Only the clock can make a ticket expire: wait until a whole second has certainly passed.
     let issued = Instant::now();
+    // A ticket of one second ends when the clock's second turns: one minted as it turns is tried
+    // again with the next.
+    let mut spent = None;
+    for _ in 0..3 {
+        let ticket = json!({ "login_ticket": server.dev_login("carol").await.login_ticket });
+        let exchanged = server
+            .post("/auth/login-ticket/exchange", ticket.clone(), None)
+            .await;
+        if exchanged.status == 200 {
+            spent = Some(ticket);
+            break;
+        }
+        exchanged.assert_error(401, "ticket_expired");
+    }
+    let spent = spent.expect("a ticket exchanged within its second");
+    // Only the clock can make a ticket expire: wait until a whole second has certainly passed.
     tokio::time::sleep(Duration::from_millis(2100).saturating_sub(issued.elapsed())).await;
     let body = json!({"login_ticket": login.login_ticket});
     server
         .post("/auth/login-ticket/exchange", body, None)
         .await
         .assert_error(401, "ticket_expired");
+    // A used ticket says so past its end too.
+    server
+        .post("/auth/login-ticket/exchange", spent, None)
+        .await
+        .assert_error(401, "ticket_used");
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ on_both_stores!(
     a_three_deep_chain_dies_with_its_root,
     the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened,
     racing_exchanges_of_one_ticket_open_one_session,
+    a_spent_ticket_replayed_after_its_session_ended_brings_nothing_back,
     racing_polls_of_a_confirmed_scene_open_one_session,
     a_derived_token_never_outlives_its_parent,
     other_users_and_malformed_session_ids_are_not_found,
@@ -252,6 +253,26 @@ async fn racing_exchanges_of_one_ticket_open_one_session(start: impl Start) {
     assert_eq!(h5.len(), 1, "{h5:?}");
     assert_eq!(json!(h5[0].id), claims_of(token)["sid"]);
     assert_eq!(h5[0].device_name.as_deref(), Some("Kiosk"));
+}
+
+/// A replay of a spent ticket writes its session's record again in the exchange's one batch (only
+/// the ticket's mark decides who gets a token): after that session was logged out, the replay gets
+/// no token and the ended session does not come back to the list.
+async fn a_spent_ticket_replayed_after_its_session_ended_brings_nothing_back(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("hana").await;
+    let h5 = exchange(server, &phone.login_ticket, Some("Kiosk")).await;
+    let reply = server.post_empty("/auth/logout", Some(&h5)).await;
+    assert_eq!(reply.status, 204, "{reply:?}");
+    let body = json!({"login_ticket": phone.login_ticket, "device_name": "Kiosk"});
+    server
+        .post("/auth/login-ticket/exchange", body, None)
+        .await
+        .assert_error(401, "ticket_used");
+    assert_eq!(status(&me_status(server, &h5).await), REVOKED);
+    let h5_sessions = sessions_of_kind(server, &phone.access_token, Audience::H5).await;
+    assert!(h5_sessions.is_empty(), "{h5_sessions:?}");
 }
 
 async fn racing_polls_of_a_confirmed_scene_open_one_session(start: impl Start) {

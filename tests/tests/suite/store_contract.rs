@@ -209,7 +209,7 @@ async fn an_end_in_unix_time_expires_records_then(store: &Arc<dyn Store>) {
         .put("ticket:ending", b"unused", Lifetime::Until(end))
         .await
         .unwrap();
-    // Written again with the same end, as a ticket is when it is used: it still ends then.
+    // Written again with the same end: it still ends then.
     assert!(
         store
             .compare_and_swap("ticket:ending", b"unused", b"used", Lifetime::Until(end))

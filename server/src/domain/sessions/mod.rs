@@ -17,6 +17,7 @@ use std::time::Duration;
 use meeteasy_protocol::{Audience, Claims, Session};
 use serde::{Deserialize, Serialize};
 
+use crate::config::LONGEST_TICKET_LIFETIME;
 use crate::store::{Lifetime, Step, Store, StoreError};
 
 use self::index::{IndexBound, IndexEntry};
@@ -36,8 +37,12 @@ pub const MAX_SESSIONS_PER_USER: usize = 100;
 /// How long a revocation mark outlives the end it was given: the end an index line or a record
 /// holds can be a second short of a token's (two callers racing on one session made their claims
 /// a second apart) or come from an instance whose clock runs ahead, and a revoked token must not
-/// verify again in its last moments.
-const MARK_OUTLIVES_END: u64 = 300;
+/// verify again in its last moments. And a spent login ticket replayed before its own end writes
+/// its session's record again (the exchange's one batch cannot make that write depend on the
+/// ticket's mark; the replay gets no token): a revoked session's record may so come back with an
+/// end up to a ticket's lifetime past the one it had, and its mark must hide it from the list
+/// until then.
+const MARK_OUTLIVES_END: u64 = 300 + LONGEST_TICKET_LIFETIME.as_secs();
 pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,10 +75,10 @@ impl ParentSession {
     }
 }
 
-/// A compare-and-swap a session is opened on (a ticket's redeem, a scene's delivery), made in the
-/// batch that writes the session: one commit on the embedded store, not two in a row. Callers that
-/// race on it write the same session (they name it alike); only the one whose swap is made may
-/// hand out its token.
+/// A write a session is opened on, made in the batch that writes the session (one commit on the
+/// embedded store, not two in a row): a compare-and-swap (a scene's delivery) or an insert (a
+/// ticket's redeemed mark). Callers that race on it write the same session (they name it alike);
+/// only the one whose write is made may hand out its token.
 pub struct Condition {
     pub key: String,
     /// The record the swap replaces; `None`: there must be none (the record is inserted).
@@ -85,7 +90,7 @@ pub struct Condition {
 /// A session [`open`] wrote.
 #[derive(Debug)]
 pub struct Opened {
-    /// `false` when the [`Condition`]'s swap was not made: another caller's came first, and the
+    /// `false` when the [`Condition`]'s write was not made: another caller's came first, and the
     /// session is that caller's to hand out.
     pub made: bool,
     /// The record the caller asked to read beside the session, as the same batch read it.
@@ -93,7 +98,7 @@ pub struct Opened {
 }
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
-/// user's index and its parent's, the swap of `condition` if any, then reads of the parent's mark
+/// user's index and its parent's, the write of `condition` if any, then reads of the parent's mark
 /// and of the record under `read_beside` if any (the user, for a session that depends on who they
 /// are now), in that order. A reader skips an index entry whose record it cannot find, so no order
 /// among the writes matters; the parent's mark is read only after this session
