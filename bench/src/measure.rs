@@ -216,8 +216,9 @@ impl<'a> Bench<'a> {
             }
             Ok(scenes)
         };
-        let (created, _) = drive(shares, self.settings.connections, create).await?;
-        Ok(created.into_iter().flatten().collect())
+        let created = stream::iter(shares).map(create);
+        let created = created.buffer_unordered(self.settings.connections);
+        created.try_concat().await
     }
 
     /// As many consoles as `settings.waiters` each hold `islogin?wait=30` open on a fresh `server`
@@ -312,18 +313,4 @@ async fn rate<I, P: IntoIterator<Item = I>>(
         server_cores: seconds / elapsed.as_secs_f64(),
         server_cpu_busy: busy as f64 / total as f64,
     })
-}
-
-/// Sends `request(input)` for every input, `connections` at a time, each sending the next request
-/// as soon as one is answered (a closed loop); returns the answers and how long they took. The
-/// first failed request fails the run: a rate counted around errors would not be the real one.
-async fn drive<I, O, F: Future<Output = Result<O>>>(
-    inputs: impl IntoIterator<Item = I>,
-    connections: usize,
-    request: impl FnMut(I) -> F,
-) -> Result<(Vec<O>, Duration)> {
-    let started = Instant::now();
-    let answers = stream::iter(inputs).map(request);
-    let answers = answers.buffer_unordered(connections);
-    Ok((answers.try_collect().await?, started.elapsed()))
 }
