@@ -560,62 +560,67 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
     use crate::console::ConsoleError;
 
-    /// A server that answers every request with `status` and a PNG body of `length` bytes, sent
-    /// without a Content-Length (chunked), as a host streaming an endless "image" would. Returns
-    /// its origin.
-    async fn streaming_server(status: &'static str, length: usize) -> String {
+    /// A server on a free loopback port that reads the start of each request, then hands the
+    /// connection to `answer`, one connection after another. Returns its origin.
+    async fn answering<A: Future<Output = ()> + Send>(
+        answer: impl Fn(TcpStream) -> A + Send + 'static,
+    ) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let origin = format!("http://{}", listener.local_addr().expect("an address"));
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let mut request = [0u8; 4096];
                 let _read = stream.read(&mut request).await;
-                let head = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n"
-                );
-                if stream.write_all(head.as_bytes()).await.is_err() {
-                    continue;
-                }
-                let chunk = vec![b'x'; 64 * 1024];
-                let mut sent = 0;
-                while sent < length {
-                    let part = &chunk[..chunk.len().min(length - sent)];
-                    let framed =
-                        [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
-                    if stream.write_all(&framed).await.is_err() {
-                        break;
-                    }
-                    sent += part.len();
-                }
-                let _ended = stream.write_all(b"0\r\n\r\n").await;
+                answer(stream).await;
             }
         });
         origin
     }
 
+    /// A server that answers every request with `status` and a PNG body of `length` bytes, sent
+    /// without a Content-Length (chunked), as a host streaming an endless "image" would. Returns
+    /// its origin.
+    async fn streaming_server(status: &'static str, length: usize) -> String {
+        answering(move |mut stream| async move {
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n"
+            );
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut sent = 0;
+            while sent < length {
+                let part = &chunk[..chunk.len().min(length - sent)];
+                let framed = [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+                sent += part.len();
+            }
+            let _ended = stream.write_all(b"0\r\n\r\n").await;
+        })
+        .await
+    }
+
     /// A server that answers every request with a 500 announcing a body of a gigabyte, and sends
     /// none: only a client that believes the announcement waits for it.
     async fn announcing_server() -> ServerOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let origin = format!("http://{}", listener.local_addr().expect("an address"));
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut request = [0u8; 4096];
-                let _read = stream.read(&mut request).await;
-                let head =
-                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1000000000\r\n\r\n";
-                let _written = stream.write_all(head.as_bytes()).await;
-                // Held open until the client lets go.
-                tokio::spawn(async move {
-                    while stream.read(&mut request).await.is_ok_and(|n| n > 0) {}
-                });
-            }
-        });
+        let origin = answering(|mut stream| async move {
+            let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 1000000000\r\n\r\n";
+            let _written = stream.write_all(head.as_bytes()).await;
+            // Held open until the client lets go.
+            tokio::spawn(async move {
+                let mut rest = [0u8; 4096];
+                while stream.read(&mut rest).await.is_ok_and(|n| n > 0) {}
+            });
+        })
+        .await;
         ServerOrigin::parse(&origin).expect("a loopback origin")
     }
 
@@ -682,18 +687,15 @@ mod tests {
     /// A server that answers every request with `307` to `location` (which keeps the method and the
     /// body when followed).
     async fn redirecting_server(location: String) -> ServerOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let origin = format!("http://{}", listener.local_addr().expect("an address"));
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut request = [0u8; 4096];
-                let _read = stream.read(&mut request).await;
-                let answer = format!(
-                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
+        let origin = answering(move |mut stream| {
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            async move {
                 let _written = stream.write_all(answer.as_bytes()).await;
             }
-        });
+        })
+        .await;
         ServerOrigin::parse(&origin).expect("a loopback origin")
     }
 
