@@ -652,17 +652,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_error_answer_is_read_only_up_to_its_limit() {
+    async fn an_answer_is_read_only_up_to_its_limit() {
         let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let token = Secret::new("a-token".to_owned());
+        let client = |origin: &str| {
+            let origin = ServerOrigin::parse(origin).expect("an origin");
+            ApiClient::new(origin, "Studio PC".into()).expect("a client")
+        };
+        // Cut off at the limit, not at the call's timeout.
+        let started = std::time::Instant::now();
         let endless = streaming_server("503 Service Unavailable", usize::MAX).await;
-        let origin = ServerOrigin::parse(&endless).expect("an origin");
-        let api = ApiClient::new(origin, "Studio PC".into()).expect("a client");
-        let refused = api.me(&token).await;
+        let refused = client(&endless).me(&token).await;
         assert!(
             matches!(refused, Err(ApiError::ErrorStatus { status: 503 })),
             "{refused:?}"
         );
+        let endless = streaming_server("200 OK", usize::MAX).await;
+        let refused = client(&endless).me(&token).await;
+        assert!(
+            matches!(&refused, Err(ApiError::Unexpected(message)) if message == "answer too large"),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() < CALL_TIMEOUT);
         // Refused on its announced length alone: reading it would wait out the call's timeout.
         let api = ApiClient::new(announcing_server().await, "Studio PC".into()).expect("a client");
         let started = std::time::Instant::now();

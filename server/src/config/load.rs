@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::file::{FileApp, FileConfig};
 use super::redis_url;
 use super::settings::{
-    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TICKET_LIFETIME,
-    LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits, QrMode, SceneLimits,
-    Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
+    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TOKEN_LIFETIME, Lifetimes,
+    PasswordHashing, PasswordLimits, QrMode, SceneLimits, Settings, StoreLocation, TlsSettings,
+    WeChatLoginLimits, WeChatSettings,
 };
 use crate::key_sealing::KeyEncryptionKey;
 use meeteasy_protocol::Secret;
@@ -220,7 +220,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
             "ticket_ttl",
             overrides.ticket_ttl.or(file.ticket_ttl),
             120,
-            1..=LONGEST_TICKET_LIFETIME.as_secs(),
+            1..=3600,
         )?,
         scene: seconds(
             "scene_ttl",
@@ -239,6 +239,17 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         )?,
         delivered_scene: seconds("delivered_scene_ttl", file.delivered_scene_ttl, 30, 1..=300)?,
     };
+    // A spent ticket replayed before its own end writes the session it opened again: were that
+    // session able to end before the ticket, it would come back with nobody holding it.
+    if lifetimes.login_ticket > lifetimes.access_token {
+        return Err(invalid(
+            "ticket_ttl",
+            format!(
+                "must not exceed access_token_ttl ({} seconds)",
+                lifetimes.access_token.as_secs()
+            ),
+        ));
+    }
     let connections = connection_limits(overrides, &file, seconds)?;
     let wechat_file = file.wechat.as_ref();
     let wechat = WeChatSettings {

@@ -10,8 +10,7 @@ pub use load::{
     configured_public_url, key_encryption_key, load, store_location,
 };
 pub use settings::{
-    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TICKET_LIFETIME,
-    LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits, QrMode, RedisDeployment,
-    RedisNode, RedisSettings, ReplicaAck, SceneLimits, Settings, StoreLocation, TlsSettings,
-    WeChatLoginLimits, WeChatSettings,
+    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TOKEN_LIFETIME, Lifetimes,
+    PasswordHashing, PasswordLimits, QrMode, RedisDeployment, RedisNode, RedisSettings, ReplicaAck,
+    SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
 };

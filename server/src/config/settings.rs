@@ -131,9 +131,6 @@ impl RedisSettings {
 /// retired longer ago than this has no live token left to verify.
 pub const LONGEST_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 
-/// The longest a login ticket may be configured to live (`ticket_ttl`'s upper bound).
-pub const LONGEST_TICKET_LIFETIME: Duration = Duration::from_secs(3600);
-
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetimes {
     pub login_ticket: Duration,

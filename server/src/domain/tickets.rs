@@ -72,7 +72,15 @@ pub fn mint(
     let sealed = key
         .seal(SEALED_AS, &plaintext)
         .map_err(|e| AuthError::Internal(e.to_string()))?;
-    Ok(format!("{hint}.{}.{sealed}", URL_SAFE_NO_PAD.encode(salt)))
+    let ticket = format!("{hint}.{}.{sealed}", URL_SAFE_NO_PAD.encode(salt));
+    if ticket.len() > MAX_TICKET_LEN {
+        // No exchange would open it: say so now rather than hand out a ticket that cannot work.
+        return Err(AuthError::Internal(format!(
+            "a ticket for user {user_id} would be {} characters, over {MAX_TICKET_LEN}",
+            ticket.len()
+        )));
+    }
+    Ok(ticket)
 }
 
 /// A ticket found sealed by the ring and unexpired: whom it logs in, the session it opens, and the
@@ -90,7 +98,8 @@ pub struct Redeemable {
 }
 
 /// Opens the ticket and checks it can be redeemed (the mark that does it is left to the caller).
-/// Only an expired ticket costs a store read: whether it was used is worth telling its page.
+/// Only a ticket past its end, or past its minting session's, costs a store read: whether it was
+/// used is worth telling its page.
 pub async fn redeemable(
     store: &dyn Store,
     keys: &KeyRing,
@@ -98,7 +107,8 @@ pub async fn redeemable(
 ) -> Result<Redeemable, AuthError> {
     let content = opened(keys, ticket).ok_or(AuthError::TicketInvalid)?;
     let mark = store_keys::ticket(ticket);
-    if content.expires_at <= unix_now() {
+    let now = unix_now();
+    if content.expires_at <= now || content.parent.expires_at <= now {
         return Err(match store.get(&mark).await? {
             Some(_) => AuthError::TicketUsed,
             None => AuthError::TicketExpired,
@@ -138,6 +148,7 @@ fn opened(keys: &KeyRing, ticket: &str) -> Option<TicketContent> {
 #[cfg(test)]
 mod tests {
     use super::super::secrets::random_token;
+    use super::super::test_support::FaultyStore;
     use super::*;
 
     /// A ring whose current key is `seed` (URL-safe base64 of 32 bytes).
@@ -172,6 +183,29 @@ mod tests {
         assert_eq!(content.parent, parent);
         let again = mint(&ring, "u-ann", parent, Duration::from_secs(120)).unwrap();
         assert_ne!(ticket, again, "no two tickets alike");
+    }
+
+    #[tokio::test]
+    async fn a_ticket_past_its_end_or_its_parents_says_whether_it_was_used() {
+        let store = FaultyStore::new();
+        let ring = test_ring(SEED);
+        let ended_parent = ParentSession {
+            expires_at: unix_now() - 1,
+            ..parent()
+        };
+        let tickets = [
+            mint(&ring, "u-ann", parent(), Duration::ZERO).unwrap(),
+            mint(&ring, "u-ann", ended_parent, Duration::from_secs(120)).unwrap(),
+        ];
+        for ticket in tickets {
+            let refused = redeemable(store.as_ref(), &ring, &ticket).await;
+            assert!(matches!(refused, Err(AuthError::TicketExpired)));
+            let mark = store_keys::ticket(&ticket);
+            let lifetime = Lifetime::For(Duration::from_secs(60));
+            assert!(store.insert_new(&mark, REDEEMED, lifetime).await.unwrap());
+            let refused = redeemable(store.as_ref(), &ring, &ticket).await;
+            assert!(matches!(refused, Err(AuthError::TicketUsed)));
+        }
     }
 
     #[test]

@@ -273,6 +273,15 @@ async fn a_spent_ticket_replayed_after_its_session_ended_brings_nothing_back(sta
     assert_eq!(status(&me_status(server, &h5).await), REVOKED);
     let h5_sessions = sessions_of_kind(server, &phone.access_token, Audience::H5).await;
     assert!(h5_sessions.is_empty(), "{h5_sessions:?}");
+    // Nor is there anything left to end.
+    let h5_sid = claims_of(&h5)["sid"].as_str().unwrap().to_owned();
+    server
+        .delete(
+            &format!("/auth/sessions/{h5_sid}"),
+            Some(&phone.access_token),
+        )
+        .await
+        .assert_error(404, "session_not_found");
 }
 
 async fn racing_polls_of_a_confirmed_scene_open_one_session(start: impl Start) {

@@ -17,7 +17,6 @@ use std::time::Duration;
 use meeteasy_protocol::{Audience, Claims, Session};
 use serde::{Deserialize, Serialize};
 
-use crate::config::LONGEST_TICKET_LIFETIME;
 use crate::store::{Lifetime, Step, Store, StoreError};
 
 use self::index::{IndexBound, IndexEntry};
@@ -37,12 +36,8 @@ pub const MAX_SESSIONS_PER_USER: usize = 100;
 /// How long a revocation mark outlives the end it was given: the end an index line or a record
 /// holds can be a second short of a token's (two callers racing on one session made their claims
 /// a second apart) or come from an instance whose clock runs ahead, and a revoked token must not
-/// verify again in its last moments. And a spent login ticket replayed before its own end writes
-/// its session's record again (the exchange's one batch cannot make that write depend on the
-/// ticket's mark; the replay gets no token): a revoked session's record may so come back with an
-/// end up to a ticket's lifetime past the one it had, and its mark must hide it from the list
-/// until then.
-const MARK_OUTLIVES_END: u64 = 300 + LONGEST_TICKET_LIFETIME.as_secs();
+/// verify again in its last moments.
+const MARK_OUTLIVES_END: u64 = 300;
 pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,9 +93,9 @@ pub struct Opened {
 }
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
-/// user's index and its parent's, the write of `condition` if any, then reads of the parent's mark
-/// and of the record under `read_beside` if any (the user, for a session that depends on who they
-/// are now), in that order. A reader skips an index entry whose record it cannot find, so no order
+/// user's index and its parent's, the write of `condition` if any, then reads of the parent's mark,
+/// of the session's own mark if there is a condition, and of the record under `read_beside` if any
+/// (the user, for a session that depends on who they are now), in that order. A reader skips an index entry whose record it cannot find, so no order
 /// among the writes matters; the parent's mark is read only after this session
 /// is in the parent's index (see the module's first lines), so a parent revoked meanwhile takes
 /// the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
@@ -166,6 +161,11 @@ pub async fn open(
         },
     }));
     steps.extend(parent.as_ref().map(|(_, mark)| Step::Get(mark)));
+    // A session opened on a condition has an id its callers share (a ticket's, a delivery's), so a
+    // caller that comes late (a spent ticket replayed) writes it again, even after it was revoked
+    // and its record taken: its own mark says so.
+    let own_mark = condition.map(|_| store_keys::revoked_session(sid));
+    steps.extend(own_mark.as_deref().map(Step::Get));
     steps.extend(read_beside.map(Step::Get));
 
     let mut outcomes = store.batch(&steps).await?;
@@ -185,6 +185,10 @@ pub async fn open(
     let beside = match read_beside {
         Some(_) => last()?.into_read()?,
         None => None,
+    };
+    let revoked = match own_mark {
+        Some(_) => last()?.into_read()?.is_some(),
+        None => false,
     };
     let parent_revoked = match parent {
         Some(_) => last()?.into_read()?.is_some(),
@@ -215,6 +219,10 @@ pub async fn open(
         revoke_with_descendants(store, sid, record.expires_at).await?;
         // The ticket that would open it ended with the session that minted it.
         return Err(AuthError::TicketExpired);
+    }
+    if revoked {
+        // A revoked session keeps no record: whoever wrote this one back, it goes.
+        store.take(&session_key).await?;
     }
     Ok(Opened { made, beside })
 }
