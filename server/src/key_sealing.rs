@@ -17,18 +17,26 @@ use ring::hmac;
 /// The KEK's length: 256 bits.
 pub const KEY_ENCRYPTION_KEY_LEN: usize = 32;
 
-/// A 256-bit key that seals secrets. Its `Debug` shows nothing of it.
+/// A 256-bit key that seals secrets, derived for one purpose. Its `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct SealingKey {
     key: LessSafeKey,
 }
 
-/// The operator's key-encryption key, which seals the signing keys' seeds in the store.
-pub type KeyEncryptionKey = SealingKey;
+/// The operator's key-encryption key, which seals the signing keys' seeds in the store: read from
+/// the configuration only, never derived. Its `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct KeyEncryptionKey(SealingKey);
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SealingKey(<hidden>)")
+    }
+}
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(<hidden>)")
     }
 }
 
@@ -51,7 +59,7 @@ pub enum SealError {
 
 /// A sealed value does not open with this key: another key sealed it, or it was altered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a sealed secret does not open with this key-encryption key")]
+#[error("a sealed secret does not open with this key")]
 pub struct OpenError;
 
 /// Base64 as operators paste it: the standard or the URL-safe alphabet, padded or not.
@@ -66,7 +74,7 @@ const LENIENT: [GeneralPurpose; 2] = [
     ),
 ];
 
-impl SealingKey {
+impl KeyEncryptionKey {
     /// The KEK from its base64 text (surrounding whitespace, such as a file's last newline, is
     /// ignored).
     pub fn from_base64(text: &Secret) -> Result<Self, MalformedKeyEncryptionKey> {
@@ -78,24 +86,32 @@ impl SealingKey {
         let bytes: [u8; KEY_ENCRYPTION_KEY_LEN] = bytes
             .try_into()
             .map_err(|_wrong_length| MalformedKeyEncryptionKey)?;
-        Self::from_bytes(&bytes)
+        Ok(Self(SealingKey::from_bytes(&bytes)))
     }
 
+    /// Seals `plaintext` for `context` (see [`SealingKey::seal`]).
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<String, SealError> {
+        self.0.seal(context, plaintext)
+    }
+
+    /// Opens what [`KeyEncryptionKey::seal`] sealed for the same `context`.
+    pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, OpenError> {
+        self.0.open(context, sealed)
+    }
+}
+
+impl SealingKey {
     /// A key for `purpose` alone, derived from `secret` (see [`derived_secret`]).
     pub fn derived(secret: &[u8], purpose: &[u8]) -> Self {
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &derived_secret(secret, purpose));
+        Self::from_bytes(&derived_secret(secret, purpose))
+    }
+
+    fn from_bytes(bytes: &[u8; KEY_ENCRYPTION_KEY_LEN]) -> Self {
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, bytes);
         // ChaCha20-Poly1305 takes any 256-bit key.
         Self {
             key: LessSafeKey::new(unbound.expect("a 256-bit key")),
         }
-    }
-
-    fn from_bytes(bytes: &[u8; KEY_ENCRYPTION_KEY_LEN]) -> Result<Self, MalformedKeyEncryptionKey> {
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, bytes)
-            .map_err(|_unspecified| MalformedKeyEncryptionKey)?;
-        Ok(Self {
-            key: LessSafeKey::new(unbound),
-        })
     }
 
     /// Seals `plaintext` for `context` (what kind of secret it is): URL-safe base64 of
@@ -146,7 +162,7 @@ pub mod tests {
 
     /// A KEK of fixed bytes, for tests.
     pub fn test_key(fill: u8) -> KeyEncryptionKey {
-        KeyEncryptionKey::from_bytes(&[fill; KEY_ENCRYPTION_KEY_LEN]).expect("32 bytes")
+        KeyEncryptionKey(SealingKey::from_bytes(&[fill; KEY_ENCRYPTION_KEY_LEN]))
     }
 
     #[test]
@@ -185,7 +201,7 @@ pub mod tests {
         for other in [
             SealingKey::derived(&secret, b"another purpose"),
             SealingKey::derived(&[8u8; KEY_ENCRYPTION_KEY_LEN], b"tickets"),
-            SealingKey::from_bytes(&secret).unwrap(),
+            SealingKey::from_bytes(&secret),
         ] {
             assert_eq!(other.open("ticket", &sealed), Err(OpenError));
         }
@@ -198,7 +214,11 @@ pub mod tests {
         let one = KeyEncryptionKey::from_base64(&Secret::new(standard)).unwrap();
         let two = KeyEncryptionKey::from_base64(&Secret::new(url_safe_unpadded)).unwrap();
         assert_eq!(two.open("c", &one.seal("c", b"x").unwrap()).unwrap(), b"x");
-        assert_eq!(format!("{one:?}"), "SealingKey(<hidden>)");
+        assert_eq!(format!("{one:?}"), "KeyEncryptionKey(<hidden>)");
+        assert_eq!(
+            format!("{:?}", SealingKey::derived(b"s", b"p")),
+            "SealingKey(<hidden>)"
+        );
         for bad in [
             "",
             "not base64!",
