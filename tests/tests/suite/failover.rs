@@ -1,7 +1,8 @@
 //! A Sentinel failover in the middle of the flows: the master is killed while a console waits for
 //! its confirmation. Meanwhile every answer is a success or `503 store_unavailable` within seconds;
 //! service is back within 30 s; and nothing a user was told about is lost: a ticket minted before
-//! still exchanges, the waiting console gets its confirmation, a revoked session stays revoked.
+//! still exchanges, one exchanged before stays used, the waiting console gets its confirmation, a
+//! revoked session stays revoked.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,11 @@ async fn a_sentinel_failover_loses_nothing_acknowledged() {
     let server = TestServer::start_with(|s| s.store = store).await;
 
     let ticket_holder = server.dev_login("tess").await;
+    let spent = json!({"login_ticket": server.dev_login("tess").await.login_ticket});
+    let exchanged = server
+        .post("/auth/login-ticket/exchange", spent.clone(), None)
+        .await;
+    assert_eq!(exchanged.status, 200, "{exchanged:?}");
     let revoked = server.dev_login("rory").await;
     assert_eq!(
         server
@@ -121,6 +127,10 @@ async fn a_sentinel_failover_loses_nothing_acknowledged() {
         )
         .await;
     assert_eq!(exchanged.status, 200, "{exchanged:?}");
+    server
+        .post("/auth/login-ticket/exchange", spent, None)
+        .await
+        .assert_error(401, "ticket_used");
     server
         .get("/auth/me", Some(&revoked.access_token))
         .await
