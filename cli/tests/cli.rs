@@ -267,15 +267,6 @@ fn bad_config_stops_the_start_with_a_message_naming_the_problem() {
     assert!(refusal(dir.path(), "tiket_ttl = 5\n", &["--dev"]).contains("tiket_ttl"));
     assert!(refusal(dir.path(), "", &["--dev", "--store", "postgres://x"]).contains("store"));
     assert!(refusal(dir.path(), "", &["--dev", "--ticket-ttl", "0"]).contains("ticket_ttl"));
-    let outliving = refusal(
-        dir.path(),
-        "access_token_ttl = 60\n",
-        &["--dev", "--ticket-ttl", "61"],
-    );
-    assert!(
-        outliving.contains("ticket_ttl") && outliving.contains("access_token_ttl"),
-        "{outliving}"
-    );
     let per_address_over_max = refusal(
         dir.path(),
         "max_connections = 10\n",

@@ -239,17 +239,6 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         )?,
         delivered_scene: seconds("delivered_scene_ttl", file.delivered_scene_ttl, 30, 1..=300)?,
     };
-    // A spent ticket replayed before its own end writes the session it opened again: were that
-    // session able to end before the ticket, it would come back with nobody holding it.
-    if lifetimes.login_ticket > lifetimes.access_token {
-        return Err(invalid(
-            "ticket_ttl",
-            format!(
-                "must not exceed access_token_ttl ({} seconds)",
-                lifetimes.access_token.as_secs()
-            ),
-        ));
-    }
     let connections = connection_limits(overrides, &file, seconds)?;
     let wechat_file = file.wechat.as_ref();
     let wechat = WeChatSettings {

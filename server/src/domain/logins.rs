@@ -121,6 +121,7 @@ impl AuthService {
                     parent: None,
                     sid: None,
                     redeem: None,
+                    started_at: None,
                 },
             )
             .await?;
@@ -221,6 +222,7 @@ impl AuthService {
             parent,
             sid,
             redeem,
+            minted_at,
         } = tickets::redeemable(
             self.store.as_ref(),
             &self.keys.ring(),
@@ -239,6 +241,7 @@ impl AuthService {
                     parent: Some(parent),
                     sid: Some(sid),
                     redeem: Some(redeem),
+                    started_at: Some(minted_at),
                 },
             )
             .await?;
@@ -299,6 +302,7 @@ impl AuthService {
                     parent: None,
                     sid: None,
                     redeem: None,
+                    started_at: None,
                 },
             )
             .await?;

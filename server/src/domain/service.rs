@@ -73,6 +73,9 @@ pub(super) struct NewSession<'a> {
     /// A ticket's redeem, made in the batch that writes the session: when another redeem's came
     /// first, the login answers [`AuthError::TicketUsed`].
     pub redeem: Option<Condition>,
+    /// When the session's lifetime counts from, if not now: a ticket's minting, so that every
+    /// exchange of one ticket (a replay too) gives its session the same end.
+    pub started_at: Option<u64>,
 }
 
 /// Whose session [`AuthService::open_session`] opens.
@@ -240,22 +243,25 @@ impl AuthService {
     }
 
     /// Opens a session for `user` and issues its token. A derived session never outlives its
-    /// parent; one whose parent has ended answers [`AuthError::TicketExpired`] (only a ticket
-    /// derives sessions).
+    /// parent; one whose parent has ended, or whose lifetime ran out since it was `started_at`,
+    /// answers [`AuthError::TicketExpired`] (only a ticket derives sessions or starts them early).
     pub(super) async fn open_session(
         &self,
         user: SessionUser<'_>,
         new: NewSession<'_>,
     ) -> Result<OpenedSession, AuthError> {
         let now = unix_now();
-        let mut lifetime = self.token_lifetime(new.audience);
+        let started_at = new.started_at.unwrap_or(now);
+        let mut ends_at = started_at + self.token_lifetime(new.audience).as_secs();
         if let Some(parent) = &new.parent {
-            let parent_left = parent.expires_at.saturating_sub(now);
-            if parent_left == 0 {
-                return Err(AuthError::TicketExpired);
-            }
-            lifetime = lifetime.min(Duration::from_secs(parent_left));
+            ends_at = ends_at.min(parent.expires_at);
         }
+        // Only a ticket's session can have ended already: with its parent, or a lifetime after
+        // the ticket was minted.
+        if ends_at <= now {
+            return Err(AuthError::TicketExpired);
+        }
+        let lifetime = Duration::from_secs(ends_at - now);
         let user_id = match user {
             SessionUser::Known(user) => {
                 self.may_hold(user, new.audience)?;

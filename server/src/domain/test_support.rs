@@ -300,6 +300,7 @@ pub fn console_password_login() -> NewSession<'static> {
         parent: None,
         sid: None,
         redeem: None,
+        started_at: None,
     }
 }
 

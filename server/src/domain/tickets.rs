@@ -46,6 +46,9 @@ struct TicketContent {
     /// The session whose token minted it: the one it opens derives from it.
     #[serde(rename = "p")]
     parent: ParentSession,
+    /// When it was minted (Unix seconds): the session it opens lives from then.
+    #[serde(rename = "i")]
+    minted_at: u64,
     /// When it expires (Unix seconds).
     #[serde(rename = "e")]
     expires_at: u64,
@@ -59,10 +62,12 @@ pub fn mint(
     parent: ParentSession,
     ttl: Duration,
 ) -> Result<String, AuthError> {
+    let now = unix_now();
     let content = TicketContent {
         user_id: user_id.to_owned(),
         parent,
-        expires_at: unix_now() + ttl.as_secs(),
+        minted_at: now,
+        expires_at: now + ttl.as_secs(),
     };
     let plaintext = serde_json::to_vec(&content)
         .map_err(|e| AuthError::Internal(format!("cannot encode a ticket: {e}")))?;
@@ -83,8 +88,8 @@ pub fn mint(
     Ok(ticket)
 }
 
-/// A ticket found sealed by the ring and unexpired: whom it logs in, the session it opens, and the
-/// mark that redeems it.
+/// A ticket found sealed by the ring, unexpired and minted by a session that has not ended: whom it
+/// logs in, the session it opens, and the mark that redeems it.
 pub struct Redeemable {
     pub user_id: String,
     /// The session whose token minted the ticket: the one it opens derives from it.
@@ -95,6 +100,8 @@ pub struct Redeemable {
     /// The mark that redeems the ticket, for the batch that opens the session: when another
     /// redeem's mark came first, the ticket is used ([`AuthError::TicketUsed`]).
     pub redeem: Condition,
+    /// When the ticket was minted: the session it opens lives from then.
+    pub minted_at: u64,
 }
 
 /// Opens the ticket and checks it can be redeemed (the mark that does it is left to the caller).
@@ -118,6 +125,7 @@ pub async fn redeemable(
         user_id: content.user_id,
         parent: content.parent,
         sid: derived_token(SESSION_OF_TICKET, ticket),
+        minted_at: content.minted_at,
         redeem: Condition {
             key: mark,
             expected: None,

@@ -85,8 +85,8 @@ pub struct Condition {
 /// A session [`open`] wrote.
 #[derive(Debug)]
 pub struct Opened {
-    /// `false` when the [`Condition`]'s write was not made: another caller's came first, and the
-    /// session is that caller's to hand out.
+    /// `false` when the [`Condition`]'s write was not made (another caller's came first, and the
+    /// session is that caller's to hand out), or when the session was revoked as it was opened.
     pub made: bool,
     /// The record the caller asked to read beside the session, as the same batch read it.
     pub beside: Option<Vec<u8>>,
@@ -221,10 +221,18 @@ pub async fn open(
         return Err(AuthError::TicketExpired);
     }
     if revoked {
-        // A revoked session keeps no record: whoever wrote this one back, it goes.
-        store.take(&session_key).await?;
+        // A revoked session keeps no record: whoever wrote this one back, it goes. Should that
+        // fail, the record ends when the session did (its callers give it the same end) and the
+        // mark, which outlives that, keeps it out of the list meanwhile.
+        if let Err(error) = store.take(&session_key).await {
+            tracing::warn!(%error, "taking back a revoked session's record failed; it ends by itself");
+        }
     }
-    Ok(Opened { made, beside })
+    // Revoked while it was being opened ("log out everywhere" meanwhile): not handed out.
+    Ok(Opened {
+        made: made && !revoked,
+        beside,
+    })
 }
 
 /// Compacts the index at `key`, which holds more than `live` lines, for `opened`; `parent` and the
@@ -489,7 +497,7 @@ impl super::AuthService {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::service::SessionUser;
+    use super::super::service::{NewSession, SessionUser};
     use super::super::test_support::{
         FaultyStore, console_password_login, organizer, service_on, settings,
     };
@@ -517,6 +525,40 @@ mod tests {
             1,
             "30 verifications within the minute wrote nothing more"
         );
+    }
+
+    /// A ticket's session lives from the ticket's minting, so every exchange of one ticket gives
+    /// it one end; once that has passed, opening it writes nothing.
+    #[tokio::test]
+    async fn a_session_started_earlier_ends_a_lifetime_after_its_start() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let user = organizer(store.as_ref(), "jade").await;
+        let lifetime = service.settings().lifetimes.console_token.as_secs();
+        let started_at = unix_now() - 100;
+        let opened = service
+            .open_session(
+                SessionUser::Known(&user),
+                NewSession {
+                    started_at: Some(started_at),
+                    ..console_password_login()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(opened.session.expires_at, started_at + lifetime);
+        let writes = store.written_keys().len();
+        let ended = service
+            .open_session(
+                SessionUser::Known(&user),
+                NewSession {
+                    started_at: Some(unix_now() - lifetime),
+                    ..console_password_login()
+                },
+            )
+            .await;
+        assert!(matches!(ended, Err(AuthError::TicketExpired)));
+        assert_eq!(store.written_keys().len(), writes, "nothing written");
     }
 
     #[tokio::test]
