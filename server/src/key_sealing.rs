@@ -1,7 +1,7 @@
-//! Sealing secrets at rest with the operator's key-encryption key (KEK), and login tickets with a key
-//! derived from a signing key: ChaCha20-Poly1305 (ring, already in the tree through rustls), a random
-//! 96-bit nonce per sealing, and a context string as associated data so a sealed value cannot be
-//! passed off as another kind of secret.
+//! Sealing secrets at rest with the operator's key-encryption key (KEK), and login tickets with
+//! keys derived from a signing key: ChaCha20-Poly1305 (ring, already in the tree through rustls), a
+//! random 96-bit nonce per sealing, and a context string as associated data so a sealed value
+//! cannot be passed off as another kind of secret.
 //!
 //! The config reads the KEK (from a file or the environment) and checks it at start; the domain
 //! seals and opens with it. Neither the key nor what it seals ever reaches a log or a `Debug`.

@@ -377,7 +377,7 @@ impl KeyRing {
         )
     }
 
-    /// The key of the ticket whose hint is `hint` and salt `salt`, if the hint is one of the ring's.
+    /// The key of the ticket with hint `hint` and salt `salt`, if the hint is one of the ring's.
     pub fn ticket_key_for(&self, hint: &str, salt: &[u8]) -> Option<SealingKey> {
         self.all()
             .find(|key| ticket_key_hint(&key.kid) == hint)

@@ -95,10 +95,10 @@ pub struct Opened {
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
 /// user's index and its parent's, the write of `condition` if any, then reads of the parent's mark,
 /// of the session's own mark if there is a condition, and of the record under `read_beside` if any
-/// (the user, for a session that depends on who they are now), in that order. A reader skips an index entry whose record it cannot find, so no order
-/// among the writes matters; the parent's mark is read only after this session
-/// is in the parent's index (see the module's first lines), so a parent revoked meanwhile takes
-/// the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
+/// (the user, for a session that depends on who they are now), in that order. A reader skips an
+/// index entry whose record it cannot find, so no order among the writes matters; the parent's
+/// mark is read only after this session is in the parent's index (see the module's first lines),
+/// so a parent revoked meanwhile takes the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
 /// past its bound is compacted after (see [`compact`]), never ending a session the new one derives
 /// from. The record is inserted, not put: of callers racing on one session, the first one's stays.
 pub async fn open(
@@ -225,7 +225,7 @@ pub async fn open(
         // fail, the record ends when the session did (its callers give it the same end) and the
         // mark, which outlives that, keeps it out of the list meanwhile.
         if let Err(error) = store.take(&session_key).await {
-            tracing::warn!(%error, "taking back a revoked session's record failed; it ends by itself");
+            tracing::warn!(%error, "a revoked session's record was not taken back; it ends by itself");
         }
     }
     // Revoked while it was being opened ("log out everywhere" meanwhile): not handed out.
