@@ -18,7 +18,7 @@ struct Args {
 
 const SCENE: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
 /// As long as the server's sealed tickets (`{hint}.{salt}.{sealed}`), so requests weigh the same.
-const TICKET_LEN: usize = 242;
+const TICKET_LEN: usize = 262;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

@@ -30,7 +30,7 @@ const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
 const SESSION_OF_TICKET: &str = "the session of login ticket";
 /// What a ticket is sealed as: nothing else sealed with its key opens as one.
 const SEALED_AS: &str = "meeteasy-auth login ticket v1";
-/// Far longer than any ticket minted (about 250 characters): longer input is not opened.
+/// Far longer than any ticket minted (about 260 characters): longer input is not opened.
 const MAX_TICKET_LEN: usize = 512;
 /// What a redeemed ticket's mark holds: the mark's presence is what counts.
 const REDEEMED: &[u8] = b"redeemed";
