@@ -1,7 +1,7 @@
 //! The embedded store: one redb file, `meeteasy.redb`, in the data directory; no server to run.
 //!
 //! Durability: every commit is fsynced before its callers are answered (redb's default), so a record
-//! written is a record kept, even through a crash or power loss, and a ticket taken stays taken.
+//! written is a record kept, even through a crash or power loss: a redeemed ticket stays redeemed.
 //! Throughput comes from group commit instead: writes that arrive together share one transaction
 //! and one fsync (see [`worker`]). Reads (`get`) wait for none of that: a second thread answers them
 //! from read transactions, which see the last commit (see [`reads`]). Notifications stay in this

@@ -84,7 +84,8 @@ where
 {
     fn run(&mut self, records: &mut Records<'_>) -> Result<(), BatchError> {
         // A caller that stopped waiting (timed out, or its request was cancelled) was told the
-        // operation failed, so it must not happen behind its back: a timed-out take would lose a ticket.
+        // operation failed, so it must not happen behind its back: a timed-out take would lose a
+        // one-time record.
         if self.reply.is_closed() {
             return Ok(());
         }
