@@ -261,7 +261,6 @@ impl AuthService {
         if ends_at <= now {
             return Err(AuthError::TicketExpired);
         }
-        let lifetime = Duration::from_secs(ends_at - now);
         let user_id = match user {
             SessionUser::Known(user) => {
                 self.may_hold(user, new.audience)?;
@@ -286,7 +285,7 @@ impl AuthService {
             new.audience,
             new.methods,
             now,
-            lifetime,
+            ends_at,
         );
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
         let opened = self

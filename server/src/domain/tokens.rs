@@ -3,7 +3,6 @@
 //! confusion to exploit.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -16,8 +15,8 @@ use super::signing_keys::KeyRing;
 /// Tokens longer than this are rejected before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 
-/// The claims of a new session `sid` of `subject`, starting at `now` (Unix seconds): the caller's
-/// reading of the clock, so that a bound it computed from it (a parent session's end) holds.
+/// The claims of a new session `sid` of `subject`, issued at `now` and ending at `expires_at`
+/// (Unix seconds; the caller bounds the end, by a parent session's for one).
 pub fn new_session(
     issuer: &str,
     subject: &str,
@@ -25,7 +24,7 @@ pub fn new_session(
     audience: Audience,
     amr: &[&str],
     now: u64,
-    lifetime: Duration,
+    expires_at: u64,
 ) -> Claims {
     Claims {
         iss: issuer.to_owned(),
@@ -33,7 +32,7 @@ pub fn new_session(
         sub: subject.to_owned(),
         sid,
         iat: now,
-        exp: now + lifetime.as_secs(),
+        exp: expires_at,
         amr: amr.iter().map(|method| (*method).to_owned()).collect(),
     }
 }
@@ -109,6 +108,8 @@ fn rejected(error: &jsonwebtoken::errors::Error) -> AuthError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -141,7 +142,7 @@ mod tests {
             Audience::Console,
             &["pwd"],
             unix_now(),
-            lifetime,
+            unix_now() + lifetime.as_secs(),
         );
         sign(&ring(), &claims).unwrap()
     }
@@ -235,7 +236,7 @@ mod tests {
             Audience::H5,
             &["ticket"],
             unix_now(),
-            Duration::from_secs(60),
+            unix_now() + 60,
         );
         let token = sign(&promoted, &claims).unwrap();
         assert_eq!(part(&token, 0)["kid"], ring.next_kid());

@@ -262,14 +262,15 @@ impl AuthService {
             .map_err(refused_delivery)?;
         let lifetime = self.settings.lifetimes.console_token;
         let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
+        let now = unix_now();
         let claims = tokens::new_session(
             self.issuer(),
             &user.id,
             derived_token(SESSION_OF_DELIVERY, &delivery),
             Audience::Console,
             &["wechat", "scan"],
-            unix_now(),
-            lifetime,
+            now,
+            now + lifetime.as_secs(),
         );
         let answer = self.console_answer(&claims, lifetime.as_secs(), &user)?;
         let session = claims.clone();

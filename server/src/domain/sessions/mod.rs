@@ -98,9 +98,9 @@ pub struct Opened {
 /// (the user, for a session that depends on who they are now), in that order. A reader skips an
 /// index entry whose record it cannot find, so no order among the writes matters; the parent's
 /// mark is read only after this session is in the parent's index (see the module's first lines),
-/// so a parent revoked meanwhile takes the new session with it: the caller gets [`AuthError::TicketExpired`]. An index the append took
-/// past its bound is compacted after (see [`compact`]), never ending a session the new one derives
-/// from. The record is inserted, not put: of callers racing on one session, the first one's stays.
+/// so a parent revoked meanwhile takes the new session with it: the caller gets
+/// [`AuthError::TicketExpired`]. An index the append took past its bound is compacted after (see
+/// [`compact`]), never ending a session the new one derives from. The record is inserted, not put: of callers racing on one session, the first one's stays.
 pub async fn open(
     store: &dyn Store,
     sid: &str,
