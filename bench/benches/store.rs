@@ -1,9 +1,9 @@
 //! The embedded store alone, in this process, under Criterion (`cargo bench -p meeteasy-bench
 //! --bench store`; `scripts/bench.sh` runs it last): put + take pairs (a durable write and a
-//! take-once of one record) from one caller, from 50 and from bursts of 2,000 at once; `get` from one caller,
-//! from 50, and from 50 while 50 others keep writing (reads are served beside the writer, so they
-//! must not wait for its commits and fsyncs). Every write is durable before it is answered: these
-//! figures follow the disk. Criterion gives the time per iteration and, as throughput, pairs or
+//! take-once of one record) from one caller, from 50 and from bursts of 2,000 at once; `get` from
+//! one caller, from 50, and from 50 while 50 others keep writing (reads are served beside the
+//! writer, so they must not wait for its commits and fsyncs). Every write is durable before it is
+//! answered: these figures follow the disk. Criterion gives the time per iteration and, as throughput, pairs or
 //! gets per second; as its statistics are over batches, which hide a slow get, each `get`
 //! benchmark also prints the p50 / p99 / max of every get it timed (and the writers' rate).
 
