@@ -1,5 +1,5 @@
 //! The store's operations on redb tables: inside one write transaction on the database thread, and
-//! `get` also in a read transaction on the reading thread. Records carry their expiry, and an index by
+//! `get` also in a read transaction wherever it is asked. Records carry their expiry, and an index by
 //! expiry lets the purge find expired records without scanning everything.
 //!
 //! An operation that fails with [`StoreError::Corrupt`] has written nothing (it decodes before it

@@ -4,8 +4,8 @@
 //!
 //! Why a thread and not `spawn_blocking` per operation: redb runs one write transaction at a time, so
 //! per-operation transactions would pay one fsync each, one after another; a batch shares it. Reads
-//! (`get`) do not come here but go to the reading thread beside it ([`super::reads`]), so they never
-//! wait for a commit.
+//! (`get`) do not come here: their callers read the last commit themselves, so they never wait for
+//! one.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
