@@ -4,6 +4,7 @@ mod admin;
 mod allocator;
 mod args;
 mod commands;
+mod log_writer;
 mod team_args;
 
 use std::io::IsTerminal as _;
@@ -19,7 +20,13 @@ use crate::team_args::SessionsCommand;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Dropped as `main` ends, after the last line worth keeping: it writes out what is left.
+    let (log, _flusher) = match log_writer::start(std::io::stdout()) {
+        Ok(started) => started,
+        Err(error) => return fail(&format!("cannot start the log's thread: {error}")),
+    };
     tracing_subscriber::fmt()
+        .with_writer(log)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
