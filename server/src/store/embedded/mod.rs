@@ -40,12 +40,14 @@ use crate::store::{
 pub const DATABASE_FILE: &str = "meeteasy.redb";
 /// redb's page cache; the records are small and few, redb's 1 GiB default would only hide leaks.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
-/// How long a caller waits for its operation, time in the queue included, before it is told the store
-/// is unavailable (as with the Redis store): a stuck disk must turn into 503s, not hung requests.
+/// How long a caller waits for its write, time in the queue included, before it is told the store
+/// is unavailable (as with the Redis store): a stuck disk must turn writes into 503s, not hung
+/// requests. (Reads have no such bound: see [`EmbeddedStore::committed`].)
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
-/// How many operations may wait for the database thread: eight full batches, which drain well within [`OPERATION_TIMEOUT`] on any disk (a write batch takes one fsync).
-/// Beyond that an operation would mostly time out in the queue, so it is refused at once instead, and
-/// a stuck thread cannot pile up memory.
+/// How many operations may wait for the database thread: eight full batches, which drain well
+/// within [`OPERATION_TIMEOUT`] on any disk (a write batch takes one fsync). Beyond that an
+/// operation would mostly time out in the queue, so it is refused at once instead, and a stuck
+/// thread cannot pile up memory.
 const QUEUE_CAPACITY: usize = 8 * MAX_BATCH;
 
 #[derive(Debug, thiserror::Error)]
@@ -128,12 +130,17 @@ impl EmbeddedStore {
     }
 
     /// The records as last committed, read here rather than on another thread: a read of a page in
-    /// memory (redb's cache, else the kernel's page cache, which keeps what was written) takes a
-    /// few microseconds, less than handing it to a thread and back did (`islogin` 8–22 % and
+    /// memory (redb's cache, else the kernel's page cache, which keeps what was written) takes
+    /// about a microsecond, less than handing it to a thread and back did (`islogin` 8–22 % and
     /// verification 25 % more requests per second on one core than with a reading thread). Only a
     /// page in neither is read from the disk, holding up this runtime thread meanwhile; the file
     /// is small, and a write still never holds up a read (redb's readers see the last commit).
-    fn committed(&self) -> Result<CommittedRecords, StoreError> {
+    ///
+    /// A read never waits, so it spends the task's scheduling budget first: a task reading in a
+    /// loop then yields now and then, as it would have at each hand-over, instead of keeping its
+    /// runtime thread from every other task.
+    async fn committed(&self) -> Result<CommittedRecords, StoreError> {
+        tokio::task::coop::consume_budget().await;
         CommittedRecords::open(&self.database)
     }
 }
@@ -141,7 +148,7 @@ impl EmbeddedStore {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.committed()?.get(key)
+        self.committed().await?.get(key)
     }
 
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
@@ -213,7 +220,7 @@ impl Store for EmbeddedStore {
             .iter()
             .all(|step| matches!(step, OwnedStep::Get(_)))
         {
-            let committed = self.committed()?;
+            let committed = self.committed().await?;
             let keys = on_records.into_iter().map(OwnedStep::into_key);
             let records = keys.map(|key| committed.get(&key).map(Outcome::Read));
             records.collect::<Result<_, _>>()?
@@ -251,7 +258,7 @@ impl Store for EmbeddedStore {
     async fn ping(&self) -> Result<(), StoreError> {
         // The store is ready only while a read transaction begins here and the database thread
         // runs and can begin its write transactions.
-        self.committed()?;
+        self.committed().await?;
         self.execute(|_records| Ok(())).await
     }
 }
@@ -507,15 +514,18 @@ mod tests {
     async fn a_full_queue_turns_callers_away_at_once() {
         let (_dir, store) = open();
         let stall = Stall::start(&store).await;
+        // Writes, which queue at their first poll (a read never queues, and spends the task's
+        // budget first).
+        let write = || store.put("user:1", b"alice", Lifetime::Forever);
         for waiting in 0..QUEUE_CAPACITY {
             // The first poll queues the operation; dropping it leaves it in the queue.
             assert!(
-                store.ping().now_or_never().is_none(),
+                write().now_or_never().is_none(),
                 "operation {waiting} was answered while the thread is stuck"
             );
         }
 
-        let refused = store.ping().now_or_never();
+        let refused = write().now_or_never();
         let Some(Err(StoreError::Unavailable(detail))) = refused else {
             panic!("an operation beyond a full queue gave {refused:?}");
         };
