@@ -13,20 +13,46 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use meeteasy_auth::wechat;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::admin::AdminRequest;
 use crate::args::{Cli, Command, KeysCommand, UsersCommand};
 use crate::team_args::SessionsCommand;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    // Dropped as `main` ends, after the last line worth keeping: it writes out what is left.
-    let (log, _flusher) = match log_writer::start(std::io::stdout()) {
-        Ok(started) => started,
-        Err(error) => return fail(&format!("cannot start the log's thread: {error}")),
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs a line per request: through a buffer its own thread writes out (see
+    // `log_writer`). Another command's lines stay in step with what it prints.
+    let flusher = if let Command::Serve(_) = &cli.command {
+        match log_writer::start(std::io::stdout()) {
+            Ok((log, flusher)) => {
+                init_log(log);
+                Some(flusher)
+            }
+            Err(error) => return fail(&format!("cannot start the log's thread: {error}")),
+        }
+    } else {
+        init_log(std::io::stdout);
+        None
     };
+    wechat::client::install_tls_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    let code = runtime.block_on(run(&cli));
+    // The runtime's tasks end first, so what they log on their way out is written too.
+    drop(runtime);
+    drop(flusher);
+    code
+}
+
+fn init_log<W: for<'a> MakeWriter<'a> + Send + Sync + 'static>(writer: W) {
     tracing_subscriber::fmt()
-        .with_writer(log)
+        .with_writer(writer)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -34,8 +60,9 @@ async fn main() -> ExitCode {
         // text (and the server spends nothing on escape codes per request).
         .with_ansi(std::io::stdout().is_terminal())
         .init();
-    wechat::client::install_tls_provider();
-    let cli = Cli::parse();
+}
+
+async fn run(cli: &Cli) -> ExitCode {
     let outcome = match &cli.command {
         Command::Serve(args) => commands::serve(args).await,
         Command::Users(UsersCommand::Add(args)) => commands::add_user(args).await,
