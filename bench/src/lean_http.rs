@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout};
 
 use crate::{Result, because, fail};
 
@@ -36,9 +36,8 @@ impl Connection {
         let Some(authority) = url.strip_prefix("http://") else {
             fail!("{url}: not an http:// base URL");
         };
-        let server: SocketAddr = authority
-            .parse()
-            .map_err(because(format!("{url}: not IP:PORT")))?;
+        let not_ip_port = because(format!("{url}: not IP:PORT"));
+        let server: SocketAddr = authority.parse().map_err(not_ip_port)?;
         let connecting = format!("connecting to {authority}");
         let socket = match server {
             SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -49,33 +48,22 @@ impl Connection {
             let bound = socket.bind(SocketAddr::new(local, 0));
             bound.map_err(because(format!("binding to {local}")))?;
         }
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(server)).await;
+        let connected = timeout(CONNECT_TIMEOUT, socket.connect(server)).await;
         let connected = connected.map_err(because(format!("{connecting}: no answer")))?;
         let stream = connected.map_err(because(connecting))?;
-        stream
-            .set_nodelay(true)
-            .map_err(because("setting TCP_NODELAY"))?;
-        let host = format!("Host: {authority}\r\n");
-        Ok(Self {
-            stream,
-            host,
-            read: Vec::with_capacity(4096),
-        })
+        let nodelay = stream.set_nodelay(true);
+        nodelay.map_err(because("setting TCP_NODELAY"))?;
+        let (host, read) = (format!("Host: {authority}\r\n"), Vec::with_capacity(4096));
+        Ok(Self { stream, host, read })
     }
 
     /// `GET path`, with `bearer` if any; any status but `status` fails, with the body. Returns
     /// the body.
     pub async fn get(&mut self, path: &str, bearer: Option<&str>, status: u16) -> Result<&[u8]> {
-        let head = format!(
-            "GET {path} HTTP/1.1\r\n{}{}\r\n",
-            self.host,
-            authorization(bearer)
-        );
-        self.exchange(path, head.as_bytes(), status).await
+        self.send("GET", path, bearer, None, status).await
     }
 
-    /// `POST path` with a JSON `body`, with `bearer` if any; any status but `status` fails, with
-    /// the body. Returns the body.
+    /// `POST path` with a JSON `body`; otherwise as [`get`](Self::get).
     pub async fn post_json(
         &mut self,
         path: &str,
@@ -83,37 +71,47 @@ impl Connection {
         body: &str,
         status: u16,
     ) -> Result<&[u8]> {
-        let request = format!(
-            "POST {path} HTTP/1.1\r\n{}{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.host,
-            authorization(bearer),
-            body.len()
-        );
-        self.exchange(path, request.as_bytes(), status).await
+        self.send("POST", path, bearer, Some(body), status).await
     }
 
-    async fn exchange(&mut self, path: &str, request: &[u8], status: u16) -> Result<&[u8]> {
-        let answered = tokio::time::timeout(ANSWER_TIMEOUT, self.send(request)).await;
+    /// Writes the request and reads its answer, within [`ANSWER_TIMEOUT`].
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+        status: u16,
+    ) -> Result<&[u8]> {
+        let authorization = bearer.map(|bearer| format!("Authorization: Bearer {bearer}\r\n"));
+        let content = body.map(|body| {
+            let length = body.len();
+            format!("Content-Type: application/json\r\nContent-Length: {length}\r\n")
+        });
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\n{}{}{}\r\n{}",
+            self.host,
+            authorization.unwrap_or_default(),
+            content.unwrap_or_default(),
+            body.unwrap_or_default()
+        );
+        let answered = timeout(ANSWER_TIMEOUT, self.answer(request.as_bytes())).await;
         let (got, body) = answered.map_err(because(format!("{path}: no answer")))??;
         if got != status {
-            fail!(
-                "{path}: HTTP {got}, not {status}: {}",
-                String::from_utf8_lossy(body)
-            );
+            let body = String::from_utf8_lossy(body);
+            fail!("{path}: HTTP {got}, not {status}: {body}");
         }
         Ok(body)
     }
 
     /// Writes `request` and reads its answer: the status and the body.
-    async fn send(&mut self, request: &[u8]) -> Result<(u16, &[u8])> {
-        self.stream
-            .write_all(request)
-            .await
-            .map_err(because("sending a request"))?;
+    async fn answer(&mut self, request: &[u8]) -> Result<(u16, &[u8])> {
+        let sent = self.stream.write_all(request).await;
+        sent.map_err(because("sending a request"))?;
         self.read.clear();
         let (head_end, length) = loop {
             self.fill().await?;
-            if let Some(end) = find(&self.read, b"\r\n\r\n") {
+            if let Some(end) = self.read.windows(4).position(|w| w == b"\r\n\r\n") {
                 break (end + 4, body_length(&self.read[..end])?);
             }
         };
@@ -135,24 +133,10 @@ impl Connection {
     }
 }
 
-fn authorization(bearer: Option<&str>) -> String {
-    bearer.map_or_else(String::new, |bearer| {
-        format!("Authorization: Bearer {bearer}\r\n")
-    })
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
 /// The status code of the answer's first line, `HTTP/1.1 200 OK`.
 fn status(answer: &[u8]) -> Result<u16> {
-    let code = answer
-        .get(9..12)
-        .and_then(|code| std::str::from_utf8(code).ok());
-    match code.and_then(|code| code.parse().ok()) {
+    let code = std::str::from_utf8(answer.get(9..12).unwrap_or_default());
+    match code.ok().and_then(|code| code.parse().ok()) {
         Some(code) if answer.starts_with(b"HTTP/1.1 ") => Ok(code),
         _ => fail!(
             "not an HTTP/1.1 answer: {}",
@@ -170,8 +154,8 @@ fn body_length(head: &[u8]) -> Result<usize> {
     let head = String::from_utf8_lossy(head);
     let value = head.split("\r\n").find_map(|line| {
         let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
+        let length = name.eq_ignore_ascii_case("content-length");
+        length.then(|| value.trim().parse().ok())?
     });
     match value {
         Some(length) => Ok(length),
@@ -223,16 +207,14 @@ mod tests {
     async fn server() -> String {
         let peer =
             |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() };
+        let missing = || async { (StatusCode::NOT_FOUND, "no such thing") };
         let app = Router::new()
             .route("/pending", get(|| async { r#"{"status":"pending"}"# }))
             .route("/peer", get(peer))
             .route("/step", post(|| async { StatusCode::NO_CONTENT }))
             .route("/echo", post(|body: String| async move { body }))
             .route("/large", get(|| async { "x".repeat(200_000) }))
-            .route(
-                "/missing",
-                get(|| async { (StatusCode::NOT_FOUND, "no such thing") }),
-            );
+            .route("/missing", get(missing));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -240,37 +222,27 @@ mod tests {
         url
     }
 
+    async fn connection() -> Connection {
+        Connection::open(&server().await, None).await.unwrap()
+    }
+
     #[tokio::test]
     async fn every_input_is_answered_over_the_kept_alive_connections() {
-        let url = server().await;
         let echo = async |connection: &mut Connection, n: usize| {
-            let pending = connection
-                .get("/pending", Some("token"), 200)
-                .await?
-                .to_vec();
-            let echoed = connection
-                .post_json("/echo", None, &format!("[{n}]"), 200)
-                .await?;
-            Ok((pending, String::from_utf8_lossy(echoed).into_owned()))
+            let pending = connection.get("/pending", Some("token"), 200).await?;
+            assert_eq!(pending, br#"{"status":"pending"}"#);
+            let sent = n.to_string();
+            let echoed = connection.post_json("/echo", None, &sent, 200).await?;
+            Ok(String::from_utf8_lossy(echoed).parse::<usize>().ok())
         };
-        let (answers, _took) = drive(&url, 0..200, 8, echo).await.unwrap();
-        assert_eq!(answers.len(), 200);
-        let mut echoed: Vec<String> = answers.iter().map(|(_, echoed)| echoed.clone()).collect();
-        echoed.sort_by_key(|echo| echo.trim_matches(['[', ']']).parse::<usize>().unwrap());
-        assert_eq!(
-            echoed,
-            (0..200).map(|n| format!("[{n}]")).collect::<Vec<_>>()
-        );
-        assert!(
-            answers
-                .iter()
-                .all(|(pending, _)| pending == br#"{"status":"pending"}"#)
-        );
+        let (mut echoed, _took) = drive(&server().await, 0..200, 8, echo).await.unwrap();
+        echoed.sort_unstable();
+        assert_eq!(echoed, (0..200).map(Some).collect::<Vec<_>>());
     }
 
     #[tokio::test]
     async fn a_body_longer_than_one_read_is_read_whole() {
-        let mut connection = Connection::open(&server().await, None).await.unwrap();
+        let mut connection = connection().await;
         for _ in 0..2 {
             let body = connection.get("/large", None, 200).await.unwrap();
             assert_eq!(body.len(), 200_000);
@@ -279,24 +251,18 @@ mod tests {
 
     #[tokio::test]
     async fn another_status_fails_with_the_body() {
-        let mut connection = Connection::open(&server().await, None).await.unwrap();
+        let mut connection = connection().await;
         let error = connection.get("/missing", None, 200).await.unwrap_err();
-        let error = error.to_string();
-        assert!(
-            error.contains("HTTP 404, not 200: no such thing"),
-            "{error}"
-        );
+        let expected = "HTTP 404, not 200: no such thing";
+        assert!(error.to_string().contains(expected), "{error}");
     }
 
     #[tokio::test]
     async fn a_204_ends_at_its_head_and_the_connection_goes_on() {
-        let mut connection = Connection::open(&server().await, None).await.unwrap();
+        let mut connection = connection().await;
         for _ in 0..2 {
-            let body = connection
-                .post_json("/step", None, "{}", 204)
-                .await
-                .unwrap();
-            assert!(body.is_empty());
+            let body = connection.post_json("/step", None, "{}", 204);
+            assert!(body.await.unwrap().is_empty());
         }
         let pending = connection.get("/pending", None, 200).await.unwrap();
         assert_eq!(pending, br#"{"status":"pending"}"#);

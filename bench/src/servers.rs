@@ -37,37 +37,45 @@ impl AuthProcess {
     /// Starts the `auth` binary pinned to `cpu` on `store` (`None`: a fresh embedded store) and
     /// waits until `/readyz` answers.
     pub async fn start(auth: &Path, cpu: usize, store: Option<&str>) -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
-        let config = dir.path().join("config.toml");
-        let token_file = dir.path().join("metrics-token");
-        // A temporary directory's path needs no escaping beyond what `{:?}` gives a TOML string.
-        let config_text = format!("metrics_token_file = {token_file:?}\n");
-        std::fs::write(&token_file, METRICS_TOKEN)
-            .and_then(|()| std::fs::write(&config, config_text))
-            .map_err(because("writing the server's config"))?;
-        let mut command = pinned(auth, cpu);
-        command.args(["serve", "--dev", "--config"]).arg(&config);
-        command.arg("--data-dir").arg(dir.path().join("data"));
-        command.args(store.map(|url| ["--store", url]).into_iter().flatten());
-        // The server's own defaults, whatever this shell has set (RUST_LOG=info is its default).
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("MEETEASY_") {
-                command.env_remove(name);
+        Self::launch(auth, cpu, |command, dir| {
+            let (config, token_file) = (dir.join("config.toml"), dir.join("metrics-token"));
+            // A temporary directory's path needs no escaping beyond what `{:?}` gives a TOML string.
+            let config_text = format!("metrics_token_file = {token_file:?}\n");
+            std::fs::write(&token_file, METRICS_TOKEN)
+                .and_then(|()| std::fs::write(&config, config_text))
+                .map_err(because("writing the server's config"))?;
+            command.args(["serve", "--dev", "--config"]).arg(&config);
+            command.arg("--data-dir").arg(dir.join("data"));
+            command.args(store.map(|url| ["--store", url]).into_iter().flatten());
+            // The server's own defaults, whatever this shell has set (RUST_LOG=info is its default).
+            for (name, _) in std::env::vars_os() {
+                if name.to_string_lossy().starts_with("MEETEASY_") {
+                    command.env_remove(name);
+                }
             }
-        }
-        command.env_remove("RUST_LOG");
-        Self::launch(command, dir).await
+            command.env_remove("RUST_LOG");
+            Ok(())
+        })
+        .await
     }
 
     /// Starts `bench-ceiling` (bare axum answering the same JSON) pinned to `cpu`.
     pub async fn start_ceiling(ceiling: &Path, cpu: usize) -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
-        Self::launch(pinned(ceiling, cpu), dir).await
+        Self::launch(ceiling, cpu, |_, _| Ok(())).await
     }
 
-    /// Runs `command` (a server) on a free loopback port (`--listen`), its output to `dir`'s log,
-    /// and waits until `/readyz` answers.
-    async fn launch(mut command: Command, dir: TempDir) -> Result<Self> {
+    /// Runs `binary` pinned to `cpu` (its threads too), with the arguments `configure` gives it
+    /// in a fresh directory, on a free loopback port (`--listen`), its output to the directory's
+    /// log; waits until `/readyz` answers.
+    async fn launch(
+        binary: &Path,
+        cpu: usize,
+        configure: impl FnOnce(&mut Command, &Path) -> Result<()>,
+    ) -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
+        let mut command = Command::new("taskset");
+        command.args(["-c", &cpu.to_string()]).arg(binary);
+        configure(&mut command, dir.path())?;
         // Another process may take the port before the server does: then it fails to start.
         let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
         let address = address.map_err(because("finding a free port"))?.to_string();
@@ -77,9 +85,8 @@ impl AuthProcess {
         command.stdin(Stdio::null()).stdout(stdout).stderr(log);
         let running = format!("running {command:?}");
         let child = command.spawn().map_err(because(running))?;
-        let endpoint = Endpoint {
-            url: format!("http://{address}"),
-        };
+        let url = format!("http://{address}");
+        let endpoint = Endpoint { url };
         let mut server = Self {
             child,
             endpoint,
@@ -102,13 +109,6 @@ impl AuthProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
-}
-
-/// `binary`, its threads pinned to `cpu`.
-fn pinned(binary: &Path, cpu: usize) -> Command {
-    let mut command = Command::new("taskset");
-    command.args(["-c", &cpu.to_string()]).arg(binary);
-    command
 }
 
 impl Drop for AuthProcess {
@@ -182,11 +182,6 @@ impl Endpoint {
         connection.get("/readyz", None, 200).await.is_ok()
     }
 
-    /// The long-polls waiting on this server now (its `/metrics` gauge).
-    pub async fn waiters(&self) -> Result<usize> {
-        self.connect(None).await?.waiters().await
-    }
-
     /// Waits (30 s at most) until at least `count` long-polls wait, asking over one connection.
     pub async fn await_waiters(&self, count: usize) -> Result<()> {
         let what = format!("{count} long-polls were not waiting");
@@ -202,10 +197,8 @@ impl Connection {
     /// Logs in as dev user `name` from the mini program; returns the phone's access token.
     pub async fn dev_login(&mut self, name: &str) -> Result<String> {
         let code = json!({ "code": format!("dev:{name}") }).to_string();
-        let login = self
-            .post_json("/auth/wechat/login", None, &code, 200)
-            .await?;
-        Ok(parse::<WechatLoginResponse>(login)?.access_token)
+        let login = self.post_json("/auth/wechat/login", None, &code, 200);
+        Ok(parse::<WechatLoginResponse>(login.await?)?.access_token)
     }
 
     pub async fn create_scene(&mut self) -> Result<Scene> {
@@ -217,9 +210,8 @@ impl Connection {
     pub async fn phone(&mut self, token: &str, scene: &str, step: &str) -> Result<()> {
         let path = format!("/auth/scenes/{scene}/{step}");
         let status = if step == "scan" { 200 } else { 204 };
-        self.post_json(&path, Some(token), "", status)
-            .await
-            .map(drop)
+        let stepped = self.post_json(&path, Some(token), "", status);
+        stepped.await.map(drop)
     }
 
     /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
@@ -245,7 +237,7 @@ impl Connection {
     }
 
     /// The long-polls waiting on the server now (its `/metrics` gauge).
-    async fn waiters(&mut self) -> Result<usize> {
+    pub async fn waiters(&mut self) -> Result<usize> {
         let metrics = self.get("/metrics", Some(METRICS_TOKEN), 200).await?;
         let metrics = String::from_utf8_lossy(metrics);
         let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();

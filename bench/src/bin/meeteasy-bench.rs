@@ -1,8 +1,9 @@
 //! `meeteasy-bench`: measures, in one run, what README.md reports about the server — confirm ->
-//! console latency through the long-poll (one server, and two servers on one Redis), `islogin` and
-//! ticket exchange requests per second with the server side on one CPU, Redis's own rate and bare
-//! axum's (`bench-ceiling`) for comparison, and 10,000 consoles waiting at once — on the embedded store and on Redis, and prints
-//! one Markdown table. `scripts/bench.sh` builds it and runs it on the other CPU.
+//! console latency through the long-poll (one server, and two servers on one Redis), `islogin`,
+//! ticket exchange and verification requests per second with the server side on one CPU, Redis's
+//! own rate and bare axum's (`bench-ceiling`) for comparison, and 10,000 consoles waiting at once —
+//! on the embedded store and on Redis, and prints one Markdown table. `scripts/bench.sh` builds it
+//! and runs it on the other CPU.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -16,12 +17,17 @@ use meeteasy_bench::{Samples, thousands};
 /// The latency targets: (name, percentile, below how many ms).
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
 
-/// Everything one store gave.
+/// The request rates each store is measured at, as the table names them.
+const RATES: [&str; 3] = [
+    "`islogin`: first `wait=0` poll of a fresh pending scene",
+    "Ticket exchange (fresh ticket each, 2,048 users in turn)",
+    "Token verification (`POST /auth/jwt/verify`, one session's token)",
+];
+
+/// Everything one store gave; its rates in the order of [`RATES`].
 struct Measured {
     latency: Samples,
-    islogin: Rate,
-    exchange: Rate,
-    verify: Rate,
+    rates: [Rate; 3],
     waiting: Waiting,
 }
 
@@ -47,14 +53,18 @@ async fn until_signal(work: impl Future<Output = Result<()>>) -> Result<()> {
 async fn run(settings: &Settings) -> Result<()> {
     let (started, load_before) = (Instant::now(), procfs::load_average()?);
     let this = std::env::current_exe().map_err(because("finding this program"))?;
-    let auth = settings.auth_bin.clone();
-    let auth = auth.unwrap_or(this.with_file_name("meeteasy-auth"));
-    let mut bench = Bench::new(settings, auth);
+    let binary = settings.auth_bin.clone();
+    let binary = binary.unwrap_or(this.with_file_name("meeteasy-auth"));
+    let mut bench = Bench {
+        settings,
+        binary,
+        consoles: 0,
+    };
     let embedded = measure(&mut bench, "embedded", None).await?;
     progress!("Redis: starting redis-server");
     let redis = PinnedRedis::start(settings.server_cpu)?;
     let on_redis = measure(&mut bench, "Redis", Some(&redis)).await?;
-    let logins = settings.iterations;
+    let (logins, requests) = (settings.iterations, settings.redis_requests);
     progress!("Redis: confirm -> console latency across two instances, {logins} logins");
     let (phone_side, phone) = bench.start(Some(&redis.server.url())).await?;
     let (console_side, _) = bench.start(Some(&redis.server.url())).await?;
@@ -62,108 +72,90 @@ async fn run(settings: &Settings) -> Result<()> {
     let cross = bench.logins(sides, &phone).await?;
     drop((console_side, phone_side));
     progress!("bare axum (the ceiling): islogin and ticket exchange requests per second");
-    let ceiling = bench
-        .ceiling_rates(&this.with_file_name("bench-ceiling"))
-        .await?;
+    let ceiling = this.with_file_name("bench-ceiling");
+    let ceiling = bench.ceiling_rates(&ceiling).await?;
     progress!("Redis: redis-benchmark");
-    let [set, get] = redis.benchmark(settings.client_cpu, settings.redis_requests)?;
+    let [set, get] = redis.benchmark(settings.client_cpu, requests)?;
     drop(redis);
 
     let ((cpu_model, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
     let (args, took) = (arguments(), started.elapsed().as_secs_f64());
-    let client_cpus = procfs::allowed_cpus()?;
+    let (client_cpus, server_cpu) = (procfs::allowed_cpus()?, settings.server_cpu);
     let [e, r] = [&embedded, &on_redis];
     let each = |figure: &dyn Fn(&Measured) -> f64| [figure(e), figure(r)];
     let [p50, p99] = [50.0, 99.0].map(|p| each(&|m| m.latency.percentile(p)));
-    let islogin = each(&|m| m.islogin.per_second.median());
-    let exchange = each(&|m| m.exchange.per_second.median());
-    let verify = each(&|m| m.verify.per_second.median());
+    let [islogin, exchange, _] = [0, 1, 2].map(|at| each(&|m| m.rates[at].per_second.median()));
     let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
     let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / settings.waiters as f64);
     let [wake_up, wake_up_max] = [50.0, 100.0].map(|p| each(&|m| m.waiting.wake_ups.percentile(p)));
-    let ceiling_medians = ceiling.each_ref().map(|rate| rate.per_second.median());
-    let ceiling_rates = ceiling.each_ref().map(|rate| per_second(&rate.per_second));
-    let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
     let (n, connections) = (thousands(settings.waiters as f64), settings.connections);
     let rate = format!("requests/s, {connections} connections, median of {ROUNDS} rounds");
     let cpu = "… CPU the server side used meanwhile (`meeteasy-auth`, and `redis-server` for Redis), \
                and how busy the server CPU was (all processes)";
-    let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
+    let mut rates = String::new();
+    for (at, name) in RATES.into_iter().enumerate() {
+        let [on_e, on_r] = [&e.rates[at], &r.rates[at]];
+        let texts = [on_e, on_r].map(|rate| per_second(&rate.per_second));
+        let cells = compare(texts, [on_e, on_r].map(|rate| rate.per_second.median()));
+        let cores = [on_e, on_r].map(cores).join(" | ");
+        rates += &format!("| {name}, {rate} (min–max) | {cells} |  |\n");
+        rates += &format!("| {cpu} | {cores} | — |  |\n");
+    }
+    let [p50_cells, p99_cells] = [p50, p99].map(|p| compare(p.map(ms), p));
+    let cross_cells = [50.0, 99.0].map(|p| ms(cross.percentile(p))).join(" / ");
+    let set_get = [set, get].map(thousands).join(" / ");
+    let of_set = two([islogin[1] / set, exchange[1] / set]);
+    let ceiling_rates = ceiling.each_ref().map(|rate| per_second(&rate.per_second));
+    let ceiling_cores = ceiling.each_ref().map(cores).join(" / ");
+    let [top_islogin, top_exchange] = ceiling.each_ref().map(|rate| rate.per_second.median());
+    let shares = [0, 1].map(|at| [islogin[at] / top_islogin, exchange[at] / top_exchange]);
+    let shares = shares.map(two).join(" | ");
+    let per_core = [e, r].map(|m| per_core_shares(&m.rates, &ceiling));
+    let per_core = per_core.join(" | ");
+    let mib = |kib: [f64; 2]| compare(kib.map(|kib| format!("{:.1} MiB", kib / 1024.0)), kib);
+    let [idle, scenes, waiting] = [idle, scenes, waiting].map(mib);
+    let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
+    let gauge = gauge.join(" / ");
+    let per_waiter = compare(per_waiter.map(|kib| format!("{kib:.1} KiB")), per_waiter);
+    let ramp_up = [e, r].map(|m| format!("{:.1} s", m.waiting.ramp_up.as_secs_f64()));
+    let (confirms, wake_up_ratio) = (e.waiting.wake_ups.count(), ratio(wake_up));
+    let wake_ups = [0, 1].map(|at| format!("{} / {}", ms(wake_up[at]), ms(wake_up_max[at])));
     println!(
         "Command: `scripts/bench.sh` (runs `taskset -c {client_cpus} meeteasy-bench{args}`); \
          every figure below is from one run of {took:.0} s.\n\
          Machine: {cpu_model}, {cpus} CPUs, shared with other work (1-minute load average \
          {load_before:.2} before, {load_after:.2} after). Server side (`meeteasy-auth` release \
-         binary in `--dev` mode, and `redis-server` for Redis) pinned to CPU {}; load generator \
-         (`meeteasy-bench`, `redis-benchmark`) on CPU {client_cpus}; loopback, HTTP/1.1.\n\n\
+         binary in `--dev` mode, and `redis-server` for Redis) pinned to CPU {server_cpu}; load \
+         generator (`meeteasy-bench`, `redis-benchmark`) on CPU {client_cpus}; loopback, \
+         HTTP/1.1.\n\n\
          | Measurement | Embedded (redb) | Redis | Redis / embedded | Target |\n\
          |---|---:|---:|---:|---|\n\
-         | Confirm → console `confirmed` through the long-poll ({logins} logins), p50 | {} | < 5 ms |\n\
-         | Confirm → console `confirmed` through the long-poll ({logins} logins), p99 | {} | < 25 ms |\n\
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p50 | {p50_cells} \
+         | < 5 ms |\n\
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p99 | {p99_cells} \
+         | < 25 ms |\n\
          | Same, confirm on instance A, console waiting on instance B, one Redis ({logins} logins), \
-         p50 / p99 | — | {} / {} | — | < 5 ms / < 25 ms |\n\
-         | `islogin`: first `wait=0` poll of a fresh pending scene, {rate} (min–max) | {} |  |\n\
-         | {cpu} | {} | — |  |\n\
-         | Ticket exchange (fresh ticket each, 2,048 users in turn), {rate} (min–max) | {} |  |\n\
-         | {cpu} | {} | — |  |\n\
-         | Token verification (`POST /auth/jwt/verify`, one session's token), {rate} (min–max) \
-         | {} |  |\n\
-         | {cpu} | {} | — |  |\n\
-         | `redis-benchmark -q -t set,get -n {}` (50 connections), SET / GET requests/s | — | \
-         {} | — |  |\n\
-         | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {:.2} / {:.2} \
-         | — |  |\n\
+         p50 / p99 | — | {cross_cells} | — | < 5 ms / < 25 ms |\n\
+         {rates}\
+         | `redis-benchmark -q -t set,get -n {requests}` (50 connections), SET / GET requests/s \
+         | — | {set_get} | — |  |\n\
+         | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {of_set} | — \
+         |  |\n\
          | Bare axum on the same CPU answering the same JSON (`bench-ceiling`, the stack's ceiling): \
-         `islogin` / exchange, {rate} | {} | — | — |  |\n\
+         `islogin` / exchange, {rate} | {} / {} | — | — |  |\n\
          | … CPU bare axum used meanwhile, and how busy its CPU was (below one core busy, the \
-         load generator was the limit) | {} | — | — |  |\n\
-         | `islogin` / ticket exchange rate as a share of that ceiling | {:.2} / {:.2} | {:.2} / {:.2} \
-         | — | 0.4 |\n\
-         | … the same, of requests per CPU-second each server side used | {} | — | 0.4 |\n\
-         | Server RSS, fresh server | {} |  |\n\
-         | Server RSS with {n} scenes created | {} |  |\n\
-         | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {}) | {} |  |\n\
-         | … memory per waiting console (connection + long-poll) | {} |  |\n\
-         | {n} long-polls opened ({BATCH} at a time) in | {:.1} s | {:.1} s | — |  |\n\
-         | Confirm → `confirmed` while {n} wait ({} confirms), p50 / max | {} / {} | {} / {} | {} \
-         | < 5 ms / < 25 ms |\n",
-        settings.server_cpu,
-        compare(p50.map(ms), p50),
-        compare(p99.map(ms), p99),
-        ms(cross.percentile(50.0)),
-        ms(cross.percentile(99.0)),
-        compare([e, r].map(|m| per_second(&m.islogin.per_second)), islogin),
-        [e, r].map(|m| cores(&m.islogin)).join(" | "),
-        compare([e, r].map(|m| per_second(&m.exchange.per_second)), exchange),
-        [e, r].map(|m| cores(&m.exchange)).join(" | "),
-        compare([e, r].map(|m| per_second(&m.verify.per_second)), verify),
-        [e, r].map(|m| cores(&m.verify)).join(" | "),
-        settings.redis_requests,
-        [set, get].map(thousands).join(" / "),
-        islogin[1] / set,
-        exchange[1] / set,
-        ceiling_rates.join(" / "),
-        ceiling.each_ref().map(cores).join(" / "),
-        islogin[0] / ceiling_medians[0],
-        exchange[0] / ceiling_medians[1],
-        islogin[1] / ceiling_medians[0],
-        exchange[1] / ceiling_medians[1],
-        [e, r]
-            .map(|m| per_core_shares([&m.islogin, &m.exchange], &ceiling))
-            .join(" | "),
-        compare(idle.map(mib), idle),
-        compare(scenes.map(mib), scenes),
-        gauge.join(" / "),
-        compare(waiting.map(mib), waiting),
-        compare(per_waiter.map(|kib| format!("{kib:.1} KiB")), per_waiter),
-        e.waiting.ramp_up.as_secs_f64(),
-        r.waiting.ramp_up.as_secs_f64(),
-        e.waiting.wake_ups.count(),
-        ms(wake_up[0]),
-        ms(wake_up_max[0]),
-        ms(wake_up[1]),
-        ms(wake_up_max[1]),
-        ratio(wake_up),
+         load generator was the limit) | {ceiling_cores} | — | — |  |\n\
+         | `islogin` / ticket exchange rate as a share of that ceiling | {shares} | — | 0.4 |\n\
+         | … the same, of requests per CPU-second each server side used | {per_core} | — | 0.4 |\n\
+         | Server RSS, fresh server | {idle} |  |\n\
+         | Server RSS with {n} scenes created | {scenes} |  |\n\
+         | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {gauge}) \
+         | {waiting} |  |\n\
+         | … memory per waiting console (connection + long-poll) | {per_waiter} |  |\n\
+         | {n} long-polls opened ({BATCH} at a time) in | {} | {} | — |  |\n\
+         | Confirm → `confirmed` while {n} wait ({confirms} confirms), p50 / max | {} | {} \
+         | {wake_up_ratio} | < 5 ms / < 25 ms |\n",
+        ceiling_rates[0], ceiling_rates[1], ramp_up[0], ramp_up[1], wake_ups[0], wake_ups[1],
     );
 
     let latencies = [
@@ -178,8 +170,10 @@ async fn run(settings: &Settings) -> Result<()> {
         for (name, at, target) in TARGETS {
             let measured = latency.percentile(at);
             if measured >= target {
-                let measured = ms(measured);
-                missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
+                missed.push(format!(
+                    "{setup}: {name} {} (target < {target} ms)",
+                    ms(measured)
+                ));
             }
         }
     }
@@ -219,15 +213,14 @@ async fn measure(bench: &mut Bench<'_>, store: &str, on: Option<&PinnedRedis>) -
     let exchange = bench.exchange_rate(&server.endpoint, &pids).await?;
     progress!("{store}: token verifications per second");
     let verify = bench.verify_rate(&server.endpoint, &pids, &phone).await?;
+    let rates = [islogin, exchange, verify];
     drop(server);
     progress!("{store}: {waiters} consoles waiting at once (fresh server)");
     let (server, phone) = bench.start(url.as_deref()).await?;
     let waiting = bench.many_waiting(&server, &phone).await?;
     Ok(Measured {
         latency,
-        islogin,
-        exchange,
-        verify,
+        rates,
         waiting,
     })
 }
@@ -246,11 +239,15 @@ fn ms(value: f64) -> String {
     format!("{value:.2} ms")
 }
 
-/// `measured` as shares of `ceiling`, in requests per CPU-second of the server side: comparable
-/// when the load generator kept one of them from filling its CPU.
-fn per_core_shares(measured: [&Rate; 2], ceiling: &[Rate; 2]) -> String {
+/// `measured`'s `islogin` and exchange as shares of `ceiling`, in requests per CPU-second of the
+/// server side: comparable when the load generator kept one of them from filling its CPU.
+fn per_core_shares(measured: &[Rate], ceiling: &[Rate; 2]) -> String {
     let per_core = |rate: &Rate| rate.per_second.median() / rate.server_cores.max(f64::EPSILON);
-    let [islogin, exchange] = [0, 1].map(|at| per_core(measured[at]) / per_core(&ceiling[at]));
+    two([0, 1].map(|at| per_core(&measured[at]) / per_core(&ceiling[at])))
+}
+
+/// `islogin` / exchange figures.
+fn two([islogin, exchange]: [f64; 2]) -> String {
     format!("{islogin:.2} / {exchange:.2}")
 }
 
