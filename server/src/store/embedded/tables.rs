@@ -87,44 +87,17 @@ impl<'txn> Records<'txn> {
         self.write(key, value, expires_at)
     }
 
-    /// Inserts first and puts a live record it replaced back, instead of looking before inserting:
-    /// a new key, the usual case, is then found in its tree once, not twice.
     pub(super) fn insert_new(
         &mut self,
         key: &str,
         value: &[u8],
         lifetime: Lifetime,
     ) -> Result<bool, StoreError> {
-        let expires_at = self.expiry_of(lifetime);
-        let replaced = self
-            .records
-            .insert(key, (expires_at, value))
-            .map_err(storage_error)?
-            .map(|previous| {
-                let (expires_at, value) = previous.value();
-                StoredRecord {
-                    expires_at,
-                    value: value.to_vec(),
-                }
-            });
-        match replaced {
-            Some(live) if self.is_live(live.expires_at) => {
-                // Back as it was; its expiry entry was never touched.
-                self.records
-                    .insert(key, (live.expires_at, live.value.as_slice()))
-                    .map_err(storage_error)?;
-                Ok(false)
-            }
-            expired => {
-                self.written = true;
-                self.move_expiry(
-                    key,
-                    expired.and_then(|record| record.expires_at),
-                    expires_at,
-                )?;
-                Ok(true)
-            }
+        if self.live(key)?.is_some() {
+            return Ok(false);
         }
+        self.put(key, value, lifetime)?;
+        Ok(true)
     }
 
     pub(super) fn compare_and_swap(
@@ -231,29 +204,18 @@ impl<'txn> Records<'txn> {
             .map_err(storage_error)?
             .and_then(|previous| previous.value().0);
         self.written = true;
-        self.move_expiry(key, previous_expiry, expires_at)
-    }
-
-    /// Moves `key`'s entry in the expiry index from where its previous record had it to where its
-    /// record now needs it.
-    fn move_expiry(
-        &mut self,
-        key: &str,
-        previous: Option<u64>,
-        now: Option<u64>,
-    ) -> Result<(), StoreError> {
-        if previous == now {
+        if previous_expiry == expires_at {
             // Its entry in the expiry index is where it was.
             return Ok(());
         }
-        if let Some(previous) = previous {
+        if let Some(previous_expiry) = previous_expiry {
             self.expiries
-                .remove((previous, key))
+                .remove((previous_expiry, key))
                 .map_err(storage_error)?;
         }
-        if let Some(now) = now {
+        if let Some(expires_at) = expires_at {
             self.expiries
-                .insert((now, key), ())
+                .insert((expires_at, key), ())
                 .map_err(storage_error)?;
         }
         Ok(())
