@@ -66,6 +66,8 @@ pub struct Rate {
     pub per_second: Samples,
     /// CPU the server side used while answering, in cores (1.0 = one core fully busy).
     pub server_cores: f64,
+    /// The part of it the store's own process (`redis-server`) used; 0 for the embedded store.
+    pub store_cores: f64,
     /// How busy the server CPU was meanwhile, whoever used it (0.0 to 1.0): what the server side
     /// did not use of a busy CPU went to other work on this shared machine.
     pub server_cpu_busy: f64,
@@ -284,7 +286,9 @@ async fn rate<I, P: IntoIterator<Item = I>>(
     let (answered, took) = drive(pool(1_000).await?.into_iter().collect()).await?;
     let per_round = ((per_second(answered, took) * 1.5) as usize).clamp(1_000, 20_000);
     let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
-    let (seconds, ticks) = (procfs::cpu_seconds(pids)?, procfs::cpu_ticks(cpu)?);
+    let store_pids = pids.get(1..).unwrap_or_default();
+    let seconds = [procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?];
+    let ticks = procfs::cpu_ticks(cpu)?;
     let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
     for _round in 0..ROUNDS {
         let round = inputs.by_ref().take(per_round).collect();
@@ -293,12 +297,14 @@ async fn rate<I, P: IntoIterator<Item = I>>(
         rates.push(per_second(answered, took));
     }
     // Each round starts as the one before ends: CPU time over all of them is that of answering.
-    let seconds = procfs::cpu_seconds(pids)? - seconds;
+    let [server, store] = [procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?];
     let (busy, total) = procfs::cpu_ticks(cpu)?;
     let (busy, total) = (busy - ticks.0, (total - ticks.1).max(1));
+    let cores = |used: f64, before: f64| (used - before) / elapsed.as_secs_f64();
     Ok(Rate {
         per_second: Samples::new(rates),
-        server_cores: seconds / elapsed.as_secs_f64(),
+        server_cores: cores(server, seconds[0]),
+        store_cores: cores(store, seconds[1]),
         server_cpu_busy: busy as f64 / total as f64,
     })
 }

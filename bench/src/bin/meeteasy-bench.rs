@@ -146,7 +146,8 @@ async fn run(settings: &Settings) -> Result<()> {
          | … CPU bare axum used meanwhile, and how busy its CPU was (below one core busy, the \
          load generator was the limit) | {ceiling_cores} | — | — |  |\n\
          | `islogin` / ticket exchange rate as a share of that ceiling | {shares} | — | 0.4 |\n\
-         | … the same, of requests per CPU-second each server side used | {per_core} | — | 0.4 |\n\
+         | … the same, of requests per CPU-second the server process itself used (`meeteasy-auth`, \
+         not `redis-server`) | {per_core} | — | 0.4 |\n\
          | Server RSS, fresh server | {idle} |  |\n\
          | Server RSS with {n} scenes created | {scenes} |  |\n\
          | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {gauge}) \
@@ -240,9 +241,11 @@ fn ms(value: f64) -> String {
 }
 
 /// `measured`'s `islogin` and exchange as shares of `ceiling`, in requests per CPU-second of the
-/// server side: comparable when the load generator kept one of them from filling its CPU.
+/// server process itself (not its store's): comparable when the load generator kept one of them
+/// from filling its CPU, and when `redis-server` took part of the server's.
 fn per_core_shares(measured: &[Rate], ceiling: &[Rate; 2]) -> String {
-    let per_core = |rate: &Rate| rate.per_second.median() / rate.server_cores.max(f64::EPSILON);
+    let server = |rate: &Rate| (rate.server_cores - rate.store_cores).max(f64::EPSILON);
+    let per_core = |rate: &Rate| rate.per_second.median() / server(rate);
     two([0, 1].map(|at| per_core(&measured[at]) / per_core(&ceiling[at])))
 }
 
@@ -253,7 +256,12 @@ fn two([islogin, exchange]: [f64; 2]) -> String {
 
 fn cores(rate: &Rate) -> String {
     let (cores, busy) = (rate.server_cores, rate.server_cpu_busy * 100.0);
-    format!("{cores:.2} cores (CPU {busy:.0} % busy)")
+    let store = rate.store_cores;
+    let store = (store > 0.0).then(|| format!(", {store:.2} of them `redis-server`'s"));
+    format!(
+        "{cores:.2} cores{} (CPU {busy:.0} % busy)",
+        store.unwrap_or_default()
+    )
 }
 
 fn per_second(rates: &Samples) -> String {
