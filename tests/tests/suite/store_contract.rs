@@ -117,6 +117,7 @@ contract!(
     a_slot_is_claimed_once_until_its_lifetime_ends,
     notify_reaches_earlier_subscribers_of_the_topic,
     ping_answers,
+    every_operation_allocates_a_small_future,
     session_index_lists_a_users_live_sessions_newest_first,
     session_index_forgets_expired_sessions_by_itself,
     revoking_a_session_ends_its_descendants_at_any_depth,
@@ -674,6 +675,46 @@ async fn notify_reaches_earlier_subscribers_of_the_topic(store: &Arc<dyn Store>)
 
 async fn ping_answers(store: &Arc<dyn Store>) {
     store.ping().await.unwrap();
+}
+
+/// The server's allocator (cli/src/allocator.rs) keeps freed blocks of up to 4 KiB in its thread
+/// cache; larger ones go back to the arena, which returns their pages to the system as soon as
+/// they are unused. An operation's future is allocated on every call: it must fit, or calls pay
+/// for returning pages and faulting them in again (a tenth of a Redis `islogin`'s CPU, profiled).
+async fn every_operation_allocates_a_small_future(store: &Arc<dyn Store>) {
+    let (value, lifetime, window) = (b"value".as_slice(), Lifetime::Forever, SHORT);
+    let steps = [
+        Step::Get("a"),
+        Step::ClaimSlot {
+            key: "b",
+            lifetime: SHORT,
+        },
+    ];
+    let sizes = [
+        ("get", size_of_val(&*store.get("a"))),
+        ("put", size_of_val(&*store.put("a", value, lifetime))),
+        (
+            "insert_new",
+            size_of_val(&*store.insert_new("a", value, lifetime)),
+        ),
+        (
+            "compare_and_swap",
+            size_of_val(&*store.compare_and_swap("a", value, value, lifetime)),
+        ),
+        ("append", size_of_val(&*store.append("a", value, lifetime))),
+        ("take", size_of_val(&*store.take("a"))),
+        ("delete", size_of_val(&*store.delete("a"))),
+        (
+            "count_in_window",
+            size_of_val(&*store.count_in_window("a", window)),
+        ),
+        ("claim_slot", size_of_val(&*store.claim_slot("a", SHORT))),
+        ("batch", size_of_val(&*store.batch(&steps))),
+        ("notify", size_of_val(&*store.notify("a"))),
+        ("ping", size_of_val(&*store.ping())),
+    ];
+    let large: Vec<_> = sizes.iter().filter(|(_, size)| *size > 4096).collect();
+    assert!(large.is_empty(), "futures over 4 KiB: {large:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

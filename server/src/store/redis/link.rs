@@ -26,7 +26,13 @@ impl Link {
     pub(super) async fn handle(&self) -> RedisResult<Handle> {
         Ok(match self {
             Self::Single(manager) => Handle::Manager(manager.clone()),
-            Self::Sentinel(sentinel) => Handle::Multiplexed(sentinel.connection().await?),
+            Self::Sentinel(sentinel) => match sentinel.current() {
+                Some(master) => Handle::Multiplexed(master),
+                // Boxed: asking the sentinels and connecting hold several KiB of the client's
+                // futures, which every operation's future would otherwise carry (and allocate,
+                // beyond the allocator's thread cache, on every call).
+                None => Handle::Multiplexed(Box::pin(sentinel.connection()).await?),
+            },
             Self::Cluster(cluster) => Handle::Cluster(cluster.clone()),
         })
     }

@@ -155,7 +155,9 @@ impl RedisStore {
                         if effect == Effect::Write
                             && let Some(ack) = self.replica_ack
                         {
-                            self.await_replicas(&mut handle, key, ack).await?;
+                            // Boxed: routing the wait on a Cluster holds KiB of the client's
+                            // futures, which every operation's future would otherwise carry.
+                            Box::pin(self.await_replicas(&mut handle, key, ack)).await?;
                         }
                         return Ok(value);
                     }
