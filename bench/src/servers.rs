@@ -66,17 +66,32 @@ impl AuthProcess {
 
     /// Runs `binary` pinned to `cpu` (its threads too), with the arguments `configure` gives it
     /// in a fresh directory, on a free loopback port (`--listen`), its output to the directory's
-    /// log; waits until `/readyz` answers.
+    /// log; waits until `/readyz` answers. Another process may take the port before the server
+    /// binds it (once, the dev server's own fake WeChat did): the server then exits at start, and
+    /// it is tried twice more, on fresh ports.
     async fn launch(
         binary: &Path,
         cpu: usize,
-        configure: impl FnOnce(&mut Command, &Path) -> Result<()>,
+        configure: impl Fn(&mut Command, &Path) -> Result<()>,
+    ) -> Result<Self> {
+        for _ in 1..3 {
+            match Self::launch_once(binary, cpu, &configure).await {
+                Ok(server) => return Ok(server),
+                Err(error) => eprintln!("{error}\n(trying again on a fresh port)"),
+            }
+        }
+        Self::launch_once(binary, cpu, &configure).await
+    }
+
+    async fn launch_once(
+        binary: &Path,
+        cpu: usize,
+        configure: impl Fn(&mut Command, &Path) -> Result<()>,
     ) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
         let mut command = Command::new("taskset");
         command.args(["-c", &cpu.to_string()]).arg(binary);
         configure(&mut command, dir.path())?;
-        // Another process may take the port before the server does: then it fails to start.
         let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
         let address = address.map_err(because("finding a free port"))?.to_string();
         let log = File::create(dir.path().join("log")).map_err(because("creating its log"))?;
