@@ -286,9 +286,10 @@ async fn rate<I, P: IntoIterator<Item = I>>(
     let (answered, took) = drive(pool(1_000).await?.into_iter().collect()).await?;
     let per_round = ((per_second(answered, took) * 1.5) as usize).clamp(1_000, 20_000);
     let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
+    // The server's process first, then its store's own (`redis-server`), if it has one.
     let store_pids = pids.get(1..).unwrap_or_default();
-    let seconds = [procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?];
-    let ticks = procfs::cpu_ticks(cpu)?;
+    let used = || Ok::<_, Error>([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?]);
+    let (before, ticks) = (used()?, procfs::cpu_ticks(cpu)?);
     let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
     for _round in 0..ROUNDS {
         let round = inputs.by_ref().take(per_round).collect();
@@ -297,14 +298,13 @@ async fn rate<I, P: IntoIterator<Item = I>>(
         rates.push(per_second(answered, took));
     }
     // Each round starts as the one before ends: CPU time over all of them is that of answering.
-    let [server, store] = [procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?];
-    let (busy, total) = procfs::cpu_ticks(cpu)?;
+    let (after, (busy, total)) = (used()?, procfs::cpu_ticks(cpu)?);
     let (busy, total) = (busy - ticks.0, (total - ticks.1).max(1));
-    let cores = |used: f64, before: f64| (used - before) / elapsed.as_secs_f64();
+    let cores = |at: usize| (after[at] - before[at]) / elapsed.as_secs_f64();
     Ok(Rate {
         per_second: Samples::new(rates),
-        server_cores: cores(server, seconds[0]),
-        store_cores: cores(store, seconds[1]),
+        server_cores: cores(0),
+        store_cores: cores(1),
         server_cpu_busy: busy as f64 / total as f64,
     })
 }

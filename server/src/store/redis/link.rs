@@ -26,13 +26,7 @@ impl Link {
     pub(super) async fn handle(&self) -> RedisResult<Handle> {
         Ok(match self {
             Self::Single(manager) => Handle::Manager(manager.clone()),
-            Self::Sentinel(sentinel) => match sentinel.current() {
-                Some(master) => Handle::Multiplexed(master),
-                // Boxed: asking the sentinels and connecting hold several KiB of the client's
-                // futures, which every operation's future would otherwise carry (and allocate,
-                // beyond the allocator's thread cache, on every call).
-                None => Handle::Multiplexed(Box::pin(sentinel.connection()).await?),
-            },
+            Self::Sentinel(sentinel) => Handle::Multiplexed(sentinel.connection().await?),
             Self::Cluster(cluster) => Handle::Cluster(cluster.clone()),
         })
     }
@@ -164,9 +158,16 @@ impl SentinelLink {
     }
 
     async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        if let Some(connection) = self.current() {
-            return Ok(connection);
+        match self.current() {
+            Some(connection) => Ok(connection),
+            // Boxed: asking the sentinels and connecting hold several KiB of the client's futures,
+            // which every operation's future would otherwise carry (and allocate, beyond the
+            // allocator's thread cache, on every call).
+            None => Box::pin(self.find_master()).await,
         }
+    }
+
+    async fn find_master(&self) -> RedisResult<MultiplexedConnection> {
         let mut sentinel = self.sentinel.lock().await;
         // Another operation may have found the master while this one waited for the lock.
         if let Some(connection) = self.current() {
