@@ -67,7 +67,7 @@ pub async fn cold_start(driver: &Driver, binary: &Path, relay: &Relay) -> Result
     let every = Duration::from_millis(20);
     let qr = poll("the QR did not show", DEADLINE, every, shown).await?;
     let qr_requested = wait_for(relay, requested, is_qr_request).await?;
-    close(window, app.pid).await;
+    stop(app.pid, Some(window)).await;
     Ok(ColdStart {
         app_started,
         qr_requested,
@@ -85,19 +85,14 @@ pub async fn launch_driven(driver: &Driver, binary: &Path) -> Result<(ConsoleWin
     }
 }
 
-/// Ends the session (which closes the app) and waits until the app's processes are gone.
-pub async fn close(window: ConsoleWindow, app: u32) {
-    let processes = procfs::tree(app);
-    window.close().await;
-    stop(processes, false).await;
-}
-
-/// Stops `processes` (an app first, then those below it): SIGTERM to the app when `terminate`,
-/// then waits; any still there after 15 s get SIGKILL, so the next launch runs alone.
-pub async fn stop(processes: Vec<Process>, terminate: bool) {
-    let pids: Vec<u32> = processes.iter().map(|process| process.pid).collect();
-    if terminate && let Some(app) = pids.first() {
-        let _gone_already = run(&format!("kill -TERM {app}"));
+/// Stops an app and every process below it: by ending its WebDriver session (`window`) if it has
+/// one, else with SIGTERM; then waits, and sends SIGKILL to any still there after 15 s, so the next
+/// launch runs alone.
+pub async fn stop(app: u32, window: Option<ConsoleWindow>) {
+    let pids: Vec<u32> = procfs::tree(app).iter().map(|app| app.pid).collect();
+    match window {
+        Some(window) => window.close().await,
+        None => drop(run(&format!("kill -TERM {app}"))),
     }
     let gone = async || Ok((!pids.iter().any(|&pid| procfs::is_running(pid))).then_some(()));
     let (within, every) = (Duration::from_secs(15), Duration::from_millis(20));
@@ -117,8 +112,8 @@ pub fn is_qr_request(line: &str) -> bool {
 /// for it at most 30 s.
 pub async fn wait_for(relay: &Relay, since: Instant, picks: fn(&str) -> bool) -> Result<f64> {
     let found = async || Ok(relay.find(since, picks));
-    let what = "the relay saw no such request";
-    poll(what, DEADLINE, Duration::from_millis(2), found).await
+    let every = Duration::from_millis(2);
+    poll("the relay saw no such request", DEADLINE, every, found).await
 }
 
 /// Memory (PSS) of an app and every process below it (WebKitWebProcess, WebKitNetworkProcess,

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout};
 
-use crate::{Result, because, fail};
+use crate::{Context, Result, fail};
 
 /// Longer than any answer is awaited (a long-poll's 30 s); only a stuck server takes it.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
@@ -30,59 +30,34 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `url`, `http://HOST:PORT` (no path), from `local` (any loopback address works
-    /// on Linux) or the default address.
-    pub async fn open(url: &str, local: Option<IpAddr>) -> Result<Self> {
-        let Some(authority) = url.strip_prefix("http://") else {
-            fail!("{url}: not an http:// base URL");
-        };
-        let not_ip_port = because(format!("{url}: not IP:PORT"));
-        let server: SocketAddr = authority.parse().map_err(not_ip_port)?;
-        let connecting = format!("connecting to {authority}");
-        let socket = match server {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        };
-        let socket = socket.map_err(because(connecting.clone()))?;
+    /// Connects to `server` from `local` (any loopback address works on Linux) or the default
+    /// address.
+    pub async fn open(server: SocketAddr, local: Option<IpAddr>) -> Result<Self> {
+        let connecting = format!("connecting to {server}");
+        // Every server of the benchmark listens on IPv4 loopback.
+        let socket = TcpSocket::new_v4().context(connecting.clone())?;
         if let Some(local) = local {
             let bound = socket.bind(SocketAddr::new(local, 0));
-            bound.map_err(because(format!("binding to {local}")))?;
+            bound.context(format!("binding to {local}"))?;
         }
         let connected = timeout(CONNECT_TIMEOUT, socket.connect(server)).await;
-        let connected = connected.map_err(because(format!("{connecting}: no answer")))?;
-        let stream = connected.map_err(because(connecting))?;
-        let nodelay = stream.set_nodelay(true);
-        nodelay.map_err(because("setting TCP_NODELAY"))?;
-        let (host, read) = (format!("Host: {authority}\r\n"), Vec::with_capacity(4096));
+        let stream = connected.context(format!("{connecting}: no answer"))?;
+        let stream = stream.context(connecting)?;
+        stream.set_nodelay(true).context("setting TCP_NODELAY")?;
+        let (host, read) = (format!("Host: {server}\r\n"), Vec::with_capacity(4096));
         Ok(Self { stream, host, read })
     }
 
-    /// `GET path`, with `bearer` if any; any status but `status` fails, with the body. Returns
-    /// the body.
-    pub async fn get(&mut self, path: &str, bearer: Option<&str>, status: u16) -> Result<&[u8]> {
-        self.send("GET", path, bearer, None, status).await
-    }
-
-    /// `POST path` with a JSON `body`; otherwise as [`get`](Self::get).
-    pub async fn post_json(
+    /// A `POST path` of the JSON `body`, or a `GET path` without one, with `bearer` if any; reads
+    /// the answer within [`ANSWER_TIMEOUT`]. Returns its body; an answer but a success (2xx) fails,
+    /// with the body.
+    pub async fn request(
         &mut self,
-        path: &str,
-        bearer: Option<&str>,
-        body: &str,
-        status: u16,
-    ) -> Result<&[u8]> {
-        self.send("POST", path, bearer, Some(body), status).await
-    }
-
-    /// Writes the request and reads its answer, within [`ANSWER_TIMEOUT`].
-    async fn send(
-        &mut self,
-        method: &str,
         path: &str,
         bearer: Option<&str>,
         body: Option<&str>,
-        status: u16,
     ) -> Result<&[u8]> {
+        let method = if body.is_some() { "POST" } else { "GET" };
         let authorization = bearer.map(|bearer| format!("Authorization: Bearer {bearer}\r\n"));
         let content = body.map(|body| {
             let length = body.len();
@@ -96,10 +71,9 @@ impl Connection {
             body.unwrap_or_default()
         );
         let answered = timeout(ANSWER_TIMEOUT, self.answer(request.as_bytes())).await;
-        let (got, body) = answered.map_err(because(format!("{path}: no answer")))??;
-        if got != status {
-            let body = String::from_utf8_lossy(body);
-            fail!("{path}: HTTP {got}, not {status}: {body}");
+        let (status, body) = answered.context(format!("{path}: no answer"))??;
+        if !(200..300).contains(&status) {
+            fail!("{path}: HTTP {status}: {}", String::from_utf8_lossy(body));
         }
         Ok(body)
     }
@@ -107,12 +81,12 @@ impl Connection {
     /// Writes `request` and reads its answer: the status and the body.
     async fn answer(&mut self, request: &[u8]) -> Result<(u16, &[u8])> {
         let sent = self.stream.write_all(request).await;
-        sent.map_err(because("sending a request"))?;
+        sent.context("sending a request")?;
         self.read.clear();
-        let (head_end, length) = loop {
+        let (head_end, (status, length)) = loop {
             self.fill().await?;
             if let Some(end) = self.read.windows(4).position(|w| w == b"\r\n\r\n") {
-                break (end + 4, body_length(&self.read[..end])?);
+                break (end + 4, status_and_length(&self.read[..end])?);
             }
         };
         while self.read.len() < head_end + length {
@@ -121,59 +95,47 @@ impl Connection {
         if self.read.len() > head_end + length {
             fail!("the server answered more than one request's worth");
         }
-        Ok((status(&self.read)?, &self.read[head_end..]))
+        Ok((status, &self.read[head_end..]))
     }
 
     async fn fill(&mut self) -> Result<()> {
         let read = self.stream.read_buf(&mut self.read).await;
-        if read.map_err(because("reading an answer"))? == 0 {
+        if read.context("reading an answer")? == 0 {
             fail!("the server closed the connection before answering");
         }
         Ok(())
     }
 }
 
-/// The status code of the answer's first line, `HTTP/1.1 200 OK`.
-fn status(answer: &[u8]) -> Result<u16> {
-    let code = std::str::from_utf8(answer.get(9..12).unwrap_or_default());
-    match code.ok().and_then(|code| code.parse().ok()) {
-        Some(code) if answer.starts_with(b"HTTP/1.1 ") => Ok(code),
-        _ => fail!(
-            "not an HTTP/1.1 answer: {}",
-            String::from_utf8_lossy(answer)
-        ),
-    }
-}
-
-/// The length of the body after an answer's `head`: none for a 204, else its `Content-Length`
-/// (every other answer of the benchmark's requests has one).
-fn body_length(head: &[u8]) -> Result<usize> {
-    if status(head)? == 204 {
-        return Ok(0);
-    }
+/// The status of an answer's `head` and the length of the body after it: none for a 204, else
+/// its `Content-Length` (every other answer to the benchmark's requests has one).
+fn status_and_length(head: &[u8]) -> Result<(u16, usize)> {
     let head = String::from_utf8_lossy(head);
-    let value = head.split("\r\n").find_map(|line| {
+    let status_line = head.strip_prefix("HTTP/1.1 ");
+    let status = status_line.and_then(|line| line.get(..3)?.parse().ok());
+    let length = head.split("\r\n").find_map(|line| {
         let (name, value) = line.split_once(':')?;
         let length = name.eq_ignore_ascii_case("content-length");
         length.then(|| value.trim().parse().ok())?
     });
-    match value {
-        Some(length) => Ok(length),
-        None => fail!("an answer without a Content-Length: {head}"),
+    match (status, length) {
+        (Some(204), _) => Ok((204, 0)),
+        (Some(status), Some(length)) => Ok((status, length)),
+        _ => fail!("not an HTTP/1.1 answer with a Content-Length: {head}"),
     }
 }
 
 /// Sends `request(connection, input)` for every input over `connections` fresh connections to
-/// `url`, each sending its next request as soon as one is answered (a closed loop); returns the
+/// `server`, each sending its next request as soon as one is answered (a closed loop); returns the
 /// answers and how long they took, not counting the connecting. The first failed request fails
 /// the run: a rate counted around errors would not be the real one.
 pub async fn drive<I, O>(
-    url: &str,
+    server: SocketAddr,
     inputs: impl IntoIterator<Item = I>,
     connections: usize,
     request: impl AsyncFn(&mut Connection, I) -> Result<O>,
 ) -> Result<(Vec<O>, Duration)> {
-    let opened = (0..connections).map(|_| Connection::open(url, None));
+    let opened = (0..connections).map(|_| Connection::open(server, None));
     let opened = try_join_all(opened).await?;
     let (inputs, request) = (RefCell::new(inputs.into_iter()), &request);
     let started = Instant::now();
@@ -204,7 +166,7 @@ mod tests {
     /// A server on a free loopback port: `GET /pending` answers a small JSON, `POST /echo` its
     /// body, `GET /large` 200 KB (more than one read), `GET /missing` a 404 with a body, `GET /peer`
     /// the caller's address, `POST /step` a 204.
-    async fn server() -> String {
+    async fn server() -> SocketAddr {
         let peer =
             |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() };
         let missing = || async { (StatusCode::NOT_FOUND, "no such thing") };
@@ -216,76 +178,56 @@ mod tests {
             .route("/large", get(|| async { "x".repeat(200_000) }))
             .route("/missing", get(missing));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = listener.local_addr().unwrap();
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        url
-    }
-
-    async fn connection() -> Connection {
-        Connection::open(&server().await, None).await.unwrap()
+        server
     }
 
     #[tokio::test]
     async fn every_input_is_answered_over_the_kept_alive_connections() {
         let echo = async |connection: &mut Connection, n: usize| {
-            let pending = connection.get("/pending", Some("token"), 200).await?;
-            assert_eq!(pending, br#"{"status":"pending"}"#);
+            let pending = connection.request("/pending", Some("token"), None);
+            assert_eq!(pending.await?, br#"{"status":"pending"}"#);
             let sent = n.to_string();
-            let echoed = connection.post_json("/echo", None, &sent, 200).await?;
+            let echoed = connection.request("/echo", None, Some(&sent)).await?;
             Ok(String::from_utf8_lossy(echoed).parse::<usize>().ok())
         };
-        let (mut echoed, _took) = drive(&server().await, 0..200, 8, echo).await.unwrap();
+        let (mut echoed, _took) = drive(server().await, 0..200, 8, echo).await.unwrap();
         echoed.sort_unstable();
         assert_eq!(echoed, (0..200).map(Some).collect::<Vec<_>>());
     }
 
+    /// A body longer than one read is read whole, a 204 ends at its head, and either way the
+    /// connection goes on; another status fails with the body.
     #[tokio::test]
-    async fn a_body_longer_than_one_read_is_read_whole() {
-        let mut connection = connection().await;
+    async fn answers_are_read_whole_and_the_connection_goes_on() {
+        let mut connection = Connection::open(server().await, None).await.unwrap();
         for _ in 0..2 {
-            let body = connection.get("/large", None, 200).await.unwrap();
-            assert_eq!(body.len(), 200_000);
+            let large = connection.request("/large", None, None).await;
+            assert_eq!(large.unwrap().len(), 200_000);
+            let step = connection.request("/step", None, Some("{}")).await;
+            assert!(step.unwrap().is_empty());
         }
-    }
-
-    #[tokio::test]
-    async fn another_status_fails_with_the_body() {
-        let mut connection = connection().await;
-        let error = connection.get("/missing", None, 200).await.unwrap_err();
-        let expected = "HTTP 404, not 200: no such thing";
-        assert!(error.to_string().contains(expected), "{error}");
-    }
-
-    #[tokio::test]
-    async fn a_204_ends_at_its_head_and_the_connection_goes_on() {
-        let mut connection = connection().await;
-        for _ in 0..2 {
-            let body = connection.post_json("/step", None, "{}", 204);
-            assert!(body.await.unwrap().is_empty());
-        }
-        let pending = connection.get("/pending", None, 200).await.unwrap();
-        assert_eq!(pending, br#"{"status":"pending"}"#);
+        let missing = connection.request("/missing", None, None).await;
+        let error = missing.unwrap_err().to_string();
+        assert!(error.contains("HTTP 404: no such thing"), "{error}");
     }
 
     #[tokio::test]
     async fn a_connection_comes_from_the_local_address_asked_for() {
-        let url = server().await;
+        let server = server().await;
         for local in [None, Some([127, 1, 0, 7].into())] {
-            let mut connection = Connection::open(&url, local).await.unwrap();
-            let peer = connection.get("/peer", None, 200).await.unwrap();
+            let mut connection = Connection::open(server, local).await.unwrap();
+            let peer = connection.request("/peer", None, None).await.unwrap();
             let expected = local.unwrap_or([127, 0, 0, 1].into()).to_string();
             assert_eq!(String::from_utf8_lossy(peer), expected);
         }
     }
 
     #[test]
-    fn reads_the_status_and_the_body_length() {
-        let head = b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nContent-Length: 17";
-        assert_eq!(status(head).unwrap(), 201);
-        assert_eq!(body_length(head).unwrap(), 17);
-        assert_eq!(body_length(b"HTTP/1.1 204 No Content\r\nx: 1").unwrap(), 0);
-        assert!(body_length(b"HTTP/1.1 200 OK\r\nx: 1").is_err());
-        assert!(status(b"HTTP/1.0 200 OK").is_err());
+    fn an_answer_without_its_length_is_refused() {
+        assert!(status_and_length(b"HTTP/1.1 200 OK\r\nx: 1").is_err());
+        assert!(status_and_length(b"HTTP/1.0 200 OK\r\nContent-Length: 1").is_err());
     }
 }

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
-/// Why a run failed: what was being done, and the error that caused it, if any. Every failure
-/// stops the run: a figure measured around an error would not mean what its table says.
+/// Why a run failed: what was being done, and the error that caused it, if any, written after it
+/// (an error's own message often leaves out its cause's). Every failure stops the run: a figure
+/// measured around an error would not mean what its table says.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Error(String, #[source] Option<Cause>);
+#[error("{0}{caused_by}", caused_by = .1.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+pub struct Error(String, Option<Cause>);
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -37,10 +38,21 @@ macro_rules! fail {
     };
 }
 
-/// Wraps an error (I/O, HTTP, a task's) with what was being done.
-pub fn because<E: Into<Cause>>(what: impl Into<String>) -> impl FnOnce(E) -> Error {
-    let what = what.into();
-    move |cause| Error(what, Some(cause.into()))
+/// Says what was being done when an error (I/O, HTTP, a task's) or a missing value stopped it.
+pub trait Context<T> {
+    fn context(self, what: impl Into<String>) -> Result<T>;
+}
+
+impl<T, E: Into<Cause>> Context<T> for Result<T, E> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|cause| Error(what.into(), Some(cause.into())))
+    }
+}
+
+impl<T> Context<T> for Option<T> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.ok_or_else(|| Error::new(what))
+    }
 }
 
 /// Writes progress to stderr, after the program's name.
@@ -49,35 +61,55 @@ macro_rules! progress {
     ($($step:tt)+) => { eprintln!("{}: {}", env!("CARGO_BIN_NAME"), format!($($step)+)) };
 }
 
-/// `program`'s exit code for `outcome`. A failure is written out with every error that caused it,
-/// on one line (an error's own message often leaves out its cause's).
+/// `program`'s exit code for `outcome`, and why it failed, if it did.
 pub fn exit_code(program: &str, outcome: Result<()>) -> std::process::ExitCode {
     let Err(error) = outcome else {
         return std::process::ExitCode::SUCCESS;
     };
-    let causes = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source());
-    let causes: Vec<String> = causes.map(ToString::to_string).collect();
-    eprintln!("{program}: {}", causes.join(": "));
+    eprintln!("{program}: {error}");
     std::process::ExitCode::FAILURE
 }
 
 /// This program's arguments, each after a space: how the command that ran is printed.
 pub fn arguments() -> String {
-    let args = std::env::args().skip(1);
-    args.map(|arg| format!(" {arg}")).collect()
+    std::env::args()
+        .skip(1)
+        .map(|arg| format!(" {arg}"))
+        .collect()
+}
+
+/// `name` in this program's directory, where cargo builds the other binaries it runs too.
+pub fn beside_this(name: &str) -> std::path::PathBuf {
+    let this = std::env::current_exe().unwrap_or_default();
+    this.with_file_name(name)
 }
 
 /// Runs a short command (its words split at spaces); returns its standard output.
 pub fn run(command: &str) -> Result<String> {
     let mut words = command.split(' ');
     let mut program = std::process::Command::new(words.next().unwrap_or_default());
-    let output = program.args(words).output();
-    let output = output.map_err(because(format!("running {command}")))?;
+    let output = program
+        .args(words)
+        .output()
+        .context(format!("running {command}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         fail!("`{command}` failed ({}): {stderr}", output.status);
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The first word after `prefix` that is a `T`, on a line of `text` that starts with `prefix`
+/// (lines end in `\n` or `\r`).
+pub fn value_after<T: std::str::FromStr>(text: &str, prefix: &str) -> Option<T> {
+    let value = |line: &str| {
+        line.strip_prefix(prefix)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    text.split(['\r', '\n']).find_map(value)
 }
 
 /// Asks `found` every `every` until it finds something; fails with "`what` within `within`" if it
@@ -134,6 +166,11 @@ impl Samples {
             n => f64::midpoint(self.0[n / 2 - 1], self.0[n / 2]),
         }
     }
+
+    /// The median, the minimum and the maximum: how the tables give repeated runs.
+    pub fn spread(&self) -> [f64; 3] {
+        [self.median(), self.percentile(0.0), self.percentile(100.0)]
+    }
 }
 
 /// A whole number with thousands separators: 12345.6 -> "12,346".
@@ -148,13 +185,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_medians_and_thousands() {
+    fn percentiles_medians_values_and_thousands() {
         let latencies = Samples::ms((1..=200).rev().map(Duration::from_millis));
         let [min, p50, p99, max] = [0.0, 50.0, 99.0, 100.0].map(|p| latencies.percentile(p));
         assert_eq!([min, p50, p99, max], [1.0, 100.0, 198.0, 200.0]);
         assert_eq!(Samples::default().percentile(99.0), 0.0);
-        assert_eq!(Samples::new([3.0, 1.0, 2.0]).median(), 2.0);
+        assert_eq!(Samples::new([3.0, 1.0, 2.0]).spread(), [2.0, 1.0, 3.0]);
         assert_eq!(Samples::new([4.0, 1.0, 2.0, 3.0]).median(), 2.5);
+        let benchmark = "SET: rps=80000.0 (overall: 79000.5)\rSET: 81234.57 requests per second\n";
+        assert_eq!(value_after(benchmark, "SET: "), Some(81234.57));
         let grouped = [0.4, 999.0, 12_345.6, 1_234_567.0].map(thousands);
         assert_eq!(grouped, ["0", "999", "12,346", "1,234,567"]);
     }

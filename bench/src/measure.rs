@@ -3,21 +3,20 @@
 //! CPU and the load from the other (and the CPU the server side used meanwhile), and many consoles
 //! waiting at once. Each function below says how its figure is taken.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::cell::Cell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
+use meeteasy_protocol::TokenResponse;
+use serde_json::json;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use meeteasy_protocol::TokenResponse;
-use serde_json::json;
-
-use crate::Samples;
 use crate::lean_http::{self, Connection};
-use crate::servers::{AuthProcess, Endpoint, SCENES_PER_ADDRESS, Scene, parse};
-use crate::{Error, Result, because, procfs};
+use crate::servers::{AuthProcess, SCENES_PER_ADDRESS, Scene, await_waiters, parse};
+use crate::{Context, Error, Result, Samples, beside_this, procfs};
 
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
@@ -33,10 +32,10 @@ const WARM_UP: usize = 10;
 
 /// Benchmarks meeteasy-auth on the embedded store and on Redis.
 #[derive(Debug, clap::Parser)]
-pub struct Settings {
-    /// The `meeteasy-auth` binary (default: next to this one).
-    #[arg(long)]
-    pub auth_bin: Option<PathBuf>,
+pub struct Bench {
+    /// The `meeteasy-auth` binary.
+    #[arg(long, default_value_os_t = beside_this("meeteasy-auth"))]
+    pub auth_bin: PathBuf,
     /// The CPU the servers (and redis-server) are pinned to.
     #[arg(long, default_value_t = 0)]
     pub server_cpu: usize,
@@ -58,9 +57,11 @@ pub struct Settings {
     /// Requests per test of redis-benchmark.
     #[arg(long, default_value_t = 200_000)]
     pub redis_requests: u64,
+    /// How many console addresses the run has used.
+    #[arg(skip)]
+    consoles: Cell<u32>,
 }
 
-/// A measured rate.
 pub struct Rate {
     /// Requests per second of each round.
     pub per_second: Samples,
@@ -83,49 +84,39 @@ pub struct Waiting {
     pub wake_ups: Samples,
 }
 
-/// What every measurement needs: the settings, the server binary, and how many console addresses
-/// were used so far.
-pub struct Bench<'a> {
-    pub settings: &'a Settings,
-    pub binary: PathBuf,
-    pub consoles: u32,
-}
-
-impl Bench<'_> {
+impl Bench {
     /// A console's loopback address, not used before in this run: 127.1.0.1 on, 250 to each /24
     /// (a console from x.x.x.0 or x.x.x.255 might look like a network or broadcast).
-    fn console(&mut self) -> IpAddr {
-        let (high, low) = (self.consoles / 250, self.consoles % 250 + 1);
-        self.consoles += 1;
+    fn console(&self) -> IpAddr {
+        let used = self.consoles.replace(self.consoles.get() + 1);
+        let (high, low) = (used / 250, used % 250 + 1);
         Ipv4Addr::from(0x7f01_0000 + (high << 8) + low).into()
     }
 
     /// A fresh server on `store` (`None`: a fresh embedded store), and a phone logged in there.
     pub async fn start(&self, store: Option<&str>) -> Result<(AuthProcess, String)> {
-        let cpu = self.settings.server_cpu;
-        let server = AuthProcess::start(&self.binary, cpu, store).await?;
-        let mut phone = server.endpoint.connect(None).await?;
-        let phone = phone.dev_login("bench-phone").await?;
-        Ok((server, phone))
+        let server = AuthProcess::start(&self.auth_bin, self.server_cpu, store).await?;
+        let mut phone = Connection::open(server.address, None).await?;
+        Ok((server, phone.dev_login("bench-phone").await?))
     }
 
     /// Whole scan logins one after another, as the products make them: create (on the console's
     /// server), scan (on the phone's, which logged `phone` in; the console is told `scanned`),
     /// then the console waits in `islogin?wait=30` and, once the server's waiter gauge says so, the
     /// phone confirms. Returns each time from sending the confirm to holding `confirmed`.
-    pub async fn logins(&mut self, [console, at]: [&Endpoint; 2], phone: &str) -> Result<Samples> {
-        let (mut phone_side, mut samples) = (at.connect(None).await?, Vec::new());
-        let mut client = console.connect(Some(self.console())).await?;
-        for login in 0..WARM_UP + self.settings.iterations {
+    pub async fn logins(&self, [console, at]: [SocketAddr; 2], phone: &str) -> Result<Samples> {
+        let (mut phone_side, mut samples) = (Connection::open(at, None).await?, Vec::new());
+        let mut client = Connection::open(console, Some(self.console())).await?;
+        for login in 0..WARM_UP + self.iterations {
             if login % SCENES_PER_ADDRESS == SCENES_PER_ADDRESS - 1 {
-                client = console.connect(Some(self.console())).await?;
+                client = Connection::open(console, Some(self.console())).await?;
             }
             let scene = client.create_scene().await?;
             phone_side.phone(phone, &scene.scene, "scan").await?;
             client.islogin(&scene, 30, &["scanned"]).await?;
             let waiting = client.islogin(&scene, 30, &["confirmed"]);
             let confirm = async {
-                console.await_waiters(1).await?;
+                await_waiters(console, 1).await?;
                 let sent = Instant::now();
                 phone_side.phone(phone, &scene.scene, "confirm").await?;
                 Ok(sent)
@@ -139,8 +130,7 @@ impl Bench<'_> {
     }
 
     /// `islogin` requests per second on `at`, which `pids` serve (their CPU time is counted).
-    pub async fn islogin_rate(&mut self, at: &Endpoint, pids: &[u32]) -> Result<Rate> {
-        let settings = self.settings;
+    pub async fn islogin_rate(&self, at: SocketAddr, pids: &[u32]) -> Result<Rate> {
         let pool = async |count| {
             let scenes = self.create_scenes(at, count).await?;
             Ok(scenes.into_iter().map(|(_, scene)| scene))
@@ -148,14 +138,15 @@ impl Bench<'_> {
         let poll = async |connection: &mut Connection, scene: Scene| {
             connection.islogin(&scene, 0, &["pending"]).await.map(drop)
         };
-        rate(settings, at, pids, pool, poll).await
+        self.rate(at, pids, pool, poll).await
     }
 
     /// `islogin` and ticket exchange requests per second on bare axum answering the same JSON
-    /// (`ceiling`, the `bench-ceiling` binary) on the server's CPU: the stack's own ceiling.
-    pub async fn ceiling_rates(&mut self, ceiling: &Path) -> Result<[Rate; 2]> {
-        let server = AuthProcess::start_ceiling(ceiling, self.settings.server_cpu).await?;
-        let (at, pids) = (&server.endpoint, [server.pid()]);
+    /// (`bench-ceiling`) on the server's CPU: the stack's own ceiling.
+    pub async fn ceiling_rates(&self) -> Result<[Rate; 2]> {
+        let ceiling = beside_this("bench-ceiling");
+        let server = AuthProcess::start_ceiling(&ceiling, self.server_cpu).await?;
+        let (at, pids) = (server.address, [server.pid()]);
         let islogin = self.islogin_rate(at, &pids).await?;
         Ok([islogin, self.exchange_rate(at, &pids).await?])
     }
@@ -163,70 +154,75 @@ impl Bench<'_> {
     /// Ticket exchanges per second on `at`, of tickets minted by [`EXCHANGING_PHONES`] mini program
     /// users in turn, as at a conference: one user's exchanges share that user's session index, so
     /// tickets of a single phone would measure one record's contention instead.
-    pub async fn exchange_rate(&self, at: &Endpoint, pids: &[u32]) -> Result<Rate> {
-        let (url, connections) = (&at.url, self.settings.connections);
+    pub async fn exchange_rate(&self, at: SocketAddr, pids: &[u32]) -> Result<Rate> {
         let login = async |phone: &mut Connection, n: usize| {
             phone.dev_login(&format!("guest-bench-exchange-{n}")).await
         };
-        let (phones, _) = lean_http::drive(url, 0..EXCHANGING_PHONES, connections, login).await?;
+        let (phones, _) =
+            lean_http::drive(at, 0..EXCHANGING_PHONES, self.connections, login).await?;
         let mint = async |phone: &mut Connection, n: usize| {
             phone.mint_ticket(&phones[n % EXCHANGING_PHONES]).await
         };
-        let pool = async |count| Ok(lean_http::drive(url, 0..count, connections, &mint).await?.0);
+        let pool = async |count| {
+            Ok(lean_http::drive(at, 0..count, self.connections, &mint)
+                .await?
+                .0)
+        };
         let exchange = async |connection: &mut Connection, login_ticket: String| {
             let ticket = json!({ "login_ticket": login_ticket }).to_string();
             let path = "/auth/login-ticket/exchange";
-            let exchanged = connection.post_json(path, None, &ticket, 200).await?;
+            let exchanged = connection.request(path, None, Some(&ticket)).await?;
             parse::<TokenResponse>(exchanged).map(drop)
         };
-        rate(self.settings, at, pids, pool, exchange).await
+        self.rate(at, pids, pool, exchange).await
     }
 
     /// Verifications per second on `at` of one token, `phone`'s (the same session each time).
-    pub async fn verify_rate(&self, at: &Endpoint, pids: &[u32], phone: &str) -> Result<Rate> {
+    pub async fn verify_rate(&self, at: SocketAddr, pids: &[u32], phone: &str) -> Result<Rate> {
         let pool = async |count| Ok(vec![(); count]);
         let body = json!({ "token": phone }).to_string();
         let verify = async |connection: &mut Connection, ()| {
-            let verified = connection.post_json("/auth/jwt/verify", None, &body, 200);
+            let verified = connection.request("/auth/jwt/verify", None, Some(&body));
             verified.await.map(drop)
         };
-        rate(self.settings, at, pids, pool, verify).await
+        self.rate(at, pids, pool, verify).await
     }
 
     /// `count` scenes from fresh console addresses, each with the address of the console that
     /// created it. Each console creates its scenes one after another over one connection, as a
     /// real one would.
-    async fn create_scenes(&mut self, at: &Endpoint, count: usize) -> Result<Vec<(IpAddr, Scene)>> {
+    async fn create_scenes(&self, at: SocketAddr, count: usize) -> Result<Vec<(IpAddr, Scene)>> {
         let share = |first| (self.console(), SCENES_PER_ADDRESS.min(count - first));
         let shares: Vec<_> = (0..count).step_by(SCENES_PER_ADDRESS).map(share).collect();
         let create = |(console, share): (IpAddr, usize)| async move {
-            let (mut connection, mut scenes) = (at.connect(Some(console)).await?, Vec::new());
+            let mut connection = Connection::open(at, Some(console)).await?;
+            let mut scenes = Vec::new();
             for _ in 0..share {
                 scenes.push((console, connection.create_scene().await?));
             }
             Ok(scenes)
         };
-        let created = stream::iter(shares).map(create);
-        let created = created.buffer_unordered(self.settings.connections);
+        let created = stream::iter(shares)
+            .map(create)
+            .buffer_unordered(self.connections);
         created.try_concat().await
     }
 
-    /// As many consoles as `settings.waiters` each hold `islogin?wait=30` open on a fresh `server`
-    /// (and poll again when a wait ends, as the real console does); then the first
-    /// `settings.wake_ups` of them are confirmed one by one, and timed.
-    pub async fn many_waiting(&mut self, server: &AuthProcess, phone: &str) -> Result<Waiting> {
-        let (count, confirms) = (self.settings.waiters, self.settings.wake_ups);
-        let (at, rss) = (&server.endpoint, || procfs::rss_kib(server.pid()));
+    /// `waiters` consoles each hold `islogin?wait=30` open on a fresh `server` (and poll again when
+    /// a wait ends, as the real console does); then the first `wake_ups` of them are confirmed one
+    /// by one, and timed.
+    pub async fn many_waiting(&self, server: &AuthProcess, phone: &str) -> Result<Waiting> {
+        let (at, rss) = (server.address, || procfs::rss_kib(server.pid()));
         let rss_idle = rss()?;
-        let scenes = self.create_scenes(at, count).await?;
+        let scenes = self.create_scenes(at, self.waiters).await?;
         let (rss_scenes, ramp_started) = (rss()?, Instant::now());
         // Dropping the set stops the consoles still waiting.
         let (mut waiting, mut measured) = (JoinSet::new(), Vec::new());
         for (index, (console, scene)) in scenes.into_iter().enumerate() {
-            let (id, server) = (scene.scene.clone(), at.clone());
+            let id = scene.scene.clone();
             // One console: long-polls until confirmed; says when the answer arrived.
             let console = async move {
-                let mut connection = server.connect(Some(console)).await?;
+                let mut connection = Connection::open(at, Some(console)).await?;
                 loop {
                     let answer = connection.islogin(&scene, 30, &["pending", "confirmed"]);
                     if let ("confirmed", arrived) = answer.await? {
@@ -234,29 +230,28 @@ impl Bench<'_> {
                     }
                 }
             };
-            if index < confirms {
+            if index < self.wake_ups {
                 measured.push((id, tokio::spawn(console)));
             } else {
                 waiting.spawn(console);
             }
-            if (index + 1) % BATCH == 0 || index + 1 == count {
-                at.await_waiters(index + 1).await?;
+            if (index + 1) % BATCH == 0 || index + 1 == self.waiters {
+                await_waiters(at, index + 1).await?;
             }
         }
         let (ramp_up, rss_waiting) = (ramp_started.elapsed(), rss()?);
-        let mut phone_side = at.connect(None).await?;
-        let (waiters, mut wake_ups) = (phone_side.waiters().await?, Vec::with_capacity(confirms));
+        let mut phone_side = Connection::open(at, None).await?;
+        let (waiters, mut wake_ups) = (phone_side.waiters().await?, Vec::new());
         for (scene, console) in measured {
             let sent = Instant::now();
             phone_side.phone(phone, &scene, "confirm").await?;
             let told = tokio::time::timeout(Duration::from_secs(30), console).await;
-            let told = told.map_err(because("a waiting console was not told within 30 s"))?;
-            let arrived = told.map_err(because("a waiting console"))??;
-            wake_ups.push(arrived.duration_since(sent));
+            let told = told.context("a waiting console was not told within 30 s")?;
+            wake_ups.push(told.context("a waiting console")??.duration_since(sent));
         }
         // A console that failed says why, rather than the run reporting a number around it.
         while let Some(finished) = waiting.try_join_next() {
-            finished.map_err(because("a waiting console"))??;
+            finished.context("a waiting console")??;
         }
         let (rss_kib, wake_ups) = ([rss_idle, rss_scenes, rss_waiting], Samples::ms(wake_ups));
         Ok(Waiting {
@@ -266,45 +261,47 @@ impl Bench<'_> {
             wake_ups,
         })
     }
-}
 
-/// Times `request` in [`ROUNDS`] rounds on fresh inputs from `pool`, each of about 1.5 s as a
-/// calibration run estimates. Scenes and tickets live 120 s: a round's inputs must be used well
-/// within that. The requests go over [`lean_http`] connections, so the load generator is not what
-/// limits them.
-async fn rate<I, P: IntoIterator<Item = I>>(
-    settings: &Settings,
-    at: &Endpoint,
-    pids: &[u32],
-    mut pool: impl AsyncFnMut(usize) -> Result<P>,
-    request: impl AsyncFn(&mut Connection, I) -> Result<()>,
-) -> Result<Rate> {
-    let (connections, cpu) = (settings.connections, settings.server_cpu);
-    let per_second = |answered: Vec<()>, took: Duration| answered.len() as f64 / took.as_secs_f64();
-    let drive =
-        async |inputs: Vec<I>| lean_http::drive(&at.url, inputs, connections, &request).await;
-    let (answered, took) = drive(pool(1_000).await?.into_iter().collect()).await?;
-    let per_round = ((per_second(answered, took) * 1.5) as usize).clamp(1_000, 20_000);
-    let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
-    // The server's process first, then its store's own (`redis-server`), if it has one.
-    let store_pids = pids.get(1..).unwrap_or_default();
-    let used = || Ok::<_, Error>([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?]);
-    let (before, ticks) = (used()?, procfs::cpu_ticks(cpu)?);
-    let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
-    for _round in 0..ROUNDS {
-        let round = inputs.by_ref().take(per_round).collect();
-        let (answered, took) = drive(round).await?;
-        elapsed += took;
-        rates.push(per_second(answered, took));
+    /// Times `request` in [`ROUNDS`] rounds on fresh inputs from `pool`, each of about 1.5 s as a
+    /// calibration run estimates. Scenes and tickets live 120 s: a round's inputs must be used well
+    /// within that. The requests go over [`lean_http`] connections, so the load generator is not
+    /// what limits them.
+    async fn rate<I, P: IntoIterator<Item = I>>(
+        &self,
+        at: SocketAddr,
+        pids: &[u32],
+        pool: impl AsyncFn(usize) -> Result<P>,
+        request: impl AsyncFn(&mut Connection, I) -> Result<()>,
+    ) -> Result<Rate> {
+        // Requests per second of `inputs`, and how long they took.
+        let drive = async |inputs: Vec<I>| {
+            let count = inputs.len() as f64;
+            let (_, took) = lean_http::drive(at, inputs, self.connections, &request).await?;
+            Ok::<_, Error>((count / took.as_secs_f64(), took))
+        };
+        let (calibrated, _) = drive(pool(1_000).await?.into_iter().collect()).await?;
+        let per_round = ((calibrated * 1.5) as usize).clamp(1_000, 20_000);
+        let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
+        // The server's process first, then its store's own (`redis-server`), if it has one.
+        let store_pids = pids.get(1..).unwrap_or_default();
+        let used =
+            || Ok::<_, Error>([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?]);
+        let (before, ticks) = (used()?, procfs::cpu_ticks(self.server_cpu)?);
+        let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
+        for _round in 0..ROUNDS {
+            let (rate, took) = drive(inputs.by_ref().take(per_round).collect()).await?;
+            rates.push(rate);
+            elapsed += took;
+        }
+        // Each round starts as the one before ends: CPU time over all of them is that of answering.
+        let (after, (busy, total)) = (used()?, procfs::cpu_ticks(self.server_cpu)?);
+        let (busy, total) = (busy - ticks.0, (total - ticks.1).max(1));
+        let cores = |at: usize| (after[at] - before[at]) / elapsed.as_secs_f64();
+        Ok(Rate {
+            per_second: Samples::new(rates),
+            server_cores: cores(0),
+            store_cores: cores(1),
+            server_cpu_busy: busy as f64 / total as f64,
+        })
     }
-    // Each round starts as the one before ends: CPU time over all of them is that of answering.
-    let (after, (busy, total)) = (used()?, procfs::cpu_ticks(cpu)?);
-    let (busy, total) = (busy - ticks.0, (total - ticks.1).max(1));
-    let cores = |at: usize| (after[at] - before[at]) / elapsed.as_secs_f64();
-    Ok(Rate {
-        per_second: Samples::new(rates),
-        server_cores: cores(0),
-        store_cores: cores(1),
-        server_cpu_busy: busy as f64 / total as f64,
-    })
 }

@@ -6,33 +6,18 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{Error, Result, because, fail};
+use crate::{Context, Result, value_after};
 
 /// Linux counts CPU and start times in USER_HZ ticks, 100 a second on every architecture.
 pub const TICK: Duration = Duration::from_millis(10);
 
 fn read(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(because(format!("reading {path}")))
+    std::fs::read_to_string(path).context(format!("reading {path}"))
 }
 
-/// The first word of `path`, or of its line `name: value`.
-fn word(path: &str, name: Option<&str>) -> Result<String> {
-    let text = read(path)?;
-    let mut lines = text.lines();
-    let line = match name {
-        None => lines.next(),
-        Some(name) => lines.find_map(|line| line.strip_prefix(name)?.strip_prefix(':')),
-    };
-    match line.and_then(|line| line.split_whitespace().next()) {
-        Some(word) => Ok(word.to_owned()),
-        None => fail!("no {} in {path}", name.unwrap_or("value")),
-    }
-}
-
-fn number<T: FromStr>(path: &str, name: Option<&str>) -> Result<T> {
-    let word = word(path, name)?;
-    word.parse()
-        .map_err(|_| Error::new(format!("{path}: {word:?} is not a number")))
+/// The first word after `prefix` in `path`, as a `T`.
+fn value<T: FromStr>(path: &str, prefix: &str) -> Result<T> {
+    value_after(&read(path)?, prefix).context(format!("no {prefix:?} value in {path}"))
 }
 
 /// One process, from `/proc/<pid>/stat` and its `exe` link.
@@ -92,50 +77,46 @@ pub fn tree(root: u32) -> Vec<Process> {
 
 /// CPU time `pids` have used so far, in seconds.
 pub fn cpu_seconds(pids: &[u32]) -> Result<f64> {
-    let ticks = pids.iter().map(|&pid| process(pid).map(|p| p.cpu_ticks));
-    let ticks = ticks.sum::<Option<u64>>();
-    let ticks = ticks.ok_or_else(|| Error::new(format!("one of processes {pids:?} is gone")))?;
+    let ticks: Option<u64> = pids.iter().map(|&pid| Some(process(pid)?.cpu_ticks)).sum();
+    let ticks = ticks.context(format!("one of processes {pids:?} is gone"))?;
     Ok(ticks as f64 * TICK.as_secs_f64())
 }
 
 /// Resident memory of `pid`, in KiB.
 pub fn rss_kib(pid: u32) -> Result<u64> {
-    number(&format!("/proc/{pid}/status"), Some("VmRSS"))
+    value(&format!("/proc/{pid}/status"), "VmRSS:")
 }
 
 /// Proportional memory of `pid` (shared pages split between their users), in KiB.
 pub fn pss_kib(pid: u32) -> Option<u64> {
-    number(&format!("/proc/{pid}/smaps_rollup"), Some("Pss")).ok()
+    value(&format!("/proc/{pid}/smaps_rollup"), "Pss:").ok()
 }
 
 /// Time since boot, in ticks: the clock of [`Process::started`] (`/proc/uptime` has two decimals).
 pub fn uptime_ticks() -> Result<u64> {
-    Ok((number::<f64>("/proc/uptime", None)? * 100.0).round() as u64)
+    Ok((value::<f64>("/proc/uptime", "")? * 100.0).round() as u64)
 }
 
 /// Ticks CPU `cpu` has spent busy (anything but idle and waiting for I/O) and in all, so far.
 pub fn cpu_ticks(cpu: usize) -> Result<(u64, u64)> {
     let (stat, name) = (read("/proc/stat")?, format!("cpu{cpu} "));
-    let mut lines = stat.lines();
-    let line = lines.find_map(|line| line.strip_prefix(&name));
-    let fields = line.unwrap_or_default().split(' ');
+    let line = stat.lines().find_map(|line| line.strip_prefix(&name));
     // user nice system idle iowait irq softirq steal (guest time is already counted in user).
+    let fields = line.unwrap_or_default().split(' ');
     let times: Vec<u64> = fields.flat_map(str::parse).collect();
-    if times.len() < 8 {
-        fail!("no cpu{cpu} in /proc/stat");
-    }
-    let total: u64 = times[..8].iter().sum();
+    let times = times.get(..8).context("no such CPU in /proc/stat")?;
+    let total: u64 = times.iter().sum();
     Ok((total - times[3] - times[4], total))
 }
 
 /// The CPUs this process may run on, as `taskset -c` writes them (`1`, `0-1`).
 pub fn allowed_cpus() -> Result<String> {
-    word("/proc/self/status", Some("Cpus_allowed_list"))
+    value("/proc/self/status", "Cpus_allowed_list:")
 }
 
 /// The 1-minute load average: other work on this shared machine shows in every figure.
 pub fn load_average() -> Result<f64> {
-    number("/proc/loadavg", None)
+    value("/proc/loadavg", "")
 }
 
 /// The CPU model and how many CPUs the machine has.

@@ -1,18 +1,18 @@
 //! The server side of the server benchmark, pinned to one CPU: the real `meeteasy-auth` release
 //! binary as a child process, and the test harness's `redis-server`, with `redis-benchmark`'s own
 //! SET/GET rate against it for comparison; and the contract's calls the benchmark makes to a
-//! server over real HTTP ([`lean_http`](crate::lean_http)), each checked for the status the
-//! contract promises. Dropping a server stops it, so none outlives the benchmark, even when a
-//! measurement fails.
+//! server over real HTTP ([`lean_http`](crate::lean_http)), each answer checked. Dropping a server
+//! stops it, so none outlives the benchmark, even when a measurement fails.
 
 use std::fs::File;
-use std::net::{IpAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use meeteasy_protocol::WechatLoginResponse;
-use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse, LoginTicketResponse};
+use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse};
+use meeteasy_protocol::{LoginTicketResponse, WechatLoginResponse};
+use meeteasy_tests::auth_process::auth_command;
 use meeteasy_tests::redis_server::RedisServer;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -20,7 +20,7 @@ use tempfile::TempDir;
 use tokio::time::Instant;
 
 use crate::lean_http::Connection;
-use crate::{Error, Result, because, fail, poll, run};
+use crate::{Context, Result, fail, poll, run, value_after};
 
 /// The bearer token the servers' `/metrics` asks for.
 const METRICS_TOKEN: &str = "bench-metrics-scraper-token";
@@ -28,7 +28,7 @@ const METRICS_TOKEN: &str = "bench-metrics-scraper-token";
 /// A server on a free loopback port: `meeteasy-auth serve --dev`, or the bare-stack ceiling.
 pub struct AuthProcess {
     child: Child,
-    pub endpoint: Endpoint,
+    pub address: SocketAddr,
     /// Holds the data directory (embedded store) and the server's log.
     dir: TempDir,
 }
@@ -43,17 +43,10 @@ impl AuthProcess {
             let config_text = format!("metrics_token_file = {token_file:?}\n");
             std::fs::write(&token_file, METRICS_TOKEN)
                 .and_then(|()| std::fs::write(&config, config_text))
-                .map_err(because("writing the server's config"))?;
+                .context("writing the server's config")?;
             command.args(["serve", "--dev", "--config"]).arg(&config);
             command.arg("--data-dir").arg(dir.join("data"));
             command.args(store.map(|url| ["--store", url]).into_iter().flatten());
-            // The server's own defaults, whatever this shell has set (RUST_LOG=info is its default).
-            for (name, _) in std::env::vars_os() {
-                if name.to_string_lossy().starts_with("MEETEASY_") {
-                    command.env_remove(name);
-                }
-            }
-            command.env_remove("RUST_LOG");
             Ok(())
         })
         .await
@@ -88,29 +81,27 @@ impl AuthProcess {
         cpu: usize,
         configure: impl Fn(&mut Command, &Path) -> Result<()>,
     ) -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(because("creating the server's directory"))?;
-        let mut command = Command::new("taskset");
+        let dir = tempfile::tempdir().context("creating the server's directory")?;
+        // The harness's command for the auth binary, with the server's own defaults whatever this
+        // shell has set, but through taskset (which passes its environment on).
+        let mut command = auth_command(Path::new("taskset")).into_std();
         command.args(["-c", &cpu.to_string()]).arg(binary);
         configure(&mut command, dir.path())?;
         let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
-        let address = address.map_err(because("finding a free port"))?.to_string();
-        let log = File::create(dir.path().join("log")).map_err(because("creating its log"))?;
-        let stdout = log.try_clone().map_err(because("sharing the server log"))?;
-        command.args(["--listen", &address]);
+        let address = address.context("finding a free port")?;
+        let log = File::create(dir.path().join("log")).context("creating its log")?;
+        let stdout = log.try_clone().context("sharing the server log")?;
+        command.arg("--listen").arg(address.to_string());
         command.stdin(Stdio::null()).stdout(stdout).stderr(log);
-        let running = format!("running {command:?}");
-        let child = command.spawn().map_err(because(running))?;
-        let url = format!("http://{address}");
-        let endpoint = Endpoint { url };
+        let child = command.spawn().context(format!("running {command:?}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut server = Self {
             child,
-            endpoint,
+            address,
             dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !server.endpoint.is_ready().await {
-            let exited = server.child.try_wait();
-            let exited = exited.map_err(because("watching the server"))?;
+        while !server.is_ready().await {
+            let exited = server.child.try_wait().context("watching the server")?;
             if exited.is_some() || Instant::now() > deadline {
                 let log = std::fs::read_to_string(server.dir.path().join("log"));
                 let log = log.unwrap_or_default();
@@ -119,6 +110,14 @@ impl AuthProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(server)
+    }
+
+    /// Whether `/readyz` says the server is ready now.
+    async fn is_ready(&self) -> bool {
+        let Ok(mut connection) = Connection::open(self.address, None).await else {
+            return false;
+        };
+        connection.request("/readyz", None, None).await.is_ok()
     }
 
     pub fn pid(&self) -> u32 {
@@ -144,9 +143,9 @@ pub struct PinnedRedis {
 impl PinnedRedis {
     pub fn start(cpu: usize) -> Result<Self> {
         let server = RedisServer::start();
-        let Some(pid) = server.pid() else {
-            fail!("the redis-server just started is not running");
-        };
+        let pid = server
+            .pid()
+            .context("the redis-server just started is not running")?;
         run(&format!("taskset -a -p -c {cpu} {pid}"))?;
         Ok(Self { server, pid })
     }
@@ -158,12 +157,7 @@ impl PinnedRedis {
         let test = format!("redis-benchmark -h 127.0.0.1 -p {port} -q -t set,get -n {requests}");
         let output = run(&format!("taskset -c {cpu} {test}"))?;
         // Progress lines (`SET: rps=...`) end in \r; a result is `SET: 81234.57 requests per second`.
-        let lines = output.split(['\r', '\n']);
-        let rate = |name| {
-            let number = |line: &str| line.strip_prefix(name)?.split(' ').next()?.parse().ok();
-            lines.clone().find_map(number)
-        };
-        match (rate("SET: "), rate("GET: ")) {
+        match (value_after(&output, "SET: "), value_after(&output, "GET: ")) {
             (Some(set), Some(get)) => Ok([set, get]),
             _ => fail!("redis-benchmark printed no SET and GET rates: {output}"),
         }
@@ -177,56 +171,37 @@ pub type Scene = CreateSceneResponse;
 /// restarts), so consoles use each address for at most this many, and only once a run.
 pub const SCENES_PER_ADDRESS: usize = 100;
 
-/// One auth server: its base URL (`http://127.0.0.1:PORT`).
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub url: String,
+/// Waits (30 s at most) until at least `count` long-polls wait on `server`, asking over one
+/// connection.
+pub async fn await_waiters(server: SocketAddr, count: usize) -> Result<()> {
+    let what = format!("{count} long-polls were not waiting");
+    let mut probe = Connection::open(server, None).await?;
+    let waiting = async || Ok((probe.waiters().await? >= count).then_some(()));
+    let (within, every) = (Duration::from_secs(30), Duration::from_millis(2));
+    poll(&what, within, every, waiting).await
 }
 
-impl Endpoint {
-    /// A fresh connection to the server, from `local` or the default address.
-    pub async fn connect(&self, local: Option<IpAddr>) -> Result<Connection> {
-        Connection::open(&self.url, local).await
-    }
-
-    /// Whether `/readyz` answers 200 now.
-    pub async fn is_ready(&self) -> bool {
-        let Ok(mut connection) = self.connect(None).await else {
-            return false;
-        };
-        connection.get("/readyz", None, 200).await.is_ok()
-    }
-
-    /// Waits (30 s at most) until at least `count` long-polls wait, asking over one connection.
-    pub async fn await_waiters(&self, count: usize) -> Result<()> {
-        let what = format!("{count} long-polls were not waiting");
-        let mut probe = self.connect(None).await?;
-        let waiting = async || Ok((probe.waiters().await? >= count).then_some(()));
-        let (within, every) = (Duration::from_secs(30), Duration::from_millis(2));
-        poll(&what, within, every, waiting).await
-    }
-}
-
-/// The contract's calls the benchmark makes, each checked for the status the contract promises.
+/// The contract's calls the benchmark makes; each answer must be a success, and one the benchmark
+/// reads must have the contract's shape.
 impl Connection {
     /// Logs in as dev user `name` from the mini program; returns the phone's access token.
     pub async fn dev_login(&mut self, name: &str) -> Result<String> {
         let code = json!({ "code": format!("dev:{name}") }).to_string();
-        let login = self.post_json("/auth/wechat/login", None, &code, 200);
-        Ok(parse::<WechatLoginResponse>(login.await?)?.access_token)
+        let login = self
+            .request("/auth/wechat/login", None, Some(&code))
+            .await?;
+        Ok(parse::<WechatLoginResponse>(login)?.access_token)
     }
 
     pub async fn create_scene(&mut self) -> Result<Scene> {
         let device = json!({ "device_name": "bench console" }).to_string();
-        parse(self.post_json("/auth/scenes", None, &device, 201).await?)
+        parse(self.request("/auth/scenes", None, Some(&device)).await?)
     }
 
-    /// The phone's `scan` (200) or `confirm` (204) of `scene`, with no body (the steps read none).
+    /// The phone's `scan` or `confirm` of `scene`, with no body (the steps read none).
     pub async fn phone(&mut self, token: &str, scene: &str, step: &str) -> Result<()> {
         let path = format!("/auth/scenes/{scene}/{step}");
-        let status = if step == "scan" { 200 } else { 204 };
-        let stepped = self.post_json(&path, Some(token), "", status);
-        stepped.await.map(drop)
+        self.request(&path, Some(token), Some("")).await.map(drop)
     }
 
     /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
@@ -238,7 +213,7 @@ impl Connection {
         expected: &[&str],
     ) -> Result<(&'static str, Instant)> {
         let path = format!("/auth/scenes/{}/islogin?wait={wait}", scene.scene);
-        let answer = self.get(&path, Some(&scene.poll_token), 200).await?;
+        let answer = self.request(&path, Some(&scene.poll_token), None).await?;
         let arrived = Instant::now();
         let status = match parse(answer)? {
             IsLoginResponse::Pending => "pending",
@@ -253,22 +228,23 @@ impl Connection {
 
     /// The long-polls waiting on the server now (its `/metrics` gauge).
     pub async fn waiters(&mut self) -> Result<usize> {
-        let metrics = self.get("/metrics", Some(METRICS_TOKEN), 200).await?;
-        let metrics = String::from_utf8_lossy(metrics);
-        let gauge = |line: &str| line.strip_prefix("meeteasy_islogin_waiters ")?.parse().ok();
-        let waiters = metrics.lines().find_map(gauge);
-        waiters.ok_or_else(|| Error::new("/metrics has no meeteasy_islogin_waiters gauge"))
+        let metrics = self.request("/metrics", Some(METRICS_TOKEN), None).await?;
+        let waiters = value_after(
+            &String::from_utf8_lossy(metrics),
+            "meeteasy_islogin_waiters ",
+        );
+        waiters.context("/metrics has no meeteasy_islogin_waiters gauge")
     }
 
     pub async fn mint_ticket(&mut self, phone: &str) -> Result<String> {
-        let minted = self.post_json("/auth/login-ticket", Some(phone), "{}", 201);
+        let minted = self.request("/auth/login-ticket", Some(phone), Some("{}"));
         Ok(parse::<LoginTicketResponse>(minted.await?)?.login_ticket)
     }
 }
 
 /// `body` as a `T`; an answer that is not one fails, with the answer.
-pub fn parse<T: DeserializeOwned>(body: impl AsRef<[u8]>) -> Result<T> {
-    let body = body.as_ref();
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    // Written out only when it is not one: every request of a rate is parsed.
     let unexpected = || format!("unexpected answer: {}", String::from_utf8_lossy(body));
-    serde_json::from_slice(body).map_err(|error| because(unexpected())(error))
+    serde_json::from_slice(body).or_else(|error| Err(error).context(unexpected()))
 }

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use meeteasy_bench::Samples;
-use meeteasy_bench::console::{ColdStart, Memory, close, cold_start, is_qr_request};
+use meeteasy_bench::console::{ColdStart, Memory, cold_start, is_qr_request};
 use meeteasy_bench::console::{launch_driven, settled_memory, stop, wait_for};
-use meeteasy_bench::{Result, arguments, because, exit_code, fail, procfs, progress};
+use meeteasy_bench::{Context, Result, arguments, beside_this, exit_code, fail, procfs, progress};
 use meeteasy_tests::desktop::{Desktop, Driver};
 use meeteasy_tests::relay::Relay;
 use meeteasy_tests::server::TestServer;
@@ -25,6 +25,8 @@ const SCREENS: [&str; 3] = [
     "idle on home, no WebDriver",
     "floor: empty WebKitGTK browser (MiniBrowser)",
 ];
+/// How `scripts/bench-console.sh` builds the console it measures.
+const BUILD: &str = "--profile console-release -p meeteasy-console --features custom-protocol";
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 
 /// Benchmarks the console's release build in its real window (Xvfb, tauri-driver).
@@ -33,9 +35,9 @@ struct Args {
     /// Measured launches per configuration, after one warm-up launch.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
     runs: u16,
-    /// The console to measure [default: ../console-release/meeteasy-console from this program].
-    #[arg(long)]
-    console: Option<PathBuf>,
+    /// The console to measure.
+    #[arg(long, default_value_os_t = beside_this("../console-release/meeteasy-console"))]
+    console: PathBuf,
     /// An empty WebKitGTK browser measured as the memory floor; skipped if missing.
     #[arg(long, default_value = MINIBROWSER)]
     floor: PathBuf,
@@ -58,14 +60,11 @@ struct Bench {
 
 /// Measures and prints the table.
 async fn run(args: &Args) -> Result<()> {
-    let this = std::env::current_exe().map_err(because("finding this program"))?;
-    let release = this.with_file_name("../console-release/meeteasy-console");
-    let console = args.console.clone().unwrap_or(release);
-    let build = "--profile console-release -p meeteasy-console --features custom-protocol";
-    let missing = format!("{} is missing: `cargo build {build}`", console.display());
+    let (build, path) = (BUILD, args.console.display());
+    let missing = format!("{path} is missing: `cargo build {build}`");
     // The path `/proc/<pid>/exe` shows, to find the console among tauri-driver's processes.
-    let console = std::fs::canonicalize(&console).map_err(because(missing))?;
-    let size = std::fs::metadata(&console).map_err(because("reading the console's size"))?;
+    let console = std::fs::canonicalize(&args.console).context(missing)?;
+    let size = std::fs::metadata(&console).context("reading the console's size")?;
     let (size, load_before) = (size.len() as f64, procfs::load_average()?);
 
     let server = TestServer::start_dev().await;
@@ -158,11 +157,10 @@ async fn run(args: &Args) -> Result<()> {
 
 /// "median | min – max | runs" of a row, in `unit`.
 fn cells(samples: Samples, unit: &str) -> String {
-    let (min, max) = (samples.percentile(0.0), samples.percentile(100.0));
-    let (median, runs) = (samples.median(), samples.count());
-    match runs {
+    let [median, min, max] = samples.spread();
+    match samples.count() {
         0 => "n/a | | 0".to_owned(),
-        _ => format!("{median:.0} {unit} | {min:.0} – {max:.0} {unit} | {runs}"),
+        runs => format!("{median:.0} {unit} | {min:.0} – {max:.0} {unit} | {runs}"),
     }
 }
 
@@ -196,7 +194,7 @@ impl Bench {
         let phone = self.server.dev_login("bench-organizer").await.access_token;
         // The keychain now holds a session for the home runs.
         window.scan_in(&self.server, &phone).await;
-        close(window, app.pid).await;
+        stop(app.pid, Some(window)).await;
         let since_home = Instant::now();
         let session_check: fn(&str) -> bool = |line| line == "POST /auth/jwt/verify";
         let home = self.direct("home", console, &[], Some(session_check));
@@ -235,13 +233,13 @@ impl Bench {
             let launched = Instant::now();
             // Dropped at once: tokio reaps it once it exits, and `stop` watches `/proc` for that.
             let child = tokio::process::Command::from(command).spawn();
-            let child = child.map_err(because(format!("launching {}", program.display())))?;
+            let child = child.context(format!("launching {}", program.display()))?;
             let pid = child.id().unwrap_or_default();
             if let Some(awaited) = awaited {
                 after_spawn.push(wait_for(&self.relay, launched, awaited).await?);
             }
             memory.push(settled_memory(pid).await);
-            stop(procfs::tree(pid), true).await;
+            stop(pid, None).await;
         }
         Ok((after_spawn, memory))
     }

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Settings, Waiting};
+use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
-use meeteasy_bench::{Error, Result, arguments, because, exit_code, fail, procfs, progress};
-use meeteasy_bench::{Samples, thousands};
+use meeteasy_bench::thousands;
+use meeteasy_bench::{Context, Result, Samples, arguments, exit_code, fail, procfs, progress};
 
 /// The latency targets: (name, percentile, below how many ms).
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
@@ -33,7 +33,7 @@ struct Measured {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let outcome = until_signal(run(&Settings::parse())).await;
+    let outcome = until_signal(run(&Bench::parse())).await;
     exit_code("meeteasy-bench", outcome)
 }
 
@@ -41,54 +41,45 @@ async fn main() -> ExitCode {
 /// server it started.
 async fn until_signal(work: impl Future<Output = Result<()>>) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).map_err(because("awaiting SIGTERM"))?;
+    let mut terminate = signal(SignalKind::terminate()).context("awaiting SIGTERM")?;
     tokio::select! {
         done = work => done,
-        _ = terminate.recv() => Err(Error::new("interrupted by SIGTERM")),
-        _ = tokio::signal::ctrl_c() => Err(Error::new("interrupted by SIGINT")),
+        _ = terminate.recv() => fail!("interrupted by SIGTERM"),
+        _ = tokio::signal::ctrl_c() => fail!("interrupted by SIGINT"),
     }
 }
 
 /// Measures both stores and prints the table; fails if a latency target was missed.
-async fn run(settings: &Settings) -> Result<()> {
+async fn run(bench: &Bench) -> Result<()> {
     let (started, load_before) = (Instant::now(), procfs::load_average()?);
-    let this = std::env::current_exe().map_err(because("finding this program"))?;
-    let binary = settings.auth_bin.clone();
-    let binary = binary.unwrap_or(this.with_file_name("meeteasy-auth"));
-    let mut bench = Bench {
-        settings,
-        binary,
-        consoles: 0,
-    };
-    let embedded = measure(&mut bench, "embedded", None).await?;
+    let embedded = measure(bench, "embedded", None).await?;
     progress!("Redis: starting redis-server");
-    let redis = PinnedRedis::start(settings.server_cpu)?;
-    let on_redis = measure(&mut bench, "Redis", Some(&redis)).await?;
-    let (logins, requests) = (settings.iterations, settings.redis_requests);
+    let redis = PinnedRedis::start(bench.server_cpu)?;
+    let on_redis = measure(bench, "Redis", Some(&redis)).await?;
+    let (logins, requests) = (bench.iterations, bench.redis_requests);
     progress!("Redis: confirm -> console latency across two instances, {logins} logins");
     let (phone_side, phone) = bench.start(Some(&redis.server.url())).await?;
     let (console_side, _) = bench.start(Some(&redis.server.url())).await?;
-    let sides = [&console_side.endpoint, &phone_side.endpoint];
+    let sides = [console_side.address, phone_side.address];
     let cross = bench.logins(sides, &phone).await?;
     drop((console_side, phone_side));
     progress!("bare axum (the ceiling): islogin and ticket exchange requests per second");
-    let ceiling = this.with_file_name("bench-ceiling");
-    let ceiling = bench.ceiling_rates(&ceiling).await?;
+    let ceiling = bench.ceiling_rates().await?;
     progress!("Redis: redis-benchmark");
-    let [set, get] = redis.benchmark(settings.client_cpu, requests)?;
+    let [set, get] = redis.benchmark(bench.client_cpu, requests)?;
     drop(redis);
 
     let ((cpu_model, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
     let (args, took) = (arguments(), started.elapsed().as_secs_f64());
-    let (client_cpus, server_cpu) = (procfs::allowed_cpus()?, settings.server_cpu);
+    let (client_cpus, server_cpu) = (procfs::allowed_cpus()?, bench.server_cpu);
     let [e, r] = [&embedded, &on_redis];
     let each = |figure: &dyn Fn(&Measured) -> f64| [figure(e), figure(r)];
     let [p50, p99] = [50.0, 99.0].map(|p| each(&|m| m.latency.percentile(p)));
     let [islogin, exchange, _] = [0, 1, 2].map(|at| each(&|m| m.rates[at].per_second.median()));
     let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
-    let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / settings.waiters as f64);
+    let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / bench.waiters as f64);
     let [wake_up, wake_up_max] = [50.0, 100.0].map(|p| each(&|m| m.waiting.wake_ups.percentile(p)));
-    let (n, connections) = (thousands(settings.waiters as f64), settings.connections);
+    let (n, connections) = (thousands(bench.waiters as f64), bench.connections);
     let rate = format!("requests/s, {connections} connections, median of {ROUNDS} rounds");
     let cpu = "… CPU the server side used meanwhile (`meeteasy-auth`, and `redis-server` for Redis), \
                and how busy the server CPU was (all processes)";
@@ -170,11 +161,9 @@ async fn run(settings: &Settings) -> Result<()> {
     for (setup, latency) in latencies {
         for (name, at, target) in TARGETS {
             let measured = latency.percentile(at);
-            if measured >= target {
-                missed.push(format!(
-                    "{setup}: {name} {} (target < {target} ms)",
-                    ms(measured)
-                ));
+            let measured = ms(measured);
+            if latency.percentile(at) >= target {
+                missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
             }
         }
     }
@@ -199,21 +188,21 @@ async fn run(settings: &Settings) -> Result<()> {
 }
 
 /// Latency, request rates and many waiting consoles on one store: Redis `on` one, or embedded.
-async fn measure(bench: &mut Bench<'_>, store: &str, on: Option<&PinnedRedis>) -> Result<Measured> {
+async fn measure(bench: &Bench, store: &str, on: Option<&PinnedRedis>) -> Result<Measured> {
     let url = on.map(|redis| redis.server.url());
-    let (logins, waiters) = (bench.settings.iterations, bench.settings.waiters);
     let (server, phone) = bench.start(url.as_deref()).await?;
+    let (logins, waiters) = (bench.iterations, bench.waiters);
     progress!("{store}: confirm -> console latency, {logins} logins");
-    let latency = bench.logins([&server.endpoint; 2], &phone).await?;
+    let latency = bench.logins([server.address; 2], &phone).await?;
     // The store's own process, when it has one, counts as the server side too.
-    let mut pids = vec![server.pid()];
-    pids.extend(on.map(|on| on.pid));
+    let (at, pids) = (server.address, [Some(server.pid()), on.map(|on| on.pid)]);
+    let pids: Vec<u32> = pids.into_iter().flatten().collect();
     progress!("{store}: islogin requests per second");
-    let islogin = bench.islogin_rate(&server.endpoint, &pids).await?;
+    let islogin = bench.islogin_rate(at, &pids).await?;
     progress!("{store}: ticket exchanges per second");
-    let exchange = bench.exchange_rate(&server.endpoint, &pids).await?;
+    let exchange = bench.exchange_rate(at, &pids).await?;
     progress!("{store}: token verifications per second");
-    let verify = bench.verify_rate(&server.endpoint, &pids, &phone).await?;
+    let verify = bench.verify_rate(at, &pids, &phone).await?;
     let rates = [islogin, exchange, verify];
     drop(server);
     progress!("{store}: {waiters} consoles waiting at once (fresh server)");
@@ -265,7 +254,6 @@ fn cores(rate: &Rate) -> String {
 }
 
 fn per_second(rates: &Samples) -> String {
-    let (min, max) = (rates.percentile(0.0), rates.percentile(100.0));
-    let [median, min, max] = [rates.median(), min, max].map(thousands);
+    let [median, min, max] = rates.spread().map(thousands);
     format!("{median} ({min}–{max})")
 }
