@@ -155,19 +155,15 @@ impl Bench {
     /// users in turn, as at a conference: one user's exchanges share that user's session index, so
     /// tickets of a single phone would measure one record's contention instead.
     pub async fn exchange_rate(&self, at: SocketAddr, pids: &[u32]) -> Result<Rate> {
+        let connections = self.connections;
         let login = async |phone: &mut Connection, n: usize| {
             phone.dev_login(&format!("guest-bench-exchange-{n}")).await
         };
-        let (phones, _) =
-            lean_http::drive(at, 0..EXCHANGING_PHONES, self.connections, login).await?;
+        let (phones, _) = lean_http::drive(at, 0..EXCHANGING_PHONES, connections, login).await?;
         let mint = async |phone: &mut Connection, n: usize| {
             phone.mint_ticket(&phones[n % EXCHANGING_PHONES]).await
         };
-        let pool = async |count| {
-            Ok(lean_http::drive(at, 0..count, self.connections, &mint)
-                .await?
-                .0)
-        };
+        let pool = async |count| Ok(lean_http::drive(at, 0..count, connections, &mint).await?.0);
         let exchange = async |connection: &mut Connection, login_ticket: String| {
             let ticket = json!({ "login_ticket": login_ticket }).to_string();
             let path = "/auth/login-ticket/exchange";
@@ -202,9 +198,8 @@ impl Bench {
             }
             Ok(scenes)
         };
-        let created = stream::iter(shares)
-            .map(create)
-            .buffer_unordered(self.connections);
+        let created = stream::iter(shares).map(create);
+        let created = created.buffer_unordered(self.connections);
         created.try_concat().await
     }
 
@@ -283,9 +278,8 @@ impl Bench {
         let per_round = ((calibrated * 1.5) as usize).clamp(1_000, 20_000);
         let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
         // The server's process first, then its store's own (`redis-server`), if it has one.
-        let store_pids = pids.get(1..).unwrap_or_default();
-        let used =
-            || Ok::<_, Error>([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store_pids)?]);
+        let store = pids.get(1..).unwrap_or_default();
+        let used = || Ok::<_, Error>([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store)?]);
         let (before, ticks) = (used()?, procfs::cpu_ticks(self.server_cpu)?);
         let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
         for _round in 0..ROUNDS {
