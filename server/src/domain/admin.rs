@@ -211,7 +211,7 @@ impl Admin {
 mod tests {
     use meeteasy_protocol::{Audience, Secret};
 
-    use super::super::sessions::{SessionRecord, is_revoked, open};
+    use super::super::sessions::{Claim, SessionRecord, is_revoked, open};
     use super::super::test_support::FaultyStore;
     use super::super::unix_now;
     use super::*;
@@ -246,7 +246,7 @@ mod tests {
             parent: None,
             expires_at: now + 600,
         };
-        open(store, &sid, &record, None, None).await.unwrap();
+        open(store, &sid, &record, Claim::Any, None).await.unwrap();
         sid
     }
 

@@ -120,7 +120,6 @@ impl AuthService {
                     ip: from.0.clone(),
                     parent: None,
                     sid: None,
-                    redeem: None,
                     started_at: None,
                 },
             )
@@ -221,7 +220,6 @@ impl AuthService {
             user_id,
             parent,
             sid,
-            redeem,
             minted_at,
         } = tickets::redeemable(
             self.store.as_ref(),
@@ -229,7 +227,8 @@ impl AuthService {
             request.login_ticket.trim(),
         )
         .await?;
-        // The ticket is redeemed, and its user read, in the batch that writes the session.
+        // The ticket is redeemed by the insert of the session it names, and its user read, in one
+        // batch.
         let opened = self
             .open_session(
                 SessionUser::OfTicket(&user_id),
@@ -240,7 +239,6 @@ impl AuthService {
                     ip: from.0.clone(),
                     parent: Some(parent),
                     sid: Some(sid),
-                    redeem: Some(redeem),
                     started_at: Some(minted_at),
                 },
             )
@@ -301,7 +299,6 @@ impl AuthService {
                     ip: from.0.clone(),
                     parent: None,
                     sid: None,
-                    redeem: None,
                     started_at: None,
                 },
             )

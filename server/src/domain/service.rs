@@ -17,7 +17,7 @@ use crate::wechat::WeChat;
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::secrets::random_token;
-use super::sessions::{self, Condition, LAST_SEEN_PRECISION, Opened, ParentSession, SessionRecord};
+use super::sessions::{self, Claim, LAST_SEEN_PRECISION, Opened, ParentSession, SessionRecord};
 use super::signing_keys::SigningKeys;
 use super::store_keys;
 use super::team::SeenListed;
@@ -69,10 +69,9 @@ pub(super) struct NewSession<'a> {
     pub ip: String,
     pub parent: Option<ParentSession>,
     /// The session's id when the caller names it (a ticket names the one it opens); else a new one.
+    /// Callers naming one id race to write its record, and only the first hands out a token: the
+    /// others, a ticket's replays, answer [`AuthError::TicketUsed`].
     pub sid: Option<String>,
-    /// A ticket's redeem, made in the batch that writes the session: when another redeem's came
-    /// first, the login answers [`AuthError::TicketUsed`].
-    pub redeem: Option<Condition>,
     /// When the session's lifetime counts from, if not now: a ticket's minting, so that every
     /// exchange of one ticket (a replay too) gives its session the same end.
     pub started_at: Option<u64>,
@@ -274,9 +273,9 @@ impl AuthService {
         // and ends it, or is seen here (see `sessions::open` on that order).
         let reread = matches!(user, SessionUser::OfTicket(_)) || new.audience == Audience::Console;
         let read_beside = reread.then(|| store_keys::user(user_id));
-        let sid = match new.sid {
-            Some(sid) => sid,
-            None => random_token()?,
+        let (sid, claim) = match new.sid {
+            Some(sid) => (sid, Claim::FirstRecord),
+            None => (random_token()?, Claim::Any),
         };
         let claims = tokens::new_session(
             &self.issuer,
@@ -294,7 +293,7 @@ impl AuthService {
                 new.device_name,
                 new.ip,
                 new.parent.map(|p| p.sid),
-                new.redeem.as_ref(),
+                claim,
                 read_beside.as_deref(),
             )
             .await?;
@@ -346,16 +345,15 @@ impl AuthService {
         Err(refusal)
     }
 
-    /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), making
-    /// `condition`'s write and reading the record under `read_beside` in the same batch (see
-    /// [`sessions::open`]).
+    /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), on `claim`,
+    /// reading the record under `read_beside` in the same batch (see [`sessions::open`]).
     pub(super) async fn record_session(
         &self,
         claims: &Claims,
         device_name: Option<String>,
         ip: String,
         parent: Option<String>,
-        condition: Option<&Condition>,
+        claim: Claim<'_>,
         read_beside: Option<&str>,
     ) -> Result<Opened, AuthError> {
         // A login of its own (not a session a ticket derived) is the team list's last login.
@@ -383,7 +381,7 @@ impl AuthService {
             self.store.as_ref(),
             &claims.sid,
             &record,
-            condition,
+            claim,
             read_beside,
         );
         let ((), opened) = tokio::try_join!(note_login, open)?;

@@ -25,11 +25,6 @@ pub fn wechat_openid(appid: &str, openid: &str) -> String {
     format!("wx:open:{appid}:{openid}")
 }
 
-/// A login ticket's redeemed mark, by the hash of the ticket (the ticket itself is never stored).
-pub fn ticket(ticket: &str) -> String {
-    format!("ticket:{}", token_hash(ticket))
-}
-
 /// A session, by its id (the tokens' `sid`).
 pub fn session(sid: &str) -> String {
     format!("session:{sid}")

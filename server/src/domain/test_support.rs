@@ -299,7 +299,6 @@ pub fn console_password_login() -> NewSession<'static> {
         ip: "192.0.2.1".into(),
         parent: None,
         sid: None,
-        redeem: None,
         started_at: None,
     }
 }

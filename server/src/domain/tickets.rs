@@ -5,8 +5,10 @@
 //! ends), sealed with a key of its own, derived from its random salt and the signing key
 //! ([`KeyRing::ticket_key`]), so minting one writes nothing and redeeming one is the single batch
 //! that opens its session: one round trip.
-//! The store keeps only the ticket's hash, marked when it is redeemed, and remembers the mark for a
-//! while past the ticket's end so a page learns *why* it failed.
+//! A ticket names the session it opens, and the record of that session is its redeem: of the
+//! exchanges of one ticket, the one whose insert of the record is made hands out the token. The
+//! ticket itself is never stored, nor a mark of its own: the session's record, or the mark of its
+//! revocation, tells a page past the ticket's end *why* it failed.
 
 use std::time::Duration;
 
@@ -14,26 +16,21 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Store};
+use crate::store::{Step, Store, outcomes};
 
 use super::AuthError;
 use super::clock::unix_now;
 use super::secrets::{derived_token, fill_random};
-use super::sessions::{Condition, ParentSession};
+use super::sessions::ParentSession;
 use super::signing_keys::KeyRing;
 use super::store_keys;
 
-/// How long a redeemed ticket is remembered after it expires, to answer `ticket_used` rather than
-/// `ticket_expired`.
-const REMEMBERED_FOR: Duration = Duration::from_secs(3600);
 /// What [`derived_token`] names the session a ticket opens with: no other identifier is derived so.
 const SESSION_OF_TICKET: &str = "the session of login ticket";
 /// What a ticket is sealed as: nothing else sealed with its key opens as one.
 const SEALED_AS: &str = "meeteasy-auth login ticket v1";
 /// Far longer than any ticket minted (about 260 characters): longer input is not opened.
 const MAX_TICKET_LEN: usize = 512;
-/// What a redeemed ticket's mark holds: the mark's presence is what counts.
-const REDEEMED: &[u8] = b"redeemed";
 /// A ticket's random salt, from which its key is derived: 128 bits, so no two tickets share a key.
 const SALT_LEN: usize = 16;
 
@@ -89,49 +86,44 @@ pub fn mint(
 }
 
 /// A ticket found sealed by the ring, unexpired and minted by a session that has not ended: whom it
-/// logs in, the session it opens, and the mark that redeems it.
+/// logs in, and the session it opens.
 pub struct Redeemable {
     pub user_id: String,
     /// The session whose token minted the ticket: the one it opens derives from it.
     pub parent: ParentSession,
     /// The session the ticket opens, named by the ticket itself: callers that race to redeem one
-    /// ticket all write the same session, and the one whose mark is made hands out its token.
+    /// ticket all write the same session, and the one whose insert of its record is made hands out
+    /// its token; for the others the ticket is used ([`AuthError::TicketUsed`]).
     pub sid: String,
-    /// The mark that redeems the ticket, for the batch that opens the session: when another
-    /// redeem's mark came first, the ticket is used ([`AuthError::TicketUsed`]).
-    pub redeem: Condition,
     /// When the ticket was minted: the session it opens lives from then.
     pub minted_at: u64,
 }
 
-/// Opens the ticket and checks it can be redeemed (the mark that does it is left to the caller).
+/// Opens the ticket and checks it can be redeemed (the insert that does it is left to the caller).
 /// Only a ticket past its end, or past its minting session's, costs a store read: whether it was
-/// used is worth telling its page.
+/// used (its session was opened, and is still there or was ended) is worth telling its page.
 pub async fn redeemable(
     store: &dyn Store,
     keys: &KeyRing,
     ticket: &str,
 ) -> Result<Redeemable, AuthError> {
     let content = opened(keys, ticket).ok_or(AuthError::TicketInvalid)?;
-    let mark = store_keys::ticket(ticket);
+    let sid = derived_token(SESSION_OF_TICKET, ticket);
     let now = unix_now();
     if content.expires_at <= now || content.parent.expires_at <= now {
-        return Err(match store.get(&mark).await? {
-            Some(_) => AuthError::TicketUsed,
-            None => AuthError::TicketExpired,
+        let (session, revoked) = (store_keys::session(&sid), store_keys::revoked_session(&sid));
+        let reads = [Step::Get(&session), Step::Get(&revoked)];
+        let [session, revoked] = outcomes(store.batch(&reads).await?)?;
+        return Err(match (session.into_read()?, revoked.into_read()?) {
+            (None, None) => AuthError::TicketExpired,
+            (Some(_), _) | (_, Some(_)) => AuthError::TicketUsed,
         });
     }
     Ok(Redeemable {
         user_id: content.user_id,
         parent: content.parent,
-        sid: derived_token(SESSION_OF_TICKET, ticket),
+        sid,
         minted_at: content.minted_at,
-        redeem: Condition {
-            key: mark,
-            expected: None,
-            new: REDEEMED.to_vec(),
-            lifetime: Lifetime::Until(content.expires_at + REMEMBERED_FOR.as_secs()),
-        },
     })
 }
 
@@ -158,6 +150,7 @@ mod tests {
     use super::super::secrets::random_token;
     use super::super::test_support::FaultyStore;
     use super::*;
+    use crate::store::Lifetime;
 
     /// A ring whose current key is `seed` (URL-safe base64 of 32 bytes).
     fn test_ring(seed: &str) -> KeyRing {
@@ -205,14 +198,19 @@ mod tests {
             mint(&ring, "u-ann", parent(), Duration::ZERO).unwrap(),
             mint(&ring, "u-ann", ended_parent, Duration::from_secs(120)).unwrap(),
         ];
+        let lifetime = Lifetime::For(Duration::from_secs(60));
         for ticket in tickets {
             let refused = redeemable(store.as_ref(), &ring, &ticket).await;
             assert!(matches!(refused, Err(AuthError::TicketExpired)));
-            let mark = store_keys::ticket(&ticket);
-            let lifetime = Lifetime::For(Duration::from_secs(60));
-            assert!(store.insert_new(&mark, REDEEMED, lifetime).await.unwrap());
-            let refused = redeemable(store.as_ref(), &ring, &ticket).await;
-            assert!(matches!(refused, Err(AuthError::TicketUsed)));
+            // Used: the session it opened is still there, or was ended since (its mark is).
+            let sid = derived_token(SESSION_OF_TICKET, &ticket);
+            let traces = [store_keys::session(&sid), store_keys::revoked_session(&sid)];
+            for trace in traces {
+                assert!(store.insert_new(&trace, b"{}", lifetime).await.unwrap());
+                let refused = redeemable(store.as_ref(), &ring, &ticket).await;
+                assert!(matches!(refused, Err(AuthError::TicketUsed)), "{trace}");
+                assert!(store.take(&trace).await.unwrap().is_some());
+            }
         }
     }
 

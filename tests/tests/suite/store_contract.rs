@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use meeteasy_auth::config::{RedisSettings, ReplicaAck};
-use meeteasy_auth::domain::sessions::{self, SessionRecord};
+use meeteasy_auth::domain::sessions::{self, Claim, SessionRecord};
 use meeteasy_auth::domain::{AuthError, unix_now};
 use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
 use meeteasy_auth::store::redis::RedisStore;
@@ -122,6 +122,7 @@ contract!(
     session_index_forgets_expired_sessions_by_itself,
     revoking_a_session_ends_its_descendants_at_any_depth,
     a_session_derived_from_a_revoked_one_is_refused,
+    a_session_claimed_by_its_record_is_handed_out_once,
 );
 
 async fn get_put_delete(store: &Arc<dyn Store>) {
@@ -1115,7 +1116,7 @@ async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn 
             store.as_ref(),
             &sid(name),
             &session_of("u-ann", ago, 600, None),
-            None,
+            Claim::Any,
             None,
         )
         .await
@@ -1125,7 +1126,7 @@ async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn 
         store.as_ref(),
         &sid("bob"),
         &session_of("u-bob", 5, 600, None),
-        None,
+        Claim::Any,
         None,
     )
     .await
@@ -1151,7 +1152,7 @@ async fn session_index_forgets_expired_sessions_by_itself(store: &Arc<dyn Store>
         // Two seconds: a session ends at a whole second, so one second could be over before the
         // listing below on a slow machine.
         &session_of("u-cat", 0, 2, None),
-        None,
+        Claim::Any,
         None,
     )
     .await
@@ -1174,7 +1175,7 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
             store.as_ref(),
             &sid(name),
             &session_of("u-dan", 0, 600, parent),
-            None,
+            Claim::Any,
             None,
         )
         .await
@@ -1184,7 +1185,7 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
         store.as_ref(),
         &sid("laptop"),
         &session_of("u-dan", 0, 600, None),
-        None,
+        Claim::Any,
         None,
     )
     .await
@@ -1222,7 +1223,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         store.as_ref(),
         &sid("gone"),
         &session_of("u-eve", 0, 600, None),
-        None,
+        Claim::Any,
         None,
     )
     .await
@@ -1234,7 +1235,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         store.as_ref(),
         &sid("late"),
         &session_of("u-eve", 0, 600, Some("gone")),
-        None,
+        Claim::Any,
         None,
     )
     .await;
@@ -1245,6 +1246,23 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
             .unwrap()
     );
     assert!(listed(store, "u-eve", "x").await.is_empty());
+}
+
+/// A login ticket's redeem: callers racing to open the session it names all write it, and only the
+/// one whose insert of the record was made may hand it out; one that comes after the session was
+/// ended may not either, and leaves no record behind.
+async fn a_session_claimed_by_its_record_is_handed_out_once(store: &Arc<dyn Store>) {
+    let (record, named) = (session_of("u-fay", 0, 600, None), sid("named"));
+    let open = || sessions::open(store.as_ref(), &named, &record, Claim::FirstRecord, None);
+    let racing = futures_util::future::join_all((0..8).map(|_| open())).await;
+    let made = racing.into_iter().map(|opened| opened.unwrap().made);
+    assert_eq!(made.filter(|made| *made).count(), 1);
+    sessions::revoke_with_descendants(store.as_ref(), &named, unix_now() + 600)
+        .await
+        .unwrap();
+    assert!(!open().await.unwrap().made, "a replay after the end");
+    let record_key = format!("session:{named}");
+    assert_eq!(store.get(&record_key).await.unwrap(), None);
 }
 
 async fn wait_until_gone(store: &Arc<dyn Store>, key: &str) {

@@ -16,7 +16,7 @@ use crate::store::{Lifetime, Step, outcomes};
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{derived_token, hashes_equal, is_token_shaped, token_hash};
-use super::super::sessions::{self, Condition, Opened};
+use super::super::sessions::{self, Claim, Condition, Opened};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
@@ -284,7 +284,7 @@ impl AuthService {
         };
         let move_to_delivered = Condition {
             key: store_keys::scene(scene),
-            expected: Some(confirmed_bytes.to_vec()),
+            expected: confirmed_bytes.to_vec(),
             new: records::encode(&delivered)?,
             lifetime: Lifetime::For(grace),
         };
@@ -295,7 +295,7 @@ impl AuthService {
             .record_console_session(
                 &session,
                 &confirmed.console,
-                Some(&move_to_delivered),
+                Claim::Swap(&move_to_delivered),
                 Some(&user_key),
             )
             .await?;
@@ -324,21 +324,22 @@ impl AuthService {
         if sessions::is_revoked(self.store.as_ref(), &claims.sid).await? {
             return Err(AuthError::SceneExpired);
         }
-        // With no condition to lose, the session is always written.
+        // Nothing to claim: the session is this poll token's, and written again should the first
+        // delivery have stopped before it.
         let _opened = self
-            .record_console_session(claims, console, None, None)
+            .record_console_session(claims, console, Claim::Any, None)
             .await?;
         let user = self.user(&claims.sub).await?;
         self.console_answer(claims, claims.exp.saturating_sub(unix_now()), &user)
     }
 
     /// The console's session takes its scene's device name and address (see
-    /// [`AuthService::record_session`] for `condition` and `read_beside`).
+    /// [`AuthService::record_session`] for `claim` and `read_beside`).
     async fn record_console_session(
         &self,
         claims: &Claims,
         console: &ConsoleInfo,
-        condition: Option<&Condition>,
+        claim: Claim<'_>,
         read_beside: Option<&str>,
     ) -> Result<Opened, AuthError> {
         self.record_session(
@@ -346,7 +347,7 @@ impl AuthService {
             Some(console.device_name.clone()),
             console.ip.clone(),
             None,
-            condition,
+            claim,
             read_beside,
         )
         .await

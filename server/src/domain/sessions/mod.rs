@@ -70,42 +70,55 @@ impl ParentSession {
     }
 }
 
-/// A write a session is opened on, made in the batch that writes the session (one commit on the
-/// embedded store, not two in a row): a compare-and-swap (a scene's delivery) or an insert (a
-/// ticket's redeemed mark). Callers that race on it write the same session (they name it alike);
-/// only the one whose write is made may hand out its token.
+/// A compare-and-swap made in the batch that writes a session (one commit on the embedded store,
+/// not two in a row): a scene's delivery moving the scene on.
 pub struct Condition {
     pub key: String,
-    /// The record the swap replaces; `None`: there must be none (the record is inserted).
-    pub expected: Option<Vec<u8>>,
+    /// The record the swap replaces.
+    pub expected: Vec<u8>,
     pub new: Vec<u8>,
     pub lifetime: Lifetime,
+}
+
+/// Which of the callers opening one session may hand out its token. Callers that race name the
+/// session alike, so they all write that one session, never one of their own.
+#[derive(Clone, Copy)]
+pub enum Claim<'a> {
+    /// Any caller: the session's id is new (a login's own), or it was handed out before (a
+    /// delivery collected again).
+    Any,
+    /// The one whose insert of the session's record is made: a login ticket names the session it
+    /// opens, so the record is the ticket's redeem, and no mark of its own is written.
+    FirstRecord,
+    /// The one whose [`Condition`] is met: a scene's delivery.
+    Swap(&'a Condition),
 }
 
 /// A session [`open`] wrote.
 #[derive(Debug)]
 pub struct Opened {
-    /// `false` when the [`Condition`]'s write was not made (another caller's came first, and the
-    /// session is that caller's to hand out), or when the session was revoked as it was opened.
+    /// `false` when the [`Claim`] was another caller's (its write came first, and the session is
+    /// that caller's to hand out), or when the session was revoked as it was opened.
     pub made: bool,
     /// The record the caller asked to read beside the session, as the same batch read it.
     pub beside: Option<Vec<u8>>,
 }
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
-/// user's index and its parent's, the write of `condition` if any, then reads of the parent's mark,
-/// of the session's own mark if there is a condition, and of the record under `read_beside` if any
+/// user's index and its parent's, the swap of a [`Claim::Swap`], then reads of the parent's mark, of
+/// the session's own mark if the claim is contested, and of the record under `read_beside` if any
 /// (the user, for a session that depends on who they are now), in that order. A reader skips an
 /// index entry whose record it cannot find, so no order among the writes matters; the parent's
 /// mark is read only after this session is in the parent's index (see the module's first lines),
 /// so a parent revoked meanwhile takes the new session with it: the caller gets
 /// [`AuthError::TicketExpired`]. An index the append took past its bound is compacted after (see
-/// [`compact`]), never ending a session the new one derives from. The record is inserted, not put: of callers racing on one session, the first one's stays.
+/// [`compact`]), never ending a session the new one derives from. The record is inserted, not put: of
+/// callers racing on one session, the first one's stays.
 pub async fn open(
     store: &dyn Store,
     sid: &str,
     record: &SessionRecord,
-    condition: Option<&Condition>,
+    claim: Claim<'_>,
     read_beside: Option<&str>,
 ) -> Result<Opened, AuthError> {
     let entry = IndexEntry {
@@ -136,7 +149,8 @@ pub async fn open(
     let record_bytes = records::encode(record)?;
     let session_key = store_keys::session(sid);
     // Inserted, not put: of callers racing on one session (a ticket redeemed twice at once), the
-    // first one's record stays, so a loser's device, address and end never replace the winner's.
+    // first one's record stays, so a loser's device, address and end never replace the winner's;
+    // for a ticket, whether this insert was made is whether this caller redeemed it.
     let mut steps = vec![Step::InsertNew {
         key: &session_key,
         value: &record_bytes,
@@ -147,24 +161,20 @@ pub async fn open(
         value: &line,
         lifetime,
     }));
-    steps.extend(condition.map(|condition| match &condition.expected {
-        Some(expected) => Step::CompareAndSwap {
+    if let Claim::Swap(condition) = claim {
+        steps.push(Step::CompareAndSwap {
             key: &condition.key,
-            expected,
+            expected: &condition.expected,
             new: &condition.new,
             lifetime: condition.lifetime,
-        },
-        None => Step::InsertNew {
-            key: &condition.key,
-            value: &condition.new,
-            lifetime: condition.lifetime,
-        },
-    }));
+        });
+    }
     steps.extend(parent.as_ref().map(|(_, mark)| Step::Get(mark)));
-    // A session opened on a condition has an id its callers share (a ticket's, a delivery's), so a
-    // caller that comes late (a spent ticket replayed) writes it again, even after it was revoked
-    // and its record taken: its own mark says so.
-    let own_mark = condition.map(|_| store_keys::revoked_session(sid));
+    // A contested session has an id its callers share (a ticket's, a delivery's), so a caller that
+    // comes late (a spent ticket replayed) writes it again, even after it was revoked and its
+    // record taken: its own mark says so.
+    let contested = !matches!(claim, Claim::Any);
+    let own_mark = contested.then(|| store_keys::revoked_session(sid));
     steps.extend(own_mark.as_deref().map(Step::Get));
     steps.extend(read_beside.map(Step::Get));
 
@@ -194,9 +204,12 @@ pub async fn open(
         Some(_) => last()?.into_read()?.is_some(),
         None => false,
     };
-    let made = match condition {
-        Some(_) => last()?.written()?,
-        None => true,
+    let made = match claim {
+        Claim::Any => true,
+        Claim::FirstRecord => outcomes
+            .first()
+            .map_or(Ok(false), |insert| insert.written())?,
+        Claim::Swap(_) => last()?.written()?,
     };
 
     // Even a preempted caller's appends may have pushed entries out: they end all the same.
@@ -616,7 +629,7 @@ mod tests {
             parent: None,
             expires_at: now + 600,
         };
-        open(store.as_ref(), &sid, &record, None, None)
+        open(store.as_ref(), &sid, &record, Claim::Any, None)
             .await
             .unwrap();
         let before = store.writes_to("session:");
@@ -654,15 +667,21 @@ mod tests {
     async fn sessions_opened_at_once_all_reach_both_indexes() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None), None, None)
-            .await
-            .unwrap();
+        open(
+            store.as_ref(),
+            &parent,
+            &session_of("u", None),
+            Claim::Any,
+            None,
+        )
+        .await
+        .unwrap();
         // Each appends to the indexes at once, with no read before: none may lose another's line.
         let children: Vec<String> = (1..=20).map(sid).collect();
         let record = session_of("u", Some(&parent));
         let opened = children
             .iter()
-            .map(|child| open(store.as_ref(), child, &record, None, None));
+            .map(|child| open(store.as_ref(), child, &record, Claim::Any, None));
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();
         }
@@ -683,15 +702,21 @@ mod tests {
     async fn a_session_minting_tickets_in_a_loop_keeps_a_bounded_index_and_ends_its_oldest() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None), None, None)
-            .await
-            .unwrap();
+        open(
+            store.as_ref(),
+            &parent,
+            &session_of("u", None),
+            Claim::Any,
+            None,
+        )
+        .await
+        .unwrap();
         for n in 1..=MAX_DERIVED_PER_SESSION + 5 {
             open(
                 store.as_ref(),
                 &sid(n),
                 &session_of("u", Some(&parent)),
-                None,
+                Claim::Any,
                 None,
             )
             .await
@@ -718,13 +743,25 @@ mod tests {
     async fn a_user_past_the_bound_loses_the_oldest_session_but_never_the_parent_in_use() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(store.as_ref(), &parent, &session_of("u", None), None, None)
+        open(
+            store.as_ref(),
+            &parent,
+            &session_of("u", None),
+            Claim::Any,
+            None,
+        )
+        .await
+        .unwrap();
+        for n in 1..MAX_SESSIONS_PER_USER {
+            open(
+                store.as_ref(),
+                &sid(n),
+                &session_of("u", None),
+                Claim::Any,
+                None,
+            )
             .await
             .unwrap();
-        for n in 1..MAX_SESSIONS_PER_USER {
-            open(store.as_ref(), &sid(n), &session_of("u", None), None, None)
-                .await
-                .unwrap();
         }
         // The user is at the bound, and the oldest session is the one deriving the next.
         let child = sid(MAX_SESSIONS_PER_USER);
@@ -732,7 +769,7 @@ mod tests {
             store.as_ref(),
             &child,
             &session_of("u", Some(&parent)),
-            None,
+            Claim::Any,
             None,
         )
         .await
@@ -759,9 +796,15 @@ mod tests {
         use super::super::test_support::{Calls, Fault};
         let store = FaultyStore::new();
         for n in 1..=MAX_SESSIONS_PER_USER {
-            open(store.as_ref(), &sid(n), &console_of("u", None), None, None)
-                .await
-                .unwrap();
+            open(
+                store.as_ref(),
+                &sid(n),
+                &console_of("u", None),
+                Claim::Any,
+                None,
+            )
+            .await
+            .unwrap();
         }
         // Ending the oldest fails: the login past the bound still opens (it is only the index's
         // housekeeping that failed), and the oldest stays listed, so "log out everywhere" still
@@ -770,9 +813,15 @@ mod tests {
         let mark = store_keys::revoked_session(&oldest);
         store.fail_next(Calls::Write, &mark, Fault::FailBefore);
         let next = sid(MAX_SESSIONS_PER_USER + 1);
-        open(store.as_ref(), &next, &console_of("u", None), None, None)
-            .await
-            .unwrap();
+        open(
+            store.as_ref(),
+            &next,
+            &console_of("u", None),
+            Claim::Any,
+            None,
+        )
+        .await
+        .unwrap();
         assert!(store.all_faults_hit());
         let listed = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
@@ -781,9 +830,15 @@ mod tests {
         assert!(!is_revoked(store.as_ref(), &oldest).await.unwrap());
         // The next login past the bound ends it, and only then drops its line.
         let later = sid(MAX_SESSIONS_PER_USER + 2);
-        open(store.as_ref(), &later, &console_of("u", None), None, None)
-            .await
-            .unwrap();
+        open(
+            store.as_ref(),
+            &later,
+            &console_of("u", None),
+            Claim::Any,
+            None,
+        )
+        .await
+        .unwrap();
         assert!(is_revoked(store.as_ref(), &oldest).await.unwrap());
         let listed = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
@@ -801,23 +856,29 @@ mod tests {
             store.as_ref(),
             &grandparent,
             &console_of("u", None),
-            None,
+            Claim::Any,
             None,
         )
         .await
         .unwrap();
         let derived = session_of("u", Some(&grandparent));
-        open(store.as_ref(), &parent, &derived, None, None)
+        open(store.as_ref(), &parent, &derived, Claim::Any, None)
             .await
             .unwrap();
         for n in 2..MAX_SESSIONS_PER_USER {
-            open(store.as_ref(), &sid(n), &console_of("u", None), None, None)
-                .await
-                .unwrap();
+            open(
+                store.as_ref(),
+                &sid(n),
+                &console_of("u", None),
+                Claim::Any,
+                None,
+            )
+            .await
+            .unwrap();
         }
         // Consoles are the most numerous kind, and the grandparent is the oldest of them.
         let grandchild = session_of("u", Some(&parent));
-        open(store.as_ref(), &child, &grandchild, None, None)
+        open(store.as_ref(), &child, &grandchild, Claim::Any, None)
             .await
             .unwrap();
         for kept in [&grandparent, &parent, &child] {
@@ -839,13 +900,12 @@ mod tests {
             expires_at: first.expires_at + 60,
             ..first.clone()
         };
-        // Two redeems of one ticket name one session: the loser's record must not replace it.
-        open(store.as_ref(), &sid(1), &first, None, None)
-            .await
-            .unwrap();
-        open(store.as_ref(), &sid(1), &again, None, None)
-            .await
-            .unwrap();
+        // Two redeems of one ticket name one session: the loser's record must not replace it, and
+        // only the first may hand out a token.
+        let id = sid(1);
+        let redeem = |record| open(store.as_ref(), &id, record, Claim::FirstRecord, None);
+        assert!(redeem(&first).await.unwrap().made);
+        assert!(!redeem(&again).await.unwrap().made);
         let kept = get(store.as_ref(), &sid(1)).await.unwrap().unwrap();
         assert_eq!((kept.ip, kept.device_name), (first.ip, first.device_name));
         assert_eq!(kept.expires_at, first.expires_at);
@@ -859,7 +919,7 @@ mod tests {
             client: Audience::Miniprogram,
             ..session_of("u", None)
         };
-        open(store.as_ref(), &phone, &phone_session, None, None)
+        open(store.as_ref(), &phone, &phone_session, Claim::Any, None)
             .await
             .unwrap();
         for n in 1..=MAX_SESSIONS_PER_USER + 5 {
@@ -867,7 +927,7 @@ mod tests {
                 client: Audience::Console,
                 ..session_of("u", None)
             };
-            open(store.as_ref(), &sid(n), &console, None, None)
+            open(store.as_ref(), &sid(n), &console, Claim::Any, None)
                 .await
                 .unwrap();
         }
