@@ -105,15 +105,15 @@ pub struct Opened {
 }
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
-/// user's index and its parent's, the swap of a [`Claim::Swap`], then reads of the parent's mark, of
-/// the session's own mark if the claim is contested, and of the record under `read_beside` if any
-/// (the user, for a session that depends on who they are now), in that order. A reader skips an
-/// index entry whose record it cannot find, so no order among the writes matters; the parent's
+/// user's index and its parent's, the swap of a [`Claim::Swap`], then reads of the parent's mark,
+/// of the session's own mark if the claim is contested, and of the record under `read_beside` if
+/// any (the user, for a session that depends on who they are now), in that order. A reader skips
+/// an index entry whose record it cannot find, so no order among the writes matters; the parent's
 /// mark is read only after this session is in the parent's index (see the module's first lines),
 /// so a parent revoked meanwhile takes the new session with it: the caller gets
 /// [`AuthError::TicketExpired`]. An index the append took past its bound is compacted after (see
-/// [`compact`]), never ending a session the new one derives from. The record is inserted, not put: of
-/// callers racing on one session, the first one's stays.
+/// [`compact`]), never ending a session the new one derives from. The record is inserted, not
+/// put: of callers racing on one session, the first one's stays.
 pub async fn open(
     store: &dyn Store,
     sid: &str,
