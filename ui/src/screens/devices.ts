@@ -32,6 +32,7 @@ export function devicesSection(actions: DevicesActions): DevicesSection {
 
   let sessions: DeviceSession[] = [];
   let loading = false;
+  let again = false;
 
   const say = (text: string | null, tone: "info" | "error" = "info"): void => sayIn(message, text, tone);
 
@@ -39,15 +40,26 @@ export function devicesSection(actions: DevicesActions): DevicesSection {
     handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
 
   async function refresh(): Promise<void> {
-    if (loading) return;
+    if (loading) {
+      // Asked while a load runs (the window regained focus as home was shown): that load's answer
+      // may predate what changed meanwhile (this session ended elsewhere), so load once more after.
+      again = true;
+      return;
+    }
     loading = true;
+    let ended = false;
     try {
       render(await ipc.listSessions());
     } catch (failure) {
-      if (!handOverEnded(failure)) say(errorText(failure), "error");
+      ended = handOverEnded(failure);
+      if (!ended) say(errorText(failure), "error");
     } finally {
       loading = false;
       list.setAttribute("aria-busy", "false");
+    }
+    if (again && !ended) {
+      again = false;
+      await refresh();
     }
   }
 

@@ -17,22 +17,33 @@ export function devicesSection(actions) {
     const endOthersButton = h("button", { type: "button", class: "secondary", id: "end-other-sessions", hidden: true }, t.endOthers);
     let sessions = [];
     let loading = false;
+    let again = false;
     const say = (text, tone = "info") => sayIn(message, text, tone);
     const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
     async function refresh() {
-        if (loading)
+        if (loading) {
+            // Asked while a load runs (the window regained focus as home was shown): that load's answer
+            // may predate what changed meanwhile (this session ended elsewhere), so load once more after.
+            again = true;
             return;
+        }
         loading = true;
+        let ended = false;
         try {
             render(await ipc.listSessions());
         }
         catch (failure) {
-            if (!handOverEnded(failure))
+            ended = handOverEnded(failure);
+            if (!ended)
                 say(errorText(failure), "error");
         }
         finally {
             loading = false;
             list.setAttribute("aria-busy", "false");
+        }
+        if (again && !ended) {
+            again = false;
+            await refresh();
         }
     }
     function render(next) {
