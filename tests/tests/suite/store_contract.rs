@@ -1101,6 +1101,13 @@ fn session_of(user_id: &str, created_ago: u64, lives: u64, parent: Option<&str>)
     }
 }
 
+/// Opens a session of its own (nothing claimed), which must succeed.
+async fn open_any(store: &dyn Store, sid: &str, record: &SessionRecord) {
+    sessions::open(store, sid, record, Claim::Any, None)
+        .await
+        .unwrap();
+}
+
 async fn listed(store: &Arc<dyn Store>, user_id: &str, current: &str) -> Vec<(String, bool)> {
     sessions::list(store.as_ref(), user_id, &sid(current))
         .await
@@ -1112,25 +1119,19 @@ async fn listed(store: &Arc<dyn Store>, user_id: &str, current: &str) -> Vec<(St
 
 async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn Store>) {
     for (name, ago) in [("old", 30), ("new", 10), ("mid", 20)] {
-        sessions::open(
+        open_any(
             store.as_ref(),
             &sid(name),
             &session_of("u-ann", ago, 600, None),
-            Claim::Any,
-            None,
         )
-        .await
-        .unwrap();
+        .await;
     }
-    sessions::open(
+    open_any(
         store.as_ref(),
         &sid("bob"),
         &session_of("u-bob", 5, 600, None),
-        Claim::Any,
-        None,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         listed(store, "u-ann", "mid").await,
         [(sid("new"), false), (sid("mid"), true), (sid("old"), false)]
@@ -1146,17 +1147,10 @@ async fn session_index_lists_a_users_live_sessions_newest_first(store: &Arc<dyn 
 }
 
 async fn session_index_forgets_expired_sessions_by_itself(store: &Arc<dyn Store>) {
-    sessions::open(
-        store.as_ref(),
-        &sid("brief"),
-        // Two seconds: a session ends at a whole second, so one second could be over before the
-        // listing below on a slow machine.
-        &session_of("u-cat", 0, 2, None),
-        Claim::Any,
-        None,
-    )
-    .await
-    .unwrap();
+    // Two seconds: a session ends at a whole second, so one second could be over before the
+    // listing below on a slow machine.
+    let brief = session_of("u-cat", 0, 2, None);
+    open_any(store.as_ref(), &sid("brief"), &brief).await;
     assert_eq!(listed(store, "u-cat", "x").await.len(), 1);
     // The record and the user's index both carry the session's expiry: nothing to sweep.
     wait_until_gone(store, &format!("session:{}", sid("brief"))).await;
@@ -1171,25 +1165,19 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
         ("grandchild", Some("child")),
     ];
     for (name, parent) in chain {
-        sessions::open(
+        open_any(
             store.as_ref(),
             &sid(name),
             &session_of("u-dan", 0, 600, parent),
-            Claim::Any,
-            None,
         )
-        .await
-        .unwrap();
+        .await;
     }
-    sessions::open(
+    open_any(
         store.as_ref(),
         &sid("laptop"),
         &session_of("u-dan", 0, 600, None),
-        Claim::Any,
-        None,
     )
-    .await
-    .unwrap();
+    .await;
     let ended = sessions::revoke_with_descendants(store.as_ref(), &sid("root"), unix_now() + 600)
         .await
         .unwrap();
@@ -1219,15 +1207,12 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
 }
 
 async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>) {
-    sessions::open(
+    open_any(
         store.as_ref(),
         &sid("gone"),
         &session_of("u-eve", 0, 600, None),
-        Claim::Any,
-        None,
     )
-    .await
-    .unwrap();
+    .await;
     sessions::revoke_with_descendants(store.as_ref(), &sid("gone"), unix_now() + 600)
         .await
         .unwrap();

@@ -629,9 +629,7 @@ mod tests {
             parent: None,
             expires_at: now + 600,
         };
-        open(store.as_ref(), &sid, &record, Claim::Any, None)
-            .await
-            .unwrap();
+        open_any(store.as_ref(), &sid, &record).await;
         let before = store.writes_to("session:");
         touch(store.as_ref(), &sid).await.unwrap();
         touch(store.as_ref(), &sid).await.unwrap();
@@ -642,6 +640,11 @@ mod tests {
         );
         let moved = get(store.as_ref(), &sid).await.unwrap().unwrap();
         assert!(moved.last_seen_at >= now);
+    }
+
+    /// Opens a session of its own (nothing claimed), which must succeed.
+    async fn open_any(store: &dyn Store, sid: &str, record: &SessionRecord) {
+        open(store, sid, record, Claim::Any, None).await.unwrap();
     }
 
     fn session_of(user: &str, parent: Option<&str>) -> SessionRecord {
@@ -667,15 +670,7 @@ mod tests {
     async fn sessions_opened_at_once_all_reach_both_indexes() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(
-            store.as_ref(),
-            &parent,
-            &session_of("u", None),
-            Claim::Any,
-            None,
-        )
-        .await
-        .unwrap();
+        open_any(store.as_ref(), &parent, &session_of("u", None)).await;
         // Each appends to the indexes at once, with no read before: none may lose another's line.
         let children: Vec<String> = (1..=20).map(sid).collect();
         let record = session_of("u", Some(&parent));
@@ -702,25 +697,9 @@ mod tests {
     async fn a_session_minting_tickets_in_a_loop_keeps_a_bounded_index_and_ends_its_oldest() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(
-            store.as_ref(),
-            &parent,
-            &session_of("u", None),
-            Claim::Any,
-            None,
-        )
-        .await
-        .unwrap();
+        open_any(store.as_ref(), &parent, &session_of("u", None)).await;
         for n in 1..=MAX_DERIVED_PER_SESSION + 5 {
-            open(
-                store.as_ref(),
-                &sid(n),
-                &session_of("u", Some(&parent)),
-                Claim::Any,
-                None,
-            )
-            .await
-            .unwrap();
+            open_any(store.as_ref(), &sid(n), &session_of("u", Some(&parent))).await;
         }
         let derived = index::read(store.as_ref(), &store_keys::derived_sessions(&parent))
             .await
@@ -743,37 +722,13 @@ mod tests {
     async fn a_user_past_the_bound_loses_the_oldest_session_but_never_the_parent_in_use() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open(
-            store.as_ref(),
-            &parent,
-            &session_of("u", None),
-            Claim::Any,
-            None,
-        )
-        .await
-        .unwrap();
+        open_any(store.as_ref(), &parent, &session_of("u", None)).await;
         for n in 1..MAX_SESSIONS_PER_USER {
-            open(
-                store.as_ref(),
-                &sid(n),
-                &session_of("u", None),
-                Claim::Any,
-                None,
-            )
-            .await
-            .unwrap();
+            open_any(store.as_ref(), &sid(n), &session_of("u", None)).await;
         }
         // The user is at the bound, and the oldest session is the one deriving the next.
         let child = sid(MAX_SESSIONS_PER_USER);
-        open(
-            store.as_ref(),
-            &child,
-            &session_of("u", Some(&parent)),
-            Claim::Any,
-            None,
-        )
-        .await
-        .unwrap();
+        open_any(store.as_ref(), &child, &session_of("u", Some(&parent))).await;
         assert!(!is_revoked(store.as_ref(), &parent).await.unwrap());
         assert!(!is_revoked(store.as_ref(), &child).await.unwrap());
         assert!(
@@ -796,15 +751,7 @@ mod tests {
         use super::super::test_support::{Calls, Fault};
         let store = FaultyStore::new();
         for n in 1..=MAX_SESSIONS_PER_USER {
-            open(
-                store.as_ref(),
-                &sid(n),
-                &console_of("u", None),
-                Claim::Any,
-                None,
-            )
-            .await
-            .unwrap();
+            open_any(store.as_ref(), &sid(n), &console_of("u", None)).await;
         }
         // Ending the oldest fails: the login past the bound still opens (it is only the index's
         // housekeeping that failed), and the oldest stays listed, so "log out everywhere" still
@@ -813,15 +760,7 @@ mod tests {
         let mark = store_keys::revoked_session(&oldest);
         store.fail_next(Calls::Write, &mark, Fault::FailBefore);
         let next = sid(MAX_SESSIONS_PER_USER + 1);
-        open(
-            store.as_ref(),
-            &next,
-            &console_of("u", None),
-            Claim::Any,
-            None,
-        )
-        .await
-        .unwrap();
+        open_any(store.as_ref(), &next, &console_of("u", None)).await;
         assert!(store.all_faults_hit());
         let listed = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
@@ -830,15 +769,7 @@ mod tests {
         assert!(!is_revoked(store.as_ref(), &oldest).await.unwrap());
         // The next login past the bound ends it, and only then drops its line.
         let later = sid(MAX_SESSIONS_PER_USER + 2);
-        open(
-            store.as_ref(),
-            &later,
-            &console_of("u", None),
-            Claim::Any,
-            None,
-        )
-        .await
-        .unwrap();
+        open_any(store.as_ref(), &later, &console_of("u", None)).await;
         assert!(is_revoked(store.as_ref(), &oldest).await.unwrap());
         let listed = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
@@ -852,35 +783,15 @@ mod tests {
         let store = FaultyStore::new();
         // The oldest console minted a ticket for an H5 page, which minted one for another.
         let (grandparent, parent, child) = (sid(0), sid(1), sid(MAX_SESSIONS_PER_USER));
-        open(
-            store.as_ref(),
-            &grandparent,
-            &console_of("u", None),
-            Claim::Any,
-            None,
-        )
-        .await
-        .unwrap();
+        open_any(store.as_ref(), &grandparent, &console_of("u", None)).await;
         let derived = session_of("u", Some(&grandparent));
-        open(store.as_ref(), &parent, &derived, Claim::Any, None)
-            .await
-            .unwrap();
+        open_any(store.as_ref(), &parent, &derived).await;
         for n in 2..MAX_SESSIONS_PER_USER {
-            open(
-                store.as_ref(),
-                &sid(n),
-                &console_of("u", None),
-                Claim::Any,
-                None,
-            )
-            .await
-            .unwrap();
+            open_any(store.as_ref(), &sid(n), &console_of("u", None)).await;
         }
         // Consoles are the most numerous kind, and the grandparent is the oldest of them.
         let grandchild = session_of("u", Some(&parent));
-        open(store.as_ref(), &child, &grandchild, Claim::Any, None)
-            .await
-            .unwrap();
+        open_any(store.as_ref(), &child, &grandchild).await;
         for kept in [&grandparent, &parent, &child] {
             assert!(!is_revoked(store.as_ref(), kept).await.unwrap(), "{kept}");
         }
@@ -919,17 +830,13 @@ mod tests {
             client: Audience::Miniprogram,
             ..session_of("u", None)
         };
-        open(store.as_ref(), &phone, &phone_session, Claim::Any, None)
-            .await
-            .unwrap();
+        open_any(store.as_ref(), &phone, &phone_session).await;
         for n in 1..=MAX_SESSIONS_PER_USER + 5 {
             let console = SessionRecord {
                 client: Audience::Console,
                 ..session_of("u", None)
             };
-            open(store.as_ref(), &sid(n), &console, Claim::Any, None)
-                .await
-                .unwrap();
+            open_any(store.as_ref(), &sid(n), &console).await;
         }
         assert!(
             !is_revoked(store.as_ref(), &phone).await.unwrap(),
