@@ -20,7 +20,7 @@ step "mini program pages (Node)"
 # of the server's own phone and browser pages (tools installed by setup.sh).
 node --test examples/miniprogram/tests/
 
-step "console UI: type-check, compiled JS matches its source"
+step "console UI: type-check, compiled JS matches its source, its Node tests"
 ui/check.sh
 
 step "console binary for the end-to-end tests"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the console's webview is what its source says: ui/src type-checks under the TypeScript
 # pinned in package.json, and the committed ui/public/js (which the app embeds, so that building it
-# needs no Node) is exactly what that compiler makes of ui/src, with no file more or less.
+# needs no Node) is exactly what that compiler makes of ui/src, with no file more or less. Then runs
+# the Node tests of that JS's DOM-free parts (ui/tests).
 # Run by scripts/test.sh; installs the pinned compiler first when node_modules is missing or stale.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -42,3 +43,5 @@ if ! diff -rq "$out" public/js >/dev/null; then
   exit 1
 fi
 echo "ui/check.sh: ui/src type-checks under TypeScript $pinned and ui/public/js matches it"
+
+node --test tests/

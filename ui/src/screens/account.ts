@@ -3,6 +3,7 @@
 // which shows a link QR and follows the scan exactly as the login does: the same scan panel, fed by
 // the same scan loop in Rust, through main.ts.
 
+import { coalesced } from "../coalesce.js";
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
@@ -44,14 +45,11 @@ export function accountScreen(actions: AccountActions): AccountScreen {
 
   let me: Member | null = null;
   let panel: ScanPanel | null = null;
-  let loading = false;
 
   const handOverEnded = (failure: unknown): boolean =>
     handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
 
-  async function refresh(): Promise<void> {
-    if (loading) return;
-    loading = true;
+  const refresh = coalesced(async () => {
     try {
       const team = await ipc.listTeam();
       me = team.members.find((member) => member.you) ?? null;
@@ -59,13 +57,15 @@ export function accountScreen(actions: AccountActions): AccountScreen {
       // Keep what is being typed: the form is drawn again only when its kind changes.
       const kind = hasPassword() ? "change" : "add";
       if (passwordSection.dataset.kind !== kind) renderPasswordForm();
+      return true;
     } catch (failure) {
-      if (!handOverEnded(failure)) replaceChildren(methods, h("li", { class: "banner error" }, errorText(failure)));
+      if (handOverEnded(failure)) return false;
+      replaceChildren(methods, h("li", { class: "banner error" }, errorText(failure)));
+      return true;
     } finally {
-      loading = false;
       methods.setAttribute("aria-busy", "false");
     }
-  }
+  });
 
   function hasPassword(): boolean {
     return me?.methods.includes("password") ?? false;

@@ -4,6 +4,7 @@
 // asks the server; this module only gets the list. A command that finds this console's own session
 // over hands that to `sessionEnded`, which returns to the login screen with a notice.
 
+import { coalesced } from "../coalesce.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
@@ -31,37 +32,25 @@ export function devicesSection(actions: DevicesActions): DevicesSection {
   const endOthersButton = h("button", { type: "button", class: "secondary", id: "end-other-sessions", hidden: true }, t.endOthers);
 
   let sessions: DeviceSession[] = [];
-  let loading = false;
-  let again = false;
 
   const say = (text: string | null, tone: "info" | "error" = "info"): void => sayIn(message, text, tone);
 
   const handOverEnded = (failure: unknown): boolean =>
     handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
 
-  async function refresh(): Promise<void> {
-    if (loading) {
-      // Asked while a load runs (the window regained focus as home was shown): that load's answer
-      // may predate what changed meanwhile (this session ended elsewhere), so load once more after.
-      again = true;
-      return;
-    }
-    loading = true;
-    let ended = false;
+  // A load that finds this console's session ended hands over to the login screen: none after it.
+  const refresh = coalesced(async () => {
     try {
       render(await ipc.listSessions());
+      return true;
     } catch (failure) {
-      ended = handOverEnded(failure);
+      const ended = handOverEnded(failure);
       if (!ended) say(errorText(failure), "error");
+      return !ended;
     } finally {
-      loading = false;
       list.setAttribute("aria-busy", "false");
     }
-    if (again && !ended) {
-      again = false;
-      await refresh();
-    }
-  }
+  });
 
   function render(next: DeviceSession[]): void {
     // This device first, the others as the server sorts them (newest first).

@@ -3,6 +3,7 @@
 // "Save QR as image"), see open and lately accepted invites with "Revoke", and remove members behind
 // a confirmation. Rust holds the token and fetches the QR; this module gets data and pictures only.
 
+import { coalesced } from "../coalesce.js";
 import { countdown } from "../countdown.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
@@ -37,7 +38,6 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   const dialog = h("dialog", { class: "confirm", id: "remove-dialog", "aria-labelledby": "remove-question" }, question, h("div", { class: "actions" }, confirmButton, cancelButton));
 
   let team: Team | null = null;
-  let loading = false;
   let stopExpiry = (): void => {};
   let removing: { member: Member; button: HTMLButtonElement } | null = null;
 
@@ -46,22 +46,22 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   const handOverEnded = (failure: unknown): boolean =>
     handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
 
-  async function refresh(): Promise<void> {
-    if (loading) return;
-    loading = true;
+  const refresh = coalesced(async () => {
     try {
       team = await ipc.listTeam();
       renderMembers(team);
       inviteButtons.hidden = !team.you_are_admin;
       invitesSection.hidden = !team.you_are_admin;
       if (team.you_are_admin) renderInvites(await ipc.listInvites());
+      return true;
     } catch (failure) {
-      if (!handOverEnded(failure)) say(errorText(failure), "error");
+      if (handOverEnded(failure)) return false;
+      say(errorText(failure), "error");
+      return true;
     } finally {
-      loading = false;
       members.setAttribute("aria-busy", "false");
     }
-  }
+  });
 
   function renderMembers(current: Team): void {
     replaceChildren(members, ...current.members.map((member) => memberRow(member, current.you_are_admin)));

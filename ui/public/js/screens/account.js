@@ -2,6 +2,7 @@
 // login or changes the password (asking for the current one once one is set), and "Link WeChat",
 // which shows a link QR and follows the scan exactly as the login does: the same scan panel, fed by
 // the same scan loop in Rust, through main.ts.
+import { coalesced } from "../coalesce.js";
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
@@ -19,12 +20,8 @@ export function accountScreen(actions) {
     const linkSection = h("section", { class: "account-part", id: "link-section", "aria-labelledby": "link-title" }, h("h2", { id: "link-title" }, t.linkTitle), h("p", { class: "muted small" }, t.linkHint), linkResult, h("div", { class: "actions" }, linkButton, cancelLinkButton), linkArea);
     let me = null;
     let panel = null;
-    let loading = false;
     const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
-    async function refresh() {
-        if (loading)
-            return;
-        loading = true;
+    const refresh = coalesced(async () => {
         try {
             const team = await ipc.listTeam();
             me = team.members.find((member) => member.you) ?? null;
@@ -33,16 +30,18 @@ export function accountScreen(actions) {
             const kind = hasPassword() ? "change" : "add";
             if (passwordSection.dataset.kind !== kind)
                 renderPasswordForm();
+            return true;
         }
         catch (failure) {
-            if (!handOverEnded(failure))
-                replaceChildren(methods, h("li", { class: "banner error" }, errorText(failure)));
+            if (handOverEnded(failure))
+                return false;
+            replaceChildren(methods, h("li", { class: "banner error" }, errorText(failure)));
+            return true;
         }
         finally {
-            loading = false;
             methods.setAttribute("aria-busy", "false");
         }
-    }
+    });
     function hasPassword() {
         return me?.methods.includes("password") ?? false;
     }

@@ -3,6 +3,7 @@
 // everywhere else" behind a confirmation that says how many sessions end. Rust holds the token and
 // asks the server; this module only gets the list. A command that finds this console's own session
 // over hands that to `sessionEnded`, which returns to the login screen with a notice.
+import { coalesced } from "../coalesce.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
@@ -16,36 +17,24 @@ export function devicesSection(actions) {
     const dialog = h("dialog", { class: "confirm", id: "end-others-dialog", "aria-labelledby": "end-others-question" }, question, h("div", { class: "actions" }, confirmButton, cancelButton));
     const endOthersButton = h("button", { type: "button", class: "secondary", id: "end-other-sessions", hidden: true }, t.endOthers);
     let sessions = [];
-    let loading = false;
-    let again = false;
     const say = (text, tone = "info") => sayIn(message, text, tone);
     const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
-    async function refresh() {
-        if (loading) {
-            // Asked while a load runs (the window regained focus as home was shown): that load's answer
-            // may predate what changed meanwhile (this session ended elsewhere), so load once more after.
-            again = true;
-            return;
-        }
-        loading = true;
-        let ended = false;
+    // A load that finds this console's session ended hands over to the login screen: none after it.
+    const refresh = coalesced(async () => {
         try {
             render(await ipc.listSessions());
+            return true;
         }
         catch (failure) {
-            ended = handOverEnded(failure);
+            const ended = handOverEnded(failure);
             if (!ended)
                 say(errorText(failure), "error");
+            return !ended;
         }
         finally {
-            loading = false;
             list.setAttribute("aria-busy", "false");
         }
-        if (again && !ended) {
-            again = false;
-            await refresh();
-        }
-    }
+    });
     function render(next) {
         // This device first, the others as the server sorts them (newest first).
         sessions = [...next.filter((session) => session.current), ...next.filter((session) => !session.current)];

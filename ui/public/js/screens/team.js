@@ -2,6 +2,7 @@
 // invite (the QR large, its expiry counting down, "Copy link" when the server draws plain QR codes,
 // "Save QR as image"), see open and lately accepted invites with "Revoke", and remove members behind
 // a confirmation. Rust holds the token and fetches the QR; this module gets data and pictures only.
+import { coalesced } from "../coalesce.js";
 import { countdown } from "../countdown.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
@@ -19,15 +20,11 @@ export function teamScreen(actions) {
     const cancelButton = h("button", { type: "button", class: "secondary", id: "cancel-remove" }, t.cancel);
     const dialog = h("dialog", { class: "confirm", id: "remove-dialog", "aria-labelledby": "remove-question" }, question, h("div", { class: "actions" }, confirmButton, cancelButton));
     let team = null;
-    let loading = false;
     let stopExpiry = () => { };
     let removing = null;
     const say = (text, tone = "info") => sayIn(message, text, tone);
     const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
-    async function refresh() {
-        if (loading)
-            return;
-        loading = true;
+    const refresh = coalesced(async () => {
         try {
             team = await ipc.listTeam();
             renderMembers(team);
@@ -35,16 +32,18 @@ export function teamScreen(actions) {
             invitesSection.hidden = !team.you_are_admin;
             if (team.you_are_admin)
                 renderInvites(await ipc.listInvites());
+            return true;
         }
         catch (failure) {
-            if (!handOverEnded(failure))
-                say(errorText(failure), "error");
+            if (handOverEnded(failure))
+                return false;
+            say(errorText(failure), "error");
+            return true;
         }
         finally {
-            loading = false;
             members.setAttribute("aria-busy", "false");
         }
-    }
+    });
     function renderMembers(current) {
         replaceChildren(members, ...current.members.map((member) => memberRow(member, current.you_are_admin)));
     }
