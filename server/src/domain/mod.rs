@@ -22,7 +22,7 @@ mod secrets;
 mod service;
 pub mod sessions;
 mod signing_keys;
-mod store_keys;
+pub(crate) mod store_keys;
 mod team;
 #[cfg(test)]
 mod test_support;

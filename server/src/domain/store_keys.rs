@@ -78,10 +78,11 @@ pub fn scene_code_fetched(scene: &str) -> String {
 
 /// Without `wait`, a console may poll its scene once per interval: present while it may not. Kept
 /// per poll token (by its hash's first 16 digits), so a poll with a wrong token, which claims the
-/// gate before its token is checked, cannot slow the console down.
+/// gate before its token is checked, cannot slow the console down. The scene comes last, like every
+/// scene key's: on a Redis Cluster it is the hash tag, so the gate shares the scene's slot.
 pub fn scene_poll_gate(scene: &str, poll_token_hash: &str) -> String {
     let holder = poll_token_hash.get(..16).unwrap_or(poll_token_hash);
-    format!("poll-gate:{scene}.{holder}")
+    format!("poll-gate.{holder}:{scene}")
 }
 
 // Per-address limits take the address itself and key it by `ClientAddr::limit_key`, so no limit

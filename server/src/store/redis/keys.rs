@@ -41,6 +41,7 @@ impl KeyLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::store_keys;
 
     #[test]
     fn plain_names_are_unchanged() {
@@ -55,10 +56,6 @@ mod tests {
     fn a_scene_and_its_channel_share_a_hash_tag() {
         assert_eq!(KeyLayout::Tagged.key("scene:abc"), "meeteasy:scene:{abc}");
         assert_eq!(
-            KeyLayout::Tagged.key("poll-gate:abc"),
-            "meeteasy:poll-gate:{abc}"
-        );
-        assert_eq!(
             KeyLayout::Tagged.channel("scene-changed:abc"),
             "meeteasy:notify:scene-changed:{abc}"
         );
@@ -70,5 +67,24 @@ mod tests {
             KeyLayout::Tagged.key("wx:open:app:id"),
             "meeteasy:wx:{open:app:id}"
         );
+    }
+
+    /// An `islogin` reads the scene and claims its poll gate in one pipeline, which on a Cluster is
+    /// one round trip only if every key of the scene is on its slot.
+    #[test]
+    fn every_key_of_a_scene_is_tagged_by_the_scene() {
+        let keys = [
+            store_keys::scene("abc"),
+            store_keys::scene_code_image("abc"),
+            store_keys::scene_code_fetch_lock("abc"),
+            store_keys::scene_code_fetched("abc"),
+            store_keys::scene_poll_gate("abc", "0123456789abcdef0123"),
+        ];
+        for key in keys {
+            let tagged = KeyLayout::Tagged.key(&key);
+            assert!(tagged.ends_with(":{abc}"), "{key} -> {tagged}");
+        }
+        let channel = KeyLayout::Tagged.channel(&store_keys::scene_changed("abc"));
+        assert!(channel.ends_with(":{abc}"), "{channel}");
     }
 }
