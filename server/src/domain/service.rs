@@ -42,9 +42,9 @@ pub struct AuthService {
     pub(super) hashing: HashingTurns,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
-    /// When this instance last moved each session's `last_seen_at`, so a busy session costs the
-    /// store nothing between two moves.
-    last_seen_moves: Mutex<HashMap<String, u64>>,
+    /// Each session's stored `last_seen_at` as this instance last read or wrote it, so a busy
+    /// session costs the store nothing until the next move is due.
+    last_seen: Mutex<HashMap<String, u64>>,
     /// The organizers this instance saw in the team index.
     pub(super) seen_listed: SeenListed,
     /// The `iss` of the tokens this server makes and takes (see [`token_issuer`]).
@@ -127,7 +127,7 @@ impl AuthService {
             keys,
             poll_slots: PollSlots::default(),
             shutting_down,
-            last_seen_moves: Mutex::new(HashMap::new()),
+            last_seen: Mutex::new(HashMap::new()),
             seen_listed: SeenListed::default(),
         })
     }
@@ -207,26 +207,36 @@ impl AuthService {
         Ok(())
     }
 
-    /// Moves the session's `last_seen_at` when this instance has not done so for a period.
+    /// Moves the session's `last_seen_at` when it is a period old. This instance remembers when
+    /// the stored one was set (by whichever instance), so it reads the record only once that is
+    /// due: not once per period after its own last look, which could leave the time shown nearly
+    /// two periods behind.
     async fn note_seen(&self, sid: &str) -> Result<(), AuthError> {
         let now = unix_now();
+        let due = |seen_at: u64| seen_at + LAST_SEEN_PRECISION.as_secs() <= now;
         {
-            let mut moves = self
-                .last_seen_moves
+            let mut seen = self
+                .last_seen
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if moves
-                .get(sid)
-                .is_some_and(|moved| moved + LAST_SEEN_PRECISION.as_secs() > now)
-            {
+            if seen.get(sid).is_some_and(|&seen_at| !due(seen_at)) {
                 return Ok(());
             }
-            if moves.len() >= LAST_SEEN_MEMO_LIMIT {
-                moves.retain(|_, moved| *moved + LAST_SEEN_PRECISION.as_secs() > now);
+            if seen.len() >= LAST_SEEN_MEMO_LIMIT {
+                seen.retain(|_, seen_at| !due(*seen_at));
             }
-            moves.insert(sid.to_owned(), now);
+            // Until the store answers, other requests of this session do not ask again.
+            seen.insert(sid.to_owned(), now);
         }
-        sessions::touch(self.store.as_ref(), sid).await
+        let stored = sessions::touch(self.store.as_ref(), sid).await?;
+        if let Some(seen_at) = stored {
+            let mut seen = self
+                .last_seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            seen.insert(sid.to_owned(), seen_at);
+        }
+        Ok(())
     }
 
     pub(super) async fn user(&self, id: &str) -> Result<UserRecord, AuthError> {

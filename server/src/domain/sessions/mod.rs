@@ -441,8 +441,10 @@ async fn chain_from(store: &dyn Store, parent: String) -> Result<Vec<String>, St
 }
 
 /// Moves `last_seen_at` to now when it is older than [`LAST_SEEN_PRECISION`]: at most one write per
-/// session per period, however many requests and instances see it.
-pub async fn touch(store: &dyn Store, sid: &str) -> Result<(), AuthError> {
+/// session per period, however many requests and instances see it. Returns the session's
+/// `last_seen_at` as stored afterwards (none once the session is gone), from which the next write
+/// is due.
+pub async fn touch(store: &dyn Store, sid: &str) -> Result<Option<u64>, AuthError> {
     let now = unix_now();
     records::update(
         store,
@@ -457,10 +459,13 @@ pub async fn touch(store: &dyn Store, sid: &str) -> Result<(), AuthError> {
                         last_seen_at: now,
                         ..record.clone()
                     };
-                    Transition::Write(seen, Lifetime::Until(record.expires_at), ())
+                    Transition::Write(seen, Lifetime::Until(record.expires_at), Some(now))
                 }
-                // Gone (revoked, expired, or from before sessions were kept) or seen recently.
-                Some(_) | None => Transition::Keep(()),
+                Some(record) if record.expires_at > now => {
+                    Transition::Keep(Some(record.last_seen_at))
+                }
+                // Gone (revoked, expired, or from before sessions were kept).
+                Some(_) | None => Transition::Keep(None),
             })
         },
     )
@@ -538,6 +543,46 @@ mod tests {
             1,
             "30 verifications within the minute wrote nothing more"
         );
+    }
+
+    /// The next move is due a minute after the stored `last_seen_at`, not a minute after this
+    /// instance last looked: a session last seen 59 s ago (by another instance, say) is moved as
+    /// soon as that minute is over.
+    #[tokio::test]
+    async fn last_seen_moves_a_minute_after_the_stored_time() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let user = organizer(store.as_ref(), "jade").await;
+        let opened = service
+            .open_session(SessionUser::Known(&user), console_password_login())
+            .await
+            .unwrap();
+        let key = store_keys::session(&opened.session.sid);
+        let record = records::load::<SessionRecord>(store.as_ref(), &key).await;
+        let mut record = record.unwrap().unwrap();
+        let looked_at = unix_now();
+        record.last_seen_at = looked_at - 59;
+        let bytes = serde_json::to_vec(&record).unwrap();
+        let lifetime = Lifetime::Until(record.expires_at);
+        store.put(&key, &bytes, lifetime).await.unwrap();
+        let token = &opened.response.access_token;
+        service.verify(token).await.unwrap();
+        assert_eq!(
+            store.writes_to("session:"),
+            2,
+            "seen 59 s ago: not moved yet"
+        );
+        // The condition, not a pause: the clock's next second makes the stored time a minute old.
+        while unix_now() <= looked_at {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        service.verify(token).await.unwrap();
+        assert_eq!(store.writes_to("session:"), 3, "a minute old: moved");
+        let moved = get(store.as_ref(), &opened.session.sid)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(moved.last_seen_at > looked_at, "{moved:?}");
     }
 
     /// A ticket's session lives from the ticket's minting, so every exchange of one ticket gives
