@@ -472,12 +472,14 @@ fn connection_limits(
         20_000,
         1..=1_000_000,
     )?;
+    // The default never exceeds the total: lowering only `max_connections` must not make the
+    // default per-address cap, which nobody set, refuse to start.
     let per_address = count(
         "max_connections_per_address",
         overrides
             .max_connections_per_address
             .or(file.max_connections_per_address),
-        1_000,
+        max.min(1_000),
         1..=max,
     )?;
     let as_usize = |field: &'static str, value: u64| {
@@ -682,4 +684,38 @@ fn dev_apps() -> Vec<AppSettings> {
             env_version: EnvVersion::Develop,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev_with(tweak: impl FnOnce(&mut Overrides)) -> Result<Settings, ConfigError> {
+        let mut overrides = Overrides {
+            dev: Some(true),
+            ..Overrides::default()
+        };
+        tweak(&mut overrides);
+        load(&overrides)
+    }
+
+    /// Lowering only the total keeps the server startable: the per-address default follows it
+    /// down, while a per-address cap set above the total is still refused.
+    #[test]
+    fn a_lower_total_lowers_the_default_per_address_cap() {
+        let lowered = dev_with(|o| o.max_connections = Some(500)).unwrap();
+        assert_eq!(lowered.connections.per_address, 500);
+        let defaults = dev_with(|_| {}).unwrap();
+        assert_eq!(defaults.connections.per_address, 1_000);
+        let Err(refused) = dev_with(|o| {
+            o.max_connections = Some(500);
+            o.max_connections_per_address = Some(501);
+        }) else {
+            panic!("a per-address cap above the total was taken");
+        };
+        assert!(
+            refused.to_string().contains("max_connections_per_address"),
+            "{refused}"
+        );
+    }
 }

@@ -27,7 +27,7 @@ pub enum AuthError {
     SceneClaimed,
     #[error("this login code has expired or was already used")]
     SceneExpired,
-    #[error("this WeChat account has no organizer access")]
+    #[error("this account has no organizer access")]
     NotOrganizer,
     #[error("the login was declined on the phone")]
     AccessDenied,

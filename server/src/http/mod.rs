@@ -44,7 +44,11 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
         .route("/auth/me", get(tokens::me))
         .route("/auth/logout", post(tokens::logout))
         .route("/auth/sessions", get(sessions::list))
-        .route("/auth/sessions/revoke-others", post(sessions::end_others))
+        // `DELETE` of this path is a session id like any other (none of the caller's).
+        .route(
+            "/auth/sessions/revoke-others",
+            post(sessions::end_others).delete(sessions::end),
+        )
         .route("/auth/sessions/{id}", delete(sessions::end))
         .route("/auth/me/password", post(team::set_password))
         .route("/auth/team", get(team::members))

@@ -341,7 +341,15 @@ async fn other_users_and_malformed_session_ids_are_not_found(start: impl Start) 
         .as_str()
         .unwrap()
         .to_owned();
-    for id in [bobs_sid.as_str(), "nope", "%FF%FE", &"a".repeat(43)] {
+    // `revoke-others` is the path of another request, but as an id it is one more that is not hers.
+    let ids = [
+        bobs_sid.as_str(),
+        "nope",
+        "%FF%FE",
+        &"a".repeat(43),
+        "revoke-others",
+    ];
+    for id in ids {
         let reply = meeteasy_tests::api::send(
             server
                 .http()
