@@ -215,34 +215,40 @@ async fn by_code(store: &dyn Store, code: &str) -> Result<InviteRecord, AuthErro
         .ok_or(AuthError::InviteInvalid)
 }
 
-/// Who made an invite, as the wire shows them, and whether their invites still stand: an invite
-/// stands only while its creator may still make one, so an admin removed or demoted since (or
-/// gone) takes their open invites along, or they could let themselves back in with one. The
-/// operator's invites stand.
-async fn creator_user(store: &dyn Store, creator: &Creator) -> Result<(User, bool), AuthError> {
+/// Who made an invite, as the wire shows them.
+async fn creator_user(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
     Ok(match creator {
-        Creator::Operator => (operator_user(), true),
+        Creator::Operator => operator_user(),
         Creator::User { id } => match users::get(store, id).await? {
-            Some(user) => (user.to_wire(), user.is_admin()),
+            Some(user) => user.to_wire(),
             // The admin's account was folded or deleted since: say so rather than fail the list.
-            None => {
-                let former = User {
-                    id: id.clone(),
-                    display_name: "Former member".to_owned(),
-                    avatar_url: None,
-                    roles: Vec::new(),
-                };
-                (former, false)
-            }
+            None => User {
+                id: id.clone(),
+                display_name: "Former member".to_owned(),
+                avatar_url: None,
+                roles: Vec::new(),
+            },
         },
     })
 }
 
-/// The creator of an invite that still stands (see [`creator_user`]); else the invite has expired.
-async fn standing_inviter(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
-    match creator_user(store, creator).await? {
-        (inviter, true) => Ok(inviter),
-        (_, false) => Err(AuthError::InviteExpired),
+/// The creator of an invite that still stands; else the invite has expired. An invite stands only
+/// while its creator may still make one, so an admin removed or demoted since (or gone) takes
+/// their open invites along, or they could let themselves back in with one; and, like their
+/// logins, a dev user's invites stand only on a server in dev mode (`dev_mode`), or an admin
+/// made with `--dev` could hand out admin rights on a production server sharing the store. The
+/// operator's invites stand.
+async fn standing_inviter(
+    store: &dyn Store,
+    creator: &Creator,
+    dev_mode: bool,
+) -> Result<User, AuthError> {
+    match creator {
+        Creator::Operator => Ok(operator_user()),
+        Creator::User { id } => match users::get(store, id).await? {
+            Some(user) if user.is_admin() && (dev_mode || !user.dev) => Ok(user.to_wire()),
+            Some(_) | None => Err(AuthError::InviteExpired),
+        },
     }
 }
 
@@ -257,7 +263,7 @@ pub(super) async fn to_wire(store: &dyn Store, record: &InviteRecord) -> Result<
     Ok(Invite {
         id: record.id.clone(),
         role: record.role,
-        created_by: creator_user(store, &record.created_by).await?.0,
+        created_by: creator_user(store, &record.created_by).await?,
         created_at: record.created_at,
         expires_at: record.expires_at,
         accepted_by,
@@ -406,7 +412,7 @@ impl AuthService {
         let store = self.store.as_ref();
         let record = by_code(store, code).await?;
         check_open(&record, unix_now())?;
-        let inviter = standing_inviter(store, &record.created_by).await?;
+        let inviter = standing_inviter(store, &record.created_by, self.settings.dev).await?;
         Ok(InspectInviteResponse {
             role: record.role,
             invited_by: Inviter {
@@ -428,7 +434,7 @@ impl AuthService {
         self.limit_invite_tries(from).await?;
         let store = self.store.as_ref();
         let found = by_code(store, code).await?;
-        standing_inviter(store, &found.created_by).await?;
+        standing_inviter(store, &found.created_by, self.settings.dev).await?;
         let user: UserRecord = self.user(&claims.sub).await?;
         let key = store_keys::invite(&found.id);
         let now = unix_now();

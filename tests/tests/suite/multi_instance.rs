@@ -387,4 +387,40 @@ async fn dev_users_and_dev_tokens_do_not_log_in_on_a_server_without_dev_mode() {
     let listed = dev.get("/auth/sessions", Some(&dev_token)).await;
     let sessions = listed.body["sessions"].as_array().expect("a list");
     assert_eq!(sessions.len(), 1, "only the dev login itself: {sessions:?}");
+
+    // An admin made in dev mode hands out no role there: their invite has expired for production,
+    // for a real WeChat user as for anyone.
+    let dev_admin = dev.dev_login("admin-ann").await.access_token;
+    let console = crate::team::console_by_scan(&dev, &dev_admin).await;
+    let made = dev
+        .post("/auth/invites", json!({"role": "admin"}), Some(&console))
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let code = made.body["code"].as_str().expect("an invite code");
+    let appid = &production.settings().apps[0].appid;
+    let real_code = dev.wechat().mint_code(appid, "openid-real-rita", None);
+    let rita = production
+        .post("/auth/wechat/login", json!({"code": real_code}), None)
+        .await;
+    assert_eq!(rita.status, 200, "{rita:?}");
+    let rita = rita.body["access_token"].as_str().expect("a token");
+    for reply in [
+        production
+            .post("/auth/invites/inspect", json!({"code": code}), None)
+            .await,
+        production
+            .post("/auth/invites/accept", json!({"code": code}), Some(rita))
+            .await,
+    ] {
+        reply.assert_error(410, "invite_expired");
+    }
+    let me = production.get("/auth/me", Some(rita)).await;
+    assert_eq!(me.body["roles"], json!([]), "{me:?}");
+    let inspected = dev
+        .post("/auth/invites/inspect", json!({"code": code}), None)
+        .await;
+    assert_eq!(
+        inspected.status, 200,
+        "still open in dev mode: {inspected:?}"
+    );
 }
