@@ -131,7 +131,9 @@ impl AuthService {
 
     /// Asks WeChat who the code belongs to, unless this address has sent too many codes WeChat
     /// rejected: junk codes must not reach WeChat (each is a call against the app's quota), while a
-    /// venue's NAT carries hundreds of good logins a minute, so only rejected codes count.
+    /// venue's NAT carries hundreds of good logins a minute, so only rejected codes count. An
+    /// address's codes are asked about a few at a time, so codes sent at once cannot all pass the
+    /// count before the first rejection is counted.
     async fn code_to_session(
         &self,
         app: &AppSettings,
@@ -140,6 +142,8 @@ impl AuthService {
     ) -> Result<WeChatSession, AuthError> {
         let limits = self.settings.wechat_login_limits;
         let failures = store_keys::wechat_code_failures_from(from);
+        // Held from the count's read to the failure's count: codes sent at once go a few at a time.
+        let _turn = self.wechat_code_turns.take(from).await?;
         if let Some(retry_after) =
             limits::refused_for(self.store.as_ref(), &failures, limits.failures_per_ip).await?
         {

@@ -5,6 +5,7 @@
 //! and answers are the wire types of `meeteasy-protocol`.
 
 mod account;
+mod address_turns;
 mod admin;
 mod clock;
 mod device_names;

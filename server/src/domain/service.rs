@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
+use super::address_turns::AddressTurns;
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::secrets::random_token;
@@ -40,6 +41,8 @@ pub struct AuthService {
     pub(super) keys: SigningKeys,
     pub(super) poll_slots: PollSlots,
     pub(super) hashing: HashingTurns,
+    /// Turns at asking WeChat about a code, per address (see [`WECHAT_CODE_CHECKS_PER_ADDRESS`]).
+    pub(super) wechat_code_turns: AddressTurns,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
     /// Each session's stored `last_seen_at` as this instance last read or wrote it, so a busy
@@ -99,6 +102,11 @@ pub(super) const USER_GONE: &str = "the user of this token no longer exists";
 /// Past this many remembered sessions, the memo drops those not moved within the last period.
 const LAST_SEEN_MEMO_LIMIT: usize = 10_000;
 
+/// Codes of one address WeChat is asked about at once, per instance: so many that a venue's NAT
+/// logs hundreds of attendees in a minute, so few that codes sent at once overshoot the address's
+/// limit of rejected codes by at most this many less one.
+const WECHAT_CODE_CHECKS_PER_ADDRESS: usize = 8;
+
 impl AuthService {
     /// Loads (or, on a new store, creates) the signing keys, sealed at rest with `key_encryption_key`
     /// when one is given.
@@ -120,6 +128,7 @@ impl AuthService {
         Ok(AuthService {
             issuer: token_issuer(&settings),
             hashing: HashingTurns::new(settings.password_hashing),
+            wechat_code_turns: AddressTurns::new(WECHAT_CODE_CHECKS_PER_ADDRESS),
             store,
             wechat,
             settings,

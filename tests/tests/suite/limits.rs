@@ -84,6 +84,28 @@ async fn rejected_wechat_codes_are_limited_per_address_before_wechat_is_asked() 
     assert_eq!(elsewhere.status, 200, "{elsewhere:?}");
 }
 
+/// Junk codes sent all at once cannot slip past the limit before the first rejection is counted:
+/// an address's codes are asked about a few (8) at a time, so at most 7 more than the limit reach
+/// WeChat.
+#[tokio::test]
+async fn junk_codes_sent_at_once_barely_pass_the_limit() {
+    let limit = 30;
+    let server = &behind_proxy(|s| s.wechat_login_limits.failures_per_ip = limit).await;
+    let venue = "198.51.100.8";
+    let junk = (0..100).map(|n| format!("junk-at-once-{n}"));
+    let replies =
+        join_all(junk.map(|code| async move { wechat_login(server, venue, &code).await })).await;
+    let asked = server.wechat().calls(FakeEndpoint::Code2Session);
+    let rejected = replies.iter().filter(|reply| reply.status == 401).count();
+    let refused = replies.iter().filter(|reply| reply.status == 429).count();
+    assert_eq!(rejected + refused, 100, "{replies:?}");
+    assert_eq!(rejected as u64, asked, "each code WeChat saw was rejected");
+    assert!(
+        (limit..limit + 8).contains(&asked),
+        "{asked} junk codes reached WeChat for a limit of {limit}"
+    );
+}
+
 #[tokio::test]
 async fn ipv6_clients_are_limited_by_their_64() {
     let server = behind_proxy(|s| s.wechat_login_limits.failures_per_ip = 2).await;
