@@ -40,10 +40,12 @@ async fn a_confirm_on_one_instance_wakes_the_console_waiting_on_another() {
     confirm_on_one_wakes_the_other(&a, &b).await;
 }
 
-/// On a Cluster the wake-up travels over sharded pub/sub on the scene's slot; the keys are shared
-/// and a ticket is still exchanged exactly once.
+/// Every flow on a Cluster, its steps spread over two instances as a load balancer would spread
+/// them: the wake-up travels over sharded pub/sub on the scene's slot, a ticket is exchanged
+/// exactly once, a password login on one verifies on the other, and the sessions' and the team's
+/// flows hold across the two (a chain dying with its root at any depth, invites, removal).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_cluster_two_instances_share_scenes_wake_ups_and_tickets() {
+async fn on_a_cluster_two_instances_run_every_flow() {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .expect("the cluster starts");
@@ -51,6 +53,21 @@ async fn on_a_cluster_two_instances_share_scenes_wake_ups_and_tickets() {
     confirm_on_one_wakes_the_other(&a, &b).await;
     confirm_on_one_wakes_the_other(&b, &a).await;
     exchanges_across_instances_have_one_winner(&a, &b).await;
+    password_login_on_one_holds_on_the_other(&a, &b).await;
+    crate::sessions::across_two_instances(&a, &b).await;
+    crate::team::across_two_instances(&a, &b).await;
+}
+
+async fn password_login_on_one_holds_on_the_other(a: &TestServer, b: &TestServer) {
+    let (login, password) = ("pia@example.org", "pia's long password");
+    b.add_password_user(login, "Pia", password, &["organizer"])
+        .await;
+    let body = json!({"login": login, "password": password, "client": "console"});
+    let reply = a.post("/auth/login", body, None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let token = reply.body["access_token"].as_str().unwrap_or_default();
+    let me = b.get("/auth/me", Some(token)).await;
+    assert_eq!(me.body["display_name"], "Pia", "{me:?}");
 }
 
 async fn confirm_on_one_wakes_the_other(a: &TestServer, b: &TestServer) {

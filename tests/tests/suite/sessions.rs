@@ -1,6 +1,7 @@
 //! Sessions over real HTTP on both stores: the list with `current`, ending one or all the others,
 //! derived sessions dying with their root at any depth and never outliving it, the console's role
-//! gate on password login, and revocation seen by another instance at once.
+//! gate on password login, and every one of them across two instances (on one Redis here, on a
+//! Cluster in `multi_instance`).
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::json;
 use crate::both_stores::{Start, untouched};
 use crate::flows::{claims_of, create_scene, islogin_path, scene_path};
 use crate::multi_instance::two_instances;
+use crate::team::console_by_scan;
 
 on_both_stores!(
     a_phone_confirming_more_console_logins_than_a_user_keeps_stays_logged_in,
@@ -72,22 +74,6 @@ async fn ticket_of(server: &TestServer, token: &str) -> String {
     let reply = server.post_empty("/auth/login-ticket", Some(token)).await;
     assert_eq!(reply.status, 201, "{reply:?}");
     reply.body["login_ticket"].as_str().unwrap().to_owned()
-}
-
-/// A console logged in by scanning as `mini_program_token`'s user; its token.
-async fn console_by_scan(server: &TestServer, mini_program_token: &str) -> String {
-    let scene = create_scene(server).await;
-    for step in ["scan", "confirm"] {
-        let reply = server
-            .post_empty(&scene_path(&scene, step), Some(mini_program_token))
-            .await;
-        assert!(reply.status < 300, "{step}: {reply:?}");
-    }
-    let reply = server
-        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
-        .await;
-    assert_eq!(reply.body["status"], "confirmed", "{reply:?}");
-    reply.body["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn the_list_shows_every_kind_of_session_with_current_right(start: impl Start) {
@@ -405,18 +391,55 @@ async fn console_password_login_needs_the_organizer_role(start: impl Start) {
 async fn a_revocation_reaches_another_instance_at_once() {
     let redis = RedisServer::start();
     let (first, second) = two_instances(&redis).await;
-    let phone = first.dev_login("ines").await;
-    let h5 = exchange(&second, &phone.login_ticket, None).await;
-    assert_eq!(me_status(&second, &h5).await.0, 200);
+    across_two_instances(&first, &second).await;
+}
+
+/// The sessions' flows with their steps spread over two instances of one deployment (as a load
+/// balancer would spread them): a chain three deep, each link opened on the other instance, dies
+/// with its root everywhere at once; the list, ending one session and ending the others agree
+/// across instances.
+pub async fn across_two_instances(a: &TestServer, b: &TestServer) {
+    let phone = a.dev_login("ines").await;
+    let h5 = exchange(b, &phone.login_ticket, None).await;
+    let deeper = exchange(a, &ticket_of(b, &h5).await, None).await;
+    let deepest = exchange(b, &ticket_of(a, &deeper).await, None).await;
+    assert_eq!(me_status(a, &deepest).await.0, 200);
+    let logout = b
+        .post_empty("/auth/logout", Some(&phone.access_token))
+        .await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+    for token in [&h5, &deeper, &deepest] {
+        for server in [a, b] {
+            assert_eq!(status(&me_status(server, token).await), REVOKED);
+        }
+    }
+
+    let phone = b.dev_login("ines").await;
+    let console = console_by_scan(a, &phone.access_token).await;
+    let listed = sessions_of(b, &console).await;
+    let kinds: Vec<_> = listed.iter().map(|s| (s.client, s.current)).collect();
     assert_eq!(
-        first
-            .post_empty("/auth/logout", Some(&phone.access_token))
-            .await
-            .status,
-        204
+        kinds,
+        [(Audience::Console, true), (Audience::Miniprogram, false)],
+        "the ended chain is not listed: {listed:?}"
     );
-    assert_eq!(status(&me_status(&second, &h5).await), REVOKED);
-    assert_eq!(status(&me_status(&first, &h5).await), REVOKED);
+    let browser = exchange(a, &ticket_of(b, &phone.access_token).await, None).await;
+    let browser_sid = claims_of(&browser)["sid"].as_str().unwrap().to_owned();
+    let ended = b
+        .delete(&format!("/auth/sessions/{browser_sid}"), Some(&console))
+        .await;
+    assert_eq!(ended.status, 204, "{ended:?}");
+    assert_eq!(status(&me_status(a, &browser).await), REVOKED);
+
+    let other_phone = a.dev_login("ines").await;
+    let others = a
+        .post_empty("/auth/sessions/revoke-others", Some(&console))
+        .await;
+    assert_eq!(others.body["revoked"], 2, "{others:?}");
+    for token in [&phone.access_token, &other_phone.access_token] {
+        assert_eq!(status(&me_status(b, token).await), REVOKED);
+    }
+    assert_eq!(me_status(b, &console).await.0, 200);
 }
 
 /// A user keeps 100 live sessions; past that the most numerous kind gives up its oldest, so an

@@ -309,6 +309,37 @@ async fn of_fifty_concurrent_accepts_on_two_instances_exactly_one_wins() {
     assert_one_winner(&replies);
 }
 
+/// The team's flows with their steps spread over two instances of one deployment: an invite made
+/// on one is inspected and accepted on the other, and used there; the new member is on the team
+/// either side; removing them on one ends their console on the other.
+pub async fn across_two_instances(a: &TestServer, b: &TestServer) {
+    let ada = organizer(a, "admin-ada").await;
+    let created = invite(a, &ada, json!({"role": "organizer"})).await;
+    let inspected = inspect(b, &created.code).await;
+    assert_eq!(inspected.status, 200, "{inspected:?}");
+    let gil = b.dev_login("guest-gil").await;
+    let accepted = accept(b, &created.code, &gil.access_token).await;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    let late = a.dev_login("guest-lee").await;
+    accept(a, &created.code, &late.access_token)
+        .await
+        .assert_error(409, "invite_used");
+    let gil_console = console_by_scan(a, &gil.access_token).await;
+    let on_the_team = async |server: &TestServer| {
+        let team = team_of(server, &ada.console).await;
+        team.members.iter().any(|m| m.user.id == gil.user.id)
+    };
+    assert!(on_the_team(b).await && on_the_team(a).await);
+    let removed = b
+        .delete(&format!("/auth/team/{}", gil.user.id), Some(&ada.console))
+        .await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+    a.get("/auth/me", Some(&gil_console))
+        .await
+        .assert_error(401, "token_revoked");
+    assert!(!on_the_team(a).await);
+}
+
 async fn removing_a_member_ends_their_console_sessions_at_once(start: impl Start) {
     let backend = start(untouched).await;
     let server = &backend.server;
