@@ -947,6 +947,43 @@ async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
     }
 }
 
+/// Every kind of write is acknowledged only once the replicas have it (its `WAIT` in the write's own
+/// pipeline): a Redis with no replica can never say so. (With one, the Sentinel suite's writes
+/// pass through the same pipelines.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_single_write_waits_for_the_replicas() {
+    let server = RedisServer::start();
+    let mut settings = RedisSettings::single(&server.url());
+    settings.replica_ack = Some(ReplicaAck {
+        replicas: 1,
+        timeout: Duration::from_millis(50),
+    });
+    let store = RedisStore::open(&settings).await.expect("open the store");
+    let key = "invite:1";
+    let written = [
+        store.put(key, b"x", Lifetime::Forever).await.map(drop),
+        store
+            .insert_new(key, b"x", Lifetime::Forever)
+            .await
+            .map(drop),
+        store
+            .compare_and_swap(key, b"x", b"y", Lifetime::Forever)
+            .await
+            .map(drop),
+        store.append(key, b"z", Lifetime::Forever).await.map(drop),
+        store.take(key).await.map(drop),
+        store.delete(key).await,
+    ];
+    for (at, outcome) in written.into_iter().enumerate() {
+        let Err(StoreError::Unavailable(detail)) = outcome else {
+            panic!("write {at} with no replica to hold it gave {outcome:?}");
+        };
+        assert!(detail.contains("0 of 1 replicas"), "{detail}");
+    }
+    // Each was carried out on the master all the same; reads wait for nobody.
+    assert_eq!(store.get(key).await.unwrap(), None);
+}
+
 /// A batch's writes are acknowledged only once the replicas have them, as a single write's are:
 /// its pipeline ends in `WAIT`. A Redis with no replica can never say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

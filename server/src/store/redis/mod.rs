@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
 use self::link::{Handle, Link, SentinelLink, wait_command};
-use self::scripts::{APPEND, COMPARE_AND_SWAP, Scripts};
+use self::scripts::{APPEND, COMPARE_AND_SWAP};
 use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 use crate::store::{
     Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
@@ -55,7 +55,8 @@ pub struct RedisStore {
     link: Link,
     keys: KeyLayout,
     replica_ack: Option<ReplicaAck>,
-    scripts: Scripts,
+    /// See [`scripts::count_in_window`].
+    count_in_window: redis::Script,
     hub: NotifyHub,
     listener: JoinHandle<()>,
 }
@@ -97,7 +98,7 @@ impl RedisStore {
             link,
             keys,
             replica_ack: settings.replica_ack,
-            scripts: Scripts::new(),
+            count_in_window: scripts::count_in_window(),
             hub,
             listener,
         };
@@ -115,6 +116,35 @@ impl RedisStore {
             command.query_async(&mut connection).await
         })
         .await
+    }
+
+    /// One write, acknowledged once the configured replicas have it. On one server or a Sentinel's
+    /// master its `WAIT` follows it in one pipeline: no round trip of its own, and the `WAIT` is
+    /// sure to run on the connection the write went over. (Sent apart, a reconnect between the two
+    /// would have the `WAIT` count the writes of a fresh connection, none, and acknowledge at once.)
+    /// On a Cluster the `WAIT` is routed to the key's master after the write.
+    async fn write<T: FromRedisValue>(&self, key: &str, command: &Cmd) -> Result<T, StoreError> {
+        let ack = match (&self.link, self.replica_ack) {
+            (Link::Single(_) | Link::Sentinel(_), Some(ack)) => ack,
+            (Link::Cluster(_), Some(_))
+            | (Link::Single(_) | Link::Sentinel(_) | Link::Cluster(_), None) => {
+                return self.query(key, Effect::Write, command).await;
+            }
+        };
+        let mut pipeline = redis::pipe();
+        pipeline
+            .add_command(command.clone())
+            .add_command(wait_command(ack));
+        let pipeline = &pipeline;
+        let (value, holding): (T, u32) = self
+            .run(
+                key,
+                Effect::WriteWaitedInPipeline,
+                |mut connection| async move { pipeline.query_async(&mut connection).await },
+            )
+            .await?;
+        acknowledged(holding, ack)?;
+        Ok(value)
     }
 
     async fn invoke<T: FromRedisValue>(
@@ -357,8 +387,7 @@ impl Store for RedisStore {
             value,
             lifetime,
         };
-        self.query(key, Effect::Write, &self.step_command(&put))
-            .await
+        self.write(key, &self.step_command(&put)).await
     }
 
     async fn insert_new(
@@ -373,8 +402,7 @@ impl Store for RedisStore {
             lifetime,
         };
         // OK (true) when written, nil (false) when a live record was there.
-        self.query(key, Effect::Write, &self.step_command(&insert))
-            .await
+        self.write(key, &self.step_command(&insert)).await
     }
 
     async fn compare_and_swap(
@@ -384,21 +412,22 @@ impl Store for RedisStore {
         new: &[u8],
         lifetime: Lifetime,
     ) -> Result<bool, StoreError> {
-        let mut invocation = self.scripts.compare_and_swap.prepare_invoke();
-        invocation.key(self.keys.key(key)).arg(expected).arg(new);
-        if let Some(millis) = px_of(lifetime) {
-            invocation.arg(millis);
-        }
-        self.invoke(key, Effect::Write, &invocation).await
+        let swap = Step::CompareAndSwap {
+            key,
+            expected,
+            new,
+            lifetime,
+        };
+        self.write(key, &self.step_command(&swap)).await
     }
 
     async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
-        let mut invocation = self.scripts.append.prepare_invoke();
-        invocation.key(self.keys.key(key)).arg(value);
-        if let Some(millis) = px_of(lifetime) {
-            invocation.arg(millis);
-        }
-        self.invoke(key, Effect::Write, &invocation).await
+        let append = Step::Append {
+            key,
+            value,
+            lifetime,
+        };
+        self.write(key, &self.step_command(&append)).await
     }
 
     /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
@@ -455,21 +484,13 @@ impl Store for RedisStore {
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.query(
-            key,
-            Effect::Write,
-            redis::cmd("GETDEL").arg(self.keys.key(key)),
-        )
-        .await
+        self.write(key, redis::cmd("GETDEL").arg(self.keys.key(key)))
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.query(
-            key,
-            Effect::Write,
-            redis::cmd("DEL").arg(self.keys.key(key)),
-        )
-        .await
+        self.write(key, redis::cmd("DEL").arg(self.keys.key(key)))
+            .await
     }
 
     async fn count_in_window(
@@ -477,7 +498,7 @@ impl Store for RedisStore {
         key: &str,
         window: Duration,
     ) -> Result<WindowCount, StoreError> {
-        let mut invocation = self.scripts.count_in_window.prepare_invoke();
+        let mut invocation = self.count_in_window.prepare_invoke();
         invocation.key(self.keys.key(key)).arg(px_millis(window));
         let (count, left_millis): (u64, i64) =
             self.invoke(key, Effect::Counter, &invocation).await?;

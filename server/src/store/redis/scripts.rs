@@ -48,18 +48,9 @@ end
 return {count, left}
 ";
 
-pub(super) struct Scripts {
-    pub(super) compare_and_swap: Script,
-    pub(super) append: Script,
-    pub(super) count_in_window: Script,
-}
-
-impl Scripts {
-    pub(super) fn new() -> Self {
-        Self {
-            compare_and_swap: Script::new(COMPARE_AND_SWAP),
-            append: Script::new(APPEND),
-            count_in_window: Script::new(COUNT_IN_WINDOW),
-        }
-    }
+/// The one script sent by its SHA (`EVALSHA`, loaded when Redis lacks it): a counter is never
+/// waited for, so nothing joins it in a pipeline. The others go as `EVAL` of their text, the one
+/// form that fits in a pipeline before a `WAIT` or beside other steps (Redis caches them by SHA).
+pub(super) fn count_in_window() -> Script {
+    Script::new(COUNT_IN_WINDOW)
 }
