@@ -456,10 +456,16 @@ fn expected_phone_step(
         (Life::Scanned(_), PhoneStep::Scan)
         | (Life::Confirmed(_), PhoneStep::Confirm)
         | (Life::Declined(_), PhoneStep::Decline) => (Done, None),
+        // A retried confirm is told what the first was.
+        (Life::Refused(_), PhoneStep::Confirm) => (NotOrganizer, None),
         (
-            Life::Confirmed(_) | Life::Declined(_) | Life::Refused(_) | Life::Delivered { .. },
+            Life::Confirmed(_) | Life::Declined(_),
             PhoneStep::Scan | PhoneStep::Confirm | PhoneStep::Decline,
-        ) => (Expired, None),
+        )
+        | (Life::Refused(_), PhoneStep::Scan | PhoneStep::Decline)
+        | (Life::Delivered { .. }, PhoneStep::Scan | PhoneStep::Confirm | PhoneStep::Decline) => {
+            (Expired, None)
+        }
     }
 }
 

@@ -84,9 +84,15 @@ pub fn apply(
                 (ScenePurpose::Link, _, false) => SceneState::LinkRefused { user_id },
             }),
         ),
-        (SceneState::Confirmed { .. } | SceneState::Linked { .. }, PhoneStep::Confirm) if mine => {
-            Ok(SceneChange::Stay)
-        }
+        // A retried confirm changes nothing, whatever the first one decided: its phone is told
+        // the same again (a refused one, `not_organizer` or `identity_in_use`).
+        (
+            SceneState::Confirmed { .. }
+            | SceneState::Refused { .. }
+            | SceneState::Linked { .. }
+            | SceneState::LinkRefused { .. },
+            PhoneStep::Confirm,
+        ) if mine => Ok(SceneChange::Stay),
         (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Decline) if mine => {
             Ok(moved(SceneState::Declined { user_id }))
         }

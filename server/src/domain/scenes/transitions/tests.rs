@@ -176,7 +176,8 @@ fn confirming() {
     check(confirmed(OTHER), confirm(), ORGANIZER, Claimed);
     check(declined(ME), confirm(), ORGANIZER, Expired);
     check(declined(OTHER), confirm(), ORGANIZER, Claimed);
-    check(refused(ME), confirm(), GUEST, Expired);
+    // Retried, a refused confirm is refused again (its phone is told `not_organizer` again).
+    check(refused(ME), confirm(), GUEST, Stays);
     check(refused(OTHER), confirm(), ORGANIZER, Claimed);
 }
 
@@ -319,7 +320,7 @@ fn a_link_scene_confirms_by_whether_the_account_may_join_not_by_role() {
     check_link(linked(ME), confirm(), JOINER, Stays);
     check_link(scanned(OTHER), confirm(), JOINER, Claimed);
     check_link(linked(OTHER), confirm(), JOINER, Claimed);
-    check_link(link_refused(ME), confirm(), GUEST, Expired);
+    check_link(link_refused(ME), confirm(), GUEST, Stays);
     check_link(link_refused(OTHER), confirm(), GUEST, Claimed);
 }
 
