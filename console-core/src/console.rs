@@ -750,7 +750,8 @@ impl Console {
             let mut session = self.lock_session();
             match session.as_ref() {
                 Some(current) if current.token.expose() == token.expose() => session.take(),
-                _ => None,
+                // Another session was stored meanwhile (or none is): it is not the one that ended.
+                Some(_) | None => None,
             }
         };
         if let Some(forgotten) = forgotten {

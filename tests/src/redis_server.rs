@@ -1,7 +1,7 @@
 //! A real `redis-server` process for tests: loopback only, a free port, no persistence, its own temp
 //! directory. It can be stopped and restarted on the same port to test outages; dropping it stops it.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -91,7 +91,7 @@ impl Drop for RedisServer {
 }
 
 /// Starts redis-server on `port` and waits until that very process answers.
-fn launch(port: u16, dir: &Path) -> Result<Child, String> {
+fn launch(port: u16, dir: &Path) -> io::Result<Child> {
     launch_with(port, dir, None, &[])
 }
 
@@ -102,7 +102,7 @@ pub(crate) fn launch_with(
     dir: &Path,
     config: Option<&Path>,
     extra: &[String],
-) -> Result<Child, String> {
+) -> io::Result<Child> {
     let log = dir.join(format!("redis-{port}.log"));
     let mut command = Command::new(redis_server_binary());
     // A config file, when given, must come first.
@@ -124,14 +124,14 @@ pub(crate) fn launch_with(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|error| format!("cannot run redis-server: {error}"))?;
+        .map_err(|error| io::Error::other(format!("cannot run redis-server: {error}")))?;
     let deadline = Instant::now() + START_DEADLINE;
     loop {
-        if let Some(status) = process.try_wait().map_err(|error| error.to_string())? {
-            return Err(format!(
+        if let Some(status) = process.try_wait()? {
+            return Err(io::Error::other(format!(
                 "redis-server exited with {status}; its log:\n{}",
                 read_log(&log)
-            ));
+            )));
         }
         // Another redis-server may hold the port: only our own process id counts as up.
         if answering_pid(port) == Some(process.id()) {
@@ -139,10 +139,10 @@ pub(crate) fn launch_with(
         }
         if Instant::now() >= deadline {
             terminate(process);
-            return Err(format!(
+            return Err(io::Error::other(format!(
                 "redis-server did not answer within {START_DEADLINE:?}; its log:\n{}",
                 read_log(&log)
-            ));
+            )));
         }
         std::thread::sleep(POLL_INTERVAL);
     }

@@ -77,7 +77,7 @@ impl Handle {
                 let answer = cluster.route_command(wait, to_the_keys_master).await?;
                 Ok(redis::from_redis_value(answer)?)
             }
-            _ => wait.query_async(self).await,
+            Self::Manager(_) | Self::Multiplexed(_) => wait.query_async(self).await,
         }
     }
 }
