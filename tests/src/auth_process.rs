@@ -83,7 +83,15 @@ impl ServeProcess {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = auth_command(binary);
+        Self::start_command(auth_command(binary), args).await
+    }
+
+    /// Like [`ServeProcess::start`], of `command` (an [`auth_command`] given more environment).
+    pub async fn start_command<I, S>(mut command: Command, args: I) -> ServeProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut child = command
             .arg("serve")
             .args(args)

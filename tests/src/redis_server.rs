@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::test_ca::TestCa;
+
 /// How long a starting server may take to answer.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a stopping server may take to exit after SIGTERM before it is killed.
@@ -19,6 +21,10 @@ const PORT_ATTEMPTS: usize = 5;
 
 pub struct RedisServer {
     port: u16,
+    /// Its TLS port, when it has one besides the plain one.
+    tls_port: Option<u16>,
+    /// Arguments of every start (the TLS ones).
+    extra: Vec<String>,
     process: Option<Child>,
     dir: TempDir,
 }
@@ -29,14 +35,45 @@ impl RedisServer {
     /// # Panics
     /// When redis-server is not installed or does not come up.
     pub fn start() -> Self {
+        Self::start_with(|_port| (None, Vec::new()))
+    }
+
+    /// Like [`RedisServer::start`], also speaking TLS on a second port with `ca`'s server
+    /// certificate (`rediss://`, see [`RedisServer::tls_url`]); clients need no certificate.
+    pub fn start_tls(ca: &TestCa) -> Self {
+        Self::start_with(|_port| {
+            let tls_port = free_port();
+            let path = |path: PathBuf| path.display().to_string();
+            let tls = [
+                "--tls-port".to_owned(),
+                tls_port.to_string(),
+                "--tls-cert-file".to_owned(),
+                path(ca.cert()),
+                "--tls-key-file".to_owned(),
+                path(ca.key()),
+                "--tls-ca-cert-file".to_owned(),
+                path(ca.ca()),
+                "--tls-auth-clients".to_owned(),
+                "no".to_owned(),
+            ];
+            (Some(tls_port), tls.to_vec())
+        })
+    }
+
+    /// Starts a server on a free port with the arguments `extra` gives for it (and the TLS port
+    /// among them, if any).
+    fn start_with(extra: impl Fn(u16) -> (Option<u16>, Vec<String>)) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for redis-server");
         let mut failures = Vec::new();
         for _attempt in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match launch(port, dir.path()) {
+            let (tls_port, extra) = extra(port);
+            match launch_with(port, dir.path(), None, &extra) {
                 Ok(process) => {
                     return Self {
                         port,
+                        tls_port,
+                        extra,
                         process: Some(process),
                         dir,
                     };
@@ -54,6 +91,15 @@ impl RedisServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `rediss://localhost:<TLS port>`, for a server started with [`RedisServer::start_tls`].
+    ///
+    /// # Panics
+    /// For a server without TLS.
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a redis-server started with TLS");
+        format!("rediss://localhost:{port}")
     }
 
     /// The server's process id while it runs.
@@ -74,7 +120,7 @@ impl RedisServer {
     /// When it does not come up (for example because another process took the port meanwhile).
     pub fn restart(&mut self) {
         self.stop();
-        match launch(self.port, self.dir.path()) {
+        match launch_with(self.port, self.dir.path(), None, &self.extra) {
             Ok(process) => self.process = Some(process),
             Err(failure) => panic!(
                 "redis-server did not restart on port {}: {failure}",
@@ -88,11 +134,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Starts redis-server on `port` and waits until that very process answers.
-fn launch(port: u16, dir: &Path) -> io::Result<Child> {
-    launch_with(port, dir, None, &[])
 }
 
 /// Starts redis-server (or, with a sentinel config, a sentinel) on `port` with `extra` arguments,

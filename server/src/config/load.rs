@@ -172,10 +172,7 @@ fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation,
     } else if redis_url::is_redis(&store) {
         redis_url::redis_settings(&store, file.redis.as_ref()).map(StoreLocation::Redis)
     } else {
-        Err(invalid(
-            "store",
-            "must be `embedded`, a redis://host:port URL, redis-sentinel://HOST:PORT[,...]/MASTER              or redis-cluster://HOST:PORT[,...]",
-        ))
+        Err(invalid("store", redis_url::STORE_FORMS))
     }
 }
 

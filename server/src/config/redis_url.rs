@@ -11,6 +11,11 @@ use super::file::FileRedis;
 use super::load::{ConfigError, invalid};
 use super::settings::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 
+/// What the `store` setting may be, as an error tells it.
+pub(super) const STORE_FORMS: &str = "must be `embedded`, redis://HOST:PORT[/DB], \
+     redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME or \
+     redis-cluster://HOST:PORT[,HOST:PORT...] (rediss for TLS)";
+
 /// Read when the config file names no other source of the password.
 const PASSWORD_ENV: &str = "MEETEASY_REDIS_PASSWORD";
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
@@ -29,10 +34,7 @@ pub(super) fn redis_settings(
     file: Option<&FileRedis>,
 ) -> Result<RedisSettings, ConfigError> {
     let Some((scheme, rest)) = scheme_and_rest(store) else {
-        return Err(invalid(
-            "store",
-            "must be `embedded`, redis://, redis-sentinel:// or redis-cluster://",
-        ));
+        return Err(invalid("store", STORE_FORMS));
     };
     let deployment = match scheme {
         Scheme::Single => RedisDeployment::Single {

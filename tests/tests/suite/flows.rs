@@ -9,6 +9,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use futures_util::future::join_all;
 use meeteasy_protocol::{CreateSceneResponse, Jwks, LoginTicketResponse, Secret, TokenResponse};
 use meeteasy_tests::server::TestServer;
+use meeteasy_tests::test_ca::TestCa;
 use serde_json::{Value, json};
 
 pub async fn create_scene(server: &TestServer) -> CreateSceneResponse {
@@ -776,70 +777,11 @@ async fn metrics_are_off_the_listener_unless_a_token_is_configured() {
 
 #[tokio::test]
 async fn serves_https_with_the_configured_certificate() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let file = |name: &str| dir.path().join(name);
-    let openssl = |args: &[&str]| {
-        let made = std::process::Command::new("openssl")
-            .current_dir(dir.path())
-            .args(args)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            made.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-    ];
-    // A test CA, and the server's certificate issued by it, as a real deployment has.
-    openssl(
-        &[
-            &["req", "-x509"],
-            &ec[..],
-            &[
-                "-subj",
-                "/CN=MeetEasy test CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"],
-            &ec[..],
-            &[
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ],
-            &[
-                "-addext",
-                "basicConstraints=critical,CA:FALSE",
-                "-keyout",
-                "key.pem",
-                "-out",
-                "cert.pem",
-            ],
-        ]
-        .concat(),
-    );
-    let (cert, key) = (file("cert.pem"), file("key.pem"));
+    let certs = TestCa::issue();
+    let (cert, key) = (certs.cert(), certs.key());
     let tls = meeteasy_auth::config::TlsSettings { cert, key };
     let server = TestServer::start_with(|s| s.tls = Some(tls)).await;
-    let root = reqwest::Certificate::from_pem(&std::fs::read(file("ca.pem")).expect("CA"))
+    let root = reqwest::Certificate::from_pem(&std::fs::read(certs.ca()).expect("CA"))
         .expect("a PEM certificate");
     let client = reqwest::Client::builder()
         .tls_certs_only([root])

@@ -13,6 +13,7 @@ mod flows;
 mod h5;
 mod limits;
 mod multi_instance;
+mod redis_tls;
 mod sessions;
 mod store_contract;
 mod team;

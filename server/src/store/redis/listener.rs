@@ -32,7 +32,8 @@ pub(super) enum SubscribeError {
 
 /// Where the notifications are published.
 pub(super) enum Source {
-    Server(Client),
+    /// Boxed: a client with TLS support is some 240 bytes, held once per store.
+    Server(Box<Client>),
     /// Whichever node the sentinels call master at the time of connecting.
     Sentinel(Arc<SentinelLink>),
 }

@@ -267,7 +267,7 @@ async fn open_single(
         .set_max_delay(Duration::from_secs(1));
     let connecting = ConnectionManager::new_with_config(client.clone(), config);
     let connection = bounded(async { connecting.await.map_err(unreachable) }).await?;
-    let source = listener::Source::Server(client);
+    let source = listener::Source::Server(Box::new(client));
     let (hub, listener) = start_listener(source).await?;
     Ok((Link::Single(connection), KeyLayout::Plain, hub, listener))
 }

@@ -1,0 +1,83 @@
+//! A certificate authority of the test's own, and a server certificate it issued for `localhost`
+//! and 127.0.0.1, as a real deployment has (made by the `openssl` command, in a fresh directory).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+pub struct TestCa {
+    dir: TempDir,
+}
+
+impl TestCa {
+    /// # Panics
+    /// When `openssl` is missing or fails.
+    pub fn issue() -> TestCa {
+        let dir = tempfile::tempdir().expect("a temp dir for the test CA");
+        let openssl = |args: &[&str]| {
+            let made = Command::new("openssl")
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                made.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        };
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ];
+        let ca = [
+            "-subj",
+            "/CN=MeetEasy test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ];
+        openssl(&[&["req", "-x509"], &key[..], &ca[..]].concat());
+        let issued_by_ca = ["req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key"];
+        let server = [
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ];
+        openssl(&[&issued_by_ca[..], &key[..], &server[..]].concat());
+        TestCa { dir }
+    }
+
+    /// The CA's certificate (PEM): what a client must trust.
+    pub fn ca(&self) -> PathBuf {
+        self.file("ca.pem")
+    }
+
+    /// The server's certificate (PEM), issued by the CA.
+    pub fn cert(&self) -> PathBuf {
+        self.file("cert.pem")
+    }
+
+    /// The server certificate's private key (PEM).
+    pub fn key(&self) -> PathBuf {
+        self.file("key.pem")
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        Path::join(self.dir.path(), name)
+    }
+}
