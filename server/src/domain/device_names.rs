@@ -21,14 +21,25 @@ pub fn checked_device_name(field: &str, name: &str) -> Result<Option<String>, Au
     if name.is_empty() {
         return Ok(None);
     }
-    if let Some(hidden) = name.chars().find(|&c| is_hidden_or_reordering(c)) {
-        return Err(AuthError::InvalidRequest(format!(
-            "{field}: must not contain invisible or text-direction characters (found U+{:04X})",
-            u32::from(hidden)
-        )));
-    }
     let mut visible = 0;
+    let mut blanks_in_a_row = 0;
     for character in name.graphemes(true) {
+        if let Some(hidden) = hidden_in(character) {
+            return Err(AuthError::InvalidRequest(format!(
+                "{field}: must not contain invisible or text-direction characters (found U+{:04X})",
+                u32::from(hidden)
+            )));
+        }
+        blanks_in_a_row = if character.chars().all(char::is_whitespace) {
+            blanks_in_a_row + 1
+        } else {
+            0
+        };
+        if blanks_in_a_row > MAX_BLANKS_IN_A_ROW {
+            return Err(AuthError::InvalidRequest(format!(
+                "{field}: must not hold more than {MAX_BLANKS_IN_A_ROW} spaces in a row"
+            )));
+        }
         visible += 1;
         if visible > MAX_DEVICE_NAME || character.chars().count() > MAX_CODE_POINTS_PER_CHARACTER {
             return Err(AuthError::InvalidRequest(format!(
@@ -39,6 +50,19 @@ pub fn checked_device_name(field: &str, name: &str) -> Result<Option<String>, Au
     Ok(Some(name.to_owned()))
 }
 
+/// The first character of one visible `character` (a grapheme cluster) that hides or reorders
+/// text. A zero-width joiner is kept only inside the cluster, where it joins two emoji into one
+/// (👩‍💻: a cluster goes on past a joiner only into a pictograph); at a cluster's end it joins
+/// nothing and shows nothing.
+fn hidden_in(character: &str) -> Option<char> {
+    let last = character.chars().count() - 1;
+    character
+        .chars()
+        .enumerate()
+        .find(|&(at, c)| is_hidden_or_reordering(c) && !(c == ZERO_WIDTH_JOINER && at < last))
+        .map(|(_, c)| c)
+}
+
 /// A request's optional `device_name`: `None` when absent or blank.
 pub fn checked(raw: Option<&str>) -> Result<Option<String>, AuthError> {
     match raw {
@@ -47,8 +71,13 @@ pub fn checked(raw: Option<&str>) -> Result<Option<String>, AuthError> {
     }
 }
 
-/// Control characters, and the format characters (Unicode category Cf) and fillers that change
-/// the order of the text around them or render as nothing.
+const ZERO_WIDTH_JOINER: char = '\u{200D}';
+/// Blanks a name may hold in a row: more could push what follows off the confirm screen's line.
+const MAX_BLANKS_IN_A_ROW: usize = 2;
+
+/// Control characters, and every character Unicode calls default-ignorable (the format characters,
+/// fillers and reserved code points a renderer shows as nothing), which also covers those that
+/// change the order of the text around them; and the Braille blank, which shows as nothing too.
 fn is_hidden_or_reordering(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -62,14 +91,17 @@ fn is_hidden_or_reordering(c: char) -> bool {
             | '\u{200B}'..='\u{200F}'   // zero-width space, non-joiner, joiner; LRM, RLM
             | '\u{2028}'..='\u{202E}'   // line and paragraph separators; LRE, RLE, PDF, LRO, RLO
             | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, LRI, RLI, FSI, PDI, ...
+            | '\u{2800}'                // Braille pattern blank
             | '\u{3164}'                // Hangul filler
             | '\u{FE00}'..='\u{FE0D}'   // variation selectors; VS15 and VS16 (text or emoji style) are kept
             | '\u{FEFF}'                // zero-width no-break space (BOM)
             | '\u{FFA0}'                // halfwidth Hangul filler
+            | '\u{FFF0}'..='\u{FFF8}'   // reserved, default-ignorable
             | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation
+            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
             | '\u{1D173}'..='\u{1D17A}' // musical formatting
-            | '\u{E0000}'..='\u{E007F}' // tags: invisible copies of ASCII
-            | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
+            | '\u{E0000}'..='\u{E0FFF}' // tags (invisible copies of ASCII), variation selectors
+                                        // supplement, and the rest of the block, reserved
         )
 }
 
@@ -97,6 +129,12 @@ mod tests {
             "Front desk\u{2028}Really: yours",
             "\u{3164}",
             "Front\u{00AD}desk",
+            "Front desk\u{1BCA1}",
+            "Front desk\u{E0FFF}",
+            "Front desk\u{FFF0}",
+            "\u{2800}\u{2800}\u{2800}",
+            // A joiner that joins no emoji.
+            "Front desk 👩\u{200D}",
         ];
         for name in disguises {
             let message = refused(name);
@@ -104,6 +142,24 @@ mod tests {
             assert!(message.contains("invisible"), "{message}");
         }
         assert!(refused("tab\there").contains("U+0009"));
+    }
+
+    #[test]
+    fn emoji_joined_into_one_are_kept() {
+        for name in ["👩\u{200D}💻 Front desk", "Desk 👨\u{200D}👩\u{200D}👧"] {
+            assert_eq!(
+                checked_device_name("device_name", name).unwrap(),
+                Some(name.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn long_runs_of_blanks_are_refused() {
+        assert!(checked_device_name("device_name", "Front  desk").is_ok());
+        let pushed_away = format!("Front desk{}evil", "\u{3000}".repeat(40));
+        assert!(refused(&pushed_away).contains("spaces in a row"));
+        assert!(refused("Front   desk").contains("spaces in a row"));
     }
 
     #[test]
