@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse};
-use meeteasy_protocol::{LoginTicketResponse, WechatLoginResponse};
+use meeteasy_protocol::{LoginTicketResponse, WeChatLoginResponse};
 use meeteasy_tests::auth_process::auth_command;
 use meeteasy_tests::redis_server::RedisServer;
 use serde::de::DeserializeOwned;
@@ -190,7 +190,7 @@ impl Connection {
         let login = self
             .request("/auth/wechat/login", None, Some(&code))
             .await?;
-        Ok(parse::<WechatLoginResponse>(login)?.access_token)
+        Ok(parse::<WeChatLoginResponse>(login)?.access_token)
     }
 
     pub async fn create_scene(&mut self) -> Result<Scene> {

@@ -25,8 +25,8 @@ pub use team::{
 };
 pub use token::{
     Audience, Claims, ClientKind, Jwk, Jwks, LoginTicketResponse, PasswordLoginRequest,
-    TicketExchangeRequest, TokenResponse, User, VerifyRequest, VerifyResponse, WechatLoginRequest,
-    WechatLoginResponse,
+    TicketExchangeRequest, TokenResponse, User, VerifyRequest, VerifyResponse, WeChatLoginRequest,
+    WeChatLoginResponse,
 };
 
 /// The only `token_type` the server issues.

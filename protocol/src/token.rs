@@ -48,7 +48,7 @@ pub struct Claims {
 
 /// `POST /auth/wechat/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WechatLoginRequest {
+pub struct WeChatLoginRequest {
     pub code: String,
     #[serde(default)]
     pub app: Option<String>,
@@ -60,7 +60,7 @@ pub struct WechatLoginRequest {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-pub struct WechatLoginResponse {
+pub struct WeChatLoginResponse {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: u64,
@@ -73,7 +73,7 @@ pub struct WechatLoginResponse {
     pub scene_error: Option<ErrorBody>,
 }
 
-debug_hiding!(WechatLoginResponse { token_type, expires_in, login_ticket_expires_in, user, scene_error } hiding { access_token, login_ticket });
+debug_hiding!(WeChatLoginResponse { token_type, expires_in, login_ticket_expires_in, user, scene_error } hiding { access_token, login_ticket });
 
 /// The plain token answer of ticket exchange, password login and a confirmed scan.
 #[derive(Clone, Serialize, Deserialize)]

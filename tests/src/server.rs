@@ -13,7 +13,7 @@ use meeteasy_auth::store::Store;
 use meeteasy_devtools::dev_mode::{self, DevMode};
 use meeteasy_devtools::fake_wechat::FakeHandle;
 use meeteasy_protocol::Secret;
-use meeteasy_protocol::{User, WechatLoginRequest, WechatLoginResponse};
+use meeteasy_protocol::{User, WeChatLoginRequest, WeChatLoginResponse};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -228,11 +228,11 @@ impl TestServer {
     }
 
     /// A mini program login as dev user `name` (organizer unless the name starts with `guest`).
-    pub async fn dev_login(&self, name: &str) -> WechatLoginResponse {
+    pub async fn dev_login(&self, name: &str) -> WeChatLoginResponse {
         let response = self
             .http
             .post(self.url("/auth/wechat/login"))
-            .json(&WechatLoginRequest {
+            .json(&WeChatLoginRequest {
                 code: format!("dev:{name}"),
                 app: None,
                 scene: None,

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use meeteasy_protocol::{
-    ConsoleInfo, ErrorBody, ErrorCode, ScanResponse, User, WechatLoginRequest, WechatLoginResponse,
+    ConsoleInfo, ErrorBody, ErrorCode, ScanResponse, User, WeChatLoginRequest, WeChatLoginResponse,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -120,7 +120,7 @@ pub async fn scan(args: &PhoneScanArgs) -> Result<PhoneReport, PhoneError> {
     let server = args.server.trim_end_matches('/');
     let code = login_code(&http, args).await?;
 
-    let login = WechatLoginRequest {
+    let login = WeChatLoginRequest {
         code,
         app: args.app.clone(),
         scene: None,
@@ -131,7 +131,7 @@ pub async fn scan(args: &PhoneScanArgs) -> Result<PhoneReport, PhoneError> {
         .json(&login)
         .send()
         .await;
-    let session: WechatLoginResponse = answer("log in", response, 200).await?;
+    let session: WeChatLoginResponse = answer("log in", response, 200).await?;
 
     let bearer = format!("Bearer {}", session.access_token);
     let response = http

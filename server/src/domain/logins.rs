@@ -3,8 +3,8 @@
 
 use meeteasy_protocol::{
     ADMIN_ROLE, Audience, Claims, ClientKind, LoginTicketResponse, ORGANIZER_ROLE,
-    PasswordLoginRequest, TicketExchangeRequest, TokenResponse, WechatLoginRequest,
-    WechatLoginResponse,
+    PasswordLoginRequest, TicketExchangeRequest, TokenResponse, WeChatLoginRequest,
+    WeChatLoginResponse,
 };
 
 use crate::config::AppSettings;
@@ -25,7 +25,7 @@ const MAX_CODE_LEN: usize = 256;
 
 /// A mini program login, and why its scene (if it named one) could not be confirmed.
 pub struct MiniProgramLogin {
-    pub response: WechatLoginResponse,
+    pub response: WeChatLoginResponse,
     pub scene_error: Option<AuthError>,
 }
 
@@ -35,7 +35,7 @@ impl AuthService {
     /// Mini program login; with `scene`, also scans and confirms that scene in one step.
     pub async fn wechat_login(
         &self,
-        request: WechatLoginRequest,
+        request: WeChatLoginRequest,
         from: &ClientAddr,
     ) -> Result<MiniProgramLogin, AuthError> {
         let code = request.code.trim();
@@ -88,7 +88,7 @@ impl AuthService {
                 .await?;
         }
         let ticket_ttl = self.settings.lifetimes.login_ticket;
-        let response = WechatLoginResponse {
+        let response = WeChatLoginResponse {
             access_token: token.access_token,
             token_type: token.token_type,
             expires_in: token.expires_in,

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use fantoccini::Locator;
-use meeteasy_protocol::{CreateSceneResponse, WechatLoginResponse};
+use meeteasy_protocol::{CreateSceneResponse, WeChatLoginResponse};
 use meeteasy_tests::api::Reply;
 use meeteasy_tests::browser::Browser;
 use meeteasy_tests::server::TestServer;
@@ -113,7 +113,7 @@ async fn click(browser: &Browser, css: &str) {
         .expect("clicked");
 }
 
-fn ticket_url(page: &str, login: &WechatLoginResponse) -> String {
+fn ticket_url(page: &str, login: &WeChatLoginResponse) -> String {
     format!(
         "{page}?login_ticket={}&_t=1700000000123",
         login.login_ticket
@@ -191,12 +191,12 @@ fn logouts(server: &TestServer) -> u64 {
 }
 
 /// A fresh ticket of `login`'s user, in a login response's shape for [`ticket_url`].
-async fn another_ticket(server: &TestServer, login: &WechatLoginResponse) -> WechatLoginResponse {
+async fn another_ticket(server: &TestServer, login: &WeChatLoginResponse) -> WeChatLoginResponse {
     let minted = server
         .post_empty("/auth/login-ticket", Some(&login.access_token))
         .await;
     assert_eq!(minted.status, 201, "{minted:?}");
-    WechatLoginResponse {
+    WeChatLoginResponse {
         login_ticket: minted.body["login_ticket"]
             .as_str()
             .expect("a ticket")
@@ -531,7 +531,7 @@ async fn site_result(browser: &Browser) -> (String, String, String) {
 
 /// Opens `site_origin` with `login`'s ticket and checks the site logged in with it, leaving no
 /// ticket in the address bar.
-async fn opens_logged_in(browser: &Browser, site_origin: &str, login: &WechatLoginResponse) {
+async fn opens_logged_in(browser: &Browser, site_origin: &str, login: &WeChatLoginResponse) {
     browser
         .client()
         .goto(&ticket_url(site_origin, login))

@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use meeteasy_auth::config::{QrMode, Settings};
 use meeteasy_devtools::fake_wechat::{FakeApp, FakeEndpoint, FakeFault, FakeWeChat};
 use meeteasy_devtools::phone::{self, Decision, PhoneReport, PhoneScanArgs};
-use meeteasy_protocol::{CreateSceneResponse, WechatLoginResponse};
+use meeteasy_protocol::{CreateSceneResponse, WeChatLoginResponse};
 use meeteasy_tests::api::Reply;
 use meeteasy_tests::server::{TestServer, dev_settings, http_client};
 use serde_json::{Value, json};
@@ -115,7 +115,7 @@ async fn login(server: &TestServer, code: &str, app: Option<&str>) -> Reply {
 }
 
 /// Logs in with a code the fake WeChat minted for `openid` in the default app.
-async fn login_as(server: &TestServer, openid: &str) -> WechatLoginResponse {
+async fn login_as(server: &TestServer, openid: &str) -> WeChatLoginResponse {
     let code = server
         .wechat()
         .mint_code(&server.settings().apps[0].appid, openid, None);
@@ -401,7 +401,7 @@ async fn a_real_code_logs_in_once() {
         .mint_code(&apps[0].appid, "openid-olga", None);
     let first = login(&server, &code, None).await;
     assert_eq!(first.status, 200, "{first:?}");
-    let first: WechatLoginResponse = first.json();
+    let first: WeChatLoginResponse = first.json();
     assert!(
         first.user.roles.is_empty(),
         "a real WeChat user starts without roles"
@@ -433,7 +433,7 @@ async fn a_real_code_logs_in_once() {
         .mint_code(&apps[1].appid, "openid-olga", None);
     let other = login(&server, &elsewhere, Some(&apps[1].key)).await;
     assert_eq!(other.status, 200, "{other:?}");
-    assert_ne!(other.json::<WechatLoginResponse>().user.id, first.user.id);
+    assert_ne!(other.json::<WeChatLoginResponse>().user.id, first.user.id);
     // A code is good only in the app it was issued for.
     let wrong_app = server
         .wechat()
@@ -475,7 +475,7 @@ async fn apps_bound_to_one_open_platform_account_share_users_by_unionid() {
         let code = wechat.mint_code(&apps[app].appid, openid, Some(unionid));
         let reply = login(&server, &code, Some(&apps[app].key)).await;
         assert_eq!(reply.status, 200, "{reply:?}");
-        reply.json::<WechatLoginResponse>().user.id
+        reply.json::<WeChatLoginResponse>().user.id
     };
     let attendee = login_in(0, "openid-in-attendee", "union-quinn").await;
     let organizer = login_in(1, "openid-in-organizer", "union-quinn").await;
@@ -487,7 +487,7 @@ async fn apps_bound_to_one_open_platform_account_share_users_by_unionid() {
     // Someone who logged in before the binding (no unionid yet) keeps their user once it comes.
     let before_binding = wechat.mint_code(&apps[0].appid, "openid-of-sam", None);
     let reply = login(&server, &before_binding, Some(&apps[0].key)).await;
-    let sam = reply.json::<WechatLoginResponse>().user.id;
+    let sam = reply.json::<WeChatLoginResponse>().user.id;
     assert_eq!(login_in(0, "openid-of-sam", "union-sam").await, sam);
     assert_eq!(
         login_in(1, "openid-of-sam-in-organizer", "union-sam").await,

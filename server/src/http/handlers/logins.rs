@@ -4,7 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use meeteasy_protocol::{
     LoginTicketResponse, PasswordLoginRequest, TicketExchangeRequest, TokenResponse,
-    WechatLoginRequest, WechatLoginResponse,
+    WeChatLoginRequest, WeChatLoginResponse,
 };
 
 use super::Service;
@@ -15,11 +15,11 @@ use crate::http::extract::{JsonBody, Peer};
 pub async fn wechat_login(
     service: Service,
     Peer(from): Peer,
-    JsonBody(request): JsonBody<WechatLoginRequest>,
-) -> Result<Json<WechatLoginResponse>, ApiError> {
+    JsonBody(request): JsonBody<WeChatLoginRequest>,
+) -> Result<Json<WeChatLoginResponse>, ApiError> {
     let login = service.wechat_login(request, &from).await?;
     let scene_error = login.scene_error.map(|error| ApiError::from(error).body());
-    Ok(Json(WechatLoginResponse {
+    Ok(Json(WeChatLoginResponse {
         scene_error,
         ..login.response
     }))
