@@ -1,8 +1,8 @@
 //! A fake WeChat server for tests and dev mode: an axum router that behaves like `api.weixin.qq.com`
-//! for the endpoints this project uses (reference §8): single-use 300 s codes, both access token
-//! endpoints with their rotation rules, protected calls that reject missing, unknown and expired tokens,
-//! a getwxacodeunlimit that validates like WeChat and answers PNG labelled `image/jpeg`, checksession,
-//! and queued faults. `POST /fake/wx.login` mints a code as `wx.login` would on a phone.
+//! for the endpoints this project uses (reference §8): single-use 300 s codes, the stable access token
+//! endpoint with its rotation rules, protected calls that reject missing, unknown and expired tokens,
+//! a getwxacodeunlimit that validates like WeChat and answers PNG labelled `image/jpeg`, and queued
+//! faults. `POST /fake/wx.login` mints a code as `wx.login` would on a phone.
 
 mod cli;
 mod routes;
@@ -15,7 +15,6 @@ use std::time::Duration;
 
 pub use self::cli::{FakeWeChatArgs, FakeWeChatError, run};
 use self::world::World;
-pub use self::world::session_signature;
 use meeteasy_protocol::Secret;
 
 /// A mini program the fake knows.
@@ -33,10 +32,8 @@ pub struct FakeApp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FakeEndpoint {
     Code2Session,
-    Token,
     StableToken,
     UnlimitedQrCode,
-    CheckSession,
 }
 
 /// What the next call to an endpoint suffers instead of its normal answer.

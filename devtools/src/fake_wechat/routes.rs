@@ -24,10 +24,8 @@ const JSON: &str = "application/json; encoding=utf-8";
 pub(super) fn router(world: Arc<Mutex<World>>) -> Router {
     Router::new()
         .route("/sns/jscode2session", get(code_to_session))
-        .route("/cgi-bin/token", get(access_token))
         .route("/cgi-bin/stable_token", post(stable_token))
         .route("/wxa/getwxacodeunlimit", post(unlimited_qr_code))
-        .route("/wxa/checksession", get(check_session))
         .route("/fake/wx.login", post(wx_login))
         .with_state(world)
 }
@@ -83,7 +81,6 @@ fn errmsg(errcode: Errcode) -> &'static str {
         errcode::DAILY_QUOTA => "reach max api daily quota limit",
         errcode::MINUTE_QUOTA => "api minute-quota reach limit mustslower retry next minute",
         errcode::DATA_FORMAT_ERROR => "data format error",
-        errcode::INVALID_SIGNATURE => "invalid signature",
         _ => "error",
     }
 }
@@ -106,20 +103,6 @@ async fn code_to_session(State(world): Shared, Query(query): Params) -> Response
             }
             json_answer("text/plain", body)
         }
-        Err(errcode) => error(errcode),
-    }
-}
-
-async fn access_token(State(world): Shared, Query(query): Params) -> Response {
-    if let Some(fault) = faulted(&world, FakeEndpoint::Token).await {
-        return fault;
-    }
-    let granted = lock(&world).access_token(&query);
-    match granted {
-        Ok(granted) => json_answer(
-            JSON,
-            json!({"access_token": granted.access_token, "expires_in": granted.expires_in}),
-        ),
         Err(errcode) => error(errcode),
     }
 }
@@ -160,17 +143,6 @@ async fn unlimited_qr_code(State(world): Shared, Query(query): Params, body: Byt
             tracing::error!(%render_failure, "fake WeChat cannot draw a code");
             error(errcode::SYSTEM_ERROR)
         }
-        Err(errcode) => error(errcode),
-    }
-}
-
-async fn check_session(State(world): Shared, Query(query): Params) -> Response {
-    if let Some(fault) = faulted(&world, FakeEndpoint::CheckSession).await {
-        return fault;
-    }
-    let checked = lock(&world).check_session(&query);
-    match checked {
-        Ok(()) => json_answer(JSON, json!({"errcode": 0, "errmsg": "ok"})),
         Err(errcode) => error(errcode),
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{FakeApp, FakeEndpoint, FakeFault, FakeHandle, FakeWeChat, session_signature};
+use super::{FakeApp, FakeEndpoint, FakeFault, FakeHandle, FakeWeChat};
 use meeteasy_protocol::Secret;
 
 const APPID: &str = "wxfake000000001";
@@ -273,43 +273,6 @@ async fn force_refresh_revokes_with_spacing_and_a_daily_cap() {
 }
 
 #[tokio::test]
-async fn cgi_bin_token_rotates_on_every_call() {
-    let s = &serve(false, false).await;
-    let get = |grant_type: &'static str| {
-        let query = [
-            ("grant_type", grant_type),
-            ("appid", APPID),
-            ("secret", SECRET),
-        ];
-        let request = s
-            .http
-            .get(format!("{}/cgi-bin/token", s.base))
-            .query(&query);
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
-    };
-    let first = get("client_credential").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let second = get("client_credential").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_ne!(first, second);
-    assert_ne!(
-        s.token().await,
-        second,
-        "stable_token is a separate namespace"
-    );
-    let qr_body = json!({"scene": "abc"}).to_string();
-    assert_eq!(s.qr(Some(&first), &qr_body).await.0, "image/jpeg");
-    s.handle.advance_clock(Duration::from_secs(300));
-    assert_eq!(s.qr_errcode(Some(&first), &qr_body).await, 42001);
-    assert_eq!(s.qr(Some(&second), &qr_body).await.0, "image/jpeg");
-    assert_eq!(errcode(&get("authorization_code").await), 40002);
-}
-
-#[tokio::test]
 async fn unlimited_qr_validates_like_wechat() {
     let s = serve(false, false).await;
     let token = s.token().await;
@@ -364,40 +327,6 @@ async fn unlimited_qr_validates_like_wechat() {
         content,
         "wxacode:pages/new/index?scene=a!#$&'()*+,/:;=?@-._~z"
     );
-}
-
-#[tokio::test]
-async fn checksession_verifies_the_current_session_key() {
-    let s = &serve(false, false).await;
-    let token = s.token().await;
-    let login = |openid: &str| {
-        let code = s.handle.mint_code(APPID, openid, None);
-        async move {
-            s.session(APPID, SECRET, &code).await.1["session_key"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let check = |openid: &'static str, signature: String| {
-        let query = [
-            ("access_token", token.clone()),
-            ("openid", openid.into()),
-            ("signature", signature),
-            ("sig_method", "hmac_sha256".into()),
-        ];
-        let request = s
-            .http
-            .get(format!("{}/wxa/checksession", s.base))
-            .query(&query);
-        async move { errcode(&request.send().await.unwrap().json::<Value>().await.unwrap()) }
-    };
-    let old_key = login("openid-1").await;
-    assert_eq!(check("openid-1", session_signature(&old_key)).await, 0);
-    let new_key = login("openid-1").await;
-    assert_eq!(check("openid-1", session_signature(&old_key)).await, 87009);
-    assert_eq!(check("openid-1", session_signature(&new_key)).await, 0);
-    assert_eq!(check("openid-2", session_signature(&new_key)).await, 87009);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! The fake WeChat's state and rules, without HTTP: apps, `wx.login` codes, access tokens of both
-//! namespaces, session keys, queued faults and call counters. Every method answers either its result or
+//! The fake WeChat's state and rules, without HTTP: apps, `wx.login` codes, stable access tokens,
+//! queued faults and call counters. Every method answers either its result or
 //! the errcode real WeChat gives in that situation (reference §8).
 
 use std::collections::hash_map::RandomState;
@@ -34,14 +34,13 @@ pub(super) mod errcode {
     pub const DAILY_QUOTA: i64 = 45009;
     pub const MINUTE_QUOTA: i64 = 45011;
     pub const DATA_FORMAT_ERROR: i64 = 47001;
-    pub const INVALID_SIGNATURE: i64 = 87009;
 }
 
 /// A `wx.login` code is good for five minutes.
 const CODE_LIFETIME: Duration = Duration::from_secs(300);
-/// Access tokens of both endpoints live two hours.
+/// Access tokens live two hours.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
-/// The window in which an old and a new token both work, and in which `stable_token` rotates.
+/// A token's last 300 s: `stable_token` rotates in them, and the old and new token both work.
 const TOKEN_OVERLAP: Duration = Duration::from_secs(300);
 const FORCE_REFRESH_SPACING: Duration = Duration::from_secs(30);
 const FORCE_REFRESHES_PER_DAY: usize = 20;
@@ -59,10 +58,8 @@ pub(super) type Errcode = i64;
 pub(super) struct World {
     apps: HashMap<String, AppState>,
     codes: HashMap<String, IssuedCode>,
-    /// Every token either endpoint issued; the namespaces never share a value.
+    /// Every token `stable_token` issued.
     tokens: HashMap<String, IssuedToken>,
-    /// (appid, openid) -> the user's one valid session_key.
-    session_keys: HashMap<(String, String), String>,
     /// (appid, openid) -> the start of the user's current minute and their code2Session calls in it.
     user_minutes: HashMap<(String, String), (Instant, u32)>,
     faults: HashMap<FakeEndpoint, VecDeque<FakeFault>>,
@@ -74,8 +71,6 @@ pub(super) struct World {
 
 struct AppState {
     app: FakeApp,
-    /// The latest token of `/cgi-bin/token`.
-    latest_token: Option<String>,
     /// The current token of `/cgi-bin/stable_token`.
     stable_token: Option<String>,
     force_refreshes: Vec<Instant>,
@@ -120,7 +115,6 @@ impl World {
             .map(|app| {
                 let state = AppState {
                     app,
-                    latest_token: None,
                     stable_token: None,
                     force_refreshes: Vec::new(),
                 };
@@ -131,7 +125,6 @@ impl World {
             apps,
             codes: HashMap::new(),
             tokens: HashMap::new(),
-            session_keys: HashMap::new(),
             user_minutes: HashMap::new(),
             faults: HashMap::new(),
             calls: HashMap::new(),
@@ -205,12 +198,10 @@ impl World {
         if dev_name.is_none() {
             self.spend(code);
         }
-        let session_key = BASE64.encode(&unique_bytes()[..16]);
-        self.session_keys
-            .insert((appid, openid.clone()), session_key.clone());
+        // WeChat answers a session_key; no client uses it, so the fake keeps none.
         Ok(Session {
             openid,
-            session_key,
+            session_key: BASE64.encode(&unique_bytes()[..16]),
             unionid: unionid.filter(|_| unionid_bound),
         })
     }
@@ -263,36 +254,6 @@ impl World {
             return Err(errcode::INVALID_APPSECRET);
         }
         Ok(&state.app)
-    }
-
-    /// `GET /cgi-bin/token`: a new token on every call; the previous one keeps working for 300 s.
-    pub fn access_token(
-        &mut self,
-        query: &HashMap<String, String>,
-    ) -> Result<GrantedToken, Errcode> {
-        if query.get("grant_type").map(String::as_str) != Some("client_credential") {
-            return Err(errcode::INVALID_GRANT_TYPE);
-        }
-        let appid = self
-            .authenticate_app(query.get("appid"), query.get("secret"))?
-            .appid
-            .clone();
-        let now = self.now();
-        let previous = self
-            .apps
-            .get_mut(&appid)
-            .and_then(|state| state.latest_token.take());
-        if let Some(previous) = previous.and_then(|token| self.tokens.get_mut(&token)) {
-            previous.expires_at = previous.expires_at.min(now + TOKEN_OVERLAP);
-        }
-        let token = self.issue_token(&appid);
-        if let Some(state) = self.apps.get_mut(&appid) {
-            state.latest_token = Some(token.clone());
-        }
-        Ok(GrantedToken {
-            access_token: token,
-            expires_in: TOKEN_LIFETIME.as_secs(),
-        })
     }
 
     /// `POST /cgi-bin/stable_token`: the same token until its last 300 s; `force_refresh` revokes it
@@ -451,45 +412,6 @@ impl World {
             width: width.clamp(280, 1280),
         })
     }
-
-    /// `GET /wxa/checksession`: whether `signature` is the HMAC of "" under the user's current session_key.
-    pub fn check_session(&self, query: &HashMap<String, String>) -> Result<(), Errcode> {
-        let app = self.app_of_token(query.get("access_token"))?;
-        if query.get("sig_method").map(String::as_str) != Some("hmac_sha256") {
-            return Err(errcode::INVALID_ARGS);
-        }
-        let (Some(openid), Some(signature)) = (query.get("openid"), query.get("signature")) else {
-            return Err(errcode::INVALID_ARGS);
-        };
-        let session_key = self
-            .session_keys
-            .get(&(app.appid.clone(), openid.clone()))
-            .ok_or(errcode::INVALID_SIGNATURE)?;
-        if session_signature(session_key) == *signature {
-            Ok(())
-        } else {
-            Err(errcode::INVALID_SIGNATURE)
-        }
-    }
-}
-
-/// The checksession signature: lowercase hex HMAC-SHA256 of "" keyed by the session_key string as is.
-pub fn session_signature(session_key: &str) -> String {
-    hmac_sha256_hex(session_key.as_bytes(), b"")
-}
-
-fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    use hmac::Mac;
-    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
-        // HMAC takes keys of any length; this branch cannot be reached.
-        return String::new();
-    };
-    mac.update(message);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 fn string_field(body: &Map<String, Value>, name: &str) -> Option<String> {
@@ -523,17 +445,4 @@ pub(super) fn unique_hex() -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hmac_matches_wechat_documented_vector() {
-        // From WeChat's http-signature doc: the key is the session_key string's bytes, not base64-decoded.
-        let signature = super::hmac_sha256_hex(b"o0q0otL8aEzpcZL/FT9WsQ==", br#"{"foo":"bar"}"#);
-        assert_eq!(
-            signature,
-            "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b"
-        );
-    }
 }
