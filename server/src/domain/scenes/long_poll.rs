@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::{
-    Audience, BEARER, Claims, ConsoleInfo, IsLoginResponse, LinkPollResponse, ScenePurpose,
-};
-use serde::Serialize;
+use meeteasy_protocol::{Audience, BEARER, Claims, ConsoleInfo, IsLoginResponse, LinkPollResponse};
 use tokio::time::Instant;
 
 use crate::metrics::LoginMethod;
@@ -20,23 +17,14 @@ use super::super::sessions::{self, Claim, Condition, Opened};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
-use super::phone_steps::identity_in_use;
-use super::record::{SceneRecord, SceneState};
+use super::console_side::{self, PollStep, SceneAnswer};
+use super::record::SceneRecord;
 
 /// What [`derived_token`] names a delivered console session with.
 const SESSION_OF_DELIVERY: &str = "the console session of a scene's delivery";
 
 /// The longest `wait` a long-poll may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
-
-/// What `islogin` answers: a login scene's [`IsLoginResponse`], or a link scene's
-/// [`LinkPollResponse`] (`linked` once, instead of a token).
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum SceneAnswer {
-    Login(IsLoginResponse),
-    Link(LinkPollResponse),
-}
 
 /// What one read of the scene tells a poll.
 enum Seen {
@@ -167,77 +155,50 @@ impl AuthService {
                 retry_after: self.settings.lifetimes.poll_interval,
             });
         }
-        let link = record.purpose == ScenePurpose::Link;
-        let answer = match &record.state {
-            SceneState::Confirmed { user_id } => {
+        match console_side::on_poll(&record, may_wait) {
+            PollStep::Answer { answer, news } => {
+                if news {
+                    let reported = console_side::told(&record);
+                    // Losing this race means the scene changed meanwhile: the next poll answers
+                    // that at once.
+                    let _reported_recorded = self
+                        .store
+                        .compare_and_swap(
+                            key,
+                            &bytes,
+                            &records::encode(&reported)?,
+                            record.lifetime(),
+                        )
+                        .await?;
+                }
+                Ok(Seen::Answer(answer))
+            }
+            PollStep::Wait => {
+                let expires_in = record.expires_at.saturating_sub(unix_now());
+                Ok(Seen::Nothing {
+                    expires_in: Duration::from_secs(expires_in),
+                })
+            }
+            PollStep::Deliver { user_id } => {
                 let delivered = self.deliver(scene, poll_token_hash, &bytes, &record, user_id);
-                return Ok(match delivered.await? {
+                Ok(match delivered.await? {
                     Some(delivered) => Seen::Answer(SceneAnswer::Login(delivered)),
                     // Another poll delivered first (or the scene moved): read what it left.
                     None => Seen::Changed,
-                });
-            }
-            SceneState::Delivered { claims } => {
-                let again = self.deliver_again(claims, &record.console).await?;
-                return Ok(Seen::Answer(SceneAnswer::Login(again)));
-            }
-            // Told once: the scene is taken away in one step, so of concurrent polls one
-            // answers `linked` and the rest find it gone.
-            SceneState::Linked { .. } => {
-                return match self.store.take(key).await? {
-                    Some(_) => Ok(Seen::Answer(SceneAnswer::Link(LinkPollResponse::Linked))),
-                    None => Err(AuthError::SceneExpired),
-                };
-            }
-            SceneState::LinkRefused { .. } => return Err(identity_in_use()),
-            SceneState::Declined { .. } => return Err(AuthError::AccessDenied),
-            SceneState::Refused { .. } => return Err(AuthError::ConfirmedByNonOrganizer),
-            SceneState::Pending if link => SceneAnswer::Link(LinkPollResponse::Pending),
-            SceneState::Pending => SceneAnswer::Login(IsLoginResponse::Pending),
-            SceneState::Scanned { profile, .. } if link => {
-                SceneAnswer::Link(LinkPollResponse::Scanned {
-                    user: profile.clone(),
                 })
             }
-            SceneState::Scanned { profile, .. } => SceneAnswer::Login(IsLoginResponse::Scanned {
-                user: profile.clone(),
-            }),
-        };
-        let news = record.version != record.reported;
-        if news || !may_wait {
-            self.mark_reported(scene, &bytes, &record).await?;
-            return Ok(Seen::Answer(answer));
+            PollStep::DeliverAgain { claims } => {
+                let again = self.deliver_again(claims, &record.console).await?;
+                Ok(Seen::Answer(SceneAnswer::Login(again)))
+            }
+            // Told once: the scene is taken away in one step, so of concurrent polls one answers
+            // `linked` and the rest find it gone.
+            PollStep::TakeLinked => match self.store.take(key).await? {
+                Some(_) => Ok(Seen::Answer(SceneAnswer::Link(LinkPollResponse::Linked))),
+                None => Err(AuthError::SceneExpired),
+            },
+            PollStep::Refuse(refusal) => Err(refusal),
         }
-        let expires_in = record.expires_at.saturating_sub(unix_now());
-        Ok(Seen::Nothing {
-            expires_in: Duration::from_secs(expires_in),
-        })
-    }
-
-    /// Remembers that the console has been told about this version of the scene.
-    async fn mark_reported(
-        &self,
-        scene: &str,
-        bytes: &[u8],
-        record: &SceneRecord,
-    ) -> Result<(), AuthError> {
-        if record.reported != record.version {
-            let seen = SceneRecord {
-                reported: record.version,
-                ..record.clone()
-            };
-            // Losing this race means the scene changed meanwhile: the next poll answers that at once.
-            let _seen_recorded = self
-                .store
-                .compare_and_swap(
-                    &store_keys::scene(scene),
-                    bytes,
-                    &records::encode(&seen)?,
-                    record.lifetime(),
-                )
-                .await?;
-        }
-        Ok(())
     }
 
     /// Hands the console its token. The answer is made first; then one batch writes the console's
@@ -275,13 +236,7 @@ impl AuthService {
         let answer = self.console_answer(&claims, lifetime.as_secs(), &user)?;
         let session = claims.clone();
         let grace = self.settings.lifetimes.delivered_scene;
-        let delivered = SceneRecord {
-            state: SceneState::Delivered { claims },
-            expires_at: unix_now() + grace.as_secs(),
-            version: confirmed.version + 1,
-            reported: confirmed.version + 1,
-            ..confirmed.clone()
-        };
+        let delivered = console_side::delivered(confirmed, claims, unix_now() + grace.as_secs());
         let move_to_delivered = Condition {
             key: store_keys::scene(scene),
             expected: confirmed_bytes.to_vec(),

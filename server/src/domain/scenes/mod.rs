@@ -2,10 +2,12 @@
 //! (the first scanner owns it), then confirms or declines; the console long-polls `islogin` and
 //! receives its token once.
 //!
-//! By job: [`record`] (what is stored), [`transitions`] (the pure state machine), [`phone_steps`]
-//! (a phone's scan, confirm and decline, written and notified), [`scan_code`] (the QR a phone
-//! scans), [`long_poll`] (`islogin`). Creating a scene is here.
+//! By job: [`record`] (what is stored), [`transitions`] and [`console_side`] (the pure state
+//! machine: the phone's steps, and what a console's poll does), [`phone_steps`] (a phone's scan,
+//! confirm and decline, written and notified), [`scan_code`] (the QR a phone scans), [`long_poll`]
+//! (`islogin`). Creating a scene is here.
 
+mod console_side;
 mod long_poll;
 #[cfg(test)]
 mod model_tests;
@@ -21,7 +23,7 @@ use meeteasy_protocol::{
 use crate::config::{AppSettings, QrMode};
 use crate::store::Lifetime;
 
-pub use self::long_poll::SceneAnswer;
+pub use self::console_side::SceneAnswer;
 use self::record::{LinkTarget, SceneRecord, SceneState};
 use super::secrets::{is_scene_shaped, random_scene, random_token, token_hash};
 use super::{AuthError, AuthService, ClientAddr, device_names, records, store_keys, unix_now};

@@ -10,7 +10,8 @@
 //!                            ──confirm (otherwise)──▶ LinkRefused
 //! ```
 //! The first phone to scan owns the scene; only its owner moves it on. A link scene's confirm needs
-//! no role: it asks whether the scanner's account may join the console user's.
+//! no role: it asks whether the scanner's account may join the console user's. The console's steps
+//! (delivered, told once) are [`super::console_side`]'s.
 
 use meeteasy_protocol::{ScannerProfile, ScenePurpose};
 
