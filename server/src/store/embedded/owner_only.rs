@@ -1,7 +1,8 @@
 //! The data directory and the database file hold the signing keys and the password hashes, so only
 //! the account the server runs as may read them: the directory is created 0700 and the file 0600,
 //! and an existing directory or file that others can reach is tightened at start (with a warning
-//! in the log) or, where that is not possible, refused with what to do about it.
+//! in the log) or, where that is not possible, refused with what to do about it. One owned by
+//! another account is refused whatever its mode: its owner could read it, or open it up again.
 //!
 //! Unix only: elsewhere the directory and file get what the platform gives new ones.
 
@@ -10,7 +11,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 #[cfg(unix)]
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 
 use super::EmbeddedOpenError;
 
@@ -32,6 +35,14 @@ pub enum OwnerOnlyError {
         "{path} is a directory shared with other users (mode {mode:04o}); give the server a data directory of its own"
     )]
     SharedDirectory { path: PathBuf, mode: u32 },
+    #[error(
+        "{path} belongs to another account (uid {owner}), not to the one the server runs as (uid {server}): its owner could read the keys in it; `chown` it to the server's account, or give the server a data directory of its own"
+    )]
+    OtherOwner {
+        path: PathBuf,
+        owner: u32,
+        server: u32,
+    },
     #[error(
         "{path} is open to other users (mode {mode:04o}) and cannot be made owner-only ({source}); as its owner, run `chmod {wanted:o} {path}`, or run the server as its owner"
     )]
@@ -56,10 +67,9 @@ pub fn prepare_directory(data_dir: &Path) -> Result<(), EmbeddedOpenError> {
     builder.create(data_dir).map_err(create_error)?;
     #[cfg(unix)]
     {
-        let mode = std::fs::metadata(data_dir)
-            .map_err(create_error)?
-            .permissions()
-            .mode();
+        let metadata = std::fs::metadata(data_dir).map_err(create_error)?;
+        owned_by_the_server(data_dir, &metadata)?;
+        let mode = metadata.permissions().mode();
         if mode & STICKY != 0 {
             return Err(OwnerOnlyError::SharedDirectory {
                 path: data_dir.to_owned(),
@@ -99,7 +109,9 @@ pub fn open_database_file(path: &Path) -> Result<File, EmbeddedOpenError> {
     let file = options.open(path).map_err(io_error)?;
     #[cfg(unix)]
     {
-        let mode = file.metadata().map_err(io_error)?.permissions().mode();
+        let metadata = file.metadata().map_err(io_error)?;
+        owned_by_the_server(path, &metadata)?;
+        let mode = metadata.permissions().mode();
         if mode & GROUP_AND_OTHERS != 0 {
             file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
                 .map_err(|source| OwnerOnlyError::CannotTighten {
@@ -117,6 +129,20 @@ pub fn open_database_file(path: &Path) -> Result<File, EmbeddedOpenError> {
         }
     }
     Ok(file)
+}
+
+/// Refuses `path` when another account owns it.
+#[cfg(unix)]
+fn owned_by_the_server(path: &Path, metadata: &std::fs::Metadata) -> Result<(), OwnerOnlyError> {
+    let server = rustix::process::geteuid().as_raw();
+    if metadata.uid() == server {
+        return Ok(());
+    }
+    Err(OwnerOnlyError::OtherOwner {
+        path: path.to_owned(),
+        owner: metadata.uid(),
+        server,
+    })
 }
 
 #[cfg(all(test, unix))]
@@ -175,5 +201,30 @@ mod tests {
         );
         // Left as it was: tightening /tmp would break every other user of it.
         assert_eq!(mode_of(shared.path()), 0o1777);
+    }
+
+    /// Another account's directory is refused and left as it is. Run as root, the test makes one
+    /// (owned by `nobody`); otherwise a directory root owns stands in.
+    #[test]
+    fn a_directory_of_another_account_is_refused_untouched() {
+        let parent = tempfile::tempdir().expect("temp dir");
+        let theirs = parent.path().join("theirs");
+        std::fs::create_dir(&theirs).expect("mkdir");
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let server = rustix::process::geteuid();
+        let nobody = rustix::process::Uid::from_raw(65_534);
+        let theirs = if server.is_root() {
+            rustix::fs::chown(&theirs, Some(nobody), None).expect("chown to nobody");
+            theirs
+        } else {
+            PathBuf::from("/usr")
+        };
+        let refused = EmbeddedStore::open(&theirs).err();
+        let Some(EmbeddedOpenError::OwnerOnly(OwnerOnlyError::OtherOwner { owner, .. })) = refused
+        else {
+            panic!("another account's directory was taken: {refused:?}");
+        };
+        assert_ne!(owner, server.as_raw());
+        assert_eq!(mode_of(&theirs), 0o755, "left as it was");
     }
 }
