@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use meeteasy_auth::config::Settings;
 use meeteasy_protocol::{Audience, Session, SessionsResponse};
 use meeteasy_tests::redis_server::RedisServer;
 use meeteasy_tests::server::TestServer;
@@ -28,6 +29,7 @@ on_both_stores!(
     racing_polls_of_a_confirmed_scene_open_one_session,
     a_derived_token_never_outlives_its_parent,
     other_users_and_malformed_session_ids_are_not_found,
+    an_ended_sessions_id_is_not_found,
     console_password_login_needs_the_organizer_role,
 );
 
@@ -348,6 +350,52 @@ async fn other_users_and_malformed_session_ids_are_not_found(start: impl Start) 
     assert_eq!(me_status(server, &bob.access_token).await.0, 200);
     let unauthenticated = server.get("/auth/sessions", None).await;
     unauthenticated.assert_error(401, "invalid_token");
+}
+
+fn one_second_browser_tokens(settings: &mut Settings) {
+    settings.lifetimes.access_token = Duration::from_secs(1);
+}
+
+/// A session past its end is no longer the caller's: not listed, and its id is not found, as any
+/// other id that is not theirs.
+async fn an_ended_sessions_id_is_not_found(start: impl Start) {
+    let backend = start(one_second_browser_tokens).await;
+    let server = &backend.server;
+    let (login, password) = ("eve@example.org", "eve's long password");
+    server
+        .add_password_user(login, "Eve", password, &["organizer"])
+        .await;
+    let log_in = |client: &'static str| {
+        let body = json!({"login": login, "password": password, "client": client});
+        server.post("/auth/login", body, None)
+    };
+    let console = log_in("console").await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = log_in("h5").await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser_sid = claims_of(&browser)["sid"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while me_status(server, &browser).await.0 == 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser token never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status(&me_status(server, &browser).await),
+        (401, "token_expired")
+    );
+    let listed = sessions_of(server, &console).await;
+    assert!(listed.iter().all(|s| s.id != browser_sid), "{listed:?}");
+    server
+        .delete(&format!("/auth/sessions/{browser_sid}"), Some(&console))
+        .await
+        .assert_error(404, "session_not_found");
 }
 
 async fn console_password_login_needs_the_organizer_role(start: impl Start) {
