@@ -18,6 +18,7 @@ declare -A NEEDED=(
   [npm]=npm
   [pkg-config]=pkg-config
   [curl]=curl
+  [openssl]=openssl
 )
 # Build-time libraries (no command to look for): checked with pkg-config.
 declare -A NEEDED_LIBS=(
@@ -32,6 +33,9 @@ done
 for lib in "${!NEEDED_LIBS[@]}"; do
   pkg-config --exists "$lib" 2>/dev/null || missing+=("${NEEDED_LIBS[$lib]}")
 done
+# The console's zh-CN screens need a font with Chinese glyphs: a desktop has one, a bare machine
+# draws empty boxes (checked with fontconfig, which WebKit brings).
+fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
