@@ -25,8 +25,9 @@ async fn serve_keeps_its_records_in_a_redis_reached_over_tls() {
         .send()
         .await
         .expect("an answer");
-    assert_eq!(login.status(), 200);
-    let login: serde_json::Value = login.json().await.expect("a JSON login");
+    let status = login.status();
+    let login: serde_json::Value = login.json().await.expect("a JSON answer");
+    assert_eq!(status, 200, "{login}");
     // The user is in that Redis (read over its plain port), so the store is the one over TLS.
     let user = format!(
         "meeteasy:user:{}",
