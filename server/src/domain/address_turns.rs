@@ -1,10 +1,11 @@
 //! Turns per client address (as limits count it: an IPv6 /64 is one): at most a few of one address's
-//! requests take a guarded step at once, and the rest wait in line. A limit that counts only
-//! failures reads its count before the step and counts after it; without turns, a hundred requests
-//! sent at once would all pass the read before the first failure was counted.
+//! requests take a guarded step at once, and a bounded line of others waits a bounded time. A limit
+//! that counts only failures reads its count before the step and counts after it; without turns, a
+//! hundred requests sent at once would all pass the read before the first failure was counted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -15,26 +16,44 @@ use super::{AuthError, ClientAddr};
 const LINES_LIMIT: usize = 10_000;
 
 pub struct AddressTurns {
-    per_address: usize,
-    lines: Mutex<HashMap<String, Arc<Semaphore>>>,
+    bounds: TurnBounds,
+    lines: Mutex<HashMap<String, Arc<Line>>>,
+}
+
+/// How many of one address's requests go at once, how many more may wait, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct TurnBounds {
+    pub at_once: usize,
+    pub waiting: usize,
+    pub wait: Duration,
+}
+
+/// One address's turns: `admitted` counts those going and those waiting, `going` those going.
+struct Line {
+    admitted: Arc<Semaphore>,
+    going: Arc<Semaphore>,
 }
 
 /// One address's turn; the next request of the address goes when this is dropped.
 pub struct AddressTurn<'a> {
-    permit: Option<OwnedSemaphorePermit>,
+    _going: OwnedSemaphorePermit,
+    _admitted: OwnedSemaphorePermit,
+    /// Held, so the line counts this turn among its holders until it is dropped.
+    _line: Arc<Line>,
     address: String,
     turns: &'a AddressTurns,
 }
 
 impl AddressTurns {
-    pub fn new(per_address: usize) -> Self {
+    pub fn new(bounds: TurnBounds) -> Self {
         Self {
-            per_address,
+            bounds,
             lines: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Waits for one of `from`'s turns.
+    /// Waits for one of `from`'s turns; `429 too_many_requests` when its line is full or the wait
+    /// would be longer than the bound (the address sends more than it can be answered).
     pub async fn take(&self, from: &ClientAddr) -> Result<AddressTurn<'_>, AuthError> {
         let address = from.limit_key();
         let line = {
@@ -42,21 +61,52 @@ impl AddressTurns {
             if lines.len() >= LINES_LIMIT {
                 lines.retain(|_, line| Arc::strong_count(line) > 1);
             }
-            let line = lines.entry(address.clone());
-            Arc::clone(line.or_insert_with(|| Arc::new(Semaphore::new(self.per_address))))
+            let line = lines.entry(address.clone()).or_insert_with(|| {
+                Arc::new(Line {
+                    admitted: Arc::new(Semaphore::new(self.bounds.at_once + self.bounds.waiting)),
+                    going: Arc::new(Semaphore::new(self.bounds.at_once)),
+                })
+            });
+            Arc::clone(line)
         };
-        let permit = line
-            .acquire_owned()
-            .await
-            .map_err(|closed| AuthError::Internal(format!("a turn of {address}: {closed}")))?;
+        let busy = AuthError::TooManyRequests {
+            retry_after: self.bounds.wait,
+        };
+        // A permit held here is given back if this future is dropped while it waits.
+        let Ok(admitted) = Arc::clone(&line.admitted).try_acquire_owned() else {
+            drop(line);
+            self.forget_if_unused(&address, 1);
+            return Err(busy);
+        };
+        let going = Arc::clone(&line.going).acquire_owned();
+        let Ok(Ok(going)) = tokio::time::timeout(self.bounds.wait, going).await else {
+            // Waited too long (the semaphore is never closed).
+            drop((admitted, line));
+            self.forget_if_unused(&address, 1);
+            return Err(busy);
+        };
         Ok(AddressTurn {
-            permit: Some(permit),
+            _going: going,
+            _admitted: admitted,
+            _line: line,
             address,
             turns: self,
         })
     }
 
-    fn lines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Semaphore>>> {
+    /// Drops `address`'s line when no one but `holders` (the map's, and the caller's if it still
+    /// holds it) is in it. New holders and waiters take their share under the same lock.
+    fn forget_if_unused(&self, address: &str, holders: usize) {
+        let mut lines = self.lines();
+        if lines
+            .get(address)
+            .is_some_and(|line| Arc::strong_count(line) == holders)
+        {
+            lines.remove(address);
+        }
+    }
+
+    fn lines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Line>>> {
         self.lines.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -67,63 +117,95 @@ impl AddressTurns {
 }
 
 impl Drop for AddressTurn<'_> {
-    /// Gives the turn back, and drops the address's line once nobody holds or waits for a turn in
-    /// it (new holders and waiters take their share of the line under the same lock).
+    /// Drops the address's line once nobody else holds or waits for a turn in it; the turn itself
+    /// (its permits) is given back right after.
     fn drop(&mut self) {
-        drop(self.permit.take());
-        let mut lines = self.turns.lines();
-        if lines
-            .get(&self.address)
-            .is_some_and(|line| Arc::strong_count(line) == 1)
-        {
-            lines.remove(&self.address);
-        }
+        self.turns.forget_if_unused(&self.address, 2);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+
+    const BOUNDS: TurnBounds = TurnBounds {
+        at_once: 2,
+        waiting: 1,
+        wait: Duration::from_millis(200),
+    };
 
     fn from(address: &str) -> ClientAddr {
         ClientAddr(address.to_owned())
     }
 
+    fn is_busy(taken: Result<AddressTurn<'_>, AuthError>) -> bool {
+        matches!(taken, Err(AuthError::TooManyRequests { .. }))
+    }
+
     #[tokio::test]
     async fn an_address_waits_past_its_turns_while_others_go_on() {
-        let turns = AddressTurns::new(2);
+        let turns = AddressTurns::new(BOUNDS);
         let venue = from("198.51.100.7");
         let first = turns.take(&venue).await.unwrap();
         let _second = turns.take(&venue).await.unwrap();
-        let third = tokio::time::timeout(Duration::from_millis(50), turns.take(&venue)).await;
-        assert!(
-            third.is_err(),
-            "a third turn of the address while two are held"
-        );
         // One /64 is one address; another address has turns of its own.
         let _elsewhere = turns.take(&from("203.0.113.9")).await.unwrap();
-        let (v6, same_64) = (from("2001:db8::1"), from("2001:db8::ffff:2"));
-        let _held = [
+        let v6 = from("2001:db8::1");
+        let _v6 = [
             turns.take(&v6).await.unwrap(),
             turns.take(&v6).await.unwrap(),
         ];
-        let same = tokio::time::timeout(Duration::from_millis(50), turns.take(&same_64)).await;
-        assert!(same.is_err(), "the /64's two turns are taken");
+        assert!(
+            is_busy(turns.take(&from("2001:db8::ffff:2")).await),
+            "the /64's turns are taken"
+        );
 
-        drop(first);
-        let third = tokio::time::timeout(Duration::from_secs(5), turns.take(&venue)).await;
-        assert!(third.is_ok(), "a turn given back goes to the next in line");
+        // The third waits in line and goes when a turn is given back.
+        let third = turns.take(&venue);
+        let (third, ()) = tokio::join!(third, async {
+            tokio::task::yield_now().await;
+            drop(first);
+        });
+        assert!(third.is_ok(), "a turn given back goes to the one waiting");
+    }
+
+    #[tokio::test]
+    async fn a_full_line_or_a_long_wait_is_refused_at_once_or_within_the_bound() {
+        let turns = AddressTurns::new(BOUNDS);
+        let venue = from("198.51.100.7");
+        let _going = [
+            turns.take(&venue).await.unwrap(),
+            turns.take(&venue).await.unwrap(),
+        ];
+        let started = tokio::time::Instant::now();
+        assert!(is_busy(turns.take(&venue).await), "waited past the bound");
+        assert!(started.elapsed() >= BOUNDS.wait);
+        // One waits (the line holds one); the next finds the line full and is refused at once.
+        let (waiting, full) = tokio::join!(turns.take(&venue), async {
+            tokio::task::yield_now().await;
+            let started = tokio::time::Instant::now();
+            (is_busy(turns.take(&venue).await), started.elapsed())
+        });
+        assert!(is_busy(waiting));
+        assert!(
+            full.0 && full.1 < BOUNDS.wait,
+            "a full line refuses at once: {full:?}"
+        );
     }
 
     #[tokio::test]
     async fn lines_nobody_holds_are_dropped() {
-        let turns = AddressTurns::new(1);
+        let turns = AddressTurns::new(BOUNDS);
         for host in 0..50 {
             let turn = turns.take(&from(&format!("192.0.2.{host}"))).await.unwrap();
             drop(turn);
         }
-        assert_eq!(turns.line_count(), 0);
+        let venue = from("198.51.100.7");
+        let _going = [
+            turns.take(&venue).await.unwrap(),
+            turns.take(&venue).await.unwrap(),
+        ];
+        assert!(is_busy(turns.take(&venue).await));
+        assert_eq!(turns.line_count(), 1, "only the line still held");
     }
 }

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
-use super::address_turns::AddressTurns;
+use super::address_turns::{AddressTurns, TurnBounds};
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::secrets::random_token;
@@ -106,6 +106,9 @@ const LAST_SEEN_MEMO_LIMIT: usize = 10_000;
 /// logs hundreds of attendees in a minute, so few that codes sent at once overshoot the address's
 /// limit of rejected codes by at most this many less one.
 const WECHAT_CODE_CHECKS_PER_ADDRESS: usize = 8;
+/// Codes of one address that may wait for their turn meanwhile (a venue's burst; as many as the
+/// default per-address connection cap), each for at most WeChat's own timeout.
+const WECHAT_CODES_WAITING_PER_ADDRESS: usize = 1_000;
 
 impl AuthService {
     /// Loads (or, on a new store, creates) the signing keys, sealed at rest with `key_encryption_key`
@@ -128,7 +131,11 @@ impl AuthService {
         Ok(AuthService {
             issuer: token_issuer(&settings),
             hashing: HashingTurns::new(settings.password_hashing),
-            wechat_code_turns: AddressTurns::new(WECHAT_CODE_CHECKS_PER_ADDRESS),
+            wechat_code_turns: AddressTurns::new(TurnBounds {
+                at_once: WECHAT_CODE_CHECKS_PER_ADDRESS,
+                waiting: WECHAT_CODES_WAITING_PER_ADDRESS,
+                wait: settings.wechat.timeout,
+            }),
             store,
             wechat,
             settings,
