@@ -35,13 +35,13 @@ impl RedisServer {
     /// # Panics
     /// When redis-server is not installed or does not come up.
     pub fn start() -> Self {
-        Self::start_with(|_port| (None, Vec::new()))
+        Self::start_with(|| (None, Vec::new()))
     }
 
     /// Like [`RedisServer::start`], also speaking TLS on a second port with `ca`'s server
     /// certificate (`rediss://`, see [`RedisServer::tls_url`]); clients need no certificate.
     pub fn start_tls(ca: &TestCa) -> Self {
-        Self::start_with(|_port| {
+        Self::start_with(|| {
             let tls_port = free_port();
             let path = |path: PathBuf| path.display().to_string();
             let tls = [
@@ -60,14 +60,14 @@ impl RedisServer {
         })
     }
 
-    /// Starts a server on a free port with the arguments `extra` gives for it (and the TLS port
-    /// among them, if any).
-    fn start_with(extra: impl Fn(u16) -> (Option<u16>, Vec<String>)) -> Self {
+    /// Starts a server on a free port with the arguments `extra` gives (and the TLS port among
+    /// them, if any), asked again for each attempt.
+    fn start_with(extra: impl Fn() -> (Option<u16>, Vec<String>)) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for redis-server");
         let mut failures = Vec::new();
         for _attempt in 0..PORT_ATTEMPTS {
             let port = free_port();
-            let (tls_port, extra) = extra(port);
+            let (tls_port, extra) = extra();
             match launch_with(port, dir.path(), None, &extra) {
                 Ok(process) => {
                     return Self {

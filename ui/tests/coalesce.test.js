@@ -13,10 +13,12 @@ function controlledLoad() {
   const load = () => {
     active += 1;
     mostAtOnce = Math.max(mostAtOnce, active);
-    return new Promise((resolve) => {
-      runs.push((goOn) => {
+    return new Promise((resolve, reject) => {
+      // A run settles with whether to go on, or fails with an Error.
+      runs.push((outcome) => {
         active -= 1;
-        resolve(goOn);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
       });
     });
   };
@@ -73,4 +75,21 @@ test("a reload asked after a load finished starts at once", async () => {
   await second;
   await settle();
   assert.equal(runs.length, 2);
+});
+
+test("a load that fails rejects its callers, runs the one asked meanwhile, and does not jam", async () => {
+  const { load, runs } = controlledLoad();
+  const reload = coalesced(load);
+  const first = reload();
+  const meanwhile = reload();
+  runs[0](new Error("the screen's load threw"));
+  await assert.rejects(first, /threw/);
+  await settle();
+  assert.equal(runs.length, 2, "the reload asked meanwhile still runs");
+  runs[1](true);
+  await meanwhile;
+  const later = reload();
+  assert.equal(runs.length, 3, "a later reload starts at once");
+  runs[2](true);
+  await later;
 });

@@ -51,9 +51,9 @@ pub fn checked_device_name(field: &str, name: &str) -> Result<Option<String>, Au
 }
 
 /// The first character of one visible `character` (a grapheme cluster) that hides or reorders
-/// text. A zero-width joiner is kept only inside the cluster, where it joins two emoji into one
-/// (👩‍💻: a cluster goes on past a joiner only into a pictograph); at a cluster's end it joins
-/// nothing and shows nothing.
+/// text. A zero-width joiner is kept only inside the cluster, where it joins what follows into the
+/// one character shown (two emoji into one, 👩‍💻; or a mark or conjunct onto its letter); at a
+/// cluster's end it joins nothing and shows nothing.
 fn hidden_in(character: &str) -> Option<char> {
     let last = character.chars().count() - 1;
     character

@@ -4,9 +4,10 @@
 // after it, however many were asked meanwhile.
 /**
  * Wraps `load`, which resolves to whether a later load could still show something new (false once
- * it handed the screen over, say because this console's session ended) and never rejects. The
- * returned function starts a load, or, while one runs, has one more run after it; what it returns
- * resolves once the load that answers the call has finished.
+ * it handed the screen over, say because this console's session ended). The returned function
+ * starts a load, or, while one runs, has one more run after it; what it returns settles once the
+ * load that answers the call has. A load that rejects (it should not: a screen's load shows its
+ * own failures) rejects its callers, and the next request starts afresh.
  */
 export function coalesced(load) {
     let running = null;
@@ -15,11 +16,13 @@ export function coalesced(load) {
         if (followUp)
             return followUp;
         if (running) {
-            followUp = running.then(async (goOn) => {
+            const after = async (goOn) => {
                 followUp = null;
                 if (goOn)
                     await request();
-            });
+            };
+            // A failed load still lets the one asked meanwhile run.
+            followUp = running.then(after, () => after(true));
             return followUp;
         }
         const run = load().finally(() => {

@@ -36,7 +36,7 @@ pub enum OwnerOnlyError {
     )]
     SharedDirectory { path: PathBuf, mode: u32 },
     #[error(
-        "{path} belongs to another account (uid {owner}), not to the one the server runs as (uid {server}): its owner could read the keys in it; `chown` it to the server's account, or give the server a data directory of its own"
+        "{path} belongs to uid {owner}, not to uid {server} running this: run the server (and admin commands on its store) as uid {owner}, e.g. with `sudo -u`; or, if uid {server} is the server's account, `chown` the directory to it (its owner could read the keys in it)"
     )]
     OtherOwner {
         path: PathBuf,
@@ -68,7 +68,6 @@ pub fn prepare_directory(data_dir: &Path) -> Result<(), EmbeddedOpenError> {
     #[cfg(unix)]
     {
         let metadata = std::fs::metadata(data_dir).map_err(create_error)?;
-        owned_by_the_server(data_dir, &metadata)?;
         let mode = metadata.permissions().mode();
         if mode & STICKY != 0 {
             return Err(OwnerOnlyError::SharedDirectory {
@@ -77,6 +76,7 @@ pub fn prepare_directory(data_dir: &Path) -> Result<(), EmbeddedOpenError> {
             }
             .into());
         }
+        owned_by_this_account(data_dir, &metadata)?;
         if mode & GROUP_AND_OTHERS != 0 {
             std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(DIRECTORY_MODE))
                 .map_err(|source| OwnerOnlyError::CannotTighten {
@@ -110,7 +110,7 @@ pub fn open_database_file(path: &Path) -> Result<File, EmbeddedOpenError> {
     #[cfg(unix)]
     {
         let metadata = file.metadata().map_err(io_error)?;
-        owned_by_the_server(path, &metadata)?;
+        owned_by_this_account(path, &metadata)?;
         let mode = metadata.permissions().mode();
         if mode & GROUP_AND_OTHERS != 0 {
             file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
@@ -131,9 +131,10 @@ pub fn open_database_file(path: &Path) -> Result<File, EmbeddedOpenError> {
     Ok(file)
 }
 
-/// Refuses `path` when another account owns it.
+/// Refuses `path` when another account than the one running this (the server, or an admin command
+/// on its store) owns it.
 #[cfg(unix)]
-fn owned_by_the_server(path: &Path, metadata: &std::fs::Metadata) -> Result<(), OwnerOnlyError> {
+fn owned_by_this_account(path: &Path, metadata: &std::fs::Metadata) -> Result<(), OwnerOnlyError> {
     let server = rustix::process::geteuid().as_raw();
     if metadata.uid() == server {
         return Ok(());

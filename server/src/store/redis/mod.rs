@@ -162,7 +162,8 @@ impl RedisStore {
     /// Runs one operation on `key` within [`OPERATION_TIMEOUT`]. While Redis refuses the connection
     /// (down, or just restarting), or a write reached a master that a failover demoted, it tries
     /// again: neither carried anything out, so even a take or a compare-and-swap is safe to repeat.
-    /// A write then waits for the configured replicas on the same connection.
+    /// A Cluster's write (`Effect::Write`) then waits for the configured replicas on its key's
+    /// master; elsewhere a write's `WAIT` is in its own pipeline (see [`RedisStore::write`]).
     async fn run<T, F, Fut>(
         &self,
         key: &str,
