@@ -517,7 +517,7 @@ mod tests {
 
     use super::super::service::{NewSession, SessionUser};
     use super::super::test_support::{
-        FaultyStore, console_password_login, organizer, service_on, settings,
+        Calls, Fault, FaultyStore, console_password_login, organizer, service_on, settings,
     };
     use super::*;
 
@@ -584,6 +584,36 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(moved.last_seen_at > looked_at, "{moved:?}");
+    }
+
+    /// Moving `last_seen_at` is bookkeeping: when the store cannot make the move (or, on Redis,
+    /// its replicas do not confirm it), the token still verifies.
+    #[tokio::test]
+    async fn a_last_seen_move_the_store_fails_fails_no_verification() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let user = organizer(store.as_ref(), "jade").await;
+        let opened = service
+            .open_session(SessionUser::Known(&user), console_password_login())
+            .await
+            .unwrap();
+        let key = store_keys::session(&opened.session.sid);
+        let record = records::load::<SessionRecord>(store.as_ref(), &key).await;
+        let mut record = record.unwrap().unwrap();
+        record.last_seen_at = unix_now() - 120;
+        let bytes = serde_json::to_vec(&record).unwrap();
+        store
+            .put(&key, &bytes, Lifetime::Until(record.expires_at))
+            .await
+            .unwrap();
+        store.fail_next(Calls::Write, &key, Fault::FailBefore);
+        let verified = service.verify(&opened.response.access_token).await;
+        assert!(verified.is_ok(), "{verified:?}");
+        let kept = get(store.as_ref(), &opened.session.sid)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.last_seen_at, record.last_seen_at, "the move failed");
     }
 
     /// A ticket's session lives from the ticket's minting, so every exchange of one ticket gives
