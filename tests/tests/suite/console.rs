@@ -281,6 +281,12 @@ async fn password_login_reaches_home_and_opens_the_h5_site_logged_in() {
     window
         .wait_for_text("#home", |text| text.contains("当前登录"))
         .await;
+    // The Devices section speaks it too: its title, and this console's row.
+    window
+        .wait_for_text("#devices", |text| {
+            text.contains("登录设备") && text.contains("本机") && text.contains("控制台")
+        })
+        .await;
     window.screenshot_for_docs("home-zh-CN.png").await;
 
     window.close().await;
