@@ -271,8 +271,10 @@ pub(super) async fn to_wire(store: &dyn Store, record: &InviteRecord) -> Result<
     })
 }
 
-/// Open invites and those accepted in the last week, newest first.
-pub(super) async fn list(store: &dyn Store) -> Result<Vec<Invite>, AuthError> {
+/// Open invites that still stand (see [`standing_inviter`]; `dev_mode` as there) and those accepted
+/// in the last week, newest first: an open invite whose creator may no longer make one is not
+/// offered as open, as its code answers `invite_expired`.
+pub(super) async fn list(store: &dyn Store, dev_mode: bool) -> Result<Vec<Invite>, AuthError> {
     let now = unix_now();
     let listed: Vec<Listed> = records::load(store, store_keys::INVITES)
         .await?
@@ -284,7 +286,17 @@ pub(super) async fn list(store: &dyn Store) -> Result<Vec<Invite>, AuthError> {
         else {
             continue;
         };
-        if record.listed(now) {
+        let stands = match record.state {
+            InviteState::Open => {
+                match standing_inviter(store, &record.created_by, dev_mode).await {
+                    Ok(_) => true,
+                    Err(AuthError::InviteExpired) => false,
+                    Err(failure) => return Err(failure),
+                }
+            }
+            InviteState::Accepted { .. } | InviteState::Revoked { .. } => true,
+        };
+        if record.listed(now) && stands {
             invites.push(to_wire(store, &record).await?);
         }
     }
@@ -394,7 +406,7 @@ impl AuthService {
 
     /// `GET /auth/invites` (admin).
     pub async fn invites(&self, _caller: &TeamCaller) -> Result<Vec<Invite>, AuthError> {
-        list(self.store.as_ref()).await
+        list(self.store.as_ref(), self.settings.dev).await
     }
 
     /// `DELETE /auth/invites/{id}` (admin).

@@ -440,6 +440,12 @@ async fn an_admin_taken_off_the_team_takes_their_open_invites_along(start: impl 
         .assert_error(410, "invite_expired");
     let team = team_of(server, &ann.console).await;
     assert_eq!(team.members.len(), 1, "{team:?}");
+    // Nor is it listed as open any more.
+    let listed: InvitesResponse = server.get("/auth/invites", Some(&ann.console)).await.json();
+    assert!(
+        listed.invites.iter().all(|i| i.id != bobs.invite.id),
+        "{listed:?}"
+    );
     // The invites of an admin who stays are untouched.
     let anns = invite(server, &ann, json!({"role": "organizer"})).await;
     let carl = server.dev_login("carl").await;
