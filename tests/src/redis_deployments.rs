@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use meeteasy_auth::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
+use meeteasy_protocol::Secret;
 use tempfile::TempDir;
 
 use crate::redis_server::{free_port, launch_with, read_log, terminate};
@@ -33,6 +34,8 @@ struct Node {
     /// How it was started, to start it again.
     config: Option<std::path::PathBuf>,
     extra: Vec<String>,
+    /// What it asks of clients, if anything (`requirepass` in its config).
+    password: Option<String>,
 }
 
 impl Node {
@@ -51,7 +54,14 @@ impl Node {
 
     fn restart(&mut self, dir: &Path) {
         self.stop();
-        match launch_with(self.port, dir, self.config.as_deref(), &self.extra) {
+        let password = self.password.as_deref();
+        match launch_with(
+            self.port,
+            dir,
+            self.config.as_deref(),
+            &self.extra,
+            password,
+        ) {
             Ok(process) => self.process = Some(process),
             Err(failure) => panic!(
                 "a redis node did not restart on port {}: {failure}",
@@ -73,6 +83,16 @@ fn start_node(
     port_fits: impl Fn(u16) -> bool,
     config: impl Fn(u16) -> (Option<std::path::PathBuf>, Vec<String>),
 ) -> Node {
+    start_node_asking(dir, port_fits, config, None)
+}
+
+/// Like [`start_node`], for a node whose config asks clients for `password`.
+fn start_node_asking(
+    dir: &Path,
+    port_fits: impl Fn(u16) -> bool,
+    config: impl Fn(u16) -> (Option<std::path::PathBuf>, Vec<String>),
+    password: Option<&str>,
+) -> Node {
     let mut failures = Vec::new();
     for _attempt in 0..20 {
         let port = free_port();
@@ -80,13 +100,14 @@ fn start_node(
             continue;
         }
         let (file, extra) = config(port);
-        match launch_with(port, dir, file.as_deref(), &extra) {
+        match launch_with(port, dir, file.as_deref(), &extra, password) {
             Ok(process) => {
                 return Node {
                     port,
                     process: Some(process),
                     config: file,
                     extra,
+                    password: password.map(str::to_owned),
                 };
             }
             Err(failure) => failures.push(format!("port {port}: {failure}")),
@@ -97,12 +118,18 @@ fn start_node(
 
 /// `redis-cli -p PORT ARGS...`'s output, or `None` when it could not ask.
 pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
-    let output = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
+    redis_cli_as(port, None, args)
+}
+
+/// Like [`redis_cli`], authenticating with `password` if given.
+fn redis_cli_as(port: u16, password: Option<&str>, args: &[&str]) -> Option<String> {
+    let mut command = Command::new("redis-cli");
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(password) = password {
+        // From the environment, as redis-cli takes it without a warning.
+        command.env("REDISCLI_AUTH", password);
+    }
+    let output = command.args(args).stdin(Stdio::null()).output().ok()?;
     output
         .status
         .success()
@@ -376,6 +403,8 @@ pub struct RedisSentinels {
     master: Node,
     replicas: Vec<Node>,
     sentinels: Vec<Node>,
+    /// The sentinels' own password (`requirepass`), if they ask for one.
+    sentinel_password: Option<String>,
     _dir: TempDir,
 }
 
@@ -386,6 +415,12 @@ impl RedisSentinels {
     /// # Panics
     /// When the deployment does not form within [`FORM_DEADLINE`].
     pub fn start(replicas: usize) -> Self {
+        Self::start_asking(replicas, None)
+    }
+
+    /// Like [`RedisSentinels::start`], with sentinels that ask their clients (and each other) for
+    /// `sentinel_password`, while the data nodes ask for none.
+    pub fn start_asking(replicas: usize, sentinel_password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for the sentinels");
         let any = |_port: u16| true;
         let master = start_node(dir.path(), any, |_port| (None, Vec::new()));
@@ -407,27 +442,33 @@ impl RedisSentinels {
                         .is_some_and(|status| status == "up")
                 })
         });
+        let asking = sentinel_password.map(|password| {
+            format!("requirepass \"{password}\"\nsentinel sentinel-pass \"{password}\"\n")
+        });
         let sentinels: Vec<Node> = (0..3)
             .map(|_sentinel| {
-                start_node(dir.path(), any, |port| {
+                let config = |port| {
                     // Sentinel rewrites its config file, so each gets a writable one of its own.
                     let config = dir.path().join(format!("sentinel-{port}.conf"));
                     let text = format!(
                         "sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2\n\
                          sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                          sentinel failover-timeout {MASTER_NAME} 5000\n\
-                         sentinel parallel-syncs {MASTER_NAME} 1\n",
-                        master = master.port
+                         sentinel parallel-syncs {MASTER_NAME} 1\n{asking}",
+                        master = master.port,
+                        asking = asking.as_deref().unwrap_or_default(),
                     );
                     std::fs::write(&config, text).expect("write a sentinel config");
                     (Some(config), vec!["--sentinel".to_owned()])
-                })
+                };
+                start_node_asking(dir.path(), any, config, sentinel_password)
             })
             .collect();
         let deployment = Self {
             master,
             replicas,
             sentinels,
+            sentinel_password: sentinel_password.map(str::to_owned),
             _dir: dir,
         };
         deployment.wait_until_watched();
@@ -442,9 +483,9 @@ impl RedisSentinels {
             FORM_DEADLINE,
             || {
                 self.sentinels.iter().all(|sentinel| {
-                    let Some(master) =
-                        redis_cli(sentinel.port, &["SENTINEL", "MASTER", MASTER_NAME])
-                    else {
+                    let asked = ["SENTINEL", "MASTER", MASTER_NAME];
+                    let password = self.sentinel_password.as_deref();
+                    let Some(master) = redis_cli_as(sentinel.port, password, &asked) else {
                         return false;
                     };
                     let fields: Vec<&str> = master.lines().map(str::trim).collect();
@@ -485,6 +526,7 @@ impl RedisSentinels {
                     .collect(),
                 master_name: MASTER_NAME.to_owned(),
                 tls: false,
+                sentinel_password: self.sentinel_password.as_deref().map(Secret::new),
             },
             password: None,
             replica_ack: Some(REPLICA_ACK),
@@ -515,10 +557,8 @@ impl RedisSentinels {
     /// The port the sentinels name as master now, when one answers.
     pub fn current_master_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|sentinel| {
-            let answer = redis_cli(
-                sentinel.port,
-                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
-            )?;
+            let asked = ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME];
+            let answer = redis_cli_as(sentinel.port, self.sentinel_password.as_deref(), &asked)?;
             answer.lines().nth(1)?.trim().parse().ok()
         })
     }

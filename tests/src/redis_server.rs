@@ -68,7 +68,7 @@ impl RedisServer {
         for _attempt in 0..PORT_ATTEMPTS {
             let port = free_port();
             let (tls_port, extra) = extra();
-            match launch_with(port, dir.path(), None, &extra) {
+            match launch_with(port, dir.path(), None, &extra, None) {
                 Ok(process) => {
                     return Self {
                         port,
@@ -120,7 +120,7 @@ impl RedisServer {
     /// When it does not come up (for example because another process took the port meanwhile).
     pub fn restart(&mut self) {
         self.stop();
-        match launch_with(self.port, self.dir.path(), None, &self.extra) {
+        match launch_with(self.port, self.dir.path(), None, &self.extra, None) {
             Ok(process) => self.process = Some(process),
             Err(failure) => panic!(
                 "redis-server did not restart on port {}: {failure}",
@@ -137,12 +137,13 @@ impl Drop for RedisServer {
 }
 
 /// Starts redis-server (or, with a sentinel config, a sentinel) on `port` with `extra` arguments,
-/// and waits until that very process answers.
+/// and waits until that very process answers (to `password`, when its config asks for one).
 pub(crate) fn launch_with(
     port: u16,
     dir: &Path,
     config: Option<&Path>,
     extra: &[String],
+    password: Option<&str>,
 ) -> io::Result<Child> {
     let log = dir.join(format!("redis-{port}.log"));
     let mut command = Command::new(redis_server_binary());
@@ -175,7 +176,7 @@ pub(crate) fn launch_with(
             )));
         }
         // Another redis-server may hold the port: only our own process id counts as up.
-        if answering_pid(port) == Some(process.id()) {
+        if answering_pid(port, password) == Some(process.id()) {
             return Ok(process);
         }
         if Instant::now() >= deadline {
@@ -189,13 +190,17 @@ pub(crate) fn launch_with(
     }
 }
 
-/// The process id of the redis-server answering on `port`, if one answers.
-fn answering_pid(port: u16) -> Option<u32> {
+/// The process id of the redis-server answering on `port` (after `AUTH password`), if one answers.
+fn answering_pid(port: u16, password: Option<&str>) -> Option<u32> {
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_millis(500)))
         .ok()?;
+    if let Some(password) = password {
+        let auth = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n", password.len());
+        stream.write_all(auth.as_bytes()).ok()?;
+    }
     stream
         .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
         .ok()?;

@@ -75,6 +75,10 @@ pub struct FileRedis {
     pub password_env: Option<String>,
     /// A file holding the Redis password (e.g. a mounted secret).
     pub password_file: Option<PathBuf>,
+    /// Sentinel only: the variable holding the sentinels' own password, if they have one.
+    pub sentinel_password_env: Option<String>,
+    /// Sentinel only: a file holding the sentinels' own password.
+    pub sentinel_password_file: Option<PathBuf>,
     /// How many replicas must have a write before it is acknowledged (0: do not wait).
     pub wait_replicas: Option<u32>,
     /// How long a write may wait for its replicas, in milliseconds.

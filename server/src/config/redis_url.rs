@@ -18,6 +18,8 @@ pub(super) const STORE_FORMS: &str = "must be `embedded`, redis://HOST:PORT[/DB]
 
 /// Read when the config file names no other source of the password.
 const PASSWORD_ENV: &str = "MEETEASY_REDIS_PASSWORD";
+/// Likewise for the sentinels' own password.
+const SENTINEL_PASSWORD_ENV: &str = "MEETEASY_REDIS_SENTINEL_PASSWORD";
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
 const DEFAULT_REDIS_PORT: u16 = 6379;
 const DEFAULT_WAIT_TIMEOUT_MS: u64 = 500;
@@ -57,6 +59,7 @@ pub(super) fn redis_settings(
                 sentinels: nodes(hosts, DEFAULT_SENTINEL_PORT)?,
                 master_name: master_name.to_owned(),
                 tls,
+                sentinel_password: sentinel_password(file)?,
             }
         }
         Scheme::Cluster { tls } => RedisDeployment::Cluster {
@@ -144,31 +147,60 @@ fn parse_node(node: &str, default_port: u16) -> Result<RedisNode, ConfigError> {
     })
 }
 
+/// Where one password may come from: the config's `<name>_env` or `<name>_file` keys, else the
+/// environment variable `default_env`.
+struct PasswordSource<'a> {
+    env_key: &'static str,
+    file_key: &'static str,
+    from_env: Option<&'a str>,
+    from_file: Option<&'a std::path::Path>,
+    default_env: &'static str,
+}
+
+/// The data nodes' password.
 fn password(file: Option<&FileRedis>) -> Result<Option<Secret>, ConfigError> {
-    let from_env = file.and_then(|redis| redis.password_env.as_deref());
-    let from_file = file.and_then(|redis| redis.password_file.as_deref());
-    match (from_env, from_file) {
+    read_password(PasswordSource {
+        env_key: "redis.password_env",
+        file_key: "redis.password_file",
+        from_env: file.and_then(|redis| redis.password_env.as_deref()),
+        from_file: file.and_then(|redis| redis.password_file.as_deref()),
+        default_env: PASSWORD_ENV,
+    })
+}
+
+/// The sentinels' own password (their `requirepass`), none unless given: Redis keeps it apart from
+/// the data nodes' (which the sentinels reach with `sentinel auth-pass`).
+fn sentinel_password(file: Option<&FileRedis>) -> Result<Option<Secret>, ConfigError> {
+    read_password(PasswordSource {
+        env_key: "redis.sentinel_password_env",
+        file_key: "redis.sentinel_password_file",
+        from_env: file.and_then(|redis| redis.sentinel_password_env.as_deref()),
+        from_file: file.and_then(|redis| redis.sentinel_password_file.as_deref()),
+        default_env: SENTINEL_PASSWORD_ENV,
+    })
+}
+
+fn read_password(source: PasswordSource<'_>) -> Result<Option<Secret>, ConfigError> {
+    match (source.from_env, source.from_file) {
         (Some(_), Some(_)) => Err(invalid(
-            "redis",
-            "give only one of password_env and password_file",
+            source.env_key,
+            format!(
+                "give only one of {} and {}",
+                source.env_key, source.file_key
+            ),
         )),
         (Some(var), None) => std::env::var(var)
             .map(|password| Some(Secret::new(password)))
-            .map_err(|_| {
-                invalid(
-                    "redis.password_env",
-                    format!("the variable {var} is not set"),
-                )
-            }),
+            .map_err(|_| invalid(source.env_key, format!("the variable {var} is not set"))),
         (None, Some(path)) => std::fs::read_to_string(path)
             .map(|text| Some(Secret::new(text.trim())))
             .map_err(|error| {
                 invalid(
-                    "redis.password_file",
+                    source.file_key,
                     format!("cannot read {}: {error}", path.display()),
                 )
             }),
-        (None, None) => Ok(std::env::var(PASSWORD_ENV).ok().map(Secret::new)),
+        (None, None) => Ok(std::env::var(source.default_env).ok().map(Secret::new)),
     }
 }
 
@@ -212,6 +244,7 @@ mod tests {
             sentinels,
             master_name,
             tls,
+            sentinel_password,
         } = settings.deployment
         else {
             panic!("not a sentinel deployment: {:?}", settings.deployment);
@@ -226,6 +259,7 @@ mod tests {
         );
         assert_eq!(master_name, "mymaster");
         assert!(!tls);
+        assert!(sentinel_password.is_none(), "none unless given");
         assert!(settings.replica_ack.is_none());
     }
 
@@ -278,5 +312,42 @@ mod tests {
             ..FileRedis::default()
         };
         assert!(redis_settings("redis://127.0.0.1:6379", Some(&too_long)).is_err());
+    }
+
+    /// The sentinels' password is their own: read from its file key, never the data nodes'.
+    #[test]
+    fn the_sentinels_password_is_kept_apart_from_the_data_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, sentinels) = (dir.path().join("data"), dir.path().join("sentinels"));
+        std::fs::write(&data, "data secret\n").unwrap();
+        std::fs::write(&sentinels, "sentinel secret\n").unwrap();
+        let file = FileRedis {
+            password_file: Some(data),
+            sentinel_password_file: Some(sentinels.clone()),
+            ..FileRedis::default()
+        };
+        let settings = redis_settings("redis-sentinel://s1/m", Some(&file)).unwrap();
+        let RedisDeployment::Sentinel {
+            sentinel_password, ..
+        } = &settings.deployment
+        else {
+            panic!("not a sentinel deployment");
+        };
+        let expose = |secret: &Option<Secret>| secret.as_ref().map(|s| s.expose().to_owned());
+        assert_eq!(expose(&settings.password).as_deref(), Some("data secret"));
+        assert_eq!(
+            expose(sentinel_password).as_deref(),
+            Some("sentinel secret")
+        );
+        let both = FileRedis {
+            sentinel_password_env: Some("SOME_VARIABLE".into()),
+            sentinel_password_file: Some(sentinels),
+            ..FileRedis::default()
+        };
+        let refused = redis_settings("redis-sentinel://s1/m", Some(&both)).unwrap_err();
+        assert!(
+            refused.to_string().contains("sentinel_password"),
+            "{refused}"
+        );
     }
 }

@@ -68,7 +68,7 @@ pub enum StoreLocation {
 pub struct RedisSettings {
     pub deployment: RedisDeployment,
     /// From `redis.password_env` or `redis.password_file`; for Sentinel and Cluster the only way to
-    /// give one. It authenticates to the data nodes and to the sentinels alike.
+    /// give one. It authenticates to the data nodes.
     pub password: Option<Secret>,
     /// `None`: writes are acknowledged once the master has them (no replica configured).
     pub replica_ack: Option<ReplicaAck>,
@@ -84,6 +84,9 @@ pub enum RedisDeployment {
         sentinels: Vec<RedisNode>,
         master_name: String,
         tls: bool,
+        /// The sentinels' own password (`redis.sentinel_password_env` or `_file`, else
+        /// `MEETEASY_REDIS_SENTINEL_PASSWORD`), if they have one.
+        sentinel_password: Option<Secret>,
     },
     /// `redis-cluster://HOST:PORT[,HOST:PORT...]`: seed nodes; the rest is discovered.
     Cluster { seeds: Vec<RedisNode>, tls: bool },

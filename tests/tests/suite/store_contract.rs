@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use meeteasy_auth::config::{RedisSettings, ReplicaAck};
+use meeteasy_auth::config::{RedisDeployment, RedisSettings, ReplicaAck};
 use meeteasy_auth::domain::sessions::{self, Claim, SessionRecord};
 use meeteasy_auth::domain::{AuthError, unix_now};
 use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
@@ -945,6 +945,37 @@ async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
             redis_cli(master, &["CLUSTER", "NODES"]).unwrap_or_default(),
         );
     }
+}
+
+/// Sentinels with a password of their own, watching data nodes with none: the server gives the
+/// sentinels theirs (`redis.sentinel_password_*`) and the data nodes nothing. Without it the
+/// sentinels refuse the server, which says so at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sentinels_asking_for_a_password_of_their_own_are_reached() {
+    let sentinels =
+        tokio::task::spawn_blocking(|| RedisSentinels::start_asking(1, Some("sentinel secret")))
+            .await
+            .unwrap();
+    let store = RedisStore::open(&sentinels.settings())
+        .await
+        .expect("open through sentinels asking for a password");
+    store
+        .put("user:1", b"ann", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert_eq!(store.get("user:1").await.unwrap(), Some(b"ann".to_vec()));
+    let mut without = sentinels.settings();
+    if let RedisDeployment::Sentinel {
+        sentinel_password, ..
+    } = &mut without.deployment
+    {
+        *sentinel_password = None;
+    }
+    let refused = RedisStore::open(&without).await.err();
+    assert!(
+        matches!(refused, Some(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
 }
 
 /// Every kind of write is acknowledged only once the replicas have it (its `WAIT` in the write's own

@@ -91,7 +91,17 @@ impl RedisStore {
                 sentinels,
                 master_name,
                 tls,
-            } => open_sentinel(sentinels, master_name, *tls, password).await?,
+                sentinel_password,
+            } => {
+                let sentinels_password = sentinel_password.as_ref().map(|secret| secret.expose());
+                let to = SentinelAccess {
+                    sentinels,
+                    master_name,
+                    tls: *tls,
+                    sentinels_password,
+                };
+                open_sentinel(to, password).await?
+            }
             RedisDeployment::Cluster { seeds, tls } => open_cluster(seeds, *tls, password).await?,
         };
         let store = Self {
@@ -273,15 +283,29 @@ async fn open_single(
     Ok((Link::Single(connection), KeyLayout::Plain, hub, listener))
 }
 
-async fn open_sentinel(
-    sentinels: &[RedisNode],
-    master_name: &str,
+/// How to reach a Sentinel-watched master: the sentinels, with their own password if they have one.
+struct SentinelAccess<'a> {
+    sentinels: &'a [RedisNode],
+    master_name: &'a str,
     tls: bool,
+    sentinels_password: Option<&'a str>,
+}
+
+/// Connects through the sentinels (`to`) to the master, which takes `password`.
+async fn open_sentinel(
+    to: SentinelAccess<'_>,
     password: Option<&str>,
 ) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
-    let sentinel = Sentinel::build(node_infos(sentinels, tls, password)?).map_err(|error| {
-        StoreError::Unavailable(format!("the sentinels are not valid: {error}"))
-    })?;
+    let SentinelAccess {
+        sentinels,
+        master_name,
+        tls,
+        sentinels_password,
+    } = to;
+    let sentinel =
+        Sentinel::build(node_infos(sentinels, tls, sentinels_password)?).map_err(|error| {
+            StoreError::Unavailable(format!("the sentinels are not valid: {error}"))
+        })?;
     let mut node =
         SentinelNodeConnectionInfo::default().set_redis_connection_info(redis_settings(password));
     if tls {
