@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use meeteasy_auth::config::Settings;
-use meeteasy_protocol::{Audience, Session, SessionsResponse};
+use meeteasy_protocol::{Audience, CreateSceneResponse, Session, SessionsResponse};
 use meeteasy_tests::redis_server::RedisServer;
 use meeteasy_tests::server::TestServer;
 use serde_json::json;
@@ -114,6 +114,26 @@ async fn the_list_shows_every_kind_of_session_with_current_right(start: impl Sta
         .collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0].as_str(), "h5");
+
+    // A console that gives no name is shown to the phone under a generic one, but its session
+    // keeps none: the console's list words it in its own language.
+    let reply = server.post("/auth/scenes", json!({}), None).await;
+    let scene: CreateSceneResponse = reply.json();
+    let scanned = server
+        .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+        .await;
+    assert_eq!(scanned.body["console"]["device_name"], "Desktop console");
+    let confirmed = server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await;
+    assert_eq!(confirmed.status, 204, "{confirmed:?}");
+    let polled = server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await;
+    let unnamed = polled.body["access_token"].as_str().unwrap().to_owned();
+    let listed = sessions_of(server, &unnamed).await;
+    let this = listed.iter().find(|s| s.current).expect("its own session");
+    assert_eq!(this.device_name, None, "{listed:?}");
 }
 
 async fn ending_one_session_ends_it_and_what_derives_from_it(start: impl Start) {

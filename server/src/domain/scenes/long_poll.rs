@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::{Audience, BEARER, Claims, ConsoleInfo, IsLoginResponse, LinkPollResponse};
+use meeteasy_protocol::{Audience, BEARER, Claims, IsLoginResponse, LinkPollResponse};
 use tokio::time::Instant;
 
 use crate::metrics::LoginMethod;
@@ -188,7 +188,7 @@ impl AuthService {
                 })
             }
             PollStep::DeliverAgain { claims } => {
-                let again = self.deliver_again(claims, &record.console).await?;
+                let again = self.deliver_again(claims, &record).await?;
                 Ok(Seen::Answer(SceneAnswer::Login(again)))
             }
             // Told once: the scene is taken away in one step, so of concurrent polls one answers
@@ -249,7 +249,7 @@ impl AuthService {
         let opened = self
             .record_console_session(
                 &session,
-                &confirmed.console,
+                confirmed,
                 Claim::Swap(&move_to_delivered),
                 Some(&user_key),
             )
@@ -272,7 +272,7 @@ impl AuthService {
     async fn deliver_again(
         &self,
         claims: &Claims,
-        console: &ConsoleInfo,
+        scene: &SceneRecord,
     ) -> Result<IsLoginResponse, AuthError> {
         // A session ended since (the console logged out, or was logged out) is not handed out
         // again, nor brought back.
@@ -282,25 +282,25 @@ impl AuthService {
         // Nothing to claim: the session is this poll token's, and written again should the first
         // delivery have stopped before it.
         let _opened = self
-            .record_console_session(claims, console, Claim::Any, None)
+            .record_console_session(claims, scene, Claim::Any, None)
             .await?;
         let user = self.user(&claims.sub).await?;
         self.console_answer(claims, claims.exp.saturating_sub(unix_now()), &user)
     }
 
-    /// The console's session takes its scene's device name and address (see
-    /// [`AuthService::record_session`] for `claim` and `read_beside`).
+    /// The console's session takes its scene's device name (if the console gave one) and address
+    /// (see [`AuthService::record_session`] for `claim` and `read_beside`).
     async fn record_console_session(
         &self,
         claims: &Claims,
-        console: &ConsoleInfo,
+        scene: &SceneRecord,
         claim: Claim<'_>,
         read_beside: Option<&str>,
     ) -> Result<Opened, AuthError> {
         self.record_session(
             claims,
-            Some(console.device_name.clone()),
-            console.ip.clone(),
+            scene.console_device_name(),
+            scene.console.ip.clone(),
             None,
             claim,
             read_beside,

@@ -28,6 +28,9 @@ use self::record::{LinkTarget, SceneRecord, SceneState};
 use super::secrets::{is_scene_shaped, random_scene, random_token, token_hash};
 use super::{AuthError, AuthService, ClientAddr, device_names, records, store_keys, unix_now};
 
+/// What the phone is shown for a console that gave no name.
+const UNNAMED_CONSOLE: &str = "Desktop console";
+
 pub(super) fn check_scene(scene: &str) -> Result<(), AuthError> {
     if is_scene_shaped(scene) {
         Ok(())
@@ -71,8 +74,10 @@ impl AuthService {
             }
         };
         let request = request.scene();
-        let device_name = device_names::checked(request.device_name.as_deref())?
-            .unwrap_or_else(|| "Desktop console".to_owned());
+        let named = device_names::checked(request.device_name.as_deref())?;
+        let console_unnamed = named.is_none();
+        // The phone's confirm screen always names the console (the v1 answer has a name).
+        let device_name = named.unwrap_or_else(|| UNNAMED_CONSOLE.to_owned());
         let app = self.app(request.app.as_deref())?;
         self.limit_scene_creation(app, from).await?;
         let ttl = self.settings.lifetimes.scene;
@@ -96,6 +101,7 @@ impl AuthService {
                 ScenePurpose::Login
             },
             link_to,
+            console_unnamed,
         };
         let encoded = records::encode(&record)?;
         let scene = loop {

@@ -25,6 +25,9 @@ pub struct SceneRecord {
     /// Link scenes: the console user whose account the scanner's WeChat joins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_to: Option<LinkTarget>,
+    /// The console gave no name: the phone is shown a generic one, its session keeps none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub console_unnamed: bool,
 }
 
 /// The account a link scene joins.
@@ -85,6 +88,11 @@ impl SceneRecord {
             version: self.version + 1,
             ..self.clone()
         }
+    }
+
+    /// The name the console's session takes: the one the console gave, if it gave one.
+    pub fn console_device_name(&self) -> Option<String> {
+        (!self.console_unnamed).then(|| self.console.device_name.clone())
     }
 
     /// Who holds the scene, if anyone does.

@@ -26,6 +26,7 @@ fn record(purpose: ScenePurpose, state: SceneState, news: bool) -> SceneRecord {
         reported: if news { 2 } else { 3 },
         purpose,
         link_to: None,
+        console_unnamed: false,
     }
 }
 

@@ -34,6 +34,7 @@ fn record(state: SceneState) -> SceneRecord {
         reported: 2,
         purpose: ScenePurpose::Login,
         link_to: None,
+        console_unnamed: false,
     }
 }
 
