@@ -38,6 +38,15 @@ pub(super) fn redis_settings(
     let Some((scheme, rest)) = scheme_and_rest(store) else {
         return Err(invalid("store", STORE_FORMS));
     };
+    let sentinel_keys = file.is_some_and(|redis| {
+        redis.sentinel_password_env.is_some() || redis.sentinel_password_file.is_some()
+    });
+    if sentinel_keys && !matches!(scheme, Scheme::Sentinel { .. }) {
+        return Err(invalid(
+            "redis.sentinel_password_env",
+            "redis.sentinel_password_env and _file are for a redis-sentinel:// store only",
+        ));
+    }
     let deployment = match scheme {
         Scheme::Single => RedisDeployment::Single {
             url: Secret::new(store),
@@ -98,8 +107,9 @@ fn nodes(list: &str, default_port: u16) -> Result<Vec<RedisNode>, ConfigError> {
     if list.contains('@') {
         return Err(invalid(
             "store",
-            "no credentials in a redis-sentinel:// or redis-cluster:// URL: give the password in \
-             redis.password_env, redis.password_file or MEETEASY_REDIS_PASSWORD",
+            "no credentials in a redis-sentinel:// or redis-cluster:// URL: give the data nodes' \
+             password in redis.password_env, redis.password_file or MEETEASY_REDIS_PASSWORD (and \
+             the sentinels' own in redis.sentinel_password_env or _file)",
         ));
     }
     let nodes = list
@@ -349,5 +359,10 @@ mod tests {
             refused.to_string().contains("sentinel_password"),
             "{refused}"
         );
+        for elsewhere in ["redis://127.0.0.1:6379", "redis-cluster://a:7000"] {
+            let refused = redis_settings(elsewhere, Some(&file)).unwrap_err();
+            let said = refused.to_string();
+            assert!(said.contains("redis-sentinel:// store only"), "{said}");
+        }
     }
 }

@@ -392,12 +392,13 @@ impl AuthService {
         })
     }
 
-    /// `GET /auth/invites/{id}/qr.png` (admin): the open invite's QR.
+    /// `GET /auth/invites/{id}/qr.png` (admin): the open invite's QR, while it stands.
     pub async fn invite_qr(&self, _caller: &TeamCaller, id: &str) -> Result<Vec<u8>, AuthError> {
         let record: InviteRecord = records::load(self.store.as_ref(), &store_keys::invite(id))
             .await?
             .ok_or(AuthError::InviteInvalid)?;
         check_open(&record, unix_now())?;
+        standing_inviter(self.store.as_ref(), &record.created_by, self.settings.dev).await?;
         self.store
             .get(&store_keys::invite_qr(id))
             .await?

@@ -199,9 +199,14 @@ impl AuthService {
             return Err(AuthError::TokenRevoked);
         }
         // Bookkeeping, not a check: a move the store could not make (or its replicas could not
-        // confirm) fails no verification; the next one is tried a period later.
-        if let Err(error) = self.note_seen(&claims.sid).await {
-            tracing::warn!(%error, "could not move a session's last_seen_at");
+        // confirm) fails no verification; the next one is tried a period later. A record that
+        // cannot be read is another matter, and is said.
+        match self.note_seen(&claims.sid).await {
+            Ok(()) => {}
+            Err(AuthError::Store(error)) => {
+                tracing::warn!(%error, "could not move a session's last_seen_at");
+            }
+            Err(other) => return Err(other),
         }
         Ok(claims)
     }

@@ -433,6 +433,24 @@ async fn dev_users_and_dev_tokens_do_not_log_in_on_a_server_without_dev_mode() {
     }
     let me = production.get("/auth/me", Some(rita)).await;
     assert_eq!(me.body["roles"], json!([]), "{me:?}");
+    // Production's own admin is not offered it either: not listed, and no QR of it.
+    let (login, password) = ("prod-admin@example.org", "production admin password");
+    production
+        .add_password_user(login, "Prod", password, &["organizer", "admin"])
+        .await;
+    let body = json!({"login": login, "password": password, "client": "console"});
+    let admin = production.post("/auth/login", body, None).await;
+    let admin = admin.body["access_token"]
+        .as_str()
+        .expect("a console token");
+    let listed = production.get("/auth/invites", Some(admin)).await;
+    assert_eq!(listed.body["invites"], json!([]), "{listed:?}");
+    let invite_id = made.body["invite"]["id"].as_str().expect("an invite id");
+    let qr = format!("/auth/invites/{invite_id}/qr.png");
+    production
+        .get(&qr, Some(admin))
+        .await
+        .assert_error(410, "invite_expired");
     let inspected = dev
         .post("/auth/invites/inspect", json!({"code": code}), None)
         .await;

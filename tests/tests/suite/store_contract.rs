@@ -1014,7 +1014,7 @@ async fn redis_a_single_write_waits_for_the_replicas() {
         };
         assert!(detail.contains("0 of 1 replicas"), "{detail}");
     }
-    // The delete too; reads wait for nobody.
+    // The take emptied it; reads wait for nobody.
     assert_eq!(store.get(key).await.unwrap(), None);
 }
 
