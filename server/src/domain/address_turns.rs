@@ -34,12 +34,13 @@ struct Line {
     going: Arc<Semaphore>,
 }
 
-/// One address's turn; the next request of the address goes when this is dropped.
+/// One address's turn; the next request of the address goes when this is dropped. While the
+/// request still waits for its turn it holds no permits yet, and a request dropped then (its client
+/// gone) leaves its line all the same.
 pub struct AddressTurn<'a> {
-    _going: OwnedSemaphorePermit,
-    _admitted: OwnedSemaphorePermit,
-    /// Held, so the line counts this turn among its holders until it is dropped.
-    _line: Arc<Line>,
+    /// Going and admitted, once the turn came.
+    _permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    line: Arc<Line>,
     address: String,
     turns: &'a AddressTurns,
 }
@@ -72,35 +73,33 @@ impl AddressTurns {
         let busy = AuthError::TooManyRequests {
             retry_after: self.bounds.wait,
         };
-        // A permit held here is given back if this future is dropped while it waits.
-        let Ok(admitted) = Arc::clone(&line.admitted).try_acquire_owned() else {
-            drop(line);
-            self.forget_if_unused(&address, 1);
-            return Err(busy);
-        };
-        let going = Arc::clone(&line.going).acquire_owned();
-        let Ok(Ok(going)) = tokio::time::timeout(self.bounds.wait, going).await else {
-            // Waited too long (the semaphore is never closed).
-            drop((admitted, line));
-            self.forget_if_unused(&address, 1);
-            return Err(busy);
-        };
-        Ok(AddressTurn {
-            _going: going,
-            _admitted: admitted,
-            _line: line,
+        // From here on, however this ends (refused, or dropped while it waits), the turn leaves
+        // the line when dropped.
+        let mut turn = AddressTurn {
+            _permits: None,
+            line,
             address,
             turns: self,
-        })
+        };
+        let Ok(admitted) = Arc::clone(&turn.line.admitted).try_acquire_owned() else {
+            return Err(busy);
+        };
+        let going = Arc::clone(&turn.line.going).acquire_owned();
+        // Err: waited too long (the semaphore is never closed).
+        let Ok(Ok(going)) = tokio::time::timeout(self.bounds.wait, going).await else {
+            return Err(busy);
+        };
+        turn._permits = Some((going, admitted));
+        Ok(turn)
     }
 
-    /// Drops `address`'s line when no one but `holders` (the map's, and the caller's if it still
-    /// holds it) is in it. New holders and waiters take their share under the same lock.
-    fn forget_if_unused(&self, address: &str, holders: usize) {
+    /// Drops `address`'s line when no one but the map and the turn leaving it holds it. New
+    /// holders and waiters take their share under the same lock.
+    fn leave(&self, address: &str) {
         let mut lines = self.lines();
         if lines
             .get(address)
-            .is_some_and(|line| Arc::strong_count(line) == holders)
+            .is_some_and(|line| Arc::strong_count(line) == 2)
         {
             lines.remove(address);
         }
@@ -117,10 +116,10 @@ impl AddressTurns {
 }
 
 impl Drop for AddressTurn<'_> {
-    /// Drops the address's line once nobody else holds or waits for a turn in it; the turn itself
-    /// (its permits) is given back right after.
+    /// Leaves the line (dropping it once nobody else holds or waits in it); the permits, if the
+    /// turn came, are given back right after.
     fn drop(&mut self) {
-        self.turns.forget_if_unused(&self.address, 2);
+        self.turns.leave(&self.address);
     }
 }
 
@@ -191,6 +190,22 @@ mod tests {
             full.0 && full.1 < BOUNDS.wait,
             "a full line refuses at once: {full:?}"
         );
+    }
+
+    /// A request dropped while it waits (its client gone) leaves no line behind once the others
+    /// are done, and takes no turn.
+    #[tokio::test]
+    async fn a_request_dropped_while_it_waits_leaves_no_line_behind() {
+        let turns = AddressTurns::new(BOUNDS);
+        let venue = from("198.51.100.7");
+        let going = [
+            turns.take(&venue).await.unwrap(),
+            turns.take(&venue).await.unwrap(),
+        ];
+        let waiting = tokio::time::timeout(Duration::from_millis(20), turns.take(&venue)).await;
+        assert!(waiting.is_err(), "it was still waiting when dropped");
+        drop(going);
+        assert_eq!(turns.line_count(), 0);
     }
 
     #[tokio::test]
