@@ -38,7 +38,7 @@ cat <<MSG
       $bin/meeteasy-auth phone scan --server $server_url --scene <scene> --as alice
   (the scene is the last part of the link under the QR). Names starting with "guest" are not organizers.
   A password user: echo secret | $bin/meeteasy-auth users add --data-dir $MEETEASY_DATA_DIR \\
-      --login ann@example.org --name Ann --role organizer --password-stdin   (while the server is stopped)
+      --login ann@example.org --name Ann --role organizer --password-stdin   (through the running server's admin socket)
 
 MSG
 
