@@ -978,11 +978,8 @@ async fn redis_sentinels_asking_for_a_password_of_their_own_are_reached() {
     );
 }
 
-/// Every kind of write is acknowledged only once the replicas have it (its `WAIT` in the write's own
-/// pipeline): a Redis with no replica can never say so. (With one, the Sentinel suite's writes
-/// pass through the same pipelines.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_a_single_write_waits_for_the_replicas() {
+/// A store on a fresh redis-server with no replica, told to wait for one (50 ms at most).
+async fn waiting_for_a_replica_it_lacks() -> (RedisServer, RedisStore) {
     let server = RedisServer::start();
     let mut settings = RedisSettings::single(&server.url());
     settings.replica_ack = Some(ReplicaAck {
@@ -990,6 +987,15 @@ async fn redis_a_single_write_waits_for_the_replicas() {
         timeout: Duration::from_millis(50),
     });
     let store = RedisStore::open(&settings).await.expect("open the store");
+    (server, store)
+}
+
+/// Every kind of write is acknowledged only once the replicas have it (its `WAIT` in the write's own
+/// pipeline): a Redis with no replica can never say so. (With one, the Sentinel suite's writes
+/// pass through the same pipelines.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_single_write_waits_for_the_replicas() {
+    let (_server, store) = waiting_for_a_replica_it_lacks().await;
     let key = "invite:1";
     let put = store.put(key, b"x", Lifetime::Forever).await;
     // Carried out on the master all the same: nobody was told it is kept.
@@ -1022,13 +1028,7 @@ async fn redis_a_single_write_waits_for_the_replicas() {
 /// its pipeline ends in `WAIT`. A Redis with no replica can never say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_a_batch_that_writes_waits_for_the_replicas() {
-    let server = RedisServer::start();
-    let mut settings = RedisSettings::single(&server.url());
-    settings.replica_ack = Some(ReplicaAck {
-        replicas: 1,
-        timeout: Duration::from_millis(50),
-    });
-    let store = RedisStore::open(&settings).await.expect("open the store");
+    let (_server, store) = waiting_for_a_replica_it_lacks().await;
     let put = Step::Put {
         key: "ticket:1",
         value: b"grant",

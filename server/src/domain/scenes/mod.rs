@@ -14,6 +14,8 @@ mod model_tests;
 mod phone_steps;
 mod record;
 mod scan_code;
+#[cfg(test)]
+mod test_records;
 mod transitions;
 
 use meeteasy_protocol::{

@@ -515,9 +515,10 @@ impl super::AuthService {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::service::{NewSession, SessionUser};
+    use super::super::service::{NewSession, OpenedSession, SessionUser};
     use super::super::test_support::{
-        Calls, Fault, FaultyStore, console_password_login, organizer, service_on, settings,
+        Calls, Fault, FaultyStore, TestService, console_password_login, organizer, service_on,
+        settings,
     };
     use super::*;
 
@@ -545,12 +546,12 @@ mod tests {
         );
     }
 
-    /// The next move is due a minute after the stored `last_seen_at`, not a minute after this
-    /// instance last looked: a session last seen 58 s ago (by another instance, say) is moved as
-    /// soon as that minute is over.
-    #[tokio::test]
-    async fn last_seen_moves_a_minute_after_the_stored_time() {
-        let store = FaultyStore::new();
+    /// A service on `store`, and a console session of jade's there whose record says it was last
+    /// seen at `seen_at` (by another instance, say).
+    async fn session_last_seen_at(
+        store: &Arc<FaultyStore>,
+        seen_at: u64,
+    ) -> (TestService, OpenedSession) {
         let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
         let user = organizer(store.as_ref(), "jade").await;
         let opened = service
@@ -559,13 +560,25 @@ mod tests {
             .unwrap();
         let key = store_keys::session(&opened.session.sid);
         let record = records::load::<SessionRecord>(store.as_ref(), &key).await;
-        let mut record = record.unwrap().unwrap();
-        let looked_at = unix_now();
-        // 58 s: a second may pass before `verify` looks, and the time must still be fresh then.
-        record.last_seen_at = looked_at - 58;
+        let record = SessionRecord {
+            last_seen_at: seen_at,
+            ..record.unwrap().unwrap()
+        };
         let bytes = serde_json::to_vec(&record).unwrap();
         let lifetime = Lifetime::Until(record.expires_at);
         store.put(&key, &bytes, lifetime).await.unwrap();
+        (service, opened)
+    }
+
+    /// The next move is due a minute after the stored `last_seen_at`, not a minute after this
+    /// instance last looked: a session last seen 58 s ago (by another instance, say) is moved as
+    /// soon as that minute is over.
+    #[tokio::test]
+    async fn last_seen_moves_a_minute_after_the_stored_time() {
+        let store = FaultyStore::new();
+        let looked_at = unix_now();
+        // 58 s: a second may pass before `verify` looks, and the time must still be fresh then.
+        let (service, opened) = session_last_seen_at(&store, looked_at - 58).await;
         let token = &opened.response.access_token;
         service.verify(token).await.unwrap();
         assert_eq!(
@@ -591,21 +604,9 @@ mod tests {
     #[tokio::test]
     async fn a_last_seen_move_the_store_fails_fails_no_verification() {
         let store = FaultyStore::new();
-        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
-        let user = organizer(store.as_ref(), "jade").await;
-        let opened = service
-            .open_session(SessionUser::Known(&user), console_password_login())
-            .await
-            .unwrap();
+        let seen_at = unix_now() - 120;
+        let (service, opened) = session_last_seen_at(&store, seen_at).await;
         let key = store_keys::session(&opened.session.sid);
-        let record = records::load::<SessionRecord>(store.as_ref(), &key).await;
-        let mut record = record.unwrap().unwrap();
-        record.last_seen_at = unix_now() - 120;
-        let bytes = serde_json::to_vec(&record).unwrap();
-        store
-            .put(&key, &bytes, Lifetime::Until(record.expires_at))
-            .await
-            .unwrap();
         store.fail_next(Calls::Write, &key, Fault::FailBefore);
         let verified = service.verify(&opened.response.access_token).await;
         assert!(verified.is_ok(), "{verified:?}");
@@ -613,7 +614,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(kept.last_seen_at, record.last_seen_at, "the move failed");
+        assert_eq!(kept.last_seen_at, seen_at, "the move failed");
     }
 
     /// A ticket's session lives from the ticket's minting, so every exchange of one ticket gives

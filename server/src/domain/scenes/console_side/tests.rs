@@ -1,58 +1,29 @@
 //! Every state a poll can read, with news and without, with time to wait and without, on a login
 //! scene and on a link scene.
 
-use meeteasy_protocol::{
-    Audience, Claims, ConsoleInfo, IsLoginResponse, LinkPollResponse, ScannerProfile, ScenePurpose,
-};
+use meeteasy_protocol::{Claims, IsLoginResponse, LinkPollResponse, ScenePurpose};
 
 use super::{PollStep, SceneAnswer, delivered, on_poll, told};
 use crate::domain::AuthError;
 use crate::domain::scenes::record::{SceneRecord, SceneState};
-
-const NOW: u64 = 1_800_000_000;
+use crate::domain::scenes::test_records::{NOW, delivered_claims, profile, scene};
 
 fn record(purpose: ScenePurpose, state: SceneState, news: bool) -> SceneRecord {
     SceneRecord {
-        app: "default".into(),
-        poll_token_hash: "hash".into(),
-        console: ConsoleInfo {
-            device_name: "Desk".into(),
-            ip: "127.0.0.1".into(),
-            created_at: NOW - 20,
-        },
-        expires_at: NOW + 100,
-        state,
-        version: 3,
         reported: if news { 2 } else { 3 },
         purpose,
-        link_to: None,
-        console_unnamed: false,
-    }
-}
-
-fn profile() -> ScannerProfile {
-    ScannerProfile {
-        display_name: "Ann".into(),
-        avatar_url: None,
+        ..scene(state)
     }
 }
 
 fn claims() -> Claims {
-    Claims {
-        iss: "http://127.0.0.1:8080".into(),
-        aud: Audience::Console,
-        sub: "u-ann".into(),
-        sid: "sid".into(),
-        iat: NOW,
-        exp: NOW + 3600,
-        amr: vec!["wechat".into(), "scan".into()],
-    }
+    delivered_claims("u-ann")
 }
 
 fn scanned() -> SceneState {
     SceneState::Scanned {
         user_id: "u-ann".into(),
-        profile: profile(),
+        profile: profile("Ann"),
     }
 }
 

@@ -1,42 +1,15 @@
 //! Every state against every step, by the scene's owner and by someone else.
 
-use meeteasy_protocol::{ConsoleInfo, ScannerProfile, ScenePurpose};
+use meeteasy_protocol::ScenePurpose;
 
 use super::{ANSWER_COLLECTABLE, Actor, PhoneStep, SceneChange, apply};
 use crate::domain::AuthError;
 use crate::domain::scenes::record::{SceneRecord, SceneState};
+use crate::domain::scenes::test_records::{EXPIRES_AT, NOW, delivered_claims, profile, scene};
 
-const NOW: u64 = 1_800_000_000;
-const EXPIRES_AT: u64 = NOW + 100;
 const SCANNED_UNTIL: u64 = NOW + 300;
 const ME: &str = "u-me";
 const OTHER: &str = "u-other";
-
-fn profile(name: &str) -> ScannerProfile {
-    ScannerProfile {
-        display_name: name.into(),
-        avatar_url: None,
-    }
-}
-
-fn record(state: SceneState) -> SceneRecord {
-    SceneRecord {
-        app: "default".into(),
-        poll_token_hash: "hash".into(),
-        console: ConsoleInfo {
-            device_name: "Desk".into(),
-            ip: "127.0.0.1".into(),
-            created_at: NOW - 20,
-        },
-        expires_at: EXPIRES_AT,
-        state,
-        version: 3,
-        reported: 2,
-        purpose: ScenePurpose::Login,
-        link_to: None,
-        console_unnamed: false,
-    }
-}
 
 fn scanned(by: &str) -> SceneState {
     SceneState::Scanned {
@@ -59,15 +32,7 @@ fn refused(by: &str) -> SceneState {
 
 fn delivered(to: &str) -> SceneState {
     SceneState::Delivered {
-        claims: meeteasy_protocol::Claims {
-            iss: "http://127.0.0.1:8080".into(),
-            aud: meeteasy_protocol::Audience::Console,
-            sub: to.into(),
-            sid: "sid".into(),
-            iat: NOW,
-            exp: NOW + 3600,
-            amr: vec!["wechat".into(), "scan".into()],
-        },
+        claims: delivered_claims(to),
     }
 }
 
@@ -106,7 +71,7 @@ enum Expect {
 
 fn check(state: SceneState, step: PhoneStep, actor: Actor<'_>, expect: Expect) {
     let label = format!("{state:?} + {step:?} by {actor:?}");
-    let result = apply(&record(state), step, actor, NOW);
+    let result = apply(&scene(state), step, actor, NOW);
     match (expect, result) {
         (Expect::MovesTo(state, expires_at), Ok(change)) => {
             assert_eq!(change, SceneChange::Move { state, expires_at }, "{label}");
@@ -211,7 +176,7 @@ fn declining() {
 fn an_answer_in_the_last_moments_of_a_scan_stays_for_its_console_to_collect() {
     let scanned_until_now = SceneRecord {
         expires_at: NOW + 1,
-        ..record(scanned(ME))
+        ..scene(scanned(ME))
     };
     for (step, actor, state) in [
         (PhoneStep::Confirm, ORGANIZER, confirmed(ME)),
@@ -239,7 +204,7 @@ fn every_step_on_an_expired_scene_is_expired_whoever_holds_it() {
     ];
     for state in states {
         for step in [scan(), PhoneStep::Confirm, PhoneStep::Decline] {
-            let mut expired = record(state.clone());
+            let mut expired = scene(state.clone());
             expired.expires_at = NOW;
             let result = apply(&expired, step.clone(), ORGANIZER, NOW);
             assert!(
@@ -263,7 +228,7 @@ fn to_every_phone_a_delivered_scene_is_over() {
 fn link_record(state: SceneState) -> SceneRecord {
     SceneRecord {
         purpose: ScenePurpose::Link,
-        ..record(state)
+        ..scene(state)
     }
 }
 
