@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
@@ -57,29 +56,6 @@ pub(super) enum Handle {
     Manager(ConnectionManager),
     Multiplexed(MultiplexedConnection),
     Cluster(ClusterConnection),
-}
-
-impl Handle {
-    /// Waits until `ack.replicas` replicas have every write this connection sent so far (the one to
-    /// `key` included), or `ack.timeout` passes; answers how many did. On a cluster the wait goes to
-    /// the master of `key`'s slot, where the write went.
-    pub(super) async fn replicas_holding(
-        &mut self,
-        key: &str,
-        ack: ReplicaAck,
-    ) -> RedisResult<u32> {
-        let wait = wait_command(ack);
-        match self {
-            Self::Cluster(cluster) => {
-                let to_the_keys_master = RoutingInfo::SingleNode(
-                    SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master)),
-                );
-                let answer = cluster.route_command(wait, to_the_keys_master).await?;
-                Ok(redis::from_redis_value(answer)?)
-            }
-            Self::Manager(_) | Self::Multiplexed(_) => wait.query_async(self).await,
-        }
-    }
 }
 
 /// `WAIT`: until `ack.replicas` replicas have every write the connection sent before it, or

@@ -39,7 +39,6 @@ use self::scripts::{APPEND, COMPARE_AND_SWAP};
 use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 use crate::store::{
     Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
-    run_steps_in_turn,
 };
 
 /// The longest any one operation may take, reconnecting included.
@@ -59,19 +58,6 @@ pub struct RedisStore {
     count_in_window: redis::Script,
     hub: NotifyHub,
     listener: JoinHandle<()>,
-}
-
-/// Whether an operation changes what is stored: a write is acknowledged only once the configured
-/// replicas have it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Effect {
-    Read,
-    Write,
-    /// A rate-limit counter: losing it in a failover costs a fresh window, so it is not waited for.
-    Counter,
-    /// Writes sent in one pipeline, which ends in their `WAIT` when replicas are configured:
-    /// nothing is left to wait for after it.
-    WriteWaitedInPipeline,
 }
 
 impl RedisStore {
@@ -116,30 +102,18 @@ impl RedisStore {
         Ok(store)
     }
 
-    async fn query<T: FromRedisValue>(
-        &self,
-        key: &str,
-        effect: Effect,
-        command: &Cmd,
-    ) -> Result<T, StoreError> {
-        self.run(key, effect, |mut connection| async move {
-            command.query_async(&mut connection).await
-        })
-        .await
+    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+        self.run(|mut connection| async move { command.query_async(&mut connection).await })
+            .await
     }
 
-    /// One write, acknowledged once the configured replicas have it. On one server or a Sentinel's
-    /// master its `WAIT` follows it in one pipeline: no round trip of its own, and the `WAIT` is
-    /// sure to run on the connection the write went over. (Sent apart, a reconnect between the two
+    /// One write, acknowledged once the configured replicas have it: its `WAIT` follows it in one
+    /// pipeline, so it costs no round trip of its own and is sure to run on the connection the
+    /// write went over, on a Cluster its key's master. (Sent apart, a reconnect between the two
     /// would have the `WAIT` count the writes of a fresh connection, none, and acknowledge at once.)
-    /// On a Cluster the `WAIT` is routed to the key's master after the write.
-    async fn write<T: FromRedisValue>(&self, key: &str, command: &Cmd) -> Result<T, StoreError> {
-        let ack = match (&self.link, self.replica_ack) {
-            (Link::Single(_) | Link::Sentinel(_), Some(ack)) => ack,
-            (Link::Cluster(_), Some(_))
-            | (Link::Single(_) | Link::Sentinel(_) | Link::Cluster(_), None) => {
-                return self.query(key, Effect::Write, command).await;
-            }
+    async fn write<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+        let Some(ack) = self.replica_ack else {
+            return self.query(command).await;
         };
         let mut pipeline = redis::pipe();
         pipeline
@@ -147,11 +121,7 @@ impl RedisStore {
             .add_command(wait_command(ack));
         let pipeline = &pipeline;
         let (value, holding): (T, u32) = self
-            .run(
-                key,
-                Effect::WriteWaitedInPipeline,
-                |mut connection| async move { pipeline.query_async(&mut connection).await },
-            )
+            .run(|mut connection| async move { pipeline.query_async(&mut connection).await })
             .await?;
         acknowledged(holding, ack)?;
         Ok(value)
@@ -159,27 +129,16 @@ impl RedisStore {
 
     async fn invoke<T: FromRedisValue>(
         &self,
-        key: &str,
-        effect: Effect,
         script: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        self.run(key, effect, |mut connection| async move {
-            script.invoke_async(&mut connection).await
-        })
-        .await
+        self.run(|mut connection| async move { script.invoke_async(&mut connection).await })
+            .await
     }
 
-    /// Runs one operation on `key` within [`OPERATION_TIMEOUT`]. While Redis refuses the connection
-    /// (down, or just restarting), or a write reached a master that a failover demoted, it tries
-    /// again: neither carried anything out, so even a take or a compare-and-swap is safe to repeat.
-    /// A Cluster's write (`Effect::Write`) then waits for the configured replicas on its key's
-    /// master; elsewhere a write's `WAIT` is in its own pipeline (see [`RedisStore::write`]).
-    async fn run<T, F, Fut>(
-        &self,
-        key: &str,
-        effect: Effect,
-        mut attempt: F,
-    ) -> Result<T, StoreError>
+    /// Runs one operation within [`OPERATION_TIMEOUT`]. While Redis refuses the connection (down,
+    /// or just restarting), or a write reached a master that a failover demoted, it tries again:
+    /// neither carried anything out, so even a take or a compare-and-swap is safe to repeat.
+    async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
     where
         F: FnMut(Handle) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -188,20 +147,11 @@ impl RedisStore {
         bounded(async {
             loop {
                 let outcome = match self.link.handle().await {
-                    Ok(handle) => attempt(handle.clone()).await.map(|value| (value, handle)),
+                    Ok(handle) => attempt(handle).await,
                     Err(error) => Err(error),
                 };
                 match outcome {
-                    Ok((value, mut handle)) => {
-                        if effect == Effect::Write
-                            && let Some(ack) = self.replica_ack
-                        {
-                            // Boxed: routing the wait on a Cluster holds KiB of the client's
-                            // futures, which every operation's future would otherwise carry.
-                            Box::pin(self.await_replicas(&mut handle, key, ack)).await?;
-                        }
-                        return Ok(value);
-                    }
+                    Ok(value) => return Ok(value),
                     Err(error) => {
                         self.link.failed(&error);
                         let safe_to_repeat =
@@ -215,25 +165,6 @@ impl RedisStore {
             }
         })
         .await
-    }
-
-    /// The acknowledgement of a write: `Unavailable` unless the replicas confirmed it in time (it
-    /// may still be on the master; the caller was not told it is kept).
-    async fn await_replicas(
-        &self,
-        handle: &mut Handle,
-        key: &str,
-        ack: ReplicaAck,
-    ) -> Result<(), StoreError> {
-        // Routed on a Cluster by the key as Redis knows it (with its prefix and hash tag): that is
-        // the master the write went to.
-        match handle.replicas_holding(&self.keys.key(key), ack).await {
-            Ok(holding) => acknowledged(holding, ack),
-            Err(error) => {
-                self.link.failed(&error);
-                Err(store_error(error))
-            }
-        }
     }
 }
 
@@ -403,7 +334,7 @@ fn redis_settings(password: Option<&str>) -> RedisConnectionInfo {
 impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let command = self.step_command(&Step::Get(key));
-        self.query(key, Effect::Read, &command).await
+        self.query(&command).await
     }
 
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
@@ -412,7 +343,7 @@ impl Store for RedisStore {
             value,
             lifetime,
         };
-        self.write(key, &self.step_command(&put)).await
+        self.write(&self.step_command(&put)).await
     }
 
     async fn insert_new(
@@ -427,7 +358,7 @@ impl Store for RedisStore {
             lifetime,
         };
         // OK (true) when written, nil (false) when a live record was there.
-        self.write(key, &self.step_command(&insert)).await
+        self.write(&self.step_command(&insert)).await
     }
 
     async fn compare_and_swap(
@@ -443,7 +374,7 @@ impl Store for RedisStore {
             new,
             lifetime,
         };
-        self.write(key, &self.step_command(&swap)).await
+        self.write(&self.step_command(&swap)).await
     }
 
     async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
@@ -452,70 +383,26 @@ impl Store for RedisStore {
             value,
             lifetime,
         };
-        self.write(key, &self.step_command(&append)).await
+        self.write(&self.step_command(&append)).await
     }
 
     /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
     /// connection, and answers them together. A Cluster spreads a batch's keys over many nodes:
-    /// see [`RedisStore::batch_across_slots`].
+    /// see [`RedisStore::pipelined_by_slot`].
     async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        if steps.is_empty() {
-            // Redis refuses an empty pipeline.
-            return Ok(Vec::new());
+        match self.link {
+            Link::Single(_) | Link::Sentinel(_) => self.pipelined(steps).await,
+            Link::Cluster(_) => self.pipelined_by_slot(steps).await,
         }
-        if let Link::Cluster(_) = self.link {
-            return self.batch_across_slots(steps).await;
-        }
-        let mut pipeline = redis::pipe();
-        for step in steps {
-            pipeline.add_command(self.step_command(step));
-        }
-        // With replicas configured, one `WAIT` at the end of the pipeline covers every write before
-        // it on the connection, at no extra round trip.
-        let writes = steps.iter().any(Step::writes);
-        let wait = self.replica_ack.filter(|_| writes);
-        if let Some(ack) = wait {
-            pipeline.add_command(wait_command(ack));
-        }
-        let effect = if writes {
-            Effect::WriteWaitedInPipeline
-        } else {
-            Effect::Read
-        };
-        let pipeline = &pipeline;
-        let mut values: Vec<redis::Value> = self
-            .run("", effect, |mut connection| async move {
-                pipeline.query_async(&mut connection).await
-            })
-            .await?;
-        if let Some(ack) = wait {
-            let holding = values.pop().map(redis::from_redis_value::<u32>);
-            match holding {
-                Some(Ok(holding)) => acknowledged(holding, ack)?,
-                Some(Err(error)) => {
-                    return Err(StoreError::Corrupt(format!("Redis, in a batch: {error}")));
-                }
-                None => return Err(StoreError::Corrupt("Redis answered no WAIT".to_owned())),
-            }
-        }
-        if values.len() != steps.len() {
-            return Err(StoreError::Corrupt(format!(
-                "Redis answered {} of a batch's {} commands",
-                values.len(),
-                steps.len()
-            )));
-        }
-        steps.iter().zip(values).map(outcome_of).collect()
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.write(key, redis::cmd("GETDEL").arg(self.keys.key(key)))
+        self.write(redis::cmd("GETDEL").arg(self.keys.key(key)))
             .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.write(key, redis::cmd("DEL").arg(self.keys.key(key)))
-            .await
+        self.write(redis::cmd("DEL").arg(self.keys.key(key))).await
     }
 
     async fn count_in_window(
@@ -525,8 +412,7 @@ impl Store for RedisStore {
     ) -> Result<WindowCount, StoreError> {
         let mut invocation = self.count_in_window.prepare_invoke();
         invocation.key(self.keys.key(key)).arg(px_millis(window));
-        let (count, left_millis): (u64, i64) =
-            self.invoke(key, Effect::Counter, &invocation).await?;
+        let (count, left_millis): (u64, i64) = self.invoke(&invocation).await?;
         Ok(WindowCount {
             count,
             resets_in: Duration::from_millis(u64::try_from(left_millis).unwrap_or(0)),
@@ -536,7 +422,7 @@ impl Store for RedisStore {
     async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError> {
         let command = self.step_command(&Step::ClaimSlot { key, lifetime });
         // A slot may be lost with a failover: no replica need acknowledge it.
-        self.query(key, Effect::Counter, &command).await
+        self.query(&command).await
     }
 
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {
@@ -548,13 +434,7 @@ impl Store for RedisStore {
         };
         // The message carries nothing: subscribers re-read the state they wait on. A lost one
         // (failover) is made up for by the waiters' re-read when their subscription returns.
-        let _receivers: u64 = self
-            .query(
-                topic,
-                Effect::Read,
-                redis::cmd(publish).arg(channel).arg(""),
-            )
-            .await?;
+        let _receivers: u64 = self.query(redis::cmd(publish).arg(channel).arg("")).await?;
         Ok(())
     }
 
@@ -563,7 +443,7 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.query("", Effect::Read, &redis::cmd("PING")).await
+        self.query(&redis::cmd("PING")).await
     }
 }
 
@@ -642,34 +522,73 @@ impl RedisStore {
         command
     }
 
-    /// A batch on a Cluster: its steps in runs that may overlap, each run sent at once, the runs
-    /// in order. A run is reads alone (slots included) or writes to keys no other write of the run
-    /// touches, so no step overlaps one that it must see (a read after a write, a second write to
-    /// a key) and the batch keeps its meaning.
-    async fn batch_across_slots(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        let mut outcomes = Vec::with_capacity(steps.len());
-        let mut rest = steps;
-        while let Some(first) = rest.first() {
-            let mut written = Vec::new();
-            let run = rest
-                .iter()
-                .take_while(|step| {
-                    step.writes() == first.writes()
-                        && (!step.writes() || {
-                            let fresh = !written.contains(&step.key());
-                            written.push(step.key());
-                            fresh
-                        })
-                })
-                .count();
-            let (now, later) = rest.split_at(run);
-            let each = now
-                .iter()
-                .map(|step| run_steps_in_turn(self, std::slice::from_ref(step)));
-            outcomes.extend(try_join_all(each).await?.into_iter().flatten());
-            rest = later;
+    /// `steps` in one pipeline, in order: one round trip. With replicas configured, one `WAIT` at
+    /// its end covers every write before it on the connection.
+    async fn pipelined(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        if steps.is_empty() {
+            // Redis refuses an empty pipeline.
+            return Ok(Vec::new());
         }
-        Ok(outcomes)
+        let mut pipeline = redis::pipe();
+        for step in steps {
+            pipeline.add_command(self.step_command(step));
+        }
+        let writes = steps.iter().any(Step::writes);
+        let wait = self.replica_ack.filter(|_| writes);
+        if let Some(ack) = wait {
+            pipeline.add_command(wait_command(ack));
+        }
+        let pipeline = &pipeline;
+        let mut values: Vec<redis::Value> = self
+            .run(|mut connection| async move { pipeline.query_async(&mut connection).await })
+            .await?;
+        if let Some(ack) = wait {
+            let holding = values.pop().map(redis::from_redis_value::<u32>);
+            match holding {
+                Some(Ok(holding)) => acknowledged(holding, ack)?,
+                Some(Err(error)) => {
+                    return Err(StoreError::Corrupt(format!("Redis, in a batch: {error}")));
+                }
+                None => return Err(StoreError::Corrupt("Redis answered no WAIT".to_owned())),
+            }
+        }
+        if values.len() != steps.len() {
+            return Err(StoreError::Corrupt(format!(
+                "Redis answered {} of a batch's {} commands",
+                values.len(),
+                steps.len()
+            )));
+        }
+        steps.iter().zip(values).map(outcome_of).collect()
+    }
+
+    /// A batch on a Cluster: one pipeline per hash tag, all sent at once, so one round trip however
+    /// many masters the batch reaches. A tag's steps keep their order (one pipeline on one
+    /// connection to its slot's master); steps of different tags run side by side. That keeps the
+    /// batch's meaning: a step sees only records of its own key, and where the domain needs one
+    /// record written before another is read (a session's line in its parent's index, then the
+    /// parent's revocation mark; a user's index, then the user), both are named by one id and so
+    /// share a tag ([`keys::by_hash_tag`]).
+    async fn pipelined_by_slot(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        let groups = keys::by_hash_tag(steps.iter().map(Step::key));
+        let pipelines = groups.iter().map(|group| async move {
+            let steps: Vec<Step<'_>> = group.iter().map(|&at| steps[at]).collect();
+            self.pipelined(&steps).await
+        });
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; steps.len()];
+        for (group, answers) in groups.iter().zip(try_join_all(pipelines).await?) {
+            for (&at, outcome) in group.iter().zip(answers) {
+                outcomes[at] = Some(outcome);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.ok_or_else(|| {
+                    StoreError::Corrupt("a slot's pipeline answered too few steps".to_owned())
+                })
+            })
+            .collect()
     }
 }
 
