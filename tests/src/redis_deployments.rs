@@ -1,17 +1,20 @@
 //! Real Redis deployments for tests, on loopback: a Redis Cluster (3 masters, 3 replicas) and a
-//! master watched by 3 sentinels with its replicas. Every process lives in one temp directory and is
-//! stopped when the deployment is dropped, also when a test panics. Waits are on conditions (the
-//! cluster reports `ok`, the replicas are in sync, the sentinels see each other), never fixed sleeps.
+//! master watched by 3 sentinels with its replicas, either in plain TCP or speaking only TLS with a
+//! test CA's certificate (to clients and among themselves). Every process lives in one temp
+//! directory and is stopped when the deployment is dropped, also when a test panics. Waits are on
+//! conditions (the cluster reports `ok`, the replicas are in sync, the sentinels see each other),
+//! never fixed sleeps.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use meeteasy_auth::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 use meeteasy_protocol::Secret;
 use tempfile::TempDir;
 
-use crate::redis_server::{free_port, launch_with, read_log, terminate};
+use crate::redis_server::{Access, TlsFiles, free_port, launch_with, read_log, terminate};
+use crate::test_ca::TestCa;
 
 /// How long a deployment may take to form (cluster slots assigned, sentinels agreed).
 const FORM_DEADLINE: Duration = Duration::from_secs(30);
@@ -34,11 +37,16 @@ struct Node {
     /// How it was started, to start it again.
     config: Option<std::path::PathBuf>,
     extra: Vec<String>,
-    /// What it asks of clients, if anything (`requirepass` in its config).
-    password: Option<String>,
+    /// How clients reach it: over TLS only, with a password (`requirepass` in its config).
+    access: Access,
 }
 
 impl Node {
+    /// `redis-cli ARGS...` on this node: its output, or `None` when it could not ask.
+    fn cli(&self, args: &[&str]) -> Option<String> {
+        self.access.ask(self.port, args)
+    }
+
     fn stop(&mut self) {
         if let Some(process) = self.process.take() {
             terminate(process);
@@ -54,13 +62,12 @@ impl Node {
 
     fn restart(&mut self, dir: &Path) {
         self.stop();
-        let password = self.password.as_deref();
         match launch_with(
             self.port,
             dir,
             self.config.as_deref(),
             &self.extra,
-            password,
+            &self.access,
         ) {
             Ok(process) => self.process = Some(process),
             Err(failure) => panic!(
@@ -77,21 +84,13 @@ impl Drop for Node {
     }
 }
 
-/// Starts a node on a fresh port that `port_fits` accepts, trying a few ports.
+/// Starts a node on a fresh port that `port_fits` accepts, trying a few ports; clients reach it as
+/// `access` says.
 fn start_node(
     dir: &Path,
     port_fits: impl Fn(u16) -> bool,
     config: impl Fn(u16) -> (Option<std::path::PathBuf>, Vec<String>),
-) -> Node {
-    start_node_asking(dir, port_fits, config, None)
-}
-
-/// Like [`start_node`], for a node whose config asks clients for `password`.
-fn start_node_asking(
-    dir: &Path,
-    port_fits: impl Fn(u16) -> bool,
-    config: impl Fn(u16) -> (Option<std::path::PathBuf>, Vec<String>),
-    password: Option<&str>,
+    access: &Access,
 ) -> Node {
     let mut failures = Vec::new();
     for _attempt in 0..20 {
@@ -100,14 +99,14 @@ fn start_node_asking(
             continue;
         }
         let (file, extra) = config(port);
-        match launch_with(port, dir, file.as_deref(), &extra, password) {
+        match launch_with(port, dir, file.as_deref(), &extra, access) {
             Ok(process) => {
                 return Node {
                     port,
                     process: Some(process),
                     config: file,
                     extra,
-                    password: password.map(str::to_owned),
+                    access: access.clone(),
                 };
             }
             Err(failure) => failures.push(format!("port {port}: {failure}")),
@@ -116,24 +115,9 @@ fn start_node_asking(
     panic!("a redis node did not start:\n{}", failures.join("\n"));
 }
 
-/// `redis-cli -p PORT ARGS...`'s output, or `None` when it could not ask.
+/// `redis-cli -p PORT ARGS...`'s output (in plain TCP), or `None` when it could not ask.
 pub fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
-    redis_cli_as(port, None, args)
-}
-
-/// Like [`redis_cli`], authenticating with `password` if given.
-fn redis_cli_as(port: u16, password: Option<&str>, args: &[&str]) -> Option<String> {
-    let mut command = Command::new("redis-cli");
-    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
-    if let Some(password) = password {
-        // From the environment, as redis-cli takes it without a warning.
-        command.env("REDISCLI_AUTH", password);
-    }
-    let output = command.args(args).stdin(Stdio::null()).output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    Access::default().ask(port, args)
 }
 
 /// Waits until `condition` holds, or panics saying `what` did not happen.
@@ -165,6 +149,8 @@ fn info_field(info: &str, name: &str) -> Option<String> {
 
 pub struct RedisCluster {
     nodes: Vec<Node>,
+    /// How every node is reached.
+    access: Access,
     dir: TempDir,
 }
 
@@ -174,6 +160,19 @@ impl RedisCluster {
     /// # Panics
     /// When the cluster does not form within [`FORM_DEADLINE`].
     pub fn start() -> Self {
+        Self::start_reached(Access::default())
+    }
+
+    /// Like [`RedisCluster::start`], the nodes speaking only TLS with `ca`'s server certificate, to
+    /// clients (who need none of their own) and on the cluster bus (`rediss-cluster://`).
+    pub fn start_tls(ca: &TestCa) -> Self {
+        Self::start_reached(Access {
+            tls: Some(TlsFiles::of(ca)),
+            password: None,
+        })
+    }
+
+    fn start_reached(access: Access) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for the cluster");
         let mut nodes = Vec::new();
         for _node in 0..6 {
@@ -185,7 +184,7 @@ impl RedisCluster {
                     && !taken.iter().any(|other| other + CLUSTER_BUS_OFFSET == port)
                     && std::net::TcpListener::bind(("127.0.0.1", port + CLUSTER_BUS_OFFSET)).is_ok()
             };
-            nodes.push(start_node(dir.path(), fits, |port| {
+            let cluster_node = |port| {
                 let extra = [
                     "--cluster-enabled",
                     "yes",
@@ -196,20 +195,22 @@ impl RedisCluster {
                     "2000",
                 ];
                 (None, extra.map(str::to_owned).to_vec())
-            }));
+            };
+            nodes.push(start_node(dir.path(), fits, cluster_node, &access));
         }
-        let cluster = Self { nodes, dir };
+        let cluster = Self { nodes, access, dir };
         let addresses: Vec<String> = cluster
             .nodes
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect();
-        let created = Command::new("redis-cli")
+        let created = cluster
+            .access
+            .cli()
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .stdin(Stdio::null())
             .output()
             .expect("run redis-cli --cluster create");
         assert!(
@@ -226,7 +227,7 @@ impl RedisCluster {
             FORM_DEADLINE,
             || {
                 cluster.nodes.iter().all(|node| {
-                    redis_cli(node.port, &["CLUSTER", "INFO"]).is_some_and(|info| {
+                    node.cli(&["CLUSTER", "INFO"]).is_some_and(|info| {
                         info_field(&info, "cluster_state").as_deref() == Some("ok")
                             && info_field(&info, "cluster_slots_ok").as_deref() == Some("16384")
                             && info_field(&info, "cluster_known_nodes").as_deref()
@@ -240,7 +241,7 @@ impl RedisCluster {
             FORM_DEADLINE,
             || {
                 cluster.nodes.iter().all(|node| {
-                    let Some(info) = redis_cli(node.port, &["INFO", "replication"]) else {
+                    let Some(info) = node.cli(&["INFO", "replication"]) else {
                         return false;
                     };
                     match info_field(&info, "role").as_deref() {
@@ -256,7 +257,8 @@ impl RedisCluster {
         cluster
     }
 
-    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2` (two seeds are enough to find the rest).
+    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2` (two seeds are enough to find the rest), or
+    /// `rediss-cluster://` for a cluster speaking TLS.
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
             .nodes
@@ -264,7 +266,7 @@ impl RedisCluster {
             .take(2)
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect();
-        format!("redis-cluster://{}", seeds.join(","))
+        format!("{}-cluster://{}", self.access.scheme(), seeds.join(","))
     }
 
     /// The store settings of this cluster: two seeds, every write waiting for one replica.
@@ -277,7 +279,7 @@ impl RedisCluster {
                     .take(2)
                     .map(|node| loopback(node.port))
                     .collect(),
-                tls: false,
+                tls: self.access.tls.is_some(),
             },
             password: None,
             replica_ack: Some(REPLICA_ACK),
@@ -287,13 +289,11 @@ impl RedisCluster {
     /// Empties every master (their replicas follow).
     pub fn flush(&self) {
         for node in &self.nodes {
-            let is_master = redis_cli(node.port, &["ROLE"])
+            let is_master = node
+                .cli(&["ROLE"])
                 .is_some_and(|role| role.lines().next() == Some("master"));
             if is_master {
-                assert!(
-                    redis_cli(node.port, &["FLUSHALL"]).is_some(),
-                    "flush a master"
-                );
+                assert!(node.cli(&["FLUSHALL"]).is_some(), "flush a master");
             }
         }
     }
@@ -304,7 +304,7 @@ impl RedisCluster {
             .nodes
             .iter()
             .position(|node| {
-                redis_cli(node.port, &["ROLE"])
+                node.cli(&["ROLE"])
                     .is_some_and(|role| role.lines().next() == Some("master"))
             })
             .expect("the cluster has a master");
@@ -319,7 +319,7 @@ impl RedisCluster {
             .iter()
             .enumerate()
             .find_map(|(index, node)| {
-                let info = redis_cli(node.port, &["INFO", "replication"])?;
+                let info = node.cli(&["INFO", "replication"])?;
                 if info_field(&info, "role")? != "slave" {
                     return None;
                 }
@@ -333,11 +333,14 @@ impl RedisCluster {
     /// The port of the master serving the slot of `key` (spelled as Redis stores it).
     pub fn master_of(&self, key: &str) -> u16 {
         let asked = self.nodes.iter().find(|node| node.process.is_some());
-        let port = asked.expect("a node of the cluster runs").port;
-        let slot: u16 = redis_cli(port, &["CLUSTER", "KEYSLOT", key])
+        let asked = asked.expect("a node of the cluster runs");
+        let slot: u16 = asked
+            .cli(&["CLUSTER", "KEYSLOT", key])
             .and_then(|slot| slot.trim().parse().ok())
             .expect("the cluster names the key's slot");
-        let nodes = redis_cli(port, &["CLUSTER", "NODES"]).expect("the cluster lists its nodes");
+        let nodes = asked
+            .cli(&["CLUSTER", "NODES"])
+            .expect("the cluster lists its nodes");
         // `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot ranges...>`
         nodes
             .lines()
@@ -371,13 +374,13 @@ impl RedisCluster {
             || {
                 let masters = running()
                     .filter(|node| {
-                        redis_cli(node.port, &["ROLE"])
+                        node.cli(&["ROLE"])
                             .is_some_and(|role| role.lines().next() == Some("master"))
                     })
                     .count();
                 masters == 3
                     && running().all(|node| {
-                        redis_cli(node.port, &["CLUSTER", "INFO"])
+                        node.cli(&["CLUSTER", "INFO"])
                             .and_then(|info| info_field(&info, "cluster_state"))
                             .is_some_and(|state| state == "ok")
                     })
@@ -403,8 +406,9 @@ pub struct RedisSentinels {
     master: Node,
     replicas: Vec<Node>,
     sentinels: Vec<Node>,
-    /// The sentinels' own password (`requirepass`), if they ask for one.
-    sentinel_password: Option<String>,
+    /// How the sentinels are reached: over TLS, as the data nodes are, and with their own password
+    /// (`requirepass`), if they ask for one.
+    sentinel_access: Access,
     _dir: TempDir,
 }
 
@@ -415,33 +419,57 @@ impl RedisSentinels {
     /// # Panics
     /// When the deployment does not form within [`FORM_DEADLINE`].
     pub fn start(replicas: usize) -> Self {
-        Self::start_asking(replicas, None)
+        Self::start_reached(replicas, None, Access::default())
     }
 
     /// Like [`RedisSentinels::start`], with sentinels that ask their clients (and each other) for
     /// `sentinel_password`, while the data nodes ask for none.
     pub fn start_asking(replicas: usize, sentinel_password: Option<&str>) -> Self {
+        Self::start_reached(replicas, sentinel_password, Access::default())
+    }
+
+    /// Like [`RedisSentinels::start`], every node (sentinels too) speaking only TLS with `ca`'s
+    /// server certificate, to clients (who need none of their own) and to each other
+    /// (`rediss-sentinel://`).
+    pub fn start_tls(replicas: usize, ca: &TestCa) -> Self {
+        let tls = Access {
+            tls: Some(TlsFiles::of(ca)),
+            password: None,
+        };
+        Self::start_reached(replicas, None, tls)
+    }
+
+    /// The deployment, its data nodes reached as `data` says, its sentinels likewise and with
+    /// `sentinel_password`.
+    fn start_reached(replicas: usize, sentinel_password: Option<&str>, data: Access) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for the sentinels");
         let any = |_port: u16| true;
-        let master = start_node(dir.path(), any, |_port| (None, Vec::new()));
+        let master = start_node(dir.path(), any, |_port| (None, Vec::new()), &data);
         let replicas: Vec<Node> = (0..replicas)
             .map(|_replica| {
-                start_node(dir.path(), any, |_port| {
+                let replica_of_master = |_port| {
                     let extra = ["--replicaof", "127.0.0.1", &master.port.to_string()];
                     (None, extra.map(str::to_owned).to_vec())
-                })
+                };
+                start_node(dir.path(), any, replica_of_master, &data)
             })
             .collect();
         wait_until("the replicas are in sync", FORM_DEADLINE, || {
-            let online = redis_cli(master.port, &["INFO", "replication"])
+            let online = master
+                .cli(&["INFO", "replication"])
                 .is_some_and(|info| online_replicas(&info) == replicas.len());
             online
                 && replicas.iter().all(|replica| {
-                    redis_cli(replica.port, &["INFO", "replication"])
+                    replica
+                        .cli(&["INFO", "replication"])
                         .and_then(|info| info_field(&info, "master_link_status"))
                         .is_some_and(|status| status == "up")
                 })
         });
+        let sentinel_access = Access {
+            password: sentinel_password.map(str::to_owned),
+            ..data
+        };
         let asking = sentinel_password.map(|password| {
             format!("requirepass \"{password}\"\nsentinel sentinel-pass \"{password}\"\n")
         });
@@ -461,14 +489,14 @@ impl RedisSentinels {
                     std::fs::write(&config, text).expect("write a sentinel config");
                     (Some(config), vec!["--sentinel".to_owned()])
                 };
-                start_node_asking(dir.path(), any, config, sentinel_password)
+                start_node(dir.path(), any, config, &sentinel_access)
             })
             .collect();
         let deployment = Self {
             master,
             replicas,
             sentinels,
-            sentinel_password: sentinel_password.map(str::to_owned),
+            sentinel_access,
             _dir: dir,
         };
         deployment.wait_until_watched();
@@ -483,9 +511,7 @@ impl RedisSentinels {
             FORM_DEADLINE,
             || {
                 self.sentinels.iter().all(|sentinel| {
-                    let asked = ["SENTINEL", "MASTER", MASTER_NAME];
-                    let password = self.sentinel_password.as_deref();
-                    let Some(master) = redis_cli_as(sentinel.port, password, &asked) else {
+                    let Some(master) = sentinel.cli(&["SENTINEL", "MASTER", MASTER_NAME]) else {
                         return false;
                     };
                     let fields: Vec<&str> = master.lines().map(str::trim).collect();
@@ -504,14 +530,16 @@ impl RedisSentinels {
         );
     }
 
-    /// `redis-sentinel://127.0.0.1:S1,127.0.0.1:S2,127.0.0.1:S3/meeteasy`
+    /// `redis-sentinel://127.0.0.1:S1,127.0.0.1:S2,127.0.0.1:S3/meeteasy`, or `rediss-sentinel://`
+    /// for a deployment speaking TLS.
     pub fn url(&self) -> String {
         let sentinels: Vec<String> = self
             .sentinels
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port))
             .collect();
-        format!("redis-sentinel://{}/{MASTER_NAME}", sentinels.join(","))
+        let scheme = self.sentinel_access.scheme();
+        format!("{scheme}-sentinel://{}/{MASTER_NAME}", sentinels.join(","))
     }
 
     /// The store settings of this deployment: the three sentinels, every write waiting for one
@@ -525,8 +553,8 @@ impl RedisSentinels {
                     .map(|node| loopback(node.port))
                     .collect(),
                 master_name: MASTER_NAME.to_owned(),
-                tls: false,
-                sentinel_password: self.sentinel_password.as_deref().map(Secret::new),
+                tls: self.sentinel_access.tls.is_some(),
+                sentinel_password: self.sentinel_access.password.as_deref().map(Secret::new),
             },
             password: None,
             replica_ack: Some(REPLICA_ACK),
@@ -539,7 +567,7 @@ impl RedisSentinels {
             .current_master_port()
             .expect("the sentinels name a master");
         assert!(
-            redis_cli(master, &["FLUSHALL"]).is_some(),
+            self.master.access.ask(master, &["FLUSHALL"]).is_some(),
             "flush the master"
         );
     }
@@ -557,8 +585,7 @@ impl RedisSentinels {
     /// The port the sentinels name as master now, when one answers.
     pub fn current_master_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|sentinel| {
-            let asked = ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME];
-            let answer = redis_cli_as(sentinel.port, self.sentinel_password.as_deref(), &asked)?;
+            let answer = sentinel.cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME])?;
             answer.lines().nth(1)?.trim().parse().ok()
         })
     }

@@ -41,22 +41,10 @@ impl RedisServer {
     /// Like [`RedisServer::start`], also speaking TLS on a second port with `ca`'s server
     /// certificate (`rediss://`, see [`RedisServer::tls_url`]); clients need no certificate.
     pub fn start_tls(ca: &TestCa) -> Self {
+        let tls = TlsFiles::of(ca);
         Self::start_with(|| {
             let tls_port = free_port();
-            let path = |path: PathBuf| path.display().to_string();
-            let tls = [
-                "--tls-port".to_owned(),
-                tls_port.to_string(),
-                "--tls-cert-file".to_owned(),
-                path(ca.cert()),
-                "--tls-key-file".to_owned(),
-                path(ca.key()),
-                "--tls-ca-cert-file".to_owned(),
-                path(ca.ca()),
-                "--tls-auth-clients".to_owned(),
-                "no".to_owned(),
-            ];
-            (Some(tls_port), tls.to_vec())
+            (Some(tls_port), tls.server_args(tls_port))
         })
     }
 
@@ -68,7 +56,7 @@ impl RedisServer {
         for _attempt in 0..PORT_ATTEMPTS {
             let port = free_port();
             let (tls_port, extra) = extra();
-            match launch_with(port, dir.path(), None, &extra, None) {
+            match launch_with(port, dir.path(), None, &extra, &Access::default()) {
                 Ok(process) => {
                     return Self {
                         port,
@@ -120,7 +108,13 @@ impl RedisServer {
     /// When it does not come up (for example because another process took the port meanwhile).
     pub fn restart(&mut self) {
         self.stop();
-        match launch_with(self.port, self.dir.path(), None, &self.extra, None) {
+        match launch_with(
+            self.port,
+            self.dir.path(),
+            None,
+            &self.extra,
+            &Access::default(),
+        ) {
             Ok(process) => self.process = Some(process),
             Err(failure) => panic!(
                 "redis-server did not restart on port {}: {failure}",
@@ -136,14 +130,107 @@ impl Drop for RedisServer {
     }
 }
 
+/// The files of a redis-server that speaks TLS with a test CA's server certificate, which also
+/// trusts that CA (for its own connections to other nodes: replication, the cluster bus, sentinels).
+#[derive(Clone)]
+pub(crate) struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TlsFiles {
+    pub(crate) fn of(ca: &TestCa) -> Self {
+        Self {
+            ca: ca.ca(),
+            cert: ca.cert(),
+            key: ca.key(),
+        }
+    }
+
+    /// A server's arguments to speak TLS on `tls_port`; its clients need no certificate.
+    fn server_args(&self, tls_port: u16) -> Vec<String> {
+        let path = |path: &Path| path.display().to_string();
+        [
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            path(&self.cert),
+            "--tls-key-file".to_owned(),
+            path(&self.key),
+            "--tls-ca-cert-file".to_owned(),
+            path(&self.ca),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ]
+        .to_vec()
+    }
+}
+
+/// How a client reaches a node, besides its port: over TLS only (trusting the test CA), and with a
+/// password, when the node asks for them.
+#[derive(Clone, Default)]
+pub(crate) struct Access {
+    pub(crate) tls: Option<TlsFiles>,
+    pub(crate) password: Option<String>,
+}
+
+impl Access {
+    /// `redis` or, over TLS, `rediss`: how a URL to such a node begins.
+    pub(crate) fn scheme(&self) -> &'static str {
+        match self.tls {
+            Some(_) => "rediss",
+            None => "redis",
+        }
+    }
+
+    /// `redis-cli`, set to reach a node this way (its address still to be given).
+    pub(crate) fn cli(&self) -> Command {
+        let mut command = Command::new("redis-cli");
+        if let Some(tls) = &self.tls {
+            command.arg("--tls").arg("--cacert").arg(&tls.ca);
+        }
+        if let Some(password) = &self.password {
+            // From the environment, as redis-cli takes it without a warning.
+            command.env("REDISCLI_AUTH", password);
+        }
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// `redis-cli -p PORT ARGS...`'s output, or `None` when it could not ask.
+    pub(crate) fn ask(&self, port: u16, args: &[&str]) -> Option<String> {
+        let output = self
+            .cli()
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The process id of the redis-server answering on `port` this way, if one answers.
+    fn answering_pid(&self, port: u16) -> Option<u32> {
+        match self.tls {
+            // A TLS handshake is redis-cli's (the plain probe below spares a process per poll).
+            Some(_) => process_id(&self.ask(port, &["INFO", "server"])?),
+            None => plain_answering_pid(port, self.password.as_deref()),
+        }
+    }
+}
+
 /// Starts redis-server (or, with a sentinel config, a sentinel) on `port` with `extra` arguments,
-/// and waits until that very process answers (to `password`, when its config asks for one).
+/// and waits until that very process answers, reached as `access` says. A node reached over TLS
+/// speaks only TLS, also to the nodes it replicates from and the cluster bus.
 pub(crate) fn launch_with(
     port: u16,
     dir: &Path,
     config: Option<&Path>,
     extra: &[String],
-    password: Option<&str>,
+    access: &Access,
 ) -> io::Result<Child> {
     let log = dir.join(format!("redis-{port}.log"));
     let mut command = Command::new(redis_server_binary());
@@ -151,9 +238,15 @@ pub(crate) fn launch_with(
     if let Some(config) = config {
         command.arg(config);
     }
+    command.args(extra).args(["--bind", "127.0.0.1"]);
+    match &access.tls {
+        Some(tls) => command
+            .args(["--port", "0"])
+            .args(tls.server_args(port))
+            .args(["--tls-replication", "yes", "--tls-cluster", "yes"]),
+        None => command.args(["--port", &port.to_string()]),
+    };
     let mut process = command
-        .args(extra)
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         // A replica (of a Sentinel master, of a Cluster shard, a restarted master rejoining as
         // one) is synced at once, not after the default five seconds spent waiting for others.
@@ -176,7 +269,7 @@ pub(crate) fn launch_with(
             )));
         }
         // Another redis-server may hold the port: only our own process id counts as up.
-        if answering_pid(port, password) == Some(process.id()) {
+        if access.answering_pid(port) == Some(process.id()) {
             return Ok(process);
         }
         if Instant::now() >= deadline {
@@ -190,8 +283,9 @@ pub(crate) fn launch_with(
     }
 }
 
-/// The process id of the redis-server answering on `port` (after `AUTH password`), if one answers.
-fn answering_pid(port: u16, password: Option<&str>) -> Option<u32> {
+/// The process id of the redis-server answering in plain TCP on `port` (after `AUTH password`), if
+/// one answers.
+fn plain_answering_pid(port: u16, password: Option<&str>) -> Option<u32> {
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
     stream
@@ -212,13 +306,17 @@ fn answering_pid(port: u16, password: Option<&str>) -> Option<u32> {
             return None;
         }
         reply.extend_from_slice(&chunk[..read]);
-        let text = String::from_utf8_lossy(&reply);
-        if let Some(rest) = text.split("process_id:").nth(1)
-            && let Some((pid, _)) = rest.split_once("\r\n")
-        {
-            return pid.trim().parse().ok();
+        if let Some(pid) = process_id(&String::from_utf8_lossy(&reply)) {
+            return Some(pid);
         }
     }
+}
+
+/// The `process_id` of an `INFO server` answer, once it holds that whole line.
+fn process_id(info: &str) -> Option<u32> {
+    let rest = info.split("process_id:").nth(1)?;
+    let (pid, _) = rest.split_once(['\r', '\n'])?;
+    pid.trim().parse().ok()
 }
 
 pub(crate) fn terminate(mut process: Child) {

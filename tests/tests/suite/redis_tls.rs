@@ -1,48 +1,241 @@
-//! The `meeteasy-auth` binary on `rediss://`: a Redis that speaks TLS with a certificate of the
-//! deployment's own CA, trusted through `SSL_CERT_FILE` (the client reads the system's trust store,
-//! which that variable replaces), and refused with a clear message while the CA is not trusted.
+//! The `meeteasy-auth` binary on the `rediss` forms: one Redis, a Redis Cluster and a
+//! Sentinel-watched master, each speaking TLS with a certificate of the deployment's own CA
+//! (Cluster and Sentinel speak nothing else, among themselves too), trusted through `SSL_CERT_FILE`
+//! (the client reads the system's trust store, which that variable replaces), and refused with a
+//! clear message while the CA is not trusted.
 
+use std::ffi::OsStr;
+use std::time::{Duration, Instant};
+
+use meeteasy_protocol::CreateSceneResponse;
+use meeteasy_tests::api::{self, Reply};
 use meeteasy_tests::auth_process::{ServeProcess, auth_binary, auth_command, run_with_stdin};
-use meeteasy_tests::redis_deployments::redis_cli;
+use meeteasy_tests::redis_deployments::{RedisCluster, RedisSentinels, redis_cli};
 use meeteasy_tests::redis_server::RedisServer;
 use meeteasy_tests::test_ca::TestCa;
-use serde_json::json;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::flows::{islogin_path, scene_path};
+
+/// How long a console's long-poll is asked to wait; woken, it answers long before.
+const LONG_POLL_WAIT: u64 = 20;
+/// Within this a woken long-poll has answered, even on a loaded 2-core machine.
+const WOKEN_WITHIN: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_keeps_its_records_in_a_redis_reached_over_tls() {
     let ca = TestCa::issue();
     let redis = RedisServer::start_tls(&ca);
-    let binary = auth_binary();
-    let store = ["--store".to_owned(), redis.tls_url()];
-
-    let mut trusting = auth_command(&binary);
-    trusting.env("SSL_CERT_FILE", ca.ca());
-    let served = ServeProcess::start_command(trusting, &store).await;
-    let http = meeteasy_tests::server::http_client();
-    let login = http
-        .post(served.url("/auth/wechat/login"))
-        .json(&json!({"code": "dev:tess"}))
-        .send()
-        .await
-        .expect("an answer");
-    let status = login.status();
-    let login: serde_json::Value = login.json().await.expect("a JSON answer");
-    assert_eq!(status, 200, "{login}");
+    let served = Served::start(&ca, &redis.tls_url()).await;
+    let user = a_scan_login_runs(&served).await;
     // The user is in that Redis (read over its plain port), so the store is the one over TLS.
-    let user = format!(
-        "meeteasy:user:{}",
-        login["user"]["id"].as_str().unwrap_or_default()
-    );
+    let user = format!("meeteasy:user:{user}");
     let exists = redis_cli(redis.port(), &["EXISTS", &user]);
     assert_eq!(exists.as_deref().map(str::trim), Some("1"), "{user}");
     served.stop().await;
+    refused_without_trusting_the_ca(&redis.tls_url()).await;
+}
 
-    // Trusting another CA instead, serve does not start, and says why.
+/// Six nodes speaking only TLS (to clients, on the cluster bus, to their masters): the topology
+/// the client reads, the commands sent to each slot's master and the sharded pub/sub that wakes a
+/// console all go over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_on_a_cluster_speaking_only_tls() {
+    let (ca, cluster) = with_a_ca(RedisCluster::start_tls).await;
+    serve_runs_on_tls_only(&ca, &cluster.url(), &cluster.ports()).await;
+}
+
+/// A master, a replica and three sentinels speaking only TLS (to clients, to each other): the
+/// sentinels are asked over TLS where the master is, and the master is reached over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_on_sentinels_speaking_only_tls() {
+    let (ca, sentinels) = with_a_ca(|ca| RedisSentinels::start_tls(1, ca)).await;
+    let master = sentinels.first_master_port();
+    serve_runs_on_tls_only(&ca, &sentinels.url(), &[master]).await;
+}
+
+/// A fresh test CA, and a deployment `start` started with its certificate (on a blocking thread:
+/// it waits for its processes).
+async fn with_a_ca<D: Send + 'static>(
+    start: impl FnOnce(&TestCa) -> D + Send + 'static,
+) -> (TestCa, D) {
+    let started = tokio::task::spawn_blocking(|| {
+        let ca = TestCa::issue();
+        let deployment = start(&ca);
+        (ca, deployment)
+    });
+    started.await.expect("the deployment starts")
+}
+
+/// Serve on `store`, a deployment speaking only TLS with `ca`'s certificate (on `ports`, among
+/// others): the flows run while it trusts `ca`, and it refuses to start while it does not.
+async fn serve_runs_on_tls_only(ca: &TestCa, store: &str, ports: &[u16]) {
+    answer_only_tls(ports);
+    let served = Served::start(ca, store).await;
+    a_scan_login_runs(&served).await;
+    served.stop().await;
+    refused_without_trusting_the_ca(store).await;
+}
+
+/// Nothing answers in plain TCP on `ports`, which speak TLS.
+fn answer_only_tls(ports: &[u16]) {
+    for port in ports {
+        let plain = redis_cli(*port, &["PING"]);
+        assert_eq!(plain, None, "port {port} answers in plain TCP");
+    }
+}
+
+/// `meeteasy-auth serve --store STORE --dev`, trusting the test CA, serving `/metrics` to see a
+/// long-poll waiting.
+struct Served {
+    process: ServeProcess,
+    http: reqwest::Client,
+    metrics_token: String,
+    _config: TempDir,
+}
+
+impl Served {
+    async fn start(ca: &TestCa, store: &str) -> Self {
+        let config = tempfile::tempdir().expect("a temp dir for the config");
+        let metrics_token = "the-test's-metrics-token".to_owned();
+        let token_file = config.path().join("metrics-token");
+        std::fs::write(&token_file, &metrics_token).expect("write the metrics token");
+        let config_file = config.path().join("meeteasy.toml");
+        let toml = format!(
+            "metrics_token_file = {:?}\n",
+            token_file.display().to_string()
+        );
+        std::fs::write(&config_file, toml).expect("write the config");
+        let mut trusting = auth_command(&auth_binary());
+        trusting.env("SSL_CERT_FILE", ca.ca());
+        let args = [
+            OsStr::new("--config"),
+            config_file.as_os_str(),
+            OsStr::new("--store"),
+            OsStr::new(store),
+        ];
+        Self {
+            process: ServeProcess::start_command(trusting, args).await,
+            http: meeteasy_tests::server::http_client(),
+            metrics_token,
+            _config: config,
+        }
+    }
+
+    /// POSTs `body` as JSON, or nothing.
+    async fn post(&self, path: &str, body: Option<Value>, bearer: Option<&str>) -> Reply {
+        let mut request = self.http.post(self.process.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        api::send(api::with_bearer(request, bearer)).await
+    }
+
+    async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        let request = self.http.get(self.process.url(path));
+        api::send(api::with_bearer(request, bearer)).await
+    }
+
+    /// Waits until a console's long-poll waits on the server (its metrics say so).
+    async fn wait_for_a_waiter(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let request = self.http.get(self.process.url("/metrics"));
+            let metrics = request.bearer_auth(&self.metrics_token).send().await;
+            let metrics = metrics.expect("metrics").text().await.expect("metrics");
+            let waiting = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("meeteasy_islogin_waiters "))
+                .is_some_and(|count| count.trim() != "0");
+            if waiting {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no waiting long-poll after 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stop(self) {
+        let status = self.process.stop().await;
+        assert!(status.success(), "serve exited with {status}");
+    }
+}
+
+/// What shows a store works under a server: a mini program login through the fake WeChat, its
+/// login ticket exchanged once and refused the second time, then a console's scene scanned and
+/// confirmed by that phone, the console's long-poll woken each time (through the store's pub/sub),
+/// and the console's token verifying. Answers the phone's user id.
+async fn a_scan_login_runs(served: &Served) -> String {
+    let login = served
+        .post(
+            "/auth/wechat/login",
+            Some(json!({"code": "dev:tess"})),
+            None,
+        )
+        .await;
+    assert_eq!(login.status, 200, "{login:?}");
+    let phone = login.body["access_token"].as_str().unwrap_or_default();
+    let ticket = json!({"login_ticket": login.body["login_ticket"]});
+    let exchanged = served
+        .post("/auth/login-ticket/exchange", Some(ticket.clone()), None)
+        .await;
+    assert_eq!(exchanged.status, 200, "{exchanged:?}");
+    served
+        .post("/auth/login-ticket/exchange", Some(ticket), None)
+        .await
+        .assert_error(401, "ticket_used");
+
+    let scene = served.post("/auth/scenes", Some(json!({})), None).await;
+    assert_eq!(scene.status, 201, "{scene:?}");
+    let scene: CreateSceneResponse = scene.json();
+    let scanned = woken_by(served, &scene, "scan", phone).await;
+    assert_eq!(scanned.body["status"], "scanned", "{scanned:?}");
+    let confirmed = woken_by(served, &scene, "confirm", phone).await;
+    assert_eq!(confirmed.body["status"], "confirmed", "{confirmed:?}");
+    let console = confirmed.body["access_token"].as_str().unwrap_or_default();
+    let me = served.get("/auth/me", Some(console)).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    let user = login.body["user"]["id"].as_str().unwrap_or_default();
+    assert_eq!(me.body["id"], user, "{me:?}");
+    user.to_owned()
+}
+
+/// What the console's long-poll answers when, while it waits, the phone takes `action` on `scene`;
+/// it answers at once, woken.
+async fn woken_by(
+    served: &Served,
+    scene: &CreateSceneResponse,
+    action: &str,
+    phone: &str,
+) -> Reply {
+    let long_poll = islogin_path(scene, LONG_POLL_WAIT);
+    let waiting = served.get(&long_poll, Some(&scene.poll_token));
+    let acting = async {
+        served.wait_for_a_waiter().await;
+        let started = Instant::now();
+        let acted = served
+            .post(&scene_path(scene, action), None, Some(phone))
+            .await;
+        assert!(matches!(acted.status, 200 | 204), "{action}: {acted:?}");
+        started
+    };
+    let (polled, started) = tokio::join!(waiting, acting);
+    assert!(
+        started.elapsed() < WOKEN_WITHIN,
+        "the long-poll answered {:?} after the {action}",
+        started.elapsed()
+    );
+    polled
+}
+
+/// Trusting another CA instead, serve on `store` does not start, and says why.
+async fn refused_without_trusting_the_ca(store: &str) {
     let other_ca = TestCa::issue();
-    let mut untrusting = auth_command(&binary);
+    let mut untrusting = auth_command(&auth_binary());
     untrusting
         .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
-        .args(&store);
+        .args(["--store", store]);
     untrusting.env("SSL_CERT_FILE", other_ca.ca());
     let refused = run_with_stdin(untrusting, "").await;
     let stderr = String::from_utf8_lossy(&refused.stderr);
