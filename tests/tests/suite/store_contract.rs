@@ -920,7 +920,8 @@ async fn redis_cluster_follows_a_master_failover() {
 }
 
 /// A write waits for the replicas of the master it went to, wherever the key's slot is: with one
-/// master's replica gone, exactly the keys that master serves are refused.
+/// master's replica gone, exactly the keys that master serves are refused, alone or in a batch
+/// (whose pipeline for each slot ends in that slot's master's `WAIT`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
     let mut cluster = tokio::task::spawn_blocking(RedisCluster::start)
@@ -932,9 +933,11 @@ async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
     let unreplicated = cluster.kill_a_replica();
     // Scenes 0 to 11 fall on all three masters (3 to 5 each): each refused one waits the whole
     // replica timeout.
-    for scene in 0..12 {
-        let key = format!("scene:{scene}");
-        let written = store.put(&key, b"x", Lifetime::Forever).await;
+    let keys: Vec<String> = (0..12).map(|scene| format!("scene:{scene}")).collect();
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for (scene, key) in keys.iter().enumerate() {
+        let written = store.put(key, b"x", Lifetime::Forever).await;
         let master = cluster.master_of(&format!("meeteasy:scene:{{{scene}}}"));
         assert_eq!(
             written.is_ok(),
@@ -944,7 +947,39 @@ async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
             redis_cli(master, &["INFO", "replication"]).unwrap_or_default(),
             redis_cli(master, &["CLUSTER", "NODES"]).unwrap_or_default(),
         );
+        match written {
+            Ok(()) => kept.push(key.as_str()),
+            Err(StoreError::Unavailable(detail)) if detail.contains("0 of 1 replicas") => {
+                refused.push(key.as_str());
+            }
+            Err(error) => panic!("{key} refused for another reason: {error}"),
+        }
     }
+    let put = |key| Step::Put {
+        key,
+        value: b"y",
+        lifetime: Lifetime::Forever,
+    };
+    let on_replicated_masters: Vec<Step<'_>> = kept.iter().copied().map(put).collect();
+    assert_eq!(
+        store.batch(&on_replicated_masters).await.unwrap(),
+        vec![Outcome::Written(true); kept.len()]
+    );
+    let one_unreplicated = [put(kept[0]), put(refused[0]), put(kept[1])];
+    let written = store.batch(&one_unreplicated).await;
+    let Err(StoreError::Unavailable(detail)) = written else {
+        panic!("a batch with a write on the master without a replica gave {written:?}");
+    };
+    assert!(detail.contains("0 of 1 replicas"), "{detail}");
+    // Reads wait for nobody, on any master; each refused write was carried out all the same.
+    let reads: Vec<Step<'_>> = keys.iter().map(|key| Step::Get(key)).collect();
+    let read = store.batch(&reads).await.unwrap();
+    assert_eq!(read.len(), keys.len());
+    assert!(
+        read.iter()
+            .all(|outcome| matches!(outcome, Outcome::Read(Some(_)))),
+        "{read:?}"
+    );
 }
 
 /// Sentinels with a password of their own, watching data nodes with none: the server gives the

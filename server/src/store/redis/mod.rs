@@ -45,8 +45,11 @@ use crate::store::{
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one connection attempt (TCP connect and handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a sent command may wait for its answer before the connection counts as broken.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a sent command may wait for its answer before the connection counts as broken: longer
+/// than the longest `WAIT` a write carries in its pipeline (`redis.wait_timeout_ms`, at most
+/// 1500), so a `WAIT` that runs out answers how many replicas have the write, within
+/// [`OPERATION_TIMEOUT`].
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1800);
 /// The pause before trying a command again after Redis refused the connection.
 const RETRY_DELAY: Duration = Duration::from_millis(100);
 
