@@ -21,8 +21,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// ms after `arguments[0]`, the new-session request on the epoch clock. The first call also starts
 /// a watcher in the page that notes when the QR image got its `data:` source and when a frame with
 /// the decoded QR was presented (the second animation frame after it), so the QR time is not late
-/// by a poll or a round trip. `late`: the QR was already shown when the watcher started (an upper
-/// bound, then).
+/// by a poll or a round trip.
 const QR_SHOWN: &str = include_str!("qr_shown.js");
 
 /// One cold start through WebDriver, in ms after the new-session request.

@@ -88,10 +88,8 @@ pub fn beside_this(name: &str) -> std::path::PathBuf {
 pub fn run(command: &str) -> Result<String> {
     let mut words = command.split(' ');
     let mut program = std::process::Command::new(words.next().unwrap_or_default());
-    let output = program
-        .args(words)
-        .output()
-        .context(format!("running {command}"))?;
+    let output = program.args(words).output();
+    let output = output.context(format!("running {command}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         fail!("`{command}` failed ({}): {stderr}", output.status);
@@ -102,14 +100,9 @@ pub fn run(command: &str) -> Result<String> {
 /// The first word after `prefix` that is a `T`, on a line of `text` that starts with `prefix`
 /// (lines end in `\n` or `\r`).
 pub fn value_after<T: std::str::FromStr>(text: &str, prefix: &str) -> Option<T> {
-    let value = |line: &str| {
-        line.strip_prefix(prefix)?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    };
-    text.split(['\r', '\n']).find_map(value)
+    let lines = text.split(['\r', '\n']);
+    let mut after = lines.filter_map(|line| line.strip_prefix(prefix));
+    after.find_map(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
 /// Asks `found` every `every` until it finds something; fails with "`what` within `within`" if it

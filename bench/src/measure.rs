@@ -74,6 +74,19 @@ pub struct Rate {
     pub server_cpu_busy: f64,
 }
 
+impl Rate {
+    pub fn median(&self) -> f64 {
+        self.per_second.median()
+    }
+
+    /// Requests per CPU-second of the server process itself (not its store's): comparable with
+    /// another rate when the load generator kept one of them from filling its CPU, and when
+    /// `redis-server` took part of the server's.
+    pub fn per_core(&self) -> f64 {
+        self.median() / (self.server_cores - self.store_cores).max(f64::EPSILON)
+    }
+}
+
 /// Many consoles waiting at once, on a server the run has not used yet.
 pub struct Waiting {
     /// Server RSS fresh, with the scenes created, and with every console waiting.
@@ -145,7 +158,7 @@ impl Bench {
     /// (`bench-ceiling`) on the server's CPU: the stack's own ceiling.
     pub async fn ceiling_rates(&self) -> Result<[Rate; 2]> {
         let ceiling = beside_this("bench-ceiling");
-        let server = AuthProcess::start_ceiling(&ceiling, self.server_cpu).await?;
+        let server = AuthProcess::launch(&ceiling, self.server_cpu, |_, _| Ok(())).await?;
         let (at, pids) = (server.address, [server.pid()]);
         let islogin = self.islogin_rate(at, &pids).await?;
         Ok([islogin, self.exchange_rate(at, &pids).await?])
@@ -248,12 +261,11 @@ impl Bench {
         while let Some(finished) = waiting.try_join_next() {
             finished.context("a waiting console")??;
         }
-        let (rss_kib, wake_ups) = ([rss_idle, rss_scenes, rss_waiting], Samples::ms(wake_ups));
         Ok(Waiting {
-            rss_kib,
+            rss_kib: [rss_idle, rss_scenes, rss_waiting],
             waiters,
             ramp_up,
-            wake_ups,
+            wake_ups: Samples::ms(wake_ups),
         })
     }
 
@@ -268,31 +280,28 @@ impl Bench {
         pool: impl AsyncFn(usize) -> Result<P>,
         request: impl AsyncFn(&mut Connection, I) -> Result<()>,
     ) -> Result<Rate> {
-        // Requests per second of `inputs`, and how long they took.
+        // How many seconds `inputs` took.
         let drive = async |inputs: Vec<I>| {
-            let count = inputs.len() as f64;
             let (_, took) = lean_http::drive(at, inputs, self.connections, &request).await?;
-            Ok::<_, Error>((count / took.as_secs_f64(), took))
+            Ok::<_, Error>(took.as_secs_f64())
         };
-        let (calibrated, _) = drive(pool(1_000).await?.into_iter().collect()).await?;
-        let per_round = ((calibrated * 1.5) as usize).clamp(1_000, 20_000);
+        let calibration = drive(pool(1_000).await?.into_iter().collect()).await?;
+        let per_round = ((1_000.0 / calibration * 1.5) as usize).clamp(1_000, 20_000);
         let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
         // The server's process first, then its store's own (`redis-server`), if it has one.
         let store = pids.get(1..).unwrap_or_default();
         let used = || Ok::<_, Error>([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store)?]);
         let (before, ticks) = (used()?, procfs::cpu_ticks(self.server_cpu)?);
-        let (mut rates, mut elapsed) = (Vec::new(), Duration::ZERO);
+        let mut took = Vec::new();
         for _round in 0..ROUNDS {
-            let (rate, took) = drive(inputs.by_ref().take(per_round).collect()).await?;
-            rates.push(rate);
-            elapsed += took;
+            took.push(drive(inputs.by_ref().take(per_round).collect()).await?);
         }
         // Each round starts as the one before ends: CPU time over all of them is that of answering.
         let (after, (busy, total)) = (used()?, procfs::cpu_ticks(self.server_cpu)?);
         let (busy, total) = (busy - ticks.0, (total - ticks.1).max(1));
-        let cores = |at: usize| (after[at] - before[at]) / elapsed.as_secs_f64();
+        let cores = |at: usize| (after[at] - before[at]) / took.iter().sum::<f64>();
         Ok(Rate {
-            per_second: Samples::new(rates),
+            per_second: Samples::new(took.iter().map(|took| per_round as f64 / took)),
             server_cores: cores(0),
             store_cores: cores(1),
             server_cpu_busy: busy as f64 / total as f64,

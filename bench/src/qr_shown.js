@@ -6,11 +6,10 @@ if (window.__benchQr === undefined) {
         const image = document.getElementById("qr-image");
         return image !== null && !image.hidden && image.src.startsWith("data:image/");
     };
-    const watch = { seen: false, sourced: null, painted: null, was_there: shown() };
+    const watch = { sourced: null, painted: null, was_there: shown() };
     window.__benchQr = watch;
     const check = () => {
-        if (watch.seen || !shown()) return;
-        watch.seen = true;
+        if (watch.sourced !== null || !shown()) return;
         watch.sourced = performance.timeOrigin + performance.now();
         document.getElementById("qr-image").decode().catch(() => null).then(() =>
             requestAnimationFrame(() => requestAnimationFrame(() => {

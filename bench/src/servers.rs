@@ -52,72 +52,58 @@ impl AuthProcess {
         .await
     }
 
-    /// Starts `bench-ceiling` (bare axum answering the same JSON) pinned to `cpu`.
-    pub async fn start_ceiling(ceiling: &Path, cpu: usize) -> Result<Self> {
-        Self::launch(ceiling, cpu, |_, _| Ok(())).await
-    }
-
     /// Runs `binary` pinned to `cpu` (its threads too), with the arguments `configure` gives it
     /// in a fresh directory, on a free loopback port (`--listen`), its output to the directory's
     /// log; waits until `/readyz` answers. Another process may take the port before the server
     /// binds it (once, the dev server's own fake WeChat did): the server then exits at start, and
     /// it is tried twice more, on fresh ports.
-    async fn launch(
+    pub async fn launch(
         binary: &Path,
         cpu: usize,
         configure: impl Fn(&mut Command, &Path) -> Result<()>,
     ) -> Result<Self> {
+        let launch = async || -> Result<Self> {
+            let dir = tempfile::tempdir().context("creating the server's directory")?;
+            // The harness's command for the auth binary, with the server's own defaults whatever
+            // this shell has set, but through taskset (which passes its environment on).
+            let mut command = auth_command(Path::new("taskset")).into_std();
+            command.args(["-c", &cpu.to_string()]).arg(binary);
+            configure(&mut command, dir.path())?;
+            let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
+            let address = address.context("finding a free port")?;
+            let log = File::create(dir.path().join("log")).context("creating its log")?;
+            let stdout = log.try_clone().context("sharing the server log")?;
+            command.arg("--listen").arg(address.to_string());
+            command.stdin(Stdio::null()).stdout(stdout).stderr(log);
+            let child = command.spawn().context(format!("running {command:?}"))?;
+            let mut server = Self {
+                child,
+                address,
+                dir,
+            };
+            let ready = async || {
+                let mut connection = Connection::open(address, None).await?;
+                connection.request("/readyz", None, None).await.map(drop)
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while ready().await.is_err() {
+                let exited = server.child.try_wait().context("watching the server")?;
+                if exited.is_some() || Instant::now() > deadline {
+                    let log = std::fs::read_to_string(server.dir.path().join("log"));
+                    let log = log.unwrap_or_default();
+                    fail!("{command:?} did not start ({exited:?}); its log:\n{log}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(server)
+        };
         for _ in 1..3 {
-            match Self::launch_once(binary, cpu, &configure).await {
+            match launch().await {
                 Ok(server) => return Ok(server),
                 Err(error) => eprintln!("{error}\n(trying again on a fresh port)"),
             }
         }
-        Self::launch_once(binary, cpu, &configure).await
-    }
-
-    async fn launch_once(
-        binary: &Path,
-        cpu: usize,
-        configure: impl Fn(&mut Command, &Path) -> Result<()>,
-    ) -> Result<Self> {
-        let dir = tempfile::tempdir().context("creating the server's directory")?;
-        // The harness's command for the auth binary, with the server's own defaults whatever this
-        // shell has set, but through taskset (which passes its environment on).
-        let mut command = auth_command(Path::new("taskset")).into_std();
-        command.args(["-c", &cpu.to_string()]).arg(binary);
-        configure(&mut command, dir.path())?;
-        let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
-        let address = address.context("finding a free port")?;
-        let log = File::create(dir.path().join("log")).context("creating its log")?;
-        let stdout = log.try_clone().context("sharing the server log")?;
-        command.arg("--listen").arg(address.to_string());
-        command.stdin(Stdio::null()).stdout(stdout).stderr(log);
-        let child = command.spawn().context(format!("running {command:?}"))?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut server = Self {
-            child,
-            address,
-            dir,
-        };
-        while !server.is_ready().await {
-            let exited = server.child.try_wait().context("watching the server")?;
-            if exited.is_some() || Instant::now() > deadline {
-                let log = std::fs::read_to_string(server.dir.path().join("log"));
-                let log = log.unwrap_or_default();
-                fail!("{command:?} did not start ({exited:?}); its log:\n{log}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(server)
-    }
-
-    /// Whether `/readyz` says the server is ready now.
-    async fn is_ready(&self) -> bool {
-        let Ok(mut connection) = Connection::open(self.address, None).await else {
-            return false;
-        };
-        connection.request("/readyz", None, None).await.is_ok()
+        launch().await
     }
 
     pub fn pid(&self) -> u32 {
@@ -143,9 +129,8 @@ pub struct PinnedRedis {
 impl PinnedRedis {
     pub fn start(cpu: usize) -> Result<Self> {
         let server = RedisServer::start();
-        let pid = server
-            .pid()
-            .context("the redis-server just started is not running")?;
+        let pid = server.pid();
+        let pid = pid.context("the redis-server just started is not running")?;
         run(&format!("taskset -a -p -c {cpu} {pid}"))?;
         Ok(Self { server, pid })
     }
@@ -187,10 +172,8 @@ impl Connection {
     /// Logs in as dev user `name` from the mini program; returns the phone's access token.
     pub async fn dev_login(&mut self, name: &str) -> Result<String> {
         let code = json!({ "code": format!("dev:{name}") }).to_string();
-        let login = self
-            .request("/auth/wechat/login", None, Some(&code))
-            .await?;
-        Ok(parse::<WeChatLoginResponse>(login)?.access_token)
+        let login = self.request("/auth/wechat/login", None, Some(&code));
+        Ok(parse::<WeChatLoginResponse>(login.await?)?.access_token)
     }
 
     pub async fn create_scene(&mut self) -> Result<Scene> {
@@ -229,10 +212,8 @@ impl Connection {
     /// The long-polls waiting on the server now (its `/metrics` gauge).
     pub async fn waiters(&mut self) -> Result<usize> {
         let metrics = self.request("/metrics", Some(METRICS_TOKEN), None).await?;
-        let waiters = value_after(
-            &String::from_utf8_lossy(metrics),
-            "meeteasy_islogin_waiters ",
-        );
+        let gauge = "meeteasy_islogin_waiters ";
+        let waiters = value_after(&String::from_utf8_lossy(metrics), gauge);
         waiters.context("/metrics has no meeteasy_islogin_waiters gauge")
     }
 

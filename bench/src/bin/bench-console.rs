@@ -58,7 +58,6 @@ struct Bench {
     driver: Driver,
 }
 
-/// Measures and prints the table.
 async fn run(args: &Args) -> Result<()> {
     let (build, path) = (BUILD, args.console.display());
     let missing = format!("{path} is missing: `cargo build {build}`");
@@ -90,11 +89,21 @@ async fn run(args: &Args) -> Result<()> {
     let estimated = direct_qr.iter().zip(&cold);
     let estimated =
         estimated.map(|(spawned, run)| spawned + after(run.qr_requested, run.qr.painted));
-    let [login, home, floor] = memory.each_ref().map(|readings| {
-        let mib = readings.iter().map(|m| m.total_kib as f64 / 1024.0);
-        cells(Samples::new(mib), "MiB")
-    });
-    let [login_screen, home_screen, floor_screen] = SCREENS;
+    let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
+    let (mut memory_rows, mut by_process) = (String::new(), String::new());
+    for (screen, mut readings) in SCREENS.into_iter().zip(memory) {
+        let totals = Samples::new(readings.iter().map(|m| m.total_kib as f64 / 1024.0));
+        memory_rows += &format!("| memory (PSS), {screen} | {} | |\n", cells(totals, "MiB"));
+        readings.sort_by_key(|memory| memory.total_kib);
+        // The median run (the lower middle for an even count).
+        let Some(median) = readings.get(readings.len().saturating_sub(1) / 2) else {
+            continue;
+        };
+        let processes = median.by_name.iter();
+        let processes = processes.map(|(name, (n, kib))| format!("{name} ({n}) {}", mib(*kib)));
+        let processes = processes.collect::<Vec<_>>().join(", ");
+        by_process += &format!("| {screen} | {} | {processes} |\n", mib(median.total_kib));
+    }
     let mut report = format!(
         "Console benchmark: release build (`--features custom-protocol`, `console-release` profile: \
          size-tuned, stripped), Xvfb, private D-Bus + gnome-keyring, in-process dev auth server on \
@@ -109,11 +118,9 @@ async fn run(args: &Args) -> Result<()> {
          | … QR handed to the page → painted (decode, two frames) | {} | |\n\
          | no WebDriver, estimated: spawn → QR requested (no WebDriver) + QR requested → painted \
          (under WebDriver), run by run | {} | < 1 s |\n\
-         | memory (PSS), {login_screen} | {login} | |\n\
-         | memory (PSS), {home_screen} | {home} | |\n\
-         | memory (PSS), {floor_screen} | {floor} | |\n\n\
+         {memory_rows}\n\
          Memory by process (PSS, the median run of each; process count in brackets):\n\n\
-         | screen | total | by process |\n|---|---|---|\n",
+         | screen | total | by process |\n|---|---|---|\n{by_process}",
         arguments(),
         size / 1e6,
         size / (1024.0 * 1024.0),
@@ -124,18 +131,6 @@ async fn run(args: &Args) -> Result<()> {
         each(|run| Some(after(run.qr.sourced, run.qr.painted))),
         cells(Samples::new(estimated), "ms"),
     );
-    let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
-    for (screen, mut readings) in SCREENS.into_iter().zip(memory) {
-        readings.sort_by_key(|memory| memory.total_kib);
-        // The median run (the lower middle for an even count).
-        let Some(median) = readings.get(readings.len().saturating_sub(1) / 2) else {
-            continue;
-        };
-        let processes = median.by_name.iter();
-        let processes = processes.map(|(name, (n, kib))| format!("{name} ({n}) {}", mib(*kib)));
-        let processes = processes.collect::<Vec<_>>().join(", ");
-        report += &format!("| {screen} | {} | {processes} |\n", mib(median.total_kib));
-    }
     let late = cold.iter().filter(|run| run.qr.late).count();
     if late > 0 {
         report += &format!(
@@ -169,7 +164,6 @@ fn after(from: f64, to: f64) -> f64 {
     (to - from).max(0.0)
 }
 
-/// KiB as whole MiB.
 fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }

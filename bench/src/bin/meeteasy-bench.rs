@@ -13,6 +13,7 @@ use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
 use meeteasy_bench::thousands;
 use meeteasy_bench::{Context, Result, Samples, arguments, exit_code, fail, procfs, progress};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// The latency targets: (name, percentile, below how many ms).
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
@@ -31,22 +32,20 @@ struct Measured {
     waiting: Waiting,
 }
 
+/// Runs the benchmark unless SIGINT or SIGTERM comes first; then the run is dropped, which stops
+/// every server it started.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let outcome = until_signal(run(&Bench::parse())).await;
-    exit_code("meeteasy-bench", outcome)
-}
-
-/// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped, which stops every
-/// server it started.
-async fn until_signal(work: impl Future<Output = Result<()>>) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).context("awaiting SIGTERM")?;
-    tokio::select! {
-        done = work => done,
-        _ = terminate.recv() => fail!("interrupted by SIGTERM"),
-        _ = tokio::signal::ctrl_c() => fail!("interrupted by SIGINT"),
-    }
+    let bench = Bench::parse();
+    let outcome = async {
+        let mut terminate = signal(SignalKind::terminate()).context("awaiting SIGTERM")?;
+        tokio::select! {
+            done = run(&bench) => done,
+            _ = terminate.recv() => fail!("interrupted by SIGTERM"),
+            _ = tokio::signal::ctrl_c() => fail!("interrupted by SIGINT"),
+        }
+    };
+    exit_code("meeteasy-bench", outcome.await)
 }
 
 /// Measures both stores and prints the table; fails if a latency target was missed.
@@ -73,44 +72,52 @@ async fn run(bench: &Bench) -> Result<()> {
     let (args, took) = (arguments(), started.elapsed().as_secs_f64());
     let (client_cpus, server_cpu) = (procfs::allowed_cpus()?, bench.server_cpu);
     let [e, r] = [&embedded, &on_redis];
-    let each = |figure: &dyn Fn(&Measured) -> f64| [figure(e), figure(r)];
-    let [p50, p99] = [50.0, 99.0].map(|p| each(&|m| m.latency.percentile(p)));
-    let [islogin, exchange, _] = [0, 1, 2].map(|at| each(&|m| m.rates[at].per_second.median()));
-    let [idle, scenes, waiting] = [0, 1, 2].map(|at| each(&|m| m.waiting.rss_kib[at] as f64));
-    let per_waiter = [0, 1].map(|at| (waiting[at] - scenes[at]).max(0.0) / bench.waiters as f64);
-    let [wake_up, wake_up_max] = [50.0, 100.0].map(|p| each(&|m| m.waiting.wake_ups.percentile(p)));
+    // "embedded | Redis | Redis / embedded" cells of the figure `of` reads, as `write` writes it.
+    let compare = |of: &dyn Fn(&Measured) -> f64, write: &dyn Fn(f64) -> String| {
+        let values = [of(e), of(r)];
+        let [on_e, on_r] = values.map(write);
+        format!("{on_e} | {on_r} | {}", ratio(values))
+    };
     let (n, connections) = (thousands(bench.waiters as f64), bench.connections);
     let rate = format!("requests/s, {connections} connections, median of {ROUNDS} rounds");
     let cpu = "… CPU the server side used meanwhile (`meeteasy-auth`, and `redis-server` for Redis), \
                and how busy the server CPU was (all processes)";
     let mut rates = String::new();
     for (at, name) in RATES.into_iter().enumerate() {
-        let [on_e, on_r] = [&e.rates[at], &r.rates[at]];
-        let texts = [on_e, on_r].map(|rate| per_second(&rate.per_second));
-        let cells = compare(texts, [on_e, on_r].map(|rate| rate.per_second.median()));
-        let cores = [on_e, on_r].map(cores).join(" | ");
-        rates += &format!("| {name}, {rate} (min–max) | {cells} |  |\n");
+        let both = [&e.rates[at], &r.rates[at]];
+        let texts = both.map(per_second).join(" | ");
+        let cores = both.map(cores).join(" | ");
+        let ratio = ratio(both.map(Rate::median));
+        rates += &format!("| {name}, {rate} (min–max) | {texts} | {ratio} |  |\n");
         rates += &format!("| {cpu} | {cores} | — |  |\n");
     }
-    let [p50_cells, p99_cells] = [p50, p99].map(|p| compare(p.map(ms), p));
+    let [p50, p99] = [50.0, 99.0].map(|p| compare(&|m| m.latency.percentile(p), &ms));
     let cross_cells = [50.0, 99.0].map(|p| ms(cross.percentile(p))).join(" / ");
     let set_get = [set, get].map(thousands).join(" / ");
-    let of_set = two([islogin[1] / set, exchange[1] / set]);
-    let ceiling_rates = ceiling.each_ref().map(|rate| per_second(&rate.per_second));
+    let of_set = two([0, 1].map(|at| r.rates[at].median() / set));
+    let ceiling_rates = ceiling.each_ref().map(per_second).join(" / ");
     let ceiling_cores = ceiling.each_ref().map(cores).join(" / ");
-    let [top_islogin, top_exchange] = ceiling.each_ref().map(|rate| rate.per_second.median());
-    let shares = [0, 1].map(|at| [islogin[at] / top_islogin, exchange[at] / top_exchange]);
-    let shares = shares.map(two).join(" | ");
-    let per_core = [e, r].map(|m| per_core_shares(&m.rates, &ceiling));
-    let per_core = per_core.join(" | ");
-    let mib = |kib: [f64; 2]| compare(kib.map(|kib| format!("{:.1} MiB", kib / 1024.0)), kib);
-    let [idle, scenes, waiting] = [idle, scenes, waiting].map(mib);
+    let shares = |of: fn(&Rate) -> f64| {
+        let share = |m: &Measured| two([0, 1].map(|at| of(&m.rates[at]) / of(&ceiling[at])));
+        [e, r].map(share).join(" | ")
+    };
+    let (of_ceiling, per_core) = (shares(Rate::median), shares(Rate::per_core));
+    let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
+    let rss = |at: usize| compare(&|m| m.waiting.rss_kib[at] as f64, &mib);
+    let [idle, scenes, waiting] = [0, 1, 2].map(rss);
+    let per_waiter = |m: &Measured| {
+        let [_, scenes, waiting] = m.waiting.rss_kib.map(|kib| kib as f64);
+        (waiting - scenes).max(0.0) / bench.waiters as f64
+    };
+    let per_waiter = compare(&per_waiter, &|kib| format!("{kib:.1} KiB"));
     let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
     let gauge = gauge.join(" / ");
-    let per_waiter = compare(per_waiter.map(|kib| format!("{kib:.1} KiB")), per_waiter);
     let ramp_up = [e, r].map(|m| format!("{:.1} s", m.waiting.ramp_up.as_secs_f64()));
-    let (confirms, wake_up_ratio) = (e.waiting.wake_ups.count(), ratio(wake_up));
-    let wake_ups = [0, 1].map(|at| format!("{} / {}", ms(wake_up[at]), ms(wake_up_max[at])));
+    let ramp_up = ramp_up.join(" | ");
+    let wake_up = |m: &Measured| m.waiting.wake_ups.percentile(50.0);
+    let (confirms, wake_up_ratio) = (e.waiting.wake_ups.count(), ratio([e, r].map(wake_up)));
+    let wake_ups = [e, r].map(|m| [50.0, 100.0].map(|p| ms(m.waiting.wake_ups.percentile(p))));
+    let [wake_ups_e, wake_ups_r] = wake_ups.map(|wake_ups| wake_ups.join(" / "));
     println!(
         "Command: `scripts/bench.sh` (runs `taskset -c {client_cpus} meeteasy-bench{args}`); \
          every figure below is from one run of {took:.0} s.\n\
@@ -121,9 +128,9 @@ async fn run(bench: &Bench) -> Result<()> {
          HTTP/1.1.\n\n\
          | Measurement | Embedded (redb) | Redis | Redis / embedded | Target |\n\
          |---|---:|---:|---:|---|\n\
-         | Confirm → console `confirmed` through the long-poll ({logins} logins), p50 | {p50_cells} \
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p50 | {p50} \
          | < 5 ms |\n\
-         | Confirm → console `confirmed` through the long-poll ({logins} logins), p99 | {p99_cells} \
+         | Confirm → console `confirmed` through the long-poll ({logins} logins), p99 | {p99} \
          | < 25 ms |\n\
          | Same, confirm on instance A, console waiting on instance B, one Redis ({logins} logins), \
          p50 / p99 | — | {cross_cells} | — | < 5 ms / < 25 ms |\n\
@@ -133,10 +140,10 @@ async fn run(bench: &Bench) -> Result<()> {
          | `islogin` / ticket exchange rate as a share of Redis's own SET rate | — | {of_set} | — \
          |  |\n\
          | Bare axum on the same CPU answering the same JSON (`bench-ceiling`, the stack's ceiling): \
-         `islogin` / exchange, {rate} | {} / {} | — | — |  |\n\
+         `islogin` / exchange, {rate} | {ceiling_rates} | — | — |  |\n\
          | … CPU bare axum used meanwhile, and how busy its CPU was (below one core busy, the \
          load generator was the limit) | {ceiling_cores} | — | — |  |\n\
-         | `islogin` / ticket exchange rate as a share of that ceiling | {shares} | — | 0.4 |\n\
+         | `islogin` / ticket exchange rate as a share of that ceiling | {of_ceiling} | — | 0.4 |\n\
          | … the same, of requests per CPU-second the server process itself used (`meeteasy-auth`, \
          not `redis-server`) | {per_core} | — | 0.4 |\n\
          | Server RSS, fresh server | {idle} |  |\n\
@@ -144,10 +151,9 @@ async fn run(bench: &Bench) -> Result<()> {
          | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {gauge}) \
          | {waiting} |  |\n\
          | … memory per waiting console (connection + long-poll) | {per_waiter} |  |\n\
-         | {n} long-polls opened ({BATCH} at a time) in | {} | {} | — |  |\n\
-         | Confirm → `confirmed` while {n} wait ({confirms} confirms), p50 / max | {} | {} \
-         | {wake_up_ratio} | < 5 ms / < 25 ms |\n",
-        ceiling_rates[0], ceiling_rates[1], ramp_up[0], ramp_up[1], wake_ups[0], wake_ups[1],
+         | {n} long-polls opened ({BATCH} at a time) in | {ramp_up} | — |  |\n\
+         | Confirm → `confirmed` while {n} wait ({confirms} confirms), p50 / max | {wake_ups_e} \
+         | {wake_ups_r} | {wake_up_ratio} | < 5 ms / < 25 ms |\n"
     );
 
     let latencies = [
@@ -161,9 +167,11 @@ async fn run(bench: &Bench) -> Result<()> {
     for (setup, latency) in latencies {
         for (name, at, target) in TARGETS {
             let measured = latency.percentile(at);
-            let measured = ms(measured);
-            if latency.percentile(at) >= target {
-                missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
+            if measured >= target {
+                missed.push(format!(
+                    "{setup}: {name} {} (target < {target} ms)",
+                    ms(measured)
+                ));
             }
         }
     }
@@ -176,7 +184,7 @@ async fn run(bench: &Bench) -> Result<()> {
         println!("Targets MISSED: {missed}.");
     }
     // The seed polled every 5 s: about 2.5 s on average from confirm to console.
-    let [e, r] = p50.map(|p50| thousands(2_500.0 / p50.max(f64::EPSILON)));
+    let [e, r] = [e, r].map(|m| thousands(2_500.0 / m.latency.percentile(50.0).max(f64::EPSILON)));
     println!(
         "Against the seed's 5-second polling (about 2.5 s on average from confirm to console), the \
          long-poll's p50 is {e} times faster on the embedded store and {r} times on Redis."
@@ -215,11 +223,6 @@ async fn measure(bench: &Bench, store: &str, on: Option<&PinnedRedis>) -> Result
     })
 }
 
-/// "embedded | Redis | Redis / embedded" cells of one figure.
-fn compare([embedded, redis]: [String; 2], values: [f64; 2]) -> String {
-    format!("{embedded} | {redis} | {}", ratio(values))
-}
-
 fn ratio([embedded, redis]: [f64; 2]) -> String {
     let ratio = (embedded > 0.0).then(|| format!("{:.2}", redis / embedded));
     ratio.unwrap_or_else(|| "—".to_owned())
@@ -229,31 +232,19 @@ fn ms(value: f64) -> String {
     format!("{value:.2} ms")
 }
 
-/// `measured`'s `islogin` and exchange as shares of `ceiling`, in requests per CPU-second of the
-/// server process itself (not its store's): comparable when the load generator kept one of them
-/// from filling its CPU, and when `redis-server` took part of the server's.
-fn per_core_shares(measured: &[Rate], ceiling: &[Rate; 2]) -> String {
-    let server = |rate: &Rate| (rate.server_cores - rate.store_cores).max(f64::EPSILON);
-    let per_core = |rate: &Rate| rate.per_second.median() / server(rate);
-    two([0, 1].map(|at| per_core(&measured[at]) / per_core(&ceiling[at])))
-}
-
 /// `islogin` / exchange figures.
 fn two([islogin, exchange]: [f64; 2]) -> String {
     format!("{islogin:.2} / {exchange:.2}")
 }
 
 fn cores(rate: &Rate) -> String {
-    let (cores, busy) = (rate.server_cores, rate.server_cpu_busy * 100.0);
-    let store = rate.store_cores;
+    let (cores, store, busy) = (rate.server_cores, rate.store_cores, rate.server_cpu_busy);
     let store = (store > 0.0).then(|| format!(", {store:.2} of them `redis-server`'s"));
-    format!(
-        "{cores:.2} cores{} (CPU {busy:.0} % busy)",
-        store.unwrap_or_default()
-    )
+    let (store, busy) = (store.unwrap_or_default(), busy * 100.0);
+    format!("{cores:.2} cores{store} (CPU {busy:.0} % busy)")
 }
 
-fn per_second(rates: &Samples) -> String {
-    let [median, min, max] = rates.spread().map(thousands);
+fn per_second(rate: &Rate) -> String {
+    let [median, min, max] = rate.per_second.spread().map(thousands);
     format!("{median} ({min}–{max})")
 }
