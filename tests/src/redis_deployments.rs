@@ -334,10 +334,7 @@ impl RedisCluster {
     pub fn master_of(&self, key: &str) -> u16 {
         let asked = self.nodes.iter().find(|node| node.process.is_some());
         let asked = asked.expect("a node of the cluster runs");
-        let slot: u16 = asked
-            .cli(&["CLUSTER", "KEYSLOT", key])
-            .and_then(|slot| slot.trim().parse().ok())
-            .expect("the cluster names the key's slot");
+        let slot = self.slot_of(key);
         let nodes = asked
             .cli(&["CLUSTER", "NODES"])
             .expect("the cluster lists its nodes");
@@ -356,6 +353,67 @@ impl RedisCluster {
                 (serves && is_master).then(|| address.rsplit_once(':')?.1.parse().ok())?
             })
             .expect("a master serves the key's slot")
+    }
+
+    /// The slot of `key` (spelled as Redis stores it).
+    fn slot_of(&self, key: &str) -> u16 {
+        let asked = self.nodes.iter().find(|node| node.process.is_some());
+        asked
+            .and_then(|node| node.cli(&["CLUSTER", "KEYSLOT", key]))
+            .and_then(|slot| slot.trim().parse().ok())
+            .expect("the cluster names the key's slot")
+    }
+
+    /// Moves the slot of `key` (spelled as Redis stores it), keys and all, from the master serving
+    /// it to another master, as `redis-cli --cluster reshard` does; answers the ports of the old
+    /// and the new master once the cluster serves the slot from the new one.
+    pub fn move_slot_of(&self, key: &str) -> (u16, u16) {
+        let slot = self.slot_of(key).to_string();
+        let from_port = self.master_of(key);
+        let masters: Vec<&Node> = self
+            .nodes
+            .iter()
+            .filter(|node| {
+                node.cli(&["ROLE"])
+                    .is_some_and(|role| role.lines().next() == Some("master"))
+            })
+            .collect();
+        let from = masters.iter().find(|node| node.port == from_port);
+        let to = masters.iter().find(|node| node.port != from_port);
+        let (Some(from), Some(to)) = (from, to) else {
+            panic!("two masters to move slot {slot} between");
+        };
+        let id = |node: &Node| {
+            node.cli(&["CLUSTER", "MYID"])
+                .map(|id| id.trim().to_owned())
+                .expect("a node names its id")
+        };
+        let (from_id, to_id) = (id(from), id(to));
+        let done = |node: &Node, args: &[&str]| {
+            let answer = node.cli(args);
+            assert_eq!(answer.as_deref().map(str::trim), Some("OK"), "{args:?}");
+        };
+        done(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+        done(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+        let keys = from
+            .cli(&["CLUSTER", "GETKEYSINSLOT", &slot, "1000"])
+            .expect("the old master lists the slot's keys");
+        let keys: Vec<&str> = keys.lines().filter(|key| !key.is_empty()).collect();
+        if !keys.is_empty() {
+            let to_port = to.port.to_string();
+            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+            migrate.extend(keys);
+            done(from, &migrate);
+        }
+        for master in &masters {
+            done(master, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+        }
+        wait_until(
+            "the cluster serves the slot from its new master",
+            FORM_DEADLINE,
+            || self.master_of(key) == to.port,
+        );
+        (from_port, to.port)
     }
 
     /// Starts a killed node again; it rejoins the cluster (as a replica, once another node took

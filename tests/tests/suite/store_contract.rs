@@ -919,6 +919,83 @@ async fn redis_cluster_follows_a_master_failover() {
     }
 }
 
+/// A slot moved to another master (resharding): both stores follow the redirection for single
+/// operations and for batches, the new master's replica acknowledges the writes, and the sharded
+/// subscription on the slot comes back on the new master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_follows_a_slot_moved_to_another_master() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let settings = cluster.settings();
+    let one = RedisStore::open(&settings).await.expect("open one store");
+    let two = RedisStore::open(&settings)
+        .await
+        .expect("open another store");
+    let (key, topic) = ("scene:moving", "scene-changed:moving");
+    let mut subscription = one.subscribe(topic);
+    two.notify(topic).await.unwrap();
+    wait_for_change(&mut subscription).await;
+    one.put(key, b"before", Lifetime::Forever).await.unwrap();
+
+    // Kept to the end: dropping it stops the nodes.
+    let (cluster, (from, to)) = tokio::task::spawn_blocking(move || {
+        let moved = cluster.move_slot_of("meeteasy:scene:{moving}");
+        (cluster, moved)
+    })
+    .await
+    .unwrap();
+    assert_ne!(from, to);
+    // Both stores last saw the slot on its old master: their first operations there are
+    // redirected, a batch's pipeline as a whole.
+    assert_eq!(two.get(key).await.unwrap().as_deref(), Some(&b"before"[..]));
+    let steps = [
+        Step::Get(key),
+        Step::ClaimSlot {
+            key: "poll-gate.holder:moving",
+            lifetime: Duration::from_secs(60),
+        },
+        Step::Put {
+            key,
+            value: b"after",
+            lifetime: Lifetime::Forever,
+        },
+        Step::Get("scene:elsewhere"),
+    ];
+    assert_eq!(
+        one.batch(&steps).await.unwrap(),
+        [
+            Outcome::Read(Some(b"before".to_vec())),
+            Outcome::Written(true),
+            Outcome::Written(true),
+            Outcome::Read(None),
+        ]
+    );
+    assert_eq!(cluster.master_of("meeteasy:scene:{moving}"), to);
+    assert_eq!(two.get(key).await.unwrap().as_deref(), Some(&b"after"[..]));
+
+    // The old master told the subscriber the slot left it; once subscribed again on the new
+    // master, every notification arrives (a wake from the subscribing itself is allowed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        while has_change(&mut subscription) {}
+        two.notify(topic).await.unwrap();
+        let woken = tokio::time::timeout(Duration::from_millis(200), subscription.changed());
+        if woken.await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no wake-up on the moved slot within 10 s"
+        );
+    }
+    for _ in 0..3 {
+        while has_change(&mut subscription) {}
+        two.notify(topic).await.unwrap();
+        wait_for_change(&mut subscription).await;
+    }
+}
+
 /// A write waits for the replicas of the master it went to, wherever the key's slot is: with one
 /// master's replica gone, exactly the keys that master serves are refused, alone or in a batch
 /// (whose pipeline for each slot ends in that slot's master's `WAIT`).
