@@ -389,9 +389,11 @@ impl Driver {
         }
     }
 
-    /// The last lines tauri-driver, WebKitWebDriver and the consoles printed.
+    /// The last lines tauri-driver, WebKitWebDriver and the consoles printed: enough for two
+    /// backtraces (`RUST_BACKTRACE` is on in CI) and what came between them, since a session that
+    /// never starts may follow an error tauri-driver logged much earlier.
     fn log_tail(&self) -> String {
-        const LINES: usize = 60;
+        const LINES: usize = 200;
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(LINES)..].join("\n");
