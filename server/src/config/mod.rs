@@ -9,6 +9,7 @@ pub use load::{
     ConfigError, KEY_ENCRYPTION_KEY_ENV, KEY_ENCRYPTION_KEY_FILE_ENV, Overrides,
     configured_public_url, key_encryption_key, load, store_location,
 };
+pub use redis_url::WAIT_TIMEOUT_MS;
 pub use settings::{
     AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TOKEN_LIFETIME, Lifetimes,
     PasswordHashing, PasswordLimits, QrMode, RedisDeployment, RedisNode, RedisSettings, ReplicaAck,

@@ -24,7 +24,7 @@ const DEFAULT_SENTINEL_PORT: u16 = 26379;
 const DEFAULT_REDIS_PORT: u16 = 6379;
 const DEFAULT_WAIT_TIMEOUT_MS: u64 = 500;
 /// A write waiting longer than this for its replicas would outlast the store's 2 s operation bound.
-const WAIT_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=1500;
+pub const WAIT_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=1500;
 
 /// Whether `store` names a Redis store at all (the caller tells `embedded` and typos apart).
 pub(super) fn is_redis(store: &str) -> bool {

@@ -29,34 +29,13 @@ impl KeyLayout {
     fn spell(self, name: &str) -> String {
         match self {
             Self::Plain => name.to_owned(),
-            Self::Tagged => match kind_and_tag(name) {
-                (Some(kind), tag) => format!("{kind}:{{{tag}}}"),
-                (None, tag) => format!("{{{tag}}}"),
+            // `kind:rest` -> `kind:{rest}`; a name without a kind is its own tag.
+            Self::Tagged => match name.split_once(':') {
+                Some((kind, rest)) => format!("{kind}:{{{rest}}}"),
+                None => format!("{{{name}}}"),
             },
         }
     }
-}
-
-/// `kind:rest` is tagged by `rest` (`kind:{rest}` on a Cluster); a name without a kind is its own tag.
-fn kind_and_tag(name: &str) -> (Option<&str>, &str) {
-    match name.split_once(':') {
-        Some((kind, rest)) => (Some(kind), rest),
-        None => (None, name),
-    }
-}
-
-/// The positions of `names` grouped by their hash tag, so by Cluster slot: each group in the
-/// order its names come, the groups in the order of their first name.
-pub(super) fn by_hash_tag<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (at, name) in names.enumerate() {
-        let (_, tag) = kind_and_tag(name);
-        match groups.iter_mut().find(|(group_tag, _)| *group_tag == tag) {
-            Some((_, group)) => group.push(at),
-            None => groups.push((tag, vec![at])),
-        }
-    }
-    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 #[cfg(test)]
@@ -88,26 +67,6 @@ mod tests {
             KeyLayout::Tagged.key("wx:open:app:id"),
             "meeteasy:wx:{open:app:id}"
         );
-    }
-
-    /// A batch on a Cluster runs one pipeline per tag, side by side: the records whose order a
-    /// session's opening needs (see `RedisStore::pipelined_by_slot`) must share one.
-    #[test]
-    fn records_written_and_read_in_order_share_a_tag() {
-        let (parent, user) = ("p1", "u1");
-        let names = [
-            store_keys::session("s1"),
-            store_keys::user_sessions(user),
-            store_keys::derived_sessions(parent),
-            store_keys::revoked_session(parent),
-            store_keys::revoked_session("s1"),
-            store_keys::user(user),
-        ];
-        assert_eq!(
-            by_hash_tag(names.iter().map(String::as_str)),
-            [vec![0, 4], vec![1, 5], vec![2, 3]]
-        );
-        assert_eq!(by_hash_tag(std::iter::empty()), Vec::<Vec<usize>>::new());
     }
 
     /// An `islogin` reads the scene and claims its poll gate in one pipeline, which on a Cluster is

@@ -51,7 +51,6 @@ pub(super) fn is_readonly(error: &RedisError) -> bool {
 }
 
 /// One operation's connection.
-#[derive(Clone)]
 pub(super) enum Handle {
     Manager(ConnectionManager),
     Multiplexed(MultiplexedConnection),

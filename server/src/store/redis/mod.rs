@@ -36,9 +36,10 @@ use tokio::task::JoinHandle;
 use self::keys::KeyLayout;
 use self::link::{Handle, Link, SentinelLink, wait_command};
 use self::scripts::{APPEND, COMPARE_AND_SWAP};
-use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
+use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck, WAIT_TIMEOUT_MS};
 use crate::store::{
     Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
+    run_steps_in_turn,
 };
 
 /// The longest any one operation may take, reconnecting included.
@@ -46,10 +47,12 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one connection attempt (TCP connect and handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a sent command may wait for its answer before the connection counts as broken: longer
-/// than the longest `WAIT` a write carries in its pipeline (`redis.wait_timeout_ms`, at most
-/// 1500), so a `WAIT` that runs out answers how many replicas have the write, within
-/// [`OPERATION_TIMEOUT`].
+/// than the longest `WAIT` a write carries in its pipeline (`redis.wait_timeout_ms`), so a `WAIT`
+/// that runs out answers how many replicas have the write, within [`OPERATION_TIMEOUT`]. (Redis
+/// reads nothing more from a connection while a `WAIT` blocks it, so with a replica lagging, a
+/// command queued behind another's `WAIT` may still time out.)
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1800);
+const _: () = assert!(RESPONSE_TIMEOUT.as_millis() > *WAIT_TIMEOUT_MS.end() as u128);
 /// The pause before trying a command again after Redis refused the connection.
 const RETRY_DELAY: Duration = Duration::from_millis(100);
 
@@ -112,7 +115,8 @@ impl RedisStore {
 
     /// One write, acknowledged once the configured replicas have it: its `WAIT` follows it in one
     /// pipeline, so it costs no round trip of its own and is sure to run on the connection the
-    /// write went over, on a Cluster its key's master. (Sent apart, a reconnect between the two
+    /// write went over, on a Cluster its key's master (the pipeline goes where its one key does;
+    /// redirected with `ASK`, the write is its first command, the one `ASKING` covers). (Sent apart, a reconnect between the two
     /// would have the `WAIT` count the writes of a fresh connection, none, and acknowledge at once.)
     async fn write<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
         let Some(ack) = self.replica_ack else {
@@ -391,11 +395,11 @@ impl Store for RedisStore {
 
     /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
     /// connection, and answers them together. A Cluster spreads a batch's keys over many nodes:
-    /// see [`RedisStore::pipelined_by_slot`].
+    /// see [`RedisStore::batch_across_slots`].
     async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
         match self.link {
             Link::Single(_) | Link::Sentinel(_) => self.pipelined(steps).await,
-            Link::Cluster(_) => self.pipelined_by_slot(steps).await,
+            Link::Cluster(_) => self.batch_across_slots(steps).await,
         }
     }
 
@@ -565,33 +569,38 @@ impl RedisStore {
         steps.iter().zip(values).map(outcome_of).collect()
     }
 
-    /// A batch on a Cluster: one pipeline per hash tag, all sent at once, so one round trip however
-    /// many masters the batch reaches. A tag's steps keep their order (one pipeline on one
-    /// connection to its slot's master); steps of different tags run side by side. That keeps the
-    /// batch's meaning: a step sees only records of its own key, and where the domain needs one
-    /// record written before another is read (a session's line in its parent's index, then the
-    /// parent's revocation mark; a user's index, then the user), both are named by one id and so
-    /// share a tag ([`keys::by_hash_tag`]).
-    async fn pipelined_by_slot(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        let groups = keys::by_hash_tag(steps.iter().map(Step::key));
-        let pipelines = groups.iter().map(|group| async move {
-            let steps: Vec<Step<'_>> = group.iter().map(|&at| steps[at]).collect();
-            self.pipelined(&steps).await
-        });
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; steps.len()];
-        for (group, answers) in groups.iter().zip(try_join_all(pipelines).await?) {
-            for (&at, outcome) in group.iter().zip(answers) {
-                outcomes[at] = Some(outcome);
-            }
-        }
-        outcomes
-            .into_iter()
-            .map(|outcome| {
-                outcome.ok_or_else(|| {
-                    StoreError::Corrupt("a slot's pipeline answered too few steps".to_owned())
+    /// A batch on a Cluster: its steps in runs that may overlap, each run sent at once, the runs
+    /// in order. A run is reads alone (slots included) or writes to keys no other write of the run
+    /// touches, so no step overlaps one that it must see (a read after a write, a second write to
+    /// a key) and the batch keeps its meaning, across keys too: a run's reads see every write
+    /// before it, wherever its key lives. Each step goes as its own command (a write with its
+    /// `WAIT`), never several in one pipeline: a slot caught mid-migration answers `ASK` for the
+    /// keys already moved, and the client, which sends `ASKING` for a pipeline's first command
+    /// only, would resend the whole pipeline and repeat the writes already made.
+    async fn batch_across_slots(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(steps.len());
+        let mut rest = steps;
+        while let Some(first) = rest.first() {
+            let mut written = Vec::new();
+            let run = rest
+                .iter()
+                .take_while(|step| {
+                    step.writes() == first.writes()
+                        && (!step.writes() || {
+                            let fresh = !written.contains(&step.key());
+                            written.push(step.key());
+                            fresh
+                        })
                 })
-            })
-            .collect()
+                .count();
+            let (now, later) = rest.split_at(run);
+            let each = now
+                .iter()
+                .map(|step| run_steps_in_turn(self, std::slice::from_ref(step)));
+            outcomes.extend(try_join_all(each).await?.into_iter().flatten());
+            rest = later;
+        }
+        Ok(outcomes)
     }
 }
 
