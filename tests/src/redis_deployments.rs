@@ -154,6 +154,28 @@ pub struct RedisCluster {
     dir: TempDir,
 }
 
+/// A slot on its way from one master to another (see [`RedisCluster::start_moving_slot_of`]).
+pub struct SlotMove {
+    slot: u16,
+    from: u16,
+    to: u16,
+    from_id: String,
+    to_id: String,
+}
+
+/// Whether a `CLUSTER NODES` slot range (`first-last`, or one slot) holds `slot`.
+fn serves(range: &str, slot: u16) -> bool {
+    let (first, last) = range.split_once('-').unwrap_or((range, range));
+    first.parse().is_ok_and(|first: u16| first <= slot)
+        && last.parse().is_ok_and(|last: u16| slot <= last)
+}
+
+/// Asks `node` and insists on `OK`.
+fn answers_ok(node: &Node, args: &[&str]) {
+    let answer = node.cli(args);
+    assert_eq!(answer.as_deref().map(str::trim), Some("OK"), "{args:?}");
+}
+
 impl RedisCluster {
     /// Six nodes, three masters each with one replica, all slots assigned and every replica in sync.
     ///
@@ -343,11 +365,7 @@ impl RedisCluster {
             .lines()
             .find_map(|line| {
                 let fields: Vec<&str> = line.split_whitespace().collect();
-                let serves = fields.get(8..)?.iter().any(|range| {
-                    let (first, last) = range.split_once('-').unwrap_or((range, range));
-                    first.parse().is_ok_and(|first: u16| first <= slot)
-                        && last.parse().is_ok_and(|last: u16| slot <= last)
-                });
+                let serves = fields.get(8..)?.iter().any(|range| serves(range, slot));
                 let is_master = fields.get(2)?.split(',').any(|flag| flag == "master");
                 let address = fields.get(1)?.split('@').next()?;
                 (serves && is_master).then(|| address.rsplit_once(':')?.1.parse().ok())?
@@ -368,52 +386,102 @@ impl RedisCluster {
     /// it to another master, as `redis-cli --cluster reshard` does; answers the ports of the old
     /// and the new master once the cluster serves the slot from the new one.
     pub fn move_slot_of(&self, key: &str) -> (u16, u16) {
-        let slot = self.slot_of(key).to_string();
-        let from_port = self.master_of(key);
-        let masters: Vec<&Node> = self
-            .nodes
+        let moving = self.start_moving_slot_of(key);
+        self.finish_moving(moving)
+    }
+
+    /// Starts moving the slot of `key` to another master: the old one answers `ASK` for the keys
+    /// [`RedisCluster::migrate`] has moved, and serves the rest until [`RedisCluster::finish_moving`].
+    pub fn start_moving_slot_of(&self, key: &str) -> SlotMove {
+        let slot = self.slot_of(key);
+        let from = self.master_of(key);
+        let to = self
+            .masters()
+            .into_iter()
+            .find(|master| master.port != from)
+            .expect("another master to move the slot to")
+            .port;
+        let id = |port| {
+            self.node(port)
+                .cli(&["CLUSTER", "MYID"])
+                .map(|id| id.trim().to_owned())
+                .expect("a node names its id")
+        };
+        let moving = SlotMove {
+            slot,
+            from,
+            to,
+            from_id: id(from),
+            to_id: id(to),
+        };
+        let slot = slot.to_string();
+        let importing = ["CLUSTER", "SETSLOT", &slot, "IMPORTING", &moving.from_id];
+        answers_ok(self.node(to), &importing);
+        let migrating = ["CLUSTER", "SETSLOT", &slot, "MIGRATING", &moving.to_id];
+        answers_ok(self.node(from), &migrating);
+        moving
+    }
+
+    /// Moves `keys` (spelled as Redis stores them) of a slot being moved to its new master.
+    pub fn migrate(&self, moving: &SlotMove, keys: &[&str]) {
+        let to_port = moving.to.to_string();
+        let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+        migrate.extend(keys);
+        answers_ok(self.node(moving.from), &migrate);
+    }
+
+    /// Moves the slot's remaining keys and has every master serve it from its new one; answers
+    /// the ports of the old and the new master.
+    pub fn finish_moving(&self, moving: SlotMove) -> (u16, u16) {
+        let slot = moving.slot.to_string();
+        let keys = self
+            .node(moving.from)
+            .cli(&["CLUSTER", "GETKEYSINSLOT", &slot, "1000"])
+            .expect("the old master lists the slot's keys");
+        let keys: Vec<&str> = keys.lines().filter(|key| !key.is_empty()).collect();
+        if !keys.is_empty() {
+            self.migrate(&moving, &keys);
+        }
+        for master in self.masters() {
+            answers_ok(
+                master,
+                &["CLUSTER", "SETSLOT", &slot, "NODE", &moving.to_id],
+            );
+        }
+        let served_from = |port: u16| {
+            let nodes = self
+                .node(port)
+                .cli(&["CLUSTER", "NODES"])
+                .unwrap_or_default();
+            nodes.lines().any(|line| {
+                line.starts_with(&moving.to_id)
+                    && line
+                        .split_whitespace()
+                        .skip(8)
+                        .any(|range| serves(range, moving.slot))
+            })
+        };
+        wait_until(
+            "the cluster serves the slot from its new master",
+            FORM_DEADLINE,
+            || served_from(moving.from) && served_from(moving.to),
+        );
+        (moving.from, moving.to)
+    }
+
+    fn masters(&self) -> Vec<&Node> {
+        self.nodes
             .iter()
             .filter(|node| {
                 node.cli(&["ROLE"])
                     .is_some_and(|role| role.lines().next() == Some("master"))
             })
-            .collect();
-        let from = masters.iter().find(|node| node.port == from_port);
-        let to = masters.iter().find(|node| node.port != from_port);
-        let (Some(from), Some(to)) = (from, to) else {
-            panic!("two masters to move slot {slot} between");
-        };
-        let id = |node: &Node| {
-            node.cli(&["CLUSTER", "MYID"])
-                .map(|id| id.trim().to_owned())
-                .expect("a node names its id")
-        };
-        let (from_id, to_id) = (id(from), id(to));
-        let done = |node: &Node, args: &[&str]| {
-            let answer = node.cli(args);
-            assert_eq!(answer.as_deref().map(str::trim), Some("OK"), "{args:?}");
-        };
-        done(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
-        done(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
-        let keys = from
-            .cli(&["CLUSTER", "GETKEYSINSLOT", &slot, "1000"])
-            .expect("the old master lists the slot's keys");
-        let keys: Vec<&str> = keys.lines().filter(|key| !key.is_empty()).collect();
-        if !keys.is_empty() {
-            let to_port = to.port.to_string();
-            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
-            migrate.extend(keys);
-            done(from, &migrate);
-        }
-        for master in &masters {
-            done(master, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
-        }
-        wait_until(
-            "the cluster serves the slot from its new master",
-            FORM_DEADLINE,
-            || self.master_of(key) == to.port,
-        );
-        (from_port, to.port)
+            .collect()
+    }
+
+    fn node(&self, port: u16) -> &Node {
+        let node = self.nodes.iter().find(|node| node.port == port);
+        node.unwrap_or_else(|| panic!("no node on port {port}"))
     }
 
     /// Starts a killed node again; it rejoins the cluster (as a replica, once another node took

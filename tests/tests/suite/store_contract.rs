@@ -996,6 +996,74 @@ async fn redis_cluster_follows_a_slot_moved_to_another_master() {
     }
 }
 
+/// A batch that meets a slot half migrated, some of its keys moved (`ASK`) and some not: every
+/// step is carried out once, where its key is, and the migration then finishes. (Several steps
+/// in one pipeline were sent again whole on `ASK`, repeating the writes already made, and the
+/// key then on both masters stopped the migration.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_batch_meets_a_slot_half_migrated() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let store = RedisStore::open(&cluster.settings())
+        .await
+        .expect("open the cluster store");
+    store
+        .put("user:u1", b"ann", Lifetime::Forever)
+        .await
+        .unwrap();
+    store
+        .append("user-sessions:u1", b"s1;", Lifetime::Forever)
+        .await
+        .unwrap();
+    let (cluster, moving) = tokio::task::spawn_blocking(move || {
+        let moving = cluster.start_moving_slot_of("meeteasy:user:{u1}");
+        cluster.migrate(&moving, &["meeteasy:user:{u1}"]);
+        (cluster, moving)
+    })
+    .await
+    .unwrap();
+
+    let steps = [
+        Step::Append {
+            key: "user-sessions:u1",
+            value: b"s2;",
+            lifetime: Lifetime::Forever,
+        },
+        Step::Put {
+            key: "user:u1",
+            value: b"bob",
+            lifetime: Lifetime::Forever,
+        },
+        Step::Get("user:u1"),
+        Step::Get("user-sessions:u1"),
+    ];
+    assert_eq!(
+        store.batch(&steps).await.unwrap(),
+        [
+            Outcome::Length(6),
+            Outcome::Written(true),
+            Outcome::Read(Some(b"bob".to_vec())),
+            Outcome::Read(Some(b"s1;s2;".to_vec())),
+        ]
+    );
+    // Kept to the end: dropping it stops the nodes.
+    let _cluster = tokio::task::spawn_blocking(move || {
+        cluster.finish_moving(moving);
+        cluster
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        store.get("user-sessions:u1").await.unwrap().as_deref(),
+        Some(&b"s1;s2;"[..])
+    );
+    assert_eq!(
+        store.get("user:u1").await.unwrap().as_deref(),
+        Some(&b"bob"[..])
+    );
+}
+
 /// A write waits for the replicas of the master it went to, wherever the key's slot is: with one
 /// master's replica gone, exactly the keys that master serves are refused, alone or in a batch
 /// (whose pipeline for each slot ends in that slot's master's `WAIT`).
