@@ -854,14 +854,7 @@ async fn redis_notify_reaches_other_instances() {
 /// sharded subscriptions on those slots move to the new master, so wake-ups keep arriving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_follows_a_master_failover() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let settings = cluster.settings();
-    let one = RedisStore::open(&settings).await.expect("open one store");
-    let two = RedisStore::open(&settings)
-        .await
-        .expect("open another store");
+    let (cluster, one, two) = two_stores_on_a_cluster().await;
     // Thirty scenes whose slots fall on all three masters (redis-cli splits the slots in three
     // equal ranges; these ids hash 7, 10 and 13 to each), so whichever master dies holds some.
     let topics: Vec<String> = (0..30)
@@ -913,9 +906,7 @@ async fn redis_cluster_follows_a_master_failover() {
     }
     // Every subscription works again, wherever its slot is served now.
     for (topic, subscription) in topics.iter().zip(&mut subscriptions) {
-        while has_change(subscription) {}
-        two.notify(topic).await.unwrap();
-        wait_for_change(subscription).await;
+        notified_again(&two, topic, subscription).await;
     }
 }
 
@@ -924,14 +915,7 @@ async fn redis_cluster_follows_a_master_failover() {
 /// subscription on the slot comes back on the new master.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_follows_a_slot_moved_to_another_master() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let settings = cluster.settings();
-    let one = RedisStore::open(&settings).await.expect("open one store");
-    let two = RedisStore::open(&settings)
-        .await
-        .expect("open another store");
+    let (cluster, one, two) = two_stores_on_a_cluster().await;
     let (key, topic) = ("scene:moving", "scene-changed:moving");
     let mut subscription = one.subscribe(topic);
     two.notify(topic).await.unwrap();
@@ -990,9 +974,7 @@ async fn redis_cluster_follows_a_slot_moved_to_another_master() {
         );
     }
     for _ in 0..3 {
-        while has_change(&mut subscription) {}
-        two.notify(topic).await.unwrap();
-        wait_for_change(&mut subscription).await;
+        notified_again(&two, topic, &mut subscription).await;
     }
 }
 
@@ -1507,6 +1489,26 @@ async fn wait_until_gone(store: &Arc<dyn Store>, key: &str) {
         assert!(Instant::now() < deadline, "{key} outlived its lifetime");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A fresh Cluster, and two stores on it as two server instances would open them.
+async fn two_stores_on_a_cluster() -> (RedisCluster, RedisStore, RedisStore) {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let settings = cluster.settings();
+    let one = RedisStore::open(&settings).await.expect("open one store");
+    let two = RedisStore::open(&settings)
+        .await
+        .expect("open another store");
+    (cluster, one, two)
+}
+
+/// `from` notifies `topic` and `subscription` hears it (any wake it had before is dropped first).
+async fn notified_again(from: &RedisStore, topic: &str, subscription: &mut Subscription) {
+    while has_change(subscription) {}
+    from.notify(topic).await.unwrap();
+    wait_for_change(subscription).await;
 }
 
 async fn wait_for_change(subscription: &mut Subscription) {
