@@ -514,6 +514,16 @@ impl RedisCluster {
         );
     }
 
+    /// How many connections listen on the sharded channel `channel` (spelled as Redis knows it),
+    /// over every node.
+    pub fn subscribers(&self, channel: &str) -> u64 {
+        let running = self.nodes.iter().filter(|node| node.process.is_some());
+        running
+            .filter_map(|node| node.cli(&["PUBSUB", "SHARDNUMSUB", channel]))
+            .map(|answer| subscriber_count(&answer))
+            .sum()
+    }
+
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|n| n.port).collect()
     }
@@ -703,6 +713,14 @@ impl RedisSentinels {
         self.master.port
     }
 
+    /// How many pattern subscriptions the first master has (`PUBSUB NUMPAT`).
+    pub fn pattern_subscriptions(&self) -> u64 {
+        let answer = self.master.cli(&["PUBSUB", "NUMPAT"]);
+        answer
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Kills the master at once (SIGKILL: no goodbye to its clients or replicas).
     pub fn kill_master(&mut self) {
         self.master.kill();
@@ -715,6 +733,16 @@ impl RedisSentinels {
             answer.lines().nth(1)?.trim().parse().ok()
         })
     }
+}
+
+/// The count in redis-cli's answer to `PUBSUB NUMSUB` or `SHARDNUMSUB` of one channel (its name,
+/// then the count, one a line).
+fn subscriber_count(answer: &str) -> u64 {
+    answer
+        .lines()
+        .nth(1)
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn loopback(port: u16) -> RedisNode {

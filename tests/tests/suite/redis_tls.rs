@@ -23,12 +23,25 @@ const LONG_POLL_WAIT: u64 = 20;
 /// Within this a woken long-poll has answered, even on a loaded 2-core machine.
 const WOKEN_WITHIN: Duration = Duration::from_secs(5);
 
+/// How many subscriptions in the deployment hear a change of a scene (by its id). The phone acts
+/// only once there is one, so the console's wake comes through pub/sub, not from the read its
+/// long-poll makes after subscribing. On a Cluster the server subscribes to the scene's sharded
+/// channel while a console waits on it; with one Redis or Sentinel its one pattern subscription,
+/// made at start, hears every scene.
+type Listeners<'a> = &'a (dyn Fn(&str) -> u64 + Sync);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_keeps_its_records_in_a_redis_reached_over_tls() {
     let ca = TestCa::issue();
     let redis = RedisServer::start_tls(&ca);
     let served = Served::start(&ca, &redis.tls_url()).await;
-    let user = a_scan_login_runs(&served).await;
+    let listeners = |_scene: &str| {
+        let answer = redis_cli(redis.port(), &["PUBSUB", "NUMPAT"]);
+        answer
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let user = a_scan_login_runs(&served, &listeners).await;
     // The user is in that Redis (read over its plain port), so the store is the one over TLS.
     let user = format!("meeteasy:user:{user}");
     let exists = redis_cli(redis.port(), &["EXISTS", &user]);
@@ -43,7 +56,10 @@ async fn serve_keeps_its_records_in_a_redis_reached_over_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_on_a_cluster_speaking_only_tls() {
     let (ca, cluster) = with_a_ca(RedisCluster::start_tls).await;
-    serve_runs_on_tls_only(&ca, &cluster.url(), &cluster.ports()).await;
+    // Sharded, and tagged by the scene (see the store's key layout).
+    let listeners =
+        |scene: &str| cluster.subscribers(&format!("meeteasy:notify:scene-changed:{{{scene}}}"));
+    serve_runs_on_tls_only(&ca, &cluster.url(), &cluster.ports(), &listeners).await;
 }
 
 /// A master, a replica and three sentinels speaking only TLS (to clients, to each other): the
@@ -52,7 +68,8 @@ async fn serve_runs_on_a_cluster_speaking_only_tls() {
 async fn serve_runs_on_sentinels_speaking_only_tls() {
     let (ca, sentinels) = with_a_ca(|ca| RedisSentinels::start_tls(1, ca)).await;
     let master = sentinels.first_master_port();
-    serve_runs_on_tls_only(&ca, &sentinels.url(), &[master]).await;
+    let listeners = |_scene: &str| sentinels.pattern_subscriptions();
+    serve_runs_on_tls_only(&ca, &sentinels.url(), &[master], &listeners).await;
 }
 
 /// A fresh test CA, and a deployment `start` started with its certificate (on a blocking thread:
@@ -70,10 +87,10 @@ async fn with_a_ca<D: Send + 'static>(
 
 /// Serve on `store`, a deployment speaking only TLS with `ca`'s certificate (on `ports`, among
 /// others): the flows run while it trusts `ca`, and it refuses to start while it does not.
-async fn serve_runs_on_tls_only(ca: &TestCa, store: &str, ports: &[u16]) {
+async fn serve_runs_on_tls_only(ca: &TestCa, store: &str, ports: &[u16], listeners: Listeners<'_>) {
     answer_only_tls(ports);
     let served = Served::start(ca, store).await;
-    a_scan_login_runs(&served).await;
+    a_scan_login_runs(&served, listeners).await;
     served.stop().await;
     refused_without_trusting_the_ca(store).await;
 }
@@ -166,7 +183,7 @@ impl Served {
 /// login ticket exchanged once and refused the second time, then a console's scene scanned and
 /// confirmed by that phone, the console's long-poll woken each time (through the store's pub/sub),
 /// and the console's token verifying. Answers the phone's user id.
-async fn a_scan_login_runs(served: &Served) -> String {
+async fn a_scan_login_runs(served: &Served, listeners: Listeners<'_>) -> String {
     let login = served
         .post(
             "/auth/wechat/login",
@@ -189,9 +206,9 @@ async fn a_scan_login_runs(served: &Served) -> String {
     let scene = served.post("/auth/scenes", Some(json!({})), None).await;
     assert_eq!(scene.status, 201, "{scene:?}");
     let scene: CreateSceneResponse = scene.json();
-    let scanned = woken_by(served, &scene, "scan", phone).await;
+    let scanned = woken_by(served, listeners, &scene, "scan", phone).await;
     assert_eq!(scanned.body["status"], "scanned", "{scanned:?}");
-    let confirmed = woken_by(served, &scene, "confirm", phone).await;
+    let confirmed = woken_by(served, listeners, &scene, "confirm", phone).await;
     assert_eq!(confirmed.body["status"], "confirmed", "{confirmed:?}");
     let console = confirmed.body["access_token"].as_str().unwrap_or_default();
     let me = served.get("/auth/me", Some(console)).await;
@@ -205,6 +222,7 @@ async fn a_scan_login_runs(served: &Served) -> String {
 /// it answers at once, woken.
 async fn woken_by(
     served: &Served,
+    listeners: Listeners<'_>,
     scene: &CreateSceneResponse,
     action: &str,
     phone: &str,
@@ -213,6 +231,15 @@ async fn woken_by(
     let waiting = served.get(&long_poll, Some(&scene.poll_token));
     let acting = async {
         served.wait_for_a_waiter().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // redis-cli, briefly: on a thread where blocking is allowed.
+        while tokio::task::block_in_place(|| listeners(&scene.scene)) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "nobody subscribed to the scene after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let started = Instant::now();
         let acted = served
             .post(&scene_path(scene, action), None, Some(phone))
