@@ -713,6 +713,12 @@ impl RedisSentinels {
         self.master.port
     }
 
+    /// Every node's port: the master, the replicas and the sentinels.
+    pub fn ports(&self) -> Vec<u16> {
+        let nodes = std::iter::once(&self.master).chain(&self.replicas);
+        nodes.chain(&self.sentinels).map(|node| node.port).collect()
+    }
+
     /// How many pattern subscriptions the first master has (`PUBSUB NUMPAT`).
     pub fn pattern_subscriptions(&self) -> u64 {
         let answer = self.master.cli(&["PUBSUB", "NUMPAT"]);

@@ -67,9 +67,8 @@ async fn serve_runs_on_a_cluster_speaking_only_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_on_sentinels_speaking_only_tls() {
     let (ca, sentinels) = with_a_ca(|ca| RedisSentinels::start_tls(1, ca)).await;
-    let master = sentinels.first_master_port();
     let listeners = |_scene: &str| sentinels.pattern_subscriptions();
-    serve_runs_on_tls_only(&ca, &sentinels.url(), &[master], &listeners).await;
+    serve_runs_on_tls_only(&ca, &sentinels.url(), &sentinels.ports(), &listeners).await;
 }
 
 /// A fresh test CA, and a deployment `start` started with its certificate (on a blocking thread:
