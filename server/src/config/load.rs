@@ -48,6 +48,23 @@ pub(super) fn invalid(field: &'static str, problem: impl Into<String>) -> Config
     }
 }
 
+/// The secret in the environment variable `var`, `None` when it is unset. A value that is not
+/// UTF-8 is refused (as `field`'s) rather than taken for an unset variable, which would leave the
+/// operator looking for a password that was given.
+pub(super) fn secret_from_env(
+    field: &'static str,
+    var: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    match std::env::var(var) {
+        Ok(value) => Ok(Some(Secret::new(value))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(invalid(
+            field,
+            format!("the variable {var} is not valid UTF-8"),
+        )),
+    }
+}
+
 /// What the command line (flags and `MEETEASY_*` env, already merged by clap) says.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -633,7 +650,7 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
         ));
     }
     if let Some(var) = &app.secret_env {
-        return std::env::var(var).map(Secret::new).map_err(|_| {
+        return secret_from_env("apps.secret_env", var)?.ok_or_else(|| {
             invalid(
                 "apps.secret_env",
                 format!("app {:?}: the variable {var} is not set", app.key),

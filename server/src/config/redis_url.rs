@@ -8,7 +8,7 @@ use std::time::Duration;
 use meeteasy_protocol::Secret;
 
 use super::file::FileRedis;
-use super::load::{ConfigError, invalid};
+use super::load::{ConfigError, invalid, secret_from_env};
 use super::settings::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 
 /// What the `store` setting may be, as an error tells it.
@@ -199,9 +199,9 @@ fn read_password(source: PasswordSource<'_>) -> Result<Option<Secret>, ConfigErr
                 source.env_key, source.file_key
             ),
         )),
-        (Some(var), None) => std::env::var(var)
-            .map(|password| Some(Secret::new(password)))
-            .map_err(|_| invalid(source.env_key, format!("the variable {var} is not set"))),
+        (Some(var), None) => secret_from_env(source.env_key, var)?
+            .map(Some)
+            .ok_or_else(|| invalid(source.env_key, format!("the variable {var} is not set"))),
         (None, Some(path)) => std::fs::read_to_string(path)
             .map(|text| Some(Secret::new(text.trim())))
             .map_err(|error| {
@@ -210,7 +210,7 @@ fn read_password(source: PasswordSource<'_>) -> Result<Option<Secret>, ConfigErr
                     format!("cannot read {}: {error}", path.display()),
                 )
             }),
-        (None, None) => Ok(std::env::var(source.default_env).ok().map(Secret::new)),
+        (None, None) => secret_from_env(source.env_key, source.default_env),
     }
 }
 

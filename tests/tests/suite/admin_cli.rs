@@ -314,3 +314,23 @@ async fn users_are_added_and_granted_in_the_shared_store_while_serve_runs_on_red
         "serve exits cleanly on SIGTERM"
     );
 }
+
+/// A Redis password given in the environment, but not as UTF-8, stops the server at start with
+/// what is wrong, rather than counting as no password (and failing later as a refused login).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_password_that_is_not_utf8_is_refused_at_start() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut serve = auth_command(&auth_binary());
+    serve.args(["serve", "--dev", "--listen", "127.0.0.1:0"]);
+    // Nothing listens there: a server that got past its settings would say it cannot connect.
+    serve.args(["--store", "redis://127.0.0.1:1"]);
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"s\xffcret");
+    serve.env("MEETEASY_REDIS_PASSWORD", not_utf8);
+    let refused = run_with_stdin(serve, "").await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the variable MEETEASY_REDIS_PASSWORD is not valid UTF-8"),
+        "{stderr}"
+    );
+}

@@ -115,9 +115,10 @@ impl RedisStore {
 
     /// One write, acknowledged once the configured replicas have it: its `WAIT` follows it in one
     /// pipeline, so it costs no round trip of its own and is sure to run on the connection the
-    /// write went over, on a Cluster its key's master (the pipeline goes where its one key does;
-    /// redirected with `ASK`, the write is its first command, the one `ASKING` covers). (Sent apart, a reconnect between the two
-    /// would have the `WAIT` count the writes of a fresh connection, none, and acknowledge at once.)
+    /// write went over. (Sent apart, a reconnect between the two would have the `WAIT` count the
+    /// writes of a fresh connection, none, and acknowledge at once.) On a Cluster the pipeline goes
+    /// where its one key does, and when a migrating slot redirects it (`ASK`), the write is its
+    /// first command, the one the client's `ASKING` covers.
     async fn write<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
         let Some(ack) = self.replica_ack else {
             return self.query(command).await;
