@@ -299,8 +299,8 @@ mod tests {
             .await
             .unwrap();
         assert!(after.roles.is_empty());
-        assert!(is_revoked(store.as_ref(), &console).await.unwrap());
-        assert!(!is_revoked(store.as_ref(), &h5).await.unwrap());
+        assert!(is_revoked(store.as_ref(), &pat.id, &console).await.unwrap());
+        assert!(!is_revoked(store.as_ref(), &pat.id, &h5).await.unwrap());
 
         for role in [TeamRole::Admin, TeamRole::Organizer] {
             assert!(matches!(
@@ -326,7 +326,7 @@ mod tests {
             1,
             "the H5 session was left"
         );
-        assert!(is_revoked(store.as_ref(), &h5).await.unwrap());
+        assert!(is_revoked(store.as_ref(), &pat.id, &h5).await.unwrap());
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ mod secrets;
 mod service;
 pub mod sessions;
 mod signing_keys;
-pub(crate) mod store_keys;
+pub mod store_keys;
 mod team;
 #[cfg(test)]
 mod test_support;

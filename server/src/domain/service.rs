@@ -195,13 +195,13 @@ impl AuthService {
     /// Checks a bearer token fully: signature, issuer, expiry and revocation.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = tokens::check_signed(&self.keys.ring(), &self.issuer, token)?;
-        if sessions::is_revoked(self.store.as_ref(), &claims.sid).await? {
+        if sessions::is_revoked(self.store.as_ref(), &claims.sub, &claims.sid).await? {
             return Err(AuthError::TokenRevoked);
         }
         // Bookkeeping, not a check: a move the store could not make (or its replicas could not
         // confirm) fails no verification; the next one is tried a period later. A record that
         // cannot be read is another matter, and is said.
-        match self.note_seen(&claims.sid).await {
+        match self.note_seen(&claims.sub, &claims.sid).await {
             Ok(()) => {}
             Err(AuthError::Store(error)) => {
                 tracing::warn!(%error, "could not move a session's last_seen_at");
@@ -228,7 +228,13 @@ impl AuthService {
 
     /// Ends the token's session and every session derived from it.
     pub async fn logout(&self, claims: &Claims) -> Result<(), AuthError> {
-        sessions::revoke_with_descendants(self.store.as_ref(), &claims.sid, claims.exp).await?;
+        sessions::revoke_with_descendants(
+            self.store.as_ref(),
+            &claims.sub,
+            &claims.sid,
+            claims.exp,
+        )
+        .await?;
         Ok(())
     }
 
@@ -236,7 +242,7 @@ impl AuthService {
     /// the stored one was set (by whichever instance), so it reads the record only once that is
     /// due: not once per period after its own last look, which could leave the time shown nearly
     /// two periods behind.
-    async fn note_seen(&self, sid: &str) -> Result<(), AuthError> {
+    async fn note_seen(&self, user_id: &str, sid: &str) -> Result<(), AuthError> {
         let now = unix_now();
         let due = |seen_at: u64| seen_at + LAST_SEEN_PRECISION.as_secs() <= now;
         {
@@ -253,7 +259,7 @@ impl AuthService {
             // Until the store answers, other requests of this session do not ask again.
             seen.insert(sid.to_owned(), now);
         }
-        let stored = sessions::touch(self.store.as_ref(), sid).await?;
+        let stored = sessions::touch(self.store.as_ref(), user_id, sid).await?;
         if let Some(seen_at) = stored {
             let mut seen = self
                 .last_seen
@@ -376,7 +382,13 @@ impl AuthService {
             },
             None => gone,
         };
-        sessions::revoke_with_descendants(self.store.as_ref(), &claims.sid, claims.exp).await?;
+        sessions::revoke_with_descendants(
+            self.store.as_ref(),
+            &claims.sub,
+            &claims.sid,
+            claims.exp,
+        )
+        .await?;
         Err(refusal)
     }
 

@@ -4,6 +4,7 @@
 
 use super::ClientAddr;
 use super::secrets::token_hash;
+use crate::store::in_group;
 
 /// A user record, by id.
 pub fn user(id: &str) -> String {
@@ -25,9 +26,13 @@ pub fn wechat_openid(appid: &str, openid: &str) -> String {
     format!("wx:open:{appid}:{openid}")
 }
 
-/// A session, by its id (the tokens' `sid`).
-pub fn session(sid: &str) -> String {
-    format!("session:{sid}")
+// A session's records are kept with its user's (see `in_group`): opening one writes the session,
+// its line in its user's index and in its parent's (a parent is always the same user's), and reads
+// the parent's mark, its own and the user, all in one atomic step even where records are sharded.
+
+/// A session of `user_id`, by its id (the tokens' `sid`).
+pub fn session(user_id: &str, sid: &str) -> String {
+    in_group(user_id, &format!("session:{sid}"))
 }
 
 /// The sessions of one user.
@@ -35,14 +40,15 @@ pub fn user_sessions(user_id: &str) -> String {
     format!("user-sessions:{user_id}")
 }
 
-/// The sessions derived from one session (opened with a login ticket its token minted).
-pub fn derived_sessions(sid: &str) -> String {
-    format!("session-derived:{sid}")
+/// The sessions derived from one session of `user_id` (opened with a login ticket its token
+/// minted, for the same user).
+pub fn derived_sessions(user_id: &str, sid: &str) -> String {
+    in_group(user_id, &format!("session-derived:{sid}"))
 }
 
-/// A revoked session, remembered until its tokens would have expired.
-pub fn revoked_session(sid: &str) -> String {
-    format!("revoked-sid:{sid}")
+/// A revoked session of `user_id`, remembered until its tokens would have expired.
+pub fn revoked_session(user_id: &str, sid: &str) -> String {
+    in_group(user_id, &format!("revoked-sid:{sid}"))
 }
 
 /// The signing keys (current, next and retired).

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::config::{AppSettings, Overrides, Settings};
 use crate::metrics::Metrics;
 use crate::store::embedded::EmbeddedStore;
-use crate::store::{Lifetime, Store, StoreError, Subscription, WindowCount};
+use crate::store::{Lifetime, Store, StoreError, Subscription, WindowCount, record_name};
 use crate::wechat::{WeChat, WeChatError, WeChatSession};
 
 use super::AuthService;
@@ -88,13 +88,13 @@ impl FaultyStore {
             .clone()
     }
 
-    /// How many write calls reached keys starting with `prefix`.
+    /// How many write calls reached records whose names start with `prefix` (whatever their group).
     pub fn writes_to(&self, prefix: &str) -> usize {
         self.written
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .filter(|key| key.starts_with(prefix))
+            .filter(|key| record_name(key).starts_with(prefix))
             .count()
     }
 

@@ -111,7 +111,11 @@ pub async fn redeemable(
     let sid = derived_token(SESSION_OF_TICKET, ticket);
     let now = unix_now();
     if content.expires_at <= now || content.parent.expires_at <= now {
-        let (session, revoked) = (store_keys::session(&sid), store_keys::revoked_session(&sid));
+        let user_id = &content.user_id;
+        let (session, revoked) = (
+            store_keys::session(user_id, &sid),
+            store_keys::revoked_session(user_id, &sid),
+        );
         let reads = [Step::Get(&session), Step::Get(&revoked)];
         let [session, revoked] = outcomes(store.batch(&reads).await?)?;
         return Err(match (session.into_read()?, revoked.into_read()?) {
@@ -204,7 +208,10 @@ mod tests {
             assert!(matches!(refused, Err(AuthError::TicketExpired)));
             // Used: the session it opened is still there, or was ended since (its mark is).
             let sid = derived_token(SESSION_OF_TICKET, &ticket);
-            let traces = [store_keys::session(&sid), store_keys::revoked_session(&sid)];
+            let traces = [
+                store_keys::session("u-ann", &sid),
+                store_keys::revoked_session("u-ann", &sid),
+            ];
             for trace in traces {
                 assert!(store.insert_new(&trace, b"{}", lifetime).await.unwrap());
                 let refused = redeemable(store.as_ref(), &ring, &ticket).await;

@@ -1,7 +1,8 @@
 //! The one store the server keeps its state in: a small key-value interface shaped for the atomic steps
 //! the domain needs (insert-if-absent, compare-and-swap, append, take-once, windowed counters) plus
 //! change notifications for long-polls. Records are opaque bytes; the domain owns their format and
-//! meaning.
+//! meaning. A key may place its record in a group ([`in_group`]), kept together where records are
+//! sharded.
 //!
 //! Two backends implement it: [`embedded::EmbeddedStore`] (redb in `--data-dir`, no server needed) and
 //! [`redis::RedisStore`] (one Redis, Sentinel or Cluster, for production and for several instances).
@@ -10,6 +11,7 @@
 
 mod batch;
 pub mod embedded;
+mod key_groups;
 mod lock;
 mod notify;
 pub mod redis;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use batch::{Outcome, Step, outcomes, run_steps_in_turn};
+pub use key_groups::{in_group, record_name};
 pub use lock::run_then_release;
 pub use notify::{NotifyHub, Subscription, TopicEvent};
 

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use meeteasy_auth::config::{RedisDeployment, RedisSettings, ReplicaAck};
 use meeteasy_auth::domain::sessions::{self, Claim, SessionRecord};
-use meeteasy_auth::domain::{AuthError, unix_now};
+use meeteasy_auth::domain::{AuthError, store_keys, unix_now};
 use meeteasy_auth::store::embedded::{EmbeddedOpenError, EmbeddedStore};
 use meeteasy_auth::store::redis::RedisStore;
-use meeteasy_auth::store::{Lifetime, Outcome, Step, Store, StoreError, Subscription};
+use meeteasy_auth::store::{Lifetime, Outcome, Step, Store, StoreError, Subscription, in_group};
 use meeteasy_protocol::Audience;
 use meeteasy_tests::redis_deployments::{RedisCluster, RedisSentinels, redis_cli};
 use meeteasy_tests::redis_server::RedisServer;
@@ -113,6 +113,7 @@ contract!(
     append_adds_at_the_end_and_never_shortens_a_life,
     take_gives_a_record_to_exactly_one_taker,
     a_batch_runs_its_steps_in_order,
+    a_batch_on_one_group_runs_its_steps_in_order,
     count_in_window_counts_then_resets,
     a_slot_is_claimed_once_until_its_lifetime_ends,
     notify_reaches_earlier_subscribers_of_the_topic,
@@ -361,20 +362,30 @@ async fn compare_and_swap_replaces_only_the_expected(store: &Arc<dyn Store>) {
 }
 
 async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
+    batch_in_order(store, str::to_owned).await;
+}
+
+/// On a Cluster, a batch whose keys share a slot runs as one script rather than command by command.
+async fn a_batch_on_one_group_runs_its_steps_in_order(store: &Arc<dyn Store>) {
+    batch_in_order(store, |name| in_group("g1", name)).await;
+}
+
+/// A batch's steps over the records `key` names.
+async fn batch_in_order(store: &Arc<dyn Store>, key: impl Fn(&str) -> String) {
+    let (scene, ann, bob, ticket) = (
+        key("scene:1"),
+        key("user:1"),
+        key("user:2"),
+        key("ticket:1"),
+    );
+    let (gate_1, gate_2) = (key("poll-gate:1"), key("poll-gate:2"));
     store
-        .put("scene:1", b"pending", Lifetime::Forever)
+        .put(&scene, b"pending", Lifetime::Forever)
         .await
         .unwrap();
-    store
-        .put("user:1", b"ann", Lifetime::Forever)
-        .await
-        .unwrap();
+    store.put(&ann, b"ann", Lifetime::Forever).await.unwrap();
     let reads = store
-        .batch(&[
-            Step::Get("user:1"),
-            Step::Get("user:2"),
-            Step::Get("scene:1"),
-        ])
+        .batch(&[Step::Get(&ann), Step::Get(&bob), Step::Get(&scene)])
         .await
         .unwrap();
     assert_eq!(
@@ -389,43 +400,43 @@ async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
     let outcomes = store
         .batch(&[
             Step::CompareAndSwap {
-                key: "scene:1",
+                key: &scene,
                 expected: b"pending",
                 new: b"scanned",
                 lifetime: Lifetime::Forever,
             },
             // Sees the swap before it, so it does not swap again.
             Step::CompareAndSwap {
-                key: "scene:1",
+                key: &scene,
                 expected: b"pending",
                 new: b"declined",
                 lifetime: Lifetime::Forever,
             },
             Step::InsertNew {
-                key: "user:2",
+                key: &bob,
                 value: b"bob",
                 lifetime: Lifetime::For(SHORT),
             },
             Step::InsertNew {
-                key: "user:1",
+                key: &ann,
                 value: b"eve",
                 lifetime: Lifetime::Forever,
             },
             Step::Put {
-                key: "ticket:1",
+                key: &ticket,
                 value: b"grant",
                 lifetime: Lifetime::Forever,
             },
             Step::ClaimSlot {
-                key: "poll-gate:1",
+                key: &gate_1,
                 lifetime: Duration::from_secs(60),
             },
             Step::ClaimSlot {
-                key: "poll-gate:1",
+                key: &gate_1,
                 lifetime: Duration::from_secs(60),
             },
-            Step::Get("scene:1"),
-            Step::Get("user:2"),
+            Step::Get(&scene),
+            Step::Get(&bob),
         ])
         .await
         .unwrap();
@@ -443,34 +454,28 @@ async fn a_batch_runs_its_steps_in_order(store: &Arc<dyn Store>) {
             Outcome::Read(Some(b"bob".to_vec())),
         ]
     );
+    assert_eq!(store.get(&ann).await.unwrap().as_deref(), Some(&b"ann"[..]));
     assert_eq!(
-        store.get("user:1").await.unwrap().as_deref(),
-        Some(&b"ann"[..])
-    );
-    assert_eq!(
-        store.get("ticket:1").await.unwrap().as_deref(),
+        store.get(&ticket).await.unwrap().as_deref(),
         Some(&b"grant"[..])
     );
     // A step's lifetime holds as its method's does.
-    wait_until_gone(store, "user:2").await;
+    wait_until_gone(store, &bob).await;
     assert_eq!(store.batch(&[]).await.unwrap(), []);
     // Slots alone, and with reads.
     let gate = Step::ClaimSlot {
-        key: "poll-gate:2",
+        key: &gate_2,
         lifetime: Duration::from_secs(60),
     };
     assert_eq!(
-        store
-            .batch(&[gate, Step::Get("scene:1"), gate])
-            .await
-            .unwrap(),
+        store.batch(&[gate, Step::Get(&scene), gate]).await.unwrap(),
         [
             Outcome::Written(true),
             Outcome::Read(Some(b"scanned".to_vec())),
             Outcome::Written(false),
         ]
     );
-    assert!(!store.claim_slot("poll-gate:2", SHORT).await.unwrap());
+    assert!(!store.claim_slot(&gate_2, SHORT).await.unwrap());
 }
 
 async fn append_adds_at_the_end_and_never_shortens_a_life(store: &Arc<dyn Store>) {
@@ -774,6 +779,38 @@ async fn embedded_keeps_records_across_reopen() {
     );
 }
 
+/// A session revoked before sessions were grouped by user had its mark named by the session
+/// alone, as every revocation since v1 was: where records are not sharded (the embedded store,
+/// one Redis, Sentinel) a grouped key names that same record, so the token stays revoked.
+async fn a_revocation_named_by_its_session_alone_still_holds(store: &Arc<dyn Store>) {
+    let revoked = sid("v1");
+    let lifetime = Lifetime::For(Duration::from_secs(60));
+    let named_alone = format!("revoked-sid:{revoked}");
+    store.put(&named_alone, b"1", lifetime).await.unwrap();
+    assert!(
+        sessions::is_revoked(store.as_ref(), "u-ann", &revoked)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !sessions::is_revoked(store.as_ref(), "u-ann", &sid("v2"))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_keeps_a_revocation_named_by_its_session_alone() {
+    let backend = embedded();
+    a_revocation_named_by_its_session_alone_still_holds(&backend.store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keeps_a_revocation_named_by_its_session_alone() {
+    let backend = redis().await;
+    a_revocation_named_by_its_session_alone_still_holds(&backend.store).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_refuses_a_second_opener_clearly() {
     let dir = tempfile::tempdir().unwrap();
@@ -979,9 +1016,12 @@ async fn redis_cluster_follows_a_slot_moved_to_another_master() {
 }
 
 /// A batch that meets a slot half migrated, some of its keys moved (`ASK`) and some not: every
-/// step is carried out once, where its key is, and the migration then finishes. (Several steps
-/// in one pipeline were sent again whole on `ASK`, repeating the writes already made, and the
-/// key then on both masters stopped the migration.)
+/// step is carried out once, where its key is, and the migration then finishes.
+/// - Spread over several slots, its steps go one command each. (Several steps in one pipeline were
+///   sent again whole on `ASK`, repeating the writes already made, and the key then on both
+///   masters stopped the migration.)
+/// - On one slot, it is one script, which the old master refuses (`TRYAGAIN`) while the slot's
+///   keys are split: asked again, it runs once they are all on the new master.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_batch_meets_a_slot_half_migrated() {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start)
@@ -998,6 +1038,12 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
         .append("user-sessions:u1", b"s1;", Lifetime::Forever)
         .await
         .unwrap();
+    let old_master = cluster.master_of("meeteasy:user:{u1}");
+    let elsewhere = (2..)
+        .map(|n| format!("u{n}"))
+        .find(|id| cluster.master_of(&format!("meeteasy:user:{{{id}}}")) != old_master)
+        .map(|id| format!("user:{id}"))
+        .expect("a user on another master");
     let (cluster, moving) = tokio::task::spawn_blocking(move || {
         let moving = cluster.start_moving_slot_of("meeteasy:user:{u1}");
         cluster.migrate(&moving, &["meeteasy:user:{u1}"]);
@@ -1006,7 +1052,7 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
     .await
     .unwrap();
 
-    let steps = [
+    let across_slots = [
         Step::Append {
             key: "user-sessions:u1",
             value: b"s2;",
@@ -1017,33 +1063,121 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
             value: b"bob",
             lifetime: Lifetime::Forever,
         },
+        Step::Put {
+            key: &elsewhere,
+            value: b"cat",
+            lifetime: Lifetime::Forever,
+        },
         Step::Get("user:u1"),
         Step::Get("user-sessions:u1"),
     ];
     assert_eq!(
-        store.batch(&steps).await.unwrap(),
+        store.batch(&across_slots).await.unwrap(),
         [
             Outcome::Length(6),
+            Outcome::Written(true),
             Outcome::Written(true),
             Outcome::Read(Some(b"bob".to_vec())),
             Outcome::Read(Some(b"s1;s2;".to_vec())),
         ]
     );
+
+    let tried_again = move || {
+        redis_cli(old_master, &["INFO", "errorstats"])
+            .unwrap_or_default()
+            .contains("errorstat_TRYAGAIN")
+    };
+    assert!(!tried_again(), "no TRYAGAIN yet");
+    let store = Arc::new(store);
+    let one_slot = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let steps = [
+                Step::Append {
+                    key: "user-sessions:u1",
+                    value: b"s3;",
+                    lifetime: Lifetime::Forever,
+                },
+                Step::Get("user:u1"),
+            ];
+            store.batch(&steps).await
+        }
+    });
     // Kept to the end: dropping it stops the nodes.
     let _cluster = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !tried_again() {
+            assert!(
+                Instant::now() < deadline,
+                "the old master never said TRYAGAIN"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         cluster.finish_moving(moving);
         cluster
     })
     .await
     .unwrap();
     assert_eq!(
+        one_slot.await.unwrap().unwrap(),
+        [Outcome::Length(9), Outcome::Read(Some(b"bob".to_vec()))]
+    );
+    assert_eq!(
         store.get("user-sessions:u1").await.unwrap().as_deref(),
-        Some(&b"s1;s2;"[..])
+        Some(&b"s1;s2;s3;"[..])
     );
     assert_eq!(
         store.get("user:u1").await.unwrap().as_deref(),
         Some(&b"bob"[..])
     );
+}
+
+/// A ticket's exchange opens a session derived from another, reading the marks and the user in
+/// the same batch: on a Cluster that is one command, a script on the user's slot, where the
+/// session's records, its parent's and its user's all live. (Step by step, it was two appends as
+/// scripts, a `SET` and three `GET`s over three slots, in two round trips.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_opens_a_derived_session_in_one_command() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let store = RedisStore::open(&cluster.settings())
+        .await
+        .expect("open the cluster store");
+    open_any(&store, &sid("parent"), &session_of("u-gil", 0, 600, None)).await;
+    let ports = cluster.ports();
+    for port in &ports {
+        redis_cli(*port, &["CONFIG", "RESETSTAT"]).expect("stats reset");
+    }
+    let user = store_keys::user("u-gil");
+    let child = session_of("u-gil", 0, 600, Some("parent"));
+    let opened = sessions::open(
+        &store,
+        &sid("child"),
+        &child,
+        Claim::FirstRecord,
+        Some(&user),
+    )
+    .await
+    .unwrap();
+    assert!(opened.made);
+    // Commands a script runs are counted too: a script is the one `EVAL`.
+    let scripts: u64 = ports
+        .iter()
+        .map(|port| {
+            let stats = redis_cli(*port, &["INFO", "commandstats"]).unwrap_or_default();
+            stats
+                .lines()
+                .find_map(|line| line.strip_prefix("cmdstat_eval:calls="))
+                .and_then(|rest| rest.split(',').next())
+                .map_or(0, |calls| calls.parse().expect("a count of calls"))
+        })
+        .sum();
+    assert_eq!(scripts, 1);
+    let listed = sessions::list(&store, "u-gil", &sid("child"))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
 }
 
 /// A write waits for the replicas of the master it went to, wherever the key's slot is: with one
@@ -1386,8 +1520,8 @@ async fn session_index_forgets_expired_sessions_by_itself(store: &Arc<dyn Store>
     open_any(store.as_ref(), &sid("brief"), &brief).await;
     assert_eq!(listed(store, "u-cat", "x").await.len(), 1);
     // The record and the user's index both carry the session's expiry: nothing to sweep.
-    wait_until_gone(store, &format!("session:{}", sid("brief"))).await;
-    wait_until_gone(store, "user-sessions:u-cat").await;
+    wait_until_gone(store, &store_keys::session("u-cat", &sid("brief"))).await;
+    wait_until_gone(store, &store_keys::user_sessions("u-cat")).await;
     assert!(listed(store, "u-cat", "x").await.is_empty());
 }
 
@@ -1411,20 +1545,21 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
         &session_of("u-dan", 0, 600, None),
     )
     .await;
-    let ended = sessions::revoke_with_descendants(store.as_ref(), &sid("root"), unix_now() + 600)
-        .await
-        .unwrap();
+    let ended =
+        sessions::revoke_with_descendants(store.as_ref(), "u-dan", &sid("root"), unix_now() + 600)
+            .await
+            .unwrap();
     assert_eq!(ended, 3);
     for (name, _) in chain {
         assert!(
-            sessions::is_revoked(store.as_ref(), &sid(name))
+            sessions::is_revoked(store.as_ref(), "u-dan", &sid(name))
                 .await
                 .unwrap(),
             "{name}"
         );
     }
     assert!(
-        !sessions::is_revoked(store.as_ref(), &sid("laptop"))
+        !sessions::is_revoked(store.as_ref(), "u-dan", &sid("laptop"))
             .await
             .unwrap()
     );
@@ -1433,9 +1568,10 @@ async fn revoking_a_session_ends_its_descendants_at_any_depth(store: &Arc<dyn St
         [(sid("laptop"), true)]
     );
     // Ending it again ends nothing more.
-    let again = sessions::revoke_with_descendants(store.as_ref(), &sid("root"), unix_now() + 600)
-        .await
-        .unwrap();
+    let again =
+        sessions::revoke_with_descendants(store.as_ref(), "u-dan", &sid("root"), unix_now() + 600)
+            .await
+            .unwrap();
     assert_eq!(again, 0);
 }
 
@@ -1446,7 +1582,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         &session_of("u-eve", 0, 600, None),
     )
     .await;
-    sessions::revoke_with_descendants(store.as_ref(), &sid("gone"), unix_now() + 600)
+    sessions::revoke_with_descendants(store.as_ref(), "u-eve", &sid("gone"), unix_now() + 600)
         .await
         .unwrap();
     let late = sessions::open(
@@ -1459,7 +1595,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
     .await;
     assert!(matches!(late, Err(AuthError::TicketExpired)), "{late:?}");
     assert!(
-        sessions::is_revoked(store.as_ref(), &sid("late"))
+        sessions::is_revoked(store.as_ref(), "u-eve", &sid("late"))
             .await
             .unwrap()
     );
@@ -1475,11 +1611,11 @@ async fn a_session_claimed_by_its_record_is_handed_out_once(store: &Arc<dyn Stor
     let racing = futures_util::future::join_all((0..8).map(|_| open())).await;
     let made = racing.into_iter().map(|opened| opened.unwrap().made);
     assert_eq!(made.filter(|made| *made).count(), 1);
-    sessions::revoke_with_descendants(store.as_ref(), &named, unix_now() + 600)
+    sessions::revoke_with_descendants(store.as_ref(), "u-fay", &named, unix_now() + 600)
         .await
         .unwrap();
     assert!(!open().await.unwrap().made, "a replay after the end");
-    let record_key = format!("session:{named}");
+    let record_key = store_keys::session("u-fay", &named);
     assert_eq!(store.get(&record_key).await.unwrap(), None);
 }
 

@@ -276,7 +276,7 @@ impl AuthService {
     ) -> Result<IsLoginResponse, AuthError> {
         // A session ended since (the console logged out, or was logged out) is not handed out
         // again, nor brought back.
-        if sessions::is_revoked(self.store.as_ref(), &claims.sid).await? {
+        if sessions::is_revoked(self.store.as_ref(), &claims.sub, &claims.sid).await? {
             return Err(AuthError::SceneExpired);
         }
         // Nothing to claim: the session is this poll token's, and written again should the first

@@ -131,8 +131,8 @@ pub async fn open(
     let user_index = store_keys::user_sessions(&record.user_id);
     let parent = record.parent.as_deref().map(|parent| {
         (
-            store_keys::derived_sessions(parent),
-            store_keys::revoked_session(parent),
+            store_keys::derived_sessions(&record.user_id, parent),
+            store_keys::revoked_session(&record.user_id, parent),
         )
     });
     // Each index, its bound, and whether making room in it spares the new session's ancestors
@@ -147,7 +147,7 @@ pub async fn open(
             .collect();
 
     let record_bytes = records::encode(record)?;
-    let session_key = store_keys::session(sid);
+    let session_key = store_keys::session(&record.user_id, sid);
     // Inserted, not put: of callers racing on one session (a ticket redeemed twice at once), the
     // first one's record stays, so a loser's device, address and end never replace the winner's;
     // for a ticket, whether this insert was made is whether this caller redeemed it.
@@ -174,7 +174,7 @@ pub async fn open(
     // comes late (a spent ticket replayed) writes it again, even after it was revoked and its
     // record taken: its own mark says so.
     let contested = !matches!(claim, Claim::Any);
-    let own_mark = contested.then(|| store_keys::revoked_session(sid));
+    let own_mark = contested.then(|| store_keys::revoked_session(&record.user_id, sid));
     steps.extend(own_mark.as_deref().map(Step::Get));
     steps.extend(read_beside.map(Step::Get));
 
@@ -224,12 +224,12 @@ pub async fn open(
         let parent = spare_ancestors
             .then_some(record.parent.as_deref())
             .flatten();
-        if let Err(error) = make_room(store, key, *live, &entry, parent).await {
+        if let Err(error) = make_room(store, &record.user_id, key, *live, &entry, parent).await {
             tracing::warn!(%error, index = %key, "compacting a session index failed; the next session opened past its bound compacts it");
         }
     }
     if made && parent_revoked {
-        revoke_with_descendants(store, sid, record.expires_at).await?;
+        revoke_with_descendants(store, &record.user_id, sid, record.expires_at).await?;
         // The ticket that would open it ended with the session that minted it.
         return Err(AuthError::TicketExpired);
     }
@@ -253,16 +253,24 @@ pub async fn open(
 /// that they may be needed.
 async fn make_room(
     store: &dyn Store,
+    user_id: &str,
     key: &str,
     live: usize,
     opened: &IndexEntry,
     parent: Option<&str>,
 ) -> Result<(), StoreError> {
     let keep = match parent {
-        Some(parent) => chain_from(store, parent.to_owned()).await?,
+        Some(parent) => chain_from(store, user_id, parent.to_owned()).await?,
         None => Vec::new(),
     };
-    compact(store, key, opened, IndexBound { live, keep: &keep }).await
+    compact(
+        store,
+        user_id,
+        key,
+        opened,
+        IndexBound { live, keep: &keep },
+    )
+    .await
 }
 
 /// Compacts the index at `key` (see [`index::compaction`]). The sessions it lets go of are ended
@@ -271,6 +279,7 @@ async fn make_room(
 /// added meanwhile compacts again from a fresh read, and what was ended stays ended.
 async fn compact(
     store: &dyn Store,
+    user_id: &str,
     key: &str,
     opened: &IndexEntry,
     bound: IndexBound<'_>,
@@ -283,7 +292,7 @@ async fn compact(
             return Ok(());
         };
         for oldest in &compaction.evicted {
-            revoke_with_descendants(store, &oldest.sid, oldest.expires_at).await?;
+            revoke_with_descendants(store, user_id, &oldest.sid, oldest.expires_at).await?;
         }
         let (compacted, lifetime) = (&compaction.compacted, compaction.lifetime);
         if store
@@ -295,28 +304,34 @@ async fn compact(
     }
 }
 
-pub async fn is_revoked(store: &dyn Store, sid: &str) -> Result<bool, StoreError> {
+pub async fn is_revoked(store: &dyn Store, user_id: &str, sid: &str) -> Result<bool, StoreError> {
     Ok(store
-        .get(&store_keys::revoked_session(sid))
+        .get(&store_keys::revoked_session(user_id, sid))
         .await?
         .is_some())
 }
 
-pub async fn get(store: &dyn Store, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
+pub async fn get(
+    store: &dyn Store,
+    user_id: &str,
+    sid: &str,
+) -> Result<Option<SessionRecord>, StoreError> {
     if !is_token_shaped(sid) {
         return Ok(None);
     }
     Ok(
-        records::load::<SessionRecord>(store, &store_keys::session(sid))
+        records::load::<SessionRecord>(store, &store_keys::session(user_id, sid))
             .await?
             .filter(|record| record.expires_at > unix_now()),
     )
 }
 
-/// Ends `sid` (valid until `expires_at`) and every session derived from it, at any depth. Returns
-/// how many live sessions ended, itself included (one ended before is marked again, not counted).
+/// Ends `sid`, a session of `user_id` valid until `expires_at`, and every session derived from
+/// it, at any depth. Returns how many live sessions ended, itself included (one ended before is
+/// marked again, not counted).
 pub async fn revoke_with_descendants(
     store: &dyn Store,
+    user_id: &str,
     sid: &str,
     expires_at: u64,
 ) -> Result<u64, StoreError> {
@@ -334,13 +349,13 @@ pub async fn revoke_with_descendants(
         // Marked before its children are read: see the module's first lines.
         store
             .put(
-                &store_keys::revoked_session(&session.sid),
+                &store_keys::revoked_session(user_id, &session.sid),
                 b"1",
                 Lifetime::Until(session.expires_at.saturating_add(MARK_OUTLIVES_END)),
             )
             .await?;
         if store
-            .take(&store_keys::session(&session.sid))
+            .take(&store_keys::session(user_id, &session.sid))
             .await?
             .is_some()
         {
@@ -348,7 +363,7 @@ pub async fn revoke_with_descendants(
         }
         let now = unix_now();
         pending.extend(
-            index::read(store, &store_keys::derived_sessions(&session.sid))
+            index::read(store, &store_keys::derived_sessions(user_id, &session.sid))
                 .await?
                 .into_iter()
                 .filter(|child| child.expires_at > now),
@@ -366,11 +381,11 @@ pub async fn end_user_sessions(
 ) -> Result<u64, StoreError> {
     let mut ended = 0;
     for entry in index::read(store, &store_keys::user_sessions(user_id)).await? {
-        let Some(record) = get(store, &entry.sid).await? else {
+        let Some(record) = get(store, user_id, &entry.sid).await? else {
             continue;
         };
         if record.user_id == user_id && clients.contains(&record.client) {
-            ended += revoke_with_descendants(store, &entry.sid, record.expires_at).await?;
+            ended += revoke_with_descendants(store, user_id, &entry.sid, record.expires_at).await?;
         }
     }
     Ok(ended)
@@ -393,10 +408,10 @@ pub async fn list(
         .into_iter()
         .enumerate()
     {
-        let Some(record) = get(store, &entry.sid).await? else {
+        let Some(record) = get(store, user_id, &entry.sid).await? else {
             continue;
         };
-        if record.user_id != user_id || is_revoked(store, &entry.sid).await? {
+        if record.user_id != user_id || is_revoked(store, user_id, &entry.sid).await? {
             continue;
         }
         opened_order.push(order);
@@ -418,23 +433,36 @@ pub async fn list(
     Ok(ordered.into_iter().map(|(_, session)| session).collect())
 }
 
-/// The sessions `sid` was derived from, nearest first.
-pub async fn ancestors(store: &dyn Store, sid: &str) -> Result<Vec<String>, StoreError> {
-    match get(store, sid).await?.and_then(|record| record.parent) {
-        Some(parent) => chain_from(store, parent).await,
+/// The sessions `sid`, one of `user_id`'s, was derived from, nearest first.
+pub async fn ancestors(
+    store: &dyn Store,
+    user_id: &str,
+    sid: &str,
+) -> Result<Vec<String>, StoreError> {
+    match get(store, user_id, sid)
+        .await?
+        .and_then(|record| record.parent)
+    {
+        Some(parent) => chain_from(store, user_id, parent).await,
         None => Ok(Vec::new()),
     }
 }
 
-/// `parent` and the sessions it was derived from, nearest first.
-async fn chain_from(store: &dyn Store, parent: String) -> Result<Vec<String>, StoreError> {
+/// `parent`, one of `user_id`'s sessions, and the sessions it was derived from, nearest first.
+async fn chain_from(
+    store: &dyn Store,
+    user_id: &str,
+    parent: String,
+) -> Result<Vec<String>, StoreError> {
     let mut chain = Vec::new();
     let mut next = Some(parent);
     while let Some(parent) = next {
         if chain.contains(&parent) {
             break;
         }
-        next = get(store, &parent).await?.and_then(|record| record.parent);
+        next = get(store, user_id, &parent)
+            .await?
+            .and_then(|record| record.parent);
         chain.push(parent);
     }
     Ok(chain)
@@ -444,11 +472,11 @@ async fn chain_from(store: &dyn Store, parent: String) -> Result<Vec<String>, St
 /// session per period, however many requests and instances see it. Returns the session's
 /// `last_seen_at` as stored afterwards (none once the session is gone), from which the next write
 /// is due.
-pub async fn touch(store: &dyn Store, sid: &str) -> Result<Option<u64>, AuthError> {
+pub async fn touch(store: &dyn Store, user_id: &str, sid: &str) -> Result<Option<u64>, AuthError> {
     let now = unix_now();
     records::update(
         store,
-        &store_keys::session(sid),
+        &store_keys::session(user_id, sid),
         |current: Option<&SessionRecord>| {
             Ok(match current {
                 Some(record)
@@ -480,11 +508,11 @@ impl super::AuthService {
 
     /// `DELETE /auth/sessions/{id}`: ends one of the caller's sessions (and what derives from it).
     pub async fn end_session(&self, caller: &Claims, id: &str) -> Result<(), AuthError> {
-        let record = get(self.store.as_ref(), id)
+        let record = get(self.store.as_ref(), &caller.sub, id)
             .await?
             .filter(|record| record.user_id == caller.sub)
             .ok_or(AuthError::SessionNotFound)?;
-        revoke_with_descendants(self.store.as_ref(), id, record.expires_at).await?;
+        revoke_with_descendants(self.store.as_ref(), &caller.sub, id, record.expires_at).await?;
         Ok(())
     }
 
@@ -492,7 +520,7 @@ impl super::AuthService {
     /// sessions this one was derived from are kept: ending them would end this one too.
     pub async fn end_other_sessions(&self, caller: &Claims) -> Result<u64, AuthError> {
         let store = self.store.as_ref();
-        let keep: HashSet<String> = ancestors(store, &caller.sid)
+        let keep: HashSet<String> = ancestors(store, &caller.sub, &caller.sid)
             .await?
             .into_iter()
             .chain([caller.sid.clone()])
@@ -503,8 +531,10 @@ impl super::AuthService {
                 continue;
             }
             // A session already ended as another's descendant is not counted twice.
-            if let Some(record) = get(store, &session.id).await? {
-                ended += revoke_with_descendants(store, &session.id, record.expires_at).await?;
+            if let Some(record) = get(store, &caller.sub, &session.id).await? {
+                ended +=
+                    revoke_with_descendants(store, &caller.sub, &session.id, record.expires_at)
+                        .await?;
             }
         }
         Ok(ended)
@@ -558,7 +588,7 @@ mod tests {
             .open_session(SessionUser::Known(&user), console_password_login())
             .await
             .unwrap();
-        let key = store_keys::session(&opened.session.sid);
+        let key = store_keys::session(&user.id, &opened.session.sid);
         let record = records::load::<SessionRecord>(store.as_ref(), &key).await;
         let record = SessionRecord {
             last_seen_at: seen_at,
@@ -592,10 +622,14 @@ mod tests {
         }
         service.verify(token).await.unwrap();
         assert_eq!(store.writes_to("session:"), 3, "a minute old: moved");
-        let moved = get(store.as_ref(), &opened.session.sid)
-            .await
-            .unwrap()
-            .unwrap();
+        let moved = get(
+            store.as_ref(),
+            &opened.response.user.id,
+            &opened.session.sid,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert!(moved.last_seen_at > looked_at, "{moved:?}");
     }
 
@@ -606,14 +640,18 @@ mod tests {
         let store = FaultyStore::new();
         let seen_at = unix_now() - 120;
         let (service, opened) = session_last_seen_at(&store, seen_at).await;
-        let key = store_keys::session(&opened.session.sid);
+        let key = store_keys::session(&opened.response.user.id, &opened.session.sid);
         store.fail_next(Calls::Write, &key, Fault::FailBefore);
         let verified = service.verify(&opened.response.access_token).await;
         assert!(verified.is_ok(), "{verified:?}");
-        let kept = get(store.as_ref(), &opened.session.sid)
-            .await
-            .unwrap()
-            .unwrap();
+        let kept = get(
+            store.as_ref(),
+            &opened.response.user.id,
+            &opened.session.sid,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(kept.last_seen_at, seen_at, "the move failed");
     }
 
@@ -684,10 +722,10 @@ mod tests {
         let store = FaultyStore::new();
         // An end a little short of the token's (a racing writer's, another instance's clock).
         let short_end = unix_now() - 10;
-        revoke_with_descendants(store.as_ref(), &sid(1), short_end)
+        revoke_with_descendants(store.as_ref(), "u", &sid(1), short_end)
             .await
             .unwrap();
-        assert!(is_revoked(store.as_ref(), &sid(1)).await.unwrap());
+        assert!(is_revoked(store.as_ref(), "u", &sid(1)).await.unwrap());
     }
 
     #[tokio::test]
@@ -708,14 +746,14 @@ mod tests {
         };
         open_any(store.as_ref(), &sid, &record).await;
         let before = store.writes_to("session:");
-        touch(store.as_ref(), &sid).await.unwrap();
-        touch(store.as_ref(), &sid).await.unwrap();
+        touch(store.as_ref(), "u", &sid).await.unwrap();
+        touch(store.as_ref(), "u", &sid).await.unwrap();
         assert_eq!(
             store.writes_to("session:"),
             before + 1,
             "one move, then fresh"
         );
-        let moved = get(store.as_ref(), &sid).await.unwrap().unwrap();
+        let moved = get(store.as_ref(), "u", &sid).await.unwrap().unwrap();
         assert!(moved.last_seen_at >= now);
     }
 
@@ -757,7 +795,7 @@ mod tests {
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();
         }
-        let derived = index::read(store.as_ref(), &store_keys::derived_sessions(&parent))
+        let derived = index::read(store.as_ref(), &store_keys::derived_sessions("u", &parent))
             .await
             .unwrap();
         let users = index::read(store.as_ref(), &store_keys::user_sessions("u"))
@@ -766,7 +804,7 @@ mod tests {
         for child in &children {
             assert!(derived.iter().any(|entry| &entry.sid == child), "{child}");
             assert!(users.iter().any(|entry| &entry.sid == child), "{child}");
-            assert!(!is_revoked(store.as_ref(), child).await.unwrap());
+            assert!(!is_revoked(store.as_ref(), "u", child).await.unwrap());
         }
     }
 
@@ -778,19 +816,19 @@ mod tests {
         for n in 1..=MAX_DERIVED_PER_SESSION + 5 {
             open_any(store.as_ref(), &sid(n), &session_of("u", Some(&parent))).await;
         }
-        let derived = index::read(store.as_ref(), &store_keys::derived_sessions(&parent))
+        let derived = index::read(store.as_ref(), &store_keys::derived_sessions("u", &parent))
             .await
             .unwrap();
         assert_eq!(derived.len(), MAX_DERIVED_PER_SESSION);
         for n in 1..=5 {
             assert!(
-                is_revoked(store.as_ref(), &sid(n)).await.unwrap(),
+                is_revoked(store.as_ref(), "u", &sid(n)).await.unwrap(),
                 "oldest {n} ended"
             );
         }
-        assert!(!is_revoked(store.as_ref(), &sid(6)).await.unwrap());
+        assert!(!is_revoked(store.as_ref(), "u", &sid(6)).await.unwrap());
         assert!(
-            !is_revoked(store.as_ref(), &parent).await.unwrap(),
+            !is_revoked(store.as_ref(), "u", &parent).await.unwrap(),
             "the parent lives on"
         );
     }
@@ -806,10 +844,10 @@ mod tests {
         // The user is at the bound, and the oldest session is the one deriving the next.
         let child = sid(MAX_SESSIONS_PER_USER);
         open_any(store.as_ref(), &child, &session_of("u", Some(&parent))).await;
-        assert!(!is_revoked(store.as_ref(), &parent).await.unwrap());
-        assert!(!is_revoked(store.as_ref(), &child).await.unwrap());
+        assert!(!is_revoked(store.as_ref(), "u", &parent).await.unwrap());
+        assert!(!is_revoked(store.as_ref(), "u", &child).await.unwrap());
         assert!(
-            is_revoked(store.as_ref(), &sid(1)).await.unwrap(),
+            is_revoked(store.as_ref(), "u", &sid(1)).await.unwrap(),
             "the oldest other ended"
         );
         let listed = list(store.as_ref(), "u", &child).await.unwrap();
@@ -834,7 +872,7 @@ mod tests {
         // housekeeping that failed), and the oldest stays listed, so "log out everywhere" still
         // finds it.
         let oldest = sid(1);
-        let mark = store_keys::revoked_session(&oldest);
+        let mark = store_keys::revoked_session("u", &oldest);
         store.fail_next(Calls::Write, &mark, Fault::FailBefore);
         let next = sid(MAX_SESSIONS_PER_USER + 1);
         open_any(store.as_ref(), &next, &console_of("u", None)).await;
@@ -843,11 +881,11 @@ mod tests {
             .await
             .unwrap();
         assert!(listed.iter().any(|entry| entry.sid == oldest));
-        assert!(!is_revoked(store.as_ref(), &oldest).await.unwrap());
+        assert!(!is_revoked(store.as_ref(), "u", &oldest).await.unwrap());
         // The next login past the bound ends it, and only then drops its line.
         let later = sid(MAX_SESSIONS_PER_USER + 2);
         open_any(store.as_ref(), &later, &console_of("u", None)).await;
-        assert!(is_revoked(store.as_ref(), &oldest).await.unwrap());
+        assert!(is_revoked(store.as_ref(), "u", &oldest).await.unwrap());
         let listed = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
             .unwrap();
@@ -870,10 +908,13 @@ mod tests {
         let grandchild = session_of("u", Some(&parent));
         open_any(store.as_ref(), &child, &grandchild).await;
         for kept in [&grandparent, &parent, &child] {
-            assert!(!is_revoked(store.as_ref(), kept).await.unwrap(), "{kept}");
+            assert!(
+                !is_revoked(store.as_ref(), "u", kept).await.unwrap(),
+                "{kept}"
+            );
         }
         assert!(
-            is_revoked(store.as_ref(), &sid(2)).await.unwrap(),
+            is_revoked(store.as_ref(), "u", &sid(2)).await.unwrap(),
             "the oldest console not in the chain ended"
         );
     }
@@ -894,7 +935,7 @@ mod tests {
         let redeem = |record| open(store.as_ref(), &id, record, Claim::FirstRecord, None);
         assert!(redeem(&first).await.unwrap().made);
         assert!(!redeem(&again).await.unwrap().made);
-        let kept = get(store.as_ref(), &sid(1)).await.unwrap().unwrap();
+        let kept = get(store.as_ref(), "u", &sid(1)).await.unwrap().unwrap();
         assert_eq!((kept.ip, kept.device_name), (first.ip, first.device_name));
         assert_eq!(kept.expires_at, first.expires_at);
     }
@@ -916,12 +957,12 @@ mod tests {
             open_any(store.as_ref(), &sid(n), &console).await;
         }
         assert!(
-            !is_revoked(store.as_ref(), &phone).await.unwrap(),
+            !is_revoked(store.as_ref(), "u", &phone).await.unwrap(),
             "the phone stays"
         );
         for n in 1..=6 {
             assert!(
-                is_revoked(store.as_ref(), &sid(n)).await.unwrap(),
+                is_revoked(store.as_ref(), "u", &sid(n)).await.unwrap(),
                 "console {n} ended"
             );
         }

@@ -2,6 +2,9 @@
 //! `get` also in a read transaction wherever it is asked. Records carry their expiry, and an index by
 //! expiry lets the purge find expired records without scanning everything.
 //!
+//! Records are stored under their names alone: one file keeps them all, so a key's group (see
+//! [`crate::store::in_group`]) places them nowhere.
+//!
 //! An operation that fails with [`StoreError::Corrupt`] has written nothing (it decodes before it
 //! writes), so the batch it ran in can still commit; any other error leaves the transaction unusable.
 
@@ -12,6 +15,7 @@ use redb::{
     WriteTransaction,
 };
 
+use crate::store::key_groups::record_name;
 use crate::store::{Lifetime, StoreError};
 
 /// Key -> (expiry in Unix milliseconds, or `None` to live forever; the value bytes).
@@ -46,7 +50,7 @@ impl CommittedRecords {
     }
 
     pub(super) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(guard) = self.records.get(key).map_err(storage_error)? else {
+        let Some(guard) = self.records.get(record_name(key)).map_err(storage_error)? else {
             return Ok(None);
         };
         let (expires_at, value) = guard.value();
@@ -182,7 +186,7 @@ impl<'txn> Records<'txn> {
 
     /// The record under `key` with its expiry, unless there is none or it has expired.
     fn live(&self, key: &str) -> Result<Option<StoredRecord>, StoreError> {
-        let Some(guard) = self.records.get(key).map_err(storage_error)? else {
+        let Some(guard) = self.records.get(record_name(key)).map_err(storage_error)? else {
             return Ok(None);
         };
         let (expires_at, value) = guard.value();
@@ -198,6 +202,7 @@ impl<'txn> Records<'txn> {
         value: &[u8],
         expires_at: Option<u64>,
     ) -> Result<(), StoreError> {
+        let key = record_name(key);
         let previous_expiry = self
             .records
             .insert(key, (expires_at, value))
@@ -223,6 +228,7 @@ impl<'txn> Records<'txn> {
 
     /// Removes the record under `key`, live or expired, and returns it.
     fn remove(&mut self, key: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let key = record_name(key);
         let removed = self
             .records
             .remove(key)

@@ -4,7 +4,11 @@
 //! deployment's records stay where they are. On a Cluster the part after the kind is a hash tag
 //! (`meeteasy:scene:{S}`): a scene's record, its QR and its change channel
 //! (`meeteasy:notify:scene-changed:{S}`) all live on one slot, so any script over them touches one
-//! slot and the scene's wake-ups travel over that slot's sharded pub/sub.
+//! slot and the scene's wake-ups travel over that slot's sharded pub/sub. A key placed in a group
+//! ([`crate::store::in_group`]) takes the group as its tag instead (`meeteasy:session:{G}:S`), so
+//! the group's records share a slot; elsewhere it is spelled by its name alone.
+
+use crate::store::key_groups;
 
 /// Prefix of every key this server writes.
 const KEY_PREFIX: &str = "meeteasy:";
@@ -26,11 +30,30 @@ impl KeyLayout {
         format!("{NOTIFY_CHANNEL_PREFIX}{}", self.spell(topic))
     }
 
-    fn spell(self, name: &str) -> String {
+    /// The hash tag of `key` as spelled here: what decides its slot on a Cluster.
+    pub(super) fn tag(self, key: &str) -> Option<String> {
         match self {
-            Self::Plain => name.to_owned(),
+            Self::Plain => None,
+            Self::Tagged => {
+                let spelled = self.spell(key);
+                let (_, after_open) = spelled.split_once('{')?;
+                let (tag, _) = after_open.split_once('}')?;
+                (!tag.is_empty()).then(|| tag.to_owned())
+            }
+        }
+    }
+
+    fn spell(self, key: &str) -> String {
+        let (group, name) = key_groups::split(key);
+        match (self, group) {
+            (Self::Plain, _) => name.to_owned(),
+            // `kind:rest` -> `kind:{group}:rest`.
+            (Self::Tagged, Some(group)) => match name.split_once(':') {
+                Some((kind, rest)) => format!("{kind}:{{{group}}}:{rest}"),
+                None => format!("{{{group}}}:{name}"),
+            },
             // `kind:rest` -> `kind:{rest}`; a name without a kind is its own tag.
-            Self::Tagged => match name.split_once(':') {
+            (Self::Tagged, None) => match name.split_once(':') {
                 Some((kind, rest)) => format!("{kind}:{{{rest}}}"),
                 None => format!("{{{name}}}"),
             },
@@ -86,5 +109,41 @@ mod tests {
         }
         let channel = KeyLayout::Tagged.channel(&store_keys::scene_changed("abc"));
         assert!(channel.ends_with(":{abc}"), "{channel}");
+    }
+
+    /// Opening a session (a ticket's exchange) writes and reads in one batch the session's records,
+    /// its parent's and its user's, which on a Cluster is one script only if they share a slot.
+    #[test]
+    fn every_key_a_session_is_opened_with_is_tagged_by_its_user() {
+        let keys = [
+            store_keys::session("u-ann", "child"),
+            store_keys::revoked_session("u-ann", "child"),
+            store_keys::derived_sessions("u-ann", "parent"),
+            store_keys::revoked_session("u-ann", "parent"),
+            store_keys::user_sessions("u-ann"),
+            store_keys::user("u-ann"),
+        ];
+        for key in keys {
+            assert_eq!(
+                KeyLayout::Tagged.tag(&key).as_deref(),
+                Some("u-ann"),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            KeyLayout::Tagged.key(&store_keys::session("u-ann", "child")),
+            "meeteasy:session:{u-ann}:child"
+        );
+    }
+
+    /// One server and Sentinel keep the names sessions had before they were grouped by user: a
+    /// token revoked then stays revoked.
+    #[test]
+    fn a_grouped_key_keeps_its_plain_name() {
+        assert_eq!(
+            KeyLayout::Plain.key(&store_keys::revoked_session("u-ann", "abc")),
+            "meeteasy:revoked-sid:abc"
+        );
+        assert_eq!(KeyLayout::Plain.tag("scene:abc"), None);
     }
 }

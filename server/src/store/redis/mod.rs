@@ -3,7 +3,8 @@
 //! (`redis-cluster://`).
 //!
 //! Redis owns expiry (`PX`); the multi-step operations are single commands or Lua scripts over one
-//! key, so they are atomic across instances and touch one cluster slot. All keys live under
+//! key (or one slot's keys, on a Cluster), so they are atomic across instances and touch one
+//! cluster slot. All keys live under
 //! `meeteasy:` ([`keys`] says how they are spelled on a Cluster). Every operation is bounded by
 //! [`OPERATION_TIMEOUT`]: while Redis is down or failing over callers get
 //! [`StoreError::Unavailable`] within seconds, and the connection finds its way back by itself.
@@ -35,10 +36,10 @@ use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
 use self::link::{Handle, Link, SentinelLink, wait_command};
-use self::scripts::{APPEND, COMPARE_AND_SWAP};
+use self::scripts::STEPS;
 use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck, WAIT_TIMEOUT_MS};
 use crate::store::{
-    Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
+    Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount, outcomes,
     run_steps_in_turn,
 };
 
@@ -53,8 +54,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// command queued behind another's `WAIT` may still time out.)
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1800);
 const _: () = assert!(RESPONSE_TIMEOUT.as_millis() > *WAIT_TIMEOUT_MS.end() as u128);
-/// The pause before trying a command again after Redis refused the connection.
-const RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The pause before trying a command again after Redis refused the connection, or a Cluster
+/// node asked to be asked again.
+const RETRY_DELAY_MILLIS: u64 = 100;
+const RETRY_DELAY: Duration = Duration::from_millis(RETRY_DELAY_MILLIS);
+/// The longest pause before asking a Cluster node again (the pauses grow from [`RETRY_DELAY`]).
+const MAX_CLUSTER_RETRY_DELAY_MILLIS: u64 = 500;
 
 pub struct RedisStore {
     link: Link,
@@ -275,6 +280,12 @@ async fn open_cluster(
         .push_sender(push_sender)
         .connection_timeout(CONNECT_TIMEOUT)
         .response_timeout(RESPONSE_TIMEOUT)
+        // A node that answers "not now" (`TRYAGAIN` while a slot's keys are split by a migration,
+        // `CLUSTERDOWN` during a failover) is asked again after a tenth of a second, then up to
+        // half a second, not after the client's own 1.28 s at least: a one-slot batch meets
+        // `TRYAGAIN` for as long as its slot's keys are split, and every operation has 2 s.
+        .min_retry_wait(RETRY_DELAY_MILLIS)
+        .max_retry_wait(MAX_CLUSTER_RETRY_DELAY_MILLIS)
         .build()
         .map_err(|error| {
             StoreError::Unavailable(format!("the cluster seeds are not valid: {error}"))
@@ -382,7 +393,8 @@ impl Store for RedisStore {
             new,
             lifetime,
         };
-        self.write(&self.step_command(&swap)).await
+        let [swapped] = outcomes(self.scripted(&[swap]).await?)?;
+        swapped.written()
     }
 
     async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
@@ -391,15 +403,18 @@ impl Store for RedisStore {
             value,
             lifetime,
         };
-        self.write(&self.step_command(&append)).await
+        let [appended] = outcomes(self.scripted(&[append]).await?)?;
+        appended.length()
     }
 
     /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
-    /// connection, and answers them together. A Cluster spreads a batch's keys over many nodes:
-    /// see [`RedisStore::batch_across_slots`].
+    /// connection, and answers them together. On a Cluster, a batch whose keys share a slot (one
+    /// scene's, one user's sessions: see [`keys`]) runs there as one script; one that spreads over
+    /// several: see [`RedisStore::batch_across_slots`].
     async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
         match self.link {
             Link::Single(_) | Link::Sentinel(_) => self.pipelined(steps).await,
+            Link::Cluster(_) if self.on_one_slot(steps) => self.scripted(steps).await,
             Link::Cluster(_) => self.batch_across_slots(steps).await,
         }
     }
@@ -462,8 +477,8 @@ impl Drop for RedisStore {
 }
 
 impl RedisStore {
-    /// The command carrying out `step`; a compare-and-swap or an append in a pipeline is sent as its
-    /// script's source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
+    /// The command carrying out `step`; a compare-and-swap or an append is a run of [`STEPS`], sent
+    /// as its source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
     fn step_command(&self, step: &Step<'_>) -> Cmd {
         let with_lifetime = |mut command: Cmd, lifetime: Lifetime| {
             if let Some(millis) = px_of(lifetime) {
@@ -493,17 +508,9 @@ impl RedisStore {
                     .clone(),
                 lifetime,
             ),
-            Step::CompareAndSwap {
-                key,
-                expected,
-                new,
-                lifetime,
-            } => self.eval(COMPARE_AND_SWAP, key, &[expected, new], lifetime),
-            Step::Append {
-                key,
-                value,
-                lifetime,
-            } => self.eval(APPEND, key, &[value], lifetime),
+            Step::CompareAndSwap { .. } | Step::Append { .. } => {
+                self.script_command(std::slice::from_ref(step))
+            }
             Step::ClaimSlot { key, lifetime } => redis::cmd("SET")
                 .arg(self.keys.key(key))
                 .arg(b"1")
@@ -516,18 +523,73 @@ impl RedisStore {
 }
 
 impl RedisStore {
-    /// `script` on `key` with `values`, then the lifetime in milliseconds unless it is forever: the
-    /// arguments the scripts in [`scripts`] take.
-    fn eval(&self, script: &str, key: &str, values: &[&[u8]], lifetime: Lifetime) -> Cmd {
+    /// `steps` as one run of [`STEPS`], with the arguments it takes.
+    fn script_command(&self, steps: &[Step<'_>]) -> Cmd {
         let mut command = redis::cmd("EVAL");
-        command.arg(script).arg(1).arg(self.keys.key(key));
-        for value in values {
-            command.arg(*value);
+        command.arg(STEPS).arg(steps.len());
+        for step in steps {
+            command.arg(self.keys.key(step.key()));
         }
-        if let Some(millis) = px_of(lifetime) {
-            command.arg(millis);
+        let millis =
+            |lifetime| px_of(lifetime).map_or_else(String::new, |millis| millis.to_string());
+        for step in steps {
+            match *step {
+                Step::Get(_) => command.arg("get"),
+                Step::Put {
+                    value, lifetime, ..
+                } => command.arg("put").arg(value).arg(millis(lifetime)),
+                Step::InsertNew {
+                    value, lifetime, ..
+                } => command.arg("insert_new").arg(value).arg(millis(lifetime)),
+                Step::CompareAndSwap {
+                    expected,
+                    new,
+                    lifetime,
+                    ..
+                } => command
+                    .arg("compare_and_swap")
+                    .arg(expected)
+                    .arg(new)
+                    .arg(millis(lifetime)),
+                Step::Append {
+                    value, lifetime, ..
+                } => command.arg("append").arg(value).arg(millis(lifetime)),
+                Step::ClaimSlot { lifetime, .. } => {
+                    command.arg("claim_slot").arg(px_millis(lifetime))
+                }
+            };
         }
         command
+    }
+
+    /// Whether every key of `steps` is on one Cluster slot: they share a hash tag.
+    fn on_one_slot(&self, steps: &[Step<'_>]) -> bool {
+        let mut tags = steps.iter().map(|step| self.keys.tag(step.key()));
+        match tags.next() {
+            Some(Some(first)) => tags.all(|tag| tag.as_ref() == Some(&first)),
+            Some(None) | None => false,
+        }
+    }
+
+    /// A batch on one Cluster slot as one script: one command, so a slot caught mid-migration
+    /// either runs all of it where the keys are or none of it (`ASK`, or `TRYAGAIN` until the
+    /// keys are in one place), and it is safe to send again; atomic too, which a batch need not be.
+    /// With writes, its `WAIT` follows it in one pipeline, as a single write's does.
+    async fn scripted(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        let command = self.script_command(steps);
+        let values: Vec<redis::Value> = if steps.iter().any(Step::writes) {
+            self.write(&command).await?
+        } else {
+            self.query(&command).await?
+        };
+        if values.len() != steps.len() {
+            return Err(StoreError::Corrupt(format!(
+                "Redis answered {} of a batch's {} steps",
+                values.len(),
+                steps.len()
+            )));
+        }
+        steps.iter().zip(values).map(outcome_of).collect()
     }
 
     /// `steps` in one pipeline, in order: one round trip. With replicas configured, one `WAIT` at
@@ -567,7 +629,11 @@ impl RedisStore {
                 steps.len()
             )));
         }
-        steps.iter().zip(values).map(outcome_of).collect()
+        steps
+            .iter()
+            .zip(values)
+            .map(|(step, value)| outcome_of((step, answer_of_command(step, value)?)))
+            .collect()
     }
 
     /// A batch on a Cluster: its steps in runs that may overlap, each run sent at once, the runs
@@ -605,7 +671,29 @@ impl RedisStore {
     }
 }
 
-/// A batch step's outcome from Redis's answer to its command.
+/// A step's answer in the answer to the command [`RedisStore::step_command`] made of it: a run of
+/// [`STEPS`] answers a list, of one here.
+fn answer_of_command(step: &Step<'_>, answer: redis::Value) -> Result<redis::Value, StoreError> {
+    match step {
+        Step::CompareAndSwap { .. } | Step::Append { .. } => match answer {
+            redis::Value::Array(answers) => match <[redis::Value; 1]>::try_from(answers) {
+                Ok([only]) => Ok(only),
+                Err(answers) => Err(StoreError::Corrupt(format!(
+                    "Redis answered {} steps of a run of one",
+                    answers.len()
+                ))),
+            },
+            _not_a_list => Err(StoreError::Corrupt(
+                "Redis answered a run of steps with no list".to_owned(),
+            )),
+        },
+        Step::Get(_) | Step::Put { .. } | Step::InsertNew { .. } | Step::ClaimSlot { .. } => {
+            Ok(answer)
+        }
+    }
+}
+
+/// A batch step's outcome from Redis's answer to it.
 fn outcome_of((step, value): (&Step<'_>, redis::Value)) -> Result<Outcome, StoreError> {
     let nonsense =
         |error: redis::ParsingError| StoreError::Corrupt(format!("Redis, in a batch: {error}"));

@@ -234,7 +234,9 @@ async fn a_delivery_collected_again_after_its_session_ended_is_refused_and_stays
 
     let again = service.poll_scene(&scene, &poll_token, WAIT).await;
     assert!(matches!(again, Err(AuthError::SceneExpired)), "{again:?}");
-    let record = sessions::get(store.as_ref(), &claims.sid).await.unwrap();
+    let record = sessions::get(store.as_ref(), &claims.sub, &claims.sid)
+        .await
+        .unwrap();
     assert!(record.is_none(), "the ended session was not brought back");
 }
 
