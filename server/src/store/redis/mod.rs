@@ -36,10 +36,10 @@ use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
 use self::link::{Handle, Link, SentinelLink, wait_command};
-use self::scripts::STEPS;
+use self::scripts::{APPEND, COMPARE_AND_SWAP, STEPS};
 use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck, WAIT_TIMEOUT_MS};
 use crate::store::{
-    Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount, outcomes,
+    Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
     run_steps_in_turn,
 };
 
@@ -280,10 +280,10 @@ async fn open_cluster(
         .push_sender(push_sender)
         .connection_timeout(CONNECT_TIMEOUT)
         .response_timeout(RESPONSE_TIMEOUT)
-        // A node that answers "not now" (`TRYAGAIN` while a slot's keys are split by a migration,
+        // A node that answers "not now" (`TRYAGAIN` to a script over a moving slot's keys,
         // `CLUSTERDOWN` during a failover) is asked again after a tenth of a second, then up to
         // half a second, not after the client's own 1.28 s at least: a one-slot batch meets
-        // `TRYAGAIN` for as long as its slot's keys are split, and every operation has 2 s.
+        // `TRYAGAIN` for as long as its slot is moving, and every operation has 2 s.
         .min_retry_wait(RETRY_DELAY_MILLIS)
         .max_retry_wait(MAX_CLUSTER_RETRY_DELAY_MILLIS)
         .build()
@@ -393,8 +393,7 @@ impl Store for RedisStore {
             new,
             lifetime,
         };
-        let [swapped] = outcomes(self.scripted(&[swap]).await?)?;
-        swapped.written()
+        self.write(&self.step_command(&swap)).await
     }
 
     async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
@@ -403,18 +402,17 @@ impl Store for RedisStore {
             value,
             lifetime,
         };
-        let [appended] = outcomes(self.scripted(&[append]).await?)?;
-        appended.length()
+        self.write(&self.step_command(&append)).await
     }
 
     /// One pipeline on one server or a Sentinel's master: Redis runs its commands in order, on one
-    /// connection, and answers them together. On a Cluster, a batch whose keys share a slot (one
-    /// scene's, one user's sessions: see [`keys`]) runs there as one script; one that spreads over
-    /// several: see [`RedisStore::batch_across_slots`].
+    /// connection, and answers them together. On a Cluster, a batch that writes to keys sharing a
+    /// slot (one scene's, one user's sessions: see [`keys`]) runs there as one script; reads alone,
+    /// or steps spread over several slots: see [`RedisStore::batch_across_slots`].
     async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
         match self.link {
             Link::Single(_) | Link::Sentinel(_) => self.pipelined(steps).await,
-            Link::Cluster(_) if self.on_one_slot(steps) => self.scripted(steps).await,
+            Link::Cluster(_) if self.writes_on_one_slot(steps) => self.scripted(steps).await,
             Link::Cluster(_) => self.batch_across_slots(steps).await,
         }
     }
@@ -477,8 +475,8 @@ impl Drop for RedisStore {
 }
 
 impl RedisStore {
-    /// The command carrying out `step`; a compare-and-swap or an append is a run of [`STEPS`], sent
-    /// as its source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
+    /// The command carrying out `step`; a compare-and-swap or an append in a pipeline is sent as its
+    /// script's source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
     fn step_command(&self, step: &Step<'_>) -> Cmd {
         let with_lifetime = |mut command: Cmd, lifetime: Lifetime| {
             if let Some(millis) = px_of(lifetime) {
@@ -508,9 +506,17 @@ impl RedisStore {
                     .clone(),
                 lifetime,
             ),
-            Step::CompareAndSwap { .. } | Step::Append { .. } => {
-                self.script_command(std::slice::from_ref(step))
-            }
+            Step::CompareAndSwap {
+                key,
+                expected,
+                new,
+                lifetime,
+            } => self.eval(COMPARE_AND_SWAP, key, &[expected, new], lifetime),
+            Step::Append {
+                key,
+                value,
+                lifetime,
+            } => self.eval(APPEND, key, &[value], lifetime),
             Step::ClaimSlot { key, lifetime } => redis::cmd("SET")
                 .arg(self.keys.key(key))
                 .arg(b"1")
@@ -523,6 +529,18 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// `script` on `key` with `values`, then the lifetime: the arguments the scripts in [`scripts`]
+    /// take.
+    fn eval(&self, script: &str, key: &str, values: &[&[u8]], lifetime: Lifetime) -> Cmd {
+        let mut command = redis::cmd("EVAL");
+        command.arg(script).arg(1).arg(self.keys.key(key));
+        for value in values {
+            command.arg(*value);
+        }
+        command.arg(lua_lifetime(lifetime));
+        command
+    }
+
     /// `steps` as one run of [`STEPS`], with the arguments it takes.
     fn script_command(&self, steps: &[Step<'_>]) -> Cmd {
         let mut command = redis::cmd("EVAL");
@@ -530,8 +548,7 @@ impl RedisStore {
         for step in steps {
             command.arg(self.keys.key(step.key()));
         }
-        let millis =
-            |lifetime| px_of(lifetime).map_or_else(String::new, |millis| millis.to_string());
+        let millis = lua_lifetime;
         for step in steps {
             match *step {
                 Step::Get(_) => command.arg("get"),
@@ -562,8 +579,12 @@ impl RedisStore {
         command
     }
 
-    /// Whether every key of `steps` is on one Cluster slot: they share a hash tag.
-    fn on_one_slot(&self, steps: &[Step<'_>]) -> bool {
+    /// Whether `steps` write a record and every key of them is on one Cluster slot (they share a
+    /// hash tag). Reads and slots alone are sent side by side, one command each, as cheaply.
+    fn writes_on_one_slot(&self, steps: &[Step<'_>]) -> bool {
+        if !steps.iter().any(Step::writes) {
+            return false;
+        }
         let mut tags = steps.iter().map(|step| self.keys.tag(step.key()));
         match tags.next() {
             Some(Some(first)) => tags.all(|tag| tag.as_ref() == Some(&first)),
@@ -572,16 +593,12 @@ impl RedisStore {
     }
 
     /// A batch on one Cluster slot as one script: one command, so a slot caught mid-migration
-    /// either runs all of it where the keys are or none of it (`ASK`, or `TRYAGAIN` until the
-    /// keys are in one place), and it is safe to send again; atomic too, which a batch need not be.
-    /// With writes, its `WAIT` follows it in one pipeline, as a single write's does.
+    /// either runs all of it where the keys are or none of it (`ASK`; `TRYAGAIN` until the move
+    /// is done, when one key is on neither side, a new one say), and it is safe to send again;
+    /// atomic too, which a batch need not be.
+    /// Its `WAIT` follows it in one pipeline, as a single write's does.
     async fn scripted(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        let command = self.script_command(steps);
-        let values: Vec<redis::Value> = if steps.iter().any(Step::writes) {
-            self.write(&command).await?
-        } else {
-            self.query(&command).await?
-        };
+        let values: Vec<redis::Value> = self.write(&self.script_command(steps)).await?;
         if values.len() != steps.len() {
             return Err(StoreError::Corrupt(format!(
                 "Redis answered {} of a batch's {} steps",
@@ -629,11 +646,7 @@ impl RedisStore {
                 steps.len()
             )));
         }
-        steps
-            .iter()
-            .zip(values)
-            .map(|(step, value)| outcome_of((step, answer_of_command(step, value)?)))
-            .collect()
+        steps.iter().zip(values).map(outcome_of).collect()
     }
 
     /// A batch on a Cluster: its steps in runs that may overlap, each run sent at once, the runs
@@ -671,28 +684,6 @@ impl RedisStore {
     }
 }
 
-/// A step's answer in the answer to the command [`RedisStore::step_command`] made of it: a run of
-/// [`STEPS`] answers a list, of one here.
-fn answer_of_command(step: &Step<'_>, answer: redis::Value) -> Result<redis::Value, StoreError> {
-    match step {
-        Step::CompareAndSwap { .. } | Step::Append { .. } => match answer {
-            redis::Value::Array(answers) => match <[redis::Value; 1]>::try_from(answers) {
-                Ok([only]) => Ok(only),
-                Err(answers) => Err(StoreError::Corrupt(format!(
-                    "Redis answered {} steps of a run of one",
-                    answers.len()
-                ))),
-            },
-            _not_a_list => Err(StoreError::Corrupt(
-                "Redis answered a run of steps with no list".to_owned(),
-            )),
-        },
-        Step::Get(_) | Step::Put { .. } | Step::InsertNew { .. } | Step::ClaimSlot { .. } => {
-            Ok(answer)
-        }
-    }
-}
-
 /// A batch step's outcome from Redis's answer to it.
 fn outcome_of((step, value): (&Step<'_>, redis::Value)) -> Result<Outcome, StoreError> {
     let nonsense =
@@ -721,6 +712,11 @@ async fn bounded<T>(
                 "Redis did not answer within {OPERATION_TIMEOUT:?}"
             )))
         })
+}
+
+/// A lifetime as the scripts take it: milliseconds, or nothing for a record without expiry.
+fn lua_lifetime(lifetime: Lifetime) -> String {
+    px_of(lifetime).map_or_else(String::new, |millis| millis.to_string())
 }
 
 /// A lifetime as `PX` milliseconds, or `None` for a record without expiry. An end in Unix time
