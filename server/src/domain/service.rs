@@ -382,13 +382,8 @@ impl AuthService {
             },
             None => gone,
         };
-        sessions::revoke_with_descendants(
-            self.store.as_ref(),
-            &claims.sub,
-            &claims.sid,
-            claims.exp,
-        )
-        .await?;
+        // Ended as a logout ends it: it and whatever may have derived from it meanwhile.
+        self.logout(claims).await?;
         Err(refusal)
     }
 

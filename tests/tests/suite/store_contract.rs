@@ -1024,12 +1024,7 @@ async fn redis_cluster_follows_a_slot_moved_to_another_master() {
 ///   keys are split: asked again, it runs once they are all on the new master.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_batch_meets_a_slot_half_migrated() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let store = RedisStore::open(&cluster.settings())
-        .await
-        .expect("open the cluster store");
+    let (cluster, store) = a_store_on_a_cluster().await;
     store
         .put("user:u1", b"ann", Lifetime::Forever)
         .await
@@ -1138,12 +1133,7 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
 /// scripts, a `SET` and three `GET`s over three slots, in two round trips.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_opens_a_derived_session_in_one_command() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let store = RedisStore::open(&cluster.settings())
-        .await
-        .expect("open the cluster store");
+    let (cluster, store) = a_store_on_a_cluster().await;
     open_any(&store, &sid("parent"), &session_of("u-gil", 0, 600, None)).await;
     let ports = cluster.ports();
     for port in &ports {
@@ -1185,12 +1175,7 @@ async fn redis_cluster_opens_a_derived_session_in_one_command() {
 /// (whose pipeline for each slot ends in that slot's master's `WAIT`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_waits_for_the_replica_of_the_written_keys_master() {
-    let mut cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let store = RedisStore::open(&cluster.settings())
-        .await
-        .expect("open the cluster store");
+    let (mut cluster, store) = a_store_on_a_cluster().await;
     let unreplicated = cluster.kill_a_replica();
     // Scenes 0 to 11 fall on all three masters (3 to 5 each): each refused one waits the whole
     // replica timeout.
@@ -1625,6 +1610,17 @@ async fn wait_until_gone(store: &Arc<dyn Store>, key: &str) {
         assert!(Instant::now() < deadline, "{key} outlived its lifetime");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A fresh Cluster, and a store on it.
+async fn a_store_on_a_cluster() -> (RedisCluster, RedisStore) {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let store = RedisStore::open(&cluster.settings())
+        .await
+        .expect("open the cluster store");
+    (cluster, store)
 }
 
 /// A fresh Cluster, and two stores on it as two server instances would open them.

@@ -600,6 +600,13 @@ mod tests {
         (service, opened)
     }
 
+    /// The record of the session `opened`, which must be there.
+    async fn record_of(store: &dyn Store, opened: &OpenedSession) -> SessionRecord {
+        let owner = &opened.response.user.id;
+        let record = get(store, owner, &opened.session.sid).await.unwrap();
+        record.expect("the session's record")
+    }
+
     /// The next move is due a minute after the stored `last_seen_at`, not a minute after this
     /// instance last looked: a session last seen 58 s ago (by another instance, say) is moved as
     /// soon as that minute is over.
@@ -622,14 +629,7 @@ mod tests {
         }
         service.verify(token).await.unwrap();
         assert_eq!(store.writes_to("session:"), 3, "a minute old: moved");
-        let moved = get(
-            store.as_ref(),
-            &opened.response.user.id,
-            &opened.session.sid,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let moved = record_of(store.as_ref(), &opened).await;
         assert!(moved.last_seen_at > looked_at, "{moved:?}");
     }
 
@@ -644,14 +644,7 @@ mod tests {
         store.fail_next(Calls::Write, &key, Fault::FailBefore);
         let verified = service.verify(&opened.response.access_token).await;
         assert!(verified.is_ok(), "{verified:?}");
-        let kept = get(
-            store.as_ref(),
-            &opened.response.user.id,
-            &opened.session.sid,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let kept = record_of(store.as_ref(), &opened).await;
         assert_eq!(kept.last_seen_at, seen_at, "the move failed");
     }
 

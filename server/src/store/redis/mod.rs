@@ -598,15 +598,7 @@ impl RedisStore {
     /// atomic too, which a batch need not be.
     /// Its `WAIT` follows it in one pipeline, as a single write's does.
     async fn scripted(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        let values: Vec<redis::Value> = self.write(&self.script_command(steps)).await?;
-        if values.len() != steps.len() {
-            return Err(StoreError::Corrupt(format!(
-                "Redis answered {} of a batch's {} steps",
-                values.len(),
-                steps.len()
-            )));
-        }
-        steps.iter().zip(values).map(outcome_of).collect()
+        outcomes_of(steps, self.write(&self.script_command(steps)).await?)
     }
 
     /// `steps` in one pipeline, in order: one round trip. With replicas configured, one `WAIT` at
@@ -639,14 +631,7 @@ impl RedisStore {
                 None => return Err(StoreError::Corrupt("Redis answered no WAIT".to_owned())),
             }
         }
-        if values.len() != steps.len() {
-            return Err(StoreError::Corrupt(format!(
-                "Redis answered {} of a batch's {} commands",
-                values.len(),
-                steps.len()
-            )));
-        }
-        steps.iter().zip(values).map(outcome_of).collect()
+        outcomes_of(steps, values)
     }
 
     /// A batch on a Cluster: its steps in runs that may overlap, each run sent at once, the runs
@@ -682,6 +667,18 @@ impl RedisStore {
         }
         Ok(outcomes)
     }
+}
+
+/// Each step's outcome from Redis's answers, one per step.
+fn outcomes_of(steps: &[Step<'_>], answers: Vec<redis::Value>) -> Result<Vec<Outcome>, StoreError> {
+    if answers.len() != steps.len() {
+        return Err(StoreError::Corrupt(format!(
+            "Redis answered {} of a batch's {} steps",
+            answers.len(),
+            steps.len()
+        )));
+    }
+    steps.iter().zip(answers).map(outcome_of).collect()
 }
 
 /// A batch step's outcome from Redis's answer to it.
