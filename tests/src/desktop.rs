@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -211,8 +211,8 @@ impl Desktop {
     }
 
     async fn driver_on_bus(&self, server_url: &str, bus_address: &str) -> Driver {
-        let port = free_port();
-        let native_port = free_port();
+        let port = driver_port(None);
+        let native_port = driver_port(Some(port));
         // tauri-driver, WebKitWebDriver and the consoles they start all write here (inherited stderr).
         let log = self.dir.path().join(format!("tauri-driver-{port}.log"));
         let log_file = std::fs::File::create(&log).expect("create the tauri-driver log");
@@ -590,8 +590,43 @@ fn first_line(child: &mut Child, what: &str) -> String {
     line
 }
 
+/// Where the kernel's ephemeral ports begin when /proc does not say (Linux's default).
+const DEFAULT_EPHEMERAL_START: u16 = 32768;
+/// Ports below this one need privileges.
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
+/// A port, other than `taken`, for tauri-driver or WebKitWebDriver to listen on: free now, and one
+/// the kernel does not hand out by itself.
+///
+/// The driver binds it only once it has started, so it must stay free until then. A port found by
+/// binding port 0 comes from the ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), where
+/// every other test's port-0 bind and outgoing connection takes its ports too, and one of them may
+/// take it in between: the driver would then never listen. Below that range a port is taken only by
+/// number, and nothing else in the suite picks one there. A precaution: no failure was traced to it.
+fn driver_port(taken: Option<u16>) -> u16 {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(DEFAULT_EPHEMERAL_START);
+    let below_range = ephemeral_start.saturating_sub(FIRST_UNPRIVILEGED_PORT);
+    if below_range == 0 {
+        // Every unprivileged port is ephemeral on this machine: nowhere to step aside to.
+        return free_port();
+    }
+    for _attempt in 0..100 {
+        let mut random = [0; 2];
+        getrandom::fill(&mut random).expect("random bytes from the OS");
+        let port = FIRST_UNPRIVILEGED_PORT + u16::from_ne_bytes(random) % below_range;
+        if Some(port) != taken && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range (from {ephemeral_start}) in 100 tries");
+}
+
+/// A port nothing listens on right now, from the ephemeral range (the OS picks it).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("a free port")
