@@ -1,8 +1,80 @@
 //! A thin client for calling the contract's endpoints in tests and reading their answers.
 
+use meeteasy_protocol::{WeChatLoginRequest, WeChatLoginResponse};
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// The endpoints of one server at its base URL, whether it runs in process ([`TestServer`]) or as
+/// a `meeteasy-auth serve` process: steps written against this run against either.
+///
+/// [`TestServer`]: crate::server::TestServer
+pub struct ServerApi {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl ServerApi {
+    pub fn new(base_url: String) -> ServerApi {
+        ServerApi {
+            base_url,
+            http: crate::server::http_client(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> Reply {
+        send(with_bearer(
+            self.http.post(self.url(path)).json(&body),
+            bearer,
+        ))
+        .await
+    }
+
+    pub async fn post_empty(&self, path: &str, bearer: Option<&str>) -> Reply {
+        send(with_bearer(self.http.post(self.url(path)), bearer)).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        send(with_bearer(self.http.get(self.url(path)), bearer)).await
+    }
+
+    pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
+        send(with_bearer(self.http.delete(self.url(path)), bearer)).await
+    }
+
+    /// A mini program login as dev user `name` (organizer unless the name starts with `guest`), on
+    /// a server in dev mode.
+    pub async fn dev_login(&self, name: &str) -> WeChatLoginResponse {
+        let response = self
+            .http
+            .post(self.url("/auth/wechat/login"))
+            .json(&WeChatLoginRequest {
+                code: format!("dev:{name}"),
+                app: None,
+                scene: None,
+                device_name: None,
+            })
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(
+            response.status(),
+            200,
+            "dev login of {name}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        response.json().await.expect("a login response")
+    }
+}
 
 /// What an endpoint answered.
 #[derive(Debug)]

@@ -13,20 +13,21 @@ use meeteasy_auth::store::Store;
 use meeteasy_devtools::dev_mode::{self, DevMode};
 use meeteasy_devtools::fake_wechat::FakeHandle;
 use meeteasy_protocol::Secret;
-use meeteasy_protocol::{User, WeChatLoginRequest, WeChatLoginResponse};
+use meeteasy_protocol::{User, WeChatLoginResponse};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, Reply};
+use crate::api::{Reply, ServerApi};
 
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub base_url: String,
     /// The address it is reached at (loopback when it listens on every address).
     pub addr: SocketAddr,
-    http: reqwest::Client,
+    /// Its endpoints, over HTTP at `base_url`.
+    api: ServerApi,
     service: Arc<AuthService>,
     store: Arc<dyn Store>,
     dev_wechat: Option<FakeHandle>,
@@ -167,10 +168,11 @@ impl TestServer {
         } else {
             addr
         };
+        let base_url = format!("http://{reach}");
         TestServer {
-            base_url: format!("http://{reach}"),
+            api: ServerApi::new(base_url.clone()),
+            base_url,
             addr: reach,
-            http: http_client(),
             service,
             store,
             dev_wechat,
@@ -181,11 +183,16 @@ impl TestServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        self.api.url(path)
     }
 
     pub fn http(&self) -> &reqwest::Client {
-        &self.http
+        self.api.http()
+    }
+
+    /// Its endpoints, for steps that also run against a `serve` process.
+    pub fn api(&self) -> &ServerApi {
+        &self.api
     }
 
     pub fn service(&self) -> &Arc<AuthService> {
@@ -208,46 +215,24 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value, bearer: Option<&str>) -> Reply {
-        api::send(api::with_bearer(
-            self.http.post(self.url(path)).json(&body),
-            bearer,
-        ))
-        .await
+        self.api.post(path, body, bearer).await
     }
 
     pub async fn post_empty(&self, path: &str, bearer: Option<&str>) -> Reply {
-        api::send(api::with_bearer(self.http.post(self.url(path)), bearer)).await
+        self.api.post_empty(path, bearer).await
     }
 
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
-        api::send(api::with_bearer(self.http.get(self.url(path)), bearer)).await
+        self.api.get(path, bearer).await
     }
 
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
-        api::send(api::with_bearer(self.http.delete(self.url(path)), bearer)).await
+        self.api.delete(path, bearer).await
     }
 
     /// A mini program login as dev user `name` (organizer unless the name starts with `guest`).
     pub async fn dev_login(&self, name: &str) -> WeChatLoginResponse {
-        let response = self
-            .http
-            .post(self.url("/auth/wechat/login"))
-            .json(&WeChatLoginRequest {
-                code: format!("dev:{name}"),
-                app: None,
-                scene: None,
-                device_name: None,
-            })
-            .send()
-            .await
-            .expect("the server answers");
-        assert_eq!(
-            response.status(),
-            200,
-            "dev login of {name}: {}",
-            response.text().await.unwrap_or_default()
-        );
-        response.json().await.expect("a login response")
+        self.api.dev_login(name).await
     }
 
     /// Adds a user who logs in with `password`, as `meeteasy-auth users add` does.

@@ -1,19 +1,20 @@
-//! A Sentinel failover in the middle of the flows: the master is killed while a console waits for
-//! its confirmation. Meanwhile every answer is a success or `503 store_unavailable` within seconds;
-//! service is back within 30 s; and nothing a user was told about is lost: a ticket minted before
-//! still exchanges, one exchanged before stays used, the waiting console gets its confirmation, a
-//! revoked session stays revoked.
+//! A Sentinel failover in the middle of the flows, over plain TCP and over TLS only: the master is
+//! killed while a console waits for its confirmation. Meanwhile every answer is a success or
+//! `503 store_unavailable` within seconds; service is back within 30 s; and nothing a user was told
+//! about is lost: a ticket minted before still exchanges, one exchanged before stays used, the
+//! waiting console gets its confirmation, a revoked session stays revoked.
 
 use std::time::{Duration, Instant};
 
-use meeteasy_auth::config::StoreLocation;
+use meeteasy_auth::config::{RedisSettings, StoreLocation};
 use meeteasy_protocol::CreateSceneResponse;
-use meeteasy_tests::api::Reply;
+use meeteasy_tests::api::{Reply, ServerApi};
 use meeteasy_tests::redis_deployments::RedisSentinels;
 use meeteasy_tests::server::TestServer;
 use serde_json::json;
 
 use crate::flows::{islogin_path, scene_path};
+use crate::redis_tls::{Served, with_a_ca};
 
 /// How long service may be gone after the master dies.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(30);
@@ -28,7 +29,39 @@ async fn a_sentinel_failover_loses_nothing_acknowledged() {
         .expect("the sentinel deployment starts");
     let store = StoreLocation::Redis(redis.settings());
     let server = TestServer::start_with(|s| s.store = store).await;
+    loses_nothing_acknowledged(server.api(), &mut redis).await;
+}
 
+/// The same failover on a deployment speaking only TLS (`rediss-sentinel://`): the server finds the
+/// new master by asking the sentinels over TLS, and reaches it, its replication wait and its
+/// pub/sub over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_over_tls_loses_nothing_acknowledged() {
+    let (ca, mut redis) = with_a_ca(|ca| RedisSentinels::start_tls(2, ca)).await;
+    // The `serve` binary rather than an in-process server: it trusts the test CA through
+    // SSL_CERT_FILE, which set in this process would change the trust of every test running in it.
+    let replicas = redis_table(&redis.settings());
+    let served = Served::start_configured(&ca, &redis.url(), &replicas).await;
+    loses_nothing_acknowledged(served.api(), &mut redis).await;
+    served.stop().await;
+}
+
+/// The `[redis]` table of a `serve` config that waits for replicas as `settings` do, so the
+/// server on a URL acknowledges writes as the in-process one on those settings does.
+fn redis_table(settings: &RedisSettings) -> String {
+    let ack = settings
+        .replica_ack
+        .expect("the deployment's writes wait for a replica");
+    format!(
+        "[redis]\nwait_replicas = {}\nwait_timeout_ms = {}\n",
+        ack.replicas,
+        ack.timeout.as_millis()
+    )
+}
+
+/// The failover's steps against `server`, a dev-mode server on `redis`: flows before the kill,
+/// the kill while a console waits, and what must hold after it.
+async fn loses_nothing_acknowledged(server: &ServerApi, redis: &mut RedisSentinels) {
     let ticket_holder = server.dev_login("tess").await;
     let spent = json!({"login_ticket": server.dev_login("tess").await.login_ticket});
     let exchanged = server

@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
 use meeteasy_protocol::CreateSceneResponse;
-use meeteasy_tests::api::{self, Reply};
+use meeteasy_tests::api::{Reply, ServerApi};
 use meeteasy_tests::auth_process::{ServeProcess, auth_binary, auth_command, run_with_stdin};
 use meeteasy_tests::redis_deployments::{RedisCluster, RedisSentinels, redis_cli};
 use meeteasy_tests::redis_server::RedisServer;
@@ -73,7 +73,7 @@ async fn serve_runs_on_sentinels_speaking_only_tls() {
 
 /// A fresh test CA, and a deployment `start` started with its certificate (on a blocking thread:
 /// it waits for its processes).
-async fn with_a_ca<D: Send + 'static>(
+pub(crate) async fn with_a_ca<D: Send + 'static>(
     start: impl FnOnce(&TestCa) -> D + Send + 'static,
 ) -> (TestCa, D) {
     let started = tokio::task::spawn_blocking(|| {
@@ -104,22 +104,27 @@ fn answer_only_tls(ports: &[u16]) {
 
 /// `meeteasy-auth serve --store STORE --dev`, trusting the test CA, serving `/metrics` to see a
 /// long-poll waiting.
-struct Served {
+pub(crate) struct Served {
     process: ServeProcess,
-    http: reqwest::Client,
+    api: ServerApi,
     metrics_token: String,
     _config: TempDir,
 }
 
 impl Served {
     async fn start(ca: &TestCa, store: &str) -> Self {
+        Self::start_configured(ca, store, "").await
+    }
+
+    /// Like [`Served::start`], `tables` (TOML tables, such as `[redis]`) ending its config file.
+    pub(crate) async fn start_configured(ca: &TestCa, store: &str, tables: &str) -> Self {
         let config = tempfile::tempdir().expect("a temp dir for the config");
         let metrics_token = "the-test's-metrics-token".to_owned();
         let token_file = config.path().join("metrics-token");
         std::fs::write(&token_file, &metrics_token).expect("write the metrics token");
         let config_file = config.path().join("meeteasy.toml");
         let toml = format!(
-            "metrics_token_file = {:?}\n",
+            "metrics_token_file = {:?}\n{tables}",
             token_file.display().to_string()
         );
         std::fs::write(&config_file, toml).expect("write the config");
@@ -131,33 +136,37 @@ impl Served {
             OsStr::new("--store"),
             OsStr::new(store),
         ];
+        let process = ServeProcess::start_command(trusting, args).await;
         Self {
-            process: ServeProcess::start_command(trusting, args).await,
-            http: meeteasy_tests::server::http_client(),
+            api: ServerApi::new(process.url("")),
+            process,
             metrics_token,
             _config: config,
         }
     }
 
+    /// Its endpoints, for steps that also run against an in-process server.
+    pub(crate) fn api(&self) -> &ServerApi {
+        &self.api
+    }
+
     /// POSTs `body` as JSON, or nothing.
     async fn post(&self, path: &str, body: Option<Value>, bearer: Option<&str>) -> Reply {
-        let mut request = self.http.post(self.process.url(path));
-        if let Some(body) = body {
-            request = request.json(&body);
+        match body {
+            Some(body) => self.api.post(path, body, bearer).await,
+            None => self.api.post_empty(path, bearer).await,
         }
-        api::send(api::with_bearer(request, bearer)).await
     }
 
     async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
-        let request = self.http.get(self.process.url(path));
-        api::send(api::with_bearer(request, bearer)).await
+        self.api.get(path, bearer).await
     }
 
     /// Waits until a console's long-poll waits on the server (its metrics say so).
     async fn wait_for_a_waiter(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let request = self.http.get(self.process.url("/metrics"));
+            let request = self.api.http().get(self.api.url("/metrics"));
             let metrics = request.bearer_auth(&self.metrics_token).send().await;
             let metrics = metrics.expect("metrics").text().await.expect("metrics");
             let waiting = metrics
@@ -172,7 +181,7 @@ impl Served {
         }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let status = self.process.stop().await;
         assert!(status.success(), "serve exited with {status}");
     }
