@@ -548,16 +548,18 @@ impl RedisStore {
         for step in steps {
             command.arg(self.keys.key(step.key()));
         }
-        let millis = lua_lifetime;
         for step in steps {
             match *step {
                 Step::Get(_) => command.arg("get"),
                 Step::Put {
                     value, lifetime, ..
-                } => command.arg("put").arg(value).arg(millis(lifetime)),
+                } => command.arg("put").arg(value).arg(lua_lifetime(lifetime)),
                 Step::InsertNew {
                     value, lifetime, ..
-                } => command.arg("insert_new").arg(value).arg(millis(lifetime)),
+                } => command
+                    .arg("insert_new")
+                    .arg(value)
+                    .arg(lua_lifetime(lifetime)),
                 Step::CompareAndSwap {
                     expected,
                     new,
@@ -567,10 +569,10 @@ impl RedisStore {
                     .arg("compare_and_swap")
                     .arg(expected)
                     .arg(new)
-                    .arg(millis(lifetime)),
+                    .arg(lua_lifetime(lifetime)),
                 Step::Append {
                     value, lifetime, ..
-                } => command.arg("append").arg(value).arg(millis(lifetime)),
+                } => command.arg("append").arg(value).arg(lua_lifetime(lifetime)),
                 Step::ClaimSlot { lifetime, .. } => {
                     command.arg("claim_slot").arg(px_millis(lifetime))
                 }
@@ -711,7 +713,7 @@ async fn bounded<T>(
         })
 }
 
-/// A lifetime as the scripts take it: milliseconds, or nothing for a record without expiry.
+/// A lifetime as the scripts take it: milliseconds, or "" for a record without expiry.
 fn lua_lifetime(lifetime: Lifetime) -> String {
     px_of(lifetime).map_or_else(String::new, |millis| millis.to_string())
 }

@@ -2,8 +2,8 @@
 
 use redis::Script;
 
-// Each write that is more than one command is written once, as a Lua function, and the scripts
-// are made of them: a single compare-and-swap or append sends the few lines it needs (Redis hashes
+// Each step the scripts carry out is written once, as a Lua function, and the scripts are made
+// of them: a single compare-and-swap or append sends the few lines it needs (Redis hashes
 // a script's text at every `EVAL`: the exchange's two appends cost it a third more CPU as runs of
 // the whole of [`STEPS`]); a batch on one Cluster slot sends them all. A lifetime is milliseconds,
 // or "" for forever.
