@@ -906,6 +906,7 @@ async fn redis_cluster_follows_a_master_failover() {
 
     let mut cluster = cluster;
     let killed = cluster.kill_a_master();
+    let killed_at = Instant::now();
     // The replica takes over after the node timeout; the old master, back, follows it and gives
     // the shard a replica again, so writes are acknowledged once more.
     // Kept to the end: dropping it stops the nodes.
@@ -941,9 +942,27 @@ async fn redis_cluster_follows_a_master_failover() {
             }
         }
     }
-    // Every subscription works again, wherever its slot is served now.
+    // Every subscription works again, wherever its slot is served now. (A failure says where the
+    // channel's subscription is, and how long after the kill, to tell a subscription lost from a
+    // message lost.)
     for (topic, subscription) in topics.iter().zip(&mut subscriptions) {
-        notified_again(&two, topic, subscription).await;
+        while has_change(subscription) {}
+        two.notify(topic).await.unwrap();
+        if tokio::time::timeout(DELIVERY_DEADLINE, subscription.changed())
+            .await
+            .is_err()
+        {
+            let scene = topic.trim_start_matches("scene-changed:");
+            let channel = format!("meeteasy:notify:scene-changed:{{{scene}}}");
+            panic!(
+                "{topic}: no notification within {DELIVERY_DEADLINE:?}, {:?} after the kill; \
+                 {} connection(s) subscribed to {channel} over the nodes; the slot's master is \
+                 on port {}",
+                killed_at.elapsed(),
+                cluster.subscribers(&channel),
+                cluster.master_of(&format!("meeteasy:scene:{{{scene}}}"))
+            );
+        }
     }
 }
 
