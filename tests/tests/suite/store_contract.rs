@@ -1644,12 +1644,8 @@ async fn a_store_on_a_cluster() -> (RedisCluster, RedisStore) {
 
 /// A fresh Cluster, and two stores on it as two server instances would open them.
 async fn two_stores_on_a_cluster() -> (RedisCluster, RedisStore, RedisStore) {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
-        .await
-        .unwrap();
-    let settings = cluster.settings();
-    let one = RedisStore::open(&settings).await.expect("open one store");
-    let two = RedisStore::open(&settings)
+    let (cluster, one) = a_store_on_a_cluster().await;
+    let two = RedisStore::open(&cluster.settings())
         .await
         .expect("open another store");
     (cluster, one, two)
