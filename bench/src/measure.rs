@@ -21,8 +21,8 @@ use crate::{Context, Error, Result, Samples, beside_this, procfs};
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
 pub const BATCH: usize = 500;
-/// Mini program users whose tickets the exchange rate takes: enough that none exchanges more than
-/// a session may derive (50) over the whole measurement, so no exchange also ends an older session.
+/// Mini program users whose tickets the exchange rate takes: enough that none holds more sessions
+/// than a user may keep (100) over the whole measurement, so no exchange also ends an older session.
 /// Attendees (dev mode's `guest` names), as at a conference: an organizer's first login also lists
 /// them in the team's one index record, which 2,048 of them would make the run's slowest part.
 const EXCHANGING_PHONES: usize = 2_048;

@@ -26,9 +26,10 @@ pub fn wechat_openid(appid: &str, openid: &str) -> String {
     format!("wx:open:{appid}:{openid}")
 }
 
-// A session's records are kept with its user's (see `in_group`): opening one writes the session,
-// its line in its user's index and in its parent's (a parent is always the same user's), and reads
-// the parent's mark, its own and the user, all in one atomic step even where records are sharded.
+// A session's records are kept with its user's (see `in_group`): opening one writes the session
+// and its line in its user's index, and reads the parent's mark (a parent is always the same
+// user's), its own and the user, all in one atomic step even where records are sharded; revoking
+// one reads the user's index and the records it lists in one batch.
 
 /// A session of `user_id`, by its id (the tokens' `sid`).
 pub fn session(user_id: &str, sid: &str) -> String {
@@ -38,12 +39,6 @@ pub fn session(user_id: &str, sid: &str) -> String {
 /// The sessions of one user.
 pub fn user_sessions(user_id: &str) -> String {
     format!("user-sessions:{user_id}")
-}
-
-/// The sessions derived from one session of `user_id` (opened with a login ticket its token
-/// minted, for the same user).
-pub fn derived_sessions(user_id: &str, sid: &str) -> String {
-    in_group(user_id, &format!("session-derived:{sid}"))
 }
 
 /// A revoked session of `user_id`, remembered until its tokens would have expired.

@@ -3,6 +3,7 @@
 //! [`AuthService`] built on them.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub enum Fault {
     HangAfter,
 }
 
+/// Another caller's work, run where a race would put it (see [`FaultyStore::before_next`]).
+pub type Interleaved = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 struct Planned {
     calls: Calls,
     key: String,
@@ -54,6 +58,7 @@ struct Planned {
 pub struct FaultyStore {
     inner: EmbeddedStore,
     plan: Mutex<VecDeque<Planned>>,
+    interleaved: Mutex<Vec<(Calls, String, Interleaved)>>,
     /// The key of every write call, in order.
     written: Mutex<Vec<String>>,
     _dir: TempDir,
@@ -66,6 +71,7 @@ impl FaultyStore {
         Arc::new(Self {
             inner,
             plan: Mutex::new(VecDeque::new()),
+            interleaved: Mutex::new(Vec::new()),
             written: Mutex::new(Vec::new()),
             _dir: dir,
         })
@@ -78,6 +84,16 @@ impl FaultyStore {
             key: key.to_owned(),
             fault,
         });
+    }
+
+    /// Just before the next `calls` on `key`, `work` runs to its end: another caller's, falling
+    /// between this caller's steps.
+    pub fn before_next(&self, calls: Calls, key: &str, work: Interleaved) {
+        let mut interleaved = self
+            .interleaved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        interleaved.push((calls, key.to_owned(), work));
     }
 
     /// The key of every write call so far, in order.
@@ -98,9 +114,13 @@ impl FaultyStore {
             .count()
     }
 
-    /// Whether every planned fault has hit.
+    /// Whether every planned fault has hit, and every interleaved work run.
     pub fn all_faults_hit(&self) -> bool {
-        self.lock_plan().is_empty()
+        let interleaved = self
+            .interleaved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.lock_plan().is_empty() && interleaved.is_empty()
     }
 
     fn lock_plan(&self) -> std::sync::MutexGuard<'_, VecDeque<Planned>> {
@@ -123,6 +143,19 @@ impl FaultyStore {
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let injected = || StoreError::Unavailable(format!("injected fault on {key}"));
+        let work = {
+            let mut interleaved = self
+                .interleaved
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let at = interleaved
+                .iter()
+                .position(|(c, k, _)| *c == calls && k == key);
+            at.map(|at| interleaved.remove(at).2)
+        };
+        if let Some(work) = work {
+            work.await;
+        }
         if calls == Calls::Write {
             self.written
                 .lock()

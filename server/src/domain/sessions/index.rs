@@ -1,4 +1,4 @@
-//! The indexes of sessions: each user's, and each session's derived ones. An index is one record
+//! The index of each user's sessions (derived ones included). An index is one record
 //! of fixed-width lines, one per session in the order they opened, so a session is added with an
 //! append in the batch that writes it, with no read of the index before; the append's answer (the
 //! index's length) tells how many lines it holds. Past its bound an index is compacted: expired

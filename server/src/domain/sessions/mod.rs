@@ -1,13 +1,16 @@
 //! Sessions: every token's `sid` names one. The store keeps a record per session (who, from where,
-//! which client, how, derived from which session), an index of each user's sessions and of each
-//! session's derived ones; all of them expire with the sessions they list, so nothing grows for
-//! ever and nothing is swept by hand.
+//! which client, how, derived from which session) and an index of each user's sessions; both
+//! expire with the sessions they hold, so nothing grows for ever and nothing is swept by hand.
 //!
-//! Where revocation's cost goes: to revoke time. Ending a session marks it revoked and then walks
-//! the sessions derived from it, at any depth, marking each; token verification reads one marker,
-//! its own, whatever the depth. The race with a session being derived at that moment is closed by
-//! order: revoke marks the parent before reading its children, and deriving registers the child
-//! before checking the parent's mark, so one of the two always sees the other.
+//! Where revocation's cost goes: to revoke time. Ending a session marks it revoked, then reads its
+//! user's sessions (the index, then the records it lists in one batch) for the ones derived from
+//! it, at any depth, marking each; token verification reads one marker, its own, whatever the
+//! depth. A session derives only from a session of the same user, so the user's index lists every
+//! descendant, and opening one writes no index of its parent's. The race with a session being
+//! derived at that moment is closed by order: revoke marks a parent before reading for its
+//! children (and reads again until a reading finds none it has not marked), and deriving writes
+//! the child's record and index line before checking the parent's mark, so one of the two always
+//! sees the other.
 
 mod index;
 
@@ -17,7 +20,7 @@ use std::time::Duration;
 use meeteasy_protocol::{Audience, Claims, Session};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Step, Store, StoreError};
+use crate::store::{Lifetime, Outcome, Step, Store, StoreError};
 
 use self::index::{IndexBound, IndexEntry};
 use super::records::{self, Transition};
@@ -27,18 +30,16 @@ use super::{AuthError, store_keys, unix_now};
 /// `last_seen_at` is kept to within this; a session is written at most once per this period.
 pub const LAST_SEEN_PRECISION: Duration = Duration::from_secs(60);
 
-/// Live sessions one user keeps, and live sessions one session may have derived (see [`index`]).
-/// Past the bound the most numerous kind of session gives up its oldest (see
-/// [`index::evict_oldest`]), so a token minting tickets in a loop cannot grow it, a run of console
-/// logins does not end the phone that confirms them, and an ended session cannot escape "log out
-/// everywhere" by having fallen out of its index.
+/// Live sessions one user keeps, derived ones included (see [`index`]). Past the bound the most
+/// numerous kind of session gives up its oldest (see [`index::evict_oldest`]), so a token minting
+/// tickets in a loop cannot grow it, a run of console logins does not end the phone that confirms
+/// them, and an ended session cannot escape "log out everywhere" by having fallen out of its index.
 pub const MAX_SESSIONS_PER_USER: usize = 100;
 /// How long a revocation mark outlives the end it was given: the end an index line or a record
 /// holds can be a second short of a token's (two callers racing on one session made their claims
 /// a second apart) or come from an instance whose clock runs ahead, and a revoked token must not
 /// verify again in its last moments.
 const MARK_OUTLIVES_END: u64 = 300;
-pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -105,12 +106,11 @@ pub struct Opened {
 }
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
-/// user's index and its parent's, the swap of a [`Claim::Swap`], then reads of the parent's mark,
-/// of the session's own mark if the claim is contested, and of the record under `read_beside` if
-/// any (the user, for a session that depends on who they are now), in that order. A reader skips
-/// an index entry whose record it cannot find, so no order among the writes matters; the parent's
-/// mark is read only after this session is in the parent's index (see the module's first lines),
-/// so a parent revoked meanwhile takes the new session with it: the caller gets
+/// user's index, the swap of a [`Claim::Swap`], then reads of the parent's mark, of the session's
+/// own mark if the claim is contested, and of the record under `read_beside` if any (the user, for
+/// a session that depends on who they are now), in that order. The parent's mark is read only
+/// after this session's record and line are written (see the module's first lines), so a parent
+/// revoked meanwhile takes the new session with it: the caller gets
 /// [`AuthError::TicketExpired`]. An index the append took past its bound is compacted after (see
 /// [`compact`]), never ending a session the new one derives from. The record is inserted, not
 /// put: of callers racing on one session, the first one's stays.
@@ -129,38 +129,26 @@ pub async fn open(
     let line = entry.line()?;
     let lifetime = Lifetime::Until(record.expires_at);
     let user_index = store_keys::user_sessions(&record.user_id);
-    let parent = record.parent.as_deref().map(|parent| {
-        (
-            store_keys::derived_sessions(&record.user_id, parent),
-            store_keys::revoked_session(&record.user_id, parent),
-        )
-    });
-    // Each index, its bound, and whether making room in it spares the new session's ancestors
-    // (the user's index may list them; the parent's lists only the parent's children).
-    let indexes: Vec<(&str, usize, bool)> =
-        std::iter::once((user_index.as_str(), MAX_SESSIONS_PER_USER, true))
-            .chain(
-                parent
-                    .as_ref()
-                    .map(|(derived, _)| (derived.as_str(), MAX_DERIVED_PER_SESSION, false)),
-            )
-            .collect();
+    let parent_mark = (record.parent.as_deref())
+        .map(|parent| store_keys::revoked_session(&record.user_id, parent));
 
     let record_bytes = records::encode(record)?;
     let session_key = store_keys::session(&record.user_id, sid);
     // Inserted, not put: of callers racing on one session (a ticket redeemed twice at once), the
     // first one's record stays, so a loser's device, address and end never replace the winner's;
     // for a ticket, whether this insert was made is whether this caller redeemed it.
-    let mut steps = vec![Step::InsertNew {
-        key: &session_key,
-        value: &record_bytes,
-        lifetime,
-    }];
-    steps.extend(indexes.iter().map(|(key, _, _)| Step::Append {
-        key,
-        value: &line,
-        lifetime,
-    }));
+    let mut steps = vec![
+        Step::InsertNew {
+            key: &session_key,
+            value: &record_bytes,
+            lifetime,
+        },
+        Step::Append {
+            key: &user_index,
+            value: &line,
+            lifetime,
+        },
+    ];
     if let Claim::Swap(condition) = claim {
         steps.push(Step::CompareAndSwap {
             key: &condition.key,
@@ -169,7 +157,7 @@ pub async fn open(
             lifetime: condition.lifetime,
         });
     }
-    steps.extend(parent.as_ref().map(|(_, mark)| Step::Get(mark)));
+    steps.extend(parent_mark.as_deref().map(Step::Get));
     // A contested session has an id its callers share (a ticket's, a delivery's), so a caller that
     // comes late (a spent ticket replayed) writes it again, even after it was revoked and its
     // record taken: its own mark says so.
@@ -200,7 +188,7 @@ pub async fn open(
         Some(_) => last()?.into_read()?.is_some(),
         None => false,
     };
-    let parent_revoked = match parent {
+    let parent_revoked = match parent_mark {
         Some(_) => last()?.into_read()?.is_some(),
         None => false,
     };
@@ -212,20 +200,15 @@ pub async fn open(
         Claim::Swap(_) => last()?.written()?,
     };
 
-    // Even a preempted caller's appends may have pushed entries out: they end all the same.
-    let appended = outcomes.iter().skip(1);
-    for ((key, live, spare_ancestors), appended) in indexes.iter().zip(appended) {
-        if !index::overflows(*live, appended.length()?) {
-            continue;
-        }
+    // Even a preempted caller's append may have pushed entries out: they end all the same.
+    let appended = outcomes.get(1).map_or(Ok(0), Outcome::length)?;
+    if index::overflows(MAX_SESSIONS_PER_USER, appended) {
         // The session is open whatever happens here (failing now would lose a ticket already
         // used, a login already delivered), and nothing leaves an index before it ends: an index
         // left long is compacted by the next session past its bound.
-        let parent = spare_ancestors
-            .then_some(record.parent.as_deref())
-            .flatten();
-        if let Err(error) = make_room(store, &record.user_id, key, *live, &entry, parent).await {
-            tracing::warn!(%error, index = %key, "compacting a session index failed; the next session opened past its bound compacts it");
+        let parent = record.parent.as_deref();
+        if let Err(error) = make_room(store, &record.user_id, &user_index, &entry, parent).await {
+            tracing::warn!(%error, index = %user_index, "compacting a session index failed; the next session opened past its bound compacts it");
         }
     }
     if made && parent_revoked {
@@ -248,14 +231,12 @@ pub async fn open(
     })
 }
 
-/// Compacts the index at `key`, which holds more than `live` lines, for `opened`; `parent` and the
-/// sessions it derives from stay (given for a user's index, which may list them), read only now
-/// that they may be needed.
+/// Compacts the user's index at `key`, which holds more than [`MAX_SESSIONS_PER_USER`] lines, for
+/// `opened`; `parent` and the sessions it derives from stay, read only now that they may be needed.
 async fn make_room(
     store: &dyn Store,
     user_id: &str,
     key: &str,
-    live: usize,
     opened: &IndexEntry,
     parent: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -268,7 +249,10 @@ async fn make_room(
         user_id,
         key,
         opened,
-        IndexBound { live, keep: &keep },
+        IndexBound {
+            live: MAX_SESSIONS_PER_USER,
+            keep: &keep,
+        },
     )
     .await
 }
@@ -291,9 +275,9 @@ async fn compact(
         let Some(compaction) = index::compaction(key, &current, opened, bound, unix_now())? else {
             return Ok(());
         };
-        for oldest in &compaction.evicted {
-            revoke_with_descendants(store, user_id, &oldest.sid, oldest.expires_at).await?;
-        }
+        let evicted = compaction.evicted.iter();
+        let evicted = evicted.map(|oldest| (oldest.sid.clone(), oldest.expires_at));
+        revoke_trees(store, user_id, evicted.collect()).await?;
         let (compacted, lifetime) = (&compaction.compacted, compaction.lifetime);
         if store
             .compare_and_swap(key, &current, compacted, lifetime)
@@ -335,41 +319,71 @@ pub async fn revoke_with_descendants(
     sid: &str,
     expires_at: u64,
 ) -> Result<u64, StoreError> {
-    let mut pending = vec![IndexEntry {
-        sid: sid.to_owned(),
-        expires_at,
-        client: None,
-    }];
-    let mut visited = HashSet::new();
-    let mut ended = 0;
-    while let Some(session) = pending.pop() {
-        if !visited.insert(session.sid.clone()) {
-            continue;
-        }
-        // Marked before its children are read: see the module's first lines.
-        store
-            .put(
-                &store_keys::revoked_session(user_id, &session.sid),
-                b"1",
-                Lifetime::Until(session.expires_at.saturating_add(MARK_OUTLIVES_END)),
-            )
-            .await?;
-        if store
-            .take(&store_keys::session(user_id, &session.sid))
-            .await?
-            .is_some()
-        {
-            ended += 1;
-        }
-        let now = unix_now();
-        pending.extend(
-            index::read(store, &store_keys::derived_sessions(user_id, &session.sid))
+    revoke_trees(store, user_id, vec![(sid.to_owned(), expires_at)]).await
+}
+
+/// Ends `roots` (sessions of `user_id`, each with its end) and every session derived from them, at
+/// any depth; returns how many live sessions ended. Each round marks what it found and takes the
+/// records, then reads the user's sessions for the live ones whose parent is marked, until a round
+/// finds none: a session derived from a marked one after a reading has seen the mark itself (see
+/// the module's first lines).
+async fn revoke_trees(
+    store: &dyn Store,
+    user_id: &str,
+    roots: Vec<(String, u64)>,
+) -> Result<u64, StoreError> {
+    let (mut found, mut marked, mut ended) = (roots, HashSet::new(), 0);
+    while !found.is_empty() {
+        for (sid, expires_at) in found.drain(..) {
+            // Marked before the sessions derived from it are read: see the module's first lines.
+            let mark = store_keys::revoked_session(user_id, &sid);
+            let mark_lifetime = Lifetime::Until(expires_at.saturating_add(MARK_OUTLIVES_END));
+            store.put(&mark, b"1", mark_lifetime).await?;
+            if store
+                .take(&store_keys::session(user_id, &sid))
                 .await?
-                .into_iter()
-                .filter(|child| child.expires_at > now),
-        );
+                .is_some()
+            {
+                ended += 1;
+            }
+            marked.insert(sid);
+        }
+        for (sid, record) in live_records(store, user_id).await? {
+            let parent_marked = record.parent.as_ref().is_some_and(|p| marked.contains(p));
+            if parent_marked && !marked.contains(&sid) {
+                found.push((sid, record.expires_at));
+            }
+        }
     }
     Ok(ended)
+}
+
+/// The live sessions in `user_id`'s index, each with its record, in the index's order: the index,
+/// then every record it lists in one batch (one round trip; on a Cluster the records share the
+/// user's slot).
+async fn live_records(
+    store: &dyn Store,
+    user_id: &str,
+) -> Result<Vec<(String, SessionRecord)>, StoreError> {
+    let now = unix_now();
+    let entries = index::read(store, &store_keys::user_sessions(user_id)).await?;
+    let entries = entries.into_iter().filter(|entry| entry.expires_at > now);
+    let keyed: Vec<(String, String)> = entries
+        .map(|entry| (store_keys::session(user_id, &entry.sid), entry.sid))
+        .collect();
+    let steps: Vec<Step> = keyed.iter().map(|(key, _)| Step::Get(key)).collect();
+    let outcomes = store.batch(&steps).await?;
+    let mut live = Vec::new();
+    for ((key, sid), outcome) in keyed.into_iter().zip(outcomes) {
+        let Some(bytes) = outcome.into_read()? else {
+            continue;
+        };
+        let record: SessionRecord = records::decode(&key, &bytes)?;
+        if record.expires_at > now && record.user_id == user_id {
+            live.push((sid, record));
+        }
+    }
+    Ok(live)
 }
 
 /// Ends every live session of `user_id` opened for one of `clients` (and what derives from them):
@@ -379,16 +393,10 @@ pub async fn end_user_sessions(
     user_id: &str,
     clients: &[Audience],
 ) -> Result<u64, StoreError> {
-    let mut ended = 0;
-    for entry in index::read(store, &store_keys::user_sessions(user_id)).await? {
-        let Some(record) = get(store, user_id, &entry.sid).await? else {
-            continue;
-        };
-        if record.user_id == user_id && clients.contains(&record.client) {
-            ended += revoke_with_descendants(store, user_id, &entry.sid, record.expires_at).await?;
-        }
-    }
-    Ok(ended)
+    let sessions = live_records(store, user_id).await?.into_iter();
+    let ending = sessions.filter(|(_, record)| clients.contains(&record.client));
+    let roots = ending.map(|(sid, record)| (sid, record.expires_at));
+    revoke_trees(store, user_id, roots.collect()).await
 }
 
 /// Every kind of client, for ending all of a user's sessions.
@@ -525,18 +533,10 @@ impl super::AuthService {
             .into_iter()
             .chain([caller.sid.clone()])
             .collect();
-        let mut ended = 0;
-        for session in list(store, &caller.sub, &caller.sid).await? {
-            if keep.contains(&session.id) {
-                continue;
-            }
-            // A session already ended as another's descendant is not counted twice.
-            if let Some(record) = get(store, &caller.sub, &session.id).await? {
-                ended +=
-                    revoke_with_descendants(store, &caller.sub, &session.id, record.expires_at)
-                        .await?;
-            }
-        }
+        let others = live_records(store, &caller.sub).await?.into_iter();
+        let others = others.filter(|(sid, _)| !keep.contains(sid));
+        let roots = others.map(|(sid, record)| (sid, record.expires_at));
+        let ended = revoke_trees(store, &caller.sub, roots.collect()).await?;
         Ok(ended)
     }
 }
@@ -775,11 +775,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sessions_opened_at_once_all_reach_both_indexes() {
+    async fn sessions_opened_at_once_all_reach_the_index_and_end_with_their_parent() {
         let store = FaultyStore::new();
         let parent = sid(0);
         open_any(store.as_ref(), &parent, &session_of("u", None)).await;
-        // Each appends to the indexes at once, with no read before: none may lose another's line.
+        // Each appends to the index at once, with no read before: none may lose another's line.
         let children: Vec<String> = (1..=20).map(sid).collect();
         let record = session_of("u", Some(&parent));
         let opened = children
@@ -788,16 +788,48 @@ mod tests {
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();
         }
-        let derived = index::read(store.as_ref(), &store_keys::derived_sessions("u", &parent))
-            .await
-            .unwrap();
         let users = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
             .unwrap();
         for child in &children {
-            assert!(derived.iter().any(|entry| &entry.sid == child), "{child}");
             assert!(users.iter().any(|entry| &entry.sid == child), "{child}");
             assert!(!is_revoked(store.as_ref(), "u", child).await.unwrap());
+        }
+        let ended = revoke_with_descendants(store.as_ref(), "u", &parent, record.expires_at);
+        assert_eq!(ended.await.unwrap(), 21, "the parent and its 20 children");
+        for child in &children {
+            assert!(
+                is_revoked(store.as_ref(), "u", child).await.unwrap(),
+                "{child}"
+            );
+        }
+    }
+
+    /// A grandchild's exchange that falls after the revocation read the user's sessions and before
+    /// it marked the child sees no mark on the child: the revocation's next reading finds it.
+    #[tokio::test]
+    async fn a_session_derived_while_its_parent_is_being_ended_ends_too() {
+        let store = FaultyStore::new();
+        let (root, child, grandchild) = (sid(0), sid(1), sid(2));
+        let root_record = console_of("u", None);
+        open_any(store.as_ref(), &root, &root_record).await;
+        open_any(store.as_ref(), &child, &session_of("u", Some(&root))).await;
+        let (racing, derived) = (Arc::clone(&store), session_of("u", Some(&child)));
+        let racing_id = grandchild.clone();
+        let exchange = async move {
+            let opened = open(racing.as_ref(), &racing_id, &derived, Claim::Any, None).await;
+            assert!(opened.unwrap().made, "its parent is not marked yet");
+        };
+        let child_mark = store_keys::revoked_session("u", &child);
+        store.before_next(Calls::Write, &child_mark, Box::pin(exchange));
+        let ended = revoke_with_descendants(store.as_ref(), "u", &root, root_record.expires_at);
+        assert_eq!(ended.await.unwrap(), 3);
+        assert!(store.all_faults_hit());
+        for session in [&root, &child, &grandchild] {
+            assert!(
+                is_revoked(store.as_ref(), "u", session).await.unwrap(),
+                "{session}"
+            );
         }
     }
 
@@ -805,14 +837,14 @@ mod tests {
     async fn a_session_minting_tickets_in_a_loop_keeps_a_bounded_index_and_ends_its_oldest() {
         let store = FaultyStore::new();
         let parent = sid(0);
-        open_any(store.as_ref(), &parent, &session_of("u", None)).await;
-        for n in 1..=MAX_DERIVED_PER_SESSION + 5 {
+        open_any(store.as_ref(), &parent, &console_of("u", None)).await;
+        for n in 1..MAX_SESSIONS_PER_USER + 5 {
             open_any(store.as_ref(), &sid(n), &session_of("u", Some(&parent))).await;
         }
-        let derived = index::read(store.as_ref(), &store_keys::derived_sessions("u", &parent))
+        let users = index::read(store.as_ref(), &store_keys::user_sessions("u"))
             .await
             .unwrap();
-        assert_eq!(derived.len(), MAX_DERIVED_PER_SESSION);
+        assert_eq!(users.len(), MAX_SESSIONS_PER_USER);
         for n in 1..=5 {
             assert!(
                 is_revoked(store.as_ref(), "u", &sid(n)).await.unwrap(),

@@ -112,13 +112,13 @@ mod tests {
     }
 
     /// Opening a session (a ticket's exchange) writes and reads in one batch the session's records,
-    /// its parent's and its user's, which on a Cluster is one script only if they share a slot.
+    /// its parent's mark and its user's records, which on a Cluster is one script only if they
+    /// share a slot; revoking one reads the user's index and sessions in one batch the same way.
     #[test]
     fn every_key_a_session_is_opened_with_is_tagged_by_its_user() {
         let keys = [
             store_keys::session("u-ann", "child"),
             store_keys::revoked_session("u-ann", "child"),
-            store_keys::derived_sessions("u-ann", "parent"),
             store_keys::revoked_session("u-ann", "parent"),
             store_keys::user_sessions("u-ann"),
             store_keys::user("u-ann"),
