@@ -149,6 +149,9 @@ pub(super) struct IndexBound<'a> {
     pub live: usize,
     /// The ancestors of the session being opened: ending one would end the new session with it.
     pub keep: &'a [String],
+    /// Sessions that make room first, oldest first, before any other: the many derived from the
+    /// parent of the session being opened (a ticket loop makes room from itself).
+    pub first: &'a [String],
 }
 
 /// Whether an index `length` bytes long may hold more than `live` lines.
@@ -189,11 +192,12 @@ pub(super) fn compaction(
     }))
 }
 
-/// Removes the entries past `bound.live` and returns them, one at a time from the kind (console,
-/// H5, mini program) holding the most sessions, its oldest first (the index is in the order
-/// sessions opened): a flood of one kind — console after console confirmed by one phone, a ticket
-/// loop's H5 sessions — makes room from itself, never from a user's one phone. On a tie the kind
-/// of `opened` gives way. Never `opened` itself (the session being opened) nor one in `bound.keep`.
+/// Removes the entries past `bound.live` and returns them, one at a time: the oldest of
+/// `bound.first` while one is listed, else from the kind (console, H5, mini program) holding the
+/// most sessions, its oldest first (the index is in the order sessions opened): a flood of one kind
+/// — console after console confirmed by one phone, a ticket loop's H5 sessions — makes room from
+/// itself, never from a user's one phone. On a tie the kind of `opened` gives way. Never `opened`
+/// itself (the session being opened) nor one in `bound.keep`.
 pub(super) fn evict_oldest(
     entries: &mut Vec<IndexEntry>,
     opened: &IndexEntry,
@@ -207,6 +211,13 @@ pub(super) fn evict_oldest(
             .filter(|(_, entry)| entry.sid != opened.sid && !bound.keep.contains(&entry.sid))
             .map(|(at, entry)| (at, entry.client))
             .collect();
+        let first = candidates
+            .iter()
+            .find(|(at, _)| bound.first.contains(&entries[*at].sid));
+        if let Some(&(at, _)) = first {
+            evicted.push(entries.remove(at));
+            continue;
+        }
         let mut counts: Vec<(Option<Audience>, usize)> = Vec::new();
         for (_, client) in &candidates {
             match counts.iter_mut().find(|(kind, _)| kind == client) {
@@ -343,7 +354,14 @@ mod tests {
     #[test]
     fn eviction_takes_the_oldest_past_the_bound_and_spares_the_kept_one() {
         let mut index = entries(&["a", "b", "c", "d", "e"]);
-        let evicted = evict(&mut index, IndexBound { live: 3, keep: &[] });
+        let evicted = evict(
+            &mut index,
+            IndexBound {
+                live: 3,
+                keep: &[],
+                first: &[],
+            },
+        );
         assert_eq!(sids(&evicted), ["a", "b"]);
         assert_eq!(sids(&index), ["c", "d", "e"]);
 
@@ -353,6 +371,7 @@ mod tests {
             IndexBound {
                 live: 3,
                 keep: &["a".to_owned()],
+                first: &[],
             },
         );
         assert_eq!(sids(&evicted), ["b", "c"]);
@@ -365,19 +384,34 @@ mod tests {
             IndexBound {
                 live: 3,
                 keep: &["b".to_owned(), "a".to_owned()],
+                first: &[],
             },
         );
         assert_eq!(sids(&evicted), ["c", "d"]);
         assert_eq!(sids(&index), ["a", "b", "e"]);
 
         let mut index = entries(&["a", "b"]);
-        assert!(evict(&mut index, IndexBound { live: 3, keep: &[] }).is_empty());
+        assert!(
+            evict(
+                &mut index,
+                IndexBound {
+                    live: 3,
+                    keep: &[],
+                    first: &[]
+                }
+            )
+            .is_empty()
+        );
         assert_eq!(sids(&index), ["a", "b"]);
     }
 
     #[test]
     fn eviction_takes_the_oldest_of_the_most_numerous_kind() {
-        let bound = |live| IndexBound { live, keep: &[] };
+        let bound = |live| IndexBound {
+            live,
+            keep: &[],
+            first: &[],
+        };
         // A phone's session, then console logins it confirmed: the consoles make room, not the phone.
         let mut index = entries(&["m1", "c1", "c2", "c3"]);
         assert_eq!(sids(&evict(&mut index, bound(3))), ["c1"]);

@@ -40,6 +40,10 @@ pub const MAX_SESSIONS_PER_USER: usize = 100;
 /// a second apart) or come from an instance whose clock runs ahead, and a revoked token must not
 /// verify again in its last moments.
 const MARK_OUTLIVES_END: u64 = 300;
+/// Past this many live sessions derived from one parent, a user at [`MAX_SESSIONS_PER_USER`] makes
+/// room for the next from that parent's oldest: a token minting tickets in a loop ends its own
+/// older H5 sessions, not the user's sessions on other devices.
+pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -232,7 +236,8 @@ pub async fn open(
 }
 
 /// Compacts the user's index at `key`, which holds more than [`MAX_SESSIONS_PER_USER`] lines, for
-/// `opened`; `parent` and the sessions it derives from stay, read only now that they may be needed.
+/// `opened`; `parent` and the sessions it derives from stay, and past [`MAX_DERIVED_PER_SESSION`]
+/// sessions derived from `parent` those make room first, read only now that they may be needed.
 async fn make_room(
     store: &dyn Store,
     user_id: &str,
@@ -240,10 +245,19 @@ async fn make_room(
     opened: &IndexEntry,
     parent: Option<&str>,
 ) -> Result<(), StoreError> {
-    let keep = match parent {
-        Some(parent) => chain_from(store, user_id, parent.to_owned()).await?,
-        None => Vec::new(),
+    let (keep, siblings) = match parent {
+        Some(parent) => {
+            let live = live_records(store, user_id).await?.into_iter();
+            let derived = live.filter(|(_, record)| record.parent.as_deref() == Some(parent));
+            let siblings: Vec<String> = derived.map(|(sid, _)| sid).collect();
+            (
+                chain_from(store, user_id, parent.to_owned()).await?,
+                siblings,
+            )
+        }
+        None => (Vec::new(), Vec::new()),
     };
+    let crowded = siblings.len() > MAX_DERIVED_PER_SESSION;
     compact(
         store,
         user_id,
@@ -252,6 +266,7 @@ async fn make_room(
         IndexBound {
             live: MAX_SESSIONS_PER_USER,
             keep: &keep,
+            first: if crowded { &siblings } else { &[] },
         },
     )
     .await
@@ -324,9 +339,9 @@ pub async fn revoke_with_descendants(
 
 /// Ends `roots` (sessions of `user_id`, each with its end) and every session derived from them, at
 /// any depth; returns how many live sessions ended. Each round marks what it found and takes the
-/// records, then reads the user's sessions for the live ones whose parent is marked, until a round
-/// finds none: a session derived from a marked one after a reading has seen the mark itself (see
-/// the module's first lines).
+/// records, then reads the user's sessions for the live ones whose parent is marked (by this walk
+/// or another), until a round finds none: a session derived from a marked one after a reading has
+/// seen the mark itself (see the module's first lines).
 async fn revoke_trees(
     store: &dyn Store,
     user_id: &str,
@@ -348,14 +363,46 @@ async fn revoke_trees(
             }
             marked.insert(sid);
         }
-        for (sid, record) in live_records(store, user_id).await? {
-            let parent_marked = record.parent.as_ref().is_some_and(|p| marked.contains(p));
-            if parent_marked && !marked.contains(&sid) {
+        let live = live_records(store, user_id).await?;
+        let ended_before = ended_elsewhere(store, user_id, &live, &marked).await?;
+        for (sid, record) in live {
+            let Some(parent) = record.parent.as_deref() else {
+                continue;
+            };
+            let parent_ended = marked.contains(parent) || ended_before.contains(parent);
+            if parent_ended && !marked.contains(&sid) {
                 found.push((sid, record.expires_at));
             }
         }
     }
     Ok(ended)
+}
+
+/// The parents of `live` sessions that carry a revocation mark though this walk did not mark
+/// them: ended by another walk, which may have stopped before it reached their children (a store
+/// error, a dropped request) or not reached them yet. Their children end in this walk: a session
+/// never outlives its parent's end, whichever walk finds it.
+async fn ended_elsewhere(
+    store: &dyn Store,
+    user_id: &str,
+    live: &[(String, SessionRecord)],
+    marked: &HashSet<String>,
+) -> Result<HashSet<String>, StoreError> {
+    let parents: HashSet<&str> = live
+        .iter()
+        .filter_map(|(_, record)| record.parent.as_deref())
+        .filter(|parent| !marked.contains(*parent))
+        .collect();
+    let parents: Vec<&str> = parents.into_iter().collect();
+    let marks = parents
+        .iter()
+        .map(|parent| store_keys::revoked_session(user_id, parent));
+    let marks = reads(store, &marks.collect::<Vec<_>>()).await?;
+    let ended = parents
+        .into_iter()
+        .zip(marks)
+        .filter(|(_, mark)| mark.is_some());
+    Ok(ended.map(|(parent, _)| parent.to_owned()).collect())
 }
 
 /// The live sessions in `user_id`'s index, each with its record, in the index's order: the index,
@@ -368,22 +415,40 @@ async fn live_records(
     let now = unix_now();
     let entries = index::read(store, &store_keys::user_sessions(user_id)).await?;
     let entries = entries.into_iter().filter(|entry| entry.expires_at > now);
-    let keyed: Vec<(String, String)> = entries
-        .map(|entry| (store_keys::session(user_id, &entry.sid), entry.sid))
+    let sids: Vec<String> = entries.map(|entry| entry.sid).collect();
+    let keys: Vec<String> = sids
+        .iter()
+        .map(|sid| store_keys::session(user_id, sid))
         .collect();
-    let steps: Vec<Step> = keyed.iter().map(|(key, _)| Step::Get(key)).collect();
-    let outcomes = store.batch(&steps).await?;
+    let stored = reads(store, &keys).await?;
     let mut live = Vec::new();
-    for ((key, sid), outcome) in keyed.into_iter().zip(outcomes) {
-        let Some(bytes) = outcome.into_read()? else {
+    for ((sid, key), bytes) in sids.into_iter().zip(&keys).zip(stored) {
+        let Some(bytes) = bytes else {
             continue;
         };
-        let record: SessionRecord = records::decode(&key, &bytes)?;
+        let record: SessionRecord = records::decode(key, &bytes)?;
         if record.expires_at > now && record.user_id == user_id {
             live.push((sid, record));
         }
     }
     Ok(live)
+}
+
+/// The records at `keys`, in one batch (one round trip), one answer per key.
+async fn reads(
+    store: &dyn Store,
+    keys: &[impl AsRef<str>],
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    let steps: Vec<Step> = keys.iter().map(|key| Step::Get(key.as_ref())).collect();
+    let outcomes = store.batch(&steps).await?;
+    if outcomes.len() != steps.len() {
+        return Err(StoreError::Corrupt(format!(
+            "a batch of {} reads had {} answers",
+            steps.len(),
+            outcomes.len()
+        )));
+    }
+    outcomes.into_iter().map(Outcome::into_read).collect()
 }
 
 /// Ends every live session of `user_id` opened for one of `clients` (and what derives from them):
@@ -402,43 +467,42 @@ pub async fn end_user_sessions(
 /// Every kind of client, for ending all of a user's sessions.
 pub const EVERY_CLIENT: [Audience; 3] = [Audience::Console, Audience::H5, Audience::Miniprogram];
 
-/// The live sessions of `user_id`, newest first, `current_sid` marked.
+/// The live sessions of `user_id`, newest first, `current_sid` marked: three round trips however
+/// many there are (the index, the records, their revocation marks).
 pub async fn list(
     store: &dyn Store,
     user_id: &str,
     current_sid: &str,
 ) -> Result<Vec<Session>, StoreError> {
+    let live = live_records(store, user_id).await?;
+    // A revoked session's record is taken with it; one written back meanwhile (see [`open`]) is
+    // known by its mark.
+    let marks = live
+        .iter()
+        .map(|(sid, _)| store_keys::revoked_session(user_id, sid));
+    let revoked = reads(store, &marks.collect::<Vec<_>>()).await?;
     let mut sessions = Vec::new();
     // The index is in the order sessions were opened: that order breaks ties within a second.
-    let mut opened_order = Vec::new();
-    for (order, entry) in index::read(store, &store_keys::user_sessions(user_id))
-        .await?
-        .into_iter()
-        .enumerate()
-    {
-        let Some(record) = get(store, user_id, &entry.sid).await? else {
-            continue;
-        };
-        if record.user_id != user_id || is_revoked(store, user_id, &entry.sid).await? {
+    for ((opened, (sid, record)), mark) in live.into_iter().enumerate().zip(revoked) {
+        if mark.is_some() {
             continue;
         }
-        opened_order.push(order);
-        sessions.push(Session {
-            current: entry.sid == current_sid,
-            id: entry.sid,
+        let session = Session {
+            current: sid == current_sid,
+            id: sid,
             client: record.client,
             device_name: record.device_name,
             ip: record.ip,
             created_at: record.created_at,
             last_seen_at: record.last_seen_at,
             methods: record.methods,
-        });
+        };
+        sessions.push((opened, session));
     }
-    let mut ordered: Vec<(usize, Session)> = opened_order.into_iter().zip(sessions).collect();
-    ordered.sort_by(|(a_order, a), (b_order, b)| {
-        (b.created_at, b_order).cmp(&(a.created_at, a_order))
+    sessions.sort_by(|(a_opened, a), (b_opened, b)| {
+        (b.created_at, b_opened).cmp(&(a.created_at, a_opened))
     });
-    Ok(ordered.into_iter().map(|(_, session)| session).collect())
+    Ok(sessions.into_iter().map(|(_, session)| session).collect())
 }
 
 /// The sessions `sid`, one of `user_id`'s, was derived from, nearest first.
@@ -833,6 +897,27 @@ mod tests {
         }
     }
 
+    /// A revocation that stopped after ending a session, before it read for the session's
+    /// children (a store error, a dropped request), is finished by the next walk of the user's
+    /// sessions: the child's parent has no record left, but its mark.
+    #[tokio::test]
+    async fn a_revocation_stopped_half_way_is_finished_by_the_next_one() {
+        let store = FaultyStore::new();
+        let (root, child, grandchild) = (sid(0), sid(1), sid(2));
+        let (root_record, child_record) = (console_of("u", None), session_of("u", Some(&root)));
+        open_any(store.as_ref(), &root, &root_record).await;
+        open_any(store.as_ref(), &child, &child_record).await;
+        open_any(store.as_ref(), &grandchild, &session_of("u", Some(&child))).await;
+        let index = store_keys::user_sessions("u");
+        store.fail_next(Calls::Read, &index, Fault::FailBefore);
+        let stopped = revoke_with_descendants(store.as_ref(), "u", &child, child_record.expires_at);
+        assert!(stopped.await.is_err());
+        assert!(!is_revoked(store.as_ref(), "u", &grandchild).await.unwrap());
+        let ended = revoke_with_descendants(store.as_ref(), "u", &root, root_record.expires_at);
+        assert_eq!(ended.await.unwrap(), 2, "the root and the grandchild");
+        assert!(is_revoked(store.as_ref(), "u", &grandchild).await.unwrap());
+    }
+
     #[tokio::test]
     async fn a_session_minting_tickets_in_a_loop_keeps_a_bounded_index_and_ends_its_oldest() {
         let store = FaultyStore::new();
@@ -856,6 +941,35 @@ mod tests {
             !is_revoked(store.as_ref(), "u", &parent).await.unwrap(),
             "the parent lives on"
         );
+    }
+
+    /// A token minting tickets in a loop ends its own oldest H5 sessions at the user's bound, not
+    /// an H5 session of another device's that is older than all of them.
+    #[tokio::test]
+    async fn a_ticket_loop_at_the_bound_makes_room_from_its_own_sessions() {
+        let store = FaultyStore::new();
+        let (laptop, laptop_page, parent) = (sid(0), sid(1), sid(2));
+        open_any(store.as_ref(), &laptop, &console_of("u", None)).await;
+        let page = session_of("u", Some(&laptop));
+        open_any(store.as_ref(), &laptop_page, &page).await;
+        open_any(store.as_ref(), &parent, &console_of("u", None)).await;
+        let looped = 3..MAX_SESSIONS_PER_USER + 10;
+        for n in looped.clone() {
+            open_any(store.as_ref(), &sid(n), &session_of("u", Some(&parent))).await;
+        }
+        for kept in [&laptop, &laptop_page, &parent] {
+            assert!(
+                !is_revoked(store.as_ref(), "u", kept).await.unwrap(),
+                "{kept}"
+            );
+        }
+        let mut ended = Vec::new();
+        for n in looped {
+            if is_revoked(store.as_ref(), "u", &sid(n)).await.unwrap() {
+                ended.push(n);
+            }
+        }
+        assert_eq!(ended, (3..13).collect::<Vec<_>>(), "the loop's ten oldest");
     }
 
     #[tokio::test]
