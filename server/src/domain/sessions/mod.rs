@@ -41,8 +41,10 @@ pub const MAX_SESSIONS_PER_USER: usize = 100;
 /// verify again in its last moments.
 const MARK_OUTLIVES_END: u64 = 300;
 /// Past this many live sessions derived from one parent, a user at [`MAX_SESSIONS_PER_USER`] makes
-/// room for the next from that parent's oldest: a token minting tickets in a loop ends its own
-/// older H5 sessions, not the user's sessions on other devices.
+/// room for the next from that parent's oldest: a token that mints ticket after ticket ends its
+/// own older H5 sessions, not the user's sessions on other devices. (A chain, each new token
+/// minting the next ticket, keeps its ancestors and makes room from everything else; no worse
+/// than revoke-others, which any token of the user's may call.)
 pub const MAX_DERIVED_PER_SESSION: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -413,9 +415,10 @@ async fn live_records(
     user_id: &str,
 ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
     let now = unix_now();
+    // Every listed session is read, its line's end not trusted: it can be a second short of the
+    // record's (see [`MARK_OUTLIVES_END`]), and the record says whether it is live.
     let entries = index::read(store, &store_keys::user_sessions(user_id)).await?;
-    let entries = entries.into_iter().filter(|entry| entry.expires_at > now);
-    let sids: Vec<String> = entries.map(|entry| entry.sid).collect();
+    let sids: Vec<String> = entries.into_iter().map(|entry| entry.sid).collect();
     let keys: Vec<String> = sids
         .iter()
         .map(|sid| store_keys::session(user_id, sid))
@@ -916,6 +919,42 @@ mod tests {
         let ended = revoke_with_descendants(store.as_ref(), "u", &root, root_record.expires_at);
         assert_eq!(ended.await.unwrap(), 2, "the root and the grandchild");
         assert!(is_revoked(store.as_ref(), "u", &grandchild).await.unwrap());
+    }
+
+    /// Two callers racing on one session claim ends a second apart: the line the index keeps may
+    /// end before the record does. The record says the session is live, so it is listed, and it
+    /// ends with its parent.
+    #[tokio::test]
+    async fn a_session_whose_line_ends_first_is_listed_and_ends_with_its_parent() {
+        let store = FaultyStore::new();
+        let (parent, child) = (sid(0), sid(1));
+        let parent_record = console_of("u", None);
+        open_any(store.as_ref(), &parent, &parent_record).await;
+        let record = session_of("u", Some(&parent));
+        let (key, bytes) = (
+            store_keys::session("u", &child),
+            records::encode(&record).unwrap(),
+        );
+        let lifetime = Lifetime::Until(record.expires_at);
+        assert!(store.insert_new(&key, &bytes, lifetime).await.unwrap());
+        let line = IndexEntry {
+            sid: child.clone(),
+            expires_at: unix_now() - 1,
+            client: Some(Audience::H5),
+        };
+        let index = store_keys::user_sessions("u");
+        store
+            .append(&index, &line.line().unwrap(), lifetime)
+            .await
+            .unwrap();
+        let listed = list(store.as_ref(), "u", &parent).await.unwrap();
+        assert!(
+            listed.iter().any(|session| session.id == child),
+            "{listed:?}"
+        );
+        let ended = revoke_with_descendants(store.as_ref(), "u", &parent, parent_record.expires_at);
+        assert_eq!(ended.await.unwrap(), 2);
+        assert!(is_revoked(store.as_ref(), "u", &child).await.unwrap());
     }
 
     #[tokio::test]
