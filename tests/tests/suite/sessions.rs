@@ -22,6 +22,7 @@ on_both_stores!(
     the_list_shows_every_kind_of_session_with_current_right,
     ending_one_session_ends_it_and_what_derives_from_it,
     revoke_others_keeps_only_the_callers_session,
+    revoke_others_from_a_derived_page_keeps_what_it_derives_from,
     a_three_deep_chain_dies_with_its_root,
     the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened,
     racing_exchanges_of_one_ticket_open_one_session,
@@ -188,6 +189,31 @@ async fn revoke_others_keeps_only_the_callers_session(start: impl Start) {
         assert_eq!(status(&me_status(server, token).await), REVOKED);
     }
     assert_eq!(sessions_of(server, &console).await.len(), 1);
+}
+
+/// Ending the sessions a page derives from would end the page too: revoke-others keeps them.
+async fn revoke_others_from_a_derived_page_keeps_what_it_derives_from(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("cora").await;
+    let console = console_by_scan(server, &phone.access_token).await;
+    let first_h5 = exchange(server, &ticket_of(server, &phone.access_token).await, None).await;
+    let second_h5 = exchange(server, &ticket_of(server, &first_h5).await, None).await;
+    let sibling_h5 = exchange(server, &ticket_of(server, &first_h5).await, None).await;
+
+    let reply = server
+        .post_empty("/auth/sessions/revoke-others", Some(&second_h5))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // The console and the other page of the first one; not the phone nor the first page.
+    assert_eq!(reply.body["revoked"], 2);
+    for token in [&phone.access_token, &first_h5, &second_h5] {
+        assert_eq!(me_status(server, token).await.0, 200);
+    }
+    for token in [&console, &sibling_h5] {
+        assert_eq!(status(&me_status(server, token).await), REVOKED);
+    }
+    assert_eq!(sessions_of(server, &second_h5).await.len(), 3);
 }
 
 async fn a_three_deep_chain_dies_with_its_root(start: impl Start) {

@@ -249,13 +249,12 @@ async fn make_room(
 ) -> Result<(), StoreError> {
     let (keep, siblings) = match parent {
         Some(parent) => {
-            let live = live_records(store, user_id).await?.into_iter();
-            let derived = live.filter(|(_, record)| record.parent.as_deref() == Some(parent));
-            let siblings: Vec<String> = derived.map(|(sid, _)| sid).collect();
-            (
-                chain_from(store, user_id, parent.to_owned()).await?,
-                siblings,
-            )
+            let live = live_records(store, user_id).await?;
+            let derived = live
+                .iter()
+                .filter(|(_, r)| r.parent.as_deref() == Some(parent));
+            let siblings: Vec<String> = derived.map(|(sid, _)| sid.clone()).collect();
+            (chain_from(&live, parent), siblings)
         }
         None => (Vec::new(), Vec::new()),
     };
@@ -508,39 +507,21 @@ pub async fn list(
     Ok(sessions.into_iter().map(|(_, session)| session).collect())
 }
 
-/// The sessions `sid`, one of `user_id`'s, was derived from, nearest first.
-pub async fn ancestors(
-    store: &dyn Store,
-    user_id: &str,
-    sid: &str,
-) -> Result<Vec<String>, StoreError> {
-    match get(store, user_id, sid)
-        .await?
-        .and_then(|record| record.parent)
-    {
-        Some(parent) => chain_from(store, user_id, parent).await,
-        None => Ok(Vec::new()),
-    }
-}
-
-/// `parent`, one of `user_id`'s sessions, and the sessions it was derived from, nearest first.
-async fn chain_from(
-    store: &dyn Store,
-    user_id: &str,
-    parent: String,
-) -> Result<Vec<String>, StoreError> {
-    let mut chain = Vec::new();
+/// `parent` and the sessions it was derived from, nearest first, as the `live` sessions of its
+/// user (see [`live_records`]) name them: the chain ends at a session that is not live or has no
+/// parent, and at a session met twice.
+fn chain_from(live: &[(String, SessionRecord)], parent: &str) -> Vec<String> {
+    let mut chain: Vec<String> = Vec::new();
     let mut next = Some(parent);
-    while let Some(parent) = next {
-        if chain.contains(&parent) {
+    while let Some(sid) = next {
+        if chain.iter().any(|in_chain| in_chain == sid) {
             break;
         }
-        next = get(store, user_id, &parent)
-            .await?
-            .and_then(|record| record.parent);
-        chain.push(parent);
+        let record = live.iter().find(|(live_sid, _)| live_sid == sid);
+        next = record.and_then(|(_, record)| record.parent.as_deref());
+        chain.push(sid.to_owned());
     }
-    Ok(chain)
+    chain
 }
 
 /// Moves `last_seen_at` to now when it is older than [`LAST_SEEN_PRECISION`]: at most one write per
@@ -595,13 +576,14 @@ impl super::AuthService {
     /// sessions this one was derived from are kept: ending them would end this one too.
     pub async fn end_other_sessions(&self, caller: &Claims) -> Result<u64, AuthError> {
         let store = self.store.as_ref();
-        let keep: HashSet<String> = ancestors(store, &caller.sub, &caller.sid)
-            .await?
-            .into_iter()
+        let live = live_records(store, &caller.sub).await?;
+        let own = live.iter().find(|(sid, _)| *sid == caller.sid);
+        let parent = own.and_then(|(_, record)| record.parent.as_deref());
+        let ancestors = parent.map(|parent| chain_from(&live, parent));
+        let keep: HashSet<String> = (ancestors.into_iter().flatten())
             .chain([caller.sid.clone()])
             .collect();
-        let others = live_records(store, &caller.sub).await?.into_iter();
-        let others = others.filter(|(sid, _)| !keep.contains(sid));
+        let others = live.into_iter().filter(|(sid, _)| !keep.contains(sid));
         let roots = others.map(|(sid, record)| (sid, record.expires_at));
         let ended = revoke_trees(store, &caller.sub, roots.collect()).await?;
         Ok(ended)
@@ -955,6 +937,26 @@ mod tests {
         let ended = revoke_with_descendants(store.as_ref(), "u", &parent, parent_record.expires_at);
         assert_eq!(ended.await.unwrap(), 2);
         assert!(is_revoked(store.as_ref(), "u", &child).await.unwrap());
+    }
+
+    #[test]
+    fn a_chain_runs_from_the_parent_up_to_a_session_without_a_live_one() {
+        let with_parent = |session: usize, parent: Option<usize>| {
+            let parent = parent.map(sid);
+            (sid(session), session_of("u", parent.as_deref()))
+        };
+        // 3 derives from 2, 2 from 1, 1 from 0, which is not live; 5 and 6 derive from each other.
+        let live = [
+            with_parent(1, Some(0)),
+            with_parent(2, Some(1)),
+            with_parent(3, Some(2)),
+            with_parent(5, Some(6)),
+            with_parent(6, Some(5)),
+        ];
+        assert_eq!(chain_from(&live, &sid(3)), [3, 2, 1, 0].map(sid));
+        assert_eq!(chain_from(&live, &sid(1)), [1, 0].map(sid));
+        assert_eq!(chain_from(&live, &sid(9)), [sid(9)]);
+        assert_eq!(chain_from(&live, &sid(5)), [5, 6].map(sid));
     }
 
     #[tokio::test]
