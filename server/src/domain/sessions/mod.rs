@@ -2,15 +2,15 @@
 //! which client, how, derived from which session) and an index of each user's sessions; both
 //! expire with the sessions they hold, so nothing grows for ever and nothing is swept by hand.
 //!
-//! Where revocation's cost goes: to revoke time. Ending a session marks it revoked, then reads its
-//! user's sessions (the index, then the records it lists in one batch) for the ones derived from
-//! it, at any depth, marking each; token verification reads one marker, its own, whatever the
-//! depth. A session derives only from a session of the same user, so the user's index lists every
-//! descendant, and opening one writes no index of its parent's. The race with a session being
-//! derived at that moment is closed by order: revoke marks a parent before reading for its
-//! children (and reads again until a reading finds none it has not marked), and deriving writes
-//! the child's record and index line before checking the parent's mark, so one of the two always
-//! sees the other.
+//! Where revocation's cost goes: to revoke time. Ending a session reads its user's sessions (the
+//! index, then the records it lists in one batch), ends the ones derived from it at any depth, then
+//! the session itself, and reads again for any derived meanwhile; token verification reads one
+//! marker, its own, whatever the depth. A session derives only from a session of the same user, so
+//! the user's index lists every descendant, and opening one writes no index of its parent's. The
+//! race with a session being derived at that moment is closed by order: revoke marks a parent
+//! before reading for its children (and reads again until a reading finds none it has not
+//! marked), and deriving writes the child's record and index line before checking the parent's
+//! mark, so one of the two always sees the other.
 
 mod index;
 
@@ -339,44 +339,79 @@ pub async fn revoke_with_descendants(
 }
 
 /// Ends `roots` (sessions of `user_id`, each with its end) and every session derived from them, at
-/// any depth; returns how many live sessions ended. Each round marks what it found and takes the
-/// records, then reads the user's sessions for the live ones whose parent is marked (by this walk
-/// or another), until a round finds none: a session derived from a marked one after a reading has
-/// seen the mark itself (see the module's first lines).
+/// any depth; returns how many live sessions ended. What derives from the roots is ended first and
+/// the roots last, so a walk stopped before the roots' marks (a store error, a dropped request)
+/// leaves the roots' tokens valid to ask again with. After the roots' marks it reads the user's
+/// sessions again, and ends the live ones derived from a marked session (by this walk or another),
+/// until a reading finds none: a session derived from a root while the walk ran has seen no mark
+/// itself (see the module's first lines).
 async fn revoke_trees(
     store: &dyn Store,
     user_id: &str,
     roots: Vec<(String, u64)>,
 ) -> Result<u64, StoreError> {
-    let (mut found, mut marked, mut ended) = (roots, HashSet::new(), 0);
-    while !found.is_empty() {
-        for (sid, expires_at) in found.drain(..) {
-            // Marked before the sessions derived from it are read: see the module's first lines.
-            let mark = store_keys::revoked_session(user_id, &sid);
-            let mark_lifetime = Lifetime::Until(expires_at.saturating_add(MARK_OUTLIVES_END));
-            store.put(&mark, b"1", mark_lifetime).await?;
-            if store
-                .take(&store_keys::session(user_id, &sid))
-                .await?
-                .is_some()
-            {
-                ended += 1;
-            }
-            marked.insert(sid);
-        }
+    let root_ids: HashSet<String> = roots.iter().map(|(sid, _)| sid.clone()).collect();
+    let below = derived_from(&live_records(store, user_id).await?, &root_ids);
+    let mut marked = HashSet::new();
+    let mut ended = end_each(store, user_id, below, &mut marked).await?;
+    ended += end_each(store, user_id, roots, &mut marked).await?;
+    loop {
         let live = live_records(store, user_id).await?;
-        let ended_before = ended_elsewhere(store, user_id, &live, &marked).await?;
+        let mut revoked = ended_elsewhere(store, user_id, &live, &marked).await?;
+        revoked.extend(marked.iter().cloned());
+        let found = derived_from(&live, &revoked);
+        if found.is_empty() {
+            return Ok(ended);
+        }
+        ended += end_each(store, user_id, found, &mut marked).await?;
+    }
+}
+
+/// Marks each of `sessions` (of `user_id`, each with its end) revoked and takes its record;
+/// returns how many had a record (one ended before is marked again, not counted).
+async fn end_each(
+    store: &dyn Store,
+    user_id: &str,
+    sessions: Vec<(String, u64)>,
+    marked: &mut HashSet<String>,
+) -> Result<u64, StoreError> {
+    let mut ended = 0;
+    for (sid, expires_at) in sessions {
+        // Marked before the sessions derived from it are read: see the module's first lines.
+        let mark = store_keys::revoked_session(user_id, &sid);
+        let mark_lifetime = Lifetime::Until(expires_at.saturating_add(MARK_OUTLIVES_END));
+        store.put(&mark, b"1", mark_lifetime).await?;
+        if store
+            .take(&store_keys::session(user_id, &sid))
+            .await?
+            .is_some()
+        {
+            ended += 1;
+        }
+        marked.insert(sid);
+    }
+    Ok(ended)
+}
+
+/// The `live` sessions, not in `revoked`, derived at any depth from one that is, each with its end.
+fn derived_from(live: &[(String, SessionRecord)], revoked: &HashSet<String>) -> Vec<(String, u64)> {
+    let mut reached: HashSet<&str> = HashSet::new();
+    let mut found = Vec::new();
+    loop {
+        let reached_before = reached.len();
         for (sid, record) in live {
             let Some(parent) = record.parent.as_deref() else {
                 continue;
             };
-            let parent_ended = marked.contains(parent) || ended_before.contains(parent);
-            if parent_ended && !marked.contains(&sid) {
-                found.push((sid, record.expires_at));
+            let below_revoked = revoked.contains(parent) || reached.contains(parent);
+            if below_revoked && !revoked.contains(sid) && reached.insert(sid) {
+                found.push((sid.clone(), record.expires_at));
             }
         }
+        if reached.len() == reached_before {
+            return found;
+        }
     }
-    Ok(ended)
 }
 
 /// The parents of `live` sessions that carry a revocation mark though this walk did not mark
@@ -882,9 +917,10 @@ mod tests {
         }
     }
 
-    /// A revocation that stopped after ending a session, before it read for the session's
-    /// children (a store error, a dropped request), is finished by the next walk of the user's
-    /// sessions: the child's parent has no record left, but its mark.
+    /// A session derived from one being ended, after the walk read the user's sessions and before
+    /// it marked that one, is found by the walk's next reading; should that reading fail (a store
+    /// error, a dropped request), the next walk of the user's sessions ends it: its parent has no
+    /// record left, but its mark.
     #[tokio::test]
     async fn a_revocation_stopped_half_way_is_finished_by_the_next_one() {
         let store = FaultyStore::new();
@@ -892,15 +928,53 @@ mod tests {
         let (root_record, child_record) = (console_of("u", None), session_of("u", Some(&root)));
         open_any(store.as_ref(), &root, &root_record).await;
         open_any(store.as_ref(), &child, &child_record).await;
-        open_any(store.as_ref(), &grandchild, &session_of("u", Some(&child))).await;
-        let index = store_keys::user_sessions("u");
-        store.fail_next(Calls::Read, &index, Fault::FailBefore);
+        let (racing, derived) = (Arc::clone(&store), session_of("u", Some(&child)));
+        let racing_id = grandchild.clone();
+        let exchange_then_fault = async move {
+            let opened = open(racing.as_ref(), &racing_id, &derived, Claim::Any, None).await;
+            assert!(opened.unwrap().made, "its parent is not marked yet");
+            let index = store_keys::user_sessions("u");
+            racing.fail_next(Calls::Read, &index, Fault::FailBefore);
+        };
+        let child_mark = store_keys::revoked_session("u", &child);
+        store.before_next(Calls::Write, &child_mark, Box::pin(exchange_then_fault));
         let stopped = revoke_with_descendants(store.as_ref(), "u", &child, child_record.expires_at);
         assert!(stopped.await.is_err());
+        assert!(store.all_faults_hit());
         assert!(!is_revoked(store.as_ref(), "u", &grandchild).await.unwrap());
         let ended = revoke_with_descendants(store.as_ref(), "u", &root, root_record.expires_at);
         assert_eq!(ended.await.unwrap(), 2, "the root and the grandchild");
         assert!(is_revoked(store.as_ref(), "u", &grandchild).await.unwrap());
+    }
+
+    /// What derives from a session is ended before the session itself: a walk stopped before the
+    /// session's own mark leaves its token valid, to ask again with.
+    #[tokio::test]
+    async fn a_revocation_stopped_before_its_root_can_be_asked_again() {
+        let store = FaultyStore::new();
+        let (root, child, grandchild) = (sid(0), sid(1), sid(2));
+        let root_record = console_of("u", None);
+        open_any(store.as_ref(), &root, &root_record).await;
+        open_any(store.as_ref(), &child, &session_of("u", Some(&root))).await;
+        open_any(store.as_ref(), &grandchild, &session_of("u", Some(&child))).await;
+        let root_mark = store_keys::revoked_session("u", &root);
+        store.fail_next(Calls::Write, &root_mark, Fault::FailBefore);
+        let stopped = revoke_with_descendants(store.as_ref(), "u", &root, root_record.expires_at);
+        assert!(stopped.await.is_err());
+        assert!(!is_revoked(store.as_ref(), "u", &root).await.unwrap());
+        for below in [&child, &grandchild] {
+            assert!(
+                is_revoked(store.as_ref(), "u", below).await.unwrap(),
+                "{below}"
+            );
+        }
+        let again = revoke_with_descendants(store.as_ref(), "u", &root, root_record.expires_at);
+        assert_eq!(
+            again.await.unwrap(),
+            1,
+            "the root; the others ended the first time"
+        );
+        assert!(is_revoked(store.as_ref(), "u", &root).await.unwrap());
     }
 
     /// Two callers racing on one session claim ends a second apart: the line the index keeps may
@@ -937,6 +1011,39 @@ mod tests {
         let ended = revoke_with_descendants(store.as_ref(), "u", &parent, parent_record.expires_at);
         assert_eq!(ended.await.unwrap(), 2);
         assert!(is_revoked(store.as_ref(), "u", &child).await.unwrap());
+    }
+
+    #[test]
+    fn what_derives_from_a_revoked_session_is_found_at_any_depth_once() {
+        let with_parent = |session: usize, parent: Option<usize>| {
+            let parent = parent.map(sid);
+            (sid(session), session_of("u", parent.as_deref()))
+        };
+        // 0 <- 1 <- 2 <- 3, 1 <- 4, and 5 on its own; listed in no particular order.
+        let live = [
+            with_parent(3, Some(2)),
+            with_parent(2, Some(1)),
+            with_parent(1, Some(0)),
+            with_parent(4, Some(1)),
+            with_parent(5, None),
+        ];
+        let found = |revoked: &[usize]| {
+            let revoked: HashSet<String> = revoked.iter().copied().map(sid).collect();
+            let mut found: Vec<String> = derived_from(&live, &revoked)
+                .into_iter()
+                .map(|(session, _)| session)
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(found(&[0]), [1, 2, 3, 4].map(sid));
+        assert_eq!(found(&[2, 4]), [sid(3)]);
+        assert_eq!(
+            found(&[1, 2]),
+            [3, 4].map(sid),
+            "the revoked are not found again"
+        );
+        assert!(found(&[5, 3]).is_empty());
     }
 
     #[test]
