@@ -889,6 +889,25 @@ mod tests {
         }
     }
 
+    /// Just before `parent`'s mark is written, `child` is derived from it (its exchange sees no
+    /// mark yet), and then `then` runs on the store.
+    fn derive_before_marking(
+        store: &Arc<FaultyStore>,
+        parent: &str,
+        child: &str,
+        then: impl FnOnce(&FaultyStore) + Send + 'static,
+    ) {
+        let (racing, derived) = (Arc::clone(store), session_of("u", Some(parent)));
+        let child = child.to_owned();
+        let exchange = async move {
+            let opened = open(racing.as_ref(), &child, &derived, Claim::Any, None).await;
+            assert!(opened.unwrap().made, "its parent is not marked yet");
+            then(&racing);
+        };
+        let mark = store_keys::revoked_session("u", parent);
+        store.before_next(Calls::Write, &mark, Box::pin(exchange));
+    }
+
     /// A grandchild's exchange that falls after the revocation read the user's sessions and before
     /// it marked the child sees no mark on the child: the revocation's next reading finds it.
     #[tokio::test]
@@ -898,14 +917,7 @@ mod tests {
         let root_record = console_of("u", None);
         open_any(store.as_ref(), &root, &root_record).await;
         open_any(store.as_ref(), &child, &session_of("u", Some(&root))).await;
-        let (racing, derived) = (Arc::clone(&store), session_of("u", Some(&child)));
-        let racing_id = grandchild.clone();
-        let exchange = async move {
-            let opened = open(racing.as_ref(), &racing_id, &derived, Claim::Any, None).await;
-            assert!(opened.unwrap().made, "its parent is not marked yet");
-        };
-        let child_mark = store_keys::revoked_session("u", &child);
-        store.before_next(Calls::Write, &child_mark, Box::pin(exchange));
+        derive_before_marking(&store, &child, &grandchild, |_| {});
         let ended = revoke_with_descendants(store.as_ref(), "u", &root, root_record.expires_at);
         assert_eq!(ended.await.unwrap(), 3);
         assert!(store.all_faults_hit());
@@ -928,16 +940,10 @@ mod tests {
         let (root_record, child_record) = (console_of("u", None), session_of("u", Some(&root)));
         open_any(store.as_ref(), &root, &root_record).await;
         open_any(store.as_ref(), &child, &child_record).await;
-        let (racing, derived) = (Arc::clone(&store), session_of("u", Some(&child)));
-        let racing_id = grandchild.clone();
-        let exchange_then_fault = async move {
-            let opened = open(racing.as_ref(), &racing_id, &derived, Claim::Any, None).await;
-            assert!(opened.unwrap().made, "its parent is not marked yet");
+        derive_before_marking(&store, &child, &grandchild, |store| {
             let index = store_keys::user_sessions("u");
-            racing.fail_next(Calls::Read, &index, Fault::FailBefore);
-        };
-        let child_mark = store_keys::revoked_session("u", &child);
-        store.before_next(Calls::Write, &child_mark, Box::pin(exchange_then_fault));
+            store.fail_next(Calls::Read, &index, Fault::FailBefore);
+        });
         let stopped = revoke_with_descendants(store.as_ref(), "u", &child, child_record.expires_at);
         assert!(stopped.await.is_err());
         assert!(store.all_faults_hit());
@@ -1013,19 +1019,21 @@ mod tests {
         assert!(is_revoked(store.as_ref(), "u", &child).await.unwrap());
     }
 
+    /// Session `session` of user "u", derived from `parent`, as [`live_records`] reads it.
+    fn live_session(session: usize, parent: Option<usize>) -> (String, SessionRecord) {
+        let parent = parent.map(sid);
+        (sid(session), session_of("u", parent.as_deref()))
+    }
+
     #[test]
     fn what_derives_from_a_revoked_session_is_found_at_any_depth_once() {
-        let with_parent = |session: usize, parent: Option<usize>| {
-            let parent = parent.map(sid);
-            (sid(session), session_of("u", parent.as_deref()))
-        };
         // 0 <- 1 <- 2 <- 3, 1 <- 4, and 5 on its own; listed in no particular order.
         let live = [
-            with_parent(3, Some(2)),
-            with_parent(2, Some(1)),
-            with_parent(1, Some(0)),
-            with_parent(4, Some(1)),
-            with_parent(5, None),
+            live_session(3, Some(2)),
+            live_session(2, Some(1)),
+            live_session(1, Some(0)),
+            live_session(4, Some(1)),
+            live_session(5, None),
         ];
         let found = |revoked: &[usize]| {
             let revoked: HashSet<String> = revoked.iter().copied().map(sid).collect();
@@ -1048,17 +1056,13 @@ mod tests {
 
     #[test]
     fn a_chain_runs_from_the_parent_up_to_a_session_without_a_live_one() {
-        let with_parent = |session: usize, parent: Option<usize>| {
-            let parent = parent.map(sid);
-            (sid(session), session_of("u", parent.as_deref()))
-        };
         // 3 derives from 2, 2 from 1, 1 from 0, which is not live; 5 and 6 derive from each other.
         let live = [
-            with_parent(1, Some(0)),
-            with_parent(2, Some(1)),
-            with_parent(3, Some(2)),
-            with_parent(5, Some(6)),
-            with_parent(6, Some(5)),
+            live_session(1, Some(0)),
+            live_session(2, Some(1)),
+            live_session(3, Some(2)),
+            live_session(5, Some(6)),
+            live_session(6, Some(5)),
         ];
         assert_eq!(chain_from(&live, &sid(3)), [3, 2, 1, 0].map(sid));
         assert_eq!(chain_from(&live, &sid(1)), [1, 0].map(sid));
