@@ -7,10 +7,10 @@
 //! the session itself, and reads again for any derived meanwhile; token verification reads one
 //! marker, its own, whatever the depth. A session derives only from a session of the same user, so
 //! the user's index lists every descendant, and opening one writes no index of its parent's. The
-//! race with a session being derived at that moment is closed by order: revoke marks a parent
-//! before reading for its children (and reads again until a reading finds none it has not
-//! marked), and deriving writes the child's record and index line before checking the parent's
-//! mark, so one of the two always sees the other.
+//! race with a session being derived at that moment is closed by order: revoke reads for
+//! children again after marking their parent (until a reading finds none it has not marked), and
+//! deriving writes the child's record and index line before checking the parent's mark, so one of
+//! the two always sees the other.
 
 mod index;
 
@@ -340,8 +340,8 @@ pub async fn revoke_with_descendants(
 
 /// Ends `roots` (sessions of `user_id`, each with its end) and every session derived from them, at
 /// any depth; returns how many live sessions ended. What derives from the roots is ended first and
-/// the roots last, so a walk stopped before the roots' marks (a store error, a dropped request)
-/// leaves the roots' tokens valid to ask again with. After the roots' marks it reads the user's
+/// the roots last, so a walk stopped before a root's mark (a store error, a dropped request) leaves
+/// that root's token valid to ask again with. After the roots' marks it reads the user's
 /// sessions again, and ends the live ones derived from a marked session (by this walk or another),
 /// until a reading finds none: a session derived from a root while the walk ran has seen no mark
 /// itself (see the module's first lines).
@@ -377,7 +377,7 @@ async fn end_each(
 ) -> Result<u64, StoreError> {
     let mut ended = 0;
     for (sid, expires_at) in sessions {
-        // Marked before the sessions derived from it are read: see the module's first lines.
+        // The walk reads the user's sessions again after every mark: see the module's first lines.
         let mark = store_keys::revoked_session(user_id, &sid);
         let mark_lifetime = Lifetime::Until(expires_at.saturating_add(MARK_OUTLIVES_END));
         store.put(&mark, b"1", mark_lifetime).await?;
