@@ -1103,6 +1103,7 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
     };
     assert!(!tried_again(), "no TRYAGAIN yet");
     let store = Arc::new(store);
+    let started = Instant::now();
     let one_slot = tokio::spawn({
         let store = store.clone();
         async move {
@@ -1132,14 +1133,27 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
     })
     .await
     .unwrap();
-    assert_eq!(
-        one_slot.await.unwrap().unwrap(),
-        [Outcome::Length(9), Outcome::Read(Some(b"bob".to_vec()))]
-    );
-    assert_eq!(
-        store.get("user-sessions:u1").await.unwrap().as_deref(),
-        Some(&b"s1;s2;s3;"[..])
-    );
+    let moved_in = started.elapsed();
+    let index = async || store.get("user-sessions:u1").await.unwrap();
+    match one_slot.await.unwrap() {
+        Ok(outcomes) => {
+            let expected = [Outcome::Length(9), Outcome::Read(Some(b"bob".to_vec()))];
+            assert_eq!(outcomes, expected);
+            assert_eq!(index().await.as_deref(), Some(&b"s1;s2;s3;"[..]));
+        }
+        // An operation has 2 s and the client asks again up to half a second apart: a move that
+        // took longer than 1.2 s to finish (a loaded machine's redis-cli calls) may leave the batch
+        // answering unavailable, as README says, and its script ran whole or not at all.
+        Err(StoreError::Unavailable(_)) if moved_in > Duration::from_millis(1200) => {
+            let index = index().await;
+            let whole_or_none = [&b"s1;s2;"[..], &b"s1;s2;s3;"[..]];
+            assert!(
+                whole_or_none.contains(&index.as_deref().unwrap_or_default()),
+                "{index:?}"
+            );
+        }
+        Err(error) => panic!("the move finished after {moved_in:?}; the batch failed: {error}"),
+    }
     assert_eq!(
         store.get("user:u1").await.unwrap().as_deref(),
         Some(&b"bob"[..])

@@ -342,6 +342,15 @@ mod tests {
     }
 
     /// [`evict_oldest`] with the last entry as the one just opened.
+    /// `live` entries at most, `keep` kept, none making room first.
+    fn bound(live: usize, keep: &[String]) -> IndexBound<'_> {
+        IndexBound {
+            live,
+            keep,
+            first: &[],
+        }
+    }
+
     fn evict(entries: &mut Vec<IndexEntry>, bound: IndexBound<'_>) -> Vec<IndexEntry> {
         let opened = entries.last().expect("an entry").clone();
         evict_oldest(entries, &opened, bound)
@@ -354,64 +363,29 @@ mod tests {
     #[test]
     fn eviction_takes_the_oldest_past_the_bound_and_spares_the_kept_one() {
         let mut index = entries(&["a", "b", "c", "d", "e"]);
-        let evicted = evict(
-            &mut index,
-            IndexBound {
-                live: 3,
-                keep: &[],
-                first: &[],
-            },
-        );
+        let evicted = evict(&mut index, bound(3, &[]));
         assert_eq!(sids(&evicted), ["a", "b"]);
         assert_eq!(sids(&index), ["c", "d", "e"]);
 
         let mut index = entries(&["a", "b", "c", "d", "e"]);
-        let evicted = evict(
-            &mut index,
-            IndexBound {
-                live: 3,
-                keep: &["a".to_owned()],
-                first: &[],
-            },
-        );
+        let evicted = evict(&mut index, bound(3, &["a".to_owned()]));
         assert_eq!(sids(&evicted), ["b", "c"]);
         assert_eq!(sids(&index), ["a", "d", "e"]);
 
         // Every ancestor of the new session stays: ending a grandparent would end it too.
         let mut index = entries(&["a", "b", "c", "d", "e"]);
-        let evicted = evict(
-            &mut index,
-            IndexBound {
-                live: 3,
-                keep: &["b".to_owned(), "a".to_owned()],
-                first: &[],
-            },
-        );
+        let evicted = evict(&mut index, bound(3, &["b".to_owned(), "a".to_owned()]));
         assert_eq!(sids(&evicted), ["c", "d"]);
         assert_eq!(sids(&index), ["a", "b", "e"]);
 
         let mut index = entries(&["a", "b"]);
-        assert!(
-            evict(
-                &mut index,
-                IndexBound {
-                    live: 3,
-                    keep: &[],
-                    first: &[]
-                }
-            )
-            .is_empty()
-        );
+        assert!(evict(&mut index, bound(3, &[])).is_empty());
         assert_eq!(sids(&index), ["a", "b"]);
     }
 
     #[test]
     fn eviction_takes_the_oldest_of_the_most_numerous_kind() {
-        let bound = |live| IndexBound {
-            live,
-            keep: &[],
-            first: &[],
-        };
+        let bound = |live| bound(live, &[]);
         // A phone's session, then console logins it confirmed: the consoles make room, not the phone.
         let mut index = entries(&["m1", "c1", "c2", "c3"]);
         assert_eq!(sids(&evict(&mut index, bound(3))), ["c1"]);

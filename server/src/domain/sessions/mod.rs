@@ -172,15 +172,7 @@ pub async fn open(
     steps.extend(own_mark.as_deref().map(Step::Get));
     steps.extend(read_beside.map(Step::Get));
 
-    let mut outcomes = store.batch(&steps).await?;
-    if outcomes.len() != steps.len() {
-        return Err(StoreError::Corrupt(format!(
-            "a batch of {} steps had {} outcomes",
-            steps.len(),
-            outcomes.len()
-        ))
-        .into());
-    }
+    let mut outcomes = batch(store, &steps).await?;
     let mut last = || {
         outcomes
             .pop()
@@ -291,9 +283,12 @@ async fn compact(
         let Some(compaction) = index::compaction(key, &current, opened, bound, unix_now())? else {
             return Ok(());
         };
-        let evicted = compaction.evicted.iter();
-        let evicted = evicted.map(|oldest| (oldest.sid.clone(), oldest.expires_at));
-        revoke_trees(store, user_id, evicted.collect()).await?;
+        if !compaction.evicted.is_empty() {
+            let evicted = compaction.evicted.iter();
+            let evicted = evicted.map(|oldest| (oldest.sid.clone(), oldest.expires_at));
+            let live = live_records(store, user_id).await?;
+            revoke_trees(store, user_id, &live, evicted.collect()).await?;
+        }
         let (compacted, lifetime) = (&compaction.compacted, compaction.lifetime);
         if store
             .compare_and_swap(key, &current, compacted, lifetime)
@@ -335,12 +330,13 @@ pub async fn revoke_with_descendants(
     sid: &str,
     expires_at: u64,
 ) -> Result<u64, StoreError> {
-    revoke_trees(store, user_id, vec![(sid.to_owned(), expires_at)]).await
+    let live = live_records(store, user_id).await?;
+    revoke_trees(store, user_id, &live, vec![(sid.to_owned(), expires_at)]).await
 }
 
 /// Ends `roots` (sessions of `user_id`, each with its end) and every session derived from them, at
-/// any depth; returns how many live sessions ended. What derives from the roots is ended first and
-/// the roots last, so a walk stopped before a root's mark (a store error, a dropped request) leaves
+/// any depth; returns how many live sessions ended. What derives from the roots in `live` (a reading
+/// of the user's sessions, see [`live_records`]) is ended first and the roots last, so a walk stopped before a root's mark (a store error, a dropped request) leaves
 /// that root's token valid to ask again with. After the roots' marks it reads the user's
 /// sessions again, and ends the live ones derived from a marked session (by this walk or another),
 /// until a reading finds none: a session derived from a root while the walk ran has seen no mark
@@ -348,10 +344,14 @@ pub async fn revoke_with_descendants(
 async fn revoke_trees(
     store: &dyn Store,
     user_id: &str,
+    live: &[(String, SessionRecord)],
     roots: Vec<(String, u64)>,
 ) -> Result<u64, StoreError> {
+    if roots.is_empty() {
+        return Ok(0);
+    }
     let root_ids: HashSet<String> = roots.iter().map(|(sid, _)| sid.clone()).collect();
-    let below = derived_from(&live_records(store, user_id).await?, &root_ids);
+    let below = derived_from(live, &root_ids);
     let mut marked = HashSet::new();
     let mut ended = end_each(store, user_id, below, &mut marked).await?;
     ended += end_each(store, user_id, roots, &mut marked).await?;
@@ -477,15 +477,21 @@ async fn reads(
     keys: &[impl AsRef<str>],
 ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
     let steps: Vec<Step> = keys.iter().map(|key| Step::Get(key.as_ref())).collect();
-    let outcomes = store.batch(&steps).await?;
+    let outcomes = batch(store, &steps).await?;
+    outcomes.into_iter().map(Outcome::into_read).collect()
+}
+
+/// `steps` run in one batch, one outcome per step.
+async fn batch(store: &dyn Store, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+    let outcomes = store.batch(steps).await?;
     if outcomes.len() != steps.len() {
         return Err(StoreError::Corrupt(format!(
-            "a batch of {} reads had {} answers",
+            "a batch of {} steps had {} outcomes",
             steps.len(),
             outcomes.len()
         )));
     }
-    outcomes.into_iter().map(Outcome::into_read).collect()
+    Ok(outcomes)
 }
 
 /// Ends every live session of `user_id` opened for one of `clients` (and what derives from them):
@@ -495,10 +501,12 @@ pub async fn end_user_sessions(
     user_id: &str,
     clients: &[Audience],
 ) -> Result<u64, StoreError> {
-    let sessions = live_records(store, user_id).await?.into_iter();
-    let ending = sessions.filter(|(_, record)| clients.contains(&record.client));
-    let roots = ending.map(|(sid, record)| (sid, record.expires_at));
-    revoke_trees(store, user_id, roots.collect()).await
+    let live = live_records(store, user_id).await?;
+    let ending = live
+        .iter()
+        .filter(|(_, record)| clients.contains(&record.client));
+    let roots = ending.map(|(sid, record)| (sid.clone(), record.expires_at));
+    revoke_trees(store, user_id, &live, roots.collect()).await
 }
 
 /// Every kind of client, for ending all of a user's sessions.
@@ -618,10 +626,9 @@ impl super::AuthService {
         let keep: HashSet<String> = (ancestors.into_iter().flatten())
             .chain([caller.sid.clone()])
             .collect();
-        let others = live.into_iter().filter(|(sid, _)| !keep.contains(sid));
-        let roots = others.map(|(sid, record)| (sid, record.expires_at));
-        let ended = revoke_trees(store, &caller.sub, roots.collect()).await?;
-        Ok(ended)
+        let others = live.iter().filter(|(sid, _)| !keep.contains(sid));
+        let roots = others.map(|(sid, record)| (sid.clone(), record.expires_at));
+        Ok(revoke_trees(store, &caller.sub, &live, roots.collect()).await?)
     }
 }
 
