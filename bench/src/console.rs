@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use anyhow::{Result, bail};
 use meeteasy_tests::desktop::{ConsoleWindow, Driver};
 use meeteasy_tests::relay::Relay;
 use serde::Deserialize;
 
 use crate::procfs::{self, Process};
-use crate::{Result, fail, poll, run};
+use crate::{poll, run};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -80,7 +81,7 @@ pub async fn launch_driven(driver: &Driver, binary: &Path) -> Result<(ConsoleWin
     let mut driven = procfs::tree(driver.pid().unwrap_or_default()).into_iter();
     match driven.find(|p| p.exe.as_deref() == Some(binary)) {
         Some(app) => Ok((window, app)),
-        None => fail!("no {} runs under tauri-driver", binary.display()),
+        None => bail!("no {} runs under tauri-driver", binary.display()),
     }
 }
 

@@ -8,12 +8,11 @@ use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use anyhow::{Context, Result, bail};
 use futures_util::future::try_join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout};
-
-use crate::{Context, Result, fail};
 
 /// Longer than any answer is awaited (a long-poll's 30 s); only a stuck server takes it.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
@@ -73,7 +72,7 @@ impl Connection {
         let answered = timeout(ANSWER_TIMEOUT, self.answer(request.as_bytes())).await;
         let (status, body) = answered.context(format!("{path}: no answer"))??;
         if !(200..300).contains(&status) {
-            fail!("{path}: HTTP {status}: {}", String::from_utf8_lossy(body));
+            bail!("{path}: HTTP {status}: {}", String::from_utf8_lossy(body));
         }
         Ok(body)
     }
@@ -93,7 +92,7 @@ impl Connection {
             self.fill().await?;
         }
         if self.read.len() > head_end + length {
-            fail!("the server answered more than one request's worth");
+            bail!("the server answered more than one request's worth");
         }
         Ok((status, &self.read[head_end..]))
     }
@@ -101,7 +100,7 @@ impl Connection {
     async fn fill(&mut self) -> Result<()> {
         let read = self.stream.read_buf(&mut self.read).await;
         if read.context("reading an answer")? == 0 {
-            fail!("the server closed the connection before answering");
+            bail!("the server closed the connection before answering");
         }
         Ok(())
     }
@@ -121,7 +120,7 @@ fn status_and_length(head: &[u8]) -> Result<(u16, usize)> {
     match (status, length) {
         (Some(204), _) => Ok((204, 0)),
         (Some(status), Some(length)) => Ok((status, length)),
-        _ => fail!("not an HTTP/1.1 answer with a Content-Length: {head}"),
+        _ => bail!("not an HTTP/1.1 answer with a Content-Length: {head}"),
     }
 }
 
@@ -147,7 +146,7 @@ pub async fn drive<I, O>(
             while let Some(input) = { inputs.borrow_mut().next() } {
                 answers.push(request(&mut connection, input).await?);
             }
-            Ok::<_, crate::Error>(answers)
+            anyhow::Ok(answers)
         }
     });
     let answers = try_join_all(each).await?;

@@ -1,7 +1,7 @@
 //! The benchmarks README.md quotes: `meeteasy-bench` (the auth server on the embedded store and on
 //! Redis), `bench-console` (the desktop console in its real window) and the Criterion benchmark of
 //! the embedded store (`cargo bench -p meeteasy-bench --bench store`). This library holds what
-//! they share: one error type, one `/proc` reader, the figures of the Markdown tables (nearest-rank
+//! they share: one `/proc` reader, the figures of the Markdown tables (nearest-rank
 //! percentiles, the median and spread of repeated runs, numbers written the README's way), and the
 //! parts of each run.
 
@@ -13,61 +13,12 @@ pub mod servers;
 
 use std::time::{Duration, Instant};
 
-type Cause = Box<dyn std::error::Error + Send + Sync>;
-
-/// Why a run failed: what was being done, and the error that caused it, if any, written after it
-/// (an error's own message often leaves out its cause's). Every failure stops the run: a figure
-/// measured around an error would not mean what its table says.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}{caused_by}", caused_by = .1.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
-pub struct Error(String, Option<Cause>);
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl Error {
-    pub fn new(what: impl Into<String>) -> Self {
-        Self(what.into(), None)
-    }
-}
-
-/// Returns an [`Error`] with the formatted message.
-#[macro_export]
-macro_rules! fail {
-    ($($message:tt)+) => {
-        return Err($crate::Error::new(format!($($message)+)))
-    };
-}
-
-/// Says what was being done when an error (I/O, HTTP, a task's) or a missing value stopped it.
-pub trait Context<T> {
-    fn context(self, what: impl Into<String>) -> Result<T>;
-}
-
-impl<T, E: Into<Cause>> Context<T> for Result<T, E> {
-    fn context(self, what: impl Into<String>) -> Result<T> {
-        self.map_err(|cause| Error(what.into(), Some(cause.into())))
-    }
-}
-
-impl<T> Context<T> for Option<T> {
-    fn context(self, what: impl Into<String>) -> Result<T> {
-        self.ok_or_else(|| Error::new(what))
-    }
-}
+use anyhow::{Context, Result, bail};
 
 /// Writes progress to stderr, after the program's name.
 #[macro_export]
 macro_rules! progress {
     ($($step:tt)+) => { eprintln!("{}: {}", env!("CARGO_BIN_NAME"), format!($($step)+)) };
-}
-
-/// `program`'s exit code for `outcome`, and why it failed, if it did.
-pub fn exit_code(program: &str, outcome: Result<()>) -> std::process::ExitCode {
-    let Err(error) = outcome else {
-        return std::process::ExitCode::SUCCESS;
-    };
-    eprintln!("{program}: {error}");
-    std::process::ExitCode::FAILURE
 }
 
 /// This program's arguments, each after a space: how the command that ran is printed.
@@ -92,7 +43,7 @@ pub fn run(command: &str) -> Result<String> {
     let output = output.context(format!("running {command}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        fail!("`{command}` failed ({}): {stderr}", output.status);
+        bail!("`{command}` failed ({}): {stderr}", output.status);
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -119,7 +70,7 @@ pub async fn poll<T>(
             return Ok(value);
         }
         if Instant::now() > deadline {
-            fail!("{what} within {within:?}");
+            bail!("{what} within {within:?}");
         }
         tokio::time::sleep(every).await;
     }

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::{Context, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use meeteasy_protocol::TokenResponse;
 use serde_json::json;
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::lean_http::{self, Connection};
 use crate::servers::{AuthProcess, SCENES_PER_ADDRESS, Scene, await_waiters, parse};
-use crate::{Context, Error, Result, Samples, beside_this, procfs};
+use crate::{Samples, beside_this, procfs};
 
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
@@ -234,7 +235,7 @@ impl Bench {
                 loop {
                     let answer = connection.islogin(&scene, 30, &["pending", "confirmed"]);
                     if let ("confirmed", arrived) = answer.await? {
-                        return Ok::<_, Error>(arrived);
+                        return anyhow::Ok(arrived);
                     }
                 }
             };
@@ -283,14 +284,14 @@ impl Bench {
         // How many seconds `inputs` took.
         let drive = async |inputs: Vec<I>| {
             let (_, took) = lean_http::drive(at, inputs, self.connections, &request).await?;
-            Ok::<_, Error>(took.as_secs_f64())
+            anyhow::Ok(took.as_secs_f64())
         };
         let calibration = drive(pool(1_000).await?.into_iter().collect()).await?;
         let per_round = ((1_000.0 / calibration * 1.5) as usize).clamp(1_000, 20_000);
         let mut inputs = pool(per_round * ROUNDS).await?.into_iter();
         // The server's process first, then its store's own (`redis-server`), if it has one.
         let store = pids.get(1..).unwrap_or_default();
-        let used = || Ok::<_, Error>([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store)?]);
+        let used = || anyhow::Ok([procfs::cpu_seconds(pids)?, procfs::cpu_seconds(store)?]);
         let (before, ticks) = (used()?, procfs::cpu_ticks(self.server_cpu)?);
         let mut took = Vec::new();
         for _round in 0..ROUNDS {

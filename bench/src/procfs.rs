@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{Context, Result, value_after};
+use anyhow::{Context, Result};
+
+use crate::value_after;
 
 /// Linux counts CPU and start times in USER_HZ ticks, 100 a second on every architecture.
 pub const TICK: Duration = Duration::from_millis(10);

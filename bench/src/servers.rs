@@ -5,14 +5,15 @@
 //! stops it, so none outlives the benchmark, even when a measurement fails.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use anyhow::{Context, Result, bail};
 use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse};
 use meeteasy_protocol::{LoginTicketResponse, WeChatLoginResponse};
-use meeteasy_tests::auth_process::auth_command;
+use meeteasy_tests::auth_process::{auth_command, listening_addr};
 use meeteasy_tests::redis_server::RedisServer;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -20,7 +21,7 @@ use tempfile::TempDir;
 use tokio::time::Instant;
 
 use crate::lean_http::Connection;
-use crate::{Context, Result, fail, poll, run, value_after};
+use crate::{poll, run, value_after};
 
 /// The bearer token the servers' `/metrics` asks for.
 const METRICS_TOKEN: &str = "bench-metrics-scraper-token";
@@ -34,8 +35,7 @@ pub struct AuthProcess {
 }
 
 impl AuthProcess {
-    /// Starts the `auth` binary pinned to `cpu` on `store` (`None`: a fresh embedded store) and
-    /// waits until `/readyz` answers.
+    /// Starts the `auth` binary pinned to `cpu` on `store` (`None`: a fresh embedded store).
     pub async fn start(auth: &Path, cpu: usize, store: Option<&str>) -> Result<Self> {
         Self::launch(auth, cpu, |command, dir| {
             let (config, token_file) = (dir.join("config.toml"), dir.join("metrics-token"));
@@ -53,57 +53,45 @@ impl AuthProcess {
     }
 
     /// Runs `binary` pinned to `cpu` (its threads too), with the arguments `configure` gives it
-    /// in a fresh directory, on a free loopback port (`--listen`), its output to the directory's
-    /// log; waits until `/readyz` answers. Another process may take the port before the server
-    /// binds it (once, the dev server's own fake WeChat did): the server then exits at start, and
-    /// it is tried twice more, on fresh ports.
+    /// in a fresh directory and `--listen 127.0.0.1:0`, its output to the directory's log; waits
+    /// (30 s at most) until it logs the address it listens on, as `meeteasy-auth serve` does once
+    /// it is ready.
     pub async fn launch(
         binary: &Path,
         cpu: usize,
         configure: impl Fn(&mut Command, &Path) -> Result<()>,
     ) -> Result<Self> {
-        let launch = async || -> Result<Self> {
-            let dir = tempfile::tempdir().context("creating the server's directory")?;
-            // The harness's command for the auth binary, with the server's own defaults whatever
-            // this shell has set, but through taskset (which passes its environment on).
-            let mut command = auth_command(Path::new("taskset")).into_std();
-            command.args(["-c", &cpu.to_string()]).arg(binary);
-            configure(&mut command, dir.path())?;
-            let address = TcpListener::bind("127.0.0.1:0").and_then(|socket| socket.local_addr());
-            let address = address.context("finding a free port")?;
-            let log = File::create(dir.path().join("log")).context("creating its log")?;
-            let stdout = log.try_clone().context("sharing the server log")?;
-            command.arg("--listen").arg(address.to_string());
-            command.stdin(Stdio::null()).stdout(stdout).stderr(log);
-            let child = command.spawn().context(format!("running {command:?}"))?;
-            let mut server = Self {
-                child,
-                address,
-                dir,
-            };
-            let ready = async || {
-                let mut connection = Connection::open(address, None).await?;
-                connection.request("/readyz", None, None).await.map(drop)
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while ready().await.is_err() {
-                let exited = server.child.try_wait().context("watching the server")?;
-                if exited.is_some() || Instant::now() > deadline {
-                    let log = std::fs::read_to_string(server.dir.path().join("log"));
-                    let log = log.unwrap_or_default();
-                    fail!("{command:?} did not start ({exited:?}); its log:\n{log}");
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Ok(server)
+        let dir = tempfile::tempdir().context("creating the server's directory")?;
+        // The harness's command for the auth binary, with the server's own defaults whatever this
+        // shell has set, but through taskset (which passes its environment on).
+        let mut command = auth_command(Path::new("taskset")).into_std();
+        command.args(["-c", &cpu.to_string()]).arg(binary);
+        configure(&mut command, dir.path())?;
+        let log = File::create(dir.path().join("log")).context("creating its log")?;
+        let stdout = log.try_clone().context("sharing the server log")?;
+        command.args(["--listen", "127.0.0.1:0"]);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(log);
+        let child = command.spawn().context(format!("running {command:?}"))?;
+        // Dropped, and so killed, if it never listens.
+        let mut server = Self {
+            child,
+            address: SocketAddr::from(([0; 4], 0)),
+            dir,
         };
-        for _ in 1..3 {
-            match launch().await {
-                Ok(server) => return Ok(server),
-                Err(error) => eprintln!("{error}\n(trying again on a fresh port)"),
+        let listening = async || {
+            let log = std::fs::read_to_string(server.dir.path().join("log"));
+            let log = log.unwrap_or_default();
+            if let Some(address) = log.lines().find_map(listening_addr) {
+                return Ok(Some(address.parse().context("the address it logged")?));
             }
-        }
-        launch().await
+            match server.child.try_wait().context("watching the server")? {
+                Some(exited) => bail!("{command:?} exited ({exited}); its log:\n{log}"),
+                None => Ok(None),
+            }
+        };
+        let (what, every) = (format!("{command:?} listening"), Duration::from_millis(20));
+        server.address = poll(&what, Duration::from_secs(30), every, listening).await?;
+        Ok(server)
     }
 
     pub fn pid(&self) -> u32 {
@@ -144,7 +132,7 @@ impl PinnedRedis {
         // Progress lines (`SET: rps=...`) end in \r; a result is `SET: 81234.57 requests per second`.
         match (value_after(&output, "SET: "), value_after(&output, "GET: ")) {
             (Some(set), Some(get)) => Ok([set, get]),
-            _ => fail!("redis-benchmark printed no SET and GET rates: {output}"),
+            _ => bail!("redis-benchmark printed no SET and GET rates: {output}"),
         }
     }
 }
@@ -204,7 +192,7 @@ impl Connection {
             IsLoginResponse::Confirmed { .. } => "confirmed",
         };
         if !expected.contains(&status) {
-            fail!("islogin answered {status}, not {}", expected.join(" or "));
+            bail!("islogin answered {status}, not {}", expected.join(" or "));
         }
         Ok((status, arrived))
     }

@@ -170,8 +170,9 @@ impl ServeProcess {
     }
 }
 
-/// `127.0.0.1:41234` out of `... listening addr=127.0.0.1:41234 public_url=...`.
-fn listening_addr(line: &str) -> Option<String> {
+/// `127.0.0.1:41234` out of `... listening addr=127.0.0.1:41234 public_url=...`, the line `serve`
+/// logs once it is ready.
+pub fn listening_addr(line: &str) -> Option<String> {
     let rest = line.split(" listening ").nth(1)?;
     let addr = rest.split("addr=").nth(1)?.split_whitespace().next()?;
     Some(addr.to_owned())

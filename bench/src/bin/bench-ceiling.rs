@@ -41,11 +41,13 @@ async fn main() -> std::io::Result<()> {
     let reply = |status, body: Value| move || std::future::ready((status, Json(body.clone())));
     let (ok, created) = (StatusCode::OK, StatusCode::CREATED);
     let app = Router::new()
-        .route("/readyz", get(|| async { "ready\n" }))
         .route("/auth/scenes", post(reply(created, scene)))
         .route("/auth/scenes/{scene}/islogin", get(reply(ok, pending)))
         .route("/auth/wechat/login", post(reply(ok, login)))
         .route("/auth/login-ticket", post(reply(created, ticket)))
         .route("/auth/login-ticket/exchange", post(reply(ok, token)));
-    axum::serve(tokio::net::TcpListener::bind(args.listen).await?, app).await
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // What `meeteasy-bench` waits for, written as `meeteasy-auth serve` logs it.
+    println!("bench-ceiling listening addr={}", listener.local_addr()?);
+    axum::serve(listener, app).await
 }

@@ -7,14 +7,15 @@
 //! idle on the login screen and on home, next to an empty WebKitGTK browser as the floor.
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use meeteasy_bench::Samples;
 use meeteasy_bench::console::{ColdStart, Memory, cold_start, is_qr_request};
 use meeteasy_bench::console::{launch_driven, settled_memory, stop, wait_for};
-use meeteasy_bench::{Context, Result, arguments, beside_this, exit_code, fail, procfs, progress};
+use meeteasy_bench::{arguments, beside_this, procfs, progress};
 use meeteasy_tests::desktop::{Desktop, Driver};
 use meeteasy_tests::relay::Relay;
 use meeteasy_tests::server::TestServer;
@@ -44,8 +45,8 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
-    exit_code("bench-console", run(&Args::parse()).await)
+async fn main() -> Result<()> {
+    run(&Args::parse()).await
 }
 
 /// The console under test, and where it runs.
@@ -195,7 +196,7 @@ impl Bench {
         let (_, home) = home.await?;
         let asked_for_qr = relay.find(since_home, |line| line == "POST /auth/scenes");
         if asked_for_qr.is_some() {
-            fail!("the console restored no session: it asked for a new QR instead of showing home");
+            bail!("the console restored no session: it asked for a new QR instead of showing home");
         }
         let mut empty = Vec::new();
         if floor.is_file() {
