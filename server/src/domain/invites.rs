@@ -81,8 +81,10 @@ impl InviteRecord {
     /// Until when the store keeps it.
     fn lifetime(&self) -> Lifetime {
         Lifetime::Until(match self.state {
-            InviteState::Open => self.expires_at + KEPT_FOR,
-            InviteState::Accepted { at, .. } | InviteState::Revoked { at } => at + KEPT_FOR,
+            InviteState::Open => self.expires_at.saturating_add(KEPT_FOR),
+            InviteState::Accepted { at, .. } | InviteState::Revoked { at } => {
+                at.saturating_add(KEPT_FOR)
+            }
         })
     }
 
@@ -182,7 +184,7 @@ pub(super) async fn save(
         .await?;
     let entry = Listed {
         id: record.id.clone(),
-        until: record.expires_at + KEPT_FOR,
+        until: record.expires_at.saturating_add(KEPT_FOR),
     };
     records::update(
         store,

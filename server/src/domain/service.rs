@@ -244,7 +244,7 @@ impl AuthService {
     /// two periods behind.
     async fn note_seen(&self, user_id: &str, sid: &str) -> Result<(), AuthError> {
         let now = unix_now();
-        let due = |seen_at: u64| seen_at + LAST_SEEN_PRECISION.as_secs() <= now;
+        let due = |seen_at: u64| seen_at.saturating_add(LAST_SEEN_PRECISION.as_secs()) <= now;
         {
             let mut seen = self
                 .last_seen
@@ -292,7 +292,7 @@ impl AuthService {
     ) -> Result<OpenedSession, AuthError> {
         let now = unix_now();
         let started_at = new.started_at.unwrap_or(now);
-        let mut ends_at = started_at + self.token_lifetime(new.audience).as_secs();
+        let mut ends_at = started_at.saturating_add(self.token_lifetime(new.audience).as_secs());
         if let Some(parent) = &new.parent {
             ends_at = ends_at.min(parent.expires_at);
         }

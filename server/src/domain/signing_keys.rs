@@ -481,10 +481,12 @@ pub async fn rotate(
                         seed: seeds.current.clone(),
                         retired_at: now,
                     };
-                    let still_needed = seeds
-                        .retired
-                        .into_iter()
-                        .filter(|retired| retired.retired_at + RETIRED_KEY_KEPT.as_secs() > now);
+                    let still_needed = seeds.retired.into_iter().filter(|retired| {
+                        retired
+                            .retired_at
+                            .saturating_add(RETIRED_KEY_KEPT.as_secs())
+                            > now
+                    });
                     KeySet {
                         current: seeds.next,
                         next: new_next.clone(),

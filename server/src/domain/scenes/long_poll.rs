@@ -114,7 +114,10 @@ impl AuthService {
             };
             // Nothing read is kept while waiting (`look` took it): 10,000 waiting consoles would
             // each hold a copy.
-            let expiry = now + expires_in;
+            // A stored expiry past any clock (a damaged record) waits for the deadline alone.
+            let wake_at = now
+                .checked_add(expires_in)
+                .map_or(deadline, |expiry| expiry.min(deadline));
             let Some(changes) = changes.as_mut() else {
                 slot = Some(self.poll_slots.take(scene));
                 // Subscribed before the read the wait depends on, so a change between the two is
@@ -124,7 +127,7 @@ impl AuthService {
             };
             tokio::select! {
                 () = changes.changed() => {}
-                () = tokio::time::sleep_until(deadline.min(expiry)) => {}
+                () = tokio::time::sleep_until(wake_at) => {}
                 // A closed channel means the server is going away too.
                 _ = shutting_down.changed() => stop_waiting = true,
                 () = superseded(slot.as_ref()) => stop_waiting = true,

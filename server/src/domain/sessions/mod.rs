@@ -579,7 +579,10 @@ pub async fn touch(store: &dyn Store, user_id: &str, sid: &str) -> Result<Option
         |current: Option<&SessionRecord>| {
             Ok(match current {
                 Some(record)
-                    if record.last_seen_at + LAST_SEEN_PRECISION.as_secs() <= now
+                    if record
+                        .last_seen_at
+                        .saturating_add(LAST_SEEN_PRECISION.as_secs())
+                        <= now
                         && record.expires_at > now =>
                 {
                     let seen = SessionRecord {

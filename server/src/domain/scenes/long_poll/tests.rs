@@ -7,10 +7,11 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use meeteasy_protocol::{Claims, CreateSceneRequest, CreateSceneResponse, IsLoginResponse};
 
+use crate::domain::scenes::record::SceneRecord;
 use crate::domain::test_support::{
     Calls, Fault, FaultyStore, TestService, organizer, service_on, settings,
 };
-use crate::domain::{AuthError, ClientAddr, sessions, store_keys, users};
+use crate::domain::{AuthError, ClientAddr, records, sessions, store_keys, users};
 use crate::store::Store;
 
 const WAIT: Duration = Duration::from_secs(1);
@@ -255,4 +256,29 @@ async fn a_confirm_whose_notice_fails_is_still_made_and_reaches_the_next_poll() 
         .poll_scene(&created.scene, &created.poll_token, WAIT)
         .await;
     delivered(&service, answer, &user.id).await;
+}
+
+/// A record whose expiry is past any clock (damaged, or written by a broken peer) must not make a
+/// waiting poll add it to the clock, which panics: the poll waits its own time and answers.
+#[tokio::test]
+async fn a_scene_stored_with_an_expiry_past_any_clock_is_waited_on_for_the_poll_s_time() {
+    let (store, service, created) = pending_scene().await;
+    let key = store_keys::scene(&created.scene);
+    let bytes = store.get(&key).await.expect("read").expect("the scene");
+    let mut record: SceneRecord = records::decode(&key, &bytes).expect("a scene record");
+    record.expires_at = u64::MAX;
+    let damaged = records::encode(&record).expect("encoded");
+    store
+        .put(&key, &damaged, record.lifetime())
+        .await
+        .expect("written");
+    let waited = service.poll_scene(
+        &created.scene,
+        &created.poll_token,
+        Duration::from_millis(50),
+    );
+    let answer = tokio::time::timeout(WAIT, waited)
+        .await
+        .expect("answered within its wait");
+    assert!(matches!(answer, Ok(IsLoginResponse::Pending)), "{answer:?}");
 }
