@@ -58,8 +58,9 @@ pub struct StoreArgs {
     #[arg(long, env = "MEETEASY_CONFIG")]
     pub config: Option<PathBuf>,
     /// `embedded` (the default), or `redis://`, `redis-sentinel://` or `redis-cluster://` URLs.
-    #[arg(long, env = "MEETEASY_STORE")]
-    pub store: Option<String>,
+    /// (`--help` hides its variable's value: a Redis URL may carry a password.)
+    #[arg(long, env = "MEETEASY_STORE", hide_env_values = true, value_parser = secret)]
+    pub store: Option<Secret>,
     /// Where the embedded store keeps its database.
     #[arg(long, env = "MEETEASY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -141,6 +142,11 @@ impl ServeArgs {
 
 /// [`config::KEY_ENCRYPTION_KEY_ENV`], read here rather than by clap, which would also offer a flag.
 /// A value that is not UTF-8 is passed on as it decodes, to be refused as no key.
+/// A secret flag's value, kept out of `Debug`.
+fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
 fn key_encryption_key_from_env() -> Option<Secret> {
     std::env::var_os(config::KEY_ENCRYPTION_KEY_ENV)
         .map(|value| Secret::new(value.to_string_lossy().into_owned()))

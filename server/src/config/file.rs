@@ -3,13 +3,15 @@
 
 use std::path::PathBuf;
 
+use meeteasy_protocol::Secret;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
-    pub store: Option<String>,
+    /// A Redis URL may carry a password.
+    pub store: Option<Secret>,
     pub data_dir: Option<PathBuf>,
     /// A file holding the key-encryption key that seals the signing keys in the store.
     pub key_encryption_key_file: Option<PathBuf>,
@@ -125,7 +127,7 @@ pub struct FileApp {
     /// A file holding the AppSecret (e.g. a mounted secret).
     pub secret_file: Option<PathBuf>,
     /// The AppSecret in clear: accepted in dev mode only.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     pub scan_page: String,
     /// Default `pages/invite/index`.
     pub invite_page: Option<String>,

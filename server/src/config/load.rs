@@ -70,7 +70,8 @@ pub(super) fn secret_from_env(
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
-    pub store: Option<String>,
+    /// A Redis URL may carry a password.
+    pub store: Option<Secret>,
     pub data_dir: Option<PathBuf>,
     pub key_encryption_key_file: Option<PathBuf>,
     /// The value of [`KEY_ENCRYPTION_KEY_ENV`], if set.
@@ -174,11 +175,8 @@ fn key_encryption_key_from(
 }
 
 fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation, ConfigError> {
-    let store = overrides
-        .store
-        .clone()
-        .or_else(|| file.store.clone())
-        .unwrap_or_else(|| "embedded".into());
+    let store = overrides.store.as_ref().or(file.store.as_ref());
+    let store = store.map_or("embedded", Secret::expose);
     if store == "embedded" {
         let data_dir = overrides
             .data_dir
@@ -186,8 +184,8 @@ fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation,
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("meeteasy-data"));
         Ok(StoreLocation::Embedded { data_dir })
-    } else if redis_url::is_redis(&store) {
-        redis_url::redis_settings(&store, file.redis.as_ref()).map(StoreLocation::Redis)
+    } else if redis_url::is_redis(store) {
+        redis_url::redis_settings(store, file.redis.as_ref()).map(StoreLocation::Redis)
     } else {
         Err(invalid("store", redis_url::STORE_FORMS))
     }
@@ -668,7 +666,7 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
             });
     }
     match &app.secret {
-        Some(secret) if dev => Ok(Secret::new(secret.clone())),
+        Some(secret) if dev => Ok(secret.clone()),
         Some(_) => Err(invalid(
             "apps.secret",
             format!(

@@ -334,3 +334,19 @@ async fn a_redis_password_that_is_not_utf8_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+/// A Redis URL may carry its password: `--help` names `MEETEASY_STORE` but does not print the
+/// value this environment gives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_does_not_print_the_store_url_from_the_environment() {
+    for subcommand in [&["serve"][..], &["users", "add"]] {
+        let mut help = auth_command(&auth_binary());
+        help.args(subcommand).arg("--help");
+        help.env("MEETEASY_STORE", "redis://:hunter2-in-the-url@127.0.0.1:1");
+        let printed = run_with_stdin(help, "").await;
+        let stdout = String::from_utf8_lossy(&printed.stdout);
+        assert!(printed.status.success(), "{stdout}");
+        assert!(stdout.contains("MEETEASY_STORE"), "{stdout}");
+        assert!(!stdout.contains("hunter2"), "{stdout}");
+    }
+}
