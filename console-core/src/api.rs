@@ -100,18 +100,6 @@ impl ApiError {
             Self::Unexpected(_) | Self::Redirected { .. } => false,
         }
     }
-
-    /// The contract's code as it travelled, known to this build or not.
-    pub fn wire_code(&self) -> Option<&str> {
-        match self {
-            Self::Rejected { code, .. } => Some(code.as_str()),
-            Self::RejectedOther { code, .. } => Some(code),
-            Self::Unreachable
-            | Self::ErrorStatus { .. }
-            | Self::Unexpected(_)
-            | Self::Redirected { .. } => None,
-        }
-    }
 }
 
 /// What a scene is for: logging this console in, or adding the scanning WeChat to the account

@@ -325,6 +325,7 @@ impl Console {
     }
 
     /// Saves invite QRs in `dir` instead of the user's Downloads (or Pictures) folder.
+    #[cfg(test)]
     pub fn with_save_dir(mut self, dir: PathBuf) -> Self {
         self.save_dir = dir;
         self
