@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
+use super::turns::{Line, Turn};
 use super::{AuthError, ClientAddr};
 
 /// Past this many lines, those nobody holds or waits in are dropped (a waiter whose request was
@@ -28,18 +27,12 @@ pub struct TurnBounds {
     pub wait: Duration,
 }
 
-/// One address's turns: `admitted` counts those going and those waiting, `going` those going.
-struct Line {
-    admitted: Arc<Semaphore>,
-    going: Arc<Semaphore>,
-}
-
 /// One address's turn; the next request of the address goes when this is dropped. While the
 /// request still waits for its turn it holds no permits yet, and a request dropped then (its client
 /// gone) leaves its line all the same.
 pub struct AddressTurn<'a> {
-    /// Going and admitted, once the turn came.
-    _permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    /// The turn, once it came.
+    came: Option<Turn>,
     line: Arc<Line>,
     address: String,
     turns: &'a AddressTurns,
@@ -62,34 +55,25 @@ impl AddressTurns {
             if lines.len() >= LINES_LIMIT {
                 lines.retain(|_, line| Arc::strong_count(line) > 1);
             }
-            let line = lines.entry(address.clone()).or_insert_with(|| {
-                Arc::new(Line {
-                    admitted: Arc::new(Semaphore::new(self.bounds.at_once + self.bounds.waiting)),
-                    going: Arc::new(Semaphore::new(self.bounds.at_once)),
-                })
-            });
+            let line = lines
+                .entry(address.clone())
+                .or_insert_with(|| Arc::new(Line::new(self.bounds.at_once, self.bounds.waiting)));
             Arc::clone(line)
-        };
-        let busy = AuthError::TooManyRequests {
-            retry_after: self.bounds.wait,
         };
         // From here on, however this ends (refused, or dropped while it waits), the turn leaves
         // the line when dropped.
         let mut turn = AddressTurn {
-            _permits: None,
+            came: None,
             line,
             address,
             turns: self,
         };
-        let Ok(admitted) = Arc::clone(&turn.line.admitted).try_acquire_owned() else {
-            return Err(busy);
-        };
-        let going = Arc::clone(&turn.line.going).acquire_owned();
-        // Err: waited too long (the semaphore is never closed).
-        let Ok(Ok(going)) = tokio::time::timeout(self.bounds.wait, going).await else {
-            return Err(busy);
-        };
-        turn._permits = Some((going, admitted));
+        turn.came = turn.line.take(self.bounds.wait).await;
+        if turn.came.is_none() {
+            return Err(AuthError::TooManyRequests {
+                retry_after: self.bounds.wait,
+            });
+        }
         Ok(turn)
     }
 
@@ -116,8 +100,8 @@ impl AddressTurns {
 }
 
 impl Drop for AddressTurn<'_> {
-    /// Leaves the line (dropping it once nobody else holds or waits in it); the permits, if the
-    /// turn came, are given back right after.
+    /// Leaves the line (dropping it once nobody else holds or waits in it); the turn, if it came,
+    /// is given back right after.
     fn drop(&mut self) {
         self.turns.leave(&self.address);
     }

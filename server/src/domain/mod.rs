@@ -29,6 +29,7 @@ mod team;
 mod test_support;
 mod tickets;
 mod tokens;
+mod turns;
 mod users;
 
 pub use admin::{Admin, OperatorInvite, RotatedKeys, UserSummary};

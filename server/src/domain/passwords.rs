@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::PasswordHashing;
 use meeteasy_protocol::Secret;
 
 use super::AuthError;
 use super::secrets::fill_random;
+use super::turns::{Line, Turn};
 
 /// Hashes a new password (CPU-heavy: run off the async threads).
 pub async fn hash(password: Secret) -> Result<String, AuthError> {
@@ -92,44 +92,24 @@ async fn run_blocking<T: Send + 'static>(
 /// it: beyond `concurrent` hashes, requests wait in a queue of `queue`, for at most `queue_wait`,
 /// and past that are answered `503 server_busy` at once.
 pub struct HashingTurns {
-    /// Running plus queued: a request that cannot get one of these is not even queued.
-    admitted: Semaphore,
-    running: Semaphore,
+    line: Line,
     queue_wait: Duration,
-}
-
-/// The right to run one hash (and the work around it that must not interleave, like counting the
-/// failure it finds); the next request's turn comes when this is dropped.
-pub struct HashingTurn<'a> {
-    _running: SemaphorePermit<'a>,
-    _admitted: SemaphorePermit<'a>,
 }
 
 impl HashingTurns {
     pub fn new(limits: PasswordHashing) -> Self {
         Self {
-            admitted: Semaphore::new(limits.concurrent.saturating_add(limits.queue)),
-            running: Semaphore::new(limits.concurrent),
+            line: Line::new(limits.concurrent, limits.queue),
             queue_wait: limits.queue_wait,
         }
     }
 
     /// Waits for a turn, or refuses when the queue is full or the wait would be too long.
-    pub async fn take(&self) -> Result<HashingTurn<'_>, AuthError> {
-        let busy = AuthError::Busy {
+    pub async fn take(&self) -> Result<Turn, AuthError> {
+        let turn = self.line.take(self.queue_wait).await;
+        turn.ok_or(AuthError::Busy {
             retry_after: self.queue_wait,
-        };
-        let Ok(admitted) = self.admitted.try_acquire() else {
-            return Err(busy);
-        };
-        match tokio::time::timeout(self.queue_wait, self.running.acquire()).await {
-            Ok(Ok(running)) => Ok(HashingTurn {
-                _running: running,
-                _admitted: admitted,
-            }),
-            Err(_waited_too_long) => Err(busy),
-            Ok(Err(closed)) => Err(hashing_failed(&closed)),
-        }
+        })
     }
 }
 

@@ -83,19 +83,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(add_ons: &PageAddOns) -> Router<
         .route("/h5/demo.js", asset(DEMO_JS, JAVASCRIPT))
         .route("/h5/i18n.js", asset(I18N_JS, JAVASCRIPT))
         .route("/m/invite.js", asset(INVITE_JS, JAVASCRIPT))
+        // Invite codes have a scene's shape (32 of [0-9A-Za-z]).
         .route(
             "/m/invite/{code}",
-            get(
-                move |code: Result<Path<String>, PathRejection>| async move {
-                    match code {
-                        // Invite codes have a scene's shape (32 of [0-9A-Za-z]).
-                        Ok(Path(code)) if is_scene_shaped(&code) => {
-                            html(StatusCode::OK, invite_page)
-                        }
-                        Ok(_) | Err(_) => not_found(),
-                    }
-                },
-            ),
+            get(move |code: ScenePath| if_scene_shaped(code, invite_page.clone())),
         )
         .route("/h5/style.css", asset(STYLE_CSS, CSS))
         .route(
@@ -104,16 +95,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(add_ons: &PageAddOns) -> Router<
         )
         .route(
             "/m/scan/{scene}",
-            get(
-                move |scene: Result<Path<String>, PathRejection>| async move {
-                    match scene {
-                        Ok(Path(scene)) if is_scene_shaped(&scene) => {
-                            html(StatusCode::OK, scan_page)
-                        }
-                        Ok(_) | Err(_) => not_found(),
-                    }
-                },
-            ),
+            get(move |scene: ScenePath| if_scene_shaped(scene, scan_page.clone())),
         );
     add_ons
         .scripts
@@ -143,6 +125,18 @@ fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         Bytes::from_static(NOT_FOUND_HTML.as_bytes()),
     )
+}
+
+/// A path's last segment, as a handler of a page reads it.
+type ScenePath = Result<Path<String>, PathRejection>;
+
+/// `page` for a path whose last segment has a scene's shape, else the 404 page (the page's own
+/// script reads the segment).
+async fn if_scene_shaped(segment: ScenePath, page: Bytes) -> Response {
+    match segment {
+        Ok(Path(segment)) if is_scene_shaped(&segment) => html(StatusCode::OK, page),
+        Ok(_) | Err(_) => not_found(),
+    }
 }
 
 /// A script or stylesheet, revalidated by its content hash.
