@@ -369,6 +369,9 @@ impl Console {
         self.stop_background();
         let api = self.api()?;
         let answer = api.password_login(login.trim(), &password).await?;
+        // A scan loop the UI started while the login was on its way ends with it: the session
+        // is this one now.
+        self.stop_background();
         let grant = ScanGrant {
             access_token: Secret::new(answer.access_token),
             expires_in: server_seconds(answer.expires_in),
@@ -734,7 +737,8 @@ impl Console {
     }
 
     /// The answer of a call made with `token`. When it says the session is over, the session is
-    /// forgotten (unless another has replaced it meanwhile) and the caller gets `SessionEnded`.
+    /// forgotten and the caller gets `SessionEnded`; unless the session is no longer the one in
+    /// effect, which the caller learns as `NotLoggedIn`.
     async fn checked<T>(
         &self,
         token: &Secret,
@@ -755,10 +759,13 @@ impl Console {
                 Some(_) | None => None,
             }
         };
-        if let Some(forgotten) = forgotten {
-            tracing::info!(?ended, "the server ended this console's session");
-            self.vault.remove(forgotten.api.origin().as_str()).await;
-        }
+        let Some(forgotten) = forgotten else {
+            // Asked with a session already gone here (a logout or a new login came between the
+            // question and the answer): its end is no news, and not this console's session's.
+            return Err(ConsoleError::NotLoggedIn);
+        };
+        tracing::info!(?ended, "the server ended this console's session");
+        self.vault.remove(forgotten.api.origin().as_str()).await;
         Err(ConsoleError::SessionEnded(ended))
     }
 

@@ -1,6 +1,7 @@
 //! The stable error codes of the contract and the HTTP status each one travels with.
 
-use serde::{Deserialize, Serialize};
+use serde::de::IntoDeserializer as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Every error body: `{"error": "<code>", "message": "<human text>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -9,9 +10,24 @@ pub struct ErrorBody {
     pub message: String,
     /// A finer cause than `error`, where one helps the client say more (an extension of v1: an
     /// `access_denied` from `islogin` carries `not_organizer` when the confirming account lacks
-    /// the role). Clients that do not know it keep working on `error` alone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// the role). Clients that do not know it keep working on `error` alone: a reason this build
+    /// does not know reads as none, rather than making the whole body unreadable.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "known_or_none"
+    )]
     pub reason: Option<ErrorCode>,
+}
+
+fn known_or_none<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ErrorCode>, D::Error> {
+    let Some(reason) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let reason = reason.as_str().into_deserializer();
+    Ok(ErrorCode::deserialize::<serde::de::value::StrDeserializer<'_, D::Error>>(reason).ok())
 }
 
 /// Stable, snake_case error codes. Clients branch on these; the message is for people.
@@ -143,7 +159,7 @@ mod tests {
     use serde::Deserialize;
     use serde::de::value::{Error, U32Deserializer};
 
-    use super::ErrorCode;
+    use super::{ErrorBody, ErrorCode};
 
     /// Every variant, in declaration order. serde's derive numbers the variants and refuses the index
     /// past the last one, so a variant added later is listed here without anyone remembering to.
@@ -163,5 +179,20 @@ mod tests {
             let parsed: ErrorCode = serde_json::from_value(code.as_str().into()).unwrap();
             assert_eq!(parsed, code);
         }
+    }
+
+    /// A newer server may give a finer reason this build does not know: the body still reads,
+    /// by its `error`.
+    #[test]
+    fn a_reason_this_build_does_not_know_reads_as_none() {
+        let body = r#"{"error":"access_denied","message":"no","reason":"a_reason_from_later"}"#;
+        let body: ErrorBody = serde_json::from_str(body).unwrap();
+        assert_eq!((body.error, body.reason), (ErrorCode::AccessDenied, None));
+        let known = r#"{"error":"access_denied","message":"no","reason":"not_organizer"}"#;
+        let known: ErrorBody = serde_json::from_str(known).unwrap();
+        assert_eq!(known.reason, Some(ErrorCode::NotOrganizer));
+        let none: ErrorBody =
+            serde_json::from_str(r#"{"error":"access_denied","message":"no"}"#).unwrap();
+        assert_eq!(none.reason, None);
     }
 }

@@ -34,6 +34,9 @@ struct FakeAuth {
     scene_requests: Mutex<Vec<(Option<String>, serde_json::Value)>>,
     /// `(method, path, bearer)` of every request.
     requests: Mutex<Vec<(String, String, Option<String>)>>,
+    /// Held (written) by a test, it holds the answers to `POST /auth/login` and
+    /// `GET /auth/sessions` once they are recorded.
+    held: tokio::sync::RwLock<()>,
 }
 
 impl FakeAuth {
@@ -56,6 +59,23 @@ impl FakeAuth {
             ]),
             ..Self::default()
         })
+    }
+
+    /// Waits (5 s at most) until the server has been asked `method path` `times` times.
+    async fn asked(&self, method: &str, path: &str, times: usize) {
+        let count = || {
+            let requests = self.requests.lock().unwrap();
+            let asked = requests.iter().filter(|(m, p, _)| m == method && p == path);
+            asked.count()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while count() < times {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never asked {method} {path}"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     fn ids(&self) -> Vec<String> {
@@ -134,6 +154,7 @@ fn error(status: StatusCode, code: ErrorCode) -> Response {
 async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     async fn login(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         fake.record("POST", "/auth/login", &headers);
+        let _answering = fake.held.read().await;
         Json(serde_json::json!({
             "access_token": CONSOLE_TOKEN,
             "token_type": "Bearer",
@@ -144,6 +165,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     }
     async fn list(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         let bearer = fake.record("GET", "/auth/sessions", &headers);
+        let _answering = fake.held.read().await;
         if let Some(refused) = fake.refusal(bearer) {
             return refused;
         }
@@ -546,6 +568,47 @@ async fn a_session_ended_elsewhere_is_forgotten_at_the_next_call() {
     assert_eq!(
         ConsoleError::SessionEnded(SessionEnded::Revoked).code(),
         "session_revoked"
+    );
+}
+
+/// A listing asked just before a logout is answered after it (the session is over there now):
+/// that is no news of this console's session ending elsewhere, which would replace the logout's
+/// own notice on the login screen.
+#[tokio::test]
+async fn an_answer_for_a_session_logged_out_meanwhile_is_no_ending() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.held.write().await;
+    let console = Arc::clone(&fixture.console);
+    let listing = tokio::spawn(async move { console.sessions().await });
+    fixture.fake.asked("GET", "/auth/sessions", 1).await;
+    fixture.console.logout().await.expect("logged out");
+    drop(held);
+    let listed = listing.await.expect("the listing ends");
+    assert!(
+        matches!(listed, Err(ConsoleError::NotLoggedIn)),
+        "{listed:?}"
+    );
+}
+
+/// A scan loop the UI started while a password login was on its way ends with that login: left
+/// running, it would go on creating scenes and tell the home screen the server is offline.
+#[tokio::test]
+async fn a_password_login_ends_a_scan_loop_started_while_it_was_asked() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.held.write().await;
+    let console = Arc::clone(&fixture.console);
+    let login = tokio::spawn(async move {
+        let password = Secret::new("password");
+        console.password_login("alice@example.com", password).await
+    });
+    fixture.fake.asked("POST", "/auth/login", 2).await;
+    fixture.console.start_scan_login(Arc::new(|_| {}));
+    fixture.fake.asked("POST", "/auth/scenes", 1).await;
+    drop(held);
+    login.await.expect("the login ends").expect("logged in");
+    assert!(
+        fixture.console.lock_job().is_none(),
+        "the scan loop was left running"
     );
 }
 
