@@ -88,6 +88,18 @@ impl ApiError {
         }
     }
 
+    /// How long the server asked to be left alone (`Retry-After` of a 429 or 503), if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Rejected { retry_after, .. } => *retry_after,
+            Self::Unreachable
+            | Self::RejectedOther { .. }
+            | Self::ErrorStatus { .. }
+            | Self::Unexpected(_)
+            | Self::Redirected { .. } => None,
+        }
+    }
+
     /// Whether asking again later may get another answer: none came, or the server (or a proxy
     /// before it) said it was busy or briefly unable (5xx, 429). A refused request, an answer
     /// outside the contract or a redirect will be the same next time.

@@ -637,7 +637,9 @@ impl Console {
                         return sink(UiEvent::LoginRequired { ended: None });
                     }
                     None => {
-                        let delay = backoff.next_delay();
+                        let delay = backoff
+                            .next_delay()
+                            .max(err.retry_after().unwrap_or_default());
                         tracing::warn!(error = %err, retry_in = ?delay, "restoring the session");
                         sink(UiEvent::Offline {
                             retry_in_secs: delay.as_secs(),

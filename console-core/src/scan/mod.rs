@@ -400,8 +400,11 @@ async fn pause_if_churning(replaced_unanswered: u32, churn: &mut Backoff) {
     }
 }
 
+/// Waits the next backoff delay, or longer where the server's `Retry-After` asks for it.
 async fn wait_after_failure(err: &ApiError, backoff: &mut Backoff, emit: &impl Fn(ScanEvent)) {
-    let delay = backoff.next_delay();
+    let delay = backoff
+        .next_delay()
+        .max(err.retry_after().unwrap_or_default());
     tracing::warn!(error = %err, retry_in = ?delay, "scan login: server call failed");
     emit(ScanEvent::Offline {
         retry_in_secs: delay.as_secs(),

@@ -383,6 +383,34 @@ async fn slow_down_is_respected() {
     assert!(polls[1].at - polls[0].at >= Duration::from_secs(7));
 }
 
+/// A scene creation answered 429 with `Retry-After` (the address's scene budget is spent) is
+/// asked again no sooner than the server said, and the console says when.
+#[tokio::test(start_paused = true)]
+async fn a_refused_scene_creation_waits_the_servers_retry_after() {
+    let server = FakeServer::default();
+    *server.refuse_creates.lock().unwrap() = Some(ApiError::Rejected {
+        code: ErrorCode::TooManyRequests,
+        message: "too many scenes from this address".into(),
+        retry_after: Some(Duration::from_secs(40)),
+    });
+    let started = Instant::now();
+    let (_, events) = run_for(&server, &SceneCache::default(), Duration::from_secs(60)).await;
+
+    let created = server.created.lock().unwrap().clone();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert!(
+        created[0].1 - started >= Duration::from_secs(40),
+        "{created:?}"
+    );
+    assert!(
+        matches!(
+            events.first(),
+            Some(ScanEvent::Offline { retry_in_secs: 40 })
+        ),
+        "{events:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     let server = FakeServer::default();
