@@ -55,6 +55,22 @@ export function errorText(error) {
             return t.notOrganizerPassword;
         case "server_unreachable":
             return t.serverUnreachable;
+        case "store_unavailable":
+        case "server_busy":
+            return t.serverBusy;
+        case "wechat_unavailable":
+            return t.wechatUnavailable;
+        case "too_many_requests":
+        case "slow_down":
+            return t.tooManyRequests;
+        case "server_redirected":
+            return t.serverRedirected;
+        case "browser_failed":
+            return t.browserFailed;
+        case "file_not_saved":
+            return t.fileNotSaved;
+        case "not_logged_in":
+            return t.notLoggedIn;
         case "invalid_server_url":
             return t.invalidServerUrl(error.message);
         case "forbidden":
