@@ -2,19 +2,45 @@
 //! link scene), folding the account the mini program's own login made for that identity when it
 //! holds nothing else.
 
+use std::collections::HashSet;
+
 use crate::store::Store;
 
+use super::store_keys::{self, WeChatKey};
 use super::users::{self, UserRecord};
-use super::{AuthError, sessions, store_keys};
+use super::{AuthError, sessions};
 
 /// Whether the phone's account may join `target_id`'s: it is that account already, or it holds
-/// nothing but its WeChat identity (no role, no password login). Merging two real accounts is out
-/// of scope.
+/// nothing but its own WeChat identity (no role, no password login, no other identity). Merging
+/// two real accounts is out of scope.
 pub(super) fn may_join(phone_user: &UserRecord, target_id: &str) -> bool {
     phone_user.id == target_id
         || (phone_user.roles.is_empty()
             && phone_user.login.is_none()
-            && phone_user.password_hash.is_none())
+            && phone_user.password_hash.is_none()
+            && holds_one_wechat(phone_user))
+}
+
+/// Whether the account's WeChat identity keys can all be one person's: at most one unionid, at
+/// most one openid per mini program, and without a unionid a single openid (only a unionid ties
+/// the openids of several mini programs to one person). More means another WeChat was linked to
+/// the account (an organizer's, say, whose roles were taken away since).
+fn holds_one_wechat(user: &UserRecord) -> bool {
+    let keys = user.wechat_identities.iter();
+    let kinds: Vec<WeChatKey<'_>> = keys.filter_map(|key| store_keys::wechat_key(key)).collect();
+    let unionids = kinds
+        .iter()
+        .filter(|kind| **kind == WeChatKey::Unionid)
+        .count();
+    let apps: Vec<&str> = kinds
+        .iter()
+        .filter_map(|kind| match kind {
+            WeChatKey::Openid { appid } => Some(*appid),
+            WeChatKey::Unionid => None,
+        })
+        .collect();
+    let one_openid_per_app = apps.iter().collect::<HashSet<_>>().len() == apps.len();
+    unionids <= 1 && one_openid_per_app && (unionids == 1 || apps.len() <= 1)
 }
 
 /// Makes the phone user's WeChat identities ways into `target_id`'s account and folds the phone's
@@ -83,5 +109,38 @@ mod tests {
         assert!(!may_join(&user(&[], Some("a@b.c")), "console"));
         // Already the console user's account: nothing to fold, nothing refused.
         assert!(may_join(&user(&["organizer"], Some("a@b.c")), "phone"));
+    }
+
+    /// An account that holds another WeChat besides the phone's own (one linked to it while it
+    /// was an organizer's, its roles taken away since) is a real account: it may not be folded.
+    #[test]
+    fn an_account_holding_another_wechat_may_not_join() {
+        let with = |keys: &[&str]| UserRecord {
+            wechat_identities: keys.iter().map(|key| (*key).to_owned()).collect(),
+            ..user(&[], None)
+        };
+        let one_person = [
+            &["wx:open:app:o1"][..],
+            &["wx:union:u1", "wx:open:app:o1"],
+            // One unionid across two mini programs of one Open Platform account.
+            &["wx:union:u1", "wx:open:app:o1", "wx:open:other-app:p1"],
+        ];
+        for keys in one_person {
+            assert!(may_join(&with(keys), "console"), "{keys:?}");
+        }
+        let two_people = [
+            &["wx:open:app:o1", "wx:open:app:o2"][..],
+            &[
+                "wx:union:u1",
+                "wx:open:app:o1",
+                "wx:union:u2",
+                "wx:open:app:o2",
+            ],
+            // Without a unionid nothing says two mini programs' openids are one person's.
+            &["wx:open:app:o1", "wx:open:other-app:p1"],
+        ];
+        for keys in two_people {
+            assert!(!may_join(&with(keys), "console"), "{keys:?}");
+        }
     }
 }

@@ -26,6 +26,25 @@ pub fn wechat_openid(appid: &str, openid: &str) -> String {
     format!("wx:open:{appid}:{openid}")
 }
 
+/// What a WeChat identity key ([`wechat_unionid`], [`wechat_openid`]) names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WeChatKey<'a> {
+    Unionid,
+    /// An openid, of this mini program.
+    Openid {
+        appid: &'a str,
+    },
+}
+
+/// The kind of a WeChat identity key; `None` for any other key.
+pub fn wechat_key(key: &str) -> Option<WeChatKey<'_>> {
+    if key.starts_with("wx:union:") {
+        return Some(WeChatKey::Unionid);
+    }
+    let (appid, _openid) = key.strip_prefix("wx:open:")?.split_once(':')?;
+    Some(WeChatKey::Openid { appid })
+}
+
 // A session's records are kept with its user's (see `in_group`): opening one writes the session
 // and its line in its user's index, and reads the parent's mark (a parent is always the same
 // user's), its own and the user, all in one atomic step even where records are sharded; revoking
