@@ -658,23 +658,25 @@ impl Console {
         Ok((user, verified.claims.exp))
     }
 
+    /// Puts the session in effect and in the keychain before anything slow (the avatar, up to
+    /// the image timeout): a job stopped meanwhile (the UI moved on) must not lose a login the
+    /// phone or the password already made.
     async fn begin_session(&self, api: ApiClient, grant: ScanGrant) -> SessionView {
         let expires_at = (unix_now() + grant.expires_in).as_secs();
-        self.vault
-            .save(api.origin().as_str(), &grant.access_token)
-            .await;
-        let view = self.view(&api, &grant.user, expires_at).await;
         // A login QR shown before this session (a password login ended its loop) must not come
         // back after a logout: a phone may have confirmed it meanwhile, and it would log in
         // whoever that was without a scan.
         self.scenes.clear();
         self.link_scenes.clear();
         *self.lock_session() = Some(Session {
-            api,
-            token: grant.access_token,
-            user_id: grant.user.id,
+            api: api.clone(),
+            token: grant.access_token.clone(),
+            user_id: grant.user.id.clone(),
         });
-        view
+        self.vault
+            .save(api.origin().as_str(), &grant.access_token)
+            .await;
+        self.view(&api, &grant.user, expires_at).await
     }
 
     async fn view(&self, api: &ApiClient, user: &User, expires_at: u64) -> SessionView {

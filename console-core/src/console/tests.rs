@@ -37,6 +37,8 @@ struct FakeAuth {
     /// Held (written) by a test, it holds the answers to `POST /auth/login` and
     /// `GET /auth/sessions` once they are recorded.
     held: tokio::sync::RwLock<()>,
+    /// Held (written) by a test, it holds the avatars the logins point at.
+    avatars_held: tokio::sync::RwLock<()>,
 }
 
 impl FakeAuth {
@@ -155,13 +157,21 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     async fn login(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         fake.record("POST", "/auth/login", &headers);
         let _answering = fake.held.read().await;
+        // A fresh avatar URL each login: the console fetches each URL once.
+        let logins = fake.requests.lock().unwrap().len();
+        let avatar = format!("/avatar/{logins}.png");
         Json(serde_json::json!({
             "access_token": CONSOLE_TOKEN,
             "token_type": "Bearer",
             "expires_in": 604_800,
-            "user": {"id": "u1", "display_name": "Alice", "avatar_url": null, "roles": ["organizer"]},
+            "user": {"id": "u1", "display_name": "Alice", "avatar_url": avatar, "roles": ["organizer"]},
         }))
         .into_response()
+    }
+    async fn avatar(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
+        fake.record("GET", "/avatar", &headers);
+        let _answering = fake.avatars_held.read().await;
+        ([("content-type", "image/png")], QR_PNG.to_vec()).into_response()
     }
     async fn list(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         let bearer = fake.record("GET", "/auth/sessions", &headers);
@@ -370,6 +380,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
         .route("/auth/invites/{id}/{file}", get(invite_qr))
         .route("/auth/me/password", post(password))
         .route("/auth/login", post(login))
+        .route("/avatar/{file}", get(avatar))
         .route("/auth/logout", post(logout))
         .route("/auth/sessions", get(list))
         .route("/auth/sessions/{id}", delete(end))
@@ -610,6 +621,27 @@ async fn a_password_login_ends_a_scan_loop_started_while_it_was_asked() {
         fixture.console.lock_job().is_none(),
         "the scan loop was left running"
     );
+}
+
+/// A login whose avatar is still on its way when the UI moves on (which stops the job) is kept:
+/// in effect here and in the keychain, not lost with the picture.
+#[tokio::test]
+async fn a_login_cut_short_while_its_avatar_loads_is_kept() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    assert_eq!(fixture.stored_token(), None);
+    let held = fixture.fake.avatars_held.write().await;
+    let console = Arc::clone(&fixture.console);
+    let login = tokio::spawn(async move {
+        let password = Secret::new("password");
+        console.password_login("alice@example.com", password).await
+    });
+    fixture.fake.asked("GET", "/avatar", 2).await;
+    login.abort();
+    assert!(login.await.is_err_and(|ended| ended.is_cancelled()));
+    drop(held);
+    assert!(fixture.console.current().is_ok(), "the login was lost");
+    assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
 }
 
 #[tokio::test]
