@@ -76,15 +76,20 @@ impl SessionVault {
                     ?problem,
                     "no usable keychain: sessions last for this run only"
                 );
-                Self {
-                    store: None,
-                    timeout: KEYCHAIN_TIMEOUT,
-                    state: Mutex::new(VaultState {
-                        storage: Storage::MemoryOnly(problem),
-                        in_memory: HashMap::new(),
-                    }),
-                }
+                Self::without_keychain(problem)
             }
+        }
+    }
+
+    /// A vault whose keychain did not open, for `problem`: sessions last for this run only.
+    fn without_keychain(problem: KeychainProblem) -> Self {
+        Self {
+            store: None,
+            timeout: KEYCHAIN_TIMEOUT,
+            state: Mutex::new(VaultState {
+                storage: Storage::MemoryOnly(problem),
+                in_memory: HashMap::new(),
+            }),
         }
     }
 
@@ -144,19 +149,19 @@ impl SessionVault {
 
     /// Removes the token; removing nothing succeeds. Returns whether the keychain may still hold it.
     /// Also after the vault fell back to memory, unless there is no keychain at all: a token stored
-    /// before (the keychain timed out at start) would otherwise come back at the next start, after
-    /// a logout said it was gone.
+    /// in an earlier run would otherwise come back at the next start, after a logout said it was
+    /// gone. So a keychain that did not even open this run (locked, or too slow) may still hold one.
     pub async fn remove(&self, account: &str) -> RemoveOutcome {
         self.lock().in_memory.remove(account);
-        let reachable = match self.lock().storage {
-            Storage::MemoryOnly(KeychainProblem::NotAvailable) => None,
-            Storage::Keychain
-            | Storage::MemoryOnly(
-                KeychainProblem::Locked | KeychainProblem::TimedOut | KeychainProblem::Failed,
-            ) => self.store.clone(),
-        };
-        let Some(store) = reachable else {
-            return RemoveOutcome::Removed;
+        let storage = self.lock().storage;
+        let store = match (storage, self.store.clone()) {
+            (Storage::MemoryOnly(KeychainProblem::NotAvailable), _) => {
+                return RemoveOutcome::Removed;
+            }
+            (Storage::MemoryOnly(problem), None) => return RemoveOutcome::KeychainFailed(problem),
+            (Storage::Keychain | Storage::MemoryOnly(_), Some(store)) => store,
+            // Not made: a vault without a store is memory-only from the start.
+            (Storage::Keychain, None) => return RemoveOutcome::Removed,
         };
         let account_owned = account.to_owned();
         let deleted = self
@@ -339,6 +344,29 @@ mod tests {
             None,
             "the token stored before does not come back at the next start"
         );
+    }
+
+    /// A keychain that did not even open this run (locked, or too slow) may still hold what an
+    /// earlier run stored, which the next start would bring back: a logout must not say it is gone.
+    /// With no keychain at all there is nothing outside this run.
+    #[tokio::test]
+    async fn a_logout_while_the_keychain_never_opened_says_it_may_still_hold_the_session() {
+        for problem in [KeychainProblem::Locked, KeychainProblem::TimedOut] {
+            let vault = SessionVault::without_keychain(problem);
+            vault.save(ACCOUNT, &Secret::new("jwt-now")).await;
+            assert_eq!(
+                vault.remove(ACCOUNT).await,
+                RemoveOutcome::KeychainFailed(problem)
+            );
+            assert_eq!(
+                vault.load(ACCOUNT).await,
+                None,
+                "gone from memory all the same"
+            );
+        }
+        let none = SessionVault::without_keychain(KeychainProblem::NotAvailable);
+        none.save(ACCOUNT, &Secret::new("jwt-now")).await;
+        assert_eq!(none.remove(ACCOUNT).await, RemoveOutcome::Removed);
     }
 
     #[tokio::test]
