@@ -42,9 +42,11 @@ pub enum UiEvent {
     Offline {
         retry_in_secs: u64,
     },
-    /// No usable session: show the login screen, saying why an old session ended.
+    /// No usable session: show the login screen, saying why an old session ended, and where a
+    /// new one will be kept (the restore may just have found the keychain locked or silent).
     LoginRequired {
         ended: Option<SessionEnded>,
+        storage: Storage,
     },
     Home {
         session: SessionView,
@@ -550,7 +552,7 @@ impl Console {
         let console = Arc::clone(self);
         self.replace_job(async move {
             let Ok((api, token)) = console.current() else {
-                return sink(UiEvent::LoginRequired { ended: None });
+                return sink(console.login_required(None));
             };
             let purpose = ScanPurpose::Link {
                 console_token: token.clone(),
@@ -566,7 +568,7 @@ impl Console {
             match console.checked(&token, done).await {
                 Ok(_) => sink(UiEvent::Linked),
                 Err(ConsoleError::SessionEnded(ended)) => {
-                    sink(UiEvent::LoginRequired { ended: Some(ended) });
+                    sink(console.login_required(Some(ended)));
                 }
                 Err(err) => sink(UiEvent::LinkStopped {
                     problem: Problem::from(&err),
@@ -608,11 +610,11 @@ impl Console {
         loop {
             let api = match self.api() {
                 Ok(api) => api,
-                Err(_) => return sink(UiEvent::LoginRequired { ended: None }),
+                Err(_) => return sink(self.login_required(None)),
             };
             let account = api.origin().as_str().to_owned();
             let Some(token) = self.vault.load(&account).await else {
-                return sink(UiEvent::LoginRequired { ended: None });
+                return sink(self.login_required(None));
             };
             match self.check_stored(&api, &token).await {
                 Ok((user, expires_at)) => {
@@ -627,14 +629,14 @@ impl Console {
                 Err(err) => match session_end(&err) {
                     Some(ended) => {
                         self.vault.remove(&account).await;
-                        return sink(UiEvent::LoginRequired { ended: Some(ended) });
+                        return sink(self.login_required(Some(ended)));
                     }
                     None if !err.is_transient() => {
                         // The same question would get the same answer: ask for a login rather
                         // than wait on the Offline screen for ever. The stored token stays; the
                         // next login replaces it.
                         tracing::warn!(error = %err, "restoring the session: the server's answer will not change");
-                        return sink(UiEvent::LoginRequired { ended: None });
+                        return sink(self.login_required(None));
                     }
                     None => {
                         let delay = backoff
@@ -771,6 +773,14 @@ impl Console {
         tracing::info!(?ended, "the server ended this console's session");
         self.vault.remove(forgotten.api.origin().as_str()).await;
         Err(ConsoleError::SessionEnded(ended))
+    }
+
+    /// The login screen's event, saying where the next session will be kept.
+    fn login_required(&self, ended: Option<SessionEnded>) -> UiEvent {
+        UiEvent::LoginRequired {
+            ended,
+            storage: self.vault.storage(),
+        }
     }
 
     fn api(&self) -> Result<ApiClient, ConsoleError> {

@@ -102,7 +102,7 @@ export type ScanStep =
 
 export type UiEvent =
   | { kind: "offline"; retry_in_secs: number }
-  | { kind: "login_required"; ended: SessionEnded | null }
+  | { kind: "login_required"; ended: SessionEnded | null; storage: Storage }
   | { kind: "home"; session: SessionView }
   | { kind: "qr"; image: string; refresh_at_ms: number }
   | { kind: "waiting" }

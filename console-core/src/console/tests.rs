@@ -15,7 +15,7 @@ use keyring_core::mock;
 use meeteasy_protocol::{Audience, ErrorBody, LoginMethod, Session as DeviceSession};
 
 use super::*;
-use crate::keychain::KEYCHAIN_SERVICE;
+use crate::keychain::{KEYCHAIN_SERVICE, KeychainProblem};
 
 const CONSOLE_TOKEN: &str = "jwt-of-this-console";
 const CONSOLE_SID: &str = "sid-console";
@@ -644,6 +644,40 @@ async fn a_login_cut_short_while_its_avatar_loads_is_kept() {
     assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
 }
 
+/// A restore that finds the keychain failing (locked, refused) says so with the login screen: the
+/// session made next lasts for this run only, which the preferences the UI read at start, before
+/// the restore, did not know.
+#[tokio::test]
+async fn a_restore_that_finds_the_keychain_failing_says_where_the_next_session_is_kept() {
+    let fixture = logged_in(&[]).await;
+    let keychain: Arc<keyring_core::CredentialStore> = mock::Store::new().expect("mock keychain");
+    let entry = keychain.build(KEYCHAIN_SERVICE, &fixture.origin, None);
+    let entry = entry.expect("the console's keychain entry");
+    let credential: &mock::Cred = entry.as_any().downcast_ref().expect("a mock credential");
+    let refused = std::io::Error::other("the keyring is locked");
+    credential.set_error(keyring_core::Error::PlatformFailure(Box::new(refused)));
+    let vault = SessionVault::with_store(keychain, Duration::from_secs(5));
+    let preferences = PreferencesFile::in_dir(&fixture._dir.0);
+    let console = Arc::new(Console::new(
+        preferences,
+        vault,
+        "Studio PC".into(),
+        Handle::current(),
+    ));
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    console.start(Arc::new(move |event| {
+        let _sent = sender.send(event);
+    }));
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    assert_eq!(
+        event.expect("the restore reports in time"),
+        Some(UiEvent::LoginRequired {
+            ended: None,
+            storage: Storage::MemoryOnly(KeychainProblem::Failed),
+        })
+    );
+}
+
 #[tokio::test]
 async fn every_call_with_the_token_notices_the_end() {
     let fixture = logged_in(&[("sid-phone", Audience::Miniprogram)]).await;
@@ -938,7 +972,8 @@ async fn link_wechat_with_a_session_ended_elsewhere_returns_to_the_login() {
     assert_eq!(
         events,
         [UiEvent::LoginRequired {
-            ended: Some(SessionEnded::Revoked)
+            ended: Some(SessionEnded::Revoked),
+            storage: Storage::Keychain,
         }]
     );
     assert_eq!(fixture.stored_token(), None);

@@ -29,6 +29,10 @@ function onEvent(event) {
             return;
         case "login_required":
             app.loginNotice = sessionEndedNotice(event.ended);
+            // The restore may have found the keychain locked or silent since the preferences were read:
+            // the login screen warns that the next session lasts for this run only.
+            if (app.preferences)
+                app.preferences = { ...app.preferences, storage: event.storage };
             showLogin("scan");
             return;
         case "home":
