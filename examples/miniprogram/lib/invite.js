@@ -43,8 +43,7 @@ function createInvite({ api, session, lang = 'en' }) {
   async function accept() {
     if (!code) return errorState({ code: 'no_invite' }, lang);
     try {
-      const token = await session.accessToken();
-      const answer = await api.acceptInvite(code, token);
+      const answer = await session.withToken((token) => api.acceptInvite(code, token));
       const roles = (answer && answer.user && answer.user.roles) || [];
       const now = roles.includes('admin') ? 'admin' : role;
       return { state: 'done', outcome: 'accepted', message: t.accepted(i18n.roleName(now, lang)), canExit: true };

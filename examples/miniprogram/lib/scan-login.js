@@ -36,8 +36,7 @@ function createScanLogin({ api, session, lang = 'en' }) {
     scene = sceneFromLaunch(query);
     if (!scene) return errorState({ code: 'no_scene' }, lang);
     try {
-      const token = await session.accessToken();
-      const scanned = await api.scan(scene, token);
+      const scanned = await session.withToken((token) => api.scan(scene, token));
       const { device_name: deviceName, ip, created_at: createdAt } = scanned.console;
       const view = { state: 'confirm', deviceName, ip, time: formatTime(createdAt) };
       if (scanned.purpose !== 'link') return view;
@@ -53,12 +52,11 @@ function createScanLogin({ api, session, lang = 'en' }) {
     if (!scene) return errorState({ code: 'no_scene' }, lang);
     const linking = purpose === 'link';
     try {
-      const token = await session.accessToken();
       if (confirmed) {
-        await api.confirm(scene, token);
+        await session.withToken((token) => api.confirm(scene, token));
         return { state: 'done', outcome: linking ? 'linked' : 'logged_in', message: linking ? t.linked : t.loggedIn, canExit: true };
       }
-      await api.cancel(scene, token);
+      await session.withToken((token) => api.cancel(scene, token));
       return { state: 'done', outcome: 'declined', message: linking ? t.declinedLink : t.declinedLogin, canExit: false };
     } catch (error) {
       return errorState(error, lang);

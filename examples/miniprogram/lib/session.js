@@ -11,6 +11,12 @@ function wxLogin(wx) {
   });
 }
 
+/** The server says the token itself is over (401): revoked (linking this WeChat to a console account,
+ * or "log out everywhere else", ends the phone's sessions), expired, or not valid. */
+function tokenIsOver(error) {
+  return Boolean(error) && error.status === 401 && ['token_revoked', 'token_expired', 'invalid_token'].includes(error.code);
+}
+
 function createSession({ wx, api, app, now = Date.now }) {
   let token = null; // { value, expiresAt }
   let ticket = null; // { value, expiresAt }, single use
@@ -30,11 +36,25 @@ function createSession({ wx, api, app, now = Date.now }) {
     return token.value;
   }
 
+  /** `call(token)` with a valid access token. When the server answers that the token is over, logs
+   * in again and makes the call once more: the 401 came before the server did anything. */
+  async function withToken(call) {
+    try {
+      return await call(await accessToken());
+    } catch (error) {
+      if (!tokenIsOver(error)) throw error;
+      token = null;
+      ticket = null;
+      await login();
+      return call(token.value);
+    }
+  }
+
   /** A login ticket nobody has used yet: the one from login if still fresh, else a new one. */
   async function freshTicket() {
     if (!ticket || ticket.expiresAt <= now()) {
       if (token && token.expiresAt > now()) {
-        const answer = await api.loginTicket(token.value);
+        const answer = await withToken((value) => api.loginTicket(value));
         return answer.login_ticket;
       }
       await login(); // brings a fresh ticket with it
@@ -44,7 +64,7 @@ function createSession({ wx, api, app, now = Date.now }) {
     return value;
   }
 
-  return { login, accessToken, freshTicket };
+  return { login, accessToken, withToken, freshTicket };
 }
 
 module.exports = { createSession };

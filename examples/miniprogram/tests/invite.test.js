@@ -48,3 +48,16 @@ test('accepting before opening, or without a code, asks for the QR', async () =>
   assert.equal((await invite.open({ q: encodeURIComponent('https://auth.example.com/other') })).code, 'no_invite');
   assert.equal(wx.requests.length, 0);
 });
+
+test('accepting with a token the server has ended logs in again and accepts', async () => {
+  const accept = ({ header }) => (header.Authorization === 'Bearer token-for-code-1'
+    ? contractError(401, 'token_revoked')()
+    : { statusCode: 200, data: { user: { id: 'u1', roles: ['organizer'] } } });
+  const { wx, invite } = setup({ 'POST /auth/invites/accept': accept });
+  await invite.open({ scene: CODE });
+  // The first login's token, ended on the server meanwhile (its WeChat linked to a console account).
+  const done = await invite.accept();
+  assert.deepEqual([done.state, done.outcome], ['done', 'accepted'], JSON.stringify(done));
+  assert.equal(wx.logins, 2);
+  assert.equal(wx.requests.at(-1).header.Authorization, 'Bearer token-for-code-2');
+});

@@ -85,3 +85,35 @@ test('login failures and a missing scene are reported, not thrown', async () => 
   const offline = await setup({ [`POST /auth/scenes/${SCENE}/scan`]: () => null }).scanLogin.open({ scene: SCENE });
   assert.equal(offline.code, 'network_error');
 });
+
+/** A route that refuses the first login's token as the server does once it has ended that session
+ * (linking this WeChat to a console account, or "log out everywhere else", ends the phone's). */
+function refusingFirstToken(route) {
+  return (request) => (request.header.Authorization === 'Bearer token-for-code-1'
+    ? contractError(401, 'token_revoked')()
+    : route(request));
+}
+
+test('a token the server has ended is replaced by a new login, and the step goes through', async () => {
+  const { wx, scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/scan`]: refusingFirstToken(scanRoute) });
+  const view = await scanLogin.open({ scene: SCENE });
+  assert.equal(view.state, 'confirm', JSON.stringify(view));
+  assert.equal(wx.logins, 2);
+  assert.equal(wx.requests.at(-1).header.Authorization, 'Bearer token-for-code-2');
+  // The new login's token goes on being used.
+  assert.equal((await scanLogin.confirm()).state, 'done');
+  assert.equal(wx.requests.at(-1).header.Authorization, 'Bearer token-for-code-2');
+  assert.equal(wx.logins, 2);
+});
+
+test('a token refused again after the new login is reported once, not retried in a loop', async () => {
+  const { wx, scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/scan`]: contractError(401, 'token_revoked') });
+  const view = await scanLogin.open({ scene: SCENE });
+  assert.equal(view.state, 'error');
+  assert.equal(view.code, 'token_revoked');
+  assert.equal(wx.logins, 2);
+  // Other refusals are not a reason to log in again.
+  const claimed = setup({ [`POST /auth/scenes/${SCENE}/scan`]: contractError(409, 'scene_claimed') });
+  await claimed.scanLogin.open({ scene: SCENE });
+  assert.equal(claimed.wx.logins, 1);
+});
