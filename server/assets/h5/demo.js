@@ -25,7 +25,12 @@ function show(state) {
   byId("switch-account").hidden = state !== "switch-account";
 }
 
-function showUser(user) {
+// `ticketError`: the link's ticket was refused (spent, expired) but the stored login holds.
+function showUser(user, ticketError) {
+  const note = byId("ticket-note");
+  note.hidden = !ticketError;
+  note.dataset.error = ticketError ? ticketError.error : "";
+  note.textContent = ticketError ? say("demo.ticket_not_needed") : "";
   byId("user-name").textContent = user.display_name;
   byId("user-roles").textContent = user.roles.length > 0 ? user.roles.join(", ") : say("demo.no_roles");
   show("logged-in");
@@ -73,7 +78,7 @@ function askToSwitch(outcome) {
 
 function settle(outcome) {
   if (outcome.status === "logged_in") {
-    showUser(outcome.user);
+    showUser(outcome.user, outcome.ticketError);
   } else if (outcome.status === "prompt") {
     showPrompt(outcome.error, outcome.miniProgram);
   } else if (outcome.status === "switch_account") {

@@ -74,7 +74,8 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   }
 
   // Settles the page's login once: exchanges the ticket the page was opened with, or else resumes the stored
-  // session. Resolves with {status: "logged_in", user, via}, {status: "prompt", error, miniProgram},
+  // session. Resolves with {status: "logged_in", user, via, ticketError?} (`ticketError` when a ticket was
+  // refused but the stored session holds), {status: "prompt", error, miniProgram},
   // {status: "redirecting", to, error} or, when a ticket for someone else arrives on a page already logged in,
   // {status: "switch_account", current, offered, accept(), keep()} (see arriveWithTicket); never rejects.
   // Later calls return the first call's promise.
@@ -114,6 +115,11 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       exchange(ticket),
     ]);
     if (!offered.ok) {
+      // A spent, expired or unknown ticket (the same link opened again, or in a second tab) leaves a
+      // stored session that still holds as it was: the page stays logged in, told why the ticket did not.
+      if (current.ok) {
+        return { status: "logged_in", user: current.body, via: "session", ticketError: offered.error };
+      }
       return ticketRefused(offered);
     }
     if (current.status === 401) {

@@ -158,7 +158,8 @@ async fn a_ticket_logs_the_demo_page_in_once_and_leaves_no_trace_in_the_address_
     assert_eq!(demo_state(&browser).await, "logged-in");
     assert_no_ticket_in(&current_url(&browser).await);
 
-    // The same link in a second tab: the ticket is spent, so the prompt.
+    // The same link in a second tab: the ticket is spent, but the stored session holds, so the page
+    // stays logged in (and says why the ticket did not work).
     let tab = browser.client().new_window(true).await.expect("a new tab");
     browser
         .client()
@@ -170,6 +171,19 @@ async fn a_ticket_logs_the_demo_page_in_once_and_leaves_no_trace_in_the_address_
         .goto(&url)
         .await
         .expect("the demo page opens again");
+    assert_eq!(demo_state(&browser).await, "logged-in");
+    assert_eq!(text_of(&browser, "#user-name").await, login.user.display_name);
+    let note = "return document.getElementById('ticket-note').dataset.error;";
+    assert_eq!(script_value(&browser, note).await, "ticket_used");
+    assert_no_ticket_in(&current_url(&browser).await);
+
+    // With no stored session, the spent ticket leaves the prompt.
+    script_value(&browser, "localStorage.clear(); return null;").await;
+    browser
+        .client()
+        .goto(&url)
+        .await
+        .expect("the demo page opens once more");
     assert_eq!(demo_state(&browser).await, "prompt");
     assert_eq!(prompt_reason(&browser).await, "ticket_used");
     assert_no_ticket_in(&current_url(&browser).await);
