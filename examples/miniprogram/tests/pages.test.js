@@ -258,3 +258,28 @@ for (const [lang, expected] of [['zh', '无法连接服务器'], ['en', 'No conn
     assert.ok(page.text().includes(expected), page.text());
   });
 }
+
+test('webview page: back in the foreground it keeps the site it opened; one that failed tries again', async () => {
+  let tickets = 0;
+  const { wx, page } = open('pages/webview/index', { lang: 'en', routes: {} });
+  await page.until((data) => data.src !== '');
+  const opened = page.data.src;
+  assert.match(opened, /login_ticket=ticket&/);
+  page.comp.instance.onShow();
+  // Nothing should happen: give a new launch the turns it would need to show.
+  for (let turn = 0; turn < 20; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(page.data.src, opened, 'the site the user was reading stays');
+  assert.equal(wx.requests.length, 1, 'no new ticket, no new H5 session');
+
+  let online = false;
+  const routes = {
+    'POST /auth/wechat/login': (request) => (online ? loginRoute(request) : null),
+    'POST /auth/login-ticket': () => ({ statusCode: 201, data: { login_ticket: `fresh-${(tickets += 1)}`, expires_in: 120 } }),
+  };
+  const retried = open('pages/webview/index', { lang: 'en', routes });
+  await retried.page.until((data) => data.message !== '');
+  online = true;
+  retried.page.comp.instance.onShow();
+  await retried.page.until((data) => data.src !== '');
+  assert.equal(retried.page.data.message, '');
+});
