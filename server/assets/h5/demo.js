@@ -10,8 +10,10 @@ const say = (key, vars) => window.MeetEasyI18n.t(key, vars);
 
 // The reasons the page asks to log in, and why a password login failed: known codes in words, any other
 // code with the server's own message.
-const PROMPT_REASONS = ["ticket_expired", "ticket_used", "network_error", "token_expired", "token_revoked", "invalid_token", "store_unavailable"];
-const FORM_ERRORS = ["invalid_credentials", "too_many_attempts", "network_error", "store_unavailable"];
+const PROMPT_REASONS = ["ticket_expired", "ticket_used", "ticket_invalid", "network_error", "token_expired", "token_revoked",
+  "invalid_token", "store_unavailable", "too_many_requests", "unexpected_response"];
+const FORM_ERRORS = ["invalid_credentials", "too_many_attempts", "network_error", "store_unavailable", "too_many_requests",
+  "unexpected_response"];
 
 function sentenceFor(known, error) {
   return (known.includes(error.error) && say(`error.${error.error}`)) || error.message;

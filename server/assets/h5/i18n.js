@@ -65,6 +65,9 @@
       "error.invalid_credentials": "Wrong email/phone or password.",
       "error.too_many_attempts": "Too many attempts. Please wait a moment and try again.",
       "error.store_unavailable": "The service is temporarily unavailable. Please try again shortly.",
+      "error.ticket_invalid": "That login link is not valid. Please log in.",
+      "error.too_many_requests": "Too many requests from this network. Please wait a minute and try again.",
+      "error.unexpected_response": "The login server gave an answer this page does not understand. Please try again.",
     },
     "zh-CN": {
       "scan.title": "登录 MeetEasy 控制台",
@@ -120,6 +123,9 @@
       "error.invalid_credentials": "邮箱/手机号或密码错误。",
       "error.too_many_attempts": "尝试次数过多。请稍等片刻再试。",
       "error.store_unavailable": "服务暂时不可用。请稍后再试。",
+      "error.ticket_invalid": "这个登录链接无效。请登录。",
+      "error.too_many_requests": "当前网络的请求过于频繁。请稍等一分钟再试。",
+      "error.unexpected_response": "登录服务器的回答无法识别。请重试。",
     },
   };
 
