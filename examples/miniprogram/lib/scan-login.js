@@ -19,7 +19,7 @@ function formatTime(unixSeconds) {
 
 function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
-  return { state: 'error', code, message: i18n.messageFor(code, lang) };
+  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true };
 }
 
 /**

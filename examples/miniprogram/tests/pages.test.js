@@ -137,6 +137,27 @@ for (const lang of LANGS) {
     assert.equal(page.data.state, 'error');
     assert.ok(page.text().includes(text.expired), page.text());
     assert.equal(page.has('.confirm'), false);
+    assert.equal(page.has('.exit'), true, 'a dead end offers a way out');
+  });
+
+  test(`scan page (${lang}): leaving the question unanswered declines, leaving after an answer sends nothing`, async () => {
+    const { wx, page } = openScan(lang);
+    await page.until(settled);
+    page.comp.detach();
+    for (let turn = 0; turn < 200 && lastRequest(wx).url.endsWith('/scan'); turn += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(lastRequest(wx).url, `${ORIGIN}/auth/scenes/${SCENE}/cancel`);
+    assert.equal(lastRequest(wx).authorization, 'Bearer token-for-code-1');
+
+    const answered = openScan(lang);
+    await answered.page.until(settled);
+    await answered.page.tap('.confirm');
+    await answered.page.until((data) => data.state === 'done');
+    const asked = answered.wx.requests.length;
+    answered.page.comp.detach();
+    for (let turn = 0; turn < 20; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(answered.wx.requests.length, asked);
   });
 }
 

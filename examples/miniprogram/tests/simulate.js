@@ -33,6 +33,10 @@ global.Page = (definition) => {
         if (this.onLoad) this.onLoad(launch.query);
         if (this.onShow) this.onShow();
       },
+      // The page closing (back, home, the mini program ending it).
+      detached() {
+        if (this.onUnload) this.onUnload();
+      },
     },
   });
 };

@@ -36,4 +36,10 @@ Page({
   onExit() {
     wx.exitMiniProgram({});
   },
+
+  // Leaving the question unanswered (back, home, closing) declines: the console is told at once and
+  // shows a fresh code, instead of waiting minutes on a scan nobody will confirm.
+  onUnload() {
+    if (this.data.state === 'confirm' && !this.data.busy) this.scanLogin.decline();
+  },
 });
