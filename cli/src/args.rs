@@ -140,13 +140,13 @@ impl ServeArgs {
     }
 }
 
-/// [`config::KEY_ENCRYPTION_KEY_ENV`], read here rather than by clap, which would also offer a flag.
-/// A value that is not UTF-8 is passed on as it decodes, to be refused as no key.
 /// A secret flag's value, kept out of `Debug`.
 fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(value))
 }
 
+/// [`config::KEY_ENCRYPTION_KEY_ENV`], read here rather than by clap, which would also offer a flag.
+/// A value that is not UTF-8 is passed on as it decodes, to be refused as no key.
 fn key_encryption_key_from_env() -> Option<Secret> {
     std::env::var_os(config::KEY_ENCRYPTION_KEY_ENV)
         .map(|value| Secret::new(value.to_string_lossy().into_owned()))

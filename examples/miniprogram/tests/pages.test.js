@@ -150,6 +150,15 @@ for (const lang of LANGS) {
     assert.equal(lastRequest(wx).url, `${ORIGIN}/auth/scenes/${SCENE}/cancel`);
     assert.equal(lastRequest(wx).authorization, 'Bearer token-for-code-1');
 
+    // Left while the scene is still being claimed: declined once the claim is made.
+    const early = openScan(lang);
+    early.page.comp.detach();
+    const cancelled = () => early.wx.requests.some((request) => request.path.endsWith('/cancel'));
+    for (let turn = 0; turn < 200 && !cancelled(); turn += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(lastRequest(early.wx).url, `${ORIGIN}/auth/scenes/${SCENE}/cancel`);
+
     const answered = openScan(lang);
     await answered.page.until(settled);
     await answered.page.tap('.confirm');

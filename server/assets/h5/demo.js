@@ -27,12 +27,14 @@ function show(state) {
   byId("switch-account").hidden = state !== "switch-account";
 }
 
-// `ticketError`: the link's ticket was refused (spent, expired) but the stored login holds.
+// `ticketError`: the link's ticket could not be exchanged (refused, or the server not answering) but the
+// stored login holds.
 function showUser(user, ticketError) {
   const note = byId("ticket-note");
+  const refused = ticketError && ticketError.error.startsWith("ticket_");
   note.hidden = !ticketError;
   note.dataset.error = ticketError ? ticketError.error : "";
-  note.textContent = ticketError ? say("demo.ticket_not_needed") : "";
+  note.textContent = ticketError ? say(refused ? "demo.ticket_not_needed" : "demo.ticket_not_checked") : "";
   byId("user-name").textContent = user.display_name;
   byId("user-roles").textContent = user.roles.length > 0 ? user.roles.join(", ") : say("demo.no_roles");
   show("logged-in");
@@ -122,7 +124,8 @@ byId("logout").addEventListener("click", async () => {
 });
 
 byId("mini-program-login").addEventListener("click", () => {
-  if (!MeetEasyLogin.reauthenticateInMiniProgram()) {
+  // The reference mini program's web-view page (examples/miniprogram): opened afresh, it brings a new ticket.
+  if (!MeetEasyLogin.reauthenticateInMiniProgram({ page: "/pages/webview/index" })) {
     showPrompt({ error: "mini_program_unavailable", message: say("demo.mini_program_unavailable") }, true);
   }
 });

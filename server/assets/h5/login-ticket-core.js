@@ -115,8 +115,9 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       exchange(ticket),
     ]);
     if (!offered.ok) {
-      // A spent, expired or unknown ticket (the same link opened again, or in a second tab) leaves a
-      // stored session that still holds as it was: the page stays logged in, told why the ticket did not.
+      // A ticket that could not be exchanged (spent, expired or unknown: the same link opened again, or
+      // in a second tab; or the server not answering) leaves a stored session that still holds as it
+      // was: the page stays logged in, told why the ticket did not.
       if (current.ok) {
         return { status: "logged_in", user: current.body, via: "session", ticketError: offered.error };
       }

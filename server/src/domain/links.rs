@@ -24,7 +24,9 @@ pub(super) fn may_join(phone_user: &UserRecord, target_id: &str) -> bool {
 /// Whether the account's WeChat identity keys can all be one person's: at most one unionid, at
 /// most one openid per mini program, and without a unionid a single openid (only a unionid ties
 /// the openids of several mini programs to one person). More means another WeChat was linked to
-/// the account (an organizer's, say, whose roles were taken away since).
+/// the account (an organizer's, say, whose roles were taken away since). One person's account can
+/// also hold two unionids, when its mini program moved to another Open Platform account: it is
+/// refused too, which keeps two accounts apart rather than merging one person's.
 fn holds_one_wechat(user: &UserRecord) -> bool {
     let keys = user.wechat_identities.iter();
     let kinds: Vec<WeChatKey<'_>> = keys.filter_map(|key| store_keys::wechat_key(key)).collect();

@@ -172,7 +172,10 @@ async fn a_ticket_logs_the_demo_page_in_once_and_leaves_no_trace_in_the_address_
         .await
         .expect("the demo page opens again");
     assert_eq!(demo_state(&browser).await, "logged-in");
-    assert_eq!(text_of(&browser, "#user-name").await, login.user.display_name);
+    assert_eq!(
+        text_of(&browser, "#user-name").await,
+        login.user.display_name
+    );
     let note = "return document.getElementById('ticket-note').dataset.error;";
     assert_eq!(script_value(&browser, note).await, "ticket_used");
     assert_no_ticket_in(&current_url(&browser).await);

@@ -13,6 +13,11 @@ Page({
     wx.setNavigationBarTitle({ title: t.scanTitle });
     this.scanLogin = createScanLogin({ api, session, lang });
     this.scanLogin.open(query).then((view) => {
+      // Left while the scene was being claimed: the claim is declined as soon as it is made.
+      if (this.unloaded) {
+        if (view.state === 'confirm') this.scanLogin.decline();
+        return;
+      }
       if (view.purpose === 'link') wx.setNavigationBarTitle({ title: t.linkTitle });
       this.setData(view);
     });
@@ -37,9 +42,11 @@ Page({
     wx.exitMiniProgram({});
   },
 
-  // Leaving the question unanswered (back, home, closing) declines: the console is told at once and
-  // shows a fresh code, instead of waiting minutes on a scan nobody will confirm.
+  // Leaving the question unanswered (back, or home) declines: the console is told at once and shows a
+  // fresh code, instead of waiting minutes on a scan nobody will confirm. (Closing with the capsule
+  // only hides the mini program; its page stays, question and all.)
   onUnload() {
+    this.unloaded = true;
     if (this.data.state === 'confirm' && !this.data.busy) this.scanLogin.decline();
   },
 });

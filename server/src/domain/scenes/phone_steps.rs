@@ -194,7 +194,7 @@ mod tests {
         let created = service.create_scene_for(request, &from, Some(&token));
         let scene = created.await.expect("a link scene").scene;
         // A phone whose mini program login made an account holding nothing but its WeChat.
-        let identity = "wechat:open:app:o-phone".to_owned();
+        let identity = store_keys::wechat_openid("app", "o-phone");
         let phone = UserRecord {
             id: "u-phone".into(),
             display_name: "Phone".into(),
