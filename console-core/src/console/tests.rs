@@ -453,6 +453,17 @@ async fn logged_in(others: &[(&str, Audience)]) -> Fixture {
 }
 
 impl Fixture {
+    /// Alice's password login again, as a task of its own (its answers may be held).
+    fn password_login_in_background(
+        &self,
+    ) -> tokio::task::JoinHandle<Result<SessionView, ConsoleError>> {
+        let console = Arc::clone(&self.console);
+        tokio::spawn(async move {
+            let password = Secret::new("password");
+            console.password_login("alice@example.com", password).await
+        })
+    }
+
     fn stored_token(&self) -> Option<String> {
         self.keychain
             .build(KEYCHAIN_SERVICE, &self.origin, None)
@@ -607,11 +618,7 @@ async fn an_answer_for_a_session_logged_out_meanwhile_is_no_ending() {
 async fn a_password_login_ends_a_scan_loop_started_while_it_was_asked() {
     let fixture = logged_in(&[]).await;
     let held = fixture.fake.held.write().await;
-    let console = Arc::clone(&fixture.console);
-    let login = tokio::spawn(async move {
-        let password = Secret::new("password");
-        console.password_login("alice@example.com", password).await
-    });
+    let login = fixture.password_login_in_background();
     fixture.fake.asked("POST", "/auth/login", 2).await;
     fixture.console.start_scan_login(Arc::new(|_| {}));
     fixture.fake.asked("POST", "/auth/scenes", 1).await;
@@ -631,11 +638,7 @@ async fn a_login_cut_short_while_its_avatar_loads_is_kept() {
     fixture.console.logout().await.expect("logged out");
     assert_eq!(fixture.stored_token(), None);
     let held = fixture.fake.avatars_held.write().await;
-    let console = Arc::clone(&fixture.console);
-    let login = tokio::spawn(async move {
-        let password = Secret::new("password");
-        console.password_login("alice@example.com", password).await
-    });
+    let login = fixture.password_login_in_background();
     fixture.fake.asked("GET", "/avatar", 2).await;
     login.abort();
     assert!(login.await.is_err_and(|ended| ended.is_cancelled()));
