@@ -276,6 +276,13 @@ impl Serialize for ConsoleError {
 /// Where background jobs report to; the shell wraps its IPC channel in one.
 pub type EventSink = Arc<dyn Fn(UiEvent) + Send + Sync>;
 
+/// What the one background job runs.
+enum Job {
+    Restore,
+    ScanLogin,
+    LinkWechat,
+}
+
 struct Session {
     api: ApiClient,
     token: Secret,
@@ -299,7 +306,7 @@ pub struct Console {
     save_dir: PathBuf,
     /// Commands may arrive on the UI thread, outside any runtime: jobs are spawned on this one.
     runtime: Handle,
-    job: Mutex<Option<AbortHandle>>,
+    job: Mutex<Option<(Job, AbortHandle)>>,
 }
 
 impl Console {
@@ -336,13 +343,13 @@ impl Console {
     /// Start of the app (or a reload of the UI): restore the stored session in the background.
     pub fn start(self: &Arc<Self>, sink: EventSink) {
         let console = Arc::clone(self);
-        self.replace_job(async move { console.restore(&*sink).await });
+        self.replace_job(Job::Restore, async move { console.restore(&*sink).await });
     }
 
     /// Show the scan login: runs the scan loop in the background until a confirmed scan.
     pub fn start_scan_login(self: &Arc<Self>, sink: EventSink) {
         let console = Arc::clone(self);
-        self.replace_job(async move {
+        self.replace_job(Job::ScanLogin, async move {
             let Ok(api) = console.api() else {
                 sink(UiEvent::Offline { retry_in_secs: 0 });
                 return;
@@ -358,7 +365,7 @@ impl Console {
 
     /// Stops whatever runs in the background (window closed, password tab chosen).
     pub fn stop_background(&self) {
-        if let Some(job) = self.lock_job().take() {
+        if let Some((_, job)) = self.lock_job().take() {
             job.abort();
         }
     }
@@ -372,8 +379,9 @@ impl Console {
         let api = self.api()?;
         let answer = api.password_login(login.trim(), &password).await?;
         // A scan loop the UI started while the login was on its way ends with it: the session
-        // is this one now.
-        self.stop_background();
+        // is this one now. (A restore started meanwhile, by a reloaded UI, goes on: that UI
+        // waits for its answer.)
+        self.stop_scan_login();
         let grant = ScanGrant {
             access_token: Secret::new(answer.access_token),
             expires_in: server_seconds(answer.expires_in),
@@ -550,7 +558,7 @@ impl Console {
     /// linked (then [`UiEvent::Linked`]) or the server refuses to start.
     pub fn start_link_wechat(self: &Arc<Self>, sink: EventSink) {
         let console = Arc::clone(self);
-        self.replace_job(async move {
+        self.replace_job(Job::LinkWechat, async move {
             let Ok((api, token)) = console.current() else {
                 return sink(console.login_required(None));
             };
@@ -788,14 +796,22 @@ impl Console {
         Ok(ApiClient::new(origin, self.device_name.clone())?)
     }
 
-    fn replace_job(&self, job: impl Future<Output = ()> + Send + 'static) {
+    fn replace_job(&self, kind: Job, job: impl Future<Output = ()> + Send + 'static) {
         let handle = self.runtime.spawn(job).abort_handle();
-        if let Some(previous) = self.lock_job().replace(handle) {
+        if let Some((_, previous)) = self.lock_job().replace((kind, handle)) {
             previous.abort();
         }
     }
 
-    fn lock_job(&self) -> MutexGuard<'_, Option<AbortHandle>> {
+    fn stop_scan_login(&self) {
+        let mut job = self.lock_job();
+        if let Some((Job::ScanLogin, scan)) = job.as_ref() {
+            scan.abort();
+            *job = None;
+        }
+    }
+
+    fn lock_job(&self) -> MutexGuard<'_, Option<(Job, AbortHandle)>> {
         self.job.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

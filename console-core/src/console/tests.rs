@@ -39,6 +39,8 @@ struct FakeAuth {
     held: tokio::sync::RwLock<()>,
     /// Held (written) by a test, it holds the avatars the logins point at.
     avatars_held: tokio::sync::RwLock<()>,
+    /// Held (written) by a test, it holds the answers to `POST /auth/jwt/verify`.
+    verify_held: tokio::sync::RwLock<()>,
 }
 
 impl FakeAuth {
@@ -167,6 +169,24 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
             "user": {"id": "u1", "display_name": "Alice", "avatar_url": avatar, "roles": ["organizer"]},
         }))
         .into_response()
+    }
+    /// Every token is the console's, live: a restore finds the stored session good.
+    async fn verify(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
+        fake.record("POST", "/auth/jwt/verify", &headers);
+        let _answering = fake.verify_held.read().await;
+        Json(serde_json::json!({"valid": true, "claims": {
+            "iss": "http://fake", "aud": "console", "sub": "u1", "sid": CONSOLE_SID,
+            "iat": 1_800_000_000_u64, "exp": 1_800_604_800_u64, "amr": ["pwd"],
+        }}))
+        .into_response()
+    }
+    async fn me(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
+        let bearer = fake.record("GET", "/auth/me", &headers);
+        if let Some(refused) = fake.refusal(bearer) {
+            return refused;
+        }
+        let user = serde_json::json!({"id": "u1", "display_name": "Alice", "avatar_url": null, "roles": ["organizer"]});
+        Json(user).into_response()
     }
     async fn avatar(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         fake.record("GET", "/avatar", &headers);
@@ -381,6 +401,8 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
         .route("/auth/me/password", post(password))
         .route("/auth/login", post(login))
         .route("/avatar/{file}", get(avatar))
+        .route("/auth/jwt/verify", post(verify))
+        .route("/auth/me", get(me))
         .route("/auth/logout", post(logout))
         .route("/auth/sessions", get(list))
         .route("/auth/sessions/{id}", delete(end))
@@ -628,6 +650,29 @@ async fn a_password_login_ends_a_scan_loop_started_while_it_was_asked() {
         fixture.console.lock_job().is_none(),
         "the scan loop was left running"
     );
+}
+
+/// A restore that a reloaded UI started while a password login was on its way goes on after that
+/// login: the reloaded UI waits for its answer, and would otherwise stay on "starting".
+#[tokio::test]
+async fn a_restore_started_while_a_password_login_is_asked_still_answers() {
+    let fixture = logged_in(&[]).await;
+    let login_held = fixture.fake.held.write().await;
+    let verify_held = fixture.fake.verify_held.write().await;
+    let login = fixture.password_login_in_background();
+    fixture.fake.asked("POST", "/auth/login", 2).await;
+    // The UI reloads meanwhile, and its restore asks about the stored session.
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    fixture.console.start(Arc::new(move |event| {
+        let _sent = sender.send(event);
+    }));
+    fixture.fake.asked("POST", "/auth/jwt/verify", 1).await;
+    drop(login_held);
+    login.await.expect("the login ends").expect("logged in");
+    drop(verify_held);
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let event = event.expect("the restore answers in time");
+    assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
 }
 
 /// A login whose avatar is still on its way when the UI moves on (which stops the job) is kept:
