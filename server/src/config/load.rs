@@ -647,38 +647,52 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
             ),
         ));
     }
-    if let Some(var) = &app.secret_env {
-        return secret_from_env("apps.secret_env", var)?.ok_or_else(|| {
+    let (field, secret) = if let Some(var) = &app.secret_env {
+        let secret = secret_from_env("apps.secret_env", var)?.ok_or_else(|| {
             invalid(
                 "apps.secret_env",
                 format!("app {:?}: the variable {var} is not set", app.key),
             )
-        });
-    }
-    if let Some(path) = &app.secret_file {
-        return std::fs::read_to_string(path)
+        })?;
+        ("apps.secret_env", secret)
+    } else if let Some(path) = &app.secret_file {
+        let secret = std::fs::read_to_string(path)
             .map(|text| Secret::new(text.trim()))
             .map_err(|e| {
                 invalid(
                     "apps.secret_file",
                     format!("app {:?}: cannot read {}: {e}", app.key, path.display()),
                 )
-            });
+            })?;
+        ("apps.secret_file", secret)
+    } else {
+        match &app.secret {
+            Some(secret) if dev => ("apps.secret", secret.clone()),
+            Some(_) => {
+                return Err(invalid(
+                    "apps.secret",
+                    format!(
+                        "app {:?}: an AppSecret in clear is for dev mode only; use secret_env or secret_file",
+                        app.key
+                    ),
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    "apps",
+                    format!("app {:?} needs secret_env or secret_file", app.key),
+                ));
+            }
+        }
+    };
+    // WeChat would refuse an empty AppSecret only at the first real login: say so at start.
+    if secret.expose().trim().is_empty() {
+        return Err(invalid(
+            field,
+            format!("app {:?}: the AppSecret is empty", app.key),
+        ));
     }
-    match &app.secret {
-        Some(secret) if dev => Ok(secret.clone()),
-        Some(_) => Err(invalid(
-            "apps.secret",
-            format!(
-                "app {:?}: an AppSecret in clear is for dev mode only; use secret_env or secret_file",
-                app.key
-            ),
-        )),
-        None => Err(invalid(
-            "apps",
-            format!("app {:?} needs secret_env or secret_file", app.key),
-        )),
-    }
+    Ok(secret)
 }
 
 /// The two apps of the seed, as dev mode's fake WeChat knows them. The QR is a `url` code, which a
@@ -709,6 +723,46 @@ mod tests {
         };
         tweak(&mut overrides);
         load(&overrides)
+    }
+
+    fn app(secret_file: Option<PathBuf>, secret: Option<&str>) -> FileApp {
+        FileApp {
+            key: "organizer".into(),
+            appid: "wx0123456789abcdef".into(),
+            secret_env: None,
+            secret_file,
+            secret: secret.map(Secret::new),
+            scan_page: "pages/scan-login/index".into(),
+            invite_page: None,
+            qr_mode: None,
+            env_version: None,
+        }
+    }
+
+    /// An empty AppSecret would be refused by WeChat only at the first real login: it stops the
+    /// start instead, saying which app and which setting.
+    #[test]
+    fn an_empty_app_secret_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (empty, kept) = (dir.path().join("empty"), dir.path().join("kept"));
+        std::fs::write(&empty, " \n").unwrap();
+        std::fs::write(&kept, "s3cret\n").unwrap();
+        let refused = app_secret(&app(Some(empty), None), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("apps.secret_file") && refused.contains("empty"),
+            "{refused}"
+        );
+        let refused = app_secret(&app(None, Some("")), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("apps.secret") && refused.contains("empty"),
+            "{refused}"
+        );
+        let read = app_secret(&app(Some(kept), None), false).unwrap();
+        assert_eq!(read.expose(), "s3cret");
     }
 
     /// Lowering only the total keeps the server startable: the per-address default follows it
