@@ -6,29 +6,36 @@
 # lets a phone on the same network open the QR's link (the dev phone simulator page).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+SETUP_FOR=run source scripts/setup.sh
 
 export MEETEASY_LISTEN="${MEETEASY_LISTEN:-127.0.0.1:8080}"
 export MEETEASY_DATA_DIR="${MEETEASY_DATA_DIR:-$PWD/.run/data}"
 port="${MEETEASY_LISTEN##*:}"
 server_url="${MEETEASY_PUBLIC_URL:-http://127.0.0.1:$port}"
 
+# Debug builds (dependencies optimised, see Cargo.toml): minutes sooner than the release profiles,
+# and fast enough to try the flows. The console embeds ui/public as the release bundle does.
 echo "run: building the server and the console"
-cargo build --locked --release -p meeteasy-auth-cli
-cargo build --locked --profile console-release -p meeteasy-console --features custom-protocol
-bin="$CARGO_TARGET_DIR/release"
-console_bin="$CARGO_TARGET_DIR/console-release"
+cargo build --locked -p meeteasy-auth-cli -p meeteasy-console
+bin="$CARGO_TARGET_DIR/debug"
 
-mkdir -p "$MEETEASY_DATA_DIR"
-"$bin/meeteasy-auth" serve --dev &
+# Owner-only from the start (the server would tighten it, and say so).
+(umask 077 && mkdir -p "$MEETEASY_DATA_DIR")
+# The embedded store whatever MEETEASY_STORE says in this shell: this is the no-server try-out.
+"$bin/meeteasy-auth" serve --dev --store embedded &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
 
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { echo "run: the server did not start" >&2; exit 1; }
+ready=false
+for _ in $(seq 300); do
+  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+    ready=true
+    break
+  fi
+  kill -0 "$server_pid" 2>/dev/null || { echo "run: the server did not start (its log is above)" >&2; exit 1; }
   sleep 0.1
 done
+$ready || { echo "run: the server did not answer http://127.0.0.1:$port/readyz within 30 s" >&2; exit 1; }
 
 cat <<MSG
 
@@ -46,5 +53,5 @@ if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   echo "run: no display here, so only the server runs (Ctrl-C stops it)."
   wait "$server_pid"
 else
-  MEETEASY_SERVER="$server_url" "$console_bin/meeteasy-console"
+  MEETEASY_SERVER="$server_url" "$bin/meeteasy-console"
 fi

@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing MeetEasy needs and this machine lacks (Debian, as root
-# or with sudo). Safe to run again: it only installs what is missing. Sourced by run.sh and test.sh.
+# or with sudo). Safe to run again: it only installs what is missing. Sourced by run.sh and test.sh;
+# with SETUP_FOR=run (run.sh) only what building and running the product needs, without the test tools.
 set -euo pipefail
+setup_for="${SETUP_FOR:-test}"
 
-# The Debian packages, by the command or file that shows each one is there.
+# Rust comes from rustup (https://rustup.rs), not from apt: without it nothing here can be built.
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing: install Rust with rustup (https://rustup.rs), then run this again" >&2
+  exit 1
+fi
+# A rustup "minimal" profile has neither; the test command formats and lints.
+if command -v rustup >/dev/null 2>&1; then
+  installed=$(rustup component list --installed 2>/dev/null || true)
+  for component in rustfmt clippy; do
+    if ! grep -q "^$component" <<<"$installed"; then
+      echo "setup: adding the Rust component $component"
+      rustup component add "$component" >/dev/null
+    fi
+  done
+fi
+
+# The Debian packages, by the command or file that shows each one is there: what building and running
+# the product needs, then what only the tests need.
 declare -A NEEDED=(
-  [redis-server]=redis-server
-  [redis-benchmark]=redis-tools
-  [Xvfb]=xvfb
-  [WebKitWebDriver]=webkit2gtk-driver
-  [gnome-keyring-daemon]=gnome-keyring
-  [dbus-run-session]=dbus
-  [secret-tool]=libsecret-tools
-  [chromium]=chromium
-  [chromedriver]=chromium-driver
-  [node]=nodejs
-  [npm]=npm
   [pkg-config]=pkg-config
   [curl]=curl
-  [openssl]=openssl
 )
+if [ "$setup_for" = test ]; then
+  NEEDED+=(
+    [redis-server]=redis-server
+    [redis-benchmark]=redis-tools
+    [Xvfb]=xvfb
+    [WebKitWebDriver]=webkit2gtk-driver
+    [gnome-keyring-daemon]=gnome-keyring
+    [dbus-run-session]=dbus
+    [secret-tool]=libsecret-tools
+    [chromium]=chromium
+    [chromedriver]=chromium-driver
+    [node]=nodejs
+    [npm]=npm
+    [openssl]=openssl
+  )
+fi
 # Build-time libraries (no command to look for): checked with pkg-config.
 declare -A NEEDED_LIBS=(
   [webkit2gtk-4.1]=libwebkit2gtk-4.1-dev
@@ -35,17 +58,19 @@ for lib in "${!NEEDED_LIBS[@]}"; do
 done
 # The console's zh-CN screens need a font with Chinese glyphs: a desktop has one, a bare machine
 # draws empty boxes (checked with fontconfig, which WebKit brings).
-fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
+# (Read whole, not piped into `grep -q`: under pipefail a long list would fail on SIGPIPE.)
+[ -n "$(fc-list :lang=zh 2>/dev/null || true)" ] || missing+=(fonts-wqy-microhei)
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Through env: sudo would drop a variable set before it.
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v tauri-driver >/dev/null 2>&1; then
+if [ "$setup_for" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
   echo "setup: installing tauri-driver (a few minutes, once)"
   cargo install tauri-driver --version '^2' --locked --quiet
 fi
@@ -53,8 +78,8 @@ fi
 # The mini program's test tools (miniprogram-simulate, jsdom), exactly as its committed lockfile says;
 # again only when the lockfile changed since the last install (a few seconds, from the npm registry).
 miniprogram="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/examples/miniprogram"
-if [ ! -f "$miniprogram/node_modules/.package-lock.json" ] ||
-  [ "$miniprogram/package-lock.json" -nt "$miniprogram/node_modules/.package-lock.json" ]; then
+if [ "$setup_for" = test ] && { [ ! -f "$miniprogram/node_modules/.package-lock.json" ] ||
+  [ "$miniprogram/package-lock.json" -nt "$miniprogram/node_modules/.package-lock.json" ]; }; then
   echo "setup: installing the mini program's test tools (npm ci)"
   (cd "$miniprogram" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

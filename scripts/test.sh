@@ -23,8 +23,10 @@ node --test examples/miniprogram/tests/
 step "console UI: type-check, compiled JS matches its source, its Node tests"
 ui/check.sh
 
-step "console binary for the end-to-end tests"
-cargo build --locked -p meeteasy-console
+step "binaries and test targets (the console for the end-to-end tests among them)"
+# One build of every binary and test target: the console built alone would resolve tokio without the
+# test-util feature the tests turn on, and compile tauri and wry a second time for them.
+cargo build --locked --workspace --bins --tests
 
 step "Rust tests"
 cargo test --locked --workspace
