@@ -1,6 +1,10 @@
-// The mini program's login state: wx.login -> POST /auth/wechat/login, kept in memory. The server's
-// access token and one-time login ticket are held here; WeChat's session_key never reaches the phone.
+// The mini program's login state: wx.login -> POST /auth/wechat/login. The server's access token is kept
+// in the mini program's storage until it expires, so a cold start logs in again only when it must (as
+// WeChat advises: wx.login anew only once your own login state is gone); the one-time login ticket is
+// held in memory. WeChat's session_key never reaches the phone.
 'use strict';
+
+const TOKEN_KEY = 'meeteasy.access_token';
 
 function wxLogin(wx) {
   return new Promise((resolve, reject) => {
@@ -17,15 +21,37 @@ function tokenIsOver(error) {
   return Boolean(error) && error.status === 401 && ['token_revoked', 'token_expired', 'invalid_token'].includes(error.code);
 }
 
+/** The token an earlier run stored for `app`, if it has not expired; storage errors read as none. */
+function storedToken(wx, app, at) {
+  try {
+    const stored = wx.getStorageSync(TOKEN_KEY);
+    const usable = stored && stored.app === app && typeof stored.value === 'string' && stored.expiresAt > at;
+    return usable ? { value: stored.value, expiresAt: stored.expiresAt } : null;
+  } catch (error) {
+    return null;
+  }
+}
+
 function createSession({ wx, api, app, now = Date.now }) {
-  let token = null; // { value, expiresAt }
+  let token = storedToken(wx, app, now()); // { value, expiresAt }
   let ticket = null; // { value, expiresAt }, single use
+
+  /** Keeps `next` (or forgets the token, for null) here and in storage; storage is best effort. */
+  function keep(next) {
+    token = next;
+    try {
+      if (next) wx.setStorageSync(TOKEN_KEY, { app, ...next });
+      else wx.removeStorageSync(TOKEN_KEY);
+    } catch (error) {
+      // Full or unavailable storage: the token lives for this run only.
+    }
+  }
 
   async function login() {
     const code = await wxLogin(wx);
     const answer = await api.wechatLogin(code, app);
     const at = now();
-    token = { value: answer.access_token, expiresAt: at + answer.expires_in * 1000 };
+    keep({ value: answer.access_token, expiresAt: at + answer.expires_in * 1000 });
     ticket = { value: answer.login_ticket, expiresAt: at + answer.login_ticket_expires_in * 1000 };
     return answer.user;
   }
@@ -43,7 +69,7 @@ function createSession({ wx, api, app, now = Date.now }) {
       return await call(await accessToken());
     } catch (error) {
       if (!tokenIsOver(error)) throw error;
-      token = null;
+      keep(null);
       ticket = null;
       await login();
       return call(token.value);

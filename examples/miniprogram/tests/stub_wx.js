@@ -5,8 +5,13 @@
 function createStubWx(routes, { codes = ['code-1', 'code-2', 'code-3'] } = {}) {
   const requests = [];
   let logins = 0;
+  const storage = new Map();
   const wx = {
     requests,
+    storage,
+    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
+    setStorageSync: (key, value) => storage.set(key, JSON.parse(JSON.stringify(value))),
+    removeStorageSync: (key) => storage.delete(key),
     get logins() {
       return logins;
     },
