@@ -35,6 +35,9 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   };
   let storage = null;
   let started = null;
+  // The id of the user this page settled on and shows. The stored session is shared by every tab of
+  // the site: when another tab switches it to someone else, this page's calls must not act as them.
+  let pageUser = null;
 
   class MeetEasyLoginError extends Error {
     constructor(body, status, retryAfter) {
@@ -119,6 +122,7 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       // in a second tab; or the server not answering) leaves a stored session that still holds as it
       // was: the page stays logged in, told why the ticket did not.
       if (current.ok) {
+        pageUser = current.body.id;
         return { status: "logged_in", user: current.body, via: "session", ticketError: offered.error };
       }
       return ticketRefused(offered);
@@ -182,6 +186,7 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     }
     const answer = await call("GET", "/auth/me", undefined, stored.token, settings.retries);
     if (answer.ok) {
+      pageUser = answer.body.id;
       return { status: "logged_in", user: answer.body, via: "session" };
     }
     if (answer.status === 401) {
@@ -214,10 +219,12 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     return answer.body.user;
   }
 
-  // Revokes the session on the server, then forgets it here whatever the server said.
+  // Revokes the session on the server, then forgets it here whatever the server said. A stored session
+  // another tab switched to someone else is not this page's to end: it is left alone.
   // Resolves with {revoked: boolean}.
   async function logout() {
-    const stored = readSession();
+    const stored = pagesSession();
+    pageUser = null;
     if (stored === null) {
       return { revoked: false };
     }
@@ -226,10 +233,19 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     return { revoked: answer.ok };
   }
 
-  // The access token for the page's own API calls, or null.
+  // The access token for the page's own API calls, or null (also when another tab has switched the
+  // stored session to someone else than the page shows).
   function token() {
-    const stored = readSession();
+    const stored = pagesSession();
     return stored === null ? null : stored.token;
+  }
+
+  // The stored session, if it is the one of the user this page shows (or the page has not settled yet;
+  // a session stored by an older script names no user).
+  function pagesSession() {
+    const stored = readSession();
+    const theirs = stored !== null && pageUser !== null && stored.user !== undefined && stored.user !== pageUser;
+    return theirs ? null : stored;
   }
 
   function inMiniProgram() {
@@ -254,7 +270,9 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
 
   function keepSession(tokenResponse) {
     const expiresAt = Math.floor(Date.now() / 1000) + tokenResponse.expires_in;
-    sessionStore().setItem(settings.storageKey, JSON.stringify({ token: tokenResponse.access_token, expiresAt: expiresAt }));
+    const user = tokenResponse.user.id;
+    pageUser = user;
+    sessionStore().setItem(settings.storageKey, JSON.stringify({ token: tokenResponse.access_token, expiresAt: expiresAt, user: user }));
   }
 
   function readSession() {

@@ -312,6 +312,58 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
     browser.shutdown().await.expect("Chromium stops");
 }
 
+/// The stored session is shared by the site's tabs. A tab still showing Ann after another tab
+/// switched to Eve must not act as Eve: its logout leaves Eve's session (and her tab) alone.
+#[tokio::test]
+async fn a_tab_still_showing_ann_after_another_switched_to_eve_does_not_act_as_eve() {
+    let server = TestServer::start_dev().await;
+    let browser = Browser::start().await.expect("Chromium starts");
+    let demo = server.url("/h5/demo");
+    let ann = server.dev_login("ann").await;
+    let eve = server.dev_login("eve").await;
+    browser
+        .client()
+        .goto(&ticket_url(&demo, &ann))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "logged-in");
+    let anns_tab = browser.client().window().await.expect("this tab");
+
+    let tab = browser.client().new_window(true).await.expect("a new tab");
+    browser
+        .client()
+        .switch_to_window(tab.handle)
+        .await
+        .expect("switched");
+    browser
+        .client()
+        .goto(&ticket_url(&demo, &eve))
+        .await
+        .expect("opens");
+    assert_eq!(demo_state(&browser).await, "switch-account");
+    click(&browser, "#accept-account").await;
+    assert_eq!(demo_state_after(&browser, "logged-in").await, "logged-in");
+    let eve_token = stored_token(&browser).await.expect("Eve's session is kept");
+
+    browser
+        .client()
+        .switch_to_window(anns_tab)
+        .await
+        .expect("back to the first tab");
+    assert_eq!(text_of(&browser, "#user-name").await, "ann");
+    click(&browser, "#logout").await;
+    assert_eq!(demo_state_after(&browser, "prompt").await, "prompt");
+    let eve_lives = token_subject(&server, &eve_token).await;
+    assert_eq!(eve_lives.status, 200, "Eve's session lives: {eve_lives:?}");
+    assert_eq!(
+        stored_token(&browser).await.as_deref(),
+        Some(eve_token.as_str()),
+        "and stays stored for her tab"
+    );
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
 /// Waits, by asking the server, until every ticket issued before this call has expired: mints probe
 /// tickets now (so they expire no earlier than those), then spends them one by one until the server
 /// answers `ticket_expired`.
