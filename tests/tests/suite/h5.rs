@@ -160,12 +160,7 @@ async fn a_ticket_logs_the_demo_page_in_once_and_leaves_no_trace_in_the_address_
 
     // The same link in a second tab: the ticket is spent, but the stored session holds, so the page
     // stays logged in (and says why the ticket did not work).
-    let tab = browser.client().new_window(true).await.expect("a new tab");
-    browser
-        .client()
-        .switch_to_window(tab.handle)
-        .await
-        .expect("switched");
+    in_a_new_tab(&browser).await;
     browser
         .client()
         .goto(&url)
@@ -228,30 +223,50 @@ async fn token_subject(server: &TestServer, token: &str) -> Reply {
         .await
 }
 
-/// Login CSRF: a page logged in as Ann, opened with a ticket Eve minted, must not quietly become Eve's.
-#[tokio::test]
-async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
+/// Opens the demo page `demo` with `login`'s ticket; returns the state it settles in.
+async fn open_with_ticket(browser: &Browser, demo: &str, login: &WeChatLoginResponse) -> String {
+    browser
+        .client()
+        .goto(&ticket_url(demo, login))
+        .await
+        .expect("the demo page opens");
+    demo_state(browser).await
+}
+
+/// Opens a new tab and goes on in it; returns the tab it left.
+async fn in_a_new_tab(browser: &Browser) -> fantoccini::wd::WindowHandle {
+    let left = browser.client().window().await.expect("this tab");
+    let tab = browser.client().new_window(true).await.expect("a new tab");
+    browser
+        .client()
+        .switch_to_window(tab.handle)
+        .await
+        .expect("switched to the new tab");
+    left
+}
+
+/// A dev server, Chromium, and the demo page's URL there.
+async fn demo_in_chromium() -> (TestServer, Browser, String) {
     let server = TestServer::start_dev().await;
     let browser = Browser::start().await.expect("Chromium starts");
     let demo = server.url("/h5/demo");
-    let ann = server.dev_login("ann").await;
-    let eve = server.dev_login("eve").await;
+    (server, browser, demo)
+}
 
-    browser
-        .client()
-        .goto(&ticket_url(&demo, &ann))
-        .await
-        .expect("opens");
-    assert_eq!(demo_state(&browser).await, "logged-in");
+/// Login CSRF: a page logged in as Ann, opened with a ticket Eve minted, must not quietly become Eve's.
+#[tokio::test]
+async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
+    let (server, browser, demo) = demo_in_chromium().await;
+    let (ann, eve) = (server.dev_login("ann").await, server.dev_login("eve").await);
+
+    assert_eq!(open_with_ticket(&browser, &demo, &ann).await, "logged-in");
     let ann_token = stored_token(&browser).await.expect("Ann's session is kept");
 
     // Eve's link: the page asks, still Ann's meanwhile.
-    browser
-        .client()
-        .goto(&ticket_url(&demo, &eve))
-        .await
-        .expect("opens");
-    assert_eq!(demo_state(&browser).await, "switch-account");
+    assert_eq!(
+        open_with_ticket(&browser, &demo, &eve).await,
+        "switch-account"
+    );
     assert_eq!(text_of(&browser, "#current-name").await, "ann");
     assert_eq!(text_of(&browser, "#offered-name").await, "eve");
     assert_no_ticket_in(&current_url(&browser).await);
@@ -279,12 +294,10 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
 
     // Asked again, and switching: the page becomes Eve's and Ann's session ends.
     let eve_again = another_ticket(&server, &eve).await;
-    browser
-        .client()
-        .goto(&ticket_url(&demo, &eve_again))
-        .await
-        .expect("opens");
-    assert_eq!(demo_state(&browser).await, "switch-account");
+    assert_eq!(
+        open_with_ticket(&browser, &demo, &eve_again).await,
+        "switch-account"
+    );
     click(&browser, "#accept-account").await;
     assert_eq!(demo_state_after(&browser, "logged-in").await, "logged-in");
     assert_eq!(text_of(&browser, "#user-name").await, "eve");
@@ -301,12 +314,10 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
 
     // A link of the account the page already holds logs in without a question.
     let eve_once_more = another_ticket(&server, &eve).await;
-    browser
-        .client()
-        .goto(&ticket_url(&demo, &eve_once_more))
-        .await
-        .expect("opens");
-    assert_eq!(demo_state(&browser).await, "logged-in");
+    assert_eq!(
+        open_with_ticket(&browser, &demo, &eve_once_more).await,
+        "logged-in"
+    );
     assert_eq!(text_of(&browser, "#user-name").await, "eve");
 
     browser.shutdown().await.expect("Chromium stops");
@@ -316,31 +327,14 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
 /// switched to Eve must not act as Eve: its logout leaves Eve's session (and her tab) alone.
 #[tokio::test]
 async fn a_tab_still_showing_ann_after_another_switched_to_eve_does_not_act_as_eve() {
-    let server = TestServer::start_dev().await;
-    let browser = Browser::start().await.expect("Chromium starts");
-    let demo = server.url("/h5/demo");
-    let ann = server.dev_login("ann").await;
-    let eve = server.dev_login("eve").await;
-    browser
-        .client()
-        .goto(&ticket_url(&demo, &ann))
-        .await
-        .expect("opens");
-    assert_eq!(demo_state(&browser).await, "logged-in");
-    let anns_tab = browser.client().window().await.expect("this tab");
-
-    let tab = browser.client().new_window(true).await.expect("a new tab");
-    browser
-        .client()
-        .switch_to_window(tab.handle)
-        .await
-        .expect("switched");
-    browser
-        .client()
-        .goto(&ticket_url(&demo, &eve))
-        .await
-        .expect("opens");
-    assert_eq!(demo_state(&browser).await, "switch-account");
+    let (server, browser, demo) = demo_in_chromium().await;
+    let (ann, eve) = (server.dev_login("ann").await, server.dev_login("eve").await);
+    assert_eq!(open_with_ticket(&browser, &demo, &ann).await, "logged-in");
+    let anns_tab = in_a_new_tab(&browser).await;
+    assert_eq!(
+        open_with_ticket(&browser, &demo, &eve).await,
+        "switch-account"
+    );
     click(&browser, "#accept-account").await;
     assert_eq!(demo_state_after(&browser, "logged-in").await, "logged-in");
     let eve_token = stored_token(&browser).await.expect("Eve's session is kept");
