@@ -8,15 +8,19 @@ use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+    AsyncConnectionConfig, Client, Cmd, Pipeline, PushInfo, PushKind, RedisError, RedisFuture,
+    RedisResult, Value,
 };
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::ReplicaAck;
 
 pub(super) enum Link {
     Single(ConnectionManager),
     Sentinel(Arc<SentinelLink>),
-    Cluster(ClusterConnection),
+    /// The commands' connection, and the way to tell the subscriptions' listener that a node was
+    /// lost (see [`Link::failed`]).
+    Cluster(ClusterConnection, UnboundedSender<PushInfo>),
 }
 
 impl Link {
@@ -26,20 +30,31 @@ impl Link {
         Ok(match self {
             Self::Single(manager) => Handle::Manager(manager.clone()),
             Self::Sentinel(sentinel) => Handle::Multiplexed(sentinel.connection().await?),
-            Self::Cluster(cluster) => Handle::Cluster(cluster.clone()),
+            Self::Cluster(cluster, _) => Handle::Cluster(cluster.clone()),
         })
     }
 
     /// Learns from a failed operation: a Sentinel master that went away or was demoted to a
-    /// replica is looked up again before the next operation. (The other two reconnect by themselves.)
+    /// replica is looked up again before the next operation. A Cluster node that went away has its
+    /// subscriptions renewed wherever its slots are served next: the cluster client reports a lost
+    /// connection to the listener, but a failover was seen to leave a master's channels
+    /// unsubscribed with no report, while the commands' connection had met the dead node. (The
+    /// connections themselves reconnect by themselves.)
     pub(super) fn failed(&self, error: &RedisError) {
-        if let Self::Sentinel(sentinel) = self
-            && (error.is_io_error()
-                || error.is_connection_dropped()
-                || error.is_timeout()
-                || is_readonly(error))
-        {
-            sentinel.forget_master();
+        let node_gone = error.is_io_error() || error.is_connection_dropped();
+        match self {
+            Self::Sentinel(sentinel) if node_gone || error.is_timeout() || is_readonly(error) => {
+                sentinel.forget_master();
+            }
+            Self::Cluster(_, listener) if node_gone || error.is_connection_refusal() => {
+                let lost = PushInfo {
+                    kind: PushKind::Disconnection,
+                    data: Vec::new(),
+                };
+                // The listener gone means the store is going: nothing to renew.
+                let _listener_gone = listener.send(lost);
+            }
+            Self::Single(_) | Self::Sentinel(_) | Self::Cluster(..) => {}
         }
     }
 }

@@ -274,6 +274,7 @@ async fn open_cluster(
     password: Option<&str>,
 ) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
     let (push_sender, pushes) = tokio::sync::mpsc::unbounded_channel();
+    let node_lost = push_sender.clone();
     // Sharded pub/sub arrives as RESP3 pushes on the command connections themselves.
     let client = ClusterClientBuilder::new(node_infos(seeds, tls, password)?)
         .use_protocol(ProtocolVersion::RESP3)
@@ -298,7 +299,12 @@ async fn open_cluster(
     let listening = connect().await?;
     let (hub, topics) = NotifyHub::with_topic_events();
     let listener = tokio::spawn(sharded::listen(listening, hub.clone(), topics, pushes));
-    Ok((Link::Cluster(connection), KeyLayout::Tagged, hub, listener))
+    Ok((
+        Link::Cluster(connection, node_lost),
+        KeyLayout::Tagged,
+        hub,
+        listener,
+    ))
 }
 
 async fn start_listener(
@@ -412,8 +418,8 @@ impl Store for RedisStore {
     async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
         match self.link {
             Link::Single(_) | Link::Sentinel(_) => self.pipelined(steps).await,
-            Link::Cluster(_) if self.writes_on_one_slot(steps) => self.scripted(steps).await,
-            Link::Cluster(_) => self.batch_across_slots(steps).await,
+            Link::Cluster(..) if self.writes_on_one_slot(steps) => self.scripted(steps).await,
+            Link::Cluster(..) => self.batch_across_slots(steps).await,
         }
     }
 
@@ -450,7 +456,7 @@ impl Store for RedisStore {
         let channel = self.keys.channel(topic);
         // On a Cluster the message goes to the channel's slot, where the records it is about live.
         let publish = match self.link {
-            Link::Cluster(_) => "SPUBLISH",
+            Link::Cluster(..) => "SPUBLISH",
             Link::Single(_) | Link::Sentinel(_) => "PUBLISH",
         };
         // The message carries nothing: subscribers re-read the state they wait on. A lost one
