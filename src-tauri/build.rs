@@ -4,6 +4,7 @@
 const COMMANDS: &[&str] = &[
     "start",
     "start_scan_login",
+    "new_scan_code",
     "stop_scan_login",
     "password_login",
     "logout",

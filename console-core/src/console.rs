@@ -363,6 +363,13 @@ impl Console {
         });
     }
 
+    /// A new login QR instead of the one shown: someone else scanned it, and would otherwise hold
+    /// it until the phone answers or the scan expires (minutes).
+    pub fn new_scan_code(self: &Arc<Self>, sink: EventSink) {
+        self.scenes.clear();
+        self.start_scan_login(sink);
+    }
+
     /// Stops whatever runs in the background (window closed, password tab chosen).
     pub fn stop_background(&self) {
         if let Some((_, job)) = self.lock_job().take() {

@@ -24,6 +24,11 @@ pub fn start_scan_login(console: State<'_, Arc<Console>>, events: Channel<UiEven
 }
 
 #[tauri::command]
+pub fn new_scan_code(console: State<'_, Arc<Console>>, events: Channel<UiEvent>) {
+    console.new_scan_code(sink(events));
+}
+
+#[tauri::command]
 pub fn stop_scan_login(console: State<'_, Arc<Console>>) {
     console.stop_background();
 }

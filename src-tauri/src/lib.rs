@@ -62,6 +62,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::start,
             commands::start_scan_login,
+            commands::new_scan_code,
             commands::stop_scan_login,
             commands::password_login,
             commands::logout,

@@ -453,6 +453,15 @@ impl ConsoleWindow {
         self.wait_until(css, |_| true).await
     }
 
+    /// Waits until no element matches `css` (a row the UI removes once its list is reloaded).
+    pub async fn wait_until_gone(&self, css: &str) {
+        let deadline = Instant::now() + UI_DEADLINE;
+        while self.has(css).await {
+            assert!(Instant::now() < deadline, "{css} is still there");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits for a displayed element whose text satisfies `accept`; returns its text.
     pub async fn wait_for_text(&self, css: &str, accept: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + UI_DEADLINE;

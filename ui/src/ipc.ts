@@ -169,6 +169,11 @@ export function startScanLogin(onEvent: (event: UiEvent) => void): Promise<void>
   return core().invoke("start_scan_login", { events: channel(onEvent) });
 }
 
+/** A new login QR instead of the one shown (someone else scanned it); the same events follow. */
+export function newScanCode(onEvent: (event: UiEvent) => void): Promise<void> {
+  return core().invoke("new_scan_code", { events: channel(onEvent) });
+}
+
 export function stopScanLogin(): Promise<void> {
   return core().invoke("stop_scan_login");
 }

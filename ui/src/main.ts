@@ -107,6 +107,7 @@ function showLogin(tab: LoginTab): void {
       showLogin(next);
     },
     loggedIn: showHome,
+    newScanCode: () => void ipc.newScanCode(onEvent),
   });
   const scan = login.scan;
   setScreen("login", login.element, () => scan?.stop());

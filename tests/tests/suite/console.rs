@@ -20,13 +20,19 @@ enum PhoneAnswer {
     Decline,
 }
 
-/// Plays the organizer's phone: logs in as `name` in dev mode, scans, then answers.
-async fn phone(server: &TestServer, name: &str, scene: &str, answer: PhoneAnswer) -> Reply {
+/// Plays a phone that logs in as `name` in dev mode and scans `scene`; returns its token.
+async fn phone_scans(server: &TestServer, name: &str, scene: &str) -> String {
     let token = server.dev_login(name).await.access_token;
     let scan = server
         .post_empty(&format!("/auth/scenes/{scene}/scan"), Some(&token))
         .await;
     assert_eq!(scan.status, 200, "scan: {}", scan.body);
+    token
+}
+
+/// Plays the organizer's phone: logs in as `name` in dev mode, scans, then answers.
+async fn phone(server: &TestServer, name: &str, scene: &str, answer: PhoneAnswer) -> Reply {
+    let token = phone_scans(server, name, scene).await;
     let answer = match answer {
         PhoneAnswer::Confirm => "confirm",
         PhoneAnswer::Decline => "cancel",
@@ -131,6 +137,37 @@ async fn a_declined_scan_shows_a_message_and_a_fresh_qr() {
         .await;
     assert_ne!(last_segment(&fresh), last_segment(&first));
     assert!(desktop.keychain_lookup(&server.base_url).is_none());
+
+    window.close().await;
+    driver.stop().await;
+}
+
+/// Someone else scanned the QR: the console offers a new code at once, rather than waiting minutes
+/// for that phone to answer or the scan to expire, and the new code is another scene.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_qr_someone_else_scanned_is_replaced_on_request() {
+    let server = TestServer::start_dev().await;
+    let desktop = Desktop::start();
+    let driver = desktop.driver(&server.base_url).await;
+    let window = driver.open_console().await;
+
+    let first = window.shown_png("#qr-image").await;
+    assert!(
+        !window.has("#new-code:not([hidden])").await,
+        "no new code before a scan"
+    );
+    phone_scans(&server, "bob", &last_segment(&first)).await;
+    window
+        .wait_for_text("#scan-status", |text| text.contains("bob"))
+        .await;
+    window.click("#new-code").await;
+    let fresh = window
+        .wait_for_attr("#qr-image", "src", |src| src != first)
+        .await;
+    assert_ne!(last_segment(&fresh), last_segment(&first));
+    window
+        .wait_for_text("#scan-status", |text| !text.contains("bob"))
+        .await;
 
     window.close().await;
     driver.stop().await;
@@ -494,7 +531,8 @@ async fn devices_lists_the_other_session_and_logs_it_out() {
         })
         .await;
     assert_eq!(me(&server, &phone).await, (401, "token_revoked".to_owned()));
-    assert!(!window.has(&row).await, "the ended session is still listed");
+    // The message comes as the session ends; the list is reloaded after it.
+    window.wait_until_gone(&row).await;
     let stored = desktop
         .keychain_lookup(&server.base_url)
         .expect("still logged in");
@@ -583,7 +621,9 @@ async fn log_out_everywhere_else_asks_first_and_keeps_this_console() {
         .expect("still logged in");
     assert_eq!(me(&server, &stored).await.0, 200);
     assert!(window.has("#user-name").await);
-    assert!(!window.has("#end-other-sessions:not([hidden])").await);
+    window
+        .wait_until_gone("#end-other-sessions:not([hidden])")
+        .await;
 
     window.close().await;
     driver.stop().await;

@@ -23,6 +23,10 @@ export function start(onEvent) {
 export function startScanLogin(onEvent) {
     return core().invoke("start_scan_login", { events: channel(onEvent) });
 }
+/** A new login QR instead of the one shown (someone else scanned it); the same events follow. */
+export function newScanCode(onEvent) {
+    return core().invoke("new_scan_code", { events: channel(onEvent) });
+}
 export function stopScanLogin() {
     return core().invoke("stop_scan_login");
 }

@@ -96,6 +96,7 @@ function showLogin(tab) {
             showLogin(next);
         },
         loggedIn: showHome,
+        newScanCode: () => void ipc.newScanCode(onEvent),
     });
     const scan = login.scan;
     setScreen("login", login.element, () => scan?.stop());

@@ -14,6 +14,8 @@ export interface LoginActions {
   /** The organizer picked the other tab. */
   showTab(tab: LoginTab): void;
   loggedIn(session: SessionView): void;
+  /** A new QR instead of one somebody else scanned. */
+  newScanCode(): void;
 }
 
 /** The login screen on `tab`; `scan` is its scan panel when that tab is shown. */
@@ -24,7 +26,7 @@ export function loginScreen(
   actions: LoginActions,
 ): { element: HTMLElement; scan: ScanPanel | null } {
   const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
-  const scan = tab === "scan" ? new ScanPanel(notice, loginTexts()) : null;
+  const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), () => actions.newScanCode()) : null;
   const panel = scan ? scan.element : passwordPanel(notice, actions);
   const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
   return { element, scan };
@@ -126,18 +128,23 @@ export class ScanPanel {
   private readonly status: HTMLElement;
   private readonly notice: HTMLElement;
   private readonly refresh: HTMLElement;
+  /** "Not you? Show a new code", while a scan waits for its phone; none where no new code is offered. */
+  private readonly newCode: HTMLElement | null;
   /** Ends the "code refreshes in N s" countdown. */
   private stopRefresh = (): void => {};
   /** Ends the "trying again in N s" countdown while the server is unreachable. */
   private stopRetry = (): void => {};
 
-  constructor(notice: Notice | null, texts: ScanTexts) {
+  constructor(notice: Notice | null, texts: ScanTexts, newCode?: () => void) {
     const id = (name: string): string => `${texts.idPrefix}${name}`;
     this.qr = h("img", { id: id("qr-image"), alt: texts.alt, width: "232", height: "232", hidden: true });
     this.qrFrame = h("div", { class: "qr-frame", id: id("qr-frame"), "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
     this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
     this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
     this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
+    this.newCode = newCode
+      ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: () => newCode() }, t.scanNewCode)
+      : null;
     if (notice) this.setNotice(notice.text, notice.tone);
     const panelProps: Record<string, string> = texts.tabPanel
       ? { class: "scan-panel", id: id("scan-panel"), role: "tabpanel", "aria-labelledby": "tab-scan" }
@@ -146,11 +153,12 @@ export class ScanPanel {
       "div",
       panelProps,
       this.notice,
-      h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh)),
+      h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh, this.newCode)),
     );
   }
 
   showQr(image: string, refreshAtMs: number): void {
+    if (this.newCode) this.newCode.hidden = true;
     this.qr.src = image;
     this.qr.hidden = false;
     this.refresh.hidden = false;
@@ -175,6 +183,7 @@ export class ScanPanel {
     // A scanned code waits for the phone's confirm instead of being refreshed on time.
     this.stopRefresh();
     this.refresh.hidden = true;
+    if (this.newCode) this.newCode.hidden = false;
     this.setStatus("scanned", t.scanScanned(name), avatar, name);
   }
 

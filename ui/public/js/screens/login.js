@@ -9,7 +9,7 @@ import { offlineLine } from "./starting.js";
 /** The login screen on `tab`; `scan` is its scan panel when that tab is shown. */
 export function loginScreen(tab, notice, storage, actions) {
     const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
-    const scan = tab === "scan" ? new ScanPanel(notice, loginTexts()) : null;
+    const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), () => actions.newScanCode()) : null;
     const panel = scan ? scan.element : passwordPanel(notice, actions);
     const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
     return { element, scan };
@@ -87,7 +87,7 @@ export function applyScanStep(panel, step, server, refusals) {
 /** A scan panel (the login's scan tab, or "Link WeChat"). It keeps references to its parts so
  * events update them in place. */
 export class ScanPanel {
-    constructor(notice, texts) {
+    constructor(notice, texts, newCode) {
         /** Ends the "code refreshes in N s" countdown. */
         this.stopRefresh = () => { };
         /** Ends the "trying again in N s" countdown while the server is unreachable. */
@@ -98,14 +98,19 @@ export class ScanPanel {
         this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
         this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
         this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
+        this.newCode = newCode
+            ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: () => newCode() }, t.scanNewCode)
+            : null;
         if (notice)
             this.setNotice(notice.text, notice.tone);
         const panelProps = texts.tabPanel
             ? { class: "scan-panel", id: id("scan-panel"), role: "tabpanel", "aria-labelledby": "tab-scan" }
             : { class: "scan-panel", id: id("scan-panel") };
-        this.element = h("div", panelProps, this.notice, h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh)));
+        this.element = h("div", panelProps, this.notice, h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh, this.newCode)));
     }
     showQr(image, refreshAtMs) {
+        if (this.newCode)
+            this.newCode.hidden = true;
         this.qr.src = image;
         this.qr.hidden = false;
         this.refresh.hidden = false;
@@ -129,6 +134,8 @@ export class ScanPanel {
         // A scanned code waits for the phone's confirm instead of being refreshed on time.
         this.stopRefresh();
         this.refresh.hidden = true;
+        if (this.newCode)
+            this.newCode.hidden = false;
         this.setStatus("scanned", t.scanScanned(name), avatar, name);
     }
     showOffline(server, retryInSecs) {
