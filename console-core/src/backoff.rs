@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::api::ApiError;
+
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(30);
 
@@ -18,6 +20,13 @@ impl Backoff {
             .min(MAX_DELAY);
         self.failures = self.failures.saturating_add(1);
         delay
+    }
+
+    /// The delay after `failed`: the next one, or longer where the server's `Retry-After` (a 429,
+    /// a 503) asks for it.
+    pub fn next_delay_after(&mut self, failed: &ApiError) -> Duration {
+        self.next_delay()
+            .max(failed.retry_after().unwrap_or_default())
     }
 
     /// Called after a success: the next failure starts again from the first delay.

@@ -388,7 +388,7 @@ impl Console {
         // A scan loop the UI started while the login was on its way ends with it: the session
         // is this one now. (A restore started meanwhile, by a reloaded UI, goes on: that UI
         // waits for its answer.)
-        self.stop_scan_login();
+        self.end_scan_loop();
         let grant = ScanGrant {
             access_token: Secret::new(answer.access_token),
             expires_in: server_seconds(answer.expires_in),
@@ -654,9 +654,7 @@ impl Console {
                         return sink(self.login_required(None));
                     }
                     None => {
-                        let delay = backoff
-                            .next_delay()
-                            .max(err.retry_after().unwrap_or_default());
+                        let delay = backoff.next_delay_after(&err);
                         tracing::warn!(error = %err, retry_in = ?delay, "restoring the session");
                         sink(UiEvent::Offline {
                             retry_in_secs: delay.as_secs(),
@@ -810,7 +808,8 @@ impl Console {
         }
     }
 
-    fn stop_scan_login(&self) {
+    /// Stops the background job if it is the scan login's loop (not a restore, not a link).
+    fn end_scan_loop(&self) {
         let mut job = self.lock_job();
         if let Some((Job::ScanLogin, scan)) = job.as_ref() {
             scan.abort();

@@ -402,9 +402,7 @@ async fn pause_if_churning(replaced_unanswered: u32, churn: &mut Backoff) {
 
 /// Waits the next backoff delay, or longer where the server's `Retry-After` asks for it.
 async fn wait_after_failure(err: &ApiError, backoff: &mut Backoff, emit: &impl Fn(ScanEvent)) {
-    let delay = backoff
-        .next_delay()
-        .max(err.retry_after().unwrap_or_default());
+    let delay = backoff.next_delay_after(err);
     tracing::warn!(error = %err, retry_in = ?delay, "scan login: server call failed");
     emit(ScanEvent::Offline {
         retry_in_secs: delay.as_secs(),

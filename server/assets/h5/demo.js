@@ -8,15 +8,10 @@ const byId = (id) => document.getElementById(id);
 // so it has run by now) has put it into the HTML and keeps the sentences this script fills in.
 const say = (key, vars) => window.MeetEasyI18n.t(key, vars);
 
-// The reasons the page asks to log in, and why a password login failed: known codes in words, any other
-// code with the server's own message.
-const PROMPT_REASONS = ["ticket_expired", "ticket_used", "ticket_invalid", "network_error", "token_expired", "token_revoked",
-  "invalid_token", "store_unavailable", "too_many_requests", "unexpected_response"];
-const FORM_ERRORS = ["invalid_credentials", "too_many_attempts", "network_error", "store_unavailable", "too_many_requests",
-  "unexpected_response"];
-
-function sentenceFor(known, error) {
-  return (known.includes(error.error) && say(`error.${error.error}`)) || error.message;
+// Why the page asks to log in, or why a password login failed: a code /h5/i18n.js has a sentence for in
+// words, any other code with the server's own message.
+function sentenceFor(error) {
+  return say(`error.${error.error}`) || error.message;
 }
 
 function show(state) {
@@ -45,7 +40,7 @@ function showPrompt(error, miniProgram) {
   const loginRequired = new URLSearchParams(window.location.search).has("login");
   if (error !== null) {
     reason.dataset.error = error.error;
-    reason.textContent = sentenceFor(PROMPT_REASONS, error);
+    reason.textContent = sentenceFor(error);
   } else if (loginRequired) {
     reason.dataset.error = "login_required";
     reason.textContent = say("demo.login_required");
@@ -95,7 +90,7 @@ function settle(outcome) {
 function showFormError(error) {
   const message = byId("form-error");
   message.dataset.error = error.error;
-  message.textContent = sentenceFor(FORM_ERRORS, error);
+  message.textContent = sentenceFor(error);
   if (error.retryAfter) {
     message.textContent += say("demo.retry_in", { seconds: error.retryAfter });
   }

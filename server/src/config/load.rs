@@ -647,15 +647,16 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
             ),
         ));
     }
-    let (field, secret) = if let Some(var) = &app.secret_env {
+    if let Some(var) = &app.secret_env {
         let secret = secret_from_env("apps.secret_env", var)?.ok_or_else(|| {
             invalid(
                 "apps.secret_env",
                 format!("app {:?}: the variable {var} is not set", app.key),
             )
         })?;
-        ("apps.secret_env", secret)
-    } else if let Some(path) = &app.secret_file {
+        return non_empty(secret, "apps.secret_env", app);
+    }
+    if let Some(path) = &app.secret_file {
         let secret = std::fs::read_to_string(path)
             .map(|text| Secret::new(text.trim()))
             .map_err(|e| {
@@ -664,28 +665,27 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
                     format!("app {:?}: cannot read {}: {e}", app.key, path.display()),
                 )
             })?;
-        ("apps.secret_file", secret)
-    } else {
-        match &app.secret {
-            Some(secret) if dev => ("apps.secret", secret.clone()),
-            Some(_) => {
-                return Err(invalid(
-                    "apps.secret",
-                    format!(
-                        "app {:?}: an AppSecret in clear is for dev mode only; use secret_env or secret_file",
-                        app.key
-                    ),
-                ));
-            }
-            None => {
-                return Err(invalid(
-                    "apps",
-                    format!("app {:?} needs secret_env or secret_file", app.key),
-                ));
-            }
-        }
-    };
-    // WeChat would refuse an empty AppSecret only at the first real login: say so at start.
+        return non_empty(secret, "apps.secret_file", app);
+    }
+    match &app.secret {
+        Some(secret) if dev => non_empty(secret.clone(), "apps.secret", app),
+        Some(_) => Err(invalid(
+            "apps.secret",
+            format!(
+                "app {:?}: an AppSecret in clear is for dev mode only; use secret_env or secret_file",
+                app.key
+            ),
+        )),
+        None => Err(invalid(
+            "apps",
+            format!("app {:?} needs secret_env or secret_file", app.key),
+        )),
+    }
+}
+
+/// `secret` from `field`, unless it is empty: WeChat would refuse an empty AppSecret only at the
+/// first real login, so it stops the start instead.
+fn non_empty(secret: Secret, field: &'static str, app: &FileApp) -> Result<Secret, ConfigError> {
     if secret.expose().trim().is_empty() {
         return Err(invalid(
             field,

@@ -89,10 +89,7 @@ impl FaultyStore {
     /// Just before the next `calls` on `key`, `work` runs to its end: another caller's, falling
     /// between this caller's steps.
     pub fn before_next(&self, calls: Calls, key: &str, work: Interleaved) {
-        let mut interleaved = self
-            .interleaved
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut interleaved = self.lock_interleaved();
         interleaved.push((calls, key.to_owned(), work));
     }
 
@@ -116,15 +113,18 @@ impl FaultyStore {
 
     /// Whether every planned fault has hit, and every interleaved work run.
     pub fn all_faults_hit(&self) -> bool {
-        let interleaved = self
-            .interleaved
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let interleaved = self.lock_interleaved();
         self.lock_plan().is_empty() && interleaved.is_empty()
     }
 
     fn lock_plan(&self) -> std::sync::MutexGuard<'_, VecDeque<Planned>> {
         self.plan.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_interleaved(&self) -> std::sync::MutexGuard<'_, Vec<(Calls, String, Interleaved)>> {
+        self.interleaved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fault_for(&self, calls: Calls, key: &str) -> Option<Fault> {
@@ -144,10 +144,7 @@ impl FaultyStore {
     ) -> Result<T, StoreError> {
         let injected = || StoreError::Unavailable(format!("injected fault on {key}"));
         let work = {
-            let mut interleaved = self
-                .interleaved
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut interleaved = self.lock_interleaved();
             let at = interleaved
                 .iter()
                 .position(|(c, k, _)| *c == calls && k == key);

@@ -122,17 +122,11 @@ fn ticket_url(page: &str, login: &WeChatLoginResponse) -> String {
 
 #[tokio::test]
 async fn a_ticket_logs_the_demo_page_in_once_and_leaves_no_trace_in_the_address_bar() {
-    let server = TestServer::start_dev().await;
-    let browser = Browser::start().await.expect("Chromium starts");
+    let (server, browser, demo) = demo_in_chromium().await;
     let login = server.dev_login("alice").await;
-    let url = ticket_url(&server.url("/h5/demo"), &login);
+    let url = ticket_url(&demo, &login);
 
-    browser
-        .client()
-        .goto(&url)
-        .await
-        .expect("the demo page opens");
-    assert_eq!(demo_state(&browser).await, "logged-in");
+    assert_eq!(open_with_ticket(&browser, &demo, &login).await, "logged-in");
     assert_eq!(
         text_of(&browser, "#user-name").await,
         login.user.display_name
@@ -401,12 +395,8 @@ async fn an_expired_ticket_shows_the_login_prompt() {
     wait_for_tickets_to_expire(&server, &login.access_token).await;
     let browser = Browser::start().await.expect("Chromium starts");
 
-    browser
-        .client()
-        .goto(&ticket_url(&server.url("/h5/demo"), &login))
-        .await
-        .expect("opens");
-    assert_eq!(demo_state(&browser).await, "prompt");
+    let demo = server.url("/h5/demo");
+    assert_eq!(open_with_ticket(&browser, &demo, &login).await, "prompt");
     assert_eq!(prompt_reason(&browser).await, "ticket_expired");
     assert_no_ticket_in(&current_url(&browser).await);
     assert_eq!(stored_token(&browser).await, None);
@@ -416,10 +406,9 @@ async fn an_expired_ticket_shows_the_login_prompt() {
 
 #[tokio::test]
 async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
-    let server = TestServer::start_dev().await;
-    let browser = Browser::start().await.expect("Chromium starts");
+    let (_server, browser, demo) = demo_in_chromium().await;
 
-    let url = format!("{}?login_ticket=not-a-ticket&_t=1", server.url("/h5/demo"));
+    let url = format!("{demo}?login_ticket=not-a-ticket&_t=1");
     browser.client().goto(&url).await.expect("opens");
     let landed = browser
         .wait_for(

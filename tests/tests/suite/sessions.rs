@@ -55,6 +55,15 @@ async fn me_status(server: &TestServer, token: &str) -> (u16, String) {
 
 const REVOKED: (u16, &str) = (401, "token_revoked");
 
+/// `POST /auth/sessions/revoke-others` with `token`, answered 200: its `revoked` count.
+async fn revoke_others(server: &TestServer, token: &str) -> serde_json::Value {
+    let reply = server
+        .post_empty("/auth/sessions/revoke-others", Some(token))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.body["revoked"].clone()
+}
+
 fn status(pair: &(u16, String)) -> (u16, &str) {
     (pair.0, pair.1.as_str())
 }
@@ -178,12 +187,8 @@ async fn revoke_others_keeps_only_the_callers_session(start: impl Start) {
     let other_console = console_by_scan(server, &phone.access_token).await;
     let h5_of_console = exchange(server, &ticket_of(server, &console).await, None).await;
 
-    let reply = server
-        .post_empty("/auth/sessions/revoke-others", Some(&console))
-        .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
     // The mini program session, the other console, and the H5 page this console opened.
-    assert_eq!(reply.body["revoked"], 3);
+    assert_eq!(revoke_others(server, &console).await, 3);
     assert_eq!(me_status(server, &console).await.0, 200);
     for token in [&phone.access_token, &other_console, &h5_of_console] {
         assert_eq!(status(&me_status(server, token).await), REVOKED);
@@ -201,12 +206,8 @@ async fn revoke_others_from_a_derived_page_keeps_what_it_derives_from(start: imp
     let second_h5 = exchange(server, &ticket_of(server, &first_h5).await, None).await;
     let sibling_h5 = exchange(server, &ticket_of(server, &first_h5).await, None).await;
 
-    let reply = server
-        .post_empty("/auth/sessions/revoke-others", Some(&second_h5))
-        .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
     // The console and the other page of the first one; not the phone nor the first page.
-    assert_eq!(reply.body["revoked"], 2);
+    assert_eq!(revoke_others(server, &second_h5).await, 2);
     for token in [&phone.access_token, &first_h5, &second_h5] {
         assert_eq!(me_status(server, token).await.0, 200);
     }
@@ -526,10 +527,7 @@ pub async fn across_two_instances(a: &TestServer, b: &TestServer) {
     assert_eq!(status(&me_status(a, &browser).await), REVOKED);
 
     let other_phone = a.dev_login("ines").await;
-    let others = a
-        .post_empty("/auth/sessions/revoke-others", Some(&console))
-        .await;
-    assert_eq!(others.body["revoked"], 2, "{others:?}");
+    assert_eq!(revoke_others(a, &console).await, 2);
     for token in [&phone.access_token, &other_phone.access_token] {
         assert_eq!(status(&me_status(b, token).await), REVOKED);
     }

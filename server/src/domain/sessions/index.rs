@@ -341,7 +341,6 @@ mod tests {
         assert!(overflows(2, 2 * LINE_LEN as u64 + 1));
     }
 
-    /// [`evict_oldest`] with the last entry as the one just opened.
     /// `live` entries at most, `keep` kept, none making room first.
     fn bound(live: usize, keep: &[String]) -> IndexBound<'_> {
         IndexBound {
@@ -351,6 +350,7 @@ mod tests {
         }
     }
 
+    /// [`evict_oldest`] with the last entry as the one just opened.
     fn evict(entries: &mut Vec<IndexEntry>, bound: IndexBound<'_>) -> Vec<IndexEntry> {
         let opened = entries.last().expect("an entry").clone();
         evict_oldest(entries, &opened, bound)

@@ -45,7 +45,7 @@ const MARK_OUTLIVES_END: u64 = 300;
 /// own older H5 sessions, not the user's sessions on other devices. (A chain, each new token
 /// minting the next ticket, keeps its ancestors and makes room from everything else; no worse
 /// than revoke-others, which any token of the user's may call.)
-pub const MAX_DERIVED_PER_SESSION: usize = 50;
+const MAX_DERIVED_PER_SESSION: usize = 50;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -239,16 +239,16 @@ async fn make_room(
     opened: &IndexEntry,
     parent: Option<&str>,
 ) -> Result<(), StoreError> {
-    let (keep, siblings) = match parent {
+    let (keep, siblings, live) = match parent {
         Some(parent) => {
             let live = live_records(store, user_id).await?;
             let derived = live
                 .iter()
                 .filter(|(_, r)| r.parent.as_deref() == Some(parent));
             let siblings: Vec<String> = derived.map(|(sid, _)| sid.clone()).collect();
-            (chain_from(&live, parent), siblings)
+            (chain_from(&live, parent), siblings, Some(live))
         }
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), None),
     };
     let crowded = siblings.len() > MAX_DERIVED_PER_SESSION;
     compact(
@@ -261,6 +261,7 @@ async fn make_room(
             keep: &keep,
             first: if crowded { &siblings } else { &[] },
         },
+        live,
     )
     .await
 }
@@ -268,13 +269,16 @@ async fn make_room(
 /// Compacts the index at `key` (see [`index::compaction`]). The sessions it lets go of are ended
 /// before their lines leave it, so nothing that stops this half-way (an error, a cancelled
 /// request) leaves a live session that "log out everywhere" cannot find; a swap lost to a session
-/// added meanwhile compacts again from a fresh read, and what was ended stays ended.
+/// added meanwhile compacts again from a fresh read, and what was ended stays ended. `live` is the
+/// caller's reading of the user's sessions, if it made one: the first eviction starts from it
+/// (the revocation reads again until nothing new turns up).
 async fn compact(
     store: &dyn Store,
     user_id: &str,
     key: &str,
     opened: &IndexEntry,
     bound: IndexBound<'_>,
+    mut live: Option<Vec<(String, SessionRecord)>>,
 ) -> Result<(), StoreError> {
     loop {
         let Some(current) = store.get(key).await? else {
@@ -286,7 +290,10 @@ async fn compact(
         if !compaction.evicted.is_empty() {
             let evicted = compaction.evicted.iter();
             let evicted = evicted.map(|oldest| (oldest.sid.clone(), oldest.expires_at));
-            let live = live_records(store, user_id).await?;
+            let live = match live.take() {
+                Some(live) => live,
+                None => live_records(store, user_id).await?,
+            };
             revoke_trees(store, user_id, &live, evicted.collect()).await?;
         }
         let (compacted, lifetime) = (&compaction.compacted, compaction.lifetime);
