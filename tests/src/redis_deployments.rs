@@ -305,6 +305,7 @@ impl RedisCluster {
             },
             password: None,
             replica_ack: Some(REPLICA_ACK),
+            certificates: self.access.certificates(),
         }
     }
 
@@ -694,6 +695,7 @@ impl RedisSentinels {
             },
             password: None,
             replica_ack: Some(REPLICA_ACK),
+            certificates: self.master.access.certificates(),
         }
     }
 

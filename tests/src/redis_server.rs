@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use meeteasy_auth::config::{ClientCertificate, RedisCertificates};
+use meeteasy_protocol::Secret;
 use tempfile::TempDir;
 
 use crate::test_ca::TestCa;
@@ -39,7 +41,8 @@ impl RedisServer {
     }
 
     /// Like [`RedisServer::start`], also speaking TLS on a second port with `ca`'s server
-    /// certificate (`rediss://`, see [`RedisServer::tls_url`]); clients need no certificate.
+    /// certificate (`rediss://`, see [`RedisServer::tls_url`]); TLS clients must show a certificate
+    /// `ca` issued.
     pub fn start_tls(ca: &TestCa) -> Self {
         let tls = TlsFiles::of(ca);
         Self::start_with(|| {
@@ -131,12 +134,15 @@ impl Drop for RedisServer {
 }
 
 /// The files of a redis-server that speaks TLS with a test CA's server certificate, which also
-/// trusts that CA (for its own connections to other nodes: replication, the cluster bus, sentinels).
+/// trusts that CA (for its own connections to other nodes: replication, the cluster bus, sentinels,
+/// where it shows its server certificate as its client one), and of a client of it.
 #[derive(Clone)]
 pub(crate) struct TlsFiles {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
 }
 
 impl TlsFiles {
@@ -145,10 +151,25 @@ impl TlsFiles {
             ca: ca.ca(),
             cert: ca.cert(),
             key: ca.key(),
+            client_cert: ca.client_cert(),
+            client_key: ca.client_key(),
         }
     }
 
-    /// A server's arguments to speak TLS on `tls_port`; its clients need no certificate.
+    /// The store's certificates for a client of such a server: the CA, and the client certificate.
+    pub(crate) fn certificates(&self) -> RedisCertificates {
+        let read = |path: &Path| std::fs::read_to_string(path).expect("a test CA's file");
+        RedisCertificates {
+            trusted: Some(read(&self.ca).into_bytes()),
+            client: Some(ClientCertificate {
+                chain: read(&self.client_cert).into_bytes(),
+                key: Secret::new(read(&self.client_key)),
+            }),
+        }
+    }
+
+    /// A server's arguments to speak TLS on `tls_port`; its clients must show a certificate the CA
+    /// issued, as Redis asks by default (`tls-auth-clients yes`).
     fn server_args(&self, tls_port: u16) -> Vec<String> {
         let path = |path: &Path| path.display().to_string();
         [
@@ -161,7 +182,7 @@ impl TlsFiles {
             "--tls-ca-cert-file".to_owned(),
             path(&self.ca),
             "--tls-auth-clients".to_owned(),
-            "no".to_owned(),
+            "yes".to_owned(),
         ]
         .to_vec()
     }
@@ -176,6 +197,14 @@ pub(crate) struct Access {
 }
 
 impl Access {
+    /// The store's certificates for reaching such a node: none in plain TCP.
+    pub(crate) fn certificates(&self) -> RedisCertificates {
+        self.tls
+            .as_ref()
+            .map(TlsFiles::certificates)
+            .unwrap_or_default()
+    }
+
     /// `redis` or, over TLS, `rediss`: how a URL to such a node begins.
     pub(crate) fn scheme(&self) -> &'static str {
         match self.tls {
@@ -189,6 +218,8 @@ impl Access {
         let mut command = Command::new("redis-cli");
         if let Some(tls) = &self.tls {
             command.arg("--tls").arg("--cacert").arg(&tls.ca);
+            command.arg("--cert").arg(&tls.client_cert);
+            command.arg("--key").arg(&tls.client_key);
         }
         if let Some(password) = &self.password {
             // From the environment, as redis-cli takes it without a warning.

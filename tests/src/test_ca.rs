@@ -1,5 +1,6 @@
-//! A certificate authority of the test's own, and a server certificate it issued for `localhost`
-//! and 127.0.0.1, as a real deployment has (made by the `openssl` command, in a fresh directory).
+//! A certificate authority of the test's own, a server certificate it issued for `localhost` and
+//! 127.0.0.1, and a client certificate for the auth server, as a real deployment has (made by the
+//! `openssl` command, in a fresh directory).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,6 +60,19 @@ impl TestCa {
             "cert.pem",
         ];
         openssl(&[&issued_by_ca[..], &key[..], &server[..]].concat());
+        let client = [
+            "-subj",
+            "/CN=meeteasy-auth",
+            "-addext",
+            "extendedKeyUsage=clientAuth",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            "client-key.pem",
+            "-out",
+            "client.pem",
+        ];
+        openssl(&[&issued_by_ca[..], &key[..], &client[..]].concat());
         TestCa { dir }
     }
 
@@ -75,6 +89,16 @@ impl TestCa {
     /// The server certificate's private key (PEM).
     pub fn key(&self) -> PathBuf {
         self.file("key.pem")
+    }
+
+    /// A client certificate (PEM) the CA issued, for a client of a server that asks for one.
+    pub fn client_cert(&self) -> PathBuf {
+        self.file("client.pem")
+    }
+
+    /// The client certificate's private key (PEM).
+    pub fn client_key(&self) -> PathBuf {
+        self.file("client-key.pem")
     }
 
     fn file(&self, name: &str) -> PathBuf {

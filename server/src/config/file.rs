@@ -85,6 +85,13 @@ pub struct FileRedis {
     pub wait_replicas: Option<u32>,
     /// How long a write may wait for its replicas, in milliseconds.
     pub wait_timeout_ms: Option<u64>,
+    /// `rediss` forms only: a PEM file of the authorities to trust for the nodes' certificates,
+    /// instead of the system's trust store.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `rediss` forms only: the certificate (PEM, leaf first) shown to every node and sentinel.
+    pub tls_client_cert_file: Option<PathBuf>,
+    /// `rediss` forms only: the client certificate's private key (PEM).
+    pub tls_client_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,6 +2,7 @@
 
 mod file;
 mod load;
+mod redis_tls;
 mod redis_url;
 mod settings;
 
@@ -11,7 +12,8 @@ pub use load::{
 };
 pub use redis_url::WAIT_TIMEOUT_MS;
 pub use settings::{
-    AppSettings, ConnectionLimits, EnvVersion, InviteLimits, LONGEST_TOKEN_LIFETIME, Lifetimes,
-    PasswordHashing, PasswordLimits, QrMode, RedisDeployment, RedisNode, RedisSettings, ReplicaAck,
-    SceneLimits, Settings, StoreLocation, TlsSettings, WeChatLoginLimits, WeChatSettings,
+    AppSettings, ClientCertificate, ConnectionLimits, EnvVersion, InviteLimits,
+    LONGEST_TOKEN_LIFETIME, Lifetimes, PasswordHashing, PasswordLimits, QrMode, RedisCertificates,
+    RedisDeployment, RedisNode, RedisSettings, ReplicaAck, SceneLimits, Settings, StoreLocation,
+    TlsSettings, WeChatLoginLimits, WeChatSettings,
 };

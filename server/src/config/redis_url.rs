@@ -9,6 +9,7 @@ use meeteasy_protocol::Secret;
 
 use super::file::FileRedis;
 use super::load::{ConfigError, invalid, secret_from_env};
+use super::redis_tls;
 use super::settings::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck};
 
 /// What the `store` setting may be, as an error tells it.
@@ -47,6 +48,10 @@ pub(super) fn redis_settings(
             "redis.sentinel_password_env and _file are for a redis-sentinel:// store only",
         ));
     }
+    let tls = match scheme {
+        Scheme::Single => store.starts_with("rediss:"),
+        Scheme::Sentinel { tls } | Scheme::Cluster { tls } => tls,
+    };
     let deployment = match scheme {
         Scheme::Single => RedisDeployment::Single {
             url: Secret::new(store),
@@ -80,6 +85,7 @@ pub(super) fn redis_settings(
         deployment,
         password: password(file)?,
         replica_ack: replica_ack(file)?,
+        certificates: redis_tls::certificates(file, tls)?,
     })
 }
 

@@ -72,6 +72,25 @@ pub struct RedisSettings {
     pub password: Option<Secret>,
     /// `None`: writes are acknowledged once the master has them (no replica configured).
     pub replica_ack: Option<ReplicaAck>,
+    /// For the `rediss` forms: whom to trust and what to show (`redis.tls_*`); none by default.
+    pub certificates: RedisCertificates,
+}
+
+/// The certificates a store reached over TLS may be given, read from their files at start.
+#[derive(Debug, Clone, Default)]
+pub struct RedisCertificates {
+    /// PEM: the authorities trusted for the nodes' certificates; `None`: the system's trust store
+    /// (which `SSL_CERT_FILE` and `SSL_CERT_DIR` replace).
+    pub trusted: Option<Vec<u8>>,
+    /// What every node and sentinel is shown, for Redis's `tls-auth-clients yes` (its default).
+    pub client: Option<ClientCertificate>,
+}
+
+/// A client certificate (PEM, leaf first) and its private key (PEM).
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    pub chain: Vec<u8>,
+    pub key: Secret,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +145,7 @@ impl RedisSettings {
             },
             password: None,
             replica_ack: None,
+            certificates: RedisCertificates::default(),
         }
     }
 }

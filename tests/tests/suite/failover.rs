@@ -14,7 +14,7 @@ use meeteasy_tests::server::TestServer;
 use serde_json::json;
 
 use crate::flows::{islogin_path, scene_path};
-use crate::redis_tls::{Served, with_a_ca};
+use crate::redis_tls::{Served, Trust, with_a_ca};
 
 /// How long service may be gone after the master dies.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(30);
@@ -40,20 +40,20 @@ async fn a_sentinel_failover_over_tls_loses_nothing_acknowledged() {
     let (ca, mut redis) = with_a_ca(|ca| RedisSentinels::start_tls(2, ca)).await;
     // The `serve` binary rather than an in-process server: it trusts the test CA through
     // SSL_CERT_FILE, which set in this process would change the trust of every test running in it.
-    let replicas = redis_table(&redis.settings());
-    let served = Served::start_configured(&ca, &redis.url(), &replicas).await;
+    let replicas = replica_keys(&redis.settings());
+    let served = Served::start_configured(&ca, &redis.url(), Trust::Environment, &replicas).await;
     loses_nothing_acknowledged(served.api(), &mut redis).await;
     served.stop().await;
 }
 
-/// The `[redis]` table of a `serve` config that waits for replicas as `settings` do, so the
-/// server on a URL acknowledges writes as the in-process one on those settings does.
-fn redis_table(settings: &RedisSettings) -> String {
+/// The `[redis]` keys of a `serve` config that waits for replicas as `settings` do, so the server
+/// on a URL acknowledges writes as the in-process one on those settings does.
+fn replica_keys(settings: &RedisSettings) -> String {
     let ack = settings
         .replica_ack
         .expect("the deployment's writes wait for a replica");
     format!(
-        "[redis]\nwait_replicas = {}\nwait_timeout_ms = {}\n",
+        "wait_replicas = {}\nwait_timeout_ms = {}\n",
         ack.replicas,
         ack.timeout.as_millis()
     )

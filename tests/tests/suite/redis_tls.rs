@@ -1,10 +1,13 @@
 //! The `meeteasy-auth` binary on the `rediss` forms: one Redis, a Redis Cluster and a
 //! Sentinel-watched master, each speaking TLS with a certificate of the deployment's own CA
-//! (Cluster and Sentinel speak nothing else, among themselves too), trusted through `SSL_CERT_FILE`
-//! (the client reads the system's trust store, which that variable replaces), and refused with a
-//! clear message while the CA is not trusted.
+//! (Cluster and Sentinel speak nothing else, among themselves too) and asking every client for a
+//! certificate that CA issued, as Redis does by default. The server shows the one its config names
+//! (`redis.tls_client_cert_file`), and trusts the CA through `redis.tls_ca_file` (one Redis) or
+//! `SSL_CERT_FILE` (the client reads the system's trust store, which that variable replaces). It
+//! refuses to start, with a clear message, while it does not trust the CA or shows no certificate.
 
 use std::ffi::OsStr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use meeteasy_protocol::CreateSceneResponse;
@@ -34,7 +37,7 @@ type Listeners<'a> = &'a (dyn Fn(&str) -> u64 + Sync);
 async fn serve_keeps_its_records_in_a_redis_reached_over_tls() {
     let ca = TestCa::issue();
     let redis = RedisServer::start_tls(&ca);
-    let served = Served::start(&ca, &redis.tls_url()).await;
+    let served = Served::start_configured(&ca, &redis.tls_url(), Trust::ConfigFile, "").await;
     let listeners = |_scene: &str| {
         let answer = redis_cli(redis.port(), &["PUBSUB", "NUMPAT"]);
         answer
@@ -48,6 +51,7 @@ async fn serve_keeps_its_records_in_a_redis_reached_over_tls() {
     assert_eq!(exists.as_deref().map(str::trim), Some("1"), "{user}");
     served.stop().await;
     refused_without_trusting_the_ca(&redis.tls_url()).await;
+    refused_without_a_client_certificate(&ca, &redis.tls_url()).await;
 }
 
 /// Six nodes speaking only TLS (to clients, on the cluster bus, to their masters): the topology
@@ -85,13 +89,15 @@ pub(crate) async fn with_a_ca<D: Send + 'static>(
 }
 
 /// Serve on `store`, a deployment speaking only TLS with `ca`'s certificate (on `ports`, among
-/// others): the flows run while it trusts `ca`, and it refuses to start while it does not.
+/// others): the flows run while it trusts `ca` and shows its client certificate, and it refuses to
+/// start while it does not trust `ca` or shows none.
 async fn serve_runs_on_tls_only(ca: &TestCa, store: &str, ports: &[u16], listeners: Listeners<'_>) {
     answer_only_tls(ports);
-    let served = Served::start(ca, store).await;
+    let served = Served::start_configured(ca, store, Trust::Environment, "").await;
     a_scan_login_runs(&served, listeners).await;
     served.stop().await;
     refused_without_trusting_the_ca(store).await;
+    refused_without_a_client_certificate(ca, store).await;
 }
 
 /// Nothing answers in plain TCP on `ports`, which speak TLS.
@@ -102,8 +108,16 @@ fn answer_only_tls(ports: &[u16]) {
     }
 }
 
-/// `meeteasy-auth serve --store STORE --dev`, trusting the test CA, serving `/metrics` to see a
-/// long-poll waiting.
+/// How a served server trusts the test CA.
+pub(crate) enum Trust {
+    /// `SSL_CERT_FILE` in its environment, which replaces the system's trust store.
+    Environment,
+    /// `redis.tls_ca_file` in its config.
+    ConfigFile,
+}
+
+/// `meeteasy-auth serve --store STORE --dev`, trusting the test CA and showing the client
+/// certificate it issued, serving `/metrics` to see a long-poll waiting.
 pub(crate) struct Served {
     process: ServeProcess,
     api: ServerApi,
@@ -112,24 +126,33 @@ pub(crate) struct Served {
 }
 
 impl Served {
-    async fn start(ca: &TestCa, store: &str) -> Self {
-        Self::start_configured(ca, store, "").await
-    }
-
-    /// Like [`Served::start`], `tables` (TOML tables, such as `[redis]`) ending its config file.
-    pub(crate) async fn start_configured(ca: &TestCa, store: &str, tables: &str) -> Self {
+    /// Serves on `store`, trusting `ca` as `trust` says; `redis_keys` (TOML lines) end the config
+    /// file's `[redis]` table.
+    pub(crate) async fn start_configured(
+        ca: &TestCa,
+        store: &str,
+        trust: Trust,
+        redis_keys: &str,
+    ) -> Self {
         let config = tempfile::tempdir().expect("a temp dir for the config");
         let metrics_token = "the-test's-metrics-token".to_owned();
         let token_file = config.path().join("metrics-token");
         std::fs::write(&token_file, &metrics_token).expect("write the metrics token");
         let config_file = config.path().join("meeteasy.toml");
-        let toml = format!(
-            "metrics_token_file = {:?}\n{tables}",
-            token_file.display().to_string()
+        let path = |path: &Path| path.display().to_string();
+        let mut toml = format!(
+            "metrics_token_file = {:?}\n[redis]\ntls_client_cert_file = {:?}\n\
+             tls_client_key_file = {:?}\n{redis_keys}",
+            path(&token_file),
+            path(&ca.client_cert()),
+            path(&ca.client_key()),
         );
-        std::fs::write(&config_file, toml).expect("write the config");
         let mut trusting = auth_command(&auth_binary());
-        trusting.env("SSL_CERT_FILE", ca.ca());
+        match trust {
+            Trust::Environment => drop(trusting.env("SSL_CERT_FILE", ca.ca())),
+            Trust::ConfigFile => toml += &format!("tls_ca_file = {:?}\n", path(&ca.ca())),
+        }
+        std::fs::write(&config_file, toml).expect("write the config");
         let args = [
             OsStr::new("--config"),
             config_file.as_os_str(),
@@ -276,4 +299,18 @@ async fn refused_without_trusting_the_ca(store: &str) {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");
     assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+}
+
+/// Trusting `ca` but showing no client certificate, serve on `store` does not start, and says why.
+async fn refused_without_a_client_certificate(ca: &TestCa, store: &str) {
+    let mut anonymous = auth_command(&auth_binary());
+    anonymous
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+        .args(["--store", store]);
+    anonymous.env("SSL_CERT_FILE", ca.ca());
+    let refused = run_with_stdin(anonymous, "").await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    let hint = "Redis asks for a client certificate: give it in redis.tls_client_cert_file";
+    assert!(stderr.contains(hint), "{stderr}");
 }

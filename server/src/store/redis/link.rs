@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::sentinel::SentinelClient;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, Pipeline, PushInfo, PushKind, RedisError, RedisFuture,
     RedisResult, Value,
@@ -115,25 +115,17 @@ impl ConnectionLike for Handle {
 /// The master of one Sentinel-watched service: asked of the sentinels when first needed and again
 /// after the connection to it failed, so a failover is followed within one failed operation.
 pub(super) struct SentinelLink {
-    /// Also serialises lookups: a failover's burst of failed operations asks the sentinels once.
-    sentinel: tokio::sync::Mutex<Sentinel>,
-    master_name: String,
-    node: SentinelNodeConnectionInfo,
+    /// Asks for the master it was built for. Also serialises lookups: a failover's burst of failed
+    /// operations asks the sentinels once.
+    sentinel: tokio::sync::Mutex<SentinelClient>,
     config: AsyncConnectionConfig,
     master: Mutex<Option<MultiplexedConnection>>,
 }
 
 impl SentinelLink {
-    pub(super) fn new(
-        sentinel: Sentinel,
-        master_name: String,
-        node: SentinelNodeConnectionInfo,
-        config: AsyncConnectionConfig,
-    ) -> Self {
+    pub(super) fn new(sentinel: SentinelClient, config: AsyncConnectionConfig) -> Self {
         Self {
             sentinel: tokio::sync::Mutex::new(sentinel),
-            master_name,
-            node,
             config,
             master: Mutex::new(None),
         }
@@ -141,10 +133,7 @@ impl SentinelLink {
 
     /// A client for the current master (it was checked to call itself master a moment ago).
     pub(super) async fn master_client(&self) -> RedisResult<Client> {
-        let mut sentinel = self.sentinel.lock().await;
-        sentinel
-            .async_master_for(&self.master_name, Some(&self.node))
-            .await
+        self.sentinel.lock().await.async_get_client().await
     }
 
     async fn connection(&self) -> RedisResult<MultiplexedConnection> {
@@ -163,9 +152,7 @@ impl SentinelLink {
         if let Some(connection) = self.current() {
             return Ok(connection);
         }
-        let client = sentinel
-            .async_master_for(&self.master_name, Some(&self.node))
-            .await?;
+        let client = sentinel.async_get_client().await?;
         let connection = client
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;

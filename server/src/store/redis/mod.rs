@@ -15,29 +15,22 @@
 mod keys;
 mod link;
 mod listener;
+mod open;
 mod scripts;
 mod sharded;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
-use redis::{
-    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
-    IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo, RedisError, RedisResult,
-    ScriptInvocation, TlsMode,
-};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ScriptInvocation};
 use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
-use self::link::{Handle, Link, SentinelLink, wait_command};
+use self::link::{Handle, Link, wait_command};
 use self::scripts::{APPEND, COMPARE_AND_SWAP, STEPS};
-use crate::config::{RedisDeployment, RedisNode, RedisSettings, ReplicaAck, WAIT_TIMEOUT_MS};
+use crate::config::{RedisSettings, ReplicaAck, WAIT_TIMEOUT_MS};
 use crate::store::{
     Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
     run_steps_in_turn,
@@ -81,26 +74,7 @@ impl RedisStore {
     /// Connects to the deployment `settings` name and starts listening for notifications. Fails when
     /// it cannot be reached now; later outages and failovers are survived.
     pub async fn open(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let password = settings.password.as_ref().map(|secret| secret.expose());
-        let (link, keys, hub, listener) = match &settings.deployment {
-            RedisDeployment::Single { url } => open_single(url.expose(), password).await?,
-            RedisDeployment::Sentinel {
-                sentinels,
-                master_name,
-                tls,
-                sentinel_password,
-            } => {
-                let sentinels_password = sentinel_password.as_ref().map(|secret| secret.expose());
-                let to = SentinelAccess {
-                    sentinels,
-                    master_name,
-                    tls: *tls,
-                    sentinels_password,
-                };
-                open_sentinel(to, password).await?
-            }
-            RedisDeployment::Cluster { seeds, tls } => open_cluster(seeds, *tls, password).await?,
-        };
+        let (link, keys, hub, listener) = open::open(settings).await?;
         let store = Self {
             link,
             keys,
@@ -190,169 +164,6 @@ fn acknowledged(holding: u32, ack: ReplicaAck) -> Result<(), StoreError> {
         "a write reached {holding} of {} replicas within {:?}",
         ack.replicas, ack.timeout
     )))
-}
-
-async fn open_single(
-    url: &str,
-    password: Option<&str>,
-) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
-    // The URL may carry a password: it never goes into an error message.
-    let invalid_url =
-        |error: RedisError| StoreError::Unavailable(format!("the Redis URL is not valid: {error}"));
-    let connection_info = url.into_connection_info().map_err(invalid_url)?;
-    // Over RESP3 the connection manager learns at once that its connection dropped and
-    // reconnects before the next command, instead of failing that command (Redis 6 and later
-    // speak RESP3; GETDEL needs 6.2 anyway).
-    let mut settings = connection_info
-        .redis_settings()
-        .clone()
-        .set_protocol(ProtocolVersion::RESP3);
-    // A password in the URL wins, so a URL that worked before means what it meant.
-    if let Some(password) = password
-        && settings.password().is_none()
-    {
-        settings = settings.set_password(password);
-    }
-    let client = Client::open(connection_info.set_redis_settings(settings)).map_err(invalid_url)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_number_of_retries(1)
-        .set_min_delay(RETRY_DELAY)
-        .set_max_delay(Duration::from_secs(1));
-    let connecting = ConnectionManager::new_with_config(client.clone(), config);
-    let connection = bounded(async { connecting.await.map_err(unreachable) }).await?;
-    let source = listener::Source::Server(Box::new(client));
-    let (hub, listener) = start_listener(source).await?;
-    Ok((Link::Single(connection), KeyLayout::Plain, hub, listener))
-}
-
-/// How to reach a Sentinel-watched master: the sentinels, with their own password if they have one.
-struct SentinelAccess<'a> {
-    sentinels: &'a [RedisNode],
-    master_name: &'a str,
-    tls: bool,
-    sentinels_password: Option<&'a str>,
-}
-
-/// Connects through the sentinels (`to`) to the master, which takes `password`.
-async fn open_sentinel(
-    to: SentinelAccess<'_>,
-    password: Option<&str>,
-) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
-    let SentinelAccess {
-        sentinels,
-        master_name,
-        tls,
-        sentinels_password,
-    } = to;
-    let sentinel =
-        Sentinel::build(node_infos(sentinels, tls, sentinels_password)?).map_err(|error| {
-            StoreError::Unavailable(format!("the sentinels are not valid: {error}"))
-        })?;
-    let mut node =
-        SentinelNodeConnectionInfo::default().set_redis_connection_info(redis_settings(password));
-    if tls {
-        node = node.set_tls_mode(TlsMode::Secure);
-    }
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    let link = Arc::new(SentinelLink::new(
-        sentinel,
-        master_name.to_owned(),
-        node,
-        config,
-    ));
-    let (hub, listener) = start_listener(listener::Source::Sentinel(link.clone())).await?;
-    Ok((Link::Sentinel(link), KeyLayout::Plain, hub, listener))
-}
-
-async fn open_cluster(
-    seeds: &[RedisNode],
-    tls: bool,
-    password: Option<&str>,
-) -> Result<(Link, KeyLayout, NotifyHub, JoinHandle<()>), StoreError> {
-    let (push_sender, pushes) = tokio::sync::mpsc::unbounded_channel();
-    let node_lost = push_sender.clone();
-    // Sharded pub/sub arrives as RESP3 pushes on the command connections themselves.
-    let client = ClusterClientBuilder::new(node_infos(seeds, tls, password)?)
-        .use_protocol(ProtocolVersion::RESP3)
-        .push_sender(push_sender)
-        .connection_timeout(CONNECT_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT)
-        // A node that answers "not now" (`TRYAGAIN` to a script over a moving slot's keys,
-        // `CLUSTERDOWN` during a failover) is asked again after a tenth of a second, then up to
-        // half a second, not after the client's own 1.28 s at least: a one-slot batch meets
-        // `TRYAGAIN` for as long as its slot is moving, and every operation has 2 s.
-        .min_retry_wait(RETRY_DELAY_MILLIS)
-        .max_retry_wait(MAX_CLUSTER_RETRY_DELAY_MILLIS)
-        .build()
-        .map_err(|error| {
-            StoreError::Unavailable(format!("the cluster seeds are not valid: {error}"))
-        })?;
-    let connect = || bounded(async { client.get_async_connection().await.map_err(unreachable) });
-    let connection = connect().await?;
-    // The subscriptions get connections of their own: their pushes (and the unsubscribe pushes a
-    // failover sends) never share a connection with the commands, so a command never waits behind
-    // them. The client routes every connection's pushes to `pushes`.
-    let listening = connect().await?;
-    let (hub, topics) = NotifyHub::with_topic_events();
-    let listener = tokio::spawn(sharded::listen(listening, hub.clone(), topics, pushes));
-    Ok((
-        Link::Cluster(connection, node_lost),
-        KeyLayout::Tagged,
-        hub,
-        listener,
-    ))
-}
-
-async fn start_listener(
-    source: listener::Source,
-) -> Result<(NotifyHub, JoinHandle<()>), StoreError> {
-    let pubsub = listener::subscribe(&source).await.map_err(|error| {
-        StoreError::Unavailable(format!("cannot subscribe to Redis notifications: {error}"))
-    })?;
-    let hub = NotifyHub::default();
-    let listener = tokio::spawn(listener::listen(source, hub.clone(), pubsub));
-    Ok((hub, listener))
-}
-
-/// How to reach one node named in a sentinel or cluster URL.
-fn node_info(node: &RedisNode, tls: bool, password: Option<&str>) -> RedisResult<ConnectionInfo> {
-    let address = if tls {
-        ConnectionAddr::TcpTls {
-            host: node.host.clone(),
-            port: node.port,
-            insecure: false,
-            tls_params: None,
-        }
-    } else {
-        ConnectionAddr::Tcp(node.host.clone(), node.port)
-    };
-    Ok(address
-        .into_connection_info()?
-        .set_redis_settings(redis_settings(password)))
-}
-
-fn node_infos(
-    nodes: &[RedisNode],
-    tls: bool,
-    password: Option<&str>,
-) -> Result<Vec<ConnectionInfo>, StoreError> {
-    nodes
-        .iter()
-        .map(|node| node_info(node, tls, password))
-        .collect::<RedisResult<_>>()
-        .map_err(|error| StoreError::Unavailable(format!("a Redis node is not valid: {error}")))
-}
-
-fn redis_settings(password: Option<&str>) -> RedisConnectionInfo {
-    let settings = RedisConnectionInfo::default().set_protocol(ProtocolVersion::RESP3);
-    match password {
-        Some(password) => settings.set_password(password),
-        None => settings,
-    }
 }
 
 #[async_trait]
@@ -752,7 +563,20 @@ fn px_millis(duration: Duration) -> u64 {
 }
 
 fn unreachable(error: RedisError) -> StoreError {
-    StoreError::Unavailable(format!("cannot connect to Redis: {error}"))
+    let hint = certificate_hint(&error);
+    StoreError::Unavailable(format!("cannot connect to Redis: {error}{hint}"))
+}
+
+/// What to do when Redis ended the TLS handshake asking for a client certificate, which it does by
+/// default (`tls-auth-clients yes`); empty for any other error. The alert is recognised by the
+/// name rustls gives it: the cluster client passes its nodes' errors on as text only.
+fn certificate_hint(error: &dyn std::fmt::Display) -> &'static str {
+    if error.to_string().contains("CertificateRequired") {
+        " (Redis asks for a client certificate: give it in redis.tls_client_cert_file and \
+         redis.tls_client_key_file)"
+    } else {
+        ""
+    }
 }
 
 fn store_error(error: RedisError) -> StoreError {

@@ -1,0 +1,146 @@
+//! The certificates of a store reached over TLS (`redis.tls_*`): the authorities to trust for the
+//! nodes' certificates, and the client certificate every node and sentinel is shown, which Redis
+//! asks for over TLS unless told otherwise (`tls-auth-clients yes` is its default). Read at start,
+//! so a missing or unreadable file stops the server there with its setting's name.
+
+use std::path::Path;
+
+use meeteasy_protocol::Secret;
+
+use super::file::FileRedis;
+use super::load::{ConfigError, invalid};
+use super::settings::{ClientCertificate, RedisCertificates};
+
+const CA_KEY: &str = "redis.tls_ca_file";
+const CERT_KEY: &str = "redis.tls_client_cert_file";
+const KEY_KEY: &str = "redis.tls_client_key_file";
+
+/// The certificates `file` names, for a store that speaks TLS (`tls`) or not.
+pub(super) fn certificates(
+    file: Option<&FileRedis>,
+    tls: bool,
+) -> Result<RedisCertificates, ConfigError> {
+    let Some(file) = file else {
+        return Ok(RedisCertificates::default());
+    };
+    let named = [
+        (CA_KEY, &file.tls_ca_file),
+        (CERT_KEY, &file.tls_client_cert_file),
+        (KEY_KEY, &file.tls_client_key_file),
+    ];
+    if let Some((key, _)) = named.iter().find(|(_, path)| path.is_some())
+        && !tls
+    {
+        return Err(invalid(
+            key,
+            format!("{key} is for a store reached over TLS: use a rediss URL"),
+        ));
+    }
+    let trusted = match &file.tls_ca_file {
+        Some(path) => Some(pem(CA_KEY, path, "CERTIFICATE")?.into_bytes()),
+        None => None,
+    };
+    let client = match (&file.tls_client_cert_file, &file.tls_client_key_file) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(ClientCertificate {
+            chain: pem(CERT_KEY, cert, "CERTIFICATE")?.into_bytes(),
+            key: Secret::new(pem(KEY_KEY, key, "PRIVATE KEY")?),
+        }),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(invalid(
+                CERT_KEY,
+                format!("give {CERT_KEY} and {KEY_KEY} together"),
+            ));
+        }
+    };
+    Ok(RedisCertificates { trusted, client })
+}
+
+/// The text of the PEM file at `path` (setting `key`), which must hold a block whose label ends in
+/// `label` (`CERTIFICATE`, or `PRIVATE KEY` for any key type).
+fn pem(key: &'static str, path: &Path, label: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| invalid(key, format!("cannot read {}: {error}", path.display())))?;
+    let has_block = text.lines().any(|line| {
+        line.strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|block| block.ends_with(label))
+    });
+    if !has_block {
+        return Err(invalid(
+            key,
+            format!("{} holds no PEM {label}", path.display()),
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n";
+
+    /// Files in a fresh directory: `ca.pem` and `cert.pem` hold a certificate, `key.pem` a key.
+    fn files() -> (tempfile::TempDir, FileRedis) {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            Some(path)
+        };
+        let file = FileRedis {
+            tls_ca_file: write("ca.pem", CERT),
+            tls_client_cert_file: write("cert.pem", CERT),
+            tls_client_key_file: write("key.pem", KEY),
+            ..FileRedis::default()
+        };
+        (dir, file)
+    }
+
+    #[test]
+    fn the_files_are_read_at_start_and_the_key_kept_secret() {
+        let (_dir, file) = files();
+        let read = certificates(Some(&file), true).unwrap();
+        assert_eq!(read.trusted.as_deref(), Some(CERT.as_bytes()));
+        let client = read.client.unwrap();
+        assert_eq!(client.chain, CERT.as_bytes());
+        assert_eq!(client.key.expose(), KEY);
+        assert!(!format!("{client:?}").contains("MHc"), "{client:?}");
+        let none = certificates(None, true).unwrap();
+        assert!(none.trusted.is_none() && none.client.is_none());
+    }
+
+    #[test]
+    fn what_cannot_be_used_is_refused_with_its_setting() {
+        let refused = |file: &FileRedis, tls: bool| certificates(Some(file), tls).unwrap_err();
+        let (_dir, file) = files();
+        let plain = refused(&file, false).to_string();
+        assert!(
+            plain.contains(CA_KEY) && plain.contains("rediss"),
+            "{plain}"
+        );
+        let alone = FileRedis {
+            tls_client_cert_file: file.tls_client_cert_file.clone(),
+            ..FileRedis::default()
+        };
+        assert!(refused(&alone, true).to_string().contains("together"));
+        let swapped = FileRedis {
+            tls_client_cert_file: file.tls_client_key_file.clone(),
+            tls_client_key_file: file.tls_client_key_file.clone(),
+            ..FileRedis::default()
+        };
+        let said = refused(&swapped, true).to_string();
+        assert!(
+            said.contains(CERT_KEY) && said.contains("no PEM CERTIFICATE"),
+            "{said}"
+        );
+        let missing = FileRedis {
+            tls_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..FileRedis::default()
+        };
+        let said = refused(&missing, true).to_string();
+        assert!(said.contains("cannot read /nonexistent/ca.pem"), "{said}");
+    }
+}
