@@ -2,8 +2,9 @@
 // `/h5/demo`):
 // Simplified Chinese or English, whichever comes first in the browser's preferred languages
 // (navigator.languages), English when neither does. The HTML is written in English, so a page reads
-// sensibly before this runs or without it; this script puts the chosen language's text into every
-// element with `data-i18n="key"` and offers `MeetEasyI18n.t(key, vars)` to the page's own script.
+// sensibly without it; this script puts the chosen language's text into every element with
+// `data-i18n="key"` (which style.css hides until then, for a second at most) and offers
+// `MeetEasyI18n.t(key, vars)` to the page's own script.
 // A classic script, loaded with `defer` before any module script of the page, under the pages' CSP.
 (function () {
   "use strict";
@@ -165,5 +166,7 @@
 
   document.documentElement.lang = lang;
   apply(document);
+  // Shows the texts style.css hid until now.
+  document.documentElement.setAttribute("data-i18n-ready", "");
   window.MeetEasyI18n = { lang: lang, t: t, apply: apply };
 })();

@@ -404,6 +404,40 @@ async fn an_expired_ticket_shows_the_login_prompt() {
     browser.shutdown().await.expect("Chromium stops");
 }
 
+/// The pages are written in English and switch to the reader's language when i18n.js runs: until
+/// it has, the texts it replaces are hidden (style.css), so a zh-CN reader never sees the English
+/// first, and should it never run they show after a second. Read in one script, with the page's
+/// ready mark taken off and put back, so the check waits on nothing.
+#[tokio::test]
+async fn the_pages_texts_stay_hidden_until_they_are_in_the_reader_s_language() {
+    let (_server, browser, demo) = demo_in_chromium().await;
+    browser.client().goto(&demo).await.expect("opens");
+    let ready = "return document.documentElement.hasAttribute('data-i18n-ready');";
+    let ready = browser
+        .wait_for("i18n.js to run", ready, PAGE_TIMEOUT)
+        .await;
+    ready.expect("the page marks its language in");
+    let visibility = script_value(
+        &browser,
+        "const root = document.documentElement;
+         const heading = document.querySelector('h1[data-i18n]');
+         const shown = () => getComputedStyle(heading).visibility;
+         const ready = shown();
+         root.removeAttribute('data-i18n-ready');
+         const waiting = shown();
+         heading.getAnimations().forEach((animation) => animation.finish());
+         const fallback = shown();
+         root.setAttribute('data-i18n-ready', '');
+         return [ready, waiting, fallback, shown()];",
+    )
+    .await;
+    assert_eq!(
+        visibility,
+        serde_json::json!(["visible", "hidden", "visible", "visible"])
+    );
+    browser.shutdown().await.expect("Chromium stops");
+}
+
 #[tokio::test]
 async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
     let (_server, browser, demo) = demo_in_chromium().await;
