@@ -186,7 +186,7 @@ impl RedisCluster {
     }
 
     /// Like [`RedisCluster::start`], the nodes speaking only TLS with `ca`'s server certificate, to
-    /// clients (who need none of their own) and on the cluster bus (`rediss-cluster://`).
+    /// clients (who must show one `ca` issued) and on the cluster bus (`rediss-cluster://`).
     pub fn start_tls(ca: &TestCa) -> Self {
         Self::start_reached(Access {
             tls: Some(TlsFiles::of(ca)),
@@ -566,7 +566,7 @@ impl RedisSentinels {
     }
 
     /// Like [`RedisSentinels::start`], every node (sentinels too) speaking only TLS with `ca`'s
-    /// server certificate, to clients (who need none of their own) and to each other
+    /// server certificate, to clients (who must show one `ca` issued) and to each other
     /// (`rediss-sentinel://`).
     pub fn start_tls(replicas: usize, ca: &TestCa) -> Self {
         let tls = Access {

@@ -1,11 +1,14 @@
 //! The certificates of a store reached over TLS (`redis.tls_*`): the authorities to trust for the
 //! nodes' certificates, and the client certificate every node and sentinel is shown, which Redis
-//! asks for over TLS unless told otherwise (`tls-auth-clients yes` is its default). Read at start,
-//! so a missing or unreadable file stops the server there with its setting's name.
+//! asks for over TLS unless told otherwise (`tls-auth-clients yes` is its default). Read and parsed
+//! at start, as the Redis client will parse them, so a file it could not use stops the server there
+//! with its setting's name.
 
 use std::path::Path;
 
 use meeteasy_protocol::Secret;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::file::FileRedis;
 use super::load::{ConfigError, invalid};
@@ -37,14 +40,14 @@ pub(super) fn certificates(
         ));
     }
     let trusted = match &file.tls_ca_file {
-        Some(path) => Some(pem(CA_KEY, path, "CERTIFICATE")?.into_bytes()),
+        Some(path) => Some(certificate_file(CA_KEY, path)?.into_bytes()),
         None => None,
     };
     let client = match (&file.tls_client_cert_file, &file.tls_client_key_file) {
         (None, None) => None,
         (Some(cert), Some(key)) => Some(ClientCertificate {
-            chain: pem(CERT_KEY, cert, "CERTIFICATE")?.into_bytes(),
-            key: Secret::new(pem(KEY_KEY, key, "PRIVATE KEY")?),
+            chain: certificate_file(CERT_KEY, cert)?.into_bytes(),
+            key: Secret::new(private_key_file(KEY_KEY, key)?),
         }),
         (Some(_), None) | (None, Some(_)) => {
             return Err(invalid(
@@ -56,23 +59,41 @@ pub(super) fn certificates(
     Ok(RedisCertificates { trusted, client })
 }
 
-/// The text of the PEM file at `path` (setting `key`), which must hold a block whose label ends in
-/// `label` (`CERTIFICATE`, or `PRIVATE KEY` for any key type).
-fn pem(key: &'static str, path: &Path, label: &str) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| invalid(key, format!("cannot read {}: {error}", path.display())))?;
-    let has_block = text.lines().any(|line| {
-        line.strip_prefix("-----BEGIN ")
-            .and_then(|rest| rest.strip_suffix("-----"))
-            .is_some_and(|block| block.ends_with(label))
-    });
-    if !has_block {
-        return Err(invalid(
+/// The text of the file at `path` (setting `key`), which must hold at least one PEM certificate
+/// the Redis client can read: it skips blocks it does not know, such as `TRUSTED CERTIFICATE`,
+/// and would start with none trusted.
+fn certificate_file(key: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let text = read(key, path)?;
+    let certificates: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(text.as_bytes()).collect();
+    match certificates {
+        Ok(certificates) if !certificates.is_empty() => Ok(text),
+        Ok(_) => Err(invalid(
             key,
-            format!("{} holds no PEM {label}", path.display()),
-        ));
+            format!("{} holds no PEM CERTIFICATE", path.display()),
+        )),
+        Err(error) => Err(invalid(key, format!("{}: {error}", path.display()))),
     }
-    Ok(text)
+}
+
+/// The text of the file at `path` (setting `key`), which must hold a private key the Redis client
+/// can use: PKCS#8, PKCS#1 or SEC1 in PEM, not encrypted.
+fn private_key_file(key: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let text = read(key, path)?;
+    match PrivateKeyDer::from_pem_slice(text.as_bytes()) {
+        Ok(_) => Ok(text),
+        Err(error) => Err(invalid(
+            key,
+            format!(
+                "{} holds no unencrypted PEM private key: {error}",
+                path.display()
+            ),
+        )),
+    }
+}
+
+fn read(key: &'static str, path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|error| invalid(key, format!("cannot read {}: {error}", path.display())))
 }
 
 #[cfg(test)]
@@ -80,7 +101,7 @@ mod tests {
     use super::*;
 
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-    const KEY: &str = "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n";
+    const KEY: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
 
     /// Files in a fresh directory: `ca.pem` and `cert.pem` hold a certificate, `key.pem` a key.
     fn files() -> (tempfile::TempDir, FileRedis) {
@@ -134,6 +155,36 @@ mod tests {
         let said = refused(&swapped, true).to_string();
         assert!(
             said.contains(CERT_KEY) && said.contains("no PEM CERTIFICATE"),
+            "{said}"
+        );
+        // Blocks the Redis client would skip or could not use.
+        let (dir, _) = files();
+        let unusable = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            Some(path)
+        };
+        let trusted =
+            "-----BEGIN TRUSTED CERTIFICATE-----\nMIIB\n-----END TRUSTED CERTIFICATE-----\n";
+        let openssl_trusted = FileRedis {
+            tls_ca_file: unusable("trusted.pem", trusted),
+            ..FileRedis::default()
+        };
+        let said = refused(&openssl_trusted, true).to_string();
+        assert!(
+            said.contains(CA_KEY) && said.contains("no PEM CERTIFICATE"),
+            "{said}"
+        );
+        let encrypted =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let encrypted = FileRedis {
+            tls_client_cert_file: file.tls_client_cert_file.clone(),
+            tls_client_key_file: unusable("encrypted.pem", encrypted),
+            ..FileRedis::default()
+        };
+        let said = refused(&encrypted, true).to_string();
+        assert!(
+            said.contains(KEY_KEY) && said.contains("no unencrypted PEM private key"),
             "{said}"
         );
         let missing = FileRedis {

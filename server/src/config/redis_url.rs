@@ -48,12 +48,9 @@ pub(super) fn redis_settings(
             "redis.sentinel_password_env and _file are for a redis-sentinel:// store only",
         ));
     }
-    let tls = match scheme {
-        Scheme::Single => store.starts_with("rediss:"),
-        Scheme::Sentinel { tls } | Scheme::Cluster { tls } => tls,
-    };
+    let (Scheme::Single { tls } | Scheme::Sentinel { tls } | Scheme::Cluster { tls }) = scheme;
     let deployment = match scheme {
-        Scheme::Single => RedisDeployment::Single {
+        Scheme::Single { .. } => RedisDeployment::Single {
             url: Secret::new(store),
         },
         Scheme::Sentinel { tls } => {
@@ -90,7 +87,7 @@ pub(super) fn redis_settings(
 }
 
 enum Scheme {
-    Single,
+    Single { tls: bool },
     Sentinel { tls: bool },
     Cluster { tls: bool },
 }
@@ -98,7 +95,8 @@ enum Scheme {
 fn scheme_and_rest(store: &str) -> Option<(Scheme, &str)> {
     let (scheme, rest) = store.split_once("://")?;
     let scheme = match scheme {
-        "redis" | "rediss" => Scheme::Single,
+        "redis" => Scheme::Single { tls: false },
+        "rediss" => Scheme::Single { tls: true },
         "redis-sentinel" => Scheme::Sentinel { tls: false },
         "rediss-sentinel" => Scheme::Sentinel { tls: true },
         "redis-cluster" => Scheme::Cluster { tls: false },

@@ -2,8 +2,9 @@
 //! Sentinel-watched master, each speaking TLS with a certificate of the deployment's own CA
 //! (Cluster and Sentinel speak nothing else, among themselves too) and asking every client for a
 //! certificate that CA issued, as Redis does by default. The server shows the one its config names
-//! (`redis.tls_client_cert_file`), and trusts the CA through `redis.tls_ca_file` (one Redis) or
-//! `SSL_CERT_FILE` (the client reads the system's trust store, which that variable replaces). It
+//! (`redis.tls_client_cert_file`), and trusts the CA through `redis.tls_ca_file` (one Redis,
+//! Sentinel) or `SSL_CERT_FILE` (Cluster: the client reads the system's trust store, which that
+//! variable replaces). It
 //! refuses to start, with a clear message, while it does not trust the CA or shows no certificate.
 
 use std::ffi::OsStr;
@@ -63,7 +64,8 @@ async fn serve_runs_on_a_cluster_speaking_only_tls() {
     // Sharded, and tagged by the scene (see the store's key layout).
     let listeners =
         |scene: &str| cluster.subscribers(&format!("meeteasy:notify:scene-changed:{{{scene}}}"));
-    serve_runs_on_tls_only(&ca, &cluster.url(), &cluster.ports(), &listeners).await;
+    let (store, ports) = (cluster.url(), cluster.ports());
+    serve_runs_on_tls_only(&ca, &store, &ports, Trust::Environment, &listeners).await;
 }
 
 /// A master, a replica and three sentinels speaking only TLS (to clients, to each other): the
@@ -72,7 +74,8 @@ async fn serve_runs_on_a_cluster_speaking_only_tls() {
 async fn serve_runs_on_sentinels_speaking_only_tls() {
     let (ca, sentinels) = with_a_ca(|ca| RedisSentinels::start_tls(1, ca)).await;
     let listeners = |_scene: &str| sentinels.pattern_subscriptions();
-    serve_runs_on_tls_only(&ca, &sentinels.url(), &sentinels.ports(), &listeners).await;
+    let (store, ports) = (sentinels.url(), sentinels.ports());
+    serve_runs_on_tls_only(&ca, &store, &ports, Trust::ConfigFile, &listeners).await;
 }
 
 /// A fresh test CA, and a deployment `start` started with its certificate (on a blocking thread:
@@ -89,11 +92,17 @@ pub(crate) async fn with_a_ca<D: Send + 'static>(
 }
 
 /// Serve on `store`, a deployment speaking only TLS with `ca`'s certificate (on `ports`, among
-/// others): the flows run while it trusts `ca` and shows its client certificate, and it refuses to
-/// start while it does not trust `ca` or shows none.
-async fn serve_runs_on_tls_only(ca: &TestCa, store: &str, ports: &[u16], listeners: Listeners<'_>) {
+/// others): the flows run while it trusts `ca` as `trust` says and shows its client certificate,
+/// and it refuses to start while it does not trust `ca` or shows none.
+async fn serve_runs_on_tls_only(
+    ca: &TestCa,
+    store: &str,
+    ports: &[u16],
+    trust: Trust,
+    listeners: Listeners<'_>,
+) {
     answer_only_tls(ports);
-    let served = Served::start_configured(ca, store, Trust::Environment, "").await;
+    let served = Served::start_configured(ca, store, trust, "").await;
     a_scan_login_runs(&served, listeners).await;
     served.stop().await;
     refused_without_trusting_the_ca(store).await;

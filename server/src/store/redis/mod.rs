@@ -569,7 +569,9 @@ fn unreachable(error: RedisError) -> StoreError {
 
 /// What to do when Redis ended the TLS handshake asking for a client certificate, which it does by
 /// default (`tls-auth-clients yes`); empty for any other error. The alert is recognised by the
-/// name rustls gives it: the cluster client passes its nodes' errors on as text only.
+/// name rustls gives it, as the cluster client passes its nodes' errors on as text only. Only
+/// TLS 1.3 has that alert: a Redis held to TLS 1.2 answers a generic handshake failure, which
+/// gets no hint.
 fn certificate_hint(error: &dyn std::fmt::Display) -> &'static str {
     if error.to_string().contains("CertificateRequired") {
         " (Redis asks for a client certificate: give it in redis.tls_client_cert_file and \

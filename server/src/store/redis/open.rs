@@ -71,8 +71,8 @@ fn tls_certificates(certificates: &RedisCertificates) -> Option<TlsCertificates>
     })
 }
 
-/// A configured certificate the client could not use (the config checked only that its files
-/// hold PEM blocks).
+/// A configured certificate the client could not use. The config parsed the files at start as the
+/// client parses them, so this says what the client found should it ever differ.
 fn unusable_certificates(error: RedisError) -> StoreError {
     StoreError::Unavailable(format!(
         "the Redis TLS certificates (redis.tls_*) cannot be used: {error}"
@@ -165,7 +165,7 @@ async fn open_sentinel(
             .set_client_to_sentinel_certificates(certificates.clone())
             .set_client_to_redis_certificates(certificates);
     }
-    let sentinel = builder.build().map_err(unusable_certificates)?;
+    let sentinel = builder.build().map_err(invalid)?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
@@ -182,12 +182,12 @@ async fn open_cluster(
 ) -> Result<Opened, StoreError> {
     let (push_sender, pushes) = tokio::sync::mpsc::unbounded_channel();
     let node_lost = push_sender.clone();
-    // Sharded pub/sub arrives as RESP3 pushes on the command connections themselves.
     let mut builder = ClusterClientBuilder::new(node_infos(seeds, tls, password)?);
     if let Some(certificates) = certificates {
         builder = builder.certs(certificates);
     }
     let client = builder
+        // Sharded pub/sub arrives as RESP3 pushes on the command connections themselves.
         .use_protocol(ProtocolVersion::RESP3)
         .push_sender(push_sender)
         .connection_timeout(CONNECT_TIMEOUT)
