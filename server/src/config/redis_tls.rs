@@ -98,6 +98,8 @@ fn read(key: &'static str, path: &Path) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -135,63 +137,47 @@ mod tests {
 
     #[test]
     fn what_cannot_be_used_is_refused_with_its_setting() {
-        let refused = |file: &FileRedis, tls: bool| certificates(Some(file), tls).unwrap_err();
-        let (_dir, file) = files();
-        let plain = refused(&file, false).to_string();
-        assert!(
-            plain.contains(CA_KEY) && plain.contains("rediss"),
-            "{plain}"
-        );
-        let alone = FileRedis {
-            tls_client_cert_file: file.tls_client_cert_file.clone(),
-            ..FileRedis::default()
-        };
-        assert!(refused(&alone, true).to_string().contains("together"));
-        let swapped = FileRedis {
-            tls_client_cert_file: file.tls_client_key_file.clone(),
-            tls_client_key_file: file.tls_client_key_file.clone(),
-            ..FileRedis::default()
-        };
-        let said = refused(&swapped, true).to_string();
-        assert!(
-            said.contains(CERT_KEY) && said.contains("no PEM CERTIFICATE"),
-            "{said}"
-        );
-        // Blocks the Redis client would skip or could not use.
-        let (dir, _) = files();
-        let unusable = |name: &str, text: &str| {
+        let (dir, file) = files();
+        let write = |name: &str, label: &str| {
             let path = dir.path().join(name);
+            let text = format!("-----BEGIN {label}-----\nMIIB\n-----END {label}-----\n");
             std::fs::write(&path, text).unwrap();
             Some(path)
         };
-        let trusted =
-            "-----BEGIN TRUSTED CERTIFICATE-----\nMIIB\n-----END TRUSTED CERTIFICATE-----\n";
-        let openssl_trusted = FileRedis {
-            tls_ca_file: unusable("trusted.pem", trusted),
+        // The Redis client skips the first kind of block and cannot use the second.
+        let trusted = write("trusted.pem", "TRUSTED CERTIFICATE");
+        let encrypted = write("encrypted.pem", "ENCRYPTED PRIVATE KEY");
+        let (cert, key) = (&file.tls_client_cert_file, &file.tls_client_key_file);
+        let client = |cert: &Option<PathBuf>, key: &Option<PathBuf>| FileRedis {
+            tls_client_cert_file: cert.clone(),
+            tls_client_key_file: key.clone(),
             ..FileRedis::default()
         };
-        let said = refused(&openssl_trusted, true).to_string();
-        assert!(
-            said.contains(CA_KEY) && said.contains("no PEM CERTIFICATE"),
-            "{said}"
-        );
-        let encrypted =
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        let encrypted = FileRedis {
-            tls_client_cert_file: file.tls_client_cert_file.clone(),
-            tls_client_key_file: unusable("encrypted.pem", encrypted),
+        let ca = |path: Option<PathBuf>| FileRedis {
+            tls_ca_file: path,
             ..FileRedis::default()
         };
-        let said = refused(&encrypted, true).to_string();
-        assert!(
-            said.contains(KEY_KEY) && said.contains("no unencrypted PEM private key"),
-            "{said}"
-        );
-        let missing = FileRedis {
-            tls_ca_file: Some("/nonexistent/ca.pem".into()),
-            ..FileRedis::default()
-        };
-        let said = refused(&missing, true).to_string();
-        assert!(said.contains("cannot read /nonexistent/ca.pem"), "{said}");
+        let cases = [
+            (&file, false, CA_KEY, "use a rediss URL"),
+            (&client(cert, &None), true, CERT_KEY, "together"),
+            (&client(key, key), true, CERT_KEY, "no PEM CERTIFICATE"),
+            (&ca(trusted), true, CA_KEY, "no PEM CERTIFICATE"),
+            (
+                &client(cert, &encrypted),
+                true,
+                KEY_KEY,
+                "no unencrypted PEM private key",
+            ),
+            (
+                &ca(Some("/nonexistent/ca.pem".into())),
+                true,
+                CA_KEY,
+                "cannot read /nonexistent",
+            ),
+        ];
+        for (file, tls, key, problem) in cases {
+            let said = certificates(Some(file), tls).unwrap_err().to_string();
+            assert!(said.contains(key) && said.contains(problem), "{said}");
+        }
     }
 }

@@ -299,27 +299,25 @@ async fn woken_by(
 /// Trusting another CA instead, serve on `store` does not start, and says why.
 async fn refused_without_trusting_the_ca(store: &str) {
     let other_ca = TestCa::issue();
-    let mut untrusting = auth_command(&auth_binary());
-    untrusting
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
-        .args(["--store", store]);
-    untrusting.env("SSL_CERT_FILE", other_ca.ca());
-    let refused = run_with_stdin(untrusting, "").await;
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "{stderr}");
-    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+    refused_to_start(store, &other_ca, "invalid peer certificate").await;
 }
 
 /// Trusting `ca` but showing no client certificate, serve on `store` does not start, and says why.
 async fn refused_without_a_client_certificate(ca: &TestCa, store: &str) {
-    let mut anonymous = auth_command(&auth_binary());
-    anonymous
+    let hint = "Redis asks for a client certificate: give it in redis.tls_client_cert_file";
+    refused_to_start(store, ca, hint).await;
+}
+
+/// Serve on `store`, trusting `trusted` (through `SSL_CERT_FILE`) and showing no client
+/// certificate, exits at start saying `why`.
+async fn refused_to_start(store: &str, trusted: &TestCa, why: &str) {
+    let mut serve = auth_command(&auth_binary());
+    serve
         .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
         .args(["--store", store]);
-    anonymous.env("SSL_CERT_FILE", ca.ca());
-    let refused = run_with_stdin(anonymous, "").await;
+    serve.env("SSL_CERT_FILE", trusted.ca());
+    let refused = run_with_stdin(serve, "").await;
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");
-    let hint = "Redis asks for a client certificate: give it in redis.tls_client_cert_file";
-    assert!(stderr.contains(hint), "{stderr}");
+    assert!(stderr.contains(why), "{stderr}");
 }
