@@ -209,7 +209,8 @@ async fn open_cluster(
     // them. The client routes every connection's pushes to `pushes`.
     let listening = connect().await?;
     let (hub, topics) = NotifyHub::with_topic_events();
-    let listener = tokio::spawn(sharded::listen(listening, hub.clone(), topics, pushes));
+    let listen = sharded::listen(client, listening, hub.clone(), topics, pushes);
+    let listener = tokio::spawn(listen);
     Ok((
         Link::Cluster(connection, node_lost),
         KeyLayout::Tagged,

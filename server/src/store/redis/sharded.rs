@@ -7,21 +7,30 @@
 //! our own SSUBSCRIBE wakes them when it returns, a resubscription by the client when its
 //! confirmation arrives. (Our own SSUBSCRIBE's confirmation arrives as a push too, sometimes later;
 //! it is counted off rather than waking the waiters a second time, out of order.)
+//!
+//! After a failover the listening connection was seen to answer no SSUBSCRIBE at all, on any node,
+//! for as long as it lived, while fresh connections worked: an SSUBSCRIBE that times out has the
+//! listener open a fresh connection and subscribe everything again on it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{PushInfo, PushKind, Value};
+use redis::{PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
 
 use super::keys::KeyLayout;
 use crate::store::{NotifyHub, TopicEvent};
 
-/// How long one SSUBSCRIBE or SUNSUBSCRIBE may take before it is tried again later.
+/// How long one SSUBSCRIBE or SUNSUBSCRIBE may take before it is tried again later (an SSUBSCRIBE
+/// on a fresh connection).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long opening that fresh connection may take.
+const REOPEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a new topic's SSUBSCRIBE may hold up the listener before it goes on in a task.
 const OPEN_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often subscriptions that failed (their node was unreachable) are tried again.
@@ -34,12 +43,14 @@ const RENEW_EVERY: Duration = Duration::from_secs(2);
 /// long as the store lives (the store aborts this task when dropped). Subscribing runs in tasks of
 /// its own, so a node that does not answer never holds up the wake-ups from the others.
 pub(super) async fn listen(
+    client: ClusterClient,
     connection: ClusterConnection,
     hub: NotifyHub,
     mut topics: UnboundedReceiver<TopicEvent>,
     mut pushes: UnboundedReceiver<PushInfo>,
 ) {
     let mut subscriptions = Subscriptions::new(connection);
+    let mut reopening: Option<JoinHandle<RedisResult<ClusterConnection>>> = None;
     let mut retry = tokio::time::interval(RETRY_EVERY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renew = tokio::time::interval(RENEW_EVERY);
@@ -73,8 +84,26 @@ pub(super) async fn listen(
             }
             done = subscriptions.answers.recv() => {
                 // The sender lives in `subscriptions`: the channel never closes.
-                if let Some((channel, subscribed)) = done {
-                    subscriptions.settle(&hub, channel, subscribed);
+                if let Some((channel, answer)) = done {
+                    subscriptions.settle(&hub, channel, answer);
+                    if answer == Answer::TimedOut && reopening.is_none() {
+                        reopening = Some(tokio::spawn(reopen(client.clone())));
+                    }
+                }
+            }
+            reopened = async {
+                match reopening.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                reopening = None;
+                match reopened {
+                    Ok(Ok(connection)) => subscriptions.replace_connection(connection),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "cannot open a fresh cluster connection yet");
+                    }
+                    Err(error) => tracing::debug!(%error, "opening a cluster connection stopped"),
                 }
             }
             _tick = retry.tick(), if !subscriptions.pending.is_empty() => subscriptions.retry(),
@@ -99,8 +128,8 @@ struct Subscriptions {
     pending: HashSet<String>,
     /// Confirmations of our own SSUBSCRIBEs still to arrive as pushes.
     own: OwnConfirmations,
-    answers: UnboundedReceiver<(String, bool)>,
-    answer: tokio::sync::mpsc::UnboundedSender<(String, bool)>,
+    answers: UnboundedReceiver<(String, Answer)>,
+    answer: tokio::sync::mpsc::UnboundedSender<(String, Answer)>,
 }
 
 impl Subscriptions {
@@ -164,24 +193,29 @@ impl Subscriptions {
         let mut connection = self.connection.clone();
         let answer = self.answer.clone();
         tokio::spawn(async move {
-            let subscribed = match tokio::time::timeout(
+            let answered = match tokio::time::timeout(
                 COMMAND_TIMEOUT,
                 connection.ssubscribe(&channel),
             )
             .await
             {
-                Ok(Ok(())) => true,
+                Ok(Ok(())) => Answer::Subscribed,
+                // The client's own response timeout, shorter than ours.
+                Ok(Err(error)) if error.is_timeout() => {
+                    tracing::debug!(%error, "a cluster subscription timed out");
+                    Answer::TimedOut
+                }
                 Ok(Err(error)) => {
                     tracing::debug!(%error, "cannot subscribe to a cluster channel yet");
-                    false
+                    Answer::Failed
                 }
                 Err(_elapsed) => {
                     tracing::debug!("a cluster subscription timed out");
-                    false
+                    Answer::TimedOut
                 }
             };
             // The listener gone means the store is gone: nobody waits for the answer.
-            let _listener_gone = answer.send((channel, subscribed));
+            let _listener_gone = answer.send((channel, answered));
         });
     }
 
@@ -195,17 +229,44 @@ impl Subscriptions {
 
     /// An SSUBSCRIBE answered: its topic's waiters read again (they may have read before it took
     /// effect), or it is tried again at the next retry.
-    fn settle(&mut self, hub: &NotifyHub, channel: String, subscribed: bool) {
+    fn settle(&mut self, hub: &NotifyHub, channel: String, answer: Answer) {
         self.in_flight.remove(&channel);
         let Some(topic) = self.channels.get(&channel) else {
             return;
         };
-        if subscribed {
-            hub.notify(topic);
-        } else {
-            self.own.give_up(&channel);
-            self.pending.insert(channel);
+        match answer {
+            Answer::Subscribed => hub.notify(topic),
+            Answer::Failed | Answer::TimedOut => {
+                self.own.give_up(&channel);
+                self.pending.insert(channel);
+            }
         }
+    }
+
+    /// Subscribes every channel again on `connection`, which replaces the one the subscriptions
+    /// were made on (dropped with its last clone, and its subscriptions with it).
+    fn replace_connection(&mut self, connection: ClusterConnection) {
+        tracing::debug!("subscribing every cluster channel again on a fresh connection");
+        self.connection = connection;
+        self.renew_all();
+    }
+}
+
+/// How an SSUBSCRIBE ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Subscribed,
+    /// The node refused it or could not be reached: tried again at the next retry.
+    Failed,
+    /// No answer in time: tried again too, and on a fresh connection.
+    TimedOut,
+}
+
+/// A fresh listening connection, within [`REOPEN_TIMEOUT`].
+async fn reopen(client: ClusterClient) -> RedisResult<ClusterConnection> {
+    match tokio::time::timeout(REOPEN_TIMEOUT, client.get_async_connection()).await {
+        Ok(opened) => opened,
+        Err(_elapsed) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
     }
 }
 
