@@ -10,7 +10,7 @@
 //!
 //! After a failover the listening connection was seen to answer no SSUBSCRIBE at all, on any node,
 //! for as long as it lived, while fresh connections worked: an SSUBSCRIBE that times out has the
-//! listener open a fresh connection and subscribe everything again on it.
+//! listener open a fresh connection and subscribe everything again on it ([`Reopener`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -21,7 +21,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 
 use super::keys::KeyLayout;
 use crate::store::{NotifyHub, TopicEvent};
@@ -31,6 +31,10 @@ use crate::store::{NotifyHub, TopicEvent};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long opening that fresh connection may take.
 const REOPEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// The least time between two fresh connections, doubled while the fresh ones time out too (a
+/// slot without a master times every SSUBSCRIBE out, whatever the connection) up to the most.
+const REOPEN_PAUSE: Duration = Duration::from_secs(2);
+const REOPEN_PAUSE_MAX: Duration = Duration::from_secs(30);
 /// How long a new topic's SSUBSCRIBE may hold up the listener before it goes on in a task.
 const OPEN_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often subscriptions that failed (their node was unreachable) are tried again.
@@ -50,7 +54,7 @@ pub(super) async fn listen(
     mut pushes: UnboundedReceiver<PushInfo>,
 ) {
     let mut subscriptions = Subscriptions::new(connection);
-    let mut reopening: Option<JoinHandle<RedisResult<ClusterConnection>>> = None;
+    let mut reopener = Reopener::new(client);
     let mut retry = tokio::time::interval(RETRY_EVERY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renew = tokio::time::interval(RENEW_EVERY);
@@ -84,20 +88,15 @@ pub(super) async fn listen(
             }
             done = subscriptions.answers.recv() => {
                 // The sender lives in `subscriptions`: the channel never closes.
-                if let Some((channel, answer)) = done {
+                if let Some((channel, answer, generation)) = done {
                     subscriptions.settle(&hub, channel, answer);
-                    if answer == Answer::TimedOut && reopening.is_none() {
-                        reopening = Some(tokio::spawn(reopen(client.clone())));
+                    // A late answer of a connection already replaced says nothing of this one.
+                    if generation == subscriptions.generation {
+                        reopener.heard(answer);
                     }
                 }
             }
-            reopened = async {
-                match reopening.as_mut() {
-                    Some(task) => task.await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                reopening = None;
+            reopened = reopener.finished() => {
                 match reopened {
                     Ok(Ok(connection)) => subscriptions.replace_connection(connection),
                     Ok(Err(error)) => {
@@ -128,8 +127,10 @@ struct Subscriptions {
     pending: HashSet<String>,
     /// Confirmations of our own SSUBSCRIBEs still to arrive as pushes.
     own: OwnConfirmations,
-    answers: UnboundedReceiver<(String, Answer)>,
-    answer: tokio::sync::mpsc::UnboundedSender<(String, Answer)>,
+    /// How many times the connection was replaced: answers carry the one they were sent on.
+    generation: u64,
+    answers: UnboundedReceiver<(String, Answer, u64)>,
+    answer: tokio::sync::mpsc::UnboundedSender<(String, Answer, u64)>,
 }
 
 impl Subscriptions {
@@ -141,6 +142,7 @@ impl Subscriptions {
             in_flight: HashSet::new(),
             pending: HashSet::new(),
             own: OwnConfirmations::default(),
+            generation: 0,
             answers,
             answer,
         }
@@ -191,7 +193,7 @@ impl Subscriptions {
         self.own.expect(&channel);
         self.in_flight.insert(channel.clone());
         let mut connection = self.connection.clone();
-        let answer = self.answer.clone();
+        let (answer, generation) = (self.answer.clone(), self.generation);
         tokio::spawn(async move {
             let answered = match tokio::time::timeout(
                 COMMAND_TIMEOUT,
@@ -200,7 +202,8 @@ impl Subscriptions {
             .await
             {
                 Ok(Ok(())) => Answer::Subscribed,
-                // The client's own response timeout, shorter than ours.
+                // The client's own response timeout, shorter than ours, which also bounds its
+                // retries of a node that answers `CLUSTERDOWN` or cannot be reached.
                 Ok(Err(error)) if error.is_timeout() => {
                     tracing::debug!(%error, "a cluster subscription timed out");
                     Answer::TimedOut
@@ -215,7 +218,7 @@ impl Subscriptions {
                 }
             };
             // The listener gone means the store is gone: nobody waits for the answer.
-            let _listener_gone = answer.send((channel, answered));
+            let _listener_gone = answer.send((channel, answered, generation));
         });
     }
 
@@ -248,6 +251,10 @@ impl Subscriptions {
     fn replace_connection(&mut self, connection: ClusterConnection) {
         tracing::debug!("subscribing every cluster channel again on a fresh connection");
         self.connection = connection;
+        self.generation += 1;
+        // Confirmations still owed by the old connection may never come, and one counted here
+        // would swallow a resubscription that should wake waiters; an extra wake-up costs a read.
+        self.own = OwnConfirmations::default();
         self.renew_all();
     }
 }
@@ -258,8 +265,57 @@ enum Answer {
     Subscribed,
     /// The node refused it or could not be reached: tried again at the next retry.
     Failed,
-    /// No answer in time: tried again too, and on a fresh connection.
+    /// No answer in time (ours, or the client's response timeout, which also ends its retries):
+    /// tried again too, and on a fresh connection (see [`Reopener`]).
     TimedOut,
+}
+
+/// Opens a fresh listening connection when the current one's SSUBSCRIBEs time out: at most one at
+/// a time, [`REOPEN_PAUSE`] apart at least, and further apart while the fresh ones time out too,
+/// until one of them answers.
+struct Reopener {
+    client: ClusterClient,
+    opening: Option<JoinHandle<RedisResult<ClusterConnection>>>,
+    not_before: Instant,
+    pause: Duration,
+}
+
+impl Reopener {
+    fn new(client: ClusterClient) -> Self {
+        Self {
+            client,
+            opening: None,
+            not_before: Instant::now(),
+            pause: REOPEN_PAUSE,
+        }
+    }
+
+    /// An SSUBSCRIBE on the current connection answered `answer`.
+    fn heard(&mut self, answer: Answer) {
+        match answer {
+            Answer::Subscribed => self.pause = REOPEN_PAUSE,
+            Answer::Failed => {}
+            Answer::TimedOut => {
+                let now = Instant::now();
+                if self.opening.is_some() || now < self.not_before {
+                    return;
+                }
+                self.not_before = now + self.pause;
+                self.pause = (self.pause * 2).min(REOPEN_PAUSE_MAX);
+                self.opening = Some(tokio::spawn(reopen(self.client.clone())));
+            }
+        }
+    }
+
+    /// The connection being opened, once it is (never, while none is).
+    async fn finished(&mut self) -> Result<RedisResult<ClusterConnection>, JoinError> {
+        let Some(opening) = self.opening.as_mut() else {
+            return std::future::pending().await;
+        };
+        let opened = opening.await;
+        self.opening = None;
+        opened
+    }
 }
 
 /// A fresh listening connection, within [`REOPEN_TIMEOUT`].
