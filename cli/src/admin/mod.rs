@@ -30,6 +30,9 @@ use crate::commands::CommandError;
 /// Runs `request` where the store named by `overrides` can take it.
 pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminReply, CommandError> {
     let location = config::store_location(overrides)?;
+    // Checked whichever way the request goes: over the socket the server seals with its own, but
+    // a key given here that cannot be read or is not a key is a mistake to say, not to skip.
+    let key_encryption_key = config::key_encryption_key(overrides)?;
     if let StoreLocation::Embedded { data_dir } = &location {
         let socket = data_dir.join(server::SOCKET_FILE);
         if let Some(stream) = client::connect(&socket).await? {
@@ -45,7 +48,7 @@ pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminRe
     };
     let dispatcher = Dispatcher::new(
         Admin::new(store),
-        config::key_encryption_key(overrides)?,
+        key_encryption_key,
         config::configured_public_url(overrides)?,
     );
     Ok(dispatcher.run(request).await?)

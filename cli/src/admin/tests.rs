@@ -280,3 +280,34 @@ async fn an_invite_made_without_a_known_public_url_is_refused_not_guessed() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// A key-encryption key given to a command that a running server takes over its socket is still
+/// read and checked: a missing file or a value that is no key fails the command, not passes it.
+#[tokio::test]
+async fn a_key_encryption_key_that_cannot_be_used_fails_the_command_a_server_would_take() {
+    let dir = TempDir::new().expect("temp dir");
+    let socket = AdminSocket::bind(dir.path()).await.expect("binds");
+    let running = socket.serve(dispatcher(dir.path()));
+    let with = |file: Option<&str>, key: Option<&str>| Overrides {
+        data_dir: Some(dir.path().to_owned()),
+        key_encryption_key_file: file.map(Into::into),
+        key_encryption_key: key.map(Secret::new),
+        ..Overrides::default()
+    };
+    for overrides in [
+        with(Some("/nonexistent/kek"), None),
+        with(None, Some("not a key")),
+    ] {
+        let refused = super::run(&overrides, add_ann()).await;
+        assert!(
+            matches!(&refused, Err(CommandError::Config(_))),
+            "{refused:?}"
+        );
+    }
+    let added = super::run(&with(None, None), add_ann()).await;
+    assert!(
+        matches!(added, Ok(AdminReply::UserAdded { .. })),
+        "{added:?}"
+    );
+    running.stop().await;
+}

@@ -29,10 +29,13 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("the config file {path} is not valid: {source}")]
+    /// Only where and what: the parser's own error quotes the line, which may hold a secret.
+    #[error("the config file {path} is not valid at line {line}, column {column}: {message}")]
     Parse {
         path: String,
-        source: toml::de::Error,
+        line: usize,
+        column: usize,
+        message: String,
     },
     #[error("{field}: {problem}")]
     Invalid {
@@ -95,9 +98,17 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
         path: path.display().to_string(),
         source,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
-        path: path.display().to_string(),
-        source,
+    toml::from_str(&text).map_err(|error| {
+        // The line and column (from 1) where the error starts.
+        let start = error.span().map_or(0, |span| span.start);
+        let before = text.get(..start).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+        ConfigError::Parse {
+            path: path.display().to_string(),
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+            message: error.message().to_owned(),
+        }
     })
 }
 
@@ -736,6 +747,37 @@ mod tests {
             invite_page: None,
             qr_mode: None,
             env_version: None,
+        }
+    }
+
+    /// A file TOML cannot read is told by line, column and problem, never by quoting the line: a
+    /// misspelt or repeated secret setting would otherwise reach the terminal and the logs.
+    #[test]
+    fn a_config_file_that_does_not_parse_is_told_without_its_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meeteasy.toml");
+        let cases = [
+            (
+                "store = \"embedded\"\nstore = \"redis://:SECONDpw@r:6379\"\n",
+                2,
+                "SECONDpw",
+            ),
+            (
+                "listen = \"127.0.0.1:8443\"\n\nsecert = \"MYAPPSECRET123\"\n",
+                3,
+                "MYAPPSECRET123",
+            ),
+            ("[redis]\npassword = \"REDISPASS\"\n", 2, "REDISPASS"),
+        ];
+        for (text, line, secret) in cases {
+            std::fs::write(&path, text).unwrap();
+            let error = read_file(Some(&path)).unwrap_err();
+            let (said, debug) = (error.to_string(), format!("{error:?}"));
+            assert!(
+                !said.contains(secret) && !debug.contains(secret),
+                "{said} / {debug}"
+            );
+            assert!(said.contains(&format!("at line {line}, column ")), "{said}");
         }
     }
 

@@ -194,7 +194,28 @@ fn sentinel_password(file: Option<&FileRedis>) -> Result<Option<Secret>, ConfigE
     })
 }
 
+/// The password `source` names; one given but empty is refused (Redis would refuse it only at
+/// the first connection, as a wrong password).
 fn read_password(source: PasswordSource<'_>) -> Result<Option<Secret>, ConfigError> {
+    let (env_key, file_key, default_env) = (source.env_key, source.file_key, source.default_env);
+    let (from_env, from_file) = (source.from_env, source.from_file);
+    match given_password(source)? {
+        Some(password) if password.expose().is_empty() => {
+            let (key, whence) = match (from_env, from_file) {
+                (Some(var), _) => (env_key, format!("the variable {var}")),
+                (None, Some(path)) => (file_key, path.display().to_string()),
+                (None, None) => (env_key, format!("the variable {default_env}")),
+            };
+            Err(invalid(
+                key,
+                format!("{whence} holds an empty password: give one, or none at all"),
+            ))
+        }
+        password => Ok(password),
+    }
+}
+
+fn given_password(source: PasswordSource<'_>) -> Result<Option<Secret>, ConfigError> {
     match (source.from_env, source.from_file) {
         (Some(_), Some(_)) => Err(invalid(
             source.env_key,
@@ -326,6 +347,25 @@ mod tests {
             ..FileRedis::default()
         };
         assert!(redis_settings("redis://127.0.0.1:6379", Some(&too_long)).is_err());
+    }
+
+    /// An empty password file is a mistake to say at start, not a password Redis refuses later.
+    #[test]
+    fn an_empty_password_is_refused_naming_where_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("password");
+        std::fs::write(&empty, " \n").unwrap();
+        let file = FileRedis {
+            password_file: Some(empty.clone()),
+            ..FileRedis::default()
+        };
+        let refused = redis_settings("redis-cluster://a:7000", Some(&file)).unwrap_err();
+        let said = refused.to_string();
+        assert!(
+            said.contains("redis.password_file") && said.contains("empty password"),
+            "{said}"
+        );
+        assert!(said.contains(&empty.display().to_string()), "{said}");
     }
 
     /// The sentinels' password is their own: read from its file key, never the data nodes'.
