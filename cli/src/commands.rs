@@ -85,6 +85,7 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         "in clear"
     };
     let public_url = settings.public_url.clone();
+    let configured_url = config::configured_public_url(&args.overrides())?;
     let key_encryption_key = settings.key_encryption_key.clone();
     let embedded_data_dir = match &settings.store {
         StoreLocation::Embedded { data_dir } => Some(data_dir.clone()),
@@ -96,10 +97,12 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         Some(data_dir) => {
             let socket = AdminSocket::bind(&data_dir).await?;
             tracing::info!(path = %socket.path().display(), "admin socket ready");
+            // Only an origin it was given: one guessed from the listen address (`0.0.0.0`, port
+            // 0) would put a link no phone reaches into an invite.
             let dispatcher = Dispatcher::new(
                 Admin::new(server.store().clone()),
                 key_encryption_key,
-                Some(public_url.clone()),
+                configured_url,
             );
             Some(socket.serve(std::sync::Arc::new(dispatcher)))
         }

@@ -34,8 +34,8 @@ pub struct InviteArgs {
     /// Also writes the invite's QR as a PNG to this file, to send in a chat.
     #[arg(long)]
     pub qr: Option<PathBuf>,
-    /// The origin phones reach the server at, as `serve` takes it; needed when no server answers
-    /// on the admin socket and the config file names none (a running server uses its own).
+    /// The origin phones reach the server at, as `serve` takes it, for the invite's link; without
+    /// it (or public_url in --config) the one the server was given, and none is guessed.
     #[arg(long, env = "MEETEASY_PUBLIC_URL")]
     pub public_url: Option<String>,
 }
@@ -49,9 +49,11 @@ impl InviteArgs {
     }
 
     pub fn request(&self) -> AdminRequest {
+        // The configured origin is filled in by `admin::run`, which reads the config file.
         AdminRequest::Invite {
             role: self.role,
             expires_in: self.expires_in,
+            public_url: None,
         }
     }
 }

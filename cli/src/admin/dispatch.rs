@@ -85,10 +85,14 @@ impl Dispatcher {
                 let ended = self.admin.end_user_sessions(&UserRef::parse(&user)).await?;
                 Ok(AdminReply::SessionsEnded { user, ended })
             }
-            AdminRequest::Invite { role, expires_in } => {
-                let Some(public_url) = &self.public_url else {
+            AdminRequest::Invite {
+                role,
+                expires_in,
+                public_url,
+            } => {
+                let Some(public_url) = public_url.as_ref().or(self.public_url.as_ref()) else {
                     return Err(AuthError::InvalidRequest(
-                        "public_url: give the server's --public-url (or public_url in --config): the invite's link and QR must reach it".to_owned(),
+                        "public_url: give this command --public-url (or public_url in --config), or give it to the server: the invite's link and QR must reach it".to_owned(),
                     ));
                 };
                 let lifetime = expires_in.map(Duration::from_secs);

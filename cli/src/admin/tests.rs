@@ -272,6 +272,7 @@ async fn an_invite_made_without_a_known_public_url_is_refused_not_guessed() {
     let request = AdminRequest::Invite {
         role: meeteasy_protocol::TeamRole::Organizer,
         expires_in: None,
+        public_url: None,
     };
     match dispatcher.run(request).await {
         Err(meeteasy_auth::domain::AuthError::InvalidRequest(message)) => {
@@ -310,4 +311,31 @@ async fn a_key_encryption_key_that_cannot_be_used_fails_the_command_a_server_wou
         "{added:?}"
     );
     running.stop().await;
+}
+
+/// The origin a command was given makes the invite's link, over the one the server was given;
+/// with neither the invite is refused (see above).
+#[tokio::test]
+async fn an_invite_links_to_the_origin_the_command_was_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dispatcher = dispatcher(dir.path());
+    for (given, link) in [
+        (
+            Some("https://auth.example.com"),
+            "https://auth.example.com/m/invite/",
+        ),
+        (None, "http://127.0.0.1:8080/m/invite/"),
+    ] {
+        let request = AdminRequest::Invite {
+            role: meeteasy_protocol::TeamRole::Organizer,
+            expires_in: None,
+            public_url: given.map(str::to_owned),
+        };
+        match dispatcher.run(request).await {
+            Ok(AdminReply::InviteMade { link: made, .. }) => {
+                assert!(made.starts_with(link), "{made}");
+            }
+            other => panic!("expected an invite, got {other:?}"),
+        }
+    }
 }

@@ -48,6 +48,10 @@ pub enum AdminRequest {
         role: TeamRole,
         /// Seconds; the server's default (a day) when absent.
         expires_in: Option<u64>,
+        /// The origin the command was given (flag, environment or its config file), which the
+        /// invite's link takes over the one the server was configured with.
+        #[serde(default)]
+        public_url: Option<String>,
     },
 }
 
