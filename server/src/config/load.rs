@@ -367,7 +367,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
     let h5_origins = file
         .h5_origins
         .iter()
-        .map(|origin| checked_origin("h5_origins", origin))
+        .map(|origin| checked_origin("h5_origins", origin).map(as_browsers_send))
         .collect::<Result<Vec<_>, _>>()?;
     let apps = if file.apps.is_empty() && dev {
         dev_apps()
@@ -561,13 +561,38 @@ fn checked_origin(field: &'static str, url: &str) -> Result<String, ConfigError>
                 format!("{url:?} must start with http:// or https://"),
             )
         })?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+    let stray = |c: char| matches!(c, '/' | '?' | '#' | '@') || c.is_whitespace() || c.is_control();
+    if rest.is_empty() || rest.starts_with(':') || rest.contains(stray) {
         return Err(invalid(
             field,
-            format!("{url:?} must be an origin like https://auth.example.com"),
+            format!(
+                "{url:?} must be an origin like https://auth.example.com (a host, no path, \
+                 credentials or spaces)"
+            ),
+        ));
+    }
+    if !rest.is_ascii() {
+        return Err(invalid(
+            field,
+            format!("{url:?}: give the host in its ASCII form (xn--...), as browsers send it"),
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// An origin as a browser's `Origin` header spells it, to compare with one: its scheme and host
+/// in lower case, without the scheme's default port.
+fn as_browsers_send(origin: String) -> String {
+    let origin = origin.to_ascii_lowercase();
+    let default_port = if origin.starts_with("https://") {
+        ":443"
+    } else {
+        ":80"
+    };
+    match origin.strip_suffix(default_port) {
+        Some(without) => without.to_owned(),
+        None => origin,
+    }
 }
 
 /// The mini program page an invite's code opens unless an app names another.
@@ -747,6 +772,44 @@ mod tests {
             invite_page: None,
             qr_mode: None,
             env_version: None,
+        }
+    }
+
+    /// A site listed as `https://App.Example.com` or with its default port is the origin browsers
+    /// send in lower case without the port: listed as written, it would never match. Origins with
+    /// credentials, no host, spaces or a non-ASCII host are refused instead of never matching.
+    #[test]
+    fn h5_origins_are_kept_as_browsers_send_them_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meeteasy.toml");
+        let with_origins = |origins: &str| {
+            std::fs::write(&path, format!("h5_origins = [{origins}]\n")).unwrap();
+            let overrides = Overrides {
+                config: Some(path.clone()),
+                dev: Some(true),
+                ..Overrides::default()
+            };
+            load(&overrides)
+        };
+        let kept = with_origins(
+            r#""https://App.Example.com", "https://b.example.com:443", "http://c.example.com:8080/""#,
+        );
+        assert_eq!(
+            kept.unwrap().h5_origins,
+            [
+                "https://app.example.com",
+                "https://b.example.com",
+                "http://c.example.com:8080"
+            ]
+        );
+        for refused in [
+            r#""https://user:pass@app.example.com""#,
+            r#""http://:8080""#,
+            "\"https://app.exa\\tmple.com\"",
+            r#""https://bücher.example""#,
+        ] {
+            let error = with_origins(refused).unwrap_err().to_string();
+            assert!(error.starts_with("h5_origins: "), "{refused}: {error}");
         }
     }
 
