@@ -110,11 +110,10 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         None => None,
     };
     tracing::info!(addr = %settings_addr(&listener), %public_url, %store, signing_keys = keys_at_rest, "listening");
-    let served = server.run(listener, shutdown_signal()).await;
+    server.run(listener, shutdown_signal()).await;
     if let Some(admin_socket) = admin_socket {
         admin_socket.stop().await;
     }
-    served?;
     Ok(())
 }
 

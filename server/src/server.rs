@@ -39,10 +39,13 @@ pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Star
     })
 }
 
-/// A server ready to serve: store open, keys loaded.
+/// A server ready to serve: store open, keys loaded, certificate read.
 pub struct Server {
     service: Arc<AuthService>,
     store: Arc<dyn Store>,
+    /// Made at build, so a certificate or key that cannot be used stops the start before the
+    /// server says it listens.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutting_down: watch::Sender<bool>,
     page_add_ons: PageAddOns,
 }
@@ -59,6 +62,10 @@ impl Server {
         store: Arc<dyn Store>,
         page_add_ons: PageAddOns,
     ) -> Result<Server, StartError> {
+        let tls = match &settings.tls {
+            Some(tls) => Some(crate::http::tls::acceptor(tls)?),
+            None => None,
+        };
         let wechat = Arc::new(WeChatClient::new(&settings.wechat, store.clone())?);
         let (shutting_down, shutdown_seen) = watch::channel(false);
         let key_encryption_key = settings.key_encryption_key.clone();
@@ -74,6 +81,7 @@ impl Server {
         Ok(Server {
             service: Arc::new(service),
             store,
+            tls,
             shutting_down,
             page_add_ons,
         })
@@ -93,11 +101,8 @@ impl Server {
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartError> {
-        let tls = match &self.service.settings().tls {
-            Some(tls) => Some(crate::http::tls::acceptor(tls)?),
-            None => None,
-        };
+    ) {
+        let tls = self.tls;
         let follower = Arc::clone(&self.service);
         tokio::spawn(async move { follower.follow_key_rotations().await });
         let router = crate::http::app(self.service.clone(), &self.page_add_ons);
@@ -108,6 +113,5 @@ impl Server {
             shutting_down.send_replace(true);
         };
         crate::http::serve::serve(listener, router, self.service, tls, stop).await;
-        Ok(())
     }
 }

@@ -335,6 +335,32 @@ async fn a_redis_password_that_is_not_utf8_is_refused_at_start() {
     );
 }
 
+/// A certificate or key `[tls]` names that cannot be read stops the start before the server says
+/// it listens (a supervisor that waits for that line would otherwise count it as up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_certificate_that_cannot_be_read_stops_the_start_before_it_listens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("meeteasy.toml");
+    let missing = dir.path().join("missing.pem");
+    let toml = format!("[tls]\ncert = {missing:?}\nkey = {missing:?}\n");
+    std::fs::write(&config, toml).expect("writes the config");
+    let mut serve = auth_command(&auth_binary());
+    serve.args(["serve", "--dev", "--listen", "127.0.0.1:0", "--config"]);
+    serve
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"));
+    let refused = run_with_stdin(serve, "").await;
+    let output =
+        String::from_utf8_lossy(&refused.stderr) + String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{output}");
+    assert!(
+        output.contains("cannot read the certificate chain"),
+        "{output}"
+    );
+    assert!(!output.contains("listening"), "{output}");
+}
+
 /// A Redis URL may carry its password: `--help` names `MEETEASY_STORE` but does not print the
 /// value this environment gives it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
