@@ -8,6 +8,7 @@ use crate::wechat::WeChatSession;
 use meeteasy_protocol::Secret;
 
 use super::AuthError;
+use super::device_names::checked_device_name;
 use super::records::{self, Transition};
 use super::secrets::random_id;
 use super::store_keys;
@@ -329,12 +330,10 @@ pub async fn create_password_user(
     password_hash: String,
 ) -> Result<UserRecord, AuthError> {
     let login = normalize_login(&new.login)?;
-    let name = new.display_name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(AuthError::InvalidRequest(
-            "name: must be 1 to 64 characters".into(),
-        ));
-    }
+    // Shown on the console, the phone and by `users list`: held to what a device name may hold,
+    // so no control or text-direction character reaches a screen or a terminal.
+    let name = checked_device_name("name", &new.display_name)?
+        .ok_or_else(|| AuthError::InvalidRequest("name: must be 1 to 64 characters".into()))?;
     // The same roles a grant of each would give: checked, and an admin an organizer too.
     let mut roles: Vec<String> = Vec::new();
     for role in &new.roles {
@@ -346,7 +345,7 @@ pub async fn create_password_user(
     }
     let user = UserRecord {
         id: random_id()?,
-        display_name: name.to_owned(),
+        display_name: name,
         avatar_url: None,
         roles,
         login: Some(login.clone()),
@@ -475,5 +474,29 @@ mod tests {
         let odd =
             create_password_user(store.as_ref(), new("bob@example.org", &["a b"]), hash()).await;
         assert!(matches!(odd, Err(AuthError::InvalidRequest(_))));
+    }
+
+    /// A name is shown on screens and printed by `users list`: no escape sequence, line break or
+    /// text-direction character gets in, and a blank one is no name.
+    #[tokio::test]
+    async fn a_name_that_would_disguise_itself_on_a_screen_is_refused() {
+        let store = crate::domain::test_support::FaultyStore::new();
+        let named = |display_name: &str| NewPasswordUser {
+            login: "ann@example.org".to_owned(),
+            display_name: display_name.to_owned(),
+            roles: Vec::new(),
+            password: meeteasy_protocol::Secret::new("unused"),
+        };
+        for name in ["Ann\u{1b}[31m", "Ann\nroot", "Ann\u{202E}nimda", "   "] {
+            let added = create_password_user(store.as_ref(), named(name), "h".to_owned()).await;
+            match added {
+                Err(AuthError::InvalidRequest(message)) => {
+                    assert!(message.starts_with("name: "), "{name:?}: {message}");
+                }
+                other => panic!("{name:?} was not refused: {other:?}"),
+            }
+        }
+        let kept = create_password_user(store.as_ref(), named("  Ann Lee "), "h".to_owned()).await;
+        assert_eq!(kept.expect("added").display_name, "Ann Lee");
     }
 }
