@@ -185,7 +185,30 @@ pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(
 /// `invite`: makes the invite, prints its link, draws its QR in the terminal (when standard output
 /// is one) and, with `--qr`, writes it as a PNG to send in a chat.
 pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
-    let reply = admin::run(&args.overrides(), args.request()).await?;
+    let qr_file_error = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| CommandError::QrFile { path, source }
+    };
+    // Opened before the invite is made: a path it cannot be written to fails the command with no
+    // invite made, rather than after one is stored (and a retry makes another).
+    let qr_file = match &args.qr {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path).map_err(qr_file_error(path))?,
+        )),
+        None => None,
+    };
+    let reply = match admin::run(&args.overrides(), args.request()).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            // No invite, so no QR: the empty file just made would only mislead. Failing to remove
+            // it changes nothing the error does not already say.
+            if let Some((path, _)) = &qr_file {
+                drop(std::fs::remove_file(path));
+            }
+            return Err(error);
+        }
+    };
     print_reply(&reply);
     let AdminReply::InviteMade { link, .. } = &reply else {
         return Err(CommandError::UnexpectedReply);
@@ -193,12 +216,9 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
     if std::io::stdout().is_terminal() {
         print!("\n{}", qr::terminal(link)?);
     }
-    if let Some(path) = &args.qr {
+    if let Some((path, mut file)) = qr_file {
         let png = qr::png(link, qr::DEFAULT_WIDTH)?;
-        std::fs::write(path, png).map_err(|source| CommandError::QrFile {
-            path: path.clone(),
-            source,
-        })?;
+        std::io::Write::write_all(&mut file, &png).map_err(qr_file_error(path))?;
         println!("QR written to {}", path.display());
     }
     Ok(())
