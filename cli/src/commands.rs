@@ -1,6 +1,6 @@
 //! What each command line verb does, once its arguments are parsed.
 
-use std::io::{BufRead as _, IsTerminal as _};
+use std::io::{BufRead, IsTerminal as _};
 
 use tokio::net::TcpListener;
 
@@ -30,6 +30,12 @@ pub enum CommandError {
     },
     #[error("cannot read the password from standard input: {0}")]
     Stdin(std::io::Error),
+    #[error(
+        "--password-stdin reads the password from a pipe, not a terminal, where it would show as typed: e.g. `read -rs PW && printf '%s\\n' \"$PW\" | meeteasy-auth users add ...`"
+    )]
+    PasswordFromTerminal,
+    #[error("the password on standard input is longer than {MAX_PASSWORD_BYTES} bytes")]
+    PasswordTooLong,
     #[error("{0}")]
     Refused(#[from] AuthError),
     #[error(transparent)]
@@ -166,13 +172,27 @@ async fn shutdown_signal() {
 
 /// `users add`: the password comes from standard input, never the command line.
 pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
-    let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .map_err(CommandError::Stdin)?;
-    let password = Secret::new(password.trim_end_matches(['\r', '\n']));
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(CommandError::PasswordFromTerminal);
+    }
+    let password = first_line(stdin.lock())?;
     admin_command(&args.store, args.request(password)).await
+}
+
+/// Far more than any password; a read is bounded by it, whatever the pipe holds.
+const MAX_PASSWORD_BYTES: u64 = 4096;
+
+/// The first line of `input` (without its line break), read no further than
+/// [`MAX_PASSWORD_BYTES`].
+fn first_line(input: impl BufRead) -> Result<Secret, CommandError> {
+    let mut line = String::new();
+    let mut bounded = input.take(MAX_PASSWORD_BYTES + 1);
+    bounded.read_line(&mut line).map_err(CommandError::Stdin)?;
+    if line.len() as u64 > MAX_PASSWORD_BYTES {
+        return Err(CommandError::PasswordTooLong);
+    }
+    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
 }
 
 /// Runs an operator command where the store can take it (see [`admin::run`]) and prints what it did.
@@ -304,4 +324,26 @@ fn print_user(listed: &UserListing) {
         listed.login.as_deref().unwrap_or("-"),
         last_login
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The password is the first line, without its line break, and a read stops at the bound
+    /// whatever the pipe holds.
+    #[test]
+    fn the_password_is_the_first_line_of_a_bounded_read() {
+        let read = |input: &[u8]| first_line(input);
+        let password = read(b"s3cret pass\r\nnext line\n").expect("read");
+        assert_eq!(password.expose(), "s3cret pass");
+        assert_eq!(read(b"").expect("read").expose(), "");
+        let at_bound = vec![b'x'; MAX_PASSWORD_BYTES as usize];
+        assert!(read(&at_bound).is_ok());
+        let too_long = vec![b'x'; MAX_PASSWORD_BYTES as usize + 1];
+        assert!(matches!(
+            read(&too_long),
+            Err(CommandError::PasswordTooLong)
+        ));
+    }
 }

@@ -361,6 +361,40 @@ async fn a_tls_certificate_that_cannot_be_read_stops_the_start_before_it_listens
     assert!(!output.contains("listening"), "{output}");
 }
 
+/// `users add --password-stdin` at a terminal would show the password as it is typed: it refuses
+/// and says how to pipe one. The terminal is a pseudo-terminal `script` (util-linux) gives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_is_not_read_from_a_terminal_where_it_would_show() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let add = format!(
+        "{} users add --data-dir {} --login ann@example.org --name Ann --password-stdin",
+        auth_binary().display(),
+        dir.path().join("data").display()
+    );
+    let mut at_a_terminal = tokio::process::Command::new("script");
+    at_a_terminal.args(["-qec", &add, "/dev/null"]);
+    // The server's own defaults, whatever this shell has set (as `auth_command` gives them).
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MEETEASY_") {
+            at_a_terminal.env_remove(name);
+        }
+    }
+    at_a_terminal
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    // A command that read the terminal would wait for a line that never comes.
+    let within = std::time::Duration::from_secs(30);
+    let refused = tokio::time::timeout(within, at_a_terminal.output()).await;
+    let refused = refused.expect("refused at once, not waiting for a typed password");
+    let refused = refused.expect("script runs");
+    let output = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{output}");
+    assert!(
+        output.contains("reads the password from a pipe, not a terminal"),
+        "{output}"
+    );
+}
+
 /// A Redis URL may carry its password: `--help` names `MEETEASY_STORE` but does not print the
 /// value this environment gives it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
