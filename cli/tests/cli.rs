@@ -550,6 +550,19 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
         !message.contains(KEK),
         "the key is never printed: {message}"
     );
+
+    // Starting over without the key drops the sealing (the documented way to), and says so.
+    let mut dropped = command(&data_dir);
+    dropped.args(["keys", "rotate", "--compromised"]);
+    let dropped = dropped.output().expect("keys rotate runs");
+    // A command's log lines go to standard output, with what it prints.
+    let message =
+        String::from_utf8_lossy(&dropped.stdout) + String::from_utf8_lossy(&dropped.stderr);
+    assert!(dropped.status.success(), "{message}");
+    assert!(
+        message.contains("the new ones are stored in clear"),
+        "{message}"
+    );
 }
 
 #[test]

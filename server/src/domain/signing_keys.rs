@@ -493,11 +493,21 @@ pub async fn rotate(
                         retired: std::iter::once(retired_now).chain(still_needed).collect(),
                     }
                 }
-                (Rotation::Compromised, _) => KeySet {
-                    current: new_current.clone(),
-                    next: new_next.clone(),
-                    retired: Vec::new(),
-                },
+                (Rotation::Compromised, stored) => {
+                    // The documented way to drop the key, but also what a forgotten flag does:
+                    // say so, as the seeds go from sealed to clear.
+                    let was_sealed = stored.is_some_and(|stored| stored.all().any(StoredKey::is_sealed));
+                    if was_sealed && kek.is_none() {
+                        tracing::warn!(
+                            "the signing keys were sealed; with no key-encryption key given, the new ones are stored in clear"
+                        );
+                    }
+                    KeySet {
+                        current: new_current.clone(),
+                        next: new_next.clone(),
+                        retired: Vec::new(),
+                    }
+                }
             };
             let stored = seeds.protect(kek).map_err(SealedKeysError::from)?;
             let ring = KeyRing::from_seeds_of(seeds)?;
