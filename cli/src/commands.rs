@@ -249,13 +249,13 @@ fn print_reply(reply: &AdminReply) {
         AdminReply::UserAdded { user } => println!(
             "added user {} ({}) with roles [{}]",
             user.id,
-            user.display_name,
+            printable(&user.display_name),
             user.roles.join(", ")
         ),
         AdminReply::RoleGranted { user } => println!(
             "user {} ({}) now has roles [{}]",
             user.id,
-            user.display_name,
+            printable(&user.display_name),
             user.roles.join(", ")
         ),
         AdminReply::KeysRotated {
@@ -277,7 +277,7 @@ fn print_reply(reply: &AdminReply) {
         AdminReply::RoleRevoked { user } => println!(
             "user {} ({}) now has roles [{}]",
             user.id,
-            user.display_name,
+            printable(&user.display_name),
             user.roles.join(", ")
         ),
         AdminReply::Users { users } => {
@@ -302,6 +302,20 @@ fn print_reply(reply: &AdminReply) {
     }
 }
 
+/// `text` with its control characters escaped (`\u{1b}`, `\n`): a name from a phone, or stored
+/// before names were checked, can move a terminal's cursor or break a listing's lines.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// One line per user: id, name, roles, ways in, login, last login.
 fn print_user(listed: &UserListing) {
     let methods: Vec<&str> = listed
@@ -318,7 +332,7 @@ fn print_user(listed: &UserListing) {
     println!(
         "{}\t{}\troles [{}]\tways in [{}]\tlogin {}\tlast login {}",
         listed.user.id,
-        listed.user.display_name,
+        printable(&listed.user.display_name),
         listed.user.roles.join(", "),
         methods.join(", "),
         listed.login.as_deref().unwrap_or("-"),
@@ -329,6 +343,12 @@ fn print_user(listed: &UserListing) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_printed_without_their_control_characters() {
+        assert_eq!(printable("Ann \u{1b}[31mLee\n"), "Ann \\u{1b}[31mLee\\n");
+        assert_eq!(printable("会 Ann"), "会 Ann");
+    }
 
     /// The password is the first line, without its line break, and a read stops at the bound
     /// whatever the pipe holds.
