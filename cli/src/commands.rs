@@ -97,6 +97,11 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         StoreLocation::Embedded { data_dir } => Some(data_dir.clone()),
         StoreLocation::Redis(_) => None,
     };
+    // Before the store opens and the keys load: a data directory too deep for the socket is
+    // said at once, not after the start.
+    if let Some(data_dir) = &embedded_data_dir {
+        admin::socket_path(data_dir)?;
+    }
     let server = Server::build(settings, page_add_ons).await?;
     // Bound once the store is open: its lock says no other server uses this data directory.
     let admin_socket = match embedded_data_dir {

@@ -17,7 +17,7 @@ mod wire;
 
 pub use client::AdminClientError;
 pub use dispatch::Dispatcher;
-pub use server::{AdminSocket, AdminSocketError};
+pub use server::{AdminSocket, AdminSocketError, socket_path};
 pub use wire::{AdminReply, AdminRequest, UserListing};
 
 use meeteasy_auth::config::{self, Overrides, StoreLocation};
@@ -48,7 +48,7 @@ pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminRe
         other => other,
     };
     if let StoreLocation::Embedded { data_dir } = &location {
-        let socket = data_dir.join(server::SOCKET_FILE);
+        let socket = server::socket_path(data_dir)?;
         if let Some(stream) = client::connect(&socket).await? {
             return Ok(client::send(stream, &request).await?);
         }

@@ -44,6 +44,24 @@ pub enum AdminSocketError {
     NotASocket { path: PathBuf },
     #[error("cannot set up the admin socket {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error(
+        "the admin socket {path} would be {length} bytes long, and a socket's path holds at most {MAX_SOCKET_PATH}: use a shorter data directory"
+    )]
+    PathTooLong { path: PathBuf, length: usize },
+}
+
+/// The longest path a Unix socket takes on Linux (`sun_path` holds 108 bytes with its closing NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Where the admin socket of `data_dir` is, refused when its path is too long to be a socket's
+/// (the system would say only that a path must be shorter than `SUN_LEN`).
+pub fn socket_path(data_dir: &Path) -> Result<PathBuf, AdminSocketError> {
+    let path = data_dir.join(SOCKET_FILE);
+    let length = path.as_os_str().len();
+    if length > MAX_SOCKET_PATH {
+        return Err(AdminSocketError::PathTooLong { path, length });
+    }
+    Ok(path)
 }
 
 /// Why one connection got no answer, or a refusal; for the log.
@@ -99,7 +117,7 @@ impl AdminSocket {
     /// Binds `<data_dir>/admin.sock`, owner-only. A socket left by a server that crashed is
     /// replaced; one that answers belongs to a running server and is refused.
     pub async fn bind(data_dir: &Path) -> Result<AdminSocket, AdminSocketError> {
-        let path = data_dir.join(SOCKET_FILE);
+        let path = socket_path(data_dir)?;
         let io_error = |source| AdminSocketError::Io {
             path: path.clone(),
             source,

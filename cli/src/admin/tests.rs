@@ -339,3 +339,24 @@ async fn an_invite_links_to_the_origin_the_command_was_given() {
         }
     }
 }
+
+/// A data directory whose socket path a Unix socket cannot take is refused by name and length,
+/// by commands and by `serve` alike, instead of the system's "path must be shorter than SUN_LEN".
+#[tokio::test]
+async fn a_data_directory_too_deep_for_the_socket_is_refused_saying_why() {
+    let dir = TempDir::new().expect("temp dir");
+    let deep = dir.path().join("d".repeat(120));
+    match AdminSocket::bind(&deep).await {
+        Err(AdminSocketError::PathTooLong { length, .. }) => assert!(length > 107),
+        Err(other) => panic!("expected PathTooLong, got {other}"),
+        Ok(_) => panic!("bound a socket past the length a socket takes"),
+    }
+    let overrides = Overrides {
+        data_dir: Some(deep),
+        ..Overrides::default()
+    };
+    let refused = super::run(&overrides, add_ann()).await;
+    let said = refused.expect_err("refused").to_string();
+    assert!(said.contains("use a shorter data directory"), "{said}");
+    assert!(super::socket_path(dir.path()).is_ok());
+}
