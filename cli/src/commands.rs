@@ -185,19 +185,21 @@ pub async fn add_user(args: &AddUserArgs) -> Result<(), CommandError> {
     admin_command(&args.store, args.request(password)).await
 }
 
-/// Far more than any password; a read is bounded by it, whatever the pipe holds.
-const MAX_PASSWORD_BYTES: u64 = 4096;
+/// Far more than any password (the domain takes 1,024 characters, at most 4 bytes each); a read is
+/// bounded by it, whatever the pipe holds.
+const MAX_PASSWORD_BYTES: usize = 4096;
 
-/// The first line of `input` (without its line break), read no further than
-/// [`MAX_PASSWORD_BYTES`].
+/// The first line of `input` without its line break, of [`MAX_PASSWORD_BYTES`] at most: the read
+/// takes no more than that and a `\r\n`.
 fn first_line(input: impl BufRead) -> Result<Secret, CommandError> {
     let mut line = String::new();
-    let mut bounded = input.take(MAX_PASSWORD_BYTES + 1);
+    let mut bounded = input.take(MAX_PASSWORD_BYTES as u64 + 2);
     bounded.read_line(&mut line).map_err(CommandError::Stdin)?;
-    if line.len() as u64 > MAX_PASSWORD_BYTES {
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.len() > MAX_PASSWORD_BYTES {
         return Err(CommandError::PasswordTooLong);
     }
-    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+    Ok(Secret::new(password))
 }
 
 /// Runs an operator command where the store can take it (see [`admin::run`]) and prints what it did.
@@ -223,7 +225,9 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
         )),
         None => None,
     };
-    let reply = match admin::run(&args.overrides(), args.request()).await {
+    let overrides = args.overrides();
+    let request = args.request(config::configured_public_url(&overrides)?);
+    let reply = match admin::run(&overrides, request).await {
         Ok(reply) => reply,
         Err(error) => {
             // No invite, so no QR: the empty file just made would only mislead. Failing to remove
@@ -363,9 +367,12 @@ mod tests {
         let password = read(b"s3cret pass\r\nnext line\n").expect("read");
         assert_eq!(password.expose(), "s3cret pass");
         assert_eq!(read(b"").expect("read").expose(), "");
-        let at_bound = vec![b'x'; MAX_PASSWORD_BYTES as usize];
-        assert!(read(&at_bound).is_ok());
-        let too_long = vec![b'x'; MAX_PASSWORD_BYTES as usize + 1];
+        // 1,365 three-byte characters and one more byte: the bound exactly, with its line break.
+        let mut at_bound = "会".repeat(MAX_PASSWORD_BYTES / 3).into_bytes();
+        at_bound.extend(b"x\r\n");
+        let password = read(&at_bound).expect("read");
+        assert_eq!(password.expose().len(), MAX_PASSWORD_BYTES);
+        let too_long = vec![b'x'; MAX_PASSWORD_BYTES + 1];
         assert!(matches!(
             read(&too_long),
             Err(CommandError::PasswordTooLong)

@@ -48,12 +48,13 @@ impl InviteArgs {
         }
     }
 
-    pub fn request(&self) -> AdminRequest {
-        // The configured origin is filled in by `admin::run`, which reads the config file.
+    /// The invite, its link on `public_url` (this command's, from the flag, the environment or its
+    /// config file), else on the one a running server was given.
+    pub fn request(&self, public_url: Option<String>) -> AdminRequest {
         AdminRequest::Invite {
             role: self.role,
             expires_in: self.expires_in,
-            public_url: None,
+            public_url,
         }
     }
 }

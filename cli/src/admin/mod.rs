@@ -33,20 +33,6 @@ pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminRe
     // Checked whichever way the request goes: over the socket the server seals with its own, but
     // a key given here that cannot be read or is not a key is a mistake to say, not to skip.
     let key_encryption_key = config::key_encryption_key(overrides)?;
-    let configured_url = config::configured_public_url(overrides)?;
-    // An invite's link takes the origin this command was given, over a running server's own.
-    let request = match request {
-        AdminRequest::Invite {
-            role,
-            expires_in,
-            public_url: None,
-        } => AdminRequest::Invite {
-            role,
-            expires_in,
-            public_url: configured_url.clone(),
-        },
-        other => other,
-    };
     if let StoreLocation::Embedded { data_dir } = &location {
         let socket = server::socket_path(data_dir)?;
         if let Some(stream) = client::connect(&socket).await? {
@@ -60,6 +46,7 @@ pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminRe
         }
         Err(error) => return Err(error.into()),
     };
+    let configured_url = config::configured_public_url(overrides)?;
     let dispatcher = Dispatcher::new(Admin::new(store), key_encryption_key, configured_url);
     Ok(dispatcher.run(request).await?)
 }
