@@ -15,7 +15,10 @@ use tokio::sync::watch;
 use crate::config::{AppSettings, Overrides, Settings};
 use crate::metrics::Metrics;
 use crate::store::embedded::EmbeddedStore;
-use crate::store::{Lifetime, Store, StoreError, Subscription, WindowCount, record_name};
+use crate::store::{
+    Lifetime, Outcome, Step, Store, StoreError, Subscription, WindowCount, record_name,
+    run_steps_in_turn,
+};
 use crate::wechat::{WeChat, WeChatError, WeChatSession};
 
 use super::AuthService;
@@ -53,6 +56,11 @@ struct Planned {
     fault: Fault,
 }
 
+tokio::task_local! {
+    /// Set while a batch's steps run (one by one here, so that faults reach each of them).
+    static IN_BATCH: bool;
+}
+
 /// A real embedded store, with faults injected into chosen calls: each planned fault hits the next
 /// call of its kind on its key, once.
 pub struct FaultyStore {
@@ -61,6 +69,9 @@ pub struct FaultyStore {
     interleaved: Mutex<Vec<(Calls, String, Interleaved)>>,
     /// The key of every write call, in order.
     written: Mutex<Vec<String>>,
+    /// The key of every read made on its own, not as a step of a batch: a round trip of its own
+    /// on a backend that batches.
+    lone_reads: Mutex<Vec<String>>,
     _dir: TempDir,
 }
 
@@ -73,6 +84,7 @@ impl FaultyStore {
             plan: Mutex::new(VecDeque::new()),
             interleaved: Mutex::new(Vec::new()),
             written: Mutex::new(Vec::new()),
+            lone_reads: Mutex::new(Vec::new()),
             _dir: dir,
         })
     }
@@ -96,6 +108,14 @@ impl FaultyStore {
     /// The key of every write call so far, in order.
     pub fn written_keys(&self) -> Vec<String> {
         self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The key of every read made on its own (not in a batch) so far, in order.
+    pub fn lone_reads(&self) -> Vec<String> {
+        self.lone_reads
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -177,6 +197,12 @@ impl FaultyStore {
 #[async_trait]
 impl Store for FaultyStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if !IN_BATCH.try_with(|in_batch| *in_batch).unwrap_or(false) {
+            self.lone_reads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(key.to_owned());
+        }
         self.faulty(Calls::Read, key, self.inner.get(key)).await
     }
 
@@ -237,6 +263,10 @@ impl Store for FaultyStore {
 
     async fn claim_slot(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError> {
         self.inner.claim_slot(key, lifetime).await
+    }
+
+    async fn batch(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        IN_BATCH.scope(true, run_steps_in_turn(self, steps)).await
     }
 
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {

@@ -204,14 +204,14 @@ impl AuthService {
         }
     }
 
-    /// Hands the console its token. The answer is made first; then one batch writes the console's
-    /// session and moves the scene from the `Confirmed` record this poll read to `Delivered` by
-    /// compare-and-swap (a [`Condition`]), so of concurrent polls exactly one delivers (`None` for
-    /// the others: they read again and find it delivered). They all name the session alike, so
-    /// they write that one session, never one of their own. A failure before the swap leaves the
-    /// scene confirmed for the next poll; an answer lost after it (a store whose reply never came,
-    /// a console that gave up on the connection) is collected again by the same poll token for
-    /// `delivered_scene_ttl`. Nothing a phone saw succeed is lost on the way.
+    /// Hands the console its token. The token is signed first; then one batch writes the console's
+    /// session, moves the scene from the `Confirmed` record this poll read to `Delivered` by
+    /// compare-and-swap (a [`Condition`]) and reads the user, so of concurrent polls exactly one
+    /// delivers (`None` for the others: they read again and find it delivered). They all name the
+    /// session alike, so they write that one session, never one of their own. A failure before
+    /// the swap leaves the scene confirmed for the next poll; an answer lost after it (a store
+    /// whose reply never came, a console that gave up on the connection) is collected again by the
+    /// same poll token for `delivered_scene_ttl`. Nothing a phone saw succeed is lost on the way.
     async fn deliver(
         &self,
         scene: &str,
@@ -220,38 +220,33 @@ impl AuthService {
         confirmed: &SceneRecord,
         user_id: &str,
     ) -> Result<Option<IsLoginResponse>, AuthError> {
-        let user = self.user(user_id).await?;
-        // Confirmed by an organizer, who may have been taken off the team since.
-        self.may_hold(&user, Audience::Console)
-            .map_err(refused_delivery)?;
         let lifetime = self.settings.lifetimes.console_token;
         let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
         let now = unix_now();
         let claims = tokens::new_session(
             self.issuer(),
-            &user.id,
+            user_id,
             derived_token(SESSION_OF_DELIVERY, &delivery),
             Audience::Console,
             &["wechat", "scan"],
             now,
             now + lifetime.as_secs(),
         );
-        let answer = self.console_answer(&claims, lifetime.as_secs(), &user)?;
-        let session = claims.clone();
+        let access_token = tokens::sign(&self.keys.ring(), &claims)?;
         let grace = self.settings.lifetimes.delivered_scene;
-        let delivered = console_side::delivered(confirmed, claims, unix_now() + grace.as_secs());
+        let delivered = console_side::delivered(confirmed, claims.clone(), now + grace.as_secs());
         let move_to_delivered = Condition {
             key: store_keys::scene(scene),
             expected: confirmed_bytes.to_vec(),
             new: records::encode(&delivered)?,
             lifetime: Lifetime::For(grace),
         };
-        // The user is read again in the batch that writes the session, as for any console session
-        // (see `AuthService::open_session`).
-        let user_key = store_keys::user(&user.id);
+        // The user is read in the batch that writes the session, as for any console session (see
+        // `AuthService::open_session`), not in a round trip of its own before it.
+        let user_key = store_keys::user(user_id);
         let opened = self
             .record_console_session(
-                &session,
+                &claims,
                 confirmed,
                 Claim::Swap(&move_to_delivered),
                 Some(&user_key),
@@ -260,13 +255,20 @@ impl AuthService {
         if !opened.made {
             return Ok(None);
         }
-        self.user_as_read(&session, &opened, AuthError::SceneExpired)
+        // Confirmed by an organizer, who may have been taken off the team since: then the session
+        // just written is ended at once, and the console is told why.
+        let user = self
+            .user_as_read(&claims, &opened, AuthError::SceneExpired)
             .await
             .map_err(refused_delivery)?;
         // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
         // uncounted (a rare undercount, where counting again on redelivery would double-count).
         self.metrics.count_login(LoginMethod::Scan);
-        Ok(Some(answer))
+        Ok(Some(console_answer(
+            access_token,
+            lifetime.as_secs(),
+            &user,
+        )))
     }
 
     /// The delivered session once more, for the poll token that already had it (its earlier
@@ -283,12 +285,18 @@ impl AuthService {
             return Err(AuthError::SceneExpired);
         }
         // Nothing to claim: the session is this poll token's, and written again should the first
-        // delivery have stopped before it.
-        let _opened = self
-            .record_console_session(claims, scene, Claim::Any, None)
+        // delivery have stopped before it; its user is read in the same batch.
+        let user_key = store_keys::user(&claims.sub);
+        let opened = self
+            .record_console_session(claims, scene, Claim::Any, Some(&user_key))
             .await?;
-        let user = self.user(&claims.sub).await?;
-        self.console_answer(claims, claims.exp.saturating_sub(unix_now()), &user)
+        let user = self
+            .user_as_read(claims, &opened, AuthError::SceneExpired)
+            .await
+            .map_err(refused_delivery)?;
+        let access_token = tokens::sign(&self.keys.ring(), claims)?;
+        let expires_in = claims.exp.saturating_sub(unix_now());
+        Ok(console_answer(access_token, expires_in, &user))
     }
 
     /// The console's session takes its scene's device name (if the console gave one) and address
@@ -310,19 +318,14 @@ impl AuthService {
         )
         .await
     }
+}
 
-    fn console_answer(
-        &self,
-        claims: &Claims,
-        expires_in: u64,
-        user: &UserRecord,
-    ) -> Result<IsLoginResponse, AuthError> {
-        Ok(IsLoginResponse::Confirmed {
-            access_token: tokens::sign(&self.keys.ring(), claims)?,
-            token_type: BEARER.to_owned(),
-            expires_in,
-            user: user.to_wire(),
-        })
+fn console_answer(access_token: String, expires_in: u64, user: &UserRecord) -> IsLoginResponse {
+    IsLoginResponse::Confirmed {
+        access_token,
+        token_type: BEARER.to_owned(),
+        expires_in,
+        user: user.to_wire(),
     }
 }
 
