@@ -261,7 +261,7 @@ fn print_reply(reply: &AdminReply) {
             printable(&user.display_name),
             user.roles.join(", ")
         ),
-        AdminReply::RoleGranted { user } => println!(
+        AdminReply::RoleGranted { user } | AdminReply::RoleRevoked { user } => println!(
             "user {} ({}) now has roles [{}]",
             user.id,
             printable(&user.display_name),
@@ -283,12 +283,6 @@ fn print_reply(reply: &AdminReply) {
                 );
             }
         }
-        AdminReply::RoleRevoked { user } => println!(
-            "user {} ({}) now has roles [{}]",
-            user.id,
-            printable(&user.display_name),
-            user.roles.join(", ")
-        ),
         AdminReply::Users { users } => {
             for listed in users {
                 print_user(listed);

@@ -87,16 +87,16 @@ pub struct RevokeRoleArgs {
     pub store: StoreArgs,
     /// The user's login (email or phone) or id.
     pub user: String,
-    /// Taking `organizer` takes `admin` too and ends the user's console sessions at once.
-    #[arg(value_parser = team_role())]
-    pub role: TeamRole,
+    /// The role to take, as it was granted. Taking `organizer` takes `admin` too and ends the
+    /// user's console sessions at once.
+    pub role: String,
 }
 
 impl RevokeRoleArgs {
     pub fn request(&self) -> AdminRequest {
         AdminRequest::RevokeRole {
             user: self.user.clone(),
-            role: self.role,
+            role: self.role.clone(),
         }
     }
 }

@@ -69,7 +69,10 @@ impl Dispatcher {
                 })
             }
             AdminRequest::RevokeRole { user, role } => {
-                let user = self.admin.revoke_role(&UserRef::parse(&user), role).await?;
+                let user = self
+                    .admin
+                    .revoke_role(&UserRef::parse(&user), &role)
+                    .await?;
                 Ok(AdminReply::RoleRevoked { user })
             }
             AdminRequest::ListUsers => {

@@ -35,7 +35,7 @@ pub enum AdminRequest {
     RevokeRole {
         /// A login (email or phone) or a user id.
         user: String,
-        role: TeamRole,
+        role: String,
     },
     ListUsers,
     ShowUser {

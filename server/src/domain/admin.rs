@@ -48,10 +48,6 @@ pub struct Admin {
     store: Arc<dyn Store>,
 }
 
-fn no_user(who: &UserRef) -> AuthError {
-    AuthError::InvalidRequest(format!("user: no user {who:?}"))
-}
-
 impl Admin {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
@@ -83,21 +79,25 @@ impl Admin {
 
     /// Takes `role` from a user. Taking `organizer` takes `admin` too (an admin is always an
     /// organizer) and ends the user's console sessions at once; taking the last admin's role is
-    /// refused with [`AuthError::LastAdmin`].
-    pub async fn revoke_role(&self, who: &UserRef, role: TeamRole) -> Result<User, AuthError> {
+    /// refused with [`AuthError::LastAdmin`]. Any other role granted is taken as it was given.
+    pub async fn revoke_role(&self, who: &UserRef, role: &str) -> Result<User, AuthError> {
         let store = self.store.as_ref();
-        let user = self.find(who).await?;
-        let demotion = match role {
+        let Some(team_role) = TeamRole::parse(role.trim()) else {
+            let after = users::take_other_role(store, who, role).await?;
+            return Ok(after.to_wire());
+        };
+        let user = users::find_named(store, who).await?;
+        let demotion = match team_role {
             TeamRole::Organizer => Demotion::Team,
             TeamRole::Admin => Demotion::Admin,
         };
         let (after, ended) = team::demote(store, &user.id, demotion).await?;
-        let after = after.ok_or_else(|| no_user(who))?;
+        let after = after.ok_or_else(|| users::no_user(who))?;
         tracing::info!(
             team_event = "role_revoked",
             actor = %TeamActor::Operator,
             user = %after.id,
-            role = role.as_str(),
+            role = team_role.as_str(),
             console_sessions_ended = ended,
             "team change"
         );
@@ -134,14 +134,14 @@ impl Admin {
 
     /// One user, by id or login.
     pub async fn show_user(&self, who: &UserRef) -> Result<UserSummary, AuthError> {
-        let user = self.find(who).await?;
+        let user = users::find_named(self.store.as_ref(), who).await?;
         self.summary(user).await
     }
 
     /// Ends every live session of the user (console, H5, mini program, and what derives from
     /// them); returns how many ended.
     pub async fn end_user_sessions(&self, who: &UserRef) -> Result<u64, AuthError> {
-        let user = self.find(who).await?;
+        let user = users::find_named(self.store.as_ref(), who).await?;
         Ok(
             sessions::end_user_sessions(self.store.as_ref(), &user.id, &sessions::EVERY_CLIENT)
                 .await?,
@@ -174,12 +174,6 @@ impl Admin {
             code,
             link,
         })
-    }
-
-    async fn find(&self, who: &UserRef) -> Result<UserRecord, AuthError> {
-        users::find(self.store.as_ref(), who)
-            .await?
-            .ok_or_else(|| no_user(who))
     }
 
     async fn summary(&self, user: UserRecord) -> Result<UserSummary, AuthError> {
@@ -295,14 +289,14 @@ mod tests {
         let h5 = session(store.as_ref(), &pat, Audience::H5, 'h').await;
 
         let after = admin
-            .revoke_role(&UserRef::Id(pat.id.clone()), TeamRole::Organizer)
+            .revoke_role(&UserRef::Id(pat.id.clone()), "organizer")
             .await
             .unwrap();
         assert!(after.roles.is_empty());
         assert!(is_revoked(store.as_ref(), &pat.id, &console).await.unwrap());
         assert!(!is_revoked(store.as_ref(), &pat.id, &h5).await.unwrap());
 
-        for role in [TeamRole::Admin, TeamRole::Organizer] {
+        for role in ["admin", " organizer "] {
             assert!(matches!(
                 admin.revoke_role(&UserRef::Id(ann.id.clone()), role).await,
                 Err(AuthError::LastAdmin)
@@ -327,6 +321,31 @@ mod tests {
             "the H5 session was left"
         );
         assert!(is_revoked(store.as_ref(), &pat.id, &h5).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_role_other_than_the_team_s_is_taken_as_it_was_given() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        let pat = add(&admin, "pat@example.org", "Pat", &["organizer", "speaker"]).await;
+        let console = session(store.as_ref(), &pat, Audience::Console, 'c').await;
+        let pat_ref = UserRef::Id(pat.id.clone());
+
+        let after = admin.revoke_role(&pat_ref, " speaker ").await.unwrap();
+        assert_eq!(after.roles, ["organizer"]);
+        assert!(!is_revoked(store.as_ref(), &pat.id, &console).await.unwrap());
+        let again = admin.revoke_role(&pat_ref, "speaker").await.unwrap();
+        assert_eq!(again.roles, ["organizer"], "not held: nothing to take");
+        assert!(matches!(
+            admin.revoke_role(&pat_ref, "speaker!").await,
+            Err(AuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            admin
+                .revoke_role(&UserRef::Id("nobody".into()), "speaker")
+                .await,
+            Err(AuthError::InvalidRequest(_))
+        ));
     }
 
     #[tokio::test]

@@ -395,8 +395,8 @@ pub(super) async fn password_user_ids(store: &dyn Store) -> Result<Vec<String>, 
         .unwrap_or_default())
 }
 
-/// The roles granting `role` gives, checked: an admin is always an organizer too.
-fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
+/// `role` trimmed, if it is a role's name at all.
+fn checked_role(role: &str) -> Result<&str, AuthError> {
     let role = role.trim();
     if role.is_empty()
         || role.len() > 64
@@ -408,6 +408,12 @@ fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
             "role: must be 1 to 64 of [A-Za-z0-9_-]".into(),
         ));
     }
+    Ok(role)
+}
+
+/// The roles granting `role` gives, checked: an admin is always an organizer too.
+fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
+    let role = checked_role(role)?;
     Ok(if role == ADMIN_ROLE {
         vec![ORGANIZER_ROLE, ADMIN_ROLE]
     } else {
@@ -418,9 +424,7 @@ fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
 /// Adds `role` to a user (a no-op when they have it).
 pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserRecord, AuthError> {
     let adds = roles_of(role)?;
-    let user = find(store, who)
-        .await?
-        .ok_or_else(|| AuthError::InvalidRequest(format!("user: no user {who:?}")))?;
+    let user = find_named(store, who).await?;
     update(store, &user.id, |next| {
         for role in &adds {
             if !next.has_role(role) {
@@ -429,6 +433,30 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
         }
     })
     .await
+}
+
+/// Takes a role other than the team's (see `team::demote` for those) from a user (a no-op when
+/// they do not have it).
+pub async fn take_other_role(
+    store: &dyn Store,
+    who: &UserRef,
+    role: &str,
+) -> Result<UserRecord, AuthError> {
+    let taken = checked_role(role)?;
+    let user = find_named(store, who).await?;
+    update(store, &user.id, |next| {
+        next.roles.retain(|held| held != taken)
+    })
+    .await
+}
+
+/// The user `who` names, or an error naming them.
+pub(super) async fn find_named(store: &dyn Store, who: &UserRef) -> Result<UserRecord, AuthError> {
+    find(store, who).await?.ok_or_else(|| no_user(who))
+}
+
+pub(super) fn no_user(who: &UserRef) -> AuthError {
+    AuthError::InvalidRequest(format!("user: no user {who:?}"))
 }
 
 #[cfg(test)]

@@ -150,6 +150,14 @@ async fn team_commands_work_while_serving(
         &grant(binary, store_args, "organizer").await,
         "now has roles [organizer]",
     );
+    // A role of the deployment's own is taken as it was given.
+    assert_succeeded(
+        &grant(binary, store_args, "speaker").await,
+        "now has roles [organizer, speaker]",
+    );
+    let taken = ["users", "revoke-role", "ann@example.org", "speaker"];
+    let taken = command(binary, &taken, store_args).await;
+    assert_succeeded(&taken, "now has roles [organizer]");
 }
 
 fn mode_of(path: &Path) -> u32 {
