@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
@@ -182,9 +182,7 @@ async fn run(bench: &Bench) -> Result<()> {
         "Against the seed's 5-second polling (about 2.5 s on average from confirm to console), the \
          long-poll's p50 is {e} times faster on the embedded store and {r} times on Redis."
     );
-    if !missed.is_empty() {
-        bail!("targets MISSED: {missed}");
-    }
+    ensure!(missed.is_empty(), "targets MISSED: {missed}");
     Ok(())
 }
 
@@ -204,14 +202,13 @@ async fn measure(bench: &Bench, store: &str, on: Option<&PinnedRedis>) -> Result
     let exchange = bench.exchange_rate(at, &pids).await?;
     progress!("{store}: token verifications per second");
     let verify = bench.verify_rate(at, &pids, &phone).await?;
-    let rates = [islogin, exchange, verify];
     drop(server);
     progress!("{store}: {waiters} consoles waiting at once (fresh server)");
     let (server, phone) = bench.start(url.as_deref()).await?;
     let waiting = bench.many_waiting(&server, &phone).await?;
     Ok(Measured {
         latency,
-        rates,
+        rates: [islogin, exchange, verify],
         waiting,
     })
 }
