@@ -194,6 +194,13 @@ fn store_from(overrides: &Overrides, file: &FileConfig) -> Result<StoreLocation,
             .clone()
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("meeteasy-data"));
+        // Said rather than refused: `--store embedded` over a production config file is a way to
+        // try something locally.
+        if file.redis.is_some() {
+            tracing::warn!(
+                "the config file's [redis] table is ignored: the store is embedded (set `store` to a redis URL to use it)"
+            );
+        }
         Ok(StoreLocation::Embedded { data_dir })
     } else if redis_url::is_redis(store) {
         redis_url::redis_settings(store, file.redis.as_ref()).map(StoreLocation::Redis)

@@ -369,6 +369,33 @@ async fn a_tls_certificate_that_cannot_be_read_stops_the_start_before_it_listens
     assert!(!output.contains("listening"), "{output}");
 }
 
+/// A `[redis]` table with the embedded store (the `store` line forgotten, or `--store embedded` over
+/// a production config file) is said, not silently ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_table_beside_the_embedded_store_is_said_to_be_ignored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("meeteasy.toml");
+    std::fs::write(
+        &config,
+        "[redis]
+wait_replicas = 1
+",
+    )
+    .expect("writes the config");
+    let mut list = auth_command(&auth_binary());
+    list.args(["users", "list", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"));
+    let listed = run_with_stdin(list, "").await;
+    let output = String::from_utf8_lossy(&listed.stderr) + String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{output}");
+    assert!(
+        output.contains("[redis] table is ignored: the store is embedded"),
+        "{output}"
+    );
+}
+
 /// `users add --password-stdin` at a terminal would show the password as it is typed: it refuses
 /// and says how to pipe one. The terminal is a pseudo-terminal `script` (util-linux) gives it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
