@@ -56,6 +56,10 @@ pub enum CommandError {
         "the database {path} is in use, but no server answers on its admin socket: if a server is starting or stopping, try again in a moment"
     )]
     LockedWithoutAdminSocket { path: std::path::PathBuf },
+    #[error(
+        "there is no store at {path}: no server or command has used this data directory yet (is --data-dir right?)"
+    )]
+    NoStore { path: std::path::PathBuf },
     #[cfg(feature = "dev-tools")]
     #[error("cannot start dev mode: {0}")]
     DevMode(std::io::Error),

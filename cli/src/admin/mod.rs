@@ -23,7 +23,7 @@ pub use wire::{AdminReply, AdminRequest, UserListing};
 use meeteasy_auth::config::{self, Overrides, StoreLocation};
 use meeteasy_auth::domain::Admin;
 use meeteasy_auth::server::{StartError, open_store};
-use meeteasy_auth::store::embedded::EmbeddedOpenError;
+use meeteasy_auth::store::embedded::{DATABASE_FILE, EmbeddedOpenError};
 
 use crate::commands::CommandError;
 
@@ -37,6 +37,13 @@ pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminRe
         let socket = server::socket_path(data_dir)?;
         if let Some(stream) = client::connect(&socket).await? {
             return Ok(client::send(stream, &request).await?);
+        }
+        let database = data_dir.join(DATABASE_FILE);
+        if !database.exists() {
+            if !request.may_start_a_store() {
+                return Err(CommandError::NoStore { path: database });
+            }
+            tracing::warn!(path = %database.display(), "no store here yet: making a new one");
         }
     }
     let store = match open_store(&location).await {

@@ -55,6 +55,23 @@ pub enum AdminRequest {
     },
 }
 
+impl AdminRequest {
+    /// Whether the command may be the first to use a data directory: one that only reads or
+    /// changes what is there finds nothing in a new one, most likely a mistyped `--data-dir`.
+    pub fn may_start_a_store(&self) -> bool {
+        match self {
+            AdminRequest::AddUser { .. }
+            | AdminRequest::RotateKeys { .. }
+            | AdminRequest::Invite { .. } => true,
+            AdminRequest::Grant { .. }
+            | AdminRequest::RevokeRole { .. }
+            | AdminRequest::ListUsers
+            | AdminRequest::ShowUser { .. }
+            | AdminRequest::EndSessions { .. } => false,
+        }
+    }
+}
+
 /// What a command did, one variant per command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]

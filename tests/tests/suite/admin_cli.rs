@@ -382,18 +382,57 @@ wait_replicas = 1
 ",
     )
     .expect("writes the config");
-    let mut list = auth_command(&auth_binary());
-    list.args(["users", "list", "--config"])
+    let mut rotate = auth_command(&auth_binary());
+    rotate
+        .args(["keys", "rotate", "--config"])
         .arg(&config)
         .arg("--data-dir")
         .arg(dir.path().join("data"));
-    let listed = run_with_stdin(list, "").await;
-    let output = String::from_utf8_lossy(&listed.stderr) + String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.status.success(), "{output}");
+    let rotated = run_with_stdin(rotate, "").await;
+    let output =
+        String::from_utf8_lossy(&rotated.stderr) + String::from_utf8_lossy(&rotated.stdout);
+    assert!(rotated.status.success(), "{output}");
     assert!(
         output.contains("[redis] table is ignored: the store is embedded"),
         "{output}"
     );
+}
+
+/// A command that only reads or changes what a store holds, given a data directory no server or
+/// command has used (a mistyped `--data-dir`), says so and makes nothing there; one that may be
+/// the first (`users add`, `keys rotate`, `invite`) makes the store and says that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_never_used_is_refused_by_commands_that_need_a_store() {
+    let binary = auth_binary();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("mistyped");
+    let store_args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
+    for refused in [
+        &["users", "list"][..],
+        &["users", "show", "ann@example.org"],
+        &["users", "grant", "ann@example.org", "organizer"],
+        &["users", "revoke-role", "ann@example.org", "organizer"],
+        &["sessions", "revoke", "--user", "ann@example.org"],
+    ] {
+        let output = command(&binary, refused, &store_args).await;
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{refused:?}: {said}");
+        assert!(
+            said.contains("no server or command has used this data directory yet"),
+            "{refused:?}: {said}"
+        );
+        assert!(
+            !data_dir.exists(),
+            "{refused:?} made {}",
+            data_dir.display()
+        );
+    }
+    let added = add_ann(&binary, &store_args).await;
+    assert_succeeded(&added, "added user");
+    let said = String::from_utf8_lossy(&added.stdout) + String::from_utf8_lossy(&added.stderr);
+    assert!(said.contains("making a new one"), "{said}");
+    let listed = command(&binary, &["users", "list"], &store_args).await;
+    assert_succeeded(&listed, "ann@example.org");
 }
 
 /// `users add --password-stdin` at a terminal would show the password as it is typed: it refuses
