@@ -22,6 +22,11 @@ fn command(data_dir: &Path) -> Command {
     command
 }
 
+/// How long a command may run: a start that should have been refused but serves instead fails its
+/// test, rather than hanging it.
+const COMMAND_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `command` to its end with `stdin` as its input, within [`COMMAND_LIMIT`].
 fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
     let mut child = command
         .stdin(Stdio::piped())
@@ -35,7 +40,34 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
         .expect("stdin")
         .write_all(stdin.as_bytes())
         .expect("stdin written");
-    child.wait_with_output().expect("the binary exits")
+    // Read aside, so that a child writing more than a pipe holds is not stopped by it.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let stdout = std::thread::spawn(move || read_all(&mut stdout));
+    let stderr = std::thread::spawn(move || read_all(&mut stderr));
+    let deadline = Instant::now() + COMMAND_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still ran after {COMMAND_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
+    }
+}
+
+fn read_all(pipe: &mut impl std::io::Read) -> Vec<u8> {
+    let mut read = Vec::new();
+    pipe.read_to_end(&mut read).expect("the pipe reads");
+    read
 }
 
 /// `users add` with the password on standard input, as an operator types it.
@@ -90,14 +122,17 @@ impl Served {
                 kept.lock().expect("log lock").push(line);
             }
         });
+        // Held before the wait, so that a start that never logs its address is stopped too.
+        let mut served = Served {
+            child,
+            base_url: String::new(),
+            log,
+        };
         let addr = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("serve logs its address");
-        Served {
-            child,
-            base_url: format!("http://{addr}"),
-            log,
-        }
+        served.base_url = format!("http://{addr}");
+        served
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
@@ -147,7 +182,11 @@ fn request(
         .expect("runtime");
     runtime.block_on(async {
         meeteasy_auth::wechat::client::install_tls_provider();
-        let mut request = reqwest::Client::new().request(method, url);
+        let client = reqwest::Client::builder()
+            .timeout(COMMAND_LIMIT)
+            .build()
+            .expect("a client");
+        let mut request = client.request(method, url);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -180,7 +219,7 @@ fn users_added_and_granted_on_the_command_line_log_in_to_the_server() {
 
     let mut grant = command(dir.path());
     grant.args(["users", "grant", "ann@example.org", "organizer"]);
-    let granted = grant.output().expect("grant runs");
+    let granted = run_with_stdin(grant, "");
     assert!(
         granted.status.success(),
         "{}",
@@ -256,7 +295,7 @@ fn refusal(dir: &Path, config: &str, args: &[&str]) -> String {
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&file)
         .args(args);
-    let output = serve.output().expect("serve runs");
+    let output = run_with_stdin(serve, "");
     assert!(!output.status.success(), "bad config must stop the start");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -388,7 +427,7 @@ fn the_log_never_holds_a_ticket_a_token_a_poll_token_or_a_password() {
 fn rotate_keys(dir: &Path) -> Output {
     let mut rotate = command(dir);
     rotate.args(["keys", "rotate"]);
-    rotate.output().expect("keys rotate runs")
+    run_with_stdin(rotate, "")
 }
 
 fn reported_kids(output: &Output) -> Vec<String> {
@@ -465,7 +504,7 @@ fn keys_rotated_on_the_command_line_are_the_keys_the_server_publishes() {
 
     let mut compromised = command(dir.path());
     compromised.args(["keys", "rotate", "--compromised"]);
-    let replaced = compromised.output().expect("keys rotate runs");
+    let replaced = run_with_stdin(compromised, "");
     assert!(replaced.status.success());
     let fresh = reported_kids(&replaced);
     assert_eq!(fresh.len(), 2, "a new current and next key only: {fresh:?}");
@@ -492,7 +531,7 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
     sealing
         .env("MEETEASY_KEY_ENCRYPTION_KEY", KEK)
         .args(["keys", "rotate"]);
-    let sealed = sealing.output().expect("keys rotate runs");
+    let sealed = run_with_stdin(sealing, "");
     assert!(
         sealed.status.success(),
         "{}",
@@ -509,7 +548,7 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
 
     let mut without = command(&data_dir);
     without.args(["serve", "--dev", "--listen", "127.0.0.1:0"]);
-    let refused = without.output().expect("serve runs");
+    let refused = run_with_stdin(without, "");
     assert!(!refused.status.success(), "served keys it cannot open");
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("no key-encryption key"), "{message}");
@@ -519,7 +558,7 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
     from_file
         .args(["keys", "rotate", "--key-encryption-key-file"])
         .arg(&key_file);
-    let rotated = from_file.output().expect("keys rotate runs");
+    let rotated = run_with_stdin(from_file, "");
     assert!(
         rotated.status.success(),
         "{}",
@@ -530,7 +569,7 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
     malformed
         .env("MEETEASY_KEY_ENCRYPTION_KEY", "not-a-key")
         .args(["keys", "rotate"]);
-    let message = String::from_utf8_lossy(&malformed.output().expect("runs").stderr).into_owned();
+    let message = String::from_utf8_lossy(&run_with_stdin(malformed, "").stderr).into_owned();
     assert!(
         message.contains("MEETEASY_KEY_ENCRYPTION_KEY") && message.contains("base64"),
         "{message}"
@@ -544,7 +583,7 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
     both.env("MEETEASY_KEY_ENCRYPTION_KEY", KEK)
         .env("MEETEASY_KEY_ENCRYPTION_KEY_FILE", &key_file)
         .args(["keys", "rotate"]);
-    let message = String::from_utf8_lossy(&both.output().expect("runs").stderr).into_owned();
+    let message = String::from_utf8_lossy(&run_with_stdin(both, "").stderr).into_owned();
     assert!(message.contains("not both"), "{message}");
     assert!(
         !message.contains(KEK),
@@ -554,7 +593,7 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
     // Starting over without the key drops the sealing (the documented way to), and says so.
     let mut dropped = command(&data_dir);
     dropped.args(["keys", "rotate", "--compromised"]);
-    let dropped = dropped.output().expect("keys rotate runs");
+    let dropped = run_with_stdin(dropped, "");
     // A command's log lines go to standard output, with what it prints.
     let message =
         String::from_utf8_lossy(&dropped.stdout) + String::from_utf8_lossy(&dropped.stderr);
@@ -569,11 +608,11 @@ fn a_key_encryption_key_seals_the_store_and_a_server_without_it_is_refused() {
 fn the_server_allocates_with_jemalloc_returning_freed_pages_at_once() {
     // jemalloc prints its options at exit when asked; a wrong symbol name or layout for the
     // built-in options would leave its defaults (10 s decay) in force without a word.
-    let output = Command::new(BIN)
+    let mut version = Command::new(BIN);
+    version
         .arg("--version")
-        .env("_RJEM_MALLOC_CONF", "stats_print:true")
-        .output()
-        .expect("meeteasy-auth runs");
+        .env("_RJEM_MALLOC_CONF", "stats_print:true");
+    let output = run_with_stdin(version, "");
     assert!(output.status.success());
     let stats = String::from_utf8_lossy(&output.stderr);
     for option in [

@@ -161,22 +161,24 @@ mod tests {
                 ),
             )
             .expect("bus config");
-            let mut daemon = Command::new("dbus-daemon")
+            let daemon = Command::new("dbus-daemon")
                 .arg(format!("--config-file={}", config.display()))
                 .args(["--nofork", "--print-address=1"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("dbus-daemon on PATH (apt-get install dbus)");
-            let mut address = String::new();
-            BufReader::new(daemon.stdout.take().expect("stdout"))
-                .read_line(&mut address)
-                .expect("the bus address");
-            Self {
+            // Held before its address is read, so that a daemon failing there is stopped too.
+            let mut bus = Self {
                 daemon,
-                address: address.trim().to_owned(),
+                address: String::new(),
                 _dir: dir,
-            }
+            };
+            BufReader::new(bus.daemon.stdout.take().expect("stdout"))
+                .read_line(&mut bus.address)
+                .expect("the bus address");
+            bus.address = bus.address.trim().to_owned();
+            bus
         }
 
         /// Connects, failing the test rather than hanging it when the bus does not answer.

@@ -182,8 +182,8 @@ mod tests {
 
     #[test]
     fn saves_and_reloads_and_refuses_plain_http_to_remote_hosts() {
-        let dir = std::env::temp_dir().join(format!("meeteasy-prefs-{}", std::process::id()));
-        let file = PreferencesFile::in_dir(&dir);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = PreferencesFile::in_dir(dir.path());
         let saved = file.save("https://auth.example.com/", Language::SimplifiedChinese);
         assert!(saved.is_ok());
         let refused = file.save("http://auth.example.com", Language::English);
@@ -197,7 +197,6 @@ mod tests {
             Some("https://auth.example.com")
         );
         assert_eq!(stored.language, Some(Language::SimplifiedChinese));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -50,14 +50,36 @@ pub fn console_binary() -> PathBuf {
 
 /// A headless desktop session: display, session bus and unlocked keyring, all private to one test.
 pub struct Desktop {
+    // Fields drop in their order: the keyring and the bus before the display, all before the
+    // directory they use goes.
+    _keyring: Daemon,
+    _bus: Daemon,
+    _xvfb: Daemon,
     dir: TempDir,
     display: String,
     bus_address: String,
-    xvfb: Child,
-    bus: Child,
-    keyring: Child,
     /// Released last, once the processes above are gone.
     _slot: DesktopSlot,
+}
+
+/// A process of the desktop, held from its spawn so that a set-up failing half-way leaves none
+/// behind: SIGTERM when dropped, SIGKILL if still there 5 s later, and reaped either way.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        signal(self.0.id(), rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Nothing to report if it already exited or cannot be waited for.
+        while let Ok(None) = self.0.try_wait() {
+            if Instant::now() >= deadline {
+                let _killed = self.0.kill();
+                let _reaped = self.0.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// At most this many desktops at once in one test process: each brings up Xvfb, a keyring and a
@@ -111,55 +133,61 @@ impl Desktop {
         // the display). Measured with xdpyinfo on this Xvfb: without the flag, a connection right
         // after another client left failed about 1 time in 200, and 1 in 6 when the two overlapped;
         // with it, none of 20,000 did.
-        let mut xvfb = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb on PATH (apt-get install xvfb)");
-        let display = format!(":{}", first_line(&mut xvfb, "Xvfb display number"));
+        let mut xvfb = Daemon(
+            Command::new("Xvfb")
+                .args([
+                    "-displayfd",
+                    "1",
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb on PATH (apt-get install xvfb)"),
+        );
+        let display = format!(":{}", first_line(&mut xvfb.0, "Xvfb display number"));
 
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon on PATH (apt-get install dbus)");
-        let bus_address = first_line(&mut bus, "D-Bus session address");
+        let mut bus = Daemon(
+            Command::new("dbus-daemon")
+                .args(["--session", "--nofork", "--print-address=1"])
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dbus-daemon on PATH (apt-get install dbus)"),
+        );
+        let bus_address = first_line(&mut bus.0, "D-Bus session address");
 
         // The keyring is created on first use and unlocked with the password on stdin.
-        let mut keyring = Command::new("gnome-keyring-daemon")
-            .args(["--foreground", "--unlock", "--components=secrets"])
-            .env("DBUS_SESSION_BUS_ADDRESS", &bus_address)
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gnome-keyring-daemon on PATH (apt-get install gnome-keyring)");
-        if let Some(mut stdin) = keyring.stdin.take() {
+        let mut keyring = Daemon(
+            Command::new("gnome-keyring-daemon")
+                .args(["--foreground", "--unlock", "--components=secrets"])
+                .env("DBUS_SESSION_BUS_ADDRESS", &bus_address)
+                .env("XDG_DATA_HOME", dir.path().join("data"))
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("gnome-keyring-daemon on PATH (apt-get install gnome-keyring)"),
+        );
+        if let Some(mut stdin) = keyring.0.stdin.take() {
             stdin
                 .write_all(b"meeteasy-test-keyring")
                 .expect("unlock password");
         }
         let desktop = Desktop {
+            _keyring: keyring,
+            _bus: bus,
+            _xvfb: xvfb,
             dir,
             display,
             bus_address,
-            xvfb,
-            bus,
-            keyring,
             _slot: slot,
         };
         desktop.wait_for_secret_service();
@@ -312,16 +340,6 @@ impl Desktop {
                 "gnome-keyring did not take the Secret Service name"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Desktop {
-    fn drop(&mut self) {
-        for child in [&mut self.keyring, &mut self.bus, &mut self.xvfb] {
-            signal(child.id(), rustix::process::Signal::TERM);
-            // Reaped so no zombie outlives the test; nothing to report if it already exited.
-            let _reaped = child.wait();
         }
     }
 }
@@ -585,14 +603,21 @@ impl ConsoleWindow {
     }
 }
 
+/// The first line `child` prints, within 30 s.
 fn first_line(child: &mut Child, what: &str) -> String {
     let stdout = child
         .stdout
         .take()
         .unwrap_or_else(|| panic!("{what}: no stdout"));
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
+    let (sender, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _waiter_gone = sender.send(read);
+    });
+    let line = printed
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what}: nothing printed within 30 s"))
         .unwrap_or_else(|err| panic!("{what}: {err}"));
     let line = line.trim().to_owned();
     assert!(!line.is_empty(), "{what}: nothing printed");

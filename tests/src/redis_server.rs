@@ -213,9 +213,11 @@ impl Access {
         }
     }
 
-    /// `redis-cli`, set to reach a node this way (its address still to be given).
+    /// `redis-cli`, set to reach a node this way (its address still to be given), stopped after
+    /// 30 s: a node a test has paused or is killing would hold it forever.
     pub(crate) fn cli(&self) -> Command {
-        let mut command = Command::new("redis-cli");
+        let mut command = Command::new("timeout");
+        command.args(["--kill-after=5", "30", "redis-cli"]);
         if let Some(tls) = &self.tls {
             command.arg("--tls").arg("--cacert").arg(&tls.ca);
             command.arg("--cert").arg(&tls.client_cert);

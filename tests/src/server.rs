@@ -262,7 +262,11 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("the server task ends cleanly");
+            // Bounded, so that a shutdown that never ends fails the test rather than hanging it.
+            tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("the server stops within 30 s of being told")
+                .expect("the server task ends cleanly");
         }
     }
 }

@@ -422,39 +422,26 @@ struct Fixture {
     fake: Arc<FakeAuth>,
     keychain: Arc<keyring_core::CredentialStore>,
     origin: String,
-    _dir: TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A private directory for the preferences file, removed when the test ends.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // A leftover directory in the temp dir is harmless.
-        let _removed = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn logged_in(others: &[(&str, Audience)]) -> Fixture {
     // reqwest is built without a crypto provider; the shell installs ring's, and so do the tests.
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
     let fake = FakeAuth::with_sessions(others);
     let addr = serve(Arc::clone(&fake)).await;
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "meeteasy-console-test-{}-{}",
-        std::process::id(),
-        addr.port()
-    )));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let keychain = mock::Store::new().expect("mock keychain");
     let vault = SessionVault::with_store(keychain.clone(), Duration::from_secs(5));
     let console = Arc::new(
         Console::new(
-            PreferencesFile::in_dir(&dir.0),
+            PreferencesFile::in_dir(dir.path()),
             vault,
             "Studio PC".into(),
             Handle::current(),
         )
-        .with_save_dir(dir.0.join("Downloads")),
+        .with_save_dir(dir.path().join("Downloads")),
     );
     let origin = format!("http://{addr}");
     console
@@ -470,7 +457,7 @@ async fn logged_in(others: &[(&str, Audience)]) -> Fixture {
         fake,
         keychain,
         origin,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -705,7 +692,7 @@ async fn a_restore_that_finds_the_keychain_failing_says_where_the_next_session_i
     let refused = std::io::Error::other("the keyring is locked");
     credential.set_error(keyring_core::Error::PlatformFailure(Box::new(refused)));
     let vault = SessionVault::with_store(keychain, Duration::from_secs(5));
-    let preferences = PreferencesFile::in_dir(&fixture._dir.0);
+    let preferences = PreferencesFile::in_dir(fixture.dir.path());
     let console = Arc::new(Console::new(
         preferences,
         vault,
@@ -864,7 +851,7 @@ async fn saving_an_invite_qr_writes_the_servers_png_and_never_overwrites() {
     let first = fixture.console.save_invite_qr("inv1").await.expect("saved");
     let second = fixture.console.save_invite_qr("inv1").await.expect("saved");
 
-    let downloads = fixture._dir.0.join("Downloads");
+    let downloads = fixture.dir.path().join("Downloads");
     assert_eq!(
         std::path::PathBuf::from(&first),
         downloads.join("meeteasy-invite-inv1.png")

@@ -189,7 +189,9 @@ async fn rotates_the_qr_before_the_scene_expires_without_any_click() {
     assert_eq!(created[1].1 - start, Duration::from_secs(110));
     assert_eq!(created[2].1 - start, Duration::from_secs(220));
     // No long-poll of a scene outlives its rotation point, so nobody scans a dead code.
-    for poll in server.polls.lock().unwrap().iter() {
+    let polls = server.polls.lock().unwrap().clone();
+    assert!(polls.len() >= 3, "every scene was polled: {polls:?}");
+    for poll in &polls {
         let (_, born) = created
             .iter()
             .find(|(scene, _)| *scene == poll.scene)

@@ -106,8 +106,19 @@ impl Served {
     }
 }
 
+/// WeChat's `errcode`: a success may leave it out (as WeChat does), and then carries what was
+/// asked for (a session's openid, or an access token).
 fn errcode(answer: &Value) -> i64 {
-    answer.get("errcode").and_then(Value::as_i64).unwrap_or(0)
+    match answer.get("errcode").and_then(Value::as_i64) {
+        Some(code) => code,
+        None => {
+            assert!(
+                answer["openid"].is_string() || answer["access_token"].is_string(),
+                "neither an errcode nor what was asked for: {answer}"
+            );
+            0
+        }
+    }
 }
 
 #[tokio::test]

@@ -145,19 +145,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_queued_request_gets_the_next_turn_or_gives_up_after_the_queue_wait() {
-        let turns = std::sync::Arc::new(turns(1, 1, 200));
+        let turns = turns(1, 1, 200);
         let first = turns.take().await.expect("a free turn");
         // Queued, and still waiting when the queue wait ends.
         let started = tokio::time::Instant::now();
         assert!(matches!(turns.take().await, Err(AuthError::Busy { .. })));
         assert!(started.elapsed() >= Duration::from_millis(200));
-        // Queued, and served when the running hash ends.
-        let queued = tokio::spawn({
-            let turns = std::sync::Arc::clone(&turns);
-            async move { turns.take().await.map(drop).is_ok() }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Queued (polled once: in the line, waiting for the running hash's turn), and served when
+        // the running hash ends.
+        let mut queued = std::pin::pin!(turns.take());
+        let polled =
+            std::future::poll_fn(|context| std::task::Poll::Ready(queued.as_mut().poll(context)));
+        assert!(polled.await.is_pending(), "queued");
         drop(first);
-        assert!(queued.await.expect("the queued request ends"));
+        assert!(queued.await.is_ok());
     }
 }

@@ -263,7 +263,7 @@ async fn bad_or_missing_tokens_are_invalid_tokens() {
     )
     .await;
     basic.assert_error(401, "invalid_token");
-    // A console's token cannot act as a phone.
+    // An H5 page's token cannot act as a phone.
     let login = server.dev_login("olga").await;
     let h5 = server
         .post(
@@ -272,9 +272,10 @@ async fn bad_or_missing_tokens_are_invalid_tokens() {
             None,
         )
         .await;
+    assert_eq!(h5.status, 200, "{}", h5.body);
     let h5_token = h5.body["access_token"]
         .as_str()
-        .unwrap_or_default()
+        .expect("an H5 token")
         .to_owned();
     assert_names(
         &server.post_empty(&scan, Some(&h5_token)).await,

@@ -144,7 +144,10 @@ async fn a_kept_alive_connection_waits_its_idle_clock_not_the_header_clock() {
         .await
         .expect("sent");
     let mut answer = [0u8; 1024];
-    let read = stream.read(&mut answer).await.expect("answered");
+    let read = tokio::time::timeout(idle, stream.read(&mut answer))
+        .await
+        .expect("answered within the idle timeout")
+        .expect("answered");
     assert!(
         String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"),
         "{}",

@@ -597,7 +597,7 @@ async fn log_out_everywhere_else_asks_first_and_keeps_this_console() {
         Some("cancel-end-others")
     );
     focused.send_keys(&Key::Escape).await.expect("Escape");
-    wait_until_closed(&window).await;
+    window.wait_until_gone("#end-others-dialog[open]").await;
     assert_eq!(
         me(&server, &phone).await.0,
         200,
@@ -627,18 +627,6 @@ async fn log_out_everywhere_else_asks_first_and_keeps_this_console() {
 
     window.close().await;
     driver.stop().await;
-}
-
-/// Waits until the confirmation dialog is closed.
-async fn wait_until_closed(window: &ConsoleWindow) {
-    let deadline = std::time::Instant::now() + meeteasy_tests::desktop::UI_DEADLINE;
-    while window.has("#end-others-dialog[open]").await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dialog stayed open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

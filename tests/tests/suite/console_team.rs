@@ -204,7 +204,9 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
         Some("cancel-remove")
     );
     focused.send_keys(&Key::Escape).await.expect("Escape");
+    window.wait_until_gone("#remove-dialog[open]").await;
     assert_eq!(me(&server, &guest_console).await.status, 200);
+    assert!(window.has(&guest_row).await, "still on the team");
 
     remove_confirmed(&window, &format!("{guest_row} button.remove-member")).await;
     window
@@ -374,24 +376,22 @@ async fn link_wechat_follows_the_scan_as_login_does_and_ends_linked() {
         .await;
 
     // A WeChat that is another real account (an organizer): refused in words, nothing changes.
-    let (organizer_phone, _) = phone_login(&server, "bob").await;
+    let (organizer_phone, bob_id) = phone_login(&server, "bob").await;
     let scene = last_segment(&second);
-    for step in ["scan", "confirm"] {
-        let reply = server
-            .post_empty(
-                &format!("/auth/scenes/{scene}/{step}"),
-                Some(&organizer_phone),
-            )
-            .await;
-        if step == "confirm" {
-            assert_eq!(
-                (reply.status, reply.code()),
-                (409, "identity_in_use"),
-                "{}",
-                reply.body
-            );
-        }
-    }
+    let link = |step: &str| format!("/auth/scenes/{scene}/{step}");
+    let scanned = server
+        .post_empty(&link("scan"), Some(&organizer_phone))
+        .await;
+    assert_eq!(scanned.status, 200, "{}", scanned.body);
+    let refused = server
+        .post_empty(&link("confirm"), Some(&organizer_phone))
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (409, "identity_in_use"),
+        "{}",
+        refused.body
+    );
     window
         .wait_for_text("#link-scan-notice", |text| {
             text.contains("already belongs to another account")
@@ -400,6 +400,20 @@ async fn link_wechat_follows_the_scan_as_login_does_and_ends_linked() {
     let third = window
         .wait_for_attr("#link-qr-image", "src", |src| src != second)
         .await;
+    // Bob's WeChat is still Bob's, and Pat's account still has none.
+    let bob = me(&server, &organizer_phone).await;
+    assert_eq!(text(&bob.body["id"]), bob_id, "{}", bob.body);
+    assert_eq!(
+        window
+            .wait_for("#account-methods li[data-method='wechat']")
+            .await
+            .attr("data-set")
+            .await
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("false")
+    );
     window.screenshot_for_docs("account-link.png").await;
 
     // The mini program's own (empty) account confirms: linked, and folded into Pat's.

@@ -355,16 +355,15 @@ async fn a_derived_token_never_outlives_its_parent(start: impl Start) {
     let phone = server.dev_login("fay").await;
     let console = console_by_scan(server, &phone.access_token).await;
     let h5 = exchange(server, &ticket_of(server, &console).await, None).await;
-    let (parent, child) = (claims_of(&console), claims_of(&h5));
+    let exp = |token: &str| claims_of(token)["exp"].as_u64().expect("an integer exp");
+    let (parent, child) = (exp(&console), exp(&h5));
     assert!(
-        child["exp"].as_u64() <= parent["exp"].as_u64(),
-        "H5 exp {} past its console's {}",
-        child["exp"],
-        parent["exp"]
+        child <= parent,
+        "H5 exp {child} past its console's {parent}"
     );
     // An H5 token minting its own successor cannot push past the root either.
     let next = exchange(server, &ticket_of(server, &h5).await, None).await;
-    assert!(claims_of(&next)["exp"].as_u64() <= parent["exp"].as_u64());
+    assert!(exp(&next) <= parent);
 }
 
 async fn other_users_and_malformed_session_ids_are_not_found(start: impl Start) {

@@ -653,22 +653,21 @@ async fn notify_reaches_earlier_subscribers_of_the_topic(store: &Arc<dyn Store>)
     let mut first = store.subscribe("scene:1");
     let mut second = store.subscribe("scene:1");
     let mut other = store.subscribe("scene:2");
-    let mut marker = store.subscribe("marker");
+    // A marker beside each scene's topic: on a Cluster `marker:N` shares `scene:N`'s hash tag, so
+    // both travel over one slot's sharded pub/sub, in order; topics of two slots need not be.
+    let mut marker_1 = store.subscribe("marker:1");
+    let mut marker_2 = store.subscribe("marker:2");
     // A backend that subscribes per topic (Redis Cluster) wakes a subscription once when it
     // becomes live, so its waiter re-reads what it may have missed: let those pass first.
-    // Notifications are delivered in order, so once the marker's arrives the others are in.
-    store.notify("marker").await.unwrap();
-    wait_for_change(&mut marker).await;
-    for subscription in [&mut first, &mut second, &mut other, &mut marker] {
-        while has_change(subscription) {}
-    }
+    passed_by_marker(store, "marker:1", &mut marker_1, [&mut first, &mut second]).await;
+    passed_by_marker(store, "marker:2", &mut marker_2, [&mut other]).await;
 
     store.notify("scene:1").await.unwrap();
     wait_for_change(&mut first).await;
     wait_for_change(&mut second).await;
-    // Notifications are delivered in order: one notified after scene:1 proves scene:2 saw nothing.
-    store.notify("marker").await.unwrap();
-    wait_for_change(&mut marker).await;
+    // One notified after scene:1, on scene:2's slot, proves scene:2 saw nothing.
+    store.notify("marker:2").await.unwrap();
+    wait_for_change(&mut marker_2).await;
     assert!(
         !has_change(&mut other),
         "a subscriber of another topic was woken"
@@ -677,6 +676,22 @@ async fn notify_reaches_earlier_subscribers_of_the_topic(store: &Arc<dyn Store>)
     // A later change wakes the same subscription again.
     store.notify("scene:1").await.unwrap();
     wait_for_change(&mut first).await;
+}
+
+/// Notifies `marker` and waits for it: what reached `subscriptions` (of topics on the marker's slot)
+/// before it has then arrived, and is drained.
+async fn passed_by_marker<const N: usize>(
+    store: &Arc<dyn Store>,
+    marker: &str,
+    marker_subscription: &mut Subscription,
+    subscriptions: [&mut Subscription; N],
+) {
+    store.notify(marker).await.unwrap();
+    wait_for_change(marker_subscription).await;
+    while has_change(marker_subscription) {}
+    for subscription in subscriptions {
+        while has_change(subscription) {}
+    }
 }
 
 async fn ping_answers(store: &Arc<dyn Store>) {
@@ -1704,6 +1719,9 @@ async fn within<T>(limit: Duration, future: impl Future<Output = T>, failure: &s
 fn raw_integer_command(port: u16, args: &[&str]) -> i64 {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
     let mut request = format!("*{}\r\n", args.len());
     for arg in args {
         request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
