@@ -1309,14 +1309,60 @@ async fn redis_sentinels_asking_for_a_password_of_their_own_are_reached() {
 
 /// A store on a fresh redis-server with no replica, told to wait for one (50 ms at most).
 async fn waiting_for_a_replica_it_lacks() -> (RedisServer, RedisStore) {
+    waiting_for_a_missing_replica_up_to(Duration::from_millis(50)).await
+}
+
+async fn waiting_for_a_missing_replica_up_to(timeout: Duration) -> (RedisServer, RedisStore) {
     let server = RedisServer::start();
     let mut settings = RedisSettings::single(&server.url());
     settings.replica_ack = Some(ReplicaAck {
         replicas: 1,
-        timeout: Duration::from_millis(50),
+        timeout,
     });
     let store = RedisStore::open(&settings).await.expect("open the store");
     (server, store)
+}
+
+/// Redis reads nothing more from a connection while a `WAIT` blocks it: with a replica down, a
+/// read (or `/readyz`'s ping) sent behind writes waiting for it would wait for all of them, and an
+/// instance under writes would answer nothing at all. Reads go over a connection of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_reads_answer_while_writes_wait_for_a_missing_replica() {
+    let (server, store) = waiting_for_a_missing_replica_up_to(Duration::from_millis(500)).await;
+    let store = Arc::new(store);
+    store.put("user:1", b"ann", Lifetime::Forever).await.ok();
+    let writes: Vec<_> = (0..8)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .put(&format!("scene:{n}"), b"x", Lifetime::Forever)
+                    .await
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis_cli(server.port(), &["INFO", "clients"])
+        .is_none_or(|info| info.contains("blocked_clients:0"))
+    {
+        assert!(Instant::now() < deadline, "no write's WAIT blocked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    assert_eq!(store.get("user:1").await.unwrap(), Some(b"ann".to_vec()));
+    store.ping().await.unwrap();
+    let answered_in = started.elapsed();
+    assert!(
+        answered_in < Duration::from_millis(400),
+        "a read and a ping took {answered_in:?} behind writes waiting 500 ms each"
+    );
+    for write in writes {
+        let written = write.await.expect("the write ends");
+        assert!(
+            matches!(written, Err(StoreError::Unavailable(_))),
+            "{written:?}"
+        );
+    }
 }
 
 /// Every kind of write is acknowledged only once the replicas have it (its `WAIT` in the write's own

@@ -2,6 +2,7 @@
 //! connection manager that reconnects by itself), a Sentinel-watched master (found again after a
 //! failover), or a Cluster (the crate's cluster client follows MOVED/ASK and refreshes the topology).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
@@ -16,21 +17,79 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::config::ReplicaAck;
 
 pub(super) enum Link {
-    Single(ConnectionManager),
+    Single(Lanes<ConnectionManager>),
     Sentinel(Arc<SentinelLink>),
-    /// The commands' connection, and the way to tell the subscriptions' listener that a node was
-    /// lost (see [`Link::failed`]).
-    Cluster(ClusterConnection, UnboundedSender<PushInfo>),
+    /// The connections, and the way to tell the subscriptions' listener that a node was lost (see
+    /// [`Link::failed`]).
+    Cluster(Lanes<ClusterConnection>, UnboundedSender<PushInfo>),
+}
+
+/// Which connections an operation goes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane {
+    /// Reads, scripts, notifications, and writes nobody waits on replicas for.
+    Commands,
+    /// A write followed by its `WAIT`. Redis reads nothing more from a connection while a `WAIT`
+    /// blocks it, so these go over connections of their own: a replica that is slow or down holds
+    /// up the writes that wait for it, never a read, a poll or `/readyz`.
+    Waited,
+}
+
+/// How many connections carry waited writes (see [`Lane::Waited`]) when replicas are waited for:
+/// so many writes may wait for their replicas at once, where one connection would have each wait
+/// for the ones before it.
+pub(super) const WAITED_CONNECTIONS: usize = 4;
+
+/// The connections of a deployment (or of a Sentinel's current master), one per [`Lane`]'s use.
+#[derive(Clone)]
+pub(super) struct Lanes<C> {
+    commands: C,
+    /// Empty when no replica is waited for.
+    waited: Vec<C>,
+    /// The waited connection the next waited write takes, in turn.
+    turn: Arc<AtomicUsize>,
+}
+
+impl<C: Clone> Lanes<C> {
+    /// The commands' connection and `waited` more, each made by `connect`.
+    pub(super) async fn connect<E, Connecting>(
+        waited: usize,
+        connect: impl Fn() -> Connecting,
+    ) -> Result<Self, E>
+    where
+        Connecting: Future<Output = Result<C, E>>,
+    {
+        let commands = connect().await?;
+        let mut waited_connections = Vec::with_capacity(waited);
+        for _ in 0..waited {
+            waited_connections.push(connect().await?);
+        }
+        Ok(Self {
+            commands,
+            waited: waited_connections,
+            turn: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    fn connection(&self, lane: Lane) -> C {
+        match (lane, self.waited.len()) {
+            (Lane::Commands, _) | (Lane::Waited, 0) => self.commands.clone(),
+            (Lane::Waited, count) => {
+                let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+                self.waited[turn % count].clone()
+            }
+        }
+    }
 }
 
 impl Link {
-    /// A handle to send one operation on. For Sentinel this may ask the sentinels where the master
-    /// is, when the last connection to it failed.
-    pub(super) async fn handle(&self) -> RedisResult<Handle> {
+    /// A handle to send one operation on, over `lane`. For Sentinel this may ask the sentinels
+    /// where the master is, when the last connection to it failed.
+    pub(super) async fn handle(&self, lane: Lane) -> RedisResult<Handle> {
         Ok(match self {
-            Self::Single(manager) => Handle::Manager(manager.clone()),
-            Self::Sentinel(sentinel) => Handle::Multiplexed(sentinel.connection().await?),
-            Self::Cluster(cluster, _) => Handle::Cluster(cluster.clone()),
+            Self::Single(lanes) => Handle::Manager(lanes.connection(lane)),
+            Self::Sentinel(sentinel) => Handle::Multiplexed(sentinel.connection(lane).await?),
+            Self::Cluster(lanes, _) => Handle::Cluster(lanes.connection(lane)),
         })
     }
 
@@ -113,20 +172,29 @@ impl ConnectionLike for Handle {
 }
 
 /// The master of one Sentinel-watched service: asked of the sentinels when first needed and again
-/// after the connection to it failed, so a failover is followed within one failed operation.
+/// after a connection to it failed, so a failover is followed within one failed operation. Every
+/// lane's connection to the master is made, and dropped, together: a write's lane never talks to a
+/// new master while reads go on at the demoted one.
 pub(super) struct SentinelLink {
     /// Asks for the master it was built for. Also serialises lookups: a failover's burst of failed
     /// operations asks the sentinels once.
     sentinel: tokio::sync::Mutex<SentinelClient>,
     config: AsyncConnectionConfig,
-    master: Mutex<Option<MultiplexedConnection>>,
+    /// How many [`Lane::Waited`] connections each master gets.
+    waited: usize,
+    master: Mutex<Option<Lanes<MultiplexedConnection>>>,
 }
 
 impl SentinelLink {
-    pub(super) fn new(sentinel: SentinelClient, config: AsyncConnectionConfig) -> Self {
+    pub(super) fn new(
+        sentinel: SentinelClient,
+        config: AsyncConnectionConfig,
+        waited: usize,
+    ) -> Self {
         Self {
             sentinel: tokio::sync::Mutex::new(sentinel),
             config,
+            waited,
             master: Mutex::new(None),
         }
     }
@@ -136,31 +204,31 @@ impl SentinelLink {
         self.sentinel.lock().await.async_get_client().await
     }
 
-    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        match self.current() {
-            Some(connection) => Ok(connection),
+    async fn connection(&self, lane: Lane) -> RedisResult<MultiplexedConnection> {
+        let lanes = match self.current() {
+            Some(lanes) => lanes,
             // Boxed: asking the sentinels and connecting hold several KiB of the client's futures,
             // which every operation's future would otherwise carry (and allocate, beyond the
             // allocator's thread cache, on every call).
-            None => Box::pin(self.find_master()).await,
-        }
+            None => Box::pin(self.find_master()).await?,
+        };
+        Ok(lanes.connection(lane))
     }
 
-    async fn find_master(&self) -> RedisResult<MultiplexedConnection> {
+    async fn find_master(&self) -> RedisResult<Lanes<MultiplexedConnection>> {
         let mut sentinel = self.sentinel.lock().await;
         // Another operation may have found the master while this one waited for the lock.
-        if let Some(connection) = self.current() {
-            return Ok(connection);
+        if let Some(lanes) = self.current() {
+            return Ok(lanes);
         }
         let client = sentinel.async_get_client().await?;
-        let connection = client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await?;
-        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
-        Ok(connection)
+        let connect = || client.get_multiplexed_async_connection_with_config(&self.config);
+        let lanes = Lanes::connect(self.waited, connect).await?;
+        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(lanes.clone());
+        Ok(lanes)
     }
 
-    fn current(&self) -> Option<MultiplexedConnection> {
+    fn current(&self) -> Option<Lanes<MultiplexedConnection>> {
         self.master
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

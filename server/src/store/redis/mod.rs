@@ -28,7 +28,7 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ScriptInvoc
 use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
-use self::link::{Handle, Link, wait_command};
+use self::link::{Handle, Lane, Link, wait_command};
 use self::scripts::{APPEND, COMPARE_AND_SWAP, STEPS};
 use crate::config::{RedisSettings, ReplicaAck, WAIT_TIMEOUT_MS};
 use crate::store::{
@@ -44,7 +44,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// than the longest `WAIT` a write carries in its pipeline (`redis.wait_timeout_ms`), so a `WAIT`
 /// that runs out answers how many replicas have the write, within [`OPERATION_TIMEOUT`]. (Redis
 /// reads nothing more from a connection while a `WAIT` blocks it, so with a replica lagging, a
-/// command queued behind another's `WAIT` may still time out.)
+/// waited write queued behind another's `WAIT` may still time out; other commands go over
+/// connections of their own, see [`Lane`].)
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1800);
 const _: () = assert!(RESPONSE_TIMEOUT.as_millis() > *WAIT_TIMEOUT_MS.end() as u128);
 /// The pause before trying a command again after Redis refused the connection, or a Cluster
@@ -88,8 +89,10 @@ impl RedisStore {
     }
 
     async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
-        self.run(|mut connection| async move { command.query_async(&mut connection).await })
-            .await
+        self.run(Lane::Commands, |mut connection| async move {
+            command.query_async(&mut connection).await
+        })
+        .await
     }
 
     /// One write, acknowledged once the configured replicas have it: its `WAIT` follows it in one
@@ -108,7 +111,9 @@ impl RedisStore {
             .add_command(wait_command(ack));
         let pipeline = &pipeline;
         let (value, holding): (T, u32) = self
-            .run(|mut connection| async move { pipeline.query_async(&mut connection).await })
+            .run(Lane::Waited, |mut connection| async move {
+                pipeline.query_async(&mut connection).await
+            })
             .await?;
         acknowledged(holding, ack)?;
         Ok(value)
@@ -118,14 +123,17 @@ impl RedisStore {
         &self,
         script: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        self.run(|mut connection| async move { script.invoke_async(&mut connection).await })
-            .await
+        self.run(Lane::Commands, |mut connection| async move {
+            script.invoke_async(&mut connection).await
+        })
+        .await
     }
 
-    /// Runs one operation within [`OPERATION_TIMEOUT`]. While Redis refuses the connection (down,
-    /// or just restarting), or a write reached a master that a failover demoted, it tries again:
-    /// neither carried anything out, so even a take or a compare-and-swap is safe to repeat.
-    async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    /// Runs one operation over `lane` within [`OPERATION_TIMEOUT`]. While Redis refuses the
+    /// connection (down, or just restarting), or a write reached a master that a failover demoted,
+    /// it tries again: neither carried anything out, so even a take or a compare-and-swap is safe
+    /// to repeat.
+    async fn run<T, F, Fut>(&self, lane: Lane, mut attempt: F) -> Result<T, StoreError>
     where
         F: FnMut(Handle) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -133,7 +141,7 @@ impl RedisStore {
         let give_up_at = Instant::now() + OPERATION_TIMEOUT - RETRY_DELAY;
         bounded(async {
             loop {
-                let outcome = match self.link.handle().await {
+                let outcome = match self.link.handle(lane).await {
                     Ok(handle) => attempt(handle).await,
                     Err(error) => Err(error),
                 };
@@ -437,8 +445,14 @@ impl RedisStore {
             pipeline.add_command(wait_command(ack));
         }
         let pipeline = &pipeline;
+        let lane = match wait {
+            Some(_) => Lane::Waited,
+            None => Lane::Commands,
+        };
         let mut values: Vec<redis::Value> = self
-            .run(|mut connection| async move { pipeline.query_async(&mut connection).await })
+            .run(lane, |mut connection| async move {
+                pipeline.query_async(&mut connection).await
+            })
             .await?;
         if let Some(ack) = wait {
             let holding = values.pop().map(redis::from_redis_value::<u32>);

@@ -16,7 +16,7 @@ use redis::{
 use tokio::task::JoinHandle;
 
 use super::keys::KeyLayout;
-use super::link::{Link, SentinelLink};
+use super::link::{Lanes, Link, SentinelLink, WAITED_CONNECTIONS};
 use super::{
     CONNECT_TIMEOUT, MAX_CLUSTER_RETRY_DELAY_MILLIS, RESPONSE_TIMEOUT, RETRY_DELAY,
     RETRY_DELAY_MILLIS, bounded, certificate_hint, listener, sharded, unreachable,
@@ -32,8 +32,15 @@ pub(super) type Opened = (Link, KeyLayout, NotifyHub, JoinHandle<()>);
 pub(super) async fn open(settings: &RedisSettings) -> Result<Opened, StoreError> {
     let password = settings.password.as_ref().map(|secret| secret.expose());
     let certificates = tls_certificates(&settings.certificates);
+    // Waited writes get connections of their own only when something is waited for.
+    let waited = match settings.replica_ack {
+        Some(_) => WAITED_CONNECTIONS,
+        None => 0,
+    };
     match &settings.deployment {
-        RedisDeployment::Single { url } => open_single(url.expose(), password, certificates).await,
+        RedisDeployment::Single { url } => {
+            open_single(url.expose(), password, certificates, waited).await
+        }
         RedisDeployment::Sentinel {
             sentinels,
             master_name,
@@ -47,10 +54,10 @@ pub(super) async fn open(settings: &RedisSettings) -> Result<Opened, StoreError>
                 tls: *tls,
                 sentinels_password,
             };
-            open_sentinel(to, password, certificates).await
+            open_sentinel(to, password, certificates, waited).await
         }
         RedisDeployment::Cluster { seeds, tls } => {
-            open_cluster(seeds, *tls, password, certificates).await
+            open_cluster(seeds, *tls, password, certificates, waited).await
         }
     }
 }
@@ -83,6 +90,7 @@ async fn open_single(
     url: &str,
     password: Option<&str>,
     certificates: Option<TlsCertificates>,
+    waited: usize,
 ) -> Result<Opened, StoreError> {
     // The URL may carry a password: it never goes into an error message.
     let invalid_url =
@@ -114,11 +122,14 @@ async fn open_single(
         .set_number_of_retries(1)
         .set_min_delay(RETRY_DELAY)
         .set_max_delay(Duration::from_secs(1));
-    let connecting = ConnectionManager::new_with_config(client.clone(), config);
-    let connection = bounded(async { connecting.await.map_err(unreachable) }).await?;
+    let connect = || {
+        let connecting = ConnectionManager::new_with_config(client.clone(), config.clone());
+        bounded(async { connecting.await.map_err(unreachable) })
+    };
+    let lanes = Lanes::connect(waited, connect).await?;
     let source = listener::Source::Server(Box::new(client));
     let (hub, listener) = start_listener(source).await?;
-    Ok((Link::Single(connection), KeyLayout::Plain, hub, listener))
+    Ok((Link::Single(lanes), KeyLayout::Plain, hub, listener))
 }
 
 /// How to reach a Sentinel-watched master: the sentinels, with their own password if they have one.
@@ -135,6 +146,7 @@ async fn open_sentinel(
     to: SentinelAccess<'_>,
     password: Option<&str>,
     certificates: Option<TlsCertificates>,
+    waited: usize,
 ) -> Result<Opened, StoreError> {
     let SentinelAccess {
         sentinels,
@@ -169,7 +181,7 @@ async fn open_sentinel(
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    let link = Arc::new(SentinelLink::new(sentinel, config));
+    let link = Arc::new(SentinelLink::new(sentinel, config, waited));
     let (hub, listener) = start_listener(listener::Source::Sentinel(link.clone())).await?;
     Ok((Link::Sentinel(link), KeyLayout::Plain, hub, listener))
 }
@@ -179,6 +191,7 @@ async fn open_cluster(
     tls: bool,
     password: Option<&str>,
     certificates: Option<TlsCertificates>,
+    waited: usize,
 ) -> Result<Opened, StoreError> {
     let (push_sender, pushes) = tokio::sync::mpsc::unbounded_channel();
     let node_lost = push_sender.clone();
@@ -203,7 +216,7 @@ async fn open_cluster(
             StoreError::Unavailable(format!("the cluster seeds are not valid: {error}"))
         })?;
     let connect = || bounded(async { client.get_async_connection().await.map_err(unreachable) });
-    let connection = connect().await?;
+    let lanes = Lanes::connect(waited, connect).await?;
     // The subscriptions get connections of their own: their pushes (and the unsubscribe pushes a
     // failover sends) never share a connection with the commands, so a command never waits behind
     // them. The client routes every connection's pushes to `pushes`.
@@ -212,7 +225,7 @@ async fn open_cluster(
     let listen = sharded::listen(client, listening, hub.clone(), topics, pushes);
     let listener = tokio::spawn(listen);
     Ok((
-        Link::Cluster(connection, node_lost),
+        Link::Cluster(lanes, node_lost),
         KeyLayout::Tagged,
         hub,
         listener,
