@@ -335,6 +335,17 @@ impl RedisCluster {
         index
     }
 
+    /// Kills the node at `port` at once; answers its index, to restart it later.
+    pub fn kill_at(&mut self, port: u16) -> usize {
+        let index = self
+            .nodes
+            .iter()
+            .position(|node| node.port == port)
+            .expect("a node of the cluster at that port");
+        self.nodes[index].kill();
+        index
+    }
+
     /// Kills a replica at once; answers the port of the master it replicated, which then has none.
     pub fn kill_a_replica(&mut self) -> u16 {
         let (index, master_port) = self

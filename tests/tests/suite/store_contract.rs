@@ -1175,6 +1175,48 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
     );
 }
 
+/// Waiters on a master that just died (before its replica takes over) cannot be subscribed yet;
+/// they must not hold up the others: a topic opened after ten of theirs, on a live master, goes
+/// live at once, not after each of theirs has had its time to fail (half a second each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_subscribes_live_masters_topics_while_another_master_is_down() {
+    let (mut cluster, store) = a_store_on_a_cluster().await;
+    // Kept to the end: dropping it stops the nodes.
+    let ((on_the_dead, live), _cluster) = tokio::task::spawn_blocking(move || {
+        let master_of = |scene: &usize| cluster.master_of(&format!("meeteasy:scene:{{{scene}}}"));
+        let doomed = master_of(&0);
+        let on_the_dead: Vec<usize> = (0..)
+            .filter(|scene| master_of(scene) == doomed)
+            .take(10)
+            .collect();
+        let live = (1..)
+            .find(|scene| master_of(scene) != doomed)
+            .expect("a live scene");
+        cluster.kill_at(doomed);
+        ((on_the_dead, live), cluster)
+    })
+    .await
+    .unwrap();
+    let _dead_waiters: Vec<Subscription> = on_the_dead
+        .iter()
+        .map(|scene| store.subscribe(&format!("scene:{scene}")))
+        .collect();
+    let started = Instant::now();
+    let mut live_waiter = store.subscribe(&format!("scene:{live}"));
+    // A subscription wakes its waiter once it is live.
+    within(
+        Duration::from_secs(10),
+        live_waiter.changed(),
+        "the live master's topic went live",
+    )
+    .await;
+    let went_live_in = started.elapsed();
+    assert!(
+        went_live_in < Duration::from_secs(2),
+        "a topic on a live master went live {went_live_in:?} after ten on a dead one were opened"
+    );
+}
+
 /// A ticket's exchange opens a session derived from another, reading the marks and the user in
 /// the same batch: on a Cluster that is one command, a script on the user's slot, where the
 /// session's records, its parent's and its user's all live. (Step by step, it was two appends as

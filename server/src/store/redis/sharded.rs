@@ -79,7 +79,9 @@ pub(super) async fn listen(
                     // each succeeds, on the slot's master once the failover is done.
                     Relayed::NodeLost => {
                         subscriptions.renew_all();
-                        unsettled_until = Some(Instant::now() + UNSETTLED);
+                        let until = Instant::now() + UNSETTLED;
+                        subscriptions.troubled_until = Some(until);
+                        unsettled_until = Some(until);
                     }
                     // A node that lost the channel's slot (a failover, a slot move) unsubscribed
                     // us: subscribe again, which reaches the slot's new master.
@@ -129,6 +131,9 @@ struct Subscriptions {
     own: OwnConfirmations,
     /// How many times the connection was replaced: answers carry the one they were sent on.
     generation: u64,
+    /// Until when a node is known to be failing: new topics are subscribed in tasks meanwhile,
+    /// since one on that node's slots would hold the listener up for [`OPEN_TIMEOUT`].
+    troubled_until: Option<Instant>,
     answers: UnboundedReceiver<(String, Answer, u64)>,
     answer: tokio::sync::mpsc::UnboundedSender<(String, Answer, u64)>,
 }
@@ -143,18 +148,28 @@ impl Subscriptions {
             pending: HashSet::new(),
             own: OwnConfirmations::default(),
             generation: 0,
+            troubled_until: None,
             answers,
             answer,
         }
     }
 
     /// Subscribes a newly opened topic in line, so topics go live in the order they were opened
-    /// and their waiters' wake-ups keep that order; only a node slow to answer is left to a task.
+    /// and their waiters' wake-ups keep that order; only a node slow to answer is left to a task,
+    /// and while one is, every new topic is (a dead master's slots would otherwise cost each of
+    /// their topics [`OPEN_TIMEOUT`] in line, and hold up every other node's wake-ups meanwhile).
     async fn open(&mut self, hub: &NotifyHub, topic: String) {
         let channel = KeyLayout::Tagged.channel(&topic);
         self.channels.insert(channel.clone(), topic.clone());
         if self.in_flight.contains(&channel) {
             self.pending.insert(channel);
+            return;
+        }
+        if self
+            .troubled_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            self.renew(channel);
             return;
         }
         self.own.expect(&channel);
@@ -164,6 +179,7 @@ impl Subscriptions {
             Ok(Ok(())) => hub.notify(&topic),
             _ => {
                 self.own.give_up(&channel);
+                self.troubled_until = Some(Instant::now() + UNSETTLED);
                 self.renew(channel);
             }
         }
