@@ -97,10 +97,14 @@ impl Link {
     /// replica is looked up again before the next operation. A Cluster node that went away has its
     /// subscriptions renewed wherever its slots are served next: the cluster client reports a lost
     /// connection to the listener, but a failover was seen to leave a master's channels
-    /// unsubscribed with no report, while the commands' connection had met the dead node. (The
-    /// connections themselves reconnect by themselves.)
+    /// unsubscribed with no report, while the commands' connection had met the dead node. A
+    /// command that only timed out is no such sign on a Cluster: a node slow for a moment would
+    /// have every subscription renewed, and every waiter woken to read again, for half a minute.
+    /// (The connections themselves reconnect by themselves.)
     pub(super) fn failed(&self, error: &RedisError) {
-        let node_gone = error.is_io_error() || error.is_connection_dropped();
+        // The client reports a response timeout as an I/O error too.
+        let node_gone =
+            (error.is_io_error() && !error.is_timeout()) || error.is_connection_dropped();
         match self {
             Self::Sentinel(sentinel) if node_gone || error.is_timeout() || is_readonly(error) => {
                 sentinel.forget_master();
