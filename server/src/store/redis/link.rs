@@ -2,7 +2,7 @@
 //! connection manager that reconnects by itself), a Sentinel-watched master (found again after a
 //! failover), or a Cluster (the crate's cluster client follows MOVED/ASK and refreshes the topology).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
@@ -83,13 +83,17 @@ impl<C: Clone> Lanes<C> {
 }
 
 impl Link {
-    /// A handle to send one operation on, over `lane`. For Sentinel this may ask the sentinels
-    /// where the master is, when the last connection to it failed.
-    pub(super) async fn handle(&self, lane: Lane) -> RedisResult<Handle> {
+    /// A handle to send one operation on, over `lane`, and for Sentinel which connections to the
+    /// master it is of (their [`MasterGeneration`]). For Sentinel this may ask the sentinels where
+    /// the master is, when the last connection to it failed.
+    pub(super) async fn handle(&self, lane: Lane) -> RedisResult<(Handle, MasterGeneration)> {
         Ok(match self {
-            Self::Single(lanes) => Handle::Manager(lanes.connection(lane)),
-            Self::Sentinel(sentinel) => Handle::Multiplexed(sentinel.connection(lane).await?),
-            Self::Cluster(lanes, _) => Handle::Cluster(lanes.connection(lane)),
+            Self::Single(lanes) => (Handle::Manager(lanes.connection(lane)), None),
+            Self::Sentinel(sentinel) => {
+                let (connection, generation) = sentinel.connection(lane).await?;
+                (Handle::Multiplexed(connection), Some(generation))
+            }
+            Self::Cluster(lanes, _) => (Handle::Cluster(lanes.connection(lane)), None),
         })
     }
 
@@ -100,14 +104,16 @@ impl Link {
     /// unsubscribed with no report, while the commands' connection had met the dead node. A
     /// command that only timed out is no such sign on a Cluster: a node slow for a moment would
     /// have every subscription renewed, and every waiter woken to read again, for half a minute.
-    /// (The connections themselves reconnect by themselves.)
-    pub(super) fn failed(&self, error: &RedisError) {
+    /// (The connections themselves reconnect by themselves.) `sent_on` is the generation of the
+    /// Sentinel master's connections the operation went over, if it got one: a late failure of
+    /// connections already replaced says nothing of the new ones.
+    pub(super) fn failed(&self, error: &RedisError, sent_on: MasterGeneration) {
         // The client reports a response timeout as an I/O error too.
         let node_gone =
             (error.is_io_error() && !error.is_timeout()) || error.is_connection_dropped();
         match self {
             Self::Sentinel(sentinel) if node_gone || error.is_timeout() || is_readonly(error) => {
-                sentinel.forget_master();
+                sentinel.forget_master(sent_on);
             }
             Self::Cluster(_, listener) if node_gone || error.is_connection_refusal() => {
                 let lost = PushInfo {
@@ -175,6 +181,10 @@ impl ConnectionLike for Handle {
     }
 }
 
+/// Which connections to a Sentinel's master an operation went over: they are counted as they are
+/// made (`None`: not over such connections, or none could be made).
+pub(super) type MasterGeneration = Option<u64>;
+
 /// The master of one Sentinel-watched service: asked of the sentinels when first needed and again
 /// after a connection to it failed, so a failover is followed within one failed operation. Every
 /// lane's connection to the master is made, and dropped, together: a write's lane never talks to a
@@ -186,7 +196,10 @@ pub(super) struct SentinelLink {
     config: AsyncConnectionConfig,
     /// How many [`Lane::Waited`] connections each master gets.
     waited: usize,
-    master: Mutex<Option<Lanes<MultiplexedConnection>>>,
+    /// The current master's connections and their generation.
+    master: Mutex<Option<(u64, Lanes<MultiplexedConnection>)>>,
+    /// The generation the next master's connections get.
+    next_generation: AtomicU64,
 }
 
 impl SentinelLink {
@@ -200,6 +213,7 @@ impl SentinelLink {
             config,
             waited,
             master: Mutex::new(None),
+            next_generation: AtomicU64::new(0),
         }
     }
 
@@ -208,38 +222,46 @@ impl SentinelLink {
         self.sentinel.lock().await.async_get_client().await
     }
 
-    async fn connection(&self, lane: Lane) -> RedisResult<MultiplexedConnection> {
-        let lanes = match self.current() {
-            Some(lanes) => lanes,
+    async fn connection(&self, lane: Lane) -> RedisResult<(MultiplexedConnection, u64)> {
+        let (generation, lanes) = match self.current() {
+            Some(current) => current,
             // Boxed: asking the sentinels and connecting hold several KiB of the client's futures,
             // which every operation's future would otherwise carry (and allocate, beyond the
             // allocator's thread cache, on every call).
             None => Box::pin(self.find_master()).await?,
         };
-        Ok(lanes.connection(lane))
+        Ok((lanes.connection(lane), generation))
     }
 
-    async fn find_master(&self) -> RedisResult<Lanes<MultiplexedConnection>> {
+    async fn find_master(&self) -> RedisResult<(u64, Lanes<MultiplexedConnection>)> {
         let mut sentinel = self.sentinel.lock().await;
         // Another operation may have found the master while this one waited for the lock.
-        if let Some(lanes) = self.current() {
-            return Ok(lanes);
+        if let Some(current) = self.current() {
+            return Ok(current);
         }
         let client = sentinel.async_get_client().await?;
         let connect = || client.get_multiplexed_async_connection_with_config(&self.config);
         let lanes = Lanes::connect(self.waited, connect).await?;
-        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(lanes.clone());
-        Ok(lanes)
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let found = (generation, lanes);
+        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(found.clone());
+        Ok(found)
     }
 
-    fn current(&self) -> Option<Lanes<MultiplexedConnection>> {
+    fn current(&self) -> Option<(u64, Lanes<MultiplexedConnection>)> {
         self.master
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn forget_master(&self) {
-        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    /// Drops the master's connections, so the next operation asks the sentinels again, unless the
+    /// failure was of connections already replaced (`failed_on` older than the current ones).
+    fn forget_master(&self, failed_on: MasterGeneration) {
+        let mut master = self.master.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = master.as_ref().map(|(generation, _)| *generation);
+        if failed_on.is_none() || failed_on == current {
+            *master = None;
+        }
     }
 }

@@ -141,14 +141,14 @@ impl RedisStore {
         let give_up_at = Instant::now() + OPERATION_TIMEOUT - RETRY_DELAY;
         bounded(async {
             loop {
-                let outcome = match self.link.handle(lane).await {
-                    Ok(handle) => attempt(handle).await,
-                    Err(error) => Err(error),
+                let (outcome, sent_on) = match self.link.handle(lane).await {
+                    Ok((handle, sent_on)) => (attempt(handle).await, sent_on),
+                    Err(error) => (Err(error), None),
                 };
                 match outcome {
                     Ok(value) => return Ok(value),
                     Err(error) => {
-                        self.link.failed(&error);
+                        self.link.failed(&error, sent_on);
                         let safe_to_repeat =
                             error.is_connection_refusal() || link::is_readonly(&error);
                         if !safe_to_repeat || Instant::now() >= give_up_at {
