@@ -476,29 +476,33 @@ impl RedisStore {
     /// keys already moved, and the client, which sends `ASKING` for a pipeline's first command
     /// only, would resend the whole pipeline and repeat the writes already made.
     async fn batch_across_slots(&self, steps: &[Step<'_>]) -> Result<Vec<Outcome>, StoreError> {
-        let mut outcomes = Vec::with_capacity(steps.len());
-        let mut rest = steps;
-        while let Some(first) = rest.first() {
-            let mut written = Vec::new();
-            let run = rest
-                .iter()
-                .take_while(|step| {
-                    step.writes() == first.writes()
-                        && (!step.writes() || {
-                            let fresh = !written.contains(&step.key());
-                            written.push(step.key());
-                            fresh
-                        })
-                })
-                .count();
-            let (now, later) = rest.split_at(run);
-            let each = now
-                .iter()
-                .map(|step| run_steps_in_turn(self, std::slice::from_ref(step)));
-            outcomes.extend(try_join_all(each).await?.into_iter().flatten());
-            rest = later;
-        }
-        Ok(outcomes)
+        // Bounded as a whole, as any one operation is: each run of steps has no time of its own.
+        bounded(async {
+            let mut outcomes = Vec::with_capacity(steps.len());
+            let mut rest = steps;
+            while let Some(first) = rest.first() {
+                let mut written = Vec::new();
+                let run = rest
+                    .iter()
+                    .take_while(|step| {
+                        step.writes() == first.writes()
+                            && (!step.writes() || {
+                                let fresh = !written.contains(&step.key());
+                                written.push(step.key());
+                                fresh
+                            })
+                    })
+                    .count();
+                let (now, later) = rest.split_at(run);
+                let each = now
+                    .iter()
+                    .map(|step| run_steps_in_turn(self, std::slice::from_ref(step)));
+                outcomes.extend(try_join_all(each).await?.into_iter().flatten());
+                rest = later;
+            }
+            Ok(outcomes)
+        })
+        .await
     }
 }
 
