@@ -41,13 +41,12 @@ pub(super) enum Lane {
 pub(super) const WAITED_CONNECTIONS: usize = 4;
 
 /// The connections of a deployment (or of a Sentinel's current master), one per [`Lane`]'s use.
-#[derive(Clone)]
 pub(super) struct Lanes<C> {
     commands: C,
     /// Empty when no replica is waited for.
     waited: Vec<C>,
     /// The waited connection the next waited write takes, in turn.
-    turn: Arc<AtomicUsize>,
+    turn: AtomicUsize,
 }
 
 impl<C: Clone> Lanes<C> {
@@ -67,7 +66,7 @@ impl<C: Clone> Lanes<C> {
         Ok(Self {
             commands,
             waited: waited_connections,
-            turn: Arc::new(AtomicUsize::new(0)),
+            turn: AtomicUsize::new(0),
         })
     }
 
@@ -97,25 +96,30 @@ impl Link {
         })
     }
 
-    /// Learns from a failed operation: a Sentinel master that went away or was demoted to a
-    /// replica is looked up again before the next operation. A Cluster node that went away has its
+    /// Learns from a failed operation over `lane`: a Sentinel master that went away or was
+    /// demoted to a replica is looked up again before the next operation. A Cluster node that went
+    /// away, or answers nothing (a master that hangs or is cut off only times out), has its
     /// subscriptions renewed wherever its slots are served next: the cluster client reports a lost
     /// connection to the listener, but a failover was seen to leave a master's channels
-    /// unsubscribed with no report, while the commands' connection had met the dead node. A
-    /// command that only timed out is no such sign on a Cluster: a node slow for a moment would
-    /// have every subscription renewed, and every waiter woken to read again, for half a minute.
-    /// (The connections themselves reconnect by themselves.) `sent_on` is the generation of the
+    /// unsubscribed with no report, while the commands' connection had met the dead node. (The
+    /// connections themselves reconnect by themselves.) `sent_on` is the generation of the
     /// Sentinel master's connections the operation went over, if it got one: a late failure of
-    /// connections already replaced says nothing of the new ones.
-    pub(super) fn failed(&self, error: &RedisError, sent_on: MasterGeneration) {
+    /// connections already replaced says nothing of the new ones. Nor does a waited write's
+    /// timeout: it may have queued behind other writes' `WAIT`s while a replica lags.
+    pub(super) fn failed(&self, error: &RedisError, lane: Lane, sent_on: MasterGeneration) {
         // The client reports a response timeout as an I/O error too.
-        let node_gone =
-            (error.is_io_error() && !error.is_timeout()) || error.is_connection_dropped();
+        let broken = (error.is_io_error() && !error.is_timeout()) || error.is_connection_dropped();
         match self {
-            Self::Sentinel(sentinel) if node_gone || error.is_timeout() || is_readonly(error) => {
+            Self::Sentinel(sentinel)
+                if broken
+                    || is_readonly(error)
+                    || (error.is_timeout() && lane == Lane::Commands) =>
+            {
                 sentinel.forget_master(sent_on);
             }
-            Self::Cluster(_, listener) if node_gone || error.is_connection_refusal() => {
+            Self::Cluster(_, listener)
+                if broken || error.is_timeout() || error.is_connection_refusal() =>
+            {
                 let lost = PushInfo {
                     kind: PushKind::Disconnection,
                     data: Vec::new(),
@@ -197,7 +201,7 @@ pub(super) struct SentinelLink {
     /// How many [`Lane::Waited`] connections each master gets.
     waited: usize,
     /// The current master's connections and their generation.
-    master: Mutex<Option<(u64, Lanes<MultiplexedConnection>)>>,
+    master: Mutex<Option<(u64, Arc<Lanes<MultiplexedConnection>>)>>,
     /// The generation the next master's connections get.
     next_generation: AtomicU64,
 }
@@ -233,7 +237,7 @@ impl SentinelLink {
         Ok((lanes.connection(lane), generation))
     }
 
-    async fn find_master(&self) -> RedisResult<(u64, Lanes<MultiplexedConnection>)> {
+    async fn find_master(&self) -> RedisResult<(u64, Arc<Lanes<MultiplexedConnection>>)> {
         let mut sentinel = self.sentinel.lock().await;
         // Another operation may have found the master while this one waited for the lock.
         if let Some(current) = self.current() {
@@ -241,14 +245,14 @@ impl SentinelLink {
         }
         let client = sentinel.async_get_client().await?;
         let connect = || client.get_multiplexed_async_connection_with_config(&self.config);
-        let lanes = Lanes::connect(self.waited, connect).await?;
+        let lanes = Arc::new(Lanes::connect(self.waited, connect).await?);
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let found = (generation, lanes);
         *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(found.clone());
         Ok(found)
     }
 
-    fn current(&self) -> Option<(u64, Lanes<MultiplexedConnection>)> {
+    fn current(&self) -> Option<(u64, Arc<Lanes<MultiplexedConnection>>)> {
         self.master
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

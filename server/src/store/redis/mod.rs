@@ -148,7 +148,7 @@ impl RedisStore {
                 match outcome {
                     Ok(value) => return Ok(value),
                     Err(error) => {
-                        self.link.failed(&error, sent_on);
+                        self.link.failed(&error, lane, sent_on);
                         let safe_to_repeat =
                             error.is_connection_refusal() || link::is_readonly(&error);
                         if !safe_to_repeat || Instant::now() >= give_up_at {
