@@ -435,8 +435,9 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
     .await
 }
 
-/// Takes a role other than the team's (see `team::demote` for those) from a user (a no-op when
-/// they do not have it).
+/// Takes a role other than the team's (see `team::demote` for those) from a user. One they do not
+/// hold is refused, not passed over: `Organizer` or `organiser` typed for `organizer` must not
+/// look done.
 pub async fn take_other_role(
     store: &dyn Store,
     who: &UserRef,
@@ -444,6 +445,12 @@ pub async fn take_other_role(
 ) -> Result<UserRecord, AuthError> {
     let taken = checked_role(role)?;
     let user = find_named(store, who).await?;
+    if !user.has_role(taken) {
+        return Err(AuthError::InvalidRequest(format!(
+            "role: user {who:?} has no role {taken:?} (they have [{}])",
+            user.roles.join(", ")
+        )));
+    }
     update(store, &user.id, |next| {
         next.roles.retain(|held| held != taken)
     })
