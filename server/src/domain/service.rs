@@ -398,8 +398,9 @@ impl AuthService {
         claim: Claim<'_>,
         read_beside: Option<&str>,
     ) -> Result<Opened, AuthError> {
-        // A login of its own (not a session a ticket derived) is the team list's last login.
-        let own_login = parent.is_none();
+        // A login of its own (not a session a ticket derived, nor a delivery collected again) is
+        // the team list's last login.
+        let own_login = parent.is_none() && !matches!(claim, Claim::Again);
         let record = SessionRecord {
             user_id: claims.sub.clone(),
             client: claims.aud,

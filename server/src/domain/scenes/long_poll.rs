@@ -13,7 +13,7 @@ use crate::store::{Lifetime, Step, outcomes};
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{derived_token, hashes_equal, is_token_shaped, token_hash};
-use super::super::sessions::{self, Claim, Condition, Opened};
+use super::super::sessions::{Claim, Condition, Opened};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
@@ -273,23 +273,21 @@ impl AuthService {
 
     /// The delivered session once more, for the poll token that already had it (its earlier
     /// answer may never have arrived): the same claims, so the same session, not a second one.
-    /// Its record is written again too, should the first delivery have stopped before it.
+    /// Its record is written again too, should the first delivery have stopped before it, in one
+    /// batch that reads the session's own revocation mark and the user: a session ended since
+    /// (the console logged out, or was logged out) is not handed out again, nor brought back.
     async fn deliver_again(
         &self,
         claims: &Claims,
         scene: &SceneRecord,
     ) -> Result<IsLoginResponse, AuthError> {
-        // A session ended since (the console logged out, or was logged out) is not handed out
-        // again, nor brought back.
-        if sessions::is_revoked(self.store.as_ref(), &claims.sub, &claims.sid).await? {
-            return Err(AuthError::SceneExpired);
-        }
-        // Nothing to claim: the session is this poll token's, and written again should the first
-        // delivery have stopped before it; its user is read in the same batch.
         let user_key = store_keys::user(&claims.sub);
         let opened = self
-            .record_console_session(claims, scene, Claim::Any, Some(&user_key))
+            .record_console_session(claims, scene, Claim::Again, Some(&user_key))
             .await?;
+        if !opened.made {
+            return Err(AuthError::SceneExpired);
+        }
         let user = self
             .user_as_read(claims, &opened, AuthError::SceneExpired)
             .await

@@ -91,9 +91,11 @@ pub struct Condition {
 /// session alike, so they all write that one session, never one of their own.
 #[derive(Clone, Copy)]
 pub enum Claim<'a> {
-    /// Any caller: the session's id is new (a login's own), or it was handed out before (a
-    /// delivery collected again).
+    /// Any caller: the session's id is new (a login's own).
     Any,
+    /// Any caller of a session handed out before (a delivery collected again): nothing to claim,
+    /// but it may have ended since, which its own mark, read in the batch, tells.
+    Again,
     /// The one whose insert of the session's record is made: a login ticket names the session it
     /// opens, so the record is the ticket's redeem, and no mark of its own is written.
     FirstRecord,
@@ -191,7 +193,7 @@ pub async fn open(
         None => false,
     };
     let made = match claim {
-        Claim::Any => true,
+        Claim::Any | Claim::Again => true,
         Claim::FirstRecord => outcomes
             .first()
             .map_or(Ok(false), |insert| insert.written())?,

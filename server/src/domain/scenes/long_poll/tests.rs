@@ -72,17 +72,18 @@ async fn a_delivery_whose_store_reply_was_lost_is_collected_again_by_the_same_po
 
     let again = service.poll_scene(&scene, &poll_token, WAIT).await;
     let first = delivered(&service, again, &user_id).await;
-    // Once more: the same session, not a second one.
+    // Once more: the same session, not a second one, and the same login in the team list.
     let twice = service.poll_scene(&scene, &poll_token, WAIT).await;
     assert_eq!(delivered(&service, twice, &user_id).await, first);
+    assert_eq!(store.writes_to("last-login:"), 1, "one login, noted once");
 }
 
 #[tokio::test]
-async fn a_store_failure_while_the_token_is_made_leaves_the_scene_confirmed() {
+async fn a_store_failure_reading_the_user_in_the_delivery_batch_is_collected_on_the_next_poll() {
     let store = FaultyStore::new();
     let service = service_on(store.clone(), settings(|_| {})).await;
     let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
-    // Making the token reads the user: that read fails.
+    // The batch that writes the session and moves the scene reads the user last: that read fails.
     store.fail_next(Calls::Read, &store_keys::user(&user_id), Fault::FailBefore);
 
     let failed = service.poll_scene(&scene, &poll_token, WAIT).await;
@@ -241,6 +242,35 @@ async fn a_member_taken_off_the_team_after_confirming_gets_no_console_token() {
     // user it read ended that session at once.
     let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
     assert!(live.is_empty(), "no console session left: {live:?}");
+}
+
+/// A logout that lands just before a redelivery writes the session's record again: the batch that
+/// writes it reads the session's own mark after the write, so the ended session is neither handed
+/// out nor brought back. (Read in a step of its own before the write, the mark missed it.)
+#[tokio::test]
+async fn a_logout_racing_a_delivery_collected_again_is_not_undone() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    let claims = delivered(&service, answer, &user_id).await;
+    let racing = Arc::clone(&store);
+    let (sub, sid, exp) = (claims.sub.clone(), claims.sid.clone(), claims.exp);
+    let logout = async move {
+        sessions::revoke_with_descendants(racing.as_ref(), &sub, &sid, exp)
+            .await
+            .expect("logged out");
+    };
+    let record_key = store_keys::session(&claims.sub, &claims.sid);
+    store.before_next(Calls::Write, &record_key, Box::pin(logout));
+
+    let again = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(store.all_faults_hit(), "the logout ran");
+    assert!(matches!(again, Err(AuthError::SceneExpired)), "{again:?}");
+    let record = sessions::get(store.as_ref(), &claims.sub, &claims.sid)
+        .await
+        .unwrap();
+    assert!(record.is_none(), "the ended session was not brought back");
 }
 
 #[tokio::test]
