@@ -174,10 +174,21 @@ mod tests {
                 address: String::new(),
                 _dir: dir,
             };
-            BufReader::new(bus.daemon.stdout.take().expect("stdout"))
-                .read_line(&mut bus.address)
+            // Read aside and waited for within 10 s: a daemon that prints nothing fails the test.
+            let stdout = bus.daemon.stdout.take().expect("stdout");
+            let (sender, printed) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut address = String::new();
+                let read = BufReader::new(stdout)
+                    .read_line(&mut address)
+                    .map(|_| address);
+                let _waiter_gone = sender.send(read);
+            });
+            let address = printed
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the bus printed its address")
                 .expect("the bus address");
-            bus.address = bus.address.trim().to_owned();
+            bus.address = address.trim().to_owned();
             bus
         }
 
