@@ -251,6 +251,11 @@ impl Subscriptions {
     fn settle(&mut self, hub: &NotifyHub, channel: String, answer: Answer) {
         self.in_flight.remove(&channel);
         let Some(topic) = self.channels.get(&channel) else {
+            // Closed while its SSUBSCRIBE was on its way, which may have come after the close's
+            // SUNSUBSCRIBE: the subscription it made is nobody's.
+            if answer == Answer::Subscribed {
+                tokio::spawn(unsubscribe(self.connection.clone(), channel));
+            }
             return;
         };
         match answer {
