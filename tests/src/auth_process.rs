@@ -149,6 +149,11 @@ impl ServeProcess {
         );
     }
 
+    /// Every line it has logged so far.
+    pub fn logged(&self) -> String {
+        self.log.borrow().join("\n")
+    }
+
     /// Kills it with SIGKILL, as a crash would end it: nothing is cleaned up.
     pub async fn crash(mut self) {
         self.child.kill().await.expect("serve is killed");

@@ -1,6 +1,7 @@
 //! The layer that observes every request: counts it by route and status for `/metrics`, and logs
 //! its answer. Logs carry the path but never the query string: an H5 page's URL holds a login
-//! ticket until the page removes it, and tickets must never reach a log. An answer that is a fault
+//! ticket until the page removes it, and tickets must never reach a log. Nor do invite codes,
+//! which the invite page's path carries: that page is logged by its route. An answer that is a fault
 //! (store, WeChat, this server) is logged with its cause, which the error mapping attached to the
 //! response.
 //!
@@ -18,6 +19,7 @@ use axum::middleware::Next;
 use crate::domain::AuthService;
 
 use super::error::{FaultCause, Severity};
+use super::pages::INVITE_PAGE;
 
 pub async fn observe(
     State(service): State<Arc<AuthService>>,
@@ -38,7 +40,12 @@ pub async fn observe(
         service.metrics().count_store_error();
     }
     let latency_ms = started.elapsed().as_millis() as u64;
-    let (method, path) = (method.as_str(), path.as_str());
+    let path = if route == INVITE_PAGE {
+        route
+    } else {
+        path.as_str()
+    };
+    let method = method.as_str();
     match fault {
         None => tracing::info!(%method, %path, status, latency_ms, "answered"),
         Some(FaultCause {

@@ -369,6 +369,29 @@ async fn a_tls_certificate_that_cannot_be_read_stops_the_start_before_it_listens
     assert!(!output.contains("listening"), "{output}");
 }
 
+/// The invite page's path carries the invite's code, a secret (its holder joins the team): the
+/// access log names that page by its route, never by its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_code_never_reaches_the_access_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store_args = [
+        "--data-dir".to_owned(),
+        dir.path().join("data").display().to_string(),
+    ];
+    let mut served = ServeProcess::start(&auth_binary(), &store_args).await;
+    let code = "Zq3vK8pR2mWx7nT4bY6cH1dF5gJ9sL0a";
+    let page = http_client()
+        .get(served.url(&format!("/m/invite/{code}")))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(page.status(), 200);
+    served.wait_for_log("/m/invite/{code}").await;
+    let logged = served.logged();
+    assert!(!logged.contains(code), "{logged}");
+    assert!(served.stop().await.success());
+}
+
 /// A `[redis]` table with the embedded store (the `store` line forgotten, or `--store embedded` over
 /// a production config file) is said, not silently ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
