@@ -213,6 +213,20 @@ pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(
     Ok(())
 }
 
+/// A file only its owner can read, emptied: the invite's QR is the invite (an admin invite makes
+/// its holder an admin). A file already there is made owner-only too; it would keep its mode.
+fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
 /// `invite`: makes the invite, prints its link, draws its QR in the terminal (when standard output
 /// is one) and, with `--qr`, writes it as a PNG to send in a chat.
 pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
@@ -223,10 +237,7 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
     // Opened before the invite is made: a path it cannot be written to fails the command with no
     // invite made, rather than after one is stored (and a retry makes another).
     let qr_file = match &args.qr {
-        Some(path) => Some((
-            path,
-            std::fs::File::create(path).map_err(qr_file_error(path))?,
-        )),
+        Some(path) => Some((path, owner_only_file(path).map_err(qr_file_error(path))?)),
         None => None,
     };
     let overrides = args.overrides();

@@ -99,6 +99,7 @@ async fn team_commands_work_while_serving(
     assert_eq!(code.len(), 32, "{link}");
     let written = std::fs::read(&png).expect("the QR file");
     assert!(written.starts_with(b"\x89PNG"), "a PNG");
+    assert_eq!(mode_of(&png), 0o600, "the QR is the invite: owner-only");
     let inspected = http_client()
         .post(served.url("/auth/invites/inspect"))
         .json(&json!({ "code": code }))
