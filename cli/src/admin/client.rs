@@ -21,6 +21,13 @@ pub enum AdminClientError {
         "the admin socket {path} is not open to this user: run this command as the user the server runs as (the data directory's owner)"
     )]
     NotYours { path: PathBuf },
+    /// The server serves only its own account, so a socket another account serves is not the
+    /// server's: a data directory someone else controls (a mistyped path, say) must not be sent a
+    /// password or believed about what it did.
+    #[error(
+        "the admin socket {path} is served by uid {server}, not by this user (uid {me}): nothing was sent; check the data directory, and run this command as the user the server runs as"
+    )]
+    ServedByAnother { path: PathBuf, server: u32, me: u32 },
     #[error("cannot reach the admin socket {path}: {source}")]
     Connect { path: PathBuf, source: io::Error },
     #[error("cannot send the command to the server: {0}")]
@@ -42,7 +49,22 @@ pub enum AdminClientError {
 /// a stopped server left).
 pub async fn connect(path: &Path) -> Result<Option<UnixStream>, AdminClientError> {
     match UnixStream::connect(path).await {
-        Ok(stream) => Ok(Some(stream)),
+        Ok(stream) => {
+            let connect_error = |source| AdminClientError::Connect {
+                path: path.to_owned(),
+                source,
+            };
+            let server = stream.peer_cred().map_err(connect_error)?.uid();
+            let me = rustix::process::geteuid().as_raw();
+            if server != me {
+                return Err(AdminClientError::ServedByAnother {
+                    path: path.to_owned(),
+                    server,
+                    me,
+                });
+            }
+            Ok(Some(stream))
+        }
         Err(error)
             if matches!(
                 error.kind(),

@@ -278,13 +278,17 @@ async fn another_user_is_refused(
         "{stderr}"
     );
 
+    // With the socket opened to all, each end refuses the other by its credentials: the command
+    // sends nothing to a server of another account, and the server refuses the connection.
     let socket = data_dir.join(SOCKET_FILE);
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let by_credentials = as_nobody().await;
     let stderr = String::from_utf8_lossy(&by_credentials.stderr);
     assert!(
         !by_credentials.status.success()
-            && stderr.contains(&format!("uid {NOBODY} is not the server's user")),
+            && stderr.contains(&format!(
+                "is served by uid 0, not by this user (uid {NOBODY})"
+            )),
         "{stderr}"
     );
     served
