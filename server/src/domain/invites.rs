@@ -339,6 +339,32 @@ pub(super) async fn revoke(
     Ok(())
 }
 
+/// Revokes the open invites `creator_id` made. An admin who is one no longer takes them along for
+/// good: they stop standing at once (see [`standing_inviter`]), and being made admin again must not
+/// bring them back, nor whatever an attacker holding that admin's account made.
+pub(super) async fn revoke_open_made_by(
+    store: &dyn Store,
+    creator_id: &str,
+    actor: &TeamActor,
+) -> Result<(), AuthError> {
+    let now = unix_now();
+    let listed: Vec<Listed> = records::load(store, store_keys::INVITES)
+        .await?
+        .unwrap_or_default();
+    for entry in listed.iter().filter(|entry| entry.until > now) {
+        let Some(record) =
+            records::load::<InviteRecord>(store, &store_keys::invite(&entry.id)).await?
+        else {
+            continue;
+        };
+        let made_by_them = matches!(&record.created_by, Creator::User { id } if id == creator_id);
+        if made_by_them && record.state == InviteState::Open {
+            revoke(store, &entry.id, actor).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Logs a new invite: who made it, its id and role, never its code.
 pub(super) fn log_created(record: &InviteRecord, actor: &TeamActor) {
     tracing::info!(

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Lifetime, Store};
 
+use super::invites;
 use super::records::{self, Transition};
 use super::sessions;
 use super::users::{self, UserRecord};
@@ -200,12 +201,13 @@ pub(super) async fn demote(
     store: &dyn Store,
     user_id: &str,
     demotion: Demotion,
+    actor: &TeamActor,
 ) -> Result<(Option<UserRecord>, u64), AuthError> {
-    let Some(user) = users::get(store, user_id).await? else {
+    let Some(before) = users::get(store, user_id).await? else {
         return Ok((None, 0));
     };
     // A user the index missed (granted before it existed) is listed first, so the count is right.
-    list_if_missing(store, &user).await?;
+    list_if_missing(store, &before).await?;
     records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
         let index = current.cloned().unwrap_or_default();
         let next = demoted(&index, user_id, demotion)?;
@@ -224,6 +226,9 @@ pub(super) async fn demote(
         record.roles.retain(|role| !taken.contains(&role.as_str()));
     })
     .await?;
+    if before.is_admin() && !user.is_admin() {
+        invites::revoke_open_made_by(store, user_id, actor).await?;
+    }
     // The index follows the record as it is now: a promotion (an invite accepted) that ran
     // between the two writes above listed the user as it read them, before the roles were taken,
     // and an admin listed without the role would count towards "at least one admin".
@@ -341,11 +346,12 @@ impl AuthService {
 
     /// `DELETE /auth/team/{user_id}`: takes `organizer` and `admin` and ends the console sessions.
     pub async fn remove_member(&self, caller: &TeamCaller, user_id: &str) -> Result<(), AuthError> {
-        let (user, ended) = demote(self.store.as_ref(), user_id, Demotion::Team).await?;
+        let actor = caller.actor();
+        let (user, ended) = demote(self.store.as_ref(), user_id, Demotion::Team, &actor).await?;
         if user.is_some() {
             tracing::info!(
                 team_event = "member_removed",
-                actor = %caller.actor(),
+                actor = %actor,
                 user = %user_id,
                 console_sessions_ended = ended,
                 "team change"
@@ -441,11 +447,13 @@ mod tests {
         promote(store, &ann.id, TeamRole::Admin).await.unwrap();
         let bob = organizer(store, "bob").await;
         let bob = promote(store, &bob.id, TeamRole::Admin).await.unwrap();
-        demote(store, &bob.id, Demotion::Team).await.unwrap();
+        demote(store, &bob.id, Demotion::Team, &TeamActor::Operator)
+            .await
+            .unwrap();
         // A request of Bob's, begun while his record still said admin, lists him again.
         list_if_missing(store, &bob).await.unwrap();
         assert!(matches!(
-            demote(store, &ann.id, Demotion::Team).await,
+            demote(store, &ann.id, Demotion::Team, &TeamActor::Operator).await,
             Err(AuthError::LastAdmin)
         ));
         let listed: Vec<String> = members(store)

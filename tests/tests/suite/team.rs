@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use meeteasy_auth::config::Settings;
+use meeteasy_auth::domain::{Admin, UserRef};
 use meeteasy_protocol::{
     CreateInviteResponse, CreateSceneResponse, InvitesResponse, TeamResponse, User,
 };
@@ -446,6 +447,14 @@ async fn an_admin_taken_off_the_team_takes_their_open_invites_along(start: impl 
         listed.invites.iter().all(|i| i.id != bobs.invite.id),
         "{listed:?}"
     );
+    // Made admin again, Bob brings none of them back: they were revoked with his removal.
+    Admin::new(server.store().clone())
+        .grant(&UserRef::Id(bob.user.id.clone()), "admin")
+        .await
+        .expect("admin again");
+    inspect(server, &bobs.code)
+        .await
+        .assert_error(410, "invite_expired");
     // The invites of an admin who stays are untouched.
     let anns = invite(server, &ann, json!({"role": "organizer"})).await;
     let carl = server.dev_login("carl").await;
