@@ -31,6 +31,7 @@ on_both_stores!(
     linking_wechat_folds_the_empty_account_and_answers_linked_once,
     linking_a_wechat_whose_account_holds_more_is_identity_in_use,
     the_one_step_login_on_a_link_scene_goes_on_as_the_joined_account,
+    a_link_begun_by_a_console_session_ended_since_links_nothing,
 );
 
 fn many_tries(settings: &mut Settings) {
@@ -868,6 +869,29 @@ async fn the_dev_scan_page_links_a_wechat_in_a_browser() {
     assert_eq!(polled.body, json!({"status": "linked"}));
     assert_eq!(server.dev_login("guest-pat").await.user.id, pat.id);
     browser.shutdown().await.expect("Chromium stops");
+}
+
+/// A link scene made by a console session that has ended since (a stolen token, logged out by its
+/// owner) links nothing: the phone's confirm is refused, and its WeChat keeps its own account.
+async fn a_link_begun_by_a_console_session_ended_since_links_nothing(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let (pat, console, scene) = pat_with_link_scene(server).await;
+    let phone = server.dev_login("guest-eve").await;
+    let scanned = server
+        .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+        .await;
+    assert_eq!(scanned.status, 200, "{scanned:?}");
+    let logged_out = server.post_empty("/auth/logout", Some(&console)).await;
+    assert_eq!(logged_out.status, 204, "{logged_out:?}");
+
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await
+        .assert_error(410, "scene_expired");
+    let again = server.dev_login("guest-eve").await;
+    assert_eq!(again.user.id, phone.user.id, "still eve's own account");
+    assert_ne!(again.user.id, pat.id);
 }
 
 async fn the_one_step_login_on_a_link_scene_goes_on_as_the_joined_account(start: impl Start) {

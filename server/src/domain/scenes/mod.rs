@@ -72,6 +72,7 @@ impl AuthService {
                 Some(LinkTarget {
                     user_id: user.id,
                     display_name: user.display_name,
+                    session: Some(claims.sid),
                 })
             }
         };

@@ -6,7 +6,7 @@ use meeteasy_protocol::{AccountInfo, Claims, ScanResponse, ScannerProfile, Scene
 
 use super::super::records::{self, Transition};
 use super::super::users::UserRecord;
-use super::super::{AuthError, AuthService, links, store_keys, unix_now};
+use super::super::{AuthError, AuthService, links, sessions, store_keys, unix_now};
 use super::check_scene;
 use super::record::{SceneRecord, SceneState};
 use super::transitions::{self, Actor, PhoneStep, SceneChange};
@@ -78,6 +78,13 @@ impl AuthService {
         };
         let actor = actor(user, target.as_ref().map(|t| t.user_id.as_str()));
         if let Some(target) = &target {
+            // Made by a console session that has ended since (logged out, or ended from another
+            // device): the link it began is refused with it.
+            if let Some(session) = &target.session
+                && sessions::is_revoked(self.store.as_ref(), &target.user_id, session).await?
+            {
+                return Err(AuthError::SceneExpired);
+            }
             // The link is written before the scene says so, so a console told `linked` always
             // finds it made; the step is tried on what was read first, so a scene this phone may
             // not confirm links nothing.

@@ -35,6 +35,11 @@ pub struct SceneRecord {
 pub struct LinkTarget {
     pub user_id: String,
     pub display_name: String,
+    /// The console session that made the scene (none in scenes stored before it was kept): once
+    /// it has ended, the link is refused, so a stolen console token that was logged out cannot
+    /// still complete the link it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
