@@ -91,12 +91,11 @@ impl Admin {
             TeamRole::Organizer => Demotion::Team,
             TeamRole::Admin => Demotion::Admin,
         };
-        let actor = TeamActor::Operator;
-        let (after, ended) = team::demote(store, &user.id, demotion, &actor).await?;
+        let (after, ended) = team::demote(store, &user.id, demotion).await?;
         let after = after.ok_or_else(|| users::no_user(who))?;
         tracing::info!(
             team_event = "role_revoked",
-            actor = %actor,
+            actor = %TeamActor::Operator,
             user = %after.id,
             role = team_role.as_str(),
             console_sessions_ended = ended,

@@ -55,7 +55,13 @@ pub fn operator_user() -> User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(super) enum Creator {
-    User { id: String },
+    User {
+        id: String,
+        /// The creator's [`UserRecord::admin_demotions`] when they made it (0 in invites stored
+        /// before it was kept, as in the records of admins never demoted).
+        #[serde(default)]
+        demotions: u32,
+    },
     Operator,
 }
 
@@ -221,7 +227,7 @@ async fn by_code(store: &dyn Store, code: &str) -> Result<InviteRecord, AuthErro
 async fn creator_user(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
     Ok(match creator {
         Creator::Operator => operator_user(),
-        Creator::User { id } => match users::get(store, id).await? {
+        Creator::User { id, .. } => match users::get(store, id).await? {
             Some(user) => user.to_wire(),
             // The admin's account was folded or deleted since: say so rather than fail the list.
             None => User {
@@ -247,8 +253,14 @@ async fn standing_inviter(
 ) -> Result<User, AuthError> {
     match creator {
         Creator::Operator => Ok(operator_user()),
-        Creator::User { id } => match users::get(store, id).await? {
-            Some(user) if user.is_admin() && (dev_mode || !user.dev) => Ok(user.to_wire()),
+        Creator::User { id, demotions } => match users::get(store, id).await? {
+            Some(user)
+                if user.is_admin()
+                    && user.admin_demotions == *demotions
+                    && (dev_mode || !user.dev) =>
+            {
+                Ok(user.to_wire())
+            }
             Some(_) | None => Err(AuthError::InviteExpired),
         },
     }
@@ -339,32 +351,6 @@ pub(super) async fn revoke(
     Ok(())
 }
 
-/// Revokes the open invites `creator_id` made. An admin who is one no longer takes them along for
-/// good: they stop standing at once (see [`standing_inviter`]), and being made admin again must not
-/// bring them back, nor whatever an attacker holding that admin's account made.
-pub(super) async fn revoke_open_made_by(
-    store: &dyn Store,
-    creator_id: &str,
-    actor: &TeamActor,
-) -> Result<(), AuthError> {
-    let now = unix_now();
-    let listed: Vec<Listed> = records::load(store, store_keys::INVITES)
-        .await?
-        .unwrap_or_default();
-    for entry in listed.iter().filter(|entry| entry.until > now) {
-        let Some(record) =
-            records::load::<InviteRecord>(store, &store_keys::invite(&entry.id)).await?
-        else {
-            continue;
-        };
-        let made_by_them = matches!(&record.created_by, Creator::User { id } if id == creator_id);
-        if made_by_them && record.state == InviteState::Open {
-            revoke(store, &entry.id, actor).await?;
-        }
-    }
-    Ok(())
-}
-
 /// Logs a new invite: who made it, its id and role, never its code.
 pub(super) fn log_created(record: &InviteRecord, actor: &TeamActor) {
     tracing::info!(
@@ -387,6 +373,7 @@ impl AuthService {
         let (record, code) = new_invite(
             Creator::User {
                 id: caller.claims.sub.clone(),
+                demotions: caller.admin_demotions,
             },
             request.role,
             request.expires_in,
@@ -535,6 +522,31 @@ mod tests {
             expires_at: NOW + 100,
             state: InviteState::Open,
         }
+    }
+
+    /// An invite keeps its creator's count of admin demotions: one made before a demotion (or
+    /// saved while it happened) stands no longer, not even once the creator is an admin again.
+    #[tokio::test]
+    async fn an_invite_stands_only_while_its_creator_is_the_admin_who_made_it() {
+        let store = super::super::test_support::FaultyStore::new();
+        let bob = super::super::test_support::organizer(store.as_ref(), "bob").await;
+        let admin_again = UserRecord {
+            roles: vec!["organizer".into(), "admin".into()],
+            admin_demotions: 1,
+            ..bob.clone()
+        };
+        users::save(store.as_ref(), &admin_again).await.unwrap();
+        let made_by = |demotions| Creator::User {
+            id: bob.id.clone(),
+            demotions,
+        };
+        let before = standing_inviter(store.as_ref(), &made_by(0), false).await;
+        assert!(
+            matches!(before, Err(AuthError::InviteExpired)),
+            "{before:?}"
+        );
+        let since = standing_inviter(store.as_ref(), &made_by(1), false).await;
+        assert_eq!(since.unwrap().id, bob.id);
     }
 
     #[test]

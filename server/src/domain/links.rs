@@ -101,6 +101,7 @@ mod tests {
             password_hash: login.map(|_| "$argon2id$...".to_owned()),
             wechat_identities: vec!["wx:open:app:o1".into()],
             dev: false,
+            admin_demotions: 0,
         }
     }
 

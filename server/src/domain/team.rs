@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Lifetime, Store};
 
-use super::invites;
 use super::records::{self, Transition};
 use super::sessions;
 use super::users::{self, UserRecord};
@@ -83,6 +82,8 @@ impl fmt::Display for TeamActor {
 pub struct TeamCaller {
     pub claims: Claims,
     pub user: User,
+    /// The caller's [`UserRecord::admin_demotions`] as authorized: what an invite it makes keeps.
+    pub(super) admin_demotions: u32,
 }
 
 impl TeamCaller {
@@ -201,13 +202,12 @@ pub(super) async fn demote(
     store: &dyn Store,
     user_id: &str,
     demotion: Demotion,
-    actor: &TeamActor,
 ) -> Result<(Option<UserRecord>, u64), AuthError> {
-    let Some(before) = users::get(store, user_id).await? else {
+    let Some(user) = users::get(store, user_id).await? else {
         return Ok((None, 0));
     };
     // A user the index missed (granted before it existed) is listed first, so the count is right.
-    list_if_missing(store, &before).await?;
+    list_if_missing(store, &user).await?;
     records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
         let index = current.cloned().unwrap_or_default();
         let next = demoted(&index, user_id, demotion)?;
@@ -222,13 +222,15 @@ pub(super) async fn demote(
         Demotion::Admin => &[ADMIN_ROLE],
         Demotion::Team => &[ORGANIZER_ROLE, ADMIN_ROLE],
     };
+    // Counted in the same write that takes the role: the invites the admin made stop standing for
+    // good (see `invites::standing_inviter`), whatever happens to this request afterwards.
     let user = users::update(store, user_id, |record| {
+        if record.is_admin() {
+            record.admin_demotions = record.admin_demotions.saturating_add(1);
+        }
         record.roles.retain(|role| !taken.contains(&role.as_str()));
     })
     .await?;
-    if before.is_admin() && !user.is_admin() {
-        invites::revoke_open_made_by(store, user_id, actor).await?;
-    }
     // The index follows the record as it is now: a promotion (an invite accepted) that ran
     // between the two writes above listed the user as it read them, before the roles were taken,
     // and an admin listed without the role would count towards "at least one admin".
@@ -325,6 +327,7 @@ impl AuthService {
         Ok(TeamCaller {
             claims,
             user: user.to_wire(),
+            admin_demotions: user.admin_demotions,
         })
     }
 
@@ -346,12 +349,11 @@ impl AuthService {
 
     /// `DELETE /auth/team/{user_id}`: takes `organizer` and `admin` and ends the console sessions.
     pub async fn remove_member(&self, caller: &TeamCaller, user_id: &str) -> Result<(), AuthError> {
-        let actor = caller.actor();
-        let (user, ended) = demote(self.store.as_ref(), user_id, Demotion::Team, &actor).await?;
+        let (user, ended) = demote(self.store.as_ref(), user_id, Demotion::Team).await?;
         if user.is_some() {
             tracing::info!(
                 team_event = "member_removed",
-                actor = %actor,
+                actor = %caller.actor(),
                 user = %user_id,
                 console_sessions_ended = ended,
                 "team change"
@@ -447,13 +449,11 @@ mod tests {
         promote(store, &ann.id, TeamRole::Admin).await.unwrap();
         let bob = organizer(store, "bob").await;
         let bob = promote(store, &bob.id, TeamRole::Admin).await.unwrap();
-        demote(store, &bob.id, Demotion::Team, &TeamActor::Operator)
-            .await
-            .unwrap();
+        demote(store, &bob.id, Demotion::Team).await.unwrap();
         // A request of Bob's, begun while his record still said admin, lists him again.
         list_if_missing(store, &bob).await.unwrap();
         assert!(matches!(
-            demote(store, &ann.id, Demotion::Team, &TeamActor::Operator).await,
+            demote(store, &ann.id, Demotion::Team).await,
             Err(AuthError::LastAdmin)
         ));
         let listed: Vec<String> = members(store)

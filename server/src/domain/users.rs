@@ -30,6 +30,15 @@ pub struct UserRecord {
     /// Made by dev mode (`dev:<name>`): logs in only on a server running with `--dev`.
     #[serde(default)]
     pub dev: bool,
+    /// How many times the admin role was taken from this user. An invite stands only while its
+    /// creator is still the admin who made it (the count unchanged), so one made before a
+    /// demotion never comes back with a later grant.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub admin_demotions: u32,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -215,6 +224,7 @@ pub async fn find_or_create_wechat(
                 password_hash: None,
                 wechat_identities: identity_keys(&identity_key, &openid_key),
                 dev: profile.dev,
+                admin_demotions: 0,
             };
             if user.dev {
                 store
@@ -352,6 +362,7 @@ pub async fn create_password_user(
         password_hash: Some(password_hash),
         wechat_identities: Vec::new(),
         dev: false,
+        admin_demotions: 0,
     };
     save(store, &user).await?;
     if !store

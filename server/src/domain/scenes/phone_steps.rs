@@ -211,6 +211,7 @@ mod tests {
             password_hash: None,
             wechat_identities: vec![identity.clone()],
             dev: false,
+            admin_demotions: 0,
         };
         users::save(store.as_ref(), &phone).await.expect("saved");
 
