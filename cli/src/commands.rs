@@ -214,9 +214,15 @@ pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(
 }
 
 /// A file only its owner can read, emptied: the invite's QR is the invite (an admin invite makes
-/// its holder an admin). A file already there is made owner-only too; it would keep its mode.
+/// its holder an admin). A file already there is made owner-only too (it would keep its mode), and
+/// anything else already there (a device, a pipe) is refused rather than changed.
 fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if let Ok(existing) = std::fs::metadata(path)
+        && !existing.is_file()
+    {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

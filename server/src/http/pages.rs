@@ -16,12 +16,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
-/// The shared source defines `createMeetEasyLogin(scriptUrl, scriptOptions)`; each build only says how it
-/// learns its own URL and options and how it publishes the API. A module cannot read `currentScript` and a
-/// classic script cannot mention `import.meta`, which is why the two wrappers exist at all.
 /// The invite page's route: its path carries the invite's code, a secret (see `observe`).
 pub const INVITE_PAGE: &str = "/m/invite/{code}";
 
+/// The shared source defines `createMeetEasyLogin(scriptUrl, scriptOptions)`; each build only says how it
+/// learns its own URL and options and how it publishes the API. A module cannot read `currentScript` and a
+/// classic script cannot mention `import.meta`, which is why the two wrappers exist at all.
 const LOGIN_TICKET_CLASSIC: &str = concat!(
     "(function () {\n",
     include_str!("../../assets/h5/login-ticket-core.js"),

@@ -882,11 +882,21 @@ async fn a_link_begun_by_a_console_session_ended_since_links_nothing(start: impl
         .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
         .await;
     assert_eq!(scanned.status, 200, "{scanned:?}");
+    let unscanned = server
+        .post("/auth/scenes", json!({"purpose": "link"}), Some(&console))
+        .await;
+    assert_eq!(unscanned.status, 201, "{unscanned:?}");
+    let unscanned: CreateSceneResponse = unscanned.json();
     let logged_out = server.post_empty("/auth/logout", Some(&console)).await;
     assert_eq!(logged_out.status, 204, "{logged_out:?}");
 
     server
         .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await
+        .assert_error(410, "scene_expired");
+    // Nor is a scene it made scanned: the phone is not shown an account it cannot join.
+    server
+        .post_empty(&scene_path(&unscanned, "scan"), Some(&phone.access_token))
         .await
         .assert_error(410, "scene_expired");
     let again = server.dev_login("guest-eve").await;

@@ -8,7 +8,7 @@ use super::super::records::{self, Transition};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, links, sessions, store_keys, unix_now};
 use super::check_scene;
-use super::record::{SceneRecord, SceneState};
+use super::record::{LinkTarget, SceneRecord, SceneState};
 use super::transitions::{self, Actor, PhoneStep, SceneChange};
 
 impl AuthService {
@@ -27,6 +27,8 @@ impl AuthService {
         scene: &str,
         user: &UserRecord,
     ) -> Result<ScanResponse, AuthError> {
+        self.refuse_orphan_link(&self.live_scene(scene).await?)
+            .await?;
         let record = self.scanned_by(scene, user).await?;
         Ok(ScanResponse {
             console: record.console,
@@ -36,6 +38,28 @@ impl AuthService {
                 display_name: target.display_name,
             }),
         })
+    }
+
+    /// Refuses a link scene made by a console session that has ended since (logged out, ended from
+    /// another device, or run out): the link it began ends with it, before the phone writes
+    /// anything to the scene.
+    async fn refuse_orphan_link(&self, scene: &SceneRecord) -> Result<(), AuthError> {
+        let Some(LinkTarget {
+            user_id,
+            session: Some(session),
+            ..
+        }) = &scene.link_to
+        else {
+            return Ok(());
+        };
+        let store = self.store.as_ref();
+        let live = sessions::get(store, user_id, session).await?.is_some()
+            && !sessions::is_revoked(store, user_id, session).await?;
+        if live {
+            Ok(())
+        } else {
+            Err(AuthError::SceneExpired)
+        }
     }
 
     /// The scene as `user`'s scan left it.
@@ -66,6 +90,7 @@ impl AuthService {
         user: &UserRecord,
     ) -> Result<(), AuthError> {
         let mut current = self.live_scene(scene).await?;
+        self.refuse_orphan_link(&current).await?;
         if current.purpose == ScenePurpose::Link && current.state == SceneState::Pending {
             // The link is made before the scene's own step (below): the scene is first taken as
             // this phone's, so no other phone's scan can claim it between the two and leave a link
@@ -78,13 +103,6 @@ impl AuthService {
         };
         let actor = actor(user, target.as_ref().map(|t| t.user_id.as_str()));
         if let Some(target) = &target {
-            // Made by a console session that has ended since (logged out, or ended from another
-            // device): the link it began is refused with it.
-            if let Some(session) = &target.session
-                && sessions::is_revoked(self.store.as_ref(), &target.user_id, session).await?
-            {
-                return Err(AuthError::SceneExpired);
-            }
             // The link is written before the scene says so, so a console told `linked` always
             // finds it made; the step is tried on what was read first, so a scene this phone may
             // not confirm links nothing.
