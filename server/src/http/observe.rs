@@ -1,7 +1,9 @@
 //! The layer that observes every request: counts it by route and status for `/metrics`, and logs
-//! its answer. Logs carry the path but never the query string: an H5 page's URL holds a login
-//! ticket until the page removes it, and tickets must never reach a log. Nor do invite codes,
-//! which the invite page's path carries: that page is logged by its route. An answer that is a fault
+//! its answer. Logs carry the route a request matched (`/auth/scenes/{scene}/islogin`), not its
+//! path, and never the query string: the ids in paths are capabilities (an invite's code makes its
+//! holder a member, a link scene's id lets whoever reads it scan first and join the account), and
+//! an H5 page's URL holds a login ticket until the page removes it. A request that matched no
+//! route is logged by its path with every long segment hidden. An answer that is a fault
 //! (store, WeChat, this server) is logged with its cause, which the error mapping attached to the
 //! response.
 //!
@@ -19,7 +21,6 @@ use axum::middleware::Next;
 use crate::domain::AuthService;
 
 use super::error::{FaultCause, Severity};
-use super::pages::INVITE_PAGE;
 
 pub async fn observe(
     State(service): State<Arc<AuthService>>,
@@ -28,7 +29,11 @@ pub async fn observe(
 ) -> Response<Body> {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let method = request.method().clone();
+    // Kept only for a request that matched no route: the others are logged by their route.
+    let unmatched_path = route
+        .is_none()
+        .then(|| hide_long_segments(request.uri().path()));
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
@@ -40,11 +45,7 @@ pub async fn observe(
         service.metrics().count_store_error();
     }
     let latency_ms = started.elapsed().as_millis() as u64;
-    let path = if route == INVITE_PAGE {
-        route
-    } else {
-        path.as_str()
-    };
+    let path = unmatched_path.as_deref().unwrap_or(route);
     let method = method.as_str();
     match fault {
         None => tracing::info!(%method, %path, status, latency_ms, "answered"),
@@ -62,4 +63,36 @@ pub async fn observe(
         }
     }
     response
+}
+
+/// The longest path segment an unmatched request is logged with: ids and codes are longer.
+const LOGGED_SEGMENT_MAX: usize = 16;
+
+/// `path` with each segment longer than [`LOGGED_SEGMENT_MAX`] replaced by `…` (a mistyped route
+/// may still carry a code: `/m/invite/<code>/`).
+fn hide_long_segments(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.len() > LOGGED_SEGMENT_MAX {
+                "…"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unmatched_path_is_logged_without_its_long_segments() {
+        assert_eq!(
+            hide_long_segments("/m/invite/Zq3vK8pR2mWx7nT4bY6cH1dF5gJ9sL0a/"),
+            "/m/invite/…/"
+        );
+        assert_eq!(hide_long_segments("/favicon.ico"), "/favicon.ico");
+    }
 }

@@ -16,9 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
-/// The invite page's route: its path carries the invite's code, a secret (see `observe`).
-pub const INVITE_PAGE: &str = "/m/invite/{code}";
-
 /// The shared source defines `createMeetEasyLogin(scriptUrl, scriptOptions)`; each build only says how it
 /// learns its own URL and options and how it publishes the API. A module cannot read `currentScript` and a
 /// classic script cannot mention `import.meta`, which is why the two wrappers exist at all.
@@ -88,7 +85,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(add_ons: &PageAddOns) -> Router<
         .route("/m/invite.js", asset(INVITE_JS, JAVASCRIPT))
         // Invite codes have a scene's shape (32 of [0-9A-Za-z]).
         .route(
-            INVITE_PAGE,
+            "/m/invite/{code}",
             get(move |code: ScenePath| if_scene_shaped(code, invite_page.clone())),
         )
         .route("/h5/style.css", asset(STYLE_CSS, CSS))

@@ -374,10 +374,11 @@ async fn a_tls_certificate_that_cannot_be_read_stops_the_start_before_it_listens
     assert!(!output.contains("listening"), "{output}");
 }
 
-/// The invite page's path carries the invite's code, a secret (its holder joins the team): the
-/// access log names that page by its route, never by its path.
+/// The ids in paths are capabilities (an invite's code makes its holder a member, a link scene's
+/// id lets whoever reads it scan first): the access log names a request by the route it matched,
+/// and one that matched none by its path with the long segments hidden.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invite_code_never_reaches_the_access_log() {
+async fn ids_and_codes_in_paths_never_reach_the_access_log() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store_args = [
         "--data-dir".to_owned(),
@@ -385,13 +386,23 @@ async fn an_invite_code_never_reaches_the_access_log() {
     ];
     let mut served = ServeProcess::start(&auth_binary(), &store_args).await;
     let code = "Zq3vK8pR2mWx7nT4bY6cH1dF5gJ9sL0a";
-    let page = http_client()
-        .get(served.url(&format!("/m/invite/{code}")))
-        .send()
-        .await
-        .expect("the server answers");
+    let client = http_client();
+    let get = |path: String| client.get(served.url(&path)).send();
+    let page = get(format!("/m/invite/{code}")).await.expect("answered");
     assert_eq!(page.status(), 200);
-    served.wait_for_log("/m/invite/{code}").await;
+    let scene = get(format!("/auth/scenes/{code}/qr.png"))
+        .await
+        .expect("answered");
+    assert_eq!(scene.status(), 410);
+    let mistyped = get(format!("/m/invite/{code}/")).await.expect("answered");
+    assert_eq!(mistyped.status(), 404);
+    for logged in [
+        "/m/invite/{code}",
+        "/auth/scenes/{scene}/qr.png",
+        "/m/invite/…/",
+    ] {
+        served.wait_for_log(logged).await;
+    }
     let logged = served.logged();
     assert!(!logged.contains(code), "{logged}");
     assert!(served.stop().await.success());
