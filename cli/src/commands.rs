@@ -218,10 +218,12 @@ pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(
 /// anything else already there (a device, a pipe) is refused rather than changed.
 fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let not_regular = || std::io::Error::other("not a regular file");
+    // Before opening too: opening a pipe would wait for a reader.
     if let Ok(existing) = std::fs::metadata(path)
         && !existing.is_file()
     {
-        return Err(std::io::Error::other("not a regular file"));
+        return Err(not_regular());
     }
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -229,6 +231,10 @@ fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    // Checked again on what was opened: the path may have changed in between.
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     Ok(file)
 }

@@ -26,13 +26,22 @@ where
 {
     tokio::spawn(async move {
         let outcome = work.await;
+        // Logged by their kind only: the rest of a key is an id (a scene's, which a link scene's
+        // reader could scan first).
         if let Err(error) = store.delete(&lock).await {
+            let lock = kind_of(&lock);
             tracing::warn!(%error, lock, "cannot release a lock; it lapses by itself");
         }
         if let Err(error) = store.notify(&topic).await {
+            let topic = kind_of(&topic);
             tracing::warn!(%error, topic, "cannot wake the waiters; they wake at their deadline");
         }
         outcome
     })
     .await
+}
+
+/// `scene-qr-fetch` of `scene-qr-fetch:<scene>`.
+fn kind_of(key: &str) -> &str {
+    key.split(':').next().unwrap_or_default()
 }

@@ -112,6 +112,8 @@ impl AuthService {
                 ..
             } = change
             {
+                // Again just before the link: the console session may have ended since the scan.
+                self.refuse_orphan_link(&current).await?;
                 links::fold_into(self.store.as_ref(), user, &target.user_id).await?;
             }
         }
