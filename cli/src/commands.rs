@@ -11,7 +11,7 @@ use crate::admin::{
 use crate::args::{AddUserArgs, ServeArgs, StoreArgs};
 use crate::team_args::InviteArgs;
 use meeteasy_auth::config::{self, ConfigError, Settings, StoreLocation};
-use meeteasy_auth::domain::{Admin, AuthError};
+use meeteasy_auth::domain::{Admin, AuthError, is_hidden_or_reordering};
 use meeteasy_auth::http::pages::PageAddOns;
 use meeteasy_auth::qr::{self, QrError};
 use meeteasy_auth::server::{Server, StartError};
@@ -332,12 +332,13 @@ fn print_reply(reply: &AdminReply) {
     }
 }
 
-/// `text` with its control characters escaped (`\u{1b}`, `\n`): a name from a phone, or stored
-/// before names were checked, can move a terminal's cursor or break a listing's lines.
+/// `text` with its control, invisible and reordering characters escaped (`\u{1b}`, `\n`,
+/// `\u{202e}`): a name from a phone, or stored before names were checked, can move a terminal's
+/// cursor, break a listing's lines or turn its text around.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if is_hidden_or_reordering(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
@@ -378,6 +379,7 @@ mod tests {
     fn names_are_printed_without_their_control_characters() {
         assert_eq!(printable("Ann \u{1b}[31mLee\n"), "Ann \\u{1b}[31mLee\\n");
         assert_eq!(printable("会 Ann"), "会 Ann");
+        assert_eq!(printable("Ann\u{202E}nimda"), "Ann\\u{202e}nimda");
     }
 
     /// The password is the first line, without its line break, and a read stops at the bound

@@ -78,7 +78,7 @@ const MAX_BLANKS_IN_A_ROW: usize = 2;
 /// Control characters, and every character Unicode calls default-ignorable (the format characters,
 /// fillers and reserved code points a renderer shows as nothing), which also covers those that
 /// change the order of the text around them; and the Braille blank, which shows as nothing too.
-fn is_hidden_or_reordering(c: char) -> bool {
+pub fn is_hidden_or_reordering(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

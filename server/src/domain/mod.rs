@@ -34,6 +34,7 @@ mod users;
 
 pub use admin::{Admin, OperatorInvite, RotatedKeys, UserSummary};
 pub use clock::unix_now;
+pub use device_names::is_hidden_or_reordering;
 pub use error::AuthError;
 pub use invites::{OPERATOR_USER_ID, invite_link, operator_user};
 pub use logins::MiniProgramLogin;

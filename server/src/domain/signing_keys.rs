@@ -464,10 +464,16 @@ pub async fn rotate(
     // between retries. (Sealing draws nonces inside it; they change bytes, not keys.)
     let (new_current, new_next) = (Seed::generate()?, Seed::generate()?);
     let now = unix_now();
-    let rotated = records::update(
+    let (rotated, drops_sealing) = records::update(
         store,
         store_keys::SIGNING_KEYS,
         |stored: Option<&StoredKeySet>| {
+            // The documented way to drop the key, but also what a forgotten flag does: said once
+            // the rotation is written, as the seeds go from sealed to clear (this closure may run
+            // again on a lost compare-and-swap).
+            let drops_sealing = rotation == Rotation::Compromised
+                && kek.is_none()
+                && stored.is_some_and(|stored| stored.all().any(StoredKey::is_sealed));
             let seeds = match (rotation, stored) {
                 (Rotation::Scheduled, None) => {
                     return Err(StoreError::Corrupt(
@@ -493,28 +499,27 @@ pub async fn rotate(
                         retired: std::iter::once(retired_now).chain(still_needed).collect(),
                     }
                 }
-                (Rotation::Compromised, stored) => {
-                    // The documented way to drop the key, but also what a forgotten flag does:
-                    // say so, as the seeds go from sealed to clear.
-                    let was_sealed = stored.is_some_and(|stored| stored.all().any(StoredKey::is_sealed));
-                    if was_sealed && kek.is_none() {
-                        tracing::warn!(
-                            "the signing keys were sealed; with no key-encryption key given, the new ones are stored in clear"
-                        );
-                    }
-                    KeySet {
-                        current: new_current.clone(),
-                        next: new_next.clone(),
-                        retired: Vec::new(),
-                    }
-                }
+                (Rotation::Compromised, _) => KeySet {
+                    current: new_current.clone(),
+                    next: new_next.clone(),
+                    retired: Vec::new(),
+                },
             };
             let stored = seeds.protect(kek).map_err(SealedKeysError::from)?;
             let ring = KeyRing::from_seeds_of(seeds)?;
-            Ok(Transition::Write(stored, Lifetime::Forever, ring))
+            Ok(Transition::Write(
+                stored,
+                Lifetime::Forever,
+                (ring, drops_sealing),
+            ))
         },
     )
     .await?;
+    if drops_sealing {
+        tracing::warn!(
+            "the signing keys were sealed; with no key-encryption key given, the new ones are stored in clear"
+        );
+    }
     if let Err(error) = store.notify(store_keys::SIGNING_KEYS_ROTATED).await {
         // The rotation stands; instances find it at their next periodic re-read.
         tracing::warn!(%error, "keys rotated, but running instances could not be told at once");

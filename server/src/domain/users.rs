@@ -13,7 +13,7 @@ use super::records::{self, Transition};
 use super::secrets::random_id;
 use super::store_keys;
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     pub id: String,
     pub display_name: String,
@@ -303,12 +303,8 @@ pub(super) async fn update(
             };
             let mut next = current.clone();
             change(&mut next);
-            if next.roles == current.roles
-                && next.login == current.login
-                && next.password_hash == current.password_hash
-                && next.wechat_identities == current.wechat_identities
-                && next.display_name == current.display_name
-            {
+            // Every field, so a change of any one (the demotion count too) is written.
+            if next == *current {
                 return Ok(Transition::Keep(next));
             }
             Ok(Transition::Write(next.clone(), Lifetime::Forever, next))

@@ -243,14 +243,8 @@ impl AuthService {
         };
         // The user is read in the batch that writes the session, as for any console session (see
         // `AuthService::open_session`), not in a round trip of its own before it.
-        let user_key = store_keys::user(user_id);
         let opened = self
-            .record_console_session(
-                &claims,
-                confirmed,
-                Claim::Swap(&move_to_delivered),
-                Some(&user_key),
-            )
+            .record_console_session(&claims, confirmed, Claim::Swap(&move_to_delivered))
             .await?;
         if !opened.made {
             return Ok(None);
@@ -281,9 +275,8 @@ impl AuthService {
         claims: &Claims,
         scene: &SceneRecord,
     ) -> Result<IsLoginResponse, AuthError> {
-        let user_key = store_keys::user(&claims.sub);
         let opened = self
-            .record_console_session(claims, scene, Claim::Again, Some(&user_key))
+            .record_console_session(claims, scene, Claim::Again)
             .await?;
         if !opened.made {
             return Err(AuthError::SceneExpired);
@@ -298,21 +291,22 @@ impl AuthService {
     }
 
     /// The console's session takes its scene's device name (if the console gave one) and address
-    /// (see [`AuthService::record_session`] for `claim` and `read_beside`).
+    /// (see [`AuthService::record_session`] for `claim`), and its user is read in the same batch
+    /// (see [`AuthService::user_as_read`]).
     async fn record_console_session(
         &self,
         claims: &Claims,
         scene: &SceneRecord,
         claim: Claim<'_>,
-        read_beside: Option<&str>,
     ) -> Result<Opened, AuthError> {
+        let user_key = store_keys::user(&claims.sub);
         self.record_session(
             claims,
             scene.console_device_name(),
             scene.console.ip.clone(),
             None,
             claim,
-            read_beside,
+            Some(&user_key),
         )
         .await
     }

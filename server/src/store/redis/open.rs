@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo,
@@ -215,7 +216,7 @@ async fn open_cluster(
         .map_err(|error| {
             StoreError::Unavailable(format!("the cluster seeds are not valid: {error}"))
         })?;
-    let connect = || bounded(async { client.get_async_connection().await.map_err(unreachable) });
+    let connect = || cluster_connection(client.clone());
     let lanes = Lanes::connect(waited, connect).await?;
     // The subscriptions get connections of their own: their pushes (and the unsubscribe pushes a
     // failover sends) never share a connection with the commands, so a command never waits behind
@@ -285,4 +286,11 @@ fn redis_settings(password: Option<&str>) -> RedisConnectionInfo {
         Some(password) => settings.set_password(password),
         None => settings,
     }
+}
+
+/// A fresh connection to the cluster `client` reaches, within [`super::OPERATION_TIMEOUT`].
+pub(super) async fn cluster_connection(
+    client: ClusterClient,
+) -> Result<ClusterConnection, StoreError> {
+    bounded(async { client.get_async_connection().await.map_err(unreachable) }).await
 }

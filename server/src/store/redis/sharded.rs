@@ -19,18 +19,17 @@ use tokio::time::Instant;
 
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{PushInfo, PushKind, RedisResult, Value};
+use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{JoinError, JoinHandle};
 
 use super::keys::KeyLayout;
-use crate::store::{NotifyHub, TopicEvent};
+use super::open::cluster_connection;
+use crate::store::{NotifyHub, StoreError, TopicEvent};
 
 /// How long one SSUBSCRIBE or SUNSUBSCRIBE may take before it is tried again later (an SSUBSCRIBE
 /// on a fresh connection).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long opening that fresh connection may take.
-const REOPEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// The least time between two fresh connections, doubled while the fresh ones time out too (a
 /// slot without a master times every SSUBSCRIBE out, whatever the connection) up to the most.
 const REOPEN_PAUSE: Duration = Duration::from_secs(2);
@@ -296,7 +295,7 @@ enum Answer {
 /// until one of them answers.
 struct Reopener {
     client: ClusterClient,
-    opening: Option<JoinHandle<RedisResult<ClusterConnection>>>,
+    opening: Option<JoinHandle<Result<ClusterConnection, StoreError>>>,
     not_before: Instant,
     pause: Duration,
 }
@@ -323,27 +322,19 @@ impl Reopener {
                 }
                 self.not_before = now + self.pause;
                 self.pause = (self.pause * 2).min(REOPEN_PAUSE_MAX);
-                self.opening = Some(tokio::spawn(reopen(self.client.clone())));
+                self.opening = Some(tokio::spawn(cluster_connection(self.client.clone())));
             }
         }
     }
 
     /// The connection being opened, once it is (never, while none is).
-    async fn finished(&mut self) -> Result<RedisResult<ClusterConnection>, JoinError> {
+    async fn finished(&mut self) -> Result<Result<ClusterConnection, StoreError>, JoinError> {
         let Some(opening) = self.opening.as_mut() else {
             return std::future::pending().await;
         };
         let opened = opening.await;
         self.opening = None;
         opened
-    }
-}
-
-/// A fresh listening connection, within [`REOPEN_TIMEOUT`].
-async fn reopen(client: ClusterClient) -> RedisResult<ClusterConnection> {
-    match tokio::time::timeout(REOPEN_TIMEOUT, client.get_async_connection()).await {
-        Ok(opened) => opened,
-        Err(_elapsed) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
     }
 }
 
