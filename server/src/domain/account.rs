@@ -12,6 +12,12 @@ impl AuthService {
     /// With a password already set, `current_password` must match it (wrong answers count toward
     /// the login's password limit, as failed logins do). A login held by another account is
     /// `identity_in_use`. Hashing takes a turn of the bounded argon2 pool.
+    ///
+    /// A changed password ends every other session of the account, as `revoke-others` does: a
+    /// password is changed when someone else may know it, and what they opened with it must not
+    /// outlive it. The sessions end after the new password is written, so one opened with the old
+    /// password meanwhile ends too; should ending them fail, the password stands changed and the
+    /// error says the store failed (the caller can end them with `revoke-others`).
     pub async fn set_password(
         &self,
         caller: &Claims,
@@ -21,12 +27,15 @@ impl AuthService {
         let store = self.store.as_ref();
         let _turn = self.hashing.take().await?;
         let user = self.user(&caller.sub).await?;
+        let mut password_changed = false;
         if let Some(stored) = user.password_hash.clone() {
             let current = request.current_password.ok_or_else(|| {
                 AuthError::InvalidRequest(
                     "current_password: required to change a password that is set".into(),
                 )
             })?;
+            // A request that only moves the login to another email or phone keeps the sessions.
+            password_changed = current != request.password;
             let limits_key =
                 store_keys::password_failures_for(user.login.as_deref().unwrap_or(&login));
             let limits = self.settings.password_limits;
@@ -65,6 +74,15 @@ impl AuthService {
         }
         users::note_password_user(store, &user.id).await?;
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
+        if password_changed {
+            let ended = self.end_other_sessions(caller).await?;
+            tracing::info!(
+                account_event = "password_changed",
+                actor = %user.id,
+                sessions_ended = ended,
+                "account change"
+            );
+        }
         Ok(())
     }
 }

@@ -516,6 +516,11 @@ async fn a_password_login_is_added_from_the_account_page() {
             text.contains("Password changed")
         })
         .await;
+    // The session the old password opened elsewhere ended with it.
+    let elsewhere = login.body["access_token"].as_str().unwrap();
+    me(&server, elsewhere)
+        .await
+        .assert_error(401, "token_revoked");
     let changed = server
         .post(
             "/auth/login",

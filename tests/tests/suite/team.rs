@@ -575,12 +575,35 @@ async fn a_password_login_is_added_and_changed(start: impl Start) {
     )
     .await
     .assert_error(401, "invalid_credentials");
+    // Moving the login to another email with the same password keeps every session.
+    let reply = set(
+        json!({"login": "ann@example.com", "password": "first secret", "current_password": "first secret"}),
+        ann.console.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{reply:?}");
+    let password_console = logged_in.body["access_token"].as_str().unwrap();
+    for token in [password_console, &ann.phone] {
+        let me = server.get("/auth/me", Some(token)).await;
+        assert_eq!(me.status, 200, "a login moved, a session kept: {me:?}");
+    }
+
+    // A changed password ends every other session: the console the old password opened, and the
+    // phone's; the caller's own stays.
     let reply = set(
         json!({"login": "ann@example.org", "password": "second", "current_password": "first secret"}),
         ann.console.clone(),
     )
     .await;
     assert_eq!(reply.status, 204, "{reply:?}");
+    for token in [password_console, &ann.phone] {
+        server
+            .get("/auth/me", Some(token))
+            .await
+            .assert_error(401, "token_revoked");
+    }
+    let me = server.get("/auth/me", Some(&ann.console)).await;
+    assert_eq!(me.status, 200, "the caller's own session stays: {me:?}");
     assert_eq!(
         password_login(server, "ann@example.org", "second")
             .await
