@@ -195,48 +195,40 @@ fn sentinel_password(file: Option<&FileRedis>) -> Result<Option<Secret>, ConfigE
 }
 
 /// The password `source` names; one given but empty is refused (Redis would refuse it only at
-/// the first connection, as a wrong password).
+/// the first connection, as a wrong password), naming where it came from.
 fn read_password(source: PasswordSource<'_>) -> Result<Option<Secret>, ConfigError> {
-    let (env_key, file_key, default_env) = (source.env_key, source.file_key, source.default_env);
-    let (from_env, from_file) = (source.from_env, source.from_file);
-    match given_password(source)? {
-        Some(password) if password.expose().is_empty() => {
-            let (key, whence) = match (from_env, from_file) {
-                (Some(var), _) => (env_key, format!("the variable {var}")),
-                (None, Some(path)) => (file_key, path.display().to_string()),
-                (None, None) => (env_key, format!("the variable {default_env}")),
-            };
-            Err(invalid(
-                key,
-                format!("{whence} holds an empty password: give one, or none at all"),
-            ))
+    let (env_key, file_key) = (source.env_key, source.file_key);
+    let (password, key, whence) = match (source.from_env, source.from_file) {
+        (Some(_), Some(_)) => {
+            let both = format!("give only one of {env_key} and {file_key}");
+            return Err(invalid(env_key, both));
         }
-        password => Ok(password),
+        (Some(var), None) => {
+            let unset = || invalid(env_key, format!("the variable {var} is not set"));
+            let password = secret_from_env(env_key, var)?.ok_or_else(unset)?;
+            (Some(password), env_key, format!("the variable {var}"))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                invalid(file_key, format!("cannot read {}: {error}", path.display()))
+            })?;
+            let whence = path.display().to_string();
+            (Some(Secret::new(text.trim())), file_key, whence)
+        }
+        (None, None) => {
+            let var = source.default_env;
+            let password = secret_from_env(env_key, var)?;
+            (password, env_key, format!("the variable {var}"))
+        }
+    };
+    if password
+        .as_ref()
+        .is_some_and(|password| password.expose().is_empty())
+    {
+        let empty = format!("{whence} holds an empty password: give one, or none at all");
+        return Err(invalid(key, empty));
     }
-}
-
-fn given_password(source: PasswordSource<'_>) -> Result<Option<Secret>, ConfigError> {
-    match (source.from_env, source.from_file) {
-        (Some(_), Some(_)) => Err(invalid(
-            source.env_key,
-            format!(
-                "give only one of {} and {}",
-                source.env_key, source.file_key
-            ),
-        )),
-        (Some(var), None) => secret_from_env(source.env_key, var)?
-            .map(Some)
-            .ok_or_else(|| invalid(source.env_key, format!("the variable {var} is not set"))),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map(|text| Some(Secret::new(text.trim())))
-            .map_err(|error| {
-                invalid(
-                    source.file_key,
-                    format!("cannot read {}: {error}", path.display()),
-                )
-            }),
-        (None, None) => secret_from_env(source.env_key, source.default_env),
-    }
+    Ok(password)
 }
 
 fn replica_ack(file: Option<&FileRedis>) -> Result<Option<ReplicaAck>, ConfigError> {

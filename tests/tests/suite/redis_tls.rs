@@ -309,7 +309,7 @@ async fn refused_without_a_client_certificate(ca: &TestCa, store: &str) {
 }
 
 /// Serve on `store`, trusting `trusted` (through `SSL_CERT_FILE`) and showing no client
-/// certificate, exits at start saying `why`.
+/// certificate, exits at start saying `why`, in the same words on every kind of deployment.
 async fn refused_to_start(store: &str, trusted: &TestCa, why: &str) {
     let mut serve = auth_command(&auth_binary());
     serve
@@ -320,4 +320,5 @@ async fn refused_to_start(store: &str, trusted: &TestCa, why: &str) {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");
     assert!(stderr.contains(why), "{stderr}");
+    assert!(stderr.contains("cannot connect to Redis: "), "{stderr}");
 }

@@ -87,6 +87,17 @@ fn unusable_certificates(error: RedisError) -> StoreError {
     ))
 }
 
+/// A client that could not be built from `what` (the sentinels, the cluster seeds), nor, when
+/// they are configured, from the TLS certificates, which these builders take in the same step.
+fn not_valid(what: &'static str, certificates: bool) -> impl Fn(RedisError) -> StoreError {
+    let or = if certificates {
+        " or the Redis TLS certificates (redis.tls_*)"
+    } else {
+        ""
+    };
+    move |error| StoreError::Unavailable(format!("{what}{or} are not valid: {error}"))
+}
+
 async fn open_single(
     url: &str,
     password: Option<&str>,
@@ -156,12 +167,10 @@ async fn open_sentinel(
         sentinels_password,
     } = to;
     let addresses = sentinels.iter().map(|node| node_address(node, tls));
-    let invalid = |error: RedisError| {
-        StoreError::Unavailable(format!("the sentinels are not valid: {error}"))
-    };
+    let invalid = not_valid("the sentinels", certificates.is_some());
     let mut builder =
         SentinelClientBuilder::new(addresses, master_name, SentinelServerType::Master)
-            .map_err(invalid)?
+            .map_err(not_valid("the sentinels", false))?
             .set_client_to_sentinel_protocol(ProtocolVersion::RESP3)
             .set_client_to_redis_protocol(ProtocolVersion::RESP3);
     if let Some(password) = sentinels_password {
@@ -196,6 +205,7 @@ async fn open_cluster(
 ) -> Result<Opened, StoreError> {
     let (push_sender, pushes) = tokio::sync::mpsc::unbounded_channel();
     let node_lost = push_sender.clone();
+    let invalid = not_valid("the cluster seeds", certificates.is_some());
     let mut builder = ClusterClientBuilder::new(node_infos(seeds, tls, password)?);
     if let Some(certificates) = certificates {
         builder = builder.certs(certificates);
@@ -213,9 +223,7 @@ async fn open_cluster(
         .min_retry_wait(RETRY_DELAY_MILLIS)
         .max_retry_wait(MAX_CLUSTER_RETRY_DELAY_MILLIS)
         .build()
-        .map_err(|error| {
-            StoreError::Unavailable(format!("the cluster seeds are not valid: {error}"))
-        })?;
+        .map_err(invalid)?;
     let connect = || cluster_connection(client.clone());
     let lanes = Lanes::connect(waited, connect).await?;
     // The subscriptions get connections of their own: their pushes (and the unsubscribe pushes a
@@ -238,8 +246,9 @@ async fn start_listener(
 ) -> Result<(NotifyHub, JoinHandle<()>), StoreError> {
     let pubsub = listener::subscribe(&source).await.map_err(|error| {
         let hint = certificate_hint(&error);
+        // Worded as any first connection's failure: through sentinels this is the first.
         StoreError::Unavailable(format!(
-            "cannot subscribe to Redis notifications: {error}{hint}"
+            "cannot connect to Redis: {error}{hint} (subscribing to its notifications)"
         ))
     })?;
     let hub = NotifyHub::default();
