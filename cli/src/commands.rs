@@ -95,7 +95,7 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         "in clear"
     };
     let public_url = settings.public_url.clone();
-    let configured_url = config::configured_public_url(&args.overrides())?;
+    let configured_url = settings.public_url_given.then(|| public_url.clone());
     let key_encryption_key = settings.key_encryption_key.clone();
     let embedded_data_dir = match &settings.store {
         StoreLocation::Embedded { data_dir } => Some(data_dir.clone()),
@@ -208,7 +208,7 @@ fn first_line(input: impl BufRead) -> Result<Secret, CommandError> {
 
 /// Runs an operator command where the store can take it (see [`admin::run`]) and prints what it did.
 pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(), CommandError> {
-    let reply = admin::run(&store.overrides(), request).await?;
+    let reply = admin::run(config::command_config(&store.overrides())?, request).await?;
     print_reply(&reply);
     Ok(())
 }
@@ -252,9 +252,9 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
         Some(path) => Some((path, owner_only_file(path).map_err(qr_file_error(path))?)),
         None => None,
     };
-    let overrides = args.overrides();
-    let request = args.request(config::configured_public_url(&overrides)?);
-    let reply = match admin::run(&overrides, request).await {
+    let config = config::command_config(&args.overrides())?;
+    let request = args.request(config.public_url.clone());
+    let reply = match admin::run(config, request).await {
         Ok(reply) => reply,
         Err(error) => {
             // No invite, so no QR: the empty file just made would only mislead. Failing to remove

@@ -20,19 +20,23 @@ pub use dispatch::Dispatcher;
 pub use server::{AdminSocket, AdminSocketError, socket_path};
 pub use wire::{AdminReply, AdminRequest, UserListing};
 
-use meeteasy_auth::config::{self, Overrides, StoreLocation};
+use meeteasy_auth::config::{CommandConfig, StoreLocation};
 use meeteasy_auth::domain::Admin;
 use meeteasy_auth::server::{StartError, open_store};
 use meeteasy_auth::store::embedded::{DATABASE_FILE, EmbeddedOpenError};
 
 use crate::commands::CommandError;
 
-/// Runs `request` where the store named by `overrides` can take it.
-pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminReply, CommandError> {
-    let location = config::store_location(overrides)?;
-    // Checked whichever way the request goes: over the socket the server seals with its own, but
-    // a key given here that cannot be read or is not a key is a mistake to say, not to skip.
-    let key_encryption_key = config::key_encryption_key(overrides)?;
+/// Runs `request` where the store `config` names can take it.
+pub async fn run(config: CommandConfig, request: AdminRequest) -> Result<AdminReply, CommandError> {
+    // The key-encryption key was checked whichever way the request goes: over the socket the
+    // server seals with its own, but a key given here that cannot be read or is not a key is a
+    // mistake to say, not to skip.
+    let CommandConfig {
+        store: location,
+        key_encryption_key,
+        public_url,
+    } = config;
     if let StoreLocation::Embedded { data_dir } = &location {
         let socket = server::socket_path(data_dir)?;
         if let Some(stream) = client::connect(&socket).await? {
@@ -53,7 +57,6 @@ pub async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminRe
         }
         Err(error) => return Err(error.into()),
     };
-    let configured_url = config::configured_public_url(overrides)?;
-    let dispatcher = Dispatcher::new(Admin::new(store), key_encryption_key, configured_url);
+    let dispatcher = Dispatcher::new(Admin::new(store), key_encryption_key, public_url);
     Ok(dispatcher.run(request).await?)
 }

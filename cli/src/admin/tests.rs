@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meeteasy_auth::config::Overrides;
+use meeteasy_auth::config::{self, Overrides};
 use meeteasy_auth::domain::{Admin, AuthError};
 use meeteasy_auth::store::embedded::EmbeddedStore;
 use meeteasy_protocol::{ErrorCode, Secret};
@@ -248,6 +248,11 @@ async fn silent_oversized_and_malformed_requests_are_refused() {
     running.stop().await;
 }
 
+/// An operator command with `overrides`, as `main` runs it: its configuration read, then run.
+async fn run(overrides: &Overrides, request: AdminRequest) -> Result<AdminReply, CommandError> {
+    super::run(config::command_config(overrides)?, request).await
+}
+
 #[tokio::test]
 async fn a_store_locked_by_a_server_without_a_socket_is_explained() {
     let dir = TempDir::new().expect("temp dir");
@@ -257,7 +262,7 @@ async fn a_store_locked_by_a_server_without_a_socket_is_explained() {
         data_dir: Some(dir.path().to_owned()),
         ..Overrides::default()
     };
-    let refused = super::run(&overrides, add_ann()).await;
+    let refused = run(&overrides, add_ann()).await;
     assert!(
         matches!(refused, Err(CommandError::LockedWithoutAdminSocket { .. })),
         "{refused:?}"
@@ -299,13 +304,13 @@ async fn a_key_encryption_key_that_cannot_be_used_fails_the_command_a_server_wou
         with(Some("/nonexistent/kek"), None),
         with(None, Some("not a key")),
     ] {
-        let refused = super::run(&overrides, add_ann()).await;
+        let refused = run(&overrides, add_ann()).await;
         assert!(
             matches!(&refused, Err(CommandError::Config(_))),
             "{refused:?}"
         );
     }
-    let added = super::run(&with(None, None), add_ann()).await;
+    let added = run(&with(None, None), add_ann()).await;
     assert!(
         matches!(added, Ok(AdminReply::UserAdded { .. })),
         "{added:?}"
@@ -355,7 +360,7 @@ async fn a_data_directory_too_deep_for_the_socket_is_refused_saying_why() {
         data_dir: Some(deep),
         ..Overrides::default()
     };
-    let refused = super::run(&overrides, add_ann()).await;
+    let refused = run(&overrides, add_ann()).await;
     let said = refused.expect_err("refused").to_string();
     assert!(said.contains("use a shorter data directory"), "{said}");
     assert!(super::socket_path(dir.path()).is_ok());

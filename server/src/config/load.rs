@@ -112,17 +112,25 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// Just the store, for the `users` commands.
-pub fn store_location(overrides: &Overrides) -> Result<StoreLocation, ConfigError> {
-    let file = read_file(overrides.config.as_deref())?;
-    store_from(overrides, &file)
+/// What an operator command (`users`, `keys`, `invite`, `sessions`) needs of the configuration,
+/// from one reading of the file.
+#[derive(Debug)]
+pub struct CommandConfig {
+    pub store: StoreLocation,
+    pub key_encryption_key: Option<KeyEncryptionKey>,
+    /// The origin phones and browsers reach the server at, when a flag, the environment or the
+    /// config file names it (not the default derived from `listen`): for the links commands make.
+    pub public_url: Option<String>,
 }
 
-/// The origin phones and browsers reach the server at, when a flag, the environment or the config
-/// file names it (not the default derived from `listen`): for the links operator commands make.
-pub fn configured_public_url(overrides: &Overrides) -> Result<Option<String>, ConfigError> {
+/// The configuration of an operator command, checked.
+pub fn command_config(overrides: &Overrides) -> Result<CommandConfig, ConfigError> {
     let file = read_file(overrides.config.as_deref())?;
-    configured_origin(overrides, &file)
+    Ok(CommandConfig {
+        store: store_from(overrides, &file)?,
+        key_encryption_key: key_encryption_key_from(overrides, &file)?,
+        public_url: configured_origin(overrides, &file)?,
+    })
 }
 
 fn configured_origin(
@@ -135,12 +143,6 @@ fn configured_origin(
         .or_else(|| file.public_url.clone())
         .map(|url| checked_origin("public_url", &url))
         .transpose()
-}
-
-/// Just the key-encryption key, for the `keys` commands.
-pub fn key_encryption_key(overrides: &Overrides) -> Result<Option<KeyEncryptionKey>, ConfigError> {
-    let file = read_file(overrides.config.as_deref())?;
-    key_encryption_key_from(overrides, &file)
 }
 
 /// The key-encryption key from the environment or from a file, checked; given both ways is an
@@ -222,7 +224,9 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         })?,
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
-    let public_url = match configured_origin(overrides, &file)? {
+    let configured_url = configured_origin(overrides, &file)?;
+    let public_url_given = configured_url.is_some();
+    let public_url = match configured_url {
         Some(url) => url,
         None if listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", listen.port()),
         None => format!("http://{listen}"),
@@ -406,6 +410,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         store: store_from(overrides, &file)?,
         key_encryption_key: key_encryption_key_from(overrides, &file)?,
         public_url,
+        public_url_given,
         dev,
         lifetimes,
         apps,

@@ -7,8 +7,8 @@ mod redis_url;
 mod settings;
 
 pub use load::{
-    ConfigError, KEY_ENCRYPTION_KEY_ENV, KEY_ENCRYPTION_KEY_FILE_ENV, Overrides,
-    configured_public_url, key_encryption_key, load, store_location,
+    CommandConfig, ConfigError, KEY_ENCRYPTION_KEY_ENV, KEY_ENCRYPTION_KEY_FILE_ENV, Overrides,
+    command_config, load,
 };
 pub use redis_url::WAIT_TIMEOUT_MS;
 pub use settings::{

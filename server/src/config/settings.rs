@@ -17,6 +17,9 @@ pub struct Settings {
     pub key_encryption_key: Option<KeyEncryptionKey>,
     /// The origin phones and browsers reach this server at, without a trailing slash.
     pub public_url: String,
+    /// Whether a flag, the environment or the config file named `public_url` (else it was derived
+    /// from `listen`, and may be `0.0.0.0` or port 0: no link to put into an invite).
+    pub public_url_given: bool,
     /// Dev mode: `dev:<name>` codes, the phone simulator page, an in-process fake WeChat.
     pub dev: bool,
     pub lifetimes: Lifetimes,
