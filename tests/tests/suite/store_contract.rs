@@ -117,6 +117,7 @@ contract!(
     count_in_window_counts_then_resets,
     a_slot_is_claimed_once_until_its_lifetime_ends,
     notify_reaches_earlier_subscribers_of_the_topic,
+    a_grouped_topic_reaches_its_subscribers,
     ping_answers,
     every_operation_allocates_a_small_future,
     session_index_lists_a_users_live_sessions_newest_first,
@@ -676,6 +677,25 @@ async fn notify_reaches_earlier_subscribers_of_the_topic(store: &Arc<dyn Store>)
     // A later change wakes the same subscription again.
     store.notify("scene:1").await.unwrap();
     wait_for_change(&mut first).await;
+}
+
+/// A topic placed in a group wakes its subscribers as any other does, however the backend spells
+/// the group (not at all on one Redis, as the hash tag on a Cluster).
+async fn a_grouped_topic_reaches_its_subscribers(store: &Arc<dyn Store>) {
+    let topic = in_group("g1", "changed:a");
+    let mut subscription = store.subscribe(&topic);
+    // In the same group, so on a Cluster it travels over the topic's slot.
+    let marker = in_group("g1", "marker:a");
+    let mut marker_subscription = store.subscribe(&marker);
+    passed_by_marker(
+        store,
+        &marker,
+        &mut marker_subscription,
+        [&mut subscription],
+    )
+    .await;
+    store.notify(&topic).await.unwrap();
+    wait_for_change(&mut subscription).await;
 }
 
 /// Notifies `marker` and waits for it: what reached `subscriptions` (of topics on the marker's slot)

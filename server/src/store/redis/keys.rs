@@ -26,8 +26,15 @@ impl KeyLayout {
         format!("{KEY_PREFIX}{}", self.spell(key))
     }
 
+    /// A topic's channel. One server and Sentinel keep a grouped topic's group in it: their
+    /// listener hears every channel and hands the hub the topic its name spells, which must be the
+    /// topic as subscribed (a record's name drops the group to stay where it was stored; a
+    /// channel stores nothing). A Cluster's listener keeps each channel's topic itself.
     pub(super) fn channel(self, topic: &str) -> String {
-        format!("{NOTIFY_CHANNEL_PREFIX}{}", self.spell(topic))
+        match self {
+            Self::Plain => format!("{NOTIFY_CHANNEL_PREFIX}{topic}"),
+            Self::Tagged => format!("{NOTIFY_CHANNEL_PREFIX}{}", self.spell(topic)),
+        }
     }
 
     /// The hash tag of `key` as spelled here: what decides its slot on a Cluster.
@@ -73,6 +80,15 @@ mod tests {
             KeyLayout::Plain.channel("scene-changed:abc"),
             "meeteasy:notify:scene-changed:abc"
         );
+    }
+
+    #[test]
+    fn a_grouped_topic_keeps_its_group_in_a_plain_channel() {
+        let topic = crate::store::in_group("u-ann", "changed:abc");
+        let channel = KeyLayout::Plain.channel(&topic);
+        assert_eq!(channel.strip_prefix(NOTIFY_CHANNEL_PREFIX), Some(&*topic));
+        let tagged = KeyLayout::Tagged.channel(&topic);
+        assert_eq!(tagged, "meeteasy:notify:changed:{u-ann}:abc");
     }
 
     #[test]
