@@ -13,6 +13,10 @@ use super::Store;
 /// end by itself (it runs under its own deadline). A failed release is logged, not returned: the
 /// work's result stands, and the lock lapses by its own lifetime. `Err` when the task stopped
 /// without finishing (a panic, or the runtime shutting down).
+///
+/// The caller has its result only after the release (two store calls, on a path taken once per
+/// fetch): when it answers, the lock is gone, so its client asking again at once is not made to
+/// wait on a lock its own request held.
 pub async fn run_then_release<T, E, W>(
     store: Arc<dyn Store>,
     lock: String,
