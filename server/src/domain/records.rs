@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::store::{Lifetime, Store, StoreError};
 
-use super::AuthError;
+use super::{AuthError, store_keys};
 
 pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record)
@@ -14,7 +14,10 @@ pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("record {key}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        let key = store_keys::shown(key);
+        StoreError::Corrupt(format!("record {key}: {e}"))
+    })
 }
 
 pub async fn load<T: DeserializeOwned>(

@@ -4,7 +4,7 @@
 
 use super::ClientAddr;
 use super::secrets::token_hash;
-use crate::store::in_group;
+use crate::store::{in_group, record_name};
 
 /// A user record, by id.
 pub fn user(id: &str) -> String {
@@ -105,6 +105,30 @@ pub fn scene_poll_gate(scene: &str, poll_token_hash: &str) -> String {
     format!("poll-gate.{holder}:{scene}")
 }
 
+/// The kinds of key that carry a scene's id: whoever reads one may scan or poll that scene (and a
+/// link scene's joins an account), so an error or a log line shows only their kind.
+const SCENE_KINDS: [&str; 6] = [
+    "scene",
+    "scene-changed",
+    "scene-qr",
+    "scene-qr-fetch",
+    "scene-qr-fetched",
+    "poll-gate",
+];
+
+/// `key` as an error or a log line may show it: whole, but a scene's as its kind alone.
+pub fn shown(key: &str) -> String {
+    let kind = record_name(key)
+        .split([':', '.'])
+        .next()
+        .unwrap_or_default();
+    if SCENE_KINDS.contains(&kind) {
+        format!("{kind}:…")
+    } else {
+        key.to_owned()
+    }
+}
+
 // Per-address limits take the address itself and key it by `ClientAddr::limit_key`, so no limit
 // can count an IPv6 client by its full address (a fresh budget per request) by mistake.
 
@@ -170,3 +194,35 @@ pub const PASSWORD_USERS: &str = "password-users";
 
 /// Present once dev mode has made a user in this store: a server without dev mode says so at start.
 pub const DEV_USERS_MADE: &str = "dev-users-made";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scene_key_is_shown_without_its_id() {
+        let scene_keys = [
+            scene("s3cret"),
+            scene_changed("s3cret"),
+            scene_code_image("s3cret"),
+            scene_code_fetch_lock("s3cret"),
+            scene_code_fetched("s3cret"),
+            scene_poll_gate("s3cret", "0123456789abcdef0123"),
+        ];
+        for key in scene_keys {
+            let shown = shown(&key);
+            assert!(
+                !shown.contains("s3cret") && shown.ends_with(":…"),
+                "{shown}"
+            );
+        }
+        let corrupt = super::super::records::decode::<u8>(&scene("s3cret"), b"{");
+        let said = corrupt.unwrap_err().to_string();
+        assert!(
+            said.contains("record scene:…") && !said.contains("s3cret"),
+            "{said}"
+        );
+        assert_eq!(shown(&user("u-ann")), "user:u-ann");
+        assert_eq!(shown(&session("u-ann", "sid")), session("u-ann", "sid"));
+    }
+}
