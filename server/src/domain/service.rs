@@ -364,7 +364,8 @@ impl AuthService {
     }
 
     /// The user as the batch that opened the session of `claims` read them, if they may hold it;
-    /// else the session is ended and the login refused (`gone`: there is no such user).
+    /// else the session is ended and the login refused (`gone`: there is no such user, whose
+    /// last-login note, written beside the session, then goes too).
     pub(super) async fn user_as_read(
         &self,
         claims: &Claims,
@@ -380,7 +381,11 @@ impl AuthService {
                 Ok(()) => return Ok(user),
                 Err(refusal) => refusal,
             },
-            None => gone,
+            None => {
+                let note = store_keys::last_login(&claims.sub);
+                self.store.delete(&note).await?;
+                gone
+            }
         };
         // Ended as a logout ends it: it and whatever may have derived from it meanwhile.
         self.logout(claims).await?;

@@ -244,6 +244,24 @@ async fn a_member_taken_off_the_team_after_confirming_gets_no_console_token() {
     assert!(live.is_empty(), "no console session left: {live:?}");
 }
 
+/// An account gone between the confirm and the delivery (folded into another by a link): the
+/// console is told the scene expired, the session written beside the read ends, and the team
+/// list's last-login note written beside it does not outlive the account.
+#[tokio::test]
+async fn an_account_gone_after_confirming_gets_no_token_and_leaves_no_note() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    store.delete(&store_keys::user(&user_id)).await.unwrap();
+
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(answer, Err(AuthError::SceneExpired)), "{answer:?}");
+    let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+    assert!(live.is_empty(), "no console session left: {live:?}");
+    let note = store.get(&store_keys::last_login(&user_id)).await.unwrap();
+    assert_eq!(note, None, "a last-login note outlived its account");
+}
+
 /// A logout that lands just before a redelivery writes the session's record again: the batch that
 /// writes it reads the session's own mark after the write, so the ended session is neither handed
 /// out nor brought back. (Read in a step of its own before the write, the mark missed it.)
