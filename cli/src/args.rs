@@ -1,4 +1,4 @@
-//! The command line: `serve`, `users add|grant|list|show|revoke-role`, `invite`, `sessions revoke`,
+//! The command line: `serve`, `users add|grant|list|show|revoke-role|unlink-wechat`, `invite`, `sessions revoke`,
 //! `keys rotate`, and with the dev tools `fake-wechat` and `phone scan`.
 
 use std::net::SocketAddr;
@@ -12,7 +12,9 @@ use meeteasy_devtools::{fake_wechat::FakeWeChatArgs, phone::PhoneScanArgs};
 use meeteasy_protocol::Secret;
 
 use crate::admin::AdminRequest;
-use crate::team_args::{InviteArgs, ListUsersArgs, RevokeRoleArgs, SessionsCommand, ShowUserArgs};
+use crate::team_args::{
+    InviteArgs, ListUsersArgs, RevokeRoleArgs, SessionsCommand, ShowUserArgs, UnlinkWechatArgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -164,6 +166,8 @@ pub enum UsersCommand {
     Show(ShowUserArgs),
     /// Takes a role from a user; taking `organizer` ends their console sessions at once.
     RevokeRole(RevokeRoleArgs),
+    /// Takes every WeChat way into a user's account, and ends the sessions WeChat logins opened.
+    UnlinkWechat(UnlinkWechatArgs),
 }
 
 #[derive(Debug, Args)]

@@ -320,6 +320,15 @@ fn print_reply(reply: &AdminReply) {
         AdminReply::SessionsEnded { user, ended } => {
             println!("ended {ended} sessions of {user}");
         }
+        AdminReply::WechatUnlinked {
+            user,
+            identities,
+            sessions_ended,
+        } => println!(
+            "user {} ({}): {identities} WeChat identities unlinked, {sessions_ended} sessions a WeChat login opened ended",
+            user.id,
+            printable(&user.display_name),
+        ),
         AdminReply::InviteMade { invite, link, .. } => {
             println!(
                 "invite {} to join as {}, valid until {} (Unix time)",

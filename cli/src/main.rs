@@ -78,6 +78,9 @@ async fn run(cli: &Cli) -> ExitCode {
         Command::Users(UsersCommand::RevokeRole(args)) => {
             commands::admin_command(&args.store, args.request()).await
         }
+        Command::Users(UsersCommand::UnlinkWechat(args)) => {
+            commands::admin_command(&args.store, args.request()).await
+        }
         Command::Invite(args) => commands::invite(args).await,
         Command::Sessions(SessionsCommand::Revoke(args)) => {
             commands::admin_command(&args.store, args.request()).await

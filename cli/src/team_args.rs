@@ -1,5 +1,5 @@
-//! The command line of the organizer team: `invite`, `users list|show|revoke-role` and
-//! `sessions revoke`, each a request to the store the server uses (see `admin`).
+//! The command line of the organizer team: `invite`, `users list|show|revoke-role|unlink-wechat`
+//! and `sessions revoke`, each a request to the store the server uses (see `admin`).
 
 use std::path::PathBuf;
 
@@ -97,6 +97,27 @@ impl RevokeRoleArgs {
         AdminRequest::RevokeRole {
             user: self.user.clone(),
             role: self.role.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UnlinkWechatArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The user's login (email or phone) or id.
+    pub user: String,
+    /// Unlink even when the account has no password login: no way into it is left (its roles
+    /// stay; its owner's next WeChat login makes a new account, to invite again).
+    #[arg(long)]
+    pub leave_no_way_in: bool,
+}
+
+impl UnlinkWechatArgs {
+    pub fn request(&self) -> AdminRequest {
+        AdminRequest::UnlinkWechat {
+            user: self.user.clone(),
+            leave_no_way_in: self.leave_no_way_in,
         }
     }
 }

@@ -84,6 +84,18 @@ impl Dispatcher {
                 let user = self.admin.show_user(&UserRef::parse(&user)).await?;
                 Ok(AdminReply::UserShown { user: user.into() })
             }
+            AdminRequest::UnlinkWechat {
+                user,
+                leave_no_way_in,
+            } => {
+                let who = UserRef::parse(&user);
+                let unlinked = self.admin.unlink_wechat(&who, leave_no_way_in).await?;
+                Ok(AdminReply::WechatUnlinked {
+                    user: unlinked.user,
+                    identities: unlinked.identities,
+                    sessions_ended: unlinked.sessions_ended,
+                })
+            }
             AdminRequest::EndSessions { user } => {
                 let ended = self.admin.end_user_sessions(&UserRef::parse(&user)).await?;
                 Ok(AdminReply::SessionsEnded { user, ended })

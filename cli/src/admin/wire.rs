@@ -44,6 +44,12 @@ pub enum AdminRequest {
     EndSessions {
         user: String,
     },
+    UnlinkWechat {
+        /// A login (email or phone) or a user id.
+        user: String,
+        /// Unlink even when the account has no password login, leaving no way in.
+        leave_no_way_in: bool,
+    },
     Invite {
         role: TeamRole,
         /// Seconds; the server's default (a day) when absent.
@@ -67,7 +73,8 @@ impl AdminRequest {
             | AdminRequest::RevokeRole { .. }
             | AdminRequest::ListUsers
             | AdminRequest::ShowUser { .. }
-            | AdminRequest::EndSessions { .. } => false,
+            | AdminRequest::EndSessions { .. }
+            | AdminRequest::UnlinkWechat { .. } => false,
         }
     }
 }
@@ -101,6 +108,13 @@ pub enum AdminReply {
     SessionsEnded {
         user: String,
         ended: u64,
+    },
+    WechatUnlinked {
+        user: User,
+        /// WeChat identity keys the account lost.
+        identities: usize,
+        /// Sessions a WeChat login had opened, and what derived from them.
+        sessions_ended: u64,
     },
     /// The code is shown to the operator once; the store keeps only its hash.
     InviteMade {
@@ -211,6 +225,7 @@ mod tests {
             | AdminRequest::ListUsers
             | AdminRequest::ShowUser { .. }
             | AdminRequest::EndSessions { .. }
+            | AdminRequest::UnlinkWechat { .. }
             | AdminRequest::Invite { .. }) => panic!("came back as {other:?}"),
         }
     }

@@ -14,7 +14,7 @@ use super::invites::{self, Creator};
 use super::signing_keys::{self, Rotation};
 use super::team::{self, Demotion, TeamActor};
 use super::users::{self, NewPasswordUser, UserRecord, UserRef};
-use super::{AuthError, passwords, sessions};
+use super::{AuthError, links, passwords, sessions, tokens};
 
 /// A user as the operator sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,16 @@ pub struct OperatorInvite {
     pub invite: Invite,
     pub code: String,
     pub link: String,
+}
+
+/// What taking an account's WeChat did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlinkedWechat {
+    pub user: User,
+    /// WeChat identity keys taken (a unionid and an openid can be one person's).
+    pub identities: usize,
+    /// Sessions a WeChat login had opened, and what derived from them.
+    pub sessions_ended: u64,
 }
 
 /// The signing keys after a rotation, by `kid`.
@@ -148,6 +158,48 @@ impl Admin {
         )
     }
 
+    /// Takes every WeChat way into an account (one linked by mistake, or by someone who saw its
+    /// link QR) and ends every session a WeChat login opened, with what derives from them. The
+    /// owner links their own WeChat again from the console. An account without a password login
+    /// would be left with no way in: refused unless `leave_no_way_in` (its roles stay; its owner's
+    /// next WeChat login makes a new account, to invite again).
+    pub async fn unlink_wechat(
+        &self,
+        who: &UserRef,
+        leave_no_way_in: bool,
+    ) -> Result<UnlinkedWechat, AuthError> {
+        let store = self.store.as_ref();
+        let user = users::find_named(store, who).await?;
+        if user.wechat_identities.is_empty() {
+            return Err(AuthError::InvalidRequest(format!(
+                "user: no WeChat identity is recorded for {} (an account from before v1.1 records its WeChat at its next WeChat login)",
+                user.id
+            )));
+        }
+        if user.password_hash.is_none() && !leave_no_way_in {
+            return Err(AuthError::InvalidRequest(format!(
+                "user: {} logs in with WeChat only, so unlinking it leaves no way into the account; give --leave-no-way-in to unlink anyway (their next WeChat login makes a new account, without roles)",
+                user.id
+            )));
+        }
+        let (after, identities) = links::unlink_every_wechat(store, &user).await?;
+        let sessions_ended =
+            sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
+        tracing::info!(
+            account_event = "wechat_unlinked",
+            actor = %TeamActor::Operator,
+            user = %user.id,
+            identities,
+            sessions_ended,
+            "account change"
+        );
+        Ok(UnlinkedWechat {
+            user: after.to_wire(),
+            identities,
+            sessions_ended,
+        })
+    }
+
     /// An invite made by the operator: `created_by` is [`super::operator_user`] ("Server
     /// operator", id `operator`, which no account has). `expires_in` defaults to a day and is at
     /// most a week. `public_url` is the server's (the link is `<public_url>/m/invite/<code>`); the
@@ -206,6 +258,7 @@ mod tests {
     use meeteasy_protocol::{Audience, Secret};
 
     use super::super::sessions::{Claim, SessionRecord, is_revoked, open};
+    use super::super::store_keys;
     use super::super::test_support::FaultyStore;
     use super::super::unix_now;
     use super::*;
@@ -227,6 +280,18 @@ mod tests {
     }
 
     async fn session(store: &dyn Store, user: &User, client: Audience, n: char) -> String {
+        opened(store, user, (client, tokens::AMR_PASSWORD), n, None).await
+    }
+
+    /// A session `n` of `user` for `client`, opened by a login by `method` (or derived from
+    /// `parent`).
+    async fn opened(
+        store: &dyn Store,
+        user: &User,
+        (client, method): (Audience, &str),
+        n: char,
+        parent: Option<&str>,
+    ) -> String {
         let sid = n.to_string().repeat(43);
         let now = unix_now();
         let record = SessionRecord {
@@ -236,12 +301,100 @@ mod tests {
             ip: "192.0.2.1".into(),
             created_at: now,
             last_seen_at: now,
-            methods: vec!["pwd".into()],
-            parent: None,
+            methods: vec![method.into()],
+            parent: parent.map(str::to_owned),
             expires_at: now + 600,
         };
         open(store, &sid, &record, Claim::Any, None).await.unwrap();
         sid
+    }
+
+    /// `user`'s account as one a WeChat (its unionid and openid) was linked to.
+    async fn linked(store: &dyn Store, user: &User, unionid: &str) -> [String; 2] {
+        let keys = [
+            store_keys::wechat_unionid(unionid),
+            store_keys::wechat_openid("wx-app", &format!("o-{unionid}")),
+        ];
+        for key in &keys {
+            let put = store.put(key, user.id.as_bytes(), crate::store::Lifetime::Forever);
+            put.await.unwrap();
+        }
+        users::update(store, &user.id, |record| {
+            record.wechat_identities.extend(keys.iter().cloned());
+        })
+        .await
+        .unwrap();
+        keys
+    }
+
+    #[tokio::test]
+    async fn unlinking_wechat_takes_every_identity_and_the_sessions_it_opened() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        let ann = add(&admin, "ann@example.org", "Ann", &["organizer"]).await;
+        let keys = linked(store.as_ref(), &ann, "u-1").await;
+        let by_password = session(store.as_ref(), &ann, Audience::Console, 'p').await;
+        let scan = (Audience::Console, tokens::AMR_WECHAT);
+        let by_wechat = opened(store.as_ref(), &ann, scan, 'w', None).await;
+        let h5 = (Audience::H5, tokens::AMR_WECHAT);
+        let derived = opened(store.as_ref(), &ann, h5, 'd', Some(&by_wechat)).await;
+        // Moved to another account meanwhile: not this account's to take.
+        store
+            .put(&keys[1], b"someone-else", crate::store::Lifetime::Forever)
+            .await
+            .unwrap();
+
+        let ann_ref = UserRef::Id(ann.id.clone());
+        let unlinked = admin.unlink_wechat(&ann_ref, false).await.unwrap();
+        assert_eq!((unlinked.identities, unlinked.sessions_ended), (2, 2));
+        assert_eq!(store.get(&keys[0]).await.unwrap(), None);
+        assert_eq!(
+            store.get(&keys[1]).await.unwrap().as_deref(),
+            Some(&b"someone-else"[..])
+        );
+        let shown = admin.show_user(&ann_ref).await.unwrap();
+        assert_eq!(shown.methods, [LoginMethod::Password]);
+        assert_eq!(shown.user.roles, ["organizer"]);
+        for (sid, ended) in [(&by_wechat, true), (&derived, true), (&by_password, false)] {
+            assert_eq!(
+                is_revoked(store.as_ref(), &ann.id, sid).await.unwrap(),
+                ended
+            );
+        }
+        // Nothing left to take.
+        assert!(matches!(
+            admin.unlink_wechat(&ann_ref, false).await,
+            Err(AuthError::InvalidRequest(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn unlinking_the_only_way_in_needs_saying_so() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        let pat = add(&admin, "pat@example.org", "Pat", &["organizer"]).await;
+        users::update(store.as_ref(), &pat.id, |record| {
+            record.login = None;
+            record.password_hash = None;
+        })
+        .await
+        .unwrap();
+        let keys = linked(store.as_ref(), &pat, "u-2").await;
+        let pat_ref = UserRef::Id(pat.id.clone());
+
+        let refused = admin.unlink_wechat(&pat_ref, false).await;
+        let Err(AuthError::InvalidRequest(said)) = refused else {
+            panic!("expected a refusal, got {refused:?}");
+        };
+        assert!(said.contains("--leave-no-way-in"), "{said}");
+        assert!(
+            store.get(&keys[0]).await.unwrap().is_some(),
+            "nothing taken"
+        );
+
+        let unlinked = admin.unlink_wechat(&pat_ref, true).await.unwrap();
+        assert_eq!(unlinked.identities, 2);
+        assert!(admin.show_user(&pat_ref).await.unwrap().methods.is_empty());
     }
 
     #[tokio::test]

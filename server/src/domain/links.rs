@@ -87,6 +87,34 @@ pub(super) async fn fold_into(
     Ok(())
 }
 
+/// Takes every WeChat identity from `user`'s account: each stops leading here (its next login
+/// makes an account of its own, with no role), then the account forgets them. Returns the account
+/// as changed and how many identities it lost.
+///
+/// Keys first, then the record: a WeChat login in between finds no account for its identity and
+/// makes its own, never this one. A key is deleted only while it still leads here; only a fold of
+/// this very account (one holding nothing else) could move it meanwhile. A WeChat login that
+/// found this account just before may still record its identity here again: `users show` says
+/// whether WeChat still leads in.
+pub(super) async fn unlink_every_wechat(
+    store: &dyn Store,
+    user: &UserRecord,
+) -> Result<(UserRecord, usize), AuthError> {
+    let identities = user.wechat_identities.clone();
+    for key in &identities {
+        if store.get(key).await?.as_deref() == Some(user.id.as_bytes()) {
+            store.delete(key).await?;
+        }
+    }
+    let after = users::update(store, &user.id, |record| {
+        record
+            .wechat_identities
+            .retain(|key| !identities.contains(key));
+    })
+    .await?;
+    Ok((after, identities.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

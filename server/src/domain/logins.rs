@@ -18,7 +18,7 @@ use super::tickets::Redeemable;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
     AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys,
-    tickets,
+    tickets, tokens,
 };
 
 const MAX_CODE_LEN: usize = 256;
@@ -115,7 +115,7 @@ impl AuthService {
                 SessionUser::Known(user),
                 NewSession {
                     audience: Audience::Miniprogram,
-                    methods: &["wechat"],
+                    methods: &[tokens::AMR_WECHAT],
                     device_name,
                     ip: from.0.clone(),
                     parent: None,
@@ -298,7 +298,7 @@ impl AuthService {
                 SessionUser::Known(&user),
                 NewSession {
                     audience,
-                    methods: &["pwd"],
+                    methods: &[tokens::AMR_PASSWORD],
                     device_name,
                     ip: from.0.clone(),
                     parent: None,

@@ -1,5 +1,6 @@
 //! Administration while `serve` runs, with the real `meeteasy-auth` binary: `users add`, `users
-//! grant` and the team commands (`invite`, `users list|show|revoke-role`, `sessions revoke`) reach
+//! grant` and the team commands (`invite`, `users list|show|revoke-role|unlink-wechat`, `sessions
+//! revoke`) reach
 //! a running server through its admin socket on the embedded store, and the
 //! shared store directly on Redis; the socket is owner-only (file mode, then peer credentials),
 //! gone after SIGTERM, when the commands open the store themselves again, and replaced at the next
@@ -159,6 +160,78 @@ async fn team_commands_work_while_serving(
     let taken = ["users", "revoke-role", "ann@example.org", "speaker"];
     let taken = command(binary, &taken, store_args).await;
     assert_succeeded(&taken, "now has roles [organizer]");
+
+    wechat_is_linked_then_unlinked(binary, store_args, served).await;
+}
+
+/// `path` of `served` answered: its status and JSON body (null when it has none).
+async fn call(
+    served: &ServeProcess,
+    path: &str,
+    body: serde_json::Value,
+    bearer: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = http_client().post(served.url(path)).json(&body);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("the answer's body");
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// A dev WeChat login of `name` from the mini program: its user id and token.
+async fn wechat_login(served: &ServeProcess, name: &str) -> (String, String) {
+    let code = json!({ "code": format!("dev:{name}") });
+    let (status, login) = call(served, "/auth/wechat/login", code, None).await;
+    assert_eq!(status, 200, "{login}");
+    let text = |value: &serde_json::Value| value.as_str().expect("a string").to_owned();
+    (text(&login["user"]["id"]), text(&login["access_token"]))
+}
+
+/// Ann links a WeChat from the console (a link scene the phone scans and confirms); `users
+/// unlink-wechat` takes it again: that WeChat's session ends, Ann's password session stays, and
+/// the WeChat's next login makes an account of its own.
+async fn wechat_is_linked_then_unlinked(
+    binary: &Path,
+    store_args: &[String],
+    served: &ServeProcess,
+) {
+    let ann = console_login(served).await;
+    let (ann_id, console) = (&ann["user"]["id"], ann["access_token"].as_str().unwrap());
+    let link = json!({ "purpose": "link" });
+    let (status, scene) = call(served, "/auth/scenes", link, Some(console)).await;
+    assert_eq!(status, 201, "{scene}");
+    let scene = scene["scene"].as_str().expect("a scene");
+    let (_, phone) = wechat_login(served, "guest-ann-phone").await;
+    for (step, answered) in [("scan", 200), ("confirm", 204)] {
+        let path = format!("/auth/scenes/{scene}/{step}");
+        let (status, answer) = call(served, &path, json!({}), Some(&phone)).await;
+        assert_eq!(status, answered, "{step}: {answer}");
+    }
+    let (linked_id, linked_phone) = wechat_login(served, "guest-ann-phone").await;
+    assert_eq!(linked_id, *ann_id, "the WeChat leads into Ann's account");
+    let shown = command(binary, &["users", "show", "ann@example.org"], store_args).await;
+    assert_succeeded(&shown, "ways in [wechat, password]");
+
+    let unlink = ["users", "unlink-wechat", "ann@example.org"];
+    let unlinked = command(binary, &unlink, store_args).await;
+    assert_succeeded(&unlinked, "WeChat identities unlinked, 1 sessions");
+    let me = |token: String| async move {
+        let me = http_client().get(served.url("/auth/me")).bearer_auth(token);
+        me.send().await.expect("the server answers").status()
+    };
+    assert_eq!(me(linked_phone).await, 401, "the WeChat's session ended");
+    assert_eq!(
+        me(console.to_owned()).await,
+        200,
+        "the password session stays"
+    );
+    let shown = command(binary, &["users", "show", "ann@example.org"], store_args).await;
+    assert_succeeded(&shown, "ways in [password]");
+    let (own_id, _) = wechat_login(served, "guest-ann-phone").await;
+    assert_ne!(own_id, *ann_id, "the WeChat makes an account of its own");
 }
 
 fn mode_of(path: &Path) -> u32 {

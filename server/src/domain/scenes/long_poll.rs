@@ -228,7 +228,7 @@ impl AuthService {
             user_id,
             derived_token(SESSION_OF_DELIVERY, &delivery),
             Audience::Console,
-            &["wechat", "scan"],
+            &[tokens::AMR_WECHAT, tokens::AMR_SCAN],
             now,
             now + lifetime.as_secs(),
         );

@@ -510,11 +510,31 @@ pub async fn end_user_sessions(
     user_id: &str,
     clients: &[Audience],
 ) -> Result<u64, StoreError> {
+    end_sessions_where(store, user_id, |record| clients.contains(&record.client)).await
+}
+
+/// Ends every live session of `user_id` that a login by `method` opened (an `amr` value, `wechat`
+/// say), and what derives from them. Returns how many sessions ended.
+pub async fn end_sessions_opened_by(
+    store: &dyn Store,
+    user_id: &str,
+    method: &str,
+) -> Result<u64, StoreError> {
+    end_sessions_where(store, user_id, |record| {
+        record.methods.iter().any(|opened_by| opened_by == method)
+    })
+    .await
+}
+
+/// Ends the live sessions of `user_id` that `ending` picks, and what derives from them.
+async fn end_sessions_where(
+    store: &dyn Store,
+    user_id: &str,
+    ending: impl Fn(&SessionRecord) -> bool,
+) -> Result<u64, StoreError> {
     let live = live_records(store, user_id).await?;
-    let ending = live
-        .iter()
-        .filter(|(_, record)| clients.contains(&record.client));
-    let roots = ending.map(|(sid, record)| (sid.clone(), record.expires_at));
+    let roots = live.iter().filter(|(_, record)| ending(record));
+    let roots = roots.map(|(sid, record)| (sid.clone(), record.expires_at));
     revoke_trees(store, user_id, &live, roots.collect()).await
 }
 
