@@ -246,13 +246,14 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
         let path = path.to_owned();
         move |source| CommandError::QrFile { path, source }
     };
+    // Read first: a configuration error leaves no QR file behind.
+    let config = config::command_config(&args.overrides())?;
     // Opened before the invite is made: a path it cannot be written to fails the command with no
     // invite made, rather than after one is stored (and a retry makes another).
     let qr_file = match &args.qr {
         Some(path) => Some((path, owner_only_file(path).map_err(qr_file_error(path))?)),
         None => None,
     };
-    let config = config::command_config(&args.overrides())?;
     let request = args.request(config.public_url.clone());
     let reply = match admin::run(config, request).await {
         Ok(reply) => reply,
@@ -324,11 +325,19 @@ fn print_reply(reply: &AdminReply) {
             user,
             identities,
             sessions_ended,
-        } => println!(
-            "user {} ({}): {identities} WeChat identities unlinked, {sessions_ended} sessions a WeChat login opened ended",
-            user.id,
-            printable(&user.display_name),
-        ),
+            leading_again,
+        } => {
+            println!(
+                "user {} ({}): {identities} WeChat identity keys unlinked, {sessions_ended} sessions a WeChat login opened ended",
+                user.id,
+                printable(&user.display_name),
+            );
+            if *leading_again > 0 {
+                println!(
+                    "{leading_again} keys lead to the account again (a WeChat login at that very moment): run the command again"
+                );
+            }
+        }
         AdminReply::InviteMade { invite, link, .. } => {
             println!(
                 "invite {} to join as {}, valid until {} (Unix time)",

@@ -94,6 +94,7 @@ impl Dispatcher {
                     user: unlinked.user,
                     identities: unlinked.identities,
                     sessions_ended: unlinked.sessions_ended,
+                    leading_again: unlinked.leading_again,
                 })
             }
             AdminRequest::EndSessions { user } => {

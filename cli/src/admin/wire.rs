@@ -115,6 +115,8 @@ pub enum AdminReply {
         identities: usize,
         /// Sessions a WeChat login had opened, and what derived from them.
         sessions_ended: u64,
+        /// Keys a WeChat login at that very moment made lead back: run the command again.
+        leading_again: usize,
     },
     /// The code is shown to the operator once; the store keeps only its hash.
     InviteMade {

@@ -2,7 +2,7 @@
 
 use meeteasy_protocol::{Claims, Secret, SetPasswordRequest};
 
-use crate::store::Lifetime;
+use crate::store::{Lifetime, StoreError};
 
 use super::users::{self, normalize_login};
 use super::{AuthError, AuthService, limits, passwords, store_keys};
@@ -15,9 +15,9 @@ impl AuthService {
     ///
     /// A changed password ends every other session of the account, as `revoke-others` does: a
     /// password is changed when someone else may know it, and what they opened with it must not
-    /// outlive it. The sessions end after the new password is written, so one opened with the old
-    /// password meanwhile ends too; should ending them fail, the password stands changed and the
-    /// error says the store failed (the caller can end them with `revoke-others`).
+    /// outlive it. The sessions end right after the new password is written, so one opened with
+    /// the old password meanwhile ends too; should ending them fail, the password stands changed
+    /// and the error says so (the caller can end them with `revoke-others`).
     pub async fn set_password(
         &self,
         caller: &Claims,
@@ -25,7 +25,7 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let login = normalize_login(&request.login)?;
         let store = self.store.as_ref();
-        let _turn = self.hashing.take().await?;
+        let turn = self.hashing.take().await?;
         let user = self.user(&caller.sub).await?;
         let mut password_changed = false;
         if let Some(stored) = user.password_hash.clone() {
@@ -50,6 +50,8 @@ impl AuthService {
             }
         }
         let hash = passwords::hash(Secret::new(request.password)).await?;
+        // The pool's turn is for hashing: ending sessions below may take many store calls.
+        drop(turn);
         // The login is claimed first, in one step: of two accounts asking for it, one gets it.
         let login_key = store_keys::login(&login);
         if !store
@@ -69,13 +71,13 @@ impl AuthService {
         })
         .await
         .map(|_| user.login.clone())?;
-        if let Some(old) = previous.filter(|old| *old != login) {
-            store.delete(&store_keys::login(&old)).await?;
-        }
-        users::note_password_user(store, &user.id).await?;
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
         if password_changed {
-            let ended = self.end_other_sessions(caller).await?;
+            let ended = self.end_other_sessions(caller).await.map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "the password was changed, but not every other session could be ended ({error}): end them with \"log out everywhere else\""
+                ))
+            })?;
             tracing::info!(
                 account_event = "password_changed",
                 actor = %user.id,
@@ -83,6 +85,57 @@ impl AuthService {
                 "account change"
             );
         }
+        if let Some(old) = previous.filter(|old| *old != login) {
+            store.delete(&store_keys::login(&old)).await?;
+        }
+        users::note_password_user(store, &user.id).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::service::SessionUser;
+    use super::super::test_support::{
+        Calls, Fault, FaultyStore, console_password_login, organizer, service_on, settings,
+    };
+    use super::*;
+    use crate::store::Store;
+
+    /// Ending the other sessions fails once the new password is written: the answer says the
+    /// password changed, and how to end them, rather than leaving the caller to retry with a
+    /// password that is no longer the current one.
+    #[tokio::test]
+    async fn a_change_whose_sessions_cannot_end_says_the_password_changed() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let ann = organizer(store.as_ref(), "ann").await;
+        let first = passwords::hash(Secret::new("first")).await.unwrap();
+        let set = |record: &mut users::UserRecord| record.password_hash = Some(first.clone());
+        let ann = users::update(store.as_ref(), &ann.id, set).await.unwrap();
+        let opened = service.open_session(SessionUser::Known(&ann), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        let caller = service.verify(&token).await.unwrap();
+        let index = store_keys::user_sessions(&ann.id);
+        store.fail_next(Calls::Read, &index, Fault::FailBefore);
+
+        let change = SetPasswordRequest {
+            login: "ann@example.org".into(),
+            password: "second".into(),
+            current_password: Some("first".into()),
+        };
+        let said = service.set_password(&caller, change).await.unwrap_err();
+        assert!(store.all_faults_hit(), "the sessions' index was read");
+        let said = said.to_string();
+        assert!(said.contains("the password was changed"), "{said}");
+        let stored = users::get(store.as_ref(), &ann.id).await.unwrap().unwrap();
+        let second = Secret::new("second");
+        assert!(
+            passwords::verify(second, stored.password_hash)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -14,7 +14,7 @@ use super::invites::{self, Creator};
 use super::signing_keys::{self, Rotation};
 use super::team::{self, Demotion, TeamActor};
 use super::users::{self, NewPasswordUser, UserRecord, UserRef};
-use super::{AuthError, links, passwords, sessions, tokens};
+use super::{AuthError, links, passwords, sessions};
 
 /// A user as the operator sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +39,12 @@ pub struct OperatorInvite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnlinkedWechat {
     pub user: User,
-    /// WeChat identity keys taken (a unionid and an openid can be one person's).
+    /// WeChat identity keys deleted (a unionid and an openid can be one person's).
     pub identities: usize,
     /// Sessions a WeChat login had opened, and what derived from them.
     pub sessions_ended: u64,
+    /// Identity keys a WeChat login in that very moment made lead here again: run it again.
+    pub leading_again: usize,
 }
 
 /// The signing keys after a rotation, by `kid`.
@@ -182,21 +184,21 @@ impl Admin {
                 user.id
             )));
         }
-        let (after, identities) = links::unlink_every_wechat(store, &user).await?;
-        let sessions_ended =
-            sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
+        let unlinked = links::unlink_every_wechat(store, &user).await?;
         tracing::info!(
             account_event = "wechat_unlinked",
             actor = %TeamActor::Operator,
             user = %user.id,
-            identities,
-            sessions_ended,
+            identities = unlinked.deleted,
+            sessions_ended = unlinked.sessions_ended,
+            leading_again = unlinked.leading_again,
             "account change"
         );
         Ok(UnlinkedWechat {
-            user: after.to_wire(),
-            identities,
-            sessions_ended,
+            user: unlinked.user.to_wire(),
+            identities: unlinked.deleted,
+            sessions_ended: unlinked.sessions_ended,
+            leading_again: unlinked.leading_again,
         })
     }
 
@@ -258,9 +260,9 @@ mod tests {
     use meeteasy_protocol::{Audience, Secret};
 
     use super::super::sessions::{Claim, SessionRecord, is_revoked, open};
-    use super::super::store_keys;
-    use super::super::test_support::FaultyStore;
+    use super::super::test_support::{Calls, Fault, FaultyStore};
     use super::super::unix_now;
+    use super::super::{store_keys, tokens};
     use super::*;
 
     async fn admin_with(store: &Arc<FaultyStore>) -> Admin {
@@ -346,7 +348,9 @@ mod tests {
 
         let ann_ref = UserRef::Id(ann.id.clone());
         let unlinked = admin.unlink_wechat(&ann_ref, false).await.unwrap();
-        assert_eq!((unlinked.identities, unlinked.sessions_ended), (2, 2));
+        // One key deleted; the one moved away is only forgotten.
+        assert_eq!((unlinked.identities, unlinked.sessions_ended), (1, 2));
+        assert_eq!(unlinked.leading_again, 0);
         assert_eq!(store.get(&keys[0]).await.unwrap(), None);
         assert_eq!(
             store.get(&keys[1]).await.unwrap().as_deref(),
@@ -366,6 +370,44 @@ mod tests {
             admin.unlink_wechat(&ann_ref, false).await,
             Err(AuthError::InvalidRequest(_))
         ));
+    }
+
+    /// A run stopped by a store error after the keys went leaves the identities recorded, so
+    /// running it again ends the sessions and finishes.
+    #[tokio::test]
+    async fn an_unlink_stopped_half_way_is_finished_by_running_it_again() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        let ann = add(&admin, "ann@example.org", "Ann", &["organizer"]).await;
+        let keys = linked(store.as_ref(), &ann, "u-3").await;
+        let scan = (Audience::Console, tokens::AMR_WECHAT);
+        let by_wechat = opened(store.as_ref(), &ann, scan, 'w', None).await;
+        let index = store_keys::user_sessions(&ann.id);
+        store.fail_next(Calls::Read, &index, Fault::FailBefore);
+
+        let ann_ref = UserRef::Id(ann.id.clone());
+        assert!(admin.unlink_wechat(&ann_ref, false).await.is_err());
+        assert!(store.all_faults_hit(), "stopped at the sessions");
+        assert_eq!(
+            store.get(&keys[0]).await.unwrap(),
+            None,
+            "the keys went first"
+        );
+        assert!(
+            !is_revoked(store.as_ref(), &ann.id, &by_wechat)
+                .await
+                .unwrap()
+        );
+
+        let finished = admin.unlink_wechat(&ann_ref, false).await.unwrap();
+        assert_eq!((finished.identities, finished.sessions_ended), (0, 1));
+        assert!(
+            is_revoked(store.as_ref(), &ann.id, &by_wechat)
+                .await
+                .unwrap()
+        );
+        let shown = admin.show_user(&ann_ref).await.unwrap();
+        assert_eq!(shown.methods, [LoginMethod::Password]);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use crate::store::Store;
 
 use super::store_keys::{self, WeChatKey};
 use super::users::{self, UserRecord};
-use super::{AuthError, sessions};
+use super::{AuthError, sessions, tokens};
 
 /// Whether the phone's account may join `target_id`'s: it is that account already, or it holds
 /// nothing but its own WeChat identity (no role, no password login, no other identity). Merging
@@ -87,32 +87,62 @@ pub(super) async fn fold_into(
     Ok(())
 }
 
-/// Takes every WeChat identity from `user`'s account: each stops leading here (its next login
-/// makes an account of its own, with no role), then the account forgets them. Returns the account
-/// as changed and how many identities it lost.
+/// What taking an account's WeChat identities did.
+pub(super) struct Unlinked {
+    /// The account as it is afterwards.
+    pub user: UserRecord,
+    /// Identity keys deleted (a unionid and an openid can be one person's).
+    pub deleted: usize,
+    /// Sessions a WeChat login had opened, and what derived from them.
+    pub sessions_ended: u64,
+    /// Identity keys that lead here again: a WeChat login that found this account just before
+    /// its keys went wrote them back. The account keeps those; taking them again takes a rerun.
+    pub leading_again: usize,
+}
+
+/// Takes every WeChat identity `user`'s account records: each key that still leads here is
+/// deleted (its next login makes an account of its own, with no role), every session a WeChat
+/// login opened ends with what derives from it, and the account forgets the identities whose keys
+/// no longer lead here. The account is changed last, so a run stopped half way (a store error)
+/// finds the identities still recorded, and running it again finishes it.
 ///
-/// Keys first, then the record: a WeChat login in between finds no account for its identity and
-/// makes its own, never this one. A key is deleted only while it still leads here; only a fold of
-/// this very account (one holding nothing else) could move it meanwhile. A WeChat login that
-/// found this account just before may still record its identity here again: `users show` says
-/// whether WeChat still leads in.
+/// A key is deleted only while it leads here; only a fold of this very account (one holding
+/// nothing else) could move it meanwhile, in the moment between the read and the delete.
 pub(super) async fn unlink_every_wechat(
     store: &dyn Store,
     user: &UserRecord,
-) -> Result<(UserRecord, usize), AuthError> {
-    let identities = user.wechat_identities.clone();
-    for key in &identities {
-        if store.get(key).await?.as_deref() == Some(user.id.as_bytes()) {
+) -> Result<Unlinked, AuthError> {
+    let identities = &user.wechat_identities;
+    let mut deleted = 0;
+    for key in identities {
+        if leads_to(store, key, &user.id).await? {
             store.delete(key).await?;
+            deleted += 1;
         }
     }
-    let after = users::update(store, &user.id, |record| {
-        record
-            .wechat_identities
-            .retain(|key| !identities.contains(key));
+    let sessions_ended =
+        sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
+    let mut leading_again = Vec::new();
+    for key in identities {
+        if leads_to(store, key, &user.id).await? {
+            leading_again.push(key.clone());
+        }
+    }
+    let user = users::update(store, &user.id, |record| {
+        let gone = |key: &String| identities.contains(key) && !leading_again.contains(key);
+        record.wechat_identities.retain(|key| !gone(key));
     })
     .await?;
-    Ok((after, identities.len()))
+    Ok(Unlinked {
+        user,
+        deleted,
+        sessions_ended,
+        leading_again: leading_again.len(),
+    })
+}
+
+async fn leads_to(store: &dyn Store, key: &str, user_id: &str) -> Result<bool, AuthError> {
+    Ok(store.get(key).await?.as_deref() == Some(user_id.as_bytes()))
 }
 
 #[cfg(test)]

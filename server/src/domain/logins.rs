@@ -238,7 +238,7 @@ impl AuthService {
                 SessionUser::OfTicket(&user_id),
                 NewSession {
                     audience: Audience::H5,
-                    methods: &["ticket"],
+                    methods: &[tokens::AMR_TICKET],
                     device_name,
                     ip: from.0.clone(),
                     parent: Some(parent),

@@ -381,14 +381,17 @@ impl AuthService {
                 Ok(()) => return Ok(user),
                 Err(refusal) => refusal,
             },
-            None => {
-                let note = store_keys::last_login(&claims.sub);
-                self.store.delete(&note).await?;
-                gone
-            }
+            None => gone,
         };
         // Ended as a logout ends it: it and whatever may have derived from it meanwhile.
         self.logout(claims).await?;
+        if opened.beside.is_none() {
+            // After the logout, which matters more: a note left behind is only a stale line.
+            let note = store_keys::last_login(&claims.sub);
+            if let Err(error) = self.store.delete(&note).await {
+                tracing::warn!(%error, "cannot delete a gone user's last-login note");
+            }
+        }
         Err(refusal)
     }
 

@@ -13,10 +13,11 @@ use super::clock::unix_now;
 use super::signing_keys::KeyRing;
 
 /// How a session's login was made, as its `amr` says: a password (RFC 8176's `pwd`), a WeChat
-/// login, and a scan on top of one for a console's scan login.
+/// login, a scan on top of one for a console's scan login, a login ticket's exchange.
 pub const AMR_PASSWORD: &str = "pwd";
 pub const AMR_WECHAT: &str = "wechat";
 pub const AMR_SCAN: &str = "scan";
+pub const AMR_TICKET: &str = "ticket";
 
 /// Tokens longer than this are rejected before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;

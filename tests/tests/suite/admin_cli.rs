@@ -217,7 +217,7 @@ async fn wechat_is_linked_then_unlinked(
 
     let unlink = ["users", "unlink-wechat", "ann@example.org"];
     let unlinked = command(binary, &unlink, store_args).await;
-    assert_succeeded(&unlinked, "WeChat identities unlinked, 1 sessions");
+    assert_succeeded(&unlinked, "WeChat identity keys unlinked, 1 sessions");
     let me = |token: String| async move {
         let me = http_client().get(served.url("/auth/me")).bearer_auth(token);
         me.send().await.expect("the server answers").status()
@@ -595,4 +595,24 @@ async fn help_does_not_print_the_store_url_from_the_environment() {
         assert!(stdout.contains("MEETEASY_STORE"), "{stdout}");
         assert!(!stdout.contains("hunter2"), "{stdout}");
     }
+}
+
+/// An invite whose configuration is refused (here a key-encryption key file that is not there)
+/// makes no invite and leaves no QR file, not even an empty one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_refused_for_its_configuration_leaves_no_qr_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let png = dir.path().join("invite.png");
+    let mut invite = auth_command(&auth_binary());
+    invite
+        .args(["invite", "--role", "organizer", "--qr"])
+        .arg(&png)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--key-encryption-key-file", "/nonexistent/kek"]);
+    let refused = run_with_stdin(invite, "").await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("key_encryption_key_file"), "{stderr}");
+    assert!(!png.exists(), "a QR file was left behind");
 }
