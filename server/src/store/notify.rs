@@ -11,7 +11,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, mpsc};
 
-/// Topic -> its state; an entry lives exactly while the topic has subscriptions.
+use super::record_name;
+
+/// Topic -> its state; an entry lives exactly while the topic has subscriptions. A topic is known
+/// by its name without its group ([`record_name`]): a backend that spells no group (one Redis,
+/// Sentinel) hears the name alone, and one name is one topic whatever its group.
 #[derive(Clone, Default)]
 pub struct NotifyHub {
     topics: Arc<Mutex<HashMap<Arc<str>, Topic>>>,
@@ -35,6 +39,8 @@ pub enum TopicEvent {
 struct Topic {
     changes: Arc<Changes>,
     subscriptions: usize,
+    /// As subscribed, group included: what the backend's topic events name.
+    subscribed_as: Box<str>,
 }
 
 /// How many changes a topic has had, and its waiters. A counter and a `Notify` rather than a
@@ -66,31 +72,32 @@ impl NotifyHub {
 
     pub fn subscribe(&self, topic: &str) -> Subscription {
         let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        let topic = match topics.get_key_value(topic) {
-            Some((topic, _)) => Arc::clone(topic),
+        let name = match topics.get_key_value(record_name(topic)) {
+            Some((name, _)) => Arc::clone(name),
             None => {
                 // Sent under the lock, so a topic's opening and closing are reported in order.
                 self.report(TopicEvent::Opened(topic.to_owned()));
-                Arc::from(topic)
+                Arc::from(record_name(topic))
             }
         };
-        let entry = topics.entry(Arc::clone(&topic)).or_insert_with(|| Topic {
+        let entry = topics.entry(Arc::clone(&name)).or_insert_with(|| Topic {
             changes: Arc::default(),
             subscriptions: 0,
+            subscribed_as: topic.into(),
         });
         entry.subscriptions += 1;
         Subscription {
             seen: entry.changes.count.load(Ordering::Acquire),
             changes: Arc::clone(&entry.changes),
-            topic,
+            name,
             hub: self.clone(),
         }
     }
 
-    /// Wakes the subscribers of `topic` on this instance.
+    /// Wakes the subscribers of `topic` (named with its group or without) on this instance.
     pub fn notify(&self, topic: &str) {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = topics.get(topic) {
+        if let Some(entry) = topics.get(record_name(topic)) {
             entry.changes.record();
         }
     }
@@ -109,16 +116,17 @@ impl NotifyHub {
         topics.values().map(|entry| entry.subscriptions).sum()
     }
 
-    /// Counts one subscription of `topic` gone and removes the topic with its last one.
-    fn release(&self, topic: &str) {
+    /// Counts one subscription of the topic `name` gone and removes the topic with its last one.
+    fn release(&self, name: &str) {
         let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(entry) = topics.get_mut(topic) else {
+        let Some(entry) = topics.get_mut(name) else {
             return;
         };
         entry.subscriptions = entry.subscriptions.saturating_sub(1);
-        if entry.subscriptions == 0 {
-            topics.remove(topic);
-            self.report(TopicEvent::Closed(topic.to_owned()));
+        if entry.subscriptions == 0
+            && let Some(closed) = topics.remove(name)
+        {
+            self.report(TopicEvent::Closed(closed.subscribed_as.into()));
         }
     }
 
@@ -135,7 +143,8 @@ pub struct Subscription {
     changes: Arc<Changes>,
     /// The topic's change count this subscription has seen.
     seen: u64,
-    topic: Arc<str>,
+    /// The topic's name, as the hub knows it.
+    name: Arc<str>,
     hub: NotifyHub,
 }
 
@@ -159,7 +168,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.release(&self.topic);
+        self.hub.release(&self.name);
     }
 }
 
@@ -229,6 +238,25 @@ mod tests {
                 TopicEvent::Opened(topic())
             ]
         );
+    }
+
+    /// A grouped topic is woken by its name alone (what one Redis or Sentinel hears) as by its
+    /// grouped spelling, and its events name it with its group (what a Cluster subscribes by).
+    #[test]
+    fn a_grouped_topic_is_known_by_its_name_and_reported_with_its_group() {
+        let (hub, mut events) = NotifyHub::with_topic_events();
+        let grouped = crate::store::in_group("g1", "changed:a");
+        let mut subscription = hub.subscribe(&grouped);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        for notified in ["changed:a", grouped.as_str()] {
+            hub.notify(notified);
+            let woken = pin!(subscription.changed()).poll(&mut context).is_ready();
+            assert!(woken, "not woken by {notified}");
+        }
+        drop(subscription);
+        let opened = TopicEvent::Opened(grouped.clone());
+        assert_eq!(events.try_recv().ok(), Some(opened));
+        assert_eq!(events.try_recv().ok(), Some(TopicEvent::Closed(grouped)));
     }
 
     #[test]

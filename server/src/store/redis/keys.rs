@@ -26,15 +26,11 @@ impl KeyLayout {
         format!("{KEY_PREFIX}{}", self.spell(key))
     }
 
-    /// A topic's channel. One server and Sentinel keep a grouped topic's group in it: their
-    /// listener hears every channel and hands the hub the topic its name spells, which must be the
-    /// topic as subscribed (a record's name drops the group to stay where it was stored; a
-    /// channel stores nothing). A Cluster's listener keeps each channel's topic itself.
+    /// A topic's channel, spelled as a record's name is: a grouped topic's group only on a
+    /// Cluster, so an existing topic moved into a group keeps its channel on one server and
+    /// Sentinel (where the hub knows a topic by its name alone, see [`crate::store::record_name`]).
     pub(super) fn channel(self, topic: &str) -> String {
-        match self {
-            Self::Plain => format!("{NOTIFY_CHANNEL_PREFIX}{topic}"),
-            Self::Tagged => format!("{NOTIFY_CHANNEL_PREFIX}{}", self.spell(topic)),
-        }
+        format!("{NOTIFY_CHANNEL_PREFIX}{}", self.spell(topic))
     }
 
     /// The hash tag of `key` as spelled here: what decides its slot on a Cluster.
@@ -83,10 +79,10 @@ mod tests {
     }
 
     #[test]
-    fn a_grouped_topic_keeps_its_group_in_a_plain_channel() {
+    fn a_grouped_topic_is_spelled_as_a_grouped_record() {
         let topic = crate::store::in_group("u-ann", "changed:abc");
-        let channel = KeyLayout::Plain.channel(&topic);
-        assert_eq!(channel.strip_prefix(NOTIFY_CHANNEL_PREFIX), Some(&*topic));
+        let plain = KeyLayout::Plain.channel(&topic);
+        assert_eq!(plain, "meeteasy:notify:changed:abc");
         let tagged = KeyLayout::Tagged.channel(&topic);
         assert_eq!(tagged, "meeteasy:notify:changed:{u-ann}:abc");
     }
