@@ -105,27 +105,32 @@ pub fn scene_poll_gate(scene: &str, poll_token_hash: &str) -> String {
     format!("poll-gate.{holder}:{scene}")
 }
 
-/// The kinds of key that carry a scene's id: whoever reads one may scan or poll that scene (and a
-/// link scene's joins an account), so an error or a log line shows only their kind.
-const SCENE_KINDS: [&str; 6] = [
-    "scene",
-    "scene-changed",
-    "scene-qr",
-    "scene-qr-fetch",
-    "scene-qr-fetched",
-    "poll-gate",
+/// The kinds of key an error or a log line may show whole: their ids are public handles (a user's,
+/// a session's, an invite's) and help mend a record. Any other key shows its kind alone: a
+/// scene's id lets whoever reads it scan or poll the scene (a link scene's joins an account), and
+/// logins, WeChat identities and addresses are people's.
+const SHOWN_WHOLE: [&str; 9] = [
+    "user",
+    "user-sessions",
+    "session",
+    "revoked-sid",
+    "last-login",
+    "invite",
+    "invite-qr",
+    "signing-keys",
+    "team",
 ];
 
-/// `key` as an error or a log line may show it: whole, but a scene's as its kind alone.
+/// `key` as an error or a log line may show it (see [`SHOWN_WHOLE`]).
 pub fn shown(key: &str) -> String {
     let kind = record_name(key)
         .split([':', '.'])
         .next()
         .unwrap_or_default();
-    if SCENE_KINDS.contains(&kind) {
-        format!("{kind}:…")
-    } else {
+    if SHOWN_WHOLE.contains(&kind) {
         key.to_owned()
+    } else {
+        format!("{kind}:…")
     }
 }
 
@@ -200,7 +205,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_scene_key_is_shown_without_its_id() {
+    fn a_key_is_shown_whole_only_when_its_id_is_a_public_handle() {
         let scene_keys = [
             scene("s3cret"),
             scene_changed("s3cret"),
@@ -224,5 +229,12 @@ mod tests {
         );
         assert_eq!(shown(&user("u-ann")), "user:u-ann");
         assert_eq!(shown(&session("u-ann", "sid")), session("u-ann", "sid"));
+        assert_eq!(shown(TEAM), TEAM);
+        assert_eq!(shown(SIGNING_KEYS), SIGNING_KEYS);
+        let people = [login("ann@example.org"), wechat_openid("wx1", "o-ann")];
+        for key in people {
+            let shown = shown(&key);
+            assert!(!shown.contains("ann") && shown.ends_with(":…"), "{shown}");
+        }
     }
 }
