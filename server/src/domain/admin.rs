@@ -307,7 +307,7 @@ mod tests {
             parent: parent.map(str::to_owned),
             expires_at: now + 600,
         };
-        open(store, &sid, &record, Claim::Any, None).await.unwrap();
+        open(store, &sid, &record, Claim::Any, &[]).await.unwrap();
         sid
     }
 

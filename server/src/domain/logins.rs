@@ -60,14 +60,17 @@ impl AuthService {
                 .list_if_missing(self.store.as_ref(), &user)
                 .await?;
         }
-        let (mut token, mut login_ticket) = self
+        let (mut token, mut login_ticket, phone_session) = self
             .open_mini_program_session(&user, device_name.clone(), from)
             .await?;
         self.metrics.count_login(LoginMethod::Wechat);
         // The login stands whatever happens to the scene: the code is spent, and the mini program
         // keeps its session to show the error and retry.
         let scene_error = match request.scene.as_deref() {
-            Some(scene) => self.scan_and_confirm(scene, &user).await.err(),
+            Some(scene) => self
+                .scan_and_confirm(scene, &user, &phone_session)
+                .await
+                .err(),
             None => None,
         };
         if request.scene.is_some()
@@ -83,7 +86,7 @@ impl AuthService {
                 self.new_user_profile(code)?,
             )
             .await?;
-            (token, login_ticket) = self
+            (token, login_ticket, _) = self
                 .open_mini_program_session(&joined, device_name, from)
                 .await?;
         }
@@ -103,13 +106,13 @@ impl AuthService {
         })
     }
 
-    /// A mini program session for `user` and a login ticket it mints.
+    /// A mini program session for `user`, a login ticket it mints, and the session's id.
     async fn open_mini_program_session(
         &self,
         user: &UserRecord,
         device_name: Option<String>,
         from: &ClientAddr,
-    ) -> Result<(TokenResponse, String), AuthError> {
+    ) -> Result<(TokenResponse, String, String), AuthError> {
         let opened = self
             .open_session(
                 SessionUser::Known(user),
@@ -125,8 +128,9 @@ impl AuthService {
             )
             .await?;
         let ticket_ttl = self.settings.lifetimes.login_ticket;
+        let sid = opened.session.sid.clone();
         let login_ticket = tickets::mint(&self.keys.ring(), &user.id, opened.session, ticket_ttl)?;
-        Ok((opened.response, login_ticket))
+        Ok((opened.response, login_ticket, sid))
     }
 
     /// Asks WeChat who the code belongs to, unless this address has sent too many codes WeChat
@@ -164,9 +168,15 @@ impl AuthService {
         }
     }
 
-    async fn scan_and_confirm(&self, scene: &str, user: &UserRecord) -> Result<(), AuthError> {
+    /// The one-step login's scene: scanned and confirmed from the phone session just opened.
+    async fn scan_and_confirm(
+        &self,
+        scene: &str,
+        user: &UserRecord,
+        session: &str,
+    ) -> Result<(), AuthError> {
         self.scan_as(scene, user).await?;
-        self.confirm_as(scene, user).await
+        self.confirm_as(scene, user, session).await
     }
 
     /// The profile a first login creates. In dev mode `dev:<name>` names the user, an organizer

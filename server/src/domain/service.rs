@@ -335,7 +335,7 @@ impl AuthService {
                 new.ip,
                 new.parent.map(|p| p.sid),
                 claim,
-                read_beside.as_deref(),
+                &Vec::from_iter(read_beside.as_deref()),
             )
             .await?;
         if !opened.made {
@@ -363,19 +363,22 @@ impl AuthService {
         })
     }
 
-    /// The user as the batch that opened the session of `claims` read them, if they may hold it;
-    /// else the session is ended and the login refused (`gone`: there is no such user, whose
-    /// last-login note, written beside the session, then goes too).
+    /// The user as the batch that opened the session of `claims` read them (its first read beside
+    /// the session), if they may hold it; else the session is ended and the login refused
+    /// (`gone`: there is no such user, whose last-login note, written beside the session, then
+    /// goes too).
     pub(super) async fn user_as_read(
         &self,
         claims: &Claims,
         opened: &Opened,
         gone: AuthError,
     ) -> Result<UserRecord, AuthError> {
-        let user: Option<UserRecord> = match &opened.beside {
+        let read = opened.beside.first().and_then(Option::as_deref);
+        let user: Option<UserRecord> = match read {
             Some(bytes) => Some(records::decode(&store_keys::user(&claims.sub), bytes)?),
             None => None,
         };
+        let user_gone = user.is_none();
         let refusal = match user {
             Some(user) => match self.may_hold(&user, claims.aud) {
                 Ok(()) => return Ok(user),
@@ -385,7 +388,7 @@ impl AuthService {
         };
         // Ended as a logout ends it: it and whatever may have derived from it meanwhile.
         self.logout(claims).await?;
-        if opened.beside.is_none() {
+        if user_gone {
             // After the logout, which matters more: a note left behind is only a stale line.
             let note = store_keys::last_login(&claims.sub);
             if let Err(error) = self.store.delete(&note).await {
@@ -396,7 +399,7 @@ impl AuthService {
     }
 
     /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), on `claim`,
-    /// reading the record under `read_beside` in the same batch (see [`sessions::open`]).
+    /// reading the records under `read_beside` in the same batch (see [`sessions::open`]).
     pub(super) async fn record_session(
         &self,
         claims: &Claims,
@@ -404,7 +407,7 @@ impl AuthService {
         ip: String,
         parent: Option<String>,
         claim: Claim<'_>,
-        read_beside: Option<&str>,
+        read_beside: &[&str],
     ) -> Result<Opened, AuthError> {
         // A login of its own (not a session a ticket derived, nor a delivery collected again) is
         // the team list's last login.

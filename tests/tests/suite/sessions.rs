@@ -28,6 +28,7 @@ on_both_stores!(
     racing_exchanges_of_one_ticket_open_one_session,
     a_spent_ticket_replayed_after_its_session_ended_brings_nothing_back,
     racing_polls_of_a_confirmed_scene_open_one_session,
+    a_confirm_from_a_phone_logged_out_since_logs_no_console_in,
     a_derived_token_never_outlives_its_parent,
     other_users_and_malformed_session_ids_are_not_found,
     an_ended_sessions_id_is_not_found,
@@ -317,6 +318,32 @@ async fn a_spent_ticket_replayed_after_its_session_ended_brings_nothing_back(sta
         )
         .await
         .assert_error(404, "session_not_found");
+}
+
+/// The phone logs out between its confirm and the console's next poll: the confirm went with its
+/// session, so the console is told the scene expired (and shows a fresh code), and no console
+/// session is opened.
+async fn a_confirm_from_a_phone_logged_out_since_logs_no_console_in(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("ivy").await;
+    let scene = create_scene(server).await;
+    let confirmed = server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await;
+    assert_eq!(confirmed.status, 204, "{confirmed:?}");
+    let logout = server
+        .post_empty("/auth/logout", Some(&phone.access_token))
+        .await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+
+    server
+        .get(&islogin_path(&scene, 0), Some(&scene.poll_token))
+        .await
+        .assert_error(410, "scene_expired");
+    let again = server.dev_login("ivy").await;
+    let consoles = sessions_of_kind(server, &again.access_token, Audience::Console).await;
+    assert!(consoles.is_empty(), "{consoles:?}");
 }
 
 async fn racing_polls_of_a_confirmed_scene_open_one_session(start: impl Start) {

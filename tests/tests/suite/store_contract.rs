@@ -1251,15 +1251,9 @@ async fn redis_cluster_opens_a_derived_session_in_one_command() {
     }
     let user = store_keys::user("u-gil");
     let child = session_of("u-gil", 0, 600, Some("parent"));
-    let opened = sessions::open(
-        &store,
-        &sid("child"),
-        &child,
-        Claim::FirstRecord,
-        Some(&user),
-    )
-    .await
-    .unwrap();
+    let opened = sessions::open(&store, &sid("child"), &child, Claim::FirstRecord, &[&user])
+        .await
+        .unwrap();
     assert!(opened.made);
     // Commands a script runs are counted too: a script is the one `EVAL`.
     let scripts: u64 = ports
@@ -1611,7 +1605,7 @@ fn session_of(user_id: &str, created_ago: u64, lives: u64, parent: Option<&str>)
 
 /// Opens a session of its own (nothing claimed), which must succeed.
 async fn open_any(store: &dyn Store, sid: &str, record: &SessionRecord) {
-    sessions::open(store, sid, record, Claim::Any, None)
+    sessions::open(store, sid, record, Claim::Any, &[])
         .await
         .unwrap();
 }
@@ -1731,7 +1725,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
         &sid("late"),
         &session_of("u-eve", 0, 600, Some("gone")),
         Claim::Any,
-        None,
+        &[],
     )
     .await;
     assert!(matches!(late, Err(AuthError::TicketExpired)), "{late:?}");
@@ -1748,7 +1742,7 @@ async fn a_session_derived_from_a_revoked_one_is_refused(store: &Arc<dyn Store>)
 /// ended may not either, and leaves no record behind.
 async fn a_session_claimed_by_its_record_is_handed_out_once(store: &Arc<dyn Store>) {
     let (record, named) = (session_of("u-fay", 0, 600, None), sid("named"));
-    let open = || sessions::open(store.as_ref(), &named, &record, Claim::FirstRecord, None);
+    let open = || sessions::open(store.as_ref(), &named, &record, Claim::FirstRecord, &[]);
     let racing = futures_util::future::join_all((0..8).map(|_| open())).await;
     let made = racing.into_iter().map(|opened| opened.unwrap().made);
     assert_eq!(made.filter(|made| *made).count(), 1);

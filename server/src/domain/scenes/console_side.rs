@@ -35,8 +35,12 @@ pub enum PollStep<'a> {
     Answer { answer: SceneAnswer, news: bool },
     /// Nothing new, and time left: wait for the scene to change.
     Wait,
-    /// Confirmed by an organizer: open the console's session and move the scene to [`delivered`].
-    Deliver { user_id: &'a str },
+    /// Confirmed by an organizer (from the phone session `by_session`, if known): open the
+    /// console's session and move the scene to [`delivered`].
+    Deliver {
+        user_id: &'a str,
+        by_session: Option<&'a str>,
+    },
     /// Delivered before, to this poll token: the same session again (its answer may have been lost).
     DeliverAgain { claims: &'a Claims },
     /// A link made: take the scene away; the poll that takes it answers `linked`.
@@ -49,7 +53,16 @@ pub enum PollStep<'a> {
 pub fn on_poll(record: &SceneRecord, may_wait: bool) -> PollStep<'_> {
     let link = record.purpose == ScenePurpose::Link;
     let answer = match &record.state {
-        SceneState::Confirmed { user_id } => return PollStep::Deliver { user_id },
+        SceneState::Confirmed {
+            user_id,
+            by_session,
+        } => {
+            let by_session = by_session.as_deref();
+            return PollStep::Deliver {
+                user_id,
+                by_session,
+            };
+        }
         SceneState::Delivered { claims } => return PollStep::DeliverAgain { claims },
         SceneState::Linked { .. } => return PollStep::TakeLinked,
         SceneState::LinkRefused { .. } => return PollStep::Refuse(identity_in_use()),

@@ -182,8 +182,17 @@ impl AuthService {
                     expires_in: Duration::from_secs(expires_in),
                 })
             }
-            PollStep::Deliver { user_id } => {
-                let delivered = self.deliver(scene, poll_token_hash, &bytes, &record, user_id);
+            PollStep::Deliver {
+                user_id,
+                by_session,
+            } => {
+                let confirmed = Confirmed {
+                    bytes: &bytes,
+                    record: &record,
+                    user_id,
+                    by_session,
+                };
+                let delivered = self.deliver(scene, poll_token_hash, confirmed);
                 Ok(match delivered.await? {
                     Some(delivered) => Seen::Answer(SceneAnswer::Login(delivered)),
                     // Another poll delivered first (or the scene moved): read what it left.
@@ -212,14 +221,21 @@ impl AuthService {
     /// the swap leaves the scene confirmed for the next poll; an answer lost after it (a store
     /// whose reply never came, a console that gave up on the connection) is collected again by the
     /// same poll token for `delivered_scene_ttl`. Nothing a phone saw succeed is lost on the way.
+    /// The same batch reads the mark of the phone session that confirmed: one ended since (logged
+    /// out, ended from elsewhere, its WeChat unlinked) takes the confirm with it, and the console
+    /// is told the scene expired.
     async fn deliver(
         &self,
         scene: &str,
         poll_token_hash: &str,
-        confirmed_bytes: &[u8],
-        confirmed: &SceneRecord,
-        user_id: &str,
+        confirmed: Confirmed<'_>,
     ) -> Result<Option<IsLoginResponse>, AuthError> {
+        let Confirmed {
+            bytes: confirmed_bytes,
+            record: confirmed,
+            user_id,
+            by_session,
+        } = confirmed;
         let lifetime = self.settings.lifetimes.console_token;
         let delivery = format!("{poll_token_hash}:{scene}:{}", confirmed.version);
         let now = unix_now();
@@ -243,11 +259,18 @@ impl AuthService {
         };
         // The user is read in the batch that writes the session, as for any console session (see
         // `AuthService::open_session`), not in a round trip of its own before it.
+        let phone_mark = by_session.map(|sid| store_keys::revoked_session(user_id, sid));
+        let swap = Claim::Swap(&move_to_delivered);
         let opened = self
-            .record_console_session(&claims, confirmed, Claim::Swap(&move_to_delivered))
+            .record_console_session(&claims, confirmed, swap, phone_mark.as_deref())
             .await?;
         if !opened.made {
             return Ok(None);
+        }
+        if opened.beside.get(1).is_some_and(Option::is_some) {
+            // Ended as a logout ends it, so a redelivery finds it ended too.
+            self.logout(&claims).await?;
+            return Err(AuthError::SceneExpired);
         }
         // Confirmed by an organizer, who may have been taken off the team since: then the session
         // just written is ended at once, and the console is told why.
@@ -276,7 +299,7 @@ impl AuthService {
         scene: &SceneRecord,
     ) -> Result<IsLoginResponse, AuthError> {
         let opened = self
-            .record_console_session(claims, scene, Claim::Again)
+            .record_console_session(claims, scene, Claim::Again, None)
             .await?;
         if !opened.made {
             return Err(AuthError::SceneExpired);
@@ -292,24 +315,36 @@ impl AuthService {
 
     /// The console's session takes its scene's device name (if the console gave one) and address
     /// (see [`AuthService::record_session`] for `claim`), and its user is read in the same batch
-    /// (see [`AuthService::user_as_read`]).
+    /// (see [`AuthService::user_as_read`]), then `also_read` if given.
     async fn record_console_session(
         &self,
         claims: &Claims,
         scene: &SceneRecord,
         claim: Claim<'_>,
+        also_read: Option<&str>,
     ) -> Result<Opened, AuthError> {
         let user_key = store_keys::user(&claims.sub);
+        let mut read_beside = vec![user_key.as_str()];
+        read_beside.extend(also_read);
         self.record_session(
             claims,
             scene.console_device_name(),
             scene.console.ip.clone(),
             None,
             claim,
-            Some(&user_key),
+            &read_beside,
         )
         .await
     }
+}
+
+/// A confirmed scene as a poll read it.
+struct Confirmed<'a> {
+    bytes: &'a [u8],
+    record: &'a SceneRecord,
+    user_id: &'a str,
+    /// The phone session that confirmed, if the record names it.
+    by_session: Option<&'a str>,
 }
 
 fn console_answer(access_token: String, expires_in: u64, user: &UserRecord) -> IsLoginResponse {

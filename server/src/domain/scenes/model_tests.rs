@@ -290,7 +290,10 @@ impl Case {
         let model = &self.scenes[scene];
         let answer = match step {
             PhoneStep::Scan => self.service.scan_as(&model.id, user).await.map(drop),
-            PhoneStep::Confirm => self.service.confirm_as(&model.id, user).await,
+            PhoneStep::Confirm => {
+                let phone = phone_claims(user);
+                self.service.confirm_as(&model.id, user, &phone.sid).await
+            }
             PhoneStep::Decline => {
                 self.service
                     .cancel_scene(&model.id, &phone_claims(user))

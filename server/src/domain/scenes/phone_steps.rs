@@ -71,23 +71,25 @@ impl AuthService {
             },
             until: unix_now() + self.settings.lifetimes.scanned_scene.as_secs(),
         };
-        self.step_scene(scene, step, actor(user, None)).await
+        self.step_scene(scene, step, actor(user, None, None)).await
     }
 
     pub async fn confirm_scene(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
         check_scene(scene)?;
         let user = self.user(&claims.sub).await?;
-        self.confirm_as(scene, &user).await
+        self.confirm_as(scene, &user, &claims.sid).await
     }
 
     /// Confirms (scanning first if needed); a user without the organizer role is refused, and the
     /// console is told so. On a link scene, the confirming WeChat joins the console user's account
     /// (see [`links`]); an account that holds more is refused with `identity_in_use`, and so is the
-    /// console.
+    /// console. `session` is the phone's, whose token confirms: a login scene's console is logged
+    /// in only while it stands.
     pub(in crate::domain) async fn confirm_as(
         &self,
         scene: &str,
         user: &UserRecord,
+        session: &str,
     ) -> Result<(), AuthError> {
         let mut current = self.live_scene(scene).await?;
         self.refuse_orphan_link(&current).await?;
@@ -101,7 +103,8 @@ impl AuthService {
             ScenePurpose::Login => None,
             ScenePurpose::Link => current.link_to.clone(),
         };
-        let actor = actor(user, target.as_ref().map(|t| t.user_id.as_str()));
+        let target_id = target.as_ref().map(|t| t.user_id.as_str());
+        let actor = actor(user, target_id, Some(session));
         if let Some(target) = &target {
             // The link is written before the scene says so, so a console told `linked` always
             // finds it made; the step is tried on what was read first, so a scene this phone may
@@ -135,6 +138,7 @@ impl AuthService {
         // Declining needs no role, so the token's subject is enough: no user read.
         let decliner = Actor {
             user_id: &claims.sub,
+            session: None,
             organizer: false,
             linkable: false,
         };
@@ -179,10 +183,16 @@ impl AuthService {
     }
 }
 
-/// `user` as an actor; `link_target` is the account a link scene joins.
-fn actor<'a>(user: &'a UserRecord, link_target: Option<&str>) -> Actor<'a> {
+/// `user` as an actor, from the phone session `session` when it confirms; `link_target` is the
+/// account a link scene joins.
+fn actor<'a>(
+    user: &'a UserRecord,
+    link_target: Option<&str>,
+    session: Option<&'a str>,
+) -> Actor<'a> {
     Actor {
         user_id: &user.id,
+        session,
         organizer: user.is_organizer(),
         linkable: link_target.is_some_and(|target| links::may_join(user, target)),
     }
@@ -236,7 +246,8 @@ mod tests {
         users::save(store.as_ref(), &phone).await.expect("saved");
 
         let before = store.written_keys().len();
-        service.confirm_as(&scene, &phone).await.expect("linked");
+        let confirmed = service.confirm_as(&scene, &phone, "phone-session");
+        confirmed.await.expect("linked");
         // The scene became this phone's (its scan) before the identity was written: no other
         // phone could claim it in between and leave the link made for a failed confirm.
         let written = store.written_keys().split_off(before);

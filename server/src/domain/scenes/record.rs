@@ -52,6 +52,11 @@ pub enum SceneState {
     },
     Confirmed {
         user_id: String,
+        /// The phone session that confirmed (none in scenes stored before it was kept): once it
+        /// has ended (logged out, ended from elsewhere, its WeChat unlinked), its confirm no
+        /// longer logs the console in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by_session: Option<String>,
     },
     Declined {
         user_id: String,
@@ -105,7 +110,7 @@ impl SceneRecord {
         match &self.state {
             SceneState::Pending => None,
             SceneState::Scanned { user_id, .. }
-            | SceneState::Confirmed { user_id }
+            | SceneState::Confirmed { user_id, .. }
             | SceneState::Declined { user_id }
             | SceneState::Refused { user_id }
             | SceneState::Linked { user_id }

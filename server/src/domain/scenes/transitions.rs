@@ -39,6 +39,9 @@ pub enum PhoneStep {
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
     pub user_id: &'a str,
+    /// The session whose token takes the step, when it is a confirm's: the console's login
+    /// stands only while it does.
+    pub session: Option<&'a str>,
     /// Holds the `organizer` role: only an organizer's confirm logs a console in.
     pub organizer: bool,
     /// For link scenes: the actor's account is the console user's, or holds nothing but its
@@ -79,7 +82,10 @@ pub fn apply(
         (SceneState::Scanned { .. }, PhoneStep::Scan { .. }) if mine => Ok(SceneChange::Stay),
         (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Confirm) if mine => Ok(
             moved(match (record.purpose, actor.organizer, actor.linkable) {
-                (ScenePurpose::Login, true, _) => SceneState::Confirmed { user_id },
+                (ScenePurpose::Login, true, _) => SceneState::Confirmed {
+                    user_id,
+                    by_session: actor.session.map(str::to_owned),
+                },
                 (ScenePurpose::Login, false, _) => SceneState::Refused { user_id },
                 (ScenePurpose::Link, _, true) => SceneState::Linked { user_id },
                 (ScenePurpose::Link, _, false) => SceneState::LinkRefused { user_id },

@@ -109,14 +109,16 @@ pub struct Opened {
     /// `false` when the [`Claim`] was another caller's (its write came first, and the session is
     /// that caller's to hand out), or when the session was revoked as it was opened.
     pub made: bool,
-    /// The record the caller asked to read beside the session, as the same batch read it.
-    pub beside: Option<Vec<u8>>,
+    /// The records the caller asked to read beside the session, as the same batch read them, one
+    /// answer per key asked for, in that order.
+    pub beside: Vec<Option<Vec<u8>>>,
 }
 
 /// Records the session `sid` in one batch (one round trip): its record, its line appended to its
 /// user's index, the swap of a [`Claim::Swap`], then reads of the parent's mark, of the session's
-/// own mark if the claim is contested, and of the record under `read_beside` if any (the user, for
-/// a session that depends on who they are now), in that order. The parent's mark is read only
+/// own mark if the claim is contested, and of the records under `read_beside` (the user, for a
+/// session that depends on who they are now; the mark of the phone session whose confirm a
+/// delivery carries out), in that order. The parent's mark is read only
 /// after this session's record and line are written (see the module's first lines), so a parent
 /// revoked meanwhile takes the new session with it: the caller gets
 /// [`AuthError::TicketExpired`]. An index the append took past its bound is compacted after (see
@@ -127,7 +129,7 @@ pub async fn open(
     sid: &str,
     record: &SessionRecord,
     claim: Claim<'_>,
-    read_beside: Option<&str>,
+    read_beside: &[&str],
 ) -> Result<Opened, AuthError> {
     let entry = IndexEntry {
         sid: sid.to_owned(),
@@ -172,7 +174,7 @@ pub async fn open(
     let contested = !matches!(claim, Claim::Any);
     let own_mark = contested.then(|| store_keys::revoked_session(&record.user_id, sid));
     steps.extend(own_mark.as_deref().map(Step::Get));
-    steps.extend(read_beside.map(Step::Get));
+    steps.extend(read_beside.iter().map(|key| Step::Get(key)));
 
     let mut outcomes = batch(store, &steps).await?;
     let mut last = || {
@@ -180,10 +182,12 @@ pub async fn open(
             .pop()
             .ok_or_else(|| StoreError::Corrupt("a batch answered too few steps".to_owned()))
     };
-    let beside = match read_beside {
-        Some(_) => last()?.into_read()?,
-        None => None,
-    };
+    let mut beside = Vec::with_capacity(read_beside.len());
+    for _ in read_beside {
+        beside.push(last()?.into_read()?);
+    }
+    // Popped from the end: put back in the order asked for.
+    beside.reverse();
     let revoked = match own_mark {
         Some(_) => last()?.into_read()?.is_some(),
         None => false,
@@ -875,7 +879,7 @@ mod tests {
 
     /// Opens a session of its own (nothing claimed), which must succeed.
     async fn open_any(store: &dyn Store, sid: &str, record: &SessionRecord) {
-        open(store, sid, record, Claim::Any, None).await.unwrap();
+        open(store, sid, record, Claim::Any, &[]).await.unwrap();
     }
 
     fn session_of(user: &str, parent: Option<&str>) -> SessionRecord {
@@ -907,7 +911,7 @@ mod tests {
         let record = session_of("u", Some(&parent));
         let opened = children
             .iter()
-            .map(|child| open(store.as_ref(), child, &record, Claim::Any, None));
+            .map(|child| open(store.as_ref(), child, &record, Claim::Any, &[]));
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();
         }
@@ -939,7 +943,7 @@ mod tests {
         let (racing, derived) = (Arc::clone(store), session_of("u", Some(parent)));
         let child = child.to_owned();
         let exchange = async move {
-            let opened = open(racing.as_ref(), &child, &derived, Claim::Any, None).await;
+            let opened = open(racing.as_ref(), &child, &derived, Claim::Any, &[]).await;
             assert!(opened.unwrap().made, "its parent is not marked yet");
             then(&racing);
         };
@@ -1262,7 +1266,7 @@ mod tests {
         // Two redeems of one ticket name one session: the loser's record must not replace it, and
         // only the first may hand out a token.
         let id = sid(1);
-        let redeem = |record| open(store.as_ref(), &id, record, Claim::FirstRecord, None);
+        let redeem = |record| open(store.as_ref(), &id, record, Claim::FirstRecord, &[]);
         assert!(redeem(&first).await.unwrap().made);
         assert!(!redeem(&again).await.unwrap().made);
         let kept = get(store.as_ref(), "u", &sid(1)).await.unwrap().unwrap();

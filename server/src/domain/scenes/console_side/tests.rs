@@ -95,11 +95,17 @@ fn a_link_scene_answers_with_link_answers() {
 fn confirmed_delivers_delivered_delivers_again_and_linked_is_taken_whatever_was_told() {
     for news in [true, false] {
         for may_wait in [true, false] {
-            let confirmed = of_ann(|user_id| SceneState::Confirmed { user_id });
+            let confirmed = of_ann(|user_id| SceneState::Confirmed {
+                user_id,
+                by_session: Some("phone".into()),
+            });
             let read = record(ScenePurpose::Login, confirmed, news);
             assert!(matches!(
                 on_poll(&read, may_wait),
-                PollStep::Deliver { user_id: "u-ann" }
+                PollStep::Deliver {
+                    user_id: "u-ann",
+                    by_session: Some("phone")
+                }
             ));
             let delivered = SceneState::Delivered { claims: claims() };
             let read = record(ScenePurpose::Login, delivered, news);
@@ -147,7 +153,10 @@ fn refusals_are_told_every_time() {
 
 #[test]
 fn a_delivered_scene_holds_the_session_for_the_grace_and_is_told() {
-    let confirmed = of_ann(|user_id| SceneState::Confirmed { user_id });
+    let confirmed = of_ann(|user_id| SceneState::Confirmed {
+        user_id,
+        by_session: None,
+    });
     let confirmed = record(ScenePurpose::Login, confirmed, true);
     let moved = delivered(&confirmed, claims(), NOW + 30);
     assert_eq!(

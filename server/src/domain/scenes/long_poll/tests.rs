@@ -15,6 +15,8 @@ use crate::domain::{AuthError, ClientAddr, records, sessions, store_keys, users}
 use crate::store::Store;
 
 const WAIT: Duration = Duration::from_secs(1);
+/// The phone session the organizer confirms from.
+const PHONE_SESSION: &str = "ann-phone-session";
 
 /// A scene just created, as its console holds it.
 async fn new_scene(service: &TestService) -> CreateSceneResponse {
@@ -28,7 +30,7 @@ async fn confirmed_scene(service: &TestService, store: &dyn Store) -> (String, S
     let created = new_scene(service).await;
     let user = organizer(store, "ann").await;
     service
-        .confirm_as(&created.scene, &user)
+        .confirm_as(&created.scene, &user, PHONE_SESSION)
         .await
         .expect("confirmed");
     (created.scene, created.poll_token, user.id)
@@ -262,6 +264,30 @@ async fn an_account_gone_after_confirming_gets_no_token_and_leaves_no_note() {
     assert_eq!(note, None, "a last-login note outlived its account");
 }
 
+/// The phone session that confirmed ended before the console collected the login (the phone
+/// logged out, was logged out from elsewhere, or its WeChat was unlinked): its confirm goes with
+/// it, and no console session is handed out, now or to a poll again.
+#[tokio::test]
+async fn a_confirm_whose_phone_session_ended_logs_no_console_in() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let phone_end = crate::domain::unix_now() + 600;
+    let ended =
+        sessions::revoke_with_descendants(store.as_ref(), &user_id, PHONE_SESSION, phone_end);
+    ended.await.unwrap();
+
+    for poll in ["first", "again"] {
+        let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+        assert!(
+            matches!(answer, Err(AuthError::SceneExpired)),
+            "{poll}: {answer:?}"
+        );
+    }
+    let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+    assert!(live.is_empty(), "no console session left: {live:?}");
+}
+
 /// A logout that lands just before a redelivery writes the session's record again: the batch that
 /// writes it reads the session's own mark after the write, so the ended session is neither handed
 /// out nor brought back. (Read in a step of its own before the write, the mark missed it.)
@@ -315,7 +341,7 @@ async fn a_confirm_whose_notice_fails_is_still_made_and_reaches_the_next_poll() 
     let topic = store_keys::scene_changed(&created.scene);
     store.fail_next(Calls::Notify, &topic, Fault::FailBefore);
     service
-        .confirm_as(&created.scene, &user)
+        .confirm_as(&created.scene, &user, PHONE_SESSION)
         .await
         .expect("the phone is told its confirm was made");
     assert!(store.all_faults_hit());

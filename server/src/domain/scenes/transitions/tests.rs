@@ -18,8 +18,14 @@ fn scanned(by: &str) -> SceneState {
     }
 }
 
+/// The phone session the actors below take their steps from.
+const MY_SESSION: &str = "my-phone-session";
+
 fn confirmed(by: &str) -> SceneState {
-    SceneState::Confirmed { user_id: by.into() }
+    SceneState::Confirmed {
+        user_id: by.into(),
+        by_session: Some(MY_SESSION.into()),
+    }
 }
 
 fn declined(by: &str) -> SceneState {
@@ -45,17 +51,20 @@ fn scan() -> PhoneStep {
 
 const ORGANIZER: Actor<'static> = Actor {
     user_id: ME,
+    session: Some(MY_SESSION),
     organizer: true,
     linkable: false,
 };
 const GUEST: Actor<'static> = Actor {
     user_id: ME,
+    session: Some(MY_SESSION),
     organizer: false,
     linkable: false,
 };
 /// A phone whose account may join the console user's (empty, or already theirs).
 const JOINER: Actor<'static> = Actor {
     user_id: ME,
+    session: Some(MY_SESSION),
     organizer: false,
     linkable: true,
 };
