@@ -95,10 +95,13 @@ pub(super) struct Unlinked {
     pub deleted: usize,
     /// Sessions a WeChat login had opened, and what derived from them.
     pub sessions_ended: u64,
-    /// Identity keys that lead here again: a WeChat login that found this account just before
-    /// its keys went wrote them back. The account keeps those; taking them again takes a rerun.
+    /// Identity keys that still lead here after the last round: WeChat logins kept writing them
+    /// back. The account keeps those; taking them takes a rerun.
     pub leading_again: usize,
 }
+
+/// How many times [`unlink_every_wechat`] takes the keys that lead back, before it says so.
+const UNLINK_ROUNDS: usize = 3;
 
 /// Takes every WeChat identity `user`'s account records: each key that still leads here is
 /// deleted (its next login makes an account of its own, with no role), every session a WeChat
@@ -106,30 +109,33 @@ pub(super) struct Unlinked {
 /// no longer lead here. The account is changed last, so a run stopped half way (a store error)
 /// finds the identities still recorded, and running it again finishes it.
 ///
-/// A key is deleted only while it leads here; only a fold of this very account (one holding
-/// nothing else) could move it meanwhile, in the moment between the read and the delete.
+/// A WeChat login that found this account just before its keys went may write one back: the keys
+/// are read again after the sessions end, and taken again, [`UNLINK_ROUNDS`] times at most. (Such a
+/// login also finds, once its session is open, that its WeChat leads elsewhere, and ends it: see
+/// `AuthService::wechat_login`.) A key is deleted only while it leads here; only a fold of this
+/// very account (one holding nothing else) could move it meanwhile, in the moment between the
+/// read and the delete.
 pub(super) async fn unlink_every_wechat(
     store: &dyn Store,
     user: &UserRecord,
 ) -> Result<Unlinked, AuthError> {
     let identities = &user.wechat_identities;
-    let mut deleted = 0;
-    for key in identities {
-        if leads_to(store, key, &user.id).await? {
+    let mut leading = leading_to(store, identities, &user.id).await?;
+    let (mut deleted, mut sessions_ended) = (0, 0);
+    for _round in 0..UNLINK_ROUNDS {
+        for key in &leading {
             store.delete(key).await?;
-            deleted += 1;
         }
-    }
-    let sessions_ended =
-        sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
-    let mut leading_again = Vec::new();
-    for key in identities {
-        if leads_to(store, key, &user.id).await? {
-            leading_again.push(key.clone());
+        deleted += leading.len();
+        sessions_ended +=
+            sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
+        leading = leading_to(store, identities, &user.id).await?;
+        if leading.is_empty() {
+            break;
         }
     }
     let user = users::update(store, &user.id, |record| {
-        let gone = |key: &String| identities.contains(key) && !leading_again.contains(key);
+        let gone = |key: &String| identities.contains(key) && !leading.contains(key);
         record.wechat_identities.retain(|key| !gone(key));
     })
     .await?;
@@ -137,12 +143,23 @@ pub(super) async fn unlink_every_wechat(
         user,
         deleted,
         sessions_ended,
-        leading_again: leading_again.len(),
+        leading_again: leading.len(),
     })
 }
 
-async fn leads_to(store: &dyn Store, key: &str, user_id: &str) -> Result<bool, AuthError> {
-    Ok(store.get(key).await?.as_deref() == Some(user_id.as_bytes()))
+/// The keys of `identities` that lead to `user_id` now.
+async fn leading_to(
+    store: &dyn Store,
+    identities: &[String],
+    user_id: &str,
+) -> Result<Vec<String>, AuthError> {
+    let mut leading = Vec::new();
+    for key in identities {
+        if store.get(key).await?.as_deref() == Some(user_id.as_bytes()) {
+            leading.push(key.clone());
+        }
+    }
+    Ok(leading)
 }
 
 #[cfg(test)]

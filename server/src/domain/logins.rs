@@ -9,16 +9,17 @@ use meeteasy_protocol::{
 
 use crate::config::AppSettings;
 use crate::metrics::LoginMethod;
+use crate::store::StoreError;
 use crate::wechat::{WeChatError, WeChatSession};
 use meeteasy_protocol::Secret;
 
 use super::service::{NewSession, SessionUser};
-use super::sessions::ParentSession;
+use super::sessions::{self, ParentSession};
 use super::tickets::Redeemable;
 use super::users::{self, NewWeChatProfile, UserRecord};
 use super::{
     AuthError, AuthService, ClientAddr, device_names, limits, passwords, scenes, store_keys,
-    tickets, tokens,
+    tickets, tokens, unix_now,
 };
 
 const MAX_CODE_LEN: usize = 256;
@@ -63,6 +64,17 @@ impl AuthService {
         let (mut token, mut login_ticket, phone_session) = self
             .open_mini_program_session(&user, device_name.clone(), from)
             .await?;
+        // Read after the session is written: an operator's `users unlink-wechat` either ends it
+        // (its keys go before the sessions it ends) or is seen here.
+        if !users::wechat_leads_to(self.store.as_ref(), &app.appid, &session, &user.id).await? {
+            let ends = unix_now().saturating_add(token.expires_in);
+            sessions::revoke_with_descendants(self.store.as_ref(), &user.id, &phone_session, ends)
+                .await?;
+            return Err(StoreError::Unavailable(
+                "this WeChat was unlinked from its account during the login: log in again".into(),
+            )
+            .into());
+        }
         self.metrics.count_login(LoginMethod::Wechat);
         // The login stands whatever happens to the scene: the code is spent, and the mini program
         // keeps its session to show the error and retry.
@@ -319,5 +331,79 @@ impl AuthService {
             .await?;
         self.metrics.count_login(LoginMethod::Password);
         Ok(opened.response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::super::admin::Admin;
+    use super::super::test_support::{Calls, FaultyStore, service_with, settings};
+    use super::super::users::UserRef;
+    use super::*;
+    use crate::store::Store;
+    use crate::wechat::WeChat;
+
+    /// A WeChat that knows one person, whatever the code.
+    struct OnePerson;
+
+    #[async_trait]
+    impl WeChat for OnePerson {
+        async fn code_to_session(
+            &self,
+            _app: &AppSettings,
+            _code: &str,
+        ) -> Result<WeChatSession, WeChatError> {
+            Ok(WeChatSession {
+                openid: "o-ann".into(),
+                unionid: None,
+            })
+        }
+
+        async fn unlimited_qr_code(
+            &self,
+            _app: &AppSettings,
+            _page: &str,
+            _scene: &str,
+        ) -> Result<Vec<u8>, WeChatError> {
+            Err(WeChatError::Unavailable("no codes here".into()))
+        }
+    }
+
+    /// The operator unlinks the WeChat while its login is writing its session (after the login
+    /// found the account, before the unlink's ending of sessions could see the new one): the
+    /// login reads its WeChat's key once the session is written, finds it gone, and keeps no
+    /// session.
+    #[tokio::test]
+    async fn a_login_whose_wechat_is_unlinked_meanwhile_keeps_no_session() {
+        let store = FaultyStore::new();
+        let service = service_with(store.clone(), settings(|_| {}), Arc::new(OnePerson)).await;
+        let from = ClientAddr("192.0.2.7".into());
+        let request = || WeChatLoginRequest {
+            code: "a-code".into(),
+            app: None,
+            scene: None,
+            device_name: None,
+        };
+        let first = service.wechat_login(request(), &from).await.unwrap();
+        let user_id = first.response.user.id.clone();
+        let admin = Admin::new(store.clone() as Arc<dyn Store>);
+        let ann = UserRef::Id(user_id.clone());
+        let unlink = async move {
+            admin.unlink_wechat(&ann, true).await.expect("unlinked");
+        };
+        let index = store_keys::user_sessions(&user_id);
+        store.before_next(Calls::Write, &index, Box::pin(unlink));
+
+        let second = service.wechat_login(request(), &from).await;
+        assert!(store.all_faults_hit(), "the unlink ran");
+        assert!(second.is_err(), "logged in as the unlinked account");
+        let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+        assert!(live.is_empty(), "a session outlived the unlink: {live:?}");
+        let third = service.wechat_login(request(), &from).await.unwrap();
+        assert_ne!(third.response.user.id, user_id, "an account of its own");
     }
 }

@@ -331,12 +331,21 @@ impl std::ops::Deref for TestService {
     }
 }
 
-/// A service on `store`.
+/// A service on `store`, with a WeChat no test reaches.
 pub async fn service_on(store: Arc<dyn Store>, settings: Settings) -> TestService {
+    service_with(store, settings, Arc::new(NoWeChat)).await
+}
+
+/// A service on `store` that asks `wechat`.
+pub async fn service_with(
+    store: Arc<dyn Store>,
+    settings: Settings,
+    wechat: Arc<dyn WeChat>,
+) -> TestService {
     let (shutdown, shutting_down) = watch::channel(false);
     let service = AuthService::start(
         store,
-        Arc::new(NoWeChat),
+        wechat,
         Arc::new(settings),
         None,
         Arc::new(Metrics::default()),

@@ -197,11 +197,7 @@ pub async fn find_or_create_wechat(
     session: &WeChatSession,
     profile: NewWeChatProfile,
 ) -> Result<UserRecord, AuthError> {
-    let openid_key = store_keys::wechat_openid(appid, &session.openid);
-    let identity_key = match &session.unionid {
-        Some(unionid) => store_keys::wechat_unionid(unionid),
-        None => openid_key.clone(),
-    };
+    let (identity_key, openid_key) = wechat_keys(appid, session);
     if let Some(user) = existing_user(store, &identity_key).await? {
         return link_openid(store, &identity_key, &openid_key, user).await;
     }
@@ -250,6 +246,27 @@ pub async fn find_or_create_wechat(
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?;
     link_openid(store, &identity_key, &openid_key, winner).await
+}
+
+/// The key a WeChat login finds its user by (the unionid's, else the openid's), and the openid's.
+fn wechat_keys(appid: &str, session: &WeChatSession) -> (String, String) {
+    let openid_key = store_keys::wechat_openid(appid, &session.openid);
+    let identity_key = match &session.unionid {
+        Some(unionid) => store_keys::wechat_unionid(unionid),
+        None => openid_key.clone(),
+    };
+    (identity_key, openid_key)
+}
+
+/// Whether the WeChat of `session` leads to `user_id` now, by the key its login finds it by.
+pub async fn wechat_leads_to(
+    store: &dyn Store,
+    appid: &str,
+    session: &WeChatSession,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let (identity_key, _) = wechat_keys(appid, session);
+    Ok(store.get(&identity_key).await?.as_deref() == Some(user_id.as_bytes()))
 }
 
 /// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid, and
