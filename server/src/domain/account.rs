@@ -2,10 +2,13 @@
 
 use meeteasy_protocol::{Claims, Secret, SetPasswordRequest};
 
-use crate::store::{Lifetime, StoreError};
+use crate::store::Lifetime;
 
 use super::users::{self, normalize_login};
-use super::{AuthError, AuthService, limits, passwords, store_keys};
+use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
+
+/// What the caller is told when ending the other sessions failed after a password change.
+const SESSIONS_LEFT: &str = "the password was changed, but not every other session could be ended: end them with \"log out everywhere else\"";
 
 impl AuthService {
     /// Adds a password login to the caller's account, or changes it (login, password or both).
@@ -72,11 +75,14 @@ impl AuthService {
         .await
         .map(|_| user.login.clone())?;
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
+        if let Some(old) = previous.filter(|old| *old != login) {
+            store.delete(&store_keys::login(&old)).await?;
+        }
         if password_changed {
-            let ended = self.end_other_sessions(caller).await.map_err(|error| {
-                StoreError::Unavailable(format!(
-                    "the password was changed, but not every other session could be ended ({error}): end them with \"log out everywhere else\""
-                ))
+            let ended = sessions::end_others(store, caller).await;
+            let ended = ended.map_err(|cause| AuthError::StoreFailedAfter {
+                done: SESSIONS_LEFT,
+                cause,
             })?;
             tracing::info!(
                 account_event = "password_changed",
@@ -84,9 +90,6 @@ impl AuthService {
                 sessions_ended = ended,
                 "account change"
             );
-        }
-        if let Some(old) = previous.filter(|old| *old != login) {
-            store.delete(&store_keys::login(&old)).await?;
         }
         users::note_password_user(store, &user.id).await?;
         Ok(())

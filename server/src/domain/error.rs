@@ -73,6 +73,13 @@ pub enum AuthError {
     Busy { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store failed after a change the caller must know was made: the text says what stands
+    /// and what to do; the store's own cause is for the log only.
+    #[error("{done}")]
+    StoreFailedAfter {
+        done: &'static str,
+        cause: StoreError,
+    },
     #[error(transparent)]
     NoRandomness(#[from] NoRandomness),
     /// The stored signing keys cannot be opened (or sealed) with this instance's key-encryption key.

@@ -121,12 +121,13 @@ pub(super) async fn unlink_every_wechat(
 ) -> Result<Unlinked, AuthError> {
     let identities = &user.wechat_identities;
     let mut leading = leading_to(store, identities, &user.id).await?;
-    let (mut deleted, mut sessions_ended) = (0, 0);
+    let (mut deleted, mut sessions_ended) = (HashSet::new(), 0);
     for _round in 0..UNLINK_ROUNDS {
         for key in &leading {
             store.delete(key).await?;
         }
-        deleted += leading.len();
+        // A key written back and taken again counts once.
+        deleted.extend(leading.iter().cloned());
         sessions_ended +=
             sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
         leading = leading_to(store, identities, &user.id).await?;
@@ -141,7 +142,7 @@ pub(super) async fn unlink_every_wechat(
     .await?;
     Ok(Unlinked {
         user,
-        deleted,
+        deleted: deleted.len(),
         sessions_ended,
         leading_again: leading.len(),
     })

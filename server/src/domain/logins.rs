@@ -24,6 +24,15 @@ use super::{
 
 const MAX_CODE_LEN: usize = 256;
 
+/// A WeChat login's account and the mini program session opened for it.
+struct WeChatSignedIn {
+    user: UserRecord,
+    token: TokenResponse,
+    login_ticket: String,
+    /// The session's id.
+    sid: String,
+}
+
 /// A mini program login, and why its scene (if it named one) could not be confirmed.
 pub struct MiniProgramLogin {
     pub response: WeChatLoginResponse,
@@ -53,55 +62,32 @@ impl AuthService {
         let device_name = device_names::checked(request.device_name.as_deref())?;
         let profile = self.new_user_profile(code)?;
         let session = self.code_to_session(app, code, from).await?;
-        let user = users::find_or_create_wechat(self.store.as_ref(), &app.appid, &session, profile)
+        let mut signed_in = self
+            .wechat_account_session(app, &session, &profile, device_name.clone(), from)
             .await?;
-        if user.is_organizer() {
-            // Dev mode's organizers and admins are made here; listed from their first login.
-            self.seen_listed
-                .list_if_missing(self.store.as_ref(), &user)
-                .await?;
-        }
-        let (mut token, mut login_ticket, phone_session) = self
-            .open_mini_program_session(&user, device_name.clone(), from)
-            .await?;
-        // Read after the session is written: an operator's `users unlink-wechat` either ends it
-        // (its keys go before the sessions it ends) or is seen here.
-        if !users::wechat_leads_to(self.store.as_ref(), &app.appid, &session, &user.id).await? {
-            let ends = unix_now().saturating_add(token.expires_in);
-            sessions::revoke_with_descendants(self.store.as_ref(), &user.id, &phone_session, ends)
-                .await?;
-            return Err(StoreError::Unavailable(
-                "this WeChat was unlinked from its account during the login: log in again".into(),
-            )
-            .into());
-        }
         self.metrics.count_login(LoginMethod::Wechat);
         // The login stands whatever happens to the scene: the code is spent, and the mini program
         // keeps its session to show the error and retry.
         let scene_error = match request.scene.as_deref() {
             Some(scene) => self
-                .scan_and_confirm(scene, &user, &phone_session)
+                .scan_and_confirm(scene, &signed_in.user, &signed_in.sid)
                 .await
                 .err(),
             None => None,
         };
         if request.scene.is_some()
             && scene_error.is_none()
-            && users::get(self.store.as_ref(), &user.id).await?.is_none()
+            && users::get(self.store.as_ref(), &signed_in.user.id)
+                .await?
+                .is_none()
         {
             // A link scene folded this account into the console user's (its sessions ended):
             // the login goes on as the account this WeChat now leads to.
-            let joined = users::find_or_create_wechat(
-                self.store.as_ref(),
-                &app.appid,
-                &session,
-                self.new_user_profile(code)?,
-            )
-            .await?;
-            (token, login_ticket, _) = self
-                .open_mini_program_session(&joined, device_name, from)
+            signed_in = self
+                .wechat_account_session(app, &session, &profile, device_name, from)
                 .await?;
         }
+        let (token, login_ticket) = (signed_in.token, signed_in.login_ticket);
         let ticket_ttl = self.settings.lifetimes.login_ticket;
         let response = WeChatLoginResponse {
             access_token: token.access_token,
@@ -116,6 +102,47 @@ impl AuthService {
             response,
             scene_error,
         })
+    }
+
+    /// The account the WeChat of `session` leads to, and a mini program session of it. The WeChat's
+    /// key is read again once the session is written: should it lead elsewhere by then (the
+    /// operator unlinked it, or a link scene folded its account into another), that session ends,
+    /// what this login wrote pointing at the account it found is taken back, and the login goes
+    /// on as the account the WeChat leads to now (once; a second change fails it). An unlink
+    /// either sees the session (its keys go before the sessions it ends) or is seen here.
+    async fn wechat_account_session(
+        &self,
+        app: &AppSettings,
+        session: &WeChatSession,
+        profile: &NewWeChatProfile,
+        device_name: Option<String>,
+        from: &ClientAddr,
+    ) -> Result<WeChatSignedIn, AuthError> {
+        let store = self.store.as_ref();
+        for _attempt in 0..2 {
+            let profile = profile.clone();
+            let user = users::find_or_create_wechat(store, &app.appid, session, profile).await?;
+            if user.is_organizer() {
+                // Dev mode's organizers and admins are made here; listed from their first login.
+                self.seen_listed.list_if_missing(store, &user).await?;
+            }
+            let (token, login_ticket, sid) = self
+                .open_mini_program_session(&user, device_name.clone(), from)
+                .await?;
+            if users::wechat_leads_to(store, &app.appid, session, &user.id).await? {
+                return Ok(WeChatSignedIn {
+                    user,
+                    token,
+                    login_ticket,
+                    sid,
+                });
+            }
+            let ends = unix_now().saturating_add(token.expires_in);
+            sessions::revoke_with_descendants(store, &user.id, &sid, ends).await?;
+            users::take_back_wechat_keys(store, &app.appid, session, &user.id).await?;
+        }
+        let moving = "the account this WeChat leads to changed twice during the login";
+        Err(StoreError::Unavailable(moving.into()).into())
     }
 
     /// A mini program session for `user`, a login ticket it mints, and the session's id.
@@ -347,8 +374,8 @@ mod tests {
     use crate::store::Store;
     use crate::wechat::WeChat;
 
-    /// A WeChat that knows one person, whatever the code.
-    struct OnePerson;
+    /// A WeChat that knows one person, whatever the code: by openid, and by this unionid if any.
+    struct OnePerson(Option<&'static str>);
 
     #[async_trait]
     impl WeChat for OnePerson {
@@ -359,7 +386,7 @@ mod tests {
         ) -> Result<WeChatSession, WeChatError> {
             Ok(WeChatSession {
                 openid: "o-ann".into(),
-                unionid: None,
+                unionid: self.0.map(str::to_owned),
             })
         }
 
@@ -373,37 +400,57 @@ mod tests {
         }
     }
 
-    /// The operator unlinks the WeChat while its login is writing its session (after the login
-    /// found the account, before the unlink's ending of sessions could see the new one): the
-    /// login reads its WeChat's key once the session is written, finds it gone, and keeps no
-    /// session.
+    /// The operator unlinks the WeChat while its login runs: after the login found the account
+    /// by its key, as it reads the account (so it then writes the openid key again), or as it
+    /// writes its session (before the unlink's ending of sessions could see it). The login reads
+    /// its WeChat's key once the session is written, finds it gone, ends that session, takes back
+    /// the openid key it wrote again, and goes on as an account of its own.
     #[tokio::test]
-    async fn a_login_whose_wechat_is_unlinked_meanwhile_keeps_no_session() {
-        let store = FaultyStore::new();
-        let service = service_with(store.clone(), settings(|_| {}), Arc::new(OnePerson)).await;
-        let from = ClientAddr("192.0.2.7".into());
-        let request = || WeChatLoginRequest {
-            code: "a-code".into(),
-            app: None,
-            scene: None,
-            device_name: None,
-        };
-        let first = service.wechat_login(request(), &from).await.unwrap();
-        let user_id = first.response.user.id.clone();
-        let admin = Admin::new(store.clone() as Arc<dyn Store>);
-        let ann = UserRef::Id(user_id.clone());
-        let unlink = async move {
-            admin.unlink_wechat(&ann, true).await.expect("unlinked");
-        };
-        let index = store_keys::user_sessions(&user_id);
-        store.before_next(Calls::Write, &index, Box::pin(unlink));
+    async fn a_login_whose_wechat_is_unlinked_meanwhile_goes_on_as_an_account_of_its_own() {
+        let moments = [(Calls::Read, "user"), (Calls::Write, "its session index")];
+        let cases = moments
+            .into_iter()
+            .flat_map(|at| [(at, None), (at, Some("u-ann"))]);
+        for ((calls, moment), unionid) in cases {
+            let store = FaultyStore::new();
+            let wechat = Arc::new(OnePerson(unionid));
+            let service = service_with(store.clone(), settings(|_| {}), wechat).await;
+            let from = ClientAddr("192.0.2.7".into());
+            let request = || WeChatLoginRequest {
+                code: "a-code".into(),
+                app: None,
+                scene: None,
+                device_name: None,
+            };
+            let first = service.wechat_login(request(), &from).await.unwrap();
+            let user_id = first.response.user.id.clone();
+            let admin = Admin::new(store.clone() as Arc<dyn Store>);
+            let ann = UserRef::Id(user_id.clone());
+            let unlink = async move {
+                admin.unlink_wechat(&ann, true).await.expect("unlinked");
+            };
+            let key = match calls {
+                Calls::Read => store_keys::user(&user_id),
+                Calls::Write | Calls::Notify => store_keys::user_sessions(&user_id),
+            };
+            store.before_next(calls, &key, Box::pin(unlink));
 
-        let second = service.wechat_login(request(), &from).await;
-        assert!(store.all_faults_hit(), "the unlink ran");
-        assert!(second.is_err(), "logged in as the unlinked account");
-        let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
-        assert!(live.is_empty(), "a session outlived the unlink: {live:?}");
-        let third = service.wechat_login(request(), &from).await.unwrap();
-        assert_ne!(third.response.user.id, user_id, "an account of its own");
+            let case = format!("unionid {unionid:?}, unlinked at {moment}");
+            let second = service.wechat_login(request(), &from).await.unwrap();
+            assert!(store.all_faults_hit(), "{case}: the unlink ran");
+            assert_ne!(
+                second.response.user.id, user_id,
+                "{case}: the unlinked account"
+            );
+            let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+            assert!(
+                live.is_empty(),
+                "{case}: a session outlived the unlink: {live:?}"
+            );
+            let third = service.wechat_login(request(), &from).await.unwrap();
+            assert_eq!(third.response.user.id, second.response.user.id, "{case}");
+            let unlinked = users::get(store.as_ref(), &user_id).await.unwrap().unwrap();
+            assert_eq!(unlinked.wechat_identities, Vec::<String>::new(), "{case}");
+        }
     }
 }

@@ -109,7 +109,7 @@ pub fn scene_poll_gate(scene: &str, poll_token_hash: &str) -> String {
 /// a session's, an invite's) and help mend a record. Any other key shows its kind alone: a
 /// scene's id lets whoever reads it scan or poll the scene (a link scene's joins an account), and
 /// logins, WeChat identities and addresses are people's.
-const SHOWN_WHOLE: [&str; 9] = [
+const SHOWN_WHOLE: [&str; 13] = [
     "user",
     "user-sessions",
     "session",
@@ -117,8 +117,13 @@ const SHOWN_WHOLE: [&str; 9] = [
     "last-login",
     "invite",
     "invite-qr",
-    "signing-keys",
-    "team",
+    // Records of their own, named with no id to hide.
+    SIGNING_KEYS,
+    SIGNING_KEYS_ROTATED,
+    TEAM,
+    INVITES,
+    PASSWORD_USERS,
+    DEV_USERS_MADE,
 ];
 
 /// `key` as an error or a log line may show it (see [`SHOWN_WHOLE`]).
@@ -229,8 +234,9 @@ mod tests {
         );
         assert_eq!(shown(&user("u-ann")), "user:u-ann");
         assert_eq!(shown(&session("u-ann", "sid")), session("u-ann", "sid"));
-        assert_eq!(shown(TEAM), TEAM);
-        assert_eq!(shown(SIGNING_KEYS), SIGNING_KEYS);
+        for whole in [TEAM, SIGNING_KEYS, INVITES, PASSWORD_USERS, DEV_USERS_MADE] {
+            assert_eq!(shown(whole), whole);
+        }
         let people = [login("ann@example.org"), wechat_openid("wx1", "o-ann")];
         for key in people {
             let shown = shown(&key);

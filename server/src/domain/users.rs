@@ -120,6 +120,7 @@ pub struct NewPasswordUser {
 }
 
 /// The profile a first WeChat login creates.
+#[derive(Debug, Clone)]
 pub struct NewWeChatProfile {
     pub display_name: String,
     pub roles: Vec<String>,
@@ -267,6 +268,33 @@ pub async fn wechat_leads_to(
 ) -> Result<bool, StoreError> {
     let (identity_key, _) = wechat_keys(appid, session);
     Ok(store.get(&identity_key).await?.as_deref() == Some(user_id.as_bytes()))
+}
+
+/// Takes the WeChat of `session` from `user_id`'s account: a login that found that account, then
+/// found its WeChat leading elsewhere, takes back what it wrote (an openid key put again, the
+/// identities listed again on the account), so its next try finds the account the WeChat leads to
+/// now and the account does not claim a way in it has lost.
+pub async fn take_back_wechat_keys(
+    store: &dyn Store,
+    appid: &str,
+    session: &WeChatSession,
+    user_id: &str,
+) -> Result<(), AuthError> {
+    let (identity_key, openid_key) = wechat_keys(appid, session);
+    let keys = identity_keys(&identity_key, &openid_key);
+    for key in &keys {
+        if store.get(key).await?.as_deref() == Some(user_id.as_bytes()) {
+            store.delete(key).await?;
+        }
+    }
+    // An account folded away meanwhile is gone: nothing to forget.
+    if get(store, user_id).await?.is_some() {
+        update(store, user_id, |record| {
+            record.wechat_identities.retain(|key| !keys.contains(key));
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid, and

@@ -126,6 +126,12 @@ impl ApiError {
             )
             .caused_by(Severity::Error, format!("internal error: {detail}")),
             AuthError::Store(store) => store_unavailable(store),
+            AuthError::StoreFailedAfter { cause, .. } => {
+                Described::new(ErrorCode::StoreUnavailable, message).caused_by(
+                    Severity::Warning,
+                    format!("store operation failed: {cause}"),
+                )
+            }
             AuthError::NoRandomness(error) => Described::new(
                 ErrorCode::InternalError,
                 "something went wrong on the server",
@@ -236,6 +242,15 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_failure_after_a_change_says_what_stands_and_not_its_cause() {
+        let done = "the password was changed, but not every other session could be ended";
+        let cause = crate::store::StoreError::Unavailable("redis down".into());
+        let body = ApiError::from(AuthError::StoreFailedAfter { done, cause }).body();
+        assert_eq!(body.error, ErrorCode::StoreUnavailable);
+        assert_eq!(body.message, done);
+    }
 
     #[test]
     fn a_store_failure_behind_wechat_is_answered_as_a_store_outage() {

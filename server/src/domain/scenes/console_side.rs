@@ -41,8 +41,12 @@ pub enum PollStep<'a> {
         user_id: &'a str,
         by_session: Option<&'a str>,
     },
-    /// Delivered before, to this poll token: the same session again (its answer may have been lost).
-    DeliverAgain { claims: &'a Claims },
+    /// Delivered before, to this poll token: the same session again (its answer may have been
+    /// lost), while the phone session `by_session` that confirmed stands.
+    DeliverAgain {
+        claims: &'a Claims,
+        by_session: Option<&'a str>,
+    },
     /// A link made: take the scene away; the poll that takes it answers `linked`.
     TakeLinked,
     /// The scene ends for the console with this refusal.
@@ -63,7 +67,10 @@ pub fn on_poll(record: &SceneRecord, may_wait: bool) -> PollStep<'_> {
                 by_session,
             };
         }
-        SceneState::Delivered { claims } => return PollStep::DeliverAgain { claims },
+        SceneState::Delivered { claims, by_session } => {
+            let by_session = by_session.as_deref();
+            return PollStep::DeliverAgain { claims, by_session };
+        }
         SceneState::Linked { .. } => return PollStep::TakeLinked,
         SceneState::LinkRefused { .. } => return PollStep::Refuse(identity_in_use()),
         SceneState::Declined { .. } => return PollStep::Refuse(AuthError::AccessDenied),
@@ -99,8 +106,18 @@ pub fn told(record: &SceneRecord) -> SceneRecord {
 /// the same poll token to collect again; told, so no poll waits on it.
 pub fn delivered(confirmed: &SceneRecord, claims: Claims, until: u64) -> SceneRecord {
     let version = confirmed.version + 1;
+    let by_session = match &confirmed.state {
+        SceneState::Confirmed { by_session, .. } => by_session.clone(),
+        SceneState::Pending
+        | SceneState::Scanned { .. }
+        | SceneState::Declined { .. }
+        | SceneState::Refused { .. }
+        | SceneState::Linked { .. }
+        | SceneState::LinkRefused { .. }
+        | SceneState::Delivered { .. } => None,
+    };
     SceneRecord {
-        state: SceneState::Delivered { claims },
+        state: SceneState::Delivered { claims, by_session },
         expires_at: until,
         version,
         reported: version,

@@ -199,8 +199,8 @@ impl AuthService {
                     None => Seen::Changed,
                 })
             }
-            PollStep::DeliverAgain { claims } => {
-                let again = self.deliver_again(claims, &record).await?;
+            PollStep::DeliverAgain { claims, by_session } => {
+                let again = self.deliver_again(claims, &record, by_session).await?;
                 Ok(Seen::Answer(SceneAnswer::Login(again)))
             }
             // Told once: the scene is taken away in one step, so of concurrent polls one answers
@@ -259,25 +259,14 @@ impl AuthService {
         };
         // The user is read in the batch that writes the session, as for any console session (see
         // `AuthService::open_session`), not in a round trip of its own before it.
-        let phone_mark = by_session.map(|sid| store_keys::revoked_session(user_id, sid));
         let swap = Claim::Swap(&move_to_delivered);
         let opened = self
-            .record_console_session(&claims, confirmed, swap, phone_mark.as_deref())
+            .record_console_session(&claims, confirmed, swap, by_session)
             .await?;
         if !opened.made {
             return Ok(None);
         }
-        if opened.beside.get(1).is_some_and(Option::is_some) {
-            // Ended as a logout ends it, so a redelivery finds it ended too.
-            self.logout(&claims).await?;
-            return Err(AuthError::SceneExpired);
-        }
-        // Confirmed by an organizer, who may have been taken off the team since: then the session
-        // just written is ended at once, and the console is told why.
-        let user = self
-            .user_as_read(&claims, &opened, AuthError::SceneExpired)
-            .await
-            .map_err(refused_delivery)?;
+        let user = self.delivered_user(&claims, &opened).await?;
         // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
         // uncounted (a rare undercount, where counting again on redelivery would double-count).
         self.metrics.count_login(LoginMethod::Scan);
@@ -297,35 +286,56 @@ impl AuthService {
         &self,
         claims: &Claims,
         scene: &SceneRecord,
+        by_session: Option<&str>,
     ) -> Result<IsLoginResponse, AuthError> {
         let opened = self
-            .record_console_session(claims, scene, Claim::Again, None)
+            .record_console_session(claims, scene, Claim::Again, by_session)
             .await?;
         if !opened.made {
             return Err(AuthError::SceneExpired);
         }
-        let user = self
-            .user_as_read(claims, &opened, AuthError::SceneExpired)
-            .await
-            .map_err(refused_delivery)?;
+        let user = self.delivered_user(claims, &opened).await?;
         let access_token = tokens::sign(&self.keys.ring(), claims)?;
         let expires_in = claims.exp.saturating_sub(unix_now());
         Ok(console_answer(access_token, expires_in, &user))
     }
 
+    /// The user a delivery hands the console's session to, as its batch read them, if the login
+    /// still stands: else the session just written is ended, and the console is told why. A user
+    /// taken off the team since the confirm is the confirm of a non-organizer; a user gone, or
+    /// a phone session that confirmed and has ended since, leaves a scene that expired.
+    async fn delivered_user(
+        &self,
+        claims: &Claims,
+        opened: &Opened,
+    ) -> Result<UserRecord, AuthError> {
+        let user = self
+            .user_as_read(claims, opened, AuthError::SceneExpired)
+            .await
+            .map_err(refused_delivery)?;
+        if opened.beside.get(1).is_some_and(Option::is_some) {
+            // Ended as a logout ends it, so collecting it again finds it ended too.
+            self.logout(claims).await?;
+            return Err(AuthError::SceneExpired);
+        }
+        Ok(user)
+    }
+
     /// The console's session takes its scene's device name (if the console gave one) and address
     /// (see [`AuthService::record_session`] for `claim`), and its user is read in the same batch
-    /// (see [`AuthService::user_as_read`]), then `also_read` if given.
+    /// (see [`AuthService::user_as_read`]), then the mark of the phone session `by_session` if
+    /// the scene names it.
     async fn record_console_session(
         &self,
         claims: &Claims,
         scene: &SceneRecord,
         claim: Claim<'_>,
-        also_read: Option<&str>,
+        by_session: Option<&str>,
     ) -> Result<Opened, AuthError> {
         let user_key = store_keys::user(&claims.sub);
+        let phone_mark = by_session.map(|sid| store_keys::revoked_session(&claims.sub, sid));
         let mut read_beside = vec![user_key.as_str()];
-        read_beside.extend(also_read);
+        read_beside.extend(phone_mark.as_deref());
         self.record_session(
             claims,
             scene.console_device_name(),

@@ -78,6 +78,10 @@ pub enum SceneState {
     /// that answer was lost on its way; the claims are no secret without a signature.
     Delivered {
         claims: Claims,
+        /// The phone session that confirmed, as the confirmed scene named it: collecting the login
+        /// again is refused once it has ended, as the first delivery was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by_session: Option<String>,
     },
 }
 
@@ -115,7 +119,7 @@ impl SceneRecord {
             | SceneState::Refused { user_id }
             | SceneState::Linked { user_id }
             | SceneState::LinkRefused { user_id } => Some(user_id),
-            SceneState::Delivered { claims } => Some(&claims.sub),
+            SceneState::Delivered { claims, .. } => Some(&claims.sub),
         }
     }
 }

@@ -91,6 +91,16 @@ pub fn apply(
                 (ScenePurpose::Link, _, false) => SceneState::LinkRefused { user_id },
             }),
         ),
+        // Confirmed again from another session of the same phone user (logged out and in again,
+        // say): the console's login now stands on that session.
+        (SceneState::Confirmed { by_session, .. }, PhoneStep::Confirm)
+            if mine && by_session.as_deref() != actor.session =>
+        {
+            Ok(moved(SceneState::Confirmed {
+                user_id,
+                by_session: actor.session.map(str::to_owned),
+            }))
+        }
         // A retried confirm changes nothing, whatever the first one decided: its phone is told
         // the same again (a refused one, `not_organizer` or `identity_in_use`).
         (

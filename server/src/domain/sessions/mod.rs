@@ -583,6 +583,21 @@ pub async fn list(
     Ok(sessions.into_iter().map(|(_, session)| session).collect())
 }
 
+/// Ends every session of `caller`'s user but the caller's own; returns how many ended. The
+/// sessions the caller's was derived from are kept: ending them would end it too.
+pub async fn end_others(store: &dyn Store, caller: &Claims) -> Result<u64, StoreError> {
+    let live = live_records(store, &caller.sub).await?;
+    let own = live.iter().find(|(sid, _)| *sid == caller.sid);
+    let parent = own.and_then(|(_, record)| record.parent.as_deref());
+    let ancestors = parent.map(|parent| chain_from(&live, parent));
+    let keep: HashSet<String> = (ancestors.into_iter().flatten())
+        .chain([caller.sid.clone()])
+        .collect();
+    let others = live.iter().filter(|(sid, _)| !keep.contains(sid));
+    let roots = others.map(|(sid, record)| (sid.clone(), record.expires_at));
+    revoke_trees(store, &caller.sub, &live, roots.collect()).await
+}
+
 /// `parent` and the sessions it was derived from, nearest first, as the `live` sessions of its
 /// user (see [`live_records`]) name them: the chain ends at a session that is not live or has no
 /// parent, and at a session met twice.
@@ -651,20 +666,9 @@ impl super::AuthService {
         Ok(())
     }
 
-    /// `POST /auth/sessions/revoke-others`: ends every session of the caller's but this one. The
-    /// sessions this one was derived from are kept: ending them would end this one too.
+    /// `POST /auth/sessions/revoke-others`: ends every session of the caller's but this one.
     pub async fn end_other_sessions(&self, caller: &Claims) -> Result<u64, AuthError> {
-        let store = self.store.as_ref();
-        let live = live_records(store, &caller.sub).await?;
-        let own = live.iter().find(|(sid, _)| *sid == caller.sid);
-        let parent = own.and_then(|(_, record)| record.parent.as_deref());
-        let ancestors = parent.map(|parent| chain_from(&live, parent));
-        let keep: HashSet<String> = (ancestors.into_iter().flatten())
-            .chain([caller.sid.clone()])
-            .collect();
-        let others = live.iter().filter(|(sid, _)| !keep.contains(sid));
-        let roots = others.map(|(sid, record)| (sid.clone(), record.expires_at));
-        Ok(revoke_trees(store, &caller.sub, &live, roots.collect()).await?)
+        Ok(end_others(self.store.as_ref(), caller).await?)
     }
 }
 

@@ -107,9 +107,12 @@ fn confirmed_delivers_delivered_delivers_again_and_linked_is_taken_whatever_was_
                     by_session: Some("phone")
                 }
             ));
-            let delivered = SceneState::Delivered { claims: claims() };
+            let delivered = SceneState::Delivered {
+                claims: claims(),
+                by_session: None,
+            };
             let read = record(ScenePurpose::Login, delivered, news);
-            let PollStep::DeliverAgain { claims: again } = on_poll(&read, may_wait) else {
+            let PollStep::DeliverAgain { claims: again, .. } = on_poll(&read, may_wait) else {
                 panic!("a delivered scene delivers again");
             };
             assert_eq!(again.sid, "sid");
@@ -162,7 +165,10 @@ fn a_delivered_scene_holds_the_session_for_the_grace_and_is_told() {
     assert_eq!(
         moved,
         SceneRecord {
-            state: SceneState::Delivered { claims: claims() },
+            state: SceneState::Delivered {
+                claims: claims(),
+                by_session: None,
+            },
             expires_at: NOW + 30,
             version: 4,
             reported: 4,

@@ -254,6 +254,8 @@ async fn an_account_gone_after_confirming_gets_no_token_and_leaves_no_note() {
     let store = FaultyStore::new();
     let service = service_on(store.clone(), settings(|_| {})).await;
     let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    // As a fold does it: the account's sessions end (the phone's among them), then it goes.
+    end_phone_session(store.as_ref(), &user_id).await;
     store.delete(&store_keys::user(&user_id)).await.unwrap();
 
     let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
@@ -272,10 +274,7 @@ async fn a_confirm_whose_phone_session_ended_logs_no_console_in() {
     let store = FaultyStore::new();
     let service = service_on(store.clone(), settings(|_| {})).await;
     let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
-    let phone_end = crate::domain::unix_now() + 600;
-    let ended =
-        sessions::revoke_with_descendants(store.as_ref(), &user_id, PHONE_SESSION, phone_end);
-    ended.await.unwrap();
+    end_phone_session(store.as_ref(), &user_id).await;
 
     for poll in ["first", "again"] {
         let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
@@ -286,6 +285,34 @@ async fn a_confirm_whose_phone_session_ended_logs_no_console_in() {
     }
     let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
     assert!(live.is_empty(), "no console session left: {live:?}");
+}
+
+/// A delivery refused for its ended phone session, whose logout of the console session failed
+/// (the scene had already moved to delivered): collecting it again reads the phone session's mark
+/// too, and is refused, rather than handing out the session the first poll refused.
+#[tokio::test]
+async fn a_refused_delivery_whose_logout_failed_is_not_collected_again() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    end_phone_session(store.as_ref(), &user_id).await;
+    let index = store_keys::user_sessions(&user_id);
+    store.fail_next(Calls::Read, &index, Fault::FailBefore);
+
+    let first = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(store.all_faults_hit(), "the logout read the index");
+    assert!(matches!(first, Err(AuthError::Store(_))), "{first:?}");
+    let again = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(again, Err(AuthError::SceneExpired)), "{again:?}");
+    let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+    assert!(live.is_empty(), "no console session left: {live:?}");
+}
+
+/// Ends the phone session the organizer confirmed from ([`PHONE_SESSION`]).
+async fn end_phone_session(store: &dyn Store, user_id: &str) {
+    let phone_end = crate::domain::unix_now() + 600;
+    let ended = sessions::revoke_with_descendants(store, user_id, PHONE_SESSION, phone_end);
+    ended.await.unwrap();
 }
 
 /// A logout that lands just before a redelivery writes the session's record again: the batch that

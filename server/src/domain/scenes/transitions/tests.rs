@@ -39,6 +39,7 @@ fn refused(by: &str) -> SceneState {
 fn delivered(to: &str) -> SceneState {
     SceneState::Delivered {
         claims: delivered_claims(to),
+        by_session: Some(MY_SESSION.into()),
     }
 }
 
@@ -148,6 +149,21 @@ fn confirming() {
     );
     check(scanned(OTHER), confirm(), ORGANIZER, Claimed);
     check(confirmed(ME), confirm(), ORGANIZER, Stays);
+    // Confirmed again from another session of the same phone user: the login stands on it.
+    let from_new_session = Actor {
+        session: Some("my-next-phone-session"),
+        ..ORGANIZER
+    };
+    let reconfirmed = SceneState::Confirmed {
+        user_id: ME.into(),
+        by_session: Some("my-next-phone-session".into()),
+    };
+    check(
+        confirmed(ME),
+        confirm(),
+        from_new_session,
+        MovesTo(reconfirmed, EXPIRES_AT),
+    );
     check(confirmed(OTHER), confirm(), ORGANIZER, Claimed);
     check(declined(ME), confirm(), ORGANIZER, Expired);
     check(declined(OTHER), confirm(), ORGANIZER, Claimed);
