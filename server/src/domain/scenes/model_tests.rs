@@ -1,14 +1,15 @@
 //! One model of a scene's life, checked against the real service on both stores (embedded, and a
 //! redis-server the test starts): random interleavings of consoles creating scenes (a console's
 //! rotation is a new scene; its old one lives on), phones scanning, confirming and declining, the
-//! console's `islogin` polls (alone or several at once), polls with someone else's poll token, and
+//! console's `islogin` polls (alone or several at once), polls with someone else's poll token,
+//! phones logging out and in again (a confirm goes with the phone session that made it), and
 //! expiry (the clock passing a scene's end, or the store dropping it). Each answer is compared with what the model expects, and after every step:
 //!
 //! - a scene hands out at most one session (its poll token may collect that same session again),
 //!   and no session belongs to two scenes;
 //! - a token goes only to a poll carrying the scene's own poll token;
 //! - only after the scene's owner confirmed, and that owner is an organizer: never after a decline
-//!   or a confirm without the organizer role;
+//!   or a confirm without the organizer role, nor once the phone session that confirmed ended;
 //! - a token is a valid console token of that owner, and a confirmed live scene is delivered on the
 //!   next poll (no login the phone saw succeed is lost).
 
@@ -30,7 +31,7 @@ use tempfile::TempDir;
 
 use crate::domain::test_support::{FaultyStore, TestService, organizer, service_on, settings};
 use crate::domain::users::{self, NewPasswordUser, UserRecord};
-use crate::domain::{AuthError, ClientAddr, records, store_keys, unix_now};
+use crate::domain::{AuthError, ClientAddr, records, sessions, store_keys, unix_now};
 use crate::store::redis::RedisStore;
 use crate::store::{Lifetime, Store};
 
@@ -80,6 +81,10 @@ enum Step {
         scene: Index,
         dropped: bool,
     },
+    /// The phone logs out (its session ends) and logs in again (a new session).
+    LogInAgain {
+        phone: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -95,6 +100,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (scene(), any::<bool>())
             .prop_map(|(scene, other_scene)| Step::PollWithWrongToken { scene, other_scene }),
         1 => (scene(), any::<bool>()).prop_map(|(scene, dropped)| Step::Expire { scene, dropped }),
+        1 => phone().prop_map(|phone| Step::LogInAgain { phone }),
     ]
 }
 
@@ -103,10 +109,21 @@ fn step() -> impl Strategy<Value = Step> {
 enum Life {
     Pending,
     Scanned(usize),
-    Confirmed(usize),
-    Delivered { phone: usize, sid: String },
+    /// Confirmed from the phone session `by`.
+    Confirmed {
+        phone: usize,
+        by: String,
+    },
+    /// Delivered as the console session `sid`, confirmed from the phone session `by`.
+    Delivered {
+        phone: usize,
+        sid: String,
+        by: String,
+    },
     Declined(usize),
     Refused(usize),
+    /// Confirmed, then the phone session that confirmed ended: a poll found the confirm gone.
+    Withdrawn(usize),
 }
 
 #[derive(Debug)]
@@ -127,10 +144,11 @@ impl ModelScene {
         match &self.life {
             Life::Pending => None,
             Life::Scanned(phone)
-            | Life::Confirmed(phone)
+            | Life::Confirmed { phone, .. }
             | Life::Declined(phone)
             | Life::Refused(phone)
-            | Life::Delivered { phone, .. } => Some(*phone),
+            | Life::Delivered { phone, .. }
+            | Life::Withdrawn(phone) => Some(*phone),
         }
     }
 }
@@ -155,6 +173,8 @@ struct Case {
     service: TestService,
     store: Arc<dyn Store>,
     phones: Vec<UserRecord>,
+    /// How many times each phone logged in again: its session is the one of that count.
+    logins: Vec<usize>,
     scenes: Vec<ModelScene>,
 }
 
@@ -187,6 +207,7 @@ impl Case {
         Self {
             service,
             store,
+            logins: vec![0; phones.len()],
             phones,
             scenes: Vec::new(),
         }
@@ -257,8 +278,21 @@ impl Case {
                 );
             }
             Step::Expire { scene, dropped } => self.expire(pick(scene), *dropped).await,
+            Step::LogInAgain { phone } => {
+                let (user_id, ending) = (&self.phones[*phone].id, self.phone_session(*phone));
+                let end = unix_now() + 3600;
+                let ended = sessions::revoke_with_descendants(&*self.store, user_id, &ending, end);
+                ended.await.expect("logged out");
+                self.logins[*phone] += 1;
+            }
         }
         self.check_invariants()
+    }
+
+    /// The id of `phone`'s session now: unique in the store, as a real one is (on one Redis a
+    /// session's revocation mark is named by its id alone, and every case shares that Redis).
+    fn phone_session(&self, phone: usize) -> String {
+        format!("phone-{}-{}", self.phones[phone].id, self.logins[phone])
     }
 
     async fn create(&mut self) {
@@ -288,16 +322,13 @@ impl Case {
     ) -> Result<(), TestCaseError> {
         let user = &self.phones[phone];
         let model = &self.scenes[scene];
+        let session = self.phone_session(phone);
         let answer = match step {
             PhoneStep::Scan => self.service.scan_as(&model.id, user).await.map(drop),
-            PhoneStep::Confirm => {
-                let phone = phone_claims(user);
-                self.service.confirm_as(&model.id, user, &phone.sid).await
-            }
+            PhoneStep::Confirm => self.service.confirm_as(&model.id, user, &session).await,
             PhoneStep::Decline => {
-                self.service
-                    .cancel_scene(&model.id, &phone_claims(user))
-                    .await
+                let claims = phone_claims(user, &session);
+                self.service.cancel_scene(&model.id, &claims).await
             }
         };
         let answer = match answer {
@@ -311,7 +342,7 @@ impl Case {
                 )));
             }
         };
-        let (expected, next) = expected_phone_step(model, phone, step);
+        let (expected, next) = expected_phone_step(model, phone, step, &session);
         prop_assert_eq!(
             answer,
             expected,
@@ -350,13 +381,22 @@ impl Case {
                 prop_assert_eq!(&user.display_name, &self.phones[*phone].display_name);
                 return Ok(());
             }
+            // The phone session that confirmed has ended: the confirm went with it.
             (
-                Life::Confirmed(phone) | Life::Delivered { phone, .. },
+                Life::Confirmed { phone, by } | Life::Delivered { phone, by, .. },
+                Err(AuthError::SceneExpired),
+            ) if *by != self.phone_session(*phone) => {
+                self.scenes[scene].life = Life::Withdrawn(*phone);
+                return Ok(());
+            }
+            (Life::Withdrawn(_), Err(AuthError::SceneExpired)) => return Ok(()),
+            (
+                Life::Confirmed { phone, by } | Life::Delivered { phone, by, .. },
                 Ok(IsLoginResponse::Confirmed { access_token, .. }),
-            ) => (*phone, access_token),
+            ) if *by == self.phone_session(*phone) => (*phone, by.clone(), access_token),
             (_, _) => return Err(TestCaseError::fail(context)),
         };
-        let (phone, access_token) = delivered_to;
+        let (phone, by, access_token) = delivered_to;
         let claims = self
             .service
             .verify(&access_token)
@@ -372,6 +412,7 @@ impl Case {
                 model.life = Life::Delivered {
                     phone,
                     sid: claims.sid,
+                    by,
                 };
             }
         }
@@ -409,7 +450,8 @@ impl Case {
                 "one scene, several sessions: {scene:?}"
             );
             if !scene.sessions.is_empty() {
-                let Life::Delivered { phone, .. } = scene.life else {
+                // A withdrawn one's session was ended as it was refused.
+                let (Life::Delivered { phone, .. } | Life::Withdrawn(phone)) = scene.life else {
                     return Err(TestCaseError::fail(format!(
                         "a session without a delivery: {scene:?}"
                     )));
@@ -428,16 +470,19 @@ impl Case {
 }
 
 /// What `step` by `phone` answers on `scene`, and the life it moves the scene to.
+/// `session` is the phone's session now.
 fn expected_phone_step(
     scene: &ModelScene,
     phone: usize,
     step: PhoneStep,
+    session: &str,
 ) -> (PhoneAnswer, Option<Life>) {
     use PhoneAnswer::{Claimed, Done, Expired, NotOrganizer};
     if scene.expired || scene.dropped {
         return (Expired, None);
     }
-    if matches!(scene.life, Life::Delivered { .. }) {
+    // Withdrawn on a poll that found its phone session ended, the scene was delivered, then refused.
+    if matches!(scene.life, Life::Delivered { .. } | Life::Withdrawn(_)) {
         return (Expired, None);
     }
     if scene.owner().is_some_and(|owner| owner != phone) {
@@ -445,7 +490,8 @@ fn expected_phone_step(
     }
     let confirmed = || {
         if PHONES[phone].1 {
-            (Done, Some(Life::Confirmed(phone)))
+            let by = session.to_owned();
+            (Done, Some(Life::Confirmed { phone, by }))
         } else {
             (NotOrganizer, Some(Life::Refused(phone)))
         }
@@ -456,19 +502,22 @@ fn expected_phone_step(
         (Life::Pending | Life::Scanned(_), PhoneStep::Decline) => {
             (Done, Some(Life::Declined(phone)))
         }
+        // Confirmed again from a new session: the login stands on that one now.
+        (Life::Confirmed { by, .. }, PhoneStep::Confirm) if by != session => confirmed(),
         (Life::Scanned(_), PhoneStep::Scan)
-        | (Life::Confirmed(_), PhoneStep::Confirm)
+        | (Life::Confirmed { .. }, PhoneStep::Confirm)
         | (Life::Declined(_), PhoneStep::Decline) => (Done, None),
         // A retried confirm is told what the first was.
         (Life::Refused(_), PhoneStep::Confirm) => (NotOrganizer, None),
         (
-            Life::Confirmed(_) | Life::Declined(_),
+            Life::Confirmed { .. } | Life::Declined(_),
             PhoneStep::Scan | PhoneStep::Confirm | PhoneStep::Decline,
         )
         | (Life::Refused(_), PhoneStep::Scan | PhoneStep::Decline)
-        | (Life::Delivered { .. }, PhoneStep::Scan | PhoneStep::Confirm | PhoneStep::Decline) => {
-            (Expired, None)
-        }
+        | (
+            Life::Delivered { .. } | Life::Withdrawn(_),
+            PhoneStep::Scan | PhoneStep::Confirm | PhoneStep::Decline,
+        ) => (Expired, None),
     }
 }
 
@@ -488,13 +537,13 @@ async fn guest(store: &dyn Store, name: &str) -> UserRecord {
     .expect("the user is created")
 }
 
-/// A phone's token as declining reads it: only its subject counts.
-fn phone_claims(user: &UserRecord) -> Claims {
+/// A phone's token of its session `sid`, as declining reads it (its subject is what counts).
+fn phone_claims(user: &UserRecord, sid: &str) -> Claims {
     Claims {
         iss: "http://127.0.0.1:8080".into(),
         aud: Audience::Miniprogram,
         sub: user.id.clone(),
-        sid: "phone".into(),
+        sid: sid.into(),
         iat: unix_now(),
         exp: unix_now() + 3600,
         amr: vec!["wechat".into()],
