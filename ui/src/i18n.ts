@@ -151,6 +151,8 @@ const en = {
   passwordChanged: "Password changed.",
   loginInUse: "That email or phone already belongs to another account.",
   wrongCurrentPassword: "The current password is wrong.",
+  passwordMaybeSaved:
+    "The server's store failed while saving. The new password may have been saved: try logging in with it, and if it works, use “Log out everywhere else” on your other sessions.",
   linkTitle: "WeChat",
   linkHint: "Link a WeChat account, to log in by scanning with it.",
   linkWechat: "Link WeChat",
@@ -312,6 +314,7 @@ const zh: Strings = {
   passwordChanged: "密码已修改。",
   loginInUse: "该邮箱或手机号已属于另一个账号。",
   wrongCurrentPassword: "当前密码不正确。",
+  passwordMaybeSaved: "保存时服务器存储出错。新密码可能已经保存：请试着用它登录；如果可以登录，请用“退出其他所有设备”退出其他登录。",
   linkTitle: "微信",
   linkHint: "绑定微信后，可以用它扫码登录。",
   linkWechat: "绑定微信",

@@ -7,6 +7,9 @@ use crate::store::Lifetime;
 use super::users::{self, normalize_login};
 use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
 
+/// What the caller is told when the old email or phone could not be let go after a change.
+const OLD_LOGIN_KEPT: &str = "the password login was changed, but the old email or phone still leads to this account: set the login again later to let it go";
+
 /// What the caller is told when ending the other sessions failed after a password change.
 const SESSIONS_LEFT: &str = "the password was changed, but not every other session could be ended: end them with \"log out everywhere else\"";
 
@@ -68,6 +71,9 @@ impl AuthService {
                 ));
             }
         }
+        // Listed before the account changes (listing twice is harmless): once the password is
+        // written, a failure can no longer be retried with the same request.
+        users::note_password_user(store, &user.id).await?;
         let previous = users::update(store, &user.id, |record| {
             record.login = Some(login.clone());
             record.password_hash = Some(hash.clone());
@@ -75,9 +81,7 @@ impl AuthService {
         .await
         .map(|_| user.login.clone())?;
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
-        if let Some(old) = previous.filter(|old| *old != login) {
-            store.delete(&store_keys::login(&old)).await?;
-        }
+        // From here on the change stands: a store failure says so, and what is left to do.
         if password_changed {
             let ended = sessions::end_others(store, caller).await;
             let ended = ended.map_err(|cause| AuthError::StoreFailedAfter {
@@ -91,7 +95,13 @@ impl AuthService {
                 "account change"
             );
         }
-        users::note_password_user(store, &user.id).await?;
+        if let Some(old) = previous.filter(|old| *old != login) {
+            let released = store.delete(&store_keys::login(&old)).await;
+            released.map_err(|cause| AuthError::StoreFailedAfter {
+                done: OLD_LOGIN_KEPT,
+                cause,
+            })?;
+        }
         Ok(())
     }
 }

@@ -75,14 +75,13 @@ impl AuthService {
                 .err(),
             None => None,
         };
+        let store = self.store.as_ref();
         if request.scene.is_some()
-            && scene_error.is_none()
-            && users::get(self.store.as_ref(), &signed_in.user.id)
-                .await?
-                .is_none()
+            && !users::wechat_leads_to(store, &app.appid, &session, &signed_in.user.id).await?
         {
-            // A link scene folded this account into the console user's (its sessions ended):
-            // the login goes on as the account this WeChat now leads to.
+            // A link scene folded this account into the console user's (its sessions ended), even
+            // should the scene's own step have failed after the fold: the login goes on as the
+            // account this WeChat now leads to.
             signed_in = self
                 .wechat_account_session(app, &session, &profile, device_name, from)
                 .await?;

@@ -270,10 +270,11 @@ pub async fn wechat_leads_to(
     Ok(store.get(&identity_key).await?.as_deref() == Some(user_id.as_bytes()))
 }
 
-/// Takes the WeChat of `session` from `user_id`'s account: a login that found that account, then
-/// found its WeChat leading elsewhere, takes back what it wrote (an openid key put again, the
-/// identities listed again on the account), so its next try finds the account the WeChat leads to
-/// now and the account does not claim a way in it has lost.
+/// Takes the WeChat of `session` from `user_id`'s account, which it no longer leads to by its
+/// identity key (an operator unlinked it, or a link folded the account away): a login that found
+/// that account deletes the keys that still lead there (an openid key it put again) and the
+/// identities listed there again, so its next try finds the account the WeChat leads to now and
+/// the account does not claim a way in it has lost.
 pub async fn take_back_wechat_keys(
     store: &dyn Store,
     appid: &str,
@@ -287,14 +288,22 @@ pub async fn take_back_wechat_keys(
             store.delete(key).await?;
         }
     }
-    // An account folded away meanwhile is gone: nothing to forget.
-    if get(store, user_id).await?.is_some() {
-        update(store, user_id, |record| {
-            record.wechat_identities.retain(|key| !keys.contains(key));
-        })
-        .await?;
-    }
-    Ok(())
+    records::update(
+        store,
+        &store_keys::user(user_id),
+        |current: Option<&UserRecord>| {
+            Ok(match current {
+                Some(record) if record.wechat_identities.iter().any(|k| keys.contains(k)) => {
+                    let mut next = record.clone();
+                    next.wechat_identities.retain(|key| !keys.contains(key));
+                    Transition::Write(next, Lifetime::Forever, ())
+                }
+                // Gone (folded away meanwhile), or listing none of them: nothing to forget.
+                Some(_) | None => Transition::Keep(()),
+            })
+        },
+    )
+    .await
 }
 
 /// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid, and

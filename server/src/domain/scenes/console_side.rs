@@ -102,20 +102,17 @@ pub fn told(record: &SceneRecord) -> SceneRecord {
     }
 }
 
-/// The scene once its confirmed login is delivered as `claims`'s session, kept until `until` for
-/// the same poll token to collect again; told, so no poll waits on it.
-pub fn delivered(confirmed: &SceneRecord, claims: Claims, until: u64) -> SceneRecord {
+/// The scene once its confirmed login (confirmed from the phone session `by_session`) is
+/// delivered as `claims`'s session, kept until `until` for the same poll token to collect again;
+/// told, so no poll waits on it.
+pub fn delivered(
+    confirmed: &SceneRecord,
+    claims: Claims,
+    by_session: Option<&str>,
+    until: u64,
+) -> SceneRecord {
     let version = confirmed.version + 1;
-    let by_session = match &confirmed.state {
-        SceneState::Confirmed { by_session, .. } => by_session.clone(),
-        SceneState::Pending
-        | SceneState::Scanned { .. }
-        | SceneState::Declined { .. }
-        | SceneState::Refused { .. }
-        | SceneState::Linked { .. }
-        | SceneState::LinkRefused { .. }
-        | SceneState::Delivered { .. } => None,
-    };
+    let by_session = by_session.map(str::to_owned);
     SceneRecord {
         state: SceneState::Delivered { claims, by_session },
         expires_at: until,

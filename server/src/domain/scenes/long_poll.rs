@@ -13,12 +13,12 @@ use crate::store::{Lifetime, Step, outcomes};
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{derived_token, hashes_equal, is_token_shaped, token_hash};
-use super::super::sessions::{Claim, Condition, Opened};
+use super::super::sessions::{self, Claim, Condition, Opened};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
 use super::console_side::{self, PollStep, SceneAnswer};
-use super::record::SceneRecord;
+use super::record::{SceneRecord, SceneState};
 
 /// What [`derived_token`] names a delivered console session with.
 const SESSION_OF_DELIVERY: &str = "the console session of a scene's delivery";
@@ -250,7 +250,8 @@ impl AuthService {
         );
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
         let grace = self.settings.lifetimes.delivered_scene;
-        let delivered = console_side::delivered(confirmed, claims.clone(), now + grace.as_secs());
+        let delivered =
+            console_side::delivered(confirmed, claims.clone(), by_session, now + grace.as_secs());
         let move_to_delivered = Condition {
             key: store_keys::scene(scene),
             expected: confirmed_bytes.to_vec(),
@@ -264,6 +265,7 @@ impl AuthService {
             .record_console_session(&claims, confirmed, swap, by_session)
             .await?;
         if !opened.made {
+            self.end_undelivered(scene, &claims).await?;
             return Ok(None);
         }
         let user = self.delivered_user(&claims, &opened).await?;
@@ -300,10 +302,34 @@ impl AuthService {
         Ok(console_answer(access_token, expires_in, &user))
     }
 
+    /// After a delivery's swap was lost: to another poll of the same confirm, which hands out this
+    /// very session, or to a step that moved the scene on (a confirm again, from another phone
+    /// session): then the session this poll wrote is nobody's, and ends.
+    async fn end_undelivered(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
+        let store = self.store.as_ref();
+        let now = records::load::<SceneRecord>(store, &store_keys::scene(scene)).await?;
+        let delivers_it = now.is_some_and(|record| match record.state {
+            SceneState::Delivered {
+                claims: delivered, ..
+            } => delivered.sid == claims.sid,
+            SceneState::Pending
+            | SceneState::Scanned { .. }
+            | SceneState::Confirmed { .. }
+            | SceneState::Declined { .. }
+            | SceneState::Refused { .. }
+            | SceneState::Linked { .. }
+            | SceneState::LinkRefused { .. } => false,
+        });
+        if !delivers_it {
+            sessions::revoke_with_descendants(store, &claims.sub, &claims.sid, claims.exp).await?;
+        }
+        Ok(())
+    }
+
     /// The user a delivery hands the console's session to, as its batch read them, if the login
     /// still stands: else the session just written is ended, and the console is told why. A user
     /// taken off the team since the confirm is the confirm of a non-organizer; a user gone, or
-    /// a phone session that confirmed and has ended since, leaves a scene that expired.
+    /// a phone session that confirmed and ended before the delivery, leaves a scene that expired.
     async fn delivered_user(
         &self,
         claims: &Claims,
@@ -313,7 +339,10 @@ impl AuthService {
             .user_as_read(claims, opened, AuthError::SceneExpired)
             .await
             .map_err(refused_delivery)?;
-        if opened.beside.get(1).is_some_and(Option::is_some) {
+        // Ended by the time of the delivery (`iat`): the confirm went with it. Ended after a
+        // delivery (a lost answer collected again), the login it made stands.
+        let phone_ended = opened.beside.get(1).and_then(Option::as_deref);
+        if phone_ended.is_some_and(|mark| sessions::ended_at(mark) <= claims.iat) {
             // Ended as a logout ends it, so collecting it again finds it ended too.
             self.logout(claims).await?;
             return Err(AuthError::SceneExpired);

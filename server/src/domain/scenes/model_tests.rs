@@ -381,7 +381,8 @@ impl Case {
                 prop_assert_eq!(&user.display_name, &self.phones[*phone].display_name);
                 return Ok(());
             }
-            // The phone session that confirmed has ended: the confirm went with it.
+            // The phone session that confirmed has ended: the confirm went with it. Ended after
+            // the delivery, in a later second, the delivery stands; in the same one it goes too.
             (
                 Life::Confirmed { phone, by } | Life::Delivered { phone, by, .. },
                 Err(AuthError::SceneExpired),
@@ -391,9 +392,13 @@ impl Case {
             }
             (Life::Withdrawn(_), Err(AuthError::SceneExpired)) => return Ok(()),
             (
-                Life::Confirmed { phone, by } | Life::Delivered { phone, by, .. },
+                Life::Confirmed { phone, by },
                 Ok(IsLoginResponse::Confirmed { access_token, .. }),
             ) if *by == self.phone_session(*phone) => (*phone, by.clone(), access_token),
+            (
+                Life::Delivered { phone, by, .. },
+                Ok(IsLoginResponse::Confirmed { access_token, .. }),
+            ) => (*phone, by.clone(), access_token),
             (_, _) => return Err(TestCaseError::fail(context)),
         };
         let (phone, by, access_token) = delivered_to;
@@ -504,15 +509,13 @@ fn expected_phone_step(
         }
         // Confirmed again from a new session: the login stands on that one now.
         (Life::Confirmed { by, .. }, PhoneStep::Confirm) if by != session => confirmed(),
-        (Life::Scanned(_), PhoneStep::Scan)
+        (Life::Scanned(_) | Life::Confirmed { .. }, PhoneStep::Scan)
         | (Life::Confirmed { .. }, PhoneStep::Confirm)
         | (Life::Declined(_), PhoneStep::Decline) => (Done, None),
         // A retried confirm is told what the first was.
         (Life::Refused(_), PhoneStep::Confirm) => (NotOrganizer, None),
-        (
-            Life::Confirmed { .. } | Life::Declined(_),
-            PhoneStep::Scan | PhoneStep::Confirm | PhoneStep::Decline,
-        )
+        (Life::Confirmed { .. }, PhoneStep::Decline)
+        | (Life::Declined(_), PhoneStep::Scan | PhoneStep::Confirm)
         | (Life::Refused(_), PhoneStep::Scan | PhoneStep::Decline)
         | (
             Life::Delivered { .. } | Life::Withdrawn(_),

@@ -74,32 +74,35 @@ pub fn apply(
         state,
         expires_at: record.expires_at.max(now + ANSWER_COLLECTABLE),
     };
+    let confirmed = |user_id| match (record.purpose, actor.organizer, actor.linkable) {
+        (ScenePurpose::Login, true, _) => SceneState::Confirmed {
+            user_id,
+            by_session: actor.session.map(str::to_owned),
+        },
+        (ScenePurpose::Login, false, _) => SceneState::Refused { user_id },
+        (ScenePurpose::Link, _, true) => SceneState::Linked { user_id },
+        (ScenePurpose::Link, _, false) => SceneState::LinkRefused { user_id },
+    };
     match (&record.state, step) {
         (SceneState::Pending, PhoneStep::Scan { profile, until }) => Ok(SceneChange::Move {
             state: SceneState::Scanned { user_id, profile },
             expires_at: until,
         }),
-        (SceneState::Scanned { .. }, PhoneStep::Scan { .. }) if mine => Ok(SceneChange::Stay),
-        (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Confirm) if mine => Ok(
-            moved(match (record.purpose, actor.organizer, actor.linkable) {
-                (ScenePurpose::Login, true, _) => SceneState::Confirmed {
-                    user_id,
-                    by_session: actor.session.map(str::to_owned),
-                },
-                (ScenePurpose::Login, false, _) => SceneState::Refused { user_id },
-                (ScenePurpose::Link, _, true) => SceneState::Linked { user_id },
-                (ScenePurpose::Link, _, false) => SceneState::LinkRefused { user_id },
-            }),
-        ),
+        // A phone that confirmed may scan again on its way to confirming again (below).
+        (SceneState::Scanned { .. } | SceneState::Confirmed { .. }, PhoneStep::Scan { .. })
+            if mine =>
+        {
+            Ok(SceneChange::Stay)
+        }
+        (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Confirm) if mine => {
+            Ok(moved(confirmed(user_id)))
+        }
         // Confirmed again from another session of the same phone user (logged out and in again,
-        // say): the console's login now stands on that session.
+        // say): the console's login now stands on that session, judged as a first confirm is.
         (SceneState::Confirmed { by_session, .. }, PhoneStep::Confirm)
             if mine && by_session.as_deref() != actor.session =>
         {
-            Ok(moved(SceneState::Confirmed {
-                user_id,
-                by_session: actor.session.map(str::to_owned),
-            }))
+            Ok(moved(confirmed(user_id)))
         }
         // A retried confirm changes nothing, whatever the first one decided: its phone is told
         // the same again (a refused one, `not_organizer` or `identity_in_use`).

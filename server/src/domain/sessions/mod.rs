@@ -393,7 +393,8 @@ async fn end_each(
         // The walk reads the user's sessions again after every mark: see the module's first lines.
         let mark = store_keys::revoked_session(user_id, &sid);
         let mark_lifetime = Lifetime::Until(expires_at.saturating_add(MARK_OUTLIVES_END));
-        store.put(&mark, b"1", mark_lifetime).await?;
+        let ended_at = unix_now().to_string();
+        store.put(&mark, ended_at.as_bytes(), mark_lifetime).await?;
         if store
             .take(&store_keys::session(user_id, &sid))
             .await?
@@ -404,6 +405,15 @@ async fn end_each(
         marked.insert(sid);
     }
     Ok(ended)
+}
+
+/// When the session whose revocation mark holds `mark` ended (Unix seconds): marks hold it since
+/// this build; one from before (`1`), or one that is not a time, reads as long ago.
+pub fn ended_at(mark: &[u8]) -> u64 {
+    std::str::from_utf8(mark)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The `live` sessions, not in `revoked`, derived at any depth from one that is, each with its end.
@@ -682,6 +692,13 @@ mod tests {
         settings,
     };
     use super::*;
+
+    #[test]
+    fn a_mark_says_when_its_session_ended_and_an_older_one_reads_as_long_ago() {
+        assert_eq!(ended_at(b"1764500000"), 1_764_500_000);
+        assert_eq!(ended_at(b"1"), 1, "a mark from before this build");
+        assert_eq!(ended_at(b"not a time"), 0);
+    }
 
     #[tokio::test]
     async fn last_seen_costs_no_write_while_it_is_within_a_minute() {

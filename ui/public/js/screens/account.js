@@ -79,9 +79,13 @@ export function accountScreen(actions) {
             catch (failure) {
                 if (handOverEnded(failure))
                     return;
-                const wrongCurrent = ipc.isCommandError(failure) && failure.code === "invalid_credentials";
+                const code = ipc.isCommandError(failure) ? failure.code : null;
+                const wrongCurrent = code === "invalid_credentials";
                 result.className = "banner error";
-                result.textContent = wrongCurrent ? t.wrongCurrentPassword : errorText(failure);
+                // The store may fail after the password was written (the server says so in English):
+                // the user must not retry as if nothing changed.
+                const maybeSaved = code === "store_unavailable";
+                result.textContent = wrongCurrent ? t.wrongCurrentPassword : maybeSaved ? t.passwordMaybeSaved : errorText(failure);
                 result.hidden = false;
                 if (wrongCurrent && current) {
                     current.value = "";

@@ -161,13 +161,13 @@ fn a_delivered_scene_holds_the_session_for_the_grace_and_is_told() {
         by_session: None,
     });
     let confirmed = record(ScenePurpose::Login, confirmed, true);
-    let moved = delivered(&confirmed, claims(), NOW + 30);
+    let moved = delivered(&confirmed, claims(), Some("phone"), NOW + 30);
     assert_eq!(
         moved,
         SceneRecord {
             state: SceneState::Delivered {
                 claims: claims(),
-                by_session: None,
+                by_session: Some("phone".into()),
             },
             expires_at: NOW + 30,
             version: 4,

@@ -308,6 +308,62 @@ async fn a_refused_delivery_whose_logout_failed_is_not_collected_again() {
     assert!(live.is_empty(), "no console session left: {live:?}");
 }
 
+/// The phone logs out after its login was delivered: the console's answer was lost, and the same
+/// poll token collects the login again. The delivery stood when the phone session ended, so it is
+/// handed out again, and the console session stays.
+#[tokio::test]
+async fn a_phone_logged_out_after_the_delivery_leaves_the_delivered_login_standing() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    let claims = delivered(&service, answer, &user_id).await;
+    // Marked as ended a second after the delivery, as a logout then would mark it.
+    let mark = store_keys::revoked_session(&user_id, PHONE_SESSION);
+    let later = (claims.iat + 1).to_string();
+    let lifetime = crate::store::Lifetime::For(Duration::from_secs(600));
+    store.put(&mark, later.as_bytes(), lifetime).await.unwrap();
+
+    let again = service.poll_scene(&scene, &poll_token, WAIT).await;
+    let again = delivered(&service, again, &user_id).await;
+    assert_eq!(again.sid, claims.sid, "the same session");
+}
+
+/// The phone confirms again from a new session just as a poll delivers: the poll's swap is lost
+/// to the moved scene, and the session it wrote for the old confirm is ended, not left live for
+/// nobody; the poll then delivers the login the new confirm made.
+#[tokio::test]
+async fn a_delivery_that_lost_its_swap_to_a_confirm_again_leaves_no_session_behind() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let racing = Arc::clone(&store);
+    let key = store_keys::scene(&scene);
+    let moved_key = key.clone();
+    // As a confirm from another phone session moves it (see `transitions`).
+    let confirm_again = async move {
+        let bytes = racing.get(&moved_key).await.unwrap().expect("the scene");
+        let record: SceneRecord = records::decode(&moved_key, &bytes).unwrap();
+        let state = crate::domain::scenes::record::SceneState::Confirmed {
+            user_id: record.owner().expect("its owner").to_owned(),
+            by_session: Some("ann-next-phone-session".into()),
+        };
+        let next = record.moved_to(state, record.expires_at);
+        let encoded = records::encode(&next).unwrap();
+        let lifetime = next.lifetime();
+        let swapped = racing.compare_and_swap(&moved_key, &bytes, &encoded, lifetime);
+        assert!(swapped.await.unwrap(), "confirmed again");
+    };
+    store.before_next(Calls::Write, &key, Box::pin(confirm_again));
+
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(store.all_faults_hit(), "the confirm came first");
+    let claims = delivered(&service, answer, &user_id).await;
+    let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+    let live: Vec<&str> = live.iter().map(|session| session.id.as_str()).collect();
+    assert_eq!(live, [claims.sid.as_str()], "only the delivered session");
+}
+
 /// Ends the phone session the organizer confirmed from ([`PHONE_SESSION`]).
 async fn end_phone_session(store: &dyn Store, user_id: &str) {
     let phone_end = crate::domain::unix_now() + 600;

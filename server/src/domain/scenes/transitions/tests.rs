@@ -110,7 +110,8 @@ fn scanning() {
     );
     check(scanned(ME), scan(), ORGANIZER, Stays);
     check(scanned(OTHER), scan(), ORGANIZER, Claimed);
-    check(confirmed(ME), scan(), ORGANIZER, Expired);
+    // Its phone scans again on its way to confirming again from a new session.
+    check(confirmed(ME), scan(), ORGANIZER, Stays);
     check(confirmed(OTHER), scan(), ORGANIZER, Claimed);
     check(declined(ME), scan(), ORGANIZER, Expired);
     check(declined(OTHER), scan(), ORGANIZER, Claimed);
@@ -163,6 +164,17 @@ fn confirming() {
         confirm(),
         from_new_session,
         MovesTo(reconfirmed, EXPIRES_AT),
+    );
+    // Judged as a first confirm is: taken off the team since, the phone is refused.
+    let no_longer_organizer = Actor {
+        organizer: false,
+        ..from_new_session
+    };
+    check(
+        confirmed(ME),
+        confirm(),
+        no_longer_organizer,
+        MovesTo(refused(ME), EXPIRES_AT),
     );
     check(confirmed(OTHER), confirm(), ORGANIZER, Claimed);
     check(declined(ME), confirm(), ORGANIZER, Expired);
