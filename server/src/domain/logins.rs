@@ -364,40 +364,11 @@ impl AuthService {
 mod tests {
     use std::sync::Arc;
 
-    use async_trait::async_trait;
-
     use super::super::admin::Admin;
-    use super::super::test_support::{Calls, FaultyStore, service_with, settings};
+    use super::super::test_support::{Calls, FaultyStore, TestWeChat, service_with, settings};
     use super::super::users::UserRef;
     use super::*;
     use crate::store::Store;
-    use crate::wechat::WeChat;
-
-    /// A WeChat that knows one person, whatever the code: by openid, and by this unionid if any.
-    struct OnePerson(Option<&'static str>);
-
-    #[async_trait]
-    impl WeChat for OnePerson {
-        async fn code_to_session(
-            &self,
-            _app: &AppSettings,
-            _code: &str,
-        ) -> Result<WeChatSession, WeChatError> {
-            Ok(WeChatSession {
-                openid: "o-ann".into(),
-                unionid: self.0.map(str::to_owned),
-            })
-        }
-
-        async fn unlimited_qr_code(
-            &self,
-            _app: &AppSettings,
-            _page: &str,
-            _scene: &str,
-        ) -> Result<Vec<u8>, WeChatError> {
-            Err(WeChatError::Unavailable("no codes here".into()))
-        }
-    }
 
     /// The operator unlinks the WeChat while its login runs: after the login found the account
     /// by its key, as it reads the account (so it then writes the openid key again), or as it
@@ -412,7 +383,10 @@ mod tests {
             .flat_map(|at| [(at, None), (at, Some("u-ann"))]);
         for ((calls, moment), unionid) in cases {
             let store = FaultyStore::new();
-            let wechat = Arc::new(OnePerson(unionid));
+            let wechat = Arc::new(TestWeChat(Some(WeChatSession {
+                openid: "o-ann".into(),
+                unionid: unionid.map(str::to_owned),
+            })));
             let service = service_with(store.clone(), settings(|_| {}), wechat).await;
             let from = ClientAddr("192.0.2.7".into());
             let request = || WeChatLoginRequest {

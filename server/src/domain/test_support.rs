@@ -283,17 +283,18 @@ impl Store for FaultyStore {
     }
 }
 
-/// A WeChat no unit test reaches.
-struct NoWeChat;
+/// A WeChat that knows one person (whatever the code), or none: then no unit test reaches it.
+pub struct TestWeChat(pub Option<WeChatSession>);
 
 #[async_trait]
-impl WeChat for NoWeChat {
+impl WeChat for TestWeChat {
     async fn code_to_session(
         &self,
         _app: &AppSettings,
         _code: &str,
     ) -> Result<WeChatSession, WeChatError> {
-        Err(WeChatError::Unavailable("no WeChat in unit tests".into()))
+        let none = || WeChatError::Unavailable("no WeChat in unit tests".into());
+        self.0.clone().ok_or_else(none)
     }
 
     async fn unlimited_qr_code(
@@ -333,7 +334,7 @@ impl std::ops::Deref for TestService {
 
 /// A service on `store`, with a WeChat no test reaches.
 pub async fn service_on(store: Arc<dyn Store>, settings: Settings) -> TestService {
-    service_with(store, settings, Arc::new(NoWeChat)).await
+    service_with(store, settings, Arc::new(TestWeChat(None))).await
 }
 
 /// A service on `store` that asks `wechat`.

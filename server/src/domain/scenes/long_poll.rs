@@ -18,7 +18,7 @@ use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
 use super::console_side::{self, PollStep, SceneAnswer};
-use super::record::{SceneRecord, SceneState};
+use super::record::SceneRecord;
 
 /// What [`derived_token`] names a delivered console session with.
 const SESSION_OF_DELIVERY: &str = "the console session of a scene's delivery";
@@ -308,18 +308,8 @@ impl AuthService {
     async fn end_undelivered(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
         let store = self.store.as_ref();
         let now = records::load::<SceneRecord>(store, &store_keys::scene(scene)).await?;
-        let delivers_it = now.is_some_and(|record| match record.state {
-            SceneState::Delivered {
-                claims: delivered, ..
-            } => delivered.sid == claims.sid,
-            SceneState::Pending
-            | SceneState::Scanned { .. }
-            | SceneState::Confirmed { .. }
-            | SceneState::Declined { .. }
-            | SceneState::Refused { .. }
-            | SceneState::Linked { .. }
-            | SceneState::LinkRefused { .. } => false,
-        });
+        let delivered = now.as_ref().and_then(SceneRecord::delivered_as);
+        let delivers_it = delivered.is_some_and(|delivered| delivered.sid == claims.sid);
         if !delivers_it {
             sessions::revoke_with_descendants(store, &claims.sub, &claims.sid, claims.exp).await?;
         }

@@ -109,6 +109,20 @@ impl SceneRecord {
         (!self.console_unnamed).then(|| self.console.device_name.clone())
     }
 
+    /// The session the scene was delivered as, once it was.
+    pub fn delivered_as(&self) -> Option<&Claims> {
+        match &self.state {
+            SceneState::Delivered { claims, .. } => Some(claims),
+            SceneState::Pending
+            | SceneState::Scanned { .. }
+            | SceneState::Confirmed { .. }
+            | SceneState::Declined { .. }
+            | SceneState::Refused { .. }
+            | SceneState::Linked { .. }
+            | SceneState::LinkRefused { .. } => None,
+        }
+    }
+
     /// Who holds the scene, if anyone does.
     pub fn owner(&self) -> Option<&str> {
         match &self.state {
