@@ -117,21 +117,67 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
+    /// Ann, with the password `first` for her login ann@example.org, and a service on `store`
+    /// whose console sessions of hers are `count` tokens' claims.
+    async fn ann_with_sessions(
+        store: &Arc<FaultyStore>,
+        count: usize,
+    ) -> (super::super::test_support::TestService, Vec<Claims>) {
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let ann = organizer(store.as_ref(), "ann").await;
+        let first = passwords::hash(Secret::new("first")).await.unwrap();
+        let set = |record: &mut users::UserRecord| record.password_hash = Some(first.clone());
+        let ann = users::update(store.as_ref(), &ann.id, set).await.unwrap();
+        let mut opened_sessions = Vec::new();
+        for _ in 0..count {
+            let opened = service.open_session(SessionUser::Known(&ann), console_password_login());
+            let token = opened.await.unwrap().response.access_token;
+            opened_sessions.push(service.verify(&token).await.unwrap());
+        }
+        (service, opened_sessions)
+    }
+
+    /// Letting go of the old login fails after the password and the login changed: the other
+    /// sessions have ended already (they end first), and the answer says what stands.
+    #[tokio::test]
+    async fn a_change_whose_old_login_cannot_go_has_ended_the_other_sessions() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 2).await;
+        let old_login = store_keys::login("ann@example.org");
+        store.fail_next(Calls::Write, &old_login, Fault::FailBefore);
+
+        let change = SetPasswordRequest {
+            login: "ann@example.com".into(),
+            password: "second".into(),
+            current_password: Some("first".into()),
+        };
+        let said = service
+            .set_password(&ann_sessions[0], change)
+            .await
+            .unwrap_err();
+        assert!(store.all_faults_hit(), "the old login's release failed");
+        let said = said.to_string();
+        assert!(
+            said.contains("the old email or phone still leads"),
+            "{said}"
+        );
+        let store = store.as_ref();
+        let [caller, other] = [&ann_sessions[0], &ann_sessions[1]];
+        let other_ended = sessions::is_revoked(store, &other.sub, &other.sid).await;
+        assert!(other_ended.unwrap(), "the other session ended");
+        let caller_ended = sessions::is_revoked(store, &caller.sub, &caller.sid).await;
+        assert!(!caller_ended.unwrap(), "the caller's stays");
+    }
+
     /// Ending the other sessions fails once the new password is written: the answer says the
     /// password changed, and how to end them, rather than leaving the caller to retry with a
     /// password that is no longer the current one.
     #[tokio::test]
     async fn a_change_whose_sessions_cannot_end_says_the_password_changed() {
         let store = FaultyStore::new();
-        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
-        let ann = organizer(store.as_ref(), "ann").await;
-        let first = passwords::hash(Secret::new("first")).await.unwrap();
-        let set = |record: &mut users::UserRecord| record.password_hash = Some(first.clone());
-        let ann = users::update(store.as_ref(), &ann.id, set).await.unwrap();
-        let opened = service.open_session(SessionUser::Known(&ann), console_password_login());
-        let token = opened.await.unwrap().response.access_token;
-        let caller = service.verify(&token).await.unwrap();
-        let index = store_keys::user_sessions(&ann.id);
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let (caller, ann_id) = (&ann_sessions[0], ann_sessions[0].sub.clone());
+        let index = store_keys::user_sessions(&ann_id);
         store.fail_next(Calls::Read, &index, Fault::FailBefore);
 
         let change = SetPasswordRequest {
@@ -139,11 +185,11 @@ mod tests {
             password: "second".into(),
             current_password: Some("first".into()),
         };
-        let said = service.set_password(&caller, change).await.unwrap_err();
+        let said = service.set_password(caller, change).await.unwrap_err();
         assert!(store.all_faults_hit(), "the sessions' index was read");
         let said = said.to_string();
         assert!(said.contains("the password was changed"), "{said}");
-        let stored = users::get(store.as_ref(), &ann.id).await.unwrap().unwrap();
+        let stored = users::get(store.as_ref(), &ann_id).await.unwrap().unwrap();
         let second = Secret::new("second");
         assert!(
             passwords::verify(second, stored.password_hash)

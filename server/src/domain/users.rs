@@ -548,6 +548,27 @@ mod tests {
         assert!(matches!(UserRef::parse("a@b.c"), UserRef::Login(_)));
     }
 
+    /// A login takes its WeChat back from an account that was folded away meanwhile (its record
+    /// gone): the keys that still lead there go, and the missing account is no error.
+    #[tokio::test]
+    async fn a_wechat_is_taken_back_from_an_account_gone_meanwhile() {
+        let store = crate::domain::test_support::FaultyStore::new();
+        let session = WeChatSession {
+            openid: "o-ann".into(),
+            unionid: Some("u-ann".into()),
+        };
+        let (identity_key, openid_key) = wechat_keys("wx-app", &session);
+        for key in [&identity_key, &openid_key] {
+            store.put(key, b"u-gone", Lifetime::Forever).await.unwrap();
+        }
+        take_back_wechat_keys(store.as_ref(), "wx-app", &session, "u-gone")
+            .await
+            .expect("no error for a gone account");
+        for key in [&identity_key, &openid_key] {
+            assert_eq!(store.get(key).await.unwrap(), None, "{key}");
+        }
+    }
+
     #[tokio::test]
     async fn a_user_added_as_admin_is_an_organizer_too_and_roles_are_checked() {
         let store = crate::domain::test_support::FaultyStore::new();
