@@ -8,10 +8,13 @@ use super::users::{self, normalize_login};
 use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
 
 /// What the caller is told when the old email or phone could not be let go after a change.
-const OLD_LOGIN_KEPT: &str = "the password login was changed, but the old email or phone still leads to this account: set the login again later to let it go";
+const OLD_LOGIN_KEPT: &str = "the password login was changed, but the store failed to let go of the old email or phone: it still logs in to this account, with the new password";
 
 /// What the caller is told when ending the other sessions failed after a password change.
 const SESSIONS_LEFT: &str = "the password was changed, but not every other session could be ended: end them with \"log out everywhere else\"";
+
+/// Both of the above.
+const BOTH_LEFT: &str = "the password login was changed, but not every other session could be ended (end them with \"log out everywhere else\"), and the old email or phone still logs in to this account, with the new password";
 
 impl AuthService {
     /// Adds a password login to the caller's account, or changes it (login, password or both).
@@ -81,28 +84,31 @@ impl AuthService {
         .await
         .map(|_| user.login.clone())?;
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
-        // From here on the change stands: a store failure says so, and what is left to do.
+        // From here on the change stands: each step is tried whatever became of the one before,
+        // and a store failure says what stands.
+        let mut sessions_left = None;
         if password_changed {
-            let ended = sessions::end_others(store, caller).await;
-            let ended = ended.map_err(|cause| AuthError::StoreFailedAfter {
-                done: SESSIONS_LEFT,
-                cause,
-            })?;
-            tracing::info!(
-                account_event = "password_changed",
-                actor = %user.id,
-                sessions_ended = ended,
-                "account change"
-            );
+            match sessions::end_others(store, caller).await {
+                Ok(ended) => tracing::info!(
+                    account_event = "password_changed",
+                    actor = %user.id,
+                    sessions_ended = ended,
+                    "account change"
+                ),
+                Err(cause) => sessions_left = Some(cause),
+            }
         }
+        let mut old_login_kept = None;
         if let Some(old) = previous.filter(|old| *old != login) {
-            let released = store.delete(&store_keys::login(&old)).await;
-            released.map_err(|cause| AuthError::StoreFailedAfter {
-                done: OLD_LOGIN_KEPT,
-                cause,
-            })?;
+            old_login_kept = store.delete(&store_keys::login(&old)).await.err();
         }
-        Ok(())
+        let (done, cause) = match (sessions_left, old_login_kept) {
+            (None, None) => return Ok(()),
+            (Some(cause), None) => (SESSIONS_LEFT, cause),
+            (None, Some(cause)) => (OLD_LOGIN_KEPT, cause),
+            (Some(cause), Some(_)) => (BOTH_LEFT, cause),
+        };
+        Err(AuthError::StoreFailedAfter { done, cause })
     }
 }
 
@@ -158,7 +164,7 @@ mod tests {
         assert!(store.all_faults_hit(), "the old login's release failed");
         let said = said.to_string();
         assert!(
-            said.contains("the old email or phone still leads"),
+            said.contains("the old email or phone: it still logs in"),
             "{said}"
         );
         let store = store.as_ref();

@@ -121,6 +121,8 @@ export function accountScreen(actions: AccountActions): AccountScreen {
         const maybeSaved = code === "store_unavailable";
         result.textContent = wrongCurrent ? t.wrongCurrentPassword : maybeSaved ? t.passwordMaybeSaved : errorText(failure);
         result.hidden = false;
+        // A first password may be saved after all: the form then asks for it as the current one.
+        if (maybeSaved) void refresh();
         if (wrongCurrent && current) {
           current.value = "";
           current.focus();

@@ -268,7 +268,9 @@ impl AuthService {
             self.end_undelivered(scene, &claims).await?;
             return Ok(None);
         }
-        let user = self.delivered_user(&claims, &opened).await?;
+        let user = self
+            .delivered_user(&claims, &opened, Delivery::First)
+            .await?;
         // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
         // uncounted (a rare undercount, where counting again on redelivery would double-count).
         self.metrics.count_login(LoginMethod::Scan);
@@ -296,7 +298,9 @@ impl AuthService {
         if !opened.made {
             return Err(AuthError::SceneExpired);
         }
-        let user = self.delivered_user(claims, &opened).await?;
+        let user = self
+            .delivered_user(claims, &opened, Delivery::Again)
+            .await?;
         let access_token = tokens::sign(&self.keys.ring(), claims)?;
         let expires_in = claims.exp.saturating_sub(unix_now());
         Ok(console_answer(access_token, expires_in, &user))
@@ -307,37 +311,55 @@ impl AuthService {
     /// session): then the session this poll wrote is nobody's, and ends.
     async fn end_undelivered(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
         let store = self.store.as_ref();
-        let now = records::load::<SceneRecord>(store, &store_keys::scene(scene)).await?;
-        let delivered = now.as_ref().and_then(SceneRecord::delivered_as);
-        let delivers_it = delivered.is_some_and(|delivered| delivered.sid == claims.sid);
-        if !delivers_it {
+        // A scene gone (its delivered grace over) may have handed this session out: it is left to
+        // end by itself rather than ended under its holder.
+        let Some(now) = records::load::<SceneRecord>(store, &store_keys::scene(scene)).await?
+        else {
+            return Ok(());
+        };
+        let delivered = now.delivered_as();
+        if delivered.is_none_or(|delivered| delivered.sid != claims.sid) {
             sessions::revoke_with_descendants(store, &claims.sub, &claims.sid, claims.exp).await?;
         }
         Ok(())
     }
 
     /// The user a delivery hands the console's session to, as its batch read them, if the login
-    /// still stands: else the session just written is ended, and the console is told why. A user
-    /// taken off the team since the confirm is the confirm of a non-organizer; a user gone, or
-    /// a phone session that confirmed and ended before the delivery, leaves a scene that expired.
+    /// still stands: else the console is told why. A user taken off the team since the confirm is
+    /// the confirm of a non-organizer; a user gone, or a phone session that confirmed and ended
+    /// before the delivery, leaves a scene that expired.
+    ///
+    /// The first delivery reads the phone session's mark in the batch that swaps the scene, so a
+    /// mark there ended it first, whatever the clocks say: the session just written is marked
+    /// ended at once (before the walk that ends what may derive from it), so collecting it again
+    /// finds its own mark. Collecting it again refuses too when the phone session ended by the
+    /// delivery's `iat` (a first refusal whose mark failed), but ends nothing: the session may
+    /// have been handed out to a poll that raced it, and a phone ended after that leaves it stand.
     async fn delivered_user(
         &self,
         claims: &Claims,
         opened: &Opened,
+        delivery: Delivery,
     ) -> Result<UserRecord, AuthError> {
         let user = self
             .user_as_read(claims, opened, AuthError::SceneExpired)
             .await
             .map_err(refused_delivery)?;
-        // Ended by the time of the delivery (`iat`): the confirm went with it. Ended after a
-        // delivery (a lost answer collected again), the login it made stands.
-        let phone_ended = opened.beside.get(1).and_then(Option::as_deref);
-        if phone_ended.is_some_and(|mark| sessions::ended_at(mark) <= claims.iat) {
-            // Ended as a logout ends it, so collecting it again finds it ended too.
-            self.logout(claims).await?;
-            return Err(AuthError::SceneExpired);
+        let Some(phone_mark) = opened.beside.get(1).and_then(Option::as_deref) else {
+            return Ok(user);
+        };
+        match delivery {
+            Delivery::First => {
+                let store = self.store.as_ref();
+                sessions::mark_ended(store, &claims.sub, &claims.sid, claims.exp).await?;
+                self.logout(claims).await?;
+                Err(AuthError::SceneExpired)
+            }
+            Delivery::Again if sessions::ended_at(phone_mark) <= claims.iat => {
+                Err(AuthError::SceneExpired)
+            }
+            Delivery::Again => Ok(user),
         }
-        Ok(user)
     }
 
     /// The console's session takes its scene's device name (if the console gave one) and address
@@ -365,6 +387,15 @@ impl AuthService {
         )
         .await
     }
+}
+
+/// Which delivery of a confirmed login a poll makes.
+#[derive(Debug, Clone, Copy)]
+enum Delivery {
+    /// The one that swaps the scene to delivered.
+    First,
+    /// The same session collected again by the same poll token.
+    Again,
 }
 
 /// A confirmed scene as a poll read it.

@@ -380,6 +380,21 @@ async fn revoke_trees(
     }
 }
 
+/// Marks the session `sid` of `user_id`, valid until `expires_at`, ended, and nothing more: a
+/// caller that must make an ending stick before the walk of [`revoke_with_descendants`] (which
+/// reads first, and may fail there) marks it first.
+pub async fn mark_ended(
+    store: &dyn Store,
+    user_id: &str,
+    sid: &str,
+    expires_at: u64,
+) -> Result<(), StoreError> {
+    let mark = store_keys::revoked_session(user_id, sid);
+    let mark_lifetime = Lifetime::Until(expires_at.saturating_add(MARK_OUTLIVES_END));
+    let ended_at = unix_now().to_string();
+    store.put(&mark, ended_at.as_bytes(), mark_lifetime).await
+}
+
 /// Marks each of `sessions` (of `user_id`, each with its end) revoked and takes its record;
 /// returns how many had a record (one ended before is marked again, not counted).
 async fn end_each(
@@ -391,10 +406,7 @@ async fn end_each(
     let mut ended = 0;
     for (sid, expires_at) in sessions {
         // The walk reads the user's sessions again after every mark: see the module's first lines.
-        let mark = store_keys::revoked_session(user_id, &sid);
-        let mark_lifetime = Lifetime::Until(expires_at.saturating_add(MARK_OUTLIVES_END));
-        let ended_at = unix_now().to_string();
-        store.put(&mark, ended_at.as_bytes(), mark_lifetime).await?;
+        mark_ended(store, user_id, &sid, expires_at).await?;
         if store
             .take(&store_keys::session(user_id, &sid))
             .await?

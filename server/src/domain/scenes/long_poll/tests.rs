@@ -308,6 +308,25 @@ async fn a_refused_delivery_whose_logout_failed_is_not_collected_again() {
     assert!(live.is_empty(), "no console session left: {live:?}");
 }
 
+/// The phone session ended on an instance whose clock runs ahead, so its mark says it ended after
+/// the delivery's own time: the delivery read the mark in the batch that swapped the scene, which
+/// proves it ended first, and refuses whatever the clocks say.
+#[tokio::test]
+async fn a_phone_session_ended_on_a_clock_ahead_still_takes_its_confirm() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let mark = store_keys::revoked_session(&user_id, PHONE_SESSION);
+    let ahead = (crate::domain::unix_now() + 60).to_string();
+    let lifetime = crate::store::Lifetime::For(Duration::from_secs(600));
+    store.put(&mark, ahead.as_bytes(), lifetime).await.unwrap();
+
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(answer, Err(AuthError::SceneExpired)), "{answer:?}");
+    let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+    assert!(live.is_empty(), "no console session left: {live:?}");
+}
+
 /// The phone logs out after its login was delivered: the console's answer was lost, and the same
 /// poll token collects the login again. The delivery stood when the phone session ended, so it is
 /// handed out again, and the console session stays.
