@@ -106,7 +106,11 @@ impl AuthService {
             (None, None) => return Ok(()),
             (Some(cause), None) => (SESSIONS_LEFT, cause),
             (None, Some(cause)) => (OLD_LOGIN_KEPT, cause),
-            (Some(cause), Some(_)) => (BOTH_LEFT, cause),
+            (Some(cause), Some(old_login_cause)) => {
+                // One cause goes with the answer; the other is logged here.
+                tracing::warn!(error = %old_login_cause, "cannot let go of an old login");
+                (BOTH_LEFT, cause)
+            }
         };
         Err(AuthError::StoreFailedAfter { done, cause })
     }

@@ -68,7 +68,9 @@ pub enum AuthError {
     /// The caller lacks the role the endpoint needs; the text names it.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// More password hashes are running and queued than the server takes on (`password_hashing`).
+    /// Not now, try again shortly: more password hashes are running and queued than the server
+    /// takes on (`password_hashing`), or the account a WeChat leads to changed twice during its
+    /// login.
     #[error("the server is busy; try again shortly")]
     Busy { retry_after: Duration },
     #[error(transparent)]

@@ -120,7 +120,7 @@ pub(super) async fn unlink_every_wechat(
     user: &UserRecord,
 ) -> Result<Unlinked, AuthError> {
     let identities = &user.wechat_identities;
-    let mut leading = leading_to(store, identities, &user.id).await?;
+    let mut leading = users::keys_leading_to(store, identities, &user.id).await?;
     let (mut deleted, mut sessions_ended) = (HashSet::new(), 0);
     for _round in 0..UNLINK_ROUNDS {
         for key in &leading {
@@ -130,7 +130,7 @@ pub(super) async fn unlink_every_wechat(
         deleted.extend(leading.iter().cloned());
         sessions_ended +=
             sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
-        leading = leading_to(store, identities, &user.id).await?;
+        leading = users::keys_leading_to(store, identities, &user.id).await?;
         if leading.is_empty() {
             break;
         }
@@ -146,21 +146,6 @@ pub(super) async fn unlink_every_wechat(
         sessions_ended,
         leading_again: leading.len(),
     })
-}
-
-/// The keys of `identities` that lead to `user_id` now.
-async fn leading_to(
-    store: &dyn Store,
-    identities: &[String],
-    user_id: &str,
-) -> Result<Vec<String>, AuthError> {
-    let mut leading = Vec::new();
-    for key in identities {
-        if store.get(key).await?.as_deref() == Some(user_id.as_bytes()) {
-            leading.push(key.clone());
-        }
-    }
-    Ok(leading)
 }
 
 #[cfg(test)]

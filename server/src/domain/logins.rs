@@ -1,6 +1,8 @@
 //! The ways in: mini program login (WeChat code2Session), login-ticket minting and exchange, and
 //! password login.
 
+use std::time::Duration;
+
 use meeteasy_protocol::{
     ADMIN_ROLE, Audience, Claims, ClientKind, LoginTicketResponse, ORGANIZER_ROLE,
     PasswordLoginRequest, TicketExchangeRequest, TokenResponse, WeChatLoginRequest,
@@ -9,7 +11,6 @@ use meeteasy_protocol::{
 
 use crate::config::AppSettings;
 use crate::metrics::LoginMethod;
-use crate::store::StoreError;
 use crate::wechat::{WeChatError, WeChatSession};
 use meeteasy_protocol::Secret;
 
@@ -140,8 +141,10 @@ impl AuthService {
             sessions::revoke_with_descendants(store, &user.id, &sid, ends).await?;
             users::take_back_wechat_keys(store, &app.appid, session, &user.id).await?;
         }
-        let moving = "the account this WeChat leads to changed twice during the login";
-        Err(StoreError::Unavailable(moving.into()).into())
+        // The account this WeChat leads to changed twice during the login: a race, not an outage.
+        Err(AuthError::Busy {
+            retry_after: Duration::from_secs(1),
+        })
     }
 
     /// A mini program session for `user`, a login ticket it mints, and the session's id.

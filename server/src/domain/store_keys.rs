@@ -4,7 +4,7 @@
 
 use super::ClientAddr;
 use super::secrets::token_hash;
-use crate::store::{in_group, record_name};
+use crate::store::{in_group, record_kind};
 
 /// A user record, by id.
 pub fn user(id: &str) -> String {
@@ -128,10 +128,7 @@ const SHOWN_WHOLE: [&str; 13] = [
 
 /// `key` as an error or a log line may show it (see [`SHOWN_WHOLE`]).
 pub fn shown(key: &str) -> String {
-    let kind = record_name(key)
-        .split([':', '.'])
-        .next()
-        .unwrap_or_default();
+    let kind = record_kind(key);
     if SHOWN_WHOLE.contains(&kind) {
         key.to_owned()
     } else {

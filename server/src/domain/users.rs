@@ -283,10 +283,8 @@ pub async fn take_back_wechat_keys(
 ) -> Result<(), AuthError> {
     let (identity_key, openid_key) = wechat_keys(appid, session);
     let keys = identity_keys(&identity_key, &openid_key);
-    for key in &keys {
-        if store.get(key).await?.as_deref() == Some(user_id.as_bytes()) {
-            store.delete(key).await?;
-        }
+    for key in keys_leading_to(store, &keys, user_id).await? {
+        store.delete(&key).await?;
     }
     records::update(
         store,
@@ -304,6 +302,21 @@ pub async fn take_back_wechat_keys(
         },
     )
     .await
+}
+
+/// The WeChat identity keys of `keys` that lead to `user_id` now.
+pub(super) async fn keys_leading_to(
+    store: &dyn Store,
+    keys: &[String],
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut leading = Vec::new();
+    for key in keys {
+        if store.get(key).await?.as_deref() == Some(user_id.as_bytes()) {
+            leading.push(key.clone());
+        }
+    }
+    Ok(leading)
 }
 
 /// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid, and

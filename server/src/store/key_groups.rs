@@ -26,6 +26,15 @@ pub fn record_name(key: &str) -> &str {
     split(key).1
 }
 
+/// The kind of record `key` is for, its name's first word: `scene` of `scene:<id>`, `poll-gate`
+/// of `poll-gate.<holder>:<scene>`. What a log line may show of a key whose rest is an id.
+pub fn record_kind(key: &str) -> &str {
+    record_name(key)
+        .split([':', '.'])
+        .next()
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +44,8 @@ mod tests {
         let key = in_group("u-ann", "session:abc");
         assert_eq!(split(&key), (Some("u-ann"), "session:abc"));
         assert_eq!(record_name(&key), "session:abc");
+        assert_eq!(record_kind(&key), "session", "the group does not show");
+        assert_eq!(record_kind("poll-gate.0123:scene"), "poll-gate");
         assert_eq!(split("session:abc"), (None, "session:abc"));
         // The name may hold the mark (a caller's input): only the group ends at the first one.
         let key = in_group("u-ann", "session:a@b");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinError;
 
-use super::Store;
+use super::{Store, record_kind};
 
 /// Runs `work` in a task of its own, then deletes `lock` and notifies `topic` so the waiters re-read.
 /// The task finishes whatever becomes of the caller: a request dropped mid-await (its client hung up,
@@ -33,19 +33,14 @@ where
         // Logged by their kind only: the rest of a key is an id (a scene's, which a link scene's
         // reader could scan first).
         if let Err(error) = store.delete(&lock).await {
-            let lock = kind_of(&lock);
+            let lock = record_kind(&lock);
             tracing::warn!(%error, lock, "cannot release a lock; it lapses by itself");
         }
         if let Err(error) = store.notify(&topic).await {
-            let topic = kind_of(&topic);
+            let topic = record_kind(&topic);
             tracing::warn!(%error, topic, "cannot wake the waiters; they wake at their deadline");
         }
         outcome
     })
     .await
-}
-
-/// `scene-qr-fetch` of `scene-qr-fetch:<scene>`.
-fn kind_of(key: &str) -> &str {
-    key.split(':').next().unwrap_or_default()
 }

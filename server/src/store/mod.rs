@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use batch::{Outcome, Step, outcomes, run_steps_in_turn};
-pub use key_groups::{in_group, record_name};
+pub use key_groups::{in_group, record_kind, record_name};
 pub use lock::run_then_release;
 pub use notify::{NotifyHub, Subscription, TopicEvent};
 

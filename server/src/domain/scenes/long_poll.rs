@@ -345,7 +345,8 @@ impl AuthService {
             .user_as_read(claims, opened, AuthError::SceneExpired)
             .await
             .map_err(refused_delivery)?;
-        let Some(phone_mark) = opened.beside.get(1).and_then(Option::as_deref) else {
+        let phone_mark = opened.beside.get(PHONE_MARK_READ);
+        let Some(phone_mark) = phone_mark.and_then(Option::as_deref) else {
             return Ok(user);
         };
         match delivery {
@@ -375,6 +376,7 @@ impl AuthService {
     ) -> Result<Opened, AuthError> {
         let user_key = store_keys::user(&claims.sub);
         let phone_mark = by_session.map(|sid| store_keys::revoked_session(&claims.sub, sid));
+        // The user first (see `AuthService::user_as_read`), then the mark at [`PHONE_MARK_READ`].
         let mut read_beside = vec![user_key.as_str()];
         read_beside.extend(phone_mark.as_deref());
         self.record_session(
@@ -388,6 +390,10 @@ impl AuthService {
         .await
     }
 }
+
+/// Where the phone session's mark is among the records a delivery reads beside the console's
+/// session (see `record_console_session`): after the user.
+const PHONE_MARK_READ: usize = 1;
 
 /// Which delivery of a confirmed login a poll makes.
 #[derive(Debug, Clone, Copy)]
