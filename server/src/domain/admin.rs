@@ -340,14 +340,20 @@ mod tests {
         let by_wechat = opened(store.as_ref(), &ann, scan, 'w', None).await;
         let h5 = (Audience::H5, tokens::AMR_WECHAT);
         let derived = opened(store.as_ref(), &ann, h5, 'd', Some(&by_wechat)).await;
-        // Moved to another account meanwhile: not this account's to take.
-        store
-            .put(&keys[1], b"someone-else", crate::store::Lifetime::Forever)
-            .await
-            .unwrap();
+        // Moved to another account (a link) after the unlink read it as Ann's, before its delete:
+        // not this account's to take.
+        let moved = {
+            let (store, key) = (store.clone(), keys[1].clone());
+            async move {
+                let put = store.put(&key, b"someone-else", crate::store::Lifetime::Forever);
+                put.await.expect("moved");
+            }
+        };
+        store.before_next(Calls::Write, &keys[1], Box::pin(moved));
 
         let ann_ref = UserRef::Id(ann.id.clone());
         let unlinked = admin.unlink_wechat(&ann_ref, false).await.unwrap();
+        assert!(store.all_faults_hit(), "the key moved during the unlink");
         // One key deleted; the one moved away is only forgotten.
         assert_eq!((unlinked.identities, unlinked.sessions_ended), (1, 2));
         assert_eq!(unlinked.leading_again, 0);

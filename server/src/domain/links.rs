@@ -124,10 +124,12 @@ pub(super) async fn unlink_every_wechat(
     let (mut deleted, mut sessions_ended) = (HashSet::new(), 0);
     for _round in 0..UNLINK_ROUNDS {
         for key in &leading {
-            store.delete(key).await?;
+            // Only while it leads here: a link may have moved it to another account since.
+            if store.compare_and_delete(key, user.id.as_bytes()).await? {
+                // A key written back and taken again counts once.
+                deleted.insert(key.clone());
+            }
         }
-        // A key written back and taken again counts once.
-        deleted.extend(leading.iter().cloned());
         sessions_ended +=
             sessions::end_sessions_opened_by(store, &user.id, tokens::AMR_WECHAT).await?;
         leading = users::keys_leading_to(store, identities, &user.id).await?;

@@ -105,7 +105,7 @@ impl AuthService {
     }
 
     /// The account the WeChat of `session` leads to, and a mini program session of it. The WeChat's
-    /// key is read again once the session is written: should it lead elsewhere by then (the
+    /// keys are read again once the session is written: should one lead elsewhere by then (the
     /// operator unlinked it, or a link scene folded its account into another), that session ends,
     /// what this login wrote pointing at the account it found is taken back, and the login goes
     /// on as the account the WeChat leads to now (once; a second change fails it). An unlink
@@ -427,6 +427,66 @@ mod tests {
             assert_eq!(third.response.user.id, second.response.user.id, "{case}");
             let unlinked = users::get(store.as_ref(), &user_id).await.unwrap().unwrap();
             assert_eq!(unlinked.wechat_identities, Vec::<String>::new(), "{case}");
+        }
+    }
+
+    /// On a mini program that sends a unionid, the unlink deletes the unionid's key, then the
+    /// openid's. A login falling between the two finds the account by the openid's key, and the
+    /// whole unlink ends before it writes the unionid's key back: it must not keep that account.
+    #[tokio::test]
+    async fn a_login_falling_between_the_unlink_s_two_deletes_does_not_keep_the_account() {
+        let store = FaultyStore::new();
+        let wechat = Arc::new(TestWeChat(Some(WeChatSession {
+            openid: "o-ann".into(),
+            unionid: Some("u-ann".into()),
+        })));
+        let service = service_with(store.clone(), settings(|_| {}), wechat).await;
+        let from = ClientAddr("192.0.2.7".into());
+        let request = || WeChatLoginRequest {
+            code: "a-code".into(),
+            app: None,
+            scene: None,
+            device_name: None,
+        };
+        let first = service.wechat_login(request(), &from).await.unwrap();
+        let user_id = first.response.user.id.clone();
+        let ann_record = users::get(store.as_ref(), &user_id).await.unwrap().unwrap();
+        let both_keys = ann_record.wechat_identities;
+        assert_eq!(both_keys.len(), 2, "the unionid's key and the openid's");
+        let unionid_key = store_keys::wechat_unionid("u-ann");
+        let unlink_deletes_the_unionid_key = {
+            let (store, key) = (store.clone(), unionid_key.clone());
+            async move { store.delete(&key).await.expect("deleted") }
+        };
+        store.before_next(
+            Calls::Read,
+            &unionid_key,
+            Box::pin(unlink_deletes_the_unionid_key),
+        );
+        let admin = Admin::new(store.clone() as Arc<dyn Store>);
+        let ann = UserRef::Id(user_id.clone());
+        let unlink_runs_to_its_end = async move {
+            admin.unlink_wechat(&ann, true).await.expect("unlinked");
+        };
+        store.before_next(
+            Calls::Read,
+            &store_keys::user(&user_id),
+            Box::pin(unlink_runs_to_its_end),
+        );
+
+        let second = service.wechat_login(request(), &from).await.unwrap();
+        assert!(store.all_faults_hit(), "the unlink ran");
+        assert_ne!(second.response.user.id, user_id, "the unlinked account");
+        let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
+        assert!(live.is_empty(), "a session outlived the unlink: {live:?}");
+        let unlinked = users::get(store.as_ref(), &user_id).await.unwrap().unwrap();
+        assert_eq!(unlinked.wechat_identities, Vec::<String>::new());
+        for key in both_keys {
+            let leads_to = store.get(&key).await.unwrap();
+            assert_eq!(
+                leads_to.as_deref(),
+                Some(second.response.user.id.as_bytes())
+            );
         }
     }
 }

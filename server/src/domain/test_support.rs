@@ -253,6 +253,11 @@ impl Store for FaultyStore {
         self.faulty(Calls::Write, key, self.inner.delete(key)).await
     }
 
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let deleted = self.inner.compare_and_delete(key, expected);
+        self.faulty(Calls::Write, key, deleted).await
+    }
+
     async fn count_in_window(
         &self,
         key: &str,

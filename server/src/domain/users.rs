@@ -200,7 +200,7 @@ pub async fn find_or_create_wechat(
 ) -> Result<UserRecord, AuthError> {
     let (identity_key, openid_key) = wechat_keys(appid, session);
     if let Some(user) = existing_user(store, &identity_key).await? {
-        return link_openid(store, &identity_key, &openid_key, user).await;
+        return link_openid(store, &identity_key, &openid_key, OpenidKey::Write, user).await;
     }
     // Logged in before the app was bound to an Open Platform account: the unionid is new, but
     // this openid already has a user, who keeps their account and roles.
@@ -209,6 +209,7 @@ pub async fn find_or_create_wechat(
     } else {
         existing_user(store, &openid_key).await?
     };
+    let found_by_openid = earlier.is_some();
     let (candidate, created) = match earlier {
         Some(user) => (user, false),
         None => {
@@ -237,7 +238,15 @@ pub async fn find_or_create_wechat(
         .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
         .await?
     {
-        return link_openid(store, &identity_key, &openid_key, candidate).await;
+        // Found by its openid key, which leads here already: writing it again could bring back a
+        // key an unlink deleted since it was read, and the login's last read of both keys
+        // (`wechat_leads_to`) would then not see the unlink.
+        let openid = if found_by_openid {
+            OpenidKey::LeadsHere
+        } else {
+            OpenidKey::Write
+        };
+        return link_openid(store, &identity_key, &openid_key, openid, candidate).await;
     }
     // A concurrent first login of the same person won: use their user, and drop ours if we made it.
     if created {
@@ -246,7 +255,7 @@ pub async fn find_or_create_wechat(
     let winner = existing_user(store, &identity_key)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?;
-    link_openid(store, &identity_key, &openid_key, winner).await
+    link_openid(store, &identity_key, &openid_key, OpenidKey::Write, winner).await
 }
 
 /// The key a WeChat login finds its user by (the unionid's, else the openid's), and the openid's.
@@ -259,15 +268,18 @@ fn wechat_keys(appid: &str, session: &WeChatSession) -> (String, String) {
     (identity_key, openid_key)
 }
 
-/// Whether the WeChat of `session` leads to `user_id` now, by the key its login finds it by.
+/// Whether the WeChat of `session` leads to `user_id` now, by every key of it (the unionid's and
+/// the openid's): an unlink deletes them one after the other, and a login that found the account
+/// by the second may have written the first back.
 pub async fn wechat_leads_to(
     store: &dyn Store,
     appid: &str,
     session: &WeChatSession,
     user_id: &str,
 ) -> Result<bool, StoreError> {
-    let (identity_key, _) = wechat_keys(appid, session);
-    Ok(store.get(&identity_key).await?.as_deref() == Some(user_id.as_bytes()))
+    let (identity_key, openid_key) = wechat_keys(appid, session);
+    let keys = identity_keys(&identity_key, &openid_key);
+    Ok(keys_leading_to(store, &keys, user_id).await?.len() == keys.len())
 }
 
 /// Takes the WeChat of `session` from `user_id`'s account, which it no longer leads to by its
@@ -283,8 +295,8 @@ pub async fn take_back_wechat_keys(
 ) -> Result<(), AuthError> {
     let (identity_key, openid_key) = wechat_keys(appid, session);
     let keys = identity_keys(&identity_key, &openid_key);
-    for key in keys_leading_to(store, &keys, user_id).await? {
-        store.delete(&key).await?;
+    for key in &keys {
+        store.compare_and_delete(key, user_id.as_bytes()).await?;
     }
     records::update(
         store,
@@ -319,15 +331,24 @@ pub(super) async fn keys_leading_to(
     Ok(leading)
 }
 
+/// Whether a login writes the openid key of a user keyed by unionid.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpenidKey {
+    Write,
+    /// The login found the user by it a moment ago.
+    LeadsHere,
+}
+
 /// Makes the (appid, openid) identity point at `user` too, when the user is keyed by unionid, and
 /// records both on the user (a write only when one is missing: records from before v1.1).
 async fn link_openid(
     store: &dyn Store,
     identity_key: &str,
     openid_key: &str,
+    openid: OpenidKey,
     user: UserRecord,
 ) -> Result<UserRecord, AuthError> {
-    if identity_key != openid_key {
+    if identity_key != openid_key && openid == OpenidKey::Write {
         store
             .put(openid_key, user.id.as_bytes(), Lifetime::Forever)
             .await?;

@@ -1,5 +1,5 @@
 //! The one store the server keeps its state in: a small key-value interface shaped for the atomic steps
-//! the domain needs (insert-if-absent, compare-and-swap, append, take-once, windowed counters) plus
+//! the domain needs (insert-if-absent, compare-and-swap, compare-and-delete, append, take-once, windowed counters) plus
 //! change notifications for long-polls. Records are opaque bytes; the domain owns their format and
 //! meaning. A key may place its record in a group ([`in_group`]), kept together where records are
 //! sharded.
@@ -89,6 +89,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the record, if any.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Removes the record only while it still equals `expected`; `true` when removed. What a
+    /// caller read as its own is let go without taking what someone else wrote there since.
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, StoreError>;
 
     /// Counts one event under `key` in a fixed window of length `window` that starts with the first event.
     /// Like a slot, a counter may be forgotten (a restart, a failover): it limits rates, no more.

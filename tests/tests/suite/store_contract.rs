@@ -110,6 +110,7 @@ contract!(
     forever_replaces_a_lifetime,
     insert_new_writes_only_when_absent,
     compare_and_swap_replaces_only_the_expected,
+    compare_and_delete_removes_only_the_expected,
     append_adds_at_the_end_and_never_shortens_a_life,
     take_gives_a_record_to_exactly_one_taker,
     a_batch_runs_its_steps_in_order,
@@ -303,6 +304,43 @@ async fn insert_new_writes_only_when_absent(store: &Arc<dyn Store>) {
         store.get("scene:2").await.unwrap().as_deref(),
         Some(&b"new"[..])
     );
+}
+
+async fn compare_and_delete_removes_only_the_expected(store: &Arc<dyn Store>) {
+    store
+        .put("login:ann@example.org", b"u-ann", Lifetime::Forever)
+        .await
+        .unwrap();
+    let deletes =
+        |expected: &'static [u8]| store.compare_and_delete("login:ann@example.org", expected);
+    // Someone else's record stays.
+    assert!(!deletes(b"u-bob").await.unwrap());
+    assert!(
+        !deletes(b"u-an").await.unwrap(),
+        "a prefix is not the record"
+    );
+    assert_eq!(
+        store.get("login:ann@example.org").await.unwrap().as_deref(),
+        Some(&b"u-ann"[..])
+    );
+    assert!(deletes(b"u-ann").await.unwrap());
+    assert_eq!(store.get("login:ann@example.org").await.unwrap(), None);
+    // Gone: nothing to delete.
+    assert!(!deletes(b"u-ann").await.unwrap());
+
+    // An expired record is not there to be deleted, and nothing is written in its place.
+    store
+        .put("scene:1", b"pending", Lifetime::For(SHORT))
+        .await
+        .unwrap();
+    wait_until_gone(store, "scene:1").await;
+    assert!(
+        !store
+            .compare_and_delete("scene:1", b"pending")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("scene:1").await.unwrap(), None);
 }
 
 async fn compare_and_swap_replaces_only_the_expected(store: &Arc<dyn Store>) {
@@ -745,6 +783,10 @@ async fn every_operation_allocates_a_small_future(store: &Arc<dyn Store>) {
         ("append", size_of_val(&*store.append("a", value, lifetime))),
         ("take", size_of_val(&*store.take("a"))),
         ("delete", size_of_val(&*store.delete("a"))),
+        (
+            "compare_and_delete",
+            size_of_val(&*store.compare_and_delete("a", value)),
+        ),
         (
             "count_in_window",
             size_of_val(&*store.count_in_window("a", window)),

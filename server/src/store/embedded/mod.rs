@@ -196,6 +196,12 @@ impl Store for EmbeddedStore {
         self.execute(move |records| records.delete(&key)).await
     }
 
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let (key, expected) = (key.to_owned(), expected.to_vec());
+        self.execute(move |records| records.compare_and_delete(&key, &expected))
+            .await
+    }
+
     /// Slots are claimed here, in memory. Reads alone are read here, in one read transaction;
     /// anything else is one operation of the database thread, so it shares a commit with whatever
     /// else is written at that moment.

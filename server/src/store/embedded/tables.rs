@@ -161,6 +161,20 @@ impl<'txn> Records<'txn> {
         self.remove(key).map(drop)
     }
 
+    pub(super) fn compare_and_delete(
+        &mut self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, StoreError> {
+        match self.live(key)? {
+            Some(current) if current.value == expected => {
+                self.remove(key)?;
+                Ok(true)
+            }
+            Some(_) | None => Ok(false),
+        }
+    }
+
     /// Removes up to [`PURGE_LIMIT`] expired records; how many it removed.
     pub(super) fn purge_expired(&mut self) -> Result<usize, StoreError> {
         let mut expired = Vec::new();

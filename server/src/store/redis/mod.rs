@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 use self::keys::KeyLayout;
 use self::link::{Handle, Lane, Link, wait_command};
-use self::scripts::{APPEND, COMPARE_AND_SWAP, STEPS};
+use self::scripts::{APPEND, COMPARE_AND_DELETE, COMPARE_AND_SWAP, STEPS};
 use crate::config::{RedisSettings, ReplicaAck, WAIT_TIMEOUT_MS};
 use crate::store::{
     Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
@@ -249,6 +249,16 @@ impl Store for RedisStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.write(redis::cmd("DEL").arg(self.keys.key(key))).await
+    }
+
+    async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(COMPARE_AND_DELETE)
+            .arg(1)
+            .arg(self.keys.key(key))
+            .arg(expected);
+        self.write(&command).await
     }
 
     async fn count_in_window(

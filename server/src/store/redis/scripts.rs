@@ -65,6 +65,13 @@ pub(super) const COMPARE_AND_SWAP: &str = concat!(
     "return compare_and_swap(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
 );
 
+/// KEYS[1] = key; ARGV[1] = the record expected. 1 when deleted, 0 when the key is missing or holds
+/// something else.
+pub(super) const COMPARE_AND_DELETE: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+";
+
 /// KEYS[1] = key; ARGV = the bytes to add, lifetime.
 pub(super) const APPEND: &str = concat!(lua_append!(), "return append(KEYS[1], ARGV[1], ARGV[2])");
 
