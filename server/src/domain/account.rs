@@ -2,25 +2,18 @@
 
 use meeteasy_protocol::{Claims, Secret, SetPasswordRequest};
 
-use crate::store::Lifetime;
-
 use super::users::{self, normalize_login};
 use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
 
-/// What the caller is told when the old email or phone could not be let go after a change.
-const OLD_LOGIN_KEPT: &str = "the password login was changed, but the store failed to let go of the old email or phone: it still logs in to this account, with the new password";
-
 /// What the caller is told when ending the other sessions failed after a password change.
 const SESSIONS_LEFT: &str = "the password was changed, but not every other session could be ended: end them with \"log out everywhere else\"";
-
-/// Both of the above.
-const BOTH_LEFT: &str = "the password login was changed, but not every other session could be ended (end them with \"log out everywhere else\"), and the old email or phone still logs in to this account, with the new password";
 
 impl AuthService {
     /// Adds a password login to the caller's account, or changes it (login, password or both).
     /// With a password already set, `current_password` must match it (wrong answers count toward
     /// the login's password limit, as failed logins do). A login held by another account is
-    /// `identity_in_use`. Hashing takes a turn of the bounded argon2 pool.
+    /// `identity_in_use`; one left behind by an account that moved to another login is taken
+    /// over. Hashing takes a turn of the bounded argon2 pool.
     ///
     /// A changed password ends every other session of the account, as `revoke-others` does: a
     /// password is changed when someone else may know it, and what they opened with it must not
@@ -61,24 +54,26 @@ impl AuthService {
         let hash = passwords::hash(Secret::new(request.password)).await?;
         // The pool's turn is for hashing: ending sessions below may take many store calls.
         drop(turn);
-        // The login is claimed first, in one step: of two accounts asking for it, one gets it.
-        let login_key = store_keys::login(&login);
-        if !store
-            .insert_new(&login_key, user.id.as_bytes(), Lifetime::Forever)
-            .await?
-        {
-            let holder = store.get(&login_key).await?;
-            if holder.as_deref() != Some(user.id.as_bytes()) {
-                return Err(AuthError::IdentityInUse(
-                    "this login belongs to another account",
-                ));
-            }
+        // The login is claimed first: of two accounts asking for it, one gets it. The account says
+        // it is claiming it before it takes the key, so a claim of another account finds the key
+        // held, not left behind.
+        if user.login.as_deref() != Some(login.as_str()) {
+            users::update(store, &user.id, |record| {
+                record.claiming_login = Some(login.clone());
+            })
+            .await?;
+        }
+        if !users::claim_login(store, &login, &user.id).await? {
+            return Err(AuthError::IdentityInUse(
+                "this login belongs to another account",
+            ));
         }
         // Listed before the account changes (listing twice is harmless): once the password is
         // written, a failure can no longer be retried with the same request.
         users::note_password_user(store, &user.id).await?;
         let previous = users::update(store, &user.id, |record| {
             record.login = Some(login.clone());
+            record.claiming_login = None;
             record.password_hash = Some(hash.clone());
         })
         .await
@@ -98,21 +93,22 @@ impl AuthService {
                 Err(cause) => sessions_left = Some(cause),
             }
         }
-        let mut old_login_kept = None;
         if let Some(old) = previous.filter(|old| *old != login) {
-            old_login_kept = store.delete(&store_keys::login(&old)).await.err();
-        }
-        let (done, cause) = match (sessions_left, old_login_kept) {
-            (None, None) => return Ok(()),
-            (Some(cause), None) => (SESSIONS_LEFT, cause),
-            (None, Some(cause)) => (OLD_LOGIN_KEPT, cause),
-            (Some(cause), Some(old_login_cause)) => {
-                // One cause goes with the answer; the other is logged here.
-                tracing::warn!(error = %old_login_cause, "cannot let go of an old login");
-                (BOTH_LEFT, cause)
+            let old_key = store_keys::login(&old);
+            // Only while it is this account's: now that the account names the new login, another
+            // account may claim the old one. A key that cannot be let go is left behind, which
+            // logs in to nothing and may be claimed: the change stands whole.
+            if let Err(cause) = store.compare_and_delete(&old_key, user.id.as_bytes()).await {
+                tracing::warn!(error = %cause, actor = %user.id, "an old login is left behind");
             }
-        };
-        Err(AuthError::StoreFailedAfter { done, cause })
+        }
+        match sessions_left {
+            None => Ok(()),
+            Some(cause) => Err(AuthError::StoreFailedAfter {
+                done: SESSIONS_LEFT,
+                cause,
+            }),
+        }
     }
 }
 
@@ -125,7 +121,9 @@ mod tests {
         Calls, Fault, FaultyStore, console_password_login, organizer, service_on, settings,
     };
     use super::*;
+    use crate::domain::service::ClientAddr;
     use crate::store::Store;
+    use meeteasy_protocol::{ClientKind, PasswordLoginRequest};
 
     /// Ann, with the password `first` for her login ann@example.org, and a service on `store`
     /// whose console sessions of hers are `count` tokens' claims.
@@ -147,10 +145,23 @@ mod tests {
         (service, opened_sessions)
     }
 
-    /// Letting go of the old login fails after the password and the login changed: the other
-    /// sessions have ended already (they end first), and the answer says what stands.
+    /// The claims of a console session of `user`, whose password is now `unused`.
+    async fn console_claims(service: &AuthService, user: &users::UserRecord) -> Claims {
+        let hash = passwords::hash(Secret::new("unused")).await.unwrap();
+        let set = |record: &mut users::UserRecord| record.password_hash = Some(hash.clone());
+        let user = &users::update(service.store.as_ref(), &user.id, set)
+            .await
+            .unwrap();
+        let opened = service.open_session(SessionUser::Known(user), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        service.verify(&token).await.unwrap()
+    }
+
+    /// Letting go of the old login fails after the password and the login changed. The change
+    /// stands whole: the other sessions have ended, the old login logs in to nothing, and
+    /// another account may claim it.
     #[tokio::test]
-    async fn a_change_whose_old_login_cannot_go_has_ended_the_other_sessions() {
+    async fn an_old_login_that_cannot_be_let_go_is_left_behind_harmless() {
         let store = FaultyStore::new();
         let (service, ann_sessions) = ann_with_sessions(&store, 2).await;
         let old_login = store_keys::login("ann@example.org");
@@ -161,22 +172,92 @@ mod tests {
             password: "second".into(),
             current_password: Some("first".into()),
         };
-        let said = service
+        service
             .set_password(&ann_sessions[0], change)
             .await
-            .unwrap_err();
+            .expect("the change stands");
         assert!(store.all_faults_hit(), "the old login's release failed");
-        let said = said.to_string();
-        assert!(
-            said.contains("the old email or phone: it still logs in"),
-            "{said}"
-        );
-        let store = store.as_ref();
         let [caller, other] = [&ann_sessions[0], &ann_sessions[1]];
-        let other_ended = sessions::is_revoked(store, &other.sub, &other.sid).await;
+        let other_ended = sessions::is_revoked(store.as_ref(), &other.sub, &other.sid).await;
         assert!(other_ended.unwrap(), "the other session ended");
-        let caller_ended = sessions::is_revoked(store, &caller.sub, &caller.sid).await;
+        let caller_ended = sessions::is_revoked(store.as_ref(), &caller.sub, &caller.sid).await;
         assert!(!caller_ended.unwrap(), "the caller's stays");
+
+        let left_behind = store.get(&old_login).await.unwrap();
+        assert_eq!(left_behind.as_deref(), Some(caller.sub.as_bytes()));
+        let login = |login: &str, password: &str| PasswordLoginRequest {
+            login: login.into(),
+            password: password.into(),
+            client: ClientKind::Console,
+            device_name: None,
+        };
+        let from = ClientAddr("192.0.2.9".into());
+        let old = service.password_login(login("ann@example.org", "second"), &from);
+        assert!(matches!(old.await, Err(AuthError::InvalidCredentials)));
+        let new = service.password_login(login("ann@example.com", "second"), &from);
+        assert_eq!(new.await.expect("the new login").user.id, caller.sub);
+
+        let bob = organizer(store.as_ref(), "bob").await;
+        let bob_claims = console_claims(&service, &bob).await;
+        let takes_ann_s_old = SetPasswordRequest {
+            login: "ann@example.org".into(),
+            password: "bob's".into(),
+            current_password: Some("unused".into()),
+        };
+        service
+            .set_password(&bob_claims, takes_ann_s_old)
+            .await
+            .expect("bob takes the login left behind");
+        let taken = store.get(&old_login).await.unwrap();
+        assert_eq!(taken.as_deref(), Some(bob.id.as_bytes()));
+        let bob_now = service.password_login(login("ann@example.org", "bob's"), &from);
+        assert_eq!(bob_now.await.expect("bob's login").user.id, bob.id);
+    }
+
+    /// A login another account is claiming (its key taken, its change not yet written, or
+    /// stopped there by a store failure) is held, not left behind: another claim is refused, it
+    /// logs in to nothing meanwhile, and the claimant's retry finishes the change.
+    #[tokio::test]
+    async fn a_login_being_claimed_is_not_taken_over() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let bob = organizer(store.as_ref(), "bob").await;
+        let bob_claims = console_claims(&service, &bob).await;
+        let wanted = store_keys::login("shared@example.org");
+        let bob_record = store_keys::user(&bob.id);
+        // Bob's change stops once he has taken the key, before his record names the login.
+        let stop_bob_after_the_key = {
+            let (store, bob_record) = (store.clone(), bob_record.clone());
+            async move { store.fail_next(Calls::Write, &bob_record, Fault::FailBefore) }
+        };
+        store.before_next(Calls::Write, &wanted, Box::pin(stop_bob_after_the_key));
+        let wants = |password: &str, current: &str| SetPasswordRequest {
+            login: "shared@example.org".into(),
+            password: password.into(),
+            current_password: Some(current.into()),
+        };
+        let stopped = service.set_password(&bob_claims, wants("bob's", "unused"));
+        assert!(matches!(stopped.await, Err(AuthError::Store(_))));
+        assert!(store.all_faults_hit(), "bob's change stopped after the key");
+
+        let ann_claims = &ann_sessions[0];
+        let refused = service
+            .set_password(ann_claims, wants("ann's", "first"))
+            .await;
+        assert!(
+            matches!(refused, Err(AuthError::IdentityInUse(_))),
+            "{refused:?}"
+        );
+        let held = users::by_login(store.as_ref(), "shared@example.org").await;
+        assert!(
+            held.unwrap().is_none(),
+            "a login being claimed logs in to nothing"
+        );
+
+        let retried = service.set_password(&bob_claims, wants("bob's", "unused"));
+        retried.await.expect("bob's retry finishes his change");
+        let bob_now = users::by_login(store.as_ref(), "shared@example.org").await;
+        assert_eq!(bob_now.unwrap().map(|user| user.id), Some(bob.id));
     }
 
     /// Ending the other sessions fails once the new password is written: the answer says the

@@ -69,8 +69,8 @@ pub enum AuthError {
     #[error("{0}")]
     Forbidden(&'static str),
     /// Not now, try again shortly: more password hashes are running and queued than the server
-    /// takes on (`password_hashing`), or the account a WeChat leads to changed twice during its
-    /// login.
+    /// takes on (`password_hashing`), the account a WeChat leads to changed twice during its
+    /// login, or a login changed hands at every try of a claim.
     #[error("the server is busy; try again shortly")]
     Busy { retry_after: Duration },
     #[error(transparent)]

@@ -19,8 +19,15 @@ pub struct UserRecord {
     pub display_name: String,
     pub avatar_url: Option<String>,
     pub roles: Vec<String>,
-    /// Normalised email or phone, for password login.
+    /// Normalised email or phone, for password login. Its login key leads here; one that leads
+    /// here for a login the record no longer names (a change that could not let go of its old
+    /// login) is left behind: it logs in to nothing and may be claimed.
     pub login: Option<String>,
+    /// The login this account is taking in a change of its login, from before it claims the key
+    /// until the change is written: a claim of another account then finds it held, not left
+    /// behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claiming_login: Option<String>,
     /// argon2id PHC string.
     pub password_hash: Option<String>,
     /// The store keys of the WeChat identities that lead here (unionid, appid + openid). Empty in
@@ -48,6 +55,7 @@ impl std::fmt::Debug for UserRecord {
             .field("display_name", &self.display_name)
             .field("roles", &self.roles)
             .field("login", &self.login)
+            .field("claiming_login", &self.claiming_login)
             .field("wechat_identities", &self.wechat_identities.len())
             .field("dev", &self.dev)
             .field(
@@ -74,6 +82,13 @@ impl UserRecord {
 
     pub fn is_admin(&self) -> bool {
         self.has_role(ADMIN_ROLE)
+    }
+
+    /// Whether this account holds `login`, or is claiming it.
+    fn names_login(&self, login: &str) -> bool {
+        [&self.login, &self.claiming_login]
+            .into_iter()
+            .any(|named| named.as_deref() == Some(login))
     }
 
     pub fn has_role(&self, role: &str) -> bool {
@@ -176,11 +191,62 @@ pub async fn get(store: &dyn Store, id: &str) -> Result<Option<UserRecord>, Stor
     records::load(store, &store_keys::user(id)).await
 }
 
+/// The account whose login is `login`. A login key left behind by an account that has moved to
+/// another login leads to nothing.
 pub async fn by_login(store: &dyn Store, login: &str) -> Result<Option<UserRecord>, StoreError> {
-    match store.get(&store_keys::login(login)).await? {
-        None => Ok(None),
-        Some(id) => get(store, &String::from_utf8_lossy(&id)).await,
+    let Some(id) = store.get(&store_keys::login(login)).await? else {
+        return Ok(None);
+    };
+    let user = get(store, &String::from_utf8_lossy(&id)).await?;
+    Ok(user.filter(|user| user.login.as_deref() == Some(login)))
+}
+
+/// How many times [`claim_login`] tries before it calls the claim a race.
+const LOGIN_CLAIM_TRIES: usize = 3;
+
+/// Claims the login key of `login` for `user_id`, whose record already names it (as its login,
+/// or the login it is claiming): when the key is free, theirs already, or left behind by an
+/// account that names it no more. `false` when another account holds it.
+pub(super) async fn claim_login(
+    store: &dyn Store,
+    login: &str,
+    user_id: &str,
+) -> Result<bool, AuthError> {
+    let key = store_keys::login(login);
+    let claimant = user_id.as_bytes();
+    for _try in 0..LOGIN_CLAIM_TRIES {
+        if store.insert_new(&key, claimant, Lifetime::Forever).await? {
+            return Ok(true);
+        }
+        // Let go of meanwhile: try again.
+        let Some(holder) = store.get(&key).await? else {
+            continue;
+        };
+        if holder == claimant {
+            return Ok(true);
+        }
+        let holder_id = String::from_utf8_lossy(&holder);
+        let held = get(store, &holder_id).await?;
+        if held.is_some_and(|record| record.names_login(login)) {
+            return Ok(false);
+        }
+        if store
+            .compare_and_swap(&key, &holder, claimant, Lifetime::Forever)
+            .await?
+        {
+            tracing::info!(
+                account_event = "login_taken_over",
+                actor = %user_id,
+                left_by = %holder_id,
+                "account change"
+            );
+            return Ok(true);
+        }
     }
+    // The key changed hands at every try.
+    Err(AuthError::Busy {
+        retry_after: std::time::Duration::from_secs(1),
+    })
 }
 
 pub async fn find(store: &dyn Store, who: &UserRef) -> Result<Option<UserRecord>, StoreError> {
@@ -219,6 +285,7 @@ pub async fn find_or_create_wechat(
                 avatar_url: None,
                 roles: profile.roles,
                 login: None,
+                claiming_login: None,
                 password_hash: None,
                 wechat_identities: identity_keys(&identity_key, &openid_key),
                 dev: profile.dev,
@@ -443,21 +510,17 @@ pub async fn create_password_user(
         avatar_url: None,
         roles,
         login: Some(login.clone()),
+        claiming_login: None,
         password_hash: Some(password_hash),
         wechat_identities: Vec::new(),
         dev: false,
         admin_demotions: 0,
     };
     save(store, &user).await?;
-    if !store
-        .insert_new(
-            &store_keys::login(&login),
-            user.id.as_bytes(),
-            Lifetime::Forever,
-        )
-        .await?
-    {
+    let claimed = claim_login(store, &login, &user.id).await;
+    if !matches!(claimed, Ok(true)) {
         store.delete(&store_keys::user(&user.id)).await?;
+        claimed?;
         return Err(AuthError::InvalidRequest(format!(
             "login: {login} is already taken"
         )));
