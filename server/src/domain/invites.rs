@@ -125,6 +125,31 @@ fn accepted(record: &InviteRecord, user_id: &str, now: u64) -> Result<InviteReco
     })
 }
 
+/// The invite `user_id` took at `now`, taken away again because its creator stopped standing
+/// meanwhile: it ends as an admin's revoke ends it. `None` when it is not (or no longer) theirs.
+fn withdrawn(record: &InviteRecord, user_id: &str, now: u64) -> Option<InviteRecord> {
+    match &record.state {
+        InviteState::Accepted { by, .. } if by == user_id => Some(InviteRecord {
+            state: InviteState::Revoked { at: now },
+            ..record.clone()
+        }),
+        InviteState::Accepted { .. } | InviteState::Open | InviteState::Revoked { .. } => None,
+    }
+}
+
+/// Stores [`withdrawn`], so the invite lists as neither open nor accepted.
+async fn withdraw(store: &dyn Store, key: &str, user_id: &str, now: u64) -> Result<(), AuthError> {
+    records::update(store, key, |current: Option<&InviteRecord>| {
+        Ok(
+            match current.and_then(|record| withdrawn(record, user_id, now)) {
+                Some(next) => Transition::Write(next.clone(), next.lifetime(), ()),
+                None => Transition::Keep(()),
+            },
+        )
+    })
+    .await
+}
+
 /// An invite entry in the listing index, dropped once `until` passed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Listed {
@@ -473,6 +498,15 @@ impl AuthService {
             Ok(Transition::Write(next.clone(), lifetime, next))
         })
         .await?;
+        // Its creator is read again now that the invite is taken: a demotion that fell between
+        // the first read and the take must not let it through, or an admin demoted meanwhile could
+        // still let someone in. A demotion after this read came after the accept.
+        if let Err(refused) = standing_inviter(store, &found.created_by, self.settings.dev).await {
+            if matches!(refused, AuthError::InviteExpired) {
+                withdraw(store, &key, &user.id, now).await?;
+            }
+            return Err(refused);
+        }
         // Won: the role follows. A failure from here on leaves the invite used and the role not
         // given; the admin sees it accepted and the member absent, and makes a new invite.
         let user = team::promote(store, &user.id, record.role).await?;
@@ -547,6 +581,72 @@ mod tests {
         );
         let since = standing_inviter(store.as_ref(), &made_by(1), false).await;
         assert_eq!(since.unwrap().id, bob.id);
+    }
+
+    /// The creator loses the admin role between the accept's first read of them and its take of
+    /// the invite: the invite is taken away again, gives no role, and its code stays refused.
+    #[tokio::test]
+    async fn an_invite_whose_creator_is_demoted_while_it_is_accepted_gives_no_role() {
+        use super::super::service::SessionUser;
+        use super::super::team::Demotion;
+        use super::super::test_support::{
+            Calls, FaultyStore, console_password_login, organizer, service_on, settings,
+        };
+        use std::sync::Arc;
+
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let [bob, dan, carol] = ["bob", "dan", "carol"].map(|name| organizer(store.as_ref(), name));
+        let (bob, dan, carol) = (bob.await, dan.await, carol.await);
+        for admin in [&bob, &dan] {
+            team::promote(store.as_ref(), &admin.id, TeamRole::Admin)
+                .await
+                .unwrap();
+        }
+        let made_by_bob = Creator::User {
+            id: bob.id.clone(),
+            demotions: 0,
+        };
+        let (record, code) = new_invite(made_by_bob, TeamRole::Admin, None).unwrap();
+        save(store.as_ref(), &record, &code, b"png").await.unwrap();
+        let bob_demoted = {
+            let (store, bob) = (store.clone(), bob.id.clone());
+            async move {
+                let demoted = team::demote(store.as_ref(), &bob, Demotion::Admin).await;
+                demoted.expect("bob is demoted");
+            }
+        };
+        store.before_next(
+            Calls::Write,
+            &store_keys::invite(&record.id),
+            Box::pin(bob_demoted),
+        );
+        let opened = service.open_session(SessionUser::Known(&carol), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        let carol_claims = service.verify(&token).await.unwrap();
+        let from = ClientAddr("192.0.2.5".into());
+
+        let refused = service.accept_invite(&code, &carol_claims, &from).await;
+        assert!(store.all_faults_hit(), "bob was demoted during the accept");
+        assert!(
+            matches!(refused, Err(AuthError::InviteExpired)),
+            "{refused:?}"
+        );
+        let carol_now = users::get(store.as_ref(), &carol.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!carol_now.is_admin(), "the invite gave no role");
+        let stored: InviteRecord = records::load(store.as_ref(), &store_keys::invite(&record.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(stored.state, InviteState::Revoked { .. }),
+            "{stored:?}"
+        );
+        let again = service.accept_invite(&code, &carol_claims, &from).await;
+        assert!(matches!(again, Err(AuthError::InviteExpired)), "{again:?}");
     }
 
     #[test]
