@@ -1,8 +1,13 @@
 //! The caller's own account: adding or changing its password login (`POST /auth/me/password`).
 
+use std::time::Duration;
+
 use meeteasy_protocol::{Claims, Secret, SetPasswordRequest};
 
-use super::users::{self, normalize_login};
+use crate::store::Lifetime;
+
+use super::records::{self, Transition};
+use super::users::{self, UserRecord, UserRef, normalize_login};
 use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
 
 /// What the caller is told when ending the other sessions failed after a password change.
@@ -57,13 +62,17 @@ impl AuthService {
         // The login is claimed first: of two accounts asking for it, one gets it. The account says
         // it is claiming it before it takes the key, so a claim of another account finds the key
         // held, not left behind.
-        if user.login.as_deref() != Some(login.as_str()) {
+        let moving = user.login.as_deref() != Some(login.as_str());
+        if moving {
             users::update(store, &user.id, |record| {
                 record.claiming_login = Some(login.clone());
             })
             .await?;
         }
         if !users::claim_login(store, &login, &user.id).await? {
+            if moving {
+                users::drop_claim(store, &user.id, &login).await?;
+            }
             return Err(AuthError::IdentityInUse(
                 "this login belongs to another account",
             ));
@@ -71,13 +80,30 @@ impl AuthService {
         // Listed before the account changes (listing twice is harmless): once the password is
         // written, a failure can no longer be retried with the same request.
         users::note_password_user(store, &user.id).await?;
-        let previous = users::update(store, &user.id, |record| {
-            record.login = Some(login.clone());
-            record.claiming_login = None;
-            record.password_hash = Some(hash.clone());
-        })
-        .await
-        .map(|_| user.login.clone())?;
+        records::update(
+            store,
+            &store_keys::user(&user.id),
+            |current: Option<&UserRecord>| {
+                let current =
+                    current.ok_or_else(|| users::no_user(&UserRef::Id(user.id.clone())))?;
+                // Another change of this account ran meanwhile (a second window): the first to
+                // write stands, and this one would undo its login, or lose the one it claims.
+                let moved_meanwhile = current.login != user.login
+                    || (moving && current.claiming_login.as_deref() != Some(login.as_str()));
+                if moved_meanwhile {
+                    return Err(AuthError::Busy {
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                let mut next = current.clone();
+                next.login = Some(login.clone());
+                next.claiming_login = None;
+                next.password_hash = Some(hash.clone());
+                Ok(Transition::Write(next, Lifetime::Forever, ()))
+            },
+        )
+        .await?;
+        let previous = user.login.clone();
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
         // From here on the change stands: each step is tried whatever became of the one before,
         // and a store failure says what stands.
@@ -212,6 +238,111 @@ mod tests {
         assert_eq!(taken.as_deref(), Some(bob.id.as_bytes()));
         let bob_now = service.password_login(login("ann@example.org", "bob's"), &from);
         assert_eq!(bob_now.await.expect("bob's login").user.id, bob.id);
+    }
+
+    /// Ann claims back the login she left behind while Bob is taking it over: Bob read her record
+    /// before her claim began, and his swap finds her id in the key as he read it. Bob reads her
+    /// record again after his swap and gives the key back: one claim wins, not both.
+    #[tokio::test]
+    async fn an_account_claiming_back_its_own_left_behind_login_is_not_overtaken() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let ann_claims = ann_sessions[0].clone();
+        let old_login = store_keys::login("ann@example.org");
+        store.fail_next(Calls::Write, &old_login, Fault::FailBefore);
+        let moves = |login: &str, password: &str, current: &str| SetPasswordRequest {
+            login: login.into(),
+            password: password.into(),
+            current_password: Some(current.into()),
+        };
+        let moved = service.set_password(&ann_claims, moves("ann@example.com", "second", "first"));
+        moved
+            .await
+            .expect("ann moves, leaving her old login behind");
+        let bob = organizer(store.as_ref(), "bob").await;
+        let bob_claims = console_claims(&service, &bob).await;
+        // Once Bob has read Ann's record (before his swap), Ann claims her old login back.
+        let ann_claims_it_back = {
+            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
+            let (instance, claims) = (another_instance.await, ann_claims.clone());
+            let back = moves("ann@example.org", "third", "second");
+            async move {
+                let claimed = instance.set_password(&claims, back).await;
+                claimed.expect("ann claims her old login back");
+            }
+        };
+        let before_bob_s_swap = {
+            let (store, key) = (store.clone(), old_login.clone());
+            async move { store.before_next(Calls::Write, &key, Box::pin(ann_claims_it_back)) }
+        };
+        store.before_next(Calls::Write, &old_login, Box::pin(before_bob_s_swap));
+
+        let bob_s = service.set_password(&bob_claims, moves("ann@example.org", "bob's", "unused"));
+        let refused = bob_s.await;
+        assert!(
+            store.all_faults_hit(),
+            "ann claimed it back during bob's claim"
+        );
+        assert!(
+            matches!(refused, Err(AuthError::IdentityInUse(_))),
+            "{refused:?}"
+        );
+        let owner = users::by_login(store.as_ref(), "ann@example.org")
+            .await
+            .unwrap();
+        assert_eq!(owner.map(|user| user.id), Some(ann_claims.sub.clone()));
+        let bob_now = users::get(store.as_ref(), &bob.id).await.unwrap().unwrap();
+        assert_eq!(bob_now.login.as_deref(), Some("bob@example.org"));
+        assert_eq!(
+            bob_now.claiming_login, None,
+            "bob's refused claim is forgotten"
+        );
+    }
+
+    /// Two changes of one account at once (two console windows): one moves the login, the other
+    /// keeps it while changing the password, and the move writes first. The second must not put
+    /// back a login whose key the first let go of.
+    #[tokio::test]
+    async fn a_second_change_of_the_same_account_does_not_undo_the_first() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let ann_claims = ann_sessions[0].clone();
+        let change = |login: &str, password: &str| SetPasswordRequest {
+            login: login.into(),
+            password: password.into(),
+            current_password: Some("first".into()),
+        };
+        let moves_first = {
+            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
+            let instance = another_instance.await;
+            let (claims, moves) = (ann_claims.clone(), change("ann@example.com", "first"));
+            async move {
+                let moved = instance.set_password(&claims, moves).await;
+                moved.expect("the move is written first");
+            }
+        };
+        let ann_record = store_keys::user(&ann_claims.sub);
+        store.before_next(Calls::Write, &ann_record, Box::pin(moves_first));
+
+        let keeps = service.set_password(&ann_claims, change("ann@example.org", "second"));
+        let refused = keeps.await;
+        assert!(
+            store.all_faults_hit(),
+            "the move ran during the second change"
+        );
+        assert!(
+            matches!(refused, Err(AuthError::Busy { .. })),
+            "{refused:?}"
+        );
+        let by_new = users::by_login(store.as_ref(), "ann@example.com")
+            .await
+            .unwrap();
+        assert_eq!(by_new.map(|user| user.id), Some(ann_claims.sub.clone()));
+        let old_key = store
+            .get(&store_keys::login("ann@example.org"))
+            .await
+            .unwrap();
+        assert_eq!(old_key, None, "the first change let the old login go");
     }
 
     /// A login another account is claiming (its key taken, its change not yet written, or

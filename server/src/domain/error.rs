@@ -70,7 +70,8 @@ pub enum AuthError {
     Forbidden(&'static str),
     /// Not now, try again shortly: more password hashes are running and queued than the server
     /// takes on (`password_hashing`), the account a WeChat leads to changed twice during its
-    /// login, or a login changed hands at every try of a claim.
+    /// login, a login changed hands at every try of a claim, or another change of the same
+    /// account's login was written first.
     #[error("the server is busy; try again shortly")]
     Busy { retry_after: Duration },
     #[error(transparent)]

@@ -201,6 +201,22 @@ pub async fn by_login(store: &dyn Store, login: &str) -> Result<Option<UserRecor
     Ok(user.filter(|user| user.login.as_deref() == Some(login)))
 }
 
+/// Forgets that `user_id` is claiming `login`, after its claim was refused: a mark left there
+/// would hold the key, should it ever lead back to this account.
+pub(super) async fn drop_claim(
+    store: &dyn Store,
+    user_id: &str,
+    login: &str,
+) -> Result<(), AuthError> {
+    update(store, user_id, |record| {
+        if record.claiming_login.as_deref() == Some(login) {
+            record.claiming_login = None;
+        }
+    })
+    .await
+    .map(drop)
+}
+
 /// How many times [`claim_login`] tries before it calls the claim a race.
 const LOGIN_CLAIM_TRIES: usize = 3;
 
@@ -234,6 +250,18 @@ pub(super) async fn claim_login(
             .compare_and_swap(&key, &holder, claimant, Lifetime::Forever)
             .await?
         {
+            // The holder may have begun to claim its login back after the read above: its claim
+            // found its own id in the key, which the swap could not tell from the id left behind.
+            // Read again, and give the key back then, so one of the two claims wins, not both.
+            if get(store, &holder_id)
+                .await?
+                .is_some_and(|record| record.names_login(login))
+            {
+                store
+                    .compare_and_swap(&key, claimant, &holder, Lifetime::Forever)
+                    .await?;
+                return Ok(false);
+            }
             tracing::info!(
                 account_event = "login_taken_over",
                 actor = %user_id,

@@ -116,8 +116,8 @@ export function accountScreen(actions: AccountActions): AccountScreen {
         const code = ipc.isCommandError(failure) ? failure.code : null;
         const wrongCurrent = code === "invalid_credentials";
         result.className = "banner error";
-        // The store may fail after the password was written (the server says so in English):
-        // the user must not retry as if nothing changed.
+        // The store may fail part way through the change (the server says so in English): the
+        // user is told how to finish it, not to retry as if nothing changed.
         const maybeSaved = code === "store_unavailable";
         result.textContent = wrongCurrent ? t.wrongCurrentPassword : maybeSaved ? t.passwordMaybeSaved : errorText(failure);
         result.hidden = false;
