@@ -11,7 +11,7 @@
 //!
 //! The QR image of an open invite is kept too (an admin may show it again by id; in `wxacode` mode
 //! it is a WeChat call that costs quota). It is served to admins only and deleted when the invite
-//! is accepted or revoked.
+//! is accepted, revoked or withdrawn.
 
 use std::time::Duration;
 
@@ -137,17 +137,31 @@ fn withdrawn(record: &InviteRecord, user_id: &str, now: u64) -> Option<InviteRec
     }
 }
 
-/// Stores [`withdrawn`], so the invite lists as neither open nor accepted.
-async fn withdraw(store: &dyn Store, key: &str, user_id: &str, now: u64) -> Result<(), AuthError> {
-    records::update(store, key, |current: Option<&InviteRecord>| {
-        Ok(
-            match current.and_then(|record| withdrawn(record, user_id, now)) {
-                Some(next) => Transition::Write(next.clone(), next.lifetime(), ()),
-                None => Transition::Keep(()),
-            },
-        )
-    })
-    .await
+/// Stores [`withdrawn`], so the invite lists as neither open nor accepted, and lets its QR go.
+async fn withdraw(store: &dyn Store, id: &str, user_id: &str, now: u64) -> Result<(), AuthError> {
+    let withdrew = records::update(
+        store,
+        &store_keys::invite(id),
+        |current: Option<&InviteRecord>| {
+            Ok(
+                match current.and_then(|record| withdrawn(record, user_id, now)) {
+                    Some(next) => Transition::Write(next.clone(), next.lifetime(), true),
+                    None => Transition::Keep(false),
+                },
+            )
+        },
+    )
+    .await?;
+    store.delete(&store_keys::invite_qr(id)).await?;
+    if withdrew {
+        tracing::info!(
+            team_event = "invite_withdrawn",
+            actor = %user_id,
+            invite = %id,
+            "team change"
+        );
+    }
+    Ok(())
 }
 
 /// An invite entry in the listing index, dropped once `until` passed.
@@ -503,7 +517,7 @@ impl AuthService {
         // still let someone in. A demotion after this read came after the accept.
         if let Err(refused) = standing_inviter(store, &found.created_by, self.settings.dev).await {
             if matches!(refused, AuthError::InviteExpired) {
-                withdraw(store, &key, &user.id, now).await?;
+                withdraw(store, &found.id, &user.id, now).await?;
             }
             return Err(refused);
         }
@@ -645,6 +659,8 @@ mod tests {
             matches!(stored.state, InviteState::Revoked { .. }),
             "{stored:?}"
         );
+        let qr = store.get(&store_keys::invite_qr(&record.id)).await.unwrap();
+        assert_eq!(qr, None, "the withdrawn invite's QR is let go");
         let again = service.accept_invite(&code, &carol_claims, &from).await;
         assert!(matches!(again, Err(AuthError::InviteExpired)), "{again:?}");
     }
