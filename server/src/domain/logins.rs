@@ -368,10 +368,40 @@ mod tests {
     use std::sync::Arc;
 
     use super::super::admin::Admin;
-    use super::super::test_support::{Calls, FaultyStore, TestWeChat, service_with, settings};
+    use super::super::test_support::{
+        Calls, FaultyStore, TestService, TestWeChat, service_with, settings,
+    };
     use super::super::users::UserRef;
     use super::*;
     use crate::store::Store;
+
+    /// Ann's WeChat login from her mini program.
+    fn request() -> WeChatLoginRequest {
+        WeChatLoginRequest {
+            code: "a-code".into(),
+            app: None,
+            scene: None,
+            device_name: None,
+        }
+    }
+
+    fn ann_s_address() -> ClientAddr {
+        ClientAddr("192.0.2.7".into())
+    }
+
+    /// A service whose WeChat knows Ann (by `unionid` too, when given), after her first login;
+    /// and the id of the account it made.
+    async fn ann_logged_in_once(unionid: Option<&str>) -> (Arc<FaultyStore>, TestService, String) {
+        let store = FaultyStore::new();
+        let wechat = Arc::new(TestWeChat(Some(WeChatSession {
+            openid: "o-ann".into(),
+            unionid: unionid.map(str::to_owned),
+        })));
+        let service = service_with(store.clone(), settings(|_| {}), wechat).await;
+        let first = service.wechat_login(request(), &ann_s_address()).await;
+        let user_id = first.unwrap().response.user.id;
+        (store, service, user_id)
+    }
 
     /// The operator unlinks the WeChat while its login runs: after the login found the account
     /// by its key, as it reads the account (so it then writes the openid key again), or as it
@@ -385,21 +415,8 @@ mod tests {
             .into_iter()
             .flat_map(|at| [(at, None), (at, Some("u-ann"))]);
         for ((calls, moment), unionid) in cases {
-            let store = FaultyStore::new();
-            let wechat = Arc::new(TestWeChat(Some(WeChatSession {
-                openid: "o-ann".into(),
-                unionid: unionid.map(str::to_owned),
-            })));
-            let service = service_with(store.clone(), settings(|_| {}), wechat).await;
-            let from = ClientAddr("192.0.2.7".into());
-            let request = || WeChatLoginRequest {
-                code: "a-code".into(),
-                app: None,
-                scene: None,
-                device_name: None,
-            };
-            let first = service.wechat_login(request(), &from).await.unwrap();
-            let user_id = first.response.user.id.clone();
+            let (store, service, user_id) = ann_logged_in_once(unionid).await;
+            let from = ann_s_address();
             let admin = Admin::new(store.clone() as Arc<dyn Store>);
             let ann = UserRef::Id(user_id.clone());
             let unlink = async move {
@@ -435,21 +452,8 @@ mod tests {
     /// whole unlink ends before it writes the unionid's key back: it must not keep that account.
     #[tokio::test]
     async fn a_login_falling_between_the_unlink_s_two_deletes_does_not_keep_the_account() {
-        let store = FaultyStore::new();
-        let wechat = Arc::new(TestWeChat(Some(WeChatSession {
-            openid: "o-ann".into(),
-            unionid: Some("u-ann".into()),
-        })));
-        let service = service_with(store.clone(), settings(|_| {}), wechat).await;
-        let from = ClientAddr("192.0.2.7".into());
-        let request = || WeChatLoginRequest {
-            code: "a-code".into(),
-            app: None,
-            scene: None,
-            device_name: None,
-        };
-        let first = service.wechat_login(request(), &from).await.unwrap();
-        let user_id = first.response.user.id.clone();
+        let (store, service, user_id) = ann_logged_in_once(Some("u-ann")).await;
+        let from = ann_s_address();
         let ann_record = users::get(store.as_ref(), &user_id).await.unwrap().unwrap();
         let both_keys = ann_record.wechat_identities;
         assert_eq!(both_keys.len(), 2, "the unionid's key and the openid's");
