@@ -368,12 +368,15 @@ mod tests {
     use std::sync::Arc;
 
     use super::super::admin::Admin;
+    use super::super::service::SessionUser;
     use super::super::test_support::{
-        Calls, FaultyStore, TestService, TestWeChat, service_with, settings,
+        Calls, Fault, FaultyStore, TestService, TestWeChat, console_password_login, organizer,
+        service_with, settings,
     };
     use super::super::users::UserRef;
     use super::*;
     use crate::store::Store;
+    use meeteasy_protocol::{CreateSceneRequest, ScenePurpose, SceneRequest};
 
     /// Ann's WeChat login from her mini program.
     fn request() -> WeChatLoginRequest {
@@ -492,5 +495,55 @@ mod tests {
                 Some(second.response.user.id.as_bytes())
             );
         }
+    }
+
+    /// A one-step login into a link scene: the link folds the account this very login made into
+    /// the console user's, then the scene's own step fails. The login goes on as the account the
+    /// WeChat leads to now, not as the folded one, whose session ended.
+    #[tokio::test]
+    async fn a_one_step_link_whose_scene_step_fails_after_the_fold_logs_in_the_linked_account() {
+        let store = FaultyStore::new();
+        let wechat = Arc::new(TestWeChat(Some(WeChatSession {
+            openid: "o-pat".into(),
+            unionid: None,
+        })));
+        let service = service_with(store.clone(), settings(|_| {}), wechat).await;
+        let ann = organizer(store.as_ref(), "ann").await;
+        let console = service.open_session(SessionUser::Known(&ann), console_password_login());
+        let console_token = console.await.unwrap().response.access_token;
+        let link = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
+        let created = service
+            .create_scene_for(link, &ann_s_address(), Some(&console_token))
+            .await
+            .expect("a link scene");
+        // Once the fold has begun (it writes Ann's record first), the scene's next step fails.
+        let scene_key = store_keys::scene(&created.scene);
+        let scene_step_fails = {
+            let (store, scene_key) = (store.clone(), scene_key.clone());
+            async move { store.fail_next(Calls::Write, &scene_key, Fault::FailBefore) }
+        };
+        store.before_next(
+            Calls::Write,
+            &store_keys::user(&ann.id),
+            Box::pin(scene_step_fails),
+        );
+
+        let one_step = WeChatLoginRequest {
+            scene: Some(created.scene.clone()),
+            ..request()
+        };
+        let login = service.wechat_login(one_step, &ann_s_address()).await;
+        let login = login.expect("the login stands");
+        assert!(
+            store.all_faults_hit(),
+            "the scene's step failed after the fold"
+        );
+        assert!(login.scene_error.is_some(), "the scene's failure is told");
+        assert_eq!(
+            login.response.user.id, ann.id,
+            "the account the WeChat joined"
+        );
+        let claims = service.verify(&login.response.access_token).await;
+        assert_eq!(claims.expect("a live session").sub, ann.id);
     }
 }
