@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use meeteasy_protocol::{Claims, Secret, SetPasswordRequest};
 
-use crate::store::Lifetime;
+use crate::store::{Lifetime, Store};
 
+use super::login_claims::{self, LoginClaim};
 use super::records::{self, Transition};
 use super::users::{self, UserRecord, UserRef, normalize_login};
 use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
@@ -59,51 +60,7 @@ impl AuthService {
         let hash = passwords::hash(Secret::new(request.password)).await?;
         // The pool's turn is for hashing: ending sessions below may take many store calls.
         drop(turn);
-        // The login is claimed first: of two accounts asking for it, one gets it. The account says
-        // it is claiming it before it takes the key, so a claim of another account finds the key
-        // held, not left behind.
-        let moving = user.login.as_deref() != Some(login.as_str());
-        if moving {
-            users::update(store, &user.id, |record| {
-                record.claiming_login = Some(login.clone());
-            })
-            .await?;
-        }
-        if !users::claim_login(store, &login, &user.id).await? {
-            if moving {
-                users::drop_claim(store, &user.id, &login).await?;
-            }
-            return Err(AuthError::IdentityInUse(
-                "this login belongs to another account",
-            ));
-        }
-        // Listed before the account changes (listing twice is harmless): once the password is
-        // written, a failure can no longer be retried with the same request.
-        users::note_password_user(store, &user.id).await?;
-        records::update(
-            store,
-            &store_keys::user(&user.id),
-            |current: Option<&UserRecord>| {
-                let current =
-                    current.ok_or_else(|| users::no_user(&UserRef::Id(user.id.clone())))?;
-                // Another change of this account ran meanwhile (a second window): the first to
-                // write stands, and this one would undo its login, or lose the one it claims.
-                let moved_meanwhile = current.login != user.login
-                    || (moving && current.claiming_login.as_deref() != Some(login.as_str()));
-                if moved_meanwhile {
-                    return Err(AuthError::Busy {
-                        retry_after: Duration::from_secs(1),
-                    });
-                }
-                let mut next = current.clone();
-                next.login = Some(login.clone());
-                next.claiming_login = None;
-                next.password_hash = Some(hash.clone());
-                Ok(Transition::Write(next, Lifetime::Forever, ()))
-            },
-        )
-        .await?;
-        let previous = user.login.clone();
+        let moved = write_password_login(store, &user, &login, &hash).await?;
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
         // From here on the change stands: each step is tried whatever became of the one before,
         // and a store failure says what stands.
@@ -119,12 +76,15 @@ impl AuthService {
                 Err(cause) => sessions_left = Some(cause),
             }
         }
-        if let Some(old) = previous.filter(|old| *old != login) {
-            let old_key = store_keys::login(&old);
-            // Only while it is this account's: now that the account names the new login, another
-            // account may claim the old one. A key that cannot be let go is left behind, which
-            // logs in to nothing and may be claimed: the change stands whole.
-            if let Err(cause) = store.compare_and_delete(&old_key, user.id.as_bytes()).await {
+        if let Some(old) = user.login.as_ref().filter(|old| moved && **old != login) {
+            // Only by the value this account held it by: a claim made since (by another account,
+            // or by another change of this one) has a value of its own. A key that cannot be let
+            // go is left behind, which logs in to nothing and may be claimed: the change stands.
+            let held = login_claims::key_value(&user.id, user.login_claim.as_deref());
+            let released = store
+                .compare_and_delete(&store_keys::login(old), &held)
+                .await;
+            if let Err(cause) = released {
                 tracing::warn!(error = %cause, actor = %user.id, "an old login is left behind");
             }
         }
@@ -136,6 +96,79 @@ impl AuthService {
             }),
         }
     }
+}
+
+/// Writes `hash` as `user`'s password and `login` as its login: `true` when the login moved (the
+/// account did not hold it). A login the account does not hold is claimed first, so of two
+/// accounts asking for it one gets it (`identity_in_use` for the other); the account says it is
+/// claiming it before it takes the key, so a claim of another account finds the key held, not
+/// left behind. Of two changes of one account at once (two windows), the first to write stands
+/// and the other answers `server_busy`, letting go of what it claimed: it would undo the first.
+async fn write_password_login(
+    store: &dyn Store,
+    user: &UserRecord,
+    login: &str,
+    hash: &str,
+) -> Result<bool, AuthError> {
+    let held_now = login_claims::key_value(&user.id, user.login_claim.as_deref());
+    let key_now = store.get(&store_keys::login(login)).await?;
+    let holds = user.login.as_deref() == Some(login) && key_now.as_deref() == Some(&held_now[..]);
+    let claim = if holds {
+        None
+    } else {
+        Some(LoginClaim::new(login)?)
+    };
+    if let Some(claim) = &claim {
+        users::update(store, &user.id, |record| {
+            record.claiming_login = Some(claim.clone());
+        })
+        .await?;
+        if !login_claims::claim(store, claim, &user.id).await? {
+            login_claims::withdraw(store, claim, &user.id).await?;
+            return Err(AuthError::IdentityInUse(
+                "this login belongs to another account",
+            ));
+        }
+    }
+    // Listed before the account changes (listing twice is harmless): once the password is
+    // written, a failure can no longer be retried with the same request.
+    users::note_password_user(store, &user.id).await?;
+    let written = records::update(
+        store,
+        &store_keys::user(&user.id),
+        |current: Option<&UserRecord>| {
+            let current = current.ok_or_else(|| users::no_user(&UserRef::Id(user.id.clone())))?;
+            // This call's own write, read again: a compare-and-swap sent twice (a Redis Cluster
+            // resending it) answers as if it had lost. The hash's salt is this call's alone.
+            if current.password_hash.as_deref() == Some(hash) {
+                return Ok(Transition::Keep(true));
+            }
+            let changed_meanwhile = current.login != user.login
+                || current.login_claim != user.login_claim
+                || (claim.is_some() && current.claiming_login != claim);
+            if changed_meanwhile {
+                return Ok(Transition::Keep(false));
+            }
+            let mut next = current.clone();
+            next.password_hash = Some(hash.to_owned());
+            if let Some(claim) = &claim {
+                next.login = Some(claim.login.clone());
+                next.login_claim = Some(claim.id.clone());
+                next.claiming_login = None;
+            }
+            Ok(Transition::Write(next, Lifetime::Forever, true))
+        },
+    )
+    .await?;
+    if !written {
+        if let Some(claim) = &claim {
+            login_claims::withdraw(store, claim, &user.id).await?;
+        }
+        return Err(AuthError::Busy {
+            retry_after: Duration::from_secs(1),
+        });
+    }
+    Ok(claim.is_some())
 }
 
 #[cfg(test)]
@@ -209,8 +242,8 @@ mod tests {
         let caller_ended = sessions::is_revoked(store.as_ref(), &caller.sub, &caller.sid).await;
         assert!(!caller_ended.unwrap(), "the caller's stays");
 
-        let left_behind = store.get(&old_login).await.unwrap();
-        assert_eq!(left_behind.as_deref(), Some(caller.sub.as_bytes()));
+        let left_behind = store.get(&old_login).await.unwrap().expect("left behind");
+        assert_eq!(login_claims::holder_id(&left_behind), caller.sub);
         let login = |login: &str, password: &str| PasswordLoginRequest {
             login: login.into(),
             password: password.into(),
@@ -234,15 +267,15 @@ mod tests {
             .set_password(&bob_claims, takes_ann_s_old)
             .await
             .expect("bob takes the login left behind");
-        let taken = store.get(&old_login).await.unwrap();
-        assert_eq!(taken.as_deref(), Some(bob.id.as_bytes()));
+        let taken = store.get(&old_login).await.unwrap().expect("taken over");
+        assert_eq!(login_claims::holder_id(&taken), bob.id);
         let bob_now = service.password_login(login("ann@example.org", "bob's"), &from);
         assert_eq!(bob_now.await.expect("bob's login").user.id, bob.id);
     }
 
     /// Ann claims back the login she left behind while Bob is taking it over: Bob read her record
-    /// before her claim began, and his swap finds her id in the key as he read it. Bob reads her
-    /// record again after his swap and gives the key back: one claim wins, not both.
+    /// before her claim began. Her claim writes the key a value of its own, so Bob's swap of the
+    /// value he read fails, and he then finds her holding it: one claim wins, not both.
     #[tokio::test]
     async fn an_account_claiming_back_its_own_left_behind_login_is_not_overtaken() {
         let store = FaultyStore::new();
@@ -343,6 +376,97 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(old_key, None, "the first change let the old login go");
+    }
+
+    /// One window moves Ann's login to .com; a second, reading her account after that write,
+    /// moves it back to .org before the first has let .org go. The first lets go only of the value
+    /// Ann held .org by before, so the second's claim of it stands.
+    #[tokio::test]
+    async fn letting_go_of_an_old_login_spares_a_claim_made_since_by_the_same_account() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let ann_claims = ann_sessions[0].clone();
+        let moves_to = |login: &str| SetPasswordRequest {
+            login: login.into(),
+            password: "first".into(),
+            current_password: Some("first".into()),
+        };
+        let moves_back = {
+            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
+            let (instance, claims) = (another_instance.await, ann_claims.clone());
+            let back = moves_to("ann@example.org");
+            async move {
+                let moved = instance.set_password(&claims, back).await;
+                moved.expect("the second window moves the login back");
+            }
+        };
+        // Just before the first window lets go of .org.
+        let org = store_keys::login("ann@example.org");
+        store.before_next(Calls::Write, &org, Box::pin(moves_back));
+
+        let first = service.set_password(&ann_claims, moves_to("ann@example.com"));
+        first.await.expect("the first window's move");
+        assert!(
+            store.all_faults_hit(),
+            "the second window ran inside the first"
+        );
+        let by_org = users::by_login(store.as_ref(), "ann@example.org")
+            .await
+            .unwrap();
+        assert_eq!(by_org.map(|user| user.id), Some(ann_claims.sub.clone()));
+        let com = store
+            .get(&store_keys::login("ann@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(com, None, "the second window let .com go");
+    }
+
+    /// A move that loses to another change of the same account answers `server_busy` and lets
+    /// go of the login it claimed, so no one is kept from it.
+    #[tokio::test]
+    async fn a_move_that_loses_to_another_change_lets_its_claim_go() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let ann_claims = ann_sessions[0].clone();
+        let moves_to = |login: &str| SetPasswordRequest {
+            login: login.into(),
+            password: "first".into(),
+            current_password: Some("first".into()),
+        };
+        let moves_first = {
+            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
+            let (instance, claims) = (another_instance.await, ann_claims.clone());
+            async move {
+                let moved = instance
+                    .set_password(&claims, moves_to("ann@example.com"))
+                    .await;
+                moved.expect("the other change is written first");
+            }
+        };
+        let ann_record = store_keys::user(&ann_claims.sub);
+        store.before_next(Calls::Write, &ann_record, Box::pin(moves_first));
+
+        let loses = service.set_password(&ann_claims, moves_to("ann@example.net"));
+        let refused = loses.await;
+        assert!(
+            store.all_faults_hit(),
+            "the other change ran inside this one"
+        );
+        assert!(
+            matches!(refused, Err(AuthError::Busy { .. })),
+            "{refused:?}"
+        );
+        let net = store
+            .get(&store_keys::login("ann@example.net"))
+            .await
+            .unwrap();
+        assert_eq!(net, None, "the claimed login is let go");
+        let ann = users::get(store.as_ref(), &ann_claims.sub)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ann.login.as_deref(), Some("ann@example.com"));
+        assert_eq!(ann.claiming_login, None);
     }
 
     /// A login another account is claiming (its key taken, its change not yet written, or

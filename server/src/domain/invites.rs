@@ -138,10 +138,15 @@ fn withdrawn(record: &InviteRecord, user_id: &str, now: u64) -> Option<InviteRec
 }
 
 /// Stores [`withdrawn`], so the invite lists as neither open nor accepted, and lets its QR go.
-async fn withdraw(store: &dyn Store, id: &str, user_id: &str, now: u64) -> Result<(), AuthError> {
+async fn withdraw(
+    store: &dyn Store,
+    invite: &InviteRecord,
+    user_id: &str,
+    now: u64,
+) -> Result<(), AuthError> {
     let withdrew = records::update(
         store,
-        &store_keys::invite(id),
+        &store_keys::invite(&invite.id),
         |current: Option<&InviteRecord>| {
             Ok(
                 match current.and_then(|record| withdrawn(record, user_id, now)) {
@@ -152,15 +157,17 @@ async fn withdraw(store: &dyn Store, id: &str, user_id: &str, now: u64) -> Resul
         },
     )
     .await?;
-    store.delete(&store_keys::invite_qr(id)).await?;
+    // Logged once written, whatever becomes of the QR's deletion.
     if withdrew {
         tracing::info!(
             team_event = "invite_withdrawn",
             actor = %user_id,
-            invite = %id,
+            invite = %invite.id,
+            role = invite.role.as_str(),
             "team change"
         );
     }
+    store.delete(&store_keys::invite_qr(&invite.id)).await?;
     Ok(())
 }
 
@@ -517,7 +524,7 @@ impl AuthService {
         // still let someone in. A demotion after this read came after the accept.
         if let Err(refused) = standing_inviter(store, &found.created_by, self.settings.dev).await {
             if matches!(refused, AuthError::InviteExpired) {
-                withdraw(store, &found.id, &user.id, now).await?;
+                withdraw(store, &found, &user.id, now).await?;
             }
             return Err(refused);
         }

@@ -161,6 +161,7 @@ mod tests {
             avatar_url: None,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             login: login.map(str::to_owned),
+            login_claim: None,
             claiming_login: None,
             password_hash: login.map(|_| "$argon2id$...".to_owned()),
             wechat_identities: vec!["wx:open:app:o1".into()],

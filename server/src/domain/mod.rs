@@ -14,6 +14,7 @@ mod invites;
 mod jwt_crypto;
 mod limits;
 mod links;
+mod login_claims;
 mod logins;
 mod passwords;
 mod poll_slots;

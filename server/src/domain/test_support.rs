@@ -30,7 +30,7 @@ use super::users::{self, NewPasswordUser, UserRecord};
 pub enum Calls {
     /// `get`.
     Read,
-    /// `put`, `insert_new`, `compare_and_swap`, `take`, `delete`.
+    /// `put`, `insert_new`, `compare_and_swap`, `append`, `take`, `delete`, `compare_and_delete`.
     Write,
     /// `notify`, on its topic.
     Notify,

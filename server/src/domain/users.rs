@@ -9,6 +9,7 @@ use meeteasy_protocol::Secret;
 
 use super::AuthError;
 use super::device_names::checked_device_name;
+use super::login_claims::{self, LoginClaim};
 use super::records::{self, Transition};
 use super::secrets::random_id;
 use super::store_keys;
@@ -19,15 +20,17 @@ pub struct UserRecord {
     pub display_name: String,
     pub avatar_url: Option<String>,
     pub roles: Vec<String>,
-    /// Normalised email or phone, for password login. Its login key leads here; one that leads
-    /// here for a login the record no longer names (a change that could not let go of its old
-    /// login) is left behind: it logs in to nothing and may be claimed.
+    /// Normalised email or phone, for password login. Its login key leads here by `login_claim`
+    /// (see [`login_claims`]).
     pub login: Option<String>,
-    /// The login this account is taking in a change of its login, from before it claims the key
-    /// until the change is written: a claim of another account then finds it held, not left
-    /// behind.
+    /// The id of the claim by which this account holds `login`'s key; none for a login claimed
+    /// before claims had ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claiming_login: Option<String>,
+    pub login_claim: Option<String>,
+    /// The login a change of this account is claiming, from before it takes the key until the
+    /// change is written: a claim of another account then finds the key held, not left behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claiming_login: Option<LoginClaim>,
     /// argon2id PHC string.
     pub password_hash: Option<String>,
     /// The store keys of the WeChat identities that lead here (unionid, appid + openid). Empty in
@@ -82,13 +85,6 @@ impl UserRecord {
 
     pub fn is_admin(&self) -> bool {
         self.has_role(ADMIN_ROLE)
-    }
-
-    /// Whether this account holds `login`, or is claiming it.
-    fn names_login(&self, login: &str) -> bool {
-        [&self.login, &self.claiming_login]
-            .into_iter()
-            .any(|named| named.as_deref() == Some(login))
     }
 
     pub fn has_role(&self, role: &str) -> bool {
@@ -191,90 +187,17 @@ pub async fn get(store: &dyn Store, id: &str) -> Result<Option<UserRecord>, Stor
     records::load(store, &store_keys::user(id)).await
 }
 
-/// The account whose login is `login`. A login key left behind by an account that has moved to
-/// another login leads to nothing.
+/// The account whose login is `login`: the one its key leads to, while that account's record
+/// names the key as its login's. A key left behind leads to nothing.
 pub async fn by_login(store: &dyn Store, login: &str) -> Result<Option<UserRecord>, StoreError> {
-    let Some(id) = store.get(&store_keys::login(login)).await? else {
+    let Some(value) = store.get(&store_keys::login(login)).await? else {
         return Ok(None);
     };
-    let user = get(store, &String::from_utf8_lossy(&id)).await?;
-    Ok(user.filter(|user| user.login.as_deref() == Some(login)))
-}
-
-/// Forgets that `user_id` is claiming `login`, after its claim was refused: a mark left there
-/// would hold the key, should it ever lead back to this account.
-pub(super) async fn drop_claim(
-    store: &dyn Store,
-    user_id: &str,
-    login: &str,
-) -> Result<(), AuthError> {
-    update(store, user_id, |record| {
-        if record.claiming_login.as_deref() == Some(login) {
-            record.claiming_login = None;
-        }
-    })
-    .await
-    .map(drop)
-}
-
-/// How many times [`claim_login`] tries before it calls the claim a race.
-const LOGIN_CLAIM_TRIES: usize = 3;
-
-/// Claims the login key of `login` for `user_id`, whose record already names it (as its login,
-/// or the login it is claiming): when the key is free, theirs already, or left behind by an
-/// account that names it no more. `false` when another account holds it.
-pub(super) async fn claim_login(
-    store: &dyn Store,
-    login: &str,
-    user_id: &str,
-) -> Result<bool, AuthError> {
-    let key = store_keys::login(login);
-    let claimant = user_id.as_bytes();
-    for _try in 0..LOGIN_CLAIM_TRIES {
-        if store.insert_new(&key, claimant, Lifetime::Forever).await? {
-            return Ok(true);
-        }
-        // Let go of meanwhile: try again.
-        let Some(holder) = store.get(&key).await? else {
-            continue;
-        };
-        if holder == claimant {
-            return Ok(true);
-        }
-        let holder_id = String::from_utf8_lossy(&holder);
-        let held = get(store, &holder_id).await?;
-        if held.is_some_and(|record| record.names_login(login)) {
-            return Ok(false);
-        }
-        if store
-            .compare_and_swap(&key, &holder, claimant, Lifetime::Forever)
-            .await?
-        {
-            // The holder may have begun to claim its login back after the read above: its claim
-            // found its own id in the key, which the swap could not tell from the id left behind.
-            // Read again, and give the key back then, so one of the two claims wins, not both.
-            if get(store, &holder_id)
-                .await?
-                .is_some_and(|record| record.names_login(login))
-            {
-                store
-                    .compare_and_swap(&key, claimant, &holder, Lifetime::Forever)
-                    .await?;
-                return Ok(false);
-            }
-            tracing::info!(
-                account_event = "login_taken_over",
-                actor = %user_id,
-                left_by = %holder_id,
-                "account change"
-            );
-            return Ok(true);
-        }
-    }
-    // The key changed hands at every try.
-    Err(AuthError::Busy {
-        retry_after: std::time::Duration::from_secs(1),
-    })
+    let user = get(store, &login_claims::holder_id(&value)).await?;
+    Ok(user.filter(|user| {
+        user.login.as_deref() == Some(login)
+            && login_claims::key_value(&user.id, user.login_claim.as_deref()) == value
+    }))
 }
 
 pub async fn find(store: &dyn Store, who: &UserRef) -> Result<Option<UserRecord>, StoreError> {
@@ -313,6 +236,7 @@ pub async fn find_or_create_wechat(
                 avatar_url: None,
                 roles: profile.roles,
                 login: None,
+                login_claim: None,
                 claiming_login: None,
                 password_hash: None,
                 wechat_identities: identity_keys(&identity_key, &openid_key),
@@ -532,12 +456,14 @@ pub async fn create_password_user(
             }
         }
     }
+    let claim = LoginClaim::new(&login)?;
     let user = UserRecord {
         id: random_id()?,
         display_name: name,
         avatar_url: None,
         roles,
         login: Some(login.clone()),
+        login_claim: Some(claim.id.clone()),
         claiming_login: None,
         password_hash: Some(password_hash),
         wechat_identities: Vec::new(),
@@ -545,7 +471,7 @@ pub async fn create_password_user(
         admin_demotions: 0,
     };
     save(store, &user).await?;
-    let claimed = claim_login(store, &login, &user.id).await;
+    let claimed = login_claims::claim(store, &claim, &user.id).await;
     if !matches!(claimed, Ok(true)) {
         store.delete(&store_keys::user(&user.id)).await?;
         claimed?;

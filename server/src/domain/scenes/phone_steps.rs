@@ -238,6 +238,7 @@ mod tests {
             avatar_url: None,
             roles: Vec::new(),
             login: None,
+            login_claim: None,
             claiming_login: None,
             password_hash: None,
             wechat_identities: vec![identity.clone()],

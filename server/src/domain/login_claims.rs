@@ -1,0 +1,180 @@
+//! Who holds an email or phone: its login key leads to one account, written by one claim.
+//!
+//! A key's value is the account's id and the id of the claim that wrote it (a login key from
+//! before claims had ids holds the account's id alone). Every claim has an id of its own, so a
+//! value is never written twice: a compare-and-swap or compare-and-delete on a value read earlier
+//! takes exactly what was read, never a claim made since with the same account's id.
+//!
+//! An account holds a key while its record names the key's value: as its login (with the claim
+//! it holds it by), or as the login one of its changes is claiming (with that change's claim).
+//! Any other value is left behind (a change that could not let go of its old login, a claim that
+//! lost, an account gone): it logs in to nothing, and the next claim takes it over.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Lifetime, Store};
+
+use super::secrets::random_id;
+use super::users::{self, UserRecord};
+use super::{AuthError, store_keys};
+
+/// A claim of a login by one change of an account (or its creation), with an id of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginClaim {
+    pub login: String,
+    pub id: String,
+}
+
+impl LoginClaim {
+    pub fn new(login: &str) -> Result<Self, AuthError> {
+        Ok(Self {
+            login: login.to_owned(),
+            id: random_id()?,
+        })
+    }
+}
+
+/// How many times [`claim`] tries before it calls the claim a race.
+const CLAIM_TRIES: usize = 3;
+
+/// The value of a login key that `user_id` holds by the claim `claim_id` (none: a key from before
+/// claims had ids).
+pub(super) fn key_value(user_id: &str, claim_id: Option<&str>) -> Vec<u8> {
+    match claim_id {
+        Some(claim_id) => format!("{user_id} {claim_id}").into_bytes(),
+        None => user_id.as_bytes().to_vec(),
+    }
+}
+
+/// The id of the account a login key's value names.
+pub(super) fn holder_id(value: &[u8]) -> String {
+    let value = String::from_utf8_lossy(value);
+    value.split(' ').next().unwrap_or_default().to_owned()
+}
+
+/// Whether `user` holds the key of `login` by `value`: as its login, or as the login one of its
+/// changes is claiming.
+pub(super) fn holds(user: &UserRecord, login: &str, value: &[u8]) -> bool {
+    let as_login = user.login.as_deref() == Some(login)
+        && key_value(&user.id, user.login_claim.as_deref()) == value;
+    let as_claim = user
+        .claiming_login
+        .as_ref()
+        .is_some_and(|claim| claim.login == login && key_value(&user.id, Some(&claim.id)) == value);
+    as_login || as_claim
+}
+
+/// Takes the key of `claim.login` for `user_id`, whose record already names `claim` (as its login
+/// or as the login it is claiming): when the key is free, written by this very claim already (a
+/// call sent again), or left behind. `false` when an account holds it.
+pub(super) async fn claim(
+    store: &dyn Store,
+    claim: &LoginClaim,
+    user_id: &str,
+) -> Result<bool, AuthError> {
+    let key = store_keys::login(&claim.login);
+    let mine = key_value(user_id, Some(&claim.id));
+    for _try in 0..CLAIM_TRIES {
+        if store.insert_new(&key, &mine, Lifetime::Forever).await? {
+            return Ok(true);
+        }
+        // Let go of meanwhile: try again.
+        let Some(held) = store.get(&key).await? else {
+            continue;
+        };
+        if held == mine {
+            return Ok(true);
+        }
+        let holder = holder_id(&held);
+        let holding = users::get(store, &holder).await?;
+        if holding.is_some_and(|user| holds(&user, &claim.login, &held)) {
+            return Ok(false);
+        }
+        // Left behind. The swap takes the value judged, which no claim writes again.
+        if store
+            .compare_and_swap(&key, &held, &mine, Lifetime::Forever)
+            .await?
+        {
+            tracing::info!(
+                account_event = "login_taken_over",
+                actor = %user_id,
+                left_by = %holder,
+                "account change"
+            );
+            return Ok(true);
+        }
+    }
+    // The key changed hands at every try.
+    Err(AuthError::Busy {
+        retry_after: std::time::Duration::from_secs(1),
+    })
+}
+
+/// Lets go of what the claim `claim` of `user_id` took, after the change it was for was refused:
+/// its key, while it is still the one the claim wrote, and the account's mark of it.
+pub(super) async fn withdraw(
+    store: &dyn Store,
+    claim: &LoginClaim,
+    user_id: &str,
+) -> Result<(), AuthError> {
+    let mine = key_value(user_id, Some(&claim.id));
+    store
+        .compare_and_delete(&store_keys::login(&claim.login), &mine)
+        .await?;
+    users::update(store, user_id, |record| {
+        if record.claiming_login.as_ref() == Some(claim) {
+            record.claiming_login = None;
+        }
+    })
+    .await
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(login: Option<&str>, login_claim: Option<&str>) -> UserRecord {
+        UserRecord {
+            id: "ann".into(),
+            display_name: "Ann".into(),
+            avatar_url: None,
+            roles: vec![],
+            login: login.map(str::to_owned),
+            login_claim: login_claim.map(str::to_owned),
+            claiming_login: None,
+            password_hash: None,
+            wechat_identities: vec![],
+            dev: false,
+            admin_demotions: 0,
+        }
+    }
+
+    #[test]
+    fn an_account_holds_a_key_only_by_the_value_its_record_names() {
+        let holding = ann(Some("a@x.org"), Some("c1"));
+        assert!(holds(&holding, "a@x.org", b"ann c1"));
+        // Another claim of the same account, or a login it moved away from: left behind.
+        assert!(!holds(&holding, "a@x.org", b"ann c0"));
+        assert!(!holds(&holding, "a@x.org", b"ann"));
+        assert!(!holds(&holding, "b@x.org", b"ann c1"));
+        // A login claimed before claims had ids.
+        assert!(holds(&ann(Some("a@x.org"), None), "a@x.org", b"ann"));
+        // The login a change is claiming, by that change's claim only.
+        let claiming = UserRecord {
+            claiming_login: Some(LoginClaim {
+                login: "b@x.org".into(),
+                id: "c2".into(),
+            }),
+            ..holding
+        };
+        assert!(holds(&claiming, "b@x.org", b"ann c2"));
+        assert!(!holds(&claiming, "b@x.org", b"ann c1"));
+    }
+
+    #[test]
+    fn a_key_value_names_its_account() {
+        assert_eq!(holder_id(&key_value("ann", Some("c1"))), "ann");
+        assert_eq!(holder_id(&key_value("ann", None)), "ann");
+    }
+}
