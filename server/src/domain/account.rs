@@ -103,16 +103,17 @@ impl AuthService {
 /// accounts asking for it one gets it (`identity_in_use` for the other); the account says it is
 /// claiming it before it takes the key, so a claim of another account finds the key held, not
 /// left behind. Of two changes of one account at once (two windows), the first to write stands
-/// and the other answers `server_busy`, letting go of what it claimed: it would undo the first.
+/// and the other answers `server_busy`, letting go of what it claimed: it would undo the first
+/// (a password changed since, perhaps because the first had leaked, or the login moved).
 async fn write_password_login(
     store: &dyn Store,
     user: &UserRecord,
     login: &str,
     hash: &str,
 ) -> Result<bool, AuthError> {
-    let held_now = login_claims::key_value(&user.id, user.login_claim.as_deref());
     let key_now = store.get(&store_keys::login(login)).await?;
-    let holds = user.login.as_deref() == Some(login) && key_now.as_deref() == Some(&held_now[..]);
+    let holds = user.login.as_deref() == Some(login)
+        && key_now.is_some_and(|value| login_claims::holds_as_login(user, &value));
     let claim = if holds {
         None
     } else {
@@ -125,6 +126,13 @@ async fn write_password_login(
         .await?;
         if !login_claims::claim(store, claim, &user.id).await? {
             login_claims::withdraw(store, claim, &user.id).await?;
+            // Held by this very account: another change of it (a second window) took it first.
+            let holder = store.get(&store_keys::login(login)).await?;
+            if holder.is_some_and(|value| login_claims::holder_id(&value) == user.id) {
+                return Err(AuthError::Busy {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
             return Err(AuthError::IdentityInUse(
                 "this login belongs to another account",
             ));
@@ -139,12 +147,18 @@ async fn write_password_login(
         |current: Option<&UserRecord>| {
             let current = current.ok_or_else(|| users::no_user(&UserRef::Id(user.id.clone())))?;
             // This call's own write, read again: a compare-and-swap sent twice (a Redis Cluster
-            // resending it) answers as if it had lost. The hash's salt is this call's alone.
-            if current.password_hash.as_deref() == Some(hash) {
+            // resending it) answers as if it had lost, and another change may have followed it.
+            // The hash's salt and the claim's id are this call's alone.
+            let own_claim_written = claim
+                .as_ref()
+                .is_some_and(|claim| current.login_claim.as_deref() == Some(claim.id.as_str()));
+            if current.password_hash.as_deref() == Some(hash) || own_claim_written {
                 return Ok(Transition::Keep(true));
             }
+            // Another change of this account was written since it was read: the first stands.
             let changed_meanwhile = current.login != user.login
                 || current.login_claim != user.login_claim
+                || current.password_hash != user.password_hash
                 || (claim.is_some() && current.claiming_login != claim);
             if changed_meanwhile {
                 return Ok(Transition::Keep(false));
@@ -467,6 +481,62 @@ mod tests {
             .unwrap();
         assert_eq!(ann.login.as_deref(), Some("ann@example.com"));
         assert_eq!(ann.claiming_login, None);
+    }
+
+    /// Two windows of Ann's change at once, the other written first while this one runs: two
+    /// password changes (the later must not bring back a password changed since), or two moves
+    /// to one login (this one must not be told the login is another account's). This one answers
+    /// `server_busy`, and what the other wrote stands.
+    #[tokio::test]
+    async fn of_two_changes_of_one_account_at_once_the_first_written_stands() {
+        let cases = [
+            ("ann@example.org", "second", "ann@example.org", "third"),
+            ("ann@example.com", "first", "ann@example.com", "first"),
+        ];
+        for (first_login, first_password, login, password) in cases {
+            let store = FaultyStore::new();
+            let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+            let ann_claims = ann_sessions[0].clone();
+            let change = |login: &str, password: &str| SetPasswordRequest {
+                login: login.into(),
+                password: password.into(),
+                current_password: Some("first".into()),
+            };
+            let written_first = {
+                let instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
+                let (instance, claims) = (instance.await, ann_claims.clone());
+                let first = change(first_login, first_password);
+                async move {
+                    let written = instance.set_password(&claims, first).await;
+                    written.expect("the other window's change is written first");
+                }
+            };
+            let ann_record = store_keys::user(&ann_claims.sub);
+            store.before_next(Calls::Write, &ann_record, Box::pin(written_first));
+
+            let case = format!("{first_login} then {login}");
+            let second = service
+                .set_password(&ann_claims, change(login, password))
+                .await;
+            assert!(
+                store.all_faults_hit(),
+                "{case}: the other window ran inside"
+            );
+            assert!(
+                matches!(second, Err(AuthError::Busy { .. })),
+                "{case}: {second:?}"
+            );
+            let ann = users::get(store.as_ref(), &ann_claims.sub)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(ann.login.as_deref(), Some(first_login), "{case}");
+            let first = Secret::new(first_password);
+            let stands = passwords::verify(first, ann.password_hash).await.unwrap();
+            assert!(stands, "{case}: the first window's password stands");
+            let by_login = users::by_login(store.as_ref(), first_login).await.unwrap();
+            assert_eq!(by_login.map(|user| user.id), Some(ann.id), "{case}");
+        }
     }
 
     /// A login another account is claiming (its key taken, its change not yet written, or

@@ -55,13 +55,22 @@ pub(super) fn holder_id(value: &[u8]) -> String {
 /// Whether `user` holds the key of `login` by `value`: as its login, or as the login one of its
 /// changes is claiming.
 pub(super) fn holds(user: &UserRecord, login: &str, value: &[u8]) -> bool {
-    let as_login = user.login.as_deref() == Some(login)
-        && key_value(&user.id, user.login_claim.as_deref()) == value;
+    let as_login = user.login.as_deref() == Some(login) && holds_as_login(user, value);
     let as_claim = user
         .claiming_login
         .as_ref()
         .is_some_and(|claim| claim.login == login && key_value(&user.id, Some(&claim.id)) == value);
     as_login || as_claim
+}
+
+/// Whether `value` is the one `user` holds its login's key by. A record that names no claim (one
+/// from before claims had ids, or one an older instance wrote again without the field it does not
+/// know) holds its login's key by its id, whichever claim wrote it.
+pub(super) fn holds_as_login(user: &UserRecord, value: &[u8]) -> bool {
+    match user.login_claim.as_deref() {
+        Some(claim_id) => key_value(&user.id, Some(claim_id)) == value,
+        None => holder_id(value) == user.id,
+    }
 }
 
 /// Takes the key of `claim.login` for `user_id`, whose record already names `claim` (as its login
@@ -158,8 +167,10 @@ mod tests {
         assert!(!holds(&holding, "a@x.org", b"ann c0"));
         assert!(!holds(&holding, "a@x.org", b"ann"));
         assert!(!holds(&holding, "b@x.org", b"ann c1"));
-        // A login claimed before claims had ids.
+        // A login claimed before claims had ids, or a record an older instance wrote again.
         assert!(holds(&ann(Some("a@x.org"), None), "a@x.org", b"ann"));
+        assert!(holds(&ann(Some("a@x.org"), None), "a@x.org", b"ann c1"));
+        assert!(!holds(&ann(Some("a@x.org"), None), "a@x.org", b"bob c1"));
         // The login a change is claiming, by that change's claim only.
         let claiming = UserRecord {
             claiming_login: Some(LoginClaim {

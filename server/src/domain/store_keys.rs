@@ -11,7 +11,8 @@ pub fn user(id: &str) -> String {
     format!("user:{id}")
 }
 
-/// A password login (email or phone, normalised) -> the user id.
+/// A password login (email or phone, normalised) -> the user id and the claim that wrote it (see
+/// `login_claims`).
 pub fn login(login: &str) -> String {
     format!("login:{login}")
 }

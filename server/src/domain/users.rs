@@ -58,6 +58,7 @@ impl std::fmt::Debug for UserRecord {
             .field("display_name", &self.display_name)
             .field("roles", &self.roles)
             .field("login", &self.login)
+            .field("login_claim", &self.login_claim)
             .field("claiming_login", &self.claiming_login)
             .field("wechat_identities", &self.wechat_identities.len())
             .field("dev", &self.dev)
@@ -195,8 +196,7 @@ pub async fn by_login(store: &dyn Store, login: &str) -> Result<Option<UserRecor
     };
     let user = get(store, &login_claims::holder_id(&value)).await?;
     Ok(user.filter(|user| {
-        user.login.as_deref() == Some(login)
-            && login_claims::key_value(&user.id, user.login_claim.as_deref()) == value
+        user.login.as_deref() == Some(login) && login_claims::holds_as_login(user, &value)
     }))
 }
 
