@@ -191,7 +191,8 @@ mod tests {
 
     use super::super::service::SessionUser;
     use super::super::test_support::{
-        Calls, Fault, FaultyStore, console_password_login, organizer, service_on, settings,
+        Calls, Fault, FaultyStore, Interleaved, console_password_login, organizer, service_on,
+        settings,
     };
     use super::*;
     use crate::domain::service::ClientAddr;
@@ -230,6 +231,30 @@ mod tests {
         service.verify(&token).await.unwrap()
     }
 
+    /// A change of the password login to `login` with `password`, given `current`.
+    fn change(login: &str, password: &str, current: &str) -> SetPasswordRequest {
+        SetPasswordRequest {
+            login: login.into(),
+            password: password.into(),
+            current_password: Some(current.into()),
+        }
+    }
+
+    /// `request` of the caller `claims` made on another instance sharing `store`, as work to
+    /// fall between two steps of a change under test; it must succeed.
+    async fn changed_elsewhere(
+        store: &Arc<FaultyStore>,
+        claims: &Claims,
+        request: SetPasswordRequest,
+    ) -> Interleaved {
+        let instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let claims = claims.clone();
+        Box::pin(async move {
+            let changed = instance.set_password(&claims, request).await;
+            changed.expect("the change made elsewhere");
+        })
+    }
+
     /// Letting go of the old login fails after the password and the login changed. The change
     /// stands whole: the other sessions have ended, the old login logs in to nothing, and
     /// another account may claim it.
@@ -240,13 +265,9 @@ mod tests {
         let old_login = store_keys::login("ann@example.org");
         store.fail_next(Calls::Write, &old_login, Fault::FailBefore);
 
-        let change = SetPasswordRequest {
-            login: "ann@example.com".into(),
-            password: "second".into(),
-            current_password: Some("first".into()),
-        };
+        let moves = change("ann@example.com", "second", "first");
         service
-            .set_password(&ann_sessions[0], change)
+            .set_password(&ann_sessions[0], moves)
             .await
             .expect("the change stands");
         assert!(store.all_faults_hit(), "the old login's release failed");
@@ -272,11 +293,7 @@ mod tests {
 
         let bob = organizer(store.as_ref(), "bob").await;
         let bob_claims = console_claims(&service, &bob).await;
-        let takes_ann_s_old = SetPasswordRequest {
-            login: "ann@example.org".into(),
-            password: "bob's".into(),
-            current_password: Some("unused".into()),
-        };
+        let takes_ann_s_old = change("ann@example.org", "bob's", "unused");
         service
             .set_password(&bob_claims, takes_ann_s_old)
             .await
@@ -297,34 +314,22 @@ mod tests {
         let ann_claims = ann_sessions[0].clone();
         let old_login = store_keys::login("ann@example.org");
         store.fail_next(Calls::Write, &old_login, Fault::FailBefore);
-        let moves = |login: &str, password: &str, current: &str| SetPasswordRequest {
-            login: login.into(),
-            password: password.into(),
-            current_password: Some(current.into()),
-        };
-        let moved = service.set_password(&ann_claims, moves("ann@example.com", "second", "first"));
+        let moved = service.set_password(&ann_claims, change("ann@example.com", "second", "first"));
         moved
             .await
             .expect("ann moves, leaving her old login behind");
         let bob = organizer(store.as_ref(), "bob").await;
         let bob_claims = console_claims(&service, &bob).await;
         // Once Bob has read Ann's record (before his swap), Ann claims her old login back.
-        let ann_claims_it_back = {
-            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
-            let (instance, claims) = (another_instance.await, ann_claims.clone());
-            let back = moves("ann@example.org", "third", "second");
-            async move {
-                let claimed = instance.set_password(&claims, back).await;
-                claimed.expect("ann claims her old login back");
-            }
-        };
+        let back = change("ann@example.org", "third", "second");
+        let ann_claims_it_back = changed_elsewhere(&store, &ann_claims, back).await;
         let before_bob_s_swap = {
             let (store, key) = (store.clone(), old_login.clone());
-            async move { store.before_next(Calls::Write, &key, Box::pin(ann_claims_it_back)) }
+            async move { store.before_next(Calls::Write, &key, ann_claims_it_back) }
         };
         store.before_next(Calls::Write, &old_login, Box::pin(before_bob_s_swap));
 
-        let bob_s = service.set_password(&bob_claims, moves("ann@example.org", "bob's", "unused"));
+        let bob_s = service.set_password(&bob_claims, change("ann@example.org", "bob's", "unused"));
         let refused = bob_s.await;
         assert!(
             store.all_faults_hit(),
@@ -354,24 +359,12 @@ mod tests {
         let store = FaultyStore::new();
         let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
         let ann_claims = ann_sessions[0].clone();
-        let change = |login: &str, password: &str| SetPasswordRequest {
-            login: login.into(),
-            password: password.into(),
-            current_password: Some("first".into()),
-        };
-        let moves_first = {
-            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
-            let instance = another_instance.await;
-            let (claims, moves) = (ann_claims.clone(), change("ann@example.com", "first"));
-            async move {
-                let moved = instance.set_password(&claims, moves).await;
-                moved.expect("the move is written first");
-            }
-        };
+        let moves = change("ann@example.com", "first", "first");
+        let moves_first = changed_elsewhere(&store, &ann_claims, moves).await;
         let ann_record = store_keys::user(&ann_claims.sub);
-        store.before_next(Calls::Write, &ann_record, Box::pin(moves_first));
+        store.before_next(Calls::Write, &ann_record, moves_first);
 
-        let keeps = service.set_password(&ann_claims, change("ann@example.org", "second"));
+        let keeps = service.set_password(&ann_claims, change("ann@example.org", "second", "first"));
         let refused = keeps.await;
         assert!(
             store.all_faults_hit(),
@@ -400,23 +393,12 @@ mod tests {
         let store = FaultyStore::new();
         let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
         let ann_claims = ann_sessions[0].clone();
-        let moves_to = |login: &str| SetPasswordRequest {
-            login: login.into(),
-            password: "first".into(),
-            current_password: Some("first".into()),
-        };
-        let moves_back = {
-            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
-            let (instance, claims) = (another_instance.await, ann_claims.clone());
-            let back = moves_to("ann@example.org");
-            async move {
-                let moved = instance.set_password(&claims, back).await;
-                moved.expect("the second window moves the login back");
-            }
-        };
+        let moves_to = |login: &str| change(login, "first", "first");
+        let back = moves_to("ann@example.org");
+        let moves_back = changed_elsewhere(&store, &ann_claims, back).await;
         // Just before the first window lets go of .org.
         let org = store_keys::login("ann@example.org");
-        store.before_next(Calls::Write, &org, Box::pin(moves_back));
+        store.before_next(Calls::Write, &org, moves_back);
 
         let first = service.set_password(&ann_claims, moves_to("ann@example.com"));
         first.await.expect("the first window's move");
@@ -442,23 +424,11 @@ mod tests {
         let store = FaultyStore::new();
         let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
         let ann_claims = ann_sessions[0].clone();
-        let moves_to = |login: &str| SetPasswordRequest {
-            login: login.into(),
-            password: "first".into(),
-            current_password: Some("first".into()),
-        };
-        let moves_first = {
-            let another_instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
-            let (instance, claims) = (another_instance.await, ann_claims.clone());
-            async move {
-                let moved = instance
-                    .set_password(&claims, moves_to("ann@example.com"))
-                    .await;
-                moved.expect("the other change is written first");
-            }
-        };
+        let moves_to = |login: &str| change(login, "first", "first");
+        let moves = moves_to("ann@example.com");
+        let moves_first = changed_elsewhere(&store, &ann_claims, moves).await;
         let ann_record = store_keys::user(&ann_claims.sub);
-        store.before_next(Calls::Write, &ann_record, Box::pin(moves_first));
+        store.before_next(Calls::Write, &ann_record, moves_first);
 
         let loses = service.set_password(&ann_claims, moves_to("ann@example.net"));
         let refused = loses.await;
@@ -497,27 +467,14 @@ mod tests {
             let store = FaultyStore::new();
             let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
             let ann_claims = ann_sessions[0].clone();
-            let change = |login: &str, password: &str| SetPasswordRequest {
-                login: login.into(),
-                password: password.into(),
-                current_password: Some("first".into()),
-            };
-            let written_first = {
-                let instance = service_on(store.clone() as Arc<dyn Store>, settings(|_| {}));
-                let (instance, claims) = (instance.await, ann_claims.clone());
-                let first = change(first_login, first_password);
-                async move {
-                    let written = instance.set_password(&claims, first).await;
-                    written.expect("the other window's change is written first");
-                }
-            };
+            let first = change(first_login, first_password, "first");
+            let written_first = changed_elsewhere(&store, &ann_claims, first).await;
             let ann_record = store_keys::user(&ann_claims.sub);
-            store.before_next(Calls::Write, &ann_record, Box::pin(written_first));
+            store.before_next(Calls::Write, &ann_record, written_first);
 
             let case = format!("{first_login} then {login}");
-            let second = service
-                .set_password(&ann_claims, change(login, password))
-                .await;
+            let second = change(login, password, "first");
+            let second = service.set_password(&ann_claims, second).await;
             assert!(
                 store.all_faults_hit(),
                 "{case}: the other window ran inside"
@@ -556,11 +513,7 @@ mod tests {
             async move { store.fail_next(Calls::Write, &bob_record, Fault::FailBefore) }
         };
         store.before_next(Calls::Write, &wanted, Box::pin(stop_bob_after_the_key));
-        let wants = |password: &str, current: &str| SetPasswordRequest {
-            login: "shared@example.org".into(),
-            password: password.into(),
-            current_password: Some(current.into()),
-        };
+        let wants = |password: &str, current: &str| change("shared@example.org", password, current);
         let stopped = service.set_password(&bob_claims, wants("bob's", "unused"));
         assert!(matches!(stopped.await, Err(AuthError::Store(_))));
         assert!(store.all_faults_hit(), "bob's change stopped after the key");
@@ -596,12 +549,9 @@ mod tests {
         let index = store_keys::user_sessions(&ann_id);
         store.fail_next(Calls::Read, &index, Fault::FailBefore);
 
-        let change = SetPasswordRequest {
-            login: "ann@example.org".into(),
-            password: "second".into(),
-            current_password: Some("first".into()),
-        };
-        let said = service.set_password(caller, change).await.unwrap_err();
+        let new_password = change("ann@example.org", "second", "first");
+        let said = service.set_password(caller, new_password).await;
+        let said = said.unwrap_err();
         assert!(store.all_faults_hit(), "the sessions' index was read");
         let said = said.to_string();
         assert!(said.contains("the password was changed"), "{said}");
