@@ -218,6 +218,19 @@ impl Desktop {
         (output.status.success() && !value.is_empty()).then_some(value)
     }
 
+    /// The newest URL the console asked the desktop to open, once the opener has written it: the
+    /// console says "Opened" when it has started the opener, which writes a moment later.
+    pub async fn opened_url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(url) = self.opened_urls().pop() {
+                return url;
+            }
+            assert!(Instant::now() < deadline, "no URL was opened within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// URLs the console asked the desktop to open ("Open in browser"), oldest first.
     pub fn opened_urls(&self) -> Vec<String> {
         std::fs::read_to_string(self.opened_urls_file())

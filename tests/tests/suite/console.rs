@@ -274,8 +274,7 @@ async fn password_login_reaches_home_and_opens_the_h5_site_logged_in() {
     window
         .wait_for_text("#home-message", |text| text.contains("Opened"))
         .await;
-    let opened = desktop.opened_urls();
-    let url = reqwest::Url::parse(opened.last().expect("a URL was opened")).expect("URL");
+    let url = reqwest::Url::parse(&desktop.opened_url().await).expect("URL");
     assert_eq!(url.path(), "/h5/demo");
     let ticket = url
         .query_pairs()
