@@ -77,14 +77,9 @@ impl AuthService {
             }
         }
         if let Some(old) = user.login.as_ref().filter(|old| moved && **old != login) {
-            // Only by the value this account held it by: a claim made since (by another account,
-            // or by another change of this one) has a value of its own. A key that cannot be let
-            // go is left behind, which logs in to nothing and may be claimed: the change stands.
-            let held = login_claims::key_value(&user.id, user.login_claim.as_deref());
-            let released = store
-                .compare_and_delete(&store_keys::login(old), &held)
-                .await;
-            if let Err(cause) = released {
+            // A key that cannot be let go is left behind, which logs in to nothing and may be
+            // claimed: the change stands.
+            if let Err(cause) = login_claims::let_go(store, &user, old).await {
                 tracing::warn!(error = %cause, actor = %user.id, "an old login is left behind");
             }
         }
@@ -494,6 +489,31 @@ mod tests {
             let by_login = users::by_login(store.as_ref(), first_login).await.unwrap();
             assert_eq!(by_login.map(|user| user.id), Some(ann.id), "{case}");
         }
+    }
+
+    /// An older instance wrote Ann's record again, dropping the claim it does not know: she still
+    /// holds her login by her id, logs in with it, and lets it go when she moves.
+    #[tokio::test]
+    async fn a_record_that_lost_its_claim_keeps_and_lets_go_of_its_login() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let ann_claims = ann_sessions[0].clone();
+        let drop_claim = |record: &mut users::UserRecord| record.login_claim = None;
+        users::update(store.as_ref(), &ann_claims.sub, drop_claim)
+            .await
+            .unwrap();
+        let ann = users::by_login(store.as_ref(), "ann@example.org")
+            .await
+            .unwrap();
+        assert_eq!(ann.map(|user| user.id), Some(ann_claims.sub.clone()));
+
+        let moves = change("ann@example.com", "first", "first");
+        service
+            .set_password(&ann_claims, moves)
+            .await
+            .expect("moved");
+        let org = store.get(&store_keys::login("ann@example.org")).await;
+        assert_eq!(org.unwrap(), None, "the old login is let go");
     }
 
     /// A login another account is claiming (its key taken, its change not yet written, or

@@ -119,6 +119,22 @@ pub(super) async fn claim(
     })
 }
 
+/// Lets go of `login`'s key, which `user` (as it was read before it moved to another login) held:
+/// by the value it held it by, so a claim made since, by anyone, stays.
+pub(super) async fn let_go(
+    store: &dyn Store,
+    user: &UserRecord,
+    login: &str,
+) -> Result<(), AuthError> {
+    let key = store_keys::login(login);
+    if let Some(value) = store.get(&key).await?
+        && holds_as_login(user, &value)
+    {
+        store.compare_and_delete(&key, &value).await?;
+    }
+    Ok(())
+}
+
 /// Lets go of what the claim `claim` of `user_id` took, after the change it was for was refused:
 /// its key, while it is still the one the claim wrote, and the account's mark of it.
 pub(super) async fn withdraw(
