@@ -218,8 +218,9 @@ impl Desktop {
         (output.status.success() && !value.is_empty()).then_some(value)
     }
 
-    /// The newest URL the console asked the desktop to open, once the opener has written it: the
-    /// console says "Opened" when it has started the opener, which writes a moment later.
+    /// The last URL the console asked the desktop to open, waiting (10 s at most) until the opener
+    /// has written one: the console says "Opened" once it has started the opener, which writes a
+    /// moment later.
     pub async fn opened_url(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -6,7 +6,7 @@ use meeteasy_protocol::{Claims, Secret, SetPasswordRequest};
 
 use crate::store::{Lifetime, Store};
 
-use super::login_claims::{self, LoginClaim};
+use super::login_claims::{self, Claimed, LoginClaim};
 use super::records::{self, Transition};
 use super::users::{self, UserRecord, UserRef, normalize_login};
 use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
@@ -63,7 +63,8 @@ impl AuthService {
         let moved = write_password_login(store, &user, &login, &hash).await?;
         tracing::info!(account_event = "password_set", actor = %user.id, "account change");
         // From here on the change stands: each step is tried whatever became of the one before,
-        // and a store failure says what stands.
+        // and a failure to end the sessions says what stands (an old login that cannot be let go
+        // is left behind, harmless, and only logged).
         let mut sessions_left = None;
         if password_changed {
             match sessions::end_others(store, caller).await {
@@ -76,10 +77,10 @@ impl AuthService {
                 Err(cause) => sessions_left = Some(cause),
             }
         }
-        if let Some(old) = user.login.as_ref().filter(|old| moved && **old != login) {
+        if moved && user.login.as_ref().is_some_and(|old| *old != login) {
             // A key that cannot be let go is left behind, which logs in to nothing and may be
             // claimed: the change stands.
-            if let Err(cause) = login_claims::let_go(store, &user, old).await {
+            if let Err(cause) = login_claims::let_go(store, &user).await {
                 tracing::warn!(error = %cause, actor = %user.id, "an old login is left behind");
             }
         }
@@ -107,9 +108,9 @@ async fn write_password_login(
     hash: &str,
 ) -> Result<bool, AuthError> {
     let key_now = store.get(&store_keys::login(login)).await?;
-    let holds = user.login.as_deref() == Some(login)
-        && key_now.is_some_and(|value| login_claims::holds_as_login(user, &value));
-    let claim = if holds {
+    let held_already =
+        key_now.is_some_and(|value| login_claims::holds_as_its_login(user, login, &value));
+    let claim = if held_already {
         None
     } else {
         Some(LoginClaim::new(login)?)
@@ -119,22 +120,24 @@ async fn write_password_login(
             record.claiming_login = Some(claim.clone());
         })
         .await?;
-        if !login_claims::claim(store, claim, &user.id).await? {
-            login_claims::withdraw(store, claim, &user.id).await?;
-            // Held by this very account: another change of it (a second window) took it first.
-            let holder = store.get(&store_keys::login(login)).await?;
-            if holder.is_some_and(|value| login_claims::holder_id(&value) == user.id) {
-                return Err(AuthError::Busy {
-                    retry_after: Duration::from_secs(1),
+        match login_claims::claim(store, claim, &user.id).await? {
+            Claimed::Taken => {}
+            Claimed::HeldBy(holder) => {
+                login_claims::withdraw(store, claim, &user.id).await?;
+                // Held by this very account: another change of it (a second window) took it
+                // first.
+                return Err(if holder == user.id {
+                    AuthError::Busy {
+                        retry_after: Duration::from_secs(1),
+                    }
+                } else {
+                    AuthError::IdentityInUse("this login belongs to another account")
                 });
             }
-            return Err(AuthError::IdentityInUse(
-                "this login belongs to another account",
-            ));
         }
     }
     // Listed before the account changes (listing twice is harmless): once the password is
-    // written, a failure can no longer be retried with the same request.
+    // written, a failure can no longer be retried with the same current password.
     users::note_password_user(store, &user.id).await?;
     let written = records::update(
         store,
@@ -381,35 +384,41 @@ mod tests {
     }
 
     /// One window moves Ann's login to .com; a second, reading her account after that write,
-    /// moves it back to .org before the first has let .org go. The first lets go only of the value
-    /// Ann held .org by before, so the second's claim of it stands.
+    /// moves it back to .org before the first has let .org go. The first lets go only of a value
+    /// Ann held .org by before and does not hold it by now, so the second's claim stands: also
+    /// when her record names no claim (an older instance wrote it again) and so held .org by any
+    /// value with her id.
     #[tokio::test]
     async fn letting_go_of_an_old_login_spares_a_claim_made_since_by_the_same_account() {
-        let store = FaultyStore::new();
-        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
-        let ann_claims = ann_sessions[0].clone();
-        let moves_to = |login: &str| change(login, "first", "first");
-        let back = moves_to("ann@example.org");
-        let moves_back = changed_elsewhere(&store, &ann_claims, back).await;
-        // Just before the first window lets go of .org.
-        let org = store_keys::login("ann@example.org");
-        store.before_next(Calls::Write, &org, moves_back);
+        for record_names_its_claim in [true, false] {
+            let store = FaultyStore::new();
+            let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+            let ann_claims = ann_sessions[0].clone();
+            if !record_names_its_claim {
+                let forget = |record: &mut users::UserRecord| record.login_claim = None;
+                let forgot = users::update(store.as_ref(), &ann_claims.sub, forget).await;
+                forgot.unwrap();
+            }
+            let moves_to = |login: &str| change(login, "first", "first");
+            let back = moves_to("ann@example.org");
+            let moves_back = changed_elsewhere(&store, &ann_claims, back).await;
+            // Just before the first window reads .org's key to let it go.
+            let org = store_keys::login("ann@example.org");
+            store.before_next(Calls::Read, &org, moves_back);
 
-        let first = service.set_password(&ann_claims, moves_to("ann@example.com"));
-        first.await.expect("the first window's move");
-        assert!(
-            store.all_faults_hit(),
-            "the second window ran inside the first"
-        );
-        let by_org = users::by_login(store.as_ref(), "ann@example.org")
-            .await
-            .unwrap();
-        assert_eq!(by_org.map(|user| user.id), Some(ann_claims.sub.clone()));
-        let com = store
-            .get(&store_keys::login("ann@example.com"))
-            .await
-            .unwrap();
-        assert_eq!(com, None, "the second window let .com go");
+            let case = format!("record names its claim: {record_names_its_claim}");
+            let first = service.set_password(&ann_claims, moves_to("ann@example.com"));
+            first.await.expect("the first window's move");
+            assert!(
+                store.all_faults_hit(),
+                "{case}: the second window ran inside"
+            );
+            let by_org = users::by_login(store.as_ref(), "ann@example.org").await;
+            let by_org = by_org.unwrap().map(|user| user.id);
+            assert_eq!(by_org, Some(ann_claims.sub.clone()), "{case}");
+            let com = store.get(&store_keys::login("ann@example.com")).await;
+            assert_eq!(com.unwrap(), None, "{case}: the second window let .com go");
+        }
     }
 
     /// A move that loses to another change of the same account answers `server_busy` and lets

@@ -498,7 +498,8 @@ impl AuthService {
     }
 
     /// `POST /auth/invites/accept` (mini program token, limited per address): one atomic step
-    /// decides the one winner (see the module's first lines), who then gets the role.
+    /// decides the one winner (see the module's first lines), who then gets the role, unless the
+    /// invite's creator stopped standing meanwhile (the invite is then withdrawn).
     pub async fn accept_invite(
         &self,
         code: &str,
@@ -619,6 +620,7 @@ mod tests {
         let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
         let [bob, dan, carol] = ["bob", "dan", "carol"].map(|name| organizer(store.as_ref(), name));
         let (bob, dan, carol) = (bob.await, dan.await, carol.await);
+        // Dan is an admin too, so Bob is not the last one and may be demoted.
         for admin in [&bob, &dan] {
             team::promote(store.as_ref(), &admin.id, TeamRole::Admin)
                 .await

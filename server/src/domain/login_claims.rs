@@ -37,13 +37,17 @@ impl LoginClaim {
 /// How many times [`claim`] tries before it calls the claim a race.
 const CLAIM_TRIES: usize = 3;
 
-/// The value of a login key that `user_id` holds by the claim `claim_id` (none: a key from before
-/// claims had ids).
-pub(super) fn key_value(user_id: &str, claim_id: Option<&str>) -> Vec<u8> {
-    match claim_id {
-        Some(claim_id) => format!("{user_id} {claim_id}").into_bytes(),
-        None => user_id.as_bytes().to_vec(),
-    }
+/// What a claim came to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Claimed {
+    Taken,
+    /// The account with this id holds the key.
+    HeldBy(String),
+}
+
+/// The value of a login key that `user_id` holds by the claim `claim_id`.
+fn key_value(user_id: &str, claim_id: &str) -> Vec<u8> {
+    format!("{user_id} {claim_id}").into_bytes()
 }
 
 /// The id of the account a login key's value names.
@@ -54,50 +58,50 @@ pub(super) fn holder_id(value: &[u8]) -> String {
 
 /// Whether `user` holds the key of `login` by `value`: as its login, or as the login one of its
 /// changes is claiming.
-pub(super) fn holds(user: &UserRecord, login: &str, value: &[u8]) -> bool {
-    let as_login = user.login.as_deref() == Some(login) && holds_as_login(user, value);
+fn holds(user: &UserRecord, login: &str, value: &[u8]) -> bool {
     let as_claim = user
         .claiming_login
         .as_ref()
-        .is_some_and(|claim| claim.login == login && key_value(&user.id, Some(&claim.id)) == value);
-    as_login || as_claim
+        .is_some_and(|claim| claim.login == login && key_value(&user.id, &claim.id) == value);
+    holds_as_its_login(user, login, value) || as_claim
 }
 
-/// Whether `value` is the one `user` holds its login's key by. A record that names no claim (one
+/// Whether `login` is `user`'s login, its key held by `value`. A record that names no claim (one
 /// from before claims had ids, or one an older instance wrote again without the field it does not
 /// know) holds its login's key by its id, whichever claim wrote it.
-pub(super) fn holds_as_login(user: &UserRecord, value: &[u8]) -> bool {
-    match user.login_claim.as_deref() {
-        Some(claim_id) => key_value(&user.id, Some(claim_id)) == value,
-        None => holder_id(value) == user.id,
-    }
+pub(super) fn holds_as_its_login(user: &UserRecord, login: &str, value: &[u8]) -> bool {
+    user.login.as_deref() == Some(login)
+        && match user.login_claim.as_deref() {
+            Some(claim_id) => key_value(&user.id, claim_id) == value,
+            None => holder_id(value) == user.id,
+        }
 }
 
 /// Takes the key of `claim.login` for `user_id`, whose record already names `claim` (as its login
 /// or as the login it is claiming): when the key is free, written by this very claim already (a
-/// call sent again), or left behind. `false` when an account holds it.
+/// call sent again), or left behind. Else the account that holds it.
 pub(super) async fn claim(
     store: &dyn Store,
     claim: &LoginClaim,
     user_id: &str,
-) -> Result<bool, AuthError> {
+) -> Result<Claimed, AuthError> {
     let key = store_keys::login(&claim.login);
-    let mine = key_value(user_id, Some(&claim.id));
+    let mine = key_value(user_id, &claim.id);
     for _try in 0..CLAIM_TRIES {
         if store.insert_new(&key, &mine, Lifetime::Forever).await? {
-            return Ok(true);
+            return Ok(Claimed::Taken);
         }
         // Let go of meanwhile: try again.
         let Some(held) = store.get(&key).await? else {
             continue;
         };
         if held == mine {
-            return Ok(true);
+            return Ok(Claimed::Taken);
         }
         let holder = holder_id(&held);
         let holding = users::get(store, &holder).await?;
         if holding.is_some_and(|user| holds(&user, &claim.login, &held)) {
-            return Ok(false);
+            return Ok(Claimed::HeldBy(holder));
         }
         // Left behind. The swap takes the value judged, which no claim writes again.
         if store
@@ -110,7 +114,7 @@ pub(super) async fn claim(
                 left_by = %holder,
                 "account change"
             );
-            return Ok(true);
+            return Ok(Claimed::Taken);
         }
     }
     // The key changed hands at every try.
@@ -119,19 +123,27 @@ pub(super) async fn claim(
     })
 }
 
-/// Lets go of `login`'s key, which `user` (as it was read before it moved to another login) held:
-/// by the value it held it by, so a claim made since, by anyone, stays.
-pub(super) async fn let_go(
-    store: &dyn Store,
-    user: &UserRecord,
-    login: &str,
-) -> Result<(), AuthError> {
+/// Lets go of the key of `user`'s login, `user` as it was read before it moved to another login:
+/// only by a value it held the key by then and does not hold it by now, so a claim made since
+/// stays, by another account or by another change of this one.
+pub(super) async fn let_go(store: &dyn Store, user: &UserRecord) -> Result<(), AuthError> {
+    let Some(login) = user.login.as_deref() else {
+        return Ok(());
+    };
     let key = store_keys::login(login);
-    if let Some(value) = store.get(&key).await?
-        && holds_as_login(user, &value)
-    {
-        store.compare_and_delete(&key, &value).await?;
+    let Some(value) = store.get(&key).await? else {
+        return Ok(());
+    };
+    if !holds_as_its_login(user, login, &value) {
+        return Ok(());
     }
+    // A record naming no claim held any value with its id, so the value may be a claim of this
+    // account made since (the mark goes before the key): read the account again.
+    let now = users::get(store, &user.id).await?;
+    if now.is_some_and(|now| holds(&now, login, &value)) {
+        return Ok(());
+    }
+    store.compare_and_delete(&key, &value).await?;
     Ok(())
 }
 
@@ -142,7 +154,7 @@ pub(super) async fn withdraw(
     claim: &LoginClaim,
     user_id: &str,
 ) -> Result<(), AuthError> {
-    let mine = key_value(user_id, Some(&claim.id));
+    let mine = key_value(user_id, &claim.id);
     store
         .compare_and_delete(&store_keys::login(&claim.login), &mine)
         .await?;
@@ -176,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn an_account_holds_a_key_only_by_the_value_its_record_names() {
+    fn an_account_holds_a_key_by_the_value_its_record_names_or_by_its_id_naming_none() {
         let holding = ann(Some("a@x.org"), Some("c1"));
         assert!(holds(&holding, "a@x.org", b"ann c1"));
         // Another claim of the same account, or a login it moved away from: left behind.
@@ -201,7 +213,8 @@ mod tests {
 
     #[test]
     fn a_key_value_names_its_account() {
-        assert_eq!(holder_id(&key_value("ann", Some("c1"))), "ann");
-        assert_eq!(holder_id(&key_value("ann", None)), "ann");
+        assert_eq!(holder_id(&key_value("ann", "c1")), "ann");
+        // A key from before claims had ids.
+        assert_eq!(holder_id(b"ann"), "ann");
     }
 }

@@ -378,8 +378,8 @@ mod tests {
     use crate::store::Store;
     use meeteasy_protocol::{CreateSceneRequest, ScenePurpose, SceneRequest};
 
-    /// Ann's WeChat login from her mini program.
-    fn request() -> WeChatLoginRequest {
+    /// A WeChat login from the mini program, with the code the test WeChat answers for.
+    fn code_login() -> WeChatLoginRequest {
         WeChatLoginRequest {
             code: "a-code".into(),
             app: None,
@@ -388,7 +388,8 @@ mod tests {
         }
     }
 
-    fn ann_s_address() -> ClientAddr {
+    /// Where the phone's requests come from.
+    fn phone_address() -> ClientAddr {
         ClientAddr("192.0.2.7".into())
     }
 
@@ -401,7 +402,7 @@ mod tests {
             unionid: unionid.map(str::to_owned),
         })));
         let service = service_with(store.clone(), settings(|_| {}), wechat).await;
-        let first = service.wechat_login(request(), &ann_s_address()).await;
+        let first = service.wechat_login(code_login(), &phone_address()).await;
         let user_id = first.unwrap().response.user.id;
         (store, service, user_id)
     }
@@ -409,7 +410,7 @@ mod tests {
     /// The operator unlinks the WeChat while its login runs: after the login found the account
     /// by its key, as it reads the account (so it then writes the openid key again), or as it
     /// writes its session (before the unlink's ending of sessions could see it). The login reads
-    /// its WeChat's key once the session is written, finds it gone, ends that session, takes back
+    /// its WeChat's keys once the session is written, finds one gone, ends that session, takes back
     /// the openid key it wrote again, and goes on as an account of its own.
     #[tokio::test]
     async fn a_login_whose_wechat_is_unlinked_meanwhile_goes_on_as_an_account_of_its_own() {
@@ -419,7 +420,7 @@ mod tests {
             .flat_map(|at| [(at, None), (at, Some("u-ann"))]);
         for ((calls, moment), unionid) in cases {
             let (store, service, user_id) = ann_logged_in_once(unionid).await;
-            let from = ann_s_address();
+            let from = phone_address();
             let admin = Admin::new(store.clone() as Arc<dyn Store>);
             let ann = UserRef::Id(user_id.clone());
             let unlink = async move {
@@ -432,7 +433,7 @@ mod tests {
             store.before_next(calls, &key, Box::pin(unlink));
 
             let case = format!("unionid {unionid:?}, unlinked at {moment}");
-            let second = service.wechat_login(request(), &from).await.unwrap();
+            let second = service.wechat_login(code_login(), &from).await.unwrap();
             assert!(store.all_faults_hit(), "{case}: the unlink ran");
             assert_ne!(
                 second.response.user.id, user_id,
@@ -443,7 +444,7 @@ mod tests {
                 live.is_empty(),
                 "{case}: a session outlived the unlink: {live:?}"
             );
-            let third = service.wechat_login(request(), &from).await.unwrap();
+            let third = service.wechat_login(code_login(), &from).await.unwrap();
             assert_eq!(third.response.user.id, second.response.user.id, "{case}");
             let unlinked = users::get(store.as_ref(), &user_id).await.unwrap().unwrap();
             assert_eq!(unlinked.wechat_identities, Vec::<String>::new(), "{case}");
@@ -456,7 +457,7 @@ mod tests {
     #[tokio::test]
     async fn a_login_falling_between_the_unlink_s_two_deletes_does_not_keep_the_account() {
         let (store, service, user_id) = ann_logged_in_once(Some("u-ann")).await;
-        let from = ann_s_address();
+        let from = phone_address();
         let ann_record = users::get(store.as_ref(), &user_id).await.unwrap().unwrap();
         let both_keys = ann_record.wechat_identities;
         assert_eq!(both_keys.len(), 2, "the unionid's key and the openid's");
@@ -481,7 +482,7 @@ mod tests {
             Box::pin(unlink_runs_to_its_end),
         );
 
-        let second = service.wechat_login(request(), &from).await.unwrap();
+        let second = service.wechat_login(code_login(), &from).await.unwrap();
         assert!(store.all_faults_hit(), "the unlink ran");
         assert_ne!(second.response.user.id, user_id, "the unlinked account");
         let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
@@ -513,7 +514,7 @@ mod tests {
         let console_token = console.await.unwrap().response.access_token;
         let link = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
         let created = service
-            .create_scene_for(link, &ann_s_address(), Some(&console_token))
+            .create_scene_for(link, &phone_address(), Some(&console_token))
             .await
             .expect("a link scene");
         // Once the fold has begun (it writes Ann's record first), the scene's next step fails.
@@ -530,9 +531,9 @@ mod tests {
 
         let one_step = WeChatLoginRequest {
             scene: Some(created.scene.clone()),
-            ..request()
+            ..code_login()
         };
-        let login = service.wechat_login(one_step, &ann_s_address()).await;
+        let login = service.wechat_login(one_step, &phone_address()).await;
         let login = login.expect("the login stands");
         assert!(
             store.all_faults_hit(),

@@ -9,7 +9,7 @@ use meeteasy_protocol::Secret;
 
 use super::AuthError;
 use super::device_names::checked_device_name;
-use super::login_claims::{self, LoginClaim};
+use super::login_claims::{self, Claimed, LoginClaim};
 use super::records::{self, Transition};
 use super::secrets::random_id;
 use super::store_keys;
@@ -24,7 +24,7 @@ pub struct UserRecord {
     /// (see [`login_claims`]).
     pub login: Option<String>,
     /// The id of the claim by which this account holds `login`'s key; none for a login claimed
-    /// before claims had ids.
+    /// before claims had ids, or in a record an older instance wrote again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_claim: Option<String>,
     /// The login a change of this account is claiming, from before it takes the key until the
@@ -195,9 +195,7 @@ pub async fn by_login(store: &dyn Store, login: &str) -> Result<Option<UserRecor
         return Ok(None);
     };
     let user = get(store, &login_claims::holder_id(&value)).await?;
-    Ok(user.filter(|user| {
-        user.login.as_deref() == Some(login) && login_claims::holds_as_login(user, &value)
-    }))
+    Ok(user.filter(|user| login_claims::holds_as_its_login(user, login, &value)))
 }
 
 pub async fn find(store: &dyn Store, who: &UserRef) -> Result<Option<UserRecord>, StoreError> {
@@ -301,8 +299,8 @@ pub async fn wechat_leads_to(
     Ok(keys_leading_to(store, &keys, user_id).await?.len() == keys.len())
 }
 
-/// Takes the WeChat of `session` from `user_id`'s account, which it no longer leads to by its
-/// identity key (an operator unlinked it, or a link folded the account away): a login that found
+/// Takes the WeChat of `session` from `user_id`'s account, which it no longer leads to by one of
+/// its keys (an operator unlinked it, or a link folded the account away): a login that found
 /// that account deletes the keys that still lead there (an openid key it put again) and the
 /// identities listed there again, so its next try finds the account the WeChat leads to now and
 /// the account does not claim a way in it has lost.
@@ -436,7 +434,7 @@ async fn existing_user(
     }
 }
 
-/// Creates a password user; the login must be free.
+/// Creates a password user; the login must be free or left behind (see [`login_claims`]).
 pub async fn create_password_user(
     store: &dyn Store,
     new: NewPasswordUser,
@@ -471,13 +469,16 @@ pub async fn create_password_user(
         admin_demotions: 0,
     };
     save(store, &user).await?;
-    let claimed = login_claims::claim(store, &claim, &user.id).await;
-    if !matches!(claimed, Ok(true)) {
-        store.delete(&store_keys::user(&user.id)).await?;
-        claimed?;
-        return Err(AuthError::InvalidRequest(format!(
+    let refused = match login_claims::claim(store, &claim, &user.id).await {
+        Ok(Claimed::Taken) => None,
+        Ok(Claimed::HeldBy(_)) => Some(AuthError::InvalidRequest(format!(
             "login: {login} is already taken"
-        )));
+        ))),
+        Err(failure) => Some(failure),
+    };
+    if let Some(refused) = refused {
+        store.delete(&store_keys::user(&user.id)).await?;
+        return Err(refused);
     }
     note_password_user(store, &user.id).await?;
     Ok(user)

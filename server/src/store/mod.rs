@@ -1,7 +1,7 @@
 //! The one store the server keeps its state in: a small key-value interface shaped for the atomic steps
-//! the domain needs (insert-if-absent, compare-and-swap, compare-and-delete, append, take-once, windowed counters) plus
-//! change notifications for long-polls. Records are opaque bytes; the domain owns their format and
-//! meaning. A key may place its record in a group ([`in_group`]), kept together where records are
+//! the domain needs (insert-if-absent, compare-and-swap, compare-and-delete, append, take-once,
+//! windowed counters) plus change notifications for long-polls. Records are opaque bytes; the
+//! domain owns their format and meaning. A key may place its record in a group ([`in_group`]), kept together where records are
 //! sharded.
 //!
 //! Two backends implement it: [`embedded::EmbeddedStore`] (redb in `--data-dir`, no server needed) and
