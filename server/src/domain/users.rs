@@ -285,6 +285,12 @@ fn wechat_keys(appid: &str, session: &WeChatSession) -> (String, String) {
     (identity_key, openid_key)
 }
 
+/// Every key of the WeChat of `session`: the unionid's (if WeChat gave one), and the openid's.
+fn every_wechat_key(appid: &str, session: &WeChatSession) -> Vec<String> {
+    let (identity_key, openid_key) = wechat_keys(appid, session);
+    identity_keys(&identity_key, &openid_key)
+}
+
 /// Whether the WeChat of `session` leads to `user_id` now, by every key of it (the unionid's and
 /// the openid's): an unlink deletes them one after the other, and a login that found the account
 /// by the second may have written the first back.
@@ -294,8 +300,7 @@ pub async fn wechat_leads_to(
     session: &WeChatSession,
     user_id: &str,
 ) -> Result<bool, StoreError> {
-    let (identity_key, openid_key) = wechat_keys(appid, session);
-    let keys = identity_keys(&identity_key, &openid_key);
+    let keys = every_wechat_key(appid, session);
     Ok(keys_leading_to(store, &keys, user_id).await?.len() == keys.len())
 }
 
@@ -310,8 +315,7 @@ pub async fn take_back_wechat_keys(
     session: &WeChatSession,
     user_id: &str,
 ) -> Result<(), AuthError> {
-    let (identity_key, openid_key) = wechat_keys(appid, session);
-    let keys = identity_keys(&identity_key, &openid_key);
+    let keys = every_wechat_key(appid, session);
     for key in &keys {
         store.compare_and_delete(key, user_id.as_bytes()).await?;
     }
