@@ -152,7 +152,7 @@ const en = {
   loginInUse: "That email or phone already belongs to another account.",
   wrongCurrentPassword: "The current password is wrong.",
   passwordMaybeSaved:
-    "The server's store failed while saving, so the change may have been made only in part. Send the same change again: if the current password is refused, the new one is saved already, so enter it as the current one. Then use “Log out everywhere else”.",
+    "The server's store failed, so the change may have been made in part, or not at all. Send the same change again once the server is back: if the current password you entered is refused then, the new one may be saved already, so try it as the current one. Then use “Log out everywhere else”.",
   linkTitle: "WeChat",
   linkHint: "Link a WeChat account, to log in by scanning with it.",
   linkWechat: "Link WeChat",
@@ -314,7 +314,7 @@ const zh: Strings = {
   passwordChanged: "密码已修改。",
   loginInUse: "该邮箱或手机号已属于另一个账号。",
   wrongCurrentPassword: "当前密码不正确。",
-  passwordMaybeSaved: "保存时服务器存储出错，修改可能只完成了一部分。请再提交一次同样的修改：如果当前密码被拒绝，说明新密码已经保存，请把它填为当前密码。然后请使用“退出其他所有设备”。",
+  passwordMaybeSaved: "服务器存储出错，修改可能只完成了一部分，也可能没有生效。请在服务器恢复后再提交一次同样的修改：如果那时您填写的当前密码被拒绝，新密码可能已经保存，请把新密码填为当前密码再试。然后请使用“退出其他所有设备”。",
   linkTitle: "微信",
   linkHint: "绑定微信后，可以用它扫码登录。",
   linkWechat: "绑定微信",

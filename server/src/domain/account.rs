@@ -253,6 +253,32 @@ mod tests {
         })
     }
 
+    /// A wrong current password whose failure cannot be counted answers the store's error, as a
+    /// right one's change would on that store: the two must not be told apart uncounted.
+    #[tokio::test]
+    async fn a_wrong_current_password_that_cannot_be_counted_answers_the_store_s_error() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let failures = store_keys::password_failures_for("ann@example.org");
+        store.fail_next(Calls::Write, &failures, Fault::FailBefore);
+
+        let guess = || change("ann@example.org", "second", "wrong");
+        let uncounted = service.set_password(&ann_sessions[0], guess()).await;
+        assert!(
+            matches!(uncounted, Err(AuthError::Store(_))),
+            "{uncounted:?}"
+        );
+        assert!(store.all_faults_hit(), "the count failed");
+        let counted = service.set_password(&ann_sessions[0], guess()).await;
+        assert!(
+            matches!(counted, Err(AuthError::InvalidCredentials)),
+            "{counted:?}"
+        );
+        let ann = service.user(&ann_sessions[0].sub).await.unwrap();
+        let unchanged = passwords::verify(Secret::new("first"), ann.password_hash).await;
+        assert!(unchanged.unwrap(), "the password is unchanged");
+    }
+
     /// Letting go of the old login fails after the password and the login changed. The change
     /// stands whole: the other sessions have ended, the old login logs in to nothing, and
     /// another account may claim it.

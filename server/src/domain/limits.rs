@@ -54,7 +54,10 @@ pub(super) async fn refused_for(
         .map(|window| Duration::from_secs(window.ends_at - now)))
 }
 
-/// Counts one failure under `key`, in a window of `window` that the first failure opens.
+/// Counts one failure under `key`, in a window of `window` that the first failure opens. When
+/// the count cannot be written the attempt answers the store's error, not its own: a store that
+/// fails to write also refuses the session or change a right answer would make, so answering a
+/// wrong one `invalid_credentials` would tell a guesser the two apart, uncounted.
 pub(super) async fn count_failure(
     store: &dyn Store,
     key: &str,
