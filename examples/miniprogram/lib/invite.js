@@ -8,9 +8,13 @@ const { inviteCodeFromLaunch } = require('./scene');
 const { formatTime } = require('./scan-login');
 const i18n = require('./i18n');
 
+// An accept that failed with one of these left the invite open, or taken by this user with its role
+// not yet given (the server finishes that on the same accept again): the page offers to try again.
+const RETRYABLE = new Set(['store_unavailable', 'server_busy', 'network_error']);
+
 function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
-  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true };
+  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true, canRetry: false };
 }
 
 /** As createScanLogin: `lang` defaults to English for tests; the page passes the detected language. */
@@ -46,14 +50,15 @@ function createInvite({ api, session, lang = 'en' }) {
       const answer = await session.withToken((token) => api.acceptInvite(code, token));
       const roles = (answer && answer.user && answer.user.roles) || [];
       const now = roles.includes('admin') ? 'admin' : role;
-      return { state: 'done', outcome: 'accepted', message: t.accepted(i18n.roleName(now, lang)), canExit: true };
+      return { state: 'done', outcome: 'accepted', message: t.accepted(i18n.roleName(now, lang)), canExit: true, canRetry: false };
     } catch (error) {
-      return errorState(error, lang);
+      const view = errorState(error, lang);
+      return { ...view, canRetry: RETRYABLE.has(view.code) };
     }
   }
 
   async function decline() {
-    return { state: 'done', outcome: 'declined', message: t.declinedInvite, canExit: true };
+    return { state: 'done', outcome: 'declined', message: t.declinedInvite, canExit: true, canRetry: false };
   }
 
   return { open, accept, decline };

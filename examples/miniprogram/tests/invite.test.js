@@ -49,6 +49,26 @@ test('accepting before opening, or without a code, asks for the QR', async () =>
   assert.equal(wx.requests.length, 0);
 });
 
+test('an accept the store failed may be tried again and finishes; a used invite may not', async () => {
+  let accepts = 0;
+  const accept = () => {
+    accepts += 1;
+    return accepts === 1 ? contractError(503, 'store_unavailable')() : { statusCode: 200, data: { user: { id: 'u1', roles: ['organizer'] } } };
+  };
+  const { invite } = setup({ 'POST /auth/invites/accept': accept });
+  await invite.open({ scene: CODE });
+  const failed = await invite.accept();
+  assert.deepEqual([failed.state, failed.code, failed.canRetry], ['error', 'store_unavailable', true]);
+  const done = await invite.accept();
+  assert.deepEqual([done.state, done.outcome, done.canRetry], ['done', 'accepted', false]);
+  assert.equal(accepts, 2);
+
+  const used = setup({ 'POST /auth/invites/accept': contractError(409, 'invite_used') }).invite;
+  await used.open({ scene: CODE });
+  const refused = await used.accept();
+  assert.deepEqual([refused.code, refused.canRetry], ['invite_used', false]);
+});
+
 test('accepting with a token the server has ended logs in again and accepts', async () => {
   const accept = ({ header }) => (header.Authorization === 'Bearer token-for-code-1'
     ? contractError(401, 'token_revoked')()

@@ -176,12 +176,14 @@ const INVITE_TEXT = {
   zh: { title: '团队邀请', question: 'Pat 邀请你成为 MeetEasy 团队的管理员', organizer: '组织者', accept: '接受', decline: '拒绝',
     accepted: '你已成为 MeetEasy 团队的管理员', declined: '你已拒绝邀请', exit: '完成并退出',
     invite_used: '这个邀请已经被使用过了', invite_expired: '这个邀请已过期或已被撤销', invite_invalid: '这个邀请码无效',
-    too_many_requests: '尝试次数过多', network_error: '无法连接服务器', no_invite: '请用微信扫描邀请二维码' },
+    too_many_requests: '尝试次数过多', network_error: '无法连接服务器', no_invite: '请用微信扫描邀请二维码',
+    store_unavailable: '服务暂时不可用', tryAgain: '再试一次' },
   en: { title: 'Team invite', question: 'Pat invites you to join the MeetEasy team as an admin', organizer: 'as an organizer',
     accept: 'Accept', decline: 'Decline', accepted: 'You are now an admin of the MeetEasy team', declined: 'You declined the invite',
     exit: 'Done, leave', invite_used: 'This invite has already been used', invite_expired: 'This invite has expired or was withdrawn',
     invite_invalid: 'This invite code is not valid', too_many_requests: 'Too many attempts', network_error: 'No connection to the server',
-    no_invite: 'Open this page by scanning an invite QR code' },
+    no_invite: 'Open this page by scanning an invite QR code',
+    store_unavailable: 'The service is temporarily unavailable', tryAgain: 'Try again' },
 };
 
 function inspectRoute(role = 'admin') {
@@ -267,8 +269,28 @@ for (const lang of LANGS) {
       }
       assert.equal(page.data.state, 'error', code);
       assert.ok(page.text().includes(text[code]), `${code}: ${page.text()}`);
+      assert.equal(page.has('.retry'), code === 'network_error', `${code}: only a failure that left the invite may be tried again`);
       assert.ok(!page.text().includes(code), 'never the code');
     }
+  });
+
+  test(`invite page (${lang}): an accept the store failed offers to try again, and then succeeds`, async () => {
+    let accepts = 0;
+    const failingOnce = (request) => {
+      accepts += 1;
+      return accepts === 1 ? contractError(503, 'store_unavailable')() : acceptRoute(request);
+    };
+    const { page } = openInvite(lang, { 'POST /auth/invites/accept': failingOnce });
+    await page.until(settled);
+    await page.tap('.accept');
+    await page.until((data) => data.state === 'error' && !data.busy);
+    assert.ok(page.text().includes(text.store_unavailable), page.text());
+    assert.equal(page.comp.querySelector('.retry').dom.textContent, text.tryAgain);
+    await page.tap('.retry');
+    await page.until((data) => data.state === 'done');
+    assert.ok(page.text().includes(text.accepted), page.text());
+    assert.equal(accepts, 2);
+    assert.ok(!page.has('.retry'), 'nothing left to try again');
   });
 
   test(`invite page (${lang}): opened without an invite says how to open it`, async () => {

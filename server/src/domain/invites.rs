@@ -113,16 +113,27 @@ fn check_open(record: &InviteRecord, now: u64) -> Result<(), AuthError> {
     }
 }
 
-/// The record once `user_id` accepted it at `now`, or why they cannot.
-fn accepted(record: &InviteRecord, user_id: &str, now: u64) -> Result<InviteRecord, AuthError> {
+/// The record once `user` accepted it at `now`; `None` when they took it before and its role did
+/// not follow (the store failed in between), so this accept gives it; or why they cannot.
+fn accepted(
+    record: &InviteRecord,
+    user: &UserRecord,
+    now: u64,
+) -> Result<Option<InviteRecord>, AuthError> {
+    if let InviteState::Accepted { by, .. } = &record.state
+        && *by == user.id
+        && user.joined_by_invite.as_deref() != Some(record.id.as_str())
+    {
+        return Ok(None);
+    }
     check_open(record, now)?;
-    Ok(InviteRecord {
+    Ok(Some(InviteRecord {
         state: InviteState::Accepted {
-            by: user_id.to_owned(),
+            by: user.id.clone(),
             at: now,
         },
         ..record.clone()
-    })
+    }))
 }
 
 /// The invite `user_id` took at `now`, taken away again because its creator stopped standing
@@ -515,9 +526,10 @@ impl AuthService {
         let now = unix_now();
         let record = records::update(store, &key, |current: Option<&InviteRecord>| {
             let record = current.ok_or(AuthError::InviteInvalid)?;
-            let next = accepted(record, &user.id, now)?;
-            let lifetime = next.lifetime();
-            Ok(Transition::Write(next.clone(), lifetime, next))
+            Ok(match accepted(record, &user, now)? {
+                Some(next) => Transition::Write(next.clone(), next.lifetime(), next),
+                None => Transition::Keep(record.clone()),
+            })
         })
         .await?;
         // Its creator is read again now that the invite is taken: a demotion that fell between
@@ -529,9 +541,9 @@ impl AuthService {
             }
             return Err(refused);
         }
-        // Won: the role follows. A failure from here on leaves the invite used and the role not
-        // given; the admin sees it accepted and the member absent, and makes a new invite.
-        let user = team::promote(store, &user.id, record.role).await?;
+        // Won: the role follows, with the invite noted in the user's record. Should that write
+        // fail, the invite stays taken by this user and the same scan again gives the role.
+        let user = team::promote(store, &user.id, record.role, &record.id).await?;
         store.delete(&store_keys::invite_qr(&record.id)).await?;
         tracing::info!(
             team_event = "invite_accepted",
@@ -622,7 +634,7 @@ mod tests {
         let (bob, dan, carol) = (bob.await, dan.await, carol.await);
         // Dan is an admin too, so Bob is not the last one and may be demoted.
         for admin in [&bob, &dan] {
-            team::promote(store.as_ref(), &admin.id, TeamRole::Admin)
+            team::promote(store.as_ref(), &admin.id, TeamRole::Admin, "i0")
                 .await
                 .unwrap();
         }
@@ -674,9 +686,19 @@ mod tests {
         assert!(matches!(again, Err(AuthError::InviteExpired)), "{again:?}");
     }
 
+    /// A user named `id`, whose role the invite `joined_by` gave.
+    fn user(id: &str, joined_by: Option<&str>) -> UserRecord {
+        UserRecord {
+            joined_by_invite: joined_by.map(str::to_owned),
+            ..super::super::test_support::bare_user(id)
+        }
+    }
+
+    /// Taken once; its taker may accept it again only while its role has not followed.
     #[test]
-    fn an_open_invite_is_accepted_once() {
-        let taken = accepted(&open(), "u1", NOW).unwrap();
+    fn an_open_invite_is_accepted_once_and_again_by_its_taker_until_the_role_follows() {
+        let taken = accepted(&open(), &user("u1", None), NOW).unwrap();
+        let taken = taken.expect("the open invite is taken");
         assert_eq!(
             taken.state,
             InviteState::Accepted {
@@ -684,20 +706,85 @@ mod tests {
                 at: NOW
             }
         );
-        assert!(matches!(
-            accepted(&taken, "u2", NOW),
-            Err(AuthError::InviteUsed)
-        ));
-        assert!(matches!(
-            accepted(&taken, "u1", NOW),
-            Err(AuthError::InviteUsed)
-        ));
+        for other in [user("u2", None), user("u2", Some("i"))] {
+            let refused = accepted(&taken, &other, NOW);
+            assert!(matches!(refused, Err(AuthError::InviteUsed)), "{refused:?}");
+        }
+        let joined = accepted(&taken, &user("u1", Some("i")), NOW);
+        assert!(matches!(joined, Err(AuthError::InviteUsed)), "{joined:?}");
+        for not_joined in [user("u1", None), user("u1", Some("an earlier invite"))] {
+            let resumed = accepted(&taken, &not_joined, NOW + 1_000);
+            assert_eq!(
+                resumed.unwrap(),
+                None,
+                "the role did not follow: give it now"
+            );
+        }
+    }
+
+    /// The user's record cannot be written once the invite is taken: the invite stays theirs and
+    /// the same scan again gives the role. Once it has, the code is used, even after the user
+    /// lost the role since.
+    #[tokio::test]
+    async fn an_accept_stopped_before_its_role_is_finished_by_the_same_scan_again() {
+        use super::super::service::SessionUser;
+        use super::super::team::Demotion;
+        use super::super::test_support::{
+            Calls, Fault, FaultyStore, console_password_login, organizer, service_on, settings,
+        };
+        use std::sync::Arc;
+
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let (dan, carol) = (
+            organizer(store.as_ref(), "dan").await,
+            organizer(store.as_ref(), "carol").await,
+        );
+        team::promote(store.as_ref(), &dan.id, TeamRole::Admin, "i0")
+            .await
+            .unwrap();
+        let (record, code) = new_invite(Creator::Operator, TeamRole::Admin, None).unwrap();
+        save(store.as_ref(), &record, &code, b"png").await.unwrap();
+        let opened = service.open_session(SessionUser::Known(&carol), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        let carol_claims = service.verify(&token).await.unwrap();
+        let from = ClientAddr("192.0.2.5".into());
+        let is_admin = async || {
+            let carol = users::get(store.as_ref(), &carol.id).await.unwrap();
+            carol.unwrap().is_admin()
+        };
+        store.fail_next(
+            Calls::Write,
+            &store_keys::user(&carol.id),
+            Fault::FailBefore,
+        );
+
+        let stopped = service.accept_invite(&code, &carol_claims, &from).await;
+        assert!(matches!(stopped, Err(AuthError::Store(_))), "{stopped:?}");
+        assert!(
+            store.all_faults_hit() && !is_admin().await,
+            "the role did not follow"
+        );
+        let again = service.accept_invite(&code, &carol_claims, &from).await;
+        assert!(again.unwrap().roles.iter().any(|role| role == "admin"));
+        assert!(is_admin().await, "the same scan again gave the role");
+        let qr = store.get(&store_keys::invite_qr(&record.id)).await.unwrap();
+        assert_eq!(qr, None, "the used invite's QR is let go");
+
+        let used = service.accept_invite(&code, &carol_claims, &from).await;
+        assert!(matches!(used, Err(AuthError::InviteUsed)), "{used:?}");
+        let demoted = team::demote(store.as_ref(), &carol.id, Demotion::Admin).await;
+        demoted.expect("carol is no admin any more");
+        let after_demotion = service.accept_invite(&code, &carol_claims, &from).await;
+        let used = matches!(after_demotion, Err(AuthError::InviteUsed));
+        assert!(used, "{after_demotion:?}");
+        assert!(!is_admin().await, "the invite does not give the role back");
     }
 
     #[test]
     fn expired_and_revoked_invites_answer_expired() {
         assert!(matches!(
-            accepted(&open(), "u1", NOW + 100),
+            accepted(&open(), &user("u1", None), NOW + 100),
             Err(AuthError::InviteExpired)
         ));
         let revoked = InviteRecord {
@@ -705,7 +792,7 @@ mod tests {
             ..open()
         };
         assert!(matches!(
-            accepted(&revoked, "u1", NOW),
+            accepted(&revoked, &user("u1", None), NOW),
             Err(AuthError::InviteExpired)
         ));
     }
@@ -714,7 +801,8 @@ mod tests {
     fn the_list_shows_open_and_recently_accepted_invites() {
         assert!(open().listed(NOW));
         assert!(!open().listed(NOW + 100));
-        let taken = accepted(&open(), "u1", NOW).unwrap();
+        let taken = accepted(&open(), &user("u1", None), NOW).unwrap();
+        let taken = taken.expect("the open invite is taken");
         assert!(taken.listed(NOW + KEPT_FOR - 1));
         assert!(!taken.listed(NOW + KEPT_FOR));
         let revoked = InviteRecord {

@@ -156,17 +156,11 @@ mod tests {
 
     fn user(roles: &[&str], login: Option<&str>) -> UserRecord {
         UserRecord {
-            id: "phone".into(),
-            display_name: "WeChat user".into(),
-            avatar_url: None,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             login: login.map(str::to_owned),
-            login_claim: None,
-            claiming_login: None,
             password_hash: login.map(|_| "$argon2id$...".to_owned()),
             wechat_identities: vec!["wx:open:app:o1".into()],
-            dev: false,
-            admin_demotions: 0,
+            ..super::super::test_support::bare_user("phone")
         }
     }
 

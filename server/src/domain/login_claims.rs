@@ -173,17 +173,9 @@ mod tests {
 
     fn ann(login: Option<&str>, login_claim: Option<&str>) -> UserRecord {
         UserRecord {
-            id: "ann".into(),
-            display_name: "Ann".into(),
-            avatar_url: None,
-            roles: vec![],
             login: login.map(str::to_owned),
             login_claim: login_claim.map(str::to_owned),
-            claiming_login: None,
-            password_hash: None,
-            wechat_identities: vec![],
-            dev: false,
-            admin_demotions: 0,
+            ..super::super::test_support::bare_user("ann")
         }
     }
 

@@ -249,13 +249,9 @@ pub(super) async fn promote(
     store: &dyn Store,
     user_id: &str,
     role: TeamRole,
+    invite_id: &str,
 ) -> Result<UserRecord, AuthError> {
-    let user = users::grant(
-        store,
-        &users::UserRef::Id(user_id.to_owned()),
-        role.as_str(),
-    )
-    .await?;
+    let user = users::grant_by_invite(store, user_id, role.as_str(), invite_id).await?;
     set_listing(store, &user).await?;
     Ok(user)
 }
@@ -446,9 +442,13 @@ mod tests {
         let store = FaultyStore::new();
         let store = store.as_ref();
         let ann = organizer(store, "ann").await;
-        promote(store, &ann.id, TeamRole::Admin).await.unwrap();
+        promote(store, &ann.id, TeamRole::Admin, "i1")
+            .await
+            .unwrap();
         let bob = organizer(store, "bob").await;
-        let bob = promote(store, &bob.id, TeamRole::Admin).await.unwrap();
+        let bob = promote(store, &bob.id, TeamRole::Admin, "i2")
+            .await
+            .unwrap();
         demote(store, &bob.id, Demotion::Team).await.unwrap();
         // A request of Bob's, begun while his record still said admin, lists him again.
         list_if_missing(store, &bob).await.unwrap();

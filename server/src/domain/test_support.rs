@@ -378,6 +378,24 @@ pub fn console_password_login() -> NewSession<'static> {
     }
 }
 
+/// A user record named `id` that holds nothing: no role, login or WeChat. Tests set what they need.
+pub fn bare_user(id: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        display_name: id.into(),
+        avatar_url: None,
+        roles: Vec::new(),
+        login: None,
+        login_claim: None,
+        claiming_login: None,
+        password_hash: None,
+        wechat_identities: Vec::new(),
+        dev: false,
+        admin_demotions: 0,
+        joined_by_invite: None,
+    }
+}
+
 /// An organizer who logs in with a password (never checked here: the hash is a placeholder).
 pub async fn organizer(store: &dyn Store, name: &str) -> UserRecord {
     users::create_password_user(

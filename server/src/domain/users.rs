@@ -45,6 +45,11 @@ pub struct UserRecord {
     /// demotion never comes back with a later grant.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub admin_demotions: u32,
+    /// The last invite that gave this user its role, noted in the same write as the role: an
+    /// accept of that invite that stopped before it (the store failed) is finished by the same
+    /// scan again, and one that got there is not repeated after the user was removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_by_invite: Option<String>,
 }
 
 fn is_zero(count: &u32) -> bool {
@@ -62,6 +67,7 @@ impl std::fmt::Debug for UserRecord {
             .field("claiming_login", &self.claiming_login)
             .field("wechat_identities", &self.wechat_identities.len())
             .field("dev", &self.dev)
+            .field("joined_by_invite", &self.joined_by_invite)
             .field(
                 "password_hash",
                 &self.password_hash.as_ref().map(|_| "<hidden>"),
@@ -240,6 +246,7 @@ pub async fn find_or_create_wechat(
                 wechat_identities: identity_keys(&identity_key, &openid_key),
                 dev: profile.dev,
                 admin_demotions: 0,
+                joined_by_invite: None,
             };
             if user.dev {
                 store
@@ -471,6 +478,7 @@ pub async fn create_password_user(
         wechat_identities: Vec::new(),
         dev: false,
         admin_demotions: 0,
+        joined_by_invite: None,
     };
     save(store, &user).await?;
     let refused = match login_claims::claim(store, &claim, &user.id).await {
@@ -542,14 +550,31 @@ fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
 pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserRecord, AuthError> {
     let adds = roles_of(role)?;
     let user = find_named(store, who).await?;
-    update(store, &user.id, |next| {
-        for role in &adds {
-            if !next.has_role(role) {
-                next.roles.push((*role).to_owned());
-            }
-        }
+    update(store, &user.id, |next| add_roles(next, &adds)).await
+}
+
+/// Gives user `id` the role of the invite `invite_id`, noting the invite in the same write (see
+/// [`UserRecord::joined_by_invite`]).
+pub(super) async fn grant_by_invite(
+    store: &dyn Store,
+    id: &str,
+    role: &str,
+    invite_id: &str,
+) -> Result<UserRecord, AuthError> {
+    let adds = roles_of(role)?;
+    update(store, id, |next| {
+        add_roles(next, &adds);
+        next.joined_by_invite = Some(invite_id.to_owned());
     })
     .await
+}
+
+fn add_roles(user: &mut UserRecord, adds: &[&str]) {
+    for role in adds {
+        if !user.has_role(role) {
+            user.roles.push((*role).to_owned());
+        }
+    }
 }
 
 /// Takes a role other than the team's (see `team::demote` for those) from a user. One they do not

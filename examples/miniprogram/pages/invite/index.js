@@ -4,7 +4,7 @@ const { createInvite } = require('../../lib/invite');
 const { viewStrings, strings } = require('../../lib/i18n');
 
 Page({
-  data: { t: {}, state: 'loading', role: '', inviterName: '', inviterAvatar: '', question: '', expires: '', message: '', canExit: false, busy: false },
+  data: { t: {}, state: 'loading', role: '', inviterName: '', inviterAvatar: '', question: '', expires: '', message: '', canExit: false, canRetry: false, busy: false },
 
   onLoad(query) {
     const { api, session, lang } = getApp().globalData;

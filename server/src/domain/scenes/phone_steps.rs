@@ -211,7 +211,7 @@ mod tests {
     use super::*;
     use crate::domain::service::SessionUser;
     use crate::domain::test_support::{
-        FaultyStore, console_password_login, organizer, service_on, settings,
+        FaultyStore, bare_user, console_password_login, organizer, service_on, settings,
     };
     use crate::domain::{ClientAddr, users};
 
@@ -233,17 +233,8 @@ mod tests {
         // A phone whose mini program login made an account holding nothing but its WeChat.
         let identity = store_keys::wechat_openid("app", "o-phone");
         let phone = UserRecord {
-            id: "u-phone".into(),
-            display_name: "Phone".into(),
-            avatar_url: None,
-            roles: Vec::new(),
-            login: None,
-            login_claim: None,
-            claiming_login: None,
-            password_hash: None,
             wechat_identities: vec![identity.clone()],
-            dev: false,
-            admin_demotions: 0,
+            ..bare_user("u-phone")
         };
         users::save(store.as_ref(), &phone).await.expect("saved");
 
