@@ -84,14 +84,18 @@ pub(super) struct InviteRecord {
 }
 
 impl InviteRecord {
-    /// Until when the store keeps it.
-    fn lifetime(&self) -> Lifetime {
-        Lifetime::Until(match self.state {
+    /// Until when the store keeps it (Unix seconds).
+    fn kept_until(&self) -> u64 {
+        match self.state {
             InviteState::Open => self.expires_at.saturating_add(KEPT_FOR),
             InviteState::Accepted { at, .. } | InviteState::Revoked { at } => {
                 at.saturating_add(KEPT_FOR)
             }
-        })
+        }
+    }
+
+    fn lifetime(&self) -> Lifetime {
+        Lifetime::Until(self.kept_until())
     }
 
     /// Whether the invites list shows it at `now`.
@@ -122,7 +126,7 @@ fn accepted(
 ) -> Result<Option<InviteRecord>, AuthError> {
     if let InviteState::Accepted { by, .. } = &record.state
         && *by == user.id
-        && user.joined_by_invite.as_deref() != Some(record.id.as_str())
+        && !user.joined_by_invites.contains_key(&record.id)
     {
         return Ok(None);
     }
@@ -543,7 +547,8 @@ impl AuthService {
         }
         // Won: the role follows, with the invite noted in the user's record. Should that write
         // fail, the invite stays taken by this user and the same scan again gives the role.
-        let user = team::promote(store, &user.id, record.role, &record.id).await?;
+        let invite = (record.id.as_str(), record.kept_until());
+        let user = team::promote(store, &user.id, record.role, invite).await?;
         store.delete(&store_keys::invite_qr(&record.id)).await?;
         tracing::info!(
             team_event = "invite_accepted",
@@ -634,7 +639,7 @@ mod tests {
         let (bob, dan, carol) = (bob.await, dan.await, carol.await);
         // Dan is an admin too, so Bob is not the last one and may be demoted.
         for admin in [&bob, &dan] {
-            team::promote(store.as_ref(), &admin.id, TeamRole::Admin, "i0")
+            team::promote(store.as_ref(), &admin.id, TeamRole::Admin, ("i0", u64::MAX))
                 .await
                 .unwrap();
         }
@@ -686,10 +691,13 @@ mod tests {
         assert!(matches!(again, Err(AuthError::InviteExpired)), "{again:?}");
     }
 
-    /// A user named `id`, whose role the invite `joined_by` gave.
-    fn user(id: &str, joined_by: Option<&str>) -> UserRecord {
+    /// A user named `id`, whose roles the invites `joined_by` gave.
+    fn user(id: &str, joined_by: &[&str]) -> UserRecord {
+        let joined = joined_by
+            .iter()
+            .map(|invite| ((*invite).to_owned(), NOW + KEPT_FOR));
         UserRecord {
-            joined_by_invite: joined_by.map(str::to_owned),
+            joined_by_invites: joined.collect(),
             ..super::super::test_support::bare_user(id)
         }
     }
@@ -697,7 +705,7 @@ mod tests {
     /// Taken once; its taker may accept it again only while its role has not followed.
     #[test]
     fn an_open_invite_is_accepted_once_and_again_by_its_taker_until_the_role_follows() {
-        let taken = accepted(&open(), &user("u1", None), NOW).unwrap();
+        let taken = accepted(&open(), &user("u1", &[]), NOW).unwrap();
         let taken = taken.expect("the open invite is taken");
         assert_eq!(
             taken.state,
@@ -706,13 +714,15 @@ mod tests {
                 at: NOW
             }
         );
-        for other in [user("u2", None), user("u2", Some("i"))] {
+        for other in [user("u2", &[]), user("u2", &["i"])] {
             let refused = accepted(&taken, &other, NOW);
             assert!(matches!(refused, Err(AuthError::InviteUsed)), "{refused:?}");
         }
-        let joined = accepted(&taken, &user("u1", Some("i")), NOW);
-        assert!(matches!(joined, Err(AuthError::InviteUsed)), "{joined:?}");
-        for not_joined in [user("u1", None), user("u1", Some("an earlier invite"))] {
+        for joined in [user("u1", &["i"]), user("u1", &["an earlier invite", "i"])] {
+            let refused = accepted(&taken, &joined, NOW);
+            assert!(matches!(refused, Err(AuthError::InviteUsed)), "{refused:?}");
+        }
+        for not_joined in [user("u1", &[]), user("u1", &["an earlier invite"])] {
             let resumed = accepted(&taken, &not_joined, NOW + 1_000);
             assert_eq!(
                 resumed.unwrap(),
@@ -724,7 +734,7 @@ mod tests {
 
     /// The user's record cannot be written once the invite is taken: the invite stays theirs and
     /// the same scan again gives the role. Once it has, the code is used, even after the user
-    /// lost the role since.
+    /// joined by another invite too and then left the team.
     #[tokio::test]
     async fn an_accept_stopped_before_its_role_is_finished_by_the_same_scan_again() {
         use super::super::service::SessionUser;
@@ -740,7 +750,7 @@ mod tests {
             organizer(store.as_ref(), "dan").await,
             organizer(store.as_ref(), "carol").await,
         );
-        team::promote(store.as_ref(), &dan.id, TeamRole::Admin, "i0")
+        team::promote(store.as_ref(), &dan.id, TeamRole::Admin, ("i0", u64::MAX))
             .await
             .unwrap();
         let (record, code) = new_invite(Creator::Operator, TeamRole::Admin, None).unwrap();
@@ -773,18 +783,33 @@ mod tests {
 
         let used = service.accept_invite(&code, &carol_claims, &from).await;
         assert!(matches!(used, Err(AuthError::InviteUsed)), "{used:?}");
-        let demoted = team::demote(store.as_ref(), &carol.id, Demotion::Admin).await;
-        demoted.expect("carol is no admin any more");
-        let after_demotion = service.accept_invite(&code, &carol_claims, &from).await;
-        let used = matches!(after_demotion, Err(AuthError::InviteUsed));
-        assert!(used, "{after_demotion:?}");
-        assert!(!is_admin().await, "the invite does not give the role back");
+        let (second, second_code) =
+            new_invite(Creator::Operator, TeamRole::Organizer, None).unwrap();
+        save(store.as_ref(), &second, &second_code, b"png")
+            .await
+            .unwrap();
+        let joined_again = service
+            .accept_invite(&second_code, &carol_claims, &from)
+            .await;
+        joined_again.expect("carol accepts a second invite");
+        let left = team::demote(store.as_ref(), &carol.id, Demotion::Team).await;
+        left.expect("carol is taken off the team");
+        for code in [&code, &second_code] {
+            let after_leaving = service.accept_invite(code, &carol_claims, &from).await;
+            let used = matches!(after_leaving, Err(AuthError::InviteUsed));
+            assert!(used, "{after_leaving:?}");
+        }
+        let carol = users::get(store.as_ref(), &carol.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!carol.is_organizer(), "no invite gives the role back");
     }
 
     #[test]
     fn expired_and_revoked_invites_answer_expired() {
         assert!(matches!(
-            accepted(&open(), &user("u1", None), NOW + 100),
+            accepted(&open(), &user("u1", &[]), NOW + 100),
             Err(AuthError::InviteExpired)
         ));
         let revoked = InviteRecord {
@@ -792,7 +817,7 @@ mod tests {
             ..open()
         };
         assert!(matches!(
-            accepted(&revoked, &user("u1", None), NOW),
+            accepted(&revoked, &user("u1", &[]), NOW),
             Err(AuthError::InviteExpired)
         ));
     }
@@ -801,7 +826,7 @@ mod tests {
     fn the_list_shows_open_and_recently_accepted_invites() {
         assert!(open().listed(NOW));
         assert!(!open().listed(NOW + 100));
-        let taken = accepted(&open(), &user("u1", None), NOW).unwrap();
+        let taken = accepted(&open(), &user("u1", &[]), NOW).unwrap();
         let taken = taken.expect("the open invite is taken");
         assert!(taken.listed(NOW + KEPT_FOR - 1));
         assert!(!taken.listed(NOW + KEPT_FOR));

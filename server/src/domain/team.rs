@@ -244,14 +244,15 @@ pub(super) async fn demote(
     Ok((Some(user), ended))
 }
 
-/// Gives `role` (an admin is an organizer too) and lists the user in the index.
+/// Gives `role` (an admin is an organizer too) as the invite (id, kept until) gives it, and lists
+/// the user in the index.
 pub(super) async fn promote(
     store: &dyn Store,
     user_id: &str,
     role: TeamRole,
-    invite_id: &str,
+    invite: (&str, u64),
 ) -> Result<UserRecord, AuthError> {
-    let user = users::grant_by_invite(store, user_id, role.as_str(), invite_id).await?;
+    let user = users::grant_by_invite(store, user_id, role.as_str(), invite).await?;
     set_listing(store, &user).await?;
     Ok(user)
 }
@@ -442,11 +443,11 @@ mod tests {
         let store = FaultyStore::new();
         let store = store.as_ref();
         let ann = organizer(store, "ann").await;
-        promote(store, &ann.id, TeamRole::Admin, "i1")
+        promote(store, &ann.id, TeamRole::Admin, ("i1", u64::MAX))
             .await
             .unwrap();
         let bob = organizer(store, "bob").await;
-        let bob = promote(store, &bob.id, TeamRole::Admin, "i2")
+        let bob = promote(store, &bob.id, TeamRole::Admin, ("i2", u64::MAX))
             .await
             .unwrap();
         demote(store, &bob.id, Demotion::Team).await.unwrap();

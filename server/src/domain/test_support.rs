@@ -392,7 +392,7 @@ pub fn bare_user(id: &str) -> UserRecord {
         wechat_identities: Vec::new(),
         dev: false,
         admin_demotions: 0,
-        joined_by_invite: None,
+        joined_by_invites: std::collections::BTreeMap::new(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Users: who they are, how they log in (WeChat identities, a login + password) and their roles.
 
+use std::collections::BTreeMap;
+
 use meeteasy_protocol::{ADMIN_ROLE, LoginMethod, ORGANIZER_ROLE, User};
 use serde::{Deserialize, Serialize};
 
@@ -7,12 +9,12 @@ use crate::store::{Lifetime, Store, StoreError};
 use crate::wechat::WeChatSession;
 use meeteasy_protocol::Secret;
 
-use super::AuthError;
 use super::device_names::checked_device_name;
 use super::login_claims::{self, Claimed, LoginClaim};
 use super::records::{self, Transition};
 use super::secrets::random_id;
 use super::store_keys;
+use super::{AuthError, unix_now};
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -45,11 +47,12 @@ pub struct UserRecord {
     /// demotion never comes back with a later grant.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub admin_demotions: u32,
-    /// The last invite that gave this user its role, noted in the same write as the role: an
-    /// accept of that invite that stopped before it (the store failed) is finished by the same
-    /// scan again, and one that got there is not repeated after the user was removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub joined_by_invite: Option<String>,
+    /// The invites that gave this user a role, by id, each until its record is no longer kept
+    /// (Unix seconds), noted in the same write as the role: an accept that stopped before that
+    /// write (the store failed) is finished by the same accept again, and one that got there is
+    /// not repeated, even after the user lost the role.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joined_by_invites: BTreeMap<String, u64>,
 }
 
 fn is_zero(count: &u32) -> bool {
@@ -67,7 +70,7 @@ impl std::fmt::Debug for UserRecord {
             .field("claiming_login", &self.claiming_login)
             .field("wechat_identities", &self.wechat_identities.len())
             .field("dev", &self.dev)
-            .field("joined_by_invite", &self.joined_by_invite)
+            .field("joined_by_invites", &self.joined_by_invites)
             .field(
                 "password_hash",
                 &self.password_hash.as_ref().map(|_| "<hidden>"),
@@ -246,7 +249,7 @@ pub async fn find_or_create_wechat(
                 wechat_identities: identity_keys(&identity_key, &openid_key),
                 dev: profile.dev,
                 admin_demotions: 0,
-                joined_by_invite: None,
+                joined_by_invites: BTreeMap::new(),
             };
             if user.dev {
                 store
@@ -478,7 +481,7 @@ pub async fn create_password_user(
         wechat_identities: Vec::new(),
         dev: false,
         admin_demotions: 0,
-        joined_by_invite: None,
+        joined_by_invites: BTreeMap::new(),
     };
     save(store, &user).await?;
     let refused = match login_claims::claim(store, &claim, &user.id).await {
@@ -553,18 +556,21 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
     update(store, &user.id, |next| add_roles(next, &adds)).await
 }
 
-/// Gives user `id` the role of the invite `invite_id`, noting the invite in the same write (see
-/// [`UserRecord::joined_by_invite`]).
+/// Gives user `id` the role of the invite `invite_id`, noting the invite in the same write until
+/// `kept_until` (see [`UserRecord::joined_by_invites`]); notes of invites no longer kept go.
 pub(super) async fn grant_by_invite(
     store: &dyn Store,
     id: &str,
     role: &str,
-    invite_id: &str,
+    (invite_id, kept_until): (&str, u64),
 ) -> Result<UserRecord, AuthError> {
     let adds = roles_of(role)?;
+    let now = unix_now();
     update(store, id, |next| {
         add_roles(next, &adds);
-        next.joined_by_invite = Some(invite_id.to_owned());
+        next.joined_by_invites.retain(|_, until| *until > now);
+        next.joined_by_invites
+            .insert(invite_id.to_owned(), kept_until);
     })
     .await
 }
@@ -672,6 +678,23 @@ mod tests {
         let odd =
             create_password_user(store.as_ref(), new("bob@example.org", &["a b"]), hash()).await;
         assert!(matches!(odd, Err(AuthError::InvalidRequest(_))));
+    }
+
+    /// A role given by an invite notes it; notes of invites whose records are no longer kept go
+    /// with the next one, so the record does not grow with every invite ever accepted.
+    #[tokio::test]
+    async fn an_invite_s_note_goes_once_its_record_is_no_longer_kept() {
+        let store = crate::domain::test_support::FaultyStore::new();
+        let ann = crate::domain::test_support::organizer(store.as_ref(), "ann").await;
+        let (store, ann) = (store.as_ref(), ann.id);
+        let first = grant_by_invite(store, &ann, "organizer", ("gone", 1)).await;
+        assert!(first.unwrap().joined_by_invites.contains_key("gone"));
+        let kept_until = unix_now() + 60;
+        let second = grant_by_invite(store, &ann, "admin", ("kept", kept_until)).await;
+        let second = second.unwrap();
+        assert!(second.is_admin());
+        let noted: Vec<_> = second.joined_by_invites.into_iter().collect();
+        assert_eq!(noted, [("kept".to_owned(), kept_until)]);
     }
 
     /// A name is shown on screens and printed by `users list`: no escape sequence, line break or
