@@ -177,13 +177,13 @@ const INVITE_TEXT = {
     accepted: '你已成为 MeetEasy 团队的管理员', declined: '你已拒绝邀请', exit: '完成并退出',
     invite_used: '这个邀请已经被使用过了', invite_expired: '这个邀请已过期或已被撤销', invite_invalid: '这个邀请码无效',
     too_many_requests: '尝试次数过多', network_error: '无法连接服务器', no_invite: '请用微信扫描邀请二维码',
-    store_unavailable: '服务暂时不可用', tryAgain: '再试一次' },
+    store_unavailable: '服务暂时不可用', server_busy: '服务器正忙', tryAgain: '再试一次' },
   en: { title: 'Team invite', question: 'Pat invites you to join the MeetEasy team as an admin', organizer: 'as an organizer',
     accept: 'Accept', decline: 'Decline', accepted: 'You are now an admin of the MeetEasy team', declined: 'You declined the invite',
     exit: 'Done, leave', invite_used: 'This invite has already been used', invite_expired: 'This invite has expired or was withdrawn',
     invite_invalid: 'This invite code is not valid', too_many_requests: 'Too many attempts', network_error: 'No connection to the server',
     no_invite: 'Open this page by scanning an invite QR code',
-    store_unavailable: 'The service is temporarily unavailable', tryAgain: 'Try again' },
+    store_unavailable: 'The service is temporarily unavailable', server_busy: 'The server is busy', tryAgain: 'Try again' },
 };
 
 function inspectRoute(role = 'admin') {
@@ -259,6 +259,7 @@ for (const lang of LANGS) {
       ['accept', contractError(410, 'invite_expired'), 'invite_expired'],
       ['inspect', contractError(429, 'too_many_requests'), 'too_many_requests'],
       ['accept', () => null, 'network_error'],
+      ['accept', contractError(503, 'server_busy'), 'server_busy'],
     ];
     for (const [step, route, code] of cases) {
       const { page } = openInvite(lang, { [`POST /auth/invites/${step}`]: route });
@@ -269,7 +270,8 @@ for (const lang of LANGS) {
       }
       assert.equal(page.data.state, 'error', code);
       assert.ok(page.text().includes(text[code]), `${code}: ${page.text()}`);
-      assert.equal(page.has('.retry'), code === 'network_error', `${code}: only a failure that left the invite may be tried again`);
+      const retryable = ['network_error', 'server_busy'].includes(code);
+      assert.equal(page.has('.retry'), retryable, `${code}: only a failure that left the invite may be tried again`);
       assert.ok(!page.text().includes(code), 'never the code');
     }
   });

@@ -9,6 +9,12 @@
 //! answer `invite_used`. Records are kept a week past their end so a late scan learns it expired or
 //! was used rather than "invalid", then the store's expiry removes them.
 //!
+//! The role is given in a second write, of the taker's record, which also notes the invite. So that
+//! a store failure between the two writes is not final, the taker may accept the invite again for
+//! [`RETRY_FOR`]: that gives the role if the record does not note the invite, answers as before if
+//! it does and the role stands (the first answer was lost), and is `invite_used` once the role
+//! was taken away.
+//!
 //! The QR image of an open invite is kept too (an admin may show it again by id; in `wxacode` mode
 //! it is a WeChat call that costs quota). It is served to admins only and deleted when the invite
 //! is accepted, revoked or withdrawn.
@@ -27,7 +33,7 @@ use crate::store::{Lifetime, Store};
 use super::records::{self, Transition};
 use super::secrets::{random_id, random_scene};
 use super::team::{self, TeamActor, TeamCaller};
-use super::users::{self, UserRecord};
+use super::users::{self, InviteGrant, InviteNote, UserRecord};
 use super::{AuthError, AuthService, ClientAddr, is_scene_shaped, store_keys, unix_now};
 
 /// An invite lives this long unless its maker says otherwise.
@@ -36,6 +42,13 @@ pub const DEFAULT_INVITE_LIFETIME: Duration = Duration::from_secs(86_400);
 pub const MAX_INVITE_LIFETIME: Duration = Duration::from_secs(604_800);
 /// Accepted invites stay listed, and every invite answers its fate, this long.
 const KEPT_FOR: u64 = 7 * 86_400;
+/// How long after taking an invite its taker may accept it again: long enough for the mini
+/// program's "Try again" once the store is back, short enough that a taker taken off the team
+/// meanwhile cannot come back by it for long.
+const RETRY_FOR: u64 = 3_600;
+/// How long past its last accept again a user's record notes an invite that gave it a role: a
+/// day more, against clocks that differ between instances.
+const NOTED_PAST_RETRY: u64 = 86_400;
 
 /// The id `created_by` shows for invites the operator made from the command line: no user has it
 /// (user ids are 22 characters), so it never names a real account.
@@ -69,8 +82,17 @@ pub(super) enum Creator {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub(super) enum InviteState {
     Open,
-    Accepted { by: String, at: u64 },
-    Revoked { at: u64 },
+    Accepted {
+        by: String,
+        at: u64,
+        /// Until when `by` may accept it again (see [`Acceptance::Again`]); none in invites taken
+        /// before that was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_until: Option<u64>,
+    },
+    Revoked {
+        at: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,18 +106,14 @@ pub(super) struct InviteRecord {
 }
 
 impl InviteRecord {
-    /// Until when the store keeps it (Unix seconds).
-    fn kept_until(&self) -> u64 {
-        match self.state {
+    /// Until when the store keeps it.
+    fn lifetime(&self) -> Lifetime {
+        Lifetime::Until(match self.state {
             InviteState::Open => self.expires_at.saturating_add(KEPT_FOR),
             InviteState::Accepted { at, .. } | InviteState::Revoked { at } => {
                 at.saturating_add(KEPT_FOR)
             }
-        }
-    }
-
-    fn lifetime(&self) -> Lifetime {
-        Lifetime::Until(self.kept_until())
+        })
     }
 
     /// Whether the invites list shows it at `now`.
@@ -117,27 +135,47 @@ fn check_open(record: &InviteRecord, now: u64) -> Result<(), AuthError> {
     }
 }
 
-/// The record once `user` accepted it at `now`; `None` when they took it before and its role did
-/// not follow (the store failed in between), so this accept gives it; or why they cannot.
-fn accepted(
-    record: &InviteRecord,
-    user: &UserRecord,
-    now: u64,
-) -> Result<Option<InviteRecord>, AuthError> {
-    if let InviteState::Accepted { by, .. } = &record.state
-        && *by == user.id
-        && !user.joined_by_invites.contains_key(&record.id)
+/// What an accept does with an invite.
+#[derive(Debug, PartialEq)]
+enum Acceptance {
+    /// It takes the open invite: the record once taken, whose taker may accept it again until
+    /// `retry_until`.
+    Takes {
+        taken: InviteRecord,
+        retry_until: u64,
+    },
+    /// Its taker accepts it again, before `retry_until`: the role follows if it did not (the
+    /// store failed between the take and the role), and the answer is the same if it did (the
+    /// first answer was lost).
+    Again { retry_until: u64 },
+}
+
+/// What an accept by `user_id` at `now` does with `record`, or why it cannot.
+fn accepted(record: &InviteRecord, user_id: &str, now: u64) -> Result<Acceptance, AuthError> {
+    // An invite taken before takers could accept again has no `retry_until`: it stays used.
+    if let InviteState::Accepted {
+        by,
+        retry_until: Some(retry_until),
+        ..
+    } = &record.state
+        && by == user_id
+        && now < *retry_until
     {
-        return Ok(None);
+        return Ok(Acceptance::Again {
+            retry_until: *retry_until,
+        });
     }
     check_open(record, now)?;
-    Ok(Some(InviteRecord {
+    let retry_until = now + RETRY_FOR;
+    let taken = InviteRecord {
         state: InviteState::Accepted {
-            by: user.id.clone(),
+            by: user_id.to_owned(),
             at: now,
+            retry_until: Some(retry_until),
         },
         ..record.clone()
-    }))
+    };
+    Ok(Acceptance::Takes { taken, retry_until })
 }
 
 /// The invite `user_id` took at `now`, taken away again because its creator stopped standing
@@ -329,7 +367,7 @@ async fn standing_inviter(
 
 pub(super) async fn to_wire(store: &dyn Store, record: &InviteRecord) -> Result<Invite, AuthError> {
     let (accepted_by, accepted_at) = match &record.state {
-        InviteState::Accepted { by, at } => (
+        InviteState::Accepted { by, at, .. } => (
             users::get(store, by).await?.map(|user| user.to_wire()),
             Some(*at),
         ),
@@ -528,14 +566,20 @@ impl AuthService {
         let user: UserRecord = self.user(&claims.sub).await?;
         let key = store_keys::invite(&found.id);
         let now = unix_now();
-        let record = records::update(store, &key, |current: Option<&InviteRecord>| {
-            let record = current.ok_or(AuthError::InviteInvalid)?;
-            Ok(match accepted(record, &user, now)? {
-                Some(next) => Transition::Write(next.clone(), next.lifetime(), next),
-                None => Transition::Keep(record.clone()),
+        let (record, retry_until) =
+            records::update(store, &key, |current: Option<&InviteRecord>| {
+                let record = current.ok_or(AuthError::InviteInvalid)?;
+                Ok(match accepted(record, &user.id, now)? {
+                    Acceptance::Takes { taken, retry_until } => {
+                        let lifetime = taken.lifetime();
+                        Transition::Write(taken.clone(), lifetime, (taken, retry_until))
+                    }
+                    Acceptance::Again { retry_until } => {
+                        Transition::Keep((record.clone(), retry_until))
+                    }
+                })
             })
-        })
-        .await?;
+            .await?;
         // Its creator is read again now that the invite is taken: a demotion that fell between
         // the first read and the take must not let it through, or an admin demoted meanwhile could
         // still let someone in. A demotion after this read came after the accept.
@@ -545,18 +589,28 @@ impl AuthService {
             }
             return Err(refused);
         }
-        // Won: the role follows, with the invite noted in the user's record. Should that write
-        // fail, the invite stays taken by this user and the same scan again gives the role.
-        let invite = (record.id.as_str(), record.kept_until());
-        let user = team::promote(store, &user.id, record.role, invite).await?;
+        // Won, or its winner accepting again: the role follows, with the invite noted in the
+        // user's record in the same write. Should that write fail, the same accept again gives it.
+        let note = InviteNote {
+            id: &record.id,
+            noted_until: retry_until + NOTED_PAST_RETRY,
+        };
+        let user = match team::promote(store, &user.id, record.role, &note).await? {
+            InviteGrant::Given(user) => {
+                tracing::info!(
+                    team_event = "invite_accepted",
+                    actor = %user.id,
+                    invite = %record.id,
+                    role = record.role.as_str(),
+                    "team change"
+                );
+                user
+            }
+            // An accept again whose first answer was lost: the same answer, while the role stands.
+            InviteGrant::GivenBefore(user) if user.has_team_role(record.role) => user,
+            InviteGrant::GivenBefore(_) => return Err(AuthError::InviteUsed),
+        };
         store.delete(&store_keys::invite_qr(&record.id)).await?;
-        tracing::info!(
-            team_event = "invite_accepted",
-            actor = %user.id,
-            invite = %record.id,
-            role = record.role.as_str(),
-            "team change"
-        );
         Ok(user.to_wire())
     }
 
@@ -582,6 +636,16 @@ pub fn invite_link(public_url: &str, code: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use meeteasy_protocol::Claims;
+
+    use super::super::service::SessionUser;
+    use super::super::team::Demotion;
+    use super::super::test_support::{
+        Calls, Fault, FaultyStore, TestService, console_password_login, organizer, service_on,
+        settings,
+    };
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
@@ -622,194 +686,235 @@ mod tests {
         assert_eq!(since.unwrap().id, bob.id);
     }
 
-    /// The creator loses the admin role between the accept's first read of them and its take of
-    /// the invite: the invite is taken away again, gives no role, and its code stays refused.
-    #[tokio::test]
-    async fn an_invite_whose_creator_is_demoted_while_it_is_accepted_gives_no_role() {
-        use super::super::service::SessionUser;
-        use super::super::team::Demotion;
-        use super::super::test_support::{
-            Calls, FaultyStore, console_password_login, organizer, service_on, settings,
-        };
-        use std::sync::Arc;
+    /// Bob and Dan, admins (so neither is the last), Carol, an organizer, with a session of hers
+    /// to accept with, and a service, all on one faulty store.
+    struct Team {
+        store: Arc<FaultyStore>,
+        service: TestService,
+        bob: UserRecord,
+        carol: Claims,
+        from: ClientAddr,
+    }
 
+    /// A note of an invite in a user's record that outlives every accept again.
+    fn note(id: &str) -> InviteNote<'_> {
+        InviteNote {
+            id,
+            noted_until: u64::MAX,
+        }
+    }
+
+    async fn team() -> Team {
         let store = FaultyStore::new();
         let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
         let [bob, dan, carol] = ["bob", "dan", "carol"].map(|name| organizer(store.as_ref(), name));
         let (bob, dan, carol) = (bob.await, dan.await, carol.await);
-        // Dan is an admin too, so Bob is not the last one and may be demoted.
-        for admin in [&bob, &dan] {
-            team::promote(store.as_ref(), &admin.id, TeamRole::Admin, ("i0", u64::MAX))
+        for (admin, invite) in [(&bob, "i-bob"), (&dan, "i-dan")] {
+            let note = note(invite);
+            let promoted = team::promote(store.as_ref(), &admin.id, TeamRole::Admin, &note);
+            promoted.await.unwrap();
+        }
+        let bob = users::get(store.as_ref(), &bob.id).await.unwrap().unwrap();
+        let opened = service.open_session(SessionUser::Known(&carol), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        let carol = service.verify(&token).await.unwrap();
+        let from = ClientAddr("192.0.2.5".into());
+        Team {
+            store,
+            service,
+            bob,
+            carol,
+            from,
+        }
+    }
+
+    impl Team {
+        /// An invite to `role` that Bob made: its record and code.
+        async fn bob_s_invite(&self, role: TeamRole) -> (InviteRecord, String) {
+            let made_by_bob = Creator::User {
+                id: self.bob.id.clone(),
+                demotions: 0,
+            };
+            let (record, code) = new_invite(made_by_bob, role, None).unwrap();
+            save(self.store.as_ref(), &record, &code, b"png")
                 .await
                 .unwrap();
+            (record, code)
         }
-        let made_by_bob = Creator::User {
-            id: bob.id.clone(),
-            demotions: 0,
-        };
-        let (record, code) = new_invite(made_by_bob, TeamRole::Admin, None).unwrap();
-        save(store.as_ref(), &record, &code, b"png").await.unwrap();
+
+        async fn carol_accepts(&self, code: &str) -> Result<User, AuthError> {
+            self.service
+                .accept_invite(code, &self.carol, &self.from)
+                .await
+        }
+
+        /// Carol's accept of `code` that takes the invite but cannot write her record.
+        async fn carol_s_accept_stops_after_its_take(&self, code: &str) {
+            let carol = store_keys::user(&self.carol.sub);
+            self.store
+                .fail_next(Calls::Write, &carol, Fault::FailBefore);
+            let stopped = self.carol_accepts(code).await;
+            assert!(matches!(stopped, Err(AuthError::Store(_))), "{stopped:?}");
+            assert!(self.store.all_faults_hit(), "her record was not written");
+            assert!(
+                !self.carol_is(TeamRole::Admin).await,
+                "the role did not follow"
+            );
+        }
+
+        async fn carol_is(&self, role: TeamRole) -> bool {
+            let carol = users::get(self.store.as_ref(), &self.carol.sub).await;
+            carol.unwrap().unwrap().has_team_role(role)
+        }
+
+        async fn stored(&self, record: &InviteRecord) -> InviteRecord {
+            let key = store_keys::invite(&record.id);
+            let stored = records::load(self.store.as_ref(), &key).await;
+            stored.unwrap().unwrap()
+        }
+    }
+
+    /// The creator loses the admin role between the accept's first read of them and its take of
+    /// the invite: the invite is taken away again, gives no role, and its code stays refused.
+    #[tokio::test]
+    async fn an_invite_whose_creator_is_demoted_while_it_is_accepted_gives_no_role() {
+        let team = team().await;
+        let (record, code) = team.bob_s_invite(TeamRole::Admin).await;
         let bob_demoted = {
-            let (store, bob) = (store.clone(), bob.id.clone());
+            let (store, bob) = (team.store.clone(), team.bob.id.clone());
             async move {
                 let demoted = team::demote(store.as_ref(), &bob, Demotion::Admin).await;
                 demoted.expect("bob is demoted");
             }
         };
-        store.before_next(
-            Calls::Write,
-            &store_keys::invite(&record.id),
-            Box::pin(bob_demoted),
-        );
-        let opened = service.open_session(SessionUser::Known(&carol), console_password_login());
-        let token = opened.await.unwrap().response.access_token;
-        let carol_claims = service.verify(&token).await.unwrap();
-        let from = ClientAddr("192.0.2.5".into());
+        let invite = store_keys::invite(&record.id);
+        team.store
+            .before_next(Calls::Write, &invite, Box::pin(bob_demoted));
 
-        let refused = service.accept_invite(&code, &carol_claims, &from).await;
-        assert!(store.all_faults_hit(), "bob was demoted during the accept");
+        let refused = team.carol_accepts(&code).await;
+        assert!(
+            team.store.all_faults_hit(),
+            "bob was demoted during the accept"
+        );
+        let expired = matches!(refused, Err(AuthError::InviteExpired));
+        assert!(expired, "{refused:?}");
+        assert!(
+            !team.carol_is(TeamRole::Admin).await,
+            "the invite gave no role"
+        );
+        let stored = team.stored(&record).await;
+        let revoked = matches!(stored.state, InviteState::Revoked { .. });
+        assert!(revoked, "{stored:?}");
+        let qr = team.store.get(&store_keys::invite_qr(&record.id)).await;
+        assert_eq!(qr.unwrap(), None, "the withdrawn invite's QR is let go");
+        let again = team.carol_accepts(&code).await;
+        assert!(matches!(again, Err(AuthError::InviteExpired)), "{again:?}");
+    }
+
+    /// Taken once; its taker may accept it again for a while, and no one else ever. An invite
+    /// taken before takers could accept again stays used.
+    #[test]
+    fn an_open_invite_is_taken_once_and_accepted_again_by_its_taker_for_a_while() {
+        let Ok(Acceptance::Takes { taken, retry_until }) = accepted(&open(), "u1", NOW) else {
+            panic!("the open invite is taken");
+        };
+        assert_eq!(retry_until, NOW + RETRY_FOR);
+        let by_u1 = InviteState::Accepted {
+            by: "u1".into(),
+            at: NOW,
+            retry_until: Some(retry_until),
+        };
+        assert_eq!(taken.state, by_u1);
+        let again = accepted(&taken, "u1", retry_until - 1);
+        assert_eq!(again.unwrap(), Acceptance::Again { retry_until });
+        for (user, at) in [("u2", NOW), ("u1", retry_until)] {
+            let refused = accepted(&taken, user, at);
+            let used = matches!(refused, Err(AuthError::InviteUsed));
+            assert!(used, "{user} at {at}: {refused:?}");
+        }
+        let mut stored_before = serde_json::to_value(&taken).unwrap();
+        let state = stored_before["state"].as_object_mut().unwrap();
+        assert!(state.remove("retry_until").is_some());
+        let taken_before: InviteRecord = serde_json::from_value(stored_before).unwrap();
+        let refused = accepted(&taken_before, "u1", NOW);
+        assert!(matches!(refused, Err(AuthError::InviteUsed)), "{refused:?}");
+    }
+
+    /// Carol's record cannot be written once she took the invite: the invite stays hers and her
+    /// accept again gives the role; once it has, her accept again answers the same (a lost
+    /// answer's retry). After she joined by another invite too and then left the team, neither
+    /// code gives anything.
+    #[tokio::test]
+    async fn an_accept_stopped_before_its_role_is_finished_by_the_same_accept_again() {
+        let team = team().await;
+        let (record, code) = team.bob_s_invite(TeamRole::Admin).await;
+        team.carol_s_accept_stops_after_its_take(&code).await;
+
+        for accept in ["again, after the failure", "again, its answer lost"] {
+            let again = team.carol_accepts(&code).await;
+            let roles = again.expect(accept).roles;
+            assert!(
+                roles.iter().any(|role| role == "admin"),
+                "{accept}: {roles:?}"
+            );
+        }
+        assert!(team.carol_is(TeamRole::Admin).await);
+        let qr = team.store.get(&store_keys::invite_qr(&record.id)).await;
+        assert_eq!(qr.unwrap(), None, "the used invite's QR is let go");
+
+        let (_, second_code) = team.bob_s_invite(TeamRole::Organizer).await;
+        let joined_again = team.carol_accepts(&second_code).await;
+        joined_again.expect("carol accepts a second invite");
+        let left = team::demote(team.store.as_ref(), &team.carol.sub, Demotion::Team).await;
+        left.expect("carol is taken off the team");
+        for code in [&code, &second_code] {
+            let after_leaving = team.carol_accepts(code).await;
+            let used = matches!(after_leaving, Err(AuthError::InviteUsed));
+            assert!(used, "{after_leaving:?}");
+        }
+        assert!(
+            !team.carol_is(TeamRole::Organizer).await,
+            "no invite gives it back"
+        );
+    }
+
+    /// An accept again after the invite was revoked, or its creator demoted, gives nothing.
+    #[tokio::test]
+    async fn an_accept_stopped_before_its_role_gives_nothing_once_revoked_or_its_creator_demoted() {
+        let team = team().await;
+        let (revoked, revoked_code) = team.bob_s_invite(TeamRole::Admin).await;
+        team.carol_s_accept_stops_after_its_take(&revoked_code)
+            .await;
+        let operator = TeamActor::Operator;
+        revoke(team.store.as_ref(), &revoked.id, &operator)
+            .await
+            .unwrap();
+        let refused = team.carol_accepts(&revoked_code).await;
         assert!(
             matches!(refused, Err(AuthError::InviteExpired)),
             "{refused:?}"
         );
-        let carol_now = users::get(store.as_ref(), &carol.id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!carol_now.is_admin(), "the invite gave no role");
-        let stored: InviteRecord = records::load(store.as_ref(), &store_keys::invite(&record.id))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            matches!(stored.state, InviteState::Revoked { .. }),
-            "{stored:?}"
-        );
-        let qr = store.get(&store_keys::invite_qr(&record.id)).await.unwrap();
-        assert_eq!(qr, None, "the withdrawn invite's QR is let go");
-        let again = service.accept_invite(&code, &carol_claims, &from).await;
-        assert!(matches!(again, Err(AuthError::InviteExpired)), "{again:?}");
-    }
 
-    /// A user named `id`, whose roles the invites `joined_by` gave.
-    fn user(id: &str, joined_by: &[&str]) -> UserRecord {
-        let joined = joined_by
-            .iter()
-            .map(|invite| ((*invite).to_owned(), NOW + KEPT_FOR));
-        UserRecord {
-            joined_by_invites: joined.collect(),
-            ..super::super::test_support::bare_user(id)
-        }
-    }
-
-    /// Taken once; its taker may accept it again only while its role has not followed.
-    #[test]
-    fn an_open_invite_is_accepted_once_and_again_by_its_taker_until_the_role_follows() {
-        let taken = accepted(&open(), &user("u1", &[]), NOW).unwrap();
-        let taken = taken.expect("the open invite is taken");
-        assert_eq!(
-            taken.state,
-            InviteState::Accepted {
-                by: "u1".into(),
-                at: NOW
-            }
-        );
-        for other in [user("u2", &[]), user("u2", &["i"])] {
-            let refused = accepted(&taken, &other, NOW);
-            assert!(matches!(refused, Err(AuthError::InviteUsed)), "{refused:?}");
-        }
-        for joined in [user("u1", &["i"]), user("u1", &["an earlier invite", "i"])] {
-            let refused = accepted(&taken, &joined, NOW);
-            assert!(matches!(refused, Err(AuthError::InviteUsed)), "{refused:?}");
-        }
-        for not_joined in [user("u1", &[]), user("u1", &["an earlier invite"])] {
-            let resumed = accepted(&taken, &not_joined, NOW + 1_000);
-            assert_eq!(
-                resumed.unwrap(),
-                None,
-                "the role did not follow: give it now"
-            );
-        }
-    }
-
-    /// The user's record cannot be written once the invite is taken: the invite stays theirs and
-    /// the same scan again gives the role. Once it has, the code is used, even after the user
-    /// joined by another invite too and then left the team.
-    #[tokio::test]
-    async fn an_accept_stopped_before_its_role_is_finished_by_the_same_scan_again() {
-        use super::super::service::SessionUser;
-        use super::super::team::Demotion;
-        use super::super::test_support::{
-            Calls, Fault, FaultyStore, console_password_login, organizer, service_on, settings,
-        };
-        use std::sync::Arc;
-
-        let store = FaultyStore::new();
-        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
-        let (dan, carol) = (
-            organizer(store.as_ref(), "dan").await,
-            organizer(store.as_ref(), "carol").await,
-        );
-        team::promote(store.as_ref(), &dan.id, TeamRole::Admin, ("i0", u64::MAX))
-            .await
-            .unwrap();
-        let (record, code) = new_invite(Creator::Operator, TeamRole::Admin, None).unwrap();
-        save(store.as_ref(), &record, &code, b"png").await.unwrap();
-        let opened = service.open_session(SessionUser::Known(&carol), console_password_login());
-        let token = opened.await.unwrap().response.access_token;
-        let carol_claims = service.verify(&token).await.unwrap();
-        let from = ClientAddr("192.0.2.5".into());
-        let is_admin = async || {
-            let carol = users::get(store.as_ref(), &carol.id).await.unwrap();
-            carol.unwrap().is_admin()
-        };
-        store.fail_next(
-            Calls::Write,
-            &store_keys::user(&carol.id),
-            Fault::FailBefore,
-        );
-
-        let stopped = service.accept_invite(&code, &carol_claims, &from).await;
-        assert!(matches!(stopped, Err(AuthError::Store(_))), "{stopped:?}");
-        assert!(
-            store.all_faults_hit() && !is_admin().await,
-            "the role did not follow"
-        );
-        let again = service.accept_invite(&code, &carol_claims, &from).await;
-        assert!(again.unwrap().roles.iter().any(|role| role == "admin"));
-        assert!(is_admin().await, "the same scan again gave the role");
-        let qr = store.get(&store_keys::invite_qr(&record.id)).await.unwrap();
-        assert_eq!(qr, None, "the used invite's QR is let go");
-
-        let used = service.accept_invite(&code, &carol_claims, &from).await;
-        assert!(matches!(used, Err(AuthError::InviteUsed)), "{used:?}");
-        let (second, second_code) =
-            new_invite(Creator::Operator, TeamRole::Organizer, None).unwrap();
-        save(store.as_ref(), &second, &second_code, b"png")
-            .await
-            .unwrap();
-        let joined_again = service
-            .accept_invite(&second_code, &carol_claims, &from)
+        let (_, withdrawn_code) = team.bob_s_invite(TeamRole::Admin).await;
+        team.carol_s_accept_stops_after_its_take(&withdrawn_code)
             .await;
-        joined_again.expect("carol accepts a second invite");
-        let left = team::demote(store.as_ref(), &carol.id, Demotion::Team).await;
-        left.expect("carol is taken off the team");
-        for code in [&code, &second_code] {
-            let after_leaving = service.accept_invite(code, &carol_claims, &from).await;
-            let used = matches!(after_leaving, Err(AuthError::InviteUsed));
-            assert!(used, "{after_leaving:?}");
-        }
-        let carol = users::get(store.as_ref(), &carol.id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!carol.is_organizer(), "no invite gives the role back");
+        let demoted = team::demote(team.store.as_ref(), &team.bob.id, Demotion::Admin).await;
+        demoted.expect("bob is demoted");
+        let refused = team.carol_accepts(&withdrawn_code).await;
+        assert!(
+            matches!(refused, Err(AuthError::InviteExpired)),
+            "{refused:?}"
+        );
+        assert!(
+            !team.carol_is(TeamRole::Admin).await,
+            "neither invite gave the role"
+        );
     }
 
     #[test]
     fn expired_and_revoked_invites_answer_expired() {
         assert!(matches!(
-            accepted(&open(), &user("u1", &[]), NOW + 100),
+            accepted(&open(), "u1", NOW + 100),
             Err(AuthError::InviteExpired)
         ));
         let revoked = InviteRecord {
@@ -817,7 +922,7 @@ mod tests {
             ..open()
         };
         assert!(matches!(
-            accepted(&revoked, &user("u1", &[]), NOW),
+            accepted(&revoked, "u1", NOW),
             Err(AuthError::InviteExpired)
         ));
     }
@@ -826,8 +931,9 @@ mod tests {
     fn the_list_shows_open_and_recently_accepted_invites() {
         assert!(open().listed(NOW));
         assert!(!open().listed(NOW + 100));
-        let taken = accepted(&open(), &user("u1", &[]), NOW).unwrap();
-        let taken = taken.expect("the open invite is taken");
+        let Ok(Acceptance::Takes { taken, .. }) = accepted(&open(), "u1", NOW) else {
+            panic!("the open invite is taken");
+        };
         assert!(taken.listed(NOW + KEPT_FOR - 1));
         assert!(!taken.listed(NOW + KEPT_FOR));
         let revoked = InviteRecord {

@@ -57,7 +57,9 @@ pub(super) async fn refused_for(
 /// Counts one failure under `key`, in a window of `window` that the first failure opens. When
 /// the count cannot be written the attempt answers the store's error, not its own: a store that
 /// fails to write also refuses the session or change a right answer would make, so answering a
-/// wrong one `invalid_credentials` would tell a guesser the two apart, uncounted.
+/// wrong one `invalid_credentials` would tell a guesser the two apart, uncounted. A store that
+/// fails only this key's writes (one Redis Cluster shard out of memory among healthy ones) does
+/// tell them apart, uncounted, for as long as that lasts.
 pub(super) async fn count_failure(
     store: &dyn Store,
     key: &str,

@@ -21,7 +21,7 @@ use crate::store::{Lifetime, Store};
 
 use super::records::{self, Transition};
 use super::sessions;
-use super::users::{self, UserRecord};
+use super::users::{self, InviteGrant, InviteNote, UserRecord};
 use super::{AuthError, AuthService, store_keys, unix_now};
 
 /// How the index lists a user.
@@ -244,17 +244,18 @@ pub(super) async fn demote(
     Ok((Some(user), ended))
 }
 
-/// Gives `role` (an admin is an organizer too) as the invite (id, kept until) gives it, and lists
-/// the user in the index.
+/// Gives `role` (an admin is an organizer too) for the invite `note` names (see
+/// [`users::grant_by_invite`]), and lists the user in the index as their record is now, so an
+/// accept again also lists a member whose listing failed the first time.
 pub(super) async fn promote(
     store: &dyn Store,
     user_id: &str,
     role: TeamRole,
-    invite: (&str, u64),
-) -> Result<UserRecord, AuthError> {
-    let user = users::grant_by_invite(store, user_id, role.as_str(), invite).await?;
-    set_listing(store, &user).await?;
-    Ok(user)
+    note: &InviteNote<'_>,
+) -> Result<InviteGrant, AuthError> {
+    let grant = users::grant_by_invite(store, user_id, role, note).await?;
+    set_listing(store, grant.user()).await?;
+    Ok(grant)
 }
 
 /// Every organizer the index lists, as the team page shows them (the user record decides: one
@@ -308,11 +309,7 @@ impl AuthService {
     pub async fn authorize(&self, token: &str, role: TeamRole) -> Result<TeamCaller, AuthError> {
         let claims = self.verify_console(token).await?;
         let user = self.user(&claims.sub).await?;
-        let allowed = match role {
-            TeamRole::Organizer => user.is_organizer(),
-            TeamRole::Admin => user.is_admin(),
-        };
-        if !allowed {
+        if !user.has_team_role(role) {
             return Err(AuthError::Forbidden(match role {
                 TeamRole::Organizer => "this needs the organizer role",
                 TeamRole::Admin => "this needs the admin role",
@@ -443,13 +440,19 @@ mod tests {
         let store = FaultyStore::new();
         let store = store.as_ref();
         let ann = organizer(store, "ann").await;
-        promote(store, &ann.id, TeamRole::Admin, ("i1", u64::MAX))
+        let note = |id| InviteNote {
+            id,
+            noted_until: u64::MAX,
+        };
+        promote(store, &ann.id, TeamRole::Admin, &note("i1"))
             .await
             .unwrap();
         let bob = organizer(store, "bob").await;
-        let bob = promote(store, &bob.id, TeamRole::Admin, ("i2", u64::MAX))
+        let bob = promote(store, &bob.id, TeamRole::Admin, &note("i2"))
             .await
-            .unwrap();
+            .unwrap()
+            .user()
+            .clone();
         demote(store, &bob.id, Demotion::Team).await.unwrap();
         // A request of Bob's, begun while his record still said admin, lists him again.
         list_if_missing(store, &bob).await.unwrap();

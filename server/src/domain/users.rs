@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use meeteasy_protocol::{ADMIN_ROLE, LoginMethod, ORGANIZER_ROLE, User};
+use meeteasy_protocol::{ADMIN_ROLE, LoginMethod, ORGANIZER_ROLE, TeamRole, User};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Lifetime, Store, StoreError};
@@ -47,10 +47,10 @@ pub struct UserRecord {
     /// demotion never comes back with a later grant.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub admin_demotions: u32,
-    /// The invites that gave this user a role, by id, each until its record is no longer kept
-    /// (Unix seconds), noted in the same write as the role: an accept that stopped before that
-    /// write (the store failed) is finished by the same accept again, and one that got there is
-    /// not repeated, even after the user lost the role.
+    /// The invites that gave this user a role, by id, each noted until (Unix seconds) a while
+    /// after its taker may no longer accept it again, in the same write as the role: an accept
+    /// that stopped before that write (the store failed) is finished by the same accept again,
+    /// and one that got there gives nothing again, even after the user lost the role.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub joined_by_invites: BTreeMap<String, u64>,
 }
@@ -99,6 +99,13 @@ impl UserRecord {
 
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|held| held == role)
+    }
+
+    pub fn has_team_role(&self, role: TeamRole) -> bool {
+        match role {
+            TeamRole::Organizer => self.is_organizer(),
+            TeamRole::Admin => self.is_admin(),
+        }
     }
 
     /// The ways into this account, for the team list.
@@ -556,22 +563,59 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
     update(store, &user.id, |next| add_roles(next, &adds)).await
 }
 
-/// Gives user `id` the role of the invite `invite_id`, noting the invite in the same write until
-/// `kept_until` (see [`UserRecord::joined_by_invites`]); notes of invites no longer kept go.
+/// An invite that gives a role, as the user's record notes it (see
+/// [`UserRecord::joined_by_invites`]).
+pub(super) struct InviteNote<'a> {
+    pub id: &'a str,
+    pub noted_until: u64,
+}
+
+/// What [`grant_by_invite`] found: the user's record either way.
+pub(super) enum InviteGrant {
+    /// The role is given now, and the invite noted.
+    Given(UserRecord),
+    /// The record noted the invite already: its role was given before (and may have been taken
+    /// away since). Nothing is written.
+    GivenBefore(UserRecord),
+}
+
+impl InviteGrant {
+    pub(super) fn user(&self) -> &UserRecord {
+        match self {
+            Self::Given(user) | Self::GivenBefore(user) => user,
+        }
+    }
+}
+
+/// Gives user `id` `role` for the invite `note` names, noting it in the same write, unless the
+/// record notes it already. Notes past their time go.
 pub(super) async fn grant_by_invite(
     store: &dyn Store,
     id: &str,
-    role: &str,
-    (invite_id, kept_until): (&str, u64),
-) -> Result<UserRecord, AuthError> {
-    let adds = roles_of(role)?;
+    role: TeamRole,
+    note: &InviteNote<'_>,
+) -> Result<InviteGrant, AuthError> {
+    let adds = roles_of(role.as_str())?;
     let now = unix_now();
-    update(store, id, |next| {
-        add_roles(next, &adds);
-        next.joined_by_invites.retain(|_, until| *until > now);
-        next.joined_by_invites
-            .insert(invite_id.to_owned(), kept_until);
-    })
+    records::update(
+        store,
+        &store_keys::user(id),
+        |current: Option<&UserRecord>| {
+            let current = current.ok_or_else(|| no_user(&UserRef::Id(id.to_owned())))?;
+            // Decided on the record as it is now, not as the accept read it before its take: of
+            // two accepts of one taker at once, the second finds the first's note.
+            if current.joined_by_invites.contains_key(note.id) {
+                return Ok(Transition::Keep(InviteGrant::GivenBefore(current.clone())));
+            }
+            let mut next = current.clone();
+            add_roles(&mut next, &adds);
+            next.joined_by_invites.retain(|_, until| *until > now);
+            let noted = (note.id.to_owned(), note.noted_until);
+            next.joined_by_invites.extend([noted]);
+            let given = InviteGrant::Given(next.clone());
+            Ok(Transition::Write(next, Lifetime::Forever, given))
+        },
+    )
     .await
 }
 
@@ -680,21 +724,41 @@ mod tests {
         assert!(matches!(odd, Err(AuthError::InvalidRequest(_))));
     }
 
-    /// A role given by an invite notes it; notes of invites whose records are no longer kept go
-    /// with the next one, so the record does not grow with every invite ever accepted.
+    /// A role given by an invite notes it, and is not given again while noted; notes past their
+    /// time go with the next one, so the record does not grow with every invite ever accepted.
     #[tokio::test]
-    async fn an_invite_s_note_goes_once_its_record_is_no_longer_kept() {
+    async fn an_invite_s_note_stops_a_second_grant_and_goes_in_time() {
         let store = crate::domain::test_support::FaultyStore::new();
         let ann = crate::domain::test_support::organizer(store.as_ref(), "ann").await;
         let (store, ann) = (store.as_ref(), ann.id);
-        let first = grant_by_invite(store, &ann, "organizer", ("gone", 1)).await;
-        assert!(first.unwrap().joined_by_invites.contains_key("gone"));
-        let kept_until = unix_now() + 60;
-        let second = grant_by_invite(store, &ann, "admin", ("kept", kept_until)).await;
-        let second = second.unwrap();
+        let gone = InviteNote {
+            id: "gone",
+            noted_until: 1,
+        };
+        let first = grant_by_invite(store, &ann, TeamRole::Organizer, &gone).await;
+        assert!(
+            matches!(first.unwrap(), InviteGrant::Given(user) if user.joined_by_invites.contains_key("gone"))
+        );
+        let kept = InviteNote {
+            id: "kept",
+            noted_until: unix_now() + 60,
+        };
+        let second = grant_by_invite(store, &ann, TeamRole::Admin, &kept).await;
+        let InviteGrant::Given(second) = second.unwrap() else {
+            panic!("a new invite grants");
+        };
         assert!(second.is_admin());
         let noted: Vec<_> = second.joined_by_invites.into_iter().collect();
-        assert_eq!(noted, [("kept".to_owned(), kept_until)]);
+        assert_eq!(noted, [("kept".to_owned(), kept.noted_until)]);
+        let demoted = update(store, &ann, |ann| {
+            ann.roles.retain(|role| role != ADMIN_ROLE)
+        });
+        demoted.await.unwrap();
+        let again = grant_by_invite(store, &ann, TeamRole::Admin, &kept).await;
+        let InviteGrant::GivenBefore(again) = again.unwrap() else {
+            panic!("a noted invite grants nothing again");
+        };
+        assert!(!again.is_admin(), "the role taken since stays taken");
     }
 
     /// A name is shown on screens and printed by `users list`: no escape sequence, line break or
