@@ -76,14 +76,13 @@ fn store(c: &mut Criterion) {
 }
 
 /// Runs `task(0)` to `task(count - 1)` at once; how long they all took, and their outputs.
-async fn together<T, F>(count: u64, task: impl Fn(u64) -> F) -> (Duration, Vec<T>)
+async fn together<F>(count: u64, task: impl Fn(u64) -> F) -> (Duration, Vec<F::Output>)
 where
-    T: Send + 'static,
-    F: Future<Output = T> + Send + 'static,
+    F: Future<Output: Send + 'static> + Send + 'static,
 {
     let started = Instant::now();
     // A task that panicked panics here too.
-    let tasks: JoinSet<T> = (0..count).map(task).collect();
+    let tasks: JoinSet<_> = (0..count).map(task).collect();
     let outputs = tasks.join_all().await;
     (started.elapsed(), outputs)
 }

@@ -1,14 +1,12 @@
-//! The console benchmark's parts: launching an app in the harness's desktop through tauri-driver (a
-//! WebDriver session, so the page can be asked what it shows) or directly (no WebDriver cost,
-//! watched only through `/proc` and the harness's relay, which notes when each request passed);
-//! and the memory of an app's processes once it has settled. Times are in milliseconds;
-//! everything launched is stopped by process id.
+//! The console benchmark's parts: an app in the harness's desktop, launched through tauri-driver
+//! (so the page can be asked what it shows) or directly (no WebDriver cost; watched through `/proc`
+//! and the harness's relay, which notes when each request passed). Times are in milliseconds.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result};
 use meeteasy_tests::desktop::{ConsoleWindow, Driver};
 use meeteasy_tests::relay::Relay;
 use serde::Deserialize;
@@ -18,11 +16,10 @@ use crate::{poll, run};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// When the page showed the QR ([`Qr`], or null if not yet), in one WebDriver round trip; times in
-/// ms after `arguments[0]`, the new-session request on the epoch clock. The first call also starts
-/// a watcher in the page that notes when the QR image got its `data:` source and when a frame with
-/// the decoded QR was presented (the second animation frame after it), so the QR time is not late
-/// by a poll or a round trip.
+/// When the page showed the QR ([`Qr`], or null if not yet), in ms after `arguments[0]` (the
+/// new-session request, on the epoch clock). The first call also starts a watcher in the page that
+/// notes when the QR image got its `data:` source and when a frame with it decoded was presented
+/// (the second animation frame after), so the QR time is not late by a poll or a round trip.
 const QR_SHOWN: &str = include_str!("qr_shown.js");
 
 /// One cold start through WebDriver, in ms after the new-session request.
@@ -46,8 +43,7 @@ pub struct Qr {
     pub first_paint: Option<f64>,
 }
 
-/// Launches `binary` through tauri-driver, times its cold start (the QR on screen, its request
-/// passing `relay`), and closes it again.
+/// Launches `binary` through tauri-driver, times its cold start, and closes it again.
 pub async fn cold_start(driver: &Driver, binary: &Path, relay: &Relay) -> Result<ColdStart> {
     // Not part of a cold start: WebKitWebDriver finishing with the previous console.
     driver.wait_until_ready().await;
@@ -79,15 +75,13 @@ pub async fn cold_start(driver: &Driver, binary: &Path, relay: &Relay) -> Result
 pub async fn launch_driven(driver: &Driver, binary: &Path) -> Result<(ConsoleWindow, Process)> {
     let window = driver.launch(binary).await;
     let mut driven = procfs::tree(driver.pid().unwrap_or_default()).into_iter();
-    match driven.find(|p| p.exe.as_deref() == Some(binary)) {
-        Some(app) => Ok((window, app)),
-        None => bail!("no {} runs under tauri-driver", binary.display()),
-    }
+    let app = driven.find(|p| p.exe.as_deref() == Some(binary));
+    let app = app.context(format!("no {} runs under tauri-driver", binary.display()))?;
+    Ok((window, app))
 }
 
-/// Stops an app and every process below it: by ending its WebDriver session (`window`) if it has
-/// one, else with SIGTERM; then waits, and sends SIGKILL to any still there after 15 s, so the next
-/// launch runs alone.
+/// Stops an app and every process below it (ending its WebDriver session `window` if any, else
+/// SIGTERM; SIGKILL to any still there after 15 s), so the next launch runs alone.
 pub async fn stop(app: u32, window: Option<ConsoleWindow>) {
     let pids: Vec<u32> = procfs::tree(app).iter().map(|app| app.pid).collect();
     match window {
@@ -108,16 +102,14 @@ pub fn is_qr_request(line: &str) -> bool {
     line.starts_with("GET ") && line.ends_with("/qr.png")
 }
 
-/// How many ms after `since` the first request at or after it that `picks` passed `relay`, waiting
-/// for it at most 30 s.
+/// How many ms after `since` the first request since that `picks` passed `relay` (within 30 s).
 pub async fn wait_for(relay: &Relay, since: Instant, picks: fn(&str) -> bool) -> Result<f64> {
     let found = async || Ok(relay.find(since, picks));
     let every = Duration::from_millis(2);
     poll("the relay saw no such request", DEADLINE, every, found).await
 }
 
-/// Memory (PSS) of an app and every process below it (WebKitWebProcess, WebKitNetworkProcess,
-/// any sandbox helper).
+/// Memory (PSS) of an app and every process below it (its WebKit processes, any sandbox helper).
 #[derive(Clone, Default)]
 pub struct Memory {
     pub total_kib: u64,

@@ -29,8 +29,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `server` from `local` (any loopback address works on Linux) or the default
-    /// address.
+    /// Connects to `server` from `local` if given (any loopback address works on Linux).
     pub async fn open(server: SocketAddr, local: Option<IpAddr>) -> Result<Self> {
         let connecting = format!("connecting to {server}");
         // Every server of the benchmark listens on IPv4 loopback.
@@ -47,9 +46,8 @@ impl Connection {
         Ok(Self { stream, host, read })
     }
 
-    /// A `POST path` of the JSON `body`, or a `GET path` without one, with `bearer` if any; reads
-    /// the answer within [`ANSWER_TIMEOUT`]. Returns its body; an answer but a success (2xx) fails,
-    /// with the body.
+    /// A `POST` of the JSON `body`, or a `GET` without one; returns the answer's body. No answer
+    /// within [`ANSWER_TIMEOUT`] fails, and so does one but a success (2xx), with the body.
     pub async fn request(
         &mut self,
         path: &str,
@@ -57,18 +55,14 @@ impl Connection {
         body: Option<&str>,
     ) -> Result<&[u8]> {
         let method = if body.is_some() { "POST" } else { "GET" };
-        let authorization = bearer.map(|bearer| format!("Authorization: Bearer {bearer}\r\n"));
+        let bearer = bearer.map(|bearer| format!("Authorization: Bearer {bearer}\r\n"));
         let content = body.map(|body| {
             let length = body.len();
             format!("Content-Type: application/json\r\nContent-Length: {length}\r\n")
         });
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\n{}{}{}\r\n{}",
-            self.host,
-            authorization.unwrap_or_default(),
-            content.unwrap_or_default(),
-            body.unwrap_or_default()
-        );
+        let (host, bearer) = (&self.host, bearer.unwrap_or_default());
+        let (content, body) = (content.unwrap_or_default(), body.unwrap_or_default());
+        let request = format!("{method} {path} HTTP/1.1\r\n{host}{bearer}{content}\r\n{body}");
         let answered = timeout(ANSWER_TIMEOUT, self.answer(request.as_bytes())).await;
         let (status, body) = answered.context(format!("{path}: no answer"))??;
         if !(200..300).contains(&status) {
@@ -124,10 +118,9 @@ fn status_and_length(head: &[u8]) -> Result<(u16, usize)> {
     }
 }
 
-/// Sends `request(connection, input)` for every input over `connections` fresh connections to
-/// `server`, each sending its next request as soon as one is answered (a closed loop); returns the
-/// answers and how long they took, not counting the connecting. The first failed request fails
-/// the run: a rate counted around errors would not be the real one.
+/// Sends `request(connection, input)` for every input over `connections` fresh connections, each
+/// sending its next as soon as one is answered; returns the answers and how long they took, not
+/// counting the connecting. A failed request fails them all: a rate counted around errors is not.
 pub async fn drive<I, O>(
     server: SocketAddr,
     inputs: impl IntoIterator<Item = I>,
@@ -136,18 +129,15 @@ pub async fn drive<I, O>(
 ) -> Result<(Vec<O>, Duration)> {
     let opened = (0..connections).map(|_| Connection::open(server, None));
     let opened = try_join_all(opened).await?;
-    let (inputs, request) = (RefCell::new(inputs.into_iter()), &request);
+    let (inputs, request) = (&RefCell::new(inputs.into_iter()), &request);
     let started = Instant::now();
-    let each = opened.into_iter().map(|mut connection| {
-        let inputs = &inputs;
-        async move {
-            let mut answers = Vec::new();
-            // The borrow ends before the request is awaited: the connections share the inputs.
-            while let Some(input) = { inputs.borrow_mut().next() } {
-                answers.push(request(&mut connection, input).await?);
-            }
-            anyhow::Ok(answers)
+    let each = opened.into_iter().map(|mut connection| async move {
+        let mut answers = Vec::new();
+        // The borrow ends before the request is awaited: the connections share the inputs.
+        while let Some(input) = { inputs.borrow_mut().next() } {
+            answers.push(request(&mut connection, input).await?);
         }
+        anyhow::Ok(answers)
     });
     let answers = try_join_all(each).await?;
     Ok((answers.into_iter().flatten().collect(), started.elapsed()))
@@ -162,9 +152,7 @@ mod tests {
 
     use super::*;
 
-    /// A server on a free loopback port: `GET /pending` answers a small JSON, `POST /echo` its
-    /// body, `GET /large` 200 KB (more than one read), `GET /missing` a 404 with a body, `GET /peer`
-    /// the caller's address, `POST /step` a 204.
+    /// A server on a free loopback port; `/large` is more than one read.
     async fn server() -> SocketAddr {
         let peer =
             |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() };

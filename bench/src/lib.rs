@@ -1,9 +1,6 @@
-//! The benchmarks README.md quotes: `meeteasy-bench` (the auth server on the embedded store and on
-//! Redis), `bench-console` (the desktop console in its real window) and the Criterion benchmark of
-//! the embedded store (`cargo bench -p meeteasy-bench --bench store`). This library holds what
-//! they share: one `/proc` reader, the figures of the Markdown tables (nearest-rank
-//! percentiles, the median and spread of repeated runs, numbers written the README's way), and the
-//! parts of each run.
+//! What the benchmarks README.md quotes share: `meeteasy-bench` (the auth server on the embedded
+//! store and on Redis), `bench-console` (the desktop console in its real window) and the embedded
+//! store's Criterion benchmark (`cargo bench -p meeteasy-bench --bench store`).
 
 pub mod console;
 pub mod lean_http;
@@ -23,10 +20,8 @@ macro_rules! progress {
 
 /// This program's arguments, each after a space: how the command that ran is printed.
 pub fn arguments() -> String {
-    std::env::args()
-        .skip(1)
-        .map(|arg| format!(" {arg}"))
-        .collect()
+    let arguments = std::env::args().skip(1);
+    arguments.map(|arg| format!(" {arg}")).collect()
 }
 
 /// `name` in this program's directory, where cargo builds the other binaries it runs too.

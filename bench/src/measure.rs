@@ -1,7 +1,5 @@
-//! The server benchmark's measurements, over real HTTP to `meeteasy-auth` processes: confirm ->
-//! console latency through the long-poll, requests per second with the server side pinned to one
-//! CPU and the load from the other (and the CPU the server side used meanwhile), and many consoles
-//! waiting at once. Each function below says how its figure is taken.
+//! The server benchmark's measurements, over real HTTP to `meeteasy-auth` processes pinned to one
+//! CPU, with the load from the other. Each function below says how its figure is taken.
 
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -10,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use meeteasy_protocol::TokenResponse;
+use meeteasy_protocol::{CreateSceneResponse as Scene, TokenResponse};
 use serde_json::json;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::lean_http::{self, Connection};
-use crate::servers::{AuthProcess, SCENES_PER_ADDRESS, Scene, await_waiters, parse};
+use crate::servers::{AuthProcess, SCENES_PER_ADDRESS, await_waiters, parse};
 use crate::{Samples, beside_this, procfs};
 
 pub const ROUNDS: usize = 5;
@@ -76,15 +74,11 @@ pub struct Rate {
 }
 
 impl Rate {
-    pub fn median(&self) -> f64 {
-        self.per_second.median()
-    }
-
     /// Requests per CPU-second of the server process itself (not its store's): comparable with
     /// another rate when the load generator kept one of them from filling its CPU, and when
     /// `redis-server` took part of the server's.
     pub fn per_core(&self) -> f64 {
-        self.median() / (self.server_cores - self.store_cores).max(f64::EPSILON)
+        self.per_second.median() / (self.server_cores - self.store_cores).max(f64::EPSILON)
     }
 }
 
@@ -114,10 +108,9 @@ impl Bench {
         Ok((server, phone.dev_login("bench-phone").await?))
     }
 
-    /// Whole scan logins one after another, as the products make them: create (on the console's
-    /// server), scan (on the phone's, which logged `phone` in; the console is told `scanned`),
-    /// then the console waits in `islogin?wait=30` and, once the server's waiter gauge says so, the
-    /// phone confirms. Returns each time from sending the confirm to holding `confirmed`.
+    /// Whole scan logins one after another, as the products make them: a scene created on `console`,
+    /// scanned on `at`, waited on in `islogin?wait=30` and confirmed once the waiter gauge says so.
+    /// Returns each time from sending the confirm to holding `confirmed`.
     pub async fn logins(&self, [console, at]: [SocketAddr; 2], phone: &str) -> Result<Samples> {
         let (mut phone_side, mut samples) = (Connection::open(at, None).await?, Vec::new());
         let mut client = Connection::open(console, Some(self.console())).await?;
@@ -180,9 +173,8 @@ impl Bench {
         let pool = async |count| Ok(lean_http::drive(at, 0..count, connections, &mint).await?.0);
         let exchange = async |connection: &mut Connection, login_ticket: String| {
             let ticket = json!({ "login_ticket": login_ticket }).to_string();
-            let path = "/auth/login-ticket/exchange";
-            let exchanged = connection.request(path, None, Some(&ticket)).await?;
-            parse::<TokenResponse>(exchanged).map(drop)
+            let exchanged = connection.request("/auth/login-ticket/exchange", None, Some(&ticket));
+            parse::<TokenResponse>(exchanged.await?).map(drop)
         };
         self.rate(at, pids, pool, exchange).await
     }
@@ -198,9 +190,8 @@ impl Bench {
         self.rate(at, pids, pool, verify).await
     }
 
-    /// `count` scenes from fresh console addresses, each with the address of the console that
-    /// created it. Each console creates its scenes one after another over one connection, as a
-    /// real one would.
+    /// `count` scenes, each with the fresh console address that created it; each console creates
+    /// its scenes one after another over one connection, as a real one would.
     async fn create_scenes(&self, at: SocketAddr, count: usize) -> Result<Vec<(IpAddr, Scene)>> {
         let share = |first| (self.console(), SCENES_PER_ADDRESS.min(count - first));
         let shares: Vec<_> = (0..count).step_by(SCENES_PER_ADDRESS).map(share).collect();
@@ -217,9 +208,8 @@ impl Bench {
         created.try_concat().await
     }
 
-    /// `waiters` consoles each hold `islogin?wait=30` open on a fresh `server` (and poll again when
-    /// a wait ends, as the real console does); then the first `wake_ups` of them are confirmed one
-    /// by one, and timed.
+    /// `waiters` consoles long-poll on a fresh `server` until confirmed, as the real console does;
+    /// the first `wake_ups` of them are then confirmed one by one, and timed.
     pub async fn many_waiting(&self, server: &AuthProcess, phone: &str) -> Result<Waiting> {
         let (at, rss) = (server.address, || procfs::rss_kib(server.pid()));
         let rss_idle = rss()?;
@@ -229,7 +219,6 @@ impl Bench {
         let (mut waiting, mut measured) = (JoinSet::new(), Vec::new());
         for (index, (console, scene)) in scenes.into_iter().enumerate() {
             let id = scene.scene.clone();
-            // One console: long-polls until confirmed; says when the answer arrived.
             let console = async move {
                 let mut connection = Connection::open(at, Some(console)).await?;
                 loop {
@@ -270,10 +259,9 @@ impl Bench {
         })
     }
 
-    /// Times `request` in [`ROUNDS`] rounds on fresh inputs from `pool`, each of about 1.5 s as a
-    /// calibration run estimates. Scenes and tickets live 120 s: a round's inputs must be used well
-    /// within that. The requests go over [`lean_http`] connections, so the load generator is not
-    /// what limits them.
+    /// Times `request` over [`lean_http`] connections (so the load generator is not the limit) in
+    /// [`ROUNDS`] rounds of about 1.5 s as a calibration run estimates, on fresh inputs from `pool`
+    /// (scenes and tickets live 120 s: a round's inputs must be used well within that).
     async fn rate<I, P: IntoIterator<Item = I>>(
         &self,
         at: SocketAddr,
@@ -281,7 +269,6 @@ impl Bench {
         pool: impl AsyncFn(usize) -> Result<P>,
         request: impl AsyncFn(&mut Connection, I) -> Result<()>,
     ) -> Result<Rate> {
-        // How many seconds `inputs` took.
         let drive = async |inputs: Vec<I>| {
             let (_, took) = lean_http::drive(at, inputs, self.connections, &request).await?;
             anyhow::Ok(took.as_secs_f64())

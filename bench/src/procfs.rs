@@ -1,8 +1,7 @@
 //! The one `/proc` reader: a process (parent, start time, CPU time, memory, the processes below
 //! it), how busy a CPU has been, this process's CPUs, and the machine's model and load.
 
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -45,8 +44,7 @@ pub fn process(pid: u32) -> Option<Process> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |number: usize| fields.get(number - 3)?.parse::<u64>().ok();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-    let file_name = exe.as_deref().and_then(Path::file_name);
-    let name = file_name.and_then(OsStr::to_str);
+    let name = exe.as_deref().and_then(|exe| exe.file_name()?.to_str());
     Some(Process {
         pid,
         parent: u32::try_from(field(4)?).ok()?,

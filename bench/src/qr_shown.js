@@ -1,13 +1,11 @@
-// bench-console's question to the console's page, run through WebDriver (see QR_SHOWN in
-// console.rs): when the QR showed, with times in ms after arguments[0], the new-session request.
+// bench-console's question to the console's page: see QR_SHOWN in console.rs.
 const requested = arguments[0];
 if (window.__benchQr === undefined) {
     const shown = () => {
         const image = document.getElementById("qr-image");
         return image !== null && !image.hidden && image.src.startsWith("data:image/");
     };
-    const watch = { sourced: null, painted: null, was_there: shown() };
-    window.__benchQr = watch;
+    const watch = window.__benchQr = { sourced: null, painted: null, was_there: shown() };
     const check = () => {
         if (watch.sourced !== null || !shown()) return;
         watch.sourced = performance.timeOrigin + performance.now();

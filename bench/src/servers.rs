@@ -1,7 +1,5 @@
-//! The server side of the server benchmark, pinned to one CPU: the real `meeteasy-auth` release
-//! binary as a child process, and the test harness's `redis-server`, with `redis-benchmark`'s own
-//! SET/GET rate against it for comparison; and the contract's calls the benchmark makes to a
-//! server over real HTTP ([`lean_http`](crate::lean_http)), each answer checked. Dropping a server
+//! The server side of the server benchmark, pinned to one CPU (`meeteasy-auth` release binaries
+//! and `redis-server`), and the contract's calls the benchmark makes to a server. Dropping a server
 //! stops it, so none outlives the benchmark, even when a measurement fails.
 
 use std::fs::File;
@@ -11,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use meeteasy_protocol::{CreateSceneResponse, IsLoginResponse};
-use meeteasy_protocol::{LoginTicketResponse, WeChatLoginResponse};
+use meeteasy_protocol::WeChatLoginResponse;
+use meeteasy_protocol::{CreateSceneResponse as Scene, IsLoginResponse, LoginTicketResponse};
 use meeteasy_tests::auth_process::{auth_command, listening_addr};
 use meeteasy_tests::redis_server::RedisServer;
 use serde::de::DeserializeOwned;
@@ -41,9 +39,8 @@ impl AuthProcess {
             let (config, token_file) = (dir.join("config.toml"), dir.join("metrics-token"));
             // A temporary directory's path needs no escaping beyond what `{:?}` gives a TOML string.
             let config_text = format!("metrics_token_file = {token_file:?}\n");
-            std::fs::write(&token_file, METRICS_TOKEN)
-                .and_then(|()| std::fs::write(&config, config_text))
-                .context("writing the server's config")?;
+            std::fs::write(&token_file, METRICS_TOKEN).context("writing the metrics token")?;
+            std::fs::write(&config, config_text).context("writing the server's config")?;
             command.args(["serve", "--dev", "--config"]).arg(&config);
             command.arg("--data-dir").arg(dir.join("data"));
             command.args(store.map(|url| ["--store", url]).into_iter().flatten());
@@ -52,10 +49,9 @@ impl AuthProcess {
         .await
     }
 
-    /// Runs `binary` pinned to `cpu` (its threads too), with the arguments `configure` gives it
-    /// in a fresh directory and `--listen 127.0.0.1:0`, its output to the directory's log; waits
-    /// (30 s at most) until it logs the address it listens on, as `meeteasy-auth serve` does once
-    /// it is ready.
+    /// Runs `binary` pinned to `cpu` (its threads too) on a free port, with the arguments `configure`
+    /// gives it in a fresh directory, logging there; waits (30 s at most) until it logs the address
+    /// it listens on, as `meeteasy-auth serve` does once it is ready.
     pub async fn launch(
         binary: &Path,
         cpu: usize,
@@ -79,8 +75,7 @@ impl AuthProcess {
             dir,
         };
         let listening = async || {
-            let log = std::fs::read_to_string(server.dir.path().join("log"));
-            let log = log.unwrap_or_default();
+            let log = std::fs::read_to_string(server.dir.path().join("log")).unwrap_or_default();
             if let Some(address) = log.lines().find_map(listening_addr) {
                 return Ok(Some(address.parse().context("the address it logged")?));
             }
@@ -137,15 +132,11 @@ impl PinnedRedis {
     }
 }
 
-/// A scene as its console holds it.
-pub type Scene = CreateSceneResponse;
-
 /// Each loopback address may create 120 scenes a minute (a Redis store remembers that across
 /// restarts), so consoles use each address for at most this many, and only once a run.
 pub const SCENES_PER_ADDRESS: usize = 100;
 
-/// Waits (30 s at most) until at least `count` long-polls wait on `server`, asking over one
-/// connection.
+/// Waits (30 s at most) until at least `count` long-polls wait on `server`.
 pub async fn await_waiters(server: SocketAddr, count: usize) -> Result<()> {
     let what = format!("{count} long-polls were not waiting");
     let mut probe = Connection::open(server, None).await?;
@@ -213,7 +204,6 @@ impl Connection {
 
 /// `body` as a `T`; an answer that is not one fails, with the answer.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    // Written out only when it is not one: every request of a rate is parsed.
     let unexpected = || format!("unexpected answer: {}", String::from_utf8_lossy(body));
-    serde_json::from_slice(body).or_else(|error| Err(error).context(unexpected()))
+    serde_json::from_slice(body).with_context(unexpected)
 }

@@ -1,7 +1,6 @@
 //! `bench-ceiling`: the ceiling of the stack `meeteasy-auth` stands on. Bare axum on tokio answers
-//! the requests the benchmark sends with the JSON the server would send, and does nothing else.
-//! No store, no tokens, no checks. `meeteasy-bench` measures it on the server's CPU, so the
-//! server's rates read as a share of what the stack itself allows.
+//! the benchmark's requests with the JSON the server would send, and does nothing else (no store,
+//! no tokens, no checks), so the server's rates read as a share of what the stack itself allows.
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};

@@ -1,10 +1,7 @@
 //! `bench-console`: the desktop console's release build measured in its real window, as
 //! `scripts/bench-console.sh` runs it, against an in-process dev auth server on loopback (the
-//! parts are in `meeteasy_bench::console`). Prints a Markdown table: stripped binary size; cold
-//! start to the QR on screen through WebDriver, with the app's steps after its process started
-//! (first contentful paint, QR requested, handed to the page, painted); launches without WebDriver
-//! to estimate a cold start without automation; memory (PSS of the app and its WebKit processes)
-//! idle on the login screen and on home, next to an empty WebKitGTK browser as the floor.
+//! parts are in `meeteasy_bench::console`); prints a Markdown table. Launches without WebDriver
+//! estimate a cold start without automation.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,10 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use meeteasy_bench::Samples;
 use meeteasy_bench::console::{ColdStart, Memory, cold_start, is_qr_request};
 use meeteasy_bench::console::{launch_driven, settled_memory, stop, wait_for};
-use meeteasy_bench::{arguments, beside_this, procfs, progress};
+use meeteasy_bench::{Samples, arguments, beside_this, procfs, progress};
 use meeteasy_tests::desktop::{Desktop, Driver};
 use meeteasy_tests::relay::Relay;
 use meeteasy_tests::server::TestServer;
@@ -44,43 +40,37 @@ struct Args {
     floor: PathBuf,
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    run(&Args::parse()).await
-}
-
-/// The console under test, and where it runs.
+/// The console under test (`args`), and where it runs.
 struct Bench {
-    runs: u16,
-    console: PathBuf,
+    args: Args,
     server: TestServer,
     relay: Relay,
     desktop: Desktop,
     driver: Driver,
 }
 
-async fn run(args: &Args) -> Result<()> {
-    let (build, path) = (BUILD, args.console.display());
-    let missing = format!("{path} is missing: `cargo build {build}`");
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut args = Args::parse();
+    let path = args.console.display();
+    let missing = format!("{path} is missing: `cargo build {BUILD}`");
     // The path `/proc/<pid>/exe` shows, to find the console among tauri-driver's processes.
-    let console = std::fs::canonicalize(&args.console).context(missing)?;
-    let size = std::fs::metadata(&console).context("reading the console's size")?;
-    let (size, load_before) = (size.len() as f64, procfs::load_average()?);
+    args.console = std::fs::canonicalize(&args.console).context(missing)?;
+    let size = std::fs::metadata(&args.console).context("reading the console's size")?;
+    let (size, load_before, runs) = (size.len() as f64, procfs::load_average()?, args.runs);
 
     let server = TestServer::start_dev().await;
     let relay = Relay::start(server.addr, true).await;
     let desktop = Desktop::start();
     let driver = desktop.driver(&relay.url).await;
-    let runs = args.runs;
     let bench = Bench {
-        runs,
-        console,
+        args,
         server,
         relay,
         desktop,
         driver,
     };
-    let measured = bench.measure(&args.floor).await;
+    let measured = bench.measure().await;
     bench.driver.stop().await;
     let (cold, direct_qr, memory) = measured?;
 
@@ -88,8 +78,7 @@ async fn run(args: &Args) -> Result<()> {
         cells(Samples::new(cold.iter().filter_map(figure)), "ms")
     };
     let estimated = direct_qr.iter().zip(&cold);
-    let estimated =
-        estimated.map(|(spawned, run)| spawned + after(run.qr_requested, run.qr.painted));
+    let estimated = estimated.map(|(direct, run)| direct + after(run.qr_requested, run.qr.painted));
     let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
     let (mut memory_rows, mut by_process) = (String::new(), String::new());
     for (screen, mut readings) in SCREENS.into_iter().zip(memory) {
@@ -97,15 +86,15 @@ async fn run(args: &Args) -> Result<()> {
         memory_rows += &format!("| memory (PSS), {screen} | {} | |\n", cells(totals, "MiB"));
         readings.sort_by_key(|memory| memory.total_kib);
         // The median run (the lower middle for an even count).
-        let Some(median) = readings.get(readings.len().saturating_sub(1) / 2) else {
-            continue;
-        };
-        let processes = median.by_name.iter();
-        let processes = processes.map(|(name, (n, kib))| format!("{name} ({n}) {}", mib(*kib)));
-        let processes = processes.collect::<Vec<_>>().join(", ");
-        by_process += &format!("| {screen} | {} | {processes} |\n", mib(median.total_kib));
+        if let Some(median) = readings.get(readings.len().saturating_sub(1) / 2) {
+            let processes = median.by_name.iter();
+            let processes = processes.map(|(name, (n, kib))| format!("{name} ({n}) {}", mib(*kib)));
+            let processes = processes.collect::<Vec<_>>().join(", ");
+            by_process += &format!("| {screen} | {} | {processes} |\n", mib(median.total_kib));
+        }
     }
-    let mut report = format!(
+    let ((_, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
+    print!(
         "Console benchmark: release build (`--features custom-protocol`, `console-release` profile: \
          size-tuned, stripped), Xvfb, private D-Bus + gnome-keyring, in-process dev auth server on \
          loopback; {runs} runs each after one warm-up launch (file cache warm).\n\n\
@@ -134,20 +123,18 @@ async fn run(args: &Args) -> Result<()> {
     );
     let late = cold.iter().filter(|run| run.qr.late).count();
     if late > 0 {
-        report += &format!(
+        println!(
             "\nIn {late} of {runs} cold starts the QR was already on screen when the page was first \
-             asked, so those QR times are upper bounds.\n"
+             asked, so those QR times are upper bounds."
         );
     }
     if unsettled > 0 {
-        report += &format!("\n{unsettled} memory readings had not settled; their last is used.\n");
+        println!("\n{unsettled} memory readings had not settled; their last is used.");
     }
-    let ((_, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
-    report += &format!(
+    println!(
         "\nMachine: {cpus} CPUs; load average (1 min) {load_before} before the runs and \
          {load_after} after: other work on the machine slows launches."
     );
-    println!("{report}");
     Ok(())
 }
 
@@ -172,8 +159,8 @@ fn mib(kib: u64) -> String {
 impl Bench {
     /// The cold starts under WebDriver; the launches without it (spawn -> QR requested, ms); and
     /// the memory of [`SCREENS`], one reading per run.
-    async fn measure(&self, floor: &Path) -> Result<(Vec<ColdStart>, Vec<f64>, [Vec<Memory>; 3])> {
-        let (runs, console, relay) = (self.runs, &self.console, &self.relay);
+    async fn measure(&self) -> Result<(Vec<ColdStart>, Vec<f64>, [Vec<Memory>; 3])> {
+        let (runs, console, relay) = (self.args.runs, &self.args.console, &self.relay);
         let mut cold = Vec::new();
         // Run 0 warms up (it also starts WebKitWebDriver and creates the keyring): not counted.
         for run in 0..=runs {
@@ -198,7 +185,7 @@ impl Bench {
         if asked_for_qr.is_some() {
             bail!("the console restored no session: it asked for a new QR instead of showing home");
         }
-        let mut empty = Vec::new();
+        let (floor, mut empty) = (&self.args.floor, Vec::new());
         if floor.is_file() {
             let page = ["data:text/html,<p>empty</p>"];
             let floor = self.direct("empty WebKitGTK floor", floor, &page, None);
@@ -209,9 +196,8 @@ impl Bench {
         Ok((cold, direct_qr, [login, home, empty]))
     }
 
-    /// Launches `program` (with `args`) in the desktop as the console would run there, without
-    /// WebDriver, once per run: how many ms after spawn the first request that `awaited` picks
-    /// arrived (if given), and the memory once settled.
+    /// Launches `program` (with `args`) in the desktop without WebDriver, once per run: how many ms
+    /// after spawn the first request `awaited` picks arrived (if given), and the settled memory.
     async fn direct(
         &self,
         what: &str,
@@ -219,7 +205,7 @@ impl Bench {
         args: &[&str],
         awaited: Option<fn(&str) -> bool>,
     ) -> Result<(Vec<f64>, Vec<Memory>)> {
-        let (runs, mut after_spawn, mut memory) = (self.runs, Vec::new(), Vec::new());
+        let (runs, mut after_spawn, mut memory) = (self.args.runs, Vec::new(), Vec::new());
         for run in 1..=runs {
             progress!("{what} without WebDriver, run {run}/{runs}");
             let mut command = self.desktop.app_command(program, &self.relay.url);

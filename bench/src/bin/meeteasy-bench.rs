@@ -1,9 +1,6 @@
-//! `meeteasy-bench`: measures, in one run, what README.md reports about the server — confirm ->
-//! console latency through the long-poll (one server, and two servers on one Redis), `islogin`,
-//! ticket exchange and verification requests per second with the server side on one CPU, Redis's
-//! own rate and bare axum's (`bench-ceiling`) for comparison, and 10,000 consoles waiting at once —
-//! on the embedded store and on Redis, and prints one Markdown table. `scripts/bench.sh` builds it
-//! and runs it on the other CPU.
+//! `meeteasy-bench`: measures, in one run, what README.md reports about the server, on the embedded
+//! store and on Redis, and prints it as one Markdown table. `scripts/bench.sh` builds it and runs
+//! it on the other CPU.
 
 use std::time::Instant;
 
@@ -11,8 +8,7 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
-use meeteasy_bench::thousands;
-use meeteasy_bench::{Samples, arguments, procfs, progress};
+use meeteasy_bench::{Samples, arguments, procfs, progress, thousands};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The latency targets: (name, percentile, below how many ms).
@@ -69,11 +65,12 @@ async fn run(bench: &Bench) -> Result<()> {
     let (args, took) = (arguments(), started.elapsed().as_secs_f64());
     let (client_cpus, server_cpu) = (procfs::allowed_cpus()?, bench.server_cpu);
     let [e, r] = [&embedded, &on_redis];
+    // The embedded and the Redis cell `write` writes, `between` them.
+    let both = |between, write: &dyn Fn(&Measured) -> String| [write(e), write(r)].join(between);
     // "embedded | Redis | Redis / embedded" cells of the figure `of` reads, as `write` writes it.
     let compare = |of: &dyn Fn(&Measured) -> f64, write: &dyn Fn(f64) -> String| {
-        let values = [of(e), of(r)];
-        let [on_e, on_r] = values.map(write);
-        format!("{on_e} | {on_r} | {}", ratio(values))
+        let (cells, ratio) = (both(" | ", &|m| write(of(m))), ratio([e, r].map(of)));
+        format!("{cells} | {ratio}")
     };
     let (n, connections) = (thousands(bench.waiters as f64), bench.connections);
     let rate = format!("requests/s, {connections} connections, median of {ROUNDS} rounds");
@@ -81,40 +78,38 @@ async fn run(bench: &Bench) -> Result<()> {
                and how busy the server CPU was (all processes)";
     let mut rates = String::new();
     for (at, name) in RATES.into_iter().enumerate() {
-        let both = [&e.rates[at], &r.rates[at]];
-        let texts = both.map(per_second).join(" | ");
-        let cores = both.map(cores).join(" | ");
-        let ratio = ratio(both.map(Rate::median));
+        let texts = both(" | ", &|m| per_second(&m.rates[at]));
+        let used = both(" | ", &|m| cores(&m.rates[at]));
+        let ratio = ratio([e, r].map(|m| m.rates[at].per_second.median()));
         rates += &format!("| {name}, {rate} (min–max) | {texts} | {ratio} |  |\n");
-        rates += &format!("| {cpu} | {cores} | — |  |\n");
+        rates += &format!("| {cpu} | {used} | — |  |\n");
     }
     let [p50, p99] = [50.0, 99.0].map(|p| compare(&|m| m.latency.percentile(p), &ms));
-    let cross_cells = [50.0, 99.0].map(|p| ms(cross.percentile(p))).join(" / ");
+    let two_ms = |of: &Samples, ps: [f64; 2]| ps.map(|p| ms(of.percentile(p))).join(" / ");
+    let cross_cells = two_ms(&cross, [50.0, 99.0]);
     let set_get = [set, get].map(thousands).join(" / ");
-    let of_set = two([0, 1].map(|at| r.rates[at].median() / set));
+    let of_set = two([0, 1].map(|at| r.rates[at].per_second.median() / set));
     let ceiling_rates = ceiling.each_ref().map(per_second).join(" / ");
     let ceiling_cores = ceiling.each_ref().map(cores).join(" / ");
     let shares = |of: fn(&Rate) -> f64| {
         let share = |m: &Measured| two([0, 1].map(|at| of(&m.rates[at]) / of(&ceiling[at])));
         [e, r].map(share).join(" | ")
     };
-    let (of_ceiling, per_core) = (shares(Rate::median), shares(Rate::per_core));
+    let of_ceiling = shares(|rate| rate.per_second.median());
+    let per_core = shares(Rate::per_core);
     let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
-    let rss = |at: usize| compare(&|m| m.waiting.rss_kib[at] as f64, &mib);
-    let [idle, scenes, waiting] = [0, 1, 2].map(rss);
+    let [idle, scenes, waiting] =
+        [0, 1, 2].map(|at| compare(&|m| m.waiting.rss_kib[at] as f64, &mib));
     let per_waiter = |m: &Measured| {
         let [_, scenes, waiting] = m.waiting.rss_kib.map(|kib| kib as f64);
         (waiting - scenes).max(0.0) / bench.waiters as f64
     };
     let per_waiter = compare(&per_waiter, &|kib| format!("{kib:.1} KiB"));
-    let gauge = [e, r].map(|m| thousands(m.waiting.waiters as f64));
-    let gauge = gauge.join(" / ");
-    let ramp_up = [e, r].map(|m| format!("{:.1} s", m.waiting.ramp_up.as_secs_f64()));
-    let ramp_up = ramp_up.join(" | ");
-    let wake_up = |m: &Measured| m.waiting.wake_ups.percentile(50.0);
-    let (confirms, wake_up_ratio) = (e.waiting.wake_ups.count(), ratio([e, r].map(wake_up)));
-    let wake_ups = [e, r].map(|m| [50.0, 100.0].map(|p| ms(m.waiting.wake_ups.percentile(p))));
-    let [wake_ups_e, wake_ups_r] = wake_ups.map(|wake_ups| wake_ups.join(" / "));
+    let gauge = both(" / ", &|m| thousands(m.waiting.waiters as f64));
+    let ramp_up = |m: &Measured| format!("{:.1} s", m.waiting.ramp_up.as_secs_f64());
+    let (ramp_up, confirms) = (both(" | ", &ramp_up), e.waiting.wake_ups.count());
+    let wake_ups = both(" | ", &|m| two_ms(&m.waiting.wake_ups, [50.0, 100.0]));
+    let wake_up_ratio = ratio([e, r].map(|m| m.waiting.wake_ups.percentile(50.0)));
     println!(
         "Command: `scripts/bench.sh` (runs `taskset -c {client_cpus} meeteasy-bench{args}`); \
          every figure below is from one run of {took:.0} s.\n\
@@ -149,8 +144,8 @@ async fn run(bench: &Bench) -> Result<()> {
          | {waiting} |  |\n\
          | … memory per waiting console (connection + long-poll) | {per_waiter} |  |\n\
          | {n} long-polls opened ({BATCH} at a time) in | {ramp_up} | — |  |\n\
-         | Confirm → `confirmed` while {n} wait ({confirms} confirms), p50 / max | {wake_ups_e} \
-         | {wake_ups_r} | {wake_up_ratio} | < 5 ms / < 25 ms |\n"
+         | Confirm → `confirmed` while {n} wait ({confirms} confirms), p50 / max | {wake_ups} \
+         | {wake_up_ratio} | < 5 ms / < 25 ms |\n"
     );
 
     let latencies = [
@@ -160,23 +155,19 @@ async fn run(bench: &Bench) -> Result<()> {
         ("embedded, many waiting", &e.waiting.wake_ups),
         ("Redis, many waiting", &r.waiting.wake_ups),
     ];
-    let mut missed = Vec::new();
-    for (setup, latency) in latencies {
-        for (name, at, target) in TARGETS {
+    let missed = latencies.into_iter().flat_map(|(setup, latency)| {
+        TARGETS.into_iter().filter_map(move |(name, at, target)| {
             let measured = latency.percentile(at);
-            if measured >= target {
-                let measured = ms(measured);
-                missed.push(format!("{setup}: {name} {measured} (target < {target} ms)"));
-            }
-        }
-    }
-    let missed = missed.join("; ");
+            let missed = format!("{setup}: {name} {} (target < {target} ms)", ms(measured));
+            (measured >= target).then_some(missed)
+        })
+    });
+    let missed = missed.collect::<Vec<_>>().join("; ");
     if missed.is_empty() {
         println!(
             "Every confirm → console latency above met its targets (p50 < 5 ms, p99 < 25 ms)."
         );
     }
-    // The seed polled every 5 s: about 2.5 s on average from confirm to console.
     let [e, r] = [e, r].map(|m| thousands(2_500.0 / m.latency.percentile(50.0).max(f64::EPSILON)));
     println!(
         "Against the seed's 5-second polling (about 2.5 s on average from confirm to console), the \
