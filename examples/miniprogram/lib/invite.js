@@ -10,6 +10,8 @@ const i18n = require('./i18n');
 
 // An accept that failed with one of these left the invite open, or taken by this user with its role
 // not yet given (the server finishes that on the same accept again): the page offers to try again.
+// Such a failure may also have come after the server gave the role (an answer lost on the way), so
+// `invite_used` on the try again may mean this user's own accept.
 const RETRYABLE = new Set(['store_unavailable', 'server_busy', 'network_error']);
 
 function errorState(error, lang) {
@@ -22,6 +24,7 @@ function createInvite({ api, session, lang = 'en' }) {
   const t = i18n.strings(lang);
   let code = null;
   let role = 'organizer';
+  let triedBefore = false;
 
   async function open(query) {
     code = inviteCodeFromLaunch(query);
@@ -53,7 +56,11 @@ function createInvite({ api, session, lang = 'en' }) {
       return { state: 'done', outcome: 'accepted', message: t.accepted(i18n.roleName(now, lang)), canExit: true, canRetry: false };
     } catch (error) {
       const view = errorState(error, lang);
-      return { ...view, canRetry: RETRYABLE.has(view.code) };
+      if (view.code === 'invite_used' && triedBefore) {
+        return { state: 'done', outcome: 'maybe_accepted', message: t.maybeJoined, canExit: true, canRetry: false };
+      }
+      triedBefore = RETRYABLE.has(view.code);
+      return { ...view, canRetry: triedBefore };
     }
   }
 

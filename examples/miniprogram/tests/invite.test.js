@@ -69,6 +69,22 @@ test('an accept the store failed may be tried again and finishes; a used invite 
   assert.deepEqual([refused.code, refused.canRetry], ['invite_used', false]);
 });
 
+test('a try again answered invite_used says the first accept may have been the one that joined', async () => {
+  let accepts = 0;
+  // The first answer is lost on the way (the server gave the role); the try again finds the invite used.
+  const accept = () => {
+    accepts += 1;
+    return accepts === 1 ? null : contractError(409, 'invite_used')();
+  };
+  const { invite } = setup({ 'POST /auth/invites/accept': accept });
+  await invite.open({ scene: CODE });
+  const lost = await invite.accept();
+  assert.deepEqual([lost.code, lost.canRetry], ['network_error', true]);
+  const used = await invite.accept();
+  assert.deepEqual([used.state, used.outcome, used.canRetry], ['done', 'maybe_accepted', false]);
+  assert.match(used.message, /If that was your own accept just now, you are on the team/);
+});
+
 test('accepting with a token the server has ended logs in again and accepts', async () => {
   const accept = ({ header }) => (header.Authorization === 'Bearer token-for-code-1'
     ? contractError(401, 'token_revoked')()

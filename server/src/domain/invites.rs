@@ -11,9 +11,9 @@
 //!
 //! The role is given in a second write, of the taker's record, which also notes the invite. So that
 //! a store failure between the two writes is not final, the taker may accept the invite again for
-//! [`RETRY_FOR`]: that gives the role if the record does not note the invite, answers as before if
-//! it does and the role stands (the first answer was lost), and is `invite_used` once the role
-//! was taken away.
+//! [`RETRY_FOR`]: that gives the role if the record does not note the invite, and is `invite_used`
+//! if it does (the contract's single use: of all accepts one is answered 200, even should its
+//! answer be lost).
 //!
 //! The QR image of an open invite is kept too (an admin may show it again by id; in `wxacode` mode
 //! it is a WeChat call that costs quota). It is served to admins only and deleted when the invite
@@ -145,8 +145,7 @@ enum Acceptance {
         retry_until: u64,
     },
     /// Its taker accepts it again, before `retry_until`: the role follows if it did not (the
-    /// store failed between the take and the role), and the answer is the same if it did (the
-    /// first answer was lost).
+    /// store failed between the take and the role).
     Again { retry_until: u64 },
 }
 
@@ -606,8 +605,6 @@ impl AuthService {
                 );
                 user
             }
-            // An accept again whose first answer was lost: the same answer, while the role stands.
-            InviteGrant::GivenBefore(user) if user.has_team_role(record.role) => user,
             InviteGrant::GivenBefore(_) => return Err(AuthError::InviteUsed),
         };
         store.delete(&store_keys::invite_qr(&record.id)).await?;
@@ -841,23 +838,23 @@ mod tests {
     }
 
     /// Carol's record cannot be written once she took the invite: the invite stays hers and her
-    /// accept again gives the role; once it has, her accept again answers the same (a lost
-    /// answer's retry). After she joined by another invite too and then left the team, neither
-    /// code gives anything.
+    /// accept again gives the role; once it has, the invite is used. After she joined by another
+    /// invite too and then left the team, neither code gives anything.
     #[tokio::test]
     async fn an_accept_stopped_before_its_role_is_finished_by_the_same_accept_again() {
         let team = team().await;
         let (record, code) = team.bob_s_invite(TeamRole::Admin).await;
         team.carol_s_accept_stops_after_its_take(&code).await;
 
-        for accept in ["again, after the failure", "again, its answer lost"] {
-            let again = team.carol_accepts(&code).await;
-            let roles = again.expect(accept).roles;
-            assert!(
-                roles.iter().any(|role| role == "admin"),
-                "{accept}: {roles:?}"
-            );
-        }
+        let again = team.carol_accepts(&code).await;
+        let roles = again.expect("her accept again gives the role").roles;
+        assert!(roles.iter().any(|role| role == "admin"), "{roles:?}");
+        let once_more = team.carol_accepts(&code).await;
+        let used = matches!(once_more, Err(AuthError::InviteUsed));
+        assert!(
+            used,
+            "single use: one accept is answered 200: {once_more:?}"
+        );
         assert!(team.carol_is(TeamRole::Admin).await);
         let qr = team.store.get(&store_keys::invite_qr(&record.id)).await;
         assert_eq!(qr.unwrap(), None, "the used invite's QR is let go");
