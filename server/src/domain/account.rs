@@ -551,31 +551,48 @@ mod tests {
         assert_eq!(org.unwrap(), None, "the old login is let go");
     }
 
+    /// Ann with a service, and Bob, whose change to shared@example.org stopped once he had taken
+    /// its key, before his record named the login: his claims, and his id.
+    async fn bob_stopped_claiming(
+        store: &Arc<FaultyStore>,
+    ) -> (
+        super::super::test_support::TestService,
+        Claims,
+        Claims,
+        String,
+    ) {
+        let (service, ann_sessions) = ann_with_sessions(store, 1).await;
+        let bob = organizer(store.as_ref(), "bob").await;
+        let bob_claims = console_claims(&service, &bob).await;
+        let wanted = store_keys::login("shared@example.org");
+        let bob_record = store_keys::user(&bob.id);
+        let stop_bob_after_the_key = {
+            let (store, bob_record) = (store.clone(), bob_record.clone());
+            async move { store.fail_next(Calls::Write, &bob_record, Fault::FailBefore) }
+        };
+        store.before_next(Calls::Write, &wanted, Box::pin(stop_bob_after_the_key));
+        let stopped = service.set_password(&bob_claims, shared("bob's", "unused"));
+        assert!(matches!(stopped.await, Err(AuthError::Store(_))));
+        assert!(store.all_faults_hit(), "bob's change stopped after the key");
+        let ann_claims = ann_sessions[0].clone();
+        (service, ann_claims, bob_claims, bob.id)
+    }
+
+    /// A change to shared@example.org with `password`, given `current`.
+    fn shared(password: &str, current: &str) -> SetPasswordRequest {
+        change("shared@example.org", password, current)
+    }
+
     /// A login another account is claiming (its key taken, its change not yet written, or
     /// stopped there by a store failure) is held, not left behind: another claim is refused, it
     /// logs in to nothing meanwhile, and the claimant's retry finishes the change.
     #[tokio::test]
     async fn a_login_being_claimed_is_not_taken_over() {
         let store = FaultyStore::new();
-        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
-        let bob = organizer(store.as_ref(), "bob").await;
-        let bob_claims = console_claims(&service, &bob).await;
-        let wanted = store_keys::login("shared@example.org");
-        let bob_record = store_keys::user(&bob.id);
-        // Bob's change stops once he has taken the key, before his record names the login.
-        let stop_bob_after_the_key = {
-            let (store, bob_record) = (store.clone(), bob_record.clone());
-            async move { store.fail_next(Calls::Write, &bob_record, Fault::FailBefore) }
-        };
-        store.before_next(Calls::Write, &wanted, Box::pin(stop_bob_after_the_key));
-        let wants = |password: &str, current: &str| change("shared@example.org", password, current);
-        let stopped = service.set_password(&bob_claims, wants("bob's", "unused"));
-        assert!(matches!(stopped.await, Err(AuthError::Store(_))));
-        assert!(store.all_faults_hit(), "bob's change stopped after the key");
+        let (service, ann_claims, bob_claims, bob) = bob_stopped_claiming(&store).await;
 
-        let ann_claims = &ann_sessions[0];
         let refused = service
-            .set_password(ann_claims, wants("ann's", "first"))
+            .set_password(&ann_claims, shared("ann's", "first"))
             .await;
         assert!(
             matches!(refused, Err(AuthError::IdentityInUse(_))),
@@ -587,10 +604,38 @@ mod tests {
             "a login being claimed logs in to nothing"
         );
 
-        let retried = service.set_password(&bob_claims, wants("bob's", "unused"));
+        let retried = service.set_password(&bob_claims, shared("bob's", "unused"));
         retried.await.expect("bob's retry finishes his change");
         let bob_now = users::by_login(store.as_ref(), "shared@example.org").await;
-        assert_eq!(bob_now.unwrap().map(|user| user.id), Some(bob.id));
+        assert_eq!(bob_now.unwrap().map(|user| user.id), Some(bob));
+    }
+
+    /// A claim whose change stopped half way and was not sent again within the hour no longer
+    /// holds the login: another account takes it over, and the stopped change sent after that
+    /// finds it in use.
+    #[tokio::test]
+    async fn a_claim_stopped_long_ago_is_taken_over() {
+        let store = FaultyStore::new();
+        let (service, ann_claims, bob_claims, bob) = bob_stopped_claiming(&store).await;
+        let an_hour_ago = |record: &mut users::UserRecord| {
+            if let Some(claim) = &mut record.claiming_login {
+                claim.made_at = claim
+                    .made_at
+                    .map(|at| at - login_claims::CLAIM_ABANDONED_AFTER);
+            }
+        };
+        users::update(store.as_ref(), &bob, an_hour_ago)
+            .await
+            .unwrap();
+
+        let taken = service.set_password(&ann_claims, shared("ann's", "first"));
+        taken.await.expect("ann takes the abandoned login over");
+        let ann_now = users::by_login(store.as_ref(), "shared@example.org").await;
+        assert_eq!(ann_now.unwrap().map(|user| user.id), Some(ann_claims.sub));
+        let late = service
+            .set_password(&bob_claims, shared("bob's", "unused"))
+            .await;
+        assert!(matches!(late, Err(AuthError::IdentityInUse(_))), "{late:?}");
     }
 
     /// Ending the other sessions fails once the new password is written: the answer says the

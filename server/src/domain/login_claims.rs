@@ -8,7 +8,9 @@
 //! An account holds a key while its record names the key's value: as its login (with the claim
 //! it holds it by), or as the login one of its changes is claiming (with that change's claim).
 //! Any other value is left behind (a change that could not let go of its old login, a claim that
-//! lost, an account gone): it logs in to nothing, and the next claim takes it over.
+//! lost, an account gone): it logs in to nothing, and the next claim takes it over. So is the
+//! value of a claim its change stopped on half way and did not send again within
+//! [`CLAIM_ABANDONED_AFTER`].
 
 use serde::{Deserialize, Serialize};
 
@@ -16,13 +18,22 @@ use crate::store::{Lifetime, Store};
 
 use super::secrets::random_id;
 use super::users::{self, UserRecord};
-use super::{AuthError, store_keys};
+use super::{AuthError, store_keys, unix_now};
+
+/// How long a claim holds its login before its change writes the account: a change takes
+/// moments, so a claim older than this was stopped half way (the store failed) and not sent again,
+/// and no one else should wait on it for the login.
+pub(super) const CLAIM_ABANDONED_AFTER: u64 = 3_600;
 
 /// A claim of a login by one change of an account (or its creation), with an id of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginClaim {
     pub login: String,
     pub id: String,
+    /// When it was made (Unix seconds); none in claims made before that was kept, which hold
+    /// until their change is finished or replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_at: Option<u64>,
 }
 
 impl LoginClaim {
@@ -30,7 +41,14 @@ impl LoginClaim {
         Ok(Self {
             login: login.to_owned(),
             id: random_id()?,
+            made_at: Some(unix_now()),
         })
+    }
+
+    /// Whether its change was stopped too long ago to hold the login at `now`.
+    fn abandoned(&self, now: u64) -> bool {
+        self.made_at
+            .is_some_and(|made_at| now >= made_at.saturating_add(CLAIM_ABANDONED_AFTER))
     }
 }
 
@@ -56,13 +74,12 @@ pub(super) fn holder_id(value: &[u8]) -> String {
     value.split(' ').next().unwrap_or_default().to_owned()
 }
 
-/// Whether `user` holds the key of `login` by `value`: as its login, or as the login one of its
-/// changes is claiming.
-fn holds(user: &UserRecord, login: &str, value: &[u8]) -> bool {
-    let as_claim = user
-        .claiming_login
-        .as_ref()
-        .is_some_and(|claim| claim.login == login && key_value(&user.id, &claim.id) == value);
+/// Whether `user` holds the key of `login` by `value` at `now`: as its login, or as the login one
+/// of its changes is claiming (and has not abandoned).
+fn holds(user: &UserRecord, login: &str, value: &[u8], now: u64) -> bool {
+    let as_claim = user.claiming_login.as_ref().is_some_and(|claim| {
+        claim.login == login && key_value(&user.id, &claim.id) == value && !claim.abandoned(now)
+    });
     holds_as_its_login(user, login, value) || as_claim
 }
 
@@ -100,7 +117,7 @@ pub(super) async fn claim(
         }
         let holder = holder_id(&held);
         let holding = users::get(store, &holder).await?;
-        if holding.is_some_and(|user| holds(&user, &claim.login, &held)) {
+        if holding.is_some_and(|user| holds(&user, &claim.login, &held, unix_now())) {
             return Ok(Claimed::HeldBy(holder));
         }
         // Left behind. The swap takes the value judged, which no claim writes again.
@@ -140,7 +157,7 @@ pub(super) async fn let_go(store: &dyn Store, user: &UserRecord) -> Result<(), A
     // A record naming no claim held any value with its id, so the value may be a claim of this
     // account made since (the mark goes before the key): read the account again.
     let now = users::get(store, &user.id).await?;
-    if now.is_some_and(|now| holds(&now, login, &value)) {
+    if now.is_some_and(|now| holds(&now, login, &value, unix_now())) {
         return Ok(());
     }
     store.compare_and_delete(&key, &value).await?;
@@ -179,28 +196,38 @@ mod tests {
         }
     }
 
+    const NOW: u64 = 1_800_000_000;
+
     #[test]
     fn an_account_holds_a_key_by_the_value_its_record_names_or_by_its_id_naming_none() {
         let holding = ann(Some("a@x.org"), Some("c1"));
-        assert!(holds(&holding, "a@x.org", b"ann c1"));
+        assert!(holds(&holding, "a@x.org", b"ann c1", NOW));
         // Another claim of the same account, or a login it moved away from: left behind.
-        assert!(!holds(&holding, "a@x.org", b"ann c0"));
-        assert!(!holds(&holding, "a@x.org", b"ann"));
-        assert!(!holds(&holding, "b@x.org", b"ann c1"));
+        assert!(!holds(&holding, "a@x.org", b"ann c0", NOW));
+        assert!(!holds(&holding, "a@x.org", b"ann", NOW));
+        assert!(!holds(&holding, "b@x.org", b"ann c1", NOW));
         // A login claimed before claims had ids, or a record an older instance wrote again.
-        assert!(holds(&ann(Some("a@x.org"), None), "a@x.org", b"ann"));
-        assert!(holds(&ann(Some("a@x.org"), None), "a@x.org", b"ann c1"));
-        assert!(!holds(&ann(Some("a@x.org"), None), "a@x.org", b"bob c1"));
-        // The login a change is claiming, by that change's claim only.
-        let claiming = UserRecord {
+        let without_claim = ann(Some("a@x.org"), None);
+        assert!(holds(&without_claim, "a@x.org", b"ann", NOW));
+        assert!(holds(&without_claim, "a@x.org", b"ann c1", NOW));
+        assert!(!holds(&without_claim, "a@x.org", b"bob c1", NOW));
+        // The login a change is claiming, by that change's claim only, until it is abandoned.
+        let claiming = |made_at| UserRecord {
             claiming_login: Some(LoginClaim {
                 login: "b@x.org".into(),
                 id: "c2".into(),
+                made_at,
             }),
-            ..holding
+            ..holding.clone()
         };
-        assert!(holds(&claiming, "b@x.org", b"ann c2"));
-        assert!(!holds(&claiming, "b@x.org", b"ann c1"));
+        let just_made = claiming(Some(NOW));
+        assert!(holds(&just_made, "b@x.org", b"ann c2", NOW));
+        assert!(!holds(&just_made, "b@x.org", b"ann c1", NOW));
+        let later = NOW + CLAIM_ABANDONED_AFTER;
+        assert!(holds(&just_made, "b@x.org", b"ann c2", later - 1));
+        assert!(!holds(&just_made, "b@x.org", b"ann c2", later));
+        // A claim made before claims kept their time holds until finished or replaced.
+        assert!(holds(&claiming(None), "b@x.org", b"ann c2", later));
     }
 
     #[test]
