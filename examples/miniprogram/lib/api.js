@@ -46,6 +46,7 @@ function createApi({ wx, baseUrl }) {
     cancel: (scene, token) => request('POST', `/auth/scenes/${encodeURIComponent(scene)}/cancel`, { token }),
     inspectInvite: (code) => request('POST', '/auth/invites/inspect', { body: { code } }),
     acceptInvite: (code, token) => request('POST', '/auth/invites/accept', { body: { code }, token }),
+    me: (token) => request('GET', '/auth/me', { token }),
   };
 }
 

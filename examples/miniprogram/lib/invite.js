@@ -11,7 +11,7 @@ const i18n = require('./i18n');
 // An accept that failed with one of these left the invite open, or taken by this user with its role
 // not yet given (the server finishes that on the same accept again): the page offers to try again.
 // Such a failure may also have come after the server gave the role (an answer lost on the way), so
-// `invite_used` on the try again may mean this user's own accept.
+// `invite_used` on the try again may mean this user's own accept: who the user is now says.
 const RETRYABLE = new Set(['store_unavailable', 'server_busy', 'network_error']);
 
 function errorState(error, lang) {
@@ -51,17 +51,22 @@ function createInvite({ api, session, lang = 'en' }) {
     if (!code) return errorState({ code: 'no_invite' }, lang);
     try {
       const answer = await session.withToken((token) => api.acceptInvite(code, token));
-      const roles = (answer && answer.user && answer.user.roles) || [];
-      const now = roles.includes('admin') ? 'admin' : role;
-      return { state: 'done', outcome: 'accepted', message: t.accepted(i18n.roleName(now, lang)), canExit: true, canRetry: false };
+      return acceptedState((answer && answer.user) || {});
     } catch (error) {
       const view = errorState(error, lang);
       if (view.code === 'invite_used' && triedBefore) {
-        return { state: 'done', outcome: 'maybe_accepted', message: t.maybeJoined, canExit: true, canRetry: false };
+        const user = await session.withToken((token) => api.me(token)).catch(() => null);
+        if (user && (user.roles || []).includes(role)) return acceptedState(user);
       }
       triedBefore = RETRYABLE.has(view.code);
       return { ...view, canRetry: triedBefore };
     }
+  }
+
+  function acceptedState(user) {
+    const roles = user.roles || [];
+    const now = roles.includes('admin') ? 'admin' : role;
+    return { state: 'done', outcome: 'accepted', message: t.accepted(i18n.roleName(now, lang)), canExit: true, canRetry: false };
   }
 
   async function decline() {

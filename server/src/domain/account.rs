@@ -9,7 +9,7 @@ use crate::store::{Lifetime, Store};
 use super::login_claims::{self, Claimed, LoginClaim};
 use super::records::{self, Transition};
 use super::users::{self, UserRecord, UserRef, normalize_login};
-use super::{AuthError, AuthService, limits, passwords, sessions, store_keys};
+use super::{AuthError, AuthService, limits, passwords, sessions, store_keys, unix_now};
 
 /// What the caller is told when ending the other sessions failed after a password change.
 const SESSIONS_LEFT: &str = "the password was changed, but not every other session could be ended: end them with \"log out everywhere else\"";
@@ -153,11 +153,17 @@ async fn write_password_login(
             if current.password_hash.as_deref() == Some(hash) || own_claim_written {
                 return Ok(Transition::Keep(true));
             }
-            // Another change of this account was written since it was read: the first stands.
+            // Another change of this account was written since it was read: the first stands. So
+            // does another account that took the login over, should this claim have been left
+            // too long to be sure it still holds the key (an instance paused, clocks apart).
+            let claim_now = current.claiming_login.as_ref();
+            let claim_lost = claim.as_ref().is_some_and(|claim| {
+                !claim_now.is_some_and(|now| now.is(claim) && !now.too_old_to_write(unix_now()))
+            });
             let changed_meanwhile = current.login != user.login
                 || current.login_claim != user.login_claim
                 || current.password_hash != user.password_hash
-                || (claim.is_some() && current.claiming_login != claim);
+                || claim_lost;
             if changed_meanwhile {
                 return Ok(Transition::Keep(false));
             }
@@ -636,6 +642,48 @@ mod tests {
             .set_password(&bob_claims, shared("bob's", "unused"))
             .await;
         assert!(matches!(late, Err(AuthError::IdentityInUse(_))), "{late:?}");
+    }
+
+    /// A change whose claim grew too old before its account was written (an instance paused, a
+    /// clock apart) does not write the login, which another account may have taken over: it lets
+    /// its claim go and answers `server_busy`, and sent again it makes a fresh claim.
+    #[tokio::test]
+    async fn a_claim_too_old_to_write_lets_go_and_is_made_afresh() {
+        let store = FaultyStore::new();
+        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+        let ann = ann_sessions[0].sub.clone();
+        let wanted = store_keys::login("ann@example.com");
+        let half_an_hour_passes = {
+            let (store, ann) = (store.clone(), ann.clone());
+            async move {
+                let half_way = login_claims::CLAIM_ABANDONED_AFTER / 2;
+                let aged = users::update(store.as_ref(), &ann, |record| {
+                    if let Some(claim) = &mut record.claiming_login {
+                        claim.made_at = claim.made_at.map(|at| at - half_way);
+                    }
+                });
+                aged.await.expect("the claim aged");
+            }
+        };
+        store.before_next(Calls::Write, &wanted, Box::pin(half_an_hour_passes));
+
+        let moves = || change("ann@example.com", "second", "first");
+        let late = service.set_password(&ann_sessions[0], moves()).await;
+        assert!(store.all_faults_hit(), "the claim aged while it was made");
+        assert!(matches!(late, Err(AuthError::Busy { .. })), "{late:?}");
+        assert_eq!(
+            store.get(&wanted).await.unwrap(),
+            None,
+            "its key was let go"
+        );
+        let ann_now = users::get(store.as_ref(), &ann).await.unwrap().unwrap();
+        assert_eq!(ann_now.claiming_login, None, "and its mark");
+        assert_eq!(ann_now.login.as_deref(), Some("ann@example.org"));
+
+        let sent_again = service.set_password(&ann_sessions[0], moves()).await;
+        sent_again.expect("sent again, it claims afresh");
+        let ann_by_new = users::by_login(store.as_ref(), "ann@example.com").await;
+        assert_eq!(ann_by_new.unwrap().map(|user| user.id), Some(ann));
     }
 
     /// Ending the other sessions fails once the new password is written: the answer says the

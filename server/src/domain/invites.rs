@@ -590,11 +590,13 @@ impl AuthService {
         }
         // Won, or its winner accepting again: the role follows, with the invite noted in the
         // user's record in the same write. Should that write fail, the same accept again gives it.
+        let accept = random_id()?;
         let note = InviteNote {
             id: &record.id,
             noted_until: retry_until + NOTED_PAST_RETRY,
+            accept: &accept,
         };
-        let user = match team::promote(store, &user.id, record.role, &note).await? {
+        let given = match team::promote(store, &user.id, record.role, &note).await? {
             InviteGrant::Given(user) => {
                 tracing::info!(
                     team_event = "invite_accepted",
@@ -603,12 +605,16 @@ impl AuthService {
                     role = record.role.as_str(),
                     "team change"
                 );
-                user
+                Some(user)
             }
-            InviteGrant::GivenBefore(_) => return Err(AuthError::InviteUsed),
+            InviteGrant::GivenBefore(_) => None,
         };
+        // Either way the invite is used: its QR goes (again, should the first accept have failed
+        // to delete it).
         store.delete(&store_keys::invite_qr(&record.id)).await?;
-        Ok(user.to_wire())
+        given
+            .map(|user| user.to_wire())
+            .ok_or(AuthError::InviteUsed)
     }
 
     async fn limit_invite_tries(&self, from: &ClientAddr) -> Result<(), AuthError> {
@@ -698,6 +704,7 @@ mod tests {
         InviteNote {
             id,
             noted_until: u64::MAX,
+            accept: "the test's accept",
         }
     }
 

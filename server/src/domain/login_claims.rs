@@ -45,6 +45,21 @@ impl LoginClaim {
         })
     }
 
+    /// Whether `other` is this claim, whatever their times say (an older instance writes a claim
+    /// again without its time).
+    pub fn is(&self, other: &LoginClaim) -> bool {
+        self.id == other.id && self.login == other.login
+    }
+
+    /// Whether its change may no longer write it at `now`: after half the time it holds its login,
+    /// so a change never writes a login its claim may have stopped holding, even by a clock half
+    /// an hour off.
+    pub(super) fn too_old_to_write(&self, now: u64) -> bool {
+        let half_way = CLAIM_ABANDONED_AFTER / 2;
+        self.made_at
+            .is_some_and(|made_at| now >= made_at.saturating_add(half_way))
+    }
+
     /// Whether its change was stopped too long ago to hold the login at `now`.
     fn abandoned(&self, now: u64) -> bool {
         self.made_at
@@ -176,7 +191,11 @@ pub(super) async fn withdraw(
         .compare_and_delete(&store_keys::login(&claim.login), &mine)
         .await?;
     users::update(store, user_id, |record| {
-        if record.claiming_login.as_ref() == Some(claim) {
+        if record
+            .claiming_login
+            .as_ref()
+            .is_some_and(|mark| mark.is(claim))
+        {
             record.claiming_login = None;
         }
     })

@@ -443,6 +443,7 @@ mod tests {
         let note = |id| InviteNote {
             id,
             noted_until: u64::MAX,
+            accept: "the test's accept",
         };
         promote(store, &ann.id, TeamRole::Admin, &note("i1"))
             .await

@@ -52,7 +52,7 @@ pub struct UserRecord {
     /// that stopped before that write (the store failed) is finished by the same accept again,
     /// and one that got there gives nothing again, even after the user lost the role.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub joined_by_invites: BTreeMap<String, u64>,
+    pub joined_by_invites: BTreeMap<String, InviteJoin>,
 }
 
 fn is_zero(count: &u32) -> bool {
@@ -563,11 +563,23 @@ pub async fn grant(store: &dyn Store, who: &UserRef, role: &str) -> Result<UserR
     update(store, &user.id, |next| add_roles(next, &adds)).await
 }
 
-/// An invite that gives a role, as the user's record notes it (see
+/// An invite that gave a user a role, as their record notes it (see
 /// [`UserRecord::joined_by_invites`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteJoin {
+    /// Noted until then (Unix seconds).
+    pub until: u64,
+    /// The id of the accept that gave the role, so that accept knows its own write when it reads
+    /// it again (a compare-and-swap resent answers as if it had lost).
+    pub accept: String,
+}
+
+/// An accept of an invite that gives a role: the invite's id, until when the user's record notes
+/// it, and the accept's own id.
 pub(super) struct InviteNote<'a> {
     pub id: &'a str,
     pub noted_until: u64,
+    pub accept: &'a str,
 }
 
 /// What [`grant_by_invite`] found: the user's record either way.
@@ -604,14 +616,22 @@ pub(super) async fn grant_by_invite(
             let current = current.ok_or_else(|| no_user(&UserRef::Id(id.to_owned())))?;
             // Decided on the record as it is now, not as the accept read it before its take: of
             // two accepts of one taker at once, the second finds the first's note.
-            if current.joined_by_invites.contains_key(note.id) {
-                return Ok(Transition::Keep(InviteGrant::GivenBefore(current.clone())));
+            if let Some(noted) = current.joined_by_invites.get(note.id) {
+                let grant = if noted.accept == note.accept {
+                    InviteGrant::Given // This accept's own write, read again.
+                } else {
+                    InviteGrant::GivenBefore
+                };
+                return Ok(Transition::Keep(grant(current.clone())));
             }
             let mut next = current.clone();
             add_roles(&mut next, &adds);
-            next.joined_by_invites.retain(|_, until| *until > now);
-            let noted = (note.id.to_owned(), note.noted_until);
-            next.joined_by_invites.extend([noted]);
+            next.joined_by_invites.retain(|_, noted| noted.until > now);
+            let noted = InviteJoin {
+                until: note.noted_until,
+                accept: note.accept.to_owned(),
+            };
+            next.joined_by_invites.insert(note.id.to_owned(), noted);
             let given = InviteGrant::Given(next.clone());
             Ok(Transition::Write(next, Lifetime::Forever, given))
         },
@@ -724,37 +744,46 @@ mod tests {
         assert!(matches!(odd, Err(AuthError::InvalidRequest(_))));
     }
 
-    /// A role given by an invite notes it, and is not given again while noted; notes past their
-    /// time go with the next one, so the record does not grow with every invite ever accepted.
+    /// A role given by an invite notes it, and another accept of it gives nothing while noted
+    /// (the same accept reading its own write again is told it gave it); notes past their time go
+    /// with the next one, so the record does not grow with every invite ever accepted.
     #[tokio::test]
     async fn an_invite_s_note_stops_a_second_grant_and_goes_in_time() {
         let store = crate::domain::test_support::FaultyStore::new();
         let ann = crate::domain::test_support::organizer(store.as_ref(), "ann").await;
         let (store, ann) = (store.as_ref(), ann.id);
-        let gone = InviteNote {
-            id: "gone",
-            noted_until: 1,
+        let note = |id, noted_until, accept| InviteNote {
+            id,
+            noted_until,
+            accept,
         };
+        let gone = note("gone", 1, "a1");
         let first = grant_by_invite(store, &ann, TeamRole::Organizer, &gone).await;
-        assert!(
-            matches!(first.unwrap(), InviteGrant::Given(user) if user.joined_by_invites.contains_key("gone"))
-        );
-        let kept = InviteNote {
-            id: "kept",
-            noted_until: unix_now() + 60,
+        let InviteGrant::Given(first) = first.unwrap() else {
+            panic!("a new invite grants");
         };
+        assert!(first.joined_by_invites.contains_key("gone"));
+        let kept = note("kept", unix_now() + 60, "a2");
         let second = grant_by_invite(store, &ann, TeamRole::Admin, &kept).await;
         let InviteGrant::Given(second) = second.unwrap() else {
             panic!("a new invite grants");
         };
         assert!(second.is_admin());
-        let noted: Vec<_> = second.joined_by_invites.into_iter().collect();
-        assert_eq!(noted, [("kept".to_owned(), kept.noted_until)]);
+        let noted: Vec<_> = second.joined_by_invites.keys().collect();
+        assert_eq!(noted, ["kept"], "the note past its time went");
+        let own_again = grant_by_invite(store, &ann, TeamRole::Admin, &kept).await;
+        let own_again = matches!(own_again.unwrap(), InviteGrant::Given(_));
+        assert!(
+            own_again,
+            "an accept reading its own write again gave the role"
+        );
+
         let demoted = update(store, &ann, |ann| {
             ann.roles.retain(|role| role != ADMIN_ROLE)
         });
         demoted.await.unwrap();
-        let again = grant_by_invite(store, &ann, TeamRole::Admin, &kept).await;
+        let another = note("kept", kept.noted_until, "a3");
+        let again = grant_by_invite(store, &ann, TeamRole::Admin, &another).await;
         let InviteGrant::GivenBefore(again) = again.unwrap() else {
             panic!("a noted invite grants nothing again");
         };
