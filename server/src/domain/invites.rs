@@ -607,7 +607,7 @@ impl AuthService {
                 );
                 Some(user)
             }
-            InviteGrant::GivenBefore(_) => None,
+            InviteGrant::GivenBefore => None,
         };
         // Either way the invite is used: its QR goes (again, should the first accept have failed
         // to delete it).

@@ -160,6 +160,29 @@ pub(super) async fn set_listing(store: &dyn Store, user: &UserRecord) -> Result<
     .await
 }
 
+/// How many times [`list_as_recorded`] lists a user whose record keeps changing under it.
+const LISTING_TRIES: usize = 3;
+
+/// Lists user `user_id` as their record says now, and again should the record change meanwhile.
+/// A grant and a demotion of one user running side by side each list the record as they read
+/// it, so the later listing might be of the earlier record: an admin listed without the role
+/// would count towards "at least one admin". Whichever of them reads the record last lists it.
+async fn list_as_recorded(store: &dyn Store, user_id: &str) -> Result<(), AuthError> {
+    let mut listed = None;
+    for _try in 0..LISTING_TRIES {
+        let Some(user) = users::get(store, user_id).await? else {
+            return Ok(());
+        };
+        let wanted = Listing::of(&user);
+        if listed == Some(wanted) {
+            return Ok(());
+        }
+        set_listing(store, &user).await?;
+        listed = Some(wanted);
+    }
+    Ok(())
+}
+
 /// What a demotion takes away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Demotion {
@@ -232,11 +255,8 @@ pub(super) async fn demote(
     })
     .await?;
     // The index follows the record as it is now: a promotion (an invite accepted) that ran
-    // between the two writes above listed the user as it read them, before the roles were taken,
-    // and an admin listed without the role would count towards "at least one admin".
-    if let Some(current) = users::get(store, user_id).await? {
-        set_listing(store, &current).await?;
-    }
+    // between the two writes above listed the user as it read them, before the roles were taken.
+    list_as_recorded(store, user_id).await?;
     let ended = match demotion {
         Demotion::Team => sessions::end_user_sessions(store, user_id, &[Audience::Console]).await?,
         Demotion::Admin => 0,
@@ -246,7 +266,8 @@ pub(super) async fn demote(
 
 /// Gives `role` (an admin is an organizer too) for the invite `note` names (see
 /// [`users::grant_by_invite`]), and lists the user in the index as their record is now, so an
-/// accept again also lists a member whose listing failed the first time.
+/// accept again also lists a member whose listing failed the first time, and a removal that ran
+/// beside it stands.
 pub(super) async fn promote(
     store: &dyn Store,
     user_id: &str,
@@ -254,7 +275,7 @@ pub(super) async fn promote(
     note: &InviteNote<'_>,
 ) -> Result<InviteGrant, AuthError> {
     let grant = users::grant_by_invite(store, user_id, role, note).await?;
-    set_listing(store, grant.user()).await?;
+    list_as_recorded(store, user_id).await?;
     Ok(grant)
 }
 
@@ -449,11 +470,10 @@ mod tests {
             .await
             .unwrap();
         let bob = organizer(store, "bob").await;
-        let bob = promote(store, &bob.id, TeamRole::Admin, &note("i2"))
-            .await
-            .unwrap()
-            .user()
-            .clone();
+        let promoted = promote(store, &bob.id, TeamRole::Admin, &note("i2")).await;
+        let InviteGrant::Given(bob) = promoted.unwrap() else {
+            panic!("bob is promoted");
+        };
         demote(store, &bob.id, Demotion::Team).await.unwrap();
         // A request of Bob's, begun while his record still said admin, lists him again.
         list_if_missing(store, &bob).await.unwrap();
@@ -468,5 +488,41 @@ mod tests {
             .map(|member| member.user.display_name)
             .collect();
         assert_eq!(listed, ["ann"]);
+    }
+    /// Bob is taken off the team while his promotion lists him, between its grant and its
+    /// listing: the index follows his record (removed), so it does not count him as an admin
+    /// and Ann, the one admin left, may not be removed.
+    #[tokio::test]
+    async fn a_removal_beside_a_promotion_stands_in_the_index() {
+        let faulty = FaultyStore::new();
+        let store = faulty.as_ref();
+        let note = |id| InviteNote {
+            id,
+            noted_until: u64::MAX,
+            accept: "the test's accept",
+        };
+        let ann = organizer(store, "ann").await;
+        promote(store, &ann.id, TeamRole::Admin, &note("i1"))
+            .await
+            .unwrap();
+        let bob = organizer(store, "bob").await;
+        let bob_removed = {
+            let (faulty, bob) = (faulty.clone(), bob.id.clone());
+            async move {
+                let removed = demote(faulty.as_ref(), &bob, Demotion::Team).await;
+                removed.expect("bob is taken off the team");
+            }
+        };
+        faulty.before_next(Calls::Write, store_keys::TEAM, Box::pin(bob_removed));
+
+        promote(store, &bob.id, TeamRole::Admin, &note("i2"))
+            .await
+            .unwrap();
+        assert!(
+            faulty.all_faults_hit(),
+            "bob was removed during his promotion"
+        );
+        let last = demote(store, &ann.id, Demotion::Team).await;
+        assert!(matches!(last, Err(AuthError::LastAdmin)), "{last:?}");
     }
 }
