@@ -76,7 +76,7 @@ pub async fn launch_driven(driver: &Driver, binary: &Path) -> Result<(ConsoleWin
     let window = driver.launch(binary).await;
     let mut driven = procfs::tree(driver.pid().unwrap_or_default()).into_iter();
     let app = driven.find(|p| p.exe.as_deref() == Some(binary));
-    let app = app.context(format!("no {} runs under tauri-driver", binary.display()))?;
+    let app = app.with_context(|| format!("no {} runs under tauri-driver", binary.display()))?;
     Ok((window, app))
 }
 
@@ -102,7 +102,8 @@ pub fn is_qr_request(line: &str) -> bool {
     line.starts_with("GET ") && line.ends_with("/qr.png")
 }
 
-/// How many ms after `since` the first request since that `picks` passed `relay` (within 30 s).
+/// How many ms after `since` the first request at or after it that `picks` passed `relay` (within
+/// 30 s).
 pub async fn wait_for(relay: &Relay, since: Instant, picks: fn(&str) -> bool) -> Result<f64> {
     let found = async || Ok(relay.find(since, picks));
     let every = Duration::from_millis(2);

@@ -120,7 +120,8 @@ fn status_and_length(head: &[u8]) -> Result<(u16, usize)> {
 
 /// Sends `request(connection, input)` for every input over `connections` fresh connections, each
 /// sending its next as soon as one is answered; returns the answers and how long they took, not
-/// counting the connecting. A failed request fails them all: a rate counted around errors is not.
+/// counting the connecting. A failed request fails them all: a rate counted around errors would
+/// not be the real one.
 pub async fn drive<I, O>(
     server: SocketAddr,
     inputs: impl IntoIterator<Item = I>,

@@ -173,8 +173,9 @@ impl Bench {
         let pool = async |count| Ok(lean_http::drive(at, 0..count, connections, &mint).await?.0);
         let exchange = async |connection: &mut Connection, login_ticket: String| {
             let ticket = json!({ "login_ticket": login_ticket }).to_string();
-            let exchanged = connection.request("/auth/login-ticket/exchange", None, Some(&ticket));
-            parse::<TokenResponse>(exchanged.await?).map(drop)
+            let path = "/auth/login-ticket/exchange";
+            let exchanged = connection.request(path, None, Some(&ticket)).await?;
+            parse::<TokenResponse>(exchanged).map(drop)
         };
         self.rate(at, pids, pool, exchange).await
     }

@@ -1,7 +1,8 @@
 //! `bench-console`: the desktop console's release build measured in its real window, as
 //! `scripts/bench-console.sh` runs it, against an in-process dev auth server on loopback (the
-//! parts are in `meeteasy_bench::console`); prints a Markdown table. Launches without WebDriver
-//! estimate a cold start without automation.
+//! parts are in `meeteasy_bench::console`); prints a Markdown table: binary size, cold start to
+//! the QR on screen and its steps, and memory on the login screen and on home beside an empty
+//! WebKitGTK browser. Launches without WebDriver estimate a cold start without automation.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

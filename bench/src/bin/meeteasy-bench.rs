@@ -1,6 +1,7 @@
 //! `meeteasy-bench`: measures, in one run, what README.md reports about the server, on the embedded
-//! store and on Redis, and prints it as one Markdown table. `scripts/bench.sh` builds it and runs
-//! it on the other CPU.
+//! store and on Redis, and prints it as one Markdown table: confirm -> console latency, request
+//! rates beside bare axum's and Redis's own, and 10,000 consoles waiting at once.
+//! `scripts/bench.sh` builds it and runs it on the other CPU.
 
 use std::time::Instant;
 
@@ -65,7 +66,7 @@ async fn run(bench: &Bench) -> Result<()> {
     let (args, took) = (arguments(), started.elapsed().as_secs_f64());
     let (client_cpus, server_cpu) = (procfs::allowed_cpus()?, bench.server_cpu);
     let [e, r] = [&embedded, &on_redis];
-    // The embedded and the Redis cell `write` writes, `between` them.
+    // Each store's cell as `write` writes it, joined by `between`.
     let both = |between, write: &dyn Fn(&Measured) -> String| [write(e), write(r)].join(between);
     // "embedded | Redis | Redis / embedded" cells of the figure `of` reads, as `write` writes it.
     let compare = |of: &dyn Fn(&Measured) -> f64, write: &dyn Fn(f64) -> String| {
