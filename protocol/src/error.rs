@@ -67,7 +67,7 @@ pub enum ErrorCode {
     InviteInvalid,
     /// v1.1: the invite is past `expires_at`, or was revoked.
     InviteExpired,
-    /// v1.1: someone accepted the invite first.
+    /// v1.1: the invite was accepted already (by someone else, or by this user's earlier accept).
     InviteUsed,
     /// v1.1: the login or WeChat identity belongs to another account.
     IdentityInUse,

@@ -11,8 +11,10 @@ const i18n = require('./i18n');
 // An accept that failed with one of these left the invite open, or taken by this user with its role
 // not yet given (the server finishes that on the same accept again): the page offers to try again.
 // Such a failure may also have come after the server gave the role (an answer lost on the way), so
-// `invite_used` on the try again may mean this user's own accept: who the user is now says.
+// `invite_used` or `invite_expired` on the try again may follow this user's own accept: who the user
+// is now says.
 const RETRYABLE = new Set(['store_unavailable', 'server_busy', 'network_error']);
+const AFTER_A_LANDED_TRY = new Set(['invite_used', 'invite_expired']);
 
 function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
@@ -24,7 +26,7 @@ function createInvite({ api, session, lang = 'en' }) {
   const t = i18n.strings(lang);
   let code = null;
   let role = 'organizer';
-  let triedBefore = false;
+  let lastTryMayHaveLanded = false;
 
   async function open(query) {
     code = inviteCodeFromLaunch(query);
@@ -54,12 +56,19 @@ function createInvite({ api, session, lang = 'en' }) {
       return acceptedState((answer && answer.user) || {});
     } catch (error) {
       const view = errorState(error, lang);
-      if (view.code === 'invite_used' && triedBefore) {
-        const user = await session.withToken((token) => api.me(token)).catch(() => null);
-        if (user && (user.roles || []).includes(role)) return acceptedState(user);
+      if (lastTryMayHaveLanded && AFTER_A_LANDED_TRY.has(view.code)) {
+        try {
+          const user = await session.withToken((token) => api.me(token));
+          if (((user && user.roles) || []).includes(role)) return acceptedState(user);
+        } catch (_unknown) {
+          // Who the user is could not be learnt: the same accept again asks once more.
+          return { ...view, canRetry: true };
+        }
+        lastTryMayHaveLanded = false;
+        return view;
       }
-      triedBefore = RETRYABLE.has(view.code);
-      return { ...view, canRetry: triedBefore };
+      lastTryMayHaveLanded = RETRYABLE.has(view.code);
+      return { ...view, canRetry: lastTryMayHaveLanded };
     }
   }
 

@@ -32,7 +32,7 @@ test('both tables say the same things', () => {
 test('every error code of the contract that reaches the phone has a sentence', () => {
   const codes = ['scene_expired', 'scene_claimed', 'not_organizer', 'identity_in_use', 'invite_invalid', 'invite_expired',
     'invite_used', 'forbidden', 'too_many_requests', 'slow_down', 'wechat_code_invalid', 'wechat_user_blocked',
-    'wechat_rate_limited', 'wechat_unavailable', 'store_unavailable', 'network_error',
+    'wechat_rate_limited', 'wechat_unavailable', 'store_unavailable', 'server_busy', 'network_error',
     // A token the server ended even after logging in again (the session retries once).
     'token_revoked', 'token_expired', 'invalid_token'];
   for (const lang of ['zh', 'en']) {

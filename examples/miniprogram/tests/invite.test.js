@@ -69,13 +69,19 @@ test('an accept the store failed may be tried again and finishes; a used invite 
   assert.deepEqual([refused.code, refused.canRetry], ['invite_used', false]);
 });
 
-test('a try again answered invite_used asks who the user is now: joined by their lost first accept, or not', async () => {
-  for (const [roles, expected] of [[['organizer'], ['done', 'accepted']], [[], ['error', 'invite_used']]]) {
+test('a try again answered invite_used or invite_expired asks who the user is now: joined by their lost first accept, or not', async () => {
+  const cases = [
+    [['organizer'], 'invite_used', ['done', 'accepted']],
+    [[], 'invite_used', ['error', 'invite_used']],
+    // The creator was demoted after the user's lost accept gave the role.
+    [['organizer'], 'invite_expired', ['done', 'accepted']],
+  ];
+  for (const [roles, refusal, expected] of cases) {
     let accepts = 0;
-    // The first answer is lost on the way, or the first try never reached the server; then the invite is used.
+    // The first answer is lost on the way, or the first try never reached the server; then the invite is refused.
     const accept = () => {
       accepts += 1;
-      return accepts === 1 ? null : contractError(409, 'invite_used')();
+      return accepts === 1 ? null : contractError(refusal === 'invite_used' ? 409 : 410, refusal)();
     };
     const me = () => ({ statusCode: 200, data: { id: 'u1', display_name: 'Alice', avatar_url: null, roles } });
     const { wx, invite } = setup({ 'POST /auth/invites/accept': accept, 'GET /auth/me': me });
@@ -86,6 +92,19 @@ test('a try again answered invite_used asks who the user is now: joined by their
     assert.deepEqual([used.state, used.outcome || used.code, used.canRetry], [...expected, false], JSON.stringify(used));
     assert.equal(wx.requests.at(-1).path, '/auth/me');
   }
+});
+
+test('a try again whose question of who the user is fails may be tried again', async () => {
+  let accepts = 0;
+  const accept = () => {
+    accepts += 1;
+    return accepts === 1 ? null : contractError(409, 'invite_used')();
+  };
+  const { invite } = setup({ 'POST /auth/invites/accept': accept, 'GET /auth/me': () => null });
+  await invite.open({ scene: CODE });
+  await invite.accept();
+  const unsure = await invite.accept();
+  assert.deepEqual([unsure.code, unsure.canRetry], ['invite_used', true]);
 });
 
 test('invite_used on a first accept is said as it is, without asking who the user is', async () => {

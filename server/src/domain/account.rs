@@ -100,7 +100,9 @@ impl AuthService {
 /// claiming it before it takes the key, so a claim of another account finds the key held, not
 /// left behind. Of two changes of one account at once (two windows), the first to write stands
 /// and the other answers `server_busy`, letting go of what it claimed: it would undo the first
-/// (a password changed since, perhaps because the first had leaked, or the login moved).
+/// (a password changed since, perhaps because the first had leaked, or the login moved). So does
+/// a change whose claim grew too old to be sure it still holds the key (see
+/// [`LoginClaim::too_old_to_write`]); sent again, it claims afresh.
 async fn write_password_login(
     store: &dyn Store,
     user: &UserRecord,

@@ -68,7 +68,7 @@ impl Admin {
     pub async fn add_password_user(&self, new: NewPasswordUser) -> Result<User, AuthError> {
         let hash = passwords::hash(new.password.clone()).await?;
         let user = users::create_password_user(self.store.as_ref(), new, hash).await?;
-        team::set_listing(self.store.as_ref(), &user).await?;
+        team::list_as_recorded(self.store.as_ref(), &user.id).await?;
         Ok(user.to_wire())
     }
 
@@ -76,7 +76,7 @@ impl Admin {
     pub async fn grant(&self, who: &UserRef, role: &str) -> Result<User, AuthError> {
         let store = self.store.as_ref();
         let user = users::grant(store, who, role).await?;
-        team::set_listing(store, &user).await?;
+        team::list_as_recorded(store, &user.id).await?;
         if TeamRole::parse(role.trim()).is_some() {
             tracing::info!(
                 team_event = "role_granted",

@@ -6,7 +6,7 @@
 //! Single use is one atomic store step: accepting moves the invite record from open to accepted by
 //! compare-and-swap, so of any number of concurrent accepts, on any number of instances sharing
 //! the store, exactly one swap wins; the others are decided again on the accepted record and
-//! answer `invite_used`. Records are kept a week past their end so a late scan learns it expired or
+//! answer `invite_used` (but the taker's own accept again, below). Records are kept a week past their end so a late scan learns it expired or
 //! was used rather than "invalid", then the store's expiry removes them.
 //!
 //! The role is given in a second write, of the taker's record, which also notes the invite. So that
@@ -126,7 +126,8 @@ impl InviteRecord {
     }
 }
 
-/// Whether the code may still be accepted at `now`.
+/// Whether the invite is still open at `now` (its taker may accept a taken one again: see
+/// [`accepted`]).
 fn check_open(record: &InviteRecord, now: u64) -> Result<(), AuthError> {
     match record.state {
         InviteState::Open if record.expires_at > now => Ok(()),
@@ -177,7 +178,7 @@ fn accepted(record: &InviteRecord, user_id: &str, now: u64) -> Result<Acceptance
     Ok(Acceptance::Takes { taken, retry_until })
 }
 
-/// The invite `user_id` took at `now`, taken away again because its creator stopped standing
+/// The invite `user_id` took, taken away again at `now` because its creator stopped standing
 /// meanwhile: it ends as an admin's revoke ends it. `None` when it is not (or no longer) theirs.
 fn withdrawn(record: &InviteRecord, user_id: &str, now: u64) -> Option<InviteRecord> {
     match &record.state {
@@ -561,8 +562,14 @@ impl AuthService {
         self.limit_invite_tries(from).await?;
         let store = self.store.as_ref();
         let found = by_code(store, code).await?;
-        standing_inviter(store, &found.created_by, self.settings.dev).await?;
         let user: UserRecord = self.user(&claims.sub).await?;
+        // The taker's accept again once the role was given (its answer lost on the way) is used,
+        // whatever became of the invite's creator since: the role stands, and the invite must not
+        // be withdrawn under it.
+        if user.joined_by_invites.contains_key(&found.id) {
+            return Err(AuthError::InviteUsed);
+        }
+        standing_inviter(store, &found.created_by, self.settings.dev).await?;
         let key = store_keys::invite(&found.id);
         let now = unix_now();
         let (record, retry_until) =
@@ -590,11 +597,11 @@ impl AuthService {
         }
         // Won, or its winner accepting again: the role follows, with the invite noted in the
         // user's record in the same write. Should that write fail, the same accept again gives it.
-        let accept = random_id()?;
+        let accept_id = random_id()?;
         let note = InviteNote {
             id: &record.id,
-            noted_until: retry_until + NOTED_PAST_RETRY,
-            accept: &accept,
+            until: retry_until.saturating_add(NOTED_PAST_RETRY),
+            accept_id: &accept_id,
         };
         let given = match team::promote(store, &user.id, record.role, &note).await? {
             InviteGrant::Given(user) => {
@@ -646,8 +653,8 @@ mod tests {
     use super::super::service::SessionUser;
     use super::super::team::Demotion;
     use super::super::test_support::{
-        Calls, Fault, FaultyStore, TestService, console_password_login, organizer, service_on,
-        settings,
+        Calls, Fault, FaultyStore, TestService, console_password_login, invite_note, organizer,
+        service_on, settings,
     };
     use super::*;
 
@@ -699,22 +706,13 @@ mod tests {
         from: ClientAddr,
     }
 
-    /// A note of an invite in a user's record that outlives every accept again.
-    fn note(id: &str) -> InviteNote<'_> {
-        InviteNote {
-            id,
-            noted_until: u64::MAX,
-            accept: "the test's accept",
-        }
-    }
-
     async fn team() -> Team {
         let store = FaultyStore::new();
         let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
         let [bob, dan, carol] = ["bob", "dan", "carol"].map(|name| organizer(store.as_ref(), name));
         let (bob, dan, carol) = (bob.await, dan.await, carol.await);
         for (admin, invite) in [(&bob, "i-bob"), (&dan, "i-dan")] {
-            let note = note(invite);
+            let note = invite_note(invite);
             let promoted = team::promote(store.as_ref(), &admin.id, TeamRole::Admin, &note);
             promoted.await.unwrap();
         }
@@ -880,6 +878,25 @@ mod tests {
             !team.carol_is(TeamRole::Organizer).await,
             "no invite gives it back"
         );
+    }
+
+    /// Carol's accept gave her the role, but its answer was lost; Bob, who made the invite, is
+    /// demoted before her Try again. She is told the invite is used (she holds its role), not
+    /// that it expired, and the invite is not withdrawn under her role.
+    #[tokio::test]
+    async fn an_accept_again_after_the_role_was_given_is_used_whatever_became_of_the_creator() {
+        let team = team().await;
+        let (record, code) = team.bob_s_invite(TeamRole::Admin).await;
+        team.carol_accepts(&code).await.expect("carol joins");
+        let demoted = team::demote(team.store.as_ref(), &team.bob.id, Demotion::Admin).await;
+        demoted.expect("bob is demoted");
+
+        let again = team.carol_accepts(&code).await;
+        assert!(matches!(again, Err(AuthError::InviteUsed)), "{again:?}");
+        let stored = team.stored(&record).await;
+        let accepted = matches!(stored.state, InviteState::Accepted { .. });
+        assert!(accepted, "not withdrawn: {stored:?}");
+        assert!(team.carol_is(TeamRole::Admin).await);
     }
 
     /// An accept again after the invite was revoked, or its creator demoted, gives nothing.

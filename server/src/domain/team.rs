@@ -5,10 +5,10 @@
 //! The index (`store_keys::TEAM`) maps each organizer's user id to their listing: organizer, admin,
 //! or removed. It is written by compare-and-swap only, so it is also where "no admin would be left"
 //! is decided: see [`demote`]. The user record stays the truth for what a token may do; the index
-//! follows it. Role changes set the listing explicitly ([`set_listing`]); logins and console
-//! requests only list someone the index does not know yet ([`list_if_missing`]: organizers granted
-//! before the index existed), never someone it marks removed, so a request already under way for
-//! a member being removed cannot put them back.
+//! follows it. Role changes list the user as their record says ([`list_as_recorded`]); logins and
+//! console requests only list someone the index does not know yet ([`list_if_missing`]: organizers
+//! granted before the index existed), never someone it marks removed, so a request already under
+//! way for a member being removed cannot put them back.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -144,9 +144,9 @@ pub(super) async fn list_if_missing(store: &dyn Store, user: &UserRecord) -> Res
     .await
 }
 
-/// Lists `user` as their roles say, after a grant. Not for taking the last admin away: that is
-/// [`demote`].
-pub(super) async fn set_listing(store: &dyn Store, user: &UserRecord) -> Result<(), AuthError> {
+/// Lists `user` as their roles say, as [`list_as_recorded`] read them. Not for taking the last
+/// admin away: that is [`demote`].
+async fn set_listing(store: &dyn Store, user: &UserRecord) -> Result<(), AuthError> {
     let wanted = Listing::of(user);
     records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
         let listed = current.and_then(|index| index.members.get(&user.id).copied());
@@ -167,7 +167,7 @@ const LISTING_TRIES: usize = 3;
 /// A grant and a demotion of one user running side by side each list the record as they read
 /// it, so the later listing might be of the earlier record: an admin listed without the role
 /// would count towards "at least one admin". Whichever of them reads the record last lists it.
-async fn list_as_recorded(store: &dyn Store, user_id: &str) -> Result<(), AuthError> {
+pub(super) async fn list_as_recorded(store: &dyn Store, user_id: &str) -> Result<(), AuthError> {
     let mut listed = None;
     for _try in 0..LISTING_TRIES {
         let Some(user) = users::get(store, user_id).await? else {
@@ -380,7 +380,7 @@ impl AuthService {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{Calls, Fault, FaultyStore, organizer};
+    use super::super::test_support::{Calls, Fault, FaultyStore, invite_note, organizer};
     use super::*;
 
     #[tokio::test]
@@ -461,16 +461,11 @@ mod tests {
         let store = FaultyStore::new();
         let store = store.as_ref();
         let ann = organizer(store, "ann").await;
-        let note = |id| InviteNote {
-            id,
-            noted_until: u64::MAX,
-            accept: "the test's accept",
-        };
-        promote(store, &ann.id, TeamRole::Admin, &note("i1"))
+        promote(store, &ann.id, TeamRole::Admin, &invite_note("i1"))
             .await
             .unwrap();
         let bob = organizer(store, "bob").await;
-        let promoted = promote(store, &bob.id, TeamRole::Admin, &note("i2")).await;
+        let promoted = promote(store, &bob.id, TeamRole::Admin, &invite_note("i2")).await;
         let InviteGrant::Given(bob) = promoted.unwrap() else {
             panic!("bob is promoted");
         };
@@ -489,6 +484,7 @@ mod tests {
             .collect();
         assert_eq!(listed, ["ann"]);
     }
+
     /// Bob is taken off the team while his promotion lists him, between its grant and its
     /// listing: the index follows his record (removed), so it does not count him as an admin
     /// and Ann, the one admin left, may not be removed.
@@ -496,13 +492,8 @@ mod tests {
     async fn a_removal_beside_a_promotion_stands_in_the_index() {
         let faulty = FaultyStore::new();
         let store = faulty.as_ref();
-        let note = |id| InviteNote {
-            id,
-            noted_until: u64::MAX,
-            accept: "the test's accept",
-        };
         let ann = organizer(store, "ann").await;
-        promote(store, &ann.id, TeamRole::Admin, &note("i1"))
+        promote(store, &ann.id, TeamRole::Admin, &invite_note("i1"))
             .await
             .unwrap();
         let bob = organizer(store, "bob").await;
@@ -515,7 +506,7 @@ mod tests {
         };
         faulty.before_next(Calls::Write, store_keys::TEAM, Box::pin(bob_removed));
 
-        promote(store, &bob.id, TeamRole::Admin, &note("i2"))
+        promote(store, &bob.id, TeamRole::Admin, &invite_note("i2"))
             .await
             .unwrap();
         assert!(

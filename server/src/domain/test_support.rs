@@ -378,6 +378,15 @@ pub fn console_password_login() -> NewSession<'static> {
     }
 }
 
+/// An accept of the invite `id` whose note in a user's record outlives every accept again.
+pub fn invite_note(id: &str) -> users::InviteNote<'_> {
+    users::InviteNote {
+        id,
+        until: u64::MAX,
+        accept_id: "the test's accept",
+    }
+}
+
 /// A user record named `id` that holds nothing: no role, login or WeChat. Tests set what they need.
 pub fn bare_user(id: &str) -> UserRecord {
     UserRecord {

@@ -571,15 +571,15 @@ pub struct InviteJoin {
     pub until: u64,
     /// The id of the accept that gave the role, so that accept knows its own write when it reads
     /// it again (a compare-and-swap resent answers as if it had lost).
-    pub accept: String,
+    pub accept_id: String,
 }
 
 /// An accept of an invite that gives a role: the invite's id, until when the user's record notes
 /// it, and the accept's own id.
 pub(super) struct InviteNote<'a> {
     pub id: &'a str,
-    pub noted_until: u64,
-    pub accept: &'a str,
+    pub until: u64,
+    pub accept_id: &'a str,
 }
 
 /// What [`grant_by_invite`] did.
@@ -609,7 +609,7 @@ pub(super) async fn grant_by_invite(
             // Decided on the record as it is now, not as the accept read it before its take: of
             // two accepts of one taker at once, the second finds the first's note.
             if let Some(noted) = current.joined_by_invites.get(note.id) {
-                let grant = if noted.accept == note.accept {
+                let grant = if noted.accept_id == note.accept_id {
                     // This accept's own write, read again.
                     InviteGrant::Given(Box::new(current.clone()))
                 } else {
@@ -621,8 +621,8 @@ pub(super) async fn grant_by_invite(
             add_roles(&mut next, &adds);
             next.joined_by_invites.retain(|_, noted| noted.until > now);
             let noted = InviteJoin {
-                until: note.noted_until,
-                accept: note.accept.to_owned(),
+                until: note.until,
+                accept_id: note.accept_id.to_owned(),
             };
             next.joined_by_invites.insert(note.id.to_owned(), noted);
             let given = InviteGrant::Given(Box::new(next.clone()));
@@ -745,10 +745,10 @@ mod tests {
         let store = crate::domain::test_support::FaultyStore::new();
         let ann = crate::domain::test_support::organizer(store.as_ref(), "ann").await;
         let (store, ann) = (store.as_ref(), ann.id);
-        let note = |id, noted_until, accept| InviteNote {
+        let note = |id, until, accept_id| InviteNote {
             id,
-            noted_until,
-            accept,
+            until,
+            accept_id,
         };
         let gone = note("gone", 1, "a1");
         let first = grant_by_invite(store, &ann, TeamRole::Organizer, &gone).await;
@@ -775,7 +775,7 @@ mod tests {
             ann.roles.retain(|role| role != ADMIN_ROLE)
         });
         demoted.await.unwrap();
-        let another = note("kept", kept.noted_until, "a3");
+        let another = note("kept", kept.until, "a3");
         let again = grant_by_invite(store, &ann, TeamRole::Admin, &another).await;
         let again = matches!(again.unwrap(), InviteGrant::GivenBefore);
         assert!(again, "a noted invite grants nothing again");
