@@ -62,7 +62,7 @@ function createInvite({ api, session, lang = 'en' }) {
           if (((user && user.roles) || []).includes(role)) return acceptedState(user);
         } catch (_unknown) {
           // Who the user is could not be learnt: the same accept again asks once more.
-          return { ...view, canRetry: true };
+          return { ...view, message: t.couldNotCheckJoined, canRetry: true };
         }
         lastTryMayHaveLanded = false;
         return view;

@@ -73,8 +73,10 @@ test('a try again answered invite_used or invite_expired asks who the user is no
   const cases = [
     [['organizer'], 'invite_used', ['done', 'accepted']],
     [[], 'invite_used', ['error', 'invite_used']],
-    // The creator was demoted after the user's lost accept gave the role.
+    // The creator was demoted, or the invite revoked, around the user's lost accept (an older
+    // server, or a race with it): who the user is now still says whether they joined.
     [['organizer'], 'invite_expired', ['done', 'accepted']],
+    [[], 'invite_expired', ['error', 'invite_expired']],
   ];
   for (const [roles, refusal, expected] of cases) {
     let accepts = 0;
@@ -105,6 +107,7 @@ test('a try again whose question of who the user is fails may be tried again', a
   await invite.accept();
   const unsure = await invite.accept();
   assert.deepEqual([unsure.code, unsure.canRetry], ['invite_used', true]);
+  assert.match(unsure.message, /Could not check whether you have joined the team/);
 });
 
 test('invite_used on a first accept is said as it is, without asking who the user is', async () => {

@@ -6,8 +6,9 @@
 //! Single use is one atomic store step: accepting moves the invite record from open to accepted by
 //! compare-and-swap, so of any number of concurrent accepts, on any number of instances sharing
 //! the store, exactly one swap wins; the others are decided again on the accepted record and
-//! answer `invite_used` (but the taker's own accept again, below). Records are kept a week past their end so a late scan learns it expired or
-//! was used rather than "invalid", then the store's expiry removes them.
+//! answer `invite_used` (but the taker's own accept again, below). Records are kept a week past
+//! their end so a late scan learns it expired or was used rather than "invalid", then the store's
+//! expiry removes them.
 //!
 //! The role is given in a second write, of the taker's record, which also notes the invite. So that
 //! a store failure between the two writes is not final, the taker may accept the invite again for
@@ -565,9 +566,9 @@ impl AuthService {
         let user: UserRecord = self.user(&claims.sub).await?;
         // The taker's accept again once the role was given (its answer lost on the way) is used,
         // whatever became of the invite's creator since: the role stands, and the invite must not
-        // be withdrawn under it.
+        // be withdrawn under it. What that first accept may not have finished is done again.
         if user.joined_by_invites.contains_key(&found.id) {
-            return Err(AuthError::InviteUsed);
+            return used_again(store, &user.id, &found.id).await;
         }
         standing_inviter(store, &found.created_by, self.settings.dev).await?;
         let key = store_keys::invite(&found.id);
@@ -591,6 +592,11 @@ impl AuthService {
         // still let someone in. A demotion after this read came after the accept.
         if let Err(refused) = standing_inviter(store, &found.created_by, self.settings.dev).await {
             if matches!(refused, AuthError::InviteExpired) {
+                // Unless an accept of the same user beside this one gave the role meanwhile.
+                let now_noted = users::get(store, &user.id).await?;
+                if now_noted.is_some_and(|user| user.joined_by_invites.contains_key(&found.id)) {
+                    return used_again(store, &user.id, &found.id).await;
+                }
                 withdraw(store, &found, &user.id, now).await?;
             }
             return Err(refused);
@@ -637,6 +643,15 @@ impl AuthService {
         }
         Ok(())
     }
+}
+
+/// The answer to an accept of `invite` by the user it gave a role already (`user_id`):
+/// `invite_used`, once what the first accept may have left undone is done again (the user listed
+/// in the team index as their record says, the invite's QR deleted).
+async fn used_again(store: &dyn Store, user_id: &str, invite: &str) -> Result<User, AuthError> {
+    team::list_as_recorded(store, user_id).await?;
+    store.delete(&store_keys::invite_qr(invite)).await?;
+    Err(AuthError::InviteUsed)
 }
 
 /// The link a `url`-mode invite QR encodes.

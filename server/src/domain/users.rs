@@ -570,7 +570,9 @@ pub struct InviteJoin {
     /// Noted until then (Unix seconds).
     pub until: u64,
     /// The id of the accept that gave the role, so that accept knows its own write when it reads
-    /// it again (a compare-and-swap resent answers as if it had lost).
+    /// it again (a compare-and-swap resent answers as if it had lost). Named `accept` by builds
+    /// 8f7a953 to c6cf5fc.
+    #[serde(alias = "accept")]
     pub accept_id: String,
 }
 

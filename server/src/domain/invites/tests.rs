@@ -54,6 +54,7 @@ struct Team {
     store: Arc<FaultyStore>,
     service: TestService,
     bob: UserRecord,
+    dan: String,
     carol: Claims,
     from: ClientAddr,
 }
@@ -77,6 +78,7 @@ async fn team() -> Team {
         store,
         service,
         bob,
+        dan: dan.id,
         carol,
         from,
     }
@@ -249,6 +251,27 @@ async fn an_accept_again_after_the_role_was_given_is_used_whatever_became_of_the
     let accepted = matches!(stored.state, InviteState::Accepted { .. });
     assert!(accepted, "not withdrawn: {stored:?}");
     assert!(team.carol_is(TeamRole::Admin).await);
+}
+
+/// Carol's accept gave her the role but could not list her in the team index: her Try again is
+/// `invite_used`, and lists her, so she counts as the admin she is (Bob and Dan may both step
+/// down).
+#[tokio::test]
+async fn an_accept_again_lists_a_member_the_first_accept_could_not() {
+    let team = team().await;
+    let (_, code) = team.bob_s_invite(TeamRole::Admin).await;
+    team.store
+        .fail_next(Calls::Write, store_keys::TEAM, Fault::FailBefore);
+    let unlisted = team.carol_accepts(&code).await;
+    assert!(matches!(unlisted, Err(AuthError::Store(_))), "{unlisted:?}");
+    assert!(team.store.all_faults_hit() && team.carol_is(TeamRole::Admin).await);
+
+    let again = team.carol_accepts(&code).await;
+    assert!(matches!(again, Err(AuthError::InviteUsed)), "{again:?}");
+    for admin in [&team.bob.id, &team.dan] {
+        let stepped_down = team::demote(team.store.as_ref(), admin, Demotion::Admin).await;
+        stepped_down.expect("carol is listed as an admin too");
+    }
 }
 
 /// An accept again after the invite was revoked, or its creator demoted, gives nothing.
