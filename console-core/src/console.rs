@@ -178,6 +178,9 @@ pub struct InviteView {
     pub expires_at: u64,
     pub accepted_by: Option<PersonView>,
     pub accepted_at: Option<u64>,
+    /// Whether whoever accepted holds the invite's role now: false when it did not follow (the
+    /// server's store failed; its taker may accept again within the hour) or was taken away since.
+    pub role_held: bool,
 }
 
 /// A new invite to show: its QR as a `data:` URL and, in `url` mode, the link to copy.
@@ -731,6 +734,10 @@ impl Console {
             Some(user) => Some(self.person(api, user).await),
             None => None,
         };
+        let role_held = invite.accepted_by.as_ref().is_some_and(|user| {
+            let role = invite.role.as_str();
+            user.roles.iter().any(|held| held == role)
+        });
         InviteView {
             id: invite.id,
             role: invite.role,
@@ -739,6 +746,7 @@ impl Console {
             expires_at: invite.expires_at,
             accepted_by,
             accepted_at: invite.accepted_at,
+            role_held,
         }
     }
 

@@ -80,6 +80,8 @@ export interface Invite {
   expires_at: number;
   accepted_by: Person | null;
   accepted_at: number | null;
+  /** Whether whoever accepted holds the invite's role now (false: it did not follow, or was taken since). */
+  role_held: boolean;
 }
 
 /** A new invite: its QR as a `data:` URL and, when the server draws plain QR codes, the link. */

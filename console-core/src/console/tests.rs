@@ -843,6 +843,29 @@ async fn an_accepted_invite_says_who_joined() {
     let joined = listed[0].accepted_by.as_ref().expect("accepted");
     assert_eq!(joined.display_name, "Dan");
     assert_eq!(listed[0].accepted_at, Some(1_700_000_500));
+    assert!(
+        !listed[0].role_held,
+        "Dan is an organizer only: the admin role did not follow"
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_invite_says_whether_its_role_is_held() {
+    let fixture = logged_in(&[]).await;
+    let invites = [
+        ("inv8", "organizer", Some("Eve")),
+        ("inv9", "organizer", None),
+    ];
+    for (id, role, accepted_by) in invites {
+        let invite = (id.into(), role.into(), accepted_by.map(str::to_owned));
+        fixture.fake.invites.lock().unwrap().push(invite);
+    }
+    let listed = fixture.console.invites().await.expect("the invites");
+    let held: Vec<_> = listed
+        .iter()
+        .map(|invite| (invite.id.as_str(), invite.role_held))
+        .collect();
+    assert_eq!(held, [("inv8", true), ("inv9", false)]);
 }
 
 #[tokio::test]

@@ -94,10 +94,13 @@ export function teamScreen(actions) {
     function inviteRow(invite) {
         const role = roleName(invite.role);
         const accepted = invite.accepted_by;
+        const acceptedAt = formatDateTime(invite.accepted_at ?? invite.created_at);
+        // An accept whose role did not follow may be made again by its taker for an hour: Revoke ends that.
+        const acceptedLine = (person) => invite.role_held ? t.inviteJoined(person.display_name, acceptedAt) : t.inviteAcceptedRoleNotHeld(person.display_name, acceptedAt);
         const line = accepted
-            ? h("p", { class: "invite-joined" }, avatarElement(accepted.avatar, accepted.display_name, "small"), h("span", {}, t.inviteJoined(accepted.display_name, formatDateTime(invite.accepted_at ?? invite.created_at))))
+            ? h("p", { class: "invite-joined" }, avatarElement(accepted.avatar, accepted.display_name, "small"), h("span", {}, acceptedLine(accepted)))
             : h("p", { class: "muted small" }, t.inviteOpenLine(invite.created_by, formatDateTime(invite.expires_at)));
-        const revokeButton = accepted
+        const revokeButton = accepted && invite.role_held
             ? null
             : h("button", { type: "button", class: "secondary revoke-invite", "aria-label": t.revokeInviteLabel(role, formatDateTime(invite.expires_at)) }, t.revokeInvite);
         revokeButton?.addEventListener("click", () => void revoke(invite, revokeButton));
