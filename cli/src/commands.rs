@@ -378,14 +378,19 @@ fn print_user(listed: &UserListing) {
     let last_login = listed
         .last_login_at
         .map_or_else(|| "never".to_owned(), |at| at.to_string());
+    let claiming = listed
+        .claiming
+        .as_ref()
+        .map(|login| format!("\tclaiming {login} (a change stopped half way)"));
     println!(
-        "{}\t{}\troles [{}]\tways in [{}]\tlogin {}\tlast login {}",
+        "{}\t{}\troles [{}]\tways in [{}]\tlogin {}\tlast login {}{}",
         listed.user.id,
         printable(&listed.user.display_name),
         listed.user.roles.join(", "),
         methods.join(", "),
         listed.login.as_deref().unwrap_or("-"),
-        last_login
+        last_login,
+        claiming.unwrap_or_default()
     );
 }
 

@@ -131,6 +131,9 @@ pub enum AdminReply {
 pub struct UserListing {
     pub user: User,
     pub login: Option<String>,
+    /// None from a server before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claiming: Option<String>,
     pub methods: Vec<LoginMethod>,
     pub last_login_at: Option<u64>,
 }
@@ -140,6 +143,7 @@ impl From<UserSummary> for UserListing {
         Self {
             user: summary.user,
             login: summary.login,
+            claiming: summary.claiming,
             methods: summary.methods,
             last_login_at: summary.last_login_at,
         }

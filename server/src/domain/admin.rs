@@ -14,7 +14,7 @@ use super::invites::{self, Creator};
 use super::signing_keys::{self, Rotation};
 use super::team::{self, Demotion, TeamActor};
 use super::users::{self, NewPasswordUser, UserRecord, UserRef};
-use super::{AuthError, links, passwords, sessions};
+use super::{AuthError, links, login_claims, passwords, sessions};
 
 /// A user as the operator sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct UserSummary {
     pub user: User,
     /// The password login (email or phone), if any.
     pub login: Option<String>,
+    /// A login a change of the account is claiming, not yet its own (a change stopped half way:
+    /// sent again it finishes, an hour on the claim lapses).
+    pub claiming: Option<String>,
     pub methods: Vec<LoginMethod>,
     pub last_login_at: Option<u64>,
 }
@@ -146,7 +149,16 @@ impl Admin {
 
     /// One user, by id or login.
     pub async fn show_user(&self, who: &UserRef) -> Result<UserSummary, AuthError> {
-        let user = users::find_named(self.store.as_ref(), who).await?;
+        let store = self.store.as_ref();
+        let user = match (users::find(store, who).await?, who) {
+            (Some(user), _) => user,
+            // A login only claimed so far (a change stopped half way): its claimant, which the
+            // summary shows claiming it.
+            (None, UserRef::Login(login)) => login_claims::claimant(store, login)
+                .await?
+                .ok_or_else(|| users::no_user(who))?,
+            (None, UserRef::Id(_)) => return Err(users::no_user(who)),
+        };
         self.summary(user).await
     }
 
@@ -235,6 +247,10 @@ impl Admin {
             last_login_at: team::last_login(self.store.as_ref(), &user.id).await?,
             methods: user.methods(),
             login: user.login.clone(),
+            claiming: user
+                .claiming_login
+                .as_ref()
+                .map(|claim| claim.login.clone()),
             user: user.to_wire(),
         })
     }
@@ -478,6 +494,50 @@ mod tests {
             admin.show_user(&UserRef::Id("nobody".into())).await,
             Err(AuthError::InvalidRequest(_))
         ));
+    }
+
+    /// A login a change of Ann's is claiming (its key taken, the change stopped before her
+    /// record was written) finds Ann, shown claiming it; once the claim lapsed, it finds no one.
+    #[tokio::test]
+    async fn a_login_only_claimed_shows_its_claimant() {
+        let store = FaultyStore::new();
+        let admin = admin_with(&store).await;
+        let ann = add(&admin, "ann@example.org", "Ann", &["organizer"]).await;
+        let claimed = UserRef::parse("ann@example.com");
+        let claim_made_at = |made_at| {
+            let store = store.clone();
+            let ann = ann.id.clone();
+            async move {
+                let claim = super::super::login_claims::LoginClaim {
+                    login: "ann@example.com".into(),
+                    id: "c1".into(),
+                    made_at: Some(made_at),
+                };
+                let marked = users::update(store.as_ref(), &ann, |record| {
+                    record.claiming_login = Some(claim.clone());
+                });
+                marked.await.unwrap();
+                let key = store_keys::login("ann@example.com");
+                let value = format!("{ann} c1");
+                store
+                    .put(&key, value.as_bytes(), crate::store::Lifetime::Forever)
+                    .await
+                    .unwrap();
+            }
+        };
+
+        claim_made_at(unix_now()).await;
+        let shown = admin.show_user(&claimed).await.expect("its claimant");
+        assert_eq!(shown.user.id, ann.id);
+        assert_eq!(shown.login.as_deref(), Some("ann@example.org"));
+        assert_eq!(shown.claiming.as_deref(), Some("ann@example.com"));
+
+        claim_made_at(unix_now() - 2 * 3_600).await;
+        let lapsed = admin.show_user(&claimed).await;
+        assert!(
+            matches!(lapsed, Err(AuthError::InvalidRequest(_))),
+            "{lapsed:?}"
+        );
     }
 
     #[tokio::test]

@@ -109,6 +109,23 @@ pub(super) fn holds_as_its_login(user: &UserRecord, login: &str, value: &[u8]) -
         }
 }
 
+/// The account a change of which is claiming `login` now (its key taken, the change not yet
+/// written, or stopped there), if any. [`users::by_login`] does not find it: the login is not yet
+/// its own, and it logs in to nothing meanwhile.
+pub(super) async fn claimant(
+    store: &dyn Store,
+    login: &str,
+) -> Result<Option<UserRecord>, AuthError> {
+    let Some(value) = store.get(&store_keys::login(login)).await? else {
+        return Ok(None);
+    };
+    let holder = users::get(store, &holder_id(&value)).await?;
+    Ok(holder.filter(|user| {
+        let claiming = user.claiming_login.as_ref();
+        claiming.is_some_and(|claim| claim.login == login) && holds(user, login, &value, unix_now())
+    }))
+}
+
 /// Takes the key of `claim.login` for `user_id`, whose record already names `claim` (as its login
 /// or as the login it is claiming): when the key is free, written by this very claim already (a
 /// call sent again), or left behind. Else the account that holds it.
