@@ -456,15 +456,20 @@ mod tests {
         assert_eq!(demoted(&none, "x", Demotion::Team).unwrap(), none);
     }
 
-    #[tokio::test]
-    async fn automatic_listing_never_brings_a_removed_member_back() {
-        let store = FaultyStore::new();
-        let store = store.as_ref();
+    /// Ann, an admin by an invite, and Bob, an organizer.
+    async fn ann_admin_and_bob(store: &dyn Store) -> (UserRecord, UserRecord) {
         let ann = organizer(store, "ann").await;
         promote(store, &ann.id, TeamRole::Admin, &invite_note("i1"))
             .await
             .unwrap();
-        let bob = organizer(store, "bob").await;
+        (ann, organizer(store, "bob").await)
+    }
+
+    #[tokio::test]
+    async fn automatic_listing_never_brings_a_removed_member_back() {
+        let store = FaultyStore::new();
+        let store = store.as_ref();
+        let (ann, bob) = ann_admin_and_bob(store).await;
         let promoted = promote(store, &bob.id, TeamRole::Admin, &invite_note("i2")).await;
         let InviteGrant::Given(bob) = promoted.unwrap() else {
             panic!("bob is promoted");
@@ -492,11 +497,7 @@ mod tests {
     async fn a_removal_beside_a_promotion_stands_in_the_index() {
         let faulty = FaultyStore::new();
         let store = faulty.as_ref();
-        let ann = organizer(store, "ann").await;
-        promote(store, &ann.id, TeamRole::Admin, &invite_note("i1"))
-            .await
-            .unwrap();
-        let bob = organizer(store, "bob").await;
+        let (ann, bob) = ann_admin_and_bob(store).await;
         let bob_removed = {
             let (faulty, bob) = (faulty.clone(), bob.id.clone());
             async move {

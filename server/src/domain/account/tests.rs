@@ -187,29 +187,38 @@ async fn an_account_claiming_back_its_own_left_behind_login_is_not_overtaken() {
     );
 }
 
+/// Ann's change `second` in one console window, with `first`, made in another, written while it
+/// runs (just before its first write of her record): `second` must answer `server_busy`. The
+/// store and Ann's claims, for what the test checks next.
+async fn loses_to_another_window(
+    first: SetPasswordRequest,
+    second: SetPasswordRequest,
+) -> (Arc<FaultyStore>, Claims) {
+    let store = FaultyStore::new();
+    let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+    let ann_claims = ann_sessions[0].clone();
+    let written_first = changed_elsewhere(&store, &ann_claims, first).await;
+    let ann_record = store_keys::user(&ann_claims.sub);
+    store.before_next(Calls::Write, &ann_record, written_first);
+
+    let refused = service.set_password(&ann_claims, second).await;
+    assert!(
+        store.all_faults_hit(),
+        "the first change ran inside the second"
+    );
+    let busy = matches!(refused, Err(AuthError::Busy { .. }));
+    assert!(busy, "{refused:?}");
+    (store, ann_claims)
+}
+
 /// Two changes of one account at once (two console windows): one moves the login, the other
 /// keeps it while changing the password, and the move writes first. The second must not put
 /// back a login whose key the first let go of.
 #[tokio::test]
 async fn a_second_change_of_the_same_account_does_not_undo_the_first() {
-    let store = FaultyStore::new();
-    let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
-    let ann_claims = ann_sessions[0].clone();
     let moves = change("ann@example.com", "first", "first");
-    let moves_first = changed_elsewhere(&store, &ann_claims, moves).await;
-    let ann_record = store_keys::user(&ann_claims.sub);
-    store.before_next(Calls::Write, &ann_record, moves_first);
-
-    let keeps = service.set_password(&ann_claims, change("ann@example.org", "second", "first"));
-    let refused = keeps.await;
-    assert!(
-        store.all_faults_hit(),
-        "the move ran during the second change"
-    );
-    assert!(
-        matches!(refused, Err(AuthError::Busy { .. })),
-        "{refused:?}"
-    );
+    let keeps = change("ann@example.org", "second", "first");
+    let (store, ann_claims) = loses_to_another_window(moves, keeps).await;
     let by_new = users::by_login(store.as_ref(), "ann@example.com")
         .await
         .unwrap();
@@ -263,25 +272,9 @@ async fn letting_go_of_an_old_login_spares_a_claim_made_since_by_the_same_accoun
 /// go of the login it claimed, so no one is kept from it.
 #[tokio::test]
 async fn a_move_that_loses_to_another_change_lets_its_claim_go() {
-    let store = FaultyStore::new();
-    let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
-    let ann_claims = ann_sessions[0].clone();
     let moves_to = |login: &str| change(login, "first", "first");
-    let moves = moves_to("ann@example.com");
-    let moves_first = changed_elsewhere(&store, &ann_claims, moves).await;
-    let ann_record = store_keys::user(&ann_claims.sub);
-    store.before_next(Calls::Write, &ann_record, moves_first);
-
-    let loses = service.set_password(&ann_claims, moves_to("ann@example.net"));
-    let refused = loses.await;
-    assert!(
-        store.all_faults_hit(),
-        "the other change ran inside this one"
-    );
-    assert!(
-        matches!(refused, Err(AuthError::Busy { .. })),
-        "{refused:?}"
-    );
+    let (store, ann_claims) =
+        loses_to_another_window(moves_to("ann@example.com"), moves_to("ann@example.net")).await;
     let net = store
         .get(&store_keys::login("ann@example.net"))
         .await
@@ -306,25 +299,10 @@ async fn of_two_changes_of_one_account_at_once_the_first_written_stands() {
         ("ann@example.com", "first", "ann@example.com", "first"),
     ];
     for (first_login, first_password, login, password) in cases {
-        let store = FaultyStore::new();
-        let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
-        let ann_claims = ann_sessions[0].clone();
-        let first = change(first_login, first_password, "first");
-        let written_first = changed_elsewhere(&store, &ann_claims, first).await;
-        let ann_record = store_keys::user(&ann_claims.sub);
-        store.before_next(Calls::Write, &ann_record, written_first);
-
         let case = format!("{first_login} then {login}");
+        let first = change(first_login, first_password, "first");
         let second = change(login, password, "first");
-        let second = service.set_password(&ann_claims, second).await;
-        assert!(
-            store.all_faults_hit(),
-            "{case}: the other window ran inside"
-        );
-        assert!(
-            matches!(second, Err(AuthError::Busy { .. })),
-            "{case}: {second:?}"
-        );
+        let (store, ann_claims) = loses_to_another_window(first, second).await;
         let ann = users::get(store.as_ref(), &ann_claims.sub)
             .await
             .unwrap()
