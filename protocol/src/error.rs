@@ -60,8 +60,10 @@ pub enum ErrorCode {
     SessionNotFound,
     StoreUnavailable,
     InternalError,
-    /// The server has more work of this kind than it takes on at once (password hashing); retry
-    /// after `Retry-After`. An extension of v1: clients that do not know it see a 503.
+    /// The server cannot take this request now: more of its kind than it takes on at once
+    /// (password hashing), or another change of the same record written first (an account's
+    /// login or password, a WeChat's account); retry after `Retry-After`. An extension of v1:
+    /// clients that do not know it see a 503.
     ServerBusy,
     /// v1.1: the invite code is unknown or malformed.
     InviteInvalid,

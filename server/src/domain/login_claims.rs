@@ -92,10 +92,15 @@ pub(super) fn holder_id(value: &[u8]) -> String {
 /// Whether `user` holds the key of `login` by `value` at `now`: as its login, or as the login one
 /// of its changes is claiming (and has not abandoned).
 fn holds(user: &UserRecord, login: &str, value: &[u8], now: u64) -> bool {
-    let as_claim = user.claiming_login.as_ref().is_some_and(|claim| {
+    holds_as_its_login(user, login, value) || holds_as_claim(user, login, value, now)
+}
+
+/// Whether one of `user`'s changes is claiming `login`, its key held by `value`, at `now` (and has
+/// not abandoned it).
+fn holds_as_claim(user: &UserRecord, login: &str, value: &[u8], now: u64) -> bool {
+    user.claiming_login.as_ref().is_some_and(|claim| {
         claim.login == login && key_value(&user.id, &claim.id) == value && !claim.abandoned(now)
-    });
-    holds_as_its_login(user, login, value) || as_claim
+    })
 }
 
 /// Whether `login` is `user`'s login, its key held by `value`. A record that names no claim (one
@@ -120,10 +125,7 @@ pub(super) async fn claimant(
         return Ok(None);
     };
     let holder = users::get(store, &holder_id(&value)).await?;
-    Ok(holder.filter(|user| {
-        let claiming = user.claiming_login.as_ref();
-        claiming.is_some_and(|claim| claim.login == login) && holds(user, login, &value, unix_now())
-    }))
+    Ok(holder.filter(|user| holds_as_claim(user, login, &value, unix_now())))
 }
 
 /// Takes the key of `claim.login` for `user_id`, whose record already names `claim` (as its login

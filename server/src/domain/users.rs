@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use meeteasy_protocol::{ADMIN_ROLE, LoginMethod, ORGANIZER_ROLE, TeamRole, User};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Store, StoreError};
+use crate::store::{Lifetime, Step, Store, StoreError};
 use crate::wechat::WeChatSession;
 use meeteasy_protocol::Secret;
 
@@ -360,9 +360,12 @@ pub(super) async fn keys_leading_to(
     keys: &[String],
     user_id: &str,
 ) -> Result<Vec<String>, StoreError> {
+    // Read side by side (one round trip where the store can): a WeChat login checks both of its
+    // keys every time.
+    let reads: Vec<Step<'_>> = keys.iter().map(|key| Step::Get(key)).collect();
     let mut leading = Vec::new();
-    for key in keys {
-        if store.get(key).await?.as_deref() == Some(user_id.as_bytes()) {
+    for (key, read) in keys.iter().zip(store.batch(&reads).await?) {
+        if read.into_read()?.as_deref() == Some(user_id.as_bytes()) {
             leading.push(key.clone());
         }
     }
@@ -570,9 +573,7 @@ pub struct InviteJoin {
     /// Noted until then (Unix seconds).
     pub until: u64,
     /// The id of the accept that gave the role, so that accept knows its own write when it reads
-    /// it again (a compare-and-swap resent answers as if it had lost). Named `accept` by builds
-    /// 8f7a953 to c6cf5fc.
-    #[serde(alias = "accept")]
+    /// it again (a compare-and-swap resent answers as if it had lost).
     pub accept_id: String,
 }
 
