@@ -45,6 +45,9 @@ pub enum Fault {
     FailAfter,
     /// Does the call, then never answers (the caller gives up and drops the future).
     HangAfter,
+    /// Does the call twice and answers the second time: a client that resent it after the first
+    /// reply was lost (redis-rs's Cluster client does, on a connection dropped in flight).
+    Resent,
 }
 
 /// Another caller's work, run where a race would put it (see [`FaultyStore::before_next`]).
@@ -156,11 +159,11 @@ impl FaultyStore {
     }
 
     /// Runs `call` as the fault for (`calls`, `key`) says.
-    async fn faulty<T>(
+    async fn faulty<T, F: Future<Output = Result<T, StoreError>>>(
         &self,
         calls: Calls,
         key: &str,
-        call: impl Future<Output = Result<T, StoreError>>,
+        call: impl Fn() -> F,
     ) -> Result<T, StoreError> {
         let injected = || StoreError::Unavailable(format!("injected fault on {key}"));
         let work = {
@@ -180,15 +183,19 @@ impl FaultyStore {
                 .push(key.to_owned());
         }
         match self.fault_for(calls, key) {
-            None => call.await,
+            None => call().await,
             Some(Fault::FailBefore) => Err(injected()),
             Some(Fault::FailAfter) => {
-                call.await?;
+                call().await?;
                 Err(injected())
             }
             Some(Fault::HangAfter) => {
-                call.await?;
+                call().await?;
                 std::future::pending().await
+            }
+            Some(Fault::Resent) => {
+                call().await?;
+                call().await
             }
         }
     }
@@ -203,12 +210,13 @@ impl Store for FaultyStore {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(key.to_owned());
         }
-        self.faulty(Calls::Read, key, self.inner.get(key)).await
+        self.faulty(Calls::Read, key, move || self.inner.get(key))
+            .await
     }
 
     async fn put(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<(), StoreError> {
-        self.faulty(Calls::Write, key, self.inner.put(key, value, lifetime))
-            .await
+        let put = move || self.inner.put(key, value, lifetime);
+        self.faulty(Calls::Write, key, put).await
     }
 
     async fn insert_new(
@@ -217,12 +225,8 @@ impl Store for FaultyStore {
         value: &[u8],
         lifetime: Lifetime,
     ) -> Result<bool, StoreError> {
-        self.faulty(
-            Calls::Write,
-            key,
-            self.inner.insert_new(key, value, lifetime),
-        )
-        .await
+        let insert = move || self.inner.insert_new(key, value, lifetime);
+        self.faulty(Calls::Write, key, insert).await
     }
 
     async fn compare_and_swap(
@@ -232,30 +236,28 @@ impl Store for FaultyStore {
         new: &[u8],
         lifetime: Lifetime,
     ) -> Result<bool, StoreError> {
-        self.faulty(
-            Calls::Write,
-            key,
-            self.inner.compare_and_swap(key, expected, new, lifetime),
-        )
-        .await
+        let swap = move || self.inner.compare_and_swap(key, expected, new, lifetime);
+        self.faulty(Calls::Write, key, swap).await
     }
 
     async fn append(&self, key: &str, value: &[u8], lifetime: Lifetime) -> Result<u64, StoreError> {
-        self.faulty(Calls::Write, key, self.inner.append(key, value, lifetime))
-            .await
+        let append = move || self.inner.append(key, value, lifetime);
+        self.faulty(Calls::Write, key, append).await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.faulty(Calls::Write, key, self.inner.take(key)).await
+        self.faulty(Calls::Write, key, move || self.inner.take(key))
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.faulty(Calls::Write, key, self.inner.delete(key)).await
+        self.faulty(Calls::Write, key, move || self.inner.delete(key))
+            .await
     }
 
     async fn compare_and_delete(&self, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
-        let deleted = self.inner.compare_and_delete(key, expected);
-        self.faulty(Calls::Write, key, deleted).await
+        let delete = move || self.inner.compare_and_delete(key, expected);
+        self.faulty(Calls::Write, key, delete).await
     }
 
     async fn count_in_window(
@@ -275,7 +277,7 @@ impl Store for FaultyStore {
     }
 
     async fn notify(&self, topic: &str) -> Result<(), StoreError> {
-        self.faulty(Calls::Notify, topic, self.inner.notify(topic))
+        self.faulty(Calls::Notify, topic, move || self.inner.notify(topic))
             .await
     }
 

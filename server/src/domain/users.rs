@@ -268,10 +268,15 @@ pub async fn find_or_create_wechat(
             (user, true)
         }
     };
-    if store
+    let inserted = store
         .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
-        .await?
-    {
+        .await?;
+    // An insert a Redis Cluster client sent again (its first reply lost) finds its own write and
+    // answers "taken": the key leading to this user is this login's, not a concurrent one's.
+    // Dropping the user then would leave the key pointing at nobody, for every later login.
+    let won =
+        inserted || store.get(&identity_key).await?.as_deref() == Some(candidate.id.as_bytes());
+    if won {
         // Found by its openid key, which leads here already: writing it again could bring back a
         // key an unlink deleted since it was read, and the login's last read of both keys
         // (`wechat_leads_to`) would then not see the unlink.
@@ -714,6 +719,31 @@ mod tests {
         for key in [&identity_key, &openid_key] {
             assert_eq!(store.get(key).await.unwrap(), None, "{key}");
         }
+    }
+
+    /// A first login whose identity key's insert a Redis Cluster client sent again (its first reply
+    /// lost) reads "taken" for its own write: it keeps its user, whom later logins find.
+    #[tokio::test]
+    async fn a_first_login_whose_insert_was_resent_keeps_its_user() {
+        use crate::domain::test_support::{Calls, Fault, FaultyStore};
+        let store = FaultyStore::new();
+        let session = WeChatSession {
+            openid: "o-ann".into(),
+            unionid: Some("u-ann".into()),
+        };
+        let (identity_key, _) = wechat_keys("wx-app", &session);
+        store.fail_next(Calls::Write, &identity_key, Fault::Resent);
+        let profile = || NewWeChatProfile {
+            display_name: "Ann".into(),
+            roles: Vec::new(),
+            dev: false,
+        };
+        let first = find_or_create_wechat(store.as_ref(), "wx-app", &session, profile()).await;
+        let first = first.expect("the first login succeeds");
+        assert!(store.all_faults_hit());
+        assert!(get(store.as_ref(), &first.id).await.unwrap().is_some());
+        let again = find_or_create_wechat(store.as_ref(), "wx-app", &session, profile()).await;
+        assert_eq!(again.expect("a later login succeeds").id, first.id);
     }
 
     #[tokio::test]

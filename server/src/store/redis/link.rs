@@ -107,19 +107,12 @@ impl Link {
     /// connections already replaced says nothing of the new ones. Nor does a waited write's
     /// timeout: it may have queued behind other writes' `WAIT`s while a replica lags.
     pub(super) fn failed(&self, error: &RedisError, lane: Lane, sent_on: MasterGeneration) {
-        // The client reports a response timeout as an I/O error too.
-        let broken = (error.is_io_error() && !error.is_timeout()) || error.is_connection_dropped();
+        let node_lost = node_may_be_lost(error, lane);
         match self {
-            Self::Sentinel(sentinel)
-                if broken
-                    || is_readonly(error)
-                    || (error.is_timeout() && lane == Lane::Commands) =>
-            {
+            Self::Sentinel(sentinel) if node_lost || is_readonly(error) => {
                 sentinel.forget_master(sent_on);
             }
-            Self::Cluster(_, listener)
-                if broken || error.is_timeout() || error.is_connection_refusal() =>
-            {
+            Self::Cluster(_, listener) if node_lost || error.is_connection_refusal() => {
                 let lost = PushInfo {
                     kind: PushKind::Disconnection,
                     data: Vec::new(),
@@ -130,6 +123,16 @@ impl Link {
             Self::Single(_) | Self::Sentinel(_) | Self::Cluster(..) => {}
         }
     }
+}
+
+/// Whether `error`, met over `lane`, says the node may have gone away or hang: a broken connection,
+/// or a timeout of anything but a waited write (which may only have queued behind other writes'
+/// `WAIT`s while a replica lags: taking that for a lost node would renew every subscription, and
+/// wake every waiting long-poll, for as long as the replica lags).
+fn node_may_be_lost(error: &RedisError, lane: Lane) -> bool {
+    // The client reports a response timeout as an I/O error too.
+    let broken = (error.is_io_error() && !error.is_timeout()) || error.is_connection_dropped();
+    broken || (error.is_timeout() && lane == Lane::Commands)
 }
 
 /// A write sent to a node that is no longer the master: it was not carried out, so it is safe to
@@ -266,6 +269,26 @@ impl SentinelLink {
         let current = master.as_ref().map(|(generation, _)| *generation);
         if failed_on.is_none() || failed_on == current {
             *master = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn a_waited_write_timing_out_says_nothing_of_the_node() {
+        let error = |kind| RedisError::from(Error::from(kind));
+        assert!(!node_may_be_lost(&error(ErrorKind::TimedOut), Lane::Waited));
+        assert!(node_may_be_lost(
+            &error(ErrorKind::TimedOut),
+            Lane::Commands
+        ));
+        for lane in [Lane::Commands, Lane::Waited] {
+            assert!(node_may_be_lost(&error(ErrorKind::ConnectionReset), lane));
         }
     }
 }
