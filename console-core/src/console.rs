@@ -616,8 +616,7 @@ impl Console {
         *self.lock_preferences() = saved;
         if server_changed {
             self.stop_background();
-            self.scenes.clear();
-            self.link_scenes.clear();
+            self.forget_scenes();
             *self.lock_session() = None;
         }
         Ok(self.preferences())
@@ -637,6 +636,9 @@ impl Console {
             match self.check_stored(&api, &token).await {
                 Ok((user, expires_at)) => {
                     let session = self.view(&api, &user, expires_at).await;
+                    // As for a login (see `begin_session`): a login QR cached before must not
+                    // come back after a logout.
+                    self.forget_scenes();
                     *self.lock_session() = Some(Session {
                         api,
                         token,
@@ -684,8 +686,7 @@ impl Console {
         // A login QR shown before this session (a password login ended its loop) must not come
         // back after a logout: a phone may have confirmed it meanwhile, and it would log in
         // whoever that was without a scan.
-        self.scenes.clear();
-        self.link_scenes.clear();
+        self.forget_scenes();
         *self.lock_session() = Some(Session {
             api: api.clone(),
             token: grant.access_token.clone(),
@@ -802,6 +803,12 @@ impl Console {
             ended,
             storage: self.vault.storage(),
         }
+    }
+
+    /// Forgets the cached login and link QRs: the next scan starts on a fresh scene.
+    fn forget_scenes(&self) {
+        self.scenes.clear();
+        self.link_scenes.clear();
     }
 
     fn api(&self) -> Result<ApiClient, ConsoleError> {

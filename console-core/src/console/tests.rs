@@ -370,7 +370,8 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
             .lock()
             .unwrap()
             .push((bearer.clone(), body));
-        if let Some(refused) = fake.refusal(bearer) {
+        // A login scene (no token) is anyone's to create; a link scene needs a live session.
+        if let Some(refused) = bearer.and_then(|bearer| fake.refusal(Some(bearer))) {
             return refused;
         }
         let answer = serde_json::json!({
@@ -660,6 +661,36 @@ async fn a_restore_started_while_a_password_login_is_asked_still_answers() {
     let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
     let event = event.expect("the restore answers in time");
     assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
+}
+
+/// A session restored while a login QR is cached (the stored token a restore kept on an answer
+/// that would not change, found good by the restore of a reloaded UI) forgets that QR as a login
+/// does: after a logout it does not come back, since a phone may have confirmed it meanwhile and
+/// it would log in whoever that was without a scan.
+#[tokio::test]
+async fn a_restored_session_forgets_the_login_qr_shown_before_it() {
+    let fixture = logged_in(&[]).await;
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let shown = sender.clone();
+    fixture.console.start_scan_login(Arc::new(move |event| {
+        let _sent = shown.send(event);
+    }));
+    let qr = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let qr = qr.expect("a QR in time");
+    assert!(matches!(qr, Some(UiEvent::Qr { .. })), "{qr:?}");
+    fixture.console.stop_background();
+    while events.try_recv().is_ok() {}
+    fixture.console.start(Arc::new(move |event| {
+        let _sent = sender.send(event);
+    }));
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let event = event.expect("the restore answers in time");
+    assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
+
+    fixture.console.logout().await.expect("logged out");
+    fixture.console.start_scan_login(Arc::new(|_| {}));
+    fixture.fake.asked("POST", "/auth/scenes", 2).await;
+    fixture.console.stop_background();
 }
 
 /// A login whose avatar is still on its way when the UI moves on (which stops the job) is kept:

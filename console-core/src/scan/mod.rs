@@ -138,6 +138,10 @@ pub struct ActiveScene {
     interval: Duration,
     image: String,
     rotate_at: Instant,
+    /// What the screen showed of the phone that scanned it ([`ScanEvent::Scanned`]), if one has.
+    /// A scanned scene lives on past its rotation for the confirm, in a loop run later too: the
+    /// phone that scanned it shows a confirm button whose login must not be dropped.
+    scanned_by: Option<ScanEvent>,
 }
 
 impl ActiveScene {
@@ -146,6 +150,10 @@ impl ActiveScene {
             image: self.image.clone(),
             refresh_at_ms: unix_ms_at(self.rotate_at),
         }
+    }
+
+    fn scanned(&self) -> bool {
+        self.scanned_by.is_some()
     }
 }
 
@@ -158,14 +166,24 @@ impl SceneCache {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The cached scene if it is scanned, or has at least `min_left` before its rotation.
     fn reusable(&self, min_left: Duration) -> Option<ActiveScene> {
-        self.lock()
-            .clone()
-            .filter(|active| active.rotate_at.saturating_duration_since(Instant::now()) >= min_left)
+        self.lock().clone().filter(|active| {
+            active.scanned()
+                || active.rotate_at.saturating_duration_since(Instant::now()) >= min_left
+        })
     }
 
     fn store(&self, active: ActiveScene) {
         *self.lock() = Some(active);
+    }
+
+    /// Notes what the screen shows of `scene`'s scanner, if `scene` is still the cached one (a
+    /// "new code" may have cleared it while this loop was being stopped).
+    fn note_scanned(&self, scene: &str, scanned_by: Option<ScanEvent>) {
+        if let Some(active) = self.lock().as_mut().filter(|active| active.scene == scene) {
+            active.scanned_by = scanned_by;
+        }
     }
 
     pub fn clear(&self) {
@@ -188,7 +206,7 @@ enum PollVerdict {
 
 enum Step {
     NeedScene,
-    Watch { active: ActiveScene, scanned: bool },
+    Watch(ActiveScene),
 }
 
 /// Runs the login until a scan is confirmed. Cancel it by dropping the future.
@@ -228,11 +246,8 @@ pub async fn run_scan<A: ScanApi>(
     let mut step = match cache.reusable(timing.min_reuse) {
         Some(active) => {
             emit(active.qr_event());
-            emit(ScanEvent::Waiting);
-            Step::Watch {
-                active,
-                scanned: false,
-            }
+            emit(active.scanned_by.clone().unwrap_or(ScanEvent::Waiting));
+            Step::Watch(active)
         }
         None => Step::NeedScene,
     };
@@ -244,10 +259,7 @@ pub async fn run_scan<A: ScanApi>(
                     cache.store(active.clone());
                     emit(active.qr_event());
                     emit(ScanEvent::Waiting);
-                    Step::Watch {
-                        active,
-                        scanned: false,
-                    }
+                    Step::Watch(active)
                 }
                 Err(err) if creation_refused(purpose, &err) => return Err(err),
                 Err(err) => {
@@ -255,18 +267,15 @@ pub async fn run_scan<A: ScanApi>(
                     Step::NeedScene
                 }
             },
-            Step::Watch { active, scanned } => {
-                let now = Instant::now();
+            Step::Watch(mut active) => {
                 // A scanned scene lives on for the confirm; only an unscanned one is rotated on time.
-                let wait = if scanned {
+                let wait = if active.scanned() {
                     timing.max_wait
                 } else {
-                    active
-                        .rotate_at
-                        .saturating_duration_since(now)
-                        .min(timing.max_wait)
+                    let until_rotation = active.rotate_at.saturating_duration_since(Instant::now());
+                    until_rotation.min(timing.max_wait)
                 };
-                if !scanned && wait < Duration::from_secs(1) {
+                if !active.scanned() && wait < Duration::from_secs(1) {
                     cache.clear();
                     replaced_unanswered += 1;
                     pause_if_churning(replaced_unanswered, &mut churn).await;
@@ -285,25 +294,26 @@ pub async fn run_scan<A: ScanApi>(
                             backoff.reset();
                             replaced_unanswered = 0;
                             churn.reset();
-                            let now_scanned = scanner.is_some();
-                            match scanner {
-                                Some(profile) => emit(ScanEvent::Scanned {
+                            let scanned_by = match scanner {
+                                Some(profile) => Some(ScanEvent::Scanned {
                                     avatar: avatars
                                         .data_url(api, profile.avatar_url.as_deref())
                                         .await,
                                     display_name: profile.display_name,
                                 }),
-                                None => emit(ScanEvent::Waiting),
+                                None => None,
+                            };
+                            emit(scanned_by.clone().unwrap_or(ScanEvent::Waiting));
+                            if scanned_by != active.scanned_by {
+                                cache.note_scanned(&active.scene, scanned_by.clone());
+                                active.scanned_by = scanned_by;
                             }
                             // Never poll faster than the server's interval, even if it answers at once.
                             let elapsed = started.elapsed();
                             if elapsed < active.interval {
                                 sleep(active.interval - elapsed).await;
                             }
-                            Step::Watch {
-                                active,
-                                scanned: now_scanned,
-                            }
+                            Step::Watch(active)
                         }
                         PollVerdict::Replace(reason) => {
                             cache.clear();
@@ -316,12 +326,19 @@ pub async fn run_scan<A: ScanApi>(
                             Step::NeedScene
                         }
                         PollVerdict::Wait(delay) => {
-                            sleep(delay.max(active.interval)).await;
-                            Step::Watch { active, scanned }
+                            let mut delay = delay.max(active.interval);
+                            // Not past the rotation of a code nobody scanned: it is dead by then.
+                            if !active.scanned() {
+                                let left =
+                                    active.rotate_at.saturating_duration_since(Instant::now());
+                                delay = delay.min(left);
+                            }
+                            sleep(delay).await;
+                            Step::Watch(active)
                         }
                         PollVerdict::Retry(err) => {
                             wait_after_failure(&err, &mut backoff, &emit).await;
-                            Step::Watch { active, scanned }
+                            Step::Watch(active)
                         }
                     }
                 }
@@ -369,6 +386,7 @@ async fn new_scene<A: ScanApi>(
         poll_token: scene.poll_token,
         interval: scene.interval,
         image,
+        scanned_by: None,
     })
 }
 

@@ -433,6 +433,102 @@ async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     assert_ne!(qr_images(&third)[0], qr_images(&first)[0]);
 }
 
+/// The screen left (settings, the password tab) and reopened while the phone that scanned the code
+/// still confirms, past the code's rotation: the same scene, shown as scanned, and its confirm
+/// logs the console in. A fresh code there would drop the login the phone is about to confirm.
+#[tokio::test(start_paused = true)]
+async fn reopening_the_screen_past_the_rotation_keeps_a_scanned_scene() {
+    let server = FakeServer::scripted([scanned("Ann")]);
+    let cache = SceneCache::default();
+    // Left a second after the scan (the loop waits out the poll interval then).
+    let (_, first) = run_for(&server, &cache, Duration::from_secs(1)).await;
+    assert!(
+        matches!(first.last(), Some(ScanEvent::Scanned { .. })),
+        "{first:?}"
+    );
+
+    // Past the rotation (110 s): an unscanned code would be replaced now.
+    sleep(Duration::from_secs(115)).await;
+    server
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Answer::Now(confirmed("Ann")));
+    let (grant, second) = run_for(&server, &cache, Duration::from_secs(30)).await;
+
+    assert_eq!(grant.map(|grant| grant.user.id).as_deref(), Some("u-Ann"));
+    assert_eq!(server.scenes_created(), 1);
+    assert_eq!(qr_images(&second), qr_images(&first));
+    let display_name = match &second[1] {
+        ScanEvent::Scanned { display_name, .. } => display_name.as_str(),
+        shown => panic!("the reopened screen shows {shown:?}, not the scan"),
+    };
+    assert_eq!(display_name, "Ann");
+}
+
+/// A "new code" clears the cache while the loop it replaces is being stopped: a scan that loop
+/// notes then neither brings the old scene back nor marks the new code scanned.
+#[test]
+fn a_scan_noted_by_a_replaced_loop_changes_nothing_cached() {
+    let cached = |scene: &str| ActiveScene {
+        scene: scene.into(),
+        poll_token: Secret::new(format!("poll-{scene}")),
+        interval: INTERVAL,
+        image: "data:image/png;base64,x".into(),
+        rotate_at: Instant::now(),
+        scanned_by: None,
+    };
+    let by_ann = || {
+        Some(ScanEvent::Scanned {
+            display_name: "Ann".into(),
+            avatar: None,
+        })
+    };
+    let cache = SceneCache::default();
+    cache.store(cached("scene1"));
+    cache.clear();
+    cache.note_scanned("scene1", by_ann());
+    assert!(cache.lock().is_none());
+
+    cache.store(cached("scene2"));
+    cache.note_scanned("scene1", by_ann());
+    assert!(
+        cache
+            .lock()
+            .as_ref()
+            .is_some_and(|active| !active.scanned())
+    );
+    cache.note_scanned("scene2", by_ann());
+    assert!(cache.lock().as_ref().is_some_and(ActiveScene::scanned));
+}
+
+/// Told to slow down for longer than the code has left, the loop still replaces the code when it
+/// is due rather than leave a dead one on screen.
+#[tokio::test(start_paused = true)]
+async fn slow_down_past_the_rotation_still_rotates_on_time() {
+    let server = FakeServer::default();
+    let cache = SceneCache::default();
+    let _ = run_for(&server, &cache, Duration::from_secs(100)).await;
+    server
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Answer::Now(Err(ApiError::Rejected {
+            code: ErrorCode::SlowDown,
+            message: "slow down".into(),
+            retry_after: Some(Duration::from_secs(60)),
+        })));
+    let (_, events) = run_for(&server, &cache, Duration::from_secs(30)).await;
+
+    assert_eq!(server.scenes_created(), 2, "{events:?}");
+    let created = server.created.lock().unwrap().clone();
+    // Rotated 10 s before the 120 s expiry, not after the 60 s the server asked for.
+    assert!(
+        created[1].1 - created[0].1 <= Duration::from_secs(111),
+        "{created:?}"
+    );
+}
+
 fn link_purpose() -> ScanPurpose {
     ScanPurpose::Link {
         console_token: Secret::new("jwt-of-the-console"),
