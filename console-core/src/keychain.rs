@@ -4,6 +4,11 @@
 //! Every keychain call runs on a blocking thread with a timeout, so a locked or missing keychain
 //! cannot hang the app. When the keychain fails, the vault switches to memory for the rest of the
 //! run and says so ([`Storage::MemoryOnly`]); it never falls back to a plaintext file.
+//!
+//! Reading the stored session (at start) may open the system's dialog to unlock a locked keyring
+//! (common where the desktop logs in by itself), and the read answers once the person has: it
+//! waits [`KEYCHAIN_PROMPT_TIMEOUT`], not the few seconds of other calls, so a person typing
+//! their password is not taken for a keychain that does not answer and logged out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,6 +21,8 @@ use meeteasy_protocol::Secret;
 
 pub const KEYCHAIN_SERVICE: &str = "meeteasy-console";
 pub const KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read may wait on the keyring's unlock dialog (see the module's doc).
+pub const KEYCHAIN_PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where sessions are kept right now; the UI shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,19 +116,16 @@ impl SessionVault {
         self.lock().storage
     }
 
-    /// The stored token for `account`, `None` when there is none.
+    /// The stored token for `account`, `None` when there is none. Waits on an unlock dialog.
     pub async fn load(&self, account: &str) -> Option<Secret> {
         if let Some(store) = self.keychain() {
             let account_owned = account.to_owned();
-            let read = self
-                .call(
-                    move || match entry(&*store, &account_owned)?.get_password() {
-                        Ok(token) => Ok(Some(Secret::new(token))),
-                        Err(KeyringError::NoEntry) => Ok(None),
-                        Err(err) => Err(err),
-                    },
-                )
-                .await;
+            let read = move || match entry(&*store, &account_owned)?.get_password() {
+                Ok(token) => Ok(Some(Secret::new(token))),
+                Err(KeyringError::NoEntry) => Ok(None),
+                Err(err) => Err(err),
+            };
+            let read = run_blocking(self.timeout.max(KEYCHAIN_PROMPT_TIMEOUT), read).await;
             match read {
                 Ok(found) => return found,
                 Err(problem) => self.fall_back(problem),
@@ -291,6 +295,91 @@ mod tests {
             RemoveOutcome::Removed,
             "removing nothing succeeds"
         );
+        assert_eq!(vault.storage(), Storage::Keychain);
+    }
+
+    /// A keychain whose reads answer only once `unlocked` is sent (a person answering the
+    /// keyring's unlock dialog); everything else is a mock keychain's.
+    struct LockedStore {
+        inner: Arc<CredentialStore>,
+        unlocked: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    struct LockedEntry {
+        inner: keyring_core::Entry,
+        unlocked: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl keyring_core::api::CredentialStoreApi for LockedStore {
+        fn vendor(&self) -> String {
+            "test".into()
+        }
+        fn id(&self) -> String {
+            "locked".into()
+        }
+        fn build(
+            &self,
+            service: &str,
+            user: &str,
+            modifiers: Option<&HashMap<&str, &str>>,
+        ) -> keyring_core::Result<keyring_core::Entry> {
+            let entry = LockedEntry {
+                inner: self.inner.build(service, user, modifiers)?,
+                unlocked: Arc::clone(&self.unlocked),
+            };
+            Ok(keyring_core::Entry::new_with_credential(Arc::new(entry)))
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    impl keyring_core::api::CredentialApi for LockedEntry {
+        fn set_secret(&self, secret: &[u8]) -> keyring_core::Result<()> {
+            self.inner.set_secret(secret)
+        }
+        fn get_secret(&self) -> keyring_core::Result<Vec<u8>> {
+            let answered = self.unlocked.lock().unwrap().recv();
+            answered.map_err(|_| KeyringError::NoStorageAccess("dismissed".into()))?;
+            self.inner.get_secret()
+        }
+        fn delete_credential(&self) -> keyring_core::Result<()> {
+            self.inner.delete_credential()
+        }
+        fn get_credential(
+            &self,
+        ) -> keyring_core::Result<Option<Arc<keyring_core::api::Credential>>> {
+            Ok(None)
+        }
+        fn get_specifiers(&self) -> Option<(String, String)> {
+            self.inner.get_specifiers()
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// A locked keyring's unlock dialog answered after the calls' usual timeout: the stored session
+    /// is read all the same, rather than the console showing the login screen.
+    #[tokio::test]
+    async fn the_stored_session_is_read_once_a_person_unlocks_the_keyring() {
+        let inner = mock_store();
+        let earlier = SessionVault::with_store(inner.clone(), KEYCHAIN_TIMEOUT);
+        earlier.save(ACCOUNT, &Secret::new("jwt-stored")).await;
+        let (unlock, unlocked) = std::sync::mpsc::channel();
+        let locked: Arc<CredentialStore> = Arc::new(LockedStore {
+            inner,
+            unlocked: Arc::new(Mutex::new(unlocked)),
+        });
+        let usual = Duration::from_millis(50);
+        let vault = SessionVault::with_store(locked, usual);
+        let load = vault.load(ACCOUNT);
+        let person = async {
+            tokio::time::sleep(usual * 4).await;
+            unlock.send(()).expect("the read waits");
+        };
+        let (loaded, ()) = tokio::join!(load, person);
+        assert_eq!(loaded, Some(Secret::new("jwt-stored")));
         assert_eq!(vault.storage(), Storage::Keychain);
     }
 
