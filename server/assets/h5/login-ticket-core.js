@@ -106,8 +106,9 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   // accept() keeps the offered session (and logs the replaced one out); keep() logs the offered session out on
   // the server and stays with the stored one. Each resolves with the outcome a start() would have given, and
   // the first choice is the only one. `current` is null when the stored session could not be checked (the
-  // server was not reachable): then the choice is asked too. A ticket of the stored session's own user, or a
-  // stored session that is over, logs in as before.
+  // server was not reachable): then the choice is asked too. A ticket of the stored session's own user logs in
+  // with it and logs the stored session out (the page holds one session, and leaves none it dropped live); a
+  // stored session that is over is simply replaced.
   async function arriveWithTicket(ticket) {
     const stored = readSession();
     if (stored === null) {
@@ -129,9 +130,10 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     }
     if (current.status === 401) {
       forgetSession();
-    }
-    if (current.status === 401 || (current.ok && current.body.id === offered.body.user.id)) {
       return loggedInWithTicket(offered.body);
+    }
+    if (current.ok && current.body.id === offered.body.user.id) {
+      return replaceSession(stored, offered.body);
     }
     let decided = null;
     const decideOnce = (choice) => {
@@ -144,11 +146,7 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       status: "switch_account",
       current: current.ok ? current.body : null,
       offered: offered.body.user,
-      accept: () =>
-        decideOnce(async () => {
-          await call("POST", "/auth/logout", undefined, stored.token, 0);
-          return loggedInWithTicket(offered.body);
-        }),
+      accept: () => decideOnce(() => replaceSession(stored, offered.body)),
       keep: () =>
         decideOnce(async () => {
           await call("POST", "/auth/logout", undefined, offered.body.access_token, settings.retries);
@@ -164,6 +162,14 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   async function exchangeTicket(ticket) {
     const answer = await exchange(ticket);
     return answer.ok ? loggedInWithTicket(answer.body) : ticketRefused(answer);
+  }
+
+  // Keeps the offered session, then logs the stored one out on the server, retried like any call: a session
+  // the page no longer holds would otherwise stay live (in the user's devices list) until it expires.
+  async function replaceSession(stored, tokenResponse) {
+    const outcome = loggedInWithTicket(tokenResponse);
+    await call("POST", "/auth/logout", undefined, stored.token, settings.retries);
+    return outcome;
   }
 
   function loggedInWithTicket(tokenResponse) {

@@ -306,13 +306,20 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
         .await
         .assert_error(401, "token_revoked");
 
-    // A link of the account the page already holds logs in without a question.
+    // A link of the account the page already holds logs in without a question, with the link's
+    // session; the one it replaces is logged out, not left live.
     let eve_once_more = another_ticket(&server, &eve).await;
     assert_eq!(
         open_with_ticket(&browser, &demo, &eve_once_more).await,
         "logged-in"
     );
     assert_eq!(text_of(&browser, "#user-name").await, "eve");
+    let eve_now = stored_token(&browser).await.expect("Eve's session is kept");
+    assert_ne!(eve_now, eve_token, "the link's session is kept");
+    assert_eq!(token_subject(&server, &eve_now).await.status, 200);
+    token_subject(&server, &eve_token)
+        .await
+        .assert_error(401, "token_revoked");
 
     browser.shutdown().await.expect("Chromium stops");
 }
