@@ -1,11 +1,10 @@
 //! The embedded store alone, in this process, under Criterion (`cargo bench -p meeteasy-bench
-//! --bench store`; `scripts/bench.sh` runs it last): put + take pairs (a durable write and a
-//! take-once of one record) from one caller, from 50 and from bursts of 2,000 at once; `get` from
-//! one caller, from 50, and from 50 while 50 others keep writing (reads are served beside the
-//! writer, so they must not wait for its commits and fsyncs). Every write is durable before it is
-//! answered: these figures follow the disk. Criterion gives the time per iteration and, as throughput, pairs or
-//! gets per second; as its statistics are over batches, which hide a slow get, each `get`
-//! benchmark also prints the p50 / p99 / max of every get it timed (and the writers' rate).
+//! --bench store`, which `scripts/bench.sh` runs last): put + take pairs (a durable write, then a
+//! take-once) from one caller, from 50 and from bursts of 2,000; `get` from one caller, from 50,
+//! and from 50 while 50 others write (reads are served beside the writer: they must not wait for
+//! its fsyncs). Every write is durable before it is answered, so these figures follow the disk.
+//! Criterion's statistics are over batches, which hide a slow get: each `get` benchmark also prints
+//! the p50 / p99 / max of every get it timed (and the writers' rate).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -29,8 +28,7 @@ fn store(c: &mut Criterion) {
     let runtime = builder.worker_threads(2).enable_all().build();
     let runtime = runtime.expect("a runtime");
     let dir = tempfile::tempdir().expect("a data directory");
-    let store = EmbeddedStore::open(dir.path()).expect("the embedded store opens");
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("the store opens"));
     println!("Embedded store in {}, durable writes", dir.path().display());
 
     let mut pairs = c.benchmark_group("put + take");
@@ -94,8 +92,7 @@ async fn put_take(store: &Arc<dyn Store>, callers: u64, pairs: u64) -> Duration 
         async move {
             for n in 0..pairs {
                 let key = format!("ticket:{callers}:{caller}:{n}");
-                let put = store.put(&key, b"grant", TICKET);
-                put.await.expect("a ticket put");
+                store.put(&key, b"grant", TICKET).await.expect("a put");
                 let taken = store.take(&key).await.expect("a ticket take");
                 assert!(taken.is_some(), "the ticket just put is there");
             }
@@ -116,21 +113,7 @@ fn gets(
     // Millions of gets are timed: each as 4 bytes (f32 ms).
     let (mut latencies, mut puts_meanwhile, mut timed) = (Vec::<f32>::new(), 0, Duration::ZERO);
     let put_count = || puts.map_or(0, |puts| puts.load(Relaxed));
-    let reader = |each: u64| {
-        move |reader: u64| {
-            let store = Arc::clone(store);
-            async move {
-                let mut latencies = Vec::new();
-                for n in 0..each {
-                    let (asked, user) = (Instant::now(), (reader * each + n) % RECORDS);
-                    let record = store.get(&format!("user:{user}")).await.expect("a get");
-                    latencies.push(asked.elapsed().as_secs_f32() * 1000.0);
-                    assert!(record.is_some(), "every user record is there");
-                }
-                latencies
-            }
-        }
-    };
+    let reader = |each| move |reader| reads(Arc::clone(store), reader, each);
     group.throughput(Throughput::Elements(readers));
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
@@ -154,4 +137,16 @@ fn gets(
         thousands(latencies.count() as f64),
         writers.unwrap_or_default()
     );
+}
+
+/// `each` gets of user records by caller `reader`: how long each took, in ms.
+async fn reads(store: Arc<dyn Store>, reader: u64, each: u64) -> Vec<f32> {
+    let mut latencies = Vec::new();
+    for n in 0..each {
+        let (asked, user) = (Instant::now(), (reader * each + n) % RECORDS);
+        let record = store.get(&format!("user:{user}")).await.expect("a get");
+        latencies.push(asked.elapsed().as_secs_f32() * 1000.0);
+        assert!(record.is_some(), "every user record is there");
+    }
+    latencies
 }

@@ -14,26 +14,20 @@ use serde::Deserialize;
 use crate::procfs::{self, Process};
 use crate::{poll, run};
 
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// When the page showed the QR ([`Qr`], or null if not yet), in ms after `arguments[0]` (the
-/// new-session request, on the epoch clock). The first call also starts a watcher in the page that
-/// notes when the QR image got its `data:` source and when a frame with it decoded was presented
-/// (the second animation frame after), so the QR time is not late by a poll or a round trip.
+/// When the page showed the QR (the page's fields of a [`ColdStart`], or null if not yet), in ms
+/// after `arguments[0]` (the new-session request, epoch clock). Its first call starts a watcher
+/// noting, without a poll's delay, when the QR got its `data:` source and was presented decoded.
 const QR_SHOWN: &str = include_str!("qr_shown.js");
 
-/// One cold start through WebDriver, in ms after the new-session request.
+/// One cold start through WebDriver, in ms after the new-session request (the page gives the rest).
+#[derive(Deserialize)]
 pub struct ColdStart {
     /// The app's process started (`/proc`, 10 ms ticks).
+    #[serde(skip)]
     pub app_started: f64,
     /// The QR's request passed the relay.
+    #[serde(skip)]
     pub qr_requested: f64,
-    pub qr: Qr,
-}
-
-/// When the QR showed, in ms after the new-session request.
-#[derive(Deserialize)]
-pub struct Qr {
     /// The QR image got its `data:` source: the console fetched it and handed it to the page.
     pub sourced: f64,
     pub painted: f64,
@@ -47,28 +41,22 @@ pub struct Qr {
 pub async fn cold_start(driver: &Driver, binary: &Path, relay: &Relay) -> Result<ColdStart> {
     // Not part of a cold start: WebKitWebDriver finishing with the previous console.
     driver.wait_until_ready().await;
-    let ticks_before = procfs::uptime_ticks()?;
+    let (ticks_before, requested) = (procfs::uptime_ticks()?, Instant::now());
     let clock = UNIX_EPOCH.elapsed().unwrap_or_default();
-    let (requested_epoch_ms, requested) = (clock.as_secs_f64() * 1e3, Instant::now());
+    let requested_epoch_ms = vec![(clock.as_secs_f64() * 1e3).into()];
     let (window, app) = launch_driven(driver, binary).await?;
-    let ticks = app.started.saturating_sub(ticks_before) as f64;
-    let app_started = ticks * procfs::TICK.as_secs_f64() * 1e3;
-    let requested_epoch_ms = vec![requested_epoch_ms.into()];
     let shown = async || {
         // Errors while the page is still loading are expected: ask again.
         let qr = window.client.execute(QR_SHOWN, requested_epoch_ms.clone());
         let qr = qr.await.ok().and_then(|qr| serde_json::from_value(qr).ok());
         Ok(qr.flatten())
     };
-    let every = Duration::from_millis(20);
-    let qr = poll("the QR did not show", DEADLINE, every, shown).await?;
-    let qr_requested = wait_for(relay, requested, is_qr_request).await?;
+    let mut cold: ColdStart = poll("the QR did not show", 30, 20, shown).await?;
+    cold.qr_requested = wait_for(relay, requested, is_qr_request).await?;
+    let ticks = app.started.saturating_sub(ticks_before) as f64;
+    cold.app_started = ticks * procfs::TICK.as_secs_f64() * 1e3;
     stop(app.pid, Some(window)).await;
-    Ok(ColdStart {
-        app_started,
-        qr_requested,
-        qr,
-    })
+    Ok(cold)
 }
 
 /// Launches `binary` through tauri-driver: its window, and its process.
@@ -89,8 +77,7 @@ pub async fn stop(app: u32, window: Option<ConsoleWindow>) {
         None => drop(run(&format!("kill -TERM {app}"))),
     }
     let gone = async || Ok((!pids.iter().any(|&pid| procfs::is_running(pid))).then_some(()));
-    let (within, every) = (Duration::from_secs(15), Duration::from_millis(20));
-    if poll("", within, every, gone).await.is_err() {
+    if poll("", 15, 20, gone).await.is_err() {
         eprintln!("bench-console: processes {pids:?} outlived 15 s; sending SIGKILL");
         let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
         let _gone_already = run(&format!("kill -KILL {}", pids.join(" ")));
@@ -102,12 +89,10 @@ pub fn is_qr_request(line: &str) -> bool {
     line.starts_with("GET ") && line.ends_with("/qr.png")
 }
 
-/// How many ms after `since` the first request at or after it that `picks` passed `relay` (within
-/// 30 s).
+/// How many ms after `since` the first request since then that `picks` passed `relay` (in 30 s).
 pub async fn wait_for(relay: &Relay, since: Instant, picks: fn(&str) -> bool) -> Result<f64> {
     let found = async || Ok(relay.find(since, picks));
-    let every = Duration::from_millis(2);
-    poll("the relay saw no such request", DEADLINE, every, found).await
+    poll("the relay saw no such request", 30, 2, found).await
 }
 
 /// Memory (PSS) of an app and every process below it (its WebKit processes, any sandbox helper).
@@ -120,8 +105,7 @@ pub struct Memory {
     pub settled: bool,
 }
 
-/// Reads the memory of `root`'s processes until two readings 750 ms apart agree within 512 KiB,
-/// rather than after a fixed pause (60 s at most).
+/// The memory of `root`'s processes once two readings 750 ms apart agree within 512 KiB (60 s max).
 pub async fn settled_memory(root: u32) -> Memory {
     let read = || {
         let mut memory = Memory::default();

@@ -1,6 +1,5 @@
 //! What the benchmarks README.md quotes share: `meeteasy-bench` (the auth server on the embedded
-//! store and on Redis), `bench-console` (the desktop console in its real window) and the embedded
-//! store's Criterion benchmark (`cargo bench -p meeteasy-bench --bench store`).
+//! store and on Redis), `bench-console` (the console in its real window) and `benches/store.rs`.
 
 pub mod console;
 pub mod lean_http;
@@ -43,31 +42,30 @@ pub fn run(command: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// The first word after `prefix` that is a `T`, on a line of `text` that starts with `prefix`
-/// (lines end in `\n` or `\r`).
+/// The first word that is a `T` after `prefix` at a line's start in `text` (lines end in \n or \r).
 pub fn value_after<T: std::str::FromStr>(text: &str, prefix: &str) -> Option<T> {
     let lines = text.split(['\r', '\n']);
     let mut after = lines.filter_map(|line| line.strip_prefix(prefix));
     after.find_map(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
-/// Asks `found` every `every` until it finds something; fails with "`what` within `within`" if it
-/// has not by then. Errors of `found` end the wait at once.
+/// Asks `found` every `every_ms` ms until it finds something; fails with "`what` within `within_s`
+/// s" if it has not by then. Errors of `found` end the wait at once.
 pub async fn poll<T>(
     what: &str,
-    within: Duration,
-    every: Duration,
+    within_s: u64,
+    every_ms: u64,
     mut found: impl AsyncFnMut() -> Result<Option<T>>,
 ) -> Result<T> {
-    let deadline = Instant::now() + within;
+    let deadline = Instant::now() + Duration::from_secs(within_s);
     loop {
         if let Some(value) = found().await? {
             return Ok(value);
         }
         if Instant::now() > deadline {
-            bail!("{what} within {within:?}");
+            bail!("{what} within {within_s} s");
         }
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(Duration::from_millis(every_ms)).await;
     }
 }
 
@@ -97,18 +95,14 @@ impl Samples {
         self.0.get(rank - 1).copied().unwrap_or(0.0)
     }
 
-    /// The middle value, or the mean of the two middle ones; 0 without samples.
+    /// The nearest-rank median: the middle value (the lower middle of an even count).
     pub fn median(&self) -> f64 {
-        match self.0.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => self.0[n / 2],
-            n => f64::midpoint(self.0[n / 2 - 1], self.0[n / 2]),
-        }
+        self.percentile(50.0)
     }
 
     /// The median, the minimum and the maximum: how the tables give repeated runs.
     pub fn spread(&self) -> [f64; 3] {
-        [self.median(), self.percentile(0.0), self.percentile(100.0)]
+        [50.0, 0.0, 100.0].map(|p| self.percentile(p))
     }
 }
 
@@ -130,7 +124,7 @@ mod tests {
         assert_eq!([min, p50, p99, max], [1.0, 100.0, 198.0, 200.0]);
         assert_eq!(Samples::default().percentile(99.0), 0.0);
         assert_eq!(Samples::new([3.0, 1.0, 2.0]).spread(), [2.0, 1.0, 3.0]);
-        assert_eq!(Samples::new([4.0, 1.0, 2.0, 3.0]).median(), 2.5);
+        assert_eq!(Samples::new([4.0, 1.0, 2.0, 3.0]).median(), 2.0);
         let benchmark = "SET: rps=80000.0 (overall: 79000.5)\rSET: 81234.57 requests per second\n";
         assert_eq!(value_after(benchmark, "SET: "), Some(81234.57));
         let grouped = [0.4, 999.0, 12_345.6, 1_234_567.0].map(thousands);

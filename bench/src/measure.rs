@@ -14,18 +14,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::lean_http::{self, Connection};
-use crate::servers::{AuthProcess, SCENES_PER_ADDRESS, await_waiters, parse};
+use crate::servers::{AuthProcess, METRICS_TOKEN, SCENES_PER_ADDRESS, await_waiters, parse};
 use crate::{Samples, beside_this, procfs};
 
 pub const ROUNDS: usize = 5;
 /// Long-polls opened before waiting for the server to hold them all (its accept backlog is 1024).
 pub const BATCH: usize = 500;
-/// Mini program users whose tickets the exchange rate takes: enough that none holds more sessions
-/// than a user may keep (100) over the whole measurement, so no exchange also ends an older session.
-/// Attendees (dev mode's `guest` names), as at a conference: an organizer's first login also lists
-/// them in the team's one index record, which 2,048 of them would make the run's slowest part.
+/// Attendees (dev mode's `guest` users, in no team index) whose tickets the exchange rate takes:
+/// enough that none holds more sessions than a user may keep (100), so none ends an older one.
 const EXCHANGING_PHONES: usize = 2_048;
-
 /// Logins run first and not counted: connections, caches and the allocator settle.
 const WARM_UP: usize = 10;
 
@@ -68,15 +65,13 @@ pub struct Rate {
     pub server_cores: f64,
     /// The part of it the store's own process (`redis-server`) used; 0 for the embedded store.
     pub store_cores: f64,
-    /// How busy the server CPU was meanwhile, whoever used it (0.0 to 1.0): what the server side
-    /// did not use of a busy CPU went to other work on this shared machine.
+    /// How busy the server CPU was meanwhile (0.0 to 1.0), whoever used it: the machine is shared.
     pub server_cpu_busy: f64,
 }
 
 impl Rate {
-    /// Requests per CPU-second of the server process itself (not its store's): comparable with
-    /// another rate when the load generator kept one of them from filling its CPU, and when
-    /// `redis-server` took part of the server's.
+    /// Requests per CPU-second of the server process itself (not its store's): comparable when the
+    /// load generator kept a rate from filling its CPU, or `redis-server` took part of it.
     pub fn per_core(&self) -> f64 {
         self.per_second.median() / (self.server_cores - self.store_cores).max(f64::EPSILON)
     }
@@ -85,7 +80,7 @@ impl Rate {
 /// Many consoles waiting at once, on a server the run has not used yet.
 pub struct Waiting {
     /// Server RSS fresh, with the scenes created, and with every console waiting.
-    pub rss_kib: [u64; 3],
+    pub rss_kib: [f64; 3],
     /// The waiter gauge when the memory was read.
     pub waiters: usize,
     pub ramp_up: Duration,
@@ -101,16 +96,28 @@ impl Bench {
         Ipv4Addr::from(0x7f01_0000 + (high << 8) + low).into()
     }
 
-    /// A fresh server on `store` (`None`: a fresh embedded store), and a phone logged in there.
+    /// A fresh `meeteasy-auth serve --dev` on `store` (`None`: a fresh embedded store), and a phone
+    /// logged in there.
     pub async fn start(&self, store: Option<&str>) -> Result<(AuthProcess, String)> {
-        let server = AuthProcess::start(&self.auth_bin, self.server_cpu, store).await?;
+        let server = AuthProcess::launch(&self.auth_bin, self.server_cpu, |command, dir| {
+            let (config, token_file) = (dir.join("config.toml"), dir.join("metrics-token"));
+            // A temporary directory's path needs no escaping past what `{:?}` makes a TOML string.
+            let config_text = format!("metrics_token_file = {token_file:?}\n");
+            std::fs::write(&token_file, METRICS_TOKEN).context("writing the metrics token")?;
+            std::fs::write(&config, config_text).context("writing the server's config")?;
+            command.args(["serve", "--dev", "--config"]).arg(&config);
+            command.arg("--data-dir").arg(dir.join("data"));
+            command.args(store.map(|url| ["--store", url]).into_iter().flatten());
+            Ok(())
+        });
+        let server = server.await?;
         let mut phone = Connection::open(server.address, None).await?;
         Ok((server, phone.dev_login("bench-phone").await?))
     }
 
-    /// Whole scan logins one after another, as the products make them: a scene created on `console`,
-    /// scanned on `at`, waited on in `islogin?wait=30` and confirmed once the waiter gauge says so.
-    /// Returns each time from sending the confirm to holding `confirmed`.
+    /// Whole scan logins in turn, as the products make them: a scene created on `console`, scanned
+    /// on `at`, waited on in `islogin?wait=30` and confirmed once the waiter gauge says so. Returns
+    /// each time from sending the confirm to holding `confirmed`.
     pub async fn logins(&self, [console, at]: [SocketAddr; 2], phone: &str) -> Result<Samples> {
         let (mut phone_side, mut samples) = (Connection::open(at, None).await?, Vec::new());
         let mut client = Connection::open(console, Some(self.console())).await?;
@@ -129,27 +136,21 @@ impl Bench {
                 Ok(sent)
             };
             let ((_, arrived), sent) = tokio::try_join!(waiting, confirm)?;
-            if login >= WARM_UP {
-                samples.push(arrived.saturating_duration_since(sent));
-            }
+            samples.push(arrived.saturating_duration_since(sent));
         }
-        Ok(Samples::ms(samples))
+        Ok(Samples::ms(samples.into_iter().skip(WARM_UP)))
     }
 
     /// `islogin` requests per second on `at`, which `pids` serve (their CPU time is counted).
     pub async fn islogin_rate(&self, at: SocketAddr, pids: &[u32]) -> Result<Rate> {
-        let pool = async |count| {
-            let scenes = self.create_scenes(at, count).await?;
-            Ok(scenes.into_iter().map(|(_, scene)| scene))
-        };
-        let poll = async |connection: &mut Connection, scene: Scene| {
+        let pool = async |count| self.create_scenes(at, count).await;
+        let poll = async |connection: &mut Connection, (_, scene): (IpAddr, Scene)| {
             connection.islogin(&scene, 0, &["pending"]).await.map(drop)
         };
         self.rate(at, pids, pool, poll).await
     }
 
-    /// `islogin` and ticket exchange requests per second on bare axum answering the same JSON
-    /// (`bench-ceiling`) on the server's CPU: the stack's own ceiling.
+    /// The `islogin` and exchange rates of bare axum answering the same JSON on the server's CPU.
     pub async fn ceiling_rates(&self) -> Result<[Rate; 2]> {
         let ceiling = beside_this("bench-ceiling");
         let server = AuthProcess::launch(&ceiling, self.server_cpu, |_, _| Ok(())).await?;
@@ -158,9 +159,8 @@ impl Bench {
         Ok([islogin, self.exchange_rate(at, &pids).await?])
     }
 
-    /// Ticket exchanges per second on `at`, of tickets minted by [`EXCHANGING_PHONES`] mini program
-    /// users in turn, as at a conference: one user's exchanges share that user's session index, so
-    /// tickets of a single phone would measure one record's contention instead.
+    /// Ticket exchanges per second on `at` of [`EXCHANGING_PHONES`] users' tickets in turn, as at a
+    /// conference: one phone's would share its session index, measuring that record's contention.
     pub async fn exchange_rate(&self, at: SocketAddr, pids: &[u32]) -> Result<Rate> {
         let connections = self.connections;
         let login = async |phone: &mut Connection, n: usize| {
@@ -173,9 +173,8 @@ impl Bench {
         let pool = async |count| Ok(lean_http::drive(at, 0..count, connections, &mint).await?.0);
         let exchange = async |connection: &mut Connection, login_ticket: String| {
             let ticket = json!({ "login_ticket": login_ticket }).to_string();
-            let path = "/auth/login-ticket/exchange";
-            let exchanged = connection.request(path, None, Some(&ticket)).await?;
-            parse::<TokenResponse>(exchanged).map(drop)
+            let exchanged = connection.request("/auth/login-ticket/exchange", None, Some(&ticket));
+            parse::<TokenResponse>(exchanged.await?).map(drop)
         };
         self.rate(at, pids, pool, exchange).await
     }
@@ -191,8 +190,7 @@ impl Bench {
         self.rate(at, pids, pool, verify).await
     }
 
-    /// `count` scenes, each with the fresh console address that created it; each console creates
-    /// its scenes one after another over one connection, as a real one would.
+    /// `count` scenes and the fresh console address that created each (in turn on one connection).
     async fn create_scenes(&self, at: SocketAddr, count: usize) -> Result<Vec<(IpAddr, Scene)>> {
         let share = |first| (self.console(), SCENES_PER_ADDRESS.min(count - first));
         let shares: Vec<_> = (0..count).step_by(SCENES_PER_ADDRESS).map(share).collect();
@@ -253,16 +251,15 @@ impl Bench {
             finished.context("a waiting console")??;
         }
         Ok(Waiting {
-            rss_kib: [rss_idle, rss_scenes, rss_waiting],
+            rss_kib: [rss_idle, rss_scenes, rss_waiting].map(|kib| kib as f64),
             waiters,
             ramp_up,
             wake_ups: Samples::ms(wake_ups),
         })
     }
 
-    /// Times `request` over [`lean_http`] connections (so the load generator is not the limit) in
-    /// [`ROUNDS`] rounds of about 1.5 s as a calibration run estimates, on fresh inputs from `pool`
-    /// (scenes and tickets live 120 s: a round's inputs must be used well within that).
+    /// Times `request` over [`lean_http`] connections in [`ROUNDS`] rounds of about 1.5 s (as a
+    /// calibration run estimates) on fresh inputs from `pool`: scenes and tickets live only 120 s.
     async fn rate<I, P: IntoIterator<Item = I>>(
         &self,
         at: SocketAddr,

@@ -1,5 +1,6 @@
 // bench-console's question to the console's page: see QR_SHOWN in console.rs.
 const requested = arguments[0];
+const now = () => performance.timeOrigin + performance.now();
 if (window.__benchQr === undefined) {
     const shown = () => {
         const image = document.getElementById("qr-image");
@@ -8,11 +9,9 @@ if (window.__benchQr === undefined) {
     const watch = window.__benchQr = { sourced: null, painted: null, was_there: shown() };
     const check = () => {
         if (watch.sourced !== null || !shown()) return;
-        watch.sourced = performance.timeOrigin + performance.now();
+        watch.sourced = now();
         document.getElementById("qr-image").decode().catch(() => null).then(() =>
-            requestAnimationFrame(() => requestAnimationFrame(() => {
-                watch.painted = performance.timeOrigin + performance.now();
-            })));
+            requestAnimationFrame(() => requestAnimationFrame(() => { watch.painted = now(); })));
     };
     new MutationObserver(check).observe(document, {
         subtree: true, childList: true, attributes: true, attributeFilter: ["src", "hidden"],

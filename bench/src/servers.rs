@@ -1,12 +1,10 @@
-//! The server side of the server benchmark, pinned to one CPU (`meeteasy-auth` release binaries
-//! and `redis-server`), and the contract's calls the benchmark makes to a server. Dropping a server
-//! stops it, so none outlives the benchmark, even when a measurement fails.
+//! The server benchmark's servers, pinned to one CPU (`meeteasy-auth` release binaries and
+//! `redis-server`), and its calls to them. Dropping a server stops it: none outlives the benchmark.
 
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use meeteasy_protocol::WeChatLoginResponse;
@@ -22,7 +20,7 @@ use crate::lean_http::Connection;
 use crate::{poll, run, value_after};
 
 /// The bearer token the servers' `/metrics` asks for.
-const METRICS_TOKEN: &str = "bench-metrics-scraper-token";
+pub const METRICS_TOKEN: &str = "bench-metrics-scraper-token";
 
 /// A server on a free loopback port: `meeteasy-auth serve --dev`, or the bare-stack ceiling.
 pub struct AuthProcess {
@@ -33,33 +31,15 @@ pub struct AuthProcess {
 }
 
 impl AuthProcess {
-    /// Starts the `auth` binary pinned to `cpu` on `store` (`None`: a fresh embedded store).
-    pub async fn start(auth: &Path, cpu: usize, store: Option<&str>) -> Result<Self> {
-        Self::launch(auth, cpu, |command, dir| {
-            let (config, token_file) = (dir.join("config.toml"), dir.join("metrics-token"));
-            // A temporary directory's path needs no escaping beyond what `{:?}` gives a TOML string.
-            let config_text = format!("metrics_token_file = {token_file:?}\n");
-            std::fs::write(&token_file, METRICS_TOKEN).context("writing the metrics token")?;
-            std::fs::write(&config, config_text).context("writing the server's config")?;
-            command.args(["serve", "--dev", "--config"]).arg(&config);
-            command.arg("--data-dir").arg(dir.join("data"));
-            command.args(store.map(|url| ["--store", url]).into_iter().flatten());
-            Ok(())
-        })
-        .await
-    }
-
-    /// Runs `binary` pinned to `cpu` (its threads too) on a free port, with the arguments `configure`
-    /// gives it in a fresh directory, logging there; waits (30 s at most) until it logs the address
-    /// it listens on, as `meeteasy-auth serve` does once it is ready.
+    /// Runs `binary` pinned to `cpu` on a free port, with the arguments `configure` gives it in a
+    /// fresh directory, logging there; waits (30 s at most) until it logs its address (once ready).
     pub async fn launch(
         binary: &Path,
         cpu: usize,
         configure: impl Fn(&mut Command, &Path) -> Result<()>,
     ) -> Result<Self> {
         let dir = tempfile::tempdir().context("creating the server's directory")?;
-        // The harness's command for the auth binary, with the server's own defaults whatever this
-        // shell has set, but through taskset (which passes its environment on).
+        // The harness's command (server defaults, whatever this shell set); taskset passes it on.
         let mut command = auth_command(Path::new("taskset")).into_std();
         command.args(["-c", &cpu.to_string()]).arg(binary);
         configure(&mut command, dir.path())?;
@@ -84,8 +64,7 @@ impl AuthProcess {
                 None => Ok(None),
             }
         };
-        let (what, every) = (format!("{command:?} listening"), Duration::from_millis(20));
-        server.address = poll(&what, Duration::from_secs(30), every, listening).await?;
+        server.address = poll(&format!("{command:?} listening"), 30, 20, listening).await?;
         Ok(server)
     }
 
@@ -95,8 +74,7 @@ impl AuthProcess {
 }
 
 impl Drop for AuthProcess {
-    /// Kills the server: nothing it holds is needed after a measurement (a Redis store's state
-    /// does not depend on how the server ended). It is gone when this returns.
+    /// Kills the server (a Redis store's state does not depend on how it ended); gone on return.
     fn drop(&mut self) {
         let _gone_already = self.child.kill();
         let _status = self.child.wait();
@@ -112,14 +90,12 @@ pub struct PinnedRedis {
 impl PinnedRedis {
     pub fn start(cpu: usize) -> Result<Self> {
         let server = RedisServer::start();
-        let pid = server.pid();
-        let pid = pid.context("the redis-server just started is not running")?;
+        let pid = server.pid().context("redis-server exited at once")?;
         run(&format!("taskset -a -p -c {cpu} {pid}"))?;
         Ok(Self { server, pid })
     }
 
-    /// `redis-benchmark -q -t set,get -n <requests>` (50 connections, no pipelining) pinned to
-    /// `cpu`: SET and GET requests per second.
+    /// SET and GET requests/s of `redis-benchmark -q -t set,get` (50 connections) pinned to `cpu`.
     pub fn benchmark(&self, cpu: usize, requests: u64) -> Result<[f64; 2]> {
         let port = self.server.port();
         let test = format!("redis-benchmark -h 127.0.0.1 -p {port} -q -t set,get -n {requests}");
@@ -138,15 +114,12 @@ pub const SCENES_PER_ADDRESS: usize = 100;
 
 /// Waits (30 s at most) until at least `count` long-polls wait on `server`.
 pub async fn await_waiters(server: SocketAddr, count: usize) -> Result<()> {
-    let what = format!("{count} long-polls were not waiting");
     let mut probe = Connection::open(server, None).await?;
     let waiting = async || Ok((probe.waiters().await? >= count).then_some(()));
-    let (within, every) = (Duration::from_secs(30), Duration::from_millis(2));
-    poll(&what, within, every, waiting).await
+    poll(&format!("{count} long-polls not waiting"), 30, 2, waiting).await
 }
 
-/// The contract's calls the benchmark makes; each answer must be a success, and one the benchmark
-/// reads must have the contract's shape.
+/// The contract's calls the benchmark makes: each answer must succeed, and parse if it is read.
 impl Connection {
     /// Logs in as dev user `name` from the mini program; returns the phone's access token.
     pub async fn dev_login(&mut self, name: &str) -> Result<String> {
@@ -166,8 +139,7 @@ impl Connection {
         self.request(&path, Some(token), Some("")).await.map(drop)
     }
 
-    /// `islogin?wait=<wait>`: its status, which must be one of `expected` (`pending`, `scanned`,
-    /// `confirmed`), and when the whole answer had arrived.
+    /// `islogin?wait=<wait>`: its status, which must be one of `expected`, and when it arrived.
     pub async fn islogin(
         &mut self,
         scene: &Scene,

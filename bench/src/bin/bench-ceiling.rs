@@ -1,6 +1,5 @@
-//! `bench-ceiling`: the ceiling of the stack `meeteasy-auth` stands on. Bare axum on tokio answers
-//! the benchmark's requests with the JSON the server would send, and does nothing else (no store,
-//! no tokens, no checks), so the server's rates read as a share of what the stack itself allows.
+//! `bench-ceiling`: bare axum on tokio answering the benchmark's requests with the JSON the server
+//! would send and nothing else (no store, tokens or checks): the ceiling of the stack itself.
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -21,7 +20,6 @@ const TICKET_LEN: usize = 262;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let args = Args::parse();
     let scene = json!({
         "scene": SCENE, "poll_token": "p".repeat(43), "expires_in": 120, "interval": 2,
         "qr": {"png_url": format!("/auth/scenes/{SCENE}/qr.png"), "content": null},
@@ -45,7 +43,7 @@ async fn main() -> std::io::Result<()> {
         .route("/auth/wechat/login", post(reply(ok, login)))
         .route("/auth/login-ticket", post(reply(created, ticket)))
         .route("/auth/login-ticket/exchange", post(reply(ok, token)));
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener = tokio::net::TcpListener::bind(Args::parse().listen).await?;
     // What `meeteasy-bench` waits for, written as `meeteasy-auth serve` logs it.
     println!("bench-ceiling listening addr={}", listener.local_addr()?);
     axum::serve(listener, app).await

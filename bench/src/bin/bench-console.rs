@@ -1,8 +1,7 @@
-//! `bench-console`: the desktop console's release build measured in its real window, as
-//! `scripts/bench-console.sh` runs it, against an in-process dev auth server on loopback (the
-//! parts are in `meeteasy_bench::console`); prints a Markdown table: binary size, cold start to
-//! the QR on screen and its steps, and memory on the login screen and on home beside an empty
-//! WebKitGTK browser. Launches without WebDriver estimate a cold start without automation.
+//! `bench-console` (`scripts/bench-console.sh` runs it): the console's release build in its real
+//! window, against an in-process dev auth server on loopback (parts in `meeteasy_bench::console`),
+//! as a Markdown table: binary size, cold start to the QR on screen and its steps, also without
+//! WebDriver, and memory on the login screen and on home beside an empty WebKitGTK browser.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -58,30 +57,30 @@ async fn main() -> Result<()> {
     // The path `/proc/<pid>/exe` shows, to find the console among tauri-driver's processes.
     args.console = std::fs::canonicalize(&args.console).context(missing)?;
     let size = std::fs::metadata(&args.console).context("reading the console's size")?;
-    let (size, load_before, runs) = (size.len() as f64, procfs::load_average()?, args.runs);
+    let [size_mb, size_mib] = [1e6, 1024.0 * 1024.0].map(|unit| size.len() as f64 / unit);
+    let (load_before, runs) = (procfs::load_average()?, args.runs);
 
     let server = TestServer::start_dev().await;
     let relay = Relay::start(server.addr, true).await;
     let desktop = Desktop::start();
-    let driver = desktop.driver(&relay.url).await;
     let bench = Bench {
+        driver: desktop.driver(&relay.url).await,
         args,
         server,
         relay,
         desktop,
-        driver,
     };
     let measured = bench.measure().await;
     bench.driver.stop().await;
     let (cold, direct_qr, memory) = measured?;
 
-    let each = |figure: fn(&ColdStart) -> Option<f64>| {
-        cells(Samples::new(cold.iter().filter_map(figure)), "ms")
-    };
+    let each =
+        |of: fn(&ColdStart) -> Option<f64>| cells(Samples::new(cold.iter().filter_map(of)), "ms");
     let estimated = direct_qr.iter().zip(&cold);
-    let estimated = estimated.map(|(direct, run)| direct + after(run.qr_requested, run.qr.painted));
+    let estimated = estimated.map(|(direct, run)| direct + after(run.qr_requested, run.painted));
     let unsettled = memory.iter().flatten().filter(|m| !m.settled).count();
     let (mut memory_rows, mut by_process) = (String::new(), String::new());
+    let mib = |kib: u64| format!("{:.0} MiB", kib as f64 / 1024.0);
     for (screen, mut readings) in SCREENS.into_iter().zip(memory) {
         let totals = Samples::new(readings.iter().map(|m| m.total_kib as f64 / 1024.0));
         memory_rows += &format!("| memory (PSS), {screen} | {} | |\n", cells(totals, "MiB"));
@@ -101,7 +100,7 @@ async fn main() -> Result<()> {
          loopback; {runs} runs each after one warm-up launch (file cache warm).\n\n\
          Command: `scripts/bench-console.sh{}`\n\n\
          | measure | median | min – max | runs | target |\n|---|---|---|---|---|\n\
-         | stripped binary size | {:.1} MB ({:.1} MiB) | | | < 12 MB |\n\
+         | stripped binary size | {size_mb:.1} MB ({size_mib:.1} MiB) | | | < 12 MB |\n\
          | cold start to QR visible (WebDriver new-session request → QR painted) | {} | < 1 s |\n\
          | … process started → first contentful paint | {} | |\n\
          | … process started → QR requested from the server | {} | |\n\
@@ -113,16 +112,14 @@ async fn main() -> Result<()> {
          Memory by process (PSS, the median run of each; process count in brackets):\n\n\
          | screen | total | by process |\n|---|---|---|\n{by_process}",
         arguments(),
-        size / 1e6,
-        size / (1024.0 * 1024.0),
-        each(|run| Some(run.qr.painted)),
-        each(|run| Some(after(run.app_started, run.qr.first_paint?))),
+        each(|run| Some(run.painted)),
+        each(|run| Some(after(run.app_started, run.first_paint?))),
         each(|run| Some(after(run.app_started, run.qr_requested))),
-        each(|run| Some(after(run.qr_requested, run.qr.sourced))),
-        each(|run| Some(after(run.qr.sourced, run.qr.painted))),
+        each(|run| Some(after(run.qr_requested, run.sourced))),
+        each(|run| Some(after(run.sourced, run.painted))),
         cells(Samples::new(estimated), "ms"),
     );
-    let late = cold.iter().filter(|run| run.qr.late).count();
+    let late = cold.iter().filter(|run| run.late).count();
     if late > 0 {
         println!(
             "\nIn {late} of {runs} cold starts the QR was already on screen when the page was first \
@@ -151,10 +148,6 @@ fn cells(samples: Samples, unit: &str) -> String {
 /// The ms from `from` to `to`, none if `to` came first (two clocks, the page's and `/proc`'s).
 fn after(from: f64, to: f64) -> f64 {
     (to - from).max(0.0)
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 
 impl Bench {

@@ -1,7 +1,6 @@
-//! `meeteasy-bench`: measures, in one run, what README.md reports about the server, on the embedded
-//! store and on Redis, and prints it as one Markdown table: confirm -> console latency, request
-//! rates beside bare axum's and Redis's own, and 10,000 consoles waiting at once.
-//! `scripts/bench.sh` builds it and runs it on the other CPU.
+//! `meeteasy-bench` (`scripts/bench.sh` runs it on the other CPU): what README.md reports of the
+//! server on the embedded store and on Redis, in one run as one Markdown table: confirm -> console
+//! latency, request rates beside bare axum's and Redis's own, 10,000 consoles waiting at once.
 
 use std::time::Instant;
 
@@ -29,8 +28,7 @@ struct Measured {
     waiting: Waiting,
 }
 
-/// Runs the benchmark unless SIGINT or SIGTERM comes first; then the run is dropped, which stops
-/// every server it started.
+/// Runs the benchmark unless SIGINT or SIGTERM comes first (dropping the run stops its servers).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let bench = Bench::parse();
@@ -85,6 +83,7 @@ async fn run(bench: &Bench) -> Result<()> {
         rates += &format!("| {name}, {rate} (min–max) | {texts} | {ratio} |  |\n");
         rates += &format!("| {cpu} | {used} | — |  |\n");
     }
+    let ms = |value: f64| format!("{value:.2} ms");
     let [p50, p99] = [50.0, 99.0].map(|p| compare(&|m| m.latency.percentile(p), &ms));
     let two_ms = |of: &Samples, ps: [f64; 2]| ps.map(|p| ms(of.percentile(p))).join(" / ");
     let cross_cells = two_ms(&cross, [50.0, 99.0]);
@@ -99,10 +98,9 @@ async fn run(bench: &Bench) -> Result<()> {
     let of_ceiling = shares(|rate| rate.per_second.median());
     let per_core = shares(Rate::per_core);
     let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
-    let [idle, scenes, waiting] =
-        [0, 1, 2].map(|at| compare(&|m| m.waiting.rss_kib[at] as f64, &mib));
+    let [idle, scenes, waiting] = [0, 1, 2].map(|at| compare(&|m| m.waiting.rss_kib[at], &mib));
     let per_waiter = |m: &Measured| {
-        let [_, scenes, waiting] = m.waiting.rss_kib.map(|kib| kib as f64);
+        let [_, scenes, waiting] = m.waiting.rss_kib;
         (waiting - scenes).max(0.0) / bench.waiters as f64
     };
     let per_waiter = compare(&per_waiter, &|kib| format!("{kib:.1} KiB"));
@@ -165,9 +163,7 @@ async fn run(bench: &Bench) -> Result<()> {
     });
     let missed = missed.collect::<Vec<_>>().join("; ");
     if missed.is_empty() {
-        println!(
-            "Every confirm → console latency above met its targets (p50 < 5 ms, p99 < 25 ms)."
-        );
+        println!("Every confirm → console latency above met the targets: p50 < 5 ms, p99 < 25 ms.");
     }
     let [e, r] = [e, r].map(|m| thousands(2_500.0 / m.latency.percentile(50.0).max(f64::EPSILON)));
     println!(
@@ -197,21 +193,16 @@ async fn measure(bench: &Bench, store: &str, on: Option<&PinnedRedis>) -> Result
     drop(server);
     progress!("{store}: {waiters} consoles waiting at once (fresh server)");
     let (server, phone) = bench.start(url.as_deref()).await?;
-    let waiting = bench.many_waiting(&server, &phone).await?;
     Ok(Measured {
         latency,
         rates: [islogin, exchange, verify],
-        waiting,
+        waiting: bench.many_waiting(&server, &phone).await?,
     })
 }
 
 fn ratio([embedded, redis]: [f64; 2]) -> String {
     let ratio = (embedded > 0.0).then(|| format!("{:.2}", redis / embedded));
     ratio.unwrap_or_else(|| "—".to_owned())
-}
-
-fn ms(value: f64) -> String {
-    format!("{value:.2} ms")
 }
 
 /// `islogin` / exchange figures.
