@@ -23,6 +23,8 @@ const ZH = {
   linked: '你的微信已关联到这个账号。下次可以直接扫码登录控制台。',
   declinedLogin: '你已拒绝，控制台没有登录。',
   declinedLink: '你已拒绝，微信没有关联。',
+  mayBeLoggedIn: '控制台可能已经登录了：上一次确认的回复没有送达。请查看控制台；如果没有登录，请刷新二维码后重新扫码。',
+  mayBeLinked: '你的微信可能已经关联了：上一次确认的回复没有送达。请在控制台上查看；如果没有关联，请重新开始关联。',
   exit: '完成并退出',
   // The invite page.
   inviteTitle: '团队邀请',
@@ -85,6 +87,10 @@ const EN = {
   linked: 'Your WeChat is now linked to this account. Next time, scan to log in to the console.',
   declinedLogin: 'You declined. The console was not logged in.',
   declinedLink: 'You declined. Your WeChat was not linked.',
+  mayBeLoggedIn:
+    'The console may already be logged in: the answer to your confirm was lost. Check the console; if it is not logged in, refresh its QR code and scan again.',
+  mayBeLinked:
+    'Your WeChat may already be linked: the answer to your confirm was lost. Check on the console; if it is not linked, start linking again.',
   exit: 'Done, leave',
   inviteTitle: 'Team invite',
   inviteQuestion: (name, role) => `${name} invites you to join the MeetEasy team as ${role}`,

@@ -10,10 +10,11 @@ const i18n = require('./i18n');
 
 // An accept that failed with one of these left the invite open, or taken by this user with its role
 // not yet given (the server finishes that on the same accept again): the page offers to try again.
-// Such a failure may also have come after the server gave the role (an answer lost on the way), so
-// `invite_used` or `invite_expired` on the try again may follow this user's own accept: who the user
-// is now says.
-const RETRYABLE = new Set(['store_unavailable', 'server_busy', 'network_error']);
+// Such a failure may also have come after the server gave the role (an answer lost on the way, or a
+// proxy's error page in its place), so `invite_used` or `invite_expired` on a try again may follow
+// this user's own accept: who the user is now says. A try again refused for its rate
+// (`too_many_requests`) may be tried once more and keeps that question open.
+const RETRYABLE = new Set(['store_unavailable', 'server_busy', 'network_error', 'internal_error', 'unexpected_status']);
 const AFTER_A_LANDED_TRY = new Set(['invite_used', 'invite_expired']);
 
 function errorState(error, lang) {
@@ -67,6 +68,7 @@ function createInvite({ api, session, lang = 'en' }) {
         lastTryMayHaveLanded = false;
         return view;
       }
+      if (view.code === 'too_many_requests') return { ...view, canRetry: true };
       lastTryMayHaveLanded = RETRYABLE.has(view.code);
       return { ...view, canRetry: lastTryMayHaveLanded };
     }

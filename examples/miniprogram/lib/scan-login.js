@@ -17,9 +17,15 @@ function formatTime(unixSeconds) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+// A confirm that failed so may have been carried out all the same (its answer lost on the way, or a store
+// that failed after writing): the page offers to confirm again. The server answers that as the first
+// confirm while the console has not collected its login, and `scene_expired` once it has (or once the
+// code ran out): after such a try, `scene_expired` says the console may be logged in already.
+const CONFIRM_MAY_HAVE_LANDED = new Set(['network_error', 'store_unavailable', 'server_busy', 'internal_error', 'unexpected_status']);
+
 function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
-  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true };
+  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true, canRetry: false };
 }
 
 /**
@@ -30,6 +36,7 @@ function createScanLogin({ api, session, lang = 'en' }) {
   const t = i18n.strings(lang);
   let scene = null;
   let purpose = 'login';
+  let lastConfirmMayHaveLanded = false;
 
   /** Opened with the page's launch query: logs in and claims the scene. */
   async function open(query) {
@@ -54,12 +61,18 @@ function createScanLogin({ api, session, lang = 'en' }) {
     try {
       if (confirmed) {
         await session.withToken((token) => api.confirm(scene, token));
-        return { state: 'done', outcome: linking ? 'linked' : 'logged_in', message: linking ? t.linked : t.loggedIn, canExit: true };
+        return { state: 'done', outcome: linking ? 'linked' : 'logged_in', message: linking ? t.linked : t.loggedIn, canExit: true, canRetry: false };
       }
       await session.withToken((token) => api.cancel(scene, token));
-      return { state: 'done', outcome: 'declined', message: linking ? t.declinedLink : t.declinedLogin, canExit: false };
+      return { state: 'done', outcome: 'declined', message: linking ? t.declinedLink : t.declinedLogin, canExit: false, canRetry: false };
     } catch (error) {
-      return errorState(error, lang);
+      const view = errorState(error, lang);
+      if (!confirmed) return view;
+      if (lastConfirmMayHaveLanded && view.code === 'scene_expired') {
+        return { ...view, message: linking ? t.mayBeLinked : t.mayBeLoggedIn };
+      }
+      lastConfirmMayHaveLanded = CONFIRM_MAY_HAVE_LANDED.has(view.code);
+      return { ...view, canRetry: lastConfirmMayHaveLanded };
     }
   }
 

@@ -96,6 +96,22 @@ test('a try again answered invite_used or invite_expired asks who the user is no
   }
 });
 
+test('a lost accept followed by a rate refusal or a proxy error page still asks who the user is at invite_used', async () => {
+  for (const between of [contractError(429, 'too_many_requests'), () => ({ statusCode: 502, data: '<html>Bad Gateway</html>' })]) {
+    let accepts = 0;
+    const answers = [() => null, between, contractError(409, 'invite_used')];
+    const accept = () => answers[Math.min(accepts++, answers.length - 1)]();
+    const me = () => ({ statusCode: 200, data: { id: 'u1', display_name: 'Alice', avatar_url: null, roles: ['organizer'] } });
+    const { invite } = setup({ 'POST /auth/invites/accept': accept, 'GET /auth/me': me });
+    await invite.open({ scene: CODE });
+    await invite.accept();
+    const refused = await invite.accept();
+    assert.equal(refused.canRetry, true, JSON.stringify(refused));
+    const joined = await invite.accept();
+    assert.deepEqual([joined.state, joined.outcome], ['done', 'accepted'], JSON.stringify(joined));
+  }
+});
+
 test('a try again whose question of who the user is fails may be tried again', async () => {
   let accepts = 0;
   const accept = () => {

@@ -52,11 +52,11 @@ function lastRequest(wx) {
 const SCAN_TEXT = {
   zh: { title: '登录控制台', linkTitle: '关联微信', question: '登录这台控制台？', link: '将你的微信关联到 Pat 的账号？', confirm: '确认', decline: '拒绝',
     loggedIn: '控制台已登录', linked: '你的微信已关联到这个账号', declined: '你已拒绝', exit: '完成并退出',
-    identityInUse: '这个微信已属于另一个', expired: '这个登录码已过期', loading: '正在检查请求' },
+    identityInUse: '这个微信已属于另一个', expired: '这个登录码已过期', loading: '正在检查请求', tryAgain: '再试一次' },
   en: { title: 'Console login', linkTitle: 'Link WeChat', question: 'Log in to this console?', link: "Link your WeChat to Pat's account?", confirm: 'Confirm',
     decline: 'Decline', loggedIn: 'The console is logged in.', linked: 'Your WeChat is now linked', declined: 'You declined.',
     exit: 'Done, leave', identityInUse: 'This WeChat already belongs to another MeetEasy account', expired: 'This login code has expired',
-    loading: 'Checking the request' },
+    loading: 'Checking the request', tryAgain: 'Try again' },
 };
 
 function openScan(lang, routes = {}, query = { scene: SCENE }) {
@@ -129,6 +129,23 @@ for (const lang of LANGS) {
     assert.equal(lastRequest(wx).url, `${ORIGIN}/auth/scenes/${SCENE}/cancel`);
     assert.ok(page.text().includes(text.declined), page.text());
     assert.equal(page.has('.exit'), false);
+  });
+
+  test(`scan page (${lang}): a confirm whose answer was lost offers to try again, which logs the console in`, async () => {
+    let confirms = 0;
+    const losingFirst = () => {
+      confirms += 1;
+      return confirms === 1 ? null : { statusCode: 204, data: '' };
+    };
+    const { page } = openScan(lang, { [`POST /auth/scenes/${SCENE}/confirm`]: losingFirst });
+    await page.until(settled);
+    await page.tap('.confirm');
+    await page.until((data) => data.state === 'error' && !data.busy);
+    assert.equal(page.comp.querySelector('.retry').dom.textContent, text.tryAgain);
+    await page.tap('.retry');
+    await page.until((data) => data.state === 'done');
+    assert.ok(page.text().includes(text.loggedIn), page.text());
+    assert.ok(!page.has('.retry'));
   });
 
   test(`scan page (${lang}): an expired scene is said in words`, async () => {

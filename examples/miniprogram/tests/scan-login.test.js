@@ -76,6 +76,45 @@ test('contract errors become clear messages', async () => {
   }
 });
 
+/** A confirm route that loses its first answer (the request failed on the way), then answers `then`. */
+function losingFirstConfirm(then) {
+  let confirms = 0;
+  const route = (request) => {
+    confirms += 1;
+    return confirms === 1 ? null : then(request);
+  };
+  return { route, count: () => confirms };
+}
+
+test('a confirm whose answer was lost may be sent again, and logs the console in', async () => {
+  const confirm = losingFirstConfirm(() => ({ statusCode: 204, data: '' }));
+  const { scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/confirm`]: confirm.route });
+  await scanLogin.open({ scene: SCENE });
+  const lost = await scanLogin.confirm();
+  assert.deepEqual([lost.state, lost.code, lost.canRetry], ['error', 'network_error', true]);
+  const again = await scanLogin.confirm();
+  assert.deepEqual([again.state, again.outcome], ['done', 'logged_in']);
+  assert.equal(confirm.count(), 2);
+});
+
+test('scene_expired after a confirm whose answer was lost says the console may be logged in already', async () => {
+  const confirm = losingFirstConfirm(contractError(410, 'scene_expired'));
+  const { scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/confirm`]: confirm.route });
+  await scanLogin.open({ scene: SCENE });
+  await scanLogin.confirm();
+  const expired = await scanLogin.confirm();
+  assert.deepEqual([expired.state, expired.code, expired.canRetry], ['error', 'scene_expired', false]);
+  assert.match(expired.message, /may already be logged in/);
+
+  // On a first confirm it is an expired code, and a declined one is not offered again.
+  const first = setup({ [`POST /auth/scenes/${SCENE}/confirm`]: contractError(410, 'scene_expired') }).scanLogin;
+  await first.open({ scene: SCENE });
+  assert.match((await first.confirm()).message, /has expired/);
+  const declining = setup({ [`POST /auth/scenes/${SCENE}/cancel`]: () => null }).scanLogin;
+  await declining.open({ scene: SCENE });
+  assert.equal((await declining.decline()).canRetry, false);
+});
+
 test('login failures and a missing scene are reported, not thrown', async () => {
   const { scanLogin } = setup({ 'POST /auth/wechat/login': contractError(502, 'wechat_unavailable') });
   const view = await scanLogin.open({ scene: SCENE });

@@ -4,7 +4,7 @@ const { createScanLogin } = require('../../lib/scan-login');
 const { viewStrings, strings } = require('../../lib/i18n');
 
 Page({
-  data: { t: {}, state: 'loading', purpose: 'login', question: '', note: '', deviceName: '', ip: '', time: '', message: '', canExit: false, busy: false },
+  data: { t: {}, state: 'loading', purpose: 'login', question: '', note: '', deviceName: '', ip: '', time: '', message: '', canExit: false, canRetry: false, busy: false },
 
   onLoad(query) {
     const { api, session, lang } = getApp().globalData;
