@@ -5,6 +5,9 @@
 
 const SCAN_PATH = '/m/scan/';
 const INVITE_PATH = '/m/invite/';
+// How the server makes scenes and invite codes. Anything else is no console's or invite's QR (another
+// app's, or a damaged one): the page says so before `wx.login` spends a login code on it.
+const SHAPE = /^[0-9A-Za-z]{32}$/;
 
 function safeDecode(text) {
   try {
@@ -14,8 +17,14 @@ function safeDecode(text) {
   }
 }
 
-/** The value in a launch query: `scene` as is, or the path segment after `path` in the URL in `q`. */
+/** The value in a launch query, if it has the server's shape. */
 function fromLaunch(query, path) {
+  const value = rawFromLaunch(query, path);
+  return value !== null && SHAPE.test(value) ? value : null;
+}
+
+/** `scene` as is, or the path segment after `path` in the URL in `q`. */
+function rawFromLaunch(query, path) {
   if (!query) return null;
   if (query.scene) {
     const scene = safeDecode(query.scene);

@@ -121,6 +121,10 @@ test('login failures and a missing scene are reported, not thrown', async () => 
   assert.equal(view.code, 'wechat_unavailable');
   const noScene = await setup().scanLogin.open({});
   assert.equal(noScene.code, 'no_scene');
+  // Another app's QR (or a damaged one): said so before a login code is spent on it.
+  const foreign = setup();
+  assert.equal((await foreign.scanLogin.open({ scene: 'AbC123' })).code, 'no_scene');
+  assert.equal(foreign.wx.logins, 0);
   const offline = await setup({ [`POST /auth/scenes/${SCENE}/scan`]: () => null }).scanLogin.open({ scene: SCENE });
   assert.equal(offline.code, 'network_error');
 });
