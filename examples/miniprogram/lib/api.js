@@ -3,12 +3,21 @@
 'use strict';
 
 class ApiError extends Error {
-  constructor(code, message, status) {
+  /** `retryAfter`: the seconds a refusal for the rate asked to wait (`Retry-After`), or null. */
+  constructor(code, message, status, retryAfter = null) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
     this.status = status;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** `Retry-After` in seconds (the server sends seconds), or null; header names in any case. */
+function retryAfterOf(header) {
+  const name = Object.keys(header || {}).find((key) => key.toLowerCase() === 'retry-after');
+  const seconds = name === undefined ? NaN : Number(header[name]);
+  return Number.isInteger(seconds) && seconds > 0 ? seconds : null;
 }
 
 function createApi({ wx, baseUrl }) {
@@ -29,7 +38,8 @@ function createApi({ wx, baseUrl }) {
             return;
           }
           const data = res.data && typeof res.data === 'object' ? res.data : {};
-          reject(new ApiError(data.error || 'unexpected_status', data.message || `HTTP ${res.statusCode}`, res.statusCode));
+          const code = data.error || 'unexpected_status';
+          reject(new ApiError(code, data.message || `HTTP ${res.statusCode}`, res.statusCode, retryAfterOf(res.header)));
         },
         fail(err) {
           reject(new ApiError('network_error', (err && err.errMsg) || 'request failed', 0));

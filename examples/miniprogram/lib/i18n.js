@@ -66,6 +66,11 @@ const ZH = {
     no_invite: '请用微信扫描邀请二维码来打开这个页面。',
   },
   fallbackError: '出了点问题。请重新扫码。',
+  // The same refusals when the server said how long to wait (`Retry-After`).
+  waitThenTry: (wait) => `尝试次数过多。请${wait}后再试。`,
+  waitThenScan: (wait) => `尝试次数过多。请${wait}后重新扫码。`,
+  seconds: (n) => `${n} 秒`,
+  minutes: (n) => `${n} 分钟`,
 };
 
 const EN = {
@@ -131,6 +136,10 @@ const EN = {
     no_invite: 'Open this page by scanning an invite QR code with WeChat.',
   },
   fallbackError: 'Something went wrong. Please scan again.',
+  waitThenTry: (wait) => `Too many attempts. Please try again in ${wait}.`,
+  waitThenScan: (wait) => `Too many attempts. Please scan again in ${wait}.`,
+  seconds: (n) => (n === 1 ? '1 second' : `${n} seconds`),
+  minutes: (n) => (n === 1 ? '1 minute' : `${n} minutes`),
 };
 
 const TABLES = { zh: ZH, en: EN };
@@ -173,8 +182,16 @@ function viewStrings(lang) {
 }
 
 /** The sentence for a contract error code, in `lang`. */
-function messageFor(code, lang) {
+// Refusals for the rate, and the sentence that says how long to wait when the server said so.
+const WAITS = { too_many_requests: 'waitThenTry', slow_down: 'waitThenTry', wechat_rate_limited: 'waitThenScan' };
+
+/** The sentence for an error code; with `retryAfter` (seconds) a refusal for the rate says the wait. */
+function messageFor(code, lang, retryAfter = null) {
   const t = strings(lang);
+  if (WAITS[code] && retryAfter > 0) {
+    const wait = retryAfter < 90 ? t.seconds(retryAfter) : t.minutes(Math.ceil(retryAfter / 60));
+    return t[WAITS[code]](wait);
+  }
   return t.errors[code] || t.fallbackError;
 }
 

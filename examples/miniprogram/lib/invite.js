@@ -19,7 +19,8 @@ const AFTER_A_LANDED_TRY = new Set(['invite_used', 'invite_expired']);
 
 function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
-  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true, canRetry: false };
+  const message = i18n.messageFor(code, lang, error && error.retryAfter);
+  return { state: 'error', code, message, canExit: true, canRetry: false };
 }
 
 /** As createScanLogin: `lang` defaults to English for tests; the page passes the detected language. */

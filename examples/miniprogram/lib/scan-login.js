@@ -25,7 +25,8 @@ const CONFIRM_MAY_HAVE_LANDED = new Set(['network_error', 'store_unavailable', '
 
 function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
-  return { state: 'error', code, message: i18n.messageFor(code, lang), canExit: true, canRetry: false };
+  const message = i18n.messageFor(code, lang, error && error.retryAfter);
+  return { state: 'error', code, message, canExit: true, canRetry: false };
 }
 
 /**

@@ -115,6 +115,21 @@ test('scene_expired after a confirm whose answer was lost says the console may b
   assert.equal((await declining.decline()).canRetry, false);
 });
 
+test('a refusal for the rate says how long the server asked to wait, in seconds or minutes', async () => {
+  const refused = (code, wait) => () => ({ statusCode: 429, header: { 'retry-after': wait }, data: { error: code, message: code } });
+  const cases = [
+    [`POST /auth/scenes/${SCENE}/scan`, refused('too_many_requests', '30'), /try again in 30 seconds/],
+    ['POST /auth/wechat/login', refused('wechat_rate_limited', '300'), /scan again in 5 minutes/],
+    // No Retry-After, or one that is no number of seconds: the sentence without a time.
+    [`POST /auth/scenes/${SCENE}/scan`, refused('too_many_requests', 'soon'), /wait a minute and try again/],
+  ];
+  for (const [route, answer, message] of cases) {
+    const view = await setup({ [route]: answer }).scanLogin.open({ scene: SCENE });
+    assert.equal(view.state, 'error');
+    assert.match(view.message, message);
+  }
+});
+
 test('login failures and a missing scene are reported, not thrown', async () => {
   const { scanLogin } = setup({ 'POST /auth/wechat/login': contractError(502, 'wechat_unavailable') });
   const view = await scanLogin.open({ scene: SCENE });

@@ -20,7 +20,7 @@ Page({
     const { session, lang } = getApp().globalData;
     launchUrl({ session, h5Url: H5_URL })
       .then((src) => this.setData({ src, message: '' }))
-      .catch((error) => this.setData({ message: messageFor(error && error.code, lang) }))
+      .catch((error) => this.setData({ message: messageFor(error && error.code, lang, error && error.retryAfter) }))
       .finally(() => {
         this.opening = false;
       });
