@@ -289,8 +289,10 @@ enum Job {
 struct Session {
     api: ApiClient,
     token: Secret,
-    /// Whose session it is: the Team page marks them.
-    user_id: String,
+    /// Whose session it is (the Team page marks them), as the login or restore told.
+    user: User,
+    /// When the token expires, Unix seconds.
+    expires_at: u64,
 }
 
 pub struct Console {
@@ -353,6 +355,13 @@ impl Console {
     pub fn start_scan_login(self: &Arc<Self>, sink: EventSink) {
         let console = Arc::clone(self);
         self.replace_job(Job::ScanLogin, async move {
+            // A login whose job was stopped before it told the UI (the UI moved on while the
+            // keychain or the avatar was slow) is in effect: the UI is shown it, rather than a QR
+            // whose login would replace it without ending it.
+            if let Some((api, user, expires_at)) = console.in_effect() {
+                let session = console.view(&api, &user, expires_at).await;
+                return sink(UiEvent::Home { session });
+            }
             let Ok(api) = console.api() else {
                 sink(UiEvent::Offline { retry_in_secs: 0 });
                 return;
@@ -642,7 +651,8 @@ impl Console {
                     *self.lock_session() = Some(Session {
                         api,
                         token,
-                        user_id: user.id,
+                        user,
+                        expires_at,
                     });
                     return sink(UiEvent::Home { session });
                 }
@@ -690,7 +700,8 @@ impl Console {
         *self.lock_session() = Some(Session {
             api: api.clone(),
             token: grant.access_token.clone(),
-            user_id: grant.user.id.clone(),
+            user: grant.user.clone(),
+            expires_at,
         });
         self.vault
             .save(api.origin().as_str(), &grant.access_token)
@@ -761,7 +772,18 @@ impl Console {
     fn current_user_id(&self) -> Result<String, ConsoleError> {
         let session = self.lock_session();
         let session = session.as_ref().ok_or(ConsoleError::NotLoggedIn)?;
-        Ok(session.user_id.clone())
+        Ok(session.user.id.clone())
+    }
+
+    /// The session in effect, if any: its server, user and expiry.
+    fn in_effect(&self) -> Option<(ApiClient, User, u64)> {
+        let session = self.lock_session();
+        let session = session.as_ref()?;
+        Some((
+            session.api.clone(),
+            session.user.clone(),
+            session.expires_at,
+        ))
     }
 
     /// The answer of a call made with `token`. When it says the session is over, the session is

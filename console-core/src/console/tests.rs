@@ -627,6 +627,8 @@ async fn an_answer_for_a_session_logged_out_meanwhile_is_no_ending() {
 #[tokio::test]
 async fn a_password_login_ends_a_scan_loop_started_while_it_was_asked() {
     let fixture = logged_in(&[]).await;
+    // On the login screen: no session in effect.
+    fixture.console.logout().await.expect("logged out");
     let held = fixture.fake.held.write().await;
     let login = fixture.password_login_in_background();
     fixture.fake.asked("POST", "/auth/login", 2).await;
@@ -670,27 +672,32 @@ async fn a_restore_started_while_a_password_login_is_asked_still_answers() {
 #[tokio::test]
 async fn a_restored_session_forgets_the_login_qr_shown_before_it() {
     let fixture = logged_in(&[]).await;
+    // The app started again, on the login screen while its stored session is good.
+    let vault = SessionVault::with_store(fixture.keychain.clone(), Duration::from_secs(5));
+    let preferences = PreferencesFile::in_dir(fixture.dir.path());
+    let console = Console::new(preferences, vault, "Studio PC".into(), Handle::current());
+    let console = Arc::new(console);
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
     let shown = sender.clone();
-    fixture.console.start_scan_login(Arc::new(move |event| {
+    console.start_scan_login(Arc::new(move |event| {
         let _sent = shown.send(event);
     }));
     let qr = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
     let qr = qr.expect("a QR in time");
     assert!(matches!(qr, Some(UiEvent::Qr { .. })), "{qr:?}");
-    fixture.console.stop_background();
+    console.stop_background();
     while events.try_recv().is_ok() {}
-    fixture.console.start(Arc::new(move |event| {
+    console.start(Arc::new(move |event| {
         let _sent = sender.send(event);
     }));
     let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
     let event = event.expect("the restore answers in time");
     assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
 
-    fixture.console.logout().await.expect("logged out");
-    fixture.console.start_scan_login(Arc::new(|_| {}));
+    console.logout().await.expect("logged out");
+    console.start_scan_login(Arc::new(|_| {}));
     fixture.fake.asked("POST", "/auth/scenes", 2).await;
-    fixture.console.stop_background();
+    console.stop_background();
 }
 
 /// A login whose avatar is still on its way when the UI moves on (which stops the job) is kept:
@@ -708,6 +715,37 @@ async fn a_login_cut_short_while_its_avatar_loads_is_kept() {
     drop(held);
     assert!(fixture.console.current().is_ok(), "the login was lost");
     assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
+}
+
+/// A scan login asked for while such a login is in effect (the UI, never told, still shows the
+/// login screen and asks for its QR) shows home: a QR there would make a second login that replaces
+/// the first without ending it.
+#[tokio::test]
+async fn a_scan_login_asked_for_while_a_login_is_in_effect_shows_home() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let held = fixture.fake.avatars_held.write().await;
+    let login = fixture.password_login_in_background();
+    fixture.fake.asked("GET", "/avatar", 2).await;
+    login.abort();
+    assert!(login.await.is_err_and(|ended| ended.is_cancelled()));
+    drop(held);
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    fixture.console.start_scan_login(Arc::new(move |event| {
+        let _sent = sender.send(event);
+    }));
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let event = event.expect("an answer in time");
+    assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
+    let scenes = fixture
+        .fake
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, path, _)| path == "/auth/scenes")
+        .count();
+    assert_eq!(scenes, 0, "no QR made");
 }
 
 /// A restore that finds the keychain failing (locked, refused) says so with the login screen: the
