@@ -125,11 +125,12 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         None => None,
     };
     tracing::info!(addr = %settings_addr(&listener), %public_url, %store, signing_keys = keys_at_rest, "listening");
-    server.run(listener, shutdown_signal()).await;
+    let served = server.run(listener, shutdown_signal()).await;
     if let Some(admin_socket) = admin_socket {
         admin_socket.stop().await;
     }
-    Ok(())
+    // Keys it can no longer open end the server with an error (a non-zero exit).
+    served.map_err(|keys| CommandError::Refused(keys.into()))
 }
 
 #[cfg(feature = "dev-tools")]

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{Settings, StoreLocation};
-use crate::domain::AuthService;
+use crate::domain::{AuthService, SealedKeysError};
 use crate::http::pages::PageAddOns;
 use crate::metrics::Metrics;
 use crate::store::embedded::{EmbeddedOpenError, EmbeddedStore};
@@ -96,22 +96,35 @@ impl Server {
     }
 
     /// Serves on `listener` until `shutdown` resolves; then waiting long-polls answer at once and
-    /// in-flight requests finish before this returns.
+    /// in-flight requests finish before this returns. Stops by itself, answering the error, when
+    /// the store's signing keys were sealed with a key-encryption key this instance does not have
+    /// (see [`AuthService::follow_key_rotations`]).
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) {
+    ) -> Result<(), SealedKeysError> {
         let tls = self.tls;
         let follower = Arc::clone(&self.service);
-        tokio::spawn(async move { follower.follow_key_rotations().await });
+        let following = tokio::spawn(async move { follower.follow_key_rotations().await });
         let router = crate::http::app(self.service.clone(), &self.page_add_ons);
         let shutting_down = self.shutting_down;
+        let (keys_lost, lost) = tokio::sync::oneshot::channel();
         let stop = async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                Ok(Err(error)) = following => {
+                    tracing::error!(%error, "the signing keys were sealed anew with another key-encryption key: stopping, so the keys in use sign nothing more; restart with the new one");
+                    let _told = keys_lost.send(error);
+                }
+            }
             tracing::info!("shutting down: answering waiting long-polls");
             shutting_down.send_replace(true);
         };
         crate::http::serve::serve(listener, router, self.service, tls, stop).await;
+        match lost.await {
+            Ok(error) => Err(error),
+            Err(_not_lost) => Ok(()),
+        }
     }
 }

@@ -160,6 +160,14 @@ impl ServeProcess {
     }
 
     /// Stops it with SIGTERM, as a service manager does, and returns how it exited.
+    /// Waits until serve exits by itself (30 s at most).
+    pub async fn exited(mut self) -> ExitStatus {
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("serve exits by itself")
+            .expect("serve's exit status")
+    }
+
     pub async fn stop(mut self) -> ExitStatus {
         let pid = self
             .child

@@ -158,7 +158,9 @@ impl TestServer {
                 // A dropped sender stops the server too.
                 let _ = stopped.await;
             };
-            server.run(listener, shutdown).await;
+            if let Err(error) = server.run(listener, shutdown).await {
+                eprintln!("test server stopped by itself: {error}");
+            }
         });
         // A server on every address is reached on loopback (IPv4: the dual-stack case).
         let reach = if addr.ip().is_unspecified() {

@@ -19,7 +19,7 @@ use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::secrets::random_token;
 use super::sessions::{self, Claim, LAST_SEEN_PRECISION, Opened, ParentSession, SessionRecord};
-use super::signing_keys::SigningKeys;
+use super::signing_keys::{SealedKeysError, SigningKeys};
 use super::store_keys;
 use super::team::SeenListed;
 use super::users::{self, UserRecord};
@@ -168,7 +168,11 @@ impl AuthService {
     /// server shuts down: re-reads the keys when notified, and every minute besides, for a
     /// notification that could not be sent or was lost on its way. The first re-read comes right
     /// after subscribing: a rotation between the keys' first load and the subscription is seen too.
-    pub async fn follow_key_rotations(&self) {
+    ///
+    /// Ends with the error when the stored keys are sealed with a key-encryption key this instance
+    /// does not have (an operator replaced it with `keys rotate --compromised`): the keys in use
+    /// are the leaked ones, so the server must stop rather than go on signing with them.
+    pub async fn follow_key_rotations(&self) -> Result<(), SealedKeysError> {
         let mut shutting_down = self.shutting_down.clone();
         let mut rotated = self.store.subscribe(store_keys::SIGNING_KEYS_ROTATED);
         loop {
@@ -176,6 +180,7 @@ impl AuthService {
                 Ok(()) => {
                     tracing::debug!(current = %self.keys.ring().current_kid(), "signing keys re-read")
                 }
+                Err(AuthError::SealedKeys(error)) => return Err(error),
                 Err(error) => {
                     tracing::warn!(%error, "cannot re-read the signing keys; keeping the ones in use")
                 }
@@ -183,7 +188,7 @@ impl AuthService {
             tokio::select! {
                 () = rotated.changed() => {}
                 () = tokio::time::sleep(KEYS_REREAD_INTERVAL) => {}
-                _ = shutting_down.changed() => return,
+                _ = shutting_down.changed() => return Ok(()),
             }
         }
     }

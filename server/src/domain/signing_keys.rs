@@ -257,12 +257,13 @@ enum Found {
 }
 
 /// Reads the key set, opening sealed seeds with `kek`. A store without keys gets `when_absent`;
-/// with `kek`, seeds found in clear are sealed. Of instances doing this together, the first write
-/// wins and the others read what it wrote.
+/// with `kek` and `seal_in_clear`, seeds found in clear are sealed. Of instances doing this
+/// together, the first write wins and the others read what it wrote.
 async fn load_or_write(
     store: &dyn Store,
     kek: Option<&KeyEncryptionKey>,
     when_absent: &KeySet,
+    seal_in_clear: bool,
 ) -> Result<(KeyRing, Found), AuthError> {
     let (ring, found) = records::update(
         store,
@@ -283,21 +284,22 @@ async fn load_or_write(
             match kek {
                 // Sealing draws fresh nonces each time it runs: the bytes differ between retries,
                 // what they hold does not.
-                Some(kek) if in_clear => Ok(Transition::Write(
+                Some(kek) if in_clear && seal_in_clear => Ok(Transition::Write(
                     seeds.protect(Some(kek)).map_err(SealedKeysError::from)?,
                     Lifetime::Forever,
                     (ring, Found::InClear),
                 )),
+                Some(_) if in_clear => Ok(Transition::Keep((ring, Found::InClear))),
                 Some(_) | None => Ok(Transition::Keep((ring, Found::AsKept))),
             }
         },
     )
     .await?;
     match found {
-        Found::InClear => tracing::warn!(
+        Found::InClear if seal_in_clear => tracing::warn!(
             "the signing keys were stored in clear; they are now sealed with the key-encryption key"
         ),
-        Found::Nothing | Found::AsKept => {}
+        Found::InClear | Found::Nothing | Found::AsKept => {}
     }
     Ok((ring, found))
 }
@@ -309,7 +311,7 @@ impl KeyRing {
         store: &dyn Store,
         kek: Option<&KeyEncryptionKey>,
     ) -> Result<KeyRing, AuthError> {
-        let (ring, _found) = load_or_write(store, kek, &KeySet::fresh()?).await?;
+        let (ring, _found) = load_or_write(store, kek, &KeySet::fresh()?, true).await?;
         Ok(ring)
     }
 
@@ -417,14 +419,23 @@ impl SigningKeys {
     /// Re-reads the key set from the store. A store that lost it (a Redis without persistence, just
     /// restarted) gets the keys in use written back rather than new ones drawn: new keys would void
     /// every token issued so far. Of instances writing back together, the first wins.
+    ///
+    /// Keys found in clear are used as they are, not sealed: they are an operator's rotation
+    /// without a key-encryption key (dropping it), which an instance still running with the old
+    /// one must not undo. Keys sealed with another key-encryption key than this instance's answer
+    /// [`SealedKeysError`]: the instance cannot follow them (see `follow_key_rotations`).
     pub async fn reload(&self, store: &dyn Store) -> Result<(), AuthError> {
         let in_use = self.ring().seeds.clone();
-        let (fresh, found) = load_or_write(store, self.kek.as_ref(), &in_use).await?;
+        let (fresh, found) = load_or_write(store, self.kek.as_ref(), &in_use, false).await?;
         match found {
             Found::Nothing => {
                 tracing::warn!("the store lost the signing keys; wrote back the ones in use");
             }
-            Found::AsKept | Found::InClear => {}
+            Found::InClear => tracing::warn!(
+                "the signing keys are stored in clear now (rotated without a key-encryption key); \
+                 using them as they are: restart this instance without its key-encryption key"
+            ),
+            Found::AsKept => {}
         }
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
         Ok(())
@@ -746,17 +757,53 @@ mod tests {
         assert!(stored_record(&store).await.contains("\"seed\""));
 
         let kek = test_key(7);
-        let (sealed, found) = load_or_write(&store, Some(&kek), &KeySet::fresh().unwrap())
+        let (sealed, found) = load_or_write(&store, Some(&kek), &KeySet::fresh().unwrap(), true)
             .await
             .unwrap();
         assert_eq!(found, Found::InClear);
         let record = stored_record(&store).await;
         assert!(!record.contains("\"seed\""), "{record}");
         assert!(kids(&sealed).contains(&in_clear.current_kid().to_owned()));
-        let (_again, found) = load_or_write(&store, Some(&kek), &KeySet::fresh().unwrap())
+        let (_again, found) = load_or_write(&store, Some(&kek), &KeySet::fresh().unwrap(), true)
             .await
             .unwrap();
         assert_eq!(found, Found::AsKept);
+    }
+
+    /// An operator dropped the key-encryption key (`keys rotate --compromised` without one): an
+    /// instance still running with the old one uses the new keys as they are, and does not seal
+    /// them again, which would keep every instance restarted without it from starting.
+    #[tokio::test]
+    async fn a_reload_uses_keys_found_in_clear_and_leaves_them_so() {
+        let (_dir, store) = store();
+        let running = SigningKeys::load(&store, Some(test_key(7))).await.unwrap();
+        let replaced = rotate(&store, Rotation::Compromised, None).await.unwrap();
+        running.reload(&store).await.unwrap();
+        assert_eq!(kids(&running.ring()), kids(&replaced));
+        let record = stored_record(&store).await;
+        assert!(
+            record.contains("\"seed\"") && !record.contains("sealed_seed"),
+            "{record}"
+        );
+    }
+
+    /// Keys sealed anew with another key-encryption key (the old one leaked): a reload says so,
+    /// and the keys in use stay as they were only until the caller stops the server.
+    #[tokio::test]
+    async fn a_reload_of_keys_sealed_with_another_key_encryption_key_is_refused() {
+        let (_dir, store) = store();
+        let running = SigningKeys::load(&store, Some(test_key(7))).await.unwrap();
+        rotate(&store, Rotation::Compromised, Some(&test_key(8)))
+            .await
+            .unwrap();
+        let refused = running.reload(&store).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                AuthError::SealedKeys(SealedKeysError::WrongKeyEncryptionKey)
+            ),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]

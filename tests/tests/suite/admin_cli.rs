@@ -401,6 +401,37 @@ async fn users_are_added_and_granted_in_the_shared_store_while_serve_runs_on_red
     );
 }
 
+/// The keys re-sealed with a new key-encryption key (`keys rotate --compromised`, the old key
+/// leaked) while an instance runs with the old one: it stops by itself, non-zero and saying why,
+/// rather than go on signing with the keys just replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_keys_were_sealed_with_another_key_stops() {
+    const OLD_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const NEW_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let binary = auth_binary();
+    let redis = RedisServer::start();
+    let store_args = vec!["--store".to_owned(), redis.url()];
+    let mut serve = auth_command(&binary);
+    serve.env("MEETEASY_KEY_ENCRYPTION_KEY", OLD_KEY);
+    let mut served = ServeProcess::start_command(serve, &store_args).await;
+
+    let mut rotate = auth_command(&binary);
+    rotate.env("MEETEASY_KEY_ENCRYPTION_KEY", NEW_KEY);
+    rotate
+        .args(["keys", "rotate", "--compromised"])
+        .args(&store_args);
+    let rotated = run_with_stdin(rotate, "").await;
+    let output =
+        String::from_utf8_lossy(&rotated.stderr) + String::from_utf8_lossy(&rotated.stdout);
+    assert!(rotated.status.success(), "{output}");
+
+    served
+        .wait_for_log("sealed anew with another key-encryption key")
+        .await;
+    let exited = served.exited().await;
+    assert!(!exited.success(), "{exited:?}");
+}
+
 /// A Redis password given in the environment, but not as UTF-8, stops the server at start with
 /// what is wrong, rather than counting as no password (and failing later as a refused login).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
