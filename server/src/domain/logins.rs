@@ -339,14 +339,15 @@ impl AuthService {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        // `open_session` refuses a console session to a user without the organizer role.
+        // `open_session` refuses a console session to a user without the organizer role, and any
+        // session once the password just checked is no longer the account's.
         let audience = match request.client {
             ClientKind::Console => Audience::Console,
             ClientKind::H5 => Audience::H5,
         };
         let opened = self
             .open_session(
-                SessionUser::Known(&user),
+                SessionUser::ByPassword(&user),
                 NewSession {
                     audience,
                     methods: &[tokens::AMR_PASSWORD],

@@ -88,6 +88,12 @@ pub(super) enum SessionUser<'a> {
     /// saved): a user deleted meanwhile ([`AuthError::TicketInvalid`]) or one who may not log in
     /// here has the session ended at once.
     OfTicket(&'a str),
+    /// A user whose password the caller checked against this record. Read again in the batch that
+    /// writes the session: a password changed meanwhile (the hash takes a while to check) ends
+    /// the session at once, [`AuthError::InvalidCredentials`]. The change writes the record before
+    /// it reads the index of sessions to end, and the batch writes the session's index line before
+    /// it reads the record, so one of the two always sees the other.
+    ByPassword(&'a UserRecord),
 }
 
 /// A session just opened: the token answer, and the session as a parent of sessions it derives.
@@ -307,7 +313,7 @@ impl AuthService {
             return Err(AuthError::TicketExpired);
         }
         let user_id = match user {
-            SessionUser::Known(user) => {
+            SessionUser::Known(user) | SessionUser::ByPassword(user) => {
                 self.may_hold(user, new.audience)?;
                 user.id.as_str()
             }
@@ -317,7 +323,8 @@ impl AuthService {
         // on who they are now: a ticket's, and a console's, which needs the organizer role. A
         // removal from the team running meanwhile either finds the session in the user's index
         // and ends it, or is seen here (see `sessions::open` on that order).
-        let reread = matches!(user, SessionUser::OfTicket(_)) || new.audience == Audience::Console;
+        let reread = matches!(user, SessionUser::OfTicket(_) | SessionUser::ByPassword(_))
+            || new.audience == Audience::Console;
         let read_beside = reread.then(|| store_keys::user(user_id));
         let (sid, claim) = match new.sid {
             Some(sid) => (sid, Claim::FirstRecord),
@@ -355,6 +362,15 @@ impl AuthService {
             (SessionUser::OfTicket(_), _) => {
                 let gone = AuthError::TicketInvalid;
                 self.user_as_read(&claims, &opened, gone).await?.to_wire()
+            }
+            (SessionUser::ByPassword(checked), _) => {
+                let gone = AuthError::InvalidCredentials;
+                let now = self.user_as_read(&claims, &opened, gone).await?;
+                if now.password_hash != checked.password_hash {
+                    self.logout(&claims).await?;
+                    return Err(AuthError::InvalidCredentials);
+                }
+                now.to_wire()
             }
         };
         Ok(OpenedSession {

@@ -65,6 +65,40 @@ async fn changed_elsewhere(
     })
 }
 
+/// A password login checked against the old password while the password changes (the check
+/// takes tens of milliseconds) opens no session: the change ended the sessions it found, and the
+/// login's session, written after that, finds the new password and is ended with it.
+#[tokio::test]
+async fn a_login_with_the_password_changed_while_it_was_checked_is_refused() {
+    let store = FaultyStore::new();
+    let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
+    let ann = ann_sessions[0].sub.clone();
+    // Just before the login's session is listed in Ann's index, after its record is written.
+    let changing = change("ann@example.org", "second", "first");
+    let changed = changed_elsewhere(&store, &ann_sessions[0], changing).await;
+    store.before_next(Calls::Write, &store_keys::user_sessions(&ann), changed);
+    let login = |password: &str| PasswordLoginRequest {
+        login: "ann@example.org".into(),
+        password: password.into(),
+        client: ClientKind::H5,
+        device_name: None,
+    };
+    let from = ClientAddr("192.0.2.9".into());
+
+    let with_the_old = service.password_login(login("first"), &from).await;
+    assert!(store.all_faults_hit(), "the change ran in between");
+    assert!(
+        matches!(with_the_old, Err(AuthError::InvalidCredentials)),
+        "{with_the_old:?}"
+    );
+    // The change's own session stays, as always; no other is left open.
+    let listed = sessions::list(store.as_ref(), &ann, "").await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|session| session.id.as_str()).collect();
+    assert_eq!(ids, [ann_sessions[0].sid.as_str()], "{listed:?}");
+    let with_the_new = service.password_login(login("second"), &from).await;
+    assert_eq!(with_the_new.expect("the new password logs in").user.id, ann);
+}
+
 /// A wrong current password whose failure cannot be counted answers the store's error, as a
 /// right one's change would on that store: the two must not be told apart uncounted.
 #[tokio::test]
