@@ -107,9 +107,21 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
             path: path.display().to_string(),
             line: before.matches('\n').count() + 1,
             column: before[line_start..].chars().count() + 1,
-            message: error.message().to_owned(),
+            message: without_values(error.message()),
         }
     })
+}
+
+/// A parser's message with the string values it quotes left out (`invalid type: string "…"`): a
+/// value of the wrong type may be a secret written on the wrong line (`redis = "redis://:password@…"`),
+/// and the message is printed and logged. Names of settings stay.
+fn without_values(message: &str) -> String {
+    message
+        .split('"')
+        .enumerate()
+        .map(|(at, part)| if at % 2 == 1 { "…" } else { part })
+        .collect::<Vec<_>>()
+        .join("\"")
 }
 
 /// What an operator command (`users`, `keys`, `invite`, `sessions`) needs of the configuration,
@@ -843,6 +855,8 @@ mod tests {
                 "MYAPPSECRET123",
             ),
             ("[redis]\npassword = \"REDISPASS\"\n", 2, "REDISPASS"),
+            // A value of the wrong type: serde's message quotes it.
+            ("redis = \"redis://:THIRDpw@r:6379\"\n", 1, "THIRDpw"),
         ];
         for (text, line, secret) in cases {
             std::fs::write(&path, text).unwrap();
