@@ -86,7 +86,12 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
                 source,
             })?;
     let store = match &settings.store {
-        StoreLocation::Embedded { data_dir } => format!("embedded ({})", data_dir.display()),
+        // Whole: a relative data directory is the working directory's, which commands run
+        // elsewhere would not find.
+        StoreLocation::Embedded { data_dir } => {
+            let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
+            format!("embedded ({})", data_dir.display())
+        }
         StoreLocation::Redis(redis) => redis.deployment.kind().to_owned(),
     };
     let keys_at_rest = if settings.key_encryption_key.is_some() {

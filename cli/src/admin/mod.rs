@@ -44,10 +44,13 @@ pub async fn run(config: CommandConfig, request: AdminRequest) -> Result<AdminRe
         }
         let database = data_dir.join(DATABASE_FILE);
         if !database.exists() {
+            // Said whole: a relative data directory is the working directory's, which may not be
+            // the running server's.
+            let path = std::path::absolute(&database).unwrap_or(database);
             if !request.may_start_a_store() {
-                return Err(CommandError::NoStore { path: database });
+                return Err(CommandError::NoStore { path });
             }
-            tracing::warn!(path = %database.display(), "no store here yet: making a new one");
+            tracing::warn!(path = %path.display(), "no store here yet: making a new one (is this the data directory the server uses?)");
         }
     }
     let store = match open_store(&location).await {

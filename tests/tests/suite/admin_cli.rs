@@ -576,6 +576,16 @@ async fn a_data_directory_never_used_is_refused_by_commands_that_need_a_store() 
     assert!(said.contains("making a new one"), "{said}");
     let listed = command(&binary, &["users", "list"], &store_args).await;
     assert_succeeded(&listed, "ann@example.org");
+
+    // A relative data directory is the working directory's: said whole, so a command run from
+    // another directory than the server's shows where it looked.
+    let mut relative = auth_command(&binary);
+    relative.current_dir(dir.path());
+    relative.args(["users", "list", "--data-dir", "elsewhere"]);
+    let output = run_with_stdin(relative, "").await;
+    let said = String::from_utf8_lossy(&output.stderr);
+    let whole = dir.path().join("elsewhere").join("meeteasy.redb");
+    assert!(said.contains(&whole.display().to_string()), "{said}");
 }
 
 /// `users add --password-stdin` at a terminal would show the password as it is typed: it refuses
