@@ -381,6 +381,18 @@ async fn dev_users_and_dev_tokens_do_not_log_in_on_a_server_without_dev_mode() {
     assert_eq!(refused.status, 401, "{:?}", refused.body);
     assert_eq!(refused.body["error"], "invalid_token");
 
+    // A user dev mode made from an ordinary code (the phone simulator's) is a dev user too.
+    let appid = dev.settings().apps[0].appid.clone();
+    let simulated = || dev.wechat().mint_code(&appid, "openid-simulated-sam", None);
+    let made = dev
+        .post("/auth/wechat/login", json!({"code": simulated()}), None)
+        .await;
+    assert_eq!(made.status, 200, "{made:?}");
+    let again = production
+        .post("/auth/wechat/login", json!({"code": simulated()}), None)
+        .await;
+    assert_eq!(again.status, 403, "{:?}", again.body);
+
     // The same WeChat identity, through production's own login: the dev user it leads to is refused.
     let login = production
         .post("/auth/wechat/login", json!({"code": "dev:ann"}), None)
