@@ -455,11 +455,14 @@ fn metrics_token_from(file: &FileConfig) -> Result<Option<Secret>, ConfigError> 
         )
     })?;
     let token = text.trim();
-    if token.chars().count() < SHORTEST_METRICS_TOKEN || token.chars().any(char::is_whitespace) {
+    // Visible ASCII only: an `Authorization` header carries nothing else, so a token with a byte
+    // order mark or a non-ASCII letter (an editor's doing) would never match, and `/metrics`
+    // would refuse its scraper for good.
+    if token.len() < SHORTEST_METRICS_TOKEN || !token.chars().all(|c| c.is_ascii_graphic()) {
         return Err(invalid(
             "metrics_token_file",
             format!(
-                "{}: the token must be at least {SHORTEST_METRICS_TOKEN} characters, without spaces",
+                "{}: the token must be at least {SHORTEST_METRICS_TOKEN} visible ASCII characters, without spaces",
                 path.display()
             ),
         ));
@@ -867,6 +870,28 @@ mod tests {
                 "{said} / {debug}"
             );
             assert!(said.contains(&format!("at line {line}, column ")), "{said}");
+        }
+    }
+
+    /// A metrics token must be one a scraper can send: long enough, and visible ASCII only.
+    #[test]
+    fn a_metrics_token_is_visible_ascii_of_sixteen_characters_at_least() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics-token");
+        let file = FileConfig {
+            metrics_token_file: Some(path.clone()),
+            ..FileConfig::default()
+        };
+        for (token, accepted) in [
+            ("scraper-token-0123456789\n", true),
+            ("short", false),
+            ("scraper token 0123456789", false),
+            ("\u{feff}scraper-token-0123456789", false),
+            ("scraper-tökén-0123456789", false),
+        ] {
+            std::fs::write(&path, token).unwrap();
+            let read = metrics_token_from(&file);
+            assert_eq!(read.is_ok(), accepted, "{token:?}: {read:?}");
         }
     }
 
