@@ -220,13 +220,15 @@ pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(
 }
 
 /// A file only its owner can read, emptied: the invite's QR is the invite (an admin invite makes
-/// its holder an admin). A file already there is made owner-only too (it would keep its mode), and
-/// anything else already there (a device, a pipe) is refused rather than changed.
+/// its holder an admin). A file of this account already there is made owner-only too (it would
+/// keep its mode); anything else already there is refused rather than changed: a device or a pipe,
+/// a symbolic link (it would have this account, root perhaps, overwrite where it points), or a
+/// file another account owns (it could read the invite, whatever the mode).
 fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
     let not_regular = || std::io::Error::other("not a regular file");
     // Before opening too: opening a pipe would wait for a reader.
-    if let Ok(existing) = std::fs::metadata(path)
+    if let Ok(existing) = std::fs::symlink_metadata(path)
         && !existing.is_file()
     {
         return Err(not_regular());
@@ -234,13 +236,21 @@ fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
         .mode(0o600)
+        // A link put there after the check above is refused, not followed.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
         .open(path)?;
-    // Checked again on what was opened: the path may have changed in between.
-    if !file.metadata()?.is_file() {
+    // Checked on what was opened, before anything in it changes.
+    let opened = file.metadata()?;
+    if !opened.is_file() {
         return Err(not_regular());
     }
+    if opened.uid() != rustix::process::geteuid().as_raw() {
+        return Err(std::io::Error::other(
+            "it belongs to another account, which could read the invite",
+        ));
+    }
+    file.set_len(0)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     Ok(file)
 }

@@ -638,6 +638,40 @@ async fn help_does_not_print_the_store_url_from_the_environment() {
     }
 }
 
+/// The invite's QR is the invite: `--qr` neither follows a symbolic link put at its path (it would
+/// have root overwrite where the link points) nor writes into a file another account owns (that
+/// account could read it, whatever the mode); both are refused and left as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_s_qr_is_not_written_through_a_link_or_into_another_account_s_file() {
+    use std::os::unix::fs::MetadataExt as _;
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: a file of another account needs root, to give it to uid {NOBODY}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pointed_at = dir.path().join("pointed-at");
+    std::fs::write(&pointed_at, "kept").expect("a file");
+    let link = dir.path().join("link.png");
+    std::os::unix::fs::symlink(&pointed_at, &link).expect("a link");
+    let theirs = dir.path().join("theirs.png");
+    std::fs::write(&theirs, "theirs").expect("a file");
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).expect("chown");
+    for qr in [&link, &theirs] {
+        let mut invite = auth_command(&auth_binary());
+        invite
+            .args(["invite", "--role", "admin", "--qr"])
+            .arg(qr)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        let refused = run_with_stdin(invite, "").await;
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{}: {stderr}", qr.display());
+    }
+    assert_eq!(std::fs::read_to_string(&pointed_at).unwrap(), "kept");
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+    assert_eq!(std::fs::metadata(&theirs).unwrap().uid(), NOBODY);
+}
+
 /// An invite whose configuration is refused (here a key-encryption key file that is not there)
 /// makes no invite and leaves no QR file, not even an empty one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
