@@ -474,6 +474,19 @@ impl Fixture {
         })
     }
 
+    /// From the login screen, Alice's password login stopped (the UI moved on) while its avatar
+    /// was on its way: the login is in effect, and nothing told the UI.
+    async fn login_cut_short_while_its_avatar_loads(&self) {
+        self.console.logout().await.expect("logged out");
+        assert_eq!(self.stored_token(), None);
+        let held = self.fake.avatars_held.write().await;
+        let login = self.password_login_in_background();
+        self.fake.asked("GET", "/avatar", 2).await;
+        login.abort();
+        assert!(login.await.is_err_and(|ended| ended.is_cancelled()));
+        drop(held);
+    }
+
     fn stored_token(&self) -> Option<String> {
         self.keychain
             .build(KEYCHAIN_SERVICE, &self.origin, None)
@@ -490,6 +503,34 @@ impl Fixture {
             .filter(|(_, path, _)| path.starts_with("/auth/sessions"))
             .map(|(_, _, bearer)| bearer.clone())
             .collect()
+    }
+}
+
+/// What the console tells the UI, as a test reads it: the sink to hand a job, and its events.
+struct UiEvents {
+    sink: EventSink,
+    events: tokio::sync::mpsc::UnboundedReceiver<UiEvent>,
+}
+
+impl UiEvents {
+    fn new() -> Self {
+        let (sender, events) = tokio::sync::mpsc::unbounded_channel();
+        let sink: EventSink = Arc::new(move |event| {
+            let _sent = sender.send(event);
+        });
+        Self { sink, events }
+    }
+
+    /// The next event (10 s at most), saying what was awaited if none comes.
+    async fn next(&mut self, awaited: &str) -> UiEvent {
+        let next = tokio::time::timeout(Duration::from_secs(10), self.events.recv()).await;
+        let next = next.unwrap_or_else(|_| panic!("{awaited} in time"));
+        next.expect("an event")
+    }
+
+    /// Forgets the events told so far.
+    fn drain(&mut self) {
+        while self.events.try_recv().is_ok() {}
     }
 }
 
@@ -652,17 +693,14 @@ async fn a_restore_started_while_a_password_login_is_asked_still_answers() {
     let login = fixture.password_login_in_background();
     fixture.fake.asked("POST", "/auth/login", 2).await;
     // The UI reloads meanwhile, and its restore asks about the stored session.
-    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-    fixture.console.start(Arc::new(move |event| {
-        let _sent = sender.send(event);
-    }));
+    let mut ui = UiEvents::new();
+    fixture.console.start(ui.sink.clone());
     fixture.fake.asked("POST", "/auth/jwt/verify", 1).await;
     drop(login_held);
     login.await.expect("the login ends").expect("logged in");
     drop(verify_held);
-    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
-    let event = event.expect("the restore answers in time");
-    assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
+    let event = ui.next("the restore's answer").await;
+    assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
 }
 
 /// A session restored while a login QR is cached (the stored token a restore kept on an answer
@@ -677,22 +715,15 @@ async fn a_restored_session_forgets_the_login_qr_shown_before_it() {
     let preferences = PreferencesFile::in_dir(fixture.dir.path());
     let console = Console::new(preferences, vault, "Studio PC".into(), Handle::current());
     let console = Arc::new(console);
-    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let shown = sender.clone();
-    console.start_scan_login(Arc::new(move |event| {
-        let _sent = shown.send(event);
-    }));
-    let qr = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
-    let qr = qr.expect("a QR in time");
-    assert!(matches!(qr, Some(UiEvent::Qr { .. })), "{qr:?}");
+    let mut ui = UiEvents::new();
+    console.start_scan_login(ui.sink.clone());
+    let qr = ui.next("a QR").await;
+    assert!(matches!(qr, UiEvent::Qr { .. }), "{qr:?}");
     console.stop_background();
-    while events.try_recv().is_ok() {}
-    console.start(Arc::new(move |event| {
-        let _sent = sender.send(event);
-    }));
-    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
-    let event = event.expect("the restore answers in time");
-    assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
+    ui.drain();
+    console.start(ui.sink.clone());
+    let event = ui.next("the restore's answer").await;
+    assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
 
     console.logout().await.expect("logged out");
     console.start_scan_login(Arc::new(|_| {}));
@@ -705,14 +736,7 @@ async fn a_restored_session_forgets_the_login_qr_shown_before_it() {
 #[tokio::test]
 async fn a_login_cut_short_while_its_avatar_loads_is_kept() {
     let fixture = logged_in(&[]).await;
-    fixture.console.logout().await.expect("logged out");
-    assert_eq!(fixture.stored_token(), None);
-    let held = fixture.fake.avatars_held.write().await;
-    let login = fixture.password_login_in_background();
-    fixture.fake.asked("GET", "/avatar", 2).await;
-    login.abort();
-    assert!(login.await.is_err_and(|ended| ended.is_cancelled()));
-    drop(held);
+    fixture.login_cut_short_while_its_avatar_loads().await;
     assert!(fixture.console.current().is_ok(), "the login was lost");
     assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
 }
@@ -723,20 +747,11 @@ async fn a_login_cut_short_while_its_avatar_loads_is_kept() {
 #[tokio::test]
 async fn a_scan_login_asked_for_while_a_login_is_in_effect_shows_home() {
     let fixture = logged_in(&[]).await;
-    fixture.console.logout().await.expect("logged out");
-    let held = fixture.fake.avatars_held.write().await;
-    let login = fixture.password_login_in_background();
-    fixture.fake.asked("GET", "/avatar", 2).await;
-    login.abort();
-    assert!(login.await.is_err_and(|ended| ended.is_cancelled()));
-    drop(held);
-    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-    fixture.console.start_scan_login(Arc::new(move |event| {
-        let _sent = sender.send(event);
-    }));
-    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
-    let event = event.expect("an answer in time");
-    assert!(matches!(event, Some(UiEvent::Home { .. })), "{event:?}");
+    fixture.login_cut_short_while_its_avatar_loads().await;
+    let mut ui = UiEvents::new();
+    fixture.console.start_scan_login(ui.sink.clone());
+    let event = ui.next("an answer").await;
+    assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
     let scenes = fixture
         .fake
         .requests
@@ -768,17 +783,14 @@ async fn a_restore_that_finds_the_keychain_failing_says_where_the_next_session_i
         "Studio PC".into(),
         Handle::current(),
     ));
-    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-    console.start(Arc::new(move |event| {
-        let _sent = sender.send(event);
-    }));
-    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let mut ui = UiEvents::new();
+    console.start(ui.sink.clone());
     assert_eq!(
-        event.expect("the restore reports in time"),
-        Some(UiEvent::LoginRequired {
+        ui.next("the restore's report").await,
+        UiEvent::LoginRequired {
             ended: None,
             storage: Storage::MemoryOnly(KeychainProblem::Failed),
-        })
+        }
     );
 }
 
@@ -1047,16 +1059,11 @@ async fn team_calls_notice_a_session_ended_elsewhere() {
 
 /// Starts "Link WeChat" and collects its events until it ends (linked, stopped, or back to login).
 async fn link_events(console: &Arc<Console>) -> Vec<UiEvent> {
-    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-    console.start_link_wechat(Arc::new(move |event| {
-        let _sent = sender.send(event);
-    }));
+    let mut ui = UiEvents::new();
+    console.start_link_wechat(ui.sink.clone());
     let mut seen = Vec::new();
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .expect("the link job reports in time")
-            .expect("an event");
+        let event = ui.next("the link job's report").await;
         let done = matches!(
             event,
             UiEvent::Linked | UiEvent::LinkStopped { .. } | UiEvent::LoginRequired { .. }
