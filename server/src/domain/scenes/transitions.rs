@@ -84,9 +84,11 @@ pub fn apply(
         (ScenePurpose::Link, _, false) => SceneState::LinkRefused { user_id },
     };
     match (&record.state, step) {
+        // A scan gives its phone time to confirm; it never shortens a scene configured to live
+        // longer (`scanned_scene_ttl` below `scene_ttl`).
         (SceneState::Pending, PhoneStep::Scan { profile, until }) => Ok(SceneChange::Move {
             state: SceneState::Scanned { user_id, profile },
-            expires_at: until,
+            expires_at: until.max(record.expires_at),
         }),
         // A phone that confirmed may scan again on its way to confirming again (below).
         (SceneState::Scanned { .. } | SceneState::Confirmed { .. }, PhoneStep::Scan { .. })

@@ -119,6 +119,22 @@ fn scanning() {
     check(refused(OTHER), scan(), GUEST, Claimed);
 }
 
+/// A scan whose time to confirm ends before the scene would have (`scanned_scene_ttl` set below
+/// `scene_ttl`) leaves the scene its own end.
+#[test]
+fn a_scan_never_shortens_a_scene() {
+    let long_lived = SceneRecord {
+        expires_at: SCANNED_UNTIL + 600,
+        ..scene(SceneState::Pending)
+    };
+    let change = apply(&long_lived, scan(), ORGANIZER, NOW);
+    let expected = SceneChange::Move {
+        state: scanned(ME),
+        expires_at: SCANNED_UNTIL + 600,
+    };
+    assert_eq!(change.unwrap(), expected);
+}
+
 #[test]
 fn confirming() {
     use Expect::*;
