@@ -165,6 +165,40 @@ async fn pending_scene() -> (Arc<FaultyStore>, TestService, CreateSceneResponse)
     (store, service, created)
 }
 
+/// A confirm whose write a Redis Cluster client sent twice (its first reply lost: the second finds
+/// the write made and answers as if another caller had made it) still wakes the console waiting
+/// on the scene, at once rather than at the end of its wait.
+#[tokio::test]
+async fn a_confirm_whose_write_was_resent_still_wakes_the_waiting_console() {
+    let (store, service, created) = pending_scene().await;
+    let user = organizer(store.as_ref(), "ann").await;
+    let (scene, poll_token) = (&created.scene, &created.poll_token);
+    // The first poll is told `pending`; the next one waits.
+    let first = service.poll_scene(scene, poll_token, Duration::ZERO).await;
+    assert!(matches!(first, Ok(IsLoginResponse::Pending)), "{first:?}");
+    let waiting = service.poll_scene(scene, poll_token, Duration::from_secs(30));
+    let confirm = async {
+        let waiters = || {
+            service
+                .metrics()
+                .render()
+                .contains("meeteasy_islogin_waiters 1")
+        };
+        while !waiters() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        store.fail_next(Calls::Write, &store_keys::scene(scene), Fault::Resent);
+        let confirmed = service.confirm_as(scene, &user, PHONE_SESSION).await;
+        confirmed.expect("confirmed");
+    };
+    let (answer, ()) = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::join!(waiting, confirm)
+    })
+    .await
+    .expect("the waiting console was woken");
+    delivered(&service, answer, &user.id).await;
+}
+
 #[tokio::test]
 async fn a_poll_with_nothing_new_writes_nothing() {
     let (store, service, created) = pending_scene().await;
