@@ -102,6 +102,9 @@ impl Admin {
             return Ok(after.to_wire());
         };
         let user = users::find_named(store, who).await?;
+        if !user.has_role(team_role.as_str()) {
+            return Err(users::role_not_held(who, team_role.as_str(), &user));
+        }
         let demotion = match team_role {
             TeamRole::Organizer => Demotion::Team,
             TeamRole::Admin => Demotion::Admin,
@@ -596,7 +599,7 @@ mod tests {
         assert_eq!(after.roles, ["organizer"]);
         assert!(!is_revoked(store.as_ref(), &pat.id, &console).await.unwrap());
         // Not held (taken already, or a team role mistyped): refused, so it cannot look done.
-        for not_held in ["speaker", "Organizer", "organiser", "speaker!"] {
+        for not_held in ["speaker", "Organizer", "organiser", "speaker!", "admin"] {
             assert!(
                 matches!(
                     admin.revoke_role(&pat_ref, not_held).await,

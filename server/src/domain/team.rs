@@ -253,14 +253,18 @@ pub(super) async fn demote(
         }
         record.roles.retain(|role| !taken.contains(&role.as_str()));
     })
-    .await?;
-    // The index follows the record as it is now: a promotion (an invite accepted) that ran
-    // between the two writes above listed the user as it read them, before the roles were taken.
-    list_as_recorded(store, user_id).await?;
+    .await;
+    // The console sessions end whatever that write answered: one whose reply was lost may have
+    // taken the role, and the member, gone from the team list, could not be removed again from
+    // the console. (If the role stayed, its holder only logs in again.)
     let ended = match demotion {
         Demotion::Team => sessions::end_user_sessions(store, user_id, &[Audience::Console]).await?,
         Demotion::Admin => 0,
     };
+    let user = user?;
+    // The index follows the record as it is now: a promotion (an invite accepted) that ran
+    // between the two writes above listed the user as it read them, before the roles were taken.
+    list_as_recorded(store, user_id).await?;
     Ok((Some(user), ended))
 }
 
@@ -488,6 +492,28 @@ mod tests {
             .map(|member| member.user.display_name)
             .collect();
         assert_eq!(listed, ["ann"]);
+    }
+
+    /// A removal whose write of the member's record lost its reply (the role may be gone, and
+    /// with it the member from the team list) still ends their console sessions.
+    #[tokio::test]
+    async fn a_removal_whose_record_write_lost_its_reply_still_ends_the_console_sessions() {
+        use super::super::service::SessionUser;
+        use super::super::test_support::{console_password_login, service_on, settings};
+        let faulty = FaultyStore::new();
+        let store = faulty.as_ref();
+        let service = service_on(faulty.clone(), settings(|_| {})).await;
+        let (_ann, bob) = ann_admin_and_bob(store).await;
+        let opened = service.open_session(SessionUser::Known(&bob), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        let sid = service.verify(&token).await.unwrap().sid;
+        faulty.fail_next(Calls::Write, &store_keys::user(&bob.id), Fault::FailAfter);
+
+        let removed = demote(store, &bob.id, Demotion::Team).await;
+        assert!(removed.is_err(), "the store's failure is told: {removed:?}");
+        assert!(faulty.all_faults_hit());
+        let ended = sessions::is_revoked(store, &bob.id, &sid).await.unwrap();
+        assert!(ended, "bob's console session lives on");
     }
 
     /// Bob is taken off the team while his promotion lists him, between its grant and its

@@ -648,6 +648,14 @@ fn add_roles(user: &mut UserRecord, adds: &[&str]) {
     }
 }
 
+/// The refusal of taking `role` from `user`, who does not hold it: it must not look done.
+pub(super) fn role_not_held(who: &UserRef, role: &str, user: &UserRecord) -> AuthError {
+    AuthError::InvalidRequest(format!(
+        "role: user {who:?} has no role {role:?} (they have [{}])",
+        user.roles.join(", ")
+    ))
+}
+
 /// Takes a role other than the team's (see `team::demote` for those) from a user. One they do not
 /// hold is refused, not passed over: `Organizer` or `organiser` typed for `organizer` must not
 /// look done.
@@ -659,10 +667,7 @@ pub async fn take_other_role(
     let taken = checked_role(role)?;
     let user = find_named(store, who).await?;
     if !user.has_role(taken) {
-        return Err(AuthError::InvalidRequest(format!(
-            "role: user {who:?} has no role {taken:?} (they have [{}])",
-            user.roles.join(", ")
-        )));
+        return Err(role_not_held(who, taken, &user));
     }
     update(store, &user.id, |next| {
         next.roles.retain(|held| held != taken)
