@@ -232,9 +232,19 @@ pub(super) async fn demote(
     // A user the index missed (granted before it existed) is listed first, so the count is right.
     list_if_missing(store, &user).await?;
     records::update(store, store_keys::TEAM, |current: Option<&TeamIndex>| {
-        let index = current.cloned().unwrap_or_default();
+        let stored = current.cloned().unwrap_or_default();
+        // An admin whose record says so while the index lists an organizer (the listing after a
+        // grant failed) is counted as the admin they are, so the last admin cannot be removed
+        // through the stale listing; the index is mended on the way.
+        let mut index = stored.clone();
+        if user.is_admin()
+            && let Some(listing) = index.members.get_mut(user_id)
+            && *listing == Listing::Organizer
+        {
+            *listing = Listing::Admin;
+        }
         let next = demoted(&index, user_id, demotion)?;
-        Ok(if next == index {
+        Ok(if next == stored {
             Transition::Keep(())
         } else {
             Transition::Write(next, Lifetime::Forever, ())
@@ -492,6 +502,32 @@ mod tests {
             .map(|member| member.user.display_name)
             .collect();
         assert_eq!(listed, ["ann"]);
+    }
+
+    /// Ann's grant of admin wrote her record but not her listing (the index still says organizer):
+    /// she is the team's one admin all the same, and may not be removed.
+    #[tokio::test]
+    async fn an_admin_listed_as_an_organizer_is_still_the_last_admin() {
+        let faulty = FaultyStore::new();
+        let store = faulty.as_ref();
+        let ann = organizer(store, "ann").await;
+        list_if_missing(store, &ann).await.unwrap();
+        users::update(store, &ann.id, |record| {
+            record.roles.push(ADMIN_ROLE.into())
+        })
+        .await
+        .unwrap();
+        let listed = records::load::<TeamIndex>(store, store_keys::TEAM).await;
+        assert_eq!(
+            listed.unwrap().unwrap().admins(),
+            0,
+            "the listing did not follow"
+        );
+
+        let removed = demote(store, &ann.id, Demotion::Team).await;
+        assert!(matches!(removed, Err(AuthError::LastAdmin)), "{removed:?}");
+        let demoted = demote(store, &ann.id, Demotion::Admin).await;
+        assert!(matches!(demoted, Err(AuthError::LastAdmin)), "{demoted:?}");
     }
 
     /// A removal whose write of the member's record lost its reply (the role may be gone, and
