@@ -219,6 +219,42 @@ async fn an_answer_the_client_does_not_take_is_given_up_after_the_body_clock() {
     drop(not_reading);
 }
 
+/// A client that takes its answers a trickle at a time (a small receive window, read a little now
+/// and then) is let go as one that takes nothing is: once an answer waits on it, it must take
+/// 16 KiB of it, or all of it, each `body_timeout`.
+#[tokio::test]
+async fn an_answer_taken_a_trickle_at_a_time_is_given_up_after_the_body_clock() {
+    let clock = Duration::from_secs(1);
+    let server = TestServer::start_with(|s| s.connections.body_timeout = clock).await;
+    let requests = b"GET /h5/login-ticket.js HTTP/1.1\r\nHost: test\r\n\r\n".repeat(2_000);
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("a small receive buffer");
+    let stream = socket.connect(server.addr).await.expect("connected");
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move { writer.write_all(&requests).await });
+    // 2 KiB every quarter second: 8 KiB/s, half of what the clock asks for, often enough that
+    // the server's writes move on every quarter second.
+    let trickling = tokio::spawn(async move {
+        let mut sip = [0u8; 2048];
+        while let Ok(1..) = reader.read_exact(&mut sip).await {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    assert!(
+        eventually(SLACK, || open_connections(&server) == 1).await,
+        "the server takes the connection"
+    );
+    assert!(
+        eventually(clock * 3 + SLACK, || open_connections(&server) == 0).await,
+        "a connection whose answers are taken a trickle at a time is let go ({} open)",
+        open_connections(&server)
+    );
+    writing.abort();
+    trickling.abort();
+}
+
 #[tokio::test]
 async fn past_the_connection_cap_new_connections_are_told_to_retry() {
     let cap = 20;

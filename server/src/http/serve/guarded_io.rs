@@ -1,8 +1,9 @@
 //! A connection's byte stream as hyper sees it, with the clocks that keep a slow client from holding
 //! the connection: its request head must arrive within `header_timeout` (counted from the
 //! connection's start, or from the first byte of a later request), a kept-alive connection may
-//! wait `idle_timeout` for its next request, and a response the client takes nothing of for
-//! `body_timeout` ends the connection. hyper's own header timer cannot tell waiting for a request
+//! wait `idle_timeout` for its next request, and a response the client takes less than
+//! [`LEAST_TAKEN`] of in `body_timeout` (once it has had to wait on the client) ends the
+//! connection. hyper's own header timer cannot tell waiting for a request
 //! from receiving one, so one clock would have to serve both; this keeps them apart.
 //!
 //! Closing after a request whose body was not read (too large, or answered without it) lingers:
@@ -20,6 +21,12 @@ use std::time::Duration;
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// What a client must take of an answer in each `body_timeout` once the answer waits on it, short
+/// of taking all of it: a client reading a few bytes now and then (a small receive window, read a
+/// trickle at a time) would otherwise hold its connection, and a shutdown waiting on it, for as
+/// long as it likes. A slow phone on a poor network takes far more (16 KiB in 10 s is 1.6 KB/s).
+const LEAST_TAKEN: usize = 16 * 1024;
 
 /// The most a lingering close reads and drops. A client that sends its whole body before reading
 /// (many simple HTTP clients do) reads the answer only if all of it is taken; this bounds that.
@@ -101,6 +108,8 @@ pub struct GuardedIo<I> {
     seen_finished: u32,
     read_deadline: Option<Instant>,
     write_deadline: Option<Instant>,
+    /// Bytes the client took since `write_deadline` was set (see [`LEAST_TAKEN`]).
+    taken: usize,
     /// One timer for both directions, armed for the nearer deadline. Made on first need.
     timer: Option<Pin<Box<Sleep>>>,
     armed_for: Option<Instant>,
@@ -118,6 +127,7 @@ impl<I> GuardedIo<I> {
             seen_finished: 0,
             read_deadline: None,
             write_deadline: None,
+            taken: 0,
             timer: None,
             armed_for: None,
             closing: Closing::Open,
@@ -187,17 +197,26 @@ impl<I> GuardedIo<I> {
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
-    /// A write-side poll under the send clock: no progress for `body_timeout` is an error.
+    /// A write-side poll under the send clock: once a write waits on the client, it must take
+    /// [`LEAST_TAKEN`] bytes, or all that was written (`taken` answers `None`: a flush done), within
+    /// `body_timeout`; else the connection ends.
     fn guard_write<T>(
         &mut self,
         cx: &mut Context<'_>,
         polled: Poll<io::Result<T>>,
-        progressed: impl Fn(&T) -> bool,
+        taken: impl Fn(&T) -> Option<usize>,
     ) -> Poll<io::Result<T>> {
         match polled {
             Poll::Ready(Ok(value)) => {
-                if progressed(&value) {
-                    self.write_deadline = None;
+                match taken(&value) {
+                    None => self.keep_up(),
+                    Some(bytes) if self.write_deadline.is_some() => {
+                        self.taken = self.taken.saturating_add(bytes);
+                        if self.taken >= LEAST_TAKEN {
+                            self.keep_up();
+                        }
+                    }
+                    Some(_) => {}
                 }
                 Poll::Ready(Ok(value))
             }
@@ -208,13 +227,19 @@ impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
                     .write_deadline
                     .get_or_insert_with(|| Instant::now() + body);
                 if self.poll_timer(cx).is_ready() && Self::expired(Some(deadline)) {
-                    return Poll::Ready(Err(
-                        self.timed_out("the client took none of the answer within body_timeout")
-                    ));
+                    return Poll::Ready(Err(self.timed_out(
+                        "the client took too little of the answer within body_timeout",
+                    )));
                 }
                 Poll::Pending
             }
         }
+    }
+
+    /// The client kept up: no send clock runs until a write waits on it again.
+    fn keep_up(&mut self) {
+        self.write_deadline = None;
+        self.taken = 0;
     }
 
     /// Reads and drops what the client still sends after the write side was shut; done at its
@@ -238,7 +263,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Pending => {
                     self.read_deadline = Some(until);
-                    self.write_deadline = None;
+                    self.keep_up();
                     if self.poll_timer(cx).is_ready() && Self::expired(Some(until)) {
                         return Poll::Ready(());
                     }
@@ -298,7 +323,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<I> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.guard_write(cx, polled, |written| *written > 0)
+        this.guard_write(cx, polled, |written| Some(*written))
     }
 
     fn poll_write_vectored(
@@ -308,7 +333,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<I> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.guard_write(cx, polled, |written| *written > 0)
+        this.guard_write(cx, polled, |written| Some(*written))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -318,14 +343,14 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<I> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_flush(cx);
-        this.guard_write(cx, polled, |()| true)
+        this.guard_write(cx, polled, |()| None)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let Closing::Open = this.closing {
             let polled = Pin::new(&mut this.inner).poll_shutdown(cx);
-            ready!(this.guard_write(cx, polled, |()| true))?;
+            ready!(this.guard_write(cx, polled, |()| None))?;
             if !this.exchanges.unread_body.load(Ordering::Acquire) {
                 return Poll::Ready(Ok(()));
             }
@@ -336,5 +361,97 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<I> {
         }
         ready!(this.poll_linger(cx));
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::*;
+
+    /// A client taking `each` bytes of the answer every `every`, reading nothing.
+    struct Trickle {
+        each: usize,
+        every: Duration,
+        next: Pin<Box<Sleep>>,
+    }
+
+    impl Trickle {
+        fn new(each: usize, every: Duration) -> Self {
+            let next = Box::pin(tokio::time::sleep(every));
+            Trickle { each, every, next }
+        }
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            _buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            ready!(this.next.as_mut().poll(cx));
+            let every = this.every;
+            this.next.as_mut().reset(Instant::now() + every);
+            Poll::Ready(Ok(buf.len().min(this.each)))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Writes a 128 KiB answer to a client taking `each` bytes every 50 ms, under a one-second
+    /// body clock; `None` if it takes longer than 20 s.
+    async fn answer(each: usize) -> Option<io::Result<()>> {
+        let clocks = Clocks {
+            header: Duration::from_secs(1),
+            body: Duration::from_secs(1),
+            idle: Duration::from_secs(1),
+        };
+        let client = Trickle::new(each, Duration::from_millis(50));
+        let exchanges = Arc::new(Exchanges::default());
+        let mut io = GuardedIo::new(client, exchanges, clocks, Instant::now());
+        let written = io.write_all(&[0u8; 128 * 1024]);
+        tokio::time::timeout(Duration::from_secs(20), written)
+            .await
+            .ok()
+    }
+
+    /// Taking a trickle of an answer (a few bytes now and then: 320 B/s) is taking too little:
+    /// the connection ends after the body clock, as for a client taking nothing.
+    #[tokio::test]
+    async fn an_answer_taken_a_trickle_at_a_time_ends_after_the_body_clock() {
+        let started = Instant::now();
+        let trickled = answer(16).await.expect("ended within 20 s");
+        let error = trickled.expect_err("cut");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// A slow client taking well over 16 KiB each body clock (160 KiB/s) gets the whole answer.
+    #[tokio::test]
+    async fn a_slow_client_taking_enough_gets_the_whole_answer() {
+        let taken = answer(8 * 1024).await.expect("done within 20 s");
+        taken.expect("the whole answer");
     }
 }
