@@ -48,8 +48,8 @@ pub async fn update<T, R>(
 where
     T: Serialize + DeserializeOwned,
 {
-    let mut current_bytes = store.get(key).await?;
     loop {
+        let current_bytes = store.get(key).await?;
         let current: Option<T> = match &current_bytes {
             None => None,
             Some(bytes) => Some(decode(key, bytes)?),
@@ -69,15 +69,7 @@ where
                 if written {
                     return Ok(answer);
                 }
-                // Someone else changed the record first: decide again on what they wrote. Unless
-                // what is there is what this write meant: a write sent again whose first sending
-                // was made (a Redis Cluster client resends a command whose reply was lost) answers
-                // as if another caller had changed the record; the write is this one's, and so is
-                // its answer (a step that moved a scene must still wake its console).
-                current_bytes = store.get(key).await?;
-                if current_bytes.as_deref() == Some(next_bytes.as_slice()) {
-                    return Ok(answer);
-                }
+                // Someone else changed the record first: decide again on what they wrote.
             }
         }
     }

@@ -147,15 +147,14 @@ impl AuthService {
     }
 
     /// Applies a phone's step to a live scene until it wins against concurrent steps, tells the
-    /// scene's listeners (on every instance) when the scene moved, and returns the record as the
-    /// step left it.
+    /// scene's listeners (on every instance), and returns the record as the step left it.
     async fn step_scene(
         &self,
         scene: &str,
         step: PhoneStep,
         actor: Actor<'_>,
     ) -> Result<SceneRecord, AuthError> {
-        let (record, moved) = records::update(
+        let record = records::update(
             self.store.as_ref(),
             &store_keys::scene(scene),
             |current: Option<&SceneRecord>| {
@@ -165,19 +164,22 @@ impl AuthService {
                         SceneChange::Move { state, expires_at } => {
                             let next = record.moved_to(state, expires_at);
                             let lifetime = next.lifetime();
-                            Transition::Write(next.clone(), lifetime, (next, true))
+                            Transition::Write(next.clone(), lifetime, next)
                         }
-                        SceneChange::Stay => Transition::Keep((record.clone(), false)),
+                        SceneChange::Stay => Transition::Keep(record.clone()),
                     },
                 )
             },
         )
         .await?;
         // The step is made: the phone is told so even when the notice fails, and the scene's
-        // waiting consoles then see it when their wait ends (a retried step, changing nothing,
-        // would send no notice either).
-        if moved && let Err(error) = self.store.notify(&store_keys::scene_changed(scene)).await {
-            tracing::warn!(%error, "a scene moved, but its waiting consoles could not be told at once");
+        // waiting consoles then see it when their wait ends. A step that changed nothing notifies
+        // too: it may be a write sent again whose first sending was made (a Redis Cluster client
+        // resends a command whose reply was lost, and the swap sent again then finds the record
+        // changed, by itself), whose notice nobody sent; a needless one costs the scene's console
+        // one read.
+        if let Err(error) = self.store.notify(&store_keys::scene_changed(scene)).await {
+            tracing::warn!(%error, "a scene's step is made, but its waiting consoles could not be told at once");
         }
         Ok(record)
     }
