@@ -175,9 +175,12 @@ impl AuthService {
     /// notification that could not be sent or was lost on its way. The first re-read comes right
     /// after subscribing: a rotation between the keys' first load and the subscription is seen too.
     ///
-    /// Ends with the error when the stored keys are sealed with a key-encryption key this instance
-    /// does not have (an operator replaced it with `keys rotate --compromised`): the keys in use
-    /// are the leaked ones, so the server must stop rather than go on signing with them.
+    /// Ends with the error when the stored keys are sealed with another key-encryption key than
+    /// this instance's (an operator replaced it with `keys rotate --compromised`): the keys in use
+    /// are the leaked ones, so the server must stop rather than go on signing with them. An
+    /// instance without a key-encryption key finding sealed keys goes on with a warning: it cannot
+    /// tell a rotation from another instance sealing the same keys as it starts with a key
+    /// (turning sealing on, one instance at a time).
     pub async fn follow_key_rotations(&self) -> Result<(), SealedKeysError> {
         let mut shutting_down = self.shutting_down.clone();
         let mut rotated = self.store.subscribe(store_keys::SIGNING_KEYS_ROTATED);
@@ -186,7 +189,9 @@ impl AuthService {
                 Ok(()) => {
                     tracing::debug!(current = %self.keys.ring().current_kid(), "signing keys re-read")
                 }
-                Err(AuthError::SealedKeys(error)) => return Err(error),
+                Err(AuthError::SealedKeys(SealedKeysError::WrongKeyEncryptionKey)) => {
+                    return Err(SealedKeysError::WrongKeyEncryptionKey);
+                }
                 Err(error) => {
                     tracing::warn!(%error, "cannot re-read the signing keys; keeping the ones in use")
                 }

@@ -787,6 +787,23 @@ mod tests {
         );
     }
 
+    /// Sealing turned on one instance at a time: an instance still without a key-encryption key
+    /// finds the keys sealed by one that started with it, and goes on (it cannot tell this from a
+    /// rotation; only keys sealed with another key than its own stop an instance).
+    #[tokio::test]
+    async fn an_instance_without_a_key_goes_on_when_another_seals_the_keys() {
+        use crate::domain::test_support::{FaultyStore, service_on, settings};
+        let store = FaultyStore::new();
+        let service = service_on(store.clone(), settings(|_| {})).await;
+        SigningKeys::load(store.as_ref(), Some(test_key(7)))
+            .await
+            .unwrap();
+        let following = service.follow_key_rotations();
+        let following = tokio::time::timeout(std::time::Duration::from_millis(500), following);
+        let stopped = following.await;
+        assert!(stopped.is_err(), "it stopped: {stopped:?}");
+    }
+
     /// Keys sealed anew with another key-encryption key (the old one leaked): a reload says so,
     /// and the keys in use stay as they were only until the caller stops the server.
     #[tokio::test]
