@@ -106,8 +106,8 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   // accept() keeps the offered session (and logs the replaced one out); keep() logs the offered session out on
   // the server and stays with the stored one. Each resolves with the outcome a start() would have given, and
   // the first choice is the only one. `current` is null when the stored session could not be checked (the
-  // server was not reachable): then the choice is asked too. A ticket of the stored session's own user logs in
-  // with it and logs the stored session out (the page holds one session, and leaves none it dropped live); a
+  // server was not reachable): then the choice is asked too. A ticket of the stored session's own user keeps the
+  // stored session and logs the ticket's out (the page holds one session, and leaves none it dropped live); a
   // stored session that is over is simply replaced.
   async function arriveWithTicket(ticket) {
     const stored = readSession();
@@ -133,7 +133,13 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       return loggedInWithTicket(offered.body);
     }
     if (current.ok && current.body.id === offered.body.user.id) {
-      return replaceSession(stored, offered.body);
+      // The page's own user: it keeps the session it holds and logs the ticket's out, so it
+      // leaves no second session live. Not the other way round: a ticket's session may derive from
+      // the stored one (a page minting a ticket for another page of the site), and ending that
+      // would end the ticket's with it.
+      await call("POST", "/auth/logout", undefined, offered.body.access_token, settings.retries);
+      pageUser = current.body.id;
+      return { status: "logged_in", user: current.body, via: "session" };
     }
     let decided = null;
     const decideOnce = (choice) => {

@@ -306,8 +306,9 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
         .await
         .assert_error(401, "token_revoked");
 
-    // A link of the account the page already holds logs in without a question, with the link's
-    // session; the one it replaces is logged out, not left live.
+    // A link of the account the page already holds logs in without a question: the page keeps
+    // its session, and the link's is logged out, not left live.
+    let logouts_before = logouts(&server);
     let eve_once_more = another_ticket(&server, &eve).await;
     assert_eq!(
         open_with_ticket(&browser, &demo, &eve_once_more).await,
@@ -315,11 +316,13 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
     );
     assert_eq!(text_of(&browser, "#user-name").await, "eve");
     let eve_now = stored_token(&browser).await.expect("Eve's session is kept");
-    assert_ne!(eve_now, eve_token, "the link's session is kept");
+    assert_eq!(eve_now, eve_token, "the page keeps the session it held");
     assert_eq!(token_subject(&server, &eve_now).await.status, 200);
-    token_subject(&server, &eve_token)
-        .await
-        .assert_error(401, "token_revoked");
+    assert_eq!(
+        logouts(&server),
+        logouts_before + 1,
+        "the link's session is logged out"
+    );
 
     browser.shutdown().await.expect("Chromium stops");
 }
