@@ -632,6 +632,10 @@ impl Console {
     }
 
     async fn restore(&self, sink: &(dyn Fn(UiEvent) + Send + Sync)) {
+        // The stored session is checked afresh: one held from before (a reloaded UI) stands only
+        // if the check finds it good, so a scan login asked after a failed restore does not show
+        // it again (see `start_scan_login`).
+        *self.lock_session() = None;
         let mut backoff = Backoff::default();
         loop {
             let api = match self.api() {
@@ -775,15 +779,15 @@ impl Console {
         Ok(session.user.id.clone())
     }
 
-    /// The session in effect, if any: its server, user and expiry.
+    /// The session in effect and not expired, if any: its server, user and expiry.
     fn in_effect(&self) -> Option<(ApiClient, User, u64)> {
         let session = self.lock_session();
         let session = session.as_ref()?;
-        Some((
-            session.api.clone(),
-            session.user.clone(),
-            session.expires_at,
-        ))
+        let live = session.expires_at > unix_now().as_secs();
+        live.then(|| {
+            let user = session.user.clone();
+            (session.api.clone(), user, session.expires_at)
+        })
     }
 
     /// The answer of a call made with `token`. When it says the session is over, the session is

@@ -763,6 +763,22 @@ async fn a_scan_login_asked_for_while_a_login_is_in_effect_shows_home() {
     assert_eq!(scenes, 0, "no QR made");
 }
 
+/// A reloaded UI whose restore finds the session held before ended elsewhere is not shown that
+/// session by the scan login it asks for next: a QR, not home.
+#[tokio::test]
+async fn a_session_a_restore_found_ended_is_not_shown_again() {
+    let fixture = logged_in(&[]).await;
+    fixture.fake.end_console_session();
+    let mut ui = UiEvents::new();
+    fixture.console.start(ui.sink.clone());
+    let ended = ui.next("the restore's answer").await;
+    assert!(matches!(ended, UiEvent::LoginRequired { .. }), "{ended:?}");
+    fixture.console.start_scan_login(ui.sink.clone());
+    let shown = ui.next("the login screen's QR").await;
+    assert!(matches!(shown, UiEvent::Qr { .. }), "{shown:?}");
+    fixture.console.stop_background();
+}
+
 /// A restore that finds the keychain failing (locked, refused) says so with the login screen: the
 /// session made next lasts for this run only, which the preferences the UI read at start, before
 /// the restore, did not know.
