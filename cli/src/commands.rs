@@ -222,8 +222,9 @@ pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(
 /// A file only its owner can read, emptied: the invite's QR is the invite (an admin invite makes
 /// its holder an admin). A file of this account already there is made owner-only too (it would
 /// keep its mode); anything else already there is refused rather than changed: a device or a pipe,
-/// a symbolic link (it would have this account, root perhaps, overwrite where it points), or a
-/// file another account owns (it could read the invite, whatever the mode).
+/// a symbolic link (it would have this account, root perhaps, overwrite where it points), a file
+/// another account owns (it could read the invite, whatever the mode), or one with other names
+/// (a hard link to a file of this account's elsewhere, which writing would empty).
 fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
     let not_regular = || std::io::Error::other("not a regular file");
@@ -237,8 +238,13 @@ fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .write(true)
         .create(true)
         .mode(0o600)
-        // A link put there after the check above is refused, not followed.
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+        // A link put there after the check above is refused, not followed; a pipe put there is
+        // opened without waiting for a reader, and refused below.
+        .custom_flags(
+            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK)
+                .bits()
+                .cast_signed(),
+        )
         .open(path)?;
     // Checked on what was opened, before anything in it changes.
     let opened = file.metadata()?;
@@ -248,6 +254,11 @@ fn owner_only_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     if opened.uid() != rustix::process::geteuid().as_raw() {
         return Err(std::io::Error::other(
             "it belongs to another account, which could read the invite",
+        ));
+    }
+    if opened.nlink() > 1 {
+        return Err(std::io::Error::other(
+            "it has other names (a hard link), which writing it would empty",
         ));
     }
     file.set_len(0)?;

@@ -159,7 +159,6 @@ impl ServeProcess {
         self.child.kill().await.expect("serve is killed");
     }
 
-    /// Stops it with SIGTERM, as a service manager does, and returns how it exited.
     /// Waits until serve exits by itself (30 s at most).
     pub async fn exited(mut self) -> ExitStatus {
         tokio::time::timeout(DEADLINE, self.child.wait())
@@ -168,6 +167,7 @@ impl ServeProcess {
             .expect("serve's exit status")
     }
 
+    /// Stops it with SIGTERM, as a service manager does, and returns how it exited.
     pub async fn stop(mut self) -> ExitStatus {
         let pid = self
             .child

@@ -72,6 +72,8 @@ function createScanLogin({ api, session, lang = 'en' }) {
       if (lastConfirmMayHaveLanded && view.code === 'scene_expired') {
         return { ...view, message: linking ? t.mayBeLinked : t.mayBeLoggedIn };
       }
+      // Refused for the rate: tried again later, and whether an earlier try landed stays open.
+      if (view.code === 'too_many_requests') return { ...view, canRetry: true };
       lastConfirmMayHaveLanded = CONFIRM_MAY_HAVE_LANDED.has(view.code);
       return { ...view, canRetry: lastConfirmMayHaveLanded };
     }

@@ -97,6 +97,19 @@ test('a confirm whose answer was lost may be sent again, and logs the console in
   assert.equal(confirm.count(), 2);
 });
 
+test('a confirm refused for its rate after a lost one may be tried again, and still says the console may be logged in', async () => {
+  let confirms = 0;
+  const answers = [() => null, contractError(429, 'too_many_requests'), contractError(410, 'scene_expired')];
+  const route = () => answers[Math.min(confirms++, answers.length - 1)]();
+  const { scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/confirm`]: route });
+  await scanLogin.open({ scene: SCENE });
+  await scanLogin.confirm();
+  const refused = await scanLogin.confirm();
+  assert.deepEqual([refused.code, refused.canRetry], ['too_many_requests', true]);
+  const expired = await scanLogin.confirm();
+  assert.match(expired.message, /may already be logged in/);
+});
+
 test('scene_expired after a confirm whose answer was lost says the console may be logged in already', async () => {
   const confirm = losingFirstConfirm(contractError(410, 'scene_expired'));
   const { scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/confirm`]: confirm.route });

@@ -116,12 +116,28 @@ pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
 /// value of the wrong type may be a secret written on the wrong line (`redis = "redis://:password@…"`),
 /// and the message is printed and logged. Names of settings stay.
 fn without_values(message: &str) -> String {
-    message
-        .split('"')
-        .enumerate()
-        .map(|(at, part)| if at % 2 == 1 { "…" } else { part })
-        .collect::<Vec<_>>()
-        .join("\"")
+    let (mut said, mut quoted, mut escaped) = (String::with_capacity(message.len()), false, false);
+    for c in message.chars() {
+        match (quoted, escaped, c) {
+            // Inside a value, as serde writes it (Debug quoting): `\"` does not end it.
+            (true, false, '\\') => escaped = true,
+            (true, true, _) => escaped = false,
+            (true, false, '"') => {
+                said.push_str("…\"");
+                quoted = false;
+            }
+            (true, false, _) => {}
+            (false, _, '"') => {
+                said.push('"');
+                quoted = true;
+            }
+            (false, _, c) => said.push(c),
+        }
+    }
+    if quoted {
+        said.push('…');
+    }
+    said
 }
 
 /// What an operator command (`users`, `keys`, `invite`, `sessions`) needs of the configuration,
@@ -858,8 +874,9 @@ mod tests {
                 "MYAPPSECRET123",
             ),
             ("[redis]\npassword = \"REDISPASS\"\n", 2, "REDISPASS"),
-            // A value of the wrong type: serde's message quotes it.
+            // A value of the wrong type: serde's message quotes it, escaping quotes inside.
             ("redis = \"redis://:THIRDpw@r:6379\"\n", 1, "THIRDpw"),
+            ("redis = \"pre\\\"FOURTHpw\"\n", 1, "FOURTHpw"),
         ];
         for (text, line, secret) in cases {
             std::fs::write(&path, text).unwrap();

@@ -656,7 +656,9 @@ async fn an_invite_s_qr_is_not_written_through_a_link_or_into_another_account_s_
     let theirs = dir.path().join("theirs.png");
     std::fs::write(&theirs, "theirs").expect("a file");
     std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).expect("chown");
-    for qr in [&link, &theirs] {
+    let named_twice = dir.path().join("named-twice.png");
+    std::fs::hard_link(&pointed_at, &named_twice).expect("a hard link");
+    for qr in [&link, &theirs, &named_twice] {
         let mut invite = auth_command(&auth_binary());
         invite
             .args(["invite", "--role", "admin", "--qr"])

@@ -23,7 +23,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// What a client must take of an answer in each `body_timeout` once the answer waits on it, short
-/// of taking all of it: a client reading a few bytes now and then (a small receive window, read a
+/// of taking all that was written (a flush done; over TLS that includes what the TLS layer
+/// buffered, up to its own limit): a client reading a few bytes now and then (a small receive window, read a
 /// trickle at a time) would otherwise hold its connection, and a shutdown waiting on it, for as
 /// long as it likes. A slow phone on a poor network takes far more (16 KiB in 10 s is 1.6 KB/s).
 const LEAST_TAKEN: usize = 16 * 1024;
