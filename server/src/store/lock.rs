@@ -5,9 +5,25 @@ use std::sync::Arc;
 
 use tokio::task::JoinError;
 
-use super::{Store, record_kind};
+use super::{Lifetime, Store, StoreError, record_kind};
 
-/// Runs `work` in a task of its own, then deletes `lock` and notifies `topic` so the waiters re-read.
+/// Takes `lock` for `holder` (a value only this caller writes) for `lifetime`: whether this caller
+/// holds it now. An insert sent again whose first sending was made (a Redis Cluster client resends
+/// a command whose reply was lost) answers that the lock is taken; reading it back tells whose.
+pub async fn take_lock(
+    store: &dyn Store,
+    lock: &str,
+    holder: &[u8],
+    lifetime: Lifetime,
+) -> Result<bool, StoreError> {
+    if store.insert_new(lock, holder, lifetime).await? {
+        return Ok(true);
+    }
+    Ok(store.get(lock).await?.as_deref() == Some(holder))
+}
+
+/// Runs `work` in a task of its own, then deletes `lock` (while `holder` holds it) and notifies
+/// `topic` so the waiters re-read.
 /// The task finishes whatever becomes of the caller: a request dropped mid-await (its client hung up,
 /// or an outer deadline fired first) must not leave the lock held and its waiters asleep. `work` must
 /// end by itself (it runs under its own deadline). A failed release is logged, not returned: the
@@ -19,7 +35,7 @@ use super::{Store, record_kind};
 /// wait on a lock its own request held.
 pub async fn run_then_release<T, E, W>(
     store: Arc<dyn Store>,
-    lock: String,
+    (lock, holder): (String, Vec<u8>),
     topic: String,
     work: W,
 ) -> Result<Result<T, E>, JoinError>
@@ -32,7 +48,8 @@ where
         let outcome = work.await;
         // Logged by their kind only: the rest of a key is an id (a scene's, which a link scene's
         // reader could scan first).
-        if let Err(error) = store.delete(&lock).await {
+        // Only while it is this holder's: a lock that lapsed and was taken by another is theirs.
+        if let Err(error) = store.compare_and_delete(&lock, &holder).await {
             let lock = record_kind(&lock);
             tracing::warn!(%error, lock, "cannot release a lock; it lapses by itself");
         }

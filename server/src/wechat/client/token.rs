@@ -153,7 +153,8 @@ impl AccessTokens {
         let (api, app) = (api.clone(), app.clone());
         let (lock, topic) = (refresh_lock_key(&app.appid), refreshed_topic(&app.appid));
         let fetch = async move { fetch_and_cache(store.as_ref(), &api, &app, deadline).await };
-        run_then_release(Arc::clone(&self.store), lock, topic, fetch)
+        // Every instance takes the lock with the same (empty) value, as before holders existed.
+        run_then_release(Arc::clone(&self.store), (lock, Vec::new()), topic, fetch)
             .await
             .map_err(|stopped| CallError::Interrupted(stopped.to_string()))?
     }
