@@ -234,6 +234,16 @@ impl ApiClient {
         json(send(request, Duration::from_secs(wait_secs) + LONG_POLL_GRACE).await?).await
     }
 
+    /// `POST withdraw`: takes back a scene this console made (so a phone's confirm after it finds the
+    /// scene gone); one a phone already confirmed answers `scene_claimed`.
+    pub async fn withdraw_scene(&self, scene: &str, poll_token: &Secret) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .post(self.origin.join(&format!("/auth/scenes/{scene}/withdraw")))
+            .bearer_auth(poll_token.expose());
+        send(request, CALL_TIMEOUT).await.map(drop)
+    }
+
     /// Any image the UI shows (the QR from the server, an avatar from wherever the profile says), as a
     /// `data:` URL: the webview's CSP loads images from nowhere else.
     pub async fn image_data_url(&self, url_or_path: &str) -> Result<String, ApiError> {

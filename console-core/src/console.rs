@@ -604,6 +604,26 @@ impl Console {
         });
     }
 
+    /// Calls "Link WeChat" off: stops its loop and withdraws its scene on the server, so the phone
+    /// that scanned it (someone else, perhaps: the reason to call it off) cannot link its WeChat to
+    /// this account by confirming afterwards; the next "Link WeChat" shows a fresh code. A scene
+    /// already confirmed stays linked (the account page shows the WeChat), and a withdrawal the
+    /// server did not take is logged: the scene lapses by itself.
+    pub fn stop_link_wechat(&self) {
+        self.stop_background();
+        let Some((scene, poll_token)) = self.link_scenes.take() else {
+            return;
+        };
+        let Ok(api) = self.api() else {
+            return;
+        };
+        self.runtime.spawn(async move {
+            if let Err(error) = api.withdraw_scene(&scene, &poll_token).await {
+                tracing::warn!(%error, "Link WeChat called off: the server did not take its scene back");
+            }
+        });
+    }
+
     pub fn preferences(&self) -> PreferencesView {
         let preferences = self.lock_preferences();
         PreferencesView {

@@ -134,7 +134,7 @@ pub fn start_link_wechat(console: State<'_, Arc<Console>>, events: Channel<UiEve
 
 #[tauri::command]
 pub fn stop_link_wechat(console: State<'_, Arc<Console>>) {
-    console.stop_background();
+    console.stop_link_wechat();
 }
 
 #[tauri::command]

@@ -41,6 +41,8 @@ struct FakeAuth {
     avatars_held: tokio::sync::RwLock<()>,
     /// Held (written) by a test, it holds the answers to `POST /auth/jwt/verify`.
     verify_held: tokio::sync::RwLock<()>,
+    /// Held (written) by a test, it holds the answers to `islogin`.
+    polls_held: tokio::sync::RwLock<()>,
 }
 
 impl FakeAuth {
@@ -386,14 +388,24 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     async fn scene_qr() -> Response {
         ([("content-type", "image/png")], QR_PNG.to_vec()).into_response()
     }
-    async fn islogin() -> Response {
+    async fn islogin(State(fake): State<Arc<FakeAuth>>) -> Response {
+        let _answering = fake.polls_held.read().await;
         Json(serde_json::json!({"status": "linked"})).into_response()
+    }
+    async fn withdraw(
+        State(fake): State<Arc<FakeAuth>>,
+        Path(scene): Path<String>,
+        headers: HeaderMap,
+    ) -> Response {
+        fake.record("POST", &format!("/auth/scenes/{scene}/withdraw"), &headers);
+        StatusCode::NO_CONTENT.into_response()
     }
 
     let app = axum::Router::new()
         .route("/auth/scenes", post(create_scene))
         .route("/auth/scenes/{scene}/qr.png", get(scene_qr))
         .route("/auth/scenes/{scene}/islogin", get(islogin))
+        .route("/auth/scenes/{scene}/withdraw", post(withdraw))
         .route("/auth/team", get(team))
         .route("/auth/team/{id}", delete(remove))
         .route("/auth/invites", post(create_invite).get(list_invites))
@@ -1111,6 +1123,37 @@ async fn link_wechat_runs_a_link_scene_with_the_token_and_reports_linked() {
     assert_eq!(created[0].0.as_deref(), Some(CONSOLE_TOKEN));
     assert_eq!(created[0].1["purpose"], "link");
     assert_eq!(created[0].1["device_name"], "Studio PC");
+}
+
+/// "Link WeChat" called off while its code is on screen (someone else scanned it, say) withdraws
+/// the scene on the server by its poll token: that phone's confirm would link its WeChat to this
+/// account though nobody here watches any more.
+#[tokio::test]
+async fn calling_link_wechat_off_withdraws_its_scene() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.polls_held.write().await;
+    let mut ui = UiEvents::new();
+    fixture.console.start_link_wechat(ui.sink.clone());
+    let shown = ui.next("the link code").await;
+    assert!(
+        matches!(
+            &shown,
+            UiEvent::Link {
+                step: ScanEvent::Qr { .. }
+            }
+        ),
+        "{shown:?}"
+    );
+    fixture.console.stop_link_wechat();
+    let withdraw = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/withdraw";
+    fixture.fake.asked("POST", withdraw, 1).await;
+    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let bearer = requests.iter().find(|(_, path, _)| path == withdraw);
+    assert_eq!(
+        bearer.and_then(|(_, _, bearer)| bearer.as_deref()),
+        Some("poll-token")
+    );
+    drop(held);
 }
 
 #[tokio::test]

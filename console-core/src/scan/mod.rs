@@ -189,6 +189,12 @@ impl SceneCache {
     pub fn clear(&self) {
         *self.lock() = None;
     }
+
+    /// Empties the cache: the scene it held, by its id and poll token (to withdraw it).
+    pub fn take(&self) -> Option<(String, Secret)> {
+        let taken = self.lock().take()?;
+        Some((taken.scene, taken.poll_token))
+    }
 }
 
 /// What one poll's answer means for the loop.

@@ -40,6 +40,7 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
         .route("/auth/scenes/{scene}/confirm", post(scenes::confirm))
         .route("/auth/scenes/{scene}/cancel", post(scenes::cancel))
         .route("/auth/scenes/{scene}/islogin", get(scenes::islogin))
+        .route("/auth/scenes/{scene}/withdraw", post(scenes::withdraw))
         .route("/auth/jwt/verify", post(tokens::verify))
         .route("/auth/me", get(tokens::me))
         .route("/auth/logout", post(tokens::logout))

@@ -447,6 +447,31 @@ async fn of_concurrent_polls_of_a_confirmed_scene_all_get_its_one_session() {
     assert_eq!(sessions.len(), 1, "one session: {sessions:?}");
 }
 
+/// The console takes back a scene it made, by its poll token: the phone that scanned it then
+/// finds it gone. Another token takes back nothing.
+#[tokio::test]
+async fn a_console_withdraws_its_scene_and_the_phone_finds_it_gone() {
+    let server = TestServer::start_dev().await;
+    let scene = create_scene(&server).await;
+    let phone = server.dev_login("wes").await;
+    let scanned = server
+        .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+        .await;
+    assert_eq!(scanned.status, 200, "{scanned:?}");
+    server
+        .post_empty(&scene_path(&scene, "withdraw"), Some(&"x".repeat(43)))
+        .await
+        .assert_error(401, "invalid_poll_token");
+    let withdrawn = server
+        .post_empty(&scene_path(&scene, "withdraw"), Some(&scene.poll_token))
+        .await;
+    assert_eq!(withdrawn.status, 204, "{withdrawn:?}");
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await
+        .assert_error(410, "scene_expired");
+}
+
 #[tokio::test]
 async fn a_delivered_scene_is_gone_once_its_redelivery_time_is_over() {
     let server =

@@ -5,7 +5,7 @@
 //! By job: [`record`] (what is stored), [`transitions`] and [`console_side`] (the pure state
 //! machine: the phone's steps, and what a console's poll does), [`phone_steps`] (a phone's scan,
 //! confirm and decline, written and notified), [`scan_code`] (the QR a phone scans), [`long_poll`]
-//! (`islogin`). Creating a scene is here.
+//! (`islogin`), [`withdraw`] (a console taking its scene back). Creating a scene is here.
 
 mod console_side;
 mod long_poll;
@@ -17,6 +17,7 @@ mod scan_code;
 #[cfg(test)]
 mod test_records;
 mod transitions;
+mod withdraw;
 
 use meeteasy_protocol::{
     ConsoleInfo, CreateSceneRequest, CreateSceneResponse, QrInfo, ScenePurpose, SceneRequest,

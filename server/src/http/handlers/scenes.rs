@@ -73,6 +73,16 @@ pub async fn cancel(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The console takes back a scene it made, by its poll token (an extension of protocol v1).
+pub async fn withdraw(
+    service: Service,
+    ScenePath(scene): ScenePath,
+    PollToken(poll_token): PollToken,
+) -> Result<StatusCode, ApiError> {
+    service.withdraw_scene(&scene, &poll_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 pub struct Wait {
     #[serde(default)]
