@@ -89,8 +89,7 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
         // Whole: a relative data directory is the working directory's, which commands run
         // elsewhere would not find.
         StoreLocation::Embedded { data_dir } => {
-            let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
-            format!("embedded ({})", data_dir.display())
+            format!("embedded ({})", whole(data_dir.clone()).display())
         }
         StoreLocation::Redis(redis) => redis.deployment.kind().to_owned(),
     };
@@ -210,6 +209,12 @@ fn first_line(input: impl BufRead) -> Result<Secret, CommandError> {
         return Err(CommandError::PasswordTooLong);
     }
     Ok(Secret::new(password))
+}
+
+/// `path` as a message says it: absolute, since a relative one is the working directory's, which
+/// may not be the server's (as it is, if the working directory cannot be read).
+pub(crate) fn whole(path: std::path::PathBuf) -> std::path::PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// Runs an operator command where the store can take it (see [`admin::run`]) and prints what it did.

@@ -417,7 +417,8 @@ impl Console {
             .lock_session()
             .take()
             .ok_or(ConsoleError::NotLoggedIn)?;
-        self.link_scenes.clear();
+        // A link code left on screen must not link a WeChat to this account after the logout.
+        self.withdraw_link_scene(session.api.clone());
         let revoked = match session.api.logout(&session.token).await {
             Ok(()) => true,
             // Already over there (ended from another device, expired): nothing left to revoke.
@@ -611,10 +612,15 @@ impl Console {
     /// server did not take is logged: the scene lapses by itself.
     pub fn stop_link_wechat(&self) {
         self.stop_background();
+        if let Ok(api) = self.api() {
+            self.withdraw_link_scene(api);
+        }
+    }
+
+    /// Empties the link scene cache and withdraws the scene it held on `api`'s server, in the
+    /// background (the withdrawal needs only the scene's poll token).
+    fn withdraw_link_scene(&self, api: ApiClient) {
         let Some((scene, poll_token)) = self.link_scenes.take() else {
-            return;
-        };
-        let Ok(api) = self.api() else {
             return;
         };
         self.runtime.spawn(async move {

@@ -46,7 +46,7 @@ pub async fn run(config: CommandConfig, request: AdminRequest) -> Result<AdminRe
         if !database.exists() {
             // Said whole: a relative data directory is the working directory's, which may not be
             // the running server's.
-            let path = std::path::absolute(&database).unwrap_or(database);
+            let path = crate::commands::whole(database);
             if !request.may_start_a_store() {
                 return Err(CommandError::NoStore { path });
             }

@@ -1153,6 +1153,22 @@ async fn calling_link_wechat_off_withdraws_its_scene() {
         bearer.and_then(|(_, _, bearer)| bearer.as_deref()),
         Some("poll-token")
     );
+
+    // A logout with a link code on screen withdraws it too.
+    ui.drain();
+    fixture.console.start_link_wechat(ui.sink.clone());
+    let shown = ui.next("the link code again").await;
+    assert!(
+        matches!(
+            &shown,
+            UiEvent::Link {
+                step: ScanEvent::Qr { .. }
+            }
+        ),
+        "{shown:?}"
+    );
+    fixture.console.logout().await.expect("logged out");
+    fixture.fake.asked("POST", withdraw, 2).await;
     drop(held);
 }
 

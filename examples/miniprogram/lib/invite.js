@@ -7,21 +7,15 @@
 const { inviteCodeFromLaunch } = require('./scene');
 const { formatTime } = require('./scan-login');
 const i18n = require('./i18n');
+const { MAY_HAVE_LANDED, errorState } = require('./failure');
 
-// An accept that failed with one of these left the invite open, or taken by this user with its role
-// not yet given (the server finishes that on the same accept again): the page offers to try again.
-// Such a failure may also have come after the server gave the role (an answer lost on the way, or a
-// proxy's error page in its place), so `invite_used` or `invite_expired` on a try again may follow
-// this user's own accept: who the user is now says. A try again refused for its rate
-// (`too_many_requests`) may be tried once more and keeps that question open.
-const RETRYABLE = new Set(['store_unavailable', 'server_busy', 'network_error', 'internal_error', 'unexpected_status']);
+// An accept that failed so (see lib/failure.js) left the invite open, or taken by this user with
+// its role not yet given (the server finishes that on the same accept again): the page offers to
+// try again. It may also have come after the server gave the role, so `invite_used` or
+// `invite_expired` on a try again may follow this user's own accept: who the user is now says. A
+// try again refused for its rate (`too_many_requests`) may be tried once more and keeps that
+// question open.
 const AFTER_A_LANDED_TRY = new Set(['invite_used', 'invite_expired']);
-
-function errorState(error, lang) {
-  const code = (error && error.code) || 'unknown';
-  const message = i18n.messageFor(code, lang, error && error.retryAfter);
-  return { state: 'error', code, message, canExit: true, canRetry: false };
-}
 
 /** As createScanLogin: `lang` defaults to English for tests; the page passes the detected language. */
 function createInvite({ api, session, lang = 'en' }) {
@@ -70,7 +64,7 @@ function createInvite({ api, session, lang = 'en' }) {
         return view;
       }
       if (view.code === 'too_many_requests') return { ...view, canRetry: true };
-      lastTryMayHaveLanded = RETRYABLE.has(view.code);
+      lastTryMayHaveLanded = MAY_HAVE_LANDED.has(view.code);
       return { ...view, canRetry: lastTryMayHaveLanded };
     }
   }

@@ -6,6 +6,7 @@
 
 const { sceneFromLaunch } = require('./scene');
 const i18n = require('./i18n');
+const { MAY_HAVE_LANDED, errorState } = require('./failure');
 
 function pad(n) {
   return String(n).padStart(2, '0');
@@ -17,17 +18,10 @@ function formatTime(unixSeconds) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-// A confirm that failed so may have been carried out all the same (its answer lost on the way, or a store
-// that failed after writing): the page offers to confirm again. The server answers that as the first
-// confirm while the console has not collected its login, and `scene_expired` once it has (or once the
-// code ran out): after such a try, `scene_expired` says the console may be logged in already.
-const CONFIRM_MAY_HAVE_LANDED = new Set(['network_error', 'store_unavailable', 'server_busy', 'internal_error', 'unexpected_status']);
-
-function errorState(error, lang) {
-  const code = (error && error.code) || 'unknown';
-  const message = i18n.messageFor(code, lang, error && error.retryAfter);
-  return { state: 'error', code, message, canExit: true, canRetry: false };
-}
+// A confirm that failed so (see lib/failure.js) may have been carried out all the same: the page
+// offers to confirm again. The server answers that as the first confirm while the console has not
+// collected its login, and `scene_expired` once it has (or once the code ran out): after such a
+// try, `scene_expired` says the console may be logged in already.
 
 /**
  * `lang` defaults to English only so the logic reads plainly in tests; the page always passes the
@@ -74,7 +68,7 @@ function createScanLogin({ api, session, lang = 'en' }) {
       }
       // Refused for the rate: tried again later, and whether an earlier try landed stays open.
       if (view.code === 'too_many_requests') return { ...view, canRetry: true };
-      lastConfirmMayHaveLanded = CONFIRM_MAY_HAVE_LANDED.has(view.code);
+      lastConfirmMayHaveLanded = MAY_HAVE_LANDED.has(view.code);
       return { ...view, canRetry: lastConfirmMayHaveLanded };
     }
   }

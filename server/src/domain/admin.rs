@@ -521,9 +521,9 @@ mod tests {
                 });
                 marked.await.unwrap();
                 let key = store_keys::login("ann@example.com");
-                let value = format!("{ann} c1");
+                let value = login_claims::key_value(&ann, "c1");
                 store
-                    .put(&key, value.as_bytes(), crate::store::Lifetime::Forever)
+                    .put(&key, &value, crate::store::Lifetime::Forever)
                     .await
                     .unwrap();
             }

@@ -55,15 +55,18 @@ impl LoginClaim {
     /// so a change never writes a login its claim may have stopped holding, even by a clock half
     /// an hour off.
     pub(super) fn too_old_to_write(&self, now: u64) -> bool {
-        let half_way = CLAIM_ABANDONED_AFTER / 2;
-        self.made_at
-            .is_some_and(|made_at| now >= made_at.saturating_add(half_way))
+        self.older_than(CLAIM_ABANDONED_AFTER / 2, now)
     }
 
     /// Whether its change was stopped too long ago to hold the login at `now`.
     fn abandoned(&self, now: u64) -> bool {
+        self.older_than(CLAIM_ABANDONED_AFTER, now)
+    }
+
+    /// Whether it was made `age` seconds or more before `now` (a claim without a time never is).
+    fn older_than(&self, age: u64, now: u64) -> bool {
         self.made_at
-            .is_some_and(|made_at| now >= made_at.saturating_add(CLAIM_ABANDONED_AFTER))
+            .is_some_and(|made_at| now >= made_at.saturating_add(age))
     }
 }
 
@@ -79,7 +82,7 @@ pub(super) enum Claimed {
 }
 
 /// The value of a login key that `user_id` holds by the claim `claim_id`.
-fn key_value(user_id: &str, claim_id: &str) -> Vec<u8> {
+pub(super) fn key_value(user_id: &str, claim_id: &str) -> Vec<u8> {
     format!("{user_id} {claim_id}").into_bytes()
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use meeteasy_protocol::{ADMIN_ROLE, LoginMethod, ORGANIZER_ROLE, TeamRole, User};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Step, Store, StoreError};
+use crate::store::{Lifetime, Step, Store, StoreError, insert_or_own};
 use crate::wechat::WeChatSession;
 use meeteasy_protocol::Secret;
 
@@ -268,15 +268,11 @@ pub async fn find_or_create_wechat(
             (user, true)
         }
     };
-    let inserted = store
-        .insert_new(&identity_key, candidate.id.as_bytes(), Lifetime::Forever)
-        .await?;
-    // An insert a Redis Cluster client sent again (its first reply lost) finds its own write and
-    // answers "taken": the key leading to this user is this login's, not a concurrent one's.
-    // Dropping the user then would leave the key pointing at nobody, for every later login.
-    let won =
-        inserted || store.get(&identity_key).await?.as_deref() == Some(candidate.id.as_bytes());
-    if won {
+    // An insert a Redis Cluster client sent again (its first reply lost) finds its own write: the
+    // key leading to this user is this login's, not a concurrent one's. Dropping the user then
+    // would leave the key pointing at nobody, for every later login.
+    let identity = candidate.id.as_bytes();
+    if insert_or_own(store, &identity_key, identity, Lifetime::Forever).await? {
         // Found by its openid key, which leads here already: writing it again could bring back a
         // key an unlink deleted since it was read, and the login's last read of both keys
         // (`wechat_leads_to`) would then not see the unlink.

@@ -7,19 +7,20 @@ use tokio::task::JoinError;
 
 use super::{Lifetime, Store, StoreError, record_kind};
 
-/// Takes `lock` for `holder` (a value only this caller writes) for `lifetime`: whether this caller
-/// holds it now. An insert sent again whose first sending was made (a Redis Cluster client resends
-/// a command whose reply was lost) answers that the lock is taken; reading it back tells whose.
-pub async fn take_lock(
+/// Inserts `value` (one only this caller writes: a lock's holder, a new user's id) at `key` unless
+/// a record is there: whether the record there is this caller's now. An insert sent again whose
+/// first sending was made (a Redis Cluster client resends a command whose reply was lost) answers
+/// that the key is taken; reading it back tells whose it is.
+pub async fn insert_or_own(
     store: &dyn Store,
-    lock: &str,
-    holder: &[u8],
+    key: &str,
+    value: &[u8],
     lifetime: Lifetime,
 ) -> Result<bool, StoreError> {
-    if store.insert_new(lock, holder, lifetime).await? {
+    if store.insert_new(key, value, lifetime).await? {
         return Ok(true);
     }
-    Ok(store.get(lock).await?.as_deref() == Some(holder))
+    Ok(store.get(key).await?.as_deref() == Some(value))
 }
 
 /// Runs `work` in a task of its own, then deletes `lock` (while `holder` holds it) and notifies

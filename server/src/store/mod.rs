@@ -22,7 +22,7 @@ use async_trait::async_trait;
 
 pub use batch::{Outcome, Step, outcomes, run_steps_in_turn};
 pub use key_groups::{in_group, record_kind, record_name};
-pub use lock::{run_then_release, take_lock};
+pub use lock::{insert_or_own, run_then_release};
 pub use notify::{NotifyHub, Subscription, TopicEvent};
 
 /// How long a record lives. Backends own expiry: an expired record is never returned.

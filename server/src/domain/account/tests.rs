@@ -41,6 +41,26 @@ async fn console_claims(service: &AuthService, user: &users::UserRecord) -> Clai
     service.verify(&token).await.unwrap()
 }
 
+/// A console's password login request.
+fn password_login(login: &str, password: &str) -> PasswordLoginRequest {
+    PasswordLoginRequest {
+        login: login.into(),
+        password: password.into(),
+        client: ClientKind::Console,
+        device_name: None,
+    }
+}
+
+/// Makes the login claim under way in `user_id`'s record `secs` older, as time passing would.
+async fn age_claim(store: &dyn Store, user_id: &str, secs: u64) {
+    let aged = users::update(store, user_id, |record| {
+        if let Some(claim) = &mut record.claiming_login {
+            claim.made_at = claim.made_at.map(|at| at - secs);
+        }
+    });
+    aged.await.expect("the claim aged");
+}
+
 /// A change of the password login to `login` with `password`, given `current`.
 fn change(login: &str, password: &str, current: &str) -> SetPasswordRequest {
     SetPasswordRequest {
@@ -77,12 +97,7 @@ async fn a_login_with_the_password_changed_while_it_was_checked_is_refused() {
     let changing = change("ann@example.org", "second", "first");
     let changed = changed_elsewhere(&store, &ann_sessions[0], changing).await;
     store.before_next(Calls::Write, &store_keys::user_sessions(&ann), changed);
-    let login = |password: &str| PasswordLoginRequest {
-        login: "ann@example.org".into(),
-        password: password.into(),
-        client: ClientKind::H5,
-        device_name: None,
-    };
+    let login = |password: &str| password_login("ann@example.org", password);
     let from = ClientAddr("192.0.2.9".into());
 
     let with_the_old = service.password_login(login("first"), &from).await;
@@ -149,16 +164,10 @@ async fn an_old_login_that_cannot_be_let_go_is_left_behind_harmless() {
 
     let left_behind = store.get(&old_login).await.unwrap().expect("left behind");
     assert_eq!(login_claims::holder_id(&left_behind), caller.sub);
-    let login = |login: &str, password: &str| PasswordLoginRequest {
-        login: login.into(),
-        password: password.into(),
-        client: ClientKind::Console,
-        device_name: None,
-    };
     let from = ClientAddr("192.0.2.9".into());
-    let old = service.password_login(login("ann@example.org", "second"), &from);
+    let old = service.password_login(password_login("ann@example.org", "second"), &from);
     assert!(matches!(old.await, Err(AuthError::InvalidCredentials)));
-    let new = service.password_login(login("ann@example.com", "second"), &from);
+    let new = service.password_login(password_login("ann@example.com", "second"), &from);
     assert_eq!(new.await.expect("the new login").user.id, caller.sub);
 
     let bob = organizer(store.as_ref(), "bob").await;
@@ -170,7 +179,7 @@ async fn an_old_login_that_cannot_be_let_go_is_left_behind_harmless() {
         .expect("bob takes the login left behind");
     let taken = store.get(&old_login).await.unwrap().expect("taken over");
     assert_eq!(login_claims::holder_id(&taken), bob.id);
-    let bob_now = service.password_login(login("ann@example.org", "bob's"), &from);
+    let bob_now = service.password_login(password_login("ann@example.org", "bob's"), &from);
     assert_eq!(bob_now.await.expect("bob's login").user.id, bob.id);
 }
 
@@ -441,16 +450,7 @@ async fn a_login_being_claimed_is_not_taken_over() {
 async fn a_claim_stopped_long_ago_is_taken_over() {
     let store = FaultyStore::new();
     let (service, ann_claims, bob_claims, bob) = bob_stopped_claiming(&store).await;
-    let an_hour_ago = |record: &mut users::UserRecord| {
-        if let Some(claim) = &mut record.claiming_login {
-            claim.made_at = claim
-                .made_at
-                .map(|at| at - login_claims::CLAIM_ABANDONED_AFTER);
-        }
-    };
-    users::update(store.as_ref(), &bob, an_hour_ago)
-        .await
-        .unwrap();
+    age_claim(store.as_ref(), &bob, login_claims::CLAIM_ABANDONED_AFTER).await;
 
     let taken = service.set_password(&ann_claims, shared("ann's", "first"));
     taken.await.expect("ann takes the abandoned login over");
@@ -474,13 +474,12 @@ async fn a_claim_too_old_to_write_lets_go_and_is_made_afresh() {
     let half_an_hour_passes = {
         let (store, ann) = (store.clone(), ann.clone());
         async move {
-            let half_way = login_claims::CLAIM_ABANDONED_AFTER / 2;
-            let aged = users::update(store.as_ref(), &ann, |record| {
-                if let Some(claim) = &mut record.claiming_login {
-                    claim.made_at = claim.made_at.map(|at| at - half_way);
-                }
-            });
-            aged.await.expect("the claim aged");
+            age_claim(
+                store.as_ref(),
+                &ann,
+                login_claims::CLAIM_ABANDONED_AFTER / 2,
+            )
+            .await;
         }
     };
     store.before_next(Calls::Write, &wanted, Box::pin(half_an_hour_passes));

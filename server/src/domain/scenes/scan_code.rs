@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::{AppSettings, QrMode};
-use crate::store::{Lifetime, run_then_release, take_lock};
+use crate::store::{Lifetime, insert_or_own, run_then_release};
 use crate::wechat::WeChatError;
 
 use super::super::secrets::random_token;
@@ -45,7 +45,7 @@ impl AuthService {
             if let Some(png) = self.store.get(&store_keys::scene_code_image(scene)).await? {
                 return Ok(png);
             }
-            let taken = take_lock(
+            let taken = insert_or_own(
                 self.store.as_ref(),
                 &lock,
                 &holder,
