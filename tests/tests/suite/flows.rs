@@ -245,6 +245,20 @@ async fn scan_login_reaches_the_waiting_console_at_once() {
         .get(&islogin_path(&scene, 0), Some(&intruder.access_token))
         .await
         .assert_error(401, "invalid_poll_token");
+    // The phone's confirm sent again (its answer lost) is told it was made; to any other step the
+    // delivered scene is over.
+    let resent = server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&phone.access_token))
+        .await;
+    assert_eq!(resent.status, 204, "{resent:?}");
+    server
+        .post_empty(&scene_path(&scene, "scan"), Some(&phone.access_token))
+        .await
+        .assert_error(410, "scene_expired");
+    server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&intruder.access_token))
+        .await
+        .assert_error(410, "scene_expired");
 
     // The console's session works until it logs out.
     let me = server.get("/auth/me", Some(&token.access_token)).await;

@@ -167,16 +167,20 @@ impl AuthService {
     }
 
     /// The scene if it is there, not expired and not yet delivered (then only its console may
-    /// still read it).
+    /// still read it, and the confirm that delivered it be sent again).
     async fn live_scene(&self, scene: &str) -> Result<SceneRecord, AuthError> {
-        match records::load::<SceneRecord>(self.store.as_ref(), &store_keys::scene(scene)).await? {
-            Some(SceneRecord {
-                state: SceneState::Delivered { .. },
-                ..
-            })
-            | None => Err(AuthError::SceneExpired),
-            Some(record) if !record.is_expired() => Ok(record),
+        let record = self.unexpired_scene(scene).await?;
+        match record.delivered_as() {
             Some(_) => Err(AuthError::SceneExpired),
+            None => Ok(record),
+        }
+    }
+
+    /// The scene if it is there and not expired, delivered or not.
+    async fn unexpired_scene(&self, scene: &str) -> Result<SceneRecord, AuthError> {
+        match records::load::<SceneRecord>(self.store.as_ref(), &store_keys::scene(scene)).await? {
+            Some(record) if !record.is_expired() => Ok(record),
+            Some(_) | None => Err(AuthError::SceneExpired),
         }
     }
 }

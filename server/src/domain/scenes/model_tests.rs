@@ -486,8 +486,16 @@ fn expected_phone_step(
     if scene.expired || scene.dropped {
         return (Expired, None);
     }
+    // The confirm that delivered the scene, sent again from its session, is told it was made.
+    if let Life::Delivered {
+        phone: owner, by, ..
+    } = &scene.life
+    {
+        let again = *owner == phone && by == session && matches!(step, PhoneStep::Confirm);
+        return (if again { Done } else { Expired }, None);
+    }
     // Withdrawn on a poll that found its phone session ended, the scene was delivered, then refused.
-    if matches!(scene.life, Life::Delivered { .. } | Life::Withdrawn(_)) {
+    if matches!(scene.life, Life::Withdrawn(_)) {
         return (Expired, None);
     }
     if scene.owner().is_some_and(|owner| owner != phone) {

@@ -91,7 +91,8 @@ impl AuthService {
         user: &UserRecord,
         session: &str,
     ) -> Result<(), AuthError> {
-        let mut current = self.live_scene(scene).await?;
+        // Delivered, it is still read: this may be the confirm that delivered it, sent again.
+        let mut current = self.unexpired_scene(scene).await?;
         self.refuse_orphan_link(&current).await?;
         if current.purpose == ScenePurpose::Link && current.state == SceneState::Pending {
             // The link is made before the scene's own step (below): the scene is first taken as

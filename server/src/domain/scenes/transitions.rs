@@ -10,7 +10,8 @@
 //!                            ──confirm (otherwise)──▶ LinkRefused
 //! ```
 //! The first phone to scan owns the scene; only its owner moves it on. A link scene's confirm needs
-//! no role: it asks whether the scanner's account may join the console user's. The console's steps
+//! no role: it asks whether the scanner's account may join the console user's. A delivered scene is
+//! over to every phone but to the confirm that delivered it, sent again. The console's steps
 //! (delivered, told once) are [`super::console_side`]'s.
 
 use meeteasy_protocol::{ScannerProfile, ScenePurpose};
@@ -119,8 +120,15 @@ pub fn apply(
             Ok(moved(SceneState::Declined { user_id }))
         }
         (SceneState::Declined { .. }, PhoneStep::Decline) if mine => Ok(SceneChange::Stay),
-        // Delivered is the console's business: to every phone the scene is over, as it was when a
-        // delivered scene was deleted at once.
+        // The confirm whose login was delivered, sent again from its session because its answer
+        // was lost: it is told it was made, rather than that the scene it just used is gone.
+        (SceneState::Delivered { by_session, .. }, PhoneStep::Confirm)
+            if mine && by_session.is_some() && by_session.as_deref() == actor.session =>
+        {
+            Ok(SceneChange::Stay)
+        }
+        // Otherwise delivered is the console's business: to every phone the scene is over, as it
+        // was when a delivered scene was deleted at once.
         (
             SceneState::Delivered { .. },
             PhoneStep::Scan { .. } | PhoneStep::Confirm | PhoneStep::Decline,

@@ -269,13 +269,28 @@ fn every_step_on_an_expired_scene_is_expired_whoever_holds_it() {
 }
 
 #[test]
-fn to_every_phone_a_delivered_scene_is_over() {
+fn to_every_phone_a_delivered_scene_is_over_but_to_its_confirm_sent_again() {
     use Expect::*;
-    for step in [scan(), PhoneStep::Confirm, PhoneStep::Decline] {
+    for step in [scan(), PhoneStep::Decline] {
         check(delivered(ME), step.clone(), ORGANIZER, Expired);
         check(delivered(OTHER), step.clone(), ORGANIZER, Expired);
         check(delivered(OTHER), step, GUEST, Expired);
     }
+    // The session that confirmed is told again that its confirm was made.
+    check(delivered(ME), PhoneStep::Confirm, ORGANIZER, Stays);
+    // Another session of the same user, another user, or a delivery whose confirming session the
+    // record does not name: the scene is over.
+    let other_session = Actor {
+        session: Some("another-phone-session"),
+        ..ORGANIZER
+    };
+    check(delivered(ME), PhoneStep::Confirm, other_session, Expired);
+    check(delivered(OTHER), PhoneStep::Confirm, ORGANIZER, Expired);
+    let unnamed = SceneState::Delivered {
+        claims: delivered_claims(ME),
+        by_session: None,
+    };
+    check(unnamed, PhoneStep::Confirm, ORGANIZER, Expired);
 }
 
 fn link_record(state: SceneState) -> SceneRecord {
