@@ -40,8 +40,11 @@ pub use error::AuthError;
 pub use invites::{OPERATOR_USER_ID, invite_link, operator_user};
 pub use logins::MiniProgramLogin;
 pub use scenes::SceneAnswer;
-pub use secrets::is_scene_shaped;
+pub use secrets::{NoRandomness, is_scene_shaped, random_token};
 pub use service::{AuthService, ClientAddr};
 pub use signing_keys::{Rotation, SealedKeysError};
 pub use team::{TeamActor, TeamCaller};
+/// For the store's users outside the domain (the WeChat client's token lock) to test against.
+#[cfg(test)]
+pub(crate) use test_support::{Calls, Fault, FaultyStore};
 pub use users::{NewPasswordUser, UserRef};

@@ -21,6 +21,7 @@ use self::call::{Api, CallError};
 use self::token::AccessTokens;
 use super::{WeChat, WeChatError, WeChatSession};
 use crate::config::{AppSettings, EnvVersion, WeChatSettings};
+use crate::domain::NoRandomness;
 use crate::store::Store;
 
 /// Errcodes of a rejected access token: invalid, expired, or not the latest.
@@ -34,6 +35,8 @@ pub enum WeChatClientError {
     BaseUrl(String),
     #[error("the HTTP client cannot be built: {0}")]
     Http(#[source] reqwest::Error),
+    #[error("the access token lock's holder cannot be made: {0}")]
+    NoRandomness(#[from] NoRandomness),
 }
 
 pub struct WeChatClient {
@@ -61,7 +64,7 @@ impl WeChatClient {
                 base_url,
                 budget: settings.timeout,
             },
-            tokens: AccessTokens::new(store),
+            tokens: AccessTokens::new(store)?,
         })
     }
 

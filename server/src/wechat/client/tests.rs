@@ -11,7 +11,7 @@ use meeteasy_protocol::Secret;
 
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
-fn app_settings() -> AppSettings {
+pub(super) fn app_settings() -> AppSettings {
     AppSettings {
         key: "attendee".into(),
         appid: "wxattendee0000001".into(),

@@ -4,6 +4,7 @@
 //! waking on the holder's notification.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use tokio::time::Instant;
 
 use super::call::{self, Api, CallError};
 use crate::config::AppSettings;
-use crate::store::{Lifetime, Store, run_then_release};
+use crate::domain::{NoRandomness, random_token};
+use crate::store::{Lifetime, Store, insert_or_own, run_then_release};
 
 /// Tokens are dropped from the cache this long before WeChat's expiry. `stable_token` rotates a token
 /// in its last 300 s, so the fetch after this margin gets a fresh one instead of the dying one.
@@ -22,6 +24,10 @@ pub(super) struct AccessTokens {
     store: Arc<dyn Store>,
     /// appid -> the lock its in-process refreshes queue on.
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// This client's random name: with a count of its refreshes, the value its shared lock holds,
+    /// one no other refresh on any instance writes.
+    holder_prefix: String,
+    refreshes: AtomicU64,
 }
 
 #[derive(Serialize)]
@@ -52,11 +58,13 @@ fn refreshed_topic(appid: &str) -> String {
 }
 
 impl AccessTokens {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
+    pub fn new(store: Arc<dyn Store>) -> Result<Self, NoRandomness> {
+        Ok(Self {
             store,
             flights: Mutex::new(HashMap::new()),
-        }
+            holder_prefix: random_token()?,
+            refreshes: AtomicU64::new(0),
+        })
     }
 
     /// A valid access token for `app`, fetched only when no instance holds a live one.
@@ -120,13 +128,19 @@ impl AccessTokens {
         // The lock outlives our own deadline (taken after it started, for a whole budget), so when we
         // delete it, it is still ours; a crashed holder's lock lapses by itself.
         let lock_lifetime = Lifetime::For(api.budget);
+        let refresh = self.refreshes.fetch_add(1, Ordering::Relaxed);
+        let holder = format!("{}.{refresh}", self.holder_prefix).into_bytes();
         loop {
             let mut refreshed = self.store.subscribe(&refreshed_topic(&app.appid));
             if let Some(token) = self.cached(&app.appid).await? {
                 return Ok(token);
             }
-            if self.store.insert_new(&lock_key, b"", lock_lifetime).await? {
-                return self.fetch_holding_lock(api, app, deadline).await;
+            // A lock insert sent again whose first sending was made (Redis Cluster) finds the lock
+            // taken: its value tells it is this refresh's own.
+            if insert_or_own(self.store.as_ref(), &lock_key, &holder, lock_lifetime).await? {
+                return self
+                    .fetch_holding_lock(api, app, (lock_key, holder), deadline)
+                    .await;
             }
             // Another instance is fetching: wait for its notification (or its lock to lapse), then re-read.
             let wake_by = deadline.min(Instant::now() + api.budget);
@@ -147,14 +161,14 @@ impl AccessTokens {
         &self,
         api: &Api,
         app: &AppSettings,
+        lock: (String, Vec<u8>),
         deadline: Instant,
     ) -> Result<String, CallError> {
         let store = Arc::clone(&self.store);
         let (api, app) = (api.clone(), app.clone());
-        let (lock, topic) = (refresh_lock_key(&app.appid), refreshed_topic(&app.appid));
+        let topic = refreshed_topic(&app.appid);
         let fetch = async move { fetch_and_cache(store.as_ref(), &api, &app, deadline).await };
-        // Every instance takes the lock with the same (empty) value, as before holders existed.
-        run_then_release(Arc::clone(&self.store), (lock, Vec::new()), topic, fetch)
+        run_then_release(Arc::clone(&self.store), lock, topic, fetch)
             .await
             .map_err(|stopped| CallError::Interrupted(stopped.to_string()))?
     }
@@ -195,4 +209,56 @@ async fn fetch_and_cache(
         )
         .await?;
     Ok(reply.access_token)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::Json;
+    use axum::routing::post;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::{Calls, Fault, FaultyStore};
+
+    /// WeChat's `stable_token` on loopback, counting its calls.
+    async fn token_endpoint(calls: Arc<AtomicUsize>) -> String {
+        let answer = move || async move {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Json(json!({"access_token": "token-1", "expires_in": 7200}))
+        };
+        let app = axum::Router::new().route("/cgi-bin/stable_token", post(answer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}")
+    }
+
+    /// The refresh lock's insert sent again (its first sending made, its reply lost: a Redis
+    /// Cluster client resends) answers "taken": the refresh reads the lock back, finds it its own,
+    /// and fetches, rather than wait out its deadline for a fetch nobody makes.
+    #[tokio::test]
+    async fn a_refresh_lock_whose_insert_was_resent_is_its_taker_s() {
+        let store = FaultyStore::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        super::super::install_tls_provider();
+        let api = Api {
+            http: reqwest::Client::new(),
+            base_url: token_endpoint(Arc::clone(&calls)).await,
+            budget: Duration::from_secs(3),
+        };
+        let app = super::super::tests::app_settings();
+        let lock = refresh_lock_key(&app.appid);
+        store.fail_next(Calls::Write, &lock, Fault::Resent);
+        let tokens = AccessTokens::new(store.clone()).expect("randomness");
+
+        let token = tokens
+            .current(&api, &app, Instant::now() + api.budget)
+            .await;
+        assert_eq!(token.expect("a token"), "token-1");
+        assert!(store.all_faults_hit());
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(store.get(&lock).await.unwrap(), None, "the lock is let go");
+    }
 }
