@@ -7,7 +7,7 @@
 //!  Pending, Scanned ──news, or no time to wait──▶ answered (the version it told is recorded)
 //!                   ──nothing new, time to wait──▶ wait for a change
 //!  Confirmed ──deliver (session made)──▶ Delivered ──same poll token again──▶ the same session
-//!  Linked ──taken (answered `linked` once)──▶ (gone)
+//!  Linked ──▶ `linked`, every time (an answer lost on its way is collected again)
 //!  Declined, Refused, LinkRefused ──▶ the refusal, every time
 //! ```
 
@@ -19,7 +19,7 @@ use super::phone_steps::identity_in_use;
 use super::record::{SceneRecord, SceneState};
 
 /// What `islogin` answers: a login scene's [`IsLoginResponse`], or a link scene's
-/// [`LinkPollResponse`] (`linked` once, instead of a token).
+/// [`LinkPollResponse`] (`linked`, instead of a token).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum SceneAnswer {
@@ -47,8 +47,6 @@ pub enum PollStep<'a> {
         claims: &'a Claims,
         by_session: Option<&'a str>,
     },
-    /// A link made: take the scene away; the poll that takes it answers `linked`.
-    TakeLinked,
     /// The scene ends for the console with this refusal.
     Refuse(AuthError),
 }
@@ -71,7 +69,13 @@ pub fn on_poll(record: &SceneRecord, may_wait: bool) -> PollStep<'_> {
             let by_session = by_session.as_deref();
             return PollStep::DeliverAgain { claims, by_session };
         }
-        SceneState::Linked { .. } => return PollStep::TakeLinked,
+        // The link is made: no poll waits on it, and none writes that it was told.
+        SceneState::Linked { .. } => {
+            return PollStep::Answer {
+                answer: SceneAnswer::Link(LinkPollResponse::Linked),
+                news: false,
+            };
+        }
         SceneState::LinkRefused { .. } => return PollStep::Refuse(identity_in_use()),
         SceneState::Declined { .. } => return PollStep::Refuse(AuthError::AccessDenied),
         SceneState::Refused { .. } => return PollStep::Refuse(AuthError::ConfirmedByNonOrganizer),

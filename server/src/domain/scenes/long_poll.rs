@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use meeteasy_protocol::{Audience, BEARER, Claims, IsLoginResponse, LinkPollResponse};
+use meeteasy_protocol::{Audience, BEARER, Claims, IsLoginResponse};
 use tokio::time::Instant;
 
 use crate::metrics::LoginMethod;
@@ -203,12 +203,6 @@ impl AuthService {
                 let again = self.deliver_again(claims, &record, by_session).await?;
                 Ok(Seen::Answer(SceneAnswer::Login(again)))
             }
-            // Told once: the scene is taken away in one step, so of concurrent polls one answers
-            // `linked` and the rest find it gone.
-            PollStep::TakeLinked => match self.store.take(key).await? {
-                Some(_) => Ok(Seen::Answer(SceneAnswer::Link(LinkPollResponse::Linked))),
-                None => Err(AuthError::SceneExpired),
-            },
             PollStep::Refuse(refusal) => Err(refusal),
         }
     }

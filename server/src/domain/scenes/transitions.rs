@@ -6,13 +6,13 @@
 //!     │                 │    ──confirm (anyone else)─▶ Refused
 //!     └─confirm/decline─┴────decline────────────────▶ Declined
 //!
-//!  link scenes:      Scanned ──confirm (linkable)───▶ Linked ──told once──▶ (gone)
+//!  link scenes:      Scanned ──confirm (linkable)───▶ Linked ──▶ (gone when it expires)
 //!                            ──confirm (otherwise)──▶ LinkRefused
 //! ```
 //! The first phone to scan owns the scene; only its owner moves it on. A link scene's confirm needs
 //! no role: it asks whether the scanner's account may join the console user's. A delivered scene is
 //! over to every phone but to the confirm that delivered it, sent again. The console's steps
-//! (delivered, told once) are [`super::console_side`]'s.
+//! (delivered, told) are [`super::console_side`]'s.
 
 use meeteasy_protocol::{ScannerProfile, ScenePurpose};
 

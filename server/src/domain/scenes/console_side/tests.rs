@@ -92,7 +92,7 @@ fn a_link_scene_answers_with_link_answers() {
 }
 
 #[test]
-fn confirmed_delivers_delivered_delivers_again_and_linked_is_taken_whatever_was_told() {
+fn confirmed_delivers_delivered_delivers_again_and_linked_answers_whatever_was_told() {
     for news in [true, false] {
         for may_wait in [true, false] {
             let confirmed = of_ann(|user_id| SceneState::Confirmed {
@@ -118,7 +118,13 @@ fn confirmed_delivers_delivered_delivers_again_and_linked_is_taken_whatever_was_
             assert_eq!(again.sid, "sid");
             let linked = of_ann(|user_id| SceneState::Linked { user_id });
             let read = record(ScenePurpose::Link, linked, news);
-            assert!(matches!(on_poll(&read, may_wait), PollStep::TakeLinked));
+            assert!(matches!(
+                on_poll(&read, may_wait),
+                PollStep::Answer {
+                    answer: SceneAnswer::Link(LinkPollResponse::Linked),
+                    news: false
+                }
+            ));
         }
     }
 }
