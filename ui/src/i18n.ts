@@ -1,6 +1,7 @@
 // The UI's words in Simplified Chinese and English. Keys are checked by the compiler: every
-// language must define every string.
+// language must define every string. What it says for each error code is in error_words.ts.
 
+import { errorWords } from "./error_words.js";
 import type { ClientKind, InviteRole, KeychainProblem, Language } from "./ipc.js";
 
 const en = {
@@ -25,25 +26,14 @@ const en = {
   scanExpired: "The code expired before it was confirmed. Here is a fresh one.",
   qrRefreshesIn: (seconds: number) => `Code refreshes automatically in ${seconds} s`,
   qrAlt: "Login QR code for the MeetEasy mini program",
-  sessionExpired: "Your session has expired. Please log in again.",
-  sessionRevoked: "You were logged out from another device. Please log in again.",
-  sessionInvalid: "Your saved session is no longer valid. Please log in again.",
   loginLabel: "Email or phone",
   passwordLabel: "Password",
   passwordSubmit: "Log in",
   passwordBusy: "Logging in…",
-  invalidCredentials: "Wrong email, phone or password.",
-  tooManyAttempts: "Too many attempts. Wait a moment and try again.",
-  notOrganizerPassword: "This account has no organizer access.",
-  serverUnreachable: "The server could not be reached. Check the server URL in Settings.",
-  serverBusy: "The server is busy. Try again in a moment.",
-  wechatUnavailable: "WeChat's service did not answer. Try again in a moment.",
-  tooManyRequests: "Too many requests from this computer. Wait a moment and try again.",
-  serverRedirected: "The server answered with a redirect, which the console does not follow. Check the server URL in Settings.",
-  browserFailed: "The browser could not be opened.",
-  fileNotSaved: "The file could not be saved. Check that the folder exists and can be written to.",
-  notLoggedIn: "You are no longer logged in here.",
+  /** A command's failure, by its code (what errorText in screens/parts.ts shows). */
+  errors: errorWords.en,
   unexpected: (message: string) => `Something went wrong: ${message}`,
+  withDetail: (words: string, detail: string) => `${words} (${detail})`,
   homeGreeting: "Logged in as",
   roles: "Roles",
   sessionEnds: "Session ends",
@@ -67,7 +57,6 @@ const en = {
   endSession: "Log out",
   endSessionLabel: (device: string) => `Log out ${device}`,
   endedSession: (device: string) => `${device} was logged out.`,
-  sessionAlreadyGone: "That session had already ended.",
   endOthers: "Log out everywhere else",
   endOthersConfirm: (count: number) =>
     count === 1
@@ -86,7 +75,6 @@ const en = {
   language: "Language",
   save: "Save",
   saved: "Saved.",
-  invalidServerUrl: (message: string) => `Check the server URL: ${message}`,
   pagesLabel: "Console pages",
   navHome: "Home",
   navTeam: "Team",
@@ -132,8 +120,6 @@ const en = {
   removeQuestionYou: "Remove yourself from the team? You lose console access and this console logs out.",
   removeYes: "Remove",
   memberRemoved: (name: string) => `${name} was removed from the team.`,
-  refusedBecause: (message: string) => `The server refused: ${message}`,
-  forbidden: "Only administrators can do that.",
   accountTitle: "Account",
   accountHint: "The ways you can log in to this account.",
   accountLoading: "Loading your account…",
@@ -150,7 +136,6 @@ const en = {
   passwordSaving: "Saving…",
   passwordAdded: "Password login added. You can now log in with it.",
   passwordChanged: "Password changed.",
-  loginInUse: "That email or phone already belongs to another account.",
   wrongCurrentPassword: "The current password is wrong.",
   passwordMaybeSaved:
     "The server's store failed, so the change may have been made in part, or not at all. Send the same change again once the server is back: if the current password you entered is refused then, the new one may be saved already, so try it as the current one. Then use “Log out everywhere else”.",
@@ -165,9 +150,6 @@ const en = {
   linkInUse: "That WeChat already belongs to another account with its own access. Scan with another WeChat, or ask an administrator.",
   linkDone: "WeChat is linked to your account. You can log in by scanning with it.",
   linkCancel: "Cancel",
-  inviteInvalid: "That invite does not exist.",
-  inviteExpired: "That invite has expired or was revoked.",
-  inviteUsed: "That invite has already been used.",
 };
 
 type Strings = typeof en;
@@ -193,25 +175,13 @@ const zh: Strings = {
   scanExpired: "二维码在确认前已过期，已为你换了一个新二维码。",
   qrRefreshesIn: (seconds) => `二维码将在 ${seconds} 秒后自动刷新`,
   qrAlt: "MeetEasy 小程序登录二维码",
-  sessionExpired: "登录已过期，请重新登录。",
-  sessionRevoked: "你已在其他设备上被退出登录，请重新登录。",
-  sessionInvalid: "保存的登录已失效，请重新登录。",
   loginLabel: "邮箱或手机号",
   passwordLabel: "密码",
   passwordSubmit: "登录",
   passwordBusy: "正在登录…",
-  invalidCredentials: "邮箱、手机号或密码错误。",
-  tooManyAttempts: "尝试次数过多，请稍后再试。",
-  notOrganizerPassword: "该账号没有组织者权限。",
-  serverUnreachable: "无法连接服务器。请在设置中检查服务器地址。",
-  serverBusy: "服务器繁忙，请稍后再试。",
-  wechatUnavailable: "微信服务暂时无法访问，请稍后再试。",
-  tooManyRequests: "本机请求过于频繁，请稍后再试。",
-  serverRedirected: "服务器返回了重定向，控制台不会跟随。请在设置中检查服务器地址。",
-  browserFailed: "无法打开浏览器。",
-  fileNotSaved: "文件未能保存。请检查文件夹是否存在且可写入。",
-  notLoggedIn: "此处已不再登录。",
+  errors: errorWords["zh-CN"],
   unexpected: (message) => `出错了：${message}`,
+  withDetail: (words, detail) => `${words}（${detail}）`,
   homeGreeting: "当前登录",
   roles: "角色",
   sessionEnds: "登录有效期至",
@@ -235,7 +205,6 @@ const zh: Strings = {
   endSession: "退出登录",
   endSessionLabel: (device) => `退出 ${device} 的登录`,
   endedSession: (device) => `${device} 已退出登录。`,
-  sessionAlreadyGone: "该登录已经结束。",
   endOthers: "退出其他所有设备",
   endOthersConfirm: (count) => `退出其他 ${count} 个登录？这些设备需要重新登录。`,
   endOthersYes: (count) => `退出 ${count} 个登录`,
@@ -250,7 +219,6 @@ const zh: Strings = {
   language: "语言",
   save: "保存",
   saved: "已保存。",
-  invalidServerUrl: (message) => `请检查服务器地址：${message}`,
   pagesLabel: "控制台页面",
   navHome: "首页",
   navTeam: "团队",
@@ -296,8 +264,6 @@ const zh: Strings = {
   removeQuestionYou: "将你自己移出团队？你将失去控制台权限，本控制台会退出登录。",
   removeYes: "移出",
   memberRemoved: (name) => `${name} 已被移出团队。`,
-  refusedBecause: (message) => `服务器拒绝了此操作：${message}`,
-  forbidden: "只有管理员可以这样做。",
   accountTitle: "账号",
   accountHint: "你可以用这些方式登录此账号。",
   accountLoading: "正在加载账号…",
@@ -314,7 +280,6 @@ const zh: Strings = {
   passwordSaving: "正在保存…",
   passwordAdded: "已添加密码登录，现在可以用它登录了。",
   passwordChanged: "密码已修改。",
-  loginInUse: "该邮箱或手机号已属于另一个账号。",
   wrongCurrentPassword: "当前密码不正确。",
   passwordMaybeSaved: "服务器存储出错，修改可能只完成了一部分，也可能没有生效。请在服务器恢复后再提交一次同样的修改：如果那时你填写的当前密码被拒绝，新密码可能已经保存，请把新密码填为当前密码再试。然后请使用“退出其他所有设备”。",
   linkTitle: "微信",
@@ -328,9 +293,6 @@ const zh: Strings = {
   linkInUse: "该微信已属于另一个拥有权限的账号。请换一个微信扫码，或联系管理员。",
   linkDone: "微信已绑定到你的账号，现在可以用它扫码登录。",
   linkCancel: "取消",
-  inviteInvalid: "该邀请不存在。",
-  inviteExpired: "该邀请已过期或已被撤销。",
-  inviteUsed: "该邀请已被使用。",
 };
 
 const roleNames: Record<Language, Record<string, string>> = {

@@ -3,6 +3,7 @@
 // events on to the scan panel. The screens themselves are drawn by the modules of screens/.
 
 import { h, replaceChildren } from "./dom.js";
+import { eventLanding } from "./event_landing.js";
 import { setLanguage, t } from "./i18n.js";
 import * as ipc from "./ipc.js";
 import type { Language, SessionEnded, SessionView, UiEvent } from "./ipc.js";
@@ -27,22 +28,33 @@ const app = initialState();
 
 function onEvent(event: UiEvent): void {
   switch (event.kind) {
-    case "offline":
-      if (app.screen === "login") {
-        app.scan?.showOffline(serverUrl(), event.retry_in_secs);
-      } else if (app.screen !== "settings") {
-        showOffline(event.retry_in_secs);
-      }
+    case "offline": {
+      const landing = eventLanding(app.screen, event.kind);
+      if (landing === "replace_screen") showOffline(event.retry_in_secs);
+      if (landing === "scan_panel") app.scan?.showOffline(serverUrl(), event.retry_in_secs);
       return;
+    }
     case "login_required":
       app.loginNotice = sessionEndedNotice(event.ended);
       // The restore may have found the keychain locked or silent since the preferences were read:
       // the login screen warns that the next session lasts for this run only.
       if (app.preferences) app.preferences = { ...app.preferences, storage: event.storage };
-      showLogin("scan");
+      if (eventLanding(app.screen, event.kind) === "under_settings") {
+        app.session = null;
+        app.loginTab = "scan";
+        app.screenBeforeSettings = "login";
+      } else {
+        showLogin("scan");
+      }
       return;
     case "home":
-      showHome(event.session);
+      if (eventLanding(app.screen, event.kind) === "under_settings") {
+        app.session = event.session;
+        app.loginNotice = null;
+        app.screenBeforeSettings = "home";
+      } else {
+        showHome(event.session);
+      }
       return;
     case "qr":
     case "waiting":

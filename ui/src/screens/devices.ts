@@ -9,6 +9,7 @@ import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { DeviceSession, SessionEnded } from "../ipc.js";
+import { runRowAction } from "../row_action.js";
 import { errorText, handOverIfEnded, sayIn } from "./parts.js";
 
 export interface DevicesActions {
@@ -79,16 +80,8 @@ export function devicesSection(actions: DevicesActions): DevicesSection {
     );
     const endButton = session.current
       ? null
-      : h(
-          "button",
-          {
-            type: "button",
-            class: "secondary end-session",
-            "aria-label": t.endSessionLabel(`${name} (${kind})`),
-            onclick: () => void endOne(session, name, endButton),
-          },
-          t.endSession,
-        );
+      : h("button", { type: "button", class: "secondary end-session", "aria-label": t.endSessionLabel(`${name} (${kind})`) }, t.endSession);
+    endButton?.addEventListener("click", () => void endOne(session, name, endButton));
     return h(
       "li",
       { class: "device", "data-session-id": session.id, "data-client": session.client, "data-current": session.current ? "true" : "false" },
@@ -97,14 +90,13 @@ export function devicesSection(actions: DevicesActions): DevicesSection {
     );
   }
 
-  async function endOne(session: DeviceSession, name: string, button: HTMLButtonElement | null): Promise<void> {
-    if (button) button.disabled = true;
-    try {
-      await ipc.endSession(session.id);
+  async function endOne(session: DeviceSession, name: string, button: HTMLButtonElement): Promise<void> {
+    const ended = await runRowAction(button, () => ipc.endSession(session.id));
+    if (ended.ok) {
       say(t.endedSession(name));
-    } catch (failure) {
-      if (handOverEnded(failure)) return;
-      say(ipc.isCommandError(failure) && failure.code === "session_not_found" ? t.sessionAlreadyGone : errorText(failure), "error");
+    } else {
+      if (handOverEnded(ended.failure)) return;
+      say(errorText(ended.failure), "error");
     }
     await refresh();
     // The row is gone: keep the keyboard in the section rather than on the page's start.

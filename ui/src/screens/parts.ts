@@ -2,6 +2,7 @@
 // avatar, a command's error in words, and the bar that moves between Home, Team and Account.
 
 import { h, initials } from "../dom.js";
+import { codesWithDetail, isErrorCode } from "../error_words.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { SessionEnded, Storage } from "../ipc.js";
@@ -47,51 +48,14 @@ export function sayIn(message: HTMLElement, text: string | null, tone: "info" | 
   message.textContent = text ?? "";
 }
 
+/** What the UI says for a failed command: its own words for the code (with the server's detail
+ * where only that names the field), or, for a code from a newer server than this build, the
+ * server's. */
 export function errorText(error: unknown): string {
   if (!ipc.isCommandError(error)) return t.unexpected(String(error));
-  switch (error.code) {
-    case "invalid_credentials":
-      return t.invalidCredentials;
-    case "too_many_attempts":
-      return t.tooManyAttempts;
-    case "not_organizer":
-      return t.notOrganizerPassword;
-    case "server_unreachable":
-      return t.serverUnreachable;
-    case "store_unavailable":
-    case "server_busy":
-      return t.serverBusy;
-    case "wechat_unavailable":
-      return t.wechatUnavailable;
-    case "too_many_requests":
-    case "slow_down":
-      return t.tooManyRequests;
-    case "server_redirected":
-      return t.serverRedirected;
-    case "browser_failed":
-      return t.browserFailed;
-    case "file_not_saved":
-      return t.fileNotSaved;
-    case "not_logged_in":
-      return t.notLoggedIn;
-    case "invalid_server_url":
-      return t.invalidServerUrl(error.message);
-    case "forbidden":
-      return t.forbidden;
-    case "invite_invalid":
-      return t.inviteInvalid;
-    case "invite_expired":
-      return t.inviteExpired;
-    case "invite_used":
-      return t.inviteUsed;
-    case "identity_in_use":
-      return t.loginInUse;
-    // Refusals whose reason only the server can give (the last admin, a rule of the team): its words.
-    case "last_admin":
-      return t.refusedBecause(error.message);
-    default:
-      return t.unexpected(error.message);
-  }
+  if (!isErrorCode(error.code)) return t.unexpected(error.message);
+  const words = t.errors[error.code];
+  return codesWithDetail.has(error.code) ? t.withDetail(words, error.message) : words;
 }
 
 export type Page = "home" | "team" | "account";

@@ -5,10 +5,12 @@
 
 import { coalesced } from "../coalesce.js";
 import { countdown } from "../countdown.js";
+import { countdownSlot } from "../countdown_slot.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { Invite, InviteRole, Member, NewInvite, Person, SessionEnded, Team } from "../ipc.js";
+import { runRowAction } from "../row_action.js";
 import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn } from "./parts.js";
 import type { Page } from "./parts.js";
 
@@ -21,7 +23,7 @@ export interface TeamActions {
 export interface TeamScreen {
   element: HTMLElement;
   refresh(): void;
-  /** Stops the invite's countdown, when the page is left. */
+  /** Stops the invite's countdown, and that of an invite whose creation answers later, when the page is left. */
   stop(): void;
 }
 
@@ -38,7 +40,7 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   const dialog = h("dialog", { class: "confirm", id: "remove-dialog", "aria-labelledby": "remove-question" }, question, h("div", { class: "actions" }, confirmButton, cancelButton));
 
   let team: Team | null = null;
-  let stopExpiry = (): void => {};
+  const inviteExpiry = countdownSlot();
   let removing: { member: Member; button: HTMLButtonElement } | null = null;
 
   const say = (text: string | null, tone: "info" | "error" = "info"): void => sayIn(message, text, tone);
@@ -118,14 +120,12 @@ export function teamScreen(actions: TeamActions): TeamScreen {
     const target = removing;
     dialog.close();
     if (!target) return;
-    target.button.disabled = true;
-    try {
-      await ipc.removeMember(target.member.user_id);
+    const removed = await runRowAction(target.button, () => ipc.removeMember(target.member.user_id));
+    if (removed.ok) {
       say(t.memberRemoved(target.member.display_name));
-    } catch (failure) {
-      if (handOverEnded(failure)) return;
-      say(errorText(failure), "error");
-      target.button.disabled = false;
+    } else {
+      if (handOverEnded(removed.failure)) return;
+      say(errorText(removed.failure), "error");
     }
     await refresh();
   }
@@ -161,14 +161,13 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   }
 
   async function revoke(invite: Invite, button: HTMLButtonElement): Promise<void> {
-    button.disabled = true;
-    try {
-      await ipc.revokeInvite(invite.id);
+    const revoked = await runRowAction(button, () => ipc.revokeInvite(invite.id));
+    if (revoked.ok) {
       say(t.inviteRevoked);
       if (invitePanel.dataset.inviteId === invite.id) closeInvite();
-    } catch (failure) {
-      if (handOverEnded(failure)) return;
-      say(errorText(failure), "error");
+    } else {
+      if (handOverEnded(revoked.failure)) return;
+      say(errorText(revoked.failure), "error");
     }
     await refresh();
     (invitesList.querySelector<HTMLButtonElement>("button.revoke-invite") ?? inviteButtons.querySelector<HTMLButtonElement>("button"))?.focus();
@@ -192,7 +191,6 @@ export function teamScreen(actions: TeamActions): TeamScreen {
 
   function showInvite(created: NewInvite): void {
     say(null);
-    stopExpiry();
     const expiry = h("p", { class: "invite-expiry", id: "invite-expiry", role: "timer" });
     const status = h("p", { class: "muted small", id: "invite-status", role: "status" });
     const qr = h("img", { id: "invite-qr", class: "invite-qr", src: created.qr, alt: t.inviteQrAlt(created.invite.role), width: "280", height: "280" });
@@ -235,15 +233,17 @@ export function teamScreen(actions: TeamActions): TeamScreen {
       ),
     );
     invitePanel.hidden = false;
-    stopExpiry = countdown(created.invite.expires_at * 1000, (left) => {
-      expiry.textContent = left > 0 ? t.inviteExpiresIn(formatTimeLeft(left)) : t.inviteExpiredNow;
-      expiry.dataset.state = left > 0 ? "open" : "expired";
-    });
+    inviteExpiry.replace(() =>
+      countdown(created.invite.expires_at * 1000, (left) => {
+        expiry.textContent = left > 0 ? t.inviteExpiresIn(formatTimeLeft(left)) : t.inviteExpiredNow;
+        expiry.dataset.state = left > 0 ? "open" : "expired";
+      }),
+    );
     (copyButton ?? saveButton).focus();
   }
 
   function closeInvite(): void {
-    stopExpiry();
+    inviteExpiry.clear();
     invitePanel.hidden = true;
     delete invitePanel.dataset.inviteId;
     replaceChildren(invitePanel);
@@ -277,7 +277,7 @@ export function teamScreen(actions: TeamActions): TeamScreen {
     dialog,
   );
   void refresh();
-  return { element, refresh: () => void refresh(), stop: () => stopExpiry() };
+  return { element, refresh: () => void refresh(), stop: () => inviteExpiry.close() };
 }
 
 async function copyLink(link: string, input: HTMLInputElement, status: HTMLElement): Promise<void> {

@@ -7,6 +7,7 @@ import { coalesced } from "../coalesce.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
+import { runRowAction } from "../row_action.js";
 import { errorText, handOverIfEnded, sayIn } from "./parts.js";
 export function devicesSection(actions) {
     const list = h("ul", { class: "device-list", id: "device-list", "aria-labelledby": "devices-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.devicesLoading));
@@ -49,25 +50,19 @@ export function devicesSection(actions) {
         const title = h("p", { class: "device-title" }, h("span", { class: "device-name" }, name), h("span", { class: "chip kind" }, kind), session.current ? h("span", { class: "chip this-device" }, t.thisDevice) : null);
         const endButton = session.current
             ? null
-            : h("button", {
-                type: "button",
-                class: "secondary end-session",
-                "aria-label": t.endSessionLabel(`${name} (${kind})`),
-                onclick: () => void endOne(session, name, endButton),
-            }, t.endSession);
+            : h("button", { type: "button", class: "secondary end-session", "aria-label": t.endSessionLabel(`${name} (${kind})`) }, t.endSession);
+        endButton?.addEventListener("click", () => void endOne(session, name, endButton));
         return h("li", { class: "device", "data-session-id": session.id, "data-client": session.client, "data-current": session.current ? "true" : "false" }, h("div", { class: "device-text" }, title, details), endButton);
     }
     async function endOne(session, name, button) {
-        if (button)
-            button.disabled = true;
-        try {
-            await ipc.endSession(session.id);
+        const ended = await runRowAction(button, () => ipc.endSession(session.id));
+        if (ended.ok) {
             say(t.endedSession(name));
         }
-        catch (failure) {
-            if (handOverEnded(failure))
+        else {
+            if (handOverEnded(ended.failure))
                 return;
-            say(ipc.isCommandError(failure) && failure.code === "session_not_found" ? t.sessionAlreadyGone : errorText(failure), "error");
+            say(errorText(ended.failure), "error");
         }
         await refresh();
         // The row is gone: keep the keyboard in the section rather than on the page's start.

@@ -18,11 +18,11 @@ export function loginScreen(tab, notice, storage, actions) {
 export function sessionEndedNotice(ended) {
     switch (ended) {
         case "expired":
-            return { text: t.sessionExpired, tone: "warning" };
+            return { text: t.errors.session_expired, tone: "warning" };
         case "revoked":
-            return { text: t.sessionRevoked, tone: "warning" };
+            return { text: t.errors.session_revoked, tone: "warning" };
         case "invalid":
-            return { text: t.sessionInvalid, tone: "warning" };
+            return { text: t.errors.session_invalid, tone: "warning" };
         case null:
             return null;
     }

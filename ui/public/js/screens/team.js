@@ -4,9 +4,11 @@
 // a confirmation. Rust holds the token and fetches the QR; this module gets data and pictures only.
 import { coalesced } from "../coalesce.js";
 import { countdown } from "../countdown.js";
+import { countdownSlot } from "../countdown_slot.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
+import { runRowAction } from "../row_action.js";
 import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn } from "./parts.js";
 export function teamScreen(actions) {
     const message = h("p", { class: "banner", id: "team-message", role: "status", hidden: true });
@@ -20,7 +22,7 @@ export function teamScreen(actions) {
     const cancelButton = h("button", { type: "button", class: "secondary", id: "cancel-remove" }, t.cancel);
     const dialog = h("dialog", { class: "confirm", id: "remove-dialog", "aria-labelledby": "remove-question" }, question, h("div", { class: "actions" }, confirmButton, cancelButton));
     let team = null;
-    let stopExpiry = () => { };
+    const inviteExpiry = countdownSlot();
     let removing = null;
     const say = (text, tone = "info") => sayIn(message, text, tone);
     const handOverEnded = (failure) => handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
@@ -71,16 +73,14 @@ export function teamScreen(actions) {
         dialog.close();
         if (!target)
             return;
-        target.button.disabled = true;
-        try {
-            await ipc.removeMember(target.member.user_id);
+        const removed = await runRowAction(target.button, () => ipc.removeMember(target.member.user_id));
+        if (removed.ok) {
             say(t.memberRemoved(target.member.display_name));
         }
-        catch (failure) {
-            if (handOverEnded(failure))
+        else {
+            if (handOverEnded(removed.failure))
                 return;
-            say(errorText(failure), "error");
-            target.button.disabled = false;
+            say(errorText(removed.failure), "error");
         }
         await refresh();
     }
@@ -107,17 +107,16 @@ export function teamScreen(actions) {
         return h("li", { class: "invite", "data-invite-id": invite.id, "data-state": accepted ? "accepted" : "open" }, h("div", { class: "member-text" }, h("p", { class: "member-title" }, h("span", { class: "chip role", "data-role": invite.role }, role)), line), revokeButton);
     }
     async function revoke(invite, button) {
-        button.disabled = true;
-        try {
-            await ipc.revokeInvite(invite.id);
+        const revoked = await runRowAction(button, () => ipc.revokeInvite(invite.id));
+        if (revoked.ok) {
             say(t.inviteRevoked);
             if (invitePanel.dataset.inviteId === invite.id)
                 closeInvite();
         }
-        catch (failure) {
-            if (handOverEnded(failure))
+        else {
+            if (handOverEnded(revoked.failure))
                 return;
-            say(errorText(failure), "error");
+            say(errorText(revoked.failure), "error");
         }
         await refresh();
         (invitesList.querySelector("button.revoke-invite") ?? inviteButtons.querySelector("button"))?.focus();
@@ -142,7 +141,6 @@ export function teamScreen(actions) {
     }
     function showInvite(created) {
         say(null);
-        stopExpiry();
         const expiry = h("p", { class: "invite-expiry", id: "invite-expiry", role: "timer" });
         const status = h("p", { class: "muted small", id: "invite-status", role: "status" });
         const qr = h("img", { id: "invite-qr", class: "invite-qr", src: created.qr, alt: t.inviteQrAlt(created.invite.role), width: "280", height: "280" });
@@ -174,14 +172,14 @@ export function teamScreen(actions) {
         invitePanel.dataset.inviteId = created.invite.id;
         replaceChildren(invitePanel, h("div", { class: "invite-qr-frame" }, qr), h("div", { class: "invite-text" }, h("h2", { id: "invite-title" }, t.inviteTitle(created.invite.role)), h("p", { class: "muted" }, t.inviteScanHint), expiry, ...linkParts, h("div", { class: "actions" }, copyButton, saveButton, doneButton), status));
         invitePanel.hidden = false;
-        stopExpiry = countdown(created.invite.expires_at * 1000, (left) => {
+        inviteExpiry.replace(() => countdown(created.invite.expires_at * 1000, (left) => {
             expiry.textContent = left > 0 ? t.inviteExpiresIn(formatTimeLeft(left)) : t.inviteExpiredNow;
             expiry.dataset.state = left > 0 ? "open" : "expired";
-        });
+        }));
         (copyButton ?? saveButton).focus();
     }
     function closeInvite() {
-        stopExpiry();
+        inviteExpiry.clear();
         invitePanel.hidden = true;
         delete invitePanel.dataset.inviteId;
         replaceChildren(invitePanel);
@@ -201,7 +199,7 @@ export function teamScreen(actions) {
     });
     const element = h("section", { class: "card team-card", id: "team" }, pagesBar("team", actions.show), h("h1", { id: "team-title" }, t.teamTitle), h("p", { class: "muted" }, t.teamHint), message, inviteButtons, invitePanel, members, invitesSection, dialog);
     void refresh();
-    return { element, refresh: () => void refresh(), stop: () => stopExpiry() };
+    return { element, refresh: () => void refresh(), stop: () => inviteExpiry.close() };
 }
 async function copyLink(link, input, status) {
     try {
