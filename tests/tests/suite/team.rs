@@ -706,6 +706,11 @@ async fn linking_wechat_folds_the_empty_account_and_answers_linked(start: impl S
     let again = server.dev_login("guest-pat").await;
     assert_eq!(again.user.id, pat.id);
     assert_eq!(again.user.roles, vec!["organizer".to_owned()]);
+    // The phone's confirm sent again (its answer lost), from its new login, is told it was made.
+    let resent = server
+        .post_empty(&scene_path(&scene, "confirm"), Some(&again.access_token))
+        .await;
+    assert_eq!(resent.status, 204, "{resent:?}");
     let team = team_of(server, &console).await;
     let member = team.members.iter().find(|m| m.user.id == pat.id).unwrap();
     assert_eq!(

@@ -116,14 +116,28 @@ pub fn apply(
             | SceneState::LinkRefused { .. },
             PhoneStep::Confirm,
         ) if mine => Ok(SceneChange::Stay),
+        // A link's confirm sent again after its fold ended the phone's session: logged in again,
+        // the phone's WeChat leads to the console user's account, whose token sends it.
+        (SceneState::Linked { .. }, PhoneStep::Confirm)
+            if record
+                .link_to
+                .as_ref()
+                .is_some_and(|target| target.user_id == actor.user_id) =>
+        {
+            Ok(SceneChange::Stay)
+        }
         (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Decline) if mine => {
             Ok(moved(SceneState::Declined { user_id }))
         }
         (SceneState::Declined { .. }, PhoneStep::Decline) if mine => Ok(SceneChange::Stay),
         // The confirm whose login was delivered, sent again from its session because its answer
-        // was lost: it is told it was made, rather than that the scene it just used is gone.
+        // was lost: it is told it was made, rather than that the scene it just used is gone. Not
+        // once the user lost the organizer role: the delivery was then refused to the console.
         (SceneState::Delivered { by_session, .. }, PhoneStep::Confirm)
-            if mine && by_session.is_some() && by_session.as_deref() == actor.session =>
+            if mine
+                && actor.organizer
+                && by_session.is_some()
+                && by_session.as_deref() == actor.session =>
         {
             Ok(SceneChange::Stay)
         }

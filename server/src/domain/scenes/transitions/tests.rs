@@ -4,7 +4,7 @@ use meeteasy_protocol::ScenePurpose;
 
 use super::{ANSWER_COLLECTABLE, Actor, PhoneStep, SceneChange, apply};
 use crate::domain::AuthError;
-use crate::domain::scenes::record::{SceneRecord, SceneState};
+use crate::domain::scenes::record::{LinkTarget, SceneRecord, SceneState};
 use crate::domain::scenes::test_records::{EXPIRES_AT, NOW, delivered_claims, profile, scene};
 
 const SCANNED_UNTIL: u64 = NOW + 300;
@@ -291,6 +291,8 @@ fn to_every_phone_a_delivered_scene_is_over_but_to_its_confirm_sent_again() {
         by_session: None,
     };
     check(unnamed, PhoneStep::Confirm, ORGANIZER, Expired);
+    // The user lost the organizer role since: the console's delivery was refused, and so is this.
+    check(delivered(ME), PhoneStep::Confirm, GUEST, Expired);
 }
 
 fn link_record(state: SceneState) -> SceneRecord {
@@ -320,6 +322,38 @@ fn linked(by: &str) -> SceneState {
 
 fn link_refused(by: &str) -> SceneState {
     SceneState::LinkRefused { user_id: by.into() }
+}
+
+/// The link's confirm sent again once its fold ended the phone's session: the phone logged in
+/// again, and its WeChat now leads to the console user's account (the scene's target).
+#[test]
+fn a_link_confirm_sent_again_as_the_account_it_joined_is_told_it_was_made() {
+    use Expect::*;
+    const TARGET: &str = "u-console-user";
+    let record = SceneRecord {
+        link_to: Some(LinkTarget {
+            user_id: TARGET.into(),
+            display_name: "Pat".into(),
+            session: None,
+        }),
+        ..link_record(linked("u-folded-phone"))
+    };
+    let as_target = Actor {
+        user_id: TARGET,
+        ..JOINER
+    };
+    let check = |actor: Actor<'_>, step: PhoneStep, expect: Expect| {
+        let result = apply(&record, step.clone(), actor, NOW);
+        match (&expect, &result) {
+            (Stays, Ok(SceneChange::Stay)) | (Claimed, Err(AuthError::SceneClaimed)) => {}
+            _ => panic!("{step:?} by {actor:?}: expected {expect:?}, got {result:?}"),
+        }
+    };
+    check(as_target, PhoneStep::Confirm, Stays);
+    // Only the confirm: the scene is still the folded phone's to every other step and phone.
+    check(as_target, scan(), Claimed);
+    check(as_target, PhoneStep::Decline, Claimed);
+    check(JOINER, PhoneStep::Confirm, Claimed);
 }
 
 #[test]
