@@ -104,14 +104,18 @@ impl ApiError {
     /// before it) said it was busy or briefly unable (5xx, 429). A refused request, an answer
     /// outside the contract or a redirect will be the same next time.
     pub fn is_transient(&self) -> bool {
-        let busy = |status: u16| status >= 500 || status == 429;
         match self {
             Self::Unreachable => true,
-            Self::Rejected { code, .. } => busy(code.http_status()),
-            Self::RejectedOther { status, .. } | Self::ErrorStatus { status } => busy(*status),
+            Self::Rejected { code, .. } => is_busy(code.http_status()),
+            Self::RejectedOther { status, .. } | Self::ErrorStatus { status } => is_busy(*status),
             Self::Unexpected(_) | Self::Redirected { .. } => false,
         }
     }
+}
+
+/// A status by which a server (or a proxy before it) says it is busy or briefly unable.
+pub fn is_busy(status: u16) -> bool {
+    status >= 500 || status == 429
 }
 
 /// What a scene is for: logging this console in, or adding the scanning WeChat to the account

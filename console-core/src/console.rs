@@ -25,7 +25,7 @@ use serde::{Serialize, Serializer, ser::SerializeStruct};
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
-use crate::api::{ApiClient, ApiError, ScanPurpose, server_seconds};
+use crate::api::{ApiClient, ApiError, ScanPurpose, is_busy, server_seconds};
 use crate::backoff::Backoff;
 use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
@@ -212,6 +212,10 @@ pub enum ConsoleError {
     Server { code: ErrorCode, message: String },
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
+    /// A busy or failing status without the contract's body (a proxy's 502 while the server
+    /// restarts, its 429): the way to the server works, the server will be back.
+    #[error("HTTP {status}")]
+    ServerNotAnswering { status: u16 },
     #[error(transparent)]
     Preferences(#[from] PreferencesError),
     #[error("could not open the browser: {0}")]
@@ -242,6 +246,7 @@ impl ConsoleError {
             Self::Unreachable => "server_unreachable",
             Self::Server { code, .. } => code.as_str(),
             Self::Unexpected(_) => "unexpected_answer",
+            Self::ServerNotAnswering { .. } => "server_not_answering",
             Self::Preferences(PreferencesError::InvalidServer(_)) => "invalid_server_url",
             Self::Preferences(PreferencesError::Save(_)) => "preferences_not_saved",
             Self::Browser(_) => "browser_failed",
@@ -258,6 +263,9 @@ impl From<ApiError> for ConsoleError {
             ApiError::Unreachable => Self::Unreachable,
             ApiError::Rejected { code, message, .. } => Self::Server { code, message },
             ApiError::RejectedOther { code, message, .. } => Self::ServerOther { code, message },
+            ApiError::ErrorStatus { status } if is_busy(status) => {
+                Self::ServerNotAnswering { status }
+            }
             ApiError::ErrorStatus { status } => {
                 Self::Unexpected(format!("HTTP {status} without an error body"))
             }

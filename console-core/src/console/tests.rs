@@ -1257,6 +1257,20 @@ fn errors_reach_the_ui_as_code_and_message() {
     );
 }
 
+/// A proxy's 502 or 429 page while the server restarts says the server is not answering, not that
+/// its URL is wrong; another bodiless status (a captive portal's 404) is still an answer outside
+/// the contract.
+#[test]
+fn a_proxy_s_busy_page_is_the_server_not_answering() {
+    for status in [502, 503, 504, 429] {
+        let err = ConsoleError::from(ApiError::ErrorStatus { status });
+        assert_eq!(err.code(), "server_not_answering", "{status}");
+        assert_eq!(err.to_string(), format!("HTTP {status}"));
+    }
+    let portal = ConsoleError::from(ApiError::ErrorStatus { status: 404 });
+    assert_eq!(portal.code(), "unexpected_answer");
+}
+
 #[test]
 fn a_restore_waits_only_on_answers_that_may_change() {
     let rejected = |code: ErrorCode| ApiError::Rejected {

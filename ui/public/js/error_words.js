@@ -45,6 +45,7 @@ export const errorCodes = [
     "session_invalid",
     "server_unreachable",
     "unexpected_answer",
+    "server_not_answering",
     "invalid_server_url",
     "preferences_not_saved",
     "browser_failed",
@@ -52,9 +53,10 @@ export const errorCodes = [
     "file_not_saved",
 ];
 const known = new Set(errorCodes);
-/** Codes whose message names what was wrong (`login: not a valid email address`): shown after the
- * UI's words, as the one way to learn which field to mend, though it stays in English. */
-export const codesWithDetail = new Set(["invalid_request"]);
+/** Codes whose message names what was wrong (`login: not a valid email address`, `HTTP 502`): shown
+ * after the UI's words, as the one way to learn which field to mend or what the proxy said, though
+ * it stays in English. */
+export const codesWithDetail = new Set(["invalid_request", "server_not_answering"]);
 /** False for a code from a newer server than this build: only its own message says what it is. */
 export function isErrorCode(code) {
     return known.has(code);
@@ -100,6 +102,7 @@ export const errorWords = {
         session_invalid: "Your saved session is no longer valid. Please log in again.",
         server_unreachable: "The server could not be reached. Check the server URL in Settings.",
         unexpected_answer: "The server's answer was not what the console expects. Check the server URL in Settings.",
+        server_not_answering: "The server is not answering right now. Try again in a moment.",
         invalid_server_url: "Check the server URL: it starts with https:// (plain http:// only for this computer) and is the server's address only, with no path, query, user name or password.",
         preferences_not_saved: "The settings could not be saved on this computer.",
         browser_failed: "The browser could not be opened.",
@@ -146,6 +149,7 @@ export const errorWords = {
         session_invalid: "保存的登录已失效，请重新登录。",
         server_unreachable: "无法连接服务器。请在设置中检查服务器地址。",
         unexpected_answer: "服务器的回答不符合控制台的预期。请在设置中检查服务器地址。",
+        server_not_answering: "服务器暂时没有响应，请稍后再试。",
         invalid_server_url: "请检查服务器地址：须以 https:// 开头（http:// 仅允许用于本机），且只填写服务器地址，不带路径、查询参数、用户名或密码。",
         preferences_not_saved: "设置未能保存到本机。",
         browser_failed: "无法打开浏览器。",
