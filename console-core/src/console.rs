@@ -42,6 +42,11 @@ pub enum UiEvent {
     Offline {
         retry_in_secs: u64,
     },
+    /// The scan login's server answered, but not as it needs; it is asked again later.
+    Failing {
+        retry_in_secs: u64,
+        problem: Problem,
+    },
     /// No usable session: show the login screen, saying why an old session ended, and where a
     /// new one will be kept (the restore may just have found the keychain locked or silent).
     LoginRequired {
@@ -115,6 +120,13 @@ impl From<ScanEvent> for UiEvent {
             // Only a link scene is refused this way; the login screen shows it as any refusal.
             ScanEvent::IdentityInUse => Self::NotOrganizer,
             ScanEvent::Offline { retry_in_secs } => Self::Offline { retry_in_secs },
+            ScanEvent::Failing {
+                retry_in_secs,
+                problem,
+            } => Self::Failing {
+                retry_in_secs,
+                problem,
+            },
         }
     }
 }

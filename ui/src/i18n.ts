@@ -13,6 +13,8 @@ const en = {
   offlineBody: (server: string, seconds: number) =>
     `${server} is not answering. Trying again in ${seconds} s…`,
   offlineRetrying: (server: string) => `${server} is not answering. Trying again…`,
+  failingRetryIn: (why: string, seconds: number) => `${why} Trying again in ${seconds} s…`,
+  failingRetrying: (why: string) => `${why} Trying again…`,
   tabScan: "Scan with WeChat",
   tabPassword: "Email or phone",
   scanTitle: "Scan with WeChat",
@@ -162,6 +164,8 @@ const zh: Strings = {
   offlineTitle: "无法连接服务器",
   offlineBody: (server, seconds) => `${server} 没有响应，${seconds} 秒后重试…`,
   offlineRetrying: (server) => `${server} 没有响应，正在重试…`,
+  failingRetryIn: (why, seconds) => `${why}${seconds} 秒后重试…`,
+  failingRetrying: (why) => `${why}正在重试…`,
   tabScan: "微信扫码",
   tabPassword: "邮箱或手机号",
   scanTitle: "使用微信扫码登录",

@@ -100,7 +100,8 @@ export type ScanStep =
   | { kind: "not_organizer" }
   | { kind: "expired" }
   | { kind: "identity_in_use" }
-  | { kind: "offline"; retry_in_secs: number };
+  | { kind: "offline"; retry_in_secs: number }
+  | { kind: "failing"; retry_in_secs: number; problem: CommandError };
 
 export type UiEvent =
   | { kind: "offline"; retry_in_secs: number }
@@ -112,6 +113,7 @@ export type UiEvent =
   | { kind: "declined" }
   | { kind: "not_organizer" }
   | { kind: "expired" }
+  | { kind: "failing"; retry_in_secs: number; problem: CommandError }
   | { kind: "link"; step: ScanStep }
   | { kind: "linked" }
   | { kind: "link_stopped"; problem: CommandError };

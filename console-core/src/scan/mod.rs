@@ -19,6 +19,7 @@ use tokio::time::{Instant, sleep};
 
 use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose, server_seconds};
 use crate::backoff::Backoff;
+use crate::console::{ConsoleError, Problem};
 use meeteasy_protocol::Secret;
 
 /// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests.
@@ -88,9 +89,16 @@ pub enum ScanEvent {
     /// Linking: the scanning WeChat already belongs to another account that holds more than the
     /// mini program's own login made; nothing changed, a fresh QR follows.
     IdentityInUse,
-    /// The server cannot be reached; the loop retries by itself.
+    /// The server cannot be reached, or is busy; the loop retries by itself.
     Offline {
         retry_in_secs: u64,
+    },
+    /// The server answered, but not as a scan needs (a redirect, an answer outside the contract,
+    /// a refusal): asked again it will likely answer the same, so the screen says why rather than
+    /// that the server is not answering. The loop still retries, in case the server is mended.
+    Failing {
+        retry_in_secs: u64,
+        problem: Problem,
     },
 }
 
@@ -269,7 +277,7 @@ pub async fn run_scan<A: ScanApi>(
                 }
                 Err(err) if creation_refused(purpose, &err) => return Err(err),
                 Err(err) => {
-                    wait_after_failure(&err, &mut backoff, &emit).await;
+                    wait_after_failure(err, &mut backoff, &emit).await;
                     Step::NeedScene
                 }
             },
@@ -343,7 +351,7 @@ pub async fn run_scan<A: ScanApi>(
                             Step::Watch(active)
                         }
                         PollVerdict::Retry(err) => {
-                            wait_after_failure(&err, &mut backoff, &emit).await;
+                            wait_after_failure(err, &mut backoff, &emit).await;
                             Step::Watch(active)
                         }
                     }
@@ -424,12 +432,20 @@ async fn pause_if_churning(replaced_unanswered: u32, churn: &mut Backoff) {
     }
 }
 
-/// Waits the next backoff delay, or longer where the server's `Retry-After` asks for it.
-async fn wait_after_failure(err: &ApiError, backoff: &mut Backoff, emit: &impl Fn(ScanEvent)) {
-    let delay = backoff.next_delay_after(err);
+/// Waits the next backoff delay, or longer where the server's `Retry-After` asks for it, having
+/// said why: offline for a failure that may pass, the failure itself for one that will not.
+async fn wait_after_failure(err: ApiError, backoff: &mut Backoff, emit: &impl Fn(ScanEvent)) {
+    let delay = backoff.next_delay_after(&err);
     tracing::warn!(error = %err, retry_in = ?delay, "scan login: server call failed");
-    emit(ScanEvent::Offline {
-        retry_in_secs: delay.as_secs(),
+    let retry_in_secs = delay.as_secs();
+    emit(if err.is_transient() {
+        ScanEvent::Offline { retry_in_secs }
+    } else {
+        let problem = Problem::from(&ConsoleError::from(err));
+        ScanEvent::Failing {
+            retry_in_secs,
+            problem,
+        }
     });
     sleep(delay).await;
 }

@@ -413,6 +413,35 @@ async fn a_refused_scene_creation_waits_the_servers_retry_after() {
     );
 }
 
+/// A server that answers a scan login with a redirect (an SSO proxy before it, say) will answer the
+/// same next time: the screen says so, by its code, rather than that the server is not answering;
+/// the loop still asks again later.
+#[tokio::test(start_paused = true)]
+async fn a_scene_creation_the_server_answers_wrongly_says_why() {
+    let server = FakeServer::default();
+    *server.refuse_creates.lock().unwrap() = Some(ApiError::Redirected {
+        status: 302,
+        location: "https://sso.example/login".into(),
+    });
+    let (_, events) = run_for(&server, &SceneCache::default(), Duration::from_secs(60)).await;
+
+    let Some(ScanEvent::Failing { problem, .. }) = events.first() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(problem.code, "server_redirected");
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, ScanEvent::Offline { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        server.scenes_created(),
+        1,
+        "asked again once the redirect was gone"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     let server = FakeServer::default();

@@ -59,6 +59,7 @@ function onEvent(event) {
         case "declined":
         case "not_organizer":
         case "expired":
+        case "failing":
             if (app.scan)
                 applyScanStep(app.scan, event, serverUrl(), { declined: t.scanDeclined, expired: t.scanExpired, notOrganizer: t.scanNotOrganizer, identityInUse: t.scanNotOrganizer });
             return;

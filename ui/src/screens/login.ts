@@ -5,7 +5,7 @@ import { countdown, secondsFromNow } from "../countdown.js";
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import type { ScanStep, SessionEnded, SessionView, Storage } from "../ipc.js";
+import type { CommandError, ScanStep, SessionEnded, SessionView, Storage } from "../ipc.js";
 import type { LoginTab, Notice } from "../state.js";
 import { avatarElement, errorText, storageBanner } from "./parts.js";
 import { offlineLine } from "./starting.js";
@@ -116,6 +116,9 @@ export function applyScanStep(panel: ScanPanel, step: ScanStep, server: string, 
     case "offline":
       panel.showOffline(server, step.retry_in_secs);
       return;
+    case "failing":
+      panel.showFailing(step.problem, step.retry_in_secs);
+      return;
   }
 }
 
@@ -170,12 +173,13 @@ export class ScanPanel {
   }
 
   setStatus(state: string, text: string, avatar: string | null = null, name = ""): void {
-    if (state !== "offline") this.stopRetry();
+    const retrying = state === "offline" || state === "failing";
+    if (!retrying) this.stopRetry();
     this.status.dataset.state = state;
     const picture = state === "scanned" ? avatarElement(avatar, name, "small") : null;
     replaceChildren(this.status, picture, h("span", {}, text));
     const hasQr = !this.qr.hidden;
-    this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : state === "offline" ? "offline" : "ready");
+    this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : retrying ? "offline" : "ready");
   }
 
   showScanned(name: string, avatar: string | null): void {
@@ -188,11 +192,22 @@ export class ScanPanel {
   }
 
   showOffline(server: string, retryInSecs: number): void {
-    this.setStatus("offline", offlineLine(server, retryInSecs));
-    const line = this.status.querySelector("span");
+    this.showRetrying("offline", (left) => offlineLine(server, left), retryInSecs);
+  }
+
+  /** The server answered the scan, but not as it needs (`problem` says how); it is asked again. */
+  showFailing(problem: CommandError, retryInSecs: number): void {
+    const why = errorText(problem);
+    this.showRetrying("failing", (left) => (left > 0 ? t.failingRetryIn(why, left) : t.failingRetrying(why)), retryInSecs);
+  }
+
+  /** A status that counts down to the loop's next try; `line` words it for the seconds left. */
+  private showRetrying(state: "offline" | "failing", line: (secondsLeft: number) => string, retryInSecs: number): void {
+    this.setStatus(state, line(retryInSecs));
+    const text = this.status.querySelector("span");
     this.stopRetry();
     this.stopRetry = countdown(secondsFromNow(retryInSecs), (left) => {
-      if (line) line.textContent = offlineLine(server, left);
+      if (text) text.textContent = line(left);
     });
   }
 

@@ -82,6 +82,9 @@ export function applyScanStep(panel, step, server, refusals) {
         case "offline":
             panel.showOffline(server, step.retry_in_secs);
             return;
+        case "failing":
+            panel.showFailing(step.problem, step.retry_in_secs);
+            return;
     }
 }
 /** A scan panel (the login's scan tab, or "Link WeChat"). It keeps references to its parts so
@@ -121,13 +124,14 @@ export class ScanPanel {
         });
     }
     setStatus(state, text, avatar = null, name = "") {
-        if (state !== "offline")
+        const retrying = state === "offline" || state === "failing";
+        if (!retrying)
             this.stopRetry();
         this.status.dataset.state = state;
         const picture = state === "scanned" ? avatarElement(avatar, name, "small") : null;
         replaceChildren(this.status, picture, h("span", {}, text));
         const hasQr = !this.qr.hidden;
-        this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : state === "offline" ? "offline" : "ready");
+        this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : retrying ? "offline" : "ready");
     }
     showScanned(name, avatar) {
         this.setNotice(null);
@@ -139,12 +143,21 @@ export class ScanPanel {
         this.setStatus("scanned", t.scanScanned(name), avatar, name);
     }
     showOffline(server, retryInSecs) {
-        this.setStatus("offline", offlineLine(server, retryInSecs));
-        const line = this.status.querySelector("span");
+        this.showRetrying("offline", (left) => offlineLine(server, left), retryInSecs);
+    }
+    /** The server answered the scan, but not as it needs (`problem` says how); it is asked again. */
+    showFailing(problem, retryInSecs) {
+        const why = errorText(problem);
+        this.showRetrying("failing", (left) => (left > 0 ? t.failingRetryIn(why, left) : t.failingRetrying(why)), retryInSecs);
+    }
+    /** A status that counts down to the loop's next try; `line` words it for the seconds left. */
+    showRetrying(state, line, retryInSecs) {
+        this.setStatus(state, line(retryInSecs));
+        const text = this.status.querySelector("span");
         this.stopRetry();
         this.stopRetry = countdown(secondsFromNow(retryInSecs), (left) => {
-            if (line)
-                line.textContent = offlineLine(server, left);
+            if (text)
+                text.textContent = line(left);
         });
     }
     setNotice(text, tone = "info") {
