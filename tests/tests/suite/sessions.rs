@@ -27,6 +27,7 @@ on_both_stores!(
     the_mini_programs_logout_ends_the_h5_sessions_its_tickets_opened,
     racing_exchanges_of_one_ticket_open_one_session,
     a_spent_ticket_replayed_after_its_session_ended_brings_nothing_back,
+    a_spent_ticket_replayed_after_its_minting_session_ended_is_used,
     racing_polls_of_a_confirmed_scene_open_one_session,
     a_confirm_from_a_phone_logged_out_since_logs_no_console_in,
     a_derived_token_never_outlives_its_parent,
@@ -318,6 +319,31 @@ async fn a_spent_ticket_replayed_after_its_session_ended_brings_nothing_back(sta
         )
         .await
         .assert_error(404, "session_not_found");
+}
+
+/// The session that minted a ticket logs out after the ticket was exchanged, ending the page's
+/// session with it: a replay is told the ticket was used (the contract's second exchange), not
+/// that it expired, and ends nothing more.
+async fn a_spent_ticket_replayed_after_its_minting_session_ended_is_used(start: impl Start) {
+    let backend = start(untouched).await;
+    let server = &backend.server;
+    let phone = server.dev_login("hana").await;
+    let h5 = exchange(server, &phone.login_ticket, Some("Kiosk")).await;
+    let reply = server
+        .post_empty("/auth/logout", Some(&phone.access_token))
+        .await;
+    assert_eq!(reply.status, 204, "{reply:?}");
+    assert_eq!(status(&me_status(server, &h5).await), REVOKED);
+    let body = json!({"login_ticket": phone.login_ticket, "device_name": "Kiosk"});
+    for _replay in 0..2 {
+        server
+            .post("/auth/login-ticket/exchange", body.clone(), None)
+            .await
+            .assert_error(401, "ticket_used");
+    }
+    let again = server.dev_login("hana").await;
+    let h5_sessions = sessions_of_kind(server, &again.access_token, Audience::H5).await;
+    assert!(h5_sessions.is_empty(), "{h5_sessions:?}");
 }
 
 /// The phone logs out between its confirm and the console's next poll: the confirm went with its

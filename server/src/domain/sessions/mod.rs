@@ -215,7 +215,9 @@ pub async fn open(
             tracing::warn!(%error, index = %user_index, "compacting a session index failed; the next session opened past its bound compacts it");
         }
     }
-    if made && parent_revoked {
+    // A session revoked before (a spent ticket replayed after its minting session ended, which
+    // ended it too) only has its record taken back below.
+    if made && parent_revoked && !revoked {
         revoke_with_descendants(store, &record.user_id, sid, record.expires_at).await?;
         // The ticket that would open it ended with the session that minted it.
         return Err(AuthError::TicketExpired);
