@@ -287,9 +287,11 @@ pub async fn find_or_create_wechat(
     if created {
         store.delete(&store_keys::user(&candidate.id)).await?;
     }
-    let winner = existing_user(store, &identity_key)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("{identity_key} vanished while read")))?;
+    let winner = existing_user(store, &identity_key).await?.ok_or_else(|| {
+        // The key names a person's WeChat identity: the log says only what kind it is.
+        let key = store_keys::shown(&identity_key);
+        StoreError::Corrupt(format!("{key} vanished while read"))
+    })?;
     link_openid(store, &identity_key, &openid_key, OpenidKey::Write, winner).await
 }
 
@@ -453,7 +455,8 @@ async fn existing_user(
             let id = String::from_utf8_lossy(&id);
             let user = get(store, &id).await?;
             user.map(Some).ok_or_else(|| {
-                StoreError::Corrupt(format!("{identity_key} points at missing user {id}"))
+                let key = store_keys::shown(identity_key);
+                StoreError::Corrupt(format!("{key} points at missing user {id}"))
             })
         }
     }
@@ -745,6 +748,28 @@ mod tests {
         assert!(get(store.as_ref(), &first.id).await.unwrap().is_some());
         let again = find_or_create_wechat(store.as_ref(), "wx-app", &session, profile()).await;
         assert_eq!(again.expect("a later login succeeds").id, first.id);
+    }
+
+    /// An identity key leading to an account that is gone is a store fault, which is logged: it
+    /// says what kind of key it is, never the person's unionid or openid.
+    #[tokio::test]
+    async fn a_fault_over_a_wechat_identity_does_not_name_the_person() {
+        let store = crate::domain::test_support::FaultyStore::new();
+        let session = WeChatSession {
+            openid: "o-ann-secret".into(),
+            unionid: Some("u-ann-secret".into()),
+        };
+        let (identity_key, _) = wechat_keys("wx-app", &session);
+        store
+            .put(&identity_key, b"u-gone", Lifetime::Forever)
+            .await
+            .unwrap();
+        let fault = existing_user(store.as_ref(), &identity_key).await;
+        let Err(StoreError::Corrupt(cause)) = fault else {
+            panic!("{fault:?}");
+        };
+        assert!(!cause.contains("ann-secret"), "{cause}");
+        assert!(cause.contains("u-gone"), "{cause}");
     }
 
     #[tokio::test]
