@@ -191,6 +191,26 @@ fn withdrawn(record: &InviteRecord, user_id: &str, now: u64) -> Option<InviteRec
     }
 }
 
+/// Answers an accept refused because the invite's creator no longer stands (`refused`): the
+/// invite goes if `user_id` took it ([`withdraw`]), unless an accept of theirs beside this one gave
+/// the role meanwhile (then it is used again).
+async fn fallen_inviter(
+    store: &dyn Store,
+    invite: &InviteRecord,
+    user_id: &str,
+    now: u64,
+    refused: AuthError,
+) -> Result<User, AuthError> {
+    if matches!(refused, AuthError::InviteExpired) {
+        let now_noted = users::get(store, user_id).await?;
+        if now_noted.is_some_and(|user| user.joined_by_invites.contains_key(&invite.id)) {
+            return used_again(store, user_id, &invite.id).await;
+        }
+        withdraw(store, invite, user_id, now).await?;
+    }
+    Err(refused)
+}
+
 /// Stores [`withdrawn`], so the invite lists as neither open nor accepted, and lets its QR go.
 async fn withdraw(
     store: &dyn Store,
@@ -570,9 +590,14 @@ impl AuthService {
         if user.joined_by_invites.contains_key(&found.id) {
             return used_again(store, &user.id, &found.id).await;
         }
-        standing_inviter(store, &found.created_by, self.settings.dev).await?;
-        let key = store_keys::invite(&found.id);
         let now = unix_now();
+        if let Err(refused) = standing_inviter(store, &found.created_by, self.settings.dev).await {
+            // This user's accept again, after a first that took the invite but failed to give the
+            // role, and a demotion of its creator since: the invite goes as below, rather than
+            // stay listed as accepted by someone who holds no role.
+            return fallen_inviter(store, &found, &user.id, now, refused).await;
+        }
+        let key = store_keys::invite(&found.id);
         let (record, retry_until) =
             records::update(store, &key, |current: Option<&InviteRecord>| {
                 let record = current.ok_or(AuthError::InviteInvalid)?;
@@ -591,15 +616,7 @@ impl AuthService {
         // the first read and the take must not let it through, or an admin demoted meanwhile could
         // still let someone in. A demotion after this read came after the accept.
         if let Err(refused) = standing_inviter(store, &found.created_by, self.settings.dev).await {
-            if matches!(refused, AuthError::InviteExpired) {
-                // Unless an accept of the same user beside this one gave the role meanwhile.
-                let now_noted = users::get(store, &user.id).await?;
-                if now_noted.is_some_and(|user| user.joined_by_invites.contains_key(&found.id)) {
-                    return used_again(store, &user.id, &found.id).await;
-                }
-                withdraw(store, &found, &user.id, now).await?;
-            }
-            return Err(refused);
+            return fallen_inviter(store, &found, &user.id, now, refused).await;
         }
         // Won, or its winner accepting again: the role follows, with the invite noted in the
         // user's record in the same write. Should that write fail, the same accept again gives it.

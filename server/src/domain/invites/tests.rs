@@ -291,7 +291,7 @@ async fn an_accept_stopped_before_its_role_gives_nothing_once_revoked_or_its_cre
         "{refused:?}"
     );
 
-    let (_, withdrawn_code) = team.bob_s_invite(TeamRole::Admin).await;
+    let (withdrawn, withdrawn_code) = team.bob_s_invite(TeamRole::Admin).await;
     team.carol_s_accept_stops_after_its_take(&withdrawn_code)
         .await;
     let demoted = team::demote(team.store.as_ref(), &team.bob.id, Demotion::Admin).await;
@@ -301,6 +301,9 @@ async fn an_accept_stopped_before_its_role_gives_nothing_once_revoked_or_its_cre
         matches!(refused, Err(AuthError::InviteExpired)),
         "{refused:?}"
     );
+    // Withdrawn: not listed as accepted by Carol, who holds no role from it.
+    let state = team.stored(&withdrawn).await.state;
+    assert!(matches!(state, InviteState::Revoked { .. }), "{state:?}");
     assert!(
         !team.carol_is(TeamRole::Admin).await,
         "neither invite gave the role"
