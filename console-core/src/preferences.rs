@@ -73,12 +73,36 @@ pub enum PreferencesError {
 
 pub struct PreferencesFile {
     path: PathBuf,
+    env: EnvOverrides,
+}
+
+/// `MEETEASY_SERVER` and `MEETEASY_H5_URL` as the console started with them (empty ones left out):
+/// they take precedence over the file, at start and after a save alike.
+#[derive(Debug, Default)]
+struct EnvOverrides {
+    server: Option<String>,
+    h5_url: Option<String>,
+}
+
+impl EnvOverrides {
+    fn of_process() -> Self {
+        let set = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        Self {
+            server: set(SERVER_ENV),
+            h5_url: set(H5_URL_ENV),
+        }
+    }
 }
 
 impl PreferencesFile {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             path: dir.join(FILE_NAME),
+            env: EnvOverrides::of_process(),
         }
     }
 
@@ -89,21 +113,18 @@ impl PreferencesFile {
             .ok()
             .and_then(|bytes| serde_json::from_slice::<StoredPreferences>(&bytes).ok())
             .unwrap_or_default();
-        let env_server = std::env::var(SERVER_ENV)
-            .ok()
-            .filter(|value| !value.trim().is_empty());
-        let server_from_env = env_server.is_some();
-        let server_text = env_server
+        let server_from_env = self.env.server.is_some();
+        let server_text = self
+            .env
+            .server
+            .clone()
             .or(stored.server_url)
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
         let server = ServerOrigin::parse(&server_text).unwrap_or_else(|err| {
             tracing::warn!(%err, server = %server_text, "ignoring the configured server");
             default_origin()
         });
-        let env_h5_url = std::env::var(H5_URL_ENV)
-            .ok()
-            .filter(|value| !value.trim().is_empty());
-        let h5_url = h5_page(env_h5_url.or(stored.h5_url), &server);
+        let h5_url = h5_page(self.env.h5_url.clone().or(stored.h5_url), &server);
         Preferences {
             language: stored.language.unwrap_or_else(Language::from_environment),
             server,
@@ -130,7 +151,7 @@ impl PreferencesFile {
         let bytes =
             serde_json::to_vec_pretty(&stored).map_err(|err| PreferencesError::Save(err.into()))?;
         std::fs::write(&self.path, bytes).map_err(PreferencesError::Save)?;
-        let h5_url = h5_page(stored.h5_url, &server);
+        let h5_url = h5_page(self.env.h5_url.clone().or(stored.h5_url), &server);
         Ok(Preferences {
             server,
             language,
@@ -178,6 +199,24 @@ mod tests {
         assert_eq!(Language::from_locale("zh_TW"), Language::SimplifiedChinese);
         assert_eq!(Language::from_locale("en_US.UTF-8"), Language::English);
         assert_eq!(Language::from_locale("C"), Language::English);
+    }
+
+    /// Saving the Settings (the language, say) keeps the H5 page `MEETEASY_H5_URL` set, as the
+    /// next start would.
+    #[test]
+    fn a_save_keeps_the_h5_page_the_environment_sets() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = PreferencesFile {
+            path: dir.path().join(FILE_NAME),
+            env: EnvOverrides {
+                server: None,
+                h5_url: Some("https://h5.example.com/conference".into()),
+            },
+        };
+        let saved = file.save("https://auth.example.com/", Language::English);
+        let expected = PageUrl::parse("https://h5.example.com/conference").unwrap();
+        assert_eq!(saved.expect("saved").h5_url, expected);
+        assert_eq!(file.load().h5_url, expected);
     }
 
     #[test]
