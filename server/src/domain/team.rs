@@ -219,8 +219,9 @@ fn demoted(index: &TeamIndex, user_id: &str, demotion: Demotion) -> Result<TeamI
 /// index with two admins, but only one swap wins; the other is decided again on what the winner
 /// wrote, finds the other admin the last one, and answers `last_admin` without writing. The loser's
 /// own request cannot list its removed caller again meanwhile: automatic listing never touches an
-/// entry marked removed. The index goes first and the user record after it (a failure between the
-/// two leaves the user an admin in the record only, which the same request retried completes).
+/// entry marked removed. The index goes first and the user record after it; a failure between the
+/// two lists the user again as their record still says, so the team page shows them for a removal
+/// again (and should that listing fail too, the same request retried completes it).
 pub(super) async fn demote(
     store: &dyn Store,
     user_id: &str,
@@ -251,6 +252,34 @@ pub(super) async fn demote(
         })
     })
     .await?;
+    let demoted = take_roles(store, user_id, demotion).await;
+    // The index follows the record as it is now, whatever failed on the way: a promotion (an
+    // invite accepted) that ran between the writes listed the user as it read them, and a
+    // removal that failed before the role was taken lists the member again, for the admin to
+    // remove once more.
+    let listed = list_as_recorded(store, user_id).await;
+    let demoted = demoted?;
+    listed?;
+    Ok((Some(demoted.0), demoted.1))
+}
+
+/// Takes the roles `demotion` takes from `user_id`'s record and, for a removal from the team, ends
+/// their console sessions: before the write, so a failure to end them leaves the role (and the
+/// listing) for a removal again, and after it, for a session opened in between.
+async fn take_roles(
+    store: &dyn Store,
+    user_id: &str,
+    demotion: Demotion,
+) -> Result<(UserRecord, u64), AuthError> {
+    let end_console_sessions = || async {
+        match demotion {
+            Demotion::Team => {
+                sessions::end_user_sessions(store, user_id, &[Audience::Console]).await
+            }
+            Demotion::Admin => Ok(0),
+        }
+    };
+    let ended_before = end_console_sessions().await?;
     let taken: &[&str] = match demotion {
         Demotion::Admin => &[ADMIN_ROLE],
         Demotion::Team => &[ORGANIZER_ROLE, ADMIN_ROLE],
@@ -263,19 +292,9 @@ pub(super) async fn demote(
         }
         record.roles.retain(|role| !taken.contains(&role.as_str()));
     })
-    .await;
-    // The console sessions end whatever that write answered: one whose reply was lost may have
-    // taken the role, and the member, gone from the team list, could not be removed again from
-    // the console. (If the role stayed, its holder only logs in again.)
-    let ended = match demotion {
-        Demotion::Team => sessions::end_user_sessions(store, user_id, &[Audience::Console]).await?,
-        Demotion::Admin => 0,
-    };
-    let user = user?;
-    // The index follows the record as it is now: a promotion (an invite accepted) that ran
-    // between the two writes above listed the user as it read them, before the roles were taken.
-    list_as_recorded(store, user_id).await?;
-    Ok((Some(user), ended))
+    .await?;
+    let ended_after = end_console_sessions().await?;
+    Ok((user, ended_before + ended_after))
 }
 
 /// Gives `role` (an admin is an organizer too) for the invite `note` names (see
@@ -548,6 +567,43 @@ mod tests {
         let removed = demote(store, &bob.id, Demotion::Team).await;
         assert!(removed.is_err(), "the store's failure is told: {removed:?}");
         assert!(faulty.all_faults_hit());
+        let ended = sessions::is_revoked(store, &bob.id, &sid).await.unwrap();
+        assert!(ended, "bob's console session lives on");
+    }
+
+    /// A removal that could not end the member's console sessions (the store failed) takes
+    /// nothing: the member stays listed, with the role, for the admin to remove again, rather than
+    /// drop off the team page while their consoles stay logged in.
+    #[tokio::test]
+    async fn a_removal_that_cannot_end_the_sessions_leaves_the_member_listed_for_another_try() {
+        use super::super::service::SessionUser;
+        use super::super::test_support::{console_password_login, service_on, settings};
+        let faulty = FaultyStore::new();
+        let store = faulty.as_ref();
+        let service = service_on(faulty.clone(), settings(|_| {})).await;
+        let (_ann, bob) = ann_admin_and_bob(store).await;
+        list_if_missing(store, &bob).await.unwrap();
+        let opened = service.open_session(SessionUser::Known(&bob), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        let sid = service.verify(&token).await.unwrap().sid;
+        let names = |members: Vec<Member>| -> Vec<String> {
+            members.into_iter().map(|m| m.user.display_name).collect()
+        };
+        faulty.fail_next(
+            Calls::Read,
+            &store_keys::user_sessions(&bob.id),
+            Fault::FailBefore,
+        );
+
+        let removed = demote(store, &bob.id, Demotion::Team).await;
+        assert!(removed.is_err(), "the store's failure is told: {removed:?}");
+        assert!(faulty.all_faults_hit());
+        assert_eq!(names(members(store).await.unwrap()), ["ann", "bob"]);
+
+        demote(store, &bob.id, Demotion::Team)
+            .await
+            .expect("removed again");
+        assert_eq!(names(members(store).await.unwrap()), ["ann"]);
         let ended = sessions::is_revoked(store, &bob.id, &sid).await.unwrap();
         assert!(ended, "bob's console session lives on");
     }
