@@ -1,5 +1,6 @@
 //! What each command line verb does, once its arguments are parsed.
 
+use base64::Engine as _;
 use std::io::{BufRead, IsTerminal as _};
 
 use tokio::net::TcpListener;
@@ -10,7 +11,9 @@ use crate::admin::{
 };
 use crate::args::{AddUserArgs, ServeArgs, StoreArgs};
 use crate::team_args::InviteArgs;
-use meeteasy_auth::config::{self, ConfigError, Settings, StoreLocation};
+use meeteasy_auth::config::{
+    self, AppSettings, ConfigError, Settings, StoreLocation, WeChatSettings,
+};
 use meeteasy_auth::domain::{Admin, AuthError, is_hidden_or_reordering};
 use meeteasy_auth::http::pages::PageAddOns;
 use meeteasy_auth::qr::{self, QrError};
@@ -118,11 +121,12 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
             tracing::info!(path = %socket.path().display(), "admin socket ready");
             // Only an origin it was given: one guessed from the listen address (`0.0.0.0`, port
             // 0) would put a link no phone reaches into an invite.
-            let dispatcher = Dispatcher::new(
-                Admin::new(server.store().clone()),
-                key_encryption_key,
-                configured_url,
-            );
+            // Invites drawn as the server draws the console's: mini program codes in `wxacode`.
+            let mut admin = Admin::new(server.store().clone());
+            if let Some(codes) = server.service().invite_codes() {
+                admin = admin.with_invite_codes(codes);
+            }
+            let dispatcher = Dispatcher::new(admin, key_encryption_key, configured_url);
             Some(socket.serve(std::sync::Arc::new(dispatcher)))
         }
         // Commands reach a shared Redis directly.
@@ -287,7 +291,7 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
         None => None,
     };
     let request = args.request(config.public_url.clone());
-    let reply = match admin::run(config, request).await {
+    let reply = match admin::run_drawing_invites(config, request, invite_app(args)).await {
         Ok(reply) => reply,
         Err(error) => {
             // No invite, so no QR: the empty file just made would only mislead. Failing to remove
@@ -299,18 +303,56 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
         }
     };
     print_reply(&reply);
-    let AdminReply::InviteMade { link, .. } = &reply else {
+    let AdminReply::InviteMade {
+        link,
+        mini_program_code,
+        ..
+    } = &reply
+    else {
         return Err(CommandError::UnexpectedReply);
     };
-    if std::io::stdout().is_terminal() {
-        print!("\n{}", qr::terminal(link)?);
+    let mini_program_code = match mini_program_code {
+        Some(base64) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map_err(|_not_base64| CommandError::UnexpectedReply)?,
+        ),
+        None => None,
+    };
+    match &mini_program_code {
+        // A terminal can draw a QR of the link, not WeChat's round mini program code.
+        Some(_) if qr_file.is_none() => println!(
+            "Its QR is the app's mini program code (qr_mode = \"wxacode\"), which a terminal cannot draw: give --qr FILE to write it, or have an admin show it from the console's Team page."
+        ),
+        Some(_) => {}
+        None if std::io::stdout().is_terminal() => print!("\n{}", qr::terminal(link)?),
+        None => {}
     }
     if let Some((path, mut file)) = qr_file {
-        let png = qr::png(link, qr::DEFAULT_WIDTH)?;
+        let png = match mini_program_code {
+            Some(png) => png,
+            None => qr::png(link, qr::DEFAULT_WIDTH)?,
+        };
         std::io::Write::write_all(&mut file, &png).map_err(qr_file_error(path))?;
         println!("QR written to {}", path.display());
     }
     Ok(())
+}
+
+/// The app the invite's phones open, and how WeChat is reached, from the configuration the server
+/// runs with, for an invite made on the store itself. A configuration without them (a bare
+/// `--data-dir`, say) draws the invite as a QR of its link.
+fn invite_app(args: &InviteArgs) -> Option<(AppSettings, WeChatSettings)> {
+    match config::load(&args.overrides()) {
+        Ok(settings) => {
+            let app = settings.app(None)?.clone();
+            Some((app, settings.wechat.clone()))
+        }
+        Err(error) => {
+            tracing::debug!(%error, "no app configured here: the invite's QR encodes its link");
+            None
+        }
+    }
 }
 
 fn print_reply(reply: &AdminReply) {

@@ -6,6 +6,8 @@ use meeteasy_auth::key_sealing::KeyEncryptionKey;
 
 use std::time::Duration;
 
+use base64::Engine as _;
+
 use super::wire::{AdminReply, AdminRequest, UserListing};
 
 pub struct Dispatcher {
@@ -117,6 +119,9 @@ impl Dispatcher {
                     invite: Box::new(made.invite),
                     code: made.code,
                     link: made.link,
+                    mini_program_code: made
+                        .mini_program_code
+                        .map(|png| base64::engine::general_purpose::STANDARD.encode(png)),
                 })
             }
         }

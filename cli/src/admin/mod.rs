@@ -20,15 +20,29 @@ pub use dispatch::Dispatcher;
 pub use server::{AdminSocket, AdminSocketError, socket_path};
 pub use wire::{AdminReply, AdminRequest, UserListing};
 
-use meeteasy_auth::config::{CommandConfig, StoreLocation};
-use meeteasy_auth::domain::Admin;
+use std::sync::Arc;
+
+use meeteasy_auth::config::{AppSettings, CommandConfig, StoreLocation, WeChatSettings};
+use meeteasy_auth::domain::{Admin, InviteCodes};
 use meeteasy_auth::server::{StartError, open_store};
 use meeteasy_auth::store::embedded::{DATABASE_FILE, EmbeddedOpenError};
+use meeteasy_auth::wechat::client::WeChatClient;
 
 use crate::commands::CommandError;
 
 /// Runs `request` where the store `config` names can take it.
 pub async fn run(config: CommandConfig, request: AdminRequest) -> Result<AdminReply, CommandError> {
+    run_drawing_invites(config, request, None).await
+}
+
+/// [`run`], where an invite made on the store itself is drawn as `invite_app` (the app, and how
+/// WeChat is reached) says: a mini program code in `wxacode` mode. Over the admin socket the
+/// server draws it as its own configuration says.
+pub async fn run_drawing_invites(
+    config: CommandConfig,
+    request: AdminRequest,
+    invite_app: Option<(AppSettings, WeChatSettings)>,
+) -> Result<AdminReply, CommandError> {
     // The key-encryption key was checked whichever way the request goes: over the socket the
     // server seals with its own, but a key given here that cannot be read or is not a key is a
     // mistake to say, not to skip.
@@ -60,6 +74,12 @@ pub async fn run(config: CommandConfig, request: AdminRequest) -> Result<AdminRe
         }
         Err(error) => return Err(error.into()),
     };
-    let dispatcher = Dispatcher::new(Admin::new(store), key_encryption_key, public_url);
+    let mut admin = Admin::new(Arc::clone(&store));
+    if let Some((app, wechat)) = invite_app {
+        let wechat = WeChatClient::new(&wechat, store).map_err(StartError::from)?;
+        let wechat = Arc::new(wechat);
+        admin = admin.with_invite_codes(InviteCodes { app, wechat });
+    }
+    let dispatcher = Dispatcher::new(admin, key_encryption_key, public_url);
     Ok(dispatcher.run(request).await?)
 }

@@ -123,6 +123,9 @@ pub enum AdminReply {
         invite: Box<Invite>,
         code: String,
         link: String,
+        /// Its QR when the app draws invites as mini program codes: a PNG, base64.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mini_program_code: Option<String>,
     },
 }
 

@@ -1,16 +1,19 @@
 //! What an operator does from the command line: add a password user, grant and revoke roles, list
 //! and show users, end a user's sessions, make an invite, rotate the signing keys. Needs only the
-//! store, so it runs without WeChat (and behind the admin socket of a running server).
+//! store, so it runs without WeChat (and behind the admin socket of a running server); an invite's
+//! mini program code needs WeChat too, when it is given one ([`InviteCodes`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use meeteasy_protocol::{Invite, LoginMethod, TeamRole, User};
 
+use crate::config::AppSettings;
 use crate::key_sealing::KeyEncryptionKey;
 use crate::store::Store;
+use crate::wechat::WeChat;
 
-use super::invites::{self, Creator};
+use super::invites::{self, Creator, InviteQr};
 use super::signing_keys::{self, Rotation};
 use super::team::{self, Demotion, TeamActor};
 use super::users::{self, NewPasswordUser, UserRecord, UserRef};
@@ -30,12 +33,23 @@ pub struct UserSummary {
 }
 
 /// An invite the operator made: its code (shown once, never stored) and the link it opens
-/// (`<public_url>/m/invite/<code>`, also what its QR encodes).
+/// (`<public_url>/m/invite/<code>`, what its QR encodes in `url` mode).
 #[derive(Debug, Clone)]
 pub struct OperatorInvite {
     pub invite: Invite,
     pub code: String,
     pub link: String,
+    /// Its QR when that is a mini program code (the app's `qr_mode` is `wxacode`): a PNG from
+    /// WeChat, which no terminal can draw from the link.
+    pub mini_program_code: Option<Vec<u8>>,
+}
+
+/// What draws an operator's invite as the app's phones scan it: the app (whose `qr_mode` and
+/// `invite_page` decide) and WeChat, for a mini program code. Without it an invite's QR encodes
+/// its link, which opens the mini program only where WeChat's "scan ordinary link" rule sends it.
+pub struct InviteCodes {
+    pub app: AppSettings,
+    pub wechat: Arc<dyn WeChat>,
 }
 
 /// What taking an account's WeChat did.
@@ -61,11 +75,23 @@ pub struct RotatedKeys {
 
 pub struct Admin {
     store: Arc<dyn Store>,
+    invite_codes: Option<InviteCodes>,
 }
 
 impl Admin {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            invite_codes: None,
+        }
+    }
+
+    /// Draws the invites it makes as `codes` says (see [`InviteCodes`]).
+    pub fn with_invite_codes(self, codes: InviteCodes) -> Self {
+        Self {
+            invite_codes: Some(codes),
+            ..self
+        }
     }
 
     pub async fn add_password_user(&self, new: NewPasswordUser) -> Result<User, AuthError> {
@@ -219,8 +245,9 @@ impl Admin {
 
     /// An invite made by the operator: `created_by` is [`super::operator_user`] ("Server
     /// operator", id `operator`, which no account has). `expires_in` defaults to a day and is at
-    /// most a week. `public_url` is the server's (the link is `<public_url>/m/invite/<code>`); the
-    /// QR an admin fetches for it later encodes that link.
+    /// most a week. `public_url` is the server's (the link is `<public_url>/m/invite/<code>`). Its
+    /// QR, kept for an admin to fetch later, is the app's mini program code in `wxacode` mode
+    /// (given [`InviteCodes`]), else a QR of that link.
     pub async fn create_invite(
         &self,
         role: TeamRole,
@@ -233,8 +260,11 @@ impl Admin {
             expires_in.map(|lifetime| lifetime.as_secs()),
         )?;
         let link = invites::invite_link(public_url.trim_end_matches('/'), &code);
-        let png = crate::qr::png(&link, crate::qr::DEFAULT_WIDTH)
-            .map_err(|e| AuthError::Internal(format!("cannot render the invite QR: {e}")))?;
+        let app = (self.invite_codes.as_ref()).map(|codes| (&codes.app, codes.wechat.as_ref()));
+        let (png, mini_program_code) = match invites::drawn(app, &link, &code).await? {
+            InviteQr::MiniProgramCode(png) => (png.clone(), Some(png)),
+            InviteQr::OfLink(png) => (png, None),
+        };
         let store = self.store.as_ref();
         invites::save(store, &record, &code, &png).await?;
         invites::log_created(&record, &TeamActor::Operator);
@@ -242,6 +272,7 @@ impl Admin {
             invite: invites::to_wire(store, &record).await?,
             code,
             link,
+            mini_program_code,
         })
     }
 
@@ -653,5 +684,48 @@ mod tests {
                 .await
                 .is_err()
         );
+        assert_eq!(
+            made.mini_program_code, None,
+            "no app given: a QR of the link"
+        );
+    }
+
+    /// An app that draws its QRs as mini program codes (`wxacode`, the production default) gets
+    /// one for the operator's invite too, of its invite page with the code as scene: a QR of the
+    /// link would open a web page, not the mini program, where no "scan ordinary link" rule is set.
+    #[tokio::test]
+    async fn an_operator_invite_of_a_wxacode_app_is_its_mini_program_code() {
+        use super::super::test_support::{DrawingWeChat, settings};
+        use crate::config::QrMode;
+        let store = FaultyStore::new();
+        let wechat = Arc::new(DrawingWeChat::default());
+        let mut app = settings(|_| {}).apps[0].clone();
+        app.qr_mode = QrMode::Wxacode;
+        let codes = InviteCodes {
+            app: app.clone(),
+            wechat: wechat.clone(),
+        };
+        let admin = admin_with(&store).await.with_invite_codes(codes);
+        let made = admin.create_invite(TeamRole::Admin, None, "https://auth.example.com");
+        let made = made.await.unwrap();
+        let drawn = format!("png of {}", made.code).into_bytes();
+        assert_eq!(made.mini_program_code.as_ref(), Some(&drawn));
+        let kept = store.get(&store_keys::invite_qr(&made.invite.id)).await;
+        assert_eq!(
+            kept.unwrap(),
+            Some(drawn),
+            "an admin is shown the same code later"
+        );
+
+        // The same app in `url` mode: the link's QR, and WeChat is not asked.
+        app.qr_mode = QrMode::Url;
+        let codes = InviteCodes {
+            app,
+            wechat: wechat.clone(),
+        };
+        let admin = admin_with(&store).await.with_invite_codes(codes);
+        let made = admin.create_invite(TeamRole::Admin, None, "https://auth.example.com");
+        assert_eq!(made.await.unwrap().mini_program_code, None);
+        assert_eq!(wechat.0.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }

@@ -28,8 +28,9 @@ use meeteasy_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::config::QrMode;
+use crate::config::{AppSettings, QrMode};
 use crate::store::{Lifetime, Store};
+use crate::wechat::WeChat;
 
 use super::records::{self, Transition};
 use super::secrets::{random_id, random_scene};
@@ -209,6 +210,33 @@ async fn fallen_inviter(
         withdraw(store, invite, user_id, now).await?;
     }
     Err(refused)
+}
+
+/// An invite's QR, as [`drawn`] made it.
+pub(super) enum InviteQr {
+    /// The app's mini program code of its invite page, the code as scene (`wxacode`).
+    MiniProgramCode(Vec<u8>),
+    /// A QR of the invite's link (`url`, or no app to draw with).
+    OfLink(Vec<u8>),
+}
+
+/// The QR of the invite `code` (whose link is `link`) as `app` draws QRs, asking its WeChat for a
+/// mini program code in `wxacode` mode.
+pub(super) async fn drawn(
+    app: Option<(&AppSettings, &dyn WeChat)>,
+    link: &str,
+    code: &str,
+) -> Result<InviteQr, AuthError> {
+    match app {
+        Some((app, wechat)) if app.qr_mode == QrMode::Wxacode => Ok(InviteQr::MiniProgramCode(
+            wechat
+                .unlimited_qr_code(app, &app.invite_page, code)
+                .await?,
+        )),
+        Some(_) | None => crate::qr::png(link, crate::qr::DEFAULT_WIDTH)
+            .map(InviteQr::OfLink)
+            .map_err(|e| AuthError::Internal(format!("cannot render the invite QR: {e}"))),
+    }
 }
 
 /// Stores [`withdrawn`], so the invite lists as neither open nor accepted, and lets its QR go.
@@ -499,20 +527,10 @@ impl AuthService {
             request.expires_in,
         )?;
         let app = self.app(None)?;
-        let (content, png) = match app.qr_mode {
-            QrMode::Url => {
-                let link = invite_link(&self.settings.public_url, &code);
-                let png = crate::qr::png(&link, crate::qr::DEFAULT_WIDTH).map_err(|e| {
-                    AuthError::Internal(format!("cannot render the invite QR: {e}"))
-                })?;
-                (Some(link), png)
-            }
-            QrMode::Wxacode => (
-                None,
-                self.wechat
-                    .unlimited_qr_code(app, &app.invite_page, &code)
-                    .await?,
-            ),
+        let link = invite_link(&self.settings.public_url, &code);
+        let (content, png) = match drawn(Some((app, self.wechat.as_ref())), &link, &code).await? {
+            InviteQr::MiniProgramCode(png) => (None, png),
+            InviteQr::OfLink(png) => (Some(link), png),
         };
         let store = self.store.as_ref();
         save(store, &record, &code, &png).await?;

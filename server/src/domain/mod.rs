@@ -33,7 +33,7 @@ mod tokens;
 mod turns;
 mod users;
 
-pub use admin::{Admin, OperatorInvite, RotatedKeys, UnlinkedWechat, UserSummary};
+pub use admin::{Admin, InviteCodes, OperatorInvite, RotatedKeys, UnlinkedWechat, UserSummary};
 pub use clock::unix_now;
 pub use device_names::is_hidden_or_reordering;
 pub use error::AuthError;

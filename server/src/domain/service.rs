@@ -162,6 +162,15 @@ impl AuthService {
         &self.settings
     }
 
+    /// How this server draws invites (its default app, its WeChat), for the operator's.
+    pub fn invite_codes(&self) -> Option<super::InviteCodes> {
+        let app = self.settings.app(None)?.clone();
+        Some(super::InviteCodes {
+            app,
+            wechat: Arc::clone(&self.wechat),
+        })
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

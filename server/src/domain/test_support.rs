@@ -314,6 +314,32 @@ impl WeChat for TestWeChat {
     }
 }
 
+/// A WeChat that draws a mini program code (`png of <scene>`) for any scene, and counts how many
+/// it drew.
+#[derive(Default)]
+pub struct DrawingWeChat(pub std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl WeChat for DrawingWeChat {
+    async fn code_to_session(
+        &self,
+        _app: &AppSettings,
+        _code: &str,
+    ) -> Result<WeChatSession, WeChatError> {
+        Err(WeChatError::Unavailable("no logins here".into()))
+    }
+
+    async fn unlimited_qr_code(
+        &self,
+        _app: &AppSettings,
+        _page: &str,
+        scene: &str,
+    ) -> Result<Vec<u8>, WeChatError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(format!("png of {scene}").into_bytes())
+    }
+}
+
 /// Dev-mode settings (its apps make `url` QRs, so nothing calls WeChat), changed by `tweak`.
 pub fn settings(tweak: impl FnOnce(&mut Settings)) -> Settings {
     let mut settings = crate::config::load(&Overrides {

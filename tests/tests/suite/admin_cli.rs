@@ -699,3 +699,67 @@ async fn an_invite_refused_for_its_configuration_leaves_no_qr_file() {
     assert!(stderr.contains("key_encryption_key_file"), "{stderr}");
     assert!(!png.exists(), "a QR file was left behind");
 }
+
+/// The first admin's invite on a production configuration, whose app draws its QRs as mini
+/// program codes (`wxacode`): the QR written is the app's code of its invite page with the invite
+/// as scene, from WeChat (here the fake), not a QR of the link, which would open a web page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_of_a_wxacode_app_is_written_as_its_mini_program_code() {
+    use meeteasy_devtools::fake_wechat::{FakeApp, FakeWeChat};
+    use meeteasy_protocol::Secret;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("a free port");
+    let wechat_url = format!("http://{}", listener.local_addr().expect("an address"));
+    let (appid, secret) = ("wx00000000invite01", "invite-app-secret-0123456789abcdef");
+    let fake = FakeWeChat::new(vec![FakeApp {
+        appid: appid.into(),
+        secret: Secret::new(secret),
+        pages: vec!["pages/scan/index".into(), "pages/invite/index".into()],
+        unionid_bound: false,
+    }]);
+    tokio::spawn(fake.serve(listener));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("app-secret");
+    std::fs::write(&secret_file, secret).expect("the secret");
+    let config = dir.path().join("auth.toml");
+    let toml = format!(
+        r#"public_url = "https://auth.example.com"
+store = "embedded"
+data_dir = "{data}"
+wechat = {{ base_url = "{wechat_url}" }}
+
+[[apps]]
+key = "attendee"
+appid = "{appid}"
+secret_file = "{secret}"
+scan_page = "pages/scan/index"
+qr_mode = "wxacode"
+"#,
+        data = dir.path().join("data").display(),
+        secret = secret_file.display(),
+    );
+    std::fs::write(&config, toml).expect("the config");
+    let png = dir.path().join("invite.png");
+
+    let mut invite = auth_command(&auth_binary());
+    invite
+        .args(["invite", "--role", "admin", "--config"])
+        .arg(&config)
+        .arg("--qr")
+        .arg(&png);
+    let invited = run_with_stdin(invite, "").await;
+    assert_succeeded(&invited, "to join as admin");
+    let stdout = String::from_utf8_lossy(&invited.stdout);
+    let link = stdout
+        .lines()
+        .find(|line| line.starts_with("http"))
+        .expect("the invite's link");
+    let code = link.rsplit_once("/m/invite/").expect("an invite link").1;
+    let written = std::fs::read(&png).expect("the QR file");
+    assert_eq!(
+        crate::wechat::qr_content(&written),
+        format!("wxacode:pages/invite/index?scene={code}")
+    );
+}

@@ -59,7 +59,7 @@ async fn qr_png(server: &TestServer, scene: &CreateSceneResponse) -> Vec<u8> {
 }
 
 /// What a QR reader finds in the image.
-fn qr_content(png: &[u8]) -> String {
+pub(crate) fn qr_content(png: &[u8]) -> String {
     let image = image::load_from_memory(png)
         .expect("a decodable image")
         .to_luma8();

@@ -102,42 +102,17 @@ impl AuthService {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use async_trait::async_trait;
     use meeteasy_protocol::CreateSceneRequest;
 
-    use crate::config::{AppSettings, QrMode};
-    use crate::domain::test_support::{Calls, Fault, FaultyStore, service_with, settings};
+    use crate::config::QrMode;
+    use crate::domain::test_support::{
+        Calls, DrawingWeChat, Fault, FaultyStore, service_with, settings,
+    };
     use crate::domain::{ClientAddr, store_keys};
     use crate::store::Store as _;
-    use crate::wechat::{WeChat, WeChatError, WeChatSession};
-
-    /// A WeChat that draws a mini program code for any scene, and counts how many it drew.
-    #[derive(Default)]
-    struct DrawingWeChat(AtomicUsize);
-
-    #[async_trait]
-    impl WeChat for DrawingWeChat {
-        async fn code_to_session(
-            &self,
-            _app: &AppSettings,
-            _code: &str,
-        ) -> Result<WeChatSession, WeChatError> {
-            Err(WeChatError::Unavailable("no logins here".into()))
-        }
-
-        async fn unlimited_qr_code(
-            &self,
-            _app: &AppSettings,
-            _page: &str,
-            scene: &str,
-        ) -> Result<Vec<u8>, WeChatError> {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            Ok(format!("png of {scene}").into_bytes())
-        }
-    }
 
     /// The fetch lock's insert sent again (its first sending made, its reply lost) answers
     /// "taken": the request reads the lock back, finds it its own, and fetches, rather than wait
