@@ -19,6 +19,9 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
 
   const TICKET_PARAM = "login_ticket";
   const TIMESTAMP_PARAM = "_t";
+  // Seconds by which a session of the page's own user must outlive the stored one to replace it: far
+  // above the play of the two ends the page computed from answers seconds apart.
+  const OUTLIVES_BY = 60;
 
   // First thing, before anything can fail or wait: the ticket leaves the address bar (and so the history,
   // bookmarks, shared links and a reload) whatever happens next.
@@ -136,7 +139,14 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       // The page's own user: it keeps the session it holds and logs the ticket's out, so it
       // leaves no second session live. Not the other way round: a ticket's session may derive from
       // the stored one (a page minting a ticket for another page of the site), and ending that
-      // would end the ticket's with it.
+      // would end the ticket's with it. Unless the ticket's session outlives the stored one by
+      // more than the clocks' play: a derived session never outlives its parent, so that one is
+      // not the stored one's, and the page keeps the longer (a fresh link from the console while
+      // the page's session is about to end).
+      const offeredEndsAt = Math.floor(Date.now() / 1000) + offered.body.expires_in;
+      if (offeredEndsAt > stored.expiresAt + OUTLIVES_BY) {
+        return replaceSession(stored, offered.body);
+      }
       await call("POST", "/auth/logout", undefined, offered.body.access_token, settings.retries);
       pageUser = current.body.id;
       return { status: "logged_in", user: current.body, via: "session" };

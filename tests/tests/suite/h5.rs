@@ -327,6 +327,36 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
     browser.shutdown().await.expect("Chromium stops");
 }
 
+/// A fresh link of the page's own user while the page's session is about to end (a second "Open in
+/// browser" from the console, hours after the first): the page keeps the session that lasts, and
+/// logs the stored one out, rather than drop the new one and lose its login minutes later.
+#[tokio::test]
+async fn a_link_of_the_page_s_own_user_that_outlasts_its_session_replaces_it() {
+    let (server, browser, demo) = demo_in_chromium().await;
+    let ann = server.dev_login("ann").await;
+    assert_eq!(open_with_ticket(&browser, &demo, &ann).await, "logged-in");
+    let old_token = stored_token(&browser).await.expect("Ann's session is kept");
+    // The stored session has five minutes left.
+    let aged = format!(
+        "const stored = JSON.parse(localStorage.getItem('{SESSION_KEY}'));
+         stored.expiresAt = Math.floor(Date.now() / 1000) + 300;
+         localStorage.setItem('{SESSION_KEY}', JSON.stringify(stored));
+         return true;"
+    );
+    script_value(&browser, &aged).await;
+
+    let fresh = another_ticket(&server, &ann).await;
+    assert_eq!(open_with_ticket(&browser, &demo, &fresh).await, "logged-in");
+    let kept = stored_token(&browser).await.expect("a session is kept");
+    assert_ne!(kept, old_token, "the page keeps the session that lasts");
+    assert_eq!(token_subject(&server, &kept).await.status, 200);
+    token_subject(&server, &old_token)
+        .await
+        .assert_error(401, "token_revoked");
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
 /// The stored session is shared by the site's tabs. A tab still showing Ann after another tab
 /// switched to Eve must not act as Eve: its logout leaves Eve's session (and her tab) alone.
 #[tokio::test]
