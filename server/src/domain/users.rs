@@ -537,7 +537,9 @@ pub(super) async fn password_user_ids(store: &dyn Store) -> Result<Vec<String>, 
         .unwrap_or_default())
 }
 
-/// `role` trimmed, if it is a role's name at all.
+/// `role` trimmed, if it is a role's name at all. A team role written otherwise (`Admin`,
+/// `organiser`) is refused rather than granted as a role of its own, which would give no access
+/// and say nothing.
 fn checked_role(role: &str) -> Result<&str, AuthError> {
     let role = role.trim();
     if role.is_empty()
@@ -549,6 +551,16 @@ fn checked_role(role: &str) -> Result<&str, AuthError> {
         return Err(AuthError::InvalidRequest(
             "role: must be 1 to 64 of [A-Za-z0-9_-]".into(),
         ));
+    }
+    let team_role_misspelt = [ORGANIZER_ROLE, "organiser", ADMIN_ROLE]
+        .iter()
+        .any(|team_role| role.eq_ignore_ascii_case(team_role))
+        && role != ORGANIZER_ROLE
+        && role != ADMIN_ROLE;
+    if team_role_misspelt {
+        return Err(AuthError::InvalidRequest(format!(
+            "role: {role:?} is not a team role; they are `{ORGANIZER_ROLE}` and `{ADMIN_ROLE}`, in lowercase"
+        )));
     }
     Ok(role)
 }
@@ -770,6 +782,20 @@ mod tests {
         };
         assert!(!cause.contains("ann-secret"), "{cause}");
         assert!(cause.contains("u-gone"), "{cause}");
+    }
+
+    /// A team role written otherwise would be granted as a role of its own that gives no access.
+    #[test]
+    fn a_team_role_written_otherwise_is_refused() {
+        for role in ["Admin", "ADMIN", "Organizer", "organiser", "Organiser"] {
+            assert!(
+                matches!(roles_of(role), Err(AuthError::InvalidRequest(_))),
+                "{role}"
+            );
+        }
+        assert_eq!(roles_of(" admin ").unwrap(), [ORGANIZER_ROLE, ADMIN_ROLE]);
+        assert_eq!(roles_of("organizer").unwrap(), [ORGANIZER_ROLE]);
+        assert_eq!(roles_of("speaker").unwrap(), ["speaker"]);
     }
 
     #[tokio::test]
