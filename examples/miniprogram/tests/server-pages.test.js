@@ -71,3 +71,17 @@ test('every sentence demo.js asks for exists in both languages, with its placeho
   }
   assert.equal(open('h5/demo.html', ['zh-CN']).MeetEasyI18n.t('demo.stay_as', { name: 'Ann' }), '保持为 Ann');
 });
+
+test('every error the demo page can meet has its sentence in both languages', () => {
+  // What its calls can answer: POST /auth/login (the form, sent unvalidated), the ticket exchange,
+  // GET /auth/me and POST /auth/logout, by the contract; and the script's own two codes.
+  const codes = [
+    'invalid_request', 'invalid_credentials', 'too_many_attempts', 'server_busy', 'store_unavailable',
+    'internal_error', 'ticket_invalid', 'ticket_expired', 'ticket_used', 'too_many_requests',
+    'token_expired', 'token_revoked', 'invalid_token', 'network_error', 'unexpected_response',
+  ];
+  const [zh, en] = [['zh-CN'], ['en']].map((languages) => open('h5/demo.html', languages).MeetEasyI18n.t);
+  const missing = codes.filter((code) => !(zh(`error.${code}`) && en(`error.${code}`)));
+  assert.deepEqual(missing, []);
+  assert.ok(/[\u4e00-\u9fff]/.test(zh('error.other')), 'a code from a newer server is said in Chinese too');
+});

@@ -10,8 +10,10 @@ const say = (key, vars) => window.MeetEasyI18n.t(key, vars);
 
 // Why the page asks to log in, or why a password login failed: a code /h5/i18n.js has a sentence for in
 // words, any other code with the server's own message.
+// Every code the page can meet has its sentence; one from a newer server than this page gets the
+// general one in the reader's language, not the server's English message.
 function sentenceFor(error) {
-  return say(`error.${error.error}`) || error.message;
+  return say(`error.${error.error}`) || say("error.other");
 }
 
 function show(state) {

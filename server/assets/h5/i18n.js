@@ -70,6 +70,10 @@
       "error.ticket_invalid": "That login link is not valid. Please log in.",
       "error.too_many_requests": "Too many requests from this network. Please wait a minute and try again.",
       "error.unexpected_response": "The login server gave an answer this page does not understand. Please try again.",
+      "error.server_busy": "The login server is busy. Please try again in a moment.",
+      "error.invalid_request": "Please fill in your email or phone and your password.",
+      "error.internal_error": "Something went wrong on the login server. Please try again.",
+      "error.other": "Something went wrong. Please try again.",
     },
     "zh-CN": {
       "scan.title": "登录 MeetEasy 控制台",
@@ -129,6 +133,10 @@
       "error.ticket_invalid": "这个登录链接无效。请登录。",
       "error.too_many_requests": "当前网络的请求过于频繁。请稍等一分钟再试。",
       "error.unexpected_response": "登录服务器的回答无法识别。请重试。",
+      "error.server_busy": "登录服务器繁忙。请稍后再试。",
+      "error.invalid_request": "请填写邮箱或手机号以及密码。",
+      "error.internal_error": "登录服务器出了问题。请重试。",
+      "error.other": "出了点问题。请重试。",
     },
   };
 
