@@ -402,7 +402,9 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     } catch {
       payload = null;
     }
-    if (response.ok) {
+    // A success is empty (a logout's 204) or a JSON object; anything else (a catch-all's HTML page
+    // answering for a misrouted path) is no answer of the contract, and no caller may read it as one.
+    if (response.ok && (text === "" || (payload !== null && typeof payload === "object"))) {
       return { ok: true, status: response.status, body: payload, retryable: false };
     }
     const unavailable = response.status === 502 || response.status === 503 || response.status === 504;

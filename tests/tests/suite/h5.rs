@@ -499,6 +499,50 @@ async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
     browser.shutdown().await.expect("Chromium stops");
 }
 
+/// A success that is no JSON (a catch-all answering `/auth/me` with its HTML page, on a misrouted
+/// proxy) is an unexpected answer: `start()` resolves with the prompt saying so, as documented,
+/// rather than rejecting and leaving the page on "Checking your login…".
+#[tokio::test]
+async fn a_success_that_is_not_json_is_an_unexpected_answer() {
+    let (_server, browser, demo) = demo_in_chromium().await;
+    browser.client().goto(&demo).await.expect("opens");
+    wait_for_demo_state(&browser, "prompt").await;
+    // A fresh instance of the script, whose calls all meet such a page, on a page holding a session.
+    let script = format!(
+        "const done = arguments[arguments.length - 1];
+         (async () => {{
+           localStorage.setItem('{SESSION_KEY}', JSON.stringify(
+             {{ token: 'a.b.c', expiresAt: Math.floor(Date.now() / 1000) + 600, user: 'u1' }}));
+           window.fetch = async () => new Response('<!doctype html><p>Welcome</p>',
+             {{ status: 200, headers: {{ 'Content-Type': 'text/html' }} }});
+           try {{
+             delete window.MeetEasyLogin;
+             await new Promise((loaded, failed) => {{
+               const script = document.createElement('script');
+               script.src = '/h5/login-ticket.js?fresh';
+               script.onload = loaded;
+               script.onerror = failed;
+               document.head.append(script);
+             }});
+             const outcome = await window.MeetEasyLogin.start();
+             done({{ status: outcome.status, error: outcome.error && outcome.error.error }});
+           }} catch (error) {{
+             done({{ rejected: String(error) }});
+           }}
+         }})();"
+    );
+    let outcome = browser
+        .client()
+        .execute_async(&script, Vec::new())
+        .await
+        .expect("the script answers");
+    assert_eq!(
+        outcome,
+        serde_json::json!({"status": "prompt", "error": "unexpected_response"})
+    );
+    browser.shutdown().await.expect("Chromium stops");
+}
+
 #[tokio::test]
 async fn password_login_survives_a_reload_and_logout_revokes_it() {
     let server = TestServer::start_dev().await;
