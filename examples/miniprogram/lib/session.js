@@ -69,8 +69,7 @@ function createSession({ wx, api, app, now = Date.now }) {
       return await call(await accessToken());
     } catch (error) {
       if (!tokenIsOver(error)) throw error;
-      keep(null);
-      ticket = null;
+      forget();
       await login();
       return call(token.value);
     }
@@ -90,7 +89,14 @@ function createSession({ wx, api, app, now = Date.now }) {
     return value;
   }
 
-  return { login, accessToken, withToken, freshTicket };
+  /** Forgets the token and ticket: the server ended their session (a link folded this WeChat's
+   * account into the console user's), so the next call logs in anew rather than spend a dead ticket. */
+  function forget() {
+    keep(null);
+    ticket = null;
+  }
+
+  return { login, accessToken, withToken, freshTicket, forget };
 }
 
 module.exports = { createSession };

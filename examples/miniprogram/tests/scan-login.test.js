@@ -34,7 +34,7 @@ function setup(overrides = {}) {
   });
   const api = createApi({ wx, baseUrl: 'https://auth.example.com/' });
   const session = createSession({ wx, api, app: 'organizer' });
-  return { wx, scanLogin: createScanLogin({ api, session }) };
+  return { wx, session, scanLogin: createScanLogin({ api, session }) };
 }
 
 test('scanning logs in, claims the scene and shows the console', async () => {
@@ -187,4 +187,17 @@ test('a token refused again after the new login is reported once, not retried in
   const claimed = setup({ [`POST /auth/scenes/${SCENE}/scan`]: contractError(409, 'scene_claimed') });
   await claimed.scanLogin.open({ scene: SCENE });
   assert.equal(claimed.wx.logins, 1);
+});
+
+test('after a link, the next page logs in anew rather than open with the ticket the link ended', async () => {
+  const linkScan = () => ({
+    statusCode: 200,
+    data: { ...scanRoute().data, purpose: 'link', account: { display_name: 'Pat' } },
+  });
+  const { wx, session, scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/scan`]: linkScan });
+  await scanLogin.open({ scene: SCENE });
+  assert.equal((await scanLogin.confirm()).outcome, 'linked');
+  // The link folded this WeChat's account: its token and the login's ticket died with it.
+  assert.equal(await session.freshTicket(), 'ticket-for-code-2');
+  assert.equal(wx.logins, 2);
 });
