@@ -33,8 +33,8 @@ function scanRoute(extra = {}) {
   });
 }
 
-function open(page, { lang, query, routes }) {
-  const wx = createStubWx({ 'POST /auth/wechat/login': loginRoute, ...routes });
+function open(page, { lang, query, routes, codes }) {
+  const wx = createStubWx({ 'POST /auth/wechat/login': loginRoute, ...routes }, codes && { codes });
   const api = createApi({ wx, baseUrl: ORIGIN });
   const session = createSession({ wx, api, app: 'organizer' });
   return { wx, page: renderPage(page, { query, globalData: { api, session, lang } }) };
@@ -329,6 +329,23 @@ for (const [lang, expected] of [['zh', '无法连接服务器'], ['en', 'No conn
     assert.ok(page.text().includes(expected), page.text());
   });
 }
+
+test('webview page: a failure offers to try again, which opens the site; it never asks to scan', async () => {
+  let online = false;
+  const routes = { 'POST /auth/wechat/login': (request) => (online ? loginRoute(request) : null) };
+  const { page } = open('pages/webview/index', { lang: 'zh', routes });
+  await page.until((data) => data.message !== '');
+  assert.equal(page.comp.querySelector('.retry').dom.textContent, '再试一次');
+  online = true;
+  await page.tap('.retry');
+  await page.until((data) => data.src !== '');
+  assert.ok(!page.has('.retry'));
+  // wx.login itself failing (no code from WeChat): said as no connection, not "scan again".
+  const noCode = open('pages/webview/index', { lang: 'zh', routes: {}, codes: [] });
+  await noCode.page.until((data) => data.message !== '');
+  assert.ok(!noCode.page.text().includes('扫码'), noCode.page.text());
+  assert.ok(noCode.page.has('.retry'));
+});
 
 test('webview page: back in the foreground it keeps the site it opened; one that failed tries again', async () => {
   let tickets = 0;

@@ -15,12 +15,26 @@ Page({
   // was reading: a new ticket would reload it and open another H5 session beside the first. Only a
   // page that could not open yet tries again.
   onShow() {
+    this.openSite();
+  },
+
+  // The button under a failure: this page was opened from WeChat's list, not by a scan, so trying
+  // again is its own way out.
+  onRetry() {
+    this.openSite();
+  },
+
+  openSite() {
     if (this.data.src || this.opening) return;
     this.opening = true;
     const { session, lang } = getApp().globalData;
     launchUrl({ session, h5Url: H5_URL })
       .then((src) => this.setData({ src, message: '' }))
-      .catch((error) => this.setData({ message: messageFor(error && error.code, lang, error && error.retryAfter) }))
+      .catch((error) => {
+        // wx.login itself failing carries no code of the server's: the phone could not log in.
+        const code = (error && error.code) || 'network_error';
+        this.setData({ message: messageFor(code, lang, error && error.retryAfter) });
+      })
       .finally(() => {
         this.opening = false;
       });
