@@ -9,11 +9,22 @@ const i18n = require('./i18n');
 // offers to send it again, and reads what answers that with this in mind.
 const MAY_HAVE_LANDED = new Set(['network_error', 'store_unavailable', 'server_busy', 'internal_error', 'unexpected_status']);
 
+// A page that could not open for one of these (the server, WeChat or the way to them, for a moment)
+// offers to open again: its sentence asks to try again, and the page gives the button for it.
+const PASSING = new Set([...MAY_HAVE_LANDED, 'wechat_unavailable', 'wechat_rate_limited', 'too_many_requests']);
+
 /** The error state a page shows for `error`, its sentence in `lang`. */
 function errorState(error, lang) {
   const code = (error && error.code) || 'unknown';
   const message = i18n.messageFor(code, lang, error && error.retryAfter);
-  return { state: 'error', code, message, canExit: true, canRetry: false };
+  return { state: 'error', code, message, canExit: true, canRetry: false, canReopen: false };
 }
 
-module.exports = { MAY_HAVE_LANDED, errorState };
+/** The error state of a page that could not open for `error`: `canReopen` when opening again may
+ * get through. */
+function openFailedState(error, lang) {
+  const view = errorState(error, lang);
+  return { ...view, canReopen: PASSING.has(view.code) };
+}
+
+module.exports = { MAY_HAVE_LANDED, errorState, openFailedState };

@@ -7,7 +7,7 @@
 const { inviteCodeFromLaunch } = require('./scene');
 const { formatTime } = require('./scan-login');
 const i18n = require('./i18n');
-const { MAY_HAVE_LANDED, errorState } = require('./failure');
+const { MAY_HAVE_LANDED, errorState, openFailedState } = require('./failure');
 
 // An accept that failed so (see lib/failure.js) left the invite open, or taken by this user with
 // its role not yet given (the server finishes that on the same accept again): the page offers to
@@ -41,7 +41,7 @@ function createInvite({ api, session, lang = 'en' }) {
         expires: invite.expires_at ? t.inviteExpires(formatTime(invite.expires_at)) : '',
       };
     } catch (error) {
-      return errorState(error, lang);
+      return openFailedState(error, lang);
     }
   }
 

@@ -6,7 +6,7 @@
 
 const { sceneFromLaunch } = require('./scene');
 const i18n = require('./i18n');
-const { MAY_HAVE_LANDED, errorState } = require('./failure');
+const { MAY_HAVE_LANDED, errorState, openFailedState } = require('./failure');
 
 function pad(n) {
   return String(n).padStart(2, '0');
@@ -19,9 +19,9 @@ function formatTime(unixSeconds) {
 }
 
 // A confirm that failed so (see lib/failure.js) may have been carried out all the same: the page
-// offers to confirm again. The server answers that as the first confirm while the console has not
-// collected its login, and `scene_expired` once it has (or once the code ran out): after such a
-// try, `scene_expired` says the console may be logged in already.
+// offers to confirm again. The server answers that as the first confirm did, also for a while after
+// the console collected its login, and `scene_expired` once the code ran out: after such a try,
+// `scene_expired` says the console may be logged in already.
 
 /**
  * `lang` defaults to English only so the logic reads plainly in tests; the page always passes the
@@ -46,7 +46,7 @@ function createScanLogin({ api, session, lang = 'en' }) {
       const name = (scanned.account && scanned.account.display_name) || t.someone;
       return { ...view, purpose, accountName: name, question: t.linkQuestion(name), note: t.linkNote(name) };
     } catch (error) {
-      return errorState(error, lang);
+      return openFailedState(error, lang);
     }
   }
 

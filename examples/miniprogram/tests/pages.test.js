@@ -320,6 +320,29 @@ for (const lang of LANGS) {
   });
 }
 
+// --- Opening again -----------------------------------------------------------------------------------
+
+test('scan and invite pages: an opening that failed for a moment offers to open again, which gets through', async () => {
+  for (const [openPage, route, reached] of [
+    [(routes) => openScan('zh', routes), `POST /auth/scenes/${SCENE}/scan`, (data) => data.state === 'confirm'],
+    [(routes) => openInvite('zh', routes), 'POST /auth/invites/inspect', (data) => data.state === 'ask'],
+  ]) {
+    let online = false;
+    const answer = route.endsWith('/scan') ? scanRoute() : inspectRoute();
+    const { page } = openPage({ [route]: (request) => (online ? answer(request) : null) });
+    await page.until(settled);
+    assert.equal(page.comp.querySelector('.reopen').dom.textContent, '再试一次', route);
+    online = true;
+    await page.tap('.reopen');
+    await page.until(reached);
+    assert.ok(!page.has('.reopen'), route);
+  }
+  // A refusal that will answer the same again offers no such button.
+  const { page } = openScan('zh', { [`POST /auth/scenes/${SCENE}/scan`]: contractError(409, 'scene_claimed') });
+  await page.until(settled);
+  assert.ok(!page.has('.reopen'));
+});
+
 // --- The WebView page -------------------------------------------------------------------------------
 
 for (const [lang, expected] of [['zh', '无法连接服务器'], ['en', 'No connection to the server']]) {

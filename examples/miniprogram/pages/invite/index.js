@@ -4,14 +4,21 @@ const { createInvite } = require('../../lib/invite');
 const { viewStrings, strings } = require('../../lib/i18n');
 
 Page({
-  data: { t: {}, state: 'loading', role: '', inviterName: '', inviterAvatar: '', question: '', expires: '', message: '', canExit: false, canRetry: false, busy: false },
+  data: { t: {}, state: 'loading', role: '', inviterName: '', inviterAvatar: '', question: '', expires: '', message: '', canExit: false, canRetry: false, canReopen: false, busy: false },
 
   onLoad(query) {
     const { api, session, lang } = getApp().globalData;
+    this.query = query;
     this.setData({ t: viewStrings(lang) });
     wx.setNavigationBarTitle({ title: strings(lang).inviteTitle });
     this.invite = createInvite({ api, session, lang });
     this.invite.open(query).then((view) => this.setData(view));
+  },
+
+  // After an opening that failed for a moment (no connection, the server busy).
+  onReopen() {
+    this.setData({ state: 'loading', canReopen: false });
+    this.invite.open(this.query).then((view) => this.setData(view));
   },
 
   onAccept() {

@@ -4,15 +4,27 @@ const { createScanLogin } = require('../../lib/scan-login');
 const { viewStrings, strings } = require('../../lib/i18n');
 
 Page({
-  data: { t: {}, state: 'loading', purpose: 'login', question: '', note: '', deviceName: '', ip: '', time: '', message: '', canExit: false, canRetry: false, busy: false },
+  data: { t: {}, state: 'loading', purpose: 'login', question: '', note: '', deviceName: '', ip: '', time: '', message: '', canExit: false, canRetry: false, canReopen: false, busy: false },
 
   onLoad(query) {
     const { api, session, lang } = getApp().globalData;
     const t = strings(lang);
+    this.query = query;
     this.setData({ t: viewStrings(lang), question: t.loginQuestion, note: t.confirmNote });
     wx.setNavigationBarTitle({ title: t.scanTitle });
     this.scanLogin = createScanLogin({ api, session, lang });
-    this.scanLogin.open(query).then((view) => {
+    this.openScene();
+  },
+
+  // After an opening that failed for a moment (no connection, the server busy).
+  onReopen() {
+    this.setData({ state: 'loading', canReopen: false });
+    this.openScene();
+  },
+
+  openScene() {
+    const t = strings(getApp().globalData.lang);
+    this.scanLogin.open(this.query).then((view) => {
       // Left while the scene was being claimed: the claim is declined as soon as it is made.
       if (this.unloaded) {
         if (view.state === 'confirm') this.scanLogin.decline();
