@@ -110,8 +110,8 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   // the server and stays with the stored one. Each resolves with the outcome a start() would have given, and
   // the first choice is the only one. `current` is null when the stored session could not be checked (the
   // server was not reachable): then the choice is asked too. A ticket of the stored session's own user keeps the
-  // stored session and logs the ticket's out (the page holds one session, and leaves none it dropped live); a
-  // stored session that is over is simply replaced.
+  // stored session and logs the ticket's out (the page holds one session, and leaves none it dropped live),
+  // unless the ticket's session lasts longer (see below); a stored session that is over is simply replaced.
   async function arriveWithTicket(ticket) {
     const stored = readSession();
     if (stored === null) {
@@ -142,10 +142,11 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       // would end the ticket's with it. Unless the ticket's session outlives the stored one by
       // more than the clocks' play: a derived session never outlives its parent, so that one is
       // not the stored one's, and the page keeps the longer (a fresh link from the console while
-      // the page's session is about to end).
+      // the page's session is about to end). The stored one is not logged out: pages it logged in
+      // with tickets of its own derive from it and would end with it; it ends soon by itself.
       const offeredEndsAt = Math.floor(Date.now() / 1000) + offered.body.expires_in;
       if (offeredEndsAt > stored.expiresAt + OUTLIVES_BY) {
-        return replaceSession(stored, offered.body);
+        return loggedInWithTicket(offered.body);
       }
       await call("POST", "/auth/logout", undefined, offered.body.access_token, settings.retries);
       pageUser = current.body.id;
@@ -402,9 +403,11 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     } catch {
       payload = null;
     }
-    // A success is empty (a logout's 204) or a JSON object; anything else (a catch-all's HTML page
-    // answering for a misrouted path) is no answer of the contract, and no caller may read it as one.
-    if (response.ok && (text === "" || (payload !== null && typeof payload === "object"))) {
+    // A success is a JSON object, or nothing with a 204 (a logout's); anything else (a catch-all's
+    // page, or an empty 200, answering for a misrouted path) is no answer of the contract, and no
+    // caller may read it as one.
+    const contractSuccess = response.status === 204 ? text === "" : payload !== null && typeof payload === "object";
+    if (response.ok && contractSuccess) {
       return { ok: true, status: response.status, body: payload, retryable: false };
     }
     const unavailable = response.status === 502 || response.status === 503 || response.status === 504;

@@ -328,8 +328,9 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
 }
 
 /// A fresh link of the page's own user while the page's session is about to end (a second "Open in
-/// browser" from the console, hours after the first): the page keeps the session that lasts, and
-/// logs the stored one out, rather than drop the new one and lose its login minutes later.
+/// browser" from the console, hours after the first): the page keeps the session that lasts,
+/// rather than drop the new one and lose its login minutes later. The stored one is not logged out
+/// (pages it logged in derive from it): it ends by itself.
 #[tokio::test]
 async fn a_link_of_the_page_s_own_user_that_outlasts_its_session_replaces_it() {
     let (server, browser, demo) = demo_in_chromium().await;
@@ -350,9 +351,7 @@ async fn a_link_of_the_page_s_own_user_that_outlasts_its_session_replaces_it() {
     let kept = stored_token(&browser).await.expect("a session is kept");
     assert_ne!(kept, old_token, "the page keeps the session that lasts");
     assert_eq!(token_subject(&server, &kept).await.status, 200);
-    token_subject(&server, &old_token)
-        .await
-        .assert_error(401, "token_revoked");
+    assert_eq!(token_subject(&server, &old_token).await.status, 200);
 
     browser.shutdown().await.expect("Chromium stops");
 }
@@ -499,21 +498,22 @@ async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
     browser.shutdown().await.expect("Chromium stops");
 }
 
-/// A success that is no JSON (a catch-all answering `/auth/me` with its HTML page, on a misrouted
-/// proxy) is an unexpected answer: `start()` resolves with the prompt saying so, as documented,
-/// rather than rejecting and leaving the page on "Checking your login…".
+/// A success that is no JSON object (a catch-all answering `/auth/me` with its HTML page, or with an
+/// empty 200, on a misrouted proxy) is an unexpected answer: `start()` resolves with the prompt
+/// saying so, as documented, rather than rejecting and leaving the page on "Checking your login…".
 #[tokio::test]
 async fn a_success_that_is_not_json_is_an_unexpected_answer() {
     let (_server, browser, demo) = demo_in_chromium().await;
     browser.client().goto(&demo).await.expect("opens");
     wait_for_demo_state(&browser, "prompt").await;
     // A fresh instance of the script, whose calls all meet such a page, on a page holding a session.
-    let script = format!(
-        "const done = arguments[arguments.length - 1];
+    for body in ["'<!doctype html><p>Welcome</p>'", "''"] {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
          (async () => {{
            localStorage.setItem('{SESSION_KEY}', JSON.stringify(
              {{ token: 'a.b.c', expiresAt: Math.floor(Date.now() / 1000) + 600, user: 'u1' }}));
-           window.fetch = async () => new Response('<!doctype html><p>Welcome</p>',
+           window.fetch = async () => new Response({body},
              {{ status: 200, headers: {{ 'Content-Type': 'text/html' }} }});
            try {{
              delete window.MeetEasyLogin;
@@ -530,16 +530,18 @@ async fn a_success_that_is_not_json_is_an_unexpected_answer() {
              done({{ rejected: String(error) }});
            }}
          }})();"
-    );
-    let outcome = browser
-        .client()
-        .execute_async(&script, Vec::new())
-        .await
-        .expect("the script answers");
-    assert_eq!(
-        outcome,
-        serde_json::json!({"status": "prompt", "error": "unexpected_response"})
-    );
+        );
+        let outcome = browser
+            .client()
+            .execute_async(&script, Vec::new())
+            .await
+            .expect("the script answers");
+        assert_eq!(
+            outcome,
+            serde_json::json!({"status": "prompt", "error": "unexpected_response"}),
+            "{body}"
+        );
+    }
     browser.shutdown().await.expect("Chromium stops");
 }
 

@@ -6,7 +6,7 @@ use meeteasy_protocol::{AccountInfo, Claims, ScanResponse, ScannerProfile, Scene
 
 use super::super::records::{self, Transition};
 use super::super::users::UserRecord;
-use super::super::{AuthError, AuthService, links, sessions, store_keys, unix_now};
+use super::super::{AuthError, AuthService, links, sessions, store_keys, unix_now, users};
 use super::check_scene;
 use super::record::{LinkTarget, SceneRecord, SceneState};
 use super::transitions::{self, Actor, PhoneStep, SceneChange};
@@ -105,7 +105,11 @@ impl AuthService {
             ScenePurpose::Link => current.link_to.clone(),
         };
         let target_id = target.as_ref().map(|t| t.user_id.as_str());
-        let actor = actor(user, target_id, Some(session));
+        let folded_owner = self.folded_owner(&current, user).await?;
+        let actor = Actor {
+            user_id: folded_owner.as_deref().unwrap_or(&user.id),
+            ..actor(user, target_id, Some(session))
+        };
         if let Some(target) = &target {
             // The link is written before the scene says so, so a console told `linked` always
             // finds it made; the step is tried on what was read first, so a scene this phone may
@@ -132,6 +136,25 @@ impl AuthService {
             | SceneState::Linked { .. }
             | SceneState::Delivered { .. } => Ok(()),
         }
+    }
+
+    /// The account that holds the link scene `scene`, when `user` may continue its confirm: a
+    /// confirm sent again after its fold ended the phone's session (its answer lost, or its step
+    /// of the scene failed after the link was made). The phone, logged in anew, is then the link's
+    /// target, and the scene still the folded account's, which is gone.
+    async fn folded_owner(
+        &self,
+        scene: &SceneRecord,
+        user: &UserRecord,
+    ) -> Result<Option<String>, AuthError> {
+        let (Some(target), Some(owner)) = (&scene.link_to, scene.owner()) else {
+            return Ok(None);
+        };
+        if target.user_id != user.id || owner == user.id {
+            return Ok(None);
+        }
+        let gone = users::get(self.store.as_ref(), owner).await?.is_none();
+        Ok(gone.then(|| owner.to_owned()))
     }
 
     pub async fn cancel_scene(&self, scene: &str, claims: &Claims) -> Result<(), AuthError> {
@@ -213,6 +236,7 @@ mod tests {
 
     use super::*;
     use crate::domain::service::SessionUser;
+    use crate::domain::test_support::{Calls, Fault};
     use crate::domain::test_support::{
         FaultyStore, bare_user, console_password_login, organizer, service_on, settings,
     };
@@ -253,5 +277,53 @@ mod tests {
         assert!(scanned < linked, "{written:?}");
         let record = service.live_scene(&scene).await.expect("the scene");
         assert!(matches!(record.state, SceneState::Linked { ref user_id } if user_id == "u-phone"));
+    }
+
+    /// The link was made (the phone's account folded into Ann's, its session ended), then the
+    /// scene's step failed: the phone's Try again, logged in anew as Ann's account, continues
+    /// that confirm, and the scene says `linked`, rather than "someone else scanned".
+    #[tokio::test]
+    async fn a_link_confirm_sent_again_after_its_fold_is_made() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone(), settings(|_| {})).await;
+        let owner = organizer(store.as_ref(), "ann").await;
+        let opened = service.open_session(SessionUser::Known(&owner), console_password_login());
+        let token = opened.await.expect("a session").response.access_token;
+        let request = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
+        let from = ClientAddr("127.0.0.1".into());
+        let created = service.create_scene_for(request, &from, Some(&token));
+        let scene = created.await.expect("a link scene").scene;
+        let phone = UserRecord {
+            wechat_identities: vec![store_keys::wechat_openid("app", "o-phone")],
+            ..bare_user("u-phone")
+        };
+        users::save(store.as_ref(), &phone).await.expect("saved");
+        service.scan_as(&scene, &phone).await.expect("scanned");
+        store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailBefore);
+        let failed = service.confirm_as(&scene, &phone, "phone-session").await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert!(store.all_faults_hit());
+        assert!(
+            users::get(store.as_ref(), "u-phone")
+                .await
+                .unwrap()
+                .is_none(),
+            "folded"
+        );
+
+        let owner = users::get(store.as_ref(), &owner.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let again = service.confirm_as(&scene, &owner, "phone-session-2").await;
+        again.expect("the confirm sent again is made");
+        let record = service.live_scene(&scene).await.expect("the scene");
+        assert!(
+            matches!(record.state, SceneState::Linked { .. }),
+            "{record:?}"
+        );
+        // And once more, on the linked scene.
+        let once_more = service.confirm_as(&scene, &owner, "phone-session-2").await;
+        once_more.expect("still made");
     }
 }

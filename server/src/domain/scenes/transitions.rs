@@ -116,16 +116,6 @@ pub fn apply(
             | SceneState::LinkRefused { .. },
             PhoneStep::Confirm,
         ) if mine => Ok(SceneChange::Stay),
-        // A link's confirm sent again after its fold ended the phone's session: logged in again,
-        // the phone's WeChat leads to the console user's account, whose token sends it.
-        (SceneState::Linked { .. }, PhoneStep::Confirm)
-            if record
-                .link_to
-                .as_ref()
-                .is_some_and(|target| target.user_id == actor.user_id) =>
-        {
-            Ok(SceneChange::Stay)
-        }
         (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Decline) if mine => {
             Ok(moved(SceneState::Declined { user_id }))
         }
