@@ -291,7 +291,7 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
         None => None,
     };
     let request = args.request(config.public_url.clone());
-    let reply = match admin::run_drawing_invites(config, request, invite_app(args)).await {
+    let reply = match admin::run_drawing_invites(config, request, || invite_app(args)).await {
         Ok(reply) => reply,
         Err(error) => {
             // No invite, so no QR: the empty file just made would only mislead. Failing to remove
@@ -340,8 +340,8 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
 }
 
 /// The app the invite's phones open, and how WeChat is reached, from the configuration the server
-/// runs with, for an invite made on the store itself. A configuration without them (a bare
-/// `--data-dir`, say) draws the invite as a QR of its link.
+/// runs with, for an invite made on the store itself. A configuration that does not name them (a
+/// bare `--data-dir`, say) draws the invite as a QR of its link, and says so.
 fn invite_app(args: &InviteArgs) -> Option<(AppSettings, WeChatSettings)> {
     match config::load(&args.overrides()) {
         Ok(settings) => {
@@ -349,7 +349,7 @@ fn invite_app(args: &InviteArgs) -> Option<(AppSettings, WeChatSettings)> {
             Some((app, settings.wechat.clone()))
         }
         Err(error) => {
-            tracing::debug!(%error, "no app configured here: the invite's QR encodes its link");
+            tracing::warn!(%error, "the app's configuration cannot be read here (give --config as the server has it): the invite's QR encodes its link, which opens the mini program only where WeChat's \"scan ordinary link\" rule sends /m/invite/ to it");
             None
         }
     }

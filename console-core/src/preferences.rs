@@ -77,7 +77,9 @@ pub struct PreferencesFile {
 }
 
 /// `MEETEASY_SERVER` and `MEETEASY_H5_URL` as the console started with them (empty ones left out):
-/// they take precedence over the file, at start and after a save alike.
+/// they take precedence over the file at start. After a save, the H5 page is still the
+/// environment's; the server is the one the Settings gave, for this run (see
+/// [`Preferences::server_from_env`]).
 #[derive(Debug, Default)]
 struct EnvOverrides {
     server: Option<String>,

@@ -32,16 +32,16 @@ use crate::commands::CommandError;
 
 /// Runs `request` where the store `config` names can take it.
 pub async fn run(config: CommandConfig, request: AdminRequest) -> Result<AdminReply, CommandError> {
-    run_drawing_invites(config, request, None).await
+    run_drawing_invites(config, request, || None).await
 }
 
 /// [`run`], where an invite made on the store itself is drawn as `invite_app` (the app, and how
-/// WeChat is reached) says: a mini program code in `wxacode` mode. Over the admin socket the
-/// server draws it as its own configuration says.
+/// WeChat is reached; asked only then) says: a mini program code in `wxacode` mode. Over the admin
+/// socket the server draws it as its own configuration says.
 pub async fn run_drawing_invites(
     config: CommandConfig,
     request: AdminRequest,
-    invite_app: Option<(AppSettings, WeChatSettings)>,
+    invite_app: impl FnOnce() -> Option<(AppSettings, WeChatSettings)>,
 ) -> Result<AdminReply, CommandError> {
     // The key-encryption key was checked whichever way the request goes: over the socket the
     // server seals with its own, but a key given here that cannot be read or is not a key is a
@@ -75,7 +75,7 @@ pub async fn run_drawing_invites(
         Err(error) => return Err(error.into()),
     };
     let mut admin = Admin::new(Arc::clone(&store));
-    if let Some((app, wechat)) = invite_app {
+    if let Some((app, wechat)) = invite_app() {
         let wechat = WeChatClient::new(&wechat, store).map_err(StartError::from)?;
         let wechat = Arc::new(wechat);
         admin = admin.with_invite_codes(InviteCodes { app, wechat });

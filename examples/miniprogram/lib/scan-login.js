@@ -57,8 +57,8 @@ function createScanLogin({ api, session, lang = 'en' }) {
       if (confirmed) {
         await session.withToken((token) => api.confirm(scene, token));
         // A link folds the account this WeChat's login made into the console user's, ending its
-        // sessions: the token and the ticket held are dead.
-        if (linking) session.forget();
+        // sessions: the ticket held is dead (and the token, which the next call then replaces).
+        if (linking) session.forgetTicket();
         return { state: 'done', outcome: linking ? 'linked' : 'logged_in', message: linking ? t.linked : t.loggedIn, canExit: true, canRetry: false };
       }
       await session.withToken((token) => api.cancel(scene, token));

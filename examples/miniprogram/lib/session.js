@@ -89,14 +89,21 @@ function createSession({ wx, api, app, now = Date.now }) {
     return value;
   }
 
-  /** Forgets the token and ticket: the server ended their session (a link folded this WeChat's
-   * account into the console user's), so the next call logs in anew rather than spend a dead ticket. */
+  /** Forgets the token and ticket: the server ended their session. */
   function forget() {
     keep(null);
     ticket = null;
   }
 
-  return { login, accessToken, withToken, freshTicket, forget };
+  /** Forgets the login's ticket, whose session may have ended (a link folds this WeChat's account
+   * into the console user's): the next one is minted with the token, which a new login replaces if
+   * it has ended too. The token stays, as its session may not have (the WeChat was the console
+   * user's already), and dropping it would leave that session live with nobody holding it. */
+  function forgetTicket() {
+    ticket = null;
+  }
+
+  return { login, accessToken, withToken, freshTicket, forgetTicket };
 }
 
 module.exports = { createSession };

@@ -194,10 +194,16 @@ test('after a link, the next page logs in anew rather than open with the ticket 
     statusCode: 200,
     data: { ...scanRoute().data, purpose: 'link', account: { display_name: 'Pat' } },
   });
-  const { wx, session, scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/scan`]: linkScan });
+  const mint = () => ({ statusCode: 201, data: { login_ticket: 'minted', expires_in: 120 } });
+  const { wx, session, scanLogin } = setup({
+    [`POST /auth/scenes/${SCENE}/scan`]: linkScan,
+    'POST /auth/login-ticket': refusingFirstToken(mint),
+  });
   await scanLogin.open({ scene: SCENE });
   assert.equal((await scanLogin.confirm()).outcome, 'linked');
-  // The link folded this WeChat's account: its token and the login's ticket died with it.
-  assert.equal(await session.freshTicket(), 'ticket-for-code-2');
+  // The link folded this WeChat's account: the login's ticket died with it, and so did its token,
+  // which the server refuses: a new login mints the ticket.
+  assert.equal(await session.freshTicket(), 'minted');
   assert.equal(wx.logins, 2);
+  assert.equal(wx.requests.at(-1).header.Authorization, 'Bearer token-for-code-2');
 });

@@ -537,9 +537,7 @@ pub(super) async fn password_user_ids(store: &dyn Store) -> Result<Vec<String>, 
         .unwrap_or_default())
 }
 
-/// `role` trimmed, if it is a role's name at all. A team role written otherwise (`Admin`,
-/// `organiser`) is refused rather than granted as a role of its own, which would give no access
-/// and say nothing.
+/// `role` trimmed, if it is a role's name at all.
 fn checked_role(role: &str) -> Result<&str, AuthError> {
     let role = role.trim();
     if role.is_empty()
@@ -552,6 +550,15 @@ fn checked_role(role: &str) -> Result<&str, AuthError> {
             "role: must be 1 to 64 of [A-Za-z0-9_-]".into(),
         ));
     }
+    Ok(role)
+}
+
+/// The roles granting `role` gives, checked: an admin is always an organizer too. A team role
+/// written otherwise (`Admin`, `organiser`) is refused rather than granted as a role of its own,
+/// which would give no access and say nothing. (Taking a role away takes one so spelt by an older
+/// build, as it is spelt.)
+fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
+    let role = checked_role(role)?;
     let team_role_misspelt = [ORGANIZER_ROLE, "organiser", ADMIN_ROLE]
         .iter()
         .any(|team_role| role.eq_ignore_ascii_case(team_role))
@@ -562,12 +569,6 @@ fn checked_role(role: &str) -> Result<&str, AuthError> {
             "role: {role:?} is not a team role; they are `{ORGANIZER_ROLE}` and `{ADMIN_ROLE}`, in lowercase"
         )));
     }
-    Ok(role)
-}
-
-/// The roles granting `role` gives, checked: an admin is always an organizer too.
-fn roles_of(role: &str) -> Result<Vec<&str>, AuthError> {
-    let role = checked_role(role)?;
     Ok(if role == ADMIN_ROLE {
         vec![ORGANIZER_ROLE, ADMIN_ROLE]
     } else {
@@ -796,6 +797,19 @@ mod tests {
         assert_eq!(roles_of(" admin ").unwrap(), [ORGANIZER_ROLE, ADMIN_ROLE]);
         assert_eq!(roles_of("organizer").unwrap(), [ORGANIZER_ROLE]);
         assert_eq!(roles_of("speaker").unwrap(), ["speaker"]);
+    }
+
+    /// A role an older build granted as spelt (`Admin`) is still taken away as spelt.
+    #[tokio::test]
+    async fn a_team_role_misspelt_by_an_older_build_can_be_taken_away() {
+        let store = crate::domain::test_support::FaultyStore::new();
+        let user = UserRecord {
+            roles: vec!["Admin".into()],
+            ..crate::domain::test_support::bare_user("u-ann")
+        };
+        save(store.as_ref(), &user).await.unwrap();
+        let taken = take_other_role(store.as_ref(), &UserRef::Id("u-ann".into()), "Admin").await;
+        assert!(taken.expect("taken").roles.is_empty());
     }
 
     #[tokio::test]

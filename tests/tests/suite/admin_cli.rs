@@ -762,4 +762,18 @@ qr_mode = "wxacode"
         crate::wechat::qr_content(&written),
         format!("wxacode:pages/invite/index?scene={code}")
     );
+
+    // Given the store alone, the command cannot know the app: it draws the link, and says so.
+    let mut bare = auth_command(&auth_binary());
+    bare.args([
+        "invite",
+        "--role",
+        "organizer",
+        "--public-url",
+        "https://auth.example.com",
+    ])
+    .arg("--data-dir")
+    .arg(dir.path().join("data"));
+    let invited = run_with_stdin(bare, "").await;
+    assert_succeeded(&invited, "encodes its link");
 }
