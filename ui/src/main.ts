@@ -146,6 +146,15 @@ function showHome(view: SessionView): void {
   setScreen("home", home.element, () => {}, home.refresh);
 }
 
+/** This user left the team, which ended this console's session on the server: it is forgotten
+ * here too (the keychain's copy included), and the login says why. */
+async function leaveConsole(): Promise<void> {
+  const outcome = await ipc.logout().catch(() => null);
+  const keychainKept = outcome !== null && !outcome.keychain_cleared;
+  app.loginNotice = keychainKept ? { text: `${t.youLeftTeam} ${t.keychainNotCleared}`, tone: "warning" } : { text: t.youLeftTeam, tone: "info" };
+  showLogin("scan");
+}
+
 /** The server says this console's session is over: back to the login with why. */
 function sessionEnded(ended: SessionEnded): void {
   app.loginNotice = sessionEndedNotice(ended);
@@ -159,7 +168,7 @@ function showPage(page: Page): void {
       else restart();
       return;
     case "team": {
-      const team = teamScreen({ show: showPage, sessionEnded });
+      const team = teamScreen({ show: showPage, sessionEnded, leftTeam: () => void leaveConsole() });
       setScreen("team", team.element, team.stop, team.refresh);
       return;
     }

@@ -240,6 +240,26 @@ async fn an_admin_invites_the_phone_accepts_the_team_shows_them_and_removal_logs
     assert!(window.has(&me_row).await);
     assert_eq!(me(&server, &stored).await.status, 200);
 
+    // With another admin on the team, leaving it is allowed: the console logs out, says so (not
+    // "logged out from another device"), and keeps no session.
+    let (zoe_phone, _) = phone_login(&server, "admin-zoe").await;
+    console_token_of(&server, &zoe_phone).await;
+    refocus(&window).await;
+    window
+        .wait_for_text("#member-list", |text| text.contains("admin-zoe"))
+        .await;
+    remove_confirmed(&window, &format!("{me_row} button.remove-member")).await;
+    window
+        .wait_for_text("#scan-notice", |text| {
+            text.starts_with("You left the team.")
+        })
+        .await;
+    assert_eq!(me(&server, &stored).await.code(), "token_revoked");
+    assert!(
+        desktop.keychain_lookup(&server.base_url).is_none(),
+        "the keychain keeps no session"
+    );
+
     window.close().await;
     driver.stop().await;
 }

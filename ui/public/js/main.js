@@ -137,6 +137,14 @@ function showHome(view) {
     });
     setScreen("home", home.element, () => { }, home.refresh);
 }
+/** This user left the team, which ended this console's session on the server: it is forgotten
+ * here too (the keychain's copy included), and the login says why. */
+async function leaveConsole() {
+    const outcome = await ipc.logout().catch(() => null);
+    const keychainKept = outcome !== null && !outcome.keychain_cleared;
+    app.loginNotice = keychainKept ? { text: `${t.youLeftTeam} ${t.keychainNotCleared}`, tone: "warning" } : { text: t.youLeftTeam, tone: "info" };
+    showLogin("scan");
+}
 /** The server says this console's session is over: back to the login with why. */
 function sessionEnded(ended) {
     app.loginNotice = sessionEndedNotice(ended);
@@ -151,7 +159,7 @@ function showPage(page) {
                 restart();
             return;
         case "team": {
-            const team = teamScreen({ show: showPage, sessionEnded });
+            const team = teamScreen({ show: showPage, sessionEnded, leftTeam: () => void leaveConsole() });
             setScreen("team", team.element, team.stop, team.refresh);
             return;
         }

@@ -16,8 +16,10 @@ import type { Page } from "./parts.js";
 
 export interface TeamActions {
   show(page: Page): void;
-  /** This console's own session is over (ended elsewhere, or this user removed themself). */
+  /** This console's own session is over (ended elsewhere). */
   sessionEnded(ended: SessionEnded): void;
+  /** This user removed themself from the team, which ended this console's session. */
+  leftTeam(): void;
 }
 
 export interface TeamScreen {
@@ -121,6 +123,11 @@ export function teamScreen(actions: TeamActions): TeamScreen {
     dialog.close();
     if (!target) return;
     const removed = await runRowAction(target.button, () => ipc.removeMember(target.member.user_id));
+    if (removed.ok && target.member.you) {
+      // Said as leaving, not as a session ended from another device.
+      actions.leftTeam();
+      return;
+    }
     if (removed.ok) {
       say(t.memberRemoved(target.member.display_name));
     } else {

@@ -74,6 +74,11 @@ export function teamScreen(actions) {
         if (!target)
             return;
         const removed = await runRowAction(target.button, () => ipc.removeMember(target.member.user_id));
+        if (removed.ok && target.member.you) {
+            // Said as leaving, not as a session ended from another device.
+            actions.leftTeam();
+            return;
+        }
         if (removed.ok) {
             say(t.memberRemoved(target.member.display_name));
         }
