@@ -197,24 +197,25 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
         };
         let mut client = peer.ip().to_canonical();
         if trusted.contains(&client) {
+            // Split as bytes: a client may send bytes that are no text before the hops the
+            // proxies appended, and those must not hide them.
             let forwarded = parts
                 .headers
                 .get_all(X_FORWARDED_FOR)
                 .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(','))
-                .map(str::trim)
+                .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
                 .collect::<Vec<_>>();
             // Read from the right: each trusted proxy appended the address it saw.
             for hop in forwarded.iter().rev() {
-                match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
-                    Ok(ip) if trusted.contains(&ip) => client = ip,
-                    Ok(ip) => {
-                        client = ip;
+                let hop = std::str::from_utf8(hop).ok();
+                match hop.and_then(|hop| hop.trim().parse::<IpAddr>().ok()) {
+                    Some(ip) if trusted.contains(&ip.to_canonical()) => client = ip.to_canonical(),
+                    Some(ip) => {
+                        client = ip.to_canonical();
                         break;
                     }
                     // A hop we cannot read ends what we can trust.
-                    Err(_) => break,
+                    None => break,
                 }
             }
         }

@@ -841,8 +841,11 @@ async fn serves_https_with_the_configured_certificate() {
     );
 }
 
-/// The console address a phone is shown for a scene created with this `X-Forwarded-For`.
-async fn console_ip(server: &TestServer, forwarded: &str) -> String {
+/// The console address a phone is shown for a scene created with this `X-Forwarded-For` (bytes:
+/// a client may send ones that are no text).
+async fn console_ip(server: &TestServer, forwarded: impl AsRef<[u8]>) -> String {
+    let forwarded =
+        reqwest::header::HeaderValue::from_bytes(forwarded.as_ref()).expect("a header value");
     let request = server
         .http()
         .post(server.url("/auth/scenes"))
@@ -870,6 +873,11 @@ async fn behind_a_trusted_proxy_the_console_address_is_the_forwarded_one() {
     assert_eq!(
         console_ip(&proxied, "garbage, 203.0.113.5").await,
         "203.0.113.5"
+    );
+    // A hop that is no text, sent by the client before the one the proxy appended, hides nothing.
+    assert_eq!(
+        console_ip(&proxied, b"\xff, 198.51.100.9").await,
+        "198.51.100.9"
     );
     // Without a trusted proxy in front, the header is anyone's to forge and is ignored.
     assert_eq!(console_ip(&direct, "198.51.100.7").await, "127.0.0.1");
