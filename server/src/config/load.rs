@@ -592,9 +592,22 @@ fn count(
     }
 }
 
+/// `url` with what precedes an `@` in it (credentials, in an origin) left out.
+fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    match rest.rsplit_once('@') {
+        Some((_, host)) if scheme.is_empty() => format!("…@{host}"),
+        Some((_, host)) => format!("{scheme}://…@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 /// An origin: scheme and host (and port), no path, no trailing slash.
-fn checked_origin(field: &'static str, url: &str) -> Result<String, ConfigError> {
-    let trimmed = url.trim().trim_end_matches('/');
+fn checked_origin(field: &'static str, given: &str) -> Result<String, ConfigError> {
+    // Quoted in the errors below without credentials (`user:password@`): the error reaches the
+    // terminal and the logs.
+    let url = &without_credentials(given);
+    let trimmed = given.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")
         .or_else(|| trimmed.strip_prefix("http://"))
@@ -853,6 +866,8 @@ mod tests {
         ] {
             let error = with_origins(refused).unwrap_err().to_string();
             assert!(error.starts_with("h5_origins: "), "{refused}: {error}");
+            // Credentials are never quoted: the error reaches the terminal and the logs.
+            assert!(!error.contains("pass"), "{refused}: {error}");
         }
     }
 
