@@ -45,6 +45,8 @@ async fn a_login_ticket_is_exchanged_exactly_once() {
         .post("/auth/login-ticket/exchange", exchange.clone(), None)
         .await;
     assert_eq!(first.status, 200, "{first:?}");
+    // A token is no answer for a cache to keep (RFC 6749 5.1).
+    assert_eq!(first.header("cache-control"), Some("no-store"));
     let token: TokenResponse = first.json();
     assert_eq!(token.user.id, login.user.id);
     assert_eq!(claims_of(&token.access_token)["aud"], "h5");
