@@ -19,7 +19,6 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::domain::AuthService;
 use error::ApiError;
@@ -72,18 +71,12 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::NoSuchRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        // One `layer` call, so every request passes one boxed service for the four layers: each
+        // One `layer` call, so every request passes one boxed service for the three layers: each
         // call boxes all routes again, and a waiting long-poll holds a future per box.
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn_with_state(service.clone(), observe::observe))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-                // Answers carry tokens, tickets and people's data: no cache keeps them (RFC 6749
-                // 5.1). Pages, scripts and QR images say their own.
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-store"),
-                ))
                 // Applied to every route and the fallbacks, so preflights are answered first.
                 .layer(cors(&settings.h5_origins)),
         )
