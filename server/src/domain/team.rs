@@ -413,7 +413,11 @@ impl AuthService {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{Calls, Fault, FaultyStore, invite_note, organizer};
+    use std::sync::Arc;
+
+    use super::super::test_support::{
+        Calls, Fault, FaultyStore, TestService, invite_note, organizer,
+    };
     use super::*;
 
     #[tokio::test]
@@ -549,19 +553,28 @@ mod tests {
         assert!(matches!(demoted, Err(AuthError::LastAdmin)), "{demoted:?}");
     }
 
+    /// Ann, an admin, and Bob, an organizer, on a service over `faulty`, with a console session of
+    /// Bob's: the service (kept for the test's length), Bob, and the session's id.
+    async fn bob_with_a_console_session(
+        faulty: &Arc<FaultyStore>,
+    ) -> (TestService, UserRecord, String) {
+        use super::super::service::SessionUser;
+        use super::super::test_support::{console_password_login, service_on, settings};
+        let service = service_on(faulty.clone(), settings(|_| {})).await;
+        let (_ann, bob) = ann_admin_and_bob(faulty.as_ref()).await;
+        let opened = service.open_session(SessionUser::Known(&bob), console_password_login());
+        let token = opened.await.unwrap().response.access_token;
+        let sid = service.verify(&token).await.unwrap().sid;
+        (service, bob, sid)
+    }
+
     /// A removal whose write of the member's record lost its reply (the role may be gone, and
     /// with it the member from the team list) still ends their console sessions.
     #[tokio::test]
     async fn a_removal_whose_record_write_lost_its_reply_still_ends_the_console_sessions() {
-        use super::super::service::SessionUser;
-        use super::super::test_support::{console_password_login, service_on, settings};
         let faulty = FaultyStore::new();
         let store = faulty.as_ref();
-        let service = service_on(faulty.clone(), settings(|_| {})).await;
-        let (_ann, bob) = ann_admin_and_bob(store).await;
-        let opened = service.open_session(SessionUser::Known(&bob), console_password_login());
-        let token = opened.await.unwrap().response.access_token;
-        let sid = service.verify(&token).await.unwrap().sid;
+        let (_service, bob, sid) = bob_with_a_console_session(&faulty).await;
         faulty.fail_next(Calls::Write, &store_keys::user(&bob.id), Fault::FailAfter);
 
         let removed = demote(store, &bob.id, Demotion::Team).await;
@@ -576,16 +589,10 @@ mod tests {
     /// drop off the team page while their consoles stay logged in.
     #[tokio::test]
     async fn a_removal_that_cannot_end_the_sessions_leaves_the_member_listed_for_another_try() {
-        use super::super::service::SessionUser;
-        use super::super::test_support::{console_password_login, service_on, settings};
         let faulty = FaultyStore::new();
         let store = faulty.as_ref();
-        let service = service_on(faulty.clone(), settings(|_| {})).await;
-        let (_ann, bob) = ann_admin_and_bob(store).await;
+        let (_service, bob, sid) = bob_with_a_console_session(&faulty).await;
         list_if_missing(store, &bob).await.unwrap();
-        let opened = service.open_session(SessionUser::Known(&bob), console_password_login());
-        let token = opened.await.unwrap().response.access_token;
-        let sid = service.verify(&token).await.unwrap().sid;
         let names = |members: Vec<Member>| -> Vec<String> {
             members.into_iter().map(|m| m.user.display_name).collect()
         };

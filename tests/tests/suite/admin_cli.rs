@@ -39,6 +39,22 @@ async fn grant(binary: &Path, store_args: &[String], role: &str) -> Output {
 }
 
 #[track_caller]
+/// The link an `invite` printed, and the invite code that ends it.
+fn invite_link_and_code(invited: &Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&invited.stdout);
+    let link = stdout
+        .lines()
+        .find(|line| line.starts_with("http"))
+        .expect("the invite's link")
+        .to_owned();
+    let code = link
+        .rsplit_once("/m/invite/")
+        .expect("an invite link")
+        .1
+        .to_owned();
+    (link, code)
+}
+
 fn assert_succeeded(output: &Output, says: &str) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -91,12 +107,7 @@ async fn team_commands_work_while_serving(
         .args(["--public-url", &served.url("")]);
     let invited = run_with_stdin(invite, "").await;
     assert_succeeded(&invited, "to join as admin");
-    let stdout = String::from_utf8_lossy(&invited.stdout);
-    let link = stdout
-        .lines()
-        .find(|line| line.starts_with("http"))
-        .expect("the invite's link");
-    let code = link.rsplit_once("/m/invite/").expect("an invite link").1;
+    let (link, code) = invite_link_and_code(&invited);
     assert_eq!(code.len(), 32, "{link}");
     let written = std::fs::read(&png).expect("the QR file");
     assert!(written.starts_with(b"\x89PNG"), "a PNG");
@@ -751,12 +762,7 @@ qr_mode = "wxacode"
         .arg(&png);
     let invited = run_with_stdin(invite, "").await;
     assert_succeeded(&invited, "to join as admin");
-    let stdout = String::from_utf8_lossy(&invited.stdout);
-    let link = stdout
-        .lines()
-        .find(|line| line.starts_with("http"))
-        .expect("the invite's link");
-    let code = link.rsplit_once("/m/invite/").expect("an invite link").1;
+    let (_, code) = invite_link_and_code(&invited);
     let written = std::fs::read(&png).expect("the QR file");
     assert_eq!(
         crate::wechat::qr_content(&written),

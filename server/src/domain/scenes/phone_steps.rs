@@ -237,33 +237,44 @@ mod tests {
     use super::*;
     use crate::domain::service::SessionUser;
     use crate::domain::test_support::{Calls, Fault};
+    use std::sync::Arc;
+
     use crate::domain::test_support::{
-        FaultyStore, bare_user, console_password_login, organizer, service_on, settings,
+        FaultyStore, TestService, bare_user, console_password_login, organizer, service_on,
+        settings,
     };
     use crate::domain::{ClientAddr, users};
 
-    #[tokio::test]
-    async fn a_link_confirmed_unscanned_takes_the_scene_before_the_link_is_made() {
+    /// Ann's console (a password login) and the link scene it made, and a phone whose mini
+    /// program login made an account holding nothing but its WeChat.
+    async fn ann_s_link_scene_and_a_phone() -> (
+        Arc<FaultyStore>,
+        TestService,
+        UserRecord,
+        String,
+        UserRecord,
+    ) {
         let store = FaultyStore::new();
         let service = service_on(store.clone(), settings(|_| {})).await;
         let owner = organizer(store.as_ref(), "ann").await;
         let opened = service.open_session(SessionUser::Known(&owner), console_password_login());
-        let token = opened
-            .await
-            .expect("a console session")
-            .response
-            .access_token;
+        let token = opened.await.expect("a session").response.access_token;
         let request = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
         let from = ClientAddr("127.0.0.1".into());
         let created = service.create_scene_for(request, &from, Some(&token));
         let scene = created.await.expect("a link scene").scene;
-        // A phone whose mini program login made an account holding nothing but its WeChat.
-        let identity = store_keys::wechat_openid("app", "o-phone");
         let phone = UserRecord {
-            wechat_identities: vec![identity.clone()],
+            wechat_identities: vec![store_keys::wechat_openid("app", "o-phone")],
             ..bare_user("u-phone")
         };
         users::save(store.as_ref(), &phone).await.expect("saved");
+        (store, service, owner, scene, phone)
+    }
+
+    #[tokio::test]
+    async fn a_link_confirmed_unscanned_takes_the_scene_before_the_link_is_made() {
+        let (store, service, _owner, scene, phone) = ann_s_link_scene_and_a_phone().await;
+        let identity = phone.wechat_identities[0].clone();
 
         let before = store.written_keys().len();
         let confirmed = service.confirm_as(&scene, &phone, "phone-session");
@@ -284,20 +295,7 @@ mod tests {
     /// that confirm, and the scene says `linked`, rather than "someone else scanned".
     #[tokio::test]
     async fn a_link_confirm_sent_again_after_its_fold_is_made() {
-        let store = FaultyStore::new();
-        let service = service_on(store.clone(), settings(|_| {})).await;
-        let owner = organizer(store.as_ref(), "ann").await;
-        let opened = service.open_session(SessionUser::Known(&owner), console_password_login());
-        let token = opened.await.expect("a session").response.access_token;
-        let request = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
-        let from = ClientAddr("127.0.0.1".into());
-        let created = service.create_scene_for(request, &from, Some(&token));
-        let scene = created.await.expect("a link scene").scene;
-        let phone = UserRecord {
-            wechat_identities: vec![store_keys::wechat_openid("app", "o-phone")],
-            ..bare_user("u-phone")
-        };
-        users::save(store.as_ref(), &phone).await.expect("saved");
+        let (store, service, owner, scene, phone) = ann_s_link_scene_and_a_phone().await;
         service.scan_as(&scene, &phone).await.expect("scanned");
         store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailBefore);
         let failed = service.confirm_as(&scene, &phone, "phone-session").await;
