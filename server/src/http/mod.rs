@@ -84,7 +84,7 @@ pub fn app(service: Arc<AuthService>, page_add_ons: &pages::PageAddOns) -> Route
 }
 
 /// Browsers on the configured H5 origins may call the API; no one else gets CORS headers.
-fn cors(origins: &[String]) -> CorsLayer {
+pub(crate) fn cors(origins: &[String]) -> CorsLayer {
     let allowed: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())

@@ -258,7 +258,12 @@ async fn an_answer_taken_a_trickle_at_a_time_is_given_up_after_the_body_clock() 
 #[tokio::test]
 async fn past_the_connection_cap_new_connections_are_told_to_retry() {
     let cap = 20;
-    let server = TestServer::start_with(|s| s.connections.max = cap).await;
+    let page = "https://conf.example.com";
+    let server = TestServer::start_with(|s| {
+        s.connections.max = cap;
+        s.h5_origins = vec![page.to_owned()];
+    })
+    .await;
     let mut held = Vec::new();
     for _ in 0..cap {
         held.push(TcpStream::connect(server.addr).await.expect("connected"));
@@ -271,6 +276,26 @@ async fn past_the_connection_cap_new_connections_are_told_to_retry() {
     let refused = server.get("/healthz", None).await;
     refused.assert_error(429, "too_many_requests");
     assert_eq!(refused.header("retry-after"), Some("1"));
+    // A page on an H5 origin reads the refusal and its wait too, not a network error.
+    let from_page = server
+        .http()
+        .get(server.url("/auth/me"))
+        .header("origin", page)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(from_page.status(), 429);
+    let header = |name: &str| {
+        let value = from_page.headers().get(name);
+        value
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("access-control-allow-origin").as_deref(), Some(page));
+    assert_eq!(
+        header("access-control-expose-headers").as_deref(),
+        Some("retry-after")
+    );
 
     drop(held);
     assert!(

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::response::IntoResponse as _;
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -25,6 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+use tower::{Layer as _, ServiceExt as _};
+use tower_http::cors::CorsLayer;
 
 use crate::config::ConnectionLimits;
 use crate::domain::AuthService;
@@ -48,6 +52,9 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 struct Shared {
     router: Router,
+    /// The router's CORS, for the answers given outside it (a refused connection's 429), so a
+    /// page on an H5 origin reads them too.
+    cors: CorsLayer,
     service: Arc<AuthService>,
     tls: Option<TlsAcceptor>,
     http: http1::Builder,
@@ -80,6 +87,7 @@ pub async fn serve(
     refusals.keep_alive(false);
     let shared = Arc::new(Shared {
         router,
+        cors: crate::http::cors(&service.settings().h5_origins),
         service,
         tls,
         http,
@@ -232,9 +240,13 @@ impl Shared {
                 idle: REFUSAL_CLOCK,
             };
             let io = GuardedIo::new(tcp, Arc::default(), clocks, opened);
-            let answer = hyper::service::service_fn(move |_request| {
-                let response = ApiError::ConnectionRefused(refusal).into_response();
-                std::future::ready(Ok::<_, Infallible>(response))
+            let cors = shared.cors.clone();
+            let answer = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let refused = tower::service_fn(move |_request: Request<Incoming>| {
+                    let response = ApiError::ConnectionRefused(refusal).into_response();
+                    std::future::ready(Ok::<_, Infallible>(response))
+                });
+                cors.layer(refused).oneshot(request)
             });
             let _answered_or_gone = shared
                 .refusals
