@@ -117,6 +117,7 @@ contract!(
     a_batch_on_one_group_runs_its_steps_in_order,
     count_in_window_counts_then_resets,
     a_slot_is_claimed_once_until_its_lifetime_ends,
+    a_lifetime_past_the_clock_s_range_holds_and_breaks_nothing,
     notify_reaches_earlier_subscribers_of_the_topic,
     a_grouped_topic_reaches_its_subscribers,
     ping_answers,
@@ -630,6 +631,18 @@ async fn a_slot_is_claimed_once_until_its_lifetime_ends(store: &Arc<dyn Store>) 
         assert!(Instant::now() < deadline, "the slot outlived its lifetime");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A gate or window given a lifetime past any clock's range (`Duration::MAX`) holds, as a very
+/// long one does, and the gates and windows of every other key go on working.
+async fn a_lifetime_past_the_clock_s_range_holds_and_breaks_nothing(store: &Arc<dyn Store>) {
+    assert!(store.claim_slot("gate:max", Duration::MAX).await.unwrap());
+    assert!(!store.claim_slot("gate:max", SHORT).await.unwrap());
+    let window = store.count_in_window("limit:max", Duration::MAX).await;
+    assert_eq!(window.unwrap().count, 1);
+    assert!(store.claim_slot("gate:next", SHORT).await.unwrap());
+    let next = store.count_in_window("limit:next", SHORT).await;
+    assert_eq!(next.unwrap().count, 1);
 }
 
 async fn count_in_window_counts_then_resets(store: &Arc<dyn Store>) {

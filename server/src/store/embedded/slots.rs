@@ -4,10 +4,10 @@
 //! without a write, an fsync and a hop to the database thread on every poll and scene.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::store::{StoreError, WindowCount};
+use crate::store::WindowCount;
 
 /// A gate or a window counter, held until `ends_at`.
 struct Slot {
@@ -26,45 +26,51 @@ struct Table {
 /// The size of the first prune.
 const FIRST_PRUNE_AT: usize = 4096;
 
+/// The furthest end a slot is given: a lifetime past the clock's range (`Duration::MAX`) ends here,
+/// as Redis clamps it too.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// When a slot given `lifetime` at `now` ends.
+fn end_of(now: Instant, lifetime: Duration) -> Instant {
+    (now.checked_add(lifetime))
+        .or_else(|| now.checked_add(LONGEST))
+        .unwrap_or(now)
+}
+
 #[derive(Default)]
 pub(super) struct Slots {
     table: Mutex<Table>,
 }
 
 impl Slots {
-    pub(super) fn claim(&self, key: &str, lifetime: Duration) -> Result<bool, StoreError> {
+    pub(super) fn claim(&self, key: &str, lifetime: Duration) -> bool {
         let now = Instant::now();
-        let mut table = self.lock()?;
+        let mut table = self.lock();
         if table.by_key.get(key).is_some_and(|slot| slot.ends_at > now) {
-            return Ok(false);
+            return false;
         }
-        table.insert(key, now + lifetime, 1, now);
-        Ok(true)
+        table.insert(key, end_of(now, lifetime), 1, now);
+        true
     }
 
-    pub(super) fn count_in_window(
-        &self,
-        key: &str,
-        window: Duration,
-    ) -> Result<WindowCount, StoreError> {
+    pub(super) fn count_in_window(&self, key: &str, window: Duration) -> WindowCount {
         let now = Instant::now();
-        let mut table = self.lock()?;
+        let mut table = self.lock();
         let (count, ends_at) = match table.by_key.get(key) {
             Some(open) if open.ends_at > now => (open.count.saturating_add(1), open.ends_at),
-            Some(_) | None => (1, now + window),
+            Some(_) | None => (1, end_of(now, window)),
         };
         table.insert(key, ends_at, count, now);
-        Ok(WindowCount {
+        WindowCount {
             count,
             resets_in: ends_at - now,
-        })
+        }
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Table>, StoreError> {
-        // Only a panic while holding the lock poisons it, and no section holding it can panic.
-        self.table
-            .lock()
-            .map_err(|_| StoreError::Corrupt("the in-memory rate gates were poisoned".into()))
+    /// The table as it is: every section holding it leaves it whole at each step (a map insert or
+    /// prune), so a panic in one (an allocation failing) poisons nothing another may not read.
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -86,37 +92,30 @@ mod tests {
     #[test]
     fn a_claimed_slot_refuses_until_it_ends() {
         let slots = Slots::default();
-        assert!(slots.claim("gate", Duration::from_secs(60)).unwrap());
-        assert!(!slots.claim("gate", Duration::from_secs(60)).unwrap());
-        assert!(slots.claim("other", Duration::from_secs(60)).unwrap());
-        assert!(slots.claim("brief", Duration::ZERO).unwrap());
-        assert!(
-            slots.claim("brief", Duration::ZERO).unwrap(),
-            "ended at once"
-        );
+        assert!(slots.claim("gate", Duration::from_secs(60)));
+        assert!(!slots.claim("gate", Duration::from_secs(60)));
+        assert!(slots.claim("other", Duration::from_secs(60)));
+        assert!(slots.claim("brief", Duration::ZERO));
+        assert!(slots.claim("brief", Duration::ZERO), "ended at once");
     }
 
     #[test]
     fn ended_slots_are_dropped_once_the_table_is_large() {
         let slots = Slots::default();
         for n in 0..FIRST_PRUNE_AT {
-            assert!(slots.claim(&format!("gate:{n}"), Duration::ZERO).unwrap());
+            assert!(slots.claim(&format!("gate:{n}"), Duration::ZERO));
         }
-        assert!(slots.claim("live", Duration::from_secs(60)).unwrap());
-        assert_eq!(slots.lock().unwrap().by_key.len(), 1, "only the live one");
+        assert!(slots.claim("live", Duration::from_secs(60)));
+        assert_eq!(slots.lock().by_key.len(), 1, "only the live one");
     }
 
     #[test]
     fn live_slots_are_kept_and_the_next_prune_waits_for_the_table_to_double() {
         let slots = Slots::default();
         for n in 0..=FIRST_PRUNE_AT {
-            assert!(
-                slots
-                    .claim(&format!("gate:{n}"), Duration::from_secs(60))
-                    .unwrap()
-            );
+            assert!(slots.claim(&format!("gate:{n}"), Duration::from_secs(60)));
         }
-        let table = slots.lock().unwrap();
+        let table = slots.lock();
         assert_eq!(table.by_key.len(), FIRST_PRUNE_AT + 1);
         assert_eq!(table.prune_at, 2 * FIRST_PRUNE_AT);
     }
