@@ -44,7 +44,8 @@ pub use secrets::{NoRandomness, is_scene_shaped, random_token};
 pub use service::{AuthService, ClientAddr};
 pub use signing_keys::{Rotation, SealedKeysError};
 pub use team::{TeamActor, TeamCaller};
-/// For the store's users outside the domain (the WeChat client's token lock) to test against.
+/// For the domain's users outside it (the WeChat client's token lock, the HTTP handlers) to test
+/// against.
 #[cfg(test)]
-pub(crate) use test_support::{Calls, Fault, FaultyStore};
+pub(crate) use test_support::{Calls, Fault, FaultyStore, TestWeChat, settings as test_settings};
 pub use users::{NewPasswordUser, UserRef};

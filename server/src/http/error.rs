@@ -41,6 +41,13 @@ impl ApiError {
         self.describe().body
     }
 
+    /// The body, and the cause to log when the error is a fault: for an error that goes inside a
+    /// success (the one-step login's `scene_error`), whose cause the log must still tell.
+    pub fn body_and_cause(&self) -> (ErrorBody, Option<FaultCause>) {
+        let Described { body, cause, .. } = self.describe();
+        (body, cause)
+    }
+
     fn describe(&self) -> Described {
         let error = match self {
             Self::NoSuchRoute => return Described::new(ErrorCode::NotFound, "no such endpoint"),
