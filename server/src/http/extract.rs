@@ -208,10 +208,11 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
             // Read from the right: each trusted proxy appended the address it saw.
             for hop in forwarded.iter().rev() {
                 let hop = std::str::from_utf8(hop).ok();
-                match hop.and_then(|hop| hop.trim().parse::<IpAddr>().ok()) {
-                    Some(ip) if trusted.contains(&ip.to_canonical()) => client = ip.to_canonical(),
+                let ip = hop.and_then(|hop| hop.trim().parse::<IpAddr>().ok());
+                match ip.map(|ip| ip.to_canonical()) {
+                    Some(ip) if trusted.contains(&ip) => client = ip,
                     Some(ip) => {
-                        client = ip.to_canonical();
+                        client = ip;
                         break;
                     }
                     // A hop we cannot read ends what we can trust.

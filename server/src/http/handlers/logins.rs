@@ -21,13 +21,11 @@ pub async fn wechat_login(
     JsonBody(request): JsonBody<WeChatLoginRequest>,
 ) -> Result<Response, ApiError> {
     let login = service.wechat_login(request, &from).await?;
-    let (scene_error, cause) = match login.scene_error {
-        Some(error) => {
-            let (body, cause) = ApiError::from(error).body_and_cause();
-            (Some(body), cause)
-        }
-        None => (None, None),
-    };
+    let described = login
+        .scene_error
+        .map(|error| ApiError::from(error).body_and_cause());
+    let (scene_error, cause) = described.unzip();
+    let cause = cause.flatten();
     let answer = WeChatLoginResponse {
         scene_error,
         ..login.response
