@@ -107,6 +107,7 @@ contract!(
     get_put_delete,
     lifetime_expires_records,
     an_end_in_unix_time_expires_records_then,
+    an_end_already_past_writes_a_record_never_read,
     forever_replaces_a_lifetime,
     insert_new_writes_only_when_absent,
     compare_and_swap_replaces_only_the_expected,
@@ -242,6 +243,74 @@ async fn an_end_in_unix_time_expires_records_then(store: &Arc<dyn Store>) {
         store.get("ticket:later").await.unwrap().as_deref(),
         Some(&b"l"[..])
     );
+}
+
+/// A record whose end has passed by the time it is written (a session index emptied, a scene
+/// moved in its last second) is as good as gone at once: never read, and no obstacle to the next
+/// insert, whichever way it was written.
+async fn an_end_already_past_writes_a_record_never_read(store: &Arc<dyn Store>) {
+    let past = Lifetime::Until(unix_now() - 1);
+    store.put("scene:ended", b"s", past).await.unwrap();
+    assert_eq!(store.get("scene:ended").await.unwrap(), None);
+    assert!(store.insert_new("ticket:ended", b"t", past).await.unwrap());
+    assert_eq!(store.get("ticket:ended").await.unwrap(), None);
+    assert!(
+        store
+            .insert_new("ticket:ended", b"again", Lifetime::Forever)
+            .await
+            .unwrap()
+    );
+
+    store
+        .put("scene:live", b"old", Lifetime::Forever)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .compare_and_swap("scene:live", b"old", b"new", past)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("scene:live").await.unwrap(), None);
+    assert_eq!(
+        store.append("sessions-of:ended", b"e", past).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get("sessions-of:ended").await.unwrap(), None);
+
+    // A batch too, in each form a Cluster sends it: one script on one slot, or step by step.
+    let grouped = |name: &str| in_group("ended", name);
+    for key in [&grouped as &dyn Fn(&str) -> String, &str::to_owned] {
+        let (index, record) = (key("sessions-of:batched"), key("session:batched"));
+        let outcomes = store
+            .batch(&[
+                Step::Put {
+                    key: &index,
+                    value: b"i",
+                    lifetime: past,
+                },
+                Step::InsertNew {
+                    key: &record,
+                    value: b"r",
+                    lifetime: past,
+                },
+                Step::Get(&index),
+                Step::Get(&record),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Written(true),
+                Outcome::Written(true),
+                Outcome::Read(None),
+                Outcome::Read(None)
+            ],
+            "{index}"
+        );
+        assert_eq!(store.get(&index).await.unwrap(), None);
+    }
 }
 
 async fn forever_replaces_a_lifetime(store: &Arc<dyn Store>) {

@@ -314,8 +314,15 @@ impl RedisStore {
     /// script's source (`EVAL`), which Redis never lacks, unlike a script's hash after a restart.
     fn step_command(&self, step: &Step<'_>) -> Cmd {
         let with_lifetime = |mut command: Cmd, lifetime: Lifetime| {
-            if let Some(millis) = px_of(lifetime) {
-                command.arg("PX").arg(millis);
+            match expiry_of(lifetime) {
+                Expiry::Never => {}
+                Expiry::In(millis) => {
+                    command.arg("PX").arg(millis);
+                }
+                // A moment long gone on any clock: Redis keeps the record as expired, never read.
+                Expiry::Ended => {
+                    command.arg("PXAT").arg(1);
+                }
             }
             command
         };
@@ -558,25 +565,42 @@ async fn bounded<T>(
         })
 }
 
-/// A lifetime as the scripts take it: milliseconds, or "" for a record without expiry.
+/// A lifetime as the scripts take it: milliseconds, "0" for an end already past, or "" for a
+/// record without expiry.
 fn lua_lifetime(lifetime: Lifetime) -> String {
-    px_of(lifetime).map_or_else(String::new, |millis| millis.to_string())
+    match expiry_of(lifetime) {
+        Expiry::Never => String::new(),
+        Expiry::In(millis) => millis.to_string(),
+        Expiry::Ended => "0".to_owned(),
+    }
 }
 
-/// A lifetime as `PX` milliseconds, or `None` for a record without expiry. An end in Unix time
-/// is counted from this instance's clock, as the domain that chose it counts.
-fn px_of(lifetime: Lifetime) -> Option<u64> {
+/// When a record written now ends, as Redis is told it.
+#[derive(Debug, PartialEq, Eq)]
+enum Expiry {
+    Never,
+    /// `PX` milliseconds from now.
+    In(u64),
+    /// Before it is written: the record must never be read, as the embedded store never reads it.
+    Ended,
+}
+
+/// An end in Unix time is counted from this instance's clock, as the domain that chose it counts.
+fn expiry_of(lifetime: Lifetime) -> Expiry {
     match lifetime {
-        Lifetime::Forever => None,
-        Lifetime::For(duration) => Some(px_millis(duration)),
+        Lifetime::Forever => Expiry::Never,
+        Lifetime::For(duration) => Expiry::In(px_millis(duration)),
         Lifetime::Until(unix_secs) => {
             // An end past what the clock can name is as good as the longest lifetime Redis takes.
             let left = UNIX_EPOCH
                 .checked_add(Duration::from_secs(unix_secs))
-                .map_or(Duration::MAX, |end| {
-                    end.duration_since(SystemTime::now()).unwrap_or_default()
+                .map_or(Some(Duration::MAX), |end| {
+                    end.duration_since(SystemTime::now()).ok()
                 });
-            Some(px_millis(left))
+            match left {
+                Some(left) if !left.is_zero() => Expiry::In(px_millis(left)),
+                Some(_) | None => Expiry::Ended,
+            }
         }
     }
 }
@@ -630,11 +654,17 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .map(|since| since.as_secs())
             .unwrap_or_default();
-        assert_eq!(px_of(Lifetime::Forever), None);
-        let left = px_of(Lifetime::Until(now + 60)).unwrap_or_default();
+        assert_eq!(expiry_of(Lifetime::Forever), Expiry::Never);
+        let Expiry::In(left) = expiry_of(Lifetime::Until(now + 60)) else {
+            panic!("an end a minute away is in the future");
+        };
         assert!((59_000..=60_000).contains(&left), "{left} ms left");
-        // Past, or beyond what the clock can name: still a lifetime Redis takes, and no panic.
-        assert_eq!(px_of(Lifetime::Until(now - 1)), Some(1));
-        assert_eq!(px_of(Lifetime::Until(u64::MAX)), Some(i64::MAX as u64 / 2));
+        assert_eq!(expiry_of(Lifetime::Until(now - 1)), Expiry::Ended);
+        assert_eq!(expiry_of(Lifetime::Until(0)), Expiry::Ended);
+        // Beyond what the clock can name: still a lifetime Redis takes, and no panic.
+        assert_eq!(
+            expiry_of(Lifetime::Until(u64::MAX)),
+            Expiry::In(i64::MAX as u64 / 2)
+        );
     }
 }

@@ -6,7 +6,8 @@ use redis::Script;
 // of them: a single compare-and-swap or append sends the few lines it needs (Redis hashes
 // a script's text at every `EVAL`: the exchange's two appends cost it a third more CPU as runs of
 // the whole of [`STEPS`]); a batch on one Cluster slot sends them all. A lifetime is milliseconds,
-// or "" for forever.
+// "0" for an end already past (`PXAT 1`, a moment long gone: written, never read; an append's
+// `PEXPIRE 0` deletes a record it made), or "" for forever.
 
 /// `set(key, value, px, nx)`: `SET`, `NX` when `nx`; 1 when written, 0 when not.
 macro_rules! lua_set {
@@ -15,7 +16,10 @@ macro_rules! lua_set {
 local function set(key, value, px, nx)
   local command = {'SET', key, value}
   if nx then command[#command + 1] = 'NX' end
-  if px ~= '' then
+  if px == '0' then
+    command[#command + 1] = 'PXAT'
+    command[#command + 1] = 1
+  elseif px ~= '' then
     command[#command + 1] = 'PX'
     command[#command + 1] = px
   end
