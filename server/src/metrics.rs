@@ -120,7 +120,9 @@ impl Metrics {
             "meeteasy_islogin_waiters {}",
             self.islogin_waiters.load(Ordering::Relaxed)
         ));
-        lines.push("# HELP meeteasy_store_errors_total Store operations that failed.".to_owned());
+        lines.push(
+            "# HELP meeteasy_store_errors_total Requests a store failure spoiled.".to_owned(),
+        );
         lines.push("# TYPE meeteasy_store_errors_total counter".to_owned());
         lines.push(format!(
             "meeteasy_store_errors_total {}",

@@ -90,7 +90,7 @@ impl ApiError {
                     ErrorCode::WechatUnavailable,
                     "WeChat is unavailable; try again shortly",
                 )
-                .caused_by(Severity::Warning, format!("WeChat call failed: {detail}")),
+                .caused_by(FaultSource::WeChat, format!("WeChat call failed: {detail}")),
                 WeChatError::Store(detail) => store_unavailable(detail),
             },
             AuthError::TicketInvalid => Described::new(ErrorCode::TicketInvalid, message),
@@ -131,11 +131,11 @@ impl ApiError {
                 ErrorCode::InternalError,
                 "something went wrong on the server",
             )
-            .caused_by(Severity::Error, format!("internal error: {detail}")),
+            .caused_by(FaultSource::Server, format!("internal error: {detail}")),
             AuthError::Store(store) => store_unavailable(store),
             AuthError::StoreFailedAfter { cause, .. } => {
                 Described::new(ErrorCode::StoreUnavailable, message).caused_by(
-                    Severity::Warning,
+                    FaultSource::Store,
                     format!("store operation failed: {cause}"),
                 )
             }
@@ -143,13 +143,16 @@ impl ApiError {
                 ErrorCode::InternalError,
                 "something went wrong on the server",
             )
-            .caused_by(Severity::Error, format!("cannot make a secret: {error}")),
+            .caused_by(
+                FaultSource::Server,
+                format!("cannot make a secret: {error}"),
+            ),
             // Only at start and at key re-reads, never on a request; mapped all the same.
             AuthError::SealedKeys(error) => Described::new(
                 ErrorCode::InternalError,
                 "something went wrong on the server",
             )
-            .caused_by(Severity::Error, format!("signing keys: {error}")),
+            .caused_by(FaultSource::Server, format!("signing keys: {error}")),
         }
     }
 }
@@ -161,25 +164,25 @@ fn store_unavailable(cause: &dyn std::fmt::Display) -> Described {
         "the session store is unavailable; try again shortly",
     )
     .caused_by(
-        Severity::Warning,
+        FaultSource::Store,
         format!("store operation failed: {cause}"),
     )
 }
 
-/// How loudly a [`FaultCause`] is logged.
+/// Whose fault an answer is: the log says a fault outside this server as a warning (it may pass),
+/// this server's own as an error; `/metrics` counts the store's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// Outside this server: the store or WeChat failed; it may pass.
-    Warning,
-    /// This server's own fault.
-    Error,
+pub enum FaultSource {
+    Store,
+    WeChat,
+    Server,
 }
 
 /// Why an answer is a fault of the server or what it depends on, attached to the response for the
 /// layer that logs requests. Never sent to the client.
 #[derive(Debug, Clone)]
 pub struct FaultCause {
-    pub severity: Severity,
+    pub source: FaultSource,
     pub detail: String,
 }
 
@@ -204,8 +207,8 @@ impl Described {
         }
     }
 
-    fn caused_by(mut self, severity: Severity, detail: String) -> Self {
-        self.cause = Some(FaultCause { severity, detail });
+    fn caused_by(mut self, source: FaultSource, detail: String) -> Self {
+        self.cause = Some(FaultCause { source, detail });
         self
     }
 
@@ -276,7 +279,7 @@ mod tests {
             ApiError::from(AuthError::Internal("the ledger is upside down".into())).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let cause = response.extensions().get::<FaultCause>().unwrap();
-        assert_eq!(cause.severity, Severity::Error);
+        assert_eq!(cause.source, FaultSource::Server);
         assert!(cause.detail.contains("the ledger is upside down"));
         let body = ApiError::from(AuthError::Internal("the ledger is upside down".into())).body();
         assert!(!body.message.contains("ledger"), "{}", body.message);

@@ -23,7 +23,7 @@ use axum::middleware::Next;
 
 use crate::domain::AuthService;
 
-use super::error::{FaultCause, Severity};
+use super::error::{FaultCause, FaultSource};
 
 pub async fn observe(
     State(service): State<Arc<AuthService>>,
@@ -44,9 +44,8 @@ pub async fn observe(
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     service.metrics().count_request(route, status);
     let fault = response.extensions().get::<FaultCause>();
-    // A 503 is the store's unless it is the server shedding load (`server_busy`), which carries
-    // no fault cause.
-    if status == 503 && fault.is_some() {
+    // Whatever the status: a one-step login's scene step the store failed still answers 200.
+    if fault.is_some_and(|fault| fault.source == FaultSource::Store) {
         service.metrics().count_store_error();
     }
     let latency_ms = started.elapsed().as_millis() as u64;
@@ -55,13 +54,13 @@ pub async fn observe(
     match fault {
         None => tracing::info!(%method, %path, status, latency_ms, "answered"),
         Some(FaultCause {
-            severity: Severity::Warning,
+            source: FaultSource::Store | FaultSource::WeChat,
             detail,
         }) => {
             tracing::warn!(%method, %path, status, latency_ms, cause = %detail, "answered with a fault")
         }
         Some(FaultCause {
-            severity: Severity::Error,
+            source: FaultSource::Server,
             detail,
         }) => {
             tracing::error!(%method, %path, status, latency_ms, cause = %detail, "answered with a fault")

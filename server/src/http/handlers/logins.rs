@@ -81,7 +81,8 @@ mod tests {
     use crate::wechat::WeChatSession;
 
     /// The one-step login whose scene step meets a store failure answers 200 (the login stands)
-    /// with `scene_error`, and the fault's cause goes to the log as an error answer's does.
+    /// with `scene_error`, and the fault's cause goes to the log and to `/metrics` as an error
+    /// answer's does.
     #[tokio::test]
     async fn a_one_step_login_whose_scene_step_fails_logs_the_cause() {
         let store = FaultyStore::new();
@@ -97,7 +98,7 @@ mod tests {
             wechat,
             settings,
             None,
-            metrics,
+            metrics.clone(),
             shutting_down,
         );
         let service = Arc::new(started.await.expect("the service starts"));
@@ -119,6 +120,10 @@ mod tests {
         assert!(
             cause.is_some_and(|cause| cause.detail.contains("store")),
             "{cause:?}"
+        );
+        assert!(
+            metrics.render().contains("meeteasy_store_errors_total 1\n"),
+            "the store error is counted though the login stands"
         );
     }
 }
