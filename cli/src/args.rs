@@ -109,6 +109,10 @@ pub struct ServeArgs {
     /// Seconds a kept-alive connection may wait for its next request (default 75).
     #[arg(long, env = "MEETEASY_IDLE_TIMEOUT")]
     pub idle_timeout: Option<u64>,
+    /// Seconds requests in flight at shutdown get to finish before their connections are cut
+    /// (default 20).
+    #[arg(long, env = "MEETEASY_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
 }
 
 impl StoreArgs {
@@ -137,6 +141,7 @@ impl ServeArgs {
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
             idle_timeout: self.idle_timeout,
+            shutdown_timeout: self.shutdown_timeout,
             ..self.store.overrides()
         }
     }

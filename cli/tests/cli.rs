@@ -318,6 +318,11 @@ fn bad_config_stops_the_start_with_a_message_naming_the_problem() {
     assert!(
         refusal(dir.path(), "", &["--dev", "--header-timeout", "0"]).contains("header_timeout")
     );
+    let endless_shutdown = refusal(dir.path(), "shutdown_timeout = 86400\n", &["--dev"]);
+    assert!(
+        endless_shutdown.contains("shutdown_timeout"),
+        "{endless_shutdown}"
+    );
     assert!(
         refusal(dir.path(), "", &[]).contains("apps"),
         "production needs a mini program"

@@ -31,6 +31,7 @@ pub struct FileConfig {
     pub header_timeout: Option<u64>,
     pub body_timeout: Option<u64>,
     pub idle_timeout: Option<u64>,
+    pub shutdown_timeout: Option<u64>,
     #[serde(default)]
     pub h5_origins: Vec<String>,
     #[serde(default)]

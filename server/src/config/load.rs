@@ -88,6 +88,7 @@ pub struct Overrides {
     pub header_timeout: Option<u64>,
     pub body_timeout: Option<u64>,
     pub idle_timeout: Option<u64>,
+    pub shutdown_timeout: Option<u64>,
 }
 
 pub fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
@@ -570,6 +571,12 @@ fn connection_limits(
             "idle_timeout",
             overrides.idle_timeout.or(file.idle_timeout),
             75,
+            1..=3600,
+        )?,
+        shutdown_timeout: seconds(
+            "shutdown_timeout",
+            overrides.shutdown_timeout.or(file.shutdown_timeout),
+            20,
             1..=3600,
         )?,
     })

@@ -58,6 +58,8 @@ pub struct ConnectionLimits {
     pub body_timeout: Duration,
     /// How long a kept-alive connection may wait for its next request.
     pub idle_timeout: Duration,
+    /// How long requests in flight at shutdown get to finish before their connections are cut.
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -1,11 +1,14 @@
 //! Slow and greedy clients cannot hold the server: a request head, a body, an idle kept-alive
 //! connection and an answer nobody takes each have a clock, past the connection cap new
 //! connections are answered `429 too_many_requests`, and a client still sending a body too large
-//! reads its answer instead of a reset. All of it while everyone else is answered promptly.
+//! reads its answer instead of a reset. All of it while everyone else is answered promptly. And a
+//! request that hangs does not hold a shutdown past its timeout.
 
 use std::time::Duration;
 
+use meeteasy_devtools::fake_wechat::{FakeEndpoint, FakeFault};
 use meeteasy_tests::server::TestServer;
+use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -339,4 +342,34 @@ async fn a_client_still_sending_a_body_too_large_reads_the_answer() {
         answer.starts_with("HTTP/1.1 400") && answer.contains("16 KiB"),
         "{answer}"
     );
+}
+
+#[tokio::test]
+async fn a_request_in_flight_holds_shutdown_no_longer_than_its_timeout() {
+    let grace = Duration::from_secs(1);
+    let server = TestServer::start_with(|s| {
+        s.wechat.timeout = Duration::from_secs(60);
+        s.connections.shutdown_timeout = grace;
+    })
+    .await;
+    let appid = &server.settings().apps[0].appid;
+    let code = server.wechat().mint_code(appid, "openid-uma", None);
+    server
+        .wechat()
+        .inject(FakeEndpoint::Code2Session, FakeFault::Hang, 1);
+    let (http, url) = (server.http().clone(), server.url("/auth/wechat/login"));
+    let login = http.post(url).json(&json!({ "code": code })).send();
+    let in_flight = tokio::spawn(login);
+    let wechat = server.wechat().clone();
+    let reached = eventually(SLACK, || wechat.calls(FakeEndpoint::Code2Session) == 1).await;
+    assert!(reached, "the login reaches WeChat, which never answers");
+
+    let stopping = Instant::now();
+    server.stop().await;
+    let took = stopping.elapsed();
+    assert!(
+        took >= grace - Duration::from_millis(100) && took < grace + SLACK,
+        "stopped after {took:?}; the login in flight had {grace:?}"
+    );
+    in_flight.abort();
 }

@@ -1,7 +1,7 @@
 //! Serving HTTP(S) on a bound listener: each accepted connection is admitted against the
 //! connection caps (or answered `429 too_many_requests` and closed), given its TLS handshake when
 //! configured, and served by hyper under the header, body and idle clocks; on shutdown the accept
-//! loop stops and every connection finishes its request in flight.
+//! loop stops and every connection finishes its request in flight, within `shutdown_timeout`.
 
 mod admission;
 mod exchange;
@@ -64,7 +64,9 @@ struct Shared {
     answering_refusals: AtomicUsize,
 }
 
-/// Serves `router` on `listener` until `stop` resolves, then waits for the connections to finish.
+/// Serves `router` on `listener` until `stop` resolves, then waits for the connections to finish,
+/// at most `shutdown_timeout`: a request that would take longer (a WeChat call or a disk that
+/// hangs) does not keep the server from stopping. Its connection ends with the process.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -78,6 +80,7 @@ pub async fn serve(
         header_timeout,
         body_timeout,
         idle_timeout,
+        shutdown_timeout,
     } = service.settings().connections;
     let admission = Admission::new(max, per_address, &service.settings().trusted_proxies);
     let mut http = http1::Builder::new();
@@ -134,7 +137,16 @@ pub async fn serve(
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        let cut = shared.service.metrics().open_connections();
+        tracing::warn!(
+            connections = cut,
+            "requests still in flight after shutdown_timeout ({shutdown_timeout:?}): cutting their connections"
+        );
+    }
 }
 
 impl Shared {
