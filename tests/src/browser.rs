@@ -4,6 +4,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -186,6 +187,8 @@ impl Driver {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                // A group of its own, which Chromium and its helpers join: ended whole in `stop`.
+                .process_group(0)
                 .spawn()
                 .map_err(BrowserError::Spawn)?;
             let mut driver = Self {
@@ -236,7 +239,9 @@ impl Driver {
     }
 
     /// Ends a session still open (a test that failed before `shutdown`), then SIGTERMs chromedriver and
-    /// waits for it; SIGKILL only if it will not go. Blocking.
+    /// waits for it; SIGKILL only if it will not go. Then SIGKILLs what is left of its process
+    /// group: a Chromium whose session never opened (a start that timed out) or did not end.
+    /// Blocking.
     fn stop(&mut self) -> io::Result<()> {
         if let Some(session_id) = self.session_id.take() {
             // Best effort: chromedriver quits Chromium when its session ends.
@@ -246,18 +251,26 @@ impl Driver {
             return Ok(());
         };
         let pid = rustix::process::Pid::from_child(&process);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
-        let deadline = Instant::now() + DRIVER_EXIT_TIMEOUT;
-        while process.try_wait()?.is_none() {
-            if Instant::now() >= deadline {
-                process.kill()?;
-                process.wait()?;
-                break;
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
-        Ok(())
+        let stopped = terminate(&mut process, pid);
+        // The group's id is chromedriver's pid; nothing left in it is what we wanted.
+        let _rest_gone = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        stopped
     }
+}
+
+/// SIGTERMs `process` and waits for it; SIGKILL only if it will not go.
+fn terminate(process: &mut Child, pid: rustix::process::Pid) -> io::Result<()> {
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+    let deadline = Instant::now() + DRIVER_EXIT_TIMEOUT;
+    while process.try_wait()?.is_none() {
+        if Instant::now() >= deadline {
+            process.kill()?;
+            process.wait()?;
+            break;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    Ok(())
 }
 
 impl Drop for Driver {

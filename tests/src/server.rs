@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meeteasy_auth::config::{self, Overrides, RedisSettings, Settings, StoreLocation};
-use meeteasy_auth::domain::{Admin, AuthService, NewPasswordUser};
+use meeteasy_auth::domain::{Admin, AuthService, NewPasswordUser, SealedKeysError};
 use meeteasy_auth::http::pages::PageAddOns;
 use meeteasy_auth::server::Server;
 use meeteasy_auth::store::Store;
@@ -32,7 +32,7 @@ pub struct TestServer {
     store: Arc<dyn Store>,
     dev_wechat: Option<FakeHandle>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<Result<(), SealedKeysError>>>,
     _data_dir: Option<TempDir>,
 }
 
@@ -158,9 +158,7 @@ impl TestServer {
                 // A dropped sender stops the server too.
                 let _ = stopped.await;
             };
-            if let Err(error) = server.run(listener, shutdown).await {
-                eprintln!("test server stopped by itself: {error}");
-            }
+            server.run(listener, shutdown).await
         });
         // A server on every address is reached on loopback (IPv4: the dual-stack case).
         let reach = if addr.ip().is_unspecified() {
@@ -268,7 +266,8 @@ impl TestServer {
             tokio::time::timeout(std::time::Duration::from_secs(30), task)
                 .await
                 .expect("the server stops within 30 s of being told")
-                .expect("the server task ends cleanly");
+                .expect("the server task ends cleanly")
+                .expect("the server stops because it was told, not by itself");
         }
     }
 }

@@ -13,7 +13,7 @@ use meeteasy_tests::redis_deployments::RedisSentinels;
 use meeteasy_tests::server::TestServer;
 use serde_json::json;
 
-use crate::flows::{islogin_path, scene_path};
+use crate::flows::{islogin_path, scene_path, wait_for_waiters};
 use crate::redis_tls::{Served, Trust, with_a_ca};
 
 /// How long service may be gone after the master dies.
@@ -29,7 +29,8 @@ async fn a_sentinel_failover_loses_nothing_acknowledged() {
         .expect("the sentinel deployment starts");
     let store = StoreLocation::Redis(redis.settings());
     let server = TestServer::start_with(|s| s.store = store).await;
-    loses_nothing_acknowledged(server.api(), &mut redis).await;
+    let waiting = async || wait_for_waiters(&server, 1).await;
+    loses_nothing_acknowledged(server.api(), &mut redis, waiting).await;
 }
 
 /// The same failover on a deployment speaking only TLS (`rediss-sentinel://`): the server finds the
@@ -42,7 +43,8 @@ async fn a_sentinel_failover_over_tls_loses_nothing_acknowledged() {
     // SSL_CERT_FILE, which set in this process would change the trust of every test running in it.
     let replicas = replica_keys(&redis.settings());
     let served = Served::start_configured(&ca, &redis.url(), Trust::Environment, &replicas).await;
-    loses_nothing_acknowledged(served.api(), &mut redis).await;
+    let waiting = async || served.wait_for_a_waiter().await;
+    loses_nothing_acknowledged(served.api(), &mut redis, waiting).await;
     served.stop().await;
 }
 
@@ -60,8 +62,13 @@ fn replica_keys(settings: &RedisSettings) -> String {
 }
 
 /// The failover's steps against `server`, a dev-mode server on `redis`: flows before the kill,
-/// the kill while a console waits, and what must hold after it.
-async fn loses_nothing_acknowledged(server: &ServerApi, redis: &mut RedisSentinels) {
+/// the kill while a console waits (once `waiting` says a long-poll waits), and what must hold
+/// after it.
+async fn loses_nothing_acknowledged(
+    server: &ServerApi,
+    redis: &mut RedisSentinels,
+    waiting: impl AsyncFn(),
+) {
     let ticket_holder = server.dev_login("tess").await;
     let spent = json!({"login_ticket": server.dev_login("tess").await.login_ticket});
     let exchanged = server
@@ -112,6 +119,8 @@ async fn loses_nothing_acknowledged(server: &ServerApi, redis: &mut RedisSentine
 
     let failover = async {
         let first_master = redis.first_master_port();
+        // The kill comes while the console waits, not before its poll reaches the server.
+        waiting().await;
         redis.kill_master();
         let killed_at = Instant::now();
         // Until a write goes through again, every answer is a success or a quick 503.

@@ -88,8 +88,9 @@ async fn confirm_on_one_wakes_the_other(a: &TestServer, b: &TestServer) {
     };
     let (polled, started) = tokio::join!(waiting, scan_on_a);
     assert_eq!(polled.body["status"], "scanned", "{polled:?}");
+    // Far below the long-poll's 30 s, and clear of a loaded machine's replica acknowledgements.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(5),
         "woke after {:?}",
         started.elapsed()
     );

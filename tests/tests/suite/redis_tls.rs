@@ -195,7 +195,7 @@ impl Served {
     }
 
     /// Waits until a console's long-poll waits on the server (its metrics say so).
-    async fn wait_for_a_waiter(&self) {
+    pub(crate) async fn wait_for_a_waiter(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let request = self.api.http().get(self.api.url("/metrics"));

@@ -1279,7 +1279,7 @@ async fn redis_cluster_batch_meets_a_slot_half_migrated() {
     });
     // Kept to the end: dropping it stops the nodes.
     let _cluster = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while !tried_again() {
             assert!(
                 Instant::now() < deadline,
@@ -1356,7 +1356,7 @@ async fn redis_cluster_subscribes_live_masters_topics_while_another_master_is_do
     .await;
     let went_live_in = started.elapsed();
     assert!(
-        went_live_in < Duration::from_secs(2),
+        went_live_in < Duration::from_secs(3),
         "a topic on a live master went live {went_live_in:?} after ten on a dead one were opened"
     );
 }
@@ -1508,7 +1508,9 @@ async fn waiting_for_a_missing_replica_up_to(timeout: Duration) -> (RedisServer,
 /// instance under writes would answer nothing at all. Reads go over a connection of their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_reads_answer_while_writes_wait_for_a_missing_replica() {
-    let (server, store) = waiting_for_a_missing_replica_up_to(Duration::from_millis(500)).await;
+    // The longest wait Redis is allowed: a read behind one would take that long, well clear of
+    // a busy machine's scheduling.
+    let (server, store) = waiting_for_a_missing_replica_up_to(Duration::from_millis(1500)).await;
     let store = Arc::new(store);
     store.put("user:1", b"ann", Lifetime::Forever).await.ok();
     let writes: Vec<_> = (0..8)
@@ -1533,8 +1535,8 @@ async fn redis_reads_answer_while_writes_wait_for_a_missing_replica() {
     store.ping().await.unwrap();
     let answered_in = started.elapsed();
     assert!(
-        answered_in < Duration::from_millis(400),
-        "a read and a ping took {answered_in:?} behind writes waiting 500 ms each"
+        answered_in < Duration::from_secs(1),
+        "a read and a ping took {answered_in:?} behind writes waiting 1.5 s each"
     );
     for write in writes {
         let written = write.await.expect("the write ends");

@@ -412,10 +412,7 @@ async fn a_real_code_logs_in_once() {
     // code2Session answered a session_key; nothing uses it, so nothing keeps it (the key earlier
     // releases stored it under).
     let session_key_record = format!("wx:session-key:{}:openid-olga", apps[0].appid);
-    assert_eq!(
-        server.store().get(&session_key_record).await.ok().flatten(),
-        None
-    );
+    assert_eq!(server.store().get(&session_key_record).await.unwrap(), None);
 
     assert_eq!(
         login_as(&server, "openid-olga").await.user.id,
