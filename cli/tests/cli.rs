@@ -34,12 +34,14 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("stdin written");
+    let written = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+    // A command refusing its arguments may exit before reading its input: what it said tells.
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = child.kill();
+        panic!("cannot write the command's input: {error}");
+    }
     // Read aside, so that a child writing more than a pipe holds is not stopped by it.
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
