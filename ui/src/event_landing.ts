@@ -1,22 +1,20 @@
-// Where an event of the session restore or the scan login lands, given the screen shown. Both jobs
-// report "offline" while they wait for the server and end with "home" or "login_required"; their
-// events come through IPC channels and may arrive after the console has moved on.
+// Where what the console learns lands, given the screen shown. The restore and the scan login
+// report "offline" while they wait for the server and end with a session or the login; a password
+// login, a logout or the server saying the session ended end the same two ways. All of it arrives
+// asynchronously, through IPC channels or answers, and may come after the console has moved on.
 
-import type { Screen } from "./state.js";
+import type { SessionView } from "./ipc.js";
+import type { AppState, Notice, Screen } from "./state.js";
 
 /**
- * - `replace_screen`: the event's screen replaces the one shown.
+ * Where an "offline" notice lands:
+ * - `replace_screen`: the offline screen replaces the one shown.
  * - `scan_panel`: the login screen's scan panel shows it (the scan login's own offline notice).
- * - `under_settings`: the Settings stay open, with what the user is typing; the event's outcome is
- *   kept for the screen that closing them shows.
  * - `dropped`: shown nowhere.
  */
-export type Landing = "replace_screen" | "scan_panel" | "under_settings" | "dropped";
+export type OfflineLanding = "replace_screen" | "scan_panel" | "dropped";
 
-export type JobEvent = "offline" | "home" | "login_required";
-
-export function eventLanding(shown: Screen, event: JobEvent): Landing {
-  if (event !== "offline") return shown === "settings" ? "under_settings" : "replace_screen";
+export function offlineLanding(shown: Screen): OfflineLanding {
   switch (shown) {
     case "starting":
     case "offline":
@@ -32,5 +30,29 @@ export function eventLanding(shown: Screen, event: JobEvent): Landing {
     case "team":
     case "account":
       return "dropped";
+  }
+}
+
+/** A session the console reached, or the login it must show and why. */
+export type Outcome = { to: "home"; session: SessionView } | { to: "login"; notice: Notice | null };
+
+/**
+ * With the Settings open, keeps `outcome` for the screen that closing them shows, so what the user
+ * is typing stays, and says so; with any other screen shown, changes nothing: the caller shows it.
+ */
+export function keptUnderSettings(app: AppState, outcome: Outcome): boolean {
+  if (app.screen !== "settings") return false;
+  switch (outcome.to) {
+    case "home":
+      app.session = outcome.session;
+      app.loginNotice = null;
+      app.screenBeforeSettings = "home";
+      return true;
+    case "login":
+      app.session = null;
+      app.loginNotice = outcome.notice;
+      app.loginTab = "scan";
+      app.screenBeforeSettings = "login";
+      return true;
   }
 }

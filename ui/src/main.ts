@@ -3,7 +3,7 @@
 // events on to the scan panel. The screens themselves are drawn by the modules of screens/.
 
 import { h, replaceChildren } from "./dom.js";
-import { eventLanding } from "./event_landing.js";
+import { keptUnderSettings, offlineLanding } from "./event_landing.js";
 import { setLanguage, t } from "./i18n.js";
 import * as ipc from "./ipc.js";
 import type { Language, SessionEnded, SessionView, UiEvent } from "./ipc.js";
@@ -16,7 +16,7 @@ import { teamScreen } from "./screens/team.js";
 import { settingsScreen } from "./screens/settings.js";
 import { offlineScreen, startingScreen } from "./screens/starting.js";
 import { initialState } from "./state.js";
-import type { LoginTab, Screen } from "./state.js";
+import type { LoginTab, Notice, Screen } from "./state.js";
 
 const main = document.getElementById("main") as HTMLElement;
 const settingsButton = document.getElementById("open-settings") as HTMLButtonElement;
@@ -29,32 +29,19 @@ const app = initialState();
 function onEvent(event: UiEvent): void {
   switch (event.kind) {
     case "offline": {
-      const landing = eventLanding(app.screen, event.kind);
+      const landing = offlineLanding(app.screen);
       if (landing === "replace_screen") showOffline(event.retry_in_secs);
       if (landing === "scan_panel") app.scan?.showOffline(serverUrl(), event.retry_in_secs);
       return;
     }
     case "login_required":
-      app.loginNotice = sessionEndedNotice(event.ended);
       // The restore may have found the keychain locked or silent since the preferences were read:
       // the login screen warns that the next session lasts for this run only.
       if (app.preferences) app.preferences = { ...app.preferences, storage: event.storage };
-      if (eventLanding(app.screen, event.kind) === "under_settings") {
-        app.session = null;
-        app.loginTab = "scan";
-        app.screenBeforeSettings = "login";
-      } else {
-        showLogin("scan");
-      }
+      arriveAtLogin(sessionEndedNotice(event.ended));
       return;
     case "home":
-      if (eventLanding(app.screen, event.kind) === "under_settings") {
-        app.session = event.session;
-        app.loginNotice = null;
-        app.screenBeforeSettings = "home";
-      } else {
-        showHome(event.session);
-      }
+      arriveHome(event.session);
       return;
     case "qr":
     case "waiting":
@@ -119,7 +106,7 @@ function showLogin(tab: LoginTab): void {
       app.loginNotice = null;
       showLogin(next);
     },
-    loggedIn: showHome,
+    loggedIn: arriveHome,
     newScanCode: () => void ipc.newScanCode(onEvent),
   });
   const scan = login.scan;
@@ -132,14 +119,24 @@ function showLogin(tab: LoginTab): void {
   }
 }
 
+/** A session reached (restored, or a login finished): home, or under the Settings if open. */
+function arriveHome(view: SessionView): void {
+  if (!keptUnderSettings(app, { to: "home", session: view })) showHome(view);
+}
+
+/** No session (it ended, or the user logged out): the scan login saying why, or under the
+ * Settings if open. */
+function arriveAtLogin(notice: Notice | null): void {
+  if (keptUnderSettings(app, { to: "login", notice })) return;
+  app.loginNotice = notice;
+  showLogin("scan");
+}
+
 function showHome(view: SessionView): void {
   app.session = view;
   app.loginNotice = null;
   const home = homeScreen(view, {
-    loggedOut: (notice) => {
-      app.loginNotice = notice;
-      showLogin("scan");
-    },
+    loggedOut: arriveAtLogin,
     sessionEnded,
     show: showPage,
   });
@@ -151,14 +148,12 @@ function showHome(view: SessionView): void {
 async function leaveConsole(): Promise<void> {
   const outcome = await ipc.logout().catch(() => null);
   const keychainKept = outcome !== null && !outcome.keychain_cleared;
-  app.loginNotice = keychainKept ? { text: `${t.youLeftTeam} ${t.keychainNotCleared}`, tone: "warning" } : { text: t.youLeftTeam, tone: "info" };
-  showLogin("scan");
+  arriveAtLogin(keychainKept ? { text: `${t.youLeftTeam} ${t.keychainNotCleared}`, tone: "warning" } : { text: t.youLeftTeam, tone: "info" });
 }
 
 /** The server says this console's session is over: back to the login with why. */
 function sessionEnded(ended: SessionEnded): void {
-  app.loginNotice = sessionEndedNotice(ended);
-  showLogin("scan");
+  arriveAtLogin(sessionEndedNotice(ended));
 }
 
 function showPage(page: Page): void {

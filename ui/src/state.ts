@@ -19,8 +19,8 @@ export interface AppState {
   /** Loaded at start, replaced when the settings are saved. */
   preferences: PreferencesView | null;
   screen: Screen;
-  /** Where leaving the settings goes back to; a restore or scan login that ends while they are open
-   * changes it to where it leads (see event_landing.ts). */
+  /** Where leaving the settings goes back to; a restore, a login or a session's end that arrives
+   * while they are open changes it to where it leads (see event_landing.ts). */
   screenBeforeSettings: Screen;
   /** The login tab last shown, shown again after a visit to the settings. */
   loginTab: LoginTab;

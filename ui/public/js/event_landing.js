@@ -1,9 +1,8 @@
-// Where an event of the session restore or the scan login lands, given the screen shown. Both jobs
-// report "offline" while they wait for the server and end with "home" or "login_required"; their
-// events come through IPC channels and may arrive after the console has moved on.
-export function eventLanding(shown, event) {
-    if (event !== "offline")
-        return shown === "settings" ? "under_settings" : "replace_screen";
+// Where what the console learns lands, given the screen shown. The restore and the scan login
+// report "offline" while they wait for the server and end with a session or the login; a password
+// login, a logout or the server saying the session ended end the same two ways. All of it arrives
+// asynchronously, through IPC channels or answers, and may come after the console has moved on.
+export function offlineLanding(shown) {
     switch (shown) {
         case "starting":
         case "offline":
@@ -19,5 +18,26 @@ export function eventLanding(shown, event) {
         case "team":
         case "account":
             return "dropped";
+    }
+}
+/**
+ * With the Settings open, keeps `outcome` for the screen that closing them shows, so what the user
+ * is typing stays, and says so; with any other screen shown, changes nothing: the caller shows it.
+ */
+export function keptUnderSettings(app, outcome) {
+    if (app.screen !== "settings")
+        return false;
+    switch (outcome.to) {
+        case "home":
+            app.session = outcome.session;
+            app.loginNotice = null;
+            app.screenBeforeSettings = "home";
+            return true;
+        case "login":
+            app.session = null;
+            app.loginNotice = outcome.notice;
+            app.loginTab = "scan";
+            app.screenBeforeSettings = "login";
+            return true;
     }
 }

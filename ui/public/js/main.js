@@ -2,7 +2,7 @@
 // app's state, decides which screen an event or a click leads to, and passes the scan login's
 // events on to the scan panel. The screens themselves are drawn by the modules of screens/.
 import { h, replaceChildren } from "./dom.js";
-import { eventLanding } from "./event_landing.js";
+import { keptUnderSettings, offlineLanding } from "./event_landing.js";
 import { setLanguage, t } from "./i18n.js";
 import * as ipc from "./ipc.js";
 import { accountScreen } from "./screens/account.js";
@@ -21,7 +21,7 @@ const app = initialState();
 function onEvent(event) {
     switch (event.kind) {
         case "offline": {
-            const landing = eventLanding(app.screen, event.kind);
+            const landing = offlineLanding(app.screen);
             if (landing === "replace_screen")
                 showOffline(event.retry_in_secs);
             if (landing === "scan_panel")
@@ -29,29 +29,14 @@ function onEvent(event) {
             return;
         }
         case "login_required":
-            app.loginNotice = sessionEndedNotice(event.ended);
             // The restore may have found the keychain locked or silent since the preferences were read:
             // the login screen warns that the next session lasts for this run only.
             if (app.preferences)
                 app.preferences = { ...app.preferences, storage: event.storage };
-            if (eventLanding(app.screen, event.kind) === "under_settings") {
-                app.session = null;
-                app.loginTab = "scan";
-                app.screenBeforeSettings = "login";
-            }
-            else {
-                showLogin("scan");
-            }
+            arriveAtLogin(sessionEndedNotice(event.ended));
             return;
         case "home":
-            if (eventLanding(app.screen, event.kind) === "under_settings") {
-                app.session = event.session;
-                app.loginNotice = null;
-                app.screenBeforeSettings = "home";
-            }
-            else {
-                showHome(event.session);
-            }
+            arriveHome(event.session);
             return;
         case "qr":
         case "waiting":
@@ -111,7 +96,7 @@ function showLogin(tab) {
             app.loginNotice = null;
             showLogin(next);
         },
-        loggedIn: showHome,
+        loggedIn: arriveHome,
         newScanCode: () => void ipc.newScanCode(onEvent),
     });
     const scan = login.scan;
@@ -124,14 +109,24 @@ function showLogin(tab) {
         void ipc.stopScanLogin();
     }
 }
+/** A session reached (restored, or a login finished): home, or under the Settings if open. */
+function arriveHome(view) {
+    if (!keptUnderSettings(app, { to: "home", session: view }))
+        showHome(view);
+}
+/** No session (it ended, or the user logged out): the scan login saying why, or under the
+ * Settings if open. */
+function arriveAtLogin(notice) {
+    if (keptUnderSettings(app, { to: "login", notice }))
+        return;
+    app.loginNotice = notice;
+    showLogin("scan");
+}
 function showHome(view) {
     app.session = view;
     app.loginNotice = null;
     const home = homeScreen(view, {
-        loggedOut: (notice) => {
-            app.loginNotice = notice;
-            showLogin("scan");
-        },
+        loggedOut: arriveAtLogin,
         sessionEnded,
         show: showPage,
     });
@@ -142,13 +137,11 @@ function showHome(view) {
 async function leaveConsole() {
     const outcome = await ipc.logout().catch(() => null);
     const keychainKept = outcome !== null && !outcome.keychain_cleared;
-    app.loginNotice = keychainKept ? { text: `${t.youLeftTeam} ${t.keychainNotCleared}`, tone: "warning" } : { text: t.youLeftTeam, tone: "info" };
-    showLogin("scan");
+    arriveAtLogin(keychainKept ? { text: `${t.youLeftTeam} ${t.keychainNotCleared}`, tone: "warning" } : { text: t.youLeftTeam, tone: "info" });
 }
 /** The server says this console's session is over: back to the login with why. */
 function sessionEnded(ended) {
-    app.loginNotice = sessionEndedNotice(ended);
-    showLogin("scan");
+    arriveAtLogin(sessionEndedNotice(ended));
 }
 function showPage(page) {
     switch (page) {
