@@ -34,7 +34,11 @@ fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
-    let written = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+    let written = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes());
     // A command refusing its arguments may exit before reading its input: what it said tells.
     if let Err(error) = written
         && error.kind() != std::io::ErrorKind::BrokenPipe

@@ -769,6 +769,32 @@ qr_mode = "wxacode"
         format!("wxacode:pages/invite/index?scene={code}")
     );
 
+    // While the server runs, the command asks it over the admin socket (the server holds the
+    // embedded store: the command could not open it), and the server draws the code.
+    let config_args = [config.as_os_str().to_owned()];
+    let mut served = ServeProcess::start(
+        &auth_binary(),
+        std::iter::once("--config".as_ref()).chain(config_args.iter().map(|arg| arg.as_os_str())),
+    )
+    .await;
+    served.wait_for_log("admin socket ready").await;
+    let through_the_socket = dir.path().join("invite-from-serve.png");
+    let mut invite = auth_command(&auth_binary());
+    invite
+        .args(["invite", "--role", "organizer", "--config"])
+        .arg(&config)
+        .arg("--qr")
+        .arg(&through_the_socket);
+    let invited = run_with_stdin(invite, "").await;
+    assert_succeeded(&invited, "to join as organizer");
+    let (_, code) = invite_link_and_code(&invited);
+    let written = std::fs::read(&through_the_socket).expect("the QR file");
+    assert_eq!(
+        crate::wechat::qr_content(&written),
+        format!("wxacode:pages/invite/index?scene={code}")
+    );
+    assert!(served.stop().await.success(), "serve exits cleanly");
+
     // Given the store alone, the command cannot know the app: it draws the link, and says so.
     let mut bare = auth_command(&auth_binary());
     bare.args([
