@@ -771,12 +771,8 @@ qr_mode = "wxacode"
 
     // While the server runs, the command asks it over the admin socket (the server holds the
     // embedded store: the command could not open it), and the server draws the code.
-    let config_args = [config.as_os_str().to_owned()];
-    let mut served = ServeProcess::start(
-        &auth_binary(),
-        std::iter::once("--config".as_ref()).chain(config_args.iter().map(|arg| arg.as_os_str())),
-    )
-    .await;
+    let config_args = [std::ffi::OsStr::new("--config"), config.as_os_str()];
+    let mut served = ServeProcess::start(&auth_binary(), config_args).await;
     served.wait_for_log("admin socket ready").await;
     let through_the_socket = dir.path().join("invite-from-serve.png");
     let mut invite = auth_command(&auth_binary());
