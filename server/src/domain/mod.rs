@@ -32,6 +32,7 @@ mod tickets;
 mod tokens;
 mod turns;
 mod users;
+mod verified_tokens;
 
 pub use admin::{Admin, InviteCodes, OperatorInvite, RotatedKeys, UnlinkedWechat, UserSummary};
 pub use clock::unix_now;

@@ -23,6 +23,7 @@ use super::signing_keys::{SealedKeysError, SigningKeys};
 use super::store_keys;
 use super::team::SeenListed;
 use super::users::{self, UserRecord};
+use super::verified_tokens::VerifiedTokens;
 use super::{AuthError, unix_now};
 use super::{passwords, records, tokens};
 
@@ -52,6 +53,7 @@ pub struct AuthService {
     pub(super) seen_listed: SeenListed,
     /// The `iss` of the tokens this server makes and takes (see [`token_issuer`]).
     issuer: String,
+    verified_tokens: VerifiedTokens,
 }
 
 /// `public_url`, and in dev mode `public_url#dev`: a token made in dev mode (where anyone logs in
@@ -150,6 +152,7 @@ impl AuthService {
             poll_slots: PollSlots::default(),
             shutting_down,
             last_seen: Mutex::new(HashMap::new()),
+            verified_tokens: VerifiedTokens::default(),
             seen_listed: SeenListed::default(),
         })
     }
@@ -219,7 +222,7 @@ impl AuthService {
 
     /// Checks a bearer token fully: signature, issuer, expiry and revocation.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = tokens::check_signed(&self.keys.ring(), &self.issuer, token)?;
+        let claims = (self.verified_tokens).check(&self.keys.ring(), &self.issuer, token)?;
         if sessions::is_revoked(self.store.as_ref(), &claims.sub, &claims.sid).await? {
             return Err(AuthError::TokenRevoked);
         }

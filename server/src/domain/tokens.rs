@@ -88,6 +88,11 @@ pub fn check_signed(keys: &KeyRing, issuer: &str, token: &str) -> Result<Claims,
     Ok(claims)
 }
 
+/// The `kid` of a token's header, which [`check_signed`] verified.
+pub fn kid_of(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
 /// Signature only: the claims are checked above, with this server's own answers (an expiry exactly
 /// at `exp` and no leeway; the audience by each endpoint).
 fn validation() -> Validation {

@@ -1,0 +1,175 @@
+//! The tokens this instance found well signed, by their exact text. A client sends its one token
+//! with every request, and its Ed25519 signature is the largest part of a verification's CPU
+//! (over a third, by a profile of the benchmark's verification rounds): a token seen before skips
+//! that check and the parse of its claims. Nothing else is skipped: its expiry, and its session's
+//! revocation in the store, are checked every time.
+//!
+//! What was verified holds while the key that signed it does: a token whose key left the ring
+//! (retired past its use, or removed as compromised) is checked again, and refused.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use meeteasy_protocol::Claims;
+
+use super::signing_keys::KeyRing;
+use super::{AuthError, tokens, unix_now};
+
+/// How many tokens are remembered at most: a few MB (a token is about 400 bytes, its claims
+/// about 200). Past it, the expired ones go, and if that is not enough, all of them.
+const REMEMBERED_AT_MOST: usize = 4096;
+
+#[derive(Default)]
+pub(super) struct VerifiedTokens {
+    known: Mutex<HashMap<Box<str>, Verified>>,
+}
+
+struct Verified {
+    /// The key that signed the token.
+    kid: Box<str>,
+    claims: Claims,
+}
+
+impl VerifiedTokens {
+    /// [`tokens::check_signed`], remembered: form, signature, issuer and expiry.
+    pub(super) fn check(
+        &self,
+        ring: &KeyRing,
+        issuer: &str,
+        token: &str,
+    ) -> Result<Claims, AuthError> {
+        let Some(claims) = self.seen(ring, token) else {
+            let claims = tokens::check_signed(ring, issuer, token)?;
+            if let Some(kid) = tokens::kid_of(token) {
+                self.remember(token, kid, &claims);
+            }
+            return Ok(claims);
+        };
+        if claims.exp <= unix_now() {
+            return Err(AuthError::TokenExpired);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of `token` if it verified before with a key `ring` still holds.
+    fn seen(&self, ring: &KeyRing, token: &str) -> Option<Claims> {
+        let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let verified = known.get(token)?;
+        ring.decoding_key(&verified.kid)?;
+        Some(verified.claims.clone())
+    }
+
+    fn remember(&self, token: &str, kid: String, claims: &Claims) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= REMEMBERED_AT_MOST {
+            let now = unix_now();
+            known.retain(|_, verified| verified.claims.exp > now);
+            if known.len() >= REMEMBERED_AT_MOST {
+                known.clear();
+            }
+        }
+        let verified = Verified {
+            kid: kid.into(),
+            claims: claims.clone(),
+        };
+        known.insert(token.into(), verified);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::secrets::random_token;
+    use super::*;
+
+    const ISSUER: &str = "https://auth.example.org";
+
+    /// A ring of fresh keys.
+    fn ring() -> KeyRing {
+        let seed = || random_token().expect("randomness");
+        KeyRing::from_seeds(&seed(), &seed())
+    }
+
+    fn signed(ring: &KeyRing, exp: u64) -> String {
+        let claims = Claims {
+            iss: ISSUER.into(),
+            aud: meeteasy_protocol::Audience::Console,
+            sub: "u-ann".into(),
+            sid: "sid-ann".into(),
+            iat: unix_now(),
+            exp,
+            amr: vec!["pwd".into()],
+        };
+        tokens::sign(ring, &claims).expect("signed")
+    }
+
+    #[test]
+    fn a_token_seen_before_is_taken_from_memory_and_still_expires() {
+        let keys = ring();
+        let verified = VerifiedTokens::default();
+        let token = signed(&keys, unix_now() + 60);
+        let first = verified.check(&keys, ISSUER, &token).expect("verifies");
+        assert_eq!(verified.seen(&keys, &token).as_ref(), Some(&first));
+        assert_eq!(verified.check(&keys, ISSUER, &token).ok(), Some(first));
+
+        // Remembered with an end now past (as a token remembered a while ago would be).
+        let ending = signed(&keys, unix_now() + 60);
+        let mut claims = verified.check(&keys, ISSUER, &ending).expect("verifies");
+        claims.exp = unix_now();
+        verified.remember(&ending, tokens::kid_of(&ending).expect("a kid"), &claims);
+        assert!(matches!(
+            verified.check(&keys, ISSUER, &ending),
+            Err(AuthError::TokenExpired)
+        ));
+    }
+
+    #[test]
+    fn what_did_not_verify_is_not_remembered() {
+        let keys = ring();
+        let verified = VerifiedTokens::default();
+        let token = signed(&keys, unix_now() + 60);
+        let (body, _signature) = token.rsplit_once('.').expect("three parts");
+        let forged = format!("{body}.{}", "A".repeat(86));
+        for _try in 0..2 {
+            assert!(matches!(
+                verified.check(&keys, ISSUER, &forged),
+                Err(AuthError::InvalidToken(_))
+            ));
+        }
+        assert_eq!(verified.seen(&keys, &forged), None);
+        let elsewhere = verified.check(&keys, "https://other.example.org", &token);
+        assert!(matches!(elsewhere, Err(AuthError::InvalidToken(_))));
+        assert_eq!(verified.seen(&keys, &token), None);
+    }
+
+    /// A key removed as compromised leaves the ring: a token it signed is checked again, and
+    /// refused.
+    #[test]
+    fn new_keys_forget_every_token() {
+        let old = ring();
+        let verified = VerifiedTokens::default();
+        let token = signed(&old, unix_now() + 60);
+        verified.check(&old, ISSUER, &token).expect("verifies");
+        let new = ring();
+        assert!(matches!(
+            verified.check(&new, ISSUER, &token),
+            Err(AuthError::InvalidToken(_))
+        ));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let keys = ring();
+        let verified = VerifiedTokens::default();
+        let claims = verified
+            .check(&keys, ISSUER, &signed(&keys, unix_now() + 60))
+            .expect("verifies");
+        for n in 0..REMEMBERED_AT_MOST * 2 {
+            verified.remember(&format!("token-{n}"), "kid".into(), &claims);
+            let known = verified
+                .known
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            assert!(known.len() <= REMEMBERED_AT_MOST);
+        }
+    }
+}
