@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use meeteasy_protocol::{CreateSceneResponse as Scene, TokenResponse};
-use serde_json::json;
+use meeteasy_protocol::CreateSceneResponse as Scene;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::lean_http::{self, Connection};
-use crate::servers::{AuthProcess, METRICS_TOKEN, SCENES_PER_ADDRESS, await_waiters, parse};
+use crate::servers::{AuthProcess, METRICS_TOKEN, SCENES_PER_ADDRESS, await_waiters};
 use crate::{Samples, beside_this, procfs};
 
 pub const ROUNDS: usize = 5;
@@ -162,32 +161,55 @@ impl Bench {
     /// Ticket exchanges per second on `at` of [`EXCHANGING_PHONES`] users' tickets in turn, as at a
     /// conference: one phone's would share its session index, measuring that record's contention.
     pub async fn exchange_rate(&self, at: SocketAddr, pids: &[u32]) -> Result<Rate> {
-        let connections = self.connections;
-        let login = async |phone: &mut Connection, n: usize| {
-            phone.dev_login(&format!("guest-bench-exchange-{n}")).await
-        };
-        let (phones, _) = lean_http::drive(at, 0..EXCHANGING_PHONES, connections, login).await?;
+        let phones = self.phones(at, "exchange").await?;
         let mint = async |phone: &mut Connection, n: usize| {
             phone.mint_ticket(&phones[n % EXCHANGING_PHONES]).await
         };
+        let connections = self.connections;
         let pool = async |count| Ok(lean_http::drive(at, 0..count, connections, &mint).await?.0);
         let exchange = async |connection: &mut Connection, login_ticket: String| {
-            let ticket = json!({ "login_ticket": login_ticket }).to_string();
-            let exchanged = connection.request("/auth/login-ticket/exchange", None, Some(&ticket));
-            parse::<TokenResponse>(exchanged.await?).map(drop)
+            connection.exchange(&login_ticket).await.map(drop)
         };
         self.rate(at, pids, pool, exchange).await
     }
 
-    /// Verifications per second on `at` of one token, `phone`'s (the same session each time).
+    /// Verifications per second on `at` of one token, `phone`'s (the same session each time): after
+    /// the first, the server has it verified already, and checks its expiry and revocation only.
     pub async fn verify_rate(&self, at: SocketAddr, pids: &[u32], phone: &str) -> Result<Rate> {
         let pool = async |count| Ok(vec![(); count]);
-        let body = json!({ "token": phone }).to_string();
-        let verify = async |connection: &mut Connection, ()| {
-            let verified = connection.request("/auth/jwt/verify", None, Some(&body));
-            verified.await.map(drop)
-        };
+        let verify = async |connection: &mut Connection, ()| connection.verify(phone).await;
         self.rate(at, pids, pool, verify).await
+    }
+
+    /// Verifications per second on `at` of tokens each verified once (the tokens of fresh
+    /// sessions of [`EXCHANGING_PHONES`] users in turn), so each one's signature is checked.
+    pub async fn first_verify_rate(&self, at: SocketAddr, pids: &[u32]) -> Result<Rate> {
+        let phones = self.phones(at, "verify").await?;
+        let session = async |phone: &mut Connection, n: usize| {
+            let ticket = phone.mint_ticket(&phones[n % EXCHANGING_PHONES]).await?;
+            phone.exchange(&ticket).await
+        };
+        let connections = self.connections;
+        let pool = async |count| {
+            Ok(lean_http::drive(at, 0..count, connections, &session)
+                .await?
+                .0)
+        };
+        let verify =
+            async |connection: &mut Connection, token: String| connection.verify(&token).await;
+        self.rate(at, pids, pool, verify).await
+    }
+
+    /// The tokens of [`EXCHANGING_PHONES`] users logged in on `at` (named for `what` they serve).
+    async fn phones(&self, at: SocketAddr, what: &str) -> Result<Vec<String>> {
+        let login = async |phone: &mut Connection, n: usize| {
+            phone.dev_login(&format!("guest-bench-{what}-{n}")).await
+        };
+        Ok(
+            lean_http::drive(at, 0..EXCHANGING_PHONES, self.connections, login)
+                .await?
+                .0,
+        )
     }
 
     /// `count` scenes and the fresh console address that created each (in turn on one connection).

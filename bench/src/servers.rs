@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use meeteasy_protocol::WeChatLoginResponse;
-use meeteasy_protocol::{CreateSceneResponse as Scene, IsLoginResponse, LoginTicketResponse};
+use meeteasy_protocol::{
+    CreateSceneResponse as Scene, IsLoginResponse, LoginTicketResponse, TokenResponse,
+};
 use meeteasy_tests::auth_process::{auth_command, listening_addr};
 use meeteasy_tests::redis_server::RedisServer;
 use serde::de::DeserializeOwned;
@@ -171,6 +173,21 @@ impl Connection {
     pub async fn mint_ticket(&mut self, phone: &str) -> Result<String> {
         let minted = self.request("/auth/login-ticket", Some(phone), Some("{}"));
         Ok(parse::<LoginTicketResponse>(minted.await?)?.login_ticket)
+    }
+
+    /// Exchanges `login_ticket`; answers the new session's token.
+    pub async fn exchange(&mut self, login_ticket: &str) -> Result<String> {
+        let ticket = json!({ "login_ticket": login_ticket }).to_string();
+        let exchanged = self.request("/auth/login-ticket/exchange", None, Some(&ticket));
+        Ok(parse::<TokenResponse>(exchanged.await?)?.access_token)
+    }
+
+    /// Verifies `token`, which must verify.
+    pub async fn verify(&mut self, token: &str) -> Result<()> {
+        let body = json!({ "token": token }).to_string();
+        self.request("/auth/jwt/verify", None, Some(&body))
+            .await
+            .map(drop)
     }
 }
 

@@ -15,16 +15,17 @@ use tokio::signal::unix::{SignalKind, signal};
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
 
 /// The request rates each store is measured at, as the table names them.
-const RATES: [&str; 3] = [
+const RATES: [&str; 4] = [
     "`islogin`: first `wait=0` poll of a fresh pending scene",
     "Ticket exchange (fresh ticket each, 2,048 users in turn)",
-    "Token verification (`POST /auth/jwt/verify`, one session's token)",
+    "Token verification (`POST /auth/jwt/verify`, one session's token, verified before)",
+    "Token verification, a fresh session's token each (its signature checked)",
 ];
 
 /// Everything one store gave; its rates in the order of [`RATES`].
 struct Measured {
     latency: Samples,
-    rates: [Rate; 3],
+    rates: [Rate; 4],
     waiting: Waiting,
 }
 
@@ -190,12 +191,14 @@ async fn measure(bench: &Bench, store: &str, on: Option<&PinnedRedis>) -> Result
     let exchange = bench.exchange_rate(at, &pids).await?;
     progress!("{store}: token verifications per second");
     let verify = bench.verify_rate(at, &pids, &phone).await?;
+    progress!("{store}: first verifications of tokens per second");
+    let first_verify = bench.first_verify_rate(at, &pids).await?;
     drop(server);
     progress!("{store}: {waiters} consoles waiting at once (fresh server)");
     let (server, phone) = bench.start(url.as_deref()).await?;
     Ok(Measured {
         latency,
-        rates: [islogin, exchange, verify],
+        rates: [islogin, exchange, verify, first_verify],
         waiting: bench.many_waiting(&server, &phone).await?,
     })
 }
