@@ -12,6 +12,7 @@ mod device_names;
 mod error;
 mod invites;
 mod jwt_crypto;
+mod last_seen_memo;
 mod limits;
 mod links;
 mod login_claims;

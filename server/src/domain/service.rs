@@ -1,8 +1,7 @@
 //! [`AuthService`]: the domain's one entry point, holding the store, WeChat, the settings and the
 //! signing keys. Its operations are spread over the files of their area (tickets, scenes, ...).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use meeteasy_protocol::{Audience, BEARER, Claims, Jwks, TokenResponse, User};
@@ -15,10 +14,11 @@ use crate::store::{Store, StoreError};
 use crate::wechat::WeChat;
 
 use super::address_turns::{AddressTurns, TurnBounds};
+use super::last_seen_memo::LastSeenMemo;
 use super::passwords::HashingTurns;
 use super::poll_slots::PollSlots;
 use super::secrets::random_token;
-use super::sessions::{self, Claim, LAST_SEEN_PRECISION, Opened, ParentSession, SessionRecord};
+use super::sessions::{self, Claim, Opened, ParentSession, SessionRecord};
 use super::signing_keys::{SealedKeysError, SigningKeys};
 use super::store_keys;
 use super::team::SeenListed;
@@ -46,9 +46,7 @@ pub struct AuthService {
     pub(super) wechat_code_turns: AddressTurns,
     /// Turns true when the server is shutting down: waiting long-polls answer at once.
     pub(super) shutting_down: watch::Receiver<bool>,
-    /// Each session's stored `last_seen_at` as this instance last read or wrote it, so a busy
-    /// session costs the store nothing until the next move is due.
-    last_seen: Mutex<HashMap<String, u64>>,
+    last_seen: LastSeenMemo,
     /// The organizers this instance saw in the team index.
     pub(super) seen_listed: SeenListed,
     /// The `iss` of the tokens this server makes and takes (see [`token_issuer`]).
@@ -107,9 +105,6 @@ pub(super) struct OpenedSession {
 /// Why a token whose user was deleted is refused.
 pub(super) const USER_GONE: &str = "the user of this token no longer exists";
 
-/// Past this many remembered sessions, the memo drops those not moved within the last period.
-const LAST_SEEN_MEMO_LIMIT: usize = 10_000;
-
 /// Codes of one address WeChat is asked about at once, per instance: so many that a venue's NAT
 /// logs hundreds of attendees in a minute, so few that codes sent at once overshoot the address's
 /// limit of rejected codes by at most this many less one.
@@ -151,7 +146,7 @@ impl AuthService {
             keys,
             poll_slots: PollSlots::default(),
             shutting_down,
-            last_seen: Mutex::new(HashMap::new()),
+            last_seen: LastSeenMemo::default(),
             verified_tokens: VerifiedTokens::default(),
             seen_listed: SeenListed::default(),
         })
@@ -271,29 +266,12 @@ impl AuthService {
     /// due: not once per period after its own last look, which could leave the time shown nearly
     /// two periods behind.
     async fn note_seen(&self, user_id: &str, sid: &str) -> Result<(), AuthError> {
-        let now = unix_now();
-        let due = |seen_at: u64| seen_at.saturating_add(LAST_SEEN_PRECISION.as_secs()) <= now;
-        {
-            let mut seen = self
-                .last_seen
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if seen.get(sid).is_some_and(|&seen_at| !due(seen_at)) {
-                return Ok(());
-            }
-            if seen.len() >= LAST_SEEN_MEMO_LIMIT {
-                seen.retain(|_, seen_at| !due(*seen_at));
-            }
-            // Until the store answers, other requests of this session do not ask again.
-            seen.insert(sid.to_owned(), now);
+        if !self.last_seen.may_be_due(sid, unix_now()) {
+            return Ok(());
         }
         let stored = sessions::touch(self.store.as_ref(), user_id, sid).await?;
         if let Some(seen_at) = stored {
-            let mut seen = self
-                .last_seen
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            seen.insert(sid.to_owned(), seen_at);
+            self.last_seen.stored(sid, seen_at);
         }
         Ok(())
     }
