@@ -6,9 +6,10 @@ use std::sync::{Mutex, PoisonError};
 
 use super::sessions::LAST_SEEN_PRECISION;
 
-/// Past this many remembered sessions, those whose move is due go; if every one was seen within
-/// the period (a large event), all of them, each then reading its record once more. Never a scan
-/// per request: a memo kept full would be scanned at every new session.
+/// Past this many remembered sessions, those whose move is due go; unless that frees half of it
+/// (most were seen within the period: a large event), all of them go, each then reading its record
+/// once more. So the memo is scanned at most once per half of it filled, never at every new
+/// session.
 const REMEMBERED_AT_MOST: usize = 10_000;
 
 #[derive(Default)]
@@ -28,7 +29,7 @@ impl LastSeenMemo {
         }
         if memo.len() >= REMEMBERED_AT_MOST {
             memo.retain(|_, seen_at| !due(*seen_at));
-            if memo.len() >= REMEMBERED_AT_MOST {
+            if memo.len() > REMEMBERED_AT_MOST / 2 {
                 memo.clear();
             }
         }

@@ -16,7 +16,8 @@ use super::signing_keys::KeyRing;
 use super::{AuthError, tokens, unix_now};
 
 /// How many tokens are remembered at most: a few MB (a token is about 400 bytes, its claims
-/// about 200). Past it, the expired ones go, and if that is not enough, all of them.
+/// about 200). Past it, the expired ones go, and unless that frees half of it, all of them: so it
+/// is scanned at most once per half of it filled.
 const REMEMBERED_AT_MOST: usize = 4096;
 
 #[derive(Default)]
@@ -64,7 +65,7 @@ impl VerifiedTokens {
         if known.len() >= REMEMBERED_AT_MOST {
             let now = unix_now();
             known.retain(|_, verified| verified.claims.exp > now);
-            if known.len() >= REMEMBERED_AT_MOST {
+            if known.len() > REMEMBERED_AT_MOST / 2 {
                 known.clear();
             }
         }
