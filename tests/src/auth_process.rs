@@ -87,7 +87,25 @@ impl ServeProcess {
     }
 
     /// Like [`ServeProcess::start`], of `command` (an [`auth_command`] given more environment).
-    pub async fn start_command<I, S>(mut command: Command, args: I) -> ServeProcess
+    pub async fn start_command<I, S>(command: Command, args: I) -> ServeProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Self::launch(command, args, &["--dev"]).await
+    }
+
+    /// Like [`ServeProcess::start`], but not in dev mode: `args` must make a production
+    /// configuration (its WeChat, its apps).
+    pub async fn start_in_production<I, S>(binary: &Path, args: I) -> ServeProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Self::launch(auth_command(binary), args, &[]).await
+    }
+
+    async fn launch<I, S>(mut command: Command, args: I, mode: &[&str]) -> ServeProcess
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -95,7 +113,8 @@ impl ServeProcess {
         let mut child = command
             .arg("serve")
             .args(args)
-            .args(["--dev", "--listen", "127.0.0.1:0"])
+            .args(mode)
+            .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,20 +1,25 @@
 //! Each session's stored `last_seen_at` as this instance last read or wrote it, so a busy session
 //! costs the store nothing until its next move is due.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+use super::recent::Recent;
 use super::sessions::LAST_SEEN_PRECISION;
 
-/// Past this many remembered sessions, those whose move is due go; unless that frees half of it
-/// (most were seen within the period: a large event), all of them go, each then reading its record
-/// once more. So the memo is scanned at most once per half of it filled, never at every new
-/// session.
-const REMEMBERED_AT_MOST: usize = 10_000;
+/// How many sessions are remembered at most (about a MB); those seen least recently go first (see
+/// [`Recent`]), and such a session reads its record once more when next seen.
+const REMEMBERED_AT_MOST: usize = 20_000;
 
-#[derive(Default)]
 pub(super) struct LastSeenMemo {
-    seen_at: Mutex<HashMap<String, u64>>,
+    seen_at: Mutex<Recent<u64>>,
+}
+
+impl Default for LastSeenMemo {
+    fn default() -> Self {
+        Self {
+            seen_at: Mutex::new(Recent::holding_at_most(REMEMBERED_AT_MOST)),
+        }
+    }
 }
 
 impl LastSeenMemo {
@@ -27,20 +32,14 @@ impl LastSeenMemo {
         if memo.get(sid).is_some_and(|&seen_at| !due(seen_at)) {
             return false;
         }
-        if memo.len() >= REMEMBERED_AT_MOST {
-            memo.retain(|_, seen_at| !due(*seen_at));
-            if memo.len() > REMEMBERED_AT_MOST / 2 {
-                memo.clear();
-            }
-        }
-        memo.insert(sid.to_owned(), now);
+        memo.insert(sid, now);
         true
     }
 
     /// The `last_seen_at` the store holds for `sid`.
     pub(super) fn stored(&self, sid: &str, seen_at: u64) {
         let mut memo = self.seen_at.lock().unwrap_or_else(PoisonError::into_inner);
-        memo.insert(sid.to_owned(), seen_at);
+        memo.insert(sid, seen_at);
     }
 
     #[cfg(test)]
@@ -68,13 +67,20 @@ mod tests {
     }
 
     /// Sessions past the bound, every one seen within the period (a large event's first minute):
-    /// the memo stays bounded, and a new session's check is no scan of it.
+    /// the memo stays bounded, and keeps the sessions seen again.
     #[test]
     fn sessions_past_the_bound_keep_the_memo_bounded() {
         let memo = LastSeenMemo::default();
+        memo.stored("busy", 1_000);
         for n in 0..REMEMBERED_AT_MOST * 3 {
             assert!(memo.may_be_due(&format!("s{n}"), 1_000));
             assert!(memo.len() <= REMEMBERED_AT_MOST);
+            if n % 1_000 == 0 {
+                assert!(
+                    !memo.may_be_due("busy", 1_001),
+                    "after {n}: not due, still known"
+                );
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ mod login_claims;
 mod logins;
 mod passwords;
 mod poll_slots;
+mod recent;
 mod records;
 mod scenes;
 mod secrets;

@@ -716,7 +716,7 @@ async fn an_invite_refused_for_its_configuration_leaves_no_qr_file() {
 /// as scene, from WeChat (here the fake), not a QR of the link, which would open a web page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invite_of_a_wxacode_app_is_written_as_its_mini_program_code() {
-    use meeteasy_devtools::fake_wechat::{FakeApp, FakeWeChat};
+    use meeteasy_devtools::fake_wechat::{FakeApp, FakeEndpoint, FakeWeChat};
     use meeteasy_protocol::Secret;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
@@ -730,6 +730,7 @@ async fn an_invite_of_a_wxacode_app_is_written_as_its_mini_program_code() {
         pages: vec!["pages/scan/index".into(), "pages/invite/index".into()],
         unionid_bound: false,
     }]);
+    let wechat = fake.handle();
     tokio::spawn(fake.serve(listener));
     let dir = tempfile::tempdir().expect("temp dir");
     let secret_file = dir.path().join("app-secret");
@@ -769,10 +770,11 @@ qr_mode = "wxacode"
         format!("wxacode:pages/invite/index?scene={code}")
     );
 
-    // While the server runs, the command asks it over the admin socket (the server holds the
-    // embedded store: the command could not open it), and the server draws the code.
+    // While the server runs (in production, on the same WeChat), the command asks it over the
+    // admin socket (the server holds the embedded store: the command could not open it), and
+    // the server draws the code.
     let config_args = [std::ffi::OsStr::new("--config"), config.as_os_str()];
-    let mut served = ServeProcess::start(&auth_binary(), config_args).await;
+    let mut served = ServeProcess::start_in_production(&auth_binary(), config_args).await;
     served.wait_for_log("admin socket ready").await;
     let through_the_socket = dir.path().join("invite-from-serve.png");
     let mut invite = auth_command(&auth_binary());
@@ -789,6 +791,8 @@ qr_mode = "wxacode"
         crate::wechat::qr_content(&written),
         format!("wxacode:pages/invite/index?scene={code}")
     );
+    let drawn = wechat.calls(FakeEndpoint::UnlimitedQrCode);
+    assert_eq!(drawn, 2, "both codes drawn by the configured WeChat");
     assert!(served.stop().await.success(), "serve exits cleanly");
 
     // Given the store alone, the command cannot know the app: it draws the link, and says so.

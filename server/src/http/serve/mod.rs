@@ -65,8 +65,9 @@ struct Shared {
 }
 
 /// Serves `router` on `listener` until `stop` resolves, then waits for the connections to finish,
-/// at most `shutdown_timeout`: a request that would take longer (a WeChat call or a disk that
-/// hangs) does not keep the server from stopping. Its connection ends with the process.
+/// at most `shutdown_timeout`: a request that would take longer (a WeChat call or a Redis that
+/// hangs) does not keep the server from stopping. Its connection ends with the process. (The
+/// embedded store's database thread is still joined at exit: a write it is making ends first.)
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -144,7 +145,7 @@ pub async fn serve(
         let cut = shared.service.metrics().open_connections();
         tracing::warn!(
             connections = cut,
-            "requests still in flight after shutdown_timeout ({shutdown_timeout:?}): cutting their connections"
+            "connections still open after shutdown_timeout ({shutdown_timeout:?}): cutting them"
         );
     }
 }
