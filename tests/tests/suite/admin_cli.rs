@@ -711,6 +711,25 @@ async fn an_invite_refused_for_its_configuration_leaves_no_qr_file() {
     assert!(!png.exists(), "a QR file was left behind");
 }
 
+/// Runs `invite --role <role> --config <config> --qr <png>`, and checks the QR written is the
+/// app's mini program code of its invite page, with the invite as scene.
+async fn invite_is_drawn_as_the_app_s_code(config: &Path, role: &str, png: &Path) {
+    let mut invite = auth_command(&auth_binary());
+    invite
+        .args(["invite", "--role", role, "--config"])
+        .arg(config)
+        .arg("--qr")
+        .arg(png);
+    let invited = run_with_stdin(invite, "").await;
+    assert_succeeded(&invited, &format!("to join as {role}"));
+    let (_, code) = invite_link_and_code(&invited);
+    let written = std::fs::read(png).expect("the QR file");
+    assert_eq!(
+        crate::wechat::qr_content(&written),
+        format!("wxacode:pages/invite/index?scene={code}")
+    );
+}
+
 /// The first admin's invite on a production configuration, whose app draws its QRs as mini
 /// program codes (`wxacode`): the QR written is the app's code of its invite page with the invite
 /// as scene, from WeChat (here the fake), not a QR of the link, which would open a web page.
@@ -755,20 +774,7 @@ qr_mode = "wxacode"
     std::fs::write(&config, toml).expect("the config");
     let png = dir.path().join("invite.png");
 
-    let mut invite = auth_command(&auth_binary());
-    invite
-        .args(["invite", "--role", "admin", "--config"])
-        .arg(&config)
-        .arg("--qr")
-        .arg(&png);
-    let invited = run_with_stdin(invite, "").await;
-    assert_succeeded(&invited, "to join as admin");
-    let (_, code) = invite_link_and_code(&invited);
-    let written = std::fs::read(&png).expect("the QR file");
-    assert_eq!(
-        crate::wechat::qr_content(&written),
-        format!("wxacode:pages/invite/index?scene={code}")
-    );
+    invite_is_drawn_as_the_app_s_code(&config, "admin", &png).await;
 
     // While the server runs (in production, on the same WeChat), the command asks it over the
     // admin socket (the server holds the embedded store: the command could not open it), and
@@ -777,20 +783,7 @@ qr_mode = "wxacode"
     let mut served = ServeProcess::start_in_production(&auth_binary(), config_args).await;
     served.wait_for_log("admin socket ready").await;
     let through_the_socket = dir.path().join("invite-from-serve.png");
-    let mut invite = auth_command(&auth_binary());
-    invite
-        .args(["invite", "--role", "organizer", "--config"])
-        .arg(&config)
-        .arg("--qr")
-        .arg(&through_the_socket);
-    let invited = run_with_stdin(invite, "").await;
-    assert_succeeded(&invited, "to join as organizer");
-    let (_, code) = invite_link_and_code(&invited);
-    let written = std::fs::read(&through_the_socket).expect("the QR file");
-    assert_eq!(
-        crate::wechat::qr_content(&written),
-        format!("wxacode:pages/invite/index?scene={code}")
-    );
+    invite_is_drawn_as_the_app_s_code(&config, "organizer", &through_the_socket).await;
     let drawn = wechat.calls(FakeEndpoint::UnlimitedQrCode);
     assert_eq!(drawn, 2, "both codes drawn by the configured WeChat");
     assert!(served.stop().await.success(), "serve exits cleanly");
