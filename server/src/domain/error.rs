@@ -70,8 +70,9 @@ pub enum AuthError {
     Forbidden(&'static str),
     /// Not now, try again shortly: more password hashes are running and queued than the server
     /// takes on (`password_hashing`), the account a WeChat leads to changed twice during its
-    /// login, a login changed hands at every try of a claim, or another change of the same
-    /// account's login or password was written first (or took the login asked for).
+    /// login, a login changed hands at every try of a claim, another change of the same
+    /// account's login or password was written first (or took the login asked for), or a link or
+    /// an invite is changing the account (see `account_changes`).
     #[error("the server is busy; try again shortly")]
     Busy { retry_after: Duration },
     #[error(transparent)]

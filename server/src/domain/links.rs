@@ -8,7 +8,12 @@ use crate::store::Store;
 
 use super::store_keys::{self, WeChatKey};
 use super::users::{self, UserRecord};
-use super::{AuthError, sessions, tokens};
+use super::{AuthError, account_changes, sessions, tokens};
+
+/// The refusal of a fold whose account changed since the confirm read it.
+fn no_longer_joinable() -> AuthError {
+    AuthError::IdentityInUse("this WeChat account's own account changed meanwhile; scan again")
+}
 
 /// Whether the phone's account may join `target_id`'s: it is that account already, or it holds
 /// nothing but its own WeChat identity (no role, no password login, no other identity). Merging
@@ -47,9 +52,8 @@ fn holds_one_wechat(user: &UserRecord) -> bool {
 
 /// Makes the phone user's WeChat identities ways into `target_id`'s account and folds the phone's
 /// account away (its sessions end and it is gone). Idempotent: a retried link finds the work done.
-///
-/// Order: the target's record lists the identities first, then each identity points at the target,
-/// and only then does the old account go, so a WeChat login at any moment finds an account.
+/// Holds the phone account's change lock (see [`account_changes`]), and decides on the account as
+/// read under it: one that gained a role since the confirm read it (an invite) is refused.
 pub(super) async fn fold_into(
     store: &dyn Store,
     phone_user: &UserRecord,
@@ -57,6 +61,32 @@ pub(super) async fn fold_into(
 ) -> Result<(), AuthError> {
     if phone_user.id == target_id {
         return Ok(());
+    }
+    let holder = format!("fold:{target_id}");
+    let fold = fold_locked(store, phone_user, target_id);
+    account_changes::one_at_a_time(store, &phone_user.id, &holder, fold).await
+}
+
+/// The fold, under the lock. Order: the target's record lists the identities first, then each
+/// identity points at the target, and only then does the old account go, so a WeChat login at any
+/// moment finds an account.
+async fn fold_locked(
+    store: &dyn Store,
+    as_read: &UserRecord,
+    target_id: &str,
+) -> Result<(), AuthError> {
+    let Some(phone_user) = users::get(store, &as_read.id).await? else {
+        // Gone: folded by this link sent twice at once, if its WeChat leads here now.
+        let keys = &as_read.wechat_identities;
+        let leading = users::keys_leading_to(store, keys, target_id).await?;
+        return if leading.len() == keys.len() {
+            Ok(())
+        } else {
+            Err(no_longer_joinable())
+        };
+    };
+    if !may_join(&phone_user, target_id) {
+        return Err(no_longer_joinable());
     }
     let identities = phone_user.wechat_identities.clone();
     users::update(store, target_id, |target| {

@@ -5,6 +5,7 @@
 //! and answers are the wire types of `meeteasy-protocol`.
 
 mod account;
+mod account_changes;
 mod address_turns;
 mod admin;
 mod clock;

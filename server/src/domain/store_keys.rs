@@ -169,6 +169,11 @@ pub fn password_failures_from(from: &ClientAddr) -> String {
 /// listed, and its last admin kept, without scanning the store.
 pub const TEAM: &str = "team";
 
+/// Held while a link folds the account away or an invite gives it a role (see `account_changes`).
+pub fn account_change(user_id: &str) -> String {
+    format!("account-change:{user_id}")
+}
+
 /// When a user last logged in (Unix seconds), written once per login.
 pub fn last_login(user_id: &str) -> String {
     format!("last-login:{user_id}")

@@ -234,9 +234,12 @@ pub(super) fn identity_in_use() -> AuthError {
 mod tests {
     use meeteasy_protocol::{CreateSceneRequest, SceneRequest};
 
+    use std::time::Duration;
+
     use super::*;
     use crate::domain::service::SessionUser;
     use crate::domain::test_support::{Calls, Fault};
+    use crate::store::{Lifetime, Store as _};
     use std::sync::Arc;
 
     use crate::domain::test_support::{
@@ -288,6 +291,56 @@ mod tests {
         assert!(scanned < linked, "{written:?}");
         let record = service.live_scene(&scene).await.expect("the scene");
         assert!(matches!(record.state, SceneState::Linked { ref user_id } if user_id == "u-phone"));
+    }
+
+    /// An invite gave the phone's account a role after its confirm read it: the fold, deciding on
+    /// the account as it is under the change lock, refuses, and the account keeps its role and its
+    /// WeChat.
+    #[tokio::test]
+    async fn a_fold_refuses_an_account_that_gained_a_role_since_it_was_read() {
+        let (store, service, owner, scene, phone) = ann_s_link_scene_and_a_phone().await;
+        let promoted = UserRecord {
+            roles: vec!["organizer".into()],
+            ..phone.clone()
+        };
+        users::save(store.as_ref(), &promoted).await.expect("saved");
+        let refused = service.confirm_as(&scene, &phone, "phone-session").await;
+        assert!(
+            matches!(refused, Err(AuthError::IdentityInUse(_))),
+            "{refused:?}"
+        );
+        let kept = users::get(store.as_ref(), "u-phone").await.unwrap();
+        assert_eq!(kept, Some(promoted), "the account stands as it was");
+        let identity = &phone.wechat_identities[0];
+        let leads_to = store.get(identity).await.unwrap();
+        assert_ne!(leads_to.as_deref(), Some(owner.id.as_bytes()), "not moved");
+        let ann = users::get(store.as_ref(), &owner.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ann.wechat_identities.is_empty(), "{ann:?}");
+    }
+
+    /// Another change of the phone's account in progress (an invite's accept, or a link to
+    /// another account): the fold waits for none of it, takes nothing, and says to try again.
+    #[tokio::test]
+    async fn a_fold_meeting_another_change_of_the_account_takes_nothing() {
+        let (store, service, _owner, scene, phone) = ann_s_link_scene_and_a_phone().await;
+        let lock = store_keys::account_change("u-phone");
+        let held = store.insert_new(&lock, b"invite:a1", Lifetime::For(Duration::from_secs(30)));
+        assert!(held.await.expect("held"));
+        let refused = service.confirm_as(&scene, &phone, "phone-session").await;
+        assert!(
+            matches!(refused, Err(AuthError::Busy { .. })),
+            "{refused:?}"
+        );
+        let kept = users::get(store.as_ref(), "u-phone").await.unwrap();
+        assert_eq!(kept, Some(phone.clone()), "not folded");
+
+        store.delete(&lock).await.expect("released");
+        let linked = service.confirm_as(&scene, &phone, "phone-session").await;
+        linked.expect("linked once the other change is done");
+        assert_eq!(store.get(&lock).await.unwrap(), None, "the fold let go");
     }
 
     /// The link was made (the phone's account folded into Ann's, its session ended), then the
