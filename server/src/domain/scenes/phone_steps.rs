@@ -122,7 +122,17 @@ impl AuthService {
             {
                 // Again just before the link: the console session may have ended since the scan.
                 self.refuse_orphan_link(&current).await?;
-                links::fold_into(self.store.as_ref(), user, &target.user_id).await?;
+                let folded = links::fold_into(self.store.as_ref(), user, &target.user_id).await;
+                if let Err(AuthError::IdentityInUse(_)) = folded {
+                    // The account changed since it was read (an invite gave it a role): the
+                    // scene says so to its console, as it would had the confirm read it so.
+                    let refused = Actor {
+                        linkable: false,
+                        ..actor
+                    };
+                    self.step_scene(scene, PhoneStep::Confirm, refused).await?;
+                }
+                folded?;
             }
         }
         let record = self.step_scene(scene, PhoneStep::Confirm, actor).await?;
@@ -319,6 +329,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(ann.wechat_identities.is_empty(), "{ann:?}");
+        let record = service.live_scene(&scene).await.expect("the scene");
+        assert!(
+            matches!(record.state, SceneState::LinkRefused { .. }),
+            "the console is told too: {record:?}"
+        );
     }
 
     /// Another change of the phone's account in progress (an invite's accept, or a link to
