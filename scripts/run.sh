@@ -21,6 +21,11 @@ bin="$CARGO_TARGET_DIR/debug"
 
 # Owner-only from the start (the server would tighten it, and say so).
 (umask 077 && mkdir -p "$MEETEASY_DATA_DIR")
+# Another server on the port (a second run.sh, say) would answer the readiness probe below for ours.
+if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+  echo "run: something already answers on port $port: stop it, or set MEETEASY_LISTEN" >&2
+  exit 1
+fi
 # The embedded store whatever MEETEASY_STORE says in this shell: this is the no-server try-out.
 "$bin/meeteasy-auth" serve --dev --store embedded &
 server_pid=$!
@@ -28,11 +33,11 @@ trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EX
 
 ready=false
 for _ in $(seq 300); do
+  kill -0 "$server_pid" 2>/dev/null || { echo "run: the server did not start (its log is above)" >&2; exit 1; }
   if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
     ready=true
     break
   fi
-  kill -0 "$server_pid" 2>/dev/null || { echo "run: the server did not start (its log is above)" >&2; exit 1; }
   sleep 0.1
 done
 $ready || { echo "run: the server did not answer http://127.0.0.1:$port/readyz within 30 s" >&2; exit 1; }

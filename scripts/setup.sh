@@ -26,6 +26,7 @@ fi
 declare -A NEEDED=(
   [pkg-config]=pkg-config
   [curl]=curl
+  [cc]=build-essential
 )
 if [ "$setup_for" = test ]; then
   NEEDED+=(
@@ -41,6 +42,7 @@ if [ "$setup_for" = test ]; then
     [node]=nodejs
     [npm]=npm
     [openssl]=openssl
+    [kill]=procps
   )
 fi
 # Build-time libraries (no command to look for): checked with pkg-config.
@@ -64,7 +66,13 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "setup: run this as root, or install sudo: it installs ${missing[*]}" >&2
+      exit 1
+    }
+    sudo_cmd=(sudo)
+  fi
   "${sudo_cmd[@]}" apt-get update -qq
   # Through env: sudo would drop a variable set before it.
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -76,12 +84,14 @@ if [ "$setup_for" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
 fi
 
 # The mini program's test tools (miniprogram-simulate, jsdom), exactly as its committed lockfile says;
-# again only when the lockfile changed since the last install (a few seconds, from the npm registry).
+# again only when node_modules was not installed from this very lockfile (a few seconds, from the
+# npm registry), as ui/check.sh does for the UI's compiler.
 miniprogram="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/examples/miniprogram"
-if [ "$setup_for" = test ] && { [ ! -f "$miniprogram/node_modules/.package-lock.json" ] ||
-  [ "$miniprogram/package-lock.json" -nt "$miniprogram/node_modules/.package-lock.json" ]; }; then
+installed_from="$miniprogram/node_modules/.installed-from-package-lock.json"
+if [ "$setup_for" = test ] && ! cmp -s "$miniprogram/package-lock.json" "$installed_from"; then
   echo "setup: installing the mini program's test tools (npm ci)"
   (cd "$miniprogram" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$miniprogram/package-lock.json" "$installed_from"
 fi
 
 # One build directory for every checkout on this machine, outside the clone.

@@ -44,4 +44,5 @@ if ! diff -rq "$out" public/js >/dev/null; then
 fi
 echo "ui/check.sh: ui/src type-checks under TypeScript $pinned and ui/public/js matches it"
 
-node --test tests/
+# Files, not the directory: Node 21 and later take a directory argument for a module to run.
+node --test tests/*.test.js
