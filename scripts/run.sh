@@ -22,7 +22,7 @@ bin="$CARGO_TARGET_DIR/debug"
 # Owner-only from the start (the server would tighten it, and say so).
 (umask 077 && mkdir -p "$MEETEASY_DATA_DIR")
 # Another server on the port (a second run.sh, say) would answer the readiness probe below for ours.
-if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+if curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then
   echo "run: something already answers on port $port: stop it, or set MEETEASY_LISTEN" >&2
   exit 1
 fi

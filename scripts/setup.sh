@@ -42,7 +42,7 @@ if [ "$setup_for" = test ]; then
     [node]=nodejs
     [npm]=npm
     [openssl]=openssl
-    [kill]=procps
+    [pgrep]=procps
   )
 fi
 # Build-time libraries (no command to look for): checked with pkg-config.

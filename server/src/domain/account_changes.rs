@@ -1,8 +1,9 @@
 //! One change at a time of an account a link may fold away. A link's fold deletes the phone's
-//! account once its WeChat leads to the console user's; an invite's accept gives an account a
-//! role. Each holds the account's change lock while it decides and writes, so a fold never
-//! deletes an account an invite has just given a role (the role would go with it), and two
-//! links of one WeChat to two accounts never both move its keys.
+//! account once its WeChat leads to the console user's; an invite's accept (from its take of the
+//! invite) and an operator's grant give an account a role. Each holds the account's change lock
+//! while it decides and writes, so a fold never deletes an account just given a role (the role
+//! would go with it), an accept refused for a fold leaves the invite open, and two links of one
+//! WeChat to two accounts never both move its keys.
 
 use std::future::Future;
 use std::time::Duration;

@@ -14,10 +14,11 @@ use crate::store::Store;
 use crate::wechat::WeChat;
 
 use super::invites::{self, Creator, InviteQr};
+use super::secrets::random_id;
 use super::signing_keys::{self, Rotation};
 use super::team::{self, Demotion, TeamActor};
 use super::users::{self, NewPasswordUser, UserRecord, UserRef};
-use super::{AuthError, links, login_claims, passwords, sessions};
+use super::{AuthError, account_changes, links, login_claims, passwords, sessions};
 
 /// A user as the operator sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +105,13 @@ impl Admin {
     /// Adds `role` (`admin` brings `organizer` with it); the team list shows the change at once.
     pub async fn grant(&self, who: &UserRef, role: &str) -> Result<User, AuthError> {
         let store = self.store.as_ref();
-        let user = users::grant(store, who, role).await?;
+        // Under the account's change lock: a link folding a WeChat-only account away would
+        // delete the role with it.
+        let id = users::find_named(store, who).await?.id;
+        let holder = format!("grant:{}", random_id()?);
+        let found = UserRef::Id(id.clone());
+        let grant = users::grant(store, &found, role);
+        let user = account_changes::one_at_a_time(store, &id, &holder, grant).await?;
         team::list_as_recorded(store, &user.id).await?;
         if TeamRole::parse(role.trim()).is_some() {
             tracing::info!(

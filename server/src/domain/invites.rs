@@ -36,7 +36,9 @@ use super::records::{self, Transition};
 use super::secrets::{random_id, random_scene};
 use super::team::{self, TeamActor, TeamCaller};
 use super::users::{self, InviteGrant, InviteNote, UserRecord};
-use super::{AuthError, AuthService, ClientAddr, is_scene_shaped, store_keys, unix_now};
+use super::{
+    AuthError, AuthService, ClientAddr, account_changes, is_scene_shaped, store_keys, unix_now,
+};
 
 /// An invite lives this long unless its maker says otherwise.
 pub const DEFAULT_INVITE_LIFETIME: Duration = Duration::from_secs(86_400);
@@ -601,7 +603,23 @@ impl AuthService {
         self.limit_invite_tries(from).await?;
         let store = self.store.as_ref();
         let found = by_code(store, code).await?;
-        let user: UserRecord = self.user(&claims.sub).await?;
+        // Under the account's change lock, from the take to the role: a link folding the account
+        // away meanwhile refuses this accept (503 server_busy) before it uses the invite up, and
+        // its Try again, from the account the WeChat then leads to, takes it.
+        let accept_id = random_id()?;
+        let holder = format!("invite:{accept_id}");
+        let accept = self.accept_locked(found, &claims.sub, &accept_id);
+        account_changes::one_at_a_time(store, &claims.sub, &holder, accept).await
+    }
+
+    async fn accept_locked(
+        &self,
+        found: InviteRecord,
+        user_id: &str,
+        accept_id: &str,
+    ) -> Result<User, AuthError> {
+        let store = self.store.as_ref();
+        let user: UserRecord = self.user(user_id).await?;
         // The taker's accept again once the role was given (its answer lost on the way) is used,
         // whatever became of the invite's creator since: the role stands, and the invite must not
         // be withdrawn under it. What that first accept may not have finished is done again.
@@ -638,11 +656,10 @@ impl AuthService {
         }
         // Won, or its winner accepting again: the role follows, with the invite noted in the
         // user's record in the same write. Should that write fail, the same accept again gives it.
-        let accept_id = random_id()?;
         let note = InviteNote {
             id: &record.id,
             until: retry_until.saturating_add(NOTED_PAST_RETRY),
-            accept_id: &accept_id,
+            accept_id,
         };
         let given = match team::promote(store, &user.id, record.role, &note).await? {
             InviteGrant::Given(user) => {

@@ -8,7 +8,7 @@ use crate::store::Store;
 
 use super::store_keys::{self, WeChatKey};
 use super::users::{self, UserRecord};
-use super::{AuthError, account_changes, sessions, tokens};
+use super::{AuthError, account_changes, records, sessions, tokens};
 
 /// The refusal of a fold whose account changed since the confirm read it.
 fn no_longer_joinable() -> AuthError {
@@ -75,7 +75,8 @@ async fn fold_locked(
     as_read: &UserRecord,
     target_id: &str,
 ) -> Result<(), AuthError> {
-    let Some(phone_user) = users::get(store, &as_read.id).await? else {
+    let user_key = store_keys::user(&as_read.id);
+    let Some(as_locked) = store.get(&user_key).await? else {
         // Gone: folded by this link sent twice at once, if its WeChat leads here now.
         let keys = &as_read.wechat_identities;
         let leading = users::keys_leading_to(store, keys, target_id).await?;
@@ -85,6 +86,7 @@ async fn fold_locked(
             Err(no_longer_joinable())
         };
     };
+    let phone_user: UserRecord = records::decode(&user_key, &as_locked)?;
     if !may_join(&phone_user, target_id) {
         return Err(no_longer_joinable());
     }
@@ -106,7 +108,11 @@ async fn fold_locked(
     store
         .delete(&store_keys::last_login(&phone_user.id))
         .await?;
-    store.delete(&store_keys::user(&phone_user.id)).await?;
+    // Only as read under the lock: a fold that outlived the lock (a store that hangs) keeps an
+    // account changed since (a role an invite gave it) rather than delete the change with it.
+    if !store.compare_and_delete(&user_key, &as_locked).await? {
+        tracing::warn!(folded_user = %phone_user.id, "the folded account changed during its fold: kept");
+    }
     tracing::info!(
         account_event = "wechat_linked",
         actor = %target_id,

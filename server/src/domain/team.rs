@@ -22,7 +22,7 @@ use crate::store::{Lifetime, Store};
 use super::records::{self, Transition};
 use super::sessions;
 use super::users::{self, InviteGrant, InviteNote, UserRecord};
-use super::{AuthError, AuthService, account_changes, store_keys, unix_now};
+use super::{AuthError, AuthService, store_keys, unix_now};
 
 /// How the index lists a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,9 +307,7 @@ pub(super) async fn promote(
     role: TeamRole,
     note: &InviteNote<'_>,
 ) -> Result<InviteGrant, AuthError> {
-    let holder = format!("invite:{}", note.accept_id);
-    let grant = users::grant_by_invite(store, user_id, role, note);
-    let grant = account_changes::one_at_a_time(store, user_id, &holder, grant).await?;
+    let grant = users::grant_by_invite(store, user_id, role, note).await?;
     list_as_recorded(store, user_id).await?;
     Ok(grant)
 }

@@ -355,13 +355,13 @@ fn lifetimes_are_bounded_and_codes_fit_a_scene() {
     assert!(new_invite(Creator::Operator, TeamRole::Admin, Some(604_800)).is_ok());
 }
 
-/// A link is folding Carol's account into another while she accepts: the accept gives nothing
-/// (the fold would delete the role with the account) and says to try again; once the fold is
-/// done, the same accept gives the role.
+/// A link is folding Carol's account into another while she accepts: the accept takes nothing
+/// (the fold would delete the role with the account; the invite stays open for her Try again)
+/// and says to try again; once the fold is done, the same accept gives the role.
 #[tokio::test]
 async fn an_accept_beside_a_fold_of_the_account_gives_nothing_and_says_to_try_again() {
     let team = team().await;
-    let (_, code) = team.bob_s_invite(TeamRole::Admin).await;
+    let (record, code) = team.bob_s_invite(TeamRole::Admin).await;
     let lock = store_keys::account_change(&team.carol.sub);
     let folding = Lifetime::For(std::time::Duration::from_secs(30));
     let held = team.store.insert_new(&lock, b"fold:u-elsewhere", folding);
@@ -373,6 +373,8 @@ async fn an_accept_beside_a_fold_of_the_account_gives_nothing_and_says_to_try_ag
         "{refused:?}"
     );
     assert!(!team.carol_is(TeamRole::Admin).await, "no role given");
+    let state = team.stored(&record).await.state;
+    assert!(matches!(state, InviteState::Open), "still open: {state:?}");
 
     team.store.delete(&lock).await.unwrap();
     let accepted = team.carol_accepts(&code).await;

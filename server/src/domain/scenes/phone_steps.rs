@@ -336,6 +336,27 @@ mod tests {
         );
     }
 
+    /// A fold that outlived its lock (a store that hung) meets an account changed since it read
+    /// it: a role given meanwhile stays with the account, not deleted with it.
+    #[tokio::test]
+    async fn a_fold_keeps_an_account_changed_after_its_read_under_the_lock() {
+        let (store, service, _owner, scene, phone) = ann_s_link_scene_and_a_phone().await;
+        let promoted = UserRecord {
+            roles: vec!["organizer".into()],
+            ..phone.clone()
+        };
+        let given = {
+            let (store, promoted) = (store.clone(), promoted.clone());
+            async move { users::save(store.as_ref(), &promoted).await.expect("saved") }
+        };
+        let note = store_keys::last_login("u-phone");
+        store.before_next(Calls::Write, &note, Box::pin(given));
+        let linked = service.confirm_as(&scene, &phone, "phone-session").await;
+        linked.expect("the link is made");
+        let kept = users::get(store.as_ref(), "u-phone").await.unwrap();
+        assert_eq!(kept, Some(promoted), "the role given meanwhile stands");
+    }
+
     /// Another change of the phone's account in progress (an invite's accept, or a link to
     /// another account): the fold waits for none of it, takes nothing, and says to try again.
     #[tokio::test]
