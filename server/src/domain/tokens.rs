@@ -56,8 +56,16 @@ pub fn sign(keys: &KeyRing, claims: &Claims) -> Result<String, AuthError> {
         .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))
 }
 
+/// A token whose form, signature, issuer and expiry were checked.
+#[derive(Debug)]
+pub struct Signed {
+    /// The key that signed it.
+    pub kid: String,
+    pub claims: Claims,
+}
+
 /// Checks form, signature, issuer and expiry (not revocation, which needs the store).
-pub fn check_signed(keys: &KeyRing, issuer: &str, token: &str) -> Result<Claims, AuthError> {
+pub fn check_signed(keys: &KeyRing, issuer: &str, token: &str) -> Result<Signed, AuthError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(AuthError::InvalidToken("the token is too long"));
     }
@@ -67,10 +75,9 @@ pub fn check_signed(keys: &KeyRing, issuer: &str, token: &str) -> Result<Claims,
             "the token is not signed with EdDSA",
         ));
     }
-    let key = header
+    let (kid, key) = header
         .kid
-        .as_deref()
-        .and_then(|kid| keys.decoding_key(kid))
+        .and_then(|kid| keys.decoding_key(&kid).map(|key| (kid, key)))
         .ok_or(AuthError::InvalidToken(
             "the token was signed with an unknown key",
         ))?;
@@ -85,12 +92,7 @@ pub fn check_signed(keys: &KeyRing, issuer: &str, token: &str) -> Result<Claims,
     if claims.exp <= unix_now() {
         return Err(AuthError::TokenExpired);
     }
-    Ok(claims)
-}
-
-/// The `kid` of a token's header, which [`check_signed`] verified.
-pub fn kid_of(token: &str) -> Option<String> {
-    jsonwebtoken::decode_header(token).ok()?.kid
+    Ok(Signed { kid, claims })
 }
 
 /// Signature only: the claims are checked above, with this server's own answers (an expiry exactly
@@ -161,7 +163,9 @@ mod tests {
 
     #[test]
     fn a_token_signed_before_the_change_still_verifies() {
-        let claims = check_signed(&ring(), ISSUER, TOKEN_SIGNED_BEFORE_JSONWEBTOKEN).unwrap();
+        let claims = check_signed(&ring(), ISSUER, TOKEN_SIGNED_BEFORE_JSONWEBTOKEN)
+            .unwrap()
+            .claims;
         assert_eq!(claims.sub, "u-ann");
         assert_eq!(claims.aud, Audience::Console);
         assert_eq!(claims.amr, ["wechat", "scan"]);
@@ -179,7 +183,7 @@ mod tests {
             Some(43),
             "a 256-bit session id"
         );
-        let claims = check_signed(&ring(), ISSUER, &token).unwrap();
+        let claims = check_signed(&ring(), ISSUER, &token).unwrap().claims;
         assert_eq!(
             (claims.sub.as_str(), claims.aud),
             ("u-ann", Audience::Console)

@@ -13,14 +13,15 @@ use meeteasy_protocol::Claims;
 
 use super::recent::Recent;
 use super::signing_keys::KeyRing;
-use super::{AuthError, tokens, unix_now};
+use super::tokens::{self, Signed};
+use super::{AuthError, unix_now};
 
 /// How many tokens are remembered at most: a few MB (a token is about 400 bytes, its claims
 /// about 200). Those used least recently go first (see [`Recent`]).
 const REMEMBERED_AT_MOST: usize = 8192;
 
 pub(super) struct VerifiedTokens {
-    known: Mutex<Recent<Verified>>,
+    known: Mutex<Recent<Signed>>,
 }
 
 impl Default for VerifiedTokens {
@@ -29,12 +30,6 @@ impl Default for VerifiedTokens {
             known: Mutex::new(Recent::holding_at_most(REMEMBERED_AT_MOST)),
         }
     }
-}
-
-struct Verified {
-    /// The key that signed the token.
-    kid: Box<str>,
-    claims: Claims,
 }
 
 impl VerifiedTokens {
@@ -46,10 +41,9 @@ impl VerifiedTokens {
         token: &str,
     ) -> Result<Claims, AuthError> {
         let Some(claims) = self.seen(ring, issuer, token) else {
-            let claims = tokens::check_signed(ring, issuer, token)?;
-            if let Some(kid) = tokens::kid_of(token) {
-                self.remember(token, kid, &claims);
-            }
+            let signed = tokens::check_signed(ring, issuer, token)?;
+            let claims = signed.claims.clone();
+            self.remember(token, signed);
             return Ok(claims);
         };
         if claims.exp <= unix_now() {
@@ -66,13 +60,9 @@ impl VerifiedTokens {
         (verified.claims.iss == issuer).then(|| verified.claims.clone())
     }
 
-    fn remember(&self, token: &str, kid: String, claims: &Claims) {
+    fn remember(&self, token: &str, signed: Signed) {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        let verified = Verified {
-            kid: kid.into(),
-            claims: claims.clone(),
-        };
-        known.insert(token, verified);
+        known.insert(token, signed);
     }
 }
 
@@ -116,9 +106,9 @@ mod tests {
 
         // Remembered with an end now past (as a token remembered a while ago would be).
         let ending = signed(&keys, unix_now() + 60);
-        let mut claims = verified.check(&keys, ISSUER, &ending).expect("verifies");
-        claims.exp = unix_now();
-        verified.remember(&ending, tokens::kid_of(&ending).expect("a kid"), &claims);
+        let mut remembered = tokens::check_signed(&keys, ISSUER, &ending).expect("verifies");
+        remembered.claims.exp = unix_now();
+        verified.remember(&ending, remembered);
         assert!(matches!(
             verified.check(&keys, ISSUER, &ending),
             Err(AuthError::TokenExpired)
@@ -167,7 +157,11 @@ mod tests {
             .check(&keys, ISSUER, &signed(&keys, unix_now() + 60))
             .expect("verifies");
         for n in 0..REMEMBERED_AT_MOST * 2 {
-            verified.remember(&format!("token-{n}"), "kid".into(), &claims);
+            let signed = Signed {
+                kid: "kid".into(),
+                claims: claims.clone(),
+            };
+            verified.remember(&format!("token-{n}"), signed);
             let known = verified
                 .known
                 .lock()
