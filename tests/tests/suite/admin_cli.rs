@@ -38,8 +38,8 @@ async fn grant(binary: &Path, store_args: &[String], role: &str) -> Output {
     run_with_stdin(grant, "").await
 }
 
-#[track_caller]
 /// The link an `invite` printed, and the invite code that ends it.
+#[track_caller]
 fn invite_link_and_code(invited: &Output) -> (String, String) {
     let stdout = String::from_utf8_lossy(&invited.stdout);
     let link = stdout
@@ -55,6 +55,7 @@ fn invite_link_and_code(invited: &Output) -> (String, String) {
     (link, code)
 }
 
+#[track_caller]
 fn assert_succeeded(output: &Output, says: &str) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

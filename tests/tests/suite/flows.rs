@@ -659,7 +659,11 @@ async fn password_login_gives_one_answer_for_every_failure_and_limits_attempts()
 async fn tokens_verify_offline_with_the_published_keys() {
     let server = TestServer::start_dev().await;
     let login = server.dev_login("lee").await;
-    let jwks: Jwks = server.get("/.well-known/jwks.json", None).await.json();
+    let published = server.get("/.well-known/jwks.json", None).await;
+    // Verifiers keep it a minute, not fetch it for every token.
+    let cached = published.header("cache-control");
+    assert_eq!(cached, Some("public, max-age=60"));
+    let jwks: Jwks = published.json();
     assert_eq!(jwks.keys.len(), 2, "the current and the next key");
     let (signed_part, signature_b64) = login.access_token.rsplit_once('.').expect("a JWT");
     let header = jwt_header(&login.access_token);

@@ -1,7 +1,7 @@
 //! Token verification, the current user, logout and the public keys.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use meeteasy_protocol::{Jwks, User, VerifyRequest, VerifyResponse};
 
 use super::Service;
@@ -32,6 +32,13 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn jwks(service: Service) -> Json<Jwks> {
-    Json(service.jwks())
+/// Cached by verifiers for a minute at most, as long as an instance takes to follow a rotation
+/// (the next key is published ahead; a key removed as compromised is gone from caches as soon).
+/// Without a policy of its own it would be `no-store` (see `observe`), and every verifier would
+/// fetch it again for every token.
+pub async fn jwks(service: Service) -> ([(header::HeaderName, &'static str); 1], Json<Jwks>) {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        Json(service.jwks()),
+    )
 }
