@@ -12,7 +12,7 @@ use crate::admin::{
 use crate::args::{AddUserArgs, ServeArgs, StoreArgs};
 use crate::team_args::InviteArgs;
 use meeteasy_auth::config::{
-    self, AppSettings, ConfigError, Settings, StoreLocation, WeChatSettings,
+    self, AppSettings, ConfigError, QrMode, Settings, StoreLocation, WeChatSettings,
 };
 use meeteasy_auth::domain::{Admin, AuthError, is_hidden_or_reordering};
 use meeteasy_auth::http::pages::PageAddOns;
@@ -342,10 +342,13 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
 /// The app the invite's phones open, and how WeChat is reached, from the configuration the server
 /// runs with, for an invite made on the store itself. A configuration that does not name them (a
 /// bare `--data-dir`, say) draws the invite as a QR of its link, and says so.
+/// The app an invite made on the store itself is drawn for, when it draws mini program codes
+/// (`wxacode`): a QR of the link needs neither the app nor a WeChat client.
 fn invite_app(args: &InviteArgs) -> Option<(AppSettings, WeChatSettings)> {
     match config::load(&args.overrides()) {
         Ok(settings) => {
-            let app = settings.app(None)?.clone();
+            let app = settings.app(None)?;
+            let app = (app.qr_mode == QrMode::Wxacode).then(|| app.clone())?;
             Some((app, settings.wechat.clone()))
         }
         Err(error) => {
