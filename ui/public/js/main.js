@@ -8,7 +8,7 @@ import * as ipc from "./ipc.js";
 import { accountScreen } from "./screens/account.js";
 import { homeScreen } from "./screens/home.js";
 import { applyScanStep, loginScreen, sessionEndedNotice } from "./screens/login.js";
-import { errorText } from "./screens/parts.js";
+import { errorText, logoutNotice } from "./screens/parts.js";
 import { teamScreen } from "./screens/team.js";
 import { settingsScreen } from "./screens/settings.js";
 import { offlineScreen, startingScreen } from "./screens/starting.js";
@@ -135,9 +135,9 @@ function showHome(view) {
 /** This user left the team, which ended this console's session on the server: it is forgotten
  * here too (the keychain's copy included), and the login says why. */
 async function leaveConsole() {
+    // Fails only when this console holds no session any more: nothing is left to forget then.
     const outcome = await ipc.logout().catch(() => null);
-    const keychainKept = outcome !== null && !outcome.keychain_cleared;
-    arriveAtLogin(keychainKept ? { text: `${t.youLeftTeam} ${t.keychainNotCleared}`, tone: "warning" } : { text: t.youLeftTeam, tone: "info" });
+    arriveAtLogin(logoutNotice(t.youLeftTeam, outcome?.keychain_cleared ?? true));
 }
 /** The server says this console's session is over: back to the login with why. */
 function sessionEnded(ended) {

@@ -8,7 +8,7 @@ import * as ipc from "../ipc.js";
 import type { SessionEnded, SessionView } from "../ipc.js";
 import type { Notice } from "../state.js";
 import { devicesSection } from "./devices.js";
-import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
+import { avatarElement, errorText, handOverIfEnded, logoutNotice, pagesBar, sayIn, storageBanner } from "./parts.js";
 import type { Page } from "./parts.js";
 
 export interface HomeActions {
@@ -57,7 +57,7 @@ export function homeScreen(view: SessionView, actions: HomeActions): { element: 
         try {
           const outcome = await ipc.logout();
           const text = outcome.revoked_on_server ? t.loggedOut : t.loggedOutLocally;
-          notice = outcome.keychain_cleared ? { text, tone: "info" } : { text: `${text} ${t.keychainNotCleared}`, tone: "warning" };
+          notice = logoutNotice(text, outcome.keychain_cleared);
         } catch (failure) {
           notice = { text: errorText(failure), tone: "warning" };
         }
