@@ -21,16 +21,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use meeteasy_protocol::{
     ADMIN_ROLE, ErrorCode, Invite, LoginMethod, Member, Session as DeviceSession, TeamRole, User,
 };
-use serde::{Serialize, Serializer, ser::SerializeStruct};
+use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
-use crate::api::{ApiClient, ApiError, ScanPurpose, is_busy, server_seconds};
+pub use crate::failure::{ConsoleError, Problem, SessionEnded};
+
+use crate::api::{ApiClient, ApiError, ScanPurpose, server_seconds};
 use crate::backoff::Backoff;
 use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
 use crate::origin::PageUrl;
-use crate::preferences::{Language, Preferences, PreferencesError, PreferencesFile};
+use crate::preferences::{Language, Preferences, PreferencesFile};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
 use meeteasy_protocol::Secret;
 
@@ -80,22 +82,6 @@ pub enum UiEvent {
     },
 }
 
-/// A command's failure as the UI gets it, inside an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub code: String,
-    pub message: String,
-}
-
-impl From<&ConsoleError> for Problem {
-    fn from(err: &ConsoleError) -> Self {
-        Self {
-            code: err.code().to_owned(),
-            message: err.to_string(),
-        }
-    }
-}
-
 impl From<ScanEvent> for UiEvent {
     fn from(event: ScanEvent) -> Self {
         match event {
@@ -129,14 +115,6 @@ impl From<ScanEvent> for UiEvent {
             },
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionEnded {
-    Expired,
-    Revoked,
-    Invalid,
 }
 
 /// Who is logged in and until when: all the UI learns about a session.
@@ -209,91 +187,6 @@ pub struct PreferencesView {
     pub server_from_env: bool,
     pub language: Language,
     pub storage: Storage,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConsoleError {
-    #[error("not logged in")]
-    NotLoggedIn,
-    /// The server says the session is over; the console has forgotten it.
-    #[error("the session has ended ({0:?})")]
-    SessionEnded(SessionEnded),
-    #[error("the server could not be reached")]
-    Unreachable,
-    #[error("{message}")]
-    Server { code: ErrorCode, message: String },
-    #[error("unexpected answer from the server: {0}")]
-    Unexpected(String),
-    /// A busy or failing status without the contract's body (a proxy's 502 while the server
-    /// restarts, its 429): the way to the server works, the server will be back.
-    #[error("HTTP {status}")]
-    ServerNotAnswering { status: u16 },
-    #[error(transparent)]
-    Preferences(#[from] PreferencesError),
-    #[error("could not open the browser: {0}")]
-    Browser(#[source] std::io::Error),
-    /// The server answered with a redirect, which the console does not follow (the text says where).
-    #[error("{0}")]
-    Redirected(String),
-    /// An error answer with a code this build does not know; code and message as the server sent.
-    #[error("{message}")]
-    ServerOther { code: String, message: String },
-    /// A file could not be written (saving an invite's QR).
-    #[error("could not save {path}: {source}")]
-    Save {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl ConsoleError {
-    /// The stable code the UI branches on (contract codes pass through unchanged).
-    pub fn code(&self) -> &str {
-        match self {
-            Self::NotLoggedIn => "not_logged_in",
-            Self::SessionEnded(SessionEnded::Expired) => "session_expired",
-            Self::SessionEnded(SessionEnded::Revoked) => "session_revoked",
-            Self::SessionEnded(SessionEnded::Invalid) => "session_invalid",
-            Self::Unreachable => "server_unreachable",
-            Self::Server { code, .. } => code.as_str(),
-            Self::Unexpected(_) => "unexpected_answer",
-            Self::ServerNotAnswering { .. } => "server_not_answering",
-            Self::Preferences(PreferencesError::InvalidServer(_)) => "invalid_server_url",
-            Self::Preferences(PreferencesError::Save(_)) => "preferences_not_saved",
-            Self::Browser(_) => "browser_failed",
-            Self::Redirected(_) => "server_redirected",
-            Self::ServerOther { code, .. } => code,
-            Self::Save { .. } => "file_not_saved",
-        }
-    }
-}
-
-impl From<ApiError> for ConsoleError {
-    fn from(err: ApiError) -> Self {
-        match err {
-            ApiError::Unreachable => Self::Unreachable,
-            ApiError::Rejected { code, message, .. } => Self::Server { code, message },
-            ApiError::RejectedOther { code, message, .. } => Self::ServerOther { code, message },
-            ApiError::ErrorStatus { status } if is_busy(status) => {
-                Self::ServerNotAnswering { status }
-            }
-            ApiError::ErrorStatus { status } => {
-                Self::Unexpected(format!("HTTP {status} without an error body"))
-            }
-            ApiError::Unexpected(detail) => Self::Unexpected(detail),
-            redirected @ ApiError::Redirected { .. } => Self::Redirected(redirected.to_string()),
-        }
-    }
-}
-
-impl Serialize for ConsoleError {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut body = serializer.serialize_struct("ConsoleError", 2)?;
-        body.serialize_field("code", self.code())?;
-        body.serialize_field("message", &self.to_string())?;
-        body.end()
-    }
 }
 
 /// Where background jobs report to; the shell wraps its IPC channel in one.

@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod browser;
 pub mod console;
 pub mod device;
+pub mod failure;
 pub mod keychain;
 pub mod origin;
 pub mod preferences;

@@ -2,7 +2,7 @@
 // language (ui/src/error_words.ts, shown by errorText in ui/src/screens/parts.ts). The codes are read
 // from the Rust sources that send them, so a code added there fails here until the UI has words for it:
 // the contract's codes (ErrorCode::as_str in protocol/src/error.rs, passed through by the console) and
-// the console's own (ConsoleError::code in console-core/src/console.rs).
+// the console's own (ConsoleError::code in console-core/src/failure.rs).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
@@ -27,7 +27,7 @@ function codesReturnedBy(path, signature) {
 }
 
 const contractCodes = codesReturnedBy("../../protocol/src/error.rs", "pub const fn as_str(self)");
-const consoleCodes = codesReturnedBy("../../console-core/src/console.rs", "pub fn code(&self)");
+const consoleCodes = codesReturnedBy("../../console-core/src/failure.rs", "pub fn code(&self)");
 const rustCodes = [...new Set([...contractCodes, ...consoleCodes])].sort();
 const englishCause = "an English cause from the Rust side";
 

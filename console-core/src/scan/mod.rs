@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep};
 
 use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose, server_seconds};
 use crate::backoff::Backoff;
-use crate::console::{ConsoleError, Problem};
+use crate::failure::{ConsoleError, Problem};
 use meeteasy_protocol::Secret;
 
 /// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests.

@@ -1,6 +1,6 @@
 // The stable codes of the errors the console's Rust side hands the UI, and what the UI says for each
 // in every language. The codes are the contract's (protocol/src/error.rs, passed through by the
-// console) and the console's own (ConsoleError::code in console-core/src/console.rs); ui/tests reads
+// console) and the console's own (ConsoleError::code in console-core/src/failure.rs); ui/tests reads
 // both and checks this list against them. The server's and the console's `message` is English and
 // is not shown for a code listed here: it would stand untranslated in a Chinese sentence.
 export const errorCodes = [
