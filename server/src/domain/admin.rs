@@ -111,7 +111,7 @@ impl Admin {
         let holder = format!("grant:{}", random_id()?);
         let found = UserRef::Id(id.clone());
         let grant = users::grant(store, &found, role);
-        let user = account_changes::one_at_a_time(store, &id, &holder, grant).await?;
+        let user = account_changes::one_at_a_time(&self.store, &id, &holder, grant).await?;
         team::list_as_recorded(store, &user.id).await?;
         if TeamRole::parse(role.trim()).is_some() {
             tracing::info!(

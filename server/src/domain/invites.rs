@@ -609,7 +609,7 @@ impl AuthService {
         let accept_id = random_id()?;
         let holder = format!("invite:{accept_id}");
         let accept = self.accept_locked(found, &claims.sub, &accept_id);
-        account_changes::one_at_a_time(store, &claims.sub, &holder, accept).await
+        account_changes::one_at_a_time(&self.store, &claims.sub, &holder, accept).await
     }
 
     async fn accept_locked(

@@ -3,6 +3,7 @@
 //! holds nothing else.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::store::Store;
 
@@ -55,7 +56,7 @@ fn holds_one_wechat(user: &UserRecord) -> bool {
 /// Holds the phone account's change lock (see [`account_changes`]), and decides on the account as
 /// read under it: one that gained a role since the confirm read it (an invite) is refused.
 pub(super) async fn fold_into(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     phone_user: &UserRecord,
     target_id: &str,
 ) -> Result<(), AuthError> {
@@ -63,7 +64,7 @@ pub(super) async fn fold_into(
         return Ok(());
     }
     let holder = format!("fold:{target_id}");
-    let fold = fold_locked(store, phone_user, target_id);
+    let fold = fold_locked(store.as_ref(), phone_user, target_id);
     account_changes::one_at_a_time(store, &phone_user.id, &holder, fold).await
 }
 

@@ -122,7 +122,7 @@ impl AuthService {
             {
                 // Again just before the link: the console session may have ended since the scan.
                 self.refuse_orphan_link(&current).await?;
-                let folded = links::fold_into(self.store.as_ref(), user, &target.user_id).await;
+                let folded = links::fold_into(&self.store, user, &target.user_id).await;
                 if let Err(AuthError::IdentityInUse(_)) = folded {
                     // The account changed since it was read (an invite gave it a role): the
                     // scene says so to its console, as it would had the confirm read it so.
