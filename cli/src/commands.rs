@@ -17,7 +17,7 @@ use meeteasy_auth::config::{
 use meeteasy_auth::domain::{Admin, AuthError, is_hidden_or_reordering};
 use meeteasy_auth::http::pages::PageAddOns;
 use meeteasy_auth::qr::{self, QrError};
-use meeteasy_auth::server::{Server, StartError};
+use meeteasy_auth::server::{Server, StartError, Stopped};
 use meeteasy_protocol::{LoginMethod, Secret};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,8 @@ pub enum CommandError {
     PasswordTooLong,
     #[error("{0}")]
     Refused(#[from] AuthError),
+    #[error(transparent)]
+    Stopped(Stopped),
     #[error(transparent)]
     AdminSocket(#[from] AdminSocketError),
     #[error(transparent)]
@@ -137,8 +139,9 @@ pub async fn serve(args: &ServeArgs) -> Result<(), CommandError> {
     if let Some(admin_socket) = admin_socket {
         admin_socket.stop().await;
     }
-    // Keys it can no longer open end the server with an error (a non-zero exit).
-    served.map_err(|keys| CommandError::Refused(keys.into()))
+    // Keys it can no longer open, or a store that can serve nothing more, end the server with an
+    // error (a non-zero exit).
+    served.map_err(CommandError::Stopped)
 }
 
 #[cfg(feature = "dev-tools")]

@@ -31,6 +31,15 @@ pub enum StartError {
     Tls(#[from] crate::http::tls::TlsError),
 }
 
+/// Why a server stopped by itself (not told to): its process should exit with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    #[error(transparent)]
+    KeysSealedAnew(#[from] SealedKeysError),
+    #[error("the store can serve nothing more ({0}): restart the server once the cause is mended")]
+    StoreBroken(StoreError),
+}
+
 /// Opens the store the settings name.
 pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, StartError> {
     Ok(match location {
@@ -96,35 +105,42 @@ impl Server {
     }
 
     /// Serves on `listener` until `shutdown` resolves; then waiting long-polls answer at once and
-    /// in-flight requests finish before this returns. Stops by itself, answering the error, when
-    /// the store's signing keys were sealed with a key-encryption key this instance does not have
-    /// (see [`AuthService::follow_key_rotations`]).
+    /// in-flight requests finish before this returns. Stops by itself, answering why, when the
+    /// store's signing keys were sealed with a key-encryption key this instance does not have (see
+    /// [`AuthService::follow_key_rotations`]), or when the store can serve nothing more (see
+    /// [`Store::broken`]): a server up but answering every request 503 would keep its supervisor
+    /// from restarting it.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), SealedKeysError> {
+    ) -> Result<(), Stopped> {
         let tls = self.tls;
         let follower = Arc::clone(&self.service);
         let following = tokio::spawn(async move { follower.follow_key_rotations().await });
         let router = crate::http::app(self.service.clone(), &self.page_add_ons);
         let shutting_down = self.shutting_down;
-        let (keys_lost, lost) = tokio::sync::oneshot::channel();
+        let store = self.store;
+        let (stopped_by_itself, why) = tokio::sync::oneshot::channel();
         let stop = async move {
             tokio::select! {
                 () = shutdown => {}
                 Ok(Err(error)) = following => {
                     tracing::error!(%error, "the signing keys were sealed anew with another key-encryption key: stopping, so the keys in use sign nothing more; restart with the new one");
-                    let _told = keys_lost.send(error);
+                    let _told = stopped_by_itself.send(Stopped::KeysSealedAnew(error));
+                }
+                error = store.broken() => {
+                    tracing::error!(%error, "the store can serve nothing more (is the disk full or failing?): stopping, so the server can be started afresh");
+                    let _told = stopped_by_itself.send(Stopped::StoreBroken(error));
                 }
             }
             tracing::info!("shutting down: answering waiting long-polls");
             shutting_down.send_replace(true);
         };
         crate::http::serve::serve(listener, router, self.service, tls, stop).await;
-        match lost.await {
-            Ok(error) => Err(error),
-            Err(_not_lost) => Ok(()),
+        match why.await {
+            Ok(stopped) => Err(stopped),
+            Err(_told_to) => Ok(()),
         }
     }
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use meeteasy_auth::config::{self, Overrides, RedisSettings, Settings, StoreLocation};
-use meeteasy_auth::domain::{Admin, AuthService, NewPasswordUser, SealedKeysError};
+use meeteasy_auth::domain::{Admin, AuthService, NewPasswordUser};
 use meeteasy_auth::http::pages::PageAddOns;
-use meeteasy_auth::server::Server;
+use meeteasy_auth::server::{Server, Stopped};
 use meeteasy_auth::store::Store;
 use meeteasy_devtools::dev_mode::{self, DevMode};
 use meeteasy_devtools::fake_wechat::FakeHandle;
@@ -32,7 +32,7 @@ pub struct TestServer {
     store: Arc<dyn Store>,
     dev_wechat: Option<FakeHandle>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), SealedKeysError>>>,
+    task: Option<JoinHandle<Result<(), Stopped>>>,
     _data_dir: Option<TempDir>,
 }
 

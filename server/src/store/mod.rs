@@ -124,4 +124,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the backend answers now (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Resolves, saying why, once this backend can serve nothing more in this process: the
+    /// embedded database after an I/O error (redb refuses every later operation until the file is
+    /// opened again). The server then stops, so that its supervisor starts it afresh. Never, for a
+    /// backend that recovers by itself (Redis reconnects).
+    async fn broken(&self) -> StoreError {
+        std::future::pending().await
+    }
 }

@@ -8,6 +8,7 @@ mod bad_input;
 mod connections;
 mod console;
 mod console_team;
+mod disk_full;
 mod failover;
 mod flows;
 mod h5;

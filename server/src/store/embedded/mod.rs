@@ -8,8 +8,9 @@
 //! Notifications stay in this process ([`NotifyHub`]); one data directory serves one server
 //! process, and redb's file lock refuses a second.
 //!
-//! Callers never hang on a write: one that is not answered within [`OPERATION_TIMEOUT`] fails as
-//! unavailable (and is skipped if it had not started), and when [`QUEUE_CAPACITY`] operations are
+//! Callers never hang on a write: one that the database thread has not started within
+//! [`OPERATION_TIMEOUT`] fails as unavailable and is skipped, one it started is answered its
+//! commit's outcome (within [`COMMIT_TIMEOUT`] more), and when [`QUEUE_CAPACITY`] operations are
 //! already waiting for the database thread new ones are turned away at once.
 
 mod owner_only;
@@ -26,12 +27,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redb::{Builder, Database, DatabaseError, StorageError};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 pub use self::owner_only::OwnerOnlyError;
 use self::slots::Slots;
 use self::tables::{CommittedRecords, EXPIRIES, RECORDS, Records};
-use self::worker::{MAX_BATCH, Message, Operation};
+use self::worker::{MAX_BATCH, Message, Operation, Start};
 use crate::store::{
     Lifetime, NotifyHub, Outcome, Step, Store, StoreError, Subscription, WindowCount,
 };
@@ -44,6 +45,11 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// is unavailable (as with the Redis store): a stuck disk must turn writes into 503s, not hung
 /// requests. (Reads have no such bound: see [`EmbeddedStore::committed`].)
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How much longer a caller whose operation the database thread started by [`OPERATION_TIMEOUT`]
+/// waits for its commit (one fsync): answering a failure sooner could deny a write that is kept
+/// (a redeemed ticket whose session the client is never given). A disk that takes longer is
+/// failing; the caller is then told the write may or may not have been made.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many operations may wait for the database thread: eight full batches, which drain well
 /// within [`OPERATION_TIMEOUT`] on any disk (a write batch takes one fsync). Beyond that an
 /// operation would mostly time out in the queue, so it is refused at once instead, and a stuck
@@ -83,6 +89,8 @@ pub struct EmbeddedStore {
     hub: NotifyHub,
     /// Rate gates and counters: in memory, see [`slots`].
     slots: Slots,
+    /// Why the database can serve nothing more, once the database thread found so.
+    broken: watch::Receiver<Option<String>>,
 }
 
 impl EmbeddedStore {
@@ -103,9 +111,10 @@ impl EmbeddedStore {
         let database = Arc::new(database);
         let (queue, received) = mpsc::sync_channel(QUEUE_CAPACITY);
         let for_worker = Arc::clone(&database);
+        let (breaks, broken) = watch::channel(None);
         let worker = std::thread::Builder::new()
             .name("meeteasy-redb".to_owned())
-            .spawn(move || worker::run(for_worker, received))
+            .spawn(move || worker::run(for_worker, received, breaks))
             .map_err(EmbeddedOpenError::Thread)?;
         Ok(Self {
             queue,
@@ -113,20 +122,22 @@ impl EmbeddedStore {
             database,
             hub: NotifyHub::default(),
             slots: Slots::default(),
+            broken,
         })
     }
 
-    /// Queues `operation` for the database thread and waits, at most [`OPERATION_TIMEOUT`], for its
-    /// committed result.
+    /// Queues `operation` for the database thread and waits for its committed result (see
+    /// [`await_answer`] for how long).
     async fn execute<T, F>(&self, operation: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Records<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Operation::new(operation, reply));
+        let start = Arc::new(Start::default());
+        let job = Box::new(Operation::new(operation, reply, Arc::clone(&start)));
         self.queue.try_send(Message::Run(job)).map_err(refused)?;
-        await_answer(answer).await
+        await_answer(answer, &start).await
     }
 
     /// The records as last committed, read here rather than on another thread: a read of a page in
@@ -267,6 +278,17 @@ impl Store for EmbeddedStore {
         self.committed().await?;
         self.execute(|_records| Ok(())).await
     }
+
+    async fn broken(&self) -> StoreError {
+        let mut broken = self.broken.clone();
+        let why =
+            (broken.wait_for(Option::is_some).await).map(|why| why.clone().unwrap_or_default());
+        match why {
+            Ok(why) => StoreError::Unavailable(why),
+            // The database thread ended without breaking: the store is closing, not broken.
+            Err(_ended) => std::future::pending().await,
+        }
+    }
 }
 
 impl Drop for EmbeddedStore {
@@ -403,18 +425,32 @@ fn refused<M>(error: TrySendError<M>) -> StoreError {
     }
 }
 
-/// Waits, at most [`OPERATION_TIMEOUT`] in all, for a queued operation's answer. Giving up drops
-/// `answer`, which tells the thread to skip the operation if it has not started it yet.
+/// Waits for a queued operation's answer: [`OPERATION_TIMEOUT`] for the database thread to start
+/// it (else the operation is given up, and skipped), then [`COMMIT_TIMEOUT`] more for the commit
+/// of one it started.
 async fn await_answer<T>(
-    answer: oneshot::Receiver<Result<T, StoreError>>,
+    mut answer: oneshot::Receiver<Result<T, StoreError>>,
+    start: &Start,
 ) -> Result<T, StoreError> {
-    match tokio::time::timeout(OPERATION_TIMEOUT, answer).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_dropped)) => Err(stopped()),
-        Err(_elapsed) => Err(StoreError::Unavailable(format!(
-            "the embedded database did not answer within {OPERATION_TIMEOUT:?}"
-        ))),
-    }
+    let received = match tokio::time::timeout(OPERATION_TIMEOUT, &mut answer).await {
+        Ok(received) => received,
+        Err(_elapsed) if start.give_up() => {
+            return Err(StoreError::Unavailable(format!(
+                "the embedded database did not answer within {OPERATION_TIMEOUT:?}"
+            )));
+        }
+        Err(_started) => match tokio::time::timeout(COMMIT_TIMEOUT, answer).await {
+            Ok(received) => received,
+            Err(_elapsed) => {
+                return Err(StoreError::Unavailable(format!(
+                    "the embedded database did not commit a write within {:?}; it may have been \
+                     made",
+                    OPERATION_TIMEOUT + COMMIT_TIMEOUT
+                )));
+            }
+        },
+    };
+    received.unwrap_or_else(|_dropped| Err(stopped()))
 }
 
 fn stopped() -> StoreError {
@@ -493,6 +529,46 @@ mod tests {
         store.ping().await.expect("the thread answers again");
         // The caller was told the put failed, so it was not applied once the thread got to it.
         assert_eq!(store.get("ticket:1").await.expect("get"), None);
+    }
+
+    /// An operation the database thread started before its caller's timeout is answered its
+    /// commit, however long that takes within [`COMMIT_TIMEOUT`]: a failure answered meanwhile
+    /// would deny a write that is kept.
+    #[tokio::test]
+    async fn an_operation_started_in_time_is_answered_its_commit() {
+        let (_dir, store) = open();
+        let (release, released) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let writer = Arc::clone(&store);
+        let writing = tokio::spawn(async move {
+            writer
+                .execute(move |records| {
+                    records.put("ticket:1", b"grant", Lifetime::Forever)?;
+                    let _tell_the_test = started.send(());
+                    // Returns when the test drops the sender: a commit held up by the disk.
+                    let _released = released.recv();
+                    Ok(())
+                })
+                .await
+        });
+        running
+            .await
+            .expect("the database thread started the write");
+        // The time the test is about: past the caller's timeout, with the write in hand.
+        tokio::time::sleep(OPERATION_TIMEOUT + Duration::from_millis(300)).await;
+        assert!(
+            !writing.is_finished(),
+            "the caller was answered before its write was committed"
+        );
+
+        drop(release);
+        let written = tokio::time::timeout(Duration::from_secs(5), writing).await;
+        let written = written.expect("the commit was never answered");
+        written
+            .expect("the writer")
+            .expect("the write's commit, not a failure");
+        let kept = store.get("ticket:1").await.expect("get");
+        assert_eq!(kept.as_deref(), Some(&b"grant"[..]));
     }
 
     #[tokio::test]

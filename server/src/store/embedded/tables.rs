@@ -25,7 +25,7 @@ pub(super) const RECORDS: TableDefinition<&str, (Option<u64>, &[u8])> =
 pub(super) const EXPIRIES: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiries");
 
 /// At most this many expired records are removed per purge, so one purge never holds up requests long.
-const PURGE_LIMIT: usize = 10_000;
+pub(super) const PURGE_LIMIT: usize = 10_000;
 
 /// A record as read from the table.
 struct StoredRecord {

@@ -8,17 +8,22 @@
 //! one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use redb::Database;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-use super::tables::{Records, storage_error};
+use super::tables::{PURGE_LIMIT, Records, storage_error};
 use crate::store::StoreError;
 
 /// How often expired records are removed from the file (reads never return them in between).
 const PURGE_INTERVAL: Duration = Duration::from_secs(10);
+/// How soon the next purge follows one that stopped at [`PURGE_LIMIT`]: records expiring faster
+/// than one limit per interval (a flood of scenes) would otherwise pile up in the file for as
+/// long as the flood lasts. A tenth of the interval keeps purging to a small share of the thread.
+const PURGE_BACKLOG_INTERVAL: Duration = Duration::from_secs(1);
 /// The most operations one transaction carries, so one batch never keeps its first caller long.
 pub(super) const MAX_BATCH: usize = 512;
 
@@ -44,6 +49,22 @@ impl BatchError {
         Self::Transaction(error.into())
     }
 
+    /// Whether the database can serve nothing more: redb latches its first I/O error (a full disk,
+    /// a failing one) and refuses every later operation until the file is opened again.
+    pub(super) fn breaks_the_database(&self) -> bool {
+        match self {
+            Self::Transaction(error) => {
+                matches!(error, redb::Error::Io(_) | redb::Error::PreviousIo)
+            }
+            Self::Unusable(_) => false,
+        }
+    }
+
+    /// Whether redb says only that an earlier I/O error stands.
+    fn repeats_an_earlier_one(&self) -> bool {
+        matches!(self, Self::Transaction(redb::Error::PreviousIo))
+    }
+
     /// `error` from opening the tables or running an operation, which leaves the transaction unusable.
     fn unusable(error: StoreError) -> Self {
         match error {
@@ -60,19 +81,54 @@ pub(super) trait Job: Send {
     fn finish(self: Box<Self>, batch: Result<(), &BatchError>);
 }
 
+/// Whether a queued operation runs: decided once, by the database thread starting it or by its
+/// caller giving up on it first. A caller that gives up is told the operation failed, so it must
+/// not run behind its back (a take would lose its one-time record); one the thread started is
+/// committed or abandoned with its batch, so its caller waits for that rather than answer a
+/// failure for a write that may be kept.
+#[derive(Debug, Default)]
+pub(super) struct Start(AtomicU8);
+
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const GIVEN_UP: u8 = 2;
+
+impl Start {
+    /// The thread's: whether the operation may run, its caller not having given up on it.
+    fn begin(&self) -> bool {
+        let started = self
+            .0
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire);
+        started.is_ok()
+    }
+
+    /// The caller's: whether it gave up on the operation before the thread started it.
+    pub(super) fn give_up(&self) -> bool {
+        let given_up =
+            (self.0).compare_exchange(QUEUED, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire);
+        given_up.is_ok()
+    }
+}
+
 /// A job from a closure over the records, answered through a oneshot channel.
 pub(super) struct Operation<T, F> {
     run: Option<F>,
     outcome: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
+    start: Arc<Start>,
 }
 
 impl<T, F> Operation<T, F> {
-    pub(super) fn new(run: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Self {
+    pub(super) fn new(
+        run: F,
+        reply: oneshot::Sender<Result<T, StoreError>>,
+        start: Arc<Start>,
+    ) -> Self {
         Self {
             run: Some(run),
             outcome: None,
             reply,
+            start,
         }
     }
 }
@@ -83,10 +139,8 @@ where
     F: FnOnce(&mut Records<'_>) -> Result<T, StoreError> + Send,
 {
     fn run(&mut self, records: &mut Records<'_>) -> Result<(), BatchError> {
-        // A caller that stopped waiting (timed out, or its request was cancelled) was told the
-        // operation failed, so it must not happen behind its back: a timed-out take would lose a
-        // one-time record.
-        if self.reply.is_closed() {
+        // A caller gone (its request cancelled) or given up (see [`Start`]) is not served.
+        if self.reply.is_closed() || !self.start.begin() {
             return Ok(());
         }
         let Some(run) = self.run.take() else {
@@ -116,16 +170,23 @@ where
     }
 }
 
-/// The thread's loop: until shutdown or until every sender is gone.
-pub(super) fn run(database: Arc<Database>, queue: Receiver<Message>) {
+/// The thread's loop: until shutdown or until every sender is gone. A batch failed by an I/O
+/// error is told to `breaks` (see [`BatchError::breaks_the_database`]).
+pub(super) fn run(
+    database: Arc<Database>,
+    queue: Receiver<Message>,
+    breaks: watch::Sender<Option<String>>,
+) {
     let mut next_purge = Instant::now() + PURGE_INTERVAL;
+    // What failed the last batch: an I/O error an operation met (a file that could not grow) is
+    // told as the cause of the `PreviousIo` that the next transaction then meets.
+    let mut last_failure: Option<String> = None;
     loop {
         let first = match queue.recv_timeout(next_purge.saturating_duration_since(Instant::now())) {
             Ok(Message::Run(job)) => job,
             Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
-                purge(&database);
-                next_purge = Instant::now() + PURGE_INTERVAL;
+                next_purge = Instant::now() + purge(&database);
                 continue;
             }
         };
@@ -142,6 +203,21 @@ pub(super) fn run(database: Arc<Database>, queue: Receiver<Message>) {
             }
         }
         let outcome = commit_batch(&database, &mut batch);
+        if let Err(error) = &outcome {
+            let cause = last_failure
+                .take()
+                .filter(|_| error.repeats_an_earlier_one());
+            let cause = cause.unwrap_or_else(|| error.to_string());
+            if error.breaks_the_database() {
+                // The first cause is the one worth telling; the ones after repeat it.
+                breaks.send_if_modified(|broken| {
+                    let first = broken.is_none();
+                    broken.get_or_insert_with(|| cause.clone());
+                    first
+                });
+            }
+            last_failure = Some(cause);
+        }
         for job in batch {
             job.finish(outcome.as_ref().copied());
         }
@@ -149,8 +225,7 @@ pub(super) fn run(database: Arc<Database>, queue: Receiver<Message>) {
             return;
         }
         if Instant::now() >= next_purge {
-            purge(&database);
-            next_purge = Instant::now() + PURGE_INTERVAL;
+            next_purge = Instant::now() + purge(&database);
         }
     }
 }
@@ -174,8 +249,8 @@ fn commit_batch(database: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), B
 }
 
 /// Readers meanwhile see the state before or after the purge, which read the same: they skip expired
-/// records themselves.
-fn purge(database: &Database) {
+/// records themselves. Answers how soon to purge again.
+fn purge(database: &Database) -> Duration {
     let purged = (|| {
         let txn = database.begin_write().map_err(storage_error)?;
         let purged = Records::open(&txn)?.purge_expired()?;
@@ -184,10 +259,39 @@ fn purge(database: &Database) {
         }
         Ok::<usize, StoreError>(purged)
     })();
-    match purged {
-        Ok(0) => {}
-        Ok(count) => tracing::debug!(count, "purged expired records"),
+    let purged = match purged {
+        Ok(0) => 0,
+        Ok(count) => {
+            tracing::debug!(count, "purged expired records");
+            count
+        }
         // The next purge tries again; expired records are invisible meanwhile.
-        Err(error) => tracing::warn!(%error, "purging expired records failed"),
+        Err(error) => {
+            tracing::warn!(%error, "purging expired records failed");
+            0
+        }
+    };
+    purge_again_in(purged)
+}
+
+/// How soon to purge again after a purge that removed `purged` records.
+fn purge_again_in(purged: usize) -> Duration {
+    if purged >= PURGE_LIMIT {
+        PURGE_BACKLOG_INTERVAL
+    } else {
+        PURGE_INTERVAL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_purge_that_stopped_at_its_limit_is_followed_sooner() {
+        assert_eq!(purge_again_in(0), PURGE_INTERVAL);
+        assert_eq!(purge_again_in(PURGE_LIMIT - 1), PURGE_INTERVAL);
+        assert_eq!(purge_again_in(PURGE_LIMIT), PURGE_BACKLOG_INTERVAL);
+        assert!(PURGE_BACKLOG_INTERVAL < PURGE_INTERVAL);
     }
 }
