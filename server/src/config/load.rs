@@ -640,7 +640,33 @@ fn checked_origin(field: &'static str, given: &str) -> Result<String, ConfigErro
             format!("{url:?}: give the host in its ASCII form (xn--...), as browsers send it"),
         ));
     }
+    if !port_is_valid(rest) {
+        return Err(invalid(
+            field,
+            format!("{url:?}: the port must be a number from 1 to 65535"),
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Whether `host_and_port` (`host`, `host:port`, `[v6]` or `[v6]:port`) has no port or a valid one.
+fn port_is_valid(host_and_port: &str) -> bool {
+    let after_host = match host_and_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((_, after)) => after,
+            None => return false,
+        },
+        None => host_and_port
+            .find(':')
+            .map_or("", |colon| &host_and_port[colon..]),
+    };
+    match after_host.strip_prefix(':') {
+        None => after_host.is_empty(),
+        Some(port) => {
+            port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok_and(|port| port > 0)
+        }
+    }
 }
 
 /// An origin as a browser's `Origin` header spells it, to compare with one: its scheme and host
@@ -757,7 +783,7 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
     }
     if let Some(path) = &app.secret_file {
         let secret = std::fs::read_to_string(path)
-            .map(|text| Secret::new(text.trim()))
+            .map(Secret::new)
             .map_err(|e| {
                 invalid(
                     "apps.secret_file",
@@ -784,14 +810,18 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
 
 /// `secret` from `field`, unless it is empty: WeChat would refuse an empty AppSecret only at the
 /// first real login, so it stops the start instead.
+/// The AppSecret without the white space around it, from whichever source: a secret mounted from
+/// a file (a Kubernetes secret made `--from-file` and passed as a variable, too) ends in a newline
+/// that WeChat would refuse at the first login, not at start.
 fn non_empty(secret: Secret, field: &'static str, app: &FileApp) -> Result<Secret, ConfigError> {
-    if secret.expose().trim().is_empty() {
+    let trimmed = secret.expose().trim();
+    if trimmed.is_empty() {
         return Err(invalid(
             field,
             format!("app {:?}: the AppSecret is empty", app.key),
         ));
     }
-    Ok(secret)
+    Ok(Secret::new(trimmed))
 }
 
 /// The two apps of the seed, as dev mode's fake WeChat knows them. The QR is a `url` code, which a
@@ -855,14 +885,15 @@ mod tests {
             load(&overrides)
         };
         let kept = with_origins(
-            r#""https://App.Example.com", "https://b.example.com:443", "http://c.example.com:8080/""#,
+            r#""https://App.Example.com", "https://b.example.com:443", "http://c.example.com:8080/", "http://[::1]:8443""#,
         );
         assert_eq!(
             kept.unwrap().h5_origins,
             [
                 "https://app.example.com",
                 "https://b.example.com",
-                "http://c.example.com:8080"
+                "http://c.example.com:8080",
+                "http://[::1]:8443"
             ]
         );
         for refused in [
@@ -870,6 +901,12 @@ mod tests {
             r#""http://:8080""#,
             "\"https://app.exa\\tmple.com\"",
             r#""https://bücher.example""#,
+            r#""https://app.example.com:70000""#,
+            r#""https://app.example.com:abc""#,
+            r#""https://app.example.com:0""#,
+            r#""https://app.example.com:80:80""#,
+            r#""http://[::1""#,
+            r#""http://[::1]x""#,
         ] {
             let error = with_origins(refused).unwrap_err().to_string();
             assert!(error.starts_with("h5_origins: "), "{refused}: {error}");
@@ -958,6 +995,8 @@ mod tests {
         );
         let read = app_secret(&app(Some(kept), None), false).unwrap();
         assert_eq!(read.expose(), "s3cret");
+        let given = app_secret(&app(None, Some(" s3cret\n")), true).unwrap();
+        assert_eq!(given.expose(), "s3cret", "trimmed wherever it comes from");
     }
 
     /// Lowering only the total keeps the server startable: the per-address default follows it
