@@ -14,6 +14,7 @@ const ZH = {
   linkQuestion: (name) => `将你的微信关联到 ${name} 的账号？`,
   linkNote: (name) => `确认后，你可以用这个微信扫码登录 ${name} 的 MeetEasy 账号。`,
   device: '设备',
+  unnamedConsole: '桌面控制台',
   ip: 'IP',
   time: '时间',
   confirmNote: '只有当你本人正在这台控制台前登录时才确认。',
@@ -59,6 +60,13 @@ const ZH = {
     store_unavailable: '服务暂时不可用。请稍后再试。',
     server_busy: '服务器正忙。请稍后再试。',
     network_error: '无法连接服务器。请检查网络后重试。',
+    // These two may follow a call the server carried out (lib/failure.js): the page offers to try
+    // again, and a new scan would be the wrong advice after a confirm.
+    internal_error: '服务器出错了。请再试一次。',
+    unexpected_status: '服务器的回复无法识别。请再试一次。',
+    // A setup or version mismatch between this mini program and the server: trying again will not help.
+    unknown_app: '服务器不认识这个小程序。请联系管理员。',
+    invalid_request: '服务器无法处理这个请求。请重新扫码；如果仍然不行，请联系管理员。',
     token_revoked: '你的登录已失效。请关闭小程序后重新扫码。',
     token_expired: '你的登录已失效。请关闭小程序后重新扫码。',
     invalid_token: '你的登录已失效。请关闭小程序后重新扫码。',
@@ -83,6 +91,7 @@ const EN = {
   linkQuestion: (name) => `Link your WeChat to ${name}'s account?`,
   linkNote: (name) => `Once linked, this WeChat logs in to ${name}'s MeetEasy account by scanning.`,
   device: 'Device',
+  unnamedConsole: 'Desktop console',
   ip: 'IP',
   time: 'Time',
   confirmNote: 'Only confirm if you are logging in at this console yourself.',
@@ -129,6 +138,10 @@ const EN = {
     store_unavailable: 'The service is temporarily unavailable. Please try again shortly.',
     server_busy: 'The server is busy. Please try again shortly.',
     network_error: 'No connection to the server. Check your network and try again.',
+    internal_error: 'The server ran into an error. Please try again.',
+    unexpected_status: 'The server gave an answer that could not be read. Please try again.',
+    unknown_app: 'The MeetEasy server does not know this mini program. Ask an admin.',
+    invalid_request: 'The server could not accept this request. Scan again; if it still fails, ask an admin.',
     token_revoked: 'Your login has ended. Close the mini program and scan again.',
     token_expired: 'Your login has ended. Close the mini program and scan again.',
     invalid_token: 'Your login has ended. Close the mini program and scan again.',
@@ -181,7 +194,6 @@ function viewStrings(lang) {
   return Object.fromEntries(Object.entries(t).filter(([, value]) => typeof value === 'string'));
 }
 
-/** The sentence for a contract error code, in `lang`. */
 // Refusals for the rate, and the sentence that says how long to wait when the server said so.
 const WAITS = { too_many_requests: 'waitThenTry', slow_down: 'waitThenTry', wechat_rate_limited: 'waitThenScan' };
 

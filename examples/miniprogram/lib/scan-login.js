@@ -12,6 +12,10 @@ function pad(n) {
   return String(n).padStart(2, '0');
 }
 
+// The name the server gives a console that gave none (server/src/domain/scenes/mod.rs). It is English
+// whatever the phone's language, so the phone says it in its own words; a real name is shown as sent.
+const UNNAMED_CONSOLE = 'Desktop console';
+
 /** Local `YYYY-MM-DD HH:MM` of Unix seconds. */
 function formatTime(unixSeconds) {
   const d = new Date(unixSeconds * 1000);
@@ -39,7 +43,8 @@ function createScanLogin({ api, session, lang = 'en' }) {
     if (!scene) return errorState({ code: 'no_scene' }, lang);
     try {
       const scanned = await session.withToken((token) => api.scan(scene, token));
-      const { device_name: deviceName, ip, created_at: createdAt } = scanned.console;
+      const { device_name: sentName, ip, created_at: createdAt } = scanned.console;
+      const deviceName = sentName === UNNAMED_CONSOLE ? t.unnamedConsole : sentName;
       const view = { state: 'confirm', deviceName, ip, time: formatTime(createdAt) };
       if (scanned.purpose !== 'link') return view;
       purpose = 'link';

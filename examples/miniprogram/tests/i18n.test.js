@@ -2,6 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { detectLang, normalizeLang, TABLES, viewStrings, messageFor, roleName } = require('../lib/i18n');
+const { MAY_HAVE_LANDED } = require('../lib/failure');
 
 test('English only when WeChat is set to English; Chinese otherwise', () => {
   for (const language of ['en', 'en_US', 'en-GB', 'EN']) assert.equal(normalizeLang(language), 'en', language);
@@ -33,6 +34,9 @@ test('every error code of the contract that reaches the phone has a sentence', (
   const codes = ['scene_expired', 'scene_claimed', 'not_organizer', 'identity_in_use', 'invite_invalid', 'invite_expired',
     'invite_used', 'forbidden', 'too_many_requests', 'slow_down', 'wechat_code_invalid', 'wechat_user_blocked',
     'wechat_rate_limited', 'wechat_unavailable', 'store_unavailable', 'server_busy', 'network_error',
+    'internal_error', 'unknown_app', 'invalid_request',
+    // An answer without a contract error body (a proxy's error page): the mini program's own code.
+    'unexpected_status',
     // A token the server ended even after logging in again (the session retries once).
     'token_revoked', 'token_expired', 'invalid_token'];
   for (const lang of ['zh', 'en']) {
@@ -43,4 +47,13 @@ test('every error code of the contract that reaches the phone has a sentence', (
   assert.equal(TABLES.en.linkQuestion('Pat'), "Link your WeChat to Pat's account?");
   assert.equal(roleName('admin', 'zh'), '管理员');
   assert.equal(roleName('organizer', 'en'), 'an organizer');
+});
+
+test('a failure after which the page offers Try again asks to try again, not to scan again', () => {
+  for (const code of MAY_HAVE_LANDED) {
+    assert.match(messageFor(code, 'zh'), /再试|重试/, `zh ${code}`);
+    assert.doesNotMatch(messageFor(code, 'zh'), /扫码/, `zh ${code}`);
+    assert.match(messageFor(code, 'en'), /try again/i, `en ${code}`);
+    assert.doesNotMatch(messageFor(code, 'en'), /scan/i, `en ${code}`);
+  }
 });

@@ -52,11 +52,12 @@ function lastRequest(wx) {
 const SCAN_TEXT = {
   zh: { title: '登录控制台', linkTitle: '关联微信', question: '登录这台控制台？', link: '将你的微信关联到 Pat 的账号？', confirm: '确认', decline: '拒绝',
     loggedIn: '控制台已登录', linked: '你的微信已关联到这个账号', declined: '你已拒绝', exit: '完成并退出',
-    identityInUse: '这个微信已属于另一个', expired: '这个登录码已过期', loading: '正在检查请求', tryAgain: '再试一次' },
+    identityInUse: '这个微信已属于另一个', expired: '这个登录码已过期', loading: '正在检查请求', tryAgain: '再试一次',
+    device: '设备', unnamed: '桌面控制台' },
   en: { title: 'Console login', linkTitle: 'Link WeChat', question: 'Log in to this console?', link: "Link your WeChat to Pat's account?", confirm: 'Confirm',
     decline: 'Decline', loggedIn: 'The console is logged in.', linked: 'Your WeChat is now linked', declined: 'You declined.',
     exit: 'Done, leave', identityInUse: 'This WeChat already belongs to another MeetEasy account', expired: 'This login code has expired',
-    loading: 'Checking the request', tryAgain: 'Try again' },
+    loading: 'Checking the request', tryAgain: 'Try again', device: 'Device', unnamed: 'Desktop console' },
 };
 
 function openScan(lang, routes = {}, query = { scene: SCENE }) {
@@ -94,6 +95,15 @@ for (const lang of LANGS) {
     assert.ok(page.text().includes(text.exit));
     await page.tap('.exit');
     assert.deepEqual(page.wxCalls.at(-1), ['exitMiniProgram']);
+  });
+
+  test(`scan page (${lang}): a console that gave no name is called so in the page's language`, async () => {
+    const { page } = openScan(lang, { [`POST /auth/scenes/${SCENE}/scan`]: () => ({
+      statusCode: 200, data: { console: { device_name: 'Desktop console', ip: '203.0.113.7', created_at: CREATED_AT }, app: 'organizer' },
+    }) });
+    await page.until(settled);
+    const row = page.comp.querySelector('.row').dom.textContent;
+    assert.equal(row, `${text.device}${text.unnamed}`);
   });
 
   test(`scan page (${lang}): a link scene asks to link WeChat to the named account`, async () => {

@@ -24,7 +24,7 @@ function scanRoute() {
   return { statusCode: 200, data: { console: { device_name: 'Front desk PC', ip: '203.0.113.7', created_at: CREATED_AT }, app: 'organizer' } };
 }
 
-function setup(overrides = {}) {
+function setup(overrides = {}, { lang } = {}) {
   const wx = createStubWx({
     'POST /auth/wechat/login': loginRoute,
     [`POST /auth/scenes/${SCENE}/scan`]: scanRoute,
@@ -34,7 +34,7 @@ function setup(overrides = {}) {
   });
   const api = createApi({ wx, baseUrl: 'https://auth.example.com/' });
   const session = createSession({ wx, api, app: 'organizer' });
-  return { wx, session, scanLogin: createScanLogin({ api, session }) };
+  return { wx, session, scanLogin: createScanLogin({ api, session, lang }) };
 }
 
 test('scanning logs in, claims the scene and shows the console', async () => {
@@ -45,6 +45,21 @@ test('scanning logs in, claims the scene and shows the console', async () => {
   assert.deepEqual([login.method, login.path, login.data], ['POST', '/auth/wechat/login', { code: 'code-1', app: 'organizer' }]);
   assert.equal(scan.path, `/auth/scenes/${SCENE}/scan`);
   assert.equal(scan.header.Authorization, 'Bearer token-for-code-1');
+});
+
+test("a console that gave no name is called so in the phone's language; a real name is shown as sent", async () => {
+  const named = (deviceName) => () => ({ statusCode: 200, data: { console: { device_name: deviceName, ip: '203.0.113.7', created_at: CREATED_AT }, app: 'organizer' } });
+  const cases = [
+    ['zh', 'Desktop console', '桌面控制台'],
+    ['en', 'Desktop console', 'Desktop console'],
+    ['zh', 'Front desk PC', 'Front desk PC'],
+    ['zh', 'Desktop console 2', 'Desktop console 2'],
+  ];
+  for (const [lang, sent, shown] of cases) {
+    const { scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/scan`]: named(sent) }, { lang });
+    const view = await scanLogin.open({ scene: SCENE });
+    assert.equal(view.deviceName, shown, `${lang} ${sent}`);
+  }
 });
 
 test('confirm and decline each send their call with the same token', async () => {

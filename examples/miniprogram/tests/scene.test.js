@@ -8,7 +8,8 @@ const SCENE = 'AbCdEfGhIjKlMnOpQrStUvWxYz012345';
 test('a mini program code scene is URI-decoded once', () => {
   assert.equal(sceneFromLaunch({ scene: SCENE }), SCENE);
   assert.equal(sceneFromLaunch({ scene: `%41${SCENE.slice(1)}` }), `A${SCENE.slice(1)}`);
-  assert.equal(sceneFromLaunch({ scene: `%2541${SCENE.slice(3)}` }), null, 'decoded once: %41 is no scene');
+  // Decoded twice this would be SCENE itself: only a single decode leaves `%41...`, which is no scene.
+  assert.equal(sceneFromLaunch({ scene: `%2541${SCENE.slice(1)}` }), null, 'decoded once: %41 is no scene');
 });
 
 test('an ordinary link QR gives the scene in q', () => {
