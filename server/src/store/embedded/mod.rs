@@ -18,10 +18,11 @@ mod slots;
 mod tables;
 mod worker;
 
+use std::convert::Infallible;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -55,6 +56,10 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// operation would mostly time out in the queue, so it is refused at once instead, and a stuck
 /// thread cannot pile up memory.
 const QUEUE_CAPACITY: usize = 8 * MAX_BATCH;
+/// How long closing the store waits for the database thread to finish its queue (a commit or two
+/// on a working disk): past it (a disk that hangs) the thread is left to the process's exit, which
+/// must not wait on it beyond `shutdown_timeout` by much.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedOpenError {
@@ -84,6 +89,8 @@ pub struct EmbeddedStore {
     /// Operations for the database thread; a full queue refuses callers instead of making them wait.
     queue: SyncSender<Message>,
     worker: Option<JoinHandle<()>>,
+    /// Disconnected once the database thread has ended (its sender goes with the thread).
+    worker_ended: Mutex<Receiver<Infallible>>,
     /// For reads; the file is closed once the database thread has ended and this is dropped.
     database: Arc<Database>,
     hub: NotifyHub,
@@ -112,13 +119,18 @@ impl EmbeddedStore {
         let (queue, received) = mpsc::sync_channel(QUEUE_CAPACITY);
         let for_worker = Arc::clone(&database);
         let (breaks, broken) = watch::channel(None);
+        let (ending, worker_ended) = mpsc::channel();
         let worker = std::thread::Builder::new()
             .name("meeteasy-redb".to_owned())
-            .spawn(move || worker::run(for_worker, received, breaks))
+            .spawn(move || {
+                let _ending = ending;
+                worker::run(for_worker, received, breaks);
+            })
             .map_err(EmbeddedOpenError::Thread)?;
         Ok(Self {
             queue,
             worker: Some(worker),
+            worker_ended: Mutex::new(worker_ended),
             database,
             hub: NotifyHub::default(),
             slots: Slots::default(),
@@ -294,15 +306,28 @@ impl Store for EmbeddedStore {
 impl Drop for EmbeddedStore {
     /// Lets the database thread finish its queued operations; then `database` is dropped, the last
     /// handle on the file, so the directory can be opened again right away once the drop returns.
-    /// Blocks until the thread has worked through its queue (at most [`QUEUE_CAPACITY`]
-    /// operations, mostly skipped when their callers are gone).
+    /// Waits at most [`CLOSE_TIMEOUT`] for the thread to work through its queue (at most
+    /// [`QUEUE_CAPACITY`] operations, mostly skipped when their callers are gone); a thread held
+    /// up longer by its disk is left running, the file open, until the process ends.
     fn drop(&mut self) {
-        // A thread that already ended needs no telling.
-        let _already_stopped = self.queue.send(Message::Shutdown);
-        if let Some(worker) = self.worker.take()
-            && worker.join().is_err()
-        {
-            tracing::error!("the embedded database thread panicked");
+        // A full queue cannot take the message; the thread is then stuck, and left below.
+        let _told = self.queue.try_send(Message::Shutdown);
+        let ended = match self.worker_ended.get_mut() {
+            Ok(ended) => ended,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match ended.recv_timeout(CLOSE_TIMEOUT) {
+            Ok(never) => match never {},
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some(worker) = self.worker.take()
+                    && worker.join().is_err()
+                {
+                    tracing::error!("the embedded database thread panicked");
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => tracing::error!(
+                "the embedded database thread did not finish within {CLOSE_TIMEOUT:?} (a disk that hangs?): left to end with the process"
+            ),
         }
     }
 }
@@ -569,6 +594,41 @@ mod tests {
             .expect("the write's commit, not a failure");
         let kept = store.get("ticket:1").await.expect("get");
         assert_eq!(kept.as_deref(), Some(&b"grant"[..]));
+    }
+
+    /// A disk that hangs holds the store's close (the server's exit) for [`CLOSE_TIMEOUT`] at
+    /// most.
+    #[tokio::test]
+    async fn closing_waits_for_a_hung_database_thread_only_so_long() {
+        let (_dir, store) = open();
+        let (release, released) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let stalling = Arc::clone(&store);
+        let stalled = tokio::spawn(async move {
+            let stall = stalling.execute(move |_records| {
+                let _tell_the_test = started.send(());
+                let _released = released.recv();
+                Ok(())
+            });
+            stall.await
+        });
+        running
+            .await
+            .expect("the database thread started the stall");
+        // Its caller gone too, so the test's handle is the last.
+        stalled.abort();
+        assert!(stalled.await.is_err_and(|error| error.is_cancelled()));
+
+        let started = Instant::now();
+        let closed = tokio::task::spawn_blocking(move || drop(store));
+        let within = tokio::time::timeout(CLOSE_TIMEOUT + Duration::from_secs(5), closed);
+        within
+            .await
+            .expect("the close waited on the thread")
+            .expect("the close");
+        let waited = started.elapsed();
+        assert!(waited >= CLOSE_TIMEOUT, "closed after {waited:?}");
+        drop(release);
     }
 
     #[tokio::test]
