@@ -37,9 +37,20 @@ const MAX_ERROR_BYTES: usize = 16 * 1024;
 /// Retry-After): a year. Longer figures are taken as this, so arithmetic on clocks never overflows.
 const LONGEST_SERVER_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
+/// The longest `Retry-After` the console waits out before asking again: the longest window of
+/// the server's own limits (failed passwords, 15 minutes by default). A longer one (a proxy's, a
+/// day) would leave the console on "retry in" for hours without trying once.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
 /// `secs` from a server's answer, as a duration no longer than [`LONGEST_SERVER_DURATION`].
 pub fn server_seconds(secs: u64) -> Duration {
     Duration::from_secs(secs).min(LONGEST_SERVER_DURATION)
+}
+
+/// A `Retry-After` header's seconds, waited out for [`LONGEST_RETRY_AFTER`] at most.
+fn retry_after_seconds(header: &str) -> Option<Duration> {
+    let secs = header.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs).min(LONGEST_RETRY_AFTER))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -510,8 +521,7 @@ async fn send(request: RequestBuilder, timeout: Duration) -> Result<Response, Ap
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(server_seconds);
+        .and_then(retry_after_seconds);
     let status = status.as_u16();
     let Ok(Some(body)) = within(response, MAX_ERROR_BYTES).await else {
         return Err(ApiError::ErrorStatus { status });
@@ -707,6 +717,14 @@ mod tests {
         // What the scan loop and a new session do with them: no panic.
         let _rotate_at = std::time::Instant::now() + endless;
         let _expires_at = std::time::SystemTime::now() + endless;
+    }
+
+    #[test]
+    fn a_retry_after_is_waited_out_for_fifteen_minutes_at_most() {
+        assert_eq!(retry_after_seconds(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after_seconds("900"), Some(LONGEST_RETRY_AFTER));
+        assert_eq!(retry_after_seconds("86400"), Some(LONGEST_RETRY_AFTER));
+        assert_eq!(retry_after_seconds("soon"), None);
     }
 
     /// A server that answers every request with `307` to `location` (which keeps the method and the

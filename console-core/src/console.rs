@@ -310,19 +310,37 @@ impl Console {
         self.stop_background();
         let api = self.api()?;
         let answer = api.password_login(login.trim(), &password).await?;
+        let access_token = Secret::new(answer.access_token);
+        // Settings may have named another server while the login was on its way (its answer
+        // takes up to the call's timeout): a session on the server no longer chosen is ended
+        // there, not put in effect, where it would mint tickets for the other server's pages.
+        if self.lock_preferences().server.as_str() != api.origin().as_str() {
+            self.end_on_server(api, access_token);
+            return Err(ConsoleError::NotLoggedIn);
+        }
         // A scan loop the UI started while the login was on its way ends with it: the session
         // is this one now. (A restore started meanwhile, by a reloaded UI, goes on: that UI
         // waits for its answer.)
         self.end_scan_loop();
         let grant = ScanGrant {
-            access_token: Secret::new(answer.access_token),
+            access_token,
             expires_in: server_seconds(answer.expires_in),
             user: answer.user,
         };
         Ok(self.begin_session(api, grant).await)
     }
 
-    /// Revokes the session on the server and forgets it here. The local session ends even when
+    /// Ends the session of `token` on `api`'s server, in the background: one this console no
+    /// longer holds must not stay live where nobody can log it out.
+    fn end_on_server(&self, api: ApiClient, token: Secret) {
+        self.runtime.spawn(async move {
+            if let Err(error) = api.logout(&token).await {
+                tracing::warn!(%error, "a session this console let go of was not ended on the server; it ends when it expires");
+            }
+        });
+    }
+
+    /// Forgets the session here, then revokes it on the server. The local session ends even when
     /// the server cannot be told; the answer says whether it was.
     pub async fn logout(&self) -> Result<LogoutOutcome, ConsoleError> {
         self.stop_background();
@@ -332,6 +350,9 @@ impl Console {
             .ok_or(ConsoleError::NotLoggedIn)?;
         // A link code left on screen must not link a WeChat to this account after the logout.
         self.withdraw_link_scene(session.api.clone());
+        // The keychain first: the server may take its time (up to the call's timeout), and a
+        // window closed meanwhile must not leave the session stored for the next start to restore.
+        let removed = self.vault.remove(session.api.origin().as_str()).await;
         let revoked = match session.api.logout(&session.token).await {
             Ok(()) => true,
             // Already over there (ended from another device, expired): nothing left to revoke.
@@ -341,7 +362,6 @@ impl Console {
                 false
             }
         };
-        let removed = self.vault.remove(session.api.origin().as_str()).await;
         Ok(LogoutOutcome {
             revoked_on_server: revoked,
             keychain_cleared: removed == RemoveOutcome::Removed,
@@ -640,12 +660,19 @@ impl Console {
         // back after a logout: a phone may have confirmed it meanwhile, and it would log in
         // whoever that was without a scan.
         self.forget_scenes();
-        *self.lock_session() = Some(Session {
+        let replaced = self.lock_session().replace(Session {
             api: api.clone(),
             token: grant.access_token.clone(),
             user: grant.user.clone(),
             expires_at,
         });
+        // A session put in effect meanwhile (a phone confirmed the QR while a password login was
+        // on its way) is ended on the server, not left live with nobody holding it.
+        if let Some(replaced) = replaced
+            && replaced.token.expose() != grant.access_token.expose()
+        {
+            self.end_on_server(replaced.api, replaced.token);
+        }
         self.vault
             .save(api.origin().as_str(), &grant.access_token)
             .await;

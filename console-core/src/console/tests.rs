@@ -43,6 +43,8 @@ struct FakeAuth {
     verify_held: tokio::sync::RwLock<()>,
     /// Held (written) by a test, it holds the answers to `islogin`.
     polls_held: tokio::sync::RwLock<()>,
+    /// Held (written) by a test, it holds the answers to `POST /auth/logout`.
+    logout_held: tokio::sync::RwLock<()>,
 }
 
 impl FakeAuth {
@@ -233,6 +235,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     }
     async fn logout(State(fake): State<Arc<FakeAuth>>, headers: HeaderMap) -> Response {
         let bearer = fake.record("POST", "/auth/logout", &headers);
+        let _answering = fake.logout_held.read().await;
         if let Some(refused) = fake.refusal(bearer) {
             return refused;
         }
@@ -846,6 +849,72 @@ async fn logging_out_a_session_ended_elsewhere_counts_as_done_on_the_server() {
             keychain_cleared: true,
         }
     );
+}
+
+/// A logout whose server is slow to answer, cut short meanwhile (the window closed), has already
+/// cleared the keychain: the next start finds no session to restore.
+#[tokio::test]
+async fn a_logout_cut_short_while_the_server_is_told_leaves_nothing_stored() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.logout_held.write().await;
+    let console = Arc::clone(&fixture.console);
+    let logout = tokio::spawn(async move { console.logout().await });
+    fixture.fake.asked("POST", "/auth/logout", 1).await;
+    logout.abort();
+    assert!(logout.await.is_err_and(|ended| ended.is_cancelled()));
+    drop(held);
+    assert_eq!(fixture.stored_token(), None);
+}
+
+/// A password login answered after Settings named another server is ended on the server it was
+/// made on, neither in effect nor stored: it would mint tickets for the other server's pages.
+#[tokio::test]
+async fn a_password_login_answered_after_the_server_changed_is_ended_not_kept() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let held = fixture.fake.held.write().await;
+    let login = fixture.password_login_in_background();
+    fixture.fake.asked("POST", "/auth/login", 2).await;
+    let elsewhere = fixture
+        .console
+        .save_preferences("http://127.0.0.1:9", Language::English);
+    elsewhere.expect("another server's URL is accepted");
+    drop(held);
+
+    let answer = login.await.expect("the login ends");
+    assert!(
+        matches!(answer, Err(ConsoleError::NotLoggedIn)),
+        "{answer:?}"
+    );
+    assert!(fixture.console.current().is_err(), "put in effect");
+    assert_eq!(fixture.stored_token(), None, "stored");
+    // The first logout's, then the one ending the late login's session.
+    fixture.fake.asked("POST", "/auth/logout", 2).await;
+}
+
+/// A login that replaces a session in effect (a phone confirmed the QR while a password login was
+/// on its way) ends that session on the server rather than leave it live with nobody holding it.
+#[tokio::test]
+async fn a_login_that_replaces_a_session_in_effect_ends_it_on_the_server() {
+    let fixture = logged_in(&[]).await;
+    let api = fixture.console.api().expect("the server's client");
+    let user = fixture
+        .console
+        .lock_session()
+        .as_ref()
+        .map(|s| s.user.clone());
+    let grant = ScanGrant {
+        access_token: Secret::new("jwt-of-the-later-login"),
+        expires_in: Duration::from_secs(3600),
+        user: user.expect("logged in"),
+    };
+    fixture.console.begin_session(api, grant).await;
+
+    fixture.fake.asked("POST", "/auth/logout", 1).await;
+    let requests = fixture.fake.requests.lock().unwrap();
+    let logout = requests.iter().find(|(_, path, _)| path == "/auth/logout");
+    let ended = logout.and_then(|(_, _, bearer)| bearer.as_deref());
+    assert_eq!(ended, Some(CONSOLE_TOKEN), "the replaced session's");
 }
 
 #[tokio::test]
