@@ -36,6 +36,9 @@ use crate::preferences::{Language, Preferences, PreferencesFile};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
 use meeteasy_protocol::Secret;
 
+/// How long a closing window waits for the server to take its link QR back.
+const WITHDRAW_ON_CLOSE: Duration = Duration::from_secs(2);
+
 /// Everything the UI is told, as `{"kind": "...", ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -295,7 +298,34 @@ impl Console {
         self.start_scan_login(sink);
     }
 
-    /// Stops whatever runs in the background (window closed, password tab chosen).
+    /// The window is closing: stops the background job and withdraws a link QR still shown,
+    /// waiting for the server [`WITHDRAW_ON_CLOSE`] at most. Left to the background, the
+    /// withdrawal would go with the app, and the QR, scanned later, would still link a WeChat to
+    /// this account.
+    pub async fn close(&self) {
+        self.stop_background();
+        let Some((scene, poll_token)) = self.link_scenes.take() else {
+            return;
+        };
+        let Ok(api) = self.api() else {
+            return;
+        };
+        let withdrawn =
+            tokio::time::timeout(WITHDRAW_ON_CLOSE, api.withdraw_scene(&scene, &poll_token));
+        match withdrawn.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "closing: the server did not take the link QR back; it lapses by itself");
+            }
+            Err(_elapsed) => {
+                tracing::warn!(
+                    "closing: the server did not answer the link QR's withdrawal in time; it lapses by itself"
+                );
+            }
+        }
+    }
+
+    /// Stops whatever runs in the background (password tab chosen, window closing).
     pub fn stop_background(&self) {
         if let Some((_, job)) = self.lock_job().take() {
             job.abort();
@@ -581,6 +611,10 @@ impl Console {
     ) -> Result<PreferencesView, ConsoleError> {
         let saved = self.preferences_file.save(server_url, language)?;
         let server_changed = self.lock_preferences().server != saved.server;
+        if server_changed && let Ok(api) = self.api() {
+            // On the server it was made on, before the preferences name another.
+            self.withdraw_link_scene(api);
+        }
         *self.lock_preferences() = saved;
         if server_changed {
             self.stop_background();
@@ -797,10 +831,14 @@ impl Console {
         }
     }
 
-    /// Forgets the cached login and link QRs: the next scan starts on a fresh scene.
+    /// Forgets the cached login QR and withdraws the link QR: the next scan starts on a fresh
+    /// scene, and a link QR left from before, scanned later, links no WeChat to this account.
     fn forget_scenes(&self) {
         self.scenes.clear();
-        self.link_scenes.clear();
+        match self.api() {
+            Ok(api) => self.withdraw_link_scene(api),
+            Err(_) => self.link_scenes.clear(),
+        }
     }
 
     fn api(&self) -> Result<ApiClient, ConsoleError> {

@@ -56,7 +56,8 @@ pub fn run() {
         })
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { .. } | WindowEvent::Destroyed = event {
-                window.state::<Arc<Console>>().stop_background();
+                // Waited for (two seconds at most): the app may end as soon as this returns.
+                tauri::async_runtime::block_on(window.state::<Arc<Console>>().close());
             }
         })
         .invoke_handler(tauri::generate_handler![

@@ -1236,6 +1236,40 @@ async fn calling_link_wechat_off_withdraws_its_scene() {
     drop(held);
 }
 
+/// Closing the window, choosing another server, or a restore (a reloaded UI) with a link code
+/// on screen withdraws it too, closing before it returns: the app may end right after.
+#[tokio::test]
+async fn a_link_code_left_on_screen_is_withdrawn_by_close_restart_and_server_change() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.polls_held.write().await;
+    let withdraw = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/withdraw";
+    let asked = || {
+        let requests = fixture.fake.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|(_, path, _)| path == withdraw)
+            .count()
+    };
+    let mut ui = UiEvents::new();
+    show_link_code(&fixture, &mut ui).await;
+    fixture.console.close().await;
+    assert_eq!(asked(), 1, "withdrawn before close returned");
+
+    ui.drain();
+    show_link_code(&fixture, &mut ui).await;
+    fixture.console.start(ui.sink.clone());
+    fixture.fake.asked("POST", withdraw, 2).await;
+
+    ui.drain();
+    show_link_code(&fixture, &mut ui).await;
+    let elsewhere = fixture
+        .console
+        .save_preferences("http://127.0.0.1:9", Language::English);
+    elsewhere.expect("another server's URL is accepted");
+    fixture.fake.asked("POST", withdraw, 3).await;
+    drop(held);
+}
+
 #[tokio::test]
 async fn link_wechat_with_a_session_ended_elsewhere_returns_to_the_login() {
     let fixture = logged_in(&[]).await;
