@@ -72,14 +72,30 @@ test('every sentence demo.js asks for exists in both languages, with its placeho
   assert.equal(open('h5/demo.html', ['zh-CN']).MeetEasyI18n.t('demo.stay_as', { name: 'Ann' }), '保持为 Ann');
 });
 
+/**
+ * The error codes a script makes up itself, wherever it writes one: `failure(status, "code", ...)` in the
+ * login-ticket script, an `{error: "code", ...}` object anywhere.
+ */
+function codesMadeUpIn(file) {
+  const source = fs.readFileSync(path.join(ASSETS, 'h5', file), 'utf8');
+  const written = /\bfailure\([^,()]+,\s*"(\w+)"|\berror:\s*"(\w+)"/g;
+  return [...source.matchAll(written)].map((match) => match[1] || match[2]);
+}
+
 test('every error the demo page can meet has its sentence in both languages', () => {
   // What its calls can answer: POST /auth/login (the form, sent unvalidated), the ticket exchange,
-  // GET /auth/me and POST /auth/logout, by the contract; and the script's own two codes.
-  const codes = [
+  // GET /auth/me and POST /auth/logout, by the contract; and every code its scripts make up themselves,
+  // read from their source, so a new one without a sentence fails here rather than show the general one.
+  const contract = [
     'invalid_request', 'invalid_credentials', 'too_many_attempts', 'server_busy', 'store_unavailable',
     'internal_error', 'ticket_invalid', 'ticket_expired', 'ticket_used', 'too_many_requests',
-    'token_expired', 'token_revoked', 'invalid_token', 'network_error', 'unexpected_response',
+    'token_expired', 'token_revoked', 'invalid_token',
   ];
+  const madeUp = [...new Set([...codesMadeUpIn('login-ticket-core.js'), ...codesMadeUpIn('demo.js')])];
+  for (const code of ['network_error', 'unexpected_response', 'exchange_outcome_unknown']) {
+    assert.ok(madeUp.includes(code), `${code} is found in the scripts: ${madeUp}`);
+  }
+  const codes = [...contract, ...madeUp];
   const [zh, en] = [['zh-CN'], ['en']].map((languages) => open('h5/demo.html', languages).MeetEasyI18n.t);
   const missing = codes.filter((code) => !(zh(`error.${code}`) && en(`error.${code}`)));
   assert.deepEqual(missing, []);

@@ -120,11 +120,4 @@ byId("logout").addEventListener("click", async () => {
   showPrompt(null, MeetEasyLogin.inMiniProgram());
 });
 
-byId("mini-program-login").addEventListener("click", () => {
-  // The reference mini program's web-view page (examples/miniprogram): opened afresh, it brings a new ticket.
-  if (!MeetEasyLogin.reauthenticateInMiniProgram({ page: "/pages/webview/index" })) {
-    showPrompt({ error: "mini_program_unavailable", message: say("demo.mini_program_unavailable") }, true);
-  }
-});
-
 settle(await MeetEasyLogin.start({ loginUrl: "/h5/demo?login" }));

@@ -48,8 +48,7 @@
       "demo.stay_as": "Stay as {name}",
       "demo.switch_to": "Switch to {name}",
       "demo.from_mini_program": "You opened this page from the MeetEasy mini program.",
-      "demo.mini_program_login": "Log in again in the mini program",
-      "demo.mini_program_unavailable": "Go back to the mini program to log in again.",
+      "demo.reopen_from_mini_program": "Go back to the mini program and open this page again from there to log in.",
       "demo.login_heading": "Log in",
       "demo.login_label": "Email or phone",
       "demo.password_label": "Password",
@@ -60,6 +59,9 @@
       "demo.retry_in": " (retry in {seconds} s)",
       "error.ticket_expired": "That login link has expired. Please log in again.",
       "error.ticket_used": "That login link was already used (perhaps in another tab). Please log in.",
+      "error.exchange_outcome_unknown":
+        "The connection dropped while the login link was being used: it may have worked, but this page did " +
+        "not get the login. Open the page again from the mini program (or wherever you got the link).",
       "error.network_error": "Could not reach the login server. Check your connection and try again.",
       "error.token_expired": "Your session has ended. Please log in again.",
       "error.token_revoked": "Your session has ended. Please log in again.",
@@ -111,8 +113,7 @@
       "demo.stay_as": "保持为 {name}",
       "demo.switch_to": "切换到 {name}",
       "demo.from_mini_program": "你是从 MeetEasy 小程序打开这个页面的。",
-      "demo.mini_program_login": "在小程序中重新登录",
-      "demo.mini_program_unavailable": "请回到小程序重新登录。",
+      "demo.reopen_from_mini_program": "请回到小程序，从那里重新打开这个页面来登录。",
       "demo.login_heading": "登录",
       "demo.login_label": "邮箱或手机号",
       "demo.password_label": "密码",
@@ -123,6 +124,8 @@
       "demo.retry_in": "（{seconds} 秒后重试）",
       "error.ticket_expired": "这个登录链接已过期。请重新登录。",
       "error.ticket_used": "这个登录链接已被使用过（可能在另一个标签页中）。请登录。",
+      "error.exchange_outcome_unknown":
+        "使用登录链接时连接中断：链接可能已经生效，但这个页面没有收到登录结果。请从小程序（或你获得链接的地方）重新打开这个页面。",
       "error.network_error": "无法连接登录服务器。请检查网络后重试。",
       "error.token_expired": "你的会话已结束。请重新登录。",
       "error.token_revoked": "你的会话已结束。请重新登录。",

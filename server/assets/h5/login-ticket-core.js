@@ -11,8 +11,9 @@
 // Classic-script options may also come from data-origin, data-login-url, data-storage, data-storage-key.
 // `storage` is "local" (default), "session", "memory" or an object with getItem/setItem/removeItem.
 //
-// Errors reach the page as the contract's `{error, message}`; two codes are the script's own, for failures
-// that never got an answer from the server: `network_error` and `unexpected_response`.
+// Errors reach the page as the contract's `{error, message}`; three codes are the script's own: for failures
+// that never got an answer from the server, `network_error` and `unexpected_response`; and
+// `exchange_outcome_unknown` when the ticket's exchange may have worked but its answer was lost (see exchange).
 
 function createMeetEasyLogin(scriptUrl, scriptOptions) {
   "use strict";
@@ -109,9 +110,10 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   // accept() keeps the offered session (and logs the replaced one out); keep() logs the offered session out on
   // the server and stays with the stored one. Each resolves with the outcome a start() would have given, and
   // the first choice is the only one. `current` is null when the stored session could not be checked (the
-  // server was not reachable): then the choice is asked too. A ticket of the stored session's own user keeps the
-  // stored session and logs the ticket's out (the page holds one session, and leaves none it dropped live),
-  // unless the ticket's session lasts longer (see below); a stored session that is over is simply replaced.
+  // server was not reachable): then the choice is asked too, unless the page stored that session for the
+  // ticket's own user. A ticket of the stored session's own user keeps the stored session and logs the
+  // ticket's out (the page holds one session, and leaves none it dropped live), unless the ticket's session
+  // lasts longer (see below); a stored session that is over is simply replaced.
   async function arriveWithTicket(ticket) {
     const stored = readSession();
     if (stored === null) {
@@ -135,7 +137,12 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       forgetSession();
       return loggedInWithTicket(offered.body);
     }
-    if (current.ok && current.body.id === offered.body.user.id) {
+    // Whose the stored session is: the server's answer, or, when the server did not give one (no 401: it
+    // was not reachable), the user the page stored with it. Asking then would be wrong: "switching" to
+    // the same user logs the stored session out, and with it the ticket's when it derives from it
+    // (minted by a page of the site), leaving the page on a dead token.
+    const storedUser = current.ok ? current.body.id : stored.user;
+    if (storedUser === offered.body.user.id) {
       // The page's own user: it keeps the session it holds and logs the ticket's out, so it
       // leaves no second session live. Not the other way round: a ticket's session may derive from
       // the stored one (a page minting a ticket for another page of the site), and ending that
@@ -148,9 +155,13 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
       if (offeredEndsAt > stored.expiresAt + OUTLIVES_BY) {
         return loggedInWithTicket(offered.body);
       }
+      // The stored session, not refused, is kept even when it could not be checked: the exchange was
+      // just answered, so the server is back, and should the session have ended meanwhile, the page's
+      // next call with it meets a 401 as with any ended session.
       await call("POST", "/auth/logout", undefined, offered.body.access_token, settings.retries);
-      pageUser = current.body.id;
-      return { status: "logged_in", user: current.body, via: "session" };
+      const user = current.ok ? current.body : offered.body.user;
+      pageUser = user.id;
+      return { status: "logged_in", user: user, via: "session" };
     }
     let decided = null;
     const decideOnce = (choice) => {
@@ -172,8 +183,19 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     };
   }
 
-  function exchange(ticket) {
-    return call("POST", "/auth/login-ticket/exchange", { login_ticket: ticket }, null, settings.retries);
+  // The exchange is retried like any call, although a failed attempt may have been carried out (see call)
+  // and spent the single-use ticket; the retry then meets `ticket_used`, caused by the page itself. Retrying
+  // still serves the user best: an attempt that never arrived, the usual case on a phone's network, is
+  // made good, and a session created by one that did is lost either way (its token never reached the
+  // page). Only the wording changes: not "already used" (as if in another tab) but what is known, that
+  // the link may have worked and must be opened again.
+  async function exchange(ticket) {
+    const answer = await call("POST", "/auth/login-ticket/exchange", { login_ticket: ticket }, null, settings.retries);
+    if (!answer.ok && answer.error.error === "ticket_used" && answer.repeated) {
+      const message = "The login link may have worked, but its answer was lost; open it again.";
+      return failure(answer.status, "exchange_outcome_unknown", message, false);
+    }
+    return answer;
   }
 
   async function exchangeTicket(ticket) {
@@ -196,7 +218,7 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
 
   function ticketRefused(answer) {
     const code = answer.error.error;
-    if (code === "ticket_expired" || code === "ticket_used" || answer.status !== 401) {
+    if (code === "ticket_expired" || code === "ticket_used" || code === "exchange_outcome_unknown" || answer.status !== 401) {
       return prompt(answer.error);
     }
     return redirectToLogin(answer.error);
@@ -276,7 +298,8 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   }
 
   // Inside a mini program web-view: hands the login back to the mini program (its login page when given,
-  // else the page that opened this one). False when WeChat's JS-SDK (wx.miniProgram) is not on the page.
+  // else the page that opened this one). False when WeChat's JS-SDK (wx.miniProgram) is not on the page: the
+  // page must load it, and its CSP allow that.
   function reauthenticateInMiniProgram(options) {
     const miniProgram = window.wx && window.wx.miniProgram;
     if (!miniProgram) {
@@ -356,13 +379,20 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   }
 
   // One API call with up to `retries` more attempts when the server could not be reached or was
-  // unavailable. Answers {ok, status, body} or {ok: false, status, error: {error, message}, retryAfter}.
+  // unavailable. Answers {ok, status, body} or {ok: false, status, error: {error, message}, retryAfter},
+  // with `repeated`: whether it answers a repeat, after attempts that failed. Any of those may have been
+  // carried out all the same: a timeout or a dropped connection may come after the server handled the
+  // request, a gateway's 502 or 504 after it reached the server, and even the server's own 503 may
+  // follow a store write whose acknowledgement was lost.
   async function call(method, path, body, bearer, retries) {
     let answer = await callOnce(method, path, body, bearer);
+    let repeated = false;
     for (let attempt = 1; attempt <= retries && answer.retryable; attempt += 1) {
       await new Promise((resolve) => setTimeout(resolve, settings.retryDelayMs * 2 ** (attempt - 1)));
       answer = await callOnce(method, path, body, bearer);
+      repeated = true;
     }
+    answer.repeated = repeated;
     return answer;
   }
 

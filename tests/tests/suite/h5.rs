@@ -498,6 +498,48 @@ async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
     browser.shutdown().await.expect("Chromium stops");
 }
 
+/// Runs `setup` (JavaScript that may store a session, put a ticket in the address bar or replace
+/// `window.fetch`) on the open page, then loads a fresh instance of the classic script there and
+/// starts it, with one quick retry: answers what `start()` resolved with as `{status, error, user}`
+/// (the error's code and the user's id, or null), or `{rejected}` should it have rejected.
+async fn start_a_fresh_script(browser: &Browser, setup: &str) -> Value {
+    let script = format!(
+        "const done = arguments[arguments.length - 1];
+         (async () => {{
+           {setup}
+           try {{
+             delete window.MeetEasyLogin;
+             await new Promise((loaded, failed) => {{
+               const script = document.createElement('script');
+               script.src = '/h5/login-ticket.js?fresh';
+               script.onload = loaded;
+               script.onerror = failed;
+               document.head.append(script);
+             }});
+             const outcome = await window.MeetEasyLogin.start({{ retries: 1, retryDelayMs: 10 }});
+             done({{
+               status: outcome.status,
+               error: outcome.error ? outcome.error.error : null,
+               user: outcome.user ? outcome.user.id : null,
+             }});
+           }} catch (error) {{
+             done({{ rejected: String(error) }});
+           }}
+         }})();"
+    );
+    browser
+        .client()
+        .execute_async(&script, Vec::new())
+        .await
+        .expect("the script answers")
+}
+
+/// Puts `ticket` into the demo page's address bar, for a fresh script to find (see
+/// [`start_a_fresh_script`]).
+fn ticket_in_the_address_bar(ticket: &str) -> String {
+    format!("history.replaceState(null, '', '/h5/demo?login_ticket={ticket}&_t=1');")
+}
+
 /// A success that is no JSON object (a catch-all answering `/auth/me` with its HTML page, or with an
 /// empty 200, on a misrouted proxy) is an unexpected answer: `start()` resolves with the prompt
 /// saying so, as documented, rather than rejecting and leaving the page on "Checking your login…".
@@ -508,40 +550,103 @@ async fn a_success_that_is_not_json_is_an_unexpected_answer() {
     wait_for_demo_state(&browser, "prompt").await;
     // A fresh instance of the script, whose calls all meet such a page, on a page holding a session.
     for body in ["'<!doctype html><p>Welcome</p>'", "''"] {
-        let script = format!(
-            "const done = arguments[arguments.length - 1];
-         (async () => {{
-           localStorage.setItem('{SESSION_KEY}', JSON.stringify(
-             {{ token: 'a.b.c', expiresAt: Math.floor(Date.now() / 1000) + 600, user: 'u1' }}));
-           window.fetch = async () => new Response({body},
-             {{ status: 200, headers: {{ 'Content-Type': 'text/html' }} }});
-           try {{
-             delete window.MeetEasyLogin;
-             await new Promise((loaded, failed) => {{
-               const script = document.createElement('script');
-               script.src = '/h5/login-ticket.js?fresh';
-               script.onload = loaded;
-               script.onerror = failed;
-               document.head.append(script);
-             }});
-             const outcome = await window.MeetEasyLogin.start();
-             done({{ status: outcome.status, error: outcome.error && outcome.error.error }});
-           }} catch (error) {{
-             done({{ rejected: String(error) }});
-           }}
-         }})();"
+        let setup = format!(
+            "localStorage.setItem('{SESSION_KEY}', JSON.stringify(
+               {{ token: 'a.b.c', expiresAt: Math.floor(Date.now() / 1000) + 600, user: 'u1' }}));
+             window.fetch = async () => new Response({body},
+               {{ status: 200, headers: {{ 'Content-Type': 'text/html' }} }});"
         );
-        let outcome = browser
-            .client()
-            .execute_async(&script, Vec::new())
-            .await
-            .expect("the script answers");
         assert_eq!(
-            outcome,
-            serde_json::json!({"status": "prompt", "error": "unexpected_response"}),
+            start_a_fresh_script(&browser, &setup).await,
+            json!({"status": "prompt", "error": "unexpected_response", "user": null}),
             "{body}"
         );
     }
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+/// A link of the page's own user, minted with the page's session, while the server cannot say whose
+/// that session is (`GET /auth/me` answers 503 however often it is asked): the page knows, since it
+/// stored the user with the session, so it asks nothing, keeps its session and logs the link's out.
+/// Asking would be harmful: a tap on Switch logs the stored session out, and the link's with it, since
+/// that one derives from it, and the page would show a login whose token is dead.
+#[tokio::test]
+async fn a_link_of_the_page_s_own_user_asks_nothing_when_the_server_cannot_say_whose_the_session_is()
+ {
+    let (server, browser, demo) = demo_in_chromium().await;
+    let ann = server.dev_login("ann").await;
+    assert_eq!(open_with_ticket(&browser, &demo, &ann).await, "logged-in");
+    let ann_token = stored_token(&browser).await.expect("Ann's session is kept");
+    let minted = server
+        .post_empty("/auth/login-ticket", Some(&ann_token))
+        .await;
+    assert_eq!(minted.status, 201, "{minted:?}");
+    let ticket = minted.body["login_ticket"].as_str().expect("a ticket");
+
+    let logouts_before = logouts(&server);
+    let me_unavailable = "const serverFetch = window.fetch.bind(window);
+         window.fetch = (url, init) => new URL(url).pathname === '/auth/me'
+           ? Promise.resolve(new Response(
+               JSON.stringify({ error: 'store_unavailable', message: 'The store cannot be reached.' }),
+               { status: 503, headers: { 'Content-Type': 'application/json' } }))
+           : serverFetch(url, init);";
+    let setup = ticket_in_the_address_bar(ticket) + me_unavailable;
+    assert_eq!(
+        start_a_fresh_script(&browser, &setup).await,
+        json!({"status": "logged_in", "error": null, "user": ann.user.id.as_str()})
+    );
+    assert_eq!(
+        stored_token(&browser).await.as_deref(),
+        Some(ann_token.as_str()),
+        "the page keeps its session"
+    );
+    let ann_lives = token_subject(&server, &ann_token).await;
+    assert_eq!(ann_lives.status, 200, "Ann's session lives: {ann_lives:?}");
+    assert_eq!(
+        logouts(&server),
+        logouts_before + 1,
+        "the link's session is logged out"
+    );
+
+    browser.shutdown().await.expect("Chromium stops");
+}
+
+/// The ticket's exchange reached the server, which spent the ticket, but its answer was lost (the
+/// connection dropped): the script's retry meets `ticket_used`, caused by its own first attempt. The
+/// page must not say the link was already used (as if in another tab) but that it may have worked and
+/// is to be opened again.
+#[tokio::test]
+async fn a_ticket_spent_by_an_exchange_whose_answer_was_lost_is_not_called_already_used() {
+    let (server, browser, demo) = demo_in_chromium().await;
+    browser.client().goto(&demo).await.expect("opens");
+    wait_for_demo_state(&browser, "prompt").await;
+    let login = server.dev_login("erin").await;
+
+    let answer_lost = "const serverFetch = window.fetch.bind(window);
+         let exchanges = 0;
+         window.fetch = async (url, init) => {
+           const answer = await serverFetch(url, init);
+           if (new URL(url).pathname === '/auth/login-ticket/exchange' && (exchanges += 1) === 1) {
+             throw new TypeError('the connection dropped before the answer arrived');
+           }
+           return answer;
+         };";
+    let setup = ticket_in_the_address_bar(&login.login_ticket) + answer_lost;
+    assert_eq!(
+        start_a_fresh_script(&browser, &setup).await,
+        json!({"status": "prompt", "error": "exchange_outcome_unknown", "user": null})
+    );
+    assert_eq!(stored_token(&browser).await, None);
+    // The first attempt did spend it.
+    server
+        .post(
+            "/auth/login-ticket/exchange",
+            json!({"login_ticket": login.login_ticket}),
+            None,
+        )
+        .await
+        .assert_error(401, "ticket_used");
+
     browser.shutdown().await.expect("Chromium stops");
 }
 
