@@ -808,11 +808,10 @@ fn app_secret(app: &FileApp, dev: bool) -> Result<Secret, ConfigError> {
     }
 }
 
-/// `secret` from `field`, unless it is empty: WeChat would refuse an empty AppSecret only at the
-/// first real login, so it stops the start instead.
-/// The AppSecret without the white space around it, from whichever source: a secret mounted from
-/// a file (a Kubernetes secret made `--from-file` and passed as a variable, too) ends in a newline
-/// that WeChat would refuse at the first login, not at start.
+/// `secret` from `field` without the white space around it, unless it is empty: WeChat would
+/// refuse an empty AppSecret, or one with the newline a secret mounted from a file ends in (a
+/// Kubernetes secret made `--from-file` and passed as a variable, too), only at the first real
+/// login, so the first stops the start and the second is trimmed, whichever its source.
 fn non_empty(secret: Secret, field: &'static str, app: &FileApp) -> Result<Secret, ConfigError> {
     let trimmed = secret.expose().trim();
     if trimmed.is_empty() {

@@ -45,9 +45,10 @@ pub(super) async fn one_at_a_time<T>(
         released: false,
     };
     let changed = change.await;
-    // Released before the answer, so the caller asking again at once finds the account free.
-    held.released = true;
+    // Released before the answer, so the caller asking again at once finds the account free. Marked
+    // so only once done: a request dropped during the release leaves it to the guard.
     release(store.as_ref(), &held.lock, &held.holder).await;
+    held.released = true;
     changed
 }
 

@@ -20,6 +20,7 @@ mod worker;
 
 use std::convert::Infallible;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -42,9 +43,10 @@ use crate::store::{
 pub const DATABASE_FILE: &str = "meeteasy.redb";
 /// redb's page cache; the records are small and few, redb's 1 GiB default would only hide leaks.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
-/// How long a caller waits for its write, time in the queue included, before it is told the store
-/// is unavailable (as with the Redis store): a stuck disk must turn writes into 503s, not hung
-/// requests. (Reads have no such bound: see [`EmbeddedStore::committed`].)
+/// How long a caller waits for the database thread to start its write (time in the queue) before
+/// it gives the write up and is told the store is unavailable (as with the Redis store): a stuck
+/// disk must turn writes into 503s, not hung requests. One started is waited for longer (see
+/// [`COMMIT_TIMEOUT`]). (Reads have no such bound: see [`EmbeddedStore::committed`].)
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How much longer a caller whose operation the database thread started by [`OPERATION_TIMEOUT`]
 /// waits for its commit (one fsync): answering a failure sooner could deny a write that is kept
@@ -124,7 +126,14 @@ impl EmbeddedStore {
             .name("meeteasy-redb".to_owned())
             .spawn(move || {
                 let _ending = ending;
-                worker::run(for_worker, received, breaks);
+                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    worker::run(for_worker, received, &breaks);
+                }));
+                if ran.is_err() {
+                    // Every later write would answer "stopped": the server must not stay up so.
+                    let why = "the embedded database thread panicked".to_owned();
+                    breaks.send_replace(Some(why));
+                }
             })
             .map_err(EmbeddedOpenError::Thread)?;
         Ok(Self {
@@ -310,8 +319,11 @@ impl Drop for EmbeddedStore {
     /// [`QUEUE_CAPACITY`] operations, mostly skipped when their callers are gone); a thread held
     /// up longer by its disk is left running, the file open, until the process ends.
     fn drop(&mut self) {
-        // A full queue cannot take the message; the thread is then stuck, and left below.
+        // A full queue cannot take the message: dropping the store's sender as well ends the
+        // thread once it has drained the queue, as the message would.
         let _told = self.queue.try_send(Message::Shutdown);
+        let (closed, _) = mpsc::sync_channel(1);
+        drop(std::mem::replace(&mut self.queue, closed));
         let ended = match self.worker_ended.get_mut() {
             Ok(ended) => ended,
             Err(poisoned) => poisoned.into_inner(),
@@ -501,12 +513,22 @@ mod tests {
     impl Stall {
         /// Returns once the database thread is stuck.
         async fn start(store: &Arc<EmbeddedStore>) -> Self {
+            Self::after(store, |_records| Ok(())).await.0
+        }
+
+        /// Has the database thread run `first`, then stick (in that operation), and returns once
+        /// it is stuck, with the task of the operation's caller.
+        async fn after(
+            store: &Arc<EmbeddedStore>,
+            first: impl FnOnce(&mut Records<'_>) -> Result<(), StoreError> + Send + 'static,
+        ) -> (Self, tokio::task::JoinHandle<Result<(), StoreError>>) {
             let (release, released) = mpsc::channel::<()>();
             let (started, running) = oneshot::channel();
             let store = Arc::clone(store);
-            tokio::spawn(async move {
+            let caller = tokio::spawn(async move {
                 store
-                    .execute(move |_records| {
+                    .execute(move |records| {
+                        first(records)?;
                         let _tell_the_test = started.send(());
                         // Returns when the test drops the sender.
                         let _released = released.recv();
@@ -517,7 +539,7 @@ mod tests {
             running
                 .await
                 .expect("the database thread started the stall");
-            Self { _release: release }
+            (Self { _release: release }, caller)
         }
     }
 
@@ -562,23 +584,9 @@ mod tests {
     #[tokio::test]
     async fn an_operation_started_in_time_is_answered_its_commit() {
         let (_dir, store) = open();
-        let (release, released) = mpsc::channel::<()>();
-        let (started, running) = oneshot::channel();
-        let writer = Arc::clone(&store);
-        let writing = tokio::spawn(async move {
-            writer
-                .execute(move |records| {
-                    records.put("ticket:1", b"grant", Lifetime::Forever)?;
-                    let _tell_the_test = started.send(());
-                    // Returns when the test drops the sender: a commit held up by the disk.
-                    let _released = released.recv();
-                    Ok(())
-                })
-                .await
-        });
-        running
-            .await
-            .expect("the database thread started the write");
+        // A commit held up by the disk.
+        let put = |records: &mut Records<'_>| records.put("ticket:1", b"grant", Lifetime::Forever);
+        let (stall, writing) = Stall::after(&store, put).await;
         // The time the test is about: past the caller's timeout, with the write in hand.
         tokio::time::sleep(OPERATION_TIMEOUT + Duration::from_millis(300)).await;
         assert!(
@@ -586,7 +594,7 @@ mod tests {
             "the caller was answered before its write was committed"
         );
 
-        drop(release);
+        drop(stall);
         let written = tokio::time::timeout(Duration::from_secs(5), writing).await;
         let written = written.expect("the commit was never answered");
         written
@@ -601,20 +609,7 @@ mod tests {
     #[tokio::test]
     async fn closing_waits_for_a_hung_database_thread_only_so_long() {
         let (_dir, store) = open();
-        let (release, released) = mpsc::channel::<()>();
-        let (started, running) = oneshot::channel();
-        let stalling = Arc::clone(&store);
-        let stalled = tokio::spawn(async move {
-            let stall = stalling.execute(move |_records| {
-                let _tell_the_test = started.send(());
-                let _released = released.recv();
-                Ok(())
-            });
-            stall.await
-        });
-        running
-            .await
-            .expect("the database thread started the stall");
+        let (stall, stalled) = Stall::after(&store, |_records| Ok(())).await;
         // Its caller gone too, so the test's handle is the last.
         stalled.abort();
         assert!(stalled.await.is_err_and(|error| error.is_cancelled()));
@@ -628,7 +623,21 @@ mod tests {
             .expect("the close");
         let waited = started.elapsed();
         assert!(waited >= CLOSE_TIMEOUT, "closed after {waited:?}");
-        drop(release);
+        drop(stall);
+    }
+
+    /// A fault of the store's own code that ends its database thread breaks the store, so the
+    /// server stops rather than answer every later write "stopped".
+    #[tokio::test]
+    async fn a_database_thread_that_panics_breaks_the_store() {
+        let (_dir, store) = open();
+        let failed = store.execute(|_records| -> Result<(), StoreError> {
+            panic!("a fault of the store's own code")
+        });
+        assert!(failed.await.is_err());
+        let broken = tokio::time::timeout(Duration::from_secs(5), store.broken()).await;
+        let broken = broken.expect("the store says it is broken");
+        assert!(broken.to_string().contains("panicked"), "{broken}");
     }
 
     #[tokio::test]

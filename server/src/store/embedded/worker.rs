@@ -175,18 +175,19 @@ where
 pub(super) fn run(
     database: Arc<Database>,
     queue: Receiver<Message>,
-    breaks: watch::Sender<Option<String>>,
+    breaks: &watch::Sender<Option<String>>,
 ) {
     let mut next_purge = Instant::now() + PURGE_INTERVAL;
-    // What failed the last batch: an I/O error an operation met (a file that could not grow) is
-    // told as the cause of the `PreviousIo` that the next transaction then meets.
+    // What failed the last batch or purge, if the last one failed: an I/O error an operation met
+    // (a file that could not grow) is told as the cause of the `PreviousIo` that the next
+    // transaction then meets.
     let mut last_failure: Option<String> = None;
     loop {
         let first = match queue.recv_timeout(next_purge.saturating_duration_since(Instant::now())) {
             Ok(Message::Run(job)) => job,
             Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
-                next_purge = Instant::now() + purge(&database);
+                next_purge = Instant::now() + purge(&database, &mut last_failure);
                 continue;
             }
         };
@@ -203,6 +204,9 @@ pub(super) fn run(
             }
         }
         let outcome = commit_batch(&database, &mut batch);
+        if outcome.is_ok() {
+            last_failure = None;
+        }
         if let Err(error) = &outcome {
             let cause = last_failure
                 .take()
@@ -225,7 +229,7 @@ pub(super) fn run(
             return;
         }
         if Instant::now() >= next_purge {
-            next_purge = Instant::now() + purge(&database);
+            next_purge = Instant::now() + purge(&database, &mut last_failure);
         }
     }
 }
@@ -249,8 +253,8 @@ fn commit_batch(database: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), B
 }
 
 /// Readers meanwhile see the state before or after the purge, which read the same: they skip expired
-/// records themselves. Answers how soon to purge again.
-fn purge(database: &Database) -> Duration {
+/// records themselves. Answers how soon to purge again; a failure is noted in `last_failure`.
+fn purge(database: &Database, last_failure: &mut Option<String>) -> Duration {
     let purged = (|| {
         let txn = database.begin_write().map_err(storage_error)?;
         let purged = Records::open(&txn)?.purge_expired()?;
@@ -268,6 +272,7 @@ fn purge(database: &Database) -> Duration {
         // The next purge tries again; expired records are invisible meanwhile.
         Err(error) => {
             tracing::warn!(%error, "purging expired records failed");
+            *last_failure = Some(error.to_string());
             0
         }
     };
