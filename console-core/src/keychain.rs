@@ -50,6 +50,8 @@ pub struct SessionVault {
     store: Option<Arc<CredentialStore>>,
     timeout: Duration,
     state: Mutex<VaultState>,
+    /// Held by each keychain write or delete while it runs (see [`SessionVault::call`]).
+    one_change_at_a_time: Arc<Mutex<()>>,
 }
 
 struct VaultState {
@@ -97,6 +99,7 @@ impl SessionVault {
                 storage: Storage::MemoryOnly(problem),
                 in_memory: HashMap::new(),
             }),
+            one_change_at_a_time: Arc::default(),
         }
     }
 
@@ -109,6 +112,7 @@ impl SessionVault {
                 storage: Storage::Keychain,
                 in_memory: HashMap::new(),
             }),
+            one_change_at_a_time: Arc::default(),
         }
     }
 
@@ -197,11 +201,20 @@ impl SessionVault {
         self.lock().storage = Storage::MemoryOnly(problem);
     }
 
+    /// Runs a keychain write or delete on a blocking thread, one at a time: a write still running
+    /// after its caller stopped waiting (an unlock dialog left open, its job cancelled) goes on,
+    /// and a delete asked meanwhile (a logout) must run after it, not before, or the write would
+    /// bring the session back.
     async fn call<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, KeyringError> + Send + 'static,
     ) -> Result<T, KeychainProblem> {
-        run_blocking(self.timeout, work).await
+        let one_at_a_time = Arc::clone(&self.one_change_at_a_time);
+        run_blocking(self.timeout, move || {
+            let _turn = one_at_a_time.lock().unwrap_or_else(PoisonError::into_inner);
+            work()
+        })
+        .await
     }
 
     fn lock(&self) -> MutexGuard<'_, VaultState> {
@@ -275,6 +288,37 @@ mod tests {
             .ok()?
             .get_password()
             .ok()
+    }
+
+    /// A save still running after its caller stopped waiting (an unlock dialog left open) does
+    /// not undo a remove asked meanwhile: the remove runs after it.
+    #[tokio::test]
+    async fn a_remove_asked_while_a_save_still_runs_runs_after_it() {
+        let store = mock_store();
+        let vault = Arc::new(SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT));
+        let (dialog_answered, answer) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let (saving, saved_to) = (Arc::clone(&vault), store.clone());
+        let save = tokio::spawn(async move {
+            let late_save = move || {
+                let _tell_the_test = started.send(());
+                // Returns when the test drops the sender: the dialog is answered.
+                let _answered = answer.recv();
+                entry(&*saved_to, ACCOUNT)?.set_password("jwt-saved-late")
+            };
+            saving.call(late_save).await
+        });
+        running.await.expect("the save started");
+        let removing = Arc::clone(&vault);
+        let mut remove = tokio::spawn(async move { removing.remove(ACCOUNT).await });
+        let beside = tokio::time::timeout(Duration::from_millis(200), &mut remove).await;
+        assert!(beside.is_err(), "the remove ran beside the save");
+
+        drop(dialog_answered);
+        save.await.expect("the save's task").expect("saved");
+        let removed = remove.await.expect("the remove's task");
+        assert_eq!(removed, RemoveOutcome::Removed);
+        assert_eq!(stored_in_keychain(&store), None, "the late save came back");
     }
 
     #[tokio::test]
