@@ -27,4 +27,4 @@ function openFailedState(error, lang) {
   return { ...view, canReopen: PASSING.has(view.code) };
 }
 
-module.exports = { MAY_HAVE_LANDED, errorState, openFailedState };
+module.exports = { MAY_HAVE_LANDED, PASSING, errorState, openFailedState };

@@ -55,7 +55,7 @@ const ZH = {
     slow_down: '尝试次数过多。请稍等一分钟再试。',
     wechat_code_invalid: '微信登录失败。请重新扫码。',
     wechat_user_blocked: '微信不允许这个账号登录。',
-    wechat_rate_limited: '尝试次数过多。请稍等一分钟后重新扫码。',
+    wechat_rate_limited: '尝试次数过多。请稍等一分钟后再试。',
     wechat_unavailable: '微信暂时没有响应。请稍后再试。',
     store_unavailable: '服务暂时不可用。请稍后再试。',
     server_busy: '服务器正忙。请稍后再试。',
@@ -76,7 +76,6 @@ const ZH = {
   fallbackError: '出了点问题。请重新扫码。',
   // The same refusals when the server said how long to wait (`Retry-After`).
   waitThenTry: (wait) => `尝试次数过多。请${wait}后再试。`,
-  waitThenScan: (wait) => `尝试次数过多。请${wait}后重新扫码。`,
   seconds: (n) => `${n} 秒`,
   minutes: (n) => `${n} 分钟`,
 };
@@ -133,7 +132,7 @@ const EN = {
     slow_down: 'Too many attempts. Please wait a minute and try again.',
     wechat_code_invalid: 'WeChat login failed. Please scan again.',
     wechat_user_blocked: 'WeChat does not allow this account to log in.',
-    wechat_rate_limited: 'Too many attempts. Please wait a minute and scan again.',
+    wechat_rate_limited: 'Too many attempts. Please wait a minute and try again.',
     wechat_unavailable: 'WeChat is not answering. Please try again shortly.',
     store_unavailable: 'The service is temporarily unavailable. Please try again shortly.',
     server_busy: 'The server is busy. Please try again shortly.',
@@ -150,7 +149,6 @@ const EN = {
   },
   fallbackError: 'Something went wrong. Please scan again.',
   waitThenTry: (wait) => `Too many attempts. Please try again in ${wait}.`,
-  waitThenScan: (wait) => `Too many attempts. Please scan again in ${wait}.`,
   seconds: (n) => (n === 1 ? '1 second' : `${n} seconds`),
   minutes: (n) => (n === 1 ? '1 minute' : `${n} minutes`),
 };
@@ -195,7 +193,7 @@ function viewStrings(lang) {
 }
 
 // Refusals for the rate, and the sentence that says how long to wait when the server said so.
-const WAITS = { too_many_requests: 'waitThenTry', slow_down: 'waitThenTry', wechat_rate_limited: 'waitThenScan' };
+const WAITS = { too_many_requests: 'waitThenTry', slow_down: 'waitThenTry', wechat_rate_limited: 'waitThenTry' };
 
 /** The sentence for an error code; with `retryAfter` (seconds) a refusal for the rate says the wait. */
 function messageFor(code, lang, retryAfter = null) {

@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { detectLang, normalizeLang, TABLES, viewStrings, messageFor, roleName } = require('../lib/i18n');
-const { MAY_HAVE_LANDED } = require('../lib/failure');
+const { MAY_HAVE_LANDED, PASSING } = require('../lib/failure');
 
 test('English only when WeChat is set to English; Chinese otherwise', () => {
   for (const language of ['en', 'en_US', 'en-GB', 'EN']) assert.equal(normalizeLang(language), 'en', language);
@@ -50,10 +50,13 @@ test('every error code of the contract that reaches the phone has a sentence', (
 });
 
 test('a failure after which the page offers Try again asks to try again, not to scan again', () => {
-  for (const code of MAY_HAVE_LANDED) {
-    assert.match(messageFor(code, 'zh'), /再试|重试/, `zh ${code}`);
-    assert.doesNotMatch(messageFor(code, 'zh'), /扫码/, `zh ${code}`);
-    assert.match(messageFor(code, 'en'), /try again/i, `en ${code}`);
-    assert.doesNotMatch(messageFor(code, 'en'), /scan/i, `en ${code}`);
+  // Sent again (MAY_HAVE_LANDED) or opened again (PASSING), with and without a wait to say.
+  for (const code of new Set([...MAY_HAVE_LANDED, ...PASSING])) {
+    for (const retryAfter of [null, 30]) {
+      assert.match(messageFor(code, 'zh', retryAfter), /再试|重试/, `zh ${code}`);
+      assert.doesNotMatch(messageFor(code, 'zh', retryAfter), /扫码/, `zh ${code}`);
+      assert.match(messageFor(code, 'en', retryAfter), /try again/i, `en ${code}`);
+      assert.doesNotMatch(messageFor(code, 'en', retryAfter), /scan/i, `en ${code}`);
+    }
   }
 });

@@ -147,7 +147,7 @@ test('a refusal for the rate says how long the server asked to wait, in seconds 
   const refused = (code, wait) => () => ({ statusCode: 429, header: { 'retry-after': wait }, data: { error: code, message: code } });
   const cases = [
     [`POST /auth/scenes/${SCENE}/scan`, refused('too_many_requests', '30'), /try again in 30 seconds/],
-    ['POST /auth/wechat/login', refused('wechat_rate_limited', '300'), /scan again in 5 minutes/],
+    ['POST /auth/wechat/login', refused('wechat_rate_limited', '300'), /try again in 5 minutes/],
     // No Retry-After, or one that is no number of seconds: the sentence without a time.
     [`POST /auth/scenes/${SCENE}/scan`, refused('too_many_requests', 'soon'), /wait a minute and try again/],
   ];
