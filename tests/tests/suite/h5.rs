@@ -211,6 +211,25 @@ async fn another_ticket(server: &TestServer, login: &WeChatLoginResponse) -> WeC
     }
 }
 
+/// The page kept the session of `token` (stored, and live on the server) and logged the link's
+/// session out: one logout more than `logouts_before`.
+async fn kept_with_the_link_logged_out(
+    server: &TestServer,
+    browser: &Browser,
+    token: &str,
+    logouts_before: u64,
+) {
+    let stored = stored_token(browser).await;
+    assert_eq!(stored.as_deref(), Some(token), "the page keeps its session");
+    let lives = token_subject(server, token).await;
+    assert_eq!(lives.status, 200, "the kept session lives: {lives:?}");
+    assert_eq!(
+        logouts(server),
+        logouts_before + 1,
+        "the link's session is logged out"
+    );
+}
+
 async fn token_subject(server: &TestServer, token: &str) -> Reply {
     server
         .post("/auth/jwt/verify", json!({"token": token}), None)
@@ -315,14 +334,7 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
         "logged-in"
     );
     assert_eq!(text_of(&browser, "#user-name").await, "eve");
-    let eve_now = stored_token(&browser).await.expect("Eve's session is kept");
-    assert_eq!(eve_now, eve_token, "the page keeps the session it held");
-    assert_eq!(token_subject(&server, &eve_now).await.status, 200);
-    assert_eq!(
-        logouts(&server),
-        logouts_before + 1,
-        "the link's session is logged out"
-    );
+    kept_with_the_link_logged_out(&server, &browser, &eve_token, logouts_before).await;
 
     browser.shutdown().await.expect("Chromium stops");
 }
@@ -595,18 +607,7 @@ async fn a_link_of_the_page_s_own_user_asks_nothing_when_the_server_cannot_say_w
         start_a_fresh_script(&browser, &setup).await,
         json!({"status": "logged_in", "error": null, "user": ann.user.id.as_str()})
     );
-    assert_eq!(
-        stored_token(&browser).await.as_deref(),
-        Some(ann_token.as_str()),
-        "the page keeps its session"
-    );
-    let ann_lives = token_subject(&server, &ann_token).await;
-    assert_eq!(ann_lives.status, 200, "Ann's session lives: {ann_lives:?}");
-    assert_eq!(
-        logouts(&server),
-        logouts_before + 1,
-        "the link's session is logged out"
-    );
+    kept_with_the_link_logged_out(&server, &browser, &ann_token, logouts_before).await;
 
     browser.shutdown().await.expect("Chromium stops");
 }
