@@ -639,18 +639,32 @@ impl Console {
             let Some(token) = self.vault.load(&account).await else {
                 return sink(self.login_required(None));
             };
-            match self.check_stored(&api, &token).await {
+            let checked = self.check_stored(&api, &token).await;
+            // A login that finished while the stored session was checked (a password login the
+            // UI sent before it reloaded) is the newer one: it stays, in effect and in the
+            // keychain, whatever the check found, and the stored session it replaced ends.
+            if let Some((in_effect, user, expires_at)) = self.in_effect() {
+                let replaced = self
+                    .current()
+                    .is_ok_and(|(_, held)| held.expose() != token.expose());
+                if replaced && checked.is_ok() {
+                    self.end_on_server(api, token);
+                }
+                let session = self.view(&in_effect, &user, expires_at).await;
+                return sink(UiEvent::Home { session });
+            }
+            match checked {
                 Ok((user, expires_at)) => {
-                    let session = self.view(&api, &user, expires_at).await;
                     // As for a login (see `begin_session`): a login QR cached before must not
-                    // come back after a logout.
+                    // come back after a logout; and in effect before anything slow (the avatar).
                     self.forget_scenes();
                     *self.lock_session() = Some(Session {
-                        api,
+                        api: api.clone(),
                         token,
-                        user,
+                        user: user.clone(),
                         expires_at,
                     });
+                    let session = self.view(&api, &user, expires_at).await;
                     return sink(UiEvent::Home { session });
                 }
                 Err(err) => match session_end(&err) {

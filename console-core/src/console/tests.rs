@@ -718,6 +718,36 @@ async fn a_restore_started_while_a_password_login_is_asked_still_answers() {
     assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
 }
 
+/// A password login that finishes while a reloaded UI's restore checks an older stored session,
+/// which the server then finds ended, stays in effect and in the keychain: the restore shows it
+/// rather than forget it with the old one.
+#[tokio::test]
+async fn a_login_made_while_a_restore_checks_an_ended_session_is_kept() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let entry = fixture
+        .keychain
+        .build(KEYCHAIN_SERVICE, &fixture.origin, None);
+    let entry = entry.expect("the keychain entry");
+    entry.set_password("jwt-ended-elsewhere").expect("stored");
+    let login_held = fixture.fake.held.write().await;
+    let verify_held = fixture.fake.verify_held.write().await;
+    let login = fixture.password_login_in_background();
+    fixture.fake.asked("POST", "/auth/login", 2).await;
+    // The UI reloads meanwhile, and its restore asks about the stored session.
+    let mut ui = UiEvents::new();
+    fixture.console.start(ui.sink.clone());
+    fixture.fake.asked("POST", "/auth/jwt/verify", 1).await;
+    drop(login_held);
+    login.await.expect("the login ends").expect("logged in");
+    drop(verify_held);
+
+    let event = ui.next("the restore's answer").await;
+    assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
+    assert!(fixture.console.current().is_ok(), "the login was forgotten");
+    assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
+}
+
 /// A session restored while a login QR is cached (the stored token a restore kept on an answer
 /// that would not change, found good by the restore of a reloaded UI) forgets that QR as a login
 /// does: after a logout it does not come back, since a phone may have confirmed it meanwhile and
