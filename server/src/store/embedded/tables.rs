@@ -140,9 +140,11 @@ impl<'txn> Records<'txn> {
             None => (Vec::new(), wanted),
         };
         joined.extend_from_slice(value);
+        // Measured before the write: a failing operation writes nothing.
+        let length = u64::try_from(joined.len())
+            .map_err(|_| StoreError::Corrupt(format!("record {key} outgrew a length")))?;
         self.write(key, &joined, expires_at)?;
-        u64::try_from(joined.len())
-            .map_err(|_| StoreError::Corrupt(format!("record {key} outgrew a length")))
+        Ok(length)
     }
 
     /// The live record under `key`, as this transaction sees it (its own writes included).
