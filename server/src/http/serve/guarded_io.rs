@@ -227,10 +227,18 @@ impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
                 let deadline = *self
                     .write_deadline
                     .get_or_insert_with(|| Instant::now() + body);
-                if self.poll_timer(cx).is_ready() && Self::expired(Some(deadline)) {
-                    return Poll::Ready(Err(self.timed_out(
-                        "the client took too little of the answer within body_timeout",
-                    )));
+                if self.poll_timer(cx).is_ready() {
+                    if Self::expired(Some(deadline)) {
+                        return Poll::Ready(Err(self.timed_out(
+                            "the client took too little of the answer within body_timeout",
+                        )));
+                    }
+                    // The timer fired for the read side's deadline, which hyper may no longer
+                    // poll (it stops reading once it closed its reads after an unread body): the
+                    // timer is armed again for this side's, or this write would never be woken.
+                    // A read polled again sets and checks its deadline itself.
+                    self.read_deadline = None;
+                    let _armed_for_the_write = self.poll_timer(cx);
                 }
                 Poll::Pending
             }
@@ -444,6 +452,40 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert!(
             started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// A write waiting on its client after a read clock ran out that nobody polls any more (hyper
+    /// stops reading once it closed its reads after an unread body): the send clock still ends
+    /// it, rather than the write waiting on a timer that already fired.
+    #[tokio::test]
+    async fn the_send_clock_ends_a_write_after_a_read_clock_nobody_polls() {
+        let clocks = Clocks {
+            header: Duration::from_millis(50),
+            body: Duration::from_millis(300),
+            idle: Duration::from_millis(50),
+        };
+        // Takes nothing for an hour.
+        let client = Trickle::new(1, Duration::from_secs(3600));
+        let exchanges = Arc::new(Exchanges::default());
+        let mut io = GuardedIo::new(client, exchanges, clocks, Instant::now());
+        // One read, pending: it arms the head's clock, and is not polled again.
+        let mut unread = [0u8; 16];
+        std::future::poll_fn(|cx| {
+            let mut buf = ReadBuf::new(&mut unread);
+            let _pending = Pin::new(&mut io).poll_read(cx, &mut buf);
+            Poll::Ready(())
+        })
+        .await;
+
+        let started = Instant::now();
+        let written = tokio::time::timeout(Duration::from_secs(5), io.write_all(b"answer")).await;
+        let error = written.expect("the send clock ended the write");
+        assert_eq!(error.expect_err("cut").kind(), io::ErrorKind::TimedOut);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
             "{:?}",
             started.elapsed()
         );
