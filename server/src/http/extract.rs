@@ -207,8 +207,7 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
                 .collect::<Vec<_>>();
             // Read from the right: each trusted proxy appended the address it saw.
             for hop in forwarded.iter().rev() {
-                let hop = std::str::from_utf8(hop).ok();
-                let ip = hop.and_then(|hop| hop.trim().parse::<IpAddr>().ok());
+                let ip = std::str::from_utf8(hop).ok().and_then(hop_address);
                 match ip.map(|ip| ip.to_canonical()) {
                     Some(ip) if trusted.contains(&ip) => client = ip,
                     Some(ip) => {
@@ -224,6 +223,20 @@ impl FromRequestParts<Arc<AuthService>> for Peer {
     }
 }
 
+/// The address of one `X-Forwarded-For` hop, as proxies write it: `1.2.3.4`, `2001:db8::1`, and
+/// also with a port (`1.2.3.4:5678`, `[2001:db8::1]:443`) or in brackets (`[2001:db8::1]`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| {
+            hop.parse::<SocketAddr>()
+                .ok()
+                .map(|with_port| with_port.ip())
+        })
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+}
+
 /// The `{scene}` path segment; a segment that is not even text is an invalid request, in JSON.
 pub struct ScenePath(pub String);
 
@@ -237,5 +250,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ScenePath {
             .map_err(|rejection| {
                 ApiError::invalid_request(format!("scene: {}", rejection.body_text()))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_hop_is_read_with_or_without_its_port_and_brackets() {
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for (hop, address) in [
+            (" 203.0.113.7 ", Some(v4)),
+            ("203.0.113.7:5678", Some(v4)),
+            ("2001:db8::1", Some(v6)),
+            ("[2001:db8::1]", Some(v6)),
+            ("[2001:db8::1]:443", Some(v6)),
+            ("unknown", None),
+            ("203.0.113.7:", None),
+            ("[203.0.113.7", None),
+        ] {
+            assert_eq!(hop_address(hop), address, "{hop}");
+        }
     }
 }
