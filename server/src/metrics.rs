@@ -62,12 +62,11 @@ impl Metrics {
         self.open_connections.load(Ordering::Relaxed)
     }
 
-    pub fn connection_opened(&self) {
+    /// Counts one open connection for as long as the guard lives: its task's end, a panic's
+    /// unwinding included, closes it.
+    pub fn connection_opened(&self) -> GaugeGuard<'_> {
         self.open_connections.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn connection_closed(&self) {
-        self.open_connections.fetch_sub(1, Ordering::Relaxed);
+        GaugeGuard(&self.open_connections)
     }
 
     /// A connection refused because the server held `max_connections`.
@@ -86,9 +85,9 @@ impl Metrics {
     }
 
     /// Counts one waiting long-poll for as long as the guard lives.
-    pub fn waiting(&self) -> WaiterGuard<'_> {
+    pub fn waiting(&self) -> GaugeGuard<'_> {
         self.islogin_waiters.fetch_add(1, Ordering::Relaxed);
-        WaiterGuard(&self.islogin_waiters)
+        GaugeGuard(&self.islogin_waiters)
     }
 
     pub fn render(&self) -> String {
@@ -162,10 +161,29 @@ impl Metrics {
     }
 }
 
-pub struct WaiterGuard<'a>(&'a AtomicI64);
+/// One counted in a gauge (open connections, waiting long-polls) until dropped.
+pub struct GaugeGuard<'a>(&'a AtomicI64);
 
-impl Drop for WaiterGuard<'_> {
+impl Drop for GaugeGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection whose task unwinds (a handler's panic) is no longer counted open.
+    #[test]
+    fn a_connection_counted_open_is_closed_by_a_panic_too() {
+        let metrics = Metrics::default();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _open = metrics.connection_opened();
+            assert_eq!(metrics.open_connections(), 1);
+            panic!("a fault of a handler");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(metrics.open_connections(), 0);
     }
 }

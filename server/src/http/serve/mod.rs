@@ -160,7 +160,7 @@ impl Shared {
         opened: Instant,
     ) {
         let metrics = self.service.metrics();
-        metrics.connection_opened();
+        let _open = metrics.connection_opened();
         let exchanges = Arc::new(Exchanges::default());
         let service = ConnectionService {
             router: self.router.clone(),
@@ -187,7 +187,6 @@ impl Shared {
         if exchanges.timed_out() {
             metrics.count_timed_out_connection();
         }
-        metrics.connection_closed();
         drop(slot);
     }
 
