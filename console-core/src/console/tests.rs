@@ -489,6 +489,23 @@ impl Fixture {
         })
     }
 
+    /// Alice's password login on its way while the UI reloads: the reloaded UI's restore asks
+    /// about the stored session, the login finishes, then the restore's check is answered. The
+    /// restore's answer to the UI.
+    async fn restore_beside_a_password_login(&self) -> UiEvent {
+        let login_held = self.fake.held.write().await;
+        let verify_held = self.fake.verify_held.write().await;
+        let login = self.password_login_in_background();
+        self.fake.asked("POST", "/auth/login", 2).await;
+        let mut ui = UiEvents::new();
+        self.console.start(ui.sink.clone());
+        self.fake.asked("POST", "/auth/jwt/verify", 1).await;
+        drop(login_held);
+        login.await.expect("the login ends").expect("logged in");
+        drop(verify_held);
+        ui.next("the restore's answer").await
+    }
+
     /// From the login screen, Alice's password login stopped (the UI moved on) while its avatar
     /// was on its way: the login is in effect, and nothing told the UI.
     async fn login_cut_short_while_its_avatar_loads(&self) {
@@ -703,18 +720,7 @@ async fn a_password_login_ends_a_scan_loop_started_while_it_was_asked() {
 #[tokio::test]
 async fn a_restore_started_while_a_password_login_is_asked_still_answers() {
     let fixture = logged_in(&[]).await;
-    let login_held = fixture.fake.held.write().await;
-    let verify_held = fixture.fake.verify_held.write().await;
-    let login = fixture.password_login_in_background();
-    fixture.fake.asked("POST", "/auth/login", 2).await;
-    // The UI reloads meanwhile, and its restore asks about the stored session.
-    let mut ui = UiEvents::new();
-    fixture.console.start(ui.sink.clone());
-    fixture.fake.asked("POST", "/auth/jwt/verify", 1).await;
-    drop(login_held);
-    login.await.expect("the login ends").expect("logged in");
-    drop(verify_held);
-    let event = ui.next("the restore's answer").await;
+    let event = fixture.restore_beside_a_password_login().await;
     assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
 }
 
@@ -730,19 +736,8 @@ async fn a_login_made_while_a_restore_checks_an_ended_session_is_kept() {
         .build(KEYCHAIN_SERVICE, &fixture.origin, None);
     let entry = entry.expect("the keychain entry");
     entry.set_password("jwt-ended-elsewhere").expect("stored");
-    let login_held = fixture.fake.held.write().await;
-    let verify_held = fixture.fake.verify_held.write().await;
-    let login = fixture.password_login_in_background();
-    fixture.fake.asked("POST", "/auth/login", 2).await;
-    // The UI reloads meanwhile, and its restore asks about the stored session.
-    let mut ui = UiEvents::new();
-    fixture.console.start(ui.sink.clone());
-    fixture.fake.asked("POST", "/auth/jwt/verify", 1).await;
-    drop(login_held);
-    login.await.expect("the login ends").expect("logged in");
-    drop(verify_held);
 
-    let event = ui.next("the restore's answer").await;
+    let event = fixture.restore_beside_a_password_login().await;
     assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
     assert!(fixture.console.current().is_ok(), "the login was forgotten");
     assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
