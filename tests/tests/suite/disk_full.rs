@@ -53,10 +53,12 @@ async fn a_server_whose_disk_fills_up_stops_with_an_error() {
             .json(&json!({ "code": format!("dev:guest-filling-{n}") }))
             .send()
     };
-    // Logins write a user, a session and its index line each, until the file cannot grow.
+    // Logins write a user, a session and its index line each, until the file cannot grow; none is
+    // sent after the first refusal, so the server must stop without a later write meeting redb's
+    // latched error.
     let give_up_at = Instant::now() + Duration::from_secs(60);
     let (mut sent, mut refused) = (0, 0);
-    'filling: while Instant::now() < give_up_at {
+    'filling: while refused == 0 && Instant::now() < give_up_at {
         let batch = (sent..sent + AT_ONCE).map(login);
         for answer in futures_util::future::join_all(batch).await {
             match answer {
@@ -75,6 +77,9 @@ async fn a_server_whose_disk_fills_up_stops_with_an_error() {
     server
         .wait_for_log("the store can serve nothing more")
         .await;
+    // The cause told is the write that failed, not redb's "previous I/O error" after it.
+    let logged = server.logged();
+    assert!(logged.contains("File too large"), "{logged}");
     let status = server.exited().await;
     assert!(!status.success(), "the server stopped with {status}");
 }

@@ -331,10 +331,10 @@ impl Drop for EmbeddedStore {
         match ended.recv_timeout(CLOSE_TIMEOUT) {
             Ok(never) => match never {},
             Err(RecvTimeoutError::Disconnected) => {
-                if let Some(worker) = self.worker.take()
-                    && worker.join().is_err()
-                {
-                    tracing::error!("the embedded database thread panicked");
+                // The thread catches its own panic (see `open`): joining it only waits for its
+                // last steps.
+                if let Some(worker) = self.worker.take() {
+                    let _caught_inside = worker.join();
                 }
             }
             Err(RecvTimeoutError::Timeout) => tracing::error!(

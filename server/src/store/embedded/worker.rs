@@ -49,22 +49,6 @@ impl BatchError {
         Self::Transaction(error.into())
     }
 
-    /// Whether the database can serve nothing more: redb latches its first I/O error (a full disk,
-    /// a failing one) and refuses every later operation until the file is opened again.
-    pub(super) fn breaks_the_database(&self) -> bool {
-        match self {
-            Self::Transaction(error) => {
-                matches!(error, redb::Error::Io(_) | redb::Error::PreviousIo)
-            }
-            Self::Unusable(_) => false,
-        }
-    }
-
-    /// Whether redb says only that an earlier I/O error stands.
-    fn repeats_an_earlier_one(&self) -> bool {
-        matches!(self, Self::Transaction(redb::Error::PreviousIo))
-    }
-
     /// `error` from opening the tables or running an operation, which leaves the transaction unusable.
     fn unusable(error: StoreError) -> Self {
         match error {
@@ -170,24 +154,25 @@ where
     }
 }
 
-/// The thread's loop: until shutdown or until every sender is gone. A batch failed by an I/O
-/// error is told to `breaks` (see [`BatchError::breaks_the_database`]).
+/// The thread's loop: until shutdown or until every sender is gone. Once redb has latched an I/O
+/// error, `breaks` is told (see [`Failures`]).
 pub(super) fn run(
     database: Arc<Database>,
     queue: Receiver<Message>,
     breaks: &watch::Sender<Option<String>>,
 ) {
     let mut next_purge = Instant::now() + PURGE_INTERVAL;
-    // What failed the last batch or purge, if the last one failed: an I/O error an operation met
-    // (a file that could not grow) is told as the cause of the `PreviousIo` that the next
-    // transaction then meets.
-    let mut last_failure: Option<String> = None;
+    let mut failures = Failures {
+        database: &database,
+        breaks,
+        first: None,
+    };
     loop {
         let first = match queue.recv_timeout(next_purge.saturating_duration_since(Instant::now())) {
             Ok(Message::Run(job)) => job,
             Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {
-                next_purge = Instant::now() + purge(&database, &mut last_failure);
+                next_purge = Instant::now() + purge(&mut failures);
                 continue;
             }
         };
@@ -204,23 +189,9 @@ pub(super) fn run(
             }
         }
         let outcome = commit_batch(&database, &mut batch);
-        if outcome.is_ok() {
-            last_failure = None;
-        }
-        if let Err(error) = &outcome {
-            let cause = last_failure
-                .take()
-                .filter(|_| error.repeats_an_earlier_one());
-            let cause = cause.unwrap_or_else(|| error.to_string());
-            if error.breaks_the_database() {
-                // The first cause is the one worth telling; the ones after repeat it.
-                breaks.send_if_modified(|broken| {
-                    let first = broken.is_none();
-                    broken.get_or_insert_with(|| cause.clone());
-                    first
-                });
-            }
-            last_failure = Some(cause);
+        match &outcome {
+            Ok(()) => failures.first = None,
+            Err(error) => failures.note(error.to_string()),
         }
         for job in batch {
             job.finish(outcome.as_ref().copied());
@@ -229,9 +200,47 @@ pub(super) fn run(
             return;
         }
         if Instant::now() >= next_purge {
-            next_purge = Instant::now() + purge(&database, &mut last_failure);
+            next_purge = Instant::now() + purge(&mut failures);
         }
     }
+}
+
+/// What failed since the last commit, and whether the database is lost: redb latches its first
+/// I/O error (a full disk, a failing one), wherever it met it (a file that could not grow under an
+/// insert, a commit's write, a purge), and refuses every later transaction until the file is
+/// opened again, saying only "previous I/O error". So the first failure is the cause worth
+/// telling, and the store is told it is broken as soon as a failure leaves the latch set, not at
+/// the next write (an idle server would stay up on a dead database).
+struct Failures<'a> {
+    database: &'a Database,
+    breaks: &'a watch::Sender<Option<String>>,
+    /// The first failure since the last commit that succeeded.
+    first: Option<String>,
+}
+
+impl Failures<'_> {
+    fn note(&mut self, failure: String) {
+        let cause = self.first.get_or_insert(failure);
+        if latched_an_io_error(self.database) {
+            // The first cause is the one worth telling; the ones after repeat it.
+            self.breaks.send_if_modified(|broken| {
+                let first = broken.is_none();
+                broken.get_or_insert_with(|| cause.clone());
+                first
+            });
+        }
+    }
+}
+
+/// Whether redb refuses new transactions for an I/O error it met before. The probe is an empty
+/// write transaction, dropped (so aborted) at once: this thread is the only writer.
+fn latched_an_io_error(database: &Database) -> bool {
+    matches!(
+        database.begin_write(),
+        Err(redb::TransactionError::Storage(
+            redb::StorageError::PreviousIo | redb::StorageError::Io(_)
+        ))
+    )
 }
 
 /// Runs every job of the batch in one transaction and commits it when something changed. The commit
@@ -253,10 +262,10 @@ fn commit_batch(database: &Database, batch: &mut [Box<dyn Job>]) -> Result<(), B
 }
 
 /// Readers meanwhile see the state before or after the purge, which read the same: they skip expired
-/// records themselves. Answers how soon to purge again; a failure is noted in `last_failure`.
-fn purge(database: &Database, last_failure: &mut Option<String>) -> Duration {
+/// records themselves. Answers how soon to purge again; a failure is noted in `failures`.
+fn purge(failures: &mut Failures<'_>) -> Duration {
     let purged = (|| {
-        let txn = database.begin_write().map_err(storage_error)?;
+        let txn = failures.database.begin_write().map_err(storage_error)?;
         let purged = Records::open(&txn)?.purge_expired()?;
         if purged > 0 {
             txn.commit().map_err(storage_error)?;
@@ -272,7 +281,7 @@ fn purge(database: &Database, last_failure: &mut Option<String>) -> Duration {
         // The next purge tries again; expired records are invisible meanwhile.
         Err(error) => {
             tracing::warn!(%error, "purging expired records failed");
-            *last_failure = Some(error.to_string());
+            failures.note(error.to_string());
             0
         }
     };
