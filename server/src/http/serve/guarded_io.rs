@@ -227,7 +227,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
                 let deadline = *self
                     .write_deadline
                     .get_or_insert_with(|| Instant::now() + body);
-                if self.poll_timer(cx).is_ready() {
+                while self.poll_timer(cx).is_ready() {
                     if Self::expired(Some(deadline)) {
                         return Poll::Ready(Err(self.timed_out(
                             "the client took too little of the answer within body_timeout",
@@ -236,9 +236,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
                     // The timer fired for the read side's deadline, which hyper may no longer
                     // poll (it stops reading once it closed its reads after an unread body): the
                     // timer is armed again for this side's, or this write would never be woken.
-                    // A read polled again sets and checks its deadline itself.
+                    // Polled again, it may find this side's deadline passed too (a timer that is
+                    // ready registers no wake-up): the loop checks it once more. A read polled
+                    // again sets and checks its deadline itself.
                     self.read_deadline = None;
-                    let _armed_for_the_write = self.poll_timer(cx);
                 }
                 Poll::Pending
             }
