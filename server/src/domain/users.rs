@@ -9,7 +9,7 @@ use crate::store::{Lifetime, Step, Store, StoreError, insert_or_own};
 use crate::wechat::WeChatSession;
 use meeteasy_protocol::Secret;
 
-use super::device_names::checked_device_name;
+use super::device_names::{checked_device_name, is_hidden_or_reordering};
 use super::login_claims::{self, Claimed, LoginClaim};
 use super::records::{self, Transition};
 use super::secrets::random_id;
@@ -165,10 +165,13 @@ pub fn normalize_login(raw: &str) -> Result<String, AuthError> {
         ));
     }
     if let Some((local, domain)) = trimmed.split_once('@') {
+        // A login is shown to the team and printed on the operator's terminal: control and
+        // text-direction characters could rewrite what is shown around it.
         if local.is_empty()
             || domain.is_empty()
             || domain.contains('@')
             || trimmed.contains(char::is_whitespace)
+            || trimmed.contains(is_hidden_or_reordering)
         {
             return Err(AuthError::InvalidRequest(
                 "login: not a valid email address".into(),
@@ -715,6 +718,24 @@ mod tests {
         assert!(normalize_login("12345").is_err());
         assert!(matches!(UserRef::parse("8hPq0x"), UserRef::Id(_)));
         assert!(matches!(UserRef::parse("a@b.c"), UserRef::Login(_)));
+    }
+
+    /// A login an organizer chose is printed on the operator's terminal (`users list`) and shown
+    /// to the team: one that could rewrite the line it is on is refused.
+    #[test]
+    fn logins_that_could_rewrite_what_is_shown_are_refused() {
+        for login in [
+            "a\u{1b}[2Kb@x.io",
+            "ann@x.io\u{7}",
+            "ann\u{202E}gro@x.io",
+            "ann\u{200B}@x.io",
+        ] {
+            let refused = normalize_login(login).expect_err(login);
+            assert!(
+                matches!(&refused, AuthError::InvalidRequest(why) if why.contains("email")),
+                "{refused:?}"
+            );
+        }
     }
 
     /// A login takes its WeChat back from an account that was folded away meanwhile (its record
