@@ -50,6 +50,10 @@ pub enum CommandError {
     /// A server whose admin socket answered a command with another command's reply.
     #[error("the server answered the invite with something else; is it the same version?")]
     UnexpectedReply,
+    #[error(
+        "{leading_again} WeChat keys lead to the account again (a WeChat login at that very moment): run the command again"
+    )]
+    UnlinkUnfinished { leading_again: usize },
     #[error("cannot draw the invite's QR: {0}")]
     Qr(#[from] QrError),
     #[error("cannot write the invite's QR to {path}: {source}")]
@@ -228,6 +232,17 @@ pub(crate) fn whole(path: std::path::PathBuf) -> std::path::PathBuf {
 pub async fn admin_command(store: &StoreArgs, request: AdminRequest) -> Result<(), CommandError> {
     let reply = admin::run(config::command_config(&store.overrides())?, request).await?;
     print_reply(&reply);
+    finished(&reply)
+}
+
+/// Whether the command did all it was asked: a script must not take a half-done unlink for a done
+/// one.
+fn finished(reply: &AdminReply) -> Result<(), CommandError> {
+    if let AdminReply::WechatUnlinked { leading_again, .. } = *reply
+        && leading_again > 0
+    {
+        return Err(CommandError::UnlinkUnfinished { leading_again });
+    }
     Ok(())
 }
 
@@ -405,18 +420,14 @@ fn print_reply(reply: &AdminReply) {
             user,
             identities,
             sessions_ended,
-            leading_again,
+            // Keys leading to the account again fail the command: see `admin_command`.
+            leading_again: _,
         } => {
             println!(
                 "user {} ({}): {identities} WeChat identity keys unlinked, {sessions_ended} sessions a WeChat login opened ended",
                 user.id,
                 printable(&user.display_name),
             );
-            if *leading_again > 0 {
-                println!(
-                    "{leading_again} keys lead to the account again (a WeChat login at that very moment): run the command again"
-                );
-            }
         }
         AdminReply::InviteMade { invite, link, .. } => {
             println!(
@@ -445,8 +456,12 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-/// One line per user: id, name, roles, ways in, login, last login.
 fn print_user(listed: &UserListing) {
+    println!("{}", user_line(listed));
+}
+
+/// One line per user: id, name, roles, ways in, login, last login.
+fn user_line(listed: &UserListing) -> String {
     let methods: Vec<&str> = listed
         .methods
         .iter()
@@ -458,20 +473,25 @@ fn print_user(listed: &UserListing) {
     let last_login = listed
         .last_login_at
         .map_or_else(|| "never".to_owned(), |at| at.to_string());
-    let claiming = listed
-        .claiming
-        .as_ref()
-        .map(|login| format!("\tclaiming {login} (a change stopped half way)"));
-    println!(
+    let claiming = listed.claiming.as_ref().map(|login| {
+        format!(
+            "\tclaiming {} (a change stopped half way)",
+            printable(login)
+        )
+    });
+    format!(
         "{}\t{}\troles [{}]\tways in [{}]\tlogin {}\tlast login {}{}",
         listed.user.id,
         printable(&listed.user.display_name),
         listed.user.roles.join(", "),
         methods.join(", "),
-        listed.login.as_deref().unwrap_or("-"),
+        listed
+            .login
+            .as_deref()
+            .map_or_else(|| "-".to_owned(), printable),
         last_login,
         claiming.unwrap_or_default()
-    );
+    )
 }
 
 #[cfg(test)]
@@ -483,6 +503,49 @@ mod tests {
         assert_eq!(printable("Ann \u{1b}[31mLee\n"), "Ann \\u{1b}[31mLee\\n");
         assert_eq!(printable("会 Ann"), "会 Ann");
         assert_eq!(printable("Ann\u{202E}nimda"), "Ann\\u{202e}nimda");
+    }
+
+    /// An unlink that found keys leading to the account again fails, so a script sees it.
+    #[test]
+    fn an_unlink_left_half_done_fails_the_command() {
+        let user = meeteasy_protocol::User {
+            id: "u-1".into(),
+            display_name: "Ann".into(),
+            avatar_url: None,
+            roles: Vec::new(),
+        };
+        let unlinked = |leading_again| AdminReply::WechatUnlinked {
+            user: user.clone(),
+            identities: 2,
+            sessions_ended: 1,
+            leading_again,
+        };
+        assert!(finished(&unlinked(0)).is_ok());
+        assert!(matches!(
+            finished(&unlinked(1)),
+            Err(CommandError::UnlinkUnfinished { leading_again: 1 })
+        ));
+    }
+
+    /// A login stored before logins were checked cannot rewrite the listing's line either.
+    #[test]
+    fn logins_are_printed_without_their_control_characters() {
+        let listed = UserListing {
+            user: meeteasy_protocol::User {
+                id: "u-1".into(),
+                display_name: "Ann".into(),
+                avatar_url: None,
+                roles: vec!["admin".into()],
+            },
+            login: Some("a\u{1b}[2K@x.io".into()),
+            claiming: Some("b\u{1b}[2K@x.io".into()),
+            methods: vec![LoginMethod::Password],
+            last_login_at: None,
+        };
+        let line = user_line(&listed);
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+        assert!(line.contains("login a\\u{1b}[2K@x.io"), "{line:?}");
+        assert!(line.contains("claiming b\\u{1b}[2K@x.io"), "{line:?}");
     }
 
     /// The password is the first line, without its line break, and a read stops at the bound
