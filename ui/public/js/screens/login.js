@@ -67,16 +67,21 @@ export function applyScanStep(panel, step, server, refusals) {
         case "scanned":
             panel.showScanned(step.display_name, step.avatar);
             return;
+        // The code on screen is over: a fresh one follows, once the loop has made it.
         case "declined":
+            panel.awaitNewCode();
             panel.setNotice(refusals.declined, "warning");
             return;
         case "not_organizer":
+            panel.awaitNewCode();
             panel.setNotice(refusals.notOrganizer, "error");
             return;
         case "expired":
+            panel.awaitNewCode();
             panel.setNotice(refusals.expired, "info");
             return;
         case "identity_in_use":
+            panel.awaitNewCode();
             panel.setNotice(refusals.identityInUse, "error");
             return;
         case "offline":
@@ -101,8 +106,13 @@ export class ScanPanel {
         this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
         this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
         this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
+        // The code given up leaves the screen at once, not when the next one arrives.
+        const giveUpCode = () => {
+            this.awaitNewCode();
+            newCode?.();
+        };
         this.newCode = newCode
-            ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: () => newCode() }, t.scanNewCode)
+            ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: giveUpCode }, t.scanNewCode)
             : null;
         if (notice)
             this.setNotice(notice.text, notice.tone);
@@ -122,6 +132,17 @@ export class ScanPanel {
         this.stopRefresh = countdown(refreshAtMs, (left) => {
             this.refresh.textContent = t.qrRefreshesIn(left);
         });
+    }
+    /** The code shown is over (declined, refused, expired, or given up with "Not you?"): nothing of
+     * it stays on screen, neither the code nor who scanned it, while the scan loop makes the next
+     * one, which `showQr` brings. */
+    awaitNewCode() {
+        this.stopRefresh();
+        this.qr.hidden = true;
+        this.refresh.hidden = true;
+        if (this.newCode)
+            this.newCode.hidden = true;
+        this.setStatus("loading", t.scanLoadingQr);
     }
     setStatus(state, text, avatar = null, name = "") {
         const retrying = state === "offline" || state === "failing";
