@@ -4,7 +4,8 @@
 // asynchronously, through IPC channels or answers, and may come after the console has moved on.
 
 import type { SessionView } from "./ipc.js";
-import type { AppState, Notice, Screen } from "./state.js";
+import type { Notice } from "./notice.js";
+import type { AppState, Screen } from "./state.js";
 
 /**
  * Where an "offline" notice lands:

@@ -9,14 +9,15 @@ import * as ipc from "./ipc.js";
 import type { Language, SessionEnded, SessionView, UiEvent } from "./ipc.js";
 import { accountScreen } from "./screens/account.js";
 import { homeScreen } from "./screens/home.js";
-import { applyScanStep, loginScreen, sessionEndedNotice } from "./screens/login.js";
-import { errorText, logoutNotice } from "./screens/parts.js";
+import type { Notice } from "./notice.js";
+import { applyScanStep, loginScreen } from "./screens/login.js";
+import { errorText } from "./screens/parts.js";
 import type { Page } from "./screens/parts.js";
 import { teamScreen } from "./screens/team.js";
 import { settingsScreen } from "./screens/settings.js";
 import { offlineScreen, startingScreen } from "./screens/starting.js";
 import { initialState } from "./state.js";
-import type { LoginTab, Notice, Screen } from "./state.js";
+import type { LoginTab, Screen } from "./state.js";
 
 const main = document.getElementById("main") as HTMLElement;
 const settingsButton = document.getElementById("open-settings") as HTMLButtonElement;
@@ -38,7 +39,7 @@ function onEvent(event: UiEvent): void {
       // The restore may have found the keychain locked or silent since the preferences were read:
       // the login screen warns that the next session lasts for this run only.
       if (app.preferences) app.preferences = { ...app.preferences, storage: event.storage };
-      arriveAtLogin(sessionEndedNotice(event.ended));
+      arriveAtLogin(event.ended ? { kind: "session_ended", ended: event.ended } : null);
       return;
     case "home":
       arriveHome(event.session);
@@ -50,7 +51,7 @@ function onEvent(event: UiEvent): void {
     case "not_organizer":
     case "expired":
     case "failing":
-      if (app.scan) applyScanStep(app.scan, event, serverUrl(), { declined: t.scanDeclined, expired: t.scanExpired, notOrganizer: t.scanNotOrganizer, identityInUse: t.scanNotOrganizer });
+      if (app.scan) applyScanStep(app.scan, event, serverUrl(), "login");
       return;
     case "link":
       app.account?.linkStep(event.step, serverUrl());
@@ -148,12 +149,12 @@ function showHome(view: SessionView): void {
 async function leaveConsole(): Promise<void> {
   // Fails only when this console holds no session any more: nothing is left to forget then.
   const outcome = await ipc.logout().catch(() => null);
-  arriveAtLogin(logoutNotice(t.youLeftTeam, outcome?.keychain_cleared ?? true));
+  arriveAtLogin({ kind: "left_team", keychainCleared: outcome?.keychain_cleared ?? true });
 }
 
 /** The server says this console's session is over: back to the login with why. */
 function sessionEnded(ended: SessionEnded): void {
-  arriveAtLogin(sessionEndedNotice(ended));
+  arriveAtLogin({ kind: "session_ended", ended });
 }
 
 function showPage(page: Page): void {

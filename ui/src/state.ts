@@ -3,17 +3,12 @@
 // (its own elements and countdowns), and main.ts holds it here while it is shown.
 
 import type { PreferencesView, SessionView } from "./ipc.js";
+import type { Notice } from "./notice.js";
 import type { AccountScreen } from "./screens/account.js";
 import type { ScanPanel } from "./screens/login.js";
 
 export type Screen = "starting" | "offline" | "login" | "home" | "team" | "account" | "settings";
 export type LoginTab = "scan" | "password";
-
-/** A message shown on the login screen (why the last session ended, a logout, a decline...). */
-export interface Notice {
-  text: string;
-  tone: "info" | "warning";
-}
 
 export interface AppState {
   /** Loaded at start, replaced when the settings are saved. */
@@ -26,6 +21,7 @@ export interface AppState {
   loginTab: LoginTab;
   /** The session of the home screen, kept while the settings are open over it. */
   session: SessionView | null;
+  /** What the login screen says when it is next drawn (why the last session ended, a logout). */
   loginNotice: Notice | null;
   /** The scan panel while the login screen shows it: the scan login's events update it in place. */
   scan: ScanPanel | null;

@@ -9,7 +9,7 @@ import { initialState } from "../public/js/state.js";
 
 const loggedIn = ["home", "team", "account"];
 const ann = { user: { id: "u-ann", display_name: "Ann", roles: ["organizer"] } };
-const ended = { text: "Your session ended on another device.", tone: "warning" };
+const ended = { kind: "session_ended", ended: "revoked" };
 
 function shown(screen, before = "login") {
   return { ...initialState(), screen, screenBeforeSettings: before };

@@ -9,7 +9,6 @@ import { installFakeDom } from "./fake_dom.js";
 import { setLanguage, t } from "../public/js/i18n.js";
 import { applyScanStep, loginTexts, ScanPanel } from "../public/js/screens/login.js";
 
-const refusals = { declined: "declined words", expired: "expired words", notOrganizer: "not organizer words", identityInUse: "in use words" };
 const preparing = { en: "Preparing a code…", "zh-CN": "正在生成二维码…" };
 const oldCode = { kind: "qr", image: "data:image/png;base64,b2xk", refresh_at_ms: Date.now() + 60_000 };
 const newCode = { kind: "qr", image: "data:image/png;base64,bmV3", refresh_at_ms: Date.now() + 60_000 };
@@ -21,9 +20,9 @@ function scannedPanel(language, onNewCode = () => {}) {
   setLanguage(language);
   const panel = new ScanPanel(null, loginTexts(), onNewCode);
   document.body.append(panel.element);
-  applyScanStep(panel, oldCode, "https://meet.example", refusals);
-  applyScanStep(panel, { kind: "waiting" }, "https://meet.example", refusals);
-  applyScanStep(panel, bobScanned, "https://meet.example", refusals);
+  applyScanStep(panel, oldCode, "https://meet.example", "login");
+  applyScanStep(panel, { kind: "waiting" }, "https://meet.example", "login");
+  applyScanStep(panel, bobScanned, "https://meet.example", "login");
   return { panel, document, part: (id) => document.getElementById(id) };
 }
 
@@ -41,21 +40,21 @@ function assertAwaitingCode(part, language) {
 test("a declined, expired or refused code leaves the screen at once, until the new one arrives", () => {
   for (const language of ["en", "zh-CN"]) {
     for (const [kind, words] of [
-      ["declined", refusals.declined],
-      ["expired", refusals.expired],
-      ["not_organizer", refusals.notOrganizer],
+      ["declined", () => t.scanDeclined],
+      ["expired", () => t.scanExpired],
+      ["not_organizer", () => t.scanNotOrganizer],
     ]) {
       const { panel, part } = scannedPanel(language);
-      applyScanStep(panel, { kind }, "https://meet.example", refusals);
+      applyScanStep(panel, { kind }, "https://meet.example", "login");
       assertAwaitingCode(part, language);
       assert.equal(part("scan-notice").hidden, false, `${kind}: says why`);
-      assert.equal(part("scan-notice").textContent, words);
+      assert.equal(part("scan-notice").textContent, words());
 
-      applyScanStep(panel, newCode, "https://meet.example", refusals);
+      applyScanStep(panel, newCode, "https://meet.example", "login");
       assert.equal(part("qr-image").hidden, false, `${kind}: the new code is shown`);
       assert.equal(part("qr-image").src, newCode.image);
       assert.equal(part("qr-frame").dataset.state, "ready");
-      applyScanStep(panel, { kind: "waiting" }, "https://meet.example", refusals);
+      applyScanStep(panel, { kind: "waiting" }, "https://meet.example", "login");
       assert.equal(part("scan-status").textContent, t.scanWaiting);
     }
   }
@@ -80,11 +79,11 @@ test("a link code whose WeChat belongs to another account leaves the screen at o
   const texts = { idPrefix: "link-", title: "Link", hint: "Scan to link", alt: "link code", tabPanel: false };
   const panel = new ScanPanel(null, texts);
   document.body.append(panel.element);
-  applyScanStep(panel, oldCode, "https://meet.example", refusals);
-  applyScanStep(panel, bobScanned, "https://meet.example", refusals);
-  applyScanStep(panel, { kind: "identity_in_use" }, "https://meet.example", refusals);
+  applyScanStep(panel, oldCode, "https://meet.example", "link");
+  applyScanStep(panel, bobScanned, "https://meet.example", "link");
+  applyScanStep(panel, { kind: "identity_in_use" }, "https://meet.example", "link");
   const part = (id) => document.getElementById(`link-${id}`);
   assert.equal(part("qr-image").hidden, true);
   assert.equal(part("scan-status").textContent, preparing.en);
-  assert.equal(part("scan-notice").textContent, refusals.identityInUse);
+  assert.equal(part("scan-notice").textContent, t.linkInUse);
 });

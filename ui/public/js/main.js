@@ -7,8 +7,8 @@ import { setLanguage, t } from "./i18n.js";
 import * as ipc from "./ipc.js";
 import { accountScreen } from "./screens/account.js";
 import { homeScreen } from "./screens/home.js";
-import { applyScanStep, loginScreen, sessionEndedNotice } from "./screens/login.js";
-import { errorText, logoutNotice } from "./screens/parts.js";
+import { applyScanStep, loginScreen } from "./screens/login.js";
+import { errorText } from "./screens/parts.js";
 import { teamScreen } from "./screens/team.js";
 import { settingsScreen } from "./screens/settings.js";
 import { offlineScreen, startingScreen } from "./screens/starting.js";
@@ -33,7 +33,7 @@ function onEvent(event) {
             // the login screen warns that the next session lasts for this run only.
             if (app.preferences)
                 app.preferences = { ...app.preferences, storage: event.storage };
-            arriveAtLogin(sessionEndedNotice(event.ended));
+            arriveAtLogin(event.ended ? { kind: "session_ended", ended: event.ended } : null);
             return;
         case "home":
             arriveHome(event.session);
@@ -46,7 +46,7 @@ function onEvent(event) {
         case "expired":
         case "failing":
             if (app.scan)
-                applyScanStep(app.scan, event, serverUrl(), { declined: t.scanDeclined, expired: t.scanExpired, notOrganizer: t.scanNotOrganizer, identityInUse: t.scanNotOrganizer });
+                applyScanStep(app.scan, event, serverUrl(), "login");
             return;
         case "link":
             app.account?.linkStep(event.step, serverUrl());
@@ -137,11 +137,11 @@ function showHome(view) {
 async function leaveConsole() {
     // Fails only when this console holds no session any more: nothing is left to forget then.
     const outcome = await ipc.logout().catch(() => null);
-    arriveAtLogin(logoutNotice(t.youLeftTeam, outcome?.keychain_cleared ?? true));
+    arriveAtLogin({ kind: "left_team", keychainCleared: outcome?.keychain_cleared ?? true });
 }
 /** The server says this console's session is over: back to the login with why. */
 function sessionEnded(ended) {
-    arriveAtLogin(sessionEndedNotice(ended));
+    arriveAtLogin({ kind: "session_ended", ended });
 }
 function showPage(page) {
     switch (page) {

@@ -179,7 +179,7 @@ export function accountScreen(actions: AccountActions): AccountScreen {
     refresh: () => void refresh(),
     linkStep: (step, server) => {
       if (!panel) return;
-      applyScanStep(panel, step, server, { declined: t.linkDeclined, expired: t.linkExpired, notOrganizer: t.scanNotOrganizer, identityInUse: t.linkInUse });
+      applyScanStep(panel, step, server, "link");
     },
     linked: () => {
       endLink(true);

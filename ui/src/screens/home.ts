@@ -6,9 +6,9 @@ import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { SessionEnded, SessionView } from "../ipc.js";
-import type { Notice } from "../state.js";
+import type { Notice } from "../notice.js";
 import { devicesSection } from "./devices.js";
-import { avatarElement, errorText, handOverIfEnded, logoutNotice, pagesBar, sayIn, storageBanner } from "./parts.js";
+import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
 import type { Page } from "./parts.js";
 
 export interface HomeActions {
@@ -56,10 +56,9 @@ export function homeScreen(view: SessionView, actions: HomeActions): { element: 
         let notice: Notice;
         try {
           const outcome = await ipc.logout();
-          const text = outcome.revoked_on_server ? t.loggedOut : t.loggedOutLocally;
-          notice = logoutNotice(text, outcome.keychain_cleared);
+          notice = { kind: "logged_out", revokedOnServer: outcome.revoked_on_server, keychainCleared: outcome.keychain_cleared };
         } catch (failure) {
-          notice = { text: errorText(failure), tone: "warning" };
+          notice = { kind: "logout_failed", failure };
         }
         actions.loggedOut(notice);
       },

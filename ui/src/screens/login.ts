@@ -5,8 +5,10 @@ import { countdown, secondsFromNow } from "../countdown.js";
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import type { CommandError, ScanStep, SessionEnded, SessionView, Storage } from "../ipc.js";
-import type { LoginTab, Notice } from "../state.js";
+import type { CommandError, ScanStep, SessionView, Storage } from "../ipc.js";
+import { noticeText, noticeTone } from "../notice.js";
+import type { Notice, ScanPurpose } from "../notice.js";
+import type { LoginTab } from "../state.js";
 import { avatarElement, errorText, storageBanner } from "./parts.js";
 import { offlineLine } from "./starting.js";
 
@@ -30,20 +32,6 @@ export function loginScreen(
   const panel = scan ? scan.element : passwordPanel(notice, actions);
   const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
   return { element, scan };
-}
-
-/** Why the console is back at the login screen, when a session ended by itself. */
-export function sessionEndedNotice(ended: SessionEnded | null): Notice | null {
-  switch (ended) {
-    case "expired":
-      return { text: t.errors.session_expired, tone: "warning" };
-    case "revoked":
-      return { text: t.errors.session_revoked, tone: "warning" };
-    case "invalid":
-      return { text: t.errors.session_invalid, tone: "warning" };
-    case null:
-      return null;
-  }
 }
 
 function tabButton(tab: LoginTab, label: string, shown: LoginTab, actions: LoginActions): HTMLButtonElement {
@@ -88,9 +76,9 @@ export function loginTexts(): ScanTexts {
   return { idPrefix: "", title: t.scanTitle, hint: t.scanHint, alt: t.qrAlt, tabPanel: true };
 }
 
-/** What a scan step does to a panel: one place for the login and "Link WeChat". The refusals'
- * words differ by purpose and are given by the caller. */
-export function applyScanStep(panel: ScanPanel, step: ScanStep, server: string, refusals: { declined: string; expired: string; notOrganizer: string; identityInUse: string }): void {
+/** What a scan step does to a panel: one place for the login and "Link WeChat" (`purpose`, which
+ * words the refusals). */
+export function applyScanStep(panel: ScanPanel, step: ScanStep, server: string, purpose: ScanPurpose): void {
   switch (step.kind) {
     case "qr":
       panel.showQr(step.image, step.refresh_at_ms);
@@ -103,20 +91,11 @@ export function applyScanStep(panel: ScanPanel, step: ScanStep, server: string, 
       return;
     // The code on screen is over: a fresh one follows, once the loop has made it.
     case "declined":
-      panel.awaitNewCode();
-      panel.setNotice(refusals.declined, "warning");
-      return;
     case "not_organizer":
-      panel.awaitNewCode();
-      panel.setNotice(refusals.notOrganizer, "error");
-      return;
     case "expired":
-      panel.awaitNewCode();
-      panel.setNotice(refusals.expired, "info");
-      return;
     case "identity_in_use":
       panel.awaitNewCode();
-      panel.setNotice(refusals.identityInUse, "error");
+      panel.setNotice({ kind: "scan_refused", purpose, refusal: step.kind });
       return;
     case "offline":
       panel.showOffline(server, step.retry_in_secs);
@@ -158,7 +137,7 @@ export class ScanPanel {
     this.newCode = newCode
       ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: giveUpCode }, t.scanNewCode)
       : null;
-    if (notice) this.setNotice(notice.text, notice.tone);
+    this.setNotice(notice);
     const panelProps: Record<string, string> = texts.tabPanel
       ? { class: "scan-panel", id: id("scan-panel"), role: "tabpanel", "aria-labelledby": "tab-scan" }
       : { class: "scan-panel", id: id("scan-panel") };
@@ -232,10 +211,10 @@ export class ScanPanel {
     });
   }
 
-  setNotice(text: string | null, tone: "info" | "warning" | "error" = "info"): void {
-    this.notice.hidden = text === null;
-    this.notice.className = `banner ${tone}`;
-    this.notice.textContent = text ?? "";
+  setNotice(notice: Notice | null): void {
+    this.notice.hidden = notice === null;
+    this.notice.className = notice ? `banner ${noticeTone(notice)}` : "banner";
+    this.notice.textContent = notice ? noticeText(notice) : "";
   }
 
   /** Stops the panel's countdowns, when the screen is replaced. */
@@ -271,7 +250,7 @@ function passwordPanel(notice: Notice | null, actions: LoginActions): HTMLElemen
         }
       },
     },
-    notice ? h("p", { class: `banner ${notice.tone}` }, notice.text) : null,
+    notice ? h("p", { class: `banner ${noticeTone(notice)}` }, noticeText(notice)) : null,
     error,
     h("label", { for: "login-input" }, t.loginLabel),
     login,

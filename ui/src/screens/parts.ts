@@ -6,13 +6,6 @@ import { codesWithDetail, isErrorCode } from "../error_words.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { SessionEnded, Storage } from "../ipc.js";
-import type { Notice } from "../state.js";
-
-/** The login's notice after this console logged out: `text`, with a warning when the keychain
- * could not forget the session. */
-export function logoutNotice(text: string, keychainCleared: boolean): Notice {
-  return keychainCleared ? { text, tone: "info" } : { text: `${text} ${t.keychainNotCleared}`, tone: "warning" };
-}
 
 export function storageBanner(storage: Storage): Node | null {
   if (storage.kind === "keychain") return null;

@@ -5,7 +5,7 @@ import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import { devicesSection } from "./devices.js";
-import { avatarElement, errorText, handOverIfEnded, logoutNotice, pagesBar, sayIn, storageBanner } from "./parts.js";
+import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
 /** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
 export function homeScreen(view, actions) {
     const devices = devicesSection(actions);
@@ -38,11 +38,10 @@ export function homeScreen(view, actions) {
             let notice;
             try {
                 const outcome = await ipc.logout();
-                const text = outcome.revoked_on_server ? t.loggedOut : t.loggedOutLocally;
-                notice = logoutNotice(text, outcome.keychain_cleared);
+                notice = { kind: "logged_out", revokedOnServer: outcome.revoked_on_server, keychainCleared: outcome.keychain_cleared };
             }
             catch (failure) {
-                notice = { text: errorText(failure), tone: "warning" };
+                notice = { kind: "logout_failed", failure };
             }
             actions.loggedOut(notice);
         },

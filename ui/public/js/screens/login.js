@@ -4,6 +4,7 @@ import { countdown, secondsFromNow } from "../countdown.js";
 import { h, replaceChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
+import { noticeText, noticeTone } from "../notice.js";
 import { avatarElement, errorText, storageBanner } from "./parts.js";
 import { offlineLine } from "./starting.js";
 /** The login screen on `tab`; `scan` is its scan panel when that tab is shown. */
@@ -13,19 +14,6 @@ export function loginScreen(tab, notice, storage, actions) {
     const panel = scan ? scan.element : passwordPanel(notice, actions);
     const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
     return { element, scan };
-}
-/** Why the console is back at the login screen, when a session ended by itself. */
-export function sessionEndedNotice(ended) {
-    switch (ended) {
-        case "expired":
-            return { text: t.errors.session_expired, tone: "warning" };
-        case "revoked":
-            return { text: t.errors.session_revoked, tone: "warning" };
-        case "invalid":
-            return { text: t.errors.session_invalid, tone: "warning" };
-        case null:
-            return null;
-    }
 }
 function tabButton(tab, label, shown, actions) {
     const selected = shown === tab;
@@ -54,9 +42,9 @@ function tabButton(tab, label, shown, actions) {
 export function loginTexts() {
     return { idPrefix: "", title: t.scanTitle, hint: t.scanHint, alt: t.qrAlt, tabPanel: true };
 }
-/** What a scan step does to a panel: one place for the login and "Link WeChat". The refusals'
- * words differ by purpose and are given by the caller. */
-export function applyScanStep(panel, step, server, refusals) {
+/** What a scan step does to a panel: one place for the login and "Link WeChat" (`purpose`, which
+ * words the refusals). */
+export function applyScanStep(panel, step, server, purpose) {
     switch (step.kind) {
         case "qr":
             panel.showQr(step.image, step.refresh_at_ms);
@@ -69,20 +57,11 @@ export function applyScanStep(panel, step, server, refusals) {
             return;
         // The code on screen is over: a fresh one follows, once the loop has made it.
         case "declined":
-            panel.awaitNewCode();
-            panel.setNotice(refusals.declined, "warning");
-            return;
         case "not_organizer":
-            panel.awaitNewCode();
-            panel.setNotice(refusals.notOrganizer, "error");
-            return;
         case "expired":
-            panel.awaitNewCode();
-            panel.setNotice(refusals.expired, "info");
-            return;
         case "identity_in_use":
             panel.awaitNewCode();
-            panel.setNotice(refusals.identityInUse, "error");
+            panel.setNotice({ kind: "scan_refused", purpose, refusal: step.kind });
             return;
         case "offline":
             panel.showOffline(server, step.retry_in_secs);
@@ -114,8 +93,7 @@ export class ScanPanel {
         this.newCode = newCode
             ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: giveUpCode }, t.scanNewCode)
             : null;
-        if (notice)
-            this.setNotice(notice.text, notice.tone);
+        this.setNotice(notice);
         const panelProps = texts.tabPanel
             ? { class: "scan-panel", id: id("scan-panel"), role: "tabpanel", "aria-labelledby": "tab-scan" }
             : { class: "scan-panel", id: id("scan-panel") };
@@ -181,10 +159,10 @@ export class ScanPanel {
                 text.textContent = line(left);
         });
     }
-    setNotice(text, tone = "info") {
-        this.notice.hidden = text === null;
-        this.notice.className = `banner ${tone}`;
-        this.notice.textContent = text ?? "";
+    setNotice(notice) {
+        this.notice.hidden = notice === null;
+        this.notice.className = notice ? `banner ${noticeTone(notice)}` : "banner";
+        this.notice.textContent = notice ? noticeText(notice) : "";
     }
     /** Stops the panel's countdowns, when the screen is replaced. */
     stop() {
@@ -216,6 +194,6 @@ function passwordPanel(notice, actions) {
                 password.select();
             }
         },
-    }, notice ? h("p", { class: `banner ${notice.tone}` }, notice.text) : null, error, h("label", { for: "login-input" }, t.loginLabel), login, h("label", { for: "password-input" }, t.passwordLabel), password, submit);
+    }, notice ? h("p", { class: `banner ${noticeTone(notice)}` }, noticeText(notice)) : null, error, h("label", { for: "login-input" }, t.loginLabel), login, h("label", { for: "password-input" }, t.passwordLabel), password, submit);
     return h("div", { class: "password-panel", role: "tabpanel", "aria-labelledby": "tab-password" }, form);
 }

@@ -4,11 +4,6 @@ import { h, initials } from "../dom.js";
 import { codesWithDetail, isErrorCode } from "../error_words.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-/** The login's notice after this console logged out: `text`, with a warning when the keychain
- * could not forget the session. */
-export function logoutNotice(text, keychainCleared) {
-    return keychainCleared ? { text, tone: "info" } : { text: `${text} ${t.keychainNotCleared}`, tone: "warning" };
-}
 export function storageBanner(storage) {
     if (storage.kind === "keychain")
         return null;

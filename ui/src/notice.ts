@@ -1,0 +1,92 @@
+// The notices the console keeps to show on a screen: why the login screen is back (a session
+// ended, a logout, leaving the team) and why a scan panel's code was replaced. Each is kept as what
+// happened, never as words: `noticeText` words it when a screen is drawn, in the language of that
+// moment, so a notice kept while the Settings switch the language reads in the new one.
+
+import { t } from "./i18n.js";
+import type { SessionEnded } from "./ipc.js";
+import { errorText } from "./screens/parts.js";
+
+/** What a scan is for: logging this console in, or "Link WeChat". */
+export type ScanPurpose = "login" | "link";
+
+/** How a scan's code ended without a login or a link; a fresh code follows. */
+export type ScanRefusal = "declined" | "expired" | "not_organizer" | "identity_in_use";
+
+export type Notice =
+  | { kind: "session_ended"; ended: SessionEnded }
+  | { kind: "logged_out"; revokedOnServer: boolean; keychainCleared: boolean }
+  /** This user removed themself from the team, which logged this console out. */
+  | { kind: "left_team"; keychainCleared: boolean }
+  /** The logout command failed (it fails only when no session was held); `failure` is its error. */
+  | { kind: "logout_failed"; failure: unknown }
+  | { kind: "scan_refused"; purpose: ScanPurpose; refusal: ScanRefusal };
+
+export type NoticeTone = "info" | "warning" | "error";
+
+/** The notice in the UI's language now. */
+export function noticeText(notice: Notice): string {
+  switch (notice.kind) {
+    case "session_ended":
+      return sessionEndedText(notice.ended);
+    case "logged_out":
+      return withKeychainWarning(notice.revokedOnServer ? t.loggedOut : t.loggedOutLocally, notice.keychainCleared);
+    case "left_team":
+      return withKeychainWarning(t.youLeftTeam, notice.keychainCleared);
+    case "logout_failed":
+      return errorText(notice.failure);
+    case "scan_refused":
+      return scanRefusalText(notice.purpose, notice.refusal);
+  }
+}
+
+export function noticeTone(notice: Notice): NoticeTone {
+  switch (notice.kind) {
+    case "session_ended":
+    case "logout_failed":
+      return "warning";
+    case "logged_out":
+    case "left_team":
+      // The keychain may still hold the session it could not delete.
+      return notice.keychainCleared ? "info" : "warning";
+    case "scan_refused":
+      switch (notice.refusal) {
+        case "declined":
+          return "warning";
+        case "expired":
+          return "info";
+        case "not_organizer":
+        case "identity_in_use":
+          return "error";
+      }
+  }
+}
+
+function sessionEndedText(ended: SessionEnded): string {
+  switch (ended) {
+    case "expired":
+      return t.errors.session_expired;
+    case "revoked":
+      return t.errors.session_revoked;
+    case "invalid":
+      return t.errors.session_invalid;
+  }
+}
+
+function withKeychainWarning(text: string, keychainCleared: boolean): string {
+  return keychainCleared ? text : `${text} ${t.keychainNotCleared}`;
+}
+
+function scanRefusalText(purpose: ScanPurpose, refusal: ScanRefusal): string {
+  switch (refusal) {
+    case "declined":
+      return purpose === "login" ? t.scanDeclined : t.linkDeclined;
+    case "expired":
+      return purpose === "login" ? t.scanExpired : t.linkExpired;
+    case "not_organizer":
+      return t.scanNotOrganizer;
+    // Only a link is refused this way (the Rust side reports it to the login as `not_organizer`).
+    case "identity_in_use":
+      return purpose === "login" ? t.scanNotOrganizer : t.linkInUse;
+  }
+}
