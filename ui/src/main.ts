@@ -38,7 +38,7 @@ function onEvent(event: UiEvent): void {
     case "login_required":
       // The restore may have found the keychain locked or silent since the preferences were read:
       // the login screen warns that the next session lasts for this run only.
-      if (app.preferences) app.preferences = { ...app.preferences, storage: event.storage };
+      app.storage = event.storage;
       arriveAtLogin(event.ended ? { kind: "session_ended", ended: event.ended } : null);
       return;
     case "home":
@@ -101,8 +101,7 @@ function showOffline(retryInSecs: number): void {
 function showLogin(tab: LoginTab): void {
   app.session = null;
   app.loginTab = tab;
-  const storage = app.preferences ? app.preferences.storage : null;
-  const login = loginScreen(tab, app.loginNotice, storage, {
+  const login = loginScreen(tab, app.loginNotice, app.storage, {
     showTab: (next) => {
       app.loginNotice = null;
       showLogin(next);
@@ -122,6 +121,8 @@ function showLogin(tab: LoginTab): void {
 
 /** A session reached (restored, or a login finished): home, or under the Settings if open. */
 function arriveHome(view: SessionView): void {
+  // Saving the session may have found the keychain failing: the warning stays after this session.
+  app.storage = view.storage;
   if (!keptUnderSettings(app, { to: "home", session: view })) showHome(view);
 }
 
@@ -136,7 +137,7 @@ function arriveAtLogin(notice: Notice | null): void {
 function showHome(view: SessionView): void {
   app.session = view;
   app.loginNotice = null;
-  const home = homeScreen(view, {
+  const home = homeScreen(view, app.storage, {
     loggedOut: arriveAtLogin,
     sessionEnded,
     show: showPage,
@@ -185,13 +186,14 @@ function showPage(page: Page): void {
 function showSettings(): void {
   if (!app.preferences) return;
   app.screenBeforeSettings = app.screen;
-  setScreen("settings", settingsScreen(app.preferences, { save: saveSettings, close: leaveSettings }));
+  setScreen("settings", settingsScreen(app.preferences, app.storage, { save: saveSettings, close: leaveSettings }));
 }
 
 async function saveSettings(serverUrl: string, language: Language): Promise<void> {
   const serverBefore = app.preferences?.server_url;
   const saved = await ipc.savePreferences(serverUrl, language);
   app.preferences = saved;
+  app.storage = saved.storage;
   setLanguage(saved.language);
   applyChrome();
   if (saved.server_url !== serverBefore) {
@@ -249,6 +251,7 @@ document.addEventListener("keydown", (event) => {
 async function init(): Promise<void> {
   settingsButton.addEventListener("click", () => showSettings());
   app.preferences = await ipc.getPreferences();
+  app.storage = app.preferences.storage;
   setLanguage(app.preferences.language);
   applyChrome();
   restart();

@@ -2,7 +2,7 @@
 // what they draw as arguments and report back through callbacks; only the scan panel keeps anything
 // (its own elements and countdowns), and main.ts holds it here while it is shown.
 
-import type { PreferencesView, SessionView } from "./ipc.js";
+import type { PreferencesView, SessionView, Storage } from "./ipc.js";
 import type { Notice } from "./notice.js";
 import type { AccountScreen } from "./screens/account.js";
 import type { ScanPanel } from "./screens/login.js";
@@ -13,6 +13,11 @@ export type LoginTab = "scan" | "password";
 export interface AppState {
   /** Loaded at start, replaced when the settings are saved. */
   preferences: PreferencesView | null;
+  /** Where this run keeps a session, as the Rust side said last (the preferences, the login's
+   * event, a session reached, the settings saved): kept here, apart from what told it, so the
+   * warning that it is memory only stays on every screen that shows it until a report says the
+   * keychain is used again. */
+  storage: Storage | null;
   screen: Screen;
   /** Where leaving the settings goes back to; a restore, a login or a session's end that arrives
    * while they are open changes it to where it leads (see event_landing.ts). */
@@ -36,6 +41,7 @@ export interface AppState {
 export function initialState(): AppState {
   return {
     preferences: null,
+    storage: null,
     screen: "starting",
     screenBeforeSettings: "starting",
     loginTab: "scan",

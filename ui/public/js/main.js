@@ -31,8 +31,7 @@ function onEvent(event) {
         case "login_required":
             // The restore may have found the keychain locked or silent since the preferences were read:
             // the login screen warns that the next session lasts for this run only.
-            if (app.preferences)
-                app.preferences = { ...app.preferences, storage: event.storage };
+            app.storage = event.storage;
             arriveAtLogin(event.ended ? { kind: "session_ended", ended: event.ended } : null);
             return;
         case "home":
@@ -90,8 +89,7 @@ function showOffline(retryInSecs) {
 function showLogin(tab) {
     app.session = null;
     app.loginTab = tab;
-    const storage = app.preferences ? app.preferences.storage : null;
-    const login = loginScreen(tab, app.loginNotice, storage, {
+    const login = loginScreen(tab, app.loginNotice, app.storage, {
         showTab: (next) => {
             app.loginNotice = null;
             showLogin(next);
@@ -111,6 +109,8 @@ function showLogin(tab) {
 }
 /** A session reached (restored, or a login finished): home, or under the Settings if open. */
 function arriveHome(view) {
+    // Saving the session may have found the keychain failing: the warning stays after this session.
+    app.storage = view.storage;
     if (!keptUnderSettings(app, { to: "home", session: view }))
         showHome(view);
 }
@@ -125,7 +125,7 @@ function arriveAtLogin(notice) {
 function showHome(view) {
     app.session = view;
     app.loginNotice = null;
-    const home = homeScreen(view, {
+    const home = homeScreen(view, app.storage, {
         loggedOut: arriveAtLogin,
         sessionEnded,
         show: showPage,
@@ -173,12 +173,13 @@ function showSettings() {
     if (!app.preferences)
         return;
     app.screenBeforeSettings = app.screen;
-    setScreen("settings", settingsScreen(app.preferences, { save: saveSettings, close: leaveSettings }));
+    setScreen("settings", settingsScreen(app.preferences, app.storage, { save: saveSettings, close: leaveSettings }));
 }
 async function saveSettings(serverUrl, language) {
     const serverBefore = app.preferences?.server_url;
     const saved = await ipc.savePreferences(serverUrl, language);
     app.preferences = saved;
+    app.storage = saved.storage;
     setLanguage(saved.language);
     applyChrome();
     if (saved.server_url !== serverBefore) {
@@ -233,6 +234,7 @@ document.addEventListener("keydown", (event) => {
 async function init() {
     settingsButton.addEventListener("click", () => showSettings());
     app.preferences = await ipc.getPreferences();
+    app.storage = app.preferences.storage;
     setLanguage(app.preferences.language);
     applyChrome();
     restart();

@@ -4,6 +4,7 @@
 export function initialState() {
     return {
         preferences: null,
+        storage: null,
         screen: "starting",
         screenBeforeSettings: "starting",
         loginTab: "scan",

@@ -5,7 +5,7 @@
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
-import type { SessionEnded, SessionView } from "../ipc.js";
+import type { SessionEnded, SessionView, Storage } from "../ipc.js";
 import type { Notice } from "../notice.js";
 import { devicesSection } from "./devices.js";
 import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
@@ -20,8 +20,9 @@ export interface HomeActions {
   show(page: Page): void;
 }
 
-/** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
-export function homeScreen(view: SessionView, actions: HomeActions): { element: HTMLElement; refresh: () => void } {
+/** The home screen, warning when `storage` keeps the session for this run only; `refresh` asks
+ * the server again for what it shows that can change elsewhere. */
+export function homeScreen(view: SessionView, storage: Storage | null, actions: HomeActions): { element: HTMLElement; refresh: () => void } {
   const devices = devicesSection(actions);
   const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
   const openButton = h(
@@ -69,7 +70,7 @@ export function homeScreen(view: SessionView, actions: HomeActions): { element: 
     "section",
     { class: "card home-card", id: "home" },
     pagesBar("home", actions.show),
-    storageBanner(view.storage),
+    storageBanner(storage),
     message,
     h(
       "div",

@@ -7,8 +7,10 @@ import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { SessionEnded, Storage } from "../ipc.js";
 
-export function storageBanner(storage: Storage): Node | null {
-  if (storage.kind === "keychain") return null;
+/** The warning that sessions are kept in memory for this run only; none while the keychain is
+ * used (or before the console knows). */
+export function storageBanner(storage: Storage | null): Node | null {
+  if (storage === null || storage.kind === "keychain") return null;
   return h("p", { class: "banner warning", id: "storage-notice", role: "status" }, t.memoryOnly(storage.problem));
 }
 

@@ -3,7 +3,7 @@
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import type { Language, PreferencesView } from "../ipc.js";
+import type { Language, PreferencesView, Storage } from "../ipc.js";
 import { errorText, storageBanner } from "./parts.js";
 
 export interface SettingsActions {
@@ -12,7 +12,8 @@ export interface SettingsActions {
   close(): void;
 }
 
-export function settingsScreen(current: PreferencesView, actions: SettingsActions): HTMLElement {
+/** The settings form, filled from `current`, warning when `storage` keeps sessions for this run only. */
+export function settingsScreen(current: PreferencesView, storage: Storage | null, actions: SettingsActions): HTMLElement {
   const serverInput = h("input", { id: "server-url", type: "url", value: current.server_url, required: true, "data-autofocus": true, "aria-describedby": "server-url-hint" });
   const languageSelect = h(
     "select",
@@ -44,7 +45,7 @@ export function settingsScreen(current: PreferencesView, actions: SettingsAction
     h("p", { class: "muted small", id: "server-url-hint" }, current.server_from_env ? t.serverFromEnv : t.serverUrlHint),
     h("label", { for: "language" }, t.language),
     languageSelect,
-    storageBanner(current.storage),
+    storageBanner(storage),
     h(
       "div",
       { class: "actions" },

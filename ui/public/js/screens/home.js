@@ -6,8 +6,9 @@ import { formatDateTime, roleName, t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import { devicesSection } from "./devices.js";
 import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
-/** The home screen; `refresh` asks the server again for what it shows that can change elsewhere. */
-export function homeScreen(view, actions) {
+/** The home screen, warning when `storage` keeps the session for this run only; `refresh` asks
+ * the server again for what it shows that can change elsewhere. */
+export function homeScreen(view, storage, actions) {
     const devices = devicesSection(actions);
     const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
     const openButton = h("button", {
@@ -46,7 +47,7 @@ export function homeScreen(view, actions) {
             actions.loggedOut(notice);
         },
     }, t.logout);
-    const element = h("section", { class: "card home-card", id: "home" }, pagesBar("home", actions.show), storageBanner(view.storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint), devices.element);
+    const element = h("section", { class: "card home-card", id: "home" }, pagesBar("home", actions.show), storageBanner(storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint), devices.element);
     devices.refresh();
     return { element, refresh: devices.refresh };
 }

@@ -12,7 +12,7 @@ export function loginScreen(tab, notice, storage, actions) {
     const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
     const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), () => actions.newScanCode()) : null;
     const panel = scan ? scan.element : passwordPanel(notice, actions);
-    const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storage ? storageBanner(storage) : null, tabs, panel);
+    const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs, panel);
     return { element, scan };
 }
 function tabButton(tab, label, shown, actions) {

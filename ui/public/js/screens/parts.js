@@ -4,8 +4,10 @@ import { h, initials } from "../dom.js";
 import { codesWithDetail, isErrorCode } from "../error_words.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
+/** The warning that sessions are kept in memory for this run only; none while the keychain is
+ * used (or before the console knows). */
 export function storageBanner(storage) {
-    if (storage.kind === "keychain")
+    if (storage === null || storage.kind === "keychain")
         return null;
     return h("p", { class: "banner warning", id: "storage-notice", role: "status" }, t.memoryOnly(storage.problem));
 }

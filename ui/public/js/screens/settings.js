@@ -3,7 +3,8 @@
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { errorText, storageBanner } from "./parts.js";
-export function settingsScreen(current, actions) {
+/** The settings form, filled from `current`, warning when `storage` keeps sessions for this run only. */
+export function settingsScreen(current, storage, actions) {
     const serverInput = h("input", { id: "server-url", type: "url", value: current.server_url, required: true, "data-autofocus": true, "aria-describedby": "server-url-hint" });
     const languageSelect = h("select", { id: "language" }, h("option", { value: "zh-CN", ...(current.language === "zh-CN" ? { selected: true } : {}) }, "简体中文"), h("option", { value: "en", ...(current.language === "en" ? { selected: true } : {}) }, "English"));
     const message = h("p", { class: "banner", id: "settings-message", role: "status", hidden: true });
@@ -21,6 +22,6 @@ export function settingsScreen(current, actions) {
                 message.hidden = false;
             }
         },
-    }, h("h1", {}, t.settingsTitle), message, h("label", { for: "server-url" }, t.serverUrl), serverInput, h("p", { class: "muted small", id: "server-url-hint" }, current.server_from_env ? t.serverFromEnv : t.serverUrlHint), h("label", { for: "language" }, t.language), languageSelect, storageBanner(current.storage), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "save-settings" }, t.save), h("button", { type: "button", class: "secondary", id: "close-settings", onclick: () => actions.close() }, t.back)));
+    }, h("h1", {}, t.settingsTitle), message, h("label", { for: "server-url" }, t.serverUrl), serverInput, h("p", { class: "muted small", id: "server-url-hint" }, current.server_from_env ? t.serverFromEnv : t.serverUrlHint), h("label", { for: "language" }, t.language), languageSelect, storageBanner(storage), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "save-settings" }, t.save), h("button", { type: "button", class: "secondary", id: "close-settings", onclick: () => actions.close() }, t.back)));
     return h("section", { class: "card settings-card" }, form);
 }
