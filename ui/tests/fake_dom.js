@@ -61,7 +61,7 @@ class FakeText extends FakeNode {
 /** Attributes the screens read back as string properties. */
 const stringProperties = { id: "id", className: "class", src: "src", alt: "alt", type: "type" };
 /** Attributes the screens read back as boolean properties. */
-const booleanProperties = ["hidden", "disabled", "selected"];
+const booleanProperties = ["hidden", "disabled", "selected", "inert"];
 
 class FakeElement extends FakeNode {
   constructor(ownerDocument, tag) {
@@ -135,7 +135,7 @@ class FakeElement extends FakeNode {
   }
 
   noteChange() {
-    for (let element = this; element; element = element.parentNode) element.changes += 1;
+    for (const element of this.ancestors()) element.changes += 1;
   }
 
   /** This element's elements, in document order. */
@@ -171,18 +171,23 @@ class FakeElement extends FakeNode {
     for (const option of this.querySelectorAll("option")) option.selected = option.value === value;
   }
 
-  /** As a browser does: nothing for a disabled control; a submit button submits its form. */
+  /** As a browser does: nothing for a disabled control or inside an inert element; a submit
+   * button submits its form. */
   click() {
-    if (this.disabled) return;
+    if (this.disabled || this.ancestors().some((element) => element.inert)) return;
     this.dispatchEvent(new Event("click", { cancelable: true }));
     if (this.tagName === "BUTTON" && this.type === "submit") this.closest("form")?.dispatchEvent(new Event("submit", { cancelable: true }));
   }
 
+  /** This element and those it is inside, innermost first. */
+  ancestors() {
+    const found = [];
+    for (let element = this; element instanceof FakeElement; element = element.parentNode) found.push(element);
+    return found;
+  }
+
   closest(tag) {
-    for (let element = this; element instanceof FakeElement; element = element.parentNode) {
-      if (element.tagName === tag.toUpperCase()) return element;
-    }
-    return null;
+    return this.ancestors().find((element) => element.tagName === tag.toUpperCase()) ?? null;
   }
 
   focus() {

@@ -24,6 +24,7 @@ export interface HomeActions {
  * the server again for what it shows that can change elsewhere. */
 export function homeScreen(view: SessionView, storage: Storage | null, actions: HomeActions): { element: HTMLElement; refresh: () => void } {
   const devices = devicesSection(actions);
+  let loggingOut = false;
   const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
   const openButton = h(
     "button",
@@ -53,7 +54,15 @@ export function homeScreen(view: SessionView, storage: Storage | null, actions: 
       class: "secondary",
       id: "logout",
       onclick: async () => {
-        logoutButton.disabled = true;
+        // Nothing else on the screen may run while the logout does (a second logout, "Open in
+        // browser", a device's "Log out", a reload of the devices): it all asks for the session
+        // the logout is letting go of. Inert holds even for a button that an action finishing
+        // meanwhile turns on again.
+        loggingOut = true;
+        element.inert = true;
+        element.setAttribute("aria-busy", "true");
+        for (const button of element.querySelectorAll("button")) button.disabled = true;
+        logoutButton.textContent = t.loggingOut;
         let notice: Notice;
         try {
           const outcome = await ipc.logout();
@@ -97,5 +106,10 @@ export function homeScreen(view: SessionView, storage: Storage | null, actions: 
     devices.element,
   );
   devices.refresh();
-  return { element, refresh: devices.refresh };
+  return {
+    element,
+    refresh: () => {
+      if (!loggingOut) devices.refresh();
+    },
+  };
 }

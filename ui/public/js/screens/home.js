@@ -10,6 +10,7 @@ import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBann
  * the server again for what it shows that can change elsewhere. */
 export function homeScreen(view, storage, actions) {
     const devices = devicesSection(actions);
+    let loggingOut = false;
     const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
     const openButton = h("button", {
         type: "button",
@@ -35,7 +36,16 @@ export function homeScreen(view, storage, actions) {
         class: "secondary",
         id: "logout",
         onclick: async () => {
-            logoutButton.disabled = true;
+            // Nothing else on the screen may run while the logout does (a second logout, "Open in
+            // browser", a device's "Log out", a reload of the devices): it all asks for the session
+            // the logout is letting go of. Inert holds even for a button that an action finishing
+            // meanwhile turns on again.
+            loggingOut = true;
+            element.inert = true;
+            element.setAttribute("aria-busy", "true");
+            for (const button of element.querySelectorAll("button"))
+                button.disabled = true;
+            logoutButton.textContent = t.loggingOut;
             let notice;
             try {
                 const outcome = await ipc.logout();
@@ -49,5 +59,11 @@ export function homeScreen(view, storage, actions) {
     }, t.logout);
     const element = h("section", { class: "card home-card", id: "home" }, pagesBar("home", actions.show), storageBanner(storage), message, h("div", { class: "profile" }, avatarElement(view.avatar, view.display_name, "large"), h("div", {}, h("p", { class: "muted small" }, t.homeGreeting), h("h1", { id: "user-name" }, view.display_name), h("ul", { class: "roles", id: "user-roles", "aria-label": t.roles }, ...view.roles.map((role) => h("li", { class: "chip" }, roleName(role)))))), h("dl", { class: "facts" }, h("dt", {}, t.sessionEnds), h("dd", { id: "session-ends", "data-expires-at": String(view.expires_at) }, formatDateTime(view.expires_at)), h("dt", {}, t.server), h("dd", { id: "session-server" }, view.server)), h("div", { class: "actions" }, openButton, logoutButton), h("p", { class: "muted small" }, t.openInBrowserHint), devices.element);
     devices.refresh();
-    return { element, refresh: devices.refresh };
+    return {
+        element,
+        refresh: () => {
+            if (!loggingOut)
+                devices.refresh();
+        },
+    };
 }
