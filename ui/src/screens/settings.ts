@@ -22,6 +22,7 @@ export function settingsScreen(current: PreferencesView, storage: Storage | null
     h("option", { value: "en", ...(current.language === "en" ? { selected: true } : {}) }, "English"),
   );
   const message = h("p", { class: "banner", id: "settings-message", role: "status", hidden: true });
+  const saveButton = h("button", { type: "submit", class: "primary", id: "save-settings" }, t.save);
   const form = h(
     "form",
     {
@@ -29,12 +30,17 @@ export function settingsScreen(current: PreferencesView, storage: Storage | null
       id: "settings-form",
       onsubmit: async (event: Event) => {
         event.preventDefault();
+        // One save at a time (a form whose submit button is off is not submitted by Enter either):
+        // a second, sent before the first answered, could restart the console once more.
+        saveButton.disabled = true;
         try {
           await actions.save(serverInput.value, languageSelect.value as Language);
         } catch (failure) {
           message.className = "banner error";
           message.textContent = errorText(failure);
           message.hidden = false;
+        } finally {
+          saveButton.disabled = false;
         }
       },
     },
@@ -49,7 +55,7 @@ export function settingsScreen(current: PreferencesView, storage: Storage | null
     h(
       "div",
       { class: "actions" },
-      h("button", { type: "submit", class: "primary", id: "save-settings" }, t.save),
+      saveButton,
       h("button", { type: "button", class: "secondary", id: "close-settings", onclick: () => actions.close() }, t.back),
     ),
   );

@@ -182,7 +182,10 @@ export function teamScreen(actions: TeamActions): TeamScreen {
 
   async function invite(role: InviteRole, button: HTMLButtonElement): Promise<void> {
     const label = button.textContent ?? "";
-    button.disabled = true;
+    // Both invite buttons are off while one invite is created: the other would create a second
+    // invite, its QR shown over the first's, the first left open and unseen.
+    const inviteActions = inviteButtons.querySelectorAll<HTMLButtonElement>("button");
+    for (const each of inviteActions) each.disabled = true;
     button.textContent = t.inviteBusy;
     try {
       showInvite(await ipc.createInvite(role));
@@ -191,7 +194,7 @@ export function teamScreen(actions: TeamActions): TeamScreen {
       if (handOverEnded(failure)) return;
       say(errorText(failure), "error");
     } finally {
-      button.disabled = false;
+      for (const each of inviteActions) each.disabled = false;
       button.textContent = label;
     }
   }

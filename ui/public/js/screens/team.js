@@ -128,7 +128,11 @@ export function teamScreen(actions) {
     }
     async function invite(role, button) {
         const label = button.textContent ?? "";
-        button.disabled = true;
+        // Both invite buttons are off while one invite is created: the other would create a second
+        // invite, its QR shown over the first's, the first left open and unseen.
+        const inviteActions = inviteButtons.querySelectorAll("button");
+        for (const each of inviteActions)
+            each.disabled = true;
         button.textContent = t.inviteBusy;
         try {
             showInvite(await ipc.createInvite(role));
@@ -140,7 +144,8 @@ export function teamScreen(actions) {
             say(errorText(failure), "error");
         }
         finally {
-            button.disabled = false;
+            for (const each of inviteActions)
+                each.disabled = false;
             button.textContent = label;
         }
     }
