@@ -31,6 +31,14 @@ export function replaceChildren(parent: Element, ...children: Child[]): void {
   );
 }
 
+/** Sets `element`'s text unless it reads so already. A live region (role status, alert) announces
+ * whatever is written into it, the same words included: a screen drawn again from an unchanged
+ * state (the scan loop repeating "waiting" at every poll, a reload failing as the last did) must
+ * not make a screen reader say them once more. */
+export function writeText(element: HTMLElement, text: string): void {
+  if (element.textContent !== text) element.textContent = text;
+}
+
 /** Initials for a person without an avatar picture. */
 export function initials(name: string): string {
   const letters = Array.from(name.trim());

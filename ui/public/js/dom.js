@@ -24,6 +24,14 @@ export function h(tag, props = {}, ...children) {
 export function replaceChildren(parent, ...children) {
     parent.replaceChildren(...children.filter((child) => child !== null && child !== undefined && child !== false));
 }
+/** Sets `element`'s text unless it reads so already. A live region (role status, alert) announces
+ * whatever is written into it, the same words included: a screen drawn again from an unchanged
+ * state (the scan loop repeating "waiting" at every poll, a reload failing as the last did) must
+ * not make a screen reader say them once more. */
+export function writeText(element, text) {
+    if (element.textContent !== text)
+        element.textContent = text;
+}
 /** Initials for a person without an avatar picture. */
 export function initials(name) {
     const letters = Array.from(name.trim());

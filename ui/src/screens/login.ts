@@ -2,7 +2,7 @@
 // scan panel is updated in place by the scan login's events, which main.ts passes on to it.
 
 import { countdown, secondsFromNow } from "../countdown.js";
-import { h, replaceChildren } from "../dom.js";
+import { h, replaceChildren, writeText } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import type { CommandError, ScanStep, SessionView, Storage } from "../ipc.js";
@@ -112,7 +112,11 @@ export class ScanPanel {
   readonly element: HTMLElement;
   private readonly qr: HTMLImageElement;
   private readonly qrFrame: HTMLElement;
+  /** A live region: its parts are written only when they change. */
   private readonly status: HTMLElement;
+  private readonly statusText: HTMLElement;
+  /** Whose picture the status shows, as name and avatar ("" for none). */
+  private pictureShown = "";
   private readonly notice: HTMLElement;
   private readonly refresh: HTMLElement;
   /** "Not you? Show a new code", while a scan waits for its phone; none where no new code is offered. */
@@ -126,7 +130,8 @@ export class ScanPanel {
     const id = (name: string): string => `${texts.idPrefix}${name}`;
     this.qr = h("img", { id: id("qr-image"), alt: texts.alt, width: "232", height: "232", hidden: true });
     this.qrFrame = h("div", { class: "qr-frame", id: id("qr-frame"), "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
-    this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
+    this.statusText = h("span", {}, t.scanLoadingQr);
+    this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, this.statusText);
     this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
     this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
     // The code given up leaves the screen at once, not when the next one arrives.
@@ -176,8 +181,12 @@ export class ScanPanel {
     const retrying = state === "offline" || state === "failing";
     if (!retrying) this.stopRetry();
     this.status.dataset.state = state;
-    const picture = state === "scanned" ? avatarElement(avatar, name, "small") : null;
-    replaceChildren(this.status, picture, h("span", {}, text));
+    const picture = state === "scanned" ? `${name}\n${avatar ?? ""}` : "";
+    if (picture !== this.pictureShown) {
+      this.pictureShown = picture;
+      replaceChildren(this.status, state === "scanned" ? avatarElement(avatar, name, "small") : null, this.statusText);
+    }
+    writeText(this.statusText, text);
     const hasQr = !this.qr.hidden;
     this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : retrying ? "offline" : "ready");
   }
@@ -204,17 +213,14 @@ export class ScanPanel {
   /** A status that counts down to the loop's next try; `line` words it for the seconds left. */
   private showRetrying(state: "offline" | "failing", line: (secondsLeft: number) => string, retryInSecs: number): void {
     this.setStatus(state, line(retryInSecs));
-    const text = this.status.querySelector("span");
     this.stopRetry();
-    this.stopRetry = countdown(secondsFromNow(retryInSecs), (left) => {
-      if (text) text.textContent = line(left);
-    });
+    this.stopRetry = countdown(secondsFromNow(retryInSecs), (left) => writeText(this.statusText, line(left)));
   }
 
   setNotice(notice: Notice | null): void {
     this.notice.hidden = notice === null;
     this.notice.className = notice ? `banner ${noticeTone(notice)}` : "banner";
-    this.notice.textContent = notice ? noticeText(notice) : "";
+    writeText(this.notice, notice ? noticeText(notice) : "");
   }
 
   /** Stops the panel's countdowns, when the screen is replaced. */

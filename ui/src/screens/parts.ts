@@ -1,7 +1,7 @@
 // Pieces more than one screen shows: the banner about where the session is kept, a person's
 // avatar, a command's error in words, and the bar that moves between Home, Team and Account.
 
-import { h, initials } from "../dom.js";
+import { h, initials, writeText } from "../dom.js";
 import { codesWithDetail, isErrorCode } from "../error_words.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
@@ -43,11 +43,11 @@ export function handOverIfEnded(failure: unknown, sessionEnded: (ended: SessionE
   return ended !== null;
 }
 
-/** Shows `text` in the banner `message` (hidden for `null`). */
+/** Shows `text` in the banner `message` (hidden for `null`), announced only when it changed. */
 export function sayIn(message: HTMLElement, text: string | null, tone: "info" | "error" = "info"): void {
   message.hidden = text === null;
   message.className = `banner ${tone}`;
-  message.textContent = text ?? "";
+  writeText(message, text ?? "");
 }
 
 /** What the UI says for a failed command: its own words for the code (with the server's detail

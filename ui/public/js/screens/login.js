@@ -1,7 +1,7 @@
 // The login screen: a tab to scan a QR with WeChat, and a tab for email or phone and password. The
 // scan panel is updated in place by the scan login's events, which main.ts passes on to it.
 import { countdown, secondsFromNow } from "../countdown.js";
-import { h, replaceChildren } from "../dom.js";
+import { h, replaceChildren, writeText } from "../dom.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
 import { noticeText, noticeTone } from "../notice.js";
@@ -75,6 +75,8 @@ export function applyScanStep(panel, step, server, purpose) {
  * events update them in place. */
 export class ScanPanel {
     constructor(notice, texts, newCode) {
+        /** Whose picture the status shows, as name and avatar ("" for none). */
+        this.pictureShown = "";
         /** Ends the "code refreshes in N s" countdown. */
         this.stopRefresh = () => { };
         /** Ends the "trying again in N s" countdown while the server is unreachable. */
@@ -82,7 +84,8 @@ export class ScanPanel {
         const id = (name) => `${texts.idPrefix}${name}`;
         this.qr = h("img", { id: id("qr-image"), alt: texts.alt, width: "232", height: "232", hidden: true });
         this.qrFrame = h("div", { class: "qr-frame", id: id("qr-frame"), "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
-        this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, t.scanLoadingQr);
+        this.statusText = h("span", {}, t.scanLoadingQr);
+        this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, this.statusText);
         this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
         this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
         // The code given up leaves the screen at once, not when the next one arrives.
@@ -127,8 +130,12 @@ export class ScanPanel {
         if (!retrying)
             this.stopRetry();
         this.status.dataset.state = state;
-        const picture = state === "scanned" ? avatarElement(avatar, name, "small") : null;
-        replaceChildren(this.status, picture, h("span", {}, text));
+        const picture = state === "scanned" ? `${name}\n${avatar ?? ""}` : "";
+        if (picture !== this.pictureShown) {
+            this.pictureShown = picture;
+            replaceChildren(this.status, state === "scanned" ? avatarElement(avatar, name, "small") : null, this.statusText);
+        }
+        writeText(this.statusText, text);
         const hasQr = !this.qr.hidden;
         this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : retrying ? "offline" : "ready");
     }
@@ -152,17 +159,13 @@ export class ScanPanel {
     /** A status that counts down to the loop's next try; `line` words it for the seconds left. */
     showRetrying(state, line, retryInSecs) {
         this.setStatus(state, line(retryInSecs));
-        const text = this.status.querySelector("span");
         this.stopRetry();
-        this.stopRetry = countdown(secondsFromNow(retryInSecs), (left) => {
-            if (text)
-                text.textContent = line(left);
-        });
+        this.stopRetry = countdown(secondsFromNow(retryInSecs), (left) => writeText(this.statusText, line(left)));
     }
     setNotice(notice) {
         this.notice.hidden = notice === null;
         this.notice.className = notice ? `banner ${noticeTone(notice)}` : "banner";
-        this.notice.textContent = notice ? noticeText(notice) : "";
+        writeText(this.notice, notice ? noticeText(notice) : "");
     }
     /** Stops the panel's countdowns, when the screen is replaced. */
     stop() {

@@ -1,6 +1,6 @@
 // Pieces more than one screen shows: the banner about where the session is kept, a person's
 // avatar, a command's error in words, and the bar that moves between Home, Team and Account.
-import { h, initials } from "../dom.js";
+import { h, initials, writeText } from "../dom.js";
 import { codesWithDetail, isErrorCode } from "../error_words.js";
 import { t } from "../i18n.js";
 import * as ipc from "../ipc.js";
@@ -40,11 +40,11 @@ export function handOverIfEnded(failure, sessionEnded) {
         sessionEnded(ended);
     return ended !== null;
 }
-/** Shows `text` in the banner `message` (hidden for `null`). */
+/** Shows `text` in the banner `message` (hidden for `null`), announced only when it changed. */
 export function sayIn(message, text, tone = "info") {
     message.hidden = text === null;
     message.className = `banner ${tone}`;
-    message.textContent = text ?? "";
+    writeText(message, text ?? "");
 }
 /** What the UI says for a failed command: its own words for the code (with the server's detail
  * where only that names the field), or, for a code from a newer server than this build, the
