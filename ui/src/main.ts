@@ -2,6 +2,7 @@
 // app's state, decides which screen an event or a click leads to, and passes the scan login's
 // events on to the scan panel. The screens themselves are drawn by the modules of screens/.
 
+import { channelGate } from "./channel_gate.js";
 import { h, replaceChildren } from "./dom.js";
 import { keptUnderSettings, offlineLanding } from "./event_landing.js";
 import { setLanguage, t } from "./i18n.js";
@@ -24,6 +25,8 @@ const settingsButton = document.getElementById("open-settings") as HTMLButtonEle
 const brand = document.getElementById("brand") as HTMLElement;
 
 const app = initialState();
+/** The newest channel of each background job is the one whose events are shown. */
+const channels = channelGate();
 
 // ---- events from Rust ----
 
@@ -107,13 +110,13 @@ function showLogin(tab: LoginTab): void {
       showLogin(next);
     },
     loggedIn: arriveHome,
-    newScanCode: () => void ipc.newScanCode(onEvent),
+    newScanCode: () => void ipc.newScanCode(channels.open("scan_login", onEvent)),
   });
   const scan = login.scan;
   setScreen("login", login.element, () => scan?.stop());
   app.scan = scan;
   if (scan) {
-    void ipc.startScanLogin(onEvent);
+    void ipc.startScanLogin(channels.open("scan_login", onEvent));
   } else {
     void ipc.stopScanLogin();
   }
@@ -173,7 +176,7 @@ function showPage(page: Page): void {
       const account = accountScreen({
         show: showPage,
         sessionEnded,
-        startLink: () => void ipc.startLinkWechat(onEvent),
+        startLink: () => void ipc.startLinkWechat(channels.open("link_wechat", onEvent)),
         stopLink: () => void ipc.stopLinkWechat(),
       });
       setScreen("account", account.element, account.stop, account.refresh);
@@ -234,7 +237,7 @@ function applyChrome(): void {
 
 function restart(): void {
   showStarting();
-  void ipc.start(onEvent);
+  void ipc.start(channels.open("restore", onEvent));
 }
 
 // Sessions can end on other devices while the console is in the background: look again when the

@@ -1,6 +1,7 @@
 // The console's entry point and router. Rust does the work and sends events; this module keeps the
 // app's state, decides which screen an event or a click leads to, and passes the scan login's
 // events on to the scan panel. The screens themselves are drawn by the modules of screens/.
+import { channelGate } from "./channel_gate.js";
 import { h, replaceChildren } from "./dom.js";
 import { keptUnderSettings, offlineLanding } from "./event_landing.js";
 import { setLanguage, t } from "./i18n.js";
@@ -17,6 +18,8 @@ const main = document.getElementById("main");
 const settingsButton = document.getElementById("open-settings");
 const brand = document.getElementById("brand");
 const app = initialState();
+/** The newest channel of each background job is the one whose events are shown. */
+const channels = channelGate();
 // ---- events from Rust ----
 function onEvent(event) {
     switch (event.kind) {
@@ -95,13 +98,13 @@ function showLogin(tab) {
             showLogin(next);
         },
         loggedIn: arriveHome,
-        newScanCode: () => void ipc.newScanCode(onEvent),
+        newScanCode: () => void ipc.newScanCode(channels.open("scan_login", onEvent)),
     });
     const scan = login.scan;
     setScreen("login", login.element, () => scan?.stop());
     app.scan = scan;
     if (scan) {
-        void ipc.startScanLogin(onEvent);
+        void ipc.startScanLogin(channels.open("scan_login", onEvent));
     }
     else {
         void ipc.stopScanLogin();
@@ -160,7 +163,7 @@ function showPage(page) {
             const account = accountScreen({
                 show: showPage,
                 sessionEnded,
-                startLink: () => void ipc.startLinkWechat(onEvent),
+                startLink: () => void ipc.startLinkWechat(channels.open("link_wechat", onEvent)),
                 stopLink: () => void ipc.stopLinkWechat(),
             });
             setScreen("account", account.element, account.stop, account.refresh);
@@ -218,7 +221,7 @@ function applyChrome() {
 }
 function restart() {
     showStarting();
-    void ipc.start(onEvent);
+    void ipc.start(channels.open("restore", onEvent));
 }
 // Sessions can end on other devices while the console is in the background: look again when the
 // window comes back (the webview's own focus and visibility events; the shell needs no listener).
