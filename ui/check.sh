@@ -2,7 +2,8 @@
 # Proves the console's webview is what its source says: ui/src type-checks under the TypeScript
 # pinned in package.json, and the committed ui/public/js (which the app embeds, so that building it
 # needs no Node) is exactly what that compiler makes of ui/src, with no file more or less. Then runs
-# the Node tests of that JS's DOM-free parts (ui/tests).
+# the Node tests of that JS (ui/tests): its logic, and its screens and router drawn in a small fake
+# DOM (ui/tests/fake_dom.js) with a fake of the Rust side (ui/tests/fake_console.js).
 # Run by scripts/test.sh; installs the pinned compiler first when node_modules is missing or stale.
 set -euo pipefail
 cd "$(dirname "$0")"
