@@ -1,6 +1,8 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { createApi } = require('../lib/api');
 const { createSession } = require('../lib/session');
 const { createScanLogin, formatTime } = require('../lib/scan-login');
@@ -8,6 +10,14 @@ const { createStubWx, contractError } = require('./stub_wx');
 
 const SCENE = 'AbCdEfGhIjKlMnOpQrStUvWxYz012345';
 const CREATED_AT = 1700000000;
+
+/** The name the server gives a console that gave none, read from its source: the page must know it. */
+function serverUnnamedConsole() {
+  const source = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'server', 'src', 'domain', 'scenes', 'mod.rs'), 'utf8');
+  const found = /const UNNAMED_CONSOLE: &str = "([^"]+)";/.exec(source);
+  assert.ok(found, 'server/src/domain/scenes/mod.rs names UNNAMED_CONSOLE');
+  return found[1];
+}
 
 function loginRoute({ data }) {
   return {
@@ -49,11 +59,12 @@ test('scanning logs in, claims the scene and shows the console', async () => {
 
 test("a console that gave no name is called so in the phone's language; a real name is shown as sent", async () => {
   const named = (deviceName) => () => ({ statusCode: 200, data: { console: { device_name: deviceName, ip: '203.0.113.7', created_at: CREATED_AT }, app: 'organizer' } });
+  const unnamed = serverUnnamedConsole();
   const cases = [
-    ['zh', 'Desktop console', '桌面控制台'],
-    ['en', 'Desktop console', 'Desktop console'],
+    ['zh', unnamed, '桌面控制台'],
+    ['en', unnamed, 'Desktop console'],
     ['zh', 'Front desk PC', 'Front desk PC'],
-    ['zh', 'Desktop console 2', 'Desktop console 2'],
+    ['zh', `${unnamed} 2`, `${unnamed} 2`],
   ];
   for (const [lang, sent, shown] of cases) {
     const { scanLogin } = setup({ [`POST /auth/scenes/${SCENE}/scan`]: named(sent) }, { lang });
