@@ -357,11 +357,10 @@ pub async fn invite(args: &InviteArgs) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The app the invite's phones open, and how WeChat is reached, from the configuration the server
-/// runs with, for an invite made on the store itself. A configuration that does not name them (a
-/// bare `--data-dir`, say) draws the invite as a QR of its link, and says so.
-/// The app an invite made on the store itself is drawn for, when it draws mini program codes
-/// (`wxacode`): a QR of the link needs neither the app nor a WeChat client.
+/// The app an invite made on the store itself is drawn for, and how WeChat is reached, from the
+/// configuration the server runs with, when that draws mini program codes (`wxacode`). Otherwise
+/// the invite is drawn as a QR of its link, which needs neither the app nor a WeChat client; a
+/// configuration that cannot be read here is said so.
 fn invite_app(args: &InviteArgs) -> Option<(AppSettings, WeChatSettings)> {
     match config::load(&args.overrides()) {
         Ok(settings) => {
