@@ -81,14 +81,17 @@ pub fn on_poll(record: &SceneRecord, may_wait: bool) -> PollStep<'_> {
         SceneState::Refused { .. } => return PollStep::Refuse(AuthError::ConfirmedByNonOrganizer),
         SceneState::Pending if link => SceneAnswer::Link(LinkPollResponse::Pending),
         SceneState::Pending => SceneAnswer::Login(IsLoginResponse::Pending),
-        SceneState::Scanned { profile, .. } if link => {
+        // A link being made shows as scanned until it is made or refused.
+        SceneState::Scanned { profile, .. } | SceneState::Linking { profile, .. } if link => {
             SceneAnswer::Link(LinkPollResponse::Scanned {
                 user: profile.clone(),
             })
         }
-        SceneState::Scanned { profile, .. } => SceneAnswer::Login(IsLoginResponse::Scanned {
-            user: profile.clone(),
-        }),
+        SceneState::Scanned { profile, .. } | SceneState::Linking { profile, .. } => {
+            SceneAnswer::Login(IsLoginResponse::Scanned {
+                user: profile.clone(),
+            })
+        }
     };
     let news = record.version != record.reported;
     if news || !may_wait {

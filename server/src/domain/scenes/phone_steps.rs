@@ -120,8 +120,13 @@ impl AuthService {
                 ..
             } = change
             {
-                // Again just before the link: the console session may have ended since the scan.
-                self.refuse_orphan_link(&current).await?;
+                // Claimed first, so the console can no longer withdraw a scene whose link is
+                // then made; again just before the link, the console session may have ended
+                // since the scan.
+                let claimed = self
+                    .step_scene(scene, PhoneStep::ClaimForLink, actor)
+                    .await?;
+                self.refuse_orphan_link(&claimed).await?;
                 let folded = links::fold_into(&self.store, user, &target.user_id).await;
                 if let Err(AuthError::IdentityInUse(_)) = folded {
                     // The account changed since it was read (an invite gave it a role): the
@@ -141,6 +146,7 @@ impl AuthService {
             SceneState::LinkRefused { .. } => Err(identity_in_use()),
             SceneState::Pending
             | SceneState::Scanned { .. }
+            | SceneState::Linking { .. }
             | SceneState::Confirmed { .. }
             | SceneState::Declined { .. }
             | SceneState::Linked { .. }
@@ -242,7 +248,7 @@ pub(super) fn identity_in_use() -> AuthError {
 
 #[cfg(test)]
 mod tests {
-    use meeteasy_protocol::{CreateSceneRequest, SceneRequest};
+    use meeteasy_protocol::{CreateSceneRequest, CreateSceneResponse, SceneRequest};
 
     use std::time::Duration;
 
@@ -267,6 +273,18 @@ mod tests {
         String,
         UserRecord,
     ) {
+        let (store, service, owner, made, phone) = ann_s_link_scene_made_and_a_phone().await;
+        (store, service, owner, made.scene, phone)
+    }
+
+    /// As [`ann_s_link_scene_and_a_phone`], with the poll token the console holds.
+    async fn ann_s_link_scene_made_and_a_phone() -> (
+        Arc<FaultyStore>,
+        TestService,
+        UserRecord,
+        CreateSceneResponse,
+        UserRecord,
+    ) {
         let store = FaultyStore::new();
         let service = service_on(store.clone(), settings(|_| {})).await;
         let owner = organizer(store.as_ref(), "ann").await;
@@ -275,13 +293,53 @@ mod tests {
         let request = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
         let from = ClientAddr("127.0.0.1".into());
         let created = service.create_scene_for(request, &from, Some(&token));
-        let scene = created.await.expect("a link scene").scene;
+        let made = created.await.expect("a link scene");
         let phone = UserRecord {
             wechat_identities: vec![store_keys::wechat_openid("app", "o-phone")],
             ..bare_user("u-phone")
         };
         users::save(store.as_ref(), &phone).await.expect("saved");
-        (store, service, owner, scene, phone)
+        (store, service, owner, made, phone)
+    }
+
+    /// Ann calls "Link WeChat" off just as the phone that scanned confirms: the withdrawal either
+    /// comes first (the confirm finds the scene gone) or is refused, never deletes a scene whose
+    /// link is then made for a confirm that fails. Here it falls just before the fold's first
+    /// write, once the confirm has claimed the scene.
+    #[tokio::test]
+    async fn a_link_withdrawn_while_its_confirm_folds_is_refused_and_the_link_stands() {
+        let (store, service, owner, made, phone) = ann_s_link_scene_made_and_a_phone().await;
+        service.scan_as(&made.scene, &phone).await.expect("scanned");
+        let service = Arc::new(service);
+        let withdrawn = Arc::new(std::sync::Mutex::new(None));
+        let withdrawal = {
+            let (service, withdrawn) = (service.clone(), withdrawn.clone());
+            let (scene, poll_token) = (made.scene.clone(), made.poll_token.clone());
+            async move {
+                let answer = service.withdraw_scene(&scene, &poll_token).await;
+                *withdrawn.lock().expect("not poisoned") = Some(answer);
+            }
+        };
+        let fold_lock = store_keys::account_change("u-phone");
+        store.before_next(Calls::Write, &fold_lock, Box::pin(withdrawal));
+
+        let confirmed = service
+            .confirm_as(&made.scene, &phone, "phone-session")
+            .await;
+        confirmed.expect("linked");
+        let withdrawn = withdrawn.lock().expect("not poisoned").take();
+        assert!(
+            matches!(withdrawn, Some(Err(AuthError::SceneClaimed))),
+            "{withdrawn:?}"
+        );
+        let record = service.live_scene(&made.scene).await.expect("the scene");
+        assert!(
+            matches!(record.state, SceneState::Linked { .. }),
+            "{record:?}"
+        );
+        let identity = &phone.wechat_identities[0];
+        let leads_to = store.get(identity).await.expect("read");
+        assert_eq!(leads_to.as_deref(), Some(owner.id.as_bytes()));
     }
 
     #[tokio::test]
@@ -386,7 +444,13 @@ mod tests {
     async fn a_link_confirm_sent_again_after_its_fold_is_made() {
         let (store, service, owner, scene, phone) = ann_s_link_scene_and_a_phone().await;
         service.scan_as(&scene, &phone).await.expect("scanned");
-        store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailBefore);
+        // The scene's step after the link fails (not its claim before it).
+        let failing_step = {
+            let (store, key) = (store.clone(), store_keys::scene(&scene));
+            async move { store.fail_next(Calls::Write, &key, Fault::FailBefore) }
+        };
+        let identity = phone.wechat_identities[0].clone();
+        store.before_next(Calls::Write, &identity, Box::pin(failing_step));
         let failed = service.confirm_as(&scene, &phone, "phone-session").await;
         assert!(failed.is_err(), "{failed:?}");
         assert!(store.all_faults_hit());

@@ -50,6 +50,12 @@ pub enum SceneState {
         user_id: String,
         profile: ScannerProfile,
     },
+    /// A link scene whose scanner confirmed, while the link is being made: the console can no
+    /// longer withdraw it (the link may be written already), and it shows as scanned until then.
+    Linking {
+        user_id: String,
+        profile: ScannerProfile,
+    },
     Confirmed {
         user_id: String,
         /// The phone session that confirmed (none in scenes stored before it was kept): once it
@@ -96,10 +102,13 @@ impl SceneRecord {
     }
 
     pub fn moved_to(&self, state: SceneState, expires_at: u64) -> SceneRecord {
+        // A link being made is no news to the console, which still sees the scan: its version
+        // stays, so a waiting poll answers at the link made (or refused), not before.
+        let news = !matches!(state, SceneState::Linking { .. });
         SceneRecord {
             state,
             expires_at,
-            version: self.version + 1,
+            version: self.version + u32::from(news),
             ..self.clone()
         }
     }
@@ -115,6 +124,7 @@ impl SceneRecord {
             SceneState::Delivered { claims, .. } => Some(claims),
             SceneState::Pending
             | SceneState::Scanned { .. }
+            | SceneState::Linking { .. }
             | SceneState::Confirmed { .. }
             | SceneState::Declined { .. }
             | SceneState::Refused { .. }
@@ -128,6 +138,7 @@ impl SceneRecord {
         match &self.state {
             SceneState::Pending => None,
             SceneState::Scanned { user_id, .. }
+            | SceneState::Linking { user_id, .. }
             | SceneState::Confirmed { user_id, .. }
             | SceneState::Declined { user_id }
             | SceneState::Refused { user_id }

@@ -6,9 +6,12 @@
 //!     │                 │    ──confirm (anyone else)─▶ Refused
 //!     └─confirm/decline─┴────decline────────────────▶ Declined
 //!
-//!  link scenes:      Scanned ──confirm (linkable)───▶ Linked ──▶ (gone when it expires)
-//!                            ──confirm (otherwise)──▶ LinkRefused
+//!  link scenes:  Scanned ──claim for link──▶ Linking ──confirm (linkable)──▶ Linked ──▶ (gone)
+//!                   └──confirm (otherwise)───────┴───confirm (otherwise)──▶ LinkRefused
 //! ```
+//! A linkable confirm claims its scene before it makes the link, and moves it on after: a console
+//! withdrawing the scene meanwhile is refused, rather than deleting a scene whose link is then made
+//! for a confirm that fails.
 //! The first phone to scan owns the scene; only its owner moves it on. A link scene's confirm needs
 //! no role: it asks whether the scanner's account may join the console user's. A delivered scene is
 //! over to every phone but to the confirm that delivered it, sent again. The console's steps
@@ -34,6 +37,8 @@ pub enum PhoneStep {
     },
     Confirm,
     Decline,
+    /// A link scene's scanner is making its link: the scene is no longer the console's to withdraw.
+    ClaimForLink,
 }
 
 /// Who takes the step.
@@ -92,14 +97,24 @@ pub fn apply(
             expires_at: until.max(record.expires_at),
         }),
         // A phone that confirmed may scan again on its way to confirming again (below).
-        (SceneState::Scanned { .. } | SceneState::Confirmed { .. }, PhoneStep::Scan { .. })
-            if mine =>
+        (
+            SceneState::Scanned { .. } | SceneState::Linking { .. } | SceneState::Confirmed { .. },
+            PhoneStep::Scan { .. },
+        ) if mine => Ok(SceneChange::Stay),
+        (
+            SceneState::Pending | SceneState::Scanned { .. } | SceneState::Linking { .. },
+            PhoneStep::Confirm,
+        ) if mine => Ok(moved(confirmed(user_id))),
+        (SceneState::Scanned { profile, .. }, PhoneStep::ClaimForLink)
+            if mine && record.purpose == ScenePurpose::Link =>
         {
-            Ok(SceneChange::Stay)
+            Ok(moved(SceneState::Linking {
+                user_id,
+                profile: profile.clone(),
+            }))
         }
-        (SceneState::Pending | SceneState::Scanned { .. }, PhoneStep::Confirm) if mine => {
-            Ok(moved(confirmed(user_id)))
-        }
+        // A claim sent again (its confirm retried after the link failed half way).
+        (SceneState::Linking { .. }, PhoneStep::ClaimForLink) if mine => Ok(SceneChange::Stay),
         // Confirmed again from another session of the same phone user (logged out and in again,
         // say): the console's login now stands on that session, judged as a first confirm is.
         (SceneState::Confirmed { by_session, .. }, PhoneStep::Confirm)
@@ -135,17 +150,26 @@ pub fn apply(
         // was when a delivered scene was deleted at once.
         (
             SceneState::Delivered { .. },
-            PhoneStep::Scan { .. } | PhoneStep::Confirm | PhoneStep::Decline,
+            PhoneStep::Scan { .. }
+            | PhoneStep::Confirm
+            | PhoneStep::Decline
+            | PhoneStep::ClaimForLink,
         ) => Err(AuthError::SceneExpired),
+        // The rest is past, or another phone's; a link being made, too, is declined no more (it
+        // may be written already).
         (
             SceneState::Pending
             | SceneState::Scanned { .. }
+            | SceneState::Linking { .. }
             | SceneState::Confirmed { .. }
             | SceneState::Declined { .. }
             | SceneState::Refused { .. }
             | SceneState::Linked { .. }
             | SceneState::LinkRefused { .. },
-            PhoneStep::Scan { .. } | PhoneStep::Confirm | PhoneStep::Decline,
+            PhoneStep::Scan { .. }
+            | PhoneStep::Confirm
+            | PhoneStep::Decline
+            | PhoneStep::ClaimForLink,
         ) => Err(unavailable_to(record, actor.user_id)),
     }
 }

@@ -1,7 +1,8 @@
 //! A console taking back a scene it made (`POST /auth/scenes/{scene}/withdraw`, an extension of
 //! protocol v1), by its poll token. A console calling off "Link WeChat" must not leave the scene
 //! open: the link is written when the phone that scanned it confirms, whether or not the console
-//! still polls. After a withdrawal the phone's scan or confirm finds the scene gone (410).
+//! still polls. After a withdrawal the phone's scan or confirm finds the scene gone (410); once the
+//! phone's confirm has started making the link, the withdrawal is refused (`scene_claimed`).
 
 use super::super::records;
 use super::super::secrets::{hashes_equal, is_token_shaped, token_hash};
@@ -10,9 +11,9 @@ use super::check_scene;
 use super::record::{SceneRecord, SceneState};
 
 impl AuthService {
-    /// Deletes the scene unless a phone already confirmed it (then `409 scene_claimed`: what the
-    /// confirm made stands, and the console collects it by polling). A scene already gone is no
-    /// error: the console's aim is met.
+    /// Deletes the scene unless a phone already confirmed it, or is making its link (then
+    /// `409 scene_claimed`: what the confirm made stands, and the console collects it by
+    /// polling). A scene already gone is no error: the console's aim is met.
     pub async fn withdraw_scene(&self, scene: &str, poll_token: &str) -> Result<(), AuthError> {
         check_scene(scene)?;
         if !is_token_shaped(poll_token) {
@@ -29,6 +30,7 @@ impl AuthService {
             }
             match record.state {
                 SceneState::Confirmed { .. }
+                | SceneState::Linking { .. }
                 | SceneState::Linked { .. }
                 | SceneState::Delivered { .. } => return Err(AuthError::SceneClaimed),
                 SceneState::Pending

@@ -392,6 +392,50 @@ fn a_link_scene_confirms_by_whether_the_account_may_join_not_by_role() {
     check_link(link_refused(OTHER), confirm(), GUEST, Claimed);
 }
 
+fn linking(by: &str) -> SceneState {
+    SceneState::Linking {
+        user_id: by.into(),
+        profile: profile(by),
+    }
+}
+
+/// A linkable confirm claims its scene before the link is made, and moves it on after; meanwhile
+/// the scene is its scanner's alone, and no decline takes back a link that may be written.
+#[test]
+fn a_link_scene_is_claimed_while_its_link_is_made() {
+    use Expect::*;
+    let claim = || PhoneStep::ClaimForLink;
+    check_link(
+        scanned(ME),
+        claim(),
+        JOINER,
+        MovesTo(linking(ME), EXPIRES_AT),
+    );
+    check_link(linking(ME), claim(), JOINER, Stays);
+    check_link(
+        linking(ME),
+        PhoneStep::Confirm,
+        JOINER,
+        MovesTo(linked(ME), EXPIRES_AT),
+    );
+    // The link refused under the change lock (the account gained a role meanwhile).
+    check_link(
+        linking(ME),
+        PhoneStep::Confirm,
+        GUEST,
+        MovesTo(link_refused(ME), EXPIRES_AT),
+    );
+    check_link(linking(ME), scan(), JOINER, Stays);
+    check_link(linking(ME), PhoneStep::Decline, JOINER, Expired);
+    check_link(scanned(OTHER), claim(), JOINER, Claimed);
+    check_link(linking(OTHER), claim(), JOINER, Claimed);
+    check_link(linking(OTHER), PhoneStep::Confirm, JOINER, Claimed);
+    // Only a scanned link scene is claimed: a login scene has no link to make.
+    check_link(SceneState::Pending, claim(), JOINER, Expired);
+    check_link(linked(ME), claim(), JOINER, Expired);
+    check(scanned(ME), claim(), JOINER, Expired);
+}
+
 #[test]
 fn a_link_scene_scans_and_declines_as_a_login_scene_does() {
     use Expect::*;
