@@ -32,9 +32,13 @@ pub enum AdminClientError {
     Connect { path: PathBuf, source: io::Error },
     #[error("cannot send the command to the server: {0}")]
     Send(io::Error),
-    #[error("the server did not answer within {0:?}")]
+    /// The command was sent: the server may have run it all the same.
+    #[error(
+        "the server did not answer within {0:?}; a command that changes something may have taken effect all the same: check (users list, team list) before running it again"
+    )]
     TimedOut(Duration),
-    #[error("cannot read the server's answer: {0}")]
+    /// Also after the command was sent, so the same may be true.
+    #[error("cannot read the server's answer (a change may have taken effect all the same): {0}")]
     Read(#[from] LineError),
     #[error("the server's answer makes no sense (is it another version of meeteasy-auth?): {0}")]
     Malformed(serde_json::Error),

@@ -128,6 +128,17 @@ pub enum UserRef {
     Login(String),
 }
 
+/// As an operator's message names it: `id "u-1"`, `login "ann@example.com"` (quoted and escaped,
+/// so a name with control characters cannot rewrite the line it is printed on).
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "id {id:?}"),
+            Self::Login(login) => write!(f, "login {login:?}"),
+        }
+    }
+}
+
 impl UserRef {
     /// An email or phone is a login; anything else is taken as a user id.
     pub fn parse(value: &str) -> Self {
@@ -666,7 +677,7 @@ fn add_roles(user: &mut UserRecord, adds: &[&str]) {
 /// The refusal of taking `role` from `user`, who does not hold it: it must not look done.
 pub(super) fn role_not_held(who: &UserRef, role: &str, user: &UserRecord) -> AuthError {
     AuthError::InvalidRequest(format!(
-        "role: user {who:?} has no role {role:?} (they have [{}])",
+        "role: the user with {who} has no role {role:?} (they have [{}])",
         user.roles.join(", ")
     ))
 }
@@ -696,7 +707,7 @@ pub(super) async fn find_named(store: &dyn Store, who: &UserRef) -> Result<UserR
 }
 
 pub(super) fn no_user(who: &UserRef) -> AuthError {
-    AuthError::InvalidRequest(format!("user: no user {who:?}"))
+    AuthError::InvalidRequest(format!("user: no user with {who}"))
 }
 
 #[cfg(test)]
@@ -718,6 +729,26 @@ mod tests {
         assert!(normalize_login("12345").is_err());
         assert!(matches!(UserRef::parse("8hPq0x"), UserRef::Id(_)));
         assert!(matches!(UserRef::parse("a@b.c"), UserRef::Login(_)));
+    }
+
+    /// The operator reads which user a command meant, quoted and escaped.
+    #[test]
+    fn messages_name_the_user_as_the_operator_gave_them() {
+        let said = |error: AuthError| match error {
+            AuthError::InvalidRequest(said) => said,
+            other => panic!("{other:?}"),
+        };
+        let by_id = said(no_user(&UserRef::Id("u-\u{1b}[2K".into())));
+        assert_eq!(by_id, r#"user: no user with id "u-\u{1b}[2K""#);
+        let ann = UserRecord {
+            roles: vec!["admin".into()],
+            ..crate::domain::test_support::bare_user("u-ann")
+        };
+        let by_login = UserRef::Login("ann@x.io".into());
+        assert_eq!(
+            said(role_not_held(&by_login, "organizer", &ann)),
+            r#"role: the user with login "ann@x.io" has no role "organizer" (they have [admin])"#
+        );
     }
 
     /// A login an organizer chose is printed on the operator's terminal (`users list`) and shown
