@@ -17,6 +17,13 @@ pub(super) const SYSTEM_ERROR: i64 = -1;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// At most this many retries of a `-1` (WxJava's policy), and never past the call's deadline.
 const MAX_RETRIES: u32 = 5;
+/// The most a JSON answer (an access token, a code2Session identity, an errcode) may hold. WeChat's
+/// are well under 1 KiB (it tells to reserve 512 characters for a token); more is a broken or
+/// hostile peer, which must not make the server buffer whatever it sends.
+pub(super) const JSON_ANSWER_LIMIT: usize = 64 * 1024;
+/// The most a mini program code image may hold. We ask for 430 px, tens of KiB; even one at WeChat's
+/// largest width (1280 px) is a few hundred KiB.
+pub(super) const IMAGE_ANSWER_LIMIT: usize = 1024 * 1024;
 
 /// Why a call to WeChat gave no usable answer.
 #[derive(Debug)]
@@ -90,9 +97,10 @@ pub(super) struct Reply {
     pub body: Vec<u8>,
 }
 
-/// Sends a request and reads the whole answer before `deadline`.
+/// Sends a request and reads the whole answer, at most `limit` bytes of it, before `deadline`.
 pub(super) async fn send(
     request: reqwest::RequestBuilder,
+    limit: usize,
     deadline: Instant,
     budget: Duration,
 ) -> Result<Reply, CallError> {
@@ -109,15 +117,28 @@ pub(super) async fn send(
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let body = response.bytes().await.map_err(transport)?;
-        Ok(Reply {
-            content_type,
-            body: body.to_vec(),
-        })
+        let body = read_at_most(response, limit).await?;
+        Ok(Reply { content_type, body })
     };
     tokio::time::timeout_at(deadline, exchange)
         .await
         .unwrap_or(Err(CallError::TimedOut(budget)))
+}
+
+/// The answer's body, read chunk by chunk and refused once it passes `limit` bytes, whatever its
+/// Content-Length says (a chunked answer has none).
+async fn read_at_most(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, CallError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(CallError::Transport(format!(
+                "WeChat's answer is larger than {} KiB",
+                limit / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Runs `attempt` again while WeChat answers `-1`, with exponential backoff, as long as the next try

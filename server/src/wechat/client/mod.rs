@@ -83,6 +83,7 @@ impl WeChatClient {
         call::retrying_system_errors(deadline, || async {
             let answer = call::send(
                 self.api.get("/sns/jscode2session").query(&query),
+                call::JSON_ANSWER_LIMIT,
                 deadline,
                 self.api.budget,
             )
@@ -132,6 +133,7 @@ impl WeChatClient {
                     .post("/wxa/getwxacodeunlimit")
                     .query(&[("access_token", token)])
                     .json(&request),
+                call::IMAGE_ANSWER_LIMIT,
                 deadline,
                 self.api.budget,
             )

@@ -1,5 +1,7 @@
-//! The client's pure parts: how call failures map to domain errors, and image sniffing. (The client
-//! against the fake WeChat is tested in `meeteasy-devtools`, where the fake lives.)
+//! The client's pure parts (how call failures map to domain errors, image sniffing), and the client
+//! against stand-ins for WeChat that answer what the fake WeChat never does: oversized bodies and
+//! the like. (The client against the fake WeChat is tested in `meeteasy-devtools`, where the fake
+//! lives.)
 
 use std::time::Duration;
 
@@ -44,7 +46,7 @@ mod image_sniffing {
     use image::{GrayImage, ImageFormat, Luma};
 
     use super::super::call::{CallError, Reply};
-    use super::super::image::into_png;
+    use super::super::image::{QrImageError, into_png};
     use super::super::image_or_error;
 
     fn encoded(format: ImageFormat) -> Vec<u8> {
@@ -79,6 +81,25 @@ mod image_sniffing {
         }
     }
 
+    /// A JPEG a few hundred bytes long can claim a huge picture: one past the limits is refused
+    /// before its pixels are allocated.
+    #[test]
+    fn a_jpeg_larger_than_any_code_is_not_decoded() {
+        let picture = GrayImage::from_fn(2100, 8, |x, _| Luma([(x % 256) as u8]));
+        let mut jpeg = Vec::new();
+        picture
+            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let refused = into_png(jpeg);
+        assert!(
+            matches!(
+                refused,
+                Err(QrImageError::Conversion(image::ImageError::Limits(_)))
+            ),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn json_errors_are_found_by_label_or_by_body() {
         let error = br#"{"errcode":41030,"errmsg":"invalid page rid: 1-2-3"}"#;
@@ -97,5 +118,92 @@ mod image_sniffing {
         ));
         let png = encoded(ImageFormat::Png);
         assert_eq!(image_or_error(reply("image/jpeg", &png)).unwrap(), png);
+    }
+}
+
+/// The client against a stand-in for WeChat on loopback, answering with a router of the test's.
+mod against_stand_ins {
+    use std::convert::Infallible;
+
+    use axum::body::{Body, Bytes};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use serde_json::json;
+
+    use super::super::WeChatClient;
+    use super::super::call::{IMAGE_ANSWER_LIMIT, JSON_ANSWER_LIMIT};
+    use super::{TIMEOUT, app_settings};
+    use crate::config::WeChatSettings;
+    use crate::domain::FaultyStore;
+    use crate::wechat::{WeChat, WeChatError};
+
+    async fn client_of(wechat: Router) -> WeChatClient {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, wechat).await });
+        let settings = WeChatSettings {
+            base_url,
+            timeout: TIMEOUT,
+        };
+        WeChatClient::new(&settings, FaultyStore::new()).unwrap()
+    }
+
+    /// An access token for any app, good for two hours.
+    async fn stable_token() -> Json<serde_json::Value> {
+        Json(json!({"access_token": "token-1", "expires_in": 7200}))
+    }
+
+    fn unavailable_saying(error: WeChatError, words: &str) {
+        assert!(
+            matches!(&error, WeChatError::Unavailable(message) if message.contains(words)),
+            "{error:?} does not say {words:?}"
+        );
+    }
+
+    /// An answer that never ends is refused once past the limit, not read until the deadline.
+    #[tokio::test]
+    async fn an_endless_json_answer_is_cut_at_its_limit() {
+        let endless = || async {
+            let blanks = Bytes::from(vec![b' '; 8192]);
+            Body::from_stream(futures_util::stream::repeat_with(move || {
+                Ok::<_, Infallible>(blanks.clone())
+            }))
+        };
+        let client = client_of(Router::new().route("/sns/jscode2session", get(endless))).await;
+        let started = tokio::time::Instant::now();
+        let error = client
+            .code_to_session(&app_settings(), "code")
+            .await
+            .unwrap_err();
+        unavailable_saying(
+            error,
+            &format!("larger than {} KiB", JSON_ANSWER_LIMIT / 1024),
+        );
+        assert!(
+            started.elapsed() < TIMEOUT / 2,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_over_its_limit_is_refused() {
+        let oversized = || async {
+            let mut png = vec![0x89, b'P', b'N', b'G'];
+            png.resize(IMAGE_ANSWER_LIMIT + 1, 0);
+            ([("content-type", "image/jpeg")], png)
+        };
+        let wechat = Router::new()
+            .route("/cgi-bin/stable_token", post(stable_token))
+            .route("/wxa/getwxacodeunlimit", post(oversized));
+        let error = client_of(wechat)
+            .await
+            .unlimited_qr_code(&app_settings(), "pages/scan/index", "scene")
+            .await
+            .unwrap_err();
+        unavailable_saying(
+            error,
+            &format!("larger than {} KiB", IMAGE_ANSWER_LIMIT / 1024),
+        );
     }
 }

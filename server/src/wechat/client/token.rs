@@ -189,6 +189,7 @@ async fn fetch_and_cache(
     let reply: TokenReply = call::retrying_system_errors(deadline, || async {
         let answer = call::send(
             api.post("/cgi-bin/stable_token").json(&request),
+            call::JSON_ANSWER_LIMIT,
             deadline,
             api.budget,
         )
