@@ -30,7 +30,8 @@ pub(super) const IMAGE_ANSWER_LIMIT: usize = 1024 * 1024;
 pub(super) enum CallError {
     /// WeChat answered with a non-zero errcode.
     Errcode { errcode: i64, errmsg: String },
-    /// No WeChat answer: the connection failed, the status was not 2xx, or the body made no sense.
+    /// No WeChat answer: the connection failed, the status was not 2xx (a redirect included), or
+    /// the body made no sense or was too large.
     Transport(String),
     /// The call's deadline passed.
     TimedOut(Duration),
@@ -107,6 +108,11 @@ pub(super) async fn send(
     let exchange = async {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(CallError::Transport(format!(
+                "WeChat answered HTTP {status}, a redirect, which is not followed: the request carries secrets"
+            )));
+        }
         if !status.is_success() {
             return Err(CallError::Transport(format!(
                 "WeChat answered HTTP {status}"

@@ -54,8 +54,11 @@ impl WeChatClient {
         reqwest::Url::parse(&base_url)
             .map_err(|_invalid| WeChatClientError::BaseUrl(settings.base_url.clone()))?;
         install_tls_provider();
+        // No redirect is followed: every call carries the AppSecret, a login code or an access
+        // token in its URL or body, which must go to the configured host and nowhere it points.
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(WeChatClientError::Http)?;
         Ok(Self {

@@ -124,8 +124,11 @@ mod image_sniffing {
 /// The client against a stand-in for WeChat on loopback, answering with a router of the test's.
 mod against_stand_ins {
     use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use axum::body::{Body, Bytes};
+    use axum::response::Redirect;
     use axum::routing::{get, post};
     use axum::{Json, Router};
     use serde_json::json;
@@ -205,5 +208,27 @@ mod against_stand_ins {
             error,
             &format!("larger than {} KiB", IMAGE_ANSWER_LIMIT / 1024),
         );
+    }
+
+    /// A redirect is not followed: the request carries the AppSecret and the login code.
+    #[tokio::test]
+    async fn a_redirect_is_an_error_and_not_followed() {
+        let followed = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&followed);
+        let elsewhere = move || async move {
+            counted.fetch_add(1, Ordering::Relaxed);
+            Json(json!({"openid": "openid-alice"}))
+        };
+        let redirect = || async { Redirect::temporary("/elsewhere") };
+        let wechat = Router::new()
+            .route("/sns/jscode2session", get(redirect))
+            .route("/elsewhere", get(elsewhere));
+        let error = client_of(wechat)
+            .await
+            .code_to_session(&app_settings(), "code")
+            .await
+            .unwrap_err();
+        unavailable_saying(error, "redirect");
+        assert_eq!(followed.load(Ordering::Relaxed), 0);
     }
 }
