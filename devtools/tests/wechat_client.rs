@@ -460,7 +460,9 @@ async fn a_token_rejected_twice_is_retried_only_once() {
         "{error:?}"
     );
     assert_eq!(h.fake.calls(FakeEndpoint::UnlimitedQrCode), 2);
-    assert_eq!(h.fake.calls(FakeEndpoint::StableToken), 2);
+    // The first fetch, a plain refresh that hands back the same (still live) token, and the
+    // forced refresh that follows it.
+    assert_eq!(h.fake.calls(FakeEndpoint::StableToken), 3);
 
     h.fake
         .inject(FakeEndpoint::UnlimitedQrCode, FakeFault::Errcode(42001), 1);

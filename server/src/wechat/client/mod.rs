@@ -96,7 +96,8 @@ impl WeChatClient {
         .await
     }
 
-    /// Fetches the code with the shared token; a rejected token is replaced once and the call retried.
+    /// Fetches the code with the shared token; a rejected token is replaced once (by a forced
+    /// refresh if need be, see `AccessTokens::replacing`) and the call retried.
     async fn qr_code(
         &self,
         app: &AppSettings,
@@ -107,8 +108,10 @@ impl WeChatClient {
         let token = self.tokens.current(&self.api, app, deadline).await?;
         match self.qr_code_with(&token, app, page, scene, deadline).await {
             Err(CallError::Errcode { errcode, .. }) if STALE_TOKEN_ERRCODES.contains(&errcode) => {
-                self.tokens.invalidate(&app.appid, &token).await?;
-                let token = self.tokens.current(&self.api, app, deadline).await?;
+                let token = self
+                    .tokens
+                    .replacing(&self.api, app, &token, deadline)
+                    .await?;
                 self.qr_code_with(&token, app, page, scene, deadline).await
             }
             outcome => outcome,

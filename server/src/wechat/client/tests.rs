@@ -123,11 +123,13 @@ mod image_sniffing {
 
 /// The client against a stand-in for WeChat on loopback, answering with a router of the test's.
 mod against_stand_ins {
+    use std::collections::HashMap;
     use std::convert::Infallible;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     use axum::body::{Body, Bytes};
+    use axum::extract::Query;
     use axum::response::Redirect;
     use axum::routing::{get, post};
     use axum::{Json, Router};
@@ -139,6 +141,8 @@ mod against_stand_ins {
     use crate::config::WeChatSettings;
     use crate::domain::FaultyStore;
     use crate::wechat::{WeChat, WeChatError};
+
+    const PNG_MAGIC: [u8; 4] = [0x89, b'P', b'N', b'G'];
 
     async fn client_of(wechat: Router) -> WeChatClient {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -192,7 +196,7 @@ mod against_stand_ins {
     #[tokio::test]
     async fn an_image_over_its_limit_is_refused() {
         let oversized = || async {
-            let mut png = vec![0x89, b'P', b'N', b'G'];
+            let mut png = PNG_MAGIC.to_vec();
             png.resize(IMAGE_ANSWER_LIMIT + 1, 0);
             ([("content-type", "image/jpeg")], png)
         };
@@ -230,5 +234,73 @@ mod against_stand_ins {
             .unwrap_err();
         unavailable_saying(error, "redirect");
         assert_eq!(followed.load(Ordering::Relaxed), 0);
+    }
+
+    /// A WeChat whose `stable_token` hands out token-1 until a forced refresh (noted in `forced`,
+    /// one entry per fetch) replaces it with token-2, and whose getwxacodeunlimit refuses token-1
+    /// as stale.
+    fn wechat_handing_back_a_refused_token(forced: &Arc<Mutex<Vec<bool>>>) -> Router {
+        let asked = Arc::clone(forced);
+        let stable_token = move |Json(request): Json<serde_json::Value>| async move {
+            let force_refresh = request["force_refresh"] == json!(true);
+            asked.lock().unwrap().push(force_refresh);
+            let token = if force_refresh { "token-2" } else { "token-1" };
+            Json(json!({"access_token": token, "expires_in": 7200}))
+        };
+        let qr_code = |Query(query): Query<HashMap<String, String>>| async move {
+            match query.get("access_token").map(String::as_str) {
+                Some("token-2") => ([("content-type", "image/jpeg")], PNG_MAGIC.to_vec()),
+                _refused => (
+                    [("content-type", "application/json")],
+                    br#"{"errcode":40001,"errmsg":"invalid credential"}"#.to_vec(),
+                ),
+            }
+        };
+        Router::new()
+            .route("/cgi-bin/stable_token", post(stable_token))
+            .route("/wxa/getwxacodeunlimit", post(qr_code))
+    }
+
+    /// WeChat refuses the cached token, and `stable_token` hands the same one back (as another
+    /// instance's cache or a plain refresh may): a forced refresh gets a new one, and the call
+    /// is retried with it rather than with the token refused.
+    #[tokio::test]
+    async fn a_refused_token_handed_back_is_replaced_by_a_forced_refresh() {
+        let forced = Arc::new(Mutex::new(Vec::new()));
+        let png = client_of(wechat_handing_back_a_refused_token(&forced))
+            .await
+            .unlimited_qr_code(&app_settings(), "pages/scan/index", "scene")
+            .await
+            .unwrap();
+        assert_eq!(png, PNG_MAGIC);
+        assert_eq!(
+            *forced.lock().unwrap(),
+            [false, false, true],
+            "a fetch, a plain refresh, a forced one"
+        );
+    }
+
+    /// Forced refreshes are few (20 a day): calls refused at once force one between them.
+    #[tokio::test]
+    async fn calls_refused_together_force_one_refresh() {
+        let forced = Arc::new(Mutex::new(Vec::new()));
+        let client = client_of(wechat_handing_back_a_refused_token(&forced)).await;
+        let app = app_settings();
+        let calls = (0..20).map(|n| {
+            let (client, app) = (&client, &app);
+            async move {
+                client
+                    .unlimited_qr_code(app, "pages/scan/index", &format!("scene{n}"))
+                    .await
+            }
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        let forced = forced.lock().unwrap();
+        assert_eq!(
+            forced.iter().filter(|&&force| force).count(),
+            1,
+            "{forced:?}"
+        );
     }
 }

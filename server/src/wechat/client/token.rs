@@ -74,7 +74,42 @@ impl AccessTokens {
         app: &AppSettings,
         deadline: Instant,
     ) -> Result<String, CallError> {
-        if let Some(token) = self.cached(&app.appid).await? {
+        self.other_than(api, app, None, deadline).await
+    }
+
+    /// A token to use instead of `refused`, which WeChat just refused (stale: 40001, 40014, 42001).
+    /// The cached token is dropped and one fetched as usual; when that hands back the very token
+    /// refused (another instance cached it again, or `stable_token` still counts it live), WeChat is
+    /// made to issue a new one (`force_refresh`) rather than the call retried with a token it refused.
+    pub async fn replacing(
+        &self,
+        api: &Api,
+        app: &AppSettings,
+        refused: &str,
+        deadline: Instant,
+    ) -> Result<String, CallError> {
+        self.invalidate(&app.appid, refused).await?;
+        let token = self.current(api, app, deadline).await?;
+        if token != refused {
+            return Ok(token);
+        }
+        tracing::warn!(
+            appid = %app.appid,
+            "the access token WeChat refused came back from the refresh; forcing a new one"
+        );
+        self.other_than(api, app, Some(refused), deadline).await
+    }
+
+    /// A live token other than `refused`, fetched only when no instance holds one: by a forced
+    /// refresh when `refused` is given, since that is the token a plain one hands back.
+    async fn other_than(
+        &self,
+        api: &Api,
+        app: &AppSettings,
+        refused: Option<&str>,
+        deadline: Instant,
+    ) -> Result<String, CallError> {
+        if let Some(token) = self.usable(&app.appid, refused).await? {
             return Ok(token);
         }
         let flight = self.flight(&app.appid);
@@ -82,14 +117,15 @@ impl AccessTokens {
             .await
             .map_err(|_elapsed| CallError::TimedOut(api.budget))?;
         // Whoever held the turn before us may have fetched it already.
-        if let Some(token) = self.cached(&app.appid).await? {
+        if let Some(token) = self.usable(&app.appid, refused).await? {
             return Ok(token);
         }
-        self.refresh_across_instances(api, app, deadline).await
+        self.refresh_across_instances(api, app, refused, deadline)
+            .await
     }
 
     /// Forgets `used` after WeChat rejected it, unless another caller has already replaced it.
-    pub async fn invalidate(&self, appid: &str, used: &str) -> Result<(), CallError> {
+    async fn invalidate(&self, appid: &str, used: &str) -> Result<(), CallError> {
         // An empty record marks "no valid token"; it lives only until someone refetches.
         let replaced = self
             .store
@@ -104,12 +140,17 @@ impl AccessTokens {
         Ok(())
     }
 
-    async fn cached(&self, appid: &str) -> Result<Option<String>, CallError> {
+    /// The cached token, unless it is `refused`.
+    async fn usable(
+        &self,
+        appid: &str,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, CallError> {
         let record = self.store.get(&token_key(appid)).await?;
         // An empty (invalidated) or garbled record is as good as none: the next fetch overwrites it.
         Ok(record
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .filter(|token| !token.is_empty()))
+            .filter(|token| !token.is_empty() && Some(token.as_str()) != refused))
     }
 
     fn flight(&self, appid: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -122,6 +163,7 @@ impl AccessTokens {
         &self,
         api: &Api,
         app: &AppSettings,
+        refused: Option<&str>,
         deadline: Instant,
     ) -> Result<String, CallError> {
         let lock_key = refresh_lock_key(&app.appid);
@@ -132,14 +174,15 @@ impl AccessTokens {
         let holder = format!("{}.{refresh}", self.holder_prefix).into_bytes();
         loop {
             let mut refreshed = self.store.subscribe(&refreshed_topic(&app.appid));
-            if let Some(token) = self.cached(&app.appid).await? {
+            if let Some(token) = self.usable(&app.appid, refused).await? {
                 return Ok(token);
             }
             // A lock insert sent again whose first sending was made (Redis Cluster) finds the lock
             // taken: its value tells it is this refresh's own.
             if insert_or_own(self.store.as_ref(), &lock_key, &holder, lock_lifetime).await? {
+                let force_refresh = refused.is_some();
                 return self
-                    .fetch_holding_lock(api, app, (lock_key, holder), deadline)
+                    .fetch_holding_lock(api, app, force_refresh, (lock_key, holder), deadline)
                     .await;
             }
             // Another instance is fetching: wait for its notification (or its lock to lapse), then re-read.
@@ -161,30 +204,37 @@ impl AccessTokens {
         &self,
         api: &Api,
         app: &AppSettings,
+        force_refresh: bool,
         lock: (String, Vec<u8>),
         deadline: Instant,
     ) -> Result<String, CallError> {
         let store = Arc::clone(&self.store);
         let (api, app) = (api.clone(), app.clone());
         let topic = refreshed_topic(&app.appid);
-        let fetch = async move { fetch_and_cache(store.as_ref(), &api, &app, deadline).await };
+        let fetch = async move {
+            fetch_and_cache(store.as_ref(), &api, &app, force_refresh, deadline).await
+        };
         run_then_release(Arc::clone(&self.store), lock, topic, fetch)
             .await
             .map_err(|stopped| CallError::Interrupted(stopped.to_string()))?
     }
 }
 
+/// Asks `stable_token` for the app's token and caches it. `force_refresh` makes WeChat revoke its
+/// current token and issue a new one; it allows that 20 times a day, 30 s apart (faster ones hand
+/// back the current token), so it is only asked for a token WeChat refused and then handed back.
 async fn fetch_and_cache(
     store: &dyn Store,
     api: &Api,
     app: &AppSettings,
+    force_refresh: bool,
     deadline: Instant,
 ) -> Result<String, CallError> {
     let request = StableTokenRequest {
         grant_type: "client_credential",
         appid: &app.appid,
         secret: app.secret.expose(),
-        force_refresh: false,
+        force_refresh,
     };
     let reply: TokenReply = call::retrying_system_errors(deadline, || async {
         let answer = call::send(
