@@ -21,7 +21,8 @@ pub struct WeChatSession {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WeChatError {
-    /// 40029 or 40163: wrong, expired or already used code.
+    /// 40029 or 40163: wrong, expired or already used code. (40163 on a retry after `-1` is
+    /// `Unavailable`: the try that failed may have used it.)
     #[error("the login code is invalid, expired or already used (errcode {0})")]
     CodeInvalid(i64),
     /// 40226: a high-risk user WeChat blocks from logging in.

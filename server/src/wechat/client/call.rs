@@ -13,6 +13,10 @@ use crate::store::StoreError;
 
 /// WeChat's "system error, retry later".
 pub(super) const SYSTEM_ERROR: i64 = -1;
+/// code2Session's "invalid code": wrong, expired, or of another app.
+pub(super) const INVALID_CODE: i64 = 40029;
+/// code2Session's "code been used".
+pub(super) const CODE_BEEN_USED: i64 = 40163;
 /// The first pause before retrying a `-1`; doubled after each retry.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// At most this many retries of a `-1` (WxJava's policy), and never past the call's deadline.
@@ -30,6 +34,9 @@ pub(super) const IMAGE_ANSWER_LIMIT: usize = 1024 * 1024;
 pub(super) enum CallError {
     /// WeChat answered with a non-zero errcode.
     Errcode { errcode: i64, errmsg: String },
+    /// code2Session answered "code been used" (40163) to a retry after `-1`: the try WeChat called
+    /// a system error may have used the code, so the code is not known to be bad. Holds the errmsg.
+    CodeUsedBeforeRetry(String),
     /// No WeChat answer: the connection failed, the status was not 2xx (a redirect included), or
     /// the body made no sense or was too large.
     Transport(String),
@@ -45,6 +52,10 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Errcode { errcode, errmsg } => write!(f, "errcode {errcode} ({errmsg})"),
+            Self::CodeUsedBeforeRetry(errmsg) => write!(
+                f,
+                "errcode {CODE_BEEN_USED} ({errmsg}) on a retry after a system error, which may have used the code"
+            ),
             Self::Transport(reason) => f.write_str(reason),
             Self::TimedOut(after) => write!(f, "no answer within {} ms", after.as_millis()),
             Self::Store(error) => write!(f, "access token cache: {error}"),

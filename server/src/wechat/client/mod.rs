@@ -12,12 +12,13 @@ mod tests;
 mod token;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use self::call::{Api, CallError};
+use self::call::{Api, CODE_BEEN_USED, CallError, INVALID_CODE};
 use self::token::AccessTokens;
 use super::{WeChat, WeChatError, WeChatSession};
 use crate::config::{AppSettings, EnvVersion, WeChatSettings};
@@ -83,7 +84,11 @@ impl WeChatClient {
             ("js_code", code),
             ("grant_type", "authorization_code"),
         ];
+        // Set once a try was made: only `-1` is retried, and WeChat may have used the code in a
+        // try it answered so.
+        let tried = AtomicBool::new(false);
         call::retrying_system_errors(deadline, || async {
+            let retry = tried.swap(true, Ordering::Relaxed);
             let answer = call::send(
                 self.api.get("/sns/jscode2session").query(&query),
                 call::JSON_ANSWER_LIMIT,
@@ -91,7 +96,13 @@ impl WeChatClient {
                 self.api.budget,
             )
             .await?;
-            call::parse_reply(&answer.body)
+            match call::parse_reply(&answer.body) {
+                Err(CallError::Errcode {
+                    errcode: CODE_BEEN_USED,
+                    errmsg,
+                }) if retry => Err(CallError::CodeUsedBeforeRetry(errmsg)),
+                reply => reply,
+            }
         })
         .await
     }
@@ -168,7 +179,7 @@ impl WeChat for WeChatClient {
                 unionid: reply.unionid.filter(|unionid| !unionid.is_empty()),
             }),
             Err(CallError::Errcode {
-                errcode: errcode @ (40029 | 40163),
+                errcode: errcode @ (INVALID_CODE | CODE_BEEN_USED),
                 ..
             }) => Err(WeChatError::CodeInvalid(errcode)),
             Err(CallError::Errcode { errcode: 40226, .. }) => Err(WeChatError::UserBlocked),
@@ -196,7 +207,10 @@ impl CallError {
     fn into_wechat_error(self, api: &str, app: &AppSettings) -> WeChatError {
         match self {
             Self::Store(error) => WeChatError::Store(error.to_string()),
+            // A code used by a try that failed is WeChat's failure, not a bad code the user sent:
+            // it must not count against the address's rejected codes. A new code logs in.
             Self::Errcode { .. }
+            | Self::CodeUsedBeforeRetry(_)
             | Self::Transport(_)
             | Self::TimedOut(_)
             | Self::Interrupted(_) => {

@@ -303,4 +303,33 @@ mod against_stand_ins {
             "{forced:?}"
         );
     }
+
+    /// A retry after a system error that finds the code used is WeChat's failure (the try it
+    /// called a system error may have used the code), not a bad code that counts against the
+    /// sender's address; a code used at the first try still is.
+    #[tokio::test]
+    async fn a_code_used_before_its_retry_is_not_a_bad_code() {
+        let tries = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&tries);
+        let code2session = move || async move {
+            let errcode = match counted.fetch_add(1, Ordering::Relaxed) {
+                0 => -1,
+                _later => 40163,
+            };
+            Json(json!({"errcode": errcode, "errmsg": "rid: 1-2-3"}))
+        };
+        let client = client_of(Router::new().route("/sns/jscode2session", get(code2session))).await;
+        let error = client
+            .code_to_session(&app_settings(), "code")
+            .await
+            .unwrap_err();
+        unavailable_saying(error, "40163");
+        assert_eq!(tries.load(Ordering::Relaxed), 2);
+
+        let error = client
+            .code_to_session(&app_settings(), "code")
+            .await
+            .unwrap_err();
+        assert_eq!(error, WeChatError::CodeInvalid(40163));
+    }
 }
