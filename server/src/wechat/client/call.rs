@@ -29,11 +29,43 @@ pub(super) const JSON_ANSWER_LIMIT: usize = 64 * 1024;
 /// largest width (1280 px) is a few hundred KiB.
 pub(super) const IMAGE_ANSWER_LIMIT: usize = 1024 * 1024;
 
+/// The WeChat APIs this client calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Endpoint {
+    Code2Session,
+    StableToken,
+    UnlimitedQrCode,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Code2Session => "/sns/jscode2session",
+            Self::StableToken => "/cgi-bin/stable_token",
+            Self::UnlimitedQrCode => "/wxa/getwxacodeunlimit",
+        }
+    }
+
+    /// The name WeChat's documentation gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Code2Session => "code2Session",
+            Self::StableToken => "stable_token",
+            Self::UnlimitedQrCode => "getwxacodeunlimit",
+        }
+    }
+}
+
 /// Why a call to WeChat gave no usable answer.
 #[derive(Debug)]
 pub(super) enum CallError {
-    /// WeChat answered with a non-zero errcode.
-    Errcode { errcode: i64, errmsg: String },
+    /// `endpoint` answered with a non-zero errcode. (40001 means a wrong AppSecret from
+    /// `stable_token`, a stale access token from the others.)
+    Errcode {
+        endpoint: Endpoint,
+        errcode: i64,
+        errmsg: String,
+    },
     /// code2Session answered "code been used" (40163) to a retry after `-1`: the try WeChat called
     /// a system error may have used the code, so the code is not known to be bad. Holds the errmsg.
     CodeUsedBeforeRetry(String),
@@ -51,7 +83,15 @@ pub(super) enum CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Errcode { errcode, errmsg } => write!(f, "errcode {errcode} ({errmsg})"),
+            Self::Errcode {
+                endpoint,
+                errcode,
+                errmsg,
+            } => write!(
+                f,
+                "{} answered errcode {errcode} ({errmsg})",
+                endpoint.name()
+            ),
             Self::CodeUsedBeforeRetry(errmsg) => write!(
                 f,
                 "errcode {CODE_BEEN_USED} ({errmsg}) on a retry after a system error, which may have used the code"
@@ -91,15 +131,23 @@ pub(super) fn errcode_of(body: &[u8]) -> Option<(i64, String)> {
         .map(|fields| (fields.errcode, fields.errmsg))
 }
 
-/// Parses a JSON answer whatever its content type says: a non-zero errcode is an error, else a `T`.
-pub(super) fn parse_reply<T: DeserializeOwned>(body: &[u8]) -> Result<T, CallError> {
+/// Parses `endpoint`'s JSON answer whatever its content type says: a non-zero errcode is an error,
+/// else a `T`.
+pub(super) fn parse_reply<T: DeserializeOwned>(
+    endpoint: Endpoint,
+    body: &[u8],
+) -> Result<T, CallError> {
     match errcode_of(body) {
         None => Err(CallError::Transport(
             "WeChat answered with something that is not JSON".into(),
         )),
         Some((0, _)) => serde_json::from_slice(body)
             .map_err(|error| CallError::Transport(format!("unexpected WeChat answer: {error}"))),
-        Some((errcode, errmsg)) => Err(CallError::Errcode { errcode, errmsg }),
+        Some((errcode, errmsg)) => Err(CallError::Errcode {
+            endpoint,
+            errcode,
+            errmsg,
+        }),
     }
 }
 
@@ -175,6 +223,7 @@ where
             Err(CallError::Errcode {
                 errcode: SYSTEM_ERROR,
                 errmsg,
+                ..
             }) if retries < MAX_RETRIES && Instant::now() + backoff < deadline => {
                 tracing::debug!(retry = retries + 1, ?backoff, %errmsg, "WeChat system error, retrying");
                 tokio::time::sleep(backoff).await;
@@ -197,11 +246,13 @@ pub(super) struct Api {
 }
 
 impl Api {
-    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base_url))
+    pub fn get(&self, endpoint: Endpoint) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{}", self.base_url, endpoint.path()))
     }
 
-    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base_url))
+    pub fn post(&self, endpoint: Endpoint) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{}", self.base_url, endpoint.path()))
     }
 }

@@ -7,6 +7,7 @@
 
 mod call;
 mod image;
+mod misconfiguration;
 #[cfg(test)]
 mod tests;
 mod token;
@@ -18,7 +19,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use self::call::{Api, CODE_BEEN_USED, CallError, INVALID_CODE};
+use self::call::{Api, CODE_BEEN_USED, CallError, Endpoint, INVALID_CODE};
+use self::misconfiguration::Misconfigurations;
 use self::token::AccessTokens;
 use super::{WeChat, WeChatError, WeChatSession};
 use crate::config::{AppSettings, EnvVersion, WeChatSettings};
@@ -43,6 +45,7 @@ pub enum WeChatClientError {
 pub struct WeChatClient {
     api: Api,
     tokens: AccessTokens,
+    misconfigurations: Misconfigurations,
 }
 
 impl WeChatClient {
@@ -69,6 +72,7 @@ impl WeChatClient {
                 budget: settings.timeout,
             },
             tokens: AccessTokens::new(store)?,
+            misconfigurations: Misconfigurations::default(),
         })
     }
 
@@ -90,16 +94,17 @@ impl WeChatClient {
         call::retrying_system_errors(deadline, || async {
             let retry = tried.swap(true, Ordering::Relaxed);
             let answer = call::send(
-                self.api.get("/sns/jscode2session").query(&query),
+                self.api.get(Endpoint::Code2Session).query(&query),
                 call::JSON_ANSWER_LIMIT,
                 deadline,
                 self.api.budget,
             )
             .await?;
-            match call::parse_reply(&answer.body) {
+            match call::parse_reply(Endpoint::Code2Session, &answer.body) {
                 Err(CallError::Errcode {
                     errcode: CODE_BEEN_USED,
                     errmsg,
+                    ..
                 }) if retry => Err(CallError::CodeUsedBeforeRetry(errmsg)),
                 reply => reply,
             }
@@ -147,7 +152,7 @@ impl WeChatClient {
         let image = call::retrying_system_errors(deadline, || async {
             let answer = call::send(
                 self.api
-                    .post("/wxa/getwxacodeunlimit")
+                    .post(Endpoint::UnlimitedQrCode)
                     .query(&[("access_token", token)])
                     .json(&request),
                 call::IMAGE_ANSWER_LIMIT,
@@ -159,6 +164,14 @@ impl WeChatClient {
         })
         .await?;
         image::into_png(image).map_err(|error| CallError::Transport(error.to_string()))
+    }
+
+    /// Tells the operator of a misconfiguration the first time a call for `app` fails of it.
+    fn note_outcome<T>(&self, app: &AppSettings, outcome: &Result<T, CallError>) {
+        match outcome {
+            Ok(_) => self.misconfigurations.succeeded(app),
+            Err(failure) => self.misconfigurations.failed(app, failure),
+        }
     }
 }
 
@@ -173,6 +186,7 @@ impl WeChat for WeChatClient {
         let reply = tokio::time::timeout_at(deadline, self.session(app, code, deadline))
             .await
             .unwrap_or(Err(CallError::TimedOut(self.api.budget)));
+        self.note_outcome(app, &reply);
         match reply {
             Ok(reply) => Ok(WeChatSession {
                 openid: reply.openid,
@@ -195,10 +209,11 @@ impl WeChat for WeChatClient {
         scene: &str,
     ) -> Result<Vec<u8>, WeChatError> {
         let deadline = Instant::now() + self.api.budget;
-        tokio::time::timeout_at(deadline, self.qr_code(app, page, scene, deadline))
+        let image = tokio::time::timeout_at(deadline, self.qr_code(app, page, scene, deadline))
             .await
-            .unwrap_or(Err(CallError::TimedOut(self.api.budget)))
-            .map_err(|failure| failure.into_wechat_error("getwxacodeunlimit", app))
+            .unwrap_or(Err(CallError::TimedOut(self.api.budget)));
+        self.note_outcome(app, &image);
+        image.map_err(|failure| failure.into_wechat_error("getwxacodeunlimit", app))
     }
 }
 
@@ -244,7 +259,13 @@ fn image_or_error(answer: call::Reply) -> Result<Vec<u8>, CallError> {
                     "WeChat answered JSON without an errcode instead of an image".into(),
                 ));
             }
-            Some((errcode, errmsg)) => return Err(CallError::Errcode { errcode, errmsg }),
+            Some((errcode, errmsg)) => {
+                return Err(CallError::Errcode {
+                    endpoint: Endpoint::UnlimitedQrCode,
+                    errcode,
+                    errmsg,
+                });
+            }
         }
     }
     Ok(answer.body)

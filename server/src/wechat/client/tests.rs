@@ -123,7 +123,7 @@ mod image_sniffing {
 
 /// The client against a stand-in for WeChat on loopback, answering with a router of the test's.
 mod against_stand_ins {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, VecDeque};
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
@@ -331,5 +331,110 @@ mod against_stand_ins {
             .await
             .unwrap_err();
         assert_eq!(error, WeChatError::CodeInvalid(40163));
+    }
+
+    /// What the code under test logs at error level, on this thread (a current-thread runtime
+    /// runs the stand-ins and the client's tasks here too).
+    #[derive(Clone, Default)]
+    struct ErrorLog(Arc<Mutex<Vec<u8>>>);
+
+    impl ErrorLog {
+        fn capture(&self) -> tracing::subscriber::DefaultGuard {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::ERROR)
+                .with_ansi(false)
+                .with_writer(self.clone())
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        }
+
+        fn lines(&self) -> Vec<String> {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    impl std::io::Write for ErrorLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl tracing_subscriber::fmt::MakeWriter<'_> for ErrorLog {
+        type Writer = Self;
+
+        fn make_writer(&self) -> Self {
+            self.clone()
+        }
+    }
+
+    /// A wrong AppSecret is logged at error level with what to fix, once, and again only when it
+    /// comes back after the app worked; a bad code (the user's doing) is not logged so.
+    #[tokio::test]
+    async fn a_misconfiguration_is_logged_once_with_what_to_fix() {
+        let answers = Arc::new(Mutex::new(VecDeque::from([
+            json!({"errcode": 40125, "errmsg": "invalid appsecret rid: 1-2-3"}),
+            json!({"errcode": 40125, "errmsg": "invalid appsecret rid: 1-2-4"}),
+            json!({"errcode": 40029, "errmsg": "invalid code rid: 1-2-5"}),
+            json!({"openid": "openid-alice"}),
+            json!({"errcode": 40125, "errmsg": "invalid appsecret rid: 1-2-6"}),
+        ])));
+        let code2session = move || async move { Json(answers.lock().unwrap().pop_front()) };
+        let client = client_of(Router::new().route("/sns/jscode2session", get(code2session))).await;
+        let log = ErrorLog::default();
+        let _capturing = log.capture();
+        let app = app_settings();
+        for _answer in 0..5 {
+            let _outcome = client.code_to_session(&app, "code").await;
+        }
+        let lines = log.lines();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        for line in &lines {
+            assert!(
+                line.contains("ERROR")
+                    && line.contains("AppSecret is wrong")
+                    && line.contains("errcode=40125")
+                    && line.contains("app=attendee"),
+                "{line}"
+            );
+        }
+    }
+
+    /// 40001 is a wrong AppSecret from the token call, and a stale token (not the operator's
+    /// doing) from the others.
+    #[tokio::test]
+    async fn errcode_40001_is_a_misconfiguration_only_from_the_token_call() {
+        let wrong_secret =
+            || async { Json(json!({"errcode": 40001, "errmsg": "invalid credential"})) };
+        let log = ErrorLog::default();
+        let _capturing = log.capture();
+        let _refused = client_of(Router::new().route("/cgi-bin/stable_token", post(wrong_secret)))
+            .await
+            .unlimited_qr_code(&app_settings(), "pages/scan/index", "scene")
+            .await
+            .unwrap_err();
+        let lines = log.lines();
+        assert!(
+            lines.len() == 1 && lines[0].contains("api=\"stable_token\" errcode=40001"),
+            "{lines:#?}"
+        );
+
+        let stale = || async { Json(json!({"errcode": 40001, "errmsg": "invalid credential"})) };
+        let wechat = Router::new()
+            .route("/cgi-bin/stable_token", post(stable_token))
+            .route("/wxa/getwxacodeunlimit", post(stale));
+        let _refused = client_of(wechat)
+            .await
+            .unlimited_qr_code(&app_settings(), "pages/scan/index", "scene")
+            .await
+            .unwrap_err();
+        assert_eq!(log.lines().len(), 1, "{:#?}", log.lines());
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::call::{self, Api, CallError};
+use super::call::{self, Api, CallError, Endpoint};
 use crate::config::AppSettings;
 use crate::domain::{NoRandomness, random_token};
 use crate::store::{Lifetime, Store, insert_or_own, run_then_release};
@@ -238,13 +238,13 @@ async fn fetch_and_cache(
     };
     let reply: TokenReply = call::retrying_system_errors(deadline, || async {
         let answer = call::send(
-            api.post("/cgi-bin/stable_token").json(&request),
+            api.post(Endpoint::StableToken).json(&request),
             call::JSON_ANSWER_LIMIT,
             deadline,
             api.budget,
         )
         .await?;
-        call::parse_reply(&answer.body)
+        call::parse_reply(Endpoint::StableToken, &answer.body)
     })
     .await?;
     let cached_for = reply
