@@ -33,6 +33,7 @@ use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
 use crate::origin::PageUrl;
 use crate::preferences::{Language, Preferences, PreferencesFile};
+use crate::scan::withdrawal::{LeftScene, WITHDRAW_TIMEOUT, withdraw};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
 use meeteasy_protocol::Secret;
 
@@ -303,25 +304,10 @@ impl Console {
     /// withdrawal would go with the app, and the QR, scanned later, would still link a WeChat to
     /// this account.
     pub async fn close(&self) {
+        const LEFT_BECAUSE: &str = "the window closed";
         self.stop_background();
-        let Some((scene, poll_token)) = self.link_scenes.take() else {
-            return;
-        };
-        let Ok(api) = self.api() else {
-            return;
-        };
-        let withdrawn =
-            tokio::time::timeout(WITHDRAW_ON_CLOSE, api.withdraw_scene(&scene, &poll_token));
-        match withdrawn.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "closing: the server did not take the link QR back; it lapses by itself");
-            }
-            Err(_elapsed) => {
-                tracing::warn!(
-                    "closing: the server did not answer the link QR's withdrawal in time; it lapses by itself"
-                );
-            }
+        if let Some((api, left)) = self.take_to_withdraw(&self.link_scenes, LEFT_BECAUSE) {
+            withdraw(&api, &left, WITHDRAW_ON_CLOSE, LEFT_BECAUSE).await;
         }
     }
 
@@ -379,7 +365,9 @@ impl Console {
             .take()
             .ok_or(ConsoleError::NotLoggedIn)?;
         // A link code left on screen must not link a WeChat to this account after the logout.
-        self.withdraw_link_scene(session.api.clone());
+        if let Some(left) = self.link_scenes.take() {
+            self.withdraw_in_background(session.api.clone(), left, "logged out");
+        }
         // The keychain first: the server may take its time (up to the call's timeout), and a
         // window closed meanwhile must not leave the session stored for the next start to restore.
         let removed = self.vault.remove(session.api.origin().as_str()).await;
@@ -575,21 +563,39 @@ impl Console {
     /// server did not take is logged: the scene lapses by itself.
     pub fn stop_link_wechat(&self) {
         self.stop_background();
-        if let Ok(api) = self.api() {
-            self.withdraw_link_scene(api);
+        self.withdraw_cached(&self.link_scenes, "Link WeChat called off");
+    }
+
+    /// Empties `cache` and withdraws the scene it held, in the background, on the server the
+    /// preferences name (where it was made).
+    fn withdraw_cached(&self, cache: &SceneCache, left_because: &'static str) {
+        if let Some((api, left)) = self.take_to_withdraw(cache, left_because) {
+            self.withdraw_in_background(api, left, left_because);
         }
     }
 
-    /// Empties the link scene cache and withdraws the scene it held on `api`'s server, in the
-    /// background (the withdrawal needs only the scene's poll token).
-    fn withdraw_link_scene(&self, api: ApiClient) {
-        let Some((scene, poll_token)) = self.link_scenes.take() else {
-            return;
-        };
-        self.runtime.spawn(async move {
-            if let Err(error) = api.withdraw_scene(&scene, &poll_token).await {
-                tracing::warn!(%error, "Link WeChat called off: the server did not take its scene back");
+    /// Empties `cache`: the scene it held and a client for the server the preferences name, if it
+    /// held one (a client is built only then).
+    fn take_to_withdraw(
+        &self,
+        cache: &SceneCache,
+        left_because: &'static str,
+    ) -> Option<(ApiClient, LeftScene)> {
+        let left = cache.take()?;
+        match self.api() {
+            Ok(api) => Some((api, left)),
+            Err(error) => {
+                tracing::warn!(%error, left_because, "a scene let go of cannot be withdrawn; it lapses by itself");
+                None
             }
+        }
+    }
+
+    /// Withdraws `left` on `api`'s server in the background (the withdrawal needs only the
+    /// scene's poll token), for [`WITHDRAW_TIMEOUT`] at most.
+    fn withdraw_in_background(&self, api: ApiClient, left: LeftScene, left_because: &'static str) {
+        self.runtime.spawn(async move {
+            withdraw(&api, &left, WITHDRAW_TIMEOUT, left_because).await;
         });
     }
 
@@ -611,9 +617,9 @@ impl Console {
     ) -> Result<PreferencesView, ConsoleError> {
         let saved = self.preferences_file.save(server_url, language)?;
         let server_changed = self.lock_preferences().server != saved.server;
-        if server_changed && let Ok(api) = self.api() {
+        if server_changed {
             // On the server it was made on, before the preferences name another.
-            self.withdraw_link_scene(api);
+            self.withdraw_cached(&self.link_scenes, "Settings named another server");
         }
         *self.lock_preferences() = saved;
         if server_changed {
@@ -849,10 +855,7 @@ impl Console {
     /// scene, and a link QR left from before, scanned later, links no WeChat to this account.
     fn forget_scenes(&self) {
         self.scenes.clear();
-        match self.api() {
-            Ok(api) => self.withdraw_link_scene(api),
-            Err(_) => self.link_scenes.clear(),
-        }
+        self.withdraw_cached(&self.link_scenes, "the session changed");
     }
 
     fn api(&self) -> Result<ApiClient, ConsoleError> {

@@ -21,6 +21,9 @@ use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose, server_
 use crate::backoff::Backoff;
 use crate::failure::{ConsoleError, Problem};
 use meeteasy_protocol::Secret;
+use withdrawal::LeftScene;
+
+pub mod withdrawal;
 
 /// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests.
 pub trait ScanApi: Send + Sync {
@@ -38,6 +41,11 @@ pub trait ScanApi: Send + Sync {
         &self,
         url_or_path: &str,
     ) -> impl Future<Output = Result<String, ApiError>> + Send;
+    fn withdraw_scene(
+        &self,
+        scene: &str,
+        poll_token: &Secret,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 impl ScanApi for ApiClient {
@@ -62,6 +70,14 @@ impl ScanApi for ApiClient {
         url_or_path: &str,
     ) -> impl Future<Output = Result<String, ApiError>> + Send {
         ApiClient::image_data_url(self, url_or_path)
+    }
+
+    fn withdraw_scene(
+        &self,
+        scene: &str,
+        poll_token: &Secret,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        ApiClient::withdraw_scene(self, scene, poll_token)
     }
 }
 
@@ -198,10 +214,13 @@ impl SceneCache {
         *self.lock() = None;
     }
 
-    /// Empties the cache: the scene it held, by its id and poll token (to withdraw it).
-    pub fn take(&self) -> Option<(String, Secret)> {
+    /// Empties the cache: the scene it held, to withdraw.
+    pub fn take(&self) -> Option<LeftScene> {
         let taken = self.lock().take()?;
-        Some((taken.scene, taken.poll_token))
+        Some(LeftScene {
+            scene: taken.scene,
+            poll_token: taken.poll_token,
+        })
     }
 }
 

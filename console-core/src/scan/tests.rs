@@ -37,6 +37,10 @@ struct FakeServer {
     create_bearers: Mutex<Vec<Option<String>>>,
     /// Scene creation is refused with this (e.g. the console's session is over).
     refuse_creates: Mutex<Option<ApiError>>,
+    /// The scenes withdrawn, in order.
+    withdrawn: Mutex<Vec<String>>,
+    /// Withdrawals are never answered.
+    withdrawals_hang: Mutex<bool>,
 }
 
 impl FakeServer {
@@ -111,6 +115,15 @@ impl ScanApi for FakeServer {
 
     async fn image_data_url(&self, url_or_path: &str) -> Result<String, ApiError> {
         Ok(format!("data:image/png;base64,{url_or_path}"))
+    }
+
+    async fn withdraw_scene(&self, scene: &str, poll_token: &Secret) -> Result<(), ApiError> {
+        assert_eq!(poll_token.expose(), format!("poll-{scene}"));
+        self.withdrawn.lock().unwrap().push(scene.to_owned());
+        if *self.withdrawals_hang.lock().unwrap() {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
     }
 }
 
@@ -751,6 +764,21 @@ fn judge_maps_every_answer_of_each_purpose() {
     assert_eq!(verdict(&login, Ok(PollAnswer::Linked)), "retry");
     assert_eq!(verdict(&link, Ok(PollAnswer::Linked)), "linked");
     assert_eq!(verdict(&link, confirmed("Ann")), "retry");
+}
+
+/// A withdrawal the server never answers gives up at its bound, having asked.
+#[tokio::test(start_paused = true)]
+async fn a_withdrawal_waits_for_the_server_no_longer_than_its_bound() {
+    let server = FakeServer::default();
+    *server.withdrawals_hang.lock().unwrap() = true;
+    let left = withdrawal::LeftScene {
+        scene: "scene1".into(),
+        poll_token: Secret::new("poll-scene1"),
+    };
+    let started = Instant::now();
+    withdrawal::withdraw(&server, &left, Duration::from_secs(3), "a test").await;
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(*server.withdrawn.lock().unwrap(), ["scene1"]);
 }
 
 #[test]
