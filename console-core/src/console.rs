@@ -293,9 +293,12 @@ impl Console {
     }
 
     /// A new login QR instead of the one shown: someone else scanned it, and would otherwise hold
-    /// it until the phone answers or the scan expires (minutes).
+    /// it until the phone answers or the scan expires (minutes). The one shown is withdrawn on the
+    /// server, so that phone's confirm finds it gone rather than confirm a login nobody here
+    /// collects. One that phone confirmed already (`scene_claimed`) is not collected either: the
+    /// person here said the scan was not theirs.
     pub fn new_scan_code(self: &Arc<Self>, sink: EventSink) {
-        self.scenes.clear();
+        self.withdraw_cached(&self.scenes, "Not you? asked for a new code");
         self.start_scan_login(sink);
     }
 

@@ -695,6 +695,32 @@ async fn an_answer_for_a_session_logged_out_meanwhile_is_no_ending() {
     );
 }
 
+/// "Not you? Show a new code" withdraws the code given up on the server, by its poll token: the
+/// phone that scanned it must not confirm a login nobody here collects. A fresh code follows.
+#[tokio::test]
+async fn a_code_given_up_with_not_you_is_withdrawn() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let held = fixture.fake.polls_held.write().await;
+    let mut ui = UiEvents::new();
+    fixture.console.start_scan_login(ui.sink.clone());
+    let shown = ui.next("the login code").await;
+    assert!(matches!(shown, UiEvent::Qr { .. }), "{shown:?}");
+
+    fixture.console.new_scan_code(ui.sink.clone());
+    let withdraw = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/withdraw";
+    fixture.fake.asked("POST", withdraw, 1).await;
+    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let bearer = requests.iter().find(|(_, path, _)| path == withdraw);
+    assert_eq!(
+        bearer.and_then(|(_, _, bearer)| bearer.as_deref()),
+        Some("poll-token")
+    );
+    fixture.fake.asked("POST", "/auth/scenes", 2).await;
+    fixture.console.stop_background();
+    drop(held);
+}
+
 /// A scan loop the UI started while a password login was on its way ends with that login: left
 /// running, it would go on creating scenes and tell the home screen the server is offline.
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The scan loop: create a scene, show its QR, long-poll `islogin`, and react to what the phone
-//! does. It rotates the QR shortly before the scene expires (so nobody scans a dead code), shows a
-//! fresh QR after a decline or a refused account, and rides out network loss with backoff.
+//! does. It rotates the QR shortly before the scene expires (so nobody scans a dead code) and
+//! withdraws the one it replaced, shows a fresh QR after a decline or a refused account, and rides
+//! out network loss with backoff.
 //!
 //! One loop serves both purposes of a scene ([`ScanPurpose`]): logging this console in, and
 //! linking the scanning WeChat to the account already logged in ("Link WeChat"). They differ only
@@ -21,12 +22,13 @@ use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose, server_
 use crate::backoff::Backoff;
 use crate::failure::{ConsoleError, Problem};
 use meeteasy_protocol::Secret;
-use withdrawal::LeftScene;
+use withdrawal::{LeftScene, WITHDRAW_TIMEOUT, withdraw};
 
 pub mod withdrawal;
 
-/// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests.
-pub trait ScanApi: Send + Sync {
+/// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests. A clone
+/// talks to the same server: the loop withdraws a scene it replaces in a task of its own.
+pub trait ScanApi: Clone + Send + Sync + 'static {
     fn create_scene(
         &self,
         purpose: &ScanPurpose,
@@ -310,6 +312,7 @@ pub async fn run_scan<A: ScanApi>(
                 };
                 if !active.scanned() && wait < Duration::from_secs(1) {
                     cache.clear();
+                    withdraw_in_background(api, active);
                     replaced_unanswered += 1;
                     pause_if_churning(replaced_unanswered, &mut churn).await;
                     Step::NeedScene
@@ -378,6 +381,21 @@ pub async fn run_scan<A: ScanApi>(
             }
         };
     }
+}
+
+/// Withdraws a code the loop replaces before its expiry, nobody seen scanning it, without holding
+/// up the next one: a phone that scanned it in its last moments must not confirm a login (or a
+/// link) nobody follows any more. A code that ended on the server (declined, refused, expired)
+/// needs no withdrawal: no confirm can follow there.
+fn withdraw_in_background<A: ScanApi>(api: &A, replaced: ActiveScene) {
+    let api = api.clone();
+    let left = LeftScene {
+        scene: replaced.scene,
+        poll_token: replaced.poll_token,
+    };
+    tokio::spawn(
+        async move { withdraw(&api, &left, WITHDRAW_TIMEOUT, "its code was replaced").await },
+    );
 }
 
 /// Whether a failed creation ends the loop rather than being retried: only for a link scene, whose

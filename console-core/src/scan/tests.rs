@@ -2,7 +2,7 @@
 //! refused accounts, network loss and recovery, the QR cache; and the same loop linking WeChat.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meeteasy_protocol::{ErrorCode, ScannerProfile, User};
@@ -26,8 +26,20 @@ struct Poll {
     wait: Duration,
 }
 
+/// The scripted server; a clone shares its state (the loop withdraws scenes in tasks of their own).
+#[derive(Clone, Default)]
+struct FakeServer(Arc<FakeState>);
+
+impl std::ops::Deref for FakeServer {
+    type Target = FakeState;
+
+    fn deref(&self) -> &FakeState {
+        &self.0
+    }
+}
+
 #[derive(Default)]
-struct FakeServer {
+struct FakeState {
     created: Mutex<Vec<(String, Instant)>>,
     polls: Mutex<Vec<Poll>>,
     script: Mutex<VecDeque<Answer>>,
@@ -53,7 +65,9 @@ impl FakeServer {
             .extend(answers.into_iter().map(Answer::Now));
         server
     }
+}
 
+impl FakeState {
     fn scenes_created(&self) -> usize {
         self.created.lock().unwrap().len()
     }
@@ -222,6 +236,28 @@ async fn rotates_the_qr_before_the_scene_expires_without_any_click() {
     );
 }
 
+/// A code replaced on time, nobody seen scanning it, is withdrawn on the server (a phone that
+/// scanned it in its last moments would confirm a login nobody follows), in the background: a
+/// server that does not answer the withdrawal does not hold up the next code.
+#[tokio::test(start_paused = true)]
+async fn a_code_replaced_on_time_is_withdrawn_without_holding_up_the_next() {
+    let server = FakeServer::default();
+    *server.withdrawals_hang.lock().unwrap() = true;
+    let (_, events) = run_for(&server, &SceneCache::default(), Duration::from_secs(250)).await;
+
+    assert_eq!(*server.withdrawn.lock().unwrap(), ["scene1", "scene2"]);
+    let created = server.created.lock().unwrap().clone();
+    let start = created[0].1;
+    assert_eq!(created[1].1 - start, Duration::from_secs(110));
+    assert_eq!(created[2].1 - start, Duration::from_secs(220));
+    assert_eq!(qr_images(&events).len(), 3);
+
+    // The link loop replaces its codes the same way.
+    let server = FakeServer::default();
+    let _ = link_for(&server, Duration::from_secs(130)).await;
+    assert_eq!(*server.withdrawn.lock().unwrap(), ["scene1"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn scanned_then_confirmed_returns_the_login_and_clears_the_cache() {
     let server = FakeServer::scripted([Ok(PollAnswer::Pending), scanned("Ann"), confirmed("Ann")]);
@@ -271,6 +307,8 @@ async fn a_decline_shows_a_message_and_a_fresh_qr() {
         "the fresh QR follows the message: {events:?}"
     );
     assert_eq!(qr_images(&events).len(), 2);
+    // Declined is final on the server: no confirm can follow, so nothing to withdraw.
+    assert!(server.withdrawn.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -316,6 +354,7 @@ async fn a_scanned_scene_is_not_rotated_while_the_phone_confirms() {
 
     assert!(grant.is_some());
     assert_eq!(server.scenes_created(), 1);
+    assert!(server.withdrawn.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,7 +1,8 @@
 //! Taking back a scene the console made and no longer follows (`POST /auth/scenes/{scene}/withdraw`),
-//! so that the phone that scanned it finds it gone when it confirms: no WeChat is linked to an
-//! account nobody watches any more. Every caller goes through [`withdraw`], whether it waits for
-//! the answer (the window closing) or leaves it to the background.
+//! so that the phone that scanned it finds it gone when it confirms: no login is confirmed that
+//! nobody collects, and no WeChat is linked to an account nobody watches any more. Every caller
+//! goes through [`withdraw`], whether it waits for the answer (the window closing) or leaves it to
+//! the background.
 
 use std::time::Duration;
 
