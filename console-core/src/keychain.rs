@@ -1,9 +1,13 @@
 //! Where the console's access token lives between runs: the OS keychain (Secret Service on Linux),
 //! entry service `meeteasy-console`, account = the server's origin.
 //!
-//! Every keychain call runs on a blocking thread with a timeout, so a locked or missing keychain
+//! Every keychain call runs off the async threads with a timeout, so a locked or missing keychain
 //! cannot hang the app. When the keychain fails, the vault switches to memory for the rest of the
 //! run and says so ([`Storage::MemoryOnly`]); it never falls back to a plaintext file.
+//!
+//! Writes and deletes are made one at a time, in the order they were asked, by one thread of the
+//! vault's own ([`Keychain::change`]): a save still waiting on an unlock dialog is made before a
+//! delete asked after it, even when their callers stopped waiting.
 //!
 //! Reading the stored session (at start) may open the system's dialog to unlock a locked keyring
 //! (common where the desktop logs in by itself), and the read answers once the person has: it
@@ -11,7 +15,8 @@
 //! their password is not taken for a keychain that does not answer and logged out.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 use keyring_core::{CredentialStore, Error as KeyringError};
@@ -47,12 +52,20 @@ pub enum KeychainProblem {
 }
 
 pub struct SessionVault {
-    store: Option<Arc<CredentialStore>>,
+    /// None: no keychain opened this run.
+    keychain: Option<Keychain>,
     timeout: Duration,
     state: Mutex<VaultState>,
-    /// Held by each keychain write or delete while it runs (see [`SessionVault::call`]).
-    one_change_at_a_time: Arc<Mutex<()>>,
 }
+
+/// A keychain store, and the queue of the thread that makes its writes and deletes.
+struct Keychain {
+    store: Arc<CredentialStore>,
+    changes: mpsc::Sender<KeychainChange>,
+}
+
+/// A write or delete, as the keychain's thread runs it.
+type KeychainChange = Box<dyn FnOnce() + Send>;
 
 struct VaultState {
     storage: Storage,
@@ -93,26 +106,24 @@ impl SessionVault {
     /// A vault whose keychain did not open, for `problem`: sessions last for this run only.
     fn without_keychain(problem: KeychainProblem) -> Self {
         Self {
-            store: None,
+            keychain: None,
             timeout: KEYCHAIN_TIMEOUT,
             state: Mutex::new(VaultState {
                 storage: Storage::MemoryOnly(problem),
                 in_memory: HashMap::new(),
             }),
-            one_change_at_a_time: Arc::default(),
         }
     }
 
     /// A vault over any keyring-core store (the mock store in tests).
     pub fn with_store(store: Arc<CredentialStore>, timeout: Duration) -> Self {
         Self {
-            store: Some(store),
+            keychain: Some(Keychain::new(store)),
             timeout,
             state: Mutex::new(VaultState {
                 storage: Storage::Keychain,
                 in_memory: HashMap::new(),
             }),
-            one_change_at_a_time: Arc::default(),
         }
     }
 
@@ -122,7 +133,8 @@ impl SessionVault {
 
     /// The stored token for `account`, `None` when there is none. Waits on an unlock dialog.
     pub async fn load(&self, account: &str) -> Option<Secret> {
-        if let Some(store) = self.keychain() {
+        if let Some(keychain) = self.keychain_in_use() {
+            let store = Arc::clone(&keychain.store);
             let account_owned = account.to_owned();
             let read = move || match entry(&*store, &account_owned)?.get_password() {
                 Ok(token) => Ok(Some(Secret::new(token))),
@@ -139,12 +151,13 @@ impl SessionVault {
     }
 
     pub async fn save(&self, account: &str, token: &Secret) {
-        if let Some(store) = self.keychain() {
+        if let Some(keychain) = self.keychain_in_use() {
             let account_owned = account.to_owned();
             let token_owned = token.clone();
-            let written = self
-                .call(move || entry(&*store, &account_owned)?.set_password(token_owned.expose()))
-                .await;
+            let write = move |store: &CredentialStore| {
+                entry(store, &account_owned)?.set_password(token_owned.expose())
+            };
+            let written = keychain.change(self.timeout, write).await;
             match written {
                 Ok(()) => return,
                 Err(problem) => self.fall_back(problem),
@@ -162,24 +175,23 @@ impl SessionVault {
     pub async fn remove(&self, account: &str) -> RemoveOutcome {
         self.lock().in_memory.remove(account);
         let storage = self.lock().storage;
-        let store = match (storage, self.store.clone()) {
+        let keychain = match (storage, &self.keychain) {
             (Storage::MemoryOnly(KeychainProblem::NotAvailable), _) => {
                 return RemoveOutcome::Removed;
             }
             (Storage::MemoryOnly(problem), None) => return RemoveOutcome::KeychainFailed(problem),
-            (Storage::Keychain | Storage::MemoryOnly(_), Some(store)) => store,
+            (Storage::Keychain | Storage::MemoryOnly(_), Some(keychain)) => keychain,
             // Not made: a vault without a store is memory-only from the start.
             (Storage::Keychain, None) => return RemoveOutcome::Removed,
         };
         let account_owned = account.to_owned();
-        let deleted = self
-            .call(
-                move || match entry(&*store, &account_owned)?.delete_credential() {
-                    Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
-                    Err(err) => Err(err),
-                },
-            )
-            .await;
+        let delete = move |store: &CredentialStore| match entry(store, &account_owned)?
+            .delete_credential()
+        {
+            Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
+            Err(err) => Err(err),
+        };
+        let deleted = keychain.change(self.timeout, delete).await;
         match deleted {
             Ok(()) => RemoveOutcome::Removed,
             Err(problem) => {
@@ -189,9 +201,10 @@ impl SessionVault {
         }
     }
 
-    fn keychain(&self) -> Option<Arc<CredentialStore>> {
+    /// The keychain, unless the vault fell back to memory this run.
+    fn keychain_in_use(&self) -> Option<&Keychain> {
         match self.lock().storage {
-            Storage::Keychain => self.store.clone(),
+            Storage::Keychain => self.keychain.as_ref(),
             Storage::MemoryOnly(_) => None,
         }
     }
@@ -201,24 +214,53 @@ impl SessionVault {
         self.lock().storage = Storage::MemoryOnly(problem);
     }
 
-    /// Runs a keychain write or delete on a blocking thread, one at a time: a write still running
-    /// after its caller stopped waiting (an unlock dialog left open, its job cancelled) goes on,
-    /// and a delete asked meanwhile (a logout) must run after it, not before, or the write would
-    /// bring the session back.
-    async fn call<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T, KeyringError> + Send + 'static,
-    ) -> Result<T, KeychainProblem> {
-        let one_at_a_time = Arc::clone(&self.one_change_at_a_time);
-        run_blocking(self.timeout, move || {
-            let _turn = one_at_a_time.lock().unwrap_or_else(PoisonError::into_inner);
-            work()
-        })
-        .await
-    }
-
     fn lock(&self) -> MutexGuard<'_, VaultState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Keychain {
+    /// Starts the thread that makes the store's writes and deletes. Should it not start, every
+    /// change fails, and the vault keeps sessions in memory.
+    fn new(store: Arc<CredentialStore>) -> Self {
+        let (changes, queue) = mpsc::channel::<KeychainChange>();
+        let started = std::thread::Builder::new()
+            .name("keychain-changes".into())
+            .spawn(move || {
+                for change in queue {
+                    // A store that panics fails that change only (its caller hears `Failed`).
+                    let _failed = catch_unwind(AssertUnwindSafe(change));
+                }
+            });
+        if let Err(error) = started {
+            tracing::warn!(%error, "no thread for keychain changes: sessions last for this run only");
+        }
+        Self { store, changes }
+    }
+
+    /// Makes a write or delete after every one asked before it, and waits `timeout` at most for
+    /// it. A queue rather than a lock its caller waits for: a change whose caller stopped waiting
+    /// (timed out behind an unlock dialog left open, or its job cancelled) is still made, in its
+    /// turn. A delete dropped that way would let the save before it bring a logged-out session
+    /// back at the next start.
+    async fn change<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        work: impl FnOnce(&CredentialStore) -> Result<T, KeyringError> + Send + 'static,
+    ) -> Result<T, KeychainProblem> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let store = Arc::clone(&self.store);
+        let queued = self.changes.send(Box::new(move || {
+            let _unheard = answer.send(work(&*store));
+        }));
+        if queued.is_err() {
+            return Err(KeychainProblem::Failed);
+        }
+        match tokio::time::timeout(timeout, answered).await {
+            Err(_elapsed) => Err(KeychainProblem::TimedOut),
+            Ok(Err(_no_answer)) => Err(KeychainProblem::Failed),
+            Ok(Ok(made)) => made.map_err(|err| classify(&err)),
+        }
     }
 }
 
@@ -290,6 +332,11 @@ mod tests {
             .ok()
     }
 
+    /// The keychain changes of `vault`.
+    fn changes(vault: &SessionVault) -> &Keychain {
+        vault.keychain.as_ref().expect("a vault over a keychain")
+    }
+
     /// A save still running after its caller stopped waiting (an unlock dialog left open) does
     /// not undo a remove asked meanwhile: the remove runs after it.
     #[tokio::test]
@@ -298,15 +345,15 @@ mod tests {
         let vault = Arc::new(SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT));
         let (dialog_answered, answer) = std::sync::mpsc::channel::<()>();
         let (started, running) = tokio::sync::oneshot::channel();
-        let (saving, saved_to) = (Arc::clone(&vault), store.clone());
+        let saving = Arc::clone(&vault);
         let save = tokio::spawn(async move {
-            let late_save = move || {
+            let late_save = move |store: &CredentialStore| {
                 let _tell_the_test = started.send(());
                 // Returns when the test drops the sender: the dialog is answered.
                 let _answered = answer.recv();
-                entry(&*saved_to, ACCOUNT)?.set_password("jwt-saved-late")
+                entry(store, ACCOUNT)?.set_password("jwt-saved-late")
             };
-            saving.call(late_save).await
+            changes(&saving).change(KEYCHAIN_TIMEOUT, late_save).await
         });
         running.await.expect("the save started");
         let removing = Arc::clone(&vault);
@@ -318,6 +365,66 @@ mod tests {
         save.await.expect("the save's task").expect("saved");
         let removed = remove.await.expect("the remove's task");
         assert_eq!(removed, RemoveOutcome::Removed);
+        assert_eq!(stored_in_keychain(&store), None, "the late save came back");
+    }
+
+    /// Writes and deletes queued behind one that waits (an unlock dialog open) are made in the
+    /// order they were asked, not in whichever order their threads happen to get the keychain: a
+    /// save asked before a logout's delete is made before it.
+    #[tokio::test]
+    async fn keychain_changes_are_made_in_the_order_asked() {
+        let vault = SessionVault::with_store(mock_store(), KEYCHAIN_TIMEOUT);
+        let (dialog_answered, answer) = std::sync::mpsc::channel::<()>();
+        let mut dialog = Some(answer);
+        let made = Arc::new(Mutex::new(Vec::new()));
+        let asked: Vec<_> = (0..64)
+            .map(|turn| {
+                let (made, dialog) = (Arc::clone(&made), dialog.take());
+                changes(&vault).change(KEYCHAIN_TIMEOUT, move |_: &CredentialStore| {
+                    if let Some(dialog) = dialog {
+                        let _answered = dialog.recv();
+                    }
+                    made.lock().unwrap().push(turn);
+                    Ok(())
+                })
+            })
+            .collect();
+        let answer_the_dialog = async {
+            // Once every change is asked (join_all asks them first to last) and waits its turn.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(dialog_answered);
+        };
+        let (answers, ()) = tokio::join!(futures_util::future::join_all(asked), answer_the_dialog);
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        assert_eq!(*made.lock().unwrap(), (0..64).collect::<Vec<_>>());
+    }
+
+    /// A delete whose caller stopped waiting behind a save held up by an unlock dialog is still
+    /// made, after that save: the logged-out session does not come back at the next start.
+    #[tokio::test]
+    async fn a_delete_given_up_on_behind_a_held_save_is_still_made_after_it() {
+        let store = mock_store();
+        let vault = SessionVault::with_store(store.clone(), Duration::from_millis(50));
+        let (dialog_answered, answer) = std::sync::mpsc::channel::<()>();
+        let held_save = move |store: &CredentialStore| {
+            let _answered = answer.recv();
+            entry(store, ACCOUNT)?.set_password("jwt-saved-late")
+        };
+        let save = changes(&vault).change(KEYCHAIN_TIMEOUT, held_save);
+        let logout = async {
+            let removed = vault.remove(ACCOUNT).await;
+            drop(dialog_answered);
+            removed
+        };
+        let (saved, removed) = tokio::join!(save, logout);
+        assert_eq!(saved, Ok(()));
+        assert_eq!(
+            removed,
+            RemoveOutcome::KeychainFailed(KeychainProblem::TimedOut)
+        );
+        // Made after everything asked before it.
+        let after = changes(&vault).change(KEYCHAIN_TIMEOUT, |_: &CredentialStore| Ok(()));
+        after.await.expect("the queue moves on");
         assert_eq!(stored_in_keychain(&store), None, "the late save came back");
     }
 
