@@ -196,6 +196,16 @@ pub struct PreferencesView {
 /// Where background jobs report to; the shell wraps its IPC channel in one.
 pub type EventSink = Arc<dyn Fn(UiEvent) + Send + Sync>;
 
+/// What a restore decided about the stored session.
+enum Restored {
+    /// This session is in effect (the stored one, or a login that finished meanwhile): show it.
+    InEffect(ApiClient, User, u64),
+    /// No session: the login screen, saying why the stored one ended if it did.
+    LoginRequired(Option<SessionEnded>),
+    /// The server could not say (unreachable, busy): ask again after a backoff delay.
+    AskAgain(ApiError),
+}
+
 /// What the one background job runs.
 enum Job {
     Restore,
@@ -218,6 +228,12 @@ pub struct Console {
     device_name: String,
     vault: SessionVault,
     session: Mutex<Option<Session>>,
+    /// Held while the session in effect and the keychain change together: by a login from putting
+    /// its session in effect until it is stored, by a restore while it drops the session held
+    /// before and while it decides on the stored one (restores it, or deletes it found ended). So
+    /// a restore never reads the keychain under a login half stored, nor deletes what a login
+    /// stored after its check.
+    session_change: tokio::sync::Mutex<()>,
     scenes: SceneCache,
     /// The link QR on the account screen, kept apart from the login's.
     link_scenes: SceneCache,
@@ -245,6 +261,7 @@ impl Console {
             device_name,
             vault,
             session: Mutex::new(None),
+            session_change: tokio::sync::Mutex::new(()),
             scenes: SceneCache::default(),
             link_scenes: SceneCache::default(),
             scan_timing: ScanTiming::default(),
@@ -636,8 +653,12 @@ impl Console {
     async fn restore(&self, sink: &(dyn Fn(UiEvent) + Send + Sync)) {
         // The stored session is checked afresh: one held from before (a reloaded UI) stands only
         // if the check finds it good, so a scan login asked after a failed restore does not show
-        // it again (see `start_scan_login`).
-        *self.lock_session() = None;
+        // it again (see `start_scan_login`). A login being stored is let finish first: its token
+        // is the stored session then.
+        {
+            let _change = self.session_change.lock().await;
+            *self.lock_session() = None;
+        }
         let mut backoff = Backoff::default();
         loop {
             let api = match self.api() {
@@ -649,55 +670,75 @@ impl Console {
                 return sink(self.login_required(None));
             };
             let checked = self.check_stored(&api, &token).await;
-            // A login that finished while the stored session was checked (a password login the
-            // UI sent before it reloaded) is the newer one: it stays, in effect and in the
-            // keychain, whatever the check found, and the stored session it replaced ends.
-            if let Some((in_effect, user, expires_at)) = self.in_effect() {
-                let replaced = self
-                    .current()
-                    .is_ok_and(|(_, held)| held.expose() != token.expose());
-                if replaced && checked.is_ok() {
-                    self.end_on_server(api, token);
-                }
-                let session = self.view(&in_effect, &user, expires_at).await;
-                return sink(UiEvent::Home { session });
-            }
-            match checked {
-                Ok((user, expires_at)) => {
-                    // As for a login (see `begin_session`): a login QR cached before must not
-                    // come back after a logout; and in effect before anything slow (the avatar).
-                    self.forget_scenes();
-                    *self.lock_session() = Some(Session {
-                        api: api.clone(),
-                        token,
-                        user: user.clone(),
-                        expires_at,
-                    });
+            match self.settle_restore(api, &account, token, checked).await {
+                Restored::InEffect(api, user, expires_at) => {
                     let session = self.view(&api, &user, expires_at).await;
                     return sink(UiEvent::Home { session });
                 }
-                Err(err) => match session_end(&err) {
-                    Some(ended) => {
-                        self.vault.remove(&account).await;
-                        return sink(self.login_required(Some(ended)));
-                    }
-                    None if !err.is_transient() => {
-                        // The same question would get the same answer: ask for a login rather
-                        // than wait on the Offline screen for ever. The stored token stays; the
-                        // next login replaces it.
-                        tracing::warn!(error = %err, "restoring the session: the server's answer will not change");
-                        return sink(self.login_required(None));
-                    }
-                    None => {
-                        let delay = backoff.next_delay_after(&err);
-                        tracing::warn!(error = %err, retry_in = ?delay, "restoring the session");
-                        sink(UiEvent::Offline {
-                            retry_in_secs: delay.as_secs(),
-                        });
-                        tokio::time::sleep(delay).await;
-                    }
-                },
+                Restored::LoginRequired(ended) => return sink(self.login_required(ended)),
+                Restored::AskAgain(err) => {
+                    let delay = backoff.next_delay_after(&err);
+                    tracing::warn!(error = %err, retry_in = ?delay, "restoring the session");
+                    sink(UiEvent::Offline {
+                        retry_in_secs: delay.as_secs(),
+                    });
+                    tokio::time::sleep(delay).await;
+                }
             }
+        }
+    }
+
+    /// What a restore makes of its check of the stored session `token`, decided in one hold of
+    /// `session_change`, so no login puts itself in effect or in the keychain meanwhile: a login
+    /// that finished while the token was checked is kept; else the token is restored if good,
+    /// deleted from the keychain if the server ended it, kept there if the server could not say.
+    async fn settle_restore(
+        &self,
+        api: ApiClient,
+        account: &str,
+        token: Secret,
+        checked: Result<(User, u64), ApiError>,
+    ) -> Restored {
+        let _change = self.session_change.lock().await;
+        // A login that finished while the stored session was checked (a password login the
+        // UI sent before it reloaded) is the newer one: it stays, in effect and in the
+        // keychain, whatever the check found, and the stored session it replaced ends.
+        if let Some((in_effect, user, expires_at)) = self.in_effect() {
+            let replaced = self
+                .current()
+                .is_ok_and(|(_, held)| held.expose() != token.expose());
+            if replaced && checked.is_ok() {
+                self.end_on_server(api, token);
+            }
+            return Restored::InEffect(in_effect, user, expires_at);
+        }
+        match checked {
+            Ok((user, expires_at)) => {
+                // As for a login (see `begin_session`): a login QR cached before must not
+                // come back after a logout; and in effect before anything slow (the avatar).
+                self.forget_scenes();
+                *self.lock_session() = Some(Session {
+                    api: api.clone(),
+                    token,
+                    user: user.clone(),
+                    expires_at,
+                });
+                Restored::InEffect(api, user, expires_at)
+            }
+            Err(err) => match session_end(&err) {
+                Some(ended) => {
+                    self.vault.remove(account).await;
+                    Restored::LoginRequired(Some(ended))
+                }
+                None if !err.is_transient() => {
+                    // The same question would get the same answer: ask for a login rather
+                    // than wait on the Offline screen for ever. The stored token stays; the
+                    // next login replaces it.
+                    tracing::warn!(error = %err, "restoring the session: the server's answer will not change");
+                    Restored::LoginRequired(None)
+                }
+                None => Restored::AskAgain(err),
+            },
         }
     }
 
@@ -710,9 +751,12 @@ impl Console {
 
     /// Puts the session in effect and in the keychain before anything slow (the avatar, up to
     /// the image timeout): a job stopped meanwhile (the UI moved on) must not lose a login the
-    /// phone or the password already made.
+    /// phone or the password already made. Both in one hold of `session_change`: a restore
+    /// deciding on the stored session meanwhile (its keychain delete, at most the keychain's
+    /// timeout) is waited for, and waits for this.
     async fn begin_session(&self, api: ApiClient, grant: ScanGrant) -> SessionView {
         let expires_at = (unix_now() + grant.expires_in).as_secs();
+        let change = self.session_change.lock().await;
         // A login QR shown before this session (a password login ended its loop) must not come
         // back after a logout: a phone may have confirmed it meanwhile, and it would log in
         // whoever that was without a scan.
@@ -733,6 +777,7 @@ impl Console {
         self.vault
             .save(api.origin().as_str(), &grant.access_token)
             .await;
+        drop(change);
         self.view(&api, &grant.user, expires_at).await
     }
 

@@ -305,6 +305,115 @@ fn clone_error(err: &KeyringError) -> KeyringError {
     }
 }
 
+/// Test keychains: a mock keychain whose reads, or whose writes, each wait until the test lets
+/// them through (a person answering the keyring's unlock dialog).
+#[cfg(test)]
+pub(crate) mod gated {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, mpsc};
+
+    use keyring_core::api::{Credential, CredentialApi, CredentialStoreApi};
+    use keyring_core::{CredentialStore, Entry, Error as KeyringError};
+
+    /// Each message lets one call through; dropping the sender dismisses the dialog.
+    type Gate = Arc<Mutex<mpsc::Receiver<()>>>;
+
+    /// `inner` with its reads waiting: the store, and the sender that lets them through.
+    pub(crate) fn reads_wait(
+        inner: Arc<CredentialStore>,
+    ) -> (Arc<CredentialStore>, mpsc::Sender<()>) {
+        let (open, gate) = mpsc::channel();
+        let store = GatedStore {
+            inner,
+            reads: Some(Arc::new(Mutex::new(gate))),
+            writes: None,
+        };
+        (Arc::new(store), open)
+    }
+
+    /// `inner` with its writes (not its deletes) waiting: the store, and the sender that lets
+    /// them through.
+    pub(crate) fn writes_wait(
+        inner: Arc<CredentialStore>,
+    ) -> (Arc<CredentialStore>, mpsc::Sender<()>) {
+        let (open, gate) = mpsc::channel();
+        let store = GatedStore {
+            inner,
+            reads: None,
+            writes: Some(Arc::new(Mutex::new(gate))),
+        };
+        (Arc::new(store), open)
+    }
+
+    struct GatedStore {
+        inner: Arc<CredentialStore>,
+        reads: Option<Gate>,
+        writes: Option<Gate>,
+    }
+
+    struct GatedEntry {
+        inner: Entry,
+        reads: Option<Gate>,
+        writes: Option<Gate>,
+    }
+
+    fn pass(gate: Option<&Gate>) -> keyring_core::Result<()> {
+        let Some(gate) = gate else {
+            return Ok(());
+        };
+        let answered = gate.lock().unwrap().recv();
+        answered.map_err(|_| KeyringError::NoStorageAccess("dismissed".into()))
+    }
+
+    impl CredentialStoreApi for GatedStore {
+        fn vendor(&self) -> String {
+            "test".into()
+        }
+        fn id(&self) -> String {
+            "gated".into()
+        }
+        fn build(
+            &self,
+            service: &str,
+            user: &str,
+            modifiers: Option<&HashMap<&str, &str>>,
+        ) -> keyring_core::Result<Entry> {
+            let entry = GatedEntry {
+                inner: self.inner.build(service, user, modifiers)?,
+                reads: self.reads.clone(),
+                writes: self.writes.clone(),
+            };
+            Ok(Entry::new_with_credential(Arc::new(entry)))
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    impl CredentialApi for GatedEntry {
+        fn set_secret(&self, secret: &[u8]) -> keyring_core::Result<()> {
+            pass(self.writes.as_ref())?;
+            self.inner.set_secret(secret)
+        }
+        fn get_secret(&self) -> keyring_core::Result<Vec<u8>> {
+            pass(self.reads.as_ref())?;
+            self.inner.get_secret()
+        }
+        fn delete_credential(&self) -> keyring_core::Result<()> {
+            self.inner.delete_credential()
+        }
+        fn get_credential(&self) -> keyring_core::Result<Option<Arc<Credential>>> {
+            Ok(None)
+        }
+        fn get_specifiers(&self) -> Option<(String, String)> {
+            self.inner.get_specifiers()
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use keyring_core::mock;
@@ -449,67 +558,6 @@ mod tests {
         assert_eq!(vault.storage(), Storage::Keychain);
     }
 
-    /// A keychain whose reads answer only once `unlocked` is sent (a person answering the
-    /// keyring's unlock dialog); everything else is a mock keychain's.
-    struct LockedStore {
-        inner: Arc<CredentialStore>,
-        unlocked: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
-    }
-
-    struct LockedEntry {
-        inner: keyring_core::Entry,
-        unlocked: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
-    }
-
-    impl keyring_core::api::CredentialStoreApi for LockedStore {
-        fn vendor(&self) -> String {
-            "test".into()
-        }
-        fn id(&self) -> String {
-            "locked".into()
-        }
-        fn build(
-            &self,
-            service: &str,
-            user: &str,
-            modifiers: Option<&HashMap<&str, &str>>,
-        ) -> keyring_core::Result<keyring_core::Entry> {
-            let entry = LockedEntry {
-                inner: self.inner.build(service, user, modifiers)?,
-                unlocked: Arc::clone(&self.unlocked),
-            };
-            Ok(keyring_core::Entry::new_with_credential(Arc::new(entry)))
-        }
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
-
-    impl keyring_core::api::CredentialApi for LockedEntry {
-        fn set_secret(&self, secret: &[u8]) -> keyring_core::Result<()> {
-            self.inner.set_secret(secret)
-        }
-        fn get_secret(&self) -> keyring_core::Result<Vec<u8>> {
-            let answered = self.unlocked.lock().unwrap().recv();
-            answered.map_err(|_| KeyringError::NoStorageAccess("dismissed".into()))?;
-            self.inner.get_secret()
-        }
-        fn delete_credential(&self) -> keyring_core::Result<()> {
-            self.inner.delete_credential()
-        }
-        fn get_credential(
-            &self,
-        ) -> keyring_core::Result<Option<Arc<keyring_core::api::Credential>>> {
-            Ok(None)
-        }
-        fn get_specifiers(&self) -> Option<(String, String)> {
-            self.inner.get_specifiers()
-        }
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
-
     /// A locked keyring's unlock dialog answered after the calls' usual timeout: the stored session
     /// is read all the same, rather than the console showing the login screen.
     #[tokio::test]
@@ -517,11 +565,7 @@ mod tests {
         let inner = mock_store();
         let earlier = SessionVault::with_store(inner.clone(), KEYCHAIN_TIMEOUT);
         earlier.save(ACCOUNT, &Secret::new("jwt-stored")).await;
-        let (unlock, unlocked) = std::sync::mpsc::channel();
-        let locked: Arc<CredentialStore> = Arc::new(LockedStore {
-            inner,
-            unlocked: Arc::new(Mutex::new(unlocked)),
-        });
+        let (locked, unlock) = gated::reads_wait(inner);
         let usual = Duration::from_millis(50);
         let vault = SessionVault::with_store(locked, usual);
         let load = vault.load(ACCOUNT);

@@ -769,6 +769,52 @@ async fn a_login_made_while_a_restore_checks_an_ended_session_is_kept() {
     assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
 }
 
+/// A password login whose keychain save waits (an unlock dialog) when the UI reloads: the reloaded
+/// UI's restore waits for that login to be stored before it reads the stored session. Read before,
+/// it would find the session from before the login, ended, and delete it, taking the new login's
+/// save, landing first, with it: logged out here, and not stored for the next start.
+#[tokio::test]
+async fn a_restore_waits_for_a_login_still_being_stored() {
+    let fixture = logged_in(&[]).await;
+    let entry = fixture
+        .keychain
+        .build(KEYCHAIN_SERVICE, &fixture.origin, None);
+    let entry = entry.expect("the keychain entry");
+    entry.set_password("jwt-ended-elsewhere").expect("stored");
+    let (keychain, dialog) = crate::keychain::gated::writes_wait(fixture.keychain.clone());
+    let vault = SessionVault::with_store(keychain, Duration::from_secs(5));
+    let preferences = PreferencesFile::in_dir(fixture.dir.path());
+    let console = Console::new(preferences, vault, "Studio PC".into(), Handle::current());
+    let console = Arc::new(console);
+
+    let logging_in = Arc::clone(&console);
+    let login = tokio::spawn(async move {
+        let password = Secret::new("password");
+        logging_in
+            .password_login("alice@example.com", password)
+            .await
+    });
+    let stored_meanwhile = async {
+        while console.current().is_err() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let in_effect = tokio::time::timeout(Duration::from_secs(5), stored_meanwhile).await;
+    in_effect.expect("the login in effect, its save waiting on the dialog");
+    let mut ui = UiEvents::new();
+    console.start(ui.sink.clone());
+    // Time for a restore that does not wait to check the stored session from before.
+    let checked = fixture.fake.asked("POST", "/auth/jwt/verify", 1);
+    let _checked_beside = tokio::time::timeout(Duration::from_millis(300), checked).await;
+    dialog.send(()).expect("the login's save waits");
+
+    login.await.expect("the login ends").expect("logged in");
+    let event = ui.next("the restore's answer").await;
+    assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
+    assert!(console.current().is_ok(), "the login was forgotten");
+    assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
+}
+
 /// A session restored while a login QR is cached (the stored token a restore kept on an answer
 /// that would not change, found good by the restore of a reloaded UI) forgets that QR as a login
 /// does: after a logout it does not come back, since a phone may have confirmed it meanwhile and
