@@ -296,10 +296,7 @@ impl Console {
                 let session = console.view(&api, &user, expires_at).await;
                 return sink(UiEvent::Home { session });
             }
-            let Ok(api) = console.api() else {
-                sink(UiEvent::Offline { retry_in_secs: 0 });
-                return;
-            };
+            let api = built_or_retried(|| console.api(), &*sink).await;
             let grant = run_scan_login(&api, &console.scenes, console.scan_timing, |event| {
                 sink(event.into());
             })
@@ -663,7 +660,11 @@ impl Console {
         loop {
             let api = match self.api() {
                 Ok(api) => api,
-                Err(_) => return sink(self.login_required(None)),
+                Err(err) => {
+                    // The login screen's scan login says why, and tries again.
+                    tracing::warn!(error = %err, "restoring the session: no HTTP client");
+                    return sink(self.login_required(None));
+                }
             };
             let account = api.origin().as_str().to_owned();
             let Some(token) = self.vault.load(&account).await else {
@@ -1028,6 +1029,30 @@ async fn write_new_file(
             "too many files of that name",
         ),
     ))
+}
+
+/// What `build` builds (the scan login's HTTP client). While it cannot be built, `sink` is told
+/// why, and when it is tried again, with the backoff's delays: no server was asked, so this is
+/// not the server being offline, and the UI is not told it would try again without doing so.
+async fn built_or_retried<T>(
+    build: impl Fn() -> Result<T, ConsoleError>,
+    sink: &(dyn Fn(UiEvent) + Send + Sync),
+) -> T {
+    let mut backoff = Backoff::default();
+    loop {
+        match build() {
+            Ok(built) => return built,
+            Err(err) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %err, retry_in = ?delay, "scan login: no HTTP client");
+                sink(UiEvent::Failing {
+                    retry_in_secs: delay.as_secs(),
+                    problem: Problem::from(&err),
+                });
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
 }
 
 /// Whether a failed check means the stored session is over (`None`: try again later).

@@ -1427,6 +1427,66 @@ fn link_events_reach_the_ui_nested_under_their_own_kind() {
     );
 }
 
+/// A scan login whose HTTP client cannot be set up says so, with the error, and tries again after
+/// the delay it gave; not "offline, retry in 0 s" (no server was asked) followed by nothing.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_cannot_be_set_up_is_reported_as_such_and_tried_again() {
+    let failures = Mutex::new(2);
+    let build = || {
+        let mut failures = failures.lock().unwrap();
+        if *failures == 0 {
+            return Ok("the client");
+        }
+        *failures -= 1;
+        let setup = ApiError::Unexpected("HTTP client setup failed: no TLS roots".into());
+        Err(ConsoleError::from(setup))
+    };
+    let told = Mutex::new(Vec::new());
+    let sink = |event| {
+        told.lock()
+            .unwrap()
+            .push((tokio::time::Instant::now(), event))
+    };
+    let started = tokio::time::Instant::now();
+    let built = built_or_retried(build, &sink).await;
+
+    assert_eq!(built, "the client");
+    let problem = Problem {
+        code: "unexpected_answer".into(),
+        message: "unexpected answer from the server: HTTP client setup failed: no TLS roots".into(),
+    };
+    let told: Vec<_> = told
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|(at, event)| (at - started, event))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (
+                Duration::ZERO,
+                UiEvent::Failing {
+                    retry_in_secs: 1,
+                    problem: problem.clone(),
+                }
+            ),
+            (
+                Duration::from_secs(1),
+                UiEvent::Failing {
+                    retry_in_secs: 2,
+                    problem,
+                }
+            ),
+        ]
+    );
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(3),
+        "tried again as said"
+    );
+}
+
 #[test]
 fn ticket_url_appends_ticket_and_cache_buster() {
     let page = PageUrl::parse("https://h5.example.com/h5/demo").unwrap();
