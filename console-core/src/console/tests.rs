@@ -441,6 +441,22 @@ struct Fixture {
     dir: tempfile::TempDir,
 }
 
+/// The withdrawal of the scene the fake makes.
+const SCENE_WITHDRAWAL: &str = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/withdraw";
+
+/// Waits for the fake's scene to be withdrawn, and checks the withdrawal carried its poll token.
+async fn withdrawn_by_its_poll_token(fixture: &Fixture) {
+    fixture.fake.asked("POST", SCENE_WITHDRAWAL, 1).await;
+    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let bearer = requests
+        .iter()
+        .find(|(_, path, _)| path == SCENE_WITHDRAWAL);
+    assert_eq!(
+        bearer.and_then(|(_, _, bearer)| bearer.as_deref()),
+        Some("poll-token")
+    );
+}
+
 /// A private directory for the preferences file, removed when the test ends.
 async fn logged_in(others: &[(&str, Audience)]) -> Fixture {
     // reqwest is built without a crypto provider; the shell installs ring's, and so do the tests.
@@ -708,14 +724,7 @@ async fn a_code_given_up_with_not_you_is_withdrawn() {
     assert!(matches!(shown, UiEvent::Qr { .. }), "{shown:?}");
 
     fixture.console.new_scan_code(ui.sink.clone());
-    let withdraw = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/withdraw";
-    fixture.fake.asked("POST", withdraw, 1).await;
-    let requests = fixture.fake.requests.lock().unwrap().clone();
-    let bearer = requests.iter().find(|(_, path, _)| path == withdraw);
-    assert_eq!(
-        bearer.and_then(|(_, _, bearer)| bearer.as_deref()),
-        Some("poll-token")
-    );
+    withdrawn_by_its_poll_token(&fixture).await;
     fixture.fake.asked("POST", "/auth/scenes", 2).await;
     fixture.console.stop_background();
     drop(held);
@@ -1316,20 +1325,13 @@ async fn calling_link_wechat_off_withdraws_its_scene() {
     let mut ui = UiEvents::new();
     show_link_code(&fixture, &mut ui).await;
     fixture.console.stop_link_wechat();
-    let withdraw = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/withdraw";
-    fixture.fake.asked("POST", withdraw, 1).await;
-    let requests = fixture.fake.requests.lock().unwrap().clone();
-    let bearer = requests.iter().find(|(_, path, _)| path == withdraw);
-    assert_eq!(
-        bearer.and_then(|(_, _, bearer)| bearer.as_deref()),
-        Some("poll-token")
-    );
+    withdrawn_by_its_poll_token(&fixture).await;
 
     // A logout with a link code on screen withdraws it too.
     ui.drain();
     show_link_code(&fixture, &mut ui).await;
     fixture.console.logout().await.expect("logged out");
-    fixture.fake.asked("POST", withdraw, 2).await;
+    fixture.fake.asked("POST", SCENE_WITHDRAWAL, 2).await;
     drop(held);
 }
 
@@ -1339,12 +1341,11 @@ async fn calling_link_wechat_off_withdraws_its_scene() {
 async fn a_link_code_left_on_screen_is_withdrawn_by_close_restart_and_server_change() {
     let fixture = logged_in(&[]).await;
     let held = fixture.fake.polls_held.write().await;
-    let withdraw = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/withdraw";
     let asked = || {
         let requests = fixture.fake.requests.lock().unwrap();
         requests
             .iter()
-            .filter(|(_, path, _)| path == withdraw)
+            .filter(|(_, path, _)| path == SCENE_WITHDRAWAL)
             .count()
     };
     let mut ui = UiEvents::new();
@@ -1355,7 +1356,7 @@ async fn a_link_code_left_on_screen_is_withdrawn_by_close_restart_and_server_cha
     ui.drain();
     show_link_code(&fixture, &mut ui).await;
     fixture.console.start(ui.sink.clone());
-    fixture.fake.asked("POST", withdraw, 2).await;
+    fixture.fake.asked("POST", SCENE_WITHDRAWAL, 2).await;
 
     ui.drain();
     show_link_code(&fixture, &mut ui).await;
@@ -1363,7 +1364,7 @@ async fn a_link_code_left_on_screen_is_withdrawn_by_close_restart_and_server_cha
         .console
         .save_preferences("http://127.0.0.1:9", Language::English);
     elsewhere.expect("another server's URL is accepted");
-    fixture.fake.asked("POST", withdraw, 3).await;
+    fixture.fake.asked("POST", SCENE_WITHDRAWAL, 3).await;
     drop(held);
 }
 
