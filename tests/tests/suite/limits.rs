@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use meeteasy_auth::config::{QrMode, Settings};
-use meeteasy_devtools::fake_wechat::FakeEndpoint;
+use meeteasy_devtools::fake_wechat::{FakeEndpoint, FakeFault};
 use meeteasy_tests::api::{self, Reply};
 use meeteasy_tests::server::TestServer;
 use serde_json::{Value, json};
@@ -82,6 +82,26 @@ async fn rejected_wechat_codes_are_limited_per_address_before_wechat_is_asked() 
     // Another address has its own budget.
     let elsewhere = wechat_login(&server, "203.0.113.9", &code).await;
     assert_eq!(elsewhere.status, 200, "{elsewhere:?}");
+}
+
+/// A code WeChat calls used (40163) when asked again after its system error (-1) may have been
+/// used by the try that failed: the login is `wechat_unavailable`, and the address's budget of
+/// rejected codes is not spent on it.
+#[tokio::test]
+async fn a_code_used_by_the_try_wechat_failed_is_not_counted_as_rejected() {
+    let server = behind_proxy(|s| s.wechat_login_limits.failures_per_ip = 1).await;
+    let phone = "198.51.100.8";
+    let wechat = server.wechat();
+    wechat.inject(FakeEndpoint::Code2Session, FakeFault::SystemError, 1);
+    wechat.inject(FakeEndpoint::Code2Session, FakeFault::Errcode(40163), 1);
+    let code = good_code(&server, "openid-unlucky");
+    wechat_login(&server, phone, &code)
+        .await
+        .assert_error(502, "wechat_unavailable");
+
+    let again = good_code(&server, "openid-unlucky");
+    let reply = wechat_login(&server, phone, &again).await;
+    assert_eq!(reply.status, 200, "a new code logs in: {reply:?}");
 }
 
 /// Junk codes sent all at once cannot slip past the limit before the first rejection is counted:
