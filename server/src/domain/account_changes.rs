@@ -20,9 +20,9 @@ const HELD_AT_MOST: Duration = Duration::from_secs(30);
 /// How long a change refused for another one in progress should wait: those take milliseconds.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Runs `change` while holding `user_id`'s change lock as `holder`. Holders with the same name
-/// share it (a link sent twice at once folds into one account twice, which is harmless); another
-/// holder's change in progress refuses this one with [`AuthError::Busy`]. A change cut short (its
+/// Runs `change` while holding `user_id`'s change lock as `holder`, a name of this change alone
+/// (a lock found in that name is this change's own insert, sent again); another change in
+/// progress refuses this one with [`AuthError::Busy`]. A change cut short (its
 /// request dropped) lets go of the lock all the same: each change is one its caller may send
 /// again, and it must not find its own lock in the way for 30 s. Only one cut short as the process
 /// ends, with no runtime left to release it, keeps the lock until it lapses.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::store::Store;
 
+use super::secrets::random_id;
 use super::store_keys::{self, WeChatKey};
 use super::users::{self, UserRecord};
 use super::{AuthError, account_changes, records, sessions, tokens};
@@ -63,7 +64,9 @@ pub(super) async fn fold_into(
     if phone_user.id == target_id {
         return Ok(());
     }
-    let holder = format!("fold:{target_id}");
+    // Its own name: a fold of the same account running beside it (the link sent twice at once)
+    // is another change, and must not find the lock its own, nor let go of it for this one.
+    let holder = format!("fold:{target_id}:{}", random_id()?);
     let fold = fold_locked(store.as_ref(), phone_user, target_id);
     account_changes::one_at_a_time(store, &phone_user.id, &holder, fold).await
 }

@@ -361,6 +361,38 @@ mod tests {
         assert!(matches!(record.state, SceneState::Linked { ref user_id } if user_id == "u-phone"));
     }
 
+    /// The same confirm sent twice at once (its first answer slow to come): the second meets the
+    /// first's fold under way and is told to try again, rather than taking the change lock as its
+    /// own and, done first, letting go of it while the first still folds.
+    #[tokio::test]
+    async fn a_link_confirmed_twice_at_once_folds_once_and_the_second_waits_its_turn() {
+        let (store, service, owner, scene, phone) = ann_s_link_scene_and_a_phone().await;
+        service.scan_as(&scene, &phone).await.expect("scanned");
+        let service = Arc::new(service);
+        let beside = Arc::new(std::sync::Mutex::new(None));
+        let second = {
+            let (service, beside) = (service.clone(), beside.clone());
+            let (scene, phone) = (scene.clone(), phone.clone());
+            async move {
+                let answer = service.confirm_as(&scene, &phone, "phone-session").await;
+                *beside.lock().expect("not poisoned") = Some(answer);
+            }
+        };
+        // Once the first holds the lock: its fold's first write is the identities' new account.
+        let target_record = store_keys::user(&owner.id);
+        store.before_next(Calls::Write, &target_record, Box::pin(second));
+
+        let first = service.confirm_as(&scene, &phone, "phone-session").await;
+        first.expect("linked");
+        let second = beside.lock().expect("not poisoned").take();
+        assert!(
+            matches!(second, Some(Err(AuthError::Busy { .. }))),
+            "{second:?}"
+        );
+        let again = service.confirm_as(&scene, &phone, "phone-session").await;
+        again.expect("its Try again is told the link is made");
+    }
+
     /// An invite gave the phone's account a role after its confirm read it: the fold, deciding on
     /// the account as it is under the change lock, refuses, and the account keeps its role and its
     /// WeChat.
