@@ -198,7 +198,7 @@ impl WeChat for WeChatClient {
             }) => Err(WeChatError::CodeInvalid(errcode)),
             Err(CallError::Errcode { errcode: 40226, .. }) => Err(WeChatError::UserBlocked),
             Err(CallError::Errcode { errcode: 45011, .. }) => Err(WeChatError::RateLimited),
-            Err(failure) => Err(failure.into_wechat_error("code2Session", app)),
+            Err(failure) => Err(failure.into_wechat_error(Endpoint::Code2Session, app)),
         }
     }
 
@@ -213,13 +213,14 @@ impl WeChat for WeChatClient {
             .await
             .unwrap_or(Err(CallError::TimedOut(self.api.budget)));
         self.note_outcome(app, &image);
-        image.map_err(|failure| failure.into_wechat_error("getwxacodeunlimit", app))
+        image.map_err(|failure| failure.into_wechat_error(Endpoint::UnlimitedQrCode, app))
     }
 }
 
 impl CallError {
-    /// What the domain is told when `api` failed for `app` with no errcode it treats specially.
-    fn into_wechat_error(self, api: &str, app: &AppSettings) -> WeChatError {
+    /// What the domain is told when a call to `api` failed for `app` with no errcode it treats
+    /// specially.
+    fn into_wechat_error(self, api: Endpoint, app: &AppSettings) -> WeChatError {
         match self {
             Self::Store(error) => WeChatError::Store(error.to_string()),
             // A code used by a try that failed is WeChat's failure, not a bad code the user sent:
@@ -229,6 +230,7 @@ impl CallError {
             | Self::Transport(_)
             | Self::TimedOut(_)
             | Self::Interrupted(_) => {
+                let api = api.name();
                 WeChatError::Unavailable(format!("{api} for app {} failed: {self}", app.key))
             }
         }

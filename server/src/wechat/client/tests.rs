@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::call::CallError;
+use super::call::{CallError, Endpoint};
 use crate::config::{AppSettings, EnvVersion, QrMode};
 use crate::store::StoreError;
 use crate::wechat::WeChatError;
@@ -30,12 +30,12 @@ fn only_a_failing_token_store_is_reported_as_the_store() {
     let app = app_settings();
     let store_down = CallError::Store(StoreError::Unavailable("connection refused".into()));
     assert!(matches!(
-        store_down.into_wechat_error("getwxacodeunlimit", &app),
+        store_down.into_wechat_error(Endpoint::UnlimitedQrCode, &app),
         WeChatError::Store(_)
     ));
     let wechat_down = CallError::TimedOut(TIMEOUT);
     assert!(matches!(
-        wechat_down.into_wechat_error("getwxacodeunlimit", &app),
+        wechat_down.into_wechat_error(Endpoint::UnlimitedQrCode, &app),
         WeChatError::Unavailable(_)
     ));
 }
