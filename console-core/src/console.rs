@@ -33,7 +33,7 @@ use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
 use crate::origin::PageUrl;
 use crate::preferences::{Language, Preferences, PreferencesFile};
-use crate::scan::withdrawal::{LeftScene, WITHDRAW_TIMEOUT, withdraw};
+use crate::scan::withdrawal::{LeftScene, withdraw, withdraw_in_background};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
 use meeteasy_protocol::Secret;
 
@@ -312,6 +312,8 @@ impl Console {
     /// collects. One that phone confirmed already (`scene_claimed`) is not collected either: the
     /// person here said the scan was not theirs.
     pub fn new_scan_code(self: &Arc<Self>, sink: EventSink) {
+        // The old loop first, so it cannot put its code back in the cache once it is withdrawn.
+        self.stop_background();
         self.withdraw_cached(&self.scenes, "Not you? asked for a new code");
         self.start_scan_login(sink);
     }
@@ -383,7 +385,7 @@ impl Console {
             .ok_or(ConsoleError::NotLoggedIn)?;
         // A link code left on screen must not link a WeChat to this account after the logout.
         if let Some(left) = self.link_scenes.take() {
-            self.withdraw_in_background(session.api.clone(), left, "logged out");
+            withdraw_in_background(&self.runtime, session.api.clone(), left, "logged out");
         }
         // The keychain first: the server may take its time (up to the call's timeout), and a
         // window closed meanwhile must not leave the session stored for the next start to restore.
@@ -587,7 +589,7 @@ impl Console {
     /// preferences name (where it was made).
     fn withdraw_cached(&self, cache: &SceneCache, left_because: &'static str) {
         if let Some((api, left)) = self.take_to_withdraw(cache, left_because) {
-            self.withdraw_in_background(api, left, left_because);
+            withdraw_in_background(&self.runtime, api, left, left_because);
         }
     }
 
@@ -606,14 +608,6 @@ impl Console {
                 None
             }
         }
-    }
-
-    /// Withdraws `left` on `api`'s server in the background (the withdrawal needs only the
-    /// scene's poll token), for [`WITHDRAW_TIMEOUT`] at most.
-    fn withdraw_in_background(&self, api: ApiClient, left: LeftScene, left_because: &'static str) {
-        self.runtime.spawn(async move {
-            withdraw(&api, &left, WITHDRAW_TIMEOUT, left_because).await;
-        });
     }
 
     pub fn preferences(&self) -> PreferencesView {

@@ -22,7 +22,7 @@ use crate::api::{ApiClient, ApiError, NewScene, PollAnswer, ScanPurpose, server_
 use crate::backoff::Backoff;
 use crate::failure::{ConsoleError, Problem};
 use meeteasy_protocol::Secret;
-use withdrawal::{LeftScene, WITHDRAW_TIMEOUT, withdraw};
+use withdrawal::{LeftScene, withdraw_in_background};
 
 pub mod withdrawal;
 
@@ -218,11 +218,7 @@ impl SceneCache {
 
     /// Empties the cache: the scene it held, to withdraw.
     pub fn take(&self) -> Option<LeftScene> {
-        let taken = self.lock().take()?;
-        Some(LeftScene {
-            scene: taken.scene,
-            poll_token: taken.poll_token,
-        })
+        self.lock().take().map(LeftScene::from)
     }
 }
 
@@ -312,7 +308,12 @@ pub async fn run_scan<A: ScanApi>(
                 };
                 if !active.scanned() && wait < Duration::from_secs(1) {
                     cache.clear();
-                    withdraw_in_background(api, active);
+                    // Without holding up the next code: a phone that scanned this one in its last
+                    // moments must not confirm a login (or a link) nobody follows any more. A code
+                    // that ended on the server (declined, refused, expired) needs no withdrawal.
+                    let runtime = tokio::runtime::Handle::current();
+                    let left = LeftScene::from(active);
+                    withdraw_in_background(&runtime, api.clone(), left, "its code was replaced");
                     replaced_unanswered += 1;
                     pause_if_churning(replaced_unanswered, &mut churn).await;
                     Step::NeedScene
@@ -381,21 +382,6 @@ pub async fn run_scan<A: ScanApi>(
             }
         };
     }
-}
-
-/// Withdraws a code the loop replaces before its expiry, nobody seen scanning it, without holding
-/// up the next one: a phone that scanned it in its last moments must not confirm a login (or a
-/// link) nobody follows any more. A code that ended on the server (declined, refused, expired)
-/// needs no withdrawal: no confirm can follow there.
-fn withdraw_in_background<A: ScanApi>(api: &A, replaced: ActiveScene) {
-    let api = api.clone();
-    let left = LeftScene {
-        scene: replaced.scene,
-        poll_token: replaced.poll_token,
-    };
-    tokio::spawn(
-        async move { withdraw(&api, &left, WITHDRAW_TIMEOUT, "its code was replaced").await },
-    );
 }
 
 /// Whether a failed creation ends the loop rather than being retried: only for a link scene, whose

@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use meeteasy_protocol::{ErrorCode, Secret};
+use tokio::runtime::Handle;
 
-use super::ScanApi;
+use super::{ActiveScene, ScanApi};
 
 /// How long a withdrawal left to the background waits for the server: the scene lapses by itself
 /// within minutes anyway, and a server that does not answer should not hold a task for longer.
@@ -19,6 +20,26 @@ pub const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct LeftScene {
     pub scene: String,
     pub poll_token: Secret,
+}
+
+impl From<ActiveScene> for LeftScene {
+    fn from(active: ActiveScene) -> Self {
+        Self {
+            scene: active.scene,
+            poll_token: active.poll_token,
+        }
+    }
+}
+
+/// Withdraws `left` on `api`'s server in a task on `runtime`, for [`WITHDRAW_TIMEOUT`] at most:
+/// nobody waits for it.
+pub fn withdraw_in_background<A: ScanApi>(
+    runtime: &Handle,
+    api: A,
+    left: LeftScene,
+    left_because: &'static str,
+) {
+    runtime.spawn(async move { withdraw(&api, &left, WITHDRAW_TIMEOUT, left_because).await });
 }
 
 /// Withdraws `left` on `api`'s server, waiting `within` at most, and logs what became of it; a
