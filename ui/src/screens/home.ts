@@ -4,6 +4,7 @@
 
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
+import { makeInert } from "../inert.js";
 import * as ipc from "../ipc.js";
 import type { SessionEnded, SessionView, Storage } from "../ipc.js";
 import type { Notice } from "../notice.js";
@@ -55,13 +56,10 @@ export function homeScreen(view: SessionView, storage: Storage | null, actions: 
       id: "logout",
       onclick: async () => {
         // Nothing else on the screen may run while the logout does (a second logout, "Open in
-        // browser", a device's "Log out", a reload of the devices): it all asks for the session
-        // the logout is letting go of. Inert holds even for a button that an action finishing
-        // meanwhile turns on again.
+        // browser", a device's "Log out", a reload of the devices), nor after: whatever it
+        // answers, the login screen follows.
         loggingOut = true;
-        element.inert = true;
-        element.setAttribute("aria-busy", "true");
-        for (const button of element.querySelectorAll("button")) button.disabled = true;
+        makeInert(element);
         logoutButton.textContent = t.loggingOut;
         let notice: Notice;
         try {

@@ -8,6 +8,7 @@ import { countdown } from "../countdown.js";
 import { countdownSlot } from "../countdown_slot.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
+import { makeInert } from "../inert.js";
 import * as ipc from "../ipc.js";
 import type { Invite, InviteRole, Member, NewInvite, Person, SessionEnded, Team } from "../ipc.js";
 import { runRowAction } from "../row_action.js";
@@ -44,13 +45,24 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   let team: Team | null = null;
   const inviteExpiry = countdownSlot();
   let removing: { member: Member; button: HTMLButtonElement } | null = null;
+  /** This user is leaving the team: its outcome, not any other action's, says where the page goes. */
+  let leaving = false;
+  /** How this console's session ended, as an action answering during the leave found it. */
+  let endedWhileLeaving: SessionEnded | null = null;
 
   const say = (text: string | null, tone: "info" | "error" = "info"): void => sayIn(message, text, tone);
 
+  // A session found ended during a leave is most likely ended by the leave itself: it is handed
+  // over only if the leave fails, and a leave that succeeds is said as leaving.
   const handOverEnded = (failure: unknown): boolean =>
-    handOverIfEnded(failure, (ended) => actions.sessionEnded(ended));
+    handOverIfEnded(failure, (ended) => {
+      if (leaving) endedWhileLeaving ??= ended;
+      else actions.sessionEnded(ended);
+    });
 
   const refresh = coalesced(async () => {
+    // It would ask with the session the leave is ending; a leave that fails reloads.
+    if (leaving) return true;
     try {
       team = await ipc.listTeam();
       renderMembers(team);
@@ -122,12 +134,11 @@ export function teamScreen(actions: TeamActions): TeamScreen {
     const target = removing;
     dialog.close();
     if (!target) return;
-    const removed = await runRowAction(target.button, () => ipc.removeMember(target.member.user_id));
-    if (removed.ok && target.member.you) {
-      // Said as leaving, not as a session ended from another device.
-      actions.leftTeam();
+    if (target.member.you) {
+      await leave(target.member, target.button);
       return;
     }
+    const removed = await runRowAction(target.button, () => ipc.removeMember(target.member.user_id));
     if (removed.ok) {
       say(t.memberRemoved(target.member.display_name));
     } else {
@@ -135,6 +146,35 @@ export function teamScreen(actions: TeamActions): TeamScreen {
       say(errorText(removed.failure), "error");
     }
     await refresh();
+  }
+
+  /** This user takes themself off the team, which ends this console's session: nothing else on the
+   * page may run meanwhile (a second leave, an invite, a revoke, a reload), nor after, until the
+   * login replaces the page. A leave that fails gives the page back as it was, and says why. */
+  async function leave(you: Member, button: HTMLButtonElement): Promise<void> {
+    const label = button.textContent ?? "";
+    leaving = true;
+    const release = makeInert(element);
+    button.textContent = t.leavingTeam;
+    try {
+      await ipc.removeMember(you.user_id);
+    } catch (failure) {
+      leaving = false;
+      release();
+      button.textContent = label;
+      const endedMeanwhile = endedWhileLeaving;
+      endedWhileLeaving = null;
+      if (handOverEnded(failure)) return;
+      if (endedMeanwhile) {
+        actions.sessionEnded(endedMeanwhile);
+        return;
+      }
+      say(errorText(failure), "error");
+      await refresh();
+      return;
+    }
+    // Said as leaving, not as a session ended from another device.
+    actions.leftTeam();
   }
 
   function renderInvites(invites: Invite[]): void {
