@@ -186,6 +186,11 @@ class FakeElement extends FakeNode {
     return found;
   }
 
+  /** Whether `node` is this element or one inside it. */
+  contains(node) {
+    return node instanceof FakeElement && node.ancestors().includes(this);
+  }
+
   closest(tag) {
     return this.ancestors().find((element) => element.tagName === tag.toUpperCase()) ?? null;
   }

@@ -5,6 +5,7 @@ import { channelGate } from "./channel_gate.js";
 import { h, replaceChildren } from "./dom.js";
 import { keptUnderSettings, offlineLanding } from "./event_landing.js";
 import { setLanguage, t } from "./i18n.js";
+import { makeInert } from "./inert.js";
 import * as ipc from "./ipc.js";
 import { accountScreen } from "./screens/account.js";
 import { homeScreen } from "./screens/home.js";
@@ -75,9 +76,29 @@ function setScreen(next, content, stop = () => { }, refresh = () => { }) {
     app.screen = next;
     document.body.dataset.screen = next;
     settingsButton.hidden = next === "settings";
+    // Whatever held the Settings (see holdStill) held them for the screen this one replaces.
+    settingsButton.disabled = false;
     replaceChildren(main, content);
     const focusTarget = main.querySelector("[data-autofocus]");
     focusTarget?.focus();
+}
+/**
+ * Holds `screen` still (see makeInert) while it runs an action that ends the session it shows (a
+ * logout, leaving the team), and the Settings entry with it, the one control outside the screens:
+ * opened and closed meanwhile, the Settings would draw that screen afresh and fully usable under
+ * the session still ending (Escape only closes Settings already open). The
+ * returned function, for an action that failed, gives both back; the next screen shown gets the
+ * Settings back anyway.
+ */
+function holdStill(screen) {
+    const releaseScreen = makeInert(screen);
+    settingsButton.disabled = true;
+    return () => {
+        releaseScreen();
+        // A screen shown since has the Settings back already, and may be holding them itself.
+        if (main.contains(screen))
+            settingsButton.disabled = false;
+    };
 }
 function serverUrl() {
     return app.preferences?.server_url ?? "";
@@ -132,6 +153,7 @@ function showHome(view) {
         loggedOut: arriveAtLogin,
         sessionEnded,
         show: showPage,
+        holdStill,
     });
     setScreen("home", home.element, () => { }, home.refresh);
 }
@@ -155,7 +177,7 @@ function showPage(page) {
                 restart();
             return;
         case "team": {
-            const team = teamScreen({ show: showPage, sessionEnded, leftTeam: () => void leaveConsole() });
+            const team = teamScreen({ show: showPage, sessionEnded, leftTeam: () => void leaveConsole(), holdStill });
             setScreen("team", team.element, team.stop, team.refresh);
             return;
         }

@@ -4,7 +4,6 @@
 
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
-import { makeInert } from "../inert.js";
 import * as ipc from "../ipc.js";
 import type { SessionEnded, SessionView, Storage } from "../ipc.js";
 import type { Notice } from "../notice.js";
@@ -19,6 +18,8 @@ export interface HomeActions {
   sessionEnded(ended: SessionEnded): void;
   /** Go to another page (Team, Account). */
   show(page: Page): void;
+  /** Holds this screen, and the Settings entry around it, still while the logout runs. */
+  holdStill(screen: HTMLElement): () => void;
 }
 
 /** The home screen, warning when `storage` keeps the session for this run only; `refresh` asks
@@ -57,9 +58,9 @@ export function homeScreen(view: SessionView, storage: Storage | null, actions: 
       onclick: async () => {
         // Nothing else on the screen may run while the logout does (a second logout, "Open in
         // browser", a device's "Log out", a reload of the devices), nor after: whatever it
-        // answers, the login screen follows.
+        // answers, the login screen follows. Nor may the Settings draw this screen afresh.
         loggingOut = true;
-        makeInert(element);
+        actions.holdStill(element);
         logoutButton.textContent = t.loggingOut;
         let notice: Notice;
         try {

@@ -3,7 +3,6 @@
 // Its bar leads to the Team and Account pages.
 import { h } from "../dom.js";
 import { formatDateTime, roleName, t } from "../i18n.js";
-import { makeInert } from "../inert.js";
 import * as ipc from "../ipc.js";
 import { devicesSection } from "./devices.js";
 import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBanner } from "./parts.js";
@@ -39,9 +38,9 @@ export function homeScreen(view, storage, actions) {
         onclick: async () => {
             // Nothing else on the screen may run while the logout does (a second logout, "Open in
             // browser", a device's "Log out", a reload of the devices), nor after: whatever it
-            // answers, the login screen follows.
+            // answers, the login screen follows. Nor may the Settings draw this screen afresh.
             loggingOut = true;
-            makeInert(element);
+            actions.holdStill(element);
             logoutButton.textContent = t.loggingOut;
             let notice;
             try {

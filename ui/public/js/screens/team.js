@@ -7,7 +7,6 @@ import { countdown } from "../countdown.js";
 import { countdownSlot } from "../countdown_slot.js";
 import { h, replaceChildren } from "../dom.js";
 import { formatDateTime, formatTimeLeft, roleName, t } from "../i18n.js";
-import { makeInert } from "../inert.js";
 import * as ipc from "../ipc.js";
 import { runRowAction } from "../row_action.js";
 import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn } from "./parts.js";
@@ -105,11 +104,12 @@ export function teamScreen(actions) {
     }
     /** This user takes themself off the team, which ends this console's session: nothing else on the
      * page may run meanwhile (a second leave, an invite, a revoke, a reload), nor after, until the
-     * login replaces the page. A leave that fails gives the page back as it was, and says why. */
+     * login replaces the page, and the Settings may not draw it afresh. A leave that fails gives the
+     * page and the Settings back as they were, and says why. */
     async function leave(you, button) {
         const label = button.textContent ?? "";
         leaving = true;
-        const release = makeInert(element);
+        const release = actions.holdStill(element);
         button.textContent = t.leavingTeam;
         try {
             await ipc.removeMember(you.user_id);
