@@ -92,12 +92,12 @@ function setScreen(next: Screen, content: Node, stop: () => void = () => {}, ref
 }
 
 /**
- * Holds `screen` still (see makeInert) while it runs an action that ends the session it shows (a
- * logout, leaving the team), and the Settings entry with it, the one control outside the screens:
- * opened and closed meanwhile, the Settings would draw that screen afresh and fully usable under
- * the session still ending (Escape only closes Settings already open). The
- * returned function, for an action that failed, gives both back; the next screen shown gets the
- * Settings back anyway.
+ * Holds `screen` still (see makeInert) while it runs an action that ends what it shows (a logout,
+ * leaving the team, a password login), and the Settings entry with it, the one control outside
+ * the screens (Escape only closes Settings already open): opened and closed meanwhile, the
+ * Settings would draw that screen afresh, fully usable under a session still ending, or with the
+ * login's failure said on the copy no longer shown. The returned function, for an action that
+ * failed, gives both back; the next screen shown gets the Settings back anyway.
  */
 function holdStill(screen: HTMLElement): () => void {
   const releaseScreen = makeInert(screen);
@@ -131,6 +131,7 @@ function showLogin(tab: LoginTab): void {
       showLogin(next);
     },
     loggedIn: arriveHome,
+    holdStill,
     newScanCode: () => void ipc.newScanCode(channels.open("scan_login", onEvent)),
   });
   const scan = login.scan;

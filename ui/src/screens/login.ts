@@ -16,6 +16,9 @@ export interface LoginActions {
   /** The organizer picked the other tab. */
   showTab(tab: LoginTab): void;
   loggedIn(session: SessionView): void;
+  /** Holds this screen, its tabs included, and the Settings entry around it still while a
+   * password login runs; the returned function gives them back, for a login that failed. */
+  holdStill(screen: HTMLElement): () => void;
   /** A new QR instead of one somebody else scanned. */
   newScanCode(): void;
 }
@@ -29,8 +32,8 @@ export function loginScreen(
 ): { element: HTMLElement; scan: ScanPanel | null } {
   const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
   const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), () => actions.newScanCode()) : null;
-  const panel = scan ? scan.element : passwordPanel(notice, actions);
-  const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs, panel);
+  const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs);
+  element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element)));
   return { element, scan };
 }
 
@@ -230,7 +233,8 @@ export class ScanPanel {
   }
 }
 
-function passwordPanel(notice: Notice | null, actions: LoginActions): HTMLElement {
+/** The password tab's form; `holdScreen` holds the login screen still while its login runs. */
+function passwordPanel(notice: Notice | null, actions: LoginActions, holdScreen: () => () => void): HTMLElement {
   const login = h("input", { id: "login-input", name: "login", type: "text", autocomplete: "username", required: true, "data-autofocus": true });
   const password = h("input", { id: "password-input", name: "password", type: "password", autocomplete: "current-password", required: true });
   const error = h("p", { class: "banner error", id: "password-error", role: "alert", hidden: true });
@@ -242,15 +246,18 @@ function passwordPanel(notice: Notice | null, actions: LoginActions): HTMLElemen
       id: "password-form",
       onsubmit: async (event: Event) => {
         event.preventDefault();
-        submit.disabled = true;
+        // Until the login answers (within the call's timeout), neither the other tab nor the
+        // Settings may draw the login afresh: its failure would be said on this form, no longer
+        // shown, and never seen. Scanning instead gains nothing meanwhile: it asks the same server.
+        const release = holdScreen();
         submit.textContent = t.passwordBusy;
         error.hidden = true;
         try {
           actions.loggedIn(await ipc.passwordLogin(login.value, password.value));
         } catch (failure) {
+          release();
           error.textContent = errorText(failure);
           error.hidden = false;
-          submit.disabled = false;
           submit.textContent = t.passwordSubmit;
           password.select();
         }

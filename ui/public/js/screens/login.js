@@ -11,8 +11,8 @@ import { offlineLine } from "./starting.js";
 export function loginScreen(tab, notice, storage, actions) {
     const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
     const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), () => actions.newScanCode()) : null;
-    const panel = scan ? scan.element : passwordPanel(notice, actions);
-    const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs, panel);
+    const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs);
+    element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element)));
     return { element, scan };
 }
 function tabButton(tab, label, shown, actions) {
@@ -173,7 +173,8 @@ export class ScanPanel {
         this.stopRetry();
     }
 }
-function passwordPanel(notice, actions) {
+/** The password tab's form; `holdScreen` holds the login screen still while its login runs. */
+function passwordPanel(notice, actions, holdScreen) {
     const login = h("input", { id: "login-input", name: "login", type: "text", autocomplete: "username", required: true, "data-autofocus": true });
     const password = h("input", { id: "password-input", name: "password", type: "password", autocomplete: "current-password", required: true });
     const error = h("p", { class: "banner error", id: "password-error", role: "alert", hidden: true });
@@ -183,16 +184,19 @@ function passwordPanel(notice, actions) {
         id: "password-form",
         onsubmit: async (event) => {
             event.preventDefault();
-            submit.disabled = true;
+            // Until the login answers (within the call's timeout), neither the other tab nor the
+            // Settings may draw the login afresh: its failure would be said on this form, no longer
+            // shown, and never seen. Scanning instead gains nothing meanwhile: it asks the same server.
+            const release = holdScreen();
             submit.textContent = t.passwordBusy;
             error.hidden = true;
             try {
                 actions.loggedIn(await ipc.passwordLogin(login.value, password.value));
             }
             catch (failure) {
+                release();
                 error.textContent = errorText(failure);
                 error.hidden = false;
-                submit.disabled = false;
                 submit.textContent = t.passwordSubmit;
                 password.select();
             }

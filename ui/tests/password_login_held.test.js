@@ -1,0 +1,85 @@
+// A password login (ui/src/screens/login.ts, its password tab), on the JS the console ships,
+// through its router: while it runs, the login screen, its tabs included, and the Settings entry
+// hold still, so nothing draws the login afresh under it; a login that fails says why on the form
+// the user is looking at, with what they typed, and gives the tabs and the Settings back.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { openConsole, settle } from "./fake_console.js";
+
+const preferences = { server_url: "https://meet.example", server_from_env: false, language: "en", storage: { kind: "keychain" } };
+const ann = { display_name: "Ann", avatar: null, roles: ["organizer"], expires_at: 1_900_000_000, server: "https://meet.example", storage: { kind: "keychain" } };
+const wrongPassword = { code: "invalid_credentials", message: "invalid credentials" };
+const wrongPasswordText = { en: "Wrong email, phone or password.", "zh-CN": "邮箱、手机号或密码错误。" };
+const busy = { en: "Logging in…", "zh-CN": "正在登录…" };
+
+/** A command whose answers the test gives, one call at a time. */
+function heldCommand() {
+  const pending = [];
+  const answer = () => new Promise((resolve, reject) => pending.push({ resolve, reject }));
+  return { answer, next: () => pending.shift() };
+}
+
+/** The console on the login's password tab, with a password login sent and held. */
+async function passwordLoginSent(language) {
+  const login = heldCommand();
+  const page = await openConsole({ preferences: { ...preferences, language }, answers: { password_login: login.answer, list_sessions: () => [] } });
+  await page.send("start", { kind: "login_required", ended: null, storage: { kind: "keychain" } });
+  page.part("tab-password").click();
+  await settle();
+  page.part("login-input").value = "ann@example.org";
+  page.part("password-input").value = "not hers";
+  page.part("password-submit").click();
+  await settle();
+  assert.deepEqual(page.called("password_login").map((call) => call.args), [{ login: "ann@example.org", password: "not hers" }]);
+  return { page, login };
+}
+
+for (const language of ["en", "zh-CN"]) {
+  test(`${language}: while a password login runs, neither the tabs nor the Settings draw the login afresh, and its failure is said on the form shown`, async () => {
+    const { page, login } = await passwordLoginSent(language);
+    const screen = page.part("login-screen");
+    const scanLoginsStarted = page.called("start_scan_login").length;
+    assert.equal(screen.inert, true);
+    assert.equal(screen.getAttribute("aria-busy"), "true");
+    assert.equal(page.part("tab-scan").disabled, true);
+    assert.equal(page.part("open-settings").disabled, true);
+    assert.equal(page.part("password-submit").textContent, busy[language]);
+
+    page.part("tab-scan").click();
+    await settle();
+    page.part("open-settings").click();
+    await settle();
+    page.part("close-settings")?.click();
+    await settle();
+    assert.equal(page.part("login-screen"), screen, "the login sent from, not a fresh one");
+    assert.equal(screen.dataset.tab, "password");
+    assert.equal(page.called("start_scan_login").length, scanLoginsStarted, "no scan login started meanwhile");
+
+    login.next().reject(wrongPassword);
+    await settle();
+    const error = page.part("password-error");
+    assert.ok(screen.contains(error), "said on the form shown");
+    assert.equal(error.hidden, false);
+    assert.equal(error.textContent, wrongPasswordText[language]);
+    assert.equal(page.part("login-input").value, "ann@example.org", "what was typed stays");
+    assert.equal(screen.inert, false);
+    assert.equal(screen.hasAttribute("aria-busy"), false);
+    assert.deepEqual(["tab-scan", "tab-password", "password-submit", "open-settings"].map((id) => page.part(id).disabled), [false, false, false, false]);
+
+    page.part("tab-scan").click();
+    await settle();
+    assert.equal(page.part("login-screen").dataset.tab, "scan", "the other tab can be picked again");
+  });
+}
+
+test("a password login that succeeds leads home, where the Settings can be opened", async () => {
+  const { page, login } = await passwordLoginSent("en");
+  login.next().resolve(ann);
+  await settle();
+  assert.equal(page.document.body.dataset.screen, "home");
+  assert.equal(page.part("open-settings").disabled, false);
+  page.part("open-settings").click();
+  await settle();
+  assert.equal(page.document.body.dataset.screen, "settings");
+});
