@@ -78,6 +78,9 @@ pub(super) enum CallError {
     Store(StoreError),
     /// The task fetching the access token stopped before answering (the server is shutting down).
     Interrupted(String),
+    /// WeChat refused the app's access token, a refresh handed back that same token, and a refresh
+    /// was forced within the spacing given (see `token::FORCED_REFRESH_SPACING`): not forced again.
+    RefusedAfterForcedRefresh(Duration),
 }
 
 impl fmt::Display for CallError {
@@ -100,6 +103,13 @@ impl fmt::Display for CallError {
             Self::TimedOut(after) => write!(f, "no answer within {} ms", after.as_millis()),
             Self::Store(error) => write!(f, "access token cache: {error}"),
             Self::Interrupted(reason) => write!(f, "access token fetch interrupted: {reason}"),
+            Self::RefusedAfterForcedRefresh(spacing) => write!(
+                f,
+                "WeChat refused the access token again, and a refresh was forced less than {} min \
+                 ago: not forcing another (WeChat allows 20 a day); another system may be \
+                 revoking this app's tokens",
+                spacing.as_secs() / 60
+            ),
         }
     }
 }

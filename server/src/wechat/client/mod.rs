@@ -229,7 +229,8 @@ impl CallError {
             | Self::CodeUsedBeforeRetry(_)
             | Self::Transport(_)
             | Self::TimedOut(_)
-            | Self::Interrupted(_) => {
+            | Self::Interrupted(_)
+            | Self::RefusedAfterForcedRefresh(_) => {
                 let api = api.name();
                 WeChatError::Unavailable(format!("{api} for app {} failed: {self}", app.key))
             }

@@ -304,6 +304,48 @@ mod against_stand_ins {
         );
     }
 
+    /// Something else keeps revoking the app's tokens (another system forcing refreshes): every
+    /// token is refused. The first call forces one refresh; a call refused again within the
+    /// spacing fails as WeChat's, saying why, rather than force another and spend the day's 20.
+    #[tokio::test]
+    async fn a_token_refused_again_soon_after_a_forced_refresh_forces_no_other() {
+        let forced = Arc::new(Mutex::new(Vec::new()));
+        let asked = Arc::clone(&forced);
+        let generation = Arc::new(AtomicUsize::new(0));
+        let stable_token = move |Json(request): Json<serde_json::Value>| async move {
+            let force_refresh = request["force_refresh"] == json!(true);
+            asked.lock().unwrap().push(force_refresh);
+            let current = if force_refresh {
+                generation.fetch_add(1, Ordering::Relaxed) + 1
+            } else {
+                generation.load(Ordering::Relaxed)
+            };
+            Json(json!({"access_token": format!("token-{current}"), "expires_in": 7200}))
+        };
+        let refused = || async {
+            (
+                [("content-type", "application/json")],
+                br#"{"errcode":40001,"errmsg":"invalid credential"}"#.to_vec(),
+            )
+        };
+        let wechat = Router::new()
+            .route("/cgi-bin/stable_token", post(stable_token))
+            .route("/wxa/getwxacodeunlimit", post(refused));
+        let client = client_of(wechat).await;
+        let app = app_settings();
+        let first = client.unlimited_qr_code(&app, "pages/scan/index", "scene1");
+        unavailable_saying(first.await.unwrap_err(), "40001");
+        assert_eq!(*forced.lock().unwrap(), [false, false, true]);
+
+        let second = client.unlimited_qr_code(&app, "pages/scan/index", "scene2");
+        unavailable_saying(second.await.unwrap_err(), "forced less than 120 min ago");
+        assert_eq!(
+            *forced.lock().unwrap(),
+            [false, false, true, false],
+            "the refused token-1 dropped and fetched again, no second forced refresh"
+        );
+    }
+
     /// A retry after a system error that finds the code used is WeChat's failure (the try it
     /// called a system error may have used the code), not a bad code that counts against the
     /// sender's address; a code used at the first try still is.

@@ -20,6 +20,12 @@ use crate::store::{Lifetime, Store, insert_or_own, run_then_release};
 /// in its last 300 s, so the fetch after this margin gets a fresh one instead of the dying one.
 const REFRESH_MARGIN: Duration = Duration::from_secs(120);
 
+/// How far apart this app's forced refreshes are, across instances. WeChat allows 20 a day, and
+/// the operator may need some for a leaked token. A token refused again this soon after a forced
+/// refresh is not stale: something else keeps revoking it (another system forcing refreshes of
+/// the same app), and forcing back would spend the day's allowance in a tug of war.
+pub(super) const FORCED_REFRESH_SPACING: Duration = Duration::from_secs(2 * 60 * 60);
+
 pub(super) struct AccessTokens {
     store: Arc<dyn Store>,
     /// appid -> the lock its in-process refreshes queue on.
@@ -50,6 +56,11 @@ fn token_key(appid: &str) -> String {
 
 fn refresh_lock_key(appid: &str) -> String {
     format!("wechat:token-refresh:{appid}")
+}
+
+/// The slot a forced refresh of the app takes, held for [`FORCED_REFRESH_SPACING`].
+fn forced_refresh_slot(appid: &str) -> String {
+    format!("wechat:token-forced:{appid}")
 }
 
 /// Topic the instance that refreshed a token notifies.
@@ -95,7 +106,8 @@ impl AccessTokens {
         }
         tracing::warn!(
             appid = %app.appid,
-            "the access token WeChat refused came back from the refresh; forcing a new one"
+            "the access token WeChat refused came back from the refresh; forcing a new one unless \
+             one was forced lately"
         );
         self.other_than(api, app, Some(refused), deadline).await
     }
@@ -222,7 +234,8 @@ impl AccessTokens {
 
 /// Asks `stable_token` for the app's token and caches it. `force_refresh` makes WeChat revoke its
 /// current token and issue a new one; it allows that 20 times a day, 30 s apart (faster ones hand
-/// back the current token), so it is only asked for a token WeChat refused and then handed back.
+/// back the current token), so it is only asked for a token WeChat refused and then handed back,
+/// and at most once per [`FORCED_REFRESH_SPACING`].
 async fn fetch_and_cache(
     store: &dyn Store,
     api: &Api,
@@ -230,6 +243,13 @@ async fn fetch_and_cache(
     force_refresh: bool,
     deadline: Instant,
 ) -> Result<String, CallError> {
+    if force_refresh
+        && !store
+            .claim_slot(&forced_refresh_slot(&app.appid), FORCED_REFRESH_SPACING)
+            .await?
+    {
+        return Err(CallError::RefusedAfterForcedRefresh(FORCED_REFRESH_SPACING));
+    }
     let request = StableTokenRequest {
         grant_type: "client_credential",
         appid: &app.appid,
