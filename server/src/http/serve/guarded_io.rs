@@ -33,6 +33,13 @@ const LEAST_TAKEN: usize = 16 * 1024;
 /// (many simple HTTP clients do) reads the answer only if all of it is taken; this bounds that.
 const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
+/// A lingering close also ends once the client has sent nothing for this long (nginx's
+/// `lingering_timeout`, 5 s there): a client still sending its body keeps bytes coming, and one
+/// that has gone quiet is not waited on for the rest of `body_timeout`. Quiet is also what a
+/// kept-alive client looks like whose unread body hyper drained after all: its connection, closed
+/// at a shutdown, would otherwise hold that shutdown for a whole `body_timeout`.
+const LINGER_QUIET: Duration = Duration::from_secs(2);
+
 /// What the HTTP side tells the byte stream about the requests on it.
 #[derive(Debug, Default)]
 pub struct Exchanges {
@@ -93,9 +100,11 @@ enum Phase {
 #[derive(Debug, Clone, Copy)]
 enum Closing {
     Open,
-    /// Write side shut; reading and dropping what the client still sends.
+    /// Write side shut; reading and dropping what the client still sends, until `until`, or
+    /// `quiet_until` if nothing arrives before it.
     Lingering {
         until: Instant,
+        quiet_until: Instant,
         drained: usize,
     },
 }
@@ -150,7 +159,9 @@ impl<I> GuardedIo<I> {
 
     fn read_limit(&self) -> Option<Instant> {
         match self.closing {
-            Closing::Lingering { until, .. } => Some(until),
+            Closing::Lingering {
+                until, quiet_until, ..
+            } => Some(until.min(quiet_until)),
             Closing::Open => match self.phase {
                 Phase::Head { since } => Some(since + self.clocks.header),
                 Phase::Idle { since } => Some(since + self.clocks.idle),
@@ -253,10 +264,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
     }
 
     /// Reads and drops what the client still sends after the write side was shut; done at its
-    /// end of stream, an error, [`LINGER_BYTES`], or the linger deadline.
+    /// end of stream, an error, [`LINGER_BYTES`], the linger deadline, or [`LINGER_QUIET`] with
+    /// nothing sent.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            let Closing::Lingering { until, drained } = self.closing else {
+            let Closing::Lingering { until, drained, .. } = self.closing else {
                 return Poll::Ready(());
             };
             let mut scratch = [0u8; 4096];
@@ -268,13 +280,17 @@ impl<I: AsyncRead + AsyncWrite + Unpin> GuardedIo<I> {
                     if drained >= LINGER_BYTES {
                         return Poll::Ready(());
                     }
-                    self.closing = Closing::Lingering { until, drained };
+                    self.closing = Closing::Lingering {
+                        until,
+                        quiet_until: Instant::now() + LINGER_QUIET,
+                        drained,
+                    };
                 }
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Pending => {
-                    self.read_deadline = Some(until);
+                    self.read_deadline = self.read_limit();
                     self.keep_up();
-                    if self.poll_timer(cx).is_ready() && Self::expired(Some(until)) {
+                    if self.poll_timer(cx).is_ready() && Self::expired(self.read_deadline) {
                         return Poll::Ready(());
                     }
                     return Poll::Pending;
@@ -364,8 +380,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedIo<I> {
             if !this.exchanges.unread_body.load(Ordering::Acquire) {
                 return Poll::Ready(Ok(()));
             }
+            let now = Instant::now();
             this.closing = Closing::Lingering {
-                until: Instant::now() + this.clocks.body,
+                until: now + this.clocks.body,
+                quiet_until: now + LINGER_QUIET,
                 drained: 0,
             };
         }
@@ -490,6 +508,53 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// Shuts a connection after an unread body under a ten-second body clock, its client sending
+    /// `chunks` of 1 KiB 200 ms apart and then nothing (keeping its side open); how long the close
+    /// took.
+    async fn linger_with_client_sending(chunks: usize) -> Duration {
+        let clocks = Clocks {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+        };
+        let (server_side, mut client) = tokio::io::duplex(64 * 1024);
+        let exchanges = Arc::new(Exchanges::default());
+        exchanges.body_left_unread();
+        let mut io = GuardedIo::new(server_side, exchanges, clocks, Instant::now());
+        let sending = tokio::spawn(async move {
+            for _ in 0..chunks {
+                client.write_all(&[b'x'; 1024]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            // Open and silent until the test ends (the task is aborted, dropping `client`).
+            std::future::pending::<()>().await;
+        });
+        let started = Instant::now();
+        let closed = tokio::time::timeout(Duration::from_secs(20), io.shutdown()).await;
+        sending.abort();
+        closed.expect("closed within 20 s").expect("closed");
+        started.elapsed()
+    }
+
+    /// A client that sends nothing more after its unread body (gone quiet, or kept alive with its
+    /// body drained after all) is not waited on for the whole body clock.
+    #[tokio::test]
+    async fn a_lingering_close_ends_once_its_client_is_quiet() {
+        let took = linger_with_client_sending(0).await;
+        assert!(took >= LINGER_QUIET, "{took:?}");
+        assert!(took < LINGER_QUIET + Duration::from_secs(3), "{took:?}");
+    }
+
+    /// A client still sending keeps the linger going past the quiet time, so it reads the answer
+    /// rather than a reset; once it stops, the quiet time ends the close.
+    #[tokio::test]
+    async fn a_lingering_close_reads_on_while_its_client_sends() {
+        // The last of 15 chunks arrives at 2.8 s: the close ends about the quiet time later.
+        let took = linger_with_client_sending(15).await;
+        assert!(took >= Duration::from_secs(4), "{took:?}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
     }
 
     /// A slow client taking well over 16 KiB each body clock (160 KiB/s) gets the whole answer.
