@@ -7,38 +7,25 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
+import { adminAnn, annAsMember, heldCommand, preferences, unreachable } from "./fixtures.js";
 
-const preferences = { server_url: "https://meet.example", server_from_env: false, language: "en", storage: { kind: "keychain" } };
-const ann = { display_name: "Ann", avatar: null, roles: ["admin"], expires_at: 1_900_000_000, server: "https://meet.example", storage: { kind: "keychain" } };
-const member = { avatar: null, methods: ["wechat"], last_login_at: null };
 const team = {
-  members: [
-    { ...member, user_id: "u-ann", display_name: "Ann", roles: ["admin"], you: true },
-    { ...member, user_id: "u-bob", display_name: "Bob", roles: ["organizer"], you: false },
-  ],
+  members: [annAsMember, { ...annAsMember, user_id: "u-bob", display_name: "Bob", roles: ["organizer"], you: false }],
   you_are_admin: true,
 };
 const openInvite = { id: "i-1", role: "organizer", created_by: "Ann", created_at: 1_800_000_000, expires_at: 1_900_000_000, accepted_by: null, accepted_at: null, role_held: false };
 const newInvite = { invite: { ...openInvite, id: "i-2" }, qr: "data:image/png;base64,cXI=", link: null };
-const unreachable = { code: "server_unreachable", message: "the server could not be reached" };
 const revoked = { code: "session_revoked", message: "the session was revoked" };
 const leaving = { en: "Leaving the team…", "zh-CN": "正在离开团队…" };
 const youLeft = { en: "You left the team. This console is logged out.", "zh-CN": "你已离开团队，此控制台已退出登录。" };
 const removeLabel = { en: "Remove from team", "zh-CN": "移出团队" };
-
-/** A command whose answers the test gives, one call at a time. */
-function heldCommand() {
-  const pending = [];
-  const answer = () => new Promise((resolve, reject) => pending.push({ resolve, reject }));
-  return { answer, next: () => pending.shift() };
-}
 
 /** The console on the Team page of Ann, an admin, with `held` commands answered by the test. */
 async function teamPage(language, held) {
   const answers = { list_sessions: () => [], list_team: () => team, list_invites: () => [openInvite] };
   for (const [command, holder] of Object.entries(held)) answers[command] = holder.answer;
   const page = await openConsole({ preferences: { ...preferences, language }, answers });
-  await page.send("start", { kind: "home", session: ann });
+  await page.send("start", { kind: "home", session: adminAnn });
   page.part("nav-team").click();
   await settle();
   const removeButton = (userId) => page.part("team").querySelector(`li[data-user-id=${userId}]`).querySelector("button.remove-member");

@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
+import { organizerAnn, preferences } from "./fixtures.js";
 
-const preferences = { server_url: "https://meet.example", server_from_env: false, language: "en", storage: { kind: "keychain" } };
-const ann = { display_name: "Ann", avatar: null, roles: ["organizer"], expires_at: 1_900_000_000, server: "https://meet.example", storage: { kind: "keychain" } };
 const device = { client: "console", device_name: "Laptop", ip: "192.0.2.1", created_at: 1_800_000_000, last_seen_at: 1_800_000_000, methods: ["wechat"] };
 const sessions = [
   { ...device, id: "s-here", current: true },
@@ -27,7 +26,7 @@ for (const language of ["en", "zh-CN"]) {
         list_sessions: () => sessions,
       },
     });
-    await page.send("start", { kind: "home", session: ann });
+    await page.send("start", { kind: "home", session: organizerAnn });
     const home = page.part("home");
     assert.ok(home.querySelector("button.end-session"), "the other device's Log out is drawn");
 

@@ -6,13 +6,12 @@ import { test } from "node:test";
 
 import { installFakeDom } from "./fake_dom.js";
 import { openConsole, settle } from "./fake_console.js";
+import { organizerAnn, preferences } from "./fixtures.js";
 import { setLanguage } from "../public/js/i18n.js";
 import { noticeText } from "../public/js/notice.js";
 
-const preferences = { server_url: "https://meet.example", server_from_env: false, language: "en", storage: { kind: "keychain" } };
 const revokedEn = "You were logged out from another device. Please log in again.";
 const revokedZh = "你已在其他设备上被退出登录，请重新登录。";
-const ann = { display_name: "Ann", avatar: null, roles: ["organizer"], expires_at: 1_900_000_000, server: "https://meet.example", storage: { kind: "keychain" } };
 
 /** In the Settings shown, picks `language` and saves (the same server: back to the screen before). */
 async function saveLanguage(page, language) {
@@ -45,7 +44,7 @@ test("a session found ended while the Settings are open is told in the language 
       list_sessions: () => new Promise((_, reject) => (endSessionsList = reject)),
     },
   });
-  await page.send("start", { kind: "home", session: ann });
+  await page.send("start", { kind: "home", session: organizerAnn });
   page.part("open-settings").click();
   endSessionsList({ code: "session_revoked", message: "the session was revoked" });
   await settle();

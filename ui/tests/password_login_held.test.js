@@ -6,19 +6,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
+import { heldCommand, organizerAnn, preferences } from "./fixtures.js";
 
-const preferences = { server_url: "https://meet.example", server_from_env: false, language: "en", storage: { kind: "keychain" } };
-const ann = { display_name: "Ann", avatar: null, roles: ["organizer"], expires_at: 1_900_000_000, server: "https://meet.example", storage: { kind: "keychain" } };
 const wrongPassword = { code: "invalid_credentials", message: "invalid credentials" };
 const wrongPasswordText = { en: "Wrong email, phone or password.", "zh-CN": "邮箱、手机号或密码错误。" };
 const busy = { en: "Logging in…", "zh-CN": "正在登录…" };
-
-/** A command whose answers the test gives, one call at a time. */
-function heldCommand() {
-  const pending = [];
-  const answer = () => new Promise((resolve, reject) => pending.push({ resolve, reject }));
-  return { answer, next: () => pending.shift() };
-}
 
 /** The console on the login's password tab, with a password login sent and held. */
 async function passwordLoginSent(language) {
@@ -75,7 +67,7 @@ for (const language of ["en", "zh-CN"]) {
 
 test("a password login that succeeds leads home, where the Settings can be opened", async () => {
   const { page, login } = await passwordLoginSent("en");
-  login.next().resolve(ann);
+  login.next().resolve(organizerAnn);
   await settle();
   assert.equal(page.document.body.dataset.screen, "home");
   assert.equal(page.part("open-settings").disabled, false);

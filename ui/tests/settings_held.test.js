@@ -7,28 +7,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
-
-const preferences = { server_url: "https://meet.example", server_from_env: false, language: "en", storage: { kind: "keychain" } };
-const ann = { display_name: "Ann", avatar: null, roles: ["admin"], expires_at: 1_900_000_000, server: "https://meet.example", storage: { kind: "keychain" } };
-const team = {
-  members: [{ user_id: "u-ann", display_name: "Ann", avatar: null, roles: ["admin"], methods: ["wechat"], last_login_at: null, you: true }],
-  you_are_admin: true,
-};
-const unreachable = { code: "server_unreachable", message: "the server could not be reached" };
-
-/** A command whose answers the test gives, one call at a time. */
-function heldCommand() {
-  const pending = [];
-  const answer = () => new Promise((resolve, reject) => pending.push({ resolve, reject }));
-  return { answer, next: () => pending.shift() };
-}
+import { adminAnn, heldCommand, preferences, teamOfAnn, unreachable } from "./fixtures.js";
 
 /** The console on Home of Ann, an admin, with `held` commands answered by the test. */
 async function home(held) {
-  const answers = { list_sessions: () => [], list_team: () => team, list_invites: () => [] };
+  const answers = { list_sessions: () => [], list_team: () => teamOfAnn, list_invites: () => [] };
   for (const [command, holder] of Object.entries(held)) answers[command] = holder.answer;
   const page = await openConsole({ preferences, answers });
-  await page.send("start", { kind: "home", session: ann });
+  await page.send("start", { kind: "home", session: adminAnn });
   return page;
 }
 

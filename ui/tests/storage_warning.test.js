@@ -5,18 +5,16 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
+import { annSession, keychain, preferences } from "./fixtures.js";
 
-const keychain = { kind: "keychain" };
 const memoryOnly = { kind: "memory_only", problem: "failed" };
-const preferences = { server_url: "https://meet.example", server_from_env: false, language: "en", storage: keychain };
-const ann = { display_name: "Ann", avatar: null, roles: ["organizer"], expires_at: 1_900_000_000, server: "https://meet.example" };
 
 test("a keychain that failed to save the session is still warned of after the logout and in the Settings", async () => {
   const page = await openConsole({
     preferences,
     answers: { logout: () => ({ revoked_on_server: true, keychain_cleared: true }) },
   });
-  await page.send("start", { kind: "home", session: { ...ann, storage: memoryOnly } });
+  await page.send("start", { kind: "home", session: annSession("organizer", memoryOnly) });
   assert.match(page.part("storage-notice")?.textContent ?? "", /this run only/, "home warns");
 
   page.part("logout").click();
@@ -33,7 +31,7 @@ test("the warning goes once the Rust side says the keychain is used", async () =
   const page = await openConsole({ preferences: { ...preferences, storage: memoryOnly } });
   await page.send("start", { kind: "login_required", ended: null, storage: memoryOnly });
   assert.ok(page.part("storage-notice"), "the login warns");
-  await page.send("start_scan_login", { kind: "home", session: { ...ann, storage: keychain } });
+  await page.send("start_scan_login", { kind: "home", session: annSession("organizer", keychain) });
   assert.equal(page.document.body.dataset.screen, "home");
   assert.equal(page.part("storage-notice"), null);
 });
