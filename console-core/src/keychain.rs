@@ -5,9 +5,11 @@
 //! cannot hang the app. When the keychain fails, the vault switches to memory for the rest of the
 //! run and says so ([`Storage::MemoryOnly`]); it never falls back to a plaintext file.
 //!
-//! Writes and deletes are made one at a time, in the order they were asked, by one thread of the
-//! vault's own ([`Keychain::change`]): a save still waiting on an unlock dialog is made before a
-//! delete asked after it, even when their callers stopped waiting.
+//! Reads, writes and deletes are made one at a time, in the order they were asked, by one thread
+//! of the vault's own ([`Keychain::in_turn`]): a save still waiting on an unlock dialog is made
+//! before a delete asked after it, even when their callers stopped waiting; and a read is made
+//! after both, so a restore does not read a token that a logout's delete, queued before the read,
+//! is about to remove.
 //!
 //! Reading the stored session (at start) may open the system's dialog to unlock a locked keyring
 //! (common where the desktop logs in by itself), and the read answers once the person has: it
@@ -58,14 +60,14 @@ pub struct SessionVault {
     state: Mutex<VaultState>,
 }
 
-/// A keychain store, and the queue of the thread that makes its writes and deletes.
+/// A keychain store, and the queue of the thread that makes its reads, writes and deletes.
 struct Keychain {
     store: Arc<CredentialStore>,
-    changes: mpsc::Sender<KeychainChange>,
+    calls: mpsc::Sender<KeychainCall>,
 }
 
-/// A write or delete, as the keychain's thread runs it.
-type KeychainChange = Box<dyn FnOnce() + Send>;
+/// A read, write or delete, as the keychain's thread runs it.
+type KeychainCall = Box<dyn FnOnce() + Send>;
 
 struct VaultState {
     storage: Storage,
@@ -134,15 +136,15 @@ impl SessionVault {
     /// The stored token for `account`, `None` when there is none. Waits on an unlock dialog.
     pub async fn load(&self, account: &str) -> Option<Secret> {
         if let Some(keychain) = self.keychain_in_use() {
-            let store = Arc::clone(&keychain.store);
             let account_owned = account.to_owned();
-            let read = move || match entry(&*store, &account_owned)?.get_password() {
-                Ok(token) => Ok(Some(Secret::new(token))),
-                Err(KeyringError::NoEntry) => Ok(None),
-                Err(err) => Err(err),
-            };
-            let read = run_blocking(self.timeout.max(KEYCHAIN_PROMPT_TIMEOUT), read).await;
-            match read {
+            let read =
+                move |store: &CredentialStore| match entry(store, &account_owned)?.get_password() {
+                    Ok(token) => Ok(Some(Secret::new(token))),
+                    Err(KeyringError::NoEntry) => Ok(None),
+                    Err(err) => Err(err),
+                };
+            let timeout = self.timeout.max(KEYCHAIN_PROMPT_TIMEOUT);
+            match keychain.in_turn(timeout, read).await {
                 Ok(found) => return found,
                 Err(problem) => self.fall_back(problem),
             }
@@ -157,7 +159,7 @@ impl SessionVault {
             let write = move |store: &CredentialStore| {
                 entry(store, &account_owned)?.set_password(token_owned.expose())
             };
-            let written = keychain.change(self.timeout, write).await;
+            let written = keychain.in_turn(self.timeout, write).await;
             match written {
                 Ok(()) => return,
                 Err(problem) => self.fall_back(problem),
@@ -191,7 +193,7 @@ impl SessionVault {
             Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
             Err(err) => Err(err),
         };
-        let deleted = keychain.change(self.timeout, delete).await;
+        let deleted = keychain.in_turn(self.timeout, delete).await;
         match deleted {
             Ok(()) => RemoveOutcome::Removed,
             Err(problem) => {
@@ -220,37 +222,38 @@ impl SessionVault {
 }
 
 impl Keychain {
-    /// Starts the thread that makes the store's writes and deletes. Should it not start, every
-    /// change fails, and the vault keeps sessions in memory.
+    /// Starts the thread that makes the store's reads, writes and deletes. Should it not start,
+    /// every call fails, and the vault keeps sessions in memory.
     fn new(store: Arc<CredentialStore>) -> Self {
-        let (changes, queue) = mpsc::channel::<KeychainChange>();
+        let (calls, queue) = mpsc::channel::<KeychainCall>();
         let started = std::thread::Builder::new()
-            .name("keychain-changes".into())
+            .name("keychain-calls".into())
             .spawn(move || {
-                for change in queue {
-                    // A store that panics fails that change only (its caller hears `Failed`).
-                    let _failed = catch_unwind(AssertUnwindSafe(change));
+                for call in queue {
+                    // A store that panics fails that call only (its caller hears `Failed`).
+                    let _failed = catch_unwind(AssertUnwindSafe(call));
                 }
             });
         if let Err(error) = started {
-            tracing::warn!(%error, "no thread for keychain changes: sessions last for this run only");
+            tracing::warn!(%error, "no thread for keychain calls: sessions last for this run only");
         }
-        Self { store, changes }
+        Self { store, calls }
     }
 
-    /// Makes a write or delete after every one asked before it, and waits `timeout` at most for
-    /// it. A queue rather than a lock its caller waits for: a change whose caller stopped waiting
-    /// (timed out behind an unlock dialog left open, or its job cancelled) is still made, in its
-    /// turn. A delete dropped that way would let the save before it bring a logged-out session
-    /// back at the next start.
-    async fn change<T: Send + 'static>(
+    /// Makes a read, write or delete after every one asked before it, and waits `timeout` at most
+    /// for it. A queue rather than a lock its caller waits for: a change whose caller stopped
+    /// waiting (timed out behind an unlock dialog left open, or its job cancelled) is still made,
+    /// in its turn. A delete dropped that way would let the save before it bring a logged-out
+    /// session back at the next start. Reads take their turn too: one made beside the queue could
+    /// find a token that a delete asked before it has not removed yet.
+    async fn in_turn<T: Send + 'static>(
         &self,
         timeout: Duration,
         work: impl FnOnce(&CredentialStore) -> Result<T, KeyringError> + Send + 'static,
     ) -> Result<T, KeychainProblem> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let store = Arc::clone(&self.store);
-        let queued = self.changes.send(Box::new(move || {
+        let queued = self.calls.send(Box::new(move || {
             let _unheard = answer.send(work(&*store));
         }));
         if queued.is_err() {
@@ -441,8 +444,8 @@ mod tests {
             .ok()
     }
 
-    /// The keychain changes of `vault`.
-    fn changes(vault: &SessionVault) -> &Keychain {
+    /// The queue of keychain calls of `vault`.
+    fn calls(vault: &SessionVault) -> &Keychain {
         vault.keychain.as_ref().expect("a vault over a keychain")
     }
 
@@ -462,7 +465,7 @@ mod tests {
                 let _answered = answer.recv();
                 entry(store, ACCOUNT)?.set_password("jwt-saved-late")
             };
-            changes(&saving).change(KEYCHAIN_TIMEOUT, late_save).await
+            calls(&saving).in_turn(KEYCHAIN_TIMEOUT, late_save).await
         });
         running.await.expect("the save started");
         let removing = Arc::clone(&vault);
@@ -489,7 +492,7 @@ mod tests {
         let asked: Vec<_> = (0..64)
             .map(|turn| {
                 let (made, dialog) = (Arc::clone(&made), dialog.take());
-                changes(&vault).change(KEYCHAIN_TIMEOUT, move |_: &CredentialStore| {
+                calls(&vault).in_turn(KEYCHAIN_TIMEOUT, move |_: &CredentialStore| {
                     if let Some(dialog) = dialog {
                         let _answered = dialog.recv();
                     }
@@ -519,7 +522,7 @@ mod tests {
             let _answered = answer.recv();
             entry(store, ACCOUNT)?.set_password("jwt-saved-late")
         };
-        let save = changes(&vault).change(KEYCHAIN_TIMEOUT, held_save);
+        let save = calls(&vault).in_turn(KEYCHAIN_TIMEOUT, held_save);
         let logout = async {
             let removed = vault.remove(ACCOUNT).await;
             drop(dialog_answered);
@@ -532,9 +535,52 @@ mod tests {
             RemoveOutcome::KeychainFailed(KeychainProblem::TimedOut)
         );
         // Made after everything asked before it.
-        let after = changes(&vault).change(KEYCHAIN_TIMEOUT, |_: &CredentialStore| Ok(()));
+        let after = calls(&vault).in_turn(KEYCHAIN_TIMEOUT, |_: &CredentialStore| Ok(()));
         after.await.expect("the queue moves on");
         assert_eq!(stored_in_keychain(&store), None, "the late save came back");
+    }
+
+    /// A restore's read asked while a logout's delete waits behind a save held by an unlock dialog
+    /// is made after that delete: it finds no token, not the one the logout is removing.
+    #[tokio::test]
+    async fn a_read_asked_behind_a_queued_delete_is_made_after_it() {
+        let store = mock_store();
+        let earlier = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        earlier.save(ACCOUNT, &Secret::new("jwt-logged-out")).await;
+        let vault = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        let (dialog_answered, answer) = std::sync::mpsc::channel::<()>();
+        let held_save = move |store: &CredentialStore| {
+            let _answered = answer.recv();
+            entry(store, ACCOUNT)?.set_password("jwt-saved-late")
+        };
+        let loaded = std::sync::atomic::AtomicBool::new(false);
+        // join! polls these first to last: the save, the delete and the read are asked in turn.
+        let save = calls(&vault).in_turn(KEYCHAIN_TIMEOUT, held_save);
+        let logout = vault.remove(ACCOUNT);
+        let restore = async {
+            let found = vault.load(ACCOUNT).await;
+            loaded.store(true, std::sync::atomic::Ordering::SeqCst);
+            found
+        };
+        let person = async {
+            // Time for a read made beside the queue to answer with the token still stored.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let read_beside = loaded.load(std::sync::atomic::Ordering::SeqCst);
+            drop(dialog_answered);
+            read_beside
+        };
+        let (saved, removed, found, read_beside) = tokio::join!(save, logout, restore, person);
+        assert_eq!(saved, Ok(()));
+        assert_eq!(removed, RemoveOutcome::Removed);
+        assert!(
+            !read_beside,
+            "the read did not wait for the changes asked before it"
+        );
+        assert_eq!(
+            found, None,
+            "the restore read a token the logout was removing"
+        );
+        assert_eq!(stored_in_keychain(&store), None);
     }
 
     #[tokio::test]
