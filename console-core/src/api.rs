@@ -190,14 +190,20 @@ pub struct ApiClient {
     device_name: String,
 }
 
+/// The HTTP client could not be set up (this machine's TLS setup, its certificate store): no server
+/// was asked, and asking again will fail the same way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the console's HTTP client could not be set up: {0}")]
+pub struct ClientSetupError(pub String);
+
 impl ApiClient {
-    pub fn new(origin: ServerOrigin, device_name: String) -> Result<Self, ApiError> {
+    pub fn new(origin: ServerOrigin, device_name: String) -> Result<Self, ClientSetupError> {
         let http = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("meeteasy-console/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|err| ApiError::Unexpected(format!("HTTP client setup failed: {err}")))?;
+            .map_err(|err| ClientSetupError(err.to_string()))?;
         Ok(Self {
             http,
             origin,

@@ -27,7 +27,7 @@ use tokio::task::AbortHandle;
 
 pub use crate::failure::{ConsoleError, Problem, SessionEnded};
 
-use crate::api::{ApiClient, ApiError, ScanPurpose, server_seconds};
+use crate::api::{ApiClient, ApiError, ClientSetupError, ScanPurpose, server_seconds};
 use crate::backoff::Backoff;
 use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
@@ -35,7 +35,10 @@ use crate::origin::PageUrl;
 use crate::preferences::{Language, Preferences, PreferencesFile};
 use crate::scan::withdrawal::{LeftScene, withdraw, withdraw_in_background};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
+use client::ServerClient;
 use meeteasy_protocol::Secret;
+
+mod client;
 
 /// How long a closing window waits for the server to take its link QR back.
 const WITHDRAW_ON_CLOSE: Duration = Duration::from_secs(2);
@@ -82,6 +85,11 @@ pub enum UiEvent {
     Linked,
     /// "Link WeChat" stopped because the server refused to start it; says why.
     LinkStopped {
+        problem: Problem,
+    },
+    /// The scan login stopped without asking the server, for a reason that waiting does not cure
+    /// (no HTTP client could be set up); says why.
+    ScanStopped {
         problem: Problem,
     },
 }
@@ -225,7 +233,8 @@ struct Session {
 pub struct Console {
     preferences_file: PreferencesFile,
     preferences: Mutex<Preferences>,
-    device_name: String,
+    /// The HTTP client for the server the preferences name.
+    client: ServerClient,
     vault: SessionVault,
     session: Mutex<Option<Session>>,
     /// Held while the session in effect and the keychain change together: by a login from putting
@@ -258,7 +267,7 @@ impl Console {
         Self {
             preferences_file,
             preferences: Mutex::new(preferences),
-            device_name,
+            client: ServerClient::new(device_name),
             vault,
             session: Mutex::new(None),
             session_change: tokio::sync::Mutex::new(()),
@@ -279,6 +288,13 @@ impl Console {
         self
     }
 
+    /// Builds its HTTP clients with `build` instead of [`ApiClient::new`].
+    #[cfg(test)]
+    fn with_client_built_by(mut self, build: client::BuildClient) -> Self {
+        self.client = self.client.built_by_instead(build);
+        self
+    }
+
     /// Start of the app (or a reload of the UI): restore the stored session in the background.
     pub fn start(self: &Arc<Self>, sink: EventSink) {
         let console = Arc::clone(self);
@@ -296,7 +312,14 @@ impl Console {
                 let session = console.view(&api, &user, expires_at).await;
                 return sink(UiEvent::Home { session });
             }
-            let api = built_or_retried(|| console.api(), &*sink).await;
+            let api = match console.api() {
+                Ok(api) => api,
+                Err(err) => {
+                    tracing::error!(error = %err, "scan login: no HTTP client");
+                    let problem = Problem::from(&ConsoleError::from(err));
+                    return sink(UiEvent::ScanStopped { problem });
+                }
+            };
             let grant = run_scan_login(&api, &console.scenes, console.scan_timing, |event| {
                 sink(event.into());
             })
@@ -655,7 +678,7 @@ impl Console {
             let api = match self.api() {
                 Ok(api) => api,
                 Err(err) => {
-                    // The login screen's scan login says why, and tries again.
+                    // The login screen's scan login says why (and the password login, when tried).
                     tracing::warn!(error = %err, "restoring the session: no HTTP client");
                     return sink(self.login_required(None));
                 }
@@ -901,9 +924,10 @@ impl Console {
         self.withdraw_cached(&self.link_scenes, "the session changed");
     }
 
-    fn api(&self) -> Result<ApiClient, ConsoleError> {
+    /// The client for the server the preferences name.
+    fn api(&self) -> Result<ApiClient, ClientSetupError> {
         let origin = self.lock_preferences().server.clone();
-        Ok(ApiClient::new(origin, self.device_name.clone())?)
+        self.client.for_origin(&origin)
     }
 
     fn replace_job(&self, kind: Job, job: impl Future<Output = ()> + Send + 'static) {
@@ -1023,30 +1047,6 @@ async fn write_new_file(
             "too many files of that name",
         ),
     ))
-}
-
-/// What `build` builds (the scan login's HTTP client). While it cannot be built, `sink` is told
-/// why, and when it is tried again, with the backoff's delays: no server was asked, so this is
-/// not the server being offline, and the UI is not told it would try again without doing so.
-async fn built_or_retried<T>(
-    build: impl Fn() -> Result<T, ConsoleError>,
-    sink: &(dyn Fn(UiEvent) + Send + Sync),
-) -> T {
-    let mut backoff = Backoff::default();
-    loop {
-        match build() {
-            Ok(built) => return built,
-            Err(err) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %err, retry_in = ?delay, "scan login: no HTTP client");
-                sink(UiEvent::Failing {
-                    retry_in_secs: delay.as_secs(),
-                    problem: Problem::from(&err),
-                });
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
 }
 
 /// Whether a failed check means the stored session is over (`None`: try again later).

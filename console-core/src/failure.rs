@@ -5,7 +5,7 @@
 use meeteasy_protocol::ErrorCode;
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 
-use crate::api::{ApiError, is_busy};
+use crate::api::{ApiError, ClientSetupError, is_busy};
 use crate::preferences::PreferencesError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +43,10 @@ pub enum ConsoleError {
     /// An error answer with a code this build does not know; code and message as the server sent.
     #[error("{message}")]
     ServerOther { code: String, message: String },
+    /// The console cannot make HTTP calls at all (see [`ClientSetupError`]): reported once, not
+    /// retried, since trying again fails the same way.
+    #[error(transparent)]
+    ClientSetup(#[from] ClientSetupError),
     /// A file could not be written (saving an invite's QR).
     #[error("could not save {path}: {source}")]
     Save {
@@ -70,6 +74,7 @@ impl ConsoleError {
             Self::Redirected(_) => "server_redirected",
             Self::ServerOther { code, .. } => code,
             Self::Save { .. } => "file_not_saved",
+            Self::ClientSetup(_) => "client_setup_failed",
         }
     }
 }

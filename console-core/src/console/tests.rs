@@ -1428,63 +1428,56 @@ fn link_events_reach_the_ui_nested_under_their_own_kind() {
     );
 }
 
-/// A scan login whose HTTP client cannot be set up says so, with the error, and tries again after
-/// the delay it gave; not "offline, retry in 0 s" (no server was asked) followed by nothing.
-#[tokio::test(start_paused = true)]
-async fn a_client_that_cannot_be_set_up_is_reported_as_such_and_tried_again() {
-    let failures = Mutex::new(2);
-    let build = || {
-        let mut failures = failures.lock().unwrap();
-        if *failures == 0 {
-            return Ok("the client");
-        }
-        *failures -= 1;
-        let setup = ApiError::Unexpected("HTTP client setup failed: no TLS roots".into());
-        Err(ConsoleError::from(setup))
+/// A scan login whose HTTP client cannot be set up says so, once, as that failure, and stops: no
+/// server was asked, so the server is neither offline nor answering wrongly, and trying again
+/// would fail the same way. A password login answers the same failure.
+#[tokio::test]
+async fn a_client_that_cannot_be_set_up_stops_the_scan_login_saying_so() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&builds);
+    let failing = move |_, _| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(ClientSetupError("no TLS roots".into()))
     };
-    let told = Mutex::new(Vec::new());
-    let sink = |event| {
-        told.lock()
-            .unwrap()
-            .push((tokio::time::Instant::now(), event))
-    };
-    let started = tokio::time::Instant::now();
-    let built = built_or_retried(build, &sink).await;
+    let keychain = mock::Store::new().expect("mock keychain");
+    let vault = SessionVault::with_store(keychain, Duration::from_secs(5));
+    let preferences = PreferencesFile::in_dir(dir.path());
+    let console = Console::new(preferences, vault, "Studio PC".into(), Handle::current());
+    let console = Arc::new(console.with_client_built_by(Box::new(failing)));
+    let mut ui = UiEvents::new();
+    console.start_scan_login(ui.sink.clone());
 
-    assert_eq!(built, "the client");
-    let problem = Problem {
-        code: "unexpected_answer".into(),
-        message: "unexpected answer from the server: HTTP client setup failed: no TLS roots".into(),
-    };
-    let told: Vec<_> = told
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|(at, event)| (at - started, event))
-        .collect();
+    let stopped = ui.next("the scan login's report").await;
+    let message = "the console's HTTP client could not be set up: no TLS roots";
     assert_eq!(
-        told,
-        [
-            (
-                Duration::ZERO,
-                UiEvent::Failing {
-                    retry_in_secs: 1,
-                    problem: problem.clone(),
-                }
-            ),
-            (
-                Duration::from_secs(1),
-                UiEvent::Failing {
-                    retry_in_secs: 2,
-                    problem,
-                }
-            ),
-        ]
+        serde_json::to_value(&stopped).ok(),
+        Some(serde_json::json!({
+            "kind": "scan_stopped",
+            "problem": {"code": "client_setup_failed", "message": message},
+        }))
     );
-    assert_eq!(
-        started.elapsed(),
-        Duration::from_secs(3),
-        "tried again as said"
+    let job_over = || {
+        let job = console.lock_job();
+        job.as_ref().is_none_or(|(_, job)| job.is_finished())
+    };
+    let ended = async {
+        while !job_over() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), ended)
+        .await
+        .expect("the scan login ended");
+    assert!(ui.events.try_recv().is_err(), "told more than once");
+    assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let answer = console
+        .password_login("alice@example.com", Secret::new("password"))
+        .await;
+    assert!(
+        matches!(&answer, Err(err) if err.code() == "client_setup_failed"),
+        "{answer:?}"
     );
 }
 
