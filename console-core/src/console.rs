@@ -239,9 +239,11 @@ pub struct Console {
     session: Mutex<Option<Session>>,
     /// Held while the session in effect and the keychain change together: by a login from putting
     /// its session in effect until it is stored, by a restore while it drops the session held
-    /// before and while it decides on the stored one (restores it, or deletes it found ended). So
-    /// a restore never reads the keychain under a login half stored, nor deletes what a login
-    /// stored after its check.
+    /// before and while it decides on the stored one (restores it, or deletes it found ended), by
+    /// a logout and by a call that finds its session ended while they forget it here and in the
+    /// keychain. So a restore never reads the keychain under a login half stored, nor deletes
+    /// what a login stored after its check; and a session forgotten is not put back by the save
+    /// of a login it interrupted.
     session_change: tokio::sync::Mutex<()>,
     scenes: SceneCache,
     /// The link QR on the account screen, kept apart from the login's.
@@ -402,6 +404,11 @@ impl Console {
     /// the server cannot be told; the answer says whether it was.
     pub async fn logout(&self) -> Result<LogoutOutcome, ConsoleError> {
         self.stop_background();
+        // Not in the middle of a login putting itself in effect and in the keychain (a password
+        // login is no background job to stop), nor of a restore deciding on the stored session:
+        // a save of that login falling back to memory after this delete would keep the session
+        // for the next restore. Held until the keychain is cleared, not while the server is told.
+        let change = self.session_change.lock().await;
         let session = self
             .lock_session()
             .take()
@@ -413,6 +420,7 @@ impl Console {
         // The keychain first: the server may take its time (up to the call's timeout), and a
         // window closed meanwhile must not leave the session stored for the next start to restore.
         let removed = self.vault.remove(session.api.origin().as_str()).await;
+        drop(change);
         let revoked = match session.api.logout(&session.token).await {
             Ok(()) => true,
             // Already over there (ended from another device, expired): nothing left to revoke.
@@ -891,6 +899,13 @@ impl Console {
         let Some(ended) = session_end(&err) else {
             return Err(err.into());
         };
+        // As a logout, the session is forgotten here and in the keychain in one hold of
+        // `session_change`: not in the middle of a login putting itself in effect and in the
+        // keychain, whose save would land (or fall back to memory) after this delete. Taken only
+        // on this path, after the call: its callers (commands, the link job) do not hold it, and
+        // must not, since tokio's Mutex is not reentrant and the caller would wait here for ever;
+        // those that do hold it (a login, a restore) make no call through here.
+        let _change = self.session_change.lock().await;
         let forgotten = {
             let mut session = self.lock_session();
             match session.as_ref() {

@@ -535,6 +535,17 @@ impl Fixture {
         drop(held);
     }
 
+    /// A console (the app started again) on this fixture's server and keychain, whose keychain
+    /// saves each wait for a message on the sender returned: a person answering the keyring's
+    /// unlock dialog. Dropping the sender dismisses the dialog: the saves fail.
+    fn console_whose_saves_wait(&self) -> (Arc<Console>, std::sync::mpsc::Sender<()>) {
+        let (keychain, dialog) = crate::keychain::gated::writes_wait(self.keychain.clone());
+        let vault = SessionVault::with_store(keychain, Duration::from_secs(5));
+        let preferences = PreferencesFile::in_dir(self.dir.path());
+        let console = Console::new(preferences, vault, "Studio PC".into(), Handle::current());
+        (Arc::new(console), dialog)
+    }
+
     fn stored_token(&self) -> Option<String> {
         self.keychain
             .build(KEYCHAIN_SERVICE, &self.origin, None)
@@ -790,13 +801,90 @@ async fn a_restore_waits_for_a_login_still_being_stored() {
         .build(KEYCHAIN_SERVICE, &fixture.origin, None);
     let entry = entry.expect("the keychain entry");
     entry.set_password("jwt-ended-elsewhere").expect("stored");
-    let (keychain, dialog) = crate::keychain::gated::writes_wait(fixture.keychain.clone());
-    let vault = SessionVault::with_store(keychain, Duration::from_secs(5));
-    let preferences = PreferencesFile::in_dir(fixture.dir.path());
-    let console = Console::new(preferences, vault, "Studio PC".into(), Handle::current());
-    let console = Arc::new(console);
+    let (console, dialog) = fixture.console_whose_saves_wait();
+    let login = login_with_its_save_held(&console).await;
+    let mut ui = UiEvents::new();
+    console.start(ui.sink.clone());
+    // Time for a restore that does not wait to check the stored session from before.
+    let checked = fixture.fake.asked("POST", "/auth/jwt/verify", 1);
+    let _checked_beside = tokio::time::timeout(Duration::from_millis(300), checked).await;
+    dialog.send(()).expect("the login's save waits");
 
-    let logging_in = Arc::clone(&console);
+    login.await.expect("the login ends").expect("logged in");
+    let event = ui.next("the restore's answer").await;
+    assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
+    assert!(console.current().is_ok(), "the login was forgotten");
+    assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
+}
+
+/// A logout asked while a login's keychain save waits on an unlock dialog, which is then dismissed,
+/// waits for that login to be in effect and stored: the failed save keeps the session in memory
+/// for this run, and a logout made beside it would leave it there, for the next restore (a
+/// reloaded window) to find.
+#[tokio::test]
+async fn a_logout_waits_for_a_login_still_being_stored() {
+    let fixture = logged_in(&[]).await;
+    let (console, dialog) = fixture.console_whose_saves_wait();
+    let login = login_with_its_save_held(&console).await;
+    let mut logout = std::pin::pin!(console.logout());
+    // As far as it goes while the login is being stored.
+    let beside = futures_util::future::poll_immediate(&mut logout).await;
+    assert!(beside.is_none(), "{beside:?}");
+    drop(dialog);
+
+    login.await.expect("the login ends").expect("logged in");
+    logout.await.expect("logged out");
+    assert_eq!(
+        console.vault.load(&fixture.origin).await,
+        None,
+        "the logged-out session is kept for the next restore"
+    );
+    let mut ui = UiEvents::new();
+    console.start(ui.sink.clone());
+    let event = ui.next("the restore's answer").await;
+    assert!(
+        matches!(event, UiEvent::LoginRequired { ended: None, .. }),
+        "{event:?}"
+    );
+}
+
+/// The same for a session that a call finds ended while a login's save waits on a dialog then
+/// dismissed: the call forgets the session after that login is stored, not beside it.
+#[tokio::test]
+async fn a_session_found_ended_is_forgotten_after_a_login_still_being_stored() {
+    let fixture = logged_in(&[]).await;
+    let (console, dialog) = fixture.console_whose_saves_wait();
+    let login = login_with_its_save_held(&console).await;
+    fixture.fake.end_console_session();
+    let listing = {
+        let console = Arc::clone(&console);
+        tokio::spawn(async move { console.sessions().await })
+    };
+    // Time for a call that does not wait to forget the session.
+    let forgotten = async {
+        while console.current().is_ok() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let _forgotten_beside = tokio::time::timeout(Duration::from_millis(300), forgotten).await;
+    drop(dialog);
+
+    login.await.expect("the login ends").expect("logged in");
+    assert_session_revoked(listing.await.expect("the listing ends"));
+    assert!(console.current().is_err(), "the ended session is in effect");
+    assert_eq!(
+        console.vault.load(&fixture.origin).await,
+        None,
+        "the ended session is kept for the next restore"
+    );
+}
+
+/// Alice's password login on `console`, as a task of its own, once it is in effect and its keychain
+/// save waits (see [`Fixture::console_whose_saves_wait`]).
+async fn login_with_its_save_held(
+    console: &Arc<Console>,
+) -> tokio::task::JoinHandle<Result<SessionView, ConsoleError>> {
+    let logging_in = Arc::clone(console);
     let login = tokio::spawn(async move {
         let password = Secret::new("password");
         logging_in
@@ -810,18 +898,7 @@ async fn a_restore_waits_for_a_login_still_being_stored() {
     };
     let in_effect = tokio::time::timeout(Duration::from_secs(5), stored_meanwhile).await;
     in_effect.expect("the login in effect, its save waiting on the dialog");
-    let mut ui = UiEvents::new();
-    console.start(ui.sink.clone());
-    // Time for a restore that does not wait to check the stored session from before.
-    let checked = fixture.fake.asked("POST", "/auth/jwt/verify", 1);
-    let _checked_beside = tokio::time::timeout(Duration::from_millis(300), checked).await;
-    dialog.send(()).expect("the login's save waits");
-
-    login.await.expect("the login ends").expect("logged in");
-    let event = ui.next("the restore's answer").await;
-    assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
-    assert!(console.current().is_ok(), "the login was forgotten");
-    assert_eq!(fixture.stored_token().as_deref(), Some(CONSOLE_TOKEN));
+    login
 }
 
 /// A session restored while a login QR is cached (the stored token a restore kept on an answer
