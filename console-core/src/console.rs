@@ -33,7 +33,7 @@ use crate::browser;
 use crate::keychain::{RemoveOutcome, SessionVault, Storage};
 use crate::origin::PageUrl;
 use crate::preferences::{Language, Preferences, PreferencesFile};
-use crate::scan::withdrawal::{LeftScene, withdraw, withdraw_in_background};
+use crate::scan::withdrawal::{withdraw, withdraw_in_background};
 use crate::scan::{ScanEvent, ScanGrant, ScanTiming, SceneCache, run_scan, run_scan_login};
 use client::ServerClient;
 use meeteasy_protocol::Secret;
@@ -245,9 +245,9 @@ pub struct Console {
     /// what a login stored after its check; and a session forgotten is not put back by the save
     /// of a login it interrupted.
     session_change: tokio::sync::Mutex<()>,
-    scenes: SceneCache,
+    scenes: SceneCache<ApiClient>,
     /// The link QR on the account screen, kept apart from the login's.
-    link_scenes: SceneCache,
+    link_scenes: SceneCache<ApiClient>,
     scan_timing: ScanTiming,
     /// Avatars already fetched, by URL (`None`: it could not be had): the team is listed often.
     avatars: Mutex<HashMap<String, Option<String>>>,
@@ -350,8 +350,8 @@ impl Console {
     pub async fn close(&self) {
         const LEFT_BECAUSE: &str = "the window closed";
         self.stop_background();
-        if let Some((api, left)) = self.take_to_withdraw(&self.link_scenes, LEFT_BECAUSE) {
-            withdraw(&api, &left, WITHDRAW_ON_CLOSE, LEFT_BECAUSE).await;
+        if let Some((made_on, left)) = self.link_scenes.take() {
+            withdraw(&made_on, &left, WITHDRAW_ON_CLOSE, LEFT_BECAUSE).await;
         }
     }
 
@@ -414,9 +414,7 @@ impl Console {
             .take()
             .ok_or(ConsoleError::NotLoggedIn)?;
         // A link code left on screen must not link a WeChat to this account after the logout.
-        if let Some(left) = self.link_scenes.take() {
-            withdraw_in_background(&self.runtime, session.api.clone(), left, "logged out");
-        }
+        self.withdraw_cached(&self.link_scenes, "logged out");
         // The keychain first: the server may take its time (up to the call's timeout), and a
         // window closed meanwhile must not leave the session stored for the next start to restore.
         let removed = self.vault.remove(session.api.origin().as_str()).await;
@@ -616,28 +614,11 @@ impl Console {
         self.withdraw_cached(&self.link_scenes, "Link WeChat called off");
     }
 
-    /// Empties `cache` and withdraws the scene it held, in the background, on the server the
-    /// preferences name (where it was made).
-    fn withdraw_cached(&self, cache: &SceneCache, left_because: &'static str) {
-        if let Some((api, left)) = self.take_to_withdraw(cache, left_because) {
-            withdraw_in_background(&self.runtime, api, left, left_because);
-        }
-    }
-
-    /// Empties `cache`: the scene it held and a client for the server the preferences name, if it
-    /// held one (a client is built only then).
-    fn take_to_withdraw(
-        &self,
-        cache: &SceneCache,
-        left_because: &'static str,
-    ) -> Option<(ApiClient, LeftScene)> {
-        let left = cache.take()?;
-        match self.api() {
-            Ok(api) => Some((api, left)),
-            Err(error) => {
-                tracing::warn!(%error, left_because, "a scene let go of cannot be withdrawn; it lapses by itself");
-                None
-            }
+    /// Empties `cache` and withdraws the scene it held, in the background, on the server it was
+    /// made on: Settings may name another by now.
+    fn withdraw_cached(&self, cache: &SceneCache<ApiClient>, left_because: &'static str) {
+        if let Some((made_on, left)) = cache.take() {
+            withdraw_in_background(&self.runtime, made_on, left, left_because);
         }
     }
 
@@ -660,13 +641,14 @@ impl Console {
         let saved = self.preferences_file.save(server_url, language)?;
         let server_changed = self.lock_preferences().server != saved.server;
         if server_changed {
-            // On the server it was made on, before the preferences name another.
-            self.withdraw_cached(&self.link_scenes, "Settings named another server");
+            // The job first, so that it caches no scene once the caches are emptied (one it
+            // caches in the step it was in, stopped on another thread, is still withdrawn where
+            // it was made, by whatever empties the cache next).
+            self.stop_background();
+            self.forget_scenes("Settings named another server");
         }
         *self.lock_preferences() = saved;
         if server_changed {
-            self.stop_background();
-            self.forget_scenes();
             *self.lock_session() = None;
         }
         Ok(self.preferences())
@@ -742,7 +724,7 @@ impl Console {
             Ok((user, expires_at)) => {
                 // As for a login (see `begin_session`): a login QR cached before must not
                 // come back after a logout; and in effect before anything slow (the avatar).
-                self.forget_scenes();
+                self.forget_scenes("the session changed");
                 *self.lock_session() = Some(Session {
                     api: api.clone(),
                     token,
@@ -786,7 +768,7 @@ impl Console {
         // A login QR shown before this session (a password login ended its loop) must not come
         // back after a logout: a phone may have confirmed it meanwhile, and it would log in
         // whoever that was without a scan.
-        self.forget_scenes();
+        self.forget_scenes("the session changed");
         let replaced = self.lock_session().replace(Session {
             api: api.clone(),
             token: grant.access_token.clone(),
@@ -934,9 +916,9 @@ impl Console {
 
     /// Forgets the cached login QR and withdraws the link QR: the next scan starts on a fresh
     /// scene, and a link QR left from before, scanned later, links no WeChat to this account.
-    fn forget_scenes(&self) {
+    fn forget_scenes(&self, left_because: &'static str) {
         self.scenes.clear();
-        self.withdraw_cached(&self.link_scenes, "the session changed");
+        self.withdraw_cached(&self.link_scenes, left_because);
     }
 
     /// The client for the server the preferences name.

@@ -391,7 +391,12 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     async fn scene_qr() -> Response {
         ([("content-type", "image/png")], QR_PNG.to_vec()).into_response()
     }
-    async fn islogin(State(fake): State<Arc<FakeAuth>>) -> Response {
+    async fn islogin(
+        State(fake): State<Arc<FakeAuth>>,
+        Path(scene): Path<String>,
+        headers: HeaderMap,
+    ) -> Response {
+        fake.record("GET", &format!("/auth/scenes/{scene}/islogin"), &headers);
         let _answering = fake.polls_held.read().await;
         Json(serde_json::json!({"status": "linked"})).into_response()
     }
@@ -1442,6 +1447,38 @@ async fn a_link_code_left_on_screen_is_withdrawn_by_close_restart_and_server_cha
         .save_preferences("http://127.0.0.1:9", Language::English);
     elsewhere.expect("another server's URL is accepted");
     fixture.fake.asked("POST", SCENE_WITHDRAWAL, 3).await;
+    drop(held);
+}
+
+/// A link code cached by the step its loop was in when Settings named another server (a job
+/// stopped on another thread finishes its step) is withdrawn on the server it was made on, where
+/// a phone can still confirm it, not on the server named now.
+#[tokio::test]
+async fn a_link_code_is_withdrawn_on_the_server_it_was_made_on() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.polls_held.write().await;
+    let (made_on, console_token) = fixture.console.current().expect("logged in");
+    let elsewhere = fixture
+        .console
+        .save_preferences("http://127.0.0.1:9", Language::English);
+    elsewhere.expect("another server's URL is accepted");
+    let purpose = ScanPurpose::Link { console_token };
+    let link_scenes = fixture.console.link_scenes.clone();
+    let timing = fixture.console.scan_timing;
+    let last_step =
+        tokio::spawn(
+            async move { run_scan(&made_on, &link_scenes, timing, &purpose, |_| {}).await },
+        );
+    let polled = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/islogin";
+    fixture.fake.asked("GET", polled, 1).await;
+    last_step.abort();
+
+    fixture.console.close().await;
+    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let withdrawn = requests
+        .iter()
+        .filter(|(_, path, _)| path == SCENE_WITHDRAWAL);
+    assert_eq!(withdrawn.count(), 1, "not withdrawn where it was made");
     drop(held);
 }
 

@@ -183,31 +183,52 @@ impl ActiveScene {
     }
 }
 
-/// The cache slot for the scene on screen.
-#[derive(Debug, Clone, Default)]
-pub struct SceneCache(Arc<Mutex<Option<ActiveScene>>>);
+/// The cache slot for the scene on screen, kept with the client `A` of the server it was made on:
+/// the server to withdraw it on, whichever server the console is set to by then.
+pub struct SceneCache<A>(Arc<Mutex<Option<CachedScene<A>>>>);
 
-impl SceneCache {
-    fn lock(&self) -> MutexGuard<'_, Option<ActiveScene>> {
+struct CachedScene<A> {
+    made_on: A,
+    active: ActiveScene,
+}
+
+impl<A> Default for SceneCache<A> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<A> Clone for SceneCache<A> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<A: Clone> SceneCache<A> {
+    fn lock(&self) -> MutexGuard<'_, Option<CachedScene<A>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The cached scene if it is scanned, or has at least `min_left` before its rotation.
     fn reusable(&self, min_left: Duration) -> Option<ActiveScene> {
-        self.lock().clone().filter(|active| {
+        let cached = self.lock();
+        let active = cached.as_ref().map(|cached| &cached.active);
+        active.cloned().filter(|active| {
             active.scanned()
                 || active.rotate_at.saturating_duration_since(Instant::now()) >= min_left
         })
     }
 
-    fn store(&self, active: ActiveScene) {
-        *self.lock() = Some(active);
+    fn store(&self, made_on: A, active: ActiveScene) {
+        *self.lock() = Some(CachedScene { made_on, active });
     }
 
     /// Notes what the screen shows of `scene`'s scanner, if `scene` is still the cached one (a
     /// "new code" may have cleared it while this loop was being stopped).
     fn note_scanned(&self, scene: &str, scanned_by: Option<ScanEvent>) {
-        if let Some(active) = self.lock().as_mut().filter(|active| active.scene == scene) {
+        let mut cached = self.lock();
+        let active = cached.as_mut().map(|cached| &mut cached.active);
+        if let Some(active) = active.filter(|active| active.scene == scene) {
             active.scanned_by = scanned_by;
         }
     }
@@ -216,9 +237,11 @@ impl SceneCache {
         *self.lock() = None;
     }
 
-    /// Empties the cache: the scene it held, to withdraw.
-    pub fn take(&self) -> Option<LeftScene> {
-        self.lock().take().map(LeftScene::from)
+    /// Empties the cache: the scene it held, to withdraw, and the client of the server it was
+    /// made on.
+    pub fn take(&self) -> Option<(A, LeftScene)> {
+        let cached = self.lock().take()?;
+        Some((cached.made_on, LeftScene::from(cached.active)))
     }
 }
 
@@ -243,7 +266,7 @@ enum Step {
 /// Runs the login until a scan is confirmed. Cancel it by dropping the future.
 pub async fn run_scan_login<A: ScanApi>(
     api: &A,
-    cache: &SceneCache,
+    cache: &SceneCache<A>,
     timing: ScanTiming,
     emit: impl Fn(ScanEvent),
 ) -> ScanGrant {
@@ -263,7 +286,7 @@ pub async fn run_scan_login<A: ScanApi>(
 /// is over, the account may not link): that refusal is the error. Cancel it by dropping the future.
 pub async fn run_scan<A: ScanApi>(
     api: &A,
-    cache: &SceneCache,
+    cache: &SceneCache<A>,
     timing: ScanTiming,
     purpose: &ScanPurpose,
     emit: impl Fn(ScanEvent),
@@ -287,7 +310,7 @@ pub async fn run_scan<A: ScanApi>(
             Step::NeedScene => match new_scene(api, purpose, timing).await {
                 Ok(active) => {
                     backoff.reset();
-                    cache.store(active.clone());
+                    cache.store(api.clone(), active.clone());
                     emit(active.qr_event());
                     emit(ScanEvent::Waiting);
                     Step::Watch(active)

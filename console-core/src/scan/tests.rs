@@ -175,7 +175,7 @@ fn confirmed(name: &str) -> Result<PollAnswer, ApiError> {
 /// Runs the loop for at most `limit` of virtual time and returns its grant and every event.
 async fn run_for(
     server: &FakeServer,
-    cache: &SceneCache,
+    cache: &SceneCache<FakeServer>,
     limit: Duration,
 ) -> (Option<ScanGrant>, Vec<ScanEvent>) {
     let events = Mutex::new(Vec::new());
@@ -566,21 +566,26 @@ fn a_scan_noted_by_a_replaced_loop_changes_nothing_cached() {
         })
     };
     let cache = SceneCache::default();
-    cache.store(cached("scene1"));
+    cache.store(FakeServer::default(), cached("scene1"));
     cache.clear();
     cache.note_scanned("scene1", by_ann());
     assert!(cache.lock().is_none());
 
-    cache.store(cached("scene2"));
+    cache.store(FakeServer::default(), cached("scene2"));
     cache.note_scanned("scene1", by_ann());
     assert!(
         cache
             .lock()
             .as_ref()
-            .is_some_and(|active| !active.scanned())
+            .is_some_and(|cached| !cached.active.scanned())
     );
     cache.note_scanned("scene2", by_ann());
-    assert!(cache.lock().as_ref().is_some_and(ActiveScene::scanned));
+    assert!(
+        cache
+            .lock()
+            .as_ref()
+            .is_some_and(|cached| cached.active.scanned())
+    );
 }
 
 /// Told to slow down for longer than the code has left, the loop still replaces the code when it
