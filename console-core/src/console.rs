@@ -343,16 +343,21 @@ impl Console {
         self.start_scan_login(sink);
     }
 
-    /// The window is closing: stops the background job and withdraws a link QR still shown,
-    /// waiting for the server [`WITHDRAW_ON_CLOSE`] at most. Left to the background, the
-    /// withdrawal would go with the app, and the QR, scanned later, would still link a WeChat to
-    /// this account.
+    /// The window is closing: stops the background job and withdraws the login QR and the link QR
+    /// still cached, side by side, waiting for the server [`WITHDRAW_ON_CLOSE`] at most. Left to
+    /// the background, the withdrawals would go with the app, and a QR scanned later would still
+    /// link a WeChat to this account, or log in a session nobody collects.
     pub async fn close(&self) {
         const LEFT_BECAUSE: &str = "the window closed";
         self.stop_background();
-        if let Some((made_on, left)) = self.link_scenes.take() {
-            withdraw(&made_on, &left, WITHDRAW_ON_CLOSE, LEFT_BECAUSE).await;
-        }
+        let cached = [self.scenes.take(), self.link_scenes.take()];
+        let withdrawals = cached
+            .into_iter()
+            .flatten()
+            .map(|(made_on, left)| async move {
+                withdraw(&made_on, &left, WITHDRAW_ON_CLOSE, LEFT_BECAUSE).await;
+            });
+        futures_util::future::join_all(withdrawals).await;
     }
 
     /// Stops whatever runs in the background (password tab chosen, window closing).
@@ -767,7 +772,8 @@ impl Console {
         let change = self.session_change.lock().await;
         // A login QR shown before this session (a password login ended its loop) must not come
         // back after a logout: a phone may have confirmed it meanwhile, and it would log in
-        // whoever that was without a scan.
+        // whoever that was without a scan. The QR whose scan made this session is not among them:
+        // the scan loop lets go of it as it hands the session over.
         self.forget_scenes("the session changed");
         let replaced = self.lock_session().replace(Session {
             api: api.clone(),
@@ -914,10 +920,11 @@ impl Console {
         }
     }
 
-    /// Forgets the cached login QR and withdraws the link QR: the next scan starts on a fresh
-    /// scene, and a link QR left from before, scanned later, links no WeChat to this account.
+    /// Withdraws the cached login QR and link QR: the next scan starts on a fresh scene, and a QR
+    /// left from before, scanned later, neither confirms a login nobody here collects nor links a
+    /// WeChat to this account.
     fn forget_scenes(&self, left_because: &'static str) {
-        self.scenes.clear();
+        self.withdraw_cached(&self.scenes, left_because);
         self.withdraw_cached(&self.link_scenes, left_because);
     }
 

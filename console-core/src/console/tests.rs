@@ -45,6 +45,9 @@ struct FakeAuth {
     polls_held: tokio::sync::RwLock<()>,
     /// Held (written) by a test, it holds the answers to `POST /auth/logout`.
     logout_held: tokio::sync::RwLock<()>,
+    /// Set by a test, `islogin` answers a login scene with Alice's confirmed login (her phone
+    /// confirming the scan) rather than with `linked`.
+    confirms_logins: std::sync::atomic::AtomicBool,
 }
 
 impl FakeAuth {
@@ -398,6 +401,24 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
     ) -> Response {
         fake.record("GET", &format!("/auth/scenes/{scene}/islogin"), &headers);
         let _answering = fake.polls_held.read().await;
+        let requests = fake.scene_requests.lock().unwrap();
+        let login_scene = requests
+            .last()
+            .is_some_and(|(_, body)| body["purpose"] == "login");
+        if login_scene
+            && fake
+                .confirms_logins
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Json(serde_json::json!({
+                "status": "confirmed",
+                "access_token": CONSOLE_TOKEN,
+                "token_type": "Bearer",
+                "expires_in": 604_800,
+                "user": {"id": "u1", "display_name": "Alice", "avatar_url": null, "roles": ["organizer"]},
+            }))
+            .into_response();
+        }
         Json(serde_json::json!({"status": "linked"})).into_response()
     }
     async fn withdraw(
@@ -746,6 +767,80 @@ async fn a_code_given_up_with_not_you_is_withdrawn() {
     drop(held);
 }
 
+/// Shows the login screen's code with its polls held, and returns the hold.
+async fn show_login_code(fixture: &Fixture) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+    let held = fixture.fake.polls_held.write().await;
+    let mut ui = UiEvents::new();
+    fixture.console.start_scan_login(ui.sink.clone());
+    let shown = ui.next("the login code").await;
+    assert!(matches!(shown, UiEvent::Qr { .. }), "{shown:?}");
+    held
+}
+
+/// A login code left on the scan tab when the person logs in by password is withdrawn on the
+/// server: a phone that scanned it would otherwise confirm a login nobody here collects, a
+/// session live on the server that nobody holds.
+#[tokio::test]
+async fn a_login_code_left_for_a_password_login_is_withdrawn() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let held = show_login_code(&fixture).await;
+    // The password tab chosen.
+    fixture.console.stop_background();
+    let login = fixture
+        .console
+        .password_login("alice@example.com", Secret::new("password"))
+        .await;
+    login.expect("logged in");
+    withdrawn_by_its_poll_token(&fixture).await;
+    drop(held);
+}
+
+/// Closing the window with a login code on screen withdraws it before close returns: the app may
+/// end right after, and the code, scanned later, would log in a session nobody collects.
+#[tokio::test]
+async fn a_login_code_on_screen_is_withdrawn_when_the_window_closes() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let held = show_login_code(&fixture).await;
+    fixture.console.close().await;
+    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let withdrawn = requests
+        .iter()
+        .filter(|(_, path, _)| path == SCENE_WITHDRAWAL);
+    assert_eq!(withdrawn.count(), 1, "not withdrawn before close returned");
+    drop(held);
+}
+
+/// The code whose scan made the session is not withdrawn with the codes the session replaces: it
+/// is the console's session now (and the server would answer `scene_claimed`).
+#[tokio::test]
+async fn the_code_a_scan_login_is_made_with_is_not_withdrawn() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    fixture
+        .fake
+        .confirms_logins
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut ui = UiEvents::new();
+    fixture.console.start_scan_login(ui.sink.clone());
+    loop {
+        let event = ui.next("home, by the scan").await;
+        if matches!(event, UiEvent::Home { .. }) {
+            break;
+        }
+    }
+    fixture.console.close().await;
+    // Time for a withdrawal left to the background to reach the server.
+    let withdrawn = fixture.fake.asked("POST", SCENE_WITHDRAWAL, 1);
+    let withdrawn = tokio::time::timeout(Duration::from_millis(300), withdrawn).await;
+    assert!(
+        withdrawn.is_err(),
+        "the code the session was made with was withdrawn"
+    );
+    assert!(fixture.console.current().is_ok(), "logged in by the scan");
+}
+
 /// A scan loop the UI started while a password login was on its way ends with that login: left
 /// running, it would go on creating scenes and tell the home screen the server is offline.
 #[tokio::test]
@@ -909,7 +1004,8 @@ async fn login_with_its_save_held(
 /// A session restored while a login QR is cached (the stored token a restore kept on an answer
 /// that would not change, found good by the restore of a reloaded UI) forgets that QR as a login
 /// does: after a logout it does not come back, since a phone may have confirmed it meanwhile and
-/// it would log in whoever that was without a scan.
+/// it would log in whoever that was without a scan; and it is withdrawn on the server, so that
+/// phone's confirm makes no session nobody collects.
 #[tokio::test]
 async fn a_restored_session_forgets_the_login_qr_shown_before_it() {
     let fixture = logged_in(&[]).await;
@@ -927,6 +1023,7 @@ async fn a_restored_session_forgets_the_login_qr_shown_before_it() {
     console.start(ui.sink.clone());
     let event = ui.next("the restore's answer").await;
     assert!(matches!(event, UiEvent::Home { .. }), "{event:?}");
+    withdrawn_by_its_poll_token(&fixture).await;
 
     console.logout().await.expect("logged out");
     console.start_scan_login(Arc::new(|_| {}));

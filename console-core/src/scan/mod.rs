@@ -347,6 +347,8 @@ pub async fn run_scan<A: ScanApi>(
                         .await;
                     match judge(purpose, answer) {
                         PollVerdict::Done(done) => {
+                            // Let go of, not withdrawn: what it delivered is the caller's now,
+                            // and the caller withdraws whatever its cache holds once in effect.
                             cache.clear();
                             return Ok(done);
                         }
