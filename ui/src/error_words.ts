@@ -54,6 +54,7 @@ export const errorCodes = [
   "browser_failed",
   "server_redirected",
   "file_not_saved",
+  "client_setup_failed",
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];
@@ -118,6 +119,8 @@ export const errorWords: Record<Language, Record<ErrorCode, string>> = {
     browser_failed: "The browser could not be opened.",
     server_redirected: "The server answered with a redirect, which the console does not follow. Check the server URL in Settings.",
     file_not_saved: "The file could not be saved. Check that the folder exists and can be written to.",
+    client_setup_failed:
+      "The console could not set up secure connections (TLS) on this computer, so it cannot reach any server. Check this computer's certificates and TLS setup, then try again, or restart the console.",
   },
   "zh-CN": {
     invalid_request: "服务器未接受这次请求。请检查填写的内容后重试。",
@@ -165,5 +168,6 @@ export const errorWords: Record<Language, Record<ErrorCode, string>> = {
     browser_failed: "无法打开浏览器。",
     server_redirected: "服务器返回了重定向，控制台不会跟随。请在设置中检查服务器地址。",
     file_not_saved: "文件未能保存。请检查文件夹是否存在且可写入。",
+    client_setup_failed: "控制台无法在本机建立安全连接（TLS），因此无法连接任何服务器。请检查本机的证书和 TLS 设置，然后重试，或重新启动控制台。",
   },
 };

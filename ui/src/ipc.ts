@@ -116,7 +116,10 @@ export type UiEvent =
   | { kind: "failing"; retry_in_secs: number; problem: CommandError }
   | { kind: "link"; step: ScanStep }
   | { kind: "linked" }
-  | { kind: "link_stopped"; problem: CommandError };
+  | { kind: "link_stopped"; problem: CommandError }
+  /** The scan login stopped for good, without asking the server (the console's HTTP client could
+   * not be set up): waiting does not help, so it is not retried. */
+  | { kind: "scan_stopped"; problem: CommandError };
 
 /** Errors of every command: a stable code and a message for people. */
 export interface CommandError {
@@ -168,7 +171,8 @@ export function start(onEvent: (event: UiEvent) => void): Promise<void> {
   return core().invoke("start", { events: channel(onEvent) });
 }
 
-/** Runs the scan login; `onEvent` receives QR and status updates, then home. */
+/** Runs the scan login; `onEvent` receives QR and status updates, then home (or `scan_stopped`).
+ * Called again after `scan_stopped`, it tries once more. */
 export function startScanLogin(onEvent: (event: UiEvent) => void): Promise<void> {
   return core().invoke("start_scan_login", { events: channel(onEvent) });
 }

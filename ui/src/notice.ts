@@ -1,10 +1,11 @@
 // The notices the console keeps to show on a screen: why the login screen is back (a session
-// ended, a logout, leaving the team) and why a scan panel's code was replaced. Each is kept as what
-// happened, never as words: `noticeText` words it when a screen is drawn, in the language of that
-// moment, so a notice kept while the Settings switch the language reads in the new one.
+// ended, a logout, leaving the team), why a scan panel's code was replaced, and why the scan login
+// stopped. Each is kept as what happened, never as words: `noticeText` words it when a screen is
+// drawn, in the language of that moment, so a notice kept while the Settings switch the language
+// reads in the new one.
 
 import { t } from "./i18n.js";
-import type { SessionEnded } from "./ipc.js";
+import type { CommandError, SessionEnded } from "./ipc.js";
 import { errorText } from "./screens/parts.js";
 
 /** What a scan is for: logging this console in, or "Link WeChat". */
@@ -20,7 +21,9 @@ export type Notice =
   | { kind: "left_team"; keychainCleared: boolean }
   /** The logout command failed (it fails only when no session was held); `failure` is its error. */
   | { kind: "logout_failed"; failure: unknown }
-  | { kind: "scan_refused"; purpose: ScanPurpose; refusal: ScanRefusal };
+  | { kind: "scan_refused"; purpose: ScanPurpose; refusal: ScanRefusal }
+  /** The scan login stopped for good (`scan_stopped`); `problem` says why. */
+  | { kind: "scan_stopped"; problem: CommandError };
 
 export type NoticeTone = "info" | "warning" | "error";
 
@@ -37,6 +40,8 @@ export function noticeText(notice: Notice): string {
       return errorText(notice.failure);
     case "scan_refused":
       return scanRefusalText(notice.purpose, notice.refusal);
+    case "scan_stopped":
+      return errorText(notice.problem);
   }
 }
 
@@ -59,6 +64,9 @@ export function noticeTone(notice: Notice): NoticeTone {
         case "identity_in_use":
           return "error";
       }
+    // No code is coming: the panel waits for the user.
+    case "scan_stopped":
+      return "error";
   }
 }
 

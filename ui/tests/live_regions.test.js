@@ -17,7 +17,7 @@ const code = { kind: "qr", image: "data:image/png;base64,cXI=", refresh_at_ms: D
 function lastStepChanges(steps, id) {
   const { document } = installFakeDom();
   setLanguage("en");
-  const panel = new ScanPanel(null, loginTexts(), () => {});
+  const panel = new ScanPanel(null, loginTexts(), { newCode: () => {}, startAgain: () => {} });
   document.body.append(panel.element);
   for (const step of steps.slice(0, -1)) applyScanStep(panel, step, server, "login");
   const region = document.getElementById(id);

@@ -62,6 +62,7 @@ test("every kind of notice has words in each language", () => {
     { kind: "logged_out", revokedOnServer: false, keychainCleared: false },
     { kind: "left_team", keychainCleared: false },
     { kind: "logout_failed", failure: { code: "not_logged_in", message: "no session is held" } },
+    { kind: "scan_stopped", problem: { code: "client_setup_failed", message: "the console's HTTP client could not be set up: no TLS roots" } },
     ...["login", "link"].flatMap((purpose) =>
       ["declined", "expired", "not_organizer", "identity_in_use"].map((refusal) => ({ kind: "scan_refused", purpose, refusal })),
     ),

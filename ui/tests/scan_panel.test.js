@@ -18,7 +18,7 @@ const bobScanned = { kind: "scanned", display_name: "Bob", avatar: null };
 function scannedPanel(language, onNewCode = () => {}) {
   const { document } = installFakeDom();
   setLanguage(language);
-  const panel = new ScanPanel(null, loginTexts(), onNewCode);
+  const panel = new ScanPanel(null, loginTexts(), { newCode: onNewCode, startAgain: () => {} });
   document.body.append(panel.element);
   applyScanStep(panel, oldCode, "https://meet.example", "login");
   applyScanStep(panel, { kind: "waiting" }, "https://meet.example", "login");

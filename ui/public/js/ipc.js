@@ -19,7 +19,8 @@ export function isCommandError(value) {
 export function start(onEvent) {
     return core().invoke("start", { events: channel(onEvent) });
 }
-/** Runs the scan login; `onEvent` receives QR and status updates, then home. */
+/** Runs the scan login; `onEvent` receives QR and status updates, then home (or `scan_stopped`).
+ * Called again after `scan_stopped`, it tries once more. */
 export function startScanLogin(onEvent) {
     return core().invoke("start_scan_login", { events: channel(onEvent) });
 }

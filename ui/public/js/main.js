@@ -60,6 +60,14 @@ function onEvent(event) {
         case "link_stopped":
             app.account?.linkStopped(event.problem);
             return;
+        case "scan_stopped":
+            app.scan?.showStopped(event.problem);
+            return;
+        default: {
+            // Every kind ipc.ts names is landed above; one from a newer Rust side is ignored.
+            const unlanded = event;
+            return unlanded;
+        }
     }
 }
 // ---- screens ----
@@ -121,16 +129,21 @@ function showLogin(tab) {
         loggedIn: arriveHome,
         holdStill,
         newScanCode: () => void ipc.newScanCode(channels.open("scan_login", onEvent)),
+        startScanLoginAgain: startScanLogin,
     });
     const scan = login.scan;
     setScreen("login", login.element, () => scan?.stop());
     app.scan = scan;
     if (scan) {
-        void ipc.startScanLogin(channels.open("scan_login", onEvent));
+        startScanLogin();
     }
     else {
         void ipc.stopScanLogin();
     }
+}
+/** Starts the scan login, whose events the scan panel shown follows. */
+function startScanLogin() {
+    void ipc.startScanLogin(channels.open("scan_login", onEvent));
 }
 /** A session reached (restored, or a login finished): home, or under the Settings if open. */
 function arriveHome(view) {

@@ -1,7 +1,8 @@
 // The notices the console keeps to show on a screen: why the login screen is back (a session
-// ended, a logout, leaving the team) and why a scan panel's code was replaced. Each is kept as what
-// happened, never as words: `noticeText` words it when a screen is drawn, in the language of that
-// moment, so a notice kept while the Settings switch the language reads in the new one.
+// ended, a logout, leaving the team), why a scan panel's code was replaced, and why the scan login
+// stopped. Each is kept as what happened, never as words: `noticeText` words it when a screen is
+// drawn, in the language of that moment, so a notice kept while the Settings switch the language
+// reads in the new one.
 import { t } from "./i18n.js";
 import { errorText } from "./screens/parts.js";
 /** The notice in the UI's language now. */
@@ -17,6 +18,8 @@ export function noticeText(notice) {
             return errorText(notice.failure);
         case "scan_refused":
             return scanRefusalText(notice.purpose, notice.refusal);
+        case "scan_stopped":
+            return errorText(notice.problem);
     }
 }
 export function noticeTone(notice) {
@@ -38,6 +41,9 @@ export function noticeTone(notice) {
                 case "identity_in_use":
                     return "error";
             }
+        // No code is coming: the panel waits for the user.
+        case "scan_stopped":
+            return "error";
     }
 }
 function sessionEndedText(ended) {

@@ -1,5 +1,6 @@
 // The login screen: a tab to scan a QR with WeChat, and a tab for email or phone and password. The
-// scan panel is updated in place by the scan login's events, which main.ts passes on to it.
+// scan panel is updated in place by the scan login's events, which main.ts passes on to it; a scan
+// login that stopped for good says why there and offers to start again.
 
 import { countdown, secondsFromNow } from "../countdown.js";
 import { h, replaceChildren, writeText } from "../dom.js";
@@ -21,6 +22,8 @@ export interface LoginActions {
   holdStill(screen: HTMLElement): () => void;
   /** A new QR instead of one somebody else scanned. */
   newScanCode(): void;
+  /** A new scan login, the last one having stopped for good (`scan_stopped`). */
+  startScanLoginAgain(): void;
 }
 
 /** The login screen on `tab`; `scan` is its scan panel when that tab is shown. */
@@ -31,7 +34,8 @@ export function loginScreen(
   actions: LoginActions,
 ): { element: HTMLElement; scan: ScanPanel | null } {
   const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
-  const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), () => actions.newScanCode()) : null;
+  const scanActions: ScanPanelActions = { newCode: () => actions.newScanCode(), startAgain: () => actions.startScanLoginAgain() };
+  const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), scanActions) : null;
   const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs);
   element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element)));
   return { element, scan };
@@ -79,6 +83,14 @@ export function loginTexts(): ScanTexts {
   return { idPrefix: "", title: t.scanTitle, hint: t.scanHint, alt: t.qrAlt, tabPanel: true };
 }
 
+/** What the login's scan panel offers beyond following the scan ("Link WeChat" offers neither). */
+export interface ScanPanelActions {
+  /** A new code instead of one somebody else scanned ("Not you?"). */
+  newCode(): void;
+  /** A new scan login, once the last one stopped for good. */
+  startAgain(): void;
+}
+
 /** What a scan step does to a panel: one place for the login and "Link WeChat" (`purpose`, which
  * words the refusals). */
 export function applyScanStep(panel: ScanPanel, step: ScanStep, server: string, purpose: ScanPurpose): void {
@@ -124,12 +136,14 @@ export class ScanPanel {
   private readonly refresh: HTMLElement;
   /** "Not you? Show a new code", while a scan waits for its phone; none where no new code is offered. */
   private readonly newCode: HTMLElement | null;
+  /** "Try again", once the scan stopped for good; none where it cannot be started again here. */
+  private readonly startAgain: HTMLElement | null;
   /** Ends the "code refreshes in N s" countdown. */
   private stopRefresh = (): void => {};
   /** Ends the "trying again in N s" countdown while the server is unreachable. */
   private stopRetry = (): void => {};
 
-  constructor(notice: Notice | null, texts: ScanTexts, newCode?: () => void) {
+  constructor(notice: Notice | null, texts: ScanTexts, actions: ScanPanelActions | null = null) {
     const id = (name: string): string => `${texts.idPrefix}${name}`;
     this.qr = h("img", { id: id("qr-image"), alt: texts.alt, width: "232", height: "232", hidden: true });
     this.qrFrame = h("div", { class: "qr-frame", id: id("qr-frame"), "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
@@ -140,10 +154,19 @@ export class ScanPanel {
     // The code given up leaves the screen at once, not when the next one arrives.
     const giveUpCode = (): void => {
       this.awaitNewCode();
-      newCode?.();
+      actions?.newCode();
     };
-    this.newCode = newCode
+    this.newCode = actions
       ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: giveUpCode }, t.scanNewCode)
+      : null;
+    // Why the last scan login stopped leaves with it: the panel prepares a code again.
+    const startAgain = (): void => {
+      this.setNotice(null);
+      this.awaitNewCode();
+      actions?.startAgain();
+    };
+    this.startAgain = actions
+      ? h("button", { type: "button", class: "primary", id: id("scan-again"), hidden: true, onclick: startAgain }, t.scanStartAgain)
       : null;
     this.setNotice(notice);
     const panelProps: Record<string, string> = texts.tabPanel
@@ -153,7 +176,7 @@ export class ScanPanel {
       "div",
       panelProps,
       this.notice,
-      h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh, this.newCode)),
+      h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh, this.newCode, this.startAgain)),
     );
   }
 
@@ -173,16 +196,30 @@ export class ScanPanel {
    * it stays on screen, neither the code nor who scanned it, while the scan loop makes the next
    * one, which `showQr` brings. */
   awaitNewCode(): void {
+    this.takeCodeOff();
+    this.setStatus("loading", t.scanLoadingQr);
+  }
+
+  /** The scan login stopped for good (`problem` says why): no code stays on screen and none is
+   * said to be coming; "Try again" asks for a new scan login. */
+  showStopped(problem: CommandError): void {
+    this.takeCodeOff();
+    this.setNotice({ kind: "scan_stopped", problem });
+    this.setStatus("stopped", t.scanStopped);
+  }
+
+  private takeCodeOff(): void {
     this.stopRefresh();
     this.qr.hidden = true;
     this.refresh.hidden = true;
     if (this.newCode) this.newCode.hidden = true;
-    this.setStatus("loading", t.scanLoadingQr);
   }
 
   setStatus(state: string, text: string, avatar: string | null = null, name = ""): void {
     const retrying = state === "offline" || state === "failing";
+    const stopped = state === "stopped";
     if (!retrying) this.stopRetry();
+    if (this.startAgain) this.startAgain.hidden = !stopped;
     this.status.dataset.state = state;
     const picture = state === "scanned" ? `${name}\n${avatar ?? ""}` : "";
     if (picture !== this.pictureShown) {
@@ -191,7 +228,7 @@ export class ScanPanel {
     }
     writeText(this.statusText, text);
     const hasQr = !this.qr.hidden;
-    this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : retrying ? "offline" : "ready");
+    this.qrFrame.setAttribute("data-state", stopped ? "stopped" : !hasQr ? "loading" : retrying ? "offline" : "ready");
   }
 
   showScanned(name: string, avatar: string | null): void {

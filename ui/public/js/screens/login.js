@@ -1,5 +1,6 @@
 // The login screen: a tab to scan a QR with WeChat, and a tab for email or phone and password. The
-// scan panel is updated in place by the scan login's events, which main.ts passes on to it.
+// scan panel is updated in place by the scan login's events, which main.ts passes on to it; a scan
+// login that stopped for good says why there and offers to start again.
 import { countdown, secondsFromNow } from "../countdown.js";
 import { h, replaceChildren, writeText } from "../dom.js";
 import { t } from "../i18n.js";
@@ -10,7 +11,8 @@ import { offlineLine } from "./starting.js";
 /** The login screen on `tab`; `scan` is its scan panel when that tab is shown. */
 export function loginScreen(tab, notice, storage, actions) {
     const tabs = h("div", { class: "tabs", role: "tablist" }, tabButton("scan", t.tabScan, tab, actions), tabButton("password", t.tabPassword, tab, actions));
-    const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), () => actions.newScanCode()) : null;
+    const scanActions = { newCode: () => actions.newScanCode(), startAgain: () => actions.startScanLoginAgain() };
+    const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), scanActions) : null;
     const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs);
     element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element)));
     return { element, scan };
@@ -74,7 +76,7 @@ export function applyScanStep(panel, step, server, purpose) {
 /** A scan panel (the login's scan tab, or "Link WeChat"). It keeps references to its parts so
  * events update them in place. */
 export class ScanPanel {
-    constructor(notice, texts, newCode) {
+    constructor(notice, texts, actions = null) {
         /** Whose picture the status shows, as name and avatar ("" for none). */
         this.pictureShown = "";
         /** Ends the "code refreshes in N s" countdown. */
@@ -91,16 +93,25 @@ export class ScanPanel {
         // The code given up leaves the screen at once, not when the next one arrives.
         const giveUpCode = () => {
             this.awaitNewCode();
-            newCode?.();
+            actions?.newCode();
         };
-        this.newCode = newCode
+        this.newCode = actions
             ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: giveUpCode }, t.scanNewCode)
+            : null;
+        // Why the last scan login stopped leaves with it: the panel prepares a code again.
+        const startAgain = () => {
+            this.setNotice(null);
+            this.awaitNewCode();
+            actions?.startAgain();
+        };
+        this.startAgain = actions
+            ? h("button", { type: "button", class: "primary", id: id("scan-again"), hidden: true, onclick: startAgain }, t.scanStartAgain)
             : null;
         this.setNotice(notice);
         const panelProps = texts.tabPanel
             ? { class: "scan-panel", id: id("scan-panel"), role: "tabpanel", "aria-labelledby": "tab-scan" }
             : { class: "scan-panel", id: id("scan-panel") };
-        this.element = h("div", panelProps, this.notice, h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh, this.newCode)));
+        this.element = h("div", panelProps, this.notice, h("div", { class: "scan-layout" }, this.qrFrame, h("div", { class: "scan-text" }, h("h2", {}, texts.title), h("p", { class: "muted" }, texts.hint), this.status, this.refresh, this.newCode, this.startAgain)));
     }
     showQr(image, refreshAtMs) {
         if (this.newCode)
@@ -118,17 +129,30 @@ export class ScanPanel {
      * it stays on screen, neither the code nor who scanned it, while the scan loop makes the next
      * one, which `showQr` brings. */
     awaitNewCode() {
+        this.takeCodeOff();
+        this.setStatus("loading", t.scanLoadingQr);
+    }
+    /** The scan login stopped for good (`problem` says why): no code stays on screen and none is
+     * said to be coming; "Try again" asks for a new scan login. */
+    showStopped(problem) {
+        this.takeCodeOff();
+        this.setNotice({ kind: "scan_stopped", problem });
+        this.setStatus("stopped", t.scanStopped);
+    }
+    takeCodeOff() {
         this.stopRefresh();
         this.qr.hidden = true;
         this.refresh.hidden = true;
         if (this.newCode)
             this.newCode.hidden = true;
-        this.setStatus("loading", t.scanLoadingQr);
     }
     setStatus(state, text, avatar = null, name = "") {
         const retrying = state === "offline" || state === "failing";
+        const stopped = state === "stopped";
         if (!retrying)
             this.stopRetry();
+        if (this.startAgain)
+            this.startAgain.hidden = !stopped;
         this.status.dataset.state = state;
         const picture = state === "scanned" ? `${name}\n${avatar ?? ""}` : "";
         if (picture !== this.pictureShown) {
@@ -137,7 +161,7 @@ export class ScanPanel {
         }
         writeText(this.statusText, text);
         const hasQr = !this.qr.hidden;
-        this.qrFrame.setAttribute("data-state", !hasQr ? "loading" : retrying ? "offline" : "ready");
+        this.qrFrame.setAttribute("data-state", stopped ? "stopped" : !hasQr ? "loading" : retrying ? "offline" : "ready");
     }
     showScanned(name, avatar) {
         this.setNotice(null);
