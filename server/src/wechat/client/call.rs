@@ -78,9 +78,10 @@ pub(super) enum CallError {
     Store(StoreError),
     /// The task fetching the access token stopped before answering (the server is shutting down).
     Interrupted(String),
-    /// WeChat refused the app's access token, a refresh handed back that same token, and a refresh
-    /// was forced within the spacing given (see `token::FORCED_REFRESH_SPACING`): not forced again.
-    RefusedAfterForcedRefresh(Duration),
+    /// WeChat refused the app's access token, a refresh handed back that same token, and the app's
+    /// refreshes were `forced` times forced already (see `token::FORCED_REFRESHES`): not forced
+    /// again before `again_in`.
+    ForcedRefreshesSpent { forced: u64, again_in: Duration },
 }
 
 impl fmt::Display for CallError {
@@ -103,12 +104,12 @@ impl fmt::Display for CallError {
             Self::TimedOut(after) => write!(f, "no answer within {} ms", after.as_millis()),
             Self::Store(error) => write!(f, "access token cache: {error}"),
             Self::Interrupted(reason) => write!(f, "access token fetch interrupted: {reason}"),
-            Self::RefusedAfterForcedRefresh(spacing) => write!(
+            Self::ForcedRefreshesSpent { forced, again_in } => write!(
                 f,
-                "WeChat refused the access token again, and a refresh was forced less than {} min \
-                 ago: not forcing another (WeChat allows 20 a day); another system may be \
-                 revoking this app's tokens",
-                spacing.as_secs() / 60
+                "WeChat refused the access token a refresh handed back, and this app's refreshes \
+                 were forced {forced} times today already (WeChat allows 20 a day): not forcing \
+                 another for {} min",
+                again_in.as_secs().div_ceil(60)
             ),
         }
     }

@@ -230,7 +230,7 @@ impl CallError {
             | Self::Transport(_)
             | Self::TimedOut(_)
             | Self::Interrupted(_)
-            | Self::RefusedAfterForcedRefresh(_) => {
+            | Self::ForcedRefreshesSpent { .. } => {
                 let api = api.name();
                 WeChatError::Unavailable(format!("{api} for app {} failed: {self}", app.key))
             }
