@@ -648,7 +648,8 @@ impl Console {
         if server_changed {
             // The job first, so that it caches no scene once the caches are emptied (one it
             // caches in the step it was in, stopped on another thread, is still withdrawn where
-            // it was made, by whatever empties the cache next).
+            // it was made: by the next loop, which does not show a scene of another server, or
+            // by whatever empties the cache before).
             self.stop_background();
             self.forget_scenes("Settings named another server");
         }

@@ -1579,6 +1579,37 @@ async fn a_link_code_is_withdrawn_on_the_server_it_was_made_on() {
     drop(held);
 }
 
+/// A login code cached the same way is not shown by the scan login on the server named now: a
+/// phone's confirm would log in on the server before, while the loop polls the new one, which
+/// knows no such scene. It is withdrawn where it was made, and the new server is asked for a code.
+#[tokio::test]
+async fn a_login_code_made_on_the_server_before_is_withdrawn_there_not_shown() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let held = fixture.fake.polls_held.write().await;
+    let made_on = fixture.console.api().expect("the server's client");
+    let elsewhere = fixture
+        .console
+        .save_preferences("http://127.0.0.1:9", Language::English);
+    elsewhere.expect("another server's URL is accepted");
+    let scenes = fixture.console.scenes.clone();
+    let timing = fixture.console.scan_timing;
+    let last_step =
+        tokio::spawn(async move { run_scan_login(&made_on, &scenes, timing, |_| {}).await });
+    let polled = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/islogin";
+    fixture.fake.asked("GET", polled, 1).await;
+    last_step.abort();
+
+    let mut ui = UiEvents::new();
+    fixture.console.start_scan_login(ui.sink.clone());
+    // The server named now does not answer: no code of its own to show.
+    let shown = ui.next("the scan login's first report").await;
+    assert!(matches!(shown, UiEvent::Offline { .. }), "{shown:?}");
+    withdrawn_by_its_poll_token(&fixture).await;
+    fixture.console.stop_background();
+    drop(held);
+}
+
 #[tokio::test]
 async fn link_wechat_with_a_session_ended_elsewhere_returns_to_the_login() {
     let fixture = logged_in(&[]).await;

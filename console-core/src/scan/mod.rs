@@ -29,6 +29,9 @@ pub mod withdrawal;
 /// The server calls the loop needs; [`ApiClient`] in the app, a scripted fake in tests. A clone
 /// talks to the same server: the loop withdraws a scene it replaces in a task of its own.
 pub trait ScanApi: Clone + Send + Sync + 'static {
+    /// Whether `other` talks to the same server: only there is a scene made by one known, to
+    /// poll and to withdraw.
+    fn same_server(&self, other: &Self) -> bool;
     fn create_scene(
         &self,
         purpose: &ScanPurpose,
@@ -51,6 +54,10 @@ pub trait ScanApi: Clone + Send + Sync + 'static {
 }
 
 impl ScanApi for ApiClient {
+    fn same_server(&self, other: &Self) -> bool {
+        self.origin() == other.origin()
+    }
+
     fn create_scene(
         &self,
         purpose: &ScanPurpose,
@@ -204,19 +211,44 @@ impl<A> Clone for SceneCache<A> {
     }
 }
 
-impl<A: Clone> SceneCache<A> {
+/// What a loop starting on a server finds in the cache ([`SceneCache::reusable`]).
+enum Cached<A> {
+    /// A scene of that server to show again: scanned, or with the time asked for left before its
+    /// rotation.
+    Reusable(ActiveScene),
+    /// None, or one too close to its rotation to show: the loop makes a new one.
+    NotReusable,
+    /// A scene made on another server, cached by a loop stopped mid-step as Settings named this
+    /// one: taken out of the cache, with the client of the server to withdraw it on. Shown here,
+    /// it would log in on that server and be polled on this one, which knows no such scene.
+    MadeElsewhere(A, LeftScene),
+}
+
+impl<A> SceneCache<A> {
     fn lock(&self) -> MutexGuard<'_, Option<CachedScene<A>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached scene if it is scanned, or has at least `min_left` before its rotation.
-    fn reusable(&self, min_left: Duration) -> Option<ActiveScene> {
-        let cached = self.lock();
-        let active = cached.as_ref().map(|cached| &cached.active);
-        active.cloned().filter(|active| {
-            active.scanned()
-                || active.rotate_at.saturating_duration_since(Instant::now()) >= min_left
-        })
+    /// What the cache holds for a loop on `asking`'s server: its scene if it was made there and
+    /// is scanned or has at least `min_left` before its rotation.
+    fn reusable(&self, asking: &A, min_left: Duration) -> Cached<A>
+    where
+        A: ScanApi,
+    {
+        let mut cached = self.lock();
+        if let Some(elsewhere) = cached.take_if(|found| !found.made_on.same_server(asking)) {
+            let left = LeftScene::from(elsewhere.active);
+            return Cached::MadeElsewhere(elsewhere.made_on, left);
+        }
+        let Some(active) = cached.as_ref().map(|found| &found.active) else {
+            return Cached::NotReusable;
+        };
+        let until_rotation = active.rotate_at.saturating_duration_since(Instant::now());
+        if active.scanned() || until_rotation >= min_left {
+            Cached::Reusable(active.clone())
+        } else {
+            Cached::NotReusable
+        }
     }
 
     fn store(&self, made_on: A, active: ActiveScene) {
@@ -297,13 +329,19 @@ pub async fn run_scan<A: ScanApi>(
     // store) or hands out scenes that expire at once is not asked for scene after scene at once.
     let (mut churn, mut replaced_unanswered) = (Backoff::default(), 0u32);
     let mut avatars = AvatarCache::default();
-    let mut step = match cache.reusable(timing.min_reuse) {
-        Some(active) => {
+    let mut step = match cache.reusable(api, timing.min_reuse) {
+        Cached::Reusable(active) => {
             emit(active.qr_event());
             emit(active.scanned_by.clone().unwrap_or(ScanEvent::Waiting));
             Step::Watch(active)
         }
-        None => Step::NeedScene,
+        Cached::NotReusable => Step::NeedScene,
+        Cached::MadeElsewhere(made_on, left) => {
+            let runtime = tokio::runtime::Handle::current();
+            let left_because = "Settings named another server";
+            withdraw_in_background(&runtime, made_on, left, left_because);
+            Step::NeedScene
+        }
     };
     loop {
         step = match step {

@@ -40,6 +40,8 @@ impl std::ops::Deref for FakeServer {
 
 #[derive(Default)]
 struct FakeState {
+    /// Put before the names of its scenes, to tell one server's from another's.
+    scene_prefix: String,
     created: Mutex<Vec<(String, Instant)>>,
     polls: Mutex<Vec<Poll>>,
     script: Mutex<VecDeque<Answer>>,
@@ -65,6 +67,14 @@ impl FakeServer {
             .extend(answers.into_iter().map(Answer::Now));
         server
     }
+
+    /// Another server, whose scenes' names begin with `scene_prefix`.
+    fn named(scene_prefix: &str) -> Self {
+        Self(Arc::new(FakeState {
+            scene_prefix: scene_prefix.to_owned(),
+            ..FakeState::default()
+        }))
+    }
 }
 
 impl FakeState {
@@ -74,6 +84,10 @@ impl FakeState {
 }
 
 impl ScanApi for FakeServer {
+    fn same_server(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     async fn create_scene(&self, purpose: &ScanPurpose) -> Result<NewScene, ApiError> {
         self.create_bearers.lock().unwrap().push(match purpose {
             ScanPurpose::Login => None,
@@ -90,7 +104,7 @@ impl ScanApi for FakeServer {
             }
         }
         let mut created = self.created.lock().unwrap();
-        let scene = format!("scene{}", created.len() + 1);
+        let scene = format!("{}scene{}", self.scene_prefix, created.len() + 1);
         created.push((scene.clone(), Instant::now()));
         Ok(NewScene {
             poll_token: Secret::new(format!("poll-{scene}")),
@@ -117,6 +131,15 @@ impl ScanApi for FakeServer {
             at: Instant::now(),
             wait,
         });
+        let made_here = self
+            .created
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(made, _)| made == scene);
+        if !made_here {
+            return rejected(ErrorCode::NotFound);
+        }
         let next = self.script.lock().unwrap().pop_front();
         match next {
             Some(Answer::Now(answer)) => answer,
@@ -275,7 +298,10 @@ async fn scanned_then_confirmed_returns_the_login_and_clears_the_cache() {
         display_name: "Ann".into(),
         avatar: Some("data:image/png;base64,https://avatars.example/Ann.png".into()),
     }));
-    assert!(cache.reusable(Duration::ZERO).is_none());
+    assert!(matches!(
+        cache.reusable(&server, Duration::ZERO),
+        Cached::NotReusable
+    ));
     // The poll after an immediate answer waited for the server's interval.
     let polls = server.polls.lock().unwrap().clone();
     for pair in polls.windows(2) {
@@ -512,6 +538,33 @@ async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     let (_, third) = run_for(&server, &cache, Duration::from_secs(5)).await;
     assert_eq!(server.scenes_created(), 2);
     assert_ne!(qr_images(&third)[0], qr_images(&first)[0]);
+}
+
+/// A scene cached by a loop on one server (stopped mid-step as Settings named another) is not shown
+/// by a loop on the other: its QR would log in on the first server while the loop polls the second,
+/// which knows no such scene. It is withdrawn where it was made, and the loop makes its own.
+#[tokio::test(start_paused = true)]
+async fn a_scene_made_on_another_server_is_withdrawn_there_not_shown() {
+    let made_on = FakeServer::default();
+    let cache = SceneCache::default();
+    let (_, first) = run_for(&made_on, &cache, Duration::from_secs(5)).await;
+    assert_eq!(qr_images(&first).len(), 1, "{first:?}");
+
+    let now_named = FakeServer::named("b-");
+    let (_, events) = run_for(&now_named, &cache, Duration::from_secs(5)).await;
+
+    assert_eq!(*made_on.withdrawn.lock().unwrap(), ["scene1"]);
+    assert!(now_named.withdrawn.lock().unwrap().is_empty());
+    assert_eq!(now_named.scenes_created(), 1);
+    assert_eq!(
+        qr_images(&events),
+        ["data:image/png;base64,/auth/scenes/b-scene1/qr.png"]
+    );
+    let polls = now_named.polls.lock().unwrap().clone();
+    assert!(
+        polls.iter().all(|poll| poll.scene == "b-scene1"),
+        "{polls:?}"
+    );
 }
 
 /// The screen left (settings, the password tab) and reopened while the phone that scanned the code
