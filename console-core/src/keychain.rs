@@ -9,7 +9,8 @@
 //! of the vault's own ([`Keychain::in_turn`]): a save still waiting on an unlock dialog is made
 //! before a delete asked after it, even when their callers stopped waiting; and a read is made
 //! after both, so a restore does not read a token that a logout's delete, queued before the read,
-//! is about to remove.
+//! is about to remove. A read whose caller stopped waiting is skipped when its turn comes: it
+//! would change nothing, and could only hold up the calls behind it on an unlock dialog.
 //!
 //! Reading the stored session (at start) may open the system's dialog to unlock a locked keyring
 //! (common where the desktop logs in by itself), and the read answers once the person has: it
@@ -68,6 +69,16 @@ struct Keychain {
 
 /// A read, write or delete, as the keychain's thread runs it.
 type KeychainCall = Box<dyn FnOnce() + Send>;
+
+/// What a keychain call does to the keychain, which decides whether it is still made once its
+/// caller stopped waiting (see [`Keychain::in_turn`]).
+#[derive(Debug, Clone, Copy)]
+enum CallKind {
+    /// Changes nothing: skipped once nobody waits for its answer.
+    Read,
+    /// A write or a delete: made in its turn whether or not its caller still waits.
+    Change,
+}
 
 struct VaultState {
     storage: Storage,
@@ -144,7 +155,7 @@ impl SessionVault {
                     Err(err) => Err(err),
                 };
             let timeout = self.timeout.max(KEYCHAIN_PROMPT_TIMEOUT);
-            match keychain.in_turn(timeout, read).await {
+            match keychain.in_turn(CallKind::Read, timeout, read).await {
                 Ok(found) => return found,
                 Err(problem) => self.fall_back(problem),
             }
@@ -159,7 +170,9 @@ impl SessionVault {
             let write = move |store: &CredentialStore| {
                 entry(store, &account_owned)?.set_password(token_owned.expose())
             };
-            let written = keychain.in_turn(self.timeout, write).await;
+            let written = keychain
+                .in_turn(CallKind::Change, self.timeout, write)
+                .await;
             match written {
                 Ok(()) => return,
                 Err(problem) => self.fall_back(problem),
@@ -193,7 +206,9 @@ impl SessionVault {
             Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
             Err(err) => Err(err),
         };
-        let deleted = keychain.in_turn(self.timeout, delete).await;
+        let deleted = keychain
+            .in_turn(CallKind::Change, self.timeout, delete)
+            .await;
         match deleted {
             Ok(()) => RemoveOutcome::Removed,
             Err(problem) => {
@@ -245,16 +260,25 @@ impl Keychain {
     /// waiting (timed out behind an unlock dialog left open, or its job cancelled) is still made,
     /// in its turn. A delete dropped that way would let the save before it bring a logged-out
     /// session back at the next start. Reads take their turn too: one made beside the queue could
-    /// find a token that a delete asked before it has not removed yet.
+    /// find a token that a delete asked before it has not removed yet. A read whose caller is gone
+    /// by its turn (the password tab chosen, a logout stopping a restore) is skipped: made, it
+    /// could sit on an unlock dialog that nobody waits for, holding up every change behind it.
     async fn in_turn<T: Send + 'static>(
         &self,
+        kind: CallKind,
         timeout: Duration,
         work: impl FnOnce(&CredentialStore) -> Result<T, KeyringError> + Send + 'static,
     ) -> Result<T, KeychainProblem> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let store = Arc::clone(&self.store);
         let queued = self.calls.send(Box::new(move || {
-            let _unheard = answer.send(work(&*store));
+            let skipped = match kind {
+                CallKind::Read => answer.is_closed(),
+                CallKind::Change => false,
+            };
+            if !skipped {
+                let _unheard = answer.send(work(&*store));
+            }
         }));
         if queued.is_err() {
             return Err(KeychainProblem::Failed);
@@ -465,7 +489,9 @@ mod tests {
                 let _answered = answer.recv();
                 entry(store, ACCOUNT)?.set_password("jwt-saved-late")
             };
-            calls(&saving).in_turn(KEYCHAIN_TIMEOUT, late_save).await
+            calls(&saving)
+                .in_turn(CallKind::Change, KEYCHAIN_TIMEOUT, late_save)
+                .await
         });
         running.await.expect("the save started");
         let removing = Arc::clone(&vault);
@@ -492,13 +518,17 @@ mod tests {
         let asked: Vec<_> = (0..64)
             .map(|turn| {
                 let (made, dialog) = (Arc::clone(&made), dialog.take());
-                calls(&vault).in_turn(KEYCHAIN_TIMEOUT, move |_: &CredentialStore| {
-                    if let Some(dialog) = dialog {
-                        let _answered = dialog.recv();
-                    }
-                    made.lock().unwrap().push(turn);
-                    Ok(())
-                })
+                calls(&vault).in_turn(
+                    CallKind::Change,
+                    KEYCHAIN_TIMEOUT,
+                    move |_: &CredentialStore| {
+                        if let Some(dialog) = dialog {
+                            let _answered = dialog.recv();
+                        }
+                        made.lock().unwrap().push(turn);
+                        Ok(())
+                    },
+                )
             })
             .collect();
         let answer_the_dialog = async {
@@ -522,7 +552,7 @@ mod tests {
             let _answered = answer.recv();
             entry(store, ACCOUNT)?.set_password("jwt-saved-late")
         };
-        let save = calls(&vault).in_turn(KEYCHAIN_TIMEOUT, held_save);
+        let save = calls(&vault).in_turn(CallKind::Change, KEYCHAIN_TIMEOUT, held_save);
         let logout = async {
             let removed = vault.remove(ACCOUNT).await;
             drop(dialog_answered);
@@ -535,7 +565,10 @@ mod tests {
             RemoveOutcome::KeychainFailed(KeychainProblem::TimedOut)
         );
         // Made after everything asked before it.
-        let after = calls(&vault).in_turn(KEYCHAIN_TIMEOUT, |_: &CredentialStore| Ok(()));
+        let after =
+            calls(&vault).in_turn(CallKind::Change, KEYCHAIN_TIMEOUT, |_: &CredentialStore| {
+                Ok(())
+            });
         after.await.expect("the queue moves on");
         assert_eq!(stored_in_keychain(&store), None, "the late save came back");
     }
@@ -555,7 +588,7 @@ mod tests {
         };
         let loaded = std::sync::atomic::AtomicBool::new(false);
         // join! polls these first to last: the save, the delete and the read are asked in turn.
-        let save = calls(&vault).in_turn(KEYCHAIN_TIMEOUT, held_save);
+        let save = calls(&vault).in_turn(CallKind::Change, KEYCHAIN_TIMEOUT, held_save);
         let logout = vault.remove(ACCOUNT);
         let restore = async {
             let found = vault.load(ACCOUNT).await;
@@ -581,6 +614,38 @@ mod tests {
             "the restore read a token the logout was removing"
         );
         assert_eq!(stored_in_keychain(&store), None);
+    }
+
+    /// A restore's read whose caller is gone by its turn (the password tab chosen, a logout
+    /// stopping the restore) is skipped: made, it would sit on the keyring's unlock dialog that
+    /// nobody waits for, and hold up the logout's delete queued behind it until that timed out.
+    #[tokio::test]
+    async fn a_read_whose_caller_is_gone_does_not_hold_up_the_calls_behind_it() {
+        let store = mock_store();
+        let earlier = SessionVault::with_store(store.clone(), KEYCHAIN_TIMEOUT);
+        earlier.save(ACCOUNT, &Secret::new("jwt-logged-out")).await;
+        // Its reads wait on the unlock dialog, which nobody answers in this test.
+        let (locked, unlock) = gated::reads_wait(store.clone());
+        let vault = SessionVault::with_store(locked, KEYCHAIN_TIMEOUT);
+        let (dialog_answered, answer) = std::sync::mpsc::channel::<()>();
+        let held_change = move |_: &CredentialStore| {
+            let _answered = answer.recv();
+            Ok(())
+        };
+        let change = calls(&vault).in_turn(CallKind::Change, KEYCHAIN_TIMEOUT, held_change);
+        let mut change = std::pin::pin!(change);
+        let queued = futures_util::future::poll_immediate(&mut change).await;
+        assert!(queued.is_none(), "{queued:?}");
+        // Queued behind the change, then given up on.
+        let given_up = futures_util::future::poll_immediate(vault.load(ACCOUNT)).await;
+        assert!(given_up.is_none(), "{given_up:?}");
+
+        drop(dialog_answered);
+        change.await.expect("the change is made");
+        assert_eq!(vault.remove(ACCOUNT).await, RemoveOutcome::Removed);
+        assert_eq!(stored_in_keychain(&store), None);
+        assert_eq!(vault.storage(), Storage::Keychain);
+        drop(unlock);
     }
 
     #[tokio::test]
