@@ -32,8 +32,8 @@ struct FakeAuth {
     passwords: Mutex<Vec<serde_json::Value>>,
     /// `(bearer, body)` of every `POST /auth/scenes`.
     scene_requests: Mutex<Vec<(Option<String>, serde_json::Value)>>,
-    /// `(method, path, bearer)` of every request.
-    requests: Mutex<Vec<(String, String, Option<String>)>>,
+    /// `(method, path, bearer)` of every request; a test awaits the ones it expects.
+    requests: tokio::sync::watch::Sender<Vec<(String, String, Option<String>)>>,
     /// Held (written) by a test, it holds the answers to `POST /auth/login` and
     /// `GET /auth/sessions` once they are recorded.
     held: tokio::sync::RwLock<()>,
@@ -74,19 +74,16 @@ impl FakeAuth {
 
     /// Waits (5 s at most) until the server has been asked `method path` `times` times.
     async fn asked(&self, method: &str, path: &str, times: usize) {
-        let count = || {
-            let requests = self.requests.lock().unwrap();
+        let mut requests = self.requests.subscribe();
+        let enough = requests.wait_for(|requests| {
             let asked = requests.iter().filter(|(m, p, _)| m == method && p == path);
-            asked.count()
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while count() < times {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never asked {method} {path}"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+            asked.count() >= times
+        });
+        let asked = tokio::time::timeout(Duration::from_secs(5), enough).await;
+        assert!(
+            asked.is_ok_and(|seen| seen.is_ok()),
+            "never asked {method} {path} {times} times"
+        );
     }
 
     fn ids(&self) -> Vec<String> {
@@ -109,9 +106,7 @@ impl FakeAuth {
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::to_owned);
         self.requests
-            .lock()
-            .unwrap()
-            .push((method.into(), path.into(), bearer.clone()));
+            .send_modify(|requests| requests.push((method.into(), path.into(), bearer.clone())));
         bearer
     }
 
@@ -167,7 +162,7 @@ async fn serve(fake: Arc<FakeAuth>) -> SocketAddr {
         fake.record("POST", "/auth/login", &headers);
         let _answering = fake.held.read().await;
         // A fresh avatar URL each login: the console fetches each URL once.
-        let logins = fake.requests.lock().unwrap().len();
+        let logins = fake.requests.borrow().len();
         let avatar = format!("/avatar/{logins}.png");
         Json(serde_json::json!({
             "access_token": CONSOLE_TOKEN,
@@ -473,7 +468,7 @@ const SCENE_WITHDRAWAL: &str = "/auth/scenes/LINKSCENE0123456789abcdefghijklm/wi
 /// Waits for the fake's scene to be withdrawn, and checks the withdrawal carried its poll token.
 async fn withdrawn_by_its_poll_token(fixture: &Fixture) {
     fixture.fake.asked("POST", SCENE_WITHDRAWAL, 1).await;
-    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let requests = fixture.fake.requests.borrow().clone();
     let bearer = requests
         .iter()
         .find(|(_, path, _)| path == SCENE_WITHDRAWAL);
@@ -582,7 +577,7 @@ impl Fixture {
 
     /// Every bearer the fake server saw on a sessions call: only ever the console's own token.
     fn bearers(&self) -> Vec<Option<String>> {
-        let requests = self.fake.requests.lock().unwrap();
+        let requests = self.fake.requests.borrow();
         requests
             .iter()
             .filter(|(_, path, _)| path.starts_with("/auth/sessions"))
@@ -686,7 +681,7 @@ async fn a_session_id_is_sent_as_one_path_segment() {
         matches!(&odd, Err(err) if err.code() == "session_not_found"),
         "{odd:?}"
     );
-    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let requests = fixture.fake.requests.borrow().clone();
     assert!(
         requests
             .iter()
@@ -804,7 +799,7 @@ async fn a_login_code_on_screen_is_withdrawn_when_the_window_closes() {
     fixture.console.logout().await.expect("logged out");
     let held = show_login_code(&fixture).await;
     fixture.console.close().await;
-    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let requests = fixture.fake.requests.borrow().clone();
     let withdrawn = requests
         .iter()
         .filter(|(_, path, _)| path == SCENE_WITHDRAWAL);
@@ -927,9 +922,14 @@ async fn a_logout_waits_for_a_login_still_being_stored() {
     let (console, dialog) = fixture.console_whose_saves_wait();
     let login = login_with_its_save_held(&console).await;
     let mut logout = std::pin::pin!(console.logout());
-    // As far as it goes while the login is being stored.
+    // As far as it goes while the login is being stored: not as far as forgetting the session,
+    // which that login's failing save would then keep in memory.
     let beside = futures_util::future::poll_immediate(&mut logout).await;
     assert!(beside.is_none(), "{beside:?}");
+    assert!(
+        console.current().is_ok(),
+        "the logout forgot the session beside the login being stored"
+    );
     drop(dialog);
 
     login.await.expect("the login ends").expect("logged in");
@@ -966,7 +966,11 @@ async fn a_session_found_ended_is_forgotten_after_a_login_still_being_stored() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    let _forgotten_beside = tokio::time::timeout(Duration::from_millis(300), forgotten).await;
+    let forgotten_beside = tokio::time::timeout(Duration::from_millis(300), forgotten).await;
+    assert!(
+        forgotten_beside.is_err(),
+        "the session was forgotten beside the login being stored"
+    );
     drop(dialog);
 
     login.await.expect("the login ends").expect("logged in");
@@ -1055,8 +1059,7 @@ async fn a_scan_login_asked_for_while_a_login_is_in_effect_shows_home() {
     let scenes = fixture
         .fake
         .requests
-        .lock()
-        .unwrap()
+        .borrow()
         .iter()
         .filter(|(_, path, _)| path == "/auth/scenes")
         .count();
@@ -1196,7 +1199,7 @@ async fn a_login_that_replaces_a_session_in_effect_ends_it_on_the_server() {
     fixture.console.begin_session(api, grant).await;
 
     fixture.fake.asked("POST", "/auth/logout", 1).await;
-    let requests = fixture.fake.requests.lock().unwrap();
+    let requests = fixture.fake.requests.borrow();
     let logout = requests.iter().find(|(_, path, _)| path == "/auth/logout");
     let ended = logout.and_then(|(_, _, bearer)| bearer.as_deref());
     assert_eq!(ended, Some(CONSOLE_TOKEN), "the replaced session's");
@@ -1206,7 +1209,7 @@ async fn a_login_that_replaces_a_session_in_effect_ends_it_on_the_server() {
 async fn without_a_session_nothing_is_asked() {
     let fixture = logged_in(&[]).await;
     fixture.console.logout().await.expect("logged out");
-    let asked = fixture.fake.requests.lock().unwrap().len();
+    let asked = fixture.fake.requests.borrow().len();
 
     assert!(matches!(
         fixture.console.sessions().await,
@@ -1216,7 +1219,7 @@ async fn without_a_session_nothing_is_asked() {
         fixture.console.end_session("sid-phone").await,
         Err(ConsoleError::NotLoggedIn)
     ));
-    assert_eq!(fixture.fake.requests.lock().unwrap().len(), asked);
+    assert_eq!(fixture.fake.requests.borrow().len(), asked);
 }
 
 #[tokio::test]
@@ -1264,7 +1267,7 @@ async fn an_invite_comes_with_its_qr_fetched_with_the_token_and_its_link() {
     // What the UI receives holds no token; the QR was fetched with it.
     let json = serde_json::to_string(&created).expect("serializable");
     assert!(!json.contains(CONSOLE_TOKEN));
-    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let requests = fixture.fake.requests.borrow().clone();
     assert!(
         requests.iter().any(|(method, path, bearer)| method == "GET"
             && path == "/auth/invites/inv1/qr.png"
@@ -1521,7 +1524,7 @@ async fn a_link_code_left_on_screen_is_withdrawn_by_close_restart_and_server_cha
     let fixture = logged_in(&[]).await;
     let held = fixture.fake.polls_held.write().await;
     let asked = || {
-        let requests = fixture.fake.requests.lock().unwrap();
+        let requests = fixture.fake.requests.borrow();
         requests
             .iter()
             .filter(|(_, path, _)| path == SCENE_WITHDRAWAL)
@@ -1571,7 +1574,7 @@ async fn a_link_code_is_withdrawn_on_the_server_it_was_made_on() {
     last_step.abort();
 
     fixture.console.close().await;
-    let requests = fixture.fake.requests.lock().unwrap().clone();
+    let requests = fixture.fake.requests.borrow().clone();
     let withdrawn = requests
         .iter()
         .filter(|(_, path, _)| path == SCENE_WITHDRAWAL);
@@ -1687,10 +1690,13 @@ async fn a_client_that_cannot_be_set_up_stops_the_scan_login_saying_so() {
     let preferences = PreferencesFile::in_dir(dir.path());
     let console = Console::new(preferences, vault, "Studio PC".into(), Handle::current());
     let console = Arc::new(console.with_client_built_by(Box::new(failing)));
-    let mut ui = UiEvents::new();
-    console.start_scan_login(ui.sink.clone());
+    // The job holds the only sink: what it tells ends when the job does.
+    let UiEvents { sink, mut events } = UiEvents::new();
+    console.start_scan_login(sink);
 
-    let stopped = ui.next("the scan login's report").await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+    let stopped = stopped.expect("the scan login's report in time");
+    let stopped = stopped.expect("a report before the job ended");
     let message = "the console's HTTP client could not be set up: no TLS roots";
     assert_eq!(
         serde_json::to_value(&stopped).ok(),
@@ -1699,19 +1705,9 @@ async fn a_client_that_cannot_be_set_up_stops_the_scan_login_saying_so() {
             "problem": {"code": "client_setup_failed", "message": message},
         }))
     );
-    let job_over = || {
-        let job = console.lock_job();
-        job.as_ref().is_none_or(|(_, job)| job.is_finished())
-    };
-    let ended = async {
-        while !job_over() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), ended)
-        .await
-        .expect("the scan login ended");
-    assert!(ui.events.try_recv().is_err(), "told more than once");
+    let after = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+    let after = after.expect("the scan login ended");
+    assert_eq!(after, None, "told more than once");
     assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     let answer = console
