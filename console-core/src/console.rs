@@ -40,7 +40,8 @@ use meeteasy_protocol::Secret;
 
 mod client;
 
-/// How long a closing window waits for the server to take its link QR back.
+/// How long a closing window waits for the server to take back the QRs still cached (the login
+/// QR and the link QR, side by side).
 const WITHDRAW_ON_CLOSE: Duration = Duration::from_secs(2);
 
 /// Everything the UI is told, as `{"kind": "...", ...}`.
