@@ -199,6 +199,19 @@ struct CachedScene<A> {
     active: ActiveScene,
 }
 
+impl<A: ScanApi> CachedScene<A> {
+    /// Whether this is the scene named `scene` on `server`'s server: a name is only known there.
+    fn is(&self, server: &A, scene: &str) -> bool {
+        self.active.scene == scene && self.made_on.same_server(server)
+    }
+}
+
+impl<A> From<CachedScene<A>> for (A, LeftScene) {
+    fn from(cached: CachedScene<A>) -> Self {
+        (cached.made_on, LeftScene::from(cached.active))
+    }
+}
+
 impl<A> Default for SceneCache<A> {
     fn default() -> Self {
         Self(Arc::default())
@@ -237,8 +250,8 @@ impl<A> SceneCache<A> {
     {
         let mut cached = self.lock();
         if let Some(elsewhere) = cached.take_if(|found| !found.made_on.same_server(asking)) {
-            let left = LeftScene::from(elsewhere.active);
-            return Cached::MadeElsewhere(elsewhere.made_on, left);
+            let (made_on, left) = elsewhere.into();
+            return Cached::MadeElsewhere(made_on, left);
         }
         let Some(active) = cached.as_ref().map(|found| &found.active) else {
             return Cached::NotReusable;
@@ -251,8 +264,19 @@ impl<A> SceneCache<A> {
         }
     }
 
-    fn store(&self, made_on: A, active: ActiveScene) {
-        *self.lock() = Some(CachedScene { made_on, active });
+    /// Caches `active`, made on `made_on`'s server, and hands back the scene it takes the place
+    /// of, to be withdrawn where that was made: one too close to its rotation to be shown again
+    /// (a phone can confirm it until it expires), or one a stopped loop cached after this loop
+    /// found the cache empty. Not `active` itself, stored again: it stays on screen.
+    #[must_use = "a scene taken out of the cache is to be withdrawn"]
+    fn store(&self, made_on: A, active: ActiveScene) -> Option<(A, LeftScene)>
+    where
+        A: ScanApi,
+    {
+        let mut cached = self.lock();
+        let displaced = cached.take_if(|found| !found.is(&made_on, &active.scene));
+        *cached = Some(CachedScene { made_on, active });
+        displaced.map(<(A, LeftScene)>::from)
     }
 
     /// Notes what the screen shows of `scene`'s scanner, if `scene` is still the cached one (a
@@ -272,8 +296,7 @@ impl<A> SceneCache<A> {
     /// Empties the cache: the scene it held, to withdraw, and the client of the server it was
     /// made on.
     pub fn take(&self) -> Option<(A, LeftScene)> {
-        let cached = self.lock().take()?;
-        Some((cached.made_on, LeftScene::from(cached.active)))
+        self.lock().take().map(<(A, LeftScene)>::from)
     }
 }
 
@@ -329,6 +352,8 @@ pub async fn run_scan<A: ScanApi>(
     // store) or hands out scenes that expire at once is not asked for scene after scene at once.
     let (mut churn, mut replaced_unanswered) = (Backoff::default(), 0u32);
     let mut avatars = AvatarCache::default();
+    // Scenes the loop lets go of are withdrawn in tasks of their own, holding up no code.
+    let runtime = tokio::runtime::Handle::current();
     let mut step = match cache.reusable(api, timing.min_reuse) {
         Cached::Reusable(active) => {
             emit(active.qr_event());
@@ -337,7 +362,6 @@ pub async fn run_scan<A: ScanApi>(
         }
         Cached::NotReusable => Step::NeedScene,
         Cached::MadeElsewhere(made_on, left) => {
-            let runtime = tokio::runtime::Handle::current();
             let left_because = "Settings named another server";
             withdraw_in_background(&runtime, made_on, left, left_because);
             Step::NeedScene
@@ -348,7 +372,10 @@ pub async fn run_scan<A: ScanApi>(
             Step::NeedScene => match new_scene(api, purpose, timing).await {
                 Ok(active) => {
                     backoff.reset();
-                    cache.store(api.clone(), active.clone());
+                    if let Some((made_on, displaced)) = cache.store(api.clone(), active.clone()) {
+                        let left_because = "a new code took its place in the cache";
+                        withdraw_in_background(&runtime, made_on, displaced, left_because);
+                    }
                     emit(active.qr_event());
                     emit(ScanEvent::Waiting);
                     Step::Watch(active)
@@ -372,7 +399,6 @@ pub async fn run_scan<A: ScanApi>(
                     // Without holding up the next code: a phone that scanned this one in its last
                     // moments must not confirm a login (or a link) nobody follows any more. A code
                     // that ended on the server (declined, refused, expired) needs no withdrawal.
-                    let runtime = tokio::runtime::Handle::current();
                     let left = LeftScene::from(active);
                     withdraw_in_background(&runtime, api.clone(), left, "its code was replaced");
                     replaced_unanswered += 1;

@@ -55,6 +55,9 @@ struct FakeState {
     withdrawn: Mutex<Vec<String>>,
     /// Withdrawals are never answered.
     withdrawals_hang: Mutex<bool>,
+    /// How long each scene creation takes (a slow network): long enough for another loop to
+    /// start, or to cache its code, while one waits for its new code.
+    create_delay: Mutex<Duration>,
 }
 
 impl FakeServer {
@@ -89,6 +92,10 @@ impl ScanApi for FakeServer {
     }
 
     async fn create_scene(&self, purpose: &ScanPurpose) -> Result<NewScene, ApiError> {
+        let delay = *self.create_delay.lock().unwrap();
+        if !delay.is_zero() {
+            sleep(delay).await;
+        }
         self.create_bearers.lock().unwrap().push(match purpose {
             ScanPurpose::Login => None,
             ScanPurpose::Link { console_token } => Some(console_token.expose().to_owned()),
@@ -211,6 +218,14 @@ async fn run_for(
     .await
     .ok();
     (grant, events.into_inner().unwrap())
+}
+
+/// The name of the scene the cache holds.
+fn cached_scene(cache: &SceneCache<FakeServer>) -> Option<String> {
+    cache
+        .lock()
+        .as_ref()
+        .map(|cached| cached.active.scene.clone())
 }
 
 fn qr_images(events: &[ScanEvent]) -> Vec<String> {
@@ -540,6 +555,52 @@ async fn reopening_the_screen_shows_the_cached_qr_instead_of_a_new_scene() {
     assert_ne!(qr_images(&third)[0], qr_images(&first)[0]);
 }
 
+/// A cached code too close to its rotation to be shown again can still be scanned, and confirmed
+/// until it expires: the new code that takes its place in the cache withdraws it.
+#[tokio::test(start_paused = true)]
+async fn a_cached_code_too_close_to_its_rotation_is_withdrawn_when_a_new_one_takes_its_place() {
+    let server = FakeServer::default();
+    let cache = SceneCache::default();
+    let _ = run_for(&server, &cache, Duration::from_secs(30)).await;
+    // At 105 s: 5 s before its rotation, less than the 8 s a cached code needs to be shown again.
+    sleep(Duration::from_secs(75)).await;
+    let (_, events) = run_for(&server, &cache, Duration::from_secs(5)).await;
+
+    assert_eq!(
+        qr_images(&events),
+        ["data:image/png;base64,/auth/scenes/scene2/qr.png"]
+    );
+    assert_eq!(*server.withdrawn.lock().unwrap(), ["scene1"]);
+    assert_eq!(cached_scene(&cache).as_deref(), Some("scene2"));
+}
+
+/// A loop being stopped while its new code is on the way (the step it is in finishes on another
+/// thread) caches that code after the next loop found the cache empty: nobody shows or polls it,
+/// but a phone could still confirm it. The next loop's own code takes its place, and withdraws it.
+#[tokio::test(start_paused = true)]
+async fn a_code_cached_by_a_stopped_loop_after_the_next_one_started_is_withdrawn() {
+    let server = FakeServer::default();
+    *server.create_delay.lock().unwrap() = Duration::from_secs(2);
+    let cache = SceneCache::default();
+    // The first loop rotates its code at 110 s and caches the next at 112 s; the next loop starts
+    // at 111 s and caches its own at 113 s.
+    let first_loop = run_for(&server, &cache, Duration::from_millis(112_500));
+    let next_loop = async {
+        sleep(Duration::from_secs(111)).await;
+        run_for(&server, &cache, Duration::from_secs(10)).await
+    };
+    let ((_, first), (_, next)) = tokio::join!(first_loop, next_loop);
+
+    assert_eq!(qr_images(&first).len(), 2, "{first:?}");
+    assert_eq!(
+        qr_images(&next),
+        ["data:image/png;base64,/auth/scenes/scene3/qr.png"]
+    );
+    // scene1 replaced on time by the first loop; scene2 taken out of the cache by the next loop's.
+    assert_eq!(*server.withdrawn.lock().unwrap(), ["scene1", "scene2"]);
+    assert_eq!(cached_scene(&cache).as_deref(), Some("scene3"));
+}
+
 /// A scene cached by a loop on one server (stopped mid-step as Settings named another) is not shown
 /// by a loop on the other: its QR would log in on the first server while the loop polls the second,
 /// which knows no such scene. It is withdrawn where it was made, and the loop makes its own.
@@ -600,18 +661,53 @@ async fn reopening_the_screen_past_the_rotation_keeps_a_scanned_scene() {
     assert_eq!(display_name, "Ann");
 }
 
-/// A "new code" clears the cache while the loop it replaces is being stopped: a scan that loop
-/// notes then neither brings the old scene back nor marks the new code scanned.
-#[test]
-fn a_scan_noted_by_a_replaced_loop_changes_nothing_cached() {
-    let cached = |scene: &str| ActiveScene {
+/// A scene on screen, as the loop caches it.
+fn on_screen(scene: &str) -> ActiveScene {
+    ActiveScene {
         scene: scene.into(),
         poll_token: Secret::new(format!("poll-{scene}")),
         interval: INTERVAL,
         image: "data:image/png;base64,x".into(),
         rotate_at: Instant::now(),
         scanned_by: None,
-    };
+    }
+}
+
+/// A scene stored in place of another hands that one back, with the client of the server it was
+/// made on, to be withdrawn there. The same scene stored again is not handed back (it is still
+/// on screen); one of the same name made on another server is another scene.
+#[test]
+fn a_scene_stored_hands_back_the_one_it_takes_the_place_of() {
+    let (server, other_server) = (FakeServer::default(), FakeServer::named("b-"));
+    let cache = SceneCache::default();
+    assert!(cache.store(server.clone(), on_screen("scene1")).is_none());
+    assert!(
+        cache.store(server.clone(), on_screen("scene1")).is_none(),
+        "the same scene stored again was handed back"
+    );
+
+    let (made_on, displaced) = cache
+        .store(server.clone(), on_screen("scene2"))
+        .expect("scene1 handed back");
+    assert!(made_on.same_server(&server));
+    assert_eq!(displaced.scene, "scene1");
+    assert_eq!(displaced.poll_token.expose(), "poll-scene1");
+
+    let (made_on, displaced) = cache
+        .store(other_server.clone(), on_screen("scene2"))
+        .expect("the first server's scene2 handed back");
+    assert!(made_on.same_server(&server));
+    assert_eq!(displaced.scene, "scene2");
+    let cached = cache.lock();
+    let cached = cached.as_ref().expect("a scene cached");
+    assert!(cached.made_on.same_server(&other_server));
+    assert_eq!(cached.active.scene, "scene2");
+}
+
+/// A "new code" clears the cache while the loop it replaces is being stopped: a scan that loop
+/// notes then neither brings the old scene back nor marks the new code scanned.
+#[test]
+fn a_scan_noted_by_a_replaced_loop_changes_nothing_cached() {
     let by_ann = || {
         Some(ScanEvent::Scanned {
             display_name: "Ann".into(),
@@ -619,12 +715,20 @@ fn a_scan_noted_by_a_replaced_loop_changes_nothing_cached() {
         })
     };
     let cache = SceneCache::default();
-    cache.store(FakeServer::default(), cached("scene1"));
+    assert!(
+        cache
+            .store(FakeServer::default(), on_screen("scene1"))
+            .is_none()
+    );
     cache.clear();
     cache.note_scanned("scene1", by_ann());
     assert!(cache.lock().is_none());
 
-    cache.store(FakeServer::default(), cached("scene2"));
+    assert!(
+        cache
+            .store(FakeServer::default(), on_screen("scene2"))
+            .is_none()
+    );
     cache.note_scanned("scene1", by_ann());
     assert!(
         cache
