@@ -191,7 +191,10 @@ impl ActiveScene {
 }
 
 /// The cache slot for the scene on screen, kept with the client `A` of the server it was made on:
-/// the server to withdraw it on, whichever server the console is set to by then.
+/// the server to withdraw it on, whichever server the console is set to by then. What takes a
+/// scene out of the cache answers for it: withdraws it there, or, for a loop whose scan of it was
+/// confirmed, hands over what the confirm delivered. Dropped unwithdrawn, it could still be
+/// scanned and confirmed by a phone for a login (or a link) nobody collects.
 pub struct SceneCache<A>(Arc<Mutex<Option<CachedScene<A>>>>);
 
 struct CachedScene<A> {
@@ -289,8 +292,17 @@ impl<A> SceneCache<A> {
         }
     }
 
-    pub fn clear(&self) {
-        *self.lock() = None;
+    /// Takes the scene named `scene` on `made_on`'s server out of the cache, if it is still there,
+    /// for the loop that watched it to answer for. Another scene cached since (by a loop started
+    /// after that one, which it took the place of) stays: that loop still shows it. One no longer
+    /// there was withdrawn by what took it out.
+    #[must_use = "a scene taken out of the cache is to be withdrawn, or its confirm handed over"]
+    fn take_scene(&self, made_on: &A, scene: &str) -> Option<(A, LeftScene)>
+    where
+        A: ScanApi,
+    {
+        let own = self.lock().take_if(|found| found.is(made_on, scene))?;
+        Some(own.into())
     }
 
     /// Empties the cache: the scene it held, to withdraw, and the client of the server it was
@@ -395,12 +407,13 @@ pub async fn run_scan<A: ScanApi>(
                     until_rotation.min(timing.max_wait)
                 };
                 if !active.scanned() && wait < Duration::from_secs(1) {
-                    cache.clear();
-                    // Without holding up the next code: a phone that scanned this one in its last
-                    // moments must not confirm a login (or a link) nobody follows any more. A code
+                    // Withdrawn without holding up the next code: a phone that scanned this one in
+                    // its last moments must not confirm a login (or a link) nobody follows any
+                    // more. Not if it left the cache already: what took it out withdrew it. A code
                     // that ended on the server (declined, refused, expired) needs no withdrawal.
-                    let left = LeftScene::from(active);
-                    withdraw_in_background(&runtime, api.clone(), left, "its code was replaced");
+                    if let Some((made_on, own)) = cache.take_scene(api, &active.scene) {
+                        withdraw_in_background(&runtime, made_on, own, "its code was replaced");
+                    }
                     replaced_unanswered += 1;
                     pause_if_churning(replaced_unanswered, &mut churn).await;
                     Step::NeedScene
@@ -411,9 +424,10 @@ pub async fn run_scan<A: ScanApi>(
                         .await;
                     match judge(purpose, answer) {
                         PollVerdict::Done(done) => {
-                            // Let go of, not withdrawn: what it delivered is the caller's now,
-                            // and the caller withdraws whatever its cache holds once in effect.
-                            cache.clear();
+                            // Let go of, not withdrawn (that would answer `scene_claimed`): what
+                            // it delivered is the caller's now, and the caller withdraws whatever
+                            // its cache holds once in effect.
+                            let _delivered = cache.take_scene(api, &active.scene);
                             return Ok(done);
                         }
                         PollVerdict::Continue { scanner } => {
@@ -442,7 +456,8 @@ pub async fn run_scan<A: ScanApi>(
                             Step::Watch(active)
                         }
                         PollVerdict::Replace(reason) => {
-                            cache.clear();
+                            // Over on the server: nothing to withdraw.
+                            let _ended = cache.take_scene(api, &active.scene);
                             // Said at once; the pause, if any, is before the next scene.
                             if let Some(reason) = reason {
                                 emit(reason);

@@ -296,6 +296,15 @@ async fn a_code_replaced_on_time_is_withdrawn_without_holding_up_the_next() {
     assert_eq!(*server.withdrawn.lock().unwrap(), ["scene1"]);
 }
 
+/// Checks that the loop did not withdraw the code whose confirm it delivered: the server would
+/// answer `scene_claimed`, and what the confirm made is the caller's. A withdrawal is left to a
+/// task of its own: on the paused clock, time moves on only once every task waits, so those
+/// spawned have run by the end of the second.
+async fn confirmed_code_not_withdrawn(server: &FakeServer) {
+    sleep(Duration::from_secs(1)).await;
+    assert!(server.withdrawn.lock().unwrap().is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn scanned_then_confirmed_returns_the_login_and_clears_the_cache() {
     let server = FakeServer::scripted([Ok(PollAnswer::Pending), scanned("Ann"), confirmed("Ann")]);
@@ -317,6 +326,7 @@ async fn scanned_then_confirmed_returns_the_login_and_clears_the_cache() {
         cache.reusable(&server, Duration::ZERO),
         Cached::NotReusable
     ));
+    confirmed_code_not_withdrawn(&server).await;
     // The poll after an immediate answer waited for the server's interval.
     let polls = server.polls.lock().unwrap().clone();
     for pair in polls.windows(2) {
@@ -601,6 +611,36 @@ async fn a_code_cached_by_a_stopped_loop_after_the_next_one_started_is_withdrawn
     assert_eq!(cached_scene(&cache).as_deref(), Some("scene3"));
 }
 
+/// A loop being stopped as its code's rotation comes (the step it is in finishes on another
+/// thread), after the next loop cached its own code: it takes only its own code out of the cache,
+/// and the next loop's stays there, to be withdrawn by whatever empties the cache (a password
+/// login, the window's close). Its own code was withdrawn once, when the next loop's took its place.
+#[tokio::test(start_paused = true)]
+async fn a_loop_replacing_its_code_leaves_the_next_loops_code_cached() {
+    let server = FakeServer::default();
+    *server.create_delay.lock().unwrap() = Duration::from_secs(2);
+    let cache = SceneCache::default();
+    // The first loop's code rotates at 110 s; the next loop, at 105 s, finds too little time left
+    // on it and caches its own at 107 s.
+    let first_loop = run_for(&server, &cache, Duration::from_secs(111));
+    let next_loop = async {
+        sleep(Duration::from_secs(105)).await;
+        run_for(&server, &cache, Duration::from_secs(10)).await
+    };
+    let ((_, first), (_, next)) = tokio::join!(first_loop, next_loop);
+
+    assert_eq!(
+        qr_images(&first),
+        ["data:image/png;base64,/auth/scenes/scene1/qr.png"]
+    );
+    assert_eq!(
+        qr_images(&next),
+        ["data:image/png;base64,/auth/scenes/scene2/qr.png"]
+    );
+    assert_eq!(cached_scene(&cache).as_deref(), Some("scene2"));
+    assert_eq!(*server.withdrawn.lock().unwrap(), ["scene1"]);
+}
+
 /// A scene cached by a loop on one server (stopped mid-step as Settings named another) is not shown
 /// by a loop on the other: its QR would log in on the first server while the loop polls the second,
 /// which knows no such scene. It is withdrawn where it was made, and the loop makes its own.
@@ -659,6 +699,7 @@ async fn reopening_the_screen_past_the_rotation_keeps_a_scanned_scene() {
         shown => panic!("the reopened screen shows {shown:?}, not the scan"),
     };
     assert_eq!(display_name, "Ann");
+    confirmed_code_not_withdrawn(&server).await;
 }
 
 /// A scene on screen, as the loop caches it.
@@ -720,7 +761,7 @@ fn a_scan_noted_by_a_replaced_loop_changes_nothing_cached() {
             .store(FakeServer::default(), on_screen("scene1"))
             .is_none()
     );
-    cache.clear();
+    assert!(cache.take().is_some());
     cache.note_scanned("scene1", by_ann());
     assert!(cache.lock().is_none());
 
