@@ -1,7 +1,8 @@
 // A fake of the few DOM parts the console's screens use, so Node tests can draw a screen, click it
 // and read what it shows, with no browser and no DOM library: a tree of elements and text,
-// attributes and the properties that reflect them, listeners (Node's own EventTarget), and a
-// count of the changes a live region announces (`changes`). Only what ui/src touches is here.
+// attributes and the properties that reflect them, listeners (Node's own EventTarget), focus as a
+// browser keeps it (`document.activeElement`), and a count of the changes a live region announces
+// (`changes`). Only what ui/src touches is here.
 
 /** `[name]` or `[name=value]` (the value optionally quoted). */
 const attributePart = /^\[([\w-]+)(?:=["']?([^"'\]]*)["']?)?\]/;
@@ -41,6 +42,8 @@ class FakeNode extends EventTarget {
   remove() {
     const parent = this.parentNode;
     if (!parent) return;
+    // A focused element taken out of the page takes the focus with it, to the body.
+    if (this instanceof FakeElement) this.ownerDocument.dropFocusWithin(this);
     parent.childNodes.splice(parent.childNodes.indexOf(this), 1);
     this.parentNode = null;
     parent.noteChange();
@@ -62,6 +65,10 @@ class FakeText extends FakeNode {
 const stringProperties = { id: "id", className: "class", src: "src", alt: "alt", type: "type" };
 /** Attributes the screens read back as boolean properties. */
 const booleanProperties = ["hidden", "disabled", "selected", "inert"];
+/** Attributes that, set, leave no focus on or inside their element: the browser moves it to the body. */
+const unfocusing = new Set(["hidden", "disabled", "inert"]);
+/** Elements that take focus without a `tabindex`. */
+const focusableTags = new Set(["BUTTON", "INPUT", "SELECT", "TEXTAREA"]);
 
 class FakeElement extends FakeNode {
   constructor(ownerDocument, tag) {
@@ -97,6 +104,7 @@ class FakeElement extends FakeNode {
 
   setAttribute(name, value) {
     this.attributes.set(name, String(value));
+    if (unfocusing.has(name)) this.ownerDocument.dropFocusWithin(this);
   }
 
   removeAttribute(name) {
@@ -195,8 +203,18 @@ class FakeElement extends FakeNode {
     return this.ancestors().find((element) => element.tagName === tag.toUpperCase()) ?? null;
   }
 
+  /** As a browser does: nothing for an element that cannot take focus (not a control and no
+   * `tabindex`), is off, hidden, inert, or not in the page. */
   focus() {
+    if (!this.focusable()) return;
     this.ownerDocument.activeElement = this;
+  }
+
+  focusable() {
+    if (!focusableTags.has(this.tagName) && !this.hasAttribute("tabindex")) return false;
+    if (this.disabled) return false;
+    const around = this.ancestors();
+    return around.includes(this.ownerDocument.documentElement) && !around.some((element) => element.hidden || element.inert);
   }
 
   select() {}
@@ -243,13 +261,20 @@ function dataAttribute(key) {
 class FakeDocument extends EventTarget {
   title = "";
   visibilityState = "visible";
-  activeElement = null;
 
   constructor() {
     super();
     this.documentElement = new FakeElement(this, "html");
     this.body = new FakeElement(this, "body");
     this.documentElement.append(this.body);
+    /** The body when nothing else has the focus, as in a browser. */
+    this.activeElement = this.body;
+  }
+
+  /** Moves the focus to the body if it is on `element` or inside it (`element` turned off,
+   * hidden, made inert, or taken out). */
+  dropFocusWithin(element) {
+    if (element.contains(this.activeElement) && element !== this.body && element !== this.documentElement) this.activeElement = this.body;
   }
 
   createElement(tag) {

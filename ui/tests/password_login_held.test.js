@@ -1,7 +1,8 @@
 // A password login (ui/src/screens/login.ts, its password tab), on the JS the console ships,
 // through its router: while it runs, the login screen, its tabs included, and the Settings entry
 // hold still, so nothing draws the login afresh under it; a login that fails says why on the form
-// the user is looking at, with what they typed, and gives the tabs and the Settings back.
+// the user is looking at, with what they typed, gives the tabs and the Settings back, and puts the
+// keyboard back in the password field, which the hold took it from.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -21,6 +22,8 @@ async function passwordLoginSent(language) {
   await settle();
   page.part("login-input").value = "ann@example.org";
   page.part("password-input").value = "not hers";
+  // Sent with Enter from the password field.
+  page.part("password-input").focus();
   page.part("password-submit").click();
   await settle();
   assert.deepEqual(page.called("password_login").map((call) => call.args), [{ login: "ann@example.org", password: "not hers" }]);
@@ -37,6 +40,7 @@ for (const language of ["en", "zh-CN"]) {
     assert.equal(page.part("tab-scan").disabled, true);
     assert.equal(page.part("open-settings").disabled, true);
     assert.equal(page.part("password-submit").textContent, busy[language]);
+    assert.equal(page.document.activeElement, page.document.body, "the inert screen keeps no focus");
 
     page.part("tab-scan").click();
     await settle();
@@ -55,6 +59,7 @@ for (const language of ["en", "zh-CN"]) {
     assert.equal(error.hidden, false);
     assert.equal(error.textContent, wrongPasswordText[language]);
     assert.equal(page.part("login-input").value, "ann@example.org", "what was typed stays");
+    assert.equal(page.document.activeElement, page.part("password-input"), "the keyboard is back in the password field, to type it again");
     assert.equal(screen.inert, false);
     assert.equal(screen.hasAttribute("aria-busy"), false);
     assert.deepEqual(["tab-scan", "tab-password", "password-submit", "open-settings"].map((id) => page.part(id).disabled), [false, false, false, false]);

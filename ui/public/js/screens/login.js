@@ -222,6 +222,8 @@ function passwordPanel(notice, actions, holdScreen) {
                 error.textContent = errorText(failure);
                 error.hidden = false;
                 submit.textContent = t.passwordSubmit;
+                // The hold took the focus off the form (inert), and select() does not bring it back.
+                password.focus();
                 password.select();
             }
         },
