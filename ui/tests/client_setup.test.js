@@ -1,7 +1,8 @@
 // A console that cannot set up its HTTP client (this computer's TLS setup failed), on the JS it
 // ships, through its router: the scan login stops for good with `scan_stopped`, and the scan panel
 // says why in the chosen language, with no code and no spinner left on screen, and offers to start
-// again; a password login failing the same way (`client_setup_failed`) says the same words.
+// again, the keyboard then on the panel's status; a password login failing the same way
+// (`client_setup_failed`) says the same words.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -48,9 +49,12 @@ for (const language of ["en", "zh-CN"]) {
     assert.equal(again.hidden, false, "a way forward");
     assert.equal(again.textContent, tryAgain[language]);
 
+    // Pressed from the keyboard: it hides itself, so the keyboard goes to the status it changed.
+    again.focus();
     again.click();
     await settle();
     assert.equal(page.called("start_scan_login").length, 2, "a new scan login is asked for");
+    assert.equal(page.document.activeElement, page.part("scan-status"), "not dropped to the page's start");
     assert.equal(page.part("scan-notice").hidden, true);
     assert.equal(page.part("scan-again").hidden, true);
     assert.equal(page.part("scan-status").textContent, preparing[language]);

@@ -148,7 +148,7 @@ export class ScanPanel {
     this.qr = h("img", { id: id("qr-image"), alt: texts.alt, width: "232", height: "232", hidden: true });
     this.qrFrame = h("div", { class: "qr-frame", id: id("qr-frame"), "data-state": "loading" }, this.qr, h("div", { class: "qr-placeholder" }, h("div", { class: "spinner" })));
     this.statusText = h("span", {}, t.scanLoadingQr);
-    this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite" }, this.statusText);
+    this.status = h("p", { class: "scan-status", id: id("scan-status"), "data-state": "loading", role: "status", "aria-live": "polite", tabindex: "-1" }, this.statusText);
     this.notice = h("p", { class: "banner", id: id("scan-notice"), role: "alert", hidden: true });
     this.refresh = h("p", { class: "muted small", id: id("qr-refresh") });
     // The code given up leaves the screen at once, not when the next one arrives.
@@ -159,10 +159,12 @@ export class ScanPanel {
     this.newCode = actions
       ? h("button", { type: "button", class: "secondary", id: id("new-code"), hidden: true, onclick: giveUpCode }, t.scanNewCode)
       : null;
-    // Why the last scan login stopped leaves with it: the panel prepares a code again.
+    // Why the last scan login stopped leaves with it: the panel prepares a code again. "Try again"
+    // hides itself, which would drop the keyboard to the page's start: it goes to the status.
     const startAgain = (): void => {
       this.setNotice(null);
       this.awaitNewCode();
+      this.status.focus();
       actions?.startAgain();
     };
     this.startAgain = actions
