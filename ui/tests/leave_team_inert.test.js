@@ -2,7 +2,7 @@
 // JS the console ships, through its router: while the leave runs, and after it succeeded until the
 // login replaces the page, the page is inert, every button off and the leave saying so, so no
 // second leave, no other action and no reload can race it; a leave that fails gives every control
-// back as it was, and says why.
+// back as it was, says why, and gives the keyboard back to the user's own row (or to why).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -122,6 +122,7 @@ test("a leave that fails gives every control back as it was, says why, and reloa
   assert.equal(removeButton("u-ann").textContent, removeLabel.en);
   assert.equal(page.part("team-message").textContent, "The server could not be reached. Check the server URL in Settings.");
   assert.equal(page.called("list_team").length, loadsBefore + 1, "the team is loaded again");
+  assert.equal(page.document.activeElement, removeButton("u-ann"), "the keyboard is on the redrawn row's button, not the page's start");
 
   create.next().reject(unreachable);
   await settle();
@@ -130,6 +131,32 @@ test("a leave that fails gives every control back as it was, says why, and reloa
   page.part("confirm-remove").click();
   await settle();
   assert.equal(page.called("remove_member").length, 2, "the leave can be tried again");
+});
+
+test("a leave refused to a user no longer admin gives the keyboard to why, the rows having no button", async () => {
+  const remove = heldCommand();
+  let stillAdmin = true;
+  const page = await openConsole({
+    preferences,
+    answers: {
+      list_sessions: () => [],
+      list_team: () => ({ ...team, you_are_admin: stillAdmin }),
+      list_invites: () => [openInvite],
+      remove_member: remove.answer,
+    },
+  });
+  await page.send("start", { kind: "home", session: adminAnn });
+  page.part("nav-team").click();
+  await settle();
+  page.part("team").querySelector("li[data-user-id=u-ann]").querySelector("button.remove-member").click();
+  page.part("confirm-remove").click();
+  await settle();
+  stillAdmin = false;
+  remove.next().reject({ code: "forbidden", message: "admins only" });
+  await settle();
+  assert.deepEqual(page.part("team").querySelectorAll("button.remove-member"), [], "redrawn for an organizer");
+  assert.equal(page.part("team-message").textContent, "Only administrators can do that.");
+  assert.equal(page.document.activeElement, page.part("team-message"));
 });
 
 test("a leave that fails after another action found the session over hands that over", async () => {

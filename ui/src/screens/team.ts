@@ -33,7 +33,7 @@ export interface TeamScreen {
 }
 
 export function teamScreen(actions: TeamActions): TeamScreen {
-  const message = h("p", { class: "banner", id: "team-message", role: "status", hidden: true });
+  const message = h("p", { class: "banner", id: "team-message", role: "status", tabindex: "-1", hidden: true });
   const members = h("ul", { class: "member-list", id: "member-list", "aria-labelledby": "team-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.teamLoading));
   const inviteButtons = h("div", { class: "actions invite-actions", id: "invite-actions", hidden: true });
   const invitePanel = h("div", { class: "invite-panel", id: "invite-panel", hidden: true });
@@ -174,6 +174,12 @@ export function teamScreen(actions: TeamActions): TeamScreen {
       }
       say(errorText(failure), "error");
       await refresh();
+      // The hold took the focus off the page, and the reload redrew the rows: unless the user has
+      // put it somewhere since, the keyboard goes back to their own row, to try again, or to why
+      // the leave failed when that row has no button any more.
+      if (document.activeElement === document.body || document.activeElement === null) {
+        (members.querySelector("li[data-you=true]")?.querySelector<HTMLButtonElement>("button.remove-member") ?? message).focus();
+      }
       return;
     }
     // Said as leaving, not as a session ended from another device.

@@ -11,7 +11,7 @@ import * as ipc from "../ipc.js";
 import { runRowAction } from "../row_action.js";
 import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn } from "./parts.js";
 export function teamScreen(actions) {
-    const message = h("p", { class: "banner", id: "team-message", role: "status", hidden: true });
+    const message = h("p", { class: "banner", id: "team-message", role: "status", tabindex: "-1", hidden: true });
     const members = h("ul", { class: "member-list", id: "member-list", "aria-labelledby": "team-title", "aria-busy": "true" }, h("li", { class: "muted" }, t.teamLoading));
     const inviteButtons = h("div", { class: "actions invite-actions", id: "invite-actions", hidden: true });
     const invitePanel = h("div", { class: "invite-panel", id: "invite-panel", hidden: true });
@@ -128,6 +128,12 @@ export function teamScreen(actions) {
             }
             say(errorText(failure), "error");
             await refresh();
+            // The hold took the focus off the page, and the reload redrew the rows: unless the user has
+            // put it somewhere since, the keyboard goes back to their own row, to try again, or to why
+            // the leave failed when that row has no button any more.
+            if (document.activeElement === document.body || document.activeElement === null) {
+                (members.querySelector("li[data-you=true]")?.querySelector("button.remove-member") ?? message).focus();
+            }
             return;
         }
         // Said as leaving, not as a session ended from another device.
