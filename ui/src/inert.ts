@@ -1,7 +1,9 @@
 // A screen held still while an action that ends what it shows runs (a logout, leaving the team, a
 // password login): everything else on it asks for the session that action is letting go of, or
 // draws the screen afresh (the login's tabs), so nothing on it may be clicked or submitted
-// meanwhile. The router's holdStill (main.ts) holds the Settings entry with it.
+// meanwhile. The router's holdStill (main.ts) holds the Settings entry with it, and says what the
+// screen is doing in a live region outside it: inert takes the screen out of the accessibility
+// tree, live regions and busy labels included.
 
 /**
  * Makes `screen` inert and busy, with every button in it off; the returned function, for an action

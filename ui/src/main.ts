@@ -3,7 +3,7 @@
 // events on to the scan panel. The screens themselves are drawn by the modules of screens/.
 
 import { channelGate } from "./channel_gate.js";
-import { h, replaceChildren } from "./dom.js";
+import { h, replaceChildren, writeText } from "./dom.js";
 import { keptUnderSettings, offlineLanding } from "./event_landing.js";
 import { setLanguage, t } from "./i18n.js";
 import { makeInert } from "./inert.js";
@@ -24,6 +24,8 @@ import type { LoginTab, Screen } from "./state.js";
 const main = document.getElementById("main") as HTMLElement;
 const settingsButton = document.getElementById("open-settings") as HTMLButtonElement;
 const brand = document.getElementById("brand") as HTMLElement;
+/** A polite live region outside #main that says what a held screen is doing (see holdStill). */
+const holdStatus = document.getElementById("hold-status") as HTMLElement;
 
 const app = initialState();
 /** The newest channel of each background job is the one whose events are shown. */
@@ -94,6 +96,7 @@ function setScreen(next: Screen, content: Node, stop: () => void = () => {}, ref
   settingsButton.hidden = next === "settings";
   // Whatever held the Settings (see holdStill) held them for the screen this one replaces.
   settingsButton.disabled = false;
+  writeText(holdStatus, "");
   replaceChildren(main, content);
   const focusTarget = main.querySelector<HTMLElement>("[data-autofocus]");
   focusTarget?.focus();
@@ -104,16 +107,22 @@ function setScreen(next: Screen, content: Node, stop: () => void = () => {}, ref
  * leaving the team, a password login), and the Settings entry with it, the one control outside
  * the screens (Escape only closes Settings already open): opened and closed meanwhile, the
  * Settings would draw that screen afresh, fully usable under a session still ending, or with the
- * login's failure said on the copy no longer shown. The returned function, for an action that
- * failed, gives both back; the next screen shown gets the Settings back anyway.
+ * login's failure said on the copy no longer shown. Inert takes the screen out of the
+ * accessibility tree, what its busy button says ("Logging out…") included: `doing` is said in the
+ * hold's live region instead. The returned function, for an action that failed, gives the screen
+ * and the Settings back and takes those words away; the next screen shown does both anyway.
  */
-function holdStill(screen: HTMLElement): () => void {
+function holdStill(screen: HTMLElement, doing: string): () => void {
   const releaseScreen = makeInert(screen);
   settingsButton.disabled = true;
+  writeText(holdStatus, doing);
   return () => {
     releaseScreen();
-    // A screen shown since has the Settings back already, and may be holding them itself.
-    if (main.contains(screen)) settingsButton.disabled = false;
+    // A screen shown since has the Settings back already, and may be holding them itself, with
+    // its own words said.
+    if (!main.contains(screen)) return;
+    settingsButton.disabled = false;
+    writeText(holdStatus, "");
   };
 }
 

@@ -2,7 +2,13 @@
 // with the elements of ui/public/index.html, and a fake of the Rust side as the webview sees it
 // (window.__TAURI__): commands answered by the test, and the channels they opened, to send events on.
 
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+
 import { installFakeDom } from "./fake_dom.js";
+
+/** The ids of ui/public/index.html's elements, which the fake page below must have too. */
+const pageIds = [...readFileSync(new URL("../public/index.html", import.meta.url), "utf8").matchAll(/\bid="([\w-]+)"/g)].map((match) => match[1]);
 
 /** Lets every callback already due run (IPC answers, the router's awaits). */
 export async function settle() {
@@ -25,7 +31,12 @@ export async function openConsole({ preferences, answers = {} }) {
   settingsButton.type = "button";
   const brand = document.createElement("span");
   brand.id = "brand";
-  document.body.append(brand, settingsButton, main);
+  const holdStatus = document.createElement("p");
+  holdStatus.id = "hold-status";
+  holdStatus.setAttribute("role", "status");
+  holdStatus.setAttribute("aria-live", "polite");
+  document.body.append(brand, settingsButton, main, holdStatus);
+  assert.deepEqual(pageIds.filter((id) => !document.getElementById(id)), [], "fake_console.js: an element of index.html is missing");
 
   const calls = [];
   const answered = { get_preferences: () => preferences, ...answers };

@@ -7,6 +7,7 @@ import { test } from "node:test";
 
 import { installFakeDom } from "./fake_dom.js";
 import { openConsole, settle } from "./fake_console.js";
+import { adminAnn, heldCommand, preferences, teamOfAnn, unreachable } from "./fixtures.js";
 import { setLanguage } from "../public/js/i18n.js";
 import { applyScanStep, loginTexts, ScanPanel } from "../public/js/screens/login.js";
 
@@ -45,7 +46,6 @@ test("the scan notice is not written again with the words it shows", () => {
 });
 
 test("a page's message is not written again when a reload fails as the last one did", async () => {
-  const unreachable = { code: "server_unreachable", message: "the server could not be reached" };
   const page = await openConsole({
     preferences: { server_url: server, server_from_env: false, language: "en", storage: { kind: "keychain" } },
     answers: {
@@ -63,4 +63,66 @@ test("a page's message is not written again when a reload fails as the last one 
   await settle();
   assert.equal(page.called("list_team").length, 2, "the page reloaded");
   assert.equal(message.changes, before, "and said nothing new");
+});
+
+// A screen held still (main.ts's holdStill: a logout, leaving the team, a password login) is inert,
+// out of the accessibility tree with the words its button says: what it is doing is said in a live
+// region outside #main instead, and taken away with the hold; a screen shown with nothing held
+// does not write it.
+test("what a held screen is doing is said outside it, and taken away with the hold", async () => {
+  const [logout, login, remove] = [heldCommand(), heldCommand(), heldCommand()];
+  const page = await openConsole({
+    preferences,
+    answers: { list_sessions: () => [], list_team: () => teamOfAnn, list_invites: () => [], logout: logout.answer, password_login: login.answer, remove_member: remove.answer },
+  });
+  await page.send("start", { kind: "home", session: adminAnn });
+  const region = page.part("hold-status");
+  assert.equal(page.part("main").contains(region), false, "not made inert with the screen");
+  assert.equal(region.getAttribute("aria-live"), "polite");
+
+  page.part("logout").click();
+  await settle();
+  assert.equal(region.textContent, "Logging out…");
+  logout.next().resolve({ revoked_on_server: true, keychain_cleared: true });
+  await settle();
+  assert.equal(page.document.body.dataset.screen, "login");
+  assert.equal(region.textContent, "", "the login shown takes it away");
+
+  page.part("tab-password").click();
+  await settle();
+  page.part("login-input").value = "ann@example.org";
+  page.part("password-input").value = "not hers";
+  page.part("password-submit").click();
+  await settle();
+  assert.equal(region.textContent, "Logging in…");
+  login.next().reject({ code: "invalid_credentials", message: "invalid credentials" });
+  await settle();
+  assert.equal(region.textContent, "", "a login that failed takes it away");
+
+  page.part("password-submit").click();
+  await settle();
+  login.next().resolve(adminAnn);
+  await settle();
+  page.part("nav-team").click();
+  await settle();
+  page.part("team").querySelector("li[data-user-id=u-ann]").querySelector("button.remove-member").click();
+  page.part("confirm-remove").click();
+  await settle();
+  assert.equal(region.textContent, "Leaving the team…");
+  remove.next().reject(unreachable);
+  await settle();
+  assert.equal(region.textContent, "", "a leave that failed takes it away");
+});
+
+test("moving between screens with nothing held leaves the hold's live region untouched", async () => {
+  const page = await openConsole({ preferences, answers: { list_sessions: () => [], list_team: () => teamOfAnn, list_invites: () => [] } });
+  await page.send("start", { kind: "home", session: adminAnn });
+  const region = page.part("hold-status");
+  const before = region.changes;
+  page.part("nav-team").click();
+  await settle();
+  page.part("nav-home").click();
+  await settle();
+  assert.equal(page.document.body.dataset.screen, "home");
+  assert.equal(region.changes, before, "nothing written, nothing said");
 });

@@ -18,8 +18,9 @@ export interface HomeActions {
   sessionEnded(ended: SessionEnded): void;
   /** Go to another page (Team, Account). */
   show(page: Page): void;
-  /** Holds this screen, and the Settings entry around it, still while the logout runs. */
-  holdStill(screen: HTMLElement): () => void;
+  /** Holds this screen, and the Settings entry around it, still while the logout runs, saying
+   * `doing`. */
+  holdStill(screen: HTMLElement, doing: string): () => void;
 }
 
 /** The home screen, warning when `storage` keeps the session for this run only; `refresh` asks
@@ -60,7 +61,7 @@ export function homeScreen(view: SessionView, storage: Storage | null, actions: 
         // browser", a device's "Log out", a reload of the devices), nor after: whatever it
         // answers, the login screen follows. Nor may the Settings draw this screen afresh.
         loggingOut = true;
-        actions.holdStill(element);
+        actions.holdStill(element, t.loggingOut);
         logoutButton.textContent = t.loggingOut;
         let notice: Notice;
         try {

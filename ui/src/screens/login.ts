@@ -18,8 +18,9 @@ export interface LoginActions {
   showTab(tab: LoginTab): void;
   loggedIn(session: SessionView): void;
   /** Holds this screen, its tabs included, and the Settings entry around it still while a
-   * password login runs; the returned function gives them back, for a login that failed. */
-  holdStill(screen: HTMLElement): () => void;
+   * password login runs, saying `doing`; the returned function gives them back, for a login that
+   * failed. */
+  holdStill(screen: HTMLElement, doing: string): () => void;
   /** A new QR instead of one somebody else scanned. */
   newScanCode(): void;
   /** A new scan login, the last one having stopped for good (`scan_stopped`). */
@@ -37,7 +38,7 @@ export function loginScreen(
   const scanActions: ScanPanelActions = { newCode: () => actions.newScanCode(), startAgain: () => actions.startScanLoginAgain() };
   const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), scanActions) : null;
   const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs);
-  element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element)));
+  element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element, t.passwordBusy)));
   return { element, scan };
 }
 

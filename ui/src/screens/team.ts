@@ -20,9 +20,9 @@ export interface TeamActions {
   sessionEnded(ended: SessionEnded): void;
   /** This user removed themself from the team, which ended this console's session. */
   leftTeam(): void;
-  /** Holds this page, and the Settings entry around it, still while the leave runs; the returned
-   * function gives them back, for a leave that failed. */
-  holdStill(screen: HTMLElement): () => void;
+  /** Holds this page, and the Settings entry around it, still while the leave runs, saying
+   * `doing`; the returned function gives them back, for a leave that failed. */
+  holdStill(screen: HTMLElement, doing: string): () => void;
 }
 
 export interface TeamScreen {
@@ -157,7 +157,7 @@ export function teamScreen(actions: TeamActions): TeamScreen {
   async function leave(you: Member, button: HTMLButtonElement): Promise<void> {
     const label = button.textContent ?? "";
     leaving = true;
-    const release = actions.holdStill(element);
+    const release = actions.holdStill(element, t.leavingTeam);
     button.textContent = t.leavingTeam;
     try {
       await ipc.removeMember(you.user_id);

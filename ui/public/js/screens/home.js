@@ -40,7 +40,7 @@ export function homeScreen(view, storage, actions) {
             // browser", a device's "Log out", a reload of the devices), nor after: whatever it
             // answers, the login screen follows. Nor may the Settings draw this screen afresh.
             loggingOut = true;
-            actions.holdStill(element);
+            actions.holdStill(element, t.loggingOut);
             logoutButton.textContent = t.loggingOut;
             let notice;
             try {

@@ -14,7 +14,7 @@ export function loginScreen(tab, notice, storage, actions) {
     const scanActions = { newCode: () => actions.newScanCode(), startAgain: () => actions.startScanLoginAgain() };
     const scan = tab === "scan" ? new ScanPanel(notice, loginTexts(), scanActions) : null;
     const element = h("section", { class: "card login-card", id: "login-screen", "data-tab": tab }, storageBanner(storage), tabs);
-    element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element)));
+    element.append(scan ? scan.element : passwordPanel(notice, actions, () => actions.holdStill(element, t.passwordBusy)));
     return { element, scan };
 }
 function tabButton(tab, label, shown, actions) {

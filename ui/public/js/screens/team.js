@@ -109,7 +109,7 @@ export function teamScreen(actions) {
     async function leave(you, button) {
         const label = button.textContent ?? "";
         leaving = true;
-        const release = actions.holdStill(element);
+        const release = actions.holdStill(element, t.leavingTeam);
         button.textContent = t.leavingTeam;
         try {
             await ipc.removeMember(you.user_id);
