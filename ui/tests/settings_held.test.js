@@ -2,7 +2,8 @@
 // ends its session, on the JS the console ships, through its router: leaving the team and logging
 // out hold it off with the screen, so opening the Settings and going back cannot draw that screen
 // afresh and usable under the session still ending; a leave that fails gives it back, and the
-// login that follows either action has it.
+// login that follows either action has it. A hold released after its screen was replaced leaves
+// the entry as the screen shown since set it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -90,6 +91,40 @@ test("while the logout runs, the Settings cannot be opened over Home; the login 
   assert.equal(page.part("home"), loggingOut, "the screen logging out, not a fresh one");
   assert.equal(loggingOut.inert, true);
   assert.equal(page.called("list_sessions").length, 1, "no fresh Home asked for the devices");
+
+  logout.next().resolve({ revoked_on_server: true, keychain_cleared: true });
+  await settle();
+  assert.equal(page.document.body.dataset.screen, "login");
+  assert.equal(page.part("open-settings").disabled, false);
+});
+
+test("a hold's release that comes after its screen was replaced leaves the Settings as the new screen set them", async () => {
+  const [login, logout] = [heldCommand(), heldCommand()];
+  const page = await openConsole({ preferences, answers: { list_sessions: () => [], password_login: login.answer, logout: logout.answer } });
+  await page.send("start", { kind: "login_required", ended: null, storage: { kind: "keychain" } });
+  page.part("tab-password").click();
+  await settle();
+  page.part("login-input").value = "ann@example.org";
+  page.part("password-input").value = "not hers";
+  page.part("password-submit").click();
+  await settle();
+  assert.equal(page.part("open-settings").disabled, true, "held by the password login");
+
+  // The scan loop's session, delivered late, leads home; its logout holds the Settings in turn.
+  await page.send("start_scan_login", { kind: "home", session: adminAnn });
+  assert.equal(page.document.body.dataset.screen, "home");
+  page.part("logout").click();
+  await settle();
+  const home = page.part("home");
+  assert.equal(page.part("open-settings").disabled, true);
+
+  // The password login fails now: its release is for the login screen, long gone.
+  login.next().reject({ code: "invalid_credentials", message: "invalid credentials" });
+  await settle();
+  assert.equal(page.part("home"), home);
+  assert.equal(home.inert, true, "the logout's hold stands");
+  assert.equal(page.part("open-settings").disabled, true, "the Settings stay held by the logout");
+  assert.equal(page.part("hold-status").textContent, "Logging out…", "and the logout is still said");
 
   logout.next().resolve({ revoked_on_server: true, keychain_cleared: true });
   await settle();
