@@ -2,7 +2,8 @@
 // browsers, the mini program) with where and when, "Log out" on each other one, and "Log out
 // everywhere else" behind a confirmation that says how many sessions end. Rust holds the token and
 // asks the server; this module only gets the list. A command that finds this console's own session
-// over hands that to `sessionEnded`, which returns to the login screen with a notice.
+// over hands that to `sessionEnded`, which returns to the login screen with a notice (Home holds it
+// back while its logout runs).
 
 import { coalesced } from "../coalesce.js";
 import { h, replaceChildren } from "../dom.js";

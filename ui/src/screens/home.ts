@@ -14,7 +14,8 @@ import type { Page } from "./parts.js";
 export interface HomeActions {
   /** The session is over; `notice` tells the login screen how the logout went. */
   loggedOut(notice: Notice): void;
-  /** The server says this console's session is over (ended from another device, expired). */
+  /** The server says this console's session is over (ended from another device, expired); not
+   * called while the logout runs, whose outcome decides (see homeScreen). */
   sessionEnded(ended: SessionEnded): void;
   /** Go to another page (Team, Account). */
   show(page: Page): void;
@@ -26,8 +27,18 @@ export interface HomeActions {
 /** The home screen, warning when `storage` keeps the session for this run only; `refresh` asks
  * the server again for what it shows that can change elsewhere. */
 export function homeScreen(view: SessionView, storage: Storage | null, actions: HomeActions): { element: HTMLElement; refresh: () => void } {
-  const devices = devicesSection(actions);
   let loggingOut = false;
+  /** How this console's session ended, as an action answering during the logout found it. */
+  let endedWhileLoggingOut: SessionEnded | null = null;
+  // A session found ended during the logout (by "Open in browser", or the Devices section, on its
+  // way when Log out was pressed) is most likely ended by the logout itself: the logout's outcome
+  // says where the console goes, and the login is drawn once. It is handed over only if the logout
+  // fails.
+  const sessionEnded = (ended: SessionEnded): void => {
+    if (loggingOut) endedWhileLoggingOut ??= ended;
+    else actions.sessionEnded(ended);
+  };
+  const devices = devicesSection({ sessionEnded });
   const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
   const openButton = h(
     "button",
@@ -42,7 +53,7 @@ export function homeScreen(view: SessionView, storage: Storage | null, actions: 
           await ipc.openInBrowser();
           sayIn(message, t.openedInBrowser);
         } catch (failure) {
-          if (handOverIfEnded(failure, (ended) => actions.sessionEnded(ended))) return;
+          if (handOverIfEnded(failure, sessionEnded)) return;
           sayIn(message, errorText(failure), "error");
         }
         openButton.disabled = false;
@@ -68,6 +79,11 @@ export function homeScreen(view: SessionView, storage: Storage | null, actions: 
           const outcome = await ipc.logout();
           notice = { kind: "logged_out", revokedOnServer: outcome.revoked_on_server, keychainCleared: outcome.keychain_cleared };
         } catch (failure) {
+          // It fails only when no session was held: one an action found ended first says how.
+          if (endedWhileLoggingOut) {
+            actions.sessionEnded(endedWhileLoggingOut);
+            return;
+          }
           notice = { kind: "logout_failed", failure };
         }
         actions.loggedOut(notice);

@@ -9,8 +9,20 @@ import { avatarElement, errorText, handOverIfEnded, pagesBar, sayIn, storageBann
 /** The home screen, warning when `storage` keeps the session for this run only; `refresh` asks
  * the server again for what it shows that can change elsewhere. */
 export function homeScreen(view, storage, actions) {
-    const devices = devicesSection(actions);
     let loggingOut = false;
+    /** How this console's session ended, as an action answering during the logout found it. */
+    let endedWhileLoggingOut = null;
+    // A session found ended during the logout (by "Open in browser", or the Devices section, on its
+    // way when Log out was pressed) is most likely ended by the logout itself: the logout's outcome
+    // says where the console goes, and the login is drawn once. It is handed over only if the logout
+    // fails.
+    const sessionEnded = (ended) => {
+        if (loggingOut)
+            endedWhileLoggingOut ??= ended;
+        else
+            actions.sessionEnded(ended);
+    };
+    const devices = devicesSection({ sessionEnded });
     const message = h("p", { class: "banner info", id: "home-message", role: "status", hidden: true });
     const openButton = h("button", {
         type: "button",
@@ -24,7 +36,7 @@ export function homeScreen(view, storage, actions) {
                 sayIn(message, t.openedInBrowser);
             }
             catch (failure) {
-                if (handOverIfEnded(failure, (ended) => actions.sessionEnded(ended)))
+                if (handOverIfEnded(failure, sessionEnded))
                     return;
                 sayIn(message, errorText(failure), "error");
             }
@@ -48,6 +60,11 @@ export function homeScreen(view, storage, actions) {
                 notice = { kind: "logged_out", revokedOnServer: outcome.revoked_on_server, keychainCleared: outcome.keychain_cleared };
             }
             catch (failure) {
+                // It fails only when no session was held: one an action found ended first says how.
+                if (endedWhileLoggingOut) {
+                    actions.sessionEnded(endedWhileLoggingOut);
+                    return;
+                }
                 notice = { kind: "logout_failed", failure };
             }
             actions.loggedOut(notice);
