@@ -55,17 +55,9 @@ export function noticeTone(notice: Notice): NoticeTone {
       // The keychain may still hold the session it could not delete.
       return notice.keychainCleared ? "info" : "warning";
     case "scan_refused":
-      switch (notice.refusal) {
-        case "declined":
-          return "warning";
-        case "expired":
-          return "info";
-        case "not_organizer":
-        case "identity_in_use":
-          return "error";
-      }
-    // No code is coming: the panel waits for the user.
+      return scanRefusalTone(notice.refusal);
     case "scan_stopped":
+      // No code is coming: the panel waits for the user.
       return "error";
   }
 }
@@ -83,6 +75,18 @@ function sessionEndedText(ended: SessionEnded): string {
 
 function withKeychainWarning(text: string, keychainCleared: boolean): string {
   return keychainCleared ? text : `${text} ${t.keychainNotCleared}`;
+}
+
+function scanRefusalTone(refusal: ScanRefusal): NoticeTone {
+  switch (refusal) {
+    case "declined":
+      return "warning";
+    case "expired":
+      return "info";
+    case "not_organizer":
+    case "identity_in_use":
+      return "error";
+  }
 }
 
 function scanRefusalText(purpose: ScanPurpose, refusal: ScanRefusal): string {

@@ -32,17 +32,9 @@ export function noticeTone(notice) {
             // The keychain may still hold the session it could not delete.
             return notice.keychainCleared ? "info" : "warning";
         case "scan_refused":
-            switch (notice.refusal) {
-                case "declined":
-                    return "warning";
-                case "expired":
-                    return "info";
-                case "not_organizer":
-                case "identity_in_use":
-                    return "error";
-            }
-        // No code is coming: the panel waits for the user.
+            return scanRefusalTone(notice.refusal);
         case "scan_stopped":
+            // No code is coming: the panel waits for the user.
             return "error";
     }
 }
@@ -58,6 +50,17 @@ function sessionEndedText(ended) {
 }
 function withKeychainWarning(text, keychainCleared) {
     return keychainCleared ? text : `${text} ${t.keychainNotCleared}`;
+}
+function scanRefusalTone(refusal) {
+    switch (refusal) {
+        case "declined":
+            return "warning";
+        case "expired":
+            return "info";
+        case "not_organizer":
+        case "identity_in_use":
+            return "error";
+    }
 }
 function scanRefusalText(purpose, refusal) {
     switch (refusal) {
