@@ -28,6 +28,10 @@ export interface AppState {
   session: SessionView | null;
   /** What the login screen says when it is next drawn (why the last session ended, a logout). */
   loginNotice: Notice | null;
+  /** Set from the moment a logout or a leave starts ending the session shown until the next screen
+   * is shown: a session reached meanwhile waits here for that action's outcome (see
+   * holdWhileSessionEnds in main.ts). */
+  sessionEnding: SessionEnding | null;
   /** The scan panel while the login screen shows it: the scan login's events update it in place. */
   scan: ScanPanel | null;
   /** The Account page while shown: "Link WeChat"'s events update it in place. */
@@ -36,6 +40,14 @@ export interface AppState {
   stopScreen: () => void;
   /** Asks the server again for what the shown screen got from it (the window regained focus). */
   refreshScreen: () => void;
+}
+
+/** A logout or a leave running, and what it keeps for its outcome. */
+export interface SessionEnding {
+  /** A session reached while the action ran (a password login sent before the session the action
+   * ends was shown, answering only now): drawn if the action fails, dropped if it ends the
+   * session. */
+  reachedMeanwhile: SessionView | null;
 }
 
 export function initialState(): AppState {
@@ -47,6 +59,7 @@ export function initialState(): AppState {
     loginTab: "scan",
     session: null,
     loginNotice: null,
+    sessionEnding: null,
     scan: null,
     account: null,
     stopScreen: () => {},

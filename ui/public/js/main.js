@@ -86,8 +86,11 @@ function setScreen(next, content, stop = () => { }, refresh = () => { }) {
     app.screen = next;
     document.body.dataset.screen = next;
     settingsButton.hidden = next === "settings";
-    // Whatever held the Settings (see holdStill) held them for the screen this one replaces.
+    // Whatever held the Settings (see holdStill) held them for the screen this one replaces; a
+    // logout or a leave that held it is over, and a session it kept back is dropped (see
+    // holdWhileSessionEnds).
     settingsButton.disabled = false;
+    app.sessionEnding = null;
     writeText(holdStatus, "");
     replaceChildren(main, content);
     const focusTarget = main.querySelector("[data-autofocus]");
@@ -115,6 +118,33 @@ function holdStill(screen, doing) {
             return;
         settingsButton.disabled = false;
         writeText(holdStatus, "");
+    };
+}
+/**
+ * holdStill for an action that ends the session shown (a logout, leaving the team). A session
+ * reached while it runs (a password login sent before a late scan login's session was shown,
+ * answering only now) would draw a fresh, usable Home over it, on which the logout would then
+ * land, or under which the user could act on a session being ended: it waits for the action's
+ * outcome instead (see arriveHome). The next screen shown drops it: an action that ends the
+ * session leads to the login, which matches the Rust side. Its logout ends whichever session is
+ * in effect when it runs, that login's included (which ended on the server the session it
+ * replaced); a login put in effect only after the logout ran, having answered before the logout
+ * did, is still in effect when the login screen starts a scan login, which then reports it, and
+ * Home shows it. An action that failed gives the screen back, and a session reached meanwhile is
+ * drawn: it is the one in effect.
+ */
+function holdWhileSessionEnds(screen, doing) {
+    const release = holdStill(screen, doing);
+    const ending = { reachedMeanwhile: null };
+    app.sessionEnding = ending;
+    return () => {
+        release();
+        // A screen shown since ended the hold, and dropped what it kept.
+        if (app.sessionEnding !== ending)
+            return;
+        app.sessionEnding = null;
+        if (ending.reachedMeanwhile)
+            arriveHome(ending.reachedMeanwhile);
     };
 }
 function serverUrl() {
@@ -154,10 +184,15 @@ function showLogin(tab) {
 function startScanLogin() {
     void ipc.startScanLogin(channels.open("scan_login", onEvent));
 }
-/** A session reached (restored, or a login finished): home, or under the Settings if open. */
+/** A session reached (restored, or a login finished): home, or under the Settings if open, or,
+ * while a logout or a leave runs, once that action's outcome is known (see holdWhileSessionEnds). */
 function arriveHome(view) {
     // Saving the session may have found the keychain failing: the warning stays after this session.
     app.storage = view.storage;
+    if (app.sessionEnding) {
+        app.sessionEnding.reachedMeanwhile = view;
+        return;
+    }
     if (!keptUnderSettings(app, { to: "home", session: view }))
         showHome(view);
 }
@@ -176,7 +211,7 @@ function showHome(view) {
         loggedOut: arriveAtLogin,
         sessionEnded,
         show: showPage,
-        holdStill,
+        holdStill: holdWhileSessionEnds,
     });
     setScreen("home", home.element, () => { }, home.refresh);
 }
@@ -200,7 +235,7 @@ function showPage(page) {
                 restart();
             return;
         case "team": {
-            const team = teamScreen({ show: showPage, sessionEnded, leftTeam: () => void leaveConsole(), holdStill });
+            const team = teamScreen({ show: showPage, sessionEnded, leftTeam: () => void leaveConsole(), holdStill: holdWhileSessionEnds });
             setScreen("team", team.element, team.stop, team.refresh);
             return;
         }

@@ -10,6 +10,7 @@ export function initialState() {
         loginTab: "scan",
         session: null,
         loginNotice: null,
+        sessionEnding: null,
         scan: null,
         account: null,
         stopScreen: () => { },

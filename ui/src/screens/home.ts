@@ -20,7 +20,8 @@ export interface HomeActions {
   /** Go to another page (Team, Account). */
   show(page: Page): void;
   /** Holds this screen, and the Settings entry around it, still while the logout runs, saying
-   * `doing`. */
+   * `doing`; a session reached meanwhile (a password login answering late) is not drawn over it:
+   * the logout's outcome decides. */
   holdStill(screen: HTMLElement, doing: string): () => void;
 }
 

@@ -21,7 +21,9 @@ export interface TeamActions {
   /** This user removed themself from the team, which ended this console's session. */
   leftTeam(): void;
   /** Holds this page, and the Settings entry around it, still while the leave runs, saying
-   * `doing`; the returned function gives them back, for a leave that failed. */
+   * `doing`; a session reached meanwhile (a password login answering late) waits for the leave's
+   * outcome. The returned function gives them back, for a leave that failed, or draws that
+   * session's Home. */
   holdStill(screen: HTMLElement, doing: string): () => void;
 }
 
