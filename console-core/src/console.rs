@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -246,6 +247,11 @@ pub struct Console {
     /// what a login stored after its check; and a session forgotten is not put back by the save
     /// of a login it interrupted.
     session_change: tokio::sync::Mutex<()>,
+    /// How many times the session the user meant has ended here: a logout (leaving the team ends
+    /// with one), a call finding the session over. Counted in a hold of `session_change`, and
+    /// read in one by a password login before it puts its session in effect: one sent before
+    /// such an end must not log back in the user who logged out (see [`Console::password_login`]).
+    sessions_ended: AtomicU64,
     scenes: SceneCache<ApiClient>,
     /// The link QR on the account screen, kept apart from the login's.
     link_scenes: SceneCache<ApiClient>,
@@ -274,6 +280,7 @@ impl Console {
             vault,
             session: Mutex::new(None),
             session_change: tokio::sync::Mutex::new(()),
+            sessions_ended: AtomicU64::new(0),
             scenes: SceneCache::default(),
             link_scenes: SceneCache::default(),
             scan_timing: ScanTiming::default(),
@@ -368,6 +375,9 @@ impl Console {
         }
     }
 
+    /// Logs in with a login and password. One answered after Settings named another server, or
+    /// after a logout (or a session found ended) asked while it was on its way, is ended on its
+    /// server and answers `NotLoggedIn`: not put in effect.
     pub async fn password_login(
         &self,
         login: &str,
@@ -375,8 +385,11 @@ impl Console {
     ) -> Result<SessionView, ConsoleError> {
         self.stop_background();
         let api = self.api()?;
+        let ended_before = self.sessions_ended.load(Ordering::SeqCst);
         let answer = api.password_login(login.trim(), &password).await?;
         let access_token = Secret::new(answer.access_token);
+        let expires_in = server_seconds(answer.expires_in);
+        let expires_at = (unix_now() + expires_in).as_secs();
         // Settings may have named another server while the login was on its way (its answer
         // takes up to the call's timeout): a session on the server no longer chosen is ended
         // there, not put in effect, where it would mint tickets for the other server's pages.
@@ -384,16 +397,27 @@ impl Console {
             self.end_on_server(api, access_token);
             return Err(ConsoleError::NotLoggedIn);
         }
+        let change = self.session_change.lock().await;
+        // The same after a session ended while the login was on its way, or while it waited here
+        // for that end to be done (a scan login's Home drawn over the held login screen, Log out
+        // pressed there; a call finding the session over): put in effect now, it would log back
+        // in the user who logged out, and the UI, once the logout is over, cannot tell it from a
+        // fresh login. Checked in the hold, so no logout runs between the check and the session.
+        if self.sessions_ended.load(Ordering::SeqCst) != ended_before {
+            drop(change);
+            self.end_on_server(api, access_token);
+            return Err(ConsoleError::NotLoggedIn);
+        }
         // A scan loop the UI started while the login was on its way ends with it: the session
         // is this one now. (A restore started meanwhile, by a reloaded UI, goes on: that UI
-        // waits for its answer.)
+        // waits for its answer.) Not one started after a logout the login came too late for.
         self.end_scan_loop();
         let grant = ScanGrant {
             access_token,
-            expires_in: server_seconds(answer.expires_in),
+            expires_in,
             user: answer.user,
         };
-        Ok(self.begin_session(api, grant).await)
+        Ok(self.put_in_effect(change, api, grant, expires_at).await)
     }
 
     /// Ends the session of `token` on `api`'s server, in the background: one this console no
@@ -415,6 +439,9 @@ impl Console {
         // a save of that login falling back to memory after this delete would keep the session
         // for the next restore. Held until the keychain is cleared, not while the server is told.
         let change = self.session_change.lock().await;
+        // Asked with no session in effect too (one found ended before a leave's logout): a
+        // password login sent before it is still one the user logged out of.
+        self.sessions_ended.fetch_add(1, Ordering::SeqCst);
         let session = self
             .lock_session()
             .take()
@@ -772,6 +799,19 @@ impl Console {
     async fn begin_session(&self, api: ApiClient, grant: ScanGrant) -> SessionView {
         let expires_at = (unix_now() + grant.expires_in).as_secs();
         let change = self.session_change.lock().await;
+        self.put_in_effect(change, api, grant, expires_at).await
+    }
+
+    /// [`Console::begin_session`] for a caller already holding `session_change` (`change`), which
+    /// this lets go of once the session is stored. `expires_at` is reckoned from the server's
+    /// answer, before any wait for the hold.
+    async fn put_in_effect(
+        &self,
+        change: tokio::sync::MutexGuard<'_, ()>,
+        api: ApiClient,
+        grant: ScanGrant,
+        expires_at: u64,
+    ) -> SessionView {
         // A login QR shown before this session (a password login ended its loop) must not come
         // back after a logout: a phone may have confirmed it meanwhile, and it would log in
         // whoever that was without a scan. The QR whose scan made this session is not among them:
@@ -910,6 +950,7 @@ impl Console {
             return Err(ConsoleError::NotLoggedIn);
         };
         tracing::info!(?ended, "the server ended this console's session");
+        self.sessions_ended.fetch_add(1, Ordering::SeqCst);
         self.vault.remove(forgotten.api.origin().as_str()).await;
         Err(ConsoleError::SessionEnded(ended))
     }

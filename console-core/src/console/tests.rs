@@ -1180,6 +1180,62 @@ async fn a_password_login_answered_after_the_server_changed_is_ended_not_kept() 
     fixture.fake.asked("POST", "/auth/logout", 2).await;
 }
 
+/// A password login sent before a logout and answered after it (a scan login's Home drawn over
+/// the login screen it held, Log out pressed there) is ended on the server, neither in effect
+/// nor stored: it would log the user who logged out back in. The scan login the login screen
+/// starts after the logout goes on.
+#[tokio::test]
+async fn a_password_login_answered_after_a_logout_is_ended_not_kept() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.held.write().await;
+    let login = fixture.password_login_in_background();
+    fixture.fake.asked("POST", "/auth/login", 2).await;
+    fixture.console.logout().await.expect("logged out");
+    let polls_held = show_login_code(&fixture).await;
+    drop(held);
+
+    let answer = login.await.expect("the login ends");
+    assert!(
+        matches!(answer, Err(ConsoleError::NotLoggedIn)),
+        "{answer:?}"
+    );
+    assert!(fixture.console.current().is_err(), "put in effect");
+    assert_eq!(fixture.stored_token(), None, "stored");
+    // The logout's, then the one ending the late login's session.
+    fixture.fake.asked("POST", "/auth/logout", 2).await;
+    assert!(
+        matches!(
+            fixture.console.lock_job().as_ref(),
+            Some((Job::ScanLogin, _))
+        ),
+        "the scan login after the logout was stopped"
+    );
+    fixture.console.stop_background();
+    drop(polls_held);
+}
+
+/// The same for a session found ended while a password login was on its way: the login screen
+/// the UI returns to says so, and is not logged in behind its back.
+#[tokio::test]
+async fn a_password_login_answered_after_the_session_was_found_ended_is_not_kept() {
+    let fixture = logged_in(&[]).await;
+    let held = fixture.fake.held.write().await;
+    let login = fixture.password_login_in_background();
+    fixture.fake.asked("POST", "/auth/login", 2).await;
+    fixture.fake.end_console_session();
+    assert_session_revoked(fixture.console.end_other_sessions().await);
+    drop(held);
+
+    let answer = login.await.expect("the login ends");
+    assert!(
+        matches!(answer, Err(ConsoleError::NotLoggedIn)),
+        "{answer:?}"
+    );
+    assert!(fixture.console.current().is_err(), "put in effect");
+    assert_eq!(fixture.stored_token(), None, "stored");
+    fixture.fake.asked("POST", "/auth/logout", 1).await;
+}
+
 /// A login that replaces a session in effect (a phone confirmed the QR while a password login was
 /// on its way) ends that session on the server rather than leave it live with nobody holding it.
 #[tokio::test]
