@@ -135,12 +135,11 @@ function holdStill(screen: HTMLElement, doing: string): () => void {
  * answering only now) would draw a fresh, usable Home over it, on which the logout would then
  * land, or under which the user could act on a session being ended: it waits for the action's
  * outcome instead (see arriveHome). The next screen shown drops it: an action that ends the
- * session leads to the login, which matches the Rust side. Its logout ends whichever session is
+ * session leads to the login, which matches the Rust side: its logout ends whichever session is
  * in effect when it runs, that login's included (which ended on the server the session it
- * replaced); a login put in effect only after the logout ran, having answered before the logout
- * did, is still in effect when the login screen starts a scan login, which then reports it, and
- * Home shows it. An action that failed gives the screen back, and a session reached meanwhile is
- * drawn: it is the one in effect.
+ * replaced), and a password login sent before the logout and answered after it is ended, not put
+ * in effect (it answers not_logged_in). An action that failed gives the screen back, and a
+ * session reached meanwhile is drawn: it is the one in effect.
  */
 function holdWhileSessionEnds(screen: HTMLElement, doing: string): () => void {
   const release = holdStill(screen, doing);

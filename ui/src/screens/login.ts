@@ -295,8 +295,9 @@ function passwordPanel(notice: Notice | null, actions: LoginActions, holdScreen:
         // Until the login answers, neither the other tab nor the Settings may draw the login
         // afresh: its failure would be said on this form, no longer shown, and never seen. That is
         // more than the server's answer (10 s at most, CALL_TIMEOUT in console-core/src/api.rs):
-        // a login the server accepted is then put in effect, after any logout or restore already
-        // changing the session, saved to the keychain (5 s at most, KEYCHAIN_TIMEOUT, its wait in
+        // a login the server accepted waits for any logout or restore already changing the
+        // session (and is ended, not kept, when a logout ran after it was sent), is put in effect,
+        // saved to the keychain (5 s at most, KEYCHAIN_TIMEOUT, its wait in
         // the keychain's queue included, where it may sit behind a read held by an unlock dialog;
         // then kept in memory), and its avatar fetched (10 s at most). Scanning instead gains
         // nothing meanwhile: it asks the same server.
