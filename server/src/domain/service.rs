@@ -21,7 +21,7 @@ use super::secrets::random_token;
 use super::sessions::{self, Claim, Opened, ParentSession, SessionRecord};
 use super::signing_keys::{SealedKeysError, SigningKeys};
 use super::store_keys;
-use super::team::SeenListed;
+use super::team::{self, LoginNote, SeenListed};
 use super::users::{self, UserRecord};
 use super::verified_tokens::VerifiedTokens;
 use super::{AuthError, unix_now};
@@ -94,6 +94,13 @@ pub(super) enum SessionUser<'a> {
     /// it reads the index of sessions to end, and the batch writes the session's index line before
     /// it reads the record, so one of the two always sees the other.
     ByPassword(&'a UserRecord),
+}
+
+/// A session [`AuthService::record_session`] wrote, and the last-login note it wrote beside it
+/// for a login of its own (taken back if the login is refused after all).
+pub(super) struct RecordedSession {
+    pub opened: Opened,
+    pub login_note: Option<LoginNote>,
 }
 
 /// A session just opened: the token answer, and the session as a parent of sessions it derives.
@@ -335,7 +342,7 @@ impl AuthService {
             ends_at,
         );
         let access_token = tokens::sign(&self.keys.ring(), &claims)?;
-        let opened = self
+        let recorded = self
             .record_session(
                 &claims,
                 new.device_name,
@@ -345,24 +352,28 @@ impl AuthService {
                 &Vec::from_iter(read_beside.as_deref()),
             )
             .await?;
-        if !opened.made {
+        if !recorded.opened.made {
+            // A ticket redeemed by another caller, or a session revoked as it was opened: no
+            // login of this caller's stands.
+            self.take_back_login_note(&recorded).await;
             return Err(AuthError::TicketUsed);
         }
         let user = match (user, read_beside) {
             (SessionUser::Known(user), None) => user.to_wire(),
             (SessionUser::Known(_), Some(_)) => {
                 let gone = AuthError::InvalidToken(USER_GONE);
-                self.user_as_read(&claims, &opened, gone).await?.to_wire()
+                self.user_as_read(&claims, &recorded, gone).await?.to_wire()
             }
             (SessionUser::OfTicket(_), _) => {
                 let gone = AuthError::TicketInvalid;
-                self.user_as_read(&claims, &opened, gone).await?.to_wire()
+                self.user_as_read(&claims, &recorded, gone).await?.to_wire()
             }
             (SessionUser::ByPassword(checked), _) => {
                 let gone = AuthError::InvalidCredentials;
-                let now = self.user_as_read(&claims, &opened, gone).await?;
+                let now = self.user_as_read(&claims, &recorded, gone).await?;
                 if now.password_hash != checked.password_hash {
                     self.logout(&claims).await?;
+                    self.take_back_login_note(&recorded).await;
                     return Err(AuthError::InvalidCredentials);
                 }
                 now.to_wire()
@@ -380,16 +391,16 @@ impl AuthService {
     }
 
     /// The user as the batch that opened the session of `claims` read them (its first read beside
-    /// the session), if they may hold it; else the session is ended and the login refused
-    /// (`gone`: there is no such user, whose last-login note, written beside the session, then
-    /// goes too).
+    /// the session), if they may hold it; else the session is ended and the login refused, its
+    /// last-login note taken back (`gone`: there is no such user, whose last-login note, written
+    /// beside the session, then goes too).
     pub(super) async fn user_as_read(
         &self,
         claims: &Claims,
-        opened: &Opened,
+        recorded: &RecordedSession,
         gone: AuthError,
     ) -> Result<UserRecord, AuthError> {
-        let read = opened.beside.first().and_then(Option::as_deref);
+        let read = recorded.opened.beside.first().and_then(Option::as_deref);
         let user: Option<UserRecord> = match read {
             Some(bytes) => Some(records::decode(&store_keys::user(&claims.sub), bytes)?),
             None => None,
@@ -404,14 +415,23 @@ impl AuthService {
         };
         // Ended as a logout ends it: it and whatever may have derived from it meanwhile.
         self.logout(claims).await?;
+        // After the logout, which matters more: a note left behind is only a stale line.
         if user_gone {
-            // After the logout, which matters more: a note left behind is only a stale line.
             let note = store_keys::last_login(&claims.sub);
             if let Err(error) = self.store.delete(&note).await {
                 tracing::warn!(%error, "cannot delete a gone user's last-login note");
             }
+        } else {
+            self.take_back_login_note(recorded).await;
         }
         Err(refusal)
+    }
+
+    /// Takes back the last-login note of a login refused after its session was written.
+    pub(super) async fn take_back_login_note(&self, recorded: &RecordedSession) {
+        if let Some(note) = &recorded.login_note {
+            team::take_back(self.store.as_ref(), note).await;
+        }
     }
 
     /// Keeps the session of `claims` (again, idempotently, for a login delivered twice), on `claim`,
@@ -424,7 +444,7 @@ impl AuthService {
         parent: Option<String>,
         claim: Claim<'_>,
         read_beside: &[&str],
-    ) -> Result<Opened, AuthError> {
+    ) -> Result<RecordedSession, AuthError> {
         // A login of its own (not a session a ticket derived, nor a delivery collected again) is
         // the team list's last login.
         let own_login = parent.is_none() && !matches!(claim, Claim::Again);
@@ -439,12 +459,15 @@ impl AuthService {
             parent,
             expires_at: claims.exp,
         };
-        // Written together: one group commit on the embedded store, not two in a row.
+        // Written together: one group commit on the embedded store, not two in a row. The note
+        // is written before the login is known to stand, and taken back if it does not.
         let note_login = async {
             if own_login {
-                super::team::note_login(self.store.as_ref(), &claims.sub).await
+                team::note_login(self.store.as_ref(), &claims.sub)
+                    .await
+                    .map(Some)
             } else {
-                Ok(())
+                Ok(None)
             }
         };
         let open = sessions::open(
@@ -454,8 +477,8 @@ impl AuthService {
             claim,
             read_beside,
         );
-        let ((), opened) = tokio::try_join!(note_login, open)?;
-        Ok(opened)
+        let (login_note, opened) = tokio::try_join!(note_login, open)?;
+        Ok(RecordedSession { opened, login_note })
     }
 
     /// Refuses `user` a session for `audience` they may not hold: a dev user on a server without

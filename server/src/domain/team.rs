@@ -17,7 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use meeteasy_protocol::{ADMIN_ROLE, Audience, Claims, Member, ORGANIZER_ROLE, TeamRole, User};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Store};
+use crate::store::{Lifetime, Step, Store, outcomes};
 
 use super::records::{self, Transition};
 use super::sessions;
@@ -338,16 +338,53 @@ pub(super) async fn members(store: &dyn Store) -> Result<Vec<Member>, AuthError>
     Ok(members)
 }
 
-/// Remembers a successful login: one plain write, no read.
-pub(super) async fn note_login(store: &dyn Store, user_id: &str) -> Result<(), AuthError> {
-    store
-        .put(
-            &store_keys::last_login(user_id),
-            unix_now().to_string().as_bytes(),
-            Lifetime::Forever,
-        )
-        .await?;
-    Ok(())
+/// A login noted as its user's last (see [`note_login`]): what the note held before, so a login
+/// refused after all can take its note back.
+pub(super) struct LoginNote {
+    user_id: String,
+    previous: Option<Vec<u8>>,
+    written: Vec<u8>,
+}
+
+/// Notes a login as its user's last, in the round trip (and on the embedded store the commit)
+/// that opens its session, before the login is known to stand: one batch that reads the note it
+/// replaces and writes its own.
+pub(super) async fn note_login(store: &dyn Store, user_id: &str) -> Result<LoginNote, AuthError> {
+    let key = store_keys::last_login(user_id);
+    let written = unix_now().to_string().into_bytes();
+    let steps = [
+        Step::Get(&key),
+        Step::Put {
+            key: &key,
+            value: &written,
+            lifetime: Lifetime::Forever,
+        },
+    ];
+    let [previous, _put] = outcomes(store.batch(&steps).await?)?;
+    Ok(LoginNote {
+        user_id: user_id.to_owned(),
+        previous: previous.into_read()?,
+        written,
+    })
+}
+
+/// Puts back the note a refused login replaced, unless another login noted itself since. (Two
+/// logins of one user noted in the same second write the same note: the refused one's taking
+/// back may then take the other's, a second's worth of the team list's last login.) Best effort:
+/// a note is no session, and the refusal stands whatever happens here.
+pub(super) async fn take_back(store: &dyn Store, note: &LoginNote) {
+    let key = store_keys::last_login(&note.user_id);
+    let taken_back = match &note.previous {
+        Some(previous) => {
+            store
+                .compare_and_swap(&key, &note.written, previous, Lifetime::Forever)
+                .await
+        }
+        None => store.compare_and_delete(&key, &note.written).await,
+    };
+    if let Err(error) = taken_back {
+        tracing::warn!(%error, "cannot take back a refused login's last-login note");
+    }
 }
 
 pub(super) async fn last_login(store: &dyn Store, user_id: &str) -> Result<Option<u64>, AuthError> {

@@ -87,12 +87,17 @@ async fn changed_elsewhere(
 
 /// A password login checked against the old password while the password changes (the check
 /// takes tens of milliseconds) opens no session: the change ended the sessions it found, and the
-/// login's session, written after that, finds the new password and is ended with it.
+/// login's session, written after that, finds the new password and is ended with it; the team
+/// list's last login stays the one before.
 #[tokio::test]
 async fn a_login_with_the_password_changed_while_it_was_checked_is_refused() {
     let store = FaultyStore::new();
     let (service, ann_sessions) = ann_with_sessions(&store, 1).await;
     let ann = ann_sessions[0].sub.clone();
+    let note = store_keys::last_login(&ann);
+    let noted_before = b"1700000000";
+    let forever = crate::store::Lifetime::Forever;
+    store.put(&note, noted_before, forever).await.unwrap();
     // Just before the login's session is listed in Ann's index, after its record is written.
     let changing = change("ann@example.org", "second", "first");
     let changed = changed_elsewhere(&store, &ann_sessions[0], changing).await;
@@ -110,6 +115,12 @@ async fn a_login_with_the_password_changed_while_it_was_checked_is_refused() {
     let listed = sessions::list(store.as_ref(), &ann, "").await.unwrap();
     let ids: Vec<&str> = listed.iter().map(|session| session.id.as_str()).collect();
     assert_eq!(ids, [ann_sessions[0].sid.as_str()], "{listed:?}");
+    let noted = store.get(&note).await.unwrap();
+    assert_eq!(
+        noted.as_deref(),
+        Some(&noted_before[..]),
+        "the refused login's note"
+    );
     let with_the_new = service.password_login(login("second"), &from).await;
     assert_eq!(with_the_new.expect("the new password logs in").user.id, ann);
 }

@@ -13,7 +13,8 @@ use crate::store::{Lifetime, Step, outcomes};
 use super::super::poll_slots::PollSlot;
 use super::super::records;
 use super::super::secrets::{derived_token, hashes_equal, is_token_shaped, token_hash};
-use super::super::sessions::{self, Claim, Condition, Opened};
+use super::super::service::RecordedSession;
+use super::super::sessions::{self, Claim, Condition};
 use super::super::users::UserRecord;
 use super::super::{AuthError, AuthService, store_keys, tokens, unix_now};
 use super::check_scene;
@@ -255,15 +256,16 @@ impl AuthService {
         // The user is read in the batch that writes the session, as for any console session (see
         // `AuthService::open_session`), not in a round trip of its own before it.
         let swap = Claim::Swap(&move_to_delivered);
-        let opened = self
+        let recorded = self
             .record_console_session(&claims, confirmed, swap, by_session)
             .await?;
-        if !opened.made {
+        if !recorded.opened.made {
+            // Its note stays: the poll that won delivers the same login, and wrote it too.
             self.end_undelivered(scene, &claims).await?;
             return Ok(None);
         }
         let user = self
-            .delivered_user(&claims, &opened, Delivery::First)
+            .delivered_user(&claims, &recorded, Delivery::First)
             .await?;
         // Counted by the poll whose swap is known to have won; a swap whose reply was lost goes
         // uncounted (a rare undercount, where counting again on redelivery would double-count).
@@ -286,14 +288,14 @@ impl AuthService {
         scene: &SceneRecord,
         by_session: Option<&str>,
     ) -> Result<IsLoginResponse, AuthError> {
-        let opened = self
+        let recorded = self
             .record_console_session(claims, scene, Claim::Again, by_session)
             .await?;
-        if !opened.made {
+        if !recorded.opened.made {
             return Err(AuthError::SceneExpired);
         }
         let user = self
-            .delivered_user(claims, &opened, Delivery::Again)
+            .delivered_user(claims, &recorded, Delivery::Again)
             .await?;
         let access_token = tokens::sign(&self.keys.ring(), claims)?;
         let expires_in = claims.exp.saturating_sub(unix_now());
@@ -332,14 +334,14 @@ impl AuthService {
     async fn delivered_user(
         &self,
         claims: &Claims,
-        opened: &Opened,
+        recorded: &RecordedSession,
         delivery: Delivery,
     ) -> Result<UserRecord, AuthError> {
         let user = self
-            .user_as_read(claims, opened, AuthError::SceneExpired)
+            .user_as_read(claims, recorded, AuthError::SceneExpired)
             .await
             .map_err(refused_delivery)?;
-        let phone_mark = opened.beside.get(PHONE_MARK_READ);
+        let phone_mark = recorded.opened.beside.get(PHONE_MARK_READ);
         let Some(phone_mark) = phone_mark.and_then(Option::as_deref) else {
             return Ok(user);
         };
@@ -348,6 +350,7 @@ impl AuthService {
                 let store = self.store.as_ref();
                 sessions::mark_ended(store, &claims.sub, &claims.sid, claims.exp).await?;
                 self.logout(claims).await?;
+                self.take_back_login_note(recorded).await;
                 Err(AuthError::SceneExpired)
             }
             Delivery::Again if sessions::ended_at(phone_mark) <= claims.iat => {
@@ -367,7 +370,7 @@ impl AuthService {
         scene: &SceneRecord,
         claim: Claim<'_>,
         by_session: Option<&str>,
-    ) -> Result<Opened, AuthError> {
+    ) -> Result<RecordedSession, AuthError> {
         let user_key = store_keys::user(&claims.sub);
         let phone_mark = by_session.map(|sid| store_keys::revoked_session(&claims.sub, sid));
         // The user first (see `AuthService::user_as_read`), then the mark at [`PHONE_MARK_READ`].

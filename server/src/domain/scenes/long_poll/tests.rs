@@ -12,7 +12,7 @@ use crate::domain::test_support::{
     Calls, Fault, FaultyStore, TestService, organizer, service_on, settings,
 };
 use crate::domain::{AuthError, ClientAddr, records, sessions, store_keys, users};
-use crate::store::Store;
+use crate::store::{Lifetime, Store};
 
 const WAIT: Duration = Duration::from_secs(1);
 /// The phone session the organizer confirms from.
@@ -257,11 +257,17 @@ async fn a_delivery_reads_its_user_only_in_the_batch_that_writes_its_session() {
     assert!(!lone.contains(&user), "read on its own: {lone:?}");
 }
 
+/// A member taken off the team between the confirm and the delivery: no console token, and the
+/// team list's last login stays the one before (the delivery's note, written beside the session
+/// before the user was read, is taken back).
 #[tokio::test]
 async fn a_member_taken_off_the_team_after_confirming_gets_no_console_token() {
     let store = FaultyStore::new();
     let service = service_on(store.clone(), settings(|_| {})).await;
     let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    let note = store_keys::last_login(&user_id);
+    let before = b"1700000000";
+    store.put(&note, before, Lifetime::Forever).await.unwrap();
     let mut user = users::get(store.as_ref(), &user_id)
         .await
         .unwrap()
@@ -278,6 +284,12 @@ async fn a_member_taken_off_the_team_after_confirming_gets_no_console_token() {
     // user it read ended that session at once.
     let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
     assert!(live.is_empty(), "no console session left: {live:?}");
+    let after = store.get(&note).await.unwrap();
+    assert_eq!(
+        after.as_deref(),
+        Some(&before[..]),
+        "the refused login's note"
+    );
 }
 
 /// An account gone between the confirm and the delivery (folded into another by a link): the
@@ -309,6 +321,9 @@ async fn a_confirm_whose_phone_session_ended_logs_no_console_in() {
     let service = service_on(store.clone(), settings(|_| {})).await;
     let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
     end_phone_session(store.as_ref(), &user_id).await;
+    // A user never noted before: the refused login leaves no note behind either.
+    let note = store_keys::last_login(&user_id);
+    store.delete(&note).await.unwrap();
 
     for poll in ["first", "again"] {
         let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
@@ -319,6 +334,8 @@ async fn a_confirm_whose_phone_session_ended_logs_no_console_in() {
     }
     let live = sessions::list(store.as_ref(), &user_id, "").await.unwrap();
     assert!(live.is_empty(), "no console session left: {live:?}");
+    let after = store.get(&note).await.unwrap();
+    assert_eq!(after, None, "the refused login's note");
 }
 
 /// A delivery refused for its ended phone session, whose logout of the console session failed
