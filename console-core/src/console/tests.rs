@@ -86,6 +86,15 @@ impl FakeAuth {
         );
     }
 
+    /// How many times the server has been asked for `path`, by any method, so far.
+    fn times_asked(&self, path: &str) -> usize {
+        let requests = self.requests.borrow();
+        requests
+            .iter()
+            .filter(|(_, asked, _)| asked == path)
+            .count()
+    }
+
     fn ids(&self) -> Vec<String> {
         let sessions = self.sessions.lock().unwrap();
         sessions.iter().map(|session| session.id.clone()).collect()
@@ -799,11 +808,8 @@ async fn a_login_code_on_screen_is_withdrawn_when_the_window_closes() {
     fixture.console.logout().await.expect("logged out");
     let held = show_login_code(&fixture).await;
     fixture.console.close().await;
-    let requests = fixture.fake.requests.borrow().clone();
-    let withdrawn = requests
-        .iter()
-        .filter(|(_, path, _)| path == SCENE_WITHDRAWAL);
-    assert_eq!(withdrawn.count(), 1, "not withdrawn before close returned");
+    let withdrawn = fixture.fake.times_asked(SCENE_WITHDRAWAL);
+    assert_eq!(withdrawn, 1, "not withdrawn before close returned");
     drop(held);
 }
 
@@ -1579,13 +1585,7 @@ async fn calling_link_wechat_off_withdraws_its_scene() {
 async fn a_link_code_left_on_screen_is_withdrawn_by_close_restart_and_server_change() {
     let fixture = logged_in(&[]).await;
     let held = fixture.fake.polls_held.write().await;
-    let asked = || {
-        let requests = fixture.fake.requests.borrow();
-        requests
-            .iter()
-            .filter(|(_, path, _)| path == SCENE_WITHDRAWAL)
-            .count()
-    };
+    let asked = || fixture.fake.times_asked(SCENE_WITHDRAWAL);
     let mut ui = UiEvents::new();
     show_link_code(&fixture, &mut ui).await;
     fixture.console.close().await;
@@ -1630,11 +1630,8 @@ async fn a_link_code_is_withdrawn_on_the_server_it_was_made_on() {
     last_step.abort();
 
     fixture.console.close().await;
-    let requests = fixture.fake.requests.borrow().clone();
-    let withdrawn = requests
-        .iter()
-        .filter(|(_, path, _)| path == SCENE_WITHDRAWAL);
-    assert_eq!(withdrawn.count(), 1, "not withdrawn where it was made");
+    let withdrawn = fixture.fake.times_asked(SCENE_WITHDRAWAL);
+    assert_eq!(withdrawn, 1, "not withdrawn where it was made");
     drop(held);
 }
 
