@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
+import { sendPasswordLogin } from "./page_actions.js";
 import { preferences } from "./fixtures.js";
 
 const setupFailed = { code: "client_setup_failed", message: "the console's HTTP client could not be set up: no TLS roots" };
@@ -70,12 +71,7 @@ for (const language of ["en", "zh-CN"]) {
     const page = await onTheScanTab(language, {
       password_login: () => Promise.reject(setupFailed),
     });
-    page.part("tab-password").click();
-    await settle();
-    page.part("login-input").value = "ann@example.org";
-    page.part("password-input").value = "hers";
-    page.part("password-submit").click();
-    await settle();
+    await sendPasswordLogin(page, "hers");
     assert.equal(page.called("password_login").length, 1);
     const error = page.part("password-error");
     assert.equal(error.hidden, false);

@@ -7,6 +7,7 @@ import { test } from "node:test";
 
 import { installFakeDom } from "./fake_dom.js";
 import { openConsole, settle } from "./fake_console.js";
+import { sendPasswordLogin } from "./page_actions.js";
 import { adminAnn, heldCommand, preferences, teamOfAnn, unreachable } from "./fixtures.js";
 import { setLanguage } from "../public/js/i18n.js";
 import { applyScanStep, loginTexts, ScanPanel } from "../public/js/screens/login.js";
@@ -88,12 +89,7 @@ test("what a held screen is doing is said outside it, and taken away with the ho
   assert.equal(page.document.body.dataset.screen, "login");
   assert.equal(region.textContent, "", "the login shown takes it away");
 
-  page.part("tab-password").click();
-  await settle();
-  page.part("login-input").value = "ann@example.org";
-  page.part("password-input").value = "not hers";
-  page.part("password-submit").click();
-  await settle();
+  await sendPasswordLogin(page, "not hers");
   assert.equal(region.textContent, "Logging in…");
   login.next().reject({ code: "invalid_credentials", message: "invalid credentials" });
   await settle();

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
+import { sendPasswordLogin, leaveTheTeam } from "./page_actions.js";
 import { adminAnn, heldCommand, organizerAnn, preferences, teamOfAnn, unreachable } from "./fixtures.js";
 
 /** Home of the scan loop's late session (Ann, an admin), drawn over a password login still held;
@@ -19,24 +20,11 @@ async function homeOverAPasswordLogin(held) {
   for (const [command, holder] of Object.entries(held)) answers[command] = holder.answer;
   const page = await openConsole({ preferences, answers });
   await page.send("start", { kind: "login_required", ended: null, storage: { kind: "keychain" } });
-  page.part("tab-password").click();
-  await settle();
-  page.part("login-input").value = "ann@example.org";
-  page.part("password-input").value = "hers";
-  page.part("password-submit").click();
-  await settle();
+  await sendPasswordLogin(page, "hers");
   assert.equal(page.called("password_login").length, 1);
   await page.send("start_scan_login", { kind: "home", session: adminAnn });
   assert.equal(page.document.body.dataset.screen, "home");
   return page;
-}
-
-async function leaveTheTeam(page) {
-  page.part("nav-team").click();
-  await settle();
-  page.part("team").querySelector("li[data-user-id=u-ann]").querySelector("button.remove-member").click();
-  page.part("confirm-remove").click();
-  await settle();
 }
 
 test("a password login that succeeds while the logout runs draws no Home over it: the logout's outcome leads to the login", async () => {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { openConsole, settle } from "./fake_console.js";
+import { sendPasswordLogin, leaveTheTeam } from "./page_actions.js";
 import { adminAnn, heldCommand, preferences, teamOfAnn, unreachable } from "./fixtures.js";
 
 /** The console on Home of Ann, an admin, with `held` commands answered by the test. */
@@ -24,14 +25,6 @@ async function openSettingsAndGoBack(page) {
   page.part("open-settings").click();
   await settle();
   page.part("close-settings")?.click();
-  await settle();
-}
-
-async function leaveTheTeam(page) {
-  page.part("nav-team").click();
-  await settle();
-  page.part("team").querySelector("li[data-user-id=u-ann]").querySelector("button.remove-member").click();
-  page.part("confirm-remove").click();
   await settle();
 }
 
@@ -102,12 +95,7 @@ test("a hold's release that comes after its screen was replaced leaves the Setti
   const [login, logout] = [heldCommand(), heldCommand()];
   const page = await openConsole({ preferences, answers: { list_sessions: () => [], password_login: login.answer, logout: logout.answer } });
   await page.send("start", { kind: "login_required", ended: null, storage: { kind: "keychain" } });
-  page.part("tab-password").click();
-  await settle();
-  page.part("login-input").value = "ann@example.org";
-  page.part("password-input").value = "not hers";
-  page.part("password-submit").click();
-  await settle();
+  await sendPasswordLogin(page, "not hers");
   assert.equal(page.part("open-settings").disabled, true, "held by the password login");
 
   // The scan loop's session, delivered late, leads home; its logout holds the Settings in turn.
