@@ -584,7 +584,13 @@ impl ConsoleWindow {
 
     /// Whether an element matching `css` exists right now.
     pub async fn has(&self, css: &str) -> bool {
-        self.client.find(Locator::Css(css)).await.is_ok()
+        // Only "no such element" means absent: any other failure (WebKitWebDriver timing out on a
+        // loaded machine, the window gone) says so, rather than read as an element missing.
+        match self.client.find(Locator::Css(css)).await {
+            Ok(_) => true,
+            Err(error) if error.is_no_such_element() => false,
+            Err(error) => panic!("looking for {css} in the console's window: {error}"),
+        }
     }
 
     /// A PNG of the window's content as WebKit rendered it, once the current DOM has been painted
