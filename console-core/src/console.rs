@@ -252,6 +252,10 @@ pub struct Console {
     /// read in one by a password login before it puts its session in effect: one sent before
     /// such an end must not log back in the user who logged out (see [`Console::password_login`]).
     sessions_ended: AtomicU64,
+    /// How many times Settings named another server. A password login reads it before it is sent
+    /// and again once answered: a server chosen meanwhile ends it, even when Settings named the
+    /// first server again before the answer came (the UI it was sent from is gone by then).
+    server_changes: AtomicU64,
     scenes: SceneCache<ApiClient>,
     /// The link QR on the account screen, kept apart from the login's.
     link_scenes: SceneCache<ApiClient>,
@@ -281,6 +285,7 @@ impl Console {
             session: Mutex::new(None),
             session_change: tokio::sync::Mutex::new(()),
             sessions_ended: AtomicU64::new(0),
+            server_changes: AtomicU64::new(0),
             scenes: SceneCache::default(),
             link_scenes: SceneCache::default(),
             scan_timing: ScanTiming::default(),
@@ -375,15 +380,18 @@ impl Console {
         }
     }
 
-    /// Logs in with a login and password. One answered after Settings named another server, or
-    /// after a logout (or a session found ended) asked while it was on its way, is ended on its
-    /// server and answers `NotLoggedIn`: not put in effect.
+    /// Logs in with a login and password. One answered after Settings named another server (even
+    /// when they named its own again since), or after a logout (or a session found ended) asked
+    /// while it was on its way, is ended on its server and answers `NotLoggedIn`: not put in effect.
     pub async fn password_login(
         &self,
         login: &str,
         password: Secret,
     ) -> Result<SessionView, ConsoleError> {
         self.stop_background();
+        // Read before the client is chosen: a change between the two ends this login rather than
+        // letting one sent to a server no longer chosen through.
+        let server_changes_before = self.server_changes.load(Ordering::SeqCst);
         let api = self.api()?;
         let ended_before = self.sessions_ended.load(Ordering::SeqCst);
         let answer = api.password_login(login.trim(), &password).await?;
@@ -393,7 +401,9 @@ impl Console {
         // Settings may have named another server while the login was on its way (its answer
         // takes up to the call's timeout): a session on the server no longer chosen is ended
         // there, not put in effect, where it would mint tickets for the other server's pages.
-        if self.lock_preferences().server.as_str() != api.origin().as_str() {
+        // Named back since, the server is this login's again, but the login screen it was sent
+        // from was left: put in effect, it would log in someone the restarted UI never asked for.
+        if self.server_changes.load(Ordering::SeqCst) != server_changes_before {
             self.end_on_server(api, access_token);
             return Err(ConsoleError::NotLoggedIn);
         }
@@ -683,6 +693,9 @@ impl Console {
         }
         *self.lock_preferences() = saved;
         if server_changed {
+            // After the new server is in place: a password login that read the count before this
+            // and chose its client after it is ended too, as sent from the left login screen.
+            self.server_changes.fetch_add(1, Ordering::SeqCst);
             *self.lock_session() = None;
         }
         Ok(self.preferences())

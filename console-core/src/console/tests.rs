@@ -1186,6 +1186,32 @@ async fn a_password_login_answered_after_the_server_changed_is_ended_not_kept() 
     fixture.fake.asked("POST", "/auth/logout", 2).await;
 }
 
+/// The same when Settings named another server and then this one again before the answer came:
+/// the login screen the login was sent from was left, and the UI started afresh on the server.
+#[tokio::test]
+async fn a_password_login_answered_after_the_server_changed_and_back_is_ended_not_kept() {
+    let fixture = logged_in(&[]).await;
+    fixture.console.logout().await.expect("logged out");
+    let origin = fixture.console.preferences().server_url;
+    let held = fixture.fake.held.write().await;
+    let login = fixture.password_login_in_background();
+    fixture.fake.asked("POST", "/auth/login", 2).await;
+    for server in ["http://127.0.0.1:9", origin.as_str()] {
+        let changed = fixture.console.save_preferences(server, Language::English);
+        changed.expect("the server's URL is accepted");
+    }
+    drop(held);
+
+    let answer = login.await.expect("the login ends");
+    assert!(
+        matches!(answer, Err(ConsoleError::NotLoggedIn)),
+        "{answer:?}"
+    );
+    assert!(fixture.console.current().is_err(), "put in effect");
+    assert_eq!(fixture.stored_token(), None, "stored");
+    fixture.fake.asked("POST", "/auth/logout", 2).await;
+}
+
 /// A password login sent before a logout and answered after it (a scan login's Home drawn over
 /// the login screen it held, Log out pressed there) is ended on the server, neither in effect
 /// nor stored: it would log the user who logged out back in. The scan login the login screen
