@@ -567,13 +567,29 @@ impl RedisSentinels {
     /// # Panics
     /// When the deployment does not form within [`FORM_DEADLINE`].
     pub fn start(replicas: usize) -> Self {
-        Self::start_reached(replicas, None, Access::default())
+        Self::start_reached(replicas, None, Access::default(), &[])
+    }
+
+    /// Like [`RedisSentinels::start`], with a master the sentinels cannot demote (it knows no
+    /// `REPLICAOF` or `SLAVEOF` by those names): replaced by [`RedisSentinels::depose_master`], it
+    /// goes on calling itself master and taking writes, as one cut off from the sentinels and its
+    /// replicas (but not from some clients) does until the partition heals.
+    pub fn start_with_an_undemotable_master(replicas: usize) -> Self {
+        let renamed = [
+            "--rename-command",
+            "REPLICAOF",
+            "deposed-replicaof",
+            "--rename-command",
+            "SLAVEOF",
+            "deposed-slaveof",
+        ];
+        Self::start_reached(replicas, None, Access::default(), &renamed)
     }
 
     /// Like [`RedisSentinels::start`], with sentinels that ask their clients (and each other) for
     /// `sentinel_password`, while the data nodes ask for none.
     pub fn start_asking(replicas: usize, sentinel_password: Option<&str>) -> Self {
-        Self::start_reached(replicas, sentinel_password, Access::default())
+        Self::start_reached(replicas, sentinel_password, Access::default(), &[])
     }
 
     /// Like [`RedisSentinels::start`], every node (sentinels too) speaking only TLS with `ca`'s
@@ -584,15 +600,26 @@ impl RedisSentinels {
             tls: Some(TlsFiles::of(ca)),
             password: None,
         };
-        Self::start_reached(replicas, None, tls)
+        Self::start_reached(replicas, None, tls, &[])
     }
 
     /// The deployment, its data nodes reached as `data` says, its sentinels likewise and with
-    /// `sentinel_password`.
-    fn start_reached(replicas: usize, sentinel_password: Option<&str>, data: Access) -> Self {
+    /// `sentinel_password`; its master started with `master_arguments` too.
+    fn start_reached(
+        replicas: usize,
+        sentinel_password: Option<&str>,
+        data: Access,
+        master_arguments: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("create a temp dir for the sentinels");
         let any = |_port: u16| true;
-        let master = start_node(dir.path(), any, |_port| (None, Vec::new()), &data);
+        let master_config = |_port| {
+            (
+                None,
+                master_arguments.iter().map(|&a| a.to_owned()).collect(),
+            )
+        };
+        let master = start_node(dir.path(), any, master_config, &data);
         let replicas: Vec<Node> = (0..replicas)
             .map(|_replica| {
                 let replica_of_master = |_port| {
@@ -743,6 +770,57 @@ impl RedisSentinels {
     /// Kills the master at once (SIGKILL: no goodbye to its clients or replicas).
     pub fn kill_master(&mut self) {
         self.master.kill();
+    }
+
+    /// Has the sentinels promote a replica while the master still runs (`SENTINEL FAILOVER`), and
+    /// waits until they name the new master and every other replica follows it, so the deposed
+    /// master keeps none (as one cut off from them would): the new master's port.
+    ///
+    /// # Panics
+    /// When that is not so within [`FORM_DEADLINE`].
+    pub fn depose_master(&self) -> u16 {
+        let asked = self.sentinels.iter().any(|sentinel| {
+            sentinel
+                .cli(&["SENTINEL", "FAILOVER", MASTER_NAME])
+                .is_some_and(|answer| answer.trim() == "OK")
+        });
+        assert!(asked, "no sentinel started a failover");
+        let mut promoted = None;
+        wait_until("the sentinels name a new master", FORM_DEADLINE, || {
+            promoted = self
+                .current_master_port()
+                .filter(|&port| port != self.master.port);
+            promoted.is_some()
+        });
+        let promoted = promoted.expect("a new master");
+        let replicas_of = |port| {
+            let info = self.master.access.ask(port, &["INFO", "replication"]);
+            info.map(|info| online_replicas(&info))
+        };
+        let followers = self.replicas.len() - 1;
+        wait_until(
+            "the other replicas follow the new master",
+            FORM_DEADLINE,
+            || replicas_of(self.master.port) == Some(0) && replicas_of(promoted) == Some(followers),
+        );
+        promoted
+    }
+
+    /// How many connections to the node on `port` listen to a pattern (the sentinels' own
+    /// subscriptions are to a channel).
+    pub fn pattern_listeners_at(&self, port: u16) -> usize {
+        let clients = self
+            .master
+            .access
+            .ask(port, &["CLIENT", "LIST", "TYPE", "pubsub"]);
+        let listening = |client: &&str| client.split(' ').any(|field| field == "psub=1");
+        clients.map_or(0, |clients| clients.lines().filter(listening).count())
+    }
+
+    /// `GET key` on the node on `port`, when it has the key.
+    pub fn get_at(&self, port: u16, key: &str) -> Option<String> {
+        let answer = self.master.access.ask(port, &["GET", key])?;
+        Some(answer.trim().to_owned()).filter(|value| !value.is_empty())
     }
 
     /// The port the sentinels name as master now, when one answers.

@@ -2,11 +2,14 @@
 //! killed while a console waits for its confirmation. Meanwhile every answer is a success or
 //! `503 store_unavailable` within seconds; service is back within 30 s; and nothing a user was told
 //! about is lost: a ticket minted before still exchanges, one exchanged before stays used, the
-//! waiting console gets its confirmation, a revoked session stays revoked.
+//! waiting console gets its confirmation, a revoked session stays revoked. And a master replaced
+//! while it still answers (no kill, the sentinels cannot demote it) is left for the new one.
 
 use std::time::{Duration, Instant};
 
 use meeteasy_auth::config::{RedisSettings, StoreLocation};
+use meeteasy_auth::store::redis::RedisStore;
+use meeteasy_auth::store::{Lifetime, Store, StoreError};
 use meeteasy_protocol::CreateSceneResponse;
 use meeteasy_tests::api::{Reply, ServerApi};
 use meeteasy_tests::redis_deployments::RedisSentinels;
@@ -31,6 +34,95 @@ async fn a_sentinel_failover_loses_nothing_acknowledged() {
     let server = TestServer::start_with(|s| s.store = store).await;
     let waiting = async || wait_for_waiters(&server, 1).await;
     loses_nothing_acknowledged(server.api(), &mut redis, waiting).await;
+}
+
+/// A master the sentinels replaced while it still answers this instance (cut off from them and its
+/// replicas, it takes writes that no replica will ever have; here it cannot be demoted) is left
+/// for the one they name: a write that falls short of its replica is not acknowledged, and the
+/// ones after it reach the new master within seconds. An instance that only reads meets no such
+/// write, and leaves it too, within seconds: it reads what the new master has, and both listen
+/// to the notifications there, not at the deposed master, where nobody sends them any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_deposed_while_it_still_answers_is_left_for_the_new_one() {
+    let redis = tokio::task::spawn_blocking(|| RedisSentinels::start_with_an_undemotable_master(2))
+        .await
+        .expect("the sentinel deployment starts");
+    let open = async || {
+        RedisStore::open(&redis.settings())
+            .await
+            .expect("open the sentinel store")
+    };
+    let (store, reader) = (open().await, open().await);
+    let first = redis.first_master_port();
+    store
+        .put("before", b"kept", Lifetime::Forever)
+        .await
+        .expect("a write before the failover");
+    let read = reader
+        .get("before")
+        .await
+        .expect("a read before the failover");
+    assert_eq!(read.as_deref(), Some(&b"kept"[..]));
+    assert_eq!(redis.pattern_listeners_at(first), 2);
+
+    let promoted = redis.depose_master();
+    let deposed_at = Instant::now();
+    loop {
+        let written = tokio::time::timeout(
+            ANSWER_DEADLINE,
+            store.put("after", b"acknowledged", Lifetime::Forever),
+        );
+        match written.await.expect("a write answers within seconds") {
+            Ok(()) => break,
+            Err(StoreError::Unavailable(why)) => eprintln!("meanwhile: {why}"),
+            Err(error) => panic!("a write failed otherwise: {error:?}"),
+        }
+        assert!(
+            deposed_at.elapsed() < RECOVERY_DEADLINE,
+            "writes still went to the deposed master {RECOVERY_DEADLINE:?} after the failover"
+        );
+    }
+    eprintln!(
+        "writes reached the new master {:?} after the failover",
+        deposed_at.elapsed()
+    );
+    assert_eq!(
+        redis.get_at(promoted, "meeteasy:after").as_deref(),
+        Some("acknowledged"),
+        "the acknowledged write is not on the master the sentinels name"
+    );
+    assert_eq!(
+        redis.get_at(promoted, "meeteasy:before").as_deref(),
+        Some("kept")
+    );
+
+    let listening_moved =
+        || redis.pattern_listeners_at(first) == 0 && redis.pattern_listeners_at(promoted) == 2;
+    while !listening_moved() {
+        assert!(
+            deposed_at.elapsed() < RECOVERY_DEADLINE,
+            "the notifications are still listened to at the deposed master"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "both instances listened at the new master {:?} after the failover",
+        deposed_at.elapsed()
+    );
+    let read = reader
+        .get("after")
+        .await
+        .expect("a read after the failover");
+    assert_eq!(
+        read.as_deref(),
+        Some(&b"acknowledged"[..]),
+        "read at the deposed master"
+    );
+    let mut woken = store.subscribe("deposed-test");
+    store.notify("deposed-test").await.expect("a notification");
+    tokio::time::timeout(ANSWER_DEADLINE, woken.changed())
+        .await
+        .expect("a notification through the new master wakes its subscriber");
 }
 
 /// The same failover on a deployment speaking only TLS (`rediss-sentinel://`): the server finds the

@@ -9,8 +9,8 @@ use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, Pipeline, PushInfo, PushKind, RedisError, RedisFuture,
-    RedisResult, Value,
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, Pipeline, PushInfo, PushKind, RedisError,
+    RedisFuture, RedisResult, Value,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -123,6 +123,17 @@ impl Link {
             Self::Single(_) | Self::Sentinel(_) | Self::Cluster(..) => {}
         }
     }
+
+    /// Learns from a write that fewer replicas acknowledged than it waits for: behind Sentinel, the
+    /// master may have been replaced while it still answers here (see
+    /// [`SentinelLink::doubt_master`]). Elsewhere a replica is lagging or down, which the next
+    /// writes' `WAIT`s find out for themselves.
+    pub(super) fn fell_short(&self) {
+        match self {
+            Self::Sentinel(sentinel) => sentinel.doubt_master(),
+            Self::Single(_) | Self::Cluster(..) => {}
+        }
+    }
 }
 
 /// Whether `error`, met over `lane`, says the node may have gone away or hang: a broken connection,
@@ -192,10 +203,11 @@ impl ConnectionLike for Handle {
 /// made (`None`: not over such connections, or none could be made).
 pub(super) type MasterGeneration = Option<u64>;
 
-/// The master of one Sentinel-watched service: asked of the sentinels when first needed and again
-/// after a connection to it failed, so a failover is followed within one failed operation. Every
-/// lane's connection to the master is made, and dropped, together: a write's lane never talks to a
-/// new master while reads go on at the demoted one.
+/// The master of one Sentinel-watched service: asked of the sentinels when first needed, again
+/// after a connection to it failed, so a failover is followed within one failed operation, and
+/// again by the listener (see [`SentinelLink::leave_a_deposed_master`]) for a master replaced while
+/// it still answers. Every lane's connection to the master is made, and dropped, together: a
+/// write's lane never talks to a new master while reads go on at the demoted one.
 pub(super) struct SentinelLink {
     /// Asks for the master it was built for. Also serialises lookups: a failover's burst of failed
     /// operations asks the sentinels once.
@@ -204,9 +216,20 @@ pub(super) struct SentinelLink {
     /// How many [`Lane::Waited`] connections each master gets.
     waited: usize,
     /// The current master's connections and their generation.
-    master: Mutex<Option<(u64, Arc<Lanes<MultiplexedConnection>>)>>,
+    master: Mutex<Option<CurrentMaster>>,
     /// The generation the next master's connections get.
     next_generation: AtomicU64,
+    /// Asks the listener to ask the sentinels now whether the master moved (a write fell short of
+    /// its replicas), rather than at its next regular check.
+    doubted: tokio::sync::Notify,
+}
+
+/// The node the sentinels named as master, and this link's connections to it.
+#[derive(Clone)]
+struct CurrentMaster {
+    generation: u64,
+    address: ConnectionAddr,
+    lanes: Arc<Lanes<MultiplexedConnection>>,
 }
 
 impl SentinelLink {
@@ -221,6 +244,7 @@ impl SentinelLink {
             waited,
             master: Mutex::new(None),
             next_generation: AtomicU64::new(0),
+            doubted: tokio::sync::Notify::new(),
         }
     }
 
@@ -230,17 +254,17 @@ impl SentinelLink {
     }
 
     async fn connection(&self, lane: Lane) -> RedisResult<(MultiplexedConnection, u64)> {
-        let (generation, lanes) = match self.current() {
+        let master = match self.current() {
             Some(current) => current,
             // Boxed: asking the sentinels and connecting hold several KiB of the client's futures,
             // which every operation's future would otherwise carry (and allocate, beyond the
             // allocator's thread cache, on every call).
             None => Box::pin(self.find_master()).await?,
         };
-        Ok((lanes.connection(lane), generation))
+        Ok((master.lanes.connection(lane), master.generation))
     }
 
-    async fn find_master(&self) -> RedisResult<(u64, Arc<Lanes<MultiplexedConnection>>)> {
+    async fn find_master(&self) -> RedisResult<CurrentMaster> {
         let mut sentinel = self.sentinel.lock().await;
         // Another operation may have found the master while this one waited for the lock.
         if let Some(current) = self.current() {
@@ -249,13 +273,16 @@ impl SentinelLink {
         let client = sentinel.async_get_client().await?;
         let connect = || client.get_multiplexed_async_connection_with_config(&self.config);
         let lanes = Arc::new(Lanes::connect(self.waited, connect).await?);
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let found = (generation, lanes);
+        let found = CurrentMaster {
+            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            address: client.get_connection_info().addr().clone(),
+            lanes,
+        };
         *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(found.clone());
         Ok(found)
     }
 
-    fn current(&self) -> Option<(u64, Arc<Lanes<MultiplexedConnection>>)> {
+    fn current(&self) -> Option<CurrentMaster> {
         self.master
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -266,10 +293,42 @@ impl SentinelLink {
     /// failure was of connections already replaced (`failed_on` older than the current ones).
     fn forget_master(&self, failed_on: MasterGeneration) {
         let mut master = self.master.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = master.as_ref().map(|(generation, _)| *generation);
+        let current = master.as_ref().map(|master| master.generation);
         if failed_on.is_none() || failed_on == current {
             *master = None;
         }
+    }
+
+    /// A write reached fewer replicas than it waits for. The master may have lost a replica, or
+    /// been replaced while it still answers here (cut off from the sentinels and its replicas, it
+    /// is not demoted, and takes writes that no replica will ever see): the listener asks the
+    /// sentinels now (see [`SentinelLink::doubt_asked`]).
+    pub(super) fn doubt_master(&self) {
+        self.doubted.notify_one();
+    }
+
+    /// Resolves once a write has doubted the master since this was last resolved.
+    pub(super) async fn doubt_asked(&self) {
+        self.doubted.notified().await;
+    }
+
+    /// Asks the sentinels which node is master now and drops this link's connections to any other,
+    /// so the next operation connects to the one named. Answers the node named. A master that a
+    /// failover demoted says so (`READONLY`) and is left at once (see [`Link::failed`]); one
+    /// replaced while cut off from the sentinels goes on calling itself master, and only this
+    /// finds it deposed.
+    pub(super) async fn leave_a_deposed_master(&self) -> RedisResult<ConnectionAddr> {
+        let named = self.master_client().await?;
+        let named = named.get_connection_info().addr().clone();
+        let mut master = self.master.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(deposed) = master.take_if(|current| current.address != named) {
+            tracing::warn!(
+                deposed = %deposed.address,
+                master = %named,
+                "the sentinels name another Redis master than the one this instance writes to: leaving it"
+            );
+        }
+        Ok(named)
     }
 }
 

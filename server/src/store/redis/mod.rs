@@ -115,8 +115,21 @@ impl RedisStore {
                 pipeline.query_async(&mut connection).await
             })
             .await?;
-        acknowledged(holding, ack)?;
+        self.acknowledged(holding, ack)?;
         Ok(value)
+    }
+
+    /// Whether `holding` replicas are enough for `ack`. A write that fell short is not
+    /// acknowledged, and makes the link doubt the master it went to (see [`Link::fell_short`]).
+    fn acknowledged(&self, holding: u32, ack: ReplicaAck) -> Result<(), StoreError> {
+        if holding >= ack.replicas {
+            return Ok(());
+        }
+        self.link.fell_short();
+        Err(StoreError::Unavailable(format!(
+            "a write reached {holding} of {} replicas within {:?}",
+            ack.replicas, ack.timeout
+        )))
     }
 
     async fn invoke<T: FromRedisValue>(
@@ -161,17 +174,6 @@ impl RedisStore {
         })
         .await
     }
-}
-
-/// Whether `holding` replicas are enough for `ack`.
-fn acknowledged(holding: u32, ack: ReplicaAck) -> Result<(), StoreError> {
-    if holding >= ack.replicas {
-        return Ok(());
-    }
-    Err(StoreError::Unavailable(format!(
-        "a write reached {holding} of {} replicas within {:?}",
-        ack.replicas, ack.timeout
-    )))
 }
 
 #[async_trait]
@@ -474,7 +476,7 @@ impl RedisStore {
         if let Some(ack) = wait {
             let holding = values.pop().map(redis::from_redis_value::<u32>);
             match holding {
-                Some(Ok(holding)) => acknowledged(holding, ack)?,
+                Some(Ok(holding)) => self.acknowledged(holding, ack)?,
                 Some(Err(error)) => {
                     return Err(StoreError::Corrupt(format!("Redis, in a batch: {error}")));
                 }

@@ -244,7 +244,7 @@ async fn open_cluster(
 async fn start_listener(
     source: listener::Source,
 ) -> Result<(NotifyHub, JoinHandle<()>), StoreError> {
-    let pubsub = listener::subscribe(&source).await.map_err(|error| {
+    let subscribed = listener::subscribe(&source).await.map_err(|error| {
         let hint = certificate_hint(&error);
         // Worded as any first connection's failure: through sentinels this is the first.
         StoreError::Unavailable(format!(
@@ -252,7 +252,7 @@ async fn start_listener(
         ))
     })?;
     let hub = NotifyHub::default();
-    let listener = tokio::spawn(listener::listen(source, hub.clone(), pubsub));
+    let listener = tokio::spawn(listener::listen(source, hub.clone(), subscribed));
     Ok((hub, listener))
 }
 
