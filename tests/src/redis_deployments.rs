@@ -779,12 +779,15 @@ impl RedisSentinels {
     /// # Panics
     /// When that is not so within [`FORM_DEADLINE`].
     pub fn depose_master(&self) -> u16 {
-        let asked = self.sentinels.iter().any(|sentinel| {
-            sentinel
-                .cli(&["SENTINEL", "FAILOVER", MASTER_NAME])
-                .is_some_and(|answer| answer.trim() == "OK")
+        // A sentinel answers NOGOODSLAVE until it has heard from a replica itself, which may
+        // come a moment after it learnt of the replicas from the master.
+        wait_until("a sentinel starts a failover", FORM_DEADLINE, || {
+            self.sentinels.iter().any(|sentinel| {
+                sentinel
+                    .cli(&["SENTINEL", "FAILOVER", MASTER_NAME])
+                    .is_some_and(|answer| answer.trim() == "OK")
+            })
         });
-        assert!(asked, "no sentinel started a failover");
         let mut promoted = None;
         wait_until("the sentinels name a new master", FORM_DEADLINE, || {
             promoted = self

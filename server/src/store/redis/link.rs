@@ -97,7 +97,8 @@ impl Link {
     }
 
     /// Learns from a failed operation over `lane`: a Sentinel master that went away or was
-    /// demoted to a replica is looked up again before the next operation. A Cluster node that went
+    /// demoted to a replica is looked up again before the next operation; one that refuses writes
+    /// for want of replicas is doubted (see [`Link::fell_short`]). A Cluster node that went
     /// away, or answers nothing (a master that hangs or is cut off only times out), has its
     /// subscriptions renewed wherever its slots are served next: the cluster client reports a lost
     /// connection to the listener, but a failover was seen to leave a master's channels
@@ -111,6 +112,11 @@ impl Link {
         match self {
             Self::Sentinel(sentinel) if node_lost || is_readonly(error) => {
                 sentinel.forget_master(sent_on);
+            }
+            // A master set to refuse writes without replicas (`min-replicas-to-write`) says so
+            // instead of letting a `WAIT` fall short: it may be deposed just the same.
+            Self::Sentinel(sentinel) if error.code() == Some("NOREPLICAS") => {
+                sentinel.doubt_master();
             }
             Self::Cluster(_, listener) if node_lost || error.is_connection_refusal() => {
                 let lost = PushInfo {
@@ -215,8 +221,9 @@ pub(super) struct SentinelLink {
     config: AsyncConnectionConfig,
     /// How many [`Lane::Waited`] connections each master gets.
     waited: usize,
-    /// The current master's connections and their generation.
-    master: Mutex<Option<CurrentMaster>>,
+    /// The current master's connections and their generation. Shared, so that an operation takes
+    /// it without copying the address (with TLS, its certificates and key).
+    master: Mutex<Option<Arc<CurrentMaster>>>,
     /// The generation the next master's connections get.
     next_generation: AtomicU64,
     /// Asks the listener to ask the sentinels now whether the master moved (a write fell short of
@@ -225,11 +232,10 @@ pub(super) struct SentinelLink {
 }
 
 /// The node the sentinels named as master, and this link's connections to it.
-#[derive(Clone)]
 struct CurrentMaster {
     generation: u64,
     address: ConnectionAddr,
-    lanes: Arc<Lanes<MultiplexedConnection>>,
+    lanes: Lanes<MultiplexedConnection>,
 }
 
 impl SentinelLink {
@@ -264,7 +270,7 @@ impl SentinelLink {
         Ok((master.lanes.connection(lane), master.generation))
     }
 
-    async fn find_master(&self) -> RedisResult<CurrentMaster> {
+    async fn find_master(&self) -> RedisResult<Arc<CurrentMaster>> {
         let mut sentinel = self.sentinel.lock().await;
         // Another operation may have found the master while this one waited for the lock.
         if let Some(current) = self.current() {
@@ -272,17 +278,17 @@ impl SentinelLink {
         }
         let client = sentinel.async_get_client().await?;
         let connect = || client.get_multiplexed_async_connection_with_config(&self.config);
-        let lanes = Arc::new(Lanes::connect(self.waited, connect).await?);
-        let found = CurrentMaster {
+        let lanes = Lanes::connect(self.waited, connect).await?;
+        let found = Arc::new(CurrentMaster {
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
             address: client.get_connection_info().addr().clone(),
             lanes,
-        };
-        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(found.clone());
+        });
+        *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&found));
         Ok(found)
     }
 
-    fn current(&self) -> Option<CurrentMaster> {
+    fn current(&self) -> Option<Arc<CurrentMaster>> {
         self.master
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -318,7 +324,10 @@ impl SentinelLink {
     /// replaced while cut off from the sentinels goes on calling itself master, and only this
     /// finds it deposed.
     pub(super) async fn leave_a_deposed_master(&self) -> RedisResult<ConnectionAddr> {
-        let named = self.master_client().await?;
+        // Held until the connections are judged, as a lookup holds it until they are made: an
+        // answer older than the master a lookup found meanwhile must not drop that one.
+        let mut sentinel = self.sentinel.lock().await;
+        let named = sentinel.async_get_client().await?;
         let named = named.get_connection_info().addr().clone();
         let mut master = self.master.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(deposed) = master.take_if(|current| current.address != named) {
@@ -328,6 +337,8 @@ impl SentinelLink {
                 "the sentinels name another Redis master than the one this instance writes to: leaving it"
             );
         }
+        drop(master);
+        drop(sentinel);
         Ok(named)
     }
 }

@@ -47,11 +47,11 @@ pub(super) enum Source {
     Sentinel(Arc<SentinelLink>),
 }
 
-/// A pub/sub connection listening to every notification channel, and behind Sentinel the master it
-/// listens at.
+/// A pub/sub connection listening to every notification channel, and behind Sentinel the link and
+/// the master it listens at, to leave that master once the sentinels name another.
 pub(super) struct Subscribed {
     pubsub: PubSub,
-    master: Option<ConnectionAddr>,
+    master: Option<(Arc<SentinelLink>, ConnectionAddr)>,
 }
 
 /// Opens a pub/sub connection listening to every notification channel.
@@ -62,7 +62,8 @@ pub(super) async fn subscribe(source: &Source) -> Result<Subscribed, SubscribeEr
             Source::Sentinel(sentinel) => {
                 let client = sentinel.master_client().await?;
                 let master = client.get_connection_info().addr().clone();
-                (client.get_async_pubsub().await?, Some(master))
+                let pubsub = client.get_async_pubsub().await?;
+                (pubsub, Some((Arc::clone(sentinel), master)))
             }
         };
         pubsub
@@ -80,15 +81,13 @@ pub(super) async fn subscribe(source: &Source) -> Result<Subscribed, SubscribeEr
 pub(super) async fn listen(source: Source, hub: NotifyHub, mut subscribed: Subscribed) {
     loop {
         let deposed = async {
-            match (&source, &subscribed.master) {
-                (Source::Sentinel(sentinel), Some(master)) => {
-                    master_replaced(sentinel, master).await
-                }
-                (Source::Server(_) | Source::Sentinel(_), _) => std::future::pending().await,
+            match &subscribed.master {
+                Some((sentinel, master)) => master_replaced(sentinel, master).await,
+                None => std::future::pending().await,
             }
         };
         let loss = relay(subscribed.pubsub, &hub, deposed).await;
-        tracing::warn!(reason = %loss, "lost the Redis notification connection; reconnecting");
+        tracing::warn!(reason = %loss, "left the Redis notification connection; reconnecting");
         subscribed = resubscribe(&source).await;
         tracing::info!("Redis notification connection restored");
         hub.notify_all();
@@ -100,18 +99,22 @@ pub(super) async fn listen(source: Source, hub: NotifyHub, mut subscribed: Subsc
 /// [`SentinelLink::doubt_master`]); each question also leaves the link's connections to a
 /// deposed master.
 async fn master_replaced(sentinel: &SentinelLink, master: &ConnectionAddr) -> ConnectionAddr {
-    let mut asked_at = tokio::time::Instant::now();
+    let mut answered_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            () = tokio::time::sleep_until(asked_at + MASTER_CHECK) => {}
+            () = tokio::time::sleep_until(answered_at + MASTER_CHECK) => {}
             () = async {
                 sentinel.doubt_asked().await;
-                tokio::time::sleep_until(asked_at + MASTER_CHECK_SPACING).await;
+                tokio::time::sleep_until(answered_at + MASTER_CHECK_SPACING).await;
             } => {}
         }
-        asked_at = tokio::time::Instant::now();
         let asked = tokio::time::timeout(CONNECT_TIMEOUT, sentinel.leave_a_deposed_master());
-        match asked.await {
+        let answer = asked.await;
+        // Spaced from the end of a question, not its start: sentinels slow to answer (each
+        // question also connects to the master they name, to check its role) are not asked back
+        // to back, holding the lookups of the link's operations up behind them.
+        answered_at = tokio::time::Instant::now();
+        match answer {
             Ok(Ok(named)) if named != *master => return named,
             Ok(Ok(_same)) => {}
             Ok(Err(error)) => {
