@@ -398,22 +398,20 @@ impl Console {
         let access_token = Secret::new(answer.access_token);
         let expires_in = server_seconds(answer.expires_in);
         let expires_at = (unix_now() + expires_in).as_secs();
-        // Settings may have named another server while the login was on its way (its answer
-        // takes up to the call's timeout): a session on the server no longer chosen is ended
-        // there, not put in effect, where it would mint tickets for the other server's pages.
-        // Named back since, the server is this login's again, but the login screen it was sent
-        // from was left: put in effect, it would log in someone the restarted UI never asked for.
-        if self.server_changes.load(Ordering::SeqCst) != server_changes_before {
-            self.end_on_server(api, access_token);
-            return Err(ConsoleError::NotLoggedIn);
-        }
         let change = self.session_change.lock().await;
+        // Settings may have named another server while the login was on its way (its answer
+        // takes up to the call's timeout), or while it waited here for a keychain change: a
+        // session on the server no longer chosen is ended there, not put in effect, where it
+        // would mint tickets for the other server's pages. Named back since, the server is this
+        // login's again, but the login screen it was sent from was left: put in effect, it would
+        // log in someone the restarted UI never asked for.
+        let server_changed = self.server_changes.load(Ordering::SeqCst) != server_changes_before;
         // The same after a session ended while the login was on its way, or while it waited here
         // for that end to be done (a scan login's Home drawn over the held login screen, Log out
         // pressed there; a call finding the session over): put in effect now, it would log back
         // in the user who logged out, and the UI, once the logout is over, cannot tell it from a
         // fresh login. Checked in the hold, so no logout runs between the check and the session.
-        if self.sessions_ended.load(Ordering::SeqCst) != ended_before {
+        if server_changed || self.sessions_ended.load(Ordering::SeqCst) != ended_before {
             drop(change);
             self.end_on_server(api, access_token);
             return Err(ConsoleError::NotLoggedIn);
