@@ -5,12 +5,23 @@
 'use strict';
 
 const TOKEN_KEY = 'meeteasy.access_token';
+/** The session a login ticket opens ends when the session of the token that minted it does (a derived
+ * token never outlives its parent): minted with a token near its end, it would open an H5 session that
+ * ends within minutes. With less than this left, a new login's ticket is used instead. */
+const TICKET_PARENT_MIN_LEFT_MS = 30 * 60 * 1000;
+/** A login's ticket with less than this left may expire before the page carrying it has exchanged it. */
+const TICKET_MIN_LEFT_MS = 30 * 1000;
+
+/** WeChat's own login failed (no network, WeChat busy): said as no connection, which trying again may mend. */
+function wxLoginFailed(message) {
+  return Object.assign(new Error(message), { code: 'network_error' });
+}
 
 function wxLogin(wx) {
   return new Promise((resolve, reject) => {
     wx.login({
-      success: (res) => (res && res.code ? resolve(res.code) : reject(new Error('wx.login gave no code'))),
-      fail: (err) => reject(new Error((err && err.errMsg) || 'wx.login failed')),
+      success: (res) => (res && res.code ? resolve(res.code) : reject(wxLoginFailed('wx.login gave no code'))),
+      fail: (err) => reject(wxLoginFailed((err && err.errMsg) || 'wx.login failed')),
     });
   });
 }
@@ -75,18 +86,24 @@ function createSession({ wx, api, app, now = Date.now }) {
     }
   }
 
-  /** A login ticket nobody has used yet: the one from login if still fresh, else a new one. */
+  /** A login ticket nobody has used yet (`value`), and when the session it opens ends at the latest
+   * (`sessionEndsBy`, its parent token's end): the login's own while it has time left to be used, else
+   * one minted with the token while that has time left to give, else the one a new login brings. */
   async function freshTicket() {
-    if (!ticket || ticket.expiresAt <= now()) {
-      if (token && token.expiresAt > now()) {
-        const answer = await withToken((value) => api.loginTicket(value));
-        return answer.login_ticket;
-      }
-      await login(); // brings a fresh ticket with it
-    }
-    const value = ticket.value;
+    const at = now();
+    const held = ticket;
     ticket = null;
-    return value;
+    if (held && held.expiresAt - at >= TICKET_MIN_LEFT_MS) {
+      return { value: held.value, sessionEndsBy: token.expiresAt };
+    }
+    if (token && token.expiresAt - at >= TICKET_PARENT_MIN_LEFT_MS) {
+      const answer = await withToken((value) => api.loginTicket(value));
+      return { value: answer.login_ticket, sessionEndsBy: token.expiresAt };
+    }
+    await login();
+    const brought = ticket;
+    ticket = null;
+    return { value: brought.value, sessionEndsBy: token.expiresAt };
   }
 
   /** Forgets the token and ticket: the server ended their session. */

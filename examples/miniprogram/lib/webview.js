@@ -13,10 +13,11 @@ function buildH5Url(h5Url, ticket, nowMs) {
   return `${path}?${kept.join('&')}${hash ? `#${hash}` : ''}`;
 }
 
-/** The src to give <web-view>: a fresh ticket every time, since a ticket works once. */
+/** The src to give <web-view> (a fresh ticket every time, since a ticket works once), and when the H5
+ * session it opens ends at the latest (`sessionEndsBy`, in ms). */
 async function launchUrl({ session, h5Url, now = Date.now }) {
   const ticket = await session.freshTicket();
-  return buildH5Url(h5Url, ticket, now());
+  return { src: buildH5Url(h5Url, ticket.value, now()), sessionEndsBy: ticket.sessionEndsBy };
 }
 
 module.exports = { buildH5Url, launchUrl };

@@ -380,6 +380,30 @@ test('webview page: a failure offers to try again, which opens the site; it neve
   assert.ok(noCode.page.has('.retry'));
 });
 
+test("webview page: back in the foreground after the site's H5 session ended, it opens the site anew", async (t) => {
+  // The page reads the time from Date: the test moves it past the phone login's end.
+  t.mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 });
+  const { wx, page } = open('pages/webview/index', { lang: 'en', routes: {} });
+  await page.until((data) => data.src !== '');
+  t.mock.timers.tick(7200 * 1000);
+  page.comp.instance.onShow();
+  await page.until((data) => data.src !== '' && /login_ticket=ticket&_t=1800007200000$/.test(data.src));
+  assert.equal(wx.logins, 2, 'the ended login is not used to mint the ticket');
+});
+
+for (const [name, openFailing] of [
+  ['scan page', () => open('pages/scan-login/index', { lang: 'zh', query: { scene: SCENE }, routes: {}, codes: [] })],
+  ['invite page', () => open('pages/invite/index', { lang: 'zh', query: { scene: CODE }, routes: {}, codes: [] })],
+]) {
+  test(`${name}: a failed wx.login is said as no connection, with a way to try again, not "scan again"`, async () => {
+    const { page } = openFailing();
+    await page.until(settled);
+    assert.ok(page.text().includes('无法连接服务器'), page.text());
+    assert.ok(!page.text().includes('扫码'), page.text());
+    assert.ok(page.has('.reopen'));
+  });
+}
+
 test('webview page: back in the foreground it keeps the site it opened; one that failed tries again', async () => {
   let tickets = 0;
   const { wx, page } = open('pages/webview/index', { lang: 'en', routes: {} });

@@ -229,7 +229,7 @@ test('after a link, the next page logs in anew rather than open with the ticket 
   assert.equal((await scanLogin.confirm()).outcome, 'linked');
   // The link folded this WeChat's account: the login's ticket died with it, and so did its token,
   // which the server refuses: a new login mints the ticket.
-  assert.equal(await session.freshTicket(), 'minted');
+  assert.equal((await session.freshTicket()).value, 'minted');
   assert.equal(wx.logins, 2);
   assert.equal(wx.requests.at(-1).header.Authorization, 'Bearer token-for-code-2');
 });

@@ -54,9 +54,25 @@ test("an expired token, or another app's, is not used", async () => {
 });
 
 test('a stored token the server has ended is replaced, in storage too', async () => {
-  const stored = { app: 'organizer', value: 'ended', expiresAt: NOW + 60_000 };
+  const stored = { app: 'organizer', value: 'ended', expiresAt: NOW + 3_600_000 };
   const { wx, session } = coldStart(stored, 'ended');
-  assert.equal(await session.freshTicket(), 'fresh');
+  assert.equal((await session.freshTicket()).value, 'fresh');
   assert.equal(wx.logins, 1);
   assert.equal(wx.getStorageSync(KEY).value, 'token-for-code-1');
+});
+
+test("a stored token with too little left to give an H5 session is not used to mint a ticket", async () => {
+  const stored = { app: 'organizer', value: 'ending', expiresAt: NOW + 10 * 60_000 };
+  const { wx, session } = coldStart(stored);
+  const ticket = await session.freshTicket();
+  assert.deepEqual(ticket, { value: 't', sessionEndsBy: NOW + 7200 * 1000 });
+  assert.equal(wx.logins, 1);
+  assert.ok(!wx.requests.some((request) => request.path === '/auth/login-ticket'));
+});
+
+test('a failed wx.login is said as no connection, which trying again may mend', async () => {
+  const wx = createStubWx(routes(), { codes: [] });
+  const api = createApi({ wx, baseUrl: 'https://auth.example.com' });
+  const session = createSession({ wx, api, app: 'organizer', now: () => NOW });
+  await assert.rejects(session.accessToken(), (error) => error.code === 'network_error');
 });

@@ -37,10 +37,10 @@ test('each launch uses a ticket once, fetching a fresh one when needed', async (
   const { wx, session, now, advance } = setup();
   await session.login();
   const first = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
-  assert.equal(first, `https://h5.example.com/?login_ticket=from-login&_t=${now()}`);
+  assert.equal(first.src, `https://h5.example.com/?login_ticket=from-login&_t=${now()}`);
   advance(5);
   const second = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
-  assert.equal(second, `https://h5.example.com/?login_ticket=fresh-1&_t=${now()}`);
+  assert.equal(second.src, `https://h5.example.com/?login_ticket=fresh-1&_t=${now()}`);
   const ticketCall = wx.requests.at(-1);
   assert.equal(ticketCall.path, '/auth/login-ticket');
   assert.equal(ticketCall.header.Authorization, 'Bearer tok');
@@ -50,13 +50,41 @@ test('an expired login ticket is never used', async () => {
   const { session, now, advance } = setup();
   await session.login();
   advance(121 * 1000);
-  const url = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
-  assert.match(url, /login_ticket=fresh-1&/);
+  const { src } = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
+  assert.match(src, /login_ticket=fresh-1&/);
+});
+
+test("a login's ticket about to expire is not used either: it may expire before the page exchanges it", async () => {
+  const { session, now, advance } = setup();
+  await session.login();
+  advance(100 * 1000);
+  const { src } = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
+  assert.match(src, /login_ticket=fresh-1&/);
+});
+
+test("the H5 session a launch opens ends with the phone's login: the launch says when, at the latest", async () => {
+  const { session, now, advance } = setup();
+  const opened = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
+  assert.equal(opened.sessionEndsBy, now() + 7200 * 1000);
+  advance(60 * 1000);
+  const minted = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
+  assert.match(minted.src, /login_ticket=fresh-1&/);
+  assert.equal(minted.sessionEndsBy, opened.sessionEndsBy);
+});
+
+test("a login near its end mints no ticket: the H5 session would end with it, so a new login's ticket is used", async () => {
+  const { wx, session, now, advance } = setup();
+  await session.login();
+  advance((7200 - 29 * 60) * 1000);
+  const launched = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
+  assert.match(launched.src, /login_ticket=from-login&/);
+  assert.equal(wx.logins, 2);
+  assert.equal(launched.sessionEndsBy, now() + 7200 * 1000);
 });
 
 test('without a login, launching logs in first and uses the ticket that came with it', async () => {
   const { wx, session, now } = setup();
-  const url = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
-  assert.match(url, /login_ticket=from-login&/);
+  const { src } = await launchUrl({ session, h5Url: 'https://h5.example.com/', now });
+  assert.match(src, /login_ticket=from-login&/);
   assert.equal(wx.logins, 1);
 });

@@ -13,8 +13,11 @@ Page({
 
   // The site opens once per visit to this page. Coming back to the foreground keeps the page the user
   // was reading: a new ticket would reload it and open another H5 session beside the first. Only a
-  // page that could not open yet tries again.
+  // page that could not open yet tries again, and one whose H5 session has ended by now (it ends with
+  // the phone's login that minted its ticket): the site would only ask to log in, which the user
+  // cannot do from in here.
   onShow() {
+    if (this.data.src && Date.now() >= this.siteSessionEndsBy) this.setData({ src: '' });
     this.openSite();
   },
 
@@ -29,7 +32,10 @@ Page({
     this.opening = true;
     const { session, lang } = getApp().globalData;
     launchUrl({ session, h5Url: H5_URL })
-      .then((src) => this.setData({ src, message: '' }))
+      .then(({ src, sessionEndsBy }) => {
+        this.siteSessionEndsBy = sessionEndsBy;
+        this.setData({ src, message: '' });
+      })
       .catch((error) => {
         // wx.login itself failing carries no code of the server's: the phone could not log in.
         const code = (error && error.code) || 'network_error';
