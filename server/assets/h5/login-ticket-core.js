@@ -23,6 +23,11 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
   // Seconds by which a session of the page's own user must outlive the stored one to replace it: far
   // above the play of the two ends the page computed from answers seconds apart.
   const OUTLIVES_BY = 60;
+  // A 429 that asks to wait at most this long (seconds) is waited out and asked again, within the call's
+  // retries: the server refuses so when it is at its connection limit, before handling anything, so even a
+  // ticket's exchange is safe to send again, and a page shown at a busy venue's opening keeps its ticket.
+  // A longer wait (an address over a rate limit) is the user's to know of.
+  const LONGEST_RETRY_AFTER_WAITED = 5;
 
   // First thing, before anything can fail or wait: the ticket leaves the address bar (and so the history,
   // bookmarks, shared links and a reload) whatever happens next.
@@ -378,19 +383,21 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     };
   }
 
-  // One API call with up to `retries` more attempts when the server could not be reached or was
-  // unavailable. Answers {ok, status, body} or {ok: false, status, error: {error, message}, retryAfter},
-  // with `repeated`: whether it answers a repeat, after attempts that failed. Any of those may have been
-  // carried out all the same: a timeout or a dropped connection may come after the server handled the
-  // request, a gateway's 502 or 504 after it reached the server, and even the server's own 503 may
-  // follow a store write whose acknowledgement was lost.
+  // One API call with up to `retries` more attempts when the server could not be reached, was
+  // unavailable, or refused it briefly (see LONGEST_RETRY_AFTER_WAITED; waited out for its Retry-After).
+  // Answers {ok, status, body} or {ok: false, status, error: {error, message}, retryAfter}, with
+  // `repeated`: whether it answers a repeat, after attempts that may have been carried out all the same:
+  // a timeout or a dropped connection may come after the server handled the request, a gateway's 502 or
+  // 504 after it reached the server, and even the server's own 503 may follow a store write whose
+  // acknowledgement was lost. A brief refusal carried out nothing.
   async function call(method, path, body, bearer, retries) {
     let answer = await callOnce(method, path, body, bearer);
     let repeated = false;
     for (let attempt = 1; attempt <= retries && answer.retryable; attempt += 1) {
-      await new Promise((resolve) => setTimeout(resolve, settings.retryDelayMs * 2 ** (attempt - 1)));
+      const delayMs = answer.refusedBriefly ? answer.retryAfter * 1000 : settings.retryDelayMs * 2 ** (attempt - 1);
+      repeated = repeated || !answer.refusedBriefly;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
       answer = await callOnce(method, path, body, bearer);
-      repeated = true;
     }
     answer.repeated = repeated;
     return answer;
@@ -442,15 +449,18 @@ function createMeetEasyLogin(scriptUrl, scriptOptions) {
     }
     const unavailable = response.status === 502 || response.status === 503 || response.status === 504;
     if (payload !== null && typeof payload.error === "string") {
-      const answer = failure(response.status, payload.error, String(payload.message || payload.error), unavailable);
-      answer.retryAfter = Number(response.headers.get("Retry-After")) || null;
+      const retryAfter = Number(response.headers.get("Retry-After")) || null;
+      const refusedBriefly = response.status === 429 && retryAfter !== null && retryAfter <= LONGEST_RETRY_AFTER_WAITED;
+      const answer = failure(response.status, payload.error, String(payload.message || payload.error), unavailable || refusedBriefly);
+      answer.retryAfter = retryAfter;
+      answer.refusedBriefly = refusedBriefly;
       return answer;
     }
     return failure(response.status, "unexpected_response", "The login server answered HTTP " + response.status + ".", unavailable);
   }
 
   function failure(status, code, message, retryable) {
-    return { ok: false, status: status, error: { error: code, message: message }, retryAfter: null, retryable: retryable };
+    return { ok: false, status: status, error: { error: code, message: message }, retryAfter: null, retryable: retryable, refusedBriefly: false };
   }
 
   return Object.freeze({

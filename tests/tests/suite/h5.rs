@@ -612,6 +612,43 @@ async fn a_link_of_the_page_s_own_user_asks_nothing_when_the_server_cannot_say_w
     browser.shutdown().await.expect("Chromium stops");
 }
 
+/// At its connection limit the server refuses a request with `429 too_many_requests` and
+/// `Retry-After: 1` before handling anything: the script waits that second and asks again, so the
+/// ticket, already out of the address bar, still logs the page in. A longer wait (an address over a
+/// rate limit) is the user's to know of: the page says so rather than wait.
+#[tokio::test]
+async fn a_brief_refusal_of_the_exchange_is_waited_out_and_the_ticket_still_logs_in() {
+    let (server, browser, demo) = demo_in_chromium().await;
+    browser.client().goto(&demo).await.expect("opens");
+    wait_for_demo_state(&browser, "prompt").await;
+    for (retry_after, name) in [(1, "gus"), (60, "hal")] {
+        let login = server.dev_login(name).await;
+        // Each on a page holding no session, which a ticket it cannot exchange would leave standing.
+        let refused_once = format!(
+            "localStorage.removeItem('{SESSION_KEY}');
+             const serverFetch = window.fetch.bind(window);
+             let exchanges = 0;
+             window.fetch = (url, init) =>
+               new URL(url).pathname === '/auth/login-ticket/exchange' && (exchanges += 1) === 1
+                 ? Promise.resolve(new Response(
+                     JSON.stringify({{ error: 'too_many_requests', message: 'retry shortly' }}),
+                     {{ status: 429, headers: {{ 'Content-Type': 'application/json', 'Retry-After': '{retry_after}' }} }}))
+                 : serverFetch(url, init);"
+        );
+        let setup = ticket_in_the_address_bar(&login.login_ticket) + &refused_once;
+        let outcome = start_a_fresh_script(&browser, &setup).await;
+        if retry_after == 1 {
+            let logged_in =
+                json!({"status": "logged_in", "error": null, "user": login.user.id.as_str()});
+            assert_eq!(outcome, logged_in);
+        } else {
+            let told = json!({"status": "prompt", "error": "too_many_requests", "user": null});
+            assert_eq!(outcome, told);
+        }
+    }
+    browser.shutdown().await.expect("Chromium stops");
+}
+
 /// The ticket's exchange reached the server, which spent the ticket, but its answer was lost (the
 /// connection dropped): the script's retry meets `ticket_used`, caused by its own first attempt. The
 /// page must not say the link was already used (as if in another tab) but that it may have worked and
