@@ -74,6 +74,16 @@ const ZH = {
     no_invite: '请用微信扫描邀请二维码来打开这个页面。',
   },
   fallbackError: '出了点问题。请重新扫码。',
+  // The page that opens the H5 site was not opened by a scan, and tries again itself: where the
+  // sentences above send the user to scan, it asks them to try again.
+  siteErrors: {
+    wechat_code_invalid: '微信登录失败。请再试一次。',
+    invalid_request: '服务器无法处理这个请求。请再试一次；如果仍然不行，请联系管理员。',
+    token_revoked: '你的登录已失效。请再试一次。',
+    token_expired: '你的登录已失效。请再试一次。',
+    invalid_token: '你的登录已失效。请再试一次。',
+  },
+  siteFallbackError: '出了点问题。请再试一次。',
   // The same refusals when the server said how long to wait (`Retry-After`).
   waitThenTry: (wait) => `尝试次数过多。请${wait}后再试。`,
   seconds: (n) => `${n} 秒`,
@@ -148,6 +158,14 @@ const EN = {
     no_invite: 'Open this page by scanning an invite QR code with WeChat.',
   },
   fallbackError: 'Something went wrong. Please scan again.',
+  siteErrors: {
+    wechat_code_invalid: 'WeChat login failed. Please try again.',
+    invalid_request: 'The server could not accept this request. Try again; if it still fails, ask an admin.',
+    token_revoked: 'Your login has ended. Please try again.',
+    token_expired: 'Your login has ended. Please try again.',
+    invalid_token: 'Your login has ended. Please try again.',
+  },
+  siteFallbackError: 'Something went wrong. Please try again.',
   waitThenTry: (wait) => `Too many attempts. Please try again in ${wait}.`,
   seconds: (n) => (n === 1 ? '1 second' : `${n} seconds`),
   minutes: (n) => (n === 1 ? '1 minute' : `${n} minutes`),
@@ -205,10 +223,17 @@ function messageFor(code, lang, retryAfter = null) {
   return t.errors[code] || t.fallbackError;
 }
 
+/** `messageFor` on the page that opens the H5 site, which no scan opened: it never says to scan. */
+function siteMessageFor(code, lang, retryAfter = null) {
+  const t = strings(lang);
+  if (t.siteErrors[code]) return t.siteErrors[code];
+  return t.errors[code] ? messageFor(code, lang, retryAfter) : t.siteFallbackError;
+}
+
 /** The role's name as the sentences use it ("组织者" / "an organizer"). */
 function roleName(role, lang) {
   const t = strings(lang);
   return role === 'admin' ? t.roleAdmin : t.roleOrganizer;
 }
 
-module.exports = { DEFAULT_LANG, detectLang, normalizeLang, strings, viewStrings, messageFor, roleName, TABLES };
+module.exports = { DEFAULT_LANG, detectLang, normalizeLang, strings, viewStrings, messageFor, siteMessageFor, roleName, TABLES };

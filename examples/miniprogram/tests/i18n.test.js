@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { detectLang, normalizeLang, TABLES, viewStrings, messageFor, roleName } = require('../lib/i18n');
+const { detectLang, normalizeLang, TABLES, viewStrings, messageFor, siteMessageFor, roleName } = require('../lib/i18n');
 const { MAY_HAVE_LANDED, PASSING } = require('../lib/failure');
 
 test('English only when WeChat is set to English; Chinese otherwise', () => {
@@ -22,6 +22,7 @@ test('both tables say the same things', () => {
   const keys = (table) => Object.keys(table).sort();
   assert.deepEqual(keys(TABLES.zh), keys(TABLES.en));
   assert.deepEqual(keys(TABLES.zh.errors), keys(TABLES.en.errors));
+  assert.deepEqual(keys(TABLES.zh.siteErrors), keys(TABLES.en.siteErrors));
   for (const lang of ['zh', 'en']) {
     for (const [key, value] of Object.entries(TABLES[lang])) {
       if (key !== 'errors') assert.equal(typeof value, typeof TABLES.zh[key], key);
@@ -59,4 +60,15 @@ test('a failure after which the page offers Try again asks to try again, not to 
       assert.doesNotMatch(messageFor(code, 'en', retryAfter), /scan/i, `en ${code}`);
     }
   }
+});
+
+test('the page that opens the site, which no scan opened, never says to scan', () => {
+  // A scene's refusals and a page opened without its scene come only from a scan.
+  const ofScans = (code) => code.startsWith('scene_') || ['no_scene', 'no_invite'].includes(code);
+  const codes = [...Object.keys(TABLES.zh.errors).filter((code) => !ofScans(code)), 'something_new'];
+  for (const code of codes) {
+    assert.ok(!siteMessageFor(code, 'zh').includes('扫'), code);
+    assert.ok(!/scan/i.test(siteMessageFor(code, 'en')), code);
+  }
+  assert.equal(siteMessageFor('too_many_requests', 'en', 30), messageFor('too_many_requests', 'en', 30));
 });

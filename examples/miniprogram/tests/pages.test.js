@@ -391,6 +391,23 @@ test("webview page: back in the foreground after the site's H5 session ended, it
   assert.equal(wx.logins, 2, 'the ended login is not used to mint the ticket');
 });
 
+test('webview page: a refusal says to try again, never to scan; one that trying cannot mend offers no button', async () => {
+  for (const [lang, code, status, expected] of [
+    ['zh', 'wechat_code_invalid', 401, '微信登录失败。请再试一次。'],
+    ['en', 'token_revoked', 401, 'Your login has ended. Please try again.'],
+    ['en', 'something_new', 500, 'Something went wrong. Please try again.'],
+  ]) {
+    const { page } = open('pages/webview/index', { lang, routes: { 'POST /auth/wechat/login': contractError(status, code) } });
+    await page.until((data) => data.message !== '');
+    assert.equal(page.data.message, expected, code);
+    assert.ok(page.has('.retry'), code);
+  }
+  const { page } = open('pages/webview/index', { lang: 'en', routes: { 'POST /auth/wechat/login': contractError(404, 'unknown_app') } });
+  await page.until((data) => data.message !== '');
+  assert.ok(page.text().includes('does not know this mini program'), page.text());
+  assert.ok(!page.has('.retry'));
+});
+
 for (const [name, openFailing] of [
   ['scan page', () => open('pages/scan-login/index', { lang: 'zh', query: { scene: SCENE }, routes: {}, codes: [] })],
   ['invite page', () => open('pages/invite/index', { lang: 'zh', query: { scene: CODE }, routes: {}, codes: [] })],

@@ -1,11 +1,15 @@
 // Opens the H5 site logged in, with a fresh one-time login ticket. The mini program's first page: opening
 // MeetEasy from WeChat's list shows the conference site (scans open their own pages directly).
 const { launchUrl } = require('../../lib/webview');
-const { messageFor, viewStrings } = require('../../lib/i18n');
+const { siteMessageFor, viewStrings } = require('../../lib/i18n');
+
+// Refusals that trying again cannot mend: this mini program unknown to the server, a WeChat account
+// WeChat does not let log in.
+const FOR_GOOD = new Set(['unknown_app', 'wechat_user_blocked']);
 const { H5_URL } = require('../../config');
 
 Page({
-  data: { t: {}, src: '', message: '' },
+  data: { t: {}, src: '', message: '', canRetry: false },
 
   onLoad() {
     this.setData({ t: viewStrings(getApp().globalData.lang) });
@@ -39,7 +43,7 @@ Page({
       .catch((error) => {
         // wx.login itself failing carries no code of the server's: the phone could not log in.
         const code = (error && error.code) || 'network_error';
-        this.setData({ message: messageFor(code, lang, error && error.retryAfter) });
+        this.setData({ message: siteMessageFor(code, lang, error && error.retryAfter), canRetry: !FOR_GOOD.has(code) });
       })
       .finally(() => {
         this.opening = false;
