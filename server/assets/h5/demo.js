@@ -75,6 +75,9 @@ function askToSwitch(outcome) {
   byId("keep-account").addEventListener("click", () => choose(outcome.keep), { once: true });
   byId("accept-account").addEventListener("click", () => choose(outcome.accept), { once: true });
   show("switch-account");
+  // A question the reader must answer before the page goes on: a screen reader starts there, and the
+  // keyboard's next Tab reaches the two answers.
+  byId("switch-heading").focus();
 }
 
 function settle(outcome) {

@@ -282,6 +282,12 @@ async fn a_link_for_another_account_asks_before_the_logged_in_page_switches() {
     );
     assert_eq!(text_of(&browser, "#current-name").await, "ann");
     assert_eq!(text_of(&browser, "#offered-name").await, "eve");
+    let focused = browser.client().active_element().await.expect("focus");
+    assert_eq!(
+        focused.attr("id").await.ok().flatten().as_deref(),
+        Some("switch-heading"),
+        "the question takes the focus"
+    );
     assert_no_ticket_in(&current_url(&browser).await);
     assert_eq!(
         stored_token(&browser).await.as_deref(),
