@@ -1161,55 +1161,35 @@ async fn a_logout_cut_short_while_the_server_is_told_leaves_nothing_stored() {
 }
 
 /// A password login answered after Settings named another server is ended on the server it was
-/// made on, neither in effect nor stored: it would mint tickets for the other server's pages.
+/// made on, neither in effect nor stored: it would mint tickets for the other server's pages. So it
+/// is when Settings named its own server again before the answer came: the login screen it was
+/// sent from was left, and the UI started afresh on the server.
 #[tokio::test]
 async fn a_password_login_answered_after_the_server_changed_is_ended_not_kept() {
-    let fixture = logged_in(&[]).await;
-    fixture.console.logout().await.expect("logged out");
-    let held = fixture.fake.held.write().await;
-    let login = fixture.password_login_in_background();
-    fixture.fake.asked("POST", "/auth/login", 2).await;
-    let elsewhere = fixture
-        .console
-        .save_preferences("http://127.0.0.1:9", Language::English);
-    elsewhere.expect("another server's URL is accepted");
-    drop(held);
+    for and_back in [false, true] {
+        let fixture = logged_in(&[]).await;
+        fixture.console.logout().await.expect("logged out");
+        let origin = fixture.console.preferences().server_url;
+        let servers = ["http://127.0.0.1:9", origin.as_str()];
+        let held = fixture.fake.held.write().await;
+        let login = fixture.password_login_in_background();
+        fixture.fake.asked("POST", "/auth/login", 2).await;
+        for server in &servers[..if and_back { 2 } else { 1 }] {
+            let changed = fixture.console.save_preferences(server, Language::English);
+            changed.expect("the server's URL is accepted");
+        }
+        drop(held);
 
-    let answer = login.await.expect("the login ends");
-    assert!(
-        matches!(answer, Err(ConsoleError::NotLoggedIn)),
-        "{answer:?}"
-    );
-    assert!(fixture.console.current().is_err(), "put in effect");
-    assert_eq!(fixture.stored_token(), None, "stored");
-    // The first logout's, then the one ending the late login's session.
-    fixture.fake.asked("POST", "/auth/logout", 2).await;
-}
-
-/// The same when Settings named another server and then this one again before the answer came:
-/// the login screen the login was sent from was left, and the UI started afresh on the server.
-#[tokio::test]
-async fn a_password_login_answered_after_the_server_changed_and_back_is_ended_not_kept() {
-    let fixture = logged_in(&[]).await;
-    fixture.console.logout().await.expect("logged out");
-    let origin = fixture.console.preferences().server_url;
-    let held = fixture.fake.held.write().await;
-    let login = fixture.password_login_in_background();
-    fixture.fake.asked("POST", "/auth/login", 2).await;
-    for server in ["http://127.0.0.1:9", origin.as_str()] {
-        let changed = fixture.console.save_preferences(server, Language::English);
-        changed.expect("the server's URL is accepted");
+        let answer = login.await.expect("the login ends");
+        assert!(
+            matches!(answer, Err(ConsoleError::NotLoggedIn)),
+            "and back: {and_back}: {answer:?}"
+        );
+        assert!(fixture.console.current().is_err(), "put in effect");
+        assert_eq!(fixture.stored_token(), None, "stored");
+        // The first logout's, then the one ending the late login's session.
+        fixture.fake.asked("POST", "/auth/logout", 2).await;
     }
-    drop(held);
-
-    let answer = login.await.expect("the login ends");
-    assert!(
-        matches!(answer, Err(ConsoleError::NotLoggedIn)),
-        "{answer:?}"
-    );
-    assert!(fixture.console.current().is_err(), "put in effect");
-    assert_eq!(fixture.stored_token(), None, "stored");
-    fixture.fake.asked("POST", "/auth/logout", 2).await;
 }
 
 /// A password login sent before a logout and answered after it (a scan login's Home drawn over
