@@ -375,17 +375,23 @@ async fn by_code(store: &dyn Store, code: &str) -> Result<InviteRecord, AuthErro
 
 /// Who made an invite, as the wire shows them.
 async fn creator_user(store: &dyn Store, creator: &Creator) -> Result<User, AuthError> {
-    Ok(match creator {
-        Creator::Operator => operator_user(),
-        Creator::User { id, .. } => match users::get(store, id).await? {
-            Some(user) => user.to_wire(),
-            // The admin's account was folded or deleted since: say so rather than fail the list.
-            None => User {
-                id: id.clone(),
-                display_name: "Former member".to_owned(),
-                avatar_url: None,
-                roles: Vec::new(),
-            },
+    match creator {
+        Creator::Operator => Ok(operator_user()),
+        Creator::User { id, .. } => member_or_former(store, id).await,
+    }
+}
+
+/// The user `id` as the wire shows them, or, when their account was folded or deleted since, a
+/// stand-in saying so: the list of invites does not fail, and an accepted invite still reads as
+/// accepted by someone (`accepted_by` null would read as not accepted).
+async fn member_or_former(store: &dyn Store, id: &str) -> Result<User, AuthError> {
+    Ok(match users::get(store, id).await? {
+        Some(user) => user.to_wire(),
+        None => User {
+            id: id.to_owned(),
+            display_name: "Former member".to_owned(),
+            avatar_url: None,
+            roles: Vec::new(),
         },
     })
 }
@@ -418,10 +424,9 @@ async fn standing_inviter(
 
 pub(super) async fn to_wire(store: &dyn Store, record: &InviteRecord) -> Result<Invite, AuthError> {
     let (accepted_by, accepted_at) = match &record.state {
-        InviteState::Accepted { by, at, .. } => (
-            users::get(store, by).await?.map(|user| user.to_wire()),
-            Some(*at),
-        ),
+        InviteState::Accepted { by, at, .. } => {
+            (Some(member_or_former(store, by).await?), Some(*at))
+        }
         InviteState::Open | InviteState::Revoked { .. } => (None, None),
     };
     Ok(Invite {

@@ -130,6 +130,24 @@ impl Team {
     }
 }
 
+/// An invite accepted by someone whose account is gone since (folded into another by a link, or
+/// deleted) still reads as accepted: by a stand-in with their id, not by nobody, which would read
+/// as not accepted.
+#[tokio::test]
+async fn an_invite_accepted_by_an_account_gone_since_still_reads_as_accepted() {
+    let team = team().await;
+    let (_record, code) = team.bob_s_invite(TeamRole::Organizer).await;
+    team.carol_accepts(&code).await.unwrap();
+    let carol = store_keys::user(&team.carol.sub);
+    team.store.delete(&carol).await.unwrap();
+
+    let listed = list(team.store.as_ref(), false).await.unwrap();
+    let accepted = listed.iter().find_map(|invite| invite.accepted_by.as_ref());
+    let accepted = accepted.expect("the invite reads as accepted");
+    assert_eq!(accepted.id, team.carol.sub);
+    assert_eq!(accepted.display_name, "Former member");
+}
+
 /// The creator loses the admin role between the accept's first read of them and its take of
 /// the invite: the invite is taken away again, gives no role, and its code stays refused.
 #[tokio::test]

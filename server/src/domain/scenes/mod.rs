@@ -29,7 +29,9 @@ use crate::store::Lifetime;
 pub use self::console_side::SceneAnswer;
 use self::record::{LinkTarget, SceneRecord, SceneState};
 use super::secrets::{is_scene_shaped, random_scene, random_token, token_hash};
-use super::{AuthError, AuthService, ClientAddr, device_names, records, store_keys, unix_now};
+use super::{
+    AuthError, AuthService, ClientAddr, device_names, records, sessions, store_keys, unix_now,
+};
 
 /// What the phone is shown for a console that gave no name.
 const UNNAMED_CONSOLE: &str = "Desktop console";
@@ -70,6 +72,16 @@ impl AuthService {
                 ))?;
                 let claims = self.verify_console(token).await?;
                 let user = self.user(&claims.sub).await?;
+                // The link is refused once the session that made it has ended (see
+                // `refuse_orphan_link`), which a token from before sessions were kept has no
+                // record of: its link could never complete. Refused here, the console logs in
+                // again and gets a session.
+                let recorded = sessions::get(self.store.as_ref(), &user.id, &claims.sid).await?;
+                if recorded.is_none() {
+                    return Err(AuthError::InvalidToken(
+                        "this console login has no session (it is from before sessions were kept): log in again to link a WeChat",
+                    ));
+                }
                 Some(LinkTarget {
                     user_id: user.id,
                     display_name: user.display_name,

@@ -302,6 +302,28 @@ mod tests {
         (store, service, owner, made, phone)
     }
 
+    /// A console token from before sessions were kept has no session record, so a link it
+    /// started could never complete (the link is refused once its session is gone): it is
+    /// refused at once as a token to log in again with, not left to fail at the phone's scan.
+    #[tokio::test]
+    async fn a_console_token_with_no_session_record_cannot_start_a_link() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone(), settings(|_| {})).await;
+        let owner = organizer(store.as_ref(), "ann").await;
+        let opened = service.open_session(SessionUser::Known(&owner), console_password_login());
+        let opened = opened.await.expect("a session");
+        let record = store_keys::session(&owner.id, &opened.session.sid);
+        store.delete(&record).await.expect("the record forgotten");
+        let request = SceneRequest::new(CreateSceneRequest::default(), ScenePurpose::Link);
+        let from = ClientAddr("127.0.0.1".into());
+        let token = opened.response.access_token;
+        let created = service.create_scene_for(request, &from, Some(&token)).await;
+        assert!(
+            matches!(created, Err(AuthError::InvalidToken(_))),
+            "{created:?}"
+        );
+    }
+
     /// Ann calls "Link WeChat" off just as the phone that scanned confirms: the withdrawal either
     /// comes first (the confirm finds the scene gone) or is refused, never deletes a scene whose
     /// link is then made for a confirm that fails. Here it falls just before the fold's first
