@@ -6,6 +6,7 @@ pub mod lean_http;
 pub mod measure;
 pub mod procfs;
 pub mod servers;
+pub mod signing;
 
 use std::time::{Duration, Instant};
 

@@ -8,8 +8,11 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use meeteasy_bench::measure::{BATCH, Bench, ROUNDS, Rate, Waiting};
 use meeteasy_bench::servers::PinnedRedis;
-use meeteasy_bench::{Samples, arguments, procfs, progress, thousands};
+use meeteasy_bench::{Samples, arguments, procfs, progress, signing, thousands};
 use tokio::signal::unix::{SignalKind, signal};
+
+/// Signatures per timed round: a few tenths of a second each.
+const SIGNATURES: u32 = 20_000;
 
 /// The latency targets: (name, percentile, below how many ms).
 const TARGETS: [(&str, f64, f64); 2] = [("p50", 50.0, 5.0), ("p99", 99.0, 25.0)];
@@ -60,6 +63,9 @@ async fn run(bench: &Bench) -> Result<()> {
     progress!("Redis: redis-benchmark");
     let [set, get] = redis.benchmark(bench.client_cpu, requests)?;
     drop(redis);
+    progress!("Ed25519: one token's signature, alone");
+    let signing = tokio::task::spawn_blocking(|| signing::signature_micros(ROUNDS, SIGNATURES));
+    let signature = signing.await.context("timing signatures")?;
 
     let ((cpu_model, cpus), load_after) = (procfs::machine()?, procfs::load_average()?);
     let (args, took) = (arguments(), started.elapsed().as_secs_f64());
@@ -97,6 +103,10 @@ async fn run(bench: &Bench) -> Result<()> {
         [e, r].map(share).join(" | ")
     };
     let of_ceiling = shares(|rate| rate.per_second.median());
+    let [sign_median, sign_min, sign_max] = signature.spread().map(|us| format!("{us:.1}"));
+    let signature_cell = format!("{sign_median} ({sign_min}–{sign_max})");
+    let highest = signing::highest_share(ceiling[1].per_core(), signature.median());
+    let highest_exchange_share = format!("{highest:.2}");
     let per_core = shares(Rate::per_core);
     let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
     let [idle, scenes, waiting] = [0, 1, 2].map(|at| compare(&|m| m.waiting.rss_kib[at], &mib));
@@ -138,6 +148,12 @@ async fn run(bench: &Bench) -> Result<()> {
          | `islogin` / ticket exchange rate as a share of that ceiling | {of_ceiling} | — | 0.4 |\n\
          | … the same, of requests per CPU-second the server process itself used (`meeteasy-auth`, \
          not `redis-server`) | {per_core} | — | 0.4 |\n\
+         | Ed25519 signature of a token's header and claims alone (ed25519-dalek, on the load \
+         generator's CPU once the rest is done), µs, median of {ROUNDS} rounds (min–max) \
+         | {signature_cell} | — | — |  |\n\
+         | … the highest share of bare axum's exchange rate a server could reach that did nothing \
+         but bare axum's work and this signature (per CPU-second) | {highest_exchange_share} | — \
+         | — | 0.4 |\n\
          | Server RSS, fresh server | {idle} |  |\n\
          | Server RSS with {n} scenes created | {scenes} |  |\n\
          | Server RSS with {n} consoles waiting in `islogin?wait=30` (waiter gauge {gauge}) \
