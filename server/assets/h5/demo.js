@@ -37,9 +37,14 @@ function showUser(user, ticketError) {
   show("logged-in");
 }
 
+// `?login`: the script sent the browser here for a link whose ticket was refused. Said by the first
+// prompt only: one after a later logout has nothing to do with that link.
+let refusedLinkUnsaid = new URLSearchParams(window.location.search).has("login");
+
 function showPrompt(error, miniProgram) {
   const reason = byId("prompt-reason");
-  const loginRequired = new URLSearchParams(window.location.search).has("login");
+  const loginRequired = refusedLinkUnsaid;
+  refusedLinkUnsaid = false;
   if (error !== null) {
     reason.dataset.error = error.error;
     reason.textContent = sentenceFor(error);

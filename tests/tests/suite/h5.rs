@@ -495,9 +495,15 @@ async fn the_pages_texts_stay_hidden_until_they_are_in_the_reader_s_language() {
     browser.shutdown().await.expect("Chromium stops");
 }
 
+/// A refused ticket sends the browser to the login page, which says why once: a logout later on
+/// that page has nothing to do with the link.
 #[tokio::test]
 async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
-    let (_server, browser, demo) = demo_in_chromium().await;
+    let (server, browser, demo) = demo_in_chromium().await;
+    let password = "correct horse battery";
+    server
+        .add_password_user("ida@example.com", "Ida", password, &[])
+        .await;
 
     let url = format!("{demo}?login_ticket=not-a-ticket&_t=1");
     browser.client().goto(&url).await.expect("opens");
@@ -512,6 +518,14 @@ async fn a_garbage_ticket_sends_the_browser_to_the_login_page() {
     assert_eq!(landed, "/h5/demo?login");
     assert_eq!(demo_state(&browser).await, "prompt");
     assert_eq!(prompt_reason(&browser).await, "login_required");
+
+    fill(&browser, "#login", "ida@example.com").await;
+    fill(&browser, "#password", password).await;
+    click(&browser, "#login-submit").await;
+    wait_for_demo_state(&browser, "logged-in").await;
+    click(&browser, "#logout").await;
+    wait_for_demo_state(&browser, "prompt").await;
+    assert_eq!(prompt_reason(&browser).await, Value::Null);
 
     browser.shutdown().await.expect("Chromium stops");
 }
