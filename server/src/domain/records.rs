@@ -43,13 +43,27 @@ pub enum Transition<T, R> {
 pub async fn update<T, R>(
     store: &dyn Store,
     key: &str,
+    decide: impl FnMut(Option<&T>) -> Result<Transition<T, R>, AuthError>,
+) -> Result<R, AuthError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let current_bytes = store.get(key).await?;
+    update_from(store, key, current_bytes, decide).await
+}
+
+/// [`update`] from `current_bytes`, the record as a read the caller made (in a batch of its own,
+/// to spare a round trip) found it; read again only when a concurrent write wins.
+pub async fn update_from<T, R>(
+    store: &dyn Store,
+    key: &str,
+    mut current_bytes: Option<Vec<u8>>,
     mut decide: impl FnMut(Option<&T>) -> Result<Transition<T, R>, AuthError>,
 ) -> Result<R, AuthError>
 where
     T: Serialize + DeserializeOwned,
 {
     loop {
-        let current_bytes = store.get(key).await?;
         let current: Option<T> = match &current_bytes {
             None => None,
             Some(bytes) => Some(decode(key, bytes)?),
@@ -70,6 +84,7 @@ where
                     return Ok(answer);
                 }
                 // Someone else changed the record first: decide again on what they wrote.
+                current_bytes = store.get(key).await?;
             }
         }
     }

@@ -225,14 +225,29 @@ impl AuthService {
     /// Checks a bearer token fully: signature, issuer, expiry and revocation.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = (self.verified_tokens).check(&self.keys.ring(), &self.issuer, token)?;
-        if sessions::is_revoked(self.store.as_ref(), &claims.sub, &claims.sid).await? {
+        let store = self.store.as_ref();
+        let (user_id, sid) = (&claims.sub, &claims.sid);
+        // `last_seen_at` moves when it is a period old. This instance remembers when the stored
+        // one was set (by whichever instance), so it reads the record only once that is due: not
+        // once per period after its own last look, which could leave the time shown nearly two
+        // periods behind. Then the record is read in the round trip that reads the revocation
+        // mark: a first verification costs one, as every later one does.
+        if !self.last_seen.may_be_due(sid, unix_now()) {
+            if sessions::is_revoked(store, user_id, sid).await? {
+                return Err(AuthError::TokenRevoked);
+            }
+            return Ok(claims);
+        }
+        let (revoked, record) = sessions::revoked_and_record(store, user_id, sid).await?;
+        if revoked {
             return Err(AuthError::TokenRevoked);
         }
         // Bookkeeping, not a check: a move the store could not make (or its replicas could not
         // confirm) fails no verification; the next one is tried a period later. A record that
         // cannot be read is another matter, and is said.
-        match self.note_seen(&claims.sub, &claims.sid).await {
-            Ok(()) => {}
+        match sessions::touch_from(store, user_id, sid, record).await {
+            Ok(Some(seen_at)) => self.last_seen.stored(sid, seen_at),
+            Ok(None) => {}
             Err(AuthError::Store(error)) => {
                 tracing::warn!(%error, "could not move a session's last_seen_at");
             }
@@ -265,21 +280,6 @@ impl AuthService {
             claims.exp,
         )
         .await?;
-        Ok(())
-    }
-
-    /// Moves the session's `last_seen_at` when it is a period old. This instance remembers when
-    /// the stored one was set (by whichever instance), so it reads the record only once that is
-    /// due: not once per period after its own last look, which could leave the time shown nearly
-    /// two periods behind.
-    async fn note_seen(&self, user_id: &str, sid: &str) -> Result<(), AuthError> {
-        if !self.last_seen.may_be_due(sid, unix_now()) {
-            return Ok(());
-        }
-        let stored = sessions::touch(self.store.as_ref(), user_id, sid).await?;
-        if let Some(seen_at) = stored {
-            self.last_seen.stored(sid, seen_at);
-        }
         Ok(())
     }
 

@@ -639,15 +639,37 @@ fn chain_from(live: &[(String, SessionRecord)], parent: &str) -> Vec<String> {
     chain
 }
 
+/// Whether `sid` is revoked, and its record as stored, in one round trip (one read transaction on
+/// the embedded store): what a verification reads when it may owe the session a `last_seen_at`
+/// move, which [`touch_from`] then makes from that record.
+pub async fn revoked_and_record(
+    store: &dyn Store,
+    user_id: &str,
+    sid: &str,
+) -> Result<(bool, Option<Vec<u8>>), StoreError> {
+    let mark = store_keys::revoked_session(user_id, sid);
+    let record = store_keys::session(user_id, sid);
+    let steps = [Step::Get(&mark), Step::Get(&record)];
+    let [mark, record] = crate::store::outcomes(store.batch(&steps).await?)?;
+    Ok((mark.into_read()?.is_some(), record.into_read()?))
+}
+
 /// Moves `last_seen_at` to now when it is older than [`LAST_SEEN_PRECISION`]: at most one write per
-/// session per period, however many requests and instances see it. Returns the session's
+/// session per period, however many requests and instances see it. Starts from the record as
+/// `stored`, read by the caller (see [`revoked_and_record`]). Returns the session's
 /// `last_seen_at` as stored afterwards (none once the session is gone), from which the next write
 /// is due.
-pub async fn touch(store: &dyn Store, user_id: &str, sid: &str) -> Result<Option<u64>, AuthError> {
+pub async fn touch_from(
+    store: &dyn Store,
+    user_id: &str,
+    sid: &str,
+    stored: Option<Vec<u8>>,
+) -> Result<Option<u64>, AuthError> {
     let now = unix_now();
-    records::update(
+    records::update_from(
         store,
         &store_keys::session(user_id, sid),
+        stored,
         |current: Option<&SessionRecord>| {
             Ok(match current {
                 Some(record)
@@ -736,6 +758,30 @@ mod tests {
             1,
             "30 verifications within the minute wrote nothing more"
         );
+    }
+
+    /// One round trip per verification on a backend that batches: a first one reads the session's
+    /// revocation mark and its record (for the `last_seen_at` it may owe) together, a later one
+    /// within the minute only the mark.
+    #[tokio::test]
+    async fn a_first_verification_reads_the_mark_and_the_record_in_one_round_trip() {
+        let store = FaultyStore::new();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let user = organizer(store.as_ref(), "jade").await;
+        let opened = service.open_session(SessionUser::Known(&user), console_password_login());
+        let opened = opened.await.unwrap();
+        let token = &opened.response.access_token;
+        let record = store_keys::session(&user.id, &opened.session.sid);
+        let mark = store_keys::revoked_session(&user.id, &opened.session.sid);
+
+        let before = store.lone_reads().len();
+        service.verify(token).await.unwrap();
+        let first = store.lone_reads().split_off(before);
+        assert!(first.is_empty(), "read on their own: {first:?}");
+        service.verify(token).await.unwrap();
+        let later = store.lone_reads().split_off(before);
+        assert_eq!(later, [mark], "a later verification reads the mark alone");
+        assert!(!later.contains(&record));
     }
 
     /// A service on `store`, and a console session of jade's there whose record says it was last
@@ -901,8 +947,11 @@ mod tests {
         };
         open_any(store.as_ref(), &sid, &record).await;
         let before = store.writes_to("session:");
-        touch(store.as_ref(), "u", &sid).await.unwrap();
-        touch(store.as_ref(), "u", &sid).await.unwrap();
+        for _verification in 0..2 {
+            let (revoked, stored) = revoked_and_record(store.as_ref(), "u", &sid).await.unwrap();
+            assert!(!revoked);
+            touch_from(store.as_ref(), "u", &sid, stored).await.unwrap();
+        }
         assert_eq!(
             store.writes_to("session:"),
             before + 1,
