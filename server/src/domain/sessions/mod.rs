@@ -20,7 +20,7 @@ use std::time::Duration;
 use meeteasy_protocol::{Audience, Claims, Session};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Lifetime, Outcome, Step, Store, StoreError};
+use crate::store::{Lifetime, Outcome, Step, Store, StoreError, outcomes};
 
 use self::index::{IndexBound, IndexEntry};
 use super::records::{self, Transition};
@@ -650,7 +650,7 @@ pub async fn revoked_and_record(
     let mark = store_keys::revoked_session(user_id, sid);
     let record = store_keys::session(user_id, sid);
     let steps = [Step::Get(&mark), Step::Get(&record)];
-    let [mark, record] = crate::store::outcomes(store.batch(&steps).await?)?;
+    let [mark, record] = outcomes(store.batch(&steps).await?)?;
     Ok((mark.into_read()?.is_some(), record.into_read()?))
 }
 

@@ -337,8 +337,6 @@ impl SentinelLink {
                 "the sentinels name another Redis master than the one this instance writes to: leaving it"
             );
         }
-        drop(master);
-        drop(sentinel);
         Ok(named)
     }
 }
