@@ -23,11 +23,18 @@ impl Default for LastSeenMemo {
 }
 
 impl LastSeenMemo {
-    /// Whether the session `sid`'s move may be due at `now` (its record is then to be read); if
-    /// so, it is noted as seen `now` until the store answers ([`LastSeenMemo::stored`]), so other
-    /// requests of the session do not ask again meanwhile.
-    pub(super) fn may_be_due(&self, sid: &str, now: u64) -> bool {
+    /// Whether the session `sid`'s move may be due at `now`, for a token of it `issued_at` (its
+    /// record is then to be read); if so, it is noted as seen `now` until the store answers
+    /// ([`LastSeenMemo::stored`]), so other requests of the session do not ask again meanwhile.
+    ///
+    /// A session is recorded seen when its token is made, and its `last_seen_at` only moves on,
+    /// so a token made within the period has no move due, whatever this instance remembers: a
+    /// fresh login's first verifications, on any instance, read no record and fill no memo.
+    pub(super) fn may_be_due(&self, sid: &str, issued_at: u64, now: u64) -> bool {
         let due = |seen_at: u64| seen_at.saturating_add(LAST_SEEN_PRECISION.as_secs()) <= now;
+        if !due(issued_at) {
+            return false;
+        }
         let mut memo = self.seen_at.lock().unwrap_or_else(PoisonError::into_inner);
         if memo.get(sid).is_some_and(|&seen_at| !due(seen_at)) {
             return false;
@@ -55,15 +62,30 @@ impl LastSeenMemo {
 mod tests {
     use super::*;
 
+    /// Issued a period before the first look: every test below looks at tokens this old.
+    const ISSUED: u64 = 100;
+
     #[test]
     fn a_session_is_due_again_a_period_after_the_stored_time() {
         let memo = LastSeenMemo::default();
         let period = LAST_SEEN_PRECISION.as_secs();
-        assert!(memo.may_be_due("s1", 1_000), "never seen here");
-        assert!(!memo.may_be_due("s1", 1_001), "asked already");
+        assert!(memo.may_be_due("s1", ISSUED, 1_000), "never seen here");
+        assert!(!memo.may_be_due("s1", ISSUED, 1_001), "asked already");
         memo.stored("s1", 990);
-        assert!(!memo.may_be_due("s1", 990 + period - 1));
-        assert!(memo.may_be_due("s1", 990 + period));
+        assert!(!memo.may_be_due("s1", ISSUED, 990 + period - 1));
+        assert!(memo.may_be_due("s1", ISSUED, 990 + period));
+    }
+
+    /// A session's `last_seen_at` is never before its token's issue: within a period of that,
+    /// nothing is due, and nothing is remembered (a crowd's fresh logins leave the memo alone).
+    #[test]
+    fn a_token_issued_within_the_period_has_no_move_due() {
+        let memo = LastSeenMemo::default();
+        let period = LAST_SEEN_PRECISION.as_secs();
+        assert!(!memo.may_be_due("s1", 1_000, 1_000));
+        assert!(!memo.may_be_due("s1", 1_000, 1_000 + period - 1));
+        assert_eq!(memo.len(), 0, "nothing remembered");
+        assert!(memo.may_be_due("s1", 1_000, 1_000 + period), "a period on");
     }
 
     /// Sessions past the bound, every one seen within the period (a large event's first minute):
@@ -73,11 +95,11 @@ mod tests {
         let memo = LastSeenMemo::default();
         memo.stored("busy", 1_000);
         for n in 0..REMEMBERED_AT_MOST * 3 {
-            assert!(memo.may_be_due(&format!("s{n}"), 1_000));
+            assert!(memo.may_be_due(&format!("s{n}"), ISSUED, 1_000));
             assert!(memo.len() <= REMEMBERED_AT_MOST);
             if n % 1_000 == 0 {
                 assert!(
-                    !memo.may_be_due("busy", 1_001),
+                    !memo.may_be_due("busy", ISSUED, 1_001),
                     "after {n}: not due, still known"
                 );
             }

@@ -232,7 +232,7 @@ impl AuthService {
         // once per period after its own last look, which could leave the time shown nearly two
         // periods behind. Then the record is read in the round trip that reads the revocation
         // mark: a first verification costs one, as every later one does.
-        if !self.last_seen.may_be_due(sid, unix_now()) {
+        if !self.last_seen.may_be_due(sid, claims.iat, unix_now()) {
             if sessions::is_revoked(store, user_id, sid).await? {
                 return Err(AuthError::TokenRevoked);
             }

@@ -727,6 +727,7 @@ mod tests {
         Calls, Fault, FaultyStore, TestService, console_password_login, organizer, service_on,
         settings,
     };
+    use super::super::tokens;
     use super::*;
 
     #[test]
@@ -760,19 +761,17 @@ mod tests {
         );
     }
 
-    /// One round trip per verification on a backend that batches: a first one reads the session's
-    /// revocation mark and its record (for the `last_seen_at` it may owe) together, a later one
-    /// within the minute only the mark.
+    /// One round trip per verification on a backend that batches: an instance's first one of a
+    /// token over a minute old reads the session's revocation mark and its record (for the
+    /// `last_seen_at` it may owe) together, a later one within the minute only the mark.
     #[tokio::test]
     async fn a_first_verification_reads_the_mark_and_the_record_in_one_round_trip() {
         let store = FaultyStore::new();
-        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
-        let user = organizer(store.as_ref(), "jade").await;
-        let opened = service.open_session(SessionUser::Known(&user), console_password_login());
-        let opened = opened.await.unwrap();
+        let (service, opened) = session_last_seen_at(&store, unix_now() - 120).await;
         let token = &opened.response.access_token;
-        let record = store_keys::session(&user.id, &opened.session.sid);
-        let mark = store_keys::revoked_session(&user.id, &opened.session.sid);
+        let owner = &opened.response.user.id;
+        let record = store_keys::session(owner, &opened.session.sid);
+        let mark = store_keys::revoked_session(owner, &opened.session.sid);
 
         let before = store.lone_reads().len();
         service.verify(token).await.unwrap();
@@ -784,27 +783,63 @@ mod tests {
         assert!(!later.contains(&record));
     }
 
-    /// A service on `store`, and a console session of jade's there whose record says it was last
-    /// seen at `seen_at` (by another instance, say).
+    /// A session is recorded seen as its token is made: a token made within the minute owes no
+    /// move, so its first verification, on whichever instance, reads the revocation mark alone.
+    #[tokio::test]
+    async fn a_token_made_within_the_minute_is_verified_on_its_mark_alone() {
+        let store = FaultyStore::new();
+        let opener = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let user = organizer(store.as_ref(), "jade").await;
+        let opened = opener.open_session(SessionUser::Known(&user), console_password_login());
+        let opened = opened.await.unwrap();
+        let mark = store_keys::revoked_session(&user.id, &opened.session.sid);
+        let elsewhere = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+
+        for instance in [&opener, &elsewhere] {
+            let before = store.lone_reads().len();
+            instance
+                .verify(&opened.response.access_token)
+                .await
+                .unwrap();
+            let first = store.lone_reads().split_off(before);
+            assert_eq!(
+                first,
+                [mark.as_str()],
+                "the first verification reads the mark alone"
+            );
+        }
+    }
+
+    /// A service on `store`, and a console session of jade's that another instance opened, with
+    /// a token of it made at `seen_at`, and whose record says it was last seen then.
     async fn session_last_seen_at(
         store: &Arc<FaultyStore>,
         seen_at: u64,
     ) -> (TestService, OpenedSession) {
-        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
+        let opener = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
         let user = organizer(store.as_ref(), "jade").await;
-        let opened = service
+        let mut opened = opener
             .open_session(SessionUser::Known(&user), console_password_login())
             .await
             .unwrap();
+        let ring = opener.keys.ring();
+        let token = &mut opened.response.access_token;
+        let mut claims = tokens::check_signed(&ring, opener.issuer(), token)
+            .unwrap()
+            .claims;
+        claims.iat = seen_at;
+        *token = tokens::sign(&ring, &claims).unwrap();
         let key = store_keys::session(&user.id, &opened.session.sid);
         let record = records::load::<SessionRecord>(store.as_ref(), &key).await;
         let record = SessionRecord {
+            created_at: seen_at,
             last_seen_at: seen_at,
             ..record.unwrap().unwrap()
         };
         let bytes = serde_json::to_vec(&record).unwrap();
         let lifetime = Lifetime::Until(record.expires_at);
         store.put(&key, &bytes, lifetime).await.unwrap();
+        let service = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
         (service, opened)
     }
 
