@@ -62,7 +62,7 @@ impl LastSeenMemo {
 mod tests {
     use super::*;
 
-    /// Issued a period before the first look: every test below looks at tokens this old.
+    /// Issued at least a period before the first look: tokens this old may owe a move.
     const ISSUED: u64 = 100;
 
     #[test]
@@ -86,10 +86,14 @@ mod tests {
         assert!(!memo.may_be_due("s1", 1_000, 1_000 + period - 1));
         assert_eq!(memo.len(), 0, "nothing remembered");
         assert!(memo.may_be_due("s1", 1_000, 1_000 + period), "a period on");
+
+        // Whatever the memo holds: a time a period old, noted by this instance.
+        memo.stored("s2", 900);
+        assert!(!memo.may_be_due("s2", 1_000, 1_000), "a fresh token of it");
     }
 
-    /// Sessions past the bound, every one seen within the period (a large event's first minute):
-    /// the memo stays bounded, and keeps the sessions seen again.
+    /// Sessions past the bound, every one seen within the period (a large event, a minute or more
+    /// after its logins): the memo stays bounded, and keeps the sessions seen again.
     #[test]
     fn sessions_past_the_bound_keep_the_memo_bounded() {
         let memo = LastSeenMemo::default();

@@ -231,7 +231,8 @@ impl AuthService {
         // one was set (by whichever instance), so it reads the record only once that is due: not
         // once per period after its own last look, which could leave the time shown nearly two
         // periods behind. Then the record is read in the round trip that reads the revocation
-        // mark: a first verification costs one, as every later one does.
+        // mark: a first verification costs one, as every later one does. Nothing is due, and
+        // nothing read, until the token itself is a period old (see `may_be_due`).
         if !self.last_seen.may_be_due(sid, claims.iat, unix_now()) {
             if sessions::is_revoked(store, user_id, sid).await? {
                 return Err(AuthError::TokenRevoked);

@@ -177,6 +177,9 @@ pub async fn open(
     steps.extend(read_beside.iter().map(|key| Step::Get(key)));
 
     let mut outcomes = batch(store, &steps).await?;
+    let inserted = outcomes
+        .first()
+        .map_or(Ok(false), |insert| insert.written())?;
     let mut last = || {
         outcomes
             .pop()
@@ -198,9 +201,7 @@ pub async fn open(
     };
     let made = match claim {
         Claim::Any | Claim::Again => true,
-        Claim::FirstRecord => outcomes
-            .first()
-            .map_or(Ok(false), |insert| insert.written())?,
+        Claim::FirstRecord => inserted,
         Claim::Swap(_) => last()?.written()?,
     };
 
@@ -230,11 +231,36 @@ pub async fn open(
             tracing::warn!(%error, "a revoked session's record was not taken back; it ends by itself");
         }
     }
+    if made && !revoked && !inserted && matches!(claim, Claim::Swap(_)) {
+        take_over_record(store, &session_key, record).await;
+    }
     // Revoked while it was being opened ("log out everywhere" meanwhile): not handed out.
     Ok(Opened {
         made: made && !revoked,
         beside,
     })
+}
+
+/// Makes the session's record at `key` the one of the token a delivery hands out, `record`. The
+/// delivery's swap was made but not its insert: an earlier poll of the same confirm wrote the
+/// record, then failed before its own swap, so that record has the earlier poll's times, for a
+/// token nobody was given. Left as it was, the session would end by its record before its token
+/// does (out of the list, out of reach of a revocation), and be seen before its token was made.
+/// A record gone meanwhile (the session revoked) stays gone. Best effort: the login stands
+/// either way, and this is rare.
+async fn take_over_record(store: &dyn Store, key: &str, record: &SessionRecord) {
+    let taken_over = records::update(store, key, |current: Option<&SessionRecord>| {
+        Ok(match current {
+            Some(earlier) if earlier.created_at < record.created_at => {
+                Transition::Write(record.clone(), Lifetime::Until(record.expires_at), ())
+            }
+            Some(_) | None => Transition::Keep(()),
+        })
+    })
+    .await;
+    if let Err(error) = taken_over {
+        tracing::warn!(%error, "a delivered session keeps the record of an earlier, failed delivery");
+    }
 }
 
 /// Compacts the user's index at `key`, which holds more than [`MAX_SESSIONS_PER_USER`] lines, for
@@ -767,7 +793,8 @@ mod tests {
     #[tokio::test]
     async fn a_first_verification_reads_the_mark_and_the_record_in_one_round_trip() {
         let store = FaultyStore::new();
-        let (service, opened) = session_last_seen_at(&store, unix_now() - 120).await;
+        let seen_at = unix_now() - 120;
+        let (service, opened) = session_last_seen_at(&store, seen_at, seen_at).await;
         let token = &opened.response.access_token;
         let owner = &opened.response.user.id;
         let record = store_keys::session(owner, &opened.session.sid);
@@ -777,6 +804,11 @@ mod tests {
         service.verify(token).await.unwrap();
         let first = store.lone_reads().split_off(before);
         assert!(first.is_empty(), "read on their own: {first:?}");
+        assert_eq!(
+            store.writes_to("session:"),
+            3,
+            "read, then moved: two minutes old"
+        );
         service.verify(token).await.unwrap();
         let later = store.lone_reads().split_off(before);
         assert_eq!(later, [mark], "a later verification reads the mark alone");
@@ -811,9 +843,10 @@ mod tests {
     }
 
     /// A service on `store`, and a console session of jade's that another instance opened, with
-    /// a token of it made at `seen_at`, and whose record says it was last seen then.
+    /// a token of it made at `issued_at`, and whose record says it was last seen at `seen_at`.
     async fn session_last_seen_at(
         store: &Arc<FaultyStore>,
+        issued_at: u64,
         seen_at: u64,
     ) -> (TestService, OpenedSession) {
         let opener = service_on(store.clone() as Arc<dyn Store>, settings(|_| {})).await;
@@ -827,12 +860,12 @@ mod tests {
         let mut claims = tokens::check_signed(&ring, opener.issuer(), token)
             .unwrap()
             .claims;
-        claims.iat = seen_at;
+        claims.iat = issued_at;
         *token = tokens::sign(&ring, &claims).unwrap();
         let key = store_keys::session(&user.id, &opened.session.sid);
         let record = records::load::<SessionRecord>(store.as_ref(), &key).await;
         let record = SessionRecord {
-            created_at: seen_at,
+            created_at: issued_at,
             last_seen_at: seen_at,
             ..record.unwrap().unwrap()
         };
@@ -858,7 +891,8 @@ mod tests {
         let store = FaultyStore::new();
         let looked_at = unix_now();
         // 58 s: a second may pass before `verify` looks, and the time must still be fresh then.
-        let (service, opened) = session_last_seen_at(&store, looked_at - 58).await;
+        // The token is older: a first verification elsewhere moved the time since.
+        let (service, opened) = session_last_seen_at(&store, looked_at - 120, looked_at - 58).await;
         let token = &opened.response.access_token;
         service.verify(token).await.unwrap();
         assert_eq!(
@@ -882,11 +916,12 @@ mod tests {
     async fn a_last_seen_move_the_store_fails_fails_no_verification() {
         let store = FaultyStore::new();
         let seen_at = unix_now() - 120;
-        let (service, opened) = session_last_seen_at(&store, seen_at).await;
+        let (service, opened) = session_last_seen_at(&store, seen_at, seen_at).await;
         let key = store_keys::session(&opened.response.user.id, &opened.session.sid);
         store.fail_next(Calls::Write, &key, Fault::FailBefore);
         let verified = service.verify(&opened.response.access_token).await;
         assert!(verified.is_ok(), "{verified:?}");
+        assert!(store.all_faults_hit(), "the move was tried");
         let kept = record_of(store.as_ref(), &opened).await;
         assert_eq!(kept.last_seen_at, seen_at, "the move failed");
     }

@@ -11,7 +11,7 @@ use crate::domain::scenes::record::SceneRecord;
 use crate::domain::test_support::{
     Calls, Fault, FaultyStore, TestService, organizer, service_on, settings,
 };
-use crate::domain::{AuthError, ClientAddr, records, sessions, store_keys, users};
+use crate::domain::{AuthError, ClientAddr, records, sessions, store_keys, unix_now, users};
 use crate::store::{Lifetime, Store};
 
 const WAIT: Duration = Duration::from_secs(1);
@@ -78,6 +78,32 @@ async fn a_delivery_whose_store_reply_was_lost_is_collected_again_by_the_same_po
     let twice = service.poll_scene(&scene, &poll_token, WAIT).await;
     assert_eq!(delivered(&service, twice, &user_id).await, first);
     assert_eq!(store.writes_to("last-login:"), 1, "one login, noted once");
+}
+
+/// A poll's batch wrote the session's record, then its swap of the scene never reached the store.
+/// The poll that delivers later hands out a token of its own times, and the record becomes that
+/// token's: the session ends, and was last seen, as its token says.
+#[tokio::test]
+async fn a_delivery_after_one_that_failed_at_its_swap_keeps_the_record_of_its_own_token() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailBefore);
+    let failed = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(failed, Err(AuthError::Store(_))), "{failed:?}");
+    assert!(store.all_faults_hit());
+    // The condition, not a pause: the next poll's token is made a second later at least.
+    let failed_at = unix_now();
+    while unix_now() <= failed_at {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    let claims = delivered(&service, answer, &user_id).await;
+    let record = sessions::get(store.as_ref(), &user_id, &claims.sid).await;
+    let record = record.unwrap().expect("the session's record");
+    assert_eq!(record.expires_at, claims.exp, "{record:?}");
+    assert_eq!(record.last_seen_at, claims.iat, "{record:?}");
 }
 
 #[tokio::test]
