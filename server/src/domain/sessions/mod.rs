@@ -123,7 +123,8 @@ pub struct Opened {
 /// revoked meanwhile takes the new session with it: the caller gets
 /// [`AuthError::TicketExpired`]. An index the append took past its bound is compacted after (see
 /// [`compact`]), never ending a session the new one derives from. The record is inserted, not
-/// put: of callers racing on one session, the first one's stays.
+/// put: of callers racing on one session, the first one's stays, but for a delivery's, which
+/// takes over an older record (see [`take_over_record`]; a round trip more, then).
 pub async fn open(
     store: &dyn Store,
     sid: &str,
@@ -146,7 +147,8 @@ pub async fn open(
     let session_key = store_keys::session(&record.user_id, sid);
     // Inserted, not put: of callers racing on one session (a ticket redeemed twice at once), the
     // first one's record stays, so a loser's device, address and end never replace the winner's;
-    // for a ticket, whether this insert was made is whether this caller redeemed it.
+    // for a ticket, whether this insert was made is whether this caller redeemed it. A delivery
+    // is the exception: its winner is the swap's, and it takes an older record over below.
     let mut steps = vec![
         Step::InsertNew {
             key: &session_key,
@@ -231,7 +233,7 @@ pub async fn open(
             tracing::warn!(%error, "a revoked session's record was not taken back; it ends by itself");
         }
     }
-    if made && !revoked && !inserted && matches!(claim, Claim::Swap(_)) {
+    if made && !revoked && !inserted && matches!(claim, Claim::Swap(_) | Claim::Again) {
         take_over_record(store, &session_key, record).await;
     }
     // Revoked while it was being opened ("log out everywhere" meanwhile): not handed out.
@@ -241,13 +243,14 @@ pub async fn open(
     })
 }
 
-/// Makes the session's record at `key` the one of the token a delivery hands out, `record`. The
-/// delivery's swap was made but not its insert: an earlier poll of the same confirm wrote the
-/// record, then failed before its own swap, so that record has the earlier poll's times, for a
-/// token nobody was given. Left as it was, the session would end by its record before its token
-/// does (out of the list, out of reach of a revocation), and be seen before its token was made.
-/// A record gone meanwhile (the session revoked) stays gone. Best effort: the login stands
-/// either way, and this is rare.
+/// Makes the session's record at `key` the one of the token a delivery hands out, `record`, when
+/// the delivery's swap was made (or it is the delivered session, collected again) but not its
+/// insert: another poll of the same confirm inserted the record first, and its swap failed or
+/// lost to this one's, so that record may have the other poll's earlier times, for a token nobody
+/// was given. Left as it was, the session would end by its record before its token does (out of
+/// the list and of "log out everywhere"), and be seen before its token was made. A record of the
+/// same start (this very delivery's, or one moved on since by a verification) is kept; one gone
+/// meanwhile (the session revoked) stays gone. Best effort: the login stands either way.
 async fn take_over_record(store: &dyn Store, key: &str, record: &SessionRecord) {
     let taken_over = records::update(store, key, |current: Option<&SessionRecord>| {
         Ok(match current {

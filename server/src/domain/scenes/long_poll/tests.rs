@@ -106,6 +106,37 @@ async fn a_delivery_after_one_that_failed_at_its_swap_keeps_the_record_of_its_ow
     assert_eq!(record.last_seen_at, claims.iat, "{record:?}");
 }
 
+/// As above, but the delivering poll's reply is lost after its swap, before it could take the
+/// record over: the poll that collects the delivery again takes it over instead.
+#[tokio::test]
+async fn a_delivery_collected_again_takes_over_the_record_a_failed_poll_left() {
+    let store = FaultyStore::new();
+    let service = service_on(store.clone(), settings(|_| {})).await;
+    let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
+    store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailBefore);
+    let failed = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(failed, Err(AuthError::Store(_))), "{failed:?}");
+    let failed_at = unix_now();
+    while unix_now() <= failed_at {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailAfter);
+    let lost = service.poll_scene(&scene, &poll_token, WAIT).await;
+    assert!(matches!(lost, Err(AuthError::Store(_))), "{lost:?}");
+    assert!(store.all_faults_hit());
+
+    let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
+    let claims = delivered(&service, answer, &user_id).await;
+    assert!(
+        claims.iat > failed_at,
+        "the second poll's token: {claims:?}"
+    );
+    let record = sessions::get(store.as_ref(), &user_id, &claims.sid).await;
+    let record = record.unwrap().expect("the session's record");
+    assert_eq!(record.expires_at, claims.exp, "{record:?}");
+    assert_eq!(record.last_seen_at, claims.iat, "{record:?}");
+}
+
 #[tokio::test]
 async fn a_store_failure_reading_the_user_in_the_delivery_batch_is_collected_on_the_next_poll() {
     let store = FaultyStore::new();
