@@ -80,30 +80,47 @@ async fn a_delivery_whose_store_reply_was_lost_is_collected_again_by_the_same_po
     assert_eq!(store.writes_to("last-login:"), 1, "one login, noted once");
 }
 
-/// A poll's batch wrote the session's record, then its swap of the scene never reached the store.
-/// The poll that delivers later hands out a token of its own times, and the record becomes that
-/// token's: the session ends, and was last seen, as its token says.
+/// A poll of `scene` whose batch writes the session's record, then fails at its swap of the scene
+/// (which never reaches the store); answers once the clock has moved a second past it, so that
+/// a later poll's token is made later than that record says.
+async fn poll_failing_at_its_swap(
+    service: &TestService,
+    store: &FaultyStore,
+    scene: &str,
+    poll_token: &str,
+) -> u64 {
+    store.fail_next(Calls::Write, &store_keys::scene(scene), Fault::FailBefore);
+    let failed = service.poll_scene(scene, poll_token, WAIT).await;
+    assert!(matches!(failed, Err(AuthError::Store(_))), "{failed:?}");
+    assert!(store.all_faults_hit());
+    // The condition, not a pause.
+    let failed_at = unix_now();
+    while unix_now() <= failed_at {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    failed_at
+}
+
+/// The record of the session `claims` name matches them: it ends, and was last seen, as they say.
+async fn assert_record_of(store: &FaultyStore, user_id: &str, claims: &Claims) {
+    let record = sessions::get(store, user_id, &claims.sid).await;
+    let record = record.unwrap().expect("the session's record");
+    assert_eq!(record.expires_at, claims.exp, "{record:?}");
+    assert_eq!(record.last_seen_at, claims.iat, "{record:?}");
+}
+
+/// A poll's batch wrote the session's record, then failed at its swap. The poll that delivers
+/// later hands out a token of its own times, and the record becomes that token's.
 #[tokio::test]
 async fn a_delivery_after_one_that_failed_at_its_swap_keeps_the_record_of_its_own_token() {
     let store = FaultyStore::new();
     let service = service_on(store.clone(), settings(|_| {})).await;
     let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
-    store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailBefore);
-    let failed = service.poll_scene(&scene, &poll_token, WAIT).await;
-    assert!(matches!(failed, Err(AuthError::Store(_))), "{failed:?}");
-    assert!(store.all_faults_hit());
-    // The condition, not a pause: the next poll's token is made a second later at least.
-    let failed_at = unix_now();
-    while unix_now() <= failed_at {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_failing_at_its_swap(&service, &store, &scene, &poll_token).await;
 
     let answer = service.poll_scene(&scene, &poll_token, WAIT).await;
     let claims = delivered(&service, answer, &user_id).await;
-    let record = sessions::get(store.as_ref(), &user_id, &claims.sid).await;
-    let record = record.unwrap().expect("the session's record");
-    assert_eq!(record.expires_at, claims.exp, "{record:?}");
-    assert_eq!(record.last_seen_at, claims.iat, "{record:?}");
+    assert_record_of(&store, &user_id, &claims).await;
 }
 
 /// As above, but the delivering poll's reply is lost after its swap, before it could take the
@@ -113,13 +130,7 @@ async fn a_delivery_collected_again_takes_over_the_record_a_failed_poll_left() {
     let store = FaultyStore::new();
     let service = service_on(store.clone(), settings(|_| {})).await;
     let (scene, poll_token, user_id) = confirmed_scene(&service, store.as_ref()).await;
-    store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailBefore);
-    let failed = service.poll_scene(&scene, &poll_token, WAIT).await;
-    assert!(matches!(failed, Err(AuthError::Store(_))), "{failed:?}");
-    let failed_at = unix_now();
-    while unix_now() <= failed_at {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let failed_at = poll_failing_at_its_swap(&service, &store, &scene, &poll_token).await;
     store.fail_next(Calls::Write, &store_keys::scene(&scene), Fault::FailAfter);
     let lost = service.poll_scene(&scene, &poll_token, WAIT).await;
     assert!(matches!(lost, Err(AuthError::Store(_))), "{lost:?}");
@@ -131,10 +142,7 @@ async fn a_delivery_collected_again_takes_over_the_record_a_failed_poll_left() {
         claims.iat > failed_at,
         "the second poll's token: {claims:?}"
     );
-    let record = sessions::get(store.as_ref(), &user_id, &claims.sid).await;
-    let record = record.unwrap().expect("the session's record");
-    assert_eq!(record.expires_at, claims.exp, "{record:?}");
-    assert_eq!(record.last_seen_at, claims.iat, "{record:?}");
+    assert_record_of(&store, &user_id, &claims).await;
 }
 
 #[tokio::test]
