@@ -248,14 +248,13 @@ pub struct Console {
     /// of a login it interrupted.
     session_change: tokio::sync::Mutex<()>,
     /// How many times the session the user meant has ended here: a logout (leaving the team ends
-    /// with one), a call finding the session over. Counted in a hold of `session_change`, and
-    /// read in one by a password login before it puts its session in effect: one sent before
-    /// such an end must not log back in the user who logged out (see [`Console::password_login`]).
+    /// with one), a call finding the session over (both counted in a hold of `session_change`),
+    /// Settings naming another server. A password login reads it before it is sent and again in
+    /// that hold, before it puts its session in effect: one sent before such an end must not log
+    /// back in the user who logged out, nor put in effect a login sent from a login screen that
+    /// Settings left, even when it named the first server again before the answer came (see
+    /// [`Console::password_login`]).
     sessions_ended: AtomicU64,
-    /// How many times Settings named another server. A password login reads it before it is sent
-    /// and again once answered: a server chosen meanwhile ends it, even when Settings named the
-    /// first server again before the answer came (the UI it was sent from is gone by then).
-    server_changes: AtomicU64,
     scenes: SceneCache<ApiClient>,
     /// The link QR on the account screen, kept apart from the login's.
     link_scenes: SceneCache<ApiClient>,
@@ -285,7 +284,6 @@ impl Console {
             session: Mutex::new(None),
             session_change: tokio::sync::Mutex::new(()),
             sessions_ended: AtomicU64::new(0),
-            server_changes: AtomicU64::new(0),
             scenes: SceneCache::default(),
             link_scenes: SceneCache::default(),
             scan_timing: ScanTiming::default(),
@@ -389,11 +387,10 @@ impl Console {
         password: Secret,
     ) -> Result<SessionView, ConsoleError> {
         self.stop_background();
-        // Read before the client is chosen: a change between the two ends this login rather than
-        // letting one sent to a server no longer chosen through.
-        let server_changes_before = self.server_changes.load(Ordering::SeqCst);
-        let api = self.api()?;
+        // Read before the client is chosen: a server change between the two ends this login
+        // rather than letting one sent to a server no longer chosen through.
         let ended_before = self.sessions_ended.load(Ordering::SeqCst);
+        let api = self.api()?;
         let answer = api.password_login(login.trim(), &password).await?;
         let access_token = Secret::new(answer.access_token);
         let expires_in = server_seconds(answer.expires_in);
@@ -404,14 +401,13 @@ impl Console {
         // session on the server no longer chosen is ended there, not put in effect, where it
         // would mint tickets for the other server's pages. Named back since, the server is this
         // login's again, but the login screen it was sent from was left: put in effect, it would
-        // log in someone the restarted UI never asked for.
-        let server_changed = self.server_changes.load(Ordering::SeqCst) != server_changes_before;
-        // The same after a session ended while the login was on its way, or while it waited here
-        // for that end to be done (a scan login's Home drawn over the held login screen, Log out
-        // pressed there; a call finding the session over): put in effect now, it would log back
-        // in the user who logged out, and the UI, once the logout is over, cannot tell it from a
-        // fresh login. Checked in the hold, so no logout runs between the check and the session.
-        if server_changed || self.sessions_ended.load(Ordering::SeqCst) != ended_before {
+        // log in someone the restarted UI never asked for. The same after a session ended while
+        // the login was on its way, or while it waited here for that end to be done (a scan
+        // login's Home drawn over the held login screen, Log out pressed there; a call finding
+        // the session over): put in effect now, it would log back in the user who logged out,
+        // and the UI, once the logout is over, cannot tell it from a fresh login. Checked in the
+        // hold, so no logout runs between the check and the session.
+        if self.sessions_ended.load(Ordering::SeqCst) != ended_before {
             drop(change);
             self.end_on_server(api, access_token);
             return Err(ConsoleError::NotLoggedIn);
@@ -693,7 +689,7 @@ impl Console {
         if server_changed {
             // After the new server is in place: a password login that read the count before this
             // and chose its client after it is ended too, as sent from the left login screen.
-            self.server_changes.fetch_add(1, Ordering::SeqCst);
+            self.sessions_ended.fetch_add(1, Ordering::SeqCst);
             *self.lock_session() = None;
         }
         Ok(self.preferences())

@@ -576,6 +576,23 @@ impl Fixture {
         (Arc::new(console), dialog)
     }
 
+    /// `answer` is of a password login that came too late (after a logout, a session found
+    /// ended, a server change): ended, neither in effect nor stored, and its session ended on the
+    /// server, the `logouts`-th `/auth/logout` the fake saw.
+    async fn assert_late_login_ended(
+        &self,
+        answer: Result<SessionView, ConsoleError>,
+        logouts: usize,
+    ) {
+        assert!(
+            matches!(answer, Err(ConsoleError::NotLoggedIn)),
+            "{answer:?}"
+        );
+        assert!(self.console.current().is_err(), "put in effect");
+        assert_eq!(self.stored_token(), None, "stored");
+        self.fake.asked("POST", "/auth/logout", logouts).await;
+    }
+
     fn stored_token(&self) -> Option<String> {
         self.keychain
             .build(KEYCHAIN_SERVICE, &self.origin, None)
@@ -1170,25 +1187,23 @@ async fn a_password_login_answered_after_the_server_changed_is_ended_not_kept() 
         let fixture = logged_in(&[]).await;
         fixture.console.logout().await.expect("logged out");
         let origin = fixture.console.preferences().server_url;
-        let servers = ["http://127.0.0.1:9", origin.as_str()];
+        let servers: &[&str] = if and_back {
+            &["http://127.0.0.1:9", &origin]
+        } else {
+            &["http://127.0.0.1:9"]
+        };
         let held = fixture.fake.held.write().await;
         let login = fixture.password_login_in_background();
         fixture.fake.asked("POST", "/auth/login", 2).await;
-        for server in &servers[..if and_back { 2 } else { 1 }] {
+        for server in servers {
             let changed = fixture.console.save_preferences(server, Language::English);
             changed.expect("the server's URL is accepted");
         }
         drop(held);
 
         let answer = login.await.expect("the login ends");
-        assert!(
-            matches!(answer, Err(ConsoleError::NotLoggedIn)),
-            "and back: {and_back}: {answer:?}"
-        );
-        assert!(fixture.console.current().is_err(), "put in effect");
-        assert_eq!(fixture.stored_token(), None, "stored");
         // The first logout's, then the one ending the late login's session.
-        fixture.fake.asked("POST", "/auth/logout", 2).await;
+        fixture.assert_late_login_ended(answer, 2).await;
     }
 }
 
@@ -1207,14 +1222,8 @@ async fn a_password_login_answered_after_a_logout_is_ended_not_kept() {
     drop(held);
 
     let answer = login.await.expect("the login ends");
-    assert!(
-        matches!(answer, Err(ConsoleError::NotLoggedIn)),
-        "{answer:?}"
-    );
-    assert!(fixture.console.current().is_err(), "put in effect");
-    assert_eq!(fixture.stored_token(), None, "stored");
     // The logout's, then the one ending the late login's session.
-    fixture.fake.asked("POST", "/auth/logout", 2).await;
+    fixture.assert_late_login_ended(answer, 2).await;
     assert!(
         matches!(
             fixture.console.lock_job().as_ref(),
@@ -1239,13 +1248,7 @@ async fn a_password_login_answered_after_the_session_was_found_ended_is_not_kept
     drop(held);
 
     let answer = login.await.expect("the login ends");
-    assert!(
-        matches!(answer, Err(ConsoleError::NotLoggedIn)),
-        "{answer:?}"
-    );
-    assert!(fixture.console.current().is_err(), "put in effect");
-    assert_eq!(fixture.stored_token(), None, "stored");
-    fixture.fake.asked("POST", "/auth/logout", 1).await;
+    fixture.assert_late_login_ended(answer, 1).await;
 }
 
 /// A login that replaces a session in effect (a phone confirmed the QR while a password login was

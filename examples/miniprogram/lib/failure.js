@@ -27,4 +27,19 @@ function openFailedState(error, lang) {
   return { ...view, canReopen: PASSING.has(view.code) };
 }
 
-module.exports = { MAY_HAVE_LANDED, PASSING, errorState, openFailedState };
+// Failures of the page that opens the site that trying again cannot mend: this mini program unknown
+// to the server, a WeChat account WeChat does not let log in. That page is opened from WeChat's
+// list, not by a scan, so for any other failure trying again is its own way out.
+const SITE_FOR_GOOD = new Set(['unknown_app', 'wechat_user_blocked']);
+
+/** What the page opening the site shows for `error`: its sentence in `lang` (which never says
+ *  "scan"), and whether it offers to try again. A failure without a code is the page's own fault,
+ *  said in general words (every failure of the session carries one, a failed wx.login
+ *  `network_error`). */
+function siteOpenFailedState(error, lang) {
+  const code = (error && error.code) || 'unknown';
+  const message = i18n.siteMessageFor(code, lang, error && error.retryAfter);
+  return { message, canRetry: !SITE_FOR_GOOD.has(code) };
+}
+
+module.exports = { MAY_HAVE_LANDED, PASSING, errorState, openFailedState, siteOpenFailedState };

@@ -1,12 +1,9 @@
 // Opens the H5 site logged in, with a fresh one-time login ticket. The mini program's first page: opening
 // MeetEasy from WeChat's list shows the conference site (scans open their own pages directly).
 const { launchUrl } = require('../../lib/webview');
-const { siteMessageFor, viewStrings } = require('../../lib/i18n');
+const { siteOpenFailedState } = require('../../lib/failure');
+const { viewStrings } = require('../../lib/i18n');
 const { H5_URL } = require('../../config');
-
-// Refusals that trying again cannot mend: this mini program unknown to the server, a WeChat account
-// WeChat does not let log in.
-const FOR_GOOD = new Set(['unknown_app', 'wechat_user_blocked']);
 
 Page({
   data: { t: {}, src: '', message: '', canRetry: false },
@@ -41,10 +38,7 @@ Page({
         this.setData({ src, message: '' });
       })
       .catch((error) => {
-        // Every failure of the session carries a code (a failed wx.login `network_error`); one
-        // without is this page's own fault, said in general words.
-        const code = (error && error.code) || 'unknown';
-        this.setData({ message: siteMessageFor(code, lang, error && error.retryAfter), canRetry: !FOR_GOOD.has(code) });
+        this.setData(siteOpenFailedState(error, lang));
       })
       .finally(() => {
         this.opening = false;
