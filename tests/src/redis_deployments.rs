@@ -810,14 +810,14 @@ impl RedisSentinels {
     }
 
     /// How many connections to the node on `port` listen to a pattern (the sentinels' own
-    /// subscriptions are to a channel).
-    pub fn pattern_listeners_at(&self, port: u16) -> usize {
+    /// subscriptions are to a channel), when the node answers.
+    pub fn pattern_listeners_at(&self, port: u16) -> Option<usize> {
         let clients = self
             .master
             .access
             .ask(port, &["CLIENT", "LIST", "TYPE", "pubsub"]);
         let listening = |client: &&str| client.split(' ').any(|field| field == "psub=1");
-        clients.map_or(0, |clients| clients.lines().filter(listening).count())
+        clients.map(|clients| clients.lines().filter(listening).count())
     }
 
     /// `GET key` on the node on `port`, when it has the key.
